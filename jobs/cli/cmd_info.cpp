@@ -1,0 +1,110 @@
+// Shared table options, and `annamosaic table-info`.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "loc/frame_window.hpp"
+
+namespace annamosaic::cli {
+
+void add_table_options(po::options_description& d) {
+  d.add_options()
+      ("columns", po::value<std::string>(), "column mapping ROLE=NAME,... (roles: frame,x,y,z,intensity,uncertainty)")
+      ("xy-unit", po::value<std::string>()->default_value("nm"), "unit of coordinate columns whose name has none: nm or px")
+      ("camera-pixel-nm", po::value<double>()->default_value(0.0), "camera pixel size (for coordinates in px, Picasso files)")
+      ("delimiter", po::value<std::string>()->default_value("auto"), "auto, comma, tab or semicolon")
+      ("skip-bad-rows", po::bool_switch(), "count and report malformed rows instead of stopping");
+}
+
+TableReadOptions table_options(const po::variables_map& vm) {
+  TableReadOptions o;
+  if (vm.count("columns")) o.csv.columns = parse_column_mapping(vm["columns"].as<std::string>());
+  const std::string unit = vm["xy-unit"].as<std::string>();
+  if (unit == "nm") o.csv.xy_unit = XyUnit::Nanometre;
+  else if (unit == "px") o.csv.xy_unit = XyUnit::CameraPixel;
+  else throw UsageError("--xy-unit must be nm or px, not '" + unit + "'");
+  o.csv.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+  if (o.csv.camera_pixel_nm < 0 || !std::isfinite(o.csv.camera_pixel_nm)) throw UsageError("--camera-pixel-nm must be >= 0");
+  const std::string d = vm["delimiter"].as<std::string>();
+  if (d == "auto") o.csv.delimiter = 0;
+  else if (d == "comma" || d == ",") o.csv.delimiter = ',';
+  else if (d == "tab" || d == "\\t") o.csv.delimiter = '\t';
+  else if (d == "semicolon" || d == ";") o.csv.delimiter = ';';
+  else throw UsageError("--delimiter must be auto, comma, tab or semicolon, not '" + d + "'");
+  o.csv.skip_bad_rows = vm["skip-bad-rows"].as<bool>();
+  return o;
+}
+
+LocTable read_table_logged(const std::string& path, const po::variables_map& vm) {
+  const TableReadOptions opt = table_options(vm);
+  ReadReport rep;
+  const auto t0 = std::chrono::steady_clock::now();
+  LocTable t = read_table(path, opt, &rep);
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  struct stat st {};
+  const double mb = ::stat(path.c_str(), &st) == 0 ? st.st_size / 1e6 : 0.0;
+  spdlog::info("read {}: {} rows in {:.3f} s ({:.0f} MB/s); columns {}", path, t.size(), dt, mb / std::max(dt, 1e-9),
+               rep.columns);
+  if (rep.rows_skipped) {
+    spdlog::warn("{}: skipped {} malformed rows (--skip-bad-rows); first ones:", path, rep.rows_skipped);
+    for (const auto& e : rep.skipped_examples) spdlog::warn("  {}", e);
+  }
+  return t;
+}
+
+std::string path_stem(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const auto dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return path;
+  std::string stem = path.substr(0, dot);
+  // "x.ome.tif" -> "x"
+  if (stem.size() > 4 && stem.compare(stem.size() - 4, 4, ".ome") == 0) stem.resize(stem.size() - 4);
+  return stem;
+}
+
+void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm) {
+  write_file_atomic(path, effective_config(cmd, vm));
+  spdlog::debug("wrote {}", path);
+}
+
+namespace {
+int run_table_info(const po::variables_map& vm) {
+  const std::string input = vm["input"].as<std::string>();
+  const LocTable t = read_table_logged(input, vm);
+  const TableStats s = compute_stats(t);
+  const FrameRange r = frame_range_of(s);
+  std::cout << "file          " << input << "\n"
+            << "rows          " << s.rows << "\n";
+  if (s.rows) {
+    std::cout << "frames        " << s.frame_min << " .. " << s.frame_max << " (base " << r.base << ", " << r.count
+              << " frames)\n"
+              << "x [nm]        " << s.x_min_nm << " .. " << s.x_max_nm << "\n"
+              << "y [nm]        " << s.y_min_nm << " .. " << s.y_max_nm << "\n"
+              << "optional      " << (t.has_z() ? "z " : "") << (t.has_intensity() ? "intensity " : "")
+              << (t.has_uncertainty() ? "uncertainty" : "") << "\n";
+  }
+  return 0;
+}
+}  // namespace
+
+Command table_info_command() {
+  Command c;
+  c.name = "table-info";
+  c.summary = "Read a localization table strictly and print its size and ranges.";
+  c.usage = "annamosaic table-info TABLE [options]";
+  c.positional = {"input"};
+  c.add_options = [](po::options_description& d) {
+    d.add_options()("input", po::value<std::string>()->required(), "localization table");
+    add_table_options(d);
+  };
+  c.run = run_table_info;
+  return c;
+}
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,130 @@
+#include <chrono>
+#include <filesystem>
+
+#include "cli/commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "imageio/png_preview.hpp"
+#include "imageio/tiff_io.hpp"
+#include "render/render.hpp"
+
+namespace annamosaic::cli {
+namespace {
+
+Field parse_field(const std::string& spec) {
+  Field f;
+  double v[4];
+  std::size_t start = 0;
+  for (int i = 0; i < 4; ++i) {
+    const std::size_t comma = spec.find(',', start);
+    const std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    try {
+      std::size_t used = 0;
+      v[i] = std::stod(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw UsageError("--field-nm '" + spec + "': expected X0,Y0,WIDTH,HEIGHT in nm");
+    }
+    if ((comma == std::string::npos) != (i == 3))
+      throw UsageError("--field-nm '" + spec + "': expected exactly 4 numbers X0,Y0,WIDTH,HEIGHT");
+    start = comma + 1;
+  }
+  if (!(v[2] > 0 && v[3] > 0)) throw UsageError("--field-nm '" + spec + "': width and height must be > 0");
+  f.x0_nm = v[0], f.y0_nm = v[1], f.width_nm = v[2], f.height_nm = v[3];
+  return f;
+}
+
+int run_render(const Command& self, const po::variables_map& vm) {
+  const std::string input = vm["input"].as<std::string>();
+  const std::string output = vm["output"].as<std::string>();
+  const double pixel_nm = vm["pixel-nm"].as<double>();
+  if (!(pixel_nm > 0)) throw UsageError("--pixel-nm must be > 0");
+  const std::string format = vm["format"].as<std::string>();
+  if (format != "float32" && format != "uint16") throw UsageError("--format must be float32 or uint16, not '" + format + "'");
+
+  const LocTable table = read_table_logged(input, vm);
+  const TableStats stats = compute_stats(table);
+  const FrameRange range = frame_range_of(stats, vm["frame-base"].as<long>());
+  RenderOptions ro;
+  ro.pixel_nm = pixel_nm;
+  ro.window = parse_frame_window(vm["frames"].as<std::string>(), range, vm["seed"].as<std::uint64_t>());
+  const Field field = vm.count("field-nm") ? parse_field(vm["field-nm"].as<std::string>()) : bounding_field(stats, pixel_nm);
+  const std::size_t W = field_width_px(field, pixel_nm), H = field_height_px(field, pixel_nm);
+  if (W == 0 || H == 0) throw InputError(input, "nothing to render: the table has no localizations");
+  if (W * H > (std::size_t{1} << 32))
+    throw UsageError("image of " + std::to_string(W) + " x " + std::to_string(H) + " px is too large; use --field-nm or a larger --pixel-nm");
+  spdlog::info("frames: base {}, {} frames in the table; window [{}, {}) ", range.base, range.count, ro.window.first,
+               ro.window.end == INT64_MAX ? std::string("end") : std::to_string(ro.window.end));
+  spdlog::info("field: x0 {:.1f} nm, y0 {:.1f} nm, {:.1f} x {:.1f} nm -> {} x {} px at {} nm", field.x0_nm,
+               field.y0_nm, field.width_nm, field.height_nm, W, H, pixel_nm);
+
+  RenderStats rs;
+  const auto t0 = std::chrono::steady_clock::now();
+  ImageU32 counts = render_counts(table, field, ro, &rs);
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("rendered {} localizations ({} outside the field, {} outside the frame window) in {:.3f} s ({:.1f} M/s)",
+               rs.in_image, rs.outside_field, rs.outside_window, dt, table.size() / std::max(dt, 1e-9) / 1e6);
+  if (rs.outside_field > 0 && vm.count("field-nm"))
+    spdlog::warn("{} localizations fall outside --field-nm and are not in the image", rs.outside_field);
+
+  std::filesystem::path out_dir = std::filesystem::path(output).parent_path();
+  if (!out_dir.empty()) std::filesystem::create_directories(out_dir);
+  TiffWriteOptions wo;
+  wo.pixel_nm = pixel_nm;
+  wo.description = "annamosaic render of " + input;
+  ImageF as_float(W, H);
+  std::transform(counts.begin(), counts.end(), as_float.begin(), [](std::uint32_t v) { return static_cast<float>(v); });
+  if (format == "uint16") {
+    ImageU16 u16;
+    const std::size_t sat = counts_to_u16(counts, u16);
+    if (sat) spdlog::warn("{} pixels exceed 65535 counts and were saturated in the uint16 output", sat);
+    wo.pixel = TiffPixel::UInt16;
+    write_tiff(output, u16.view(), wo);
+  } else {
+    write_tiff(output, as_float.view(), wo);
+  }
+  spdlog::info("wrote {}", output);
+  if (!vm["no-preview"].as<bool>()) {
+    const std::string preview = vm.count("preview") ? vm["preview"].as<std::string>() : path_stem(output) + ".png";
+    write_preview_png(preview, as_float.view(), PreviewOptions{});
+    spdlog::info("wrote {}", preview);
+  }
+  write_config_next_to(path_stem(output) + ".config.ini", self, vm);
+  return 0;
+}
+
+}  // namespace
+
+Command render_command() {
+  Command c;
+  c.name = "render";
+  c.summary = "Render a localization table into a super-resolution image (2D histogram of counts).";
+  c.usage = "annamosaic render TABLE [--pixel-nm 20] [--frames SPEC] -o OUT.tif";
+  c.details =
+      "Frame windows (--frames), relative to the acquisition's first frame:\n"
+      "  all | A:B | first:K | random:L | sparse-paper (300-500 frames in the first half) |\n"
+      "  dense-paper (95% of the frames)\n"
+      "Writes OUT.tif (pixel size in the resolution tags), OUT.png (contrast-stretched preview)\n"
+      "and OUT.config.ini (the effective configuration).\n"
+      "Example: annamosaic render table.csv --pixel-nm 20 --frames 0:1000 -o sparse.tif";
+  c.positional = {"input"};
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("input", po::value<std::string>()->required(), "localization table (.csv/.tsv or Picasso .hdf5)")
+        ("output,o", po::value<std::string>()->required(), "output TIFF")
+        ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size in nm")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window (see below)")
+        ("seed", po::value<std::uint64_t>()->default_value(0), "seed for random frame windows")
+        ("frame-base", po::value<long>()->default_value(-1), "number of the first camera frame (-1: 0 if the table has frame 0, else 1)")
+        ("field-nm", po::value<std::string>(), "X0,Y0,WIDTH,HEIGHT of the rendered field in nm (default: bounding box)")
+        ("format", po::value<std::string>()->default_value("float32"), "float32 or uint16 (saturating)")
+        ("preview", po::value<std::string>(), "preview PNG path (default: OUT with .png)")
+        ("no-preview", po::bool_switch(), "do not write a preview PNG");
+    add_table_options(d);
+  };
+  c.run = [c](const po::variables_map& vm) { return run_render(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

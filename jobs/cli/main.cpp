@@ -1,0 +1,84 @@
+// annamosaic: command-line entry point. Parses the command and hands over to a library call.
+// Exit status: 0 success, 1 usage error, 2 bad input, 3 I/O or environment error, 4 internal error.
+#include <tbb/global_control.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "core/build_info.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace annamosaic::cli {
+std::string torch_runtime_info();
+}
+using namespace annamosaic;
+using namespace annamosaic::cli;
+
+namespace {
+
+std::vector<Command> all_commands() { return {render_command(), table_info_command()}; }
+
+void print_usage(const std::vector<Command>& cmds) {
+  std::cout << "annamosaic " << annamosaic_version()
+            << ": high-throughput super-resolution microscopy (ANNA-PALM) pipeline\n\n"
+               "usage: annamosaic <command> [options]    annamosaic <command> --help\n\ncommands:\n";
+  for (const auto& c : cmds) std::cout << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ') << c.summary << "\n";
+  std::cout << "\noptions: --help, --version\n";
+}
+
+std::size_t thread_count(std::size_t requested) {
+  if (requested > 0) return requested;
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
+    const long n = std::atol(s);
+    if (n > 0) return static_cast<std::size_t>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto cmds = all_commands();
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_usage(cmds);
+    return argc < 2 ? 1 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::cout << "annamosaic " << annamosaic_version() << "\n" << library_versions();
+    if (argc > 2 && !std::strcmp(argv[2], "--verbose")) std::cout << torch_runtime_info();
+    return 0;
+  }
+  const Command* cmd = nullptr;
+  for (const auto& c : cmds)
+    if (c.name == argv[1]) cmd = &c;
+  if (!cmd) {
+    std::cerr << "annamosaic: unknown command '" << argv[1] << "' (see 'annamosaic --help')\n";
+    return 1;
+  }
+  try {
+    po::variables_map vm;
+    if (!parse_options(*cmd, cmds, argc - 1, argv + 1, vm)) return 0;
+    init_logging(verbosity(vm));
+    const std::size_t threads = thread_count(vm["threads"].as<std::size_t>());
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    spdlog::debug("annamosaic {} {} with {} threads", annamosaic_version(), cmd->name, threads);
+    return cmd->run(vm);
+  } catch (const UsageError& e) {
+    std::cerr << "annamosaic " << cmd->name << ": " << e.what() << "\n";
+    return 1;
+  } catch (const InputError& e) {
+    std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const IoError& e) {
+    std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "annamosaic " << cmd->name << ": internal error: " << e.what() << "\n";
+    return 4;
+  }
+}

@@ -1,0 +1,148 @@
+#include "cli/options.hpp"
+
+#include <boost/any.hpp>
+#include <cstdint>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "core/build_info.hpp"
+
+namespace annamosaic::cli {
+
+void add_common_options(po::options_description& desc) {
+  desc.add_options()
+      ("help,h", "show this help and exit")
+      ("config", po::value<std::string>(), "INI file with options (same names; the command line wins)")
+      ("quiet,q", po::bool_switch(), "warnings and errors only")
+      ("verbose,v", po::bool_switch(), "more detail (debug messages)")
+      ("threads", po::value<std::size_t>()->default_value(0),
+       "worker threads (0: SLURM_CPUS_PER_TASK if set, else all cores)");
+}
+
+int verbosity(const po::variables_map& vm) {
+  if (vm.count("quiet") && vm["quiet"].as<bool>()) return -1;
+  return vm.count("verbose") && vm["verbose"].as<bool>() ? 1 : 0;
+}
+
+namespace {
+
+po::options_description full_description(const Command& cmd) {
+  po::options_description desc(cmd.name + " options");
+  add_common_options(desc);
+  po::options_description own;
+  cmd.add_options(own);
+  desc.add(own);
+  return desc;
+}
+
+std::set<std::string> option_names(const po::options_description& d) {
+  std::set<std::string> s;
+  for (const auto& o : d.options()) s.insert(o->long_name());
+  return s;
+}
+
+// Reads the INI file, keeping keys of this command's section and global keys; renames
+// "section.key" to "key" so the same names work in both places.
+po::parsed_options parse_ini(const std::string& path, const Command& cmd, const std::vector<Command>& all,
+                             const po::options_description& desc) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--config " + path + ": cannot open the file");
+  po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+  std::set<std::string> mine = option_names(desc);
+  std::set<std::string> known, sections;
+  for (const auto& c : all) {
+    sections.insert(c.name);
+    auto d = full_description(c);
+    for (const auto& n : option_names(d)) known.insert(n);
+  }
+  po::parsed_options kept(&desc);
+  for (auto opt : parsed.options) {
+    std::string key = opt.string_key;
+    std::string section;
+    if (auto dot = key.find('.'); dot != std::string::npos) {
+      section = key.substr(0, dot);
+      key = key.substr(dot + 1);
+    }
+    if (!section.empty() && section != cmd.name) {
+      if (!sections.count(section))
+        throw UsageError(path + ": unknown section [" + section + "] (key '" + key + "')");
+      continue;  // another command's settings
+    }
+    if (key == "config") throw UsageError(path + ": 'config' cannot be set inside a config file");
+    if (!mine.count(key)) {
+      if (section.empty() && known.count(key)) continue;  // a global key for other commands
+      throw UsageError(path + ": unknown option '" + key + "'" +
+                       (section.empty() ? "" : " in section [" + section + "]") + " for 'annamosaic " + cmd.name + "'");
+    }
+    opt.string_key = key;
+    opt.unregistered = false;
+    kept.options.push_back(opt);
+  }
+  return kept;
+}
+
+std::string any_to_string(const boost::any& v) {
+  std::ostringstream s;
+  if (auto p = boost::any_cast<std::string>(&v)) return *p;
+  if (auto p = boost::any_cast<double>(&v)) { s.precision(17); s << *p; return s.str(); }
+  if (auto p = boost::any_cast<float>(&v)) { s << *p; return s.str(); }
+  if (auto p = boost::any_cast<int>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<long>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<std::size_t>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<std::int64_t>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<std::uint64_t>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<unsigned>(&v)) return std::to_string(*p);
+  if (auto p = boost::any_cast<bool>(&v)) return *p ? "true" : "false";
+  if (auto p = boost::any_cast<std::vector<std::string>>(&v)) {
+    std::string out;
+    for (const auto& e : *p) out += (out.empty() ? "" : " ") + e;
+    return out;
+  }
+  return "?";
+}
+
+}  // namespace
+
+bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc, const char* const* argv,
+                   po::variables_map& vm) {
+  po::options_description desc = full_description(cmd);
+  po::positional_options_description pos;
+  for (const auto& p : cmd.positional) pos.add(p.c_str(), 1);
+  try {
+    auto cl = po::command_line_parser(argc, argv).options(desc).positional(pos).run();
+    po::store(cl, vm);  // stored first: command-line values win over the file's
+    if (vm.count("help")) {
+      std::cout << "usage: " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << desc << "\n";
+      if (!cmd.details.empty()) std::cout << cmd.details << "\n";
+      return false;
+    }
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      try {
+        po::store(parse_ini(path, cmd, all, desc), vm);
+      } catch (const po::error& e) {
+        throw UsageError(path + ": " + e.what());
+      }
+    }
+    po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    throw UsageError("too many arguments for 'annamosaic " + cmd.name + "' (see --help)");
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + " (see 'annamosaic " + cmd.name + " --help')");
+  }
+  return true;
+}
+
+std::string effective_config(const Command& cmd, const po::variables_map& vm) {
+  std::string s = "# effective configuration of 'annamosaic " + cmd.name + "', annamosaic " +
+                  annamosaic_version() + "\n[" + cmd.name + "]\n";
+  for (const auto& [key, value] : vm) {
+    if (key == "help" || key == "config" || value.empty()) continue;
+    s += key + " = " + any_to_string(value.value()) + "\n";
+  }
+  return s;
+}
+
+}  // namespace annamosaic::cli

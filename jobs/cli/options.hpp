@@ -1,0 +1,47 @@
+#pragma once
+// Command-line and INI configuration for every `annamosaic <command>`.
+// Options come from the command line and from `--config file.ini` (Boost.Program_options), with
+// the same names: `--pixel-nm 20` on the command line is `pixel-nm = 20` in the file, either
+// before any section or in the section named after the command (`[render]`). The command line
+// wins. Keys in other commands' sections are ignored; a key no command knows is an error that
+// names the file and key. The effective configuration can be written back as INI.
+#include <boost/program_options.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace annamosaic::cli {
+
+namespace po = boost::program_options;
+
+struct Command {
+  std::string name;
+  std::string summary;     // one line for `annamosaic --help`
+  std::string usage;       // e.g. "annamosaic render TABLE [options]"
+  std::string details;     // paragraph printed by --help after the options
+  std::function<void(po::options_description&)> add_options;
+  std::vector<std::string> positional;  // option names taking positional arguments, in order
+  std::function<int(const po::variables_map&)> run;
+};
+
+// Usage errors (exit status 1): unknown option, bad value, missing argument.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Options every command has: --help, --config, -q/--quiet, -v/--verbose, --threads.
+void add_common_options(po::options_description& desc);
+
+// Parses argv (argv[0] is the command name). Returns false if --help was printed.
+// `all_commands` is used to accept keys of other commands in global INI sections.
+bool parse_options(const Command& cmd, const std::vector<Command>& all_commands, int argc, const char* const* argv,
+                   po::variables_map& vm);
+
+// INI text of the effective configuration: a [command] section with every option that has a value.
+std::string effective_config(const Command& cmd, const po::variables_map& vm);
+
+// Verbosity from -q / -v (repeatable).
+int verbosity(const po::variables_map& vm);
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,48 @@
+#include "core/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace annamosaic {
+
+AtomicFile::AtomicFile(std::string final_path)
+    : final_path_(std::move(final_path)),
+      temp_path_(final_path_ + ".tmp." + std::to_string(::getpid())) {}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) std::remove(temp_path_.c_str());
+}
+
+void AtomicFile::commit() {
+  // fsync before rename so that a crash after rename cannot expose an empty file.
+  int fd = ::open(temp_path_.c_str(), O_RDONLY);
+  if (fd < 0) throw IoError(temp_path_, std::string("cannot reopen for fsync: ") + std::strerror(errno));
+  if (::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw IoError(temp_path_, std::string("fsync failed: ") + std::strerror(e));
+  }
+  ::close(fd);
+  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
+    throw IoError(final_path_, std::string("cannot rename from temporary file: ") + std::strerror(errno));
+  committed_ = true;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  AtomicFile out(path);
+  std::FILE* f = std::fopen(out.temp_path().c_str(), "wb");
+  if (!f) throw IoError(out.temp_path(), std::string("cannot create: ") + std::strerror(errno));
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  const int e = errno;
+  if (std::fclose(f) != 0 || !ok)
+    throw IoError(path, std::string("write failed: ") + std::strerror(ok ? errno : e));
+  out.commit();
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,29 @@
+#pragma once
+// Crash-safe output: write to "<final>.tmp.<pid>" in the same folder, then rename() onto the
+// final name in commit(). A writer that never commits removes its temporary file, so a reader
+// never sees a half-written file under the final name.
+#include <string>
+
+namespace annamosaic {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string final_path);
+  ~AtomicFile();  // removes the temporary file unless committed
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  const std::string& temp_path() const { return temp_path_; }
+  const std::string& final_path() const { return final_path_; }
+  // fsyncs the temporary file and renames it; throws IoError naming the path on failure.
+  void commit();
+
+ private:
+  std::string final_path_, temp_path_;
+  bool committed_ = false;
+};
+
+// Writes bytes atomically (helper for small text outputs such as config.ini).
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace annamosaic

@@ -1,0 +1,46 @@
+#pragma once
+// Exceptions with context. Libraries throw these at I/O boundaries; the job layer catches them
+// per FoV. The message always names the file and, where known, the line and column (1-based).
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace annamosaic {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Bad user input: malformed table, corrupt TIFF, bad option value.
+class InputError : public Error {
+ public:
+  InputError(std::string file, std::string what, std::int64_t line = 0, std::int64_t column = 0)
+      : Error(format(file, what, line, column)), file_(std::move(file)), line_(line), column_(column) {}
+  const std::string& file() const { return file_; }
+  std::int64_t line() const { return line_; }
+  std::int64_t column() const { return column_; }
+
+ private:
+  static std::string format(const std::string& file, const std::string& what, std::int64_t line,
+                            std::int64_t column) {
+    std::string s = file;
+    if (line > 0) s += ":" + std::to_string(line);
+    if (column > 0) s += ": column " + std::to_string(column);
+    return s + ": " + what;
+  }
+  std::string file_;
+  std::int64_t line_, column_;
+};
+
+// Environment failures: cannot open, disk full, permission denied.
+class IoError : public Error {
+ public:
+  IoError(const std::string& path, const std::string& what) : Error(path + ": " + what), path_(path) {}
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace annamosaic

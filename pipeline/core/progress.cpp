@@ -1,0 +1,88 @@
+#include "core/progress.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/log.hpp"
+
+namespace annamosaic {
+namespace {
+std::string human_count(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+std::string clock(double s) {
+  if (!std::isfinite(s) || s < 0) return "--:--";
+  long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+}  // namespace
+
+Progress::Progress(std::string label, std::uint64_t total, std::string unit, double plain_interval_s)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total),
+      start_(std::chrono::steady_clock::now()),
+      tty_(::isatty(STDERR_FILENO) == 1),
+      enabled_(logging_verbosity() >= 0) {
+  interval_ns_ = tty_ ? 200'000'000LL : static_cast<std::int64_t>(plain_interval_s * 1e9);
+  next_print_ns_ = interval_ns_;
+}
+
+Progress::~Progress() {
+  if (tty_ && enabled_ && !finished_) std::fputc('\n', stderr);
+}
+
+void Progress::advance(std::uint64_t n) {
+  done_.fetch_add(n, std::memory_order_relaxed);
+  maybe_print(false);
+}
+
+void Progress::finish() {
+  if (finished_) return;
+  maybe_print(true);
+  finished_ = true;
+  if (tty_ && enabled_) std::fputc('\n', stderr);
+}
+
+std::string Progress::format_line(const std::string& label, std::uint64_t done, std::uint64_t total,
+                                  const std::string& unit, double elapsed_s) {
+  const double rate = elapsed_s > 0 ? done / elapsed_s : 0.0;
+  std::string s = label + ": " + human_count(static_cast<double>(done));
+  if (total > 0) {
+    char pct[16];
+    std::snprintf(pct, sizeof pct, " (%.1f%%)", 100.0 * done / total);
+    s += "/" + human_count(static_cast<double>(total)) + " " + unit + pct;
+  } else {
+    s += " " + unit;
+  }
+  s += ", " + human_count(rate) + " " + unit + "/s";
+  if (total > 0) {
+    const double eta = rate > 0 ? (total - std::min(done, total)) / rate : NAN;
+    s += done >= total ? ", done in " + clock(elapsed_s) : ", ETA " + clock(eta);
+  }
+  return s;
+}
+
+void Progress::maybe_print(bool force) {
+  if (!enabled_) return;
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - start_).count();
+  std::int64_t due = next_print_ns_.load(std::memory_order_relaxed);
+  if (!force && now_ns < due) return;
+  if (!force && !next_print_ns_.compare_exchange_strong(due, now_ns + interval_ns_)) return;
+  std::lock_guard<std::mutex> lock(print_mutex_);
+  const std::string line = format_line(label_, done_.load(), total_, unit_, now_ns / 1e9);
+  if (tty_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+  else spdlog::info("{}", line);
+  std::fflush(stderr);
+}
+
+}  // namespace annamosaic

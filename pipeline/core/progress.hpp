@@ -1,0 +1,38 @@
+#pragma once
+// Progress of long work: count, rate and ETA. On a terminal one line is redrawn in place
+// (at most 5 times a second); otherwise (logs, SLURM output) a plain line every
+// `plain_interval_s` seconds. advance() is thread-safe and cheap (one atomic add); printing
+// happens from whichever thread crosses the interval. Silent when quiet (verbosity < 0).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace annamosaic {
+
+class Progress {
+ public:
+  Progress(std::string label, std::uint64_t total, std::string unit, double plain_interval_s = 10.0);
+  ~Progress();
+  void advance(std::uint64_t n = 1);
+  void finish();  // prints the final line (idempotent)
+  std::uint64_t done() const { return done_.load(); }
+
+  // Formats "label: done/total unit (pct%), rate unit/s, ETA mm:ss" (exposed for tests).
+  static std::string format_line(const std::string& label, std::uint64_t done, std::uint64_t total,
+                                 const std::string& unit, double elapsed_s);
+
+ private:
+  void maybe_print(bool force);
+  std::string label_, unit_;
+  std::uint64_t total_;
+  std::atomic<std::uint64_t> done_{0};
+  std::chrono::steady_clock::time_point start_;
+  std::atomic<std::int64_t> next_print_ns_{0};
+  std::int64_t interval_ns_;
+  bool tty_, enabled_, finished_ = false;
+  std::mutex print_mutex_;
+};
+
+}  // namespace annamosaic

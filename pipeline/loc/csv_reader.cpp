@@ -1,0 +1,436 @@
+#include "loc/csv_reader.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "core/error.hpp"
+
+namespace annamosaic {
+namespace {
+
+enum Role : int { kNone = -1, kFrame = 0, kX, kY, kZ, kIntensity, kUncertainty, kRoleCount };
+constexpr std::array<const char*, kRoleCount> kRoleNames = {"frame", "x", "y", "z", "intensity",
+                                                            "uncertainty"};
+
+std::string normalise(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\'' || std::isspace(static_cast<unsigned char>(c))) continue;
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+struct ColumnUnit {
+  bool pixel = false;  // camera pixels instead of nm
+  bool explicit_unit = false;
+};
+
+// Header-name detection; returns the role and whether the name states its unit.
+std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
+  auto axis = [&](char a) -> std::optional<ColumnUnit> {
+    const std::string s(1, a);
+    if (n == s + "[nm]" || n == s + "_nm" || n == s + "(nm)" || n == s + "nano" || n == s + "nm")
+      return ColumnUnit{false, true};
+    if (n == s + "[px]" || n == s + "_px" || n == s + "(px)" || n == s + "[pixel]")
+      return ColumnUnit{true, true};
+    if (n == s) return ColumnUnit{false, false};
+    return std::nullopt;
+  };
+  if (n == "frame" || n == "frames" || n == "frame_number" || n == "t") return {{kFrame, {}}};
+  if (auto u = axis('x')) return {{kX, *u}};
+  if (auto u = axis('y')) return {{kY, *u}};
+  if (auto u = axis('z')) return {{kZ, *u}};
+  if (n == "intensity[photon]" || n == "intensity" || n == "int" || n == "photons" ||
+      n == "intensity[photons]")
+    return {{kIntensity, {}}};
+  if (n == "uncertainty[nm]" || n == "uncertainty_xy[nm]" || n == "uncertainty" ||
+      n == "precision[nm]" || n == "uncertainty_nm")
+    return {{kUncertainty, {}}};
+  return std::nullopt;
+}
+
+std::vector<std::string_view> split_fields(std::string_view line, char delim) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i <= line.size(); ++i) {
+    if (i < line.size() && line[i] == '"') quoted = !quoted;
+    if (i == line.size() || (line[i] == delim && !quoted)) {
+      out.push_back(line.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+// Plan of which field goes where, built from the header.
+struct Plan {
+  char delim = ',';
+  std::size_t n_fields = 0;
+  std::vector<int> role_of_field;          // per field, Role or kNone
+  std::array<int, kRoleCount> field_of{};  // per role, field index or -1
+  std::array<double, kRoleCount> scale{};  // multiply parsed value (camera px -> nm)
+  std::vector<std::string> header_names;   // original names, for messages
+};
+
+// One chunk's output.
+struct Chunk {
+  LocTable rows;
+  std::size_t lines = 0;  // lines consumed, including comments and blanks
+  std::size_t skipped = 0;
+  std::vector<std::pair<std::size_t, std::string>> errors;  // (local line, message)
+  std::int64_t error_column = 0;
+};
+
+inline bool parse_double(std::string_view f, double& v) {
+  // Fast path: plain number. Slow path: surrounding spaces/quotes, leading '+'.
+  const char* b = f.data();
+  const char* e = b + f.size();
+  auto r = std::from_chars(b, e, v);
+  if (r.ec == std::errc() && r.ptr == e) return true;
+  while (b < e && (std::isspace(static_cast<unsigned char>(*b)) || *b == '"')) ++b;
+  while (e > b && (std::isspace(static_cast<unsigned char>(e[-1])) || e[-1] == '"')) --e;
+  if (b < e && *b == '+') ++b;
+  if (b == e) return false;
+  r = std::from_chars(b, e, v);
+  return r.ec == std::errc() && r.ptr == e;
+}
+
+std::string shorten(std::string_view s) {
+  std::string out(s.substr(0, 40));
+  if (s.size() > 40) out += "...";
+  return out;
+}
+
+// Parses the lines of [begin, end); `is_last` marks the chunk that holds the end of the file.
+void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRoleCount], bool is_last,
+                 bool skip_bad, Chunk& out, const std::atomic<std::size_t>* first_failed,
+                 std::size_t index) {
+  LocTable& t = out.rows;
+  const std::size_t estimate = text.size() / 48 + 16;
+  t.frame.reserve(estimate);
+  t.x_nm.reserve(estimate);
+  t.y_nm.reserve(estimate);
+  if (optional_cols[kZ]) t.z_nm.reserve(estimate);
+  if (optional_cols[kIntensity]) t.intensity.reserve(estimate);
+  if (optional_cols[kUncertainty]) t.uncertainty_nm.reserve(estimate);
+
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  double values[kRoleCount] = {};
+  while (p < end) {
+    // Stop only when an earlier chunk failed: its error comes first in the file.
+    if (!skip_bad && first_failed->load(std::memory_order_relaxed) < index) return;
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+    const bool has_newline = nl != nullptr;
+    const char* line_end = has_newline ? nl : end;
+    const char* next = has_newline ? nl + 1 : end;
+    ++out.lines;
+    const char* le = line_end;
+    if (le > p && le[-1] == '\r') --le;
+    if (le == p || *p == '#') {  // blank or comment line
+      p = next;
+      continue;
+    }
+    // Walk the fields.
+    std::size_t field = 0;
+    const char* f = p;
+    std::string error;
+    std::int64_t error_col = 0;
+    while (true) {
+      const char* d = static_cast<const char*>(std::memchr(f, plan.delim, le - f));
+      const char* fe = d ? d : le;
+      if (field < plan.n_fields) {
+        const int role = plan.role_of_field[field];
+        if (role != kNone && error.empty()) {
+          double v;
+          const std::string_view cell(f, fe - f);
+          if (!parse_double(cell, v)) {
+            error = "column \"" + plan.header_names[field] + "\": not a number: '" + shorten(cell) + "'";
+            error_col = static_cast<std::int64_t>(field) + 1;
+          } else if (!std::isfinite(v)) {
+            error = "column \"" + plan.header_names[field] + "\": value is not finite: '" + shorten(cell) + "'";
+            error_col = static_cast<std::int64_t>(field) + 1;
+          } else if (role == kFrame && (v < 0 || v != std::floor(v) ||
+                                        v > std::numeric_limits<std::int32_t>::max())) {
+            error = "column \"" + plan.header_names[field] + "\": frame must be a non-negative integer, got '" +
+                    shorten(cell) + "'";
+            error_col = static_cast<std::int64_t>(field) + 1;
+          }
+          values[role] = v;
+        }
+      }
+      ++field;
+      if (!d) break;
+      f = d + 1;
+    }
+    if (field != plan.n_fields && error.empty()) {
+      if (!has_newline && is_last && field < plan.n_fields)
+        error = "truncated last line: " + std::to_string(field) + " of " + std::to_string(plan.n_fields) +
+                " fields and no line end";
+      else
+        error = "expected " + std::to_string(plan.n_fields) + " fields, found " + std::to_string(field);
+      error_col = 0;
+    }
+    if (!error.empty()) {
+      if (skip_bad) {
+        ++out.skipped;
+        if (out.errors.size() < 5) out.errors.emplace_back(out.lines, error);
+        p = next;
+        continue;
+      }
+      out.errors.emplace_back(out.lines, error);
+      out.error_column = error_col;
+      return;
+    }
+    t.frame.push_back(static_cast<std::int32_t>(values[kFrame]));
+    t.x_nm.push_back(values[kX] * plan.scale[kX]);
+    t.y_nm.push_back(values[kY] * plan.scale[kY]);
+    if (optional_cols[kZ]) t.z_nm.push_back(static_cast<float>(values[kZ] * plan.scale[kZ]));
+    if (optional_cols[kIntensity]) t.intensity.push_back(static_cast<float>(values[kIntensity]));
+    if (optional_cols[kUncertainty])
+      t.uncertainty_nm.push_back(static_cast<float>(values[kUncertainty] * plan.scale[kUncertainty]));
+    p = next;
+  }
+}
+
+Plan make_plan(std::string_view header, const std::string& name, std::size_t header_line,
+               const CsvReadOptions& opt, std::string* description) {
+  Plan plan;
+  if (opt.delimiter) {
+    plan.delim = opt.delimiter;
+  } else {
+    // The delimiter that splits the header into the most fields.
+    std::size_t best = 0;
+    for (char c : {',', '\t', ';'}) {
+      const std::size_t n = split_fields(header, c).size();
+      if (n > best) best = n, plan.delim = c;
+    }
+  }
+  const auto fields = split_fields(header, plan.delim);
+  plan.n_fields = fields.size();
+  plan.role_of_field.assign(plan.n_fields, kNone);
+  plan.field_of.fill(-1);
+  plan.scale.fill(1.0);
+  std::array<ColumnUnit, kRoleCount> units{};
+  for (const auto& f : fields) {
+    std::string s(f);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    plan.header_names.push_back(s);
+  }
+  if (!opt.columns.empty()) {
+    for (const auto& [role_name, column] : opt.columns) {
+      auto it = std::find(kRoleNames.begin(), kRoleNames.end(), role_name);
+      if (it == kRoleNames.end())
+        throw InputError(name, "unknown column role '" + role_name + "' (roles: frame, x, y, z, intensity, uncertainty)");
+      const int role = static_cast<int>(it - kRoleNames.begin());
+      const std::string want = normalise(column);
+      std::size_t i = 0;
+      while (i < plan.n_fields && normalise(plan.header_names[i]) != want) ++i;
+      if (i == plan.n_fields)
+        throw InputError(name, "column '" + column + "' (for " + role_name + ") is not in the header", header_line);
+      plan.role_of_field[i] = role;
+      plan.field_of[role] = static_cast<int>(i);
+      if (auto d = detect_role(want); d && d->second.explicit_unit) units[role] = d->second;
+    }
+  }
+  // Detection fills roles the mapping did not give.
+  for (std::size_t i = 0; i < plan.n_fields; ++i) {
+    if (plan.role_of_field[i] != kNone) continue;
+    if (auto d = detect_role(normalise(plan.header_names[i]))) {
+      const Role r = d->first;
+      if (plan.field_of[r] >= 0) continue;  // first match wins
+      if (!opt.columns.empty() && opt.columns.count(kRoleNames[r])) continue;
+      plan.role_of_field[i] = r;
+      plan.field_of[r] = static_cast<int>(i);
+      units[r] = d->second;
+    }
+  }
+  for (int r : {kFrame, kX, kY}) {
+    if (plan.field_of[r] < 0) {
+      std::string have;
+      for (const auto& h : plan.header_names) have += (have.empty() ? "" : ", ") + ("'" + h + "'");
+      throw InputError(name,
+                       std::string("missing required column '") + kRoleNames[r] + "' (header has " + have +
+                           "; map columns explicitly with --columns " + kRoleNames[r] + "=NAME)",
+                       header_line);
+    }
+  }
+  for (int r : {kX, kY, kZ, kUncertainty}) {
+    if (plan.field_of[r] < 0) continue;
+    const bool pixel = units[r].explicit_unit ? units[r].pixel : opt.xy_unit == XyUnit::CameraPixel;
+    if (pixel) {
+      if (!(opt.camera_pixel_nm > 0))
+        throw InputError(name, "column '" + plan.header_names[plan.field_of[r]] +
+                                   "' is in camera pixels: give the camera pixel size (--camera-pixel-nm)");
+      plan.scale[r] = opt.camera_pixel_nm;
+    }
+  }
+  if (plan.field_of[kZ] >= 0 && plan.scale[kZ] != 1.0 && !units[kZ].explicit_unit)
+    plan.scale[kZ] = 1.0;  // axial positions are nm unless the name says px
+  if (description) {
+    std::string d;
+    for (int r = 0; r < kRoleCount; ++r) {
+      if (plan.field_of[r] < 0) continue;
+      d += (d.empty() ? "" : ", ") + std::string(kRoleNames[r]) + "='" + plan.header_names[plan.field_of[r]] + "'";
+      if (plan.scale[r] != 1.0) d += " (px x " + std::to_string(plan.scale[r]) + " nm)";
+    }
+    *description = d;
+  }
+  return plan;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_column_mapping(const std::string& spec) {
+  std::map<std::string, std::string> out;
+  std::size_t start = 0;
+  while (start < spec.size()) {
+    std::size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string item = spec.substr(start, comma - start);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw InputError("--columns", "expected ROLE=NAME, got '" + item + "'");
+    const std::string role = item.substr(0, eq);
+    if (std::find(kRoleNames.begin(), kRoleNames.end(), role) == kRoleNames.end())
+      throw InputError("--columns", "unknown role '" + role + "' (roles: frame, x, y, z, intensity, uncertainty)");
+    out[role] = item.substr(eq + 1);
+    start = comma + 1;
+  }
+  return out;
+}
+
+LocTable parse_csv_table(std::string_view text, const std::string& name, const CsvReadOptions& opt,
+                         ReadReport* report) {
+  // Header: the first line that is neither blank nor a comment.
+  std::size_t pos = 0, line_no = 0;
+  std::string_view header;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    const bool has_nl = nl != std::string_view::npos;
+    if (!has_nl) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    ++line_no;
+    pos = has_nl ? nl + 1 : text.size();
+    if (!line.empty() && line.front() != '#') {
+      header = line;
+      break;
+    }
+  }
+  if (header.empty()) throw InputError(name, "empty file: no header line");
+  std::string description;
+  const Plan plan = make_plan(header, name, line_no, opt, &description);
+  bool optional_cols[kRoleCount] = {};
+  for (int r : {kZ, kIntensity, kUncertainty}) optional_cols[r] = plan.field_of[r] >= 0;
+
+  // Chunks at line boundaries.
+  const std::string_view body = text.substr(pos);
+  std::vector<std::string_view> pieces;
+  const std::size_t chunk = std::max<std::size_t>(opt.chunk_bytes, 1024);
+  for (std::size_t b = 0; b < body.size();) {
+    std::size_t e = std::min(body.size(), b + chunk);
+    if (e < body.size()) {
+      const std::size_t nl = body.find('\n', e - 1);
+      e = nl == std::string_view::npos ? body.size() : nl + 1;
+    }
+    pieces.push_back(body.substr(b, e - b));
+    b = e;
+  }
+  std::vector<Chunk> chunks(pieces.size());
+  std::atomic<std::size_t> first_failed{SIZE_MAX};
+  auto run = [&] {
+    tbb::parallel_for(std::size_t{0}, pieces.size(), [&](std::size_t i) {
+      parse_chunk(pieces[i], plan, optional_cols, i + 1 == pieces.size(), opt.skip_bad_rows, chunks[i],
+                  &first_failed, i);
+      if (!opt.skip_bad_rows && !chunks[i].errors.empty()) {
+        std::size_t cur = first_failed.load();
+        while (i < cur && !first_failed.compare_exchange_weak(cur, i)) {
+        }
+      }
+    });
+  };
+  if (opt.threads > 0) tbb::task_arena(static_cast<int>(opt.threads)).execute(run);
+  else run();
+
+  // Errors in file order: every chunk before the first failing one ran to its end, so line
+  // numbers are exact.
+  std::size_t base_line = line_no;
+  LocTable table;
+  std::size_t total = 0;
+  for (const auto& c : chunks) total += c.rows.size();
+  table.frame.reserve(total);
+  table.x_nm.reserve(total);
+  table.y_nm.reserve(total);
+  ReadReport local;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    Chunk& c = chunks[i];
+    if (!opt.skip_bad_rows && !c.errors.empty())
+      throw InputError(name, c.errors.front().second, static_cast<std::int64_t>(base_line + c.errors.front().first),
+                       c.error_column);
+    for (const auto& [l, msg] : c.errors)
+      if (local.skipped_examples.size() < 10)
+        local.skipped_examples.push_back(name + ":" + std::to_string(base_line + l) + ": " + msg);
+    local.rows_skipped += c.skipped;
+    base_line += c.lines;
+    table.append(c.rows);
+    c.rows = LocTable();  // release as we go: peak memory stays ~2x the table
+  }
+  // A header without rows is an empty FoV, not a malformed file: callers decide.
+  local.rows_read = table.size();
+  local.columns = description;
+  if (report) *report = std::move(local);
+  return table;
+}
+
+LocTable read_csv_table(const std::string& path, const CsvReadOptions& opt, ReadReport* report) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw IoError(path, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw IoError(path, std::string("cannot stat: ") + std::strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw IoError(path, "is a directory, not a table");
+  }
+  const std::size_t size = static_cast<std::size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    throw InputError(path, "empty file (0 bytes)");
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);
+  if (map == MAP_FAILED) throw IoError(path, std::string("cannot map: ") + std::strerror(map_errno));
+  ::madvise(map, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+  struct Unmap {
+    void* p;
+    std::size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } guard{map, size};
+  return parse_csv_table(std::string_view(static_cast<const char*>(map), size), path, opt, report);
+}
+
+}  // namespace annamosaic

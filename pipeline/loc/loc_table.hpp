@@ -1,0 +1,47 @@
+#pragma once
+// The in-memory localization table: structure of arrays, one row per localization.
+// Coordinates in nm in the acquisition's own frame (no FoV offset applied). Optional columns are
+// empty vectors when the input had none.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace annamosaic {
+
+struct LocTable {
+  std::vector<std::int32_t> frame;  // camera frame number as in the file (0- or 1-based)
+  std::vector<double> x_nm, y_nm;
+  std::vector<float> z_nm;            // optional
+  std::vector<float> intensity;       // optional, photons (or the file's unit)
+  std::vector<float> uncertainty_nm;  // optional, lateral localization precision
+
+  std::size_t size() const { return frame.size(); }
+  bool empty() const { return frame.empty(); }
+  bool has_z() const { return !z_nm.empty(); }
+  bool has_intensity() const { return !intensity.empty(); }
+  bool has_uncertainty() const { return !uncertainty_nm.empty(); }
+
+  // Appends other's rows; optional columns are kept only if both tables have them
+  // (or this one is empty).
+  void append(const LocTable& other);
+  // Throws std::logic_error when column lengths disagree (a programming error, not input error).
+  void check_consistent() const;
+};
+
+struct TableStats {
+  std::size_t rows = 0;
+  std::int32_t frame_min = 0, frame_max = -1;
+  double x_min_nm = 0, x_max_nm = 0, y_min_nm = 0, y_max_nm = 0;
+};
+TableStats compute_stats(const LocTable& table);
+
+// What a reader saw besides the rows it returns.
+struct ReadReport {
+  std::size_t rows_read = 0;
+  std::size_t rows_skipped = 0;           // only with skip_bad_rows
+  std::vector<std::string> skipped_examples;  // the first few reasons, with line numbers
+  std::string columns;                    // how columns were mapped, for the log
+};
+
+}  // namespace annamosaic

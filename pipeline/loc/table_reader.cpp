@@ -1,0 +1,26 @@
+#include "loc/table_reader.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/error.hpp"
+#include "loc/picasso_reader.hpp"
+
+namespace annamosaic {
+
+LocTable read_table(const std::string& path, const TableReadOptions& opt, ReadReport* report) {
+  std::string ext;
+  const auto dot = path.find_last_of('.');
+  if (dot != std::string::npos && path.find('/', dot) == std::string::npos) ext = path.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == "h5" || ext == "hdf5" || ext == "hdf") {
+    PicassoReadOptions p;
+    p.camera_pixel_nm = opt.csv.camera_pixel_nm;
+    return read_picasso_hdf5(path, p, report);
+  }
+  if (ext == "csv" || ext == "tsv" || ext == "txt" || ext == "dat" || ext == "xls" || ext.empty())
+    return read_csv_table(path, opt.csv, report);
+  throw InputError(path, "unknown table format '." + ext + "' (supported: .csv, .tsv, .txt, .dat, .h5/.hdf5 Picasso)");
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,46 @@
+#pragma once
+// Rendering a localization table into a super-resolution image: a 2D histogram of counts.
+// Pixel (ix, iy) covers x in [x0 + ix*pixel_nm, x0 + (ix+1)*pixel_nm), likewise y; row y of the
+// image is y. Localizations outside the field or the frame window are counted, never wrapped or
+// clamped. Counts are integers, so the result is identical for any thread count.
+#include <cstddef>
+#include <cstdint>
+
+#include "core/image.hpp"
+#include "loc/frame_window.hpp"
+#include "loc/loc_table.hpp"
+
+namespace annamosaic {
+
+// A rectangle in nm; its size in pixels is ceil(size_nm / pixel_nm).
+struct Field {
+  double x0_nm = 0, y0_nm = 0, width_nm = 0, height_nm = 0;
+};
+
+// The bounding box of the table's localizations, origin snapped down to the pixel grid.
+Field bounding_field(const TableStats& stats, double pixel_nm);
+std::size_t field_width_px(const Field& f, double pixel_nm);
+std::size_t field_height_px(const Field& f, double pixel_nm);
+
+struct RenderOptions {
+  double pixel_nm = 20.0;
+  FrameWindow window;        // default: all frames
+  std::size_t threads = 0;   // 0: the calling TBB arena
+};
+
+struct RenderStats {
+  std::uint64_t in_image = 0;       // binned
+  std::uint64_t outside_field = 0;  // in the frame window but outside the field (or NaN)
+  std::uint64_t outside_window = 0; // frame not in the window
+};
+
+// Counts per pixel (uint32: a pixel never overflows at realistic densities; saturates otherwise).
+ImageU32 render_counts(const LocTable& table, const Field& field, const RenderOptions& opt,
+                       RenderStats* stats = nullptr);
+// The same as float32.
+ImageF render(const LocTable& table, const Field& field, const RenderOptions& opt, RenderStats* stats = nullptr);
+
+// uint16 with saturation; returns the number of pixels that saturated.
+std::size_t counts_to_u16(const ImageU32& counts, ImageU16& out);
+
+}  // namespace annamosaic

@@ -1,0 +1,235 @@
+// Localization-table readers on real third-party files, hand-made malformed files, and a
+// generated 10^6-row file. Expected ranges come from Python's csv module on the same files.
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/error.hpp"
+#include "loc/csv_reader.hpp"
+#include "loc/table_reader.hpp"
+
+using namespace annamosaic;
+namespace fs = std::filesystem;
+
+namespace {
+std::string data(const std::string& name) { return std::string(ANNAMOSAIC_TEST_DATA) + "/" + name; }
+
+std::string write_tmp(const std::string& name, const std::string& text) {
+  fs::create_directories(ANNAMOSAIC_TEST_TMP);
+  const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/" + name;
+  std::ofstream(p, std::ios::binary) << text;
+  return p;
+}
+
+// Parses `text` strictly and returns the InputError (fails the test if none is thrown).
+InputError parse_error(const std::string& text, CsvReadOptions opt = {}) {
+  try {
+    parse_csv_table(text, "bad.csv", opt);
+  } catch (const InputError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no InputError for:\n" << text;
+  return InputError("", "");
+}
+
+struct Expected {
+  const char* file;
+  std::size_t rows;
+  int frame_min, frame_max;
+  double x_min, x_max, y_min, y_max;
+  bool z, intensity, uncertainty;
+};
+}  // namespace
+
+class SharedData : public ::testing::TestWithParam<Expected> {};
+
+TEST_P(SharedData, LoadsWithRightRowCountAndRanges) {
+  const Expected& e = GetParam();
+  ReadReport rep;
+  const LocTable t = read_table(data(e.file), TableReadOptions{}, &rep);
+  const TableStats s = compute_stats(t);
+  EXPECT_EQ(s.rows, e.rows);
+  EXPECT_EQ(rep.rows_read, e.rows);
+  EXPECT_EQ(s.frame_min, e.frame_min);
+  EXPECT_EQ(s.frame_max, e.frame_max);
+  EXPECT_NEAR(s.x_min_nm, e.x_min, 1e-3);
+  EXPECT_NEAR(s.x_max_nm, e.x_max, 1e-3);
+  EXPECT_NEAR(s.y_min_nm, e.y_min, 1e-3);
+  EXPECT_NEAR(s.y_max_nm, e.y_max, 1e-3);
+  EXPECT_EQ(t.has_z(), e.z);
+  EXPECT_EQ(t.has_intensity(), e.intensity);
+  EXPECT_EQ(t.has_uncertainty(), e.uncertainty);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, SharedData,
+    ::testing::Values(
+        Expected{"thunderstorm-3d-export.csv", 11195, 1, 25000, 22882.1555, 27777.4452, 17336.1256, 22316.1322, true, true, true},
+        Expected{"u2os-microtubule-single-lume.csv", 2848, 1, 17232, 17847.0, 20778.0, 3479.2, 10757.0, true, true, false},
+        Expected{"epfl2013-bundled-tubes-hd-groundtruth.csv", 81178, 1, 361, 662.594, 5899.3061, 637.6275, 5612.3425, false, false, false},
+        Expected{"deepstorm-demo1-thunderstorm.csv", 4956, 1, 20, 0.5215, 6399.3908, 1.4046, 6399.9009, false, true, false}));
+
+TEST(CsvReader, ThunderstormFirstRowValuesAreExact) {
+  const LocTable t = read_table(data("thunderstorm-3d-export.csv"), {});
+  EXPECT_EQ(t.frame[0], 1);
+  EXPECT_DOUBLE_EQ(t.x_nm[0], 24840.78095);
+  EXPECT_DOUBLE_EQ(t.y_nm[0], 20471.75758);
+  EXPECT_FLOAT_EQ(t.z_nm[0], -21.8435f);
+  EXPECT_FLOAT_EQ(t.intensity[0], 4086.0f);
+  EXPECT_FLOAT_EQ(t.uncertainty_nm[0], 5.08f);
+}
+
+TEST(CsvReader, UnquotedHeaderWithoutSpaceAndTabs) {
+  const LocTable a = parse_csv_table("frame,x[nm],y[nm]\n0,1.5,2.5\n3,4,5\n", "a.csv", {});
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a.frame[1], 3);
+  EXPECT_DOUBLE_EQ(a.y_nm[0], 2.5);
+  const LocTable b = parse_csv_table("frame\tx [nm]\ty [nm]\r\n1\t10\t20\r\n", "b.tsv", {});
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_DOUBLE_EQ(b.x_nm[0], 10.0);
+}
+
+TEST(CsvReader, ExplicitMappingAndCameraPixels) {
+  CsvReadOptions opt;
+  opt.columns = parse_column_mapping("frame=T,x=PosX,y=PosY");
+  opt.xy_unit = XyUnit::CameraPixel;
+  opt.camera_pixel_nm = 108;
+  const LocTable t = parse_csv_table("# exported by a tool\nT;PosX;PosY;extra\n5;1.5;2;x\n", "m.csv", opt);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.frame[0], 5);
+  EXPECT_DOUBLE_EQ(t.x_nm[0], 162.0);
+  EXPECT_DOUBLE_EQ(t.y_nm[0], 216.0);
+  // px named in the header but no pixel size given: a clear error
+  const InputError e = parse_error("frame,x [px],y [px]\n1,2,3\n");
+  EXPECT_NE(std::string(e.what()).find("camera pixel"), std::string::npos) << e.what();
+  EXPECT_THROW(parse_column_mapping("frame=a,colour=b"), InputError);
+  EXPECT_THROW(parse_column_mapping("frame"), InputError);
+}
+
+TEST(CsvReader, MissingRequiredColumnNamesIt) {
+  const InputError e = parse_error("frame,x [nm],z [nm]\n1,2,3\n");
+  EXPECT_NE(std::string(e.what()).find("missing required column 'y'"), std::string::npos) << e.what();
+  EXPECT_EQ(e.line(), 1);
+  CsvReadOptions opt;
+  opt.columns = {{"x", "nope"}};
+  EXPECT_NE(std::string(parse_error("frame,x,y\n1,2,3\n", opt).what()).find("'nope'"), std::string::npos);
+}
+
+TEST(CsvReader, NonNumericCellGivesLineAndColumn) {
+  const InputError e = parse_error("frame,x [nm],y [nm]\n1,2,3\n2,abc,4\n");
+  EXPECT_EQ(e.file(), "bad.csv");
+  EXPECT_EQ(e.line(), 3);
+  EXPECT_EQ(e.column(), 2);
+  EXPECT_NE(std::string(e.what()).find("bad.csv:3: column 2"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("'abc'"), std::string::npos) << e.what();
+}
+
+TEST(CsvReader, NanAndInfAreRejected) {
+  EXPECT_EQ(parse_error("frame,x,y\n1,nan,3\n").column(), 2);
+  EXPECT_EQ(parse_error("frame,x,y\n1,2,inf\n").column(), 3);
+  EXPECT_EQ(parse_error("frame,x,y\n1,2,-INF\n").line(), 2);
+}
+
+TEST(CsvReader, FrameMustBeNonNegativeInteger) {
+  EXPECT_NE(std::string(parse_error("frame,x,y\n-1,2,3\n").what()).find("non-negative integer"), std::string::npos);
+  EXPECT_EQ(parse_error("frame,x,y\n1,2,3\n1.5,2,3\n").line(), 3);
+  EXPECT_EQ(parse_csv_table("frame,x,y\n2.0,2,3\n", "f.csv", {}).frame[0], 2);
+}
+
+TEST(CsvReader, EmptyFileAndHeaderOnly) {
+  const std::string p = write_tmp("empty.csv", "");
+  try {
+    read_csv_table(p, {});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.csv"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos);
+  }
+  EXPECT_THROW(parse_csv_table("# only a comment\n\n", "c.csv", {}), InputError);
+  // A header and no rows is an empty FoV, which is valid input.
+  EXPECT_EQ(parse_csv_table("frame,x,y\n", "h.csv", {}).size(), 0u);
+}
+
+TEST(CsvReader, TruncatedLastLineAndWrongFieldCount) {
+  const InputError t = parse_error("frame,x,y\n1,2,3\n2,5");
+  EXPECT_NE(std::string(t.what()).find("truncated last line"), std::string::npos) << t.what();
+  EXPECT_EQ(t.line(), 3);
+  const InputError m = parse_error("frame,x,y\n1,2\n2,5,6\n");
+  EXPECT_NE(std::string(m.what()).find("expected 3 fields, found 2"), std::string::npos) << m.what();
+  // A complete last line without a final newline is fine.
+  EXPECT_EQ(parse_csv_table("frame,x,y\n1,2,3", "n.csv", {}).size(), 1u);
+}
+
+TEST(CsvReader, SkipBadRowsCountsAndReportsThem) {
+  CsvReadOptions opt;
+  opt.skip_bad_rows = true;
+  ReadReport rep;
+  const LocTable t = parse_csv_table("frame,x,y\n1,2,3\n2,x,3\n3,nan,1\n4,5,6\n-2,1,1\n", "s.csv", opt, &rep);
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(rep.rows_skipped, 3u);
+  ASSERT_EQ(rep.skipped_examples.size(), 3u);
+  EXPECT_NE(rep.skipped_examples[0].find("s.csv:3:"), std::string::npos) << rep.skipped_examples[0];
+  EXPECT_EQ(t.frame[1], 4);
+}
+
+TEST(CsvReader, MissingFileIsIoErrorNamingIt) {
+  try {
+    read_table("/nonexistent/locs.csv", {});
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/locs.csv"), std::string::npos);
+  }
+  EXPECT_THROW(read_table(data("PROVENANCE.md"), {}), InputError);  // unknown extension
+}
+
+namespace {
+// A ThunderSTORM-style file with `rows` rows, deterministic content; row r has frame r/100+1.
+std::string generate(std::size_t rows, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 55300);
+  std::string s = "\"id\",\"frame\",\"x [nm]\",\"y [nm]\",\"sigma [nm]\",\"intensity [photon]\",\"uncertainty [nm]\"\n";
+  s.reserve(rows * 80);
+  char buf[160];
+  for (std::size_t r = 0; r < rows; ++r) {
+    const int n = std::snprintf(buf, sizeof buf, "%zu,%zu,%.4f,%.4f,120.5,%.1f,%.2f\n", r + 1, r / 100 + 1, u(rng),
+                                u(rng), 1000.0 + r % 1000, 5.0 + (r % 7));
+    s.append(buf, static_cast<std::size_t>(n));
+  }
+  return s;
+}
+}  // namespace
+
+TEST(CsvReader, MillionRowsSameResultForAnyThreadCountAndChunking) {
+  const std::string text = generate(1'000'000, 7);
+  CsvReadOptions one;
+  one.threads = 1;
+  one.chunk_bytes = 1 << 22;
+  CsvReadOptions many;
+  many.threads = 4;
+  many.chunk_bytes = 100'003;  // odd size: chunk edges fall mid-line and must be moved
+  const LocTable a = parse_csv_table(text, "gen.csv", one);
+  const LocTable b = parse_csv_table(text, "gen.csv", many);
+  ASSERT_EQ(a.size(), 1'000'000u);
+  EXPECT_EQ(a.frame, b.frame);
+  EXPECT_EQ(a.x_nm, b.x_nm);
+  EXPECT_EQ(a.y_nm, b.y_nm);
+  EXPECT_EQ(a.intensity, b.intensity);
+  EXPECT_EQ(a.frame.back(), 10000);
+  // An error deep in the file is reported at its exact line, whatever the chunking.
+  std::string bad = text;
+  const std::size_t line = 777'777;  // 1-based data line; file line = line + 1
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < line; ++i) pos = bad.find('\n', pos) + 1;
+  bad.replace(bad.find(',', bad.find(',', pos) + 1) + 1, 1, "Q");
+  try {
+    parse_csv_table(bad, "gen.csv", many);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.line(), static_cast<std::int64_t>(line + 1)) << e.what();
+    EXPECT_EQ(e.column(), 3);
+  }
+}

@@ -1,0 +1,73 @@
+// Picasso HDF5: a /locs compound table written here with the HDF5 C API in Picasso's field
+// layout (frame u4, x/y/photons/lpx f4; x, y in camera pixels).
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "loc/table_reader.hpp"
+
+using namespace annamosaic;
+
+namespace {
+struct PicassoRow {
+  std::uint32_t frame;
+  float x, y, photons, lpx;
+};
+
+std::string write_picasso(const std::string& name, const std::vector<PicassoRow>& rows, bool with_y = true) {
+  std::filesystem::create_directories(ANNAMOSAIC_TEST_TMP);
+  const std::string path = std::string(ANNAMOSAIC_TEST_TMP) + "/" + name;
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(PicassoRow));
+  H5Tinsert(t, "frame", HOFFSET(PicassoRow, frame), H5T_STD_U32LE);
+  H5Tinsert(t, "x", HOFFSET(PicassoRow, x), H5T_IEEE_F32LE);
+  if (with_y) H5Tinsert(t, "y", HOFFSET(PicassoRow, y), H5T_IEEE_F32LE);
+  H5Tinsert(t, "photons", HOFFSET(PicassoRow, photons), H5T_IEEE_F32LE);
+  H5Tinsert(t, "lpx", HOFFSET(PicassoRow, lpx), H5T_IEEE_F32LE);
+  hsize_t n = rows.size();
+  hid_t s = H5Screate_simple(1, &n, nullptr);
+  hid_t d = H5Dcreate2(f, "locs", t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  EXPECT_GE(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), 0);
+  H5Dclose(d);
+  H5Sclose(s);
+  H5Tclose(t);
+  H5Fclose(f);
+  return path;
+}
+}  // namespace
+
+TEST(PicassoReader, ReadsLocsInCameraPixels) {
+  const std::string p = write_picasso("locs.hdf5", {{0, 1.5f, 2.0f, 900, 0.1f}, {3, 10.0f, 20.0f, 1200, 0.2f}});
+  TableReadOptions opt;
+  opt.csv.camera_pixel_nm = 100;
+  ReadReport rep;
+  const LocTable t = read_table(p, opt, &rep);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.frame[1], 3);
+  EXPECT_DOUBLE_EQ(t.x_nm[0], 150.0);
+  EXPECT_DOUBLE_EQ(t.y_nm[1], 2000.0);
+  EXPECT_FLOAT_EQ(t.intensity[1], 1200.0f);
+  EXPECT_NEAR(t.uncertainty_nm[0], 10.0f, 1e-4);
+  EXPECT_NE(rep.columns.find("Picasso"), std::string::npos);
+}
+
+TEST(PicassoReader, ClearErrors) {
+  const std::string p = write_picasso("locs2.hdf5", {{0, 1, 2, 3, 4}});
+  EXPECT_THROW(read_table(p, {}), InputError);  // no pixel size
+  TableReadOptions opt;
+  opt.csv.camera_pixel_nm = 100;
+  const std::string noy = write_picasso("noy.hdf5", {{0, 1, 2, 3, 4}}, false);
+  try {
+    read_table(noy, opt);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no field 'y'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("noy.hdf5"), std::string::npos);
+  }
+  const std::string junk = std::string(ANNAMOSAIC_TEST_TMP) + "/junk.h5";
+  std::ofstream(junk) << "not hdf5 at all";
+  EXPECT_THROW(read_table(junk, opt), InputError);
+}

@@ -1,0 +1,106 @@
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "render/render.hpp"
+
+using namespace annamosaic;
+
+namespace {
+LocTable table(std::initializer_list<std::tuple<int, double, double>> rows) {
+  LocTable t;
+  for (auto [f, x, y] : rows) {
+    t.frame.push_back(f);
+    t.x_nm.push_back(x);
+    t.y_nm.push_back(y);
+  }
+  return t;
+}
+}  // namespace
+
+TEST(Render, ExactCountsOnAHandBuiltTable) {
+  // 3 x 2 pixels of 10 nm starting at (100, 200).
+  const LocTable t = table({{1, 100.0, 200.0},   // pixel (0,0), on the lower edge: inside
+                            {1, 109.999, 209.9}, // pixel (0,0)
+                            {2, 125.0, 215.0},   // pixel (2,1)
+                            {2, 130.0, 205.0},   // x == right edge: outside (half-open)
+                            {3, 99.9, 205.0},    // left of the field: outside
+                            {3, 115.0, 219.99}});// pixel (1,1)
+  RenderStats st;
+  const ImageU32 img = render_counts(t, Field{100, 200, 30, 20}, RenderOptions{10.0, {}, 0}, &st);
+  ASSERT_EQ(img.width(), 3u);
+  ASSERT_EQ(img.height(), 2u);
+  EXPECT_EQ(img(0, 0), 2u);
+  EXPECT_EQ(img(2, 1), 1u);
+  EXPECT_EQ(img(1, 1), 1u);
+  EXPECT_EQ(img(1, 0), 0u);
+  EXPECT_EQ(st.in_image, 4u);
+  EXPECT_EQ(st.outside_field, 2u);
+  EXPECT_EQ(st.outside_window, 0u);
+}
+
+TEST(Render, FrameWindowSelectsRows) {
+  const LocTable t = table({{1, 5, 5}, {2, 5, 5}, {3, 5, 5}, {4, 15, 5}});
+  RenderOptions o{10.0, FrameWindow{2, 4}, 0};
+  RenderStats st;
+  const ImageF img = render(t, Field{0, 0, 20, 10}, o, &st);
+  EXPECT_EQ(img(0, 0), 2.0f);
+  EXPECT_EQ(img(1, 0), 0.0f);
+  EXPECT_EQ(st.outside_window, 2u);
+}
+
+TEST(Render, NanIsOutsideNotWrapped) {
+  LocTable t = table({{1, std::nan(""), 5}, {1, 5, std::numeric_limits<double>::infinity()}, {1, -1e300, 5}});
+  RenderStats st;
+  const ImageU32 img = render_counts(t, Field{0, 0, 10, 10}, RenderOptions{1.0, {}, 0}, &st);
+  EXPECT_EQ(st.outside_field, 3u);
+  std::uint64_t sum = 0;
+  for (auto v : img) sum += v;
+  EXPECT_EQ(sum, 0u);
+}
+
+TEST(Render, BoundingFieldContainsEveryLocalization) {
+  const LocTable t = table({{1, 103.0, 47.0}, {1, 230.0, 90.0}});
+  const Field f = bounding_field(compute_stats(t), 20.0);
+  EXPECT_DOUBLE_EQ(f.x0_nm, 100.0);
+  EXPECT_DOUBLE_EQ(f.y0_nm, 40.0);
+  RenderStats st;
+  render_counts(t, f, RenderOptions{20.0, {}, 0}, &st);
+  EXPECT_EQ(st.in_image, 2u);
+  EXPECT_EQ(field_width_px(f, 20.0), 7u);  // 100..240
+}
+
+TEST(Render, SameCountsForAnyThreadCount) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> g(5000, 2000);
+  LocTable t;
+  for (int i = 0; i < 500'000; ++i) {
+    t.frame.push_back(i / 500);
+    t.x_nm.push_back(g(rng));
+    t.y_nm.push_back(g(rng));
+  }
+  const Field f{0, 0, 10000, 10000};
+  RenderStats s1, s2, s3;
+  const ImageU32 a = render_counts(t, f, RenderOptions{20.0, {}, 1}, &s1);
+  const ImageU32 b = render_counts(t, f, RenderOptions{20.0, {}, 2}, &s2);
+  const ImageU32 c = render_counts(t, f, RenderOptions{20.0, {}, 7}, &s3);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), c.begin()));
+  EXPECT_EQ(s1.in_image, s3.in_image);
+  EXPECT_EQ(s1.in_image + s1.outside_field, 500'000u);
+  EXPECT_GT(s1.outside_field, 0u);  // the Gaussian reaches beyond the field
+}
+
+TEST(Render, Uint16Saturates) {
+  ImageU32 c(2, 1);
+  c(0, 0) = 70000;
+  c(1, 0) = 12;
+  ImageU16 u;
+  EXPECT_EQ(counts_to_u16(c, u), 1u);
+  EXPECT_EQ(u(0, 0), 65535);
+  EXPECT_EQ(u(1, 0), 12);
+}
