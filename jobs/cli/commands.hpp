@@ -9,6 +9,7 @@ namespace annamosaic::cli {
 
 Command render_command();
 Command table_info_command();
+Command simulate_command();
 
 // Options shared by every command that reads localization tables.
 void add_table_options(po::options_description& desc);

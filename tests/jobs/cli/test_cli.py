@@ -36,7 +36,7 @@ class Cli(unittest.TestCase):
             self.assertIn(lib, out)
 
     def test_every_command_has_help(self):
-        for cmd in ("render", "table-info"):
+        for cmd in ("simulate", "render", "table-info"):
             out = run(cmd, "--help", check=0).stdout
             self.assertIn("usage: annamosaic " + cmd, out)
             self.assertIn("--config", out)
@@ -123,6 +123,66 @@ class Cli(unittest.TestCase):
         for name, rows in expected.items():
             out = run("table-info", os.path.join(DATA, name), "-q", check=0).stdout
             self.assertIn(f"rows          {rows}", out)
+
+
+class Simulate(unittest.TestCase):
+    """`annamosaic simulate` writes a campaign that independent readers open."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join(TMP, "sim")
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.ini = os.path.join(cls.dir, "small.ini")
+        os.makedirs(cls.dir)
+        with open(cls.ini, "w") as fh:
+            fh.write("[simulate]\nrows = 2\ncols = 3\nfov-um = 10\noverlap-um = 1\nseed = 4\n"
+                     "cell-fraction = 1\ncell-radius-um = 60\nwrite-dense = true\n")
+        cls.out = os.path.join(cls.dir, "campaign")
+        cls.proc = run("simulate", "--config", cls.ini, "-o", cls.out, check=0)
+
+    def test_layout_and_positions(self):
+        import pandas as pd
+        pos = pd.read_csv(os.path.join(self.out, "positions.csv"))
+        self.assertEqual(list(pos.columns), ["id", "row", "col", "x_um", "y_um"])
+        self.assertEqual(len(pos), 6)
+        self.assertEqual(sorted(pos.x_um.unique().round(3)), [0.0, 9.0, 18.0])
+        gt = pd.read_csv(os.path.join(self.out, "ground_truth", "positions.csv"))
+        self.assertTrue((abs(gt.x_um - pos.x_um) < 1.0).all())  # jitter 0.3 um, truncated at 3 sigma
+        self.assertTrue((abs(gt.wf_shift_x_px) <= 1.5).all())
+        ini = open(os.path.join(self.out, "campaign.ini")).read()
+        self.assertIn("fov-um = 10", ini)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "simulate.config.ini")))
+        with open(os.path.join(self.out, "overview.png"), "rb") as fh:
+            self.assertEqual(fh.read(4), b"\x89PNG")
+
+    def test_tables_and_widefield_open_in_pandas_and_tifffile(self):
+        import pandas as pd
+        gt = pd.read_csv(os.path.join(self.out, "ground_truth", "positions.csv"))
+        for i, row in gt.iterrows():
+            d = os.path.join(self.out, "fov", f"{int(row.id):04d}")
+            t = pd.read_csv(os.path.join(d, "locs.csv"))
+            self.assertEqual(len(t), row.localizations)
+            self.assertTrue(t["x [nm]"].between(0, 10000).all())
+            self.assertTrue(t["frame"].is_monotonic_increasing)
+            wf = tifffile.imread(os.path.join(d, "widefield.tif"))
+            self.assertEqual(wf.shape, (5, 93, 93))  # ceil(10 um / 108 nm)
+            self.assertEqual(wf.dtype, np.uint16)
+            dense = tifffile.imread(os.path.join(self.out, "ground_truth", "dense", f"{int(row.id):04d}.tif"))
+            self.assertEqual(dense.shape, (500, 500))
+            self.assertEqual(dense.sum(), row.localizations)
+
+    def test_same_seed_same_bytes(self):
+        other = os.path.join(self.dir, "again")
+        run("simulate", "--config", self.ini, "-o", other, "-q", check=0)
+        for sub in ("fov/0004/locs.csv", "fov/0004/widefield.tif", "ground_truth/positions.csv"):
+            with open(os.path.join(self.out, sub), "rb") as a, open(os.path.join(other, sub), "rb") as b:
+                self.assertEqual(a.read(), b.read(), sub)
+
+    def test_bad_options_are_named(self):
+        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--structure", "actin", check=2)
+        self.assertIn("actin", p.stderr)
+        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--overlap-um", "30", "--fov-um", "10", check=2)
+        self.assertIn("overlap", p.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,132 @@
+// `annamosaic simulate`: a synthetic campaign with ground truth.
+#include <atomic>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/progress.hpp"
+#include "sim/campaign.hpp"
+
+namespace annamosaic::cli {
+namespace {
+
+template <class T>
+T positive(const po::variables_map& vm, const char* name) {
+  const T v = vm[name].as<T>();
+  if (!(v > 0)) throw UsageError(std::string("--") + name + " must be > 0");
+  return v;
+}
+
+CampaignOptions campaign_options(const po::variables_map& vm) {
+  CampaignOptions o;
+  o.name = vm["name"].as<std::string>();
+  o.seed = vm["seed"].as<std::uint64_t>();
+  auto& g = o.grid;
+  g.rows = positive<int>(vm, "rows");
+  g.cols = positive<int>(vm, "cols");
+  g.fov_um = positive<double>(vm, "fov-um");
+  g.overlap_um = vm["overlap-um"].as<double>();
+  g.order = parse_grid_order(vm["order"].as<std::string>());
+  g.jitter_um = vm["jitter-um"].as<double>();
+  if (g.jitter_um < 0) throw UsageError("--jitter-um must be >= 0");
+  g.seed = mix_seed(o.seed, 7);
+  auto& s = o.specimen;
+  s.structure = parse_structure(vm["structure"].as<std::string>());
+  s.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
+  s.persistence_um = positive<double>(vm, "persistence-um");
+  s.labels_per_um = vm["labels-per-um"].as<double>();
+  s.bundle_fraction = vm["bundle-fraction"].as<double>();
+  s.pore_occupancy = vm["pore-occupancy"].as<double>();
+  s.cell_fraction = vm["cell-fraction"].as<double>();
+  s.cell_spacing_um = positive<double>(vm, "cell-spacing-um");
+  s.cell_radius_um = positive<double>(vm, "cell-radius-um");
+  s.gradient = vm["gradient"].as<double>();
+  auto& b = o.blinking;
+  b.frames = positive<int>(vm, "frames");
+  b.detections_per_label = positive<double>(vm, "detections-per-label");
+  b.sigma_loc_nm = positive<double>(vm, "sigma-loc-nm");
+  b.false_per_um2_per_frame = vm["false-per-um2-per-frame"].as<double>();
+  auto& w = o.widefield;
+  w.camera_pixel_nm = positive<double>(vm, "camera-pixel-nm");
+  w.wavelength_nm = positive<double>(vm, "wavelength-nm");
+  w.numerical_aperture = positive<double>(vm, "na");
+  w.psf_sigma_nm = vm["psf-sigma-nm"].as<double>();
+  w.photons_per_label = vm["photons-per-label"].as<double>();
+  w.background_photons = vm["background-photons"].as<double>();
+  w.vignetting = vm["vignetting"].as<double>();
+  if (w.vignetting < 0 || w.vignetting >= 1) throw UsageError("--vignetting must be in [0, 1)");
+  o.wf_shift_max_px = vm["wf-shift-max-px"].as<double>();
+  o.pixel_nm = positive<double>(vm, "pixel-nm");
+  o.write_perfect = !vm["no-perfect"].as<bool>();
+  o.write_dense = vm["write-dense"].as<bool>();
+  return o;
+}
+
+int run_simulate(const Command& self, const po::variables_map& vm) {
+  const CampaignOptions o = campaign_options(vm);
+  const std::string out = vm["output"].as<std::string>();
+  const std::size_t n = static_cast<std::size_t>(o.grid.rows) * o.grid.cols;
+  spdlog::info("simulating campaign '{}': {} x {} FoVs of {} um, overlap {} um, {} , {} frames -> {}", o.name, o.grid.rows,
+               o.grid.cols, o.grid.fov_um, o.grid.overlap_um, structure_name(o.specimen.structure), o.blinking.frames, out);
+  Progress progress("simulate", n, "FoVs");
+  const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth&) { progress.advance(); });
+  progress.finish();
+  write_config_next_to(out + "/simulate.config.ini", self, vm);
+  spdlog::info("{} FoVs, {} localizations (per FoV {} .. {}), {:.1f} MB of tables and widefield stacks in {:.1f} s", s.fovs,
+               s.localizations, s.min_per_fov, s.max_per_fov, s.bytes / 1e6, s.seconds);
+  return 0;
+}
+
+}  // namespace
+
+Command simulate_command() {
+  Command c;
+  c.name = "simulate";
+  c.summary = "Write a synthetic campaign (tables, widefield stacks, positions) with ground truth.";
+  c.usage = "annamosaic simulate [--config configs/demo.ini] -o CAMPAIGN_DIR";
+  c.details =
+      "Writes CAMPAIGN_DIR/campaign.ini, positions.csv (nominal stage positions), fov/NNNN/locs.csv\n"
+      "(ThunderSTORM), fov/NNNN/widefield.tif (uint16 stack, first frames motion-blurred) and\n"
+      "ground_truth/ (true positions and widefield shifts, perfect images). Same seed, same bytes.";
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("output,o", po::value<std::string>()->required(), "campaign folder to write")
+        ("name", po::value<std::string>()->default_value("demo"), "campaign name")
+        ("seed", po::value<std::uint64_t>()->default_value(1), "random seed (same seed, same files)")
+        ("rows", po::value<int>()->default_value(4), "grid rows")
+        ("cols", po::value<int>()->default_value(4), "grid columns")
+        ("fov-um", po::value<double>()->default_value(25.0), "FoV edge in um")
+        ("overlap-um", po::value<double>()->default_value(1.0), "overlap between neighbours in um")
+        ("order", po::value<std::string>()->default_value("snake"), "acquisition order: raster or snake")
+        ("jitter-um", po::value<double>()->default_value(0.3), "stage error (Gaussian sigma, truncated at 3 sigma) in um")
+        ("structure", po::value<std::string>()->default_value("microtubules"), "microtubules or nuclear-pores")
+        ("filaments-per-100um2", po::value<double>()->default_value(6.0), "microtubule starts per 100 um^2 of cell")
+        ("persistence-um", po::value<double>()->default_value(20.0), "filament persistence length")
+        ("labels-per-um", po::value<double>()->default_value(30.0), "labels per um of filament")
+        ("bundle-fraction", po::value<double>()->default_value(0.2), "fraction of bundled filaments")
+        ("pore-occupancy", po::value<double>()->default_value(0.35), "nuclear-pore density (0..1)")
+        ("cell-fraction", po::value<double>()->default_value(0.8), "fraction of lattice sites with a cell")
+        ("cell-spacing-um", po::value<double>()->default_value(45.0), "cell lattice spacing")
+        ("cell-radius-um", po::value<double>()->default_value(24.0), "mean cell radius")
+        ("gradient", po::value<double>()->default_value(0.7), "density falls by this fraction across the region")
+        ("frames", po::value<int>()->default_value(1000), "camera frames per FoV acquisition (k)")
+        ("detections-per-label", po::value<double>()->default_value(4.0), "mean detections of a label over all frames")
+        ("sigma-loc-nm", po::value<double>()->default_value(10.0), "localization precision")
+        ("false-per-um2-per-frame", po::value<double>()->default_value(2e-5), "uniform false detections")
+        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "camera pixel at the sample")
+        ("wavelength-nm", po::value<double>()->default_value(670.0), "emission wavelength")
+        ("na", po::value<double>()->default_value(1.45), "numerical aperture")
+        ("psf-sigma-nm", po::value<double>()->default_value(0.0), "widefield PSF sigma (0: 0.21 lambda / NA)")
+        ("photons-per-label", po::value<double>()->default_value(20.0), "widefield photons per label per frame")
+        ("background-photons", po::value<double>()->default_value(100.0), "widefield background per pixel per frame")
+        ("vignetting", po::value<double>()->default_value(0.2), "widefield intensity loss at the corners (0..1)")
+        ("wf-shift-max-px", po::value<double>()->default_value(1.5), "max widefield misregistration (camera px)")
+        ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel of the ground-truth images")
+        ("no-perfect", po::bool_switch(), "do not write ground_truth/perfect images")
+        ("write-dense", po::bool_switch(), "also write ground_truth/dense (all frames rendered)");
+  };
+  c.run = [c](const po::variables_map& vm) { return run_simulate(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

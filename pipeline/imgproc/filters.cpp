@@ -1,0 +1,115 @@
+#include "imgproc/filters.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace annamosaic {
+namespace {
+
+std::vector<float> gaussian_kernel(double sigma) {
+  const int r = std::max(1, static_cast<int>(std::ceil(4 * sigma)));
+  std::vector<float> k(2 * r + 1);
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += k[i + r] = static_cast<float>(std::exp(-0.5 * i * i / (sigma * sigma)));
+  for (auto& v : k) v = static_cast<float>(v / sum);
+  return k;
+}
+
+inline std::ptrdiff_t clampi(std::ptrdiff_t i, std::ptrdiff_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
+
+}  // namespace
+
+ImageF gaussian_blur(ImageView<const float> in, double sigma_px, Border border) {
+  const std::size_t W = in.width(), H = in.height();
+  ImageF tmp(W, H), out(W, H);
+  if (W == 0 || H == 0) return out;
+  if (!(sigma_px > 0)) return to_image(in);
+  const std::vector<float> k = gaussian_kernel(sigma_px);
+  const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(k.size() / 2);
+  const std::ptrdiff_t w = static_cast<std::ptrdiff_t>(W), h = static_cast<std::ptrdiff_t>(H);
+  // Horizontal pass.
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, H, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
+    for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
+      const float* s = in.row(y);
+      float* d = tmp.row(y);
+      for (std::ptrdiff_t x = 0; x < w; ++x) {
+        float acc = 0;
+        for (std::ptrdiff_t i = -r; i <= r; ++i) {
+          const std::ptrdiff_t xx = x + i;
+          if (xx < 0 || xx >= w) {
+            if (border == Border::Zero) continue;
+            acc += k[i + r] * s[clampi(xx, w)];
+          } else {
+            acc += k[i + r] * s[xx];
+          }
+        }
+        d[x] = acc;
+      }
+    }
+  });
+  // Vertical pass, row-oriented for cache friendliness.
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, H, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
+    for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
+      float* d = out.row(y);
+      for (std::ptrdiff_t i = -r; i <= r; ++i) {
+        std::ptrdiff_t yy = static_cast<std::ptrdiff_t>(y) + i;
+        if (yy < 0 || yy >= h) {
+          if (border == Border::Zero) continue;
+          yy = clampi(yy, h);
+        }
+        const float kw = k[i + r];
+        const float* s = tmp.row(static_cast<std::size_t>(yy));
+        for (std::size_t x = 0; x < W; ++x) d[x] += kw * s[x];
+      }
+    }
+  });
+  return out;
+}
+
+ImageF resize_bilinear(ImageView<const float> in, std::size_t width, std::size_t height) {
+  ImageF out(width, height);
+  if (in.empty() || width == 0 || height == 0) return out;
+  const double sx = static_cast<double>(in.width()) / width, sy = static_cast<double>(in.height()) / height;
+  const std::ptrdiff_t W = static_cast<std::ptrdiff_t>(in.width()), H = static_cast<std::ptrdiff_t>(in.height());
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, height, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
+    for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
+      const double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, static_cast<double>(H - 1));
+      const std::ptrdiff_t y0 = static_cast<std::ptrdiff_t>(fy), y1 = std::min(y0 + 1, H - 1);
+      const float wy = static_cast<float>(fy - y0);
+      const float* r0 = in.row(static_cast<std::size_t>(y0));
+      const float* r1 = in.row(static_cast<std::size_t>(y1));
+      float* d = out.row(y);
+      for (std::size_t x = 0; x < width; ++x) {
+        const double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, static_cast<double>(W - 1));
+        const std::ptrdiff_t x0 = static_cast<std::ptrdiff_t>(fx), x1 = std::min(x0 + 1, W - 1);
+        const float wx = static_cast<float>(fx - x0);
+        const float top = r0[x0] + wx * (r0[x1] - r0[x0]);
+        const float bot = r1[x0] + wx * (r1[x1] - r1[x0]);
+        d[x] = top + wy * (bot - top);
+      }
+    }
+  });
+  return out;
+}
+
+ImageF downsample_mean(ImageView<const float> in, std::size_t factor) {
+  if (factor == 0) throw std::invalid_argument("downsample_mean: factor must be >= 1");
+  const std::size_t W = (in.width() + factor - 1) / factor, H = (in.height() + factor - 1) / factor;
+  ImageF out(W, H);
+  for (std::size_t y = 0; y < H; ++y)
+    for (std::size_t x = 0; x < W; ++x) {
+      double s = 0;
+      std::size_t n = 0;
+      for (std::size_t yy = y * factor; yy < std::min(in.height(), (y + 1) * factor); ++yy)
+        for (std::size_t xx = x * factor; xx < std::min(in.width(), (x + 1) * factor); ++xx, ++n) s += in(xx, yy);
+      out(x, y) = static_cast<float>(s / static_cast<double>(n));
+    }
+  return out;
+}
+
+}  // namespace annamosaic

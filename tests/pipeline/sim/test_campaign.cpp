@@ -1,0 +1,117 @@
+// A whole (small) campaign on disk: layout, reproducibility, and overlap consistency.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "imageio/tiff_io.hpp"
+#include "imgproc/filters.hpp"
+#include "loc/table_reader.hpp"
+#include "render/render.hpp"
+#include "sim/campaign.hpp"
+
+using namespace annamosaic;
+namespace fs = std::filesystem;
+
+namespace {
+CampaignOptions small(std::uint64_t seed) {
+  CampaignOptions o;
+  o.seed = seed;
+  o.grid.rows = 2;
+  o.grid.cols = 2;
+  o.grid.fov_um = 8.0;
+  o.grid.overlap_um = 1.0;
+  o.grid.jitter_um = 0.3;
+  o.grid.seed = seed;
+  o.specimen.cell_fraction = 1.0;
+  o.specimen.cell_spacing_um = 100;
+  o.specimen.cell_radius_um = 200;
+  o.specimen.gradient = 0;
+  o.specimen.filaments_per_100um2 = 25;
+  o.blinking.detections_per_label = 30;
+  return o;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string dir(const std::string& name) {
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/" + name;
+  fs::remove_all(d);
+  return d;
+}
+}  // namespace
+
+TEST(Campaign, WritesTheDocumentedLayout) {
+  const std::string d = dir("layout");
+  const CampaignSummary s = simulate_campaign(small(1), d);
+  EXPECT_EQ(s.fovs, 4u);
+  for (const char* f : {"campaign.ini", "positions.csv", "ground_truth/positions.csv", "fov/0000/locs.csv",
+                        "fov/0003/widefield.tif", "ground_truth/perfect/0002.tif"})
+    EXPECT_TRUE(fs::exists(d + "/" + f)) << f;
+  const auto truth = read_ground_truth(d);
+  ASSERT_EQ(truth.size(), 4u);
+  const LocTable t = read_table(d + "/fov/0001/locs.csv", {});
+  EXPECT_EQ(t.size(), truth[1].localizations);
+  const TiffInfo wf = read_tiff_info(d + "/fov/0001/widefield.tif");
+  EXPECT_EQ(wf.pages, 5u);
+  EXPECT_EQ(wf.bits_per_sample, 16);
+  EXPECT_NEAR(wf.pixel_nm, 108.0, 1e-4);  // TIFF rationals
+  EXPECT_EQ(wf.width, static_cast<std::size_t>(std::ceil(8000 / 108.0)));
+  for (const auto& e : fs::recursive_directory_iterator(d))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST(Campaign, SameSeedSameBytesOtherSeedOtherBytes) {
+  const std::string a = dir("seed_a"), b = dir("seed_b"), c = dir("seed_c");
+  simulate_campaign(small(5), a);
+  simulate_campaign(small(5), b);
+  simulate_campaign(small(6), c);
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(a)) {
+    if (!e.is_regular_file()) continue;
+    const fs::path rel = fs::relative(e.path(), a);
+    EXPECT_EQ(slurp(e.path()), slurp(fs::path(b) / rel)) << rel;
+    ++files;
+  }
+  EXPECT_GE(files, 4 * 3 + 3);
+  EXPECT_NE(slurp(a + "/fov/0000/locs.csv"), slurp(c + "/fov/0000/locs.csv"));
+}
+
+TEST(Campaign, NeighbouringFovsAgreeInTheirOverlapOnceShiftedByTheTrueOffset) {
+  const std::string d = dir("overlap");
+  simulate_campaign(small(3), d);
+  const auto truth = read_ground_truth(d);
+  // FoV 0 is (row 0, col 0), FoV 1 is (row 0, col 1) in snake order.
+  const FovPlacement& p0 = truth[0].placement;
+  const FovPlacement& p1 = truth[1].placement;
+  ASSERT_EQ(p1.col, 1);
+  // The true overlap strip in specimen coordinates, minus a margin for the jitter in y.
+  const double x0 = p1.true_x_um * 1000, x1 = (p0.true_x_um + 8.0) * 1000;
+  const double y0 = std::max(p0.true_y_um, p1.true_y_um) * 1000, y1 = std::min(p0.true_y_um, p1.true_y_um) * 1000 + 8000;
+  ASSERT_GT(x1 - x0, 200.0);
+  const double px = 20;
+  auto strip = [&](int id, const FovPlacement& p) {
+    const LocTable t = read_table(d + "/fov/000" + std::to_string(id) + "/locs.csv", {});
+    const Field f{x0 - p.true_x_um * 1000, y0 - p.true_y_um * 1000, x1 - x0, y1 - y0};  // FoV-local field
+    const ImageF img = render(t, f, RenderOptions{px, {}, 0});
+    return gaussian_blur(img.view(), 1.5);
+  };
+  const ImageF a = strip(0, p0), b = strip(1, p1);
+  ASSERT_EQ(a.size(), b.size());
+  double ma = 0, mb = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) ma += a.data()[i], mb += b.data()[i];
+  ma /= a.size();
+  mb /= b.size();
+  double sab = 0, saa = 0, sbb = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double u = a.data()[i] - ma, v = b.data()[i] - mb;
+    sab += u * v, saa += u * u, sbb += v * v;
+  }
+  ASSERT_GT(saa, 0);
+  EXPECT_GT(sab / std::sqrt(saa * sbb), 0.9);
+}
