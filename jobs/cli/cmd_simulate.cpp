@@ -17,7 +17,9 @@ T positive(const po::variables_map& vm, const char* name) {
   return v;
 }
 
-CampaignOptions campaign_options(const po::variables_map& vm) {
+}  // namespace
+
+CampaignOptions simulate_options(const po::variables_map& vm) {
   CampaignOptions o;
   o.name = vm["name"].as<std::string>();
   o.seed = vm["seed"].as<std::uint64_t>();
@@ -62,8 +64,10 @@ CampaignOptions campaign_options(const po::variables_map& vm) {
   return o;
 }
 
+namespace {
+
 int run_simulate(const Command& self, const po::variables_map& vm) {
-  const CampaignOptions o = campaign_options(vm);
+  const CampaignOptions o = simulate_options(vm);
   const std::string out = vm["output"].as<std::string>();
   const std::size_t n = static_cast<std::size_t>(o.grid.rows) * o.grid.cols;
   spdlog::info("simulating campaign '{}': {} x {} FoVs of {} um, overlap {} um, {} , {} frames -> {}", o.name, o.grid.rows,

@@ -1,15 +1,34 @@
 #pragma once
 // The subcommands of `annamosaic`; each is a thin layer over library calls.
 #include <string>
+#include <vector>
 
 #include "cli/options.hpp"
 #include "loc/table_reader.hpp"
+#include "sim/campaign.hpp"
 
 namespace annamosaic::cli {
 
 Command render_command();
 Command table_info_command();
 Command simulate_command();
+Command run_command();
+Command train_command();
+Command reconstruct_command();
+Command evaluate_command();
+Command export_command();
+Command inspect_command();
+Command stitch_command();
+
+// Every command, in the order `annamosaic --help` lists them.
+std::vector<Command> all_commands();
+// The options of `command` as they would be parsed from `argv` (argv[0] = command name), e.g.
+// {"simulate", "--config", "campaign.ini"}: lets `run` read another command's section.
+po::variables_map options_of(const std::string& command, const std::vector<std::string>& argv);
+// The simulator's options from a parsed `simulate` variables map.
+CampaignOptions simulate_options(const po::variables_map& vm);
+// configs/demo.ini, compiled into the binary: `annamosaic run` without --config uses it.
+const char* embedded_demo_config();
 
 // Options shared by every command that reads localization tables.
 void add_table_options(po::options_description& desc);

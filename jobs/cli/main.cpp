@@ -21,8 +21,6 @@ using namespace annamosaic::cli;
 
 namespace {
 
-std::vector<Command> all_commands() { return {simulate_command(), render_command(), table_info_command()}; }
-
 void print_usage(const std::vector<Command>& cmds) {
   std::cout << "annamosaic " << annamosaic_version()
             << ": high-throughput super-resolution microscopy (ANNA-PALM) pipeline\n\n"

@@ -15,3 +15,17 @@ std::string torch_runtime_info() {
 #endif
 }
 }  // namespace annamosaic::cli
+
+#ifdef ANNAMOSAIC_HAVE_TORCH
+#include <torch/cuda.h>
+#endif
+namespace annamosaic::cli {
+// CUDA devices LibTorch sees (0 on the CPU build or without GPUs).
+int cuda_device_count() {
+#ifdef ANNAMOSAIC_HAVE_TORCH
+  return static_cast<int>(torch::cuda::device_count());
+#else
+  return 0;
+#endif
+}
+}  // namespace annamosaic::cli

@@ -45,6 +45,11 @@ void Progress::advance(std::uint64_t n) {
   maybe_print(false);
 }
 
+void Progress::set_detail(std::string detail) {
+  std::lock_guard<std::mutex> lock(print_mutex_);
+  detail_ = std::move(detail);
+}
+
 void Progress::finish() {
   if (finished_) return;
   maybe_print(true);
@@ -79,7 +84,8 @@ void Progress::maybe_print(bool force) {
   if (!force && now_ns < due) return;
   if (!force && !next_print_ns_.compare_exchange_strong(due, now_ns + interval_ns_)) return;
   std::lock_guard<std::mutex> lock(print_mutex_);
-  const std::string line = format_line(label_, done_.load(), total_, unit_, now_ns / 1e9);
+  std::string line = format_line(label_, done_.load(), total_, unit_, now_ns / 1e9);
+  if (!detail_.empty()) line += " | " + detail_;
   if (tty_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
   else spdlog::info("{}", line);
   std::fflush(stderr);

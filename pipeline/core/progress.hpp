@@ -18,6 +18,8 @@ class Progress {
   void advance(std::uint64_t n = 1);
   void finish();  // prints the final line (idempotent)
   std::uint64_t done() const { return done_.load(); }
+  // Extra text appended to every line (e.g. a per-stage breakdown); thread-safe.
+  void set_detail(std::string detail);
 
   // Formats "label: done/total unit (pct%), rate unit/s, ETA mm:ss" (exposed for tests).
   static std::string format_line(const std::string& label, std::uint64_t done, std::uint64_t total,
@@ -33,6 +35,7 @@ class Progress {
   std::int64_t interval_ns_;
   bool tty_, enabled_, finished_ = false;
   std::mutex print_mutex_;
+  std::string detail_;
 };
 
 }  // namespace annamosaic

@@ -182,31 +182,43 @@ ImageF downsample_max(ImageView<const float> image, std::size_t factor) {
   return out;
 }
 
-void write_preview_png(const std::string& path, ImageView<const float> image, const PreviewOptions& opt) {
-  if (image.empty()) throw std::invalid_argument(path + ": cannot write a preview of an empty image");
-  const ImageF small =
-      downsample_max(image, preview_block_factor(image.width(), image.height(), opt.max_size_px));
-  if (small.width() > PNG_UINT_31_MAX || small.height() > PNG_UINT_31_MAX)
-    throw std::invalid_argument(path + ": preview too large for PNG; set max_size_px");
-  std::vector<std::uint8_t> pixels = render_rows(small, preview_range(small.view(), opt), opt.colormap);
-  const std::size_t row_bytes = small.width() * (opt.colormap == Colormap::Gray ? 1 : 3);
-  std::vector<png_bytep> rows(small.height());
-  for (std::size_t y = 0; y < rows.size(); ++y) rows[y] = pixels.data() + y * row_bytes;
-
+namespace {
+void write_png_rows(const std::string& path, std::size_t width, std::size_t height, int color_type,
+                    std::vector<std::uint8_t>& pixels, std::size_t channels) {
+  if (width > PNG_UINT_31_MAX || height > PNG_UINT_31_MAX)
+    throw std::invalid_argument(path + ": image too large for PNG");
+  std::vector<png_bytep> rows(height);
+  for (std::size_t y = 0; y < rows.size(); ++y) rows[y] = pixels.data() + y * width * channels;
   AtomicFile out(path);
   std::FILE* file = std::fopen(out.temp_path().c_str(), "wb");
   if (!file)
     throw IoError(path, "cannot create temporary file " + out.temp_path() + ": " + std::strerror(errno));
   PngError err{};
-  const bool encoded = encode_png(
-      file, static_cast<std::uint32_t>(small.width()), static_cast<std::uint32_t>(small.height()),
-      opt.colormap == Colormap::Gray ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, rows.data(), &err);
+  const bool encoded = encode_png(file, static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height),
+                                  color_type, rows.data(), &err);
   const bool stream_ok = std::ferror(file) == 0;
   const int close_errno = std::fclose(file) == 0 ? 0 : errno;
   if (!encoded) throw IoError(path, std::string("PNG encoding failed: ") + err.message);
   if (!stream_ok || close_errno != 0)
     throw IoError(path, std::string("write failed: ") + std::strerror(close_errno ? close_errno : EIO));
   out.commit();
+}
+}  // namespace
+
+void write_preview_png(const std::string& path, ImageView<const float> image, const PreviewOptions& opt) {
+  if (image.empty()) throw std::invalid_argument(path + ": cannot write a preview of an empty image");
+  const ImageF small =
+      downsample_max(image, preview_block_factor(image.width(), image.height(), opt.max_size_px));
+  std::vector<std::uint8_t> pixels = render_rows(small, preview_range(small.view(), opt), opt.colormap);
+  const bool gray = opt.colormap == Colormap::Gray;
+  write_png_rows(path, small.width(), small.height(), gray ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, pixels,
+                 gray ? 1 : 3);
+}
+
+void write_png_rgb(const std::string& path, std::size_t width, std::size_t height, std::vector<std::uint8_t> rgb) {
+  if (rgb.size() != width * height * 3) throw std::invalid_argument(path + ": RGB buffer size mismatch");
+  if (width == 0 || height == 0) throw std::invalid_argument(path + ": empty image");
+  write_png_rows(path, width, height, PNG_COLOR_TYPE_RGB, rgb, 3);
 }
 
 }  // namespace annamosaic

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/image.hpp"
 
@@ -47,5 +48,8 @@ ImageF downsample_max(ImageView<const float> image, std::size_t factor);
 // Writes the preview atomically; IoError naming `path` on failure, std::invalid_argument for an
 // empty image.
 void write_preview_png(const std::string& path, ImageView<const float> image, const PreviewOptions& opt);
+
+// Writes interleaved 8-bit RGB (width*height*3 bytes, rows top to bottom) atomically, e.g. QC heat maps.
+void write_png_rgb(const std::string& path, std::size_t width, std::size_t height, std::vector<std::uint8_t> rgb);
 
 }  // namespace annamosaic

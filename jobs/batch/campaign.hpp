@@ -1,0 +1,43 @@
+#pragma once
+// A campaign on disk (simulated or real): campaign.ini + positions.csv + per-FoV inputs, as
+// documented in README "Campaign folder". Reading it gives the plan: one entry per FoV with its
+// files and an estimated cost, so the dispatcher can hand out the largest FoVs first.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace annamosaic {
+
+struct CampaignInfo {
+  std::string dir;                 // campaign folder
+  std::string name = "campaign";
+  int rows = 0, cols = 0;
+  double fov_um = 0, overlap_um = 0;
+  double camera_pixel_nm = 108;
+  std::string structure = "microtubules";
+  int switch_id = 0;
+  int frames = 0;                  // camera frames per FoV (0: unknown)
+  std::string table_pattern = "fov/{id}/locs.csv";        // {id} -> 4-digit id
+  std::string widefield_pattern = "fov/{id}/widefield.tif";
+  std::string widefield_frames = "3-5";
+  std::string positions = "positions.csv";
+};
+
+struct FovEntry {
+  int id = 0, row = 0, col = 0;
+  double x_um = 0, y_um = 0;       // nominal stage position of the FoV's corner
+  std::string table_path, widefield_path;  // widefield_path empty if the file is absent
+  std::uint64_t cost = 0;          // estimated work: table size in bytes (localization count proxy)
+};
+
+// Reads DIR/campaign.ini ([campaign] section); InputError naming file and key on bad content.
+CampaignInfo read_campaign(const std::string& dir);
+// Reads the positions table and resolves per-FoV files; a missing table is not an error here
+// (that FoV will fail with its reason), a malformed positions row is.
+std::vector<FovEntry> plan_fovs(const CampaignInfo& c);
+// "fov/{id}/locs.csv" with id 7 -> "fov/0007/locs.csv".
+std::string expand_pattern(const std::string& pattern, int id);
+// FoV indices sorted by decreasing cost (ties by id): the dispatch order.
+std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);
+
+}  // namespace annamosaic

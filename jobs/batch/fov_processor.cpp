@@ -1,0 +1,140 @@
+#include "batch/fov_processor.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "batch/manifest.hpp"
+#include "core/error.hpp"
+#include "imageio/tiff_io.hpp"
+#include "loc/frame_window.hpp"
+#include "register/widefield_registration.hpp"
+#include "render/render.hpp"
+
+namespace annamosaic {
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+std::string fov_result_name(int id) { return fmt::format("fov/{:04d}.h5", id); }
+
+std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c, const FovOptions& opt) {
+  auto w = std::make_unique<FovWork>();
+  w->entry = fov;
+  FovResult& r = w->result;
+  r.id = fov.id;
+  r.row = fov.row;
+  r.col = fov.col;
+  r.x_um = fov.x_um;
+  r.y_um = fov.y_um;
+  r.pixel_nm = opt.pixel_nm;
+  const double fov_nm = c.fov_um * 1000.0;
+  const Field field{0, 0, fov_nm, fov_nm};
+  const std::size_t W = field_width_px(field, opt.pixel_nm), H = field_height_px(field, opt.pixel_nm);
+
+  // Localizations -> S. Failures are recorded, not thrown: the widefield may still give a tile.
+  auto t0 = Clock::now();
+  try {
+    const LocTable table = read_table(fov.table_path, opt.table);
+    w->timings["read_s"] = since(t0);
+    t0 = Clock::now();
+    const TableStats stats = compute_stats(table);
+    RenderOptions ro;
+    ro.pixel_nm = opt.pixel_nm;
+    ro.window = parse_frame_window(opt.frames, frame_range_of(stats));
+    RenderStats rs;
+    r.sparse = render(table, field, ro, &rs);
+    r.localizations = static_cast<long long>(rs.in_image);
+    w->timings["render_s"] = since(t0);
+    if (rs.in_image == 0) {
+      w->failed = true;
+      w->reason = fov.table_path + ": no localizations in the field";
+    }
+  } catch (const std::exception& e) {
+    w->failed = true;
+    w->reason = e.what();
+    r.sparse = ImageF(W, H);
+  }
+
+  // Widefield -> registered L on the SR grid.
+  if (opt.use_widefield && !fov.widefield_path.empty()) {
+    t0 = Clock::now();
+    try {
+      const std::string pages = opt.widefield_pages.empty() ? c.widefield_frames : opt.widefield_pages;
+      const ImageF wf = read_tiff_mean(fov.widefield_path, parse_page_range(pages));
+      WidefieldRegistration reg;
+      if (!w->failed) reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
+      r.wf_shift_x_px = reg.shift_x_px;
+      r.wf_shift_y_px = reg.shift_y_px;
+      r.wf_confidence = reg.confidence;
+      r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
+      w->timings["register_s"] = since(t0);
+    } catch (const std::exception& e) {
+      // A broken widefield does not fail the FoV if the localizations are fine.
+      if (w->failed) w->reason += "; " + std::string(e.what());
+      else w->result.reason = std::string("widefield ignored: ") + e.what();
+      r.widefield = ImageF();
+    }
+  }
+  return w;
+}
+
+void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
+  FovResult& r = w.result;
+  const auto t0 = Clock::now();
+  const ImageF* wf = r.widefield.empty() ? nullptr : &r.widefield;
+  if (w.failed) {
+    r.status = "degraded";
+    r.reason = w.reason;
+    if (opt.failed_tile == "empty" || !wf) {
+      r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
+      return;
+    }
+    // The paper's widefield-only mode: S = zeros.
+    r.sparse = ImageF(r.widefield.width(), r.widefield.height());
+  }
+  ReconstructionOut out = reconstruct(r.sparse, wf, switch_id);
+  r.reconstruction = std::move(out.reconstruction);
+  r.q = std::move(out.q);
+  r.error_map = std::move(out.error_map);
+  if (!r.error_map.empty())
+    r.error_score = std::accumulate(r.error_map.begin(), r.error_map.end(), 0.0) / static_cast<double>(r.error_map.size());
+  w.timings["infer_s"] = since(t0);
+}
+
+std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
+  const auto t0 = Clock::now();
+  const std::string rel = fov_result_name(w.entry.id);
+  const std::string path = out_dir + "/" + rel;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  nlohmann::json rec = {{"id", w.entry.id}};
+  try {
+    write_fov_result(path, w.result);
+    rec["file"] = rel;
+    rec["checksum"] = file_checksum(path);
+    rec["status"] = w.failed ? "failed" : "done";
+    if (w.failed) rec["reason"] = w.reason;
+  } catch (const std::exception& e) {
+    rec["status"] = "failed";
+    rec["reason"] = std::string("cannot write result: ") + e.what();
+  }
+  w.timings["write_s"] = since(t0);
+  const FovResult& r = w.result;
+  rec["extra"] = {{"rank", rank},
+                  {"row", r.row},
+                  {"col", r.col},
+                  {"localizations", r.localizations},
+                  {"wf_shift_x_px", r.wf_shift_x_px},
+                  {"wf_shift_y_px", r.wf_shift_y_px},
+                  {"wf_confidence", r.wf_confidence},
+                  {"error_score", r.error_score},
+                  {"status", r.status},
+                  {"timings", w.timings}};
+  return rec.dump();
+}
+
+}  // namespace annamosaic

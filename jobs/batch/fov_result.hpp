@@ -1,0 +1,33 @@
+#pragma once
+// The per-FoV result file, fov/NNNN.h5 (HDF5, readable with h5py):
+//   /sparse                float32 (H, W)   rendered localizations S at pixel_nm (counts)
+//   /widefield             float32 (H, W)   registered widefield on the SR grid (L), absent without one
+//   /reconstruction        float32 (H, W)   A-net output A, in [0, 1] (tanh output mapped from [-1, 1])
+//   /q                     float32 (H/4, W/4)  Q(A), the predicted widefield
+//   /error_map             float32 (H/4, W/4)  E, absent without widefield
+// Root attributes: id, row, col, x_um, y_um (nominal), pixel_nm, localizations, status ("ok" or
+// "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px,
+// wf_confidence, error_score. Written to a temporary name and renamed; modification times are
+// not stored so the same content gives the same bytes (resume checks compare checksums).
+#include <string>
+#include <vector>
+
+#include "core/image.hpp"
+
+namespace annamosaic {
+
+struct FovResult {
+  int id = 0, row = 0, col = 0;
+  double x_um = 0, y_um = 0, pixel_nm = 20;
+  long long localizations = 0;
+  std::string status = "ok", reason;
+  double wf_shift_x_px = 0, wf_shift_y_px = 0, wf_confidence = 0;
+  double error_score = 0;  // mean of the error map (0 without widefield)
+  ImageF sparse, widefield, reconstruction, q, error_map;
+};
+
+void write_fov_result(const std::string& path, const FovResult& r);
+// Reads the attributes and the requested datasets ("sparse", "widefield", ...; empty = all).
+FovResult read_fov_result(const std::string& path, const std::vector<std::string>& datasets = {});
+
+}  // namespace annamosaic

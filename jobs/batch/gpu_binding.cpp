@@ -1,0 +1,49 @@
+#include "batch/gpu_binding.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+extern char** environ;
+
+namespace annamosaic {
+
+namespace {
+long get_long(const std::map<std::string, std::string>& env, const char* key, long fallback) {
+  auto it = env.find(key);
+  if (it == env.end()) return fallback;
+  char* end = nullptr;
+  const long v = std::strtol(it->second.c_str(), &end, 10);
+  return end && *end == '\0' ? v : fallback;
+}
+}  // namespace
+
+Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
+                       std::size_t hardware_threads, int ranks_on_node) {
+  Binding b;
+  // Node-local rank from the launcher: OpenMPI's mpirun, then SLURM's srun.
+  b.local_rank = static_cast<int>(get_long(env, "OMPI_COMM_WORLD_LOCAL_RANK", get_long(env, "SLURM_LOCALID", 0)));
+  if (auto it = env.find("CUDA_VISIBLE_DEVICES"); it != env.end()) b.visible_devices = it->second;
+  if (device_count == 1) b.device = 0;
+  else if (device_count > 1) b.device = b.local_rank % device_count;
+  if (threads_option > 0) {
+    b.threads = threads_option;
+  } else if (const long cpus = get_long(env, "SLURM_CPUS_PER_TASK", 0); cpus > 0) {
+    b.threads = static_cast<std::size_t>(cpus);
+  } else {
+    // Share the node's cores between the ranks on it.
+    b.threads = std::max<std::size_t>(1, hardware_threads / static_cast<std::size_t>(std::max(1, ranks_on_node)));
+  }
+  return b;
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string kv = *e;
+    const auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,26 @@
+#pragma once
+// Which GPU a rank uses and how many CPU threads it gets, from what the launcher provides.
+// With one visible device use it; with several, local rank modulo device count. Never
+// SLURM_LOCALID as a raw device number: under --gpus-per-task each rank sees only its own GPU,
+// which is always device 0 of that rank (a frequent bug in public pipelines).
+#include <cstddef>
+#include <map>
+#include <string>
+
+namespace annamosaic {
+
+struct Binding {
+  int local_rank = 0;
+  int device = -1;              // CUDA device index within the visible set; -1: CPU
+  std::string visible_devices;  // CUDA_VISIBLE_DEVICES as seen by the rank (for the log)
+  std::size_t threads = 1;
+};
+
+// env: the process environment (tests pass their own). device_count: devices the runtime sees
+// (0 on CPU builds or without GPUs). threads_option > 0 overrides the allocation.
+Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
+                       std::size_t hardware_threads, int ranks_on_node);
+
+std::map<std::string, std::string> current_environment();
+
+}  // namespace annamosaic

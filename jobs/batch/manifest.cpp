@@ -1,0 +1,80 @@
+#include "batch/manifest.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace annamosaic {
+
+Manifest::Manifest(std::string path) : path_(std::move(path)) {}
+
+std::map<int, ManifestRecord> Manifest::load() const {
+  std::map<int, ManifestRecord> out;
+  std::ifstream in(path_);
+  if (!in) return out;  // no manifest yet: nothing done
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("id") || !j.contains("status")) continue;  // torn line after a kill
+    ManifestRecord r;
+    r.id = j["id"].get<int>();
+    r.status = j["status"].get<std::string>();
+    r.file = j.value("file", "");
+    r.checksum = j.value("checksum", "");
+    r.reason = j.value("reason", "");
+    r.extra = j.value("extra", nlohmann::json::object());
+    out[r.id] = std::move(r);
+  }
+  return out;
+}
+
+void Manifest::append(const ManifestRecord& r) {
+  nlohmann::json j = {{"id", r.id}, {"status", r.status}};
+  if (!r.file.empty()) j["file"] = r.file;
+  if (!r.checksum.empty()) j["checksum"] = r.checksum;
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (!r.extra.is_null()) j["extra"] = r.extra;
+  const std::string line = j.dump() + "\n";
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) throw IoError(path_, std::string("cannot open manifest: ") + std::strerror(errno));
+  std::string out = line;
+  if (!checked_tail_) {
+    // A kill mid-line leaves a torn last line: end it first, so this record stays on its own line.
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    char last = '\n';
+    if (size > 0 && ::pread(fd, &last, 1, size - 1) == 1 && last != '\n') out = "\n" + out;
+    checked_tail_ = true;
+  }
+  const ssize_t w = ::write(fd, out.data(), out.size());
+  const int e = errno;
+  const bool ok = w == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw IoError(path_, std::string("cannot append to manifest: ") + std::strerror(e));
+}
+
+std::string file_checksum(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw IoError(path, std::string("cannot read for checksum: ") + std::strerror(errno));
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  std::vector<unsigned char> buf(1 << 20);
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0)
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 0x100000001b3ULL;
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) throw IoError(path, "read error while computing checksum");
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("fnv1a64:") + hex;
+}
+
+}  // namespace annamosaic

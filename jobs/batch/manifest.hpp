@@ -1,0 +1,41 @@
+#pragma once
+// The record of finished work: manifest.jsonl, one JSON object per line, append-only and fsynced
+// line by line, so a kill at any moment loses at most the line being written (a torn last line
+// is ignored on reading). A rerun skips FoVs whose result file still matches its recorded
+// checksum and redoes the rest.
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace annamosaic {
+
+struct ManifestRecord {
+  int id = 0;
+  std::string status;       // "done" | "failed"
+  std::string file;         // result file, relative to the output folder ("done" only)
+  std::string checksum;     // "fnv1a64:<hex>" of the result file's bytes
+  std::string reason;       // "failed" only
+  nlohmann::json extra;     // timings, counts, rank: kept for the QC report
+};
+
+class Manifest {
+ public:
+  explicit Manifest(std::string path);
+  // Latest record per FoV id (a later line supersedes an earlier one).
+  std::map<int, ManifestRecord> load() const;
+  void append(const ManifestRecord& r);  // thread-safe; IoError on failure
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::mutex mutex_;
+  bool checked_tail_ = false;
+};
+
+// FNV-1a 64 of a file's bytes, as "fnv1a64:<16 hex digits>" (IoError if unreadable).
+std::string file_checksum(const std::string& path);
+
+}  // namespace annamosaic

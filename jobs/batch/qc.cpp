@@ -1,0 +1,175 @@
+#include "batch/qc.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "batch/fov_result.hpp"
+#include "core/atomic_file.hpp"
+#include "core/log.hpp"
+#include "imageio/png_preview.hpp"
+
+namespace annamosaic {
+namespace {
+
+// A perceptually ordered dark-blue -> teal -> yellow ramp (viridis-like, 5 stops).
+std::array<std::uint8_t, 3> ramp(double t) {
+  static const double stops[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
+  t = std::clamp(t, 0.0, 1.0) * 4.0;
+  const int i = std::min(3, static_cast<int>(t));
+  const double f = t - i;
+  std::array<std::uint8_t, 3> c{};
+  for (int k = 0; k < 3; ++k) c[k] = static_cast<std::uint8_t>(std::lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k])));
+  return c;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<double>& values,
+                                       const std::vector<bool>& failed, int cell) {
+  const int W = cols * cell, H = rows * cell;
+  std::vector<std::uint8_t> rgb(static_cast<std::size_t>(W) * H * 3, 255);
+  double lo = INFINITY, hi = -INFINITY;
+  for (double v : values)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const std::size_t i = static_cast<std::size_t>(r) * cols + c;
+      const double v = values[i];
+      std::array<std::uint8_t, 3> col = std::isfinite(v) ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5)
+                                                         : std::array<std::uint8_t, 3>{128, 128, 128};
+      for (int y = 0; y < cell; ++y)
+        for (int x = 0; x < cell; ++x) {
+          const bool border = x == 0 || y == 0;
+          const bool cross = failed[i] && (std::abs(x - y) <= 1 || std::abs(x + y - cell + 1) <= 1);
+          std::uint8_t* p = &rgb[(static_cast<std::size_t>(r * cell + y) * W + c * cell + x) * 3];
+          if (border) p[0] = p[1] = p[2] = 255;
+          else if (cross) p[0] = 255, p[1] = 0, p[2] = 0;  // failed: red cross
+          else p[0] = col[0], p[1] = col[1], p[2] = col[2];
+        }
+    }
+  return rgb;
+}
+
+QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, const std::vector<FovEntry>& fovs,
+                          const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm) {
+  namespace fs = std::filesystem;
+  const std::string qc = out_dir + "/qc";
+  fs::create_directories(qc);
+  QcSummary s;
+  s.fovs = fovs.size();
+  nlohmann::json tiles = nlohmann::json::array();
+  const std::size_t cells = static_cast<std::size_t>(c.rows) * c.cols;
+  std::vector<double> err(cells, NAN), locs(cells, NAN);
+  std::vector<bool> failed(cells, false);
+  std::vector<double> scores;
+  for (const FovEntry& f : fovs) {
+    nlohmann::json t = {{"id", f.id}, {"row", f.row}, {"col", f.col}, {"x_um", f.x_um}, {"y_um", f.y_um}};
+    auto it = records.find(f.id);
+    const std::size_t cell = static_cast<std::size_t>(f.row) * c.cols + f.col;
+    if (it == records.end()) {
+      t["status"] = "missing";
+      ++s.missing;
+    } else {
+      const ManifestRecord& r = it->second;
+      t["status"] = r.status;
+      if (!r.reason.empty()) t["reason"] = r.reason;
+      for (const char* k : {"localizations", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank", "timings"})
+        if (r.extra.contains(k)) t[k] = r.extra[k];
+      if (r.status == "done") ++s.done;
+      else ++s.failed;
+      if (cell < cells) {
+        failed[cell] = r.status != "done";
+        if (r.extra.contains("error_score")) {
+          err[cell] = r.extra["error_score"].get<double>();
+          if (r.status == "done") scores.push_back(err[cell]);
+        }
+        if (r.extra.contains("localizations")) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
+      }
+    }
+    tiles.push_back(t);
+  }
+  // Outliers: error score far above the campaign's typical value.
+  s.error_score_median = median(scores);
+  std::vector<double> dev;
+  for (double v : scores) dev.push_back(std::abs(v - s.error_score_median));
+  const double mad = median(dev);
+  for (auto& t : tiles)
+    if (t.contains("error_score") && mad > 0 && t["error_score"].get<double>() > s.error_score_median + 3 * 1.4826 * mad) {
+      t["flag"] = "high error-map score";
+      s.flagged.push_back(t["id"].get<int>());
+    }
+  nlohmann::json report = {{"campaign", c.name},
+                           {"rows", c.rows},
+                           {"cols", c.cols},
+                           {"pixel_nm", pixel_nm},
+                           {"summary",
+                            {{"fovs", s.fovs},
+                             {"done", s.done},
+                             {"failed", s.failed},
+                             {"missing", s.missing},
+                             {"error_score_median", s.error_score_median},
+                             {"flagged", s.flagged}}},
+                           {"fovs", tiles}};
+  if (layout) {
+    report["edges"] = layout->value("edges", nlohmann::json::array());
+    if (layout->contains("summary")) report["layout_summary"] = (*layout)["summary"];
+  }
+  write_file_atomic(qc + "/qc.json", report.dump(1) + "\n");
+
+  const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
+  write_png_rgb(qc + "/heatmap_error.png", c.cols * cell_px, c.rows * cell_px, heat_map_rgb(c.rows, c.cols, err, failed, cell_px));
+  write_png_rgb(qc + "/heatmap_localizations.png", c.cols * cell_px, c.rows * cell_px,
+                heat_map_rgb(c.rows, c.cols, locs, failed, cell_px));
+
+  // Overviews: each FoV's result downsampled and placed (layout positions if known).
+  std::map<int, std::pair<double, double>> pos_um;
+  for (const FovEntry& f : fovs) pos_um[f.id] = {f.x_um, f.y_um};
+  if (layout && layout->contains("tiles"))
+    for (const auto& t : (*layout)["tiles"])
+      if (t.contains("id") && t.contains("x_um") && t.contains("y_um"))
+        pos_um[t["id"].get<int>()] = {t["x_um"].get<double>(), t["y_um"].get<double>()};
+  double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+  for (const auto& [id, p] : pos_um) {
+    x0 = std::min(x0, p.first), y0 = std::min(y0, p.second);
+    x1 = std::max(x1, p.first + c.fov_um), y1 = std::max(y1, p.second + c.fov_um);
+  }
+  const double px_um = std::max(x1 - x0, y1 - y0) / 2048.0;
+  ImageF rec(static_cast<std::size_t>((x1 - x0) / px_um) + 1, static_cast<std::size_t>((y1 - y0) / px_um) + 1);
+  ImageF emap(rec.width(), rec.height());
+  bool any = false, any_err = false;
+  for (const FovEntry& f : fovs) {
+    auto it = records.find(f.id);
+    if (it == records.end() || it->second.file.empty()) continue;
+    try {
+      const FovResult r = read_fov_result(out_dir + "/" + it->second.file, {"reconstruction", "error_map"});
+      const auto [px, py] = pos_um[f.id];
+      auto paste = [&](const ImageF& img, ImageF& dst, double img_px_um) {
+        for (std::size_t y = 0; y < img.height(); ++y)
+          for (std::size_t x = 0; x < img.width(); ++x) {
+            const double gx = (px - x0 + (x + 0.5) * img_px_um) / px_um, gy = (py - y0 + (y + 0.5) * img_px_um) / px_um;
+            if (gx < 0 || gy < 0 || gx >= dst.width() || gy >= dst.height()) continue;
+            float& d = dst(static_cast<std::size_t>(gx), static_cast<std::size_t>(gy));
+            d = std::max(d, img(x, y));  // max keeps thin structures visible at overview scale
+          }
+      };
+      if (!r.reconstruction.empty()) paste(r.reconstruction, rec, pixel_nm / 1000.0), any = true;
+      if (!r.error_map.empty()) paste(r.error_map, emap, 4 * pixel_nm / 1000.0), any_err = true;
+    } catch (const std::exception& e) {
+      spdlog::warn("QC overview: skipping FoV {}: {}", f.id, e.what());
+    }
+  }
+  PreviewOptions po;
+  po.max_size_px = 2048;
+  if (any) write_preview_png(qc + "/overview_reconstruction.png", rec.view(), po);
+  if (any_err) write_preview_png(qc + "/overview_error.png", emap.view(), po);
+  return s;
+}
+
+}  // namespace annamosaic

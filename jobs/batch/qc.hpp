@@ -1,0 +1,36 @@
+#pragma once
+// The QC report of a run, in out/qc/: what users look at to decide which tiles to distrust.
+//   qc.json                    per FoV: status/reason, localizations, widefield shift and
+//                              confidence, error-map score, stage timings, rank; per edge: the
+//                              stitching residuals (from layout.json when present); summary
+//   heatmap_error.png          one cell per FoV (grid layout): error-map score, failed FoVs
+//                              crossed out, missing ones grey
+//   heatmap_localizations.png  the same for log10(localizations)
+//   overview_reconstruction.png / overview_error.png: the per-FoV results placed on the grid
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "batch/campaign.hpp"
+#include "batch/manifest.hpp"
+
+namespace annamosaic {
+
+struct QcSummary {
+  std::size_t fovs = 0, done = 0, failed = 0, missing = 0;
+  double error_score_median = 0;
+  std::vector<int> flagged;  // FoVs whose error score is > 3 median absolute deviations above the median
+};
+
+// `layout` may be null (stitching not run yet). Positions for the overviews come from the layout
+// when present, else from the nominal stage positions.
+QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                          const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm);
+
+// RGB heat map of one value per grid cell (NaN = missing, grey); `failed` cells are crossed out.
+std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<double>& values,
+                                       const std::vector<bool>& failed, int cell_px);
+
+}  // namespace annamosaic

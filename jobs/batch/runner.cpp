@@ -1,0 +1,185 @@
+#include "batch/runner.hpp"
+
+#include <fmt/format.h>
+#include <tbb/parallel_pipeline.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+#include "batch/dispatcher.hpp"
+#include "batch/manifest.hpp"
+#include "batch/signals.hpp"
+#include "core/log.hpp"
+#include "core/progress.hpp"
+
+namespace annamosaic {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// Which FoVs are already done and still intact (checksum of the file on disk matches).
+std::set<int> verified_done(const Manifest& m, const std::string& out_dir) {
+  std::set<int> ok;
+  for (const auto& [id, rec] : m.load()) {
+    if (rec.status != "done" || rec.file.empty()) continue;
+    const std::string path = out_dir + "/" + rec.file;
+    try {
+      if (file_checksum(path) == rec.checksum) ok.insert(id);
+      else spdlog::warn("FoV {}: {} does not match its recorded checksum; redoing it", id, path);
+    } catch (const std::exception&) {
+      spdlog::warn("FoV {}: {} is missing; redoing it", id, path);
+    }
+  }
+  return ok;
+}
+}  // namespace
+
+RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                    const RunOptions& opt, const ReconstructFn& reconstruct) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const auto t_start = Clock::now();
+  RunSummary summary;
+  summary.total = fovs.size();
+  Manifest manifest(opt.out_dir + "/manifest.jsonl");
+  std::filesystem::create_directories(opt.out_dir + "/fov");
+
+  std::vector<std::size_t> order;
+  std::unique_ptr<Progress> progress;
+  std::mutex events_mutex;
+  std::string events_path = opt.out_dir + "/events.jsonl";
+  std::atomic<std::size_t> done{0}, failed{0};
+  if (rank == 0) {
+    const std::set<int> skip = verified_done(manifest, opt.out_dir);
+    for (std::size_t i : largest_first(fovs))
+      if (!skip.count(fovs[i].id)) order.push_back(i);
+    if (opt.max_fovs >= 0 && order.size() > static_cast<std::size_t>(opt.max_fovs)) order.resize(opt.max_fovs);
+    summary.skipped = fovs.size() - order.size();
+    spdlog::info("{} FoVs: {} already done and verified, {} to process on {} rank(s)", fovs.size(), skip.size(),
+                 order.size(), size);
+    progress = std::make_unique<Progress>("FoVs", order.size(), "FoVs");
+  }
+
+  // Rank 0: every completion record goes to the manifest (one writer) and the event log.
+  auto on_record = [&](const std::string& line) {
+    const auto j = nlohmann::json::parse(line);
+    ManifestRecord r;
+    r.id = j["id"].get<int>();
+    r.status = j["status"].get<std::string>();
+    r.file = j.value("file", "");
+    r.checksum = j.value("checksum", "");
+    r.reason = j.value("reason", "");
+    r.extra = j.value("extra", nlohmann::json::object());
+    manifest.append(r);
+    if (r.status == "done") ++done;
+    else {
+      ++failed;
+      spdlog::warn("FoV {} failed: {}", r.id, r.reason);
+      std::lock_guard<std::mutex> lock(events_mutex);
+      summary.failed_ids.push_back(r.id);
+    }
+    nlohmann::json ev = {{"event", "fov"}, {"t_s", std::chrono::duration<double>(Clock::now() - t_start).count()}};
+    ev.update(j);
+    {
+      std::lock_guard<std::mutex> lock(events_mutex);
+      std::FILE* f = std::fopen(events_path.c_str(), "a");
+      if (f) {
+        std::fputs((ev.dump() + "\n").c_str(), f);
+        std::fclose(f);
+      }
+    }
+    if (progress) {
+      const auto& tm = r.extra.value("timings", nlohmann::json::object());
+      progress->set_detail(fmt::format("done {} failed {} | last FoV {}: read {:.2f}s render {:.2f}s register {:.2f}s infer {:.2f}s write {:.2f}s",
+                                       done.load(), failed.load(), r.id, tm.value("read_s", 0.0), tm.value("render_s", 0.0),
+                                       tm.value("register_s", 0.0), tm.value("infer_s", 0.0), tm.value("write_s", 0.0)));
+      progress->advance();
+    }
+  };
+
+  DistributedQueue queue(comm, order, on_record);
+  std::mutex pending_mutex;
+  std::vector<std::string> pending;  // records of this rank not yet sent to rank 0
+  auto take_pending = [&] {
+    std::lock_guard<std::mutex> lock(pending_mutex);
+    std::string all;
+    for (auto& p : pending) all += (all.empty() ? "" : "\n") + p;
+    pending.clear();
+    return all;
+  };
+  std::atomic<double> busy{0.0};
+  std::size_t mine = 0;
+  auto add_busy = [&](Clock::time_point t0) {
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    double cur = busy.load();
+    while (!busy.compare_exchange_weak(cur, cur + dt)) {
+    }
+  };
+
+  // Records are sent as newline-separated batches; rank 0 splits them.
+  auto next_item = [&]() -> std::optional<std::size_t> {
+    if (stop_requested()) queue.request_stop();
+    return queue.next(take_pending());
+  };
+  tbb::parallel_pipeline(
+      opt.in_flight,
+      tbb::make_filter<void, std::shared_ptr<FovWork>>(tbb::filter_mode::serial_in_order,
+                                                       [&](tbb::flow_control& fc) -> std::shared_ptr<FovWork> {
+                                                         const auto item = next_item();
+                                                         if (!item) {
+                                                           fc.stop();
+                                                           return nullptr;
+                                                         }
+                                                         ++mine;
+                                                         auto w = std::make_shared<FovWork>();
+                                                         w->entry = fovs[*item];
+                                                         return w;
+                                                       }) &
+          tbb::make_filter<std::shared_ptr<FovWork>, std::shared_ptr<FovWork>>(
+              tbb::filter_mode::parallel,
+              [&](std::shared_ptr<FovWork> w) {
+                const auto t0 = Clock::now();
+                auto prepared = prepare_fov(w->entry, campaign, opt.fov);
+                add_busy(t0);
+                return std::shared_ptr<FovWork>(std::move(prepared));
+              }) &
+          tbb::make_filter<std::shared_ptr<FovWork>, std::shared_ptr<FovWork>>(
+              tbb::filter_mode::serial_out_of_order,
+              [&](std::shared_ptr<FovWork> w) {
+                const auto t0 = Clock::now();
+                reconstruct_fov(*w, reconstruct, campaign.switch_id, opt.fov);
+                add_busy(t0);
+                return w;
+              }) &
+          tbb::make_filter<std::shared_ptr<FovWork>, void>(tbb::filter_mode::parallel, [&](std::shared_ptr<FovWork> w) {
+            const auto t0 = Clock::now();
+            std::string rec = finish_fov(*w, opt.out_dir, rank);
+            add_busy(t0);
+            std::lock_guard<std::mutex> lock(pending_mutex);
+            pending.push_back(std::move(rec));
+          }));
+  const double finish_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+  queue.finish(take_pending());
+  if (progress) progress->finish();
+
+  // Load balance: per-rank FoV count, busy time, finish time.
+  double mine_d[3] = {static_cast<double>(mine), busy.load(), finish_s};
+  std::vector<double> all(static_cast<std::size_t>(3 * size));
+  MPI_Gather(mine_d, 3, MPI_DOUBLE, all.data(), 3, MPI_DOUBLE, 0, comm);
+  int stopped_local = stop_requested() ? 1 : 0, stopped_any = 0;
+  MPI_Allreduce(&stopped_local, &stopped_any, 1, MPI_INT, MPI_MAX, comm);
+  summary.stopped = stopped_any != 0;
+  if (rank == 0) {
+    for (int r = 0; r < size; ++r)
+      summary.ranks.push_back({static_cast<std::size_t>(all[3 * r]), all[3 * r + 1], all[3 * r + 2]});
+    summary.done = done;
+    summary.failed = failed;
+  }
+  summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return summary;
+}
+
+}  // namespace annamosaic

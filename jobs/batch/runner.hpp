@@ -1,0 +1,39 @@
+#pragma once
+// Runs the FoVs of a campaign over the ranks of `comm`: resume from the manifest, dynamic
+// largest-first dispatch, overlapped stages inside each rank, progress and events on rank 0.
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "batch/campaign.hpp"
+#include "batch/fov_processor.hpp"
+
+namespace annamosaic {
+
+struct RunOptions {
+  std::string out_dir;
+  FovOptions fov;
+  std::size_t in_flight = 3;   // FoVs in flight per rank (TBB pipeline tokens)
+  int max_fovs = -1;           // testing aid: stop after this many FoVs per run (< 0: all)
+};
+
+struct RankLoad {
+  std::size_t fovs = 0;
+  double busy_s = 0;    // time spent in prepare + reconstruct + finish stages
+  double finish_s = 0;  // wall time when the rank ran out of work
+};
+
+struct RunSummary {
+  std::size_t total = 0, skipped = 0, done = 0, failed = 0;
+  bool stopped = false;        // a stop signal interrupted the run
+  std::vector<RankLoad> ranks; // rank 0 only
+  double seconds = 0;
+  std::vector<int> failed_ids;
+};
+
+// Collective over comm. `reconstruct` runs on every rank. Results valid on rank 0.
+RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                    const RunOptions& opt, const ReconstructFn& reconstruct);
+
+}  // namespace annamosaic

@@ -1,0 +1,144 @@
+// `annamosaic evaluate`: the A-net against the plain histogram (pipeline/anet/evaluation.hpp).
+#include <sched.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "anet/evaluation.hpp"
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace annamosaic::cli {
+namespace {
+
+int cpu_threads(const po::variables_map& vm) {
+  if (const std::size_t t = vm["threads"].as<std::size_t>(); t > 0) return static_cast<int>(t);
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK"); s && std::atoi(s) > 0) return std::atoi(s);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::vector<double> parse_list(const std::string& spec) {
+  std::vector<double> v;
+  std::stringstream ss(spec);
+  for (std::string item; std::getline(ss, item, ',');) {
+    try {
+      v.push_back(std::stod(item));
+    } catch (const std::exception&) {
+      throw UsageError("--n '" + spec + "': expected comma-separated numbers");
+    }
+    if (!(v.back() >= 2)) throw UsageError("--n: every n must be >= 2");
+  }
+  if (!std::is_sorted(v.begin(), v.end())) throw UsageError("--n: values must increase");
+  return v;
+}
+
+int run_evaluate(const Command& self, const po::variables_map& vm) {
+  anet::EvaluateOptions o;
+  o.model = vm["model"].as<std::string>();
+  o.output_dir = vm["output"].as<std::string>();
+  o.reconstructor.device = vm["device"].as<std::string>();
+  o.reconstructor.precision = vm["precision"].as<std::string>();
+  o.reconstructor.threads = cpu_threads(vm);
+  o.reconstructor.mode = vm["mode"].as<std::string>();
+  o.reconstructor.tile_px = vm["tile-px"].as<std::size_t>();
+  o.reconstructor.overlap_px = vm["overlap-px"].as<std::size_t>();
+  o.seed = vm["seed"].as<std::uint64_t>();
+  o.frc = !vm["no-frc"].as<bool>();
+  o.write_images = vm["write-images"].as<bool>();
+  if (vm.count("table")) {
+    o.table = vm["table"].as<std::string>();
+    o.sparse_fraction = vm["sparse-fraction"].as<double>();
+    if (!(o.sparse_fraction > 0 && o.sparse_fraction <= 1)) throw UsageError("--sparse-fraction must be in (0, 1]");
+    o.read = table_options(vm);
+    o.switch_id = vm["switch"].as<int>();
+    const anet::TableEvaluation e = anet::evaluate_table(o);
+    std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
+              << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("
+              << e.dense_localizations << ")\n";
+    std::printf("%-10s %8s %8s %8s %10s\n", "image", "MS-SSIM", "SSIM", "PSNR", "FRC nm");
+    std::printf("%-10s %8.4f %8.4f %8.2f %10.1f\n", "histogram", e.histogram.ms_ssim, e.histogram.ssim, e.histogram.psnr,
+                e.histogram.frc_nm);
+    std::printf("%-10s %8.4f %8.4f %8.2f %10.1f\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, e.anet.frc_nm);
+    std::printf("%-10s %8s %8s %8s %10.1f\n", "all frames", "1", "1", "inf", e.dense_frc_nm);
+    spdlog::info("wrote {}", e.csv_path);
+  } else {
+    o.field_px = vm["field-px"].as<std::size_t>();
+    o.fields = vm["fields"].as<int>();
+    if (o.field_px < 176 || o.fields <= 0) throw UsageError("--field-px must be >= 176 (MS-SSIM scales) and --fields > 0");
+    if (vm.count("n")) o.n_values = parse_list(vm["n"].as<std::string>());
+    auto& s = o.sim;
+    s.specimen.structure = parse_structure(vm["structure"].as<std::string>());
+    s.specimen.seed = vm["specimen-seed"].as<std::uint64_t>();
+    s.specimen.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
+    s.specimen.cell_radius_um = vm["cell-radius-um"].as<double>();
+    s.specimen.cell_fraction = 1.0;
+    s.specimen.gradient = vm["gradient"].as<double>();
+    s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
+    s.widefield.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+    const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
+    std::printf("simulated %s, %d fields of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
+                structure_name(s.specimen.structure), o.fields, e.field_um, static_cast<unsigned long long>(s.specimen.seed));
+    std::printf("%10s %10s %10s %10s %10s %10s %10s\n", "n", "locs/um2", "histogram", "A-net S", "A-net S+W", "gain S", "gain S+W");
+    for (const anet::EvalRow& r : e.rows)
+      std::printf("%10.0f %10.2f %10.4f %10.4f %10.4f %9s%.1f %9s%.1f\n", r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim,
+                  r.anet_sw.ms_ssim, r.equivalent_s_lower_bound ? ">" : "", r.equivalent_n_s / r.n,
+                  r.equivalent_sw_lower_bound ? ">" : "", r.equivalent_n_sw / r.n);
+    std::printf("widefield only (S = 0): MS-SSIM %.4f\n", e.widefield_only.ms_ssim);
+    spdlog::info("wrote {} and {}", e.csv_path, e.plot_path);
+  }
+  write_config_next_to(o.output_dir + "/evaluate.config.ini", self, vm);
+  return 0;
+}
+
+}  // namespace
+
+Command evaluate_command() {
+  Command c;
+  c.name = "evaluate";
+  c.summary = "Score a trained A-net against the plain histogram (simulated Fig. 2g protocol, or a real table).";
+  c.usage = "annamosaic evaluate --model M.h5 -o OUT_DIR [--fields 4 --field-px 512 --n 316,1000,...] [--table T.csv]";
+  c.details =
+      "Simulated (default): held-out fields of a specimen the model never saw (--specimen-seed); for each n,\n"
+      "MS-SSIM (Wang pyramid), SSIM, PSNR and FRC of the histogram, the A-net from S and from S + widefield,\n"
+      "against the perfect image; the gain = how many more localizations the histogram needs for the A-net's\n"
+      "score. Writes OUT_DIR/evaluate.csv and evaluate.png.\n"
+      "--table: S = the first --sparse-fraction of the frames, reference = all frames; writes\n"
+      "OUT_DIR/evaluate-table.csv and sparse/dense/anet .tif/.png.";
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
+        ("output,o", po::value<std::string>()->required(), "output folder")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
+        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also bf16 or fp16")
+        ("mode", po::value<std::string>()->default_value("auto"), "inference mode: auto, whole or tiled")
+        ("tile-px", po::value<std::size_t>()->default_value(512), "tile size for --mode tiled (multiple of 256)")
+        ("overlap-px", po::value<std::size_t>()->default_value(128), "tile overlap (>= 64)")
+        ("seed", po::value<std::uint64_t>()->default_value(7), "seed of the fields and localizations drawn")
+        ("no-frc", po::bool_switch(), "skip the FRC (saves 4 reconstructions per n)")
+        ("write-images", po::bool_switch(), "simulated: write field 0's perfect image, histograms and reconstructions")
+        ("fields", po::value<int>()->default_value(4), "simulated: held-out fields averaged")
+        ("field-px", po::value<std::size_t>()->default_value(512), "simulated: field edge in px")
+        ("n", po::value<std::string>(), "simulated: localization counts (default 10^2.5 .. 10^6, half decades)")
+        ("structure", po::value<std::string>()->default_value("microtubules"), "simulated: microtubules or nuclear-pores")
+        ("specimen-seed", po::value<std::uint64_t>()->default_value(1001), "simulated: specimen seed (held out: training uses 1)")
+        ("filaments-per-100um2", po::value<double>()->default_value(20.0), "simulated: microtubule density (dense fields, as the paper's)")
+        ("cell-radius-um", po::value<double>()->default_value(1000.0), "simulated: cell radius (large: fields inside one cell)")
+        ("gradient", po::value<double>()->default_value(0.0), "simulated: density gradient across the specimen")
+        ("sigma-loc-nm", po::value<double>()->default_value(10.0), "simulated: localization precision")
+        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "simulated: widefield camera pixel")
+        ("table", po::value<std::string>(), "evaluate on a localization table instead")
+        ("sparse-fraction", po::value<double>()->default_value(0.1), "table: fraction of the frames in S (from the start)")
+        ("switch", po::value<int>()->default_value(0), "table: structure id");
+    add_table_options(d);
+  };
+  c.run = [c](const po::variables_map& vm) { return run_evaluate(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,187 @@
+// `annamosaic export`: a pyramidal IMS mosaic to a pyramidal OME-TIFF (--ome-tiff), or a region
+// of one level and channel to TIFF/PNG for quick looks (-o).
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "imageio/png_preview.hpp"
+#include "imageio/tiff_io.hpp"
+#include "pyramid/ims_reader.hpp"
+#include "pyramid/ome_tiff.hpp"
+
+namespace annamosaic::cli {
+namespace {
+
+struct Region {
+  std::size_t x = 0, y = 0, w = 0, h = 0;
+};
+
+Region parse_region(const std::string& spec) {
+  Region r;
+  std::size_t v[4];
+  std::size_t start = 0;
+  for (int i = 0; i < 4; ++i) {
+    const std::size_t comma = spec.find(',', start);
+    if ((comma == std::string::npos) != (i == 3))
+      throw UsageError("--region '" + spec + "': expected X,Y,WIDTH,HEIGHT (level-0 pixels)");
+    const std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    try {
+      std::size_t used = 0;
+      const long long n = std::stoll(item, &used);
+      if (used != item.size() || n < 0) throw std::invalid_argument(item);
+      v[i] = static_cast<std::size_t>(n);
+    } catch (const std::exception&) {
+      throw UsageError("--region '" + spec + "': '" + item + "' is not a non-negative integer");
+    }
+    start = comma + 1;
+  }
+  if (v[2] == 0 || v[3] == 0) throw UsageError("--region '" + spec + "': width and height must be > 0");
+  r.x = v[0], r.y = v[1], r.w = v[2], r.h = v[3];
+  return r;
+}
+
+std::size_t pick_channel(const ImsInfo& in, const std::string& spec) {
+  for (std::size_t c = 0; c < in.channels.size(); ++c)
+    if (in.channels[c].name == spec) return c;
+  try {
+    std::size_t used = 0;
+    const unsigned long c = std::stoul(spec, &used);
+    if (used == spec.size() && c < in.channels.size()) return c;
+  } catch (const std::exception&) {
+  }
+  std::string names;
+  for (std::size_t c = 0; c < in.channels.size(); ++c) names += (c ? ", " : "") + std::to_string(c) + " \"" + in.channels[c].name + "\"";
+  throw UsageError("--channel '" + spec + "': no such channel (" + names + ")");
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  if (s.size() < suffix.size()) return false;
+  std::string tail = s.substr(s.size() - suffix.size());
+  for (auto& ch : tail) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return tail == suffix;
+}
+
+void make_parent(const std::string& path) {
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir);
+}
+
+int run_export(const Command& self, const po::variables_map& vm) {
+  const std::string input = vm["input"].as<std::string>();
+  const bool to_ome = vm.count("ome-tiff") > 0, to_region = vm.count("output") > 0;
+  if (to_ome == to_region) throw UsageError("give exactly one of --ome-tiff OUT.ome.tif or -o OUT.tif|OUT.png");
+  if (!to_region && (vm.count("region") || !vm["level"].defaulted() || !vm["channel"].defaulted()))
+    throw UsageError("--region, --level and --channel go with -o (the OME-TIFF holds every level and channel)");
+  const int deflate = vm["deflate"].as<int>();
+  if (deflate < 1 || deflate > 9) throw UsageError("--deflate must be 1..9");
+
+  ImsReader reader(input);
+  reader.open();
+  const ImsInfo& in = reader.info();
+
+  if (to_ome) {
+    const std::string out = vm["ome-tiff"].as<std::string>();
+    make_parent(out);
+    OmeTiffOptions opt;
+    opt.deflate_level = deflate;
+    const std::string zs = vm["zlib"].as<std::string>();
+    if (zs != "rle" && zs != "default") throw UsageError("--zlib must be rle or default, not '" + zs + "'");
+    opt.rle = zs == "rle";
+    const OmeTiffStats st = export_ome_tiff(reader, out, opt);
+    spdlog::info("wrote {}: {} levels x {} channels, {} tiles, {:.1f} MB ({:.1f} MB raw) in {:.1f} s ({:.0f} MB/s raw)", out,
+                 st.levels, in.channels.size(), st.tiles, st.file_bytes / 1e6, st.raw_bytes / 1e6, st.seconds,
+                 st.raw_bytes / 1e6 / std::max(st.seconds, 1e-9));
+    write_config_next_to(path_stem(out) + ".config.ini", self, vm);
+    return 0;
+  }
+
+  const std::string out = vm["output"].as<std::string>();
+  const bool png = ends_with(out, ".png");
+  if (!png && !ends_with(out, ".tif") && !ends_with(out, ".tiff"))
+    throw UsageError("-o '" + out + "': the region goes to .tif/.tiff (uint16) or .png (preview)");
+  const std::size_t level = vm["level"].as<std::size_t>();
+  if (level >= in.levels.size())
+    throw UsageError("--level " + std::to_string(level) + ": the file has levels 0.." + std::to_string(in.levels.size() - 1));
+  const std::size_t channel = pick_channel(in, vm["channel"].as<std::string>());
+  const auto& L0 = in.levels[0];
+  const auto& L = in.levels[level];
+  Region r{0, 0, L0.width, L0.height};
+  if (vm.count("region")) r = parse_region(vm["region"].as<std::string>());
+  if (r.x >= L0.width || r.y >= L0.height)
+    throw UsageError("--region starts outside the mosaic (" + std::to_string(L0.width) + " x " +
+                     std::to_string(L0.height) + " px at level 0)");
+  // Level-0 pixels -> level-L pixels: every level-L pixel touching the region, clipped.
+  // Level L samples level 0 every 2^L pixels (pyramid.hpp); the ratio of the sizes, rounded,
+  // also covers files from other writers.
+  const double fx = std::max(1.0, std::round(double(L0.width) / double(L.width)));
+  const double fy = std::max(1.0, std::round(double(L0.height) / double(L.height)));
+  const std::size_t x0 = static_cast<std::size_t>(std::floor(double(r.x) / fx));
+  const std::size_t y0 = static_cast<std::size_t>(std::floor(double(r.y) / fy));
+  const std::size_t x1 = std::min(L.width, static_cast<std::size_t>(std::ceil(double(r.x + r.w) / fx)));
+  const std::size_t y1 = std::min(L.height, static_cast<std::size_t>(std::ceil(double(r.y + r.h) / fy)));
+  if (x1 <= x0 || y1 <= y0) throw UsageError("--region is empty at level " + std::to_string(level));
+  const std::size_t w = x1 - x0, h = y1 - y0;
+  if (double(w) * double(h) > double(std::size_t{1} << 32))
+    throw UsageError("region of " + std::to_string(w) + " x " + std::to_string(h) +
+                     " px is too large for one image; use a higher --level or a smaller --region (or --ome-tiff)");
+  spdlog::info("level {} ({} x {}), channel {} \"{}\": pixels x {}..{}, y {}..{}", level, L.width, L.height, channel,
+               in.channels[channel].name, x0, x1, y0, y1);
+  const ImageU16 img = reader.read(level, channel, x0, y0, w, h);
+  make_parent(out);
+  if (png) {
+    ImageF f(w, h);
+    std::transform(img.begin(), img.end(), f.begin(), [](std::uint16_t v) { return static_cast<float>(v); });
+    write_preview_png(out, f.view(), PreviewOptions{});
+  } else {
+    TiffWriteOptions wo;
+    wo.pixel = TiffPixel::UInt16;
+    wo.pixel_nm = in.pixel_um_x > 0 ? in.pixel_um_x * 1000.0 * fx : 0;
+    wo.description = "annamosaic export of " + input + ", level " + std::to_string(level) + ", channel " +
+                     std::to_string(channel) + " (" + in.channels[channel].name + "), level pixels x " +
+                     std::to_string(x0) + ".." + std::to_string(x1) + ", y " + std::to_string(y0) + ".." +
+                     std::to_string(y1) + "; value = stored / " + std::to_string(in.channels[channel].scale);
+    write_tiff(out, img.view(), wo);
+  }
+  spdlog::info("wrote {} ({} x {} px)", out, w, h);
+  write_config_next_to(path_stem(out) + ".config.ini", self, vm);
+  return 0;
+}
+
+}  // namespace
+
+Command export_command() {
+  Command c;
+  c.name = "export";
+  c.summary = "Export a mosaic (.ims) to a pyramidal OME-TIFF, or a region of one level to TIFF/PNG.";
+  c.usage = "annamosaic export MOSAIC.ims --ome-tiff OUT.ome.tif | -o OUT.tif|OUT.png [--region X,Y,W,H] [--level L]";
+  c.details =
+      "--ome-tiff: BigTIFF, one IFD per channel with the reduced levels as SubIFDs, 512 x 512 tiles,\n"
+      "  deflate + horizontal predictor, OME-XML with the pixel size (QuPath, OMERO, Fiji, napari).\n"
+      "-o: one channel (--channel, index or name) of one level (--level, 0 = full resolution);\n"
+      "  --region is in level-0 pixels (default: everything) and is mapped onto the level;\n"
+      "  .tif keeps the uint16 values and the pixel size, .png is a contrast-stretched preview.\n"
+      "Examples: annamosaic export mosaic.ims --ome-tiff mosaic.ome.tif\n"
+      "          annamosaic export mosaic.ims --level 4 -o overview.png\n"
+      "          annamosaic export mosaic.ims --region 10000,8000,2048,2048 --channel \"error map\" -o crop.tif";
+  c.positional = {"input"};
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("input", po::value<std::string>()->required(), "mosaic .ims file")
+        ("ome-tiff", po::value<std::string>(), "write a pyramidal OME-TIFF here")
+        ("output,o", po::value<std::string>(), "write one region/level/channel here (.tif or .png)")
+        ("region", po::value<std::string>(), "X,Y,WIDTH,HEIGHT in level-0 pixels (with -o)")
+        ("level", po::value<std::size_t>()->default_value(0), "pyramid level (with -o)")
+        ("channel", po::value<std::string>()->default_value("0"), "channel index or name (with -o)")
+        ("deflate", po::value<int>()->default_value(6), "OME-TIFF deflate level 1..9 (matters with --zlib default)")
+        ("zlib", po::value<std::string>()->default_value("rle"),
+         "OME-TIFF deflate encoder: rle (zlib Z_RLE, faster) or default (zlib's default strategy, ~8% smaller "
+         "on noisy data); standard deflate either way");
+  };
+  c.run = [c](const po::variables_map& vm) { return run_export(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,192 @@
+// `annamosaic reconstruct`: runs a trained A-net on one FoV (pipeline/anet/reconstructor.hpp).
+#include <sched.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "anet/reconstructor.hpp"
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "imageio/png_preview.hpp"
+#include "imageio/tiff_io.hpp"
+#include "loc/frame_window.hpp"
+#include "register/widefield_registration.hpp"
+#include "render/render.hpp"
+
+namespace annamosaic::cli {
+namespace {
+
+int cpu_threads(const po::variables_map& vm) {
+  if (const std::size_t t = vm["threads"].as<std::size_t>(); t > 0) return static_cast<int>(t);
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK"); s && std::atoi(s) > 0) return std::atoi(s);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+ImageF read_widefield_mean(const std::string& path, const std::string& frames) {
+  const TiffInfo info = read_tiff_info(path);
+  PageRange pages = parse_page_range(frames);
+  if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
+    spdlog::warn("{}: {} page(s), fewer than --widefield-frames {}: averaging all pages", path, info.pages, frames);
+    pages = PageRange{1, 0};
+  }
+  return read_tiff_mean(path, pages);
+}
+
+int run_reconstruct(const Command& self, const po::variables_map& vm) {
+  anet::ReconstructorOptions ro;
+  ro.device = vm["device"].as<std::string>();
+  ro.precision = vm["precision"].as<std::string>();
+  ro.channels_last = !vm["no-channels-last"].as<bool>();
+  ro.threads = cpu_threads(vm);
+  ro.mode = vm["mode"].as<std::string>();
+  ro.memory_budget_mb = vm["memory-budget-mb"].as<std::size_t>();
+  ro.tile_px = vm["tile-px"].as<std::size_t>();
+  ro.overlap_px = vm["overlap-px"].as<std::size_t>();
+  const std::string model = vm["model"].as<std::string>();
+  const anet::Reconstructor net = [&] {
+    try {
+      return anet::Reconstructor(model, ro);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }();
+  const double px = net.info().pixel_nm;
+  const double cam_nm = vm["camera-pixel-nm"].as<double>();
+  if (!(cam_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
+  const int switch_id = vm["switch"].as<int>();
+  const bool has_table = vm.count("table"), has_sparse_tif = vm.count("sparse"), has_wf = vm.count("widefield");
+  if (has_table && has_sparse_tif) throw UsageError("give --table or --sparse, not both");
+  if (!has_table && !has_sparse_tif && !has_wf) throw UsageError("nothing to reconstruct: give --table/--sparse and/or --widefield");
+
+  ImageF wf_raw;
+  if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
+  ImageF sparse;
+  if (has_table) {
+    const std::string path = vm["table"].as<std::string>();
+    const LocTable table = read_table_logged(path, vm);
+    const TableStats st = compute_stats(table);
+    RenderOptions r;
+    r.pixel_nm = px;
+    r.window = parse_frame_window(vm["frames"].as<std::string>(), frame_range_of(st), vm["seed"].as<std::uint64_t>());
+    // With a widefield, the table shares the camera field's origin (the campaign layout).
+    const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
+    RenderStats rs;
+    sparse = render(table, field, r, &rs);
+    spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
+  } else if (has_sparse_tif) {
+    sparse = read_tiff(vm["sparse"].as<std::string>());
+  }
+
+  ImageF L;
+  if (has_wf) {
+    WidefieldRegistration reg;
+    std::size_t W, H;
+    if (!sparse.empty()) {
+      reg = register_widefield(sparse.view(), wf_raw.view(), px, cam_nm);
+      W = sparse.width();
+      H = sparse.height();
+      spdlog::info("widefield registered to the sparse image: shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", reg.shift_x_px,
+                   reg.shift_y_px, reg.confidence);
+    } else {
+      // Widefield only: nothing to register to; the SR grid covers the camera field.
+      W = static_cast<std::size_t>(std::ceil(wf_raw.width() * cam_nm / px - 1e-9));
+      H = static_cast<std::size_t>(std::ceil(wf_raw.height() * cam_nm / px - 1e-9));
+    }
+    L = widefield_on_sr_grid(wf_raw.view(), reg, W, H, px, cam_nm);
+  }
+
+  const anet::ReconstructionResult r = net.run(sparse.view(), has_wf ? &L : nullptr, switch_id);
+  const double mpx = static_cast<double>(r.reconstruction.size()) / 1e6;
+  spdlog::info("A-net ({}): {} x {} px, {} in {:.2f} s ({:.2f} Mpx/s)",
+               sparse.empty() ? "widefield only" : (has_wf ? "sparse + widefield" : "sparse only"), r.reconstruction.width(),
+               r.reconstruction.height(), r.tiled ? std::to_string(r.tiles) + " tiles" : std::string("whole FoV"), r.seconds,
+               mpx / std::max(r.seconds, 1e-9));
+
+  const std::string out = vm["output"].as<std::string>();
+  const std::string stem = path_stem(out);
+  if (const auto dir = std::filesystem::path(out).parent_path(); !dir.empty()) std::filesystem::create_directories(dir);
+  TiffWriteOptions wo;
+  wo.pixel_nm = px;
+  wo.description = "annamosaic reconstruct, model " + model;
+  if (vm["format"].as<std::string>() == "uint16") {
+    wo.pixel = TiffPixel::UInt16;
+    wo.description += "; uint16 = round(A * 65535), A in [0, 1]";
+    write_tiff(out, anet::reconstruction_to_u16(r.reconstruction.view()).view(), wo);
+  } else if (vm["format"].as<std::string>() == "float32") {
+    write_tiff(out, r.reconstruction.view(), wo);
+  } else {
+    throw UsageError("--format must be float32 or uint16");
+  }
+  TiffWriteOptions fo;
+  fo.pixel_nm = px * 4;  // Q grid
+  write_tiff(stem + ".q.tif", r.q_of_a.view(), fo);
+  if (has_wf) {
+    write_tiff(stem + ".error.tif", r.error_map.view(), fo);
+    write_tiff(stem + ".widefield-q.tif", r.widefield_q.view(), fo);
+    TiffWriteOptions lo;
+    lo.pixel_nm = px;
+    write_tiff(stem + ".widefield.tif", L.view(), lo);
+  }
+  if (!sparse.empty()) {
+    TiffWriteOptions so;
+    so.pixel_nm = px;
+    write_tiff(stem + ".sparse.tif", sparse.view(), so);
+  }
+  if (!vm["no-preview"].as<bool>()) {
+    write_preview_png(stem + ".png", r.reconstruction.view(), PreviewOptions{});
+    if (has_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
+  }
+  spdlog::info("wrote {} (+ .q.tif{}{})", out, has_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
+  write_config_next_to(stem + ".config.ini", self, vm);
+  return 0;
+}
+
+}  // namespace
+
+Command reconstruct_command() {
+  Command c;
+  c.name = "reconstruct";
+  c.summary = "Run a trained A-net on one FoV: sparse and/or widefield in, reconstruction, Q(A) and error map out.";
+  c.usage = "annamosaic reconstruct --model M.h5 (--table T.csv [--frames SPEC] | --sparse S.tif) [--widefield W.tif] -o OUT.tif";
+  c.details =
+      "Modes (the paper's three): sparse only (L = 0), widefield only (S = 0), or both. The widefield is registered\n"
+      "to the sparse image (phase correlation) and resampled onto its grid; with a table and a widefield, the table\n"
+      "shares the camera field's origin. The FoV runs whole (padded to a multiple of 256) when its estimated memory\n"
+      "fits --memory-budget-mb, else in tiles (--tile-px, --overlap-px >= 64, cosine blending).\n"
+      "Writes OUT.tif (A in [0,1] as float32, or uint16 = round(A * 65535)), OUT.q.tif (Q(A), 1/4 size),\n"
+      "OUT.error.tif (error map, with widefield), the inputs echoed (OUT.sparse.tif, OUT.widefield.tif on the SR\n"
+      "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
+        ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
+        ("table", po::value<std::string>(), "localization table to render as the sparse input")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window of the table (see 'render --help')")
+        ("seed", po::value<std::uint64_t>()->default_value(0), "seed for random frame windows")
+        ("sparse", po::value<std::string>(), "sparse image TIFF (already rendered at the model's pixel size)")
+        ("widefield", po::value<std::string>(), "widefield TIFF (stack or single image)")
+        ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
+        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "widefield camera pixel")
+        ("switch", po::value<int>()->default_value(0), "structure id (microtubules 0, nuclear pores 1)")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
+        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also bf16 or fp16")
+        ("no-channels-last", po::bool_switch(), "CUDA: keep NCHW")
+        ("mode", po::value<std::string>()->default_value("auto"), "auto, whole or tiled")
+        ("memory-budget-mb", po::value<std::size_t>()->default_value(0), "whole-FoV limit (0: 4096 CPU, 16384 CUDA)")
+        ("tile-px", po::value<std::size_t>()->default_value(512), "tile size (multiple of 256)")
+        ("overlap-px", po::value<std::size_t>()->default_value(128), "tile overlap (>= 64)")
+        ("format", po::value<std::string>()->default_value("float32"), "float32 or uint16")
+        ("no-preview", po::bool_switch(), "do not write PNG previews");
+    add_table_options(d);
+  };
+  c.run = [c](const po::variables_map& vm) { return run_reconstruct(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

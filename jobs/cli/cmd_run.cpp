@@ -1,0 +1,273 @@
+// `annamosaic run`: the whole campaign - FoVs over MPI ranks, then stitching, pyramid and QC.
+//   mpirun -n N annamosaic run --config configs/<campaign>.ini
+//   srun --mpi=pmix annamosaic run --config ...            (one rank per GPU)
+//   annamosaic run                                          (the embedded demo campaign)
+// Exit status: 0 success; 5 finished but some FoVs failed (marked in the mosaic and QC report);
+// 75 stopped by SIGUSR1/SIGTERM, resumable (slurm/*.sbatch requeues); 1-4 as for every command.
+#include <mpi.h>
+#include <tbb/global_control.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "anet/reconstructor.hpp"
+#include "batch/campaign.hpp"
+#include "batch/gpu_binding.hpp"
+#include "batch/manifest.hpp"
+#include "batch/qc.hpp"
+#include "batch/runner.hpp"
+#include "batch/signals.hpp"
+#include "cli/commands.hpp"
+#include "cli/run_stages.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace annamosaic::cli {
+int cuda_device_count();
+
+namespace {
+namespace fs = std::filesystem;
+
+// Finds a model file: as given, then in $ANNAMOSAIC_MODELS, then in the source tree's models/.
+std::string resolve_model(const std::string& name) {
+  if (fs::exists(name)) return name;
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("ANNAMOSAIC_MODELS")) dirs.push_back(env);
+  dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
+  for (const auto& d : dirs) {
+    const fs::path p = fs::path(d) / fs::path(name).filename();
+    if (fs::exists(p)) return p.string();
+  }
+  throw UsageError("--model " + name + ": file not found (also looked in $ANNAMOSAIC_MODELS and " ANNAMOSAIC_SOURCE_DIR "/models)");
+}
+
+struct MpiSession {
+  bool owner = false;
+  MpiSession() {
+    int init = 0;
+    MPI_Initialized(&init);
+    if (!init) {
+      int provided = 0;
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
+      owner = true;
+      if (provided < MPI_THREAD_MULTIPLE)
+        throw IoError("MPI", "the MPI library does not provide MPI_THREAD_MULTIPLE (needed by the dispatcher and the mosaic writer)");
+    }
+  }
+  ~MpiSession() {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (owner && !fin) MPI_Finalize();
+  }
+};
+
+// All ranks must agree that a step worked; otherwise every rank fails with rank 0's message.
+void agree(bool ok_here, const std::string& what, MPI_Comm comm) {
+  int ok = ok_here ? 1 : 0, all = 0;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+  if (!all) throw IoError("run", what + " failed on at least one rank (see its messages above)");
+}
+
+int run_run(const Command& self, const po::variables_map& vm_in) {
+  // Without --config: the embedded demo campaign (configs/demo.ini as compiled in).
+  po::variables_map vm = vm_in;
+  std::string config_path = vm.count("config") ? vm["config"].as<std::string>() : "";
+  MpiSession mpi;
+  MPI_Comm comm = MPI_COMM_WORLD;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  if (rank != 0 && logging_verbosity() < 1) spdlog::set_level(spdlog::level::warn);  // one voice: rank 0
+  install_stop_handlers();
+
+  if (config_path.empty()) {
+    config_path = "annamosaic-demo.ini";
+    if (rank == 0) {
+      write_file_atomic(config_path, embedded_demo_config());
+      spdlog::info("no --config: running the embedded demo campaign ({} written for reference)", config_path);
+    }
+    MPI_Barrier(comm);
+    std::vector<std::string> args = {"run", "--config", config_path};
+    if (vm_in.count("stage")) args.insert(args.end(), {"--stage", vm_in["stage"].as<std::string>()});
+    vm = options_of("run", args);
+  }
+  const std::string stage = vm["stage"].as<std::string>();
+  if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
+  const std::string campaign_dir = vm["campaign"].as<std::string>();
+  const std::string out = vm["output"].as<std::string>();
+
+  // Inputs: simulate the campaign if it is absent and the config says how ([simulate]).
+  bool ok = true;
+  if (rank == 0) {
+    try {
+      fs::create_directories(out);
+      if (!fs::exists(campaign_dir + "/positions.csv")) {
+        if (!vm["simulate-if-missing"].as<bool>())
+          throw InputError(campaign_dir, "no campaign here (positions.csv missing)");
+        spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_path);
+        po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
+        const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
+        spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
+      }
+      write_config_next_to(out + "/config.ini", self, vm);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      ok = false;
+    }
+  }
+  agree(ok, "preparing the campaign", comm);
+  const CampaignInfo campaign = read_campaign(campaign_dir);
+  const std::vector<FovEntry> fovs = plan_fovs(campaign);
+
+  RunOptions ro;
+  ro.out_dir = out;
+  ro.fov.pixel_nm = vm["pixel-nm"].as<double>();
+  ro.fov.frames = vm["frames"].as<std::string>();
+  ro.fov.table = table_options(vm);
+  ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
+  ro.fov.failed_tile = vm["failed-tile"].as<std::string>();
+  if (ro.fov.failed_tile != "widefield" && ro.fov.failed_tile != "empty") throw UsageError("--failed-tile must be widefield or empty");
+  ro.in_flight = vm["in-flight"].as<std::size_t>();
+  ro.max_fovs = vm["max-fovs"].as<int>();
+
+  if (stage == "all" || stage == "fovs") {
+    // One rank per GPU; CPU threads from the allocation.
+    int local_size = 1;
+    MPI_Comm node;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
+    const std::string device = vm["device"].as<std::string>();
+    const int devices = device == "cpu" ? 0 : cuda_device_count();
+    const Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
+                                     std::max(1u, std::thread::hardware_concurrency()), local_size);
+    // Every rank's binding, gathered for the log and the SLURM binding test.
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    const std::string mine = nlohmann::json({{"rank", rank}, {"host", host}, {"local_rank", b.local_rank},
+                                             {"device", b.device}, {"cuda_visible_devices", b.visible_devices},
+                                             {"threads", b.threads}}).dump();
+    std::vector<char> buf(512, 0);
+    std::copy_n(mine.begin(), std::min<std::size_t>(mine.size(), 511), buf.begin());
+    std::vector<char> all(rank == 0 ? 512 * static_cast<std::size_t>(size) : 1);
+    MPI_Gather(buf.data(), 512, MPI_CHAR, all.data(), 512, MPI_CHAR, 0, comm);
+    if (rank == 0) {
+      std::string lines;
+      for (int r = 0; r < size; ++r) lines += std::string(all.data() + 512 * r) + "\n";
+      write_file_atomic(out + "/bindings.jsonl", lines);
+      spdlog::info("{} rank(s); bindings in {}/bindings.jsonl", size, out);
+    }
+    // This rank's share of the node's cores (TBB takes the smallest active limit).
+    tbb::global_control threads_limit(tbb::global_control::max_allowed_parallelism, b.threads);
+    anet::ReconstructorOptions opt;
+    opt.device = b.device >= 0 ? "cuda:" + std::to_string(b.device) : "cpu";
+    opt.precision = vm["precision"].as<std::string>();
+    opt.threads = static_cast<int>(b.threads);
+    std::unique_ptr<anet::Reconstructor> net;
+    ok = true;
+    try {
+      net = std::make_unique<anet::Reconstructor>(resolve_model(vm["model"].as<std::string>()), opt);
+      if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0)
+        spdlog::warn("the model was trained at {} nm pixels, the run renders at {} nm", net->info().pixel_nm, ro.fov.pixel_nm);
+    } catch (const std::exception& e) {
+      spdlog::error("rank {}: {}", rank, e.what());
+      ok = false;
+    }
+    agree(ok, "loading the model", comm);
+    const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) {
+      anet::ReconstructionResult r = net->run(sparse.view(), wf, switch_id);
+      return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map)};
+    };
+    const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
+    if (rank == 0) {
+      nlohmann::json loads = nlohmann::json::array();
+      double max_busy = 0, sum_busy = 0;
+      for (std::size_t r = 0; r < s.ranks.size(); ++r) {
+        const auto& l = s.ranks[r];
+        loads.push_back({{"rank", r}, {"fovs", l.fovs}, {"busy_s", l.busy_s}, {"finish_s", l.finish_s}});
+        spdlog::info("rank {}: {} FoVs, busy {:.1f} s, out of work at {:.1f} s", r, l.fovs, l.busy_s, l.finish_s);
+        max_busy = std::max(max_busy, l.busy_s);
+        sum_busy += l.busy_s;
+      }
+      const double balance = max_busy > 0 ? sum_busy / (max_busy * s.ranks.size()) : 1.0;
+      spdlog::info("FoVs: {} processed ({} failed), {} skipped as already done, in {:.1f} s; load balance {:.1f}%",
+                   s.done + s.failed, s.failed, s.skipped, s.seconds, 100 * balance);
+      write_file_atomic(out + "/run_summary.json",
+                        nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
+                                        {"skipped", s.skipped}, {"seconds", s.seconds}, {"stopped", s.stopped},
+                                        {"load_balance", balance}, {"ranks", loads}})
+                            .dump(1) + "\n");
+    }
+    if (s.stopped) {
+      if (rank == 0) spdlog::warn("stopped by signal {}: the FoVs done so far are recorded; rerun to resume (exit {})",
+                                  stop_signal(), kExitRequeue);
+      return kExitRequeue;
+    }
+  }
+
+  int failed = 0;
+  if (stage == "all" || stage == "stitch") {
+    const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out);
+    failed = st.failed_fovs;
+    if (rank == 0) {
+      const auto records = Manifest(out + "/manifest.jsonl").load();
+      nlohmann::json layout;
+      const nlohmann::json* lp = nullptr;
+      if (std::ifstream in(out + "/layout.json"); in) {
+        in >> layout;
+        lp = &layout;
+      }
+      const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, ro.fov.pixel_nm);
+      spdlog::info("QC: {} done, {} failed, {} missing; {} flagged for a high error-map score; see {}/qc/", q.done, q.failed,
+                   q.missing, q.flagged.size(), out);
+    }
+  }
+  MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
+  if (failed > 0) {
+    if (rank == 0) spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
+    return 5;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command run_command() {
+  Command c;
+  c.name = "run";
+  c.summary = "Run a campaign: FoVs over MPI ranks (resumable), then stitching, pyramid and QC.";
+  c.usage = "mpirun -n N annamosaic run --config CAMPAIGN.ini   (no --config: the embedded demo)";
+  c.details =
+      "Outputs in --output: fov/NNNN.h5 (per FoV), manifest.jsonl (what is done), events.jsonl,\n"
+      "bindings.jsonl, run_summary.json, layout.json, mosaic.ims + mosaic.xml, qc/, config.ini.\n"
+      "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
+      "Exit status: 0 ok; 5 some FoVs failed (marked); 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder)")
+        ("output,o", po::value<std::string>()->default_value("out/demo"), "output folder")
+        ("stage", po::value<std::string>()->default_value("all"), "all, fovs (reconstruct only) or stitch")
+        ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate the campaign from [simulate] if absent")
+        ("model", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5)")
+        ("device", po::value<std::string>()->default_value("auto"), "auto (GPU if visible), cpu")
+        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also bf16 or fp16")
+        ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images (see render)")
+        ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
+        ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
+        ("in-flight", po::value<std::size_t>()->default_value(3), "FoVs in flight per rank (overlapped stages)")
+        ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing)")
+        ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
+        ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
+        ("search-um", po::value<double>()->default_value(1.5), "stage error covered by tile registration (per axis)")
+        ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max");
+    add_table_options(d);
+  };
+  c.run = [c](const po::variables_map& vm) { return run_run(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

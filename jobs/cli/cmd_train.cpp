@@ -1,0 +1,245 @@
+// `annamosaic train`: trains the A-net (pipeline/anet/trainer.hpp) from simulated data or dense
+// localization tables, with checkpoints, exact resume and validation.
+#include <sched.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "anet/trainer.hpp"
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace annamosaic::cli {
+namespace {
+
+// Threads for LibTorch: --threads, else SLURM_CPUS_PER_TASK, else the CPUs this process may run on.
+int torch_threads(const po::variables_map& vm) {
+  if (const std::size_t t = vm["threads"].as<std::size_t>(); t > 0) return static_cast<int>(t);
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK"); s && std::atoi(s) > 0) return std::atoi(s);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// "A:B" -> {A, B}.
+std::pair<double, double> parse_range(const std::string& name, const std::string& spec) {
+  const auto colon = spec.find(':');
+  try {
+    if (colon == std::string::npos) {
+      const double v = std::stod(spec);
+      return {v, v};
+    }
+    return {std::stod(spec.substr(0, colon)), std::stod(spec.substr(colon + 1))};
+  } catch (const std::exception&) {
+    throw UsageError("--" + name + " '" + spec + "': expected MIN:MAX");
+  }
+}
+
+anet::TrainOptions train_options(const Command& self, const po::variables_map& vm) {
+  anet::TrainOptions o;
+  auto& n = o.network;
+  n.ngf = vm["ngf"].as<int>();
+  n.ndf = vm["ndf"].as<int>();
+  n.q_nf = vm["q-nf"].as<int>();
+  n.dropout = vm["dropout"].as<double>();
+  if (n.ngf <= 0 || n.ndf <= 0 || n.q_nf <= 0) throw UsageError("--ngf, --ndf and --q-nf must be > 0");
+  if (n.dropout < 0 || n.dropout >= 1) throw UsageError("--dropout must be in [0, 1)");
+  try {
+    n.decoder = anet::parse_decoder(vm["decoder"].as<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--decoder: ") + e.what());
+  }
+  o.steps = vm["steps"].as<std::int64_t>();
+  o.checkpoint_every = vm["checkpoint-every"].as<std::int64_t>();
+  o.validate_every = vm["validate-every"].as<std::int64_t>();
+  o.validation_samples = vm["validation-samples"].as<int>();
+  o.log_every_s = vm["log-every-s"].as<double>();
+  if (o.steps <= 0 || o.checkpoint_every <= 0) throw UsageError("--steps and --checkpoint-every must be > 0");
+  o.lr = vm["lr"].as<double>();
+  o.beta1 = vm["beta1"].as<double>();
+  o.beta2 = vm["beta2"].as<double>();
+  o.alpha = vm["alpha"].as<double>();
+  o.beta = vm["beta"].as<double>();
+  o.gamma = vm["gamma"].as<double>();
+  o.rho = vm["rho"].as<double>();
+  o.lowres_target = vm["lowres-target"].as<std::string>();
+  o.target_quantile = vm["target-quantile"].as<double>();
+  if (!(o.target_quantile > 0 && o.target_quantile <= 1)) throw UsageError("--target-quantile must be in (0, 1]");
+  o.seed = vm["seed"].as<std::uint64_t>();
+  o.output = vm["output"].as<std::string>();
+  o.checkpoint_dir = vm.count("checkpoint-dir") ? vm["checkpoint-dir"].as<std::string>() : path_stem(o.output) + ".train";
+  o.resume = vm["resume"].as<bool>();
+  o.device = vm["device"].as<std::string>();
+  o.threads = torch_threads(vm);
+  o.config_text = effective_config(self, vm);
+
+  auto& d = o.data;
+  d.source = vm["source"].as<std::string>();
+  d.crop_px = vm["crop-px"].as<std::size_t>();
+  d.pixel_nm = vm["pixel-nm"].as<double>();
+  d.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+  if (!(d.pixel_nm > 0) || !(d.camera_pixel_nm > 0)) throw UsageError("--pixel-nm and --camera-pixel-nm must be > 0");
+  d.warp.rotate = !vm["no-rotate"].as<bool>();
+  d.warp.elastic_px = vm["elastic-px"].as<double>();
+  d.warp.elastic_spacing_px = vm["elastic-spacing-px"].as<double>();
+  d.p_no_widefield = vm["p-no-widefield"].as<double>();
+  d.p_no_sparse = vm["p-no-sparse"].as<double>();
+  d.pairs_per_table = vm["pairs-per-table"].as<int>();
+  d.seed = o.seed;
+  d.read = table_options(vm);
+  auto& s = d.sim;
+  s.specimen.structure = parse_structure(vm["structure"].as<std::string>());
+  s.specimen.seed = vm["specimen-seed"].as<std::uint64_t>();
+  s.specimen.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
+  s.specimen.labels_per_um = vm["labels-per-um"].as<double>();
+  s.specimen.bundle_fraction = vm["bundle-fraction"].as<double>();
+  s.specimen.pore_occupancy = vm["pore-occupancy"].as<double>();
+  s.specimen.cell_radius_um = vm["cell-radius-um"].as<double>();
+  s.specimen.cell_fraction = vm["cell-fraction"].as<double>();
+  s.specimen.gradient = vm["gradient"].as<double>();
+  s.region_um = vm["region-um"].as<double>();
+  s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
+  std::tie(s.locs_per_label_min, s.locs_per_label_max) = parse_range("locs-per-label", vm["locs-per-label"].as<std::string>());
+  if (!(s.locs_per_label_min > 0) || s.locs_per_label_max < s.locs_per_label_min)
+    throw UsageError("--locs-per-label: need 0 < MIN <= MAX");
+  s.background_max = vm["background-max"].as<double>();
+  s.widefield.camera_pixel_nm = d.camera_pixel_nm;
+  s.widefield.photons_per_label = vm["photons-per-label"].as<double>();
+  s.widefield.background_photons = vm["background-photons"].as<double>();
+  s.wf_shift_max_px = vm["wf-shift-max-px"].as<double>();
+  if (vm.count("dataset"))
+    for (const std::string& spec : vm["dataset"].as<std::vector<std::string>>()) {
+      // TABLE[,WIDEFIELD[,SWITCH]]
+      std::vector<std::string> parts;
+      std::stringstream ss(spec);
+      for (std::string p; std::getline(ss, p, ',');) parts.push_back(p);
+      if (parts.empty() || parts.size() > 3 || parts[0].empty())
+        throw UsageError("--dataset '" + spec + "': expected TABLE[,WIDEFIELD[,SWITCH]]");
+      anet::TableDatasetSpec t;
+      t.table = parts[0];
+      if (parts.size() > 1) t.widefield = parts[1];
+      if (parts.size() > 2) t.switch_id = std::stoi(parts[2]);
+      t.widefield_frames = vm["widefield-frames"].as<std::string>();
+      d.tables.push_back(t);
+    }
+  if (vm.count("campaign"))
+    for (const std::string& dir : vm["campaign"].as<std::vector<std::string>>())
+      for (const auto& t : anet::campaign_datasets(dir)) d.tables.push_back(t);
+  return o;
+}
+
+int run_train(const Command& self, const po::variables_map& vm, const std::string& command_line) {
+  anet::TrainOptions o = train_options(self, vm);
+  o.command_line = command_line;
+  const anet::ParameterCounts pc = anet::parameter_counts(o.network);
+  if (vm["dry-run"].as<bool>()) {
+    std::cout << "A-net parameters (ngf " << o.network.ngf << ", ndf " << o.network.ndf << ", q-nf " << o.network.q_nf
+              << ", " << anet::decoder_name(o.network.decoder) << "):\n"
+              << "  generator G              " << pc.generator << "\n"
+              << "  discriminator D          " << pc.discriminator << "\n"
+              << "  low-res estimator Q      " << pc.estimator << "\n"
+              << "  total                    " << pc.generator + pc.discriminator + pc.estimator << "\n"
+              << "  model file (G + Q, fp32) " << (pc.generator + pc.estimator) * 4 / 1e6 << " MB\n";
+    const anet::TrainingData data(o.data);
+    const anet::TrainingSample s = data.sample(0);
+    std::cout << "data: " << data.describe() << "\nsample 0: " << s.localizations << " localizations in S, widefield "
+              << (s.widefield.empty() ? "absent" : "present") << ", switch " << s.switch_id << "\n";
+    return 0;
+  }
+  spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
+  const anet::TrainSummary sum = anet::train(o);
+  spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); best validation MS-SSIM {:.4f} at step {}", sum.first_step + 1,
+               sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9), sum.best_score,
+               sum.best_step);
+  write_config_next_to(path_stem(o.output) + ".config.ini", self, vm);
+  return 0;
+}
+
+}  // namespace
+
+Command train_command() {
+  Command c;
+  c.name = "train";
+  c.summary = "Train the A-net (G, Q, D) on simulated data or dense localization tables.";
+  c.usage = "annamosaic train --config configs/train-microtubules-demo.ini [--resume] [--dry-run]";
+  c.details =
+      "Sources: 'simulate' (the simulator draws a new field every step: S from the labels, T = perfect image,\n"
+      "W = simulated widefield) or 'tables' (--dataset TABLE[,WIDEFIELD[,SWITCH]] and/or --campaign DIR, repeatable:\n"
+      "T = 95% frame window, S = 300-500-frame window in the first half, widefield registered to T).\n"
+      "Checkpoints: CHECKPOINT_DIR/checkpoint.h5 every --checkpoint-every steps (atomic; --resume continues\n"
+      "exactly), CHECKPOINT_DIR/best.h5 = best validation MS-SSIM; OUTPUT = the best model at the end.\n"
+      "--dry-run prints the parameter counts and checks one training sample.";
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("output,o", po::value<std::string>()->required(), "model file to write (HDF5)")
+        ("checkpoint-dir", po::value<std::string>(), "checkpoint folder (default: OUTPUT without extension + .train)")
+        ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5")
+        ("dry-run", po::bool_switch(), "print parameter counts, check the data, do not train")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
+        ("seed", po::value<std::uint64_t>()->default_value(1), "seed of initialisation, data and dropout")
+        ("steps", po::value<std::int64_t>()->default_value(1000), "training steps (batch 1)")
+        ("checkpoint-every", po::value<std::int64_t>()->default_value(100), "steps between checkpoints")
+        ("validate-every", po::value<std::int64_t>()->default_value(100), "steps between validations (0: never)")
+        ("validation-samples", po::value<int>()->default_value(4), "held-out samples scored at each validation")
+        ("log-every-s", po::value<double>()->default_value(10.0), "seconds between progress lines")
+        ("ngf", po::value<int>()->default_value(64), "generator width (64: the paper; 16: the authors' fast setting)")
+        ("ndf", po::value<int>()->default_value(64), "discriminator width")
+        ("q-nf", po::value<int>()->default_value(8), "low-res estimator width (8 -> 8, 16, 32 channels)")
+        ("decoder", po::value<std::string>()->default_value("resize-conv"), "resize-conv or transposed-conv")
+        ("dropout", po::value<double>()->default_value(0.5), "dropout on d8..d6 and in Q")
+        ("lr", po::value<double>()->default_value(2e-4), "Adam learning rate")
+        ("beta1", po::value<double>()->default_value(0.5), "Adam beta1")
+        ("beta2", po::value<double>()->default_value(0.999), "Adam beta2")
+        ("alpha", po::value<double>()->default_value(50.0), "weight of L_SuperRes")
+        ("beta", po::value<double>()->default_value(25.0), "weight of L_LowRes")
+        ("gamma", po::value<double>()->default_value(1.0), "weight of the LSGAN term")
+        ("rho", po::value<double>()->default_value(0.84), "MS-SSIM vs smoothed-L1 balance in L_SuperRes")
+        ("lowres-target", po::value<std::string>()->default_value("q-of-t"), "L_LowRes against q-of-t or widefield")
+        ("target-quantile", po::value<double>()->default_value(0.999), "T is scaled by this quantile, clipped to [0, 1]")
+        ("source", po::value<std::string>()->default_value("simulate"), "simulate or tables")
+        ("crop-px", po::value<std::size_t>()->default_value(256), "training crop (multiple of 256; paper: 512)")
+        ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel")
+        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "widefield camera pixel")
+        ("no-rotate", po::bool_switch(), "no random rotation")
+        ("elastic-px", po::value<double>()->default_value(2.0), "elastic deformation rms displacement (px)")
+        ("elastic-spacing-px", po::value<double>()->default_value(64.0), "elastic control-point spacing (px)")
+        ("p-no-widefield", po::value<double>()->default_value(0.3), "fraction of samples without widefield")
+        ("p-no-sparse", po::value<double>()->default_value(0.1), "fraction of samples without sparse image")
+        ("background-max", po::value<double>()->default_value(0.002), "structured background added to S (max counts/px)")
+        ("dataset", po::value<std::vector<std::string>>()->composing(), "tables: TABLE[,WIDEFIELD[,SWITCH]] (repeatable)")
+        ("campaign", po::value<std::vector<std::string>>()->composing(), "tables: a campaign folder (repeatable)")
+        ("widefield-frames", po::value<std::string>()->default_value("3-5"), "tables: widefield pages averaged")
+        ("pairs-per-table", po::value<int>()->default_value(20), "tables: (S, T) window pairs per table")
+        ("structure", po::value<std::string>()->default_value("microtubules"), "simulate: microtubules or nuclear-pores")
+        ("specimen-seed", po::value<std::uint64_t>()->default_value(1), "simulate: specimen seed (evaluate uses another)")
+        ("region-um", po::value<double>()->default_value(1000.0), "simulate: specimen region edge")
+        ("filaments-per-100um2", po::value<double>()->default_value(6.0), "simulate: microtubule density")
+        ("labels-per-um", po::value<double>()->default_value(30.0), "simulate: labels per um of filament")
+        ("bundle-fraction", po::value<double>()->default_value(0.2), "simulate: bundled filaments")
+        ("pore-occupancy", po::value<double>()->default_value(0.35), "simulate: nuclear-pore density")
+        ("cell-radius-um", po::value<double>()->default_value(24.0), "simulate: mean cell radius (large: no gaps between cells)")
+        ("cell-fraction", po::value<double>()->default_value(0.8), "simulate: fraction of lattice sites with a cell")
+        ("gradient", po::value<double>()->default_value(0.7), "simulate: density falls by this fraction across the region")
+        ("sigma-loc-nm", po::value<double>()->default_value(10.0), "simulate: localization precision")
+        ("locs-per-label", po::value<std::string>()->default_value("0.05:50"), "simulate: MIN:MAX localizations per label (log-uniform)")
+        ("photons-per-label", po::value<double>()->default_value(20.0), "simulate: widefield photons per label per frame")
+        ("background-photons", po::value<double>()->default_value(100.0), "simulate: widefield background per pixel")
+        ("wf-shift-max-px", po::value<double>()->default_value(1.5), "simulate: widefield misregistration (camera px)");
+    add_table_options(d);
+  };
+  c.run = [c](const po::variables_map& vm) {
+    // The command line as given, for the model's provenance.
+    std::string cl = "annamosaic train";
+    if (vm.count("config")) cl += " --config " + vm["config"].as<std::string>();
+    for (const char* flag : {"resume", "dry-run"})
+      if (vm[flag].as<bool>()) cl += std::string(" --") + flag;
+    return run_train(c, vm, cl);
+  };
+  return c;
+}
+
+}  // namespace annamosaic::cli

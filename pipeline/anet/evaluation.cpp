@@ -1,0 +1,240 @@
+#include "anet/evaluation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "anet/metrics.hpp"
+#include "anet/plot.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "imageio/png_preview.hpp"
+#include "imageio/tiff_io.hpp"
+#include "loc/frame_window.hpp"
+#include "render/render.hpp"
+#include "sim/geometry.hpp"
+
+namespace annamosaic::anet {
+namespace {
+
+Score score(ImageView<const float> image, ImageView<const float> reference_unit, double quantile) {
+  const ImageF a = normalise_to_unit(image, quantile);
+  Score s;
+  s.ms_ssim = ms_ssim_wang(a.view(), reference_unit);
+  s.ssim = ssim(a.view(), reference_unit);
+  s.psnr = psnr(a.view(), reference_unit);
+  return s;
+}
+
+void accumulate(Score& acc, const Score& s, double w) {
+  acc.ms_ssim += w * s.ms_ssim;
+  acc.ssim += w * s.ssim;
+  acc.psnr += w * s.psnr;
+  acc.frc_nm += w * s.frc_nm;
+}
+
+std::vector<double> default_n() {
+  std::vector<double> n;
+  for (double e = 2.5; e <= 6.0 + 1e-9; e += 0.5) n.push_back(std::round(std::pow(10.0, e)));
+  return n;
+}
+
+}  // namespace
+
+double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound) {
+  if (lower_bound) *lower_bound = false;
+  if (n.empty()) return 0;
+  if (score <= curve.front()) return n.front();
+  for (std::size_t i = 1; i < n.size(); ++i)
+    if (score <= curve[i]) {
+      const double t = (score - curve[i - 1]) / std::max(1e-12, curve[i] - curve[i - 1]);
+      return std::pow(10.0, std::log10(n[i - 1]) + t * (std::log10(n[i]) - std::log10(n[i - 1])));
+    }
+  if (lower_bound) *lower_bound = true;
+  return n.back();
+}
+
+SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
+  const Reconstructor net(opt.model, opt.reconstructor);
+  const double px = net.info().pixel_nm, quantile = net.info().target_quantile;
+  const FieldSimulator sim(opt.sim, px);
+  const std::vector<double> ns = opt.n_values.empty() ? default_n() : opt.n_values;
+  const std::size_t F = opt.field_px;
+  const int switch_id = sim.switch_id();
+  SimulatedEvaluation out;
+  out.field_um = static_cast<double>(F) * px / 1000.0;
+  out.rows.resize(ns.size());
+  const double wfield = 1.0 / opt.fields;
+  WarpOptions plain;  // held-out fields: a plain crop (no rotation, no elastic deformation)
+  plain.rotate = false;
+  plain.elastic_px = 0;
+  for (int f = 0; f < opt.fields; ++f) {
+    const SimulatedField field = sim.field(F, F, plain, true, mix_seed(opt.seed, 101, static_cast<std::uint64_t>(f)));
+    const ImageF ref = normalise_to_unit(field.perfect.view(), quantile);
+    if (opt.write_images && f == 0) {
+      std::filesystem::create_directories(opt.output_dir);
+      TiffWriteOptions wo;
+      wo.pixel_nm = px;
+      write_tiff(opt.output_dir + "/field0_perfect.tif", field.perfect.view(), wo);
+    }
+    const ImageF L = register_widefield_to(field.perfect.view(), field.widefield.view(), px, opt.sim.widefield.camera_pixel_nm);
+    const ReconstructionResult wf_only = net.run(ImageView<const float>(), &L, switch_id);
+    accumulate(out.widefield_only, score(wf_only.reconstruction.view(), ref.view(), quantile), wfield);
+    for (std::size_t i = 0; i < ns.size(); ++i) {
+      const std::uint64_t n = static_cast<std::uint64_t>(ns[i]);
+      const std::uint64_t seed = mix_seed(opt.seed, 102, static_cast<std::uint64_t>(f), i);
+      const ImageF S = sim.sparse(field, F, F, n, seed);
+      EvalRow& row = out.rows[i];
+      row.n = ns[i];
+      row.locs_per_um2 = ns[i] / (out.field_um * out.field_um);
+      Score h = score(S.view(), ref.view(), quantile);
+      const ReconstructionResult as = net.run(S.view(), nullptr, switch_id);
+      const ReconstructionResult asw = net.run(S.view(), &L, switch_id);
+      Score s1 = score(as.reconstruction.view(), ref.view(), quantile);
+      Score s2 = score(asw.reconstruction.view(), ref.view(), quantile);
+      if (opt.frc) {
+        // Two independent halves of the n localizations.
+        const ImageF h1 = sim.sparse(field, F, F, n / 2, mix_seed(seed, 1)), h2 = sim.sparse(field, F, F, n / 2, mix_seed(seed, 2));
+        h.frc_nm = frc(h1.view(), h2.view(), px).resolution_nm;
+        const ImageF r1 = net.run(h1.view(), nullptr, switch_id).reconstruction;
+        const ImageF r2 = net.run(h2.view(), nullptr, switch_id).reconstruction;
+        s1.frc_nm = frc(r1.view(), r2.view(), px).resolution_nm;
+        const ImageF q1 = net.run(h1.view(), &L, switch_id).reconstruction;
+        const ImageF q2 = net.run(h2.view(), &L, switch_id).reconstruction;
+        s2.frc_nm = frc(q1.view(), q2.view(), px).resolution_nm;
+      }
+      if (opt.write_images && f == 0) {
+        TiffWriteOptions wo;
+        wo.pixel_nm = px;
+        const std::string stem = fmt::format("{}/field0_n{:.0f}", opt.output_dir, ns[i]);
+        write_tiff(stem + "_histogram.tif", S.view(), wo);
+        write_tiff(stem + "_anet_s.tif", as.reconstruction.view(), wo);
+        write_tiff(stem + "_anet_sw.tif", asw.reconstruction.view(), wo);
+      }
+      accumulate(row.histogram, h, wfield);
+      accumulate(row.anet_s, s1, wfield);
+      accumulate(row.anet_sw, s2, wfield);
+    }
+    spdlog::info("evaluate: field {}/{} done ({} labels)", f + 1, opt.fields, field.labels_inside);
+  }
+  std::vector<double> hist;
+  for (const EvalRow& r : out.rows) hist.push_back(r.histogram.ms_ssim);
+  // The histogram's curve must increase for the interpolation; it does up to noise, so use its
+  // running maximum.
+  for (std::size_t i = 1; i < hist.size(); ++i) hist[i] = std::max(hist[i], hist[i - 1]);
+  for (EvalRow& r : out.rows) {
+    r.equivalent_n_s = equivalent_n(ns, hist, r.anet_s.ms_ssim, &r.equivalent_s_lower_bound);
+    r.equivalent_n_sw = equivalent_n(ns, hist, r.anet_sw.ms_ssim, &r.equivalent_sw_lower_bound);
+  }
+
+  std::filesystem::create_directories(opt.output_dir);
+  std::string csv =
+      "# annamosaic evaluate (simulated): MS-SSIM = Wang pyramid vs the perfect image, images scaled by their " +
+      fmt::format("{} quantile; {} fields of {:.2f} um; model {}\n", quantile, opt.fields, out.field_um, opt.model) +
+      "n,locs_per_um2,hist_msssim,anet_s_msssim,anet_sw_msssim,hist_ssim,anet_s_ssim,anet_sw_ssim,hist_psnr,anet_s_psnr,"
+      "anet_sw_psnr,hist_frc_nm,anet_s_frc_nm,anet_sw_frc_nm,hist_equiv_n_anet_s,gain_s,hist_equiv_n_anet_sw,gain_sw\n";
+  for (const EvalRow& r : out.rows)
+    csv += fmt::format("{:.0f},{:.3f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}{:.0f},{}{:.1f},{}{:.0f},{}{:.1f}\n",
+                       r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim, r.anet_sw.ms_ssim, r.histogram.ssim,
+                       r.anet_s.ssim, r.anet_sw.ssim, r.histogram.psnr, r.anet_s.psnr, r.anet_sw.psnr, r.histogram.frc_nm,
+                       r.anet_s.frc_nm, r.anet_sw.frc_nm, r.equivalent_s_lower_bound ? ">" : "", r.equivalent_n_s,
+                       r.equivalent_s_lower_bound ? ">" : "", r.equivalent_n_s / r.n, r.equivalent_sw_lower_bound ? ">" : "",
+                       r.equivalent_n_sw, r.equivalent_sw_lower_bound ? ">" : "", r.equivalent_n_sw / r.n);
+  csv += fmt::format("# widefield only (S = 0): MS-SSIM {:.4f}, SSIM {:.4f}, PSNR {:.2f}\n", out.widefield_only.ms_ssim,
+                     out.widefield_only.ssim, out.widefield_only.psnr);
+  out.csv_path = opt.output_dir + "/evaluate.csv";
+  write_file_atomic(out.csv_path, csv);
+
+  PlotSeries sh{"histogram", {110, 110, 110}, {}, {}}, s1{"A-net S", {30, 90, 200}, {}, {}}, s2{"A-net S+W", {210, 40, 40}, {}, {}};
+  for (const EvalRow& r : out.rows) {
+    sh.x.push_back(r.n), sh.y.push_back(r.histogram.ms_ssim);
+    s1.x.push_back(r.n), s1.y.push_back(r.anet_s.ms_ssim);
+    s2.x.push_back(r.n), s2.y.push_back(r.anet_sw.ms_ssim);
+  }
+  PlotSeries sw{"W only", {40, 150, 60}, {ns.front(), ns.back()}, {out.widefield_only.ms_ssim, out.widefield_only.ms_ssim}, true};
+  PlotOptions po;
+  po.x_label = "localizations n";
+  po.y_label = "MS-SSIM";
+  po.x_min = ns.front() / 1.5;
+  po.x_max = ns.back() * 1.5;
+  out.plot_path = opt.output_dir + "/evaluate.png";
+  write_line_plot(out.plot_path, {sh, s1, s2, sw}, po);
+  return out;
+}
+
+TableEvaluation evaluate_table(const EvaluateOptions& opt) {
+  const Reconstructor net(opt.model, opt.reconstructor);
+  const double px = net.info().pixel_nm, quantile = net.info().target_quantile;
+  const LocTable table = read_table(opt.table, opt.read);
+  if (table.empty()) throw InputError(opt.table, "table has no localizations");
+  const TableStats st = compute_stats(table);
+  const FrameRange range = frame_range_of(st);
+  const Field field = bounding_field(st, px);
+  TableEvaluation out;
+  out.frames = range.count;
+  out.sparse_frames = std::max<std::int64_t>(1, std::llround(opt.sparse_fraction * static_cast<double>(range.count)));
+  RenderOptions ro;
+  ro.pixel_nm = px;
+  RenderStats rs;
+  const ImageF dense = render(table, field, ro, &rs);
+  out.dense_localizations = rs.in_image;
+  ro.window = FrameWindow{range.base, range.base + out.sparse_frames};
+  const ImageF sparse = render(table, field, ro, &rs);
+  out.sparse_localizations = rs.in_image;
+  out.width_px = dense.width();
+  out.height_px = dense.height();
+  // Odd/even frames of a window: two independent halves for the FRC.
+  auto halves = [&](const FrameWindow& w, ImageF& a, ImageF& b) {
+    LocTable odd, even;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+      if (!w.contains(table.frame[i])) continue;
+      LocTable& t = table.frame[i] % 2 ? odd : even;
+      t.frame.push_back(table.frame[i]);
+      t.x_nm.push_back(table.x_nm[i]);
+      t.y_nm.push_back(table.y_nm[i]);
+    }
+    RenderOptions r2;
+    r2.pixel_nm = px;
+    a = render(odd, field, r2);
+    b = render(even, field, r2);
+  };
+  const ImageF ref = normalise_to_unit(dense.view(), quantile);
+  out.histogram = score(sparse.view(), ref.view(), quantile);
+  const ReconstructionResult a = net.run(sparse.view(), nullptr, opt.switch_id);
+  out.anet = score(a.reconstruction.view(), ref.view(), quantile);
+  ImageF d1, d2, s1, s2;
+  halves(FrameWindow{}, d1, d2);
+  halves(ro.window, s1, s2);
+  out.dense_frc_nm = frc(d1.view(), d2.view(), px).resolution_nm;
+  out.histogram.frc_nm = frc(s1.view(), s2.view(), px).resolution_nm;
+  const ImageF r1 = net.run(s1.view(), nullptr, opt.switch_id).reconstruction, r2 = net.run(s2.view(), nullptr, opt.switch_id).reconstruction;
+  out.anet.frc_nm = frc(r1.view(), r2.view(), px).resolution_nm;
+
+  std::filesystem::create_directories(opt.output_dir);
+  TiffWriteOptions wo;
+  wo.pixel_nm = px;
+  write_tiff(opt.output_dir + "/sparse.tif", sparse.view(), wo);
+  write_tiff(opt.output_dir + "/dense.tif", dense.view(), wo);
+  write_tiff(opt.output_dir + "/anet.tif", a.reconstruction.view(), wo);
+  for (const char* name : {"sparse", "dense", "anet"}) {
+    const ImageF& im = std::string(name) == "sparse" ? sparse : std::string(name) == "dense" ? dense : a.reconstruction;
+    write_preview_png(opt.output_dir + "/" + name + ".png", im.view(), PreviewOptions{});
+  }
+  out.csv_path = opt.output_dir + "/evaluate-table.csv";
+  write_file_atomic(
+      out.csv_path,
+      fmt::format("# annamosaic evaluate --table {}: sparse = first {} of {} frames ({} localizations), reference = all frames "
+                  "({} localizations), {} x {} px at {} nm; MS-SSIM = Wang pyramid; model {}\n"
+                  "image,msssim,ssim,psnr,frc_nm\nhistogram,{:.4f},{:.4f},{:.2f},{:.1f}\nanet,{:.4f},{:.4f},{:.2f},{:.1f}\n"
+                  "dense_reference,1,1,inf,{:.1f}\n",
+                  opt.table, out.sparse_frames, out.frames, out.sparse_localizations, out.dense_localizations, out.width_px,
+                  out.height_px, px, opt.model, out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr,
+                  out.histogram.frc_nm, out.anet.ms_ssim, out.anet.ssim, out.anet.psnr, out.anet.frc_nm, out.dense_frc_nm));
+  return out;
+}
+
+}  // namespace annamosaic::anet

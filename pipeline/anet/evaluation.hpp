@@ -1,0 +1,87 @@
+#pragma once
+// `annamosaic evaluate`: what the A-net gains over the plain histogram, torch-free (it runs
+// the model through Reconstructor).
+//
+// Simulated protocol (the paper's Fig. 2g): held-out fields of a simulated specimen (its own
+// seed, never used in training), for each number of localizations n: S = n localizations
+// drawn from the labels (jittered by sigma_loc); scores against the perfect image of
+//   histogram   S itself,
+//   anet-s      A-net from S alone (L = 0),
+//   anet-sw     A-net from S and the simulated widefield (registered, on the SR grid),
+// plus the widefield-only reconstruction (S = 0) once per field. Every image is brought to the
+// common scale of normalise_to_unit(target_quantile of the model) before scoring. Scores: Wang's
+// pyramid MS-SSIM (the headline), SSIM, PSNR, and the FRC resolution from two independent
+// halves of the n localizations (for the A-net: two reconstructions from the halves; the
+// shared prior of the network makes this optimistic). From the curves: the histogram's
+// "equivalent n", i.e. how many localizations the histogram needs to reach the A-net's score at
+// n (log-linear interpolation), and the gain = equivalent n / n.
+//
+// Table protocol (data nobody here simulated): S = the first `sparse_fraction` of the frames,
+// reference = all frames, both rendered at the model's pixel size; histogram and A-net scored
+// against the reference, FRC from odd/even frames.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "anet/reconstructor.hpp"
+#include "anet/training_data.hpp"
+#include "loc/table_reader.hpp"
+
+namespace annamosaic::anet {
+
+struct EvaluateOptions {
+  std::string model;
+  ReconstructorOptions reconstructor;
+  std::string output_dir;
+  // Simulated protocol
+  SimulationOptions sim;            // specimen seed: held out (default differs from training)
+  std::size_t field_px = 512;
+  int fields = 4;
+  std::vector<double> n_values;     // empty: 10^2.5 .. 10^6 in half decades
+  std::uint64_t seed = 7;
+  bool frc = true;
+  bool write_images = false;        // field 0: perfect, histograms and reconstructions as TIFF
+  // Table protocol (used when `table` is set)
+  std::string table;
+  double sparse_fraction = 0.1;
+  TableReadOptions read;
+  int switch_id = 0;
+};
+
+struct Score {
+  double ms_ssim = 0, ssim = 0, psnr = 0, frc_nm = 0;
+};
+
+struct EvalRow {
+  double n = 0;
+  double locs_per_um2 = 0;
+  Score histogram, anet_s, anet_sw;
+  double equivalent_n_s = 0, equivalent_n_sw = 0;  // histogram n reaching the A-net's MS-SSIM
+  bool equivalent_s_lower_bound = false, equivalent_sw_lower_bound = false;  // beyond the largest n tried
+};
+
+struct SimulatedEvaluation {
+  std::vector<EvalRow> rows;
+  Score widefield_only;
+  double field_um = 0;
+  std::string csv_path, plot_path;
+};
+
+struct TableEvaluation {
+  std::size_t width_px = 0, height_px = 0;
+  std::uint64_t sparse_localizations = 0, dense_localizations = 0;
+  std::int64_t sparse_frames = 0, frames = 0;
+  Score histogram, anet;
+  double dense_frc_nm = 0;
+  std::string csv_path;
+};
+
+// Both write CSV files (and the simulated one a PNG plot) into output_dir.
+SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt);
+TableEvaluation evaluate_table(const EvaluateOptions& opt);
+
+// Log-linear interpolation of the n at which `curve` (increasing in n) reaches `score`;
+// `lower_bound` is set when the score exceeds the whole curve (the largest n is returned).
+double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound);
+
+}  // namespace annamosaic::anet

@@ -1,0 +1,43 @@
+#pragma once
+// Whole-FoV and tiled generator passes and the device set-up behind Reconstructor. Internal to
+// pipeline/anet (torch); exposed for tests and benchmarks.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "anet/networks.hpp"
+#include "anet/reconstructor.hpp"
+
+namespace annamosaic::anet {
+
+struct DeviceSetup {
+  torch::Device device = torch::kCPU;
+  c10::ScalarType autocast = torch::kFloat32;  // kFloat32: no autocast
+  bool channels_last = false;
+};
+// Checks the options against what this LibTorch offers: IoError for an unavailable device,
+// std::invalid_argument for an unknown precision (or bf16/fp16 on the CPU).
+DeviceSetup setup_device(const ReconstructorOptions& opt);
+// Moves a module to the device (and to channels_last for 4-D weights when asked).
+void place_module(torch::nn::Module& m, const DeviceSetup& dev);
+
+// Start offsets of tiles of `tile` px covering n px with at least `overlap` px between
+// neighbours; the last tile ends at n (no padding unless n < tile).
+std::vector<std::int64_t> tile_starts(std::int64_t n, std::int64_t tile, std::int64_t overlap);
+
+// Generator on x [1, C, H, W] (CPU float, any H, W): padded right/bottom per channel with
+// pad_values (the normalised "empty" value of each input), run, cropped back to H x W.
+// Returns the tanh output [1, 1, H, W] on the CPU as float.
+torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
+                             const DeviceSetup& dev);
+// The same in tiles of `tile` px (multiple of 256) with `overlap` px, raised-cosine blending.
+torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
+                             std::int64_t tile, std::int64_t overlap, const DeviceSetup& dev, std::size_t* tiles = nullptr);
+
+// Estimated peak bytes of one whole generator pass on an h x w input (after padding), fp32.
+std::size_t generator_pass_bytes(int ngf, std::int64_t h, std::int64_t w);
+
+inline std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
+
+}  // namespace annamosaic::anet

@@ -1,0 +1,169 @@
+#include "anet/networks.hpp"
+
+#include <stdexcept>
+
+namespace annamosaic::anet {
+namespace F = torch::nn::functional;
+
+NormImpl::NormImpl(std::int64_t channels) {
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+}
+
+torch::Tensor NormImpl::forward(const torch::Tensor& x) {
+  // Per image and channel over H x W; no running statistics, so training == inference.
+  return torch::instance_norm(x, weight, bias, /*running_mean=*/{}, /*running_var=*/{}, /*use_input_stats=*/true,
+                              /*momentum=*/0.0, /*eps=*/1e-5, /*cudnn_enabled=*/true);
+}
+
+namespace {
+
+torch::nn::Conv2d conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, bool bias) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
+}
+
+// Decoder up-step: nearest x2 then 3x3 conv (no checkerboard), or the pix2pix 4x4 transposed conv.
+class ResizeConvImpl : public torch::nn::Module {
+ public:
+  ResizeConvImpl(std::int64_t in, std::int64_t out) { conv_ = register_module("conv", conv(in, out, 3, 1, 1, false)); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return conv_->forward(
+        F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+  }
+
+ private:
+  torch::nn::Conv2d conv_{nullptr};
+};
+TORCH_MODULE(ResizeConv);
+
+class TransposedConvImpl : public torch::nn::Module {
+ public:
+  TransposedConvImpl(std::int64_t in, std::int64_t out) {
+    conv_ = register_module(
+        "conv", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(false)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return conv_->forward(x); }
+
+ private:
+  torch::nn::ConvTranspose2d conv_{nullptr};
+};
+TORCH_MODULE(TransposedConv);
+
+}  // namespace
+
+GeneratorImpl::GeneratorImpl(const NetworkConfig& cfg) : cfg_(cfg) {
+  if (cfg.ngf <= 0 || cfg.in_channels <= 0) throw std::invalid_argument("Generator: ngf and in_channels must be > 0");
+  const std::int64_t g = cfg.ngf;
+  const std::int64_t ch[8] = {g, 2 * g, 4 * g, 8 * g, 8 * g, 8 * g, 8 * g, 8 * g};
+  enc_norm_.resize(8, nullptr);
+  for (int k = 0; k < 8; ++k) {
+    const std::string name = "enc" + std::to_string(k + 1);
+    auto block = register_module(name, std::make_shared<torch::nn::Module>());
+    const std::int64_t in = k == 0 ? cfg.in_channels : ch[k - 1];
+    enc_.push_back(block->register_module("conv", conv(in, ch[k], 4, 2, 1, false)));
+    switch_.push_back(block->register_parameter("switch", torch::zeros({ch[k], 1, 1, 1})));
+    if (k > 0) enc_norm_[k] = block->register_module("norm", Norm(ch[k]));
+  }
+  // d_k: input e8 (k = 8) or concat(d_{k+1}, e_k); output channels ch[k-2] (d1: 1 channel).
+  dec_.resize(8);
+  dec_norm_.resize(8, nullptr);
+  for (int k = 8; k >= 1; --k) {
+    const std::string name = "dec" + std::to_string(k);
+    auto block = register_module(name, std::make_shared<torch::nn::Module>());
+    const std::int64_t in = k == 8 ? ch[7] : 2 * ch[k - 1];
+    const std::int64_t out = k == 1 ? 1 : ch[k - 2];
+    if (cfg.decoder == Decoder::ResizeConv) dec_[k - 1] = torch::nn::AnyModule(block->register_module("up", ResizeConv(in, out)));
+    else dec_[k - 1] = torch::nn::AnyModule(block->register_module("up", TransposedConv(in, out)));
+    if (k > 1) dec_norm_[k - 1] = block->register_module("norm", Norm(out));
+  }
+}
+
+torch::Tensor GeneratorImpl::forward(const torch::Tensor& x, const torch::Tensor& m) {
+  if (x.dim() != 4 || x.size(1) != cfg_.in_channels)
+    throw std::invalid_argument("Generator: expected [N, " + std::to_string(cfg_.in_channels) + ", H, W] input");
+  if (x.size(2) % 256 != 0 || x.size(3) % 256 != 0)
+    throw std::invalid_argument("Generator: H and W must be multiples of 256 (got " + std::to_string(x.size(2)) + " x " +
+                                std::to_string(x.size(3)) + ")");
+  const torch::Tensor mv = m.to(x.dtype()).reshape({-1, 1, 1, 1});
+  std::vector<torch::Tensor> e(8);
+  for (int k = 0; k < 8; ++k) {
+    torch::Tensor in = k == 0 ? x : F::leaky_relu(e[k - 1], F::LeakyReLUFuncOptions().negative_slope(0.2));
+    // Switch: switch_[k] ([C,1,1,1] like a 1x1 conv of M) times M, added AFTER the norm, where
+    // the per-image norm cannot cancel it (see networks.hpp).
+    const torch::Tensor y = enc_[k]->forward(in);
+    e[k] = (k == 0 ? y : enc_norm_[k]->forward(y)) + switch_[k].reshape({1, -1, 1, 1}) * mv;
+  }
+  torch::Tensor d = e[7];
+  for (int k = 8; k >= 2; --k) {
+    torch::Tensor in = k == 8 ? d : torch::cat({d, e[k - 1]}, 1);
+    d = dec_norm_[k - 1]->forward(dec_[k - 1].forward(torch::relu(in)));
+    if (k >= 6) d = torch::dropout(d, cfg_.dropout, is_training());
+  }
+  return torch::tanh(dec_[0].forward(torch::relu(torch::cat({d, e[0]}, 1))));
+}
+
+DiscriminatorImpl::DiscriminatorImpl(const NetworkConfig& cfg, std::int64_t in_channels) {
+  const std::int64_t f = cfg.ndf;
+  const std::int64_t ch[5] = {f, 2 * f, 4 * f, 8 * f, 1};
+  const std::int64_t stride[5] = {2, 2, 2, 1, 1};
+  for (int k = 0; k < 5; ++k) {
+    const std::string name = "layer" + std::to_string(k + 1);
+    auto block = register_module(name, std::make_shared<torch::nn::Module>());
+    conv_.push_back(block->register_module("conv", conv(k == 0 ? in_channels : ch[k - 1], ch[k], 4, stride[k], 1, false)));
+    if (k >= 1 && k <= 3) norm_.push_back(block->register_module("norm", Norm(ch[k])));
+  }
+}
+
+torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x) {
+  const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
+  torch::Tensor y = F::leaky_relu(conv_[0]->forward(x), lrelu);
+  for (int k = 1; k <= 3; ++k) y = F::leaky_relu(norm_[k - 1]->forward(conv_[k]->forward(y)), lrelu);
+  return conv_[4]->forward(y);
+}
+
+LowResEstimatorImpl::LowResEstimatorImpl(const NetworkConfig& cfg) : dropout_(cfg.dropout) {
+  const std::int64_t f = cfg.q_nf;
+  const std::int64_t ch[4] = {f, 2 * f, 4 * f, 1};
+  for (int k = 0; k < 4; ++k) {
+    const std::string name = "layer" + std::to_string(k + 1);
+    auto block = register_module(name, std::make_shared<torch::nn::Module>());
+    conv_.push_back(block->register_module("conv", conv(k == 0 ? 1 : ch[k - 1], ch[k], 5, 1, 2, true)));
+    if (k == 1 || k == 2) norm_.push_back(block->register_module("norm", Norm(ch[k])));
+  }
+}
+
+torch::Tensor LowResEstimatorImpl::forward(const torch::Tensor& x) {
+  const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
+  torch::Tensor y = F::leaky_relu(torch::dropout(conv_[0]->forward(x), dropout_, is_training()), lrelu);
+  for (int k = 1; k <= 2; ++k) {
+    y = torch::max_pool2d(conv_[k]->forward(y), {2, 2}, {2, 2});
+    y = F::leaky_relu(torch::dropout(norm_[k - 1]->forward(y), dropout_, is_training()), lrelu);
+  }
+  return torch::sigmoid(conv_[3]->forward(y));
+}
+
+std::int64_t parameter_count(const torch::nn::Module& m) {
+  std::int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+void init_weights(Generator& g, Discriminator& d, LowResEstimator& q) {
+  torch::NoGradGuard no_grad;
+  for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(g.get()), static_cast<torch::nn::Module*>(d.get())}) {
+    for (auto& p : m->named_parameters()) {
+      const std::string& name = p.key();
+      if (name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0) p.value().normal_(1.0, 0.02);
+      else if (name.size() >= 9 && name.compare(name.size() - 9, 9, "norm.bias") == 0) p.value().zero_();
+      else p.value().normal_(0.0, 0.02);  // conv weights and switch weights
+    }
+  }
+  for (auto& p : q->named_parameters()) {
+    const std::string& name = p.key();
+    if (name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0) p.value().normal_(1.0, 0.02);
+    else if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) p.value().zero_();
+    else torch::nn::init::xavier_uniform_(p.value());
+  }
+}
+
+}  // namespace annamosaic::anet

@@ -1,0 +1,402 @@
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <future>
+
+#include "anet/losses.hpp"
+#include "anet/metrics.hpp"
+#include "anet/normalisation.hpp"
+#include "anet/torch_util.hpp"
+#include "anet/trainer_core.hpp"
+#include "core/build_info.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "sim/geometry.hpp"
+
+namespace annamosaic::anet {
+
+// ---------------------------------------------------------------- Adam
+
+Adam::Adam(std::vector<torch::Tensor> params, double lr, double beta1, double beta2, double eps)
+    : p_(std::move(params)), lr_(lr), b1_(beta1), b2_(beta2), eps_(eps) {
+  for (const auto& p : p_) {
+    m_.push_back(torch::zeros_like(p));
+    v_.push_back(torch::zeros_like(p));
+  }
+}
+
+void Adam::zero_grad() {
+  for (auto& p : p_)
+    if (p.grad().defined()) {
+      p.mutable_grad().detach_();
+      p.mutable_grad().zero_();
+    }
+}
+
+void Adam::step() {
+  torch::NoGradGuard no_grad;
+  ++t_;
+  const double bc1 = 1 - std::pow(b1_, static_cast<double>(t_)), bc2 = 1 - std::pow(b2_, static_cast<double>(t_));
+  for (std::size_t i = 0; i < p_.size(); ++i) {
+    const torch::Tensor& g = p_[i].grad();
+    if (!g.defined()) continue;
+    m_[i].mul_(b1_).add_(g, 1 - b1_);
+    v_[i].mul_(b2_).addcmul_(g, g, 1 - b2_);
+    const torch::Tensor denom = (v_[i].sqrt() / std::sqrt(bc2)).add_(eps_);
+    p_[i].addcdiv_(m_[i], denom, -lr_ / bc1);
+  }
+}
+
+// ---------------------------------------------------------------- TrainerCore
+
+ParameterCounts parameter_counts(const NetworkConfig& cfg) {
+  return {parameter_count(*Generator(cfg)), parameter_count(*Discriminator(cfg)), parameter_count(*LowResEstimator(cfg))};
+}
+
+TrainerCore::TrainerCore(const TrainOptions& opt, torch::Device device) : opt_(opt), device_(device) {
+  g = Generator(opt.network);
+  d = Discriminator(opt.network);
+  q = LowResEstimator(opt.network);
+  torch::manual_seed(mix_seed(opt.seed, 31));
+  init_weights(g, d, q);
+  // At the training crop an encoder level may be 1 x 1 (e8 for 256 px crops): its per-image
+  // norm then outputs its offset only, and its scale gets exactly zero gradient. A scale left
+  // at ~1 would feed untrained unit-variance features into the decoder as soon as a larger FoV
+  // is processed, so it starts (and stays) at 0: the level behaves alike at every size.
+  for (int k = 2; k <= 8; ++k)
+    if ((static_cast<std::int64_t>(opt.data.crop_px) >> k) <= 1) {
+      torch::NoGradGuard no_grad;
+      g->named_parameters()["enc" + std::to_string(k) + ".norm.weight"].zero_();
+    }
+  g->to(device);
+  d->to(device);
+  q->to(device);
+  opt_g = std::make_unique<Adam>(g->parameters(), opt.lr, opt.beta1, opt.beta2);
+  opt_d = std::make_unique<Adam>(d->parameters(), opt.lr, opt.beta1, opt.beta2);
+  opt_q = std::make_unique<Adam>(q->parameters(), opt.lr, opt.beta1, opt.beta2);
+}
+
+PreparedSample TrainerCore::prepare(const TrainingSample& s) const {
+  PreparedSample p;
+  const std::size_t W = s.target.width(), H = s.target.height();
+  const ImageF sn = standardise_sparse(s.sparse.view());
+  const bool has_w = !s.widefield.empty();
+  const ImageF l01 = has_w ? scale_widefield(s.widefield.view()) : ImageF(W, H);
+  p.x = torch::stack({image_to_tensor(sn.view()), image_to_tensor(l01.view())}).unsqueeze(0).to(device_);
+  p.m = torch::full({1}, static_cast<float>(s.switch_id)).to(device_);
+  p.m_plane = torch::full({1, 1, static_cast<std::int64_t>(H), static_cast<std::int64_t>(W)}, static_cast<float>(s.switch_id))
+                  .to(device_);
+  const ImageF t01 = normalise_to_unit(s.target.view(), opt_.target_quantile);
+  p.t01 = image_to_tensor(t01.view()).reshape({1, 1, static_cast<std::int64_t>(H), static_cast<std::int64_t>(W)}).to(device_);
+  // A widefield that is absent or flat carries nothing to learn from (the authors' mask).
+  if (has_w && *std::max_element(l01.begin(), l01.end()) > 0) {
+    const ImageF wq = widefield_on_q_grid(l01.view());
+    p.wq = image_to_tensor(wq.view()).reshape({1, 1, static_cast<std::int64_t>(wq.height()), static_cast<std::int64_t>(wq.width())})
+               .to(device_);
+  }
+  return p;
+}
+
+StepLosses TrainerCore::step(const TrainingSample& sample, std::int64_t step) {
+  torch::manual_seed(mix_seed(opt_.seed, 32, static_cast<std::uint64_t>(step)));
+  g->train();
+  d->train();
+  q->train();
+  const PreparedSample p = prepare(sample);
+  const torch::Tensor t_pm = p.t01 * 2 - 1;  // the authors' [-1, 1] convention for D and Q
+  const torch::Tensor a_pm = g->forward(p.x, p.m);
+  StepLosses L;
+
+  // D: real pairs towards 1, fakes towards 0.
+  opt_d->zero_grad();
+  const torch::Tensor cond = torch::cat({p.x, p.m_plane}, 1);
+  const torch::Tensor loss_d = lsgan_real(d->forward(torch::cat({cond, t_pm}, 1))) +
+                               lsgan_fake(d->forward(torch::cat({cond, a_pm.detach()}, 1)));
+  loss_d.backward();
+  opt_d->step();
+  L.d = loss_d.item<double>();
+
+  // Q: predicts the widefield from T.
+  if (p.wq.defined()) {
+    opt_q->zero_grad();
+    const torch::Tensor loss_q = (1 - msssim_map(q->forward(t_pm), p.wq)).mean();
+    loss_q.backward();
+    opt_q->step();
+    L.q = loss_q.item<double>();
+  }
+
+  // G, with the updated D and Q.
+  opt_g->zero_grad();
+  const torch::Tensor a01 = (a_pm + 1) / 2;
+  const torch::Tensor loss_sr = superres_loss(a01, p.t01, opt_.rho);
+  const torch::Tensor loss_gan = lsgan_real(d->forward(torch::cat({cond, a_pm}, 1)));
+  torch::Tensor loss_lr = torch::zeros({}, a_pm.options());
+  if (p.wq.defined()) {
+    const torch::Tensor ref = opt_.lowres_target == "widefield" ? p.wq : q->forward(t_pm).detach();
+    loss_lr = (1 - msssim_map(q->forward(a_pm), ref)).mean();
+  }
+  const torch::Tensor loss_g = opt_.alpha * loss_sr + opt_.beta * loss_lr + opt_.gamma * loss_gan;
+  loss_g.backward();
+  opt_g->step();
+  L.g = loss_g.item<double>();
+  L.superres = loss_sr.item<double>();
+  L.lowres = loss_lr.item<double>();
+  L.gan = loss_gan.item<double>();
+  return L;
+}
+
+torch::Tensor TrainerCore::predict(const PreparedSample& p) {
+  torch::NoGradGuard no_grad;
+  g->eval();
+  torch::Tensor a = (g->forward(p.x, p.m) + 1) / 2;
+  g->train();
+  return a;
+}
+
+namespace {
+std::map<std::string, std::string> with_architecture(std::map<std::string, std::string> prov, const TrainOptions& o) {
+  prov["seed"] = std::to_string(o.seed);
+  return prov;
+}
+}  // namespace
+
+ModelFile TrainerCore::model_file(const std::map<std::string, std::string>& provenance) const {
+  ModelFile m;
+  m.kind = "model";
+  m.network = opt_.network;
+  m.data.pixel_nm = opt_.data.pixel_nm;
+  m.data.target_quantile = opt_.target_quantile;
+  m.provenance = with_architecture(provenance, opt_);
+  m.groups["generator"] = export_module(*g);
+  m.groups["lowres_estimator"] = export_module(*q);
+  return m;
+}
+
+ModelFile TrainerCore::checkpoint(const std::map<std::string, std::string>& provenance, std::int64_t step) const {
+  ModelFile m = model_file(provenance);
+  m.kind = "checkpoint";
+  m.groups["discriminator"] = export_module(*d);
+  m.scalars["step"] = static_cast<double>(step);
+  auto moments = [&](const char* net, Adam& a, const torch::nn::Module& mod) {
+    const auto params = mod.named_parameters();
+    std::vector<NamedArray> ms, vs;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      auto to_arr = [&](const torch::Tensor& t) {
+        const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+        NamedArray arr;
+        arr.name = params[i].key();
+        arr.shape.assign(c.sizes().begin(), c.sizes().end());
+        arr.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+        return arr;
+      };
+      ms.push_back(to_arr(a.m()[i]));
+      vs.push_back(to_arr(a.v()[i]));
+    }
+    m.groups[std::string("adam/") + net + "/m"] = std::move(ms);
+    m.groups[std::string("adam/") + net + "/v"] = std::move(vs);
+    m.scalars[std::string("adam_steps_") + net] = static_cast<double>(a.steps());
+  };
+  moments("generator", *opt_g, *g);
+  moments("discriminator", *opt_d, *d);
+  moments("lowres_estimator", *opt_q, *q);
+  return m;
+}
+
+std::int64_t TrainerCore::restore(const ModelFile& c, const std::string& path) {
+  if (c.kind != "checkpoint") throw InputError(path, "is a '" + c.kind + "' file, not a training checkpoint");
+  const NetworkConfig& a = c.network;
+  const NetworkConfig& b = opt_.network;
+  auto differ = [&](const std::string& what, const std::string& file_v, const std::string& opt_v) {
+    if (file_v != opt_v)
+      throw InputError(path, "checkpoint has " + what + " " + file_v + " but the configuration says " + opt_v +
+                                 " (resume needs the same recipe)");
+  };
+  differ("ngf", std::to_string(a.ngf), std::to_string(b.ngf));
+  differ("ndf", std::to_string(a.ndf), std::to_string(b.ndf));
+  differ("q_nf", std::to_string(a.q_nf), std::to_string(b.q_nf));
+  differ("decoder", decoder_name(a.decoder), decoder_name(b.decoder));
+  differ("seed", c.provenance.count("seed") ? c.provenance.at("seed") : "?", std::to_string(opt_.seed));
+  auto group = [&](const std::string& name) -> const std::vector<NamedArray>& {
+    const auto it = c.groups.find(name);
+    if (it == c.groups.end()) throw InputError(path, "checkpoint has no '" + name + "' group (truncated?)");
+    return it->second;
+  };
+  import_module(*g, group("generator"), path, "generator");
+  import_module(*d, group("discriminator"), path, "discriminator");
+  import_module(*q, group("lowres_estimator"), path, "lowres_estimator");
+  auto moments = [&](const char* net, Adam& opt, const torch::nn::Module& mod) {
+    const auto params = mod.named_parameters();
+    for (const char* which : {"m", "v"}) {
+      const std::string gname = std::string("adam/") + net + "/" + which;
+      const auto& arrs = group(gname);
+      if (arrs.size() != params.size()) throw InputError(path, "checkpoint group '" + gname + "' has the wrong number of arrays");
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        torch::Tensor& dst = std::string(which) == "m" ? opt.m()[i] : opt.v()[i];
+        if (arrs[i].name != params[i].key() || arrs[i].data.size() != static_cast<std::size_t>(dst.numel()))
+          throw InputError(path, "checkpoint array '" + gname + "/" + arrs[i].name + "' does not match parameter '" +
+                                     params[i].key() + "'");
+        torch::NoGradGuard no_grad;
+        dst.copy_(torch::from_blob(const_cast<float*>(arrs[i].data.data()), dst.sizes(), torch::kFloat32).to(dst.device()));
+      }
+    }
+    const auto it = c.scalars.find(std::string("adam_steps_") + net);
+    if (it == c.scalars.end()) throw InputError(path, std::string("checkpoint lacks adam_steps_") + net);
+    opt.set_steps(static_cast<std::int64_t>(it->second));
+  };
+  moments("generator", *opt_g, *g);
+  moments("discriminator", *opt_d, *d);
+  moments("lowres_estimator", *opt_q, *q);
+  const auto it = c.scalars.find("step");
+  if (it == c.scalars.end()) throw InputError(path, "checkpoint lacks its step");
+  return static_cast<std::int64_t>(it->second);
+}
+
+// ---------------------------------------------------------------- train()
+
+namespace {
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string clock_string(double s) {
+  if (!std::isfinite(s) || s < 0) return "--:--";
+  const long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+// Validation samples come from their own index range, never used for training.
+constexpr std::uint64_t kValidationBase = std::uint64_t{1} << 40;
+
+}  // namespace
+
+TrainSummary train(const TrainOptions& opt) {
+  if (opt.steps <= 0) throw InputError("steps", "must be > 0");
+  if (opt.checkpoint_dir.empty()) throw InputError("checkpoint-dir", "must be given");
+  if (opt.lowres_target != "q-of-t" && opt.lowres_target != "widefield")
+    throw InputError("lowres-target", "must be q-of-t or widefield, not '" + opt.lowres_target + "'");
+  torch::Device device(torch::kCPU);
+  if (opt.device != "cpu") {
+    if (!torch::cuda::is_available()) throw IoError("device " + opt.device, "CUDA requested but not available");
+    device = torch::Device(opt.device);
+  }
+  if (opt.threads > 0) torch::set_num_threads(opt.threads);
+  std::filesystem::create_directories(opt.checkpoint_dir);
+  const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
+
+  const TrainingData data(opt.data);
+  TrainerCore core(opt, device);
+  const ParameterCounts pc{parameter_count(*core.g), parameter_count(*core.d), parameter_count(*core.q)};
+  spdlog::info("A-net: G {} parameters (ngf {}, {}), D {} (ndf {}), Q {}; data: {}", pc.generator, opt.network.ngf,
+               decoder_name(opt.network.decoder), pc.discriminator, opt.network.ndf, pc.estimator, data.describe());
+
+  TrainSummary sum;
+  double elapsed_before = 0;
+  if (opt.resume) {
+    if (!std::filesystem::exists(ckpt_path)) throw IoError(ckpt_path, "--resume: no checkpoint to resume from");
+    const ModelFile c = read_model_file(ckpt_path);
+    sum.first_step = core.restore(c, ckpt_path);
+    if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");
+    if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));
+    if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
+    spdlog::info("resumed from {} at step {}", ckpt_path, sum.first_step);
+  }
+
+  std::map<std::string, std::string> prov;
+  prov["command"] = opt.command_line;
+  prov["config"] = opt.config_text;
+  prov["data"] = data.describe();
+  prov["annamosaic_version"] = annamosaic_version();
+  prov["libtorch_version"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+                             std::to_string(TORCH_VERSION_PATCH);
+  prov["device"] = opt.device;
+
+  std::vector<PreparedSample> validation;
+  for (int i = 0; i < (opt.validate_every > 0 ? opt.validation_samples : 0); ++i)
+    validation.push_back(core.prepare(data.sample(kValidationBase + static_cast<std::uint64_t>(i))));
+  auto validate = [&]() {
+    double s = 0;
+    for (const PreparedSample& p : validation) {
+      const ImageF a = tensor_to_image(core.predict(p)), t = tensor_to_image(p.t01);
+      s += ms_ssim_wang(a.view(), t.view());
+    }
+    return validation.empty() ? -1.0 : s / static_cast<double>(validation.size());
+  };
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto save_checkpoint = [&](std::int64_t step) {
+    ModelFile c = core.checkpoint(prov, step);
+    c.scalars["best_score"] = sum.best_score;
+    c.scalars["best_step"] = static_cast<double>(sum.best_step);
+    c.scalars["elapsed_s"] = elapsed_before + seconds();
+    write_model_file(ckpt_path, c);
+  };
+  auto model_provenance = [&](std::int64_t step) {
+    std::map<std::string, std::string> p = prov;
+    p["steps"] = std::to_string(step);
+    p["training_seconds"] = std::to_string(std::lround(elapsed_before + seconds()));
+    p["created"] = utc_now();
+    return p;
+  };
+
+  // The next sample is made while the current step trains (each is a pure function of its index).
+  std::future<TrainingSample> next = std::async(std::launch::async, [&data, s = sum.first_step] { return data.sample(static_cast<std::uint64_t>(s)); });
+  double last_log = 0, window_start_time = 0;
+  std::int64_t window_start_step = sum.first_step;
+  StepLosses L;
+  for (std::int64_t step = sum.first_step + 1; step <= opt.steps; ++step) {
+    TrainingSample sample = next.get();
+    if (step < opt.steps)
+      next = std::async(std::launch::async, [&data, step] { return data.sample(static_cast<std::uint64_t>(step)); });
+    L = core.step(sample, step);
+    if (!std::isfinite(L.g) || !std::isfinite(L.d)) throw Error("training diverged at step " + std::to_string(step) + " (loss is not finite)");
+    const double now = seconds();
+    if (opt.validate_every > 0 && step % opt.validate_every == 0) {
+      const double score = validate();
+      spdlog::info("step {}: validation MS-SSIM {:.4f} (best {:.4f} at step {})", step, score, std::max(sum.best_score, score),
+                   score > sum.best_score ? step : sum.best_step);
+      if (score > sum.best_score) {
+        sum.best_score = score;
+        sum.best_step = step;
+        ModelFile best = core.model_file(model_provenance(step));
+        best.scalars["validation_ms_ssim"] = score;
+        write_model_file(best_path, best);
+      }
+    }
+    if (step % opt.checkpoint_every == 0 || step == opt.steps) save_checkpoint(step);
+    if (now - last_log >= opt.log_every_s || step == opt.steps || step == sum.first_step + 1) {
+      const double rate = (step - window_start_step) / std::max(1e-9, now - window_start_time);
+      spdlog::info("step {}/{}: D {:.4f} Q {:.4f} G {:.3f} (SR {:.4f} LowRes {:.4f} GAN {:.4f}) | {:.2f} steps/s | ETA {}", step,
+                   opt.steps, L.d, L.q, L.g, L.superres, L.lowres, L.gan, rate, clock_string((opt.steps - step) / std::max(rate, 1e-9)));
+      last_log = now;
+      window_start_time = now;
+      window_start_step = step;
+    }
+  }
+  sum.last_step = opt.steps;
+  sum.last_g_loss = L.g;
+  sum.seconds = seconds();
+  if (!opt.output.empty()) {
+    if (sum.best_score >= 0 && std::filesystem::exists(best_path)) {
+      ModelFile best = read_model_file(best_path);
+      best.provenance["note"] = "best validation score at step " + std::to_string(sum.best_step) + " of " + std::to_string(opt.steps);
+      write_model_file(opt.output, best);
+    } else {
+      write_model_file(opt.output, core.model_file(model_provenance(opt.steps)));
+    }
+    spdlog::info("wrote {}", opt.output);
+  }
+  return sum;
+}
+
+}  // namespace annamosaic::anet

@@ -1,0 +1,355 @@
+#include "anet/training_data.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "imageio/tiff_io.hpp"
+#include "imgproc/filters.hpp"
+#include "loc/frame_window.hpp"
+#include "register/widefield_registration.hpp"
+#include "render/render.hpp"
+#include "sim/campaign.hpp"
+#include "sim/geometry.hpp"
+
+namespace annamosaic::anet {
+namespace fs = std::filesystem;
+
+ImageF register_widefield_to(ImageView<const float> reference, ImageView<const float> widefield, double pixel_nm,
+                             double camera_pixel_nm, double* shift_x_px, double* shift_y_px) {
+  const WidefieldRegistration reg = register_widefield(reference, widefield, pixel_nm, camera_pixel_nm);
+  if (shift_x_px) *shift_x_px = reg.shift_x_px;
+  if (shift_y_px) *shift_y_px = reg.shift_y_px;
+  return widefield_on_sr_grid(widefield, reg, reference.width(), reference.height(), pixel_nm, camera_pixel_nm);
+}
+
+// ---------------------------------------------------------------- simulator
+
+FieldSimulator::FieldSimulator(const SimulationOptions& opt, double pixel_nm) : opt_(opt), pixel_nm_(pixel_nm) {
+  SpecimenOptions so = opt.specimen;
+  so.region = RectNm{0, 0, opt.region_um * 1000.0, opt.region_um * 1000.0};
+  specimen_ = std::make_shared<const Specimen>(so);
+}
+
+int FieldSimulator::switch_id() const { return structure_switch_id(opt_.specimen.structure); }
+
+SimulatedField FieldSimulator::field(std::size_t width, std::size_t height, const WarpOptions& warp_opt,
+                                     bool with_widefield, std::uint64_t seed) const {
+  std::mt19937_64 rng(mix_seed(seed, 1));
+  const double region_px = opt_.region_um * 1000.0 / pixel_nm_;
+  const double half = 0.75 * static_cast<double>(std::max(width, height));
+  std::uniform_real_distribution<double> u(half, std::max(half + 1, region_px - half));
+  // Fields centred outside every cell would be empty: retry a few times (edges still occur).
+  double cx = u(rng), cy = u(rng);
+  for (int tries = 0; tries < 20 && specimen_->density_at(cx * pixel_nm_, cy * pixel_nm_) <= 0; ++tries) {
+    cx = u(rng);
+    cy = u(rng);
+  }
+  const Warp warp(width, height, cx, cy, warp_opt, mix_seed(seed, 2));
+  // Light from labels outside the field spills in through the PSF; the misregistration moves it.
+  const double psf_nm = psf_sigma_nm(opt_.widefield);
+  const double margin_px =
+      (5 * psf_nm + opt_.wf_shift_max_px * opt_.widefield.camera_pixel_nm + 4 * opt_.sigma_loc_nm) / pixel_nm_ + 2;
+  double x0, y0, x1, y1;
+  warp.source_bounds(margin_px, x0, y0, x1, y1);
+  const std::vector<PointNm> src =
+      specimen_->labels_in(RectNm{x0 * pixel_nm_, y0 * pixel_nm_, (x1 - x0) * pixel_nm_, (y1 - y0) * pixel_nm_});
+  SimulatedField f;
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  for (const PointNm& p : src) {
+    double x, y;
+    warp.to_crop(p.x_nm / pixel_nm_, p.y_nm / pixel_nm_, x, y);
+    if (x < -margin_px || y < -margin_px || x >= W + margin_px || y >= H + margin_px) continue;
+    f.labels.push_back(PointNm{x * pixel_nm_, y * pixel_nm_});
+    if (x >= 0 && y >= 0 && x < W && y < H) ++f.labels_inside;
+  }
+  const RectNm fov{0, 0, W * pixel_nm_, H * pixel_nm_};
+  f.perfect = perfect_image(f.labels, fov, pixel_nm_, opt_.sigma_loc_nm);
+  if (with_widefield) {
+    std::uniform_real_distribution<double> s(-opt_.wf_shift_max_px, opt_.wf_shift_max_px);
+    f.wf_shift_x_px = s(rng);
+    f.wf_shift_y_px = s(rng);
+    WidefieldOptions wo = opt_.widefield;
+    wo.frames = 3;
+    wo.motion_blurred_frames = 0;
+    const std::vector<ImageF> stack =
+        widefield_stack(f.labels, fov, PointNm{f.wf_shift_x_px, f.wf_shift_y_px}, wo, mix_seed(seed, 3));
+    f.widefield = ImageF(stack[0].width(), stack[0].height());
+    for (const ImageF& fr : stack)
+      for (std::size_t i = 0; i < fr.size(); ++i) f.widefield.data()[i] += fr.data()[i] / static_cast<float>(stack.size());
+  }
+  return f;
+}
+
+ImageF FieldSimulator::sparse(const SimulatedField& f, std::size_t width, std::size_t height, std::uint64_t n,
+                              std::uint64_t seed) const {
+  ImageF out(width, height);
+  std::vector<const PointNm*> inside;
+  const double W = static_cast<double>(width) * pixel_nm_, H = static_cast<double>(height) * pixel_nm_;
+  for (const PointNm& p : f.labels)
+    if (p.x_nm >= 0 && p.y_nm >= 0 && p.x_nm < W && p.y_nm < H) inside.push_back(&p);
+  if (inside.empty()) return out;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::size_t> pick(0, inside.size() - 1);
+  std::normal_distribution<double> jitter(0.0, opt_.sigma_loc_nm);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const PointNm& p = *inside[pick(rng)];
+    const double x = (p.x_nm + jitter(rng)) / pixel_nm_, y = (p.y_nm + jitter(rng)) / pixel_nm_;
+    if (x >= 0 && y >= 0 && x < static_cast<double>(width) && y < static_cast<double>(height))
+      out(static_cast<std::size_t>(x), static_cast<std::size_t>(y)) += 1.0f;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- campaign folders
+
+std::vector<TableDatasetSpec> campaign_datasets(const std::string& dir) {
+  const std::string ini = dir + "/campaign.ini";
+  std::ifstream in(ini);
+  if (!in) throw IoError(ini, "cannot open (is this a campaign folder?)");
+  std::map<std::string, std::string> kv;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (line.empty() || line[0] == '#' || line[0] == '[' || eq == std::string::npos) continue;
+    auto trim = [](std::string s) {
+      s.erase(0, s.find_first_not_of(" \t"));
+      s.erase(s.find_last_not_of(" \t\r") + 1);
+      return s;
+    };
+    kv[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
+  }
+  const int switch_id = kv.count("switch-id") ? std::stoi(kv["switch-id"]) : 0;
+  const std::string frames = kv.count("widefield-frames") ? kv["widefield-frames"] : "3-5";
+  std::vector<TableDatasetSpec> out;
+  std::vector<fs::path> fovs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir + "/fov", ec))
+    if (e.is_directory()) fovs.push_back(e.path());
+  if (ec) throw IoError(dir + "/fov", "cannot list: " + ec.message());
+  std::sort(fovs.begin(), fovs.end());
+  for (const fs::path& p : fovs) {
+    TableDatasetSpec s;
+    s.table = (p / "locs.csv").string();
+    if (!fs::exists(s.table)) continue;
+    if (fs::exists(p / "widefield.tif")) s.widefield = (p / "widefield.tif").string();
+    s.widefield_frames = frames;
+    s.switch_id = switch_id;
+    out.push_back(s);
+  }
+  if (out.empty()) throw InputError(dir, "campaign folder has no fov/NNNN/locs.csv tables");
+  return out;
+}
+
+// ---------------------------------------------------------------- the data source
+
+namespace {
+
+// A table in SR pixel coordinates of its field, sorted by frame (windows are index ranges).
+struct TableData {
+  std::string name;
+  std::vector<std::int32_t> frame;
+  std::vector<double> x_px, y_px;
+  FrameRange range;
+  std::size_t width_px = 0, height_px = 0;
+  ImageF widefield_sr;  // L on the field's SR grid (empty: none)
+  int switch_id = 0;
+};
+
+void points_in_window(const TableData& t, const FrameWindow& w, std::vector<double>& xs, std::vector<double>& ys) {
+  auto bound = [&](std::int64_t f) {
+    if (f <= INT32_MIN) return t.frame.begin();
+    if (f > INT32_MAX) return t.frame.end();
+    return std::lower_bound(t.frame.begin(), t.frame.end(), static_cast<std::int32_t>(f));
+  };
+  const auto lo = bound(w.first), hi = std::max(lo, bound(w.end));
+  const std::ptrdiff_t a = lo - t.frame.begin(), b = hi - t.frame.begin();
+  xs.assign(t.x_px.begin() + a, t.x_px.begin() + b);
+  ys.assign(t.y_px.begin() + a, t.y_px.begin() + b);
+}
+
+ImageF read_widefield(const TableDatasetSpec& s) {
+  const TiffInfo info = read_tiff_info(s.widefield);
+  PageRange pages = parse_page_range(s.widefield_frames);
+  if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
+    spdlog::warn("{}: {} page(s), fewer than widefield frames '{}': averaging all pages", s.widefield, info.pages,
+                 s.widefield_frames);
+    pages = PageRange{1, 0};
+  }
+  return read_tiff_mean(s.widefield, pages);
+}
+
+// Structured background (anet.md: the image blurred by 25 px, Poisson): computed at 1/4
+// resolution (sigma 6.25 px there) to keep it cheap, counts placed uniformly within each block.
+void add_background(ImageF& s, const ImageF& reference, double mean_counts, std::mt19937_64& rng) {
+  if (!(mean_counts > 0) || reference.empty()) return;
+  const ImageF small = downsample_mean(reference.view(), 4);
+  const ImageF blurred = gaussian_blur(small.view(), 25.0 / 4, Border::Replicate);
+  double sum = 0;
+  for (float v : blurred) sum += v;
+  if (!(sum > 0)) return;
+  const double scale = mean_counts * static_cast<double>(blurred.size()) / sum * 16.0;  // counts per block
+  std::uniform_int_distribution<int> off(0, 3);
+  for (std::size_t by = 0; by < blurred.height(); ++by)
+    for (std::size_t bx = 0; bx < blurred.width(); ++bx) {
+      const double lambda = scale * blurred(bx, by);
+      if (!(lambda > 0)) continue;
+      const long k = std::poisson_distribution<long>(lambda)(rng);
+      for (long i = 0; i < k; ++i) {
+        const std::size_t x = bx * 4 + static_cast<std::size_t>(off(rng)), y = by * 4 + static_cast<std::size_t>(off(rng));
+        if (x < s.width() && y < s.height()) s(x, y) += 1.0f;
+      }
+    }
+}
+
+}  // namespace
+
+struct TrainingData::Impl {
+  DataOptions opt;
+  std::unique_ptr<FieldSimulator> sim;
+  std::vector<TableData> tables;
+
+  TrainingSample simulated(std::uint64_t index) const {
+    std::mt19937_64 rng(mix_seed(opt.seed, 11, index));
+    std::uniform_real_distribution<double> u01(0, 1);
+    const bool drop_wf = u01(rng) < opt.p_no_widefield;
+    const bool drop_s = !drop_wf && u01(rng) < opt.p_no_sparse;
+    const std::size_t n = opt.crop_px;
+    SimulatedField f = sim->field(n, n, opt.warp, !drop_wf, mix_seed(opt.seed, 12, index));
+    const double lo = std::log(opt.sim.locs_per_label_min), hi = std::log(std::max(opt.sim.locs_per_label_min, opt.sim.locs_per_label_max));
+    const double rate = std::exp(lo + (hi - lo) * u01(rng));
+    const double mean = rate * static_cast<double>(f.labels_inside);
+    const std::uint64_t count = mean > 0 ? static_cast<std::uint64_t>(std::poisson_distribution<long long>(mean)(rng)) : 0;
+    TrainingSample s;
+    s.switch_id = sim->switch_id();
+    s.sparse = drop_s ? ImageF(n, n) : sim->sparse(f, n, n, count, mix_seed(opt.seed, 13, index));
+    s.localizations = drop_s ? 0 : count;
+    if (!drop_s) add_background(s.sparse, f.perfect, opt.sim.background_max * u01(rng), rng);
+    if (!drop_wf)
+      s.widefield = register_widefield_to(f.perfect.view(), f.widefield.view(), opt.pixel_nm, opt.sim.widefield.camera_pixel_nm);
+    s.target = std::move(f.perfect);
+    return s;
+  }
+
+  TrainingSample from_table(std::uint64_t index) const {
+    std::mt19937_64 rng(mix_seed(opt.seed, 21, index));
+    std::uniform_real_distribution<double> u01(0, 1);
+    const TableData& t = tables[std::uniform_int_distribution<std::size_t>(0, tables.size() - 1)(rng)];
+    const std::uint64_t ds = static_cast<std::uint64_t>(&t - tables.data());
+    const std::uint64_t k = std::uniform_int_distribution<std::uint64_t>(
+        0, static_cast<std::uint64_t>(std::max(1, opt.pairs_per_table)) - 1)(rng);
+    const FrameWindow tw = parse_frame_window("dense-paper", t.range, mix_seed(opt.seed, 22, ds, k));
+    const FrameWindow sw = parse_frame_window("sparse-paper", t.range, mix_seed(opt.seed, 23, ds, k));
+    const bool has_wf = !t.widefield_sr.empty();
+    const bool drop_wf = !has_wf || u01(rng) < opt.p_no_widefield;
+    const bool drop_s = !drop_wf && u01(rng) < opt.p_no_sparse;
+    const double n = static_cast<double>(opt.crop_px);
+    auto centre = [&](std::size_t extent) {
+      const double e = static_cast<double>(extent);
+      return e <= n ? 0.5 * e : std::uniform_real_distribution<double>(0.5 * n, e - 0.5 * n)(rng);
+    };
+    const double cx = centre(t.width_px), cy = centre(t.height_px);
+    const Warp warp(opt.crop_px, opt.crop_px, cx, cy, opt.warp, mix_seed(opt.seed, 24, index));
+    std::vector<double> xs, ys;
+    TrainingSample s;
+    s.switch_id = t.switch_id;
+    points_in_window(t, tw, xs, ys);
+    s.target = warp_points(xs, ys, warp);
+    if (drop_s) {
+      s.sparse = ImageF(opt.crop_px, opt.crop_px);
+    } else {
+      points_in_window(t, sw, xs, ys);
+      s.sparse = warp_points(xs, ys, warp);
+      for (float v : s.sparse) s.localizations += static_cast<std::uint64_t>(v);
+      add_background(s.sparse, s.target, opt.sim.background_max * u01(rng), rng);
+    }
+    if (!drop_wf) s.widefield = warp_image(t.widefield_sr.view(), warp);
+    return s;
+  }
+};
+
+TrainingData::TrainingData(const DataOptions& opt) {
+  auto impl = std::make_shared<Impl>();
+  impl->opt = opt;
+  if (opt.crop_px == 0 || opt.crop_px % 256 != 0)
+    throw InputError("crop-px", "must be a positive multiple of 256 (the generator has 8 stride-2 levels), not " +
+                                    std::to_string(opt.crop_px));
+  if (opt.source == "simulate") {
+    impl->sim = std::make_unique<FieldSimulator>(opt.sim, opt.pixel_nm);
+  } else if (opt.source == "tables") {
+    if (opt.tables.empty()) throw InputError("source = tables", "no datasets given (dataset = TABLE[,WIDEFIELD[,SWITCH]] or campaign = DIR)");
+    for (const TableDatasetSpec& spec : opt.tables) {
+      TableData t;
+      t.name = spec.table;
+      t.switch_id = spec.switch_id;
+      const LocTable table = read_table(spec.table, opt.read);
+      if (table.empty()) throw InputError(spec.table, "table has no localizations");
+      const TableStats st = compute_stats(table);
+      t.range = frame_range_of(st);
+      ImageF wf;
+      Field field;
+      if (!spec.widefield.empty()) {
+        wf = read_widefield(spec);
+        // The widefield image and the table share their origin (the camera field).
+        field = Field{0, 0, static_cast<double>(wf.width()) * opt.camera_pixel_nm, static_cast<double>(wf.height()) * opt.camera_pixel_nm};
+      } else {
+        field = bounding_field(st, opt.pixel_nm);
+      }
+      t.width_px = field_width_px(field, opt.pixel_nm);
+      t.height_px = field_height_px(field, opt.pixel_nm);
+      std::vector<std::size_t> order(table.size());
+      std::iota(order.begin(), order.end(), std::size_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return table.frame[a] < table.frame[b]; });
+      for (std::size_t i : order) {
+        t.frame.push_back(table.frame[i]);
+        t.x_px.push_back((table.x_nm[i] - field.x0_nm) / opt.pixel_nm);
+        t.y_px.push_back((table.y_nm[i] - field.y0_nm) / opt.pixel_nm);
+      }
+      if (!wf.empty()) {
+        // Registered once per table, to the T of its first pair: every T window holds >= 95% of
+        // the frames, so the T images differ by noise only.
+        RenderOptions ro;
+        ro.pixel_nm = opt.pixel_nm;
+        ro.window = parse_frame_window("dense-paper", t.range, mix_seed(opt.seed, 22, impl->tables.size(), 0));
+        const ImageF dense = render(table, field, ro);
+        double sx = 0, sy = 0;
+        t.widefield_sr = register_widefield_to(dense.view(), wf.view(), opt.pixel_nm, opt.camera_pixel_nm, &sx, &sy);
+        spdlog::info("{}: widefield registered to T, shift ({:.2f}, {:.2f}) camera px", spec.table, sx, sy);
+      }
+      impl->tables.push_back(std::move(t));
+    }
+  } else {
+    throw InputError("source", "must be simulate or tables, not '" + opt.source + "'");
+  }
+  impl_ = std::move(impl);
+}
+
+TrainingData::~TrainingData() = default;
+
+TrainingSample TrainingData::sample(std::uint64_t index) const {
+  return impl_->sim ? impl_->simulated(index) : impl_->from_table(index);
+}
+
+std::string TrainingData::describe() const {
+  std::ostringstream s;
+  const DataOptions& o = impl_->opt;
+  if (impl_->sim) {
+    s << "simulator (" << structure_name(o.sim.specimen.structure) << ", specimen seed " << o.sim.specimen.seed
+      << ", " << o.sim.locs_per_label_min << "-" << o.sim.locs_per_label_max << " localizations per label)";
+  } else {
+    std::size_t with_wf = 0;
+    for (const auto& t : impl_->tables) with_wf += !t.widefield_sr.empty();
+    s << impl_->tables.size() << " tables (" << with_wf << " with widefield), " << o.pairs_per_table << " pairs each";
+  }
+  s << ", crops " << o.crop_px << " px at " << o.pixel_nm << " nm";
+  return s.str();
+}
+
+}  // namespace annamosaic::anet

@@ -1,0 +1,155 @@
+#include "pyramid/chunk_codec.hpp"
+
+#include <zlib.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace annamosaic {
+namespace {
+
+// One deflate state per thread, reset per chunk: deflateInit allocates ~270 KB, which would
+// otherwise be paid for every 1 MB chunk.
+class Deflater {
+ public:
+  ~Deflater() {
+    if (level_ >= 0) deflateEnd(&z_);
+  }
+  std::vector<std::uint8_t> compress(const std::uint8_t* in, std::size_t n, int level, DeflateStrategy strategy) {
+    if (level < 1 || level > 9) throw std::invalid_argument("deflate level must be 1..9, not " + std::to_string(level));
+    const int zs = strategy == DeflateStrategy::Rle ? Z_RLE : Z_DEFAULT_STRATEGY;
+    if (level != level_ || zs != strategy_) {
+      if (level_ >= 0) deflateEnd(&z_);
+      level_ = -1;
+      std::memset(&z_, 0, sizeof z_);
+      // zlib wrapper (windowBits 15), as HDF5's deflate filter and TIFF's Adobe deflate expect.
+      if (deflateInit2(&z_, level, Z_DEFLATED, 15, 8, zs) != Z_OK) throw std::runtime_error("zlib deflateInit failed");
+      level_ = level;
+      strategy_ = zs;
+    } else if (deflateReset(&z_) != Z_OK) {
+      throw std::runtime_error("zlib deflateReset failed");
+    }
+    out_.resize(deflateBound(&z_, static_cast<uLong>(n)));
+    z_.next_in = const_cast<Bytef*>(in);
+    z_.avail_in = static_cast<uInt>(n);
+    z_.next_out = out_.data();
+    z_.avail_out = static_cast<uInt>(out_.size());
+    // deflateBound guarantees one Z_FINISH call completes.
+    if (deflate(&z_, Z_FINISH) != Z_STREAM_END) throw std::runtime_error(std::string("zlib deflate failed: ") + (z_.msg ? z_.msg : "?"));
+    return std::vector<std::uint8_t>(out_.data(), out_.data() + z_.total_out);
+  }
+
+ private:
+  z_stream z_{};
+  int level_ = -1, strategy_ = Z_DEFAULT_STRATEGY;
+  std::vector<std::uint8_t> out_;
+};
+
+Deflater& thread_deflater() {
+  thread_local Deflater d;
+  return d;
+}
+
+std::vector<std::uint8_t>& thread_scratch() {
+  thread_local std::vector<std::uint8_t> s;
+  return s;
+}
+
+void inflate_exact(const std::uint8_t* data, std::size_t size, std::uint8_t* out, std::size_t n) {
+  uLongf got = static_cast<uLongf>(n);
+  const int rc = uncompress(out, &got, data, static_cast<uLong>(size));
+  if (rc != Z_OK) throw std::runtime_error("zlib inflate failed (code " + std::to_string(rc) + ")");
+  if (got != n) throw std::runtime_error("inflated " + std::to_string(got) + " bytes, expected " + std::to_string(n));
+}
+
+void check_fits(ImageView<const std::uint16_t> src, std::size_t w, std::size_t h, const char* what) {
+  if (src.width() > w || src.height() > h)
+    throw std::invalid_argument(std::string(what) + ": region " + std::to_string(src.width()) + " x " +
+                                std::to_string(src.height()) + " larger than " + std::to_string(w) + " x " +
+                                std::to_string(h));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> encode_ims_chunk(ImageView<const std::uint16_t> src, std::size_t cw, std::size_t ch,
+                                           int level, DeflateStrategy strategy) {
+  check_fits(src, cw, ch, "encode_ims_chunk");
+  const std::size_t n = cw * ch;
+  auto& buf = thread_scratch();
+  buf.resize(2 * n);
+  std::uint8_t* lo = buf.data();
+  std::uint8_t* hi = buf.data() + n;
+  // Copy, pad and shuffle in one pass over the source.
+  for (std::size_t y = 0; y < ch; ++y) {
+    std::uint8_t* l = lo + y * cw;
+    std::uint8_t* h = hi + y * cw;
+    std::size_t x = 0;
+    if (y < src.height()) {
+      const std::uint16_t* p = src.row(y);
+      for (; x < src.width(); ++x) {
+        l[x] = static_cast<std::uint8_t>(p[x] & 0xFF);
+        h[x] = static_cast<std::uint8_t>(p[x] >> 8);
+      }
+    }
+    std::memset(l + x, 0, cw - x);
+    std::memset(h + x, 0, cw - x);
+  }
+  return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+}
+
+ImageU16 decode_ims_chunk(const std::uint8_t* data, std::size_t size, std::size_t cw, std::size_t ch) {
+  const std::size_t n = cw * ch;
+  std::vector<std::uint8_t> raw(2 * n);
+  inflate_exact(data, size, raw.data(), raw.size());
+  ImageU16 out(cw, ch);
+  std::uint16_t* o = out.data();
+  for (std::size_t i = 0; i < n; ++i) o[i] = static_cast<std::uint16_t>(raw[i] | (raw[n + i] << 8));
+  return out;
+}
+
+std::vector<std::uint8_t> encode_tiff_tile(ImageView<const std::uint16_t> src, std::size_t tile, int level,
+                                           DeflateStrategy strategy) {
+  check_fits(src, tile, tile, "encode_tiff_tile");
+  auto& buf = thread_scratch();
+  buf.resize(2 * tile * tile);
+  for (std::size_t y = 0; y < tile; ++y) {
+    std::uint8_t* row = buf.data() + 2 * y * tile;
+    std::uint16_t prev = 0;
+    std::size_t x = 0;
+    if (y < src.height()) {
+      const std::uint16_t* p = src.row(y);
+      for (; x < src.width(); ++x) {
+        const std::uint16_t d = static_cast<std::uint16_t>(p[x] - prev);  // predictor 2, modulo 2^16
+        prev = p[x];
+        row[2 * x] = static_cast<std::uint8_t>(d & 0xFF);  // little-endian file order
+        row[2 * x + 1] = static_cast<std::uint8_t>(d >> 8);
+      }
+    }
+    if (x < tile) {
+      // Padding is 0, so its first difference is -prev and the rest are 0.
+      const std::uint16_t d = static_cast<std::uint16_t>(0 - prev);
+      row[2 * x] = static_cast<std::uint8_t>(d & 0xFF);
+      row[2 * x + 1] = static_cast<std::uint8_t>(d >> 8);
+      std::memset(row + 2 * (x + 1), 0, 2 * (tile - x - 1));
+    }
+  }
+  return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+}
+
+ImageU16 decode_tiff_tile(const std::uint8_t* data, std::size_t size, std::size_t tile) {
+  std::vector<std::uint8_t> raw(2 * tile * tile);
+  inflate_exact(data, size, raw.data(), raw.size());
+  ImageU16 out(tile, tile);
+  for (std::size_t y = 0; y < tile; ++y) {
+    std::uint16_t acc = 0;
+    for (std::size_t x = 0; x < tile; ++x) {
+      const std::size_t i = 2 * (y * tile + x);
+      acc = static_cast<std::uint16_t>(acc + (raw[i] | (raw[i + 1] << 8)));
+      out(x, y) = acc;
+    }
+  }
+  return out;
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,46 @@
+#pragma once
+// Pure chunk/tile codecs producing exactly the bytes that HDF5's and libtiff's own filters
+// would store, so that chunks compressed on any thread or rank can be written raw
+// (H5Dwrite_chunk, TIFFWriteRawTile) and are decoded by every standard reader.
+//
+// IMS chunk (HDF5 filter pipeline "shuffle, then deflate", dataset type H5T_STD_U16LE):
+//   1. the chunk is always full size (chunk_height x chunk_width); pixels outside `src` are 0;
+//   2. shuffle (H5Z_FILTER_SHUFFLE, element size 2): the low bytes of all elements, then the
+//      high bytes (HDF5 shuffles the file-order, i.e. little-endian, bytes);
+//   3. deflate (H5Z_FILTER_DEFLATE): one zlib stream (RFC 1950 header + adler32), as compress2().
+//   The dataset creation property list must declare H5Pset_shuffle then H5Pset_deflate, and the
+//   chunk is written with filter mask 0 (both filters applied).
+//
+// TIFF tile (Compression = 8 "Adobe deflate", Predictor = 2 "horizontal differencing", uint16,
+// little-endian file): each tile row is replaced by its differences (modulo 2^16, the first
+// sample kept), then zlib-compressed. Tiles are always full size, padded with 0.
+//
+// Deflate strategy: the output is a standard zlib stream either way (every inflate decodes it).
+// Rle (zlib's Z_RLE: only distance-1 matches + Huffman) was 2.5-3x faster than the default
+// strategy on shuffled uint16 microscopy-like data at an equal or better ratio (the shuffled
+// high bytes are runs, the low bytes near-random): measured 230-400 vs 80-270 MB/s per core.
+//
+// Thread-safe: each thread keeps its own zlib state and scratch buffers.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/image.hpp"
+
+namespace annamosaic {
+
+enum class DeflateStrategy { Default, Rle };
+
+// `src` must fit the chunk (std::invalid_argument otherwise); deflate_level in 1..9.
+std::vector<std::uint8_t> encode_ims_chunk(ImageView<const std::uint16_t> src, std::size_t chunk_width,
+                                           std::size_t chunk_height, int deflate_level,
+                                           DeflateStrategy strategy = DeflateStrategy::Rle);
+// Inverse of encode_ims_chunk (tests, diagnostics): std::runtime_error on corrupt data.
+ImageU16 decode_ims_chunk(const std::uint8_t* data, std::size_t size, std::size_t chunk_width,
+                          std::size_t chunk_height);
+
+std::vector<std::uint8_t> encode_tiff_tile(ImageView<const std::uint16_t> src, std::size_t tile_size,
+                                           int deflate_level, DeflateStrategy strategy = DeflateStrategy::Rle);
+ImageU16 decode_tiff_tile(const std::uint8_t* data, std::size_t size, std::size_t tile_size);
+
+}  // namespace annamosaic

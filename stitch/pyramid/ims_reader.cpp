@@ -1,0 +1,288 @@
+#include "pyramid/ims_reader.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "core/error.hpp"
+#include "pyramid/hdf5_util.hpp"
+
+namespace annamosaic {
+
+struct ImsReader::State {
+  ImsInfo info;
+  h5::Hid file;
+  std::vector<h5::Hid> data;  // [level * channels + channel]
+};
+
+namespace {
+
+herr_t list_link(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+
+std::vector<std::string> members(hid_t g) {
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_link, &names) < 0) names.clear();
+  return names;
+}
+
+// Parses "<prefix><number>" (e.g. "ResolutionLevel 3"); -1 otherwise.
+long numbered(const std::string& name, const std::string& prefix) {
+  if (name.compare(0, prefix.size(), prefix) != 0 || name.size() == prefix.size()) return -1;
+  long v = 0;
+  for (std::size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    v = v * 10 + (name[i] - '0');
+  }
+  return v;
+}
+
+bool parse_size(const std::string& s, std::size_t& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (errno || !end || *end != '\0') return false;
+  out = static_cast<std::size_t>(v);
+  return true;
+}
+
+bool parse_double(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  while (end && *end == ' ') ++end;
+  return end && *end == '\0';
+}
+
+std::string filter_text(hid_t ds) {
+  h5::Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (!dcpl.ok()) return "?";
+  const int n = H5Pget_nfilters(dcpl.get());
+  if (n <= 0) return "none";
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0, cd[8];
+    std::size_t ncd = 8;
+    char name[64] = {0};
+    const H5Z_filter_t f = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd, sizeof name, name, nullptr);
+    if (!out.empty()) out += ", ";
+    if (f == H5Z_FILTER_SHUFFLE) out += "shuffle";
+    else if (f == H5Z_FILTER_DEFLATE) out += "deflate(" + (ncd ? std::to_string(cd[0]) : std::string("?")) + ")";
+    else out += std::string(name[0] ? name : "filter") + " " + std::to_string(f);
+  }
+  return out;
+}
+
+std::string type_text(hid_t ds) {
+  h5::Hid t(H5Dget_type(ds), H5Tclose);
+  if (!t.ok()) return "?";
+  if (H5Tget_class(t.get()) == H5T_INTEGER)
+    return std::string(H5Tget_sign(t.get()) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * H5Tget_size(t.get()));
+  if (H5Tget_class(t.get()) == H5T_FLOAT) return "float" + std::to_string(8 * H5Tget_size(t.get()));
+  return "other";
+}
+
+}  // namespace
+
+ImsReader::ImsReader(std::string path) : path_(std::move(path)) {}
+ImsReader::~ImsReader() {
+  if (s_) {
+    h5::Lock lock;
+    s_.reset();
+  }
+}
+ImsReader::ImsReader(ImsReader&&) noexcept = default;
+ImsReader& ImsReader::operator=(ImsReader&&) noexcept = default;
+
+const ImsInfo& ImsReader::info() const {
+  if (!s_) throw std::logic_error(path_ + ": ImsReader used before open()");
+  return s_->info;
+}
+
+void ImsReader::open() {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) throw IoError(path_, std::string("cannot open: ") + std::strerror(errno));
+  h5::Lock lock;
+  auto s = std::make_unique<State>();
+  auto bad = [&](const std::string& what) { return InputError(path_, what); };
+  s->file = h5::Hid(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!s->file.ok()) throw bad("cannot open as HDF5: " + h5::error_text());
+  ImsInfo& info = s->info;
+  info.path = path_;
+  if (H5Lexists(s->file.get(), "DataSet", H5P_DEFAULT) <= 0) throw bad("no /DataSet group: not an Imaris file");
+
+  // Channel metadata.
+  h5::Hid dsi;
+  if (H5Lexists(s->file.get(), "DataSetInfo", H5P_DEFAULT) > 0)
+    dsi = h5::Hid(H5Gopen2(s->file.get(), "DataSetInfo", H5P_DEFAULT), H5Gclose);
+
+  // Levels: ResolutionLevel 0..L-1, TimePoint 0, Channel 0..C-1.
+  h5::Hid dataset(H5Gopen2(s->file.get(), "DataSet", H5P_DEFAULT), H5Gclose);
+  if (!dataset.ok()) throw bad("cannot open /DataSet: " + h5::error_text());
+  std::size_t nlevels = 0;
+  for (const auto& m : members(dataset.get()))
+    if (long r = numbered(m, "ResolutionLevel "); r >= 0) nlevels = std::max(nlevels, std::size_t(r) + 1);
+  if (nlevels == 0) throw bad("/DataSet has no 'ResolutionLevel N' group");
+  std::size_t nchannels = 0;
+  {
+    h5::Hid tp(H5Gopen2(dataset.get(), "ResolutionLevel 0/TimePoint 0", H5P_DEFAULT), H5Gclose);
+    if (!tp.ok()) throw bad("no /DataSet/ResolutionLevel 0/TimePoint 0: " + h5::error_text());
+    for (const auto& m : members(tp.get()))
+      if (long c = numbered(m, "Channel "); c >= 0) nchannels = std::max(nchannels, std::size_t(c) + 1);
+  }
+  if (nchannels == 0) throw bad("ResolutionLevel 0/TimePoint 0 has no 'Channel N' group");
+  info.channels.resize(nchannels);
+  for (std::size_t r = 0; r < nlevels; ++r) {
+    ImsLevelInfo lv;
+    for (std::size_t c = 0; c < nchannels; ++c) {
+      const std::string where = "ResolutionLevel " + std::to_string(r) + "/TimePoint 0/Channel " + std::to_string(c);
+      h5::Hid g(H5Gopen2(dataset.get(), where.c_str(), H5P_DEFAULT), H5Gclose);
+      if (!g.ok()) throw bad("missing /DataSet/" + where);
+      h5::Hid ds(H5Dopen2(g.get(), "Data", H5P_DEFAULT), H5Dclose);
+      if (!ds.ok()) throw bad("missing /DataSet/" + where + "/Data");
+      h5::Hid space(H5Dget_space(ds.get()), H5Sclose);
+      hsize_t dims[3] = {0, 0, 0};
+      if (!space.ok() || H5Sget_simple_extent_ndims(space.get()) != 3 ||
+          H5Sget_simple_extent_dims(space.get(), dims, nullptr) < 0)
+        throw bad("/DataSet/" + where + "/Data is not three-dimensional (z, y, x)");
+      std::string sx, sy;
+      std::size_t w = 0, h = 0;
+      if (!h5::read_text_attr(g.get(), "ImageSizeX", sx) || !parse_size(sx, w) ||
+          !h5::read_text_attr(g.get(), "ImageSizeY", sy) || !parse_size(sy, h))
+        throw bad("/DataSet/" + where + ": missing or malformed ImageSizeX/ImageSizeY");
+      if (w > dims[2] || h > dims[1] || w == 0 || h == 0)
+        throw bad("/DataSet/" + where + ": ImageSize " + sx + " x " + sy + " does not fit the data set " +
+                  std::to_string(dims[2]) + " x " + std::to_string(dims[1]));
+      if (c == 0) {
+        lv.width = w, lv.height = h, lv.stored_width = dims[2], lv.stored_height = dims[1];
+        h5::Hid dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+        hsize_t chunk[3] = {0, 0, 0};
+        if (dcpl.ok() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED && H5Pget_chunk(dcpl.get(), 3, chunk) == 3)
+          lv.chunk_width = chunk[2], lv.chunk_height = chunk[1];
+        if (r == 0) {
+          info.filters = filter_text(ds.get());
+          info.data_type = type_text(ds.get());
+        }
+      } else if (w != lv.width || h != lv.height) {
+        throw bad("/DataSet/" + where + ": size differs from channel 0");
+      }
+      std::string v;
+      std::size_t hv = 0;
+      ImsChannelInfo& ch = info.channels[c];
+      ch.hist_min.push_back(h5::read_text_attr(g.get(), "HistogramMin", v) && parse_size(v, hv) ? std::uint16_t(hv) : 0);
+      ch.hist_max.push_back(h5::read_text_attr(g.get(), "HistogramMax", v) && parse_size(v, hv) ? std::uint16_t(hv) : 0);
+      s->data.push_back(std::move(ds));
+    }
+    info.levels.push_back(lv);
+  }
+
+  if (dsi.ok()) {
+    for (const auto& gname : members(dsi.get())) {
+      h5::Hid g(H5Gopen2(dsi.get(), gname.c_str(), H5P_DEFAULT), H5Gclose);
+      if (!g.ok()) continue;
+      std::vector<std::pair<std::string, std::string>> attrs;
+      for (const auto& a : h5::attr_names(g.get())) {
+        std::string v;
+        if (h5::read_text_attr(g.get(), a, v)) attrs.emplace_back(a, v);
+      }
+      auto get = [&](const char* k) {
+        for (const auto& [name, value] : attrs)
+          if (name == k) return value;
+        return std::string();
+      };
+      if (gname == "Image") {
+        info.unit = get("Unit");
+        info.name = get("Name");
+        info.description = get("Description");
+        info.recording_date = get("RecordingDate");
+        double mn[3], mx[3];
+        std::size_t size[3] = {info.levels[0].width, info.levels[0].height, 1};
+        std::size_t z = 1;
+        if (parse_size(get("Z"), z)) size[2] = z;
+        bool ok = true;
+        for (int k = 0; k < 3; ++k)
+          ok = ok && parse_double(get(("ExtMin" + std::to_string(k)).c_str()), mn[k]) &&
+               parse_double(get(("ExtMax" + std::to_string(k)).c_str()), mx[k]);
+        if (ok) {
+          info.pixel_um_x = (mx[0] - mn[0]) / double(size[0]);
+          info.pixel_um_y = (mx[1] - mn[1]) / double(size[1]);
+          info.pixel_um_z = (mx[2] - mn[2]) / double(size[2]);
+        }
+      } else if (long c = numbered(gname, "Channel "); c >= 0 && std::size_t(c) < nchannels) {
+        ImsChannelInfo& ch = info.channels[std::size_t(c)];
+        ch.name = get("Name");
+        ch.description = get("Description");
+        ch.color = get("Color");
+        ch.color_range = get("ColorRange");
+        double sc = 1;
+        if (parse_double(get("QuantisationScale"), sc) && sc > 0) ch.scale = sc;
+      } else if (gname != "TimeInfo") {
+        info.info_groups.emplace_back(gname, std::move(attrs));
+      }
+    }
+  }
+  for (std::size_t c = 0; c < nchannels; ++c)
+    if (info.channels[c].name.empty()) info.channels[c].name = "channel " + std::to_string(c);
+  s_ = std::move(s);
+}
+
+void ImsReader::read_into(std::size_t level, std::size_t channel, std::size_t x0, std::size_t y0,
+                          ImageView<std::uint16_t> dst) const {
+  const ImsInfo& in = info();
+  if (level >= in.levels.size() || channel >= in.channels.size())
+    throw InputError(path_, "no level " + std::to_string(level) + " / channel " + std::to_string(channel));
+  const ImsLevelInfo& L = in.levels[level];
+  if (x0 + dst.width() > L.width || y0 + dst.height() > L.height)
+    throw InputError(path_, "region outside level " + std::to_string(level) + " (" + std::to_string(L.width) + " x " +
+                                std::to_string(L.height) + ")");
+  if (dst.empty()) return;
+  h5::Lock lock;
+  hid_t ds = s_->data[level * in.channels.size() + channel].get();
+  h5::Hid fspace(H5Dget_space(ds), H5Sclose);
+  const hsize_t start[3] = {0, y0, x0}, count[3] = {1, dst.height(), dst.width()};
+  if (!fspace.ok() || H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0)
+    throw InputError(path_, "cannot select a region: " + h5::error_text());
+  // Memory space of the destination's full stride, so strided views are filled in place.
+  const hsize_t mdims[3] = {1, dst.height(), dst.stride()};
+  h5::Hid mspace(H5Screate_simple(3, mdims, nullptr), H5Sclose);
+  const hsize_t mstart[3] = {0, 0, 0};
+  if (!mspace.ok() || H5Sselect_hyperslab(mspace.get(), H5S_SELECT_SET, mstart, nullptr, count, nullptr) < 0)
+    throw InputError(path_, "cannot select memory: " + h5::error_text());
+  if (H5Dread(ds, H5T_NATIVE_UINT16, mspace.get(), fspace.get(), H5P_DEFAULT, dst.data()) < 0)
+    throw InputError(path_, "cannot read level " + std::to_string(level) + " channel " + std::to_string(channel) + ": " +
+                                h5::error_text());
+}
+
+ImageU16 ImsReader::read(std::size_t level, std::size_t channel, std::size_t x0, std::size_t y0, std::size_t w,
+                         std::size_t h) const {
+  ImageU16 out(w, h);
+  read_into(level, channel, x0, y0, out.view());
+  return out;
+}
+
+std::vector<std::uint64_t> ImsReader::histogram(std::size_t level, std::size_t channel, bool bins1024) const {
+  const ImsInfo& in = info();
+  if (level >= in.levels.size() || channel >= in.channels.size()) return {};
+  h5::Lock lock;
+  const std::string p = "/DataSet/ResolutionLevel " + std::to_string(level) + "/TimePoint 0/Channel " +
+                        std::to_string(channel) + (bins1024 ? "/Histogram1024" : "/Histogram");
+  if (H5Lexists(s_->file.get(), p.c_str(), H5P_DEFAULT) <= 0) return {};
+  h5::Hid ds(H5Dopen2(s_->file.get(), p.c_str(), H5P_DEFAULT), H5Dclose);
+  h5::Hid space(ds.ok() ? H5Dget_space(ds.get()) : H5I_INVALID_HID, H5Sclose);
+  if (!space.ok()) return {};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0) return {};
+  std::vector<std::uint64_t> out(static_cast<std::size_t>(n));
+  if (H5Dread(ds.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    throw InputError(path_, "cannot read " + p + ": " + h5::error_text());
+  return out;
+}
+
+}  // namespace annamosaic

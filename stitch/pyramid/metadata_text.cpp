@@ -1,0 +1,102 @@
+#include "pyramid/metadata_text.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace annamosaic {
+
+std::string format_number(double v) { return fmt::format("{}", v); }
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::int32_t ome_color(const std::string& rgb) {
+  std::istringstream in(rgb);
+  double c[3];
+  if (!(in >> c[0] >> c[1] >> c[2])) throw std::invalid_argument("colour '" + rgb + "' is not \"r g b\"");
+  std::string rest;
+  if (in >> rest) throw std::invalid_argument("colour '" + rgb + "' has more than 3 components");
+  std::uint32_t v = 0;
+  for (double x : c) {
+    if (!(x >= 0 && x <= 1)) throw std::invalid_argument("colour '" + rgb + "': components must be in 0..1");
+    v = (v << 8) | static_cast<std::uint32_t>(std::lround(x * 255));
+  }
+  v = (v << 8) | 0xFFu;
+  return static_cast<std::int32_t>(v);  // two's complement, as OME stores it
+}
+
+std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_path) {
+  const std::string px = format_number(info.pixel_um);
+  std::string s;
+  s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SpimData version=\"0.2\">\n";
+  s += "  <BasePath type=\"relative\">.</BasePath>\n  <SequenceDescription>\n";
+  s += "    <ImageLoader format=\"ims\">\n      <ims type=\"relative\">" + xml_escape(ims_relative_path) +
+       "</ims>\n    </ImageLoader>\n    <ViewSetups>\n";
+  for (std::size_t c = 0; c < info.channel_names.size(); ++c) {
+    s += "      <ViewSetup>\n        <id>" + std::to_string(c) + "</id>\n        <name>" +
+         xml_escape(info.channel_names[c]) + "</name>\n        <size>" + std::to_string(info.width) + " " +
+         std::to_string(info.height) + " 1</size>\n        <voxelSize>\n          <unit>µm</unit>\n          <size>" +
+         px + " " + px + " " + px + "</size>\n        </voxelSize>\n        <attributes>\n          <channel>" +
+         std::to_string(c) + "</channel>\n        </attributes>\n      </ViewSetup>\n";
+  }
+  s += "      <Attributes name=\"channel\">\n";
+  for (std::size_t c = 0; c < info.channel_names.size(); ++c)
+    s += "        <Channel>\n          <id>" + std::to_string(c) + "</id>\n          <name>" +
+         xml_escape(info.channel_names[c]) + "</name>\n        </Channel>\n";
+  s += "      </Attributes>\n    </ViewSetups>\n";
+  s += "    <Timepoints type=\"range\">\n      <first>0</first>\n      <last>0</last>\n    </Timepoints>\n";
+  s += "  </SequenceDescription>\n  <ViewRegistrations>\n";
+  for (std::size_t c = 0; c < info.channel_names.size(); ++c)
+    s += "    <ViewRegistration timepoint=\"0\" setup=\"" + std::to_string(c) +
+         "\">\n      <ViewTransform type=\"affine\">\n        <Name>calibration</Name>\n        <affine>" + px +
+         " 0.0 0.0 0.0 0.0 " + px + " 0.0 0.0 0.0 0.0 " + px +
+         " 0.0</affine>\n      </ViewTransform>\n    </ViewRegistration>\n";
+  s += "  </ViewRegistrations>\n</SpimData>\n";
+  return s;
+}
+
+std::string ome_xml(const MosaicTextInfo& info) {
+  const std::string px = format_number(info.pixel_um);
+  const std::size_t nc = info.channel_names.size();
+  std::string s;
+  s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  s += "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" "
+       "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+       "xsi:schemaLocation=\"http://www.openmicroscopy.org/Schemas/OME/2016-06 "
+       "http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" Creator=\"annamosaic\">\n";
+  s += "  <Image ID=\"Image:0\" Name=\"" + xml_escape(info.name) + "\">\n";
+  s += "    <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint16\" SignificantBits=\"16\" "
+       "BigEndian=\"false\" Interleaved=\"false\" SizeX=\"" +
+       std::to_string(info.width) + "\" SizeY=\"" + std::to_string(info.height) + "\" SizeC=\"" +
+       std::to_string(nc) + "\" SizeZ=\"1\" SizeT=\"1\" PhysicalSizeX=\"" + px +
+       "\" PhysicalSizeXUnit=\"µm\" PhysicalSizeY=\"" + px + "\" PhysicalSizeYUnit=\"µm\">\n";
+  for (std::size_t c = 0; c < nc; ++c) {
+    s += "      <Channel ID=\"Channel:0:" + std::to_string(c) + "\" Name=\"" + xml_escape(info.channel_names[c]) +
+         "\" SamplesPerPixel=\"1\"";
+    if (c < info.channel_colors.size()) s += " Color=\"" + std::to_string(ome_color(info.channel_colors[c])) + "\"";
+    s += "><LightPath/></Channel>\n";
+  }
+  for (std::size_t c = 0; c < nc; ++c)
+    s += "      <TiffData IFD=\"" + std::to_string(c) + "\" FirstC=\"" + std::to_string(c) +
+         "\" FirstZ=\"0\" FirstT=\"0\" PlaneCount=\"1\"/>\n";
+  s += "    </Pixels>\n  </Image>\n</OME>\n";
+  return s;
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,38 @@
+#pragma once
+// Pure text builders for the mosaic's metadata: numbers as IMS attribute text, the
+// BigDataViewer SpimData sidecar (mosaic.xml) and the OME-XML of the pyramidal OME-TIFF.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace annamosaic {
+
+// Shortest decimal text that reads back to the same double ("0.02", "663.6", "1e-05").
+std::string format_number(double v);
+// Escapes & < > " ' for XML text and attribute values.
+std::string xml_escape(const std::string& s);
+
+// "r g b" (each 0..1, Imaris convention) -> OME's signed 32-bit RGBA integer (alpha 255);
+// std::invalid_argument for anything else.
+std::int32_t ome_color(const std::string& rgb);
+
+struct MosaicTextInfo {
+  std::string name;                     // image name
+  std::size_t width = 0, height = 0;    // level 0, pixels
+  double pixel_um = 0;                  // square pixels
+  std::vector<std::string> channel_names;
+  std::vector<std::string> channel_colors;  // "r g b" per channel
+};
+
+// SpimData 0.2 document: ImageLoader format "ims" with the .ims path relative to the XML's
+// folder, one ViewSetup per channel (id = IMS channel index, size "X Y 1", voxel size in um),
+// one time point (range 0..0) and per setup a ViewRegistration whose row-major 3x4 affine maps
+// pixels to um (voxel size on the diagonal).
+std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_path);
+
+// OME 2016-06 document for a uint16 XYCZT image with one IFD per channel (IFD c = channel c;
+// reduced levels live in SubIFDs, which OME's IFD numbering does not count), PhysicalSizeX/Y in um.
+std::string ome_xml(const MosaicTextInfo& info);
+
+}  // namespace annamosaic

@@ -1,0 +1,56 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "batch/fov_result.hpp"
+#include "batch/manifest.hpp"
+#include "core/error.hpp"
+
+using namespace annamosaic;
+
+namespace {
+FovResult sample() {
+  FovResult r;
+  r.id = 12;
+  r.row = 2;
+  r.col = 5;
+  r.x_um = 108.5;
+  r.localizations = 4242;
+  r.status = "degraded";
+  r.reason = "locs.csv:7: column 2: not a number";
+  r.sparse = ImageF(40, 30);
+  r.sparse(3, 4) = 7;
+  r.reconstruction = ImageF(40, 30);
+  r.reconstruction(39, 29) = 0.5f;
+  r.error_map = ImageF(10, 8);
+  return r;
+}
+}  // namespace
+
+TEST(FovResult, RoundTripAndReproducibleBytes) {
+  std::filesystem::create_directories(ANNAMOSAIC_TEST_TMP);
+  const std::string a = std::string(ANNAMOSAIC_TEST_TMP) + "/a.h5", b = std::string(ANNAMOSAIC_TEST_TMP) + "/b.h5";
+  write_fov_result(a, sample());
+  write_fov_result(b, sample());
+  EXPECT_EQ(file_checksum(a), file_checksum(b));  // no timestamps inside
+  const FovResult r = read_fov_result(a);
+  EXPECT_EQ(r.id, 12);
+  EXPECT_EQ(r.col, 5);
+  EXPECT_EQ(r.localizations, 4242);
+  EXPECT_EQ(r.status, "degraded");
+  EXPECT_EQ(r.reason, "locs.csv:7: column 2: not a number");
+  EXPECT_EQ(r.sparse(3, 4), 7.0f);
+  EXPECT_EQ(r.reconstruction(39, 29), 0.5f);
+  EXPECT_TRUE(r.widefield.empty());
+  EXPECT_EQ(r.error_map.width(), 10u);
+  const FovResult only = read_fov_result(a, {"reconstruction"});
+  EXPECT_TRUE(only.sparse.empty());
+  EXPECT_FALSE(only.reconstruction.empty());
+}
+
+TEST(FovResult, TruncatedFileIsAnInputError) {
+  const std::string a = std::string(ANNAMOSAIC_TEST_TMP) + "/t.h5";
+  write_fov_result(a, sample());
+  std::filesystem::resize_file(a, 500);
+  EXPECT_THROW(read_fov_result(a), InputError);
+}

@@ -1,0 +1,38 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "batch/manifest.hpp"
+
+using namespace annamosaic;
+namespace fs = std::filesystem;
+
+TEST(Manifest, AppendLoadLatestWinsAndTornLinesAreIgnored) {
+  fs::create_directories(ANNAMOSAIC_TEST_TMP);
+  const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/manifest.jsonl";
+  fs::remove(p);
+  Manifest m(p);
+  EXPECT_TRUE(m.load().empty());
+  m.append({1, "failed", "", "", "bad.csv:3: not a number", {}});
+  m.append({2, "done", "fov/0002.h5", "fnv1a64:00", "", {{"rank", 1}}});
+  m.append({1, "done", "fov/0001.h5", "fnv1a64:11", "", {}});
+  std::ofstream(p, std::ios::app) << "{\"id\": 3, \"stat";  // killed mid-line
+  const auto recs = m.load();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs.at(1).status, "done");
+  EXPECT_EQ(recs.at(2).extra["rank"], 1);
+  Manifest rerun(p);  // the next run appends after the torn line: its records stay intact
+  rerun.append({4, "done", "x", "y", "", {}});
+  EXPECT_EQ(rerun.load().count(4), 1u);
+  EXPECT_EQ(rerun.load().size(), 3u);
+}
+
+TEST(Manifest, ChecksumChangesWithContent) {
+  const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/sum.bin";
+  std::ofstream(p) << "hello";
+  const std::string a = file_checksum(p);
+  EXPECT_EQ(a, "fnv1a64:a430d84680aabd0b");  // FNV-1a 64 of "hello"
+  std::ofstream(p) << "hellp";
+  EXPECT_NE(file_checksum(p), a);
+}

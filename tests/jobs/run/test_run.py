@@ -1,0 +1,202 @@
+"""End-to-end tests of `annamosaic run` as users run it: several MPI ranks, resume after kills and
+signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
+import json, os, shutil, signal, subprocess, time, unittest
+import h5py
+import numpy as np
+
+BIN = os.environ["ANNAMOSAIC_BIN"]
+TMP = os.environ["ANNAMOSAIC_TEST_TMP"]
+MPIRUN = os.environ.get("MPIEXEC", "mpirun")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+
+CONFIG = """
+threads = 1
+[simulate]
+rows = 3
+cols = 3
+fov-um = 6
+overlap-um = 1
+seed = 21
+jitter-um = 0.2
+cell-fraction = 1
+cell-radius-um = 40
+cell-spacing-um = 60
+filaments-per-100um2 = 12
+[run]
+campaign = {d}/campaign
+output = {d}/out
+in-flight = 2
+"""
+
+
+def make_config(name):
+    d = os.path.join(TMP, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    path = os.path.join(d, "run.ini")
+    with open(path, "w") as fh:
+        fh.write(CONFIG.format(d=d))
+    return d, path
+
+
+def mpirun(n, *args, **kw):
+    return subprocess.Popen([MPIRUN, "-n", str(n), "--oversubscribe", BIN, "run", *args], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def mosaic_levels(path):
+    """Every dataset of the mosaic, cropped to ImageSize, as numpy arrays (Imaris-reader style)."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for r in f["DataSet"]:
+            for c in f["DataSet"][r]["TimePoint 0"]:
+                g = f["DataSet"][r]["TimePoint 0"][c]
+                w = int(b"".join(g.attrs["ImageSizeX"]).decode())
+                h = int(b"".join(g.attrs["ImageSizeY"]).decode())
+                out[(r, c)] = g["Data"][0, :h, :w]
+    return out
+
+
+def manifest(d):
+    recs = {}
+    with open(os.path.join(d, "out", "manifest.jsonl")) as fh:
+        for line in fh:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            recs[j["id"]] = j
+    return recs
+
+
+class Run(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # The reference: an uninterrupted 2-rank run.
+        cls.ref, cls.ref_ini = make_config("reference")
+        p = mpirun(2, "--config", cls.ref_ini)
+        cls.ref_log = p.communicate(timeout=900)[0]
+        cls.ref_rc = p.returncode
+
+    def test_uninterrupted_run_with_two_ranks(self):
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        out = os.path.join(self.ref, "out")
+        recs = manifest(self.ref)
+        self.assertEqual(len(recs), 9)
+        self.assertTrue(all(r["status"] == "done" for r in recs.values()))
+        ranks = {r["extra"]["rank"] for r in recs.values()}
+        self.assertEqual(ranks, {0, 1})  # both ranks pulled work
+        with open(os.path.join(out, "bindings.jsonl")) as fh:
+            self.assertEqual(len(fh.readlines()), 2)
+        levels = mosaic_levels(os.path.join(out, "mosaic.ims"))
+        self.assertGreater(len(levels), 3)
+        with open(os.path.join(out, "qc", "qc.json")) as fh:
+            qc = json.load(fh)
+        self.assertEqual(qc["summary"]["done"], 9)
+        for png in ("heatmap_error.png", "heatmap_localizations.png", "overview_reconstruction.png"):
+            self.assertTrue(os.path.exists(os.path.join(out, "qc", png)), png)
+        with open(os.path.join(out, "run_summary.json")) as fh:
+            self.assertEqual(len(json.load(fh)["ranks"]), 2)
+
+    def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
+        d, ini = make_config("rerun")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = mpirun(1, "--config", ini)
+        p.communicate(timeout=900)
+        self.assertEqual(p.returncode, 0)
+        first = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
+        # Corrupt one result: the rerun must redo exactly that FoV.
+        path = os.path.join(d, "out", "fov", "0004.h5")
+        with open(path, "r+b") as fh:  # flip bytes in the middle of the file (image data)
+            fh.seek(os.path.getsize(path) // 2)
+            chunk = fh.read(64)
+            fh.seek(os.path.getsize(path) // 2)
+            fh.write(bytes(b ^ 0xFF for b in chunk))
+        p = mpirun(1, "--config", ini)
+        log = p.communicate(timeout=900)[0]
+        self.assertEqual(p.returncode, 0, log[-2000:])
+        self.assertIn("8 already done and verified, 1 to process", log)
+        again = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
+        ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
+        for k in ref:
+            np.testing.assert_array_equal(first[k], ref[k], err_msg=str(k))
+            np.testing.assert_array_equal(again[k], ref[k], err_msg=str(k))
+
+    def _kill_and_resume(self, name, kill):
+        d, ini = make_config(name)
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = mpirun(2, "--config", ini, start_new_session=True)
+        mpath = os.path.join(d, "out", "manifest.jsonl")
+        t0 = time.time()
+        while time.time() - t0 < 600:
+            if os.path.exists(mpath) and len(open(mpath).read().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        kill(p)
+        p.communicate(timeout=120)
+        done_before = len(manifest(d))
+        self.assertLess(done_before, 9, "the kill came too late to interrupt anything")
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
+        p = mpirun(2, "--config", ini)
+        log = p.communicate(timeout=900)[0]
+        self.assertEqual(p.returncode, 0, log[-2000:])
+        ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
+        got = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
+        for k in ref:
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=str(k))
+
+    def test_kill_9_of_one_rank_then_resume_gives_the_same_mosaic(self):
+        def kill_one_rank(p):
+            # The annamosaic processes of this job: kill the highest pid (a worker rank).
+            pids = subprocess.run(["pgrep", "-s", str(os.getpgid(p.pid)), "-f", "annamosaic run"],
+                                  capture_output=True, text=True).stdout.split()
+            pids = [int(x) for x in pids if int(x) != p.pid]
+            os.kill(max(pids), signal.SIGKILL)
+        self._kill_and_resume("kill_rank", kill_one_rank)
+
+    def test_kill_9_of_the_whole_job_then_resume_gives_the_same_mosaic(self):
+        self._kill_and_resume("kill_job", lambda p: os.killpg(os.getpgid(p.pid), signal.SIGKILL))
+
+    def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
+        d, ini = make_config("sigterm")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        mpath = os.path.join(d, "out", "manifest.jsonl")
+        t0 = time.time()
+        while not os.path.exists(mpath) and time.time() - t0 < 600:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 75, log[-2000:])
+        self.assertIn("stopped by signal", log)
+        n = len(manifest(d))
+        self.assertGreaterEqual(n, 1)
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertEqual(len(manifest(d)), 9)
+
+    def test_one_bad_fov_is_recorded_and_marked_and_the_run_goes_on(self):
+        d, ini = make_config("badfov")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        with open(os.path.join(d, "campaign", "fov", "0002", "locs.csv"), "a") as fh:
+            fh.write("99999,12,not-a-number,1000,1500.0,10.00\n")
+        p = mpirun(2, "--config", ini)
+        log = p.communicate(timeout=900)[0]
+        self.assertEqual(p.returncode, 5, log[-2000:])
+        recs = manifest(d)
+        self.assertEqual(recs[2]["status"], "failed")
+        self.assertIn("locs.csv", recs[2]["reason"])
+        self.assertIn("not a number", recs[2]["reason"])
+        self.assertEqual(sum(r["status"] == "done" for r in recs.values()), 8)
+        with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
+            qc = json.load(fh)
+        self.assertEqual(qc["summary"]["failed"], 1)
+        self.assertTrue(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
+        with h5py.File(os.path.join(d, "out", "fov", "0002.h5"), "r") as f:
+            self.assertEqual(f.attrs["status"].decode() if isinstance(f.attrs["status"], bytes) else f.attrs["status"], "degraded")
+
+
+if __name__ == "__main__":
+    unittest.main()

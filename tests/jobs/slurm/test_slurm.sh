@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The SLURM path for real: a local single-node cluster (munge + slurmctld + slurmd, two fake
+# GPUs), the project's own submit script and sbatch files, the demo-sized campaign, then
+#  1. FoV array job -> stitch job (afterok) -> mosaic checked with h5py
+#  2. GPU binding: each rank saw its own CUDA_VISIBLE_DEVICES (--gpus-per-task=1)
+#  3. pre-emption: USR1 to the batch shell -> ranks stop, exit 75 -> the script requeues ->
+#     the requeued element resumes from the manifest (SLURM_RESTART_COUNT=1) and completes
+# Usage: test_slurm.sh ANNAMOSAIC_BIN WORKDIR. Exit 77 (ctest: skipped, reported) when the
+# machine cannot run a local SLURM (not root, packages missing).
+set -uo pipefail
+bin=$(realpath "$1"); work=$(realpath -m "$2")
+src=$(cd "$(dirname "$0")/../../.." && pwd)
+rm -rf "$work"; mkdir -p "$work"; cd "$work"
+state="$work/slurm-state"
+out=$("$src/slurm/local-cluster.sh" start "$state"); rc=$?
+if [[ $rc -eq 2 ]]; then echo "SKIP: this machine cannot run a local SLURM"; exit 77; fi
+[[ $rc -eq 0 ]] || { echo "FAIL: could not start the local SLURM"; exit 1; }
+eval "$out"
+trap '"$src/slurm/local-cluster.sh" stop "$state"' EXIT
+fail() { echo "FAIL: $*"; for f in "$work"/slurm-*.out; do echo "== $f"; tail -n 30 "$f"; done; exit 1; }
+export ANNAMOSAIC="$bin" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+cat > grid-a.ini <<INI
+threads = 1
+[simulate]
+rows = 2
+cols = 3
+fov-um = 6
+overlap-um = 1
+seed = 5
+cell-fraction = 1
+cell-radius-um = 40
+[run]
+campaign = $work/grid-a/campaign
+output = $work/grid-a/out
+INI
+# Campaign inputs first (the FoV job would simulate them too; doing it here keeps timing simple).
+"$bin" simulate --config grid-a.ini -o "$work/grid-a/campaign" -q || fail "simulate"
+
+# 1 + 2: array job of one grid, 2 ranks with one (fake) GPU each, then stitch.
+ids=$(NODES=1 GPUS_PER_NODE=2 CPUS_PER_GPU=1 MEM_PER_CPU=1G TIME=00:20:00 THROTTLE=1 STITCH_RANKS=1 \
+      LIST=campaign.list "$src/slurm/submit-campaign.sh" grid-a.ini) || fail "submit"
+echo "$ids"
+fov_job=$(echo "$ids" | sed -n 's/.*FoV array job: \([0-9]*\).*/\1/p')
+stitch_job=$(echo "$ids" | sed -n 's/.*stitch array job: \([0-9]*\).*/\1/p')
+[[ -n "$fov_job" && -n "$stitch_job" ]] || fail "could not read the job ids"
+for _ in $(seq 600); do
+  squeue -h -j "$fov_job,$stitch_job" 2>/dev/null | grep -q . || break
+  sleep 1
+done
+state_of() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -n1; }
+[[ "$(state_of "${fov_job}_0")" == COMPLETED ]] || fail "FoV job state $(state_of "${fov_job}_0")"
+[[ "$(state_of "${stitch_job}_0")" == COMPLETED ]] || fail "stitch job state $(state_of "${stitch_job}_0")"
+/usr/bin/python3 - "$work/grid-a/out" <<'PY' || fail "outputs"
+import json, sys, h5py
+out = sys.argv[1]
+with h5py.File(out + "/mosaic.ims", "r") as f:
+    assert "DataSet" in f and len(f["DataSet"]) >= 2, "no pyramid"
+b = [json.loads(l) for l in open(out + "/bindings.jsonl")]
+assert len(b) == 2, b
+seen = sorted(x["cuda_visible_devices"] for x in b)
+assert seen == ["0", "1"], f"each rank must see its own GPU: {seen}"
+m = [json.loads(l) for l in open(out + "/manifest.jsonl") if l.strip()]
+assert len({r["id"] for r in m if r["status"] == "done"}) == 6, m
+print("slurm run: mosaic ok, bindings", seen)
+PY
+
+# 3: pre-emption and requeue on a fresh output folder.
+# A larger grid (12 FoVs) so that the signal lands mid-run.
+sed -e "s#grid-a/#grid-b/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3#" grid-a.ini > grid-b.ini
+"$bin" simulate --config grid-b.ini -o "$work/grid-b/campaign" -q || fail "simulate grid b"
+echo "$work/grid-b.ini" > requeue.list
+jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-requeue-%A_%a.out" \
+      --array=0-0 "$src/slurm/annamosaic-fovs.sbatch" requeue.list) || fail "sbatch requeue job"
+manifest="$work/grid-b/out/manifest.jsonl"
+for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
+[[ -s "$manifest" ]] || fail "the requeue job never recorded a FoV"
+scancel --batch --signal=USR1 "${jid}_0" || fail "scancel --signal=USR1"
+# Wait for the requeue, then let it start at once (a requeued job otherwise waits ~120 s).
+for _ in $(seq 300); do
+  st=$(state_of "${jid}_0")
+  [[ "$st" == PENDING || "$st" == REQUEUED || "$st" == RUNNING && $(scontrol show job "${jid}_0" | grep -c "Restarts=1") -gt 0 ]] && break
+  sleep 0.2
+done
+scontrol update JobId="${jid}_0" StartTime=now >/dev/null 2>&1 || true
+for _ in $(seq 600); do
+  st=$(state_of "${jid}_0"); [[ "$st" == COMPLETED || "$st" == FAILED || "$st" == CANCELLED ]] && break
+  scontrol update JobId="${jid}_0" StartTime=now >/dev/null 2>&1 || true
+  sleep 1
+done
+log=$(cat slurm-requeue-*.out)
+echo "$log" | grep -q "stopped cleanly; requeueing" || fail "the job did not stop cleanly and requeue"
+echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT=1)"
+[[ "$(state_of "${jid}_0")" == COMPLETED ]] || fail "requeued job ended as $(state_of "${jid}_0")"
+n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['status']=='done'}))" "$manifest")
+[[ "$n" == 12 ]] || fail "after the requeue $n of 12 FoVs are done"
+echo "slurm requeue: stopped, requeued, resumed and completed (12/12 FoVs)"
+echo "test_slurm: OK"

@@ -1,0 +1,545 @@
+// The A-net in LibTorch: networks, losses, training step, model file, inference.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "anet/augment.hpp"
+#include "anet/inference.hpp"
+#include "anet/losses.hpp"
+#include "anet/metrics.hpp"
+#include "anet/model_file.hpp"
+#include "anet/networks.hpp"
+#include "anet/normalisation.hpp"
+#include "anet/reconstructor.hpp"
+#include "anet/torch_util.hpp"
+#include "anet/trainer_core.hpp"
+#include "anet/training_data.hpp"
+#include "core/error.hpp"
+#include "imageio/tiff_io.hpp"
+#include "sim/campaign.hpp"
+
+using namespace annamosaic;
+using namespace annamosaic::anet;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kFixtures = ANNAMOSAIC_ANET_FIXTURES;
+const std::string kTmp = ANNAMOSAIC_TEST_TMP;
+const std::string kShippedModel = ANNAMOSAIC_ANET_SHIPPED_MODEL;
+
+std::map<std::string, double> reference_values() {
+  std::map<std::string, double> v;
+  std::ifstream in(kFixtures + "/reference_values.txt");
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream s(line);
+    std::string k;
+    double x;
+    s >> k >> x;
+    v[k] = x;
+  }
+  return v;
+}
+
+torch::Tensor as4d(const ImageF& im) {
+  return image_to_tensor(im.view()).reshape({1, 1, static_cast<std::int64_t>(im.height()), static_cast<std::int64_t>(im.width())});
+}
+
+TrainOptions tiny_options(std::size_t crop = 256) {
+  TrainOptions o;
+  o.network.ngf = 4;
+  o.network.ndf = 4;
+  o.network.q_nf = 4;
+  o.data.crop_px = crop;
+  o.data.seed = 3;
+  o.seed = 3;
+  return o;
+}
+
+std::string tmp_dir(const std::string& name) {
+  const std::string d = kTmp + "/" + name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- networks
+
+TEST(AnetNetworks, ReferenceParameterCounts) {
+  // anet.md: ngf 64, 2 input channels. G with the authors' switch parameters (ours sit after the
+  // norm, same count), D with 4 input channels, Q with 8/16/32 channels.
+  const ParameterCounts c = parameter_counts(NetworkConfig{});
+  EXPECT_EQ(c.generator, 39158464);
+  EXPECT_EQ(c.discriminator, 2766592);
+  EXPECT_EQ(c.estimator, 17153);
+  EXPECT_EQ(c.generator + c.discriminator + c.estimator, 41942209);  // "roughly 42 million"
+  NetworkConfig t;
+  t.decoder = Decoder::TransposedConv;
+  EXPECT_EQ(parameter_counts(t).generator, 54412864);  // the pix2pix decoder: 54.4 M
+}
+
+TEST(AnetNetworks, ShapesAndRanges) {
+  torch::manual_seed(1);
+  NetworkConfig cfg;
+  cfg.ngf = 4;
+  cfg.ndf = 4;
+  Generator g(cfg);
+  Discriminator d(cfg);
+  LowResEstimator q(cfg);
+  Discriminator dd(cfg);
+  init_weights(g, dd, q);
+  g->eval();  // no dropout
+  q->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({2, 2, 256, 512});
+  const torch::Tensor y = g->forward(x, torch::tensor({0.0f, 1.0f}));
+  EXPECT_EQ(y.sizes(), (std::vector<std::int64_t>{2, 1, 256, 512}));
+  EXPECT_LE(y.abs().max().item<float>(), 1.0f);
+  const torch::Tensor qy = q->forward(y);
+  EXPECT_EQ(qy.sizes(), (std::vector<std::int64_t>{2, 1, 64, 128}));
+  EXPECT_GE(qy.min().item<float>(), 0.0f);
+  EXPECT_LE(qy.max().item<float>(), 1.0f);
+  // PatchGAN: (30 m)^2 for 256 m (anet.md), 62 x 62 for 512.
+  EXPECT_EQ(d->forward(torch::randn({1, 4, 256, 256})).sizes(), (std::vector<std::int64_t>{1, 1, 30, 30}));
+  EXPECT_EQ(d->forward(torch::randn({1, 4, 512, 512})).sizes(), (std::vector<std::int64_t>{1, 1, 62, 62}));
+  EXPECT_THROW(g->forward(torch::randn({1, 2, 300, 256}), torch::zeros({1})), std::invalid_argument);
+  EXPECT_THROW(g->forward(torch::randn({1, 3, 256, 256}), torch::zeros({1})), std::invalid_argument);
+  // Per-image normalisation: an image's output does not depend on the other images of a batch.
+  const torch::Tensor single = g->forward(x.slice(0, 1, 2), torch::tensor({1.0f}));
+  EXPECT_LT((single - y.slice(0, 1, 2)).abs().max().item<float>(), 1e-5f);
+}
+
+TEST(AnetNetworks, SwitchChangesTheOutput) {
+  torch::manual_seed(2);
+  NetworkConfig cfg;
+  cfg.ngf = 4;
+  cfg.ndf = 4;
+  Generator g(cfg);
+  Discriminator d(cfg);
+  LowResEstimator q(cfg);
+  init_weights(g, d, q);
+  g->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({1, 2, 256, 256});
+  EXPECT_GT((g->forward(x, torch::tensor({0.0f})) - g->forward(x, torch::tensor({1.0f}))).abs().max().item<float>(), 1e-3f);
+}
+
+// ---------------------------------------------------------------- losses
+
+TEST(AnetLosses, AuthorsMsSsimMapMatchesNumpyReference) {
+  const auto ref = reference_values();
+  const ImageF a = read_tiff(kFixtures + "/small_a.tif"), b = read_tiff(kFixtures + "/small_b.tif");
+  const ImageF want = read_tiff(kFixtures + "/authors_msssim_map.tif");
+  const torch::Tensor map = msssim_map(as4d(a), as4d(b));
+  const torch::Tensor diff = (map - as4d(want)).abs();
+  EXPECT_LT(diff.max().item<float>(), 2e-4f);
+  EXPECT_NEAR(map.mean().item<double>(), ref.at("authors_msssim_mean"), 1e-5);
+  EXPECT_NEAR(gaussian_l1_map(as4d(a), as4d(b)).mean().item<double>(), ref.at("gaussian_l1_mean"), 1e-6);
+  // Identical images: the map is 1 everywhere, the loss 0.
+  EXPECT_LT((msssim_map(as4d(a), as4d(a)) - 1).abs().max().item<float>(), 1e-4f);
+  EXPECT_LT(superres_loss(as4d(a), as4d(a)).item<float>(), 1e-4f);
+}
+
+TEST(AnetLosses, SmallImagesKeepTheirSize) {
+  // Q's grid of a 64 px crop is 16 px: windows shrink (odd) and the map keeps the input size.
+  const torch::Tensor a = torch::rand({1, 1, 16, 16}), b = torch::rand({1, 1, 16, 16});
+  EXPECT_EQ(msssim_map(a, b).sizes(), a.sizes());
+  EXPECT_EQ(error_map(a, b).sizes(), a.sizes());
+}
+
+// ---------------------------------------------------------------- training
+
+TEST(AnetTraining, GradientsReachEveryParameter) {
+  // 512 px so that e8 is 2 x 2 (at 256 px it is 1 x 1, where its norm's scale has no gradient
+  // by construction); switch id 1 so that the switch weights matter.
+  TrainOptions o = tiny_options(512);
+  TrainerCore core(o, torch::kCPU);
+  TrainingData data(o.data);
+  TrainingSample s;
+  for (std::uint64_t i = 0; s.widefield.empty() || s.localizations == 0; ++i) s = data.sample(i);
+  s.switch_id = 1;
+  const PreparedSample p = core.prepare(s);
+  ASSERT_TRUE(p.wq.defined());
+  const torch::Tensor t_pm = p.t01 * 2 - 1;
+  const torch::Tensor cond = torch::cat({p.x, p.m_plane}, 1);
+  auto check = [](torch::nn::Module& m, const std::string& net) {
+    for (const auto& prm : m.named_parameters()) {
+      ASSERT_TRUE(prm.value().grad().defined()) << net << " " << prm.key();
+      EXPECT_GT(prm.value().grad().abs().sum().item<double>(), 0.0) << net << " " << prm.key() << " has zero gradient";
+    }
+  };
+  {
+    const torch::Tensor a = core.g->forward(p.x, p.m);
+    const torch::Tensor lg = 50 * superres_loss((a + 1) / 2, p.t01) + 25 * (1 - msssim_map(core.q->forward(a), p.wq)).mean() +
+                             lsgan_real(core.d->forward(torch::cat({cond, a}, 1)));
+    lg.backward();
+    check(*core.g, "G");
+  }
+  core.d->zero_grad();
+  (lsgan_real(core.d->forward(torch::cat({cond, t_pm}, 1))) + lsgan_fake(core.d->forward(torch::cat({cond, t_pm * 0.5}, 1)))).backward();
+  check(*core.d, "D");
+  core.q->zero_grad();
+  (1 - msssim_map(core.q->forward(t_pm), p.wq)).mean().backward();
+  check(*core.q, "Q");
+}
+
+TEST(AnetTraining, OneSampleCanBeOverfitted) {
+  // The generator and the super-resolution loss on one fixed 256 px sample, no dropout.
+  TrainOptions o = tiny_options(256);
+  o.network.ngf = 8;
+  o.network.dropout = 0;
+  TrainerCore core(o, torch::kCPU);
+  TrainingData data(o.data);
+  TrainingSample s;
+  for (std::uint64_t i = 0; s.localizations < 2000; ++i) s = data.sample(i);
+  const PreparedSample p = core.prepare(s);
+  Adam adam(core.g->parameters(), 2e-3, 0.5, 0.999);
+  double first = 0, last = 0;
+  const int steps = 150;
+  for (int i = 0; i < steps; ++i) {
+    adam.zero_grad();
+    const torch::Tensor loss = superres_loss((core.g->forward(p.x, p.m) + 1) / 2, p.t01);
+    loss.backward();
+    adam.step();
+    if (i == 0) first = loss.item<double>();
+    last = loss.item<double>();
+  }
+  std::cout << "overfit: L_SuperRes " << first << " -> " << last << " in " << steps << " steps (x" << first / last << ")\n";
+  RecordProperty("loss_ratio", std::to_string(first / last));
+  EXPECT_GT(first / last, 10.0);
+}
+
+TEST(AnetTraining, ResumeContinuesExactly) {
+  const std::string a = tmp_dir("resume_a"), b = tmp_dir("resume_b");
+  TrainOptions o = tiny_options(256);
+  o.steps = 4;
+  o.checkpoint_every = 2;
+  o.validate_every = 2;
+  o.validation_samples = 1;
+  o.threads = 1;
+  o.checkpoint_dir = a;
+  train(o);
+  o.checkpoint_dir = b;
+  o.steps = 2;
+  train(o);
+  o.steps = 4;
+  o.resume = true;
+  const TrainSummary r = train(o);
+  EXPECT_EQ(r.first_step, 2);
+  const ModelFile fa = read_model_file(a + "/checkpoint.h5"), fb = read_model_file(b + "/checkpoint.h5");
+  EXPECT_EQ(fa.scalars.at("step"), 4);
+  ASSERT_EQ(fa.groups.size(), fb.groups.size());
+  for (const auto& [name, arrays] : fa.groups) {
+    const auto& other = fb.groups.at(name);
+    ASSERT_EQ(arrays.size(), other.size());
+    for (std::size_t i = 0; i < arrays.size(); ++i) EXPECT_EQ(arrays[i].data, other[i].data) << name << "/" << arrays[i].name;
+  }
+  EXPECT_EQ(fa.scalars.at("best_score"), fb.scalars.at("best_score"));
+  // A checkpoint of another recipe is refused with the difference named.
+  o.network.ngf = 8;
+  try {
+    train(o);
+    FAIL() << "resume with another ngf must fail";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ngf 4 but the configuration says 8"), std::string::npos) << e.what();
+  }
+}
+
+// ---------------------------------------------------------------- data
+
+TEST(AnetData, SamplesAreReproducibleAndComplete) {
+  DataOptions o;
+  o.seed = 5;
+  TrainingData data(o);
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    const TrainingSample s1 = data.sample(i), s2 = data.sample(i);
+    ASSERT_EQ(s1.sparse.size(), 256u * 256u);
+    EXPECT_TRUE(std::equal(s1.sparse.begin(), s1.sparse.end(), s2.sparse.begin()));
+    EXPECT_TRUE(std::equal(s1.target.begin(), s1.target.end(), s2.target.begin()));
+    EXPECT_EQ(s1.widefield.empty(), s2.widefield.empty());
+    if (!s1.widefield.empty()) {
+      EXPECT_EQ(s1.widefield.width(), 256u);
+    }
+  }
+  EXPECT_THROW({ DataOptions bad; bad.crop_px = 300; TrainingData t(bad); }, InputError);
+}
+
+TEST(AnetData, WarpRoundTripAndPointBinning) {
+  WarpOptions wo;
+  wo.elastic_px = 3;
+  const Warp w(256, 256, 1000.5, 2000.25, wo, 9);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<double> u(0, 256);
+  std::vector<double> xs, ys;
+  for (int i = 0; i < 200; ++i) {
+    const double x = u(rng), y = u(rng);
+    double sx, sy, bx, by;
+    w.to_source(x, y, sx, sy);
+    w.to_crop(sx, sy, bx, by);
+    EXPECT_NEAR(bx, x, 1e-3);
+    EXPECT_NEAR(by, y, 1e-3);
+    if (x > 1 && y > 1 && x < 255 && y < 255) {
+      xs.push_back(sx);
+      ys.push_back(sy);
+    }
+  }
+  const ImageF binned = warp_points(xs, ys, w);
+  double total = 0;
+  for (float v : binned) total += v;
+  EXPECT_EQ(total, static_cast<double>(xs.size()));  // whole counts, none lost or smeared
+}
+
+TEST(AnetData, TablesFromACampaignWithRegisteredWidefield) {
+  const std::string dir = tmp_dir("campaign");
+  CampaignOptions c;
+  c.grid.rows = 1;
+  c.grid.cols = 2;
+  c.grid.fov_um = 12;
+  c.grid.jitter_um = 0;
+  c.specimen.cell_fraction = 1.0;
+  c.specimen.cell_radius_um = 200;  // one big cell over the whole grid
+  c.specimen.filaments_per_100um2 = 25;
+  c.specimen.gradient = 0;
+  c.blinking.frames = 1000;
+  c.seed = 4;
+  simulate_campaign(c, dir);
+  DataOptions o;
+  o.source = "tables";
+  o.tables = campaign_datasets(dir);
+  ASSERT_EQ(o.tables.size(), 2u);
+  EXPECT_FALSE(o.tables[0].widefield.empty());
+  o.p_no_widefield = 0;
+  o.p_no_sparse = 0;
+  TrainingData data(o);
+  const TrainingSample s = data.sample(0);
+  ASSERT_FALSE(s.widefield.empty());
+  double ns = 0, nt = 0;
+  for (float v : s.sparse) ns += v;
+  for (float v : s.target) nt += v;
+  // S: 300-500 of 1000 frames; T: 95% of the frames (background counts added to S are few).
+  EXPECT_GT(nt, 1.5 * ns);
+  EXPECT_GT(ns, 0);
+}
+
+// ---------------------------------------------------------------- model file
+
+namespace {
+std::string write_tiny_model(const std::string& path, int ngf = 4) {
+  TrainOptions o = tiny_options();
+  o.network.ngf = ngf;
+  TrainerCore core(o, torch::kCPU);
+  write_model_file(path, core.model_file({{"command", "test"}}));
+  return path;
+}
+}  // namespace
+
+TEST(AnetModelFile, RoundTripAndReconstructorReproducesTheGenerator) {
+  const std::string d = tmp_dir("model");
+  TrainOptions o = tiny_options();
+  TrainerCore core(o, torch::kCPU);
+  const ModelFile m = core.model_file({{"command", "unit test"}});
+  write_model_file(d + "/m.h5", m);
+  const ModelFile r = read_model_file(d + "/m.h5");
+  EXPECT_EQ(r.network.ngf, 4);
+  EXPECT_EQ(r.provenance.at("command"), "unit test");
+  ASSERT_EQ(r.groups.at("generator").size(), m.groups.at("generator").size());
+  for (std::size_t i = 0; i < r.groups.at("generator").size(); ++i) {
+    EXPECT_EQ(r.groups.at("generator")[i].name, m.groups.at("generator")[i].name);  // module order kept
+    EXPECT_EQ(r.groups.at("generator")[i].data, m.groups.at("generator")[i].data);
+  }
+  // The facade gives exactly the trainer's reconstruction.
+  TrainingData data(o.data);
+  const TrainingSample s = data.sample(1);
+  const PreparedSample p = core.prepare(s);
+  const ImageF want = tensor_to_image(core.predict(p));
+  const Reconstructor net(d + "/m.h5");
+  EXPECT_EQ(net.info().generator_parameters, parameter_count(*core.g));
+  const ReconstructionResult got = net.run(s.sparse.view(), s.widefield.empty() ? nullptr : &s.widefield, s.switch_id);
+  ASSERT_EQ(got.reconstruction.size(), want.size());
+  float maxdiff = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) maxdiff = std::max(maxdiff, std::abs(got.reconstruction.data()[i] - want.data()[i]));
+  EXPECT_LT(maxdiff, 1e-6f);
+}
+
+TEST(AnetModelFile, BadFilesGiveClearErrors) {
+  const std::string d = tmp_dir("badmodel");
+  const std::string good = write_tiny_model(d + "/good.h5");
+  auto expect_error = [](const std::string& path, const std::string& part) {
+    try {
+      Reconstructor r(path);
+      ADD_FAILURE() << path << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << "the message names the file: " << e.what();
+    }
+  };
+  // Truncated: the first half of the bytes.
+  {
+    std::ifstream in(good, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(d + "/truncated.h5", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  expect_error(d + "/truncated.h5", "");
+  std::ofstream(d + "/text.h5") << "not hdf5\n";
+  expect_error(d + "/text.h5", "not an HDF5 file");
+  expect_error(d + "/missing.h5", "does not exist");
+  // Attributes that disagree with the weights: ngf, channels.
+  {
+    ModelFile m = read_model_file(good);
+    m.network.ngf = 8;
+    write_model_file(d + "/ngf.h5", m);
+    expect_error(d + "/ngf.h5", "generator/enc1.switch' has shape [4,1,1,1] but the network built from the file's attributes expects [8,1,1,1]");
+    m.network.ngf = 4;
+    m.network.in_channels = 3;
+    write_model_file(d + "/channels.h5", m);
+    expect_error(d + "/channels.h5", "in_channels 3");
+  }
+  // A newer format version, and a foreign HDF5 file.
+  {
+    fs::copy_file(good, d + "/v2.h5");
+    const hid_t f = H5Fopen((d + "/v2.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    H5Adelete(f, "format_version");
+    const hid_t sp = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(f, "format_version", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const std::int64_t v = 2;
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(f);
+    expect_error(d + "/v2.h5", "format version 2 is not supported");
+    const hid_t g = H5Fcreate((d + "/foreign.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(g);
+    expect_error(d + "/foreign.h5", "no 'format' attribute");
+  }
+}
+
+// ---------------------------------------------------------------- inference
+
+TEST(AnetInference, TileStartsCoverWithOverlap) {
+  EXPECT_EQ(tile_starts(300, 512, 64), (std::vector<std::int64_t>{0}));
+  for (std::int64_t n : {513, 896, 900, 1300, 2560, 2765}) {
+    const auto s = tile_starts(n, 512, 128);
+    EXPECT_EQ(s.front(), 0);
+    EXPECT_EQ(s.back(), n - 512);
+    for (std::size_t i = 1; i < s.size(); ++i) EXPECT_GE(s[i - 1] + 512 - s[i], 128) << n;
+    // One tile fewer could not cover n px with 128 px overlaps.
+    const std::int64_t k = static_cast<std::int64_t>(s.size());
+    if (k >= 2) {
+      EXPECT_LT((k - 1) * 512 - (k - 2) * 128, n) << n;
+    }
+  }
+  EXPECT_EQ(tile_starts(896, 512, 128), (std::vector<std::int64_t>{0, 384}));
+}
+
+TEST(AnetInference, ThreeModesAndOutputSizes) {
+  const std::string d = tmp_dir("modes");
+  const Reconstructor net(write_tiny_model(d + "/m.h5"));
+  ImageF s(300, 270), w(300, 270);
+  std::mt19937 rng(2);
+  std::poisson_distribution<int> p(0.05);
+  for (float& v : s) v = static_cast<float>(p(rng));
+  for (std::size_t i = 0; i < w.size(); ++i) w.data()[i] = 100.0f + static_cast<float>(i % 300) * 0.1f;
+  const ReconstructionResult both = net.run(s.view(), &w, 0);
+  EXPECT_EQ(both.reconstruction.width(), 300u);
+  EXPECT_EQ(both.reconstruction.height(), 270u);
+  EXPECT_EQ(both.q_of_a.width(), 75u);
+  EXPECT_EQ(both.q_of_a.height(), 68u);  // ceil(270 / 4)
+  EXPECT_EQ(both.error_map.width(), 75u);
+  EXPECT_EQ(both.error_map.height(), 68u);
+  const ReconstructionResult sparse_only = net.run(s.view(), nullptr, 0);
+  EXPECT_TRUE(sparse_only.error_map.empty());
+  EXPECT_EQ(sparse_only.q_of_a.width(), 75u);
+  const ReconstructionResult wf_only = net.run(ImageView<const float>(), &w, 0);
+  EXPECT_EQ(wf_only.reconstruction.width(), 300u);
+  EXPECT_FALSE(wf_only.error_map.empty());
+  for (float v : both.reconstruction) ASSERT_TRUE(v >= 0 && v <= 1);
+  EXPECT_THROW(net.run(ImageView<const float>(), nullptr, 0), std::invalid_argument);
+  ImageF other(100, 100);
+  EXPECT_THROW(net.run(s.view(), &other, 0), std::invalid_argument);
+  // uint16 form: round(A * 65535).
+  const ImageU16 u = reconstruction_to_u16(both.reconstruction.view());
+  EXPECT_EQ(u(10, 10), static_cast<std::uint16_t>(std::lround(both.reconstruction(10, 10) * 65535.0f)));
+  // Devices this build does not have are refused clearly.
+  ReconstructorOptions cuda;
+  cuda.device = "cuda";
+  if (!torch::cuda::is_available()) {
+    EXPECT_THROW(Reconstructor(d + "/m.h5", cuda), IoError);
+  }
+  ReconstructorOptions bf16;
+  bf16.precision = "bf16";
+  EXPECT_THROW(Reconstructor(d + "/m.h5", bf16), std::invalid_argument);
+}
+
+TEST(AnetInference, OneTileEqualsWholeAndTilesAgreeWithWhole) {
+  // With the shipped model when present (realistic weights), else a random tiny one.
+  const std::string d = tmp_dir("tiles");
+  const bool shipped = fs::exists(kShippedModel);
+  const std::string model = shipped ? kShippedModel : write_tiny_model(d + "/m.h5", 8);
+  const ModelFile mf = read_model_file(model);
+  Generator g(mf.network);
+  import_module(*g, mf.groups.at("generator"), model, "generator");
+  g->eval();
+  torch::InferenceMode guard;
+  // A simulated FoV of 1000 x 900 px (not a multiple of 256).
+  SimulationOptions so;
+  so.specimen.seed = 77;
+  FieldSimulator sim(so, 20.0);
+  WarpOptions plain;
+  plain.rotate = false;
+  plain.elastic_px = 0;
+  const SimulatedField f = sim.field(1000, 900, plain, false, 5);
+  const ImageF s = sim.sparse(f, 1000, 900, 20 * f.labels_inside, 6);
+  const ImageF sn = standardise_sparse(s.view());
+  const Standardisation st = sparse_standardisation(s.view());
+  const torch::Tensor x = torch::stack({image_to_tensor(sn.view()), torch::zeros({900, 1000})}).unsqueeze(0);
+  const std::vector<double> pad = {-st.mean / st.scale, 0.0};
+  DeviceSetup dev;
+  const torch::Tensor whole = generate_whole(g, x, pad, 0.0f, dev);
+  // One tile covering the padded FoV is the whole pass.
+  const torch::Tensor one = generate_tiled(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, 512, 128, dev);
+  const torch::Tensor one_whole = generate_whole(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, dev);
+  EXPECT_EQ((one - one_whole).abs().max().item<float>(), 0.0f);
+  std::size_t tiles = 0;
+  const torch::Tensor tiled = generate_tiled(g, x, pad, 0.0f, 512, 128, dev, &tiles);
+  EXPECT_EQ(tiles, 9u);  // 3 x 3: two tiles would overlap by less than 128 px
+  const ImageF aw = tensor_to_image((whole + 1) / 2), at = tensor_to_image((tiled + 1) / 2);
+  const float maxdiff = ((whole - tiled) / 2).abs().max().item<float>();
+  const double agree = ms_ssim_wang(aw.view(), at.view());
+  std::cout << "tiled (512 px, 128 overlap) vs whole FoV, " << (shipped ? "shipped model" : "random tiny model")
+            << ": max |A_tiled - A_whole| = " << maxdiff << ", MS-SSIM(tiled, whole) = " << agree << "\n";
+  RecordProperty("max_abs_difference", std::to_string(maxdiff));
+  RecordProperty("ms_ssim_tiled_vs_whole", std::to_string(agree));
+  if (shipped) {
+    EXPECT_GT(agree, 0.9);
+  }
+  EXPECT_LT(maxdiff, 1.0f);
+}
+
+TEST(AnetData, SimulatedWidefieldIsRegisteredToTheTarget) {
+  // The pipeline's registration (pipeline/register) finds the simulator's known misregistration.
+  SimulationOptions so;
+  so.specimen.cell_radius_um = 2000;  // covered everywhere
+  so.specimen.filaments_per_100um2 = 20;
+  FieldSimulator sim(so, 20.0);
+  WarpOptions plain;
+  plain.rotate = false;
+  plain.elastic_px = 0;
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const SimulatedField f = sim.field(512, 512, plain, true, seed);
+    double sx = 0, sy = 0;
+    const ImageF L = register_widefield_to(f.perfect.view(), f.widefield.view(), 20.0, 108.0, &sx, &sy);
+    EXPECT_EQ(L.width(), 512u);
+    EXPECT_NEAR(sx, f.wf_shift_x_px, 0.25) << seed;
+    EXPECT_NEAR(sy, f.wf_shift_y_px, 0.25) << seed;
+  }
+}

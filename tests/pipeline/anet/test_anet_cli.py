@@ -1,0 +1,154 @@
+"""End-to-end checks of `train`, `reconstruct` and `evaluate` with independent readers
+(tifffile, h5py, numpy). Run by ctest (anet_cli_end_to_end) with:
+  ANNAMOSAIC_ANET_CLI   the command driver (the same code as `annamosaic <command>`)
+  ANNAMOSAIC_ANET_MODEL the shipped model file
+  ANNAMOSAIC_TEST_DATA  tests/data,  ANNAMOSAIC_TEST_TMP  a scratch folder
+"""
+import csv
+import os
+import shutil
+import subprocess
+import unittest
+from pathlib import Path
+
+import h5py
+import numpy as np
+import tifffile
+from scipy import ndimage
+
+CLI = os.environ.get("ANNAMOSAIC_ANET_CLI", "anet_cli")
+MODEL = Path(os.environ.get("ANNAMOSAIC_ANET_MODEL", "models/anet-microtubules-ngf16.h5"))
+DATA = Path(os.environ.get("ANNAMOSAIC_TEST_DATA", "tests/data"))
+TMP = Path(os.environ.get("ANNAMOSAIC_TEST_TMP", "/tmp/anet_cli_test"))
+EPFL = DATA / "epfl2013-bundled-tubes-hd-groundtruth.csv"
+
+
+def run(*args, check=True):
+    p = subprocess.run([CLI, *map(str, args), "--threads", "2"], capture_output=True, text=True, timeout=500)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (args, p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def setUpModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+    TMP.mkdir(parents=True)
+
+
+class Train(unittest.TestCase):
+    def test_dry_run_prints_reference_counts(self):
+        out = run("train", "-o", TMP / "dry.h5", "--dry-run").stdout
+        self.assertIn("generator G              39158464", out)
+        self.assertIn("discriminator D          2766592", out)
+        self.assertIn("low-res estimator Q      17153", out)
+
+    def test_a_few_steps_write_a_model_h5py_reads(self):
+        d = TMP / "train"
+        run("train", "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 3, "--checkpoint-every", 2,
+            "--validate-every", 2, "--validation-samples", 1, "--seed", 2)
+        with h5py.File(d / "m.h5", "r") as f:
+            self.assertEqual(int(f.attrs["ngf"]), 4)
+            self.assertEqual(f["generator/enc1.conv.weight"].shape, (4, 2, 4, 4))
+            self.assertIn("command", f["provenance"].attrs)
+        with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
+            self.assertEqual(int(f["scalars"].attrs["step"]), 3)
+            self.assertIn("discriminator", f)
+            self.assertIn("adam", f)
+        self.assertTrue((d / "m.config.ini").exists())
+
+    def test_bad_option_is_a_usage_error(self):
+        p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("multiple of 256", p.stderr)
+
+
+@unittest.skipUnless(MODEL.exists(), "no shipped model yet")
+class Reconstruct(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # A widefield for the EPFL table: its dense image blurred by a PSF and binned to 108 nm.
+        cls.d = TMP / "reconstruct"
+        cls.d.mkdir(parents=True, exist_ok=True)
+        locs = np.loadtxt(EPFL, delimiter=",", skiprows=1)
+        w = int(np.ceil(locs[:, 1].max() / 108.0)) + 1
+        h = int(np.ceil(locs[:, 2].max() / 108.0)) + 1
+        img, _, _ = np.histogram2d(locs[:, 2], locs[:, 1], bins=(h, w), range=((0, h * 108.0), (0, w * 108.0)))
+        wf = ndimage.gaussian_filter(img, 0.9) * 5 + 100
+        cls.wf_shape = (h, w)
+        tifffile.imwrite(cls.d / "wf.tif", wf.astype(np.float32))
+
+    def test_three_modes(self):
+        sr_shape = None
+        for mode, extra in (("both", ["--table", EPFL, "--frames", "first:36", "--widefield", self.d / "wf.tif"]),
+                            ("sparse", ["--table", EPFL, "--frames", "first:36"]),
+                            ("wfonly", ["--widefield", self.d / "wf.tif"])):
+            out = self.d / (mode + ".tif")
+            run("reconstruct", "--model", MODEL, "-o", out, "--widefield-frames", "1", *extra)
+            a = tifffile.imread(out)
+            self.assertEqual(a.dtype, np.float32)
+            self.assertTrue(0 <= a.min() and a.max() <= 1)
+            q = tifffile.imread(self.d / (mode + ".q.tif"))
+            self.assertEqual(q.shape, tuple((s + 3) // 4 for s in a.shape))
+            has_wf = mode != "sparse"
+            self.assertEqual((self.d / (mode + ".error.tif")).exists(), has_wf)
+            if has_wf:
+                self.assertEqual(tifffile.imread(self.d / (mode + ".error.tif")).shape, q.shape)
+                self.assertEqual(tifffile.imread(self.d / (mode + ".widefield.tif")).shape, a.shape)
+            if mode == "both":
+                sr_shape = a.shape  # the camera field at 20 nm
+                self.assertEqual(sr_shape, tuple(int(np.ceil(s * 108 / 20 - 1e-9)) for s in self.wf_shape))
+            if mode == "wfonly":
+                self.assertEqual(a.shape, sr_shape)
+
+    def test_uint16_scaling(self):
+        f32 = self.d / "f.tif"
+        u16 = self.d / "u.tif"
+        args = ["--table", EPFL, "--frames", "first:36", "--no-preview"]
+        run("reconstruct", "--model", MODEL, "-o", f32, *args)
+        run("reconstruct", "--model", MODEL, "-o", u16, "--format", "uint16", *args)
+        a, b = tifffile.imread(f32), tifffile.imread(u16)
+        self.assertEqual(b.dtype, np.uint16)
+        self.assertLessEqual(np.abs(b / 65535.0 - a).max(), 0.5 / 65535 + 1e-6)
+
+    def test_tiled_and_whole_agree(self):
+        args = ["--table", EPFL, "--no-preview"]
+        run("reconstruct", "--model", MODEL, "-o", self.d / "whole.tif", "--mode", "whole", *args)
+        run("reconstruct", "--model", MODEL, "-o", self.d / "tiled.tif", "--mode", "tiled", "--tile-px", 256,
+            "--overlap-px", 64, *args)
+        a, b = tifffile.imread(self.d / "whole.tif"), tifffile.imread(self.d / "tiled.tif")
+        print("EPFL table, tiles of 256 px vs whole: max |diff| = %.4f, mean |diff| = %.5f" % (
+            np.abs(a - b).max(), np.abs(a - b).mean()))
+        self.assertLess(np.abs(a - b).mean(), 0.05)
+
+    def test_bad_model_file(self):
+        bad = self.d / "bad.h5"
+        bad.write_text("not a model\n")
+        p = run("reconstruct", "--model", bad, "-o", self.d / "x.tif", "--table", EPFL, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(str(bad), p.stderr)
+        self.assertIn("not an HDF5 file", p.stderr)
+
+
+@unittest.skipUnless(MODEL.exists(), "no shipped model yet")
+class Evaluate(unittest.TestCase):
+    def test_simulated_small(self):
+        d = TMP / "eval"
+        run("evaluate", "--model", MODEL, "-o", d, "--fields", 1, "--field-px", 256, "--n", "1000,30000", "--no-frc")
+        rows = [r for r in csv.reader(l for l in open(d / "evaluate.csv") if not l.startswith("#"))]
+        self.assertEqual(rows[0][:5], ["n", "locs_per_um2", "hist_msssim", "anet_s_msssim", "anet_sw_msssim"])
+        self.assertEqual(len(rows), 3)
+        hist = [float(r[2]) for r in rows[1:]]
+        self.assertLess(hist[0], hist[1])  # more localizations, better histogram
+        self.assertEqual((d / "evaluate.png").read_bytes()[:4], b"\x89PNG")
+
+    def test_table(self):
+        d = TMP / "eval_table"
+        out = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL).stdout
+        self.assertIn("A-net", out)
+        rows = list(csv.reader(l for l in open(d / "evaluate-table.csv") if not l.startswith("#")))
+        self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
+        self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
+
+
+if __name__ == "__main__":
+    unittest.main()
