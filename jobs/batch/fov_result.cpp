@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/hdf5_lock.hpp"
 
 namespace annamosaic {
 namespace {
@@ -118,6 +119,7 @@ ImageF read_image(hid_t file, const char* name, const std::string& path) {
 }  // namespace
 
 void write_fov_result(const std::string& path, const FovResult& r) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());
   Quiet quiet;
   AtomicFile out(path);
   {
@@ -151,6 +153,7 @@ void write_fov_result(const std::string& path, const FovResult& r) {
 }
 
 FovResult read_fov_result(const std::string& path, const std::vector<std::string>& datasets) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());
   Quiet quiet;
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw InputError(path, "cannot open FoV result: " + hdf5_error());

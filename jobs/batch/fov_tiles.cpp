@@ -10,10 +10,17 @@ namespace annamosaic {
 FovResultTiles::FovResultTiles(const std::string& out_dir, const CampaignInfo& c, const std::vector<FovEntry>& fovs,
                                const std::map<int, ManifestRecord>& records, double pixel_nm,
                                std::vector<std::string> channels)
-    : out_dir_(out_dir), channels_(std::move(channels)) {
+    : channels_(std::move(channels)), pixel_nm_(pixel_nm) {
   const std::size_t side = static_cast<std::size_t>(std::ceil(c.fov_um * 1000.0 / pixel_nm - 1e-9));
   for (const FovEntry& f : fovs) {
-    tiles_.push_back({f.id, f.row, f.col, f.x_um, f.y_um, side, side});
+    TileInfo t;
+    t.id = f.id;
+    t.row = f.row;
+    t.col = f.col;
+    t.x_um = f.x_um;
+    t.y_um = f.y_um;
+    t.width_px = t.height_px = side;
+    tiles_.push_back(t);
     auto it = records.find(f.id);
     files_.push_back(it != records.end() && !it->second.file.empty() ? out_dir + "/" + it->second.file : "");
   }
@@ -23,21 +30,28 @@ FovResultTiles::FovResultTiles(const std::string& out_dir, const CampaignInfo& c
 }
 
 ImageF FovResultTiles::load(std::size_t i, std::size_t c) const {
-  if (files_[i].empty()) return ImageF();
+  const TileInfo& t = tiles_[i];
+  if (files_[i].empty()) return ImageF(t.width_px, t.height_px);
   const std::string& ch = channels_[c];
-  const std::string ds = ch == "error map" ? "error_map" : ch;
-  FovResult r = read_fov_result(files_[i], {ds});
-  if (ch == "reconstruction") return std::move(r.reconstruction);
-  if (ch == "widefield") return std::move(r.widefield);
-  if (ch == "sparse") return std::move(r.sparse);
-  // Error map: 1/4 of the SR grid; replicate each value over its 4 x 4 block.
-  const TileMeta& t = tiles_[i];
-  ImageF up(t.width_px, t.height_px);
-  if (r.error_map.empty()) return ImageF();
-  for (std::size_t y = 0; y < t.height_px; ++y)
-    for (std::size_t x = 0; x < t.width_px; ++x)
-      up(x, y) = r.error_map(std::min(x / 4, r.error_map.width() - 1), std::min(y / 4, r.error_map.height() - 1));
-  return up;
+  FovResult r = read_fov_result(files_[i], {ch == "error map" ? "error_map" : ch});
+  ImageF img = ch == "reconstruction" ? std::move(r.reconstruction)
+               : ch == "widefield"    ? std::move(r.widefield)
+               : ch == "sparse"       ? std::move(r.sparse)
+                                      : ImageF();
+  if (ch == "error map" && !r.error_map.empty()) {
+    img = ImageF(t.width_px, t.height_px);
+    for (std::size_t y = 0; y < t.height_px; ++y)
+      for (std::size_t x = 0; x < t.width_px; ++x)
+        img(x, y) = r.error_map(std::min(x / 4, r.error_map.width() - 1), std::min(y / 4, r.error_map.height() - 1));
+  }
+  // Every channel of a tile has the tile's size (a missing widefield is zeros).
+  if (img.width() != t.width_px || img.height() != t.height_px) {
+    ImageF fixed(t.width_px, t.height_px);
+    for (std::size_t y = 0; y < std::min(t.height_px, img.height()); ++y)
+      for (std::size_t x = 0; x < std::min(t.width_px, img.width()); ++x) fixed(x, y) = img(x, y);
+    return fixed;
+  }
+  return img;
 }
 
 }  // namespace annamosaic

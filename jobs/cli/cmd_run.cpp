@@ -263,7 +263,8 @@ Command run_command() {
         ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
         ("search-um", po::value<double>()->default_value(1.5), "stage error covered by tile registration (per axis)")
-        ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max");
+        ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max")
+        ("register-widefield", po::value<bool>()->default_value(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");
     add_table_options(d);
   };
   c.run = [c](const po::variables_map& vm) { return run_run(c, vm); };

@@ -80,6 +80,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   auto& d = o.data;
   d.source = vm["source"].as<std::string>();
   d.crop_px = vm["crop-px"].as<std::size_t>();
+  if (d.crop_px == 0 || d.crop_px % 256 != 0)
+    throw UsageError("--crop-px must be a positive multiple of 256 (8 stride-2 levels), not " + std::to_string(d.crop_px));
   d.pixel_nm = vm["pixel-nm"].as<double>();
   d.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
   if (!(d.pixel_nm > 0) || !(d.camera_pixel_nm > 0)) throw UsageError("--pixel-nm and --camera-pixel-nm must be > 0");

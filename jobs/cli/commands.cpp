@@ -13,6 +13,7 @@ std::vector<Command> all_commands() {
   c.push_back(reconstruct_command());
   c.push_back(evaluate_command());
 #endif
+  c.push_back(stitch_command());
   c.push_back(render_command());
   c.push_back(export_command());
   c.push_back(inspect_command());

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <tuple>
 
 #include "batch/fov_tiles.hpp"
 #include "batch/manifest.hpp"
@@ -9,9 +10,8 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
-#include "mosaic/fusion.hpp"
-#include "mosaic/layout.hpp"
-#include "mosaic/pairwise.hpp"
+#include "tiles/fusion.hpp"
+#include "tiles/stitch.hpp"
 #include "pyramid/ims_reader.hpp"
 #include "pyramid/ims_writer.hpp"
 #include "pyramid/ome_tiff.hpp"
@@ -46,22 +46,28 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         else if (it->second.status != "done") ++result.failed_fovs;
       }
       if (missing) throw InputError(out + "/manifest.jsonl", std::to_string(missing) + " FoV(s) have no result yet: run --stage fovs first");
-      FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction"});
-      PairwiseOptions po;
-      po.pixel_nm = pixel_nm;
-      po.overlap_um = campaign.overlap_um;
-      po.search_um = vm["search-um"].as<double>();
-      const auto t0 = std::chrono::steady_clock::now();
-      const PairwiseResult pr = register_neighbours(tiles, po);
-      LayoutOptions lo;
-      lo.pixel_nm = pixel_nm;
-      const Layout layout = solve_layout(tiles.tiles(), pr.edges, lo);
-      const nlohmann::json j = layout_to_json(tiles.tiles(), layout, pixel_nm, pr.ncc_threshold);
-      layout_text = j.dump(1);
+      // Register on the reconstruction; where a strip is featureless there, try the registered
+      // widefield (coarser but present in every covered FoV).
+      FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "widefield"});
+      StitchOptions so;
+      so.registration.search_um = vm["search-um"].as<double>();
+      RegistrationSignal recon;
+      recon.channel = 0;
+      RegistrationSignal wf;
+      wf.channel = 1;
+      wf.scale = 4;
+      so.registration.signals = {recon};
+      if (vm["register-widefield"].as<bool>()) so.registration.signals.push_back(wf);
+      const StitchLayout layout = compute_layout(tiles, so);
+      layout_text = layout_json(tiles, layout, so);
       write_file_atomic(out + "/layout.json", layout_text + "\n");
-      spdlog::info("layout: {} edges, {} accepted (NCC >= {:.2f}), {} dropped as outliers, residual RMS {:.2f} px, max {:.2f} px ({:.1f} s)",
-                   pr.edges.size(), layout.accepted, pr.ncc_threshold, layout.dropped, layout.rms_residual_px,
-                   layout.max_residual_px, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      const auto& sol = layout.solution;
+      std::size_t accepted = 0;
+      for (char u : sol.link_used) accepted += u != 0;
+      spdlog::info("layout: {} pairs, {} links used, {} dropped as outliers, {} component(s) ({} isolated tiles), "
+                   "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
+                   layout.pairs.size(), accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
+                   sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -71,19 +77,22 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   bcast_string(layout_text, comm);
   MPI_Bcast(&result.failed_fovs, 1, MPI_INT, 0, comm);
 
-  // Every rank places the tiles the same way and fuses its share of the block rows.
-  const nlohmann::json j = nlohmann::json::parse(layout_text);
+  // Rank 0 fuses (every block once) while all ranks take part in writing the pyramid.
   FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "error map", "widefield"});
-  Layout layout;
-  for (const auto& t : j["tiles"]) {
-    layout.x_px.push_back(t["x_px"].get<double>());
-    layout.y_px.push_back(t["y_px"].get<double>());
-  }
-  const MosaicPlacement placement = place_tiles(tiles.tiles(), layout);
+  std::vector<double> xs, ys;
+  if (rank == 0) std::tie(xs, ys) = read_layout_positions(out + "/layout.json", tiles);
+  unsigned long long n = xs.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
+  xs.resize(n);
+  ys.resize(n);
+  MPI_Bcast(xs.data(), static_cast<int>(n), MPI_DOUBLE, 0, comm);
+  MPI_Bcast(ys.data(), static_cast<int>(n), MPI_DOUBLE, 0, comm);
+  const MosaicPlan plan = plan_mosaic(tiles, xs, ys);
+  const nlohmann::json j = nlohmann::json::parse(layout_text);
   MosaicInfo info;
   info.name = campaign.name;
-  info.width_px = placement.width_px;
-  info.height_px = placement.height_px;
+  info.width_px = plan.width_px;
+  info.height_px = plan.height_px;
   info.pixel_nm = pixel_nm;
   info.block_px = vm["block-px"].as<std::size_t>();
   info.channels = {
@@ -92,21 +101,21 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       {"widefield", "0 1 0", 1.0, "registered widefield, camera counts (ADU) resampled to the SR grid"}};
   ImsWriterOptions wo;
   wo.comm = comm;
-  wo.qc = {{"fovs", std::to_string(fovs.size())},
-           {"failed fovs", std::to_string(result.failed_fovs)},
-           {"layout residual rms px", j["summary"]["rms_residual_px"].dump()},
-           {"accepted edges", j["summary"]["accepted"].dump()}};
+  wo.qc = {{"fovs", std::to_string(fovs.size())}, {"failed fovs", std::to_string(result.failed_fovs)}};
+  if (j.contains("summary"))
+    for (const auto& [k, v] : j["summary"].items())
+      if (v.is_number()) wo.qc.emplace_back("layout " + k, v.dump());
   const std::string path = out + "/mosaic.ims";
   ImsWriter writer(path, info, wo);
   writer.open();
   std::unique_ptr<Progress> progress;
-  if (rank == 0) progress = std::make_unique<Progress>("mosaic block rows", (info.blocks_y() + size - 1) / size, "rows");
-  FusionOptions fo;
-  fo.blend = parse_blend(vm["blend"].as<std::string>());
-  fo.feather_px = campaign.overlap_um * 1000.0 / pixel_nm;
-  fuse_blocks(tiles, placement, info, fo, writer, rank, size, [&](std::size_t) {
-    if (progress) progress->advance();
-  });
+  if (rank == 0) {
+    progress = std::make_unique<Progress>("mosaic blocks", info.blocks_x() * info.blocks_y(), "blocks");
+    FuseOptions fo;
+    fo.mode = parse_blend_mode(vm["blend"].as<std::string>());
+    fo.feather_px = campaign.overlap_um * 1000.0 / pixel_nm;
+    fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] { progress->advance(); });
+  }
   writer.finish();
   if (progress) progress->finish();
   if (rank == 0) {

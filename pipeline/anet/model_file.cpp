@@ -1,3 +1,4 @@
+#include "core/hdf5_lock.hpp"
 #include "anet/model_file.hpp"
 
 #include <hdf5.h>
@@ -244,6 +245,7 @@ herr_t collect_attr(hid_t, const char* name, const H5A_info_t*, void* out) {
 }
 
 ModelFile read_impl(const std::string& path, bool with_arrays) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());  // HDF5 here is not thread-safe
   SilenceHdf5 quiet;
   Reader r{path};
   std::error_code ec;
@@ -306,6 +308,7 @@ Decoder parse_decoder(const std::string& s) {
 }
 
 void write_model_file(const std::string& path, const ModelFile& m) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());  // HDF5 here is not thread-safe
   SilenceHdf5 quiet;
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {

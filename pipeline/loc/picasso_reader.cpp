@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/hdf5_lock.hpp"
 
 namespace annamosaic {
 namespace {
@@ -62,6 +63,7 @@ struct Row {
 LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& opt, ReadReport* report) {
   if (!(opt.camera_pixel_nm > 0))
     throw InputError(path, "Picasso HDF5 coordinates are in camera pixels: give the camera pixel size (--camera-pixel-nm)");
+  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());
   SilenceHdf5 quiet;
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw InputError(path, "cannot open as HDF5: " + hdf5_error());

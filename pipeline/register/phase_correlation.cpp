@@ -407,7 +407,41 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
       break;
     }
   double ox = 0, oy = 0;
-  if (opt.subpixel == Subpixel::Paraboloid) {
+  if (opt.subpixel == Subpixel::Ncc) {
+    // Climb to the integer NCC maximum (the correlation peak may sit one pixel off it), then fit.
+    auto ncc_at = [&](long x, long y) {
+      const Overlap o = implied_overlap(fr, mr, x, y);
+      if (o.w == 0 || static_cast<double>(o.w * o.h) < min_area) return -2.0;
+      return ncc_overlap(a.img.view(), b.img.view(), o, x, y);
+    };
+    long cx = best.sx, cy = best.sy;
+    double v[3][3];
+    for (int step = 0; step < 4; ++step) {
+      for (int j = -1; j <= 1; ++j)
+        for (int i = -1; i <= 1; ++i) v[j + 1][i + 1] = (i == 0 && j == 0 && step == 0) ? best.ncc : ncc_at(cx + i, cy + j);
+      int bi = 0, bj = 0;
+      for (int j = -1; j <= 1; ++j)
+        for (int i = -1; i <= 1; ++i)
+          if (v[j + 1][i + 1] > v[bj + 1][bi + 1]) bi = i, bj = j;
+      if (bi == 0 && bj == 0) break;
+      cx += bi, cy += bj;
+    }
+    auto fit = [](double m, double c, double p) {
+      if (m > 0 && c > 0 && p > 0) {
+        const double lm = std::log(m), lc = std::log(c), lp = std::log(p), den = lm - 2 * lc + lp;
+        if (den < 0) return std::clamp(0.5 * (lm - lp) / den, -0.5, 0.5);
+      }
+      const double den = m - 2 * c + p;
+      return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
+    };
+    if (v[1][1] > -2) {
+      ox = fit(v[1][0], v[1][1], v[1][2]);
+      oy = fit(v[0][1], v[1][1], v[2][1]);
+      best.sx = cx, best.sy = cy, best.ncc = v[1][1];
+      best.area = implied_overlap(fr, mr, cx, cy).w * implied_overlap(fr, mr, cx, cy).h;
+      best.active = -1;
+    }
+  } else if (opt.subpixel == Subpixel::Paraboloid) {
     std::tie(ox, oy) = paraboloid_offset(surface, best.peak->x, best.peak->y);
   } else if (opt.subpixel == Subpixel::Gaussian) {
     std::tie(ox, oy) = gaussian_offset(surface, best.peak->x, best.peak->y);

@@ -28,8 +28,12 @@ enum class Prefilter { None, Gaussian, LaplacianOfGaussian };
 // neighbourhood; Gaussian = per-axis parabola through the log of the peak and its 4 neighbours
 // (unbiased for the Gaussian-like peaks of blurred images, as cheap as the paraboloid);
 // UpsampledDft = Guizar-Sicairos et al. 2008, the DFT evaluated on a 1/upsample grid around the
-// peak (most precise, costs about one more FFT per call on strips).
-enum class Subpixel { None, Paraboloid, UpsampledDft, Gaussian };
+// peak (costs about one more FFT per call on strips); Ncc = hill-climb the NCC of the implied
+// overlap over integer shifts from the chosen one, then a per-axis Gaussian (log-parabola) fit to
+// it. All but Ncc refine the correlation surface, which partial overlaps, valid rectangles and
+// windows tilt (the product of the two supports adds a slope under the peak: a bias of ~0.15 px
+// on overlap strips); the NCC is normalised per overlap and has no such bias.
+enum class Subpixel { None, Paraboloid, UpsampledDft, Gaussian, Ncc };
 
 struct PcOptions {
   Window window = Window::Hann;

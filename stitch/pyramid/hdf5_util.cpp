@@ -2,12 +2,11 @@
 
 #include <cstring>
 
+#include "core/hdf5_lock.hpp"
+
 namespace annamosaic::h5 {
 
-std::recursive_mutex& library_mutex() {
-  static std::recursive_mutex m;
-  return m;
-}
+std::recursive_mutex& library_mutex() { return hdf5_library_mutex(); }  // shared with every module
 
 Lock::Lock() : guard_(library_mutex()) {
   H5Eget_auto2(H5E_DEFAULT, &func_, &data_);

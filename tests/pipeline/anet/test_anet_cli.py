@@ -1,6 +1,6 @@
 """End-to-end checks of `train`, `reconstruct` and `evaluate` with independent readers
 (tifffile, h5py, numpy). Run by ctest (anet_cli_end_to_end) with:
-  ANNAMOSAIC_ANET_CLI   the command driver (the same code as `annamosaic <command>`)
+  ANNAMOSAIC_BIN        the annamosaic binary
   ANNAMOSAIC_ANET_MODEL the shipped model file
   ANNAMOSAIC_TEST_DATA  tests/data,  ANNAMOSAIC_TEST_TMP  a scratch folder
 """
@@ -16,7 +16,7 @@ import numpy as np
 import tifffile
 from scipy import ndimage
 
-CLI = os.environ.get("ANNAMOSAIC_ANET_CLI", "anet_cli")
+CLI = os.environ.get("ANNAMOSAIC_BIN", "annamosaic")
 MODEL = Path(os.environ.get("ANNAMOSAIC_ANET_MODEL", "models/anet-microtubules-ngf16.h5"))
 DATA = Path(os.environ.get("ANNAMOSAIC_TEST_DATA", "tests/data"))
 TMP = Path(os.environ.get("ANNAMOSAIC_TEST_TMP", "/tmp/anet_cli_test"))
@@ -58,7 +58,7 @@ class Train(unittest.TestCase):
 
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
-        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("multiple of 256", p.stderr)
 
 
@@ -134,7 +134,8 @@ class Evaluate(unittest.TestCase):
     def test_simulated_small(self):
         d = TMP / "eval"
         run("evaluate", "--model", MODEL, "-o", d, "--fields", 1, "--field-px", 256, "--n", "1000,30000", "--no-frc")
-        rows = [r for r in csv.reader(l for l in open(d / "evaluate.csv") if not l.startswith("#"))]
+        with open(d / "evaluate.csv") as f:
+            rows = [r for r in csv.reader(l for l in f if not l.startswith("#"))]
         self.assertEqual(rows[0][:5], ["n", "locs_per_um2", "hist_msssim", "anet_s_msssim", "anet_sw_msssim"])
         self.assertEqual(len(rows), 3)
         hist = [float(r[2]) for r in rows[1:]]
@@ -145,7 +146,8 @@ class Evaluate(unittest.TestCase):
         d = TMP / "eval_table"
         out = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL).stdout
         self.assertIn("A-net", out)
-        rows = list(csv.reader(l for l in open(d / "evaluate-table.csv") if not l.startswith("#")))
+        with open(d / "evaluate-table.csv") as f:
+            rows = list(csv.reader(l for l in f if not l.startswith("#")))
         self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
         self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
 

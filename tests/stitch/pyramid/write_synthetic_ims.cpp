@@ -6,6 +6,7 @@
 //   write_synthetic_ims --out m.ims --width 33180 --height 33180 [--channels 3] [--block 1024]
 //       [--deflate 2] [--threads N] [--order rows|reverse|random] [--split cyclic|random|halves]
 //       [--abort-after N] [--gen-only] [--no-xml] [--queue-mb 256] [--seed S] [--zlib rle|default]
+//       [--pin-threads]
 //
 // Prints one JSON line (rank 0): sizes, times, MB/s, peak RSS (max over ranks and sum), stats.
 // --abort-after N: after N blocks this process kills itself with SIGKILL (crash-safety test).
@@ -13,7 +14,10 @@
 #include <mpi.h>
 #include <sys/resource.h>
 #include <tbb/global_control.h>
+#include <sched.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#include <tbb/task_scheduler_observer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -44,7 +48,7 @@ struct Args {
   int deflate = 2;
   std::string order = "rows", split = "cyclic";
   long abort_after = -1;
-  bool gen_only = false, no_xml = false, rle = true;
+  bool gen_only = false, no_xml = false, rle = true, pin = false;
   unsigned seed = 1;
 };
 
@@ -78,12 +82,28 @@ Args parse(int argc, char** argv) {
       if (v != "rle" && v != "default") usage("--zlib must be rle or default");
       a.rle = v == "rle";
     } else if (k == "--gen-only") a.gen_only = true;
+    else if (k == "--pin-threads") a.pin = true;
     else if (k == "--no-xml") a.no_xml = true;
     else usage("unknown option " + k);
   }
   if ((a.out.empty() && !a.gen_only) || a.width == 0 || a.height == 0) usage("need --out, --width, --height");
   return a;
 }
+
+// --pin-threads: each TBB thread on its own core (thread index modulo the cores), as MPI pins
+// its ranks. On a loaded machine unpinned threads of one process can get less than a core each.
+class PinThreads : public tbb::task_scheduler_observer {
+ public:
+  PinThreads() { observe(true); }
+  ~PinThreads() override { observe(false); }
+  void on_scheduler_entry(bool) override {
+    const int cores = std::max(1u, std::thread::hardware_concurrency());
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(tbb::this_task_arena::current_thread_index() % cores, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
+};
 
 double peak_rss_mb() {
   struct rusage ru {};
@@ -104,6 +124,8 @@ int main(int argc, char** argv) {
     const Args a = parse(argc, argv);
     const std::size_t threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    std::unique_ptr<PinThreads> pin;
+    if (a.pin) pin = std::make_unique<PinThreads>();
     const MosaicInfo info = synthetic::mosaic_info(a.width, a.height, a.channels, a.block);
     const std::size_t bx_n = info.blocks_x(), by_n = info.blocks_y();
 

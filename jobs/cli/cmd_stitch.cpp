@@ -1,0 +1,343 @@
+// `annamosaic stitch`: pairwise registration + global layout + block fusion of per-FoV images.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/progress.hpp"
+#include "imageio/png_preview.hpp"
+#include "tiles/bigtiff_sink.hpp"
+#include "tiles/fusion.hpp"
+#include "tiles/preview_sink.hpp"
+#include "tiles/stitch.hpp"
+
+namespace annamosaic::cli {
+namespace {
+namespace fs = std::filesystem;
+
+// [campaign] keys of DIR/campaign.ini (written by `annamosaic simulate`); empty if absent.
+std::map<std::string, std::string> read_campaign_ini(const std::string& dir) {
+  std::map<std::string, std::string> kv;
+  std::ifstream in(dir + "/campaign.ini");
+  std::string line, section;
+  while (std::getline(in, line)) {
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#' || line[b] == ';') continue;
+    if (line[b] == '[') {
+      section = line.substr(b + 1, line.find(']') - b - 1);
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (section != "campaign" || eq == std::string::npos) continue;
+    auto trim = [](std::string s) {
+      const auto x = s.find_first_not_of(" \t\r"), y = s.find_last_not_of(" \t\r");
+      return x == std::string::npos ? std::string() : s.substr(x, y - x + 1);
+    };
+    kv[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
+  }
+  return kv;
+}
+
+double parse_number(const std::string& s, const std::string& what) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used != s.size() || !std::isfinite(v)) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    throw UsageError(what + ": '" + s + "' is not a number");
+  }
+}
+
+// NAME[:SCALE[:gauss|log|none[:SIGMA]]]
+RegistrationSignal parse_register_spec(const std::string& spec, const TileSource& src) {
+  std::vector<std::string> f;
+  std::stringstream ss(spec);
+  for (std::string item; std::getline(ss, item, ':');) f.push_back(item);
+  if (f.empty() || f.size() > 4 || f[0].empty())
+    throw UsageError("--register '" + spec + "': expected CHANNEL[:SCALE[:gauss|log|none[:SIGMA]]]");
+  RegistrationSignal s;
+  s.channel = channel_index(src, f[0]);
+  if (f.size() > 1) {
+    const double scale = parse_number(f[1], "--register " + spec);
+    if (scale < 1 || scale != std::floor(scale) || scale > 64) throw UsageError("--register '" + spec + "': scale must be 1..64");
+    s.scale = static_cast<std::size_t>(scale);
+  }
+  if (f.size() > 2) {
+    if (f[2] == "gauss") s.prefilter = Prefilter::Gaussian;
+    else if (f[2] == "log") s.prefilter = Prefilter::LaplacianOfGaussian;
+    else if (f[2] == "none") s.prefilter = Prefilter::None;
+    else throw UsageError("--register '" + spec + "': pre-filter must be gauss, log or none");
+  }
+  if (f.size() > 3) {
+    s.prefilter_sigma_px = parse_number(f[3], "--register " + spec);
+    if (!(s.prefilter_sigma_px > 0)) throw UsageError("--register '" + spec + "': sigma must be > 0");
+  }
+  return s;
+}
+
+// Quantisation scale for a channel: 60000 / the maximum over up to 16 evenly spaced tiles (so the
+// brightest structures keep headroom below 65535), 1 if they are all <= 0.
+double auto_scale(const TileSource& src, std::size_t channel) {
+  const std::size_t n = std::min<std::size_t>(16, src.size());
+  float hi = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const ImageF img = src.load(k * src.size() / n, channel);
+    for (float v : img)
+      if (std::isfinite(v)) hi = std::max(hi, v);
+  }
+  return hi > 0 ? 60000.0 / hi : 1.0;
+}
+
+// Interior points where four tiles meet (the middle of the overlap corner), for seam-check crops:
+// up to `n` of them spread over the grid (a regular subsample of the corners).
+std::vector<std::pair<std::size_t, std::size_t>> tile_corners(const TileSource& src, const MosaicPlan& plan, std::size_t n) {
+  std::map<std::pair<int, int>, std::size_t> cell;
+  for (std::size_t i = 0; i < src.size(); ++i) cell[{src.info(i).row, src.info(i).col}] = i;
+  std::vector<std::pair<std::size_t, std::size_t>> all;
+  for (const auto& [rc, i] : cell) {
+    auto r = cell.find({rc.first, rc.second + 1}), d = cell.find({rc.first + 1, rc.second}),
+         rd = cell.find({rc.first + 1, rc.second + 1});
+    if (r == cell.end() || d == cell.end() || rd == cell.end()) continue;
+    const TilePlacement& a = plan.tiles[i];
+    const TilePlacement& c = plan.tiles[rd->second];
+    const double x = (static_cast<double>(a.x0 + static_cast<long>(a.width)) + static_cast<double>(c.x0)) / 2;
+    const double y = (static_cast<double>(a.y0 + static_cast<long>(a.height)) + static_cast<double>(c.y0)) / 2;
+    all.push_back({static_cast<std::size_t>(std::max(0.0, x)), static_cast<std::size_t>(std::max(0.0, y))});
+  }
+  if (all.size() <= n) return all;
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  for (std::size_t k = 0; k < n; ++k) out.push_back(all[k * all.size() / n]);
+  return out;
+}
+
+// Variance of an image: the crop with the most structure is the informative seam check.
+double variance(const ImageF& img) {
+  double s = 0, ss = 0;
+  for (float v : img) s += v, ss += static_cast<double>(v) * v;
+  const double n = std::max<double>(1, static_cast<double>(img.size()));
+  return ss / n - (s / n) * (s / n);
+}
+
+int run_stitch(const Command& self, const po::variables_map& vm) {
+  const std::string dir = vm["input"].as<std::string>();
+  if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the campaign or tile folder)");
+  const std::string output = vm["output"].as<std::string>();
+  const auto campaign = read_campaign_ini(dir);
+
+  std::vector<TileChannelSpec> channels;
+  if (vm.count("tiles")) channels.push_back({"tiles", vm["tiles"].as<std::string>(), ""});
+  if (vm.count("channel"))
+    for (const auto& spec : vm["channel"].as<std::vector<std::string>>()) channels.push_back(parse_channel_spec(spec));
+  if (channels.empty()) throw UsageError("no tiles: give --tiles PATTERN and/or --channel NAME=PATTERN");
+  const std::string positions = vm.count("positions") ? vm["positions"].as<std::string>() : dir + "/positions.csv";
+  double overlap_um = vm["overlap-um"].as<double>();
+  if (overlap_um < 0) {
+    auto it = campaign.find("overlap-um");
+    if (it == campaign.end()) throw UsageError("--overlap-um is needed (no campaign.ini with overlap-um in " + dir + ")");
+    overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
+  }
+  const double pixel_nm = vm["pixel-nm"].as<double>();
+  if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
+  const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm);
+  const TileSource& src = *source;
+  spdlog::info("{} tiles of {} x {} px at {} nm, channels: {}", src.size(), src.info(0).width_px, src.info(0).height_px,
+               src.pixel_nm(), [&] {
+                 std::string s;
+                 for (std::size_t c = 0; c < src.channels(); ++c) s += (c ? ", " : "") + src.channel_name(c);
+                 return s;
+               }());
+
+  const fs::path out_dir = fs::path(output).parent_path();
+  if (!out_dir.empty()) fs::create_directories(out_dir);
+  const std::string layout_path =
+      vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());
+
+  std::vector<double> xs, ys;
+  if (vm.count("from-layout")) {
+    std::tie(xs, ys) = read_layout_positions(vm["from-layout"].as<std::string>(), src);
+    spdlog::info("positions from {}", vm["from-layout"].as<std::string>());
+  } else {
+    StitchOptions so;
+    auto& r = so.registration;
+    r.search_um = vm["search-um"].as<double>();
+    if (!(r.search_um >= 0)) throw UsageError("--search-um must be >= 0");
+    r.signals.clear();
+    if (vm.count("register"))
+      for (const auto& spec : vm["register"].as<std::vector<std::string>>()) r.signals.push_back(parse_register_spec(spec, src));
+    else
+      r.signals.push_back(RegistrationSignal{});
+    r.random_pairs = vm["random-pairs"].as<std::size_t>();
+    r.accept_quantile = vm["accept-quantile"].as<double>();
+    r.min_ncc = vm["min-ncc"].as<double>();
+    r.min_ncc_margin = vm["min-ncc-margin"].as<double>();
+    r.seed = vm["seed"].as<std::uint64_t>();
+    so.layout.max_residual_px = vm["max-residual-px"].as<double>();
+    so.layout.residual_ratio = vm["residual-ratio"].as<double>();
+    const std::size_t npairs = grid_neighbours(src).size();
+    Progress progress("register", npairs * r.signals.size(), "pairs");
+    const StitchLayout L = compute_layout(src, so, [&] { progress.advance(); });
+    progress.finish();
+    write_file_atomic(layout_path, layout_json(src, L, so));
+    std::size_t valid = 0, accepted = 0;
+    for (const auto& p : L.registration.pairs) valid += p.valid, accepted += p.accepted;
+    for (const auto& c : L.registration.calibration)
+      spdlog::info("signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f})",
+                   src.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
+                   100 * r.accept_quantile, c.random_ncc_quantile);
+    const LayoutSolution& s = L.solution;
+    spdlog::info("{} neighbour pairs: {} matched, {} accepted, {} dropped by the solver; {} component(s), {} tile(s) placed "
+                 "by the stage only; link residuals RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.3f} s)",
+                 L.pairs.size(), valid, accepted, s.dropped, s.components, s.isolated_tiles, s.rms_residual_px,
+                 s.max_residual_px, L.register_seconds, L.solve_seconds);
+    spdlog::info("wrote {}", layout_path);
+    xs = s.x_px, ys = s.y_px;
+  }
+  if (vm["layout-only"].as<bool>()) {
+    write_config_next_to(path_stem(output) + ".config.ini", self, vm);
+    return 0;
+  }
+
+  const MosaicPlan plan = plan_mosaic(src, xs, ys);
+  MosaicInfo info;
+  info.name = campaign.count("name") ? campaign.at("name") : fs::path(dir).filename().string();
+  info.width_px = plan.width_px;
+  info.height_px = plan.height_px;
+  info.pixel_nm = src.pixel_nm();
+  info.block_px = vm["block-px"].as<std::size_t>();
+  if (info.block_px == 0 || info.block_px % 16) throw UsageError("--block-px must be a positive multiple of 16");
+  std::map<std::string, double> scales;
+  if (vm.count("scale"))
+    for (const auto& spec : vm["scale"].as<std::vector<std::string>>()) {
+      const auto eq = spec.find('=');
+      if (eq == std::string::npos) throw UsageError("--scale '" + spec + "': expected NAME=FACTOR");
+      channel_index(src, spec.substr(0, eq));
+      const double v = parse_number(spec.substr(eq + 1), "--scale " + spec);
+      if (!(v > 0)) throw UsageError("--scale '" + spec + "': factor must be > 0");
+      scales[spec.substr(0, eq)] = v;
+    }
+  std::vector<std::size_t> fuse_channels;
+  for (std::size_t c = 0; c < src.channels(); ++c) {
+    fuse_channels.push_back(c);
+    const std::string& name = src.channel_name(c);
+    const double scale = scales.count(name) ? scales[name] : auto_scale(src, c);
+    info.channels.push_back({name, c == 0 ? "1 1 1" : (c == 1 ? "0 1 0" : "1 0 1"), scale, "value = stored / scale"});
+    spdlog::info("channel '{}': stored uint16 = value x {:.6g}", name, scale);
+  }
+  FuseOptions fo;
+  fo.mode = parse_blend_mode(vm["blend"].as<std::string>());
+  const double feather_um = vm["feather-um"].as<double>();
+  fo.feather_px = (feather_um >= 0 ? feather_um : overlap_um) * 1000.0 / src.pixel_nm();
+  fo.cache_mb = vm["cache-mb"].as<std::size_t>();
+  spdlog::info("mosaic {} x {} px ({:.1f} x {:.1f} mm), {} blocks of {} px, blend {}", info.width_px, info.height_px,
+               info.width_px * info.pixel_nm * 1e-6, info.height_px * info.pixel_nm * 1e-6, info.blocks_x() * info.blocks_y(),
+               info.block_px, blend_mode_name(fo.mode));
+
+  const auto tiff = BigTiffSink::create(output, info);
+  const std::size_t crop_px = vm["corner-crop-px"].as<std::size_t>();
+  std::vector<PixelRect> crops;
+  if (crop_px > 0)
+    for (const auto& [x, y] : tile_corners(src, plan, 16))
+      crops.push_back({x > crop_px / 2 ? x - crop_px / 2 : 0, y > crop_px / 2 ? y - crop_px / 2 : 0, crop_px, crop_px});
+  PreviewSink preview(tiff.get(), info, 0, 2048, crops);
+  Progress progress("fuse", info.blocks_x() * info.blocks_y(), "blocks");
+  const FuseStats st = fuse_mosaic(src, plan, fuse_channels, info, preview, fo, [&] { progress.advance(); });
+  preview.finish();
+  progress.finish();
+  for (std::size_t c = 0; c < st.saturated.size(); ++c)
+    if (st.saturated[c])
+      spdlog::warn("channel '{}': {} pixels outside 0..65535 after scaling were clamped (see --scale)", src.channel_name(c),
+                   st.saturated[c]);
+  spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}", st.blocks, st.seconds,
+               st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output);
+  if (!vm["no-preview"].as<bool>()) {
+    PreviewOptions po;
+    po.colormap = Colormap::Gray;
+    po.max_size_px = 0;
+    write_preview_png(path_stem(output) + ".png", preview.overview().view(), po);
+    spdlog::info("wrote {} (1:{} overview)", path_stem(output) + ".png", preview.factor());
+    if (preview.crops() > 0) {
+      std::size_t best = 0;
+      for (std::size_t k = 1; k < preview.crops(); ++k)
+        if (variance(preview.crop(k)) > variance(preview.crop(best))) best = k;
+      const PixelRect& r = preview.crop_rect(best);
+      write_preview_png(path_stem(output) + ".corner.png", preview.crop(best).view(), po);
+      spdlog::info("wrote {} (full resolution, {} x {} px at mosaic x {} y {}: the tile corner with the most structure, "
+                   "for seam checks)",
+                   path_stem(output) + ".corner.png", r.width, r.height, r.x0, r.y0);
+    }
+  }
+  write_config_next_to(path_stem(output) + ".config.ini", self, vm);
+  return 0;
+}
+
+}  // namespace
+
+Command stitch_command() {
+  Command c;
+  c.name = "stitch";
+  c.summary = "Register neighbouring tiles, solve the global layout and fuse the mosaic (BigTIFF).";
+  c.usage = "annamosaic stitch DIR --tiles PATTERN [--channel NAME=PATTERN[@PAGES]]... -o OUT.tif";
+  c.details =
+      "DIR holds the tiles and positions.csv (id,row,col,x_um,y_um: nominal stage position of each tile's\n"
+      "top-left corner); a campaign folder (campaign.ini) also gives --overlap-um. Patterns are relative to\n"
+      "DIR: {id} = id with 4 digits (fov/0003), {id:d}, {row}, {col}, {row:02d}. Channel 0 (--tiles, else the\n"
+      "first --channel) sets the tile grid; other channels of another size are resampled onto it using the\n"
+      "TIFF pixel sizes (e.g. widefield=fov/{id}/widefield.tif@3-5: frames 3-5 averaged, 108 -> 20 nm).\n"
+      "\n"
+      "Registration: every pair of grid neighbours on the overlap strip predicted by the stage, widened\n"
+      "by --search-um on each side, at 1/SCALE resolution (--register CHANNEL[:SCALE[:gauss|log|none[:SIGMA]]],\n"
+      "repeatable: later signals are tried for pairs the earlier ones rejected; default: channel 0, scale 2,\n"
+      "Gaussian sigma 1). Accepted when the NCC beats the --accept-quantile of random non-adjacent pairs\n"
+      "(at least --min-ncc) and every other interpretation by --min-ncc-margin. Layout: weighted least\n"
+      "squares over accepted pairs plus weak stage priors; the worst link is dropped while its residual\n"
+      "exceeds max(--max-residual-px, --residual-ratio x mean).\n"
+      "\n"
+      "Writes OUT.tif (tiled BigTIFF, uint16, one plane per channel, stored = value x scale; --scale\n"
+      "NAME=S, default 60000 / max of 16 sample tiles), layout.json next to it (--layout: positions, every\n"
+      "edge with shift, NCC, weight, accepted/used, residual, and a summary), OUT.png (overview of channel\n"
+      "0), OUT.corner.png (full-resolution crop of channel 0 at the tile corner with the most structure:\n"
+      "seam check) and OUT.config.ini.\n"
+      "Example: annamosaic stitch out/demo/campaign --tiles 'ground_truth/dense/{id}.tif' -o out/demo/mosaic.tif";
+  c.positional = {"input"};
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("input", po::value<std::string>()->required(), "campaign or tile folder")
+        ("output,o", po::value<std::string>()->required(), "output mosaic (BigTIFF)")
+        ("tiles", po::value<std::string>(), "file pattern of the tiles (channel 'tiles')")
+        ("channel", po::value<std::vector<std::string>>()->composing(), "NAME=PATTERN[@PAGES]: a (further) channel; repeatable")
+        ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")
+        ("pixel-nm", po::value<double>()->default_value(0.0), "tile pixel size (0: from the TIFF resolution tags)")
+        ("overlap-um", po::value<double>()->default_value(-1.0), "nominal overlap (default: campaign.ini)")
+        ("search-um", po::value<double>()->default_value(2.0), "largest stage error between neighbours, per axis")
+        ("register", po::value<std::vector<std::string>>()->composing(), "CHANNEL[:SCALE[:gauss|log|none[:SIGMA]]]; repeatable")
+        ("random-pairs", po::value<std::size_t>()->default_value(200), "non-adjacent pairs calibrating the threshold")
+        ("accept-quantile", po::value<double>()->default_value(0.99), "quantile of the random pairs' NCC to beat")
+        ("min-ncc", po::value<double>()->default_value(0.1), "lowest acceptance threshold")
+        ("min-ncc-margin", po::value<double>()->default_value(0.12), "NCC margin over other interpretations")
+        ("seed", po::value<std::uint64_t>()->default_value(1), "choice of the random pairs")
+        ("max-residual-px", po::value<double>()->default_value(2.0), "links with larger residuals are dropped...")
+        ("residual-ratio", po::value<double>()->default_value(2.5), "...if also above this x the mean residual")
+        ("blend", po::value<std::string>()->default_value("linear"), "linear (feather), overlay or max")
+        ("feather-um", po::value<double>()->default_value(-1.0), "linear blending ramp (default: the overlap)")
+        ("block-px", po::value<std::size_t>()->default_value(1024), "output block and TIFF tile size")
+        ("cache-mb", po::value<std::size_t>()->default_value(1024), "tile cache during fusion")
+        ("scale", po::value<std::vector<std::string>>()->composing(), "NAME=FACTOR: uint16 = value x FACTOR; repeatable")
+        ("layout", po::value<std::string>(), "layout JSON to write (default: layout.json next to OUT)")
+        ("from-layout", po::value<std::string>(), "fuse with the positions of this layout.json (no registration)")
+        ("layout-only", po::bool_switch(), "register and write the layout, do not fuse")
+        ("corner-crop-px", po::value<std::size_t>()->default_value(512), "size of the seam-check crop (0: none)")
+        ("no-preview", po::bool_switch(), "do not write the PNG previews");
+  };
+  c.run = [c](const po::variables_map& vm) { return run_stitch(c, vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,244 @@
+#include "tiles/fusion.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+
+#include "core/error.hpp"
+
+namespace annamosaic {
+
+BlendMode parse_blend_mode(const std::string& name) {
+  if (name == "linear") return BlendMode::Linear;
+  if (name == "overlay") return BlendMode::Overlay;
+  if (name == "max") return BlendMode::Max;
+  throw InputError("--blend", "unknown blend mode '" + name + "' (linear, overlay or max)");
+}
+
+const char* blend_mode_name(BlendMode mode) {
+  switch (mode) {
+    case BlendMode::Linear: return "linear";
+    case BlendMode::Overlay: return "overlay";
+    case BlendMode::Max: return "max";
+  }
+  return "?";
+}
+
+MosaicPlan plan_mosaic(const TileSource& source, const std::vector<double>& x_px, const std::vector<double>& y_px) {
+  if (x_px.size() != source.size() || y_px.size() != source.size())
+    throw std::invalid_argument("plan_mosaic: one position per tile");
+  MosaicPlan plan;
+  if (source.size() == 0) return plan;
+  double mx = std::numeric_limits<double>::infinity(), my = mx;
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    if (!std::isfinite(x_px[i]) || !std::isfinite(y_px[i])) throw std::invalid_argument("plan_mosaic: non-finite position");
+    mx = std::min(mx, x_px[i]), my = std::min(my, y_px[i]);
+  }
+  plan.origin_x_px = std::floor(mx), plan.origin_y_px = std::floor(my);
+  long w = 0, h = 0;
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    const TileInfo& t = source.info(i);
+    TilePlacement p{i, std::lround(x_px[i] - plan.origin_x_px), std::lround(y_px[i] - plan.origin_y_px), t.width_px, t.height_px};
+    w = std::max(w, p.x0 + static_cast<long>(p.width));
+    h = std::max(h, p.y0 + static_cast<long>(p.height));
+    plan.tiles.push_back(p);
+  }
+  plan.width_px = static_cast<std::size_t>(w), plan.height_px = static_cast<std::size_t>(h);
+  return plan;
+}
+
+float feather_weight(std::size_t i, std::size_t n, double feather_px) {
+  const double d = std::min(static_cast<double>(i) + 0.5, static_cast<double>(n) - static_cast<double>(i) - 0.5);
+  if (!(feather_px > 0)) return 1.0f;
+  return static_cast<float>(std::min(1.0, d / feather_px));
+}
+
+void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vector<LoadedTile>& tiles, std::size_t channels,
+                 const FuseOptions& opt, std::vector<ImageF>& out) {
+  out.resize(channels);
+  for (auto& im : out) im = ImageF(w, h);
+  ImageF wsum;
+  if (opt.mode == BlendMode::Linear) wsum = ImageF(w, h);
+  // Max needs "no tile yet" distinct from value 0 (tiles may hold negative values).
+  ImageU32 covered;
+  if (opt.mode == BlendMode::Max) covered = ImageU32(w, h);
+  for (const LoadedTile& lt : tiles) {
+    const TilePlacement& p = *lt.place;
+    const long ix0 = std::max(x0, p.x0), ix1 = std::min(x0 + static_cast<long>(w), p.x0 + static_cast<long>(p.width));
+    const long iy0 = std::max(y0, p.y0), iy1 = std::min(y0 + static_cast<long>(h), p.y0 + static_cast<long>(p.height));
+    if (ix1 <= ix0 || iy1 <= iy0) continue;
+    std::vector<float> wx;
+    if (opt.mode == BlendMode::Linear) {
+      wx.resize(static_cast<std::size_t>(ix1 - ix0));
+      for (long x = ix0; x < ix1; ++x)
+        wx[static_cast<std::size_t>(x - ix0)] = feather_weight(static_cast<std::size_t>(x - p.x0), p.width, opt.feather_px);
+    }
+    for (long y = iy0; y < iy1; ++y) {
+      const std::size_t ty = static_cast<std::size_t>(y - p.y0), oy = static_cast<std::size_t>(y - y0);
+      const std::size_t tx0 = static_cast<std::size_t>(ix0 - p.x0), ox0 = static_cast<std::size_t>(ix0 - x0);
+      const std::size_t n = static_cast<std::size_t>(ix1 - ix0);
+      if (opt.mode == BlendMode::Linear) {
+        const float wy = feather_weight(ty, p.height, opt.feather_px);
+        float* ws = wsum.row(oy) + ox0;
+        for (std::size_t k = 0; k < n; ++k) ws[k] += wx[k] * wy;
+        for (std::size_t c = 0; c < channels; ++c) {
+          const float* s = (*lt.channels)[c].row(ty) + tx0;
+          float* d = out[c].row(oy) + ox0;
+          for (std::size_t k = 0; k < n; ++k) d[k] += wx[k] * wy * s[k];
+        }
+      } else if (opt.mode == BlendMode::Overlay) {
+        for (std::size_t c = 0; c < channels; ++c)
+          std::copy_n((*lt.channels)[c].row(ty) + tx0, n, out[c].row(oy) + ox0);
+      } else {
+        std::uint32_t* cov = covered.row(oy) + ox0;
+        for (std::size_t c = 0; c < channels; ++c) {
+          const float* s = (*lt.channels)[c].row(ty) + tx0;
+          float* d = out[c].row(oy) + ox0;
+          for (std::size_t k = 0; k < n; ++k) d[k] = cov[k] ? std::max(d[k], s[k]) : s[k];
+        }
+        for (std::size_t k = 0; k < n; ++k) cov[k] = 1;
+      }
+    }
+  }
+  if (opt.mode == BlendMode::Linear)
+    for (std::size_t c = 0; c < channels; ++c)
+      for (std::size_t k = 0; k < w * h; ++k) {
+        const float s = wsum.data()[k];
+        out[c].data()[k] = s > 0 ? out[c].data()[k] / s : 0.0f;
+      }
+}
+
+std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out) {
+  std::size_t clamped = 0;
+  for (std::size_t y = 0; y < in.height(); ++y) {
+    const float* s = in.row(y);
+    std::uint16_t* d = out.row(y);
+    for (std::size_t x = 0; x < in.width(); ++x) {
+      const double v = static_cast<double>(s[x]) * scale;
+      if (std::isnan(v)) {
+        d[x] = 0;
+      } else if (v < -0.5) {
+        d[x] = 0, ++clamped;
+      } else if (v >= 65535.5) {
+        d[x] = 65535, ++clamped;
+      } else {
+        d[x] = static_cast<std::uint16_t>(std::lround(v));
+      }
+    }
+  }
+  return clamped;
+}
+
+namespace {
+
+struct CacheEntry {
+  std::vector<ImageF> channels;
+  std::size_t bytes = 0;
+  std::size_t last_step = 0;
+};
+
+}  // namespace
+
+FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const std::vector<std::size_t>& channels,
+                      const MosaicInfo& info, BlockSink& sink, const FuseOptions& opt, const std::function<void()>& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (info.width_px != plan.width_px || info.height_px != plan.height_px)
+    throw std::invalid_argument("fuse_mosaic: MosaicInfo size differs from the plan");
+  if (info.channels.size() != channels.size()) throw std::invalid_argument("fuse_mosaic: one ChannelInfo per channel");
+  if (info.block_px == 0) throw std::invalid_argument("fuse_mosaic: block_px must be > 0");
+  for (std::size_t c : channels)
+    if (c >= source.channels()) throw std::invalid_argument("fuse_mosaic: channel index out of range");
+  FuseStats st;
+  st.saturated.assign(channels.size(), 0);
+  const std::size_t B = info.block_px, nbx = info.blocks_x(), nby = info.blocks_y();
+  if (nbx == 0 || nby == 0) return st;
+  std::size_t tile_h = 1;
+  for (const auto& p : plan.tiles) tile_h = std::max(tile_h, p.height);
+  // Bands about one tile tall: each tile is then needed by about two bands, and within a band the
+  // column sweep keeps only a few tile columns alive.
+  const std::size_t band_rows = std::max<std::size_t>(1, (tile_h + B - 1) / B);
+  std::vector<std::atomic<std::size_t>> saturated(channels.size());
+  std::map<std::size_t, CacheEntry> cache;
+  std::size_t cached_bytes = 0, step = 0;
+  const std::size_t cap = opt.cache_mb * (std::size_t{1} << 20);
+
+  for (std::size_t band = 0; band * band_rows < nby; ++band) {
+    const std::size_t by0 = band * band_rows, by1 = std::min(nby, by0 + band_rows);
+    for (std::size_t bx = 0; bx < nbx; ++bx, ++step) {
+      const long rx0 = static_cast<long>(bx * B), rx1 = static_cast<long>(std::min(info.width_px, (bx + 1) * B));
+      const long ry0 = static_cast<long>(by0 * B), ry1 = static_cast<long>(std::min(info.height_px, by1 * B));
+      std::vector<std::size_t> need;
+      for (std::size_t k = 0; k < plan.tiles.size(); ++k) {
+        const TilePlacement& p = plan.tiles[k];
+        if (p.x0 < rx1 && p.x0 + static_cast<long>(p.width) > rx0 && p.y0 < ry1 && p.y0 + static_cast<long>(p.height) > ry0)
+          need.push_back(k);
+      }
+      std::vector<std::size_t> missing;
+      for (std::size_t k : need)
+        if (!cache.count(k)) missing.push_back(k);
+      std::vector<CacheEntry> loaded(missing.size());
+      tbb::parallel_for(std::size_t{0}, missing.size(), [&](std::size_t i) {
+        const TilePlacement& p = plan.tiles[missing[i]];
+        for (std::size_t c : channels) {
+          ImageF img = source.load(p.tile, c);
+          if (img.width() != p.width || img.height() != p.height)
+            throw InputError("tile " + std::to_string(source.info(p.tile).id),
+                             "channel '" + source.channel_name(c) + "' image size differs from the tile's");
+          loaded[i].bytes += img.size() * sizeof(float);
+          loaded[i].channels.push_back(std::move(img));
+        }
+      });
+      for (std::size_t i = 0; i < missing.size(); ++i) {
+        cached_bytes += loaded[i].bytes;
+        cache[missing[i]] = std::move(loaded[i]);
+      }
+      st.tile_loads += missing.size();
+      for (std::size_t k : need) cache[k].last_step = step;
+      st.peak_cached_tiles = std::max(st.peak_cached_tiles, cache.size());
+      st.peak_cached_bytes = std::max(st.peak_cached_bytes, cached_bytes);
+
+      std::vector<LoadedTile> tiles;
+      for (std::size_t k : need) tiles.push_back({&plan.tiles[k], &cache[k].channels});
+      tbb::parallel_for(by0, by1, [&](std::size_t by) {
+        const long x0 = rx0, y0 = static_cast<long>(by * B);
+        const std::size_t w = static_cast<std::size_t>(rx1 - rx0), h = std::min(info.height_px, (by + 1) * B) - by * B;
+        std::vector<ImageF> fused;
+        fuse_region(x0, y0, w, h, tiles, channels.size(), opt, fused);
+        std::vector<ImageU16> q(channels.size());
+        std::vector<ImageView<const std::uint16_t>> views;
+        for (std::size_t c = 0; c < channels.size(); ++c) {
+          q[c] = ImageU16(w, h);
+          saturated[c] += quantise_u16(fused[c].view(), info.channels[c].scale, q[c].view());
+          views.push_back(q[c].view());
+        }
+        sink.write_block(bx, by, views);
+        if (progress) progress();
+      });
+      st.blocks += by1 - by0;
+      // Evict least recently used tiles that this step did not need, down to the cap.
+      while (cached_bytes > cap) {
+        auto victim = cache.end();
+        for (auto it = cache.begin(); it != cache.end(); ++it)
+          if (it->second.last_step != step && (victim == cache.end() || it->second.last_step < victim->second.last_step))
+            victim = it;
+        if (victim == cache.end()) break;
+        cached_bytes -= victim->second.bytes;
+        cache.erase(victim);
+      }
+    }
+  }
+  for (std::size_t c = 0; c < channels.size(); ++c) st.saturated[c] = saturated[c];
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace annamosaic

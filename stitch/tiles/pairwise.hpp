@@ -1,0 +1,124 @@
+#pragma once
+// Pairwise registration of grid neighbours on the overlap strip predicted by the stage.
+//
+// Strip geometry (per pair a, b with b the right or lower neighbour): the nominal intersection of
+// the two tiles (from the stage positions) widened by the search range on every side and clipped
+// to the union of the two tiles. Each tile is sampled over that same specimen region (zeros where
+// it has no data), so the nominal shift between the strips is 0, the true overlap sits near the
+// middle of the strip whatever the stage error, and the window tapers the strip ends rather than
+// the overlap. Strips are reduced by `scale` (mean of scale x scale blocks) and pre-filtered on the
+// data only, then phase-correlated with the search window = the search range, every periodic
+// interpretation scored by NCC on the implied overlap of real data.
+//
+// Acceptance: an edge is accepted when its NCC reaches a threshold calibrated on random
+// NON-adjacent pairs of the same dataset registered with the same geometry (ASHLAR's idea): the
+// accept_quantile of their NCCs (what "no match" looks like here), never below min_ncc. Empty
+// strips have no structure: invalid, never matched.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "register/phase_correlation.hpp"
+#include "tiles/tile_source.hpp"
+
+namespace annamosaic {
+
+struct TilePair {
+  std::size_t a = 0, b = 0;  // tile indices; b is a's right (same row, next column) or lower neighbour
+};
+
+// Every horizontally and vertically adjacent pair of grid cells, sorted by (a, b).
+std::vector<TilePair> grid_neighbours(const TileSource& source);
+
+// The strip of pair (a, b): a region of a's pixel grid, and the rounded nominal offset of b.
+struct StripGeometry {
+  double nominal_dx_px = 0, nominal_dy_px = 0;  // b - a from the stage positions
+  long d0x = 0, d0y = 0;                        // rounded nominal offset; b is sampled over region - d0
+  long x0 = 0, y0 = 0;                          // region origin in a's pixels (may lie outside a)
+  std::size_t width = 0, height = 0;            // 0: the tiles cannot overlap within the search range
+};
+StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_nm, double search_px);
+
+// One signal to register with: a channel of the source at a reduced scale.
+struct RegistrationSignal {
+  std::size_t channel = 0;
+  std::size_t scale = 2;  // register at 1/scale of the tile resolution
+  Prefilter prefilter = Prefilter::Gaussian;
+  double prefilter_sigma_px = 1.0;  // at the reduced scale
+  // Least structure an overlap must carry to count as a match, in blobs of the pre-filter's size
+  // (participation ratio / 2 pi (sigma^2 + 0.25)). Measured on a simulated 8 x 8 campaign: a
+  // single false detection on each side reaches NCC 1 at a wrong shift (about 0.8 blob); true
+  // overlaps with one crossing filament carry 3 or more.
+  double min_features = 2.5;
+};
+
+// Phase-correlation settings for strips (see pairwise.cpp for the measurements behind them).
+PcOptions default_strip_pc_options();
+
+struct PairRegOptions {
+  double search_um = 2.0;  // largest expected |true - nominal| offset between neighbours, per axis
+  // Tried in order: an edge rejected on one signal is registered again on the next (e.g. the
+  // reconstruction first, the registered widefield for pairs whose strip is featureless there).
+  std::vector<RegistrationSignal> signals = std::vector<RegistrationSignal>(1);  // one default signal
+  PcOptions pc = default_strip_pc_options();  // search window and expected shift are set per pair
+  std::size_t random_pairs = 200;     // non-adjacent pairs for the acceptance threshold (per signal)
+  double accept_quantile = 0.99;
+  double min_ncc = 0.1;               // the threshold never goes below this
+  // A match must also beat every other interpretation more than 2 px away by this much NCC: a
+  // single straight filament crossing the strip matches almost as well anywhere along itself
+  // (the aperture problem). Measured on the 8 x 8 simulated campaign (dense renders): correct
+  // edges had margins >= 0.14, the wrong ones that passed the NCC threshold <= 0.10.
+  double min_ncc_margin = 0.12;
+  std::uint64_t seed = 1;             // choice of the random pairs
+};
+
+struct PairResult {
+  TilePair pair;
+  double nominal_dx_px = 0, nominal_dy_px = 0;  // b - a, stage
+  double dx_px = 0, dy_px = 0;                  // b - a, measured (full-resolution px), when valid
+  double ncc = 0, peak = 0, confidence = 0;
+  double second_ncc = -1;  // best NCC of another interpretation (see PcResult::second_ncc)
+  int signal = -1;        // index into PairRegOptions::signals that produced the kept result
+  bool valid = false;     // a match was found (structure on both sides, a candidate in the window)
+  bool accepted = false;  // valid, ncc >= the signal's threshold and distinct (min_ncc_margin)
+};
+
+struct SignalCalibration {
+  std::size_t channel = 0, scale = 1;
+  std::size_t pairs_tried = 0;     // neighbour pairs registered with this signal
+  std::size_t random_pairs = 0, random_valid = 0;
+  double random_ncc_quantile = 0;  // accept_quantile of the valid random pairs' NCC (0 if none)
+  double threshold = 0;            // max(min_ncc, random_ncc_quantile)
+  std::vector<double> random_ncc;  // all valid random pairs, sorted
+};
+
+struct PairRegistration {
+  std::vector<PairResult> pairs;  // same order as the input pairs
+  std::vector<SignalCalibration> calibration;  // one per signal used
+  std::size_t tile_loads = 0;
+};
+
+// Registers the pairs. Tiles are loaded row by row (parallel within a row) and only their strips
+// are kept until the partner row is loaded, so memory grows with a grid row, not the grid.
+// Deterministic for any thread count. `progress` (optional) is called once per registered pair,
+// from worker threads.
+PairRegistration register_pairs(const TileSource& source, const std::vector<TilePair>& pairs, const PairRegOptions& opt,
+                                const std::function<void()>& progress = {});
+
+// The strip of one tile over a region of its pixel grid (pixels outside the tile are zeros),
+// reduced by `scale` and pre-filtered on the data only; `valid` is the reduced data rectangle
+// (width 0 if the region misses the tile).
+struct Strip {
+  ImageF image;
+  PcRect valid;
+};
+Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t width, std::size_t height,
+                    const RegistrationSignal& signal);
+
+// Registers two strips of one geometry; returns b - a in full-resolution pixels (pure; used by
+// register_pairs, the tests and the benchmarks).
+PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g, const RegistrationSignal& signal,
+                         const PcOptions& pc, double search_px);
+
+}  // namespace annamosaic

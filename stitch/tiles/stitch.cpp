@@ -1,0 +1,180 @@
+#include "tiles/stitch.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "core/error.hpp"
+
+namespace annamosaic {
+
+StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, const std::function<void()>& progress) {
+  StitchLayout out;
+  const auto t0 = std::chrono::steady_clock::now();
+  out.pairs = grid_neighbours(source);
+  out.registration = register_pairs(source, out.pairs, opt.registration, progress);
+  const auto t1 = std::chrono::steady_clock::now();
+  const double px_per_um = 1000.0 / source.pixel_nm();
+  LayoutInput& in = out.input;
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    in.nominal_x_px.push_back(source.info(i).x_um * px_per_um);
+    in.nominal_y_px.push_back(source.info(i).y_um * px_per_um);
+  }
+  for (std::size_t k = 0; k < out.pairs.size(); ++k) {
+    const TilePair& p = out.pairs[k];
+    in.prior_pairs.push_back({p.a, p.b});
+    const PairResult& r = out.registration.pairs[k];
+    if (!r.accepted) continue;
+    in.links.push_back({p.a, p.b, r.dx_px, r.dy_px, std::max(r.ncc, 1e-3)});
+    out.link_pair.push_back(k);
+  }
+  out.layout_options = opt.layout;
+  if (!(out.layout_options.prior_sigma_px > 0))
+    out.layout_options.prior_sigma_px = std::max(1.0, opt.registration.search_um * px_per_um / 3.0);
+  out.solution = solve_layout(in, out.layout_options);
+  const auto t2 = std::chrono::steady_clock::now();
+  out.register_seconds = std::chrono::duration<double>(t1 - t0).count();
+  out.solve_seconds = std::chrono::duration<double>(t2 - t1).count();
+  return out;
+}
+
+namespace {
+double r3(double v) { return std::round(v * 1000.0) / 1000.0; }
+}  // namespace
+
+std::string layout_json(const TileSource& source, const StitchLayout& L, const StitchOptions& opt) {
+  using nlohmann::json;
+  const LayoutSolution& s = L.solution;
+  const double um_per_px = source.pixel_nm() / 1000.0;
+  json tiles = json::array();
+  std::vector<int> used_links(source.size(), 0);
+  for (std::size_t k = 0; k < L.input.links.size(); ++k)
+    if (s.link_used[k]) ++used_links[L.input.links[k].a], ++used_links[L.input.links[k].b];
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    const TileInfo& t = source.info(i);
+    tiles.push_back({{"id", t.id},
+                     {"row", t.row},
+                     {"col", t.col},
+                     {"width_px", t.width_px},
+                     {"height_px", t.height_px},
+                     {"nominal_x_px", r3(L.input.nominal_x_px[i])},
+                     {"nominal_y_px", r3(L.input.nominal_y_px[i])},
+                     {"x_px", r3(s.x_px[i])},
+                     {"y_px", r3(s.y_px[i])},
+                     {"x_um", s.x_px[i] * um_per_px},
+                     {"y_um", s.y_px[i] * um_per_px},
+                     {"component", s.component[i]},
+                     {"links", used_links[i]},
+                     {"placed_by", used_links[i] ? "registration" : "stage"}});
+  }
+  std::map<std::size_t, std::size_t> link_of_pair;
+  for (std::size_t k = 0; k < L.link_pair.size(); ++k) link_of_pair[L.link_pair[k]] = k;
+  json edges = json::array();
+  for (std::size_t k = 0; k < L.pairs.size(); ++k) {
+    const PairResult& r = L.registration.pairs[k];
+    const TileInfo& a = source.info(r.pair.a);
+    const TileInfo& b = source.info(r.pair.b);
+    json e = {{"a", a.id},
+              {"b", b.id},
+              {"direction", b.row == a.row ? "right" : "down"},
+              {"nominal_dx_px", r3(r.nominal_dx_px)},
+              {"nominal_dy_px", r3(r.nominal_dy_px)},
+              {"valid", r.valid},
+              {"accepted", r.accepted}};
+    if (r.signal >= 0) {
+      const RegistrationSignal& sig = opt.registration.signals[static_cast<std::size_t>(r.signal)];
+      e["signal"] = source.channel_name(sig.channel) + "/" + std::to_string(sig.scale);
+    }
+    if (r.valid) {
+      e["dx_px"] = r3(r.dx_px);
+      e["dy_px"] = r3(r.dy_px);
+      e["ncc"] = r3(r.ncc);
+      e["second_ncc"] = r3(r.second_ncc);
+      e["peak"] = r3(r.peak);
+      // Disagreement with the final layout (for rejected edges too: how wrong they would have been).
+      e["residual_px"] = r3(std::hypot(s.x_px[r.pair.b] - s.x_px[r.pair.a] - r.dx_px, s.y_px[r.pair.b] - s.y_px[r.pair.a] - r.dy_px));
+    }
+    if (auto it = link_of_pair.find(k); it != link_of_pair.end()) {
+      e["weight"] = r3(L.input.links[it->second].weight / (L.layout_options.link_sigma_px * L.layout_options.link_sigma_px));
+      e["used"] = static_cast<bool>(s.link_used[it->second]);
+    } else {
+      e["used"] = false;
+    }
+    edges.push_back(std::move(e));
+  }
+  json cal = json::array();
+  for (const SignalCalibration& c : L.registration.calibration)
+    cal.push_back({{"channel", source.channel_name(c.channel)},
+                   {"scale", c.scale},
+                   {"pairs_tried", c.pairs_tried},
+                   {"random_pairs", c.random_pairs},
+                   {"random_valid", c.random_valid},
+                   {"random_ncc_quantile", r3(c.random_ncc_quantile)},
+                   {"ncc_threshold", r3(c.threshold)}});
+  std::size_t valid = 0, accepted = 0;
+  for (const PairResult& r : L.registration.pairs) valid += r.valid, accepted += r.accepted;
+  json summary = {{"tiles", source.size()},
+                  {"pairs", L.pairs.size()},
+                  {"valid", valid},
+                  {"accepted", accepted},
+                  {"dropped_by_solver", s.dropped},
+                  {"used", accepted - s.dropped},
+                  {"components", s.components},
+                  {"tiles_placed_by_stage", s.isolated_tiles},
+                  {"rms_residual_px", r3(s.rms_residual_px)},
+                  {"max_residual_px", r3(s.max_residual_px)},
+                  {"register_seconds", r3(L.register_seconds)},
+                  {"solve_seconds", r3(L.solve_seconds)},
+                  {"tile_loads", L.registration.tile_loads}};
+  json settings = {{"pixel_nm", source.pixel_nm()},
+                   {"search_um", opt.registration.search_um},
+                   {"accept_quantile", opt.registration.accept_quantile},
+                   {"min_ncc", opt.registration.min_ncc},
+                   {"min_ncc_margin", opt.registration.min_ncc_margin},
+                   {"link_sigma_px", L.layout_options.link_sigma_px},
+                   {"prior_sigma_px", L.layout_options.prior_sigma_px},
+                   {"max_residual_px", L.layout_options.max_residual_px},
+                   {"residual_ratio", L.layout_options.residual_ratio}};
+  json root = {{"format", "annamosaic-layout-1"},
+               {"units", "px = mosaic pixels of pixel_nm, positions of tile top-left corners in stage axes"},
+               {"settings", settings},
+               {"summary", summary},
+               {"calibration", cal},
+               {"tiles", tiles},
+               {"edges", edges}};
+  return root.dump(1) + "\n";
+}
+
+std::pair<std::vector<double>, std::vector<double>> read_layout_positions(const std::string& path, const TileSource& source) {
+  std::ifstream in(path);
+  if (!in) throw IoError(path, "cannot open the layout file");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path, std::string("not valid JSON: ") + e.what());
+  }
+  std::map<int, std::pair<double, double>> pos;
+  try {
+    if (j.at("format").get<std::string>() != "annamosaic-layout-1") throw InputError(path, "not an annamosaic layout file");
+    const double pixel_nm = j.at("settings").at("pixel_nm").get<double>();
+    if (std::abs(pixel_nm - source.pixel_nm()) > 1e-6 * pixel_nm)
+      throw InputError(path, "layout is at " + std::to_string(pixel_nm) + " nm per pixel, the tiles at " +
+                                 std::to_string(source.pixel_nm()));
+    for (const auto& t : j.at("tiles")) pos[t.at("id").get<int>()] = {t.at("x_px").get<double>(), t.at("y_px").get<double>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path, std::string("malformed layout: ") + e.what());
+  }
+  std::vector<double> x(source.size()), y(source.size());
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    auto it = pos.find(source.info(i).id);
+    if (it == pos.end()) throw InputError(path, "no position for tile id " + std::to_string(source.info(i).id));
+    x[i] = it->second.first, y[i] = it->second.second;
+  }
+  return {x, y};
+}
+
+}  // namespace annamosaic

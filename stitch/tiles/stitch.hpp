@@ -1,0 +1,40 @@
+#pragma once
+// Registration + global layout of a tile source (what `annamosaic stitch` runs before fusion),
+// and layout.json: positions, every edge and summary statistics.
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tiles/layout.hpp"
+#include "tiles/pairwise.hpp"
+#include "tiles/tile_source.hpp"
+
+namespace annamosaic {
+
+struct StitchOptions {
+  PairRegOptions registration;
+  LayoutOptions layout;  // prior_sigma_px <= 0: derived as search range / 3 (the search covers 3 sigma)
+};
+
+struct StitchLayout {
+  std::vector<TilePair> pairs;    // grid neighbours
+  PairRegistration registration;  // per pair, same order
+  LayoutInput input;              // links = the accepted pairs (link k -> pair link_pair[k])
+  std::vector<std::size_t> link_pair;
+  LayoutSolution solution;
+  LayoutOptions layout_options;   // as used (prior sigma resolved)
+  double register_seconds = 0, solve_seconds = 0;
+};
+
+// Registers every pair of grid neighbours and solves the layout. `progress` is called per pair.
+StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, const std::function<void()>& progress = {});
+
+// layout.json text (pretty-printed): see the README section of `annamosaic stitch`.
+std::string layout_json(const TileSource& source, const StitchLayout& layout, const StitchOptions& opt);
+
+// Tile positions (layout px, matched to the source's tiles by id) from a layout.json written by
+// layout_json(); InputError naming the file if it is malformed or lacks a tile of the source.
+std::pair<std::vector<double>, std::vector<double>> read_layout_positions(const std::string& path, const TileSource& source);
+
+}  // namespace annamosaic

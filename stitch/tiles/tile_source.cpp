@@ -1,0 +1,229 @@
+#include "tiles/tile_source.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "register/widefield_registration.hpp"
+
+namespace annamosaic {
+
+std::size_t channel_index(const TileSource& source, const std::string& name) {
+  std::string all;
+  for (std::size_t c = 0; c < source.channels(); ++c) {
+    if (source.channel_name(c) == name) return c;
+    all += (all.empty() ? "" : ", ") + source.channel_name(c);
+  }
+  throw InputError("channel '" + name + "'", "no such channel (channels: " + all + ")");
+}
+
+MemoryTileSource::MemoryTileSource(std::vector<std::string> channel_names, double pixel_nm)
+    : names_(std::move(channel_names)), pixel_nm_(pixel_nm) {
+  if (names_.empty()) throw std::invalid_argument("MemoryTileSource: no channels");
+  if (!(pixel_nm > 0)) throw std::invalid_argument("MemoryTileSource: pixel_nm must be > 0");
+}
+
+void MemoryTileSource::add(TileInfo info, std::vector<ImageF> images) {
+  if (images.size() != names_.size()) throw std::invalid_argument("MemoryTileSource::add: one image per channel");
+  for (const ImageF& im : images)
+    if (im.width() != images[0].width() || im.height() != images[0].height() || im.empty())
+      throw std::invalid_argument("MemoryTileSource::add: channel images must be non-empty and of one size");
+  info.width_px = images[0].width();
+  info.height_px = images[0].height();
+  tiles_.push_back({info, std::move(images)});
+}
+
+TileChannelSpec parse_channel_spec(const std::string& spec) {
+  const std::size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+    throw InputError("--channel", "'" + spec + "': expected NAME=PATTERN or NAME=PATTERN@PAGES");
+  TileChannelSpec c;
+  c.name = spec.substr(0, eq);
+  c.pattern = spec.substr(eq + 1);
+  if (const std::size_t at = c.pattern.rfind('@'); at != std::string::npos) {
+    c.pages = c.pattern.substr(at + 1);
+    c.pattern = c.pattern.substr(0, at);
+    parse_page_range(c.pages);  // validates now, with the spec in the message
+  }
+  if (c.pattern.empty()) throw InputError("--channel", "'" + spec + "': empty file pattern");
+  return c;
+}
+
+std::string expand_tile_pattern(const std::string& pattern, const TileInfo& t) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '{') {
+      out += pattern[i];
+      continue;
+    }
+    const std::size_t close = pattern.find('}', i);
+    if (close == std::string::npos) throw InputError("pattern '" + pattern + "'", "unmatched '{'");
+    const std::string field = pattern.substr(i + 1, close - i - 1);
+    const std::size_t colon = field.find(':');
+    const std::string key = field.substr(0, colon);
+    int value;
+    if (key == "id") value = t.id;
+    else if (key == "row") value = t.row;
+    else if (key == "col") value = t.col;
+    else throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col})");
+    if (colon == std::string::npos) {
+      out += key == "id" ? fmt::format("{:04d}", value) : std::to_string(value);
+    } else {
+      try {
+        out += fmt::format(fmt::runtime("{:" + field.substr(colon + 1) + "}"), value);
+      } catch (const fmt::format_error& e) {
+        throw InputError("pattern '" + pattern + "'", "bad format in {" + field + "}: " + e.what());
+      }
+    }
+    i = close;
+  }
+  return out;
+}
+
+namespace {
+
+std::string trim(std::string s) {
+  const auto b = s.find_first_not_of(" \t\r\"");
+  const auto e = s.find_last_not_of(" \t\r\"");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> f;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = line.find(',', start);
+    f.push_back(trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+    if (comma == std::string::npos) return f;
+    start = comma + 1;
+  }
+}
+
+}  // namespace
+
+std::vector<TileInfo> read_positions_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(path, "cannot open the positions file");
+  std::string line;
+  std::int64_t n = 0;
+  std::vector<std::string> header;
+  while (header.empty() && std::getline(in, line)) {
+    ++n;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    header = split(line);
+  }
+  if (header.empty()) throw InputError(path, "empty positions file (expected a header id,row,col,x_um,y_um)");
+  const char* required[] = {"id", "row", "col", "x_um", "y_um"};
+  int col_of[5];
+  for (int k = 0; k < 5; ++k) {
+    col_of[k] = -1;
+    for (std::size_t i = 0; i < header.size(); ++i)
+      if (header[i] == required[k]) col_of[k] = static_cast<int>(i);
+    if (col_of[k] < 0) throw InputError(path, std::string("missing column '") + required[k] + "' in the header", n);
+  }
+  std::vector<TileInfo> tiles;
+  std::set<int> ids;
+  std::set<std::pair<int, int>> cells;
+  while (std::getline(in, line)) {
+    ++n;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    const auto f = split(line);
+    if (f.size() != header.size())
+      throw InputError(path, fmt::format("{} fields, the header has {}", f.size(), header.size()), n);
+    double v[5];
+    for (int k = 0; k < 5; ++k) {
+      const std::string& s = f[static_cast<std::size_t>(col_of[k])];
+      char* end = nullptr;
+      errno = 0;
+      v[k] = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v[k]))
+        throw InputError(path, fmt::format("column {} (\"{}\"): '{}' is not a finite number", col_of[k] + 1, required[k], s), n,
+                         col_of[k] + 1);
+      if (k < 3 && (v[k] != std::floor(v[k]) || std::abs(v[k]) > 1e9))
+        throw InputError(path, fmt::format("column {} (\"{}\"): '{}' is not an integer", col_of[k] + 1, required[k], s), n,
+                         col_of[k] + 1);
+    }
+    TileInfo t;
+    t.id = static_cast<int>(v[0]), t.row = static_cast<int>(v[1]), t.col = static_cast<int>(v[2]);
+    t.x_um = v[3], t.y_um = v[4];
+    if (!ids.insert(t.id).second) throw InputError(path, fmt::format("duplicate id {}", t.id), n);
+    if (!cells.insert({t.row, t.col}).second)
+      throw InputError(path, fmt::format("duplicate grid cell row {} col {}", t.row, t.col), n);
+    tiles.push_back(t);
+  }
+  if (tiles.empty()) throw InputError(path, "no tiles listed");
+  return tiles;
+}
+
+std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, const std::string& positions_csv,
+                                                     const std::vector<TileChannelSpec>& channels, double pixel_nm) {
+  if (channels.empty()) throw InputError("--tiles", "no tile channel given");
+  std::unique_ptr<TiffTileSource> s(new TiffTileSource);
+  s->root_ = root;
+  s->specs_ = channels;
+  s->tiles_ = read_positions_csv(positions_csv);
+  std::set<std::string> names;
+  for (const auto& c : channels) {
+    if (!names.insert(c.name).second) throw InputError("--channel", "channel name '" + c.name + "' given twice");
+    s->pages_.push_back(c.pages.empty() ? PageRange{1, 1} : parse_page_range(c.pages));
+  }
+  s->channel_pixel_nm_.assign(channels.size(), 0.0);
+  for (std::size_t i = 0; i < s->tiles_.size(); ++i) {
+    TileInfo& t = s->tiles_[i];
+    for (std::size_t c = 0; c < channels.size(); ++c) {
+      const std::string p = s->path(i, c);
+      const TiffInfo info = read_tiff_info(p);
+      const PageRange& pr = s->pages_[c];
+      if (pr.first > info.pages || (pr.last != 0 && pr.last > info.pages))
+        throw InputError(p, fmt::format("channel '{}' wants pages {} but the file has {}", channels[c].name, channels[c].pages,
+                                         info.pages));
+      if (i == 0) s->channel_pixel_nm_[c] = info.pixel_nm;
+      if (c == 0) {
+        if (info.width == 0 || info.height == 0) throw InputError(p, "empty image");
+        t.width_px = info.width, t.height_px = info.height;
+        if (i == 0) {
+          if (pixel_nm <= 0) pixel_nm = info.pixel_nm;
+          if (!(pixel_nm > 0))
+            throw InputError(p, "no pixel size in the TIFF resolution tags: give the pixel size (--pixel-nm)");
+          if (info.pixel_nm > 0 && std::abs(info.pixel_nm - pixel_nm) > 1e-3 * pixel_nm)
+            spdlog::warn("{}: resolution tags say {} nm per pixel, using {} nm", p, info.pixel_nm, pixel_nm);
+          s->pixel_nm_ = pixel_nm;
+        }
+      } else if ((info.width != t.width_px || info.height != t.height_px) && !(info.pixel_nm > 0)) {
+        throw InputError(p, fmt::format("{} x {} px differs from channel '{}' ({} x {}) and the file has no pixel size to "
+                                        "resample it",
+                                        info.width, info.height, channels[0].name, t.width_px, t.height_px));
+      }
+    }
+  }
+  return s;
+}
+
+std::string TiffTileSource::path(std::size_t i, std::size_t c) const {
+  const std::string rel = expand_tile_pattern(specs_[c].pattern, tiles_[i]);
+  if (root_.empty() || (!rel.empty() && rel[0] == '/')) return rel;
+  return root_ + "/" + rel;
+}
+
+ImageF TiffTileSource::load(std::size_t i, std::size_t c) const {
+  const std::string p = path(i, c);
+  ImageF img = specs_[c].pages.empty() ? read_tiff(p, 0) : read_tiff_mean(p, pages_[c]);
+  const TileInfo& t = tiles_[i];
+  if (img.width() == t.width_px && img.height() == t.height_px) return img;
+  if (c == 0) throw InputError(p, fmt::format("{} x {} px, but it was {} x {} when the source was opened", img.width(),
+                                              img.height(), t.width_px, t.height_px));
+  double src_nm = channel_pixel_nm_[c];
+  if (!(src_nm > 0)) src_nm = read_tiff_info(p).pixel_nm;
+  if (!(src_nm > 0)) throw InputError(p, "size differs from the tile grid and the file has no pixel size to resample it");
+  return widefield_on_sr_grid(img.view(), WidefieldRegistration{}, t.width_px, t.height_px, pixel_nm_, src_nm);
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,110 @@
+#pragma once
+// Where stitching gets its tiles: a small interface (the job layer implements it over per-FoV
+// result files), an in-memory implementation for tests and tools, and one that reads TIFF files
+// named by a pattern, with the stage positions from a positions.csv.
+//
+// Coordinates: a tile's nominal position is the stage position of its top-left corner in um;
+// in mosaic pixels that is x_um * 1000 / pixel_nm. Pixel (x, y) of a tile covers
+// [x, x+1) x [y, y+1) from that corner. All channels of a source share the tile's pixel grid.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/image.hpp"
+#include "imageio/tiff_io.hpp"
+
+namespace annamosaic {
+
+struct TileInfo {
+  int id = 0;                    // FoV id (acquisition order)
+  int row = 0, col = 0;          // grid cell; neighbours are found through these
+  double x_um = 0, y_um = 0;     // nominal stage position of the top-left corner
+  std::size_t width_px = 0, height_px = 0;
+};
+
+class TileSource {
+ public:
+  virtual ~TileSource() = default;
+  virtual std::size_t size() const = 0;
+  virtual const TileInfo& info(std::size_t index) const = 0;
+  virtual std::size_t channels() const = 0;
+  virtual const std::string& channel_name(std::size_t channel) const = 0;
+  virtual double pixel_nm() const = 0;
+  // The tile's image in `channel`: info(index).width_px x height_px at pixel_nm. Thread-safe.
+  // Errors are exceptions naming the file (InputError, IoError).
+  virtual ImageF load(std::size_t index, std::size_t channel) const = 0;
+};
+
+// Index of the channel called `name`; InputError listing the channels if there is none.
+std::size_t channel_index(const TileSource& source, const std::string& name);
+
+// Tiles held in memory (tests, benchmarks, tools that simulate tiles).
+class MemoryTileSource : public TileSource {
+ public:
+  MemoryTileSource(std::vector<std::string> channel_names, double pixel_nm);
+  // One image per channel, all of the same size; the size is written into info.
+  void add(TileInfo info, std::vector<ImageF> channel_images);
+  std::size_t size() const override { return tiles_.size(); }
+  const TileInfo& info(std::size_t i) const override { return tiles_[i].info; }
+  std::size_t channels() const override { return names_.size(); }
+  const std::string& channel_name(std::size_t c) const override { return names_[c]; }
+  double pixel_nm() const override { return pixel_nm_; }
+  ImageF load(std::size_t i, std::size_t c) const override { return tiles_[i].images[c].clone(); }
+
+ private:
+  struct Tile {
+    TileInfo info;
+    std::vector<ImageF> images;
+  };
+  std::vector<std::string> names_;
+  double pixel_nm_;
+  std::vector<Tile> tiles_;
+};
+
+// One channel of a TIFF tile source: "name=pattern" or "name=pattern@pages" (pages as in
+// parse_page_range, averaged: e.g. widefield frames "@3-5"). Pattern fields:
+//   {id}  the FoV id zero-padded to 4 digits (the campaign layout fov/0003/...)
+//   {id:FMT}, {row:FMT}, {col:FMT}  with a fmt spec, e.g. {id:d} (no padding), {row:02d}
+//   {row}, {col}  plain numbers
+struct TileChannelSpec {
+  std::string name, pattern;
+  std::string pages;  // "" = first page only
+};
+TileChannelSpec parse_channel_spec(const std::string& spec);  // InputError("--channel", ...) if malformed
+std::string expand_tile_pattern(const std::string& pattern, const TileInfo& tile);
+
+// positions.csv: a header with at least id,row,col,x_um,y_um (any order, extra columns ignored),
+// one tile per line. Duplicate ids or grid cells, missing columns, non-numbers and non-finite
+// values are InputErrors naming the file, line and column. Sizes are left 0.
+std::vector<TileInfo> read_positions_csv(const std::string& path);
+
+// Reads TIFF tiles: `root`/expand(pattern) per tile and channel. open() reads positions.csv and
+// every tile's TIFF header, so a missing or inconsistent file fails there, naming it. Channel 0
+// defines each tile's size. Another channel whose size differs is resampled onto channel 0's grid
+// (bilinear, pixel-centre aligned) using the pixel sizes from the TIFF resolution tags (e.g. a
+// 108 nm widefield onto 20 nm); without tags that is an InputError.
+class TiffTileSource : public TileSource {
+ public:
+  // pixel_nm: 0 = from channel 0's resolution tags (InputError if absent).
+  static std::unique_ptr<TiffTileSource> open(const std::string& root, const std::string& positions_csv,
+                                              const std::vector<TileChannelSpec>& channels, double pixel_nm = 0);
+  std::size_t size() const override { return tiles_.size(); }
+  const TileInfo& info(std::size_t i) const override { return tiles_[i]; }
+  std::size_t channels() const override { return specs_.size(); }
+  const std::string& channel_name(std::size_t c) const override { return specs_[c].name; }
+  double pixel_nm() const override { return pixel_nm_; }
+  ImageF load(std::size_t i, std::size_t c) const override;
+  std::string path(std::size_t i, std::size_t c) const;
+
+ private:
+  TiffTileSource() = default;
+  std::string root_;
+  std::vector<TileChannelSpec> specs_;
+  std::vector<PageRange> pages_;
+  std::vector<double> channel_pixel_nm_;  // per channel, from the tags of the first tile (0 unknown)
+  std::vector<TileInfo> tiles_;
+  double pixel_nm_ = 0;
+};
+
+}  // namespace annamosaic

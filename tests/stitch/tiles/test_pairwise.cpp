@@ -1,0 +1,137 @@
+// Pairwise registration of grid neighbours on overlap strips.
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+
+#include "synthetic_grid.hpp"
+#include "tiles/pairwise.hpp"
+
+using namespace annamosaic;
+using namespace annamosaic::test;
+
+TEST(StripGeometry, WidenedIntersectionClippedToTheTiles) {
+  TileInfo a, b;
+  a.width_px = a.height_px = b.width_px = b.height_px = 500;
+  b.x_um = 450 * 0.02;  // right neighbour, 50 px overlap
+  const StripGeometry h = strip_geometry(a, b, 20, 30);
+  EXPECT_EQ(h.d0x, 450);
+  EXPECT_EQ(h.d0y, 0);
+  EXPECT_EQ(h.x0, 420);  // 450 - 30
+  EXPECT_EQ(h.width, 110u);  // [420, 530): the overlap plus 30 px on each side
+  EXPECT_EQ(h.y0, 0);
+  EXPECT_EQ(h.height, 500u);  // not beyond the union of the tiles
+  TileInfo c = a;
+  c.y_um = 460 * 0.02, c.x_um = 7 * 0.02;  // lower neighbour, 40 px overlap, 7 px to the right
+  const StripGeometry v = strip_geometry(a, c, 20, 30);
+  EXPECT_EQ(v.y0, 430);
+  EXPECT_EQ(v.height, 100u);
+  EXPECT_EQ(v.x0, 0);
+  EXPECT_EQ(v.width, 507u);
+  TileInfo far = a;
+  far.x_um = 600 * 0.02;  // 100 px gap: cannot overlap within 30 px
+  EXPECT_EQ(strip_geometry(a, far, 20, 30).width, 0u);
+}
+
+TEST(ExtractStrip, ZeroFilledOutsideTheTileAndReduced) {
+  ImageF tile(40, 30);
+  for (auto& v : tile) v = 1;
+  RegistrationSignal s;
+  s.scale = 2;
+  s.prefilter = Prefilter::None;
+  const Strip st = extract_strip(tile.view(), 30, -4, 20, 12, s);
+  EXPECT_EQ(st.image.width(), 10u);
+  EXPECT_EQ(st.image.height(), 6u);
+  EXPECT_EQ(st.valid.x0, 0u);
+  EXPECT_EQ(st.valid.width, 5u);  // tile columns 30..39
+  EXPECT_EQ(st.valid.y0, 2u);     // tile rows from 0
+  EXPECT_EQ(st.valid.height, 4u);
+  EXPECT_EQ(st.image(0, 0), 0.0f);
+  EXPECT_EQ(st.image(4, 3), 1.0f);
+  EXPECT_EQ(st.image(5, 3), 0.0f);
+  EXPECT_EQ(extract_strip(tile.view(), 100, 0, 20, 12, s).valid.width, 0u);
+}
+
+TEST(RegisterPairs, RecoversKnownOffsets) {
+  const SyntheticGrid g = make_grid(3, 3, 240, 30, 6, 3);
+  PairRegOptions o;
+  o.search_um = 12 * 0.02;
+  const auto pairs = grid_neighbours(*g.source);
+  ASSERT_EQ(pairs.size(), 12u);
+  const PairRegistration r = register_pairs(*g.source, pairs, o);
+  ASSERT_EQ(r.calibration.size(), 1u);
+  EXPECT_GT(r.calibration[0].random_pairs, 0u);
+  EXPECT_GE(r.calibration[0].threshold, o.min_ncc);
+  for (const PairResult& p : r.pairs) {
+    ASSERT_TRUE(p.accepted) << p.pair.a << "-" << p.pair.b << " ncc " << p.ncc;
+    EXPECT_NEAR(p.dx_px, g.true_x_px[p.pair.b] - g.true_x_px[p.pair.a], 0.3);
+    EXPECT_NEAR(p.dy_px, g.true_y_px[p.pair.b] - g.true_y_px[p.pair.a], 0.3);
+    EXPECT_EQ(p.signal, 0);
+  }
+}
+
+TEST(RegisterPairs, EmptyStripsAreRejectedNotMatched) {
+  const SyntheticGrid g = make_grid(3, 3, 240, 30, 6, 5, {4});  // the centre tile is empty
+  PairRegOptions o;
+  o.search_um = 12 * 0.02;
+  const PairRegistration r = register_pairs(*g.source, grid_neighbours(*g.source), o);
+  for (const PairResult& p : r.pairs) {
+    const bool touches_empty = p.pair.a == 4 || p.pair.b == 4;
+    if (touches_empty) {
+      EXPECT_FALSE(p.valid);
+      EXPECT_FALSE(p.accepted);
+      EXPECT_EQ(p.dx_px, p.nominal_dx_px);  // reported at the stage offset
+    } else {
+      EXPECT_TRUE(p.accepted);
+    }
+  }
+}
+
+TEST(RegisterPairs, LaterSignalsRescueRejectedPairs) {
+  // Channel 0 is empty in the centre tile; channel 1 ("double") has it.
+  SyntheticGrid g = make_grid(3, 3, 240, 30, 6, 7, {}, true);
+  MemoryTileSource patched({"image", "double"}, 20);
+  for (std::size_t i = 0; i < g.source->size(); ++i) {
+    std::vector<ImageF> ch;
+    ch.push_back(i == 4 ? ImageF(240, 240) : g.source->load(i, 0));
+    ch.push_back(g.source->load(i, 1));
+    patched.add(g.source->info(i), std::move(ch));
+  }
+  PairRegOptions o;
+  o.search_um = 12 * 0.02;
+  RegistrationSignal second;
+  second.channel = 1;
+  o.signals = {RegistrationSignal{}, second};
+  const PairRegistration r = register_pairs(patched, grid_neighbours(patched), o);
+  ASSERT_EQ(r.calibration.size(), 2u);
+  EXPECT_EQ(r.calibration[1].pairs_tried, 4u);  // only the centre tile's pairs were retried
+  for (const PairResult& p : r.pairs) {
+    EXPECT_TRUE(p.accepted);
+    EXPECT_EQ(p.signal, (p.pair.a == 4 || p.pair.b == 4) ? 1 : 0);
+    EXPECT_NEAR(p.dx_px, g.true_x_px[p.pair.b] - g.true_x_px[p.pair.a], 0.3);
+  }
+}
+
+TEST(RegisterPairs, SameResultForAnyThreadCount) {
+  const SyntheticGrid g = make_grid(3, 4, 200, 30, 6, 9);
+  PairRegOptions o;
+  o.search_um = 12 * 0.02;
+  const auto pairs = grid_neighbours(*g.source);
+  PairRegistration one, two;
+  {
+    tbb::global_control c(tbb::global_control::max_allowed_parallelism, 1);
+    one = register_pairs(*g.source, pairs, o);
+  }
+  {
+    tbb::global_control c(tbb::global_control::max_allowed_parallelism, 4);
+    two = register_pairs(*g.source, pairs, o);
+  }
+  ASSERT_EQ(one.pairs.size(), two.pairs.size());
+  for (std::size_t k = 0; k < one.pairs.size(); ++k) {
+    EXPECT_EQ(one.pairs[k].dx_px, two.pairs[k].dx_px);
+    EXPECT_EQ(one.pairs[k].dy_px, two.pairs[k].dy_px);
+    EXPECT_EQ(one.pairs[k].ncc, two.pairs[k].ncc);
+    EXPECT_EQ(one.pairs[k].accepted, two.pairs[k].accepted);
+  }
+  EXPECT_EQ(one.calibration[0].threshold, two.calibration[0].threshold);
+}

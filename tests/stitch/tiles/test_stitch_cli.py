@@ -1,0 +1,126 @@
+"""End-to-end tests of `annamosaic stitch` (jobs/cli/cmd_stitch.cpp) on a small simulated
+campaign: outputs read back with tifffile, numpy and json (Debian packages), not our code.
+STITCH_BIN is the command, e.g. "build/tests/stitch/tiles/stitch_cli" or "build/jobs/cli/annamosaic stitch"."""
+import json, os, re, shlex, shutil, subprocess, unittest
+import numpy as np
+import tifffile
+
+BIN = shlex.split(os.environ["STITCH_BIN"])
+SIM = os.environ["SIMULATE_BIN"]
+TMP = os.environ["STITCH_TMP"]
+CAMPAIGN = os.path.join(TMP, "campaign")
+
+
+def run(*args, check=None, binary=None):
+    p = subprocess.run([binary, *args] if binary else [*BIN, *args], capture_output=True, text=True)
+    if check is not None and p.returncode != check:
+        raise AssertionError(f"exit {p.returncode} (wanted {check}) for {args}\nstdout:{p.stdout}\nstderr:{p.stderr}")
+    return p
+
+
+def setUpModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+    os.makedirs(TMP)
+    run("simulate", "--rows", "2", "--cols", "3", "--fov-um", "8", "--overlap-um", "1", "--jitter-um", "0.15",
+        "--cell-fraction", "1", "--cell-spacing-um", "100", "--cell-radius-um", "200", "--gradient", "0",
+        "--filaments-per-100um2", "40", "--detections-per-label", "10", "--frames", "200", "--seed", "3",
+        "--write-dense", "-q", "-o", CAMPAIGN, check=0, binary=SIM)
+
+
+class StitchCli(unittest.TestCase):
+    def out(self, name):
+        d = os.path.join(TMP, self.id().split(".")[-1])
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, name)
+
+    def stitch(self, out, *extra, check=0):
+        return run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--channel", "widefield=fov/{id}/widefield.tif@3-5",
+                   "--block-px", "256", "--search-um", "0.6", "-q", "-o", out, *extra, check=check)
+
+    def test_outputs(self):
+        out = self.out("mosaic.tif")
+        self.stitch(out)
+        d = os.path.dirname(out)
+        for f in ("mosaic.tif", "layout.json", "mosaic.png", "mosaic.corner.png", "mosaic.config.ini"):
+            self.assertTrue(os.path.exists(os.path.join(d, f)), f)
+        with tifffile.TiffFile(out) as tif:
+            self.assertTrue(tif.is_bigtiff)
+            page = tif.pages[0]
+            self.assertTrue(page.is_tiled)
+            self.assertEqual(page.tilewidth, 256)
+            mosaic = page.asarray()
+            desc = page.description
+        self.assertEqual(mosaic.dtype, np.uint16)
+        self.assertEqual(mosaic.ndim, 3)  # (channels, y, x)
+        self.assertEqual(mosaic.shape[0], 2)
+        layout = json.load(open(os.path.join(d, "layout.json")))
+        self.assertEqual(len(layout["tiles"]), 6)
+        self.assertEqual(len(layout["edges"]), 7)
+        self.assertGreaterEqual(layout["summary"]["accepted"], 5)
+        for e in layout["edges"]:
+            for k in ("a", "b", "nominal_dx_px", "accepted", "used"):
+                self.assertIn(k, e)
+        # Inside a tile, away from the overlaps, the mosaic is the tile quantised with the channel's scale.
+        scale = float(re.search(r"channel0 = tiles \(value = stored / ([0-9.eE+-]+)\)", desc).group(1))
+        xs = [t["x_px"] for t in layout["tiles"]]
+        ys = [t["y_px"] for t in layout["tiles"]]
+        ox, oy = np.floor(min(xs)), np.floor(min(ys))
+        t0 = next(t for t in layout["tiles"] if t["id"] == 0)
+        x0, y0 = int(round(t0["x_px"] - ox)), int(round(t0["y_px"] - oy))
+        tile = tifffile.imread(os.path.join(CAMPAIGN, "ground_truth/dense/0000.tif"))
+        want = np.clip(np.rint(tile[100:250, 100:250].astype(np.float64) * scale), 0, 65535)
+        got = mosaic[0, y0 + 100:y0 + 250, x0 + 100:x0 + 250]
+        np.testing.assert_array_equal(got, want.astype(np.uint16))
+        self.assertGreater(mosaic[1].mean(), 0)  # widefield channel resampled and fused
+
+    def test_positions_close_to_truth(self):
+        out = self.out("m.tif")
+        self.stitch(out, "--layout-only", "--layout", self.out("layout.json"))
+        self.assertFalse(os.path.exists(out))
+        layout = json.load(open(self.out("layout.json")))
+        truth = np.genfromtxt(os.path.join(CAMPAIGN, "ground_truth/positions.csv"), delimiter=",", names=True)
+        got = {t["id"]: (t["x_px"], t["y_px"]) for t in layout["tiles"]}
+        err = np.array([[got[int(r["id"])][0] - r["x_um"] * 50, got[int(r["id"])][1] - r["y_um"] * 50] for r in truth])
+        err -= np.median(err, axis=0)
+        self.assertLess(np.abs(err).max(), 1.0, err)
+
+    def test_from_layout_gives_the_same_mosaic(self):
+        a = self.out("a.tif")
+        self.stitch(a)
+        b = self.out("b.tif")
+        self.stitch(b, "--from-layout", os.path.join(os.path.dirname(a), "layout.json"), "--blend", "linear")
+        np.testing.assert_array_equal(tifffile.imread(a), tifffile.imread(b))
+        c = self.out("c.tif")
+        self.stitch(c, "--blend", "max", "--scale", "tiles=100", "--scale", "widefield=1")
+        self.assertTrue("value = stored / 100" in tifffile.TiffFile(c).pages[0].description)
+
+    def test_errors_name_the_problem(self):
+        out = self.out("x.tif")
+        p = run(CAMPAIGN, "--tiles", "missing/{id}.tif", "-o", out)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("missing/0000.tif", p.stderr)
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--positions", os.path.join(TMP, "nope.csv"), "-o", out)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("nope.csv", p.stderr)
+        p = run(CAMPAIGN, "--channel", "no-equals-sign", "-o", out)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--register", "nosuch:2", "-o", out)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("nosuch", p.stderr)
+        bare = os.path.join(TMP, "bare")
+        os.makedirs(bare, exist_ok=True)
+        shutil.copy(os.path.join(CAMPAIGN, "positions.csv"), bare)
+        p = run(bare, "--tiles", "x/{id}.tif", "-o", out)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--overlap-um", p.stderr)
+        p = run(CAMPAIGN, "-o", out)
+        self.assertEqual(p.returncode, 1, p.stderr)
+
+    def test_help(self):
+        p = run("--help", check=0)
+        for s in ("--tiles", "--channel", "--register", "layout.json", "--from-layout", "--blend"):
+            self.assertIn(s, p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,144 @@
+// Tile sources: file patterns, positions.csv, TIFF tiles with resampled channels.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "imageio/tiff_io.hpp"
+#include "tiles/tile_source.hpp"
+
+using namespace annamosaic;
+namespace fs = std::filesystem;
+
+namespace {
+std::string tmp(const std::string& name) {
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/" + name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(TilePattern, Fields) {
+  TileInfo t;
+  t.id = 3, t.row = 2, t.col = 11;
+  EXPECT_EQ(expand_tile_pattern("fov/{id}/image.tif", t), "fov/0003/image.tif");
+  EXPECT_EQ(expand_tile_pattern("t{id:d}_r{row:02d}_c{col}.tif", t), "t3_r02_c11.tif");
+  EXPECT_EQ(expand_tile_pattern("plain.tif", t), "plain.tif");
+  EXPECT_THROW(expand_tile_pattern("x{frame}.tif", t), InputError);
+  EXPECT_THROW(expand_tile_pattern("x{id.tif", t), InputError);
+  EXPECT_THROW(expand_tile_pattern("x{id:q}.tif", t), InputError);
+}
+
+TEST(TilePattern, ChannelSpecs) {
+  const TileChannelSpec a = parse_channel_spec("widefield=fov/{id}/widefield.tif@3-5");
+  EXPECT_EQ(a.name, "widefield");
+  EXPECT_EQ(a.pattern, "fov/{id}/widefield.tif");
+  EXPECT_EQ(a.pages, "3-5");
+  const TileChannelSpec b = parse_channel_spec("recon=r/{id}.tif");
+  EXPECT_EQ(b.pages, "");
+  for (const char* bad : {"noequals", "=x.tif", "name=", "w=x.tif@zero"}) EXPECT_THROW(parse_channel_spec(bad), InputError) << bad;
+}
+
+TEST(Positions, ReadsColumnsByName) {
+  const std::string d = tmp("positions");
+  write_text(d + "/p.csv", "# comment\nx_um,y_um,id,row,col,extra\n0,0,0,0,0,a\n54.3,0.5,1,0,1,b\n\n-0.25,54.3,2,1,0,c\n");
+  const auto t = read_positions_csv(d + "/p.csv");
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[1].id, 1);
+  EXPECT_EQ(t[1].col, 1);
+  EXPECT_DOUBLE_EQ(t[1].x_um, 54.3);
+  EXPECT_DOUBLE_EQ(t[2].x_um, -0.25);
+  EXPECT_EQ(t[2].row, 1);
+}
+
+TEST(Positions, ErrorsNameFileLineAndColumn) {
+  const std::string d = tmp("positions_bad");
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
+  for (Case c : {Case{"id,row,col,x_um\n0,0,0,1\n", "missing column 'y_um'"}, Case{"id,row,col,x_um,y_um\n0,0,0,1,abc\n", ":2: column 5"},
+                 Case{"id,row,col,x_um,y_um\n0,0,0,1,nan\n", "not a finite number"},
+                 Case{"id,row,col,x_um,y_um\n0,0,0.5,1,2\n", "not an integer"},
+                 Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n0,0,1,1,2\n", "duplicate id 0"},
+                 Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n1,0,0,1,2\n", "duplicate grid cell"},
+                 Case{"id,row,col,x_um,y_um\n0,0,0,1\n", "4 fields"}, Case{"id,row,col,x_um,y_um\n", "no tiles"}}) {
+    write_text(d + "/p.csv", c.text);
+    const std::string e = error_of([&] { read_positions_csv(d + "/p.csv"); });
+    EXPECT_NE(e.find(d + "/p.csv"), std::string::npos) << e;
+    EXPECT_NE(e.find(c.expect), std::string::npos) << e;
+  }
+  EXPECT_THROW(read_positions_csv(d + "/missing.csv"), IoError);
+}
+
+TEST(TiffTileSource, ReadsTilesAndResamplesOtherChannels) {
+  const std::string d = tmp("tiff_source");
+  write_text(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,1.8,0\n");
+  for (int id = 0; id < 2; ++id) {
+    fs::create_directories(d + "/fov/000" + std::to_string(id));
+    ImageF img(100, 80), wf(20, 16);
+    for (std::size_t y = 0; y < 80; ++y)
+      for (std::size_t x = 0; x < 100; ++x) img(x, y) = static_cast<float>(x + 1000 * id);
+    for (std::size_t y = 0; y < 16; ++y)
+      for (std::size_t x = 0; x < 20; ++x) wf(x, y) = static_cast<float>(x);  // camera pixel index
+    TiffWriteOptions o;
+    o.pixel_nm = 20;
+    write_tiff(d + "/fov/000" + std::to_string(id) + "/image.tif", img.view(), o);
+    o.pixel_nm = 100;
+    write_tiff_stack(d + "/fov/000" + std::to_string(id) + "/wf.tif", {wf.view(), wf.view(), wf.view()}, o);
+  }
+  const auto src = TiffTileSource::open(d, d + "/positions.csv",
+                                        {parse_channel_spec("image=fov/{id}/image.tif"), parse_channel_spec("wf=fov/{id}/wf.tif@2-3")});
+  ASSERT_EQ(src->size(), 2u);
+  EXPECT_DOUBLE_EQ(src->pixel_nm(), 20);  // from the resolution tags
+  EXPECT_EQ(src->info(1).width_px, 100u);
+  EXPECT_EQ(src->info(1).height_px, 80u);
+  EXPECT_EQ(channel_index(*src, "wf"), 1u);
+  EXPECT_THROW(channel_index(*src, "nope"), InputError);
+  const ImageF img = src->load(1, 0);
+  EXPECT_EQ(img(7, 3), 1007.0f);
+  const ImageF wf = src->load(0, 1);  // 100 nm -> 20 nm: pixel x sees camera coordinate (x + 0.5) / 5 - 0.5
+  ASSERT_EQ(wf.width(), 100u);
+  ASSERT_EQ(wf.height(), 80u);
+  EXPECT_NEAR(wf(52, 40), (52 + 0.5) / 5 - 0.5, 1e-4);
+  // A missing tile fails at open(), naming the file.
+  fs::remove(d + "/fov/0001/wf.tif");
+  const std::string e = error_of([&] {
+    TiffTileSource::open(d, d + "/positions.csv", {parse_channel_spec("image=fov/{id}/image.tif"), parse_channel_spec("wf=fov/{id}/wf.tif")});
+  });
+  EXPECT_NE(e.find(d + "/fov/0001/wf.tif"), std::string::npos) << e;
+  // Pages beyond the file.
+  const std::string e2 = error_of([&] {
+    TiffTileSource::open(d, d + "/positions.csv", {parse_channel_spec("image=fov/{id}/image.tif@2")});
+  });
+  EXPECT_NE(e2.find("pages"), std::string::npos) << e2;
+}
+
+TEST(MemoryTileSource, HoldsTiles) {
+  MemoryTileSource m({"a", "b"}, 20);
+  TileInfo t;
+  t.id = 9;
+  ImageF a(4, 3), b(4, 3);
+  a(1, 1) = 5;
+  std::vector<ImageF> v;
+  v.push_back(std::move(a));
+  v.push_back(std::move(b));
+  m.add(t, std::move(v));
+  EXPECT_EQ(m.info(0).width_px, 4u);
+  EXPECT_EQ(m.load(0, 0)(1, 1), 5.0f);
+  std::vector<ImageF> one;
+  one.emplace_back(4, 3);
+  EXPECT_THROW(m.add(t, std::move(one)), std::invalid_argument);
+}
