@@ -76,16 +76,16 @@ manifest="$work/grid-b/out/manifest.jsonl"
 for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
 [[ -s "$manifest" ]] || fail "the requeue job never recorded a FoV"
 scancel --batch --signal=USR1 "${jid}_0" || fail "scancel --signal=USR1"
-# Wait for the requeue, then let it start at once (a requeued job otherwise waits ~120 s).
+# Wait for the requeue (the element is PENDING again), then let it start at once (a requeued job
+# otherwise waits ~120 s before it may start).
 for _ in $(seq 300); do
   st=$(state_of "${jid}_0")
-  [[ "$st" == PENDING || "$st" == REQUEUED || "$st" == RUNNING && $(scontrol show job "${jid}_0" | grep -c "Restarts=1") -gt 0 ]] && break
+  [[ "$st" == PENDING ]] && scontrol show job "${jid}_0" | grep -q "Restarts=1" && break
   sleep 0.2
 done
 scontrol update JobId="${jid}_0" StartTime=now >/dev/null 2>&1 || true
-for _ in $(seq 600); do
+for _ in $(seq 900); do
   st=$(state_of "${jid}_0"); [[ "$st" == COMPLETED || "$st" == FAILED || "$st" == CANCELLED ]] && break
-  scontrol update JobId="${jid}_0" StartTime=now >/dev/null 2>&1 || true
   sleep 1
 done
 log=$(cat slurm-requeue-*.out)
