@@ -57,7 +57,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     for (std::size_t i : largest_first(fovs))
       if (!skip.count(fovs[i].id)) order.push_back(i);
     if (opt.max_fovs >= 0 && order.size() > static_cast<std::size_t>(opt.max_fovs)) order.resize(opt.max_fovs);
-    summary.skipped = fovs.size() - order.size();
+    summary.skipped = skip.size();  // verified earlier results (FoVs held back by --max-fovs are not counted)
     spdlog::info("{} FoVs: {} already done and verified, {} to process on {} rank(s)", fovs.size(), skip.size(),
                  order.size(), size);
     progress = std::make_unique<Progress>("FoVs", order.size(), "FoVs");
