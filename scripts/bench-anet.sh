@@ -10,9 +10,8 @@ threads=${2:-2}
 bench=$(find "$build" -type f -name anet_bench -perm -u+x | head -n 1)
 [ -n "$bench" ] || { echo "anet_bench not found under $build" >&2; exit 1; }
 for ngf in 16 64; do
-  for size in 1024 2560; do
-    "$bench" infer "$ngf" "$size" "$threads" 2 auto
-  done
+  "$bench" infer "$ngf" 1024 "$threads" 2 auto
+  "$bench" infer "$ngf" 2560 "$threads" 1 auto
 done
 for crop in 256 512; do
   "$bench" train 16 16 "$crop" "$threads" 10

@@ -56,13 +56,13 @@ double parse_number(const std::string& s, const std::string& what) {
   }
 }
 
-// NAME[:SCALE[:gauss|log|none[:SIGMA]]]
+// NAME[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]
 RegistrationSignal parse_register_spec(const std::string& spec, const TileSource& src) {
   std::vector<std::string> f;
   std::stringstream ss(spec);
   for (std::string item; std::getline(ss, item, ':');) f.push_back(item);
-  if (f.empty() || f.size() > 4 || f[0].empty())
-    throw UsageError("--register '" + spec + "': expected CHANNEL[:SCALE[:gauss|log|none[:SIGMA]]]");
+  if (f.empty() || f.size() > 5 || f[0].empty())
+    throw UsageError("--register '" + spec + "': expected CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]");
   RegistrationSignal s;
   s.channel = channel_index(src, f[0]);
   if (f.size() > 1) {
@@ -79,6 +79,10 @@ RegistrationSignal parse_register_spec(const std::string& spec, const TileSource
   if (f.size() > 3) {
     s.prefilter_sigma_px = parse_number(f[3], "--register " + spec);
     if (!(s.prefilter_sigma_px > 0)) throw UsageError("--register '" + spec + "': sigma must be > 0");
+  }
+  if (f.size() > 4) {
+    if (f[4] != "refine" && f[4] != "coarse") throw UsageError("--register '" + spec + "': last field must be refine or coarse");
+    s.refine_full_resolution = f[4] == "refine";
   }
   return s;
 }
@@ -293,9 +297,10 @@ Command stitch_command() {
       "TIFF pixel sizes (e.g. widefield=fov/{id}/widefield.tif@3-5: frames 3-5 averaged, 108 -> 20 nm).\n"
       "\n"
       "Registration: every pair of grid neighbours on the overlap strip predicted by the stage, widened\n"
-      "by --search-um on each side, at 1/SCALE resolution (--register CHANNEL[:SCALE[:gauss|log|none[:SIGMA]]],\n"
-      "repeatable: later signals are tried for pairs the earlier ones rejected; default: channel 0, scale 2,\n"
-      "Gaussian sigma 1). Accepted when the NCC beats the --accept-quantile of random non-adjacent pairs\n"
+      "by --search-um on each side, at 1/SCALE resolution, then refined at full resolution by NCC\n"
+      "(--register CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]], repeatable: later signals are\n"
+      "tried for pairs the earlier ones rejected; default: channel 0, scale 2, Gaussian sigma 1, refine;\n"
+      "use coarse for images without full-resolution detail, e.g. widefield:5:log:1:coarse). Accepted when the NCC beats the --accept-quantile of random non-adjacent pairs\n"
       "(at least --min-ncc) and every other interpretation by --min-ncc-margin. Layout: weighted least\n"
       "squares over accepted pairs plus weak stage priors; the worst link is dropped while its residual\n"
       "exceeds max(--max-residual-px, --residual-ratio x mean).\n"
@@ -317,7 +322,7 @@ Command stitch_command() {
         ("pixel-nm", po::value<double>()->default_value(0.0), "tile pixel size (0: from the TIFF resolution tags)")
         ("overlap-um", po::value<double>()->default_value(-1.0), "nominal overlap (default: campaign.ini)")
         ("search-um", po::value<double>()->default_value(2.0), "largest stage error between neighbours, per axis")
-        ("register", po::value<std::vector<std::string>>()->composing(), "CHANNEL[:SCALE[:gauss|log|none[:SIGMA]]]; repeatable")
+        ("register", po::value<std::vector<std::string>>()->composing(), "CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]; repeatable")
         ("random-pairs", po::value<std::size_t>()->default_value(200), "non-adjacent pairs calibrating the threshold")
         ("accept-quantile", po::value<double>()->default_value(0.99), "quantile of the random pairs' NCC to beat")
         ("min-ncc", po::value<double>()->default_value(0.1), "lowest acceptance threshold")

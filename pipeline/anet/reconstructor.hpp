@@ -45,7 +45,7 @@ struct ReconstructorOptions {
   int threads = 0;                   // CPU: LibTorch intra-op threads (0: leave as set)
   std::string mode = "auto";         // "auto" | "whole" | "tiled"
   std::size_t memory_budget_mb = 0;  // auto mode: whole FoV if the estimate fits; 0: 4096 (CPU), 16384 (CUDA)
-  std::size_t tile_px = 512;         // multiple of 256
+  std::size_t tile_px = 512;         // multiple of 256; "auto" grows it while a tile fits the budget
   std::size_t overlap_px = 128;      // >= 64
 };
 

@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "fft/fft.hpp"
-#include "imgproc/filters.hpp"
 #include "register/preprocess.hpp"
 
 namespace annamosaic {
@@ -51,37 +50,57 @@ PcRect resolve(const PcRect& r, std::size_t w, std::size_t h, const char* which)
   return r;
 }
 
-// The image as the correlator sees it: pre-filtered, mean removed over the valid rectangle,
-// 0 outside it (and at non-finite pixels).
-struct Prepared {
-  ImageF img;
-  bool structure = false;
+// Per-thread scratch buffers: the correlator runs thousands of times on same-sized strips, and
+// fresh multi-megabyte allocations cost more in page faults than the arithmetic.
+struct Workspace {
+  std::vector<float> a, b, pa, pb, surface;
+  std::vector<Complexf> fa, fb;
 };
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
 
-Prepared prepare(ImageView<const float> in, const PcRect& r, const PcOptions& opt) {
-  Prepared p;
-  p.img = ImageF(in.width(), in.height());
-  ImageF filtered = prefilter_image(in.region(r.x0, r.y0, r.width, r.height), opt.prefilter, opt.prefilter_sigma_px);
+// Resizes and zero-fills; returns a dense w x h view over the buffer.
+ImageView<float> zeroed(std::vector<float>& buf, std::size_t w, std::size_t h) {
+  buf.assign(w * h, 0.0f);
+  return ImageView<float>(buf.data(), w, h, w);
+}
+
+// The image as the correlator sees it (written into `out`, w x h): pre-filtered, mean removed over
+// the valid rectangle, 0 outside it (and at non-finite pixels). Returns whether it has structure.
+bool prepare(ImageView<const float> in, const PcRect& r, const PcOptions& opt, ImageView<float> out) {
+  ImageF filtered;
+  ImageView<const float> src = in.region(r.x0, r.y0, r.width, r.height);
+  if (opt.prefilter != Prefilter::None) {
+    filtered = prefilter_image(src, opt.prefilter, opt.prefilter_sigma_px);
+    src = filtered.view();
+  }
   double sum = 0;
   std::size_t n = 0;
-  for (float v : filtered)
-    if (std::isfinite(v)) sum += v, ++n;
-  if (n == 0) return p;
+  for (std::size_t y = 0; y < r.height; ++y) {
+    const float* s = src.row(y);
+    for (std::size_t x = 0; x < r.width; ++x)
+      if (std::isfinite(s[x])) sum += s[x], ++n;
+  }
+  if (n == 0) return false;
   const double mean = sum / static_cast<double>(n);
+  const float meanf = static_cast<float>(mean);
   double ss = 0;
   for (std::size_t y = 0; y < r.height; ++y) {
-    const float* s = filtered.row(y);
-    float* d = p.img.row(r.y0 + y) + r.x0;
+    const float* s = src.row(y);
+    float* d = out.row(r.y0 + y) + r.x0;
+    float row = 0;
     for (std::size_t x = 0; x < r.width; ++x) {
-      const double v = std::isfinite(s[x]) ? s[x] - mean : 0.0;
-      d[x] = static_cast<float>(v);
-      ss += v * v;
+      const float v = std::isfinite(s[x]) ? s[x] - meanf : 0.0f;
+      d[x] = v;
+      row += v * v;
     }
+    ss += row;
   }
   const double var = ss / static_cast<double>(n);
   // A constant image (empty strip, all zeros) carries no position information.
-  p.structure = std::isfinite(var) && var > 1e-10 * std::max(mean * mean, 1e-20);
-  return p;
+  return std::isfinite(var) && var > 1e-10 * std::max(mean * mean, 1e-20);
 }
 
 struct Peak {
@@ -104,26 +123,36 @@ std::vector<char> allowed_residues(std::size_t m, std::size_t n, double expected
   return ok;
 }
 
-// The top-n local maxima (periodic 3x3 neighbourhood) at allowed residues, sorted by value
-// (ties by position, so the order never depends on the thread).
-std::vector<Peak> top_peaks(const ImageF& r, const std::vector<char>& okx, const std::vector<char>& oky, int n) {
+// The top-n local maxima at allowed residues, sorted by value (ties by position, so the order
+// never depends on the thread). A maximum must dominate its periodic (2 kNms + 1)^2 neighbourhood:
+// the shoulders of one broad peak (or a ridge along a filament) then do not take all n places.
+constexpr int kNms = 2;
+
+std::vector<Peak> top_peaks(ImageView<const float> r, const std::vector<char>& okx, const std::vector<char>& oky, int n) {
   const std::size_t W = r.width(), H = r.height();
   std::vector<Peak> best;
   for (std::size_t y = 0; y < H; ++y) {
     if (!oky[y]) continue;
-    const float* rm = r.row((y + H - 1) % H);
     const float* r0 = r.row(y);
-    const float* rp = r.row((y + 1) % H);
     for (std::size_t x = 0; x < W; ++x) {
       if (!okx[x]) continue;
       const float v = r0[x];
       if (!std::isfinite(v)) continue;
       if (static_cast<int>(best.size()) == n && v <= best.back().value) continue;
-      const std::size_t xm = (x + W - 1) % W, xp = (x + 1) % W;
-      // Strict against earlier neighbours, non-strict against later ones: one peak per plateau.
-      if (!(v > rm[xm] && v > rm[x] && v > rm[xp] && v > r0[xm] && v >= r0[xp] && v >= rp[xm] && v >= rp[x] &&
-            v >= rp[xp]))
-        continue;
+      // Strict against earlier neighbours (in scan order), non-strict against later ones: one peak per plateau.
+      bool is_max = true;
+      for (int j = -kNms; j <= kNms && is_max; ++j) {
+        const float* rr = r.row((y + H + static_cast<std::size_t>(j + static_cast<int>(H))) % H);
+        for (int i = -kNms; i <= kNms; ++i) {
+          if (i == 0 && j == 0) continue;
+          const float u = rr[(x + W + static_cast<std::size_t>(i + static_cast<int>(W))) % W];
+          if ((j < 0 || (j == 0 && i < 0)) ? !(v > u) : !(v >= u)) {
+            is_max = false;
+            break;
+          }
+        }
+      }
+      if (!is_max) continue;
       Peak p{v, x, y};
       auto it = std::upper_bound(best.begin(), best.end(), p, [](const Peak& a, const Peak& b) { return a.value > b.value; });
       best.insert(it, p);
@@ -197,7 +226,7 @@ double active_pixels(ImageView<const float> a, ImageView<const float> b, const O
 
 // Least-squares quadratic through the 3x3 neighbourhood; falls back to per-axis parabolas when
 // the fit has no maximum within a pixel (e.g. a ridge).
-std::pair<double, double> paraboloid_offset(const ImageF& r, std::size_t px, std::size_t py) {
+std::pair<double, double> paraboloid_offset(ImageView<const float> r, std::size_t px, std::size_t py) {
   const std::size_t W = r.width(), H = r.height();
   double v[3][3];
   for (int j = -1; j <= 1; ++j)
@@ -225,7 +254,7 @@ std::pair<double, double> paraboloid_offset(const ImageF& r, std::size_t px, std
 
 // Per-axis parabola through the logarithm of the peak and its neighbours: exact for a Gaussian
 // peak, which is what blurred images give; falls back to the paraboloid where a value is <= 0.
-std::pair<double, double> gaussian_offset(const ImageF& r, std::size_t px, std::size_t py) {
+std::pair<double, double> gaussian_offset(ImageView<const float> r, std::size_t px, std::size_t py) {
   const std::size_t W = r.width(), H = r.height();
   const double c = r(px, py), l = r((px + W - 1) % W, py), rr = r((px + 1) % W, py);
   const double u = r(px, (py + H - 1) % H), d = r(px, (py + 1) % H);
@@ -300,6 +329,51 @@ std::pair<double, double> upsampled_offset(const std::vector<Complexf>& spec, st
   return {(fv - half) / up, (fu - half) / up};
 }
 
+// Climbs the NCC over integer shifts from (sx, sy) (value `start` there, or < -1 to compute it) to
+// a local maximum (at most max_steps moves), then fits a per-axis Gaussian (log-parabola, else
+// parabola) through it and its neighbours. ncc = -2: no usable overlap.
+struct NccClimb {
+  long sx = 0, sy = 0;
+  double ox = 0, oy = 0, ncc = -2;
+};
+
+NccClimb climb_ncc(ImageView<const float> a, ImageView<const float> b, const PcRect& fr, const PcRect& mr, long sx, long sy,
+                   double start, int max_steps, double min_area) {
+  auto ncc_at = [&](long x, long y) {
+    const Overlap o = implied_overlap(fr, mr, x, y);
+    if (o.w == 0 || static_cast<double>(o.w * o.h) < min_area) return -2.0;
+    return ncc_overlap(a, b, o, x, y);
+  };
+  NccClimb c;
+  c.sx = sx, c.sy = sy;
+  double v[3][3] = {{-2, -2, -2}, {-2, -2, -2}, {-2, -2, -2}};
+  for (int step = 0; step <= std::max(0, max_steps); ++step) {
+    for (int j = -1; j <= 1; ++j)
+      for (int i = -1; i <= 1; ++i)
+        v[j + 1][i + 1] = (i == 0 && j == 0 && step == 0 && start >= -1) ? start : ncc_at(c.sx + i, c.sy + j);
+    int bi = 0, bj = 0;
+    for (int j = -1; j <= 1; ++j)
+      for (int i = -1; i <= 1; ++i)
+        if (v[j + 1][i + 1] > v[bj + 1][bi + 1]) bi = i, bj = j;
+    if (bi == 0 && bj == 0) break;
+    if (step == max_steps) return c;  // still climbing: no maximum within reach
+    c.sx += bi, c.sy += bj;
+  }
+  if (v[1][1] <= -2) return c;
+  auto fit = [](double m, double c0, double p) {
+    if (m > 0 && c0 > 0 && p > 0) {
+      const double lm = std::log(m), lc = std::log(c0), lp = std::log(p), den = lm - 2 * lc + lp;
+      if (den < 0) return std::clamp(0.5 * (lm - lp) / den, -0.5, 0.5);
+    }
+    const double den = m - 2 * c0 + p;
+    return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
+  };
+  c.ox = fit(v[1][0], v[1][1], v[1][2]);
+  c.oy = fit(v[0][1], v[1][1], v[2][1]);
+  c.ncc = v[1][1];
+  return c;
+}
+
 PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const std::vector<float>& wy,
                         ImageView<const float> fixed, ImageView<const float> moving, const PcRect& fr_in,
                         const PcRect& mr_in, const PcOptions& opt) {
@@ -308,40 +382,51 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
   PcResult res;
   if (w == 0 || h == 0) return res;
   const PcRect fr = resolve(fr_in, w, h, "fixed"), mr = resolve(mr_in, w, h, "moving");
-  const Prepared a = prepare(fixed, fr, opt), b = prepare(moving, mr, opt);
-  if (!a.structure || !b.structure) return res;
+  Workspace& ws = workspace();
+  const ImageView<float> av = zeroed(ws.a, w, h), bv = zeroed(ws.b, w, h);
+  if (!prepare(fixed, fr, opt, av) || !prepare(moving, mr, opt, bv)) return res;
+  const ImageView<const float> ia = av, ib = bv;
 
   const std::size_t M = fft.width(), N = fft.height();
-  ImageF pa(M, N), pb(M, N);
+  const ImageView<float> pa = zeroed(ws.pa, M, N), pb = zeroed(ws.pb, M, N);
   for (std::size_t y = 0; y < h; ++y) {
-    const float* sa = a.img.row(y);
-    const float* sb = b.img.row(y);
+    const float* sa = av.row(y);
+    const float* sb = bv.row(y);
     float* da = pa.row(y);
     float* db = pb.row(y);
+    const float wyy = wy[y];
     for (std::size_t x = 0; x < w; ++x) {
-      const float k = wx[x] * wy[y];
+      const float k = wx[x] * wyy;
       da[x] = sa[x] * k;
       db[x] = sb[x] * k;
     }
   }
   const std::size_t S = fft.spectrum_size();
-  std::vector<Complexf> fa(S), fb(S);
-  fft.forward(pa.view(), fa.data());
-  fft.forward(pb.view(), fb.data());
-  // Cross-power spectrum moving * conj(fixed): its inverse peaks at +shift.
+  std::vector<Complexf>& fa = ws.fa;
+  std::vector<Complexf>& fb = ws.fb;
+  fa.resize(S), fb.resize(S);
+  fft.forward(pa, fa.data());
+  fft.forward(pb, fb.data());
+  // Cross-power spectrum moving * conj(fixed): its inverse peaks at +shift. Magnitudes via norms
+  // (no hypot), the usual exponents without pow.
   double mean_mag = 0;
-  for (std::size_t k = 0; k < S; ++k) mean_mag += std::abs(fa[k]) * std::abs(fb[k]);
+  for (std::size_t k = 0; k < S; ++k) mean_mag += std::sqrt(std::norm(fa[k]) * std::norm(fb[k]));
   mean_mag /= static_cast<double>(S);
-  const double eps = std::max(1e-6 * mean_mag, 1e-30);
+  const float eps = static_cast<float>(std::max(1e-6 * mean_mag, 1e-30));
+  const float eps2 = eps * eps;
+  const double wexp = opt.whitening;
   for (std::size_t k = 0; k < S; ++k) {
-    const std::complex<double> c = std::complex<double>(fb[k]) * std::conj(std::complex<double>(fa[k]));
-    const double mag = std::abs(c);
-    double denom = 1.0;
-    if (opt.whitening > 0) denom = opt.whitening == 1.0 ? std::max(mag, eps) : std::pow(std::max(mag, eps), opt.whitening);
-    fa[k] = Complexf(static_cast<float>(c.real() / denom), static_cast<float>(c.imag() / denom));
+    const Complexf c = fb[k] * std::conj(fa[k]);
+    const float m2 = std::max(std::norm(c), eps2);  // |c|^2
+    float scale;
+    if (wexp == 1.0) scale = 1.0f / std::sqrt(m2);
+    else if (wexp == 0.5) scale = 1.0f / std::sqrt(std::sqrt(m2));
+    else if (wexp <= 0.0) scale = 1.0f;
+    else scale = static_cast<float>(std::pow(static_cast<double>(m2), -0.5 * wexp));
+    fa[k] = c * scale;
   }
-  ImageF surface(M, N);
-  fft.inverse(fa.data(), surface.view());
+  const ImageView<float> surface = zeroed(ws.surface, M, N);
+  fft.inverse(fa.data(), surface);
 
   const auto okx = allowed_residues(M, w, opt.expected_dx_px, opt.max_shift_x_px);
   const auto oky = allowed_residues(N, h, opt.expected_dy_px, opt.max_shift_y_px);
@@ -379,10 +464,10 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
         double score, ncc = 0;
         double active = -1;
         if (opt.validate_ncc) {
-          ncc = ncc_overlap(a.img.view(), b.img.view(), o, sx, sy);
+          ncc = ncc_overlap(ia, ib, o, sx, sy);
           score = ncc;
           if (score > best.score && opt.min_active_px > 0) {
-            active = active_pixels(a.img.view(), b.img.view(), o, sx, sy);
+            active = active_pixels(ia, ib, o, sx, sy);
             if (active < opt.min_active_px) continue;
           }
         } else {
@@ -400,7 +485,10 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
     return res;
   }
   for (const Scored& c : scored)
-    if (std::max(std::abs(c.sx - best.sx), std::abs(c.sy - best.sy)) > 2) res.second_ncc = std::max(res.second_ncc, c.ncc);
+    if (std::max(std::abs(c.sx - best.sx), std::abs(c.sy - best.sy)) > 2 && c.ncc > res.second_ncc) {
+      res.second_ncc = c.ncc;
+      res.second_dx_px = static_cast<double>(c.sx), res.second_dy_px = static_cast<double>(c.sy);
+    }
   for (const Peak& p : peaks)
     if (&p != best.peak) {
       res.second_peak = p.value;
@@ -408,37 +496,12 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
     }
   double ox = 0, oy = 0;
   if (opt.subpixel == Subpixel::Ncc) {
-    // Climb to the integer NCC maximum (the correlation peak may sit one pixel off it), then fit.
-    auto ncc_at = [&](long x, long y) {
-      const Overlap o = implied_overlap(fr, mr, x, y);
-      if (o.w == 0 || static_cast<double>(o.w * o.h) < min_area) return -2.0;
-      return ncc_overlap(a.img.view(), b.img.view(), o, x, y);
-    };
-    long cx = best.sx, cy = best.sy;
-    double v[3][3];
-    for (int step = 0; step < 4; ++step) {
-      for (int j = -1; j <= 1; ++j)
-        for (int i = -1; i <= 1; ++i) v[j + 1][i + 1] = (i == 0 && j == 0 && step == 0) ? best.ncc : ncc_at(cx + i, cy + j);
-      int bi = 0, bj = 0;
-      for (int j = -1; j <= 1; ++j)
-        for (int i = -1; i <= 1; ++i)
-          if (v[j + 1][i + 1] > v[bj + 1][bi + 1]) bi = i, bj = j;
-      if (bi == 0 && bj == 0) break;
-      cx += bi, cy += bj;
-    }
-    auto fit = [](double m, double c, double p) {
-      if (m > 0 && c > 0 && p > 0) {
-        const double lm = std::log(m), lc = std::log(c), lp = std::log(p), den = lm - 2 * lc + lp;
-        if (den < 0) return std::clamp(0.5 * (lm - lp) / den, -0.5, 0.5);
-      }
-      const double den = m - 2 * c + p;
-      return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
-    };
-    if (v[1][1] > -2) {
-      ox = fit(v[1][0], v[1][1], v[1][2]);
-      oy = fit(v[0][1], v[1][1], v[2][1]);
-      best.sx = cx, best.sy = cy, best.ncc = v[1][1];
-      best.area = implied_overlap(fr, mr, cx, cy).w * implied_overlap(fr, mr, cx, cy).h;
+    const NccClimb c = climb_ncc(ia, ib, fr, mr, best.sx, best.sy, best.ncc, 4, min_area);
+    if (c.ncc > -2) {
+      ox = c.ox, oy = c.oy;
+      best.sx = c.sx, best.sy = c.sy, best.ncc = c.ncc;
+      const Overlap o = implied_overlap(fr, mr, c.sx, c.sy);
+      best.area = o.w * o.h;
       best.active = -1;
     }
   } else if (opt.subpixel == Subpixel::Paraboloid) {
@@ -454,7 +517,7 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
   res.ncc = best.ncc;
   res.overlap_px = best.area;
   res.active_px = best.active >= 0 ? best.active
-                                   : active_pixels(a.img.view(), b.img.view(), implied_overlap(fr, mr, best.sx, best.sy),
+                                   : active_pixels(ia, ib, implied_overlap(fr, mr, best.sx, best.sy),
                                                    best.sx, best.sy);
   if (opt.validate_ncc) {
     res.confidence = std::clamp(best.ncc, 0.0, 1.0);
@@ -518,6 +581,23 @@ PcResult phase_correlate(ImageView<const float> fixed, ImageView<const float> mo
   const auto fft = cached_fft(opt.pad_to_fast_size ? fast_fft_size(w) : w, opt.pad_to_fast_size ? fast_fft_size(h) : h);
   return correlate_impl(*fft, window_1d(w, opt.window, opt.tukey_alpha), window_1d(h, opt.window, opt.tukey_alpha), fixed,
                         moving, {}, {}, opt);
+}
+
+NccRefinement refine_shift_ncc(ImageView<const float> fixed, ImageView<const float> moving, long sx, long sy,
+                              const PcRect& fixed_valid, const PcRect& moving_valid, int max_steps, double min_overlap_px) {
+  if (fixed.width() != moving.width() || fixed.height() != moving.height())
+    throw std::invalid_argument("refine_shift_ncc: images differ in size");
+  NccRefinement r;
+  if (fixed.empty()) return r;
+  const PcRect fr = resolve(fixed_valid, fixed.width(), fixed.height(), "fixed");
+  const PcRect mr = resolve(moving_valid, moving.width(), moving.height(), "moving");
+  const NccClimb c = climb_ncc(fixed, moving, fr, mr, sx, sy, -2, max_steps, std::max(1.0, min_overlap_px));
+  if (c.ncc <= -2) return r;
+  r.dx_px = static_cast<double>(c.sx) + c.ox;
+  r.dy_px = static_cast<double>(c.sy) + c.oy;
+  r.ncc = c.ncc;
+  r.valid = true;
+  return r;
 }
 
 double ncc_at_shift(ImageView<const float> fixed, ImageView<const float> moving, long dx, long dy) {

@@ -77,6 +77,7 @@ struct PcResult {
   // The best NCC among the other scored interpretations more than 2 px from the chosen one
   // (-1 if none): close to `ncc` means the match is ambiguous (e.g. along a straight filament).
   double second_ncc = -1;
+  double second_dx_px = 0, second_dy_px = 0;  // its (integer) shift, when second_ncc >= 0
   double second_peak = 0;  // the highest other peak in the window (0 if none)
   bool valid = false;
 };
@@ -112,6 +113,19 @@ class PhaseCorrelator {
 
 // Thread-safe; FFT plans are cached per size and shared across threads.
 PcResult phase_correlate(ImageView<const float> fixed, ImageView<const float> moving, const PcOptions& opt = {});
+
+// Refines an integer shift on the NCC itself: climbs the NCC of fixed(x) and moving(x + s) over
+// integer s from (sx, sy) (at most max_steps moves; invalid if still climbing), then fits a
+// per-axis Gaussian (log-parabola) through the maximum and its 4 neighbours. Only pixels inside
+// the valid rectangles count; shifts leaving fewer than min_overlap_px overlapping pixels are
+// ignored. Used to bring a match found at reduced resolution to full-resolution precision.
+struct NccRefinement {
+  double dx_px = 0, dy_px = 0, ncc = 0;
+  bool valid = false;
+};
+NccRefinement refine_shift_ncc(ImageView<const float> fixed, ImageView<const float> moving, long sx, long sy,
+                              const PcRect& fixed_valid = {}, const PcRect& moving_valid = {}, int max_steps = 4,
+                              double min_overlap_px = 1);
 
 // Normalised cross-correlation of fixed(x, y) and moving(x + dx, y + dy) over their overlap
 // (integer shift). Returns 0 if the overlap is empty or either side has no variance there.

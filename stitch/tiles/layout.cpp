@@ -11,7 +11,7 @@ namespace {
 
 struct Term {
   std::size_t a, b;
-  double dx, dy, w;
+  double dx, dy, wx, wy;
 };
 
 // Reverse Cuthill-McKee: a permutation that keeps graph neighbours close in index, so the normal
@@ -43,25 +43,26 @@ std::vector<std::size_t> rcm_order(std::size_t n, const std::vector<std::vector<
   return order;
 }
 
-// Solves the normal equations of `terms` plus gauge * (p - nominal)^2 for x and y.
-void solve_normal(const std::vector<Term>& terms, const std::vector<double>& nx, const std::vector<double>& ny, double gauge,
-                  const std::vector<std::size_t>& pos, std::size_t band, std::vector<double>& x, std::vector<double>& y) {
-  const std::size_t n = nx.size(), B = band + 1;
-  std::vector<double> L(n * B, 0.0), bx(n, 0.0), by(n, 0.0);
+// Solves the normal equations of `terms` plus gauge * (p - nominal)^2 for one axis (values d, weights
+// w of each term picked by `axis`).
+void solve_axis(const std::vector<Term>& terms, const std::vector<double>& nominal, double gauge, const std::vector<std::size_t>& pos,
+                std::size_t band, bool axis_y, std::vector<double>& out) {
+  const std::size_t n = nominal.size(), B = band + 1;
+  std::vector<double> L(n * B, 0.0), rhs(n, 0.0);
   auto at = [&](std::size_t i, std::size_t j) -> double& { return L[i * B + (i - j)]; };  // i >= j, i - j <= band
   for (std::size_t t = 0; t < n; ++t) {
     const std::size_t i = pos[t];
     at(i, i) += gauge;
-    bx[i] += gauge * nx[t];
-    by[i] += gauge * ny[t];
+    rhs[i] += gauge * nominal[t];
   }
   for (const Term& e : terms) {
+    const double w = axis_y ? e.wy : e.wx, d = axis_y ? e.dy : e.dx;
+    if (w <= 0) continue;
     const std::size_t i = pos[e.a], j = pos[e.b];
-    at(i, i) += e.w;
-    at(j, j) += e.w;
-    at(std::max(i, j), std::min(i, j)) -= e.w;
-    bx[j] += e.w * e.dx, bx[i] -= e.w * e.dx;
-    by[j] += e.w * e.dy, by[i] -= e.w * e.dy;
+    at(i, i) += w;
+    at(j, j) += w;
+    at(std::max(i, j), std::min(i, j)) -= w;
+    rhs[j] += w * d, rhs[i] -= w * d;
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t j0 = i > band ? i - band : 0;
@@ -77,22 +78,18 @@ void solve_normal(const std::vector<Term>& terms, const std::vector<double>& nx,
       }
     }
   }
-  auto substitute = [&](std::vector<double>& v) {
-    for (std::size_t i = 0; i < n; ++i) {
-      double s = v[i];
-      for (std::size_t k = i > band ? i - band : 0; k < i; ++k) s -= at(i, k) * v[k];
-      v[i] = s / at(i, i);
-    }
-    for (std::size_t i = n; i-- > 0;) {
-      double s = v[i];
-      for (std::size_t k = i + 1; k <= std::min(n - 1, i + band); ++k) s -= at(k, i) * v[k];
-      v[i] = s / at(i, i);
-    }
-  };
-  substitute(bx);
-  substitute(by);
-  x.resize(n), y.resize(n);
-  for (std::size_t t = 0; t < n; ++t) x[t] = bx[pos[t]], y[t] = by[pos[t]];
+  for (std::size_t i = 0; i < n; ++i) {
+    double s = rhs[i];
+    for (std::size_t k = i > band ? i - band : 0; k < i; ++k) s -= at(i, k) * rhs[k];
+    rhs[i] = s / at(i, i);
+  }
+  for (std::size_t i = n; i-- > 0;) {
+    double s = rhs[i];
+    for (std::size_t k = i + 1; k <= std::min(n - 1, i + band); ++k) s -= at(k, i) * rhs[k];
+    rhs[i] = s / at(i, i);
+  }
+  out.resize(n);
+  for (std::size_t t = 0; t < n; ++t) out[t] = rhs[pos[t]];
 }
 
 }  // namespace
@@ -104,7 +101,8 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
   for (const auto& [a, b] : in.prior_pairs)
     if (a >= n || b >= n || a == b) throw std::invalid_argument("solve_layout: prior pair with a bad tile index");
   for (const LayoutLink& l : in.links)
-    if (l.a >= n || l.b >= n || l.a == l.b || !(l.weight > 0) || !std::isfinite(l.dx_px) || !std::isfinite(l.dy_px))
+    if (l.a >= n || l.b >= n || l.a == l.b || !(l.weight > 0) || !std::isfinite(l.dx_px) || !std::isfinite(l.dy_px) ||
+        l.weight_x < 0 || l.weight_y < 0 || !(l.weight_x + l.weight_y > 0))
       throw std::invalid_argument("solve_layout: link with a bad tile index, weight or shift");
   LayoutSolution s;
   s.link_used.assign(in.links.size(), 1);
@@ -116,7 +114,7 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
   const double gauge = 1e-3 * wp;
   std::vector<Term> priors;
   for (const auto& [a, b] : in.prior_pairs)
-    priors.push_back({a, b, in.nominal_x_px[b] - in.nominal_x_px[a], in.nominal_y_px[b] - in.nominal_y_px[a], wp});
+    priors.push_back({a, b, in.nominal_x_px[b] - in.nominal_x_px[a], in.nominal_y_px[b] - in.nominal_y_px[a], wp, wp});
   // Ordering and bandwidth from every edge that can ever be present.
   std::vector<std::vector<std::size_t>> adj(n);
   auto connect = [&](std::size_t a, std::size_t b) {
@@ -141,15 +139,17 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
     for (std::size_t k = 0; k < in.links.size(); ++k)
       if (s.link_used[k]) {
         const LayoutLink& l = in.links[k];
-        terms.push_back({l.a, l.b, l.dx_px, l.dy_px, wl * l.weight});
+        terms.push_back({l.a, l.b, l.dx_px, l.dy_px, wl * l.weight * l.weight_x, wl * l.weight * l.weight_y});
       }
-    solve_normal(terms, in.nominal_x_px, in.nominal_y_px, gauge, pos, band, s.x_px, s.y_px);
+    solve_axis(terms, in.nominal_x_px, gauge, pos, band, false, s.x_px);
+    solve_axis(terms, in.nominal_y_px, gauge, pos, band, true, s.y_px);
     ++s.solves;
     double sum = 0, worst = -1;
     std::size_t used = 0, worst_k = 0;
     for (std::size_t k = 0; k < in.links.size(); ++k) {
       const LayoutLink& l = in.links[k];
-      const double r = std::hypot(s.x_px[l.b] - s.x_px[l.a] - l.dx_px, s.y_px[l.b] - s.y_px[l.a] - l.dy_px);
+      const double r = std::hypot(l.weight_x > 0 ? s.x_px[l.b] - s.x_px[l.a] - l.dx_px : 0.0,
+                                  l.weight_y > 0 ? s.y_px[l.b] - s.y_px[l.a] - l.dy_px : 0.0);
       s.link_residual_px[k] = r;
       if (!s.link_used[k]) continue;
       ++used;
@@ -177,7 +177,8 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
     const LayoutLink& l = in.links[k];
     linked[l.a] = linked[l.b] = 1;
     const std::size_t ra = find(l.a), rb = find(l.b);
-    if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+    // Only links measuring both axes tie tiles together rigidly.
+    if (ra != rb && l.weight_x > 0 && l.weight_y > 0) parent[std::max(ra, rb)] = std::min(ra, rb);
     ss += s.link_residual_px[k] * s.link_residual_px[k];
     s.max_residual_px = std::max(s.max_residual_px, s.link_residual_px[k]);
     ++used;

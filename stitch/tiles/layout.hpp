@@ -2,7 +2,7 @@
 // Global layout: tile positions from pairwise measurements, by weighted least squares.
 //
 // Unknowns: the position (x, y) of every tile in mosaic pixels; x and y are independent problems
-// with the same normal matrix, so it is factorised once per solve. Terms:
+// (each factorised once per solve). Terms:
 //  - every link (an accepted pairwise registration): w (p_b - p_a - d)^2, w = weight / link_sigma^2;
 //  - a weak stage-prior edge for every grid-neighbour pair: the same with the stage's nominal
 //    offset and w = 1 / prior_sigma^2, so tiles without links (empty, featureless) stay where the
@@ -33,6 +33,9 @@ struct LayoutLink {
   std::size_t a = 0, b = 0;
   double dx_px = 0, dy_px = 0;  // measured position of b minus position of a
   double weight = 1.0;          // relative (e.g. the registration's NCC), > 0
+  // Per-axis factors (0 or 1 in practice): 0 = the link does not constrain that axis (a match
+  // that is ambiguous along it). At least one must be > 0.
+  double weight_x = 1.0, weight_y = 1.0;
 };
 
 struct LayoutInput {
@@ -43,9 +46,9 @@ struct LayoutInput {
 
 struct LayoutSolution {
   std::vector<double> x_px, y_px;
-  std::vector<double> link_residual_px;  // per input link, after the final solve (dropped ones too)
+  std::vector<double> link_residual_px;  // per input link, after the final solve (dropped ones too), on its measured axes
   std::vector<char> link_used;           // 0: dropped as an outlier
-  std::vector<int> component;            // per tile: connected component over used links (0-based)
+  std::vector<int> component;            // per tile: connected component over used two-axis links (0-based)
   int components = 0;                    // including single tiles
   int isolated_tiles = 0;                // tiles without any used link (placed by the stage model)
   std::size_t dropped = 0, solves = 0;

@@ -10,7 +10,6 @@
 #include <random>
 #include <set>
 
-#include "imgproc/filters.hpp"
 #include "register/preprocess.hpp"
 
 namespace annamosaic {
@@ -20,14 +19,18 @@ namespace annamosaic {
 // on accepted edges and no false match, pure phase (1.0) 0.35 px and 2 false matches, 0.3 0.25 px
 // and 1. Refining on the correlation surface leaves a bias of -0.25 px per edge in the thin
 // direction (the two strips' supports tilt the surface), which adds up over a grid: final
-// position RMS 1.03 px with the paraboloid, 0.96 with the upsampled DFT, 0.38 with the NCC fit.
+// position RMS 1.03 px with the paraboloid, 0.96 with the upsampled DFT, 0.38 with the NCC fit,
+// 0.25 px (0.08 px per edge) with the NCC refined at full resolution (RegistrationSignal).
 PcOptions default_strip_pc_options() {
   PcOptions pc;
   pc.window = Window::Tukey;
   pc.tukey_alpha = 0.5;
   pc.whitening = 0.5;
   pc.subpixel = Subpixel::Ncc;
-  pc.peaks = 8;  // more peaks find the ambiguity of line-like overlaps (see min_ncc_margin)
+  // Weak true overlaps are often not among the 8 highest peaks of a strip (3 of 87 structured pairs
+  // of the 8 x 8 campaign); 16 distinct peaks (non-maximum suppression over 5 x 5) find them and
+  // the ambiguity of line-like overlaps (see min_ncc_margin), for ~1 ms more per pair.
+  pc.peaks = 16;
   pc.validate_ncc = true;
   // Thin true overlaps must stay candidates (20 px of 50 happen at 0.3 um jitter); spurious
   // small-overlap matches are rejected by the structure test (min_features) instead.
@@ -70,6 +73,33 @@ StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_
   return g;
 }
 
+namespace {
+
+// Mean of f x f blocks of a view whose size is a multiple of f (what extract_strip cuts): rows are
+// summed first, then groups of f columns, so the inner loops are plain streams.
+ImageF reduce_mean(ImageView<const float> in, std::size_t f) {
+  const std::size_t W = in.width() / f, H = in.height() / f;
+  ImageF out(W, H);
+  std::vector<float> acc(in.width());
+  const float norm = 1.0f / static_cast<float>(f * f);
+  for (std::size_t y = 0; y < H; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (std::size_t j = 0; j < f; ++j) {
+      const float* s = in.row(y * f + j);
+      for (std::size_t x = 0; x < in.width(); ++x) acc[x] += s[x];
+    }
+    float* d = out.row(y);
+    for (std::size_t x = 0; x < W; ++x) {
+      float v = 0;
+      for (std::size_t i = 0; i < f; ++i) v += acc[x * f + i];
+      d[x] = v * norm;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t width, std::size_t height,
                     const RegistrationSignal& signal) {
   const long f = static_cast<long>(std::max<std::size_t>(1, signal.scale));
@@ -88,13 +118,71 @@ Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t w
   const ImageView<const float> data =
       tile.region(static_cast<std::size_t>(x0 + kx0 * f), static_cast<std::size_t>(y0 + ky0 * f),
                   static_cast<std::size_t>((kx1 - kx0) * f), static_cast<std::size_t>((ky1 - ky0) * f));
-  const ImageF reduced = f == 1 ? to_image(data) : downsample_mean(data, static_cast<std::size_t>(f));
+  const ImageF reduced = f == 1 ? to_image(data) : reduce_mean(data, static_cast<std::size_t>(f));
   const ImageF filtered = prefilter_image(reduced.view(), signal.prefilter, signal.prefilter_sigma_px);
   for (std::size_t y = 0; y < filtered.height(); ++y)
     std::copy_n(filtered.row(y), filtered.width(), s.image.row(static_cast<std::size_t>(ky0) + y) + kx0);
   s.valid = {static_cast<std::size_t>(kx0), static_cast<std::size_t>(ky0), filtered.width(), filtered.height()};
+  if (f > 1 && signal.refine_full_resolution) {
+    // All tile pixels inside the region, not only whole reduced blocks.
+    const long fx0 = std::max(0L, x0), fx1 = std::min(static_cast<long>(tile.width()), x0 + static_cast<long>(width));
+    const long fy0 = std::max(0L, y0), fy1 = std::min(static_cast<long>(tile.height()), y0 + static_cast<long>(height));
+    s.full = ImageF(width, height);
+    for (long y = fy0; y < fy1; ++y)
+      std::copy_n(tile.row(static_cast<std::size_t>(y)) + fx0, fx1 - fx0, s.full.row(static_cast<std::size_t>(y - y0)) + (fx0 - x0));
+    s.full_valid = {static_cast<std::size_t>(fx0 - x0), static_cast<std::size_t>(fy0 - y0), static_cast<std::size_t>(fx1 - fx0),
+                    static_cast<std::size_t>(fy1 - fy0)};
+  }
   return s;
 }
+
+namespace {
+
+PcRect intersect(const PcRect& a, long x0, long y0, long x1, long y1) {
+  const long ax0 = std::max(static_cast<long>(a.x0), x0), ax1 = std::min(static_cast<long>(a.x0 + a.width), x1);
+  const long ay0 = std::max(static_cast<long>(a.y0), y0), ay1 = std::min(static_cast<long>(a.y0 + a.height), y1);
+  if (ax1 <= ax0 || ay1 <= ay0) return {0, 0, 0, 0};
+  return {static_cast<std::size_t>(ax0 - x0), static_cast<std::size_t>(ay0 - y0), static_cast<std::size_t>(ax1 - ax0),
+          static_cast<std::size_t>(ay1 - ay0)};
+}
+
+// Full-resolution NCC refinement of the strip shift s (full-resolution px, moving(x + s) ~ fixed(x)):
+// both strips are cut around the implied overlap (so that the shift between the cuts starts at 0),
+// pre-filtered there only, and the NCC climbed and fitted. Returns false if it cannot improve.
+bool refine_full(const Strip& a, const Strip& b, const RegistrationSignal& sig, double& sx, double& sy, double& ncc) {
+  if (a.full.empty() || b.full.empty()) return false;
+  const long isx = std::lround(sx), isy = std::lround(sy);
+  const long W = static_cast<long>(a.full.width()), H = static_cast<long>(a.full.height());
+  // Implied overlap of the data rectangles, in fixed coordinates.
+  const long ox0 = std::max(static_cast<long>(a.full_valid.x0), static_cast<long>(b.full_valid.x0) - isx);
+  const long ox1 = std::min(static_cast<long>(a.full_valid.x0 + a.full_valid.width), static_cast<long>(b.full_valid.x0 + b.full_valid.width) - isx);
+  const long oy0 = std::max(static_cast<long>(a.full_valid.y0), static_cast<long>(b.full_valid.y0) - isy);
+  const long oy1 = std::min(static_cast<long>(a.full_valid.y0 + a.full_valid.height), static_cast<long>(b.full_valid.y0 + b.full_valid.height) - isy);
+  if (ox1 <= ox0 || oy1 <= oy0) return false;
+  const long steps = static_cast<long>(std::max<std::size_t>(2, sig.scale)) + 1;
+  const long m = steps + 1 + static_cast<long>(std::ceil(4 * sig.refine_sigma_px));
+  // The cut in fixed coordinates; the same rectangle moved by the shift must stay inside the moving strip.
+  const long cx0 = std::max({0L, ox0 - m, -isx}), cx1 = std::min({W, ox1 + m, W - isx});
+  const long cy0 = std::max({0L, oy0 - m, -isy}), cy1 = std::min({H, oy1 + m, H - isy});
+  if (cx1 <= cx0 || cy1 <= cy0) return false;
+  const std::size_t cw = static_cast<std::size_t>(cx1 - cx0), ch = static_cast<std::size_t>(cy1 - cy0);
+  const ImageF fa = prefilter_image(a.full.view().region(static_cast<std::size_t>(cx0), static_cast<std::size_t>(cy0), cw, ch),
+                                    Prefilter::Gaussian, sig.refine_sigma_px);
+  const ImageF fb = prefilter_image(
+      b.full.view().region(static_cast<std::size_t>(cx0 + isx), static_cast<std::size_t>(cy0 + isy), cw, ch), Prefilter::Gaussian,
+      sig.refine_sigma_px);
+  const PcRect va = intersect(a.full_valid, cx0, cy0, cx1, cy1), vb = intersect(b.full_valid, cx0 + isx, cy0 + isy, cx1 + isx, cy1 + isy);
+  if (va.width == 0 || vb.width == 0) return false;
+  const NccRefinement r = refine_shift_ncc(fa.view(), fb.view(), 0, 0, va, vb, static_cast<int>(steps),
+                                           0.5 * static_cast<double>((ox1 - ox0) * (oy1 - oy0)));
+  if (!r.valid) return false;
+  sx = static_cast<double>(isx) + r.dx_px;
+  sy = static_cast<double>(isy) + r.dy_px;
+  ncc = r.ncc;
+  return true;
+}
+
+}  // namespace
 
 PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g, const RegistrationSignal& signal,
                          const PcOptions& pc_in, double search_px) {
@@ -112,9 +200,14 @@ PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g,
   const PhaseCorrelator corr(a.image.width(), a.image.height(), pc);
   r = corr.correlate(a.image.view(), b.image.view(), a.valid, b.valid);
   if (!r.valid) return r;
+  double sx = r.dx_px * f, sy = r.dy_px * f, ncc = r.ncc;
+  if (f > 1 && signal.refine_full_resolution && refine_full(a, b, signal, sx, sy, ncc)) r.ncc = ncc;
   // moving (b over region - d0) at x + s matches fixed (a) at x: b - a = d0 - s.
-  r.dx_px = static_cast<double>(g.d0x) - r.dx_px * f;
-  r.dy_px = static_cast<double>(g.d0y) - r.dy_px * f;
+  r.dx_px = static_cast<double>(g.d0x) - sx;
+  r.dy_px = static_cast<double>(g.d0y) - sy;
+  r.second_dx_px = static_cast<double>(g.d0x) - r.second_dx_px * f;
+  r.second_dy_px = static_cast<double>(g.d0y) - r.second_dy_px * f;
+  r.confidence = std::clamp(r.ncc, 0.0, 1.0);
   return r;
 }
 
@@ -240,13 +333,19 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       }
     std::sort(cal.random_ncc.begin(), cal.random_ncc.end());
     cal.random_ncc_quantile = quantile(cal.random_ncc, opt.accept_quantile);
-    cal.threshold = std::max(opt.min_ncc, cal.random_ncc_quantile);
+    const double base = std::max(opt.min_ncc, cal.random_ncc_quantile);
+    std::vector<double> passing;
+    for (const Job& job : jobs)
+      if (job.result_slot >= 0 && job.result.valid && job.result.ncc >= base) passing.push_back(job.result.ncc);
+    cal.median_ncc = quantile(passing, 0.5);
+    cal.threshold = std::max(base, opt.min_ncc_fraction_of_median * cal.median_ncc);
     for (const Job& job : jobs) {
       if (job.result_slot < 0) continue;
       const std::size_t k = static_cast<std::size_t>(job.result_slot);
       PairResult& pr = out.pairs[k];
-      const bool accepted = job.result.valid && job.result.ncc >= cal.threshold &&
-                            job.result.ncc - std::max(job.result.second_ncc, 0.0) >= opt.min_ncc_margin;
+      const PcResult& jr = job.result;
+      const bool accepted =
+          jr.valid && jr.ncc >= cal.threshold && jr.ncc - std::max(jr.second_ncc, 0.0) >= opt.min_ncc_margin;
       if (!accepted && pr.signal >= 0) continue;  // keep the first signal's result for the report
       pr.signal = static_cast<int>(si);
       pr.valid = job.result.valid;
@@ -255,6 +354,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       pr.peak = job.result.peak;
       pr.confidence = job.result.confidence;
       pr.second_ncc = job.result.second_ncc;
+      pr.second_dx_px = job.result.second_dx_px, pr.second_dy_px = job.result.second_dy_px;
       pr.dx_px = job.result.valid ? job.result.dx_px : pr.nominal_dx_px;
       pr.dy_px = job.result.valid ? job.result.dy_px : pr.nominal_dy_px;
       if (accepted) settled[k] = 1;

@@ -93,6 +93,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       e["dy_px"] = r3(r.dy_px);
       e["ncc"] = r3(r.ncc);
       e["second_ncc"] = r3(r.second_ncc);
+      if (r.second_ncc >= 0) e["second_dx_px"] = r3(r.second_dx_px), e["second_dy_px"] = r3(r.second_dy_px);
       e["peak"] = r3(r.peak);
       // Disagreement with the final layout (for rejected edges too: how wrong they would have been).
       e["residual_px"] = r3(std::hypot(s.x_px[r.pair.b] - s.x_px[r.pair.a] - r.dx_px, s.y_px[r.pair.b] - s.y_px[r.pair.a] - r.dy_px));
@@ -113,6 +114,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"random_pairs", c.random_pairs},
                    {"random_valid", c.random_valid},
                    {"random_ncc_quantile", r3(c.random_ncc_quantile)},
+                   {"median_ncc", r3(c.median_ncc)},
                    {"ncc_threshold", r3(c.threshold)}});
   std::size_t valid = 0, accepted = 0;
   for (const PairResult& r : L.registration.pairs) valid += r.valid, accepted += r.accepted;
@@ -134,6 +136,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"accept_quantile", opt.registration.accept_quantile},
                    {"min_ncc", opt.registration.min_ncc},
                    {"min_ncc_margin", opt.registration.min_ncc_margin},
+                   {"min_ncc_fraction_of_median", opt.registration.min_ncc_fraction_of_median},
                    {"link_sigma_px", L.layout_options.link_sigma_px},
                    {"prior_sigma_px", L.layout_options.prior_sigma_px},
                    {"max_residual_px", L.layout_options.max_residual_px},

@@ -261,3 +261,23 @@ TEST(Preprocess, LaplacianOfGaussianRemovesGradients) {
   const ImageF ls = prefilter_image(spot.view(), Prefilter::LaplacianOfGaussian, 1.0);
   EXPECT_GT(ls(20, 15), 0.0f);  // bright blobs come out positive
 }
+
+TEST(PhaseCorrelation, NccRefinementClimbsAndFits) {
+  const auto blobs = random_blobs(160, 120, 200, 23);
+  const ImageF a = render_blobs(blobs, 160, 120), b = render_blobs(blobs, 160, 120, 3.35, -1.8);
+  // Started two pixels off, the climb reaches the integer maximum and the fit the sub-pixel shift.
+  const NccRefinement r = refine_shift_ncc(a.view(), b.view(), 5, -3);
+  ASSERT_TRUE(r.valid);
+  EXPECT_NEAR(r.dx_px, 3.35, 0.1);
+  EXPECT_NEAR(r.dy_px, -1.8, 0.1);
+  EXPECT_GT(r.ncc, 0.95);
+  // Too far to climb within the allowed steps: invalid rather than a non-maximum.
+  EXPECT_FALSE(refine_shift_ncc(a.view(), b.view(), 25, 20, {}, {}, 1).valid);
+  // Through the correlator (Subpixel::Ncc), with valid rectangles.
+  PcOptions o;
+  o.subpixel = Subpixel::Ncc;
+  const PcResult p = phase_correlate(a.view(), b.view(), o);
+  ASSERT_TRUE(p.valid);
+  EXPECT_NEAR(p.dx_px, 3.35, 0.1);
+  EXPECT_NEAR(p.dy_px, -1.8, 0.1);
+}

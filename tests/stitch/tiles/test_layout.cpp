@@ -192,3 +192,22 @@ TEST(StitchLayout, EndToEndOnASyntheticGridAndLayoutJsonRoundTrip) {
   std::ofstream(d + "/notjson.json") << "{";
   EXPECT_THROW(read_layout_positions(d + "/notjson.json", *g.source), InputError);
 }
+
+TEST(Layout, SingleAxisLinksConstrainOnlyTheirAxis) {
+  // Two tiles; the link measures x only (weight_y = 0): y stays at the stage prior's offset.
+  LayoutInput in;
+  in.nominal_x_px = {0, 1000};
+  in.nominal_y_px = {0, 0};
+  in.prior_pairs = {{0, 1}};
+  LayoutLink l{0, 1, 1012.5, 40.0, 1.0};
+  l.weight_y = 0;
+  in.links = {l};
+  const LayoutSolution s = solve_layout(in);
+  EXPECT_NEAR(s.x_px[1] - s.x_px[0], 1012.5, 0.01);  // the weak stage prior pulls ~3e-4 of the 12.5 px
+  EXPECT_NEAR(s.y_px[1] - s.y_px[0], 0.0, 1e-6);
+  EXPECT_NEAR(s.link_residual_px[0], 0.0, 0.01);  // residual on the measured axis only
+  EXPECT_EQ(s.components, 2);                      // a one-axis link does not tie tiles rigidly
+  l.weight_x = 0;
+  in.links = {l};
+  EXPECT_THROW(solve_layout(in), std::invalid_argument);
+}

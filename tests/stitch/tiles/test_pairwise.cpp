@@ -64,8 +64,8 @@ TEST(RegisterPairs, RecoversKnownOffsets) {
   EXPECT_GE(r.calibration[0].threshold, o.min_ncc);
   for (const PairResult& p : r.pairs) {
     ASSERT_TRUE(p.accepted) << p.pair.a << "-" << p.pair.b << " ncc " << p.ncc;
-    EXPECT_NEAR(p.dx_px, g.true_x_px[p.pair.b] - g.true_x_px[p.pair.a], 0.3);
-    EXPECT_NEAR(p.dy_px, g.true_y_px[p.pair.b] - g.true_y_px[p.pair.a], 0.3);
+    EXPECT_NEAR(p.dx_px, g.true_x_px[p.pair.b] - g.true_x_px[p.pair.a], 0.15);  // scale 2, refined at full resolution
+    EXPECT_NEAR(p.dy_px, g.true_y_px[p.pair.b] - g.true_y_px[p.pair.a], 0.15);
     EXPECT_EQ(p.signal, 0);
   }
 }
