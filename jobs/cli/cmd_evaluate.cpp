@@ -15,14 +15,6 @@
 namespace annamosaic::cli {
 namespace {
 
-int cpu_threads(const po::variables_map& vm) {
-  if (const std::size_t t = vm["threads"].as<std::size_t>(); t > 0) return static_cast<int>(t);
-  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK"); s && std::atoi(s) > 0) return std::atoi(s);
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 std::vector<double> parse_list(const std::string& spec) {
   std::vector<double> v;
   std::stringstream ss(spec);

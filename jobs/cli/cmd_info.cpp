@@ -1,9 +1,12 @@
 // Shared table options, and `annamosaic table-info`.
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
@@ -56,6 +59,14 @@ LocTable read_table_logged(const std::string& path, const po::variables_map& vm)
     for (const auto& e : rep.skipped_examples) spdlog::warn("  {}", e);
   }
   return t;
+}
+
+int cpu_threads(const po::variables_map& vm) {
+  if (const std::size_t t = vm["threads"].as<std::size_t>(); t > 0) return static_cast<int>(t);
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK"); s && std::atoi(s) > 0) return std::atoi(s);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 std::string path_stem(const std::string& path) {

@@ -36,6 +36,9 @@ TableReadOptions table_options(const po::variables_map& vm);
 // Reads a table, logging size, columns, parse rate and skipped rows.
 LocTable read_table_logged(const std::string& path, const po::variables_map& vm);
 
+// LibTorch threads for one process: --threads, else SLURM_CPUS_PER_TASK, else the CPUs it may run on.
+int cpu_threads(const po::variables_map& vm);
+
 // "out/sparse.tif" -> "out/sparse" (the stem used for side files).
 std::string path_stem(const std::string& path);
 // Writes the effective configuration atomically to `path` and logs it.
