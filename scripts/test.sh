@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine (as root): install what is missing, build, and run
 # the whole default test suite. Also checks the sanitizer (ASan+UBSan) build of the libraries
-# that do not link LibTorch, and the permissive (LibTorch pocketfft) FFT backend.
+# that do not link LibTorch, the permissive (LibTorch pocketfft) FFT backend, and the torch-only
+# build that scripts/gpu-check.sh uses on GPU machines (its CPU half is run here).
 # Heavy tests (ctest label "heavy") are not run here; see README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,17 @@ cmake -S . -B build-fft-torch -DCMAKE_BUILD_TYPE=Release -DANNAMOSAIC_FFT_BACKEN
 cmake --build build-fft-torch -j"$jobs" --target test_fft
 build-fft-torch/tests/pipeline/fft/test_fft --gtest_brief=1
 
+echo "== torch-only build (what scripts/gpu-check.sh builds on a GPU machine)"
+cmake -S . -B build-torchonly -DCMAKE_BUILD_TYPE=Release -DANNAMOSAIC_TORCH_ONLY=ON >/dev/null
+cmake --build build-torchonly -j"$jobs"
+
 echo "== default build and test suite"
 bash scripts/build.sh
-cd build && ctest --output-on-failure -j"$jobs" -LE heavy
+(cd build && ctest --output-on-failure -j"$jobs" -LE heavy)
+
+echo "== CPU half of the GPU check (its inputs made by the default build; the CUDA half needs a GPU)"
+build/tests/pipeline/anet/anet_bench export-input 512 build-torchonly/check-input
+/usr/bin/python3 tests/bench/model_to_raw.py models/anet-microtubules-ngf16.h5 build-torchonly/check-weights
+mkdir -p build-torchonly/check-out
+build-torchonly/anet_gpu_check --weights build-torchonly/check-weights --input build-torchonly/check-input \
+  --out build-torchonly/check-out --sizes 512 --cpu-only

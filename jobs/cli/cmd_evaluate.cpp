@@ -107,7 +107,7 @@ Command evaluate_command() {
         ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
         ("output,o", po::value<std::string>()->required(), "output folder")
         ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
-        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also bf16 or fp16")
+        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("mode", po::value<std::string>()->default_value("auto"), "inference mode: auto, whole or tiled")
         ("tile-px", po::value<std::size_t>()->default_value(512), "tile size for --mode tiled (multiple of 256)")
         ("overlap-px", po::value<std::size_t>()->default_value(128), "tile overlap (>= 64)")

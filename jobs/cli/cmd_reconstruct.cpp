@@ -34,7 +34,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   anet::ReconstructorOptions ro;
   ro.device = vm["device"].as<std::string>();
   ro.precision = vm["precision"].as<std::string>();
-  ro.channels_last = !vm["no-channels-last"].as<bool>();
+  ro.channels_last = vm["channels-last"].as<bool>();
   ro.threads = cpu_threads(vm);
   ro.mode = vm["mode"].as<std::string>();
   ro.memory_budget_mb = vm["memory-budget-mb"].as<std::size_t>();
@@ -167,8 +167,8 @@ Command reconstruct_command() {
         ("camera-pixel-nm", po::value<double>()->default_value(108.0), "widefield camera pixel")
         ("switch", po::value<int>()->default_value(0), "structure id (microtubules 0, nuclear pores 1)")
         ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
-        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also bf16 or fp16")
-        ("no-channels-last", po::bool_switch(), "CUDA: keep NCHW")
+        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
+        ("channels-last", po::bool_switch(), "CUDA: NHWC tensors (measured slower than NCHW for the A-net)")
         ("mode", po::value<std::string>()->default_value("auto"), "auto, whole or tiled")
         ("memory-budget-mb", po::value<std::size_t>()->default_value(0), "whole-FoV limit (0: 4096 CPU, 16384 CUDA)")
         ("tile-px", po::value<std::size_t>()->default_value(512), "tile size (multiple of 256)")

@@ -253,7 +253,7 @@ Command run_command() {
         ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate the campaign from [simulate] if absent")
         ("model", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5)")
         ("device", po::value<std::string>()->default_value("auto"), "auto (GPU if visible), cpu")
-        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also bf16 or fp16")
+        ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
         ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images (see render)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")

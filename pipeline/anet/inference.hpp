@@ -15,9 +15,25 @@ struct DeviceSetup {
   torch::Device device = torch::kCPU;
   c10::ScalarType autocast = torch::kFloat32;  // kFloat32: no autocast
   bool channels_last = false;
+  bool tf32 = false;  // CUDA: TF32 convolutions/matmuls allowed (precision "tf32")
 };
+// Autocast to `dtype` on CUDA for the guard's lifetime when `on` (thread-local state, restored
+// afterwards). The C++ autocast API was renamed in LibTorch 2.4; both are handled.
+class AutocastGuard {
+ public:
+  AutocastGuard(bool on, c10::ScalarType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool on_;
+  bool prev_enabled_ = false;
+  c10::ScalarType prev_dtype_ = at::kFloat;
+};
+
 // Checks the options against what this LibTorch offers: IoError for an unavailable device,
-// std::invalid_argument for an unknown precision (or bf16/fp16 on the CPU).
+// std::invalid_argument for an unknown precision (or tf32/bf16/fp16 on the CPU).
 DeviceSetup setup_device(const ReconstructorOptions& opt);
 // Moves a module to the device (and to channels_last for 4-D weights when asked).
 void place_module(torch::nn::Module& m, const DeviceSetup& dev);
@@ -26,9 +42,9 @@ void place_module(torch::nn::Module& m, const DeviceSetup& dev);
 // neighbours; the last tile ends at n (no padding unless n < tile).
 std::vector<std::int64_t> tile_starts(std::int64_t n, std::int64_t tile, std::int64_t overlap);
 
-// Generator on x [1, C, H, W] (CPU float, any H, W): padded right/bottom per channel with
+// Generator on x [N, C, H, W] (CPU float, any H, W; N FoVs of one size in one pass): padded right/bottom per channel with
 // pad_values (the normalised "empty" value of each input), run, cropped back to H x W.
-// Returns the tanh output [1, 1, H, W] on the CPU as float.
+// Returns the tanh output [N, 1, H, W] on the CPU as float.
 torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
                              const DeviceSetup& dev);
 // The same in tiles of `tile` px (multiple of 256) with `overlap` px, raised-cosine blending.

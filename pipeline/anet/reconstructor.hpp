@@ -40,8 +40,8 @@ namespace annamosaic::anet {
 
 struct ReconstructorOptions {
   std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
-  std::string precision = "fp32";    // "fp32"; on CUDA also "bf16" or "fp16" (autocast)
-  bool channels_last = true;         // CUDA only: NHWC convolutions
+  std::string precision = "fp32";    // "fp32"; on CUDA also "tf32" (TF32 convolutions), "bf16" or "fp16" (autocast)
+  bool channels_last = false;        // CUDA only: NHWC (slower for this network on an H200, see README)
   int threads = 0;                   // CPU: LibTorch intra-op threads (0: leave as set)
   std::string mode = "auto";         // "auto" | "whole" | "tiled"
   std::size_t memory_budget_mb = 0;  // auto mode: whole FoV if the estimate fits; 0: 4096 (CPU), 16384 (CUDA)

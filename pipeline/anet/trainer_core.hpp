@@ -43,6 +43,7 @@ class TrainerCore {
   PreparedSample prepare(const TrainingSample& s) const;
   // One update of D, then Q, then G. `step` seeds dropout (reproducible, resumable).
   StepLosses step(const TrainingSample& s, std::int64_t step);
+  StepLosses step(const PreparedSample& p, std::int64_t step);  // the same on prepared tensors (on the device)
   // The reconstruction A in [0, 1] (eval mode, no dropout) [1, 1, H, W].
   torch::Tensor predict(const PreparedSample& p);
 

@@ -3,6 +3,8 @@
 // peak memory (VmHWM) belongs to that configuration alone.
 //   anet_bench infer NGF SIZE_PX THREADS REPEATS MODE      MODE: whole | tiled | auto
 //   anet_bench train NGF NDF CROP_PX THREADS STEPS
+//   anet_bench export-input SIZE_PX DIR          input files for anet_gpu_check
+//   anet_bench compare A.f32 B.f32 WIDTH HEIGHT  MS-SSIM/SSIM/PSNR of two raw float32 images
 // Weights are random (timing does not depend on them); inputs are a simulated microtubule FoV
 // (sparse + widefield), so the whole inference path (normalisation, G, Q, error map) runs.
 #include <torch/torch.h>
@@ -15,7 +17,9 @@
 #include <string>
 
 #include "anet/inference.hpp"
+#include "anet/metrics.hpp"
 #include "anet/model_file.hpp"
+#include "anet/normalisation.hpp"
 #include "anet/reconstructor.hpp"
 #include "anet/trainer_core.hpp"
 #include "anet/training_data.hpp"
@@ -35,17 +39,9 @@ double peak_rss_mb() {
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-int infer(int ngf, std::size_t size, int threads, int repeats, const std::string& mode) {
-  torch::set_num_threads(threads);
-  const std::string model = (std::filesystem::temp_directory_path() / ("anet_bench_ngf" + std::to_string(ngf) + ".h5")).string();
-  {
-    TrainOptions o;
-    o.network.ngf = ngf;
-    o.network.ndf = 4;
-    TrainerCore core(o, torch::kCPU);
-    write_model_file(model, core.model_file({{"command", "anet_bench"}}));
-  }
-  // Realistic input: a simulated field (the FoV is built from 1024 px fields side by side).
+// A realistic input: a simulated microtubule field (sparse S and widefield L on the SR grid),
+// repeated to size x size when larger than 1024 px.
+std::pair<ImageF, ImageF> simulated_fov(std::size_t size) {
   SimulationOptions so;
   FieldSimulator sim(so, 20.0);
   WarpOptions plain;
@@ -61,6 +57,20 @@ int infer(int ngf, std::size_t size, int threads, int repeats, const std::string
       s(x, y) = s0(x % f, y % f);
       l(x, y) = l0(x % f, y % f);
     }
+  return {std::move(s), std::move(l)};
+}
+
+int infer(int ngf, std::size_t size, int threads, int repeats, const std::string& mode) {
+  torch::set_num_threads(threads);
+  const std::string model = (std::filesystem::temp_directory_path() / ("anet_bench_ngf" + std::to_string(ngf) + ".h5")).string();
+  {
+    TrainOptions o;
+    o.network.ngf = ngf;
+    o.network.ndf = 4;
+    TrainerCore core(o, torch::kCPU);
+    write_model_file(model, core.model_file({{"command", "anet_bench"}}));
+  }
+  const auto [s, l] = simulated_fov(size);
   ReconstructorOptions ro;
   ro.threads = threads;
   ro.mode = mode;
@@ -119,6 +129,47 @@ int train_steps(int ngf, int ndf, std::size_t crop, int threads, int steps) {
   return 0;
 }
 
+
+// The normalised generator input of a simulated FoV, for anet_gpu_check (which has no simulator):
+// input.bin = [2, H, W] float32 (S standardised, L scaled as Reconstructor::run does),
+// input.txt = "H W pad_S pad_L".
+int export_input(std::size_t size, const std::string& dir) {
+  const auto [s, l] = simulated_fov(size);
+  const Standardisation st = sparse_standardisation(s.view());
+  const ImageF sn = standardise_sparse(s.view()), ln = scale_widefield(l.view());
+  std::filesystem::create_directories(dir);
+  std::ofstream bin(dir + "/input.bin", std::ios::binary);
+  for (const ImageF* im : {&sn, &ln})
+    for (std::size_t y = 0; y < size; ++y)
+      bin.write(reinterpret_cast<const char*>(&(*im)(0, y)), static_cast<std::streamsize>(size * sizeof(float)));
+  std::ofstream txt(dir + "/input.txt");
+  txt.precision(9);
+  txt << size << " " << size << " " << -st.mean / st.scale << " " << 0.0 << "\n";
+  std::printf("wrote %s/input.bin (%zu x %zu x 2)\n", dir.c_str(), size, size);
+  return bin && txt ? 0 : 1;
+}
+
+ImageF read_raw(const std::string& path, std::size_t w, std::size_t h) {
+  ImageF im(w, h);
+  std::ifstream in(path, std::ios::binary);
+  for (std::size_t y = 0; y < h; ++y) in.read(reinterpret_cast<char*>(&im(0, y)), static_cast<std::streamsize>(w * sizeof(float)));
+  if (!in) throw std::runtime_error(path + ": cannot read " + std::to_string(w) + " x " + std::to_string(h) + " float32");
+  return im;
+}
+
+// Image-quality agreement of two raw float32 images in [0, 1] (anet_gpu_check's outputs).
+int compare(const std::string& a_path, const std::string& b_path, std::size_t w, std::size_t h) {
+  const ImageF a = read_raw(a_path, w, h), b = read_raw(b_path, w, h);
+  double max_abs = 0;
+  for (std::size_t y = 0; y < h; ++y)
+    for (std::size_t x = 0; x < w; ++x) max_abs = std::max(max_abs, static_cast<double>(std::abs(a(x, y) - b(x, y))));
+  std::printf("{\"a\": \"%s\", \"b\": \"%s\", \"one_minus_ms_ssim\": %.3g, \"one_minus_ssim\": %.3g, \"psnr_db\": %.2f, "
+              "\"max_abs_diff\": %.3g}\n",
+              a_path.c_str(), b_path.c_str(), 1 - ms_ssim_wang(a.view(), b.view()), 1 - ssim(a.view(), b.view()),
+              psnr(a.view(), b.view()), max_abs);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,8 +179,13 @@ int main(int argc, char** argv) {
   if (what == "train" && argc == 7)
     return train_steps(std::atoi(argv[2]), std::atoi(argv[3]), static_cast<std::size_t>(std::atol(argv[4])), std::atoi(argv[5]),
                        std::atoi(argv[6]));
+  if (what == "export-input" && argc == 4) return export_input(static_cast<std::size_t>(std::atol(argv[2])), argv[3]);
+  if (what == "compare" && argc == 6)
+    return compare(argv[2], argv[3], static_cast<std::size_t>(std::atol(argv[4])), static_cast<std::size_t>(std::atol(argv[5])));
   std::fprintf(stderr,
                "usage: anet_bench infer NGF SIZE_PX THREADS REPEATS whole|tiled|auto\n"
-               "       anet_bench train NGF NDF CROP_PX THREADS STEPS\n");
+               "       anet_bench train NGF NDF CROP_PX THREADS STEPS\n"
+               "       anet_bench export-input SIZE_PX DIR\n"
+               "       anet_bench compare A.f32 B.f32 WIDTH HEIGHT\n");
   return 1;
 }

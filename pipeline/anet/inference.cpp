@@ -1,0 +1,171 @@
+#include "anet/inference.hpp"
+
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "anet/torch_util.hpp"
+#include "core/error.hpp"
+
+// Whole-FoV and tiled generator passes (inference.hpp). Needs LibTorch alone, so the GPU check
+// build (ANNAMOSAIC_TORCH_ONLY) runs exactly this code.
+namespace annamosaic::anet {
+namespace {
+
+// One generator forward on a padded [N, C, H, W] CPU tensor; output [N, 1, H, W] float on the CPU.
+torch::Tensor forward_padded(Generator& g, const torch::Tensor& x, float m, const DeviceSetup& dev) {
+  torch::Tensor in = x;
+  if (dev.device.is_cuda()) {
+    // Pinned staging buffer so the host-to-device copy can overlap other streams' work.
+    torch::Tensor pinned = torch::empty(x.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+    pinned.copy_(x);
+    in = pinned.to(dev.device, /*non_blocking=*/true);
+    if (dev.channels_last) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  const torch::Tensor mt = torch::full({1}, m, torch::TensorOptions().dtype(torch::kFloat32).device(dev.device));
+  AutocastGuard autocast(dev.device.is_cuda() && dev.autocast != torch::kFloat32, dev.autocast);
+  return g->forward(in, mt).to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+torch::Tensor pad_channels(const torch::Tensor& x, std::int64_t h, std::int64_t w, const std::vector<double>& pad_values) {
+  std::vector<torch::Tensor> chans;
+  for (std::int64_t c = 0; c < x.size(1); ++c)
+    chans.push_back(pad_to(x.slice(1, c, c + 1), h, w, pad_values.at(static_cast<std::size_t>(c))));
+  return torch::cat(chans, 1);
+}
+
+// Raised-cosine ramp weights along one axis for a tile [start, start + len) of an n px axis.
+std::vector<float> ramp(std::int64_t start, std::int64_t len, std::int64_t n, std::int64_t overlap) {
+  std::vector<float> w(static_cast<std::size_t>(len), 1.0f);
+  for (std::int64_t i = 0; i < len && i < overlap; ++i) {
+    const float r = static_cast<float>(0.5 - 0.5 * std::cos(M_PI * (static_cast<double>(i) + 0.5) / static_cast<double>(overlap)));
+    if (start > 0) w[static_cast<std::size_t>(i)] = std::min(w[static_cast<std::size_t>(i)], r);
+    if (start + len < n) w[static_cast<std::size_t>(len - 1 - i)] = std::min(w[static_cast<std::size_t>(len - 1 - i)], r);
+  }
+  return w;
+}
+
+}  // namespace
+
+AutocastGuard::AutocastGuard(bool on, c10::ScalarType dtype) : on_(on) {
+  if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+  prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+  prev_enabled_ = at::autocast::is_enabled();
+  prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+  at::autocast::set_enabled(true);
+  at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
+  at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
+#else
+  at::autocast::set_enabled(prev_enabled_);
+  at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+#endif
+  at::autocast::clear_cache();
+}
+
+DeviceSetup setup_device(const ReconstructorOptions& opt) {
+  DeviceSetup d;
+  if (opt.device == "cpu") {
+    d.device = torch::kCPU;
+  } else if (opt.device.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw IoError("device " + opt.device, "CUDA requested but not available (this LibTorch has no CUDA, or no GPU is visible)");
+    try {
+      d.device = torch::Device(opt.device);
+    } catch (const c10::Error&) {
+      throw std::invalid_argument("unknown device '" + opt.device + "' (cpu, cuda or cuda:N)");
+    }
+    if (d.device.index() >= static_cast<int>(torch::cuda::device_count()))
+      throw IoError("device " + opt.device, "no such GPU (" + std::to_string(torch::cuda::device_count()) + " visible)");
+    d.channels_last = opt.channels_last;
+    at::globalContext().setBenchmarkCuDNN(true);
+  } else {
+    throw std::invalid_argument("unknown device '" + opt.device + "' (cpu, cuda or cuda:N)");
+  }
+  if (opt.precision == "fp32" || opt.precision == "tf32") d.autocast = torch::kFloat32;
+  else if (opt.precision == "bf16") d.autocast = torch::kBFloat16;
+  else if (opt.precision == "fp16") d.autocast = torch::kFloat16;
+  else throw std::invalid_argument("precision must be fp32, tf32, bf16 or fp16, not '" + opt.precision + "'");
+  if (opt.precision != "fp32" && !d.device.is_cuda())
+    throw std::invalid_argument("precision " + opt.precision + " needs a CUDA device (the CPU path runs fp32)");
+  if (d.device.is_cuda()) {
+    // LibTorch lets cuDNN convolutions use TF32 by default; "fp32" means real fp32 here, "tf32"
+    // opts in (10-bit mantissa products, fp32 accumulation). Process-wide, like cuDNN itself.
+    d.tf32 = opt.precision == "tf32";
+    at::globalContext().setAllowTF32CuDNN(d.tf32);
+    at::globalContext().setAllowTF32CuBLAS(d.tf32);
+  }
+  return d;
+}
+
+void place_module(torch::nn::Module& m, const DeviceSetup& dev) {
+  m.to(dev.device);
+  if (dev.channels_last) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m.parameters())
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
+std::vector<std::int64_t> tile_starts(std::int64_t n, std::int64_t tile, std::int64_t overlap) {
+  if (n <= tile) return {0};
+  // The fewest tiles whose overlaps are all >= overlap, spread evenly (no sliver tiles).
+  const std::int64_t step = std::max<std::int64_t>(1, tile - overlap);
+  const std::int64_t count = (n - overlap + step - 1) / step;
+  std::vector<std::int64_t> s;
+  for (std::int64_t i = 0; i < count; ++i) s.push_back(count == 1 ? 0 : (i * (n - tile) + (count - 1) / 2) / (count - 1));
+  return s;
+}
+
+torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
+                             const DeviceSetup& dev) {
+  const std::int64_t h = x.size(2), w = x.size(3);
+  const torch::Tensor xp = pad_channels(x, round_up(h, 256), round_up(w, 256), pad_values);
+  return forward_padded(g, xp, m, dev).slice(2, 0, h).slice(3, 0, w).contiguous();
+}
+
+torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
+                             std::int64_t tile, std::int64_t overlap, const DeviceSetup& dev, std::size_t* tiles) {
+  if (tile < 256 || tile % 256 != 0) throw std::invalid_argument("tile size must be a multiple of 256, not " + std::to_string(tile));
+  if (overlap < 64 || overlap >= tile)
+    throw std::invalid_argument("tile overlap must be >= 64 px and smaller than the tile, not " + std::to_string(overlap));
+  const std::int64_t h = x.size(2), w = x.size(3);
+  const std::vector<std::int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
+  torch::Tensor acc = torch::zeros({h, w}), wsum = torch::zeros({h, w});
+  for (std::int64_t y0 : ys)
+    for (std::int64_t x0 : xs) {
+      const std::int64_t th = std::min(tile, h - y0), tw = std::min(tile, w - x0);
+      const torch::Tensor part = x.slice(2, y0, y0 + th).slice(3, x0, x0 + tw);
+      const torch::Tensor out = forward_padded(g, pad_channels(part, tile, tile, pad_values), m, dev)[0][0].slice(0, 0, th).slice(1, 0, tw);
+      const std::vector<float> ry = ramp(y0, th, h, overlap), rx = ramp(x0, tw, w, overlap);
+      const torch::Tensor wt = torch::outer(torch::tensor(ry), torch::tensor(rx));
+      acc.slice(0, y0, y0 + th).slice(1, x0, x0 + tw) += wt * out;
+      wsum.slice(0, y0, y0 + th).slice(1, x0, x0 + tw) += wt;
+    }
+  if (tiles) *tiles = ys.size() * xs.size();
+  return (acc / wsum).reshape({1, 1, h, w});
+}
+
+std::size_t generator_pass_bytes(int ngf, std::int64_t h, std::int64_t w) {
+  // Peak of the last decoder stage (the upsampled 2 ngf-channel concat, its 3x3 conv and the
+  // skips still alive), measured on the CPU with LibTorch 1.13 (tests/bench/bench_anet.cpp):
+  // about (24 ngf + 64) bytes per padded pixel.
+  const double px = static_cast<double>(round_up(h, 256)) * static_cast<double>(round_up(w, 256));
+  return static_cast<std::size_t>(px * (24.0 * ngf + 64.0));
+}
+
+}  // namespace annamosaic::anet
