@@ -8,49 +8,15 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "core/hdf5_lock.hpp"
+#include "core/hdf5_util.hpp"
 
 namespace annamosaic {
 namespace {
 
-class Hid {
- public:
-  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Hid() {
-    if (id_ >= 0) close_(id_);
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-herr_t first_error(unsigned, const H5E_error2_t* e, void* out) {
-  auto* s = static_cast<std::string*>(out);
-  if (s->empty() && e->desc) *s = e->desc;
-  return 0;
-}
-std::string hdf5_error() {
-  std::string s;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, first_error, &s);
-  return s.empty() ? "HDF5 error" : s;
-}
-struct Quiet {
-  H5E_auto2_t f = nullptr;
-  void* d = nullptr;
-  Quiet() {
-    H5Eget_auto2(H5E_DEFAULT, &f, &d);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~Quiet() { H5Eset_auto2(H5E_DEFAULT, f, d); }
-};
+using h5::Hid;
 
 void check(herr_t e, const std::string& path, const std::string& what) {
-  if (e < 0) throw IoError(path, what + ": " + hdf5_error());
+  if (e < 0) throw IoError(path, what + ": " + h5::error_text());
 }
 
 void write_image(hid_t file, const char* name, const ImageF& img, const std::string& path) {
@@ -65,7 +31,7 @@ void write_image(hid_t file, const char* name, const ImageF& img, const std::str
   H5Pset_shuffle(dcpl.get());
   H5Pset_deflate(dcpl.get(), 1);
   Hid ds(H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);
-  if (!ds.ok()) throw IoError(path, std::string("cannot create dataset ") + name + ": " + hdf5_error());
+  if (!ds.ok()) throw IoError(path, std::string("cannot create dataset ") + name + ": " + h5::error_text());
   check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, img.data()), path,
         std::string("cannot write ") + name);
 }
@@ -112,21 +78,20 @@ ImageF read_image(hid_t file, const char* name, const std::string& path) {
   H5Sget_simple_extent_dims(space.get(), dims, nullptr);
   ImageF img(dims[1], dims[0]);
   if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, img.data()) < 0)
-    throw InputError(path, std::string("cannot read ") + name + ": " + hdf5_error());
+    throw InputError(path, std::string("cannot read ") + name + ": " + h5::error_text());
   return img;
 }
 
 }  // namespace
 
 void write_fov_result(const std::string& path, const FovResult& r) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());
-  Quiet quiet;
+  h5::Lock lock;
   AtomicFile out(path);
   {
     Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     H5Pset_obj_track_times(fcpl.get(), false);  // root group: no timestamps either
     Hid file(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
-    if (!file.ok()) throw IoError(out.temp_path(), "cannot create HDF5 file: " + hdf5_error());
+    if (!file.ok()) throw IoError(out.temp_path(), "cannot create HDF5 file: " + h5::error_text());
     const hid_t f = file.get();
     write_image(f, "sparse", r.sparse, path);
     write_image(f, "widefield", r.widefield, path);
@@ -153,10 +118,9 @@ void write_fov_result(const std::string& path, const FovResult& r) {
 }
 
 FovResult read_fov_result(const std::string& path, const std::vector<std::string>& datasets) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());
-  Quiet quiet;
+  h5::Lock lock;
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) throw InputError(path, "cannot open FoV result: " + hdf5_error());
+  if (!file.ok()) throw InputError(path, "cannot open FoV result: " + h5::error_text());
   Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
   FovResult r;
   r.id = read_attr<int>(root.get(), "id", H5T_NATIVE_INT, path);

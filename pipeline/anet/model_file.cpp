@@ -1,4 +1,3 @@
-#include "core/hdf5_lock.hpp"
 #include "anet/model_file.hpp"
 
 #include <hdf5.h>
@@ -11,78 +10,22 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/hdf5_util.hpp"
 
 namespace annamosaic::anet {
 namespace {
 
-// Owns an hid_t and closes it with the matching H5?close.
-class Hid {
- public:
-  Hid() = default;
-  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Hid() { reset(); }
-  Hid(Hid&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Hid& operator=(Hid&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      close_ = o.close_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-  // Closes now and reports failure (a file's close flushes: errors there are write errors).
-  herr_t close() {
-    herr_t r = 0;
-    if (id_ >= 0) r = close_(id_);
-    id_ = -1;
-    return r;
-  }
-
- private:
-  void reset() {
-    if (id_ >= 0) close_(id_);
-    id_ = -1;
-  }
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-herr_t walk_error(unsigned, const H5E_error2_t* e, void* out) {
-  auto* s = static_cast<std::string*>(out);
-  if (s->empty() && e->desc) *s = e->desc;
-  return 0;
-}
-std::string hdf5_error() {
-  std::string s;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_error, &s);
-  return s.empty() ? "HDF5 error" : s;
-}
-
-// HDF5 prints its error stack by default; we turn it into exception messages instead.
-struct SilenceHdf5 {
-  H5E_auto2_t func = nullptr;
-  void* data = nullptr;
-  SilenceHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &func, &data);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, func, data); }
-};
+using h5::Hid;
 
 // ---- writing ----
 
 struct Writer {
   std::string path;  // for messages (the final name)
   void check(herr_t r, const std::string& what) const {
-    if (r < 0) throw IoError(path, what + ": " + hdf5_error());
+    if (r < 0) throw IoError(path, what + ": " + h5::error_text());
   }
   Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& what) const {
-    if (id < 0) throw IoError(path, what + ": " + hdf5_error());
+    if (id < 0) throw IoError(path, what + ": " + h5::error_text());
     return Hid(id, close);
   }
   void attr_string(hid_t obj, const std::string& name, const std::string& value) const {
@@ -132,7 +75,7 @@ struct Reader {
   std::string attr_string(hid_t obj, const std::string& name) const {
     if (!has_attr(obj, name)) fail("missing attribute '" + name + "'");
     Hid a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
-    if (!a.ok()) fail("cannot open attribute '" + name + "': " + hdf5_error());
+    if (!a.ok()) fail("cannot open attribute '" + name + "': " + h5::error_text());
     Hid ftype(H5Aget_type(a.get()), H5Tclose);
     if (H5Tget_class(ftype.get()) != H5T_STRING) fail("attribute '" + name + "' is not a string");
     if (H5Tis_variable_str(ftype.get()) > 0) {
@@ -140,7 +83,7 @@ struct Reader {
       H5Tset_size(mtype.get(), H5T_VARIABLE);
       H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get()));
       char* p = nullptr;
-      if (H5Aread(a.get(), mtype.get(), &p) < 0) fail("cannot read attribute '" + name + "': " + hdf5_error());
+      if (H5Aread(a.get(), mtype.get(), &p) < 0) fail("cannot read attribute '" + name + "': " + h5::error_text());
       std::string s = p ? p : "";
       if (p) H5free_memory(p);
       return s;
@@ -150,7 +93,7 @@ struct Reader {
     std::string s(size, '\0');
     Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mtype.get(), size);
-    if (H5Aread(a.get(), mtype.get(), s.data()) < 0) fail("cannot read attribute '" + name + "': " + hdf5_error());
+    if (H5Aread(a.get(), mtype.get(), s.data()) < 0) fail("cannot read attribute '" + name + "': " + h5::error_text());
     s.resize(std::min(s.size(), s.find('\0')));
     return s;
   }
@@ -159,7 +102,7 @@ struct Reader {
     Hid a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
     double v = 0;
     if (!a.ok() || H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0)
-      fail("cannot read numeric attribute '" + name + "': " + hdf5_error());
+      fail("cannot read numeric attribute '" + name + "': " + h5::error_text());
     return v;
   }
   int attr_int(hid_t obj, const std::string& name) const {
@@ -170,10 +113,10 @@ struct Reader {
   NamedArray array(hid_t group, const std::string& group_name, const std::string& name) const {
     const std::string where = group_name + "/" + name;
     Hid ds(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!ds.ok()) fail("cannot open dataset '" + where + "': " + hdf5_error());
+    if (!ds.ok()) fail("cannot open dataset '" + where + "': " + h5::error_text());
     Hid space(H5Dget_space(ds.get()), H5Sclose);
     const int nd = H5Sget_simple_extent_ndims(space.get());
-    if (nd < 0) fail("dataset '" + where + "': " + hdf5_error());
+    if (nd < 0) fail("dataset '" + where + "': " + h5::error_text());
     std::vector<hsize_t> dims(static_cast<std::size_t>(nd));
     if (nd > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
     Hid type(H5Dget_type(ds.get()), H5Tclose);
@@ -187,7 +130,7 @@ struct Reader {
     }
     arr.data.resize(n);
     if (n > 0 && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arr.data.data()) < 0)
-      fail("cannot read dataset '" + where + "' (truncated or corrupt file?): " + hdf5_error());
+      fail("cannot read dataset '" + where + "' (truncated or corrupt file?): " + h5::error_text());
     return arr;
   }
 };
@@ -222,14 +165,14 @@ void read_groups(const Reader& r, hid_t parent, const std::string& prefix, bool 
     return H5_INDEX_NAME;
   }();
   if (H5Literate(parent, order, H5_ITER_INC, &idx, collect_link, &links) < 0)
-    r.fail("cannot list '" + (prefix.empty() ? std::string("/") : prefix) + "': " + hdf5_error());
+    r.fail("cannot list '" + (prefix.empty() ? std::string("/") : prefix) + "': " + h5::error_text());
   for (std::size_t i = 0; i < links.names.size(); ++i) {
     const std::string& name = links.names[i];
     const std::string path = prefix.empty() ? name : prefix + "/" + name;
     if (links.types[i] == H5O_TYPE_GROUP) {
       if (path == "provenance" || path == "scalars") continue;
       Hid g(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), H5Gclose);
-      if (!g.ok()) r.fail("cannot open group '" + path + "': " + hdf5_error());
+      if (!g.ok()) r.fail("cannot open group '" + path + "': " + h5::error_text());
       read_groups(r, g.get(), path, with_arrays, out);
     } else if (links.types[i] == H5O_TYPE_DATASET) {
       auto& list = out.groups[prefix];
@@ -245,14 +188,13 @@ herr_t collect_attr(hid_t, const char* name, const H5A_info_t*, void* out) {
 }
 
 ModelFile read_impl(const std::string& path, bool with_arrays) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());  // HDF5 here is not thread-safe
-  SilenceHdf5 quiet;
+  h5::Lock lock;  // HDF5 here is not thread-safe
   Reader r{path};
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw IoError(path, "model file does not exist");
   if (H5Fis_hdf5(path.c_str()) <= 0) r.fail("not an HDF5 file (an A-net model file is HDF5; truncated or wrong file?)");
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) r.fail("cannot open as HDF5 (truncated?): " + hdf5_error());
+  if (!file.ok()) r.fail("cannot open as HDF5 (truncated?): " + h5::error_text());
   const hid_t root = file.get();
   if (!r.has_attr(root, "format")) r.fail("not an A-net model file: no 'format' attribute");
   const std::string format = r.attr_string(root, "format");
@@ -283,11 +225,11 @@ ModelFile read_impl(const std::string& path, bool with_arrays) {
   for (const char* gname : {"provenance", "scalars"}) {
     if (H5Lexists(root, gname, H5P_DEFAULT) <= 0) continue;
     Hid g(H5Gopen2(root, gname, H5P_DEFAULT), H5Gclose);
-    if (!g.ok()) r.fail(std::string("cannot open group '") + gname + "': " + hdf5_error());
+    if (!g.ok()) r.fail(std::string("cannot open group '") + gname + "': " + h5::error_text());
     std::vector<std::string> names;
     hsize_t idx = 0;
     if (H5Aiterate2(g.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &names) < 0)
-      r.fail(std::string("cannot list attributes of '") + gname + "': " + hdf5_error());
+      r.fail(std::string("cannot list attributes of '") + gname + "': " + h5::error_text());
     for (const auto& a : names) {
       if (std::string(gname) == "provenance") m.provenance[a] = r.attr_string(g.get(), a);
       else m.scalars[a] = r.attr_double(g.get(), a);
@@ -308,8 +250,7 @@ Decoder parse_decoder(const std::string& s) {
 }
 
 void write_model_file(const std::string& path, const ModelFile& m) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());  // HDF5 here is not thread-safe
-  SilenceHdf5 quiet;
+  h5::Lock lock;  // HDF5 here is not thread-safe
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;
@@ -363,7 +304,7 @@ void write_model_file(const std::string& path, const ModelFile& m) {
       Hid g = w.checked(H5Gcreate2(root, gname.c_str(), lcpl.get(), gcpl.get(), H5P_DEFAULT), H5Gclose, "group " + gname);
       for (const NamedArray& a : arrays) w.array(g.get(), a);
     }
-    if (file.close() < 0) throw IoError(path, "cannot finish the HDF5 file: " + hdf5_error());
+    if (!file.close()) throw IoError(path, "cannot finish the HDF5 file: " + h5::error_text());
   }
   out.commit();
 }

@@ -8,50 +8,12 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/hdf5_lock.hpp"
+#include "core/hdf5_util.hpp"
 
 namespace annamosaic {
 namespace {
 
-// Owns an hid_t and closes it with the matching H5?close.
-class Hid {
- public:
-  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Hid() {
-    if (id_ >= 0) close_(id_);
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-// Collects the innermost HDF5 error message (the library prints nothing: automatic printing is
-// off while we read).
-herr_t walk_error(unsigned, const H5E_error2_t* e, void* out) {
-  auto* s = static_cast<std::string*>(out);
-  if (s->empty() && e->desc) *s = e->desc;
-  return 0;
-}
-std::string hdf5_error() {
-  std::string s;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_error, &s);
-  return s.empty() ? "HDF5 error" : s;
-}
-
-struct SilenceHdf5 {
-  H5E_auto2_t func = nullptr;
-  void* data = nullptr;
-  SilenceHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &func, &data);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, func, data); }
-};
+using h5::Hid;
 
 struct Row {
   std::int64_t frame;
@@ -63,14 +25,13 @@ struct Row {
 LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& opt, ReadReport* report) {
   if (!(opt.camera_pixel_nm > 0))
     throw InputError(path, "Picasso HDF5 coordinates are in camera pixels: give the camera pixel size (--camera-pixel-nm)");
-  std::lock_guard<std::recursive_mutex> lock(hdf5_library_mutex());
-  SilenceHdf5 quiet;
+  h5::Lock lock;
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) throw InputError(path, "cannot open as HDF5: " + hdf5_error());
+  if (!file.ok()) throw InputError(path, "cannot open as HDF5: " + h5::error_text());
   if (H5Lexists(file.get(), "locs", H5P_DEFAULT) <= 0)
     throw InputError(path, "no /locs dataset: not a Picasso localization file");
   Hid ds(H5Dopen2(file.get(), "locs", H5P_DEFAULT), H5Dclose);
-  if (!ds.ok()) throw InputError(path, "cannot open /locs: " + hdf5_error());
+  if (!ds.ok()) throw InputError(path, "cannot open /locs: " + h5::error_text());
   Hid ftype(H5Dget_type(ds.get()), H5Tclose);
   if (H5Tget_class(ftype.get()) != H5T_COMPOUND) throw InputError(path, "/locs is not a compound table");
   auto has = [&](const char* f) { return H5Tget_member_index(ftype.get(), f) >= 0; };
@@ -103,10 +64,10 @@ LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& op
   for (hsize_t start = 0; start < n; start += block) {
     hsize_t count = std::min(block, n - start);
     if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) < 0)
-      throw InputError(path, "cannot select rows: " + hdf5_error());
+      throw InputError(path, "cannot select rows: " + h5::error_text());
     Hid mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
     if (H5Dread(ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, rows.data()) < 0)
-      throw InputError(path, "cannot read /locs rows " + std::to_string(start) + "..: " + hdf5_error());
+      throw InputError(path, "cannot read /locs rows " + std::to_string(start) + "..: " + h5::error_text());
     for (hsize_t i = 0; i < count; ++i) {
       const Row& r = rows[i];
       const std::size_t row_no = static_cast<std::size_t>(start + i);
