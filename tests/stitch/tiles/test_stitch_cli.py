@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic stitch` (jobs/cli/cmd_stitch.cpp) on a small simulated
 campaign: outputs read back with tifffile, numpy and json (Debian packages), not our code.
-STITCH_BIN is the command, e.g. "build/tests/stitch/tiles/stitch_cli" or "build/jobs/cli/annamosaic stitch"."""
+STITCH_BIN is the command, e.g. "build/jobs/cli/annamosaic stitch"."""
 import json, os, re, shlex, shutil, subprocess, unittest
 import numpy as np
 import tifffile
