@@ -42,8 +42,9 @@ void place_module(torch::nn::Module& m, const DeviceSetup& dev);
 // neighbours; the last tile ends at n (no padding unless n < tile).
 std::vector<std::int64_t> tile_starts(std::int64_t n, std::int64_t tile, std::int64_t overlap);
 
-// Generator on x [N, C, H, W] (CPU float, any H, W; N FoVs of one size in one pass): padded right/bottom per channel with
-// pad_values (the normalised "empty" value of each input), run, cropped back to H x W.
+// Generator on x [N, C, H, W] (CPU float, any H, W; N FoVs of one size in one pass): padded
+// right/bottom per channel with pad_values (the normalised "empty" value of each input), run,
+// cropped back to H x W.
 // Returns the tanh output [N, 1, H, W] on the CPU as float.
 torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
                              const DeviceSetup& dev);

@@ -1,8 +1,8 @@
 #include "anet/reconstructor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <mutex>
 #include <optional>
 
 #ifdef ANNAMOSAIC_WITH_CUDA
