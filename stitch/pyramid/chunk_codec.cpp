@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+// Memory byte order is taken as the files' (little-endian) byte order throughout.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "chunk codecs assume a little-endian host");
+
 namespace annamosaic {
 namespace {
 
@@ -63,7 +66,8 @@ void inflate_exact(const std::uint8_t* data, std::size_t size, std::uint8_t* out
   if (got != n) throw std::runtime_error("inflated " + std::to_string(got) + " bytes, expected " + std::to_string(n));
 }
 
-void check_fits(ImageView<const std::uint16_t> src, std::size_t w, std::size_t h, const char* what) {
+template <class T>
+void check_fits(ImageView<const T> src, std::size_t w, std::size_t h, const char* what) {
   if (src.width() > w || src.height() > h)
     throw std::invalid_argument(std::string(what) + ": region " + std::to_string(src.width()) + " x " +
                                 std::to_string(src.height()) + " larger than " + std::to_string(w) + " x " +
@@ -96,6 +100,34 @@ std::vector<std::uint8_t> encode_ims_chunk(ImageView<const std::uint16_t> src, s
     std::memset(h + x, 0, cw - x);
   }
   return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+}
+
+std::vector<std::uint8_t> encode_f32_chunk(ImageView<const float> src, std::size_t cw, std::size_t ch, int level,
+                                           DeflateStrategy strategy) {
+  static_assert(sizeof(float) == 4, "IEEE single precision expected");
+  check_fits(src, cw, ch, "encode_f32_chunk");
+  const std::size_t n = cw * ch;
+  auto& buf = thread_scratch();
+  buf.assign(4 * n, 0);  // padding pixels are 0.0f (all bytes zero)
+  // Shuffle (little-endian host = file byte order): plane b holds byte b of every element.
+  for (std::size_t y = 0; y < src.height(); ++y) {
+    const std::uint8_t* p = reinterpret_cast<const std::uint8_t*>(src.row(y));
+    const std::size_t base = y * cw;
+    for (std::size_t x = 0; x < src.width(); ++x)
+      for (std::size_t b = 0; b < 4; ++b) buf[b * n + base + x] = p[4 * x + b];
+  }
+  return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+}
+
+ImageF decode_f32_chunk(const std::uint8_t* data, std::size_t size, std::size_t cw, std::size_t ch) {
+  const std::size_t n = cw * ch;
+  std::vector<std::uint8_t> raw(4 * n);
+  inflate_exact(data, size, raw.data(), raw.size());
+  ImageF out(cw, ch);
+  auto* o = reinterpret_cast<std::uint8_t*>(out.data());
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t b = 0; b < 4; ++b) o[4 * i + b] = raw[b * n + i];
+  return out;
 }
 
 ImageU16 decode_ims_chunk(const std::uint8_t* data, std::size_t size, std::size_t cw, std::size_t ch) {

@@ -39,6 +39,13 @@ std::vector<std::uint8_t> encode_ims_chunk(ImageView<const std::uint16_t> src, s
 ImageU16 decode_ims_chunk(const std::uint8_t* data, std::size_t size, std::size_t chunk_width,
                           std::size_t chunk_height);
 
+// float32 chunk (dataset type H5T_IEEE_F32LE, "shuffle, then deflate"): the same rules with
+// element size 4 (byte 0 of every element, then byte 1, 2, 3); pixels outside `src` are 0. Used
+// for the per-FoV result files, whose chunks are compressed on all cores outside the HDF5 lock.
+std::vector<std::uint8_t> encode_f32_chunk(ImageView<const float> src, std::size_t chunk_width, std::size_t chunk_height,
+                                           int deflate_level, DeflateStrategy strategy = DeflateStrategy::Default);
+ImageF decode_f32_chunk(const std::uint8_t* data, std::size_t size, std::size_t chunk_width, std::size_t chunk_height);
+
 std::vector<std::uint8_t> encode_tiff_tile(ImageView<const std::uint16_t> src, std::size_t tile_size,
                                            int deflate_level, DeflateStrategy strategy = DeflateStrategy::Rle);
 ImageU16 decode_tiff_tile(const std::uint8_t* data, std::size_t size, std::size_t tile_size);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "batch/fov_result.hpp"
@@ -46,6 +47,31 @@ TEST(FovResult, RoundTripAndReproducibleBytes) {
   const FovResult only = read_fov_result(a, {"reconstruction"});
   EXPECT_TRUE(only.sparse.empty());
   EXPECT_FALSE(only.reconstruction.empty());
+}
+
+TEST(FovResult, ImagesOfSeveralChunksRoundTripExactly) {
+  // 600 x 530: a 3 x 3 grid of 256 px chunks with partial edge chunks, compressed in parallel
+  // and stored raw; every value (negative, tiny, huge) must come back bit for bit.
+  FovResult r = sample();
+  r.reconstruction = ImageF(600, 530);
+  r.widefield = ImageF(600, 530);
+  for (std::size_t y = 0; y < 530; ++y)
+    for (std::size_t x = 0; x < 600; ++x) {
+      r.reconstruction(x, y) = static_cast<float>(std::sin(0.01 * static_cast<double>(x * y)) * 1e-3);
+      r.widefield(x, y) = static_cast<float>(x) * 1e6f - static_cast<float>(y);
+    }
+  r.sparse = ImageF();
+  const std::string a = std::string(ANNAMOSAIC_TEST_TMP) + "/big.h5";
+  write_fov_result(a, r);
+  const FovResult back = read_fov_result(a);
+  ASSERT_EQ(back.reconstruction.width(), 600u);
+  ASSERT_EQ(back.reconstruction.height(), 530u);
+  for (std::size_t y = 0; y < 530; ++y)
+    for (std::size_t x = 0; x < 600; ++x) {
+      ASSERT_EQ(back.reconstruction(x, y), r.reconstruction(x, y)) << x << "," << y;
+      ASSERT_EQ(back.widefield(x, y), r.widefield(x, y)) << x << "," << y;
+    }
+  EXPECT_TRUE(back.sparse.empty());
 }
 
 TEST(FovResult, TruncatedFileIsAnInputError) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <random>
 
 #include "pyramid/chunk_codec.hpp"
@@ -139,6 +140,32 @@ TEST(ChunkCodec, ImsChunkIsShuffleThenZlibAndPadsWithZero) {
   ImageU16 too_big(1025, 10);
   EXPECT_THROW(encode_ims_chunk(too_big.view(), 1024, 512, 2), std::invalid_argument);
   EXPECT_THROW(encode_ims_chunk(src.view(), 1024, 512, 0), std::invalid_argument);
+}
+
+TEST(ChunkCodec, Float32ChunkIsFourPlaneShuffleThenZlibAndPadsWithZero) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 100.0f);
+  ImageF src(200, 150);  // edge chunk of a 256 x 256 grid
+  for (auto& v : src) v = normal(rng);
+  const auto bytes = encode_f32_chunk(src.view(), 256, 256, 1);
+  // Independent decode: plain zlib, then byte b of element i is at b * n + i.
+  const std::size_t n = 256 * 256;
+  std::vector<std::uint8_t> raw(4 * n);
+  uLongf got = raw.size();
+  ASSERT_EQ(uncompress(raw.data(), &got, bytes.data(), bytes.size()), Z_OK);
+  ASSERT_EQ(got, raw.size());
+  for (std::size_t y = 0; y < 256; ++y)
+    for (std::size_t x = 0; x < 256; ++x) {
+      const std::size_t i = y * 256 + x;
+      const std::uint32_t u = raw[i] | (raw[n + i] << 8) | (raw[2 * n + i] << 16) | (static_cast<std::uint32_t>(raw[3 * n + i]) << 24);
+      float v;
+      std::memcpy(&v, &u, 4);
+      const float expect = (x < 200 && y < 150) ? src(x, y) : 0.0f;
+      ASSERT_EQ(v, expect) << x << "," << y;
+    }
+  const ImageF back = decode_f32_chunk(bytes.data(), bytes.size(), 256, 256);
+  EXPECT_EQ(back(199, 149), src(199, 149));
+  EXPECT_THROW(encode_f32_chunk(src.view(), 128, 256, 1), std::invalid_argument);
 }
 
 TEST(ChunkCodec, TiffTileRoundTripWithPredictorAndPadding) {
