@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "core/atomic_file.hpp"
@@ -103,16 +104,90 @@ std::string read_str_attr(hid_t obj, const char* name, const std::string& path) 
   return s;
 }
 
-ImageF read_image(hid_t file, const char* name, const std::string& path) {
-  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) return ImageF();
+// A dataset as read under the HDF5 lock: the stored chunks when it has exactly write_image's
+// layout (2-D float32 LE, chunked, shuffle then deflate, every filter applied), to be
+// decompressed on all cores after the lock is released; otherwise (a file written by other
+// software) decoded by HDF5 itself.
+struct StoredImage {
+  bool present = false, raw = false;
+  hsize_t dims[2] = {0, 0}, chunk[2] = {0, 0};
+  std::vector<std::vector<std::uint8_t>> chunks;  // raw: row-major over the chunk grid; empty = not stored (zeros)
+  ImageF decoded;                                 // !raw
+};
+
+bool has_write_image_layout(hid_t ds, int ndims, hsize_t chunk[2]) {
+  Hid type(H5Dget_type(ds), H5Tclose);
+  Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (!type.ok() || !dcpl.ok() || ndims != 2 || H5Tequal(type.get(), H5T_IEEE_F32LE) <= 0) return false;
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED || H5Pget_chunk(dcpl.get(), 2, chunk) != 2) return false;
+  if (H5Pget_nfilters(dcpl.get()) != 2) return false;
+  unsigned flags = 0, cd[8];
+  std::size_t ncd = 8;
+  if (H5Pget_filter2(dcpl.get(), 0, &flags, &ncd, cd, 0, nullptr, nullptr) != H5Z_FILTER_SHUFFLE) return false;
+  ncd = 8;
+  return H5Pget_filter2(dcpl.get(), 1, &flags, &ncd, cd, 0, nullptr, nullptr) == H5Z_FILTER_DEFLATE;
+}
+
+StoredImage read_stored(hid_t file, const char* name, const std::string& path) {
+  StoredImage im;
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) return im;
+  im.present = true;
   Hid ds(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) throw InputError(path, std::string("bad dataset ") + name + ": " + h5::error_text());
   Hid space(H5Dget_space(ds.get()), H5Sclose);
-  hsize_t dims[2] = {0, 0};
-  if (!ds.ok() || H5Sget_simple_extent_ndims(space.get()) != 2) throw InputError(path, std::string("bad dataset ") + name);
-  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
-  ImageF img(dims[1], dims[0]);
-  if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, img.data()) < 0)
-    throw InputError(path, std::string("cannot read ") + name + ": " + h5::error_text());
+  const int ndims = H5Sget_simple_extent_ndims(space.get());
+  if (ndims != 2) throw InputError(path, std::string("bad dataset ") + name + " (not 2-D)");
+  H5Sget_simple_extent_dims(space.get(), im.dims, nullptr);
+  if (has_write_image_layout(ds.get(), ndims, im.chunk)) {
+    im.raw = true;
+    const std::size_t cy = (im.dims[0] + im.chunk[0] - 1) / im.chunk[0], cx = (im.dims[1] + im.chunk[1] - 1) / im.chunk[1];
+    im.chunks.resize(cy * cx);
+    for (std::size_t i = 0; i < im.chunks.size() && im.raw; ++i) {
+      const hsize_t offset[2] = {(i / cx) * im.chunk[0], (i % cx) * im.chunk[1]};
+      hsize_t bytes = 0;
+      if (H5Dget_chunk_storage_size(ds.get(), offset, &bytes) < 0 || bytes == 0) continue;  // never written: zeros
+      im.chunks[i].resize(bytes);
+      std::uint32_t mask = 0;
+      if (H5Dread_chunk(ds.get(), H5P_DEFAULT, offset, &mask, im.chunks[i].data()) < 0)
+        throw InputError(path, std::string("cannot read ") + name + ": " + h5::error_text());
+      if (mask != 0) im.raw = false;  // a filter was skipped for this chunk: let HDF5 decode
+    }
+  }
+  if (!im.raw) {
+    im.chunks.clear();
+    im.decoded = ImageF(im.dims[1], im.dims[0]);
+    if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, im.decoded.data()) < 0)
+      throw InputError(path, std::string("cannot read ") + name + ": " + h5::error_text());
+  }
+  return im;
+}
+
+// Decompresses the stored chunks in parallel (outside the HDF5 lock). InputError naming the
+// file and dataset for corrupt chunks.
+ImageF decode_stored(StoredImage&& im, const char* name, const std::string& path) {
+  if (!im.present) return ImageF();
+  if (!im.raw) return std::move(im.decoded);
+  ImageF img(im.dims[1], im.dims[0]);
+  const std::size_t cx = (im.dims[1] + im.chunk[1] - 1) / im.chunk[1];
+  std::string failure;
+  std::mutex failure_mutex;
+  tbb::parallel_for(std::size_t{0}, im.chunks.size(), [&](std::size_t i) {
+    const std::size_t y0 = (i / cx) * im.chunk[0], x0 = (i % cx) * im.chunk[1];
+    const std::size_t h = std::min<std::size_t>(im.chunk[0], img.height() - y0), w = std::min<std::size_t>(im.chunk[1], img.width() - x0);
+    const ImageView<float> dst = img.view().region(x0, y0, w, h);
+    if (im.chunks[i].empty()) {
+      for (std::size_t y = 0; y < h; ++y) std::fill_n(dst.row(y), w, 0.0f);
+      return;
+    }
+    try {
+      const ImageF c = decode_f32_chunk(im.chunks[i].data(), im.chunks[i].size(), im.chunk[1], im.chunk[0]);
+      for (std::size_t y = 0; y < h; ++y) std::copy_n(c.view().row(y), w, dst.row(y));
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      failure = e.what();
+    }
+  });
+  if (!failure.empty()) throw InputError(path, std::string("corrupt chunk in ") + name + ": " + failure);
   return img;
 }
 
@@ -152,30 +227,33 @@ void write_fov_result(const std::string& path, const FovResult& r) {
 }
 
 FovResult read_fov_result(const std::string& path, const std::vector<std::string>& datasets) {
-  h5::Lock lock;
-  Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) throw InputError(path, "cannot open FoV result: " + h5::error_text());
-  Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
+  static const char* const kNames[] = {"sparse", "widefield", "reconstruction", "q", "error_map"};
+  StoredImage stored[5];
   FovResult r;
-  r.id = read_attr<int>(root.get(), "id", H5T_NATIVE_INT, path);
-  r.row = read_attr<int>(root.get(), "row", H5T_NATIVE_INT, path);
-  r.col = read_attr<int>(root.get(), "col", H5T_NATIVE_INT, path);
-  r.x_um = read_attr<double>(root.get(), "x_um", H5T_NATIVE_DOUBLE, path);
-  r.y_um = read_attr<double>(root.get(), "y_um", H5T_NATIVE_DOUBLE, path);
-  r.pixel_nm = read_attr<double>(root.get(), "pixel_nm", H5T_NATIVE_DOUBLE, path);
-  r.localizations = read_attr<long long>(root.get(), "localizations", H5T_NATIVE_LLONG, path);
-  r.wf_shift_x_px = read_attr<double>(root.get(), "wf_shift_x_px", H5T_NATIVE_DOUBLE, path);
-  r.wf_shift_y_px = read_attr<double>(root.get(), "wf_shift_y_px", H5T_NATIVE_DOUBLE, path);
-  r.wf_confidence = read_attr<double>(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, path);
-  r.error_score = read_attr<double>(root.get(), "error_score", H5T_NATIVE_DOUBLE, path);
-  r.status = read_str_attr(root.get(), "status", path);
-  r.reason = read_str_attr(root.get(), "reason", path);
-  auto want = [&](const char* n) { return datasets.empty() || std::find(datasets.begin(), datasets.end(), n) != datasets.end(); };
-  if (want("sparse")) r.sparse = read_image(file.get(), "sparse", path);
-  if (want("widefield")) r.widefield = read_image(file.get(), "widefield", path);
-  if (want("reconstruction")) r.reconstruction = read_image(file.get(), "reconstruction", path);
-  if (want("q")) r.q = read_image(file.get(), "q", path);
-  if (want("error_map")) r.error_map = read_image(file.get(), "error_map", path);
+  {
+    h5::Lock lock;
+    Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!file.ok()) throw InputError(path, "cannot open FoV result: " + h5::error_text());
+    Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
+    r.id = read_attr<int>(root.get(), "id", H5T_NATIVE_INT, path);
+    r.row = read_attr<int>(root.get(), "row", H5T_NATIVE_INT, path);
+    r.col = read_attr<int>(root.get(), "col", H5T_NATIVE_INT, path);
+    r.x_um = read_attr<double>(root.get(), "x_um", H5T_NATIVE_DOUBLE, path);
+    r.y_um = read_attr<double>(root.get(), "y_um", H5T_NATIVE_DOUBLE, path);
+    r.pixel_nm = read_attr<double>(root.get(), "pixel_nm", H5T_NATIVE_DOUBLE, path);
+    r.localizations = read_attr<long long>(root.get(), "localizations", H5T_NATIVE_LLONG, path);
+    r.wf_shift_x_px = read_attr<double>(root.get(), "wf_shift_x_px", H5T_NATIVE_DOUBLE, path);
+    r.wf_shift_y_px = read_attr<double>(root.get(), "wf_shift_y_px", H5T_NATIVE_DOUBLE, path);
+    r.wf_confidence = read_attr<double>(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, path);
+    r.error_score = read_attr<double>(root.get(), "error_score", H5T_NATIVE_DOUBLE, path);
+    r.status = read_str_attr(root.get(), "status", path);
+    r.reason = read_str_attr(root.get(), "reason", path);
+    auto want = [&](const char* n) { return datasets.empty() || std::find(datasets.begin(), datasets.end(), n) != datasets.end(); };
+    for (int k = 0; k < 5; ++k)
+      if (want(kNames[k])) stored[k] = read_stored(file.get(), kNames[k], path);
+  }
+  ImageF* dst[] = {&r.sparse, &r.widefield, &r.reconstruction, &r.q, &r.error_map};
+  for (int k = 0; k < 5; ++k) *dst[k] = decode_stored(std::move(stored[k]), kNames[k], path);
   return r;
 }
 

@@ -9,6 +9,9 @@
 // "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px,
 // wf_confidence, error_score. Written to a temporary name and renamed; modification times are
 // not stored so the same content gives the same bytes (resume checks compare checksums).
+// Images are 256 x 256 chunks with HDF5's shuffle + deflate(1) filters; the chunks are
+// compressed and decompressed on all cores (TBB) outside the process-wide HDF5 lock and moved
+// with H5Dwrite_chunk/H5Dread_chunk, so several FoVs per rank do not queue behind one zlib call.
 #include <string>
 #include <vector>
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "batch/fov_result.hpp"
 #include "batch/manifest.hpp"
@@ -72,6 +73,30 @@ TEST(FovResult, ImagesOfSeveralChunksRoundTripExactly) {
       ASSERT_EQ(back.widefield(x, y), r.widefield(x, y)) << x << "," << y;
     }
   EXPECT_TRUE(back.sparse.empty());
+}
+
+TEST(FovResult, CorruptChunkDataIsAnInputErrorNamingTheFile) {
+  // Chunks are decompressed outside HDF5 (in parallel): damaged compressed bytes must still
+  // give an InputError that names the file, not garbage pixels or a crash.
+  FovResult r = sample();
+  r.reconstruction = ImageF(600, 530);
+  for (std::size_t i = 0; i < r.reconstruction.size(); ++i) r.reconstruction.data()[i] = static_cast<float>(i % 977) * 0.25f;
+  const std::string a = std::string(ANNAMOSAIC_TEST_TMP) + "/corrupt.h5";
+  write_fov_result(a, r);
+  const auto size = std::filesystem::file_size(a);
+  {
+    std::fstream f(a, std::ios::in | std::ios::out | std::ios::binary);
+    for (std::uintmax_t pos = size / 3; pos < 2 * size / 3; pos += 97) {  // the middle: chunk data
+      f.seekp(static_cast<std::streamoff>(pos));
+      f.put('\x5a');
+    }
+  }
+  try {
+    read_fov_result(a, {"reconstruction"});
+    FAIL() << "corrupt chunks were read without an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupt.h5"), std::string::npos) << e.what();
+  }
 }
 
 TEST(FovResult, TruncatedFileIsAnInputError) {
