@@ -234,12 +234,7 @@ Command train_command() {
     add_table_options(d);
   };
   c.run = [c](const po::variables_map& vm) {
-    // The command line as given, for the model's provenance.
-    std::string cl = "annamosaic train";
-    if (vm.count("config")) cl += " --config " + vm["config"].as<std::string>();
-    for (const char* flag : {"resume", "dry-run"})
-      if (vm[flag].as<bool>()) cl += std::string(" --") + flag;
-    return run_train(c, vm, cl);
+    return run_train(c, vm, invocation());  // the command line as typed, for the model's provenance
   };
   return c;
 }

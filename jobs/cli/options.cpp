@@ -105,8 +105,23 @@ std::string any_to_string(const boost::any& v) {
 
 }  // namespace
 
+namespace {
+std::string& invocation_storage() {
+  static std::string s;
+  return s;
+}
+}  // namespace
+
+const std::string& invocation() { return invocation_storage(); }
+
 bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc, const char* const* argv,
                    po::variables_map& vm) {
+  std::string& inv = invocation_storage();
+  inv = "annamosaic";
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    inv += a.find_first_of(" \t'\"") == std::string::npos ? " " + a : " '" + a + "'";
+  }
   po::options_description desc = full_description(cmd);
   po::positional_options_description pos;
   for (const auto& p : cmd.positional) pos.add(p.c_str(), 1);

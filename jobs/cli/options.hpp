@@ -37,6 +37,9 @@ void add_common_options(po::options_description& desc);
 // `all_commands` is used to accept keys of other commands in global INI sections.
 bool parse_options(const Command& cmd, const std::vector<Command>& all_commands, int argc, const char* const* argv,
                    po::variables_map& vm);
+// The command line of the last parse_options() call, as typed ("annamosaic CMD ARGS...";
+// arguments with spaces quoted): provenance for files a command writes (model files).
+const std::string& invocation();
 
 // INI text of the effective configuration: a [command] section with every option that has a value.
 std::string effective_config(const Command& cmd, const po::variables_map& vm);

@@ -52,7 +52,11 @@ class Train(unittest.TestCase):
         with h5py.File(d / "m.h5", "r") as f:
             self.assertEqual(int(f.attrs["ngf"]), 4)
             self.assertEqual(f["generator/enc1.conv.weight"].shape, (4, 2, 4, 4))
-            self.assertIn("command", f["provenance"].attrs)
+            # The command as typed, every option included (a reproducible recipe).
+            command = f["provenance"].attrs["command"]
+            command = command.decode() if isinstance(command, bytes) else command
+            self.assertTrue(command.startswith("annamosaic train -o "), command)
+            self.assertIn("--steps 3 --checkpoint-every 2", command)
         with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), 3)
             self.assertIn("discriminator", f)
