@@ -24,13 +24,7 @@ std::map<int, ManifestRecord> Manifest::load() const {
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.contains("id") || !j.contains("status")) continue;  // torn line after a kill
-    ManifestRecord r;
-    r.id = j["id"].get<int>();
-    r.status = j["status"].get<std::string>();
-    r.file = j.value("file", "");
-    r.checksum = j.value("checksum", "");
-    r.reason = j.value("reason", "");
-    r.extra = j.value("extra", nlohmann::json::object());
+    ManifestRecord r = record_from_json(j);
     out[r.id] = std::move(r);
   }
   return out;
@@ -59,6 +53,17 @@ void Manifest::append(const ManifestRecord& r) {
   const bool ok = w == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) throw IoError(path_, std::string("cannot append to manifest: ") + std::strerror(e));
+}
+
+ManifestRecord record_from_json(const nlohmann::json& j) {
+  ManifestRecord r;
+  r.id = j.at("id").get<int>();
+  r.status = j.at("status").get<std::string>();
+  r.file = j.value("file", "");
+  r.checksum = j.value("checksum", "");
+  r.reason = j.value("reason", "");
+  r.extra = j.value("extra", nlohmann::json::object());
+  return r;
 }
 
 std::string file_checksum(const std::string& path) {

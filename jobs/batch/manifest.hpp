@@ -35,6 +35,10 @@ class Manifest {
   bool checked_tail_ = false;
 };
 
+// A record from one parsed manifest line (nlohmann::json::type_error if "id" or "status" is
+// missing or of the wrong type).
+ManifestRecord record_from_json(const nlohmann::json& j);
+
 // FNV-1a 64 of a file's bytes, as "fnv1a64:<16 hex digits>" (IoError if unreadable).
 std::string file_checksum(const std::string& path);
 

@@ -66,13 +66,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   // Rank 0: every completion record goes to the manifest (one writer) and the event log.
   auto on_record = [&](const std::string& line) {
     const auto j = nlohmann::json::parse(line);
-    ManifestRecord r;
-    r.id = j["id"].get<int>();
-    r.status = j["status"].get<std::string>();
-    r.file = j.value("file", "");
-    r.checksum = j.value("checksum", "");
-    r.reason = j.value("reason", "");
-    r.extra = j.value("extra", nlohmann::json::object());
+    const ManifestRecord r = record_from_json(j);
     manifest.append(r);
     if (r.status == "done") ++done;
     else {
