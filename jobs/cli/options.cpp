@@ -103,13 +103,11 @@ std::string any_to_string(const boost::any& v) {
   return "?";
 }
 
-}  // namespace
-
-namespace {
 std::string& invocation_storage() {
   static std::string s;
   return s;
 }
+
 }  // namespace
 
 const std::string& invocation() { return invocation_storage(); }

@@ -1,7 +1,8 @@
+#include "anet/trainer_core.hpp"
+
 #include <cmath>
 
 #include "anet/losses.hpp"
-#include "anet/trainer_core.hpp"
 #include "sim/geometry.hpp"
 
 // The training step on prepared tensors (trainer_core.hpp). Needs LibTorch alone, so the GPU
