@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -19,6 +18,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "imageio/tiff_messages.hpp"
 
 namespace annamosaic {
 namespace {
@@ -26,55 +26,11 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // libtiff handle with its own message sink.
 
-// Messages of one TIFF handle. Registered as handler user data, so it must outlive the handle.
-struct TiffMessages {
-  std::string errors, warnings;
-  std::size_t error_count = 0;  // keeps counting after the text is capped
-};
-
-// Bounded so a badly corrupt file with thousands of warnings cannot grow the message unboundedly.
-constexpr std::size_t kMaxMessageChars = 2000;
-
-void append_message(std::string& out, const char* module, const char* fmt, va_list ap) noexcept {
-  try {
-    if (out.size() >= kMaxMessageChars) return;
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    if (!out.empty()) out += "; ";
-    if (module && *module) out.append(module).append(": ");
-    out += buf;
-  } catch (...) {
-    // Never let an exception cross the C library.
-  }
-}
-
-int on_tiff_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  auto* messages = static_cast<TiffMessages*>(user);
-  ++messages->error_count;
-  append_message(messages->errors, module, fmt, ap);
-  return 1;  // handled: keep libtiff from also calling the global (stderr) handler
-}
-
-int on_tiff_warning(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  append_message(static_cast<TiffMessages*>(user)->warnings, module, fmt, ap);
-  return 1;
-}
-
 // RAII owner of a TIFF* whose errors and warnings go to a per-handle TiffMessages. Not movable:
 // libtiff keeps a pointer to messages_.
 class TiffFile {
  public:
-  TiffFile(const std::string& path, const char* mode) {
-    std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> opts(TIFFOpenOptionsAlloc(),
-                                                                      &TIFFOpenOptionsFree);
-    if (!opts) {
-      messages_.errors = "cannot allocate TIFFOpenOptions";
-      return;
-    }
-    TIFFOpenOptionsSetErrorHandlerExtR(opts.get(), &on_tiff_error, &messages_);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts.get(), &on_tiff_warning, &messages_);
-    tif_ = TIFFOpenExt(path.c_str(), mode, opts.get());
-  }
+  TiffFile(const std::string& path, const char* mode) : tif_(open_tiff_collecting(path, mode, messages_)) {}
   ~TiffFile() {
     if (tif_) TIFFClose(tif_);
   }

@@ -6,13 +6,13 @@
 #include <tiffio.h>
 
 #include <chrono>
-#include <cstdarg>
 #include <cstdio>
 #include <memory>
 #include <vector>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "imageio/tiff_messages.hpp"
 #include "pyramid/chunk_codec.hpp"
 #include "pyramid/metadata_text.hpp"
 
@@ -21,35 +21,11 @@ namespace {
 
 constexpr std::size_t kTile = 512;
 
-struct Messages {
-  std::string errors;
-};
-
-int on_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  try {
-    auto* m = static_cast<Messages*>(user);
-    if (m->errors.size() < 2000) {
-      char buf[512];
-      std::vsnprintf(buf, sizeof buf, fmt, ap);
-      if (!m->errors.empty()) m->errors += "; ";
-      if (module && *module) m->errors.append(module).append(": ");
-      m->errors += buf;
-    }
-  } catch (...) {
-  }
-  return 1;  // handled: nothing printed
-}
-int on_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
-
 // libtiff handle whose messages go to a per-handle sink (TIFFOpenExt, no global hooks).
 class TiffOut {
  public:
   TiffOut(const std::string& path, const std::string& final_path) : final_(final_path) {
-    std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> opts(TIFFOpenOptionsAlloc(), &TIFFOpenOptionsFree);
-    if (!opts) throw IoError(final_, "cannot allocate TIFFOpenOptions");
-    TIFFOpenOptionsSetErrorHandlerExtR(opts.get(), &on_error, &msg_);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts.get(), &on_warning, &msg_);
-    tif_ = TIFFOpenExt(path.c_str(), "w8", opts.get());  // "8": BigTIFF
+    tif_ = open_tiff_collecting(path, "w8", msg_);  // "8": BigTIFF
     if (!tif_) fail("cannot create " + path);
   }
   ~TiffOut() {
@@ -73,7 +49,7 @@ class TiffOut {
  private:
   TIFF* tif_ = nullptr;
   std::string final_;
-  Messages msg_;
+  TiffMessages msg_;
 };
 
 struct Band {

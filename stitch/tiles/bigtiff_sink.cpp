@@ -3,44 +3,19 @@
 #include <fmt/format.h>
 #include <tiffio.h>
 
-#include <cstdarg>
 #include <cstdio>
 #include <stdexcept>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "imageio/tiff_messages.hpp"
 
 namespace annamosaic {
-namespace {
-
-// Messages of one handle (TIFFOpenExt per-handle handlers: concurrent writers do not mix them).
-struct Messages {
-  std::string errors;
-};
-
-int on_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  try {
-    auto* m = static_cast<Messages*>(user);
-    if (m->errors.size() < 2000) {
-      char buf[512];
-      std::vsnprintf(buf, sizeof buf, fmt, ap);
-      if (!m->errors.empty()) m->errors += "; ";
-      if (module && *module) m->errors += std::string(module) + ": ";
-      m->errors += buf;
-    }
-  } catch (...) {
-  }
-  return 1;
-}
-
-int on_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
-
-}  // namespace
 
 struct BigTiffSink::Impl {
   MosaicInfo info;
   AtomicFile file;
-  Messages messages;
+  TiffMessages messages;  // per handle: concurrent writers do not mix their messages
   TIFF* tif = nullptr;
   std::mutex mutex;
   std::vector<char> written;
@@ -65,11 +40,7 @@ std::unique_ptr<BigTiffSink> BigTiffSink::create(const std::string& path, const 
   if (info.block_px == 0 || info.block_px % 16 != 0)
     throw std::invalid_argument("BigTiffSink: block_px must be a positive multiple of 16 (TIFF tiles)");
   auto impl = std::make_unique<Impl>(path, info);
-  std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> o(TIFFOpenOptionsAlloc(), &TIFFOpenOptionsFree);
-  if (!o) throw IoError(path, "cannot allocate TIFFOpenOptions");
-  TIFFOpenOptionsSetErrorHandlerExtR(o.get(), &on_error, &impl->messages);
-  TIFFOpenOptionsSetWarningHandlerExtR(o.get(), &on_warning, nullptr);
-  impl->tif = TIFFOpenExt(impl->file.temp_path().c_str(), "w8", o.get());
+  impl->tif = open_tiff_collecting(impl->file.temp_path(), "w8", impl->messages);
   if (!impl->tif) impl->fail("cannot create the TIFF file");
   TIFF* t = impl->tif;
   const std::size_t nc = info.channels.size();
