@@ -75,37 +75,53 @@ void bin_rows(const LocTable& t, std::size_t b, std::size_t e, const Field& f, d
 namespace {
 
 constexpr std::uint32_t kOutside = std::numeric_limits<std::uint32_t>::max();
+constexpr std::size_t kBlock = std::size_t{1} << 16;  // rows per partitioning task (1 MiB of x and y)
 
-// Pass 1 over rows [b, e): pixel index per row (kOutside when not binned) and rows per band.
-void compute_keys(const LocTable& t, std::size_t b, std::size_t e, const Field& f, double inv_px, std::size_t W,
-                  std::size_t H, const FrameWindow& win, const std::uint16_t* band_of_row, std::uint32_t* keys,
-                  std::uint16_t* band_of_key, std::size_t* band_count, Counters& c) {
+// Partitions rows [b, e) by image band: their pixel indices go to dst grouped by band, band j
+// at dst[first[j], first[j + 1]). Two sweeps over the block: count per band, then scatter. The
+// second sweep finds the block's coordinates in L2 (a block is 1 MiB of x and y), so memory is
+// read once and each key written once; this measured faster than keeping keys in a scratch.
+void partition_block(const LocTable& t, std::size_t b, std::size_t e, const Field& f, double inv_px, std::size_t W,
+                     std::size_t H, const FrameWindow& win, const std::uint16_t* band_of_row, std::size_t bands,
+                     std::size_t* cursor, std::uint32_t* dst, std::size_t* first, Counters& c) {
   const double wmax = static_cast<double>(W), hmax = static_cast<double>(H);
   const bool all_frames = win.first <= 0 && win.end == INT64_MAX;
-  std::uint64_t in = 0, out_field = 0, out_window = 0;
+  const std::int32_t* frame = t.frame.data();
+  const double* x = t.x_nm.data();
+  const double* y = t.y_nm.data();
+  const double x0 = f.x0_nm, y0 = f.y0_nm;
+  // Written so that NaN fails the tests and counts as outside.
+  auto inside = [&](std::size_t i, double& fx, double& fy) {
+    fx = (x[i] - x0) * inv_px;
+    fy = (y[i] - y0) * inv_px;
+    return fx >= 0.0 && fx < wmax && fy >= 0.0 && fy < hmax && (all_frames || win.contains(frame[i]));
+  };
+  // cursor[bands] collects the rows not binned.
+  std::fill(cursor, cursor + bands + 1, std::size_t{0});
   for (std::size_t i = b; i < e; ++i) {
-    std::uint32_t key = kOutside;
-    if (!all_frames && !win.contains(t.frame[i])) {
-      ++out_window;
-    } else {
-      const double fx = (t.x_nm[i] - f.x0_nm) * inv_px;
-      const double fy = (t.y_nm[i] - f.y0_nm) * inv_px;
-      if (fx >= 0.0 && fx < wmax && fy >= 0.0 && fy < hmax) {
-        const std::size_t iy = static_cast<std::size_t>(fy);
-        key = static_cast<std::uint32_t>(iy * W + static_cast<std::size_t>(fx));
-        const std::uint16_t band = band_of_row[iy];  // table lookup: no division in the hot loop
-        band_of_key[i - b] = band;
-        ++band_count[band];
-        ++in;
-      } else {
-        ++out_field;
-      }
-    }
-    keys[i - b] = key;
+    double fx, fy;
+    const bool in = inside(i, fx, fy);
+    ++cursor[in ? band_of_row[static_cast<std::size_t>(fy)] : bands];
   }
+  first[0] = 0;
+  for (std::size_t j = 0; j < bands; ++j) {
+    first[j + 1] = first[j] + cursor[j];
+    cursor[j] = first[j];
+  }
+  for (std::size_t i = b; i < e; ++i) {
+    double fx, fy;
+    if (inside(i, fx, fy)) {
+      const std::size_t iy = static_cast<std::size_t>(fy);
+      dst[cursor[band_of_row[iy]]++] = static_cast<std::uint32_t>(iy * W + static_cast<std::size_t>(fx));
+    }
+  }
+  const std::size_t in = first[bands];
+  std::uint64_t out_window = 0;
+  if (!all_frames)
+    for (std::size_t i = b; i < e; ++i) out_window += !win.contains(frame[i]);
   c.in += in;
-  c.out_field += out_field;
   c.out_window += out_window;
+  c.out_field += (e - b) - in - out_window;
 }
 
 }  // namespace
@@ -121,10 +137,11 @@ ImageU32 render_counts(const LocTable& t, const Field& field, const RenderOption
   Counters total;
 
   // Small tables: one direct pass. Large ones: the histogram (tens of MB for a FoV) does not fit
-  // in cache and random increments would be cache misses. So rows are first partitioned by
-  // horizontal band (a band of the image is ~512 KiB, L2-sized), then each band is filled by
-  // one task: no private copies, no atomics, and the order of increments within a pixel does
-  // not matter for integer counts, so the result is the same for any thread count.
+  // in cache and random increments would be cache misses. So each block of rows is first
+  // partitioned by horizontal band of the image (a band is ~512 KiB, L2-sized) in its own slice
+  // of one scratch array, then each band is filled by one task from every block's slice: no
+  // private copies, no atomics, and the order of increments within a pixel does not matter for
+  // integer counts, so the result is the same for any thread count.
   constexpr std::size_t kSerialBelow = 1 << 16;
   auto work = [&] {
     if (n < kSerialBelow || W * H == 0) {
@@ -136,48 +153,31 @@ ImageU32 render_counts(const LocTable& t, const Field& field, const RenderOption
     if (bands > 65535) throw std::invalid_argument("render: image too tall for banded binning");
     std::vector<std::uint16_t> band_of_row(H);
     for (std::size_t y = 0; y < H; ++y) band_of_row[y] = static_cast<std::uint16_t>(y / rows_per_band);
-    // Segments bound the scratch memory (10 bytes per row of the segment).
+    // Segments bound the scratch memory (4 bytes per row of the segment).
     constexpr std::size_t kSegment = std::size_t{1} << 24;
-    constexpr std::size_t kBlock = std::size_t{1} << 16;  // rows per pass-1 task
     // Uninitialised scratch (every slot used is written first): no zero-fill pass.
     const std::size_t scratch = std::min(n, kSegment);
-    std::unique_ptr<std::uint32_t[]> keys(new std::uint32_t[scratch]), sorted(new std::uint32_t[scratch]);
-    std::unique_ptr<std::uint16_t[]> band_of_key(new std::uint16_t[scratch]);
+    std::unique_ptr<std::uint32_t[]> sorted(new std::uint32_t[scratch]);
+    tbb::enumerable_thread_specific<std::vector<std::size_t>> cursors(bands + 1);
     for (std::size_t s0 = 0; s0 < n; s0 += kSegment) {
       const std::size_t s1 = std::min(n, s0 + kSegment);
       const std::size_t blocks = (s1 - s0 + kBlock - 1) / kBlock;
-      std::vector<std::size_t> count(blocks * bands, 0);
+      std::vector<std::size_t> first(blocks * (bands + 1));
       std::vector<Counters> counters(blocks);
       tbb::parallel_for(std::size_t{0}, blocks, [&](std::size_t k) {
         const std::size_t b = s0 + k * kBlock, e = std::min(s1, b + kBlock);
-        compute_keys(t, b, e, field, inv_px, W, H, opt.window, band_of_row.data(), keys.get() + (b - s0),
-                     band_of_key.get() + (b - s0), count.data() + k * bands, counters[k]);
-      });
-      // Offsets: band-major, then block order, so each band's keys are contiguous.
-      std::vector<std::size_t> offset(blocks * bands);
-      std::vector<std::size_t> band_begin(bands + 1, 0);
-      std::size_t pos = 0;
-      for (std::size_t band = 0; band < bands; ++band) {
-        band_begin[band] = pos;
-        for (std::size_t k = 0; k < blocks; ++k) {
-          offset[k * bands + band] = pos;
-          pos += count[k * bands + band];
-        }
-      }
-      band_begin[bands] = pos;
-      tbb::parallel_for(std::size_t{0}, blocks, [&](std::size_t k) {
-        const std::size_t b = k * kBlock, e = std::min(s1 - s0, b + kBlock);
-        std::size_t* off = offset.data() + k * bands;
-        for (std::size_t i = b; i < e; ++i) {
-          const std::uint32_t key = keys[i];
-          if (key != kOutside) sorted[off[band_of_key[i]]++] = key;
-        }
+        partition_block(t, b, e, field, inv_px, W, H, opt.window, band_of_row.data(), bands, cursors.local().data(),
+                        sorted.get() + k * kBlock, first.data() + k * (bands + 1), counters[k]);
       });
       tbb::parallel_for(std::size_t{0}, bands, [&](std::size_t band) {
         std::uint32_t* hist = out.data();
-        for (std::size_t i = band_begin[band]; i < band_begin[band + 1]; ++i) {
-          std::uint32_t& h = hist[sorted[i]];
-          h += (h != kOutside);
+        for (std::size_t k = 0; k < blocks; ++k) {
+          const std::uint32_t* src = sorted.get() + k * kBlock;
+          const std::size_t* f = first.data() + k * (bands + 1);
+          for (std::size_t i = f[band]; i < f[band + 1]; ++i) {
+            std::uint32_t& h = hist[src[i]];
+            h += (h != kOutside);
+          }
         }
       });
       for (const auto& c : counters) {

@@ -95,6 +95,47 @@ TEST(Render, SameCountsForAnyThreadCount) {
   EXPECT_GT(s1.outside_field, 0u);  // the Gaussian reaches beyond the field
 }
 
+// The banded path (large tables) against the definition: a plain loop over the rows, with a
+// frame window, NaN and out-of-field rows mixed in.
+TEST(Render, LargeTableMatchesDirectBinning) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g(6000, 3000);
+  LocTable t;
+  const std::size_t n = 300'000;
+  for (std::size_t i = 0; i < n; ++i) {
+    t.frame.push_back(static_cast<std::int32_t>(i / 300));
+    t.x_nm.push_back(i % 997 == 0 ? std::nan("") : g(rng));
+    t.y_nm.push_back(g(rng));
+  }
+  const Field f{-100, 200, 11000, 9000};
+  RenderOptions opt{20.0, {}, 2};
+  opt.window.first = 100, opt.window.end = 800;
+  RenderStats st;
+  const ImageU32 img = render_counts(t, f, opt, &st);
+  ImageU32 ref(550, 450);
+  std::uint64_t in = 0, out_window = 0, out_field = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (t.frame[i] < 100 || t.frame[i] >= 800) {
+      ++out_window;
+      continue;
+    }
+    const double fx = (t.x_nm[i] + 100) / 20.0, fy = (t.y_nm[i] - 200) / 20.0;
+    if (fx >= 0 && fx < 550 && fy >= 0 && fy < 450) {
+      ++ref.data()[static_cast<std::size_t>(fy) * 550 + static_cast<std::size_t>(fx)];
+      ++in;
+    } else {
+      ++out_field;
+    }
+  }
+  ASSERT_EQ(img.width(), 550u);
+  ASSERT_EQ(img.height(), 450u);
+  EXPECT_TRUE(std::equal(img.begin(), img.end(), ref.begin()));
+  EXPECT_EQ(st.in_image, in);
+  EXPECT_EQ(st.outside_window, out_window);
+  EXPECT_EQ(st.outside_field, out_field);
+  EXPECT_GT(out_field, 1000u);
+}
+
 TEST(Render, Uint16Saturates) {
   ImageU32 c(2, 1);
   c(0, 0) = 70000;
