@@ -18,7 +18,7 @@ long get_long(const std::map<std::string, std::string>& env, const char* key, lo
 }  // namespace
 
 Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
-                       std::size_t hardware_threads, int ranks_on_node) {
+                       std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus) {
   Binding b;
   // Node-local rank from the launcher: OpenMPI's mpirun, then SLURM's srun.
   b.local_rank = static_cast<int>(get_long(env, "OMPI_COMM_WORLD_LOCAL_RANK", get_long(env, "SLURM_LOCALID", 0)));
@@ -30,9 +30,20 @@ Binding choose_binding(const std::map<std::string, std::string>& env, int device
   } else if (const long cpus = get_long(env, "SLURM_CPUS_PER_TASK", 0); cpus > 0) {
     b.threads = static_cast<std::size_t>(cpus);
   } else {
-    // Share the node's cores between the ranks on it.
+    // Share the node's cores between the ranks on it, within what the launcher allows.
     b.threads = std::max<std::size_t>(1, hardware_threads / static_cast<std::size_t>(std::max(1, ranks_on_node)));
+    if (affinity_cpus > 0 && affinity_cpus < b.threads) {
+      b.warning = "the launcher bound this rank to " + std::to_string(affinity_cpus) + " CPU(s), fewer than its share of the node (" +
+                  std::to_string(b.threads) + "); using " + std::to_string(affinity_cpus) +
+                  ". With mpirun give each rank its share: --map-by slot:PE=" + std::to_string(b.threads) +
+                  " (or --bind-to none); under SLURM use --cpus-per-task";
+      b.threads = affinity_cpus;
+    }
   }
+  b.affinity_cpus = affinity_cpus;
+  if (b.warning.empty() && affinity_cpus > 0 && b.threads > affinity_cpus)
+    b.warning = std::to_string(b.threads) + " threads on " + std::to_string(affinity_cpus) +
+                " CPU(s) of this rank's affinity mask: oversubscribed, each thread runs a fraction of the time";
   return b;
 }
 

@@ -14,12 +14,20 @@ struct Binding {
   int device = -1;              // CUDA device index within the visible set; -1: CPU
   std::string visible_devices;  // CUDA_VISIBLE_DEVICES as seen by the rank (for the log)
   std::size_t threads = 1;
+  std::size_t affinity_cpus = 0; // CPUs the launcher lets this rank run on (0: unknown)
+  // Non-empty when the threads and the CPUs disagree: more threads than CPUs (oversubscribed), or
+  // fewer CPUs than this rank's share of the node (e.g. mpirun's default --bind-to core for
+  // 2 or fewer ranks pins a lone rank to one core).
+  std::string warning;
 };
 
 // env: the process environment (tests pass their own). device_count: devices the runtime sees
-// (0 on CPU builds or without GPUs). threads_option > 0 overrides the allocation.
+// (0 on CPU builds or without GPUs). threads_option > 0 overrides the allocation. Otherwise
+// SLURM_CPUS_PER_TASK, else the node's cores divided among its ranks, but never more than the
+// CPUs of the rank's affinity mask (affinity_cpus, 0 = unknown): threads beyond those only
+// take turns on the same cores.
 Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
-                       std::size_t hardware_threads, int ranks_on_node);
+                       std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus = 0);
 
 std::map<std::string, std::string> current_environment();
 

@@ -24,9 +24,11 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 
 namespace annamosaic::cli {
 int cuda_device_count();
+int torch_intraop_threads();
 
 namespace {
 namespace fs = std::filesystem;
@@ -143,23 +145,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     const std::string device = vm["device"].as<std::string>();
     const int devices = device == "cpu" ? 0 : cuda_device_count();
     const Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
-                                     std::max(1u, std::thread::hardware_concurrency()), local_size);
-    // Every rank's binding, gathered for the log and the SLURM binding test.
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    const std::string mine = nlohmann::json({{"rank", rank}, {"host", host}, {"local_rank", b.local_rank},
-                                             {"device", b.device}, {"cuda_visible_devices", b.visible_devices},
-                                             {"threads", b.threads}}).dump();
-    std::vector<char> buf(512, 0);
-    std::copy_n(mine.begin(), std::min<std::size_t>(mine.size(), 511), buf.begin());
-    std::vector<char> all(rank == 0 ? 512 * static_cast<std::size_t>(size) : 1);
-    MPI_Gather(buf.data(), 512, MPI_CHAR, all.data(), 512, MPI_CHAR, 0, comm);
-    if (rank == 0) {
-      std::string lines;
-      for (int r = 0; r < size; ++r) lines += std::string(all.data() + 512 * r) + "\n";
-      write_file_atomic(out + "/bindings.jsonl", lines);
-      spdlog::info("{} rank(s); bindings in {}/bindings.jsonl", size, out);
-    }
+                                     std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
+    if (!b.warning.empty()) spdlog::warn("rank {}: {}", rank, b.warning);
     // This rank's share of the node's cores (TBB takes the smallest active limit).
     tbb::global_control threads_limit(tbb::global_control::max_allowed_parallelism, b.threads);
     anet::ReconstructorOptions opt;
@@ -177,6 +164,26 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       ok = false;
     }
     agree(ok, "loading the model", comm);
+    // Every rank's binding (after the model set LibTorch's threads), gathered for the log and the
+    // SLURM binding test.
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    const std::string mine = nlohmann::json({{"rank", rank}, {"host", host}, {"local_rank", b.local_rank},
+                                             {"device", b.device}, {"cuda_visible_devices", b.visible_devices},
+                                             {"threads", b.threads}, {"cpus", affinity_cpu_list()},
+                                             {"cpu_count", b.affinity_cpus}, {"torch_threads", torch_intraop_threads()},
+                                             {"warning", b.warning}}).dump();
+    constexpr std::size_t kLine = 1024;
+    std::vector<char> buf(kLine, 0);
+    std::copy_n(mine.begin(), std::min<std::size_t>(mine.size(), kLine - 1), buf.begin());
+    std::vector<char> all(rank == 0 ? kLine * static_cast<std::size_t>(size) : 1);
+    MPI_Gather(buf.data(), kLine, MPI_CHAR, all.data(), kLine, MPI_CHAR, 0, comm);
+    if (rank == 0) {
+      std::string lines;
+      for (int r = 0; r < size; ++r) lines += std::string(all.data() + kLine * r) + "\n";
+      write_file_atomic(out + "/bindings.jsonl", lines);
+      spdlog::info("{} rank(s); bindings in {}/bindings.jsonl", size, out);
+    }
     const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) {
       anet::ReconstructionResult r = net->run(sparse.view(), wf, switch_id);
       return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map)};

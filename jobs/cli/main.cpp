@@ -6,12 +6,12 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
-#include <thread>
 
 #include "cli/commands.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 
 namespace annamosaic::cli {
 std::string torch_runtime_info();
@@ -35,12 +35,13 @@ std::size_t thread_count(std::size_t requested) {
     const long n = std::atol(s);
     if (n > 0) return static_cast<std::size_t>(n);
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  return affinity_cpu_count();  // the CPUs this process may use, not the whole machine
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_memory_for_reuse();  // before any thread starts (see core/process.hpp)
   const auto cmds = all_commands();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(cmds);

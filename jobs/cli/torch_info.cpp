@@ -14,6 +14,15 @@ std::string torch_runtime_info() {
   return "LibTorch: not built in (ANNAMOSAIC_WITH_TORCH=OFF)\n";
 #endif
 }
+
+// LibTorch's intra-op threads on the calling thread (0 without LibTorch).
+int torch_intraop_threads() {
+#ifdef ANNAMOSAIC_HAVE_TORCH
+  return at::get_num_threads();
+#else
+  return 0;
+#endif
+}
 }  // namespace annamosaic::cli
 
 #ifdef ANNAMOSAIC_HAVE_TORCH

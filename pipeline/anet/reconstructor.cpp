@@ -83,6 +83,10 @@ std::size_t Reconstructor::whole_fov_bytes(std::size_t width, std::size_t height
 ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const ImageF* wf, int switch_id) const {
   const auto t0 = std::chrono::steady_clock::now();
   const Impl& im = *impl_;
+  // OpenMP's thread count is per calling thread: a pipeline worker thread that runs this would
+  // otherwise use the OpenMP default (all cores of the mask), not the rank's share.
+  if (im.opt.threads > 0 && !im.dev.device.is_cuda() && torch::get_num_threads() != im.opt.threads)
+    torch::set_num_threads(im.opt.threads);
   const bool has_s = !sparse.empty(), has_w = wf && !wf->empty();
   if (!has_s && !has_w) throw std::invalid_argument("Reconstructor::run: neither a sparse image nor a widefield given");
   const std::size_t W = has_s ? sparse.width() : wf->width(), H = has_s ? sparse.height() : wf->height();

@@ -24,3 +24,21 @@ TEST(GpuBinding, ThreadsFromOptionThenSlurmThenShareOfTheNode) {
   EXPECT_EQ(choose_binding({}, 0, 0, 16, 4).threads, 4u);
   EXPECT_EQ(choose_binding({}, 0, 0, 2, 4).threads, 1u);
 }
+
+TEST(GpuBinding, ThreadsNeverExceedTheAffinityMaskByDefault) {
+  // A lone rank that mpirun pinned to one of two cores: one thread, and a warning that says how
+  // to give it both.
+  const Binding lone = choose_binding({}, 0, 0, 2, 1, 1);
+  EXPECT_EQ(lone.threads, 1u);
+  EXPECT_NE(lone.warning.find("--map-by slot:PE=2"), std::string::npos) << lone.warning;
+  // Two ranks bound to one core each: their share, no warning.
+  const Binding pair = choose_binding({}, 0, 0, 2, 2, 1);
+  EXPECT_EQ(pair.threads, 1u);
+  EXPECT_TRUE(pair.warning.empty()) << pair.warning;
+  // Unbound (mask = whole node): the share.
+  EXPECT_EQ(choose_binding({}, 0, 0, 16, 4, 16).threads, 4u);
+  // An explicit --threads beyond the mask is honoured but reported as oversubscribed.
+  const Binding over = choose_binding({}, 0, 4, 16, 4, 2);
+  EXPECT_EQ(over.threads, 4u);
+  EXPECT_NE(over.warning.find("oversubscribed"), std::string::npos) << over.warning;
+}

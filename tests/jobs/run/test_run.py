@@ -88,7 +88,13 @@ class Run(unittest.TestCase):
         ranks = {r["extra"]["rank"] for r in recs.values()}
         self.assertEqual(ranks, {0, 1})  # both ranks pulled work
         with open(os.path.join(out, "bindings.jsonl")) as fh:
-            self.assertEqual(len(fh.readlines()), 2)
+            bindings = [json.loads(l) for l in fh]
+        self.assertEqual(sorted(b["rank"] for b in bindings), [0, 1])
+        for b in bindings:  # what each rank runs on: its CPUs, TBB threads and LibTorch threads
+            self.assertGreaterEqual(b["cpu_count"], 1, b)
+            self.assertTrue(b["cpus"], b)
+            self.assertEqual(b["threads"], 1, b)  # threads = 1 in the config
+            self.assertEqual(b["torch_threads"], b["threads"], b)
         levels = mosaic_levels(os.path.join(out, "mosaic.ims"))
         self.assertGreater(len(levels), 3)
         with open(os.path.join(out, "qc", "qc.json")) as fh:
