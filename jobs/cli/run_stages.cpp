@@ -1,6 +1,7 @@
 #include "cli/run_stages.hpp"
 
 #include <chrono>
+#include <exception>
 #include <fstream>
 #include <tuple>
 
@@ -19,12 +20,23 @@
 namespace annamosaic::cli {
 
 namespace {
-// Rank 0 decides; everyone learns the outcome (and a message) so no rank is left in a collective.
-void bcast_string(std::string& s, MPI_Comm comm) {
-  unsigned long long n = s.size();
-  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-  s.resize(n);
-  if (n) MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, 0, comm);
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The message of the lowest rank that failed ("" if none failed); collective.
+std::string first_error(const std::string& mine, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int failing = mine.empty() ? size : rank, first = size;
+  MPI_Allreduce(&failing, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == size) return "";
+  std::string msg = rank == first ? mine : std::string();
+  unsigned long long n = msg.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, first, comm);
+  msg.resize(n);
+  if (n) MPI_Bcast(msg.data(), static_cast<int>(n), MPI_CHAR, first, comm);
+  return size > 1 ? "rank " + std::to_string(first) + ": " + msg : msg;
 }
 }  // namespace
 
@@ -33,54 +45,81 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
+  const auto t_stage = Clock::now();
   const double pixel_nm = vm["pixel-nm"].as<double>();
   StitchStageResult result;
   const auto records = Manifest(out + "/manifest.jsonl").load();
-  std::string layout_text, error;
+  for (const FovEntry& f : fovs) {
+    auto it = records.find(f.id);
+    if (it != records.end() && it->second.status != "done") ++result.failed_fovs;
+  }
+  // Every rank reads the same manifest; rank 0 says whether it is complete.
+  std::string error;
   if (rank == 0) {
-    try {
-      std::size_t missing = 0;
-      for (const FovEntry& f : fovs) {
-        auto it = records.find(f.id);
-        if (it == records.end()) ++missing;
-        else if (it->second.status != "done") ++result.failed_fovs;
-      }
-      if (missing) throw InputError(out + "/manifest.jsonl", std::to_string(missing) + " FoV(s) have no result yet: run --stage fovs first");
-      // Register on the reconstruction; where a strip is featureless there, try the registered
-      // widefield (coarser but present in every covered FoV).
-      FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "widefield"});
-      StitchOptions so;
-      so.registration.search_um = vm["search-um"].as<double>();
-      RegistrationSignal recon;
-      recon.channel = 0;
-      RegistrationSignal wf;
-      wf.channel = 1;
-      wf.scale = 4;
-      so.registration.signals = {recon};
-      if (vm["register-widefield"].as<bool>()) so.registration.signals.push_back(wf);
-      const StitchLayout layout = compute_layout(tiles, so);
-      layout_text = layout_json(tiles, layout, so);
+    std::size_t missing = 0;
+    for (const FovEntry& f : fovs) missing += records.count(f.id) == 0;
+    if (missing)
+      error = out + "/manifest.jsonl: " + std::to_string(missing) + " FoV(s) have no result yet: run --stage fovs first";
+  }
+  error = first_error(error, comm);
+  if (!error.empty()) throw InputError("stitch", error);
+
+  // Registration: the neighbour pairs spread over the ranks by blocks of grid rows (WorkShare),
+  // every rank then holds all results and solves the same layout; rank 0 writes layout.json.
+  WorkShare share;
+  share.rank = rank;
+  share.ranks = size;
+  share.sum_all = [comm](std::vector<double>& v) {
+    MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, comm);
+  };
+  std::string layout_text;
+  double register_s = 0, solve_s = 0;
+  try {
+    // Register on the reconstruction; where a strip is featureless there, try the registered
+    // widefield (coarser but present in every covered FoV).
+    FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "widefield"});
+    StitchOptions so;
+    so.registration.search_um = vm["search-um"].as<double>();
+    RegistrationSignal recon;
+    recon.channel = 0;
+    RegistrationSignal wf;
+    wf.channel = 1;
+    wf.scale = 4;
+    so.registration.signals = {recon};
+    if (vm["register-widefield"].as<bool>()) so.registration.signals.push_back(wf);
+    const StitchLayout layout = compute_layout(tiles, so, {}, &share);
+    register_s = layout.register_seconds;
+    solve_s = layout.solve_seconds;
+    layout_text = layout_json(tiles, layout, so);
+    if (rank == 0) {
       write_file_atomic(out + "/layout.json", layout_text + "\n");
       const auto& sol = layout.solution;
       std::size_t accepted = 0;
       for (char u : sol.link_used) accepted += u != 0;
-      spdlog::info("layout: {} pairs, {} links used, {} dropped as outliers, {} component(s) ({} isolated tiles), "
+      spdlog::info("layout: {} pairs on {} rank(s), {} links used, {} dropped as outliers, {} component(s) ({} isolated tiles), "
                    "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
-                   layout.pairs.size(), accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
+                   layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  error = first_error(error, comm);
+  if (!error.empty()) throw InputError("stitch", error);
+
+  // Fusion: each rank fuses its bands of blocks (FuseOptions rank/ranks) into the one writer.
+  const auto t_fuse = Clock::now();
+  FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "error map", "widefield"});
+  std::vector<double> xs, ys;
+  if (rank == 0) {
+    try {
+      std::tie(xs, ys) = read_layout_positions(out + "/layout.json", tiles);
     } catch (const std::exception& e) {
       error = e.what();
     }
   }
-  bcast_string(error, comm);
+  error = first_error(error, comm);
   if (!error.empty()) throw InputError("stitch", error);
-  bcast_string(layout_text, comm);
-  MPI_Bcast(&result.failed_fovs, 1, MPI_INT, 0, comm);
-
-  // Rank 0 fuses (every block once) while all ranks take part in writing the pyramid.
-  FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "error map", "widefield"});
-  std::vector<double> xs, ys;
-  if (rank == 0) std::tie(xs, ys) = read_layout_positions(out + "/layout.json", tiles);
   unsigned long long n = xs.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
   xs.resize(n);
@@ -108,27 +147,58 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   const std::string path = out + "/mosaic.ims";
   ImsWriter writer(path, info, wo);
   writer.open();
+  FuseOptions fo;
+  fo.mode = parse_blend_mode(vm["blend"].as<std::string>());
+  fo.feather_px = campaign.overlap_um * 1000.0 / pixel_nm;
+  fo.rank = static_cast<std::size_t>(rank);
+  fo.ranks = static_cast<std::size_t>(size);
   std::unique_ptr<Progress> progress;
-  if (rank == 0) {
-    progress = std::make_unique<Progress>("mosaic blocks", info.blocks_x() * info.blocks_y(), "blocks");
-    FuseOptions fo;
-    fo.mode = parse_blend_mode(vm["blend"].as<std::string>());
-    fo.feather_px = campaign.overlap_um * 1000.0 / pixel_nm;
-    fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] { progress->advance(); });
+  if (rank == 0)
+    progress = std::make_unique<Progress>(size > 1 ? "mosaic blocks (rank 0's share)" : "mosaic blocks",
+                                          fused_block_count(plan, info, fo), "blocks");
+  // A rank that fails here still takes part in finish(), which then fails on every rank (its
+  // blocks are missing) instead of leaving the others waiting; the rank's own error is reported.
+  std::exception_ptr fuse_error;
+  try {
+    fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] {
+      if (progress) progress->advance();
+    });
+  } catch (...) {
+    fuse_error = std::current_exception();
   }
-  writer.finish();
+  try {
+    writer.finish();
+  } catch (...) {
+    if (!fuse_error) throw;
+  }
+  if (fuse_error) std::rethrow_exception(fuse_error);
   if (progress) progress->finish();
+  const double fuse_s = seconds_since(t_fuse);
   if (rank == 0) {
     const ImsWriteStats& s = writer.stats();
-    spdlog::info("wrote {} ({} x {} px, {} levels, {:.1f} MB, compression {:.1f}x) and its BigDataViewer XML", path,
-                 info.width_px, info.height_px, s.levels, s.file_bytes / 1e6,
-                 s.compressed_bytes ? static_cast<double>(s.pixel_bytes) / s.compressed_bytes : 0.0);
+    spdlog::info("wrote {} ({} x {} px, {} levels, {:.1f} MB, compression {:.1f}x) and its BigDataViewer XML in {:.1f} s on {} rank(s)",
+                 path, info.width_px, info.height_px, s.levels, s.file_bytes / 1e6,
+                 s.compressed_bytes ? static_cast<double>(s.pixel_bytes) / s.compressed_bytes : 0.0, fuse_s, size);
+    double ome_s = 0;
     if (vm["ome-tiff"].as<bool>()) {
+      const auto t_ome = Clock::now();
       ImsReader reader(path);
       reader.open();
       const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif");
-      spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB)", out, os.levels, os.file_bytes / 1e6);
+      ome_s = seconds_since(t_ome);
+      spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, ome_s);
     }
+    write_file_atomic(out + "/stitch_summary.json",
+                      nlohmann::json({{"ranks", size},
+                                      {"register_s", register_s},
+                                      {"solve_s", solve_s},
+                                      {"fuse_and_pyramid_s", fuse_s},
+                                      {"ome_tiff_s", ome_s},
+                                      {"seconds", seconds_since(t_stage)},
+                                      {"mosaic_width_px", info.width_px},
+                                      {"mosaic_height_px", info.height_px},
+                                      {"mosaic_bytes", s.file_bytes}})
+                              .dump(1) + "\n");
   }
   return result;
 }

@@ -148,6 +148,25 @@ struct CacheEntry {
 
 }  // namespace
 
+namespace {
+// Bands about one tile tall: each tile is then needed by about two bands, and within a band the
+// column sweep keeps only a few tile columns alive.
+std::size_t band_block_rows(const MosaicPlan& plan, std::size_t block_px) {
+  std::size_t tile_h = 1;
+  for (const auto& p : plan.tiles) tile_h = std::max(tile_h, p.height);
+  return std::max<std::size_t>(1, (tile_h + block_px - 1) / block_px);
+}
+}  // namespace
+
+std::size_t fused_block_count(const MosaicPlan& plan, const MosaicInfo& info, const FuseOptions& opt) {
+  if (info.block_px == 0 || opt.ranks == 0) return 0;
+  const std::size_t band_rows = band_block_rows(plan, info.block_px), nby = info.blocks_y();
+  std::size_t rows = 0;
+  for (std::size_t band = 0; band * band_rows < nby; ++band)
+    if (band % opt.ranks == opt.rank) rows += std::min(nby, (band + 1) * band_rows) - band * band_rows;
+  return rows * info.blocks_x();
+}
+
 FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const std::vector<std::size_t>& channels,
                       const MosaicInfo& info, BlockSink& sink, const FuseOptions& opt, const std::function<void()>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -161,17 +180,15 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
   st.saturated.assign(channels.size(), 0);
   const std::size_t B = info.block_px, nbx = info.blocks_x(), nby = info.blocks_y();
   if (nbx == 0 || nby == 0) return st;
-  std::size_t tile_h = 1;
-  for (const auto& p : plan.tiles) tile_h = std::max(tile_h, p.height);
-  // Bands about one tile tall: each tile is then needed by about two bands, and within a band the
-  // column sweep keeps only a few tile columns alive.
-  const std::size_t band_rows = std::max<std::size_t>(1, (tile_h + B - 1) / B);
+  if (opt.ranks == 0 || opt.rank >= opt.ranks) throw std::invalid_argument("fuse_mosaic: rank out of range");
+  const std::size_t band_rows = band_block_rows(plan, B);
   std::vector<std::atomic<std::size_t>> saturated(channels.size());
   std::map<std::size_t, CacheEntry> cache;
   std::size_t cached_bytes = 0, step = 0;
   const std::size_t cap = opt.cache_mb * (std::size_t{1} << 20);
 
   for (std::size_t band = 0; band * band_rows < nby; ++band) {
+    if (band % opt.ranks != opt.rank) continue;
     const std::size_t by0 = band * band_rows, by1 = std::min(nby, by0 + band_rows);
     for (std::size_t bx = 0; bx < nbx; ++bx, ++step) {
       const long rx0 = static_cast<long>(bx * B), rx1 = static_cast<long>(std::min(info.width_px, (bx + 1) * B));

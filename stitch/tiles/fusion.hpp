@@ -50,6 +50,10 @@ struct FuseOptions {
   BlendMode mode = BlendMode::Linear;
   double feather_px = 50.0;     // width of the linear ramp at tile borders (e.g. the overlap)
   std::size_t cache_mb = 1024;  // tile cache bound
+  // Several processes fuse one mosaic into one (MPI) writer: process `rank` of `ranks` fuses the
+  // bands b with b % ranks == rank. A tile spans about two bands, so neighbouring bands on
+  // different processes load it once each, as one process does after its cache moved on.
+  std::size_t rank = 0, ranks = 1;
 };
 
 // Linear weight of pixel i (0-based) in a run of n pixels: min(1, min(i + 0.5, n - i - 0.5) / feather).
@@ -70,6 +74,9 @@ void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vect
 // pixels that were clamped.
 std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out);
 
+// Blocks that fuse_mosaic writes for this process's share (for progress bars).
+std::size_t fused_block_count(const MosaicPlan& plan, const MosaicInfo& info, const FuseOptions& opt);
+
 struct FuseStats {
   std::size_t blocks = 0, tile_loads = 0;
   std::size_t peak_cached_tiles = 0, peak_cached_bytes = 0;
@@ -79,7 +86,8 @@ struct FuseStats {
 
 // Fuses the whole mosaic: `channels` are source channel indices, in the order of info.channels
 // (whose scale quantises them); info.width_px/height_px must equal the plan's. Writes every
-// block to `sink` exactly once (not finish()). `progress` (optional) is called per block.
+// block of this process's share to `sink` exactly once (not finish()). `progress` (optional) is
+// called per block.
 FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const std::vector<std::size_t>& channels,
                       const MosaicInfo& info, BlockSink& sink, const FuseOptions& opt,
                       const std::function<void()>& progress = {});

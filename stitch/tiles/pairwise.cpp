@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <exception>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
+#include <stdexcept>
 
 #include "register/preprocess.hpp"
 
@@ -229,10 +231,49 @@ double quantile(std::vector<double> v, double q) {
   return v[static_cast<std::size_t>(std::lround(pos))];
 }
 
+// The numbers of a PcResult, for the exchange between processes (all zero = not computed here).
+constexpr std::size_t kPacked = 13;
+void pack(const PcResult& r, double* d) {
+  const double v[kPacked] = {r.dx_px, r.dy_px, r.peak, r.ncc, r.confidence, static_cast<double>(r.overlap_px), r.active_px,
+                             static_cast<double>(r.candidates), r.second_ncc, r.second_dx_px, r.second_dy_px, r.second_peak,
+                             r.valid ? 1.0 : 0.0};
+  std::copy_n(v, kPacked, d);
+}
+PcResult unpack(const double* d) {
+  PcResult r;
+  r.dx_px = d[0], r.dy_px = d[1], r.peak = d[2], r.ncc = d[3], r.confidence = d[4];
+  r.overlap_px = static_cast<std::size_t>(d[5]);
+  r.active_px = d[6];
+  r.candidates = static_cast<int>(d[7]);
+  r.second_ncc = d[8], r.second_dx_px = d[9], r.second_dy_px = d[10], r.second_peak = d[11];
+  r.valid = d[12] != 0;
+  return r;
+}
+
+// Which grid rows this process registers: contiguous blocks of rows with about equal job counts.
+std::set<int> rows_of_rank(const std::vector<int>& job_row, const WorkShare& share) {
+  std::map<int, std::size_t> per_row;
+  for (int r : job_row) ++per_row[r];
+  std::set<int> mine;
+  std::size_t before = 0;
+  const std::size_t total = job_row.size();
+  for (const auto& [row, n] : per_row) {
+    // A row belongs to the process whose share of the job count contains the row's middle job.
+    const std::size_t mid = before + n / 2;
+    const int owner = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(share.ranks) - 1,
+                                                             mid * static_cast<std::size_t>(share.ranks) / std::max<std::size_t>(1, total)));
+    if (owner == share.rank) mine.insert(row);
+    before += n;
+  }
+  return mine;
+}
+
 }  // namespace
 
 PairRegistration register_pairs(const TileSource& source, const std::vector<TilePair>& pairs, const PairRegOptions& opt,
-                                const std::function<void()>& progress) {
+                                const std::function<void()>& progress, const WorkShare* share) {
+  const bool shared = share && share->ranks > 1;
+  if (shared && !share->sum_all) throw std::invalid_argument("register_pairs: a WorkShare needs sum_all");
   PairRegistration out;
   out.pairs.resize(pairs.size());
   const double search_px = opt.search_um * 1000.0 / source.pixel_nm();
@@ -298,25 +339,48 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
     std::vector<int> job_row(jobs.size());
     for (std::size_t j = 0; j < jobs.size(); ++j)
       job_row[j] = std::max(source.info(jobs[j].a).row, source.info(jobs[j].b).row);
+    // This process's jobs (all of them without a share); the tiles only other processes need are
+    // never loaded here.
+    std::vector<char> mine(jobs.size(), 1);
+    if (shared) {
+      const std::set<int> my_rows = rows_of_rank(job_row, *share);
+      for (std::size_t j = 0; j < jobs.size(); ++j) mine[j] = my_rows.count(job_row[j]) ? 1 : 0;
+      for (auto& need : needs)
+        need.erase(std::remove_if(need.begin(), need.end(), [&](const auto& js) { return !mine[js.first]; }), need.end());
+    }
+    std::exception_ptr local_error;
     for (const auto& [row, tiles] : by_row) {
       std::vector<std::size_t> load;
       for (std::size_t t : tiles)
         if (!needs[t].empty()) load.push_back(t);
-      tbb::parallel_for(std::size_t{0}, load.size(), [&](std::size_t i) {
-        const std::size_t t = load[i];
-        const ImageF img = source.load(t, sig.channel);
-        ++loads;
-        for (const auto& [j, side] : needs[t]) {
-          Job& job = jobs[j];
-          const long ox = side == 0 ? 0 : job.g.d0x, oy = side == 0 ? 0 : job.g.d0y;
-          auto strip = std::make_unique<Strip>(
-              extract_strip(img.view(), job.g.x0 - ox, job.g.y0 - oy, job.g.width, job.g.height, sig));
-          (side == 0 ? job.sa : job.sb) = std::move(strip);  // each side is written by exactly one tile
+      auto load_strips = [&] {
+        tbb::parallel_for(std::size_t{0}, load.size(), [&](std::size_t i) {
+          const std::size_t t = load[i];
+          const ImageF img = source.load(t, sig.channel);
+          ++loads;
+          for (const auto& [j, side] : needs[t]) {
+            Job& job = jobs[j];
+            const long ox = side == 0 ? 0 : job.g.d0x, oy = side == 0 ? 0 : job.g.d0y;
+            auto strip = std::make_unique<Strip>(
+                extract_strip(img.view(), job.g.x0 - ox, job.g.y0 - oy, job.g.width, job.g.height, sig));
+            (side == 0 ? job.sa : job.sb) = std::move(strip);  // each side is written by exactly one tile
+          }
+        });
+      };
+      if (!shared) {
+        load_strips();
+      } else {
+        // The other processes wait for this one in sum_all: finish the sweep's exchange, then throw.
+        try {
+          load_strips();
+        } catch (...) {
+          local_error = std::current_exception();
+          break;
         }
-      });
+      }
       std::vector<std::size_t> ready;
       for (std::size_t j = 0; j < jobs.size(); ++j)
-        if (!jobs[j].done && job_row[j] <= row && jobs[j].sa && jobs[j].sb) ready.push_back(j);
+        if (mine[j] && !jobs[j].done && job_row[j] <= row && jobs[j].sa && jobs[j].sb) ready.push_back(j);
       tbb::parallel_for(std::size_t{0}, ready.size(), [&](std::size_t i) {
         Job& job = jobs[ready[i]];
         job.result = register_strips(*job.sa, *job.sb, job.g, sig, opt.pc, search_px);
@@ -325,6 +389,18 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
         job.done = true;
         if (job.result_slot >= 0 && progress) progress();
       });
+    }
+    if (shared) {
+      // Everyone's results (and errors) everywhere: slot 0 counts the processes that failed.
+      std::vector<double> packed(1 + jobs.size() * kPacked, 0.0);
+      packed[0] = local_error ? 1.0 : 0.0;
+      for (std::size_t j = 0; j < jobs.size(); ++j)
+        if (mine[j] && jobs[j].done) pack(jobs[j].result, packed.data() + 1 + j * kPacked);
+      share->sum_all(packed);
+      if (local_error) std::rethrow_exception(local_error);
+      if (packed[0] != 0) throw std::runtime_error("tile registration failed on another rank (see its messages)");
+      for (std::size_t j = 0; j < jobs.size(); ++j)
+        if (!mine[j]) jobs[j].result = unpack(packed.data() + 1 + j * kPacked);
     }
     for (const Job& job : jobs)
       if (job.result_slot < 0) {

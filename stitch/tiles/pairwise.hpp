@@ -126,12 +126,26 @@ struct PairRegistration {
   std::size_t tile_loads = 0;
 };
 
+// Spreads register_pairs over several processes (MPI ranks) without the stitching code knowing
+// MPI. Every process plans the same jobs (neighbour and random pairs); process `rank` of `ranks`
+// registers those whose later tile lies in its block of grid rows (contiguous blocks balanced by
+// job count, so each tile is loaded by one process, or two at a block edge), then `sum_all`
+// must add the arrays of all processes element-wise, in place, on every process (MPI_Allreduce
+// with MPI_SUM): each job's numbers are non-zero on exactly one process, so the sum is exact.
+// The acceptance threshold is then computed from all results, identically everywhere.
+struct WorkShare {
+  int rank = 0, ranks = 1;
+  std::function<void(std::vector<double>&)> sum_all;
+};
+
 // Registers the pairs. Tiles are loaded row by row (parallel within a row) and only their strips
 // are kept until the partner row is loaded, so memory grows with a grid row, not the grid.
-// Deterministic for any thread count. `progress` (optional) is called once per registered pair,
-// from worker threads.
+// Deterministic for any thread count and any number of processes. `progress` (optional) is called
+// once per pair registered by this process, from worker threads. With `share`, every process
+// must call this with the same arguments; an error on one process (a tile that cannot be read)
+// is thrown there and, after the exchange, as a std::runtime_error on the others.
 PairRegistration register_pairs(const TileSource& source, const std::vector<TilePair>& pairs, const PairRegOptions& opt,
-                                const std::function<void()>& progress = {});
+                                const std::function<void()>& progress = {}, const WorkShare* share = nullptr);
 
 // The strip of one tile over a region of its pixel grid (pixels outside the tile are zeros),
 // reduced by `scale` and pre-filtered on the data only; `valid` is the reduced data rectangle

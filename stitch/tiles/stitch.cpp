@@ -11,11 +11,12 @@
 
 namespace annamosaic {
 
-StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, const std::function<void()>& progress) {
+StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, const std::function<void()>& progress,
+                            const WorkShare* share) {
   StitchLayout out;
   const auto t0 = std::chrono::steady_clock::now();
   out.pairs = grid_neighbours(source);
-  out.registration = register_pairs(source, out.pairs, opt.registration, progress);
+  out.registration = register_pairs(source, out.pairs, opt.registration, progress, share);
   const auto t1 = std::chrono::steady_clock::now();
   const double px_per_um = 1000.0 / source.pixel_nm();
   LayoutInput& in = out.input;

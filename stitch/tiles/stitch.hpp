@@ -28,7 +28,10 @@ struct StitchLayout {
 };
 
 // Registers every pair of grid neighbours and solves the layout. `progress` is called per pair.
-StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, const std::function<void()>& progress = {});
+// With `share`, the registration is spread over processes (see WorkShare) and every process gets
+// the same, complete layout.
+StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, const std::function<void()>& progress = {},
+                            const WorkShare* share = nullptr);
 
 // layout.json text (pretty-printed): see the README section of `annamosaic stitch`.
 std::string layout_json(const TileSource& source, const StitchLayout& layout, const StitchOptions& opt);

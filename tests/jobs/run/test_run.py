@@ -105,6 +105,36 @@ class Run(unittest.TestCase):
         with open(os.path.join(out, "run_summary.json")) as fh:
             self.assertEqual(len(json.load(fh)["ranks"]), 2)
 
+    def test_stitch_stage_gives_the_same_layout_and_mosaic_on_any_rank_count(self):
+        # The reference stitched on 2 ranks (pairs and fusion bands split between them); stitch
+        # its FoV results again on 1 and on 3 ranks.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        ref_out = os.path.join(self.ref, "out")
+        ref_mosaic = mosaic_levels(os.path.join(ref_out, "mosaic.ims"))
+        with open(os.path.join(ref_out, "layout.json")) as fh:
+            ref_layout = json.load(fh)
+        with open(os.path.join(ref_out, "stitch_summary.json")) as fh:
+            self.assertEqual(json.load(fh)["ranks"], 2)
+        for n in (1, 3):
+            d, ini = make_config(f"stitch{n}")
+            shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+            os.makedirs(os.path.join(d, "out"))
+            shutil.copytree(os.path.join(ref_out, "fov"), os.path.join(d, "out", "fov"))
+            shutil.copy(os.path.join(ref_out, "manifest.jsonl"), os.path.join(d, "out"))
+            p = mpirun(n, "--config", ini, "--stage", "stitch")
+            log = p.communicate(timeout=900)[0]
+            self.assertEqual(p.returncode, 0, log[-3000:])
+            with open(os.path.join(d, "out", "layout.json")) as fh:
+                layout = json.load(fh)
+            self.assertEqual([(t["id"], t["x_px"], t["y_px"]) for t in layout["tiles"]],
+                             [(t["id"], t["x_px"], t["y_px"]) for t in ref_layout["tiles"]], f"{n} ranks")
+            self.assertEqual([(e["a"], e["b"], e.get("ncc"), e["accepted"]) for e in layout["edges"]],
+                             [(e["a"], e["b"], e.get("ncc"), e["accepted"]) for e in ref_layout["edges"]])
+            mosaic = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
+            self.assertEqual(sorted(mosaic), sorted(ref_mosaic))
+            for k in ref_mosaic:
+                np.testing.assert_array_equal(mosaic[k], ref_mosaic[k], err_msg=f"{n} ranks, {k}")
+
     def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
         d, ini = make_config("rerun")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))

@@ -226,6 +226,30 @@ TEST(Fusion, SameBytesForAnyThreadCount) {
   for (std::size_t c = 0; c < 2; ++c) EXPECT_TRUE(std::equal(a.images[c].begin(), a.images[c].end(), b.images[c].begin()));
 }
 
+// Shares of several processes (FuseOptions rank/ranks) together write every block exactly once,
+// with the bytes of one process fusing everything.
+TEST(Fusion, SharesCoverEveryBlockOnceWithTheSameBytes) {
+  const Scene s = random_scene(4, 3, 70, 60, 4);
+  const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);
+  const MosaicInfo info = info_for(plan, 2, 32, 500.0);
+  MemorySink whole(info), shared(info);
+  fuse_mosaic(*s.src, plan, {0, 1}, info, whole, {});
+  std::size_t blocks = 0;
+  for (std::size_t r = 0; r < 3; ++r) {
+    FuseOptions o;
+    o.rank = r;
+    o.ranks = 3;
+    const FuseStats st = fuse_mosaic(*s.src, plan, {0, 1}, info, shared, o);
+    EXPECT_EQ(st.blocks, fused_block_count(plan, info, o));
+    EXPECT_GT(st.blocks, 0u);
+    blocks += st.blocks;
+  }
+  EXPECT_EQ(blocks, info.blocks_x() * info.blocks_y());
+  for (int n : shared.seen) ASSERT_EQ(n, 1);
+  for (std::size_t c = 0; c < 2; ++c)
+    EXPECT_TRUE(std::equal(whole.images[c].begin(), whole.images[c].end(), shared.images[c].begin()));
+}
+
 TEST(Fusion, QuantisationClampsAndCounts) {
   ImageF in(4, 1);
   in(0, 0) = 1.2f, in(1, 0) = -3.0f, in(2, 0) = 1e6f, in(3, 0) = NAN;

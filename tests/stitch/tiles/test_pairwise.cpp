@@ -3,6 +3,9 @@
 #include <tbb/global_control.h>
 
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "synthetic_grid.hpp"
 #include "tiles/pairwise.hpp"
@@ -134,4 +137,59 @@ TEST(RegisterPairs, SameResultForAnyThreadCount) {
     EXPECT_EQ(one.pairs[k].accepted, two.pairs[k].accepted);
   }
   EXPECT_EQ(one.calibration[0].threshold, two.calibration[0].threshold);
+}
+
+// Two processes' shares, played by two threads whose sum_all meets at a barrier (the MPI run uses
+// MPI_Allreduce; tests/jobs/run/test_run.py checks that end to end): both get exactly the result
+// of one process registering everything, and each loads only part of the tiles.
+TEST(RegisterPairs, SharedOverTwoProcessesGivesTheSameResult) {
+  const SyntheticGrid g = make_grid(5, 3, 200, 30, 6, 21);
+  PairRegOptions o;
+  o.search_um = 12 * 0.02;
+  o.random_pairs = 30;
+  const auto pairs = grid_neighbours(*g.source);
+  const PairRegistration whole = register_pairs(*g.source, pairs, o);
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<double> sum;
+  int arrived = 0, departed = 0;
+  std::uint64_t generation = 0;
+  auto sum_all = [&](std::vector<double>& v) {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return departed == 0; });  // the previous exchange is over
+    if (arrived == 0) sum.assign(v.size(), 0.0);
+    ASSERT_EQ(sum.size(), v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
+    const std::uint64_t gen = generation;
+    if (++arrived == 2) {
+      ++generation;
+      cv.notify_all();
+    } else {
+      cv.wait(lock, [&] { return generation != gen; });
+    }
+    v = sum;
+    if (++departed == 2) arrived = departed = 0, cv.notify_all();
+  };
+  PairRegistration part[2];
+  std::vector<std::thread> procs;
+  for (int r = 0; r < 2; ++r)
+    procs.emplace_back([&, r] {
+      WorkShare share{r, 2, sum_all};
+      part[r] = register_pairs(*g.source, pairs, o, {}, &share);
+    });
+  for (auto& t : procs) t.join();
+  for (const PairRegistration& p : part) {
+    ASSERT_EQ(p.pairs.size(), whole.pairs.size());
+    for (std::size_t k = 0; k < whole.pairs.size(); ++k) {
+      EXPECT_EQ(p.pairs[k].dx_px, whole.pairs[k].dx_px) << k;
+      EXPECT_EQ(p.pairs[k].dy_px, whole.pairs[k].dy_px) << k;
+      EXPECT_EQ(p.pairs[k].ncc, whole.pairs[k].ncc) << k;
+      EXPECT_EQ(p.pairs[k].accepted, whole.pairs[k].accepted) << k;
+    }
+    EXPECT_EQ(p.calibration[0].threshold, whole.calibration[0].threshold);
+    EXPECT_EQ(p.calibration[0].random_valid, whole.calibration[0].random_valid);
+    EXPECT_LT(p.tile_loads, whole.tile_loads);  // each process read only part of the grid
+  }
+  EXPECT_LE(part[0].tile_loads + part[1].tile_loads, whole.tile_loads + 2 * 3);  // at most a row more each
 }
