@@ -1,32 +1,48 @@
 #!/usr/bin/env bash
-# Heavy check (not in the default tests): the paper's 33 x 33 = 1,089-FoV geometry end to end at
-# a reduced FoV size (configs/fig4-33x33-reduced.ini: 10 um FoVs, 1 um overlap) with the demo
-# model, with 1 and with 2 MPI ranks. Prints wall time, per-stage totals and peak RSS per run.
-#   scripts/scale-run.sh [build/jobs/cli/annamosaic] [max FoVs per run, default all]
+# Heavy check (not in the default tests): a whole campaign end to end with `annamosaic run`,
+# once per rank layout, printing the FoV stage, the stitch stage, per-stage totals, load balance
+# and peak RSS per rank (from run_summary.json and stitch_summary.json).
+#   scripts/scale-run.sh [config, default configs/fig4-33x33-reduced.ini] [layouts...]
+# A layout is RANKSxCORES: RANKS MPI ranks with CORES cores each, bound by mpirun
+# (--map-by slot:PE=CORES). Default layouts: 1x1 2x1 1x2 (on this 2-core machine: one rank on one
+# core, two ranks on one core each - the per-rank scaling -, and one rank on both cores).
+# Another campaign: scripts/scale-run.sh configs/fullsize-8x8.ini 2x1
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build/jobs/cli/annamosaic}
-max=${2:--1}
+cfg=${1:-configs/fig4-33x33-reduced.ini}
+shift || true
+layouts=("$@")
+[[ ${#layouts[@]} -gt 0 ]] || layouts=(1x1 2x1 1x2)
+bin=${ANNAMOSAIC:-build/jobs/cli/annamosaic}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cfg=configs/fig4-33x33-reduced.ini
-[[ -f out/fig4-reduced/campaign/positions.csv ]] || "$bin" simulate --config "$cfg"
-for ranks in 1 2; do
-  out=out/fig4-reduced/ranks$ranks
+campaign=$(sed -n 's/^campaign *= *//p' "$cfg" | head -n1)
+base=$(sed -n 's/^output *= *//p' "$cfg" | tail -n1)
+[[ -f "$campaign/positions.csv" ]] || "$bin" simulate --config "$cfg"
+for layout in "${layouts[@]}"; do
+  ranks=${layout%x*} cores=${layout#*x}
+  out=$base-scale/$layout
   rm -rf "$out"
-  /usr/bin/time -v -o "$out.time" mpirun -n $ranks --oversubscribe "$bin" run --config "$cfg" --output "$out" \
-      --max-fovs "$max" --threads $((2 / ranks)) > "$out.log" 2>&1 || true
-  echo "== $ranks rank(s): exit $(grep -m1 'Exit status' "$out.time" | awk '{print $3}')"
-  grep -E "Elapsed|Maximum resident" "$out.time"
-  grep -E "rank [0-9]+: |processed|layout:|wrote .*mosaic" "$out.log" | sed 's/^\[[^]]*\] \[info\] /  /'
+  mkdir -p "$out"
+  start=$(date +%s.%N)
+  mpirun -n "$ranks" --map-by "slot:PE=$cores" --bind-to core "$bin" run --config "$cfg" --output "$out" \
+      --threads "$cores" > "$out/run.log" 2>&1 && rc=0 || rc=$?
+  end=$(date +%s.%N)
+  echo "== $ranks rank(s) x $cores core(s): exit $rc, wall $(/usr/bin/python3 -c "print(round($end - $start, 1))") s"
   /usr/bin/python3 - "$out" <<'PY'
 import json, sys, collections
+out = sys.argv[1]
+run = json.load(open(out + "/run_summary.json"))
+st = json.load(open(out + "/stitch_summary.json"))
+print(f"  FoV stage {run['seconds']:.1f} s ({run['processed']} FoVs, load balance {100 * run['load_balance']:.1f}%)")
+for r in run["ranks"]:
+    print(f"    rank {r['rank']}: {r['fovs']} FoVs, busy {r['busy_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
 t = collections.Counter()
-n = 0
-for line in open(sys.argv[1] + "/manifest.jsonl"):
-    j = json.loads(line)
-    for k, v in j.get("extra", {}).get("timings", {}).items():
+for line in open(out + "/manifest.jsonl"):
+    for k, v in json.loads(line).get("extra", {}).get("timings", {}).items():
         t[k] += v
-    n += 1
-print("  per-stage totals over %d FoVs (s): " % n + ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items())))
+print("    per-stage totals over all FoVs (core-bound s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in sorted(t.items())))
+print(f"  stitch stage {st['seconds']:.1f} s: register {st['register_s']:.1f} s, solve {st['solve_s']:.2f} s, "
+      f"fuse + pyramid {st['fuse_and_pyramid_s']:.1f} s; mosaic {st['mosaic_width_px']} x {st['mosaic_height_px']} px, "
+      f"{st['mosaic_bytes'] / 1e6:.0f} MB; peak RSS per rank {', '.join(f'{m:.0f}' for m in st['peak_rss_mb_per_rank'])} MB")
 PY
 done

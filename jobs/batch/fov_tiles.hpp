@@ -23,6 +23,7 @@ class FovResultTiles final : public TileSource {
   const std::string& channel_name(std::size_t c) const override { return channels_[c]; }
   double pixel_nm() const override { return pixel_nm_; }
   ImageF load(std::size_t i, std::size_t c) const override;
+  std::vector<ImageF> load_channels(std::size_t i, const std::vector<std::size_t>& channels) const override;
 
  private:
   std::vector<TileInfo> tiles_;

@@ -13,6 +13,7 @@
 #include "batch/manifest.hpp"
 #include "batch/signals.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 #include "core/progress.hpp"
 
 namespace annamosaic {
@@ -84,6 +85,12 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
         std::fputs((ev.dump() + "\n").c_str(), f);
         std::fclose(f);
       }
+    }
+    {
+      const nlohmann::json timings = r.extra.value("timings", nlohmann::json::object());
+      std::lock_guard<std::mutex> lock(events_mutex);
+      for (const auto& [k, v] : timings.items())
+        if (v.is_number()) summary.stage_seconds[k.size() > 2 ? k.substr(0, k.size() - 2) : k] += v.get<double>();
     }
     if (progress) {
       const auto& tm = r.extra.value("timings", nlohmann::json::object());
@@ -160,15 +167,15 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   if (progress) progress->finish();
 
   // Load balance: per-rank FoV count, busy time, finish time.
-  double mine_d[3] = {static_cast<double>(mine), busy.load(), finish_s};
-  std::vector<double> all(static_cast<std::size_t>(3 * size));
-  MPI_Gather(mine_d, 3, MPI_DOUBLE, all.data(), 3, MPI_DOUBLE, 0, comm);
+  double mine_d[4] = {static_cast<double>(mine), busy.load(), finish_s, peak_rss_mb()};
+  std::vector<double> all(static_cast<std::size_t>(4 * size));
+  MPI_Gather(mine_d, 4, MPI_DOUBLE, all.data(), 4, MPI_DOUBLE, 0, comm);
   int stopped_local = stop_requested() ? 1 : 0, stopped_any = 0;
   MPI_Allreduce(&stopped_local, &stopped_any, 1, MPI_INT, MPI_MAX, comm);
   summary.stopped = stopped_any != 0;
   if (rank == 0) {
     for (int r = 0; r < size; ++r)
-      summary.ranks.push_back({static_cast<std::size_t>(all[3 * r]), all[3 * r + 1], all[3 * r + 2]});
+      summary.ranks.push_back({static_cast<std::size_t>(all[4 * r]), all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]});
     summary.done = done;
     summary.failed = failed;
   }

@@ -3,6 +3,7 @@
 // largest-first dispatch, overlapped stages inside each rank, progress and events on rank 0.
 #include <mpi.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct RankLoad {
   std::size_t fovs = 0;
   double busy_s = 0;    // time spent in prepare + reconstruct + finish stages
   double finish_s = 0;  // wall time when the rank ran out of work
+  double peak_rss_mb = 0;  // the rank's peak resident memory so far (getrusage)
 };
 
 struct RunSummary {
@@ -30,6 +32,10 @@ struct RunSummary {
   std::vector<RankLoad> ranks; // rank 0 only
   double seconds = 0;
   std::vector<int> failed_ids;
+  // Per stage (read, render, register, infer, write): seconds summed over the FoVs of this run,
+  // from their manifest records (rank 0 only). Stages overlap within a rank, so the share of a
+  // stage in the wall time is total / (seconds x ranks), e.g. how busy the A-net kept the GPUs.
+  std::map<std::string, double> stage_seconds;
 };
 
 // Collective over comm. `reconstruct` runs on every rank. Results valid on rank 0.

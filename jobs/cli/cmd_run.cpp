@@ -4,10 +4,12 @@
 //   annamosaic run                                          (the embedded demo campaign)
 // Exit status: 0 success; 5 finished but some FoVs failed (marked in the mosaic and QC report);
 // 75 stopped by SIGUSR1/SIGTERM, resumable (slurm/*.sbatch requeues); 1-4 as for every command.
+#include <fmt/format.h>
 #include <mpi.h>
 #include <tbb/global_control.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -194,18 +196,31 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       double max_busy = 0, sum_busy = 0;
       for (std::size_t r = 0; r < s.ranks.size(); ++r) {
         const auto& l = s.ranks[r];
-        loads.push_back({{"rank", r}, {"fovs", l.fovs}, {"busy_s", l.busy_s}, {"finish_s", l.finish_s}});
-        spdlog::info("rank {}: {} FoVs, busy {:.1f} s, out of work at {:.1f} s", r, l.fovs, l.busy_s, l.finish_s);
+        loads.push_back({{"rank", r}, {"fovs", l.fovs}, {"busy_s", l.busy_s}, {"finish_s", l.finish_s},
+                         {"peak_rss_mb", l.peak_rss_mb}});
+        spdlog::info("rank {}: {} FoVs, busy {:.1f} s, out of work at {:.1f} s, peak RSS {:.0f} MB", r, l.fovs, l.busy_s,
+                     l.finish_s, l.peak_rss_mb);
         max_busy = std::max(max_busy, l.busy_s);
         sum_busy += l.busy_s;
       }
       const double balance = max_busy > 0 ? sum_busy / (max_busy * s.ranks.size()) : 1.0;
       spdlog::info("FoVs: {} processed ({} failed), {} skipped as already done, in {:.1f} s; load balance {:.1f}%",
                    s.done + s.failed, s.failed, s.skipped, s.seconds, 100 * balance);
+      // Where the time went: per stage, summed over FoVs, and as a share of the ranks' wall time.
+      nlohmann::json stages = nlohmann::json::object();
+      std::string line;
+      const double rank_seconds = s.seconds * static_cast<double>(std::max<std::size_t>(1, s.ranks.size()));
+      for (const auto& [k, v] : s.stage_seconds) {
+        const double share = rank_seconds > 0 ? v / rank_seconds : 0.0;
+        stages[k] = {{"seconds", v}, {"share_of_wall", share}};
+        line += fmt::format("{}{} {:.1f} s ({:.0f}%)", line.empty() ? "" : ", ", k, v, 100 * share);
+      }
+      if (!line.empty()) spdlog::info("FoV stages, summed over FoVs (share of ranks x wall): {}", line);
       write_file_atomic(out + "/run_summary.json",
                         nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
                                         {"skipped", s.skipped}, {"seconds", s.seconds}, {"stopped", s.stopped},
-                                        {"load_balance", balance}, {"ranks", loads}})
+                                        {"load_balance", balance}, {"ranks", loads}, {"stages", stages},
+                                        {"device", opt.device}, {"precision", opt.precision}})
                             .dump(1) + "\n");
     }
     if (s.stopped) {
@@ -227,9 +242,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         in >> layout;
         lp = &layout;
       }
+      const auto t_qc = std::chrono::steady_clock::now();
       const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, ro.fov.pixel_nm);
-      spdlog::info("QC: {} done, {} failed, {} missing; {} flagged for a high error-map score; see {}/qc/", q.done, q.failed,
-                   q.missing, q.flagged.size(), out);
+      spdlog::info("QC: {} done, {} failed, {} missing; {} flagged for a high error-map score; see {}/qc/ ({:.1f} s)", q.done,
+                   q.failed, q.missing, q.flagged.size(), out,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t_qc).count());
     }
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);

@@ -10,6 +10,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 #include "core/progress.hpp"
 #include "tiles/fusion.hpp"
 #include "tiles/stitch.hpp"
@@ -145,6 +146,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     for (const auto& [k, v] : j["summary"].items())
       if (v.is_number()) wo.qc.emplace_back("layout " + k, v.dump());
   const std::string path = out + "/mosaic.ims";
+  if (size > 1) wo.block_row_owner = fusion_block_row_owner(plan, info, static_cast<std::size_t>(size));
   ImsWriter writer(path, info, wo);
   writer.open();
   FuseOptions fo;
@@ -159,13 +161,15 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   // A rank that fails here still takes part in finish(), which then fails on every rank (its
   // blocks are missing) instead of leaving the others waiting; the rank's own error is reported.
   std::exception_ptr fuse_error;
+  FuseStats fs;
   try {
-    fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] {
+    fs = fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] {
       if (progress) progress->advance();
     });
   } catch (...) {
     fuse_error = std::current_exception();
   }
+  const double fused_s = seconds_since(t_fuse);
   try {
     writer.finish();
   } catch (...) {
@@ -174,6 +178,22 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   if (fuse_error) std::rethrow_exception(fuse_error);
   if (progress) progress->finish();
   const double fuse_s = seconds_since(t_fuse);
+  // Per rank: peak memory and where the fusion's time went.
+  constexpr int kPerRank = 7;
+  double mine[kPerRank] = {peak_rss_mb(), fused_s, static_cast<double>(fs.blocks), static_cast<double>(fs.tile_loads),
+                           fs.load_thread_s, fs.fuse_thread_s, fs.sink_thread_s};
+  std::vector<double> all(static_cast<std::size_t>(kPerRank * size));
+  MPI_Gather(mine, kPerRank, MPI_DOUBLE, all.data(), kPerRank, MPI_DOUBLE, 0, comm);
+  std::vector<double> rss_all;
+  nlohmann::json fuse_ranks = nlohmann::json::array();
+  for (int r = 0; r < size && rank == 0; ++r) {
+    const double* a = all.data() + kPerRank * r;
+    rss_all.push_back(a[0]);
+    fuse_ranks.push_back({{"rank", r}, {"peak_rss_mb", a[0]}, {"fused_by_s", a[1]}, {"blocks", a[2]}, {"tile_loads", a[3]},
+                          {"load_thread_s", a[4]}, {"fuse_thread_s", a[5]}, {"write_block_thread_s", a[6]}});
+    spdlog::info("fusion rank {}: {:.0f} blocks, {:.0f} tile loads, done at {:.1f} s; thread-s: load {:.1f}, fuse {:.1f}, "
+                 "compress/hand over {:.1f}; peak RSS {:.0f} MB", r, a[2], a[3], a[1], a[4], a[5], a[6], a[0]);
+  }
   if (rank == 0) {
     const ImsWriteStats& s = writer.stats();
     spdlog::info("wrote {} ({} x {} px, {} levels, {:.1f} MB, compression {:.1f}x) and its BigDataViewer XML in {:.1f} s on {} rank(s)",
@@ -197,7 +217,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                                       {"seconds", seconds_since(t_stage)},
                                       {"mosaic_width_px", info.width_px},
                                       {"mosaic_height_px", info.height_px},
-                                      {"mosaic_bytes", s.file_bytes}})
+                                      {"mosaic_bytes", s.file_bytes},
+                                      {"peak_rss_mb_per_rank", rss_all},
+                                      {"fusion_ranks", fuse_ranks}})
                               .dump(1) + "\n");
   }
   return result;

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +42,12 @@ std::string affinity_cpu_list() {
     c = e;
   }
   return out;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 }  // namespace annamosaic

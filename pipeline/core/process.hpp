@@ -21,4 +21,7 @@ bool keep_freed_memory_for_reuse();
 std::size_t affinity_cpu_count();
 std::string affinity_cpu_list();
 
+// This process's peak resident memory so far, in MB (getrusage; 0 if unavailable).
+double peak_rss_mb();
+
 }  // namespace annamosaic

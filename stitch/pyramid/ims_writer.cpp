@@ -169,7 +169,9 @@ class ImsWriter::Impl {
   int owner(std::size_t level, std::size_t cy) const {
     if (!mpi()) return 0;
     const std::size_t top_row_px = (cy * kChunkHeight) << level;  // level-0 row of the chunk's first pixel
-    return static_cast<int>((top_row_px / info_.block_px) % static_cast<std::size_t>(nranks_));
+    const std::size_t block_row = top_row_px / info_.block_px;
+    if (!opt_.block_row_owner.empty()) return opt_.block_row_owner[block_row];
+    return static_cast<int>(block_row % static_cast<std::size_t>(nranks_));
   }
   void validate() const;
   void count(std::size_t level, std::size_t c, ImageView<const std::uint16_t> v);
@@ -225,6 +227,9 @@ void ImsWriter::Impl::validate() const {
   if (opt_.deflate_level < 1 || opt_.deflate_level > 9)
     throw std::invalid_argument(path_ + ": deflate level must be 1..9");
   for (const auto& c : info_.channels) ome_color(c.color);  // throws on a malformed colour
+  if (!opt_.block_row_owner.empty() && opt_.block_row_owner.size() != info_.blocks_y())
+    throw std::invalid_argument(path_ + ": block_row_owner has " + std::to_string(opt_.block_row_owner.size()) +
+                                " entries for " + std::to_string(info_.blocks_y()) + " block rows");
 }
 
 void ImsWriter::Impl::open() {
@@ -246,6 +251,8 @@ void ImsWriter::Impl::open() {
         throw std::runtime_error(path_ + ": a multi-rank IMS writer needs MPI_Init_thread(MPI_THREAD_MULTIPLE)");
       check_mpi(MPI_Comm_rank(opt_.comm, &rank_), "MPI_Comm_rank");
       nranks_ = size;
+      for (int o : opt_.block_row_owner)
+        if (o < 0 || o >= size) throw std::invalid_argument(path_ + ": block_row_owner names rank " + std::to_string(o));
       check_mpi(MPI_Comm_dup(opt_.comm, &comm_), "MPI_Comm_dup");
       check_mpi(MPI_Comm_dup(opt_.comm, &coll_), "MPI_Comm_dup");
     }

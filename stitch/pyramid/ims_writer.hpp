@@ -27,8 +27,8 @@
 // (never through the MPI-IO driver). Compression runs on every thread of every rank.
 //
 // MPI (options.comm with more than one rank): every rank constructs the writer, calls open() and
-// finish() collectively and writes a disjoint subset of the blocks (any split; splitting block
-// rows cyclically, row % ranks, moves the least data). Ranks other than 0 send their compressed
+// finish() collectively and writes a disjoint subset of the blocks (any split is correct; the
+// least data moves when options.block_row_owner names the split actually used). Ranks other than 0 send their compressed
 // chunks to rank 0's writer; a level-r chunk (r >= 1) is assembled on the rank that owns the
 // block row containing its top-left level-0 pixel (cyclic), and raw contributions for it are
 // sent there. All of a rank's MPI traffic runs on one communication thread (non-blocking calls,
@@ -70,6 +70,11 @@ struct ImsWriterOptions {
   // QC attributes stored in /DataSetInfo/Annamosaic as "QC <key>" (shown by `annamosaic inspect`).
   std::vector<std::pair<std::string, std::string>> qc;
   MPI_Comm comm = MPI_COMM_NULL;        // MPI_COMM_NULL or one rank: this process writes alone
+  // With several ranks: the rank that writes each level-0 block row (blocks_y() entries, the same
+  // on every rank); a level-r chunk is assembled on the owner of the block row holding its first
+  // pixel. Empty: row % ranks. Give the split the blocks are really written with (e.g. fusion's
+  // contiguous ranges), so that pyramid pieces rarely cross ranks.
+  std::vector<int> block_row_owner;
 };
 
 struct ImsWriteStats {

@@ -158,12 +158,36 @@ std::size_t band_block_rows(const MosaicPlan& plan, std::size_t block_px) {
 }
 }  // namespace
 
+std::vector<int> fusion_block_row_owner(const MosaicPlan& plan, const MosaicInfo& info, std::size_t ranks) {
+  const std::size_t B = info.block_px, nby = info.blocks_y();
+  std::vector<int> owner(nby, 0);
+  if (B == 0 || nby == 0 || ranks <= 1) return owner;
+  const std::size_t band_rows = band_block_rows(plan, B), bands = (nby + band_rows - 1) / band_rows;
+  std::vector<double> work(bands, 0.0);
+  for (std::size_t band = 0; band < bands; ++band) {
+    const long y0 = static_cast<long>(band * band_rows * B), y1 = static_cast<long>(std::min(info.height_px, (band + 1) * band_rows * B));
+    for (const auto& p : plan.tiles) work[band] += p.y0 < y1 && p.y0 + static_cast<long>(p.height) > y0;
+    // A block costs about as much as a tile load (fusing, quantising, compressing its pixels).
+    work[band] += static_cast<double>((std::min(nby, (band + 1) * band_rows) - band * band_rows) * info.blocks_x());
+  }
+  double total = 0;
+  for (double w : work) total += w;
+  double before = 0;
+  for (std::size_t band = 0; band < bands; ++band) {
+    // The band goes to the process whose equal share of the work holds the band's middle.
+    const double mid = before + work[band] / 2;
+    const int r = static_cast<int>(std::min<double>(static_cast<double>(ranks) - 1, std::floor(mid / total * static_cast<double>(ranks))));
+    for (std::size_t by = band * band_rows; by < std::min(nby, (band + 1) * band_rows); ++by) owner[by] = r;
+    before += work[band];
+  }
+  return owner;
+}
+
 std::size_t fused_block_count(const MosaicPlan& plan, const MosaicInfo& info, const FuseOptions& opt) {
   if (info.block_px == 0 || opt.ranks == 0) return 0;
-  const std::size_t band_rows = band_block_rows(plan, info.block_px), nby = info.blocks_y();
+  const std::vector<int> owner = fusion_block_row_owner(plan, info, opt.ranks);
   std::size_t rows = 0;
-  for (std::size_t band = 0; band * band_rows < nby; ++band)
-    if (band % opt.ranks == opt.rank) rows += std::min(nby, (band + 1) * band_rows) - band * band_rows;
+  for (int o : owner) rows += static_cast<std::size_t>(o) == opt.rank;
   return rows * info.blocks_x();
 }
 
@@ -182,13 +206,19 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
   if (nbx == 0 || nby == 0) return st;
   if (opt.ranks == 0 || opt.rank >= opt.ranks) throw std::invalid_argument("fuse_mosaic: rank out of range");
   const std::size_t band_rows = band_block_rows(plan, B);
+  const std::vector<int> owner = fusion_block_row_owner(plan, info, opt.ranks);
   std::vector<std::atomic<std::size_t>> saturated(channels.size());
+  using Clock = std::chrono::steady_clock;
+  std::atomic<std::int64_t> load_ns{0}, fuse_ns{0}, sink_ns{0};
+  auto ns_since = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count();
+  };
   std::map<std::size_t, CacheEntry> cache;
   std::size_t cached_bytes = 0, step = 0;
   const std::size_t cap = opt.cache_mb * (std::size_t{1} << 20);
 
   for (std::size_t band = 0; band * band_rows < nby; ++band) {
-    if (band % opt.ranks != opt.rank) continue;
+    if (static_cast<std::size_t>(owner[band * band_rows]) != opt.rank) continue;
     const std::size_t by0 = band * band_rows, by1 = std::min(nby, by0 + band_rows);
     for (std::size_t bx = 0; bx < nbx; ++bx, ++step) {
       const long rx0 = static_cast<long>(bx * B), rx1 = static_cast<long>(std::min(info.width_px, (bx + 1) * B));
@@ -204,15 +234,18 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
         if (!cache.count(k)) missing.push_back(k);
       std::vector<CacheEntry> loaded(missing.size());
       tbb::parallel_for(std::size_t{0}, missing.size(), [&](std::size_t i) {
+        const auto t_load = Clock::now();
         const TilePlacement& p = plan.tiles[missing[i]];
-        for (std::size_t c : channels) {
-          ImageF img = source.load(p.tile, c);
+        std::vector<ImageF> imgs = source.load_channels(p.tile, channels);
+        for (std::size_t k = 0; k < channels.size(); ++k) {
+          ImageF& img = imgs.at(k);
           if (img.width() != p.width || img.height() != p.height)
             throw InputError("tile " + std::to_string(source.info(p.tile).id),
-                             "channel '" + source.channel_name(c) + "' image size differs from the tile's");
+                             "channel '" + source.channel_name(channels[k]) + "' image size differs from the tile's");
           loaded[i].bytes += img.size() * sizeof(float);
           loaded[i].channels.push_back(std::move(img));
         }
+        load_ns += ns_since(t_load);
       });
       for (std::size_t i = 0; i < missing.size(); ++i) {
         cached_bytes += loaded[i].bytes;
@@ -226,6 +259,7 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
       std::vector<LoadedTile> tiles;
       for (std::size_t k : need) tiles.push_back({&plan.tiles[k], &cache[k].channels});
       tbb::parallel_for(by0, by1, [&](std::size_t by) {
+        const auto t_fuse = Clock::now();
         const long x0 = rx0, y0 = static_cast<long>(by * B);
         const std::size_t w = static_cast<std::size_t>(rx1 - rx0), h = std::min(info.height_px, (by + 1) * B) - by * B;
         std::vector<ImageF> fused;
@@ -237,7 +271,10 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
           saturated[c] += quantise_u16(fused[c].view(), info.channels[c].scale, q[c].view());
           views.push_back(q[c].view());
         }
+        const auto t_sink = Clock::now();
+        fuse_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t_sink - t_fuse).count();
         sink.write_block(bx, by, views);
+        sink_ns += ns_since(t_sink);
         if (progress) progress();
       });
       st.blocks += by1 - by0;
@@ -255,6 +292,9 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
   }
   for (std::size_t c = 0; c < channels.size(); ++c) st.saturated[c] = saturated[c];
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  st.load_thread_s = static_cast<double>(load_ns.load()) * 1e-9;
+  st.fuse_thread_s = static_cast<double>(fuse_ns.load()) * 1e-9;
+  st.sink_thread_s = static_cast<double>(sink_ns.load()) * 1e-9;
   return st;
 }
 

@@ -50,9 +50,9 @@ struct FuseOptions {
   BlendMode mode = BlendMode::Linear;
   double feather_px = 50.0;     // width of the linear ramp at tile borders (e.g. the overlap)
   std::size_t cache_mb = 1024;  // tile cache bound
-  // Several processes fuse one mosaic into one (MPI) writer: process `rank` of `ranks` fuses the
-  // bands b with b % ranks == rank. A tile spans about two bands, so neighbouring bands on
-  // different processes load it once each, as one process does after its cache moved on.
+  // Several processes fuse one mosaic into one (MPI) writer: process `rank` of `ranks` fuses its
+  // contiguous range of bands (fusion_block_row_owner), so a tile is loaded by one process, or
+  // by two where it straddles the border of their ranges.
   std::size_t rank = 0, ranks = 1;
 };
 
@@ -74,6 +74,11 @@ void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vect
 // pixels that were clamped.
 std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out);
 
+// The process that fuses each level-0 block row (info.blocks_y() entries) when `ranks` share the
+// mosaic: contiguous ranges of whole bands with about equal work, counted as tile loads plus
+// blocks. Pass it to the writer too (ImsWriterOptions::block_row_owner).
+std::vector<int> fusion_block_row_owner(const MosaicPlan& plan, const MosaicInfo& info, std::size_t ranks);
+
 // Blocks that fuse_mosaic writes for this process's share (for progress bars).
 std::size_t fused_block_count(const MosaicPlan& plan, const MosaicInfo& info, const FuseOptions& opt);
 
@@ -82,6 +87,9 @@ struct FuseStats {
   std::size_t peak_cached_tiles = 0, peak_cached_bytes = 0;
   std::vector<std::size_t> saturated;  // per channel
   double seconds = 0;
+  // Thread-seconds (summed over threads) spent loading tiles, fusing + quantising, and in the
+  // sink's write_block (compression, hand-over to the writer): where the fusion's time goes.
+  double load_thread_s = 0, fuse_thread_s = 0, sink_thread_s = 0;
 };
 
 // Fuses the whole mosaic: `channels` are source channel indices, in the order of info.channels

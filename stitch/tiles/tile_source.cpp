@@ -16,6 +16,12 @@
 
 namespace annamosaic {
 
+std::vector<ImageF> TileSource::load_channels(std::size_t index, const std::vector<std::size_t>& channels) const {
+  std::vector<ImageF> out;
+  for (std::size_t c : channels) out.push_back(load(index, c));
+  return out;
+}
+
 std::size_t channel_index(const TileSource& source, const std::string& name) {
   std::string all;
   for (std::size_t c = 0; c < source.channels(); ++c) {

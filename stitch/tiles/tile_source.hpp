@@ -34,6 +34,9 @@ class TileSource {
   // The tile's image in `channel`: info(index).width_px x height_px at pixel_nm. Thread-safe.
   // Errors are exceptions naming the file (InputError, IoError).
   virtual ImageF load(std::size_t index, std::size_t channel) const = 0;
+  // Several channels of one tile, in the order asked. Sources that keep a tile's channels in one
+  // file override it to open that file once.
+  virtual std::vector<ImageF> load_channels(std::size_t index, const std::vector<std::size_t>& channels) const;
 };
 
 // Index of the channel called `name`; InputError listing the channels if there is none.

@@ -246,6 +246,12 @@ TEST(Fusion, SharesCoverEveryBlockOnceWithTheSameBytes) {
   }
   EXPECT_EQ(blocks, info.blocks_x() * info.blocks_y());
   for (int n : shared.seen) ASSERT_EQ(n, 1);
+  // Contiguous ranges, every process with some rows.
+  const std::vector<int> owner = fusion_block_row_owner(plan, info, 3);
+  ASSERT_EQ(owner.size(), info.blocks_y());
+  EXPECT_TRUE(std::is_sorted(owner.begin(), owner.end()));
+  EXPECT_EQ(owner.front(), 0);
+  EXPECT_EQ(owner.back(), 2);
   for (std::size_t c = 0; c < 2; ++c)
     EXPECT_TRUE(std::equal(whole.images[c].begin(), whole.images[c].end(), shared.images[c].begin()));
 }
