@@ -155,6 +155,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     opt.device = b.device >= 0 ? "cuda:" + std::to_string(b.device) : "cpu";
     opt.precision = vm["precision"].as<std::string>();
     opt.threads = static_cast<int>(b.threads);
+    opt.memory_budget_mb = vm["anet-memory-mb"].as<std::size_t>();
     std::unique_ptr<anet::Reconstructor> net;
     ok = true;
     try {
@@ -278,6 +279,8 @@ Command run_command() {
         ("model", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5)")
         ("device", po::value<std::string>()->default_value("auto"), "auto (GPU if visible), cpu")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
+        ("anet-memory-mb", po::value<std::size_t>()->default_value(0),
+         "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 2048 on CPU, 16384 on GPU)")
         ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images (see render)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")

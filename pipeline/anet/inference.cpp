@@ -139,18 +139,21 @@ torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::ve
 }
 
 torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             std::int64_t tile, std::int64_t overlap, const DeviceSetup& dev, std::size_t* tiles) {
-  if (tile < 256 || tile % 256 != 0) throw std::invalid_argument("tile size must be a multiple of 256, not " + std::to_string(tile));
-  if (overlap < 64 || overlap >= tile)
+                             std::int64_t tile_h, std::int64_t tile_w, std::int64_t overlap, const DeviceSetup& dev,
+                             std::size_t* tiles) {
+  for (std::int64_t t : {tile_h, tile_w})
+    if (t < 256 || t % 256 != 0) throw std::invalid_argument("tile size must be a multiple of 256, not " + std::to_string(t));
+  if (overlap < 64 || overlap >= std::min(tile_h, tile_w))
     throw std::invalid_argument("tile overlap must be >= 64 px and smaller than the tile, not " + std::to_string(overlap));
   const std::int64_t h = x.size(2), w = x.size(3);
-  const std::vector<std::int64_t> ys = tile_starts(h, tile, overlap), xs = tile_starts(w, tile, overlap);
+  const std::vector<std::int64_t> ys = tile_starts(h, tile_h, overlap), xs = tile_starts(w, tile_w, overlap);
   torch::Tensor acc = torch::zeros({h, w}), wsum = torch::zeros({h, w});
   for (std::int64_t y0 : ys)
     for (std::int64_t x0 : xs) {
-      const std::int64_t th = std::min(tile, h - y0), tw = std::min(tile, w - x0);
+      const std::int64_t th = std::min(tile_h, h - y0), tw = std::min(tile_w, w - x0);
       const torch::Tensor part = x.slice(2, y0, y0 + th).slice(3, x0, x0 + tw);
-      const torch::Tensor out = forward_padded(g, pad_channels(part, tile, tile, pad_values), m, dev)[0][0].slice(0, 0, th).slice(1, 0, tw);
+      const torch::Tensor out =
+          forward_padded(g, pad_channels(part, tile_h, tile_w, pad_values), m, dev)[0][0].slice(0, 0, th).slice(1, 0, tw);
       const std::vector<float> ry = ramp(y0, th, h, overlap), rx = ramp(x0, tw, w, overlap);
       const torch::Tensor wt = torch::outer(torch::tensor(ry), torch::tensor(rx));
       acc.slice(0, y0, y0 + th).slice(1, x0, x0 + tw) += wt * out;
@@ -158,6 +161,32 @@ torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::ve
     }
   if (tiles) *tiles = ys.size() * xs.size();
   return (acc / wsum).reshape({1, 1, h, w});
+}
+
+torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
+                             std::int64_t tile, std::int64_t overlap, const DeviceSetup& dev, std::size_t* tiles) {
+  return generate_tiled(g, x, pad_values, m, tile, tile, overlap, dev, tiles);
+}
+
+Tiling choose_tiling(int ngf, std::int64_t h, std::int64_t w, std::size_t budget_bytes, std::int64_t min_tile,
+                     std::int64_t overlap) {
+  Tiling best;
+  if (generator_pass_bytes(ngf, h, w) <= budget_bytes) return best;
+  // Computed area (padded tiles) of a tiling.
+  auto area = [&](std::int64_t th, std::int64_t tw) {
+    return static_cast<double>(tile_starts(h, th, overlap).size() * tile_starts(w, tw, overlap).size()) *
+           static_cast<double>(th) * static_cast<double>(tw);
+  };
+  // Squares: the largest that fits (never below min_tile).
+  std::int64_t sq = min_tile;
+  while (sq + 256 < std::max(h, w) && generator_pass_bytes(ngf, sq + 256, sq + 256) <= budget_bytes) sq += 256;
+  best = {true, sq, sq};
+  // Full-width strips: the tallest that fits, when taller than the overlap needs.
+  const std::int64_t sw = round_up(w, 256);
+  std::int64_t sh = 0;
+  while (sh + 256 < h && generator_pass_bytes(ngf, sh + 256, sw) <= budget_bytes) sh += 256;
+  if (sh >= 512 && sh > overlap && area(sh, sw) < area(sq, sq)) best = {true, sh, sw};
+  return best;
 }
 
 std::size_t generator_pass_bytes(int ngf, std::int64_t h, std::int64_t w) {

@@ -111,17 +111,17 @@ ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const Ima
   if (im.dev.device.is_cuda()) stream_guard.emplace(c10::cuda::getStreamFromPool(false, im.dev.device.index()));
 #endif
   ReconstructionResult r;
-  bool tiled = im.opt.mode == "tiled";
-  std::int64_t tile = static_cast<std::int64_t>(im.opt.tile_px);
-  if (im.opt.mode == "auto") {
-    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 4096)) << 20;
-    tiled = generator_pass_bytes(im.cfg.ngf, h, w) > budget;
-    // The largest tile that fits: fewer tiles, less overlap recomputed (49 tiles of 512 px but
-    // 9 of 1024 px for a 2560 px FoV).
-    while (tiled && tile + 256 < std::max(h, w) && generator_pass_bytes(im.cfg.ngf, tile + 256, tile + 256) <= budget) tile += 256;
+  Tiling tiling;
+  if (im.opt.mode == "tiled") {
+    tiling = {true, static_cast<std::int64_t>(im.opt.tile_px), static_cast<std::int64_t>(im.opt.tile_px)};
+  } else if (im.opt.mode == "auto") {
+    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 2048)) << 20;
+    tiling = choose_tiling(im.cfg.ngf, h, w, budget, static_cast<std::int64_t>(im.opt.tile_px),
+                           static_cast<std::int64_t>(im.opt.overlap_px));
   }
+  const bool tiled = tiling.tiled;
   const float m = static_cast<float>(switch_id);
-  const torch::Tensor g_out = tiled ? generate_tiled(im.g, x, pad_values, m, tile,
+  const torch::Tensor g_out = tiled ? generate_tiled(im.g, x, pad_values, m, tiling.tile_h, tiling.tile_w,
                                                      static_cast<std::int64_t>(im.opt.overlap_px), im.dev, &r.tiles)
                                     : generate_whole(im.g, x, pad_values, m, im.dev);
   r.tiled = tiled;

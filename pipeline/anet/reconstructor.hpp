@@ -44,8 +44,10 @@ struct ReconstructorOptions {
   bool channels_last = false;        // CUDA only: NHWC (slower for this network on an H200, see README)
   int threads = 0;                   // CPU: LibTorch intra-op threads (0: leave as set)
   std::string mode = "auto";         // "auto" | "whole" | "tiled"
-  std::size_t memory_budget_mb = 0;  // auto mode: whole FoV if the estimate fits; 0: 4096 (CPU), 16384 (CUDA)
-  std::size_t tile_px = 512;         // multiple of 256; "auto" grows it while a tile fits the budget
+  // auto mode: whole FoV if the estimated generator pass fits, else the cheapest tiling that does
+  // (choose_tiling); 0: 2048 (CPU: a rank with a full-size 2765 px FoV then peaks near 3 GB), 16384 (CUDA)
+  std::size_t memory_budget_mb = 0;
+  std::size_t tile_px = 512;         // multiple of 256; "tiled" uses it, "auto" grows squares from it
   std::size_t overlap_px = 128;      // >= 64
 };
 

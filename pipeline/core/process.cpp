@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 namespace annamosaic {
@@ -14,7 +15,9 @@ bool keep_freed_memory_for_reuse() {
   if (const char* m = std::getenv("ANNAMOSAIC_MALLOC"); m && std::strcmp(m, "system") == 0) return false;
   bool ok = mallopt(M_ARENA_MAX, 1) == 1;             // worker threads share the main (brk) heap
   ok = mallopt(M_MMAP_MAX, 0) == 1 && ok;              // large blocks come from that heap too
-  ok = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 && ok;  // and freed ones stay there (up to 1 GiB free top)
+  // ... and freed ones stay there: the top of the heap is returned only beyond 2 GiB free (the
+  // largest value mallopt takes), i.e. not after every FoV.
+  ok = mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1 && ok;
   return ok;
 }
 

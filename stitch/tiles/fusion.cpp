@@ -162,23 +162,26 @@ std::vector<int> fusion_block_row_owner(const MosaicPlan& plan, const MosaicInfo
   const std::size_t B = info.block_px, nby = info.blocks_y();
   std::vector<int> owner(nby, 0);
   if (B == 0 || nby == 0 || ranks <= 1) return owner;
-  const std::size_t band_rows = band_block_rows(plan, B), bands = (nby + band_rows - 1) / band_rows;
-  std::vector<double> work(bands, 0.0);
-  for (std::size_t band = 0; band < bands; ++band) {
-    const long y0 = static_cast<long>(band * band_rows * B), y1 = static_cast<long>(std::min(info.height_px, (band + 1) * band_rows * B));
-    for (const auto& p : plan.tiles) work[band] += p.y0 < y1 && p.y0 + static_cast<long>(p.height) > y0;
-    // A block costs about as much as a tile load (fusing, quantising, compressing its pixels).
-    work[band] += static_cast<double>((std::min(nby, (band + 1) * band_rows) - band * band_rows) * info.blocks_x());
+  // Work per block row, in units of one block fused and compressed: its blocks, plus its part of
+  // the tile loads (a tile is loaded once per band it meets; one load costs about 2.7 blocks:
+  // 0.22 s against 0.085 s for full-size FoVs on this machine).
+  const std::size_t band_rows = band_block_rows(plan, B);
+  std::vector<double> work(nby, static_cast<double>(info.blocks_x()));
+  for (std::size_t by = 0; by < nby; ++by) {
+    const long y0 = static_cast<long>(by * B), y1 = static_cast<long>(std::min(info.height_px, (by + 1) * B));
+    for (const auto& p : plan.tiles)
+      if (p.y0 < y1 && p.y0 + static_cast<long>(p.height) > y0) work[by] += 2.7 / static_cast<double>(band_rows);
   }
+  // Equal shares: giving rank 0 (which also writes the file) 10% less moved one row to rank 1
+  // and made the full-size 8 x 8 stitch 2 s slower here.
   double total = 0;
   for (double w : work) total += w;
   double before = 0;
-  for (std::size_t band = 0; band < bands; ++band) {
-    // The band goes to the process whose equal share of the work holds the band's middle.
-    const double mid = before + work[band] / 2;
-    const int r = static_cast<int>(std::min<double>(static_cast<double>(ranks) - 1, std::floor(mid / total * static_cast<double>(ranks))));
-    for (std::size_t by = band * band_rows; by < std::min(nby, (band + 1) * band_rows); ++by) owner[by] = r;
-    before += work[band];
+  for (std::size_t by = 0; by < nby; ++by) {
+    // The row goes to the process whose equal share of the work holds the row's middle.
+    const double mid = before + work[by] / 2;
+    owner[by] = static_cast<int>(std::min<double>(static_cast<double>(ranks) - 1, std::floor(mid / total * static_cast<double>(ranks))));
+    before += work[by];
   }
   return owner;
 }
@@ -218,8 +221,11 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
   const std::size_t cap = opt.cache_mb * (std::size_t{1} << 20);
 
   for (std::size_t band = 0; band * band_rows < nby; ++band) {
-    if (static_cast<std::size_t>(owner[band * band_rows]) != opt.rank) continue;
-    const std::size_t by0 = band * band_rows, by1 = std::min(nby, by0 + band_rows);
+    // This process's rows of the band (contiguous: owners only grow with the row).
+    std::size_t by0 = band * band_rows, by1 = std::min(nby, by0 + band_rows);
+    while (by0 < by1 && static_cast<std::size_t>(owner[by0]) != opt.rank) ++by0;
+    while (by1 > by0 && static_cast<std::size_t>(owner[by1 - 1]) != opt.rank) --by1;
+    if (by0 == by1) continue;
     for (std::size_t bx = 0; bx < nbx; ++bx, ++step) {
       const long rx0 = static_cast<long>(bx * B), rx1 = static_cast<long>(std::min(info.width_px, (bx + 1) * B));
       const long ry0 = static_cast<long>(by0 * B), ry1 = static_cast<long>(std::min(info.height_px, by1 * B));

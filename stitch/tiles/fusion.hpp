@@ -51,8 +51,8 @@ struct FuseOptions {
   double feather_px = 50.0;     // width of the linear ramp at tile borders (e.g. the overlap)
   std::size_t cache_mb = 1024;  // tile cache bound
   // Several processes fuse one mosaic into one (MPI) writer: process `rank` of `ranks` fuses its
-  // contiguous range of bands (fusion_block_row_owner), so a tile is loaded by one process, or
-  // by two where it straddles the border of their ranges.
+  // contiguous range of block rows (fusion_block_row_owner), so a tile is loaded by one process,
+  // or by two where it straddles the border of their ranges.
   std::size_t rank = 0, ranks = 1;
 };
 
@@ -75,8 +75,8 @@ void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vect
 std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out);
 
 // The process that fuses each level-0 block row (info.blocks_y() entries) when `ranks` share the
-// mosaic: contiguous ranges of whole bands with about equal work, counted as tile loads plus
-// blocks. Pass it to the writer too (ImsWriterOptions::block_row_owner).
+// mosaic: contiguous ranges of rows with about equal work (blocks plus tile loads). Pass it to
+// the writer too (ImsWriterOptions::block_row_owner).
 std::vector<int> fusion_block_row_owner(const MosaicPlan& plan, const MosaicInfo& info, std::size_t ranks);
 
 // Blocks that fuse_mosaic writes for this process's share (for progress bars).

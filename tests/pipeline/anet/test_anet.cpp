@@ -523,6 +523,30 @@ TEST(AnetInference, OneTileEqualsWholeAndTilesAgreeWithWhole) {
     EXPECT_GT(agree, 0.9);
   }
   EXPECT_LT(maxdiff, 1.0f);
+  // Full-width strips (a tile as wide as the padded FoV): 2 strips of 768 rows for 900 rows.
+  std::size_t strips = 0;
+  const torch::Tensor striped = generate_tiled(g, x, pad, 0.0f, 768, 1024, 128, dev, &strips);
+  EXPECT_EQ(strips, 2u);
+  const ImageF as = tensor_to_image((striped + 1) / 2);
+  if (shipped) {
+    EXPECT_GT(ms_ssim_wang(aw.view(), as.view()), 0.9);
+  }
+  EXPECT_LT(((whole - striped) / 2).abs().max().item<float>(), 1.0f);
+}
+
+TEST(AnetInference, TilingForAMemoryBudget) {
+  // A full-size FoV (2765 px) at ngf 16: one pass needs ~3.6 GB; in 2 GiB, two full-width strips
+  // of 1536 rows compute 9% more pixels than one pass, squares would compute far more.
+  EXPECT_FALSE(choose_tiling(16, 2765, 2765, std::size_t{4096} << 20, 512, 128).tiled);
+  const Tiling t = choose_tiling(16, 2765, 2765, std::size_t{2048} << 20, 512, 128);
+  ASSERT_TRUE(t.tiled);
+  EXPECT_EQ(t.tile_w, 2816);
+  EXPECT_EQ(t.tile_h, 1536);
+  EXPECT_LE(generator_pass_bytes(16, t.tile_h, t.tile_w), std::size_t{2048} << 20);
+  // A budget too small for strips of at least 512 rows: squares.
+  const Tiling sq = choose_tiling(64, 20000, 20000, std::size_t{512} << 20, 512, 128);
+  ASSERT_TRUE(sq.tiled);
+  EXPECT_EQ(sq.tile_h, sq.tile_w);
 }
 
 TEST(AnetData, SimulatedWidefieldIsRegisteredToTheTarget) {
