@@ -94,12 +94,31 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& x, const torch::Tensor
     e[k] = (k == 0 ? y : enc_norm_[k]->forward(y)) + switch_[k].reshape({1, -1, 1, 1}) * mv;
   }
   torch::Tensor d = e[7];
+  e[7] = torch::Tensor();
   for (int k = 8; k >= 2; --k) {
     torch::Tensor in = k == 8 ? d : torch::cat({d, e[k - 1]}, 1);
+    if (k < 8) e[k - 1] = torch::Tensor();  // skips are released as soon as they are used
     d = dec_norm_[k - 1]->forward(dec_[k - 1].forward(torch::relu(in)));
     if (k >= 6) d = torch::dropout(d, cfg_.dropout, is_training());
   }
-  return torch::tanh(dec_[0].forward(torch::relu(torch::cat({d, e[0]}, 1))));
+  torch::Tensor in = torch::relu(torch::cat({d, e[0]}, 1));
+  d = torch::Tensor();
+  e[0] = torch::Tensor();
+  const std::int64_t h2 = in.size(2);
+  if (is_training() || torch::GradMode::is_enabled() || h2 < 128) return torch::tanh(dec_[0].forward(in));
+  // Inference: the full-resolution step is the memory peak (its upsampled input and convolution
+  // buffers at full size: ~3.5 GB of a 2765 px FoV at ngf 16), and it is local (no norm after it:
+  // an output row depends on half-resolution rows within +-1). So it runs over bands of rows with
+  // a 2-row halo, cropped: the same numbers as one pass, a fraction of the memory.
+  const std::int64_t rows = std::max<std::int64_t>(32, (h2 + 7) / 8), halo = 2;
+  torch::Tensor out = torch::empty({in.size(0), 1, 2 * h2, 2 * in.size(3)}, in.options());  // d1: 1 channel
+  for (std::int64_t r0 = 0; r0 < h2; r0 += rows) {
+    const std::int64_t r1 = std::min(h2, r0 + rows), lo = std::max<std::int64_t>(0, r0 - halo),
+                       hi = std::min(h2, r1 + halo);
+    const torch::Tensor y = dec_[0].forward(in.slice(2, lo, hi));
+    out.slice(2, 2 * r0, 2 * r1).copy_(torch::tanh(y.slice(2, 2 * (r0 - lo), 2 * (r1 - lo))));
+  }
+  return out;
 }
 
 DiscriminatorImpl::DiscriminatorImpl(const NetworkConfig& cfg, std::int64_t in_channels) {

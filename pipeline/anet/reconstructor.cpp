@@ -115,7 +115,7 @@ ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const Ima
   if (im.opt.mode == "tiled") {
     tiling = {true, static_cast<std::int64_t>(im.opt.tile_px), static_cast<std::int64_t>(im.opt.tile_px)};
   } else if (im.opt.mode == "auto") {
-    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 2048)) << 20;
+    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 4096)) << 20;
     tiling = choose_tiling(im.cfg.ngf, h, w, budget, static_cast<std::int64_t>(im.opt.tile_px),
                            static_cast<std::int64_t>(im.opt.overlap_px));
   }

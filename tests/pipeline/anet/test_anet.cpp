@@ -118,6 +118,32 @@ TEST(AnetNetworks, ShapesAndRanges) {
   EXPECT_LT((single - y.slice(0, 1, 2)).abs().max().item<float>(), 1e-5f);
 }
 
+// In inference the full-resolution step runs over bands of rows (less memory): the same output
+// as the one-pass step that training uses, for both decoders.
+TEST(AnetNetworks, BandedFinalStepEqualsOnePass) {
+  for (Decoder dec : {Decoder::ResizeConv, Decoder::TransposedConv}) {
+    torch::manual_seed(3);
+    NetworkConfig cfg;
+    cfg.ngf = 4;
+    cfg.decoder = dec;
+    Generator g(cfg);
+    Discriminator dd(cfg);
+    LowResEstimator q(cfg);
+    init_weights(g, dd, q);
+    g->eval();
+    const torch::Tensor x = torch::randn({1, 2, 768, 512});
+    ASSERT_TRUE(torch::GradMode::is_enabled());  // the one-pass path (as in training)
+    const torch::Tensor one_pass = g->forward(x, torch::zeros({1})).detach();
+    torch::Tensor banded;
+    {
+      torch::InferenceMode inference;
+      banded = g->forward(x, torch::zeros({1}));
+    }
+    ASSERT_EQ(banded.sizes(), one_pass.sizes());
+    EXPECT_LT((banded - one_pass).abs().max().item<float>(), 1e-5f) << static_cast<int>(dec);
+  }
+}
+
 TEST(AnetNetworks, SwitchChangesTheOutput) {
   torch::manual_seed(2);
   NetworkConfig cfg;
