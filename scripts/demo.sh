@@ -9,8 +9,9 @@ bash scripts/setup-debian.sh
 bash scripts/build.sh
 bin=build/jobs/cli/annamosaic
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# The main job, on 2 MPI ranks (one per core here; one per GPU on a cluster).
-mpirun -n 2 --oversubscribe "$bin" run
+# The main job, on 2 MPI ranks (one per GPU on a cluster). --bind-to none: mpirun would pin each
+# of 2 ranks to a single core; unbound, each rank takes half of the machine's cores.
+mpirun -n 2 --oversubscribe --bind-to none "$bin" run
 # A third-party table (EPFL 2013 SMLM challenge) rendered sparse (10% of the frames) and dense.
 "$bin" render --config configs/demo.ini --frames first:36 -o out/demo/epfl-sparse.tif -q
 "$bin" render --config configs/demo.ini --frames all -o out/demo/epfl-dense.tif -q

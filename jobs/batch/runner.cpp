@@ -86,14 +86,13 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
         std::fclose(f);
       }
     }
+    const nlohmann::json tm = r.extra.value("timings", nlohmann::json::object());
     {
-      const nlohmann::json timings = r.extra.value("timings", nlohmann::json::object());
       std::lock_guard<std::mutex> lock(events_mutex);
-      for (const auto& [k, v] : timings.items())
+      for (const auto& [k, v] : tm.items())
         if (v.is_number()) summary.stage_seconds[k.size() > 2 ? k.substr(0, k.size() - 2) : k] += v.get<double>();
     }
     if (progress) {
-      const auto& tm = r.extra.value("timings", nlohmann::json::object());
       progress->set_detail(fmt::format("done {} failed {} | last FoV {}: read {:.2f}s render {:.2f}s register {:.2f}s infer {:.2f}s write {:.2f}s",
                                        done.load(), failed.load(), r.id, tm.value("read_s", 0.0), tm.value("render_s", 0.0),
                                        tm.value("register_s", 0.0), tm.value("infer_s", 0.0), tm.value("write_s", 0.0)));

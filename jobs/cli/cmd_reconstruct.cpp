@@ -170,7 +170,7 @@ Command reconstruct_command() {
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("channels-last", po::bool_switch(), "CUDA: NHWC tensors (measured slower than NCHW for the A-net)")
         ("mode", po::value<std::string>()->default_value("auto"), "auto, whole or tiled")
-        ("memory-budget-mb", po::value<std::size_t>()->default_value(0), "A-net pass memory: whole FoV if it fits, else strips/tiles (0: 2048 CPU, 16384 CUDA)")
+        ("memory-budget-mb", po::value<std::size_t>()->default_value(0), "A-net pass memory: whole FoV if it fits, else strips/tiles (0: 4096 CPU, 16384 CUDA)")
         ("tile-px", po::value<std::size_t>()->default_value(512), "tile size (multiple of 256)")
         ("overlap-px", po::value<std::size_t>()->default_value(128), "tile overlap (>= 64)")
         ("format", po::value<std::string>()->default_value("float32"), "float32 or uint16")

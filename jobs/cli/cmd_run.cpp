@@ -280,7 +280,7 @@ Command run_command() {
         ("device", po::value<std::string>()->default_value("auto"), "auto (GPU if visible), cpu")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
         ("anet-memory-mb", po::value<std::size_t>()->default_value(0),
-         "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 2048 on CPU, 16384 on GPU)")
+         "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 4096 on CPU, 16384 on GPU)")
         ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images (see render)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")

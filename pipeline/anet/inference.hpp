@@ -69,6 +69,8 @@ Tiling choose_tiling(int ngf, std::int64_t h, std::int64_t w, std::size_t budget
                      std::int64_t overlap);
 
 // Estimated peak bytes of one whole generator pass on an h x w input (after padding), fp32.
+// Measured before inference ran the full-resolution step in bands (networks.cpp), so it is an
+// upper bound for inference now.
 std::size_t generator_pass_bytes(int ngf, std::int64_t h, std::int64_t w);
 
 inline std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }

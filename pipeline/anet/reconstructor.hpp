@@ -45,7 +45,8 @@ struct ReconstructorOptions {
   int threads = 0;                   // CPU: LibTorch intra-op threads (0: leave as set)
   std::string mode = "auto";         // "auto" | "whole" | "tiled"
   // auto mode: whole FoV if the estimated generator pass fits, else the cheapest tiling that does
-  // (choose_tiling); 0: 2048 (CPU: a rank with a full-size 2765 px FoV then peaks near 3 GB), 16384 (CUDA)
+  // (choose_tiling); 0: 4096 (CPU: a whole 2765 px FoV at ngf 16 fits, estimated 3.6 GB; the
+  // `reconstruct` process peaked at 2.3 GB with the banded full-resolution step), 16384 (CUDA)
   std::size_t memory_budget_mb = 0;
   std::size_t tile_px = 512;         // multiple of 256; "tiled" uses it, "auto" grows squares from it
   std::size_t overlap_px = 128;      // >= 64

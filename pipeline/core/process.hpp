@@ -9,8 +9,9 @@ namespace annamosaic {
 // Makes glibc keep freed memory for reuse instead of returning it to the kernel: one arena,
 // no mmap for large blocks, no trimming. The A-net's CPU pass allocates and frees ~100 MB
 // tensors on several threads; by default each becomes a fresh mmap whose pages fault in again
-// (measured: 4 demo FoVs, 1 rank, 2 cores: 1.77 M page faults, 4.2 s of 11 s CPU in the kernel,
-// 6.8 s wall; with this 0.27 M faults, 0.7 s kernel, 4.6 s wall, peak RSS 1.29 -> 1.17 GB).
+// (measured: `run --max-fovs 4` on the demo, 1 process, 2 cores, twice each: 1.1-1.5 M page
+// faults, 3.2-4.4 s in the kernel, 6.8-10.6 s wall, peak RSS 0.87-0.91 GB; with this 0.16 M
+// faults, 0.6 s, 5.2-5.6 s, 0.69-0.71 GB).
 // Call first thing in main(), before any thread starts. ANNAMOSAIC_MALLOC=system skips it.
 // Returns false if it was skipped or glibc refused a setting.
 bool keep_freed_memory_for_reuse();

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "register/preprocess.hpp"
+#include "tiles/work_split.hpp"
 
 namespace annamosaic {
 
@@ -254,17 +255,13 @@ PcResult unpack(const double* d) {
 std::set<int> rows_of_rank(const std::vector<int>& job_row, const WorkShare& share) {
   std::map<int, std::size_t> per_row;
   for (int r : job_row) ++per_row[r];
+  std::vector<double> work;
+  for (const auto& [row, n] : per_row) work.push_back(static_cast<double>(n));
+  const std::vector<int> owner = split_contiguous(work, static_cast<std::size_t>(share.ranks));
   std::set<int> mine;
-  std::size_t before = 0;
-  const std::size_t total = job_row.size();
-  for (const auto& [row, n] : per_row) {
-    // A row belongs to the process whose share of the job count contains the row's middle job.
-    const std::size_t mid = before + n / 2;
-    const int owner = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(share.ranks) - 1,
-                                                             mid * static_cast<std::size_t>(share.ranks) / std::max<std::size_t>(1, total)));
-    if (owner == share.rank) mine.insert(row);
-    before += n;
-  }
+  std::size_t i = 0;
+  for (const auto& [row, n] : per_row)
+    if (owner[i++] == share.rank) mine.insert(row);
   return mine;
 }
 
@@ -353,7 +350,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       std::vector<std::size_t> load;
       for (std::size_t t : tiles)
         if (!needs[t].empty()) load.push_back(t);
-      auto load_strips = [&] {
+      try {
         tbb::parallel_for(std::size_t{0}, load.size(), [&](std::size_t i) {
           const std::size_t t = load[i];
           const ImageF img = source.load(t, sig.channel);
@@ -366,17 +363,11 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
             (side == 0 ? job.sa : job.sb) = std::move(strip);  // each side is written by exactly one tile
           }
         });
-      };
-      if (!shared) {
-        load_strips();
-      } else {
+      } catch (...) {
+        if (!shared) throw;
         // The other processes wait for this one in sum_all: finish the sweep's exchange, then throw.
-        try {
-          load_strips();
-        } catch (...) {
-          local_error = std::current_exception();
-          break;
-        }
+        local_error = std::current_exception();
+        break;
       }
       std::vector<std::size_t> ready;
       for (std::size_t j = 0; j < jobs.size(); ++j)

@@ -123,7 +123,7 @@ struct SignalCalibration {
 struct PairRegistration {
   std::vector<PairResult> pairs;  // same order as the input pairs
   std::vector<SignalCalibration> calibration;  // one per signal used
-  std::size_t tile_loads = 0;
+  std::size_t tile_loads = 0;  // by this process (with a WorkShare, its share only)
 };
 
 // Spreads register_pairs over several processes (MPI ranks) without the stitching code knowing

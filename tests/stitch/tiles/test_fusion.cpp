@@ -11,6 +11,7 @@
 #include "imageio/tiff_io.hpp"
 #include "tiles/bigtiff_sink.hpp"
 #include "tiles/fusion.hpp"
+#include "tiles/work_split.hpp"
 #include "tiles/preview_sink.hpp"
 
 using namespace annamosaic;
@@ -254,6 +255,13 @@ TEST(Fusion, SharesCoverEveryBlockOnceWithTheSameBytes) {
   EXPECT_EQ(owner.back(), 2);
   for (std::size_t c = 0; c < 2; ++c)
     EXPECT_TRUE(std::equal(whole.images[c].begin(), whole.images[c].end(), shared.images[c].begin()));
+}
+
+TEST(WorkSplit, ContiguousRangesOfAboutEqualWork) {
+  EXPECT_EQ(split_contiguous({1, 1, 1, 1}, 2), (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(split_contiguous({3, 1, 1, 1}, 2), (std::vector<int>{0, 1, 1, 1}));  // the heavy item alone
+  EXPECT_EQ(split_contiguous({1, 1, 1}, 1), (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(split_contiguous({1, 1}, 4), (std::vector<int>{1, 3}));  // more processes than items: some idle
 }
 
 TEST(Fusion, QuantisationClampsAndCounts) {
