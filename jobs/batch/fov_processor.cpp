@@ -104,6 +104,7 @@ void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id
   if (!r.error_map.empty())
     r.error_score = std::accumulate(r.error_map.begin(), r.error_map.end(), 0.0) / static_cast<double>(r.error_map.size());
   w.timings["infer_s"] = since(t0);
+  if (out.network_s >= 0) w.timings["network_s"] = out.network_s;
 }
 
 std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {

@@ -20,6 +20,7 @@ namespace annamosaic {
 
 struct ReconstructionOut {
   ImageF reconstruction, q, error_map;  // error_map empty without widefield
+  double network_s = -1;                // the networks alone (device busy), < 0: not measured
 };
 // (sparse S, widefield on the SR grid or nullptr, switch id) -> outputs. Called from one thread
 // at a time per rank (the inference stage is serial: the GPU, or all the CPU threads, is busy).

@@ -47,6 +47,11 @@ Binding choose_binding(const std::map<std::string, std::string>& env, int device
   return b;
 }
 
+std::size_t auto_in_flight(const Binding& b) {
+  if (b.device < 0) return 3;
+  return std::clamp<std::size_t>(b.threads / 2, 3, 16);
+}
+
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {

@@ -29,6 +29,12 @@ struct Binding {
 Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
                        std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus = 0);
 
+// FoVs in flight per rank when --in-flight is 0 (auto). On a CPU the A-net takes every thread,
+// so 3 (one FoV preparing, one in the A-net, one writing) keeps it fed. On a GPU the A-net takes
+// milliseconds and the CPU stages (read, render, register, write: seconds per full-size FoV)
+// bound the rank: one FoV in flight per two of its threads, 3 to 16.
+std::size_t auto_in_flight(const Binding& b);
+
 std::map<std::string, std::string> current_environment();
 
 }  // namespace annamosaic

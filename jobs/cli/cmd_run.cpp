@@ -134,7 +134,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
   ro.fov.failed_tile = vm["failed-tile"].as<std::string>();
   if (ro.fov.failed_tile != "widefield" && ro.fov.failed_tile != "empty") throw UsageError("--failed-tile must be widefield or empty");
-  ro.in_flight = vm["in-flight"].as<std::size_t>();
   ro.max_fovs = vm["max-fovs"].as<int>();
 
   if (stage == "all" || stage == "fovs") {
@@ -149,6 +148,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     const Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
                                      std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
     if (!b.warning.empty()) spdlog::warn("rank {}: {}", rank, b.warning);
+    ro.in_flight = vm["in-flight"].as<std::size_t>();
+    if (ro.in_flight == 0) ro.in_flight = auto_in_flight(b);
     // This rank's share of the node's cores (TBB takes the smallest active limit).
     tbb::global_control threads_limit(tbb::global_control::max_allowed_parallelism, b.threads);
     anet::ReconstructorOptions opt;
@@ -173,7 +174,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     gethostname(host, sizeof host - 1);
     const std::string mine = nlohmann::json({{"rank", rank}, {"host", host}, {"local_rank", b.local_rank},
                                              {"device", b.device}, {"cuda_visible_devices", b.visible_devices},
-                                             {"threads", b.threads}, {"cpus", affinity_cpu_list()},
+                                             {"threads", b.threads}, {"in_flight", ro.in_flight}, {"cpus", affinity_cpu_list()},
                                              {"cpu_count", b.affinity_cpus}, {"torch_threads", torch_intraop_threads()},
                                              {"warning", b.warning}}).dump();
     constexpr std::size_t kLine = 1024;
@@ -189,7 +190,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     }
     const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) {
       anet::ReconstructionResult r = net->run(sparse.view(), wf, switch_id);
-      return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map)};
+      return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map), r.network_seconds};
     };
     const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
     if (rank == 0) {
@@ -285,7 +286,8 @@ Command run_command() {
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images (see render)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
-        ("in-flight", po::value<std::size_t>()->default_value(3), "FoVs in flight per rank (overlapped stages)")
+        ("in-flight", po::value<std::size_t>()->default_value(0),
+         "FoVs in flight per rank (overlapped stages); 0: 3 on CPU, half the rank's threads (3-16) on a GPU")
         ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing)")
         ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")

@@ -121,6 +121,7 @@ ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const Ima
   }
   const bool tiled = tiling.tiled;
   const float m = static_cast<float>(switch_id);
+  const auto t_net = std::chrono::steady_clock::now();
   const torch::Tensor g_out = tiled ? generate_tiled(im.g, x, pad_values, m, tiling.tile_h, tiling.tile_w,
                                                      static_cast<std::int64_t>(im.opt.overlap_px), im.dev, &r.tiles)
                                     : generate_whole(im.g, x, pad_values, m, im.dev);
@@ -133,6 +134,8 @@ ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const Ima
   torch::Tensor q_in = pad_to(g_out, h4, w4, -1.0).to(im.dev.device);
   if (im.dev.channels_last) q_in = q_in.contiguous(torch::MemoryFormat::ChannelsLast);
   const torch::Tensor qa = im.q->forward(q_in).to(torch::kCPU, torch::kFloat32);
+  // The copy to the CPU waited for the device: the networks are done.
+  r.network_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_net).count();
   r.q_of_a = tensor_to_image(qa);
   if (has_w) {
     r.widefield_q = widefield_on_q_grid(l01.view());

@@ -60,6 +60,10 @@ struct ReconstructionResult {
   bool tiled = false;
   std::size_t tiles = 1;
   double seconds = 0;     // wall time of run()
+  // The networks alone (G and Q, with the copies to and from the device, synchronised): on a GPU
+  // the time the device was busy for this FoV; the rest of `seconds` is host work (normalising
+  // the inputs, the error map).
+  double network_seconds = 0;
 };
 
 struct ModelInfo {

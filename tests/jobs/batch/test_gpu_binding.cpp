@@ -42,3 +42,16 @@ TEST(GpuBinding, ThreadsNeverExceedTheAffinityMaskByDefault) {
   EXPECT_EQ(over.threads, 4u);
   EXPECT_NE(over.warning.find("oversubscribed"), std::string::npos) << over.warning;
 }
+
+TEST(GpuBinding, AutoInFlightFeedsAGpuFromTheRanksThreads) {
+  Binding cpu;
+  cpu.threads = 16;
+  EXPECT_EQ(auto_in_flight(cpu), 3u);  // CPU: the A-net uses every thread itself
+  Binding gpu = choose_binding({{"CUDA_VISIBLE_DEVICES", "0"}}, 1, 0, 16, 1, 16);
+  ASSERT_EQ(gpu.device, 0);
+  EXPECT_EQ(auto_in_flight(gpu), 8u);  // 16 threads: 8 FoVs in their CPU stages at once
+  gpu.threads = 2;
+  EXPECT_EQ(auto_in_flight(gpu), 3u);
+  gpu.threads = 128;
+  EXPECT_EQ(auto_in_flight(gpu), 16u);
+}

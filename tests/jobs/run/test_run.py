@@ -1,10 +1,11 @@
 """End-to-end tests of `annamosaic run` as users run it: several MPI ranks, resume after kills and
 signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
-import json, os, shutil, signal, subprocess, time, unittest
+import json, os, shutil, signal, subprocess, sys, time, unittest
 import h5py
 import numpy as np
 
 BIN = os.environ["ANNAMOSAIC_BIN"]
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 TMP = os.environ["ANNAMOSAIC_TEST_TMP"]
 MPIRUN = os.environ.get("MPIEXEC", "mpirun")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -95,6 +96,7 @@ class Run(unittest.TestCase):
             self.assertTrue(b["cpus"], b)
             self.assertEqual(b["threads"], 1, b)  # threads = 1 in the config
             self.assertEqual(b["torch_threads"], b["threads"], b)
+            self.assertEqual(b["in_flight"], 2, b)  # in-flight = 2 in the config
         levels = mosaic_levels(os.path.join(out, "mosaic.ims"))
         self.assertGreater(len(levels), 3)
         with open(os.path.join(out, "qc", "qc.json")) as fh:
@@ -103,7 +105,21 @@ class Run(unittest.TestCase):
         for png in ("heatmap_error.png", "heatmap_localizations.png", "overview_reconstruction.png"):
             self.assertTrue(os.path.exists(os.path.join(out, "qc", png)), png)
         with open(os.path.join(out, "run_summary.json")) as fh:
-            self.assertEqual(len(json.load(fh)["ranks"]), 2)
+            summary = json.load(fh)
+        self.assertEqual(len(summary["ranks"]), 2)
+        # Where the time went: every FoV stage, the networks a part of the A-net call.
+        stages = summary["stages"]
+        for k in ("read", "render", "register", "infer", "network", "write"):
+            self.assertGreater(stages[k]["seconds"], 0, k)
+        self.assertLessEqual(stages["network"]["seconds"], stages["infer"]["seconds"])
+        for r in recs.values():
+            t = r["extra"]["timings"]
+            self.assertLessEqual(t["network_s"], t["infer_s"], t)
+        table = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "stage-table.py"), out],
+                               capture_output=True, text=True, check=True).stdout
+        self.assertIn("fov:network", table)
+        self.assertIn("stitch:fuse_and_pyramid", table)
+        self.assertIn("bound: fov:infer", table)  # the A-net bounds a CPU run
 
     def test_stitch_stage_gives_the_same_layout_and_mosaic_on_any_rank_count(self):
         # The reference stitched on 2 ranks (pairs and fusion bands split between them); stitch

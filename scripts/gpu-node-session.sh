@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One prepared pass on a GPU node (e.g. a short lease): build the full annamosaic with
+# scripts/setup-gpu-node.sh, then `run` the demo and the reduced 33 x 33 campaign on the GPU with
+# per-stage tables, the demo's FoVs again in bf16 and with more FoVs in flight, and pack it all.
+#   bash scripts/gpu-node-session.sh OUT_DIR
+# Needs gpu-node/debs (from `bash scripts/setup-gpu-node.sh fetch` on a Debian 12 machine).
+# Results: OUT_DIR/summary.txt (stage tables, one line per run) and OUT_DIR/results.tar.gz
+# (run/stitch summaries, manifests, logs). Each step has a time limit so the pass always ends
+# with results; the whole pass is sized for ~10 minutes on a 16-core node.
+# Environment: SKIP_BUILD=1 (reuse build-gpu), DEVICE (default auto: the GPU if visible),
+# REDUCED_LIMIT_S (default 300), FOV_LIMIT_S per demo run (default 120).
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mkdir -p "${1:?usage: gpu-node-session.sh OUT_DIR}" && cd "$1" && pwd)
+work=${WORK_DIR:-/tmp/annamosaic-gpu-session}
+device=${DEVICE:-auto}
+rm -rf "$work"; mkdir -p "$work"
+summary=$out/summary.txt
+exec > >(tee "$out/session.log") 2>&1
+cd "$repo"
+note() { echo "$*" | tee -a "$summary"; }
+: > "$summary"
+note "# annamosaic GPU-node session, $(date -u +%FT%TZ), $(nproc) cores"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2> /dev/null | sed 's/^/# GPU: /' | tee -a "$summary"
+
+t0=$SECONDS
+if [[ -z ${SKIP_BUILD:-} ]]; then
+  WITH_TESTS=OFF bash scripts/setup-gpu-node.sh build || { note "setup-gpu-node.sh build failed"; exit 1; }
+fi
+note "build: $((SECONDS - t0)) s"
+[[ -n ${SKIP_BUILD:-} && ! -f gpu-node/env.sh ]] || . gpu-node/env.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+annamosaic --version | sed 's/^/# /' | tee -a "$summary"
+
+# One `run` under mpirun (one rank, all cores: --bind-to none), its table appended to the summary.
+run_case() {
+  local name=$1 limit=$2; shift 2
+  local dir=$work/$name t=$SECONDS rc
+  mkdir -p "$dir"
+  # At the limit, SIGUSR1 (mpirun forwards it): the rank finishes its FoVs in flight, records them
+  # and writes run_summary.json (exit 75), so a cut-short run still has its table.
+  timeout -s USR1 -k 60 "$limit" mpirun -n 1 --bind-to none annamosaic run --output "$dir" --device "$device" "$@" > "$dir/run.log" 2>&1
+  rc=$?
+  note ""
+  note "## $name: exit $rc in $((SECONDS - t)) s: annamosaic run $*"
+  python3 scripts/stage-table.py "$dir" 2>&1 | tee -a "$summary"
+  grep -E "device|GPU|bindings|warn" "$dir/run.log" | head -n 5 | sed 's/^/  log: /' | tee -a "$summary"
+}
+
+# The demo campaign (simulated on first use), whole run; then its FoV stage in other settings.
+run_case demo-fp32 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign"
+run_case demo-bf16 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --stage fovs --precision bf16
+run_case demo-inflight8 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --stage fovs --in-flight 8
+
+# The reduced 33 x 33 campaign (1,089 FoVs of 500 px): simulation first, then the whole run.
+t=$SECONDS
+timeout 240 annamosaic simulate --config configs/fig4-33x33-reduced.ini --output "$work/fig4-campaign" > "$work/fig4-simulate.log" 2>&1
+note ""
+note "fig4 reduced: simulate exit $? in $((SECONDS - t)) s"
+run_case fig4-reduced "${REDUCED_LIMIT_S:-300}" --config configs/fig4-33x33-reduced.ini --campaign "$work/fig4-campaign" \
+  --simulate-if-missing false --in-flight 8
+
+(cd "$work" && find . -name "*.json" -o -name "*.jsonl" -o -name "*.log" -o -name "*.xml" | grep -v "/fov/" |
+  tar -czf "$out/results.tar.gz" -T -)
+note ""
+note "session: $((SECONDS - t0)) s; results in $out/results.tar.gz"
