@@ -3,7 +3,7 @@
 # has a PyTorch wheel, a compiler and CMake but none of the Debian -dev packages, and no network.
 #
 #   bash scripts/setup-gpu-node.sh fetch   # on any Debian 12 machine with apt (login node, laptop):
-#                                          # downloads the Debian 12 packages into gpu-node/debs (~35 MB)
+#                                          # downloads the Debian 12 packages into gpu-node/debs (~38 MB)
 #   bash scripts/setup-gpu-node.sh build   # on the GPU node, with gpu-node/debs copied there:
 #                                          # unpacks them into gpu-node/prefix, builds build-gpu/
 #   bash scripts/setup-gpu-node.sh         # both: fetch if gpu-node/debs is missing, then build
@@ -11,7 +11,8 @@
 #   mpirun -n 1 annamosaic run --config configs/demo.ini
 #
 # Nothing is installed system-wide: the prefix is a folder, the binaries find its libraries by
-# RPATH, and gpu-node/bin/mpirun sets OPAL_PREFIX so the relocated OpenMPI finds its components.
+# RPATH, and gpu-node/env.sh (also sourced by the wrappers in gpu-node/bin) sets OPAL_PREFIX so
+# the relocated OpenMPI finds its components and helper programs.
 # Environment (all optional):
 #   GPU_NODE_DIR   where debs/, prefix/ and env.sh live (default <repo>/gpu-node)
 #   BUILD_DIR      build folder (default <repo>/build-gpu)
@@ -134,7 +135,7 @@ make_prefix() {
     [[ $target == "$prefix.part"/* ]] && ln -sfn "$prefix${target#"$prefix.part"}" "$link"
   done < <(find "$prefix" -type l)
   # Debian's OpenMPI has RUNPATH /usr/lib/.../openmpi/lib, which hides the prefix from libmpi's
-  # own dependencies: make those RUNPATHs $ORIGIN-relative.
+  # own dependencies: make them $ORIGIN-relative RPATHs (see the script's docstring).
   command -v python3 > /dev/null || die "python3 is needed to relocate the prefix's RUNPATHs"
   python3 "$repo/scripts/relocate-runpath.py" "$prefix"
   touch "$prefix/.complete"
@@ -224,7 +225,9 @@ build() {
   # HDF5: the parallel build's folder, without its (unrelocatable) h5pcc wrapper.
   # RPATH (not RUNPATH) so that indirect dependencies (libhdf5 -> libmpi -> ...) resolve too, at
   # run time and (ld searches -rpath folders for them) at link time, also in CMake's checks.
+  # (Some Debian 12 packages, zlib1g, liblzma5, libzstd1..., keep their libraries in /lib.)
   local rpath="-Wl,--disable-new-dtags -Wl,-rpath,$u/lib/$arch -Wl,-rpath,$u/lib/$arch/openmpi/lib"
+  rpath+=" -Wl,-rpath,$node_dir/prefix/lib/$arch"
   (
     cmake -S "$repo" -B "$build_dir" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$torch;$u" \

@@ -56,8 +56,12 @@ chroot "$root" bash -c 'ldd /src/annamosaic/build-gpu/jobs/cli/annamosaic | grep
 # 4. The same run command as on Debian, with the environment the script wrote.
 chroot "$root" bash -c 'cd /src/annamosaic && . gpu-node/env.sh &&
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 &&
-  mpirun -n 2 --oversubscribe --bind-to none annamosaic run --config configs/demo.ini --output /tmp/demo' ||
+  rm -rf /tmp/demo && mpirun -n 2 --oversubscribe --bind-to none annamosaic run --config configs/demo.ini --output /tmp/demo' ||
   fail "the demo run in the root"
+# Without mpirun too (MPI_Init then starts the relocated orted itself): the stitch stage again.
+chroot "$root" bash -c 'cd /src/annamosaic && . gpu-node/env.sh &&
+  annamosaic run --config configs/demo.ini --output /tmp/demo --stage stitch > /tmp/demo/lone.log 2>&1' ||
+  fail "a run without mpirun in the root (/tmp/demo/lone.log there)"
 chroot "$root" python3 - << 'EOF' || fail "the demo's outputs"
 import h5py, json
 s = json.load(open("/tmp/demo/run_summary.json"))
