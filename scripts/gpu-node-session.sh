@@ -8,7 +8,8 @@
 # (run/stitch summaries, manifests, logs). Each step has a time limit so the pass always ends
 # with results; the whole pass is sized for ~10 minutes on a 16-core node.
 # Environment: SKIP_BUILD=1 (reuse build-gpu), DEVICE (default auto: the GPU if visible),
-# REDUCED_LIMIT_S (default 300), FOV_LIMIT_S per demo run (default 120).
+# REDUCED_LIMIT_S (default 300), FOV_LIMIT_S per demo run (default 120), SESSION_LIMIT_S (default
+# 540: every step is cut to what is left of it, so the pass ends inside a 600 s device call).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "${1:?usage: gpu-node-session.sh OUT_DIR}" && cd "$1" && pwd)
@@ -19,13 +20,20 @@ summary=$out/summary.txt
 exec > >(tee "$out/session.log") 2>&1
 cd "$repo"
 note() { echo "$*" | tee -a "$summary"; }
+deadline=$((SECONDS + ${SESSION_LIMIT_S:-540}))
+# A step's time limit: its own, but never beyond the session's deadline (minus 15 s to pack up).
+limit() { local l=$1 left=$((deadline - SECONDS - 15)); ((left < l)) && l=$left; echo $((l > 0 ? l : 1)); }  # timeout 0 would mean none
 : > "$summary"
 note "# annamosaic GPU-node session, $(date -u +%FT%TZ), $(nproc) cores"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2> /dev/null | sed 's/^/# GPU: /' | tee -a "$summary"
 
 t0=$SECONDS
 if [[ -z ${SKIP_BUILD:-} ]]; then
-  WITH_TESTS=OFF bash scripts/setup-gpu-node.sh build || { note "setup-gpu-node.sh build failed"; exit 1; }
+  if ! WITH_TESTS=OFF timeout "$(limit 420)" bash scripts/setup-gpu-node.sh build; then
+    note "setup-gpu-node.sh build failed or ran out of time after $((SECONDS - t0)) s"
+    tail -n 40 gpu-node/cmake.log gpu-node/build.log 2> /dev/null >> "$summary"
+    exit 1
+  fi
 fi
 note "build: $((SECONDS - t0)) s"
 [[ -n ${SKIP_BUILD:-} && ! -f gpu-node/env.sh ]] || . gpu-node/env.sh
@@ -34,12 +42,14 @@ annamosaic --version | sed 's/^/# /' | tee -a "$summary"
 
 # One `run` under mpirun (one rank, all cores: --bind-to none), its table appended to the summary.
 run_case() {
-  local name=$1 limit=$2; shift 2
+  local name=$1 lim
+  lim=$(limit "$2"); shift 2
   local dir=$work/$name t=$SECONDS rc
   mkdir -p "$dir"
+  if ((lim < 10)); then note ""; note "## $name: skipped, the session's time is used up"; return; fi
   # At the limit, SIGUSR1 (mpirun forwards it): the rank finishes its FoVs in flight, records them
   # and writes run_summary.json (exit 75), so a cut-short run still has its table.
-  timeout -s USR1 -k 60 "$limit" mpirun -n 1 --bind-to none annamosaic run --output "$dir" --device "$device" "$@" > "$dir/run.log" 2>&1
+  timeout -s USR1 -k 20 "$lim" mpirun -n 1 --bind-to none annamosaic run --output "$dir" --device "$device" "$@" > "$dir/run.log" 2>&1
   rc=$?
   note ""
   note "## $name: exit $rc in $((SECONDS - t)) s: annamosaic run $*"
@@ -54,7 +64,7 @@ run_case demo-inflight8 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campai
 
 # The reduced 33 x 33 campaign (1,089 FoVs of 500 px): simulation first, then the whole run.
 t=$SECONDS
-timeout 240 annamosaic simulate --config configs/fig4-33x33-reduced.ini --output "$work/fig4-campaign" > "$work/fig4-simulate.log" 2>&1
+timeout "$(limit 240)" annamosaic simulate --config configs/fig4-33x33-reduced.ini --output "$work/fig4-campaign" > "$work/fig4-simulate.log" 2>&1
 note ""
 note "fig4 reduced: simulate exit $? in $((SECONDS - t)) s"
 run_case fig4-reduced "${REDUCED_LIMIT_S:-300}" --config configs/fig4-33x33-reduced.ini --campaign "$work/fig4-campaign" \
