@@ -32,24 +32,35 @@ ImageF gaussian_blur(ImageView<const float> in, double sigma_px, Border border) 
   const std::vector<float> k = gaussian_kernel(sigma_px);
   const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(k.size() / 2);
   const std::ptrdiff_t w = static_cast<std::ptrdiff_t>(W), h = static_cast<std::ptrdiff_t>(H);
-  // Horizontal pass.
+  // Horizontal pass. Pixels within r of the edges take the border rule per tap; the interior is
+  // accumulated tap by tap over the whole row (d[x] += k[i] s[x+i]), which vectorises across x
+  // and adds each pixel's terms in the same order as the per-pixel loop (identical results; it
+  // was ~5x slower as a per-pixel reduction, which the compiler cannot vectorise).
+  const std::ptrdiff_t x_lo = std::min(r, w), x_hi = std::max(x_lo, w - r);
+  const auto edge_pixel = [&](const float* s, std::ptrdiff_t x) {
+    float acc = 0;
+    for (std::ptrdiff_t i = -r; i <= r; ++i) {
+      const std::ptrdiff_t xx = x + i;
+      if (xx < 0 || xx >= w) {
+        if (border == Border::Zero) continue;
+        acc += k[i + r] * s[clampi(xx, w)];
+      } else {
+        acc += k[i + r] * s[xx];
+      }
+    }
+    return acc;
+  };
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, H, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
     for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
       const float* s = in.row(y);
-      float* d = tmp.row(y);
-      for (std::ptrdiff_t x = 0; x < w; ++x) {
-        float acc = 0;
-        for (std::ptrdiff_t i = -r; i <= r; ++i) {
-          const std::ptrdiff_t xx = x + i;
-          if (xx < 0 || xx >= w) {
-            if (border == Border::Zero) continue;
-            acc += k[i + r] * s[clampi(xx, w)];
-          } else {
-            acc += k[i + r] * s[xx];
-          }
-        }
-        d[x] = acc;
+      float* d = tmp.row(y);  // zeroed
+      for (std::ptrdiff_t x = 0; x < x_lo; ++x) d[x] = edge_pixel(s, x);
+      for (std::ptrdiff_t i = -r; i <= r; ++i) {
+        const float kw = k[i + r];
+        const float* si = s + i;
+        for (std::ptrdiff_t x = x_lo; x < x_hi; ++x) d[x] += kw * si[x];
       }
+      for (std::ptrdiff_t x = x_hi; x < w; ++x) d[x] = edge_pixel(s, x);
     }
   });
   // Vertical pass, row-oriented for cache friendliness.
