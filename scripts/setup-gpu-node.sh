@@ -231,7 +231,6 @@ build() {
   (
     cmake -S "$repo" -B "$build_dir" -G "$gen" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$torch;$u" \
-      -DCMAKE_IGNORE_PREFIX_PATH=/usr/local/hdf5 \
       -DMPI_C_COMPILER="$node_dir/bin/mpicc" -DMPI_CXX_COMPILER="$node_dir/bin/mpicxx" \
       -DMPIEXEC_EXECUTABLE="$node_dir/bin/mpirun" \
       -DHDF5_ROOT="$u/lib/$arch/hdf5/openmpi" -DHDF5_C_COMPILER_EXECUTABLE=HDF5_C_COMPILER_EXECUTABLE-NOTFOUND \
