@@ -21,6 +21,8 @@
 #   CUDA_ARCHS     CMAKE_CUDA_ARCHITECTURES (default: from nvidia-smi, else 90)
 #   JOBS           parallel compile jobs (default nproc)
 #   WITH_TESTS     ON/OFF: also build the GoogleTest suite (default ON)
+#   PREFIX_FMT_FIRST  1 (default): when torch bundles fmt headers, the prefix's fmt (Debian's 9,
+#                  which its spdlog and libfmt.so.9 need) is searched first; 0: torch's order
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 node_dir=${GPU_NODE_DIR:-$repo/gpu-node}
@@ -212,7 +214,7 @@ build() {
   # holding only the prefix's fmt and spdlog is searched before every -isystem one.
   local cxx_flags="" torch_inc
   torch_inc=$(cd "$torch/../.." 2> /dev/null && pwd)/include
-  if [[ -d $torch_inc/fmt ]]; then
+  if [[ -d $torch_inc/fmt && ${PREFIX_FMT_FIRST:-1} == 1 ]]; then
     mkdir -p "$node_dir/include-first"
     ln -sfn "$u/include/fmt" "$node_dir/include-first/fmt"
     ln -sfn "$u/include/spdlog" "$node_dir/include-first/spdlog"
