@@ -57,8 +57,66 @@ std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<dou
   return rgb;
 }
 
+QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, const std::vector<FovEntry>& fovs,
+                             const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
+                             int part, int parts) {
+  // Each FoV's result max-pooled onto one canvas (layout positions if known).
+  std::map<int, std::pair<double, double>> pos_um;
+  for (const FovEntry& f : fovs) pos_um[f.id] = {f.x_um, f.y_um};
+  if (layout && layout->contains("tiles"))
+    for (const auto& t : (*layout)["tiles"])
+      if (t.contains("id") && t.contains("x_um") && t.contains("y_um"))
+        pos_um[t["id"].get<int>()] = {t["x_um"].get<double>(), t["y_um"].get<double>()};
+  double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+  for (const auto& [id, p] : pos_um) {
+    x0 = std::min(x0, p.first), y0 = std::min(y0, p.second);
+    x1 = std::max(x1, p.first + c.fov_um), y1 = std::max(y1, p.second + c.fov_um);
+  }
+  const double px_um = std::max(x1 - x0, y1 - y0) / 2048.0;
+  QcOverview ov;
+  ov.reconstruction = ImageF(static_cast<std::size_t>((x1 - x0) / px_um) + 1, static_cast<std::size_t>((y1 - y0) / px_um) + 1);
+  ov.error_map = ImageF(ov.reconstruction.width(), ov.reconstruction.height());
+  // Max keeps thin structures visible at overview scale. A pixel's canvas cell depends on its
+  // column and row alone: computed once per column and per row (-1: outside the canvas).
+  auto paste = [&](const ImageF& img, ImageF& dst, double px, double py, double img_px_um) {
+    std::vector<std::ptrdiff_t> cx(img.width()), cy(img.height());
+    for (std::size_t x = 0; x < img.width(); ++x) {
+      const double gx = (px - x0 + (x + 0.5) * img_px_um) / px_um;
+      cx[x] = gx < 0 || gx >= dst.width() ? -1 : static_cast<std::ptrdiff_t>(gx);
+    }
+    for (std::size_t y = 0; y < img.height(); ++y) {
+      const double gy = (py - y0 + (y + 0.5) * img_px_um) / px_um;
+      cy[y] = gy < 0 || gy >= dst.height() ? -1 : static_cast<std::ptrdiff_t>(gy);
+    }
+    for (std::size_t y = 0; y < img.height(); ++y) {
+      if (cy[y] < 0) continue;
+      float* d = dst.row(static_cast<std::size_t>(cy[y]));
+      const float* s = img.row(y);
+      for (std::size_t x = 0; x < img.width(); ++x)
+        if (cx[x] >= 0) d[cx[x]] = std::max(d[cx[x]], s[x]);
+    }
+  };
+  for (std::size_t i = 0; i < fovs.size(); ++i) {
+    if (static_cast<int>(i % static_cast<std::size_t>(std::max(1, parts))) != part) continue;
+    const FovEntry& f = fovs[i];
+    auto it = records.find(f.id);
+    if (it == records.end() || it->second.file.empty()) continue;
+    try {
+      const FovResult r = read_fov_result(out_dir + "/" + it->second.file, {"reconstruction", "error_map"});
+      const auto [px, py] = pos_um[f.id];
+      if (!r.reconstruction.empty())
+        paste(r.reconstruction, ov.reconstruction, px, py, pixel_nm / 1000.0), ov.any_reconstruction = true;
+      if (!r.error_map.empty()) paste(r.error_map, ov.error_map, px, py, 4 * pixel_nm / 1000.0), ov.any_error = true;
+    } catch (const std::exception& e) {
+      spdlog::warn("QC overview: skipping FoV {}: {}", f.id, e.what());
+    }
+  }
+  return ov;
+}
+
 QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, const std::vector<FovEntry>& fovs,
-                          const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm) {
+                          const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
+                          const QcOverview* overview) {
   namespace fs = std::filesystem;
   const std::string qc = out_dir + "/qc";
   fs::create_directories(qc);
@@ -128,47 +186,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   write_png_rgb(qc + "/heatmap_localizations.png", c.cols * cell_px, c.rows * cell_px,
                 heat_map_rgb(c.rows, c.cols, locs, failed, cell_px));
 
-  // Overviews: each FoV's result downsampled and placed (layout positions if known).
-  std::map<int, std::pair<double, double>> pos_um;
-  for (const FovEntry& f : fovs) pos_um[f.id] = {f.x_um, f.y_um};
-  if (layout && layout->contains("tiles"))
-    for (const auto& t : (*layout)["tiles"])
-      if (t.contains("id") && t.contains("x_um") && t.contains("y_um"))
-        pos_um[t["id"].get<int>()] = {t["x_um"].get<double>(), t["y_um"].get<double>()};
-  double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
-  for (const auto& [id, p] : pos_um) {
-    x0 = std::min(x0, p.first), y0 = std::min(y0, p.second);
-    x1 = std::max(x1, p.first + c.fov_um), y1 = std::max(y1, p.second + c.fov_um);
-  }
-  const double px_um = std::max(x1 - x0, y1 - y0) / 2048.0;
-  ImageF rec(static_cast<std::size_t>((x1 - x0) / px_um) + 1, static_cast<std::size_t>((y1 - y0) / px_um) + 1);
-  ImageF emap(rec.width(), rec.height());
-  bool any = false, any_err = false;
-  for (const FovEntry& f : fovs) {
-    auto it = records.find(f.id);
-    if (it == records.end() || it->second.file.empty()) continue;
-    try {
-      const FovResult r = read_fov_result(out_dir + "/" + it->second.file, {"reconstruction", "error_map"});
-      const auto [px, py] = pos_um[f.id];
-      auto paste = [&](const ImageF& img, ImageF& dst, double img_px_um) {
-        for (std::size_t y = 0; y < img.height(); ++y)
-          for (std::size_t x = 0; x < img.width(); ++x) {
-            const double gx = (px - x0 + (x + 0.5) * img_px_um) / px_um, gy = (py - y0 + (y + 0.5) * img_px_um) / px_um;
-            if (gx < 0 || gy < 0 || gx >= dst.width() || gy >= dst.height()) continue;
-            float& d = dst(static_cast<std::size_t>(gx), static_cast<std::size_t>(gy));
-            d = std::max(d, img(x, y));  // max keeps thin structures visible at overview scale
-          }
-      };
-      if (!r.reconstruction.empty()) paste(r.reconstruction, rec, pixel_nm / 1000.0), any = true;
-      if (!r.error_map.empty()) paste(r.error_map, emap, 4 * pixel_nm / 1000.0), any_err = true;
-    } catch (const std::exception& e) {
-      spdlog::warn("QC overview: skipping FoV {}: {}", f.id, e.what());
-    }
-  }
+  const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
+  const QcOverview& ov = overview ? *overview : own;
   PreviewOptions po;
   po.max_size_px = 2048;
-  if (any) write_preview_png(qc + "/overview_reconstruction.png", rec.view(), po);
-  if (any_err) write_preview_png(qc + "/overview_error.png", emap.view(), po);
+  if (ov.any_reconstruction) write_preview_png(qc + "/overview_reconstruction.png", ov.reconstruction.view(), po);
+  if (ov.any_error) write_preview_png(qc + "/overview_error.png", ov.error_map.view(), po);
   return s;
 }
 

@@ -15,6 +15,7 @@
 
 #include "batch/campaign.hpp"
 #include "batch/manifest.hpp"
+#include "core/image.hpp"
 
 namespace annamosaic {
 
@@ -24,10 +25,24 @@ struct QcSummary {
   std::vector<int> flagged;  // FoVs whose error score is > 3 median absolute deviations above the median
 };
 
+// The overview canvases (at most 2048 px on a side): each FoV's reconstruction and error map
+// placed at its position and max-pooled. Only the FoVs whose index in `fovs` is `part` modulo
+// `parts` are read, so that ranks can share the reading; their canvases combined by element-wise
+// max (MPI_MAX) equal the canvases of one process that read them all.
+struct QcOverview {
+  ImageF reconstruction, error_map;
+  bool any_reconstruction = false, any_error = false;
+};
+QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                             const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
+                             int part = 0, int parts = 1);
+
 // `layout` may be null (stitching not run yet). Positions for the overviews come from the layout
-// when present, else from the nominal stage positions.
+// when present, else from the nominal stage positions. `overview`: canvases built beforehand (by
+// several ranks); null: built here from every FoV.
 QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
-                          const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm);
+                          const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
+                          const QcOverview* overview = nullptr);
 
 // RGB heat map of one value per grid cell (NaN = missing, grey); `failed` cells are crossed out.
 std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<double>& values,

@@ -150,6 +150,10 @@ class Run(unittest.TestCase):
             self.assertEqual(sorted(mosaic), sorted(ref_mosaic))
             for k in ref_mosaic:
                 np.testing.assert_array_equal(mosaic[k], ref_mosaic[k], err_msg=f"{n} ranks, {k}")
+            # The QC overviews, read by all ranks and combined by MPI_MAX: the same images.
+            for png in ("overview_reconstruction.png", "overview_error.png"):
+                with open(os.path.join(d, "out", "qc", png), "rb") as a, open(os.path.join(ref_out, "qc", png), "rb") as b:
+                    self.assertEqual(a.read(), b.read(), f"{n} ranks, {png}")
 
     def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
         d, ini = make_config("rerun")
