@@ -3,7 +3,7 @@
 # Only packages that are missing are installed; nothing is downloaded outside apt.
 set -euo pipefail
 PKGS=(
-  build-essential cmake pkg-config git
+  build-essential cmake git
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
   libtiff-dev libtbb-dev libboost-program-options-dev libfftw3-dev

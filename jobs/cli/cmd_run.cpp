@@ -11,15 +11,11 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "anet/reconstructor.hpp"
 #include "batch/campaign.hpp"
 #include "batch/gpu_binding.hpp"
-#include "batch/manifest.hpp"
-#include "batch/qc.hpp"
 #include "batch/runner.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
@@ -237,55 +233,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (stage == "all" || stage == "stitch") {
     const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out);
     failed = st.failed_fovs;
-    // QC: every rank reads its share of the FoV results into the overview canvases (for 1,089
-    // full-size FoVs one reader would take minutes), rank 0 combines them and writes the report.
-    // The layout as rank 0 reads it, so that every rank places the FoVs on the same canvas.
-    const auto t_qc = std::chrono::steady_clock::now();
-    std::string layout_text;
-    if (rank == 0)
-      if (std::ifstream in(out + "/layout.json"); in) layout_text.assign(std::istreambuf_iterator<char>(in), {});
-    unsigned long long layout_size = layout_text.size();
-    MPI_Bcast(&layout_size, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-    layout_text.resize(layout_size);
-    MPI_Bcast(layout_text.data(), static_cast<int>(layout_size), MPI_CHAR, 0, comm);
-    std::map<int, ManifestRecord> records;
-    nlohmann::json layout;
-    const nlohmann::json* lp = nullptr;
-    QcOverview overview;
-    bool loaded = false;
-    std::string why;
-    try {
-      records = Manifest(out + "/manifest.jsonl").load();
-      if (!layout_text.empty()) layout = nlohmann::json::parse(layout_text), lp = &layout;
-      loaded = true;
-      overview = build_qc_overview(out, campaign, fovs, records, lp, ro.fov.pixel_nm, rank, size);
-    } catch (const std::exception& e) {
-      why = e.what();
-      spdlog::warn("rank {}: QC overview: {}", rank, why);
-    }
-    // Combine only if every rank built a canvas of the same size; else rank 0 builds it alone.
-    long long mine[3] = {!why.empty() ? 0 : 1, static_cast<long long>(overview.reconstruction.width()),
-                         static_cast<long long>(overview.reconstruction.height())};
-    long long lo[3], hi[3];
-    MPI_Allreduce(mine, lo, 3, MPI_LONG_LONG, MPI_MIN, comm);
-    MPI_Allreduce(mine, hi, 3, MPI_LONG_LONG, MPI_MAX, comm);
-    const bool combine = lo[0] == 1 && lo[1] == hi[1] && lo[2] == hi[2];
-    if (combine) {
-      for (ImageF* img : {&overview.reconstruction, &overview.error_map})
-        MPI_Reduce(rank == 0 ? MPI_IN_PLACE : img->data(), img->data(), static_cast<int>(img->size()), MPI_FLOAT, MPI_MAX,
-                   0, comm);
-      int any[2] = {overview.any_reconstruction, overview.any_error};
-      MPI_Reduce(rank == 0 ? MPI_IN_PLACE : any, any, 2, MPI_INT, MPI_LOR, 0, comm);
-      overview.any_reconstruction = any[0] != 0;
-      overview.any_error = any[1] != 0;
-    }
-    if (rank == 0 && !loaded) spdlog::error("QC report not written: {}", why);
-    if (rank == 0 && loaded) {
-      const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, ro.fov.pixel_nm, combine ? &overview : nullptr);
-      spdlog::info("QC: {} done, {} failed, {} missing; {} flagged for a high error-map score; see {}/qc/ ({:.1f} s)", q.done,
-                   q.failed, q.missing, q.flagged.size(), out,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t_qc).count());
-    }
+    run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
   if (failed > 0) {

@@ -3,10 +3,13 @@
 #include <chrono>
 #include <exception>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <tuple>
 
 #include "batch/fov_tiles.hpp"
 #include "batch/manifest.hpp"
+#include "batch/qc.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -24,6 +27,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// Rank `root`'s `s` on every rank; collective.
+void broadcast_string(std::string& s, int root, MPI_Comm comm) {
+  unsigned long long n = s.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm);
+  s.resize(n);
+  if (n) MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, root, comm);
+}
+
 // The message of the lowest rank that failed ("" if none failed); collective.
 std::string first_error(const std::string& mine, MPI_Comm comm) {
   int rank = 0, size = 1;
@@ -33,10 +44,7 @@ std::string first_error(const std::string& mine, MPI_Comm comm) {
   MPI_Allreduce(&failing, &first, 1, MPI_INT, MPI_MIN, comm);
   if (first == size) return "";
   std::string msg = rank == first ? mine : std::string();
-  unsigned long long n = msg.size();
-  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, first, comm);
-  msg.resize(n);
-  if (n) MPI_Bcast(msg.data(), static_cast<int>(n), MPI_CHAR, first, comm);
+  broadcast_string(msg, first, comm);
   return size > 1 ? "rank " + std::to_string(first) + ": " + msg : msg;
 }
 }  // namespace
@@ -223,6 +231,54 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                               .dump(1) + "\n");
   }
   return result;
+}
+
+void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const std::string& out,
+                  double pixel_nm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const auto t0 = Clock::now();
+  // The layout as rank 0 reads it: every rank then places the FoVs on the same canvas.
+  std::string layout_text;
+  if (rank == 0)
+    if (std::ifstream in(out + "/layout.json"); in) layout_text.assign(std::istreambuf_iterator<char>(in), {});
+  broadcast_string(layout_text, 0, comm);
+  std::map<int, ManifestRecord> records;
+  nlohmann::json layout;
+  const nlohmann::json* lp = nullptr;
+  QcOverview overview;
+  bool loaded = false;
+  std::string why;
+  try {
+    records = Manifest(out + "/manifest.jsonl").load();
+    if (!layout_text.empty()) layout = nlohmann::json::parse(layout_text), lp = &layout;
+    loaded = true;
+    overview = build_qc_overview(out, campaign, fovs, records, lp, pixel_nm, rank, size);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  // Each rank read its share of the FoV results; rank 0 combines the canvases. If a rank failed,
+  // rank 0 reads them all itself.
+  const std::string failed = first_error(why, comm);
+  if (failed.empty()) {
+    for (ImageF* img : {&overview.reconstruction, &overview.error_map})
+      MPI_Reduce(rank == 0 ? MPI_IN_PLACE : img->data(), img->data(), static_cast<int>(img->size()), MPI_FLOAT, MPI_MAX, 0,
+                 comm);
+    int any[2] = {overview.any_reconstruction, overview.any_error};
+    MPI_Reduce(rank == 0 ? MPI_IN_PLACE : any, any, 2, MPI_INT, MPI_LOR, 0, comm);
+    overview.any_reconstruction = any[0] != 0;
+    overview.any_error = any[1] != 0;
+  }
+  if (rank != 0) return;
+  if (!loaded) {
+    spdlog::error("QC report not written: {}", why);
+    return;
+  }
+  if (!failed.empty()) spdlog::warn("QC overview over the ranks failed ({}); rank 0 reads every FoV result", failed);
+  const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, pixel_nm, failed.empty() ? &overview : nullptr);
+  spdlog::info("QC: {} done, {} failed, {} missing; {} flagged for a high error-map score; see {}/qc/ ({:.1f} s)", q.done,
+               q.failed, q.missing, q.flagged.size(), out, seconds_since(t0));
 }
 
 }  // namespace annamosaic::cli

@@ -17,4 +17,10 @@ struct StitchStageResult {
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out_dir);
 
+// The QC report (out/qc/): every rank reads its share of the FoV results into the overview
+// images (for 1,089 full-size FoVs one reader would take minutes), rank 0 combines them and
+// writes the report. Collective.
+void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const std::string& out_dir,
+                  double pixel_nm);
+
 }  // namespace annamosaic::cli

@@ -163,11 +163,6 @@ torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::ve
   return (acc / wsum).reshape({1, 1, h, w});
 }
 
-torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             std::int64_t tile, std::int64_t overlap, const DeviceSetup& dev, std::size_t* tiles) {
-  return generate_tiled(g, x, pad_values, m, tile, tile, overlap, dev, tiles);
-}
-
 Tiling choose_tiling(int ngf, std::int64_t h, std::int64_t w, std::size_t budget_bytes, std::int64_t min_tile,
                      std::int64_t overlap) {
   Tiling best;

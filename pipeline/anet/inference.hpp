@@ -53,9 +53,6 @@ torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::ve
 torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
                              std::int64_t tile_h, std::int64_t tile_w, std::int64_t overlap, const DeviceSetup& dev,
                              std::size_t* tiles = nullptr);
-// Square tiles of `tile` px.
-torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             std::int64_t tile, std::int64_t overlap, const DeviceSetup& dev, std::size_t* tiles = nullptr);
 
 // The tiling of an h x w FoV whose generator pass fits `budget_bytes` with the least computed
 // area: square tiles grown from min_tile, or full-width strips, whichever pads and overlaps

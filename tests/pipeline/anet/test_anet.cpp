@@ -532,11 +532,11 @@ TEST(AnetInference, OneTileEqualsWholeAndTilesAgreeWithWhole) {
   DeviceSetup dev;
   const torch::Tensor whole = generate_whole(g, x, pad, 0.0f, dev);
   // One tile covering the padded FoV is the whole pass.
-  const torch::Tensor one = generate_tiled(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, 512, 128, dev);
+  const torch::Tensor one = generate_tiled(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, 512, 512, 128, dev);
   const torch::Tensor one_whole = generate_whole(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, dev);
   EXPECT_EQ((one - one_whole).abs().max().item<float>(), 0.0f);
   std::size_t tiles = 0;
-  const torch::Tensor tiled = generate_tiled(g, x, pad, 0.0f, 512, 128, dev, &tiles);
+  const torch::Tensor tiled = generate_tiled(g, x, pad, 0.0f, 512, 512, 128, dev, &tiles);
   EXPECT_EQ(tiles, 9u);  // 3 x 3: two tiles would overlap by less than 128 px
   const ImageF aw = tensor_to_image((whole + 1) / 2), at = tensor_to_image((tiled + 1) / 2);
   const float maxdiff = ((whole - tiled) / 2).abs().max().item<float>();
