@@ -180,8 +180,7 @@ ImageF decode_stored(StoredImage&& im, const char* name, const std::string& path
       return;
     }
     try {
-      const ImageF c = decode_f32_chunk(im.chunks[i].data(), im.chunks[i].size(), im.chunk[1], im.chunk[0]);
-      for (std::size_t y = 0; y < h; ++y) std::copy_n(c.view().row(y), w, dst.row(y));
+      decode_f32_chunk_into(im.chunks[i].data(), im.chunks[i].size(), im.chunk[1], im.chunk[0], dst);
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(failure_mutex);
       failure = e.what();

@@ -87,9 +87,11 @@ int run_export(const Command& self, const po::variables_map& vm) {
     make_parent(out);
     OmeTiffOptions opt;
     opt.deflate_level = deflate;
-    const std::string zs = vm["zlib"].as<std::string>();
-    if (zs != "rle" && zs != "default") throw UsageError("--zlib must be rle or default, not '" + zs + "'");
-    opt.rle = zs == "rle";
+    try {
+      opt.encoder = parse_deflate_encoder(vm["encoder"].as<std::string>());
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--encoder: ") + e.what());
+    }
     const OmeTiffStats st = export_ome_tiff(reader, out, opt);
     spdlog::info("wrote {}: {} levels x {} channels, {} tiles, {:.1f} MB ({:.1f} MB raw) in {:.1f} s ({:.0f} MB/s raw)", out,
                  st.levels, in.channels.size(), st.tiles, st.file_bytes / 1e6, st.raw_bytes / 1e6, st.seconds,
@@ -175,10 +177,10 @@ Command export_command() {
         ("region", po::value<std::string>(), "X,Y,WIDTH,HEIGHT in level-0 pixels (with -o)")
         ("level", po::value<std::size_t>()->default_value(0), "pyramid level (with -o)")
         ("channel", po::value<std::string>()->default_value("0"), "channel index or name (with -o)")
-        ("deflate", po::value<int>()->default_value(6), "OME-TIFF deflate level 1..9 (matters with --zlib default)")
-        ("zlib", po::value<std::string>()->default_value("rle"),
-         "OME-TIFF deflate encoder: rle (zlib Z_RLE, faster) or default (zlib's default strategy, ~8% smaller "
-         "on noisy data); standard deflate either way");
+        ("deflate", po::value<int>()->default_value(6), "OME-TIFF deflate level 1..9")
+        ("encoder", po::value<std::string>()->default_value("libdeflate"),
+         "OME-TIFF deflate encoder: libdeflate (fastest), zlib-rle (zlib's Z_RLE strategy) or zlib (zlib's "
+         "default strategy, as libtiff writes); standard deflate with any");
   };
   c.run = [c](const po::variables_map& vm) { return run_export(c, vm); };
   return c;

@@ -1,5 +1,6 @@
 #include "pyramid/chunk_codec.hpp"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -12,16 +13,18 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "chunk codecs assume a 
 namespace annamosaic {
 namespace {
 
-// One deflate state per thread, reset per chunk: deflateInit allocates ~270 KB, which would
-// otherwise be paid for every 1 MB chunk.
-class Deflater {
+void check_level(int level) {
+  if (level < 1 || level > 9) throw std::invalid_argument("deflate level must be 1..9, not " + std::to_string(level));
+}
+
+// zlib: one deflate state per thread, reset per chunk (deflateInit allocates ~270 KB, which would
+// otherwise be paid for every chunk).
+class ZlibDeflater {
  public:
-  ~Deflater() {
+  ~ZlibDeflater() {
     if (level_ >= 0) deflateEnd(&z_);
   }
-  std::vector<std::uint8_t> compress(const std::uint8_t* in, std::size_t n, int level, DeflateStrategy strategy) {
-    if (level < 1 || level > 9) throw std::invalid_argument("deflate level must be 1..9, not " + std::to_string(level));
-    const int zs = strategy == DeflateStrategy::Rle ? Z_RLE : Z_DEFAULT_STRATEGY;
+  std::vector<std::uint8_t> compress(const std::uint8_t* in, std::size_t n, int level, int zs) {
     if (level != level_ || zs != strategy_) {
       if (level_ >= 0) deflateEnd(&z_);
       level_ = -1;
@@ -49,9 +52,42 @@ class Deflater {
   std::vector<std::uint8_t> out_;
 };
 
-Deflater& thread_deflater() {
-  thread_local Deflater d;
-  return d;
+// libdeflate: one compressor per level per thread (allocation is ~1 MB at low levels).
+class Libdeflater {
+ public:
+  ~Libdeflater() {
+    for (auto* c : by_level_)
+      if (c) libdeflate_free_compressor(c);
+  }
+  std::vector<std::uint8_t> compress(const std::uint8_t* in, std::size_t n, int level) {
+    libdeflate_compressor*& c = by_level_[level];
+    if (!c) c = libdeflate_alloc_compressor(level);
+    if (!c) throw std::runtime_error("libdeflate: cannot allocate a level-" + std::to_string(level) + " compressor");
+    out_.resize(libdeflate_zlib_compress_bound(c, n));
+    const std::size_t got = libdeflate_zlib_compress(c, in, n, out_.data(), out_.size());
+    if (got == 0) throw std::runtime_error("libdeflate: compression failed");  // cannot happen with the bound
+    return std::vector<std::uint8_t>(out_.data(), out_.data() + got);
+  }
+
+ private:
+  libdeflate_compressor* by_level_[10] = {};
+  std::vector<std::uint8_t> out_;
+};
+
+std::vector<std::uint8_t> compress(const std::uint8_t* in, std::size_t n, int level, DeflateEncoder encoder) {
+  check_level(level);
+  switch (encoder) {
+    case DeflateEncoder::Libdeflate: {
+      thread_local Libdeflater d;
+      return d.compress(in, n, level);
+    }
+    case DeflateEncoder::ZlibRle:
+    case DeflateEncoder::Zlib: {
+      thread_local ZlibDeflater d;
+      return d.compress(in, n, level, encoder == DeflateEncoder::ZlibRle ? Z_RLE : Z_DEFAULT_STRATEGY);
+    }
+  }
+  throw std::invalid_argument("unknown deflate encoder");
 }
 
 std::vector<std::uint8_t>& thread_scratch() {
@@ -59,13 +95,46 @@ std::vector<std::uint8_t>& thread_scratch() {
   return s;
 }
 
+// Inflates a zlib stream that must decode to exactly n bytes (std::runtime_error otherwise).
 void inflate_exact(const std::uint8_t* data, std::size_t size, std::uint8_t* out, std::size_t n) {
-  uLongf got = static_cast<uLongf>(n);
-  const int rc = uncompress(out, &got, data, static_cast<uLong>(size));
-  if (rc != Z_OK) throw std::runtime_error("zlib inflate failed (code " + std::to_string(rc) + ")");
-  if (got != n) throw std::runtime_error("inflated " + std::to_string(got) + " bytes, expected " + std::to_string(n));
+  struct Decompressor {
+    libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+    ~Decompressor() {
+      if (d) libdeflate_free_decompressor(d);
+    }
+  };
+  thread_local Decompressor dec;
+  if (!dec.d) throw std::runtime_error("libdeflate: cannot allocate a decompressor");
+  std::size_t got = 0;
+  switch (libdeflate_zlib_decompress(dec.d, data, size, out, n, &got)) {
+    case LIBDEFLATE_SUCCESS:
+      if (got != n) throw std::runtime_error("inflated " + std::to_string(got) + " bytes, expected " + std::to_string(n));
+      return;
+    case LIBDEFLATE_INSUFFICIENT_SPACE:
+      throw std::runtime_error("inflated more than the expected " + std::to_string(n) + " bytes");
+    default:
+      throw std::runtime_error("corrupt deflate stream (" + std::to_string(size) + " bytes)");
+  }
 }
 
+}  // namespace
+
+const char* deflate_encoder_name(DeflateEncoder e) {
+  switch (e) {
+    case DeflateEncoder::Libdeflate: return "libdeflate";
+    case DeflateEncoder::ZlibRle: return "zlib-rle";
+    case DeflateEncoder::Zlib: return "zlib";
+  }
+  return "?";
+}
+
+DeflateEncoder parse_deflate_encoder(const std::string& name) {
+  for (DeflateEncoder e : {DeflateEncoder::Libdeflate, DeflateEncoder::ZlibRle, DeflateEncoder::Zlib})
+    if (name == deflate_encoder_name(e)) return e;
+  throw std::invalid_argument("deflate encoder must be libdeflate, zlib-rle or zlib, not '" + name + "'");
+}
+
+namespace {
 template <class T>
 void check_fits(ImageView<const T> src, std::size_t w, std::size_t h, const char* what) {
   if (src.width() > w || src.height() > h)
@@ -77,7 +146,7 @@ void check_fits(ImageView<const T> src, std::size_t w, std::size_t h, const char
 }  // namespace
 
 std::vector<std::uint8_t> encode_ims_chunk(ImageView<const std::uint16_t> src, std::size_t cw, std::size_t ch,
-                                           int level, DeflateStrategy strategy) {
+                                           int level, DeflateEncoder encoder) {
   check_fits(src, cw, ch, "encode_ims_chunk");
   const std::size_t n = cw * ch;
   auto& buf = thread_scratch();
@@ -99,34 +168,56 @@ std::vector<std::uint8_t> encode_ims_chunk(ImageView<const std::uint16_t> src, s
     std::memset(l + x, 0, cw - x);
     std::memset(h + x, 0, cw - x);
   }
-  return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+  return compress(buf.data(), buf.size(), level, encoder);
 }
 
 std::vector<std::uint8_t> encode_f32_chunk(ImageView<const float> src, std::size_t cw, std::size_t ch, int level,
-                                           DeflateStrategy strategy) {
+                                           DeflateEncoder encoder) {
   static_assert(sizeof(float) == 4, "IEEE single precision expected");
   check_fits(src, cw, ch, "encode_f32_chunk");
   const std::size_t n = cw * ch;
   auto& buf = thread_scratch();
   buf.assign(4 * n, 0);  // padding pixels are 0.0f (all bytes zero)
   // Shuffle (little-endian host = file byte order): plane b holds byte b of every element.
+  // One plane at a time over 32-bit words, so the loops vectorise.
   for (std::size_t y = 0; y < src.height(); ++y) {
-    const std::uint8_t* p = reinterpret_cast<const std::uint8_t*>(src.row(y));
-    const std::size_t base = y * cw;
-    for (std::size_t x = 0; x < src.width(); ++x)
-      for (std::size_t b = 0; b < 4; ++b) buf[b * n + base + x] = p[4 * x + b];
+    const float* p = src.row(y);
+    const std::size_t base = y * cw, w = src.width();
+    for (unsigned b = 0; b < 4; ++b) {
+      std::uint8_t* plane = buf.data() + b * n + base;
+      for (std::size_t x = 0; x < w; ++x) {
+        std::uint32_t u;
+        std::memcpy(&u, p + x, 4);
+        plane[x] = static_cast<std::uint8_t>(u >> (8 * b));
+      }
+    }
   }
-  return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+  return compress(buf.data(), buf.size(), level, encoder);
+}
+
+void decode_f32_chunk_into(const std::uint8_t* data, std::size_t size, std::size_t cw, std::size_t ch,
+                           ImageView<float> dst) {
+  if (dst.width() > cw || dst.height() > ch)
+    throw std::invalid_argument("decode_f32_chunk_into: destination larger than the chunk");
+  const std::size_t n = cw * ch;
+  auto& raw = thread_scratch();
+  raw.resize(4 * n);
+  inflate_exact(data, size, raw.data(), raw.size());
+  const std::uint8_t *b0 = raw.data(), *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+  for (std::size_t y = 0; y < dst.height(); ++y) {
+    float* o = dst.row(y);
+    const std::size_t base = y * cw;
+    for (std::size_t x = 0; x < dst.width(); ++x) {
+      const std::uint32_t u = static_cast<std::uint32_t>(b0[base + x]) | static_cast<std::uint32_t>(b1[base + x]) << 8 |
+                              static_cast<std::uint32_t>(b2[base + x]) << 16 | static_cast<std::uint32_t>(b3[base + x]) << 24;
+      std::memcpy(o + x, &u, 4);
+    }
+  }
 }
 
 ImageF decode_f32_chunk(const std::uint8_t* data, std::size_t size, std::size_t cw, std::size_t ch) {
-  const std::size_t n = cw * ch;
-  std::vector<std::uint8_t> raw(4 * n);
-  inflate_exact(data, size, raw.data(), raw.size());
   ImageF out(cw, ch);
-  auto* o = reinterpret_cast<std::uint8_t*>(out.data());
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t b = 0; b < 4; ++b) o[4 * i + b] = raw[b * n + i];
+  decode_f32_chunk_into(data, size, cw, ch, out.view());
   return out;
 }
 
@@ -141,7 +232,7 @@ ImageU16 decode_ims_chunk(const std::uint8_t* data, std::size_t size, std::size_
 }
 
 std::vector<std::uint8_t> encode_tiff_tile(ImageView<const std::uint16_t> src, std::size_t tile, int level,
-                                           DeflateStrategy strategy) {
+                                           DeflateEncoder encoder) {
   check_fits(src, tile, tile, "encode_tiff_tile");
   auto& buf = thread_scratch();
   buf.resize(2 * tile * tile);
@@ -166,7 +257,7 @@ std::vector<std::uint8_t> encode_tiff_tile(ImageView<const std::uint16_t> src, s
       std::memset(row + 2 * (x + 1), 0, 2 * (tile - x - 1));
     }
   }
-  return thread_deflater().compress(buf.data(), buf.size(), level, strategy);
+  return compress(buf.data(), buf.size(), level, encoder);
 }
 
 ImageU16 decode_tiff_tile(const std::uint8_t* data, std::size_t size, std::size_t tile) {

@@ -165,7 +165,6 @@ class ImsWriter::Impl {
   using Fill = std::function<void(std::size_t channel, ImageView<std::uint16_t> dst, std::size_t x0, std::size_t y0)>;
 
   bool mpi() const { return nranks_ > 1; }
-  DeflateStrategy strategy() const { return opt_.rle ? DeflateStrategy::Rle : DeflateStrategy::Default; }
   int owner(std::size_t level, std::size_t cy) const {
     if (!mpi()) return 0;
     const std::size_t top_row_px = (cy * kChunkHeight) << level;  // level-0 row of the chunk's first pixel
@@ -407,7 +406,7 @@ void ImsWriter::Impl::process_chunk(std::size_t level, std::size_t cy, std::size
   auto view = [&](std::size_t c) { return ImageView<const std::uint16_t>(p->planes[c].data(), tw, th, kChunkWidth); };
   tbb::parallel_for(std::size_t{0}, nc_, [&](std::size_t c) {
     count(level, c, view(c));
-    emit(level, c, cy, cx, encode_ims_chunk(view(c), kChunkWidth, kChunkHeight, opt_.deflate_level, strategy()));
+    emit(level, c, cy, cx, encode_ims_chunk(view(c), kChunkWidth, kChunkHeight, opt_.deflate_level, opt_.encoder));
   });
   if (level + 1 < levels_.size()) {
     const LevelSize& N = levels_[level + 1];
@@ -453,7 +452,7 @@ void ImsWriter::Impl::write_block(std::size_t bx, std::size_t by,
       const std::size_t rx = cx * kChunkWidth - x0, ry = cy * kChunkHeight - y0;
       const auto v = channels[c].region(rx, ry, std::min(kChunkWidth, w - rx), std::min(kChunkHeight, h - ry));
       count(0, c, v);
-      emit(0, c, cy, cx, encode_ims_chunk(v, kChunkWidth, kChunkHeight, opt_.deflate_level, strategy()));
+      emit(0, c, cy, cx, encode_ims_chunk(v, kChunkWidth, kChunkHeight, opt_.deflate_level, opt_.encoder));
     });
     if (levels_.size() > 1) {
       const LevelSize& N = levels_[1];
@@ -683,7 +682,7 @@ void ImsWriter::Impl::complete_file() {
       {"PixelNm", format_number(info_.pixel_nm)},
       {"Ranks", std::to_string(nranks_)},
       {"DeflateLevel", std::to_string(opt_.deflate_level)},
-      {"DeflateStrategy", opt_.rle ? "zlib Z_RLE" : "zlib default"}};
+      {"DeflateEncoder", deflate_encoder_name(opt_.encoder)}};
   for (const auto& [k, v] : opt_.qc) meta.annamosaic_attrs.emplace_back("QC " + k, v);
 
   // Thumbnail (Imaris file browsers): the coarsest level, channels coloured and added.

@@ -148,7 +148,7 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
                         const std::size_t x0 = tx * kTile;
                         b->tiles[tx] = encode_tiff_tile(
                             b->pixels.view().region(x0, 0, std::min(kTile, W - x0), b->rows), kTile,
-                            opt.deflate_level, opt.rle ? DeflateStrategy::Rle : DeflateStrategy::Default);
+                            opt.deflate_level, opt.encoder);
                       });
                       b->pixels = ImageU16();
                       return b;

@@ -12,13 +12,14 @@
 #include <cstdint>
 #include <string>
 
+#include "pyramid/chunk_codec.hpp"
 #include "pyramid/ims_reader.hpp"
 
 namespace annamosaic {
 
 struct OmeTiffOptions {
   int deflate_level = 6;  // 1..9
-  bool rle = true;        // zlib strategy (chunk_codec.hpp); standard deflate either way
+  DeflateEncoder encoder = DeflateEncoder::Libdeflate;  // chunk_codec.hpp; standard deflate with any
 };
 
 struct OmeTiffStats {

@@ -8,7 +8,8 @@ Runs (each reports wall time, MB/s of pixels written over all levels ("raw") and
 ("compressed"), peak RSS, file size, compression ratio):
   gen      the synthetic generator alone (subtracted from every writer time: both sides are
            timed without the cost of producing the pixels);
-  cpp      write_synthetic_ims, 1 rank, --threads T (default zlib strategy Z_RLE);
+  cpp      write_synthetic_ims, 1 rank, --threads T (default encoder: libdeflate);
+  cpp-rle  the same with zlib's Z_RLE strategy (the default before 2026-12-03);
   cpp-z    the same with zlib's default strategy (the same encoder settings as h5py);
   cpp-1t   1 rank, 1 thread;
   mpi2     2 ranks x 1 thread (mpiexec -n 2; rows split cyclically);
@@ -132,7 +133,7 @@ def main():
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--deflate", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", default="gen,cpp,cpp-z,cpp-1t,mpi2,h5py")
+    ap.add_argument("--runs", default="gen,cpp,cpp-rle,cpp-z,cpp-1t,mpi2,h5py")
     ap.add_argument("--check", action="store_true", help="sampled check_ims.py of the first C++ file")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
@@ -173,7 +174,8 @@ def main():
         os.remove(out)
 
     cpp("cpp", [], args.threads)
-    cpp("cpp-z", ["--zlib", "default"], args.threads)
+    cpp("cpp-rle", ["--encoder", "zlib-rle"], args.threads)
+    cpp("cpp-z", ["--encoder", "zlib"], args.threads)
     cpp("cpp-1t", [], 1)
     cpp("mpi2", [], 1, MPI_ENV, [args.mpiexec, "-n", "2"])
     if "h5py" in runs:
@@ -185,7 +187,7 @@ def main():
                 f"(CPU {cpu:.1f} s; wall {total:.1f} s incl. numpy generation {gen_s:.1f} s)")
         os.remove(path)
     if "h5py" in results:
-        for name in ("cpp", "cpp-z", "cpp-1t", "mpi2"):
+        for name in ("cpp", "cpp-rle", "cpp-z", "cpp-1t", "mpi2"):
             if name in results:
                 print(f"h5py / {name}: {results['h5py']['write_s'] / results[name]['write_s']:.2f}x wall, "
                       f"{results['h5py']['write_cpu_s'] / results[name]['write_cpu_s']:.2f}x CPU", flush=True)

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -166,6 +167,56 @@ TEST(ChunkCodec, Float32ChunkIsFourPlaneShuffleThenZlibAndPadsWithZero) {
   const ImageF back = decode_f32_chunk(bytes.data(), bytes.size(), 256, 256);
   EXPECT_EQ(back(199, 149), src(199, 149));
   EXPECT_THROW(encode_f32_chunk(src.view(), 128, 256, 1), std::invalid_argument);
+}
+
+TEST(ChunkCodec, EveryEncoderWritesAZlibStreamThatPlainZlibDecodes) {
+  EXPECT_EQ(parse_deflate_encoder("libdeflate"), DeflateEncoder::Libdeflate);
+  EXPECT_EQ(parse_deflate_encoder("zlib-rle"), DeflateEncoder::ZlibRle);
+  EXPECT_EQ(parse_deflate_encoder("zlib"), DeflateEncoder::Zlib);
+  EXPECT_THROW(parse_deflate_encoder("rle"), std::invalid_argument);
+  EXPECT_STREQ(deflate_encoder_name(DeflateEncoder::ZlibRle), "zlib-rle");
+
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(50.0f, 10.0f);
+  ImageF src(256, 256);
+  for (auto& v : src) v = normal(rng);
+  std::vector<std::uint8_t> ref;
+  for (DeflateEncoder e : {DeflateEncoder::Libdeflate, DeflateEncoder::ZlibRle, DeflateEncoder::Zlib})
+    for (int level : {1, 6, 9}) {
+      SCOPED_TRACE(std::string(deflate_encoder_name(e)) + " level " + std::to_string(level));
+      const auto bytes = encode_f32_chunk(src.view(), 256, 256, level, e);
+      std::vector<std::uint8_t> raw(4 * 256 * 256);
+      uLongf got = raw.size();
+      ASSERT_EQ(uncompress(raw.data(), &got, bytes.data(), bytes.size()), Z_OK);
+      ASSERT_EQ(got, raw.size());
+      if (ref.empty()) ref = raw;
+      EXPECT_EQ(raw, ref);  // the same shuffled bytes, whoever compressed them
+      const ImageF back = decode_f32_chunk(bytes.data(), bytes.size(), 256, 256);
+      EXPECT_TRUE(std::equal(back.begin(), back.end(), src.begin()));
+    }
+  EXPECT_THROW(encode_f32_chunk(src.view(), 256, 256, 10), std::invalid_argument);
+}
+
+TEST(ChunkCodec, DecodeIntoAnEdgeRegionAndRejectCorruptStreams) {
+  ImageF src(100, 40);  // an edge chunk's valid part
+  for (std::size_t i = 0; i < src.size(); ++i) src.data()[i] = static_cast<float>(i) * 0.5f - 7.0f;
+  const auto bytes = encode_f32_chunk(src.view(), 128, 64, 1);
+  ImageF canvas(300, 100);
+  std::fill(canvas.begin(), canvas.end(), -1.0f);
+  decode_f32_chunk_into(bytes.data(), bytes.size(), 128, 64, canvas.view().region(10, 20, 100, 40));
+  for (std::size_t y = 0; y < 100; ++y)
+    for (std::size_t x = 0; x < 300; ++x) {
+      const bool inside = x >= 10 && x < 110 && y >= 20 && y < 60;
+      ASSERT_EQ(canvas(x, y), inside ? src(x - 10, y - 20) : -1.0f) << x << "," << y;
+    }
+  EXPECT_THROW(decode_f32_chunk_into(bytes.data(), bytes.size(), 128, 64, canvas.view().region(0, 0, 129, 10)),
+               std::invalid_argument);
+  // A chunk that decodes to fewer bytes than the chunk's size, and a damaged stream.
+  EXPECT_THROW(decode_f32_chunk(bytes.data(), bytes.size(), 128, 32), std::runtime_error);
+  EXPECT_THROW(decode_f32_chunk(bytes.data(), bytes.size(), 128, 128), std::runtime_error);
+  auto damaged = bytes;
+  for (std::size_t i = 2; i < damaged.size(); i += 3) damaged[i] ^= 0x5A;
+  EXPECT_THROW(decode_f32_chunk(damaged.data(), damaged.size(), 128, 64), std::runtime_error);
 }
 
 TEST(ChunkCodec, TiffTileRoundTripWithPredictorAndPadding) {

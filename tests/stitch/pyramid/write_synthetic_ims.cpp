@@ -5,7 +5,7 @@
 //
 //   write_synthetic_ims --out m.ims --width 33180 --height 33180 [--channels 3] [--block 1024]
 //       [--deflate 2] [--threads N] [--order rows|reverse|random] [--split cyclic|random|halves]
-//       [--abort-after N] [--gen-only] [--no-xml] [--queue-mb 256] [--seed S] [--zlib rle|default]
+//       [--abort-after N] [--gen-only] [--no-xml] [--queue-mb 256] [--seed S] [--encoder libdeflate|zlib-rle|zlib]
 //       [--pin-threads]
 //
 // Prints one JSON line (rank 0): sizes, times, MB/s, peak RSS (max over ranks and sum), stats.
@@ -48,7 +48,8 @@ struct Args {
   int deflate = 2;
   std::string order = "rows", split = "cyclic";
   long abort_after = -1;
-  bool gen_only = false, no_xml = false, rle = true, pin = false;
+  bool gen_only = false, no_xml = false, pin = false;
+  annamosaic::DeflateEncoder encoder = annamosaic::DeflateEncoder::Libdeflate;
   unsigned seed = 1;
 };
 
@@ -77,10 +78,12 @@ Args parse(int argc, char** argv) {
     else if (k == "--split") a.split = val();
     else if (k == "--abort-after") a.abort_after = std::stol(val());
     else if (k == "--seed") a.seed = static_cast<unsigned>(std::stoul(val()));
-    else if (k == "--zlib") {
-      const std::string v = val();
-      if (v != "rle" && v != "default") usage("--zlib must be rle or default");
-      a.rle = v == "rle";
+    else if (k == "--encoder") {
+      try {
+        a.encoder = annamosaic::parse_deflate_encoder(val());
+      } catch (const std::invalid_argument& e) {
+        usage(e.what());
+      }
     } else if (k == "--gen-only") a.gen_only = true;
     else if (k == "--pin-threads") a.pin = true;
     else if (k == "--no-xml") a.no_xml = true;
@@ -150,7 +153,7 @@ int main(int argc, char** argv) {
 
     ImsWriterOptions opt;
     opt.deflate_level = a.deflate;
-    opt.rle = a.rle;
+    opt.encoder = a.encoder;
     opt.queue_mb = a.queue_mb;
     opt.write_bdv_xml = !a.no_xml;
     opt.comm = size > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL;
@@ -201,8 +204,8 @@ int main(int argc, char** argv) {
     if (rank == 0) {
       const double pixels = double(a.width) * a.height;
       std::printf("{\"width\": %zu, \"height\": %zu, \"channels\": %zu, \"block\": %zu, \"ranks\": %d, \"threads\": %zu, "
-                  "\"deflate\": %d, \"zlib\": \"%s\", \"gen_only\": %s, \"wall_s\": %.3f, \"gigapixels\": %.4f, \"checksum\": %llu",
-                  a.width, a.height, a.channels, a.block, size, threads, a.deflate, a.rle ? "rle" : "default", a.gen_only ? "true" : "false", wall,
+                  "\"deflate\": %d, \"encoder\": \"%s\", \"gen_only\": %s, \"wall_s\": %.3f, \"gigapixels\": %.4f, \"checksum\": %llu",
+                  a.width, a.height, a.channels, a.block, size, threads, a.deflate, annamosaic::deflate_encoder_name(a.encoder), a.gen_only ? "true" : "false", wall,
                   pixels / 1e9, static_cast<unsigned long long>(checksum.load()));
       if (writer) {
         const auto& s = writer->stats();
