@@ -3,11 +3,12 @@
 
   python3 scripts/stage-table.py OUT_DIR [--markdown]
 
-FoV stages (read = parse the table, render, register = widefield registration, infer = the
-A-net call with its host work, network = the networks alone, write) are summed over the FoVs
-of the last `run` and shown as a share of ranks x wall time: the stages of several FoVs overlap
-within a rank, so shares can add up to more than 100%. `network` is the time the networks ran
-with their copies to and from the device, synchronised: on a GPU, how busy the run kept it.
+FoV stages (read = parse the table, render, register = widefield registration, anet_in = the
+A-net's host input work, infer = the networks with their copies to and from the device, anet_out
+= output images and error map, write) are summed over the FoVs of the last `run` and shown as a
+share of ranks x wall time. `infer` is a rank's serial stage (one FoV at a time: on a GPU, how
+busy the run kept it); the others run for several FoVs at once, so shares can add up to more
+than 100%. Runs before 2026-12-03 have `network` (the networks alone) inside `infer`.
 Stitch stages are wall seconds of the stitch stage (register, solve, fuse + pyramid) and the
 fusion threads' seconds per rank (load tiles, fuse, compress and write pyramid blocks).
 Standard library only, so it runs on any node.
@@ -18,8 +19,10 @@ import os
 import sys
 
 FOV_STAGES = [("read", "parse the table"), ("render", "render S"), ("register", "register widefield"),
-              ("infer", "A-net call (host + device)"), ("network", "networks alone (device busy)"),
-              ("write", "write fov/NNNN.h5")]
+              ("anet_in", "A-net input: normalise (host)"),
+              ("infer", "A-net networks + device copies (serial stage)"),
+              ("network", "networks alone (runs before 2026-12-03)"),
+              ("anet_out", "A-net output: images, error map (host)"), ("write", "write fov/NNNN.h5")]
 
 
 def load(path):

@@ -83,7 +83,22 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   return w;
 }
 
-void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
+namespace {
+// An exception from the A-net fails this FoV (recorded with the reason), not the rank.
+void fail_reconstruction(FovWork& w, const std::exception& e) {
+  w.job.reset();
+  w.failed = true;
+  w.reason = (w.reason.empty() ? "" : w.reason + "; ") + "reconstruction failed: " + e.what();
+  FovResult& r = w.result;
+  r.status = "degraded";  // the documented result states: ok, degraded (empty here)
+  r.reason = w.reason;
+  r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
+  r.q = ImageF();
+  r.error_map = ImageF();
+}
+}  // namespace
+
+void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
   FovResult& r = w.result;
   const auto t0 = Clock::now();
   const ImageF* wf = r.widefield.empty() ? nullptr : &r.widefield;
@@ -97,14 +112,47 @@ void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id
     // The paper's widefield-only mode: S = zeros.
     r.sparse = ImageF(r.widefield.width(), r.widefield.height());
   }
-  ReconstructionOut out = reconstruct(r.sparse, wf, switch_id);
-  r.reconstruction = std::move(out.reconstruction);
-  r.q = std::move(out.q);
-  r.error_map = std::move(out.error_map);
-  if (!r.error_map.empty())
-    r.error_score = std::accumulate(r.error_map.begin(), r.error_map.end(), 0.0) / static_cast<double>(r.error_map.size());
-  w.timings["infer_s"] = since(t0);
-  if (out.network_s >= 0) w.timings["network_s"] = out.network_s;
+  try {
+    w.job = reconstruct(r.sparse, wf, switch_id);
+  } catch (const std::exception& e) {
+    fail_reconstruction(w, e);
+  }
+  w.timings["anet_in_s"] = since(t0);
+}
+
+void run_reconstruction_networks(FovWork& w) {
+  if (!w.job) return;
+  const auto t0 = Clock::now();
+  try {
+    w.job->run_networks();
+  } catch (const std::exception& e) {
+    fail_reconstruction(w, e);
+  }
+  w.timings["infer_s"] = since(t0);  // the networks with their device copies: the serial stage
+}
+
+void end_reconstruction(FovWork& w) {
+  if (!w.job) return;
+  const auto t0 = Clock::now();
+  FovResult& r = w.result;
+  try {
+    ReconstructionOut out = w.job->finish();
+    w.job.reset();
+    r.reconstruction = std::move(out.reconstruction);
+    r.q = std::move(out.q);
+    r.error_map = std::move(out.error_map);
+    if (!r.error_map.empty())
+      r.error_score = std::accumulate(r.error_map.begin(), r.error_map.end(), 0.0) / static_cast<double>(r.error_map.size());
+  } catch (const std::exception& e) {
+    fail_reconstruction(w, e);
+  }
+  w.timings["anet_out_s"] = since(t0);
+}
+
+void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
+  begin_reconstruction(w, reconstruct, switch_id, opt);
+  run_reconstruction_networks(w);
+  end_reconstruction(w);
 }
 
 std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {

@@ -1,8 +1,12 @@
 #pragma once
-// The per-FoV science of a run, as three stages that a rank overlaps (TBB pipeline):
-//   prepare:     read table -> render S; read widefield (frames 3-5 mean) -> register to S -> L
-//   reconstruct: A-net G(S, L, M) -> A, Q(A), error map (through a ReconstructFn)
-//   finish:      write fov/NNNN.h5 atomically, checksum, manifest record
+// The per-FoV science of a run, as stages that a rank overlaps (TBB pipeline):
+//   prepare (parallel):   read table -> render S; read widefield (frames 3-5 mean) -> register
+//                         to S -> L; begin_reconstruction: the A-net's host input work
+//   reconstruct (serial): the networks G(S, L, M) -> A, Q(A) (the GPU, or all CPU threads)
+//   finish (parallel):    end_reconstruction: output images, error map; write fov/NNNN.h5
+//                         atomically, checksum, manifest record
+// Only the networks are serial: on a GPU rank the host work around them (~0.5 core-s per
+// full-size FoV) would otherwise cap the rank at a couple of FoVs per second.
 // A bad FoV (corrupt table, unreadable TIFF, zero localizations) does not throw out of these
 // stages: it is marked failed with its reason, reconstructed from widefield only (or left empty,
 // `failed_tile`), and recorded, so the run goes on.
@@ -20,11 +24,18 @@ namespace annamosaic {
 
 struct ReconstructionOut {
   ImageF reconstruction, q, error_map;  // error_map empty without widefield
-  double network_s = -1;                // the networks alone (device busy), < 0: not measured
 };
-// (sparse S, widefield on the SR grid or nullptr, switch id) -> outputs. Called from one thread
-// at a time per rank (the inference stage is serial: the GPU, or all the CPU threads, is busy).
-using ReconstructFn = std::function<ReconstructionOut(const ImageF& sparse, const ImageF* widefield, int switch_id)>;
+// One FoV's reconstruction after its host input work: run_networks() is called in the rank's
+// serial stage, finish() afterwards on any thread.
+class ReconstructJob {
+ public:
+  virtual ~ReconstructJob() = default;
+  virtual void run_networks() = 0;
+  virtual ReconstructionOut finish() = 0;
+};
+// (sparse S, widefield on the SR grid or nullptr, switch id) -> a prepared job. Called from
+// several threads at once.
+using ReconstructFn = std::function<std::unique_ptr<ReconstructJob>(const ImageF& sparse, const ImageF* widefield, int switch_id)>;
 
 struct FovOptions {
   double pixel_nm = 20.0;
@@ -41,9 +52,14 @@ struct FovWork {
   bool failed = false;
   std::string reason;
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
+  std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
 };
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& campaign, const FovOptions& opt);
+// The reconstruction in three steps (parallel, serial, parallel); reconstruct_fov does all three.
+void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt);
+void run_reconstruction_networks(FovWork& w);
+void end_reconstruction(FovWork& w);
 void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt);
 // Writes out_dir/fov/NNNN.h5 and returns the manifest record (JSON, one line).
 std::string finish_fov(FovWork& w, const std::string& out_dir, int rank);

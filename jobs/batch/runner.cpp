@@ -143,6 +143,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
               [&](std::shared_ptr<FovWork> w) {
                 const auto t0 = Clock::now();
                 auto prepared = prepare_fov(w->entry, campaign, opt.fov);
+                begin_reconstruction(*prepared, reconstruct, campaign.switch_id, opt.fov);
                 add_busy(t0);
                 return std::shared_ptr<FovWork>(std::move(prepared));
               }) &
@@ -150,12 +151,13 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
               tbb::filter_mode::serial_out_of_order,
               [&](std::shared_ptr<FovWork> w) {
                 const auto t0 = Clock::now();
-                reconstruct_fov(*w, reconstruct, campaign.switch_id, opt.fov);
+                run_reconstruction_networks(*w);
                 add_busy(t0);
                 return w;
               }) &
           tbb::make_filter<std::shared_ptr<FovWork>, void>(tbb::filter_mode::parallel, [&](std::shared_ptr<FovWork> w) {
             const auto t0 = Clock::now();
+            end_reconstruction(*w);
             std::string rec = finish_fov(*w, opt.out_dir, rank);
             add_busy(t0);
             std::lock_guard<std::mutex> lock(pending_mutex);

@@ -185,9 +185,22 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       write_file_atomic(out + "/bindings.jsonl", lines);
       spdlog::info("{} rank(s); bindings in {}/bindings.jsonl", size, out);
     }
-    const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) {
-      anet::ReconstructionResult r = net->run(sparse.view(), wf, switch_id);
-      return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map), r.network_seconds};
+    // The A-net's host steps run in the pipeline's parallel stages, its networks in the serial one.
+    class AnetJob : public ReconstructJob {
+     public:
+      AnetJob(const anet::Reconstructor& net, std::shared_ptr<anet::Reconstructor::Job> job) : net_(net), job_(std::move(job)) {}
+      void run_networks() override { net_.run_networks(*job_); }
+      ReconstructionOut finish() override {
+        anet::ReconstructionResult r = net_.finish(*job_);
+        return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map)};
+      }
+
+     private:
+      const anet::Reconstructor& net_;
+      std::shared_ptr<anet::Reconstructor::Job> job_;
+    };
+    const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) -> std::unique_ptr<ReconstructJob> {
+      return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), wf, switch_id));
     };
     const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
     if (rank == 0) {

@@ -17,18 +17,33 @@ namespace {
 
 // One generator forward on a padded [N, C, H, W] CPU tensor; output [N, 1, H, W] float on the CPU.
 torch::Tensor forward_padded(Generator& g, const torch::Tensor& x, float m, const DeviceSetup& dev) {
-  torch::Tensor in = x;
+  return generator_on_device(g, x, m, dev).to(torch::kCPU).contiguous();
+}
+
+}  // namespace
+
+torch::Tensor host_input_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, const DeviceSetup& dev) {
+  return torch::empty({n, c, h, w}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(dev.device.is_cuda()));
+}
+
+torch::Tensor generator_on_device(Generator& g, const torch::Tensor& xp, float m, const DeviceSetup& dev) {
+  torch::Tensor in = xp;
   if (dev.device.is_cuda()) {
-    // Pinned staging buffer so the host-to-device copy can overlap other streams' work.
-    torch::Tensor pinned = torch::empty(x.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
-    pinned.copy_(x);
+    // From pinned memory the host-to-device copy is asynchronous and overlaps other streams' work.
+    torch::Tensor pinned = xp;
+    if (!xp.is_pinned()) {
+      pinned = torch::empty(xp.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+      pinned.copy_(xp);
+    }
     in = pinned.to(dev.device, /*non_blocking=*/true);
     if (dev.channels_last) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   const torch::Tensor mt = torch::full({1}, m, torch::TensorOptions().dtype(torch::kFloat32).device(dev.device));
   AutocastGuard autocast(dev.device.is_cuda() && dev.autocast != torch::kFloat32, dev.autocast);
-  return g->forward(in, mt).to(torch::kCPU, torch::kFloat32).contiguous();
+  return g->forward(in, mt).to(torch::kFloat32);
 }
+
+namespace {
 
 torch::Tensor pad_channels(const torch::Tensor& x, std::int64_t h, std::int64_t w, const std::vector<double>& pad_values) {
   std::vector<torch::Tensor> chans;

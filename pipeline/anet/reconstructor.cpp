@@ -80,13 +80,46 @@ std::size_t Reconstructor::whole_fov_bytes(std::size_t width, std::size_t height
   return generator_pass_bytes(impl_->cfg.ngf, static_cast<std::int64_t>(height), static_cast<std::int64_t>(width));
 }
 
-ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const ImageF* wf, int switch_id) const {
-  const auto t0 = std::chrono::steady_clock::now();
+// What passes from prepare() to run_networks() to finish().
+class Reconstructor::Job {
+ public:
+  std::int64_t h = 0, w = 0;
+  bool has_w = false;
+  float m = 0;
+  Tiling tiling;
+  torch::Tensor x;                  // generator input: padded to multiples of 256 (whole) or not (tiled)
+  std::vector<double> pad_values;   // tiled: per-channel padding of x
+  ImageF widefield_q;               // the scaled widefield on Q's grid, empty without
+  torch::Tensor g_out, qa;          // host: G's tanh output (1, 1, h, w), Q(A) (1, 1, h4 / 4, w4 / 4)
+  torch::Tensor err;                // host: the error map when computed on the device
+  ReconstructionResult r;           // timings so far
+  int step = 0;                     // 1 prepared, 2 networks run, 3 finished
+};
+
+namespace {
+using SteadyClock = std::chrono::steady_clock;
+double seconds_since(SteadyClock::time_point t) { return std::chrono::duration<double>(SteadyClock::now() - t).count(); }
+
+// LibTorch's (OpenMP) thread count for the calling thread, restored on exit: host steps running
+// on pipeline threads next to each other use one thread each.
+class TorchThreadsGuard {
+ public:
+  explicit TorchThreadsGuard(int n) : prev_(torch::get_num_threads()) {
+    if (n != prev_) torch::set_num_threads(n);
+  }
+  ~TorchThreadsGuard() {
+    if (torch::get_num_threads() != prev_) torch::set_num_threads(prev_);
+  }
+
+ private:
+  int prev_;
+};
+}  // namespace
+
+std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float> sparse, const ImageF* wf,
+                                                           int switch_id) const {
+  const auto t0 = SteadyClock::now();
   const Impl& im = *impl_;
-  // OpenMP's thread count is per calling thread: a pipeline worker thread that runs this would
-  // otherwise use the OpenMP default (all cores of the mask), not the rank's share.
-  if (im.opt.threads > 0 && !im.dev.device.is_cuda() && torch::get_num_threads() != im.opt.threads)
-    torch::set_num_threads(im.opt.threads);
   const bool has_s = !sparse.empty(), has_w = wf && !wf->empty();
   if (!has_s && !has_w) throw std::invalid_argument("Reconstructor::run: neither a sparse image nor a widefield given");
   const std::size_t W = has_s ? sparse.width() : wf->width(), H = has_s ? sparse.height() : wf->height();
@@ -94,59 +127,135 @@ ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const Ima
     throw std::invalid_argument("Reconstructor::run: widefield " + std::to_string(wf->width()) + "x" +
                                 std::to_string(wf->height()) + " is not on the sparse image's grid " + std::to_string(W) +
                                 "x" + std::to_string(H));
-  const std::int64_t h = static_cast<std::int64_t>(H), w = static_cast<std::int64_t>(W);
+  auto job = std::make_shared<Job>();
+  Job& j = *job;
+  j.h = static_cast<std::int64_t>(H);
+  j.w = static_cast<std::int64_t>(W);
+  j.has_w = has_w;
+  j.m = static_cast<float>(switch_id);
+  if (im.opt.mode == "tiled") {
+    j.tiling = {true, static_cast<std::int64_t>(im.opt.tile_px), static_cast<std::int64_t>(im.opt.tile_px)};
+  } else if (im.opt.mode == "auto") {
+    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 4096)) << 20;
+    j.tiling = choose_tiling(im.cfg.ngf, j.h, j.w, budget, static_cast<std::int64_t>(im.opt.tile_px),
+                             static_cast<std::int64_t>(im.opt.overlap_px));
+  }
 
-  // Inputs normalised over the FoV itself (never over padding or a tile).
+  // Inputs normalised over the FoV itself (never over padding or a tile), written straight into
+  // the generator's input tensor; padding looks like "no localizations, no light".
   const Standardisation st = has_s ? sparse_standardisation(sparse) : Standardisation{};
-  const ImageF s_norm = has_s ? standardise_sparse(sparse) : ImageF(W, H);
-  const ImageF l01 = has_w ? scale_widefield(wf->view()) : ImageF(W, H);
-  const torch::Tensor x = torch::stack({image_to_tensor(s_norm.view()), image_to_tensor(l01.view())}).unsqueeze(0);
-  // Padding looks like "no localizations, no light".
-  const std::vector<double> pad_values = {has_s ? -st.mean / st.scale : 0.0, 0.0};
+  const float s_pad = static_cast<float>(has_s ? -st.mean / st.scale : 0.0);
+  j.pad_values = {has_s ? -st.mean / st.scale : 0.0, 0.0};
+  ImageF l01;
+  if (has_w) {
+    l01 = scale_widefield(wf->view());
+    j.widefield_q = widefield_on_q_grid(l01.view());
+  }
+  const std::int64_t hp = j.tiling.tiled ? j.h : round_up(j.h, 256), wp = j.tiling.tiled ? j.w : round_up(j.w, 256);
+  j.x = host_input_buffer(1, 2, hp, wp, im.dev);
+  float* s_plane = j.x.data_ptr<float>();
+  float* l_plane = s_plane + hp * wp;
+  for (std::int64_t y = 0; y < hp; ++y) {
+    float* srow = s_plane + y * wp;
+    float* lrow = l_plane + y * wp;
+    std::int64_t x0 = 0;
+    if (y < j.h) {
+      x0 = j.w;
+      if (has_s) {
+        // The expression of standardise_sparse (normalisation.hpp), so training and inference agree.
+        const float* in = sparse.row(static_cast<std::size_t>(y));
+        for (std::int64_t x = 0; x < j.w; ++x) srow[x] = (in[x] - st.mean) / st.scale;
+      } else {
+        std::fill_n(srow, j.w, 0.0f);
+      }
+      if (has_w) std::copy_n(l01.row(static_cast<std::size_t>(y)), j.w, lrow);
+      else std::fill_n(lrow, j.w, 0.0f);
+    }
+    std::fill(srow + x0, srow + wp, s_pad);
+    std::fill(lrow + x0, lrow + wp, 0.0f);
+  }
+  j.step = 1;
+  j.r.prepare_seconds = seconds_since(t0);
+  return job;
+}
 
+void Reconstructor::run_networks(Job& j) const {
+  if (j.step != 1) throw std::logic_error("Reconstructor::run_networks: job not prepared, or already run");
+  const auto t0 = SteadyClock::now();
+  const Impl& im = *impl_;
+  // OpenMP's thread count is per calling thread: a pipeline worker thread that runs this would
+  // otherwise use the OpenMP default (all cores of the mask), not the rank's share.
+  if (im.opt.threads > 0 && !im.dev.device.is_cuda() && torch::get_num_threads() != im.opt.threads)
+    torch::set_num_threads(im.opt.threads);
   torch::InferenceMode inference;
 #ifdef ANNAMOSAIC_WITH_CUDA
-  // One stream per call: concurrent run() calls (several FoVs in flight) overlap on the GPU.
+  // One stream per call: concurrent calls (several FoVs in flight) overlap on the GPU.
   std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
   if (im.dev.device.is_cuda()) stream_guard.emplace(c10::cuda::getStreamFromPool(false, im.dev.device.index()));
 #endif
-  ReconstructionResult r;
-  Tiling tiling;
-  if (im.opt.mode == "tiled") {
-    tiling = {true, static_cast<std::int64_t>(im.opt.tile_px), static_cast<std::int64_t>(im.opt.tile_px)};
-  } else if (im.opt.mode == "auto") {
-    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 4096)) << 20;
-    tiling = choose_tiling(im.cfg.ngf, h, w, budget, static_cast<std::int64_t>(im.opt.tile_px),
-                           static_cast<std::int64_t>(im.opt.overlap_px));
-  }
-  const bool tiled = tiling.tiled;
-  const float m = static_cast<float>(switch_id);
-  const auto t_net = std::chrono::steady_clock::now();
-  const torch::Tensor g_out = tiled ? generate_tiled(im.g, x, pad_values, m, tiling.tile_h, tiling.tile_w,
-                                                     static_cast<std::int64_t>(im.opt.overlap_px), im.dev, &r.tiles)
-                                    : generate_whole(im.g, x, pad_values, m, im.dev);
-  r.tiled = tiled;
-  r.reconstruction = tensor_to_image((g_out + 1) / 2);
-
   // Q on the whole FoV, in the [-1, 1] convention it was trained in; padded to a multiple of 4
-  // with the value of an empty reconstruction.
-  const std::int64_t h4 = round_up(h, kQFactor), w4 = round_up(w, kQFactor);
-  torch::Tensor q_in = pad_to(g_out, h4, w4, -1.0).to(im.dev.device);
-  if (im.dev.channels_last) q_in = q_in.contiguous(torch::MemoryFormat::ChannelsLast);
-  const torch::Tensor qa = im.q->forward(q_in).to(torch::kCPU, torch::kFloat32);
-  // The copy to the CPU waited for the device: the networks are done.
-  r.network_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_net).count();
-  r.q_of_a = tensor_to_image(qa);
-  if (has_w) {
-    r.widefield_q = widefield_on_q_grid(l01.view());
-    const torch::Tensor wq = image_to_tensor(r.widefield_q.view()).reshape({1, 1, h4 / 4, w4 / 4});
-    r.error_map = tensor_to_image(error_map(qa, wq));
+  // with the value of an empty reconstruction. In a whole pass G's output stays on the device.
+  const std::int64_t h4 = round_up(j.h, kQFactor), w4 = round_up(j.w, kQFactor);
+  torch::Tensor g_dev;
+  if (j.tiling.tiled) {
+    j.g_out = generate_tiled(im.g, j.x, j.pad_values, j.m, j.tiling.tile_h, j.tiling.tile_w,
+                             static_cast<std::int64_t>(im.opt.overlap_px), im.dev, &j.r.tiles);
+    g_dev = j.g_out.to(im.dev.device);
+  } else {
+    g_dev = generator_on_device(im.g, j.x, j.m, im.dev).slice(2, 0, j.h).slice(3, 0, j.w);
   }
-#ifdef ANNAMOSAIC_WITH_CUDA
-  if (im.dev.device.is_cuda()) c10::cuda::getCurrentCUDAStream(im.dev.device.index()).synchronize();
-#endif
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  j.x = torch::Tensor();  // the input is no longer needed: free it before Q runs
+  torch::Tensor q_in = pad_to(g_dev, h4, w4, -1.0);
+  if (im.dev.channels_last) q_in = q_in.contiguous(torch::MemoryFormat::ChannelsLast);
+  const torch::Tensor qa_dev = im.q->forward(q_in).to(torch::kFloat32);
+  // On a GPU the error map's convolutions cost ~1 ms there against ~0.3 core-s on the host
+  // (full-size FoV); on the CPU it is left to finish(), off the serial stage.
+  if (im.dev.device.is_cuda() && j.has_w) {
+    const torch::Tensor wq =
+        image_to_tensor(j.widefield_q.view()).reshape({1, 1, h4 / 4, w4 / 4}).to(im.dev.device, /*non_blocking=*/false);
+    j.err = error_map(qa_dev, wq).to(torch::kCPU).contiguous();
+  }
+  j.qa = qa_dev.to(torch::kCPU).contiguous();
+  if (!j.tiling.tiled) j.g_out = g_dev.to(torch::kCPU).contiguous();
+  // The copies to the CPU waited for the device: the networks are done.
+  j.r.tiled = j.tiling.tiled;
+  j.step = 2;
+  j.r.network_seconds = seconds_since(t0);
+}
+
+ReconstructionResult Reconstructor::finish(Job& j) const {
+  if (j.step != 2) throw std::logic_error("Reconstructor::finish: the job's networks have not run, or it is finished");
+  const auto t0 = SteadyClock::now();
+  ReconstructionResult r = std::move(j.r);
+  // A = (G + 1) / 2, the same float arithmetic as the tensor expression.
+  r.reconstruction = ImageF(static_cast<std::size_t>(j.w), static_cast<std::size_t>(j.h));
+  const float* g = j.g_out.data_ptr<float>();
+  float* a = r.reconstruction.data();
+  for (std::size_t i = 0, n = r.reconstruction.size(); i < n; ++i) a[i] = (g[i] + 1.0f) / 2.0f;
+  j.g_out = torch::Tensor();
+  r.q_of_a = tensor_to_image(j.qa);
+  if (j.has_w) {
+    if (!j.err.defined()) {
+      TorchThreadsGuard one_thread(1);
+      torch::InferenceMode inference;
+      const std::int64_t h4 = round_up(j.h, kQFactor), w4 = round_up(j.w, kQFactor);
+      j.err = error_map(j.qa, image_to_tensor(j.widefield_q.view()).reshape({1, 1, h4 / 4, w4 / 4}));
+    }
+    r.error_map = tensor_to_image(j.err);
+    r.widefield_q = std::move(j.widefield_q);
+  }
+  j.qa = torch::Tensor();
+  j.err = torch::Tensor();
+  j.step = 3;
+  r.finish_seconds = seconds_since(t0);
+  r.seconds = r.prepare_seconds + r.network_seconds + r.finish_seconds;
   return r;
+}
+
+ReconstructionResult Reconstructor::run(ImageView<const float> sparse, const ImageF* wf, int switch_id) const {
+  const std::shared_ptr<Job> job = prepare(sparse, wf, switch_id);
+  run_networks(*job);
+  return finish(*job);
 }
 
 ImageU16 reconstruction_to_u16(ImageView<const float> a) {

@@ -23,6 +23,14 @@
 // (Q is small). Note that the networks normalise per image: a tile's statistics differ from the
 // whole FoV's, so tiled and whole results agree closely but not bit for bit (see README).
 //
+// In three steps (what run() does in a row), so that a pipeline keeps only the networks in its
+// serial stage, the bound of a GPU rank: prepare() (host: validate, normalise, build the padded
+// input) and finish() (host: output images, Q grid widefield, error map) may run on any thread,
+// for several FoVs at once; run_networks() is the device part (or all CPU threads):
+//   auto job = net.prepare(sparse.view(), &wf, 0);   // any thread
+//   net.run_networks(*job);                          // the serial stage
+//   ReconstructionResult r = net.finish(*job);       // any thread
+//
 // Threads and devices: run() is const and may be called concurrently from several threads
 // (CPU: they share LibTorch's intra-op pool; CUDA: each call uses its own stream when built
 // with ANNAMOSAIC_WITH_CUDA). One Reconstructor per GPU. Errors: InputError for a bad model file
@@ -59,10 +67,10 @@ struct ReconstructionResult {
   ImageF error_map;       // (1 - MSSSIM_map(Q(A), W_down)) * (Q(A) + W_down); empty without widefield
   bool tiled = false;
   std::size_t tiles = 1;
-  double seconds = 0;     // wall time of run()
-  // The networks alone (G and Q, with the copies to and from the device, synchronised): on a GPU
-  // the time the device was busy for this FoV; the rest of `seconds` is host work (normalising
-  // the inputs, the error map).
+  double seconds = 0;     // wall time of the three steps
+  double prepare_seconds = 0, finish_seconds = 0;  // host work before and after the networks
+  // The networks alone (run_networks: G and Q, with the copies to and from the device,
+  // synchronised): on a GPU the time the device was busy for this FoV.
   double network_seconds = 0;
 };
 
@@ -86,6 +94,12 @@ class Reconstructor {
   Reconstructor& operator=(const Reconstructor&) = delete;
 
   ReconstructionResult run(ImageView<const float> sparse, const ImageF* widefield_on_sr_grid, int switch_id) const;
+
+  // The same in three steps (see the top of this file). A job is used once, in this order.
+  class Job;
+  std::shared_ptr<Job> prepare(ImageView<const float> sparse, const ImageF* widefield_on_sr_grid, int switch_id) const;
+  void run_networks(Job& job) const;
+  ReconstructionResult finish(Job& job) const;
   const ModelInfo& info() const;
   // Bytes the whole-FoV generator pass is estimated to need for a width x height FoV.
   std::size_t whole_fov_bytes(std::size_t width, std::size_t height) const;

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "anet/augment.hpp"
 #include "anet/inference.hpp"
@@ -558,6 +559,81 @@ TEST(AnetInference, OneTileEqualsWholeAndTilesAgreeWithWhole) {
     EXPECT_GT(ms_ssim_wang(aw.view(), as.view()), 0.9);
   }
   EXPECT_LT(((whole - striped) / 2).abs().max().item<float>(), 1.0f);
+}
+
+// The A-net as every earlier version of Reconstructor::run computed it, step by step on one thread.
+ReconstructionResult reference_reconstruction(const std::string& model, ImageView<const float> s, const ImageF& w,
+                                              const Tiling& tiling) {
+  const ModelFile mf = read_model_file(model);
+  Generator g(mf.network);
+  LowResEstimator q(mf.network);
+  import_module(*g, mf.groups.at("generator"), model, "generator");
+  import_module(*q, mf.groups.at("lowres_estimator"), model, "lowres_estimator");
+  g->eval();
+  q->eval();
+  torch::InferenceMode guard;
+  const Standardisation st = sparse_standardisation(s);
+  const ImageF sn = standardise_sparse(s), l01 = scale_widefield(w.view());
+  const torch::Tensor x = torch::stack({image_to_tensor(sn.view()), image_to_tensor(l01.view())}).unsqueeze(0);
+  const std::vector<double> pad = {-st.mean / st.scale, 0.0};
+  DeviceSetup dev;
+  const torch::Tensor g_out = tiling.tiled ? generate_tiled(g, x, pad, 0.0f, tiling.tile_h, tiling.tile_w, 128, dev)
+                                           : generate_whole(g, x, pad, 0.0f, dev);
+  const std::int64_t h4 = round_up(x.size(2), 4), w4 = round_up(x.size(3), 4);
+  const torch::Tensor qa = q->forward(pad_to(g_out, h4, w4, -1.0));
+  ReconstructionResult r;
+  r.reconstruction = tensor_to_image((g_out + 1) / 2);
+  r.q_of_a = tensor_to_image(qa);
+  r.widefield_q = widefield_on_q_grid(l01.view());
+  r.error_map = tensor_to_image(error_map(qa, image_to_tensor(r.widefield_q.view()).reshape({1, 1, h4 / 4, w4 / 4})));
+  return r;
+}
+
+float max_abs_difference(const ImageF& a, const ImageF& b) {
+  if (a.width() != b.width() || a.height() != b.height()) return INFINITY;
+  float d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a.data()[i] - b.data()[i]));
+  return d;
+}
+
+TEST(AnetInference, StepsOnAnyThreadsGiveTheReferenceReconstruction) {
+  const std::string d = tmp_dir("steps");
+  const std::string model = write_tiny_model(d + "/m.h5", 8);
+  ImageF s(600, 530), w(600, 530);
+  std::mt19937 rng(5);
+  std::poisson_distribution<int> p(0.1);
+  for (float& v : s) v = static_cast<float>(p(rng));
+  for (std::size_t i = 0; i < w.size(); ++i) w.data()[i] = 80.0f + static_cast<float>((i * 7) % 600) * 0.2f;
+  for (const char* mode : {"whole", "tiled"}) {
+    SCOPED_TRACE(mode);
+    ReconstructorOptions o;
+    o.mode = mode;
+    o.tile_px = 512;
+    const Reconstructor net(model, o);
+    const ReconstructionResult want =
+        reference_reconstruction(model, s.view(), w, {std::string(mode) == "tiled", 512, 512});
+    // prepare and finish on other threads than the networks, as the run's pipeline does.
+    std::shared_ptr<Reconstructor::Job> job;
+    std::thread([&] { job = net.prepare(s.view(), &w, 0); }).join();
+    net.run_networks(*job);
+    EXPECT_THROW(net.run_networks(*job), std::logic_error);  // a job runs once
+    ReconstructionResult got;
+    std::thread([&] { got = net.finish(*job); }).join();
+    EXPECT_THROW(net.finish(*job), std::logic_error);
+    EXPECT_EQ(max_abs_difference(got.reconstruction, want.reconstruction), 0.0f);
+    EXPECT_EQ(max_abs_difference(got.q_of_a, want.q_of_a), 0.0f);
+    EXPECT_EQ(max_abs_difference(got.widefield_q, want.widefield_q), 0.0f);
+    // The error map's convolutions may sum in another order with another thread count.
+    EXPECT_LT(max_abs_difference(got.error_map, want.error_map), 1e-5f);
+    EXPECT_GT(got.network_seconds, 0.0);
+    EXPECT_NEAR(got.seconds, got.prepare_seconds + got.network_seconds + got.finish_seconds, 1e-9);
+    // run() is the three steps.
+    const ReconstructionResult again = net.run(s.view(), &w, 0);
+    EXPECT_EQ(max_abs_difference(again.reconstruction, got.reconstruction), 0.0f);
+  }
+  const Reconstructor net(model);
+  auto unprepared = net.prepare(s.view(), nullptr, 0);
+  EXPECT_THROW(net.finish(*unprepared), std::logic_error);  // networks first
 }
 
 TEST(AnetInference, TilingForAMemoryBudget) {
