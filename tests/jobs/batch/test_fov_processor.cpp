@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "batch/fov_processor.hpp"
+#include "batch/fov_result.hpp"
+
+using namespace annamosaic;
+
+namespace {
+// A stand-in for the A-net with the same three steps: A = S / 10, Q and the error map 1/4 size,
+// error map = 0.25 everywhere. `fail_at` makes one step throw, as a real model can (out of memory).
+class FakeJob : public ReconstructJob {
+ public:
+  FakeJob(const ImageF& s, int fail_at) : fail_at_(fail_at) {
+    a_ = ImageF(s.width(), s.height());
+    for (std::size_t i = 0; i < s.size(); ++i) a_.data()[i] = s.data()[i] / 10.0f;
+  }
+  void run_networks() override {
+    if (fail_at_ == 2) throw std::runtime_error("CUDA out of memory (fake)");
+    ran_ = true;
+  }
+  ReconstructionOut finish() override {
+    if (fail_at_ == 3) throw std::runtime_error("error map failed (fake)");
+    if (!ran_) throw std::logic_error("finish before run_networks");
+    ReconstructionOut o;
+    o.reconstruction = std::move(a_);
+    o.q = ImageF(o.reconstruction.width() / 4, o.reconstruction.height() / 4);
+    o.error_map = ImageF(o.q.width(), o.q.height());
+    for (float& v : o.error_map) v = 0.25f;
+    return o;
+  }
+
+ private:
+  ImageF a_;
+  int fail_at_;
+  bool ran_ = false;
+};
+
+ReconstructFn fake(int fail_at) {
+  return [fail_at](const ImageF& s, const ImageF*, int) -> std::unique_ptr<ReconstructJob> {
+    if (fail_at == 1) throw std::invalid_argument("bad input (fake)");
+    return std::make_unique<FakeJob>(s, fail_at);
+  };
+}
+
+FovWork work(int id) {
+  FovWork w;
+  w.entry.id = id;
+  w.result.id = id;
+  w.result.sparse = ImageF(64, 48);
+  w.result.sparse(10, 20) = 5;
+  w.result.widefield = ImageF(64, 48);
+  return w;
+}
+}  // namespace
+
+TEST(FovProcessor, TheThreeReconstructionStepsOnDifferentThreads) {
+  FovWork w = work(3);
+  begin_reconstruction(w, fake(0), 0, {});
+  ASSERT_TRUE(w.job);
+  std::thread([&] { run_reconstruction_networks(w); }).join();  // the serial stage's thread
+  end_reconstruction(w);
+  EXPECT_FALSE(w.job);
+  EXPECT_FALSE(w.failed);
+  EXPECT_EQ(w.result.status, "ok");
+  EXPECT_FLOAT_EQ(w.result.reconstruction(10, 20), 0.5f);
+  EXPECT_DOUBLE_EQ(w.result.error_score, 0.25);
+  for (const char* k : {"anet_in_s", "infer_s", "anet_out_s"}) EXPECT_TRUE(w.timings.contains(k)) << k;
+}
+
+TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
+  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/fov_processor";
+  std::filesystem::create_directories(dir);
+  for (int step : {1, 2, 3}) {
+    SCOPED_TRACE(step);
+    FovWork w = work(10 + step);
+    EXPECT_NO_THROW(reconstruct_fov(w, fake(step), 0, {}));
+    EXPECT_TRUE(w.failed);
+    EXPECT_FALSE(w.job);
+    EXPECT_NE(w.reason.find("reconstruction failed: "), std::string::npos) << w.reason;
+    EXPECT_NE(w.reason.find("(fake)"), std::string::npos) << w.reason;
+    EXPECT_EQ(w.result.status, "degraded");
+    // An empty tile of the FoV's size, so the mosaic keeps its geometry.
+    EXPECT_EQ(w.result.reconstruction.width(), 64u);
+    EXPECT_EQ(w.result.reconstruction.height(), 48u);
+    EXPECT_FLOAT_EQ(w.result.reconstruction(10, 20), 0.0f);
+    // The manifest record says failed, with the reason; the result file exists and reads back.
+    const auto rec = nlohmann::json::parse(finish_fov(w, dir, 0));
+    EXPECT_EQ(rec["status"], "failed");
+    EXPECT_NE(rec["reason"].get<std::string>().find("reconstruction failed"), std::string::npos);
+    const FovResult back = read_fov_result(dir + "/" + fov_result_name(10 + step));
+    EXPECT_EQ(back.status, "degraded");
+  }
+}
