@@ -59,6 +59,34 @@ run_case() {
 
 # The demo campaign (simulated on first use), whole run; then its FoV stage in other settings.
 run_case demo-fp32 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign"
+# The same FoVs on the CPU (first 3 of the dispatch order): the GPU run's outputs must match them.
+t=$SECONDS
+timeout "$(limit 90)" annamosaic run --config configs/demo.ini --campaign "$work/demo-campaign" --output "$work/demo-cpu" \
+  --device cpu --stage fovs --max-fovs 3 > "$work/demo-cpu.log" 2>&1
+note ""
+note "## demo-cpu: exit $? in $((SECONDS - t)) s (3 FoVs on the CPU, to compare with demo-fp32)"
+python3 - "$work/demo-fp32" "$work/demo-cpu" << 'EOF' 2>&1 | tee -a "$summary"
+import json, os, sys
+gpu, cpu = sys.argv[1], sys.argv[2]
+def records(d):
+    out = {}
+    for line in open(os.path.join(d, "manifest.jsonl")):
+        r = json.loads(line)
+        out[r["id"]] = r
+    return out
+g, c = records(gpu), records(cpu)
+both = [i for i in sorted(c) if i in g]
+for i in both:
+    print(f"FoV {i}: error_score GPU {g[i]['extra']['error_score']:.8f} CPU {c[i]['extra']['error_score']:.8f}")
+try:
+    import h5py, numpy as np
+except ImportError:
+    sys.exit("no h5py/numpy here: datasets not compared (error scores above)")
+for i in both:
+    with h5py.File(os.path.join(gpu, g[i]["file"]), "r") as a, h5py.File(os.path.join(cpu, c[i]["file"]), "r") as b:
+        diffs = {k: float(np.max(np.abs(a[k][...] - b[k][...]))) for k in ("reconstruction", "q", "error_map") if k in a}
+    print(f"FoV {i}: max |GPU - CPU| " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+EOF
 run_case demo-bf16 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --stage fovs --precision bf16
 run_case demo-inflight8 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --stage fovs --in-flight 8
 
