@@ -88,6 +88,7 @@ namespace {
 void fail_reconstruction(FovWork& w, const std::exception& e) {
   w.job.reset();
   w.failed = true;
+  w.anet_failed = true;
   w.reason = (w.reason.empty() ? "" : w.reason + "; ") + "reconstruction failed: " + e.what();
   FovResult& r = w.result;
   r.status = "degraded";  // the documented result states: ok, degraded (empty here)
@@ -159,9 +160,9 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   const auto t0 = Clock::now();
   const std::string rel = fov_result_name(w.entry.id);
   const std::string path = out_dir + "/" + rel;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   nlohmann::json rec = {{"id", w.entry.id}};
   try {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     write_fov_result(path, w.result);
     rec["file"] = rel;
     rec["checksum"] = file_checksum(path);

@@ -53,6 +53,7 @@ struct FovWork {
   std::string reason;
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
+  bool anet_failed = false;                           // an A-net step threw (reason in `reason`)
 };
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& campaign, const FovOptions& opt);

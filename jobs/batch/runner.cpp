@@ -120,8 +120,13 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   };
 
   // Records are sent as newline-separated batches; rank 0 splits them.
+  // A rank whose A-net keeps failing (a lost or broken GPU) stops taking FoVs rather than turning
+  // every remaining one into an empty tile; the other ranks go on, and a rerun redoes the rest.
+  std::atomic<int> anet_failures_in_a_row{0};
+  std::atomic<bool> gave_up{false};
   auto next_item = [&]() -> std::optional<std::size_t> {
     if (stop_requested()) queue.request_stop();
+    if (gave_up) return std::nullopt;
     return queue.next(take_pending());
   };
   tbb::parallel_pipeline(
@@ -152,6 +157,13 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
               [&](std::shared_ptr<FovWork> w) {
                 const auto t0 = Clock::now();
                 run_reconstruction_networks(*w);
+                if (!w->anet_failed) {
+                  if (w->job) anet_failures_in_a_row = 0;
+                } else if (++anet_failures_in_a_row >= kAnetFailuresToGiveUp && !gave_up.exchange(true)) {
+                  spdlog::error("rank {}: the A-net failed on {} FoVs in a row (last: FoV {}: {}); this rank takes no "
+                                "more FoVs (the device may be lost)",
+                                rank, kAnetFailuresToGiveUp, w->entry.id, w->reason);
+                }
                 add_busy(t0);
                 return w;
               }) &
@@ -174,11 +186,17 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   int stopped_local = stop_requested() ? 1 : 0, stopped_any = 0;
   MPI_Allreduce(&stopped_local, &stopped_any, 1, MPI_INT, MPI_MAX, comm);
   summary.stopped = stopped_any != 0;
+  const int gave_up_local = gave_up ? 1 : 0;
+  std::vector<int> gave_up_all(static_cast<std::size_t>(size));
+  MPI_Allgather(&gave_up_local, 1, MPI_INT, gave_up_all.data(), 1, MPI_INT, comm);
+  for (int r = 0; r < size; ++r)
+    if (gave_up_all[static_cast<std::size_t>(r)]) summary.gave_up_ranks.push_back(r);
   if (rank == 0) {
     for (int r = 0; r < size; ++r)
       summary.ranks.push_back({static_cast<std::size_t>(all[4 * r]), all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]});
     summary.done = done;
     summary.failed = failed;
+    summary.unprocessed = order.size() - std::min(order.size(), done + failed);
   }
   summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   return summary;

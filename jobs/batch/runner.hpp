@@ -29,6 +29,10 @@ struct RankLoad {
 struct RunSummary {
   std::size_t total = 0, skipped = 0, done = 0, failed = 0;
   bool stopped = false;        // a stop signal interrupted the run
+  // Ranks whose A-net failed on kAnetFailuresToGiveUp FoVs in a row (a lost GPU, say): they took
+  // no more FoVs; `unprocessed` FoVs were left for a rerun when no other rank took them.
+  std::vector<int> gave_up_ranks;
+  std::size_t unprocessed = 0;
   std::vector<RankLoad> ranks; // rank 0 only
   double seconds = 0;
   std::vector<int> failed_ids;
@@ -37,6 +41,8 @@ struct RunSummary {
   // stage in the wall time is total / (seconds x ranks), e.g. how busy the A-net kept the GPUs.
   std::map<std::string, double> stage_seconds;
 };
+
+inline constexpr int kAnetFailuresToGiveUp = 3;
 
 // Collective over comm. `reconstruct` runs on every rank. Results valid on rank 0.
 RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,

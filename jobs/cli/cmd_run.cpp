@@ -5,6 +5,7 @@
 // Exit status: 0 success; 5 finished but some FoVs failed (marked in the mosaic and QC report);
 // 75 stopped by SIGUSR1/SIGTERM, resumable (slurm/*.sbatch requeues); 1-4 as for every command.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mpi.h>
 #include <tbb/global_control.h>
 #include <unistd.h>
@@ -97,6 +98,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
   const std::string stage = vm["stage"].as<std::string>();
   if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
+  if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
+    throw UsageError("--mosaic-deflate must be 1..9, not " + std::to_string(l));
   const std::string campaign_dir = vm["campaign"].as<std::string>();
   const std::string out = vm["output"].as<std::string>();
 
@@ -231,6 +234,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       write_file_atomic(out + "/run_summary.json",
                         nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
                                         {"skipped", s.skipped}, {"seconds", s.seconds}, {"stopped", s.stopped},
+                                        {"gave_up_ranks", s.gave_up_ranks}, {"unprocessed", s.unprocessed},
                                         {"load_balance", balance}, {"ranks", loads}, {"stages", stages},
                                         {"device", opt.device}, {"precision", opt.precision}})
                             .dump(1) + "\n");
@@ -239,6 +243,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (rank == 0) spdlog::warn("stopped by signal {}: the FoVs done so far are recorded; rerun to resume (exit {})",
                                   stop_signal(), kExitRequeue);
       return kExitRequeue;
+    }
+    unsigned long long unprocessed = s.unprocessed;
+    MPI_Bcast(&unprocessed, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
+    if (unprocessed > 0) {
+      // Only when ranks gave up on their A-net: do not stitch a mosaic with holes nobody chose.
+      if (rank == 0)
+        spdlog::error("{} FoV(s) were not processed: the A-net kept failing on rank(s) {} (see the errors above and "
+                      "manifest.jsonl); fix the device or run with --device cpu, then rerun to finish (exit 5)",
+                      unprocessed, fmt::join(s.gave_up_ranks, ", "));
+      return 5;
     }
   }
 
@@ -288,6 +302,8 @@ Command run_command() {
         ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing)")
         ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
+        ("mosaic-deflate", po::value<int>()->default_value(2),
+         "deflate level of mosaic.ims chunks, 1..9 (libdeflate: 1 fastest, higher smaller and slower)")
         ("search-um", po::value<double>()->default_value(1.5), "stage error covered by tile registration (per axis)")
         ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max")
         ("register-widefield", po::value<bool>()->default_value(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");

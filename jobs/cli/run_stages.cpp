@@ -149,6 +149,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       {"widefield", "0 1 0", 1.0, "registered widefield, camera counts (ADU) resampled to the SR grid"}};
   ImsWriterOptions wo;
   wo.comm = comm;
+  wo.deflate_level = vm["mosaic-deflate"].as<int>();
   wo.qc = {{"fovs", std::to_string(fovs.size())}, {"failed fovs", std::to_string(result.failed_fovs)}};
   if (j.contains("summary"))
     for (const auto& [k, v] : j["summary"].items())

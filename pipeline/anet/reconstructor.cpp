@@ -101,7 +101,8 @@ using SteadyClock = std::chrono::steady_clock;
 double seconds_since(SteadyClock::time_point t) { return std::chrono::duration<double>(SteadyClock::now() - t).count(); }
 
 // LibTorch's (OpenMP) thread count for the calling thread, restored on exit: host steps running
-// on pipeline threads next to each other use one thread each.
+// on pipeline threads next to each other use one thread each. (LibTorch also keeps the value as
+// the default for threads it starts meanwhile; it starts none during inference.)
 class TorchThreadsGuard {
  public:
   explicit TorchThreadsGuard(int n) : prev_(torch::get_num_threads()) {
@@ -121,10 +122,10 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   const auto t0 = SteadyClock::now();
   const Impl& im = *impl_;
   const bool has_s = !sparse.empty(), has_w = wf && !wf->empty();
-  if (!has_s && !has_w) throw std::invalid_argument("Reconstructor::run: neither a sparse image nor a widefield given");
+  if (!has_s && !has_w) throw std::invalid_argument("Reconstructor: neither a sparse image nor a widefield given");
   const std::size_t W = has_s ? sparse.width() : wf->width(), H = has_s ? sparse.height() : wf->height();
   if (has_s && has_w && (wf->width() != W || wf->height() != H))
-    throw std::invalid_argument("Reconstructor::run: widefield " + std::to_string(wf->width()) + "x" +
+    throw std::invalid_argument("Reconstructor: widefield " + std::to_string(wf->width()) + "x" +
                                 std::to_string(wf->height()) + " is not on the sparse image's grid " + std::to_string(W) +
                                 "x" + std::to_string(H));
   auto job = std::make_shared<Job>();
@@ -152,7 +153,8 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
     j.widefield_q = widefield_on_q_grid(l01.view());
   }
   const std::int64_t hp = j.tiling.tiled ? j.h : round_up(j.h, 256), wp = j.tiling.tiled ? j.w : round_up(j.w, 256);
-  j.x = host_input_buffer(1, 2, hp, wp, im.dev);
+  // Pinned for a whole pass (copied to the device as it is); tiles are cut and staged one by one.
+  j.x = host_input_buffer(1, 2, hp, wp, j.tiling.tiled ? DeviceSetup{} : im.dev);
   float* s_plane = j.x.data_ptr<float>();
   float* l_plane = s_plane + hp * wp;
   for (std::int64_t y = 0; y < hp; ++y) {
@@ -189,7 +191,7 @@ void Reconstructor::run_networks(Job& j) const {
     torch::set_num_threads(im.opt.threads);
   torch::InferenceMode inference;
 #ifdef ANNAMOSAIC_WITH_CUDA
-  // One stream per call: concurrent calls (several FoVs in flight) overlap on the GPU.
+  // One stream per call: calls from several threads (run() used that way) overlap on the GPU.
   std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
   if (im.dev.device.is_cuda()) stream_guard.emplace(c10::cuda::getStreamFromPool(false, im.dev.device.index()));
 #endif
@@ -229,6 +231,9 @@ ReconstructionResult Reconstructor::finish(Job& j) const {
   ReconstructionResult r = std::move(j.r);
   // A = (G + 1) / 2, the same float arithmetic as the tensor expression.
   r.reconstruction = ImageF(static_cast<std::size_t>(j.w), static_cast<std::size_t>(j.h));
+  if (j.g_out.device() != torch::kCPU || j.g_out.scalar_type() != torch::kFloat32 || !j.g_out.is_contiguous() ||
+      j.g_out.numel() != j.h * j.w)
+    throw std::logic_error("Reconstructor::finish: generator output is not a contiguous h x w float tensor on the CPU");
   const float* g = j.g_out.data_ptr<float>();
   float* a = r.reconstruction.data();
   for (std::size_t i = 0, n = r.reconstruction.size(); i < n; ++i) a[i] = (g[i] + 1.0f) / 2.0f;

@@ -25,7 +25,8 @@
 //
 // In three steps (what run() does in a row), so that a pipeline keeps only the networks in its
 // serial stage, the bound of a GPU rank: prepare() (host: validate, normalise, build the padded
-// input) and finish() (host: output images, Q grid widefield, error map) may run on any thread,
+// input, the widefield on Q's grid) and finish() (host: output images; the error map, which on
+// CUDA run_networks computes on the device) may run on any thread,
 // for several FoVs at once; run_networks() is the device part (or all CPU threads):
 //   auto job = net.prepare(sparse.view(), &wf, 0);   // any thread
 //   net.run_networks(*job);                          // the serial stage
@@ -69,8 +70,8 @@ struct ReconstructionResult {
   std::size_t tiles = 1;
   double seconds = 0;     // wall time of the three steps
   double prepare_seconds = 0, finish_seconds = 0;  // host work before and after the networks
-  // The networks alone (run_networks: G and Q, with the copies to and from the device,
-  // synchronised): on a GPU the time the device was busy for this FoV.
+  // run_networks: G and Q with the copies to and from the device, synchronised (on CUDA also the
+  // error map; tiled, also the blending of the tiles): on a GPU, the device's time for this FoV.
   double network_seconds = 0;
 };
 
