@@ -177,7 +177,7 @@ Command export_command() {
         ("region", po::value<std::string>(), "X,Y,WIDTH,HEIGHT in level-0 pixels (with -o)")
         ("level", po::value<std::size_t>()->default_value(0), "pyramid level (with -o)")
         ("channel", po::value<std::string>()->default_value("0"), "channel index or name (with -o)")
-        ("deflate", po::value<int>()->default_value(6), "OME-TIFF deflate level 1..9")
+        ("deflate", po::value<int>()->default_value(2), "OME-TIFF deflate level 1..9 (higher: smaller, slower)")
         ("encoder", po::value<std::string>()->default_value("libdeflate"),
          "OME-TIFF deflate encoder: libdeflate (fastest), zlib-rle (zlib's Z_RLE strategy) or zlib (zlib's "
          "default strategy, as libtiff writes); standard deflate with any");

@@ -18,7 +18,7 @@
 namespace annamosaic {
 
 struct OmeTiffOptions {
-  int deflate_level = 6;  // 1..9
+  int deflate_level = 2;  // 1..9 (libdeflate level 2: faster and smaller than zlib Z_RLE here)
   DeflateEncoder encoder = DeflateEncoder::Libdeflate;  // chunk_codec.hpp; standard deflate with any
 };
 
