@@ -111,14 +111,3 @@ TEST(RunnerMpi, AHealthyRankTakesTheFovsOfOneThatGaveUp) {
     EXPECT_LE(anet_failures, kAnetFailuresToGiveUp + 2);
   }
 }
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-  const int rc = RUN_ALL_TESTS();
-  int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return worst;
-}
