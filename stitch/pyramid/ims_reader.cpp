@@ -2,12 +2,17 @@
 
 #include <sys/stat.h>
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "pyramid/chunk_codec.hpp"
 #include "pyramid/hdf5_util.hpp"
 
 namespace annamosaic {
@@ -16,6 +21,10 @@ struct ImsReader::State {
   ImsInfo info;
   h5::Hid file;
   std::vector<h5::Hid> data;  // [level * channels + channel]
+  // Per data set: chunks stored as this project's writer stores them (uint16 LE, chunk depth 1,
+  // "shuffle, deflate"), which read_into decodes itself, in parallel and outside the HDF5 lock.
+  std::vector<char> raw_chunks;
+  std::vector<std::array<hsize_t, 3>> chunk_dims;
 };
 
 namespace {
@@ -78,6 +87,22 @@ std::string filter_text(hid_t ds) {
     else out += std::string(name[0] ? name : "filter") + " " + std::to_string(f);
   }
   return out;
+}
+
+// Whether a data set's chunks can be read raw and decoded by decode_ims_chunk.
+bool raw_decodable(hid_t ds, std::array<hsize_t, 3>& chunk) {
+  h5::Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  h5::Hid type(H5Dget_type(ds), H5Tclose);
+  if (!dcpl.ok() || !type.ok() || H5Pget_layout(dcpl.get()) != H5D_CHUNKED || H5Pget_chunk(dcpl.get(), 3, chunk.data()) != 3 ||
+      chunk[0] != 1 || H5Tequal(type.get(), H5T_STD_U16LE) <= 0 || H5Pget_nfilters(dcpl.get()) != 2)
+    return false;
+  const H5Z_filter_t want[2] = {H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE};
+  for (unsigned i = 0; i < 2; ++i) {
+    unsigned flags = 0, cd[8];
+    std::size_t ncd = 8;
+    if (H5Pget_filter2(dcpl.get(), i, &flags, &ncd, cd, 0, nullptr, nullptr) != want[i]) return false;
+  }
+  return true;
 }
 
 std::string type_text(hid_t ds) {
@@ -178,6 +203,9 @@ void ImsReader::open() {
       ImsChannelInfo& ch = info.channels[c];
       ch.hist_min.push_back(h5::read_text_attr(g.get(), "HistogramMin", v) && parse_size(v, hv) ? std::uint16_t(hv) : 0);
       ch.hist_max.push_back(h5::read_text_attr(g.get(), "HistogramMax", v) && parse_size(v, hv) ? std::uint16_t(hv) : 0);
+      std::array<hsize_t, 3> chunk{0, 0, 0};
+      s->raw_chunks.push_back(raw_decodable(ds.get(), chunk) ? 1 : 0);
+      s->chunk_dims.push_back(chunk);
       s->data.push_back(std::move(ds));
     }
     info.levels.push_back(lv);
@@ -243,8 +271,10 @@ void ImsReader::read_into(std::size_t level, std::size_t channel, std::size_t x0
     throw InputError(path_, "region outside level " + std::to_string(level) + " (" + std::to_string(L.width) + " x " +
                                 std::to_string(L.height) + ")");
   if (dst.empty()) return;
+  const std::size_t k = level * in.channels.size() + channel;
+  if (s_->raw_chunks[k] && read_chunks_into(k, x0, y0, dst)) return;
   h5::Lock lock;
-  hid_t ds = s_->data[level * in.channels.size() + channel].get();
+  hid_t ds = s_->data[k].get();
   h5::Hid fspace(H5Dget_space(ds), H5Sclose);
   const hsize_t start[3] = {0, y0, x0}, count[3] = {1, dst.height(), dst.width()};
   if (!fspace.ok() || H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0)
@@ -258,6 +288,46 @@ void ImsReader::read_into(std::size_t level, std::size_t channel, std::size_t x0
   if (H5Dread(ds, H5T_NATIVE_UINT16, mspace.get(), fspace.get(), H5P_DEFAULT, dst.data()) < 0)
     throw InputError(path_, "cannot read level " + std::to_string(level) + " channel " + std::to_string(channel) + ": " +
                                 h5::error_text());
+}
+
+bool ImsReader::read_chunks_into(std::size_t k, std::size_t x0, std::size_t y0, ImageView<std::uint16_t> dst) const {
+  const hsize_t ch = s_->chunk_dims[k][1], cw = s_->chunk_dims[k][2];
+  const std::size_t cy0 = y0 / ch, cy1 = (y0 + dst.height() - 1) / ch, cx0 = x0 / cw, cx1 = (x0 + dst.width() - 1) / cw;
+  const std::size_t ncx = cx1 - cx0 + 1, n = (cy1 - cy0 + 1) * ncx;
+  std::vector<std::vector<std::uint8_t>> bytes(n);
+  {
+    h5::Lock lock;
+    hid_t ds = s_->data[k].get();
+    for (std::size_t i = 0; i < n; ++i) {
+      const hsize_t offset[3] = {0, (cy0 + i / ncx) * ch, (cx0 + i % ncx) * cw};
+      hsize_t size = 0;
+      if (H5Dget_chunk_storage_size(ds, offset, &size) < 0) return false;
+      if (size == 0) continue;  // never written: the fill value, 0
+      bytes[i].resize(size);
+      std::uint32_t mask = 0;
+      if (H5Dread_chunk(ds, H5P_DEFAULT, offset, &mask, bytes[i].data()) < 0 || mask != 0) return false;
+    }
+  }
+  std::atomic<bool> failed{false};
+  tbb::parallel_for(std::size_t{0}, n, [&](std::size_t i) {
+    const std::size_t cx = (cx0 + i % ncx) * cw, cy = (cy0 + i / ncx) * ch;
+    // The part of the region in this chunk, in level and in chunk coordinates.
+    const std::size_t gx0 = std::max(cx, x0), gy0 = std::max(cy, y0);
+    const std::size_t gx1 = std::min<std::size_t>(cx + cw, x0 + dst.width()), gy1 = std::min<std::size_t>(cy + ch, y0 + dst.height());
+    const ImageView<std::uint16_t> out = dst.region(gx0 - x0, gy0 - y0, gx1 - gx0, gy1 - gy0);
+    if (bytes[i].empty()) {
+      for (std::size_t y = 0; y < out.height(); ++y) std::fill_n(out.row(y), out.width(), std::uint16_t{0});
+      return;
+    }
+    try {
+      const ImageU16 c = decode_ims_chunk(bytes[i].data(), bytes[i].size(), cw, ch);
+      for (std::size_t y = 0; y < out.height(); ++y) std::copy_n(c.view().row(gy0 - cy + y) + (gx0 - cx), out.width(), out.row(y));
+    } catch (const std::exception&) {
+      failed = true;
+    }
+  });
+  // A chunk that does not decode here goes through HDF5, which names the problem.
+  return !failed;
 }
 
 ImageU16 ImsReader::read(std::size_t level, std::size_t channel, std::size_t x0, std::size_t y0, std::size_t w,

@@ -64,6 +64,9 @@ class ImsReader {
   std::vector<std::uint64_t> histogram(std::size_t level, std::size_t channel, bool bins1024 = false) const;
 
  private:
+  // Chunks stored "shuffle, deflate" (uint16) are read raw and decoded in parallel; false when
+  // a chunk is not (a filter skipped, a read error): the caller falls back to H5Dread.
+  bool read_chunks_into(std::size_t dataset, std::size_t x0, std::size_t y0, ImageView<std::uint16_t> dst) const;
   struct State;
   std::string path_;
   std::unique_ptr<State> s_;

@@ -2,6 +2,7 @@
 // reference pyramid, any block order from several threads, failure paths (missing/duplicate
 // blocks, abandon without finish, uncreatable path, file-size limit as a disk-full stand-in).
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/resource.h>
 #include <tbb/parallel_for.h>
 #include <tiffio.h>
@@ -340,4 +341,68 @@ TEST(ImsReader, NonImsFilesAreInputErrors) {
   EXPECT_THROW(junk.open(), InputError);
   ImsReader missing(dir + "/none.ims");
   EXPECT_THROW(missing.open(), IoError);
+}
+
+TEST(ImsReader, RegionsAreTheSameThroughRawChunksAndThroughHdf5Filters) {
+  // Our writer's chunks ("shuffle, deflate", uint16, depth 1) are decoded by the reader itself;
+  // a data set stored otherwise (here: deflate alone, 300 x 200 chunks, as another writer might)
+  // goes through HDF5. Both must give the written pixels for any region.
+  const std::string dir = tmp_dir("reader_paths");
+  const MosaicInfo info = synthetic::mosaic_info(2500, 1300, 2);
+  const auto img = level0(info);
+  ImsWriter w(dir + "/m.ims", info);
+  w.open();
+  write_blocks(w, info, img, 3);
+  w.finish();
+  {
+    // Channel 1 of level 0 rewritten with other storage settings.
+    hid_t f = H5Fopen((dir + "/m.ims").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const std::string where = "/DataSet/ResolutionLevel 0/TimePoint 0/Channel 1";
+    hid_t g = H5Gopen2(f, where.c_str(), H5P_DEFAULT);
+    hid_t old = H5Dopen2(g, "Data", H5P_DEFAULT);
+    hid_t space = H5Dget_space(old);
+    hsize_t dims[3];
+    H5Sget_simple_extent_dims(space, dims, nullptr);
+    std::vector<std::uint16_t> padded(dims[1] * dims[2], 0);
+    for (std::size_t y = 0; y < 1300; ++y)
+      for (std::size_t x = 0; x < 2500; ++x) padded[y * dims[2] + x] = img[1](x, y);
+    H5Dclose(old);
+    ASSERT_GE(H5Ldelete(g, "Data", H5P_DEFAULT), 0);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    const hsize_t chunk[3] = {1, 200, 300};
+    H5Pset_chunk(dcpl, 3, chunk);
+    H5Pset_deflate(dcpl, 4);
+    hid_t ds = H5Dcreate2(g, "Data", H5T_STD_U16LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ASSERT_GE(ds, 0);
+    ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data()), 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Gclose(g);
+    H5Fclose(f);
+  }
+  ImsReader r(dir + "/m.ims");
+  r.open();
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 20; ++trial) {
+    // Any region: inside one chunk, across chunk rows and columns, the whole level, the last pixel.
+    std::size_t x0 = rng() % 2500, y0 = rng() % 1300;
+    std::size_t ww = 1 + rng() % (2500 - x0), hh = 1 + rng() % (1300 - y0);
+    if (trial == 0) x0 = 0, y0 = 0, ww = 2500, hh = 1300;
+    if (trial == 1) x0 = 2499, y0 = 1299, ww = 1, hh = 1;
+    for (std::size_t c = 0; c < 2; ++c) {
+      const ImageU16 got = r.read(0, c, x0, y0, ww, hh);
+      for (std::size_t y = 0; y < hh; ++y)
+        for (std::size_t x = 0; x < ww; ++x)
+          ASSERT_EQ(got(x, y), img[c](x0 + x, y0 + y)) << "channel " << c << " region " << x0 << "," << y0 << " " << ww
+                                                        << "x" << hh << " at " << x << "," << y;
+    }
+  }
+  // Into a strided view (a window of a larger image).
+  ImageU16 canvas(700, 300);
+  r.read_into(0, 0, 1000, 500, canvas.view().region(50, 20, 600, 250));
+  EXPECT_EQ(canvas(50, 20), img[0](1000, 500));
+  EXPECT_EQ(canvas(649, 269), img[0](1599, 749));
+  EXPECT_EQ(canvas(49, 20), 0);
 }
