@@ -5,7 +5,7 @@
 //   reconstruct (serial): the networks G(S, L, M) -> A, Q(A) (the GPU, or all CPU threads)
 //   finish (parallel):    end_reconstruction: output images, error map; write fov/NNNN.h5
 //                         atomically, checksum, manifest record
-// Only the networks are serial: on a GPU rank the host work around them (~0.5 core-s per
+// Only the networks are serial: on a GPU rank the host work around them (~0.4 core-s per
 // full-size FoV) would otherwise cap the rank at a couple of FoVs per second.
 // A bad FoV (corrupt table, unreadable TIFF, zero localizations) does not throw out of these
 // stages: it is marked failed with its reason, reconstructed from widefield only (or left empty,
