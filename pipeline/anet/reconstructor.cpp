@@ -1,7 +1,9 @@
 #include "anet/reconstructor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <optional>
 
@@ -29,6 +31,8 @@ struct Reconstructor::Impl {
   NetworkConfig cfg;
   mutable Generator g{nullptr};
   mutable LowResEstimator q{nullptr};
+  // Set when the error map failed on the device: from then on the host computes it (finish()).
+  mutable std::atomic<bool> host_error_map{false};
 };
 
 Reconstructor::Reconstructor(const std::string& model_path, const ReconstructorOptions& opt) : impl_(std::make_unique<Impl>()) {
@@ -212,10 +216,19 @@ void Reconstructor::run_networks(Job& j) const {
   const torch::Tensor qa_dev = im.q->forward(q_in).to(torch::kFloat32);
   // On a GPU the error map's convolutions cost ~1 ms there against ~0.3 core-s on the host
   // (full-size FoV); on the CPU it is left to finish(), off the serial stage.
-  if (im.dev.device.is_cuda() && j.has_w) {
-    const torch::Tensor wq =
-        image_to_tensor(j.widefield_q.view()).reshape({1, 1, h4 / 4, w4 / 4}).to(im.dev.device, /*non_blocking=*/false);
-    j.err = error_map(qa_dev, wq).to(torch::kCPU).contiguous();
+  if (im.dev.device.is_cuda() && j.has_w && !im.host_error_map) {
+    try {
+      const torch::Tensor wq =
+          image_to_tensor(j.widefield_q.view()).reshape({1, 1, h4 / 4, w4 / 4}).to(im.dev.device, /*non_blocking=*/false);
+      j.err = error_map(qa_dev, wq).to(torch::kCPU).contiguous();
+    } catch (const c10::Error& e) {
+      // First written without a GPU to run it on: should it fail there, the host's map (the one
+      // every CPU run computes) is used for this and every later FoV, and the reason is shown.
+      j.err = torch::Tensor();
+      if (!im.host_error_map.exchange(true))
+        std::fprintf(stderr, "annamosaic: the error map on %s failed, computing it on the CPU from now on: %s\n",
+                     im.dev.device.str().c_str(), e.what_without_backtrace());
+    }
   }
   j.qa = qa_dev.to(torch::kCPU).contiguous();
   if (!j.tiling.tiled) j.g_out = g_dev.to(torch::kCPU).contiguous();
