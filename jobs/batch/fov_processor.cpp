@@ -150,12 +150,6 @@ void end_reconstruction(FovWork& w) {
   w.timings["anet_out_s"] = since(t0);
 }
 
-void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
-  begin_reconstruction(w, reconstruct, switch_id, opt);
-  run_reconstruction_networks(w);
-  end_reconstruction(w);
-}
-
 std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   const auto t0 = Clock::now();
   const std::string rel = fov_result_name(w.entry.id);

@@ -57,11 +57,10 @@ struct FovWork {
 };
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& campaign, const FovOptions& opt);
-// The reconstruction in three steps (parallel, serial, parallel); reconstruct_fov does all three.
+// The reconstruction in three steps (the runner's parallel, serial and parallel stages).
 void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt);
 void run_reconstruction_networks(FovWork& w);
 void end_reconstruction(FovWork& w);
-void reconstruct_fov(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt);
 // Writes out_dir/fov/NNNN.h5 and returns the manifest record (JSON, one line).
 std::string finish_fov(FovWork& w, const std::string& out_dir, int rank);
 

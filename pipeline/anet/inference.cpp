@@ -22,8 +22,8 @@ torch::Tensor forward_padded(Generator& g, const torch::Tensor& x, float m, cons
 
 }  // namespace
 
-torch::Tensor host_input_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, const DeviceSetup& dev) {
-  return torch::empty({n, c, h, w}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(dev.device.is_cuda()));
+torch::Tensor host_input_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, bool pinned) {
+  return torch::empty({n, c, h, w}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(pinned));
 }
 
 torch::Tensor generator_on_device(Generator& g, const torch::Tensor& xp, float m, const DeviceSetup& dev) {

@@ -158,7 +158,7 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   }
   const std::int64_t hp = j.tiling.tiled ? j.h : round_up(j.h, 256), wp = j.tiling.tiled ? j.w : round_up(j.w, 256);
   // Pinned for a whole pass (copied to the device as it is); tiles are cut and staged one by one.
-  j.x = host_input_buffer(1, 2, hp, wp, j.tiling.tiled ? DeviceSetup{} : im.dev);
+  j.x = host_input_buffer(1, 2, hp, wp, im.dev.device.is_cuda() && !j.tiling.tiled);
   float* s_plane = j.x.data_ptr<float>();
   float* l_plane = s_plane + hp * wp;
   for (std::int64_t y = 0; y < hp; ++y) {

@@ -16,10 +16,11 @@
 // sample kept), then zlib-compressed. Tiles are always full size, padded with 0.
 //
 // Deflate encoder: the output is a standard zlib stream whichever encoder wrote it (every inflate
-// decodes it). libdeflate (the default) compresses whole buffers: on this project's data at level
-// 1 it was 1.1-2.5x faster than zlib's Z_RLE strategy (itself 2.5-3x faster than zlib's default)
-// with equal or 10-55% smaller output (mosaic uint16 chunks and FoV float32 chunks; measured
-// 2026-12-03, figures in stitch/pyramid/README.md). Decoding always uses libdeflate (2-10x zlib's
+// decodes it). libdeflate (the default) compresses whole buffers. Measured 2026-12-03 at level 1
+// (stitch/pyramid/README.md): real mosaic uint16 chunks 1.1-2.5x zlib Z_RLE's speed at -56% to
+// +1% of its size; FoV float32 chunks 1.6-2.4x zlib's default strategy (the earlier setting)
+// except the near-empty sparse image (0.65x), 0.9-1.1x Z_RLE's there; on the synthetic
+// benchmark mosaic Z_RLE is faster (6.1 vs 7.2 s). Decoding uses libdeflate (1.8-10x zlib's
 // inflate speed on the same chunks).
 //
 // Thread-safe: each thread keeps its own (de)compressor state and scratch buffers.

@@ -79,7 +79,9 @@ TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
   for (int step : {1, 2, 3}) {
     SCOPED_TRACE(step);
     FovWork w = work(10 + step);
-    EXPECT_NO_THROW(reconstruct_fov(w, fake(step), 0, {}));
+    EXPECT_NO_THROW(begin_reconstruction(w, fake(step), 0, {}));
+    EXPECT_NO_THROW(run_reconstruction_networks(w));
+    EXPECT_NO_THROW(end_reconstruction(w));
     EXPECT_TRUE(w.failed);
     EXPECT_FALSE(w.job);
     EXPECT_NE(w.reason.find("reconstruction failed: "), std::string::npos) << w.reason;

@@ -58,6 +58,16 @@ void write_blocks(BlockSink& sink, const MosaicInfo& info, const std::vector<Ima
   });
 }
 
+// A whole mosaic written to `path` (every block, shuffled, several threads) and finished; its stats.
+ImsWriteStats write_mosaic(const std::string& path, const MosaicInfo& info, const std::vector<ImageU16>& img, unsigned seed,
+                  const ImsWriterOptions& opt = {}) {
+  ImsWriter w(path, info, opt);
+  w.open();
+  write_blocks(w, info, img, seed);
+  w.finish();
+  return w.stats();
+}
+
 std::vector<std::string> files_in(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
@@ -136,14 +146,11 @@ TEST(ImsWriter, RoundTripAnyOrderSeveralThreads) {
   ImsWriterOptions opt;
   opt.qc = {{"origin", "unit test"}};
   opt.queue_mb = 8;  // small queue: exercises back-pressure
-  ImsWriter w(dir + "/mosaic.ims", info, opt);
-  w.open();
-  write_blocks(w, info, img, 7);
-  w.finish();
+  const ImsWriteStats st = write_mosaic(dir + "/mosaic.ims", info, img, 7, opt);
   EXPECT_EQ(files_in(dir), (std::vector<std::string>{"mosaic.ims", "mosaic.xml"}));
-  EXPECT_EQ(w.stats().levels, 4u);
-  EXPECT_GT(w.stats().compressed_bytes, 0u);
-  EXPECT_GT(w.stats().file_bytes, w.stats().compressed_bytes);
+  EXPECT_EQ(st.levels, 4u);
+  EXPECT_GT(st.compressed_bytes, 0u);
+  EXPECT_GT(st.file_bytes, st.compressed_bytes);
   check_file(dir + "/mosaic.ims", info, img);
 }
 
@@ -153,10 +160,7 @@ TEST(ImsWriter, Block2048OddSizesFourChannels) {
   const auto img = level0(info);
   ImsWriterOptions opt;
   opt.qc = {{"origin", "unit test"}};
-  ImsWriter w(dir + "/m.ims", info, opt);
-  w.open();
-  write_blocks(w, info, img, 11);
-  w.finish();
+  write_mosaic(dir + "/m.ims", info, img, 11, opt);
   check_file(dir + "/m.ims", info, img);
 }
 
@@ -167,10 +171,7 @@ TEST(ImsWriter, SingleChunkMosaicHasOneLevel) {
   ImsWriterOptions opt;
   opt.qc = {{"origin", "unit test"}};
   opt.write_bdv_xml = false;
-  ImsWriter w(dir + "/t.ims", info, opt);
-  w.open();
-  write_blocks(w, info, img, 1);
-  w.finish();
+  write_mosaic(dir + "/t.ims", info, img, 1, opt);
   EXPECT_EQ(files_in(dir), std::vector<std::string>{"t.ims"});
   check_file(dir + "/t.ims", info, img);
 }
@@ -290,10 +291,7 @@ TEST(OmeTiff, ExportHasSubIfdPyramidAndOmeXml) {
   const std::string dir = tmp_dir("ometiff");
   const MosaicInfo info = synthetic::mosaic_info(3000, 2100, 2);
   const auto img = level0(info);
-  ImsWriter w(dir + "/m.ims", info);
-  w.open();
-  write_blocks(w, info, img, 2);
-  w.finish();
+  write_mosaic(dir + "/m.ims", info, img, 2);
   ImsReader r(dir + "/m.ims");
   r.open();
   const auto st = export_ome_tiff(r, dir + "/m.ome.tif");
@@ -350,10 +348,7 @@ TEST(ImsReader, RegionsAreTheSameThroughRawChunksAndThroughHdf5Filters) {
   const std::string dir = tmp_dir("reader_paths");
   const MosaicInfo info = synthetic::mosaic_info(2500, 1300, 2);
   const auto img = level0(info);
-  ImsWriter w(dir + "/m.ims", info);
-  w.open();
-  write_blocks(w, info, img, 3);
-  w.finish();
+  write_mosaic(dir + "/m.ims", info, img, 3);
   {
     // Channel 1 of level 0 rewritten with other storage settings.
     hid_t f = H5Fopen((dir + "/m.ims").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
