@@ -29,7 +29,7 @@ std::pair<std::int64_t, double> window_for(std::int64_t size, double sigma, std:
 }
 
 // Zero-padded Gaussian filtering of every channel of x [N, C, H, W] by several windows at once,
-// through the FFT: the input is padded with zeros to (H + 32) x (W + 32), so the circular
+// through the FFT: the input is padded with zeros to at least (H + 32) x (W + 32), so the circular
 // convolution with a window of at most 33 px equals the zero-padded linear one exactly (up to
 // rounding). Depthwise spatial convolutions with 11-33 px kernels take 10-30x longer in
 // LibTorch's CPU build, and this filter runs 6 times per training step on 5 moment maps.
@@ -37,7 +37,8 @@ std::vector<torch::Tensor> gauss_filter(const torch::Tensor& x, const std::vecto
   const std::int64_t h = x.size(2), w = x.size(3);
   std::int64_t pad = 0;
   for (const auto& win : windows) pad = std::max(pad, win.first - 1);
-  const std::int64_t hp = h + pad, wp = w + pad;
+  // Any larger padding is as exact; a size the FFT factors well is up to 3x faster.
+  const std::int64_t hp = fft_friendly_size(h + pad), wp = fft_friendly_size(w + pad);
   const torch::Tensor xf = torch::fft::rfft2(torch::constant_pad_nd(x.to(torch::kFloat32), {0, wp - w, 0, hp - h}, 0.0));
   std::vector<torch::Tensor> out;
   for (const auto& [size, sigma] : windows) {
@@ -49,14 +50,24 @@ std::vector<torch::Tensor> gauss_filter(const torch::Tensor& x, const std::vecto
       gy[static_cast<std::size_t>((i + hp) % hp)] = static_cast<float>(g[static_cast<std::size_t>(i + r)]);
       gx[static_cast<std::size_t>((i + wp) % wp)] = static_cast<float>(g[static_cast<std::size_t>(i + r)]);
     }
-    const torch::Tensor k2 = torch::outer(torch::tensor(gy), torch::tensor(gx)).to(x.device());
-    const torch::Tensor kf = torch::fft::rfft2(k2);
+    // The window is separable, so its 2-D transform is the outer product of two 1-D ones.
+    const torch::Tensor kf = torch::fft::fft(torch::tensor(gy).to(x.device())).unsqueeze(1) *
+                             torch::fft::rfft(torch::tensor(gx).to(x.device())).unsqueeze(0);
     out.push_back(torch::fft::irfft2(xf * kf, std::vector<std::int64_t>{hp, wp}).slice(2, 0, h).slice(3, 0, w).to(x.dtype()));
   }
   return out;
 }
 
 }  // namespace
+
+std::int64_t fft_friendly_size(std::int64_t n) {
+  for (std::int64_t m = std::max<std::int64_t>(n, 1);; ++m) {
+    std::int64_t k = m;
+    for (std::int64_t p : {2, 3, 5, 7})
+      while (k % p == 0) k /= p;
+    if (k == 1) return m;
+  }
+}
 
 torch::Tensor msssim_map(const torch::Tensor& a, const torch::Tensor& b) {
   constexpr double c1 = 1e-4, c2 = 9e-4;

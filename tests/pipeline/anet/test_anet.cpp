@@ -176,6 +176,26 @@ TEST(AnetLosses, AuthorsMsSsimMapMatchesNumpyReference) {
   EXPECT_LT(superres_loss(as4d(a), as4d(a)).item<float>(), 1e-4f);
 }
 
+TEST(AnetLosses, FftSizesHaveOnlySmallPrimeFactors) {
+  EXPECT_EQ(fft_friendly_size(724), 729);  // a 2765 px FoV's Q grid + 32: 4 x 181 -> 3^6
+  EXPECT_EQ(fft_friendly_size(157), 160);  // a 500 px FoV's: prime -> 2^5 x 5
+  EXPECT_EQ(fft_friendly_size(288), 288);  // a 256 px training crop's: already 2^5 x 3^2
+  EXPECT_EQ(fft_friendly_size(1), 1);
+}
+
+TEST(AnetLosses, FilteringOnAwkwardSizesEqualsTheDirectConvolution) {
+  // 45 x 61 pads to 80 x 96 instead of 77 x 93: still the zero-padded linear convolution.
+  torch::manual_seed(3);
+  const torch::Tensor a = torch::rand({1, 1, 45, 61}), b = torch::rand({1, 1, 45, 61});
+  std::vector<float> g(33);
+  float sum = 0;
+  for (int i = 0; i < 33; ++i) sum += g[i] = std::exp(-0.5f * static_cast<float>((i - 16) * (i - 16)) / 64.0f);
+  const torch::Tensor g1 = torch::tensor(g) / sum;
+  const torch::Tensor kernel = torch::outer(g1, g1).reshape({1, 1, 33, 33});
+  const torch::Tensor direct = torch::conv2d((a - b).abs(), kernel, {}, 1, 16);
+  EXPECT_LT((gaussian_l1_map(a, b) - direct).abs().max().item<float>(), 1e-6f);
+}
+
 TEST(AnetLosses, SmallImagesKeepTheirSize) {
   // Q's grid of a 64 px crop is 16 px: windows shrink (odd) and the map keeps the input size.
   const torch::Tensor a = torch::rand({1, 1, 16, 16}), b = torch::rand({1, 1, 16, 16});
