@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace annamosaic {
@@ -77,6 +78,58 @@ ImageF gaussian_blur(ImageView<const float> in, double sigma_px, Border border) 
         const float* s = tmp.row(static_cast<std::size_t>(yy));
         for (std::size_t x = 0; x < W; ++x) d[x] += kw * s[x];
       }
+    }
+  });
+  return out;
+}
+
+ImageF gaussian_blur_rows(ImageView<const float> in, double sigma_px, Border border, const std::vector<std::size_t>& rows) {
+  const std::size_t W = in.width(), H = in.height();
+  ImageF out(W, rows.size());
+  for (std::size_t y : rows)
+    if (y >= H) throw std::out_of_range("gaussian_blur_rows: row " + std::to_string(y) + " of a " + std::to_string(H) + " row image");
+  if (W == 0 || rows.empty()) return out;
+  if (!(sigma_px > 0)) {
+    for (std::size_t i = 0; i < rows.size(); ++i) std::copy_n(in.row(rows[i]), W, out.row(i));
+    return out;
+  }
+  const std::vector<float> k = gaussian_kernel(sigma_px);
+  const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(k.size() / 2);
+  const std::ptrdiff_t w = static_cast<std::ptrdiff_t>(W), h = static_cast<std::ptrdiff_t>(H);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows.size(), 8), [&](const tbb::blocked_range<std::size_t>& idx) {
+    std::vector<float> col(W);
+    for (std::size_t i = idx.begin(); i < idx.end(); ++i) {
+      // Vertical pass for this row only (vectorises across x) ...
+      std::fill(col.begin(), col.end(), 0.0f);
+      for (std::ptrdiff_t t = -r; t <= r; ++t) {
+        std::ptrdiff_t yy = static_cast<std::ptrdiff_t>(rows[i]) + t;
+        if (yy < 0 || yy >= h) {
+          if (border == Border::Zero) continue;
+          yy = clampi(yy, h);
+        }
+        const float kw = k[t + r];
+        const float* s = in.row(static_cast<std::size_t>(yy));
+        for (std::size_t x = 0; x < W; ++x) col[x] += kw * s[x];
+      }
+      // ... then the horizontal one, as in gaussian_blur.
+      float* d = out.row(i);
+      const std::ptrdiff_t x_lo = std::min(r, w), x_hi = std::max(x_lo, w - r);
+      const auto edge_pixel = [&](std::ptrdiff_t x) {
+        float acc = 0;
+        for (std::ptrdiff_t t = -r; t <= r; ++t) {
+          const std::ptrdiff_t xx = x + t;
+          if ((xx < 0 || xx >= w) && border == Border::Zero) continue;
+          acc += k[t + r] * col[static_cast<std::size_t>(clampi(xx, w))];
+        }
+        return acc;
+      };
+      for (std::ptrdiff_t x = 0; x < x_lo; ++x) d[x] = edge_pixel(x);
+      for (std::ptrdiff_t t = -r; t <= r; ++t) {
+        const float kw = k[t + r];
+        const float* si = col.data() + t;
+        for (std::ptrdiff_t x = x_lo; x < x_hi; ++x) d[x] += kw * si[x];
+      }
+      for (std::ptrdiff_t x = x_hi; x < w; ++x) d[x] = edge_pixel(x);
     }
   });
   return out;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "imgproc/filters.hpp"
 #include "register/preprocess.hpp"
@@ -18,33 +19,64 @@ void check_pixels(double pixel_nm, double camera_pixel_nm) {
     throw std::invalid_argument("widefield registration: pixel sizes must be > 0");
 }
 
-inline float bilinear(ImageView<const float> img, double fx, double fy) {
-  const double W = static_cast<double>(img.width() - 1), H = static_cast<double>(img.height() - 1);
-  fx = std::clamp(fx, 0.0, W);
-  fy = std::clamp(fy, 0.0, H);
-  const std::size_t x0 = static_cast<std::size_t>(fx), y0 = static_cast<std::size_t>(fy);
-  const std::size_t x1 = std::min(x0 + 1, img.width() - 1), y1 = std::min(y0 + 1, img.height() - 1);
-  const float wx = static_cast<float>(fx - static_cast<double>(x0)), wy = static_cast<float>(fy - static_cast<double>(y0));
-  const float* r0 = img.row(y0);
-  const float* r1 = img.row(y1);
-  const float top = r0[x0] + wx * (r0[x1] - r0[x0]);
-  const float bot = r1[x0] + wx * (r1[x1] - r1[x0]);
-  return top + wy * (bot - top);
+// Sample positions of a pixel-centre aligned resampling where `scale` is output pixel size /
+// input pixel size: output pixel i reads input coordinate (i + 0.5) * scale - 0.5 + offset,
+// clamped to the input, between pixels i0 and i1 = min(i0 + 1, n - 1) with weight f on i1.
+struct Taps {
+  std::size_t i0, i1;
+  float f;
+};
+std::vector<Taps> taps(std::size_t n_out, std::size_t n_in, double scale, double offset) {
+  std::vector<Taps> t(n_out);
+  const double last = static_cast<double>(n_in - 1);
+  for (std::size_t i = 0; i < n_out; ++i) {
+    const double c = std::clamp((static_cast<double>(i) + 0.5) * scale - 0.5 + offset, 0.0, last);
+    const std::size_t i0 = static_cast<std::size_t>(c);
+    t[i] = {i0, std::min(i0 + 1, n_in - 1), static_cast<float>(c - static_cast<double>(i0))};
+  }
+  return t;
 }
 
-// out(x, y) = img at ((x + 0.5) * scale - 0.5 + ox, (y + 0.5) * scale - 0.5 + oy): pixel-centre aligned
-// resampling where `scale` is output pixel size / input pixel size.
-ImageF resample(ImageView<const float> img, std::size_t w, std::size_t h, double scale, double ox, double oy) {
+// Bilinear resampling of a width x height source whose row Y is row(Y) (see Taps).
+template <class RowFn>
+ImageF resample_rows(RowFn row, std::size_t width, std::size_t height, std::size_t w, std::size_t h, double scale,
+                     double ox, double oy) {
   ImageF out(w, h);
-  if (img.empty()) return out;
+  if (width == 0 || height == 0) return out;
+  const std::vector<Taps> tx = taps(w, width, scale, ox), ty = taps(h, height, scale, oy);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, h, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
     for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
-      const double fy = (y + 0.5) * scale - 0.5 + oy;
+      const float* r0 = row(ty[y].i0);
+      const float* r1 = row(ty[y].i1);
+      const float wy = ty[y].f;
       float* d = out.row(y);
-      for (std::size_t x = 0; x < w; ++x) d[x] = bilinear(img, (x + 0.5) * scale - 0.5 + ox, fy);
+      for (std::size_t x = 0; x < w; ++x) {
+        const Taps& t = tx[x];
+        const float top = r0[t.i0] + t.f * (r0[t.i1] - r0[t.i0]);
+        const float bot = r1[t.i0] + t.f * (r1[t.i1] - r1[t.i0]);
+        d[x] = top + wy * (bot - top);
+      }
     }
   });
   return out;
+}
+
+ImageF resample(ImageView<const float> img, std::size_t w, std::size_t h, double scale, double ox, double oy) {
+  return resample_rows([&](std::size_t y) { return img.row(y); }, img.width(), img.height(), w, h, scale, ox, oy);
+}
+
+// resample(gaussian_blur(img, sigma), ...) blurring only the rows the sampling reads (about 2 in
+// `scale`): a full-size FoV's registration blurred 2765 rows to read ~1000 of them.
+ImageF blur_and_resample(ImageView<const float> img, double sigma_px, std::size_t w, std::size_t h, double scale) {
+  if (img.empty()) return ImageF(w, h);
+  std::vector<std::size_t> rows;
+  for (const Taps& t : taps(h, img.height(), scale, 0)) rows.insert(rows.end(), {t.i0, t.i1});
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  const ImageF blurred = gaussian_blur_rows(img, sigma_px, Border::Replicate, rows);
+  std::vector<std::size_t> index(img.height(), 0);
+  for (std::size_t i = 0; i < rows.size(); ++i) index[rows[i]] = i;
+  return resample_rows([&](std::size_t y) { return blurred.row(index[y]); }, img.width(), img.height(), w, h, scale, 0, 0);
 }
 
 }  // namespace
@@ -60,9 +92,8 @@ WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<co
   const std::size_t h = std::min(widefield.height(), static_cast<std::size_t>(sr.height() / ratio + 1e-9));
   if (w < 8 || h < 8) return reg;
   const ImageF eq = equalize_histogram(sr);
-  const ImageF blurred = gaussian_blur(eq.view(), opt.blur_sigma_sr_px, Border::Replicate);
   // The blur (~1 camera px) is the anti-aliasing filter, so point sampling at camera pixel centres suffices.
-  const ImageF sr_on_wf = resample(blurred.view(), w, h, ratio, 0, 0);
+  const ImageF sr_on_wf = blur_and_resample(eq.view(), opt.blur_sigma_sr_px, w, h, ratio);
   PcOptions pc;
   pc.window = opt.window;
   pc.tukey_alpha = opt.tukey_alpha;

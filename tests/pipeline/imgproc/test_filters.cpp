@@ -85,6 +85,28 @@ TEST(GaussianBlur, EqualsThePerPixelSumExactlyAtEverySize) {
   }
 }
 
+TEST(GaussianBlur, SelectedRowsEqualTheWholeBlurUpToRounding) {
+  // Rows in any order and repeated; images narrower than the kernel and wide ones; both borders.
+  std::uint32_t seed = 777;
+  for (const auto& [w, h, sigma] : {std::tuple{5, 3, 2.0}, {18, 40, 2.0}, {300, 120, 6.0}}) {
+    ImageF img(w, h);
+    for (auto& v : img) v = static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 65536.0f;
+    const std::vector<std::size_t> rows = {static_cast<std::size_t>(h - 1), 0, static_cast<std::size_t>(h / 2), 0};
+    for (Border border : {Border::Replicate, Border::Zero}) {
+      const ImageF whole = gaussian_blur(img.view(), sigma, border);
+      const ImageF some = gaussian_blur_rows(img.view(), sigma, border, rows);
+      ASSERT_EQ(some.width(), whole.width());
+      ASSERT_EQ(some.height(), rows.size());
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        for (std::size_t x = 0; x < whole.width(); ++x)
+          ASSERT_NEAR(some(x, i), whole(x, rows[i]), 2e-6f * (1 + std::abs(whole(x, rows[i]))))
+              << w << "x" << h << " row " << rows[i] << " x " << x;
+    }
+  }
+  ImageF img(4, 4);
+  EXPECT_THROW(gaussian_blur_rows(img.view(), 1.0, Border::Zero, {4}), std::out_of_range);
+}
+
 TEST(ResizeBilinear, AlignsPixelCentres) {
   ImageF a(2, 1);
   a(0, 0) = 0;
