@@ -5,8 +5,9 @@
 //   reconstruct (serial): the networks G(S, L, M) -> A, Q(A) (the GPU, or all CPU threads)
 //   finish (parallel):    end_reconstruction: output images, error map; write fov/NNNN.h5
 //                         atomically, checksum, manifest record
-// Only the networks are serial: on a GPU rank the host work around them (~0.4 core-s per
-// full-size FoV) would otherwise cap the rank at a couple of FoVs per second.
+// Only the networks are serial: on a GPU rank the host work around them (~0.13 core-s per
+// full-size FoV, 0.4 before the error map's FFT sizes were fixed) would otherwise add to the
+// device's time per FoV.
 // A bad FoV (corrupt table, unreadable TIFF, zero localizations) does not throw out of these
 // stages: it is marked failed with its reason, reconstructed from widefield only (or left empty,
 // `failed_tile`), and recorded, so the run goes on.
