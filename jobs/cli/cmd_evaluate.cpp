@@ -123,11 +123,10 @@ Command evaluate_command() {
         ("cell-radius-um", po::value<double>()->default_value(1000.0), "simulated: cell radius (large: fields inside one cell)")
         ("gradient", po::value<double>()->default_value(0.0), "simulated: density gradient across the specimen")
         ("sigma-loc-nm", po::value<double>()->default_value(10.0), "simulated: localization precision")
-        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "simulated: widefield camera pixel")
         ("table", po::value<std::string>(), "evaluate on a localization table instead")
         ("sparse-fraction", po::value<double>()->default_value(0.1), "table: fraction of the frames in S (from the start)")
         ("switch", po::value<int>()->default_value(0), "table: structure id");
-    add_table_options(d);
+    add_table_options(d, 108.0);
   };
   c.run = [c](const po::variables_map& vm) { return run_evaluate(c, vm); };
   return c;

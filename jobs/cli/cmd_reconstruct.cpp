@@ -164,7 +164,6 @@ Command reconstruct_command() {
         ("sparse", po::value<std::string>(), "sparse image TIFF (already rendered at the model's pixel size)")
         ("widefield", po::value<std::string>(), "widefield TIFF (stack or single image)")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
-        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "widefield camera pixel")
         ("switch", po::value<int>()->default_value(0), "structure id (microtubules 0, nuclear pores 1)")
         ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
@@ -175,7 +174,7 @@ Command reconstruct_command() {
         ("overlap-px", po::value<std::size_t>()->default_value(128), "tile overlap (>= 64)")
         ("format", po::value<std::string>()->default_value("float32"), "float32 or uint16")
         ("no-preview", po::bool_switch(), "do not write PNG previews");
-    add_table_options(d);
+    add_table_options(d, 108.0);
   };
   c.run = [c](const po::variables_map& vm) { return run_reconstruct(c, vm); };
   return c;

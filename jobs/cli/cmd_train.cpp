@@ -205,7 +205,6 @@ Command train_command() {
         ("source", po::value<std::string>()->default_value("simulate"), "simulate or tables")
         ("crop-px", po::value<std::size_t>()->default_value(256), "training crop (multiple of 256; paper: 512)")
         ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel")
-        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "widefield camera pixel")
         ("no-rotate", po::bool_switch(), "no random rotation")
         ("elastic-px", po::value<double>()->default_value(2.0), "elastic deformation rms displacement (px)")
         ("elastic-spacing-px", po::value<double>()->default_value(64.0), "elastic control-point spacing (px)")
@@ -231,7 +230,7 @@ Command train_command() {
         ("photons-per-label", po::value<double>()->default_value(20.0), "simulate: widefield photons per label per frame")
         ("background-photons", po::value<double>()->default_value(100.0), "simulate: widefield background per pixel")
         ("wf-shift-max-px", po::value<double>()->default_value(1.5), "simulate: widefield misregistration (camera px)");
-    add_table_options(d);
+    add_table_options(d, 108.0);
   };
   c.run = [c](const po::variables_map& vm) {
     return run_train(c, vm, invocation());  // the command line as typed, for the model's provenance

@@ -30,8 +30,11 @@ CampaignOptions simulate_options(const po::variables_map& vm);
 // configs/demo.ini, compiled into the binary: `annamosaic run` without --config uses it.
 const char* embedded_demo_config();
 
-// Options shared by every command that reads localization tables.
-void add_table_options(po::options_description& desc);
+// Options shared by every command that reads localization tables. --camera-pixel-nm is the camera
+// pixel at the sample: the unit of px coordinates and, for commands that read a widefield (they
+// pass its default, 108), the widefield's pixel. A px table needs it given explicitly: a default
+// is never taken as a table's unit.
+void add_table_options(po::options_description& desc, double camera_pixel_default_nm = 0.0);
 TableReadOptions table_options(const po::variables_map& vm);
 // Reads a table, logging size, columns, parse rate and skipped rows.
 LocTable read_table_logged(const std::string& path, const po::variables_map& vm);

@@ -135,6 +135,13 @@ class Reconstruct(unittest.TestCase):
             if mode == "wfonly":
                 self.assertEqual(a.shape, sr_shape)
 
+    def test_camera_pixel_sets_the_widefield_grid(self):
+        # The same widefield read as 100 nm pixels: a field of wf_shape * 100 nm at the model's 20 nm.
+        out = self.d / "cam100.tif"
+        run("reconstruct", "--model", MODEL, "-o", out, "--widefield", self.d / "wf.tif", "--widefield-frames", "1",
+            "--camera-pixel-nm", 100, "--no-preview")
+        self.assertEqual(tifffile.imread(out).shape, tuple(int(np.ceil(s * 100 / 20 - 1e-9)) for s in self.wf_shape))
+
     def test_uint16_scaling(self):
         f32 = self.d / "f.tif"
         u16 = self.d / "u.tif"
