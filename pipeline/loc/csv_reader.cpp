@@ -236,6 +236,20 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
     plan.header_names.push_back(s);
   }
+  // A name that appears twice is ambiguous when it is read (a role's column, detected or mapped):
+  // which of the two holds the values cannot be told, so say so rather than take the first.
+  for (std::size_t i = 0; i < plan.n_fields; ++i) {
+    const std::string ni = normalise(plan.header_names[i]);
+    bool mapped = false;
+    for (const auto& [role_name, column] : opt.columns) mapped = mapped || normalise(column) == ni;
+    if (!mapped && !detect_role(ni)) continue;
+    for (std::size_t j = i + 1; j < plan.n_fields; ++j)
+      if (normalise(plan.header_names[j]) == ni)
+        throw InputError(name,
+                         "column '" + plan.header_names[i] + "' appears twice in the header (fields " + std::to_string(i + 1) +
+                             " and " + std::to_string(j + 1) + "): which one holds the values is ambiguous; rename or remove one",
+                         header_line);
+  }
   if (!opt.columns.empty()) {
     for (const auto& [role_name, column] : opt.columns) {
       auto it = std::find(kRoleNames.begin(), kRoleNames.end(), role_name);
@@ -257,8 +271,12 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     if (plan.role_of_field[i] != kNone) continue;
     if (auto d = detect_role(normalise(plan.header_names[i]))) {
       const Role r = d->first;
-      if (plan.field_of[r] >= 0) continue;  // first match wins
       if (!opt.columns.empty() && opt.columns.count(kRoleNames[r])) continue;
+      if (plan.field_of[r] >= 0)  // two columns that both look like this role: never guess
+        throw InputError(name,
+                         "columns '" + plan.header_names[plan.field_of[r]] + "' and '" + plan.header_names[i] +
+                             "' both look like " + kRoleNames[r] + ": say which one with --columns " + kRoleNames[r] + "=NAME",
+                         header_line);
       plan.role_of_field[i] = r;
       plan.field_of[r] = static_cast<int>(i);
       units[r] = d->second;

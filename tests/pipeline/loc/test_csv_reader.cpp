@@ -119,6 +119,30 @@ TEST(CsvReader, MissingRequiredColumnNamesIt) {
   EXPECT_NE(std::string(parse_error("frame,x,y\n1,2,3\n", opt).what()).find("'nope'"), std::string::npos);
 }
 
+TEST(CsvReader, RepeatedOrCompetingColumnsAreErrorsNotGuesses) {
+  // The same name twice: ambiguous whether detected or mapped explicitly.
+  const InputError twice = parse_error("frame,x [nm],y [nm],x [nm]\n1,2,3,4\n");
+  EXPECT_NE(std::string(twice.what()).find("'x [nm]' appears twice in the header (fields 2 and 4)"), std::string::npos)
+      << twice.what();
+  EXPECT_EQ(twice.line(), 1);
+  CsvReadOptions mapped;
+  mapped.columns = {{"x", "x [nm]"}};
+  EXPECT_NE(std::string(parse_error("frame,x [nm],y [nm],x [nm]\n1,2,3,4\n", mapped).what()).find("appears twice"),
+            std::string::npos);
+  // Two columns that both look like x: an error that says how to choose, and choosing works.
+  const InputError both = parse_error("frame,x [nm],x,y\n1,2,3,4\n");
+  EXPECT_NE(std::string(both.what()).find("'x [nm]' and 'x' both look like x: say which one with --columns x=NAME"),
+            std::string::npos)
+      << both.what();
+  CsvReadOptions choose;
+  choose.columns = {{"x", "x"}};
+  const LocTable t = parse_csv_table("frame,x [nm],x,y\n1,2,3,4\n", "c.csv", choose);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_DOUBLE_EQ(t.x_nm[0], 3.0);
+  // A repeated column nobody reads is harmless.
+  EXPECT_EQ(parse_csv_table("frame,x,y,note,note\n1,2,3,a,b\n", "n.csv", {}).size(), 1u);
+}
+
 TEST(CsvReader, NonNumericCellGivesLineAndColumn) {
   const InputError e = parse_error("frame,x [nm],y [nm]\n1,2,3\n2,abc,4\n");
   EXPECT_EQ(e.file(), "bad.csv");
