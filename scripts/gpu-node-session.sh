@@ -58,10 +58,10 @@ run_case() {
 }
 
 # The demo campaign (simulated on first use), whole run; then its FoV stage in other settings.
-run_case demo-fp32 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign"
+run_case demo-fp32 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --simulate-if-missing true
 # The same FoVs on the CPU (first 3 of the dispatch order): the GPU run's outputs must match them.
 t=$SECONDS
-timeout "$(limit 90)" annamosaic run --config configs/demo.ini --campaign "$work/demo-campaign" --output "$work/demo-cpu" \
+timeout "$(limit 90)" annamosaic run --config configs/demo.ini --campaign "$work/demo-campaign" --simulate-if-missing true --output "$work/demo-cpu" \
   --device cpu --stage fovs --max-fovs 3 > "$work/demo-cpu.log" 2>&1
 note ""
 note "## demo-cpu: exit $? in $((SECONDS - t)) s (3 FoVs on the CPU, to compare with demo-fp32)"
@@ -87,8 +87,8 @@ for i in both:
         diffs = {k: float(np.max(np.abs(a[k][...] - b[k][...]))) for k in ("reconstruction", "q", "error_map") if k in a}
     print(f"FoV {i}: max |GPU - CPU| " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
 EOF
-run_case demo-bf16 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --stage fovs --precision bf16
-run_case demo-inflight8 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --stage fovs --in-flight 8
+run_case demo-bf16 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --simulate-if-missing true --stage fovs --precision bf16
+run_case demo-inflight8 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$work/demo-campaign" --simulate-if-missing true --stage fovs --in-flight 8
 
 # The reduced 33 x 33 campaign (1,089 FoVs of 500 px): simulation first, then the whole run.
 t=$SECONDS

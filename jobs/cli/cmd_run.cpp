@@ -2,7 +2,8 @@
 //   mpirun -n N annamosaic run --config configs/<campaign>.ini
 //   srun --mpi=pmix annamosaic run --config ...            (one rank per GPU)
 //   annamosaic run                                          (the embedded demo campaign)
-// Exit status: 0 success; 5 finished but some FoVs failed (marked in the mosaic and QC report);
+// Exit status: 0 success; 5 finished but some FoVs failed (marked in the mosaic and QC report;
+// --stage fovs exits 0 with failed FoVs, so that a dependent stitch job runs and reports them);
 // 75 stopped by SIGUSR1/SIGTERM, resumable (slurm/*.sbatch requeues); 1-4 as for every command.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "anet/reconstructor.hpp"
@@ -73,6 +75,39 @@ void agree(bool ok_here, const std::string& what, MPI_Comm comm) {
   if (!all) throw IoError("run", what + " failed on at least one rank (see its messages above)");
 }
 
+// The [simulate] section of an INI config: whether there is one, and its `output` key.
+struct SimulateSection {
+  bool present = false;
+  std::string output;
+};
+SimulateSection simulate_section(const std::string& config_path) {
+  SimulateSection s;
+  std::ifstream in(config_path);
+  bool inside = false;
+  auto trim = [](std::string t) {
+    const auto b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  for (std::string line; std::getline(in, line);) {
+    line = trim(line.substr(0, line.find('#')));
+    if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
+      inside = trim(line.substr(1, line.size() - 2)) == "simulate";
+      s.present = s.present || inside;
+    } else if (inside && line.find('=') != std::string::npos && trim(line.substr(0, line.find('='))) == "output") {
+      s.output = trim(line.substr(line.find('=') + 1));
+    }
+  }
+  return s;
+}
+
+bool same_path(const std::string& a, const std::string& b) {
+  auto norm = [](std::string p) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return fs::absolute(p).lexically_normal();
+  };
+  return norm(a) == norm(b);
+}
+
 int run_run(const Command& self, const po::variables_map& vm_in) {
   // Without --config: the embedded demo campaign (configs/demo.ini as compiled in).
   po::variables_map vm = vm_in;
@@ -92,9 +127,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       spdlog::info("no --config: running the embedded demo campaign ({} written for reference)", config_path);
     }
     MPI_Barrier(comm);
-    std::vector<std::string> args = {"run", "--config", config_path};
-    if (vm_in.count("stage")) args.insert(args.end(), {"--stage", vm_in["stage"].as<std::string>()});
-    vm = options_of("run", args);
+    vm = options_of("run", {"run", "--config", config_path});
+    // Whatever was given on the command line still applies, over the embedded config.
+    auto& merged = static_cast<std::map<std::string, po::variable_value>&>(vm);
+    for (const auto& [key, value] : vm_in)
+      if (!value.defaulted()) merged[key] = value;
   }
   const std::string stage = vm["stage"].as<std::string>();
   if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
@@ -107,15 +144,25 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   bool ok = true;
   if (rank == 0) {
     try {
-      fs::create_directories(out);
       if (!fs::exists(campaign_dir + "/positions.csv")) {
         if (!vm["simulate-if-missing"].as<bool>())
           throw InputError(campaign_dir, "no campaign here (positions.csv missing)");
+        // Simulate only what the config asks for: a campaign path with a typo must not become a
+        // simulated campaign nobody wanted.
+        const SimulateSection sim = simulate_section(config_path);
+        if (!sim.present)
+          throw InputError(campaign_dir, "no campaign here (positions.csv missing), and " + config_path +
+                                             " has no [simulate] section to simulate one: check the campaign path");
+        if (!sim.output.empty() && !same_path(sim.output, campaign_dir) && vm["simulate-if-missing"].defaulted())
+          throw InputError(campaign_dir, "no campaign here (positions.csv missing); the [simulate] section of " + config_path +
+                                             " makes its campaign in " + sim.output +
+                                             ": check the campaign path, or pass --simulate-if-missing true to simulate it here");
         spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_path);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
+      fs::create_directories(out);  // after the checks: a run refused leaves no output folder behind
       write_config_next_to(out + "/config.ini", self, vm);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
@@ -239,6 +286,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                         {"device", opt.device}, {"precision", opt.precision}})
                             .dump(1) + "\n");
     }
+    if (stage == "fovs" && rank == 0 && s.failed > 0)
+      spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV); the stitch stage marks them and exits 5",
+                   s.failed);
     if (s.stopped) {
       if (rank == 0) spdlog::warn("stopped by signal {}: the FoVs done so far are recorded; rerun to resume (exit {})",
                                   stop_signal(), kExitRequeue);
@@ -281,13 +331,14 @@ Command run_command() {
       "Outputs in --output: fov/NNNN.h5 (per FoV), manifest.jsonl (what is done), events.jsonl,\n"
       "bindings.jsonl, run_summary.json, layout.json, mosaic.ims + mosaic.xml, qc/, config.ini.\n"
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
-      "Exit status: 0 ok; 5 some FoVs failed (marked); 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
+      "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"
+      "depending on it runs and exits 5) or were left unprocessed; 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder)")
         ("output,o", po::value<std::string>()->default_value("out/demo"), "output folder")
         ("stage", po::value<std::string>()->default_value("all"), "all, fovs (reconstruct only) or stitch")
-        ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate the campaign from [simulate] if absent")
+        ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate an absent campaign from the config's [simulate] section (by default only into that section's output, when it names one)")
         ("model", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5)")
         ("device", po::value<std::string>()->default_value("auto"), "auto (GPU if visible), cpu")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")

@@ -113,6 +113,23 @@ class Cli(unittest.TestCase):
         self.assertIn("skipped 1 malformed rows", p.stderr)
         self.assertEqual(tifffile.imread(out).sum(), 1)
 
+    def test_run_never_simulates_a_campaign_nobody_asked_for(self):
+        # A [run]-only config whose campaign path has a typo: an error, not a simulated campaign.
+        ini = os.path.join(self.dir, "typo.ini")
+        with open(ini, "w") as f:
+            f.write(f"[run]\ncampaign = {self.dir}/cmap\noutput = {self.dir}/out\n")
+        p = subprocess.run([BIN, "run", "--config", ini], capture_output=True, text=True, cwd=self.dir)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("has no [simulate] section", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "cmap", "positions.csv")))
+        # No --config: the embedded demo, with the options given still applied (here --campaign):
+        # its [simulate] section makes out/demo/campaign, so another missing folder is an error.
+        p = subprocess.run([BIN, "run", "--campaign", "elsewhere"], capture_output=True, text=True, cwd=self.dir)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("elsewhere", p.stderr)
+        self.assertIn("--simulate-if-missing true", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "out", "demo", "campaign")))
+
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)
