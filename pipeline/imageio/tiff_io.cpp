@@ -73,8 +73,14 @@ void require_readable(const TiffFile& tif, const std::string& path) {
 }
 
 std::size_t count_pages(const TiffFile& tif, const std::string& path) {
+  const std::size_t mark = tif.error_mark();
   const tdir_t n = TIFFNumberOfDirectories(tif.get());
   if (n == 0) throw InputError(path, "cannot count the pages of the TIFF file (" + tif.report() + ")");
+  // A page directory that cannot be read (a truncated stack): libtiff counts the pages before it
+  // and reports an error; reading on would silently use fewer pages than the file had.
+  if (tif.errors_since(mark))
+    throw InputError(path, "corrupt or truncated TIFF: the directory after page " + std::to_string(n) +
+                               " cannot be read (" + tif.report() + ")");
   return n;
 }
 

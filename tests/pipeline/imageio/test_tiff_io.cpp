@@ -421,6 +421,22 @@ TEST(TiffIo, TruncatedFileIsAnInputError) {
   expect_input_error([&] { read_tiff(path); }, {path, "libtiff"});
 }
 
+TEST(TiffIo, TruncatedStackIsAnInputErrorNotFewerPages) {
+  // A 5-page stack cut inside the directory of page 2: the pages before it read fine, but the
+  // file is corrupt, so counting (and averaging) must not go on with 1 page.
+  const std::string path = scratch("truncated_stack.tif");
+  const ImageF page = ramp(64, 64);
+  write_tiff_stack(path, {page.view(), page.view(), page.view(), page.view(), page.view()}, TiffWriteOptions{});
+  TIFF* t = TIFFOpen(path.c_str(), "r");
+  ASSERT_NE(t, nullptr);
+  ASSERT_EQ(TIFFSetDirectory(t, 1), 1);
+  const std::uint64_t second_directory = TIFFCurrentDirOffset(t);
+  TIFFClose(t);
+  fs::resize_file(path, second_directory + 2);
+  expect_input_error([&] { read_tiff_mean(path, PageRange{}); }, {path, "directory after page 1"});
+  expect_input_error([&] { read_tiff_info(path); }, {path, "truncated"});
+}
+
 TEST(TiffIo, CorruptCompressedDataIsAnInputError) {
   const std::string path = scratch("corrupt_strip.tif");
   write_tiff(path, ramp(128, 128).view(), TiffWriteOptions{});
