@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -81,6 +82,31 @@ std::string path_stem(const std::string& path) {
   // "x.ome.tif" -> "x"
   if (stem.size() > 4 && stem.compare(stem.size() - 4, 4, ".ome") == 0) stem.resize(stem.size() - 4);
   return stem;
+}
+
+void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+  namespace fs = std::filesystem;
+  const auto same = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+    return fs::absolute(a).lexically_normal() == fs::absolute(b).lexically_normal();
+  };
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    for (const std::string& in : inputs)
+      if (same(outputs[i], in))
+        throw UsageError("output " + outputs[i] + " would overwrite the input " + in + ": choose another output name");
+    for (std::size_t j = 0; j < i; ++j)
+      if (same(outputs[i], outputs[j]))
+        throw UsageError("two outputs would be written to " + outputs[i] +
+                         " (e.g. a .png output name is the preview's): choose a .tif output name, or --preview / --no-preview");
+  }
+  for (const std::string& out : outputs) {
+    const fs::path dir = fs::path(out).parent_path();
+    if (dir.empty()) continue;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw IoError(dir.string(), "cannot create the output folder: " + ec.message());
+  }
 }
 
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm) {

@@ -1,4 +1,5 @@
 // `annamosaic reconstruct`: runs a trained A-net on one FoV (pipeline/anet/reconstructor.hpp).
+#include <fmt/format.h>
 #include <sched.h>
 
 #include <chrono>
@@ -56,6 +57,21 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (has_table && has_sparse_tif) throw UsageError("give --table or --sparse, not both");
   if (!has_table && !has_sparse_tif && !has_wf) throw UsageError("nothing to reconstruct: give --table/--sparse and/or --widefield");
 
+  const std::string out = vm["output"].as<std::string>();
+  const std::string stem = path_stem(out);
+  {
+    std::vector<std::string> inputs = {model}, outputs = {out, stem + ".q.tif", stem + ".config.ini"};
+    for (const char* k : {"table", "sparse", "widefield"})
+      if (vm.count(k)) inputs.push_back(vm[k].as<std::string>());
+    if (has_wf) outputs.insert(outputs.end(), {stem + ".error.tif", stem + ".widefield-q.tif", stem + ".widefield.tif"});
+    if (has_table || has_sparse_tif) outputs.push_back(stem + ".sparse.tif");
+    if (!vm["no-preview"].as<bool>()) {
+      outputs.push_back(stem + ".png");
+      if (has_wf) outputs.push_back(stem + ".error.png");
+    }
+    prepare_outputs(inputs, outputs);
+  }
+
   ImageF wf_raw;
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
   ImageF sparse;
@@ -72,7 +88,15 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     sparse = render(table, field, r, &rs);
     spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
   } else if (has_sparse_tif) {
-    sparse = read_tiff(vm["sparse"].as<std::string>());
+    const std::string path = vm["sparse"].as<std::string>();
+    // The network only makes sense at the pixel size it was trained at.
+    const double file_nm = read_tiff_info(path).pixel_nm;
+    if (file_nm > 0 && std::abs(file_nm - px) > 0.01 * px)
+      throw InputError(path, "the sparse image has " + fmt::format("{:g}", file_nm) + " nm pixels (resolution tags) but the model " +
+                                 "was trained at " + fmt::format("{:g}", px) + " nm: render it at " + fmt::format("{:g}", px) +
+                                 " nm (annamosaic render --pixel-nm " + fmt::format("{:g}", px) + ")");
+    if (file_nm <= 0) spdlog::warn("{}: no pixel size in the file; taking it to be the model's {} nm", path, px);
+    sparse = read_tiff(path);
   }
 
   ImageF L;
@@ -100,9 +124,6 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
                r.reconstruction.height(), r.tiled ? std::to_string(r.tiles) + " tiles" : std::string("whole FoV"), r.seconds,
                mpx / std::max(r.seconds, 1e-9));
 
-  const std::string out = vm["output"].as<std::string>();
-  const std::string stem = path_stem(out);
-  if (const auto dir = std::filesystem::path(out).parent_path(); !dir.empty()) std::filesystem::create_directories(dir);
   TiffWriteOptions wo;
   wo.pixel_nm = px;
   wo.description = "annamosaic reconstruct, model " + model;

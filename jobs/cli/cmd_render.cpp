@@ -43,6 +43,12 @@ int run_render(const Command& self, const po::variables_map& vm) {
   const std::string format = vm["format"].as<std::string>();
   if (format != "float32" && format != "uint16") throw UsageError("--format must be float32 or uint16, not '" + format + "'");
 
+  const bool preview = !vm["no-preview"].as<bool>();
+  const std::string preview_path = vm.count("preview") ? vm["preview"].as<std::string>() : path_stem(output) + ".png";
+  std::vector<std::string> outputs = {output, path_stem(output) + ".config.ini"};
+  if (preview) outputs.push_back(preview_path);
+  prepare_outputs({input}, outputs);
+
   const LocTable table = read_table_logged(input, vm);
   const TableStats stats = compute_stats(table);
   const FrameRange range = frame_range_of(stats, vm["frame-base"].as<long>());
@@ -68,8 +74,6 @@ int run_render(const Command& self, const po::variables_map& vm) {
   if (rs.outside_field > 0 && vm.count("field-nm"))
     spdlog::warn("{} localizations fall outside --field-nm and are not in the image", rs.outside_field);
 
-  std::filesystem::path out_dir = std::filesystem::path(output).parent_path();
-  if (!out_dir.empty()) std::filesystem::create_directories(out_dir);
   TiffWriteOptions wo;
   wo.pixel_nm = pixel_nm;
   wo.description = "annamosaic render of " + input;
@@ -85,10 +89,9 @@ int run_render(const Command& self, const po::variables_map& vm) {
     write_tiff(output, as_float.view(), wo);
   }
   spdlog::info("wrote {}", output);
-  if (!vm["no-preview"].as<bool>()) {
-    const std::string preview = vm.count("preview") ? vm["preview"].as<std::string>() : path_stem(output) + ".png";
-    write_preview_png(preview, as_float.view(), PreviewOptions{});
-    spdlog::info("wrote {}", preview);
+  if (preview) {
+    write_preview_png(preview_path, as_float.view(), PreviewOptions{});
+    spdlog::info("wrote {}", preview_path);
   }
   write_config_next_to(path_stem(output) + ".config.ini", self, vm);
   return 0;

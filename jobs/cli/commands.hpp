@@ -44,6 +44,10 @@ int cpu_threads(const po::variables_map& vm);
 
 // "out/sparse.tif" -> "out/sparse" (the stem used for side files).
 std::string path_stem(const std::string& path);
+// Before any work: the files a command will write must be distinct and none may be one of its
+// inputs (a UsageError naming both), and their folders are created (an IoError naming the folder
+// when that fails, e.g. under a regular file), so a bad output path fails fast, not after the work.
+void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs);
 // Writes the effective configuration atomically to `path` and logs it.
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm);
 

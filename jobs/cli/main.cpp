@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -75,6 +76,12 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const IoError& e) {
     std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
+    return 3;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A folder that cannot be made or read (a path under a regular file, no permission, disk
+    // full) is the environment's, like IoError: name the path, say what the system said.
+    std::cerr << "annamosaic " << cmd->name << ": error: " << e.path1().string() << ": "
+              << e.code().message() << " (" << e.what() << ")\n";
     return 3;
   } catch (const std::exception& e) {
     std::cerr << "annamosaic " << cmd->name << ": internal error: " << e.what() << "\n";

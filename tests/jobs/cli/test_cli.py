@@ -130,6 +130,26 @@ class Cli(unittest.TestCase):
         self.assertIn("--simulate-if-missing true", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "out", "demo", "campaign")))
 
+    def test_outputs_never_overwrite_inputs_or_each_other(self):
+        table = os.path.join(self.dir, "t.csv")
+        shutil.copy(EPFL, table)
+        before = open(table, "rb").read()
+        p = run("render", table, "-o", table)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("would overwrite the input", p.stderr)
+        self.assertEqual(open(table, "rb").read(), before)
+        # A .png output name is also the preview's: refused before any work, nothing written.
+        p = run("render", table, "-o", os.path.join(self.dir, "x.png"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("two outputs would be written to", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "x.png")))
+        # An output folder that cannot exist (under a regular file): an I/O error naming it.
+        blocker = os.path.join(self.dir, "afile")
+        open(blocker, "w").close()
+        p = run("render", table, "-o", os.path.join(blocker, "out.tif"))
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn(blocker + ": cannot create the output folder", p.stderr)
+
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)

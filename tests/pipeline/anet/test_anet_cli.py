@@ -162,6 +162,15 @@ class Reconstruct(unittest.TestCase):
             np.abs(a - b).max(), np.abs(a - b).mean()))
         self.assertLess(np.abs(a - b).mean(), 0.05)
 
+    def test_sparse_image_at_another_pixel_size_is_refused(self):
+        p40 = self.d / "p40.tif"
+        run("render", EPFL, "--pixel-nm", 40, "-o", p40, "--no-preview")
+        p = run("reconstruct", "--model", MODEL, "--sparse", p40, "-o", self.d / "p40-anet.tif", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(str(p40), p.stderr)
+        self.assertIn("40 nm pixels", p.stderr)
+        self.assertIn("trained at 20 nm", p.stderr)
+
     def test_bad_model_file(self):
         bad = self.d / "bad.h5"
         bad.write_text("not a model\n")
