@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -58,8 +60,26 @@ int run_render(const Command& self, const po::variables_map& vm) {
   const Field field = vm.count("field-nm") ? parse_field(vm["field-nm"].as<std::string>()) : bounding_field(stats, pixel_nm);
   const std::size_t W = field_width_px(field, pixel_nm), H = field_height_px(field, pixel_nm);
   if (W == 0 || H == 0) throw InputError(input, "nothing to render: the table has no localizations");
-  if (W * H > (std::size_t{1} << 32))
-    throw UsageError("image of " + std::to_string(W) + " x " + std::to_string(H) + " px is too large; use --field-nm or a larger --pixel-nm");
+  if (W * H > (std::size_t{1} << 32)) {
+    if (vm.count("field-nm"))
+      throw UsageError("--field-nm gives an image of " + std::to_string(W) + " x " + std::to_string(H) +
+                       " px, too large; use a smaller field or a larger --pixel-nm");
+    // The table's own extent: most likely an outlier. Name the rows that set it.
+    std::size_t x_lo = 0, x_hi = 0, y_lo = 0, y_hi = 0;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+      if (table.x_nm[i] < table.x_nm[x_lo]) x_lo = i;
+      if (table.x_nm[i] > table.x_nm[x_hi]) x_hi = i;
+      if (table.y_nm[i] < table.y_nm[y_lo]) y_lo = i;
+      if (table.y_nm[i] > table.y_nm[y_hi]) y_hi = i;
+    }
+    throw InputError(input, fmt::format("the localizations span {:.4g} x {:.4g} um (x from {:.6g} nm, data row {}, to {:.6g} nm, "
+                                        "row {}; y from {:.6g} nm, row {}, to {:.6g} nm, row {}): {} x {} px at {} nm is too "
+                                        "large to render. An outlier or a wrong unit? Fix the table, or render a region with "
+                                        "--field-nm X0,Y0,WIDTH,HEIGHT",
+                                        field.width_nm / 1e3, field.height_nm / 1e3, table.x_nm[x_lo], x_lo + 1,
+                                        table.x_nm[x_hi], x_hi + 1, table.y_nm[y_lo], y_lo + 1, table.y_nm[y_hi], y_hi + 1, W,
+                                        H, pixel_nm));
+  }
   spdlog::info("frames: base {}, {} frames in the table; window [{}, {}) ", range.base, range.count, ro.window.first,
                ro.window.end == INT64_MAX ? std::string("end") : std::to_string(ro.window.end));
   spdlog::info("field: x0 {:.1f} nm, y0 {:.1f} nm, {:.1f} x {:.1f} nm -> {} x {} px at {} nm", field.x0_nm,
@@ -71,6 +91,9 @@ int run_render(const Command& self, const po::variables_map& vm) {
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("rendered {} localizations ({} outside the field, {} outside the frame window) in {:.3f} s ({:.1f} M/s)",
                rs.in_image, rs.outside_field, rs.outside_window, dt, table.size() / std::max(dt, 1e-9) / 1e6);
+  if (rs.in_image == 0 && rs.outside_window > 0)
+    spdlog::warn("no localization falls in the frame window --frames {} (the table's frames: {} to {}): the image is empty",
+                 vm["frames"].as<std::string>(), stats.frame_min, stats.frame_max);
   if (rs.outside_field > 0 && vm.count("field-nm"))
     spdlog::warn("{} localizations fall outside --field-nm and are not in the image", rs.outside_field);
 

@@ -150,6 +150,16 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn(blocker + ": cannot create the output folder", p.stderr)
 
+    def test_a_far_outlier_is_named_with_its_row(self):
+        table = os.path.join(self.dir, "far.csv")
+        with open(table, "w") as f:
+            f.write("frame,x [nm],y [nm]\n1,100,200\n2,1e12,300\n3,150,250\n")
+        p = run("render", table, "-o", os.path.join(self.dir, "far.tif"))
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(table, p.stderr)
+        self.assertIn("to 1e+12 nm, row 2", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "far.tif")))
+
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)
