@@ -214,7 +214,7 @@ void Reconstructor::run_networks(Job& j) const {
   torch::Tensor q_in = pad_to(g_dev, h4, w4, -1.0);
   if (im.dev.channels_last) q_in = q_in.contiguous(torch::MemoryFormat::ChannelsLast);
   const torch::Tensor qa_dev = im.q->forward(q_in).to(torch::kFloat32);
-  // On a GPU the error map's convolutions cost ~1 ms there against ~0.2 core-s on the host
+  // On a GPU the error map's convolutions cost ~1 ms there against ~0.1 core-s on the host
   // (full-size FoV); on the CPU it is left to finish(), off the serial stage.
   if (im.dev.device.is_cuda() && j.has_w && !im.host_error_map) {
     try {
