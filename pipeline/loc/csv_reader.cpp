@@ -163,6 +163,9 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
           const std::string_view cell(f, fe - f);
           if (!parse_double(cell, v)) {
             error = "column \"" + plan.header_names[field] + "\": not a number: '" + shorten(cell) + "'";
+            // "100,5" in a ';'- or tab-separated file: a decimal comma, which is not guessed.
+            if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
+              error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
             error_col = static_cast<std::int64_t>(field) + 1;
           } else if (!std::isfinite(v)) {
             error = "column \"" + plan.header_names[field] + "\": value is not finite: '" + shorten(cell) + "'";

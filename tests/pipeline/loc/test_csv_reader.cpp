@@ -143,6 +143,12 @@ TEST(CsvReader, RepeatedOrCompetingColumnsAreErrorsNotGuesses) {
   EXPECT_EQ(parse_csv_table("frame,x,y,note,note\n1,2,3,a,b\n", "n.csv", {}).size(), 1u);
 }
 
+TEST(CsvReader, DecimalCommaIsNamedNotGuessed) {
+  const InputError e = parse_error("frame;x [nm];y [nm]\n1;100,5;200\n");
+  EXPECT_NE(std::string(e.what()).find("not a number: '100,5' (a decimal comma?"), std::string::npos) << e.what();
+  EXPECT_EQ(e.line(), 2);
+}
+
 TEST(CsvReader, NonNumericCellGivesLineAndColumn) {
   const InputError e = parse_error("frame,x [nm],y [nm]\n1,2,3\n2,abc,4\n");
   EXPECT_EQ(e.file(), "bad.csv");
