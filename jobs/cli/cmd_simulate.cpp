@@ -1,5 +1,8 @@
 // `annamosaic simulate`: a synthetic campaign with ground truth.
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -75,6 +78,22 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   Progress progress("simulate", n, "FoVs");
   const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth&) { progress.advance(); });
   progress.finish();
+  // FoV folders of an earlier, larger campaign in the same place are not in positions.csv, so
+  // nothing reads them; say so rather than leave a mixed folder unmentioned (and delete nothing).
+  std::vector<std::string> stale;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(out + "/fov", ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && !name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
+        std::stoull(name.substr(0, 18)) >= n)
+      stale.push_back("fov/" + name);
+  }
+  if (!stale.empty()) {
+    std::sort(stale.begin(), stale.end());
+    spdlog::warn("{}: {} FoV folder(s) of an earlier campaign remain ({}{}); not in positions.csv, so never read: "
+                 "delete them, or simulate into an empty folder",
+                 out, stale.size(), stale.front(), stale.size() > 1 ? " ... " + stale.back() : std::string());
+  }
   write_config_next_to(out + "/simulate.config.ini", self, vm);
   spdlog::info("{} FoVs, {} localizations (per FoV {} .. {}), {:.1f} MB of tables and widefield stacks in {:.1f} s", s.fovs,
                s.localizations, s.min_per_fov, s.max_per_fov, s.bytes / 1e6, s.seconds);

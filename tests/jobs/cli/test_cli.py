@@ -160,6 +160,14 @@ class Cli(unittest.TestCase):
         self.assertIn("to 1e+12 nm, row 2", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "far.tif")))
 
+    def test_simulating_over_a_larger_campaign_names_its_leftovers(self):
+        out = os.path.join(self.dir, "camp")
+        run("simulate", "-o", out, "--rows", "2", "--cols", "2", "--fov-um", "5", "-q", check=0)
+        p = run("simulate", "-o", out, "--rows", "1", "--cols", "2", "--fov-um", "5", check=0)
+        self.assertIn("2 FoV folder(s) of an earlier campaign remain (fov/0002 ... fov/0003)", p.stderr)
+        with open(os.path.join(out, "positions.csv")) as f:
+            self.assertEqual(len(list(csv.DictReader(f))), 2)
+
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)
