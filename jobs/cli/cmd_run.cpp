@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "anet/reconstructor.hpp"
 #include "batch/campaign.hpp"
 #include "batch/gpu_binding.hpp"
+#include "batch/manifest.hpp"
 #include "batch/runner.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
@@ -27,6 +29,8 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
+#include "loc/frame_window.hpp"
+#include "tiles/fusion.hpp"
 
 namespace annamosaic::cli {
 int cuda_device_count();
@@ -108,6 +112,67 @@ bool same_path(const std::string& a, const std::string& b) {
   return norm(a) == norm(b);
 }
 
+// Options checked before any FoV is read: a bad value must not surface after hours of FoVs.
+// (Unsigned options given as negative numbers arrive wrapped around: hence the upper bounds.)
+void validate_run_options(const po::variables_map& vm) {
+  const std::string device = vm["device"].as<std::string>();
+  if (device != "auto" && device != "cpu" && device != "cuda")
+    throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
+  if (device == "cuda" && cuda_device_count() == 0)
+    throw IoError("--device cuda", "no GPU is visible (or this LibTorch has no CUDA); use --device auto or cpu");
+  const double px = vm["pixel-nm"].as<double>();
+  if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
+  for (const char* k : {"threads", "in-flight"})
+    if (vm[k].as<std::size_t>() > 65536) throw UsageError(std::string("--") + k + " must be between 0 and 65536");
+  if (vm["anet-memory-mb"].as<std::size_t>() > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
+  try {
+    parse_frame_window(vm["frames"].as<std::string>(), FrameRange{0, 1000000}, 0);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  if (!(vm["search-um"].as<double>() >= 0)) throw UsageError("--search-um must be >= 0");
+  if (const std::size_t b = vm["block-px"].as<std::size_t>(); b == 0 || b % 1024 || b > (std::size_t{1} << 20))
+    throw UsageError("--block-px must be a positive multiple of 1024 (the mosaic's chunks), not " + std::to_string(b));
+  parse_blend_mode(vm["blend"].as<std::string>());
+}
+
+// The options that decide what a FoV result holds. A rerun into the same output with other values
+// would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
+nlohmann::json fov_settings(const po::variables_map& vm) {
+  const std::string model = resolve_model(vm["model"].as<std::string>());
+  nlohmann::json j = {{"pixel-nm", vm["pixel-nm"].as<double>()},
+                      {"frames", vm["frames"].as<std::string>()},
+                      {"no-widefield", vm["no-widefield"].as<bool>()},
+                      {"failed-tile", vm["failed-tile"].as<std::string>()},
+                      {"model-checksum", fs::exists(model) ? file_checksum(model) : model}};
+  for (const char* k : {"columns", "xy-unit", "delimiter"})
+    if (vm.count(k)) j[k] = vm[k].as<std::string>();
+  j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
+  j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
+  return j;
+}
+void check_fov_settings(const std::string& out, const po::variables_map& vm) {
+  const std::string path = out + "/fov_settings.json";
+  const nlohmann::json now = fov_settings(vm);
+  const bool has_results = fs::exists(out + "/manifest.jsonl");
+  if (has_results && fs::exists(path)) {
+    std::ifstream in(path);
+    const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!before.is_discarded() && before != now) {
+      std::string diff;
+      for (const auto& [k, v] : now.items())
+        if (!before.contains(k) || before[k] != v)
+          diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? before[k].dump() : "(unset)") + " -> " + v.dump();
+      throw InputError(out, "holds FoV results made with other settings (" + diff +
+                                "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
+    }
+  } else if (has_results) {
+    spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
+  }
+  fs::create_directories(out);
+  write_file_atomic(path, now.dump(1) + "\n");
+}
+
 int run_run(const Command& self, const po::variables_map& vm_in) {
   // Without --config: the embedded demo campaign (configs/demo.ini as compiled in).
   po::variables_map vm = vm_in;
@@ -137,6 +202,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
   if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
     throw UsageError("--mosaic-deflate must be 1..9, not " + std::to_string(l));
+  validate_run_options(vm);
   const std::string campaign_dir = vm["campaign"].as<std::string>();
   const std::string out = vm["output"].as<std::string>();
 
@@ -162,6 +228,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
+      check_fov_settings(out, vm);
       fs::create_directories(out);  // after the checks: a run refused leaves no output folder behind
       write_config_next_to(out + "/config.ini", self, vm);
     } catch (const std::exception& e) {

@@ -156,6 +156,19 @@ class Run(unittest.TestCase):
                 with open(os.path.join(d, "out", "qc", png), "rb") as a, open(os.path.join(ref_out, "qc", png), "rb") as b:
                     self.assertEqual(a.read(), b.read(), f"{n} ranks, {png}")
 
+    def test_rerun_with_other_fov_settings_is_refused(self):
+        # The reference's FoV results are at 20 nm: reusing them for a 40 nm run would stitch them
+        # as 40 nm tiles. Refused before any work, naming what changed.
+        d, ini = make_config("other_settings")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        shutil.copytree(os.path.join(self.ref, "out"), os.path.join(d, "out"))
+        p = subprocess.run([BIN, "run", "--config", ini, "--pixel-nm", "40"], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+        self.assertNotEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("holds FoV results made with other settings (pixel-nm 20.0 -> 40.0)", p.stderr)
+        with open(os.path.join(d, "out", "fov_settings.json")) as fh:
+            self.assertEqual(json.load(fh)["pixel-nm"], 20.0)
+
     def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
         d, ini = make_config("rerun")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
