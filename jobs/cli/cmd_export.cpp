@@ -77,6 +77,10 @@ int run_export(const Command& self, const po::variables_map& vm) {
     throw UsageError("--region, --level and --channel go with -o (the OME-TIFF holds every level and channel)");
   const int deflate = vm["deflate"].as<int>();
   if (deflate < 1 || deflate > 9) throw UsageError("--deflate must be 1..9");
+  {
+    const std::string out = to_ome ? vm["ome-tiff"].as<std::string>() : vm["output"].as<std::string>();
+    prepare_outputs({input}, {out, path_stem(out) + ".config.ini"});
+  }
 
   ImsReader reader(input);
   reader.open();
@@ -106,7 +110,8 @@ int run_export(const Command& self, const po::variables_map& vm) {
     throw UsageError("-o '" + out + "': the region goes to .tif/.tiff (uint16) or .png (preview)");
   const std::size_t level = vm["level"].as<std::size_t>();
   if (level >= in.levels.size())
-    throw UsageError("--level " + std::to_string(level) + ": the file has levels 0.." + std::to_string(in.levels.size() - 1));
+    throw UsageError("--level " + (level > (std::size_t{1} << 20) ? std::string("must be >= 0") : std::to_string(level)) +
+                     ": the file has levels 0.." + std::to_string(in.levels.size() - 1));
   const std::size_t channel = pick_channel(in, vm["channel"].as<std::string>());
   const auto& L0 = in.levels[0];
   const auto& L = in.levels[level];

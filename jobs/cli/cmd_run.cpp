@@ -122,8 +122,7 @@ void validate_run_options(const po::variables_map& vm) {
     throw IoError("--device cuda", "no GPU is visible (or this LibTorch has no CUDA); use --device auto or cpu");
   const double px = vm["pixel-nm"].as<double>();
   if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
-  for (const char* k : {"threads", "in-flight"})
-    if (vm[k].as<std::size_t>() > 65536) throw UsageError(std::string("--") + k + " must be between 0 and 65536");
+  if (vm["in-flight"].as<std::size_t>() > 65536) throw UsageError("--in-flight must be between 0 and 65536");
   if (vm["anet-memory-mb"].as<std::size_t>() > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
   try {
     parse_frame_window(vm["frames"].as<std::string>(), FrameRange{0, 1000000}, 0);

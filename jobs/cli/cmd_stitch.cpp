@@ -134,6 +134,14 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the campaign or tile folder)");
   const std::string output = vm["output"].as<std::string>();
+  {
+    // The mosaic is a BigTIFF: another extension (.ims is `run`'s HDF5 mosaic) would mislabel it.
+    std::string ext = fs::path(output).extension().string();
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext != ".tif" && ext != ".tiff")
+      throw UsageError("-o '" + output + "': stitch writes a BigTIFF, name it .tif (`annamosaic run` makes the .ims mosaic)");
+    prepare_outputs({}, {output, path_stem(output) + ".config.ini", path_stem(output) + ".png"});
+  }
   const auto campaign = read_campaign_ini(dir);
 
   std::vector<TileChannelSpec> channels;

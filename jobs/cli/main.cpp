@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
     po::variables_map vm;
     if (!parse_options(*cmd, cmds, argc - 1, argv + 1, vm)) return 0;
     init_logging(verbosity(vm));
+    // A negative number arrives wrapped around to a huge unsigned one.
+    if (vm["threads"].as<std::size_t>() > 65536) throw UsageError("--threads must be between 0 (all the CPUs allowed) and 65536");
     const std::size_t threads = thread_count(vm["threads"].as<std::size_t>());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
     spdlog::debug("annamosaic {} {} with {} threads", annamosaic_version(), cmd->name, threads);

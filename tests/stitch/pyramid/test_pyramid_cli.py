@@ -93,6 +93,13 @@ class Export(unittest.TestCase):
         self.assertEqual(run("export", IMS, "--region", "1,2,3", "-o", o).returncode, 1)
         self.assertEqual(run("export", IMS, "--region", "99999,0,10,10", "-o", o).returncode, 1)
         self.assertEqual(run("export", IMS, "-o", os.path.join(TMP, "cli", "x.jpg")).returncode, 1)
+        self.assertEqual(run("export", IMS, "--threads", "-2", "-o", o).returncode, 1)
+        # Exporting onto the mosaic itself is refused before anything is written.
+        before = os.path.getsize(IMS)
+        p = run("export", IMS, "--ome-tiff", IMS)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("would overwrite the input", p.stderr)
+        self.assertEqual(os.path.getsize(IMS), before)
 
 
 if __name__ == "__main__":
