@@ -1,5 +1,6 @@
 // `annamosaic train`: trains the A-net (pipeline/anet/trainer.hpp) from simulated data or dense
 // localization tables, with checkpoints, exact resume and validation.
+#include <fmt/format.h>
 #include <sched.h>
 
 #include <cmath>
@@ -66,6 +67,13 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   o.beta = vm["beta"].as<double>();
   o.gamma = vm["gamma"].as<double>();
   o.rho = vm["rho"].as<double>();
+  // Adam's hyper-parameters: out of range they train nothing useful (or diverge at step 1).
+  if (!(o.lr > 0 && o.lr < 1)) throw UsageError("--lr must be in (0, 1), not " + fmt::format("{:g}", o.lr));
+  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1))
+    throw UsageError("--beta1 and --beta2 must be in [0, 1)");
+  for (const double w : {o.alpha, o.beta, o.gamma})
+    if (!(w >= 0) || !std::isfinite(w)) throw UsageError("--alpha, --beta and --gamma must be >= 0");
+  if (!(o.rho >= 0 && o.rho <= 1)) throw UsageError("--rho must be in [0, 1]");
   o.lowres_target = vm["lowres-target"].as<std::string>();
   o.target_quantile = vm["target-quantile"].as<double>();
   if (!(o.target_quantile > 0 && o.target_quantile <= 1)) throw UsageError("--target-quantile must be in (0, 1]");
@@ -154,9 +162,13 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   }
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);
-  spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); best validation MS-SSIM {:.4f} at step {}", sum.first_step + 1,
-               sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9), sum.best_score,
-               sum.best_step);
+  if (sum.best_step > 0)
+    spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); best validation MS-SSIM {:.4f} at step {}",
+                 sum.first_step + 1, sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9),
+                 sum.best_score, sum.best_step);
+  else
+    spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); no validation ran (--validate-every)", sum.first_step + 1,
+                 sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9));
   write_config_next_to(path_stem(o.output) + ".config.ini", self, vm);
   return 0;
 }

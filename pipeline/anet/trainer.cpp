@@ -175,11 +175,12 @@ TrainSummary train(const TrainOptions& opt) {
     device = torch::Device(opt.device);
   }
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
-  std::filesystem::create_directories(opt.checkpoint_dir);
   const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
 
   const TrainingData data(opt.data);
   TrainerCore core(opt, device);
+  // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
+  std::filesystem::create_directories(opt.checkpoint_dir);
   const ParameterCounts pc{parameter_count(*core.g), parameter_count(*core.d), parameter_count(*core.q)};
   spdlog::info("A-net: G {} parameters (ngf {}, {}), D {} (ndf {}), Q {}; data: {}", pc.generator, opt.network.ngf,
                decoder_name(opt.network.decoder), pc.discriminator, opt.network.ndf, pc.estimator, data.describe());

@@ -95,6 +95,20 @@ class Train(unittest.TestCase):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("multiple of 256", p.stderr)
+        p = run("train", "-o", TMP / "x.h5", "--lr", "-0.1", "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--lr must be in (0, 1)", p.stderr)
+
+    def test_widefield_of_another_field_is_refused(self):
+        # An 8 x 8 px widefield (0.9 um) for the 5.9 um EPFL table: not its widefield.
+        wf = TMP / "wf8.tif"
+        tifffile.imwrite(wf, np.ones((8, 8), np.float32))
+        out = TMP / "wfbad" / "m.h5"
+        p = run("train", "--source", "tables", "--dataset", f"{EPFL},{wf}", "--steps", 1, "-o", out, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(str(wf), p.stderr)
+        self.assertIn("fall outside it", p.stderr)
+        self.assertFalse((TMP / "wfbad").exists())  # no empty checkpoint folder left
 
 
 @unittest.skipUnless(MODEL.exists(), "no shipped model yet")
