@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace annamosaic {
 
@@ -20,10 +21,16 @@ std::map<int, ManifestRecord> Manifest::load() const {
   std::ifstream in(path_);
   if (!in) return out;  // no manifest yet: nothing done
   std::string line;
+  std::size_t line_no = 0;
   while (std::getline(in, line)) {
+    ++line_no;
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.contains("id") || !j.contains("status")) continue;  // torn line after a kill
+    if (j.is_discarded() || !j.contains("id") || !j.contains("status")) {
+      // A torn line after a kill: that FoV counts as not done and is redone.
+      spdlog::warn("{}:{}: incomplete record (a run stopped while writing it?); ignored, its FoV is redone", path_, line_no);
+      continue;
+    }
     ManifestRecord r = record_from_json(j);
     out[r.id] = std::move(r);
   }
