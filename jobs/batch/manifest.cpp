@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "core/error.hpp"
@@ -21,19 +23,26 @@ std::map<int, ManifestRecord> Manifest::load() const {
   std::ifstream in(path_);
   if (!in) return out;  // no manifest yet: nothing done
   std::string line;
-  std::size_t line_no = 0;
+  std::size_t line_no = 0, torn_line = 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    torn_line = 0;
     if (j.is_discarded() || !j.contains("id") || !j.contains("status")) {
-      // A torn line after a kill: that FoV counts as not done and is redone.
-      spdlog::warn("{}:{}: incomplete record (a run stopped while writing it?); ignored, its FoV is redone", path_, line_no);
+      torn_line = line_no;  // a torn line after a kill: that FoV counts as not done and is redone
       continue;
     }
     ManifestRecord r = record_from_json(j);
     out[r.id] = std::move(r);
   }
+  // Said once per process, and only while the torn line is the last (later runs append after it).
+  static std::mutex warned_mutex;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> lock(warned_mutex);
+  if (torn_line && warned.insert(path_).second)
+    spdlog::warn("{}:{}: incomplete last record (the previous run stopped while writing it); its FoV is redone", path_,
+                 torn_line);
   return out;
 }
 

@@ -77,14 +77,19 @@ int run_export(const Command& self, const po::variables_map& vm) {
     throw UsageError("--region, --level and --channel go with -o (the OME-TIFF holds every level and channel)");
   const int deflate = vm["deflate"].as<int>();
   if (deflate < 1 || deflate > 9) throw UsageError("--deflate must be 1..9");
-  {
-    const std::string out = to_ome ? vm["ome-tiff"].as<std::string>() : vm["output"].as<std::string>();
-    prepare_outputs({input}, {out, path_stem(out) + ".config.ini"});
+  if (to_region) {
+    const std::string out = vm["output"].as<std::string>();
+    if (!ends_with(out, ".png") && !ends_with(out, ".tif") && !ends_with(out, ".tiff"))
+      throw UsageError("-o '" + out + "': the region goes to .tif/.tiff (uint16) or .png (preview)");
   }
 
   ImsReader reader(input);
   reader.open();
   const ImsInfo& in = reader.info();
+  {
+    const std::string out = to_ome ? vm["ome-tiff"].as<std::string>() : vm["output"].as<std::string>();
+    prepare_outputs({input}, {out, path_stem(out) + ".config.ini"});
+  }
 
   if (to_ome) {
     const std::string out = vm["ome-tiff"].as<std::string>();

@@ -72,11 +72,22 @@ struct MpiSession {
   }
 };
 
-// All ranks must agree that a step worked; otherwise every rank fails with rank 0's message.
-void agree(bool ok_here, const std::string& what, MPI_Comm comm) {
-  int ok = ok_here ? 1 : 0, all = 0;
-  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
-  if (!all) throw IoError("run", what + " failed on at least one rank (see its messages above)");
+// All ranks must agree that a step worked; otherwise every rank fails (the message is in the log
+// above). `code` is the failure's kind on this rank, 0 when it worked: 1 usage, 2 input, 3 I/O;
+// the exit status follows the most serious one.
+void agree(int code, const std::string& what, MPI_Comm comm) {
+  int worst = 0;
+  MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, comm);
+  const std::string msg = what + " failed on at least one rank (see its messages above)";
+  if (worst == 1) throw UsageError(msg);
+  if (worst == 2) throw InputError("run", msg);
+  if (worst != 0) throw IoError("run", msg);
+}
+void agree(bool ok_here, const std::string& what, MPI_Comm comm) { agree(ok_here ? 0 : 3, what, comm); }
+int failure_code(const std::exception& e) {
+  if (dynamic_cast<const UsageError*>(&e)) return 1;
+  if (dynamic_cast<const InputError*>(&e)) return 2;
+  return 3;
 }
 
 // The [simulate] section of an INI config: whether there is one, and its `output` key.
@@ -118,8 +129,6 @@ void validate_run_options(const po::variables_map& vm) {
   const std::string device = vm["device"].as<std::string>();
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
-  if (device == "cuda" && cuda_device_count() == 0)
-    throw IoError("--device cuda", "no GPU is visible (or this LibTorch has no CUDA); use --device auto or cpu");
   const double px = vm["pixel-nm"].as<double>();
   if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
   if (vm["in-flight"].as<std::size_t>() > 65536) throw UsageError("--in-flight must be between 0 and 65536");
@@ -132,42 +141,55 @@ void validate_run_options(const po::variables_map& vm) {
   if (!(vm["search-um"].as<double>() >= 0)) throw UsageError("--search-um must be >= 0");
   if (const std::size_t b = vm["block-px"].as<std::size_t>(); b == 0 || b % 1024 || b > (std::size_t{1} << 20))
     throw UsageError("--block-px must be a positive multiple of 1024 (the mosaic's chunks), not " + std::to_string(b));
-  parse_blend_mode(vm["blend"].as<std::string>());
+  try {
+    parse_blend_mode(vm["blend"].as<std::string>());
+  } catch (const InputError& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // The options that decide what a FoV result holds. A rerun into the same output with other values
 // would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
 nlohmann::json fov_settings(const po::variables_map& vm) {
-  const std::string model = resolve_model(vm["model"].as<std::string>());
+  std::string model_id = vm["model"].as<std::string>();
+  try {
+    model_id = file_checksum(resolve_model(model_id));
+  } catch (const std::exception&) {
+    // No such model here: the FoV stage will say so; the name stands in for it.
+  }
   nlohmann::json j = {{"pixel-nm", vm["pixel-nm"].as<double>()},
                       {"frames", vm["frames"].as<std::string>()},
                       {"no-widefield", vm["no-widefield"].as<bool>()},
                       {"failed-tile", vm["failed-tile"].as<std::string>()},
-                      {"model-checksum", fs::exists(model) ? file_checksum(model) : model}};
+                      {"model", model_id}};
   for (const char* k : {"columns", "xy-unit", "delimiter"})
     if (vm.count(k)) j[k] = vm[k].as<std::string>();
   j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
   j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
   return j;
 }
-void check_fov_settings(const std::string& out, const po::variables_map& vm) {
+void check_fov_settings(const std::string& out, const po::variables_map& vm, const std::string& stage) {
   const std::string path = out + "/fov_settings.json";
-  const nlohmann::json now = fov_settings(vm);
+  // The stitch stage uses only the pixel size (and may run where the model is not, or after it
+  // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
+  nlohmann::json now = fov_settings(vm);
+  if (stage == "stitch") now = nlohmann::json{{"pixel-nm", now["pixel-nm"]}};
   const bool has_results = fs::exists(out + "/manifest.jsonl");
   if (has_results && fs::exists(path)) {
     std::ifstream in(path);
     const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!before.is_discarded() && before != now) {
-      std::string diff;
+    std::string diff;
+    if (!before.is_discarded())
       for (const auto& [k, v] : now.items())
         if (!before.contains(k) || before[k] != v)
           diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? before[k].dump() : "(unset)") + " -> " + v.dump();
+    if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
-    }
   } else if (has_results) {
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
   }
+  if (stage == "stitch") return;
   fs::create_directories(out);
   write_file_atomic(path, now.dump(1) + "\n");
 }
@@ -207,6 +229,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
 
   // Inputs: simulate the campaign if it is absent and the config says how ([simulate]).
   bool ok = true;
+  int failed_code = 0;
   if (rank == 0) {
     try {
       if (!fs::exists(campaign_dir + "/positions.csv")) {
@@ -227,15 +250,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
-      check_fov_settings(out, vm);
+      check_fov_settings(out, vm, stage);
       fs::create_directories(out);  // after the checks: a run refused leaves no output folder behind
       write_config_next_to(out + "/config.ini", self, vm);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
-      ok = false;
+      failed_code = failure_code(e);
     }
   }
-  agree(ok, "preparing the campaign", comm);
+  agree(failed_code, "preparing the campaign", comm);
   const CampaignInfo campaign = read_campaign(campaign_dir);
   const std::vector<FovEntry> fovs = plan_fovs(campaign);
 
@@ -258,6 +281,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     MPI_Comm_free(&node);
     const std::string device = vm["device"].as<std::string>();
     const int devices = device == "cpu" ? 0 : cuda_device_count();
+    // Per rank (GPU visibility may differ between nodes), agreed before anything else runs.
+    if (device == "cuda" && devices == 0)
+      spdlog::error("rank {}: --device cuda, but no GPU is visible here (or this LibTorch has no CUDA); use --device auto or cpu",
+                    rank);
+    agree(device == "cuda" && devices == 0 ? 3 : 0, "finding a GPU (--device cuda)", comm);
     const Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
                                      std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
     if (!b.warning.empty()) spdlog::warn("rank {}: {}", rank, b.warning);
@@ -394,7 +422,8 @@ Command run_command() {
   c.summary = "Run a campaign: FoVs over MPI ranks (resumable), then stitching, pyramid and QC.";
   c.usage = "mpirun -n N annamosaic run --config CAMPAIGN.ini   (no --config: the embedded demo)";
   c.details =
-      "Outputs in --output: fov/NNNN.h5 (per FoV), manifest.jsonl (what is done), events.jsonl,\n"
+      "Outputs in --output: fov/NNNN.h5 (per FoV), manifest.jsonl (what is done), fov_settings.json (what\n"
+      "decides a FoV result: a rerun with other values is refused), events.jsonl,\n"
       "bindings.jsonl, run_summary.json, layout.json, mosaic.ims + mosaic.xml, qc/, config.ini.\n"
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
       "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"

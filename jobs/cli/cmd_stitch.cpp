@@ -140,7 +140,6 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (ext != ".tif" && ext != ".tiff")
       throw UsageError("-o '" + output + "': stitch writes a BigTIFF, name it .tif (`annamosaic run` makes the .ims mosaic)");
-    prepare_outputs({}, {output, path_stem(output) + ".config.ini", path_stem(output) + ".png"});
   }
   const auto campaign = read_campaign_ini(dir);
 
@@ -167,8 +166,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  return s;
                }());
 
+  prepare_outputs({}, {output, path_stem(output) + ".config.ini", path_stem(output) + ".png"});
   const fs::path out_dir = fs::path(output).parent_path();
-  if (!out_dir.empty()) fs::create_directories(out_dir);
   const std::string layout_path =
       vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());
 
