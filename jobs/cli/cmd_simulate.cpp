@@ -78,8 +78,9 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   Progress progress("simulate", n, "FoVs");
   const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth&) { progress.advance(); });
   progress.finish();
-  // FoV folders of an earlier, larger campaign in the same place are not in positions.csv: `run`
-  // ignores them, but `train --campaign` reads every fov/ folder. Say so (and delete nothing).
+  // FoV folders of an earlier, larger campaign in the same place are not in positions.csv, so
+  // neither `run` nor `train --campaign` reads them; say so rather than leave a mixed folder
+  // unmentioned (and delete nothing).
   std::vector<std::string> stale;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(out + "/fov", ec)) {
@@ -90,8 +91,8 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   }
   if (!stale.empty()) {
     std::sort(stale.begin(), stale.end());
-    spdlog::warn("{}: {} FoV folder(s) of an earlier campaign remain ({}{}); not in positions.csv, so `run` ignores "
-                 "them, but `train --campaign` would read them: delete them, or simulate into an empty folder",
+    spdlog::warn("{}: {} FoV folder(s) of an earlier campaign remain ({}{}); not in positions.csv, so nothing reads "
+                 "them: delete them, or simulate into an empty folder",
                  out, stale.size(), stale.front(), stale.size() > 1 ? " ... " + stale.back() : std::string());
   }
   write_config_next_to(out + "/simulate.config.ini", self, vm);

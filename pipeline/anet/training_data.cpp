@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -137,7 +139,20 @@ std::vector<TableDatasetSpec> campaign_datasets(const std::string& dir) {
     if (e.is_directory()) fovs.push_back(e.path());
   if (ec) throw IoError(dir + "/fov", "cannot list: " + ec.message());
   std::sort(fovs.begin(), fovs.end());
+  // Only the FoVs the campaign lists (positions.csv, first column id): folders left in fov/ by an
+  // earlier, larger campaign are not part of it.
+  std::set<long> listed;
+  if (std::ifstream pos(dir + "/positions.csv"); pos) {
+    std::string row;
+    std::getline(pos, row);  // header
+    while (std::getline(pos, row))
+      if (!row.empty()) listed.insert(std::strtol(row.c_str(), nullptr, 10));
+  }
   for (const fs::path& p : fovs) {
+    const std::string name = p.filename().string();
+    if (!listed.empty() && (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos ||
+                            !listed.count(std::stol(name))))
+      continue;
     TableDatasetSpec s;
     s.table = (p / "locs.csv").string();
     if (!fs::exists(s.table)) continue;

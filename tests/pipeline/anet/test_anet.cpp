@@ -359,6 +359,10 @@ TEST(AnetData, TablesFromACampaignWithRegisteredWidefield) {
   c.blinking.frames = 1000;
   c.seed = 4;
   simulate_campaign(c, dir);
+  // A folder left by an earlier, larger campaign (not in positions.csv) is not a dataset.
+  std::filesystem::create_directories(dir + "/fov/0007");
+  std::filesystem::copy_file(dir + "/fov/0000/locs.csv", dir + "/fov/0007/locs.csv",
+                             std::filesystem::copy_options::overwrite_existing);
   DataOptions o;
   o.source = "tables";
   o.tables = campaign_datasets(dir);
