@@ -115,19 +115,6 @@ struct StoredImage {
   ImageF decoded;                                 // !raw
 };
 
-bool has_write_image_layout(hid_t ds, int ndims, hsize_t chunk[2]) {
-  Hid type(H5Dget_type(ds), H5Tclose);
-  Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
-  if (!type.ok() || !dcpl.ok() || ndims != 2 || H5Tequal(type.get(), H5T_IEEE_F32LE) <= 0) return false;
-  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED || H5Pget_chunk(dcpl.get(), 2, chunk) != 2) return false;
-  if (H5Pget_nfilters(dcpl.get()) != 2) return false;
-  unsigned flags = 0, cd[8];
-  std::size_t ncd = 8;
-  if (H5Pget_filter2(dcpl.get(), 0, &flags, &ncd, cd, 0, nullptr, nullptr) != H5Z_FILTER_SHUFFLE) return false;
-  ncd = 8;
-  return H5Pget_filter2(dcpl.get(), 1, &flags, &ncd, cd, 0, nullptr, nullptr) == H5Z_FILTER_DEFLATE;
-}
-
 StoredImage read_stored(hid_t file, const char* name, const std::string& path) {
   StoredImage im;
   if (H5Lexists(file, name, H5P_DEFAULT) <= 0) return im;
@@ -138,7 +125,7 @@ StoredImage read_stored(hid_t file, const char* name, const std::string& path) {
   const int ndims = H5Sget_simple_extent_ndims(space.get());
   if (ndims != 2) throw InputError(path, std::string("bad dataset ") + name + " (not 2-D)");
   H5Sget_simple_extent_dims(space.get(), im.dims, nullptr);
-  if (has_write_image_layout(ds.get(), ndims, im.chunk)) {
+  if (h5::shuffle_deflate_chunked(ds.get(), H5T_IEEE_F32LE, 2, im.chunk)) {
     im.raw = true;
     const std::size_t cy = (im.dims[0] + im.chunk[0] - 1) / im.chunk[0], cx = (im.dims[1] + im.chunk[1] - 1) / im.chunk[1];
     im.chunks.resize(cy * cx);

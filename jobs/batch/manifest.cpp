@@ -41,7 +41,8 @@ std::map<int, ManifestRecord> Manifest::load() const {
   static std::set<std::string> warned;
   std::lock_guard<std::mutex> lock(warned_mutex);
   if (torn_line && warned.insert(path_).second)
-    spdlog::warn("{}:{}: incomplete last record (the previous run stopped while writing it); its FoV is redone", path_,
+    spdlog::warn("{}:{}: incomplete last record (the previous run stopped while writing it); ignored: a FoV "
+                 "without a complete record is redone", path_,
                  torn_line);
   return out;
 }

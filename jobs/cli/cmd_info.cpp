@@ -84,19 +84,25 @@ std::string path_stem(const std::string& path) {
   return stem;
 }
 
+bool same_path(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+  const auto norm = [](std::string p) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return fs::absolute(p).lexically_normal();
+  };
+  return norm(a) == norm(b);
+}
+
 void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
   namespace fs = std::filesystem;
-  const auto same = [](const std::string& a, const std::string& b) {
-    std::error_code ec;
-    if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
-    return fs::absolute(a).lexically_normal() == fs::absolute(b).lexically_normal();
-  };
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     for (const std::string& in : inputs)
-      if (same(outputs[i], in))
+      if (same_path(outputs[i], in))
         throw UsageError("output " + outputs[i] + " would overwrite the input " + in + ": choose another output name");
     for (std::size_t j = 0; j < i; ++j)
-      if (same(outputs[i], outputs[j]))
+      if (same_path(outputs[i], outputs[j]))
         throw UsageError("two outputs would be written to " + outputs[i] +
                          " (e.g. a .png output name is the preview's): choose a .tif output name, or --preview / --no-preview");
   }

@@ -90,39 +90,6 @@ int failure_code(const std::exception& e) {
   return 3;
 }
 
-// The [simulate] section of an INI config: whether there is one, and its `output` key.
-struct SimulateSection {
-  bool present = false;
-  std::string output;
-};
-SimulateSection simulate_section(const std::string& config_path) {
-  SimulateSection s;
-  std::ifstream in(config_path);
-  bool inside = false;
-  auto trim = [](std::string t) {
-    const auto b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
-    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
-  };
-  for (std::string line; std::getline(in, line);) {
-    line = trim(line.substr(0, line.find('#')));
-    if (line.size() >= 2 && line.front() == '[' && line.back() == ']') {
-      inside = trim(line.substr(1, line.size() - 2)) == "simulate";
-      s.present = s.present || inside;
-    } else if (inside && line.find('=') != std::string::npos && trim(line.substr(0, line.find('='))) == "output") {
-      s.output = trim(line.substr(line.find('=') + 1));
-    }
-  }
-  return s;
-}
-
-bool same_path(const std::string& a, const std::string& b) {
-  auto norm = [](std::string p) {
-    while (p.size() > 1 && p.back() == '/') p.pop_back();
-    return fs::absolute(p).lexically_normal();
-  };
-  return norm(a) == norm(b);
-}
-
 // Options checked before any FoV is read: a bad value must not surface after hours of FoVs.
 // (Unsigned options given as negative numbers arrive wrapped around: hence the upper bounds.)
 void validate_run_options(const po::variables_map& vm) {
@@ -172,8 +139,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   const std::string path = out + "/fov_settings.json";
   // The stitch stage uses only the pixel size (and may run where the model is not, or after it
   // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
-  nlohmann::json now = fov_settings(vm);
-  if (stage == "stitch") now = nlohmann::json{{"pixel-nm", now["pixel-nm"]}};
+  const nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
   const bool has_results = fs::exists(out + "/manifest.jsonl");
   if (has_results && fs::exists(path)) {
     std::ifstream in(path);
@@ -237,13 +203,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
           throw InputError(campaign_dir, "no campaign here (positions.csv missing)");
         // Simulate only what the config asks for: a campaign path with a typo must not become a
         // simulated campaign nobody wanted.
-        const SimulateSection sim = simulate_section(config_path);
-        if (!sim.present)
+        const auto sim = ini_section(config_path, "simulate");
+        if (!sim)
           throw InputError(campaign_dir, "no campaign here (positions.csv missing), and " + config_path +
                                              " has no [simulate] section to simulate one: check the campaign path");
-        if (!sim.output.empty() && !same_path(sim.output, campaign_dir) && vm["simulate-if-missing"].defaulted())
+        const auto sim_out = sim->find("output");
+        if (sim_out != sim->end() && !same_path(sim_out->second, campaign_dir) && vm["simulate-if-missing"].defaulted())
           throw InputError(campaign_dir, "no campaign here (positions.csv missing); the [simulate] section of " + config_path +
-                                             " makes its campaign in " + sim.output +
+                                             " makes its campaign in " + sim_out->second +
                                              ": check the campaign path, or pass --simulate-if-missing true to simulate it here");
         spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_path);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});

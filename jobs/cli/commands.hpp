@@ -44,6 +44,9 @@ int cpu_threads(const po::variables_map& vm);
 
 // "out/sparse.tif" -> "out/sparse" (the stem used for side files).
 std::string path_stem(const std::string& path);
+// Whether two paths name the same file or folder: the same file when both exist, else the same
+// absolute path once normalised (trailing '/' ignored).
+bool same_path(const std::string& a, const std::string& b);
 // Before any work: the files a command will write must be distinct and none may be one of its
 // inputs (a UsageError naming both), and their folders are created (an IoError naming the folder
 // when that fails, e.g. under a regular file), so a bad output path fails fast, not after the work.

@@ -21,6 +21,17 @@ void add_common_options(po::options_description& desc) {
        "worker threads (0: SLURM_CPUS_PER_TASK if set, else all cores)");
 }
 
+std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--config " + path + ": cannot open the file");
+  std::map<std::string, std::string> keys;
+  const std::string prefix = section + ".";
+  for (const auto& o : po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true).options)
+    if (o.string_key.rfind(prefix, 0) == 0 && !o.value.empty()) keys[o.string_key.substr(prefix.size())] = o.value.front();
+  if (keys.empty()) return std::nullopt;
+  return keys;
+}
+
 int verbosity(const po::variables_map& vm) {
   if (vm.count("quiet") && vm["quiet"].as<bool>()) return -1;
   return vm.count("verbose") && vm["verbose"].as<bool>() ? 1 : 0;

@@ -7,6 +7,8 @@
 // names the file and key. The effective configuration can be written back as INI.
 #include <boost/program_options.hpp>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,10 @@ const std::string& invocation();
 
 // INI text of the effective configuration: a [command] section with every option that has a value.
 std::string effective_config(const Command& cmd, const po::variables_map& vm);
+
+// The keys of one [section] of an INI file (values as written); nullopt when the file has no key
+// in that section. UsageError when the file cannot be read.
+std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section);
 
 // Verbosity from -q / -v (repeatable).
 int verbosity(const po::variables_map& vm);

@@ -22,7 +22,7 @@ torch::Tensor forward_padded(Generator& g, const torch::Tensor& x, float m, cons
 
 }  // namespace
 
-torch::Tensor host_input_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, bool pinned) {
+torch::Tensor host_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, bool pinned) {
   return torch::empty({n, c, h, w}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(pinned));
 }
 

@@ -42,9 +42,9 @@ void place_module(torch::nn::Module& m, const DeviceSetup& dev);
 // neighbours; the last tile ends at n (no padding unless n < tile).
 std::vector<std::int64_t> tile_starts(std::int64_t n, std::int64_t tile, std::int64_t overlap);
 
-// A float32 [n, c, h, w] host tensor to build generator inputs in; pinned (page-locked: copied to
-// a CUDA device asynchronously, without a staging copy) when asked.
-torch::Tensor host_input_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, bool pinned);
+// A float32 [n, c, h, w] host tensor for generator inputs and outputs; pinned (page-locked:
+// copied to and from a CUDA device without a staging copy) when asked.
+torch::Tensor host_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, bool pinned);
 // Generator on an already padded xp [N, C, H, W] (host float, H and W multiples of 256): its
 // tanh output [N, 1, H, W] as float32 on the device (on the CPU when that is the device).
 torch::Tensor generator_on_device(Generator& g, const torch::Tensor& xp, float m, const DeviceSetup& dev);

@@ -158,7 +158,7 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   }
   const std::int64_t hp = j.tiling.tiled ? j.h : round_up(j.h, 256), wp = j.tiling.tiled ? j.w : round_up(j.w, 256);
   // Pinned for a whole pass (copied to the device as it is); tiles are cut and staged one by one.
-  j.x = host_input_buffer(1, 2, hp, wp, im.dev.device.is_cuda() && !j.tiling.tiled);
+  j.x = host_buffer(1, 2, hp, wp, im.dev.device.is_cuda() && !j.tiling.tiled);
   float* s_plane = j.x.data_ptr<float>();
   float* l_plane = s_plane + hp * wp;
   for (std::int64_t y = 0; y < hp; ++y) {
@@ -232,14 +232,10 @@ void Reconstructor::run_networks(Job& j) const {
   }
   j.qa = qa_dev.to(torch::kCPU).contiguous();
   if (!j.tiling.tiled) {
-    if (im.dev.device.is_cuda()) {
-      // Into page-locked memory (cached by LibTorch's host allocator, so allocated once): the
-      // copy goes at the link's speed with no staging copy, ~30 MB per full-size FoV.
-      j.g_out = torch::empty(g_dev.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
-      j.g_out.copy_(g_dev);
-    } else {
-      j.g_out = g_dev.to(torch::kCPU).contiguous();
-    }
+    // On CUDA into page-locked memory (LibTorch's host allocator caches it): no staging copy of
+    // the ~30 MB of a full-size FoV.
+    j.g_out = host_buffer(1, 1, j.h, j.w, im.dev.device.is_cuda());
+    j.g_out.copy_(g_dev);
   }
   // The copies to the CPU waited for the device: the networks are done.
   j.r.tiled = j.tiling.tiled;

@@ -23,6 +23,23 @@ herr_t collect(unsigned, const H5E_error2_t* e, void* out) {
 }
 }  // namespace
 
+bool shuffle_deflate_chunked(hid_t ds, hid_t type, int rank, hsize_t* chunk) {
+  Hid space(H5Dget_space(ds), H5Sclose);
+  Hid file_type(H5Dget_type(ds), H5Tclose);
+  Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (!space.ok() || !file_type.ok() || !dcpl.ok() || H5Sget_simple_extent_ndims(space.get()) != rank ||
+      H5Tequal(file_type.get(), type) <= 0 || H5Pget_layout(dcpl.get()) != H5D_CHUNKED ||
+      H5Pget_chunk(dcpl.get(), rank, chunk) != rank || H5Pget_nfilters(dcpl.get()) != 2)
+    return false;
+  const H5Z_filter_t want[2] = {H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE};
+  for (unsigned i = 0; i < 2; ++i) {
+    unsigned flags = 0, cd[8];
+    std::size_t ncd = 8;
+    if (H5Pget_filter2(dcpl.get(), i, &flags, &ncd, cd, 0, nullptr, nullptr) != want[i]) return false;
+  }
+  return true;
+}
+
 std::string error_text() {
   std::vector<std::string> descs;  // API level first, innermost last
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &descs);

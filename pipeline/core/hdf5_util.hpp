@@ -75,4 +75,9 @@ class Lock {
 // 'No space left on device' ...)". Clears the stack.
 std::string error_text();
 
+// Whether data set `ds` is stored the way this project's writers store images, so that its
+// chunks can be read raw and decoded by us: `rank`-D, of file type `type`, chunked, with exactly
+// the filters shuffle then deflate. Its chunk dimensions go to chunk[0..rank).
+bool shuffle_deflate_chunked(hid_t ds, hid_t type, int rank, hsize_t* chunk);
+
 }  // namespace annamosaic::h5

@@ -23,22 +23,15 @@ std::vector<float> gaussian_kernel(double sigma) {
 
 inline std::ptrdiff_t clampi(std::ptrdiff_t i, std::ptrdiff_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
-}  // namespace
-
-ImageF gaussian_blur(ImageView<const float> in, double sigma_px, Border border) {
-  const std::size_t W = in.width(), H = in.height();
-  ImageF tmp(W, H), out(W, H);
-  if (W == 0 || H == 0) return out;
-  if (!(sigma_px > 0)) return to_image(in);
-  const std::vector<float> k = gaussian_kernel(sigma_px);
+// One row of the horizontal pass: d (zeroed, w px) += the kernel k over s. Pixels within r of the
+// edges take the border rule per tap; the interior is accumulated tap by tap over the whole row
+// (d[x] += k[i] s[x+i]), which vectorises across x and adds each pixel's terms in the same order
+// as the per-pixel loop (identical results; it was ~5x slower as a per-pixel reduction, which the
+// compiler cannot vectorise).
+void blur_row_horizontal(const float* s, float* d, std::ptrdiff_t w, const std::vector<float>& k, Border border) {
   const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(k.size() / 2);
-  const std::ptrdiff_t w = static_cast<std::ptrdiff_t>(W), h = static_cast<std::ptrdiff_t>(H);
-  // Horizontal pass. Pixels within r of the edges take the border rule per tap; the interior is
-  // accumulated tap by tap over the whole row (d[x] += k[i] s[x+i]), which vectorises across x
-  // and adds each pixel's terms in the same order as the per-pixel loop (identical results; it
-  // was ~5x slower as a per-pixel reduction, which the compiler cannot vectorise).
   const std::ptrdiff_t x_lo = std::min(r, w), x_hi = std::max(x_lo, w - r);
-  const auto edge_pixel = [&](const float* s, std::ptrdiff_t x) {
+  const auto edge_pixel = [&](std::ptrdiff_t x) {
     float acc = 0;
     for (std::ptrdiff_t i = -r; i <= r; ++i) {
       const std::ptrdiff_t xx = x + i;
@@ -51,34 +44,46 @@ ImageF gaussian_blur(ImageView<const float> in, double sigma_px, Border border) 
     }
     return acc;
   };
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, H, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
-    for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
-      const float* s = in.row(y);
-      float* d = tmp.row(y);  // zeroed
-      for (std::ptrdiff_t x = 0; x < x_lo; ++x) d[x] = edge_pixel(s, x);
-      for (std::ptrdiff_t i = -r; i <= r; ++i) {
-        const float kw = k[i + r];
-        const float* si = s + i;
-        for (std::ptrdiff_t x = x_lo; x < x_hi; ++x) d[x] += kw * si[x];
-      }
-      for (std::ptrdiff_t x = x_hi; x < w; ++x) d[x] = edge_pixel(s, x);
+  for (std::ptrdiff_t x = 0; x < x_lo; ++x) d[x] = edge_pixel(x);
+  for (std::ptrdiff_t i = -r; i <= r; ++i) {
+    const float kw = k[i + r];
+    const float* si = s + i;
+    for (std::ptrdiff_t x = x_lo; x < x_hi; ++x) d[x] += kw * si[x];
+  }
+  for (std::ptrdiff_t x = x_hi; x < w; ++x) d[x] = edge_pixel(x);
+}
+
+// One row of the vertical pass: d (zeroed) += the kernel k down the column at row y of src,
+// row-oriented for cache friendliness (vectorises across x).
+void blur_row_vertical(ImageView<const float> src, std::ptrdiff_t y, float* d, const std::vector<float>& k, Border border) {
+  const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(k.size() / 2), h = static_cast<std::ptrdiff_t>(src.height());
+  for (std::ptrdiff_t i = -r; i <= r; ++i) {
+    std::ptrdiff_t yy = y + i;
+    if (yy < 0 || yy >= h) {
+      if (border == Border::Zero) continue;
+      yy = clampi(yy, h);
     }
+    const float kw = k[i + r];
+    const float* s = src.row(static_cast<std::size_t>(yy));
+    for (std::size_t x = 0; x < src.width(); ++x) d[x] += kw * s[x];
+  }
+}
+
+}  // namespace
+
+ImageF gaussian_blur(ImageView<const float> in, double sigma_px, Border border) {
+  const std::size_t W = in.width(), H = in.height();
+  ImageF tmp(W, H), out(W, H);
+  if (W == 0 || H == 0) return out;
+  if (!(sigma_px > 0)) return to_image(in);
+  const std::vector<float> k = gaussian_kernel(sigma_px);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, H, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
+    for (std::size_t y = rows.begin(); y < rows.end(); ++y)
+      blur_row_horizontal(in.row(y), tmp.row(y), static_cast<std::ptrdiff_t>(W), k, border);
   });
-  // Vertical pass, row-oriented for cache friendliness.
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, H, 16), [&](const tbb::blocked_range<std::size_t>& rows) {
-    for (std::size_t y = rows.begin(); y < rows.end(); ++y) {
-      float* d = out.row(y);
-      for (std::ptrdiff_t i = -r; i <= r; ++i) {
-        std::ptrdiff_t yy = static_cast<std::ptrdiff_t>(y) + i;
-        if (yy < 0 || yy >= h) {
-          if (border == Border::Zero) continue;
-          yy = clampi(yy, h);
-        }
-        const float kw = k[i + r];
-        const float* s = tmp.row(static_cast<std::size_t>(yy));
-        for (std::size_t x = 0; x < W; ++x) d[x] += kw * s[x];
-      }
-    }
+    for (std::size_t y = rows.begin(); y < rows.end(); ++y)
+      blur_row_vertical(tmp.view(), static_cast<std::ptrdiff_t>(y), out.row(y), k, border);
   });
   return out;
 }
@@ -94,42 +99,13 @@ ImageF gaussian_blur_rows(ImageView<const float> in, double sigma_px, Border bor
     return out;
   }
   const std::vector<float> k = gaussian_kernel(sigma_px);
-  const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(k.size() / 2);
-  const std::ptrdiff_t w = static_cast<std::ptrdiff_t>(W), h = static_cast<std::ptrdiff_t>(H);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows.size(), 8), [&](const tbb::blocked_range<std::size_t>& idx) {
     std::vector<float> col(W);
     for (std::size_t i = idx.begin(); i < idx.end(); ++i) {
-      // Vertical pass for this row only (vectorises across x) ...
+      // The vertical pass for this row only, then the horizontal one.
       std::fill(col.begin(), col.end(), 0.0f);
-      for (std::ptrdiff_t t = -r; t <= r; ++t) {
-        std::ptrdiff_t yy = static_cast<std::ptrdiff_t>(rows[i]) + t;
-        if (yy < 0 || yy >= h) {
-          if (border == Border::Zero) continue;
-          yy = clampi(yy, h);
-        }
-        const float kw = k[t + r];
-        const float* s = in.row(static_cast<std::size_t>(yy));
-        for (std::size_t x = 0; x < W; ++x) col[x] += kw * s[x];
-      }
-      // ... then the horizontal one, as in gaussian_blur.
-      float* d = out.row(i);
-      const std::ptrdiff_t x_lo = std::min(r, w), x_hi = std::max(x_lo, w - r);
-      const auto edge_pixel = [&](std::ptrdiff_t x) {
-        float acc = 0;
-        for (std::ptrdiff_t t = -r; t <= r; ++t) {
-          const std::ptrdiff_t xx = x + t;
-          if ((xx < 0 || xx >= w) && border == Border::Zero) continue;
-          acc += k[t + r] * col[static_cast<std::size_t>(clampi(xx, w))];
-        }
-        return acc;
-      };
-      for (std::ptrdiff_t x = 0; x < x_lo; ++x) d[x] = edge_pixel(x);
-      for (std::ptrdiff_t t = -r; t <= r; ++t) {
-        const float kw = k[t + r];
-        const float* si = col.data() + t;
-        for (std::ptrdiff_t x = x_lo; x < x_hi; ++x) d[x] += kw * si[x];
-      }
-      for (std::ptrdiff_t x = x_hi; x < w; ++x) d[x] = edge_pixel(x);
+      blur_row_vertical(in, static_cast<std::ptrdiff_t>(rows[i]), col.data(), k, border);
+      blur_row_horizontal(col.data(), out.row(i), static_cast<std::ptrdiff_t>(W), k, border);
     }
   });
   return out;

@@ -89,22 +89,6 @@ std::string filter_text(hid_t ds) {
   return out;
 }
 
-// Whether a data set's chunks can be read raw and decoded by decode_ims_chunk.
-bool raw_decodable(hid_t ds, std::array<hsize_t, 3>& chunk) {
-  h5::Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
-  h5::Hid type(H5Dget_type(ds), H5Tclose);
-  if (!dcpl.ok() || !type.ok() || H5Pget_layout(dcpl.get()) != H5D_CHUNKED || H5Pget_chunk(dcpl.get(), 3, chunk.data()) != 3 ||
-      chunk[0] != 1 || H5Tequal(type.get(), H5T_STD_U16LE) <= 0 || H5Pget_nfilters(dcpl.get()) != 2)
-    return false;
-  const H5Z_filter_t want[2] = {H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE};
-  for (unsigned i = 0; i < 2; ++i) {
-    unsigned flags = 0, cd[8];
-    std::size_t ncd = 8;
-    if (H5Pget_filter2(dcpl.get(), i, &flags, &ncd, cd, 0, nullptr, nullptr) != want[i]) return false;
-  }
-  return true;
-}
-
 std::string type_text(hid_t ds) {
   h5::Hid t(H5Dget_type(ds), H5Tclose);
   if (!t.ok()) return "?";
@@ -204,7 +188,8 @@ void ImsReader::open() {
       ch.hist_min.push_back(h5::read_text_attr(g.get(), "HistogramMin", v) && parse_size(v, hv) ? std::uint16_t(hv) : 0);
       ch.hist_max.push_back(h5::read_text_attr(g.get(), "HistogramMax", v) && parse_size(v, hv) ? std::uint16_t(hv) : 0);
       std::array<hsize_t, 3> chunk{0, 0, 0};
-      s->raw_chunks.push_back(raw_decodable(ds.get(), chunk) ? 1 : 0);
+      // decode_ims_chunk takes depth-1 uint16 chunks, shuffled and deflated.
+      s->raw_chunks.push_back(h5::shuffle_deflate_chunked(ds.get(), H5T_STD_U16LE, 3, chunk.data()) && chunk[0] == 1 ? 1 : 0);
       s->chunk_dims.push_back(chunk);
       s->data.push_back(std::move(ds));
     }
