@@ -310,8 +310,16 @@ std::string current_description(TIFF* t) {
   return {};
 }
 
+// libtiff hands rationals back as float (~7 digits): 108 nm reads 107.99999865. Six significant
+// digits keep any real pixel size and drop that noise from logs, metadata and comparisons.
+double six_significant_digits(double v) {
+  if (!(v > 0) || !std::isfinite(v)) return v;
+  const double scale = std::pow(10.0, 5 - std::floor(std::log10(v)));
+  return std::round(v * scale) / scale;
+}
+
 // Only XResolution is used: pixels are assumed square.
-double pixel_nm_from_tags(TIFF* t, const std::string& description) {
+double pixel_nm_from_tags_raw(TIFF* t, const std::string& description) {
   float x_res = 0;  // libtiff 4.5 returns rational tags as float
   if (!TIFFGetField(t, TIFFTAG_XRESOLUTION, &x_res) || !(x_res > 0) || !std::isfinite(x_res)) return 0;
   std::uint16_t unit = RESUNIT_INCH;
@@ -324,6 +332,10 @@ double pixel_nm_from_tags(TIFF* t, const std::string& description) {
     default:
       return imagej_unit_nm(description) / x_res;  // RESUNIT_NONE: ImageJ's way
   }
+}
+
+double pixel_nm_from_tags(TIFF* t, const std::string& description) {
+  return six_significant_digits(pixel_nm_from_tags_raw(t, description));
 }
 
 // ---------------------------------------------------------------------------------------------

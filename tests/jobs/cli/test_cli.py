@@ -91,8 +91,15 @@ class Cli(unittest.TestCase):
         with open(ini, "w") as fh:
             fh.write("[render]\npixel-size = 20\n")
         p = run("render", EPFL, "--config", ini, "-o", os.path.join(self.dir, "x.tif"), check=1)
-        self.assertIn("bad.ini", p.stderr)
-        self.assertIn("pixel-size", p.stderr)
+        self.assertIn("bad.ini:2: unknown option 'pixel-size'", p.stderr)
+        # Every config error names the line to fix: a bad value, a repeated key, a malformed line.
+        for text, expected in [("# frames\n[render]\n\npixel-nm = abc\n", "bad.ini:4: the argument ('abc')"),
+                               ("[render]\npixel-nm = 10\nframes = 0:5\npixel-nm = 20\n", "bad.ini:2,4: option 'pixel-nm'"),
+                               ("[render]\npixel-nm 20\n", "bad.ini:2: 'pixel-nm 20' is not 'key = value'")]:
+            with open(ini, "w") as fh:
+                fh.write(text)
+            p = run("render", EPFL, "--config", ini, "-o", os.path.join(self.dir, "x.tif"), check=1)
+            self.assertIn(expected, p.stderr)
         p = run("render", EPFL, "--pixel-nm", "abc", "-o", os.path.join(self.dir, "x.tif"), check=1)
         self.assertIn("pixel-nm", p.stderr)
         p = run("render", EPFL, "--bogus", check=1)
