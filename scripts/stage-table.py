@@ -6,7 +6,8 @@
 FoV stages (read = parse the table, render, register = widefield registration, anet_in = the
 A-net's host input work, infer = the networks with their copies to and from the device, anet_out
 = output images and error map, write) are summed over the FoVs of the last `run` and shown as a
-share of ranks x wall time. `infer` is a rank's serial stage (one FoV at a time: on a GPU, how
+share of ranks x wall time (a rerun that had nothing left to do shows the sums over all done FoVs
+from the manifest instead, without shares). `infer` is a rank's serial stage (one FoV at a time: on a GPU, how
 busy the run kept it); the others run for several FoVs at once, so shares can add up to more
 than 100%. Runs before 2026-12-03 have `network` (the networks alone) inside `infer`.
 Stitch stages are wall seconds of the stitch stage (register, solve, fuse + pyramid) and the
@@ -61,6 +62,18 @@ def main():
         cand = [(stages[k]["share_of_wall"], k) for k, _ in FOV_STAGES if k in stages and k != "network"]
         if cand:
             bound = max(cand)[1]
+        # A rerun that found every FoV done has no stage times of its own: the manifest's sums over
+        # every FoV done (by earlier runs too) say where the FoV time went.
+        alld = run.get("all_done_fovs", {})
+        if not stages and alld.get("stage_seconds"):
+            na = max(1, alld.get("fovs", 0))
+            for key, what in FOV_STAGES:
+                if key in alld["stage_seconds"]:
+                    v = alld["stage_seconds"][key]
+                    rows.append((f"fov:{key}", v, v / na, None, what + f" (all {na} done FoVs, earlier runs)"))
+            cand = [(alld["stage_seconds"][k], k) for k, _ in FOV_STAGES if k in alld["stage_seconds"] and k != "network"]
+            if cand:
+                bound = max(cand)[1]
         rows.append(("fov stage wall", wall, None, None,
                      f"{run.get('processed', 0)} FoVs on {ranks} rank(s), device {run.get('device', '?')}, "
                      f"precision {run.get('precision', '?')}, load balance {100 * run.get('load_balance', 1):.1f}%"))
@@ -94,7 +107,11 @@ def main():
         for name, s, per, share, what in rows:
             sh = "" if share is None else f"{100 * share:.1f}%"
             print(f"{name:<31}{s:>10.2f}{fmt(per, '.3f'):>10}{sh:>8}  {what}")
-    if bound:
+    if bound and bound not in run.get("stages", {}):
+        tot = sum(v for k, v in run["all_done_fovs"]["stage_seconds"].items() if k != "network")
+        print(f"bound: fov:{bound} ({100 * run['all_done_fovs']['stage_seconds'][bound] / tot:.0f}% of the FoV stages' "
+              "seconds, all done FoVs)")
+    elif bound:
         s = run["stages"]
         net = s.get("network", {}).get("share_of_wall")
         extra = f"; the networks alone {100 * net:.0f}% of ranks x wall" if net is not None else ""

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "batch/fov_result.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
@@ -11,6 +13,9 @@
 
 namespace annamosaic {
 namespace {
+
+constexpr double kFewLocalizationsFraction = 0.05;  // of the campaign's median count
+constexpr double kLowWidefieldConfidence = 0.1;     // NCC of the widefield match
 
 // A perceptually ordered dark-blue -> teal -> yellow ramp (viridis-like, 5 stops).
 std::array<std::uint8_t, 3> ramp(double t) {
@@ -25,8 +30,17 @@ std::array<std::uint8_t, 3> ramp(double t) {
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
+  const std::size_t h = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + h, v.end());
+  if (v.size() % 2) return v[h];
+  return 0.5 * (v[h] + *std::max_element(v.begin(), v.begin() + h));  // even count: mean of the middle two
+}
+
+std::pair<double, double> finite_range(const std::vector<double>& values) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (double v : values)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  return {lo, hi};
 }
 
 }  // namespace
@@ -35,9 +49,7 @@ std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<dou
                                        const std::vector<bool>& failed, int cell) {
   const int W = cols * cell, H = rows * cell;
   std::vector<std::uint8_t> rgb(static_cast<std::size_t>(W) * H * 3, 255);
-  double lo = INFINITY, hi = -INFINITY;
-  for (double v : values)
-    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  const auto [lo, hi] = finite_range(values);
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) {
       const std::size_t i = static_cast<std::size_t>(r) * cols + c;
@@ -72,9 +84,14 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
     x0 = std::min(x0, p.first), y0 = std::min(y0, p.second);
     x1 = std::max(x1, p.first + c.fov_um), y1 = std::max(y1, p.second + c.fov_um);
   }
-  const double px_um = std::max(x1 - x0, y1 - y0) / 2048.0;
+  constexpr double kCanvasPx = 2048;
+  const double px_um = std::max(x1 - x0, y1 - y0) / kCanvasPx;
+  // At most 2048 px: one more would make the preview writer halve the whole canvas.
+  const auto canvas_px = [&](double extent_um) {
+    return static_cast<std::size_t>(std::clamp(std::ceil(extent_um / px_um - 1e-9), 1.0, kCanvasPx));
+  };
   QcOverview ov;
-  ov.reconstruction = ImageF(static_cast<std::size_t>((x1 - x0) / px_um) + 1, static_cast<std::size_t>((y1 - y0) / px_um) + 1);
+  ov.reconstruction = ImageF(canvas_px(x1 - x0), canvas_px(y1 - y0));
   ov.error_map = ImageF(ov.reconstruction.width(), ov.reconstruction.height());
   // Max keeps thin structures visible at overview scale. A pixel's canvas cell depends on its
   // column and row alone: computed once per column and per row (-1: outside the canvas).
@@ -153,16 +170,44 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     }
     tiles.push_back(t);
   }
-  // Outliers: error score far above the campaign's typical value.
+  // Tiles to distrust, each with its reasons: an error score far above the campaign's typical
+  // value; a nearly empty table (the network then invents structure); a widefield that matched
+  // nothing; a position from the stage alone (no overlap with a neighbour registered).
   s.error_score_median = median(scores);
-  std::vector<double> dev;
+  std::vector<double> dev, done_locs;
   for (double v : scores) dev.push_back(std::abs(v - s.error_score_median));
   const double mad = median(dev);
-  for (auto& t : tiles)
-    if (t.contains("error_score") && mad > 0 && t["error_score"].get<double>() > s.error_score_median + 3 * 1.4826 * mad) {
-      t["flag"] = "high error-map score";
-      s.flagged.push_back(t["id"].get<int>());
-    }
+  const double score_limit = s.error_score_median + 3 * 1.4826 * mad;
+  for (const auto& t : tiles)
+    if (t["status"] == "done" && t.contains("localizations")) done_locs.push_back(t["localizations"].get<double>());
+  const double locs_median = median(done_locs);
+  std::map<int, std::string> placed_by;
+  if (layout && layout->contains("tiles"))
+    for (const auto& lt : (*layout)["tiles"])
+      if (lt.contains("id") && lt.contains("placed_by")) placed_by[lt["id"].get<int>()] = lt["placed_by"].get<std::string>();
+  for (auto& t : tiles) {
+    if (t["status"] != "done") continue;
+    nlohmann::json flags = nlohmann::json::array();
+    if (t.contains("error_score") && mad > 0 && t["error_score"].get<double>() > score_limit)
+      flags.push_back(fmt::format("error-map score {:.3f} above the campaign's median + 3 MAD ({:.3f})",
+                                  t["error_score"].get<double>(), score_limit));
+    if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
+      flags.push_back(fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
+                                  t["localizations"].get<double>(), 100 * kFewLocalizationsFraction, locs_median));
+    if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
+      flags.push_back(fmt::format("widefield registration uncertain (confidence {:.3f} < {})",
+                                  t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
+    if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration")
+      flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");
+    if (flags.empty()) continue;
+    t["flags"] = flags;
+    s.flagged.push_back(t["id"].get<int>());
+  }
+  const auto [err_lo, err_hi] = finite_range(err);
+  const auto [locs_lo, locs_hi] = finite_range(locs);
+  const auto range = [](double lo, double hi) {
+    return std::isfinite(lo) ? nlohmann::json{{"min", lo}, {"max", hi}} : nlohmann::json(nullptr);
+  };
   nlohmann::json report = {{"campaign", c.name},
                            {"rows", c.rows},
                            {"cols", c.cols},
@@ -173,7 +218,13 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                              {"failed", s.failed},
                              {"missing", s.missing},
                              {"error_score_median", s.error_score_median},
+                             {"localizations_median", locs_median},
                              {"flagged", s.flagged}}},
+                           // The heat maps' colour ramps run from min (dark blue) to max (yellow).
+                           {"heatmaps",
+                            {{"heatmap_error.png", {{"value", "error_score"}, {"range", range(err_lo, err_hi)}}},
+                             {"heatmap_localizations.png",
+                              {{"value", "log10(1 + localizations)"}, {"range", range(locs_lo, locs_hi)}}}}},
                            {"fovs", tiles}};
   if (layout) {
     report["edges"] = layout->value("edges", nlohmann::json::array());

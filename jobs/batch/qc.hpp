@@ -2,7 +2,8 @@
 // The QC report of a run, in out/qc/: what users look at to decide which tiles to distrust.
 //   qc.json                    per FoV: status/reason, localizations, widefield shift and
 //                              confidence, error-map score, stage timings, rank; per edge: the
-//                              stitching residuals (from layout.json when present); summary
+//                              stitching residuals (from layout.json when present); summary;
+//                              "flags": why a FoV should be distrusted; the heat maps' ranges
 //   heatmap_error.png          one cell per FoV (grid layout): error-map score, failed FoVs
 //                              crossed out, missing ones grey
 //   heatmap_localizations.png  the same for log10(localizations)
@@ -22,7 +23,10 @@ namespace annamosaic {
 struct QcSummary {
   std::size_t fovs = 0, done = 0, failed = 0, missing = 0;
   double error_score_median = 0;
-  std::vector<int> flagged;  // FoVs whose error score is > 3 median absolute deviations above the median
+  // FoVs to distrust, each with its reasons in qc.json ("flags"): error score > 3 median absolute
+  // deviations above the median, < 5% of the median localization count, widefield registration
+  // confidence < 0.1, placed by the stage position alone.
+  std::vector<int> flagged;
 };
 
 // The overview canvases (at most 2048 px on a side): each FoV's reconstruction and error map

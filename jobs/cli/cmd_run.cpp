@@ -339,11 +339,24 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         line += fmt::format("{}{} {:.1f} s ({:.0f}%)", line.empty() ? "" : ", ", k, v, 100 * share);
       }
       if (!line.empty()) spdlog::info("FoV stages, summed over FoVs (share of ranks x wall): {}", line);
+      // The same sums over every FoV done so far, by this run and by earlier ones, from the
+      // manifest: a resumed or rerun campaign keeps its whole table ("stages" is this run's).
+      nlohmann::json all_stages = nlohmann::json::object();
+      std::size_t all_timed = 0;
+      for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
+        if (r.status != "done" || !r.extra.contains("timings")) continue;
+        ++all_timed;
+        for (const auto& [k, v] : r.extra["timings"].items()) {
+          const std::string key = k.size() > 2 && k.compare(k.size() - 2, 2, "_s") == 0 ? k.substr(0, k.size() - 2) : k;
+          all_stages[key] = all_stages.value(key, 0.0) + v.get<double>();
+        }
+      }
       write_file_atomic(out + "/run_summary.json",
                         nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
                                         {"skipped", s.skipped}, {"seconds", s.seconds}, {"stopped", s.stopped},
                                         {"gave_up_ranks", s.gave_up_ranks}, {"unprocessed", s.unprocessed},
                                         {"load_balance", balance}, {"ranks", loads}, {"stages", stages},
+                                        {"all_done_fovs", {{"fovs", all_timed}, {"stage_seconds", all_stages}}},
                                         {"device", opt.device}, {"precision", opt.precision}})
                             .dump(1) + "\n");
     }

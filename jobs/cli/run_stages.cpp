@@ -278,7 +278,7 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
   }
   if (!failed.empty()) spdlog::warn("QC overview over the ranks failed ({}); rank 0 reads every FoV result", failed);
   const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, pixel_nm, failed.empty() ? &overview : nullptr);
-  spdlog::info("QC: {} done, {} failed, {} missing; {} flagged for a high error-map score; see {}/qc/ ({:.1f} s)", q.done,
+  spdlog::info("QC: {} done, {} failed, {} missing; {} flagged (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
                q.failed, q.missing, q.flagged.size(), out, seconds_since(t0));
 }
 

@@ -250,6 +250,13 @@ class Run(unittest.TestCase):
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         self.assertEqual(len(manifest(d)), 9)
+        # run_summary.json: "processed" is this run's share; all_done_fovs covers both runs.
+        with open(os.path.join(d, "out", "run_summary.json")) as fh:
+            summary = json.load(fh)
+        self.assertEqual(summary["processed"], 9 - n)
+        self.assertEqual(summary["all_done_fovs"]["fovs"], 9)
+        self.assertGreater(summary["all_done_fovs"]["stage_seconds"]["infer"],
+                           summary["stages"].get("infer", {}).get("seconds", 0))
 
     def test_one_bad_fov_is_recorded_and_marked_and_the_run_goes_on(self):
         d, ini = make_config("badfov")

@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "batch/qc.hpp"
+
+using namespace annamosaic;
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+// A 3 x 3 campaign whose QC report must point at the tiles a user should distrust, and why.
+TEST(QcReport, FlagsEachReasonToDistrustATile) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_flags";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  CampaignInfo c;
+  c.rows = c.cols = 3;
+  c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 9; ++id) {
+    fovs.push_back({id, id / 3, id % 3, 9.0 * (id % 3), 9.0 * (id / 3), "", "", 0});
+    nlohmann::json extra = {{"localizations", 10000 + 100 * id}, {"wf_confidence", 0.8}, {"error_score", 0.40 + 0.01 * id}};
+    if (id == 2) extra["error_score"] = 0.9;       // far above the others
+    if (id == 4) extra["localizations"] = 21;      // a nearly empty table
+    if (id == 6) extra["wf_confidence"] = 0.01;    // the widefield matched nothing
+    recs[id] = {id, id == 8 ? "failed" : "done", "", "", id == 8 ? "locs.csv:3: not a number" : "", extra};
+  }
+  nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
+  for (int id = 0; id < 9; ++id)
+    layout["tiles"].push_back({{"id", id}, {"x_um", 9.0 * (id % 3)}, {"y_um", 9.0 * (id / 3)},
+                               {"placed_by", id == 7 ? "stage" : "registration"}});
+
+  const QcSummary s = write_qc_report(out, c, fovs, recs, &layout, 20.0);
+  EXPECT_EQ(s.done, 8u);
+  EXPECT_EQ(s.failed, 1u);
+  EXPECT_EQ(s.flagged, (std::vector<int>{2, 4, 6, 7}));
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  const auto flags = [&](int id) { return qc["fovs"][id].value("flags", nlohmann::json::array()).dump(); };
+  EXPECT_NE(flags(2).find("error-map score 0.900"), std::string::npos) << flags(2);
+  EXPECT_NE(flags(4).find("21 localizations"), std::string::npos) << flags(4);
+  EXPECT_NE(flags(6).find("widefield registration uncertain"), std::string::npos) << flags(6);
+  EXPECT_NE(flags(7).find("stage position only"), std::string::npos) << flags(7);
+  EXPECT_EQ(flags(0), "[]");
+  EXPECT_EQ(flags(8), "[]");  // failed: its reason is reported, not flags
+  // Median of an even count (8 done): the mean of the middle two scores, 0.44 and 0.45.
+  EXPECT_NEAR(qc["summary"]["error_score_median"].get<double>(), 0.445, 1e-12);
+  // The heat maps' colour ranges, so that their colours can be read as numbers.
+  EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["max"].get<double>(), 0.9);
+  EXPECT_TRUE(fs::exists(out + "/qc/heatmap_error.png"));
+}
