@@ -222,6 +222,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   info.width_px = plan.width_px;
   info.height_px = plan.height_px;
   info.pixel_nm = src.pixel_nm();
+  info.origin_x_um = plan.origin_x_px * info.pixel_nm / 1000.0;
+  info.origin_y_um = plan.origin_y_px * info.pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
   if (info.block_px == 0 || info.block_px % 16) throw UsageError("--block-px must be a positive multiple of 16");
   std::map<std::string, double> scales;

@@ -142,6 +142,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   info.width_px = plan.width_px;
   info.height_px = plan.height_px;
   info.pixel_nm = pixel_nm;
+  info.origin_x_um = plan.origin_x_px * pixel_nm / 1000.0;
+  info.origin_y_um = plan.origin_y_px * pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
   info.channels = {
       {"reconstruction", "1 1 1", 65535.0, "A-net reconstruction A in [0, 1]; value = stored / 65535"},

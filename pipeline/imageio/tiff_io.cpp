@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "core/numeric.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "imageio/tiff_messages.hpp"
@@ -310,14 +311,6 @@ std::string current_description(TIFF* t) {
   return {};
 }
 
-// libtiff hands rationals back as float (~7 digits): 108 nm reads 107.99999865. Six significant
-// digits keep any real pixel size and drop that noise from logs, metadata and comparisons.
-double six_significant_digits(double v) {
-  if (!(v > 0) || !std::isfinite(v)) return v;
-  const double scale = std::pow(10.0, 5 - std::floor(std::log10(v)));
-  return std::round(v * scale) / scale;
-}
-
 // Only XResolution is used: pixels are assumed square.
 double pixel_nm_from_tags_raw(TIFF* t, const std::string& description) {
   float x_res = 0;  // libtiff 4.5 returns rational tags as float
@@ -335,7 +328,9 @@ double pixel_nm_from_tags_raw(TIFF* t, const std::string& description) {
 }
 
 double pixel_nm_from_tags(TIFF* t, const std::string& description) {
-  return six_significant_digits(pixel_nm_from_tags_raw(t, description));
+  // libtiff hands rationals back as float (~7 digits): six significant digits keep any real
+  // pixel size and drop the float's noise from logs, metadata and comparisons.
+  return round_significant(pixel_nm_from_tags_raw(t, description), 6);
 }
 
 // ---------------------------------------------------------------------------------------------

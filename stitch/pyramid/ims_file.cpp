@@ -181,12 +181,13 @@ void ImsFile::write_metadata(const ImsMetadata& m) {
     text(g.get(), w, "Y", std::to_string(info.height_px));
     text(g.get(), w, "Z", "1");
     text(g.get(), w, "Unit", "um");
-    // Edges of the bounding box: readers take (ExtMax - ExtMin) / size as the pixel size.
-    text(g.get(), w, "ExtMin0", "0");
-    text(g.get(), w, "ExtMin1", "0");
+    // Edges of the bounding box in stage coordinates: readers take (ExtMax - ExtMin) / size as
+    // the pixel size and ExtMin as the position.
+    text(g.get(), w, "ExtMin0", format_number(info.origin_x_um));
+    text(g.get(), w, "ExtMin1", format_number(info.origin_y_um));
     text(g.get(), w, "ExtMin2", "0");
-    text(g.get(), w, "ExtMax0", format_number(double(info.width_px) * info.pixel_nm / 1000.0));
-    text(g.get(), w, "ExtMax1", format_number(double(info.height_px) * info.pixel_nm / 1000.0));
+    text(g.get(), w, "ExtMax0", format_number(info.origin_x_um + double(info.width_px) * px_um));
+    text(g.get(), w, "ExtMax1", format_number(info.origin_y_um + double(info.height_px) * px_um));
     text(g.get(), w, "ExtMax2", format_number(px_um));  // one voxel thick: ExtMax2 > ExtMin2
     text(g.get(), w, "Name", info.name.empty() ? "(name not specified)" : info.name);
     text(g.get(), w, "Description", m.description.empty() ? "(description not specified)" : m.description);

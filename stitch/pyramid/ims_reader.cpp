@@ -11,6 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/numeric.hpp"
 #include "core/error.hpp"
 #include "pyramid/chunk_codec.hpp"
 #include "pyramid/hdf5_util.hpp"
@@ -223,10 +224,11 @@ void ImsReader::open() {
         for (int k = 0; k < 3; ++k)
           ok = ok && parse_double(get(("ExtMin" + std::to_string(k)).c_str()), mn[k]) &&
                parse_double(get(("ExtMax" + std::to_string(k)).c_str()), mx[k]);
-        if (ok) {
-          info.pixel_um_x = (mx[0] - mn[0]) / double(size[0]);
-          info.pixel_um_y = (mx[1] - mn[1]) / double(size[1]);
-          info.pixel_um_z = (mx[2] - mn[2]) / double(size[2]);
+        if (ok) {  // 9 digits: the extents' difference leaves noise in the last bits
+          info.pixel_um_x = round_significant((mx[0] - mn[0]) / double(size[0]), 9);
+          info.pixel_um_y = round_significant((mx[1] - mn[1]) / double(size[1]), 9);
+          info.pixel_um_z = round_significant((mx[2] - mn[2]) / double(size[2]), 9);
+          info.origin_um_x = mn[0], info.origin_um_y = mn[1];
         }
       } else if (long c = numbered(gname, "Channel "); c >= 0 && std::size_t(c) < nchannels) {
         ImsChannelInfo& ch = info.channels[std::size_t(c)];

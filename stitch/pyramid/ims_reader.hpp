@@ -35,6 +35,7 @@ struct ImsInfo {
   std::vector<ImsLevelInfo> levels;
   std::vector<ImsChannelInfo> channels;
   double pixel_um_x = 0, pixel_um_y = 0, pixel_um_z = 0;  // 0 if the extents are missing
+  double origin_um_x = 0, origin_um_y = 0;                 // ExtMin0/1: the image's stage position
   std::string unit, name, description, recording_date;
   std::string filters;  // e.g. "shuffle, deflate(2)" of level 0, channel 0
   std::string data_type;  // e.g. "uint16"

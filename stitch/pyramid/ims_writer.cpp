@@ -729,6 +729,7 @@ void ImsWriter::Impl::complete_file() {
     ti.width = info_.width_px;
     ti.height = info_.height_px;
     ti.pixel_um = info_.pixel_nm / 1000.0;
+    ti.origin_x_um = info_.origin_x_um, ti.origin_y_um = info_.origin_y_um;
     for (const auto& c : info_.channels) {
       ti.channel_names.push_back(c.name);
       ti.channel_colors.push_back(c.color);

@@ -52,21 +52,28 @@ std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_
     s += "      <ViewSetup>\n        <id>" + std::to_string(c) + "</id>\n        <name>" +
          xml_escape(info.channel_names[c]) + "</name>\n        <size>" + std::to_string(info.width) + " " +
          std::to_string(info.height) + " 1</size>\n        <voxelSize>\n          <unit>µm</unit>\n          <size>" +
-         px + " " + px + " " + px + "</size>\n        </voxelSize>\n        <attributes>\n          <channel>" +
-         std::to_string(c) + "</channel>\n        </attributes>\n      </ViewSetup>\n";
+         px + " " + px + " " + px + "</size>\n        </voxelSize>\n        <attributes>\n" +
+         "          <illumination>0</illumination>\n          <channel>" + std::to_string(c) +
+         "</channel>\n          <tile>0</tile>\n          <angle>0</angle>\n        </attributes>\n      </ViewSetup>\n";
   }
+  s += "      <Attributes name=\"illumination\">\n        <Illumination>\n          <id>0</id>\n          <name>0</name>\n"
+       "        </Illumination>\n      </Attributes>\n";
   s += "      <Attributes name=\"channel\">\n";
   for (std::size_t c = 0; c < info.channel_names.size(); ++c)
     s += "        <Channel>\n          <id>" + std::to_string(c) + "</id>\n          <name>" +
          xml_escape(info.channel_names[c]) + "</name>\n        </Channel>\n";
-  s += "      </Attributes>\n    </ViewSetups>\n";
+  s += "      </Attributes>\n";
+  s += "      <Attributes name=\"tile\">\n        <Tile>\n          <id>0</id>\n          <name>0</name>\n"
+       "        </Tile>\n      </Attributes>\n";
+  s += "      <Attributes name=\"angle\">\n        <Angle>\n          <id>0</id>\n          <name>0</name>\n"
+       "        </Angle>\n      </Attributes>\n    </ViewSetups>\n";
   s += "    <Timepoints type=\"range\">\n      <first>0</first>\n      <last>0</last>\n    </Timepoints>\n";
   s += "  </SequenceDescription>\n  <ViewRegistrations>\n";
   for (std::size_t c = 0; c < info.channel_names.size(); ++c)
     s += "    <ViewRegistration timepoint=\"0\" setup=\"" + std::to_string(c) +
          "\">\n      <ViewTransform type=\"affine\">\n        <Name>calibration</Name>\n        <affine>" + px +
-         " 0.0 0.0 0.0 0.0 " + px + " 0.0 0.0 0.0 0.0 " + px +
-         " 0.0</affine>\n      </ViewTransform>\n    </ViewRegistration>\n";
+         " 0.0 0.0 " + format_number(info.origin_x_um) + " 0.0 " + px + " 0.0 " + format_number(info.origin_y_um) +
+         " 0.0 0.0 " + px + " 0.0</affine>\n      </ViewTransform>\n    </ViewRegistration>\n";
   s += "  </ViewRegistrations>\n</SpimData>\n";
   return s;
 }
@@ -95,6 +102,10 @@ std::string ome_xml(const MosaicTextInfo& info) {
   for (std::size_t c = 0; c < nc; ++c)
     s += "      <TiffData IFD=\"" + std::to_string(c) + "\" FirstC=\"" + std::to_string(c) +
          "\" FirstZ=\"0\" FirstT=\"0\" PlaneCount=\"1\"/>\n";
+  for (std::size_t c = 0; c < nc; ++c)  // the stage position, as Bio-Formats/QuPath read it
+    s += "      <Plane TheC=\"" + std::to_string(c) + "\" TheZ=\"0\" TheT=\"0\" PositionX=\"" +
+         format_number(info.origin_x_um) + "\" PositionXUnit=\"µm\" PositionY=\"" + format_number(info.origin_y_um) +
+         "\" PositionYUnit=\"µm\"/>\n";
   s += "    </Pixels>\n  </Image>\n</OME>\n";
   return s;
 }

@@ -21,6 +21,7 @@ struct MosaicTextInfo {
   std::string name;                     // image name
   std::size_t width = 0, height = 0;    // level 0, pixels
   double pixel_um = 0;                  // square pixels
+  double origin_x_um = 0, origin_y_um = 0;  // stage position of pixel (0, 0)'s outer corner
   std::vector<std::string> channel_names;
   std::vector<std::string> channel_colors;  // "r g b" per channel
 };
@@ -28,7 +29,8 @@ struct MosaicTextInfo {
 // SpimData 0.2 document: ImageLoader format "ims" with the .ims path relative to the XML's
 // folder, one ViewSetup per channel (id = IMS channel index, size "X Y 1", voxel size in um),
 // one time point (range 0..0) and per setup a ViewRegistration whose row-major 3x4 affine maps
-// pixels to um (voxel size on the diagonal).
+// pixels to stage um (voxel size on the diagonal, the origin as translation). Each setup also
+// names illumination, angle and tile 0, which BigStitcher requires of every view.
 std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_path);
 
 // OME 2016-06 document for a uint16 XYCZT image with one IFD per channel (IFD c = channel c;

@@ -73,6 +73,7 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
   ti.width = info.levels[0].width;
   ti.height = info.levels[0].height;
   ti.pixel_um = px_um;
+  ti.origin_x_um = info.origin_um_x, ti.origin_y_um = info.origin_um_y;
   for (const auto& c : info.channels) {
     ti.channel_names.push_back(c.name);
     try {

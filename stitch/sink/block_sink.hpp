@@ -26,6 +26,9 @@ struct MosaicInfo {
   std::string name = "mosaic";
   std::size_t width_px = 0, height_px = 0;  // level 0
   double pixel_nm = 20.0;
+  // Stage position (um) of level-0 pixel (0, 0)'s outer corner: the .ims ExtMin, the BDV
+  // translation, the OME plane position, so that viewers overlay the mosaic with other data.
+  double origin_x_um = 0, origin_y_um = 0;
   std::size_t block_px = 1024;             // multiple of 1024 (IMS chunks are 512 x 1024)
   std::vector<ChannelInfo> channels;
   std::size_t blocks_x() const { return (width_px + block_px - 1) / block_px; }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "tiles/fusion.hpp"
 
 namespace annamosaic {
 
@@ -142,9 +143,19 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"prior_sigma_px", L.layout_options.prior_sigma_px},
                    {"max_residual_px", L.layout_options.max_residual_px},
                    {"residual_ratio", L.layout_options.residual_ratio}};
+  // Where the fused mosaic lies in these coordinates: tile i's top-left pixel is mosaic pixel
+  // (round(x_px - origin_x_px), round(y_px - origin_y_px)).
+  const MosaicPlan plan = plan_mosaic(source, s.x_px, s.y_px);
+  json mosaic = {{"origin_x_px", plan.origin_x_px},
+                 {"origin_y_px", plan.origin_y_px},
+                 {"origin_x_um", plan.origin_x_px * um_per_px},
+                 {"origin_y_um", plan.origin_y_px * um_per_px},
+                 {"width_px", plan.width_px},
+                 {"height_px", plan.height_px}};
   json root = {{"format", "annamosaic-layout-1"},
                {"units", "px = mosaic pixels of pixel_nm, positions of tile top-left corners in stage axes"},
                {"settings", settings},
+               {"mosaic", mosaic},
                {"summary", summary},
                {"calibration", cal},
                {"tiles", tiles},

@@ -99,6 +99,23 @@ class Run(unittest.TestCase):
             self.assertEqual(b["in_flight"], 2, b)  # in-flight = 2 in the config
         levels = mosaic_levels(os.path.join(out, "mosaic.ims"))
         self.assertGreater(len(levels), 3)
+        # Where the mosaic lies on the stage: layout.json, the .ims extents and the BDV affine agree.
+        with open(os.path.join(out, "layout.json")) as fh:
+            layout = json.load(fh)
+        m = layout["mosaic"]
+        self.assertEqual(m["origin_x_px"], np.floor(min(t["x_px"] for t in layout["tiles"])))
+        self.assertEqual(m["origin_y_px"], np.floor(min(t["y_px"] for t in layout["tiles"])))
+        with h5py.File(os.path.join(out, "mosaic.ims"), "r") as f:
+            ext = {k: float(f["DataSetInfo/Image"].attrs[k].tobytes().decode()) for k in ("ExtMin0", "ExtMin1", "ExtMax0")}
+            self.assertEqual(m["width_px"], int(f["DataSetInfo/Image"].attrs["X"].tobytes().decode()))
+        self.assertAlmostEqual(ext["ExtMin0"], m["origin_x_um"], places=9)
+        self.assertAlmostEqual(ext["ExtMin1"], m["origin_y_um"], places=9)
+        self.assertAlmostEqual((ext["ExtMax0"] - ext["ExtMin0"]) / m["width_px"], layout["settings"]["pixel_nm"] / 1000, places=9)
+        check = subprocess.run([sys.executable, os.path.join(REPO, "tests", "stitch", "pyramid", "check_ims.py"),
+                                os.path.join(out, "mosaic.ims"), "--xml", os.path.join(out, "mosaic.xml"), "--sample", "4",
+                                "--pixel-um", str(layout["settings"]["pixel_nm"] / 1000)],
+                               capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         with open(os.path.join(out, "qc", "qc.json")) as fh:
             qc = json.load(fh)
         self.assertEqual(qc["summary"]["done"], 9)

@@ -205,6 +205,14 @@ def main():
             check(s.find("size").text.split() == [str(X), str(Y), "1"], f"setup {i} size")
             vs = [float(v) for v in s.find("voxelSize/size").text.split()]
             check(all(abs(v - args.pixel_um) < 1e-12 for v in vs), f"setup {i} voxel size {vs}")
+            # BigStitcher needs every view to name its illumination, channel, tile and angle,
+            # each defined in an <Attributes> block.
+            for attr in ("illumination", "channel", "tile", "angle"):
+                el = s.find(f"attributes/{attr}")
+                check(el is not None, f"setup {i}: no <{attr}> attribute")
+                if el is not None:
+                    ids = [e.text for e in root.findall(f"SequenceDescription/ViewSetups/Attributes[@name='{attr}']/*/id")]
+                    check(el.text in ids, f"setup {i}: {attr} {el.text} not defined in <Attributes name='{attr}'> ({ids})")
         tp = root.find("SequenceDescription/Timepoints")
         check(tp.get("type") == "range" and tp.find("first").text == "0" and tp.find("last").text == "0", "Timepoints")
         regs = root.findall("ViewRegistrations/ViewRegistration")
@@ -212,7 +220,10 @@ def main():
         for r in regs:
             a = [float(v) for v in r.find("ViewTransform/affine").text.split()]
             check(len(a) == 12 and abs(a[0] - args.pixel_um) < 1e-12 and abs(a[5] - args.pixel_um) < 1e-12
-                  and a[1] == a[2] == a[3] == a[4] == 0, f"affine {a}")
+                  and a[1] == a[2] == a[4] == 0, f"affine {a}")
+            # The translation: the same stage position as the .ims ExtMin.
+            check(len(a) == 12 and abs(a[3] - ext["ExtMin0"]) < 1e-9 and abs(a[7] - ext["ExtMin1"]) < 1e-9,
+                  f"affine translation {a[3:12:4]} != ExtMin ({ext['ExtMin0']}, {ext['ExtMin1']})")
 
     if failures:
         print(f"{args.ims}: {len(failures)} failure(s):")

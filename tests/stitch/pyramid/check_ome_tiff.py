@@ -68,6 +68,11 @@ def main():
         check(abs(float(pixels.get("PhysicalSizeX")) - px_um) < 1e-12, f"PhysicalSizeX {pixels.get('PhysicalSizeX')}")
         check(abs(float(pixels.get("PhysicalSizeY")) - px_um) < 1e-12, f"PhysicalSizeY {pixels.get('PhysicalSizeY')}")
         check(int(pixels.get("SizeC")) == nc, "SizeC")
+        for pl in pixels.findall("o:Plane", ns):  # the stage position: the .ims ExtMin
+            check(abs(float(pl.get("PositionX")) - float(text(img, "ExtMin0"))) < 1e-9
+                  and abs(float(pl.get("PositionY")) - float(text(img, "ExtMin1"))) < 1e-9,
+                  f"Plane position {pl.get('PositionX')}, {pl.get('PositionY')} != ExtMin")
+        check(len(pixels.findall("o:Plane", ns)) == nc, "one Plane (with the stage position) per channel")
         chans = pixels.findall("o:Channel", ns)
         for c, ch in enumerate(chans):
             check(ch.get("Name") == text(f[f"DataSetInfo/Channel {c}"], "Name"), f"channel {c} name")

@@ -253,11 +253,22 @@ TEST(MetadataText, BdvAndOmeXml) {
   EXPECT_NE(bdv.find("<ImageLoader format=\"ims\">"), std::string::npos);
   EXPECT_NE(bdv.find("<ims type=\"relative\">mosaic.ims</ims>"), std::string::npos);
   EXPECT_NE(bdv.find("<size>3000 2000 1</size>"), std::string::npos);
-  EXPECT_NE(bdv.find("<affine>0.02 0.0 0.0 0.0 0.0 0.02 0.0 0.0 0.0 0.0 0.02 0.0</affine>"), std::string::npos);
+  EXPECT_NE(bdv.find("<affine>0.02 0.0 0.0 0 0.0 0.02 0.0 0 0.0 0.0 0.02 0.0</affine>"), std::string::npos);
+  for (const char* a : {"<illumination>0</illumination>", "<tile>0</tile>", "<angle>0</angle>", "<Attributes name=\"tile\">",
+                        "<Attributes name=\"angle\">", "<Attributes name=\"illumination\">"})
+    EXPECT_NE(bdv.find(a), std::string::npos) << a;  // BigStitcher needs them on every view
   EXPECT_NE(bdv.find("<ViewRegistration timepoint=\"0\" setup=\"1\">"), std::string::npos);
   const std::string ome = ome_xml(ti);
   EXPECT_NE(ome.find("Name=\"m&lt;1&gt;\""), std::string::npos);
   EXPECT_NE(ome.find("PhysicalSizeX=\"0.02\""), std::string::npos);
   EXPECT_NE(ome.find("SizeC=\"2\""), std::string::npos);
   EXPECT_NE(ome.find("<TiffData IFD=\"1\" FirstC=\"1\""), std::string::npos);
+  // A mosaic that starts away from the stage origin says where, in both documents.
+  ti.origin_x_um = -0.08;
+  ti.origin_y_um = 5000.5;
+  EXPECT_NE(bdv_xml(ti, "mosaic.ims").find("<affine>0.02 0.0 0.0 -0.08 0.0 0.02 0.0 5000.5 0.0 0.0 0.02 0.0</affine>"),
+            std::string::npos);
+  EXPECT_NE(ome_xml(ti).find("<Plane TheC=\"1\" TheZ=\"0\" TheT=\"0\" PositionX=\"-0.08\" PositionXUnit=\"µm\" "
+                             "PositionY=\"5000.5\""),
+            std::string::npos);
 }

@@ -1,0 +1,16 @@
+#pragma once
+// Small numeric helpers shared by readers.
+#include <cmath>
+
+namespace annamosaic {
+
+// `v` rounded to `digits` significant decimal digits (0, negative, NaN and inf unchanged). Sizes
+// read back from files carry noise (float rationals, differences of extents): 108 nm reads
+// 107.99999865 through a float; rounding gives back the value that was meant.
+inline double round_significant(double v, int digits) {
+  if (v == 0 || !std::isfinite(v)) return v;
+  const double scale = std::pow(10.0, digits - 1 - std::floor(std::log10(std::abs(v))));
+  return std::round(v * scale) / scale;
+}
+
+}  // namespace annamosaic
