@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "batch/signals.hpp"
 #include "cli/commands.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
     spdlog::debug("annamosaic {} {} with {} threads", annamosaic_version(), cmd->name, threads);
     return cmd->run(vm);
+  } catch (const Stopped& e) {
+    std::cerr << "annamosaic " << cmd->name << ": stopped by signal " << stop_signal() << ": " << e.what()
+              << "; what was finished is kept, rerun to resume (exit " << kExitRequeue << ")\n";
+    return kExitRequeue;
   } catch (const UsageError& e) {
     std::cerr << "annamosaic " << cmd->name << ": " << e.what() << "\n";
     return 1;

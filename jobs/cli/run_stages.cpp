@@ -10,6 +10,7 @@
 #include "batch/fov_tiles.hpp"
 #include "batch/manifest.hpp"
 #include "batch/qc.hpp"
+#include "batch/signals.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -47,6 +48,13 @@ std::string first_error(const std::string& mine, MPI_Comm comm) {
   broadcast_string(msg, first, comm);
   return size > 1 ? "rank " + std::to_string(first) + ": " + msg : msg;
 }
+
+// Throws Stopped on every rank when any rank was asked to stop (SIGTERM, SIGUSR1); collective.
+void stop_point(const char* before, MPI_Comm comm) {
+  int mine = stop_requested() ? 1 : 0, any = 0;
+  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
+  if (any) throw Stopped(std::string("stitch stage stopped before ") + before);
+}
 }  // namespace
 
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
@@ -72,6 +80,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   error = first_error(error, comm);
   if (!error.empty()) throw InputError("stitch", error);
+  stop_point("registering the tiles", comm);
 
   // Registration: the neighbour pairs spread over the ranks by blocks of grid rows (WorkShare),
   // every rank then holds all results and solves the same layout; rank 0 writes layout.json.
@@ -115,6 +124,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   error = first_error(error, comm);
   if (!error.empty()) throw InputError("stitch", error);
+  stop_point("fusing the mosaic (layout.json is written)", comm);
 
   // Fusion: each rank fuses its bands of blocks (FuseOptions rank/ranks) into the one writer.
   const auto t_fuse = Clock::now();
@@ -165,6 +175,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   fo.feather_px = campaign.overlap_um * 1000.0 / pixel_nm;
   fo.rank = static_cast<std::size_t>(rank);
   fo.ranks = static_cast<std::size_t>(size);
+  fo.stop_requested = stop_requested;  // mpirun and srun signal every rank
   std::unique_ptr<Progress> progress;
   if (rank == 0)
     progress = std::make_unique<Progress>(size > 1 ? "mosaic blocks (rank 0's share)" : "mosaic blocks",
@@ -184,10 +195,14 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   try {
     writer.finish();
   } catch (...) {
+    // A rank that fused all its blocks before the signal fails here on the others' missing
+    // blocks: that is the stop too.
+    if (!fuse_error && stop_requested()) throw Stopped("stitch stage stopped during fusion");
     if (!fuse_error) throw;
   }
   if (fuse_error) std::rethrow_exception(fuse_error);
   if (progress) progress->finish();
+  stop_point("exporting (mosaic.ims is complete)", comm);
   const double fuse_s = seconds_since(t_fuse);
   // Per rank: peak memory and where the fusion's time went.
   constexpr int kPerRank = 7;

@@ -43,4 +43,11 @@ class IoError : public Error {
   std::string path_;
 };
 
+// Long work given up because the user or the scheduler asked to stop (SIGTERM, SIGUSR1): nothing
+// is wrong, the work is to be redone or resumed by the next run.
+class Stopped : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace annamosaic

@@ -218,6 +218,8 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
     while (by1 > by0 && static_cast<std::size_t>(owner[by1 - 1]) != opt.rank) --by1;
     if (by0 == by1) continue;
     for (std::size_t bx = 0; bx < nbx; ++bx, ++step) {
+      if (opt.stop_requested && opt.stop_requested())
+        throw Stopped("fusion stopped after " + std::to_string(st.blocks) + " of this process's blocks");
       const long rx0 = static_cast<long>(bx * B), rx1 = static_cast<long>(std::min(info.width_px, (bx + 1) * B));
       const long ry0 = static_cast<long>(by0 * B), ry1 = static_cast<long>(std::min(info.height_px, by1 * B));
       std::vector<std::size_t> need;

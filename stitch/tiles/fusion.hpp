@@ -54,6 +54,9 @@ struct FuseOptions {
   // contiguous range of block rows (fusion_block_row_owner), so a tile is loaded by one process,
   // or by two where it straddles the border of their ranges.
   std::size_t rank = 0, ranks = 1;
+  // Asked between block columns; true: fuse_mosaic throws Stopped (a pre-empted job must not
+  // fuse on for minutes past its grace time).
+  std::function<bool()> stop_requested;
 };
 
 // Linear weight of pixel i (0-based) in a run of n pixels: min(1, min(i + 0.5, n - i - 0.5) / feather).

@@ -275,6 +275,35 @@ class Run(unittest.TestCase):
         self.assertGreater(summary["all_done_fovs"]["stage_seconds"]["infer"],
                            summary["stages"].get("infer", {}).get("seconds", 0))
 
+    def test_signal_during_the_stitch_stage_stops_with_exit_75_and_leaves_no_temp_file(self):
+        # A pre-empted stitch job (SIGUSR1 from SLURM, through mpirun to both ranks) must stop
+        # within its grace time, not fuse on, and the rerun must give the reference mosaic.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = make_config("stitch_signal")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        shutil.copytree(os.path.join(self.ref, "out", "fov"), os.path.join(d, "out", "fov"))
+        for f in ("manifest.jsonl", "fov_settings.json"):
+            shutil.copy(os.path.join(self.ref, "out", f), os.path.join(d, "out", f))
+        p = mpirun(2, "--config", ini, "--stage", "stitch")
+        log = ""
+        for line in p.stdout:  # the layout is solved: fusion starts now
+            log += line
+            if "layout:" in line:
+                p.send_signal(signal.SIGUSR1)
+                break
+        log += p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 75, log[-3000:])
+        self.assertIn("stopped by signal 10", log)
+        self.assertEqual([f for f in os.listdir(os.path.join(d, "out")) if ".tmp" in f], [])
+        p = mpirun(2, "--config", ini, "--stage", "stitch")
+        log = p.communicate(timeout=600)[0]
+        self.assertEqual(p.returncode, 0, log[-3000:])
+        ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
+        got = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
+        self.assertEqual(sorted(ref), sorted(got))
+        for k in ref:
+            np.testing.assert_array_equal(ref[k], got[k], err_msg=str(k))
+
     def test_one_bad_fov_is_recorded_and_marked_and_the_run_goes_on(self):
         d, ini = make_config("badfov")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
