@@ -107,6 +107,8 @@ void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<s
                          " (e.g. a .png output name is the preview's): choose a .tif output name, or --preview / --no-preview");
   }
   for (const std::string& out : outputs) {
+    if (fs::is_directory(out))
+      throw IoError(out, "is a folder, and the output file is to be written under this name: choose another name");
     const fs::path dir = fs::path(out).parent_path();
     if (dir.empty()) continue;
     std::error_code ec;

@@ -21,6 +21,7 @@
 #include "batch/campaign.hpp"
 #include "batch/gpu_binding.hpp"
 #include "batch/manifest.hpp"
+#include "batch/output_lock.hpp"
 #include "batch/runner.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
@@ -88,6 +89,20 @@ int failure_code(const std::exception& e) {
   if (dynamic_cast<const UsageError*>(&e)) return 1;
   if (dynamic_cast<const InputError*>(&e)) return 2;
   return 3;
+}
+
+// The run's files and folders, checked before any work: one of the wrong kind (a folder where
+// mosaic.ims goes, a file where fov/ goes) would otherwise fail after hours of FoVs.
+void check_run_outputs(const std::string& out, const po::variables_map& vm) {
+  std::vector<std::string> files = {"config.ini", "manifest.jsonl", "events.jsonl", "bindings.jsonl", "layout.json",
+                                    "mosaic.ims", "mosaic.xml", "fov_settings.json"};
+  if (vm["ome-tiff"].as<bool>()) files.push_back("mosaic.ome.tif");
+  for (const std::string& f : files)
+    if (fs::is_directory(out + "/" + f))
+      throw IoError(out + "/" + f, "is a folder; the run writes this file here: remove or rename the folder");
+  for (const char* d : {"fov", "qc"})
+    if (fs::exists(out + "/" + d) && !fs::is_directory(out + "/" + d))
+      throw IoError(out + "/" + d, "is a file; the run writes a folder here: remove or rename the file");
 }
 
 // Options checked before any FoV is read: a bad value must not surface after hours of FoVs.
@@ -174,11 +189,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
 
   if (config_path.empty()) {
     config_path = "annamosaic-demo.ini";
-    if (rank == 0) {
+    on_rank0(comm, [&] {
       write_file_atomic(config_path, embedded_demo_config());
-      spdlog::info("no --config: running the embedded demo campaign ({} written for reference)", config_path);
-    }
-    MPI_Barrier(comm);
+      const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
+      if (!given("campaign") && !given("output"))
+        spdlog::info("no --config: running the embedded demo campaign ({} written for reference)", config_path);
+      else
+        spdlog::info("no --config: the embedded demo configuration ({} written for reference) with the options given",
+                     config_path);
+    });
     vm = options_of("run", {"run", "--config", config_path});
     // Whatever was given on the command line still applies, over the embedded config.
     auto& merged = static_cast<std::map<std::string, po::variable_value>&>(vm);
@@ -194,6 +213,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   const std::string out = vm["output"].as<std::string>();
 
   // Inputs: simulate the campaign if it is absent and the config says how ([simulate]).
+  std::unique_ptr<OutputLock> lock;  // rank 0's, held to the end of the run
   bool ok = true;
   int failed_code = 0;
   if (rank == 0) {
@@ -218,7 +238,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
       check_fov_settings(out, vm, stage);
+      check_run_outputs(out, vm);
       fs::create_directories(out);  // after the checks: a run refused leaves no output folder behind
+      lock = std::make_unique<OutputLock>(out);
+      if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
+        spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
       write_config_next_to(out + "/config.ini", self, vm);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
@@ -290,12 +314,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     std::copy_n(mine.begin(), std::min<std::size_t>(mine.size(), kLine - 1), buf.begin());
     std::vector<char> all(rank == 0 ? kLine * static_cast<std::size_t>(size) : 1);
     MPI_Gather(buf.data(), kLine, MPI_CHAR, all.data(), kLine, MPI_CHAR, 0, comm);
-    if (rank == 0) {
+    on_rank0(comm, [&] {
       std::string lines;
       for (int r = 0; r < size; ++r) lines += std::string(all.data() + kLine * r) + "\n";
       write_file_atomic(out + "/bindings.jsonl", lines);
       spdlog::info("{} rank(s); bindings in {}/bindings.jsonl", size, out);
-    }
+    });
     // The A-net's host steps run in the pipeline's parallel stages, its networks in the serial one.
     class AnetJob : public ReconstructJob {
      public:
@@ -314,7 +338,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), wf, switch_id));
     };
     const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
-    if (rank == 0) {
+    on_rank0(comm, [&] {
       nlohmann::json loads = nlohmann::json::array();
       double max_busy = 0, sum_busy = 0;
       for (std::size_t r = 0; r < s.ranks.size(); ++r) {
@@ -359,7 +383,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                         {"all_done_fovs", {{"fovs", all_timed}, {"stage_seconds", all_stages}}},
                                         {"device", opt.device}, {"precision", opt.precision}})
                             .dump(1) + "\n");
-    }
+    });
     if (stage == "fovs" && rank == 0 && s.failed > 0)
       spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV); the stitch stage marks them and exits 5",
                    s.failed);

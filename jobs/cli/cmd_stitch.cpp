@@ -166,7 +166,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  return s;
                }());
 
-  prepare_outputs({}, {output, path_stem(output) + ".config.ini", path_stem(output) + ".png"});
+  std::vector<std::string> tile_paths;  // an output over an input tile is refused, not written
+  for (std::size_t i = 0; i < source->size(); ++i)
+    for (std::size_t c = 0; c < source->channels(); ++c) tile_paths.push_back(source->path(i, c));
+  prepare_outputs(tile_paths, {output, path_stem(output) + ".config.ini", path_stem(output) + ".png"});
   const fs::path out_dir = fs::path(output).parent_path();
   const std::string layout_path =
       vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -49,6 +50,40 @@ std::string first_error(const std::string& mine, MPI_Comm comm) {
   return size > 1 ? "rank " + std::to_string(first) + ": " + msg : msg;
 }
 
+}  // namespace
+
+void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  int kind = 0;  // 1 usage, 2 input, 3 I/O, 4 other, 5 stopped
+  std::string msg;
+  std::exception_ptr mine;
+  if (rank == 0) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      mine = std::current_exception();
+      msg = e.what();
+      kind = dynamic_cast<const Stopped*>(&e) ? 5
+             : dynamic_cast<const UsageError*>(&e) ? 1
+             : dynamic_cast<const InputError*>(&e) ? 2
+             : dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e) ? 3
+                                                                                                            : 4;
+    }
+  }
+  MPI_Bcast(&kind, 1, MPI_INT, 0, comm);
+  if (kind == 0) return;
+  broadcast_string(msg, 0, comm);
+  if (mine) std::rethrow_exception(mine);
+  msg = "on rank 0: " + msg;
+  if (kind == 5) throw Stopped(msg);
+  if (kind == 1) throw UsageError(msg);
+  if (kind == 2) throw InputError("run", msg);
+  if (kind == 3) throw IoError("run", msg);
+  throw std::runtime_error(msg);
+}
+
+namespace {
 // Throws Stopped on every rank when any rank was asked to stop (SIGTERM, SIGUSR1); collective.
 void stop_point(const char* before, MPI_Comm comm) {
   int mine = stop_requested() ? 1 : 0, any = 0;
@@ -220,7 +255,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     spdlog::info("fusion rank {}: {:.0f} blocks, {:.0f} tile loads, done at {:.1f} s; thread-s: load {:.1f}, fuse {:.1f}, "
                  "compress/hand over {:.1f}; peak RSS {:.0f} MB", r, a[2], a[3], a[1], a[4], a[5], a[6], a[0]);
   }
-  if (rank == 0) {
+  on_rank0(comm, [&] {
     const ImsWriteStats& s = writer.stats();
     spdlog::info("wrote {} ({} x {} px, {} levels, {:.1f} MB, compression {:.1f}x) and its BigDataViewer XML in {:.1f} s on {} rank(s)",
                  path, info.width_px, info.height_px, s.levels, s.file_bytes / 1e6,
@@ -247,7 +282,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                                       {"peak_rss_mb_per_rank", rss_all},
                                       {"fusion_ranks", fuse_ranks}})
                               .dump(1) + "\n");
-  }
+  });
   return result;
 }
 
@@ -288,15 +323,16 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
     overview.any_reconstruction = any[0] != 0;
     overview.any_error = any[1] != 0;
   }
-  if (rank != 0) return;
-  if (!loaded) {
-    spdlog::error("QC report not written: {}", why);
-    return;
-  }
-  if (!failed.empty()) spdlog::warn("QC overview over the ranks failed ({}); rank 0 reads every FoV result", failed);
-  const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, pixel_nm, failed.empty() ? &overview : nullptr);
-  spdlog::info("QC: {} done, {} failed, {} missing; {} flagged (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
-               q.failed, q.missing, q.flagged.size(), out, seconds_since(t0));
+  on_rank0(comm, [&] {
+    if (!loaded) {
+      spdlog::error("QC report not written: {}", why);
+      return;
+    }
+    if (!failed.empty()) spdlog::warn("QC overview over the ranks failed ({}); rank 0 reads every FoV result", failed);
+    const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, pixel_nm, failed.empty() ? &overview : nullptr);
+    spdlog::info("QC: {} done, {} failed, {} missing; {} flagged (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
+                 q.failed, q.missing, q.flagged.size(), out, seconds_since(t0));
+  });
 }
 
 }  // namespace annamosaic::cli

@@ -2,6 +2,7 @@
 // The stitching stage of `annamosaic run` (registration, layout, fusion, pyramid), collective.
 #include <mpi.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,11 @@
 #include "cli/options.hpp"
 
 namespace annamosaic::cli {
+
+// Runs `step` on rank 0 only (a file only rank 0 writes). Collective: if it throws, rank 0
+// rethrows its exception and every other rank throws one of the same kind naming rank 0, so no
+// rank waits forever in a collective that a failed rank 0 never reaches.
+void on_rank0(MPI_Comm comm, const std::function<void()>& step);
 
 struct StitchStageResult {
   int failed_fovs = 0;  // FoVs recorded as failed (their tiles are marked)

@@ -1,6 +1,7 @@
 #include "core/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,18 @@
 #include "core/error.hpp"
 
 namespace annamosaic {
+
+std::string low_space_note(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return "";
+  const double free_mb = static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize) / (1024.0 * 1024.0);
+  if (free_mb >= 64) return "";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " (its file system has %.1f MB free: full?)", free_mb);
+  return buf;
+}
 
 AtomicFile::AtomicFile(std::string final_path)
     : final_path_(std::move(final_path)),

@@ -23,6 +23,11 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// For messages about a failed write: " (its file system has N MB free: full?)" when the file
+// system holding `path` has under 64 MiB free, "" otherwise. Libraries that report a failed
+// write without errno (libtiff, libpng) then still say what the user must fix.
+std::string low_space_note(const std::string& path);
+
 // Writes bytes atomically (helper for small text outputs such as config.ini).
 void write_file_atomic(const std::string& path, const std::string& bytes);
 

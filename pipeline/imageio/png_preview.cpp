@@ -198,9 +198,9 @@ void write_png_rows(const std::string& path, std::size_t width, std::size_t heig
                                   color_type, rows.data(), &err);
   const bool stream_ok = std::ferror(file) == 0;
   const int close_errno = std::fclose(file) == 0 ? 0 : errno;
-  if (!encoded) throw IoError(path, std::string("PNG encoding failed: ") + err.message);
+  if (!encoded) throw IoError(path, std::string("PNG encoding failed: ") + err.message + low_space_note(path));
   if (!stream_ok || close_errno != 0)
-    throw IoError(path, std::string("write failed: ") + std::strerror(close_errno ? close_errno : EIO));
+    throw IoError(path, std::string("write failed: ") + std::strerror(close_errno ? close_errno : EIO) + low_space_note(path));
   out.commit();
 }
 }  // namespace

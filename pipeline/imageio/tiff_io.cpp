@@ -429,10 +429,10 @@ void write_page(const TiffFile& tif, const std::string& path, ImageView<const In
       std::transform(image.row(y0 + r), image.row(y0 + r) + w, buf.begin() + r * w,
                      [](In v) { return convert_sample<Out>(v); });
     if (TIFFWriteEncodedStrip(t, strip, buf.data(), static_cast<tmsize_t>(n * w * sizeof(Out))) < 0)
-      throw IoError(path, "writing strip " + std::to_string(strip) + " failed (" + tif.report() + ")");
+      throw IoError(path, "writing strip " + std::to_string(strip) + " failed (" + tif.report() + ")" + low_space_note(path));
   }
   if (TIFFWriteDirectory(t) != 1)
-    throw IoError(path, "writing the TIFF directory failed (" + tif.report() + ")");
+    throw IoError(path, "writing the TIFF directory failed (" + tif.report() + ")" + low_space_note(path));
 }
 
 template <class In>
@@ -463,7 +463,7 @@ void write_pages(const std::string& path, const std::vector<ImageView<const In>>
     else
       write_page<float>(tif, path, pages[i], tags, opt);
   }
-  if (TIFFFlush(tif.get()) != 1) throw IoError(path, "flushing the TIFF failed (" + tif.report() + ")");
+  if (TIFFFlush(tif.get()) != 1) throw IoError(path, "flushing the TIFF failed (" + tif.report() + ")" + low_space_note(path));
   tif.close();
   if (tif.has_errors()) throw IoError(path, "closing the TIFF failed (" + tif.report() + ")");
   out.commit();

@@ -33,7 +33,7 @@ class TiffOut {
   }
   TIFF* get() const { return tif_; }
   [[noreturn]] void fail(const std::string& what) const {
-    throw IoError(final_, what + (msg_.errors.empty() ? "" : ": " + msg_.errors));
+    throw IoError(final_, what + (msg_.errors.empty() ? "" : ": " + msg_.errors) + low_space_note(final_));
   }
   void check(int ok, const char* what) const {
     if (!ok) fail(what);

@@ -26,7 +26,8 @@ struct BigTiffSink::Impl {
     if (tif) TIFFClose(tif);
   }
   [[noreturn]] void fail(const std::string& what) {
-    throw IoError(file.final_path(), what + (messages.errors.empty() ? "" : ": " + messages.errors));
+    throw IoError(file.final_path(),
+                  what + (messages.errors.empty() ? "" : ": " + messages.errors) + low_space_note(file.final_path()));
   }
 };
 

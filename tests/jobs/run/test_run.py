@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic run` as users run it: several MPI ranks, resume after kills and
 signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
-import json, os, shutil, signal, subprocess, sys, time, unittest
+import fcntl, json, os, shutil, signal, subprocess, sys, time, unittest
 import h5py
 import numpy as np
 
@@ -275,15 +275,64 @@ class Run(unittest.TestCase):
         self.assertGreater(summary["all_done_fovs"]["stage_seconds"]["infer"],
                            summary["stages"].get("infer", {}).get("seconds", 0))
 
-    def test_signal_during_the_stitch_stage_stops_with_exit_75_and_leaves_no_temp_file(self):
-        # A pre-empted stitch job (SIGUSR1 from SLURM, through mpirun to both ranks) must stop
-        # within its grace time, not fuse on, and the rerun must give the reference mosaic.
-        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
-        d, ini = make_config("stitch_signal")
+    def _copy_of_reference_fovs(self, name):
+        """A new run folder holding the reference's campaign and FoV results (the stitch stage to do)."""
+        d, ini = make_config(name)
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
         shutil.copytree(os.path.join(self.ref, "out", "fov"), os.path.join(d, "out", "fov"))
         for f in ("manifest.jsonl", "fov_settings.json"):
             shutil.copy(os.path.join(self.ref, "out", f), os.path.join(d, "out", f))
+        return d, ini
+
+    def test_a_second_run_on_the_same_output_is_refused_and_leftover_temporaries_go(self):
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("lock")
+        out = os.path.join(d, "out")
+        with open(os.path.join(out, "mosaic.ims.tmp.4242"), "wb") as fh:  # a killed writer's leftover
+            fh.write(b"\0" * 100000)
+        # Another process holds the folder's lock (as a running job's rank 0 does: fcntl, so
+        # that it also works on NFS); a run started meanwhile is refused and names the holder.
+        with open(os.path.join(out, ".annamosaic.lock"), "w") as held:
+            held.write("pid 4242 on node17 since 2026-12-03 10:00:00\n")
+            held.flush()
+            fcntl.lockf(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True,
+                               text=True, timeout=300)
+            self.assertEqual(p.returncode, 2, p.stdout[-2000:] + p.stderr[-2000:])
+            self.assertIn("another annamosaic run is writing this output folder (pid 4242 on node17",
+                          p.stdout + p.stderr)
+            self.assertTrue(os.path.exists(os.path.join(out, "mosaic.ims.tmp.4242")))  # not its to remove
+        # Once the holder is gone the run goes ahead and removes what the killed writer left.
+        p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True,
+                           text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertIn("removed 1 temporary file(s)", p.stdout + p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "mosaic.ims.tmp.4242")))
+
+    def test_wrong_kind_of_output_fails_before_work_and_a_rank0_failure_ends_every_rank(self):
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("wrong_kind")
+        os.makedirs(os.path.join(d, "out", "mosaic.ims"))
+        p = mpirun(2, "--config", ini, "--stage", "stitch")
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 3, log[-3000:])
+        self.assertIn("mosaic.ims: is a folder", log)
+        self.assertNotIn("layout:", log)  # refused before registering anything
+        # A file only rank 0 writes fails after the collective work: the other rank must end too
+        # (it waited forever in the next collective) and say why.
+        os.rmdir(os.path.join(d, "out", "mosaic.ims"))
+        os.makedirs(os.path.join(d, "out", "stitch_summary.json"))
+        p = mpirun(2, "--config", ini, "--stage", "stitch")
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 3, log[-3000:])
+        self.assertIn("run: on rank 0: ", log)
+        self.assertIn("stitch_summary.json", log)
+
+    def test_signal_during_the_stitch_stage_stops_with_exit_75_and_leaves_no_temp_file(self):
+        # A pre-empted stitch job (SIGUSR1 from SLURM, through mpirun to both ranks) must stop
+        # within its grace time, not fuse on, and the rerun must give the reference mosaic.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("stitch_signal")
         p = mpirun(2, "--config", ini, "--stage", "stitch")
         log = ""
         for line in p.stdout:  # the layout is solved: fusion starts now

@@ -115,6 +115,18 @@ class StitchCli(unittest.TestCase):
         self.assertIn("--overlap-um", p.stderr)
         p = run(CAMPAIGN, "-o", out)
         self.assertEqual(p.returncode, 1, p.stderr)
+        # An output over one of the input tiles (any channel) is refused, the tile kept.
+        tile = os.path.join(CAMPAIGN, "ground_truth", "dense", "0001.tif")
+        before = os.path.getmtime(tile)
+        p = self.stitch(tile, check=1)
+        self.assertIn("would overwrite the input", p.stderr)
+        self.assertEqual(os.path.getmtime(tile), before)
+        p = self.stitch(os.path.join(CAMPAIGN, "fov", "0002", "widefield.tif"), check=1)
+        self.assertIn("would overwrite the input", p.stderr)
+        # An output name that is a folder: said before any work.
+        os.makedirs(self.out("folder.tif"), exist_ok=True)
+        p = self.stitch(self.out("folder.tif"), check=3)
+        self.assertIn("is a folder", p.stderr)
 
     def test_help(self):
         p = run("--help", check=0)

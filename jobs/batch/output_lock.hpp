@@ -1,0 +1,31 @@
+#pragma once
+// One run per output folder. Two runs writing the same folder would compute every FoV twice and
+// could mix results made with different settings; a resubmitted job whose predecessor still
+// runs, or two configs with the same output, must be refused instead.
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace annamosaic {
+
+// An advisory lock (fcntl, which NFS supports) on OUT/.annamosaic.lock, held until destruction;
+// the kernel drops it when the process dies, even by kill -9, so a killed run never blocks the
+// next one. Throws InputError naming the holder (pid, host, start time) when another process
+// holds it. Where the file system has no locks, logs a warning and goes on unlocked.
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& out_dir);
+  ~OutputLock();
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Removes the temporary files ("NAME.tmp.PID", see AtomicFile) in out_dir, out_dir/fov and
+// out_dir/qc: under the OutputLock nobody else writes there, so they are leftovers of a killed
+// run (a killed mosaic writer leaves one as large as the mosaic). Returns (files, bytes).
+std::pair<std::size_t, std::uintmax_t> remove_stale_temporaries(const std::string& out_dir);
+
+}  // namespace annamosaic
