@@ -18,6 +18,8 @@ namespace annamosaic {
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+constexpr double kOutsideWarnFraction = 0.01;  // of the localizations in the frame window
+constexpr double kTinySpanFraction = 0.05;     // of the field's side
 }  // namespace
 
 std::string fov_result_name(int id) { return fmt::format("fov/{:04d}.h5", id); }
@@ -50,10 +52,28 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     r.sparse = render(table, field, ro, &rs);
     r.localizations = static_cast<long long>(rs.in_image);
     w->timings["render_s"] = since(t0);
+    const auto bounds = [&] {
+      return fmt::format("x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", stats.x_min_nm, stats.x_max_nm, stats.y_min_nm,
+                         stats.y_max_nm);
+    };
+    const double in_window = static_cast<double>(rs.in_image + rs.outside_field);
     if (rs.in_image == 0) {
       w->failed = true;
-      w->reason = fov.table_path + ": no localizations in the field";
+      w->reason = fov.table_path + ": no localizations in the field (0.." + fmt::format("{:.0f}", fov_nm) +
+                  " nm; the table has " + bounds() + ": FoV-local coordinates are expected)";
+    } else if (rs.outside_field > 0 && rs.outside_field >= kOutsideWarnFraction * in_window) {
+      // Stage instead of FoV-local coordinates, another unit, or FoVs larger than fov-um.
+      w->warnings.push_back(fmt::format(
+          "{}: {} of {} localizations ({:.1f}%) lie outside the field (0..{:.0f} nm) and are not used; the table has {}",
+          fov.table_path, rs.outside_field, static_cast<std::uint64_t>(in_window),
+          100.0 * static_cast<double>(rs.outside_field) / in_window, fov_nm, bounds()));
     }
+    if (rs.in_image >= 100 && std::max(stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm) <
+                                  kTinySpanFraction * fov_nm)
+      // Camera pixels or um read as nm: everything lands in a corner of the field.
+      w->warnings.push_back(fmt::format("{}: the localizations span only {} of a {:.0f} nm field: are the coordinates "
+                                        "in nm (see the table's units)?",
+                                        fov.table_path, bounds(), fov_nm));
   } catch (const std::exception& e) {
     w->failed = true;
     w->reason = e.what();
@@ -65,7 +85,14 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     t0 = Clock::now();
     try {
       const std::string pages = opt.widefield_pages.empty() ? c.widefield_frames : opt.widefield_pages;
-      const ImageF wf = read_tiff_mean(fov.widefield_path, parse_page_range(pages));
+      std::string note;
+      const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note);
+      if (!note.empty()) w->warnings.push_back(note);
+      if (const double tag_nm = read_tiff_info(fov.widefield_path).pixel_nm;
+          tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm)
+        w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "
+                                          "{}: using {} nm",
+                                          fov.widefield_path, tag_nm, c.camera_pixel_nm, c.camera_pixel_nm));
       WidefieldRegistration reg;
       if (!w->failed) reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
       r.wf_shift_x_px = reg.shift_x_px;
@@ -77,6 +104,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       // A broken widefield does not fail the FoV if the localizations are fine.
       if (w->failed) w->reason += "; " + std::string(e.what());
       else w->result.reason = std::string("widefield ignored: ") + e.what();
+      if (!w->failed) w->warnings.push_back(w->result.reason);
       r.widefield = ImageF();
     }
   }
@@ -178,6 +206,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
                   {"error_score", r.error_score},
                   {"status", r.status},
                   {"timings", w.timings}};
+  if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
   return rec.dump();
 }
 

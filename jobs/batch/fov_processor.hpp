@@ -55,6 +55,9 @@ struct FovWork {
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)
+  // What was assumed or dropped without failing the FoV (localizations outside the field, a
+  // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.
+  std::vector<std::string> warnings;
 };
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& campaign, const FovOptions& opt);

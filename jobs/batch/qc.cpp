@@ -155,7 +155,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       const ManifestRecord& r = it->second;
       t["status"] = r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
-      for (const char* k : {"localizations", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank", "timings"})
+      for (const char* k : {"localizations", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank", "timings",
+                            "warnings"})
         if (r.extra.contains(k)) t[k] = r.extra[k];
       if (r.status == "done") ++s.done;
       else ++s.failed;
@@ -199,6 +200,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration")
       flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");
+    if (t.contains("warnings"))  // what the FoV stage assumed or dropped
+      for (const auto& w : t["warnings"]) flags.push_back(w);
     if (flags.empty()) continue;
     t["flags"] = flags;
     s.flagged.push_back(t["id"].get<int>());

@@ -76,6 +76,8 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
       std::lock_guard<std::mutex> lock(events_mutex);
       summary.failed_ids.push_back(r.id);
     }
+    if (r.extra.contains("warnings"))
+      for (const auto& w : r.extra["warnings"]) spdlog::warn("FoV {}: {}", r.id, w.get<std::string>());
     nlohmann::json ev = {{"event", "fov"}, {"t_s", std::chrono::duration<double>(Clock::now() - t_start).count()}};
     ev.update(j);
     {

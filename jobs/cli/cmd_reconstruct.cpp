@@ -22,13 +22,10 @@ namespace annamosaic::cli {
 namespace {
 
 ImageF read_widefield_mean(const std::string& path, const std::string& frames) {
-  const TiffInfo info = read_tiff_info(path);
-  PageRange pages = parse_page_range(frames);
-  if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
-    spdlog::warn("{}: {} page(s), fewer than --widefield-frames {}: averaging all pages", path, info.pages, frames);
-    pages = PageRange{1, 0};
-  }
-  return read_tiff_mean(path, pages);
+  std::string note;
+  ImageF mean = read_tiff_mean_or_all(path, parse_page_range(frames), note);
+  if (!note.empty()) spdlog::warn("{} (--widefield-frames {})", note, frames);
+  return mean;
 }
 
 int run_reconstruct(const Command& self, const po::variables_map& vm) {

@@ -252,6 +252,22 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   agree(failed_code, "preparing the campaign", comm);
   const CampaignInfo campaign = read_campaign(campaign_dir);
   const std::vector<FovEntry> fovs = plan_fovs(campaign);
+  if (rank == 0 && !vm["no-widefield"].as<bool>()) {
+    // A FoV without its widefield file runs on the localizations alone: say which (a typo in
+    // the campaign's widefield pattern would do this to every FoV).
+    std::vector<int> without;
+    for (const FovEntry& f : fovs)
+      if (f.widefield_path.empty()) without.push_back(f.id);
+    if (without.size() == fovs.size() && !fovs.empty())
+      spdlog::warn("{}/campaign.ini: no FoV has a widefield file (widefield = {}): every FoV is reconstructed from its "
+                   "localizations alone (check the pattern, or pass --no-widefield to say so)",
+                   campaign_dir, campaign.widefield_pattern);
+    else if (!without.empty())
+      spdlog::warn("{} FoV(s) have no widefield file (ids {}{}; widefield = {}) and are reconstructed from their "
+                   "localizations alone",
+                   without.size(), fmt::join(without.begin(), without.begin() + std::min<std::size_t>(20, without.size()), ", "),
+                   without.size() > 20 ? ", ..." : "", campaign.widefield_pattern);
+  }
 
   RunOptions ro;
   ro.out_dir = out;

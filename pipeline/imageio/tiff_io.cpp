@@ -535,6 +535,17 @@ PageRange parse_page_range(const std::string& spec) {
   return r;
 }
 
+ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note) {
+  note.clear();
+  const TiffInfo info = read_tiff_info(path);
+  if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
+    note = path + ": " + std::to_string(info.pages) + " page(s), fewer than the pages " + std::to_string(pages.first) +
+           "-" + (pages.last ? std::to_string(pages.last) : "") + " asked for: averaging all pages";
+    pages = PageRange{1, 0};
+  }
+  return read_tiff_mean(path, pages);
+}
+
 ImageF read_tiff_mean(const std::string& path, PageRange range) {
   TiffFile tif(path, "r");
   require_readable(tif, path);

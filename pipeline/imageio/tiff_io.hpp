@@ -66,6 +66,9 @@ PageRange parse_page_range(const std::string& spec);
 // Mean of the selected pages (e.g. widefield "frames 3-5, mean"), summed in double. All pages
 // must have the same size; a range beyond the page count is an InputError.
 ImageF read_tiff_mean(const std::string& path, PageRange pages);
+// The same, but a file with fewer pages than asked (one widefield image where a stack was
+// expected) gives the mean of all its pages, and `note` says so (else it is left empty).
+ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note);
 
 enum class TiffPixel { UInt16, Float32 };
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -8,6 +9,7 @@
 
 #include "batch/fov_processor.hpp"
 #include "batch/fov_result.hpp"
+#include "imageio/tiff_io.hpp"
 
 using namespace annamosaic;
 
@@ -61,7 +63,7 @@ FovWork work(int id) {
 
 TEST(FovProcessor, TheThreeReconstructionStepsOnDifferentThreads) {
   FovWork w = work(3);
-  begin_reconstruction(w, fake(0), 0, {});
+  begin_reconstruction(w, fake(0), 0, FovOptions());
   ASSERT_TRUE(w.job);
   std::thread([&] { run_reconstruction_networks(w); }).join();  // the serial stage's thread
   end_reconstruction(w);
@@ -79,7 +81,7 @@ TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
   for (int step : {1, 2, 3}) {
     SCOPED_TRACE(step);
     FovWork w = work(10 + step);
-    EXPECT_NO_THROW(begin_reconstruction(w, fake(step), 0, {}));
+    EXPECT_NO_THROW(begin_reconstruction(w, fake(step), 0, FovOptions()));
     EXPECT_NO_THROW(run_reconstruction_networks(w));
     EXPECT_NO_THROW(end_reconstruction(w));
     EXPECT_TRUE(w.failed);
@@ -98,4 +100,43 @@ TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
     const FovResult back = read_fov_result(dir + "/" + fov_result_name(10 + step));
     EXPECT_EQ(back.status, "degraded");
   }
+}
+
+// What a FoV's own files make the stage assume or drop is said, not silently done: here a table
+// partly outside the field and a single widefield image tagged with another pixel size.
+TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
+  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/fov_warnings";
+  std::filesystem::create_directories(dir);
+  CampaignInfo c;
+  c.fov_um = 2;  // field 0..2000 nm
+  c.camera_pixel_nm = 100;
+  FovEntry f;
+  f.id = 7;
+  f.table_path = dir + "/locs.csv";
+  f.widefield_path = dir + "/widefield.tif";
+  {
+    std::ofstream t(f.table_path);
+    t << "frame,x,y\n";
+    for (int i = 0; i < 300; ++i) t << i << "," << 100 + 6 * i << "," << 150 + 5 * i << "\n";  // in the field
+    for (int i = 0; i < 100; ++i) t << i << "," << 2500 + i << ",500\n";                      // beyond x = 2000 nm
+  }
+  ImageF wf(20, 20);
+  for (std::size_t i = 0; i < wf.size(); ++i) wf.data()[i] = static_cast<float>(100 + i % 7);
+  TiffWriteOptions to;
+  to.pixel_nm = 65;  // the tags disagree with the campaign's 100 nm
+  write_tiff(f.widefield_path, wf.view(), to);
+
+  const FovOptions opt;
+  const auto w = prepare_fov(f, c, opt);
+  EXPECT_FALSE(w->failed) << w->reason;
+  EXPECT_EQ(w->result.localizations, 300);
+  std::string all;
+  for (const auto& s : w->warnings) all += s + "\n";
+  EXPECT_NE(all.find("100 of 400 localizations (25.0%) lie outside the field (0..2000 nm)"), std::string::npos) << all;
+  EXPECT_NE(all.find("1 page(s), fewer than the pages 3-5 asked for: averaging all pages"), std::string::npos) << all;
+  EXPECT_NE(all.find("resolution tags say 65 nm per pixel, the campaign's camera-pixel-nm is 100"), std::string::npos) << all;
+  EXPECT_FALSE(w->result.widefield.empty());  // the single image is used
+  // The warnings go into the manifest record.
+  const auto rec = nlohmann::json::parse(finish_fov(*w, dir, 0));
+  EXPECT_EQ(rec["extra"]["warnings"].size(), w->warnings.size());
 }
