@@ -8,8 +8,10 @@
 #include <map>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.hpp"
+#include "tiles/tile_source.hpp"
 
 namespace annamosaic {
 namespace fs = std::filesystem;
@@ -29,6 +31,7 @@ std::map<std::string, std::pair<std::string, int>> read_ini_section(const std::s
   int n = 0;
   while (std::getline(in, line)) {
     ++n;
+    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 BOM (Windows editors)
     line = trim(line);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
@@ -44,10 +47,9 @@ std::map<std::string, std::pair<std::string, int>> read_ini_section(const std::s
 }  // namespace
 
 std::string expand_pattern(const std::string& pattern, int id) {
-  std::string out = pattern;
-  const std::string token = "{id}";
-  for (auto p = out.find(token); p != std::string::npos; p = out.find(token)) out.replace(p, token.size(), fmt::format("{:04d}", id));
-  return out;
+  TileInfo t;
+  t.id = id;
+  return expand_tile_pattern(pattern, t);
 }
 
 CampaignInfo read_campaign(const std::string& dir) {
@@ -76,6 +78,7 @@ CampaignInfo read_campaign(const std::string& dir) {
   get("cols", c.cols, true);
   get("fov-um", c.fov_um, true);
   get("overlap-um", c.overlap_um, true);
+  c.camera_pixel_nm_given = kv.count("camera-pixel-nm") > 0;
   get("camera-pixel-nm", c.camera_pixel_nm, false);
   get("structure", c.structure, false);
   get("switch-id", c.switch_id, false);
@@ -92,33 +95,63 @@ CampaignInfo read_campaign(const std::string& dir) {
   return c;
 }
 
+namespace {
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// The positions must fit the campaign's grid and geometry: a FoV outside the declared rows and
+// cols, positions in nm instead of um, or rows running against y would give a wrong mosaic.
+void check_grid(const std::string& path, const CampaignInfo& c, const std::vector<TileInfo>& tiles) {
+  std::map<std::pair<int, int>, const TileInfo*> at;
+  for (const TileInfo& t : tiles) {
+    if (t.row < 0 || t.row >= c.rows || t.col < 0 || t.col >= c.cols)
+      throw InputError(path, fmt::format("FoV {} at row {} col {} is outside the campaign's {} x {} grid (campaign.ini rows, "
+                                         "cols; rows and cols count from 0)",
+                                         t.id, t.row, t.col, c.rows, c.cols));
+    at[{t.row, t.col}] = &t;
+  }
+  const double pitch_um = c.fov_um - c.overlap_um;
+  std::vector<double> dx, dy, across;  // neighbour steps along and across the grid
+  for (const auto& [cell, t] : at) {
+    if (auto r = at.find({cell.first, cell.second + 1}); r != at.end())
+      dx.push_back(r->second->x_um - t->x_um), across.push_back(r->second->y_um - t->y_um);
+    if (auto d = at.find({cell.first + 1, cell.second}); d != at.end())
+      dy.push_back(d->second->y_um - t->y_um), across.push_back(d->second->x_um - t->x_um);
+  }
+  for (const auto& [steps, axis, along] : {std::tuple{&dx, "x_um", "col"}, std::tuple{&dy, "y_um", "row"}}) {
+    if (steps->empty() || !(pitch_um > 0)) continue;
+    const double m = median(*steps);
+    if (m < 0)
+      throw InputError(path, fmt::format("{} decreases as {} increases (median step {:.4g} um): the next {} must lie at "
+                                         "larger {} (image axes, y down); flip the sign of {} or number the {}s the other way",
+                                         axis, along, m, along, axis, axis, along));
+    if (m > 10 * pitch_um || m < 0.1 * pitch_um)
+      throw InputError(path, fmt::format("neighbouring FoVs are a median {:.4g} um apart in {}, but fov-um - overlap-um = "
+                                         "{:.4g} um: positions in another unit (nm?), or wrong fov-um / overlap-um in "
+                                         "campaign.ini",
+                                         m, axis, pitch_um));
+  }
+}
+}  // namespace
+
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c) {
   const std::string path = c.dir + "/" + c.positions;
-  std::ifstream in(path);
-  if (!in) throw IoError(path, "cannot open positions table");
-  std::string line;
-  std::getline(in, line);
-  if (trim(line) != "id,row,col,x_um,y_um")
-    throw InputError(path, "expected the header 'id,row,col,x_um,y_um', got '" + trim(line) + "'", 1);
+  const std::vector<TileInfo> tiles = read_positions_csv(path);  // header by name, duplicates refused
+  check_grid(path, c, tiles);
   std::vector<FovEntry> out;
-  int n = 1;
-  while (std::getline(in, line)) {
-    ++n;
-    if (trim(line).empty()) continue;
-    std::replace(line.begin(), line.end(), ',', ' ');
-    std::istringstream s(line);
+  for (const TileInfo& t : tiles) {
     FovEntry f;
-    if (!(s >> f.id >> f.row >> f.col >> f.x_um >> f.y_um) || !(s >> std::ws).eof())
-      throw InputError(path, "malformed row (expected id,row,col,x_um,y_um)", n);
-    f.table_path = c.dir + "/" + expand_pattern(c.table_pattern, f.id);
-    const std::string wf = c.dir + "/" + expand_pattern(c.widefield_pattern, f.id);
+    f.id = t.id, f.row = t.row, f.col = t.col, f.x_um = t.x_um, f.y_um = t.y_um;
+    f.table_path = c.dir + "/" + expand_tile_pattern(c.table_pattern, t);
+    const std::string wf = c.dir + "/" + expand_tile_pattern(c.widefield_pattern, t);
     if (fs::exists(wf)) f.widefield_path = wf;
     std::error_code ec;
     const auto size = fs::file_size(f.table_path, ec);
     f.cost = ec ? 0 : size;
     out.push_back(f);
   }
-  if (out.empty()) throw InputError(path, "no FoVs listed");
   return out;
 }
 

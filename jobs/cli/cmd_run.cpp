@@ -155,7 +155,11 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   // The stitch stage uses only the pixel size (and may run where the model is not, or after it
   // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
   const nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
-  const bool has_results = fs::exists(out + "/manifest.jsonl");
+  // Results only count when some FoV was done: failed ones are redone anyway (a rerun that fixes
+  // the setting every FoV failed on must not be refused).
+  bool has_results = false;
+  if (fs::exists(out + "/manifest.jsonl"))
+    for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) has_results = has_results || r.status == "done";
   if (has_results && fs::exists(path)) {
     std::ifstream in(path);
     const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -274,6 +278,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   ro.fov.pixel_nm = vm["pixel-nm"].as<double>();
   ro.fov.frames = vm["frames"].as<std::string>();
   ro.fov.table = table_options(vm);
+  // Tables in camera pixels take the campaign's camera pixel unless the command line gives one.
+  if (ro.fov.table.csv.camera_pixel_nm == 0 && campaign.camera_pixel_nm_given)
+    ro.fov.table.csv.camera_pixel_nm = campaign.camera_pixel_nm;
   ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
   ro.fov.failed_tile = vm["failed-tile"].as<std::string>();
   if (ro.fov.failed_tile != "widefield" && ro.fov.failed_tile != "empty") throw UsageError("--failed-tile must be widefield or empty");

@@ -342,8 +342,9 @@ std::map<std::string, std::string> parse_column_mapping(const std::string& spec)
 
 LocTable parse_csv_table(std::string_view text, const std::string& name, const CsvReadOptions& opt,
                          ReadReport* report) {
-  // Header: the first line that is neither blank nor a comment.
-  std::size_t pos = 0, line_no = 0;
+  // Header: the first line that is neither blank nor a comment. A UTF-8 byte-order mark (Excel's
+  // "CSV UTF-8") is not part of the first column's name.
+  std::size_t pos = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0, line_no = 0;
   std::string_view header;
   while (pos < text.size()) {
     std::size_t nl = text.find('\n', pos);

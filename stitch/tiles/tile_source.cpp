@@ -123,6 +123,7 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
   std::vector<std::string> header;
   while (header.empty() && std::getline(in, line)) {
     ++n;
+    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 BOM (Excel's CSV)
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     header = split(line);
   }
@@ -133,7 +134,12 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
     col_of[k] = -1;
     for (std::size_t i = 0; i < header.size(); ++i)
       if (header[i] == required[k]) col_of[k] = static_cast<int>(i);
-    if (col_of[k] < 0) throw InputError(path, std::string("missing column '") + required[k] + "' in the header", n);
+    if (col_of[k] < 0) {
+      std::string seen;
+      for (const auto& h : header) seen += (seen.empty() ? "'" : "', '") + h;
+      throw InputError(path, std::string("missing column '") + required[k] + "' in the header (comma-separated " +
+                                 "id,row,col,x_um,y_um in any order; found " + seen + "')", n);
+    }
   }
   std::vector<TileInfo> tiles;
   std::set<int> ids;

@@ -32,6 +32,7 @@ TEST(CampaignPlan, ReadsWhatTheSimulatorWrites) {
   EXPECT_EQ(c.cols, 3);
   EXPECT_DOUBLE_EQ(c.fov_um, 6.0);
   EXPECT_EQ(c.widefield_frames, "3-5");
+  EXPECT_TRUE(c.camera_pixel_nm_given);  // px tables in this campaign use it
   const auto fovs = plan_fovs(c);
   ASSERT_EQ(fovs.size(), 6u);
   EXPECT_EQ(fovs[4].table_path, d + "/fov/0004/locs.csv");
@@ -63,4 +64,36 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("positions.csv:3"), std::string::npos) << e.what();
   }
+}
+
+// Positions a user writes by hand: any column order, a byte-order mark and {id:d} patterns are
+// fine; a duplicate id, a FoV off the grid, nm instead of um or rows against y are refused,
+// each naming the file and what to change.
+TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/hand_campaign";
+  fs::create_directories(d);
+  write(d + "/campaign.ini", "\xEF\xBB\xBF[campaign]\nrows = 2\ncols = 2\nfov-um = 5\noverlap-um = 1\ntable = t/locs_{id:d}.csv\n");
+  const CampaignInfo c = read_campaign(d);
+  EXPECT_FALSE(c.camera_pixel_nm_given);  // run then takes a px table's camera pixel from the command line only
+  write(d + "/positions.csv", "\xEF\xBB\xBFx_um, y_um, id, row, col\n0,0,0,0,0\n4.1,0,1,0,1\n0,3.9,2,1,0\n4,4,3,1,1\n");
+  const auto fovs = plan_fovs(c);
+  ASSERT_EQ(fovs.size(), 4u);
+  EXPECT_EQ(fovs[3].col, 1);
+  EXPECT_DOUBLE_EQ(fovs[1].x_um, 4.1);
+  EXPECT_EQ(fovs[2].table_path, d + "/t/locs_2.csv");
+  const auto refused = [&](const std::string& positions, const std::string& expected) {
+    write(d + "/positions.csv", positions);
+    try {
+      plan_fovs(c);
+      ADD_FAILURE() << "accepted: " << positions;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("positions.csv"), std::string::npos) << e.what();
+    }
+  };
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n0,0,1,4,0\n", "duplicate id 0");
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,2,8,0\n", "outside the campaign's 2 x 2 grid");
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm?)");
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,0,-4\n", "y_um decreases as row increases");
+  refused("id\trow\tcol\tx_um\ty_um\n0\t0\t0\t0\t0\n", "comma-separated");
 }

@@ -91,6 +91,10 @@ TEST(CsvReader, UnquotedHeaderWithoutSpaceAndTabs) {
   const LocTable b = parse_csv_table("frame\tx [nm]\ty [nm]\r\n1\t10\t20\r\n", "b.tsv", {});
   ASSERT_EQ(b.size(), 1u);
   EXPECT_DOUBLE_EQ(b.x_nm[0], 10.0);
+  // Excel's "CSV UTF-8" starts with a byte-order mark: not part of the first column's name.
+  const LocTable c = parse_csv_table("\xEF\xBB\xBF\"frame\",\"x [nm]\",\"y [nm]\"\r\n2,7,8\r\n", "c.csv", {});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c.frame[0], 2);
 }
 
 TEST(CsvReader, ExplicitMappingAndCameraPixels) {
