@@ -20,7 +20,7 @@ namespace annamosaic::cli {
 void add_table_options(po::options_description& d, double camera_pixel_default_nm) {
   d.add_options()
       ("columns", po::value<std::string>(), "column mapping ROLE=NAME,... (roles: frame,x,y,z,intensity,uncertainty)")
-      ("xy-unit", po::value<std::string>()->default_value("nm"), "unit of coordinate columns whose name has none: nm or px")
+      ("xy-unit", po::value<std::string>()->default_value("nm"), "unit of coordinate columns whose name has none: nm, um or px")
       ("camera-pixel-nm", po::value<double>()->default_value(camera_pixel_default_nm),
        camera_pixel_default_nm > 0 ? "camera pixel at the sample: the widefield's pixel, and the unit of px table "
                                      "coordinates (for those, give it explicitly)"
@@ -35,7 +35,8 @@ TableReadOptions table_options(const po::variables_map& vm) {
   const std::string unit = vm["xy-unit"].as<std::string>();
   if (unit == "nm") o.csv.xy_unit = XyUnit::Nanometre;
   else if (unit == "px") o.csv.xy_unit = XyUnit::CameraPixel;
-  else throw UsageError("--xy-unit must be nm or px, not '" + unit + "'");
+  else if (unit == "um") o.csv.xy_unit = XyUnit::Micrometre;
+  else throw UsageError("--xy-unit must be nm, um or px, not '" + unit + "'");
   // Only an explicit value is a table's px unit (see add_table_options).
   o.csv.camera_pixel_nm = vm["camera-pixel-nm"].defaulted() ? 0.0 : vm["camera-pixel-nm"].as<double>();
   if (o.csv.camera_pixel_nm < 0 || !std::isfinite(o.csv.camera_pixel_nm)) throw UsageError("--camera-pixel-nm must be >= 0");

@@ -115,6 +115,9 @@ po::parsed_options parse_ini(const std::string& path, const Command& cmd, const 
       key = key.substr(dot + 1);
     }
     if (!section.empty() && section != cmd.name) {
+      if (section == "campaign")
+        throw UsageError(path + " describes a campaign ([campaign]): pass its folder with --campaign DIR; --config "
+                                "takes an options file (e.g. [run] campaign = DIR, output = OUT)");
       if (!sections.count(section))
         throw UsageError(path + ": unknown section [" + section + "] (key '" + key + "')");
       continue;  // another command's settings

@@ -36,20 +36,34 @@ std::string normalise(std::string_view s) {
   return out;
 }
 
+enum class Unit { Nm, Px, Um };
+
 struct ColumnUnit {
-  bool pixel = false;  // camera pixels instead of nm
+  Unit unit = Unit::Nm;
   bool explicit_unit = false;
 };
+
+// The unit a (normalised) column name states at its end: "x [um]", "X_px", "y (µm)".
+std::optional<Unit> unit_suffix(const std::string& n) {
+  static const std::pair<const char*, Unit> units[] = {
+      {"nm", Unit::Nm},     {"px", Unit::Px},      {"pixel", Unit::Px},        {"pixels", Unit::Px},
+      {"um", Unit::Um},     {"\xC2\xB5m", Unit::Um}, {"\xCE\xBCm", Unit::Um},     {"micron", Unit::Um},
+      {"microns", Unit::Um}};
+  const auto ends_with = [&](const std::string& s) { return n.size() > s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+  for (const auto& [u, unit] : units)
+    for (const std::string& form : {"[" + std::string(u) + "]", "(" + std::string(u) + ")", "_" + std::string(u)})
+      if (ends_with(form)) return unit;
+  return std::nullopt;
+}
 
 // Header-name detection; returns the role and whether the name states its unit.
 std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
   auto axis = [&](char a) -> std::optional<ColumnUnit> {
     const std::string s(1, a);
-    if (n == s + "[nm]" || n == s + "_nm" || n == s + "(nm)" || n == s + "nano" || n == s + "nm")
-      return ColumnUnit{false, true};
-    if (n == s + "[px]" || n == s + "_px" || n == s + "(px)" || n == s + "[pixel]")
-      return ColumnUnit{true, true};
-    if (n == s) return ColumnUnit{false, false};
+    if (n == s) return ColumnUnit{Unit::Nm, false};
+    if (n == s + "nano" || n == s + "nm") return ColumnUnit{Unit::Nm, true};
+    if (n.size() > 1 && n[0] == a && (n[1] == '[' || n[1] == '(' || n[1] == '_'))
+      if (auto u = unit_suffix(n); u && n.find_first_of("[(_") == 1) return ColumnUnit{*u, true};
     return std::nullopt;
   };
   if (n == "frame" || n == "frames" || n == "frame_number" || n == "t") return {{kFrame, {}}};
@@ -59,9 +73,9 @@ std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
   if (n == "intensity[photon]" || n == "intensity" || n == "int" || n == "photons" ||
       n == "intensity[photons]")
     return {{kIntensity, {}}};
-  if (n == "uncertainty[nm]" || n == "uncertainty_xy[nm]" || n == "uncertainty" ||
-      n == "precision[nm]" || n == "uncertainty_nm")
-    return {{kUncertainty, {}}};
+  if (n == "uncertainty[nm]" || n == "uncertainty_xy[nm]" || n == "precision[nm]" || n == "uncertainty_nm")
+    return {{kUncertainty, {Unit::Nm, true}}};  // stated in nm whatever the coordinates' unit
+  if (n == "uncertainty") return {{kUncertainty, {}}};
   return std::nullopt;
 }
 
@@ -266,7 +280,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
         throw InputError(name, "column '" + column + "' (for " + role_name + ") is not in the header", header_line);
       plan.role_of_field[i] = role;
       plan.field_of[role] = static_cast<int>(i);
-      if (auto d = detect_role(want); d && d->second.explicit_unit) units[role] = d->second;
+      if (auto u = unit_suffix(want)) units[role] = ColumnUnit{*u, true};  // "x=Position X [um]"
     }
   }
   // Detection fills roles the mapping did not give.
@@ -297,12 +311,18 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
   }
   for (int r : {kX, kY, kZ, kUncertainty}) {
     if (plan.field_of[r] < 0) continue;
-    const bool pixel = units[r].explicit_unit ? units[r].pixel : opt.xy_unit == XyUnit::CameraPixel;
-    if (pixel) {
+    const Unit unit = units[r].explicit_unit                    ? units[r].unit
+                      : opt.xy_unit == XyUnit::CameraPixel     ? Unit::Px
+                      : opt.xy_unit == XyUnit::Micrometre      ? Unit::Um
+                                                               : Unit::Nm;
+    units[r].unit = unit;  // as resolved, for the description
+    if (unit == Unit::Px) {
       if (!(opt.camera_pixel_nm > 0))
         throw InputError(name, "column '" + plan.header_names[plan.field_of[r]] +
                                    "' is in camera pixels: give the camera pixel size (--camera-pixel-nm)");
       plan.scale[r] = opt.camera_pixel_nm;
+    } else if (unit == Unit::Um) {
+      plan.scale[r] = 1000.0;
     }
   }
   if (plan.field_of[kZ] >= 0 && plan.scale[kZ] != 1.0 && !units[kZ].explicit_unit)
@@ -312,7 +332,8 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     for (int r = 0; r < kRoleCount; ++r) {
       if (plan.field_of[r] < 0) continue;
       d += (d.empty() ? "" : ", ") + std::string(kRoleNames[r]) + "='" + plan.header_names[plan.field_of[r]] + "'";
-      if (plan.scale[r] != 1.0) d += " (px x " + std::to_string(plan.scale[r]) + " nm)";
+      if (plan.scale[r] == 1000.0 && units[r].unit == Unit::Um) d += " (um)";
+      else if (plan.scale[r] != 1.0) d += " (px x " + std::to_string(plan.scale[r]) + " nm)";
     }
     *description = d;
   }

@@ -22,12 +22,13 @@
 
 namespace annamosaic {
 
-enum class XyUnit { Nanometre, CameraPixel };
+enum class XyUnit { Nanometre, CameraPixel, Micrometre };
 
 struct CsvReadOptions {
   char delimiter = 0;                         // 0: detect from the header (',', '\t', ';')
   std::map<std::string, std::string> columns; // role -> header name; overrides detection
-  XyUnit xy_unit = XyUnit::Nanometre;         // for coordinate columns whose name has no unit
+  // For coordinate columns whose name states no unit ("x [nm]", "x_px", "x (um)" do).
+  XyUnit xy_unit = XyUnit::Nanometre;
   double camera_pixel_nm = 0;                 // needed when a coordinate column is in camera px
   bool skip_bad_rows = false;
   std::size_t threads = 0;                    // 0: all TBB threads of the calling arena

@@ -95,7 +95,8 @@ class Cli(unittest.TestCase):
         # Every config error names the line to fix: a bad value, a repeated key, a malformed line.
         for text, expected in [("# frames\n[render]\n\npixel-nm = abc\n", "bad.ini:4: the argument ('abc')"),
                                ("[render]\npixel-nm = 10\nframes = 0:5\npixel-nm = 20\n", "bad.ini:2,4: option 'pixel-nm'"),
-                               ("[render]\npixel-nm 20\n", "bad.ini:2: 'pixel-nm 20' is not 'key = value'")]:
+                               ("[render]\npixel-nm 20\n", "bad.ini:2: 'pixel-nm 20' is not 'key = value'"),
+                               ("[campaign]\nrows = 2\n", "describes a campaign ([campaign]): pass its folder with --campaign")]:
             with open(ini, "w") as fh:
                 fh.write(text)
             p = run("render", EPFL, "--config", ini, "-o", os.path.join(self.dir, "x.tif"), check=1)

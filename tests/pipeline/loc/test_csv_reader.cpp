@@ -114,6 +114,25 @@ TEST(CsvReader, ExplicitMappingAndCameraPixels) {
   EXPECT_THROW(parse_column_mapping("frame"), InputError);
 }
 
+TEST(CsvReader, MicrometreColumnsFromTheNameTheMappingOrTheOption) {
+  // Named in the header (ASCII or the micro sign), named in a mapped column, or given for all.
+  for (const char* text : {"frame,x [um],y [um]\n1,1.5,2.25\n", "frame,X (\xC2\xB5m),Y (\xC2\xB5m)\n1,1.5,2.25\n",
+                           "frame,x_um,y_um\n1,1.5,2.25\n"}) {
+    const LocTable t = parse_csv_table(text, "um.csv", {});
+    ASSERT_EQ(t.size(), 1u) << text;
+    EXPECT_DOUBLE_EQ(t.x_nm[0], 1500.0) << text;
+    EXPECT_DOUBLE_EQ(t.y_nm[0], 2250.0) << text;
+  }
+  CsvReadOptions mapped;
+  mapped.columns = parse_column_mapping("x=Position X [um],y=Position Y [um]");
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,Position X [um],Position Y [um]\n1,2,3\n", "m.csv", mapped).x_nm[0], 2000.0);
+  CsvReadOptions all_um;
+  all_um.xy_unit = XyUnit::Micrometre;
+  const LocTable t = parse_csv_table("frame,x,y,uncertainty [nm]\n1,2,3,10\n", "o.csv", all_um);
+  EXPECT_DOUBLE_EQ(t.y_nm[0], 3000.0);
+  EXPECT_FLOAT_EQ(t.uncertainty_nm[0], 10.0f);  // says nm: not scaled with the coordinates
+}
+
 TEST(CsvReader, MissingRequiredColumnNamesIt) {
   const InputError e = parse_error("frame,x [nm],z [nm]\n1,2,3\n");
   EXPECT_NE(std::string(e.what()).find("missing required column 'y'"), std::string::npos) << e.what();
