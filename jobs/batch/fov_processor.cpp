@@ -193,6 +193,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   } catch (const std::exception& e) {
     rec["status"] = "failed";
     rec["reason"] = std::string("cannot write result: ") + e.what();
+    w.write_failed = dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e);
   }
   w.timings["write_s"] = since(t0);
   const FovResult& r = w.result;

@@ -19,7 +19,8 @@ namespace {
 using h5::Hid;
 
 void check(herr_t e, const std::string& path, const std::string& what) {
-  if (e < 0) throw IoError(path, what + ": " + h5::error_text());
+  // The space note first: HDF5's own text (errno 28 among a dozen stack lines) is long.
+  if (e < 0) throw IoError(path, what + low_space_note(path) + ": " + h5::error_text());
 }
 
 // Datasets are stored as 256 x 256 float32 chunks, shuffled and deflated (level 1). The chunks

@@ -125,10 +125,10 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   // A rank whose A-net keeps failing (a lost or broken GPU) stops taking FoVs rather than turning
   // every remaining one into an empty tile; the other ranks go on, and a rerun redoes the rest.
   std::atomic<int> anet_failures_in_a_row{0};
-  std::atomic<bool> gave_up{false};
+  std::atomic<bool> gave_up{false}, write_failed{false};
   auto next_item = [&]() -> std::optional<std::size_t> {
     if (stop_requested()) queue.request_stop();
-    if (gave_up) return std::nullopt;
+    if (gave_up || write_failed) return std::nullopt;
     return queue.next(take_pending());
   };
   tbb::parallel_pipeline(
@@ -173,6 +173,9 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
             const auto t0 = Clock::now();
             end_reconstruction(*w);
             std::string rec = finish_fov(*w, opt.out_dir, rank);
+            if (w->write_failed && !write_failed.exchange(true))
+              spdlog::error("rank {}: cannot write the result of FoV {} ({}): this rank takes no more FoVs", rank,
+                            w->entry.id, rec.size() > 0 ? nlohmann::json::parse(rec).value("reason", "") : "");
             add_busy(t0);
             std::lock_guard<std::mutex> lock(pending_mutex);
             pending.push_back(std::move(rec));
@@ -193,6 +196,10 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   MPI_Allgather(&gave_up_local, 1, MPI_INT, gave_up_all.data(), 1, MPI_INT, comm);
   for (int r = 0; r < size; ++r)
     if (gave_up_all[static_cast<std::size_t>(r)]) summary.gave_up_ranks.push_back(r);
+  const int write_failed_local = write_failed ? 1 : 0;
+  MPI_Allgather(&write_failed_local, 1, MPI_INT, gave_up_all.data(), 1, MPI_INT, comm);
+  for (int r = 0; r < size; ++r)
+    if (gave_up_all[static_cast<std::size_t>(r)]) summary.write_failed_ranks.push_back(r);
   if (rank == 0) {
     for (int r = 0; r < size; ++r)
       summary.ranks.push_back({static_cast<std::size_t>(all[4 * r]), all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]});

@@ -415,6 +415,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                   stop_signal(), kExitRequeue);
       return kExitRequeue;
     }
+    if (!s.write_failed_ranks.empty()) {
+      // Full disk, quota, read-only: nothing to stitch from, and each further FoV is lost work.
+      if (rank == 0)
+        spdlog::error("FoV results could not be written on rank(s) {} (the reason is in manifest.jsonl and above): the "
+                      "run stopped; make room in {} and rerun to resume (exit 3)",
+                      fmt::join(s.write_failed_ranks, ", "), out);
+      return 3;
+    }
     unsigned long long unprocessed = s.unprocessed;
     MPI_Bcast(&unprocessed, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
     if (unprocessed > 0) {

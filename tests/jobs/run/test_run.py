@@ -353,6 +353,23 @@ class Run(unittest.TestCase):
         for k in ref:
             np.testing.assert_array_equal(ref[k], got[k], err_msg=str(k))
 
+    def test_a_result_that_cannot_be_written_stops_the_run_with_exit_3_and_a_rerun_resumes(self):
+        # Results that cannot be written (here a folder in the way; a full disk or a quota the
+        # same) are the environment's fault: the run stops rather than compute FoVs to discard.
+        d, ini = make_config("write_fails")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        os.makedirs(os.path.join(d, "out", "fov", "0004.h5"))
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
+        self.assertEqual(p.returncode, 3, p.stderr[-3000:])
+        self.assertIn("the run stopped; make room in", p.stdout + p.stderr)
+        self.assertIn("0004.h5", manifest(d)[4]["reason"])
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))  # nothing stitched
+        os.rmdir(os.path.join(d, "out", "fov", "0004.h5"))
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertTrue(all(r["status"] == "done" for r in manifest(d).values()))
+        self.assertEqual(len(manifest(d)), 9)
+
     def test_one_bad_fov_is_recorded_and_marked_and_the_run_goes_on(self):
         d, ini = make_config("badfov")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
