@@ -201,10 +201,7 @@ void ImsFile::write_metadata(const ImsMetadata& m) {
     h5::Hid g = group("Channel " + std::to_string(c));
     const std::string w = "/DataSetInfo/Channel " + std::to_string(c);
     const FullHistogram& full = m.histograms->at(c);  // level 0
-    const std::uint16_t lo = histogram_percentile(full, 0.1);
-    std::uint16_t hi = histogram_percentile(full, 99.9);
-    if (hi <= lo) hi = rebin_histogram(full, 256).max;  // sparse channels: fall back to the maximum
-    if (hi <= lo) hi = static_cast<std::uint16_t>(lo == 65535 ? lo : lo + 1);
+    const auto [lo, hi] = display_range(full);
     text(g.get(), w, "Name", ch.name.empty() ? "channel " + std::to_string(c) : ch.name);
     text(g.get(), w, "Description", ch.description.empty() ? (ch.name.empty() ? "(description not specified)" : ch.name)
                                                            : ch.description);

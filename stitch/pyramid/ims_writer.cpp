@@ -677,7 +677,8 @@ void ImsWriter::Impl::complete_file() {
       {"PaddingRule", "data sets are padded with 0 to multiples of the (1, 512, 1024) chunk; ImageSizeX/Y is the true size"},
       {"HistogramRule", "N bins over the integer values [HistogramMin, HistogramMax]: v -> floor((v - min) * N / "
                         "(max - min + 1)); min/max are the smallest/largest value of the level, padding excluded"},
-      {"ColorRangeRule", "0.1 and 99.9 percentiles of level 0 (the maximum when they coincide)"},
+      {"ColorRangeRule", "0.1 and 99.9 percentiles of level 0 (the maximum when they coincide); zeros left out when "
+                         "a gap separates them from the data (an uncovered border)"},
       {"BlockPx", std::to_string(info_.block_px)},
       {"PixelNm", format_number(info_.pixel_nm)},
       {"Ranks", std::to_string(nranks_)},
@@ -696,9 +697,8 @@ void ImsWriter::Impl::complete_file() {
     for (std::size_t c = 0; c < nc_; ++c) {
       const auto img = file_->read_level(L - 1, c, top.width, top.height);
       const FullHistogram& h0 = hists[c];
-      const double lo = histogram_percentile(h0, 0.1);
-      double hi = histogram_percentile(h0, 99.9);
-      if (hi <= lo) hi = lo + std::max(1.0, double(rebin_histogram(h0, 256).max) - lo);
+      const auto [lo16, hi16] = display_range(h0);
+      const double lo = lo16, hi = std::max<double>(hi16, lo + 1);
       double col[3] = {1, 1, 1};
       std::sscanf(info_.channels[c].color.c_str(), "%lf %lf %lf", &col[0], &col[1], &col[2]);
       for (std::size_t y = 0; y < th; ++y)

@@ -70,6 +70,26 @@ std::uint16_t histogram_percentile(const FullHistogram& full, double percent) {
   return static_cast<std::uint16_t>(full.size() - 1);
 }
 
+std::pair<std::uint16_t, std::uint16_t> display_range(const FullHistogram& full) {
+  std::uint16_t lo = histogram_percentile(full, 0.1), hi = histogram_percentile(full, 99.9);
+  std::size_t v1 = 1;  // the smallest value above 0, and the next one present
+  while (v1 < full.size() && full[v1] == 0) ++v1;
+  std::size_t v2 = v1 + 1;
+  while (v2 < full.size() && full[v2] == 0) ++v2;
+  if (full[0] > 0 && v2 < full.size()) {
+    FullHistogram covered = full;
+    covered[0] = 0;
+    const std::uint16_t covered_hi = histogram_percentile(covered, 99.9);
+    // A gap: zeros far below the data, measured against its own value steps (scaled counts step
+    // by their scale and have none) and against its range.
+    if (v1 > 4 * (v2 - v1) && static_cast<double>(v1) > 0.05 * covered_hi)
+      lo = histogram_percentile(covered, 0.1), hi = covered_hi;
+  }
+  if (hi <= lo) hi = rebin_histogram(full, 256).max;  // sparse channels: fall back to the maximum
+  if (hi <= lo) hi = static_cast<std::uint16_t>(lo == 65535 ? lo : lo + 1);
+  return {lo, hi};
+}
+
 void count_values(ImageView<const std::uint16_t> src, std::uint32_t* counts) {
   // Zeros (most of a sparse image) go to a register: runs of one value would otherwise chain
   // every increment on the same memory counter (2-3x slower on sparse data).

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/image.hpp"
@@ -60,5 +61,13 @@ void count_values(ImageView<const std::uint16_t> src, std::uint32_t* counts);
 
 // Value at rank round(p / 100 * (n - 1)) among the n counted values (0 for an empty histogram).
 std::uint16_t histogram_percentile(const FullHistogram& full, double percent);
+
+// The display range viewers open a channel with: the 0.1 and 99.9 percentiles (the maximum when
+// they coincide). Zeros are left out when a gap separates them from the rest (the smallest
+// value above 0 is over 4 of the data's own steps and 5% of its 99.9 percentile away from 0):
+// that is a mosaic's uncovered border, not data (a widefield in camera counts), and would pin
+// the low end to 0. Channels whose zeros are data (counts, also scaled; the A-net's background)
+// have no such gap and keep them.
+std::pair<std::uint16_t, std::uint16_t> display_range(const FullHistogram& full);
 
 }  // namespace annamosaic

@@ -272,3 +272,30 @@ TEST(MetadataText, BdvAndOmeXml) {
                              "PositionY=\"5000.5\""),
             std::string::npos);
 }
+
+// The range a viewer opens each channel with: a widefield's uncovered border (zeros far below
+// its counts) must not pin the low end to 0; zeros that are data (counts) keep it there.
+TEST(Pyramid, DisplayRangeLeavesOutAnUncoveredBorder) {
+  FullHistogram wf(65536, 0);
+  wf[0] = 2000;                                   // 2% of the mosaic uncovered
+  for (int v = 177; v <= 261; ++v) wf[v] = 1000;  // the widefield, in ADU
+  const auto [lo, hi] = display_range(wf);
+  EXPECT_GE(lo, 177);
+  EXPECT_LE(hi, 261);
+  EXPECT_GT(hi, lo);
+  FullHistogram counts(65536, 0);
+  counts[0] = 900000;  // a sparse render: zeros are empty pixels, counts start at 1
+  for (int v = 1; v <= 12; ++v) counts[v] = 1000 / v;
+  EXPECT_EQ(display_range(counts).first, 0);
+  EXPECT_GT(display_range(counts).second, 0);
+  FullHistogram empty(65536, 0);
+  empty[0] = 10;
+  EXPECT_EQ(display_range(empty), (std::pair<std::uint16_t, std::uint16_t>{0, 1}));
+}
+
+TEST(Pyramid, DisplayRangeKeepsZerosOfScaledCounts) {
+  FullHistogram counts(65536, 0);  // counts stored x 100: values 0, 100, 200, ...
+  counts[0] = 900000;
+  for (int k = 1; k <= 12; ++k) counts[100 * k] = 1000 / k;
+  EXPECT_EQ(display_range(counts).first, 0);
+}
