@@ -102,8 +102,10 @@ double median(std::vector<double> v) {
 }
 
 // The positions must fit the campaign's grid and geometry: a FoV outside the declared rows and
-// cols, positions in nm instead of um, or rows running against y would give a wrong mosaic.
-void check_grid(const std::string& path, const CampaignInfo& c, const std::vector<TileInfo>& tiles) {
+// cols or positions in nm instead of um would give a wrong mosaic (errors); rows or cols that
+// run against y or x are allowed (the stitcher uses the signed offsets) but said (warnings).
+void check_grid(const std::string& path, const CampaignInfo& c, const std::vector<TileInfo>& tiles,
+                std::vector<std::string>* warnings) {
   std::map<std::pair<int, int>, const TileInfo*> at;
   for (const TileInfo& t : tiles) {
     if (t.row < 0 || t.row >= c.rows || t.col < 0 || t.col >= c.cols)
@@ -113,33 +115,33 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
     at[{t.row, t.col}] = &t;
   }
   const double pitch_um = c.fov_um - c.overlap_um;
-  std::vector<double> dx, dy, across;  // neighbour steps along and across the grid
+  std::vector<double> dist, dx, dy;  // grid neighbours: distance; steps along a row and down a column
   for (const auto& [cell, t] : at) {
     if (auto r = at.find({cell.first, cell.second + 1}); r != at.end())
-      dx.push_back(r->second->x_um - t->x_um), across.push_back(r->second->y_um - t->y_um);
+      dx.push_back(r->second->x_um - t->x_um), dist.push_back(std::hypot(r->second->x_um - t->x_um, r->second->y_um - t->y_um));
     if (auto d = at.find({cell.first + 1, cell.second}); d != at.end())
-      dy.push_back(d->second->y_um - t->y_um), across.push_back(d->second->x_um - t->x_um);
+      dy.push_back(d->second->y_um - t->y_um), dist.push_back(std::hypot(d->second->x_um - t->x_um, d->second->y_um - t->y_um));
   }
-  for (const auto& [steps, axis, along] : {std::tuple{&dx, "x_um", "col"}, std::tuple{&dy, "y_um", "row"}}) {
-    if (steps->empty() || !(pitch_um > 0)) continue;
-    const double m = median(*steps);
-    if (m < 0)
-      throw InputError(path, fmt::format("{} decreases as {} increases (median step {:.4g} um): the next {} must lie at "
-                                         "larger {} (image axes, y down); flip the sign of {} or number the {}s the other way",
-                                         axis, along, m, along, axis, axis, along));
-    if (m > 10 * pitch_um || m < 0.1 * pitch_um)
-      throw InputError(path, fmt::format("neighbouring FoVs are a median {:.4g} um apart in {}, but fov-um - overlap-um = "
-                                         "{:.4g} um: positions in another unit (nm?), or wrong fov-um / overlap-um in "
-                                         "campaign.ini",
-                                         m, axis, pitch_um));
-  }
+  if (dist.empty() || !(pitch_um > 0)) return;
+  const double m = median(dist);
+  if (m > 10 * pitch_um || m < 0.1 * pitch_um)
+    throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart, but fov-um - "
+                                       "overlap-um = {:.4g} um: positions in another unit (nm?), or wrong fov-um / "
+                                       "overlap-um in campaign.ini",
+                                       m, pitch_um));
+  if (!warnings) return;
+  for (const auto& [steps, axis, along] : {std::tuple{&dx, "x_um", "col"}, std::tuple{&dy, "y_um", "row"}})
+    if (!steps->empty() && median(*steps) < 0)
+      warnings->push_back(fmt::format("{}: {} decreases as {} increases (median step {:.4g} um); the mosaic follows the "
+                                      "positions, so this is fine if the stage axis points that way",
+                                      path, axis, along, median(*steps)));
 }
 }  // namespace
 
-std::vector<FovEntry> plan_fovs(const CampaignInfo& c) {
+std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings) {
   const std::string path = c.dir + "/" + c.positions;
   const std::vector<TileInfo> tiles = read_positions_csv(path);  // header by name, duplicates refused
-  check_grid(path, c, tiles);
+  check_grid(path, c, tiles, warnings);
   std::vector<FovEntry> out;
   for (const TileInfo& t : tiles) {
     FovEntry f;

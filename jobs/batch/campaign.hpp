@@ -35,7 +35,8 @@ struct FovEntry {
 CampaignInfo read_campaign(const std::string& dir);
 // Reads the positions table and resolves per-FoV files; a missing table is not an error here
 // (that FoV will fail with its reason), a malformed positions row is.
-std::vector<FovEntry> plan_fovs(const CampaignInfo& c);
+// `warnings` (optional) receives what is unusual but allowed (rows running against y).
+std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings = nullptr);
 // "fov/{id}/locs.csv" with id 7 -> "fov/0007/locs.csv".
 std::string expand_pattern(const std::string& pattern, int id);
 // FoV indices sorted by decreasing cost (ties by id): the dispatch order.

@@ -91,8 +91,10 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       if (const double tag_nm = read_tiff_info(fov.widefield_path).pixel_nm;
           tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm)
         w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "
-                                          "{}: using {} nm",
-                                          fov.widefield_path, tag_nm, c.camera_pixel_nm, c.camera_pixel_nm));
+                                          "{}{}: using {} nm",
+                                          fov.widefield_path, tag_nm, c.camera_pixel_nm,
+                                          c.camera_pixel_nm_given ? "" : " (the default: campaign.ini does not give it)",
+                                          c.camera_pixel_nm));
       WidefieldRegistration reg;
       if (!w->failed) reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
       r.wf_shift_x_px = reg.shift_x_px;

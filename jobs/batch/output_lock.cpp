@@ -37,6 +37,7 @@ OutputLock::OutputLock(const std::string& out_dir) {
     spdlog::warn("{}: cannot lock the output folder ({}): make sure no other run writes to it", path, std::strerror(e));
     return;
   }
+  locked_ = true;
   // Who holds it, for the message a second run prints.
   char host[128] = {0};
   ::gethostname(host, sizeof host - 1);

@@ -18,9 +18,13 @@ class OutputLock {
   ~OutputLock();
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;
+  // False where the file system has no locks (the run went on with a warning): then nobody can
+  // tell whether another run writes here, and its temporary files must be left alone.
+  bool locked() const { return locked_; }
 
  private:
   int fd_ = -1;
+  bool locked_ = false;
 };
 
 // Removes the temporary files ("NAME.tmp.PID", see AtomicFile) in out_dir, out_dir/fov and

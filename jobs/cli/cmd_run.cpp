@@ -241,12 +241,25 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
-      check_fov_settings(out, vm, stage);
       check_run_outputs(out, vm);
-      fs::create_directories(out);  // after the checks: a run refused leaves no output folder behind
-      lock = std::make_unique<OutputLock>(out);
-      if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
-        spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
+      // The lock before anything is written there (fov_settings.json too): a second run must not
+      // change the folder under the first one. A refused run leaves no new output folder behind.
+      const bool existed = fs::exists(out);
+      fs::create_directories(out);
+      try {
+        lock = std::make_unique<OutputLock>(out);
+        check_fov_settings(out, vm, stage);
+      } catch (...) {
+        if (!existed) {
+          lock.reset();
+          std::error_code ec;
+          fs::remove_all(out, ec);
+        }
+        throw;
+      }
+      if (lock->locked())
+        if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
+          spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
       write_config_next_to(out + "/config.ini", self, vm);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
@@ -255,7 +268,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
   agree(failed_code, "preparing the campaign", comm);
   const CampaignInfo campaign = read_campaign(campaign_dir);
-  const std::vector<FovEntry> fovs = plan_fovs(campaign);
+  std::vector<std::string> plan_warnings;
+  const std::vector<FovEntry> fovs = plan_fovs(campaign, &plan_warnings);
+  if (rank == 0)
+    for (const auto& w : plan_warnings) spdlog::warn("{}", w);
   if (rank == 0 && !vm["no-widefield"].as<bool>()) {
     // A FoV without its widefield file runs on the localizations alone: say which (a typo in
     // the campaign's widefield pattern would do this to every FoV).
@@ -394,6 +410,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         if (r.status != "done" || !r.extra.contains("timings")) continue;
         ++all_timed;
         for (const auto& [k, v] : r.extra["timings"].items()) {
+          if (!v.is_number()) continue;
           const std::string key = k.size() > 2 && k.compare(k.size() - 2, 2, "_s") == 0 ? k.substr(0, k.size() - 2) : k;
           all_stages[key] = all_stages.value(key, 0.0) + v.get<double>();
         }

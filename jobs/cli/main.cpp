@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
     spdlog::debug("annamosaic {} {} with {} threads", annamosaic_version(), cmd->name, threads);
     return cmd->run(vm);
   } catch (const Stopped& e) {
-    std::cerr << "annamosaic " << cmd->name << ": stopped by signal " << stop_signal() << ": " << e.what()
+    std::cerr << "annamosaic " << cmd->name << ": "
+              << (stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"))
+              << ": " << e.what()
               << "; what was finished is kept, rerun to resume (exit " << kExitRequeue << ")\n";
     return kExitRequeue;
   } catch (const UsageError& e) {

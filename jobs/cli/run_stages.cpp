@@ -265,7 +265,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       const auto t_ome = Clock::now();
       ImsReader reader(path);
       reader.open();
-      const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif");
+      OmeTiffOptions oo;
+      oo.stop_requested = stop_requested;
+      const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
       ome_s = seconds_since(t_ome);
       spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, ome_s);
     }
@@ -291,6 +293,7 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
+  stop_point("the QC report (the mosaic is complete)", comm);
   const auto t0 = Clock::now();
   // The layout as rank 0 reads it: every rank then places the FoVs on the same canvas.
   std::string layout_text;

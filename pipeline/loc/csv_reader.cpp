@@ -44,7 +44,7 @@ struct ColumnUnit {
 };
 
 // The unit a (normalised) column name states at its end: "x [um]", "X_px", "y (µm)".
-std::optional<Unit> unit_suffix(const std::string& n) {
+std::optional<Unit> unit_suffix(const std::string& n, std::size_t* length = nullptr) {
   static const std::pair<const char*, Unit> units[] = {
       {"nm", Unit::Nm},     {"px", Unit::Px},      {"pixel", Unit::Px},        {"pixels", Unit::Px},
       {"um", Unit::Um},     {"\xC2\xB5m", Unit::Um}, {"\xCE\xBCm", Unit::Um},     {"micron", Unit::Um},
@@ -52,8 +52,16 @@ std::optional<Unit> unit_suffix(const std::string& n) {
   const auto ends_with = [&](const std::string& s) { return n.size() > s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
   for (const auto& [u, unit] : units)
     for (const std::string& form : {"[" + std::string(u) + "]", "(" + std::string(u) + ")", "_" + std::string(u)})
-      if (ends_with(form)) return unit;
+      if (ends_with(form)) {
+        if (length) *length = form.size();
+        return unit;
+      }
   return std::nullopt;
+}
+std::size_t unit_suffix_length(const std::string& n) {
+  std::size_t len = 0;
+  unit_suffix(n, &len);
+  return len;
 }
 
 // Header-name detection; returns the role and whether the name states its unit.
@@ -62,8 +70,9 @@ std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
     const std::string s(1, a);
     if (n == s) return ColumnUnit{Unit::Nm, false};
     if (n == s + "nano" || n == s + "nm") return ColumnUnit{Unit::Nm, true};
+    // Exactly the letter and a unit ("x[um]", "x_px", "x(µm)"): "x_drift_nm" or "x_pixel_err" are other columns.
     if (n.size() > 1 && n[0] == a && (n[1] == '[' || n[1] == '(' || n[1] == '_'))
-      if (auto u = unit_suffix(n); u && n.find_first_of("[(_") == 1) return ColumnUnit{*u, true};
+      if (auto u = unit_suffix(n); u && unit_suffix_length(n) == n.size() - 1) return ColumnUnit{*u, true};
     return std::nullopt;
   };
   if (n == "frame" || n == "frames" || n == "frame_number" || n == "t") return {{kFrame, {}}};
@@ -280,7 +289,8 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
         throw InputError(name, "column '" + column + "' (for " + role_name + ") is not in the header", header_line);
       plan.role_of_field[i] = role;
       plan.field_of[role] = static_cast<int>(i);
-      if (auto u = unit_suffix(want)) units[role] = ColumnUnit{*u, true};  // "x=Position X [um]"
+      if (auto d = detect_role(want); d && d->second.explicit_unit) units[role] = d->second;  // "x=xnm"
+      else if (auto u = unit_suffix(want)) units[role] = ColumnUnit{*u, true};           // "x=Position X [um]"
     }
   }
   // Detection fills roles the mapping did not give.

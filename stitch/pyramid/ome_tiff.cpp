@@ -134,6 +134,8 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
                     fc.stop();
                     return nullptr;
                   }
+                  if (opt.stop_requested && opt.stop_requested())
+                    throw Stopped("OME-TIFF export stopped (level " + std::to_string(r) + ", channel " + std::to_string(c) + ")");
                   auto b = std::make_shared<Band>();
                   b->y0 = next * kTile;
                   b->rows = std::min(kTile, H - b->y0);

@@ -10,6 +10,7 @@
 // Written atomically (temporary name + rename); IoError naming the path on failure.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "pyramid/chunk_codec.hpp"
@@ -20,6 +21,8 @@ namespace annamosaic {
 struct OmeTiffOptions {
   int deflate_level = 2;  // 1..9 (libdeflate level 2: faster and smaller than zlib Z_RLE here)
   DeflateEncoder encoder = DeflateEncoder::Libdeflate;  // chunk_codec.hpp; standard deflate with any
+  // Asked before each band of tiles; true: the export throws Stopped (no file is left).
+  std::function<bool()> stop_requested;
 };
 
 struct OmeTiffStats {

@@ -94,6 +94,15 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n0,0,1,4,0\n", "duplicate id 0");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,2,8,0\n", "outside the campaign's 2 x 2 grid");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm?)");
-  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,0,-4\n", "y_um decreases as row increases");
+  // Rows numbered bottom-up (the stage's y points up): allowed, the stitcher follows the
+  // positions, but said.
+  write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,0,-4\n");
+  std::vector<std::string> warnings;
+  EXPECT_EQ(plan_fovs(c, &warnings).size(), 2u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("y_um decreases as row increases"), std::string::npos) << warnings[0];
+  // A transposed grid (rows along x) is still at the right distances: accepted.
+  write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,4,0\n2,0,1,0,4\n");
+  EXPECT_EQ(plan_fovs(c).size(), 3u);
   refused("id\trow\tcol\tx_um\ty_um\n0\t0\t0\t0\t0\n", "comma-separated");
 }

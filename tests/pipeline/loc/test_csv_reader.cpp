@@ -131,6 +131,13 @@ TEST(CsvReader, MicrometreColumnsFromTheNameTheMappingOrTheOption) {
   const LocTable t = parse_csv_table("frame,x,y,uncertainty [nm]\n1,2,3,10\n", "o.csv", all_um);
   EXPECT_DOUBLE_EQ(t.y_nm[0], 3000.0);
   EXPECT_FLOAT_EQ(t.uncertainty_nm[0], 10.0f);  // says nm: not scaled with the coordinates
+  // Only the letter and a unit name the axis: drift or pixel columns beside it are other columns.
+  const LocTable d = parse_csv_table("frame,x_nm,y_nm,x_drift_nm,y_drift_nm,x_pixel_err\n1,5,6,0.1,0.2,3\n", "d.csv", {});
+  EXPECT_DOUBLE_EQ(d.x_nm[0], 5.0);
+  CsvReadOptions nm_named;  // a mapped column whose name says nm is nm whatever --xy-unit says
+  nm_named.columns = parse_column_mapping("x=xnm,y=ynm");
+  nm_named.xy_unit = XyUnit::Micrometre;
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,xnm,ynm\n1,5,6\n", "n.csv", nm_named).x_nm[0], 5.0);
 }
 
 TEST(CsvReader, MissingRequiredColumnNamesIt) {
