@@ -250,7 +250,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   for (int r = 0; r < size && rank == 0; ++r) {
     const double* a = all.data() + kPerRank * r;
     rss_all.push_back(a[0]);
-    fuse_ranks.push_back({{"rank", r}, {"peak_rss_mb", a[0]}, {"fused_by_s", a[1]}, {"blocks", a[2]}, {"tile_loads", a[3]},
+    fuse_ranks.push_back({{"rank", r}, {"peak_rss_mb", a[0]}, {"fused_by_s", a[1]}, {"blocks", std::llround(a[2])},
+                          {"tile_loads", std::llround(a[3])},
                           {"load_thread_s", a[4]}, {"fuse_thread_s", a[5]}, {"write_block_thread_s", a[6]}});
     spdlog::info("fusion rank {}: {:.0f} blocks, {:.0f} tile loads, done at {:.1f} s; thread-s: load {:.1f}, fuse {:.1f}, "
                  "compress/hand over {:.1f}; peak RSS {:.0f} MB", r, a[2], a[3], a[1], a[4], a[5], a[6], a[0]);
