@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/numeric.hpp"
 #include "tiles/tile_source.hpp"
 
 namespace annamosaic {
@@ -96,11 +97,6 @@ CampaignInfo read_campaign(const std::string& dir) {
 }
 
 namespace {
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
 // The positions must fit the campaign's grid and geometry: a FoV outside the declared rows and
 // cols or positions in nm instead of um would give a wrong mosaic (errors); rows or cols that
 // run against y or x are allowed (the stitcher uses the signed offsets) but said (warnings).

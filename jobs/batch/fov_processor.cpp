@@ -86,9 +86,10 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     try {
       const std::string pages = opt.widefield_pages.empty() ? c.widefield_frames : opt.widefield_pages;
       std::string note;
-      const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note);
+      TiffInfo wf_info;
+      const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
       if (!note.empty()) w->warnings.push_back(note);
-      if (const double tag_nm = read_tiff_info(fov.widefield_path).pixel_nm;
+      if (const double tag_nm = wf_info.pixel_nm;
           tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm)
         w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "
                                           "{}{}: using {} nm",
@@ -195,7 +196,8 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   } catch (const std::exception& e) {
     rec["status"] = "failed";
     rec["reason"] = std::string("cannot write result: ") + e.what();
-    w.write_failed = dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e);
+    if (dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e))
+      w.write_error = e.what();
   }
   w.timings["write_s"] = since(t0);
   const FovResult& r = w.result;

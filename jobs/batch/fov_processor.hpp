@@ -58,9 +58,10 @@ struct FovWork {
   // What was assumed or dropped without failing the FoV (localizations outside the field, a
   // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.
   std::vector<std::string> warnings;
-  // The result file could not be written (disk full, quota, read-only): the environment's
-  // problem, not the FoV's; the rank stops taking FoVs instead of computing more to throw away.
-  bool write_failed = false;
+  // Why the result file could not be written (disk full, quota, read-only; empty: it was): the
+  // environment's problem, not the FoV's; the rank stops taking FoVs instead of computing more
+  // to throw away.
+  std::string write_error;
 };
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& campaign, const FovOptions& opt);

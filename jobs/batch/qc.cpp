@@ -9,6 +9,7 @@
 #include "batch/fov_result.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "core/numeric.hpp"
 #include "imageio/png_preview.hpp"
 
 namespace annamosaic {
@@ -26,14 +27,6 @@ std::array<std::uint8_t, 3> ramp(double t) {
   std::array<std::uint8_t, 3> c{};
   for (int k = 0; k < 3; ++k) c[k] = static_cast<std::uint8_t>(std::lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k])));
   return c;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  const std::size_t h = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + h, v.end());
-  if (v.size() % 2) return v[h];
-  return 0.5 * (v[h] + *std::max_element(v.begin(), v.begin() + h));  // even count: mean of the middle two
 }
 
 std::pair<double, double> finite_range(const std::vector<double>& values) {

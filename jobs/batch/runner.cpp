@@ -173,9 +173,9 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
             const auto t0 = Clock::now();
             end_reconstruction(*w);
             std::string rec = finish_fov(*w, opt.out_dir, rank);
-            if (w->write_failed && !write_failed.exchange(true))
+            if (!w->write_error.empty() && !write_failed.exchange(true))
               spdlog::error("rank {}: cannot write the result of FoV {} ({}): this rank takes no more FoVs", rank,
-                            w->entry.id, rec.size() > 0 ? nlohmann::json::parse(rec).value("reason", "") : "");
+                            w->entry.id, w->write_error);
             add_busy(t0);
             std::lock_guard<std::mutex> lock(pending_mutex);
             pending.push_back(std::move(rec));
@@ -191,15 +191,17 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   int stopped_local = stop_requested() ? 1 : 0, stopped_any = 0;
   MPI_Allreduce(&stopped_local, &stopped_any, 1, MPI_INT, MPI_MAX, comm);
   summary.stopped = stopped_any != 0;
-  const int gave_up_local = gave_up ? 1 : 0;
-  std::vector<int> gave_up_all(static_cast<std::size_t>(size));
-  MPI_Allgather(&gave_up_local, 1, MPI_INT, gave_up_all.data(), 1, MPI_INT, comm);
-  for (int r = 0; r < size; ++r)
-    if (gave_up_all[static_cast<std::size_t>(r)]) summary.gave_up_ranks.push_back(r);
-  const int write_failed_local = write_failed ? 1 : 0;
-  MPI_Allgather(&write_failed_local, 1, MPI_INT, gave_up_all.data(), 1, MPI_INT, comm);
-  for (int r = 0; r < size; ++r)
-    if (gave_up_all[static_cast<std::size_t>(r)]) summary.write_failed_ranks.push_back(r);
+  // The ranks where a flag is set, on every rank (collective).
+  const auto ranks_where = [&](bool mine_set) {
+    const int flag = mine_set ? 1 : 0;
+    std::vector<int> flags(static_cast<std::size_t>(size)), ranks;
+    MPI_Allgather(&flag, 1, MPI_INT, flags.data(), 1, MPI_INT, comm);
+    for (int r = 0; r < size; ++r)
+      if (flags[static_cast<std::size_t>(r)]) ranks.push_back(r);
+    return ranks;
+  };
+  summary.gave_up_ranks = ranks_where(gave_up);
+  summary.write_failed_ranks = ranks_where(write_failed);
   if (rank == 0) {
     for (int r = 0; r < size; ++r)
       summary.ranks.push_back({static_cast<std::size_t>(all[4 * r]), all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]});

@@ -74,22 +74,14 @@ struct MpiSession {
 };
 
 // All ranks must agree that a step worked; otherwise every rank fails (the message is in the log
-// above). `code` is the failure's kind on this rank, 0 when it worked: 1 usage, 2 input, 3 I/O;
-// the exit status follows the most serious one.
+// above). `code` is the failure's kind on this rank (failure_kind), 0 when it worked; the exit
+// status follows the most serious one, an unexpected failure counting as the environment's.
 void agree(int code, const std::string& what, MPI_Comm comm) {
   int worst = 0;
   MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, comm);
-  const std::string msg = what + " failed on at least one rank (see its messages above)";
-  if (worst == 1) throw UsageError(msg);
-  if (worst == 2) throw InputError("run", msg);
-  if (worst != 0) throw IoError("run", msg);
+  if (worst != 0) throw_of_kind(worst == 4 ? 3 : worst, what + " failed on at least one rank (see its messages above)");
 }
 void agree(bool ok_here, const std::string& what, MPI_Comm comm) { agree(ok_here ? 0 : 3, what, comm); }
-int failure_code(const std::exception& e) {
-  if (dynamic_cast<const UsageError*>(&e)) return 1;
-  if (dynamic_cast<const InputError*>(&e)) return 2;
-  return 3;
-}
 
 // The run's files and folders, checked before any work: one of the wrong kind (a folder where
 // mosaic.ims goes, a file where fov/ goes) would otherwise fail after hours of FoVs.
@@ -263,7 +255,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       write_config_next_to(out + "/config.ini", self, vm);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
-      failed_code = failure_code(e);
+      failed_code = failure_kind(e);
     }
   }
   agree(failed_code, "preparing the campaign", comm);

@@ -1,9 +1,11 @@
 #include "cli/options.hpp"
 
+#include <boost/algorithm/string/trim.hpp>
 #include <boost/any.hpp>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -54,50 +56,46 @@ std::set<std::string> option_names(const po::options_description& d) {
   return s;
 }
 
-std::string trimmed(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
-
-// One pass over the file as Boost reads it ('#' starts a comment; a line is blank, a [section]
-// or key = value) so that a malformed line is named by its number, which Boost's message lacks.
-void check_ini_syntax(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
+// Where each key of an INI file is set, read as Boost reads it ('#' starts a comment; a line is
+// blank, a [section] or key = value): Boost's messages lack line numbers. A malformed line is a
+// UsageError naming its number.
+struct IniKey {
+  int line;
+  std::string section, key;
+};
+std::vector<IniKey> scan_ini(std::istream& in, const std::string& path) {
+  std::vector<IniKey> keys;
+  std::string line, section;
   for (int n = 1; std::getline(in, line); ++n) {
-    const std::string s = trimmed(line.substr(0, line.find('#')));
-    if (s.empty() || (s.front() == '[' && s.back() == ']') || s.find('=') != std::string::npos) continue;
-    throw UsageError(path + ":" + std::to_string(n) + ": '" + s + "' is not 'key = value' or a [section]");
+    const std::string s = boost::algorithm::trim_copy(line.substr(0, line.find('#')));
+    if (s.empty()) continue;
+    if (s.front() == '[' && s.back() == ']') {
+      section = boost::algorithm::trim_copy(s.substr(1, s.size() - 2));
+    } else if (const auto eq = s.find('='); eq != std::string::npos) {
+      keys.push_back({n, section, boost::algorithm::trim_copy(s.substr(0, eq))});
+    } else {
+      throw UsageError(path + ":" + std::to_string(n) + ": '" + s + "' is not 'key = value' or a [section]");
+    }
   }
+  return keys;
 }
 
 // "path:LINE[,LINE]" where this command's `key` is set (in its section or before any section),
 // so an error points at the line to fix; plain "path" when not found.
-std::string ini_place(const std::string& path, const std::string& command, const std::string& key) {
-  std::ifstream in(path);
-  std::string line, section, lines;
-  for (int n = 1; std::getline(in, line); ++n) {
-    const std::string s = trimmed(line.substr(0, line.find('#')));
-    if (s.empty()) continue;
-    if (s.front() == '[' && s.back() == ']') {
-      section = trimmed(s.substr(1, s.size() - 2));
-      continue;
-    }
-    const auto eq = s.find('=');
-    if (eq == std::string::npos || trimmed(s.substr(0, eq)) != key) continue;
-    if (section.empty() || section == command) lines += (lines.empty() ? ":" : ",") + std::to_string(n);
-  }
+std::string ini_place(const std::string& path, const std::vector<IniKey>& keys, const std::string& command,
+                      const std::string& key) {
+  std::string lines;
+  for (const IniKey& k : keys)
+    if (k.key == key && (k.section.empty() || k.section == command))
+      lines += (lines.empty() ? ":" : ",") + std::to_string(k.line);
   return path + lines;
 }
 
 // Reads the INI file, keeping keys of this command's section and global keys; renames
 // "section.key" to "key" so the same names work in both places.
-po::parsed_options parse_ini(const std::string& path, const Command& cmd, const std::vector<Command>& all,
-                             const po::options_description& desc) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("--config " + path + ": cannot open the file");
-  check_ini_syntax(path);
+po::parsed_options parse_ini(const std::string& path, const std::string& text, const std::vector<IniKey>& lines,
+                             const Command& cmd, const std::vector<Command>& all, const po::options_description& desc) {
+  std::istringstream in(text);
   po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
   std::set<std::string> mine = option_names(desc);
   std::set<std::string> known, sections;
@@ -123,10 +121,10 @@ po::parsed_options parse_ini(const std::string& path, const Command& cmd, const 
       continue;  // another command's settings
     }
     if (key == "config")
-      throw UsageError(ini_place(path, cmd.name, key) + ": 'config' cannot be set inside a config file");
+      throw UsageError(ini_place(path, lines, cmd.name, key) + ": 'config' cannot be set inside a config file");
     if (!mine.count(key)) {
       if (section.empty() && known.count(key)) continue;  // a global key for other commands
-      throw UsageError(ini_place(path, cmd.name, key) + ": unknown option '" + key + "'" +
+      throw UsageError(ini_place(path, lines, cmd.name, key) + ": unknown option '" + key + "'" +
                        (section.empty() ? "" : " in section [" + section + "]") + " for 'annamosaic " + cmd.name + "'");
     }
     opt.string_key = key;
@@ -186,12 +184,17 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     }
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) throw UsageError("--config " + path + ": cannot open the file");
+      const std::string text(std::istreambuf_iterator<char>(file), {});
+      std::istringstream in(text);
+      const std::vector<IniKey> lines = scan_ini(in, path);
       try {
-        po::store(parse_ini(path, cmd, all, desc), vm);
+        po::store(parse_ini(path, text, lines, cmd, all, desc), vm);
       } catch (const po::error_with_option_name& e) {
         std::string key = e.get_option_name();
         key.erase(0, key.find_first_not_of('-'));
-        throw UsageError(ini_place(path, cmd.name, key) + ": " + e.what());
+        throw UsageError(ini_place(path, lines, cmd.name, key) + ": " + e.what());
       } catch (const po::error& e) {
         throw UsageError(path + ": " + e.what());
       }

@@ -52,10 +52,26 @@ std::string first_error(const std::string& mine, MPI_Comm comm) {
 
 }  // namespace
 
+int failure_kind(const std::exception& e) {
+  if (dynamic_cast<const Stopped*>(&e)) return 5;
+  if (dynamic_cast<const UsageError*>(&e)) return 1;
+  if (dynamic_cast<const InputError*>(&e)) return 2;
+  if (dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e)) return 3;
+  return 4;
+}
+
+void throw_of_kind(int kind, const std::string& msg) {
+  if (kind == 5) throw Stopped(msg);
+  if (kind == 1) throw UsageError(msg);
+  if (kind == 2) throw InputError("run", msg);
+  if (kind == 3) throw IoError("run", msg);
+  throw std::runtime_error(msg);
+}
+
 void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
-  int kind = 0;  // 1 usage, 2 input, 3 I/O, 4 other, 5 stopped
+  int kind = 0;
   std::string msg;
   std::exception_ptr mine;
   if (rank == 0) {
@@ -64,23 +80,14 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
     } catch (const std::exception& e) {
       mine = std::current_exception();
       msg = e.what();
-      kind = dynamic_cast<const Stopped*>(&e) ? 5
-             : dynamic_cast<const UsageError*>(&e) ? 1
-             : dynamic_cast<const InputError*>(&e) ? 2
-             : dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e) ? 3
-                                                                                                            : 4;
+      kind = failure_kind(e);
     }
   }
   MPI_Bcast(&kind, 1, MPI_INT, 0, comm);
   if (kind == 0) return;
   broadcast_string(msg, 0, comm);
   if (mine) std::rethrow_exception(mine);
-  msg = "on rank 0: " + msg;
-  if (kind == 5) throw Stopped(msg);
-  if (kind == 1) throw UsageError(msg);
-  if (kind == 2) throw InputError("run", msg);
-  if (kind == 3) throw IoError("run", msg);
-  throw std::runtime_error(msg);
+  throw_of_kind(kind, "on rank 0: " + msg);
 }
 
 namespace {

@@ -535,9 +535,10 @@ PageRange parse_page_range(const std::string& spec) {
   return r;
 }
 
-ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note) {
+ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note, TiffInfo* info_out) {
   note.clear();
   const TiffInfo info = read_tiff_info(path);
+  if (info_out) *info_out = info;
   if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
     note = path + ": " + std::to_string(info.pages) + " page(s), fewer than the pages " + std::to_string(pages.first) +
            "-" + (pages.last ? std::to_string(pages.last) : "") + " asked for: averaging all pages";

@@ -68,7 +68,8 @@ PageRange parse_page_range(const std::string& spec);
 ImageF read_tiff_mean(const std::string& path, PageRange pages);
 // The same, but a file with fewer pages than asked (one widefield image where a stack was
 // expected) gives the mean of all its pages, and `note` says so (else it is left empty).
-ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note);
+// `info`, when given, receives the file's TiffInfo (pixel size, pages) read on the way.
+ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note, TiffInfo* info = nullptr);
 
 enum class TiffPixel { UInt16, Float32 };
 

@@ -58,11 +58,6 @@ std::optional<Unit> unit_suffix(const std::string& n, std::size_t* length = null
       }
   return std::nullopt;
 }
-std::size_t unit_suffix_length(const std::string& n) {
-  std::size_t len = 0;
-  unit_suffix(n, &len);
-  return len;
-}
 
 // Header-name detection; returns the role and whether the name states its unit.
 std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
@@ -71,8 +66,9 @@ std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
     if (n == s) return ColumnUnit{Unit::Nm, false};
     if (n == s + "nano" || n == s + "nm") return ColumnUnit{Unit::Nm, true};
     // Exactly the letter and a unit ("x[um]", "x_px", "x(µm)"): "x_drift_nm" or "x_pixel_err" are other columns.
-    if (n.size() > 1 && n[0] == a && (n[1] == '[' || n[1] == '(' || n[1] == '_'))
-      if (auto u = unit_suffix(n); u && unit_suffix_length(n) == n.size() - 1) return ColumnUnit{*u, true};
+    std::size_t suffix = 0;
+    if (n[0] == a)
+      if (auto u = unit_suffix(n, &suffix); u && suffix == n.size() - 1) return ColumnUnit{*u, true};
     return std::nullopt;
   };
   if (n == "frame" || n == "frames" || n == "frame_number" || n == "t") return {{kFrame, {}}};
