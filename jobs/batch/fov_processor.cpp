@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "core/error.hpp"
 #include "imageio/tiff_io.hpp"
@@ -42,6 +43,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   auto t0 = Clock::now();
   try {
     const LocTable table = read_table(fov.table_path, opt.table);
+    w->inputs["table"] = stamp_input(fov.table_path, c.dir);
     w->timings["read_s"] = since(t0);
     t0 = Clock::now();
     const TableStats stats = compute_stats(table);
@@ -87,6 +89,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       const std::string pages = opt.widefield_pages.empty() ? c.widefield_frames : opt.widefield_pages;
       std::string note;
       TiffInfo wf_info;
+      // Stamped before reading: a widefield that cannot be used is not retried by every rerun,
+      // only once it has been replaced.
+      w->inputs["widefield"] = stamp_input(fov.widefield_path, c.dir);
       const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
       if (!note.empty()) w->warnings.push_back(note);
       if (const double tag_nm = wf_info.pixel_nm;
@@ -212,6 +217,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
                   {"status", r.status},
                   {"timings", w.timings}};
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
+  if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return rec.dump();
 }
 

@@ -62,6 +62,8 @@ struct FovWork {
   // environment's problem, not the FoV's; the rank stops taking FoVs instead of computing more
   // to throw away.
   std::string write_error;
+  // The input files this result was made from (input_stamp.hpp): {"table": ..., "widefield": ...}.
+  nlohmann::json inputs = nlohmann::json::object();
 };
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& campaign, const FovOptions& opt);

@@ -2,7 +2,7 @@
 // The record of finished work: manifest.jsonl, one JSON object per line, append-only and fsynced
 // line by line, so a kill at any moment loses at most the line being written (a torn last line
 // is ignored on reading). A rerun skips FoVs whose result file still matches its recorded
-// checksum and redoes the rest.
+// checksum and whose inputs are unchanged (input_stamp.hpp), and redoes the rest.
 #include <cstdint>
 #include <map>
 #include <mutex>

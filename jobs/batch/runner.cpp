@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <filesystem>
 #include <mutex>
 #include <set>
 
 #include "batch/dispatcher.hpp"
+#include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "batch/signals.hpp"
 #include "core/log.hpp"
@@ -20,11 +22,49 @@ namespace annamosaic {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-// Which FoVs are already done and still intact (checksum of the file on disk matches).
-std::set<int> verified_done(const Manifest& m, const std::string& out_dir) {
+// Why a done FoV's inputs differ from the files its plan names now ("" = they do not). A missing
+// input keeps the result (raw data archived after the run); a widefield that appeared since is a
+// change (the FoV was reconstructed without one).
+struct InputCheck {
+  std::size_t read_content = 0, gone = 0;
+  std::string operator()(const nlohmann::json& stamps, const FovEntry& f, const std::string& campaign_dir,
+                         bool use_widefield) {
+    auto check = [&](const char* key, const std::string& path) {
+      const InputComparison r = compare_input(stamps[key], path, campaign_dir);
+      read_content += r.read_content;
+      gone += r.gone;
+      return r.change;
+    };
+    if (stamps.contains("table"))
+      if (std::string change = check("table", f.table_path); !change.empty()) return change;
+    if (!use_widefield) return "";
+    if (stamps.contains("widefield")) {
+      if (f.widefield_path.empty()) {
+        ++gone;
+        return "";
+      }
+      return check("widefield", f.widefield_path);
+    }
+    if (!f.widefield_path.empty()) return f.widefield_path + " is there now (the result was made without a widefield)";
+    return "";
+  }
+};
+
+// Which FoVs are already done and still hold: the inputs they were made from are unchanged (a
+// table or widefield fixed since is redone) and the result file matches its recorded checksum.
+std::set<int> verified_done(const Manifest& m, const std::string& out_dir, const CampaignInfo& campaign,
+                            const std::vector<FovEntry>& fovs, bool use_widefield) {
+  std::map<int, const FovEntry*> plan;
+  for (const FovEntry& f : fovs) plan[f.id] = &f;
+  InputCheck inputs;
   std::set<int> ok;
   for (const auto& [id, rec] : m.load()) {
     if (rec.status != "done" || rec.file.empty()) continue;
+    if (const auto it = plan.find(id); it != plan.end() && rec.extra.contains("inputs"))
+      if (const std::string change = inputs(rec.extra["inputs"], *it->second, campaign.dir, use_widefield); !change.empty()) {
+        spdlog::warn("FoV {}: {}; redoing it", id, change);
+        continue;
+      }
     const std::string path = out_dir + "/" + rec.file;
     try {
       if (file_checksum(path) == rec.checksum) ok.insert(id);
@@ -33,6 +73,11 @@ std::set<int> verified_done(const Manifest& m, const std::string& out_dir) {
       spdlog::warn("FoV {}: {} is missing; redoing it", id, path);
     }
   }
+  if (inputs.read_content > 0)
+    spdlog::info("{} input files read to compare their content with the FoV results' records (their modification "
+                 "times changed: copied?)", inputs.read_content);
+  if (inputs.gone > 0)
+    spdlog::info("{} input files of done FoVs are no longer there; their results are kept", inputs.gone);
   return ok;
 }
 }  // namespace
@@ -54,7 +99,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   std::string events_path = opt.out_dir + "/events.jsonl";
   std::atomic<std::size_t> done{0}, failed{0};
   if (rank == 0) {
-    const std::set<int> skip = verified_done(manifest, opt.out_dir);
+    const std::set<int> skip = verified_done(manifest, opt.out_dir, campaign, fovs, opt.fov.use_widefield);
     for (std::size_t i : largest_first(fovs))
       if (!skip.count(fovs[i].id)) order.push_back(i);
     if (opt.max_fovs >= 0 && order.size() > static_cast<std::size_t>(opt.max_fovs)) order.resize(opt.max_fovs);

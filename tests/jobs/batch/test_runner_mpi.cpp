@@ -5,7 +5,9 @@
 #include <mpi.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -109,5 +111,95 @@ TEST(RunnerMpi, AHealthyRankTakesTheFovsOfOneThatGaveUp) {
     }
     EXPECT_GE(anet_failures, kAnetFailuresToGiveUp);
     EXPECT_LE(anet_failures, kAnetFailuresToGiveUp + 2);
+  }
+}
+
+namespace {
+// How often each FoV id was recorded in a manifest (a redone FoV has two lines).
+std::map<int, int> records_per_fov(const std::string& out_dir) {
+  std::map<int, int> n;
+  std::ifstream in(out_dir + "/manifest.jsonl");
+  for (std::string line; std::getline(in, line);) ++n[nlohmann::json::parse(line)["id"].get<int>()];
+  return n;
+}
+std::vector<int> done_fovs(const std::string& out_dir) {
+  std::vector<int> ids;
+  std::ifstream in(out_dir + "/manifest.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (const auto j = nlohmann::json::parse(line); j["status"] == "done") ids.push_back(j["id"]);
+  return ids;
+}
+std::string table_of(const std::string& campaign, int id) { return campaign + "/" + expand_pattern("fov/{id}/locs.csv", id); }
+}  // namespace
+
+// A rerun redoes a FoV whose table or widefield was fixed since (other bytes, or a widefield that
+// was missing), but not a campaign that was only copied elsewhere (new modification times, same
+// bytes), nor a FoV whose input was removed after it was done.
+TEST(RunnerMpi, ARerunRedoesOnlyTheFovsWhoseInputsChanged) {
+  const std::string tag = std::to_string(size_of());
+  const std::string tmp = ANNAMOSAIC_TEST_TMP;
+  const std::string first = tmp + "/inputs_campaign_" + tag, copied = tmp + "/inputs_campaign_copied_" + tag;
+  RunOptions o;
+  o.out_dir = tmp + "/runner_inputs_" + tag;
+  const std::string wf3 = first + "/" + expand_pattern("fov/{id}/widefield.tif", 3);
+  const std::string source = campaign_dir();  // collective
+  if (rank_of() == 0) {
+    for (const auto& d : {first, copied, o.out_dir}) fs::remove_all(d);
+    fs::copy(source, first, fs::copy_options::recursive);
+    fs::rename(wf3, wf3 + ".away");  // FoV 3 is first done without its widefield
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto run_on = [&](const std::string& dir) {
+    const CampaignInfo c = read_campaign(dir);
+    return run_fovs(MPI_COMM_WORLD, c, plan_fovs(c), o, anet(false));
+  };
+  run_on(first);
+  std::vector<int> done;
+  if (rank_of() == 0) {
+    done = done_fovs(o.out_dir);
+    ASSERT_GE(done.size(), 6u);
+    ASSERT_TRUE(std::count(done.begin(), done.end(), 3)) << "FoV 3 must be done for this test";
+  }
+
+  // Unchanged: nothing redone. Then copied elsewhere (new times, same bytes): nothing redone.
+  EXPECT_EQ(run_on(first).done, 0u);
+  if (rank_of() == 0) fs::copy(first, copied, fs::copy_options::recursive);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const RunSummary s2 = run_on(copied);  // (FoVs without localizations failed: always retried)
+  if (rank_of() == 0) EXPECT_EQ(s2.done, 0u);
+
+  // In the copy: one table with one digit changed (same size), one with a line added, FoV 3's
+  // widefield is there, one done FoV's table removed.
+  int same_size = 0, longer = 0, removed = 0;
+  if (rank_of() == 0) {
+    std::vector<int> others;
+    for (int id : done)
+      if (id != 3) others.push_back(id);
+    same_size = others[0], longer = others[1], removed = others[2];
+    {
+      std::fstream f(table_of(copied, same_size), std::ios::in | std::ios::out);
+      std::string text((std::istreambuf_iterator<char>(f)), {});
+      const std::size_t digit = text.find_first_of("123456789", text.find('\n') + 1);
+      text[digit] = text[digit] == '9' ? '8' : static_cast<char>(text[digit] + 1);
+      f.seekp(0);
+      f << text;
+    }
+    std::string last_line;
+    {
+      std::ifstream in(table_of(copied, longer));
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) last_line = line;
+    }
+    std::ofstream(table_of(copied, longer), std::ios::app) << last_line << "\n";
+    fs::remove(table_of(copied, removed));
+    fs::copy_file(wf3 + ".away", copied + "/" + expand_pattern("fov/{id}/widefield.tif", 3));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const RunSummary s3 = run_on(copied);
+  if (rank_of() == 0) {
+    EXPECT_EQ(s3.done, 3u);
+    EXPECT_EQ(s3.skipped, done.size() - 3);
+    const auto n = records_per_fov(o.out_dir);
+    for (int id : done) EXPECT_EQ(n.at(id), id == same_size || id == longer || id == 3 ? 2 : 1) << "FoV " << id;
   }
 }

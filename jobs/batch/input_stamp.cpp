@@ -1,0 +1,64 @@
+#include "batch/input_stamp.hpp"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "batch/manifest.hpp"
+#include "core/error.hpp"
+
+namespace annamosaic {
+namespace {
+// Relative to the campaign folder where the file is inside it, so a moved campaign compares equal.
+std::string campaign_relative(const std::string& path, const std::string& campaign_dir) {
+  namespace fs = std::filesystem;
+  const fs::path rel = fs::path(path).lexically_normal().lexically_relative(fs::path(campaign_dir).lexically_normal());
+  if (rel.empty() || *rel.begin() == "..") return path;
+  return rel.generic_string();
+}
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+}  // namespace
+
+nlohmann::json stamp_input(const std::string& path, const std::string& campaign_dir) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw IoError(path, std::string("cannot stat: ") + std::strerror(errno));
+  return {{"path", campaign_relative(path, campaign_dir)},
+          {"size_bytes", static_cast<std::uint64_t>(st.st_size)},
+          {"mtime_ns", mtime_ns(st)},
+          {"checksum", file_checksum(path)}};
+}
+
+InputComparison compare_input(const nlohmann::json& stamp, const std::string& path, const std::string& campaign_dir) {
+  InputComparison c;
+  const std::string was = stamp.value("path", "");
+  const std::string now = campaign_relative(path, campaign_dir);
+  if (was != now) {
+    c.change = fmt::format("its input is now {} (it was made from {})", now, was);
+    return c;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    c.gone = true;
+    return c;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size != stamp.value("size_bytes", std::uint64_t{0})) {
+    c.change = fmt::format("{} changed since ({} -> {} bytes)", path, stamp.value("size_bytes", std::uint64_t{0}), size);
+    return c;
+  }
+  if (mtime_ns(st) == stamp.value("mtime_ns", std::int64_t{0})) return c;
+  c.read_content = true;
+  try {
+    if (file_checksum(path) != stamp.value("checksum", "")) c.change = path + " changed since (same size, other content)";
+  } catch (const std::exception& e) {
+    c.change = e.what();
+  }
+  return c;
+}
+
+}  // namespace annamosaic
