@@ -140,6 +140,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "widefield"});
     StitchOptions so;
     so.registration.search_um = vm["search-um"].as<double>();
+    so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange
     RegistrationSignal recon;
     recon.channel = 0;
     RegistrationSignal wf;
@@ -161,6 +162,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
     }
+  } catch (const Stopped&) {
+    throw;  // on every rank: registration's exchange told them all
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -226,20 +229,29 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   // blocks are missing) instead of leaving the others waiting; the rank's own error is reported.
   std::exception_ptr fuse_error;
   FuseStats fs;
+  int stopped_here = 0;
   try {
     fs = fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] {
       if (progress) progress->advance();
     });
+  } catch (const Stopped&) {
+    fuse_error = std::current_exception();
+    stopped_here = 1;
   } catch (...) {
     fuse_error = std::current_exception();
   }
   const double fused_s = seconds_since(t_fuse);
+  // A signal that reached only some ranks (a kill -USR1 of one process) stops them all: the
+  // others fail on the missing blocks in finish(), and that is the stop too.
+  int stopped_any = 0;
+  stopped_here = stopped_here || stop_requested();
+  MPI_Allreduce(&stopped_here, &stopped_any, 1, MPI_INT, MPI_MAX, comm);
   try {
     writer.finish();
   } catch (...) {
-    // A rank that fused all its blocks before the signal fails here on the others' missing
-    // blocks: that is the stop too.
-    if (!fuse_error && stop_requested()) throw Stopped("stitch stage stopped during fusion");
+    if (!fuse_error && stopped_any)
+      throw Stopped(stopped_here ? "stitch stage stopped during fusion"
+                                 : "stitch stage stopped during fusion (a stop signal reached another rank)");
     if (!fuse_error) throw;
   }
   if (fuse_error) std::rethrow_exception(fuse_error);

@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/error.hpp"
 #include "register/preprocess.hpp"
 #include "tiles/work_split.hpp"
 
@@ -346,7 +347,15 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
         need.erase(std::remove_if(need.begin(), need.end(), [&](const auto& js) { return !mine[js.first]; }), need.end());
     }
     std::exception_ptr local_error;
+    bool stopped = false;
     for (const auto& [row, tiles] : by_row) {
+      if (opt.stop_requested && opt.stop_requested()) {
+        Stopped stop("tile registration stopped at grid row " + std::to_string(row));
+        if (!shared) throw stop;
+        local_error = std::make_exception_ptr(stop);  // the others wait in sum_all
+        stopped = true;
+        break;
+      }
       std::vector<std::size_t> load;
       for (std::size_t t : tiles)
         if (!needs[t].empty()) load.push_back(t);
@@ -382,16 +391,20 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       });
     }
     if (shared) {
-      // Everyone's results (and errors) everywhere: slot 0 counts the processes that failed.
-      std::vector<double> packed(1 + jobs.size() * kPacked, 0.0);
-      packed[0] = local_error ? 1.0 : 0.0;
+      // Everyone's results (and errors) everywhere: slot 0 counts the processes that failed,
+      // slot 1 those that were asked to stop.
+      constexpr std::size_t kHead = 2;
+      std::vector<double> packed(kHead + jobs.size() * kPacked, 0.0);
+      packed[0] = local_error && !stopped ? 1.0 : 0.0;
+      packed[1] = stopped ? 1.0 : 0.0;
       for (std::size_t j = 0; j < jobs.size(); ++j)
-        if (mine[j] && jobs[j].done) pack(jobs[j].result, packed.data() + 1 + j * kPacked);
+        if (mine[j] && jobs[j].done) pack(jobs[j].result, packed.data() + kHead + j * kPacked);
       share->sum_all(packed);
       if (local_error) std::rethrow_exception(local_error);
       if (packed[0] != 0) throw std::runtime_error("tile registration failed on another rank (see its messages)");
+      if (packed[1] != 0) throw Stopped("tile registration stopped (a stop signal reached another rank)");
       for (std::size_t j = 0; j < jobs.size(); ++j)
-        if (!mine[j]) jobs[j].result = unpack(packed.data() + 1 + j * kPacked);
+        if (!mine[j]) jobs[j].result = unpack(packed.data() + kHead + j * kPacked);
     }
     for (const Job& job : jobs)
       if (job.result_slot < 0) {

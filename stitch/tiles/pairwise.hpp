@@ -96,6 +96,9 @@ struct PairRegOptions {
   // places do not imitate, stay far below (0.35-0.55 with dense renders at 1 um stage jitter).
   double min_ncc_fraction_of_median = 0.6;
   std::uint64_t seed = 1;             // choice of the random pairs
+  // Asked before each row of tiles: true throws Stopped (with a WorkShare, on every process
+  // once they exchange the results).
+  std::function<bool()> stop_requested;
 };
 
 struct PairResult {

@@ -46,6 +46,25 @@ def mpirun(n, *args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+def rank_pid(mpirun_pid, rank):
+    """The pid of one MPI rank started by mpirun on this machine (from its environment)."""
+    for _ in range(100):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    env = fh.read().split(b"\0")
+            except OSError:
+                continue
+            if ppid == mpirun_pid and f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+                return int(pid)
+        time.sleep(0.1)
+    raise AssertionError(f"no rank {rank} under mpirun {mpirun_pid}")
+
+
 def mosaic_levels(path):
     """Every dataset of the mosaic, cropped to ImageSize, as numpy arrays (Imaris-reader style)."""
     out = {}
@@ -355,6 +374,25 @@ class Run(unittest.TestCase):
         self.assertEqual(sorted(ref), sorted(got))
         for k in ref:
             np.testing.assert_array_equal(ref[k], got[k], err_msg=str(k))
+
+    def test_a_signal_that_reaches_one_rank_only_stops_every_rank(self):
+        # `kill -USR1` of one rank's process (or a signal forwarded to one node only): the other
+        # rank must stop too, with 75, not fuse on and fail on the missing blocks.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("stitch_signal_one_rank")
+        p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
+        log = ""
+        for line in p.stdout:
+            log += line
+            if "layout:" in line:
+                os.kill(rank_pid(p.pid, 1), signal.SIGUSR1)
+                break
+        log += p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 75, log[-3000:])
+        self.assertIn("stopped by signal 10", log)  # rank 1
+        self.assertIn("stopped (another rank was signalled)", log)  # rank 0
+        self.assertNotIn("missing", log)
+        self.assertEqual([f for f in os.listdir(os.path.join(d, "out")) if ".tmp" in f], [])
 
     def test_a_result_that_cannot_be_written_stops_the_run_with_exit_3_and_a_rerun_resumes(self):
         # Results that cannot be written (here a folder in the way; a full disk or a quota the

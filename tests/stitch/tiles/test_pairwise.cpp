@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/error.hpp"
 #include "synthetic_grid.hpp"
 #include "tiles/pairwise.hpp"
 
@@ -139,9 +140,39 @@ TEST(RegisterPairs, SameResultForAnyThreadCount) {
   EXPECT_EQ(one.calibration[0].threshold, two.calibration[0].threshold);
 }
 
-// Two processes' shares, played by two threads whose sum_all meets at a barrier (the MPI run uses
-// MPI_Allreduce; tests/jobs/run/test_run.py checks that end to end): both get exactly the result
-// of one process registering everything, and each loads only part of the tiles.
+namespace {
+// Two processes' exchange (WorkShare::sum_all), played by two threads meeting at a barrier (the
+// MPI run uses MPI_Allreduce; tests/jobs/run/test_run.py checks that end to end).
+class TwoProcessExchange {
+ public:
+  void operator()(std::vector<double>& v) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return departed_ == 0; });  // the previous exchange is over
+    if (arrived_ == 0) sum_.assign(v.size(), 0.0);
+    ASSERT_EQ(sum_.size(), v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) sum_[i] += v[i];
+    const std::uint64_t gen = generation_;
+    if (++arrived_ == 2) {
+      ++generation_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lock, [&] { return generation_ != gen; });
+    }
+    v = sum_;
+    if (++departed_ == 2) arrived_ = departed_ = 0, cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<double> sum_;
+  int arrived_ = 0, departed_ = 0;
+  std::uint64_t generation_ = 0;
+};
+}  // namespace
+
+// Two processes' shares: both get exactly the result of one process registering everything, and
+// each loads only part of the tiles.
 TEST(RegisterPairs, SharedOverTwoProcessesGivesTheSameResult) {
   const SyntheticGrid g = make_grid(5, 3, 200, 30, 6, 21);
   PairRegOptions o;
@@ -150,27 +181,8 @@ TEST(RegisterPairs, SharedOverTwoProcessesGivesTheSameResult) {
   const auto pairs = grid_neighbours(*g.source);
   const PairRegistration whole = register_pairs(*g.source, pairs, o);
 
-  std::mutex m;
-  std::condition_variable cv;
-  std::vector<double> sum;
-  int arrived = 0, departed = 0;
-  std::uint64_t generation = 0;
-  auto sum_all = [&](std::vector<double>& v) {
-    std::unique_lock<std::mutex> lock(m);
-    cv.wait(lock, [&] { return departed == 0; });  // the previous exchange is over
-    if (arrived == 0) sum.assign(v.size(), 0.0);
-    ASSERT_EQ(sum.size(), v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
-    const std::uint64_t gen = generation;
-    if (++arrived == 2) {
-      ++generation;
-      cv.notify_all();
-    } else {
-      cv.wait(lock, [&] { return generation != gen; });
-    }
-    v = sum;
-    if (++departed == 2) arrived = departed = 0, cv.notify_all();
-  };
+  TwoProcessExchange exchange;
+  auto sum_all = [&](std::vector<double>& v) { exchange(v); };
   PairRegistration part[2];
   std::vector<std::thread> procs;
   for (int r = 0; r < 2; ++r)
@@ -192,4 +204,34 @@ TEST(RegisterPairs, SharedOverTwoProcessesGivesTheSameResult) {
     EXPECT_LT(p.tile_loads, whole.tile_loads);  // each process read only part of the grid
   }
   EXPECT_LE(part[0].tile_loads + part[1].tile_loads, whole.tile_loads + 2 * 3);  // at most a row more each
+}
+
+// A stop signal (SLURM pre-emption) seen by one process only stops both at the exchange, instead
+// of leaving the other to register its share and fail later on the missing results.
+TEST(RegisterPairs, AStopOnOneProcessStopsBoth) {
+  const SyntheticGrid g = make_grid(5, 3, 200, 30, 6, 21);
+  const auto pairs = grid_neighbours(*g.source);
+  TwoProcessExchange exchange;
+  std::string what[2];
+  std::vector<std::thread> procs;
+  for (int r = 0; r < 2; ++r)
+    procs.emplace_back([&, r] {
+      PairRegOptions o;
+      o.search_um = 12 * 0.02;
+      o.random_pairs = 30;
+      o.stop_requested = [r] { return r == 1; };
+      WorkShare share{r, 2, [&](std::vector<double>& v) { exchange(v); }};
+      try {
+        register_pairs(*g.source, pairs, o, {}, &share);
+      } catch (const Stopped& e) {
+        what[r] = e.what();
+      }
+    });
+  for (auto& t : procs) t.join();
+  EXPECT_NE(what[1].find("tile registration stopped at grid row"), std::string::npos) << what[1];
+  EXPECT_NE(what[0].find("reached another rank"), std::string::npos) << what[0];
+  // One process: the stop is thrown at once.
+  PairRegOptions o;
+  o.stop_requested = [] { return true; };
+  EXPECT_THROW(register_pairs(*g.source, pairs, o), Stopped);
 }
