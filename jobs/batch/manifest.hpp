@@ -41,5 +41,7 @@ ManifestRecord record_from_json(const nlohmann::json& j);
 
 // FNV-1a 64 of a file's bytes, as "fnv1a64:<16 hex digits>" (IoError if unreadable).
 std::string file_checksum(const std::string& path);
+// The same of a string's bytes.
+std::string text_checksum(const std::string& text);
 
 }  // namespace annamosaic

@@ -1,5 +1,7 @@
 #include "cli/run_stages.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include "batch/qc.hpp"
 #include "batch/signals.hpp"
 #include "core/atomic_file.hpp"
+#include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
@@ -91,6 +94,63 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
 }
 
 namespace {
+// What decides the stitch stage's outputs: every FoV result (by checksum) and where the campaign
+// puts it, the stitch options and the program's version.
+std::string stitch_inputs_digest(const CampaignInfo& c, const std::vector<FovEntry>& fovs,
+                                 const std::map<int, ManifestRecord>& records, const po::variables_map& vm) {
+  nlohmann::json j = {{"version", annamosaic_version()},
+                      {"campaign", {c.name, c.fov_um, c.overlap_um}},
+                      {"pixel-nm", vm["pixel-nm"].as<double>()},
+                      {"search-um", vm["search-um"].as<double>()},
+                      {"register-widefield", vm["register-widefield"].as<bool>()},
+                      {"blend", vm["blend"].as<std::string>()},
+                      {"block-px", vm["block-px"].as<std::size_t>()},
+                      {"mosaic-deflate", vm["mosaic-deflate"].as<int>()}};
+  nlohmann::json tiles = nlohmann::json::array();
+  for (const FovEntry& f : fovs) {
+    const auto it = records.find(f.id);
+    tiles.push_back({f.id, f.row, f.col, f.x_um, f.y_um, it == records.end() ? "" : it->second.status,
+                     it == records.end() ? "" : it->second.checksum});
+  }
+  j["fovs"] = std::move(tiles);
+  return text_checksum(j.dump());
+}
+
+// Size and modification time of the stitch stage's outputs, as kept in stitch_summary.json.
+nlohmann::json output_stamps(const std::string& out, const std::vector<std::string>& names) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const std::string& n : names) {
+    struct stat st {};
+    if (::stat((out + "/" + n).c_str(), &st) == 0)
+      j[n] = {static_cast<std::uint64_t>(st.st_size),
+              static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  }
+  return j;
+}
+std::vector<std::string> stitch_outputs(bool ome_tiff) {
+  std::vector<std::string> names = {"layout.json", "mosaic.ims", "mosaic.xml"};
+  if (ome_tiff) names.push_back("mosaic.ome.tif");
+  return names;
+}
+
+// True when stitch_summary.json says the last complete stitch stage had these inputs and its
+// outputs are still as it left them (rank 0).
+bool stitch_up_to_date(const std::string& out, const std::string& digest, bool ome_tiff) {
+  // Anything unreadable there (a folder of that name, say) is "not up to date": the stitch stage
+  // then says what is wrong with it when it writes.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(out + "/stitch_summary.json", ec)) return false;
+  std::ifstream in(out + "/stitch_summary.json");
+  const std::string text(std::istreambuf_iterator<char>(in), {});
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || j.value("inputs_digest", "") != digest || !j.contains("outputs")) return false;
+  const auto names = stitch_outputs(ome_tiff);
+  const nlohmann::json now = output_stamps(out, names);
+  for (const std::string& n : names)
+    if (!now.contains(n) || !j["outputs"].contains(n) || j["outputs"][n] != now[n]) return false;
+  return true;
+}
+
 // Throws Stopped on every rank when any rank was asked to stop (SIGTERM, SIGUSR1); collective.
 void stop_point(const char* before, MPI_Comm comm) {
   int mine = stop_requested() ? 1 : 0, any = 0;
@@ -122,6 +182,26 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   error = first_error(error, comm);
   if (!error.empty()) throw InputError("stitch", error);
+  // Nothing changed since the last complete stitch stage (a rerun to make sure, a requeued job that
+  // had finished it): keep its mosaic rather than register and fuse again.
+  const std::string digest = stitch_inputs_digest(campaign, fovs, records, vm);
+  int up_to_date = 0;
+  if (rank == 0) {
+    try {
+      up_to_date = stitch_up_to_date(out, digest, vm["ome-tiff"].as<bool>()) ? 1 : 0;
+    } catch (const std::exception&) {
+      // A summary edited into another shape: redo the stage (which rewrites it).
+    }
+  }
+  MPI_Bcast(&up_to_date, 1, MPI_INT, 0, comm);
+  if (up_to_date) {
+    if (rank == 0)
+      spdlog::info("stitch stage: the mosaic is up to date (the same FoV results and stitch settings as when it was "
+                   "made, its files untouched since; see stitch_summary.json): nothing to redo (delete {}/stitch_summary.json "
+                   "to redo it)",
+                   out);
+    return result;
+  }
   stop_point("registering the tiles", comm);
 
   // Registration: the neighbour pairs spread over the ranks by blocks of grid rows (WorkShare),
@@ -302,7 +382,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                                       {"mosaic_height_px", info.height_px},
                                       {"mosaic_bytes", s.file_bytes},
                                       {"peak_rss_mb_per_rank", rss_all},
-                                      {"fusion_ranks", fuse_ranks}})
+                                      {"fusion_ranks", fuse_ranks},
+                                      // For the next run: what this mosaic was made from, and
+                                      // its files as written (stitch_up_to_date).
+                                      {"inputs_digest", digest},
+                                      {"outputs", output_stamps(out, stitch_outputs(vm["ome-tiff"].as<bool>()))}})
                               .dump(1) + "\n");
   });
   return result;

@@ -375,6 +375,36 @@ class Run(unittest.TestCase):
         for k in ref:
             np.testing.assert_array_equal(ref[k], got[k], err_msg=str(k))
 
+    def test_a_rerun_with_nothing_changed_keeps_the_mosaic(self):
+        # The stitch stage is redone only when its inputs or settings changed or its files were
+        # touched: a rerun to make sure (or a requeued job that had finished) keeps the mosaic.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("stitch_up_to_date")
+        ims = os.path.join(d, "out", "mosaic.ims")
+
+        def stitch(*extra):
+            p = mpirun(2, "--config", ini, "--stage", "stitch", *extra)
+            log = p.communicate(timeout=300)[0]
+            self.assertEqual(p.returncode, 0, log[-3000:])
+            return log
+
+        self.assertNotIn("up to date", stitch())
+        made = os.stat(ims).st_mtime_ns
+        self.assertIn("the mosaic is up to date", stitch())
+        self.assertEqual(os.stat(ims).st_mtime_ns, made)
+        log = stitch("--ome-tiff")  # an output it lacks: redone
+        self.assertNotIn("up to date", log)
+        self.assertTrue(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
+        self.assertIn("up to date", stitch("--ome-tiff"))
+        self.assertNotIn("up to date", stitch("--blend", "max"))  # another setting: redone
+        with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone
+            fh.seek(0, 2)
+            fh.write(b"\0")
+        self.assertNotIn("up to date", stitch("--blend", "max"))
+        ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
+        got = mosaic_levels(ims)
+        self.assertEqual(sorted(ref), sorted(got))
+
     def test_a_signal_that_reaches_one_rank_only_stops_every_rank(self):
         # `kill -USR1` of one rank's process (or a signal forwarded to one node only): the other
         # rank must stop too, with 75, not fuse on and fail on the missing blocks.
