@@ -33,6 +33,7 @@ done
 
 mkdir -p "$state"/{ctld,d,log,munge}
 chown slurm:slurm "$state/ctld" "$state/d" "$state/log"
+chown munge:munge "$state/munge"  # munged writes its pid file there as user munge
 chmod 755 "$state"
 # munge: key from the package, or a fresh one.
 if [[ ! -s /etc/munge/munge.key ]]; then
@@ -43,7 +44,9 @@ install -d -o munge -g munge -m 0755 /run/munge
 if ! pgrep -x munged >/dev/null; then
   runuser -u munge -- /usr/sbin/munged --pid-file="$state/munge/munged.pid" 2>/dev/null || runuser -u munge -- /usr/sbin/munged
   sleep 0.5
-  pid=$(pgrep -x munged | head -n1); echo "$pid" > "$state/munged.pid"
+  # munged forks into the background: its own pid file names the daemon (the oldest munged
+  # process can be the parent that already exited).
+  pid=$(cat "$state/munge/munged.pid" 2>/dev/null || pgrep -n -x munged); echo "$pid" > "$state/munged.pid"
 fi
 
 # Fake GPUs for binding tests.

@@ -1,30 +1,79 @@
 #!/usr/bin/env bash
 # Submit a screening campaign: one array element per grid (config file) to reconstruct its FoVs
-# on GPUs, and one stitch element per grid that starts when all FoV elements succeeded.
+# on GPUs, and one stitch element per grid that starts as soon as that grid's FoV element
+# succeeded (--dependency=aftercorr: one grid's failure holds back no other grid; its own stitch
+# element is then cancelled).
 #   slurm/submit-campaign.sh configs/plate1-A01.ini configs/plate1-A02.ini ...
 # Environment (defaults in brackets):
 #   NODES [1]  GPUS_PER_NODE [4]  CPUS_PER_GPU [8]  MEM_PER_CPU [4G]  TIME [04:00:00]
-#   PARTITION []  ACCOUNT []  THROTTLE [4] (array elements running at once)
+#   STITCH_RANKS [2] (MPI ranks of a stitch element)  PARTITION []  ACCOUNT []
+#   THROTTLE [4] (array elements running at once, >= 1)
 #   GPU_GRES [--gpus-per-task=1]  (set to "" on clusters without GPUs: CPU ranks)
-#   ANNAMOSAIC [annamosaic]  (path of the binary)   LIST [slurm-campaign-<date>.list]
-# Prints the two job ids. Outputs: slurm-<job>_<index>.out in the current folder.
+#   ANNAMOSAIC [annamosaic]  (path of the binary)
+#   LIST [slurm-campaign-<date>-<random>.list]  (the grids, one config per line; never reused)
+# Prints the two job ids and which array index is which grid. Logs: slurm-<job>_<index>.out in
+# the current folder.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-(( $# > 0 )) || { sed -n '2,12p' "$0"; exit 1; }
-for c in "$@"; do [[ -r "$c" ]] || { echo "cannot read config $c" >&2; exit 1; }; done
-list=${LIST:-slurm-campaign-$(date +%Y%m%d-%H%M%S).list}
+die() { echo "submit-campaign: $*" >&2; exit 1; }
+(( $# > 0 )) || { sed -n '2,16p' "$0"; exit 1; }
+for c in "$@"; do [[ -r "$c" && -f "$c" ]] || die "cannot read config $c"; done
+
+# Everything is checked before anything is submitted: a half-submitted campaign is worse than none.
+positive() { [[ "$2" =~ ^[0-9]+$ && "$2" -ge 1 ]] || die "$1 must be a whole number >= 1, not '$2'"; }
+positive NODES "${NODES:=1}"; positive GPUS_PER_NODE "${GPUS_PER_NODE:=4}"; positive CPUS_PER_GPU "${CPUS_PER_GPU:=8}"
+positive STITCH_RANKS "${STITCH_RANKS:=2}"; positive THROTTLE "${THROTTLE:=4}"
+[[ "${MEM_PER_CPU:=4G}" =~ ^[0-9]+[KMGT]?$ ]] || die "MEM_PER_CPU must look like 4G or 4000M, not '$MEM_PER_CPU'"
+# TIME in SLURM's forms (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds.
+seconds_of() {
+  local t=$1 d=0 h=0 m=0 s=0
+  [[ "$t" =~ ^([0-9]+)-(.*)$ ]] && { d=${BASH_REMATCH[1]}; t=${BASH_REMATCH[2]}; IFS=: read -r h m s <<< "$t"; }
+  if (( d == 0 )); then
+    case $(tr -cd : <<< "$t" | wc -c) in
+      0) m=$t ;; 1) IFS=: read -r m s <<< "$t" ;; 2) IFS=: read -r h m s <<< "$t" ;; *) return 1 ;;
+    esac
+  fi
+  for v in "$d" "${h:-0}" "${m:-0}" "${s:-0}"; do [[ "$v" =~ ^[0-9]+$ ]] || return 1; done
+  echo $(( 10#$d * 86400 + 10#${h:-0} * 3600 + 10#${m:-0} * 60 + 10#${s:-0} ))
+}
+time_s=$(seconds_of "${TIME:=04:00:00}") || die "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '$TIME'"
+# The ranks are told to stop this long before the limit (then requeued): a shorter TIME would stop
+# every run right after it starts, and requeue it forever.
+fov_lead_s=300 stitch_lead_s=120
+(( time_s > fov_lead_s + 300 )) ||
+  die "TIME=$TIME is too short: the FoV runs are told to stop $fov_lead_s s before the limit (give at least 00:10:01)"
+bin=${ANNAMOSAIC:-annamosaic}
+command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': set ANNAMOSAIC=/path/to/annamosaic"
+export ANNAMOSAIC
+ANNAMOSAIC=$(realpath "$(command -v "$bin")")
+
+if [[ -n "${LIST:-}" ]]; then
+  # A list still read by queued elements of an earlier campaign must not change under them.
+  [[ ! -e "$LIST" ]] || die "LIST=$LIST exists (an earlier campaign's list?): choose another name"
+  list=$LIST
+else
+  list=$(mktemp "slurm-campaign-$(date +%Y%m%d-%H%M%S)-XXXX.list")
+fi
 realpath "$@" > "$list"
+list=$(realpath "$list")
 n=$#
-common=(--parsable --nodes="${NODES:-1}" --time="${TIME:-04:00:00}" --export=ALL)
+common=(--parsable --nodes="$NODES" --time="$TIME" --export=ALL)
 [[ -n "${PARTITION:-}" ]] && common+=(--partition="$PARTITION")
 [[ -n "${ACCOUNT:-}" ]] && common+=(--account="$ACCOUNT")
 gres=${GPU_GRES---gpus-per-task=1}
-fovs=$(sbatch "${common[@]}" --array=0-$((n - 1))%"${THROTTLE:-4}" \
-  --ntasks-per-node="${GPUS_PER_NODE:-4}" ${gres:+"$gres"} --cpus-per-task="${CPUS_PER_GPU:-8}" \
-  --mem-per-cpu="${MEM_PER_CPU:-4G}" -o "slurm-%A_%a.out" "$here/annamosaic-fovs.sbatch" "$list")
-stitch=$(sbatch "${common[@]}" --array=0-$((n - 1))%"${THROTTLE:-4}" --dependency=afterok:"$fovs" \
-  --ntasks-per-node="${STITCH_RANKS:-2}" --cpus-per-task="${CPUS_PER_GPU:-8}" --mem-per-cpu="${MEM_PER_CPU:-4G}" \
-  -o "slurm-%A_%a.out" "$here/annamosaic-stitch.sbatch" "$list")
+fovs=$(sbatch "${common[@]}" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
+  --ntasks-per-node="$GPUS_PER_NODE" ${gres:+"$gres"} --cpus-per-task="$CPUS_PER_GPU" \
+  --mem-per-cpu="$MEM_PER_CPU" -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" fovs "$list") ||
+  { rm -f "$list"; die "sbatch refused the FoV array (see its message above); nothing was submitted"; }
+stitch=$(sbatch "${common[@]}" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
+  --signal=B:USR1@$stitch_lead_s --dependency=aftercorr:"$fovs" --kill-on-invalid-dep=yes \
+  --ntasks-per-node="$STITCH_RANKS" --cpus-per-task="$CPUS_PER_GPU" --mem-per-cpu="$MEM_PER_CPU" \
+  -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" stitch "$list") ||
+  { scancel "$fovs" || true; rm -f "$list"; die "sbatch refused the stitch array (see above); the FoV array $fovs was cancelled"; }
 echo "campaign list: $list ($n grids)"
-echo "FoV array job: $fovs    stitch array job: $stitch (afterok)"
-echo "watch: squeue -j $fovs,$stitch    cancel: scancel $fovs $stitch"
+echo "FoV array job: $fovs    stitch array job: $stitch (aftercorr: grid i stitches when its FoVs succeeded)"
+i=0
+for c in "$@"; do echo "  [$i] $(realpath "$c")  -> slurm-${fovs}_$i.out, slurm-${stitch}_$i.out"; i=$((i + 1)); done
+echo "watch: squeue -j $fovs,$stitch    (a Reason of PartitionConfig or Resources that never clears: the request"
+echo "       exceeds the partition; lower GPUS_PER_NODE, CPUS_PER_GPU or MEM_PER_CPU)"
+echo "cancel: scancel $fovs $stitch    (cancelled elements are not requeued; submit the same configs again to resume)"

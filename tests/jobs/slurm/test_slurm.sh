@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The SLURM path for real: a local single-node cluster (munge + slurmctld + slurmd, two fake
 # GPUs), the project's own submit script and sbatch files, the demo-sized campaign, then
-#  1. FoV array job -> stitch job (afterok) -> mosaic checked with h5py
+#  1. two grids, one of them broken: FoV array -> stitch array (aftercorr): the good grid's
+#     mosaic is made (checked with h5py), the broken grid's stitch element is cancelled
 #  2. GPU binding: each rank saw its own CUDA_VISIBLE_DEVICES (--gpus-per-task=1)
-#  3. pre-emption: USR1 to the batch shell -> ranks stop, exit 75 -> the script requeues ->
+#  3. time limit near: USR1 to the batch shell -> ranks stop, exit 75 -> the script requeues ->
 #     the requeued element resumes from the manifest (SLURM_RESTART_COUNT=1) and completes
+#  4. scancel of a running element: the ranks stop cleanly and the element stays cancelled
 # Usage: test_slurm.sh ANNAMOSAIC_BIN WORKDIR. Exit 77 (ctest: skipped, reported) when the
 # machine cannot run a local SLURM (not root, packages missing).
 set -uo pipefail
@@ -37,9 +39,11 @@ INI
 # Campaign inputs first (the FoV job would simulate them too; doing it here keeps timing simple).
 "$bin" simulate --config grid-a.ini -o "$work/grid-a/campaign" -q || fail "simulate"
 
-# 1 + 2: array job of one grid, 2 ranks with one (fake) GPU each, then stitch.
+# 1 + 2: array job of two grids (the second names a campaign that is not there), 2 ranks with
+# one (fake) GPU each, then stitch.
+sed -e "s#grid-a/#no-such-grid/#g" -e "/^\[simulate\]/,/^\[run\]/{/^\[run\]/!d}" grid-a.ini > grid-broken.ini
 ids=$(NODES=1 GPUS_PER_NODE=2 CPUS_PER_GPU=1 MEM_PER_CPU=1G TIME=00:20:00 THROTTLE=1 STITCH_RANKS=1 \
-      LIST=campaign.list "$src/slurm/submit-campaign.sh" grid-a.ini) || fail "submit"
+      LIST=campaign.list "$src/slurm/submit-campaign.sh" grid-broken.ini grid-a.ini) || fail "submit"
 echo "$ids"
 fov_job=$(echo "$ids" | sed -n 's/.*FoV array job: \([0-9]*\).*/\1/p')
 stitch_job=$(echo "$ids" | sed -n 's/.*stitch array job: \([0-9]*\).*/\1/p')
@@ -49,8 +53,13 @@ for _ in $(seq 600); do
   sleep 1
 done
 state_of() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -n1; }
-[[ "$(state_of "${fov_job}_0")" == COMPLETED ]] || fail "FoV job state $(state_of "${fov_job}_0")"
-[[ "$(state_of "${stitch_job}_0")" == COMPLETED ]] || fail "stitch job state $(state_of "${stitch_job}_0")"
+[[ "$(state_of "${fov_job}_1")" == COMPLETED ]] || fail "FoV job state $(state_of "${fov_job}_1")"
+[[ "$(state_of "${stitch_job}_1")" == COMPLETED ]] || fail "stitch job state $(state_of "${stitch_job}_1")"
+# The broken grid failed alone: its stitch element was cancelled, not left waiting forever.
+[[ "$(state_of "${fov_job}_0")" == FAILED ]] || fail "broken grid's FoV job state $(state_of "${fov_job}_0")"
+[[ "$(state_of "${stitch_job}_0")" == CANCELLED ]] || fail "broken grid's stitch job state $(state_of "${stitch_job}_0")"
+grep -q "annamosaic fovs exited with 2: bad input" "slurm-${fov_job}_0.out" || fail "no final line in the broken grid's log"
+grep -q "annamosaic stitch exited with 0: done" "slurm-${stitch_job}_1.out" || fail "no final line in the stitch log"
 /usr/bin/python3 - "$work/grid-a/out" <<'PY' || fail "outputs"
 import json, sys, h5py
 out = sys.argv[1]
@@ -71,7 +80,7 @@ sed -e "s#grid-a/#grid-b/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3
 "$bin" simulate --config grid-b.ini -o "$work/grid-b/campaign" -q || fail "simulate grid b"
 echo "$work/grid-b.ini" > requeue.list
 jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-requeue-%A_%a.out" \
-      --array=0-0 "$src/slurm/annamosaic-fovs.sbatch" requeue.list) || fail "sbatch requeue job"
+      --array=0-0 "$src/slurm/annamosaic-grid.sbatch" fovs requeue.list) || fail "sbatch requeue job"
 manifest="$work/grid-b/out/manifest.jsonl"
 for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
 [[ -s "$manifest" ]] || fail "the requeue job never recorded a FoV"
@@ -89,10 +98,31 @@ for _ in $(seq 900); do
   sleep 1
 done
 log=$(cat slurm-requeue-*.out)
-echo "$log" | grep -q "stopped cleanly; requeueing" || fail "the job did not stop cleanly and requeue"
+echo "$log" | grep -q "stopped cleanly before the time limit; requeueing" || fail "the job did not stop cleanly and requeue"
 echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT=1)"
 [[ "$(state_of "${jid}_0")" == COMPLETED ]] || fail "requeued job ended as $(state_of "${jid}_0")"
 n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['status']=='done'}))" "$manifest")
 [[ "$n" == 12 ]] || fail "after the requeue $n of 12 FoVs are done"
 echo "slurm requeue: stopped, requeued, resumed and completed (12/12 FoVs)"
+
+# 4: scancel of a running element (a user who means it): stopped cleanly, not requeued.
+sed -e "s#grid-a/#grid-c/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3#" grid-a.ini > grid-c.ini
+"$bin" simulate --config grid-c.ini -o "$work/grid-c/campaign" -q || fail "simulate grid c"
+echo "$work/grid-c.ini" > cancel.list
+jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-cancel-%A_%a.out" \
+      --array=0-0 "$src/slurm/annamosaic-grid.sbatch" fovs cancel.list) || fail "sbatch cancel job"
+manifest="$work/grid-c/out/manifest.jsonl"
+for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
+[[ -s "$manifest" ]] || fail "the cancel job never recorded a FoV"
+scancel "${jid}_0" || fail "scancel"
+for _ in $(seq 300); do
+  st=$(state_of "${jid}_0"); [[ "$st" == CANCELLED || "$st" == COMPLETED || "$st" == FAILED ]] && break
+  sleep 0.2
+done
+sleep 3  # a requeue by the script would show now
+[[ "$(state_of "${jid}_0")" == CANCELLED ]] || fail "cancelled element is $(state_of "${jid}_0")"
+scontrol show job "${jid}_0" | grep -q "Restarts=0" || fail "the cancelled element was requeued"
+grep -q "received TERM" slurm-cancel-*.out || fail "the script did not see the TERM"
+! grep -q "requeueing" slurm-cancel-*.out || fail "the script requeued a cancelled element"
+echo "slurm cancel: stopped and stayed cancelled"
 echo "test_slurm: OK"
