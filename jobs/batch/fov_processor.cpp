@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -132,6 +133,7 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
   r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
   r.q = ImageF();
   r.error_map = ImageF();
+  r.error_score = 0;
 }
 }  // namespace
 
@@ -180,6 +182,13 @@ void end_reconstruction(FovWork& w) {
     r.error_map = std::move(out.error_map);
     if (!r.error_map.empty())
       r.error_score = std::accumulate(r.error_map.begin(), r.error_map.end(), 0.0) / static_cast<double>(r.error_map.size());
+    // NaN in an input (a float widefield TIFF) spreads through every output: a tile of NaN is not
+    // a result.
+    const auto not_finite = [](const ImageF& im) {
+      return std::any_of(im.begin(), im.end(), [](float v) { return !std::isfinite(v); });
+    };
+    if (not_finite(r.reconstruction) || !std::isfinite(r.error_score))
+      throw std::runtime_error("the A-net's output is not finite (NaN or infinity in an input image?)");
   } catch (const std::exception& e) {
     fail_reconstruction(w, e);
   }

@@ -17,6 +17,7 @@ namespace {
 
 constexpr double kFewLocalizationsFraction = 0.05;  // of the campaign's median count
 constexpr double kLowWidefieldConfidence = 0.1;     // NCC of the widefield match
+constexpr double kLargeLinkResidualPx = 2.0;       // the layout solver's own outlier floor (layout.hpp)
 
 // A perceptually ordered dark-blue -> teal -> yellow ramp (viridis-like, 5 stops).
 std::array<std::uint8_t, 3> ramp(double t) {
@@ -150,16 +151,16 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       if (!r.reason.empty()) t["reason"] = r.reason;
       for (const char* k : {"localizations", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank", "timings",
                             "warnings"})
-        if (r.extra.contains(k)) t[k] = r.extra[k];
+        if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
       if (r.status == "done") ++s.done;
       else ++s.failed;
       if (cell < cells) {
         failed[cell] = r.status != "done";
-        if (r.extra.contains("error_score")) {
+        if (r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
           err[cell] = r.extra["error_score"].get<double>();
           if (r.status == "done") scores.push_back(err[cell]);
         }
-        if (r.extra.contains("localizations")) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
+        if (r.extra.contains("localizations") && r.extra["localizations"].is_number()) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
       }
     }
     tiles.push_back(t);
@@ -179,6 +180,22 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   if (layout && layout->contains("tiles"))
     for (const auto& lt : (*layout)["tiles"])
       if (lt.contains("id") && lt.contains("placed_by")) placed_by[lt["id"].get<int>()] = lt["placed_by"].get<std::string>();
+  // Links the layout used but does not honour (the solver keeps a link whose residual is large
+  // when all of a region's links disagree alike): both tiles may be off by about that much.
+  std::map<int, std::vector<std::string>> link_flags;
+  if (layout && layout->contains("edges"))
+    for (const auto& e : (*layout)["edges"])
+      if (e.value("used", false) && e.contains("residual_px") && e["residual_px"].is_number() &&
+          e["residual_px"].get<double>() > kLargeLinkResidualPx) {
+        const int a = e.value("a", -1), b = e.value("b", -1);
+        const double r = e["residual_px"].get<double>();
+        link_flags[a].push_back(fmt::format("its link to FoV {} disagrees with the layout by {:.1f} px (> {} px): its "
+                                            "position may be off by about that much (see layout.json)", b, r,
+                                            kLargeLinkResidualPx));
+        link_flags[b].push_back(fmt::format("its link to FoV {} disagrees with the layout by {:.1f} px (> {} px): its "
+                                            "position may be off by about that much (see layout.json)", a, r,
+                                            kLargeLinkResidualPx));
+      }
   for (auto& t : tiles) {
     if (t["status"] != "done") continue;
     nlohmann::json flags = nlohmann::json::array();
@@ -193,6 +210,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration")
       flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");
+    if (auto it = link_flags.find(t["id"].get<int>()); it != link_flags.end())
+      for (const auto& f : it->second) flags.push_back(f);
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped
       for (const auto& w : t["warnings"]) flags.push_back(w);
     if (flags.empty()) continue;

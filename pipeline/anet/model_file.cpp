@@ -1,5 +1,7 @@
 #include "anet/model_file.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <hdf5.h>
 
 #include <filesystem>
@@ -131,6 +133,11 @@ struct Reader {
     arr.data.resize(n);
     if (n > 0 && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arr.data.data()) < 0)
       fail("cannot read dataset '" + where + "' (truncated or corrupt file?): " + h5::error_text());
+    // One NaN or infinity in a weight makes every output NaN: refuse the model, not each FoV.
+    if (const auto bad = std::find_if(arr.data.begin(), arr.data.end(), [](float v) { return !std::isfinite(v); });
+        bad != arr.data.end())
+      fail("dataset '" + where + "' holds a non-finite value (" + std::to_string(*bad) + " at element " +
+           std::to_string(bad - arr.data.begin()) + "): the model is corrupt or its training diverged");
     return arr;
   }
 };

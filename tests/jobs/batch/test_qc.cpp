@@ -33,23 +33,30 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
     if (id == 2) extra["error_score"] = 0.9;       // far above the others
     if (id == 4) extra["localizations"] = 21;      // a nearly empty table
     if (id == 6) extra["wf_confidence"] = 0.01;    // the widefield matched nothing
+    if (id == 0) extra["wf_shift_x_px"] = nullptr;  // NaN when an older version recorded it
     recs[id] = {id, id == 8 ? "failed" : "done", "", "", id == 8 ? "locs.csv:3: not a number" : "", extra};
   }
   nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
   for (int id = 0; id < 9; ++id)
     layout["tiles"].push_back({{"id", id}, {"x_um", 9.0 * (id % 3)}, {"y_um", 9.0 * (id / 3)},
                                {"placed_by", id == 7 ? "stage" : "registration"}});
+  // Links the layout used: one it does not honour (5 px), the rest within a fraction of a pixel.
+  layout["edges"] = {{{"a", 4}, {"b", 5}, {"used", true}, {"residual_px", 5.0}},
+                     {{"a", 0}, {"b", 1}, {"used", true}, {"residual_px", 0.3}},
+                     {{"a", 0}, {"b", 3}, {"used", false}, {"residual_px", 30.0}}};  // dropped: harmless
 
   const QcSummary s = write_qc_report(out, c, fovs, recs, &layout, 20.0);
   EXPECT_EQ(s.done, 8u);
   EXPECT_EQ(s.failed, 1u);
-  EXPECT_EQ(s.flagged, (std::vector<int>{2, 4, 6, 7}));
+  EXPECT_EQ(s.flagged, (std::vector<int>{2, 4, 5, 6, 7}));
   const nlohmann::json qc = read_json(out + "/qc/qc.json");
   const auto flags = [&](int id) { return qc["fovs"][id].value("flags", nlohmann::json::array()).dump(); };
   EXPECT_NE(flags(2).find("error-map score 0.900"), std::string::npos) << flags(2);
   EXPECT_NE(flags(4).find("21 localizations"), std::string::npos) << flags(4);
   EXPECT_NE(flags(6).find("widefield registration uncertain"), std::string::npos) << flags(6);
   EXPECT_NE(flags(7).find("stage position only"), std::string::npos) << flags(7);
+  EXPECT_NE(flags(5).find("its link to FoV 4 disagrees with the layout by 5.0 px"), std::string::npos) << flags(5);
+  EXPECT_NE(flags(4).find("its link to FoV 5 disagrees"), std::string::npos) << flags(4);
   EXPECT_EQ(flags(0), "[]");
   EXPECT_EQ(flags(8), "[]");  // failed: its reason is reported, not flags
   // Median of an even count (8 done): the mean of the middle two scores, 0.44 and 0.45.

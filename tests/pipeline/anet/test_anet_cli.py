@@ -193,6 +193,22 @@ class Reconstruct(unittest.TestCase):
         self.assertIn(str(bad), p.stderr)
         self.assertIn("not an HDF5 file", p.stderr)
 
+    def test_model_with_a_nan_weight_is_refused(self):
+        # Every output would be NaN (and a run would record NaN scores for every FoV).
+        bad = self.d / "nan-weight.h5"
+        shutil.copy(MODEL, bad)
+        with h5py.File(bad, "r+") as f:
+            names = []
+            f["generator"].visit(lambda n: names.append(n) if isinstance(f["generator"][n], h5py.Dataset) else None)
+            w = f["generator"][names[0]]
+            a = w[()]
+            a.flat[3] = np.nan
+            w[...] = a
+        p = run("reconstruct", "--model", bad, "-o", self.d / "x.tif", "--table", EPFL, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("non-finite value (nan at element 3)", p.stderr)
+        self.assertFalse((self.d / "x.tif").exists())
+
 
 @unittest.skipUnless(MODEL.exists(), "no shipped model yet")
 class Evaluate(unittest.TestCase):
