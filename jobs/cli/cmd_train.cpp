@@ -5,11 +5,13 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
 #include "anet/trainer.hpp"
+#include "batch/campaign.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -38,6 +40,28 @@ std::pair<double, double> parse_range(const std::string& name, const std::string
   } catch (const std::exception&) {
     throw UsageError("--" + name + " '" + spec + "': expected MIN:MAX");
   }
+}
+
+// A campaign folder's FoVs as table datasets, read as `run` reads them (campaign.ini's table and
+// widefield patterns, positions.csv, its camera pixel for the widefields).
+std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir) {
+  const CampaignInfo c = read_campaign(dir);
+  std::vector<anet::TableDatasetSpec> out;
+  for (const FovEntry& f : plan_fovs(c)) {
+    anet::TableDatasetSpec t;
+    t.table = f.table_path;
+    t.widefield = f.widefield_path;
+    t.widefield_frames = c.widefield_frames;
+    t.switch_id = c.switch_id;
+    if (c.camera_pixel_nm_given) t.camera_pixel_nm = c.camera_pixel_nm;
+    out.push_back(t);
+  }
+  if (out.empty()) throw InputError(dir, "campaign lists no FoVs (" + c.positions + ")");
+  return out;
+}
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec) && !ec;
 }
 
 anet::TrainOptions train_options(const Command& self, const po::variables_map& vm) {
@@ -87,6 +111,11 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
 
   auto& d = o.data;
   d.source = vm["source"].as<std::string>();
+  const bool tables_given = vm.count("dataset") || vm.count("campaign");
+  if (d.source == "auto") d.source = tables_given ? "tables" : "simulate";
+  if (d.source == "simulate" && tables_given)
+    throw UsageError("--dataset and --campaign are training data for --source tables; with --source simulate they would be "
+                     "ignored (drop --source, or the datasets)");
   d.crop_px = vm["crop-px"].as<std::size_t>();
   if (d.crop_px == 0 || d.crop_px % 256 != 0)
     throw UsageError("--crop-px must be a positive multiple of 256 (8 stride-2 levels), not " + std::to_string(d.crop_px));
@@ -138,7 +167,12 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
     }
   if (vm.count("campaign"))
     for (const std::string& dir : vm["campaign"].as<std::vector<std::string>>())
-      for (const auto& t : anet::campaign_datasets(dir)) d.tables.push_back(t);
+      for (const auto& t : campaign_tables(dir)) d.tables.push_back(t);
+  // The model would be written over one of its own inputs.
+  for (const auto& t : d.tables)
+    for (const std::string& in : {t.table, t.widefield})
+      if (!in.empty() && same_file(in, o.output))
+        throw UsageError("-o " + o.output + " is one of the training inputs (" + in + "): choose another model file name");
   return o;
 }
 
@@ -214,7 +248,7 @@ Command train_command() {
         ("rho", po::value<double>()->default_value(0.84), "MS-SSIM vs smoothed-L1 balance in L_SuperRes")
         ("lowres-target", po::value<std::string>()->default_value("q-of-t"), "L_LowRes against q-of-t or widefield")
         ("target-quantile", po::value<double>()->default_value(0.999), "T is scaled by this quantile, clipped to [0, 1]")
-        ("source", po::value<std::string>()->default_value("simulate"), "simulate or tables")
+        ("source", po::value<std::string>()->default_value("auto"), "simulate, tables, or auto (tables when --dataset or --campaign is given)")
         ("crop-px", po::value<std::size_t>()->default_value(256), "training crop (multiple of 256; paper: 512)")
         ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel")
         ("no-rotate", po::bool_switch(), "no random rotation")
@@ -224,7 +258,7 @@ Command train_command() {
         ("p-no-sparse", po::value<double>()->default_value(0.1), "fraction of samples without sparse image")
         ("background-max", po::value<double>()->default_value(0.002), "structured background added to S (max counts/px)")
         ("dataset", po::value<std::vector<std::string>>()->composing(), "tables: TABLE[,WIDEFIELD[,SWITCH]] (repeatable)")
-        ("campaign", po::value<std::vector<std::string>>()->composing(), "tables: a campaign folder (repeatable)")
+        ("campaign", po::value<std::vector<std::string>>()->composing(), "tables: a campaign folder (repeatable; its campaign.ini's patterns and camera-pixel-nm apply)")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "tables: widefield pages averaged")
         ("pairs-per-table", po::value<int>()->default_value(20), "tables: (S, T) window pairs per table")
         ("structure", po::value<std::string>()->default_value("microtubules"), "simulate: microtubules or nuclear-pores")

@@ -159,9 +159,6 @@ std::string clock_string(double s) {
   return buf;
 }
 
-// Validation samples come from their own index range, never used for training.
-constexpr std::uint64_t kValidationBase = std::uint64_t{1} << 40;
-
 }  // namespace
 
 TrainSummary train(const TrainOptions& opt) {
@@ -208,7 +205,7 @@ TrainSummary train(const TrainOptions& opt) {
 
   std::vector<PreparedSample> validation;
   for (int i = 0; i < (opt.validate_every > 0 ? opt.validation_samples : 0); ++i)
-    validation.push_back(core.prepare(data.sample(kValidationBase + static_cast<std::uint64_t>(i))));
+    validation.push_back(core.prepare(data.validation_sample(static_cast<std::uint64_t>(i))));
   auto validate = [&]() {
     double s = 0;
     for (const PreparedSample& p : validation) {

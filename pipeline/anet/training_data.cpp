@@ -112,59 +112,6 @@ ImageF FieldSimulator::sparse(const SimulatedField& f, std::size_t width, std::s
   return out;
 }
 
-// ---------------------------------------------------------------- campaign folders
-
-std::vector<TableDatasetSpec> campaign_datasets(const std::string& dir) {
-  const std::string ini = dir + "/campaign.ini";
-  std::ifstream in(ini);
-  if (!in) throw IoError(ini, "cannot open (is this a campaign folder?)");
-  std::map<std::string, std::string> kv;
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto eq = line.find('=');
-    if (line.empty() || line[0] == '#' || line[0] == '[' || eq == std::string::npos) continue;
-    auto trim = [](std::string s) {
-      s.erase(0, s.find_first_not_of(" \t"));
-      s.erase(s.find_last_not_of(" \t\r") + 1);
-      return s;
-    };
-    kv[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
-  }
-  const int switch_id = kv.count("switch-id") ? std::stoi(kv["switch-id"]) : 0;
-  const std::string frames = kv.count("widefield-frames") ? kv["widefield-frames"] : "3-5";
-  std::vector<TableDatasetSpec> out;
-  std::vector<fs::path> fovs;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir + "/fov", ec))
-    if (e.is_directory()) fovs.push_back(e.path());
-  if (ec) throw IoError(dir + "/fov", "cannot list: " + ec.message());
-  std::sort(fovs.begin(), fovs.end());
-  // Only the FoVs the campaign lists (positions.csv, first column id): folders left in fov/ by an
-  // earlier, larger campaign are not part of it.
-  std::set<long> listed;
-  if (std::ifstream pos(dir + "/positions.csv"); pos) {
-    std::string row;
-    std::getline(pos, row);  // header
-    while (std::getline(pos, row))
-      if (!row.empty()) listed.insert(std::strtol(row.c_str(), nullptr, 10));
-  }
-  for (const fs::path& p : fovs) {
-    const std::string name = p.filename().string();
-    if (!listed.empty() && (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos ||
-                            !listed.count(std::stol(name))))
-      continue;
-    TableDatasetSpec s;
-    s.table = (p / "locs.csv").string();
-    if (!fs::exists(s.table)) continue;
-    if (fs::exists(p / "widefield.tif")) s.widefield = (p / "widefield.tif").string();
-    s.widefield_frames = frames;
-    s.switch_id = switch_id;
-    out.push_back(s);
-  }
-  if (out.empty()) throw InputError(dir, "campaign folder has no fov/NNNN/locs.csv tables");
-  return out;
-}
-
 // ---------------------------------------------------------------- the data source
 
 namespace {
@@ -255,10 +202,14 @@ struct TrainingData::Impl {
     return s;
   }
 
-  TrainingSample from_table(std::uint64_t index) const {
+  // Tables for training and tables held out for validation (several tables: about one in ten is
+  // held out; fewer than 3: the same tables, other crops).
+  std::vector<std::size_t> training_tables, validation_tables;
+
+  TrainingSample from_table(std::uint64_t index, const std::vector<std::size_t>& pool) const {
     std::mt19937_64 rng(mix_seed(opt.seed, 21, index));
     std::uniform_real_distribution<double> u01(0, 1);
-    const TableData& t = tables[std::uniform_int_distribution<std::size_t>(0, tables.size() - 1)(rng)];
+    const TableData& t = tables[pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)]];
     const std::uint64_t ds = static_cast<std::uint64_t>(&t - tables.data());
     const std::uint64_t k = std::uniform_int_distribution<std::uint64_t>(
         0, static_cast<std::uint64_t>(std::max(1, opt.pairs_per_table)) - 1)(rng);
@@ -310,12 +261,21 @@ TrainingData::TrainingData(const DataOptions& opt) {
       if (table.empty()) throw InputError(spec.table, "table has no localizations");
       const TableStats st = compute_stats(table);
       t.range = frame_range_of(st);
+      // S windows are 300-500 frames: in a short acquisition they hold much of T, and the network
+      // learns to copy rather than to reconstruct (the paper's dense tables: 30,000-60,000 frames).
+      const double frames = static_cast<double>(t.range.count);
+      if (frames < 5000)
+        spdlog::warn("{}: {:.0f} frames: the sparse windows (300-500 frames) hold up to {:.0f}% of them, so S is close to T "
+                     "and the model learns little from this table (training tables should be dense acquisitions of "
+                     "many thousand frames)",
+                     spec.table, frames, std::min(100.0, 100.0 * 500 / frames));
+      const double camera_pixel_nm = spec.camera_pixel_nm > 0 ? spec.camera_pixel_nm : opt.camera_pixel_nm;
       ImageF wf;
       Field field;
       if (!spec.widefield.empty()) {
         wf = read_widefield(spec);
         // The widefield image and the table share their origin (the camera field).
-        field = Field{0, 0, static_cast<double>(wf.width()) * opt.camera_pixel_nm, static_cast<double>(wf.height()) * opt.camera_pixel_nm};
+        field = Field{0, 0, static_cast<double>(wf.width()) * camera_pixel_nm, static_cast<double>(wf.height()) * camera_pixel_nm};
         // A widefield of another field (or at another pixel size) would be "registered" to noise.
         std::size_t outside = 0;
         for (std::size_t i = 0; i < table.size(); ++i)
@@ -325,7 +285,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
                            fmt::format("covers {:.1f} x {:.1f} um at {:g} nm camera pixels, but {} of the {} localizations of {} "
                                        "(x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm) fall outside it: not this table's "
                                        "widefield, or another --camera-pixel-nm",
-                                       field.width_nm / 1e3, field.height_nm / 1e3, opt.camera_pixel_nm, outside, table.size(),
+                                       field.width_nm / 1e3, field.height_nm / 1e3, camera_pixel_nm, outside, table.size(),
                                        spec.table, st.x_min_nm, st.x_max_nm, st.y_min_nm, st.y_max_nm));
       } else {
         field = bounding_field(st, opt.pixel_nm);
@@ -348,10 +308,25 @@ TrainingData::TrainingData(const DataOptions& opt) {
         ro.window = parse_frame_window("dense-paper", t.range, mix_seed(opt.seed, 22, impl->tables.size(), 0));
         const ImageF dense = render(table, field, ro);
         double sx = 0, sy = 0;
-        t.widefield_sr = register_widefield_to(dense.view(), wf.view(), opt.pixel_nm, opt.camera_pixel_nm, &sx, &sy);
+        t.widefield_sr = register_widefield_to(dense.view(), wf.view(), opt.pixel_nm, camera_pixel_nm, &sx, &sy);
         spdlog::info("{}: widefield registered to T, shift ({:.2f}, {:.2f}) camera px", spec.table, sx, sy);
       }
       impl->tables.push_back(std::move(t));
+    }
+    const std::size_t n = impl->tables.size();
+    if (n >= 3) {
+      const std::size_t held = std::max<std::size_t>(1, n / 10);
+      std::vector<char> is_held(n, 0);
+      for (std::size_t k = 0; k < held; ++k) is_held[(2 * k + 1) * n / (2 * held)] = 1;  // spread over the list
+      for (std::size_t i = 0; i < n; ++i) (is_held[i] ? impl->validation_tables : impl->training_tables).push_back(i);
+      spdlog::info("validation: {} of the {} tables held out (not trained on): {}", held, n,
+                   impl->tables[impl->validation_tables.front()].name + (held > 1 ? ", ..." : ""));
+    } else {
+      for (std::size_t i = 0; i < n; ++i) impl->training_tables.push_back(i);
+      impl->validation_tables = impl->training_tables;
+      spdlog::warn("validation: with {} table(s) nothing can be held out; validation scores other crops and frame windows "
+                   "of the training data and is optimistic (give 3 or more tables, and check the model with `evaluate`)",
+                   n);
     }
   } else {
     throw InputError("source", "must be simulate or tables, not '" + opt.source + "'");
@@ -362,7 +337,13 @@ TrainingData::TrainingData(const DataOptions& opt) {
 TrainingData::~TrainingData() = default;
 
 TrainingSample TrainingData::sample(std::uint64_t index) const {
-  return impl_->sim ? impl_->simulated(index) : impl_->from_table(index);
+  return impl_->sim ? impl_->simulated(index) : impl_->from_table(index, impl_->training_tables);
+}
+
+TrainingSample TrainingData::validation_sample(std::uint64_t i) const {
+  // Indices far beyond any training step: other simulated fields, other crops and windows.
+  constexpr std::uint64_t kValidationBase = std::uint64_t{1} << 40;
+  return impl_->sim ? impl_->simulated(kValidationBase + i) : impl_->from_table(kValidationBase + i, impl_->validation_tables);
 }
 
 std::string TrainingData::describe() const {
@@ -374,7 +355,9 @@ std::string TrainingData::describe() const {
   } else {
     std::size_t with_wf = 0;
     for (const auto& t : impl_->tables) with_wf += !t.widefield_sr.empty();
-    s << impl_->tables.size() << " tables (" << with_wf << " with widefield), " << o.pairs_per_table << " pairs each";
+    s << impl_->tables.size() << " tables (" << with_wf << " with widefield; " << impl_->training_tables.size()
+      << " for training, " << (impl_->tables.size() >= 3 ? std::to_string(impl_->validation_tables.size()) + " held out" : "none held out")
+      << " for validation), " << o.pairs_per_table << " pairs each";
   }
   s << ", crops " << o.crop_px << " px at " << o.pixel_nm << " nm";
   return s.str();

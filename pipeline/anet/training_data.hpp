@@ -76,6 +76,7 @@ struct TableDatasetSpec {
   std::string widefield;              // optional widefield TIFF (origin at the table's (0, 0) nm)
   std::string widefield_frames = "3-5";  // pages averaged (all pages if the stack is shorter)
   int switch_id = 0;
+  double camera_pixel_nm = 0;         // the widefield's camera pixel (0: DataOptions::camera_pixel_nm)
 };
 
 struct DataOptions {
@@ -93,9 +94,6 @@ struct DataOptions {
   std::uint64_t seed = 1;
 };
 
-// Expands a campaign folder (campaign.ini + fov/NNNN/) into table datasets: every FoV's table
-// and widefield, its switch id and widefield frames from campaign.ini.
-std::vector<TableDatasetSpec> campaign_datasets(const std::string& campaign_dir);
 
 struct TrainingSample {
   ImageF sparse;     // S, counts (all zero when dropped)
@@ -110,7 +108,9 @@ class TrainingData {
   // Reads tables and widefields and registers them (I/O and errors happen here).
   explicit TrainingData(const DataOptions& opt);
   ~TrainingData();
-  TrainingSample sample(std::uint64_t index) const;
+  TrainingSample sample(std::uint64_t index) const;  // training step `index`
+  // Validation sample i: from the tables held out of training (3 or more tables), else as sample.
+  TrainingSample validation_sample(std::uint64_t i) const;
   std::string describe() const;
 
  private:

@@ -110,6 +110,35 @@ class Train(unittest.TestCase):
         self.assertIn("fall outside it", p.stderr)
         self.assertFalse((TMP / "wfbad").exists())  # no empty checkpoint folder left
 
+    def test_own_tables_are_used_checked_and_held_out(self):
+        d = TMP / "own"
+        d.mkdir(parents=True, exist_ok=True)
+        # --dataset alone means table training (it was silently the simulator).
+        p = run("train", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run")
+        self.assertIn("data: 1 tables", p.stdout)
+        # The EPFL table has 361 frames: S windows of 300-500 frames are most of T; say so.
+        self.assertIn("361 frames: the sparse windows (300-500 frames) hold up to 100% of them", p.stderr)
+        self.assertIn("nothing can be held out", p.stderr)
+        p = run("train", "--source", "simulate", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("would be ignored", p.stderr)
+        # The model must not be written over its own training table.
+        victim = d / "victim.csv"
+        shutil.copy(EPFL, victim)
+        before = victim.read_bytes()
+        p = run("train", "--dataset", victim, "-o", victim, "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is one of the training inputs", p.stderr)
+        self.assertEqual(victim.read_bytes(), before)
+        # Three tables or more: validation tables are held out of training.
+        tables = []
+        for i in range(3):
+            tables += ["--dataset", d / f"t{i}.csv"]
+            shutil.copy(EPFL, d / f"t{i}.csv")
+        p = run("train", *tables, "-o", d / "m.h5", "--dry-run")
+        self.assertIn("2 for training, 1 held out for validation", p.stdout)
+        self.assertIn("1 of the 3 tables held out (not trained on): " + str(d / "t1.csv"), p.stderr)
+
 
 @unittest.skipUnless(MODEL.exists(), "no shipped model yet")
 class Reconstruct(unittest.TestCase):
