@@ -8,13 +8,17 @@ volatile std::sig_atomic_t g_signal = 0;
 extern "C" void on_stop_signal(int sig) { g_signal = sig; }  // async-signal-safe: one store
 }  // namespace
 
-void install_stop_handlers() {
+void install_stop_handlers(bool also_interrupt) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  if (also_interrupt) {
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, nullptr);
+  }
 }
 bool stop_requested() { return g_signal != 0; }
 int stop_signal() { return g_signal; }

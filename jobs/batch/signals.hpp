@@ -7,7 +7,9 @@ namespace annamosaic {
 
 constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable, nothing lost
 
-void install_stop_handlers();
+// also_interrupt: SIGINT (Ctrl-C) too, once (a second Ctrl-C kills as usual); for interactive
+// commands such as `train`.
+void install_stop_handlers(bool also_interrupt = false);
 bool stop_requested();
 int stop_signal();  // the signal number received, 0 if none
 

@@ -12,6 +12,7 @@
 
 #include "anet/trainer.hpp"
 #include "batch/campaign.hpp"
+#include "batch/signals.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -105,6 +106,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   o.output = vm["output"].as<std::string>();
   o.checkpoint_dir = vm.count("checkpoint-dir") ? vm["checkpoint-dir"].as<std::string>() : path_stem(o.output) + ".train";
   o.resume = vm["resume"].as<bool>();
+  o.stop_requested = stop_requested;  // SIGTERM, SIGUSR1, Ctrl-C: checkpoint, then exit 75
   o.device = vm["device"].as<std::string>();
   o.threads = torch_threads(vm);
   o.config_text = effective_config(self, vm);
@@ -194,6 +196,7 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
               << (s.widefield.empty() ? "absent" : "present") << ", switch " << s.switch_id << "\n";
     return 0;
   }
+  install_stop_handlers(/*also_interrupt=*/true);
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);
   if (sum.best_step > 0)
@@ -225,7 +228,7 @@ Command train_command() {
     d.add_options()
         ("output,o", po::value<std::string>()->required(), "model file to write (HDF5)")
         ("checkpoint-dir", po::value<std::string>(), "checkpoint folder (default: OUTPUT without extension + .train)")
-        ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5")
+        ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5 (none yet: start afresh); without it an existing checkpoint is refused")
         ("dry-run", po::bool_switch(), "print parameter counts, check the data, do not train")
         ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
         ("seed", po::value<std::uint64_t>()->default_value(1), "seed of initialisation, data and dropout")

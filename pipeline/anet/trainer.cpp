@@ -1,10 +1,14 @@
 #include <torch/version.h>
 
+#include <signal.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <future>
+#include <sstream>
 
 #include "anet/losses.hpp"
 #include "anet/metrics.hpp"
@@ -159,6 +163,36 @@ std::string clock_string(double s) {
   return buf;
 }
 
+// The value of `key = value` in an INI text ("" if absent).
+std::string ini_value(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto trim = [](std::string v) {
+      v.erase(0, v.find_first_not_of(" \t"));
+      v.erase(v.find_last_not_of(" \t\r") + 1);
+      return v;
+    };
+    if (trim(line.substr(0, eq)) == key) return trim(line.substr(eq + 1));
+  }
+  return "";
+}
+
+// Temporary files of a killed training (NAME.tmp.PID of a process that is gone).
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto dot = name.rfind(".tmp.");
+    if (dot == std::string::npos) continue;
+    const std::string pid = name.substr(dot + 5);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;  // still running
+    if (std::filesystem::remove(e.path(), ec)) spdlog::info("removed {} (left by a training that was killed)", e.path().string());
+  }
+}
+
 }  // namespace
 
 TrainSummary train(const TrainOptions& opt) {
@@ -173,21 +207,45 @@ TrainSummary train(const TrainOptions& opt) {
   }
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
+  // A training's checkpoint is hours of work: never overwritten by a run that forgot --resume.
+  const bool have_checkpoint = std::filesystem::exists(ckpt_path);
+  if (have_checkpoint && !opt.resume)
+    throw InputError(ckpt_path, "holds the checkpoint of an earlier training: --resume continues it; to start afresh, "
+                                "give another -o (or --checkpoint-dir), or delete " + opt.checkpoint_dir);
+  if (opt.resume && !have_checkpoint)
+    spdlog::info("--resume: no checkpoint in {} yet; starting afresh", opt.checkpoint_dir);
 
   const TrainingData data(opt.data);
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
+  remove_stale_temporaries(opt.checkpoint_dir);
   const ParameterCounts pc{parameter_count(*core.g), parameter_count(*core.d), parameter_count(*core.q)};
   spdlog::info("A-net: G {} parameters (ngf {}, {}), D {} (ndf {}), Q {}; data: {}", pc.generator, opt.network.ngf,
                decoder_name(opt.network.decoder), pc.discriminator, opt.network.ndf, pc.estimator, data.describe());
 
   TrainSummary sum;
   double elapsed_before = 0;
-  if (opt.resume) {
-    if (!std::filesystem::exists(ckpt_path)) throw IoError(ckpt_path, "--resume: no checkpoint to resume from");
+  if (opt.resume && have_checkpoint) {
     const ModelFile c = read_model_file(ckpt_path);
+    // Continuing with other data or another recipe would be a different training under the old
+    // one's step count and best score.
+    std::string changed;
+    if (const auto it = c.provenance.find("data"); it != c.provenance.end() && it->second != data.describe())
+      changed += "\n  data: " + it->second + " -> " + data.describe();
+    if (const auto it = c.provenance.find("config"); it != c.provenance.end())
+      for (const char* key : {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
+                              "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse", "pairs-per-table"}) {
+        const std::string was = ini_value(it->second, key), now = ini_value(opt.config_text, key);
+        if (!was.empty() && !now.empty() && was != now) changed += fmt::format("\n  {}: {} -> {}", key, was, now);
+      }
+    if (!changed.empty())
+      throw InputError(ckpt_path, "was trained with other settings; --resume needs the same ones:" + changed +
+                                      "\n(to train with the new ones, give another -o or --checkpoint-dir)");
     sum.first_step = core.restore(c, ckpt_path);
+    if (sum.first_step >= opt.steps)
+      throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps above it to train on (its best model is "
+                                              "{})", sum.first_step, best_path));
     if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");
     if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));
     if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
@@ -256,7 +314,12 @@ TrainSummary train(const TrainOptions& opt) {
         write_model_file(best_path, best);
       }
     }
-    if (step % opt.checkpoint_every == 0 || step == opt.steps) save_checkpoint(step);
+    const bool stop = opt.stop_requested && opt.stop_requested();
+    if (step % opt.checkpoint_every == 0 || step == opt.steps || stop) save_checkpoint(step);
+    if (stop)
+      throw Stopped(fmt::format("training stopped after step {} of {}; checkpoint saved in {}: the same command with "
+                                "--resume continues",
+                                step, opt.steps, ckpt_path));
     if (now - last_log >= opt.log_every_s || step == opt.steps || step == sum.first_step + 1) {
       const double rate = (step - window_start_step) / std::max(1e-9, now - window_start_time);
       spdlog::info("step {}/{}: D {:.4f} Q {:.4f} G {:.3f} (SR {:.4f} LowRes {:.4f} GAN {:.4f}) | {:.2f} steps/s | ETA {}", step,

@@ -15,6 +15,7 @@
 // <checkpoint_dir>/best.h5 and copied to `output` at the end (or the last state when
 // validation is off).
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "anet/model_file.hpp"
@@ -37,7 +38,9 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   std::string output;           // final model file (G + Q)
   std::string checkpoint_dir;   // checkpoint.h5 and best.h5
-  bool resume = false;
+  bool resume = false;          // continue from checkpoint.h5 (none there: start afresh)
+  // Asked after every step: true saves a checkpoint and throws Stopped (a signal, say).
+  std::function<bool()> stop_requested;
   std::string device = "cpu";   // "cpu" | "cuda[:N]"
   int threads = 0;              // LibTorch intra-op threads (0: leave as set)
   std::string command_line;     // provenance

@@ -91,6 +91,41 @@ class Train(unittest.TestCase):
         with h5py.File(ckpt, "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), 30)
 
+    def test_sigterm_saves_a_checkpoint_and_a_checkpoint_is_never_lost(self):
+        d = TMP / "term"
+        args = ["train", "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 400, "--checkpoint-every", 1000,
+                "--validate-every", 0, "--seed", 5]
+        p = subprocess.Popen([CLI, *map(str, args), "--threads", "1"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        log = ""
+        while time.time() < deadline:  # wait for the first progress line: steps are being made
+            line = p.stderr.readline()
+            log += line
+            if "step 1/400" in line or not line:
+                break
+        time.sleep(1)
+        p.send_signal(signal.SIGTERM)
+        log += p.communicate(timeout=300)[1]
+        self.assertEqual(p.returncode, 75, log[-2000:])
+        self.assertIn("training stopped after step", log)
+        with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:  # saved at the stop, not at step 1000
+            stopped_at = int(f["scalars"].attrs["step"])
+        self.assertGreater(stopped_at, 0)
+        self.assertIn("stopped after step %d of 400" % stopped_at, log)
+        # Without --resume the checkpoint is not overwritten; other settings or fewer steps are refused.
+        r = run(*args, check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--resume continues it", r.stderr)
+        r = run(*args, "--resume", "--lr", "0.001", check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stderr, r"lr: 0\.0002\d* -> 0\.001")
+        r = run(*args[:8], stopped_at, *args[9:], "--resume", check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is at step %d already" % stopped_at, r.stderr)
+        with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
+            self.assertEqual(int(f["scalars"].attrs["step"]), stopped_at)
+
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
