@@ -79,8 +79,10 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     std::printf("%10s %10s %10s %10s %10s %10s %10s\n", "n", "locs/um2", "histogram", "A-net S", "A-net S+W", "gain S", "gain S+W");
     for (const anet::EvalRow& r : e.rows)
       std::printf("%10.0f %10.2f %10.4f %10.4f %10.4f %9s%.1f %9s%.1f\n", r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim,
-                  r.anet_sw.ms_ssim, r.equivalent_s_lower_bound ? ">" : "", r.equivalent_n_s / r.n,
-                  r.equivalent_sw_lower_bound ? ">" : "", r.equivalent_n_sw / r.n);
+                  r.anet_sw.ms_ssim, anet::bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound), r.equivalent_n_s / r.n,
+                  anet::bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw / r.n);
+    std::printf("gain = n the histogram needs for the A-net's MS-SSIM / n (\">\": beyond the largest n tried; \"<=\": the A-net "
+                "is no better than the histogram at the smallest n tried, possibly worse)\n");
     std::printf("widefield only (S = 0): MS-SSIM %.4f\n", e.widefield_only.ms_ssim);
     spdlog::info("wrote {} and {}", e.csv_path, e.plot_path);
   }

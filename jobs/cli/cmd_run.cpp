@@ -43,14 +43,24 @@ namespace fs = std::filesystem;
 // Finds a model file: as given, then in $ANNAMOSAIC_MODELS, then in the source tree's models/.
 std::string resolve_model(const std::string& name) {
   if (fs::exists(name)) return name;
+  // A path names that file only: falling back to a file of the same name elsewhere (the shipped
+  // model) would reconstruct a whole campaign with a model nobody chose.
+  if (name.find('/') != std::string::npos)
+    throw UsageError("--model " + name + ": file not found (a bare name such as anet-microtubules-ngf16.h5 is also looked "
+                     "for in $ANNAMOSAIC_MODELS and the installed models folder)");
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("ANNAMOSAIC_MODELS")) dirs.push_back(env);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
   dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
   for (const auto& d : dirs) {
-    const fs::path p = fs::path(d) / fs::path(name).filename();
+    const fs::path p = fs::path(d) / name;
     if (fs::exists(p)) return p.string();
   }
-  throw UsageError("--model " + name + ": file not found (also looked in $ANNAMOSAIC_MODELS and " ANNAMOSAIC_SOURCE_DIR "/models)");
+  std::string where;
+  for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d;
+  throw UsageError("--model " + name + ": file not found here, nor in " + where);
 }
 
 struct MpiSession {

@@ -130,6 +130,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   d.p_no_widefield = vm["p-no-widefield"].as<double>();
   d.p_no_sparse = vm["p-no-sparse"].as<double>();
   d.pairs_per_table = vm["pairs-per-table"].as<int>();
+  if (d.pairs_per_table < 1) throw UsageError("--pairs-per-table must be >= 1");
   d.seed = o.seed;
   d.read = table_options(vm);
   auto& s = d.sim;
@@ -163,7 +164,13 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
       anet::TableDatasetSpec t;
       t.table = parts[0];
       if (parts.size() > 1) t.widefield = parts[1];
-      if (parts.size() > 2) t.switch_id = std::stoi(parts[2]);
+      if (parts.size() > 2) {
+        char* end = nullptr;
+        const long id = std::strtol(parts[2].c_str(), &end, 10);
+        if (parts[2].empty() || *end != '\0' || id < 0 || id > 1000)
+          throw UsageError("--dataset '" + spec + "': SWITCH must be a structure id (0, 1, ...), not '" + parts[2] + "'");
+        t.switch_id = static_cast<int>(id);
+      }
       t.widefield_frames = vm["widefield-frames"].as<std::string>();
       d.tables.push_back(t);
     }

@@ -45,10 +45,15 @@ std::vector<double> default_n() {
 
 }  // namespace
 
-double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound) {
+double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound,
+                    bool* upper_bound) {
   if (lower_bound) *lower_bound = false;
+  if (upper_bound) *upper_bound = false;
   if (n.empty()) return 0;
-  if (score <= curve.front()) return n.front();
+  if (score <= curve.front()) {
+    if (upper_bound) *upper_bound = true;
+    return n.front();
+  }
   for (std::size_t i = 1; i < n.size(); ++i)
     if (score <= curve[i]) {
       const double t = (score - curve[i - 1]) / std::max(1e-12, curve[i] - curve[i - 1]);
@@ -127,8 +132,8 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
   // running maximum.
   for (std::size_t i = 1; i < hist.size(); ++i) hist[i] = std::max(hist[i], hist[i - 1]);
   for (EvalRow& r : out.rows) {
-    r.equivalent_n_s = equivalent_n(ns, hist, r.anet_s.ms_ssim, &r.equivalent_s_lower_bound);
-    r.equivalent_n_sw = equivalent_n(ns, hist, r.anet_sw.ms_ssim, &r.equivalent_sw_lower_bound);
+    r.equivalent_n_s = equivalent_n(ns, hist, r.anet_s.ms_ssim, &r.equivalent_s_lower_bound, &r.equivalent_s_upper_bound);
+    r.equivalent_n_sw = equivalent_n(ns, hist, r.anet_sw.ms_ssim, &r.equivalent_sw_lower_bound, &r.equivalent_sw_upper_bound);
   }
 
   std::filesystem::create_directories(opt.output_dir);
@@ -141,9 +146,10 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
     csv += fmt::format("{:.0f},{:.3f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}{:.0f},{}{:.1f},{}{:.0f},{}{:.1f}\n",
                        r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim, r.anet_sw.ms_ssim, r.histogram.ssim,
                        r.anet_s.ssim, r.anet_sw.ssim, r.histogram.psnr, r.anet_s.psnr, r.anet_sw.psnr, r.histogram.frc_nm,
-                       r.anet_s.frc_nm, r.anet_sw.frc_nm, r.equivalent_s_lower_bound ? ">" : "", r.equivalent_n_s,
-                       r.equivalent_s_lower_bound ? ">" : "", r.equivalent_n_s / r.n, r.equivalent_sw_lower_bound ? ">" : "",
-                       r.equivalent_n_sw, r.equivalent_sw_lower_bound ? ">" : "", r.equivalent_n_sw / r.n);
+                       r.anet_s.frc_nm, r.anet_sw.frc_nm, bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound),
+                       r.equivalent_n_s, bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound), r.equivalent_n_s / r.n,
+                       bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw,
+                       bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw / r.n);
   csv += fmt::format("# widefield only (S = 0): MS-SSIM {:.4f}, SSIM {:.4f}, PSNR {:.2f}\n", out.widefield_only.ms_ssim,
                      out.widefield_only.ssim, out.widefield_only.psnr);
   out.csv_path = opt.output_dir + "/evaluate.csv";

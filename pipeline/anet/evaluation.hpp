@@ -58,6 +58,7 @@ struct EvalRow {
   Score histogram, anet_s, anet_sw;
   double equivalent_n_s = 0, equivalent_n_sw = 0;  // histogram n reaching the A-net's MS-SSIM
   bool equivalent_s_lower_bound = false, equivalent_sw_lower_bound = false;  // beyond the largest n tried
+  bool equivalent_s_upper_bound = false, equivalent_sw_upper_bound = false;  // below the smallest n tried
 };
 
 struct SimulatedEvaluation {
@@ -81,7 +82,12 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt);
 TableEvaluation evaluate_table(const EvaluateOptions& opt);
 
 // Log-linear interpolation of the n at which `curve` (increasing in n) reaches `score`;
-// `lower_bound` is set when the score exceeds the whole curve (the largest n is returned).
-double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound);
+// `lower_bound` is set when the score exceeds the whole curve (the largest n is returned),
+// `upper_bound` when it is at or below the curve's start (the smallest n is returned: the A-net
+// is no better than that histogram, possibly worse).
+double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound,
+                    bool* upper_bound = nullptr);
+// ">" for a lower bound, "<=" for an upper bound, "" for an interpolated value.
+inline const char* bound_mark(bool lower_bound, bool upper_bound) { return lower_bound ? ">" : upper_bound ? "<=" : ""; }
 
 }  // namespace annamosaic::anet

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "anet/augment.hpp"
+#include "anet/evaluation.hpp"
 #include "anet/inference.hpp"
 #include "anet/losses.hpp"
 #include "anet/metrics.hpp"
@@ -687,4 +688,21 @@ TEST(AnetData, SimulatedWidefieldIsRegisteredToTheTarget) {
     EXPECT_NEAR(sx, f.wf_shift_x_px, 0.25) << seed;
     EXPECT_NEAR(sy, f.wf_shift_y_px, 0.25) << seed;
   }
+}
+
+// The gain table's "n the histogram needs": interpolated on the curve, or a bound at either end
+// (an A-net worse than the sparsest histogram is "<= 1x", never an exact 1.0).
+TEST(AnetEvaluation, EquivalentNIsABoundOutsideTheCurve) {
+  const std::vector<double> n = {1000, 10000, 100000}, hist = {0.5, 0.7, 0.8};
+  bool lower = false, upper = false;
+  EXPECT_NEAR(equivalent_n(n, hist, 0.6, &lower, &upper), std::sqrt(1000.0 * 10000.0), 1e-6);
+  EXPECT_FALSE(lower || upper);
+  EXPECT_EQ(equivalent_n(n, hist, 0.3, &lower, &upper), 1000);
+  EXPECT_TRUE(upper);
+  EXPECT_FALSE(lower);
+  EXPECT_STREQ(bound_mark(lower, upper), "<=");
+  EXPECT_EQ(equivalent_n(n, hist, 0.9, &lower, &upper), 100000);
+  EXPECT_TRUE(lower);
+  EXPECT_FALSE(upper);
+  EXPECT_STREQ(bound_mark(lower, upper), ">");
 }
