@@ -47,6 +47,14 @@ Binding choose_binding(const std::map<std::string, std::string>& env, int device
   return b;
 }
 
+std::string granted_gpus_unused(const std::map<std::string, std::string>& env, int device_count) {
+  const auto it = env.find("CUDA_VISIBLE_DEVICES");
+  if (device_count > 0 || it == env.end() || it->second.empty() || it->second == "NoDevFiles" || it->second[0] == '-')
+    return "";
+  return "CUDA_VISIBLE_DEVICES=" + it->second + ": GPU(s) were granted, but LibTorch sees no CUDA device (a CPU-only "
+         "LibTorch such as Debian's, or no driver): running on the CPU (README \"A-net on a GPU\" builds the CUDA variant)";
+}
+
 std::size_t auto_in_flight(const Binding& b) {
   if (b.device < 0) return 3;
   return std::clamp<std::size_t>(b.threads / 2, 3, 16);

@@ -33,6 +33,11 @@ Binding choose_binding(const std::map<std::string, std::string>& env, int device
 // so 3 (one FoV preparing, one in the A-net, one writing) keeps it fed. On a GPU the A-net takes
 // milliseconds and the CPU stages (read, render, register, write: seconds per full-size FoV)
 // bound the rank: one FoV in flight per two of its threads, 3 to 16.
+// A warning when the launcher granted GPUs (CUDA_VISIBLE_DEVICES names some) but the runtime sees
+// none (device_count 0: a LibTorch built without CUDA, no driver): the run goes on the CPU,
+// which a user paying for GPUs must hear about. "" otherwise.
+std::string granted_gpus_unused(const std::map<std::string, std::string>& env, int device_count);
+
 std::size_t auto_in_flight(const Binding& b);
 
 std::map<std::string, std::string> current_environment();

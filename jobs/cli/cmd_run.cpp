@@ -318,8 +318,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       spdlog::error("rank {}: --device cuda, but no GPU is visible here (or this LibTorch has no CUDA); use --device auto or cpu",
                     rank);
     agree(device == "cuda" && devices == 0 ? 3 : 0, "finding a GPU (--device cuda)", comm);
-    const Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
-                                     std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
+    Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
+                               std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
+    if (device != "cpu")
+      if (const std::string w = granted_gpus_unused(current_environment(), devices); !w.empty())
+        b.warning += (b.warning.empty() ? "" : "; ") + w;
     if (!b.warning.empty()) spdlog::warn("rank {}: {}", rank, b.warning);
     ro.in_flight = vm["in-flight"].as<std::size_t>();
     if (ro.in_flight == 0) ro.in_flight = auto_in_flight(b);

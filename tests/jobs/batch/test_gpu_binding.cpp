@@ -55,3 +55,13 @@ TEST(GpuBinding, AutoInFlightFeedsAGpuFromTheRanksThreads) {
   gpu.threads = 128;
   EXPECT_EQ(auto_in_flight(gpu), 16u);
 }
+
+// GPUs granted by the launcher but invisible to LibTorch (its CPU build): the run says so.
+TEST(GpuBinding, GrantedGpusThatLibTorchCannotSeeAreNamed) {
+  const std::map<std::string, std::string> granted = {{"CUDA_VISIBLE_DEVICES", "0,1"}};
+  EXPECT_NE(granted_gpus_unused(granted, 0).find("CUDA_VISIBLE_DEVICES=0,1: GPU(s) were granted"), std::string::npos);
+  EXPECT_EQ(granted_gpus_unused(granted, 2), "");                           // seen: used
+  EXPECT_EQ(granted_gpus_unused({}, 0), "");                                // none granted
+  EXPECT_EQ(granted_gpus_unused({{"CUDA_VISIBLE_DEVICES", ""}}, 0), "");    // hidden on purpose
+  EXPECT_EQ(granted_gpus_unused({{"CUDA_VISIBLE_DEVICES", "-1"}}, 0), "");
+}

@@ -69,6 +69,8 @@ b = [json.loads(l) for l in open(out + "/bindings.jsonl")]
 assert len(b) == 2, b
 seen = sorted(x["cuda_visible_devices"] for x in b)
 assert seen == ["0", "1"], f"each rank must see its own GPU: {seen}"
+# The GPUs are fake (LibTorch cannot use them): each rank must say it runs on the CPU instead.
+assert all("GPU(s) were granted" in x["warning"] for x in b), b
 m = [json.loads(l) for l in open(out + "/manifest.jsonl") if l.strip()]
 assert len({r["id"] for r in m if r["status"] == "done"}) == 6, m
 print("slurm run: mosaic ok, bindings", seen)
