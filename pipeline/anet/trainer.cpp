@@ -2,7 +2,10 @@
 
 #include <signal.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -15,6 +18,7 @@
 #include "anet/normalisation.hpp"
 #include "anet/torch_util.hpp"
 #include "anet/trainer_core.hpp"
+#include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -163,6 +167,9 @@ std::string clock_string(double s) {
   return buf;
 }
 
+constexpr std::size_t kLossTerms = 6;
+std::array<double, kLossTerms> loss_terms(const StepLosses& L) { return {L.d, L.q, L.g, L.superres, L.lowres, L.gan}; }
+
 // The value of `key = value` in an INI text ("" if absent).
 std::string ini_value(const std::string& text, const std::string& key) {
   std::istringstream in(text);
@@ -290,11 +297,29 @@ TrainSummary train(const TrainOptions& opt) {
     return p;
   };
 
+  // The loss curve, one line per step (CHECKPOINT_DIR/losses.csv): a resumed training drops the
+  // lines after its checkpoint (those steps are made again).
+  const std::string losses_path = opt.checkpoint_dir + "/losses.csv";
+  {
+    std::string kept = "step,d,q,g,superres,lowres,gan,validation_ms_ssim\n";
+    if (sum.first_step > 0)
+      if (std::ifstream in(losses_path); in) {
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line))
+          if (!line.empty() && std::strtoll(line.c_str(), nullptr, 10) <= sum.first_step) kept += line + "\n";
+      }
+    write_file_atomic(losses_path, kept);
+  }
+  std::ofstream losses(losses_path, std::ios::app);
+
   // The next sample is made while the current step trains (each is a pure function of its index).
   std::future<TrainingSample> next = std::async(std::launch::async, [&data, s = sum.first_step] { return data.sample(static_cast<std::uint64_t>(s)); });
   double last_log = 0, window_start_time = 0;
   std::int64_t window_start_step = sum.first_step;
   StepLosses L;
+  std::array<double, kLossTerms> window_sum{};
+  int window_count = 0;
   for (std::int64_t step = sum.first_step + 1; step <= opt.steps; ++step) {
     TrainingSample sample = next.get();
     if (step < opt.steps)
@@ -302,8 +327,9 @@ TrainSummary train(const TrainOptions& opt) {
     L = core.step(sample, step);
     if (!std::isfinite(L.g) || !std::isfinite(L.d)) throw Error("training diverged at step " + std::to_string(step) + " (loss is not finite)");
     const double now = seconds();
+    double score = -1;
     if (opt.validate_every > 0 && step % opt.validate_every == 0) {
-      const double score = validate();
+      score = validate();
       spdlog::info("step {}: validation MS-SSIM {:.4f} (best {:.4f} at step {})", step, score, std::max(sum.best_score, score),
                    score > sum.best_score ? step : sum.best_step);
       if (score > sum.best_score) {
@@ -314,6 +340,11 @@ TrainSummary train(const TrainOptions& opt) {
         write_model_file(best_path, best);
       }
     }
+    losses << step << ',' << L.d << ',' << L.q << ',' << L.g << ',' << L.superres << ',' << L.lowres << ',' << L.gan << ','
+           << (score >= 0 ? std::to_string(score) : std::string()) << '\n';
+    losses.flush();
+    for (std::size_t k = 0; k < kLossTerms; ++k) window_sum[k] += loss_terms(L)[k];
+    ++window_count;
     const bool stop = opt.stop_requested && opt.stop_requested();
     if (step % opt.checkpoint_every == 0 || step == opt.steps || stop) save_checkpoint(step);
     if (stop)
@@ -322,8 +353,15 @@ TrainSummary train(const TrainOptions& opt) {
                                 step, opt.steps, ckpt_path));
     if (now - last_log >= opt.log_every_s || step == opt.steps || step == sum.first_step + 1) {
       const double rate = (step - window_start_step) / std::max(1e-9, now - window_start_time);
-      spdlog::info("step {}/{}: D {:.4f} Q {:.4f} G {:.3f} (SR {:.4f} LowRes {:.4f} GAN {:.4f}) | {:.2f} steps/s | ETA {}", step,
-                   opt.steps, L.d, L.q, L.g, L.superres, L.lowres, L.gan, rate, clock_string((opt.steps - step) / std::max(rate, 1e-9)));
+      // Means since the last line: one sample's losses jump with its content (widefield or not).
+      std::array<double, kLossTerms> m{};
+      for (std::size_t k = 0; k < kLossTerms; ++k) m[k] = window_sum[k] / std::max(1, window_count);
+      spdlog::info("step {}/{}: mean of {} step(s): D {:.4f} Q {:.4f} G {:.3f} (SR {:.4f} LowRes {:.4f} GAN {:.4f}) | {:.2f} steps/s | "
+                   "ETA {}",
+                   step, opt.steps, window_count, m[0], m[1], m[2], m[3], m[4], m[5], rate,
+                   clock_string((opt.steps - step) / std::max(rate, 1e-9)));
+      window_sum.fill(0);
+      window_count = 0;
       last_log = now;
       window_start_time = now;
       window_start_step = step;

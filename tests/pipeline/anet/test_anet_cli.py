@@ -62,6 +62,12 @@ class Train(unittest.TestCase):
             self.assertIn("discriminator", f)
             self.assertIn("adam", f)
         self.assertTrue((d / "m.config.ini").exists())
+        # The loss curve: one line per step, the validation score where one ran.
+        with open(d / "m.train" / "losses.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        self.assertEqual([int(r["step"]) for r in rows], [1, 2, 3])
+        self.assertTrue(all(np.isfinite(float(r["g"])) for r in rows))
+        self.assertEqual([r["validation_ms_ssim"] != "" for r in rows], [False, True, False])
 
     def test_kill_9_loses_at_most_the_checkpoint_interval(self):
         d = TMP / "kill"
@@ -90,6 +96,8 @@ class Train(unittest.TestCase):
         self.assertIn("at step %d" % killed_at, r.stderr)
         with h5py.File(ckpt, "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), 30)
+        with open(d / "m.train" / "losses.csv") as fh:  # steps redone after the kill appear once
+            self.assertEqual([int(r["step"]) for r in csv.DictReader(fh)], list(range(1, 31)))
 
     def test_sigterm_saves_a_checkpoint_and_a_checkpoint_is_never_lost(self):
         d = TMP / "term"
