@@ -6,7 +6,8 @@
 #   slurm/submit-campaign.sh configs/plate1-A01.ini configs/plate1-A02.ini ...
 # Environment (defaults in brackets):
 #   NODES [1]  GPUS_PER_NODE [4]  CPUS_PER_GPU [8]  MEM_PER_CPU [4G]  TIME [04:00:00]
-#   STITCH_RANKS [2] (MPI ranks of a stitch element)  PARTITION []  ACCOUNT []
+#   STITCH_TIME [TIME] (a stitch element is not requeued at its limit: it would start over)
+#   STITCH_RANKS [2] (MPI ranks per node of a stitch element)  PARTITION []  ACCOUNT []
 #   THROTTLE [4] (array elements running at once, >= 1)
 #   GPU_GRES [--gpus-per-task=1]  (set to "" on clusters without GPUs: CPU ranks)
 #   ANNAMOSAIC [annamosaic]  (path of the binary)
@@ -16,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "submit-campaign: $*" >&2; exit 1; }
-(( $# > 0 )) || { sed -n '2,16p' "$0"; exit 1; }
+(( $# > 0 )) || { sed -n '2,17p' "$0"; exit 1; }
 for c in "$@"; do [[ -r "$c" && -f "$c" ]] || die "cannot read config $c"; done
 
 # Everything is checked before anything is submitted: a half-submitted campaign is worse than none.
@@ -26,9 +27,9 @@ positive STITCH_RANKS "${STITCH_RANKS:=2}"; positive THROTTLE "${THROTTLE:=4}"
 [[ "${MEM_PER_CPU:=4G}" =~ ^[0-9]+[KMGT]?$ ]] || die "MEM_PER_CPU must look like 4G or 4000M, not '$MEM_PER_CPU'"
 # TIME in SLURM's forms (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds.
 seconds_of() {
-  local t=$1 d=0 h=0 m=0 s=0
-  [[ "$t" =~ ^([0-9]+)-(.*)$ ]] && { d=${BASH_REMATCH[1]}; t=${BASH_REMATCH[2]}; IFS=: read -r h m s <<< "$t"; }
-  if (( d == 0 )); then
+  local t=$1 d=0 h=0 m=0 s=0 days=0
+  [[ "$t" =~ ^([0-9]+)-(.*)$ ]] && { days=1; d=${BASH_REMATCH[1]}; t=${BASH_REMATCH[2]}; IFS=: read -r h m s <<< "$t"; }
+  if (( days == 0 )); then
     case $(tr -cd : <<< "$t" | wc -c) in
       0) m=$t ;; 1) IFS=: read -r m s <<< "$t" ;; 2) IFS=: read -r h m s <<< "$t" ;; *) return 1 ;;
     esac
@@ -36,12 +37,16 @@ seconds_of() {
   for v in "$d" "${h:-0}" "${m:-0}" "${s:-0}"; do [[ "$v" =~ ^[0-9]+$ ]] || return 1; done
   echo $(( 10#$d * 86400 + 10#${h:-0} * 3600 + 10#${m:-0} * 60 + 10#${s:-0} ))
 }
-time_s=$(seconds_of "${TIME:=04:00:00}") || die "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '$TIME'"
+: "${TIME:=04:00:00}" "${STITCH_TIME:=$TIME}"  # defaults here: an assignment inside $(...) would not last
+time_s=$(seconds_of "$TIME") || die "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '$TIME'"
+stitch_time_s=$(seconds_of "$STITCH_TIME") || die "STITCH_TIME must be a SLURM time limit such as 04:00:00, not '$STITCH_TIME'"
 # The ranks are told to stop this long before the limit (then requeued): a shorter TIME would stop
 # every run right after it starts, and requeue it forever.
 fov_lead_s=300 stitch_lead_s=120
 (( time_s > fov_lead_s + 300 )) ||
   die "TIME=$TIME is too short: the FoV runs are told to stop $fov_lead_s s before the limit (give at least 00:10:01)"
+(( stitch_time_s > stitch_lead_s + 300 )) ||
+  die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop $stitch_lead_s s before the limit (give at least 00:07:01)"
 bin=${ANNAMOSAIC:-annamosaic}
 command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': set ANNAMOSAIC=/path/to/annamosaic"
 export ANNAMOSAIC
@@ -57,15 +62,15 @@ fi
 realpath "$@" > "$list"
 list=$(realpath "$list")
 n=$#
-common=(--parsable --nodes="$NODES" --time="$TIME" --export=ALL)
+common=(--parsable --nodes="$NODES" --export=ALL)
 [[ -n "${PARTITION:-}" ]] && common+=(--partition="$PARTITION")
 [[ -n "${ACCOUNT:-}" ]] && common+=(--account="$ACCOUNT")
 gres=${GPU_GRES---gpus-per-task=1}
-fovs=$(sbatch "${common[@]}" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
+fovs=$(sbatch "${common[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
   --ntasks-per-node="$GPUS_PER_NODE" ${gres:+"$gres"} --cpus-per-task="$CPUS_PER_GPU" \
   --mem-per-cpu="$MEM_PER_CPU" -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" fovs "$list") ||
   { rm -f "$list"; die "sbatch refused the FoV array (see its message above); nothing was submitted"; }
-stitch=$(sbatch "${common[@]}" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
+stitch=$(sbatch "${common[@]}" --time="$STITCH_TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
   --signal=B:USR1@$stitch_lead_s --dependency=aftercorr:"$fovs" --kill-on-invalid-dep=yes \
   --ntasks-per-node="$STITCH_RANKS" --cpus-per-task="$CPUS_PER_GPU" --mem-per-cpu="$MEM_PER_CPU" \
   -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" stitch "$list") ||

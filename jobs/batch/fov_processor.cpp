@@ -43,8 +43,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   // Localizations -> S. Failures are recorded, not thrown: the widefield may still give a tile.
   auto t0 = Clock::now();
   try {
+    // Stamped before reading: a table rewritten meanwhile is redone by the next run.
+    if (nlohmann::json stamp = stamp_input(fov.table_path, c.dir); !stamp.is_null()) w->inputs["table"] = std::move(stamp);
     const LocTable table = read_table(fov.table_path, opt.table);
-    w->inputs["table"] = stamp_input(fov.table_path, c.dir);
     w->timings["read_s"] = since(t0);
     t0 = Clock::now();
     const TableStats stats = compute_stats(table);
@@ -92,7 +93,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       TiffInfo wf_info;
       // Stamped before reading: a widefield that cannot be used is not retried by every rerun,
       // only once it has been replaced.
-      w->inputs["widefield"] = stamp_input(fov.widefield_path, c.dir);
+      if (nlohmann::json stamp = stamp_input(fov.widefield_path, c.dir); !stamp.is_null())
+        w->inputs["widefield"] = std::move(stamp);
       const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
       if (!note.empty()) w->warnings.push_back(note);
       if (const double tag_nm = wf_info.pixel_nm;

@@ -3,34 +3,39 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "batch/manifest.hpp"
-#include "core/error.hpp"
 
 namespace annamosaic {
 namespace {
 // Relative to the campaign folder where the file is inside it, so a moved campaign compares equal.
 std::string campaign_relative(const std::string& path, const std::string& campaign_dir) {
   namespace fs = std::filesystem;
-  const fs::path rel = fs::path(path).lexically_normal().lexically_relative(fs::path(campaign_dir).lexically_normal());
-  if (rel.empty() || *rel.begin() == "..") return path;
+  std::error_code ec;
+  const fs::path abs = fs::absolute(path, ec).lexically_normal(), dir = fs::absolute(campaign_dir, ec).lexically_normal();
+  const fs::path rel = abs.lexically_relative(dir);
+  if (rel.empty() || *rel.begin() == "..") return abs.generic_string();  // outside the campaign: one spelling
   return rel.generic_string();
-}
-std::int64_t mtime_ns(const struct stat& st) {
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 }  // namespace
 
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 nlohmann::json stamp_input(const std::string& path, const std::string& campaign_dir) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw IoError(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) return nullptr;  // not there: reading it says so
+  std::string checksum;  // "" when unreadable (the FoV says why): compared by size and time alone
+  try {
+    checksum = file_checksum(path);
+  } catch (const std::exception&) {
+  }
   return {{"path", campaign_relative(path, campaign_dir)},
           {"size_bytes", static_cast<std::uint64_t>(st.st_size)},
           {"mtime_ns", mtime_ns(st)},
-          {"checksum", file_checksum(path)}};
+          {"checksum", checksum}};
 }
 
 InputComparison compare_input(const nlohmann::json& stamp, const std::string& path, const std::string& campaign_dir) {
@@ -52,9 +57,18 @@ InputComparison compare_input(const nlohmann::json& stamp, const std::string& pa
     return c;
   }
   if (mtime_ns(st) == stamp.value("mtime_ns", std::int64_t{0})) return c;
+  if (stamp.value("checksum", "").empty()) {
+    c.change = path + " changed since (a new modification time)";
+    return c;
+  }
   c.read_content = true;
   try {
-    if (file_checksum(path) != stamp.value("checksum", "")) c.change = path + " changed since (same size, other content)";
+    if (file_checksum(path) != stamp.value("checksum", "")) {
+      c.change = path + " changed since (same size, other content)";
+    } else {
+      c.refreshed = stamp;
+      c.refreshed["mtime_ns"] = mtime_ns(st);
+    }
   } catch (const std::exception& e) {
     c.change = e.what();
   }

@@ -4,19 +4,29 @@
 // compares them with the files now there, so a table or widefield fixed since is redone, while a
 // campaign merely copied elsewhere (new times, same bytes) is not: the content is read only
 // when the size matches and the time does not.
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+struct stat;
+
 namespace annamosaic {
 
-// {"path", "size_bytes", "mtime_ns", "checksum"} of the file now (IoError if it cannot be read).
+// A file's modification time in ns since the epoch (as stamps keep it).
+std::int64_t mtime_ns(const struct stat& st);
+
+// {"path", "size_bytes", "mtime_ns", "checksum"} of the file now; null if there is no such file.
+// Paths inside the campaign folder are kept relative to it (a moved campaign compares equal).
 nlohmann::json stamp_input(const std::string& path, const std::string& campaign_dir);
 
 struct InputComparison {
   std::string change;     // why the file differs from its stamp ("" = the same, or gone)
   bool gone = false;      // no file there any more: the result is kept (raw data archived)
   bool read_content = false;  // the checksum had to be computed (the time differed)
+  // The same content under a new time (a copy): the stamp to keep from now on, so that the next
+  // rerun compares times again instead of reading the file. Null otherwise.
+  nlohmann::json refreshed;
 };
 // Compares a stamp from stamp_input with the file at `path` now.
 InputComparison compare_input(const nlohmann::json& stamp, const std::string& path, const std::string& campaign_dir);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "tiles/layout.hpp"
 #include "batch/fov_result.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 constexpr double kFewLocalizationsFraction = 0.05;  // of the campaign's median count
 constexpr double kLowWidefieldConfidence = 0.1;     // NCC of the widefield match
-constexpr double kLargeLinkResidualPx = 2.0;       // the layout solver's own outlier floor (layout.hpp)
+const double kLargeLinkResidualPx = LayoutOptions{}.max_residual_px;  // the layout solver's own outlier floor
 
 // A perceptually ordered dark-blue -> teal -> yellow ramp (viridis-like, 5 stops).
 std::array<std::uint8_t, 3> ramp(double t) {
@@ -189,12 +190,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
           e["residual_px"].get<double>() > kLargeLinkResidualPx) {
         const int a = e.value("a", -1), b = e.value("b", -1);
         const double r = e["residual_px"].get<double>();
-        link_flags[a].push_back(fmt::format("its link to FoV {} disagrees with the layout by {:.1f} px (> {} px): its "
-                                            "position may be off by about that much (see layout.json)", b, r,
-                                            kLargeLinkResidualPx));
-        link_flags[b].push_back(fmt::format("its link to FoV {} disagrees with the layout by {:.1f} px (> {} px): its "
-                                            "position may be off by about that much (see layout.json)", a, r,
-                                            kLargeLinkResidualPx));
+        const auto flag = [&](int other) {
+          return fmt::format("its link to FoV {} disagrees with the layout by {:.1f} px (> {} px): its position may be off "
+                             "by about that much (see layout.json)", other, r, kLargeLinkResidualPx);
+        };
+        link_flags[a].push_back(flag(b));
+        link_flags[b].push_back(flag(a));
       }
   for (auto& t : tiles) {
     if (t["status"] != "done") continue;
@@ -210,6 +211,10 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration")
       flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");
+    if (const auto it = records.find(t["id"].get<int>());
+        it != records.end() && it->second.extra.contains("error_score") && it->second.extra["error_score"].is_null())
+      flags.push_back("no error score (NaN when it was made: an older version kept such results; delete its result file "
+                      "and rerun)");
     if (auto it = link_flags.find(t["id"].get<int>()); it != link_flags.end())
       for (const auto& f : it->second) flags.push_back(f);
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped

@@ -27,12 +27,18 @@ using Clock = std::chrono::steady_clock;
 // change (the FoV was reconstructed without one).
 struct InputCheck {
   std::size_t read_content = 0, gone = 0;
+  nlohmann::json refreshed;  // stamps with a new time for the same content (the last FoV checked)
   std::string operator()(const nlohmann::json& stamps, const FovEntry& f, const std::string& campaign_dir,
                          bool use_widefield) {
+    refreshed = nullptr;
     auto check = [&](const char* key, const std::string& path) {
       const InputComparison r = compare_input(stamps[key], path, campaign_dir);
       read_content += r.read_content;
       gone += r.gone;
+      if (!r.refreshed.is_null()) {
+        if (refreshed.is_null()) refreshed = stamps;
+        refreshed[key] = r.refreshed;
+      }
       return r.change;
     };
     if (stamps.contains("table"))
@@ -52,7 +58,7 @@ struct InputCheck {
 
 // Which FoVs are already done and still hold: the inputs they were made from are unchanged (a
 // table or widefield fixed since is redone) and the result file matches its recorded checksum.
-std::set<int> verified_done(const Manifest& m, const std::string& out_dir, const CampaignInfo& campaign,
+std::set<int> verified_done(Manifest& m, const std::string& out_dir, const CampaignInfo& campaign,
                             const std::vector<FovEntry>& fovs, bool use_widefield) {
   std::map<int, const FovEntry*> plan;
   for (const FovEntry& f : fovs) plan[f.id] = &f;
@@ -60,17 +66,29 @@ std::set<int> verified_done(const Manifest& m, const std::string& out_dir, const
   std::set<int> ok;
   for (const auto& [id, rec] : m.load()) {
     if (rec.status != "done" || rec.file.empty()) continue;
-    if (const auto it = plan.find(id); it != plan.end() && rec.extra.contains("inputs"))
+    nlohmann::json refreshed;
+    if (const auto it = plan.find(id); it != plan.end() && rec.extra.contains("inputs")) {
       if (const std::string change = inputs(rec.extra["inputs"], *it->second, campaign.dir, use_widefield); !change.empty()) {
         spdlog::warn("FoV {}: {}; redoing it", id, change);
         continue;
       }
+      refreshed = inputs.refreshed;
+    }
     const std::string path = out_dir + "/" + rec.file;
     try {
-      if (file_checksum(path) == rec.checksum) ok.insert(id);
-      else spdlog::warn("FoV {}: {} does not match its recorded checksum; redoing it", id, path);
+      if (file_checksum(path) != rec.checksum) {
+        spdlog::warn("FoV {}: {} does not match its recorded checksum; redoing it", id, path);
+        continue;
+      }
     } catch (const std::exception&) {
       spdlog::warn("FoV {}: {} is missing; redoing it", id, path);
+      continue;
+    }
+    ok.insert(id);
+    if (!refreshed.is_null()) {  // read once: the next rerun compares the new times
+      ManifestRecord r = rec;
+      r.extra["inputs"] = refreshed;
+      m.append(r);
     }
   }
   if (inputs.read_content > 0)

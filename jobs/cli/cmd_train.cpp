@@ -48,7 +48,12 @@ std::pair<double, double> parse_range(const std::string& name, const std::string
 std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir) {
   const CampaignInfo c = read_campaign(dir);
   std::vector<anet::TableDatasetSpec> out;
+  std::vector<std::string> missing;
   for (const FovEntry& f : plan_fovs(c)) {
+    if (!std::filesystem::exists(f.table_path)) {  // a FoV not acquired (or not copied): not a dataset
+      missing.push_back(f.table_path);
+      continue;
+    }
     anet::TableDatasetSpec t;
     t.table = f.table_path;
     t.widefield = f.widefield_path;
@@ -57,7 +62,10 @@ std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir) {
     if (c.camera_pixel_nm_given) t.camera_pixel_nm = c.camera_pixel_nm;
     out.push_back(t);
   }
-  if (out.empty()) throw InputError(dir, "campaign lists no FoVs (" + c.positions + ")");
+  if (!missing.empty())
+    spdlog::warn("{}: {} FoV table(s) listed in {} are missing and not used (first: {})", dir, missing.size(), c.positions,
+                 missing.front());
+  if (out.empty()) throw InputError(dir, "campaign has no FoV tables (" + c.table_pattern + ", " + c.positions + ")");
   return out;
 }
 bool same_file(const std::string& a, const std::string& b) {

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "batch/fov_tiles.hpp"
+#include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "batch/qc.hpp"
 #include "batch/signals.hpp"
@@ -95,10 +96,16 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
 
 namespace {
 // What decides the stitch stage's outputs: every FoV result (by checksum) and where the campaign
-// puts it, the stitch options and the program's version.
+// puts it, the stitch options and the program itself.
 std::string stitch_inputs_digest(const CampaignInfo& c, const std::vector<FovEntry>& fovs,
                                  const std::map<int, ManifestRecord>& records, const po::variables_map& vm) {
-  nlohmann::json j = {{"version", annamosaic_version()},
+  // The program's own bytes, not its version number: a rebuilt binary may register or fuse differently.
+  std::string program = annamosaic_version();
+  try {
+    program = file_checksum("/proc/self/exe");
+  } catch (const std::exception&) {
+  }
+  nlohmann::json j = {{"program", program},
                       {"campaign", {c.name, c.fov_um, c.overlap_um}},
                       {"pixel-nm", vm["pixel-nm"].as<double>()},
                       {"search-um", vm["search-um"].as<double>()},
@@ -121,9 +128,7 @@ nlohmann::json output_stamps(const std::string& out, const std::vector<std::stri
   nlohmann::json j = nlohmann::json::object();
   for (const std::string& n : names) {
     struct stat st {};
-    if (::stat((out + "/" + n).c_str(), &st) == 0)
-      j[n] = {static_cast<std::uint64_t>(st.st_size),
-              static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+    if (::stat((out + "/" + n).c_str(), &st) == 0) j[n] = {static_cast<std::uint64_t>(st.st_size), mtime_ns(st)};
   }
   return j;
 }
@@ -184,10 +189,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   if (!error.empty()) throw InputError("stitch", error);
   // Nothing changed since the last complete stitch stage (a rerun to make sure, a requeued job that
   // had finished it): keep its mosaic rather than register and fuse again.
-  const std::string digest = stitch_inputs_digest(campaign, fovs, records, vm);
+  std::string digest;  // rank 0's (it alone writes stitch_summary.json)
   int up_to_date = 0;
   if (rank == 0) {
     try {
+      digest = stitch_inputs_digest(campaign, fovs, records, vm);
       up_to_date = stitch_up_to_date(out, digest, vm["ome-tiff"].as<bool>()) ? 1 : 0;
     } catch (const std::exception&) {
       // A summary edited into another shape: redo the stage (which rewrites it).
@@ -241,7 +247,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
                    layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
-      if (sol.max_residual_px > 2.0)
+      if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
         spdlog::warn("layout: some registered links disagree with the solved positions by up to {:.1f} px: those tiles "
                      "may be misplaced by about that much (flagged in qc/qc.json; each link in layout.json)",
                      sol.max_residual_px);

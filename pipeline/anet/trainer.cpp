@@ -194,7 +194,7 @@ void remove_stale_temporaries(const std::string& dir) {
     const auto dot = name.rfind(".tmp.");
     if (dot == std::string::npos) continue;
     const std::string pid = name.substr(dot + 5);
-    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
     if (::kill(static_cast<pid_t>(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;  // still running
     if (std::filesystem::remove(e.path(), ec)) spdlog::info("removed {} (left by a training that was killed)", e.path().string());
   }
@@ -250,9 +250,12 @@ TrainSummary train(const TrainOptions& opt) {
       throw InputError(ckpt_path, "was trained with other settings; --resume needs the same ones:" + changed +
                                       "\n(to train with the new ones, give another -o or --checkpoint-dir)");
     sum.first_step = core.restore(c, ckpt_path);
-    if (sum.first_step >= opt.steps)
-      throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps above it to train on (its best model is "
-                                              "{})", sum.first_step, best_path));
+    // At --steps already (a finished training resubmitted with --resume): only the model is
+    // written again. Beyond it: the user asked for fewer steps than were made.
+    if (sum.first_step > opt.steps)
+      throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps {} or more (its best model is {})",
+                                              sum.first_step, sum.first_step, best_path));
+    if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
     if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");
     if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));
     if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
@@ -345,7 +348,7 @@ TrainSummary train(const TrainOptions& opt) {
     losses.flush();
     for (std::size_t k = 0; k < kLossTerms; ++k) window_sum[k] += loss_terms(L)[k];
     ++window_count;
-    const bool stop = opt.stop_requested && opt.stop_requested();
+    const bool stop = step < opt.steps && opt.stop_requested && opt.stop_requested();  // the last step: finish
     if (step % opt.checkpoint_every == 0 || step == opt.steps || stop) save_checkpoint(step);
     if (stop)
       throw Stopped(fmt::format("training stopped after step {} of {}; checkpoint saved in {}: the same command with "

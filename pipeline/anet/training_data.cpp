@@ -257,7 +257,10 @@ TrainingData::TrainingData(const DataOptions& opt) {
       TableData t;
       t.name = spec.table;
       t.switch_id = spec.switch_id;
-      const LocTable table = read_table(spec.table, opt.read);
+      // A campaign's camera pixel converts its tables in camera px too, as in `run` (unless given).
+      TableReadOptions read = opt.read;
+      if (read.csv.camera_pixel_nm == 0 && spec.camera_pixel_nm > 0) read.csv.camera_pixel_nm = spec.camera_pixel_nm;
+      const LocTable table = read_table(spec.table, read);
       if (table.empty()) throw InputError(spec.table, "table has no localizations");
       const TableStats st = compute_stats(table);
       t.range = frame_range_of(st);

@@ -76,7 +76,7 @@ struct TableDatasetSpec {
   std::string widefield;              // optional widefield TIFF (origin at the table's (0, 0) nm)
   std::string widefield_frames = "3-5";  // pages averaged (all pages if the stack is shorter)
   int switch_id = 0;
-  double camera_pixel_nm = 0;         // the widefield's camera pixel (0: DataOptions::camera_pixel_nm)
+  double camera_pixel_nm = 0;         // camera pixel of its widefield and of a table in px (0: DataOptions')
 };
 
 struct DataOptions {

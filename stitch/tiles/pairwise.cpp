@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "register/preprocess.hpp"
 #include "tiles/work_split.hpp"
 
@@ -400,9 +401,21 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       for (std::size_t j = 0; j < jobs.size(); ++j)
         if (mine[j] && jobs[j].done) pack(jobs[j].result, packed.data() + kHead + j * kPacked);
       share->sum_all(packed);
+      // A stop wins on every process, over failures too: all of them must leave the same way
+      // (the caller's next collective depends on it). A failure is still reported here.
+      if (packed[1] != 0) {
+        if (stopped) std::rethrow_exception(local_error);
+        if (local_error) {
+          try {
+            std::rethrow_exception(local_error);
+          } catch (const std::exception& e) {
+            spdlog::error("tile registration failed here (then stopped by a signal): {}", e.what());
+          }
+        }
+        throw Stopped("tile registration stopped (a stop signal reached another rank)");
+      }
       if (local_error) std::rethrow_exception(local_error);
       if (packed[0] != 0) throw std::runtime_error("tile registration failed on another rank (see its messages)");
-      if (packed[1] != 0) throw Stopped("tile registration stopped (a stop signal reached another rank)");
       for (std::size_t j = 0; j < jobs.size(); ++j)
         if (!mine[j]) jobs[j].result = unpack(packed.data() + kHead + j * kPacked);
     }

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "batch/qc.hpp"
+#include "core/numeric.hpp"
 
 using namespace annamosaic;
 namespace fs = std::filesystem;
@@ -33,7 +34,7 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
     if (id == 2) extra["error_score"] = 0.9;       // far above the others
     if (id == 4) extra["localizations"] = 21;      // a nearly empty table
     if (id == 6) extra["wf_confidence"] = 0.01;    // the widefield matched nothing
-    if (id == 0) extra["wf_shift_x_px"] = nullptr;  // NaN when an older version recorded it
+    if (id == 1) extra["error_score"] = nullptr;  // NaN when an older version recorded it (it crashed QC)
     recs[id] = {id, id == 8 ? "failed" : "done", "", "", id == 8 ? "locs.csv:3: not a number" : "", extra};
   }
   nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
@@ -48,7 +49,7 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   const QcSummary s = write_qc_report(out, c, fovs, recs, &layout, 20.0);
   EXPECT_EQ(s.done, 8u);
   EXPECT_EQ(s.failed, 1u);
-  EXPECT_EQ(s.flagged, (std::vector<int>{2, 4, 5, 6, 7}));
+  EXPECT_EQ(s.flagged, (std::vector<int>{1, 2, 4, 5, 6, 7}));
   const nlohmann::json qc = read_json(out + "/qc/qc.json");
   const auto flags = [&](int id) { return qc["fovs"][id].value("flags", nlohmann::json::array()).dump(); };
   EXPECT_NE(flags(2).find("error-map score 0.900"), std::string::npos) << flags(2);
@@ -57,10 +58,12 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   EXPECT_NE(flags(7).find("stage position only"), std::string::npos) << flags(7);
   EXPECT_NE(flags(5).find("its link to FoV 4 disagrees with the layout by 5.0 px"), std::string::npos) << flags(5);
   EXPECT_NE(flags(4).find("its link to FoV 5 disagrees"), std::string::npos) << flags(4);
+  EXPECT_NE(flags(1).find("no error score"), std::string::npos) << flags(1);
   EXPECT_EQ(flags(0), "[]");
   EXPECT_EQ(flags(8), "[]");  // failed: its reason is reported, not flags
-  // Median of an even count (8 done): the mean of the middle two scores, 0.44 and 0.45.
-  EXPECT_NEAR(qc["summary"]["error_score_median"].get<double>(), 0.445, 1e-12);
+  // The median of the 7 scores (tile 1 has none, tile 8 failed).
+  EXPECT_NEAR(qc["summary"]["error_score_median"].get<double>(), 0.45, 1e-12);
+  EXPECT_DOUBLE_EQ(median({0.47, 0.40, 0.44, 0.9}), 0.455);  // an even count: the mean of the middle two
   // The heat maps' colour ranges, so that their colours can be read as numbers.
   EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["max"].get<double>(), 0.9);
   EXPECT_TRUE(fs::exists(out + "/qc/heatmap_error.png"));

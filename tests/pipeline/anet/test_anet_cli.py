@@ -128,11 +128,16 @@ class Train(unittest.TestCase):
         r = run(*args, "--resume", "--lr", "0.001", check=False)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertRegex(r.stderr, r"lr: 0\.0002\d* -> 0\.001")
-        r = run(*args[:8], stopped_at, *args[9:], "--resume", check=False)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("is at step %d already" % stopped_at, r.stderr)
+        # --steps at the checkpoint's step (a finished training resubmitted): the model is written.
+        r = run(*args[:8], stopped_at, *args[9:], "--resume")
+        self.assertIn("nothing to train", r.stderr)
+        self.assertTrue((d / "m.h5").exists())
         with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), stopped_at)
+        if stopped_at > 1:  # fewer steps than were made: refused
+            r = run(*args[:8], stopped_at - 1, *args[9:], "--resume", check=False)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("is at step %d already" % stopped_at, r.stderr)
 
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
