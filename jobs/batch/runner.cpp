@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -88,7 +88,11 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
     if (!refreshed.is_null()) {  // read once: the next rerun compares the new times
       ManifestRecord r = rec;
       r.extra["inputs"] = refreshed;
-      m.append(r);
+      try {
+        m.append(r);
+      } catch (const std::exception& e) {  // only an optimisation: the next rerun reads them again
+        spdlog::warn("{}", e.what());
+      }
     }
   }
   if (inputs.read_content > 0)

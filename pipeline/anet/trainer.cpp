@@ -4,12 +4,12 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdlib>
-#include <fstream>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <sstream>
 

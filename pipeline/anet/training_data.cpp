@@ -4,13 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <map>
 #include <numeric>
 #include <random>
-#include <set>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -24,7 +19,6 @@
 #include "sim/geometry.hpp"
 
 namespace annamosaic::anet {
-namespace fs = std::filesystem;
 
 ImageF register_widefield_to(ImageView<const float> reference, ImageView<const float> widefield, double pixel_nm,
                              double camera_pixel_nm, double* shift_x_px, double* shift_y_px) {

@@ -76,16 +76,21 @@ assert len({r["id"] for r in m if r["status"] == "done"}) == 6, m
 print("slurm run: mosaic ok, bindings", seen)
 PY
 
-# 3: pre-emption and requeue on a fresh output folder.
-# A larger grid (12 FoVs) so that the signal lands mid-run.
-sed -e "s#grid-a/#grid-b/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3#" grid-a.ini > grid-b.ini
-"$bin" simulate --config grid-b.ini -o "$work/grid-b/campaign" -q || fail "simulate grid b"
-echo "$work/grid-b.ini" > requeue.list
-jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-requeue-%A_%a.out" \
-      --array=0-0 "$src/slurm/annamosaic-grid.sbatch" fovs requeue.list) || fail "sbatch requeue job"
-manifest="$work/grid-b/out/manifest.jsonl"
-for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
-[[ -s "$manifest" ]] || fail "the requeue job never recorded a FoV"
+# A FoV element on a fresh 12-FoV grid (so that a signal lands mid-run), once it has recorded a
+# FoV: sets jid and manifest. start_fov_element GRID LOG_NAME
+start_fov_element() {
+  sed -e "s#grid-a/#$1/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3#" grid-a.ini > "$1.ini"
+  "$bin" simulate --config "$1.ini" -o "$work/$1/campaign" -q || fail "simulate $1"
+  echo "$work/$1.ini" > "$1.list"
+  jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-$2-%A_%a.out" \
+        --array=0-0 "$src/slurm/annamosaic-grid.sbatch" fovs "$1.list") || fail "sbatch $2 job"
+  manifest="$work/$1/out/manifest.jsonl"
+  for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
+  [[ -s "$manifest" ]] || fail "the $2 job never recorded a FoV"
+}
+
+# 3: time limit near (USR1 to the batch shell): requeued, resumed, completed.
+start_fov_element grid-b requeue
 scancel --batch --signal=USR1 "${jid}_0" || fail "scancel --signal=USR1"
 # Wait for the requeue (the element is PENDING again), then let it start at once (a requeued job
 # otherwise waits ~120 s before it may start).
@@ -108,14 +113,7 @@ n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l i
 echo "slurm requeue: stopped, requeued, resumed and completed (12/12 FoVs)"
 
 # 4: scancel of a running element (a user who means it): stopped cleanly, not requeued.
-sed -e "s#grid-a/#grid-c/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3#" grid-a.ini > grid-c.ini
-"$bin" simulate --config grid-c.ini -o "$work/grid-c/campaign" -q || fail "simulate grid c"
-echo "$work/grid-c.ini" > cancel.list
-jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-cancel-%A_%a.out" \
-      --array=0-0 "$src/slurm/annamosaic-grid.sbatch" fovs cancel.list) || fail "sbatch cancel job"
-manifest="$work/grid-c/out/manifest.jsonl"
-for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
-[[ -s "$manifest" ]] || fail "the cancel job never recorded a FoV"
+start_fov_element grid-c cancel
 scancel "${jid}_0" || fail "scancel"
 for _ in $(seq 300); do
   st=$(state_of "${jid}_0"); [[ "$st" == CANCELLED || "$st" == COMPLETED || "$st" == FAILED ]] && break
