@@ -7,13 +7,12 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
 namespace annamosaic {
-namespace fs = std::filesystem;
 
 OutputLock::OutputLock(const std::string& out_dir) {
   const std::string path = out_dir + "/.annamosaic.lock";
@@ -57,17 +56,8 @@ std::pair<std::size_t, std::uintmax_t> remove_stale_temporaries(const std::strin
   std::size_t files = 0;
   std::uintmax_t bytes = 0;
   for (const std::string& dir : {out_dir, out_dir + "/fov", out_dir + "/qc"}) {
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      const auto pos = name.rfind(".tmp.");
-      if (pos == std::string::npos || pos + 5 >= name.size() ||
-          name.find_first_not_of("0123456789", pos + 5) != std::string::npos || !it->is_regular_file())
-        continue;
-      std::error_code size_ec, rm_ec;
-      const std::uintmax_t size = it->file_size(size_ec);
-      if (fs::remove(it->path(), rm_ec)) ++files, bytes += size_ec ? 0 : size;
-    }
+    const auto [n, b] = remove_abandoned_temporaries(dir, /*only_dead_writers=*/false);  // the lock is ours
+    files += n, bytes += b;
   }
   return {files, bytes};
 }

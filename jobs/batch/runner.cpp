@@ -22,37 +22,39 @@ namespace annamosaic {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-// Why a done FoV's inputs differ from the files its plan names now ("" = they do not). A missing
-// input keeps the result (raw data archived after the run); a widefield that appeared since is a
-// change (the FoV was reconstructed without one).
+// How a done FoV's inputs compare with the files its plan names now: `change` says why they
+// differ ("" = they do not); a missing input keeps the result (raw data archived after the run);
+// a widefield that appeared since is a change (the FoV was reconstructed without one).
+// `refreshed`: the stamps with new times for the same bytes (a copy), null if none.
+struct InputsNow {
+  std::string change;
+  nlohmann::json refreshed;
+};
 struct InputCheck {
-  std::size_t read_content = 0, gone = 0;
-  nlohmann::json refreshed;  // stamps with a new time for the same content (the last FoV checked)
-  std::string operator()(const nlohmann::json& stamps, const FovEntry& f, const std::string& campaign_dir,
-                         bool use_widefield) {
-    refreshed = nullptr;
+  std::size_t read_content = 0, gone = 0;  // totals over the FoVs checked, for the log
+  InputsNow operator()(const nlohmann::json& stamps, const FovEntry& f, const std::string& campaign_dir,
+                       bool use_widefield) {
+    InputsNow now;
     auto check = [&](const char* key, const std::string& path) {
       const InputComparison r = compare_input(stamps[key], path, campaign_dir);
       read_content += r.read_content;
       gone += r.gone;
       if (!r.refreshed.is_null()) {
-        if (refreshed.is_null()) refreshed = stamps;
-        refreshed[key] = r.refreshed;
+        if (now.refreshed.is_null()) now.refreshed = stamps;
+        now.refreshed[key] = r.refreshed;
       }
-      return r.change;
+      now.change = r.change;
+      return r.change.empty();
     };
-    if (stamps.contains("table"))
-      if (std::string change = check("table", f.table_path); !change.empty()) return change;
-    if (!use_widefield) return "";
+    if (stamps.contains("table") && !check("table", f.table_path)) return now;
+    if (!use_widefield) return now;
     if (stamps.contains("widefield")) {
-      if (f.widefield_path.empty()) {
-        ++gone;
-        return "";
-      }
-      return check("widefield", f.widefield_path);
+      if (f.widefield_path.empty()) ++gone;
+      else check("widefield", f.widefield_path);
+    } else if (!f.widefield_path.empty()) {
+      now.change = f.widefield_path + " is there now (the result was made without a widefield)";
     }
-    if (!f.widefield_path.empty()) return f.widefield_path + " is there now (the result was made without a widefield)";
-    return "";
+    return now;
   }
 };
 
@@ -66,13 +68,13 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
   std::set<int> ok;
   for (const auto& [id, rec] : m.load()) {
     if (rec.status != "done" || rec.file.empty()) continue;
-    nlohmann::json refreshed;
+    InputsNow now;
     if (const auto it = plan.find(id); it != plan.end() && rec.extra.contains("inputs")) {
-      if (const std::string change = inputs(rec.extra["inputs"], *it->second, campaign.dir, use_widefield); !change.empty()) {
-        spdlog::warn("FoV {}: {}; redoing it", id, change);
+      now = inputs(rec.extra["inputs"], *it->second, campaign.dir, use_widefield);
+      if (!now.change.empty()) {
+        spdlog::warn("FoV {}: {}; redoing it", id, now.change);
         continue;
       }
-      refreshed = inputs.refreshed;
     }
     const std::string path = out_dir + "/" + rec.file;
     try {
@@ -85,9 +87,9 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
       continue;
     }
     ok.insert(id);
-    if (!refreshed.is_null()) {  // read once: the next rerun compares the new times
+    if (!now.refreshed.is_null()) {  // read once: the next rerun compares the new times
       ManifestRecord r = rec;
-      r.extra["inputs"] = refreshed;
+      r.extra["inputs"] = now.refreshed;
       try {
         m.append(r);
       } catch (const std::exception& e) {  // only an optimisation: the next rerun reads them again

@@ -156,11 +156,16 @@ bool stitch_up_to_date(const std::string& out, const std::string& digest, bool o
   return true;
 }
 
+// Whether `mine` holds on some rank; collective.
+bool any_rank(bool mine, MPI_Comm comm) {
+  int m = mine ? 1 : 0, any = 0;
+  MPI_Allreduce(&m, &any, 1, MPI_INT, MPI_MAX, comm);
+  return any != 0;
+}
+
 // Throws Stopped on every rank when any rank was asked to stop (SIGTERM, SIGUSR1); collective.
 void stop_point(const char* before, MPI_Comm comm) {
-  int mine = stop_requested() ? 1 : 0, any = 0;
-  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
-  if (any) throw Stopped(std::string("stitch stage stopped before ") + before);
+  if (any_rank(stop_requested(), comm)) throw Stopped(std::string("stitch stage stopped before ") + before);
 }
 }  // namespace
 
@@ -319,23 +324,22 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   // blocks are missing) instead of leaving the others waiting; the rank's own error is reported.
   std::exception_ptr fuse_error;
   FuseStats fs;
-  int stopped_here = 0;
+  bool stopped_here = false;
   try {
     fs = fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] {
       if (progress) progress->advance();
     });
   } catch (const Stopped&) {
     fuse_error = std::current_exception();
-    stopped_here = 1;
+    stopped_here = true;
   } catch (...) {
     fuse_error = std::current_exception();
   }
   const double fused_s = seconds_since(t_fuse);
   // A signal that reached only some ranks (a kill -USR1 of one process) stops them all: the
   // others fail on the missing blocks in finish(), and that is the stop too.
-  int stopped_any = 0;
   stopped_here = stopped_here || stop_requested();
-  MPI_Allreduce(&stopped_here, &stopped_any, 1, MPI_INT, MPI_MAX, comm);
+  const bool stopped_any = any_rank(stopped_here, comm);
   try {
     writer.finish();
   } catch (...) {

@@ -1,9 +1,6 @@
 #include <torch/version.h>
 
-#include <signal.h>
-
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -186,20 +183,6 @@ std::string ini_value(const std::string& text, const std::string& key) {
   return "";
 }
 
-// Temporary files of a killed training (NAME.tmp.PID of a process that is gone).
-void remove_stale_temporaries(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    const auto dot = name.rfind(".tmp.");
-    if (dot == std::string::npos) continue;
-    const std::string pid = name.substr(dot + 5);
-    if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;  // still running
-    if (std::filesystem::remove(e.path(), ec)) spdlog::info("removed {} (left by a training that was killed)", e.path().string());
-  }
-}
-
 }  // namespace
 
 TrainSummary train(const TrainOptions& opt) {
@@ -226,7 +209,9 @@ TrainSummary train(const TrainOptions& opt) {
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
-  remove_stale_temporaries(opt.checkpoint_dir);
+  if (const auto [n, bytes] = remove_abandoned_temporaries(opt.checkpoint_dir, /*only_dead_writers=*/true); n > 0)
+    spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a training that was killed", n, bytes / 1e6,
+                 opt.checkpoint_dir);
   const ParameterCounts pc{parameter_count(*core.g), parameter_count(*core.d), parameter_count(*core.q)};
   spdlog::info("A-net: G {} parameters (ngf {}, {}), D {} (ndf {}), Q {}; data: {}", pc.generator, opt.network.ngf,
                decoder_name(opt.network.decoder), pc.discriminator, opt.network.ndf, pc.estimator, data.describe());

@@ -1,12 +1,14 @@
 #include "core/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.hpp"
 
@@ -56,6 +58,26 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   if (std::fclose(f) != 0 || !ok)
     throw IoError(path, std::string("write failed: ") + std::strerror(ok ? errno : e));
   out.commit();
+}
+
+std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers) {
+  namespace fs = std::filesystem;
+  std::size_t files = 0;
+  std::uintmax_t bytes = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const auto pos = name.rfind(".tmp.");
+    if (pos == std::string::npos || pos + 5 >= name.size() || name.size() - pos - 5 > 9 ||
+        name.find_first_not_of("0123456789", pos + 5) != std::string::npos || !it->is_regular_file())
+      continue;
+    if (only_dead_writers && (::kill(static_cast<pid_t>(std::stol(name.substr(pos + 5))), 0) == 0 || errno != ESRCH))
+      continue;  // its writer may still be running
+    std::error_code size_ec, rm_ec;
+    const std::uintmax_t size = it->file_size(size_ec);
+    if (fs::remove(it->path(), rm_ec)) ++files, bytes += size_ec ? 0 : size;
+  }
+  return {files, bytes};
 }
 
 }  // namespace annamosaic

@@ -2,7 +2,10 @@
 // Crash-safe output: write to "<final>.tmp.<pid>" in the same folder, then rename() onto the
 // final name in commit(). A writer that never commits removes its temporary file, so a reader
 // never sees a half-written file under the final name.
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 namespace annamosaic {
 
@@ -30,5 +33,10 @@ std::string low_space_note(const std::string& path);
 
 // Writes bytes atomically (helper for small text outputs such as config.ini).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Removes the "<name>.tmp.<pid>" files of writers killed before commit() in `dir` (not its
+// subfolders). only_dead_writers: keep those whose process still runs (when no lock says the
+// folder is this process's alone). Returns {files, bytes} removed.
+std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers);
 
 }  // namespace annamosaic

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -45,4 +46,22 @@ TEST(AtomicFile, MissingFolderIsAnIoErrorNamingThePath) {
   } catch (const IoError& e) {
     EXPECT_NE(std::string(e.what()).find("no/such/dir"), std::string::npos) << e.what();
   }
+}
+
+// What killed writers left: removed; a running writer's file survives when no lock guards the
+// folder (a training's checkpoint folder); other names are never touched.
+TEST(AtomicFile, AbandonedTemporariesAreRemoved) {
+  const fs::path d = fs::path(ANNAMOSAIC_TEST_TMP) / "abandoned";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const std::string mine = "a.h5.tmp." + std::to_string(::getpid()), dead = "b.h5.tmp.999999999";
+  for (const std::string& n : {mine, dead, std::string("c.h5.tmp.x1"), std::string("d.h5")})
+    std::ofstream(d / n) << "12345";
+  EXPECT_EQ(remove_abandoned_temporaries(d.string(), /*only_dead_writers=*/true), (std::pair<std::size_t, std::uintmax_t>{1, 5}));
+  EXPECT_TRUE(fs::exists(d / mine));
+  EXPECT_FALSE(fs::exists(d / dead));
+  EXPECT_EQ(remove_abandoned_temporaries(d.string(), /*only_dead_writers=*/false).first, 1u);  // under a lock: all
+  EXPECT_FALSE(fs::exists(d / mine));
+  EXPECT_TRUE(fs::exists(d / "c.h5.tmp.x1"));
+  EXPECT_TRUE(fs::exists(d / "d.h5"));
 }
