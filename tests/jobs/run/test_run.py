@@ -240,11 +240,20 @@ class Run(unittest.TestCase):
         mpath = os.path.join(d, "out", "manifest.jsonl")
         t0 = time.time()
         while time.time() - t0 < 600:
-            if os.path.exists(mpath) and len(open(mpath).read().splitlines()) >= 2:
-                break
+            if os.path.exists(mpath):
+                with open(mpath) as fh:
+                    if len(fh.read().splitlines()) >= 2:
+                        break
             time.sleep(0.05)
         kill(p)
         p.communicate(timeout=120)
+        # mpirun can be gone before its ranks (Open MPI puts them in their own process groups):
+        # resume only once every process of the killed job has ended, as a scheduler would.
+        sid = p.pid  # start_new_session: the session id is mpirun's pid
+        t0 = time.time()
+        while subprocess.run(["pgrep", "-s", str(sid)], capture_output=True).returncode == 0:
+            self.assertLess(time.time() - t0, 60, "the killed job's processes did not end")
+            time.sleep(0.05)
         done_before = len(manifest(d))
         self.assertLess(done_before, 9, "the kill came too late to interrupt anything")
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
@@ -266,7 +275,8 @@ class Run(unittest.TestCase):
         self._kill_and_resume("kill_rank", kill_one_rank)
 
     def test_kill_9_of_the_whole_job_then_resume_gives_the_same_mosaic(self):
-        self._kill_and_resume("kill_job", lambda p: os.killpg(os.getpgid(p.pid), signal.SIGKILL))
+        # Every process of the job at once (mpirun and its ranks share its session), as a node loss would.
+        self._kill_and_resume("kill_job", lambda p: subprocess.run(["pkill", "-KILL", "-s", str(p.pid)]))
 
     def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
         d, ini = make_config("sigterm")
