@@ -79,6 +79,7 @@ echo "campaign list: $list ($n grids)"
 echo "FoV array job: $fovs    stitch array job: $stitch (aftercorr: grid i stitches when its FoVs succeeded)"
 i=0
 for c in "$@"; do echo "  [$i] $(realpath "$c")  -> slurm-${fovs}_$i.out, slurm-${stitch}_$i.out"; i=$((i + 1)); done
+echo "progress: $bin status --list $list    (FoVs done / failed / left per grid, pace, mosaic)"
 echo "watch: squeue -j $fovs,$stitch    (a Reason of PartitionConfig or Resources that never clears: the request"
 echo "       exceeds the partition; lower GPUS_PER_NODE, CPUS_PER_GPU or MEM_PER_CPU)"
 echo "cancel: scancel $fovs $stitch    (cancelled elements are not requeued; submit the same configs again to resume)"

@@ -6,6 +6,7 @@ std::vector<Command> all_commands() {
   std::vector<Command> c;
 #ifdef ANNAMOSAIC_HAVE_TORCH
   c.push_back(run_command());
+  c.push_back(status_command());
 #endif
   c.push_back(simulate_command());
 #ifdef ANNAMOSAIC_HAVE_TORCH

@@ -19,6 +19,7 @@ Command evaluate_command();
 Command export_command();
 Command inspect_command();
 Command stitch_command();
+Command status_command();
 
 // Every command, in the order `annamosaic --help` lists them.
 std::vector<Command> all_commands();

@@ -173,7 +173,8 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
   }
   po::options_description desc = full_description(cmd);
   po::positional_options_description pos;
-  for (const auto& p : cmd.positional) pos.add(p.c_str(), 1);
+  for (std::size_t i = 0; i < cmd.positional.size(); ++i)
+    pos.add(cmd.positional[i].c_str(), cmd.last_positional_repeats && i + 1 == cmd.positional.size() ? -1 : 1);
   try {
     auto cl = po::command_line_parser(argc, argv).options(desc).positional(pos).run();
     po::store(cl, vm);  // stored first: command-line values win over the file's

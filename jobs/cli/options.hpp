@@ -23,6 +23,7 @@ struct Command {
   std::string details;     // paragraph printed by --help after the options
   std::function<void(po::options_description&)> add_options;
   std::vector<std::string> positional;  // option names taking positional arguments, in order
+  bool last_positional_repeats = false;  // the last of them takes every further argument
   std::function<int(const po::variables_map&)> run;
 };
 

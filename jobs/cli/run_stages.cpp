@@ -169,6 +169,14 @@ void stop_point(const char* before, MPI_Comm comm) {
 }
 }  // namespace
 
+bool stitch_stage_up_to_date(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const po::variables_map& vm,
+                             const std::string& out) {
+  std::error_code ec;
+  if (!std::filesystem::exists(out + "/manifest.jsonl", ec)) return false;
+  const auto records = Manifest(out + "/manifest.jsonl").load();
+  return stitch_up_to_date(out, stitch_inputs_digest(campaign, fovs, records, vm), vm["ome-tiff"].as<bool>());
+}
+
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out) {
   int rank = 0, size = 1;

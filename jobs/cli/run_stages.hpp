@@ -29,6 +29,12 @@ struct StitchStageResult {
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out_dir);
 
+// Whether the stitch stage would keep the mosaic in `out_dir` as it is (the same FoV results,
+// positions, stitch options and program as when it was made, its files untouched since): what a
+// rerun of `run` decides, asked without running it (`annamosaic status`). Rank-local, reads only.
+bool stitch_stage_up_to_date(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const po::variables_map& vm,
+                             const std::string& out_dir);
+
 // The QC report (out/qc/): every rank reads its share of the FoV results into the overview
 // images (for 1,089 full-size FoVs one reader would take minutes), rank 0 combines them and
 // writes the report. Collective.

@@ -78,6 +78,12 @@ def mosaic_levels(path):
     return out
 
 
+def status(*args):
+    """`annamosaic status ... --json`: (exit status, one dict per campaign)."""
+    p = subprocess.run([BIN, "status", "--json", *args], env=ENV, capture_output=True, text=True, timeout=120)
+    return p.returncode, json.loads(p.stdout) if p.stdout.strip() else p.stderr
+
+
 def manifest(d):
     recs = {}
     with open(os.path.join(d, "out", "manifest.jsonl")) as fh:
@@ -293,9 +299,29 @@ class Run(unittest.TestCase):
         self.assertIn("stopped by signal", log)
         n = len(manifest(d))
         self.assertGreaterEqual(n, 1)
+        # `status` of the stopped campaign, named by its configuration: not finished (75), not running.
+        rc, st = status(ini)
+        self.assertEqual(rc, 75, st)
+        self.assertEqual((st[0]["planned"], st[0]["done"], st[0]["to_do"], st[0]["running"]), (9, n, 9 - n, None))
+        self.assertIn("stopped with", st[0]["state"])
+        self.assertIsNone(st[0]["mosaic"])
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         self.assertEqual(len(manifest(d)), 9)
+        # Finished now; the same by its output folder; with the reference and a campaign not started
+        # yet in one list, the worst state decides the exit status.
+        rc, st = status(os.path.join(d, "out"))
+        self.assertEqual(rc, 0, st)
+        self.assertEqual((st[0]["state"], st[0]["done"], st[0]["to_do"], st[0]["mosaic"]["up_to_date"]), ("finished", 9, 0, True))
+        listed = os.path.join(d, "campaigns.txt")
+        with open(listed, "w") as fh:
+            fh.write(f"# two grids\n{ini}\n{self.ref_ini}\n")
+        self.assertEqual(status("--list", listed)[0], 0)
+        rc, st = status("--list", listed, os.path.join(d, "not-yet"))
+        self.assertEqual(rc, 75, st)
+        self.assertEqual([x["state"] for x in st], ["not started (no output folder)", "finished", "finished"])
+        p = subprocess.run([BIN, "status", "--list", listed], env=ENV, capture_output=True, text=True, timeout=120)
+        self.assertIn("2 campaigns: 2 finished, 0 running, 0 other; FoVs 18 of 18 done, 0 failed", p.stdout)
         # run_summary.json: "processed" is this run's share; all_done_fovs covers both runs.
         with open(os.path.join(d, "out", "run_summary.json")) as fh:
             summary = json.load(fh)
@@ -331,6 +357,13 @@ class Run(unittest.TestCase):
             self.assertIn("another annamosaic run is writing this output folder (pid 4242 on node17",
                           p.stdout + p.stderr)
             self.assertTrue(os.path.exists(os.path.join(out, "mosaic.ims.tmp.4242")))  # not its to remove
+            # `status` from another process sees the run going on, and who runs it.
+            rc, st = status(out)
+            self.assertEqual(rc, 75, st)
+            self.assertEqual(st[0]["running"], "pid 4242 on node17 since 2026-12-03 10:00:00")
+            self.assertTrue(st[0]["state"].startswith("running (pid 4242 on node17"))
+        # The lock file stays after the holder ended; only a held lock means running.
+        self.assertIsNone(status(out)[1][0]["running"])
         # Once the holder is gone the run goes ahead and removes what the killed writer left.
         p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True,
                            text=True, timeout=600)
@@ -468,6 +501,15 @@ class Run(unittest.TestCase):
             qc = json.load(fh)
         self.assertEqual(qc["summary"]["failed"], 1)
         self.assertTrue(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
+        rc, st = status(os.path.join(d, "out"))
+        self.assertEqual(rc, 5, st)
+        self.assertEqual((st[0]["done"], st[0]["failed"], st[0]["to_do"]), (8, 1, 1))
+        self.assertEqual(st[0]["failed_fovs"][0]["id"], 2)
+        self.assertIn("not a number", st[0]["failed_fovs"][0]["reason"])
+        self.assertTrue(st[0]["mosaic"]["up_to_date"])
+        p = subprocess.run([BIN, "status", os.path.join(d, "out")], env=ENV, capture_output=True, text=True, timeout=120)
+        self.assertIn("8 of 9 done, 1 failed, 0 not yet", p.stdout)
+        self.assertIn("FoV 2: ", p.stdout)
         with h5py.File(os.path.join(d, "out", "fov", "0002.h5"), "r") as f:
             self.assertEqual(f.attrs["status"].decode() if isinstance(f.attrs["status"], bytes) else f.attrs["status"], "degraded")
 

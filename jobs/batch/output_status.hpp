@@ -1,0 +1,54 @@
+#pragma once
+// Where a campaign's run stands, read from its output folder without changing anything there:
+// what `annamosaic status` prints while a run goes on (in another process, on another node) or
+// after it ended. Reads the manifest, the event log, the lock, stitch_summary.json and the QC
+// report; never the FoV results themselves (a status of 1,089 FoVs must take a moment, not minutes).
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "batch/campaign.hpp"
+
+namespace annamosaic {
+
+// The pace of the latest invocation, from events.jsonl: its lines carry "t_s", seconds since that
+// invocation started, so a t_s below the previous line's marks the start of a later one.
+struct RunPace {
+  std::size_t fovs = 0;  // FoVs recorded (done or failed) by the latest invocation
+  double seconds = 0;    // its t_s at the last of them
+};
+RunPace latest_run_pace(const std::vector<std::string>& event_lines);
+
+struct OutputStatus {
+  std::string out_dir;
+  bool exists = false;                 // the output folder is there
+  std::size_t planned = 0;             // FoVs in the campaign's plan (when `plan` was given)
+  bool plan_known = false;
+  std::size_t done = 0;                // recorded done, result file present (of the plan, if known)
+  std::size_t failed = 0;              // recorded failed (the next run tries them again)
+  std::size_t missing_results = 0;     // recorded done, result file gone (the next run redoes them)
+  std::size_t not_in_plan = 0;         // records of ids the plan does not have (another campaign's?)
+  std::vector<std::pair<int, std::string>> failed_reasons;  // id, reason (by id)
+  std::optional<std::string> running;  // who holds the output lock ("pid N on HOST since ...")
+  double since_last_record_s = -1;     // age of the newest manifest line (-1: none)
+  RunPace pace;                        // of the latest invocation
+  bool stitch_summary = false;         // stitch_summary.json present (a stitch stage completed)
+  std::size_t mosaic_width_px = 0, mosaic_height_px = 0;
+  std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)
+  bool qc_report = false;
+
+  // FoVs the next run would still process: not done (failed ones included), when the plan is known.
+  std::size_t to_do() const { return plan_known && planned > done ? planned - done : 0; }
+};
+
+// Reads OUT's files. `plan` (optional) is the campaign's FoV list, which gives the total and
+// restricts the counts to its ids. A missing folder is reported as !exists, not an error.
+OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan);
+
+// "pid 12 on node7 since 2026-12-04 01:20:00" when a process holds OUT's run lock, else nothing.
+// Asks the kernel (fcntl F_GETLK), so a killed run's lock file is not mistaken for a live run.
+std::optional<std::string> output_lock_holder(const std::string& out_dir);
+
+}  // namespace annamosaic

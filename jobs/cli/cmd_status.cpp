@@ -1,0 +1,277 @@
+// `annamosaic status [OUTPUT | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--json]`: where each
+// campaign's run stands (running or not, FoVs done / failed / left, pace, mosaic, QC flags), read
+// from its output folder while the run goes on or after it ended. Changes nothing there.
+// Exit status: 0 every campaign finished; 5 finished, some FoVs failed; 75 some campaign is not
+// finished (running, stopped, not started: a run resumes it); 1 usage; 2 a campaign unreadable.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "batch/campaign.hpp"
+#include "batch/output_status.hpp"
+#include "cli/commands.hpp"
+#include "cli/run_stages.hpp"
+#include "core/error.hpp"
+
+namespace annamosaic::cli {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int kNotFinished = 75;  // as `run`: a (re)run of the same command carries it on
+
+struct Target {
+  std::string name;    // as given
+  std::string config;  // run configuration to read (empty: none known)
+  std::string out_dir;
+};
+
+// A folder is an output folder (its config.ini, written by every run, says the rest); a file is a
+// run configuration (its [run] output and campaign).
+Target resolve_target(const std::string& arg) {
+  std::error_code ec;
+  if (fs::is_directory(arg, ec)) return {arg, fs::is_regular_file(arg + "/config.ini", ec) ? arg + "/config.ini" : "", arg};
+  if (fs::is_regular_file(arg, ec)) return {arg, arg, options_of("run", {"run", "--config", arg})["output"].as<std::string>()};
+  if (arg.size() > 4 && arg.compare(arg.size() - 4, 4, ".ini") == 0)
+    throw UsageError(arg + ": no such configuration file");
+  return {arg, "", arg};  // an output folder no run has made yet
+}
+
+struct Report {
+  Target target;
+  OutputStatus st;
+  std::string campaign_dir, campaign_error;
+  int rows = 0, cols = 0;
+  std::optional<bool> mosaic_current;  // known only with the plan and a configuration
+  bool will_simulate = false;           // the campaign is not there; the run simulates it first
+  std::string state;
+  int exit = 0;
+};
+
+std::string duration(double s) {
+  if (s < 90) return fmt::format("{:.0f} s", s);
+  if (s < 90 * 60) return fmt::format("{:.0f} min", s / 60);
+  if (s < 48 * 3600) return fmt::format("{:.1f} h", s / 3600);
+  return fmt::format("{:.1f} days", s / 86400);
+}
+
+Report examine(const Target& t) {
+  Report r;
+  r.target = t;
+  std::optional<po::variables_map> vm;
+  std::vector<FovEntry> plan;
+  bool plan_known = false;
+  // The output's own config.ini is what its last run used (command-line options included).
+  const std::string config = fs::exists(t.out_dir + "/config.ini") ? t.out_dir + "/config.ini" : t.config;
+  try {
+    if (!config.empty()) {
+      vm = options_of("run", {"run", "--config", config});
+      r.campaign_dir = (*vm)["campaign"].as<std::string>();
+      // As `run` does: a campaign not there yet is simulated first when the config says how.
+      if (!fs::exists(r.campaign_dir + "/positions.csv") && (*vm)["simulate-if-missing"].as<bool>())
+        if (const auto sim = ini_section(config, "simulate")) {
+          const auto into = sim->find("output");  // elsewhere: run simulates only when told to explicitly
+          r.will_simulate = into == sim->end() || same_path(into->second, r.campaign_dir) ||
+                            !(*vm)["simulate-if-missing"].defaulted();
+        }
+      const CampaignInfo c = read_campaign(r.campaign_dir);
+      r.rows = c.rows, r.cols = c.cols;
+      plan = plan_fovs(c);
+      plan_known = true;
+    } else {
+      r.campaign_error = "no config.ini in the output folder: the campaign is unknown";
+    }
+  } catch (const std::exception& e) {
+    r.campaign_error = e.what();
+  }
+  r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr);
+  if (plan_known && r.st.stitch_summary) {
+    try {
+      r.mosaic_current = stitch_stage_up_to_date(read_campaign(r.campaign_dir), plan, *vm, t.out_dir);
+    } catch (const std::exception&) {
+      // An edited summary or manifest: the next run redoes the stage; say "out of date".
+      r.mosaic_current = false;
+    }
+  }
+
+  const OutputStatus& s = r.st;
+  const std::size_t left = s.to_do();
+  if (!s.exists && r.will_simulate) {
+    r.state = "not started (its campaign is simulated first, from the [simulate] section of " + config + ")",
+    r.exit = kNotFinished;
+  } else if (!s.exists && !config.empty() && !plan_known) {
+    r.state = "not started, and it cannot start: " + r.campaign_error, r.exit = 2;
+  } else if (!s.exists) {
+    r.state = "not started (no output folder)", r.exit = kNotFinished;
+  } else if (s.running) {
+    r.state = "running (" + *s.running + ")", r.exit = kNotFinished;
+  } else if (!plan_known) {
+    r.state = "unknown: " + r.campaign_error, r.exit = 2;
+  } else if (left > s.failed) {
+    r.state = fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
+                          s.failed ? fmt::format(" and {} failed", s.failed) : ""),
+    r.exit = kNotFinished;
+  } else if (!r.mosaic_current.value_or(false)) {
+    r.state = std::string("FoVs finished, the mosaic ") + (s.stitch_summary ? "is out of date" : "is not made yet") +
+              ": run the same command again (or its stitch stage)",
+    r.exit = kNotFinished;
+  } else if (s.failed) {
+    r.state = fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed),
+    r.exit = 5;
+  } else {
+    r.state = "finished", r.exit = 0;
+  }
+  return r;
+}
+
+void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
+  const OutputStatus& s = r.st;
+  o << r.target.out_dir;
+  if (!r.campaign_dir.empty()) {
+    o << "  (campaign " << r.campaign_dir;
+    if (s.plan_known) o << fmt::format(": {} FoVs, {} x {}", s.planned, r.rows, r.cols);
+    o << ")";
+  }
+  o << "\n  state:   " << r.state << "\n";
+  if (!s.exists) return;
+  if (s.plan_known) {
+    const double pct = s.planned ? 100.0 * double(s.done) / double(s.planned) : 100.0;
+    constexpr int kBar = 30;
+    const int filled = static_cast<int>(pct / 100.0 * kBar + 0.5);
+    o << fmt::format("  FoVs:    {} of {} done, {} failed, {} not yet", s.done, s.planned, s.failed,
+                     s.planned - s.done - s.failed - s.missing_results)
+      << (s.missing_results ? fmt::format(", {} done but their result file is gone (redone by the next run)", s.missing_results) : "")
+      << fmt::format("  [{}{}] {:.0f}%\n", std::string(filled, '#'), std::string(kBar - filled, '.'), pct);
+  } else {
+    o << fmt::format("  FoVs:    {} done, {} failed (of how many is unknown: {})\n", s.done, s.failed, r.campaign_error);
+  }
+  if (s.not_in_plan)
+    o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
+                     s.not_in_plan);
+  if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << duration(s.since_last_record_s) << " ago\n";
+  if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0) {
+    const double rate = double(s.pace.fovs) / s.pace.seconds;
+    o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s)", s.pace.fovs, duration(s.pace.seconds), rate);
+    const std::size_t rest = s.plan_known ? s.planned - s.done - s.failed : 0;
+    if (rest > 0) o << fmt::format("; about {} for the {} left", duration(double(rest) / rate), rest);
+    o << "\n";
+  }
+  for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
+    o << (i == 0 ? "  failed:  " : "           ") << fmt::format("FoV {}: {}\n", s.failed_reasons[i].first, s.failed_reasons[i].second);
+  if (s.failed_reasons.size() > max_failed)
+    o << fmt::format("           ... and {} more (--failed N to list them, or {}/manifest.jsonl)\n",
+                     s.failed_reasons.size() - max_failed, r.target.out_dir);
+  o << "  mosaic:  ";
+  if (!s.stitch_summary) o << "not made yet\n";
+  else {
+    o << fmt::format("{} x {} px ({}/mosaic.ims)", s.mosaic_width_px, s.mosaic_height_px, r.target.out_dir);
+    if (!r.mosaic_current) o << "\n";
+    else if (*r.mosaic_current) o << ", up to date\n";
+    else o << ", out of date (a FoV result, a position, a stitch setting, the program or its files changed since): the next run remakes it\n";
+  }
+  if (s.qc_report)
+    o << fmt::format("  QC:      {} FoV(s) flagged{}\n", s.qc_flagged,
+                     s.qc_flagged ? fmt::format(" (reasons in {}/qc/qc.json)", r.target.out_dir) : "");
+}
+
+nlohmann::json report_json(const Report& r) {
+  const OutputStatus& s = r.st;
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& [id, why] : s.failed_reasons) failed.push_back({{"id", id}, {"reason", why}});
+  nlohmann::json j = {{"output", r.target.out_dir}, {"state", r.state}, {"exit", r.exit}, {"exists", s.exists},
+                      {"campaign", r.campaign_dir}, {"running", s.running ? nlohmann::json(*s.running) : nlohmann::json()},
+                      {"done", s.done}, {"failed", s.failed}, {"failed_fovs", failed},
+                      {"missing_results", s.missing_results}, {"not_in_plan", s.not_in_plan},
+                      {"seconds_since_last_record", s.since_last_record_s < 0 ? nlohmann::json() : nlohmann::json(s.since_last_record_s)},
+                      {"latest_run", {{"fovs", s.pace.fovs}, {"seconds", s.pace.seconds}}},
+                      {"mosaic", s.stitch_summary ? nlohmann::json({{"width_px", s.mosaic_width_px},
+                                                                   {"height_px", s.mosaic_height_px},
+                                                                   {"up_to_date", r.mosaic_current ? nlohmann::json(*r.mosaic_current) : nlohmann::json()}})
+                                                 : nlohmann::json()},
+                      {"qc_flagged", s.qc_report ? nlohmann::json(s.qc_flagged) : nlohmann::json()}};
+  if (s.plan_known) j["planned"] = s.planned, j["to_do"] = s.to_do();
+  else j["campaign_error"] = r.campaign_error;
+  return j;
+}
+
+int run_status(const po::variables_map& vm) {
+  std::vector<std::string> args;
+  if (vm.count("target")) args = vm["target"].as<std::vector<std::string>>();
+  if (vm.count("config")) args.push_back(vm["config"].as<std::string>());
+  if (vm.count("list")) {
+    const std::string list = vm["list"].as<std::string>();
+    std::ifstream in(list);
+    if (!in) throw UsageError("--list " + list + ": cannot open the file");
+    for (std::string line; std::getline(in, line);) {
+      line.erase(0, line.find_first_not_of(" \t"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (!line.empty() && line[0] != '#') args.push_back(line);
+    }
+  }
+  if (args.empty()) args.push_back("out/demo");  // where `annamosaic run` without options writes
+
+  std::vector<Report> reports;
+  for (const std::string& a : args) reports.push_back(examine(resolve_target(a)));
+  int exit = 0;
+  const auto rank = [](int e) { return e == 2 ? 3 : e == kNotFinished ? 2 : e == 5 ? 1 : 0; };
+  for (const Report& r : reports)
+    if (rank(r.exit) > rank(exit)) exit = r.exit;
+
+  if (vm["json"].as<bool>()) {
+    nlohmann::json all = nlohmann::json::array();
+    for (const Report& r : reports) all.push_back(report_json(r));
+    std::cout << all.dump(1) << "\n";
+    return exit;
+  }
+  const std::size_t max_failed = vm["failed"].as<std::size_t>();
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    if (i) std::cout << "\n";
+    print_report(reports[i], max_failed, std::cout);
+  }
+  if (reports.size() > 1) {
+    std::size_t finished = 0, running = 0, done = 0, failed = 0, planned = 0;
+    for (const Report& r : reports) {
+      finished += r.exit == 0 || r.exit == 5;
+      running += r.st.running.has_value();
+      done += r.st.done, failed += r.st.failed, planned += r.st.planned;
+    }
+    std::cout << fmt::format("\n{} campaigns: {} finished, {} running, {} other; FoVs {} of {} done, {} failed\n",
+                             reports.size(), finished, running, reports.size() - finished - running, done, planned, failed);
+  }
+  return exit;
+}
+
+}  // namespace
+
+Command status_command() {
+  Command c;
+  c.name = "status";
+  c.summary = "Where a campaign's run stands: running or not, FoVs done / failed / left, pace, mosaic, QC flags.";
+  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--json]";
+  c.details =
+      "Reads the output folder (manifest.jsonl, events.jsonl, the run lock, stitch_summary.json, qc/qc.json)\n"
+      "and changes nothing: safe while a run writes there, from any node that sees the folder.\n"
+      "A folder is an output folder (its config.ini names the campaign); a file is a run configuration\n"
+      "(its [run] output and campaign; relative paths from the working folder, as for run). Without\n"
+      "arguments: out/demo. --list takes the campaign list given to slurm/submit-campaign.sh.\n"
+      "Exit status: 0 every campaign finished; 5 finished with failed FoVs; 75 some campaign not\n"
+      "finished (running, stopped or not started: running the same command again carries it on);\n"
+      "1 usage; 2 a campaign could not be read.";
+  c.positional = {"target"};
+  c.last_positional_repeats = true;
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("target", po::value<std::vector<std::string>>(), "output folders or run configurations")
+        ("list", po::value<std::string>(), "file of run configurations, one per line (# comments)")
+        ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed FoVs per campaign")
+        ("json", po::bool_switch(), "print the status as JSON (one object per campaign)");
+  };
+  c.run = [](const po::variables_map& vm) { return run_status(vm); };
+  return c;
+}
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,77 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "batch/manifest.hpp"
+#include "batch/output_lock.hpp"
+#include "batch/output_status.hpp"
+
+using namespace annamosaic;
+namespace fs = std::filesystem;
+
+TEST(OutputStatus, PaceIsTheLatestInvocations) {
+  // Two invocations: t_s restarts at the second; a torn last line is ignored.
+  const RunPace p = latest_run_pace({R"({"event":"fov","t_s":1.0})", R"({"event":"fov","t_s":9.0})",
+                                     R"({"event":"fov","t_s":2.0})", R"({"event":"fov","t_s":4.5})", R"({"event":"fo)"});
+  EXPECT_EQ(p.fovs, 2u);
+  EXPECT_DOUBLE_EQ(p.seconds, 4.5);
+  EXPECT_EQ(latest_run_pace({}).fovs, 0u);
+}
+
+TEST(OutputStatus, CountsThePlansFovsFromTheManifest) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/status_out";
+  fs::remove_all(out);
+  EXPECT_FALSE(read_output_status(out, nullptr).exists);
+  fs::create_directories(out + "/fov");
+  std::ofstream(out + "/fov/0000.h5") << "result";
+  Manifest m(out + "/manifest.jsonl");
+  m.append({0, "done", "fov/0000.h5", "fnv1a64:00", "", {}});
+  m.append({1, "done", "fov/0001.h5", "fnv1a64:01", "", {}});  // its file since deleted
+  m.append({2, "failed", "", "", "locs.csv:3: not a number", {}});
+  m.append({9, "done", "fov/0009.h5", "fnv1a64:09", "", {}});  // not in this plan
+  std::vector<FovEntry> plan(4);
+  for (int i = 0; i < 4; ++i) plan[i].id = i;
+  const OutputStatus s = read_output_status(out, &plan);
+  EXPECT_TRUE(s.exists);
+  EXPECT_EQ(s.planned, 4u);
+  EXPECT_EQ(s.done, 1u);
+  EXPECT_EQ(s.missing_results, 1u);
+  EXPECT_EQ(s.failed, 1u);
+  EXPECT_EQ(s.not_in_plan, 1u);
+  EXPECT_EQ(s.to_do(), 3u);  // the missing result, the failed FoV and the one never started
+  ASSERT_EQ(s.failed_reasons.size(), 1u);
+  EXPECT_EQ(s.failed_reasons[0].first, 2);
+  EXPECT_GE(s.since_last_record_s, 0.0);
+  EXPECT_LT(s.since_last_record_s, 60.0);
+  EXPECT_FALSE(s.running);
+  EXPECT_FALSE(s.stitch_summary);
+}
+
+TEST(OutputStatus, ARunsLockIsSeenFromAnotherProcessAndGoesWithIt) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/status_lock";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  EXPECT_FALSE(output_lock_holder(out));
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {  // a run holding the folder
+    OutputLock lock(out);
+    char c = 1;
+    (void)!write(ready[1], &c, 1);
+    pause();
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const auto holder = output_lock_holder(out);
+  ASSERT_TRUE(holder);
+  EXPECT_EQ(holder->rfind("pid " + std::to_string(child) + " on ", 0), 0u) << *holder;
+  kill(child, SIGKILL);  // a killed run: the kernel drops its lock, its lock file stays
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(fs::exists(out + "/.annamosaic.lock"));
+  EXPECT_FALSE(output_lock_holder(out));
+}
