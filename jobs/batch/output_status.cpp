@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -24,7 +27,12 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object() || !j.contains("t_s") || !j["t_s"].is_number()) continue;  // a torn last line
     const double t = j["t_s"].get<double>();
-    if (t < previous) pace = RunPace{};  // a later invocation started
+    if (j.contains("event") && j["event"] == "start") {  // a later invocation started (its first line)
+      pace = RunPace{};
+      previous = 0;
+      continue;
+    }
+    if (t < previous) pace = RunPace{};  // the same, from a run that wrote no start line
     ++pace.fovs;
     pace.seconds = t;
     previous = t;
@@ -32,24 +40,53 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
   return pace;
 }
 
-std::optional<std::string> output_lock_holder(const std::string& out_dir) {
+std::optional<std::string> output_lock_holder(const std::string& out_dir, std::string* error) {
   const std::string path = out_dir + "/.annamosaic.lock";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;  // no run ever locked it
+  if (fd < 0) {
+    if (errno != ENOENT && error) *error = path + ": " + std::strerror(errno);
+    return std::nullopt;  // ENOENT: no run ever locked it
+  }
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   std::optional<std::string> who;
-  if (::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+  if (::fcntl(fd, F_GETLK, &fl) != 0) {
+    if (error) *error = path + ": cannot query the lock: " + std::strerror(errno);
+  } else if (fl.l_type != F_UNLCK) {
     char text[256] = {0};
     const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
     std::string s = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : "pid " + std::to_string(fl.l_pid);
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     who = s;
   }
+  // Closing drops every fcntl lock this process holds on the file: never call this from a
+  // process that holds the folder's OutputLock.
   ::close(fd);
   return who;
 }
+
+namespace {
+// A JSON file as an object, or nullopt when it is absent, not a regular file, unreadable or not
+// a JSON object (a status reports on what is there; it must not fail on what a kill left).
+std::optional<nlohmann::json> json_object_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  std::ifstream in(path);
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+std::size_t count_of(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number_unsigned() ? j[key].get<std::size_t>() : 0;
+}
+}  // namespace
 
 OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan) {
   OutputStatus st;
@@ -65,8 +102,14 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   }
 
   const std::string manifest_path = out_dir + "/manifest.jsonl";
-  if (fs::exists(manifest_path, ec)) {
-    for (const auto& [id, r] : Manifest(manifest_path).load()) {
+  if (fs::is_regular_file(manifest_path, ec)) {
+    std::map<int, ManifestRecord> records;
+    try {
+      records = Manifest(manifest_path).load();
+    } catch (const std::exception& e) {
+      st.problem = manifest_path + ": " + e.what();
+    }
+    for (const auto& [id, r] : records) {
       if (plan && !ids.count(id)) {
         ++st.not_in_plan;
         continue;
@@ -80,35 +123,34 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
       }
     }
     struct stat s {};
-    if (::stat(manifest_path.c_str(), &s) == 0) {
+    if (!records.empty() && ::stat(manifest_path.c_str(), &s) == 0) {
       const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::system_clock::now().time_since_epoch()).count();
       st.since_last_record_s = static_cast<double>(now - mtime_ns(s)) * 1e-9;
     }
+  } else if (fs::exists(manifest_path, ec)) {
+    st.problem = manifest_path + ": not a regular file";
   }
-  {
-    std::ifstream in(out_dir + "/events.jsonl");
+  if (std::ifstream in(out_dir + "/events.jsonl"); fs::is_regular_file(out_dir + "/events.jsonl", ec) && in) {
     std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+    try {
+      for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+    } catch (const std::exception&) {
+    }
     st.pace = latest_run_pace(lines);
   }
-  st.running = output_lock_holder(out_dir);
+  st.running = output_lock_holder(out_dir, &st.lock_error);
 
-  if (std::ifstream in(out_dir + "/stitch_summary.json"); in) {
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_discarded() && j.is_object()) {
-      st.stitch_summary = true;
-      st.mosaic_width_px = j.value("mosaic_width_px", std::size_t{0});
-      st.mosaic_height_px = j.value("mosaic_height_px", std::size_t{0});
-    }
+  if (const auto j = json_object_file(out_dir + "/stitch_summary.json")) {
+    st.stitch_summary = true;
+    st.mosaic_width_px = count_of(*j, "mosaic_width_px");
+    st.mosaic_height_px = count_of(*j, "mosaic_height_px");
+    if (j->contains("program") && (*j)["program"].is_string()) st.stitch_program = (*j)["program"].get<std::string>();
   }
-  if (std::ifstream in(out_dir + "/qc/qc.json"); in) {
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_discarded() && j.is_object() && j.contains("fovs") && j["fovs"].is_array()) {
-      st.qc_report = true;
-      for (const auto& f : j["fovs"])
-        if (f.is_object() && f.contains("flags") && f["flags"].is_array() && !f["flags"].empty()) ++st.qc_flagged;
-    }
+  if (const auto j = json_object_file(out_dir + "/qc/qc.json"); j && j->contains("fovs") && (*j)["fovs"].is_array()) {
+    st.qc_report = true;
+    for (const auto& f : (*j)["fovs"])
+      if (f.is_object() && f.contains("flags") && f["flags"].is_array() && !f["flags"].empty()) ++st.qc_flagged;
   }
   return st;
 }

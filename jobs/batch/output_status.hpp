@@ -32,10 +32,13 @@ struct OutputStatus {
   std::size_t not_in_plan = 0;         // records of ids the plan does not have (another campaign's?)
   std::vector<std::pair<int, std::string>> failed_reasons;  // id, reason (by id)
   std::optional<std::string> running;  // who holds the output lock ("pid N on HOST since ...")
+  std::string lock_error;              // the lock could not be queried: nobody can tell whether a run goes on
+  std::string problem;                 // a file that cannot be read as a run writes it (manifest.jsonl)
   double since_last_record_s = -1;     // age of the newest manifest line (-1: none)
   RunPace pace;                        // of the latest invocation
   bool stitch_summary = false;         // stitch_summary.json present (a stitch stage completed)
   std::size_t mosaic_width_px = 0, mosaic_height_px = 0;
+  std::string stitch_program;          // checksum of the program that made the mosaic (if recorded)
   std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)
   bool qc_report = false;
 
@@ -44,11 +47,14 @@ struct OutputStatus {
 };
 
 // Reads OUT's files. `plan` (optional) is the campaign's FoV list, which gives the total and
-// restricts the counts to its ids. A missing folder is reported as !exists, not an error.
+// restricts the counts to its ids. A missing folder is reported as !exists, a manifest that cannot
+// be read in `problem`; other damaged files count as absent. Does not verify result checksums or
+// inputs (a rerun does): "done" is "recorded done and its result file is there".
 OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan);
 
 // "pid 12 on node7 since 2026-12-04 01:20:00" when a process holds OUT's run lock, else nothing.
 // Asks the kernel (fcntl F_GETLK), so a killed run's lock file is not mistaken for a live run.
-std::optional<std::string> output_lock_holder(const std::string& out_dir);
+// When the lock cannot be queried (a file system without locks), `error` (if given) says why.
+std::optional<std::string> output_lock_holder(const std::string& out_dir, std::string* error = nullptr);
 
 }  // namespace annamosaic

@@ -131,6 +131,13 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     spdlog::info("{} FoVs: {} already done and verified, {} to process on {} rank(s)", fovs.size(), skip.size(),
                  order.size(), size);
     progress = std::make_unique<Progress>("FoVs", order.size(), "FoVs");
+    // Marks where this invocation's FoV records begin (`annamosaic status` takes its pace from them).
+    if (std::FILE* f = std::fopen(events_path.c_str(), "a")) {
+      const nlohmann::json ev = {{"event", "start"}, {"t_s", 0.0}, {"ranks", size}, {"to_process", order.size()},
+                                 {"already_done", skip.size()}};
+      std::fputs((ev.dump() + "\n").c_str(), f);
+      std::fclose(f);
+    }
   }
 
   // Rank 0: every completion record goes to the manifest (one writer) and the event log.

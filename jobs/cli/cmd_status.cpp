@@ -5,6 +5,7 @@
 // finished (running, stopped, not started: a run resumes it); 1 usage; 2 a campaign unreadable.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -31,14 +32,14 @@ struct Target {
 };
 
 // A folder is an output folder (its config.ini, written by every run, says the rest); a file is a
-// run configuration (its [run] output and campaign).
+// run configuration (its [run] output and campaign: what a rerun with it would use).
 Target resolve_target(const std::string& arg) {
   std::error_code ec;
   if (fs::is_directory(arg, ec)) return {arg, fs::is_regular_file(arg + "/config.ini", ec) ? arg + "/config.ini" : "", arg};
   if (fs::is_regular_file(arg, ec)) return {arg, arg, options_of("run", {"run", "--config", arg})["output"].as<std::string>()};
-  if (arg.size() > 4 && arg.compare(arg.size() - 4, 4, ".ini") == 0)
-    throw UsageError(arg + ": no such configuration file");
-  return {arg, "", arg};  // an output folder no run has made yet
+  throw InputError(arg, "no such output folder or run configuration" +
+                            (fs::path(arg).is_relative() ? " (relative to the working folder " + fs::current_path().string() + ")"
+                                                         : std::string()));
 }
 
 struct Report {
@@ -47,7 +48,8 @@ struct Report {
   std::string campaign_dir, campaign_error;
   int rows = 0, cols = 0;
   std::optional<bool> mosaic_current;  // known only with the plan and a configuration
-  bool will_simulate = false;           // the campaign is not there; the run simulates it first
+  std::string mosaic_why;              // why it is out of date, when that can be told
+  bool will_simulate = false;          // the campaign is not there; the run simulates it first
   std::string state;
   int exit = 0;
 };
@@ -65,15 +67,13 @@ Report examine(const Target& t) {
   std::optional<po::variables_map> vm;
   std::vector<FovEntry> plan;
   bool plan_known = false;
-  // The output's own config.ini is what its last run used (command-line options included).
-  const std::string config = fs::exists(t.out_dir + "/config.ini") ? t.out_dir + "/config.ini" : t.config;
   try {
-    if (!config.empty()) {
-      vm = options_of("run", {"run", "--config", config});
+    if (!t.config.empty()) {
+      vm = options_of("run", {"run", "--config", t.config});
       r.campaign_dir = (*vm)["campaign"].as<std::string>();
       // As `run` does: a campaign not there yet is simulated first when the config says how.
       if (!fs::exists(r.campaign_dir + "/positions.csv") && (*vm)["simulate-if-missing"].as<bool>())
-        if (const auto sim = ini_section(config, "simulate")) {
+        if (const auto sim = ini_section(t.config, "simulate")) {
           const auto into = sim->find("output");  // elsewhere: run simulates only when told to explicitly
           r.will_simulate = into == sim->end() || same_path(into->second, r.campaign_dir) ||
                             !(*vm)["simulate-if-missing"].defaulted();
@@ -87,28 +87,38 @@ Report examine(const Target& t) {
     }
   } catch (const std::exception& e) {
     r.campaign_error = e.what();
+    if (!r.campaign_dir.empty() && fs::path(r.campaign_dir).is_relative())
+      r.campaign_error += " (the campaign path is relative to the folder the run started in; this is " +
+                          fs::current_path().string() + ")";
   }
   r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr);
-  if (plan_known && r.st.stitch_summary) {
+  const OutputStatus& s = r.st;
+  if (plan_known && s.stitch_summary) {
     try {
       r.mosaic_current = stitch_stage_up_to_date(read_campaign(r.campaign_dir), plan, *vm, t.out_dir);
     } catch (const std::exception&) {
-      // An edited summary or manifest: the next run redoes the stage; say "out of date".
-      r.mosaic_current = false;
+      r.mosaic_current = false;  // an edited summary: the next run redoes the stage
     }
+    if (!*r.mosaic_current && !s.stitch_program.empty() && s.stitch_program != program_checksum())
+      r.mosaic_why = "it was made by another build of annamosaic than this one";
   }
 
-  const OutputStatus& s = r.st;
   const std::size_t left = s.to_do();
-  if (!s.exists && r.will_simulate) {
-    r.state = "not started (its campaign is simulated first, from the [simulate] section of " + config + ")",
+  if (!s.problem.empty()) {
+    r.state = "cannot read: " + s.problem, r.exit = 2;
+  } else if (!s.exists && r.will_simulate) {
+    r.state = "not started (its campaign is simulated first, from the [simulate] section of " + t.config + ")",
     r.exit = kNotFinished;
-  } else if (!s.exists && !config.empty() && !plan_known) {
+  } else if (!s.exists && !plan_known) {
     r.state = "not started, and it cannot start: " + r.campaign_error, r.exit = 2;
   } else if (!s.exists) {
-    r.state = "not started (no output folder)", r.exit = kNotFinished;
+    r.state = "not started (no output folder yet)", r.exit = kNotFinished;
   } else if (s.running) {
     r.state = "running (" + *s.running + ")", r.exit = kNotFinished;
+  } else if (!s.lock_error.empty()) {
+    r.state = "unknown whether a run goes on (" + s.lock_error + ")" +
+              (s.since_last_record_s >= 0 ? "; the last FoV was recorded " + duration(s.since_last_record_s) + " ago" : ""),
+    r.exit = kNotFinished;
   } else if (!plan_known) {
     r.state = "unknown: " + r.campaign_error, r.exit = 2;
   } else if (left > s.failed) {
@@ -119,12 +129,24 @@ Report examine(const Target& t) {
     r.state = std::string("FoVs finished, the mosaic ") + (s.stitch_summary ? "is out of date" : "is not made yet") +
               ": run the same command again (or its stitch stage)",
     r.exit = kNotFinished;
+  } else if (!s.qc_report) {
+    r.state = "FoVs and mosaic finished, the QC report is missing: run the same command again", r.exit = kNotFinished;
   } else if (s.failed) {
     r.state = fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed),
     r.exit = 5;
   } else {
     r.state = "finished", r.exit = 0;
   }
+  return r;
+}
+
+// A target that cannot even be examined (a configuration with an unknown key, say) is reported
+// as such; the other targets are still listed.
+Report unreadable(const std::string& name, const std::string& why) {
+  Report r;
+  r.target = Target{name, "", name};
+  r.state = "cannot read: " + why;
+  r.exit = 2;
   return r;
 }
 
@@ -137,7 +159,7 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
     o << ")";
   }
   o << "\n  state:   " << r.state << "\n";
-  if (!s.exists) return;
+  if (!s.exists || !s.problem.empty()) return;
   if (s.plan_known) {
     const double pct = s.planned ? 100.0 * double(s.done) / double(s.planned) : 100.0;
     constexpr int kBar = 30;
@@ -163,7 +185,8 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
   for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
     o << (i == 0 ? "  failed:  " : "           ") << fmt::format("FoV {}: {}\n", s.failed_reasons[i].first, s.failed_reasons[i].second);
   if (s.failed_reasons.size() > max_failed)
-    o << fmt::format("           ... and {} more (--failed N to list them, or {}/manifest.jsonl)\n",
+    o << (max_failed == 0 ? "  failed:  " : "           ")
+      << fmt::format("{}{} FoV(s) (--failed N to list them, or {}/manifest.jsonl)\n", max_failed ? "... and " : "",
                      s.failed_reasons.size() - max_failed, r.target.out_dir);
   o << "  mosaic:  ";
   if (!s.stitch_summary) o << "not made yet\n";
@@ -171,7 +194,9 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
     o << fmt::format("{} x {} px ({}/mosaic.ims)", s.mosaic_width_px, s.mosaic_height_px, r.target.out_dir);
     if (!r.mosaic_current) o << "\n";
     else if (*r.mosaic_current) o << ", up to date\n";
-    else o << ", out of date (a FoV result, a position, a stitch setting, the program or its files changed since): the next run remakes it\n";
+    else
+      o << ", out of date (" << (r.mosaic_why.empty() ? "a FoV result, a position, a stitch setting or its files changed since" : r.mosaic_why)
+        << "): the next run remakes it\n";
   }
   if (s.qc_report)
     o << fmt::format("  QC:      {} FoV(s) flagged{}\n", s.qc_flagged,
@@ -193,12 +218,15 @@ nlohmann::json report_json(const Report& r) {
                                                                    {"up_to_date", r.mosaic_current ? nlohmann::json(*r.mosaic_current) : nlohmann::json()}})
                                                  : nlohmann::json()},
                       {"qc_flagged", s.qc_report ? nlohmann::json(s.qc_flagged) : nlohmann::json()}};
-  if (s.plan_known) j["planned"] = s.planned, j["to_do"] = s.to_do();
-  else j["campaign_error"] = r.campaign_error;
+  j["planned"] = s.plan_known ? nlohmann::json(s.planned) : nlohmann::json();
+  j["to_do"] = s.plan_known ? nlohmann::json(s.to_do()) : nlohmann::json();
+  if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
+  if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
   return j;
 }
 
 int run_status(const po::variables_map& vm) {
+  if (vm["failed"].as<std::size_t>() > (std::size_t{1} << 40)) throw UsageError("--failed must be >= 0");  // negative, wrapped
   std::vector<std::string> args;
   if (vm.count("target")) args = vm["target"].as<std::vector<std::string>>();
   if (vm.count("config")) args.push_back(vm["config"].as<std::string>());
@@ -206,16 +234,31 @@ int run_status(const po::variables_map& vm) {
     const std::string list = vm["list"].as<std::string>();
     std::ifstream in(list);
     if (!in) throw UsageError("--list " + list + ": cannot open the file");
-    for (std::string line; std::getline(in, line);) {
+    bool first = true;
+    for (std::string line; std::getline(in, line); first = false) {
+      if (first && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark
+      if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
       line.erase(0, line.find_first_not_of(" \t"));
       line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (!line.empty() && line[0] != '#') args.push_back(line);
+      if (!line.empty()) args.push_back(line);
     }
   }
   if (args.empty()) args.push_back("out/demo");  // where `annamosaic run` without options writes
 
   std::vector<Report> reports;
-  for (const std::string& a : args) reports.push_back(examine(resolve_target(a)));
+  std::vector<std::string> seen;  // the same output named twice (a folder and its config) is one campaign
+  for (const std::string& a : args) {
+    try {
+      const Target t = resolve_target(a);
+      std::error_code ec;
+      const std::string key = fs::weakly_canonical(t.out_dir, ec).string();
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+      seen.push_back(key);
+      reports.push_back(examine(t));
+    } catch (const std::exception& e) {
+      reports.push_back(unreadable(a, e.what()));
+    }
+  }
   int exit = 0;
   const auto rank = [](int e) { return e == 2 ? 3 : e == kNotFinished ? 2 : e == 5 ? 1 : 0; };
   for (const Report& r : reports)
@@ -224,7 +267,7 @@ int run_status(const po::variables_map& vm) {
   if (vm["json"].as<bool>()) {
     nlohmann::json all = nlohmann::json::array();
     for (const Report& r : reports) all.push_back(report_json(r));
-    std::cout << all.dump(1) << "\n";
+    std::cout << all.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return exit;
   }
   const std::size_t max_failed = vm["failed"].as<std::size_t>();
@@ -237,9 +280,10 @@ int run_status(const po::variables_map& vm) {
     for (const Report& r : reports) {
       finished += r.exit == 0 || r.exit == 5;
       running += r.st.running.has_value();
-      done += r.st.done, failed += r.st.failed, planned += r.st.planned;
+      if (r.st.plan_known) done += r.st.done, failed += r.st.failed, planned += r.st.planned;
     }
-    std::cout << fmt::format("\n{} campaigns: {} finished, {} running, {} other; FoVs {} of {} done, {} failed\n",
+    std::cout << fmt::format("\n{} campaigns: {} finished, {} running, {} other; FoVs {} of {} done, {} failed (campaigns that "
+                             "could be read)\n",
                              reports.size(), finished, running, reports.size() - finished - running, done, planned, failed);
   }
   return exit;
@@ -254,13 +298,16 @@ Command status_command() {
   c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--json]";
   c.details =
       "Reads the output folder (manifest.jsonl, events.jsonl, the run lock, stitch_summary.json, qc/qc.json)\n"
-      "and changes nothing: safe while a run writes there, from any node that sees the folder.\n"
+      "and changes nothing: safe while a run writes there. Running = a process holds the folder's lock\n"
+      "(seen from other nodes where the file system shares fcntl locks). It does not verify result\n"
+      "checksums or inputs as a rerun does: \"done\" is recorded done with its result file present.\n"
       "A folder is an output folder (its config.ini names the campaign); a file is a run configuration\n"
-      "(its [run] output and campaign; relative paths from the working folder, as for run). Without\n"
-      "arguments: out/demo. --list takes the campaign list given to slurm/submit-campaign.sh.\n"
+      "(its [run] output and campaign; relative paths from the working folder, as for run: run status\n"
+      "where the run started). Without arguments: out/demo. --list takes the campaign list given to\n"
+      "slurm/submit-campaign.sh (one configuration per line, # comments).\n"
       "Exit status: 0 every campaign finished; 5 finished with failed FoVs; 75 some campaign not\n"
       "finished (running, stopped or not started: running the same command again carries it on);\n"
-      "1 usage; 2 a campaign could not be read.";
+      "1 usage; 2 a campaign could not be read (no such folder, a damaged manifest, an unreadable config).";
   c.positional = {"target"};
   c.last_positional_repeats = true;
   c.add_options = [](po::options_description& d) {

@@ -94,18 +94,21 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
   throw_of_kind(kind, "on rank 0: " + msg);
 }
 
+std::string program_checksum() {
+  // The program's own bytes, not its version number: a rebuilt binary may register or fuse differently.
+  try {
+    return file_checksum("/proc/self/exe");
+  } catch (const std::exception&) {
+    return annamosaic_version();
+  }
+}
+
 namespace {
 // What decides the stitch stage's outputs: every FoV result (by checksum) and where the campaign
 // puts it, the stitch options and the program itself.
 std::string stitch_inputs_digest(const CampaignInfo& c, const std::vector<FovEntry>& fovs,
                                  const std::map<int, ManifestRecord>& records, const po::variables_map& vm) {
-  // The program's own bytes, not its version number: a rebuilt binary may register or fuse differently.
-  std::string program = annamosaic_version();
-  try {
-    program = file_checksum("/proc/self/exe");
-  } catch (const std::exception&) {
-  }
-  nlohmann::json j = {{"program", program},
+  nlohmann::json j = {{"program", program_checksum()},
                       {"campaign", {c.name, c.fov_um, c.overlap_um}},
                       {"pixel-nm", vm["pixel-nm"].as<double>()},
                       {"search-um", vm["search-um"].as<double>()},
@@ -408,6 +411,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                                       // For the next run: what this mosaic was made from, and
                                       // its files as written (stitch_up_to_date).
                                       {"inputs_digest", digest},
+                                      {"program", program_checksum()},  // apart, so that status can say why
                                       {"outputs", output_stamps(out, stitch_outputs(vm["ome-tiff"].as<bool>()))}})
                               .dump(1) + "\n");
   });

@@ -29,6 +29,10 @@ struct StitchStageResult {
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out_dir);
 
+// FNV-1a of this program's executable (/proc/self/exe), or its version where that cannot be read:
+// part of what a mosaic was made from.
+std::string program_checksum();
+
 // Whether the stitch stage would keep the mosaic in `out_dir` as it is (the same FoV results,
 // positions, stitch options and program as when it was made, its files untouched since): what a
 // rerun of `run` decides, asked without running it (`annamosaic status`). Rank-local, reads only.

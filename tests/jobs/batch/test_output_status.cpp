@@ -19,6 +19,14 @@ TEST(OutputStatus, PaceIsTheLatestInvocations) {
   EXPECT_EQ(p.fovs, 2u);
   EXPECT_DOUBLE_EQ(p.seconds, 4.5);
   EXPECT_EQ(latest_run_pace({}).fovs, 0u);
+  // A run writes a start line: a new run whose times do not drop below the last one's, or that
+  // has recorded nothing yet, is still told apart.
+  const RunPace q = latest_run_pace({R"({"event":"fov","t_s":5.0})", R"({"event":"start","t_s":0})",
+                                     R"({"event":"fov","t_s":45.0})", R"({"event":"fov","t_s":50.0})"});
+  EXPECT_EQ(q.fovs, 2u);
+  EXPECT_DOUBLE_EQ(q.seconds, 50.0);
+  EXPECT_EQ(latest_run_pace({R"({"event":"fov","t_s":5.0})", R"({"event":"start","t_s":0})"}).fovs, 0u);
+  EXPECT_EQ(latest_run_pace({R"({"event":7,"t_s":5.0})"}).fovs, 1u);  // odd but harmless
 }
 
 TEST(OutputStatus, CountsThePlansFovsFromTheManifest) {

@@ -317,11 +317,25 @@ class Run(unittest.TestCase):
         with open(listed, "w") as fh:
             fh.write(f"# two grids\n{ini}\n{self.ref_ini}\n")
         self.assertEqual(status("--list", listed)[0], 0)
-        rc, st = status("--list", listed, os.path.join(d, "not-yet"))
+        later = os.path.join(d, "later.ini")  # a grid whose run has not started yet
+        with open(later, "w") as fh:
+            fh.write(f"[run]\ncampaign = {d}/campaign\noutput = {d}/later-out\n")
+        rc, st = status("--list", listed, later)
         self.assertEqual(rc, 75, st)
-        self.assertEqual([x["state"] for x in st], ["not started (no output folder)", "finished", "finished"])
+        self.assertEqual([x["state"] for x in st], ["not started (no output folder yet)", "finished", "finished"])
+        # A mistyped folder is an error (2), and the others are still reported.
+        rc, st = status("--list", listed, os.path.join(d, "uot"))
+        self.assertEqual(rc, 2, st)
+        self.assertIn("no such output folder or run configuration", st[0]["state"])
+        self.assertEqual([x["state"] for x in st[1:]], ["finished", "finished"])
         p = subprocess.run([BIN, "status", "--list", listed], env=ENV, capture_output=True, text=True, timeout=120)
         self.assertIn("2 campaigns: 2 finished, 0 running, 0 other; FoVs 18 of 18 done, 0 failed", p.stdout)
+        # The configuration given decides, not the output's record of its last run: another
+        # stitch setting makes the mosaic out of date (the next run with it would remake it).
+        with open(os.path.join(d, "blend-max.ini"), "w") as fh:
+            fh.write(open(ini).read() + "blend = max\n")
+        rc, st = status(os.path.join(d, "blend-max.ini"))
+        self.assertEqual((rc, st[0]["mosaic"]["up_to_date"]), (75, False), st)
         # run_summary.json: "processed" is this run's share; all_done_fovs covers both runs.
         with open(os.path.join(d, "out", "run_summary.json")) as fh:
             summary = json.load(fh)
