@@ -265,7 +265,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (lock->locked())
         if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
           spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
-      write_config_next_to(out + "/config.ini", self, vm);
+      // With the folder relative paths are taken from, so that `annamosaic status OUT` run from
+      // anywhere finds the campaign.
+      write_file_atomic(out + "/config.ini", std::string(kWorkingFolderMark) + fs::current_path().string() + "\n" +
+                                                effective_config(self, vm));
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       failed_code = failure_kind(e);

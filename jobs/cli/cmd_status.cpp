@@ -71,6 +71,14 @@ Report examine(const Target& t) {
     if (!t.config.empty()) {
       vm = options_of("run", {"run", "--config", t.config});
       r.campaign_dir = (*vm)["campaign"].as<std::string>();
+      // An output's config.ini says where its run started: relative paths are taken from there.
+      if (fs::path(r.campaign_dir).is_relative() && t.config == t.out_dir + "/config.ini") {
+        std::ifstream in(t.config);
+        std::string first;
+        std::getline(in, first);
+        const std::string mark = kWorkingFolderMark;
+        if (first.rfind(mark, 0) == 0) r.campaign_dir = (fs::path(first.substr(mark.size())) / r.campaign_dir).string();
+      }
       // As `run` does: a campaign not there yet is simulated first when the config says how.
       if (!fs::exists(r.campaign_dir + "/positions.csv") && (*vm)["simulate-if-missing"].as<bool>())
         if (const auto sim = ini_section(t.config, "simulate")) {
@@ -88,7 +96,7 @@ Report examine(const Target& t) {
   } catch (const std::exception& e) {
     r.campaign_error = e.what();
     if (!r.campaign_dir.empty() && fs::path(r.campaign_dir).is_relative())
-      r.campaign_error += " (the campaign path is relative to the folder the run started in; this is " +
+      r.campaign_error += " (relative paths are taken from the working folder, as run takes them; this is " +
                           fs::current_path().string() + ")";
   }
   r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr);

@@ -29,6 +29,10 @@ struct StitchStageResult {
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out_dir);
 
+// First line of OUT/config.ini, followed by the run's working folder (relative paths in it are
+// taken from there).
+inline constexpr const char* kWorkingFolderMark = "# working folder: ";
+
 // FNV-1a of this program's executable (/proc/self/exe), or its version where that cannot be read:
 // part of what a mosaic was made from.
 std::string program_checksum();

@@ -353,6 +353,24 @@ class Run(unittest.TestCase):
             shutil.copy(os.path.join(self.ref, "out", f), os.path.join(d, "out", f))
         return d, ini
 
+    def test_status_of_an_output_folder_finds_a_relative_campaign_from_anywhere(self):
+        # A configuration with relative paths (the demo's style): the run records its working
+        # folder in OUT/config.ini, so `status OUT` asked from elsewhere still finds the campaign.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, _ = self._copy_of_reference_fovs("status_relative")
+        with open(os.path.join(d, "rel.ini"), "w") as fh:
+            fh.write("threads = 1\n[run]\ncampaign = campaign\noutput = out\n")
+        p = subprocess.run([BIN, "run", "--config", "rel.ini", "--stage", "stitch"], env=ENV, cwd=d,
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        rc, st = status(os.path.join(d, "out"))  # from the test's working folder, not d
+        self.assertEqual(rc, 0, st)
+        self.assertEqual((st[0]["campaign"], st[0]["state"]), (os.path.join(d, "campaign"), "finished"))
+        # The configuration itself names paths relative to where it is used, as for `run`.
+        rc, st = status(os.path.join(d, "rel.ini"))
+        self.assertEqual(rc, 2, st)
+        self.assertIn("relative paths are taken from the working folder, as run takes them", st[0]["state"])
+
     def test_a_second_run_on_the_same_output_is_refused_and_leftover_temporaries_go(self):
         self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
         d, ini = self._copy_of_reference_fovs("lock")
