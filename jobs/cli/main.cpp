@@ -78,13 +78,13 @@ int main(int argc, char** argv) {
               << "; what was finished is kept, rerun to resume (exit " << kExitRequeue << ")\n";
     return kExitRequeue;
   } catch (const UsageError& e) {
-    std::cerr << "annamosaic " << cmd->name << ": " << e.what() << "\n";
+    if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": " << e.what() << "\n";
     return 1;
   } catch (const InputError& e) {
-    std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
+    if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
     return 2;
   } catch (const IoError& e) {
-    std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
+    if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
     return 3;
   } catch (const std::filesystem::filesystem_error& e) {
     // A folder that cannot be made or read (a path under a regular file, no permission, disk
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
               << e.code().message() << " (" << e.what() << ")\n";
     return 3;
   } catch (const std::exception& e) {
-    std::cerr << "annamosaic " << cmd->name << ": internal error: " << e.what() << "\n";
+    if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": internal error: " << e.what() << "\n";
     return 4;
   }
 }

@@ -163,6 +163,12 @@ std::string& invocation_storage() {
 
 const std::string& invocation() { return invocation_storage(); }
 
+namespace {
+bool g_failure_echoed = false;
+}
+void mark_failure_echoed() { g_failure_echoed = true; }
+bool failure_echoed() { return g_failure_echoed; }
+
 bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc, const char* const* argv,
                    po::variables_map& vm) {
   std::string& inv = invocation_storage();

@@ -51,6 +51,12 @@ std::string effective_config(const Command& cmd, const po::variables_map& vm);
 // in that section. UsageError when the file cannot be read.
 std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section);
 
+// A failure every MPI rank learned from a collective agreement (the same message on each) is
+// reported by rank 0 alone: the other ranks mark it, and main() prints no final line for it
+// (a 32-rank job would otherwise end its log with 32 copies).
+void mark_failure_echoed();
+bool failure_echoed();
+
 // Verbosity from -q / -v (repeatable).
 int verbosity(const po::variables_map& vm);
 

@@ -64,11 +64,21 @@ int failure_kind(const std::exception& e) {
   return 4;
 }
 
-void throw_of_kind(int kind, const std::string& msg) {
+// Marks an agreed failure on ranks other than 0 (see mark_failure_echoed).
+void mark_echo_unless_rank0() {
+  int init = 0, fin = 0, rank = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank != 0) mark_failure_echoed();
+}
+
+void throw_of_kind(int kind, const std::string& msg, const std::string& where) {
+  if (kind != 5) mark_echo_unless_rank0();  // a stop is said per rank: which signal reached which
   if (kind == 5) throw Stopped(msg);
   if (kind == 1) throw UsageError(msg);
-  if (kind == 2) throw InputError("run", msg);
-  if (kind == 3) throw IoError("run", msg);
+  if (kind == 2) throw InputError(where, msg);
+  if (kind == 3) throw IoError(where, msg);
   throw std::runtime_error(msg);
 }
 
@@ -202,7 +212,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       error = out + "/manifest.jsonl: " + std::to_string(missing) + " FoV(s) have no result yet: run --stage fovs first";
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw InputError("stitch", error);
+  if (!error.empty()) throw_of_kind(2, error, "stitch");
   // Nothing changed since the last complete stitch stage (a rerun to make sure, a requeued job that
   // had finished it): keep its mosaic rather than register and fuse again.
   std::string digest;  // rank 0's (it alone writes stitch_summary.json)
@@ -274,7 +284,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     error = e.what();
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw InputError("stitch", error);
+  if (!error.empty()) throw_of_kind(2, error, "stitch");
   stop_point("fusing the mosaic (layout.json is written)", comm);
 
   // Fusion: each rank fuses its bands of blocks (FuseOptions rank/ranks) into the one writer.
@@ -289,7 +299,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     }
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw InputError("stitch", error);
+  if (!error.empty()) throw_of_kind(2, error, "stitch");
   unsigned long long n = xs.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
   xs.resize(n);

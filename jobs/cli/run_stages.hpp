@@ -13,9 +13,11 @@ namespace annamosaic::cli {
 
 // A failure's kind, for making every rank fail the same way: 1 usage, 2 input, 3 I/O or
 // environment, 4 anything else, 5 stopped by a signal. throw_of_kind throws the matching
-// exception with `msg` (4: std::runtime_error).
+// exception with `msg` (4: std::runtime_error; `where` names the stage in input and I/O errors)
+// for a failure all ranks agreed on: ranks other than 0 mark it echoed, so that only rank 0's
+// final line is printed (mark_failure_echoed).
 int failure_kind(const std::exception& e);
-[[noreturn]] void throw_of_kind(int kind, const std::string& msg);
+[[noreturn]] void throw_of_kind(int kind, const std::string& msg, const std::string& where = "run");
 
 // Runs `step` on rank 0 only (a file only rank 0 writes). Collective: if it throws, rank 0
 // rethrows its exception and every other rank throws one of the same kind naming rank 0, so no
