@@ -22,19 +22,19 @@ namespace fs = std::filesystem;
 
 RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
   RunPace pace;
-  double previous = -1;
+  double previous = -1, start = 0;
   for (const std::string& line : event_lines) {
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object() || !j.contains("t_s") || !j["t_s"].is_number()) continue;  // a torn last line
     const double t = j["t_s"].get<double>();
-    if (j.contains("event") && j["event"] == "start") {  // a later invocation started (its first line)
+    if (j.contains("event") && j["event"] == "start") {  // a later invocation started its FoVs here
       pace = RunPace{};
-      previous = 0;
+      previous = start = t;
       continue;
     }
-    if (t < previous) pace = RunPace{};  // the same, from a run that wrote no start line
+    if (t < previous) pace = RunPace{}, start = 0;  // the same, from a run that wrote no start line
     ++pace.fovs;
-    pace.seconds = t;
+    pace.seconds = t - start;
     previous = t;
   }
   return pace;
@@ -131,7 +131,8 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   } else if (fs::exists(manifest_path, ec)) {
     st.problem = manifest_path + ": not a regular file";
   }
-  if (std::ifstream in(out_dir + "/events.jsonl"); fs::is_regular_file(out_dir + "/events.jsonl", ec) && in) {
+  if (fs::is_regular_file(out_dir + "/events.jsonl", ec)) {  // checked first: opening a FIFO would wait
+    std::ifstream in(out_dir + "/events.jsonl");
     std::vector<std::string> lines;
     try {
       for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
@@ -149,6 +150,10 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   }
   if (const auto j = json_object_file(out_dir + "/qc/qc.json"); j && j->contains("fovs") && (*j)["fovs"].is_array()) {
     st.qc_report = true;
+    // A run killed in its QC stage after remaking the mosaic leaves the previous report.
+    struct stat qc {}, summary {};
+    st.qc_current = ::stat((out_dir + "/qc/qc.json").c_str(), &qc) == 0 &&
+                    (::stat((out_dir + "/stitch_summary.json").c_str(), &summary) != 0 || mtime_ns(qc) >= mtime_ns(summary));
     for (const auto& f : (*j)["fovs"])
       if (f.is_object() && f.contains("flags") && f["flags"].is_array() && !f["flags"].empty()) ++st.qc_flagged;
   }

@@ -13,11 +13,12 @@
 
 namespace annamosaic {
 
-// The pace of the latest invocation, from events.jsonl: its lines carry "t_s", seconds since that
-// invocation started, so a t_s below the previous line's marks the start of a later one.
+// The pace of the latest invocation's FoVs, from events.jsonl: each invocation writes a "start"
+// line when its FoVs begin, then one line per FoV, all with "t_s", seconds since it started (from
+// runs before start lines: a t_s below the previous line's marks a later invocation).
 struct RunPace {
   std::size_t fovs = 0;  // FoVs recorded (done or failed) by the latest invocation
-  double seconds = 0;    // its t_s at the last of them
+  double seconds = 0;    // from its start line (or its t_s 0) to the last of them
 };
 RunPace latest_run_pace(const std::vector<std::string>& event_lines);
 
@@ -41,6 +42,7 @@ struct OutputStatus {
   std::string stitch_program;          // checksum of the program that made the mosaic (if recorded)
   std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)
   bool qc_report = false;
+  bool qc_current = false;             // qc/qc.json is not older than stitch_summary.json
 
   // FoVs the next run would still process: not done (failed ones included), when the plan is known.
   std::size_t to_do() const { return plan_known && planned > done ? planned - done : 0; }

@@ -133,7 +133,8 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     progress = std::make_unique<Progress>("FoVs", order.size(), "FoVs");
     // Marks where this invocation's FoV records begin (`annamosaic status` takes its pace from them).
     if (std::FILE* f = std::fopen(events_path.c_str(), "a")) {
-      const nlohmann::json ev = {{"event", "start"}, {"t_s", 0.0}, {"ranks", size}, {"to_process", order.size()},
+      const nlohmann::json ev = {{"event", "start"}, {"t_s", std::chrono::duration<double>(Clock::now() - t_start).count()},
+                                 {"ranks", size}, {"to_process", order.size()},
                                  {"already_done", skip.size()}};
       std::fputs((ev.dump() + "\n").c_str(), f);
       std::fclose(f);

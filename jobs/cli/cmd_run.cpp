@@ -267,8 +267,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
           spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
       // With the folder relative paths are taken from, so that `annamosaic status OUT` run from
       // anywhere finds the campaign.
-      write_file_atomic(out + "/config.ini", std::string(kWorkingFolderMark) + fs::current_path().string() + "\n" +
-                                                effective_config(self, vm));
+      std::error_code cwd_error;  // a working folder deleted under the run: no line, as before
+      const std::string cwd = fs::current_path(cwd_error).string();
+      write_file_atomic(out + "/config.ini",
+                        (cwd_error ? std::string() : kWorkingFolderMark + cwd + "\n") + effective_config(self, vm));
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       failed_code = failure_kind(e);

@@ -15,6 +15,7 @@
 
 #include "batch/campaign.hpp"
 #include "batch/output_status.hpp"
+#include "batch/signals.hpp"
 #include "cli/commands.hpp"
 #include "cli/run_stages.hpp"
 #include "core/error.hpp"
@@ -23,7 +24,7 @@ namespace annamosaic::cli {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr int kNotFinished = 75;  // as `run`: a (re)run of the same command carries it on
+constexpr int kNotFinished = kExitRequeue;  // as `run`: a rerun of the same command carries it on
 
 struct Target {
   std::string name;    // as given
@@ -31,12 +32,26 @@ struct Target {
   std::string out_dir;
 };
 
+// The working folder a run recorded in the first line of its OUT/config.ini ("" if none).
+std::string recorded_working_folder(const std::string& config) {
+  std::ifstream in(config);
+  std::string first;
+  std::getline(in, first);
+  const std::string mark = kWorkingFolderMark;
+  return first.rfind(mark, 0) == 0 ? first.substr(mark.size()) : std::string();
+}
+
 // A folder is an output folder (its config.ini, written by every run, says the rest); a file is a
 // run configuration (its [run] output and campaign: what a rerun with it would use).
 Target resolve_target(const std::string& arg) {
   std::error_code ec;
   if (fs::is_directory(arg, ec)) return {arg, fs::is_regular_file(arg + "/config.ini", ec) ? arg + "/config.ini" : "", arg};
-  if (fs::is_regular_file(arg, ec)) return {arg, arg, options_of("run", {"run", "--config", arg})["output"].as<std::string>()};
+  if (fs::is_regular_file(arg, ec)) {
+    std::string out = options_of("run", {"run", "--config", arg})["output"].as<std::string>();
+    if (const std::string wd = recorded_working_folder(arg); !wd.empty() && fs::path(out).is_relative())
+      out = (fs::path(wd) / out).string();
+    return {arg, arg, out};
+  }
   throw InputError(arg, "no such output folder or run configuration" +
                             (fs::path(arg).is_relative() ? " (relative to the working folder " + fs::current_path().string() + ")"
                                                          : std::string()));
@@ -54,7 +69,7 @@ struct Report {
   int exit = 0;
 };
 
-std::string duration(double s) {
+std::string human_duration(double s) {
   if (s < 90) return fmt::format("{:.0f} s", s);
   if (s < 90 * 60) return fmt::format("{:.0f} min", s / 60);
   if (s < 48 * 3600) return fmt::format("{:.1f} h", s / 3600);
@@ -71,14 +86,9 @@ Report examine(const Target& t) {
     if (!t.config.empty()) {
       vm = options_of("run", {"run", "--config", t.config});
       r.campaign_dir = (*vm)["campaign"].as<std::string>();
-      // An output's config.ini says where its run started: relative paths are taken from there.
-      if (fs::path(r.campaign_dir).is_relative() && t.config == t.out_dir + "/config.ini") {
-        std::ifstream in(t.config);
-        std::string first;
-        std::getline(in, first);
-        const std::string mark = kWorkingFolderMark;
-        if (first.rfind(mark, 0) == 0) r.campaign_dir = (fs::path(first.substr(mark.size())) / r.campaign_dir).string();
-      }
+      // A run's own config.ini says where it started: relative paths are taken from there.
+      if (const std::string wd = recorded_working_folder(t.config); !wd.empty() && fs::path(r.campaign_dir).is_relative())
+        r.campaign_dir = (fs::path(wd) / r.campaign_dir).string();
       // As `run` does: a campaign not there yet is simulated first when the config says how.
       if (!fs::exists(r.campaign_dir + "/positions.csv") && (*vm)["simulate-if-missing"].as<bool>())
         if (const auto sim = ini_section(t.config, "simulate")) {
@@ -112,20 +122,31 @@ Report examine(const Target& t) {
   }
 
   const std::size_t left = s.to_do();
+  // A file system without locks (the run goes on unlocked there) leaves "running?" unanswerable;
+  // a campaign whose every part is done is still finished.
+  const bool finished = s.exists && s.problem.empty() && !s.running && plan_known && left <= s.failed &&
+                        r.mosaic_current.value_or(false) && s.qc_report && s.qc_current;
   if (!s.problem.empty()) {
     r.state = "cannot read: " + s.problem, r.exit = 2;
+  } else if (finished && s.failed) {
+    r.state = fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed),
+    r.exit = 5;
+  } else if (finished) {
+    r.state = "finished", r.exit = 0;
   } else if (!s.exists && r.will_simulate) {
     r.state = "not started (its campaign is simulated first, from the [simulate] section of " + t.config + ")",
     r.exit = kNotFinished;
   } else if (!s.exists && !plan_known) {
     r.state = "not started, and it cannot start: " + r.campaign_error, r.exit = 2;
   } else if (!s.exists) {
-    r.state = "not started (no output folder yet)", r.exit = kNotFinished;
+    r.state = "not started (no output folder yet" +
+              (fs::path(t.out_dir).is_relative() ? ", relative to the working folder " + fs::current_path().string() : "") + ")",
+    r.exit = kNotFinished;
   } else if (s.running) {
     r.state = "running (" + *s.running + ")", r.exit = kNotFinished;
   } else if (!s.lock_error.empty()) {
     r.state = "unknown whether a run goes on (" + s.lock_error + ")" +
-              (s.since_last_record_s >= 0 ? "; the last FoV was recorded " + duration(s.since_last_record_s) + " ago" : ""),
+              (s.since_last_record_s >= 0 ? "; the last FoV was recorded " + human_duration(s.since_last_record_s) + " ago" : ""),
     r.exit = kNotFinished;
   } else if (!plan_known) {
     r.state = "unknown: " + r.campaign_error, r.exit = 2;
@@ -137,13 +158,10 @@ Report examine(const Target& t) {
     r.state = std::string("FoVs finished, the mosaic ") + (s.stitch_summary ? "is out of date" : "is not made yet") +
               ": run the same command again (or its stitch stage)",
     r.exit = kNotFinished;
-  } else if (!s.qc_report) {
-    r.state = "FoVs and mosaic finished, the QC report is missing: run the same command again", r.exit = kNotFinished;
-  } else if (s.failed) {
-    r.state = fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed),
-    r.exit = 5;
   } else {
-    r.state = "finished", r.exit = 0;
+    r.state = std::string("FoVs and mosaic finished, the QC report is ") + (s.qc_report ? "older than the mosaic" : "missing") +
+              ": run the same command again",
+    r.exit = kNotFinished;
   }
   return r;
 }
@@ -182,12 +200,12 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
   if (s.not_in_plan)
     o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
                      s.not_in_plan);
-  if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << duration(s.since_last_record_s) << " ago\n";
-  if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0) {
+  if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
+  if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0 && s.plan_known && s.planned > s.done + s.failed) {
     const double rate = double(s.pace.fovs) / s.pace.seconds;
-    o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s)", s.pace.fovs, duration(s.pace.seconds), rate);
+    o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s)", s.pace.fovs, human_duration(s.pace.seconds), rate);
     const std::size_t rest = s.plan_known ? s.planned - s.done - s.failed : 0;
-    if (rest > 0) o << fmt::format("; about {} for the {} left", duration(double(rest) / rate), rest);
+    if (rest > 0) o << fmt::format("; about {} for the {} left", human_duration(double(rest) / rate), rest);
     o << "\n";
   }
   for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
@@ -215,7 +233,7 @@ nlohmann::json report_json(const Report& r) {
   const OutputStatus& s = r.st;
   nlohmann::json failed = nlohmann::json::array();
   for (const auto& [id, why] : s.failed_reasons) failed.push_back({{"id", id}, {"reason", why}});
-  nlohmann::json j = {{"output", r.target.out_dir}, {"state", r.state}, {"exit", r.exit}, {"exists", s.exists},
+  nlohmann::json j = {{"target", r.target.name}, {"output", r.target.out_dir}, {"state", r.state}, {"exit", r.exit}, {"exists", s.exists},
                       {"campaign", r.campaign_dir}, {"running", s.running ? nlohmann::json(*s.running) : nlohmann::json()},
                       {"done", s.done}, {"failed", s.failed}, {"failed_fovs", failed},
                       {"missing_results", s.missing_results}, {"not_in_plan", s.not_in_plan},
@@ -230,6 +248,7 @@ nlohmann::json report_json(const Report& r) {
   j["to_do"] = s.plan_known ? nlohmann::json(s.to_do()) : nlohmann::json();
   if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
   if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
+  if (!s.lock_error.empty()) j["lock_error"] = s.lock_error;
   return j;
 }
 
@@ -241,15 +260,18 @@ int run_status(const po::variables_map& vm) {
   if (vm.count("list")) {
     const std::string list = vm["list"].as<std::string>();
     std::ifstream in(list);
-    if (!in) throw UsageError("--list " + list + ": cannot open the file");
+    if (!in || !fs::is_regular_file(list)) throw UsageError("--list " + list + ": cannot open the file");
     bool first = true;
+    std::size_t listed = 0;
+    const std::size_t before = args.size();
     for (std::string line; std::getline(in, line); first = false) {
       if (first && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark
-      if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
       line.erase(0, line.find_first_not_of(" \t"));
       line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (!line.empty()) args.push_back(line);
+      if (!line.empty() && line[0] != '#') args.push_back(line);  // a path may hold '#': whole lines only
+      ++listed;
     }
+    if (listed == 0 || args.size() == before) throw UsageError("--list " + list + ": no run configuration in it");
   }
   if (args.empty()) args.push_back("out/demo");  // where `annamosaic run` without options writes
 
@@ -259,7 +281,8 @@ int run_status(const po::variables_map& vm) {
     try {
       const Target t = resolve_target(a);
       std::error_code ec;
-      const std::string key = fs::weakly_canonical(t.out_dir, ec).string();
+      std::string key = fs::weakly_canonical(t.out_dir, ec).string();
+      if (ec) key = t.out_dir;
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
       seen.push_back(key);
       reports.push_back(examine(t));
@@ -288,7 +311,7 @@ int run_status(const po::variables_map& vm) {
     for (const Report& r : reports) {
       finished += r.exit == 0 || r.exit == 5;
       running += r.st.running.has_value();
-      if (r.st.plan_known) done += r.st.done, failed += r.st.failed, planned += r.st.planned;
+      if (r.st.plan_known && r.st.problem.empty()) done += r.st.done, failed += r.st.failed, planned += r.st.planned;
     }
     std::cout << fmt::format("\n{} campaigns: {} finished, {} running, {} other; FoVs {} of {} done, {} failed (campaigns that "
                              "could be read)\n",
@@ -314,7 +337,8 @@ Command status_command() {
       "where the run started). Without arguments: out/demo. --list takes the campaign list given to\n"
       "slurm/submit-campaign.sh (one configuration per line, # comments).\n"
       "Exit status: 0 every campaign finished; 5 finished with failed FoVs; 75 some campaign not\n"
-      "finished (running, stopped or not started: running the same command again carries it on);\n"
+      "finished (running, unknown whether running, stopped, not started, mosaic or QC report not\n"
+      "made or out of date: a rerun of the same command carries on what is not running);\n"
       "1 usage; 2 a campaign could not be read (no such folder, a damaged manifest, an unreadable config).";
   c.positional = {"target"};
   c.last_positional_repeats = true;

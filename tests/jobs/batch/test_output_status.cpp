@@ -26,6 +26,11 @@ TEST(OutputStatus, PaceIsTheLatestInvocations) {
   EXPECT_EQ(q.fovs, 2u);
   EXPECT_DOUBLE_EQ(q.seconds, 50.0);
   EXPECT_EQ(latest_run_pace({R"({"event":"fov","t_s":5.0})", R"({"event":"start","t_s":0})"}).fovs, 0u);
+  // The pace counts from the start line (after the run verified earlier results), not from t_s 0.
+  const RunPace v = latest_run_pace({R"({"event":"start","t_s":10.0})", R"({"event":"fov","t_s":15.0})",
+                                     R"({"event":"fov","t_s":20.0})"});
+  EXPECT_EQ(v.fovs, 2u);
+  EXPECT_DOUBLE_EQ(v.seconds, 10.0);
   EXPECT_EQ(latest_run_pace({R"({"event":7,"t_s":5.0})"}).fovs, 1u);  // odd but harmless
 }
 
@@ -67,19 +72,25 @@ TEST(OutputStatus, ARunsLockIsSeenFromAnotherProcessAndGoesWithIt) {
   ASSERT_EQ(pipe(ready), 0);
   const pid_t child = fork();
   if (child == 0) {  // a run holding the folder
-    OutputLock lock(out);
-    char c = 1;
-    (void)!write(ready[1], &c, 1);
-    pause();
-    _exit(0);
+    try {
+      OutputLock lock(out);
+      char c = 1;
+      (void)!write(ready[1], &c, 1);
+      pause();
+    } catch (...) {
+    }
+    _exit(1);
   }
+  close(ready[1]);  // a child that failed to lock closes its end: the read below then returns 0
   char c = 0;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const ssize_t got = read(ready[0], &c, 1);
   const auto holder = output_lock_holder(out);
-  ASSERT_TRUE(holder);
-  EXPECT_EQ(holder->rfind("pid " + std::to_string(child) + " on ", 0), 0u) << *holder;
   kill(child, SIGKILL);  // a killed run: the kernel drops its lock, its lock file stays
   waitpid(child, nullptr, 0);
+  close(ready[0]);
+  ASSERT_EQ(got, 1) << "the child could not lock " << out;
+  ASSERT_TRUE(holder);
+  EXPECT_EQ(holder->rfind("pid " + std::to_string(child) + " on ", 0), 0u) << *holder;
   EXPECT_TRUE(fs::exists(out + "/.annamosaic.lock"));
   EXPECT_FALSE(output_lock_holder(out));
 }

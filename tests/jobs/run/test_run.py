@@ -257,7 +257,8 @@ class Run(unittest.TestCase):
         # resume only once every process of the killed job has ended, as a scheduler would.
         sid = p.pid  # start_new_session: the session id is mpirun's pid
         t0 = time.time()
-        while subprocess.run(["pgrep", "-s", str(sid)], capture_output=True).returncode == 0:
+        # (Zombies do not count: where PID 1 does not reap orphans they would stay listed.)
+        while subprocess.run(["pgrep", "-r", "R,S,D,T", "-s", str(sid)], capture_output=True).returncode == 0:
             self.assertLess(time.time() - t0, 60, "the killed job's processes did not end")
             time.sleep(0.05)
         done_before = len(manifest(d))
@@ -365,11 +366,22 @@ class Run(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr[-3000:])
         rc, st = status(os.path.join(d, "out"))  # from the test's working folder, not d
         self.assertEqual(rc, 0, st)
-        self.assertEqual((st[0]["campaign"], st[0]["state"]), (os.path.join(d, "campaign"), "finished"))
+        self.assertEqual(os.path.realpath(st[0]["campaign"]), os.path.realpath(os.path.join(d, "campaign")))
+        self.assertEqual(st[0]["state"], "finished")
         # The configuration itself names paths relative to where it is used, as for `run`.
         rc, st = status(os.path.join(d, "rel.ini"))
         self.assertEqual(rc, 2, st)
         self.assertIn("relative paths are taken from the working folder, as run takes them", st[0]["state"])
+        # Not finished without its QC report (a run killed in the QC stage); a manifest line of the
+        # wrong shape is "cannot read" (2), not a crash.
+        os.rename(os.path.join(d, "out", "qc", "qc.json"), os.path.join(d, "qc.json"))
+        rc, st = status(os.path.join(d, "out"))
+        self.assertEqual((rc, st[0]["state"]), (75, "FoVs and mosaic finished, the QC report is missing: run the same command again"))
+        with open(os.path.join(d, "out", "manifest.jsonl"), "a") as fh:
+            fh.write('{"id": "7", "status": "done"}\n')
+        rc, st = status(os.path.join(d, "out"))
+        self.assertEqual(rc, 2, st)
+        self.assertIn("manifest.jsonl", st[0]["state"])
 
     def test_a_second_run_on_the_same_output_is_refused_and_leftover_temporaries_go(self):
         self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
