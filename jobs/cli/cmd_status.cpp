@@ -2,7 +2,8 @@
 // campaign's run stands (running or not, FoVs done / failed / left, pace, mosaic, QC flags), read
 // from its output folder while the run goes on or after it ended. Changes nothing there.
 // Exit status: 0 every campaign finished; 5 finished, some FoVs failed; 75 some campaign is not
-// finished (running, stopped, not started: a run resumes it); 1 usage; 2 a campaign unreadable.
+// finished (running or perhaps running, stopped, not started, mosaic or QC report missing or out of
+// date); 1 usage; 2 a campaign unreadable.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -201,12 +202,12 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
     o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
                      s.not_in_plan);
   if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
+  // Only while this run still has FoVs to do (a stitch-stage run has no FoV pace of its own).
   if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0 && s.plan_known && s.planned > s.done + s.failed) {
     const double rate = double(s.pace.fovs) / s.pace.seconds;
-    o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s)", s.pace.fovs, human_duration(s.pace.seconds), rate);
-    const std::size_t rest = s.plan_known ? s.planned - s.done - s.failed : 0;
-    if (rest > 0) o << fmt::format("; about {} for the {} left", human_duration(double(rest) / rate), rest);
-    o << "\n";
+    const std::size_t rest = s.planned - s.done - s.failed;
+    o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s); about {} for the {} left\n", s.pace.fovs,
+                     human_duration(s.pace.seconds), rate, human_duration(double(rest) / rate), rest);
   }
   for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
     o << (i == 0 ? "  failed:  " : "           ") << fmt::format("FoV {}: {}\n", s.failed_reasons[i].first, s.failed_reasons[i].second);
