@@ -13,6 +13,16 @@
 #include "core/log.hpp"
 
 namespace annamosaic {
+namespace {
+// The holder's line the locking run wrote ("pid N on HOST since ..."), or `fallback` if empty.
+std::string holder_line(int fd, const std::string& fallback) {
+  char text[256] = {0};
+  const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+  std::string who = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : fallback;
+  while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+  return who;
+}
+}  // namespace
 
 OutputLock::OutputLock(const std::string& out_dir) {
   const std::string path = out_dir + "/.annamosaic.lock";
@@ -24,12 +34,9 @@ OutputLock::OutputLock(const std::string& out_dir) {
   if (::fcntl(fd_, F_SETLK, &fl) != 0) {
     const int e = errno;
     if (e == EACCES || e == EAGAIN) {
-      char holder[256] = {0};
-      const ssize_t n = ::pread(fd_, holder, sizeof holder - 1, 0);
+      const std::string who = holder_line(fd_, "another process");
       ::close(fd_);
       fd_ = -1;
-      std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : std::string("another process");
-      while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
       throw InputError(out_dir, "another annamosaic run is writing this output folder (" + who +
                                     "): wait for it to end, or choose another --output");
     }
@@ -50,6 +57,28 @@ OutputLock::OutputLock(const std::string& out_dir) {
 
 OutputLock::~OutputLock() {
   if (fd_ >= 0) ::close(fd_);  // closing drops the lock
+}
+
+std::optional<std::string> output_lock_holder(const std::string& out_dir, std::string* error) {
+  const std::string path = out_dir + "/.annamosaic.lock";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT && error) *error = path + ": " + std::strerror(errno);
+    return std::nullopt;  // ENOENT: no run ever locked it
+  }
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  std::optional<std::string> who;
+  if (::fcntl(fd, F_GETLK, &fl) != 0) {
+    if (error) *error = path + ": cannot query the lock: " + std::strerror(errno);
+  } else if (fl.l_type != F_UNLCK) {
+    who = holder_line(fd, "pid " + std::to_string(fl.l_pid));
+  }
+  // Closing drops every fcntl lock this process holds on the file: never call this from a
+  // process that holds the folder's OutputLock.
+  ::close(fd);
+  return who;
 }
 
 std::pair<std::size_t, std::uintmax_t> remove_stale_temporaries(const std::string& out_dir) {

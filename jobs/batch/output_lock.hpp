@@ -3,6 +3,7 @@
 // could mix results made with different settings; a resubmitted job whose predecessor still
 // runs, or two configs with the same output, must be refused instead.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -26,6 +27,11 @@ class OutputLock {
   int fd_ = -1;
   bool locked_ = false;
 };
+
+// "pid 12 on node7 since 2026-12-04 01:20:00" when a process holds OUT's run lock, else nothing.
+// Asks the kernel (fcntl F_GETLK), so a killed run's lock file is not mistaken for a live run.
+// When the lock cannot be queried (a file system without locks), `error` (if given) says why.
+std::optional<std::string> output_lock_holder(const std::string& out_dir, std::string* error = nullptr);
 
 // Removes the temporary files ("NAME.tmp.PID", see AtomicFile) in out_dir, out_dir/fov and
 // out_dir/qc: under the OutputLock nobody else writes there, so they are leftovers of a killed

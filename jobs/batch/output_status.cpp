@@ -1,12 +1,8 @@
 #include "batch/output_status.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +12,7 @@
 
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
+#include "batch/output_lock.hpp"
 
 namespace annamosaic {
 namespace fs = std::filesystem;
@@ -38,32 +35,6 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
     previous = t;
   }
   return pace;
-}
-
-std::optional<std::string> output_lock_holder(const std::string& out_dir, std::string* error) {
-  const std::string path = out_dir + "/.annamosaic.lock";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno != ENOENT && error) *error = path + ": " + std::strerror(errno);
-    return std::nullopt;  // ENOENT: no run ever locked it
-  }
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  std::optional<std::string> who;
-  if (::fcntl(fd, F_GETLK, &fl) != 0) {
-    if (error) *error = path + ": cannot query the lock: " + std::strerror(errno);
-  } else if (fl.l_type != F_UNLCK) {
-    char text[256] = {0};
-    const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
-    std::string s = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : "pid " + std::to_string(fl.l_pid);
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    who = s;
-  }
-  // Closing drops every fcntl lock this process holds on the file: never call this from a
-  // process that holds the folder's OutputLock.
-  ::close(fd);
-  return who;
 }
 
 namespace {

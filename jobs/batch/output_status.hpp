@@ -54,9 +54,4 @@ struct OutputStatus {
 // inputs (a rerun does): "done" is "recorded done and its result file is there".
 OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan);
 
-// "pid 12 on node7 since 2026-12-04 01:20:00" when a process holds OUT's run lock, else nothing.
-// Asks the kernel (fcntl F_GETLK), so a killed run's lock file is not mistaken for a live run.
-// When the lock cannot be queried (a file system without locks), `error` (if given) says why.
-std::optional<std::string> output_lock_holder(const std::string& out_dir, std::string* error = nullptr);
-
 }  // namespace annamosaic

@@ -121,6 +121,15 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   std::unique_ptr<Progress> progress;
   std::mutex events_mutex;
   std::string events_path = opt.out_dir + "/events.jsonl";
+  // One line of the event log, stamped with seconds since this invocation started (rank 0).
+  const auto log_event = [&](nlohmann::json ev) {
+    ev["t_s"] = std::chrono::duration<double>(Clock::now() - t_start).count();
+    std::lock_guard<std::mutex> lock(events_mutex);
+    if (std::FILE* f = std::fopen(events_path.c_str(), "a")) {
+      std::fputs((ev.dump() + "\n").c_str(), f);
+      std::fclose(f);
+    }
+  };
   std::atomic<std::size_t> done{0}, failed{0};
   if (rank == 0) {
     const std::set<int> skip = verified_done(manifest, opt.out_dir, campaign, fovs, opt.fov.use_widefield);
@@ -132,13 +141,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
                  order.size(), size);
     progress = std::make_unique<Progress>("FoVs", order.size(), "FoVs");
     // Marks where this invocation's FoV records begin (`annamosaic status` takes its pace from them).
-    if (std::FILE* f = std::fopen(events_path.c_str(), "a")) {
-      const nlohmann::json ev = {{"event", "start"}, {"t_s", std::chrono::duration<double>(Clock::now() - t_start).count()},
-                                 {"ranks", size}, {"to_process", order.size()},
-                                 {"already_done", skip.size()}};
-      std::fputs((ev.dump() + "\n").c_str(), f);
-      std::fclose(f);
-    }
+    log_event({{"event", "start"}, {"ranks", size}, {"to_process", order.size()}, {"already_done", skip.size()}});
   }
 
   // Rank 0: every completion record goes to the manifest (one writer) and the event log.
@@ -155,16 +158,9 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     }
     if (r.extra.contains("warnings"))
       for (const auto& w : r.extra["warnings"]) spdlog::warn("FoV {}: {}", r.id, w.get<std::string>());
-    nlohmann::json ev = {{"event", "fov"}, {"t_s", std::chrono::duration<double>(Clock::now() - t_start).count()}};
+    nlohmann::json ev = {{"event", "fov"}};
     ev.update(j);
-    {
-      std::lock_guard<std::mutex> lock(events_mutex);
-      std::FILE* f = std::fopen(events_path.c_str(), "a");
-      if (f) {
-        std::fputs((ev.dump() + "\n").c_str(), f);
-        std::fclose(f);
-      }
-    }
+    log_event(std::move(ev));
     const nlohmann::json tm = r.extra.value("timings", nlohmann::json::object());
     {
       std::lock_guard<std::mutex> lock(events_mutex);

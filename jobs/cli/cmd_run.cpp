@@ -228,19 +228,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         // A relative path is taken from the working folder (a batch job's is where it was submitted).
         const std::string here =
             fs::path(campaign_dir).is_relative() ? " (relative to the working folder " + fs::current_path().string() + ")" : "";
-        if (!vm["simulate-if-missing"].as<bool>())
-          throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing)");
-        // Simulate only what the config asks for: a campaign path with a typo must not become a
-        // simulated campaign nobody wanted.
-        const auto sim = ini_section(config_path, "simulate");
-        if (!sim)
-          throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing), and " + config_path +
-                                             " has no [simulate] section to simulate one: check the campaign path");
-        const auto sim_out = sim->find("output");
-        if (sim_out != sim->end() && !same_path(sim_out->second, campaign_dir) && vm["simulate-if-missing"].defaulted())
-          throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing); the [simulate] section of " + config_path +
-                                             " makes its campaign in " + sim_out->second +
-                                             ": check the campaign path, or pass --simulate-if-missing true to simulate it here");
+        if (const auto why = why_not_simulated(vm, config_path, campaign_dir))
+          throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing)" + *why);
         spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_path);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);

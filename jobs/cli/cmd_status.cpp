@@ -81,6 +81,7 @@ Report examine(const Target& t) {
   Report r;
   r.target = t;
   std::optional<po::variables_map> vm;
+  std::optional<CampaignInfo> campaign;
   std::vector<FovEntry> plan;
   bool plan_known = false;
   try {
@@ -90,16 +91,11 @@ Report examine(const Target& t) {
       // A run's own config.ini says where it started: relative paths are taken from there.
       if (const std::string wd = recorded_working_folder(t.config); !wd.empty() && fs::path(r.campaign_dir).is_relative())
         r.campaign_dir = (fs::path(wd) / r.campaign_dir).string();
-      // As `run` does: a campaign not there yet is simulated first when the config says how.
-      if (!fs::exists(r.campaign_dir + "/positions.csv") && (*vm)["simulate-if-missing"].as<bool>())
-        if (const auto sim = ini_section(t.config, "simulate")) {
-          const auto into = sim->find("output");  // elsewhere: run simulates only when told to explicitly
-          r.will_simulate = into == sim->end() || same_path(into->second, r.campaign_dir) ||
-                            !(*vm)["simulate-if-missing"].defaulted();
-        }
-      const CampaignInfo c = read_campaign(r.campaign_dir);
-      r.rows = c.rows, r.cols = c.cols;
-      plan = plan_fovs(c);
+      // As `run` decides it: a campaign not there yet may be simulated first.
+      r.will_simulate = !fs::exists(r.campaign_dir + "/positions.csv") && !why_not_simulated(*vm, t.config, r.campaign_dir);
+      campaign = read_campaign(r.campaign_dir);
+      r.rows = campaign->rows, r.cols = campaign->cols;
+      plan = plan_fovs(*campaign);
       plan_known = true;
     } else {
       r.campaign_error = "no config.ini in the output folder: the campaign is unknown";
@@ -114,7 +110,7 @@ Report examine(const Target& t) {
   const OutputStatus& s = r.st;
   if (plan_known && s.stitch_summary) {
     try {
-      r.mosaic_current = stitch_stage_up_to_date(read_campaign(r.campaign_dir), plan, *vm, t.out_dir);
+      r.mosaic_current = stitch_stage_up_to_date(*campaign, plan, *vm, t.out_dir);
     } catch (const std::exception&) {
       r.mosaic_current = false;  // an edited summary: the next run redoes the stage
     }

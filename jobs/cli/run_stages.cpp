@@ -15,6 +15,7 @@
 #include "batch/manifest.hpp"
 #include "batch/qc.hpp"
 #include "batch/signals.hpp"
+#include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
@@ -104,13 +105,29 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
   throw_of_kind(kind, "on rank 0: " + msg);
 }
 
+std::optional<std::string> why_not_simulated(const po::variables_map& vm, const std::string& config_path,
+                                             const std::string& campaign_dir) {
+  if (!vm["simulate-if-missing"].as<bool>()) return std::string();
+  const auto sim = ini_section(config_path, "simulate");
+  if (!sim) return ", and " + config_path + " has no [simulate] section to simulate one: check the campaign path";
+  const auto into = sim->find("output");
+  if (into != sim->end() && !same_path(into->second, campaign_dir) && vm["simulate-if-missing"].defaulted())
+    return "; the [simulate] section of " + config_path + " makes its campaign in " + into->second +
+           ": check the campaign path, or pass --simulate-if-missing true to simulate it here";
+  return std::nullopt;
+}
+
 std::string program_checksum() {
-  // The program's own bytes, not its version number: a rebuilt binary may register or fuse differently.
-  try {
-    return file_checksum("/proc/self/exe");
-  } catch (const std::exception&) {
-    return annamosaic_version();
-  }
+  // The program's own bytes, not its version number: a rebuilt binary may register or fuse
+  // differently. Read once per process (a few MB; the digest and the summary both need it).
+  static const std::string checksum = [] {
+    try {
+      return file_checksum("/proc/self/exe");
+    } catch (const std::exception&) {
+      return annamosaic_version();
+    }
+  }();
+  return checksum;
 }
 
 namespace {
