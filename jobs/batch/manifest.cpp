@@ -83,34 +83,4 @@ ManifestRecord record_from_json(const nlohmann::json& j) {
   return r;
 }
 
-namespace {
-constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
-std::uint64_t fnv1a(std::uint64_t h, const unsigned char* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * kFnvPrime;
-  return h;
-}
-std::string fnv_text(std::uint64_t h) {
-  char hex[32];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return std::string("fnv1a64:") + hex;
-}
-}  // namespace
-
-std::string file_checksum(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw IoError(path, std::string("cannot read for checksum: ") + std::strerror(errno));
-  std::uint64_t h = kFnvOffset;
-  std::vector<unsigned char> buf(1 << 20);
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) h = fnv1a(h, buf.data(), n);
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  if (err) throw IoError(path, "read error while computing checksum");
-  return fnv_text(h);
-}
-
-std::string text_checksum(const std::string& text) {
-  return fnv_text(fnv1a(kFnvOffset, reinterpret_cast<const unsigned char*>(text.data()), text.size()));
-}
-
 }  // namespace annamosaic

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/checksum.hpp"  // file_checksum: results are recorded with theirs
+
 namespace annamosaic {
 
 struct ManifestRecord {
@@ -38,10 +40,5 @@ class Manifest {
 // A record from one parsed manifest line (nlohmann::json::type_error if "id" or "status" is
 // missing or of the wrong type).
 ManifestRecord record_from_json(const nlohmann::json& j);
-
-// FNV-1a 64 of a file's bytes, as "fnv1a64:<16 hex digits>" (IoError if unreadable).
-std::string file_checksum(const std::string& path);
-// The same of a string's bytes.
-std::string text_checksum(const std::string& text);
 
 }  // namespace annamosaic

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -86,10 +87,12 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         continue;
       }
       if (r.status == "done") {
-        if (fs::is_regular_file(out_dir + "/" + r.file, ec)) ++st.done;
-        else ++st.missing_results;
+        const bool present = fs::is_regular_file(out_dir + "/" + r.file, ec);
+        ++(present ? st.done : st.missing_results);
+        st.recorded[id] = present ? RecordedFov::done : RecordedFov::result_missing;
       } else {
         ++st.failed;
+        st.recorded[id] = RecordedFov::failed;
         st.failed_reasons.emplace_back(id, r.reason);
       }
     }
@@ -129,6 +132,19 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
       if (f.is_object() && f.contains("flags") && f["flags"].is_array() && !f["flags"].empty()) ++st.qc_flagged;
   }
   return st;
+}
+
+std::vector<std::string> fov_map(const std::vector<FovEntry>& plan, int rows, int cols,
+                                 const std::map<int, RecordedFov>& recorded) {
+  std::vector<std::string> map(static_cast<std::size_t>(std::max(rows, 0)), std::string(static_cast<std::size_t>(std::max(cols, 0)), ' '));
+  for (const FovEntry& f : plan) {
+    if (f.row < 0 || f.row >= rows || f.col < 0 || f.col >= cols) continue;
+    char c = '.';
+    if (const auto it = recorded.find(f.id); it != recorded.end())
+      c = it->second == RecordedFov::done ? '#' : it->second == RecordedFov::failed ? 'x' : '!';
+    map[static_cast<std::size_t>(f.row)][static_cast<std::size_t>(f.col)] = c;
+  }
+  return map;
 }
 
 }  // namespace annamosaic

@@ -4,6 +4,7 @@
 // after it ended. Reads the manifest, the event log, the lock, stitch_summary.json and the QC
 // report; never the FoV results themselves (a status of 1,089 FoVs must take a moment, not minutes).
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,6 +23,9 @@ struct RunPace {
 };
 RunPace latest_run_pace(const std::vector<std::string>& event_lines);
 
+// A planned FoV's state as its manifest record says; FoVs without a record are not done yet.
+enum class RecordedFov { done, failed, result_missing };
+
 struct OutputStatus {
   std::string out_dir;
   bool exists = false;                 // the output folder is there
@@ -32,6 +36,7 @@ struct OutputStatus {
   std::size_t missing_results = 0;     // recorded done, result file gone (the next run redoes them)
   std::size_t not_in_plan = 0;         // records of ids the plan does not have (another campaign's?)
   std::vector<std::pair<int, std::string>> failed_reasons;  // id, reason (by id)
+  std::map<int, RecordedFov> recorded;  // id -> state, for the ids counted above
   std::optional<std::string> running;  // who holds the output lock ("pid N on HOST since ...")
   std::string lock_error;              // the lock could not be queried: nobody can tell whether a run goes on
   std::string problem;                 // a file that cannot be read as a run writes it (manifest.jsonl)
@@ -53,5 +58,12 @@ struct OutputStatus {
 // be read in `problem`; other damaged files count as absent. Does not verify result checksums or
 // inputs (a rerun does): "done" is "recorded done and its result file is there".
 OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan);
+
+// The campaign's grid as text, one string per row (row 0 first), one character per column:
+// '#' done, 'x' failed, '!' done but its result file is gone, '.' not done yet, ' ' no FoV there.
+// FoVs outside rows x cols are left out (plan_fovs refuses them anyway).
+inline constexpr const char* kFovMapLegend = "# done, x failed, ! result file gone, . not yet";
+std::vector<std::string> fov_map(const std::vector<FovEntry>& plan, int rows, int cols,
+                                 const std::map<int, RecordedFov>& recorded);
 
 }  // namespace annamosaic

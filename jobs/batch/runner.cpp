@@ -135,7 +135,10 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     const std::set<int> skip = verified_done(manifest, opt.out_dir, campaign, fovs, opt.fov.use_widefield);
     for (std::size_t i : largest_first(fovs))
       if (!skip.count(fovs[i].id)) order.push_back(i);
-    if (opt.max_fovs >= 0 && order.size() > static_cast<std::size_t>(opt.max_fovs)) order.resize(opt.max_fovs);
+    if (opt.max_fovs >= 0 && order.size() > static_cast<std::size_t>(opt.max_fovs)) {
+      summary.held_back = order.size() - static_cast<std::size_t>(opt.max_fovs);
+      order.resize(opt.max_fovs);
+    }
     summary.skipped = skip.size();  // verified earlier results (FoVs held back by --max-fovs are not counted)
     spdlog::info("{} FoVs: {} already done and verified, {} to process on {} rank(s)", fovs.size(), skip.size(),
                  order.size(), size);

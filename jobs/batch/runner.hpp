@@ -33,6 +33,7 @@ struct RunSummary {
   // no more FoVs; `unprocessed` FoVs were left for a rerun when no other rank took them.
   std::vector<int> gave_up_ranks;
   std::size_t unprocessed = 0;
+  std::size_t held_back = 0;   // FoVs left for a later run by --max-fovs (rank 0 only)
   std::vector<int> write_failed_ranks;  // ranks that could not write a result file (and stopped)
   std::vector<RankLoad> ranks; // rank 0 only
   double seconds = 0;

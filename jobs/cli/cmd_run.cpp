@@ -15,6 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "anet/reconstructor.hpp"
@@ -30,6 +31,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
+#include "core/temp_file.hpp"
 #include "loc/frame_window.hpp"
 #include "tiles/fusion.hpp"
 
@@ -193,17 +195,29 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (rank != 0 && logging_verbosity() < 1) spdlog::set_level(spdlog::level::warn);  // one voice: rank 0
   install_stop_handlers();
 
+  // The embedded configuration is read from a private copy in the temporary folder, one per
+  // process (ranks on other nodes need not share a folder with rank 0), removed at the end: a run
+  // writes nothing outside its output folder (OUT/config.ini records what it ran with).
+  std::optional<PrivateFile> embedded;
+  std::string config_name = config_path;  // how messages name the configuration
   if (config_path.empty()) {
-    config_path = "annamosaic-demo.ini";
-    on_rank0(comm, [&] {
-      write_file_atomic(config_path, embedded_demo_config());
+    int code = 0;  // a temporary folder that cannot be written on some rank must stop every rank
+    try {
+      embedded.emplace("annamosaic-demo", ".ini", embedded_demo_config());
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      code = failure_kind(e);
+    }
+    agree(code, "writing the embedded configuration to the temporary folder ($TMPDIR)", comm);
+    config_path = embedded->path();
+    config_name = "the embedded demo configuration (configs/demo.ini as built in)";
+    if (rank == 0) {
       const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
       if (!given("campaign") && !given("output"))
-        spdlog::info("no --config: running the embedded demo campaign ({} written for reference)", config_path);
+        spdlog::info("no --config: running the embedded demo campaign (configs/demo.ini as built in)");
       else
-        spdlog::info("no --config: the embedded demo configuration ({} written for reference) with the options given",
-                     config_path);
-    });
+        spdlog::info("no --config: the embedded demo configuration (configs/demo.ini as built in) with the options given");
+    }
     vm = options_of("run", {"run", "--config", config_path});
     // Whatever was given on the command line still applies, over the embedded config.
     auto& merged = static_cast<std::map<std::string, po::variable_value>&>(vm);
@@ -228,9 +242,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         // A relative path is taken from the working folder (a batch job's is where it was submitted).
         const std::string here =
             fs::path(campaign_dir).is_relative() ? " (relative to the working folder " + fs::current_path().string() + ")" : "";
-        if (const auto why = why_not_simulated(vm, config_path, campaign_dir))
+        if (const auto why = why_not_simulated(vm, config_path, campaign_dir, config_name))
           throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing)" + *why);
-        spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_path);
+        spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_name);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
@@ -452,6 +466,17 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                       unprocessed, fmt::join(s.gave_up_ranks, ", "));
       return 5;
     }
+    unsigned long long held_back = s.held_back;
+    MPI_Bcast(&held_back, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
+    if (held_back > 0) {
+      // A mosaic of some FoVs is not what the campaign asked for: the stitch stage waits for all.
+      if (rank == 0)
+        spdlog::warn("--max-fovs {}: {} FoV(s) left for a later run{}", ro.max_fovs, held_back,
+                     stage == "all" ? fmt::format("; the stitch stage runs once every FoV is done: rerun to carry on (exit {})",
+                                                  kExitRequeue)
+                                    : std::string());
+      if (stage == "all") return kExitRequeue;
+    }
   }
 
   int failed = 0;
@@ -499,7 +524,7 @@ Command run_command() {
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
         ("in-flight", po::value<std::size_t>()->default_value(0),
          "FoVs in flight per rank (overlapped stages); 0: 3 on CPU, half the rank's threads (3-16) on a GPU")
-        ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing)")
+        ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing; with --stage all the stitch stage waits for every FoV: exit 75, a rerun carries on)")
         ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
         ("mosaic-deflate", po::value<int>()->default_value(2),

@@ -66,6 +66,7 @@ struct Report {
   std::optional<bool> mosaic_current;  // known only with the plan and a configuration
   std::string mosaic_why;              // why it is out of date, when that can be told
   bool will_simulate = false;          // the campaign is not there; the run simulates it first
+  std::vector<std::string> map;        // the grid's FoV states (fov_map), when the plan is known
   std::string state;
   int exit = 0;
 };
@@ -108,6 +109,7 @@ Report examine(const Target& t) {
   }
   r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr);
   const OutputStatus& s = r.st;
+  if (plan_known) r.map = fov_map(plan, r.rows, r.cols, s.recorded);
   if (plan_known && s.stitch_summary) {
     try {
       r.mosaic_current = stitch_stage_up_to_date(*campaign, plan, *vm, t.out_dir);
@@ -173,7 +175,7 @@ Report unreadable(const std::string& name, const std::string& why) {
   return r;
 }
 
-void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
+void print_report(const Report& r, std::size_t max_failed, bool show_map, std::ostream& o) {
   const OutputStatus& s = r.st;
   o << r.target.out_dir;
   if (!r.campaign_dir.empty()) {
@@ -193,6 +195,13 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
       << fmt::format("  [{}{}] {:.0f}%\n", std::string(filled, '#'), std::string(kBar - filled, '.'), pct);
   } else {
     o << fmt::format("  FoVs:    {} done, {} failed (of how many is unknown: {})\n", s.done, s.failed, r.campaign_error);
+  }
+  if (show_map && !r.map.empty()) {
+    o << fmt::format("  map:     rows 0-{} top to bottom, columns 0-{} left to right ({})\n", r.rows - 1, r.cols - 1,
+                     kFovMapLegend);
+    for (const std::string& row : r.map) o << "           " << row << "\n";
+  } else if (show_map) {
+    o << "  map:     none (the campaign's grid is unknown)\n";
   }
   if (s.not_in_plan)
     o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
@@ -226,7 +235,7 @@ void print_report(const Report& r, std::size_t max_failed, std::ostream& o) {
                      s.qc_flagged ? fmt::format(" (reasons in {}/qc/qc.json)", r.target.out_dir) : "");
 }
 
-nlohmann::json report_json(const Report& r) {
+nlohmann::json report_json(const Report& r, bool show_map) {
   const OutputStatus& s = r.st;
   nlohmann::json failed = nlohmann::json::array();
   for (const auto& [id, why] : s.failed_reasons) failed.push_back({{"id", id}, {"reason", why}});
@@ -246,6 +255,7 @@ nlohmann::json report_json(const Report& r) {
   if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
   if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
   if (!s.lock_error.empty()) j["lock_error"] = s.lock_error;
+  if (show_map) j["map"] = r.map;
   return j;
 }
 
@@ -294,14 +304,14 @@ int run_status(const po::variables_map& vm) {
 
   if (vm["json"].as<bool>()) {
     nlohmann::json all = nlohmann::json::array();
-    for (const Report& r : reports) all.push_back(report_json(r));
+    for (const Report& r : reports) all.push_back(report_json(r, vm["map"].as<bool>()));
     std::cout << all.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return exit;
   }
   const std::size_t max_failed = vm["failed"].as<std::size_t>();
   for (std::size_t i = 0; i < reports.size(); ++i) {
     if (i) std::cout << "\n";
-    print_report(reports[i], max_failed, std::cout);
+    print_report(reports[i], max_failed, vm["map"].as<bool>(), std::cout);
   }
   if (reports.size() > 1) {
     std::size_t finished = 0, running = 0, done = 0, failed = 0, planned = 0;
@@ -323,7 +333,7 @@ Command status_command() {
   Command c;
   c.name = "status";
   c.summary = "Where a campaign's run stands: running or not, FoVs done / failed / left, pace, mosaic, QC flags.";
-  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--json]";
+  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--map] [--json]";
   c.details =
       "Reads the output folder (manifest.jsonl, events.jsonl, the run lock, stitch_summary.json, qc/qc.json)\n"
       "and changes nothing: safe while a run writes there. Running = a process holds the folder's lock\n"
@@ -344,6 +354,7 @@ Command status_command() {
         ("target", po::value<std::vector<std::string>>(), "output folders or run configurations")
         ("list", po::value<std::string>(), "file of run configurations, one per line (# comments)")
         ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed FoVs per campaign")
+        ("map", po::bool_switch(), "draw each campaign's grid, a character per FoV (# done, x failed, . not yet)")
         ("json", po::bool_switch(), "print the status as JSON (one object per campaign)");
   };
   c.run = [](const po::variables_map& vm) { return run_status(vm); };

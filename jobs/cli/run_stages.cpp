@@ -106,13 +106,14 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
 }
 
 std::optional<std::string> why_not_simulated(const po::variables_map& vm, const std::string& config_path,
-                                             const std::string& campaign_dir) {
+                                             const std::string& campaign_dir, const std::string& config_name) {
   if (!vm["simulate-if-missing"].as<bool>()) return std::string();
+  const std::string& name = config_name.empty() ? config_path : config_name;
   const auto sim = ini_section(config_path, "simulate");
-  if (!sim) return ", and " + config_path + " has no [simulate] section to simulate one: check the campaign path";
+  if (!sim) return ", and " + name + " has no [simulate] section to simulate one: check the campaign path";
   const auto into = sim->find("output");
   if (into != sim->end() && !same_path(into->second, campaign_dir) && vm["simulate-if-missing"].defaulted())
-    return "; the [simulate] section of " + config_path + " makes its campaign in " + into->second +
+    return "; the [simulate] section of " + name + " makes its campaign in " + into->second +
            ": check the campaign path, or pass --simulate-if-missing true to simulate it here";
   return std::nullopt;
 }

@@ -37,12 +37,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
 inline constexpr const char* kWorkingFolderMark = "# working folder: ";
 
 // Why `run` would not simulate a campaign missing from `campaign_dir` (the end of its error
-// message; nullopt when it would simulate it from `config_path`'s [simulate] section):
+// message, naming the configuration as `config_name`, by default its path; nullopt when it would
+// simulate it from `config_path`'s [simulate] section):
 // --simulate-if-missing false, no [simulate] section, or one that makes its campaign elsewhere
 // while --simulate-if-missing was left at its default. Simulating only what the configuration
 // asks for keeps a mistyped campaign path from becoming a campaign nobody wanted.
 std::optional<std::string> why_not_simulated(const po::variables_map& vm, const std::string& config_path,
-                                             const std::string& campaign_dir);
+                                             const std::string& campaign_dir, const std::string& config_name = "");
 
 // FNV-1a of this program's executable (/proc/self/exe), or its version where that cannot be read:
 // part of what a mosaic was made from.

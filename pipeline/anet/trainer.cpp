@@ -183,6 +183,34 @@ std::string ini_value(const std::string& text, const std::string& key) {
   return "";
 }
 
+// Lines naming the tables whose content differs between a checkpoint's training and this one
+// (both TrainingData::table_checksums texts; "" when the same). A renamed or moved table with the
+// same content is the same table.
+std::string changed_tables(const std::string& was, const std::string& now) {
+  auto entries = [](const std::string& text) {
+    std::vector<std::pair<std::string, std::string>> v;  // checksum, path
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      if (const auto sp = line.find(' '); sp != std::string::npos) v.emplace_back(line.substr(0, sp), line.substr(sp + 1));
+    return v;
+  };
+  const auto a = entries(was), b = entries(now);
+  std::string out;
+  if (a.size() != b.size()) out += fmt::format("\n  tables: {} in the checkpoint's training, {} now", a.size(), b.size());
+  std::size_t shown = 0, more = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (a[i].first == b[i].first) continue;
+    if (shown++ < 5)
+      out += fmt::format("\n  table {}: {} {} (localizations, field, widefield or structure id)", i + 1, b[i].second,
+                         a[i].second == b[i].second ? "changed since the checkpoint's training"
+                                                    : "does not hold what " + a[i].second + " held then");
+    else
+      ++more;
+  }
+  if (more) out += fmt::format("\n  ... and {} more tables changed", more);
+  return out;
+}
+
 }  // namespace
 
 TrainSummary train(const TrainOptions& opt) {
@@ -225,6 +253,8 @@ TrainSummary train(const TrainOptions& opt) {
     std::string changed;
     if (const auto it = c.provenance.find("data"); it != c.provenance.end() && it->second != data.describe())
       changed += "\n  data: " + it->second + " -> " + data.describe();
+    if (const auto it = c.provenance.find("data_tables"); it != c.provenance.end())
+      changed += changed_tables(it->second, data.table_checksums());
     if (const auto it = c.provenance.find("config"); it != c.provenance.end())
       for (const char* key : {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
                               "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse", "pairs-per-table"}) {
@@ -251,6 +281,7 @@ TrainSummary train(const TrainOptions& opt) {
   prov["command"] = opt.command_line;
   prov["config"] = opt.config_text;
   prov["data"] = data.describe();
+  if (const std::string t = data.table_checksums(); !t.empty()) prov["data_tables"] = t;
   prov["annamosaic_version"] = annamosaic_version();
   prov["libtorch_version"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                              std::to_string(TORCH_VERSION_PATCH);

@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "imageio/tiff_io.hpp"
@@ -119,6 +120,7 @@ struct TableData {
   std::size_t width_px = 0, height_px = 0;
   ImageF widefield_sr;  // L on the field's SR grid (empty: none)
   int switch_id = 0;
+  std::string checksum;  // of all the above but the name
 };
 
 void points_in_window(const TableData& t, const FrameWindow& w, std::vector<double>& xs, std::vector<double>& ys) {
@@ -308,6 +310,17 @@ TrainingData::TrainingData(const DataOptions& opt) {
         t.widefield_sr = register_widefield_to(dense.view(), wf.view(), opt.pixel_nm, camera_pixel_nm, &sx, &sy);
         spdlog::info("{}: widefield registered to T, shift ({:.2f}, {:.2f}) camera px", spec.table, sx, sy);
       }
+      {
+        // What training reads of this table (after unit conversion and field placement): the
+        // fingerprint a resumed training compares.
+        Fnv1a64 h;
+        h.add(t.frame.data(), t.frame.size() * sizeof(std::int32_t));
+        h.add(t.x_px.data(), t.x_px.size() * sizeof(double)).add(t.y_px.data(), t.y_px.size() * sizeof(double));
+        const std::uint64_t shape[3] = {t.width_px, t.height_px, static_cast<std::uint64_t>(t.switch_id)};
+        h.add(shape, sizeof shape);
+        if (!t.widefield_sr.empty()) h.add(t.widefield_sr.data(), t.widefield_sr.size() * sizeof(float));
+        t.checksum = h.text();
+      }
       impl->tables.push_back(std::move(t));
     }
     const std::size_t n = impl->tables.size();
@@ -341,6 +354,12 @@ TrainingSample TrainingData::validation_sample(std::uint64_t i) const {
   // Indices far beyond any training step: other simulated fields, other crops and windows.
   constexpr std::uint64_t kValidationBase = std::uint64_t{1} << 40;
   return impl_->sim ? impl_->simulated(kValidationBase + i) : impl_->from_table(kValidationBase + i, impl_->validation_tables);
+}
+
+std::string TrainingData::table_checksums() const {
+  std::string s;
+  for (const TableData& t : impl_->tables) s += t.checksum + " " + t.name + "\n";
+  return s;
 }
 
 std::string TrainingData::describe() const {

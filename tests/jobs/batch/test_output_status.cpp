@@ -61,6 +61,11 @@ TEST(OutputStatus, CountsThePlansFovsFromTheManifest) {
   EXPECT_LT(s.since_last_record_s, 60.0);
   EXPECT_FALSE(s.running);
   EXPECT_FALSE(s.stitch_summary);
+
+  // The same plan on a 2 x 3 grid with one place empty: each FoV's state where it lies.
+  const int rc[4][2] = {{0, 0}, {0, 1}, {1, 2}, {1, 0}};
+  for (int i = 0; i < 4; ++i) plan[i].row = rc[i][0], plan[i].col = rc[i][1];
+  EXPECT_EQ(fov_map(plan, 2, 3, s.recorded), (std::vector<std::string>{"#! ", ". x"}));
 }
 
 TEST(OutputStatus, ARunsLockIsSeenFromAnotherProcessAndGoesWithIt) {

@@ -132,11 +132,19 @@ class Cli(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "cmap", "positions.csv")))
         # No --config: the embedded demo, with the options given still applied (here --campaign):
         # its [simulate] section makes out/demo/campaign, so another missing folder is an error.
-        p = subprocess.run([BIN, "run", "--campaign", "elsewhere"], capture_output=True, text=True, cwd=self.dir)
+        # It writes nothing in the working folder, and its private copy of the configuration in
+        # $TMPDIR is gone when it ends.
+        here, tmp = os.path.join(self.dir, "here"), os.path.join(self.dir, "tmp")
+        os.makedirs(here)
+        os.makedirs(tmp)
+        p = subprocess.run([BIN, "run", "--campaign", "elsewhere"], capture_output=True, text=True, cwd=here,
+                           env=dict(os.environ, TMPDIR=tmp))
         self.assertNotEqual(p.returncode, 0, p.stderr)
         self.assertIn("elsewhere", p.stderr)
+        self.assertIn("the [simulate] section of the embedded demo configuration", p.stderr)
         self.assertIn("--simulate-if-missing true", p.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.dir, "out", "demo", "campaign")))
+        self.assertEqual(os.listdir(here), [])
+        self.assertEqual(os.listdir(tmp), [])
 
     def test_outputs_never_overwrite_inputs_or_each_other(self):
         table = os.path.join(self.dir, "t.csv")

@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic run` as users run it: several MPI ranks, resume after kills and
 signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
-import fcntl, json, os, shutil, signal, subprocess, sys, time, unittest
+import csv, fcntl, json, os, shutil, signal, subprocess, sys, time, unittest
 import h5py
 import numpy as np
 
@@ -285,6 +285,19 @@ class Run(unittest.TestCase):
         # Every process of the job at once (mpirun and its ranks share its session), as a node loss would.
         self._kill_and_resume("kill_job", lambda p: subprocess.run(["pkill", "-KILL", "-s", str(p.pid)]))
 
+    def test_max_fovs_stops_before_the_stitch_stage_with_exit_75(self):
+        # A trial of a few FoVs must not end in an error, nor make a mosaic of a part of the grid.
+        d, ini = make_config("max_fovs")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = subprocess.run([BIN, "run", "--config", ini, "--max-fovs", "3"], env=ENV, capture_output=True, text=True,
+                           timeout=600)
+        self.assertEqual(p.returncode, 75, p.stderr[-2000:])
+        self.assertIn("--max-fovs 3: 6 FoV(s) left for a later run; the stitch stage runs once every FoV is done",
+                      p.stderr)
+        self.assertEqual(len(manifest(d)), 3)
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
+        self.assertIn("stopped with 6 FoV(s) not done", status(ini)[1][0]["state"])
+
     def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
         d, ini = make_config("sigterm")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
@@ -553,9 +566,18 @@ class Run(unittest.TestCase):
         self.assertEqual(st[0]["failed_fovs"][0]["id"], 2)
         self.assertIn("not a number", st[0]["failed_fovs"][0]["reason"])
         self.assertTrue(st[0]["mosaic"]["up_to_date"])
-        p = subprocess.run([BIN, "status", os.path.join(d, "out")], env=ENV, capture_output=True, text=True, timeout=120)
+        p = subprocess.run([BIN, "status", os.path.join(d, "out"), "--map"], env=ENV, capture_output=True, text=True,
+                           timeout=120)
         self.assertIn("8 of 9 done, 1 failed, 0 not yet", p.stdout)
         self.assertIn("FoV 2: ", p.stdout)
+        # --map: the failed FoV where positions.csv puts it.
+        with open(os.path.join(d, "campaign", "positions.csv")) as fh:
+            where = {int(r["id"]): (int(r["row"]), int(r["col"])) for r in csv.DictReader(fh)}
+        expected = [["#"] * 3 for _ in range(3)]
+        expected[where[2][0]][where[2][1]] = "x"
+        lines = p.stdout.splitlines()
+        at = next(i for i, l in enumerate(lines) if l.startswith("  map:"))
+        self.assertEqual([l.strip() for l in lines[at + 1:at + 4]], ["".join(r) for r in expected], p.stdout)
         with h5py.File(os.path.join(d, "out", "fov", "0002.h5"), "r") as f:
             self.assertEqual(f.attrs["status"].decode() if isinstance(f.attrs["status"], bytes) else f.attrs["status"], "degraded")
 

@@ -139,6 +139,38 @@ class Train(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("is at step %d already" % stopped_at, r.stderr)
 
+    def test_resume_refuses_changed_tables_and_accepts_moved_ones(self):
+        d = TMP / "resume-data"
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(EPFL, d / "a.csv")
+
+        def train(table, steps, *more, check=True):
+            return run("train", "--dataset", table, "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", steps,
+                       "--checkpoint-every", 1, "--validate-every", 0, "--seed", 3, *more, check=check)
+
+        train(d / "a.csv", 1)
+        with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
+            recorded = f["provenance"].attrs["data_tables"]
+            recorded = recorded.decode() if isinstance(recorded, bytes) else recorded
+        self.assertRegex(recorded, r"^fnv1a64:[0-9a-f]{16} " + str(d / "a.csv") + "\n$")
+        # The same table moved (a job resubmitted from another folder): the same data, resumed.
+        shutil.move(d / "a.csv", d / "b.csv")
+        r = train(d / "b.csv", 2, "--resume")
+        self.assertIn("resumed from", r.stderr)
+        # One localization fewer: other data, refused by name, the checkpoint kept.
+        lines = (d / "b.csv").read_text().splitlines(True)
+        (d / "b.csv").write_text("".join(lines[:-1]))
+        r = train(d / "b.csv", 3, "--resume", check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("table 1: %s changed since the checkpoint's training" % (d / "b.csv"), r.stderr)
+        # Another table in its place is named beside the one the checkpoint's latest run read.
+        (d / "c.csv").write_text("".join(lines[:-2]))
+        r = train(d / "c.csv", 3, "--resume", check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("table 1: %s does not hold what %s held then" % (d / "c.csv", d / "b.csv"), r.stderr)
+        with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
+            self.assertEqual(int(f["scalars"].attrs["step"]), 2)
+
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
