@@ -110,6 +110,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       r.wf_shift_y_px = reg.shift_y_px;
       r.wf_confidence = reg.confidence;
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
+      w->widefield_registered = !w->failed;
       w->timings["register_s"] = since(t0);
     } catch (const std::exception& e) {
       // A broken widefield does not fail the FoV if the localizations are fine.
@@ -227,6 +228,11 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
                   {"error_score", r.error_score},
                   {"status", r.status},
                   {"timings", w.timings}};
+  // Without a registered widefield there is no shift nor confidence to report (0 would read as
+  // "registration failed").
+  rec["extra"]["widefield"] = w.widefield_registered;
+  if (!w.widefield_registered)
+    for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return rec.dump();

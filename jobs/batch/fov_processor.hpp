@@ -55,6 +55,7 @@ struct FovWork {
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)
+  bool widefield_registered = false;                  // L came from a widefield (else: none, or ignored)
   // What was assumed or dropped without failing the FoV (localizations outside the field, a
   // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.
   std::vector<std::string> warnings;

@@ -150,8 +150,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       const ManifestRecord& r = it->second;
       t["status"] = r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
-      for (const char* k : {"localizations", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank", "timings",
-                            "warnings"})
+      for (const char* k : {"localizations", "widefield", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank",
+                            "timings", "warnings"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
       if (r.status == "done") ++s.done;
       else ++s.failed;
@@ -197,9 +197,22 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
         link_flags[a].push_back(flag(b));
         link_flags[b].push_back(flag(a));
       }
+  // FoVs reconstructed without a widefield are worth a flag only where others had one (a campaign
+  // run without widefields, or with --no-widefield, would flag every FoV).
+  const bool some_widefield = std::any_of(tiles.begin(), tiles.end(), [](const nlohmann::json& t) {
+    return t.value("widefield", false) == true;
+  });
   for (auto& t : tiles) {
     if (t["status"] != "done") continue;
     nlohmann::json flags = nlohmann::json::array();
+    const auto ignored = [&] {  // its widefield was there but not used: a warning says why
+      if (t.contains("warnings"))
+        for (const auto& w : t["warnings"])
+          if (w.is_string() && w.get<std::string>().rfind("widefield ignored", 0) == 0) return true;
+      return false;
+    };
+    if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
+      flags.push_back("no widefield file: reconstructed from its localizations alone (other FoVs had one)");
     if (t.contains("error_score") && mad > 0 && t["error_score"].get<double>() > score_limit)
       flags.push_back(fmt::format("error-map score {:.3f} above the campaign's median + 3 MAD ({:.3f})",
                                   t["error_score"].get<double>(), score_limit));

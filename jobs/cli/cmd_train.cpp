@@ -111,7 +111,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   o.target_quantile = vm["target-quantile"].as<double>();
   if (!(o.target_quantile > 0 && o.target_quantile <= 1)) throw UsageError("--target-quantile must be in (0, 1]");
   o.seed = vm["seed"].as<std::uint64_t>();
-  o.output = vm["output"].as<std::string>();
+  o.output = vm.count("output") ? vm["output"].as<std::string>() : "";  // --dry-run writes nothing
   o.checkpoint_dir = vm.count("checkpoint-dir") ? vm["checkpoint-dir"].as<std::string>() : path_stem(o.output) + ".train";
   o.resume = vm["resume"].as<bool>();
   o.stop_requested = stop_requested;  // SIGTERM, SIGUSR1, Ctrl-C: checkpoint, then exit 75
@@ -211,6 +211,12 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
               << (s.widefield.empty() ? "absent" : "present") << ", switch " << s.switch_id << "\n";
     return 0;
   }
+  if (o.output.empty()) throw UsageError("the option '--output' (-o MODEL.h5) is required (all but --dry-run write a model)");
+  // A model file is only ever replaced by the training that made it (its checkpoint is there): a
+  // recipe run from the wrong folder must not replace a shipped or a colleague's model.
+  if (std::error_code ec; std::filesystem::exists(o.output, ec) && !std::filesystem::exists(o.checkpoint_dir + "/checkpoint.h5", ec))
+    throw InputError(o.output, "exists and is not this training's model (no checkpoint in " + o.checkpoint_dir +
+                                   "): give another -o, or delete the file to replace it");
   install_stop_handlers(/*also_interrupt=*/true);
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);
@@ -241,7 +247,7 @@ Command train_command() {
       "--dry-run prints the parameter counts and checks one training sample.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("output,o", po::value<std::string>()->required(), "model file to write (HDF5)")
+        ("output,o", po::value<std::string>(), "model file to write (HDF5; required but for --dry-run)")
         ("checkpoint-dir", po::value<std::string>(), "checkpoint folder (default: OUTPUT without extension + .train)")
         ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5 (none yet: start afresh); without it an existing checkpoint is refused")
         ("dry-run", po::bool_switch(), "print parameter counts, check the data, do not train")

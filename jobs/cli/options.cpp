@@ -1,8 +1,12 @@
 #include "cli/options.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/algorithm/string/trim.hpp>
 #include <boost/any.hpp>
+#include <cctype>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -165,6 +169,23 @@ const std::string& invocation() { return invocation_storage(); }
 
 namespace {
 bool g_failure_echoed = false;
+// Where each option of the command as typed was set in its --config file (the first parse only:
+// later ones are the program's own, e.g. a configuration that status reads).
+std::map<std::string, std::string> g_config_places;
+bool g_first_parse = true;
+}
+
+std::string config_place_note(const std::string& message) {
+  for (std::size_t at = message.find("--"); at != std::string::npos; at = message.find("--", at + 2)) {
+    std::size_t end = at + 2;
+    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-')) ++end;
+    const auto it = g_config_places.find(message.substr(at + 2, end - at - 2));
+    if (it == g_config_places.end()) continue;
+    const std::string file = it->second.substr(0, it->second.rfind(':'));
+    if (message.find(file) != std::string::npos) return "";  // the message names the file already
+    return " (set in " + it->second + ")";
+  }
+  return "";
 }
 void mark_failure_echoed() { g_failure_echoed = true; }
 bool failure_echoed() { return g_failure_echoed; }
@@ -191,11 +212,24 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     }
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec)) throw UsageError("--config " + path + ": is a folder; --config takes an INI file");
       std::ifstream file(path);
       if (!file) throw UsageError("--config " + path + ": cannot open the file");
       const std::string text(std::istreambuf_iterator<char>(file), {});
+      // A TIFF or a model file given by mistake: say so, rather than quote its bytes as a line.
+      for (std::size_t i = 0; i < text.size(); ++i)
+        if (const auto c = static_cast<unsigned char>(text[i]); c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+          throw UsageError(fmt::format("--config {}: not a text file (byte {} is 0x{:02x}); --config takes an INI file", path, i, c));
       std::istringstream in(text);
       const std::vector<IniKey> lines = scan_ini(in, path);
+      if (g_first_parse) {
+        std::set<std::string> typed;
+        for (const auto& o : cl.options) typed.insert(o.string_key);
+        for (const IniKey& k : lines)
+          if ((k.section.empty() || k.section == cmd.name) && !typed.count(k.key))
+            g_config_places[k.key] = ini_place(path, lines, cmd.name, k.key);
+      }
       try {
         po::store(parse_ini(path, text, lines, cmd, all, desc), vm);
       } catch (const po::error_with_option_name& e) {
@@ -207,6 +241,7 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
       }
     }
     po::notify(vm);
+    g_first_parse = false;
   } catch (const po::too_many_positional_options_error&) {
     throw UsageError("too many arguments for 'annamosaic " + cmd.name + "' (see --help)");
   } catch (const po::error& e) {

@@ -51,6 +51,11 @@ std::string effective_config(const Command& cmd, const po::variables_map& vm);
 // in that section. UsageError when the file cannot be read.
 std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section);
 
+// " (set in FILE:LINE)" when `message` names an option (--key) whose value came from the --config
+// file of the command as typed (not from its command line), "" otherwise: value checks made long
+// after parsing then still point at the line to fix.
+std::string config_place_note(const std::string& message);
+
 // A failure every MPI rank learned from a collective agreement (the same message on each) is
 // reported by rank 0 alone: the other ranks mark it, and main() prints no final line for it
 // (a 32-rank job would otherwise end its log with 32 copies).

@@ -77,6 +77,14 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
   const Specimen specimen(so);
 
   std::error_code ec;
+  // A campaign of real data in the folder would lose its tables and widefield images to ours. A
+  // simulated one (made here or by run) has ground_truth/, created before any FoV is written.
+  if (!fs::is_directory(out + "/ground_truth", ec))
+    for (const char* name : {"campaign.ini", "positions.csv", "fov"})
+      if (fs::exists(out + "/" + name, ec))
+        throw InputError(out, std::string("holds a campaign that annamosaic simulate did not make (") + name +
+                                  " but no ground_truth/ folder): simulating here would replace its files; give a new or "
+                                  "empty folder with -o");
   for (const char* d : {"", "/fov", "/ground_truth", "/ground_truth/perfect", "/ground_truth/dense"}) {
     fs::create_directories(out + d, ec);
     if (ec) throw IoError(out + d, "cannot create folder: " + ec.message());

@@ -30,11 +30,13 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   std::map<int, ManifestRecord> recs;
   for (int id = 0; id < 9; ++id) {
     fovs.push_back({id, id / 3, id % 3, 9.0 * (id % 3), 9.0 * (id / 3), "", "", 0});
-    nlohmann::json extra = {{"localizations", 10000 + 100 * id}, {"wf_confidence", 0.8}, {"error_score", 0.40 + 0.01 * id}};
+    nlohmann::json extra = {{"localizations", 10000 + 100 * id}, {"widefield", true}, {"wf_confidence", 0.8},
+                            {"error_score", 0.40 + 0.01 * id}};
     if (id == 2) extra["error_score"] = 0.9;       // far above the others
     if (id == 4) extra["localizations"] = 21;      // a nearly empty table
     if (id == 6) extra["wf_confidence"] = 0.01;    // the widefield matched nothing
     if (id == 1) extra["error_score"] = nullptr;  // NaN when an older version recorded it (it crashed QC)
+    if (id == 3) extra = {{"localizations", 10300}, {"widefield", false}, {"error_score", 0.43}};  // its file missing
     recs[id] = {id, id == 8 ? "failed" : "done", "", "", id == 8 ? "locs.csv:3: not a number" : "", extra};
   }
   nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
@@ -49,13 +51,14 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   const QcSummary s = write_qc_report(out, c, fovs, recs, &layout, 20.0);
   EXPECT_EQ(s.done, 8u);
   EXPECT_EQ(s.failed, 1u);
-  EXPECT_EQ(s.flagged, (std::vector<int>{1, 2, 4, 5, 6, 7}));
+  EXPECT_EQ(s.flagged, (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));
   const nlohmann::json qc = read_json(out + "/qc/qc.json");
   const auto flags = [&](int id) { return qc["fovs"][id].value("flags", nlohmann::json::array()).dump(); };
   EXPECT_NE(flags(2).find("error-map score 0.900"), std::string::npos) << flags(2);
   EXPECT_NE(flags(4).find("21 localizations"), std::string::npos) << flags(4);
   EXPECT_NE(flags(6).find("widefield registration uncertain"), std::string::npos) << flags(6);
   EXPECT_NE(flags(7).find("stage position only"), std::string::npos) << flags(7);
+  EXPECT_EQ(flags(3), "[\"no widefield file: reconstructed from its localizations alone (other FoVs had one)\"]");
   EXPECT_NE(flags(5).find("its link to FoV 4 disagrees with the layout by 5.0 px"), std::string::npos) << flags(5);
   EXPECT_NE(flags(4).find("its link to FoV 5 disagrees"), std::string::npos) << flags(4);
   EXPECT_NE(flags(1).find("no error score"), std::string::npos) << flags(1);

@@ -107,7 +107,22 @@ class Cli(unittest.TestCase):
         self.assertIn("bogus", p.stderr)
         p = run("render", EPFL, "--frames", "9:3", "-o", os.path.join(self.dir, "x.tif"), check=2)
         self.assertIn("empty", p.stderr)
+        # A value checked after parsing still points at the file's line; one typed is not annotated.
+        with open(ini, "w") as fh:
+            fh.write("[render]\npixel-nm = 20\nformat = uint8\n")
+        p = run("render", EPFL, "--config", ini, "-o", os.path.join(self.dir, "x.tif"), check=1)
+        self.assertIn("--format must be float32 or uint16, not 'uint8' (set in %s:3)" % ini, p.stderr)
+        p = run("render", EPFL, "--config", ini, "--format", "uint9", "-o", os.path.join(self.dir, "x.tif"), check=1)
+        self.assertNotIn("set in", p.stderr)
         self.assertEqual(os.listdir(self.dir), ["bad.ini"])  # nothing written
+        # A folder or a binary file given as the configuration is named as such.
+        p = run("render", EPFL, "--config", self.dir, "-o", os.path.join(self.dir, "x.tif"), check=1)
+        self.assertIn("--config %s: is a folder" % self.dir, p.stderr)
+        binary = os.path.join(self.dir, "model.h5")
+        with open(binary, "wb") as fh:
+            fh.write(b"\x89HDF\r\n\x1a\n")  # an HDF5 signature
+        p = run("render", EPFL, "--config", binary, "-o", os.path.join(self.dir, "x.tif"), check=1)
+        self.assertIn("--config %s: not a text file (byte 6 is 0x1a)" % binary, p.stderr)
 
     def test_malformed_table_names_file_and_line_and_leaves_no_output(self):
         bad = os.path.join(self.dir, "bad.csv")
@@ -175,6 +190,19 @@ class Cli(unittest.TestCase):
         self.assertIn(table, p.stderr)
         self.assertIn("to 1e+12 nm, row 2", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "far.tif")))
+
+    def test_simulate_never_writes_over_a_campaign_of_real_data(self):
+        real = os.path.join(self.dir, "real")
+        os.makedirs(os.path.join(real, "fov", "0000"))
+        with open(os.path.join(real, "campaign.ini"), "w") as f:
+            f.write("[campaign]\nrows = 1\ncols = 1\nfov-um = 5\n")
+        with open(os.path.join(real, "fov", "0000", "locs.csv"), "w") as f:
+            f.write("frame,x [nm],y [nm]\n1,100,200\n")
+        p = run("simulate", "-o", real, "--rows", "1", "--cols", "1", "--fov-um", "5", check=2)
+        self.assertIn(real + ": holds a campaign that annamosaic simulate did not make", p.stderr)
+        with open(os.path.join(real, "fov", "0000", "locs.csv")) as f:
+            self.assertEqual(f.read(), "frame,x [nm],y [nm]\n1,100,200\n")
+        self.assertEqual(sorted(os.listdir(real)), ["campaign.ini", "fov"])
 
     def test_simulating_over_a_larger_campaign_names_its_leftovers(self):
         out = os.path.join(self.dir, "camp")

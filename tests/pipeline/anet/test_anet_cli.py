@@ -171,6 +171,23 @@ class Train(unittest.TestCase):
         with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), 2)
 
+    def test_a_model_file_is_replaced_only_by_the_training_that_made_it(self):
+        d = TMP / "keep"
+        d.mkdir(parents=True, exist_ok=True)
+        shipped = d / "shipped.h5"
+        shutil.copy(MODEL, shipped)
+        before = shipped.read_bytes()
+        p = run("train", "-o", shipped, "--ngf", 4, "--ndf", 4, "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("%s: exists and is not this training's model" % shipped, p.stderr)
+        self.assertEqual(shipped.read_bytes(), before)
+        self.assertFalse((d / "shipped.train").exists())
+        # A dry run writes nothing and needs no -o; a real one does.
+        self.assertIn("generator G", run("train", "--ngf", 4, "--dry-run").stdout)
+        p = run("train", "--ngf", 4, "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("'--output' (-o MODEL.h5) is required", p.stderr)
+
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
