@@ -45,7 +45,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   try {
     // Stamped before reading: a table rewritten meanwhile is redone by the next run.
     if (nlohmann::json stamp = stamp_input(fov.table_path, c.dir); !stamp.is_null()) w->inputs["table"] = std::move(stamp);
-    const LocTable table = read_table(fov.table_path, opt.table);
+    ReadReport report;
+    const LocTable table = read_table(fov.table_path, opt.table, &report);
+    for (std::string& warning : report.warnings) w->warnings.push_back(std::move(warning));
     w->timings["read_s"] = since(t0);
     t0 = Clock::now();
     const TableStats stats = compute_stats(table);

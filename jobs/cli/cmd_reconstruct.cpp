@@ -35,7 +35,13 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   ro.channels_last = vm["channels-last"].as<bool>();
   ro.threads = cpu_threads(vm);
   ro.mode = vm["mode"].as<std::string>();
-  ro.memory_budget_mb = vm["memory-budget-mb"].as<std::size_t>();
+  // --anet-memory-mb as in `run`; --memory-budget-mb is its earlier name here, still taken.
+  if (vm.count("anet-memory-mb") && vm.count("memory-budget-mb"))
+    throw UsageError("--memory-budget-mb is the old name of --anet-memory-mb: give one of them");
+  ro.memory_budget_mb = vm.count("memory-budget-mb") ? vm["memory-budget-mb"].as<std::size_t>()
+                        : vm.count("anet-memory-mb")  ? vm["anet-memory-mb"].as<std::size_t>()
+                                                      : 0;
+  if (ro.memory_budget_mb > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
   ro.tile_px = vm["tile-px"].as<std::size_t>();
   ro.overlap_px = vm["overlap-px"].as<std::size_t>();
   const std::string model = vm["model"].as<std::string>();
@@ -79,6 +85,12 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     RenderOptions r;
     r.pixel_nm = px;
     r.window = parse_frame_window(vm["frames"].as<std::string>(), frame_range_of(st), vm["seed"].as<std::uint64_t>());
+    if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), frame_range_of(st), r.window); !note.empty())
+      spdlog::warn("{}: {}", path, note);
+    // Without a widefield the image is fitted to the table: a far outlier would make it mostly empty.
+    if (!has_wf)
+      if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+        throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
     // With a widefield, the table shares the camera field's origin (the campaign layout).
     const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
     RenderStats rs;
@@ -168,7 +180,7 @@ Command reconstruct_command() {
       "Modes (the paper's three): sparse only (L = 0), widefield only (S = 0), or both. The widefield is registered\n"
       "to the sparse image (phase correlation) and resampled onto its grid; with a table and a widefield, the table\n"
       "shares the camera field's origin. The FoV runs whole (padded to a multiple of 256) when its estimated memory\n"
-      "fits --memory-budget-mb, else in tiles (--tile-px, --overlap-px >= 64, cosine blending).\n"
+      "fits --anet-memory-mb, else in tiles (--tile-px, --overlap-px >= 64, cosine blending).\n"
       "Writes OUT.tif (A in [0,1] as float32, or uint16 = round(A * 65535)), OUT.q.tif (Q(A), 1/4 size),\n"
       "OUT.error.tif (error map, with widefield), the inputs echoed (OUT.sparse.tif, OUT.widefield.tif on the SR\n"
       "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
@@ -187,7 +199,8 @@ Command reconstruct_command() {
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("channels-last", po::bool_switch(), "CUDA: NHWC tensors (measured slower than NCHW for the A-net)")
         ("mode", po::value<std::string>()->default_value("auto"), "auto, whole or tiled")
-        ("memory-budget-mb", po::value<std::size_t>()->default_value(0), "A-net pass memory: whole FoV if it fits, else strips/tiles (0: 4096 CPU, 16384 CUDA)")
+        ("anet-memory-mb", po::value<std::size_t>(), "A-net pass memory: whole FoV if it fits, else strips/tiles (default 0: 4096 CPU, 16384 CUDA)")
+        ("memory-budget-mb", po::value<std::size_t>(), "old name of --anet-memory-mb")
         ("tile-px", po::value<std::size_t>()->default_value(512), "tile size (multiple of 256)")
         ("overlap-px", po::value<std::size_t>()->default_value(128), "tile overlap (>= 64)")
         ("format", po::value<std::string>()->default_value("float32"), "float32 or uint16")

@@ -57,6 +57,12 @@ int run_render(const Command& self, const po::variables_map& vm) {
   RenderOptions ro;
   ro.pixel_nm = pixel_nm;
   ro.window = parse_frame_window(vm["frames"].as<std::string>(), range, vm["seed"].as<std::uint64_t>());
+  if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), range, ro.window); !note.empty())
+    spdlog::warn("{}: {}", input, note);
+  if (!vm.count("field-nm"))
+    if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+      throw InputError(input, far_outliers_message(table, o) +
+                                  " Fix the table, or render a region with --field-nm X0,Y0,WIDTH,HEIGHT (nm)");
   const Field field = vm.count("field-nm") ? parse_field(vm["field-nm"].as<std::string>()) : bounding_field(stats, pixel_nm);
   const std::size_t W = field_width_px(field, pixel_nm), H = field_height_px(field, pixel_nm);
   if (W == 0 || H == 0) throw InputError(input, "nothing to render: the table has no localizations");

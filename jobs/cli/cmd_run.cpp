@@ -93,7 +93,6 @@ void agree(int code, const std::string& what, MPI_Comm comm) {
   MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, comm);
   if (worst != 0) throw_of_kind(worst == 4 ? 3 : worst, what + " failed on at least one rank (see its messages above)");
 }
-void agree(bool ok_here, const std::string& what, MPI_Comm comm) { agree(ok_here ? 0 : 3, what, comm); }
 
 // The run's files and folders, checked before any work: one of the wrong kind (a folder where
 // mosaic.ims goes, a file where fov/ goes) would otherwise fail after hours of FoVs.
@@ -234,7 +233,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
 
   // Inputs: simulate the campaign if it is absent and the config says how ([simulate]).
   std::unique_ptr<OutputLock> lock;  // rank 0's, held to the end of the run
-  bool ok = true;
   int failed_code = 0;
   if (rank == 0) {
     try {
@@ -345,16 +343,23 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     opt.threads = static_cast<int>(b.threads);
     opt.memory_budget_mb = vm["anet-memory-mb"].as<std::size_t>();
     std::unique_ptr<anet::Reconstructor> net;
-    ok = true;
+    int model_code = 0;  // 0, 1: a usage error (pixel size), 3: the file could not be loaded
     try {
-      net = std::make_unique<anet::Reconstructor>(resolve_model(vm["model"].as<std::string>()), opt);
-      if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0)
-        spdlog::warn("the model was trained at {} nm pixels, the run renders at {} nm", net->info().pixel_nm, ro.fov.pixel_nm);
+      const std::string model = resolve_model(vm["model"].as<std::string>());
+      net = std::make_unique<anet::Reconstructor>(model, opt);
+      // The network has learned structures at its pixel size (as `reconstruct`, which refuses too).
+      if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0) {
+        if (rank == 0)
+          spdlog::error("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give --pixel-nm {:g}, or "
+                        "a model trained at {:g} nm",
+                        model, net->info().pixel_nm, ro.fov.pixel_nm, net->info().pixel_nm, ro.fov.pixel_nm);
+        model_code = 1;
+      }
     } catch (const std::exception& e) {
       spdlog::error("rank {}: {}", rank, e.what());
-      ok = false;
+      model_code = 3;
     }
-    agree(ok, "loading the model", comm);
+    agree(model_code, "loading the model", comm);
     // Every rank's binding (after the model set LibTorch's threads), gathered for the log and the
     // SLURM binding test.
     char host[256] = {0};

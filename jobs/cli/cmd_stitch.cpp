@@ -64,7 +64,7 @@ RegistrationSignal parse_register_spec(const std::string& spec, const TileSource
   if (f.empty() || f.size() > 5 || f[0].empty())
     throw UsageError("--register '" + spec + "': expected CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]");
   RegistrationSignal s;
-  s.channel = channel_index(src, f[0]);
+  s.channel = channel_index(src, f[0], "--register");
   if (f.size() > 1) {
     const double scale = parse_number(f[1], "--register " + spec);
     if (scale < 1 || scale != std::floor(scale) || scale > 64) throw UsageError("--register '" + spec + "': scale must be 1..64");
@@ -149,6 +149,15 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     for (const auto& spec : vm["channel"].as<std::vector<std::string>>()) channels.push_back(parse_channel_spec(spec));
   if (channels.empty()) throw UsageError("no tiles: give --tiles PATTERN and/or --channel NAME=PATTERN");
   const std::string positions = vm.count("positions") ? vm["positions"].as<std::string>() : dir + "/positions.csv";
+  // --positions is a path like -o (from the working folder), unlike the tile patterns (inside DIR):
+  // say so when a name that exists in DIR was meant.
+  if (vm.count("positions") && !std::filesystem::exists(positions)) {
+    const std::string in_dir = dir + "/" + positions;
+    throw IoError(positions, std::filesystem::path(positions).is_relative() && std::filesystem::exists(in_dir)
+                                    ? "not found from the working folder (--positions is a path, not a name inside DIR); "
+                                      "did you mean --positions " + in_dir + " ?"
+                                    : "not found (--positions is a path from the working folder)");
+  }
   double overlap_um = vm["overlap-um"].as<double>();
   if (overlap_um < 0) {
     auto it = campaign.find("overlap-um");
@@ -234,7 +243,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     for (const auto& spec : vm["scale"].as<std::vector<std::string>>()) {
       const auto eq = spec.find('=');
       if (eq == std::string::npos) throw UsageError("--scale '" + spec + "': expected NAME=FACTOR");
-      channel_index(src, spec.substr(0, eq));
+      channel_index(src, spec.substr(0, eq), "--scale");
       const double v = parse_number(spec.substr(eq + 1), "--scale " + spec);
       if (!(v > 0)) throw UsageError("--scale '" + spec + "': factor must be > 0");
       scales[spec.substr(0, eq)] = v;

@@ -83,7 +83,9 @@ int main(int argc, char** argv) {
   } catch (const InputError& e) {
     if (!failure_echoed())
       std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << config_place_note(e.what()) << "\n";
-    return 2;
+    // An option's value refused where it is parsed (--frames 10, --blend foo) is a usage error,
+    // whichever module parsed it: exit 1 like the options the command line parser refuses.
+    return e.file().rfind("--", 0) == 0 ? 1 : 2;
   } catch (const IoError& e) {
     if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << "\n";
     return 3;

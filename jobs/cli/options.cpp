@@ -4,6 +4,7 @@
 
 #include <boost/algorithm/string/trim.hpp>
 #include <boost/any.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
@@ -244,6 +245,14 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     g_first_parse = false;
   } catch (const po::too_many_positional_options_error&) {
     throw UsageError("too many arguments for 'annamosaic " + cmd.name + "' (see --help)");
+  } catch (const po::required_option& e) {
+    // A missing argument (the table, the folder) is stored as an option internally: show the usage
+    // line rather than an option name the user never typed.
+    std::string name = e.get_option_name();
+    name.erase(0, name.find_first_not_of('-'));
+    if (std::find(cmd.positional.begin(), cmd.positional.end(), name) != cmd.positional.end())
+      throw UsageError("missing argument; usage: " + cmd.usage + " (see 'annamosaic " + cmd.name + " --help')");
+    throw UsageError(std::string(e.what()) + " (see 'annamosaic " + cmd.name + " --help')");
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see 'annamosaic " + cmd.name + " --help')");
   }

@@ -175,8 +175,12 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
 TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   const Reconstructor net(opt.model, opt.reconstructor);
   const double px = net.info().pixel_nm, quantile = net.info().target_quantile;
-  const LocTable table = read_table(opt.table, opt.read);
+  ReadReport report;
+  const LocTable table = read_table(opt.table, opt.read, &report);
+  for (const std::string& w : report.warnings) spdlog::warn("{}", w);
   if (table.empty()) throw InputError(opt.table, "table has no localizations");
+  if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+    throw InputError(opt.table, far_outliers_message(table, o) + " Fix the table: the images are fitted to its extent");
   const TableStats st = compute_stats(table);
   const FrameRange range = frame_range_of(st);
   const Field field = bounding_field(st, px);

@@ -136,14 +136,10 @@ void points_in_window(const TableData& t, const FrameWindow& w, std::vector<doub
 }
 
 ImageF read_widefield(const TableDatasetSpec& s) {
-  const TiffInfo info = read_tiff_info(s.widefield);
-  PageRange pages = parse_page_range(s.widefield_frames);
-  if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
-    spdlog::warn("{}: {} page(s), fewer than widefield frames '{}': averaging all pages", s.widefield, info.pages,
-                 s.widefield_frames);
-    pages = PageRange{1, 0};
-  }
-  return read_tiff_mean(s.widefield, pages);
+  std::string note;  // the same rule as `run` and `reconstruct` for a stack shorter than asked
+  ImageF wf = read_tiff_mean_or_all(s.widefield, parse_page_range(s.widefield_frames), note);
+  if (!note.empty()) spdlog::warn("{}", note);
+  return wf;
 }
 
 // Structured background (anet.md: the image blurred by 25 px, Poisson): computed at 1/4
@@ -256,7 +252,9 @@ TrainingData::TrainingData(const DataOptions& opt) {
       // A campaign's camera pixel converts its tables in camera px too, as in `run` (unless given).
       TableReadOptions read = opt.read;
       if (read.csv.camera_pixel_nm == 0 && spec.camera_pixel_nm > 0) read.csv.camera_pixel_nm = spec.camera_pixel_nm;
-      const LocTable table = read_table(spec.table, read);
+      ReadReport report;
+      const LocTable table = read_table(spec.table, read, &report);
+      for (const std::string& w : report.warnings) spdlog::warn("{}", w);
       if (table.empty()) throw InputError(spec.table, "table has no localizations");
       const TableStats st = compute_stats(table);
       t.range = frame_range_of(st);
@@ -287,6 +285,8 @@ TrainingData::TrainingData(const DataOptions& opt) {
                                        field.width_nm / 1e3, field.height_nm / 1e3, camera_pixel_nm, outside, table.size(),
                                        spec.table, st.x_min_nm, st.x_max_nm, st.y_min_nm, st.y_max_nm));
       } else {
+        if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+          throw InputError(spec.table, far_outliers_message(table, o) + " Fix the table: its field is fitted to its extent");
         field = bounding_field(st, opt.pixel_nm);
       }
       t.width_px = field_width_px(field, opt.pixel_nm);

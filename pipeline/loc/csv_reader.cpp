@@ -444,6 +444,17 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     table.append(c.rows);
     c.rows = LocTable();  // release as we go: peak memory stays ~2x the table
   }
+  // A last line without its line end is how a copy or an export cut short looks; its row may hold
+  // a truncated number that still parses (12345.6 read as 12), so say it rather than guess.
+  if (!body.empty() && body.back() != '\n') {
+    const std::size_t start = body.find_last_of('\n') == std::string_view::npos ? 0 : body.find_last_of('\n') + 1;
+    std::string_view last = body.substr(start);
+    if (!last.empty() && last.back() == '\r') last.remove_suffix(1);
+    if (!last.empty() && last.front() != '#')
+      local.warnings.push_back(name + ":" + std::to_string(base_line) +
+                               ": the last line has no line end: the file may be cut short (an interrupted copy or "
+                               "export); its row was read as it stands");
+  }
   // A header without rows is an empty FoV, not a malformed file: callers decide.
   local.rows_read = table.size();
   local.columns = description;

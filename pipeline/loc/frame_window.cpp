@@ -4,6 +4,8 @@
 #include <charconv>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 
 namespace annamosaic {
@@ -68,6 +70,21 @@ FrameWindow parse_frame_window(const std::string& spec, const FrameRange& range,
   w.first = range.base + a;
   w.end = b == INT64_MAX ? INT64_MAX : range.base + b;
   return w;
+}
+
+std::string frame_window_note(const std::string& spec, const FrameRange& range, const FrameWindow& window) {
+  const std::int64_t K = range.count, end = range.base + K;
+  if (K <= 0 || window.end == INT64_MAX) return "";
+  const std::int64_t used = std::max<std::int64_t>(0, std::min(window.end, end) - std::max(window.first, range.base));
+  if (spec == "sparse-paper" && 4 * used >= K)
+    return fmt::format("--frames sparse-paper: the acquisition has only {} frames, so its window of {} frames is {:.0f}% of "
+                       "them and the image is hardly sparse (the paper's sparse windows are 300-500 of tens of thousands); "
+                       "give a shorter window, e.g. --frames first:{}",
+                       K, used, 100.0 * used / K, std::max<std::int64_t>(1, K / 20));
+  if (window.end > end && used > 0)
+    return fmt::format("--frames {}: the acquisition ends at frame {} ({} frames), so the window holds {} frames, not {}", spec,
+                       end - 1, K, used, window.length());
+  return "";
 }
 
 }  // namespace annamosaic

@@ -1,5 +1,7 @@
 #include "loc/loc_table.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -51,6 +53,40 @@ TableStats compute_stats(const LocTable& t) {
   s.y_min_nm = *ymin;
   s.y_max_nm = *ymax;
   return s;
+}
+
+std::string far_outliers_message(const LocTable& t, const FarOutliers& o) {
+  std::string rows;
+  for (std::size_t j = 0; j < o.rows.size() && j < 3; ++j)
+    rows += fmt::format("{}data row {} at ({:.6g}, {:.6g}) nm", j ? ", " : "", o.rows[j] + 1, t.x_nm[o.rows[j]], t.y_nm[o.rows[j]]);
+  if (o.rows.size() > 3) rows += fmt::format(" and {} more", o.rows.size() - 3);
+  return fmt::format("{} localization(s) lie far outside the others (98% of them in x {:.6g}..{:.6g} nm, y {:.6g}..{:.6g} nm): "
+                     "{}; a corrupt row or a coordinate in another unit?",
+                     o.rows.size(), o.x_lo_nm, o.x_hi_nm, o.y_lo_nm, o.y_hi_nm, rows);
+}
+
+FarOutliers far_outliers(const LocTable& t) {
+  FarOutliers o;
+  const std::size_t n = t.size();
+  if (n < 100) return o;
+  const std::size_t k = (n - 1) / 100;  // the 1st percentile's index; n-1-k the 99th's
+  auto box = [&](const std::vector<double>& v, double& lo, double& hi) {
+    std::vector<double> s(v);
+    std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), s.end());
+    lo = s[k];
+    std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n - 1 - k), s.end());
+    hi = s[n - 1 - k];
+  };
+  box(t.x_nm, o.x_lo_nm, o.x_hi_nm);
+  box(t.y_nm, o.y_lo_nm, o.y_hi_nm);
+  // 250 um: wider than any camera field (2048 px x 108 nm = 221 um), so sparse background
+  // detections around a small structure never count.
+  constexpr double kMinMarginNm = 250e3;
+  const double mx = std::max(kMinMarginNm, 3 * (o.x_hi_nm - o.x_lo_nm)), my = std::max(kMinMarginNm, 3 * (o.y_hi_nm - o.y_lo_nm));
+  for (std::size_t i = 0; i < n; ++i)
+    if (t.x_nm[i] < o.x_lo_nm - mx || t.x_nm[i] > o.x_hi_nm + mx || t.y_nm[i] < o.y_lo_nm - my || t.y_nm[i] > o.y_hi_nm + my)
+      o.rows.push_back(i);
+  return o;
 }
 
 }  // namespace annamosaic

@@ -36,12 +36,27 @@ struct TableStats {
 };
 TableStats compute_stats(const LocTable& table);
 
+// Localizations far from all the others: outside the box of the 1st-99th percentiles of x and y
+// widened on each side by 3 times its size, and by at least 250 um (more than a camera field).
+// An image fitted to the table's extent would be mostly empty around them (a corrupt row, a
+// coordinate in another unit), so commands that size their image by the table refuse them by row. Tables under 100 rows have no robust
+// percentiles and report none.
+struct FarOutliers {
+  std::vector<std::size_t> rows;                // 0-based, ascending
+  double x_lo_nm = 0, x_hi_nm = 0, y_lo_nm = 0, y_hi_nm = 0;  // the 1st-99th percentile box
+};
+FarOutliers far_outliers(const LocTable& table);
+// "N localization(s) lie far outside the others (98% of them in x A..B nm, y C..D nm): data row R
+// at (X, Y) nm, ...; a corrupt row or another unit?", naming the first few rows (1-based).
+std::string far_outliers_message(const LocTable& table, const FarOutliers& o);
+
 // What a reader saw besides the rows it returns.
 struct ReadReport {
   std::size_t rows_read = 0;
   std::size_t rows_skipped = 0;           // only with skip_bad_rows
   std::vector<std::string> skipped_examples;  // the first few reasons, with line numbers
   std::string columns;                    // how columns were mapped, for the log
+  std::vector<std::string> warnings;      // "FILE:LINE: what was assumed", for the log
 };
 
 }  // namespace annamosaic

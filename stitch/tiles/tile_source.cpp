@@ -22,13 +22,13 @@ std::vector<ImageF> TileSource::load_channels(std::size_t index, const std::vect
   return out;
 }
 
-std::size_t channel_index(const TileSource& source, const std::string& name) {
+std::size_t channel_index(const TileSource& source, const std::string& name, const std::string& option) {
   std::string all;
   for (std::size_t c = 0; c < source.channels(); ++c) {
     if (source.channel_name(c) == name) return c;
     all += (all.empty() ? "" : ", ") + source.channel_name(c);
   }
-  throw InputError("channel '" + name + "'", "no such channel (channels: " + all + ")");
+  throw InputError(option, "channel '" + name + "': no such channel (channels: " + all + ")");
 }
 
 MemoryTileSource::MemoryTileSource(std::vector<std::string> channel_names, double pixel_nm)

@@ -40,7 +40,8 @@ class TileSource {
 };
 
 // Index of the channel called `name`; InputError listing the channels if there is none.
-std::size_t channel_index(const TileSource& source, const std::string& name);
+// option: what named it ("--register"), so a wrong name is reported as that option's value.
+std::size_t channel_index(const TileSource& source, const std::string& name, const std::string& option);
 
 // Tiles held in memory (tests, benchmarks, tools that simulate tiles).
 class MemoryTileSource : public TileSource {

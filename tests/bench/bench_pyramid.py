@@ -133,12 +133,17 @@ def main():
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--deflate", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", default="gen,cpp,cpp-rle,cpp-z,cpp-1t,mpi2,h5py")
+    known = ["gen", "cpp", "cpp-rle", "cpp-z", "cpp-1t", "mpi2", "h5py"]
+    ap.add_argument("--runs", default=",".join(known), help="comma-separated, of: " + ", ".join(known))
     ap.add_argument("--check", action="store_true", help="sampled check_ims.py of the first C++ file")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     out = os.path.join(args.workdir, "mosaic.ims")
     runs = args.runs.split(",")
+    if unknown := [r for r in runs if r not in known]:
+        ap.error(f"--runs: unknown run(s) {', '.join(unknown)} (known: {', '.join(known)}); see the docstring")
+    if "gen" not in runs:
+        print("note: without 'gen' the writer times include generating the pixels", flush=True)
     base = [args.tool, "--out", out, "--width", str(args.width), "--height", str(args.height),
             "--channels", str(args.channels), "--deflate", str(args.deflate)]
     gp = args.width * args.height / 1e9

@@ -32,7 +32,7 @@ class Cli(unittest.TestCase):
 
     def test_version_lists_every_library(self):
         out = run("--version", check=0).stdout
-        for lib in ("MPI", "HDF5", "parallel", "libtiff", "TBB", "Boost", "FFT", "LibTorch"):
+        for lib in ("MPI", "HDF5", "parallel", "libtiff", "libpng", "libdeflate", "TBB", "Boost", "FFT", "LibTorch"):
             self.assertIn(lib, out)
 
     def test_every_command_has_help(self):
@@ -105,7 +105,11 @@ class Cli(unittest.TestCase):
         self.assertIn("pixel-nm", p.stderr)
         p = run("render", EPFL, "--bogus", check=1)
         self.assertIn("bogus", p.stderr)
-        p = run("render", EPFL, "--frames", "9:3", "-o", os.path.join(self.dir, "x.tif"), check=2)
+        # A missing argument shows the usage line, not an internal option name.
+        p = run("table-info", check=1)
+        self.assertIn("missing argument; usage: annamosaic table-info TABLE", p.stderr)
+        self.assertNotIn("--input", p.stderr)
+        p = run("render", EPFL, "--frames", "9:3", "-o", os.path.join(self.dir, "x.tif"), check=1)
         self.assertIn("empty", p.stderr)
         # A value checked after parsing still points at the file's line; one typed is not annotated.
         with open(ini, "w") as fh:
@@ -190,6 +194,28 @@ class Cli(unittest.TestCase):
         self.assertIn(table, p.stderr)
         self.assertIn("to 1e+12 nm, row 2", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "far.tif")))
+
+    def test_a_paper_window_on_a_short_acquisition_is_said(self):
+        # The EPFL table has 361 frames: sparse-paper's 300-500 frames are nearly all of it.
+        p = run("render", EPFL, "--frames", "sparse-paper", "-o", os.path.join(self.dir, "sp.tif"), "--no-preview", check=0)
+        self.assertIn("only 361 frames", p.stdout + p.stderr)
+        p = run("render", EPFL, "--frames", "first:36", "-o", os.path.join(self.dir, "f36.tif"), "--no-preview", check=0)
+        self.assertNotIn("warning", p.stdout + p.stderr)
+
+    def test_one_far_row_in_a_real_table_is_refused_by_row(self):
+        # The EPFL table plus one row 3 mm away (a unit slip): it made a 149968 x 250 px image.
+        table = os.path.join(self.dir, "epfl-far.csv")
+        with open(EPFL) as f:
+            lines = f.read().splitlines()
+        with open(table, "w") as f:
+            f.write("\n".join(lines + ["100,3000000,2000"]) + "\n")
+        out = os.path.join(self.dir, "far.tif")
+        p = run("render", table, "-o", out, check=2)
+        self.assertIn("1 localization(s) lie far outside the others", p.stderr)
+        self.assertIn("data row %d at (3e+06, 2000) nm" % len(lines), p.stderr)
+        self.assertFalse(os.path.exists(out))
+        # A region around the rest still renders.
+        run("render", table, "--field-nm", "0,0,7000,7000", "-o", out, check=0)
 
     def test_simulate_never_writes_over_a_campaign_of_real_data(self):
         real = os.path.join(self.dir, "real")
@@ -278,9 +304,9 @@ class Simulate(unittest.TestCase):
                 self.assertEqual(a.read(), b.read(), sub)
 
     def test_bad_options_are_named(self):
-        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--structure", "actin", check=2)
+        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--structure", "actin", check=1)
         self.assertIn("actin", p.stderr)
-        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--overlap-um", "30", "--fov-um", "10", check=2)
+        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--overlap-um", "30", "--fov-um", "10", check=1)
         self.assertIn("overlap", p.stderr)
 
 

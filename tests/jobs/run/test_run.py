@@ -215,6 +215,17 @@ class Run(unittest.TestCase):
         with open(os.path.join(d, "out", "fov_settings.json")) as fh:
             self.assertEqual(json.load(fh)["pixel-nm"], 20.0)
 
+    def test_a_pixel_size_other_than_the_models_is_refused_before_any_fov(self):
+        # The A-net has learned structures at 20 nm: a 10 nm run would give plausible-looking nonsense.
+        d, ini = make_config("model_pixel")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = mpirun(2, "--config", ini, "--pixel-nm", "10")
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 1, log[-2000:])
+        self.assertIn("was trained at 20 nm pixels, the run renders at 10 nm (--pixel-nm): give --pixel-nm 20", log)
+        self.assertEqual(log.count("was trained at 20 nm"), 1, log[-2000:])  # said once, by rank 0
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "manifest.jsonl")))
+
     def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
         d, ini = make_config("rerun")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))

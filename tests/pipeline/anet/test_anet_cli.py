@@ -301,6 +301,15 @@ class Reconstruct(unittest.TestCase):
         print("EPFL table, tiles of 256 px vs whole: max |diff| = %.4f, mean |diff| = %.5f" % (
             np.abs(a - b).max(), np.abs(a - b).mean()))
         self.assertLess(np.abs(a - b).mean(), 0.05)
+        # A memory cap too small for the whole FoV tiles it on its own (--anet-memory-mb as in `run`).
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "capped.tif", "--anet-memory-mb", 1, "--tile-px", 256,
+                "--overlap-px", 64, *args)
+        self.assertIn("2 tiles", p.stdout + p.stderr)
+        np.testing.assert_array_equal(tifffile.imread(self.d / "capped.tif"), b)
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "x.tif", "--anet-memory-mb", 1, "--memory-budget-mb", 1,
+                *args, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("old name of --anet-memory-mb", p.stderr)
 
     def test_sparse_image_at_another_pixel_size_is_refused(self):
         p40 = self.d / "p40.tif"

@@ -220,8 +220,17 @@ TEST(CsvReader, TruncatedLastLineAndWrongFieldCount) {
   EXPECT_EQ(t.line(), 3);
   const InputError m = parse_error("frame,x,y\n1,2\n2,5,6\n");
   EXPECT_NE(std::string(m.what()).find("expected 3 fields, found 2"), std::string::npos) << m.what();
-  // A complete last line without a final newline is fine.
-  EXPECT_EQ(parse_csv_table("frame,x,y\n1,2,3", "n.csv", {}).size(), 1u);
+  // A last line with all its fields but no line end is read, and said: it may be cut inside a number.
+  ReadReport rep;
+  EXPECT_EQ(parse_csv_table("frame,x,y\n1,2,3\n2,4,6", "n.csv", {}, &rep).size(), 2u);
+  ASSERT_EQ(rep.warnings.size(), 1u);
+  EXPECT_NE(rep.warnings[0].find("n.csv:3: the last line has no line end"), std::string::npos) << rep.warnings[0];
+  // Ended lines, or a trailing comment without an end: nothing to say.
+  ReadReport ended, comment;
+  parse_csv_table("frame,x,y\n1,2,3\n", "e.csv", {}, &ended);
+  EXPECT_TRUE(ended.warnings.empty());
+  parse_csv_table("frame,x,y\r\n1,2,3\r\n# end", "c.csv", {}, &comment);
+  EXPECT_TRUE(comment.warnings.empty());
 }
 
 TEST(CsvReader, SkipBadRowsCountsAndReportsThem) {

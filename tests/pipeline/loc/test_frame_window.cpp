@@ -67,3 +67,20 @@ TEST(FrameWindow, BadSpecsAreErrors) {
   EXPECT_THROW(parse_frame_window("first:x", r), InputError);
   EXPECT_THROW(parse_frame_window("-3:5", r), InputError);
 }
+
+TEST(FrameWindow, NotesSayWhenAWindowIsNotWhatItSeems) {
+  // 1,000 frames (the ANNA-PALM sparse acquisitions): sparse-paper takes 300-500 of them.
+  const FrameRange short_run{1, 1000};
+  const FrameWindow s = parse_frame_window("sparse-paper", short_run, 7);
+  const std::string n = frame_window_note("sparse-paper", short_run, s);
+  EXPECT_NE(n.find("only 1000 frames"), std::string::npos) << n;
+  EXPECT_NE(n.find("first:50"), std::string::npos) << n;
+  // On a long acquisition it is what the paper did: nothing to say.
+  const FrameRange long_run{1, 40000};
+  EXPECT_EQ(frame_window_note("sparse-paper", long_run, parse_frame_window("sparse-paper", long_run, 7)), "");
+  // A window past the last frame holds fewer frames than asked.
+  const std::string past = frame_window_note("first:5000", short_run, parse_frame_window("first:5000", short_run));
+  EXPECT_NE(past.find("ends at frame 1000 (1000 frames), so the window holds 1000 frames, not 5000"), std::string::npos) << past;
+  EXPECT_EQ(frame_window_note("first:500", short_run, parse_frame_window("first:500", short_run)), "");
+  EXPECT_EQ(frame_window_note("all", short_run, parse_frame_window("all", short_run)), "");
+}

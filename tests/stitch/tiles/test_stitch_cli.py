@@ -11,8 +11,8 @@ TMP = os.environ["STITCH_TMP"]
 CAMPAIGN = os.path.join(TMP, "campaign")
 
 
-def run(*args, check=None, binary=None):
-    p = subprocess.run([binary, *args] if binary else [*BIN, *args], capture_output=True, text=True)
+def run(*args, check=None, binary=None, cwd=None):
+    p = subprocess.run([binary, *args] if binary else [*BIN, *args], capture_output=True, text=True, cwd=cwd)
     if check is not None and p.returncode != check:
         raise AssertionError(f"exit {p.returncode} (wanted {check}) for {args}\nstdout:{p.stdout}\nstderr:{p.stderr}")
     return p
@@ -102,10 +102,14 @@ class StitchCli(unittest.TestCase):
         p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--positions", os.path.join(TMP, "nope.csv"), "-o", out)
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn("nope.csv", p.stderr)
+        # --positions is a path from the working folder; a name inside DIR is pointed out.
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--positions", "positions.csv", "-o", out, cwd=TMP)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("did you mean --positions " + os.path.join(CAMPAIGN, "positions.csv"), p.stderr)
         p = run(CAMPAIGN, "--channel", "no-equals-sign", "-o", out)
-        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.returncode, 1, p.stderr)
         p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--register", "nosuch:2", "-o", out)
-        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("nosuch", p.stderr)
         bare = os.path.join(TMP, "bare")
         os.makedirs(bare, exist_ok=True)

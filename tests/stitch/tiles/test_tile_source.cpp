@@ -105,8 +105,8 @@ TEST(TiffTileSource, ReadsTilesAndResamplesOtherChannels) {
   EXPECT_DOUBLE_EQ(src->pixel_nm(), 20);  // from the resolution tags
   EXPECT_EQ(src->info(1).width_px, 100u);
   EXPECT_EQ(src->info(1).height_px, 80u);
-  EXPECT_EQ(channel_index(*src, "wf"), 1u);
-  EXPECT_THROW(channel_index(*src, "nope"), InputError);
+  EXPECT_EQ(channel_index(*src, "wf", "--register"), 1u);
+  EXPECT_THROW(channel_index(*src, "nope", "--register"), InputError);
   const ImageF img = src->load(1, 0);
   EXPECT_EQ(img(7, 3), 1007.0f);
   const ImageF wf = src->load(0, 1);  // 100 nm -> 20 nm: pixel x sees camera coordinate (x + 0.5) / 5 - 0.5

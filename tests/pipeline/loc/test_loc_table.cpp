@@ -1,0 +1,41 @@
+// Far outliers: none in real third-party tables, every planted one found by row.
+#include <gtest/gtest.h>
+
+#include "loc/loc_table.hpp"
+#include "loc/table_reader.hpp"
+
+using namespace annamosaic;
+
+namespace {
+std::string data(const std::string& name) { return std::string(ANNAMOSAIC_TEST_DATA) + "/" + name; }
+}  // namespace
+
+TEST(FarOutliers, NoneInRealTables) {
+  for (const char* f : {"epfl2013-bundled-tubes-hd-groundtruth.csv", "deepstorm-demo1-thunderstorm.csv",
+                        "thunderstorm-3d-export.csv", "u2os-microtubule-single-lume.csv"}) {
+    const LocTable t = read_table(data(f), TableReadOptions{});
+    const FarOutliers o = far_outliers(t);
+    EXPECT_TRUE(o.rows.empty()) << f << ": " << far_outliers_message(t, o);
+  }
+}
+
+TEST(FarOutliers, APlantedRowIsNamedAndATinyTableIsLeftAlone) {
+  LocTable t = read_table(data("epfl2013-bundled-tubes-hd-groundtruth.csv"), TableReadOptions{});
+  const std::size_t n = t.size();
+  t.frame.push_back(1), t.x_nm.push_back(3e6), t.y_nm.push_back(2000);  // 3 mm away: another unit?
+  t.frame.push_back(1), t.x_nm.push_back(2000), t.y_nm.push_back(-1e9);
+  const FarOutliers o = far_outliers(t);
+  EXPECT_EQ(o.rows, (std::vector<std::size_t>{n, n + 1}));
+  const std::string m = far_outliers_message(t, o);
+  EXPECT_NE(m.find("2 localization(s) lie far outside the others"), std::string::npos) << m;
+  EXPECT_NE(m.find("data row " + std::to_string(n + 1) + " at (3e+06, 2000) nm"), std::string::npos) << m;
+  // Detections anywhere in a camera field beside a small structure are data, not outliers.
+  LocTable near = read_table(data("epfl2013-bundled-tubes-hd-groundtruth.csv"), TableReadOptions{});
+  near.frame.push_back(1), near.x_nm.push_back(near.x_nm[0] + 8000), near.y_nm.push_back(near.y_nm[0]);
+  near.frame.push_back(1), near.x_nm.push_back(200e3), near.y_nm.push_back(-20e3);
+  EXPECT_TRUE(far_outliers(near).rows.empty());
+  LocTable tiny;
+  for (int i = 0; i < 10; ++i) tiny.frame.push_back(i), tiny.x_nm.push_back(i), tiny.y_nm.push_back(i);
+  tiny.x_nm[9] = 1e12;
+  EXPECT_TRUE(far_outliers(tiny).rows.empty());  // under 100 rows: no robust percentiles
+}
