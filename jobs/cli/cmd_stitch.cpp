@@ -182,6 +182,13 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const fs::path out_dir = fs::path(output).parent_path();
   const std::string layout_path =
       vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());
+  // A `run` output folder's layout.json is that run's record (its mosaic, its status): never replaced by a stitch.
+  if (!vm.count("from-layout")) {
+    const fs::path run_dir = fs::path(layout_path).has_parent_path() ? fs::path(layout_path).parent_path() : fs::path(".");
+    if (fs::path(layout_path).filename() == "layout.json" && fs::exists(run_dir / "manifest.jsonl"))
+      throw UsageError(layout_path + " belongs to the run in " + run_dir.string() +
+                       " (it has a manifest.jsonl): write the stitch elsewhere (-o in another folder, or --layout FILE)");
+  }
 
   std::vector<double> xs, ys;
   if (vm.count("from-layout")) {
@@ -331,7 +338,7 @@ Command stitch_command() {
       "edge with shift, NCC, weight, accepted/used, residual, and a summary), OUT.png (overview of channel\n"
       "0), OUT.corner.png (full-resolution crop of channel 0 at the tile corner with the most structure:\n"
       "seam check) and OUT.config.ini.\n"
-      "Example: annamosaic stitch out/demo/campaign --tiles 'ground_truth/dense/{id}.tif' -o out/demo/mosaic.tif";
+      "Example: annamosaic stitch out/demo/campaign --tiles 'ground_truth/dense/{id}.tif' -o out/dense/mosaic.tif";
   c.positional = {"input"};
   c.add_options = [](po::options_description& d) {
     d.add_options()

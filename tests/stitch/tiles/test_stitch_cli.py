@@ -127,6 +127,17 @@ class StitchCli(unittest.TestCase):
         self.assertEqual(os.path.getmtime(tile), before)
         p = self.stitch(os.path.join(CAMPAIGN, "fov", "0002", "widefield.tif"), check=1)
         self.assertIn("would overwrite the input", p.stderr)
+        # A run's output folder keeps its own layout.json.
+        run_out = self.out("run-out")
+        os.makedirs(run_out, exist_ok=True)
+        with open(os.path.join(run_out, "manifest.jsonl"), "w") as fh:
+            fh.write("")
+        with open(os.path.join(run_out, "layout.json"), "w") as fh:
+            fh.write("{}")
+        p = self.stitch(os.path.join(run_out, "dense.tif"), check=1)
+        self.assertIn("belongs to the run in", p.stderr)
+        with open(os.path.join(run_out, "layout.json")) as fh:
+            self.assertEqual(fh.read(), "{}")
         # An output name that is a folder: said before any work.
         os.makedirs(self.out("folder.tif"), exist_ok=True)
         p = self.stitch(self.out("folder.tif"), check=3)
