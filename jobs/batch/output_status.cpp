@@ -121,6 +121,8 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     st.mosaic_width_px = count_of(*j, "mosaic_width_px");
     st.mosaic_height_px = count_of(*j, "mosaic_height_px");
     if (j->contains("program") && (*j)["program"].is_string()) st.stitch_program = (*j)["program"].get<std::string>();
+  } else {
+    st.stitch_summary_damaged = fs::exists(out_dir + "/stitch_summary.json", ec);
   }
   if (const auto j = json_object_file(out_dir + "/qc/qc.json"); j && j->contains("fovs") && (*j)["fovs"].is_array()) {
     st.qc_report = true;

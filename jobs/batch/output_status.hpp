@@ -43,6 +43,7 @@ struct OutputStatus {
   double since_last_record_s = -1;     // age of the newest manifest line (-1: none)
   RunPace pace;                        // of the latest invocation
   bool stitch_summary = false;         // stitch_summary.json present (a stitch stage completed)
+  bool stitch_summary_damaged = false;  // present but not a JSON object (edited, or cut by a full disk)
   std::size_t mosaic_width_px = 0, mosaic_height_px = 0;
   std::string stitch_program;          // checksum of the program that made the mosaic (if recorded)
   std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)

@@ -154,7 +154,8 @@ Report examine(const Target& t) {
                           s.failed ? fmt::format(" and {} failed", s.failed) : ""),
     r.exit = kNotFinished;
   } else if (!r.mosaic_current.value_or(false)) {
-    r.state = std::string("FoVs finished, the mosaic ") + (s.stitch_summary ? "is out of date" : "is not made yet") +
+    r.state = std::string("FoVs finished, the mosaic ") +
+              (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +
               ": run the same command again (or its stitch stage)",
     r.exit = kNotFinished;
   } else {
@@ -221,7 +222,9 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
       << fmt::format("{}{} FoV(s) (--failed N to list them, or {}/manifest.jsonl)\n", max_failed ? "... and " : "",
                      s.failed_reasons.size() - max_failed, r.target.out_dir);
   o << "  mosaic:  ";
-  if (!s.stitch_summary) o << "not made yet\n";
+  if (s.stitch_summary_damaged)
+    o << "stitch_summary.json cannot be read (not a JSON object): the next run remakes the mosaic\n";
+  else if (!s.stitch_summary) o << "not made yet\n";
   else {
     o << fmt::format("{} x {} px ({}/mosaic.ims)", s.mosaic_width_px, s.mosaic_height_px, r.target.out_dir);
     if (!r.mosaic_current) o << "\n";
@@ -248,7 +251,7 @@ nlohmann::json report_json(const Report& r, bool show_map) {
                       {"mosaic", s.stitch_summary ? nlohmann::json({{"width_px", s.mosaic_width_px},
                                                                    {"height_px", s.mosaic_height_px},
                                                                    {"up_to_date", r.mosaic_current ? nlohmann::json(*r.mosaic_current) : nlohmann::json()}})
-                                                 : nlohmann::json()},
+                                                 : s.stitch_summary_damaged ? nlohmann::json({{"damaged", true}}) : nlohmann::json()},
                       {"qc_flagged", s.qc_report ? nlohmann::json(s.qc_flagged) : nlohmann::json()}};
   j["planned"] = s.plan_known ? nlohmann::json(s.planned) : nlohmann::json();
   j["to_do"] = s.plan_known ? nlohmann::json(s.to_do()) : nlohmann::json();

@@ -61,6 +61,18 @@ TEST(OutputStatus, CountsThePlansFovsFromTheManifest) {
   EXPECT_LT(s.since_last_record_s, 60.0);
   EXPECT_FALSE(s.running);
   EXPECT_FALSE(s.stitch_summary);
+  EXPECT_FALSE(s.stitch_summary_damaged);
+  // A summary cut to nothing (a full disk, an edit) is told apart from none at all.
+  std::ofstream(out + "/stitch_summary.json") << "";
+  const OutputStatus cut = read_output_status(out, &plan);
+  EXPECT_FALSE(cut.stitch_summary);
+  EXPECT_TRUE(cut.stitch_summary_damaged);
+  std::ofstream(out + "/stitch_summary.json") << R"({"mosaic_width_px": 10, "mosaic_height_px": 20})";
+  const OutputStatus ok = read_output_status(out, &plan);
+  EXPECT_TRUE(ok.stitch_summary);
+  EXPECT_FALSE(ok.stitch_summary_damaged);
+  EXPECT_EQ(ok.mosaic_width_px, 10u);
+  fs::remove(out + "/stitch_summary.json");
 
   // The same plan on a 2 x 3 grid with one place empty: each FoV's state where it lies.
   const int rc[4][2] = {{0, 0}, {0, 1}, {1, 2}, {1, 0}};
