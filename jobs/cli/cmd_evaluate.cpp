@@ -43,12 +43,20 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   o.seed = vm["seed"].as<std::uint64_t>();
   o.frc = !vm["no-frc"].as<bool>();
   o.write_images = vm["write-images"].as<bool>();
+  if (vm.count("widefield") && !vm.count("table"))
+    throw UsageError("--widefield goes with --table (the simulated protocol makes its own widefield)");
   if (vm.count("table")) {
     o.table = vm["table"].as<std::string>();
     o.sparse_fraction = vm["sparse-fraction"].as<double>();
     if (!(o.sparse_fraction > 0 && o.sparse_fraction <= 1)) throw UsageError("--sparse-fraction must be in (0, 1]");
     o.read = table_options(vm);
     o.switch_id = vm["switch"].as<int>();
+    if (vm.count("widefield")) {
+      o.widefield = vm["widefield"].as<std::string>();
+      o.widefield_frames = vm["widefield-frames"].as<std::string>();
+      o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+      if (!(o.camera_pixel_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
+    }
     const anet::TableEvaluation e = anet::evaluate_table(o);
     std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("
@@ -57,6 +65,9 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     std::printf("%-10s %8.4f %8.4f %8.2f %10.1f\n", "histogram", e.histogram.ms_ssim, e.histogram.ssim, e.histogram.psnr,
                 e.histogram.frc_nm);
     std::printf("%-10s %8.4f %8.4f %8.2f %10.1f\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, e.anet.frc_nm);
+    if (e.with_widefield)
+      std::printf("%-10s %8.4f %8.4f %8.2f %10s   (S + widefield; registration confidence %.2f)\n", "A-net+wf",
+                  e.anet_widefield.ms_ssim, e.anet_widefield.ssim, e.anet_widefield.psnr, "-", e.widefield_confidence);
     std::printf("%-10s %8s %8s %8s %10.1f\n", "all frames", "1", "1", "inf", e.dense_frc_nm);
     spdlog::info("wrote {}", e.csv_path);
   } else {
@@ -103,7 +114,8 @@ Command evaluate_command() {
       "against the perfect image; the gain = how many more localizations the histogram needs for the A-net's\n"
       "score. Writes OUT_DIR/evaluate.csv and evaluate.png.\n"
       "--table: S = the first --sparse-fraction of the frames, reference = all frames; writes\n"
-      "OUT_DIR/evaluate-table.csv and sparse/dense/anet .tif/.png.";
+      "OUT_DIR/evaluate-table.csv and sparse/dense/anet .tif/.png. With --widefield (the same field, the table in\n"
+      "its camera frame, --camera-pixel-nm), also the A-net from S + widefield (anet-widefield, widefield .tif/.png).";
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
@@ -127,7 +139,9 @@ Command evaluate_command() {
         ("sigma-loc-nm", po::value<double>()->default_value(10.0), "simulated: localization precision")
         ("table", po::value<std::string>(), "evaluate on a localization table instead")
         ("sparse-fraction", po::value<double>()->default_value(0.1), "table: fraction of the frames in S (from the start)")
-        ("switch", po::value<int>()->default_value(0), "table: structure id");
+        ("switch", po::value<int>()->default_value(0), "table: structure id")
+        ("widefield", po::value<std::string>(), "table: widefield TIFF of the same field (the table in its camera frame); adds the A-net from S + widefield")
+        ("widefield-frames", po::value<std::string>()->default_value("3-5"), "table: widefield pages averaged");
     add_table_options(d, 108.0);
   };
   c.run = [c](const po::variables_map& vm) { return run_evaluate(c, vm); };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <random>
 
@@ -15,6 +16,7 @@
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
+#include "register/widefield_registration.hpp"
 #include "render/render.hpp"
 #include "sim/geometry.hpp"
 
@@ -179,11 +181,20 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   const LocTable table = read_table(opt.table, opt.read, &report);
   for (const std::string& w : report.warnings) spdlog::warn("{}", w);
   if (table.empty()) throw InputError(opt.table, "table has no localizations");
-  if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+  const bool with_wf = !opt.widefield.empty();
+  ImageF wf_raw;
+  if (with_wf) {
+    std::string note;
+    wf_raw = read_tiff_mean_or_all(opt.widefield, parse_page_range(opt.widefield_frames), note);
+    if (!note.empty()) spdlog::warn("{} (--widefield-frames {})", note, opt.widefield_frames);
+  } else if (const FarOutliers o = far_outliers(table); !o.rows.empty()) {
     throw InputError(opt.table, far_outliers_message(table, o) + " Fix the table: the images are fitted to its extent");
+  }
   const TableStats st = compute_stats(table);
   const FrameRange range = frame_range_of(st);
-  const Field field = bounding_field(st, px);
+  // With a widefield the images cover its camera field, which the table shares (its origin).
+  const Field field = with_wf ? Field{0, 0, wf_raw.width() * opt.camera_pixel_nm, wf_raw.height() * opt.camera_pixel_nm}
+                              : bounding_field(st, px);
   TableEvaluation out;
   out.frames = range.count;
   out.sparse_frames = std::max<std::int64_t>(1, std::llround(opt.sparse_fraction * static_cast<double>(range.count)));
@@ -192,6 +203,11 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   RenderStats rs;
   const ImageF dense = render(table, field, ro, &rs);
   out.dense_localizations = rs.in_image;
+  if (with_wf && rs.outside_field > rs.in_image)
+    throw InputError(opt.table, fmt::format("{} of {} localizations lie outside the widefield's field ({:.0f} x {:.0f} nm from 0, "
+                                            "--camera-pixel-nm {:g}): is {} of the same field, in its camera frame?",
+                                            rs.outside_field, table.size(), field.width_nm, field.height_nm,
+                                            opt.camera_pixel_nm, opt.widefield));
   ro.window = FrameWindow{range.base, range.base + out.sparse_frames};
   const ImageF sparse = render(table, field, ro, &rs);
   out.sparse_localizations = rs.in_image;
@@ -216,6 +232,18 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   out.histogram = score(sparse.view(), ref.view(), quantile);
   const ReconstructionResult a = net.run(sparse.view(), nullptr, opt.switch_id);
   out.anet = score(a.reconstruction.view(), ref.view(), quantile);
+  ImageF L, a_wf;
+  if (with_wf) {
+    const WidefieldRegistration reg = register_widefield(sparse.view(), wf_raw.view(), px, opt.camera_pixel_nm);
+    spdlog::info("widefield registered to S: shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", reg.shift_x_px, reg.shift_y_px,
+                 reg.confidence);
+    L = widefield_on_sr_grid(wf_raw.view(), reg, sparse.width(), sparse.height(), px, opt.camera_pixel_nm);
+    a_wf = net.run(sparse.view(), &L, opt.switch_id).reconstruction;
+    out.with_widefield = true;
+    out.widefield_confidence = reg.confidence;
+    out.anet_widefield = score(a_wf.view(), ref.view(), quantile);
+    out.anet_widefield.frc_nm = std::numeric_limits<double>::quiet_NaN();
+  }
   ImageF d1, d2, s1, s2;
   halves(FrameWindow{}, d1, d2);
   halves(ro.window, s1, s2);
@@ -230,20 +258,33 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   write_tiff(opt.output_dir + "/sparse.tif", sparse.view(), wo);
   write_tiff(opt.output_dir + "/dense.tif", dense.view(), wo);
   write_tiff(opt.output_dir + "/anet.tif", a.reconstruction.view(), wo);
-  for (const char* name : {"sparse", "dense", "anet"}) {
-    const ImageF& im = std::string(name) == "sparse" ? sparse : std::string(name) == "dense" ? dense : a.reconstruction;
-    write_preview_png(opt.output_dir + "/" + name + ".png", im.view(), PreviewOptions{});
+  std::vector<std::pair<std::string, const ImageF*>> images = {{"sparse", &sparse}, {"dense", &dense}, {"anet", &a.reconstruction}};
+  if (with_wf) {
+    write_tiff(opt.output_dir + "/widefield.tif", L.view(), wo);
+    write_tiff(opt.output_dir + "/anet-widefield.tif", a_wf.view(), wo);
+    images.insert(images.end(), {{"widefield", &L}, {"anet-widefield", &a_wf}});
   }
+  for (const auto& [name, im] : images) write_preview_png(opt.output_dir + "/" + name + ".png", im->view(), PreviewOptions{});
   out.csv_path = opt.output_dir + "/evaluate-table.csv";
   write_file_atomic(
       out.csv_path,
       fmt::format("# annamosaic evaluate --table {}: sparse = first {} of {} frames ({} localizations), reference = all frames "
                   "({} localizations), {} x {} px at {} nm; MS-SSIM = Wang pyramid; model {}\n"
+                  "{}"
                   "image,msssim,ssim,psnr,frc_nm\nhistogram,{:.4f},{:.4f},{:.2f},{:.1f}\nanet,{:.4f},{:.4f},{:.2f},{:.1f}\n"
-                  "dense_reference,1,1,inf,{:.1f}\n",
+                  "{}dense_reference,1,1,inf,{:.1f}\n",
                   opt.table, out.sparse_frames, out.frames, out.sparse_localizations, out.dense_localizations, out.width_px,
-                  out.height_px, px, opt.model, out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr,
-                  out.histogram.frc_nm, out.anet.ms_ssim, out.anet.ssim, out.anet.psnr, out.anet.frc_nm, out.dense_frc_nm));
+                  out.height_px, px, opt.model,
+                  with_wf ? fmt::format("# widefield {} (pages {}, registration confidence {:.2f}); its FRC is left empty: both "
+                                        "halves would share the widefield\n",
+                                        opt.widefield, opt.widefield_frames, out.widefield_confidence)
+                          : std::string(),
+                  out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr, out.histogram.frc_nm, out.anet.ms_ssim,
+                  out.anet.ssim, out.anet.psnr, out.anet.frc_nm,
+                  with_wf ? fmt::format("anet_widefield,{:.4f},{:.4f},{:.2f},\n", out.anet_widefield.ms_ssim,
+                                        out.anet_widefield.ssim, out.anet_widefield.psnr)
+                          : std::string(),
+                  out.dense_frc_nm));
   return out;
 }
 

@@ -46,6 +46,11 @@ struct EvaluateOptions {
   double sparse_fraction = 0.1;
   TableReadOptions read;
   int switch_id = 0;
+  // Optional widefield of the same field (the table in its camera frame, as `reconstruct` takes
+  // them): adds the A-net from S + widefield.
+  std::string widefield;
+  std::string widefield_frames = "3-5";
+  double camera_pixel_nm = 108;
 };
 
 struct Score {
@@ -73,6 +78,9 @@ struct TableEvaluation {
   std::uint64_t sparse_localizations = 0, dense_localizations = 0;
   std::int64_t sparse_frames = 0, frames = 0;
   Score histogram, anet;
+  bool with_widefield = false;
+  Score anet_widefield;             // frc_nm NaN: both halves would share the widefield
+  double widefield_confidence = 0;  // of its registration to S
   double dense_frc_nm = 0;
   std::string csv_path;
 };

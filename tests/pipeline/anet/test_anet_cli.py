@@ -367,6 +367,38 @@ class Evaluate(unittest.TestCase):
         self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
         self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
 
+    def test_table_with_its_widefield(self):
+        # A widefield made from the EPFL table itself (all frames binned to 108 nm and blurred by a
+        # PSF): the table lies in its camera frame, as a real acquisition's does.
+        d = TMP / "eval_table_wf"
+        d.mkdir(parents=True, exist_ok=True)
+        locs = np.loadtxt(EPFL, delimiter=",", skiprows=1)
+        w, h = int(np.ceil(locs[:, 1].max() / 108.0)) + 1, int(np.ceil(locs[:, 2].max() / 108.0)) + 1
+        img, _, _ = np.histogram2d(locs[:, 2], locs[:, 1], bins=(h, w), range=((0, h * 108.0), (0, w * 108.0)))
+        tifffile.imwrite(d / "wf.tif", (ndimage.gaussian_filter(img, 0.9) * 5 + 100).astype(np.float32))
+        out = run("evaluate", "--model", MODEL, "-o", d / "out", "--table", EPFL, "--widefield", d / "wf.tif",
+                  "--widefield-frames", 1).stdout
+        self.assertIn("A-net+wf", out)
+        with open(d / "out" / "evaluate-table.csv") as f:
+            rows = {r[0]: r[1:] for r in csv.reader(l for l in f if not l.startswith("#"))}
+        self.assertEqual(rows["anet_widefield"][3], "")  # no FRC: both halves would share the widefield
+        print("EPFL, first 10%% of frames, MS-SSIM: histogram %s, A-net %s, A-net + widefield %s" % (
+            rows["histogram"][0], rows["anet"][0], rows["anet_widefield"][0]))
+        self.assertGreater(float(rows["anet_widefield"][0]), float(rows["histogram"][0]))
+        # The images cover the camera field at the model's 20 nm.
+        shape = tuple(int(np.ceil(s * 108 / 20 - 1e-9)) for s in (h, w))
+        for name in ("anet-widefield", "widefield", "dense", "sparse"):
+            self.assertEqual(tifffile.imread(d / "out" / (name + ".tif")).shape, shape, name)
+        # A widefield of another field (the table mostly outside it) is named, not scored.
+        tifffile.imwrite(d / "small.tif", np.full((8, 8), 100, np.float32))
+        p = run("evaluate", "--model", MODEL, "-o", d / "x", "--table", EPFL, "--widefield", d / "small.tif",
+                "--widefield-frames", 1, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("lie outside the widefield's field", p.stderr)
+        p = run("evaluate", "--model", MODEL, "-o", d / "x", "--widefield", d / "wf.tif", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--widefield goes with --table", p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
