@@ -143,8 +143,10 @@ std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>*
     FovEntry f;
     f.id = t.id, f.row = t.row, f.col = t.col, f.x_um = t.x_um, f.y_um = t.y_um;
     f.table_path = c.dir + "/" + expand_tile_pattern(c.table_pattern, t);
-    const std::string wf = c.dir + "/" + expand_tile_pattern(c.widefield_pattern, t);
-    if (fs::exists(wf)) f.widefield_path = wf;
+    if (c.widefield_pattern != "none") {  // "none": a campaign without widefield images
+      const std::string wf = c.dir + "/" + expand_tile_pattern(c.widefield_pattern, t);
+      if (fs::exists(wf)) f.widefield_path = wf;
+    }
     std::error_code ec;
     const auto size = fs::file_size(f.table_path, ec);
     f.cost = ec ? 0 : size;

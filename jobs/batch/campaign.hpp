@@ -19,7 +19,7 @@ struct CampaignInfo {
   int switch_id = 0;
   int frames = 0;                  // camera frames per FoV (0: unknown)
   std::string table_pattern = "fov/{id}/locs.csv";        // {id} -> 4-digit id
-  std::string widefield_pattern = "fov/{id}/widefield.tif";
+  std::string widefield_pattern = "fov/{id}/widefield.tif";  // "none": no widefield images
   std::string widefield_frames = "3-5";
   std::string positions = "positions.csv";
 };

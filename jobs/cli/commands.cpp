@@ -8,6 +8,7 @@ std::vector<Command> all_commands() {
   c.push_back(run_command());
   c.push_back(status_command());
 #endif
+  c.push_back(init_campaign_command());
   c.push_back(simulate_command());
 #ifdef ANNAMOSAIC_HAVE_TORCH
   c.push_back(train_command());

@@ -20,6 +20,7 @@ Command export_command();
 Command inspect_command();
 Command stitch_command();
 Command status_command();
+Command init_campaign_command();
 
 // Every command, in the order `annamosaic --help` lists them.
 std::vector<Command> all_commands();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -74,12 +75,23 @@ std::string expand_tile_pattern(const std::string& pattern, const TileInfo& t) {
     if (close == std::string::npos) throw InputError("pattern '" + pattern + "'", "unmatched '{'");
     const std::string field = pattern.substr(i + 1, close - i - 1);
     const std::size_t colon = field.find(':');
-    const std::string key = field.substr(0, colon);
+    // {row+1}: file names that count from 1 (many microscopes' do); the grid counts from 0.
+    const std::string name = field.substr(0, colon);
+    const std::size_t plus = name.find('+');
+    const std::string key = name.substr(0, plus);
+    int offset = 0;
+    if (plus != std::string::npos) {
+      const std::string n = name.substr(plus + 1);
+      const auto r = std::from_chars(n.data(), n.data() + n.size(), offset);
+      if (n.empty() || r.ec != std::errc() || r.ptr != n.data() + n.size() || offset < 0)
+        throw InputError("pattern '" + pattern + "'", "bad offset in {" + field + "} (e.g. {row+1})");
+    }
     int value;
     if (key == "id") value = t.id;
     else if (key == "row") value = t.row;
     else if (key == "col") value = t.col;
-    else throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col})");
+    else throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col}, {row+1}, ...)");
+    value += offset;
     if (colon == std::string::npos) {
       out += key == "id" ? fmt::format("{:04d}", value) : std::to_string(value);
     } else {

@@ -71,6 +71,7 @@ class MemoryTileSource : public TileSource {
 //   {id}  the FoV id zero-padded to 4 digits (the campaign layout fov/0003/...)
 //   {id:FMT}, {row:FMT}, {col:FMT}  with a fmt spec, e.g. {id:d} (no padding), {row:02d}
 //   {row}, {col}  plain numbers
+//   {row+1}, {col+1:02d}, {id+1}  the same plus an offset (file names counted from 1)
 struct TileChannelSpec {
   std::string name, pattern;
   std::string pages;  // "" = first page only

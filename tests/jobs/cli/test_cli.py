@@ -310,5 +310,63 @@ class Simulate(unittest.TestCase):
         self.assertIn("overlap", p.stderr)
 
 
+
+class InitCampaign(unittest.TestCase):
+    """A folder of real tables named by row and column from 1, described with init-campaign and
+    run as a campaign."""
+
+    def setUp(self):
+        self.dir = os.path.join(TMP, "init_" + self.id().split(".")[-1])
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(os.path.join(self.dir, "data", "tables"))
+
+    def table(self, name, dx_nm=0.0):
+        with open(EPFL) as f:
+            lines = f.read().splitlines()
+        with open(os.path.join(self.dir, "data", "tables", name), "w") as f:
+            f.write(lines[0] + "\n")
+            for line in lines[1:]:
+                fr, x, y = line.split(",")
+                f.write(f"{fr},{float(x) + dx_nm},{y}\n")
+
+    def test_a_folder_of_tables_becomes_a_campaign_that_runs(self):
+        data = os.path.join(self.dir, "data")
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+        args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield"]
+        p = run(*args, check=0)
+        self.assertIn("2 FoV(s) on a 1 x 2 grid (0 with a widefield)", p.stdout)
+        self.assertIn("annamosaic run --campaign " + data, p.stdout)
+        with open(os.path.join(data, "positions.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([(r["id"], r["row"], r["col"], float(r["x_um"])) for r in rows],
+                         [("0", "0", "0", 0.0), ("1", "0", "1", 27.0)])
+        with open(os.path.join(data, "campaign.ini")) as f:
+            ini = f.read()
+        self.assertIn("widefield = none", ini)
+        self.assertIn("# camera-pixel-nm = 108", ini)  # a default nobody chose stays a comment
+        # A second init does not replace the description; --force does.
+        p = run(*args, check=1)
+        self.assertIn("campaign.ini exists", p.stderr)
+        run(*args, "--force", check=0)
+        # The FoV stage runs on it as on a simulated campaign.
+        out = os.path.join(self.dir, "out")
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        with open(os.path.join(out, "manifest.jsonl")) as f:
+            done = [l for l in f if '"done"' in l]
+        self.assertEqual(len(done), 2, p.stdout + p.stderr)
+
+    def test_stage_coordinates_and_missing_tables_are_said(self):
+        data = os.path.join(self.dir, "data")
+        self.table("r01_c01.csv", dx_nm=200000.0)  # in stage coordinates: 200 um to the right
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        self.assertIn("not the stage's", p.stderr)
+        self.assertIn("1 of 2 grid cells have no table and are left out (tables/r01_c02.csv)", p.stderr)
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/nothing_{id}.csv", "--force", check=2)
+        self.assertIn("tables/nothing_{id}.csv: the table pattern matches no file in the folder", p.stderr)
+
 if __name__ == "__main__":
     unittest.main()

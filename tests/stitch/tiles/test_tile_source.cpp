@@ -39,6 +39,10 @@ TEST(TilePattern, Fields) {
   EXPECT_THROW(expand_tile_pattern("x{frame}.tif", t), InputError);
   EXPECT_THROW(expand_tile_pattern("x{id.tif", t), InputError);
   EXPECT_THROW(expand_tile_pattern("x{id:q}.tif", t), InputError);
+  // File names counted from 1: an offset before the format.
+  EXPECT_EQ(expand_tile_pattern("r{row+1:02d}_c{col+1}_{id+1}.tif", t), "r03_c12_0004.tif");
+  EXPECT_THROW(expand_tile_pattern("r{row+x}.tif", t), InputError);
+  EXPECT_THROW(expand_tile_pattern("r{row+}.tif", t), InputError);
 }
 
 TEST(TilePattern, ChannelSpecs) {

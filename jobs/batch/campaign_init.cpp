@@ -1,0 +1,89 @@
+#include "batch/campaign_init.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.hpp"
+#include "sim/grid.hpp"
+#include "sim/specimen.hpp"
+#include "tiles/tile_source.hpp"
+
+namespace annamosaic {
+
+CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::function<bool(const std::string&)>& exists) {
+  GridOptions g;
+  g.rows = o.rows, g.cols = o.cols, g.fov_um = o.fov_um, g.overlap_um = o.overlap_um;
+  g.order = parse_grid_order(o.order);
+  g.jitter_um = 0;
+  const std::vector<FovPlacement> grid = make_grid(g);  // refuses an empty grid or overlap >= fov
+  const Structure structure = parse_structure(o.structure);
+  if (!(o.camera_pixel_nm > 0)) throw InputError("--camera-pixel-nm", "must be > 0");
+  // Each FoV needs its own files: a pattern without {id}, {row} or {col} names one file for all.
+  for (const auto& [option, pattern] : {std::pair{"--table", o.table_pattern}, std::pair{"--widefield", o.widefield_pattern}}) {
+    if (pattern.empty() && std::string(option) == "--widefield") continue;
+    if (pattern.find("{id") == std::string::npos && (pattern.find("{row") == std::string::npos || pattern.find("{col") == std::string::npos))
+      throw InputError(option, "'" + pattern + "' names the same file for every FoV: use {id} (4 digits), {id:d}, or {row} and {col}");
+  }
+
+  CampaignInitPlan plan;
+  std::set<std::string> tables;
+  for (const FovPlacement& p : grid) {
+    TileInfo t;
+    t.id = p.id, t.row = p.row, t.col = p.col, t.x_um = p.nominal_x_um, t.y_um = p.nominal_y_um;
+    const std::string table = expand_tile_pattern(o.table_pattern, t);
+    if (!exists(table)) {
+      plan.missing_tables.push_back(table);
+      continue;
+    }
+    InitFov f;
+    f.id = p.id, f.row = p.row, f.col = p.col, f.x_um = p.nominal_x_um, f.y_um = p.nominal_y_um;
+    f.table = table;
+    if (!o.widefield_pattern.empty()) {
+      const std::string wf = expand_tile_pattern(o.widefield_pattern, t);
+      if (exists(wf)) f.widefield = wf, ++plan.widefields;
+    }
+    plan.fovs.push_back(f);
+  }
+  std::sort(plan.fovs.begin(), plan.fovs.end(), [](const InitFov& a, const InitFov& b) { return a.id < b.id; });
+  if (plan.fovs.empty())
+    // Not an option's typo alone: the folder may be the wrong one, so a data error (exit 2).
+    throw InputError(o.table_pattern, fmt::format("the table pattern matches no file in the folder for any of the {} x {} grid's "
+                                                  "FoVs (looked for {}{})",
+                                            o.rows, o.cols, plan.missing_tables.front(),
+                                            plan.missing_tables.size() > 1 ? ", " + plan.missing_tables.back() + " ..." : ""));
+  // Files for a row or col beyond the grid: --rows / --cols too small, or ids counted otherwise.
+  for (const auto& [what, r, c] : {std::tuple{"row", o.rows, 0}, std::tuple{"col", 0, o.cols}}) {
+    TileInfo t;
+    t.row = r, t.col = c, t.id = r * o.cols + c;
+    const std::string beyond = expand_tile_pattern(o.table_pattern, t);
+    if (exists(beyond) && o.table_pattern.find(std::string("{") + what) != std::string::npos)
+      plan.warnings.push_back(fmt::format("{} exists but lies beyond the {} x {} grid ({} {}): are --rows and --cols right?", beyond,
+                                          o.rows, o.cols, what, std::string(what) == "row" ? r : c));
+  }
+  if (!o.widefield_pattern.empty() && plan.widefields == 0) {
+    TileInfo t;
+    t.id = plan.fovs.front().id, t.row = plan.fovs.front().row, t.col = plan.fovs.front().col;
+    plan.warnings.push_back(fmt::format("no FoV has a widefield '{}' (looked for {}, ...): give --widefield PATTERN, or "
+                                        "--no-widefield if the campaign has none; without them the FoVs are reconstructed "
+                                        "from their localizations alone",
+                                        o.widefield_pattern, expand_tile_pattern(o.widefield_pattern, t)));
+  } else if (!o.widefield_pattern.empty() && plan.widefields < plan.fovs.size())
+    plan.warnings.push_back(fmt::format("{} of {} FoVs have no widefield '{}': they are reconstructed from their localizations "
+                                        "alone (and flagged in the QC report)",
+                                        plan.fovs.size() - plan.widefields, plan.fovs.size(), o.widefield_pattern));
+
+  plan.campaign_ini = fmt::format(
+      "# Campaign description, read by the pipeline (written by annamosaic init-campaign).\n"
+      "[campaign]\nname = {}\nrows = {}\ncols = {}\nfov-um = {}\noverlap-um = {}\norder = {}\ncamera-pixel-nm = {}\n"
+      "structure = {}\nswitch-id = {}\npositions = positions.csv\ntable = {}\nwidefield = {}\nwidefield-frames = {}\n",
+      o.name, o.rows, o.cols, o.fov_um, o.overlap_um, o.order, o.camera_pixel_nm, structure_name(structure),
+      structure_switch_id(structure), o.table_pattern,
+      o.widefield_pattern.empty() ? std::string("none") : o.widefield_pattern, o.widefield_frames);
+  plan.positions_csv = "id,row,col,x_um,y_um\n";
+  for (const InitFov& f : plan.fovs) plan.positions_csv += fmt::format("{},{},{},{:.4f},{:.4f}\n", f.id, f.row, f.col, f.x_um, f.y_um);
+  return plan;
+}
+
+}  // namespace annamosaic

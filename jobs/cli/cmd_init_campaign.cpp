@@ -1,0 +1,132 @@
+// `annamosaic init-campaign DIR`: campaign.ini and positions.csv for a folder of real data.
+#include <filesystem>
+#include <iostream>
+
+#include "batch/campaign.hpp"
+#include "batch/campaign_init.hpp"
+#include "cli/commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "loc/loc_table.hpp"
+
+namespace annamosaic::cli {
+namespace {
+namespace fs = std::filesystem;
+
+// The commonest mistake with real data: tables in stage (slide) coordinates instead of each FoV's
+// own. Read one table and say so before hours of FoVs find it out one by one.
+void check_sample_table(const std::string& path, double fov_um) {
+  LocTable t;
+  try {
+    t = read_table(path, TableReadOptions{});
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: could not read it with the default table options ({}); give `run` the options it needs "
+                 "(--columns, --delimiter, --camera-pixel-nm)", path, e.what());
+    return;
+  }
+  if (t.empty()) return;
+  const TableStats s = compute_stats(t);
+  const double fov_nm = fov_um * 1000.0;
+  if (s.x_max_nm > 1.5 * fov_nm || s.y_max_nm > 1.5 * fov_nm || s.x_min_nm < -0.5 * fov_nm || s.y_min_nm < -0.5 * fov_nm)
+    spdlog::warn("{}: localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm, beyond its {:.0f} nm field: the pipeline "
+                 "expects each table in its FoV's own coordinates (0..fov-um), not the stage's; or is --fov-um wrong?",
+                 path, s.x_min_nm, s.x_max_nm, s.y_min_nm, s.y_max_nm, fov_nm);
+}
+
+int run_init_campaign(const po::variables_map& vm) {
+  const std::string dir = vm["input"].as<std::string>();
+  if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the folder that holds the FoVs' files)");
+  CampaignInitOptions o;
+  o.name = vm.count("name") ? vm["name"].as<std::string>() : fs::absolute(dir).lexically_normal().filename().string();
+  if (o.name.empty()) o.name = "campaign";
+  o.rows = vm["rows"].as<int>();
+  o.cols = vm["cols"].as<int>();
+  o.fov_um = vm["fov-um"].as<double>();
+  o.overlap_um = vm["overlap-um"].as<double>();
+  o.order = vm["order"].as<std::string>();
+  o.structure = vm["structure"].as<std::string>();
+  o.table_pattern = vm["table"].as<std::string>();
+  o.widefield_pattern = vm["no-widefield"].as<bool>() ? "" : vm["widefield"].as<std::string>();
+  o.widefield_frames = vm["widefield-frames"].as<std::string>();
+  const bool camera_given = !vm["camera-pixel-nm"].defaulted();
+  o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+
+  const std::string ini = dir + "/campaign.ini", positions = dir + "/positions.csv";
+  if (!vm["force"].as<bool>())
+    for (const std::string& f : {ini, positions})
+      if (fs::exists(f))
+        throw UsageError(f + " exists: this folder has a campaign description already (--force replaces campaign.ini and "
+                             "positions.csv, nothing else)");
+
+  CampaignInitPlan plan = plan_campaign_init(o, [&](const std::string& rel) {
+    std::error_code ec;
+    return fs::is_regular_file(dir + "/" + rel, ec);
+  });
+  for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
+  if (!plan.missing_tables.empty()) {
+    std::string some;
+    for (std::size_t i = 0; i < plan.missing_tables.size() && i < 5; ++i) some += (i ? ", " : "") + plan.missing_tables[i];
+    spdlog::warn("{} of {} grid cells have no table and are left out ({}{}): the mosaic has holes there", plan.missing_tables.size(),
+                 o.rows * o.cols, some, plan.missing_tables.size() > 5 ? ", ..." : "");
+  }
+  check_sample_table(dir + "/" + plan.fovs.front().table, o.fov_um);
+  if (!camera_given) {
+    // Written as a comment: a px table must not be converted with a default nobody chose.
+    const std::string key = "camera-pixel-nm = ";
+    plan.campaign_ini.replace(plan.campaign_ini.find(key), key.size(),
+                              "# the default 108 nm was assumed for the widefield's pixel; set it (tables in px need it):\n# " + key);
+  }
+
+  // positions.csv first: campaign.ini, written last, marks a complete description.
+  write_file_atomic(positions, plan.positions_csv);
+  write_file_atomic(ini, plan.campaign_ini);
+  // Read back as `run` reads it: the same checks (geometry, duplicates, grid) apply now.
+  const CampaignInfo c = read_campaign(dir);
+  std::vector<std::string> warnings;
+  const std::vector<FovEntry> fovs = plan_fovs(c, &warnings);
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield), nominal positions every {:g} um; wrote {} and {}\n"
+                           "run it:  annamosaic run --campaign {} -o OUT\n",
+                           dir, fovs.size(), o.rows, o.cols, plan.widefields, o.fov_um - o.overlap_um, positions, ini, dir);
+  return 0;
+}
+}  // namespace
+
+Command init_campaign_command() {
+  Command c;
+  c.name = "init-campaign";
+  c.summary = "Describe a folder of real FoVs as a campaign (campaign.ini, positions.csv) for `run`.";
+  c.usage = "annamosaic init-campaign DIR --rows R --cols C --fov-um F --overlap-um O [--table PATTERN] [--widefield PATTERN]";
+  c.positional = {"input"};
+  c.details =
+      "Patterns name each FoV's files inside DIR: {id} (4 digits, 0003), {id:d} (3), {row}, {col}, {row:02d}, {col:03d}.\n"
+      "ids follow the grid in --order (raster: row by row; snake: every other row backwards), as the microscope\n"
+      "acquired them. Grid cells without a table are left out (holes in the mosaic), FoVs without a widefield are\n"
+      "reconstructed from their localizations alone. Positions are nominal: col x (fov-um - overlap-um) and\n"
+      "row x (fov-um - overlap-um) um; the stitch stage registers the overlaps. For measured stage positions,\n"
+      "write positions.csv yourself (README \"Your own data as a campaign\").\n"
+      "Example: annamosaic init-campaign data/run1 --rows 33 --cols 33 --fov-um 55.3 --overlap-um 5 \\\n"
+      "           --table 'tables/r{row:02d}_c{col:02d}.csv' --widefield 'wf/r{row:02d}_c{col:02d}.tif'";
+  c.add_options = [](po::options_description& d) {
+    d.add_options()
+        ("input", po::value<std::string>()->required(), "the campaign folder")
+        ("rows", po::value<int>()->required(), "grid rows")
+        ("cols", po::value<int>()->required(), "grid columns")
+        ("fov-um", po::value<double>()->required(), "side of each FoV's square field (um)")
+        ("overlap-um", po::value<double>()->required(), "overlap between neighbouring FoVs (um)")
+        ("order", po::value<std::string>()->default_value("raster"), "acquisition order of the ids: raster or snake")
+        ("table", po::value<std::string>()->default_value("fov/{id}/locs.csv"), "localization table of each FoV (pattern)")
+        ("widefield", po::value<std::string>()->default_value("fov/{id}/widefield.tif"), "widefield TIFF of each FoV (pattern)")
+        ("no-widefield", po::bool_switch(), "the campaign has no widefield images")
+        ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
+        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "camera pixel at the sample (widefield; unit of px tables)")
+        ("structure", po::value<std::string>()->default_value("microtubules"), "microtubules or nuclear-pores (the A-net's switch)")
+        ("name", po::value<std::string>(), "campaign name (default: the folder's)")
+        ("force", po::bool_switch(), "replace an existing campaign.ini and positions.csv");
+  };
+  c.run = run_init_campaign;
+  return c;
+}
+
+}  // namespace annamosaic::cli

@@ -1,0 +1,85 @@
+// init-campaign's planning: which grid cells have files, their ids and nominal positions, and
+// the campaign.ini/positions.csv texts, for a folder given as a set of file names.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "batch/campaign_init.hpp"
+#include "core/error.hpp"
+
+using namespace annamosaic;
+
+namespace {
+auto in(const std::set<std::string>& files) {
+  return [files](const std::string& p) { return files.count(p) > 0; };
+}
+}  // namespace
+
+TEST(CampaignInit, SnakeIdsNominalPositionsAndHoles) {
+  // A 2 x 3 grid named from 1 by row and col, one table missing, one widefield.
+  CampaignInitOptions o;
+  o.rows = 2, o.cols = 3, o.fov_um = 50, o.overlap_um = 5, o.order = "snake";
+  o.table_pattern = "t/r{row+1}_c{col+1}.csv";
+  o.widefield_pattern = "w/r{row+1}_c{col+1}.tif";
+  const CampaignInitPlan p = plan_campaign_init(
+      o, in({"t/r1_c1.csv", "t/r1_c2.csv", "t/r1_c3.csv", "t/r2_c1.csv", "t/r2_c3.csv", "w/r2_c3.tif"}));
+  ASSERT_EQ(p.fovs.size(), 5u);
+  EXPECT_EQ(p.missing_tables, std::vector<std::string>{"t/r2_c2.csv"});
+  // Snake: row 1 runs backwards, so (1, 2) is id 3 and (1, 0) id 5.
+  EXPECT_EQ(p.fovs[3].id, 3);
+  EXPECT_EQ(p.fovs[3].row, 1);
+  EXPECT_EQ(p.fovs[3].col, 2);
+  EXPECT_DOUBLE_EQ(p.fovs[3].x_um, 90);
+  EXPECT_DOUBLE_EQ(p.fovs[3].y_um, 45);
+  EXPECT_EQ(p.fovs[3].widefield, "w/r2_c3.tif");
+  EXPECT_EQ(p.fovs[4].id, 5);
+  EXPECT_EQ(p.widefields, 1u);
+  EXPECT_NE(p.positions_csv.find("id,row,col,x_um,y_um\n0,0,0,0.0000,0.0000\n"), std::string::npos) << p.positions_csv;
+  EXPECT_NE(p.positions_csv.find("\n5,1,0,0.0000,45.0000\n"), std::string::npos) << p.positions_csv;
+  EXPECT_NE(p.campaign_ini.find("table = t/r{row+1}_c{col+1}.csv\n"), std::string::npos) << p.campaign_ini;
+  EXPECT_NE(p.campaign_ini.find("order = snake\n"), std::string::npos);
+  ASSERT_EQ(p.warnings.size(), 1u);  // 4 FoVs without widefield
+  EXPECT_NE(p.warnings[0].find("4 of 5 FoVs have no widefield"), std::string::npos) << p.warnings[0];
+}
+
+TEST(CampaignInit, WhatCannotBeACampaignIsRefused) {
+  CampaignInitOptions o;
+  o.rows = 2, o.cols = 2, o.fov_um = 50, o.overlap_um = 5;
+  // Nothing matches: the paths looked for are named.
+  try {
+    plan_campaign_init(o, in({}));
+    FAIL() << "no table found must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("matches no file in the folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("looked for fov/0000/locs.csv"), std::string::npos) << e.what();
+  }
+  // One name for every FoV.
+  o.table_pattern = "locs.csv";
+  EXPECT_THROW(plan_campaign_init(o, in({"locs.csv"})), InputError);
+  o.table_pattern = "r{row}.csv";  // rows alone do not tell the cols apart
+  EXPECT_THROW(plan_campaign_init(o, in({"r0.csv"})), InputError);
+  o.table_pattern = "fov/{id}/locs.csv";
+  o.overlap_um = 50;  // overlap as large as the FoV
+  EXPECT_THROW(plan_campaign_init(o, in({"fov/0000/locs.csv"})), InputError);
+  o.overlap_um = 5;
+  o.order = "zigzag";
+  EXPECT_THROW(plan_campaign_init(o, in({"fov/0000/locs.csv"})), InputError);
+}
+
+TEST(CampaignInit, FilesBeyondTheGridAreSaidAndNoWidefieldIsNone) {
+  CampaignInitOptions o;
+  o.rows = 1, o.cols = 2, o.fov_um = 20, o.overlap_um = 2;
+  o.table_pattern = "r{row}_c{col}.csv";
+  o.widefield_pattern = "";
+  const CampaignInitPlan p = plan_campaign_init(o, in({"r0_c0.csv", "r0_c1.csv", "r1_c0.csv"}));
+  EXPECT_EQ(p.fovs.size(), 2u);
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("r1_c0.csv exists but lies beyond the 1 x 2 grid"), std::string::npos) << p.warnings[0];
+  EXPECT_NE(p.campaign_ini.find("widefield = none\n"), std::string::npos) << p.campaign_ini;
+  // The default widefield pattern finding nothing: said, with what was looked for.
+  o.widefield_pattern = "fov/{id}/widefield.tif";
+  const CampaignInitPlan q = plan_campaign_init(o, in({"r0_c0.csv", "r0_c1.csv"}));
+  ASSERT_EQ(q.warnings.size(), 1u);
+  EXPECT_NE(q.warnings[0].find("no FoV has a widefield 'fov/{id}/widefield.tif' (looked for fov/0000/widefield.tif"),
+            std::string::npos) << q.warnings[0];
+}
