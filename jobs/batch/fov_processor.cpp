@@ -14,6 +14,7 @@
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
+#include "register/widefield_signal.hpp"
 #include "render/render.hpp"
 
 namespace annamosaic {
@@ -106,13 +107,23 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           fov.widefield_path, tag_nm, c.camera_pixel_nm,
                                           c.camera_pixel_nm_given ? "" : " (the default: campaign.ini does not give it)",
                                           c.camera_pixel_nm));
+      const WidefieldSignal signal = widefield_signal(wf.view());
       WidefieldRegistration reg;
-      if (!w->failed) reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
+      if (!signal.has_structure()) {
+        // Said as "widefield ignored" (QC then does not also call the FoV one without a widefield file).
+        w->widefield_without_structure = true;
+        w->warnings.push_back(fmt::format("widefield ignored: {} shows no structure above its noise ({} px more than 5 x "
+                                          "{:.3g} counts above its background): the A-net used the localizations alone "
+                                          "(from a widefield of background it invents filaments)",
+                                          fov.widefield_path, signal.bright_px, signal.noise));
+      } else if (!w->failed) {
+        reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
+      }
       r.wf_shift_x_px = reg.shift_x_px;
       r.wf_shift_y_px = reg.shift_y_px;
       r.wf_confidence = reg.confidence;
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
-      w->widefield_registered = !w->failed;
+      w->widefield_registered = !w->failed && !w->widefield_without_structure;
       w->timings["register_s"] = since(t0);
     } catch (const std::exception& e) {
       // A broken widefield does not fail the FoV if the localizations are fine.
@@ -145,7 +156,7 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
 void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
   FovResult& r = w.result;
   const auto t0 = Clock::now();
-  const ImageF* wf = r.widefield.empty() ? nullptr : &r.widefield;
+  const ImageF* wf = r.widefield.empty() || w.widefield_without_structure ? nullptr : &r.widefield;
   if (w.failed) {
     r.status = "degraded";
     r.reason = w.reason;

@@ -56,6 +56,9 @@ struct FovWork {
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)
   bool widefield_registered = false;                  // L came from a widefield (else: none, or ignored)
+  // The widefield shows no structure above its noise (widefield_signal.hpp): kept for the mosaic's
+  // widefield channel, not given to the A-net, which would invent filaments from its noise.
+  bool widefield_without_structure = false;
   // What was assumed or dropped without failing the FoV (localizations outside the field, a
   // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.
   std::vector<std::string> warnings;

@@ -12,12 +12,13 @@
 #include "core/log.hpp"
 #include "core/numeric.hpp"
 #include "imageio/png_preview.hpp"
+#include "register/widefield_registration.hpp"
 
 namespace annamosaic {
 namespace {
 
 constexpr double kFewLocalizationsFraction = 0.05;  // of the campaign's median count
-constexpr double kLowWidefieldConfidence = 0.1;     // NCC of the widefield match
+constexpr double kLowWidefieldConfidence = kMinWidefieldConfidence;  // below it the shift is not applied
 const double kLargeLinkResidualPx = LayoutOptions{}.max_residual_px;  // the layout solver's own outlier floor
 
 // A perceptually ordered dark-blue -> teal -> yellow ramp (viridis-like, 5 stops).
@@ -220,7 +221,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       flags.push_back(fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
                                   t["localizations"].get<double>(), 100 * kFewLocalizationsFraction, locs_median));
     if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
-      flags.push_back(fmt::format("widefield registration uncertain (confidence {:.3f} < {})",
+      flags.push_back(fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration")
       flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");

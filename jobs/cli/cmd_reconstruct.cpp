@@ -16,6 +16,7 @@
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
+#include "register/widefield_signal.hpp"
 #include "render/render.hpp"
 
 namespace annamosaic::cli {
@@ -77,6 +78,21 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
 
   ImageF wf_raw;
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
+  // A widefield of background alone: the A-net would invent filaments from its noise.
+  bool use_wf = has_wf;
+  if (has_wf) {
+    const WidefieldSignal signal = widefield_signal(wf_raw.view());
+    if (!signal.has_structure()) {
+      const std::string what = fmt::format("shows no structure above its noise ({} px more than 5 x {:.3g} counts above its "
+                                           "background)",
+                                           signal.bright_px, signal.noise);
+      if (!has_table && !has_sparse_tif)
+        throw InputError(vm["widefield"].as<std::string>(), what + ": a reconstruction from it alone would be invented; give the "
+                                                                  "localizations (--table)");
+      spdlog::warn("{}: {}: reconstructing from the localizations alone (no error map)", vm["widefield"].as<std::string>(), what);
+      use_wf = false;
+    }
+  }
   ImageF sparse;
   if (has_table) {
     const std::string path = vm["table"].as<std::string>();
@@ -109,7 +125,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   }
 
   ImageF L;
-  if (has_wf) {
+  if (use_wf) {
     WidefieldRegistration reg;
     std::size_t W, H;
     if (!sparse.empty()) {
@@ -126,10 +142,10 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     L = widefield_on_sr_grid(wf_raw.view(), reg, W, H, px, cam_nm);
   }
 
-  const anet::ReconstructionResult r = net.run(sparse.view(), has_wf ? &L : nullptr, switch_id);
+  const anet::ReconstructionResult r = net.run(sparse.view(), use_wf ? &L : nullptr, switch_id);
   const double mpx = static_cast<double>(r.reconstruction.size()) / 1e6;
   spdlog::info("A-net ({}): {} x {} px, {} in {:.2f} s ({:.2f} Mpx/s)",
-               sparse.empty() ? "widefield only" : (has_wf ? "sparse + widefield" : "sparse only"), r.reconstruction.width(),
+               sparse.empty() ? "widefield only" : (use_wf ? "sparse + widefield" : "sparse only"), r.reconstruction.width(),
                r.reconstruction.height(), r.tiled ? std::to_string(r.tiles) + " tiles" : std::string("whole FoV"), r.seconds,
                mpx / std::max(r.seconds, 1e-9));
 
@@ -148,7 +164,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   TiffWriteOptions fo;
   fo.pixel_nm = px * 4;  // Q grid
   write_tiff(stem + ".q.tif", r.q_of_a.view(), fo);
-  if (has_wf) {
+  if (use_wf) {
     write_tiff(stem + ".error.tif", r.error_map.view(), fo);
     write_tiff(stem + ".widefield-q.tif", r.widefield_q.view(), fo);
     TiffWriteOptions lo;
@@ -162,9 +178,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   }
   if (!vm["no-preview"].as<bool>()) {
     write_preview_png(stem + ".png", r.reconstruction.view(), PreviewOptions{});
-    if (has_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
+    if (use_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
   }
-  spdlog::info("wrote {} (+ .q.tif{}{})", out, has_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
+  spdlog::info("wrote {} (+ .q.tif{}{})", out, use_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
   write_config_next_to(stem + ".config.ini", self, vm);
   return 0;
 }

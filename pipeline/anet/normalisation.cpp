@@ -30,9 +30,18 @@ ImageF standardise_sparse(ImageView<const float> s) {
   return out;
 }
 
-ImageF scale_widefield(ImageView<const float> l) {
-  ImageF out(l.width(), l.height());
+ImageF scale_widefield(ImageView<const float> l_in, double pixel_nm) {
+  ImageF out(l_in.width(), l_in.height());
   if (out.empty()) return out;
+  ImageF flat;
+  if (pixel_nm > 0) {
+    const ImageF floor =
+        block_min_floor(l_in, static_cast<std::size_t>(std::max(1.0, std::round(kWidefieldFloorBlockNm / pixel_nm))));
+    flat = ImageF(l_in.width(), l_in.height());
+    for (std::size_t y = 0; y < l_in.height(); ++y)
+      for (std::size_t x = 0; x < l_in.width(); ++x) flat(x, y) = l_in(x, y) - floor(x, y);
+  }
+  const ImageView<const float> l = pixel_nm > 0 ? static_cast<const ImageF&>(flat).view() : l_in;
   float lo = l(0, 0), hi = l(0, 0);
   for (std::size_t y = 0; y < l.height(); ++y)
     for (std::size_t x = 0; x < l.width(); ++x) {

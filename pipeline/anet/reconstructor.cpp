@@ -153,7 +153,7 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   j.pad_values = {has_s ? -st.mean / st.scale : 0.0, 0.0};
   ImageF l01;
   if (has_w) {
-    l01 = scale_widefield(wf->view());
+    l01 = scale_widefield(wf->view(), im.info.pixel_nm);
     j.widefield_q = widefield_on_q_grid(l01.view());
   }
   const std::int64_t hp = j.tiling.tiled ? j.h : round_up(j.h, 256), wp = j.tiling.tiled ? j.w : round_up(j.w, 256);

@@ -28,7 +28,7 @@ PreparedSample TrainerCore::prepare(const TrainingSample& s) const {
   const std::size_t W = s.target.width(), H = s.target.height();
   const ImageF sn = standardise_sparse(s.sparse.view());
   const bool has_w = !s.widefield.empty();
-  const ImageF l01 = has_w ? scale_widefield(s.widefield.view()) : ImageF(W, H);
+  const ImageF l01 = has_w ? scale_widefield(s.widefield.view(), opt_.data.pixel_nm) : ImageF(W, H);
   p.x = torch::stack({image_to_tensor(sn.view()), image_to_tensor(l01.view())}).unsqueeze(0).to(device_);
   p.m = torch::full({1}, static_cast<float>(s.switch_id)).to(device_);
   p.m_plane = torch::full({1, 1, static_cast<std::int64_t>(H), static_cast<std::int64_t>(W)}, static_cast<float>(s.switch_id))

@@ -26,4 +26,10 @@ ImageF resize_bilinear(ImageView<const float> in, std::size_t width, std::size_t
 // Mean of factor x factor blocks (the last partial block averages what it has).
 ImageF downsample_mean(ImageView<const float> in, std::size_t factor);
 
+// The image's smooth floor (background, vignetting): minima over block_px x block_px blocks,
+// averaged with their 8 neighbours and interpolated bilinearly between block centres. With blocks
+// wider than the gaps between structures a block's minimum is background, so image - floor keeps
+// the structure and loses the background's slow variations.
+ImageF block_min_floor(ImageView<const float> in, std::size_t block_px);
+
 }  // namespace annamosaic

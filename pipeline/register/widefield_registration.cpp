@@ -106,9 +106,12 @@ WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<co
   pc.peaks = 4;
   const PcResult r = phase_correlate(sr_on_wf.view(), widefield.region(0, 0, w, h), pc);
   if (!r.valid) return reg;
-  reg.shift_x_px = r.dx_px;
-  reg.shift_y_px = r.dy_px;
+  reg.measured_shift_x_px = r.dx_px;
+  reg.measured_shift_y_px = r.dy_px;
   reg.confidence = r.confidence;
+  // A peak this weak is as likely noise as the match (a FoV of background alone gave shifts of
+  // 3-4 px at confidence 0.005): the nominal placement (no shift) is the better guess.
+  if (r.confidence >= kMinWidefieldConfidence) reg.shift_x_px = r.dx_px, reg.shift_y_px = r.dy_px;
   return reg;
 }
 

@@ -35,8 +35,13 @@ struct WidefieldRegOptions {
   int upsample = 20;
 };
 
+// Below this confidence the measured shift is not applied (the widefield stays at its nominal
+// place); the QC report flags such FoVs.
+inline constexpr double kMinWidefieldConfidence = 0.1;
+
 struct WidefieldRegistration {
-  double shift_x_px = 0, shift_y_px = 0;  // camera pixels
+  double shift_x_px = 0, shift_y_px = 0;  // camera pixels, applied: 0 when confidence < kMinWidefieldConfidence
+  double measured_shift_x_px = 0, measured_shift_y_px = 0;  // the correlation peak's, whatever its confidence
   double confidence = 0;                   // 0..1; 0: no structure to register (shift left at 0)
 };
 

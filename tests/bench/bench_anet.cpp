@@ -136,7 +136,7 @@ int train_steps(int ngf, int ndf, std::size_t crop, int threads, int steps) {
 int export_input(std::size_t size, const std::string& dir) {
   const auto [s, l] = simulated_fov(size);
   const Standardisation st = sparse_standardisation(s.view());
-  const ImageF sn = standardise_sparse(s.view()), ln = scale_widefield(l.view());
+  const ImageF sn = standardise_sparse(s.view()), ln = scale_widefield(l.view(), 20.0);
   std::filesystem::create_directories(dir);
   std::ofstream bin(dir + "/input.bin", std::ios::binary);
   for (const ImageF* im : {&sn, &ln})

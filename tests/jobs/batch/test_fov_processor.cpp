@@ -10,6 +10,7 @@
 #include "batch/fov_processor.hpp"
 #include "batch/fov_result.hpp"
 #include "imageio/tiff_io.hpp"
+#include "sim/widefield.hpp"
 
 using namespace annamosaic;
 
@@ -139,4 +140,48 @@ TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
   // The warnings go into the manifest record.
   const auto rec = nlohmann::json::parse(finish_fov(*w, dir, 0));
   EXPECT_EQ(rec["extra"]["warnings"].size(), w->warnings.size());
+}
+
+// A widefield of background alone (noise and vignetting, as an empty FoV's camera image) stays in
+// the result for the mosaic's widefield channel but never reaches the A-net, which would invent
+// filaments from it; the manifest says why.
+TEST(FovProcessor, AWidefieldWithoutStructureIsKeptButNotReconstructedFrom) {
+  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/fov_empty_widefield";
+  std::filesystem::create_directories(dir);
+  CampaignInfo c;
+  c.fov_um = 10;
+  FovEntry f;
+  f.id = 3;
+  f.table_path = dir + "/locs.csv";
+  f.widefield_path = dir + "/widefield.tif";
+  {
+    std::ofstream t(f.table_path);
+    t << "frame,x,y\n";
+    for (int i = 0; i < 50; ++i) t << i << "," << 1000 + 100 * i << ",5000\n";
+  }
+  WidefieldOptions wo;
+  wo.vignetting = 0.2;
+  const std::vector<ImageF> stack = widefield_stack({}, RectNm{0, 0, 10000, 10000}, PointNm{0, 0}, wo, 4);
+  std::vector<ImageView<const float>> pages;
+  for (const ImageF& im : stack) pages.push_back(im.view());
+  write_tiff_stack(f.widefield_path, pages, TiffWriteOptions{});
+
+  const auto w = prepare_fov(f, c, FovOptions{});
+  ASSERT_FALSE(w->failed) << w->reason;
+  EXPECT_TRUE(w->widefield_without_structure);
+  EXPECT_FALSE(w->result.widefield.empty());
+  ASSERT_EQ(w->warnings.size(), 1u);
+  EXPECT_EQ(w->warnings[0].rfind("widefield ignored: " + f.widefield_path + " shows no structure above its noise", 0), 0u)
+      << w->warnings[0];
+  const ImageF* given = &w->result.sparse;  // anything but nullptr
+  begin_reconstruction(*w, [&](const ImageF& s, const ImageF* wf, int) -> std::unique_ptr<ReconstructJob> {
+    given = wf;
+    return std::make_unique<FakeJob>(s, 0);
+  }, 0, FovOptions{});
+  EXPECT_EQ(given, nullptr);
+  run_reconstruction_networks(*w);
+  end_reconstruction(*w);
+  const auto rec = nlohmann::json::parse(finish_fov(*w, dir, 0));
+  EXPECT_EQ(rec["extra"]["widefield"], false);
+  EXPECT_FALSE(rec["extra"].contains("wf_confidence"));
 }

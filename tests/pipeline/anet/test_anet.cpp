@@ -76,6 +76,31 @@ std::string tmp_dir(const std::string& name) {
 
 // ---------------------------------------------------------------- networks
 
+// The widefield's smooth floor goes before the min-max: a flat background changes nothing, a
+// vignetted background alone no longer spans [0, 1] as if it were structure.
+TEST(AnetNormalisation, WidefieldFloorKeepsStructureAndDropsVignetting) {
+  const std::size_t n = 400;  // 43 um at 108 nm (blocks of 16 px: a camera field's scale)
+  ImageF flat_bg(n, n), vignetted(n, n), vignetted_bg(n, n);
+  for (std::size_t y = 0; y < n; ++y)
+    for (std::size_t x = 0; x < n; ++x) {
+      const double r2 = (std::pow(x - n / 2.0, 2) + std::pow(y - n / 2.0, 2)) / (n * n / 2.0);
+      const float line = std::abs(static_cast<double>(x) - y) < 4 ? 50.0f : 0.0f;  // a filament on the diagonal
+      flat_bg(x, y) = 100 + line;
+      vignetted_bg(x, y) = static_cast<float>(100 * (1 - 0.2 * r2));
+      vignetted(x, y) = vignetted_bg(x, y) + line;
+    }
+  const ImageF plain = scale_widefield(flat_bg.view(), 0), floored = scale_widefield(flat_bg.view(), 108);
+  for (std::size_t i = 0; i < plain.size(); ++i) ASSERT_NEAR(plain.data()[i], floored.data()[i], 1e-5) << i;
+  // The vignetted image: the background's corner-to-centre ramp is gone, the filament stays at 1.
+  const ImageF v = scale_widefield(vignetted.view(), 108), v_plain = scale_widefield(vignetted.view(), 0);
+  EXPECT_NEAR(v(200, 200), 1.0f, 0.05f);
+  EXPECT_LT(v(350, 50), 0.1f);           // background near a corner ...
+  EXPECT_LT(v(200, 150), 0.1f);          // ... and near the centre, off the filament
+  EXPECT_GT(v_plain(200, 150), 0.25f);   // without the floor: a bright disc
+  // Background alone: plain min-max makes the vignetting a disc of full brightness.
+  EXPECT_GT(scale_widefield(vignetted_bg.view(), 0)(200, 200), 0.99f);
+}
+
 TEST(AnetNetworks, ReferenceParameterCounts) {
   // anet.md: ngf 64, 2 input channels. G with the authors' switch parameters (ours sit after the
   // norm, same count), D with 4 input channels, Q with 8/16/32 channels.
@@ -593,7 +618,7 @@ ReconstructionResult reference_reconstruction(const std::string& model, ImageVie
   q->eval();
   torch::InferenceMode guard;
   const Standardisation st = sparse_standardisation(s);
-  const ImageF sn = standardise_sparse(s), l01 = scale_widefield(w.view());
+  const ImageF sn = standardise_sparse(s), l01 = scale_widefield(w.view(), mf.data.pixel_nm);
   const torch::Tensor x = torch::stack({image_to_tensor(sn.view()), image_to_tensor(l01.view())}).unsqueeze(0);
   const std::vector<double> pad = {-st.mean / st.scale, 0.0};
   DeviceSetup dev;
