@@ -30,6 +30,18 @@ std::vector<double> parse_list(const std::string& spec) {
   return v;
 }
 
+// The A-net refuses its options (--mode, --tile-px, --precision, --device) with
+// std::invalid_argument when it is built, inside the evaluation: they are usage errors, as in
+// `reconstruct`.
+template <typename F>
+auto usage_errors(F&& f) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
 int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
   o.model = vm["model"].as<std::string>();
@@ -57,18 +69,19 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
       o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
       if (!(o.camera_pixel_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
     }
-    const anet::TableEvaluation e = anet::evaluate_table(o);
+    const anet::TableEvaluation e = usage_errors([&] { return anet::evaluate_table(o); });
     std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("
               << e.dense_localizations << ")\n";
     std::printf("%-10s %8s %8s %8s %10s\n", "image", "MS-SSIM", "SSIM", "PSNR", "FRC nm");
-    std::printf("%-10s %8.4f %8.4f %8.2f %10.1f\n", "histogram", e.histogram.ms_ssim, e.histogram.ssim, e.histogram.psnr,
-                e.histogram.frc_nm);
-    std::printf("%-10s %8.4f %8.4f %8.2f %10.1f\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, e.anet.frc_nm);
+    const auto nm = [](double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.1f}", v); };  // --no-frc
+    std::printf("%-10s %8.4f %8.4f %8.2f %10s\n", "histogram", e.histogram.ms_ssim, e.histogram.ssim, e.histogram.psnr,
+                nm(e.histogram.frc_nm).c_str());
+    std::printf("%-10s %8.4f %8.4f %8.2f %10s\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, nm(e.anet.frc_nm).c_str());
     if (e.with_widefield)
       std::printf("%-10s %8.4f %8.4f %8.2f %10s   (S + widefield; registration confidence %.2f)\n", "A-net+wf",
                   e.anet_widefield.ms_ssim, e.anet_widefield.ssim, e.anet_widefield.psnr, "-", e.widefield_confidence);
-    std::printf("%-10s %8s %8s %8s %10.1f\n", "all frames", "1", "1", "inf", e.dense_frc_nm);
+    std::printf("%-10s %8s %8s %8s %10s\n", "all frames", "1", "1", "inf", nm(e.dense_frc_nm).c_str());
     spdlog::info("wrote {}", e.csv_path);
   } else {
     o.field_px = vm["field-px"].as<std::size_t>();
@@ -84,7 +97,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     s.specimen.gradient = vm["gradient"].as<double>();
     s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
     s.widefield.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
-    const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
+    const anet::SimulatedEvaluation e = usage_errors([&] { return anet::evaluate_simulated(o); });
     std::printf("simulated %s, %d fields of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
                 structure_name(s.specimen.structure), o.fields, e.field_um, static_cast<unsigned long long>(s.specimen.seed));
     std::printf("%10s %10s %10s %10s %10s %10s %10s\n", "n", "locs/um2", "histogram", "A-net S", "A-net S+W", "gain S", "gain S+W");

@@ -144,11 +144,13 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
       fmt::format("{} quantile; {} fields of {:.2f} um; model {}\n", quantile, opt.fields, out.field_um, opt.model) +
       "n,locs_per_um2,hist_msssim,anet_s_msssim,anet_sw_msssim,hist_ssim,anet_s_ssim,anet_sw_ssim,hist_psnr,anet_s_psnr,"
       "anet_sw_psnr,hist_frc_nm,anet_s_frc_nm,anet_sw_frc_nm,hist_equiv_n_anet_s,gain_s,hist_equiv_n_anet_sw,gain_sw\n";
+  // Without FRC (--no-frc) its cells are empty: 0 would read as a resolution.
+  const auto frc_cell = [&](double nm) { return opt.frc ? fmt::format("{:.1f}", nm) : std::string(); };
   for (const EvalRow& r : out.rows)
-    csv += fmt::format("{:.0f},{:.3f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}{:.0f},{}{:.1f},{}{:.0f},{}{:.1f}\n",
+    csv += fmt::format("{:.0f},{:.3f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.2f},{},{},{},{}{:.0f},{}{:.1f},{}{:.0f},{}{:.1f}\n",
                        r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim, r.anet_sw.ms_ssim, r.histogram.ssim,
-                       r.anet_s.ssim, r.anet_sw.ssim, r.histogram.psnr, r.anet_s.psnr, r.anet_sw.psnr, r.histogram.frc_nm,
-                       r.anet_s.frc_nm, r.anet_sw.frc_nm, bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound),
+                       r.anet_s.ssim, r.anet_sw.ssim, r.histogram.psnr, r.anet_s.psnr, r.anet_sw.psnr, frc_cell(r.histogram.frc_nm),
+                       frc_cell(r.anet_s.frc_nm), frc_cell(r.anet_sw.frc_nm), bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound),
                        r.equivalent_n_s, bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound), r.equivalent_n_s / r.n,
                        bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw,
                        bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw / r.n);
@@ -213,6 +215,16 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   out.sparse_localizations = rs.in_image;
   out.width_px = dense.width();
   out.height_px = dense.height();
+  if (out.sparse_localizations == 0)
+    throw InputError(opt.table, fmt::format("no localization in the sparse window (the first {} of {} frames, from frame {}): "
+                                            "nothing to score; a larger --sparse-fraction, or a table whose frames start "
+                                            "at its acquisition's start",
+                                            out.sparse_frames, out.frames, range.base));
+  // MS-SSIM's five scales need 176 px (as the simulated protocol's --field-px).
+  if (std::min(out.width_px, out.height_px) < 176)
+    throw InputError(opt.table, fmt::format("its image is {} x {} px at {} nm: MS-SSIM needs at least 176 px on each side "
+                                            "(a field of {:.1f} um)",
+                                            out.width_px, out.height_px, px, 176 * px / 1000));
   // Odd/even frames of a window: two independent halves for the FRC.
   auto halves = [&](const FrameWindow& w, ImageF& a, ImageF& b) {
     LocTable odd, even;
@@ -244,13 +256,18 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     out.anet_widefield = score(a_wf.view(), ref.view(), quantile);
     out.anet_widefield.frc_nm = std::numeric_limits<double>::quiet_NaN();
   }
-  ImageF d1, d2, s1, s2;
-  halves(FrameWindow{}, d1, d2);
-  halves(ro.window, s1, s2);
-  out.dense_frc_nm = frc(d1.view(), d2.view(), px).resolution_nm;
-  out.histogram.frc_nm = frc(s1.view(), s2.view(), px).resolution_nm;
-  const ImageF r1 = net.run(s1.view(), nullptr, opt.switch_id).reconstruction, r2 = net.run(s2.view(), nullptr, opt.switch_id).reconstruction;
-  out.anet.frc_nm = frc(r1.view(), r2.view(), px).resolution_nm;
+  if (opt.frc) {
+    ImageF d1, d2, s1, s2;
+    halves(FrameWindow{}, d1, d2);
+    halves(ro.window, s1, s2);
+    out.dense_frc_nm = frc(d1.view(), d2.view(), px).resolution_nm;
+    out.histogram.frc_nm = frc(s1.view(), s2.view(), px).resolution_nm;
+    const ImageF r1 = net.run(s1.view(), nullptr, opt.switch_id).reconstruction,
+                 r2 = net.run(s2.view(), nullptr, opt.switch_id).reconstruction;
+    out.anet.frc_nm = frc(r1.view(), r2.view(), px).resolution_nm;
+  } else {
+    out.dense_frc_nm = out.histogram.frc_nm = out.anet.frc_nm = std::numeric_limits<double>::quiet_NaN();
+  }
 
   std::filesystem::create_directories(opt.output_dir);
   TiffWriteOptions wo;
@@ -266,25 +283,26 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   }
   for (const auto& [name, im] : images) write_preview_png(opt.output_dir + "/" + name + ".png", im->view(), PreviewOptions{});
   out.csv_path = opt.output_dir + "/evaluate-table.csv";
+  const auto nm_cell = [](double nm) { return std::isnan(nm) ? std::string() : fmt::format("{:.1f}", nm); };  // --no-frc: empty
   write_file_atomic(
       out.csv_path,
       fmt::format("# annamosaic evaluate --table {}: sparse = first {} of {} frames ({} localizations), reference = all frames "
                   "({} localizations), {} x {} px at {} nm; MS-SSIM = Wang pyramid; model {}\n"
                   "{}"
-                  "image,msssim,ssim,psnr,frc_nm\nhistogram,{:.4f},{:.4f},{:.2f},{:.1f}\nanet,{:.4f},{:.4f},{:.2f},{:.1f}\n"
-                  "{}dense_reference,1,1,inf,{:.1f}\n",
+                  "image,msssim,ssim,psnr,frc_nm\nhistogram,{:.4f},{:.4f},{:.2f},{}\nanet,{:.4f},{:.4f},{:.2f},{}\n"
+                  "{}dense_reference,1,1,inf,{}\n",
                   opt.table, out.sparse_frames, out.frames, out.sparse_localizations, out.dense_localizations, out.width_px,
                   out.height_px, px, opt.model,
                   with_wf ? fmt::format("# widefield {} (pages {}, registration confidence {:.2f}); its FRC is left empty: both "
                                         "halves would share the widefield\n",
                                         opt.widefield, opt.widefield_frames, out.widefield_confidence)
                           : std::string(),
-                  out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr, out.histogram.frc_nm, out.anet.ms_ssim,
-                  out.anet.ssim, out.anet.psnr, out.anet.frc_nm,
+                  out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr, nm_cell(out.histogram.frc_nm), out.anet.ms_ssim,
+                  out.anet.ssim, out.anet.psnr, nm_cell(out.anet.frc_nm),
                   with_wf ? fmt::format("anet_widefield,{:.4f},{:.4f},{:.2f},\n", out.anet_widefield.ms_ssim,
                                         out.anet_widefield.ssim, out.anet_widefield.psnr)
                           : std::string(),
-                  out.dense_frc_nm));
+                  nm_cell(out.dense_frc_nm)));
   return out;
 }
 

@@ -352,6 +352,7 @@ class Evaluate(unittest.TestCase):
         run("evaluate", "--model", MODEL, "-o", d, "--fields", 1, "--field-px", 256, "--n", "1000,30000", "--no-frc")
         with open(d / "evaluate.csv") as f:
             rows = [r for r in csv.reader(l for l in f if not l.startswith("#"))]
+        self.assertEqual([r[11:14] for r in rows[1:]], [["", "", ""]] * 2)  # --no-frc: empty, not 0
         self.assertEqual(rows[0][:5], ["n", "locs_per_um2", "hist_msssim", "anet_s_msssim", "anet_sw_msssim"])
         self.assertEqual(len(rows), 3)
         hist = [float(r[2]) for r in rows[1:]]
@@ -366,6 +367,33 @@ class Evaluate(unittest.TestCase):
             rows = list(csv.reader(l for l in f if not l.startswith("#")))
         self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
         self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
+
+    def test_what_cannot_be_scored_is_refused_and_no_frc_leaves_cells_empty(self):
+        d = TMP / "eval_refusals"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(EPFL) as f:
+            lines = f.read().splitlines()
+        # Frames from 100 on only: the first 10% of the frame range (36 frames) holds none.
+        late = d / "late.csv"
+        late.write_text("\n".join([lines[0]] + [l for l in lines[1:] if int(l.split(",")[0]) > 100]) + "\n")
+        p = run("evaluate", "--model", MODEL, "-o", d / "late", "--table", late, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("no localization in the sparse window", p.stderr)
+        # A corner of the table: too small for MS-SSIM's scales.
+        small = d / "small.csv"
+        small.write_text("\n".join([lines[0]] + [l for l in lines[1:] if float(l.split(",")[1]) < 2000
+                                                   and float(l.split(",")[2]) < 2000]) + "\n")
+        p = run("evaluate", "--model", MODEL, "-o", d / "small", "--table", small, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("MS-SSIM needs at least 176 px", p.stderr)
+        # A bad A-net option is a usage error, as in reconstruct.
+        p = run("evaluate", "--model", MODEL, "-o", d / "x", "--table", EPFL, "--mode", "tiled", "--tile-px", 100, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        # --no-frc: no FRC computed, its cells empty (0 would read as a resolution).
+        run("evaluate", "--model", MODEL, "-o", d / "nofrc", "--table", EPFL, "--no-frc")
+        with open(d / "nofrc" / "evaluate-table.csv") as f:
+            rows = {r[0]: r[1:] for r in csv.reader(l for l in f if not l.startswith("#"))}
+        self.assertEqual([rows[k][3] for k in ("histogram", "anet", "dense_reference")], ["", "", ""])
 
     def test_table_with_its_widefield(self):
         # A widefield made from the EPFL table itself (all frames binned to 108 nm and blurred by a
