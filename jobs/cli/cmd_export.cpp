@@ -81,6 +81,13 @@ int run_export(const Command& self, const po::variables_map& vm) {
     const std::string out = vm["output"].as<std::string>();
     if (!ends_with(out, ".png") && !ends_with(out, ".tif") && !ends_with(out, ".tiff"))
       throw UsageError("-o '" + out + "': the region goes to .tif/.tiff (uint16) or .png (preview)");
+    // A region is a plain (ImageJ) TIFF: an .ome.tif name would promise OME metadata and a pyramid.
+    if (ends_with(out, ".ome.tif") || ends_with(out, ".ome.tiff"))
+      throw UsageError("-o '" + out + "': a region is a plain TIFF without OME metadata; name it .tif (--ome-tiff writes the OME-TIFF)");
+  } else {
+    const std::string out = vm["ome-tiff"].as<std::string>();
+    if (!ends_with(out, ".ome.tif") && !ends_with(out, ".ome.tiff"))
+      throw UsageError("--ome-tiff '" + out + "': name it .ome.tif or .ome.tiff (readers such as Bio-Formats look for it)");
   }
 
   ImsReader reader(input);

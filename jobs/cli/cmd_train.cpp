@@ -108,6 +108,10 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
     if (!(w >= 0) || !std::isfinite(w)) throw UsageError("--alpha, --beta and --gamma must be >= 0");
   if (!(o.rho >= 0 && o.rho <= 1)) throw UsageError("--rho must be in [0, 1]");
   o.lowres_target = vm["lowres-target"].as<std::string>();
+  // Checked here, not at the first step: --dry-run must find it too.
+  if (o.lowres_target != "q-of-t" && o.lowres_target != "widefield")
+    throw UsageError("--lowres-target must be q-of-t or widefield, not '" + o.lowres_target + "'");
+  if (o.validation_samples < 0) throw UsageError("--validation-samples must be >= 0");
   o.target_quantile = vm["target-quantile"].as<double>();
   if (!(o.target_quantile > 0 && o.target_quantile <= 1)) throw UsageError("--target-quantile must be in (0, 1]");
   o.seed = vm["seed"].as<std::uint64_t>();
@@ -123,6 +127,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   d.source = vm["source"].as<std::string>();
   const bool tables_given = vm.count("dataset") || vm.count("campaign");
   if (d.source == "auto") d.source = tables_given ? "tables" : "simulate";
+  else if (d.source != "simulate" && d.source != "tables")
+    throw UsageError("--source must be auto, simulate or tables, not '" + d.source + "'");
   if (d.source == "simulate" && tables_given)
     throw UsageError("--dataset and --campaign are training data for --source tables; with --source simulate they would be "
                      "ignored (drop --source, or the datasets)");
@@ -137,6 +143,13 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   d.warp.elastic_spacing_px = vm["elastic-spacing-px"].as<double>();
   d.p_no_widefield = vm["p-no-widefield"].as<double>();
   d.p_no_sparse = vm["p-no-sparse"].as<double>();
+  // Probabilities and displacements out of range train on inputs nobody has (or on none at all).
+  for (const auto& [name, p] : {std::pair{"--p-no-widefield", d.p_no_widefield}, std::pair{"--p-no-sparse", d.p_no_sparse}})
+    if (!(p >= 0 && p <= 1)) throw UsageError(fmt::format("{} must be in [0, 1], not {:g}", name, p));
+  if (d.p_no_widefield >= 1 && d.p_no_sparse >= 1)
+    throw UsageError("--p-no-widefield 1 and --p-no-sparse 1: every sample would have neither input");
+  if (!(d.warp.elastic_px >= 0) || !(d.warp.elastic_spacing_px > 0))
+    throw UsageError("--elastic-px must be >= 0 and --elastic-spacing-px > 0");
   d.pairs_per_table = vm["pairs-per-table"].as<int>();
   if (d.pairs_per_table < 1) throw UsageError("--pairs-per-table must be >= 1");
   d.seed = o.seed;
@@ -225,8 +238,9 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
                  sum.first_step + 1, sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9),
                  sum.best_score, sum.best_step);
   else
-    spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); no validation ran (--validate-every)", sum.first_step + 1,
-                 sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9));
+    spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); no validation ran ({})", sum.first_step + 1,
+                 sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9),
+                 o.validation_samples == 0 ? "--validation-samples 0" : "--validate-every");
   write_config_next_to(path_stem(o.output) + ".config.ini", self, vm);
   return 0;
 }

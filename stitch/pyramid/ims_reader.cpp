@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -119,9 +120,21 @@ const ImsInfo& ImsReader::info() const {
 void ImsReader::open() {
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) throw IoError(path_, std::string("cannot open: ") + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw IoError(path_, "is a folder; give the mosaic file in it (a run writes OUT/mosaic.ims)");
   h5::Lock lock;
   auto s = std::make_unique<State>();
   auto bad = [&](const std::string& what) { return InputError(path_, what); };
+  // Say what the file is when it is another kind (HDF5's own report is a page of internals).
+  if (H5Fis_hdf5(path_.c_str()) <= 0) {
+    char magic[4] = {0};
+    if (std::FILE* f = std::fopen(path_.c_str(), "rb")) {
+      (void)!std::fread(magic, 1, 4, f);
+      std::fclose(f);
+    }
+    const bool tiff = (magic[0] == 'I' && magic[1] == 'I') || (magic[0] == 'M' && magic[1] == 'M');
+    throw bad(tiff ? "is a TIFF, not an Imaris (.ims) mosaic (inspect and export read the .ims a run writes)"
+                   : "not an HDF5 file, so not an Imaris (.ims) mosaic (damaged, or another kind of file)");
+  }
   s->file = h5::Hid(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!s->file.ok()) throw bad("cannot open as HDF5: " + h5::error_text());
   ImsInfo& info = s->info;

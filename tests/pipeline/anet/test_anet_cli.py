@@ -187,6 +187,16 @@ class Train(unittest.TestCase):
         p = run("train", "--ngf", 4, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("'--output' (-o MODEL.h5) is required", p.stderr)
+        # Values a real run would refuse at its first step, or that train on inputs nobody has, are
+        # refused by the dry run already.
+        for bad, said in ((["--lowres-target", "foo"], "--lowres-target must be q-of-t or widefield"),
+                          (["--source", "foo"], "--source must be auto, simulate or tables"),
+                          (["--p-no-widefield", 2], "--p-no-widefield must be in [0, 1]"),
+                          (["--p-no-widefield", 1, "--p-no-sparse", 1], "every sample would have neither input"),
+                          (["--elastic-px", -1], "--elastic-px must be >= 0")):
+            p = run("train", "--ngf", 4, "--dry-run", *bad, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(said, p.stderr)
 
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)

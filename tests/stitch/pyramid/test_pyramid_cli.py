@@ -51,6 +51,17 @@ class Inspect(unittest.TestCase):
         r = run("inspect", junk)
         self.assertEqual(r.returncode, 2)
         self.assertIn(junk, r.stderr)
+        # A folder, or a TIFF, is named as what it is (not HDF5's internals).
+        r = run("inspect", os.path.join(TMP, "cli"))
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("is a folder; give the mosaic file", r.stderr)
+        tif = os.path.join(TMP, "cli", "plain.tif")
+        with open(tif, "wb") as f:
+            f.write(b"II*\x00" + bytes(100))
+        r = run("inspect", tif)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is a TIFF, not an Imaris (.ims) mosaic", r.stderr)
+        self.assertNotIn("HDF5-DIAG", r.stderr)
 
 
 class Export(unittest.TestCase):
@@ -94,9 +105,19 @@ class Export(unittest.TestCase):
         self.assertEqual(run("export", IMS, "--region", "99999,0,10,10", "-o", o).returncode, 1)
         self.assertEqual(run("export", IMS, "-o", os.path.join(TMP, "cli", "x.jpg")).returncode, 1)
         self.assertEqual(run("export", IMS, "--threads", "-2", "-o", o).returncode, 1)
+        # Names that promise another format: an OME-TIFF not named .ome.tif, a plain region named so.
+        self.assertIn("name it .ome.tif", run("export", IMS, "--ome-tiff", os.path.join(TMP, "cli", "m.png")).stderr)
+        self.assertIn("a region is a plain TIFF", run("export", IMS, "-o", os.path.join(TMP, "cli", "r.ome.tif")).stderr)
         # Exporting onto the mosaic itself is refused before anything is written.
         before = os.path.getsize(IMS)
         p = run("export", IMS, "--ome-tiff", IMS)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(os.path.getsize(IMS), before)
+        link = os.path.join(TMP, "cli", "link.ome.tif")  # the mosaic under an OME-TIFF's name
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(IMS, link)
+        p = run("export", link, "--ome-tiff", link)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("would overwrite the input", p.stderr)
         self.assertEqual(os.path.getsize(IMS), before)
