@@ -4,7 +4,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include "batch/signals.hpp"
 #include "cli/commands.hpp"
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "imageio/png_preview.hpp"
@@ -108,6 +110,13 @@ int run_export(const Command& self, const po::variables_map& vm) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--encoder: ") + e.what());
     }
+    // A long export stops cleanly on SIGTERM/SIGUSR1/Ctrl-C (exit 75, no temporary left), and
+    // clears what killed exports (kill -9) left beside its output.
+    install_stop_handlers(/*also_interrupt=*/true);
+    opt.stop_requested = [] { return stop_requested(); };
+    const std::filesystem::path dir = std::filesystem::path(out).has_parent_path() ? std::filesystem::path(out).parent_path() : std::filesystem::path(".");
+    if (const auto [files, bytes] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true); files)
+      spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed writers left in {}", files, bytes / 1e6, dir.string());
     const OmeTiffStats st = export_ome_tiff(reader, out, opt);
     spdlog::info("wrote {}: {} levels x {} channels, {} tiles, {:.1f} MB ({:.1f} MB raw) in {:.1f} s ({:.0f} MB/s raw)", out,
                  st.levels, in.channels.size(), st.tiles, st.file_bytes / 1e6, st.raw_bytes / 1e6, st.seconds,

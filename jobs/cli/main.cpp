@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
     std::cerr << "annamosaic " << cmd->name << ": "
               << (stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"))
               << ": " << e.what()
-              << "; what was finished is kept, rerun to resume (exit " << kExitRequeue << ")\n";
+              << (cmd->name == "export" ? std::string("; nothing was written, rerun to export")
+                                        : std::string("; what was finished is kept, rerun to resume"))
+              << " (exit " << kExitRequeue << ")\n";
     return kExitRequeue;
   } catch (const UsageError& e) {
     if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": " << e.what() << config_place_note(e.what()) << "\n";

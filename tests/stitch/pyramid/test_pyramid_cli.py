@@ -67,8 +67,15 @@ class Inspect(unittest.TestCase):
 class Export(unittest.TestCase):
     def test_ome_tiff_pyramid(self):
         out = os.path.join(TMP, "cli", "mosaic.ome.tif")
+        # What an export killed with kill -9 left (its process is gone) goes with the next export.
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        leftover = f"{out}.tmp.{dead.pid}"
+        with open(leftover, "wb") as f:
+            f.write(bytes(1000))
         r = run("export", IMS, "--ome-tiff", out)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(leftover))
         self.assertTrue(os.path.exists(os.path.join(TMP, "cli", "mosaic.config.ini")))
         chk = subprocess.run([sys.executable, os.path.join(HERE, "check_ome_tiff.py"), out, IMS],
                              capture_output=True, text=True)
