@@ -74,6 +74,7 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   }
 
   const std::string manifest_path = out_dir + "/manifest.jsonl";
+  st.run_started = fs::exists(manifest_path, ec) || fs::exists(out_dir + "/events.jsonl", ec);
   if (fs::is_regular_file(manifest_path, ec)) {
     std::map<int, ManifestRecord> records;
     try {

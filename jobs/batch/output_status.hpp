@@ -29,6 +29,7 @@ enum class RecordedFov { done, failed, result_missing };
 struct OutputStatus {
   std::string out_dir;
   bool exists = false;                 // the output folder is there
+  bool run_started = false;            // a run has written its records there (manifest.jsonl or events.jsonl)
   std::size_t planned = 0;             // FoVs in the campaign's plan (when `plan` was given)
   bool plan_known = false;
   std::size_t done = 0;                // recorded done, result file present (of the plan, if known)

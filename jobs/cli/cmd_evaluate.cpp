@@ -46,7 +46,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
   o.model = vm["model"].as<std::string>();
   o.output_dir = vm["output"].as<std::string>();
-  o.reconstructor.device = vm["device"].as<std::string>();
+  o.reconstructor.device = device_option(vm);
   o.reconstructor.precision = vm["precision"].as<std::string>();
   o.reconstructor.threads = cpu_threads(vm);
   o.reconstructor.mode = vm["mode"].as<std::string>();
@@ -133,7 +133,7 @@ Command evaluate_command() {
     d.add_options()
         ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
         ("output,o", po::value<std::string>()->required(), "output folder")
-        ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("mode", po::value<std::string>()->default_value("auto"), "inference mode: auto, whole or tiled")
         ("tile-px", po::value<std::size_t>()->default_value(512), "tile size for --mode tiled (multiple of 256)")

@@ -2,6 +2,8 @@
 #include <sched.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -66,6 +68,15 @@ LocTable read_table_logged(const std::string& path, const po::variables_map& vm)
     for (const auto& e : rep.skipped_examples) spdlog::warn("  {}", e);
   }
   return t;
+}
+
+std::string device_option(const po::variables_map& vm) {
+  const std::string d = vm["device"].as<std::string>();
+  const bool cuda_n = d.size() > 5 && d.rfind("cuda:", 0) == 0 &&
+                      std::all_of(d.begin() + 5, d.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (d != "cpu" && d != "auto" && d != "cuda" && !cuda_n)
+    throw UsageError("--device must be cpu, auto (a GPU when one is visible), cuda or cuda:N, not '" + d + "'");
+  return d;
 }
 
 int cpu_threads(const po::variables_map& vm) {

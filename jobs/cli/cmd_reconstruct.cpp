@@ -31,7 +31,7 @@ ImageF read_widefield_mean(const std::string& path, const std::string& frames) {
 
 int run_reconstruct(const Command& self, const po::variables_map& vm) {
   anet::ReconstructorOptions ro;
-  ro.device = vm["device"].as<std::string>();
+  ro.device = device_option(vm);
   ro.precision = vm["precision"].as<std::string>();
   ro.channels_last = vm["channels-last"].as<bool>();
   ro.threads = cpu_threads(vm);
@@ -211,7 +211,7 @@ Command reconstruct_command() {
         ("widefield", po::value<std::string>(), "widefield TIFF (stack or single image)")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
         ("switch", po::value<int>()->default_value(0), "structure id (microtubules 0, nuclear pores 1)")
-        ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("channels-last", po::bool_switch(), "CUDA: NHWC tensors (measured slower than NCHW for the A-net)")
         ("mode", po::value<std::string>()->default_value("auto"), "auto, whole or tiled")

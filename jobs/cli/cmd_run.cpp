@@ -113,7 +113,10 @@ void check_run_outputs(const std::string& out, const po::variables_map& vm) {
 void validate_run_options(const po::variables_map& vm) {
   const std::string device = vm["device"].as<std::string>();
   if (device != "auto" && device != "cpu" && device != "cuda")
-    throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'");
+    throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'" +
+                     (device.rfind("cuda:", 0) == 0 ? ": run gives each rank its own GPU by its local rank; to use some GPUs "
+                                                      "only, set CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1)"
+                                                    : ""));
   const double px = vm["pixel-nm"].as<double>();
   if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
   if (vm["in-flight"].as<std::size_t>() > 65536) throw UsageError("--in-flight must be between 0 and 65536");

@@ -48,6 +48,26 @@ Target resolve_target(const std::string& arg) {
   std::error_code ec;
   if (fs::is_directory(arg, ec)) return {arg, fs::is_regular_file(arg + "/config.ini", ec) ? arg + "/config.ini" : "", arg};
   if (fs::is_regular_file(arg, ec)) {
+    // A configuration that does not say where a run writes (a [train] file, say) would be
+    // examined with run's defaults: another campaign's folder.
+    {
+      std::ifstream in(arg);
+      std::string section, line;
+      bool says = false;
+      while (std::getline(in, line)) {
+        const auto b = line.find_first_not_of(" \t");
+        if (b == std::string::npos || line[b] == '#' || line[b] == ';') continue;
+        if (line[b] == '[') {
+          section = line.substr(b + 1, line.find(']', b) - b - 1);
+          continue;
+        }
+        const std::string key = line.substr(b, line.find_first_of(" \t=", b) - b);
+        if ((section.empty() || section == "run") && (key == "output" || key == "campaign")) says = true;
+      }
+      if (!says)
+        throw InputError(arg, "sets neither output nor campaign for run (no [run] section with them): not a run "
+                              "configuration; give the one `run --config` was given, or the run's output folder");
+    }
     std::string out = options_of("run", {"run", "--config", arg})["output"].as<std::string>();
     if (const std::string wd = recorded_working_folder(arg); !wd.empty() && fs::path(out).is_relative())
       out = (fs::path(wd) / out).string();
@@ -149,6 +169,8 @@ Report examine(const Target& t) {
     r.exit = kNotFinished;
   } else if (!plan_known) {
     r.state = "unknown: " + r.campaign_error, r.exit = 2;
+  } else if (!s.run_started) {
+    r.state = "not started (" + t.out_dir + " holds no run's records yet)", r.exit = kNotFinished;
   } else if (left > s.failed) {
     r.state = fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
                           s.failed ? fmt::format(" and {} failed", s.failed) : ""),

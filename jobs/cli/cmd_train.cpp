@@ -119,7 +119,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   o.checkpoint_dir = vm.count("checkpoint-dir") ? vm["checkpoint-dir"].as<std::string>() : path_stem(o.output) + ".train";
   o.resume = vm["resume"].as<bool>();
   o.stop_requested = stop_requested;  // SIGTERM, SIGUSR1, Ctrl-C: checkpoint, then exit 75
-  o.device = vm["device"].as<std::string>();
+  o.device = device_option(vm);
   o.threads = torch_threads(vm);
   o.config_text = effective_config(self, vm);
 
@@ -265,7 +265,7 @@ Command train_command() {
         ("checkpoint-dir", po::value<std::string>(), "checkpoint folder (default: OUTPUT without extension + .train)")
         ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5 (none yet: start afresh); without it an existing checkpoint is refused")
         ("dry-run", po::bool_switch(), "print parameter counts, check the data, do not train")
-        ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda or cuda:N")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
         ("seed", po::value<std::uint64_t>()->default_value(1), "seed of initialisation, data and dropout")
         ("steps", po::value<std::int64_t>()->default_value(1000), "training steps (batch 1)")
         ("checkpoint-every", po::value<std::int64_t>()->default_value(100), "steps between checkpoints")

@@ -41,6 +41,10 @@ TableReadOptions table_options(const po::variables_map& vm);
 // Reads a table, logging size, columns, parse rate and skipped rows.
 LocTable read_table_logged(const std::string& path, const po::variables_map& vm);
 
+// --device of the one-process commands (train, reconstruct, evaluate): cpu, auto (a GPU when
+// one is visible), cuda or cuda:N; anything else is a usage error naming the choices.
+std::string device_option(const po::variables_map& vm);
+
 // LibTorch threads for one process: --threads, else SLURM_CPUS_PER_TASK, else the CPUs it may run on.
 int cpu_threads(const po::variables_map& vm);
 

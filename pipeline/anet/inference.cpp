@@ -94,13 +94,13 @@ AutocastGuard::~AutocastGuard() {
 
 DeviceSetup setup_device(const ReconstructorOptions& opt) {
   DeviceSetup d;
-  if (opt.device == "cpu") {
+  if (opt.device == "cpu" || (opt.device == "auto" && !torch::cuda::is_available())) {
     d.device = torch::kCPU;
-  } else if (opt.device.rfind("cuda", 0) == 0) {
+  } else if (opt.device.rfind("cuda", 0) == 0 || opt.device == "auto") {
     if (!torch::cuda::is_available())
       throw IoError("device " + opt.device, "CUDA requested but not available (this LibTorch has no CUDA, or no GPU is visible)");
     try {
-      d.device = torch::Device(opt.device);
+      d.device = torch::Device(opt.device == "auto" ? std::string("cuda") : opt.device);
     } catch (const c10::Error&) {
       throw std::invalid_argument("unknown device '" + opt.device + "' (cpu, cuda or cuda:N)");
     }

@@ -219,9 +219,14 @@ TrainSummary train(const TrainOptions& opt) {
   if (opt.lowres_target != "q-of-t" && opt.lowres_target != "widefield")
     throw InputError("lowres-target", "must be q-of-t or widefield, not '" + opt.lowres_target + "'");
   torch::Device device(torch::kCPU);
-  if (opt.device != "cpu") {
-    if (!torch::cuda::is_available()) throw IoError("device " + opt.device, "CUDA requested but not available");
-    device = torch::Device(opt.device);
+  if (opt.device != "cpu" && !(opt.device == "auto" && !torch::cuda::is_available())) {  // auto: a GPU when one is visible
+    if (!torch::cuda::is_available())
+      throw IoError("device " + opt.device, "CUDA requested but not available (this LibTorch has no CUDA, or no GPU is visible)");
+    try {
+      device = torch::Device(opt.device == "auto" ? std::string("cuda") : opt.device);
+    } catch (const c10::Error&) {
+      throw InputError("device", "unknown device '" + opt.device + "' (cpu, auto, cuda or cuda:N)");
+    }
   }
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";

@@ -407,6 +407,23 @@ class Run(unittest.TestCase):
         self.assertEqual(rc, 2, st)
         self.assertIn("manifest.jsonl", st[0]["state"])
 
+    def test_status_before_any_run_and_of_a_configuration_that_is_not_a_run(self):
+        # The demo's layout: the campaign lives inside the output folder, so the folder exists
+        # before any run; with no run's records in it, nothing was started.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d = os.path.join(TMP, "status_none")
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "out", "campaign"))
+        with open(os.path.join(d, "run.ini"), "w") as fh:
+            fh.write(f"[run]\ncampaign = {d}/out/campaign\noutput = {d}/out\n")
+        with open(os.path.join(d, "train.ini"), "w") as fh:
+            fh.write("[train]\nsteps = 3\n")
+        rc, st = status(os.path.join(d, "run.ini"))
+        self.assertEqual((rc, st[0]["state"]), (75, f"not started ({d}/out holds no run's records yet)"))
+        rc, st = status(os.path.join(d, "train.ini"))
+        self.assertEqual(rc, 2, st)
+        self.assertIn("not a run configuration", st[0]["state"])
+
     def test_a_second_run_on_the_same_output_is_refused_and_leftover_temporaries_go(self):
         self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
         d, ini = self._copy_of_reference_fovs("lock")

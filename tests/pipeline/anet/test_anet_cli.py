@@ -193,7 +193,8 @@ class Train(unittest.TestCase):
                           (["--source", "foo"], "--source must be auto, simulate or tables"),
                           (["--p-no-widefield", 2], "--p-no-widefield must be in [0, 1]"),
                           (["--p-no-widefield", 1, "--p-no-sparse", 1], "every sample would have neither input"),
-                          (["--elastic-px", -1], "--elastic-px must be >= 0")):
+                          (["--elastic-px", -1], "--elastic-px must be >= 0"),
+                          (["--device", "foo"], "--device must be cpu, auto (a GPU when one is visible), cuda or cuda:N")):
             p = run("train", "--ngf", 4, "--dry-run", *bad, check=False)
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
@@ -297,7 +298,7 @@ class Reconstruct(unittest.TestCase):
         u16 = self.d / "u.tif"
         args = ["--table", EPFL, "--frames", "first:36", "--no-preview"]
         run("reconstruct", "--model", MODEL, "-o", f32, *args)
-        run("reconstruct", "--model", MODEL, "-o", u16, "--format", "uint16", *args)
+        run("reconstruct", "--model", MODEL, "-o", u16, "--format", "uint16", "--device", "auto", *args)  # auto: CPU here
         a, b = tifffile.imread(f32), tifffile.imread(u16)
         self.assertEqual(b.dtype, np.uint16)
         self.assertLessEqual(np.abs(b / 65535.0 - a).max(), 0.5 / 65535 + 1e-6)
