@@ -26,7 +26,8 @@ std::vector<double> parse_list(const std::string& spec) {
     }
     if (!(v.back() >= 2)) throw UsageError("--n: every n must be >= 2");
   }
-  if (!std::is_sorted(v.begin(), v.end())) throw UsageError("--n: values must increase");
+  if (std::adjacent_find(v.begin(), v.end(), std::greater_equal<double>()) != v.end())
+    throw UsageError("--n: values must increase (each n once)");
   return v;
 }
 

@@ -379,7 +379,7 @@ Command status_command() {
         ("target", po::value<std::vector<std::string>>(), "output folders or run configurations")
         ("list", po::value<std::string>(), "file of run configurations, one per line (# comments)")
         ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed FoVs per campaign")
-        ("map", po::bool_switch(), "draw each campaign's grid, a character per FoV (# done, x failed, . not yet)")
+        ("map", po::bool_switch(), (std::string("draw each campaign's grid, a character per FoV (") + kFovMapLegend + ")").c_str())
         ("json", po::bool_switch(), "print the status as JSON (one object per campaign)");
   };
   c.run = [](const po::variables_map& vm) { return run_status(vm); };

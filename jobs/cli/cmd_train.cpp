@@ -65,6 +65,10 @@ std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir) {
   if (!missing.empty())
     spdlog::warn("{}: {} FoV table(s) listed in {} are missing and not used (first: {})", dir, missing.size(), c.positions,
                  missing.front());
+  if (const auto no_wf = std::count_if(out.begin(), out.end(), [](const auto& t) { return t.widefield.empty(); });
+      no_wf && c.widefield_pattern != "none")
+    spdlog::warn("{}: {} of {} FoV(s) have no widefield file ({}): they train without one", dir, no_wf, out.size(),
+                 c.widefield_pattern);
   if (out.empty()) throw InputError(dir, "campaign has no FoV tables (" + c.table_pattern + ", " + c.positions + ")");
   return out;
 }
@@ -233,7 +237,9 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   install_stop_handlers(/*also_interrupt=*/true);
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);
-  if (sum.best_step > 0)
+  if (sum.last_step == sum.first_step)  // resumed at --steps already: the model was written again
+    spdlog::info("nothing trained: the checkpoint was at step {} = --steps; wrote {} again", sum.last_step, o.output);
+  else if (sum.best_step > 0)
     spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); best validation MS-SSIM {:.4f} at step {}",
                  sum.first_step + 1, sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9),
                  sum.best_score, sum.best_step);

@@ -121,8 +121,15 @@ po::parsed_options parse_ini(const std::string& path, const std::string& text, c
       if (section == "campaign")
         throw UsageError(path + " describes a campaign ([campaign]): pass its folder with --campaign DIR; --config "
                                 "takes an options file (e.g. [run] campaign = DIR, output = OUT)");
-      if (!sections.count(section))
-        throw UsageError(path + ": unknown section [" + section + "] (key '" + key + "')");
+      if (!sections.count(section)) {
+        std::string where = path;
+        for (const IniKey& k : lines)
+          if (k.section == section) {
+            where += ":" + std::to_string(k.line);
+            break;
+          }
+        throw UsageError(where + ": unknown section [" + section + "] (key '" + key + "'; sections are the commands' names)");
+      }
       continue;  // another command's settings
     }
     if (key == "config")
@@ -142,7 +149,7 @@ po::parsed_options parse_ini(const std::string& path, const std::string& text, c
 std::string any_to_string(const boost::any& v) {
   std::ostringstream s;
   if (auto p = boost::any_cast<std::string>(&v)) return *p;
-  if (auto p = boost::any_cast<double>(&v)) { s.precision(17); s << *p; return s.str(); }
+  if (auto p = boost::any_cast<double>(&v)) return fmt::format("{}", *p);  // shortest text that reads back the same
   if (auto p = boost::any_cast<float>(&v)) { s << *p; return s.str(); }
   if (auto p = boost::any_cast<int>(&v)) return std::to_string(*p);
   if (auto p = boost::any_cast<long>(&v)) return std::to_string(*p);

@@ -264,7 +264,13 @@ TrainSummary train(const TrainOptions& opt) {
       for (const char* key : {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
                               "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse", "pairs-per-table"}) {
         const std::string was = ini_value(it->second, key), now = ini_value(opt.config_text, key);
-        if (!was.empty() && !now.empty() && was != now) changed += fmt::format("\n  {}: {} -> {}", key, was, now);
+        if (was.empty() || now.empty() || was == now) continue;
+        // Numbers are compared as numbers: earlier versions wrote 0.0005 as 0.00050000000000000001.
+        char* a_end = nullptr;
+        char* b_end = nullptr;
+        const double a = std::strtod(was.c_str(), &a_end), b = std::strtod(now.c_str(), &b_end);
+        if (*a_end == '\0' && *b_end == '\0' && a == b) continue;
+        changed += fmt::format("\n  {}: {} -> {}", key, was, now);
       }
     if (!changed.empty())
       throw InputError(ckpt_path, "was trained with other settings; --resume needs the same ones:" + changed +

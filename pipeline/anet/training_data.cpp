@@ -22,10 +22,9 @@
 namespace annamosaic::anet {
 
 ImageF register_widefield_to(ImageView<const float> reference, ImageView<const float> widefield, double pixel_nm,
-                             double camera_pixel_nm, double* shift_x_px, double* shift_y_px) {
+                             double camera_pixel_nm, WidefieldRegistration* registration) {
   const WidefieldRegistration reg = register_widefield(reference, widefield, pixel_nm, camera_pixel_nm);
-  if (shift_x_px) *shift_x_px = reg.shift_x_px;
-  if (shift_y_px) *shift_y_px = reg.shift_y_px;
+  if (registration) *registration = reg;
   return widefield_on_sr_grid(widefield, reg, reference.width(), reference.height(), pixel_nm, camera_pixel_nm);
 }
 
@@ -245,6 +244,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
     impl->sim = std::make_unique<FieldSimulator>(opt.sim, opt.pixel_nm);
   } else if (opt.source == "tables") {
     if (opt.tables.empty()) throw InputError("source = tables", "no datasets given (dataset = TABLE[,WIDEFIELD[,SWITCH]] or campaign = DIR)");
+    std::vector<std::pair<std::string, std::int64_t>> short_tables;  // said once, not per table
     for (const TableDatasetSpec& spec : opt.tables) {
       TableData t;
       t.name = spec.table;
@@ -260,12 +260,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
       t.range = frame_range_of(st);
       // S windows are 300-500 frames: in a short acquisition they hold much of T, and the network
       // learns to copy rather than to reconstruct (the paper's dense tables: 30,000-60,000 frames).
-      const double frames = static_cast<double>(t.range.count);
-      if (frames < 5000)
-        spdlog::warn("{}: {:.0f} frames: the sparse windows (300-500 frames) hold up to {:.0f}% of them, so S is close to T "
-                     "and the model learns little from this table (training tables should be dense acquisitions of "
-                     "many thousand frames)",
-                     spec.table, frames, std::min(100.0, 100.0 * 500 / frames));
+      if (t.range.count < 5000) short_tables.emplace_back(spec.table, t.range.count);
       const double camera_pixel_nm = spec.camera_pixel_nm > 0 ? spec.camera_pixel_nm : opt.camera_pixel_nm;
       ImageF wf;
       Field field;
@@ -306,9 +301,16 @@ TrainingData::TrainingData(const DataOptions& opt) {
         ro.pixel_nm = opt.pixel_nm;
         ro.window = parse_frame_window("dense-paper", t.range, mix_seed(opt.seed, 22, impl->tables.size(), 0));
         const ImageF dense = render(table, field, ro);
-        double sx = 0, sy = 0;
-        t.widefield_sr = register_widefield_to(dense.view(), wf.view(), opt.pixel_nm, camera_pixel_nm, &sx, &sy);
-        spdlog::info("{}: widefield registered to T, shift ({:.2f}, {:.2f}) camera px", spec.table, sx, sy);
+        WidefieldRegistration reg;
+        t.widefield_sr = register_widefield_to(dense.view(), wf.view(), opt.pixel_nm, camera_pixel_nm, &reg);
+        if (reg.confidence < kMinWidefieldConfidence)
+          spdlog::warn("{}: its widefield {} matches T poorly (registration confidence {:.3f} < {}; best shift ({:.2f}, {:.2f}) "
+                       "camera px, not applied): is it this table's field?",
+                       spec.table, spec.widefield, reg.confidence, kMinWidefieldConfidence, reg.measured_shift_x_px,
+                       reg.measured_shift_y_px);
+        else
+          spdlog::info("{}: widefield registered to T, shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", spec.table,
+                       reg.shift_x_px, reg.shift_y_px, reg.confidence);
       }
       {
         // What training reads of this table (after unit conversion and field placement): the
@@ -322,6 +324,17 @@ TrainingData::TrainingData(const DataOptions& opt) {
         t.checksum = h.text();
       }
       impl->tables.push_back(std::move(t));
+    }
+    // S windows are 300-500 frames: in a short acquisition they hold much of T, and the network
+    // learns to copy rather than to reconstruct (the paper's dense tables: 30,000-60,000 frames).
+    if (!short_tables.empty()) {
+      const auto fewest = *std::min_element(short_tables.begin(), short_tables.end(),
+                                            [](const auto& a, const auto& b) { return a.second < b.second; });
+      spdlog::warn("{} of {} training table(s) have fewer than 5,000 frames ({}{}; fewest: {}, {} frames): the sparse windows "
+                   "(300-500 frames) hold up to {:.0f}% of such a table, so S is close to T and the model learns little "
+                   "from it (training tables should be dense acquisitions of many thousand frames)",
+                   short_tables.size(), opt.tables.size(), short_tables.front().first, short_tables.size() > 1 ? ", ..." : "",
+                   fewest.first, fewest.second, std::min(100.0, 100.0 * 500 / std::max<double>(1, fewest.second)));
     }
     const std::size_t n = impl->tables.size();
     if (n >= 3) {

@@ -26,6 +26,10 @@
 #include "sim/specimen.hpp"
 #include "sim/widefield.hpp"
 
+namespace annamosaic {
+struct WidefieldRegistration;  // register/widefield_registration.hpp
+}
+
 namespace annamosaic::anet {
 
 struct SimulationOptions {
@@ -67,9 +71,9 @@ class FieldSimulator {
 
 // L = the widefield registered to `reference` (an SR image such as T) and resampled onto the SR
 // grid of reference's size: pipeline/register's register_widefield + widefield_on_sr_grid, the
-// same code the pipeline runs. Optional outputs: the shift found (camera px).
+// same code the pipeline runs. Optional output: the registration (shift in camera px, confidence).
 ImageF register_widefield_to(ImageView<const float> reference, ImageView<const float> widefield, double pixel_nm,
-                             double camera_pixel_nm, double* shift_x_px = nullptr, double* shift_y_px = nullptr);
+                             double camera_pixel_nm, WidefieldRegistration* registration = nullptr);
 
 struct TableDatasetSpec {
   std::string table;                  // localization table (any supported format)

@@ -24,6 +24,7 @@
 #include "anet/training_data.hpp"
 #include "core/error.hpp"
 #include "imageio/tiff_io.hpp"
+#include "register/widefield_registration.hpp"
 #include "sim/campaign.hpp"
 
 using namespace annamosaic;
@@ -707,11 +708,12 @@ TEST(AnetData, SimulatedWidefieldIsRegisteredToTheTarget) {
   plain.elastic_px = 0;
   for (std::uint64_t seed : {1, 2, 3}) {
     const SimulatedField f = sim.field(512, 512, plain, true, seed);
-    double sx = 0, sy = 0;
-    const ImageF L = register_widefield_to(f.perfect.view(), f.widefield.view(), 20.0, 108.0, &sx, &sy);
+    WidefieldRegistration reg;
+    const ImageF L = register_widefield_to(f.perfect.view(), f.widefield.view(), 20.0, 108.0, &reg);
     EXPECT_EQ(L.width(), 512u);
-    EXPECT_NEAR(sx, f.wf_shift_x_px, 0.25) << seed;
-    EXPECT_NEAR(sy, f.wf_shift_y_px, 0.25) << seed;
+    EXPECT_GE(reg.confidence, kMinWidefieldConfidence) << seed;
+    EXPECT_NEAR(reg.shift_x_px, f.wf_shift_x_px, 0.25) << seed;
+    EXPECT_NEAR(reg.shift_y_px, f.wf_shift_y_px, 0.25) << seed;
   }
 }
 

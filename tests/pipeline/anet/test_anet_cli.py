@@ -225,8 +225,13 @@ class Train(unittest.TestCase):
         p = run("train", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run")
         self.assertIn("data: 1 tables", p.stdout)
         # The EPFL table has 361 frames: S windows of 300-500 frames are most of T; say so.
-        self.assertIn("361 frames: the sparse windows (300-500 frames) hold up to 100% of them", p.stderr)
+        self.assertIn("1 of 1 training table(s) have fewer than 5,000 frames", p.stderr)
+        self.assertIn("361 frames): the sparse windows (300-500 frames) hold up to 100% of such a table", p.stderr)
         self.assertIn("nothing can be held out", p.stderr)
+        # Said once for many tables, not once per table.
+        q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run")
+        self.assertEqual(q.stderr.count("fewer than 5,000 frames"), 1, q.stderr)
+        self.assertIn("3 of 3 training table(s)", q.stderr)
         p = run("train", "--source", "simulate", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("would be ignored", p.stderr)
