@@ -143,7 +143,7 @@ std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>*
     FovEntry f;
     f.id = t.id, f.row = t.row, f.col = t.col, f.x_um = t.x_um, f.y_um = t.y_um;
     f.table_path = c.dir + "/" + expand_tile_pattern(c.table_pattern, t);
-    if (c.widefield_pattern != "none") {  // "none": a campaign without widefield images
+    if (c.has_widefields()) {
       const std::string wf = c.dir + "/" + expand_tile_pattern(c.widefield_pattern, t);
       if (fs::exists(wf)) f.widefield_path = wf;
     }

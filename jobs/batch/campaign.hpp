@@ -22,6 +22,7 @@ struct CampaignInfo {
   std::string widefield_pattern = "fov/{id}/widefield.tif";  // "none": no widefield images
   std::string widefield_frames = "3-5";
   std::string positions = "positions.csv";
+  bool has_widefields() const { return widefield_pattern != "none"; }  // "widefield = none": a campaign without
 };
 
 struct FovEntry {

@@ -53,14 +53,16 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
                                                   "FoVs (looked for {}{})",
                                             o.rows, o.cols, plan.missing_tables.front(),
                                             plan.missing_tables.size() > 1 ? ", " + plan.missing_tables.back() + " ..." : ""));
-  // Files for a row or col beyond the grid: --rows / --cols too small, or ids counted otherwise.
-  for (const auto& [what, r, c] : {std::tuple{"row", o.rows, 0}, std::tuple{"col", 0, o.cols}}) {
+  // Files for a row, col or id beyond the grid: --rows / --cols too small, or ids counted otherwise.
+  for (const auto& [what, r, c, id] : {std::tuple{"row", o.rows, 0, -1}, std::tuple{"col", 0, o.cols, -1},
+                                       std::tuple{"id", 0, 0, o.rows * o.cols}}) {
+    if (o.table_pattern.find(std::string("{") + what) == std::string::npos) continue;
     TileInfo t;
-    t.row = r, t.col = c, t.id = r * o.cols + c;
+    t.row = r, t.col = c, t.id = id >= 0 ? id : r * o.cols + c;
     const std::string beyond = expand_tile_pattern(o.table_pattern, t);
-    if (exists(beyond) && o.table_pattern.find(std::string("{") + what) != std::string::npos)
+    if (exists(beyond))
       plan.warnings.push_back(fmt::format("{} exists but lies beyond the {} x {} grid ({} {}): are --rows and --cols right?", beyond,
-                                          o.rows, o.cols, what, std::string(what) == "row" ? r : c));
+                                          o.rows, o.cols, what, id >= 0 ? id : std::string(what) == "row" ? r : c));
   }
   if (!o.widefield_pattern.empty() && plan.widefields == 0) {
     TileInfo t;

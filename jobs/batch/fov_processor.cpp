@@ -107,15 +107,15 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           fov.widefield_path, tag_nm, c.camera_pixel_nm,
                                           c.camera_pixel_nm_given ? "" : " (the default: campaign.ini does not give it)",
                                           c.camera_pixel_nm));
-      const WidefieldSignal signal = widefield_signal(wf.view());
+      const WidefieldSignal signal = widefield_signal(wf.view(), c.camera_pixel_nm);
       WidefieldRegistration reg;
       if (!signal.has_structure()) {
         // Said as "widefield ignored" (QC then does not also call the FoV one without a widefield file).
         w->widefield_without_structure = true;
-        w->warnings.push_back(fmt::format("widefield ignored: {} shows no structure above its noise ({} px more than 5 x "
-                                          "{:.3g} counts above its background): the A-net used the localizations alone "
-                                          "(from a widefield of background it invents filaments)",
-                                          fov.widefield_path, signal.bright_px, signal.noise));
+        w->warnings.push_back(fmt::format("widefield ignored: {} {}: {} (from a widefield of background the A-net invents "
+                                          "filaments)",
+                                          fov.widefield_path, signal.no_structure_text(),
+                                          w->failed ? "not used for a widefield-only tile" : "the A-net used the localizations alone"));
       } else if (!w->failed) {
         reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
       }

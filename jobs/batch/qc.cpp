@@ -160,7 +160,9 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
         failed[cell] = r.status != "done";
         if (r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
           err[cell] = r.extra["error_score"].get<double>();
-          if (r.status == "done") scores.push_back(err[cell]);
+          // Only FoVs whose A-net had a widefield have an error map: the others' 0 would pull the
+          // campaign's median and MAD down and flag ordinary FoVs.
+          if (r.status == "done" && r.extra.value("widefield", true) == true) scores.push_back(err[cell]);
         }
         if (r.extra.contains("localizations") && r.extra["localizations"].is_number()) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
       }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "anet/evaluation.hpp"
+#include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -32,12 +33,11 @@ std::vector<double> parse_list(const std::string& spec) {
 }
 
 // The A-net refuses its options (--mode, --tile-px, --precision, --device) with
-// std::invalid_argument when it is built, inside the evaluation: they are usage errors, as in
-// `reconstruct`.
-template <typename F>
-auto usage_errors(F&& f) {
+// std::invalid_argument when it is built: built once here, before the evaluation, so that those
+// are usage errors (as in `reconstruct`) and nothing deeper is mistaken for one.
+void check_reconstructor_options(const anet::EvaluateOptions& o) {
   try {
-    return f();
+    anet::Reconstructor(o.model, o.reconstructor);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -70,7 +70,8 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
       o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
       if (!(o.camera_pixel_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
     }
-    const anet::TableEvaluation e = usage_errors([&] { return anet::evaluate_table(o); });
+    check_reconstructor_options(o);
+    const anet::TableEvaluation e = anet::evaluate_table(o);
     std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("
               << e.dense_localizations << ")\n";
@@ -98,7 +99,8 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     s.specimen.gradient = vm["gradient"].as<double>();
     s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
     s.widefield.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
-    const anet::SimulatedEvaluation e = usage_errors([&] { return anet::evaluate_simulated(o); });
+    check_reconstructor_options(o);
+    const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
     std::printf("simulated %s, %d fields of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
                 structure_name(s.specimen.structure), o.fields, e.field_um, static_cast<unsigned long long>(s.specimen.seed));
     std::printf("%10s %10s %10s %10s %10s %10s %10s\n", "n", "locs/um2", "histogram", "A-net S", "A-net S+W", "gain S", "gain S+W");

@@ -111,11 +111,13 @@ int run_export(const Command& self, const po::variables_map& vm) {
       throw UsageError(std::string("--encoder: ") + e.what());
     }
     // A long export stops cleanly on SIGTERM/SIGUSR1/Ctrl-C (exit 75, no temporary left), and
-    // clears what killed exports (kill -9) left beside its output.
+    // clears the temporaries of this output name that killed exports (kill -9) left.
     install_stop_handlers(/*also_interrupt=*/true);
     opt.stop_requested = [] { return stop_requested(); };
     const std::filesystem::path dir = std::filesystem::path(out).has_parent_path() ? std::filesystem::path(out).parent_path() : std::filesystem::path(".");
-    if (const auto [files, bytes] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true); files)
+    if (const auto [files, bytes] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true,
+                                                                 std::filesystem::path(out).filename().string());
+        files)
       spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed writers left in {}", files, bytes / 1e6, dir.string());
     const OmeTiffStats st = export_ome_tiff(reader, out, opt);
     spdlog::info("wrote {}: {} levels x {} channels, {} tiles, {:.1f} MB ({:.1f} MB raw) in {:.1f} s ({:.0f} MB/s raw)", out,

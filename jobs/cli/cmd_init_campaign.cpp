@@ -16,13 +16,15 @@ namespace fs = std::filesystem;
 
 // The commonest mistake with real data: tables in stage (slide) coordinates instead of each FoV's
 // own. Read one table and say so before hours of FoVs find it out one by one.
-void check_sample_table(const std::string& path, double fov_um) {
+void check_sample_table(const std::string& path, double fov_um, double camera_pixel_nm) {
   LocTable t;
   try {
-    t = read_table(path, TableReadOptions{});
+    TableReadOptions read;
+    read.csv.camera_pixel_nm = camera_pixel_nm;  // 0: not given (px tables then need it, as in run)
+    t = read_table(path, read);
   } catch (const std::exception& e) {
     spdlog::warn("{}: could not read it with the default table options ({}); give `run` the options it needs "
-                 "(--columns, --delimiter, --camera-pixel-nm)", path, e.what());
+                 "(--columns, --delimiter; for tables in camera pixels, --camera-pixel-nm here)", path, e.what());
     return;
   }
   if (t.empty()) return;
@@ -38,7 +40,9 @@ int run_init_campaign(const po::variables_map& vm) {
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the folder that holds the FoVs' files)");
   CampaignInitOptions o;
-  o.name = vm.count("name") ? vm["name"].as<std::string>() : fs::absolute(dir).lexically_normal().filename().string();
+  fs::path abs = fs::absolute(dir).lexically_normal();
+  if (abs.filename().empty()) abs = abs.parent_path();  // "data/run1/" names run1
+  o.name = vm.count("name") ? vm["name"].as<std::string>() : abs.filename().string();
   if (o.name.empty()) o.name = "campaign";
   o.rows = vm["rows"].as<int>();
   o.cols = vm["cols"].as<int>();
@@ -70,7 +74,7 @@ int run_init_campaign(const po::variables_map& vm) {
     spdlog::warn("{} of {} grid cells have no table and are left out ({}{}): the mosaic has holes there", plan.missing_tables.size(),
                  o.rows * o.cols, some, plan.missing_tables.size() > 5 ? ", ..." : "");
   }
-  check_sample_table(dir + "/" + plan.fovs.front().table, o.fov_um);
+  check_sample_table(dir + "/" + plan.fovs.front().table, o.fov_um, camera_given ? o.camera_pixel_nm : 0.0);
   if (!camera_given) {
     // Written as a comment: a px table must not be converted with a default nobody chose.
     const std::string key = "camera-pixel-nm = ";
@@ -81,10 +85,17 @@ int run_init_campaign(const po::variables_map& vm) {
   // positions.csv first: campaign.ini, written last, marks a complete description.
   write_file_atomic(positions, plan.positions_csv);
   write_file_atomic(ini, plan.campaign_ini);
-  // Read back as `run` reads it: the same checks (geometry, duplicates, grid) apply now.
-  const CampaignInfo c = read_campaign(dir);
+  // Read back as `run` reads it: the same checks (geometry, duplicates, grid) apply now. A
+  // description run would refuse is not left behind (a retry would need --force).
   std::vector<std::string> warnings;
-  const std::vector<FovEntry> fovs = plan_fovs(c, &warnings);
+  std::vector<FovEntry> fovs;
+  try {
+    fovs = plan_fovs(read_campaign(dir), &warnings);
+  } catch (...) {
+    fs::remove(ini);
+    fs::remove(positions);
+    throw;
+  }
   for (const std::string& w : warnings) spdlog::warn("{}", w);
   std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield), nominal positions every {:g} um; wrote {} and {}\n"
                            "run it:  annamosaic run --campaign {} -o OUT\n",

@@ -81,11 +81,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   // A widefield of background alone: the A-net would invent filaments from its noise.
   bool use_wf = has_wf;
   if (has_wf) {
-    const WidefieldSignal signal = widefield_signal(wf_raw.view());
+    const WidefieldSignal signal = widefield_signal(wf_raw.view(), cam_nm);
     if (!signal.has_structure()) {
-      const std::string what = fmt::format("shows no structure above its noise ({} px more than 5 x {:.3g} counts above its "
-                                           "background)",
-                                           signal.bright_px, signal.noise);
+      const std::string what = signal.no_structure_text();
       if (!has_table && !has_sparse_tif)
         throw InputError(vm["widefield"].as<std::string>(), what + ": a reconstruction from it alone would be invented; give the "
                                                                   "localizations (--table)");

@@ -286,7 +286,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   const std::vector<FovEntry> fovs = plan_fovs(campaign, &plan_warnings);
   if (rank == 0)
     for (const auto& w : plan_warnings) spdlog::warn("{}", w);
-  if (rank == 0 && !vm["no-widefield"].as<bool>()) {
+  if (rank == 0 && !vm["no-widefield"].as<bool>() && campaign.has_widefields()) {
     // A FoV without its widefield file runs on the localizations alone: say which (a typo in
     // the campaign's widefield pattern would do this to every FoV).
     std::vector<int> without;

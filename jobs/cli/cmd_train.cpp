@@ -66,7 +66,7 @@ std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir) {
     spdlog::warn("{}: {} FoV table(s) listed in {} are missing and not used (first: {})", dir, missing.size(), c.positions,
                  missing.front());
   if (const auto no_wf = std::count_if(out.begin(), out.end(), [](const auto& t) { return t.widefield.empty(); });
-      no_wf && c.widefield_pattern != "none")
+      no_wf && c.has_widefields())
     spdlog::warn("{}: {} of {} FoV(s) have no widefield file ({}): they train without one", dir, no_wf, out.size(),
                  c.widefield_pattern);
   if (out.empty()) throw InputError(dir, "campaign has no FoV tables (" + c.table_pattern + ", " + c.positions + ")");

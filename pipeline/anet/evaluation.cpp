@@ -249,6 +249,10 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     const WidefieldRegistration reg = register_widefield(sparse.view(), wf_raw.view(), px, opt.camera_pixel_nm);
     spdlog::info("widefield registered to S: shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", reg.shift_x_px, reg.shift_y_px,
                  reg.confidence);
+    if (reg.confidence < kMinWidefieldConfidence)
+      throw InputError(opt.widefield, fmt::format("matches the table's sparse image poorly (registration confidence {:.3f} < "
+                                                  "{}): not this table's field, or another --camera-pixel-nm",
+                                                  reg.confidence, kMinWidefieldConfidence));
     L = widefield_on_sr_grid(wf_raw.view(), reg, sparse.width(), sparse.height(), px, opt.camera_pixel_nm);
     a_wf = net.run(sparse.view(), &L, opt.switch_id).reconstruction;
     out.with_widefield = true;

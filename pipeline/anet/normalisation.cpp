@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "imgproc/filters.hpp"
+#include "register/widefield_signal.hpp"
 
 namespace annamosaic::anet {
 

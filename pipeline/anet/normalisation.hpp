@@ -16,12 +16,11 @@ struct Standardisation {
 };
 Standardisation sparse_standardisation(ImageView<const float> s);
 ImageF standardise_sparse(ImageView<const float> s);
-// `pixel_nm`: L's pixel. Before scaling, L's smooth floor (block minima over 1.7 um, about 16
-// camera pixels; imgproc block_min_floor) is subtracted: a flat background then changes nothing
+// `pixel_nm`: L's pixel. Before scaling, L's smooth floor (block minima over
+// kWidefieldFloorBlockNm, register/widefield_signal.hpp; imgproc block_min_floor) is subtracted: a flat background then changes nothing
 // (min-max removes constants), a vignetted one no longer becomes a bright disc that the network
 // fills with filaments. pixel_nm <= 0: no floor (plain min-max, as the authors').
 ImageF scale_widefield(ImageView<const float> l, double pixel_nm);
-inline constexpr double kWidefieldFloorBlockNm = 1728;  // 16 x 108 nm
 ImageF widefield_on_q_grid(ImageView<const float> l01);
 inline constexpr std::size_t kQFactor = 4;  // Q's output is 1/4 of the input size
 

@@ -60,7 +60,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   out.commit();
 }
 
-std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers) {
+std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers,
+                                                                    const std::string& only_of) {
   namespace fs = std::filesystem;
   std::size_t files = 0;
   std::uintmax_t bytes = 0;
@@ -71,6 +72,7 @@ std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::s
     if (pos == std::string::npos || pos + 5 >= name.size() || name.size() - pos - 5 > 9 ||
         name.find_first_not_of("0123456789", pos + 5) != std::string::npos || !it->is_regular_file())
       continue;
+    if (!only_of.empty() && name.compare(0, pos, only_of) != 0) continue;
     if (only_dead_writers && (::kill(static_cast<pid_t>(std::stol(name.substr(pos + 5))), 0) == 0 || errno != ESRCH))
       continue;  // its writer may still be running
     std::error_code size_ec, rm_ec;

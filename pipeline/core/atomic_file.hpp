@@ -36,7 +36,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Removes the "<name>.tmp.<pid>" files of writers killed before commit() in `dir` (not its
 // subfolders). only_dead_writers: keep those whose process still runs (when no lock says the
-// folder is this process's alone). Returns {files, bytes} removed.
-std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers);
+// folder is this process's alone). only_of: only those of this file name ("mosaic.ome.tif"), for
+// a writer that does not own the folder (pids mean nothing on another node of a shared file
+// system). Returns {files, bytes} removed.
+std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers,
+                                                                    const std::string& only_of = "");
 
 }  // namespace annamosaic

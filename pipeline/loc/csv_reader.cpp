@@ -453,7 +453,8 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     if (!last.empty() && last.front() != '#')
       local.warnings.push_back(name + ":" + std::to_string(base_line) +
                                ": the last line has no line end: the file may be cut short (an interrupted copy or "
-                               "export); its row was read as it stands");
+                               "export); its row was read as it stands" +
+                               (opt.skip_bad_rows ? std::string(" unless it is among the skipped rows") : std::string()));
   }
   // A header without rows is an empty FoV, not a malformed file: callers decide.
   local.rows_read = table.size();

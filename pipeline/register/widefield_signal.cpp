@@ -1,5 +1,7 @@
 #include "register/widefield_signal.hpp"
 
+#include <fmt/format.h>
+
 #include "imgproc/filters.hpp"
 
 #include <algorithm>
@@ -18,7 +20,12 @@ double median_of(std::vector<float>& v) {
 
 }  // namespace
 
-WidefieldSignal widefield_signal(ImageView<const float> wf) {
+std::string WidefieldSignal::no_structure_text() const {
+  return fmt::format("shows no structure above its noise ({} px more than 5 x {:.3g} counts above its background, of {} needed)",
+                     bright_px, noise, std::max<std::size_t>(10, (2 * pixels + 9999) / 10000));
+}
+
+WidefieldSignal widefield_signal(ImageView<const float> wf, double camera_pixel_nm) {
   WidefieldSignal s;
   s.pixels = wf.width() * wf.height();
   if (wf.width() < 2 || wf.height() < 1) return s;
@@ -31,7 +38,8 @@ WidefieldSignal widefield_signal(ImageView<const float> wf) {
   const double dm = median_of(d);
   for (float& v : d) v = static_cast<float>(std::abs(v - dm));
   s.noise = median_of(d) / 0.6745 / std::sqrt(2.0);
-  const ImageF floor = block_min_floor(wf, 16);  // 1.7 um at 108 nm: wider than a dense network's gaps
+  const ImageF floor = block_min_floor(
+      wf, static_cast<std::size_t>(std::max(1.0, std::round(kWidefieldFloorBlockNm / (camera_pixel_nm > 0 ? camera_pixel_nm : 108)))));
   std::vector<float> flat;
   flat.reserve(s.pixels);
   for (std::size_t y = 0; y < wf.height(); ++y)

@@ -125,7 +125,9 @@ void ImsReader::open() {
   auto s = std::make_unique<State>();
   auto bad = [&](const std::string& what) { return InputError(path_, what); };
   // Say what the file is when it is another kind (HDF5's own report is a page of internals).
-  if (H5Fis_hdf5(path_.c_str()) <= 0) {
+  const htri_t is_hdf5 = H5Fis_hdf5(path_.c_str());
+  if (is_hdf5 < 0) throw IoError(path_, "cannot read: " + h5::error_text());
+  if (is_hdf5 == 0) {
     char magic[4] = {0};
     if (std::FILE* f = std::fopen(path_.c_str(), "rb")) {
       (void)!std::fread(magic, 1, 4, f);

@@ -76,6 +76,13 @@ TEST(CampaignInit, FilesBeyondTheGridAreSaidAndNoWidefieldIsNone) {
   ASSERT_EQ(p.warnings.size(), 1u);
   EXPECT_NE(p.warnings[0].find("r1_c0.csv exists but lies beyond the 1 x 2 grid"), std::string::npos) << p.warnings[0];
   EXPECT_NE(p.campaign_ini.find("widefield = none\n"), std::string::npos) << p.campaign_ini;
+  // The same with ids: a file for id rows x cols is beyond the grid too.
+  CampaignInitOptions ids = o;
+  ids.table_pattern = "fov/{id}/locs.csv";
+  const CampaignInitPlan pi = plan_campaign_init(ids, in({"fov/0000/locs.csv", "fov/0001/locs.csv", "fov/0002/locs.csv"}));
+  ASSERT_EQ(pi.warnings.size(), 1u);
+  EXPECT_NE(pi.warnings[0].find("fov/0002/locs.csv exists but lies beyond the 1 x 2 grid (id 2)"), std::string::npos)
+      << pi.warnings[0];
   // The default widefield pattern finding nothing: said, with what was looked for.
   o.widefield_pattern = "fov/{id}/widefield.tif";
   const CampaignInitPlan q = plan_campaign_init(o, in({"r0_c0.csv", "r0_c1.csv"}));

@@ -166,7 +166,8 @@ TEST(FovProcessor, AWidefieldWithoutStructureIsKeptButNotReconstructedFrom) {
   for (const ImageF& im : stack) pages.push_back(im.view());
   write_tiff_stack(f.widefield_path, pages, TiffWriteOptions{});
 
-  const auto w = prepare_fov(f, c, FovOptions{});
+  const FovOptions opt;
+  const auto w = prepare_fov(f, c, opt);
   ASSERT_FALSE(w->failed) << w->reason;
   EXPECT_TRUE(w->widefield_without_structure);
   EXPECT_FALSE(w->result.widefield.empty());
@@ -177,7 +178,7 @@ TEST(FovProcessor, AWidefieldWithoutStructureIsKeptButNotReconstructedFrom) {
   begin_reconstruction(*w, [&](const ImageF& s, const ImageF* wf, int) -> std::unique_ptr<ReconstructJob> {
     given = wf;
     return std::make_unique<FakeJob>(s, 0);
-  }, 0, FovOptions{});
+  }, 0, opt);
   EXPECT_EQ(given, nullptr);
   run_reconstruction_networks(*w);
   end_reconstruction(*w);

@@ -353,6 +353,7 @@ class InitCampaign(unittest.TestCase):
         # The FoV stage runs on it as on a simulated campaign.
         out = os.path.join(self.dir, "out")
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        self.assertNotIn("no FoV has a widefield file", p.stdout + p.stderr)  # widefield = none says so
         with open(os.path.join(out, "manifest.jsonl")) as f:
             done = [l for l in f if '"done"' in l]
         self.assertEqual(len(done), 2, p.stdout + p.stderr)
