@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
-#include "imgproc/filters.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "imgproc/filters.hpp"
 
 namespace annamosaic {
 namespace {
