@@ -1,6 +1,8 @@
 // `annamosaic evaluate`: the A-net against the plain histogram (pipeline/anet/evaluation.hpp).
 #include <sched.h>
 
+#include <fmt/ranges.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -58,6 +60,10 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   o.write_images = vm["write-images"].as<bool>();
   if (vm.count("widefield") && !vm.count("table"))
     throw UsageError("--widefield goes with --table (the simulated protocol makes its own widefield)");
+  // Options of the other protocol are said, not silently dropped (a config file may hold both).
+  if (const auto unused = given_options_marked(self, vm, vm.count("table") ? "simulated:" : "table:"); !unused.empty())
+    spdlog::warn("{} belong to the {} protocol and are not used {}", fmt::join(unused, ", "),
+                 vm.count("table") ? "simulated" : "--table", vm.count("table") ? "with --table" : "without --table");
   if (vm.count("table")) {
     o.table = vm["table"].as<std::string>();
     o.sparse_fraction = vm["sparse-fraction"].as<double>();

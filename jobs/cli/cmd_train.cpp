@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+
+#include <fmt/ranges.h>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -136,6 +138,9 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   if (d.source == "simulate" && tables_given)
     throw UsageError("--dataset and --campaign are training data for --source tables; with --source simulate they would be "
                      "ignored (drop --source, or the datasets)");
+  if (const auto unused = given_options_marked(self, vm, d.source == "tables" ? "simulate:" : "tables:"); !unused.empty())
+    spdlog::warn("{} apply to --source {} and are not used with --source {}", fmt::join(unused, ", "),
+                 d.source == "tables" ? "simulate" : "tables", d.source);
   d.crop_px = vm["crop-px"].as<std::size_t>();
   if (d.crop_px == 0 || d.crop_px % 256 != 0)
     throw UsageError("--crop-px must be a positive multiple of 256 (8 stride-2 levels), not " + std::to_string(d.crop_px));

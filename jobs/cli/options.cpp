@@ -183,6 +183,16 @@ std::map<std::string, std::string> g_config_places;
 bool g_first_parse = true;
 }
 
+std::vector<std::string> given_options_marked(const Command& cmd, const po::variables_map& vm, const std::string& help_prefix) {
+  std::vector<std::string> given;
+  po::options_description own;
+  cmd.add_options(own);
+  for (const auto& o : own.options())
+    if (o->description().rfind(help_prefix, 0) == 0 && vm.count(o->long_name()) && !vm[o->long_name()].defaulted())
+      given.push_back("--" + o->long_name());
+  return given;
+}
+
 std::string config_place_note(const std::string& message) {
   for (std::size_t at = message.find("--"); at != std::string::npos; at = message.find("--", at + 2)) {
     std::size_t end = at + 2;

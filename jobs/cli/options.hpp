@@ -56,6 +56,11 @@ std::optional<std::map<std::string, std::string>> ini_section(const std::string&
 // after parsing then still point at the line to fix.
 std::string config_place_note(const std::string& message);
 
+// The options of `cmd` given (on the command line or in the --config file, not defaulted) whose
+// help text starts with `help_prefix` ("simulated:"), as "--name" in the order --help lists them:
+// what a mode that does not use them would otherwise ignore without a word.
+std::vector<std::string> given_options_marked(const Command& cmd, const po::variables_map& vm, const std::string& help_prefix);
+
 // A failure every MPI rank learned from a collective agreement (the same message on each) is
 // reported by rank 0 alone: the other ranks mark it, and main() prints no final line for it
 // (a 32-rank job would otherwise end its log with 32 copies).

@@ -229,7 +229,9 @@ class Train(unittest.TestCase):
         self.assertIn("361 frames): the sparse windows (300-500 frames) hold up to 100% of such a table", p.stderr)
         self.assertIn("nothing can be held out", p.stderr)
         # Said once for many tables, not once per table.
-        q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run")
+        q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run",
+                "--filaments-per-100um2", 50)
+        self.assertIn("--filaments-per-100um2 apply to --source simulate and are not used with --source tables", q.stderr)
         self.assertEqual(q.stderr.count("fewer than 5,000 frames"), 1, q.stderr)
         self.assertIn("3 of 3 training table(s)", q.stderr)
         p = run("train", "--source", "simulate", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run", check=False)
@@ -377,8 +379,9 @@ class Evaluate(unittest.TestCase):
 
     def test_table(self):
         d = TMP / "eval_table"
-        out = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL).stdout
-        self.assertIn("A-net", out)
+        p = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL, "--fields", 2)
+        self.assertIn("A-net", p.stdout)
+        self.assertIn("--fields belong to the simulated protocol and are not used with --table", p.stderr)
         with open(d / "evaluate-table.csv") as f:
             rows = list(csv.reader(l for l in f if not l.startswith("#")))
         self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
