@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <set>
 
 #include "core/error.hpp"
 #include "sim/grid.hpp"
@@ -28,7 +27,6 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   }
 
   CampaignInitPlan plan;
-  std::set<std::string> tables;
   for (const FovPlacement& p : grid) {
     TileInfo t;
     t.id = p.id, t.row = p.row, t.col = p.col, t.x_um = p.nominal_x_um, t.y_um = p.nominal_y_um;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "anet/evaluation.hpp"
+#include "anet/metrics.hpp"
 #include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -94,7 +95,8 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   } else {
     o.field_px = vm["field-px"].as<std::size_t>();
     o.fields = vm["fields"].as<int>();
-    if (o.field_px < 176 || o.fields <= 0) throw UsageError("--field-px must be >= 176 (MS-SSIM scales) and --fields > 0");
+    if (o.field_px < kMsSsimMinSidePx || o.fields <= 0)
+      throw UsageError(fmt::format("--field-px must be >= {} (MS-SSIM scales) and --fields > 0", kMsSsimMinSidePx));
     if (vm.count("n")) o.n_values = parse_list(vm["n"].as<std::string>());
     auto& s = o.sim;
     s.specimen.structure = parse_structure(vm["structure"].as<std::string>());

@@ -111,14 +111,15 @@ Command init_campaign_command() {
   c.usage = "annamosaic init-campaign DIR --rows R --cols C --fov-um F --overlap-um O [--table PATTERN] [--widefield PATTERN]";
   c.positional = {"input"};
   c.details =
-      "Patterns name each FoV's files inside DIR: {id} (4 digits, 0003), {id:d} (3), {row}, {col}, {row:02d}, {col:03d}.\n"
+      "Patterns name each FoV's files inside DIR: {id} (4 digits, 0003), {id:d} (3), {row}, {col}, {row:02d}, {col+1:03d}.\n"
       "ids follow the grid in --order (raster: row by row; snake: every other row backwards), as the microscope\n"
       "acquired them. Grid cells without a table are left out (holes in the mosaic), FoVs without a widefield are\n"
       "reconstructed from their localizations alone. Positions are nominal: col x (fov-um - overlap-um) and\n"
       "row x (fov-um - overlap-um) um; the stitch stage registers the overlaps. For measured stage positions,\n"
       "write positions.csv yourself (README \"Your own data as a campaign\").\n"
       "Example: annamosaic init-campaign data/run1 --rows 33 --cols 33 --fov-um 55.3 --overlap-um 5 \\\n"
-      "           --table 'tables/r{row:02d}_c{col:02d}.csv' --widefield 'wf/r{row:02d}_c{col:02d}.tif'";
+      "           --table 'tables/r{row+1:02d}_c{col+1:02d}.csv' --widefield 'wf/r{row+1:02d}_c{col+1:02d}.tif'\n"
+      "(names counted from 1: {row+1}; the grid counts from 0)";
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("input", po::value<std::string>()->required(), "the campaign folder")

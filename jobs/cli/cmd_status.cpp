@@ -48,27 +48,13 @@ Target resolve_target(const std::string& arg) {
   std::error_code ec;
   if (fs::is_directory(arg, ec)) return {arg, fs::is_regular_file(arg + "/config.ini", ec) ? arg + "/config.ini" : "", arg};
   if (fs::is_regular_file(arg, ec)) {
+    const po::variables_map run_vm = options_of("run", {"run", "--config", arg});
     // A configuration that does not say where a run writes (a [train] file, say) would be
     // examined with run's defaults: another campaign's folder.
-    {
-      std::ifstream in(arg);
-      std::string section, line;
-      bool says = false;
-      while (std::getline(in, line)) {
-        const auto b = line.find_first_not_of(" \t");
-        if (b == std::string::npos || line[b] == '#' || line[b] == ';') continue;
-        if (line[b] == '[') {
-          section = line.substr(b + 1, line.find(']', b) - b - 1);
-          continue;
-        }
-        const std::string key = line.substr(b, line.find_first_of(" \t=", b) - b);
-        if ((section.empty() || section == "run") && (key == "output" || key == "campaign")) says = true;
-      }
-      if (!says)
-        throw InputError(arg, "sets neither output nor campaign for run (no [run] section with them): not a run "
-                              "configuration; give the one `run --config` was given, or the run's output folder");
-    }
-    std::string out = options_of("run", {"run", "--config", arg})["output"].as<std::string>();
+    if (run_vm["output"].defaulted() && run_vm["campaign"].defaulted())
+      throw InputError(arg, "sets neither output nor campaign for run (no [run] section with them): not a run "
+                            "configuration; give the one `run --config` was given, or the run's output folder");
+    std::string out = run_vm["output"].as<std::string>();
     if (const std::string wd = recorded_working_folder(arg); !wd.empty() && fs::path(out).is_relative())
       out = (fs::path(wd) / out).string();
     return {arg, arg, out};

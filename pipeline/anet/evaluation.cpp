@@ -220,11 +220,11 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
                                             "nothing to score; a larger --sparse-fraction, or a table whose frames start "
                                             "at its acquisition's start",
                                             out.sparse_frames, out.frames, range.base));
-  // MS-SSIM's five scales need 176 px (as the simulated protocol's --field-px).
-  if (std::min(out.width_px, out.height_px) < 176)
-    throw InputError(opt.table, fmt::format("its image is {} x {} px at {} nm: MS-SSIM needs at least 176 px on each side "
+  // MS-SSIM's five scales (as the simulated protocol's --field-px).
+  if (std::min(out.width_px, out.height_px) < kMsSsimMinSidePx)
+    throw InputError(opt.table, fmt::format("its image is {} x {} px at {} nm: MS-SSIM needs at least {} px on each side "
                                             "(a field of {:.1f} um)",
-                                            out.width_px, out.height_px, px, 176 * px / 1000));
+                                            out.width_px, out.height_px, px, kMsSsimMinSidePx, kMsSsimMinSidePx * px / 1000));
   // Odd/even frames of a window: two independent halves for the FRC.
   auto halves = [&](const FrameWindow& w, ImageF& a, ImageF& b) {
     LocTable odd, even;

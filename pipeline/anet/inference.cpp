@@ -92,24 +92,29 @@ AutocastGuard::~AutocastGuard() {
   at::autocast::clear_cache();
 }
 
+torch::Device resolve_device(const std::string& device) {
+  if (device == "cpu" || (device == "auto" && !torch::cuda::is_available())) return torch::kCPU;
+  if (device.rfind("cuda", 0) != 0 && device != "auto")
+    throw std::invalid_argument("unknown device '" + device + "' (cpu, auto, cuda or cuda:N)");
+  if (!torch::cuda::is_available())
+    throw IoError("device " + device, "CUDA requested but not available (this LibTorch has no CUDA, or no GPU is visible)");
+  torch::Device d(torch::kCPU);
+  try {
+    d = torch::Device(device == "auto" ? std::string("cuda") : device);
+  } catch (const c10::Error&) {
+    throw std::invalid_argument("unknown device '" + device + "' (cpu, auto, cuda or cuda:N)");
+  }
+  if (d.index() >= static_cast<int>(torch::cuda::device_count()))
+    throw IoError("device " + device, "no such GPU (" + std::to_string(torch::cuda::device_count()) + " visible)");
+  return d;
+}
+
 DeviceSetup setup_device(const ReconstructorOptions& opt) {
   DeviceSetup d;
-  if (opt.device == "cpu" || (opt.device == "auto" && !torch::cuda::is_available())) {
-    d.device = torch::kCPU;
-  } else if (opt.device.rfind("cuda", 0) == 0 || opt.device == "auto") {
-    if (!torch::cuda::is_available())
-      throw IoError("device " + opt.device, "CUDA requested but not available (this LibTorch has no CUDA, or no GPU is visible)");
-    try {
-      d.device = torch::Device(opt.device == "auto" ? std::string("cuda") : opt.device);
-    } catch (const c10::Error&) {
-      throw std::invalid_argument("unknown device '" + opt.device + "' (cpu, cuda or cuda:N)");
-    }
-    if (d.device.index() >= static_cast<int>(torch::cuda::device_count()))
-      throw IoError("device " + opt.device, "no such GPU (" + std::to_string(torch::cuda::device_count()) + " visible)");
+  d.device = resolve_device(opt.device);
+  if (d.device.is_cuda()) {
     d.channels_last = opt.channels_last;
     at::globalContext().setBenchmarkCuDNN(true);
-  } else {
-    throw std::invalid_argument("unknown device '" + opt.device + "' (cpu, cuda or cuda:N)");
   }
   if (opt.precision == "fp32" || opt.precision == "tf32") d.autocast = torch::kFloat32;
   else if (opt.precision == "bf16") d.autocast = torch::kBFloat16;

@@ -35,6 +35,9 @@ class AutocastGuard {
 // Checks the options against what this LibTorch offers: IoError for an unavailable device,
 // std::invalid_argument for an unknown precision (or tf32/bf16/fp16 on the CPU).
 DeviceSetup setup_device(const ReconstructorOptions& opt);
+// The device named "cpu", "auto" (a GPU when one is visible), "cuda" or "cuda:N", checked against
+// what this LibTorch sees (IoError: unavailable or no such GPU; std::invalid_argument: unknown).
+torch::Device resolve_device(const std::string& device);
 // Moves a module to the device (and to channels_last for 4-D weights when asked).
 void place_module(torch::nn::Module& m, const DeviceSetup& dev);
 

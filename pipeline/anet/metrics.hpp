@@ -26,6 +26,9 @@
 
 namespace annamosaic {
 
+// The smallest image side with all five Wang MS-SSIM scales (11 px at the coarsest).
+inline constexpr std::size_t kMsSsimMinSidePx = 176;
+
 struct SsimOptions {
   double data_range = 1.0;
   double sigma = 1.5;       // Gaussian window; radius = int(3.5 * sigma + 0.5) as in scipy/skimage

@@ -10,6 +10,7 @@
 #include <future>
 #include <sstream>
 
+#include "anet/inference.hpp"
 #include "anet/losses.hpp"
 #include "anet/metrics.hpp"
 #include "anet/normalisation.hpp"
@@ -218,16 +219,7 @@ TrainSummary train(const TrainOptions& opt) {
   if (opt.checkpoint_dir.empty()) throw InputError("checkpoint-dir", "must be given");
   if (opt.lowres_target != "q-of-t" && opt.lowres_target != "widefield")
     throw InputError("lowres-target", "must be q-of-t or widefield, not '" + opt.lowres_target + "'");
-  torch::Device device(torch::kCPU);
-  if (opt.device != "cpu" && !(opt.device == "auto" && !torch::cuda::is_available())) {  // auto: a GPU when one is visible
-    if (!torch::cuda::is_available())
-      throw IoError("device " + opt.device, "CUDA requested but not available (this LibTorch has no CUDA, or no GPU is visible)");
-    try {
-      device = torch::Device(opt.device == "auto" ? std::string("cuda") : opt.device);
-    } catch (const c10::Error&) {
-      throw InputError("device", "unknown device '" + opt.device + "' (cpu, auto, cuda or cuda:N)");
-    }
-  }
+  const torch::Device device = resolve_device(opt.device);  // the same rule as inference
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
   // A training's checkpoint is hours of work: never overwritten by a run that forgot --resume.

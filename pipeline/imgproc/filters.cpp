@@ -153,43 +153,27 @@ ImageF downsample_mean(ImageView<const float> in, std::size_t factor) {
 }
 
 ImageF block_min_floor(ImageView<const float> im, std::size_t block_px) {
-  const std::size_t kBlock = std::max<std::size_t>(1, block_px);
+  const std::size_t block = std::max<std::size_t>(1, block_px);
   const std::size_t W = im.width(), H = im.height();
   if (W == 0 || H == 0) return ImageF(W, H);
-  const std::size_t bw = (W + kBlock - 1) / kBlock, bh = (H + kBlock - 1) / kBlock;
-  std::vector<float> mins(bw * bh, INFINITY), smooth(bw * bh);
-  for (std::size_t y = 0; y < H; ++y)
-    for (std::size_t x = 0; x < W; ++x) {
-      float& m = mins[(y / kBlock) * bw + x / kBlock];
-      m = std::min(m, im(x, y));
-    }
+  const std::size_t bw = (W + block - 1) / block, bh = (H + block - 1) / block;
+  std::vector<float> mins(bw * bh, INFINITY);
+  for (std::size_t y = 0; y < H; ++y) {
+    const float* row = im.row(y);
+    float* m = &mins[(y / block) * bw];
+    for (std::size_t bx = 0; bx < bw; ++bx)
+      m[bx] = std::min(m[bx], *std::min_element(row + bx * block, row + std::min(W, (bx + 1) * block)));
+  }
+  ImageF smooth(bw, bh);  // each block's minimum averaged with its neighbours'
   for (std::size_t by = 0; by < bh; ++by)
     for (std::size_t bx = 0; bx < bw; ++bx) {
-      double s = 0;
+      double sum = 0;
       int n = 0;
       for (std::size_t yy = by ? by - 1 : 0; yy <= std::min(bh - 1, by + 1); ++yy)
-        for (std::size_t xx = bx ? bx - 1 : 0; xx <= std::min(bw - 1, bx + 1); ++xx) s += mins[yy * bw + xx], ++n;
-      smooth[by * bw + bx] = static_cast<float>(s / n);
+        for (std::size_t xx = bx ? bx - 1 : 0; xx <= std::min(bw - 1, bx + 1); ++xx) sum += mins[yy * bw + xx], ++n;
+      smooth(bx, by) = static_cast<float>(sum / n);
     }
-  ImageF floor(W, H);
-  auto at = [&](double c, std::size_t n, std::size_t& i0, std::size_t& i1, double& f) {
-    const double g = std::clamp((c + 0.5) / kBlock - 0.5, 0.0, static_cast<double>(n - 1));
-    i0 = static_cast<std::size_t>(g), i1 = std::min(n - 1, i0 + 1), f = g - static_cast<double>(i0);
-  };
-  for (std::size_t y = 0; y < H; ++y) {
-    std::size_t y0, y1;
-    double fy;
-    at(static_cast<double>(y), bh, y0, y1, fy);
-    for (std::size_t x = 0; x < W; ++x) {
-      std::size_t x0, x1;
-      double fx;
-      at(static_cast<double>(x), bw, x0, x1, fx);
-      const double top = smooth[y0 * bw + x0] * (1 - fx) + smooth[y0 * bw + x1] * fx;
-      const double bottom = smooth[y1 * bw + x0] * (1 - fx) + smooth[y1 * bw + x1] * fx;
-      floor(x, y) = static_cast<float>(top * (1 - fy) + bottom * fy);
-    }
-  }
-  return floor;
+  return resize_bilinear(smooth.view(), W, H);  // block centres to pixel centres
 }
 
 }  // namespace annamosaic

@@ -447,8 +447,8 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
   // A last line without its line end is how a copy or an export cut short looks; its row may hold
   // a truncated number that still parses (12345.6 read as 12), so say it rather than guess.
   if (!body.empty() && body.back() != '\n') {
-    const std::size_t start = body.find_last_of('\n') == std::string_view::npos ? 0 : body.find_last_of('\n') + 1;
-    std::string_view last = body.substr(start);
+    const std::size_t nl = body.find_last_of('\n');
+    std::string_view last = body.substr(nl == std::string_view::npos ? 0 : nl + 1);
     if (!last.empty() && last.back() == '\r') last.remove_suffix(1);
     if (!last.empty() && last.front() != '#')
       local.warnings.push_back(name + ":" + std::to_string(base_line) +
