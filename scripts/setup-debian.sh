@@ -7,7 +7,7 @@ PKGS=(
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
   libtiff-dev libtbb-dev libboost-program-options-dev libfftw3-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libpng-dev zlib1g-dev libdeflate-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libpng-dev zlib1g-dev libdeflate-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-h5py python3-tifffile python3-skimage python3-pandas
   slurm-wlm munge

@@ -37,7 +37,7 @@ say() { echo "setup-gpu-node: $*"; }
 # by dependency closure (below); build-time-only -dev dependencies are not followed.
 ROOTS=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-  libtbb-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libdeflate-dev
+  libtbb-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libdeflate-dev libxxhash-dev
   libboost-program-options-dev libboost-program-options1.74-dev libboost1.74-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev googletest

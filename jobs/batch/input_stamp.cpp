@@ -63,7 +63,7 @@ InputComparison compare_input(const nlohmann::json& stamp, const std::string& pa
   }
   c.read_content = true;
   try {
-    if (file_checksum(path) != stamp.value("checksum", "")) {
+    if (const std::string was = stamp.value("checksum", ""); file_checksum_as(path, was) != was) {
       c.change = path + " changed since (same size, other content)";
     } else {
       c.refreshed = stamp;

@@ -18,7 +18,7 @@ struct ManifestRecord {
   int id = 0;
   std::string status;       // "done" | "failed"
   std::string file;         // result file, relative to the output folder ("done" only)
-  std::string checksum;     // "fnv1a64:<hex>" of the result file's bytes
+  std::string checksum;     // "xxh3:<hex>" of the result file's bytes (older runs: "fnv1a64:<hex>")
   std::string reason;       // "failed" only
   nlohmann::json extra;     // timings, counts, rank: kept for the QC report
 };

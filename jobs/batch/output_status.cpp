@@ -10,10 +10,13 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <tbb/parallel_for.h>
 
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "batch/output_lock.hpp"
+#include "core/checksum.hpp"
+#include "core/progress.hpp"
 
 namespace annamosaic {
 namespace fs = std::filesystem;
@@ -60,7 +63,7 @@ std::size_t count_of(const nlohmann::json& j, const char* key) {
 }
 }  // namespace
 
-OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan) {
+OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan, bool verify_results) {
   OutputStatus st;
   st.out_dir = out_dir;
   std::error_code ec;
@@ -82,6 +85,7 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     } catch (const std::exception& e) {
       st.problem = manifest_path + ": " + e.what();
     }
+    std::vector<std::pair<int, const ManifestRecord*>> to_verify;
     for (const auto& [id, r] : records) {
       if (plan && !ids.count(id)) {
         ++st.not_in_plan;
@@ -91,10 +95,34 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         const bool present = fs::is_regular_file(out_dir + "/" + r.file, ec);
         ++(present ? st.done : st.missing_results);
         st.recorded[id] = present ? RecordedFov::done : RecordedFov::result_missing;
+        if (present && verify_results) to_verify.emplace_back(id, &r);
       } else {
         ++st.failed;
         st.recorded[id] = RecordedFov::failed;
         st.failed_reasons.emplace_back(id, r.reason);
+      }
+    }
+    if (verify_results) {
+      st.verified = true;
+      std::vector<std::string> why(to_verify.size());  // "" when the file matches
+      Progress progress("verifying FoV results", to_verify.size(), "FoVs");
+      tbb::parallel_for(std::size_t{0}, to_verify.size(), [&](std::size_t i) {
+        const ManifestRecord& r = *to_verify[i].second;
+        try {  // (a record without a checksum has nothing to compare with)
+          if (!r.checksum.empty() && file_checksum_as(out_dir + "/" + r.file, r.checksum) != r.checksum)
+            why[i] = r.file + " does not match its recorded checksum";
+        } catch (const std::exception& e) {
+          why[i] = e.what();
+        }
+        progress.advance();
+      });
+      progress.finish();
+      for (std::size_t i = 0; i < to_verify.size(); ++i) {
+        if (why[i].empty()) continue;
+        --st.done;
+        ++st.damaged_results;
+        st.recorded[to_verify[i].first] = RecordedFov::result_damaged;
+        st.damaged.emplace_back(to_verify[i].first, why[i]);
       }
     }
     struct stat s {};

@@ -2,7 +2,8 @@
 // Where a campaign's run stands, read from its output folder without changing anything there:
 // what `annamosaic status` prints while a run goes on (in another process, on another node) or
 // after it ended. Reads the manifest, the event log, the lock, stitch_summary.json and the QC
-// report; never the FoV results themselves (a status of 1,089 FoVs must take a moment, not minutes).
+// report; the FoV results themselves only when asked to verify them (a status of 1,089 FoVs must
+// take a moment, not minutes; verifying reads every result file, ~30 MB each at full size).
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -24,7 +25,8 @@ struct RunPace {
 RunPace latest_run_pace(const std::vector<std::string>& event_lines);
 
 // A planned FoV's state as its manifest record says; FoVs without a record are not done yet.
-enum class RecordedFov { done, failed, result_missing };
+// result_damaged: its file no longer matches its recorded checksum (only known when verified).
+enum class RecordedFov { done, failed, result_missing, result_damaged };
 
 struct OutputStatus {
   std::string out_dir;
@@ -35,6 +37,9 @@ struct OutputStatus {
   std::size_t done = 0;                // recorded done, result file present (of the plan, if known)
   std::size_t failed = 0;              // recorded failed (the next run tries them again)
   std::size_t missing_results = 0;     // recorded done, result file gone (the next run redoes them)
+  bool verified = false;               // the result files were read and compared with their checksums
+  std::size_t damaged_results = 0;     // recorded done, file there but changed or unreadable (when verified)
+  std::vector<std::pair<int, std::string>> damaged;  // id, why (by id)
   std::size_t not_in_plan = 0;         // records of ids the plan does not have (another campaign's?)
   std::vector<std::pair<int, std::string>> failed_reasons;  // id, reason (by id)
   std::map<int, RecordedFov> recorded;  // id -> state, for the ids counted above
@@ -57,14 +62,16 @@ struct OutputStatus {
 
 // Reads OUT's files. `plan` (optional) is the campaign's FoV list, which gives the total and
 // restricts the counts to its ids. A missing folder is reported as !exists, a manifest that cannot
-// be read in `problem`; other damaged files count as absent. Does not verify result checksums or
-// inputs (a rerun does): "done" is "recorded done and its result file is there".
-OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan);
+// be read in `problem`; other damaged files count as absent. Without `verify_results`, "done" is
+// "recorded done and its result file is there"; with it, also "and the file matches its recorded
+// checksum", as a rerun checks it (read on all cores; inputs are not checked). Progress on stderr.
+OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan,
+                                bool verify_results = false);
 
 // The campaign's grid as text, one string per row (row 0 first), one character per column:
-// '#' done, 'x' failed, '!' done but its result file is gone, '.' not done yet, ' ' no FoV there.
+// '#' done, 'x' failed, '!' done but its result file is gone (or damaged), '.' not done yet, ' ' no FoV there.
 // FoVs outside rows x cols are left out (plan_fovs refuses them anyway).
-inline constexpr const char* kFovMapLegend = "# done, x failed, ! result file gone, . not yet";
+inline constexpr const char* kFovMapLegend = "# done, x failed, ! result file gone or damaged, . not yet";
 std::vector<std::string> fov_map(const std::vector<FovEntry>& plan, int rows, int cols,
                                  const std::map<int, RecordedFov>& recorded);
 

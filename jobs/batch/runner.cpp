@@ -78,7 +78,7 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
     }
     const std::string path = out_dir + "/" + rec.file;
     try {
-      if (file_checksum(path) != rec.checksum) {
+      if (file_checksum_as(path, rec.checksum) != rec.checksum) {
         spdlog::warn("FoV {}: {} does not match its recorded checksum; redoing it", id, path);
         continue;
       }

@@ -160,7 +160,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   const std::string path = out + "/fov_settings.json";
   // The stitch stage uses only the pixel size (and may run where the model is not, or after it
   // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
-  const nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
+  nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
   // Results only count when some FoV was done: failed ones are redone anyway (a rerun that fixes
   // the setting every FoV failed on must not be refused).
   bool has_results = false;
@@ -169,6 +169,14 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   if (has_results && fs::exists(path)) {
     std::ifstream in(path);
     const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    // Settings recorded before XXH3 name the model by its FNV-1a checksum: compared like with like.
+    if (!before.is_discarded() && now.contains("model") && before.contains("model") && before["model"].is_string() &&
+        before["model"].get<std::string>().rfind("fnv1a64:", 0) == 0) {
+      try {
+        now["model"] = file_checksum_as(resolve_model(vm["model"].as<std::string>()), before["model"].get<std::string>());
+      } catch (const std::exception&) {
+      }
+    }
     std::string diff;
     if (!before.is_discarded())
       for (const auto& [k, v] : now.items())
@@ -225,6 +233,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     auto& merged = static_cast<std::map<std::string, po::variable_value>&>(vm);
     for (const auto& [key, value] : vm_in)
       if (!value.defaulted()) merged[key] = value;
+    // `run -o OUT` alone: the demo campaign is simulated inside OUT (OUT/campaign), not into the
+    // working folder's out/demo/campaign; a run writes nothing outside the folder it was given.
+    const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
+    if (given("output") && !given("campaign")) {
+      merged["campaign"] = po::variable_value(boost::any((fs::path(vm_in["output"].as<std::string>()) / "campaign").string()), false);
+      if (!given("simulate-if-missing")) merged["simulate-if-missing"] = po::variable_value(boost::any(true), false);
+    }
   }
   const std::string stage = vm["stage"].as<std::string>();
   if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
@@ -517,7 +532,7 @@ Command run_command() {
       "depending on it runs and exits 5) or were left unprocessed; 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder)")
+        ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder); the embedded demo with -o OUT alone: OUT/campaign")
         ("output,o", po::value<std::string>()->default_value("out/demo"), "output folder")
         ("stage", po::value<std::string>()->default_value("all"), "all, fovs (reconstruct only) or stitch")
         ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate an absent campaign from the config's [simulate] section (by default only into that section's output, when it names one)")

@@ -84,7 +84,7 @@ std::string human_duration(double s) {
   return fmt::format("{:.1f} days", s / 86400);
 }
 
-Report examine(const Target& t) {
+Report examine(const Target& t, bool verify) {
   Report r;
   r.target = t;
   std::optional<po::variables_map> vm;
@@ -113,7 +113,7 @@ Report examine(const Target& t) {
       r.campaign_error += " (relative paths are taken from the working folder, as run takes them; this is " +
                           fs::current_path().string() + ")";
   }
-  r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr);
+  r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr, verify);
   const OutputStatus& s = r.st;
   if (plan_known) r.map = fov_map(plan, r.rows, r.cols, s.recorded);
   if (plan_known && s.stitch_summary) {
@@ -157,6 +157,11 @@ Report examine(const Target& t) {
     r.state = "unknown: " + r.campaign_error, r.exit = 2;
   } else if (!s.run_started) {
     r.state = "not started (" + t.out_dir + " holds no run's records yet)", r.exit = kNotFinished;
+  } else if (s.damaged_results) {
+    r.state = fmt::format("{} FoV result(s) damaged since they were recorded (listed below): run the same command again to "
+                          "redo them",
+                          s.damaged_results),
+    r.exit = kNotFinished;
   } else if (left > s.failed) {
     r.state = fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
                           s.failed ? fmt::format(" and {} failed", s.failed) : ""),
@@ -199,8 +204,9 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     constexpr int kBar = 30;
     const int filled = static_cast<int>(pct / 100.0 * kBar + 0.5);
     o << fmt::format("  FoVs:    {} of {} done, {} failed, {} not yet", s.done, s.planned, s.failed,
-                     s.planned - s.done - s.failed - s.missing_results)
+                     s.planned - s.done - s.failed - s.missing_results - s.damaged_results)
       << (s.missing_results ? fmt::format(", {} done but their result file is gone (redone by the next run)", s.missing_results) : "")
+      << (s.damaged_results ? fmt::format(", {} done but their result file is damaged (redone by the next run)", s.damaged_results) : "")
       << fmt::format("  [{}{}] {:.0f}%\n", std::string(filled, '#'), std::string(kBar - filled, '.'), pct);
   } else {
     o << fmt::format("  FoVs:    {} done, {} failed (of how many is unknown: {})\n", s.done, s.failed, r.campaign_error);
@@ -223,6 +229,14 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s); about {} for the {} left\n", s.pace.fovs,
                      human_duration(s.pace.seconds), rate, human_duration(double(rest) / rate), rest);
   }
+  if (s.verified)
+    o << (s.damaged.empty() ? fmt::format("  verify:  all {} result file(s) match their recorded checksums\n", s.done)
+                            : std::string());
+  for (std::size_t i = 0; i < s.damaged.size() && i < max_failed; ++i)
+    o << (i == 0 ? "  damaged: " : "           ") << fmt::format("FoV {}: {}\n", s.damaged[i].first, s.damaged[i].second);
+  if (s.damaged.size() > max_failed)
+    o << (max_failed == 0 ? "  damaged: " : "           ")
+      << fmt::format("{}{} FoV(s) (--failed N to list them)\n", max_failed ? "... and " : "", s.damaged.size() - max_failed);
   for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
     o << (i == 0 ? "  failed:  " : "           ") << fmt::format("FoV {}: {}\n", s.failed_reasons[i].first, s.failed_reasons[i].second);
   if (s.failed_reasons.size() > max_failed)
@@ -263,6 +277,13 @@ nlohmann::json report_json(const Report& r, bool show_map) {
                       {"qc_flagged", s.qc_report ? nlohmann::json(s.qc_flagged) : nlohmann::json()}};
   j["planned"] = s.plan_known ? nlohmann::json(s.planned) : nlohmann::json();
   j["to_do"] = s.plan_known ? nlohmann::json(s.to_do()) : nlohmann::json();
+  if (s.verified) {
+    nlohmann::json damaged = nlohmann::json::array();
+    for (const auto& [id, why] : s.damaged) damaged.push_back({{"id", id}, {"reason", why}});
+    j["verified"] = true;
+    j["damaged_results"] = s.damaged_results;
+    j["damaged_fovs"] = damaged;
+  }
   if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
   if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
   if (!s.lock_error.empty()) j["lock_error"] = s.lock_error;
@@ -303,7 +324,7 @@ int run_status(const po::variables_map& vm) {
       if (ec) key = t.out_dir;
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
       seen.push_back(key);
-      reports.push_back(examine(t));
+      reports.push_back(examine(t, vm["verify"].as<bool>()));
     } catch (const std::exception& e) {
       reports.push_back(unreadable(a, e.what()));
     }
@@ -344,12 +365,13 @@ Command status_command() {
   Command c;
   c.name = "status";
   c.summary = "Where a campaign's run stands: running or not, FoVs done / failed / left, pace, mosaic, QC flags.";
-  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--map] [--json]";
+  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--verify] [--map] [--json]";
   c.details =
       "Reads the output folder (manifest.jsonl, events.jsonl, the run lock, stitch_summary.json, qc/qc.json)\n"
       "and changes nothing: safe while a run writes there. Running = a process holds the folder's lock\n"
-      "(seen from other nodes where the file system shares fcntl locks). It does not verify result\n"
-      "checksums or inputs as a rerun does: \"done\" is recorded done with its result file present.\n"
+      "(seen from other nodes where the file system shares fcntl locks). \"done\" is recorded done with\n"
+      "its result file present; --verify also reads every result file and compares it with the checksum\n"
+      "the manifest recorded, as a rerun does (inputs are not checked: a rerun compares those).\n"
       "A folder is an output folder (its config.ini names the campaign); a file is a run configuration\n"
       "(its [run] output and campaign; relative paths from the working folder, as for run: run status\n"
       "where the run started). Without arguments: out/demo. --list takes the campaign list given to\n"
@@ -365,6 +387,7 @@ Command status_command() {
         ("target", po::value<std::vector<std::string>>(), "output folders or run configurations")
         ("list", po::value<std::string>(), "file of run configurations, one per line (# comments)")
         ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed FoVs per campaign")
+        ("verify", po::bool_switch(), "read every FoV result and compare it with its recorded checksum (damaged ones: exit 75)")
         ("map", po::bool_switch(), (std::string("draw each campaign's grid, a character per FoV (") + kFovMapLegend + ")").c_str())
         ("json", po::bool_switch(), "print the status as JSON (one object per campaign)");
   };

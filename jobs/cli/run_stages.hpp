@@ -45,7 +45,7 @@ inline constexpr const char* kWorkingFolderMark = "# working folder: ";
 std::optional<std::string> why_not_simulated(const po::variables_map& vm, const std::string& config_path,
                                              const std::string& campaign_dir, const std::string& config_name = "");
 
-// FNV-1a of this program's executable (/proc/self/exe), or its version where that cannot be read:
+// The checksum of this program's executable (/proc/self/exe), or its version where that cannot be read:
 // part of what a mosaic was made from.
 std::string program_checksum();
 

@@ -4,6 +4,7 @@
 #include <boost/version.hpp>
 #include <fmt/format.h>
 #include <libdeflate.h>
+#include <xxhash.h>
 #include <mpi.h>
 #include <png.h>
 #include <spdlog/version.h>
@@ -46,6 +47,7 @@ std::string library_versions() {
   s += fmt::format("libtiff   {}\n", tiff);
   s += fmt::format("libpng    {}\n", png_get_libpng_ver(nullptr));
   s += fmt::format("deflate   libdeflate {} (mosaic chunks)\n", LIBDEFLATE_VERSION_STRING);
+  s += fmt::format("xxHash    {}.{}.{} (checksums, built in)\n", XXH_VERSION_MAJOR, XXH_VERSION_MINOR, XXH_VERSION_RELEASE);
   s += fmt::format("TBB       {}\n", TBB_runtime_version());
   s += fmt::format("Boost     {}.{}.{}\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
   s += fmt::format("spdlog    {}.{}.{}, fmt {}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH, FMT_VERSION);

@@ -2,6 +2,7 @@
 // Used by bench_io.py, which times numpy/pandas on the same files in the same run.
 //   annamosaic_bench parse FILE THREADS REPEATS
 //   annamosaic_bench render PREFIX N WIDTH_PX HEIGHT_PX PIXEL_NM THREADS REPEATS OUT_COUNTS
+//   annamosaic_bench checksum FILE REPEATS   (XXH3 as runs record it, against FNV-1a, the old one)
 // PREFIX.x.f64 / PREFIX.y.f64 / PREFIX.frame.i32 are raw little-endian arrays of N values;
 // OUT_COUNTS receives the uint32 histogram (row-major) for an exact comparison.
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/checksum.hpp"
 #include "loc/csv_reader.hpp"
 #include "render/render.hpp"
 
@@ -37,6 +39,27 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string mode = argv[1];
+  if (mode == "checksum" && argc == 4) {
+    const std::string file = argv[2];
+    const int repeats = std::atoi(argv[3]);
+    struct stat st {};
+    stat(file.c_str(), &st);
+    const auto best_of = [&](auto&& f) {
+      double best = 1e30;
+      for (int r = 0; r < repeats; ++r) {
+        const auto t0 = Clock::now();
+        f();
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+      return best;
+    };
+    const double xxh3 = best_of([&] { file_checksum(file); });
+    const double fnv = best_of([&] { file_checksum_as(file, "fnv1a64:"); });
+    std::printf("{\"mode\":\"checksum\",\"bytes\":%lld,\"xxh3_s\":%.6f,\"fnv1a64_s\":%.6f,\"xxh3_mb_per_s\":%.1f,"
+                "\"fnv1a64_mb_per_s\":%.1f,\"speedup\":%.1f}\n",
+                static_cast<long long>(st.st_size), xxh3, fnv, st.st_size / xxh3 / 1e6, st.st_size / fnv / 1e6, fnv / xxh3);
+    return 0;
+  }
   if (mode == "parse" && argc == 5) {
     const std::string file = argv[2];
     const int threads = std::atoi(argv[3]), repeats = std::atoi(argv[4]);

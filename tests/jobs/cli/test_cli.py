@@ -164,6 +164,16 @@ class Cli(unittest.TestCase):
         self.assertIn("--simulate-if-missing true", p.stderr)
         self.assertEqual(os.listdir(here), [])
         self.assertEqual(os.listdir(tmp), [])
+        # `run -o OUT` alone: the demo campaign is simulated inside OUT, nothing else in the
+        # working folder (one FoV is enough to show where everything goes).
+        p = subprocess.run([BIN, "run", "-o", "res", "--stage", "fovs", "--max-fovs", "1"], capture_output=True,
+                           text=True, cwd=here, env=dict(os.environ, TMPDIR=tmp))
+        self.assertIn(p.returncode, (0, 5), p.stderr)
+        self.assertEqual(os.listdir(here), ["res"])
+        self.assertTrue(os.path.isfile(os.path.join(here, "res", "campaign", "positions.csv")))
+        self.assertEqual(len(os.listdir(os.path.join(here, "res", "fov"))), 1)
+        self.assertIn("campaign = res/campaign", open(os.path.join(here, "res", "config.ini")).read())
+        self.assertEqual(os.listdir(tmp), [])
 
     def test_outputs_never_overwrite_inputs_or_each_other(self):
         table = os.path.join(self.dir, "t.csv")

@@ -240,10 +240,22 @@ class Run(unittest.TestCase):
             chunk = fh.read(64)
             fh.seek(os.path.getsize(path) // 2)
             fh.write(bytes(b ^ 0xFF for b in chunk))
+        # status trusts the manifest unless asked to verify; --verify reads every result as a rerun does.
+        rc, st = status(os.path.join(d, "out"))
+        self.assertEqual((rc, st[0]["done"], st[0]["state"]), (0, 9, "finished"), st)
+        rc, st = status(os.path.join(d, "out"), "--verify", "--map")
+        self.assertEqual(rc, 75, st)
+        self.assertEqual((st[0]["done"], st[0]["damaged_results"]), (8, 1), st)
+        self.assertEqual(st[0]["damaged_fovs"][0]["id"], 4)
+        self.assertIn("does not match its recorded checksum", st[0]["damaged_fovs"][0]["reason"])
+        self.assertIn("damaged", st[0]["state"])
+        self.assertEqual(st[0]["map"][1][1], "!")  # FoV 4 is the middle of the 3 x 3 snake
         p = mpirun(1, "--config", ini)
         log = p.communicate(timeout=900)[0]
         self.assertEqual(p.returncode, 0, log[-2000:])
         self.assertIn("8 already done and verified, 1 to process", log)
+        rc, st = status(os.path.join(d, "out"), "--verify")
+        self.assertEqual((rc, st[0]["done"], st[0]["damaged_results"]), (0, 9, 0), st)
         again = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
         ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
         for k in ref:
@@ -377,6 +389,43 @@ class Run(unittest.TestCase):
         for f in ("manifest.jsonl", "fov_settings.json"):
             shutil.copy(os.path.join(self.ref, "out", f), os.path.join(d, "out", f))
         return d, ini
+
+    def test_a_run_folder_with_fnv1a_checksums_resumes_without_redoing_anything(self):
+        # Run folders made before checksums became XXH3 hold FNV-1a ones (results, inputs, model):
+        # a rerun with this version checks them with FNV-1a and redoes nothing.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("fnv_checksums")
+
+        def fnv1a64(path):
+            h = 0xcbf29ce484222325
+            with open(path, "rb") as fh:
+                for b in fh.read():
+                    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+            return f"fnv1a64:{h:016x}"
+
+        recs = manifest(d)
+        self.assertTrue(all(r["checksum"].startswith("xxh3:") for r in recs.values()), recs)
+        with open(os.path.join(d, "out", "manifest.jsonl"), "w") as fh:
+            for r in recs.values():
+                r["checksum"] = fnv1a64(os.path.join(d, "out", r["file"]))
+                for stamp in r["extra"]["inputs"].values():
+                    stamp["checksum"] = fnv1a64(os.path.join(d, "campaign", stamp["path"]))
+                fh.write(json.dumps(r) + "\n")
+        settings_path = os.path.join(d, "out", "fov_settings.json")
+        with open(settings_path) as fh:
+            settings = json.load(fh)
+        settings["model"] = fnv1a64(os.path.join(REPO, "models", "anet-microtubules-ngf16.h5"))
+        with open(settings_path, "w") as fh:
+            json.dump(settings, fh)
+        # One input with a new modification time: its content is compared, by FNV-1a too.
+        table = os.path.join(d, "campaign", recs[0]["extra"]["inputs"]["table"]["path"])
+        st = os.stat(table)
+        os.utime(table, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        p = mpirun(1, "--config", ini, "--stage", "fovs")
+        log = p.communicate(timeout=600)[0]
+        self.assertEqual(p.returncode, 0, log[-3000:])
+        self.assertIn("9 already done and verified, 0 to process", log)
+        self.assertNotIn("other settings", log)
 
     def test_status_of_an_output_folder_finds_a_relative_campaign_from_anywhere(self):
         # A configuration with relative paths (the demo's style): the run records its working
