@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -74,7 +75,13 @@ CampaignInfo read_campaign(const std::string& dir) {
     }
     kv.erase(it);
   };
+  c.name.clear();
   get("name", c.name, false);
+  if (c.name.empty()) {  // as init-campaign names it: the folder's name, not a generic "campaign"
+    std::filesystem::path abs = std::filesystem::absolute(dir).lexically_normal();
+    if (abs.filename().empty()) abs = abs.parent_path();
+    c.name = abs.filename().empty() ? std::string("campaign") : abs.filename().string();
+  }
   get("rows", c.rows, true);
   get("cols", c.cols, true);
   get("fov-um", c.fov_um, true);
@@ -162,6 +169,19 @@ std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs) {
     return fovs[a].cost != fovs[b].cost ? fovs[a].cost > fovs[b].cost : fovs[a].id < fovs[b].id;
   });
   return idx;
+}
+
+std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,
+                                      bool camera_pixel_nm_given) {
+  const double w_um = static_cast<double>(width_px) * camera_pixel_nm / 1000.0;
+  const double h_um = static_cast<double>(height_px) * camera_pixel_nm / 1000.0;
+  const auto off = [&](double um) { return std::abs(um - fov_um) > 0.1 * fov_um; };
+  if (!(fov_um > 0) || (!off(w_um) && !off(h_um))) return "";
+  return fmt::format("widefield images of {} x {} px at camera-pixel-nm {}{} cover {:.3g} x {:.3g} um, the FoVs {:.3g} um "
+                     "(fov-um): check camera-pixel-nm in campaign.ini (the camera pixel at the sample: {:.4g} nm would fit) "
+                     "or how the widefield was cropped (a widefield scaled wrongly cannot be registered: QC then flags the FoVs)",
+                     width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um,
+                     fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)));
 }
 
 }  // namespace annamosaic

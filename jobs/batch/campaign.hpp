@@ -10,7 +10,7 @@ namespace annamosaic {
 
 struct CampaignInfo {
   std::string dir;                 // campaign folder
-  std::string name = "campaign";
+  std::string name = "campaign";  // read_campaign: campaign.ini's name, else the folder's name
   int rows = 0, cols = 0;
   double fov_um = 0, overlap_um = 0;
   double camera_pixel_nm = 108;
@@ -42,5 +42,11 @@ std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>*
 std::string expand_pattern(const std::string& pattern, int id);
 // FoV indices sorted by decreasing cost (ties by id): the dispatch order.
 std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);
+
+// "" when a widefield of width x height px at camera_pixel_nm covers a FoV of fov_um within 10%
+// per axis; otherwise what it covers, to be said before any FoV (a wrong camera-pixel-nm shows
+// up much later only as uncertain registrations in the QC report).
+std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,
+                                      bool camera_pixel_nm_given);
 
 }  // namespace annamosaic

@@ -1,6 +1,7 @@
 #include "batch/campaign_init.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -27,6 +28,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   }
 
   CampaignInitPlan plan;
+  std::vector<std::string> missing_widefields;
   for (const FovPlacement& p : grid) {
     TileInfo t;
     t.id = p.id, t.row = p.row, t.col = p.col, t.x_um = p.nominal_x_um, t.y_um = p.nominal_y_um;
@@ -41,6 +43,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
     if (!o.widefield_pattern.empty()) {
       const std::string wf = expand_tile_pattern(o.widefield_pattern, t);
       if (exists(wf)) f.widefield = wf, ++plan.widefields;
+      else missing_widefields.push_back(wf);
     }
     plan.fovs.push_back(f);
   }
@@ -70,9 +73,12 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
                                         "from their localizations alone",
                                         o.widefield_pattern, expand_tile_pattern(o.widefield_pattern, t)));
   } else if (!o.widefield_pattern.empty() && plan.widefields < plan.fovs.size())
-    plan.warnings.push_back(fmt::format("{} of {} FoVs have no widefield '{}': they are reconstructed from their localizations "
-                                        "alone (and flagged in the QC report)",
-                                        plan.fovs.size() - plan.widefields, plan.fovs.size(), o.widefield_pattern));
+    plan.warnings.push_back(fmt::format("{} of {} FoVs have no widefield '{}' ({}{}): they are reconstructed from their "
+                                        "localizations alone (and flagged in the QC report)",
+                                        plan.fovs.size() - plan.widefields, plan.fovs.size(), o.widefield_pattern,
+                                        fmt::join(missing_widefields.begin(),
+                                                  missing_widefields.begin() + std::min<std::size_t>(5, missing_widefields.size()), ", "),
+                                        missing_widefields.size() > 5 ? ", ..." : ""));
 
   plan.campaign_ini = fmt::format(
       "# Campaign description, read by the pipeline (written by annamosaic init-campaign).\n"

@@ -159,8 +159,15 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     struct stat qc {}, summary {};
     st.qc_current = ::stat((out_dir + "/qc/qc.json").c_str(), &qc) == 0 &&
                     (::stat((out_dir + "/stitch_summary.json").c_str(), &summary) != 0 || mtime_ns(qc) >= mtime_ns(summary));
-    for (const auto& f : (*j)["fovs"])
-      if (f.is_object() && f.contains("flags") && f["flags"].is_array() && !f["flags"].empty()) ++st.qc_flagged;
+    for (const auto& f : (*j)["fovs"]) {
+      if (!f.is_object() || !f.contains("flags") || !f["flags"].is_array() || f["flags"].empty()) continue;
+      ++st.qc_flagged;
+      std::string flags;
+      for (const auto& flag : f["flags"])
+        if (flag.is_string()) flags += (flags.empty() ? "" : "; ") + flag.get<std::string>();
+      st.qc_flags.emplace_back(f.contains("id") && f["id"].is_number_integer() ? f["id"].get<int>() : -1, flags);
+    }
+    std::sort(st.qc_flags.begin(), st.qc_flags.end());
   }
   return st;
 }

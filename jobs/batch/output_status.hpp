@@ -53,6 +53,7 @@ struct OutputStatus {
   std::size_t mosaic_width_px = 0, mosaic_height_px = 0;
   std::string stitch_program;          // checksum of the program that made the mosaic (if recorded)
   std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)
+  std::vector<std::pair<int, std::string>> qc_flags;  // id, its flags joined with "; " (by id)
   bool qc_report = false;
   bool qc_current = false;             // qc/qc.json is not older than stitch_summary.json
 

@@ -1,6 +1,7 @@
 #include "batch/runner.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <tbb/parallel_pipeline.h>
 
 #include <atomic>
@@ -66,10 +67,16 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
   for (const FovEntry& f : fovs) plan[f.id] = &f;
   InputCheck inputs;
   std::set<int> ok;
+  std::vector<int> not_planned;
   for (const auto& [id, rec] : m.load()) {
+    // Another campaign's records (an output folder reused): neither counted nor touched.
+    if (!plan.count(id)) {
+      not_planned.push_back(id);
+      continue;
+    }
     if (rec.status != "done" || rec.file.empty()) continue;
     InputsNow now;
-    if (const auto it = plan.find(id); it != plan.end() && rec.extra.contains("inputs")) {
+    if (const auto it = plan.find(id); rec.extra.contains("inputs")) {
       now = inputs(rec.extra["inputs"], *it->second, campaign.dir, use_widefield);
       if (!now.change.empty()) {
         spdlog::warn("FoV {}: {}; redoing it", id, now.change);
@@ -97,6 +104,12 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
       }
     }
   }
+  if (!not_planned.empty())
+    spdlog::warn("{}/manifest.jsonl records {} FoV id(s) this campaign does not have ({}{}): another campaign's output "
+                 "folder? Those records are left as they are; use another --output for a campaign of its own",
+                 out_dir, not_planned.size(),
+                 fmt::join(not_planned.begin(), not_planned.begin() + std::min<std::size_t>(10, not_planned.size()), ", "),
+                 not_planned.size() > 10 ? ", ..." : "");
   if (inputs.read_content > 0)
     spdlog::info("{} input files read to compare their content with the FoV results' records (their modification "
                  "times changed: copied?)", inputs.read_content);

@@ -13,6 +13,7 @@
 #include "anet/metrics.hpp"
 #include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -48,7 +49,7 @@ void check_reconstructor_options(const anet::EvaluateOptions& o) {
 
 int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
-  o.model = vm["model"].as<std::string>();
+  o.model = resolve_model(vm["model"].as<std::string>());
   o.output_dir = vm["output"].as<std::string>();
   o.reconstructor.device = device_option(vm);
   o.reconstructor.precision = vm["precision"].as<std::string>();
@@ -142,7 +143,7 @@ Command evaluate_command() {
       "its camera frame, --camera-pixel-nm), also the A-net from S + widefield (anet-widefield, widefield .tif/.png).";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
+        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
         ("output,o", po::value<std::string>()->required(), "output folder")
         ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")

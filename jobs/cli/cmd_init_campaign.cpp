@@ -8,14 +8,16 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "imageio/tiff_io.hpp"
 #include "loc/loc_table.hpp"
 
 namespace annamosaic::cli {
 namespace {
 namespace fs = std::filesystem;
 
-// The commonest mistake with real data: tables in stage (slide) coordinates instead of each FoV's
-// own. Read one table and say so before hours of FoVs find it out one by one.
+// The commonest mistakes with real data: tables in stage (slide) coordinates instead of each
+// FoV's own, and a --fov-um smaller than the tables' field. Read one table and say so before hours
+// of FoVs find it out one by one; a table wholly outside the field is refused (every FoV would fail).
 void check_sample_table(const std::string& path, double fov_um, double camera_pixel_nm) {
   LocTable t;
   try {
@@ -30,10 +32,21 @@ void check_sample_table(const std::string& path, double fov_um, double camera_pi
   if (t.empty()) return;
   const TableStats s = compute_stats(t);
   const double fov_nm = fov_um * 1000.0;
-  if (s.x_max_nm > 1.5 * fov_nm || s.y_max_nm > 1.5 * fov_nm || s.x_min_nm < -0.5 * fov_nm || s.y_min_nm < -0.5 * fov_nm)
-    spdlog::warn("{}: localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm, beyond its {:.0f} nm field: the pipeline "
-                 "expects each table in its FoV's own coordinates (0..fov-um), not the stage's; or is --fov-um wrong?",
-                 path, s.x_min_nm, s.x_max_nm, s.y_min_nm, s.y_max_nm, fov_nm);
+  const std::string span = fmt::format("localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", s.x_min_nm, s.x_max_nm,
+                                       s.y_min_nm, s.y_max_nm);
+  if (s.x_min_nm > fov_nm || s.y_min_nm > fov_nm || s.x_max_nm < 0 || s.y_max_nm < 0)
+    throw InputError(path, span + ", wholly outside its FoV's 0.." + fmt::format("{:.0f}", fov_nm) +
+                               " nm field: every FoV would fail with no localization in its field. The pipeline expects "
+                               "each table in its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: "
+                               "subtract each FoV's origin first (or is --fov-um wrong?). Nothing was written");
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < t.size(); ++i)
+    outside += t.x_nm[i] < 0 || t.y_nm[i] < 0 || t.x_nm[i] >= fov_nm || t.y_nm[i] >= fov_nm;
+  // A few localizations just past the edge are normal (fits of emitters at the border).
+  if (static_cast<double>(outside) > 0.001 * static_cast<double>(t.size()))
+    spdlog::warn("{}: {}; {:.1f}% of them lie outside the {:.0f} nm field (--fov-um {:g}) and would be dropped by `run`: "
+                 "is --fov-um too small, or the table in the stage's coordinates?",
+                 path, span, 100.0 * static_cast<double>(outside) / static_cast<double>(t.size()), fov_nm, fov_um);
 }
 
 int run_init_campaign(const po::variables_map& vm) {
@@ -75,6 +88,18 @@ int run_init_campaign(const po::variables_map& vm) {
                  o.rows * o.cols, some, plan.missing_tables.size() > 5 ? ", ..." : "");
   }
   check_sample_table(dir + "/" + plan.fovs.front().table, o.fov_um, camera_given ? o.camera_pixel_nm : 0.0);
+  for (const InitFov& f : plan.fovs) {  // the first widefield stands for the others (one camera)
+    if (f.widefield.empty()) continue;
+    try {
+      const TiffInfo info = read_tiff_info(dir + "/" + f.widefield);
+      if (const std::string w = widefield_extent_mismatch(info.width, info.height, o.camera_pixel_nm, o.fov_um, camera_given);
+          !w.empty())
+        spdlog::warn("{}: {}", dir + "/" + f.widefield, w);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}", e.what());
+    }
+    break;
+  }
   if (!camera_given) {
     // Written as a comment: a px table must not be converted with a default nobody chose.
     const std::string key = "camera-pixel-nm = ";
@@ -111,7 +136,8 @@ Command init_campaign_command() {
   c.usage = "annamosaic init-campaign DIR --rows R --cols C --fov-um F --overlap-um O [--table PATTERN] [--widefield PATTERN]";
   c.positional = {"input"};
   c.details =
-      "Patterns name each FoV's files inside DIR: {id} (4 digits, 0003), {id:d} (3), {row}, {col}, {row:02d}, {col+1:03d}.\n"
+      "Patterns name each FoV's files inside DIR: {id} (4 digits, 0003), {id:d} (3), {row}, {col}, {row:02d}, {col+1:03d},\n"
+      "{id+1:03d} (Pos001 for id 0).\n"
       "ids follow the grid in --order (raster: row by row; snake: every other row backwards), as the microscope\n"
       "acquired them. Grid cells without a table are left out (holes in the mosaic), FoVs without a widefield are\n"
       "reconstructed from their localizations alone. Positions are nominal: col x (fov-um - overlap-um) and\n"

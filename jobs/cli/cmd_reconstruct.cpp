@@ -10,6 +10,7 @@
 
 #include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "imageio/png_preview.hpp"
@@ -45,7 +46,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (ro.memory_budget_mb > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
   ro.tile_px = vm["tile-px"].as<std::size_t>();
   ro.overlap_px = vm["overlap-px"].as<std::size_t>();
-  const std::string model = vm["model"].as<std::string>();
+  const std::string model = resolve_model(vm["model"].as<std::string>());
   const anet::Reconstructor net = [&] {
     try {
       return anet::Reconstructor(model, ro);
@@ -200,7 +201,7 @@ Command reconstruct_command() {
       "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5)")
+        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
         ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
         ("table", po::value<std::string>(), "localization table to render as the sparse input")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the table (see 'render --help')")

@@ -26,12 +26,14 @@
 #include "batch/runner.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "cli/run_stages.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/temp_file.hpp"
+#include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 #include "tiles/fusion.hpp"
 
@@ -41,29 +43,6 @@ int torch_intraop_threads();
 
 namespace {
 namespace fs = std::filesystem;
-
-// Finds a model file: as given, then in $ANNAMOSAIC_MODELS, then in the source tree's models/.
-std::string resolve_model(const std::string& name) {
-  if (fs::exists(name)) return name;
-  // A path names that file only: falling back to a file of the same name elsewhere (the shipped
-  // model) would reconstruct a whole campaign with a model nobody chose.
-  if (name.find('/') != std::string::npos)
-    throw UsageError("--model " + name + ": file not found (a bare name such as anet-microtubules-ngf16.h5 is also looked "
-                     "for in $ANNAMOSAIC_MODELS and the installed models folder)");
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("ANNAMOSAIC_MODELS")) dirs.push_back(env);
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
-  dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
-  for (const auto& d : dirs) {
-    const fs::path p = fs::path(d) / name;
-    if (fs::exists(p)) return p.string();
-  }
-  std::string where;
-  for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d;
-  throw UsageError("--model " + name + ": file not found here, nor in " + where);
-}
 
 struct MpiSession {
   bool owner = false;
@@ -236,6 +215,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     // `run -o OUT` alone: the demo campaign is simulated inside OUT (OUT/campaign), not into the
     // working folder's out/demo/campaign; a run writes nothing outside the folder it was given.
     const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
+    // Another campaign's results in out/demo, the demo's folder, would be found by nobody.
+    if (given("campaign") && !given("output"))
+      throw UsageError("--campaign " + vm_in["campaign"].as<std::string>() +
+                       " without --output: say where its results go (-o OUT; out/demo is the demo's)");
     if (given("output") && !given("campaign")) {
       merged["campaign"] = po::variable_value(boost::any((fs::path(vm_in["output"].as<std::string>()) / "campaign").string()), false);
       if (!given("simulate-if-missing")) merged["simulate-if-missing"] = po::variable_value(boost::any(true), false);
@@ -301,6 +284,19 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   const std::vector<FovEntry> fovs = plan_fovs(campaign, &plan_warnings);
   if (rank == 0)
     for (const auto& w : plan_warnings) spdlog::warn("{}", w);
+  if (rank == 0 && !vm["no-widefield"].as<bool>())
+    for (const FovEntry& f : fovs) {  // the first widefield stands for the others (one camera)
+      if (f.widefield_path.empty()) continue;
+      try {
+        const TiffInfo info = read_tiff_info(f.widefield_path);
+        if (const std::string w = widefield_extent_mismatch(info.width, info.height, campaign.camera_pixel_nm, campaign.fov_um,
+                                                            campaign.camera_pixel_nm_given);
+            !w.empty())
+          spdlog::warn("{}: {}", f.widefield_path, w);
+      } catch (const std::exception&) {  // an unreadable widefield is that FoV's to report
+      }
+      break;
+    }
   if (rank == 0 && !vm["no-widefield"].as<bool>() && campaign.has_widefields()) {
     // A FoV without its widefield file runs on the localizations alone: say which (a typo in
     // the campaign's widefield pattern would do this to every FoV).
@@ -522,7 +518,7 @@ Command run_command() {
   Command c;
   c.name = "run";
   c.summary = "Run a campaign: FoVs over MPI ranks (resumable), then stitching, pyramid and QC.";
-  c.usage = "mpirun -n N annamosaic run --config CAMPAIGN.ini   (no --config: the embedded demo)";
+  c.usage = "mpirun -n N annamosaic run --config RUN.ini  |  run --campaign DIR -o OUT  |  run [-o OUT] (the embedded demo)";
   c.details =
       "Outputs in --output: fov/NNNN.h5 (per FoV), manifest.jsonl (what is done), fov_settings.json (what\n"
       "decides a FoV result: a rerun with other values is refused), events.jsonl,\n"

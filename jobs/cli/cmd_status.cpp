@@ -16,6 +16,7 @@
 
 #include "batch/campaign.hpp"
 #include "batch/output_status.hpp"
+#include "batch/run_state.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
 #include "cli/run_stages.hpp"
@@ -25,7 +26,8 @@ namespace annamosaic::cli {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr int kNotFinished = kExitRequeue;  // as `run`: a rerun of the same command carries it on
+constexpr int kNotFinished = kRunStateNotFinished;
+static_assert(kNotFinished == kExitRequeue, "status's 'not finished' is run's 'rerun to carry on'");
 
 struct Target {
   std::string name;    // as given
@@ -46,7 +48,13 @@ std::string recorded_working_folder(const std::string& config) {
 // run configuration (its [run] output and campaign: what a rerun with it would use).
 Target resolve_target(const std::string& arg) {
   std::error_code ec;
-  if (fs::is_directory(arg, ec)) return {arg, fs::is_regular_file(arg + "/config.ini", ec) ? arg + "/config.ini" : "", arg};
+  if (fs::is_directory(arg, ec)) {
+    const bool has_config = fs::is_regular_file(arg + "/config.ini", ec);
+    if (!has_config && (fs::exists(arg + "/campaign.ini", ec) || fs::exists(arg + "/positions.csv", ec)))
+      throw InputError(arg, "is a campaign folder (the run's inputs), not an output folder: give the folder the run wrote "
+                            "to (its -o / [run] output), or its run configuration");
+    return {arg, has_config ? arg + "/config.ini" : "", arg};
+  }
   if (fs::is_regular_file(arg, ec)) {
     const po::variables_map run_vm = options_of("run", {"run", "--config", arg});
     // A configuration that does not say where a run writes (a [train] file, say) would be
@@ -76,13 +84,6 @@ struct Report {
   std::string state;
   int exit = 0;
 };
-
-std::string human_duration(double s) {
-  if (s < 90) return fmt::format("{:.0f} s", s);
-  if (s < 90 * 60) return fmt::format("{:.0f} min", s / 60);
-  if (s < 48 * 3600) return fmt::format("{:.1f} h", s / 3600);
-  return fmt::format("{:.1f} days", s / 86400);
-}
 
 Report examine(const Target& t, bool verify) {
   Report r;
@@ -126,56 +127,16 @@ Report examine(const Target& t, bool verify) {
       r.mosaic_why = "it was made by another build of annamosaic than this one";
   }
 
-  const std::size_t left = s.to_do();
-  // A file system without locks (the run goes on unlocked there) leaves "running?" unanswerable;
-  // a campaign whose every part is done is still finished.
-  const bool finished = s.exists && s.problem.empty() && !s.running && plan_known && left <= s.failed &&
-                        r.mosaic_current.value_or(false) && s.qc_report && s.qc_current;
-  if (!s.problem.empty()) {
-    r.state = "cannot read: " + s.problem, r.exit = 2;
-  } else if (finished && s.failed) {
-    r.state = fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed),
-    r.exit = 5;
-  } else if (finished) {
-    r.state = "finished", r.exit = 0;
-  } else if (!s.exists && r.will_simulate) {
-    r.state = "not started (its campaign is simulated first, from the [simulate] section of " + t.config + ")",
-    r.exit = kNotFinished;
-  } else if (!s.exists && !plan_known) {
-    r.state = "not started, and it cannot start: " + r.campaign_error, r.exit = 2;
-  } else if (!s.exists) {
-    r.state = "not started (no output folder yet" +
-              (fs::path(t.out_dir).is_relative() ? ", relative to the working folder " + fs::current_path().string() : "") + ")",
-    r.exit = kNotFinished;
-  } else if (s.running) {
-    r.state = "running (" + *s.running + ")", r.exit = kNotFinished;
-  } else if (!s.lock_error.empty()) {
-    r.state = "unknown whether a run goes on (" + s.lock_error + ")" +
-              (s.since_last_record_s >= 0 ? "; the last FoV was recorded " + human_duration(s.since_last_record_s) + " ago" : ""),
-    r.exit = kNotFinished;
-  } else if (!plan_known) {
-    r.state = "unknown: " + r.campaign_error, r.exit = 2;
-  } else if (!s.run_started) {
-    r.state = "not started (" + t.out_dir + " holds no run's records yet)", r.exit = kNotFinished;
-  } else if (s.damaged_results) {
-    r.state = fmt::format("{} FoV result(s) damaged since they were recorded (listed below): run the same command again to "
-                          "redo them",
-                          s.damaged_results),
-    r.exit = kNotFinished;
-  } else if (left > s.failed) {
-    r.state = fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
-                          s.failed ? fmt::format(" and {} failed", s.failed) : ""),
-    r.exit = kNotFinished;
-  } else if (!r.mosaic_current.value_or(false)) {
-    r.state = std::string("FoVs finished, the mosaic ") +
-              (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +
-              ": run the same command again (or its stitch stage)",
-    r.exit = kNotFinished;
-  } else {
-    r.state = std::string("FoVs and mosaic finished, the QC report is ") + (s.qc_report ? "older than the mosaic" : "missing") +
-              ": run the same command again",
-    r.exit = kNotFinished;
-  }
+  RunStateFacts facts;
+  facts.st = s;
+  facts.plan_known = plan_known;
+  facts.campaign_error = r.campaign_error;
+  facts.mosaic_current = r.mosaic_current;
+  facts.will_simulate = r.will_simulate;
+  facts.config = t.config;
+  if (fs::path(t.out_dir).is_relative()) facts.relative_to = fs::current_path().string();
+  const RunState state = decide_run_state(facts);
+  r.state = state.text, r.exit = state.exit;
   return r;
 }
 
@@ -255,9 +216,15 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
       o << ", out of date (" << (r.mosaic_why.empty() ? "a FoV result, a position, a stitch setting or its files changed since" : r.mosaic_why)
         << "): the next run remakes it\n";
   }
-  if (s.qc_report)
+  if (s.qc_report) {
     o << fmt::format("  QC:      {} FoV(s) flagged{}\n", s.qc_flagged,
-                     s.qc_flagged ? fmt::format(" (reasons in {}/qc/qc.json)", r.target.out_dir) : "");
+                     s.qc_flagged ? fmt::format(" (all reasons in {}/qc/qc.json)", r.target.out_dir) : "");
+    for (std::size_t i = 0; i < s.qc_flags.size() && i < max_failed; ++i)
+      o << fmt::format("           FoV {}: {}\n", s.qc_flags[i].first, s.qc_flags[i].second);
+    if (s.qc_flags.size() > max_failed)
+      o << fmt::format("           {}{} FoV(s) (--failed N to list more)\n", max_failed ? "... and " : "",
+                       s.qc_flags.size() - max_failed);
+  }
 }
 
 nlohmann::json report_json(const Report& r, bool show_map) {
@@ -265,7 +232,7 @@ nlohmann::json report_json(const Report& r, bool show_map) {
   nlohmann::json failed = nlohmann::json::array();
   for (const auto& [id, why] : s.failed_reasons) failed.push_back({{"id", id}, {"reason", why}});
   nlohmann::json j = {{"target", r.target.name}, {"output", r.target.out_dir}, {"state", r.state}, {"exit", r.exit}, {"exists", s.exists},
-                      {"campaign", r.campaign_dir}, {"running", s.running ? nlohmann::json(*s.running) : nlohmann::json()},
+                      {"campaign", r.campaign_dir}, {"running", s.running ? nlohmann::json(*s.running) : s.lock_error.empty() ? nlohmann::json(false) : nlohmann::json()},
                       {"done", s.done}, {"failed", s.failed}, {"failed_fovs", failed},
                       {"missing_results", s.missing_results}, {"not_in_plan", s.not_in_plan},
                       {"seconds_since_last_record", s.since_last_record_s < 0 ? nlohmann::json() : nlohmann::json(s.since_last_record_s)},
@@ -275,6 +242,11 @@ nlohmann::json report_json(const Report& r, bool show_map) {
                                                                    {"up_to_date", r.mosaic_current ? nlohmann::json(*r.mosaic_current) : nlohmann::json()}})
                                                  : s.stitch_summary_damaged ? nlohmann::json({{"damaged", true}}) : nlohmann::json()},
                       {"qc_flagged", s.qc_report ? nlohmann::json(s.qc_flagged) : nlohmann::json()}};
+  if (s.qc_report) {
+    nlohmann::json flagged = nlohmann::json::array();
+    for (const auto& [id, why] : s.qc_flags) flagged.push_back({{"id", id}, {"flags", why}});
+    j["qc_flagged_fovs"] = flagged;
+  }
   j["planned"] = s.plan_known ? nlohmann::json(s.planned) : nlohmann::json();
   j["to_do"] = s.plan_known ? nlohmann::json(s.to_do()) : nlohmann::json();
   if (s.verified) {
@@ -386,7 +358,7 @@ Command status_command() {
     d.add_options()
         ("target", po::value<std::vector<std::string>>(), "output folders or run configurations")
         ("list", po::value<std::string>(), "file of run configurations, one per line (# comments)")
-        ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed FoVs per campaign")
+        ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed (and QC-flagged) FoVs per campaign")
         ("verify", po::bool_switch(), "read every FoV result and compare it with its recorded checksum (damaged ones: exit 75)")
         ("map", po::bool_switch(), (std::string("draw each campaign's grid, a character per FoV (") + kFovMapLegend + ")").c_str())
         ("json", po::bool_switch(), "print the status as JSON (one object per campaign)");

@@ -114,7 +114,9 @@ std::optional<std::string> why_not_simulated(const po::variables_map& vm, const 
   const auto into = sim->find("output");
   if (into != sim->end() && !same_path(into->second, campaign_dir) && vm["simulate-if-missing"].defaulted())
     return "; the [simulate] section of " + name + " makes its campaign in " + into->second +
-           ": check the campaign path, or pass --simulate-if-missing true to simulate it here";
+           ": check the campaign path (a campaign folder holds positions.csv and campaign.ini; `annamosaic "
+           "init-campaign` makes them for your files), or give --simulate-if-missing true explicitly to simulate "
+           "that section's campaign here";
   return std::nullopt;
 }
 
@@ -244,6 +246,37 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     }
   }
   MPI_Bcast(&up_to_date, 1, MPI_INT, 0, comm);
+  // The mosaic is current and only its OME-TIFF is asked for anew (--ome-tiff added to a finished
+  // run, or the export deleted): export it from mosaic.ims, as `annamosaic export` would, instead
+  // of registering and fusing again.
+  int ome_only = 0;
+  if (rank == 0 && !up_to_date && vm["ome-tiff"].as<bool>()) {
+    try {
+      ome_only = stitch_up_to_date(out, digest, false) ? 1 : 0;
+    } catch (const std::exception&) {
+    }
+  }
+  MPI_Bcast(&ome_only, 1, MPI_INT, 0, comm);
+  if (ome_only) {
+    on_rank0(comm, [&] {
+      spdlog::info("stitch stage: the mosaic is up to date; only its OME-TIFF export is missing or changed since: "
+                   "writing {}/mosaic.ome.tif from mosaic.ims", out);
+      const auto t_ome = Clock::now();
+      ImsReader reader(out + "/mosaic.ims");
+      reader.open();
+      OmeTiffOptions oo;
+      oo.stop_requested = stop_requested;
+      const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
+      const double ome_s = seconds_since(t_ome);
+      spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, ome_s);
+      std::ifstream in(out + "/stitch_summary.json");
+      nlohmann::json summary = nlohmann::json::parse(in);
+      summary["ome_tiff_s"] = ome_s;
+      summary["outputs"] = output_stamps(out, stitch_outputs(true));
+      write_file_atomic(out + "/stitch_summary.json", summary.dump(1) + "\n");
+    });
+    return result;
+  }
   if (up_to_date) {
     if (rank == 0)
       spdlog::info("stitch stage: the mosaic is up to date (the same FoV results and stitch settings as when it was "

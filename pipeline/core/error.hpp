@@ -15,18 +15,20 @@ class Error : public std::runtime_error {
 // Bad user input: malformed table, corrupt TIFF, bad option value.
 class InputError : public Error {
  public:
-  InputError(std::string file, std::string what, std::int64_t line = 0, std::int64_t column = 0)
-      : Error(format(file, what, line, column)), file_(std::move(file)), line_(line), column_(column) {}
+  // column_name: the table's header of that column, said as `column 3 ("x [nm]")`.
+  InputError(std::string file, std::string what, std::int64_t line = 0, std::int64_t column = 0,
+             const std::string& column_name = "")
+      : Error(format(file, what, line, column, column_name)), file_(std::move(file)), line_(line), column_(column) {}
   const std::string& file() const { return file_; }
   std::int64_t line() const { return line_; }
   std::int64_t column() const { return column_; }
 
  private:
-  static std::string format(const std::string& file, const std::string& what, std::int64_t line,
-                            std::int64_t column) {
+  static std::string format(const std::string& file, const std::string& what, std::int64_t line, std::int64_t column,
+                            const std::string& column_name) {
     std::string s = file;
     if (line > 0) s += ":" + std::to_string(line);
-    if (column > 0) s += ": column " + std::to_string(column);
+    if (column > 0) s += ": column " + std::to_string(column) + (column_name.empty() ? "" : " (\"" + column_name + "\")");
     return s + ": " + what;
   }
   std::string file_;

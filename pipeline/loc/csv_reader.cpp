@@ -115,6 +115,7 @@ struct Chunk {
   std::size_t skipped = 0;
   std::vector<std::pair<std::size_t, std::string>> errors;  // (local line, message)
   std::int64_t error_column = 0;
+  std::string error_column_name;
 };
 
 inline bool parse_double(std::string_view f, double& v) {
@@ -181,18 +182,17 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
           double v;
           const std::string_view cell(f, fe - f);
           if (!parse_double(cell, v)) {
-            error = "column \"" + plan.header_names[field] + "\": not a number: '" + shorten(cell) + "'";
+            error = "not a number: '" + shorten(cell) + "'";
             // "100,5" in a ';'- or tab-separated file: a decimal comma, which is not guessed.
             if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
               error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
             error_col = static_cast<std::int64_t>(field) + 1;
           } else if (!std::isfinite(v)) {
-            error = "column \"" + plan.header_names[field] + "\": value is not finite: '" + shorten(cell) + "'";
+            error = "value is not finite: '" + shorten(cell) + "'";
             error_col = static_cast<std::int64_t>(field) + 1;
           } else if (role == kFrame && (v < 0 || v != std::floor(v) ||
                                         v > std::numeric_limits<std::int32_t>::max())) {
-            error = "column \"" + plan.header_names[field] + "\": frame must be a non-negative integer, got '" +
-                    shorten(cell) + "'";
+            error = "frame must be a non-negative integer, got '" + shorten(cell) + "'";
             error_col = static_cast<std::int64_t>(field) + 1;
           }
           values[role] = v;
@@ -213,12 +213,17 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
     if (!error.empty()) {
       if (skip_bad) {
         ++out.skipped;
-        if (out.errors.size() < 5) out.errors.emplace_back(out.lines, error);
+        if (out.errors.size() < 5)
+          out.errors.emplace_back(out.lines, error_col > 0 ? "column " + std::to_string(error_col) + " (\"" +
+                                                                 plan.header_names[static_cast<std::size_t>(error_col - 1)] +
+                                                                 "\"): " + error
+                                                           : error);
         p = next;
         continue;
       }
       out.errors.emplace_back(out.lines, error);
       out.error_column = error_col;
+      if (error_col > 0) out.error_column_name = plan.header_names[static_cast<std::size_t>(error_col - 1)];
       return;
     }
     t.frame.push_back(static_cast<std::int32_t>(values[kFrame]));
@@ -435,7 +440,7 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     Chunk& c = chunks[i];
     if (!opt.skip_bad_rows && !c.errors.empty())
       throw InputError(name, c.errors.front().second, static_cast<std::int64_t>(base_line + c.errors.front().first),
-                       c.error_column);
+                       c.error_column, c.error_column_name);
     for (const auto& [l, msg] : c.errors)
       if (local.skipped_examples.size() < 10)
         local.skipped_examples.push_back(name + ":" + std::to_string(base_line + l) + ": " + msg);

@@ -40,6 +40,7 @@ TEST(CampaignInit, SnakeIdsNominalPositionsAndHoles) {
   EXPECT_NE(p.campaign_ini.find("order = snake\n"), std::string::npos);
   ASSERT_EQ(p.warnings.size(), 1u);  // 4 FoVs without widefield
   EXPECT_NE(p.warnings[0].find("4 of 5 FoVs have no widefield"), std::string::npos) << p.warnings[0];
+  EXPECT_NE(p.warnings[0].find("w/r1_c1.tif"), std::string::npos) << p.warnings[0];  // named
 }
 
 TEST(CampaignInit, WhatCannotBeACampaignIsRefused) {

@@ -106,3 +106,14 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
   EXPECT_EQ(plan_fovs(c).size(), 3u);
   refused("id\trow\tcol\tx_um\ty_um\n0\t0\t0\t0\t0\n", "comma-separated");
 }
+
+TEST(CampaignPlan, AWidefieldThatDoesNotCoverTheFieldIsSaid) {
+  // 232 px of 108 nm cover 25.1 um: a 25 um FoV. The same camera said to be 160 nm: 37 um.
+  EXPECT_EQ(widefield_extent_mismatch(232, 232, 108, 25, true), "");
+  EXPECT_EQ(widefield_extent_mismatch(240, 226, 108, 25, true), "");  // a few % cropped either way
+  const std::string w = widefield_extent_mismatch(232, 232, 160, 25, false);
+  EXPECT_NE(w.find("cover 37.1 x 37.1 um, the FoVs 25 um"), std::string::npos) << w;
+  EXPECT_NE(w.find("camera-pixel-nm 160 (the default)"), std::string::npos) << w;
+  EXPECT_NE(w.find("107.8 nm would fit"), std::string::npos) << w;
+  EXPECT_NE(widefield_extent_mismatch(232, 100, 108, 25, true), "");  // one axis off is enough
+}

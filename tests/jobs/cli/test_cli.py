@@ -149,7 +149,7 @@ class Cli(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0, p.stderr)
         self.assertIn("has no [simulate] section", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "cmap", "positions.csv")))
-        # No --config: the embedded demo, with the options given still applied (here --campaign):
+        # No --config: the embedded demo, with the options given still applied (here --campaign, -o):
         # its [simulate] section makes out/demo/campaign, so another missing folder is an error.
         # It writes nothing in the working folder, and its private copy of the configuration in
         # $TMPDIR is gone when it ends.
@@ -158,7 +158,12 @@ class Cli(unittest.TestCase):
         os.makedirs(tmp)
         p = subprocess.run([BIN, "run", "--campaign", "elsewhere"], capture_output=True, text=True, cwd=here,
                            env=dict(os.environ, TMPDIR=tmp))
+        self.assertEqual(p.returncode, 1, p.stderr)  # a campaign of one's own needs its own output folder
+        self.assertIn("--campaign elsewhere without --output", p.stderr)
+        p = subprocess.run([BIN, "run", "--campaign", "elsewhere", "-o", "res"], capture_output=True, text=True, cwd=here,
+                           env=dict(os.environ, TMPDIR=tmp))
         self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("init-campaign", p.stderr)
         self.assertIn("elsewhere", p.stderr)
         self.assertIn("the [simulate] section of the embedded demo configuration", p.stderr)
         self.assertIn("--simulate-if-missing true", p.stderr)
@@ -371,10 +376,22 @@ class InitCampaign(unittest.TestCase):
     def test_stage_coordinates_and_missing_tables_are_said(self):
         data = os.path.join(self.dir, "data")
         self.table("r01_c01.csv", dx_nm=200000.0)  # in stage coordinates: 200 um to the right
+        # Wholly outside the field: every FoV would fail, so nothing is written.
         p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
-                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=2)
+        self.assertIn("wholly outside its FoV's 0..30000 nm field", p.stderr)
         self.assertIn("not the stage's", p.stderr)
         self.assertIn("1 of 2 grid cells have no table and are left out (tables/r01_c02.csv)", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        # In the FoV's coordinates but wider than --fov-um (the EPFL table spans ~6.4 um): said, written.
+        self.table("r01_c01.csv")
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "4", "--overlap-um", "1",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        self.assertRegex(p.stderr, r"\d+\.\d% of them lie outside the 4000 nm field \(--fov-um 4\)")
+        self.assertTrue(os.path.exists(os.path.join(data, "campaign.ini")))
+        # The campaign folder is not where status looks: said, with where to look.
+        p = run("status", data, check=2)
+        self.assertIn("is a campaign folder (the run's inputs), not an output folder", p.stdout)
         p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
                 "--table", "tables/nothing_{id}.csv", "--force", check=2)
         self.assertIn("tables/nothing_{id}.csv: the table pattern matches no file in the folder", p.stderr)

@@ -2,6 +2,7 @@
 signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
 import csv, fcntl, json, os, shutil, signal, subprocess, sys, time, unittest
 import h5py
+import tifffile
 import numpy as np
 
 BIN = os.environ["ANNAMOSAIC_BIN"]
@@ -339,7 +340,7 @@ class Run(unittest.TestCase):
         # `status` of the stopped campaign, named by its configuration: not finished (75), not running.
         rc, st = status(ini)
         self.assertEqual(rc, 75, st)
-        self.assertEqual((st[0]["planned"], st[0]["done"], st[0]["to_do"], st[0]["running"]), (9, n, 9 - n, None))
+        self.assertEqual((st[0]["planned"], st[0]["done"], st[0]["to_do"], st[0]["running"]), (9, n, 9 - n, False))
         self.assertIn("stopped with", st[0]["state"])
         self.assertIsNone(st[0]["mosaic"])
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
@@ -411,6 +412,8 @@ class Run(unittest.TestCase):
                 for stamp in r["extra"]["inputs"].values():
                     stamp["checksum"] = fnv1a64(os.path.join(d, "campaign", stamp["path"]))
                 fh.write(json.dumps(r) + "\n")
+            # And a record of another campaign that used this folder: not counted, left alone.
+            fh.write(json.dumps(dict(recs[0], id=42, file="fov/0042.h5")) + "\n")
         settings_path = os.path.join(d, "out", "fov_settings.json")
         with open(settings_path) as fh:
             settings = json.load(fh)
@@ -426,6 +429,7 @@ class Run(unittest.TestCase):
         self.assertEqual(p.returncode, 0, log[-3000:])
         self.assertIn("9 already done and verified, 0 to process", log)
         self.assertNotIn("other settings", log)
+        self.assertIn("records 1 FoV id(s) this campaign does not have (42)", log)
 
     def test_status_of_an_output_folder_finds_a_relative_campaign_from_anywhere(self):
         # A configuration with relative paths (the demo's style): the run records its working
@@ -497,7 +501,7 @@ class Run(unittest.TestCase):
             self.assertEqual(st[0]["running"], "pid 4242 on node17 since 2026-12-03 10:00:00")
             self.assertTrue(st[0]["state"].startswith("running (pid 4242 on node17"))
         # The lock file stays after the holder ended; only a held lock means running.
-        self.assertIsNone(status(out)[1][0]["running"])
+        self.assertIs(status(out)[1][0]["running"], False)
         # Once the holder is gone the run goes ahead and removes what the killed writer left.
         p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True,
                            text=True, timeout=600)
@@ -571,9 +575,13 @@ class Run(unittest.TestCase):
         made = os.stat(ims).st_mtime_ns
         self.assertIn("the mosaic is up to date", stitch())
         self.assertEqual(os.stat(ims).st_mtime_ns, made)
-        log = stitch("--ome-tiff")  # an output it lacks: redone
-        self.assertNotIn("up to date", log)
+        log = stitch("--ome-tiff")  # an export it lacks: made from mosaic.ims, which stays
+        self.assertIn("only its OME-TIFF export is missing", log)
+        self.assertEqual(os.stat(ims).st_mtime_ns, made)
         self.assertTrue(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
+        with tifffile.TiffFile(os.path.join(d, "out", "mosaic.ome.tif")) as t:  # an independent reader
+            self.assertTrue(t.is_ome)
+            self.assertEqual(t.series[0].shape[-2:], mosaic_levels(ims)[("ResolutionLevel 0", "Channel 0")].shape)
         self.assertIn("up to date", stitch("--ome-tiff"))
         self.assertNotIn("up to date", stitch("--blend", "max"))  # another setting: redone
         with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone

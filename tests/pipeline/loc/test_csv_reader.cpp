@@ -184,7 +184,7 @@ TEST(CsvReader, NonNumericCellGivesLineAndColumn) {
   EXPECT_EQ(e.file(), "bad.csv");
   EXPECT_EQ(e.line(), 3);
   EXPECT_EQ(e.column(), 2);
-  EXPECT_NE(std::string(e.what()).find("bad.csv:3: column 2"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("bad.csv:3: column 2 (\"x [nm]\"): not a number"), std::string::npos) << e.what();
   EXPECT_NE(std::string(e.what()).find("'abc'"), std::string::npos) << e.what();
 }
 

@@ -1,0 +1,59 @@
+#include "batch/run_state.hpp"
+
+#include <fmt/format.h>
+
+namespace annamosaic {
+
+RunState decide_run_state(const RunStateFacts& f) {
+  const OutputStatus& s = f.st;
+  constexpr int kNot = kRunStateNotFinished;
+  const std::size_t left = s.to_do();
+  // A file system without locks (the run goes on unlocked there) leaves "running?" unanswerable;
+  // a campaign whose every part is done is still finished.
+  const bool finished = s.exists && s.problem.empty() && !s.running && f.plan_known && left <= s.failed &&
+                        f.mosaic_current.value_or(false) && s.qc_report && s.qc_current;
+  if (!s.problem.empty()) return {"cannot read: " + s.problem, 2};
+  if (finished && s.failed)
+    return {fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed), 5};
+  if (finished) return {"finished", 0};
+  if (!s.exists && f.will_simulate)
+    return {"not started (its campaign is simulated first, from the [simulate] section of " + f.config + ")", kNot};
+  if (!s.exists && !f.plan_known) return {"not started, and it cannot start: " + f.campaign_error, 2};
+  if (!s.exists)
+    return {"not started (no output folder yet" + (f.relative_to.empty() ? "" : ", relative to the working folder " + f.relative_to) + ")",
+            kNot};
+  if (s.running) return {"running (" + *s.running + ")", kNot};
+  if (!s.lock_error.empty())
+    return {"unknown whether a run goes on (" + s.lock_error + ")" +
+                (s.since_last_record_s >= 0 ? fmt::format("; the last FoV was recorded {} ago", human_duration(s.since_last_record_s))
+                                            : std::string()),
+            kNot};
+  if (!f.plan_known) return {"unknown: " + f.campaign_error, 2};
+  if (!s.run_started) return {"not started (" + s.out_dir + " holds no run's records yet)", kNot};
+  if (s.damaged_results)
+    return {fmt::format("{} FoV result(s) damaged since they were recorded (listed below): run the same command again to "
+                        "redo them",
+                        s.damaged_results),
+            kNot};
+  if (left > s.failed)
+    return {fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
+                        s.failed ? fmt::format(" and {} failed", s.failed) : ""),
+            kNot};
+  if (!f.mosaic_current.value_or(false))
+    return {std::string("FoVs finished, the mosaic ") +
+                (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +
+                ": run the same command again (or its stitch stage)",
+            kNot};
+  return {std::string("FoVs and mosaic finished, the QC report is ") + (s.qc_report ? "older than the mosaic" : "missing") +
+              ": run the same command again",
+          kNot};
+}
+
+std::string human_duration(double s) {
+  if (s < 90) return fmt::format("{:.0f} s", s);
+  if (s < 90 * 60) return fmt::format("{:.0f} min", s / 60);
+  if (s < 48 * 3600) return fmt::format("{:.1f} h", s / 3600);
+  return fmt::format("{:.1f} days", s / 86400);
+}
+
+}  // namespace annamosaic

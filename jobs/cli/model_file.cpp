@@ -1,0 +1,35 @@
+#include "cli/model_file.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "cli/options.hpp"
+
+namespace annamosaic::cli {
+namespace fs = std::filesystem;
+
+std::string resolve_model(const std::string& name) {
+  std::error_code ec;
+  if (fs::exists(name, ec)) return name;
+  const std::string here = fs::current_path(ec).string();
+  if (name.find('/') != std::string::npos)
+    throw UsageError("--model " + name + ": file not found" +
+                     (fs::path(name).is_relative() ? " (relative to the working folder " + here + ")" : std::string()) +
+                     "; a bare name such as anet-microtubules-ngf16.h5 is also looked for in $ANNAMOSAIC_MODELS and the "
+                     "models folder annamosaic was built or installed with");
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("ANNAMOSAIC_MODELS"); env && *env) dirs.push_back(env);
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
+  dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
+  for (const auto& d : dirs) {
+    const fs::path p = fs::path(d) / name;
+    if (fs::exists(p, ec)) return p.string();
+  }
+  std::string where = "the working folder " + here;
+  for (const auto& d : dirs) where += ", " + d;
+  throw UsageError("--model " + name + ": file not found in " + where);
+}
+
+}  // namespace annamosaic::cli

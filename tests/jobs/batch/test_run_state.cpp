@@ -1,0 +1,104 @@
+#include "batch/run_state.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace annamosaic;
+
+namespace {
+// A campaign of 9 FoVs whose run finished: every FoV done, mosaic and QC report current.
+RunStateFacts finished_campaign() {
+  RunStateFacts f;
+  f.plan_known = true;
+  f.config = "run.ini";
+  f.mosaic_current = true;
+  OutputStatus& s = f.st;
+  s.out_dir = "out";
+  s.exists = s.run_started = s.plan_known = true;
+  s.planned = s.done = 9;
+  s.stitch_summary = s.qc_report = s.qc_current = true;
+  return f;
+}
+}  // namespace
+
+TEST(RunState, FinishedAndFinishedWithFailedFovs) {
+  RunStateFacts f = finished_campaign();
+  EXPECT_EQ(decide_run_state(f).text, "finished");
+  EXPECT_EQ(decide_run_state(f).exit, 0);
+  f.st.done = 7, f.st.failed = 2;  // failed FoVs do not keep a campaign from finishing
+  const RunState r = decide_run_state(f);
+  EXPECT_EQ(r.exit, 5);
+  EXPECT_NE(r.text.find("finished with 2 failed FoV(s)"), std::string::npos) << r.text;
+}
+
+TEST(RunState, WhatIsLeftSaysWhatARerunDoes) {
+  RunStateFacts f = finished_campaign();
+  f.st.done = 6;
+  RunState r = decide_run_state(f);
+  EXPECT_EQ(r.exit, kRunStateNotFinished);
+  EXPECT_NE(r.text.find("stopped with 3 FoV(s) not done"), std::string::npos) << r.text;
+
+  f = finished_campaign();
+  f.st.done = 8, f.st.damaged_results = 1;  // status --verify found a result changed since
+  r = decide_run_state(f);
+  EXPECT_EQ(r.exit, kRunStateNotFinished);
+  EXPECT_NE(r.text.find("1 FoV result(s) damaged"), std::string::npos) << r.text;
+
+  f = finished_campaign();
+  f.mosaic_current = false;
+  EXPECT_NE(decide_run_state(f).text.find("the mosaic is out of date"), std::string::npos);
+  f.st.stitch_summary = false;
+  EXPECT_NE(decide_run_state(f).text.find("the mosaic is not made yet"), std::string::npos);
+  f.st.stitch_summary_damaged = true;
+  EXPECT_NE(decide_run_state(f).text.find("unreadable stitch_summary.json"), std::string::npos);
+
+  f = finished_campaign();
+  f.st.qc_current = false;
+  r = decide_run_state(f);
+  EXPECT_EQ(r.exit, kRunStateNotFinished);
+  EXPECT_NE(r.text.find("the QC report is older than the mosaic"), std::string::npos) << r.text;
+}
+
+TEST(RunState, RunningOrUnknownIsNeverFinished) {
+  RunStateFacts f = finished_campaign();
+  f.st.running = "pid 7 on node1 since 2026-12-04 10:00:00";
+  EXPECT_EQ(decide_run_state(f).text, "running (pid 7 on node1 since 2026-12-04 10:00:00)");
+  EXPECT_EQ(decide_run_state(f).exit, kRunStateNotFinished);
+
+  f = finished_campaign();
+  f.st.done = 4;
+  f.st.lock_error = "fcntl: function not implemented";
+  f.st.since_last_record_s = 150;
+  const RunState r = decide_run_state(f);
+  EXPECT_EQ(r.exit, kRunStateNotFinished);
+  EXPECT_NE(r.text.find("unknown whether a run goes on (fcntl: function not implemented); the last FoV was recorded 2 min ago"),
+            std::string::npos)
+      << r.text;
+}
+
+TEST(RunState, NotStartedAndUnreadable) {
+  RunStateFacts f;
+  f.config = "run.ini";
+  f.will_simulate = true;  // no output folder, a campaign still to simulate
+  EXPECT_NE(decide_run_state(f).text.find("simulated first, from the [simulate] section of run.ini"), std::string::npos);
+  f.will_simulate = false;
+  f.plan_known = true;
+  f.relative_to = "/home/me";
+  EXPECT_EQ(decide_run_state(f).text, "not started (no output folder yet, relative to the working folder /home/me)");
+  f.plan_known = false;
+  f.campaign_error = "data/run1: no campaign here";
+  EXPECT_EQ(decide_run_state(f).exit, 2);
+
+  f = finished_campaign();
+  f.st.problem = "out/manifest.jsonl: not a regular file";
+  EXPECT_EQ(decide_run_state(f).exit, 2);
+  f = finished_campaign();
+  f.st.run_started = false, f.st.done = 0;
+  EXPECT_EQ(decide_run_state(f).text, "not started (out holds no run's records yet)");
+}
+
+TEST(RunState, HumanDurations) {
+  EXPECT_EQ(human_duration(40), "40 s");
+  EXPECT_EQ(human_duration(720), "12 min");
+  EXPECT_EQ(human_duration(3.5 * 3600), "3.5 h");
+  EXPECT_EQ(human_duration(3 * 86400), "3.0 days");
+}
