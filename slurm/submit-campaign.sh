@@ -3,27 +3,42 @@
 # on GPUs, and one stitch element per grid that starts as soon as that grid's FoV element
 # succeeded (--dependency=aftercorr: one grid's failure holds back no other grid; its own stitch
 # element is then cancelled).
-#   slurm/submit-campaign.sh configs/plate1-A01.ini configs/plate1-A02.ini ...
+#   slurm/submit-campaign.sh [--dry-run] configs/plate1-A01.ini configs/plate1-A02.ini ...
+# --dry-run prints the two sbatch commands (and the list) without submitting or writing anything.
 # Environment (defaults in brackets):
 #   NODES [1]  GPUS_PER_NODE [4]  CPUS_PER_GPU [8]  MEM_PER_CPU [4G]  TIME [04:00:00]
 #   STITCH_TIME [TIME] (a stitch element is not requeued at its limit: it would start over)
 #   STITCH_RANKS [2] (MPI ranks per node of a stitch element)  PARTITION []  ACCOUNT []
+#   STITCH_PARTITION [PARTITION] (the stitch needs no GPU: a CPU partition where GPU partitions
+#   refuse GPU-less jobs)  STITCH_NODES [NODES]
 #   THROTTLE [4] (array elements running at once, >= 1)
 #   GPU_GRES [--gpus-per-task=1]  (set to "" on clusters without GPUs: CPU ranks)
-#   ANNAMOSAIC [annamosaic]  (path of the binary)
+#   ANNAMOSAIC [annamosaic]  (path of the binary; on a node set up by scripts/setup-gpu-node.sh,
+#   source gpu-node/env.sh first: --export=ALL carries its variables to the ranks)
+#   ANNAMOSAIC_SRUN_MPI [pmix]  ANNAMOSAIC_MAX_REQUEUES [20]  (see annamosaic-grid.sbatch)
 #   LIST [slurm-campaign-<date>-<random>.list]  (the grids, one config per line; never reused)
 # Prints the two job ids and which array index is which grid. Logs: slurm-<job>_<index>.out in
 # the current folder.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "submit-campaign: $*" >&2; exit 1; }
-(( $# > 0 )) || { sed -n '2,17p' "$0"; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+dry=0
+case ${1:-} in
+  -h|--help) usage; exit 0 ;;
+  --dry-run) dry=1; shift ;;
+  -*) die "unknown option $1 (--dry-run or --help; settings are environment variables, see --help)" ;;
+esac
+(( $# > 0 )) || { usage >&2; exit 1; }
 for c in "$@"; do [[ -r "$c" && -f "$c" ]] || die "cannot read config $c"; done
 
 # Everything is checked before anything is submitted: a half-submitted campaign is worse than none.
-positive() { [[ "$2" =~ ^[0-9]+$ && "$2" -ge 1 ]] || die "$1 must be a whole number >= 1, not '$2'"; }
+positive() {  # and written back in decimal ("08" is not octal to sbatch, but is to bash)
+  [[ "$2" =~ ^[0-9]+$ ]] && (( 10#$2 >= 1 )) || die "$1 must be a whole number >= 1, not '$2'"
+  printf -v "$1" '%d' "$((10#$2))"
+}
 positive NODES "${NODES:=1}"; positive GPUS_PER_NODE "${GPUS_PER_NODE:=4}"; positive CPUS_PER_GPU "${CPUS_PER_GPU:=8}"
-positive STITCH_RANKS "${STITCH_RANKS:=2}"; positive THROTTLE "${THROTTLE:=4}"
+positive STITCH_RANKS "${STITCH_RANKS:=2}"; positive THROTTLE "${THROTTLE:=4}"; positive STITCH_NODES "${STITCH_NODES:=$NODES}"
 [[ "${MEM_PER_CPU:=4G}" =~ ^[0-9]+[KMGT]?$ ]] || die "MEM_PER_CPU must look like 4G or 4000M, not '$MEM_PER_CPU'"
 # TIME in SLURM's forms (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds.
 seconds_of() {
@@ -49,32 +64,52 @@ fov_lead_s=300 stitch_lead_s=120
   die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop $stitch_lead_s s before the limit (give at least 00:07:01)"
 bin=${ANNAMOSAIC:-annamosaic}
 command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': set ANNAMOSAIC=/path/to/annamosaic"
-export ANNAMOSAIC
+export ANNAMOSAIC ANNAMOSAIC_GRID_SCRIPT
 ANNAMOSAIC=$(realpath "$(command -v "$bin")")
+ANNAMOSAIC_GRID_SCRIPT="$here/annamosaic-grid.sbatch"
+# --dry-run: the commands as they would run, with stand-ins for the job ids.
+submit() {
+  local name=$1; shift
+  if (( dry )); then printf '%q ' sbatch "$@" >&2; echo >&2; echo "<$name-job-id>"; return; fi
+  local id
+  id=$(sbatch "$@") || return
+  echo "${id%%;*}"  # --parsable prints "id;cluster" on multi-cluster sites
+}
 
 if [[ -n "${LIST:-}" ]]; then
   # A list still read by queued elements of an earlier campaign must not change under them.
   [[ ! -e "$LIST" ]] || die "LIST=$LIST exists (an earlier campaign's list?): choose another name"
   list=$LIST
+elif (( dry )); then
+  list="slurm-campaign-$(date +%Y%m%d-%H%M%S)-XXXX.list"
 else
   list=$(mktemp "slurm-campaign-$(date +%Y%m%d-%H%M%S)-XXXX.list")
 fi
-realpath "$@" > "$list"
-list=$(realpath "$list")
+if (( dry )); then
+  echo "campaign list $list would hold:" >&2
+  realpath "$@" | sed 's/^/  /' >&2
+  list=$(realpath -m "$list")
+else
+  realpath "$@" > "$list"
+  list=$(realpath "$list")
+fi
 n=$#
-common=(--parsable --nodes="$NODES" --export=ALL)
-[[ -n "${PARTITION:-}" ]] && common+=(--partition="$PARTITION")
+common=(--parsable --export=ALL)
 [[ -n "${ACCOUNT:-}" ]] && common+=(--account="$ACCOUNT")
+fov_where=(--nodes="$NODES") stitch_where=(--nodes="$STITCH_NODES")
+[[ -n "${PARTITION:-}" ]] && fov_where+=(--partition="$PARTITION")
+[[ -n "${STITCH_PARTITION:-${PARTITION:-}}" ]] && stitch_where+=(--partition="${STITCH_PARTITION:-$PARTITION}")
 gres=${GPU_GRES---gpus-per-task=1}
-fovs=$(sbatch "${common[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
+fovs=$(submit fovs "${common[@]}" "${fov_where[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
   --ntasks-per-node="$GPUS_PER_NODE" ${gres:+"$gres"} --cpus-per-task="$CPUS_PER_GPU" \
   --mem-per-cpu="$MEM_PER_CPU" -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" fovs "$list") ||
   { rm -f "$list"; die "sbatch refused the FoV array (see its message above); nothing was submitted"; }
-stitch=$(sbatch "${common[@]}" --time="$STITCH_TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
+stitch=$(submit stitch "${common[@]}" "${stitch_where[@]}" --time="$STITCH_TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
   --signal=B:USR1@$stitch_lead_s --dependency=aftercorr:"$fovs" --kill-on-invalid-dep=yes \
   --ntasks-per-node="$STITCH_RANKS" --cpus-per-task="$CPUS_PER_GPU" --mem-per-cpu="$MEM_PER_CPU" \
   -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" stitch "$list") ||
-  { scancel "$fovs" || true; rm -f "$list"; die "sbatch refused the stitch array (see above); the FoV array $fovs was cancelled"; }
+  { (( dry )) || scancel "$fovs" || true; rm -f "$list"; die "sbatch refused the stitch array (see above); the FoV array $fovs was cancelled"; }
+if (( dry )); then echo "dry run: nothing submitted, nothing written"; exit 0; fi
 echo "campaign list: $list ($n grids)"
 echo "FoV array job: $fovs    stitch array job: $stitch (aftercorr: grid i stitches when its FoVs succeeded)"
 i=0

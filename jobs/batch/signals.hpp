@@ -1,8 +1,9 @@
 #pragma once
-// SIGUSR1 (SLURM's pre-emption warning, --signal=B:USR1@N) and SIGTERM (time limit, scancel)
-// ask the run to stop: no new FoVs are started, the ones in flight finish and are recorded, the
-// manifest is flushed, and the program exits with kExitRequeue, which slurm/*.sbatch turns into
-// `scontrol requeue`. A second signal is handled the same way (the first one already stops).
+// SIGUSR1 (the time limit is near: --signal=B:USR1@N, forwarded by the batch script) and SIGTERM
+// (scancel, pre-emption, the limit itself) ask the run to stop: no new FoVs are started, the ones
+// in flight finish and are recorded, the manifest is flushed, and the program exits with
+// kExitRequeue. slurm/annamosaic-grid.sbatch requeues a FoV element that stopped so after USR1
+// (not after TERM: a cancelled element stays cancelled). A second signal is handled the same way.
 namespace annamosaic {
 
 constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable, nothing lost

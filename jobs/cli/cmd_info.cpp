@@ -148,8 +148,12 @@ int run_table_info(const po::variables_map& vm) {
               << " frames)\n"
               << "x [nm]        " << s.x_min_nm << " .. " << s.x_max_nm << "\n"
               << "y [nm]        " << s.y_min_nm << " .. " << s.y_max_nm << "\n"
-              << "optional      " << (t.has_z() ? "z " : "") << (t.has_intensity() ? "intensity " : "")
-              << (t.has_uncertainty() ? "uncertainty" : "") << "\n";
+              << "optional      "
+              << (t.has_z() || t.has_intensity() || t.has_uncertainty()
+                      ? std::string(t.has_z() ? "z " : "") + (t.has_intensity() ? "intensity " : "") +
+                            (t.has_uncertainty() ? "uncertainty" : "")
+                      : std::string("none (z, intensity, uncertainty)"))
+              << "\n";
   }
   return 0;
 }

@@ -4,7 +4,8 @@
 //   annamosaic run                                          (the embedded demo campaign)
 // Exit status: 0 success; 5 finished but some FoVs failed (marked in the mosaic and QC report;
 // --stage fovs exits 0 with failed FoVs, so that a dependent stitch job runs and reports them);
-// 75 stopped by SIGUSR1/SIGTERM, resumable (slurm/*.sbatch requeues); 1-4 as for every command.
+// 75 stopped by SIGUSR1/SIGTERM, resumable (slurm/annamosaic-grid.sbatch requeues a FoV element
+// stopped by USR1 near its time limit); 1-4 as for every command.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <mpi.h>

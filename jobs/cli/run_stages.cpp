@@ -189,6 +189,19 @@ bool stitch_up_to_date(const std::string& out, const std::string& digest, bool o
   return true;
 }
 
+// OUT/mosaic.ome.tif from OUT/mosaic.ims (rank 0); its seconds.
+double export_mosaic_ome_tiff(const std::string& out) {
+  const auto t0 = Clock::now();
+  ImsReader reader(out + "/mosaic.ims");
+  reader.open();
+  OmeTiffOptions oo;
+  oo.stop_requested = stop_requested;
+  const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
+  const double s = seconds_since(t0);
+  spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, s);
+  return s;
+}
+
 // Whether `mine` holds on some rank; collective.
 bool any_rank(bool mine, MPI_Comm comm) {
   int m = mine ? 1 : 0, any = 0;
@@ -261,14 +274,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     on_rank0(comm, [&] {
       spdlog::info("stitch stage: the mosaic is up to date; only its OME-TIFF export is missing or changed since: "
                    "writing {}/mosaic.ome.tif from mosaic.ims", out);
-      const auto t_ome = Clock::now();
-      ImsReader reader(out + "/mosaic.ims");
-      reader.open();
-      OmeTiffOptions oo;
-      oo.stop_requested = stop_requested;
-      const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
-      const double ome_s = seconds_since(t_ome);
-      spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, ome_s);
+      const double ome_s = export_mosaic_ome_tiff(out);
       std::ifstream in(out + "/stitch_summary.json");
       nlohmann::json summary = nlohmann::json::parse(in);
       summary["ome_tiff_s"] = ome_s;
@@ -447,16 +453,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                  path, info.width_px, info.height_px, s.levels, s.file_bytes / 1e6,
                  s.compressed_bytes ? static_cast<double>(s.pixel_bytes) / s.compressed_bytes : 0.0, fuse_s, size);
     double ome_s = 0;
-    if (vm["ome-tiff"].as<bool>()) {
-      const auto t_ome = Clock::now();
-      ImsReader reader(path);
-      reader.open();
-      OmeTiffOptions oo;
-      oo.stop_requested = stop_requested;
-      const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
-      ome_s = seconds_since(t_ome);
-      spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, ome_s);
-    }
+    if (vm["ome-tiff"].as<bool>()) ome_s = export_mosaic_ome_tiff(out);
     write_file_atomic(out + "/stitch_summary.json",
                       nlohmann::json({{"ranks", size},
                                       {"register_s", register_s},

@@ -7,6 +7,7 @@
 #  3. time limit near: USR1 to the batch shell -> ranks stop, exit 75 -> the script requeues ->
 #     the requeued element resumes from the manifest (SLURM_RESTART_COUNT=1) and completes
 #  4. scancel of a running element: the ranks stop cleanly and the element stays cancelled
+#  5. time limit near after ANNAMOSAIC_MAX_REQUEUES requeues: stopped, not requeued again
 # Usage: test_slurm.sh ANNAMOSAIC_BIN WORKDIR. Exit 77 (ctest: skipped, reported) when the
 # machine cannot run a local SLURM (not root, packages missing).
 set -uo pipefail
@@ -38,6 +39,14 @@ output = $work/grid-a/out
 INI
 # Campaign inputs first (the FoV job would simulate them too; doing it here keeps timing simple).
 "$bin" simulate --config grid-a.ini -o "$work/grid-a/campaign" -q || fail "simulate"
+
+# 0: --dry-run prints the two sbatch commands and submits and writes nothing; settings are checked
+# and normalised first (08 is eight, not a bash octal error).
+dry=$(CPUS_PER_GPU=08 STITCH_PARTITION=debug "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) || fail "dry run: $dry"
+echo "$dry" | grep -q -- "--job-name=annamosaic-fovs .*--cpus-per-task=8 " || fail "dry run: no FoV sbatch line: $dry"
+echo "$dry" | grep -q -- "--partition=debug .*--dependency=aftercorr:" || fail "dry run: no stitch sbatch line: $dry"
+[[ -z "$(squeue -h)" ]] || fail "the dry run submitted something"
+ls slurm-campaign-*.list > /dev/null 2>&1 && fail "the dry run wrote a campaign list"
 
 # 1 + 2: array job of two grids (the second names a campaign that is not there), 2 ranks with
 # one (fake) GPU each, then stitch.
@@ -134,4 +143,17 @@ scontrol show job "${jid}_0" | grep -q "Restarts=0" || fail "the cancelled eleme
 grep -q "received TERM" slurm-cancel-*.out || fail "the script did not see the TERM"
 ! grep -q "requeueing" slurm-cancel-*.out || fail "the script requeued a cancelled element"
 echo "slurm cancel: stopped and stayed cancelled"
+
+# 5: time limit near once the element was requeued ANNAMOSAIC_MAX_REQUEUES times (here 0): it
+# stops cleanly, is not requeued again, and ends not COMPLETED (its stitch must not start).
+ANNAMOSAIC_MAX_REQUEUES=0 start_fov_element grid-d cap
+scancel --batch --signal=USR1 "${jid}_0" || fail "scancel --signal=USR1 (cap)"
+for _ in $(seq 300); do
+  st=$(state_of "${jid}_0"); [[ "$st" == FAILED || "$st" == COMPLETED || "$st" == CANCELLED ]] && break
+  sleep 0.2
+done
+[[ "$(state_of "${jid}_0")" == FAILED ]] || fail "capped element is $(state_of "${jid}_0")"
+grep -q "was requeued 0 times already (ANNAMOSAIC_MAX_REQUEUES=0): not again" slurm-cap-*.out || fail "no cap message"
+scontrol show job "${jid}_0" | grep -q "Restarts=0" || fail "the capped element was requeued"
+echo "slurm requeue cap: stopped, not requeued past ANNAMOSAIC_MAX_REQUEUES"
 echo "test_slurm: OK"
