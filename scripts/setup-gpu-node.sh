@@ -110,6 +110,12 @@ make_prefix() {
   local debs=$node_dir/debs prefix=$node_dir/prefix
   ls "$debs"/*.deb > /dev/null 2>&1 ||
     die "no packages in $debs: run 'bash scripts/setup-gpu-node.sh fetch' on a Debian 12 machine with apt, then copy $node_dir here"
+  # Packages fetched for an older version of this list (a dependency added since) would fail later,
+  # in CMake, with a less helpful message.
+  local root missing=()
+  for root in "${ROOTS[@]}"; do grep -qx "$root" "$debs/PACKAGES" 2>/dev/null || missing+=("$root"); done
+  ((${#missing[@]} == 0)) ||
+    die "$debs was fetched for an older package list (missing: ${missing[*]}): run 'bash scripts/setup-gpu-node.sh fetch' again on a Debian 12 machine and copy $node_dir here"
   if [[ -f $prefix/.complete && $prefix/.complete -nt $debs/PACKAGES ]]; then
     say "prefix $prefix is up to date"; return
   fi

@@ -34,7 +34,7 @@ trap cleanup EXIT
 for m in proc sys dev; do mountpoint -q "$root/$m" || mount --bind "/$m" "$root/$m"; done
 # What the node must not have: each header would let a system package stand in for the prefix.
 for h in mpi.h hdf5/openmpi/hdf5.h hdf5.h tbb/tbb.h fftw3.h tiffio.h boost/program_options.hpp spdlog/spdlog.h \
-         fmt/format.h nlohmann/json.hpp png.h libdeflate.h gtest/gtest.h; do
+         fmt/format.h nlohmann/json.hpp png.h libdeflate.h xxhash.h gtest/gtest.h; do
   [[ ! -e $root/usr/include/$h ]] || fail "the root has /usr/include/$h: not a node without the -dev packages"
 done
 
