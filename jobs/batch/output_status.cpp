@@ -102,8 +102,8 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         st.failed_reasons.emplace_back(id, r.reason);
       }
     }
-    if (verify_results) {
-      st.verified = true;
+    st.verified = verify_results;
+    if (verify_results && !to_verify.empty()) {
       std::vector<std::string> why(to_verify.size());  // "" when the file matches
       Progress progress("verifying FoV results", to_verify.size(), "FoVs");
       tbb::parallel_for(std::size_t{0}, to_verify.size(), [&](std::size_t i) {

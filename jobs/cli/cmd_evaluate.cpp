@@ -47,6 +47,19 @@ void check_reconstructor_options(const anet::EvaluateOptions& o) {
   }
 }
 
+// What --table writes into -o must not replace an input: a FoV folder given as -o holds its
+// widefield.tif, which the processed widefield would overwrite.
+void refuse_outputs_over_inputs(const anet::EvaluateOptions& o) {
+  std::vector<std::string> outputs = {o.output_dir + "/evaluate-table.csv", o.output_dir + "/evaluate.config.ini"};
+  for (const char* name : {"sparse", "dense", "anet", "widefield", "anet-widefield"})
+    for (const char* ext : {".tif", ".png"}) outputs.push_back(o.output_dir + "/" + name + ext);
+  for (const std::string& in : {o.table, o.widefield, o.model})
+    for (const std::string& out : outputs)
+      if (!in.empty() && same_path(out, in))
+        throw UsageError("-o " + o.output_dir + ": evaluate would write " + out + " over the input " + in +
+                         ": choose another output folder");
+}
+
 int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
   o.model = resolve_model(vm["model"].as<std::string>());
@@ -79,6 +92,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
       if (!(o.camera_pixel_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
     }
     check_reconstructor_options(o);
+    refuse_outputs_over_inputs(o);
     const anet::TableEvaluation e = anet::evaluate_table(o);
     std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("

@@ -108,6 +108,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
         throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
     // With a widefield, the table shares the camera field's origin (the campaign layout).
     const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
+    if (has_wf)
+      if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
+        throw InputError(vm["widefield"].as<std::string>(), why);
     RenderStats rs;
     sparse = render(table, field, r, &rs);
     spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
@@ -133,6 +136,12 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       H = sparse.height();
       spdlog::info("widefield registered to the sparse image: shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", reg.shift_x_px,
                    reg.shift_y_px, reg.confidence);
+      // As run flags it in QC: a widefield that matches the localizations this poorly may be
+      // another field's (it is used unshifted; the A-net still takes it in).
+      if (reg.confidence < kMinWidefieldConfidence)
+        spdlog::warn("{}: matches the sparse image poorly (registration confidence {:.2f} < {}): is it this table's field? "
+                     "If not, give the right one or leave --widefield out",
+                     vm["widefield"].as<std::string>(), reg.confidence, kMinWidefieldConfidence);
     } else {
       // Widefield only: nothing to register to; the SR grid covers the camera field.
       W = static_cast<std::size_t>(std::ceil(wf_raw.width() * cam_nm / px - 1e-9));

@@ -358,10 +358,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     opt.threads = static_cast<int>(b.threads);
     opt.memory_budget_mb = vm["anet-memory-mb"].as<std::size_t>();
     std::unique_ptr<anet::Reconstructor> net;
-    int model_code = 0;  // 0, 1: a usage error (pixel size), 3: the file could not be loaded
+    int model_code = 0;  // failure_kind: 1 usage (no such model, pixel size), 2 a broken model file, 3 I/O
     try {
       const std::string model = resolve_model(vm["model"].as<std::string>());
       net = std::make_unique<anet::Reconstructor>(model, opt);
+      if (rank == 0) spdlog::info("model {} (trained at {:g} nm)", fs::absolute(model).lexically_normal().string(), net->info().pixel_nm);
       // The network has learned structures at its pixel size (as `reconstruct`, which refuses too).
       if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0) {
         if (rank == 0)
@@ -372,7 +373,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
     } catch (const std::exception& e) {
       spdlog::error("rank {}: {}", rank, e.what());
-      model_code = 3;
+      model_code = failure_kind(e);  // a missing model is a usage error (1), a broken one bad input (2)
     }
     agree(model_code, "loading the model", comm);
     // Every rank's binding (after the model set LibTorch's threads), gathered for the log and the

@@ -215,10 +215,33 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   return o;
 }
 
+// Where the model goes, checked before any step (and by --dry-run): hours of training must not end
+// in "cannot rename" or replace a model this training did not make.
+void check_train_output(const anet::TrainOptions& o) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (o.output.back() == '/' || fs::is_directory(o.output, ec))
+    throw UsageError("-o " + o.output + " is a folder: give the model's file name (e.g. " +
+                     (fs::path(o.output) / "model.h5").lexically_normal().string() + ")");
+  for (fs::path dir = fs::path(o.output).parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (fs::exists(dir, ec)) {
+      if (!fs::is_directory(dir, ec)) throw IoError(dir.string(), "is not a folder: the model " + o.output + " cannot go under it");
+      break;
+    }
+    if (dir == dir.parent_path()) break;
+  }
+  // A model file is only ever replaced by the training that made it (its checkpoint is there): a
+  // recipe run from the wrong folder must not replace a shipped or a colleague's model.
+  if (fs::exists(o.output, ec) && !fs::exists(o.checkpoint_dir + "/checkpoint.h5", ec))
+    throw InputError(o.output, "exists and is not this training's model (no checkpoint in " + o.checkpoint_dir +
+                                   "): give another -o, or delete the file to replace it");
+}
+
 int run_train(const Command& self, const po::variables_map& vm, const std::string& command_line) {
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);
+  if (!o.output.empty()) check_train_output(o);
   if (vm["dry-run"].as<bool>()) {
     std::cout << "A-net parameters (ngf " << o.network.ngf << ", ndf " << o.network.ndf << ", q-nf " << o.network.q_nf
               << ", " << anet::decoder_name(o.network.decoder) << "):\n"
@@ -228,17 +251,13 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
               << "  total                    " << pc.generator + pc.discriminator + pc.estimator << "\n"
               << "  model file (G + Q, fp32) " << (pc.generator + pc.estimator) * 4 / 1e6 << " MB\n";
     const anet::TrainingData data(o.data);
+    if (!o.output.empty()) anet::check_checkpoint(o, &data);  // what the real run would refuse
     const anet::TrainingSample s = data.sample(0);
     std::cout << "data: " << data.describe() << "\nsample 0: " << s.localizations << " localizations in S, widefield "
               << (s.widefield.empty() ? "absent" : "present") << ", switch " << s.switch_id << "\n";
     return 0;
   }
   if (o.output.empty()) throw UsageError("the option '--output' (-o MODEL.h5) is required (all but --dry-run write a model)");
-  // A model file is only ever replaced by the training that made it (its checkpoint is there): a
-  // recipe run from the wrong folder must not replace a shipped or a colleague's model.
-  if (std::error_code ec; std::filesystem::exists(o.output, ec) && !std::filesystem::exists(o.checkpoint_dir + "/checkpoint.h5", ec))
-    throw InputError(o.output, "exists and is not this training's model (no checkpoint in " + o.checkpoint_dir +
-                                   "): give another -o, or delete the file to replace it");
   install_stop_handlers(/*also_interrupt=*/true);
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);

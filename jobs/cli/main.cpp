@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
     std::cerr << "annamosaic " << cmd->name << ": "
               << (stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"))
               << ": " << e.what()
-              << (cmd->name == "export" ? std::string("; nothing was written, rerun to export")
-                                        : std::string("; what was finished is kept, rerun to resume"))
+              << (cmd->name == "export"  ? std::string("; nothing was written, rerun to export")
+                  : cmd->name == "train" ? std::string()  // its message says how to resume (--resume)
+                                         : std::string("; what was finished is kept, rerun to resume"))
               << " (exit " << kExitRequeue << ")\n";
     return kExitRequeue;
   } catch (const UsageError& e) {

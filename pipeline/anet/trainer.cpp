@@ -214,6 +214,46 @@ std::string changed_tables(const std::string& was, const std::string& now) {
 
 }  // namespace
 
+void check_checkpoint(const TrainOptions& opt, const TrainingData* data) {
+  const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
+  if (!std::filesystem::exists(ckpt_path)) return;
+  // A training's checkpoint is hours of work: never overwritten by a run that forgot --resume.
+  if (!opt.resume)
+    throw InputError(ckpt_path, "holds the checkpoint of an earlier training: --resume continues it; to start afresh, "
+                                "give another -o (or --checkpoint-dir), or delete " + opt.checkpoint_dir);
+  if (!data) return;
+  const ModelFile c = read_model_file(ckpt_path);
+  // Continuing with other data or another recipe would be a different training under the old
+  // one's step count and best score.
+  std::string changed;
+  if (const auto it = c.provenance.find("data"); it != c.provenance.end() && it->second != data->describe())
+    changed += "\n  data: " + it->second + " -> " + data->describe();
+  if (const auto it = c.provenance.find("data_tables"); it != c.provenance.end())
+    changed += changed_tables(it->second, data->table_checksums());
+  if (const auto it = c.provenance.find("config"); it != c.provenance.end())
+    for (const char* key : {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
+                            "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse", "pairs-per-table"}) {
+      const std::string was = ini_value(it->second, key), now = ini_value(opt.config_text, key);
+      if (was.empty() || now.empty() || was == now) continue;
+      // Numbers are compared as numbers: earlier versions wrote 0.0005 as 0.00050000000000000001.
+      char* a_end = nullptr;
+      char* b_end = nullptr;
+      const double a = std::strtod(was.c_str(), &a_end), b = std::strtod(now.c_str(), &b_end);
+      if (*a_end == '\0' && *b_end == '\0' && a == b) continue;
+      changed += fmt::format("\n  {}: {} -> {}", key, was, now);
+    }
+  if (!changed.empty())
+    throw InputError(ckpt_path, "was trained with other settings; --resume needs the same ones:" + changed +
+                                    "\n(to train with the new ones, give another -o or --checkpoint-dir)");
+  // At --steps already (a finished training resubmitted with --resume): only the model is written
+  // again. Beyond it: the user asked for fewer steps than were made.
+  const auto step = c.scalars.find("step");
+  if (step != c.scalars.end() && static_cast<std::int64_t>(step->second) > opt.steps)
+    throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps {} or more (its best model is {})",
+                                            static_cast<std::int64_t>(step->second), static_cast<std::int64_t>(step->second),
+                                            best_path));
+}
+
 TrainSummary train(const TrainOptions& opt) {
   if (opt.steps <= 0) throw InputError("steps", "must be > 0");
   if (opt.checkpoint_dir.empty()) throw InputError("checkpoint-dir", "must be given");
@@ -222,15 +262,13 @@ TrainSummary train(const TrainOptions& opt) {
   const torch::Device device = resolve_device(opt.device);  // the same rule as inference
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
-  // A training's checkpoint is hours of work: never overwritten by a run that forgot --resume.
   const bool have_checkpoint = std::filesystem::exists(ckpt_path);
-  if (have_checkpoint && !opt.resume)
-    throw InputError(ckpt_path, "holds the checkpoint of an earlier training: --resume continues it; to start afresh, "
-                                "give another -o (or --checkpoint-dir), or delete " + opt.checkpoint_dir);
+  if (have_checkpoint && !opt.resume) check_checkpoint(opt, nullptr);  // refuses, before the data are read
   if (opt.resume && !have_checkpoint)
     spdlog::info("--resume: no checkpoint in {} yet; starting afresh", opt.checkpoint_dir);
 
   const TrainingData data(opt.data);
+  check_checkpoint(opt, &data);
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
@@ -244,35 +282,8 @@ TrainSummary train(const TrainOptions& opt) {
   TrainSummary sum;
   double elapsed_before = 0;
   if (opt.resume && have_checkpoint) {
-    const ModelFile c = read_model_file(ckpt_path);
-    // Continuing with other data or another recipe would be a different training under the old
-    // one's step count and best score.
-    std::string changed;
-    if (const auto it = c.provenance.find("data"); it != c.provenance.end() && it->second != data.describe())
-      changed += "\n  data: " + it->second + " -> " + data.describe();
-    if (const auto it = c.provenance.find("data_tables"); it != c.provenance.end())
-      changed += changed_tables(it->second, data.table_checksums());
-    if (const auto it = c.provenance.find("config"); it != c.provenance.end())
-      for (const char* key : {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
-                              "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse", "pairs-per-table"}) {
-        const std::string was = ini_value(it->second, key), now = ini_value(opt.config_text, key);
-        if (was.empty() || now.empty() || was == now) continue;
-        // Numbers are compared as numbers: earlier versions wrote 0.0005 as 0.00050000000000000001.
-        char* a_end = nullptr;
-        char* b_end = nullptr;
-        const double a = std::strtod(was.c_str(), &a_end), b = std::strtod(now.c_str(), &b_end);
-        if (*a_end == '\0' && *b_end == '\0' && a == b) continue;
-        changed += fmt::format("\n  {}: {} -> {}", key, was, now);
-      }
-    if (!changed.empty())
-      throw InputError(ckpt_path, "was trained with other settings; --resume needs the same ones:" + changed +
-                                      "\n(to train with the new ones, give another -o or --checkpoint-dir)");
+    const ModelFile c = read_model_file(ckpt_path);  // check_checkpoint() found it compatible
     sum.first_step = core.restore(c, ckpt_path);
-    // At --steps already (a finished training resubmitted with --resume): only the model is
-    // written again. Beyond it: the user asked for fewer steps than were made.
-    if (sum.first_step > opt.steps)
-      throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps {} or more (its best model is {})",
-                                              sum.first_step, sum.first_step, best_path));
     if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
     if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");
     if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));

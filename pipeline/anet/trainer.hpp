@@ -65,6 +65,11 @@ struct StepLosses {
   double d = 0, q = 0, g = 0, superres = 0, lowres = 0, gan = 0;
 };
 
+// Whether the training of `opt` may start on what its checkpoint folder holds: a checkpoint there
+// needs --resume, and (given the data) the same data and recipe, and --steps not below its step.
+// Throws InputError naming the checkpoint; --dry-run asks it too.
+void check_checkpoint(const TrainOptions& opt, const TrainingData* data);
+
 TrainSummary train(const TrainOptions& opt);
 
 }  // namespace annamosaic::anet

@@ -269,16 +269,8 @@ TrainingData::TrainingData(const DataOptions& opt) {
         // The widefield image and the table share their origin (the camera field).
         field = Field{0, 0, static_cast<double>(wf.width()) * camera_pixel_nm, static_cast<double>(wf.height()) * camera_pixel_nm};
         // A widefield of another field (or at another pixel size) would be "registered" to noise.
-        std::size_t outside = 0;
-        for (std::size_t i = 0; i < table.size(); ++i)
-          outside += table.x_nm[i] < 0 || table.x_nm[i] >= field.width_nm || table.y_nm[i] < 0 || table.y_nm[i] >= field.height_nm;
-        if (outside * 20 > table.size())
-          throw InputError(spec.widefield,
-                           fmt::format("covers {:.1f} x {:.1f} um at {:g} nm camera pixels, but {} of the {} localizations of {} "
-                                       "(x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm) fall outside it: not this table's "
-                                       "widefield, or another --camera-pixel-nm",
-                                       field.width_nm / 1e3, field.height_nm / 1e3, camera_pixel_nm, outside, table.size(),
-                                       spec.table, st.x_min_nm, st.x_max_nm, st.y_min_nm, st.y_max_nm));
+        if (const std::string why = widefield_field_mismatch(table, field, camera_pixel_nm, spec.table); !why.empty())
+          throw InputError(spec.widefield, why);
       } else {
         if (const FarOutliers o = far_outliers(table); !o.rows.empty())
           throw InputError(spec.table, far_outliers_message(table, o) + " Fix the table: its field is fitted to its extent");

@@ -1,5 +1,7 @@
 #include "render/render.hpp"
 
+#include <fmt/format.h>
+
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
@@ -30,6 +32,20 @@ Field bounding_field(const TableStats& s, double pixel_nm) {
   f.width_nm = (std::floor((s.x_max_nm - f.x0_nm) / pixel_nm) + 1) * pixel_nm;
   f.height_nm = (std::floor((s.y_max_nm - f.y0_nm) / pixel_nm) + 1) * pixel_nm;
   return f;
+}
+
+std::string widefield_field_mismatch(const LocTable& table, const Field& f, double camera_pixel_nm,
+                                     const std::string& table_name) {
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < table.size(); ++i)
+    outside += !(table.x_nm[i] >= f.x0_nm && table.x_nm[i] < f.x0_nm + f.width_nm && table.y_nm[i] >= f.y0_nm &&
+                 table.y_nm[i] < f.y0_nm + f.height_nm);
+  if (outside * 20 <= table.size()) return "";
+  const TableStats st = compute_stats(table);
+  return fmt::format("covers {:.1f} x {:.1f} um at {:g} nm camera pixels, but {} of the {} localizations of {} (x {:.0f}..{:.0f} "
+                     "nm, y {:.0f}..{:.0f} nm) fall outside it: not this table's widefield, or another --camera-pixel-nm",
+                     f.width_nm / 1e3, f.height_nm / 1e3, camera_pixel_nm, outside, table.size(), table_name, st.x_min_nm,
+                     st.x_max_nm, st.y_min_nm, st.y_max_nm);
 }
 
 namespace {

@@ -5,6 +5,7 @@
 // clamped. Counts are integers, so the result is identical for any thread count.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/image.hpp"
 #include "loc/frame_window.hpp"
@@ -21,6 +22,12 @@ struct Field {
 Field bounding_field(const TableStats& stats, double pixel_nm);
 std::size_t field_width_px(const Field& f, double pixel_nm);
 std::size_t field_height_px(const Field& f, double pixel_nm);
+
+// A widefield's camera field (its origin is the table's) that leaves more than 5% of the table's
+// localizations outside: not this table's widefield, or another camera pixel size. The reason,
+// naming both files, or "" when it fits. Rendering on that field would drop them without a word.
+std::string widefield_field_mismatch(const LocTable& table, const Field& camera_field, double camera_pixel_nm,
+                                     const std::string& table_name);
 
 struct RenderOptions {
   double pixel_nm = 20.0;

@@ -128,6 +128,10 @@ class Train(unittest.TestCase):
         r = run(*args, "--resume", "--lr", "0.001", check=False)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertRegex(r.stderr, r"lr: 0\.0002\d* -> 0\.001")
+        r = run(*args, "--resume", "--lr", "0.001", "--dry-run", check=False)  # a dry run before a job says so too
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stderr, r"lr: 0\.0002\d* -> 0\.001")
+        self.assertNotIn("rerun to resume", log)  # the stop message says --resume, and only that
         # --steps at the checkpoint's step (a finished training resubmitted): the model is written.
         r = run(*args[:8], stopped_at, *args[9:], "--resume")
         self.assertIn("nothing to train", r.stderr)
@@ -182,6 +186,15 @@ class Train(unittest.TestCase):
         self.assertIn("%s: exists and is not this training's model" % shipped, p.stderr)
         self.assertEqual(shipped.read_bytes(), before)
         self.assertFalse((d / "shipped.train").exists())
+        # A folder as -o: refused before any step (it used to fail at the final rename).
+        p = run("train", "-o", str(d / "newout") + "/", "--ngf", 4, "--ndf", 4, "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is a folder: give the model's file name", p.stderr)
+        self.assertFalse((d / "newout").exists())
+        # The dry run checks -o as the training would.
+        p = run("train", "-o", shipped, "--ngf", 4, "--dry-run", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("exists and is not this training's model", p.stderr)
         # A dry run writes nothing and needs no -o; a real one does.
         self.assertIn("generator G", run("train", "--ngf", 4, "--dry-run").stdout)
         p = run("train", "--ngf", 4, "--steps", 1, check=False)
@@ -292,6 +305,29 @@ class Reconstruct(unittest.TestCase):
                 self.assertEqual(sr_shape, tuple(int(np.ceil(s * 108 / 20 - 1e-9)) for s in self.wf_shape))
             if mode == "wfonly":
                 self.assertEqual(a.shape, sr_shape)
+
+    def test_a_widefield_the_table_does_not_fit_in_is_refused(self):
+        # 8 x 8 camera px (0.9 um) for the 5.9 um EPFL table: rendering on that field would drop
+        # most localizations without a word.
+        tifffile.imwrite(self.d / "wf8.tif", np.full((8, 8), 100, np.float32))
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "small.tif", "--table", EPFL,
+                "--widefield", self.d / "wf8.tif", "--widefield-frames", 1, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("%s: covers 0.9 x 0.9 um" % (self.d / "wf8.tif"), p.stderr)
+        self.assertIn("fall outside it", p.stderr)
+        self.assertFalse((self.d / "small.tif").exists())
+        # Another field's widefield of the right size: used, but said (as run flags it in QC).
+        h, w = self.wf_shape
+        lines = np.zeros((h, w))
+        rng = np.random.default_rng(3)
+        for _ in range(6):  # six filaments elsewhere
+            x0, y0, x1, y1 = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0, h)
+            t = np.linspace(0, 1, 400)
+            lines[(y0 + (y1 - y0) * t).astype(int).clip(0, h - 1), (x0 + (x1 - x0) * t).astype(int).clip(0, w - 1)] += 50
+        tifffile.imwrite(self.d / "other.tif", (ndimage.gaussian_filter(lines, 0.9) * 5 + 100).astype(np.float32))
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "other-out.tif", "--table", EPFL,
+                "--widefield", self.d / "other.tif", "--widefield-frames", 1, "--no-preview")
+        self.assertIn("matches the sparse image poorly", p.stderr)
 
     def test_camera_pixel_sets_the_widefield_grid(self):
         # The same widefield read as 100 nm pixels: a field of wf_shape * 100 nm at the model's 20 nm.
@@ -436,6 +472,15 @@ class Evaluate(unittest.TestCase):
         shape = tuple(int(np.ceil(s * 108 / 20 - 1e-9)) for s in (h, w))
         for name in ("anet-widefield", "widefield", "dense", "sparse"):
             self.assertEqual(tifffile.imread(d / "out" / (name + ".tif")).shape, shape, name)
+        # -o the folder that holds the widefield (a FoV folder): its widefield.tif would be
+        # replaced by the processed one; refused, the input untouched.
+        shutil.copy(d / "wf.tif", d / "widefield.tif")
+        before = (d / "widefield.tif").read_bytes()
+        p = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL, "--widefield", d / "widefield.tif",
+                "--widefield-frames", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("over the input %s" % (d / "widefield.tif"), p.stderr)
+        self.assertEqual((d / "widefield.tif").read_bytes(), before)
         # A widefield of another field (the table mostly outside it) is named, not scored.
         tifffile.imwrite(d / "small.tif", np.full((8, 8), 100, np.float32))
         p = run("evaluate", "--model", MODEL, "-o", d / "x", "--table", EPFL, "--widefield", d / "small.tif",
