@@ -11,6 +11,7 @@
 
 #include "anet/evaluation.hpp"
 #include "anet/metrics.hpp"
+#include "anet/model_file.hpp"
 #include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_file.hpp"
@@ -60,6 +61,26 @@ void refuse_outputs_over_inputs(const anet::EvaluateOptions& o) {
                          ": choose another output folder");
 }
 
+// A table the model was trained on scores what it remembers, not how it reconstructs. The model
+// records its training tables as "checksum path" lines; matched here by path (a copy elsewhere is
+// not recognised).
+void warn_if_trained_on(const std::string& model, const std::string& table) {
+  try {
+    const anet::ModelFile h = anet::read_model_header(model);
+    const auto it = h.provenance.find("data_tables");
+    if (it == h.provenance.end()) return;
+    std::istringstream lines(it->second);
+    for (std::string line; std::getline(lines, line);)
+      if (const auto sp = line.find(' '); sp != std::string::npos && same_path(line.substr(sp + 1), table)) {
+        spdlog::warn("{} is one of {}'s training tables: its scores measure what the model saw in training, not how it "
+                     "reconstructs new data; evaluate on a table it was not trained on",
+                     table, model);
+        return;
+      }
+  } catch (const std::exception&) {  // an unreadable model is reported where it is loaded
+  }
+}
+
 int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
   o.model = resolve_model(vm["model"].as<std::string>());
@@ -93,6 +114,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     }
     check_reconstructor_options(o);
     refuse_outputs_over_inputs(o);
+    warn_if_trained_on(o.model, o.table);
     const anet::TableEvaluation e = anet::evaluate_table(o);
     std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("

@@ -266,6 +266,13 @@ class Train(unittest.TestCase):
         p = run("train", *tables, "-o", d / "m.h5", "--dry-run")
         self.assertIn("2 for training, 1 held out for validation", p.stdout)
         self.assertIn("1 of the 3 tables held out (not trained on): " + str(d / "t1.csv"), p.stderr)
+        # A model scored on a table it was trained on: said (its provenance names the table).
+        run("train", "--dataset", d / "t0.csv", "-o", d / "tiny.h5", "--steps", 1, "--ngf", 4, "--ndf", 4,
+            "--validation-samples", 0)
+        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0.csv", "-o", d / "ev", "--no-frc")
+        self.assertIn("%s is one of %s's training tables" % (d / "t0.csv", d / "tiny.h5"), p.stderr)
+        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t1.csv", "-o", d / "ev1", "--no-frc")
+        self.assertNotIn("training tables", p.stderr)
 
 
 @unittest.skipUnless(MODEL.exists(), "no shipped model yet")
