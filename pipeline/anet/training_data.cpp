@@ -328,6 +328,20 @@ TrainingData::TrainingData(const DataOptions& opt) {
                    short_tables.size(), opt.tables.size(), short_tables.front().first, short_tables.size() > 1 ? ", ..." : "",
                    fewest.first, fewest.second, std::min(100.0, 100.0 * 500 / std::max<double>(1, fewest.second)));
     }
+    // A crop larger than a table's field is mostly empty canvas: the network learns the empty
+    // border rather than the structures (the paper's crops are 256 px inside large fields).
+    std::size_t small = 0;
+    const TableData* smallest = nullptr;
+    for (const TableData& t : impl->tables)
+      if (t.width_px < opt.crop_px || t.height_px < opt.crop_px) {
+        ++small;
+        if (!smallest || t.width_px * t.height_px < smallest->width_px * smallest->height_px) smallest = &t;
+      }
+    if (smallest)
+      spdlog::warn("{} of {} training table(s) have a field smaller than the {} px crops (smallest: {}, {} x {} px at {} nm): "
+                   "the rest of each crop is empty; give --crop-px {} or less",
+                   small, impl->tables.size(), opt.crop_px, smallest->name, smallest->width_px, smallest->height_px,
+                   opt.pixel_nm, std::max<std::size_t>(256, std::min(smallest->width_px, smallest->height_px) / 256 * 256));
     const std::size_t n = impl->tables.size();
     if (n >= 3) {
       const std::size_t held = std::max<std::size_t>(1, n / 10);

@@ -241,6 +241,10 @@ class Train(unittest.TestCase):
         self.assertIn("1 of 1 training table(s) have fewer than 5,000 frames", p.stderr)
         self.assertIn("361 frames): the sparse windows (300-500 frames) hold up to 100% of such a table", p.stderr)
         self.assertIn("nothing can be held out", p.stderr)
+        # Crops larger than the table's field (about 300 x 290 px at 20 nm) are mostly empty: said.
+        p = run("train", "--dataset", EPFL, "--crop-px", 512, "--ngf", 4, "--dry-run")
+        self.assertRegex(p.stderr, r"1 of 1 training table\(s\) have a field smaller than the 512 px crops "
+                                   r"\(smallest: .*, \d+ x \d+ px at 20 nm\).*give --crop-px 256 or less")
         # Said once for many tables, not once per table.
         q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run",
                 "--filaments-per-100um2", 50)
