@@ -184,4 +184,28 @@ std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_p
                      fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)));
 }
 
+std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize>& sizes, double camera_pixel_nm,
+                                                 double fov_um, bool camera_pixel_nm_given) {
+  std::vector<std::string> out;
+  if (sizes.empty()) return out;
+  std::map<std::pair<std::size_t, std::size_t>, std::size_t> count;
+  for (const WidefieldSize& s : sizes) ++count[{s.width_px, s.height_px}];
+  const auto common = std::max_element(count.begin(), count.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+  if (std::string w = widefield_extent_mismatch(common.first, common.second, camera_pixel_nm, fov_um, camera_pixel_nm_given); !w.empty())
+    out.push_back(count.size() == 1 ? "every FoV's " + w
+                                    : fmt::format("the widefields of {} of the {} FoVs: {}", count[common], sizes.size(), w));
+  std::vector<std::string> odd;
+  for (const WidefieldSize& s : sizes)
+    if (std::make_pair(s.width_px, s.height_px) != common)
+      odd.push_back(fmt::format("FoV {} ({} x {})", s.id, s.width_px, s.height_px));
+  if (!odd.empty()) {
+    std::string some;
+    for (std::size_t i = 0; i < odd.size() && i < 10; ++i) some += (i ? ", " : "") + odd[i];
+    out.push_back(fmt::format("{} of {} widefields are not {} x {} px like the others ({}{}): another camera ROI or binning? "
+                              "Each is taken to cover its size x camera-pixel-nm from the FoV's origin",
+                              odd.size(), sizes.size(), common.first, common.second, some, odd.size() > 10 ? ", ..." : ""));
+  }
+  return out;
+}
+
 }  // namespace annamosaic

@@ -49,4 +49,15 @@ std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);
 std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,
                                       bool camera_pixel_nm_given);
 
+// One FoV's widefield size in pixels (from its TIFF header).
+struct WidefieldSize {
+  int id = 0;
+  std::size_t width_px = 0, height_px = 0;
+};
+// What a run says before any FoV about its widefields: the commonest size against fov_um (above),
+// and the FoVs whose widefield has another size (another camera ROI or binning: those FoVs would
+// be resampled as if they covered another field), named.
+std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize>& sizes, double camera_pixel_nm,
+                                                 double fov_um, bool camera_pixel_nm_given);
+
 }  // namespace annamosaic

@@ -285,19 +285,21 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   const std::vector<FovEntry> fovs = plan_fovs(campaign, &plan_warnings);
   if (rank == 0)
     for (const auto& w : plan_warnings) spdlog::warn("{}", w);
-  if (rank == 0 && !vm["no-widefield"].as<bool>())
-    for (const FovEntry& f : fovs) {  // the first widefield stands for the others (one camera)
+  if (rank == 0 && !vm["no-widefield"].as<bool>()) {
+    // Their headers only (a few ms each, also on parallel file systems): said before any FoV.
+    std::vector<WidefieldSize> sizes;
+    for (const FovEntry& f : fovs) {
       if (f.widefield_path.empty()) continue;
       try {
         const TiffInfo info = read_tiff_info(f.widefield_path);
-        if (const std::string w = widefield_extent_mismatch(info.width, info.height, campaign.camera_pixel_nm, campaign.fov_um,
-                                                            campaign.camera_pixel_nm_given);
-            !w.empty())
-          spdlog::warn("{}: {}", f.widefield_path, w);
+        sizes.push_back({f.id, info.width, info.height});
       } catch (const std::exception&) {  // an unreadable widefield is that FoV's to report
       }
-      break;
     }
+    for (const std::string& w :
+         widefield_size_warnings(sizes, campaign.camera_pixel_nm, campaign.fov_um, campaign.camera_pixel_nm_given))
+      spdlog::warn("{}/campaign.ini: {}", campaign_dir, w);
+  }
   if (rank == 0 && !vm["no-widefield"].as<bool>() && campaign.has_widefields()) {
     // A FoV without its widefield file runs on the localizations alone: say which (a typo in
     // the campaign's widefield pattern would do this to every FoV).

@@ -117,3 +117,23 @@ TEST(CampaignPlan, AWidefieldThatDoesNotCoverTheFieldIsSaid) {
   EXPECT_NE(w.find("107.8 nm would fit"), std::string::npos) << w;
   EXPECT_NE(widefield_extent_mismatch(232, 100, 108, 25, true), "");  // one axis off is enough
 }
+
+TEST(CampaignPlan, WidefieldSizesAreSaidOnceForTheCampaign) {
+  // Nine FoVs of 232 x 232 px at 108 nm (25 um): nothing to say.
+  std::vector<WidefieldSize> sizes;
+  for (int id = 0; id < 9; ++id) sizes.push_back({id, 232, 232});
+  EXPECT_TRUE(widefield_size_warnings(sizes, 108, 25, true).empty());
+  // Two of another size: named, once.
+  sizes[3] = {3, 464, 464};
+  sizes[7] = {7, 116, 116};
+  auto w = widefield_size_warnings(sizes, 108, 25, true);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("2 of 9 widefields are not 232 x 232 px like the others (FoV 3 (464 x 464), FoV 7 (116 x 116))"),
+            std::string::npos)
+      << w[0];
+  // The whole campaign at a wrong camera pixel: one line for all FoVs, not one per FoV.
+  for (auto& s : sizes) s.width_px = s.height_px = 232;
+  w = widefield_size_warnings(sizes, 160, 25, false);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind("every FoV's widefield images of 232 x 232 px at camera-pixel-nm 160 (the default)", 0), 0u) << w[0];
+}
