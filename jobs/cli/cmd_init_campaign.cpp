@@ -88,18 +88,18 @@ int run_init_campaign(const po::variables_map& vm) {
                  o.rows * o.cols, some, plan.missing_tables.size() > 5 ? ", ..." : "");
   }
   check_sample_table(dir + "/" + plan.fovs.front().table, o.fov_um, camera_given ? o.camera_pixel_nm : 0.0);
-  for (const InitFov& f : plan.fovs) {  // the first widefield stands for the others (one camera)
+  std::vector<WidefieldSize> sizes;  // as run checks them, from their TIFF headers
+  for (const InitFov& f : plan.fovs) {
     if (f.widefield.empty()) continue;
     try {
       const TiffInfo info = read_tiff_info(dir + "/" + f.widefield);
-      if (const std::string w = widefield_extent_mismatch(info.width, info.height, o.camera_pixel_nm, o.fov_um, camera_given);
-          !w.empty())
-        spdlog::warn("{}: {}", dir + "/" + f.widefield, w);
+      sizes.push_back({f.id, info.width, info.height});
     } catch (const std::exception& e) {
       spdlog::warn("{}", e.what());
     }
-    break;
   }
+  for (const std::string& w : widefield_size_warnings(sizes, o.camera_pixel_nm, o.fov_um, camera_given))
+    spdlog::warn("{}: {}", dir, w);
   if (!camera_given) {
     // Written as a comment: a px table must not be converted with a default nobody chose.
     const std::string key = "camera-pixel-nm = ";
