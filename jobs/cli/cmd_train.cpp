@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
 #include <fmt/ranges.h>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -252,9 +254,25 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
               << "  model file (G + Q, fp32) " << (pc.generator + pc.estimator) * 4 / 1e6 << " MB\n";
     const anet::TrainingData data(o.data);
     if (!o.output.empty()) anet::check_checkpoint(o, &data);  // what the real run would refuse
-    const anet::TrainingSample s = data.sample(0);
-    std::cout << "data: " << data.describe() << "\nsample 0: " << s.localizations << " localizations in S, widefield "
-              << (s.widefield.empty() ? "absent" : "present") << ", switch " << s.switch_id << "\n";
+    // A few samples as training draws them: an empty S or a missing widefield shows here, not
+    // hours into the run.
+    constexpr std::uint64_t kSamples = 8;
+    std::vector<std::uint64_t> locs;
+    std::size_t with_wf = 0, empty_s = 0;
+    std::set<int> switches;
+    for (std::uint64_t i = 0; i < kSamples; ++i) {
+      const anet::TrainingSample s = data.sample(i);
+      locs.push_back(s.localizations);
+      with_wf += !s.widefield.empty();
+      empty_s += s.localizations == 0;
+      switches.insert(s.switch_id);
+    }
+    std::sort(locs.begin(), locs.end());
+    std::cout << "data: " << data.describe() << "\n"
+              << fmt::format("samples 0-{}: {}..{} localizations in S (median {}), {} with no S, widefield in {} of {} "
+                             "(--p-no-sparse / --p-no-widefield leave some out on purpose), switch {}\n",
+                             kSamples - 1, locs.front(), locs.back(), locs[kSamples / 2], empty_s, with_wf, kSamples,
+                             fmt::join(switches, ","));
     return 0;
   }
   if (o.output.empty()) throw UsageError("the option '--output' (-o MODEL.h5) is required (all but --dry-run write a model)");
@@ -288,7 +306,8 @@ Command train_command() {
       "T = 95% frame window, S = 300-500-frame window in the first half, widefield registered to T).\n"
       "Checkpoints: CHECKPOINT_DIR/checkpoint.h5 every --checkpoint-every steps (atomic; --resume continues\n"
       "exactly), CHECKPOINT_DIR/best.h5 = best validation MS-SSIM; OUTPUT = the best model at the end.\n"
-      "--dry-run prints the parameter counts and checks one training sample.";
+      "--dry-run prints the parameter counts and draws 8 training samples (their localizations in S, widefields);\n"
+      "with -o it also checks the output and the checkpoint as the training would.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("output,o", po::value<std::string>(), "model file to write (HDF5; required but for --dry-run)")

@@ -237,6 +237,7 @@ class Train(unittest.TestCase):
         # --dataset alone means table training (it was silently the simulator).
         p = run("train", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run")
         self.assertIn("data: 1 tables", p.stdout)
+        self.assertRegex(p.stdout, r"samples 0-7: \d+\.\.\d+ localizations in S \(median \d+\), \d with no S, widefield in 0 of 8")
         # The EPFL table has 361 frames: S windows of 300-500 frames are most of T; say so.
         self.assertIn("1 of 1 training table(s) have fewer than 5,000 frames", p.stderr)
         self.assertIn("361 frames): the sparse windows (300-500 frames) hold up to 100% of such a table", p.stderr)
