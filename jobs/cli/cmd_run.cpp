@@ -201,8 +201,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     agree(code, "writing the embedded configuration to the temporary folder ($TMPDIR)", comm);
     config_path = embedded->path();
     config_name = "the embedded demo configuration (configs/demo.ini as built in)";
+    const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
+    // Another campaign's results in out/demo, the demo's folder, would be found by nobody.
+    if (given("campaign") && !given("output"))
+      throw UsageError("--campaign " + vm_in["campaign"].as<std::string>() +
+                       " without --output: say where its results go (-o OUT; out/demo is the demo's)");
     if (rank == 0) {
-      const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
       if (!given("campaign") && !given("output"))
         spdlog::info("no --config: running the embedded demo campaign (configs/demo.ini as built in)");
       else
@@ -215,11 +219,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (!value.defaulted()) merged[key] = value;
     // `run -o OUT` alone: the demo campaign is simulated inside OUT (OUT/campaign), not into the
     // working folder's out/demo/campaign; a run writes nothing outside the folder it was given.
-    const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
-    // Another campaign's results in out/demo, the demo's folder, would be found by nobody.
-    if (given("campaign") && !given("output"))
-      throw UsageError("--campaign " + vm_in["campaign"].as<std::string>() +
-                       " without --output: say where its results go (-o OUT; out/demo is the demo's)");
     if (given("output") && !given("campaign")) {
       merged["campaign"] = po::variable_value(boost::any((fs::path(vm_in["output"].as<std::string>()) / "campaign").string()), false);
       if (!given("simulate-if-missing")) merged["simulate-if-missing"] = po::variable_value(boost::any(true), false);
@@ -286,7 +285,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (rank == 0)
     for (const auto& w : plan_warnings) spdlog::warn("{}", w);
   if (rank == 0 && !vm["no-widefield"].as<bool>()) {
-    // Their headers only (a few ms each, also on parallel file systems): said before any FoV.
+    // Their headers only (one open and a few small reads per file): said before any FoV.
     std::vector<WidefieldSize> sizes;
     for (const FovEntry& f : fovs) {
       if (f.widefield_path.empty()) continue;

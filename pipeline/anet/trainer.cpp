@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -214,15 +215,15 @@ std::string changed_tables(const std::string& was, const std::string& now) {
 
 }  // namespace
 
-void check_checkpoint(const TrainOptions& opt, const TrainingData* data) {
+std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const TrainingData* data) {
   const std::string ckpt_path = opt.checkpoint_dir + "/checkpoint.h5", best_path = opt.checkpoint_dir + "/best.h5";
-  if (!std::filesystem::exists(ckpt_path)) return;
+  if (!std::filesystem::exists(ckpt_path)) return std::nullopt;
   // A training's checkpoint is hours of work: never overwritten by a run that forgot --resume.
   if (!opt.resume)
     throw InputError(ckpt_path, "holds the checkpoint of an earlier training: --resume continues it; to start afresh, "
                                 "give another -o (or --checkpoint-dir), or delete " + opt.checkpoint_dir);
-  if (!data) return;
-  const ModelFile c = read_model_file(ckpt_path);
+  if (!data) return std::nullopt;
+  ModelFile c = read_model_file(ckpt_path);
   // Continuing with other data or another recipe would be a different training under the old
   // one's step count and best score.
   std::string changed;
@@ -252,6 +253,7 @@ void check_checkpoint(const TrainOptions& opt, const TrainingData* data) {
     throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps {} or more (its best model is {})",
                                             static_cast<std::int64_t>(step->second), static_cast<std::int64_t>(step->second),
                                             best_path));
+  return c;
 }
 
 TrainSummary train(const TrainOptions& opt) {
@@ -268,7 +270,7 @@ TrainSummary train(const TrainOptions& opt) {
     spdlog::info("--resume: no checkpoint in {} yet; starting afresh", opt.checkpoint_dir);
 
   const TrainingData data(opt.data);
-  check_checkpoint(opt, &data);
+  const std::optional<ModelFile> resumed = check_checkpoint(opt, &data);  // read once, used below
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
@@ -281,8 +283,8 @@ TrainSummary train(const TrainOptions& opt) {
 
   TrainSummary sum;
   double elapsed_before = 0;
-  if (opt.resume && have_checkpoint) {
-    const ModelFile c = read_model_file(ckpt_path);  // check_checkpoint() found it compatible
+  if (resumed) {
+    const ModelFile& c = *resumed;
     sum.first_step = core.restore(c, ckpt_path);
     if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
     if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");

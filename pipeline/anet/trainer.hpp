@@ -16,6 +16,7 @@
 // validation is off).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "anet/model_file.hpp"
@@ -67,8 +68,9 @@ struct StepLosses {
 
 // Whether the training of `opt` may start on what its checkpoint folder holds: a checkpoint there
 // needs --resume, and (given the data) the same data and recipe, and --steps not below its step.
-// Throws InputError naming the checkpoint; --dry-run asks it too.
-void check_checkpoint(const TrainOptions& opt, const TrainingData* data);
+// Throws InputError naming the checkpoint; --dry-run asks it too. Returns the checkpoint read
+// (when resuming, given the data), for train() to restore without reading it again.
+std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const TrainingData* data);
 
 TrainSummary train(const TrainOptions& opt);
 

@@ -51,6 +51,17 @@ ReconstructFn fake(int fail_at) {
   };
 }
 
+// A FoV whose locs.csv and widefield.tif go in ANNAMOSAIC_TEST_TMP/folder (created).
+FovEntry fov_in(const std::string& folder, int id) {
+  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/" + folder;
+  std::filesystem::create_directories(dir);
+  FovEntry f;
+  f.id = id;
+  f.table_path = dir + "/locs.csv";
+  f.widefield_path = dir + "/widefield.tif";
+  return f;
+}
+
 FovWork work(int id) {
   FovWork w;
   w.entry.id = id;
@@ -106,15 +117,11 @@ TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
 // What a FoV's own files make the stage assume or drop is said, not silently done: here a table
 // partly outside the field and a single widefield image tagged with another pixel size.
 TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
-  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/fov_warnings";
-  std::filesystem::create_directories(dir);
+  const FovEntry f = fov_in("fov_warnings", 7);
+  const std::string dir = std::filesystem::path(f.table_path).parent_path();
   CampaignInfo c;
   c.fov_um = 2;  // field 0..2000 nm
   c.camera_pixel_nm = 100;
-  FovEntry f;
-  f.id = 7;
-  f.table_path = dir + "/locs.csv";
-  f.widefield_path = dir + "/widefield.tif";
   {
     std::ofstream t(f.table_path);
     t << "frame,x,y\n";
@@ -146,14 +153,10 @@ TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
 // the result for the mosaic's widefield channel but never reaches the A-net, which would invent
 // filaments from it; the manifest says why.
 TEST(FovProcessor, AWidefieldWithoutStructureIsKeptButNotReconstructedFrom) {
-  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/fov_empty_widefield";
-  std::filesystem::create_directories(dir);
+  const FovEntry f = fov_in("fov_empty_widefield", 3);
+  const std::string dir = std::filesystem::path(f.table_path).parent_path();
   CampaignInfo c;
   c.fov_um = 10;
-  FovEntry f;
-  f.id = 3;
-  f.table_path = dir + "/locs.csv";
-  f.widefield_path = dir + "/widefield.tif";
   {
     std::ofstream t(f.table_path);
     t << "frame,x,y\n";
