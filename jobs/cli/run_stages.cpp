@@ -2,12 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <numeric>
 #include <tuple>
 
 #include "batch/fov_tiles.hpp"
@@ -292,6 +294,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     return result;
   }
   stop_point("registering the tiles", comm);
+  // The error-map and widefield channels only where some FoV read a widefield: without one they
+  // would be zeros, which viewers list and users take for a failure (and registration would try
+  // a featureless widefield signal).
+  const bool any_widefield = std::any_of(records.begin(), records.end(), [](const auto& r) {
+    const nlohmann::json& x = r.second.extra;
+    return x.contains("inputs") && x["inputs"].is_object() && x["inputs"].contains("widefield");
+  });
 
   // Registration: the neighbour pairs spread over the ranks by blocks of grid rows (WorkShare),
   // every rank then holds all results and solves the same layout; rank 0 writes layout.json.
@@ -316,7 +325,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     wf.channel = 1;
     wf.scale = 4;
     so.registration.signals = {recon};
-    if (vm["register-widefield"].as<bool>()) so.registration.signals.push_back(wf);
+    if (vm["register-widefield"].as<bool>() && any_widefield) so.registration.signals.push_back(wf);
     const StitchLayout layout = compute_layout(tiles, so, {}, &share);
     register_s = layout.register_seconds;
     solve_s = layout.solve_seconds;
@@ -346,7 +355,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
 
   // Fusion: each rank fuses its bands of blocks (FuseOptions rank/ranks) into the one writer.
   const auto t_fuse = Clock::now();
-  FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "error map", "widefield"});
+  std::vector<std::string> channel_names = {"reconstruction"};
+  if (any_widefield) channel_names.insert(channel_names.end(), {"error map", "widefield"});
+  FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, channel_names);
   std::vector<double> xs, ys;
   if (rank == 0) {
     try {
@@ -373,10 +384,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   info.origin_x_um = plan.origin_x_px * pixel_nm / 1000.0;
   info.origin_y_um = plan.origin_y_px * pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
-  info.channels = {
-      {"reconstruction", "1 1 1", 65535.0, "A-net reconstruction A in [0, 1]; value = stored / 65535"},
-      {"error map", "1 0 1", 16384.0, "A-net error map E (>= 0); value = stored / 16384"},
-      {"widefield", "0 1 0", 1.0, "registered widefield, camera counts (ADU) resampled to the SR grid"}};
+  info.channels = {{"reconstruction", "1 1 1", 65535.0, "A-net reconstruction A in [0, 1]; value = stored / 65535"}};
+  if (any_widefield) {
+    info.channels.push_back({"error map", "1 0 1", 16384.0, "A-net error map E (>= 0); value = stored / 16384"});
+    info.channels.push_back({"widefield", "0 1 0", 1.0, "registered widefield, camera counts (ADU) resampled to the SR grid"});
+  } else if (rank == 0) {
+    spdlog::info("mosaic: reconstruction channel only (no FoV had a widefield, so there is no error map nor widefield to stitch)");
+  }
   ImsWriterOptions wo;
   wo.comm = comm;
   wo.deflate_level = vm["mosaic-deflate"].as<int>();
@@ -404,7 +418,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   FuseStats fs;
   bool stopped_here = false;
   try {
-    fs = fuse_mosaic(tiles, plan, {0, 1, 2}, info, writer, fo, [&] {
+    std::vector<std::size_t> all_channels(info.channels.size());
+    std::iota(all_channels.begin(), all_channels.end(), std::size_t{0});
+    fs = fuse_mosaic(tiles, plan, all_channels, info, writer, fo, [&] {
       if (progress) progress->advance();
     });
   } catch (const Stopped&) {

@@ -1,6 +1,7 @@
 """End-to-end tests of `annamosaic render`, `table-info`, configuration and errors, as a user runs
 them. Outputs are read back with numpy and tifffile (Debian packages), not with our code."""
 import csv, os, shutil, subprocess, unittest
+import h5py
 import numpy as np
 import tifffile
 
@@ -372,6 +373,15 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "manifest.jsonl")) as f:
             done = [l for l in f if '"done"' in l]
         self.assertEqual(len(done), 2, p.stdout + p.stderr)
+        # Without a widefield the mosaic has the reconstruction alone: no channels of zeros for
+        # the error map and widefield it cannot have.
+        p = run("run", "--campaign", data, "-o", out, "--stage", "stitch", "--threads", "1", check=0)
+        self.assertIn("reconstruction channel only", p.stdout + p.stderr)
+        with h5py.File(os.path.join(out, "mosaic.ims"), "r") as f:
+            self.assertEqual(list(f["DataSet/ResolutionLevel 0/TimePoint 0"]), ["Channel 0"])
+            self.assertEqual(b"".join(f["DataSetInfo/Channel 0"].attrs["Name"]), b"reconstruction")
+        with open(os.path.join(out, "mosaic.xml")) as f:
+            self.assertEqual(f.read().count("<ViewSetup>"), 1)
 
     def test_stage_coordinates_and_missing_tables_are_said(self):
         data = os.path.join(self.dir, "data")
