@@ -49,6 +49,10 @@ std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);
 std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,
                                       bool camera_pixel_nm_given);
 
+// Localizations spanning less than this fraction of the field's side, in both axes: camera pixels
+// or micrometres read as nm (everything lands in one corner). Said by init-campaign and per FoV.
+inline constexpr double kTinySpanFraction = 0.05;
+
 // One FoV's widefield size in pixels (from its TIFF header).
 struct WidefieldSize {
   int id = 0;

@@ -23,6 +23,11 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   // Each FoV needs its own files: a pattern without {id}, {row} or {col} names one file for all.
   for (const auto& [option, pattern] : {std::pair{"--table", o.table_pattern}, std::pair{"--widefield", o.widefield_pattern}}) {
     if (pattern.empty() && std::string(option) == "--widefield") continue;
+    try {
+      expand_tile_pattern(pattern, TileInfo{});  // a field it does not know ({rowx}) is said as such
+    } catch (const std::exception& e) {
+      throw InputError(option, e.what());
+    }
     if (pattern.find("{id") == std::string::npos && (pattern.find("{row") == std::string::npos || pattern.find("{col") == std::string::npos))
       throw InputError(option, "'" + pattern + "' names the same file for every FoV: use {id} (4 digits), {id:d}, or {row} and {col}");
   }
@@ -54,6 +59,24 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
                                                   "FoVs (looked for {}{})",
                                             o.rows, o.cols, plan.missing_tables.front(),
                                             plan.missing_tables.size() > 1 ? ", " + plan.missing_tables.back() + " ..." : ""));
+  // Names counted from 1 where the pattern counts from 0 (or the other way round): more cells
+  // would find a table with every row, col and id one higher (lower).
+  if (!plan.missing_tables.empty())
+    for (const int shift : {1, -1}) {
+      std::size_t found = 0;
+      for (const FovPlacement& p : grid) {
+        TileInfo t;
+        t.id = p.id + shift, t.row = p.row + shift, t.col = p.col + shift;
+        found += exists(expand_tile_pattern(o.table_pattern, t));
+      }
+      if (found > plan.fovs.size())
+        plan.warnings.push_back(fmt::format(
+            "'{}' finds a table for {} of the {} grid cells, but {} with every row, col and id counted one {}: are the "
+            "file names counted from {}? Then write the pattern with {} (e.g. {})",
+            o.table_pattern, plan.fovs.size(), grid.size(), found, shift > 0 ? "higher" : "lower", shift > 0 ? 1 : 0,
+            shift > 0 ? "{row+1}, {col+1}, {id+1}" : "{row}, {col}, {id} (not +1)",
+            shift > 0 ? "{row+1:02d}" : "{row:02d}"));
+    }
   // Files for a row, col or id beyond the grid: --rows / --cols too small, or ids counted otherwise.
   for (const auto& [what, r, c, id] : {std::tuple{"row", o.rows, 0, -1}, std::tuple{"col", 0, o.cols, -1},
                                        std::tuple{"id", 0, 0, o.rows * o.cols}}) {

@@ -11,6 +11,7 @@
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
@@ -22,10 +23,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 constexpr double kOutsideWarnFraction = 0.01;  // of the localizations in the frame window
-constexpr double kTinySpanFraction = 0.05;     // of the field's side
 }  // namespace
 
 std::string fov_result_name(int id) { return fmt::format("fov/{:04d}.h5", id); }
+
+// A widefield whose brightest pixel is below this is not in camera counts (a camera's offset alone
+// is ~100 ADU).
+constexpr float kMinWidefieldCounts = 16.0f;
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c, const FovOptions& opt) {
   auto w = std::make_unique<FovWork>();
@@ -49,6 +53,13 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     ReadReport report;
     const LocTable table = read_table(fov.table_path, opt.table, &report);
     for (std::string& warning : report.warnings) w->warnings.push_back(std::move(warning));
+    if (report.rows_skipped) {
+      // --skip-bad-rows drops them from this FoV, never silently: logged and flagged in qc/.
+      std::string first;
+      for (const std::string& e : report.skipped_examples) first += (first.empty() ? "" : "; ") + e;
+      w->warnings.push_back(fmt::format("{}: skipped {} malformed row(s) of {} (--skip-bad-rows); first: {}", fov.table_path,
+                                        report.rows_skipped, report.rows_skipped + report.rows_read, first));
+    }
     w->timings["read_s"] = since(t0);
     t0 = Clock::now();
     const TableStats stats = compute_stats(table);
@@ -64,7 +75,12 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                          stats.y_max_nm);
     };
     const double in_window = static_cast<double>(rs.in_image + rs.outside_field);
-    if (rs.in_image == 0) {
+    if (table.size() == 0) {
+      w->failed = true;
+      w->reason = fov.table_path + ": the table has no localizations" +
+                  (report.rows_skipped ? fmt::format(" (all {} rows malformed, skipped)", report.rows_skipped)
+                                       : std::string(" (no rows)"));
+    } else if (rs.in_image == 0) {
       w->failed = true;
       w->reason = fov.table_path + ": no localizations in the field (0.." + fmt::format("{:.0f}", fov_nm) +
                   " nm; the table has " + bounds() + ": FoV-local coordinates are expected)";
@@ -100,6 +116,13 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
         w->inputs["widefield"] = std::move(stamp);
       const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
       if (!note.empty()) w->warnings.push_back(note);
+      if (const auto [lo, hi] = std::minmax_element(wf.begin(), wf.end()); lo != wf.end() && *hi < kMinWidefieldCounts)
+        // A float export scaled to 0..1 (or similar): the A-net scales its input and does not mind,
+        // the mosaic's widefield channel stores whole counts and would show this tile black.
+        w->warnings.push_back(fmt::format("{}: the widefield's values span {:.3g}..{:.3g}, not camera counts (ADU): the "
+                                          "reconstruction is unaffected, but the mosaic's widefield channel stores whole "
+                                          "counts and shows this tile (nearly) black",
+                                          fov.widefield_path, *lo, *hi));
       if (const double tag_nm = wf_info.pixel_nm;
           tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm)
         w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "
@@ -248,7 +271,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
     for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
-  return rec.dump();
+  return json_text(rec);
 }
 
 }  // namespace annamosaic

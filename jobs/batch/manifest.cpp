@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 
 namespace annamosaic {
@@ -53,7 +54,7 @@ void Manifest::append(const ManifestRecord& r) {
   if (!r.checksum.empty()) j["checksum"] = r.checksum;
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (!r.extra.is_null()) j["extra"] = r.extra;
-  const std::string line = j.dump() + "\n";
+  const std::string line = json_text(j) + "\n";
   std::lock_guard<std::mutex> lock(mutex_);
   const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND, 0644);
   if (fd < 0) throw IoError(path_, std::string("cannot open manifest: ") + std::strerror(errno));

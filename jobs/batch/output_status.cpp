@@ -68,13 +68,13 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   st.out_dir = out_dir;
   std::error_code ec;
   st.exists = fs::is_directory(out_dir, ec);
-  if (!st.exists) return st;
   std::set<int> ids;
-  if (plan) {
+  if (plan) {  // known before the run starts: a campaign list counts a grid not started yet too
     st.plan_known = true;
     st.planned = plan->size();
     for (const FovEntry& f : *plan) ids.insert(f.id);
   }
+  if (!st.exists) return st;
 
   const std::string manifest_path = out_dir + "/manifest.jsonl";
   st.run_started = fs::exists(manifest_path, ec) || fs::exists(out_dir + "/events.jsonl", ec);

@@ -9,6 +9,7 @@
 #include "tiles/layout.hpp"
 #include "batch/fov_result.hpp"
 #include "core/atomic_file.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/numeric.hpp"
 #include "imageio/png_preview.hpp"
@@ -154,15 +155,18 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       for (const char* k : {"localizations", "widefield", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank",
                             "timings", "warnings"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
+      // Without a widefield there is no error map: its recorded 0 would read as the best score.
+      const bool has_error_map = r.extra.value("widefield", true) == true;
+      if (!has_error_map && t.contains("error_score")) t["error_score"] = nullptr;
       if (r.status == "done") ++s.done;
       else ++s.failed;
       if (cell < cells) {
         failed[cell] = r.status != "done";
-        if (r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
+        if (has_error_map && r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
           err[cell] = r.extra["error_score"].get<double>();
           // Only FoVs whose A-net had a widefield have an error map: the others' 0 would pull the
           // campaign's median and MAD down and flag ordinary FoVs.
-          if (r.status == "done" && r.extra.value("widefield", true) == true) scores.push_back(err[cell]);
+          if (r.status == "done") scores.push_back(err[cell]);
         }
         if (r.extra.contains("localizations") && r.extra["localizations"].is_number()) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
       }
@@ -206,6 +210,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     return t.value("widefield", false) == true;
   });
   for (auto& t : tiles) {
+    t["flags"] = nlohmann::json::array();  // present for every FoV: scripts read t["flags"]
     if (t["status"] != "done") continue;
     nlohmann::json flags = nlohmann::json::array();
     const auto ignored = [&] {  // its widefield was there but not used: a warning says why
@@ -216,7 +221,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     };
     if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
       flags.push_back("no widefield file: reconstructed from its localizations alone (other FoVs had one)");
-    if (t.contains("error_score") && mad > 0 && t["error_score"].get<double>() > score_limit)
+    if (t.contains("error_score") && t["error_score"].is_number() && mad > 0 && t["error_score"].get<double>() > score_limit)
       flags.push_back(fmt::format("error-map score {:.3f} above the campaign's median + 3 MAD ({:.3f})",
                                   t["error_score"].get<double>(), score_limit));
     if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
@@ -244,6 +249,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const auto range = [](double lo, double hi) {
     return std::isfinite(lo) ? nlohmann::json{{"min", lo}, {"max", hi}} : nlohmann::json(nullptr);
   };
+  // No FoV with an error map (a campaign without widefields): no heat map of nothing.
+  const bool error_heatmap = std::isfinite(err_lo);
   nlohmann::json report = {{"campaign", c.name},
                            {"rows", c.rows},
                            {"cols", c.cols},
@@ -262,14 +269,19 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                              {"heatmap_localizations.png",
                               {{"value", "log10(1 + localizations)"}, {"range", range(locs_lo, locs_hi)}}}}},
                            {"fovs", tiles}};
+  if (!error_heatmap) report["heatmaps"].erase("heatmap_error.png");
   if (layout) {
     report["edges"] = layout->value("edges", nlohmann::json::array());
     if (layout->contains("summary")) report["layout_summary"] = (*layout)["summary"];
   }
-  write_file_atomic(qc + "/qc.json", report.dump(1) + "\n");
+  write_file_atomic(qc + "/qc.json", json_text(report, 1) + "\n");
 
   const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
-  write_png_rgb(qc + "/heatmap_error.png", c.cols * cell_px, c.rows * cell_px, heat_map_rgb(c.rows, c.cols, err, failed, cell_px));
+  std::error_code ec;
+  if (error_heatmap)
+    write_png_rgb(qc + "/heatmap_error.png", c.cols * cell_px, c.rows * cell_px, heat_map_rgb(c.rows, c.cols, err, failed, cell_px));
+  else
+    fs::remove(qc + "/heatmap_error.png", ec);  // an earlier run's, of other FoV results
   write_png_rgb(qc + "/heatmap_localizations.png", c.cols * cell_px, c.rows * cell_px,
                 heat_map_rgb(c.rows, c.cols, locs, failed, cell_px));
 

@@ -39,6 +39,10 @@ RunState decide_run_state(const RunStateFacts& f) {
     return {fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
                         s.failed ? fmt::format(" and {} failed", s.failed) : ""),
             kNot};
+  if (s.done == 0 && s.failed > 0 && s.failed == f.st.planned)
+    return {"every FoV failed, so no mosaic was made: fix the cause (the reasons below), then run the same command again "
+            "(failed FoVs are redone)",
+            5};
   if (!f.mosaic_current.value_or(false))
     return {std::string("FoVs finished, the mosaic ") +
                 (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +

@@ -20,7 +20,7 @@ struct RunStateFacts {
 
 struct RunState {
   std::string text;
-  int exit = 0;  // 0 finished, 5 finished with failed FoVs, 75 not finished, 2 cannot be read
+  int exit = 0;  // 0 finished, 5 finished with failed FoVs (or every FoV failed), 75 not finished, 2 cannot be read
 };
 
 inline constexpr int kRunStateNotFinished = 75;  // as `run`: a rerun of the same command carries it on

@@ -15,6 +15,7 @@
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "batch/signals.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/progress.hpp"
@@ -139,7 +140,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     ev["t_s"] = std::chrono::duration<double>(Clock::now() - t_start).count();
     std::lock_guard<std::mutex> lock(events_mutex);
     if (std::FILE* f = std::fopen(events_path.c_str(), "a")) {
-      std::fputs((ev.dump() + "\n").c_str(), f);
+      std::fputs((json_text(ev) + "\n").c_str(), f);
       std::fclose(f);
     }
   };

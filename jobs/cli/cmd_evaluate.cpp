@@ -111,6 +111,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
       o.widefield_frames = vm["widefield-frames"].as<std::string>();
       o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
       if (!(o.camera_pixel_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
+      note_camera_pixel(o.widefield, vm);
     }
     check_reconstructor_options(o);
     refuse_outputs_over_inputs(o);

@@ -15,6 +15,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 
 namespace annamosaic::cli {
@@ -50,6 +51,24 @@ TableReadOptions table_options(const po::variables_map& vm) {
   else throw UsageError("--delimiter must be auto, comma, tab or semicolon, not '" + d + "'");
   o.csv.skip_bad_rows = vm["skip-bad-rows"].as<bool>();
   return o;
+}
+
+void note_camera_pixel(const std::string& widefield_path, const po::variables_map& vm) {
+  const double cam_nm = vm["camera-pixel-nm"].as<double>();
+  const bool chosen = !vm["camera-pixel-nm"].defaulted();
+  double tag_nm = 0;
+  try {
+    tag_nm = read_tiff_info(widefield_path).pixel_nm;
+  } catch (const std::exception&) {  // the read that follows says what is wrong with the file
+    return;
+  }
+  if (tag_nm > 0 && std::abs(tag_nm - cam_nm) > 0.01 * cam_nm)
+    spdlog::warn("{}: its resolution tags say {:g} nm per pixel, --camera-pixel-nm is {:g}{}: using {:g} nm (give "
+                 "--camera-pixel-nm {:g} if the tags are right)",
+                 widefield_path, tag_nm, cam_nm, chosen ? "" : " (the default)", cam_nm, tag_nm);
+  else if (!chosen && !(tag_nm > 0))
+    spdlog::info("{}: its pixel taken to be {:g} nm at the sample (--camera-pixel-nm's default; the file does not say)",
+                 widefield_path, cam_nm);
 }
 
 LocTable read_table_logged(const std::string& path, const po::variables_map& vm) {
@@ -108,6 +127,15 @@ bool same_path(const std::string& a, const std::string& b) {
   return norm(a) == norm(b);
 }
 
+std::string shell_quoted(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+:=@%,") ==
+                        std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
   namespace fs = std::filesystem;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -117,7 +145,7 @@ void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<s
     for (std::size_t j = 0; j < i; ++j)
       if (same_path(outputs[i], outputs[j]))
         throw UsageError("two outputs would be written to " + outputs[i] +
-                         " (e.g. a .png output name is the preview's): choose a .tif output name, or --preview / --no-preview");
+                         " (e.g. a .png output name is the preview's): choose a .tif output name, or leave the preview out (--no-preview)");
   }
   for (const std::string& out : outputs) {
     if (fs::is_directory(out))

@@ -1,6 +1,7 @@
 // `annamosaic init-campaign DIR`: campaign.ini and positions.csv for a folder of real data.
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "batch/campaign.hpp"
 #include "batch/campaign_init.hpp"
@@ -39,6 +40,10 @@ void check_sample_table(const std::string& path, double fov_um, double camera_pi
                                " nm field: every FoV would fail with no localization in its field. The pipeline expects "
                                "each table in its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: "
                                "subtract each FoV's origin first (or is --fov-um wrong?). Nothing was written");
+  if (t.size() >= 100 && std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm) < kTinySpanFraction * fov_nm)
+    spdlog::warn("{}: {}, a corner of the {:.0f} nm field: are the coordinates in nm (camera pixels or um read as nm)? "
+                 "Check the table's units (table-info shows how its columns are read)",
+                 path, span, fov_nm);
   std::size_t outside = 0;
   for (std::size_t i = 0; i < t.size(); ++i)
     outside += t.x_nm[i] < 0 || t.y_nm[i] < 0 || t.x_nm[i] >= fov_nm || t.y_nm[i] >= fov_nm;
@@ -76,11 +81,20 @@ int run_init_campaign(const po::variables_map& vm) {
         throw UsageError(f + " exists: this folder has a campaign description already (--force replaces campaign.ini and "
                              "positions.csv, nothing else)");
 
+  std::set<std::string> broken_links;  // a link to a share that is not mounted reads as "no file" otherwise
   CampaignInitPlan plan = plan_campaign_init(o, [&](const std::string& rel) {
     std::error_code ec;
-    return fs::is_regular_file(dir + "/" + rel, ec);
+    if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
+    if (fs::is_symlink(dir + "/" + rel, ec)) broken_links.insert(rel);
+    return false;
   });
   for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
+  if (!broken_links.empty()) {
+    const std::string first = dir + "/" + *broken_links.begin();
+    std::error_code ec;
+    spdlog::warn("{} of the FoVs' files are links to nothing, counted as missing: {} -> {}{} (a share not mounted?)",
+                 broken_links.size(), first, fs::read_symlink(first, ec).string(), broken_links.size() > 1 ? ", ..." : "");
+  }
   if (!plan.missing_tables.empty()) {
     std::string some;
     for (std::size_t i = 0; i < plan.missing_tables.size() && i < 5; ++i) some += (i ? ", " : "") + plan.missing_tables[i];
@@ -124,7 +138,8 @@ int run_init_campaign(const po::variables_map& vm) {
   for (const std::string& w : warnings) spdlog::warn("{}", w);
   std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield), nominal positions every {:g} um; wrote {} and {}\n"
                            "run it:  annamosaic run --campaign {} -o OUT\n",
-                           dir, fovs.size(), o.rows, o.cols, plan.widefields, o.fov_um - o.overlap_um, positions, ini, dir);
+                           dir, fovs.size(), o.rows, o.cols, plan.widefields, o.fov_um - o.overlap_um, positions, ini,
+                           shell_quoted(dir));
   return 0;
 }
 }  // namespace

@@ -78,6 +78,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   }
 
   ImageF wf_raw;
+  if (has_wf) note_camera_pixel(vm["widefield"].as<std::string>(), vm);
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
   // A widefield of background alone: the A-net would invent filaments from its noise.
   bool use_wf = has_wf;
@@ -96,24 +97,31 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (has_table) {
     const std::string path = vm["table"].as<std::string>();
     const LocTable table = read_table_logged(path, vm);
-    const TableStats st = compute_stats(table);
-    RenderOptions r;
-    r.pixel_nm = px;
-    r.window = parse_frame_window(vm["frames"].as<std::string>(), frame_range_of(st), vm["seed"].as<std::uint64_t>());
-    if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), frame_range_of(st), r.window); !note.empty())
-      spdlog::warn("{}: {}", path, note);
-    // Without a widefield the image is fitted to the table: a far outlier would make it mostly empty.
-    if (!has_wf)
-      if (const FarOutliers o = far_outliers(table); !o.rows.empty())
-        throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
-    // With a widefield, the table shares the camera field's origin (the campaign layout).
-    const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
-    if (has_wf)
-      if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
-        throw InputError(vm["widefield"].as<std::string>(), why);
-    RenderStats rs;
-    sparse = render(table, field, r, &rs);
-    spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
+    if (table.size() == 0 && !use_wf)
+      throw InputError(path, std::string("the table has no localizations: nothing to reconstruct") +
+                                 (has_wf ? " (and the widefield shows no structure)"
+                                         : " (with a --widefield of this field the A-net reconstructs from it alone)"));
+    if (table.size() == 0) spdlog::warn("{}: the table has no localizations: reconstructing from the widefield alone", path);
+    if (table.size() > 0) {
+      const TableStats st = compute_stats(table);
+      RenderOptions r;
+      r.pixel_nm = px;
+      r.window = parse_frame_window(vm["frames"].as<std::string>(), frame_range_of(st), vm["seed"].as<std::uint64_t>());
+      if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), frame_range_of(st), r.window); !note.empty())
+        spdlog::warn("{}: {}", path, note);
+      // Without a widefield the image is fitted to the table: a far outlier would make it mostly empty.
+      if (!has_wf)
+        if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+          throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
+      // With a widefield, the table shares the camera field's origin (the campaign layout).
+      const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
+      if (has_wf)
+        if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
+          throw InputError(vm["widefield"].as<std::string>(), why);
+      RenderStats rs;
+      sparse = render(table, field, r, &rs);
+      spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
+    }
   } else if (has_sparse_tif) {
     const std::string path = vm["sparse"].as<std::string>();
     // The network only makes sense at the pixel size it was trained at.
@@ -188,6 +196,17 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     write_preview_png(stem + ".png", r.reconstruction.view(), PreviewOptions{});
     if (use_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
   }
+  // Files an earlier reconstruct to this name wrote and this one did not (its error map when this
+  // one had no widefield): beside the new ones they would read as this result's.
+  const bool preview = !vm["no-preview"].as<bool>();
+  const std::pair<const char*, bool> siblings[] = {{".error.tif", use_wf},        {".widefield-q.tif", use_wf},
+                                                   {".widefield.tif", use_wf},    {".sparse.tif", !sparse.empty()},
+                                                   {".png", preview},             {".error.png", use_wf && preview}};
+  for (const auto& [suffix, made] : siblings) {
+    std::error_code ec;
+    if (!made && std::filesystem::is_regular_file(stem + suffix, ec) && std::filesystem::remove(stem + suffix, ec))
+      spdlog::info("removed {}{}: an earlier reconstruct's, which this one does not make", stem, suffix);
+  }
   spdlog::info("wrote {} (+ .q.tif{}{})", out, use_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
   write_config_next_to(stem + ".config.ini", self, vm);
   return 0;
@@ -213,7 +232,7 @@ Command reconstruct_command() {
         ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
         ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
         ("table", po::value<std::string>(), "localization table to render as the sparse input")
-        ("frames", po::value<std::string>()->default_value("all"), "frame window of the table (see 'render --help')")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window of the table: all, first:N, ... as render's --frames (the first camera frame is 0 if the table has frame 0, else 1)")
         ("seed", po::value<std::uint64_t>()->default_value(0), "seed for random frame windows")
         ("sparse", po::value<std::string>(), "sparse image TIFF (already rendered at the model's pixel size)")
         ("widefield", po::value<std::string>(), "widefield TIFF (stack or single image)")

@@ -12,11 +12,14 @@
 #include <tbb/global_control.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "anet/reconstructor.hpp"
@@ -31,6 +34,7 @@
 #include "cli/run_stages.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/temp_file.hpp"
@@ -76,7 +80,26 @@ void agree(int code, const std::string& what, MPI_Comm comm) {
 
 // The run's files and folders, checked before any work: one of the wrong kind (a folder where
 // mosaic.ims goes, a file where fov/ goes) would otherwise fail after hours of FoVs.
-void check_run_outputs(const std::string& out, const po::variables_map& vm) {
+void check_run_outputs(const std::string& out, const po::variables_map& vm, const std::string& campaign_dir,
+                       const std::vector<FovEntry>& fovs) {
+  if (fs::exists(out) && !fs::is_directory(out))
+    throw IoError(out, "is a file, not a folder: the run's output folder goes here; choose another --output");
+  // Results and inputs in one folder: fov/NNNN.h5 next to the inputs' fov/NNNN/ folders, and
+  // `status` would take the campaign for a run. (A campaign in a subfolder of the output, as
+  // `run -o OUT` simulates the demo into OUT/campaign, mixes nothing.)
+  if (same_path(out, campaign_dir))
+    throw UsageError("--output " + out + " is the campaign folder itself: choose another folder for the results");
+  const fs::path root = fs::absolute(out).lexically_normal();
+  for (const FovEntry& f : fovs)
+    for (const std::string* in : {&f.table_path, &f.widefield_path}) {
+      if (in->empty()) continue;
+      const fs::path rel = fs::absolute(*in).lexically_normal().lexically_relative(root);
+      if (rel.empty() || *rel.begin() == "..") continue;
+      const bool among_results = std::distance(rel.begin(), rel.end()) == 1 || *rel.begin() == "fov" || *rel.begin() == "qc";
+      if (among_results)
+        throw UsageError("--output " + out + " holds the campaign's input " + *in +
+                         " where the run writes its results: choose another folder for the results");
+    }
   std::vector<std::string> files = {"config.ini", "manifest.jsonl", "events.jsonl", "bindings.jsonl", "layout.json",
                                     "mosaic.ims", "mosaic.xml", "fov_settings.json"};
   if (vm["ome-tiff"].as<bool>()) files.push_back("mosaic.ome.tif");
@@ -161,7 +184,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     if (!before.is_discarded())
       for (const auto& [k, v] : now.items())
         if (!before.contains(k) || before[k] != v)
-          diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? before[k].dump() : "(unset)") + " -> " + v.dump();
+          diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? json_text(before[k]) : "(unset)") + " -> " + json_text(v);
     if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
@@ -170,7 +193,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   }
   if (stage == "stitch") return;
   fs::create_directories(out);
-  write_file_atomic(path, now.dump(1) + "\n");
+  write_file_atomic(path, json_text(now, 1) + "\n");
 }
 
 int run_run(const Command& self, const po::variables_map& vm_in) {
@@ -210,7 +233,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (!given("campaign") && !given("output"))
         spdlog::info("no --config: running the embedded demo campaign (configs/demo.ini as built in)");
       else
-        spdlog::info("no --config: the embedded demo configuration (configs/demo.ini as built in) with the options given");
+        spdlog::info("no --config: the options given, with the defaults of the demo configuration (configs/demo.ini as "
+                     "built in) for the rest");
     }
     vm = options_of("run", {"run", "--config", config_path});
     // Whatever was given on the command line still applies, over the embedded config.
@@ -248,7 +272,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
-      check_run_outputs(out, vm);
+      // The campaign read before anything is written: a campaign that cannot be run leaves no
+      // output folder behind.
+      check_run_outputs(out, vm, campaign_dir, plan_fovs(read_campaign(campaign_dir)));
       // The lock before anything is written there (fov_settings.json too): a second run must not
       // change the folder under the first one. A refused run leaves no new output folder behind.
       const bool existed = fs::exists(out);
@@ -381,11 +407,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     // SLURM binding test.
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
-    const std::string mine = nlohmann::json({{"rank", rank}, {"host", host}, {"local_rank", b.local_rank},
+    const std::string mine = json_text(nlohmann::json({{"rank", rank}, {"host", host}, {"local_rank", b.local_rank},
                                              {"device", b.device}, {"cuda_visible_devices", b.visible_devices},
                                              {"threads", b.threads}, {"in_flight", ro.in_flight}, {"cpus", affinity_cpu_list()},
                                              {"cpu_count", b.affinity_cpus}, {"torch_threads", torch_intraop_threads()},
-                                             {"warning", b.warning}}).dump();
+                                             {"warning", b.warning}}));
     constexpr std::size_t kLine = 1024;
     std::vector<char> buf(kLine, 0);
     std::copy_n(mine.begin(), std::min<std::size_t>(mine.size(), kLine - 1), buf.begin());
@@ -454,13 +480,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         }
       }
       write_file_atomic(out + "/run_summary.json",
-                        nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
+                        json_text(nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
                                         {"skipped", s.skipped}, {"seconds", s.seconds}, {"stopped", s.stopped},
                                         {"gave_up_ranks", s.gave_up_ranks}, {"unprocessed", s.unprocessed},
                                         {"load_balance", balance}, {"ranks", loads}, {"stages", stages},
                                         {"all_done_fovs", {{"fovs", all_timed}, {"stage_seconds", all_stages}}},
-                                        {"device", opt.device}, {"precision", opt.precision}})
-                            .dump(1) + "\n");
+                                        {"device", opt.device}, {"precision", opt.precision}}),
+                                1) + "\n");
     });
     if (stage == "fovs" && rank == 0 && s.failed > 0)
       spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV); the stitch stage marks them and exits 5",
@@ -503,6 +529,42 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
 
   int failed = 0;
   if (stage == "all" || stage == "stitch") {
+    // Every FoV failed (a column name, a unit, a pattern wrong for the whole campaign): a mosaic of
+    // failed tiles would be registered on structure that is not the localizations'. Said, with
+    // the commonest reason; qc/ still lists each FoV's.
+    int none_done = 0;
+    if (rank == 0) {
+      // Reasons grouped with the FoV's own file names taken out ("FILE:1: missing required column ...").
+      std::map<int, const FovEntry*> plan;
+      for (const FovEntry& f : fovs) plan[f.id] = &f;
+      std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
+      std::size_t done = 0, recorded = 0;
+      for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
+        const auto it = plan.find(id);
+        if (it == plan.end()) continue;
+        ++recorded;
+        done += r.status == "done";
+        std::string generic = r.reason;
+        for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
+          if (!path->empty())
+            for (std::size_t at; (at = generic.find(*path)) != std::string::npos;) generic.replace(at, path->size(), "FILE");
+        auto& [count, example] = reasons[generic];
+        if (count++ == 0) example = r.reason;
+      }
+      if (recorded == fovs.size() && recorded > 0 && done == 0) {
+        none_done = 1;
+        const auto common = std::max_element(reasons.begin(), reasons.end(),
+                                             [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
+        spdlog::error("every FoV failed, so no mosaic was made; {} of the {} for this reason: {}. Fix that and rerun: "
+                      "failed FoVs are redone (each FoV's reason is in manifest.jsonl and qc/qc.json) (exit 5)",
+                      common->second.first, fovs.size(), common->second.second);
+      }
+    }
+    MPI_Bcast(&none_done, 1, MPI_INT, 0, comm);
+    if (none_done) {
+      run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
+      return 5;
+    }
     const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out);
     failed = st.failed_fovs;
     run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
@@ -525,7 +587,7 @@ Command run_command() {
   c.details =
       "Outputs in --output: fov/NNNN.h5 (per FoV), manifest.jsonl (what is done), fov_settings.json (what\n"
       "decides a FoV result: a rerun with other values is refused), events.jsonl,\n"
-      "bindings.jsonl, run_summary.json, layout.json, mosaic.ims + mosaic.xml, qc/, config.ini.\n"
+      "bindings.jsonl, run_summary.json, layout.json, mosaic.ims + mosaic.xml, stitch_summary.json, qc/, config.ini.\n"
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
       "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"
       "depending on it runs and exits 5) or were left unprocessed; 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
@@ -541,7 +603,7 @@ Command run_command() {
         ("anet-memory-mb", po::value<std::size_t>()->default_value(0),
          "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 4096 on CPU, 16384 on GPU)")
         ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size")
-        ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images (see render)")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images: all, first:N, ... as render's --frames (the first camera frame is 0 if a table has frame 0, else 1)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
         ("in-flight", po::value<std::size_t>()->default_value(0),

@@ -21,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "cli/run_stages.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 
 namespace annamosaic::cli {
 namespace {
@@ -309,7 +310,7 @@ int run_status(const po::variables_map& vm) {
   if (vm["json"].as<bool>()) {
     nlohmann::json all = nlohmann::json::array();
     for (const Report& r : reports) all.push_back(report_json(r, vm["map"].as<bool>()));
-    std::cout << all.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << json_text(all, 1) << "\n";
     return exit;
   }
   const std::size_t max_failed = vm["failed"].as<std::size_t>();

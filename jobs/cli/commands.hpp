@@ -40,6 +40,9 @@ void add_table_options(po::options_description& desc, double camera_pixel_defaul
 TableReadOptions table_options(const po::variables_map& vm);
 // Reads a table, logging size, columns, parse rate and skipped rows.
 LocTable read_table_logged(const std::string& path, const po::variables_map& vm);
+// Says which camera pixel a widefield is taken at (--camera-pixel-nm): a warning where the TIFF's
+// resolution tags give another, an info line where nobody chose it (the default).
+void note_camera_pixel(const std::string& widefield_path, const po::variables_map& vm);
 
 // --device of the one-process commands (train, reconstruct, evaluate): cpu, auto (a GPU when
 // one is visible), cuda or cuda:N; anything else is a usage error naming the choices.
@@ -53,6 +56,9 @@ std::string path_stem(const std::string& path);
 // Whether two paths name the same file or folder: the same file when both exist, else the same
 // absolute path once normalised (trailing '/' ignored).
 bool same_path(const std::string& a, const std::string& b);
+// `s` as one word for a POSIX shell: as it is if it needs no quoting, else in single quotes
+// (printed commands users copy: "run it:  annamosaic run --campaign 'my data' -o OUT").
+std::string shell_quoted(const std::string& s);
 // Before any work: the files a command will write must be distinct and none may be one of its
 // inputs (a UsageError naming both), and their folders are created (an IoError naming the folder
 // when that fails, e.g. under a regular file), so a bad output path fails fast, not after the work.

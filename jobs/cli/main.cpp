@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
               << " (exit " << kExitRequeue << ")\n";
     return kExitRequeue;
   } catch (const UsageError& e) {
-    if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": " << e.what() << config_place_note(e.what()) << "\n";
+    if (!failure_echoed())
+      std::cerr << "annamosaic " << cmd->name << ": error: " << e.what() << config_place_note(e.what()) << "\n";
     return 1;
   } catch (const InputError& e) {
     if (!failure_echoed())

@@ -25,7 +25,7 @@ void add_common_options(po::options_description& desc) {
       ("quiet,q", po::bool_switch(), "warnings and errors only")
       ("verbose,v", po::bool_switch(), "more detail (debug messages)")
       ("threads", po::value<std::size_t>()->default_value(0),
-       "worker threads (0: SLURM_CPUS_PER_TASK if set, else all cores)");
+       "worker threads (0: SLURM_CPUS_PER_TASK if set, else all cores; run divides them among the ranks on a node)");
 }
 
 std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section) {

@@ -21,6 +21,7 @@
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/progress.hpp"
@@ -155,7 +156,7 @@ std::string stitch_inputs_digest(const CampaignInfo& c, const std::vector<FovEnt
                      it == records.end() ? "" : it->second.checksum});
   }
   j["fovs"] = std::move(tiles);
-  return text_checksum(j.dump());
+  return text_checksum(json_text(j));
 }
 
 // Size and modification time of the stitch stage's outputs, as kept in stitch_summary.json.
@@ -281,7 +282,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       nlohmann::json summary = nlohmann::json::parse(in);
       summary["ome_tiff_s"] = ome_s;
       summary["outputs"] = output_stamps(out, stitch_outputs(true));
-      write_file_atomic(out + "/stitch_summary.json", summary.dump(1) + "\n");
+      write_file_atomic(out + "/stitch_summary.json", json_text(summary, 1) + "\n");
     });
     return result;
   }
@@ -292,6 +293,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    "to redo it)",
                    out);
     return result;
+  }
+  // An OME-TIFF export of the mosaic about to be replaced would stay beside it, looking current.
+  if (rank == 0 && !vm["ome-tiff"].as<bool>()) {
+    std::error_code ec;
+    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec))
+      spdlog::info("removed {}/mosaic.ome.tif: it shows the previous mosaic, which this stage replaces (--ome-tiff "
+                   "writes it anew)", out);
   }
   stop_point("registering the tiles", comm);
   // The error-map and widefield channels only where some FoV read a widefield: without one they
@@ -325,6 +333,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     wf.channel = 1;
     wf.scale = 4;
     so.registration.signals = {recon};
+    // A failed FoV's tile (widefield-only, or empty) is placed by the stage, next to its
+    // neighbours: registered, its other structure matched them falsely and moved them.
+    so.registration.skip_tiles.assign(fovs.size(), 0);
+    for (std::size_t i = 0; i < fovs.size(); ++i) {
+      const auto it = records.find(fovs[i].id);
+      so.registration.skip_tiles[i] = it == records.end() || it->second.status != "done";
+    }
     if (vm["register-widefield"].as<bool>() && any_widefield) so.registration.signals.push_back(wf);
     const StitchLayout layout = compute_layout(tiles, so, {}, &share);
     register_s = layout.register_seconds;
@@ -397,7 +412,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   wo.qc = {{"fovs", std::to_string(fovs.size())}, {"failed fovs", std::to_string(result.failed_fovs)}};
   if (j.contains("summary"))
     for (const auto& [k, v] : j["summary"].items())
-      if (v.is_number()) wo.qc.emplace_back("layout " + k, v.dump());
+      if (v.is_number()) wo.qc.emplace_back("layout " + k, json_text(v));
   const std::string path = out + "/mosaic.ims";
   if (size > 1) wo.block_row_owner = fusion_block_row_owner(plan, info, static_cast<std::size_t>(size));
   ImsWriter writer(path, info, wo);
@@ -471,7 +486,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     double ome_s = 0;
     if (vm["ome-tiff"].as<bool>()) ome_s = export_mosaic_ome_tiff(out);
     write_file_atomic(out + "/stitch_summary.json",
-                      nlohmann::json({{"ranks", size},
+                      json_text(nlohmann::json({{"ranks", size},
                                       {"register_s", register_s},
                                       {"solve_s", solve_s},
                                       {"fuse_and_pyramid_s", fuse_s},
@@ -486,8 +501,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                                       // its files as written (stitch_up_to_date).
                                       {"inputs_digest", digest},
                                       {"program", program_checksum()},  // apart, so that status can say why
-                                      {"outputs", output_stamps(out, stitch_outputs(vm["ome-tiff"].as<bool>()))}})
-                              .dump(1) + "\n");
+                                      {"outputs", output_stamps(out, stitch_outputs(vm["ome-tiff"].as<bool>()))}}),
+                                1) + "\n");
   });
   return result;
 }

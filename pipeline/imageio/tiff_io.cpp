@@ -540,8 +540,10 @@ ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::stri
   const TiffInfo info = read_tiff_info(path);
   if (info_out) *info_out = info;
   if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
-    note = path + ": " + std::to_string(info.pages) + " page(s), fewer than the pages " + std::to_string(pages.first) +
-           "-" + (pages.last ? std::to_string(pages.last) : "") + " asked for: averaging all pages";
+    const std::string asked = "pages " + std::to_string(pages.first) + "-" + (pages.last ? std::to_string(pages.last) : "");
+    note = path + (info.pages == 1 ? ": a single image, used as is (" + asked + " asked for)"
+                                   : ": " + std::to_string(info.pages) + " pages, fewer than the " + asked +
+                                         " asked for: averaging all pages");
     pages = PageRange{1, 0};
   }
   return read_tiff_mean(path, pages);

@@ -1,5 +1,7 @@
 #include "loc/csv_reader.hpp"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -344,7 +346,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       if (plan.field_of[r] < 0) continue;
       d += (d.empty() ? "" : ", ") + std::string(kRoleNames[r]) + "='" + plan.header_names[plan.field_of[r]] + "'";
       if (plan.scale[r] == 1000.0 && units[r].unit == Unit::Um) d += " (um)";
-      else if (plan.scale[r] != 1.0) d += " (px x " + std::to_string(plan.scale[r]) + " nm)";
+      else if (plan.scale[r] != 1.0) d += fmt::format(" (px x {:g} nm)", plan.scale[r]);
     }
     *description = d;
   }

@@ -1,5 +1,7 @@
 #include "loc/picasso_reader.hpp"
 
+#include <fmt/format.h>
+
 #include <hdf5.h>
 
 #include <cmath>
@@ -85,7 +87,7 @@ LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& op
     }
   }
   local.rows_read = t.size();
-  local.columns = std::string("Picasso /locs: frame, x, y (px x ") + std::to_string(opt.camera_pixel_nm) + " nm)" +
+  local.columns = fmt::format("Picasso /locs: frame, x, y (px x {:g} nm)", opt.camera_pixel_nm) +
                   (with_photons ? ", photons" : "") + (with_lpx ? ", lpx" : "") + (with_z ? ", z" : "");
   if (report) *report = std::move(local);
   return t;

@@ -286,6 +286,11 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
     out.pairs[k].nominal_dx_px = geom[k].nominal_dx_px;
     out.pairs[k].nominal_dy_px = geom[k].nominal_dy_px;
   }
+  if (!opt.skip_tiles.empty() && opt.skip_tiles.size() != source.size())
+    throw std::invalid_argument("register_pairs: skip_tiles must have one entry per tile");
+  const auto skip = [&](std::size_t tile) { return !opt.skip_tiles.empty() && opt.skip_tiles[tile]; };
+  for (std::size_t k = 0; k < pairs.size(); ++k)
+    if (skip(pairs[k].a) || skip(pairs[k].b)) out.pairs[k].skipped = true;
   // Tiles by row, for the row-by-row sweep and for choosing random partners nearby.
   std::map<int, std::vector<std::size_t>> by_row;
   for (std::size_t i = 0; i < source.size(); ++i) by_row[source.info(i).row].push_back(i);
@@ -297,7 +302,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
     if (sig.channel >= source.channels()) throw std::invalid_argument("register_pairs: signal channel out of range");
     std::vector<Job> jobs;
     for (std::size_t k = 0; k < pairs.size(); ++k)
-      if (!settled[k] && geom[k].width > 0) jobs.push_back({pairs[k].a, pairs[k].b, geom[k], static_cast<long>(k), {}, {}, {}, false});
+      if (!settled[k] && geom[k].width > 0 && !out.pairs[k].skipped) jobs.push_back({pairs[k].a, pairs[k].b, geom[k], static_cast<long>(k), {}, {}, {}, false});
     SignalCalibration cal;
     cal.channel = sig.channel, cal.scale = sig.scale, cal.pairs_tried = jobs.size();
     if (jobs.empty()) {
@@ -308,7 +313,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
     // (not within one cell of it), taken from rows within 2 of a so that strips wait at most 2 rows.
     std::vector<std::size_t> usable;
     for (std::size_t k = 0; k < pairs.size(); ++k)
-      if (geom[k].width > 0) usable.push_back(k);
+      if (geom[k].width > 0 && !out.pairs[k].skipped) usable.push_back(k);
     std::mt19937_64 rng(opt.seed * 0x9e3779b97f4a7c15ULL + si);
     long nrandom = 0;
     for (std::size_t attempt = 0; attempt < opt.random_pairs * 20 && static_cast<std::size_t>(nrandom) < opt.random_pairs;
@@ -321,7 +326,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
         if (it == by_row.end()) continue;
         for (std::size_t c : it->second) {
           const TileInfo& tc = source.info(c);
-          if (std::abs(tc.row - ta.row) > 1 || std::abs(tc.col - ta.col) > 1) cand.push_back(c);
+          if ((std::abs(tc.row - ta.row) > 1 || std::abs(tc.col - ta.col) > 1) && !skip(c)) cand.push_back(c);
         }
       }
       if (cand.empty()) continue;

@@ -96,6 +96,11 @@ struct PairRegOptions {
   // places do not imitate, stay far below (0.35-0.55 with dense renders at 1 um stage jitter).
   double min_ncc_fraction_of_median = 0.6;
   std::uint64_t seed = 1;             // choice of the random pairs
+  // Tiles (by index, empty = none) that take part in no registration, neither in their pairs nor
+  // as random partners: a failed FoV's widefield-only tile shows other structure than its
+  // neighbours' reconstructions, and a false match there would pull them out of place. The layout
+  // places them by the stage prior.
+  std::vector<char> skip_tiles;
   // Asked before each row of tiles: true throws Stopped (with a WorkShare, on every process
   // once they exchange the results).
   std::function<bool()> stop_requested;
@@ -111,6 +116,7 @@ struct PairResult {
   int signal = -1;        // index into PairRegOptions::signals that produced the kept result
   bool valid = false;     // a match was found (structure on both sides, a candidate in the window)
   bool accepted = false;  // valid, ncc >= the signal's threshold, and distinct (min_ncc_margin)
+  bool skipped = false;   // not registered: a tile of the pair is in PairRegOptions::skip_tiles
 };
 
 struct SignalCalibration {

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "core/json_text.hpp"
 #include "tiles/fusion.hpp"
 
 namespace annamosaic {
@@ -86,6 +87,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
               {"nominal_dy_px", r3(r.nominal_dy_px)},
               {"valid", r.valid},
               {"accepted", r.accepted}};
+    if (r.skipped) e["skipped"] = true;  // a tile of it takes no part in registration (a failed FoV)
     if (r.signal >= 0) {
       const RegistrationSignal& sig = opt.registration.signals[static_cast<std::size_t>(r.signal)];
       e["signal"] = source.channel_name(sig.channel) + "/" + std::to_string(sig.scale);
@@ -160,7 +162,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                {"calibration", cal},
                {"tiles", tiles},
                {"edges", edges}};
-  return root.dump(1) + "\n";
+  return json_text(root, 1) + "\n";
 }
 
 std::pair<std::vector<double>, std::vector<double>> read_layout_positions(const std::string& path, const TileSource& source) {

@@ -71,4 +71,29 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   // The heat maps' colour ranges, so that their colours can be read as numbers.
   EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["max"].get<double>(), 0.9);
   EXPECT_TRUE(fs::exists(out + "/qc/heatmap_error.png"));
+  // FoV 3 had no widefield, so no error map: its score is null, not a 0 that reads as the best.
+  EXPECT_TRUE(qc["fovs"][3]["error_score"].is_null());
+  for (const auto& t : qc["fovs"]) EXPECT_TRUE(t.contains("flags")) << t.dump();  // an empty list when none
+}
+
+TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_no_widefield";
+  fs::remove_all(out);
+  fs::create_directories(out + "/qc");
+  std::ofstream(out + "/qc/heatmap_error.png") << "an earlier run's";
+  CampaignInfo c;
+  c.rows = 1, c.cols = 2, c.fov_um = 10;
+  std::vector<FovEntry> fovs = {{0, 0, 0, 0.0, 0.0, "", "", 0}, {1, 0, 1, 9.0, 0.0, "", "", 0}};
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 2; ++id)
+    recs[id] = {id, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}, {"error_score", 0.0}}};
+  write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  for (const auto& t : qc["fovs"]) {
+    EXPECT_TRUE(t["error_score"].is_null()) << t.dump();
+    EXPECT_EQ(t["flags"], nlohmann::json::array()) << t.dump();  // nobody had a widefield: not flagged for lacking one
+  }
+  EXPECT_FALSE(qc["heatmaps"].contains("heatmap_error.png"));
+  EXPECT_FALSE(fs::exists(out + "/qc/heatmap_error.png"));
+  EXPECT_TRUE(fs::exists(out + "/qc/heatmap_localizations.png"));
 }

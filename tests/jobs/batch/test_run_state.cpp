@@ -30,6 +30,15 @@ TEST(RunState, FinishedAndFinishedWithFailedFovs) {
   EXPECT_NE(r.text.find("finished with 2 failed FoV(s)"), std::string::npos) << r.text;
 }
 
+TEST(RunState, EveryFovFailedSaysToFixTheCauseNotJustRerun) {
+  RunStateFacts f = finished_campaign();
+  f.st.done = 0, f.st.failed = 9;  // a column name wrong in every table: run made no mosaic
+  f.mosaic_current = false, f.st.stitch_summary = false;
+  const RunState r = decide_run_state(f);
+  EXPECT_EQ(r.exit, 5);
+  EXPECT_NE(r.text.find("every FoV failed, so no mosaic was made: fix the cause"), std::string::npos) << r.text;
+}
+
 TEST(RunState, WhatIsLeftSaysWhatARerunDoes) {
   RunStateFacts f = finished_campaign();
   f.st.done = 6;

@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic render`, `table-info`, configuration and errors, as a user runs
 them. Outputs are read back with numpy and tifffile (Debian packages), not with our code."""
-import csv, os, shutil, subprocess, unittest
+import csv, json, os, shutil, subprocess, unittest
 import h5py
 import numpy as np
 import tifffile
@@ -382,6 +382,56 @@ class InitCampaign(unittest.TestCase):
             self.assertEqual(b"".join(f["DataSetInfo/Channel 0"].attrs["Name"]), b"reconstruction")
         with open(os.path.join(out, "mosaic.xml")) as f:
             self.assertEqual(f.read().count("<ViewSetup>"), 1)
+
+    def test_bad_tables_fail_their_fov_by_name_and_all_bad_makes_no_mosaic(self):
+        data = os.path.join(self.dir, "data")
+        for c in (1, 2, 3):
+            self.table(f"r01_c{c:02d}.csv")
+        run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "8", "--overlap-um", "1",
+            "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        tables = os.path.join(data, "tables")
+        # A Windows export's Latin-1 header (not UTF-8): that FoV fails by name, the run goes on.
+        with open(os.path.join(tables, "r01_c02.csv"), "rb") as f:
+            body = f.read().split(b"\n", 1)[1]
+        with open(os.path.join(tables, "r01_c02.csv"), "wb") as f:
+            f.write(b"frame,X (\xb5m),Y (\xb5m)\n" + body)
+        # A malformed row dropped by --skip-bad-rows is said, not silent.
+        with open(os.path.join(tables, "r01_c03.csv"), "a") as f:
+            f.write("7,nan,100\n")
+        # Results never go among the inputs, nor into a file.
+        p = run("run", "--campaign", data, "-o", data, check=1)
+        self.assertIn("is the campaign folder itself", p.stderr + p.stdout)
+        p = run("run", "--campaign", data, "-o", tables, check=1)
+        self.assertIn("holds the campaign's input " + os.path.join(tables, "r01_c01.csv") + " where the run writes its results",
+                      p.stderr + p.stdout)
+        afile = os.path.join(self.dir, "afile")
+        open(afile, "w").close()
+        p = run("run", "--campaign", data, "-o", afile, check=3)
+        self.assertIn("afile: is a file, not a folder", p.stderr + p.stdout)
+        out = os.path.join(self.dir, "out")
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", "--skip-bad-rows", check=0)
+        log = p.stdout + p.stderr
+        self.assertIn("r01_c02.csv:1: missing required column 'x'", log)
+        self.assertRegex(log, r"FoV 2: .*r01_c03.csv: skipped 1 malformed row\(s\) of \d+ \(--skip-bad-rows\); first: .*r01_c03.csv:\d+")
+        with open(os.path.join(out, "manifest.jsonl"), encoding="utf-8") as f:
+            recs = {r["id"]: r for r in map(json.loads, f)}
+        self.assertEqual({i: recs[i]["status"] for i in recs}, {0: "done", 1: "failed", 2: "done"})
+        self.assertIn("X (\ufffdm)", recs[1]["reason"])  # the byte that is not UTF-8, replaced
+        self.assertIn("skipped 1 malformed row", " ".join(recs[2]["extra"]["warnings"]))
+        # Every table wrong in the same way: no mosaic of failed tiles, the reason said once.
+        for c in (1, 2, 3):
+            with open(os.path.join(tables, f"r01_c{c:02d}.csv"), encoding="latin-1") as f:
+                rows = f.read().split("\n", 1)[1]
+            with open(os.path.join(tables, f"r01_c{c:02d}.csv"), "w") as f:
+                f.write("T,PosX,PosY\n" + rows)
+        out = os.path.join(self.dir, "out2")
+        p = run("run", "--campaign", data, "-o", out, "--threads", "1", check=5)
+        self.assertRegex(p.stdout + p.stderr, r"every FoV failed, so no mosaic was made; 3 of the 3 for this reason: "
+                                              r".*r01_c0\d.csv:1: missing required column 'x' \(header has 'T', 'PosX'")
+        self.assertFalse(os.path.exists(os.path.join(out, "mosaic.ims")))
+        self.assertTrue(os.path.exists(os.path.join(out, "qc", "qc.json")))
+        p = run("status", out, check=5)
+        self.assertIn("every FoV failed, so no mosaic was made", p.stdout)
 
     def test_stage_coordinates_and_missing_tables_are_said(self):
         data = os.path.join(self.dir, "data")

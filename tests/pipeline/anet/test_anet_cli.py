@@ -318,6 +318,23 @@ class Reconstruct(unittest.TestCase):
             if mode == "wfonly":
                 self.assertEqual(a.shape, sr_shape)
 
+    def test_an_empty_table_and_an_earlier_results_files(self):
+        empty = self.d / "header-only.csv"
+        empty.write_text("frame,x [nm],y [nm]\n")
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "e.tif", "--table", empty, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("header-only.csv: the table has no localizations: nothing to reconstruct", p.stderr)
+        # With a widefield: the widefield-only reconstruction, said.
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "e.tif", "--table", empty,
+                "--widefield", self.d / "wf.tif", "--widefield-frames", "1")
+        self.assertIn("the table has no localizations: reconstructing from the widefield alone", p.stderr)
+        self.assertTrue((self.d / "e.error.tif").exists())
+        # The same name again without the widefield: the first one's error map and widefield go.
+        run("reconstruct", "--model", MODEL, "-o", self.d / "e.tif", "--table", EPFL, "--frames", "first:36")
+        for gone in ("e.error.tif", "e.error.png", "e.widefield.tif", "e.widefield-q.tif"):
+            self.assertFalse((self.d / gone).exists(), gone)
+        self.assertTrue((self.d / "e.sparse.tif").exists())
+
     def test_a_widefield_the_table_does_not_fit_in_is_refused(self):
         # 8 x 8 camera px (0.9 um) for the 5.9 um EPFL table: rendering on that field would drop
         # most localizations without a word.

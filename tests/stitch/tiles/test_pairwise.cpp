@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <tbb/global_control.h>
 
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -89,6 +90,47 @@ TEST(RegisterPairs, EmptyStripsAreRejectedNotMatched) {
       EXPECT_TRUE(p.accepted);
     }
   }
+}
+
+// A source that records which tiles were read.
+class CountingSource : public TileSource {
+ public:
+  explicit CountingSource(const TileSource& s) : s_(s), loads_(s.size()) {}
+  std::size_t size() const override { return s_.size(); }
+  const TileInfo& info(std::size_t i) const override { return s_.info(i); }
+  std::size_t channels() const override { return s_.channels(); }
+  const std::string& channel_name(std::size_t c) const override { return s_.channel_name(c); }
+  double pixel_nm() const override { return s_.pixel_nm(); }
+  ImageF load(std::size_t i, std::size_t c) const override {
+    ++loads_[i];
+    return s_.load(i, c);
+  }
+  int loads(std::size_t i) const { return loads_[i]; }
+
+ private:
+  const TileSource& s_;
+  mutable std::vector<std::atomic<int>> loads_;
+};
+
+TEST(RegisterPairs, SkippedTilesTakeNoPartAndTheirPairsSaySo) {
+  // The centre tile stands for a failed FoV: neither its pairs nor random pairs read it.
+  const SyntheticGrid g = make_grid(3, 3, 240, 30, 6, 3);
+  const CountingSource counted(*g.source);
+  PairRegOptions o;
+  o.search_um = 12 * 0.02;
+  o.skip_tiles.assign(9, 0);
+  o.skip_tiles[4] = 1;
+  const PairRegistration r = register_pairs(counted, grid_neighbours(counted), o);
+  EXPECT_EQ(counted.loads(4), 0);
+  EXPECT_EQ(r.calibration[0].pairs_tried, 8u);
+  for (const PairResult& p : r.pairs) {
+    const bool touches = p.pair.a == 4 || p.pair.b == 4;
+    EXPECT_EQ(p.skipped, touches);
+    EXPECT_EQ(p.accepted, !touches);
+    EXPECT_TRUE(!touches || !p.valid);
+  }
+  o.skip_tiles.resize(3);
+  EXPECT_THROW(register_pairs(counted, grid_neighbours(counted), o), std::invalid_argument);
 }
 
 TEST(RegisterPairs, LaterSignalsRescueRejectedPairs) {
