@@ -147,6 +147,16 @@ TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
   // The warnings go into the manifest record.
   const auto rec = nlohmann::json::parse(finish_fov(*w, dir, 0));
   EXPECT_EQ(rec["extra"]["warnings"].size(), w->warnings.size());
+  EXPECT_EQ(all.find("not camera counts"), std::string::npos) << all;
+
+  // A float widefield scaled to 0..1: the mosaic's whole-count channel would show it black.
+  for (std::size_t i = 0; i < wf.size(); ++i) wf.data()[i] = static_cast<float>(i % 7) / 7.0f;
+  to.pixel_nm = 100;
+  write_tiff(f.widefield_path, wf.view(), to);
+  std::string scaled;
+  const auto w2 = prepare_fov(f, c, opt);
+  for (const auto& s : w2->warnings) scaled += s + "\n";
+  EXPECT_NE(scaled.find("the widefield's values span 0..0.857, not camera counts (ADU)"), std::string::npos) << scaled;
 }
 
 // A widefield of background alone (noise and vignetting, as an empty FoV's camera image) stays in

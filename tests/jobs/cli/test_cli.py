@@ -456,5 +456,41 @@ class InitCampaign(unittest.TestCase):
                 "--table", "tables/nothing_{id}.csv", "--force", check=2)
         self.assertIn("tables/nothing_{id}.csv: the table pattern matches no file in the folder", p.stderr)
 
+    def test_pattern_and_unit_slips_are_said(self):
+        data = os.path.join(self.dir, "data")
+        for r in (1, 2):
+            for c in (1, 2):
+                self.table(f"r{r:02d}_c{c:02d}.csv")
+        grid = ["--rows", "2", "--cols", "2", "--fov-um", "30", "--overlap-um", "3", "--no-widefield"]
+        # Names counted from 1, the pattern from 0: one cell found, and the likely slip named.
+        p = run("init-campaign", data, *grid, "--table", "tables/r{row:02d}_c{col:02d}.csv", check=0)
+        self.assertIn("finds a table for 1 of the 4 grid cells, but 4 with every row, col and id counted one higher", p.stderr)
+        self.assertIn("{row+1:02d}", p.stderr)
+        # A field the pattern language does not know is said as such, for --widefield too.
+        p = run("init-campaign", data, *grid[:-1], "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv",
+                "--widefield", "wf/r{rowx}.tif", "--force", check=1)
+        self.assertIn("unknown field {rowx}", p.stderr)
+        # A link to a share that is not mounted reads as a missing file unless said.
+        os.remove(os.path.join(data, "tables", "r02_c02.csv"))
+        os.symlink("/nonexistent/share/r02_c02.csv", os.path.join(data, "tables", "r02_c02.csv"))
+        # Coordinates in camera pixels under an nm header: all in one corner of the field.
+        with open(EPFL) as f:
+            lines = f.read().splitlines()
+        with open(os.path.join(data, "tables", "r01_c01.csv"), "w") as f:
+            f.write(lines[0] + "\n")
+            for line in lines[1:]:
+                fr, x, y = line.split(",")
+                f.write(f"{fr},{float(x) / 100},{float(y) / 100}\n")
+        p = run("init-campaign", data, *grid, "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--force", check=0)
+        self.assertIn("links to nothing, counted as missing: " + os.path.join(data, "tables", "r02_c02.csv") +
+                      " -> /nonexistent/share/r02_c02.csv", p.stderr)
+        self.assertIn("a corner of the 30000 nm field: are the coordinates in nm", p.stderr)
+        # Paths users copy from the output are quoted for the shell.
+        spaced = os.path.join(self.dir, "my data")
+        shutil.copytree(data, spaced, symlinks=True)
+        p = run("init-campaign", spaced, *grid, "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--force", check=0)
+        self.assertIn(f"annamosaic run --campaign '{spaced}' -o OUT", p.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -361,6 +361,9 @@ class Run(unittest.TestCase):
         rc, st = status("--list", listed, later)
         self.assertEqual(rc, 75, st)
         self.assertEqual([x["state"] for x in st], ["not started (no output folder yet)", "finished", "finished"])
+        p = subprocess.run([BIN, "status", "--list", listed, later], env=ENV, capture_output=True, text=True, timeout=120)
+        self.assertIn("(campaign " + d + "/campaign: 9 FoVs, 3 x 3)\n  state:   not started", p.stdout)
+        self.assertIn("3 campaigns: 2 finished, 0 running, 1 other; FoVs 18 of 27 done", p.stdout)  # its FoVs count
         # A mistyped folder is an error (2), and the others are still reported.
         rc, st = status("--list", listed, os.path.join(d, "uot"))
         self.assertEqual(rc, 2, st)
@@ -583,7 +586,11 @@ class Run(unittest.TestCase):
             self.assertTrue(t.is_ome)
             self.assertEqual(t.series[0].shape[-2:], mosaic_levels(ims)[("ResolutionLevel 0", "Channel 0")].shape)
         self.assertIn("up to date", stitch("--ome-tiff"))
-        self.assertNotIn("up to date", stitch("--blend", "max"))  # another setting: redone
+        log = stitch("--blend", "max")  # another setting: redone
+        self.assertNotIn("up to date", log)
+        # ... without --ome-tiff this time: the export of the previous mosaic does not stay.
+        self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif: it shows the previous mosaic", log)
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
         with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone
             fh.seek(0, 2)
             fh.write(b"\0")
