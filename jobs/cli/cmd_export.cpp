@@ -143,6 +143,10 @@ int run_export(const Command& self, const po::variables_map& vm) {
   if (r.x >= L0.width || r.y >= L0.height)
     throw UsageError("--region starts outside the mosaic (" + std::to_string(L0.width) + " x " +
                      std::to_string(L0.height) + " px at level 0)");
+  if (vm.count("region") && (r.x + r.w > L0.width || r.y + r.h > L0.height))
+    spdlog::warn("--region {},{},{},{} reaches beyond the mosaic ({} x {} px at level 0): exported clipped to {} x {} px "
+                 "at level 0", r.x, r.y, r.w, r.h, L0.width, L0.height, std::min(r.w, L0.width - r.x),
+                 std::min(r.h, L0.height - r.y));
   // Level-0 pixels -> level-L pixels: every level-L pixel touching the region, clipped.
   // Level L samples level 0 every 2^L pixels (pyramid.hpp); the ratio of the sizes, rounded,
   // also covers files from other writers.

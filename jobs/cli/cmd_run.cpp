@@ -530,8 +530,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   int failed = 0;
   if (stage == "all" || stage == "stitch") {
     // Every FoV failed (a column name, a unit, a pattern wrong for the whole campaign): a mosaic of
-    // failed tiles would be registered on structure that is not the localizations'. Said, with
-    // the commonest reason; qc/ still lists each FoV's.
+    // failed tiles, placed by the stage alone, is no result. Said, with the commonest reason; qc/
+    // still lists each FoV's.
     int none_done = 0;
     if (rank == 0) {
       // Reasons grouped with the FoV's own file names taken out ("FILE:1: missing required column ...").

@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/progress.hpp"
 #include "imageio/png_preview.hpp"
+#include "pyramid/ims_writer.hpp"
 #include "tiles/bigtiff_sink.hpp"
 #include "tiles/fusion.hpp"
 #include "tiles/preview_sink.hpp"
@@ -134,13 +135,14 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the campaign or tile folder)");
   const std::string output = vm["output"].as<std::string>();
-  {
-    // The mosaic is a BigTIFF: another extension (.ims is `run`'s HDF5 mosaic) would mislabel it.
-    std::string ext = fs::path(output).extension().string();
-    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (ext != ".tif" && ext != ".tiff")
-      throw UsageError("-o '" + output + "': stitch writes a BigTIFF, name it .tif (`annamosaic run` makes the .ims mosaic)");
-  }
+  // .ims: the pyramidal mosaic viewers open (as `run` writes it; `export` and `inspect` read it);
+  // .tif: a flat tiled BigTIFF.
+  std::string ext = fs::path(output).extension().string();
+  for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (ext != ".tif" && ext != ".tiff" && ext != ".ims")
+    throw UsageError("-o '" + output + "': name the mosaic .ims (pyramidal HDF5, Imaris layout + BigDataViewer XML) or .tif "
+                     "(flat BigTIFF)");
+  const bool ims = ext == ".ims";
   const auto campaign = read_campaign_ini(dir);
 
   std::vector<TileChannelSpec> channels;
@@ -178,10 +180,16 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   std::vector<std::string> tile_paths;  // an output over an input tile is refused, not written
   for (std::size_t i = 0; i < source->size(); ++i)
     for (std::size_t c = 0; c < source->channels(); ++c) tile_paths.push_back(source->path(i, c));
-  prepare_outputs(tile_paths, {output, path_stem(output) + ".config.ini", path_stem(output) + ".png"});
   const fs::path out_dir = fs::path(output).parent_path();
   const std::string layout_path =
       vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());
+  tile_paths.push_back(positions);
+  if (vm.count("from-layout")) tile_paths.push_back(vm["from-layout"].as<std::string>());
+  std::vector<std::string> outputs = {output, path_stem(output) + ".config.ini", path_stem(output) + ".png",
+                                      path_stem(output) + ".corner.png"};
+  if (!vm.count("from-layout")) outputs.push_back(layout_path);
+  if (ims) outputs.push_back(bdv_xml_path(output));
+  prepare_outputs(tile_paths, outputs);
   // A `run` output folder's layout.json is that run's record (its mosaic, its status): never replaced by a stitch.
   if (!vm.count("from-layout")) {
     const fs::path run_dir = fs::path(layout_path).has_parent_path() ? fs::path(layout_path).parent_path() : fs::path(".");
@@ -228,6 +236,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  L.pairs.size(), valid, accepted, s.dropped, s.components, s.isolated_tiles, s.rms_residual_px,
                  s.max_residual_px, L.register_seconds, L.solve_seconds);
     spdlog::info("wrote {}", layout_path);
+    if (const std::string w = search_range_warning(L, r.search_um, src.pixel_nm()); !w.empty()) spdlog::warn("{}", w);
     xs = s.x_px, ys = s.y_px;
   }
   if (vm["layout-only"].as<bool>()) {
@@ -245,6 +254,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   info.origin_y_um = plan.origin_y_px * info.pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
   if (info.block_px == 0 || info.block_px % 16) throw UsageError("--block-px must be a positive multiple of 16");
+  if (ims && info.block_px % 1024)
+    throw UsageError("--block-px must be a multiple of 1024 for an .ims mosaic (its chunks are 1024 x 512)");
   std::map<std::string, double> scales;
   if (vm.count("scale"))
     for (const auto& spec : vm["scale"].as<std::vector<std::string>>()) {
@@ -272,23 +283,37 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                info.width_px * info.pixel_nm * 1e-6, info.height_px * info.pixel_nm * 1e-6, info.blocks_x() * info.blocks_y(),
                info.block_px, blend_mode_name(fo.mode));
 
-  const auto tiff = BigTiffSink::create(output, info);
+  std::unique_ptr<BlockSink> sink;
+  if (ims) {
+    ImsWriterOptions wo;
+    wo.description = "annamosaic stitch of " + dir;
+    auto writer = std::make_unique<ImsWriter>(output, info, wo);
+    writer->open();
+    sink = std::move(writer);
+  } else {
+    sink = BigTiffSink::create(output, info);
+  }
   const std::size_t crop_px = vm["corner-crop-px"].as<std::size_t>();
   std::vector<PixelRect> crops;
   if (crop_px > 0)
     for (const auto& [x, y] : tile_corners(src, plan, 16))
       crops.push_back({x > crop_px / 2 ? x - crop_px / 2 : 0, y > crop_px / 2 ? y - crop_px / 2 : 0, crop_px, crop_px});
-  PreviewSink preview(tiff.get(), info, 0, 2048, crops);
+  PreviewSink preview(sink.get(), info, 0, 2048, crops);
   Progress progress("fuse", info.blocks_x() * info.blocks_y(), "blocks");
   const FuseStats st = fuse_mosaic(src, plan, fuse_channels, info, preview, fo, [&] { progress.advance(); });
   preview.finish();
   progress.finish();
+  for (std::size_t c = 0; c < st.not_finite.size(); ++c)
+    if (st.not_finite[c])
+      spdlog::warn("channel '{}': {} tile pixels are NaN or infinite: left out as no data (an overlapping tile fills "
+                   "them; elsewhere the mosaic is 0 there)", src.channel_name(c), st.not_finite[c]);
   for (std::size_t c = 0; c < st.saturated.size(); ++c)
     if (st.saturated[c])
       spdlog::warn("channel '{}': {} pixels outside 0..65535 after scaling were clamped (see --scale)", src.channel_name(c),
                    st.saturated[c]);
-  spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}", st.blocks, st.seconds,
-               st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output);
+  spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}{}", st.blocks, st.seconds,
+               st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output,
+               ims ? " and " + bdv_xml_path(output) : std::string());
   if (!vm["no-preview"].as<bool>()) {
     PreviewOptions po;
     po.colormap = Colormap::Gray;
@@ -315,8 +340,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
 Command stitch_command() {
   Command c;
   c.name = "stitch";
-  c.summary = "Register neighbouring tiles, solve the global layout and fuse the mosaic (BigTIFF).";
-  c.usage = "annamosaic stitch DIR --tiles PATTERN [--channel NAME=PATTERN[@PAGES]]... -o OUT.tif";
+  c.summary = "Register neighbouring tiles, solve the global layout and fuse the mosaic (.ims pyramid or BigTIFF).";
+  c.usage = "annamosaic stitch DIR --tiles PATTERN [--channel NAME=PATTERN[@PAGES]]... -o OUT.ims|OUT.tif";
   c.details =
       "DIR holds the tiles and positions.csv (id,row,col,x_um,y_um: nominal stage position of each tile's\n"
       "top-left corner); a campaign folder (campaign.ini) also gives --overlap-um. Patterns are relative to\n"
@@ -333,17 +358,18 @@ Command stitch_command() {
       "squares over accepted pairs plus weak stage priors; the worst link is dropped while its residual\n"
       "exceeds max(--max-residual-px, --residual-ratio x mean).\n"
       "\n"
-      "Writes OUT.tif (tiled BigTIFF, uint16, one plane per channel, stored = value x scale; --scale\n"
-      "NAME=S, default 60000 / max of 16 sample tiles), layout.json next to it (--layout: positions, every\n"
+      "Writes OUT.ims (pyramidal HDF5 in the Imaris layout + OUT.xml for BigDataViewer, as `run` writes its\n"
+      "mosaic: `export` and `inspect` read it) or OUT.tif (flat tiled BigTIFF), uint16, one plane per channel,\n"
+      "stored = value x scale (--scale NAME=S, default 60000 / max of 16 sample tiles); layout.json next to it (--layout: positions, every\n"
       "edge with shift, NCC, weight, accepted/used, residual, and a summary), OUT.png (overview of channel\n"
       "0), OUT.corner.png (full-resolution crop of channel 0 at the tile corner with the most structure:\n"
       "seam check) and OUT.config.ini.\n"
-      "Example: annamosaic stitch out/demo/campaign --tiles 'ground_truth/dense/{id}.tif' -o out/dense/mosaic.tif";
+      "Example: annamosaic stitch out/demo/campaign --tiles 'ground_truth/dense/{id}.tif' -o out/dense/mosaic.ims";
   c.positional = {"input"};
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("input", po::value<std::string>()->required(), "campaign or tile folder")
-        ("output,o", po::value<std::string>()->required(), "output mosaic (BigTIFF)")
+        ("output,o", po::value<std::string>()->required(), "output mosaic: .ims (pyramid, Imaris/BigDataViewer) or .tif (BigTIFF)")
         ("tiles", po::value<std::string>(), "file pattern of the tiles (channel 'tiles')")
         ("channel", po::value<std::vector<std::string>>()->composing(), "NAME=PATTERN[@PAGES]: a (further) channel; repeatable")
         ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")

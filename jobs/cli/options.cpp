@@ -281,6 +281,12 @@ std::string effective_config(const Command& cmd, const po::variables_map& vm) {
                   annamosaic_version() + "\n[" + cmd.name + "]\n";
   for (const auto& [key, value] : vm) {
     if (key == "help" || key == "config" || value.empty()) continue;
+    // A repeatable option (stitch --channel, --register) as one line per value: joined on one
+    // line it would read back as a single value.
+    if (const auto* many = boost::any_cast<std::vector<std::string>>(&value.value())) {
+      for (const std::string& v : *many) s += key + " = " + v + "\n";
+      continue;
+    }
     s += key + " = " + any_to_string(value.value()) + "\n";
   }
   return s;

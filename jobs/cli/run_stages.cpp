@@ -354,6 +354,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
                    layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
+      if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm); !w.empty())
+        spdlog::warn("layout: {}", w);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
         spdlog::warn("layout: some registered links disagree with the solved positions by up to {:.1f} px: those tiles "
                      "may be misplaced by about that much (flagged in qc/qc.json; each link in layout.json)",

@@ -64,14 +64,18 @@ float feather_weight(std::size_t i, std::size_t n, double feather_px) {
 }
 
 void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vector<LoadedTile>& tiles, std::size_t channels,
-                 const FuseOptions& opt, std::vector<ImageF>& out) {
+                 const FuseOptions& opt, std::vector<ImageF>& out, std::vector<std::size_t>* not_finite) {
   out.resize(channels);
   for (auto& im : out) im = ImageF(w, h);
-  ImageF wsum;
-  if (opt.mode == BlendMode::Linear) wsum = ImageF(w, h);
-  // Max needs "no tile yet" distinct from value 0 (tiles may hold negative values).
-  ImageU32 covered;
-  if (opt.mode == BlendMode::Max) covered = ImageU32(w, h);
+  // Per channel: a pixel one channel lacks (NaN) may be present in another.
+  std::vector<ImageF> wsum;
+  // Overlay and max need "no value yet" distinct from value 0 (tiles may hold negative values).
+  std::vector<ImageU32> covered;
+  for (std::size_t c = 0; c < channels; ++c) {
+    if (opt.mode == BlendMode::Linear) wsum.emplace_back(w, h);
+    else covered.emplace_back(w, h);
+  }
+  std::vector<std::size_t> skipped(channels, 0);
   for (const LoadedTile& lt : tiles) {
     const TilePlacement& p = *lt.place;
     const long ix0 = std::max(x0, p.x0), ix1 = std::min(x0 + static_cast<long>(w), p.x0 + static_cast<long>(p.width));
@@ -87,35 +91,43 @@ void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vect
       const std::size_t ty = static_cast<std::size_t>(y - p.y0), oy = static_cast<std::size_t>(y - y0);
       const std::size_t tx0 = static_cast<std::size_t>(ix0 - p.x0), ox0 = static_cast<std::size_t>(ix0 - x0);
       const std::size_t n = static_cast<std::size_t>(ix1 - ix0);
-      if (opt.mode == BlendMode::Linear) {
-        const float wy = feather_weight(ty, p.height, opt.feather_px);
-        float* ws = wsum.row(oy) + ox0;
-        for (std::size_t k = 0; k < n; ++k) ws[k] += wx[k] * wy;
-        for (std::size_t c = 0; c < channels; ++c) {
-          const float* s = (*lt.channels)[c].row(ty) + tx0;
-          float* d = out[c].row(oy) + ox0;
-          for (std::size_t k = 0; k < n; ++k) d[k] += wx[k] * wy * s[k];
+      const float wy = opt.mode == BlendMode::Linear ? feather_weight(ty, p.height, opt.feather_px) : 1.0f;
+      for (std::size_t c = 0; c < channels; ++c) {
+        const float* s = (*lt.channels)[c].row(ty) + tx0;
+        float* d = out[c].row(oy) + ox0;
+        if (opt.mode == BlendMode::Linear) {
+          float* ws = wsum[c].row(oy) + ox0;
+          for (std::size_t k = 0; k < n; ++k) {
+            if (!std::isfinite(s[k])) {
+              ++skipped[c];
+              continue;
+            }
+            const float wk = wx[k] * wy;
+            ws[k] += wk;
+            d[k] += wk * s[k];
+          }
+        } else {
+          std::uint32_t* cov = covered[c].row(oy) + ox0;
+          for (std::size_t k = 0; k < n; ++k) {
+            if (!std::isfinite(s[k])) {
+              ++skipped[c];
+              continue;
+            }
+            d[k] = opt.mode == BlendMode::Overlay || !cov[k] ? s[k] : std::max(d[k], s[k]);
+            cov[k] = 1;
+          }
         }
-      } else if (opt.mode == BlendMode::Overlay) {
-        for (std::size_t c = 0; c < channels; ++c)
-          std::copy_n((*lt.channels)[c].row(ty) + tx0, n, out[c].row(oy) + ox0);
-      } else {
-        std::uint32_t* cov = covered.row(oy) + ox0;
-        for (std::size_t c = 0; c < channels; ++c) {
-          const float* s = (*lt.channels)[c].row(ty) + tx0;
-          float* d = out[c].row(oy) + ox0;
-          for (std::size_t k = 0; k < n; ++k) d[k] = cov[k] ? std::max(d[k], s[k]) : s[k];
-        }
-        for (std::size_t k = 0; k < n; ++k) cov[k] = 1;
       }
     }
   }
   if (opt.mode == BlendMode::Linear)
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t k = 0; k < w * h; ++k) {
-        const float s = wsum.data()[k];
+        const float s = wsum[c].data()[k];
         out[c].data()[k] = s > 0 ? out[c].data()[k] / s : 0.0f;
       }
+  if (not_finite)
+    for (std::size_t c = 0; c < channels && c < not_finite->size(); ++c) (*not_finite)[c] += skipped[c];
 }
 
 std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out) {
@@ -201,7 +213,7 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
   if (opt.ranks == 0 || opt.rank >= opt.ranks) throw std::invalid_argument("fuse_mosaic: rank out of range");
   const std::size_t band_rows = band_block_rows(plan, B);
   const std::vector<int> owner = fusion_block_row_owner(plan, info, opt.ranks);
-  std::vector<std::atomic<std::size_t>> saturated(channels.size());
+  std::vector<std::atomic<std::size_t>> saturated(channels.size()), not_finite(channels.size());
   using Clock = std::chrono::steady_clock;
   std::atomic<std::int64_t> load_ns{0}, fuse_ns{0}, sink_ns{0};
   auto ns_since = [](Clock::time_point t) {
@@ -262,7 +274,9 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
         const long x0 = rx0, y0 = static_cast<long>(by * B);
         const std::size_t w = static_cast<std::size_t>(rx1 - rx0), h = std::min(info.height_px, (by + 1) * B) - by * B;
         std::vector<ImageF> fused;
-        fuse_region(x0, y0, w, h, tiles, channels.size(), opt, fused);
+        std::vector<std::size_t> left_out(channels.size(), 0);
+        fuse_region(x0, y0, w, h, tiles, channels.size(), opt, fused, &left_out);
+        for (std::size_t c = 0; c < channels.size(); ++c) not_finite[c] += left_out[c];
         std::vector<ImageU16> q(channels.size());
         std::vector<ImageView<const std::uint16_t>> views;
         for (std::size_t c = 0; c < channels.size(); ++c) {
@@ -289,7 +303,8 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
       }
     }
   }
-  for (std::size_t c = 0; c < channels.size(); ++c) st.saturated[c] = saturated[c];
+  st.not_finite.assign(channels.size(), 0);
+  for (std::size_t c = 0; c < channels.size(); ++c) st.saturated[c] = saturated[c], st.not_finite[c] = not_finite[c];
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   st.load_thread_s = static_cast<double>(load_ns.load()) * 1e-9;
   st.fuse_thread_s = static_cast<double>(fuse_ns.load()) * 1e-9;

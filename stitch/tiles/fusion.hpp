@@ -70,8 +70,11 @@ struct LoadedTile {
 
 // Pure kernel: the mosaic region [x0, x0+w) x [y0, y0+h) of every channel from `tiles`
 // (in the given order), as floats (not quantised). `out` is resized to one image per channel.
+// A tile pixel that is not finite (NaN, inf: a float tile's "no data") is left out, so that an
+// overlapping tile fills it; where no tile has a value the result is 0. If `not_finite` is given
+// (one entry per channel), the tile pixels left out are added to it.
 void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vector<LoadedTile>& tiles, std::size_t channels,
-                 const FuseOptions& opt, std::vector<ImageF>& out);
+                 const FuseOptions& opt, std::vector<ImageF>& out, std::vector<std::size_t>* not_finite = nullptr);
 
 // Quantises one channel: round(v * scale) clamped to [0, 65535], NaN -> 0. Returns the number of
 // pixels that were clamped.
@@ -89,6 +92,7 @@ struct FuseStats {
   std::size_t blocks = 0, tile_loads = 0;
   std::size_t peak_cached_tiles = 0, peak_cached_bytes = 0;
   std::vector<std::size_t> saturated;  // per channel
+  std::vector<std::size_t> not_finite;  // per channel: tile pixels left out as NaN or inf
   double seconds = 0;
   // Thread-seconds (summed over threads) spent loading tiles, fusing + quantising, and in the
   // sink's write_block (compression, hand-over to the writer): where the fusion's time goes.

@@ -171,13 +171,21 @@ bool refine_full(const Strip& a, const Strip& b, const RegistrationSignal& sig, 
   const long cy0 = std::max({0L, oy0 - m, -isy}), cy1 = std::min({H, oy1 + m, H - isy});
   if (cx1 <= cx0 || cy1 <= cy0) return false;
   const std::size_t cw = static_cast<std::size_t>(cx1 - cx0), ch = static_cast<std::size_t>(cy1 - cy0);
-  const ImageF fa = prefilter_image(a.full.view().region(static_cast<std::size_t>(cx0), static_cast<std::size_t>(cy0), cw, ch),
-                                    Prefilter::Gaussian, sig.refine_sigma_px);
-  const ImageF fb = prefilter_image(
-      b.full.view().region(static_cast<std::size_t>(cx0 + isx), static_cast<std::size_t>(cy0 + isy), cw, ch), Prefilter::Gaussian,
-      sig.refine_sigma_px);
   const PcRect va = intersect(a.full_valid, cx0, cy0, cx1, cy1), vb = intersect(b.full_valid, cx0 + isx, cy0 + isy, cx1 + isx, cy1 + isy);
   if (va.width == 0 || vb.width == 0) return false;
+  // Each cut filtered over its tile's data only: blurred across the zeros beyond the tile's edge,
+  // an image on a bright background (camera tiles, offset 100s of counts) gets an edge that does
+  // not move with the content and pulls the NCC peak (0.3-0.8 px off, NCC 0.78-0.95 at a perfect
+  // whole-pixel match of natural-image tiles; SMLM renders, dark outside structure, never showed it).
+  const auto filtered = [&](const Strip& s, long x0, long y0, const PcRect& v) {
+    ImageF out(cw, ch);
+    const ImageF f = prefilter_image(
+        s.full.view().region(static_cast<std::size_t>(x0) + v.x0, static_cast<std::size_t>(y0) + v.y0, v.width, v.height),
+        Prefilter::Gaussian, sig.refine_sigma_px);
+    for (std::size_t y = 0; y < v.height; ++y) std::copy_n(f.row(y), v.width, out.row(v.y0 + y) + v.x0);
+    return out;
+  };
+  const ImageF fa = filtered(a, cx0, cy0, va), fb = filtered(b, cx0 + isx, cy0 + isy, vb);
   const NccRefinement r = refine_shift_ncc(fa.view(), fb.view(), 0, 0, va, vb, static_cast<int>(steps),
                                            0.5 * static_cast<double>((ox1 - ox0) * (oy1 - oy0)));
   if (!r.valid) return false;

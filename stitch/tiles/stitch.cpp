@@ -1,7 +1,9 @@
 #include "tiles/stitch.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -42,6 +44,21 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   out.register_seconds = std::chrono::duration<double>(t1 - t0).count();
   out.solve_seconds = std::chrono::duration<double>(t2 - t1).count();
   return out;
+}
+
+std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm) {
+  const double search_px = search_um * 1000.0 / pixel_nm;
+  double worst = 0;
+  for (std::size_t k = 0; k < L.input.links.size(); ++k) {
+    if (!L.solution.link_used[k]) continue;
+    const PairResult& r = L.registration.pairs[L.link_pair[k]];
+    worst = std::max({worst, std::abs(r.dx_px - r.nominal_dx_px), std::abs(r.dy_px - r.nominal_dy_px)});
+  }
+  if (!(search_px > 0) || worst <= 0.7 * search_px) return "";
+  return fmt::format("registered neighbours lie up to {:.2f} um from where the stage put them, near the edge of the "
+                     "+-{:g} um searched (--search-um): the stage may be off by more, and pairs whose offset lies beyond "
+                     "matched something else. Check layout.json, and stitch again with a larger --search-um",
+                     worst * pixel_nm / 1000.0, search_um);
 }
 
 namespace {

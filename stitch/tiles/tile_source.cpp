@@ -149,8 +149,11 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
     if (col_of[k] < 0) {
       std::string seen;
       for (const auto& h : header) seen += (seen.empty() ? "'" : "', '") + h;
+      const bool other_delimiter = header.size() == 1 && header[0].find_first_of("\t;") != std::string::npos;
       throw InputError(path, std::string("missing column '") + required[k] + "' in the header (comma-separated " +
-                                 "id,row,col,x_um,y_um in any order; found " + seen + "')", n);
+                                 "id,row,col,x_um,y_um in any order; found " + seen + "')" +
+                                 (other_delimiter ? ": separate the columns with commas, not tabs or semicolons" : ""),
+                       n);
     }
   }
   std::vector<TileInfo> tiles;
@@ -169,11 +172,9 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
       errno = 0;
       v[k] = std::strtod(s.c_str(), &end);
       if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v[k]))
-        throw InputError(path, fmt::format("column {} (\"{}\"): '{}' is not a finite number", col_of[k] + 1, required[k], s), n,
-                         col_of[k] + 1);
+        throw InputError(path, fmt::format("'{}' is not a finite number", s), n, col_of[k] + 1, required[k]);
       if (k < 3 && (v[k] != std::floor(v[k]) || std::abs(v[k]) > 1e9))
-        throw InputError(path, fmt::format("column {} (\"{}\"): '{}' is not an integer", col_of[k] + 1, required[k], s), n,
-                         col_of[k] + 1);
+        throw InputError(path, fmt::format("'{}' is not an integer", s), n, col_of[k] + 1, required[k]);
     }
     TileInfo t;
     t.id = static_cast<int>(v[0]), t.row = static_cast<int>(v[1]), t.col = static_cast<int>(v[2]);

@@ -168,6 +168,41 @@ TEST(Fusion, NormalisedWeightsSumToOne) {
   EXPECT_GT(uncovered, 0u);
 }
 
+TEST(Fusion, NotFinitePixelsAreNoDataThatAnOverlappingTileFills) {
+  // Two tiles overlapping by 10 px; tile 0 has NaN in the overlap and inf outside it.
+  MemoryTileSource src({"v"}, 20);
+  for (int c = 0; c < 2; ++c) {
+    ImageF img(30, 20);
+    for (auto& v : img) v = 5.0f + static_cast<float>(c);
+    if (c == 0) {
+      img(25, 10) = NAN;      // mosaic x 25: tile 1 covers it
+      img(5, 10) = INFINITY;  // mosaic x 5: tile 0 alone
+    }
+    std::vector<ImageF> ch;
+    ch.push_back(std::move(img));
+    src.add(TileInfo{c, 0, c, 0, 0, 0, 0}, std::move(ch));
+  }
+  const MosaicPlan plan = plan_mosaic(src, {0.0, 20.0}, {0.0, 0.0});
+  std::vector<std::vector<ImageF>> imgs(2);
+  std::vector<LoadedTile> tiles;
+  for (std::size_t k = 0; k < 2; ++k) {
+    imgs[k].push_back(src.load(k, 0));
+    tiles.push_back({&plan.tiles[k], &imgs[k]});
+  }
+  for (BlendMode mode : {BlendMode::Linear, BlendMode::Overlay, BlendMode::Max}) {
+    FuseOptions o;
+    o.mode = mode;
+    o.feather_px = 5;
+    std::vector<ImageF> out;
+    std::vector<std::size_t> left_out(1, 0);
+    fuse_region(0, 0, plan.width_px, plan.height_px, tiles, 1, o, out, &left_out);
+    EXPECT_EQ(left_out[0], 2u);
+    EXPECT_FLOAT_EQ(out[0](25, 10), 6.0f) << blend_mode_name(mode);  // tile 1's value, not 0 nor NaN
+    EXPECT_FLOAT_EQ(out[0](5, 10), 0.0f) << blend_mode_name(mode);   // nobody has a value there
+    EXPECT_FLOAT_EQ(out[0](5, 11), 5.0f) << blend_mode_name(mode);
+  }
+}
+
 TEST(Fusion, BlocksEqualNaiveWholeImageFusion) {
   const Scene s = random_scene(3, 3, 60, 50, 1);
   const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);

@@ -94,6 +94,47 @@ class StitchCli(unittest.TestCase):
         self.stitch(c, "--blend", "max", "--scale", "tiles=100", "--scale", "widefield=1")
         self.assertTrue("value = stored / 100" in tifffile.TiffFile(c).pages[0].description)
 
+    def test_camera_tiles_on_a_bright_background_register_exactly_and_make_an_ims(self):
+        # Tiles of a photograph (another microscope's kind of image: no dark background) at whole-
+        # pixel positions, the stage 0-4 px off: every edge within 0.1 px of the truth.
+        from skimage import data
+        import h5py
+        src = data.camera().astype(np.float64)
+        d = self.out("camera")
+        os.makedirs(os.path.join(d, "t"), exist_ok=True)
+        rng = np.random.default_rng(5)
+        truth, lines = {}, ["id,row,col,x_um,y_um"]
+        for r in range(2):
+            for c in range(3):
+                i = r * 3 + c
+                y, x = 10 + r * 160 + int(rng.integers(-4, 5)), 10 + c * 160 + int(rng.integers(-4, 5))
+                truth[i] = (x, y)
+                tifffile.imwrite(os.path.join(d, "t", f"{i:04d}.tif"), (src[y:y + 180, x:x + 180] * 50 + 3000).astype(np.uint16),
+                                 resolution=(1e5, 1e5), resolutionunit="CENTIMETER")  # 100 nm
+                sx, sy = x + rng.uniform(-2, 2), y + rng.uniform(-2, 2)
+                lines.append(f"{i},{r},{c},{sx / 10:.4f},{sy / 10:.4f}")
+        open(os.path.join(d, "positions.csv"), "w").write("\n".join(lines) + "\n")
+        ims = self.out("camera.ims")
+        run(d, "--tiles", "t/{id}.tif", "--overlap-um", "2", "-q", "-o", ims, check=0)
+        layout = json.load(open(os.path.join(os.path.dirname(ims), "layout.json")))
+        for e in layout["edges"]:
+            if e["used"]:
+                (ax, ay), (bx, by) = truth[e["a"]], truth[e["b"]]
+                self.assertLess(np.hypot(e["dx_px"] - (bx - ax), e["dy_px"] - (by - ay)), 0.1, e)
+        self.assertGreaterEqual(sum(e["used"] for e in layout["edges"]), 5)
+        # The .ims opens as run's does: h5py, the BigDataViewer XML beside it, and export reads it.
+        with h5py.File(ims, "r") as f:
+            level0 = f["DataSet/ResolutionLevel 0/TimePoint 0/Channel 0/Data"]
+            w = int(b"".join(f["DataSet/ResolutionLevel 0/TimePoint 0/Channel 0"].attrs["ImageSizeX"]))
+            self.assertEqual(level0.dtype, np.uint16)
+            self.assertGreaterEqual(w, 490)
+        self.assertTrue(os.path.exists(ims[:-4] + ".xml"))
+        run("export", ims, "--region", "0,0,64,64", "-o", self.out("crop.tif"), binary=SIM, check=0)
+        # Outputs over inputs are refused, the layout too.
+        p = run(d, "--tiles", "t/{id}.tif", "--overlap-um", "2", "--layout", os.path.join(d, "positions.csv"),
+                "-o", self.out("x.tif"), check=1)
+        self.assertIn("would overwrite the input", p.stderr)
+
     def test_errors_name_the_problem(self):
         out = self.out("x.tif")
         p = run(CAMPAIGN, "--tiles", "missing/{id}.tif", "-o", out)
