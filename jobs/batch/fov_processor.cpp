@@ -53,13 +53,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     ReadReport report;
     const LocTable table = read_table(fov.table_path, opt.table, &report);
     for (std::string& warning : report.warnings) w->warnings.push_back(std::move(warning));
-    if (report.rows_skipped) {
-      // --skip-bad-rows drops them from this FoV, never silently: logged and flagged in qc/.
-      std::string first;
-      for (const std::string& e : report.skipped_examples) first += (first.empty() ? "" : "; ") + e;
-      w->warnings.push_back(fmt::format("{}: skipped {} malformed row(s) of {} (--skip-bad-rows); first: {}", fov.table_path,
-                                        report.rows_skipped, report.rows_skipped + report.rows_read, first));
-    }
+    // --skip-bad-rows drops them from this FoV, never silently: logged and flagged in qc/.
+    if (std::string skipped = skipped_rows_message(fov.table_path, report); !skipped.empty())
+      w->warnings.push_back(std::move(skipped));
     w->timings["read_s"] = since(t0);
     t0 = Clock::now();
     const TableStats stats = compute_stats(table);
@@ -266,6 +262,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
                   {"timings", w.timings}};
   // Without a registered widefield there is no shift nor confidence to report (0 would read as
   // "registration failed").
+  if (r.error_map.empty()) rec["extra"].erase("error_score");  // no error map, no score (not a 0)
   rec["extra"]["widefield"] = w.widefield_registered;
   if (!w.widefield_registered)
     for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);

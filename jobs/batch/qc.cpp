@@ -155,9 +155,10 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       for (const char* k : {"localizations", "widefield", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank",
                             "timings", "warnings"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
-      // Without a widefield there is no error map: its recorded 0 would read as the best score.
-      const bool has_error_map = r.extra.value("widefield", true) == true;
-      if (!has_error_map && t.contains("error_score")) t["error_score"] = nullptr;
+      // Without a widefield (or with a model that never trained with one) there is no error map:
+      // a recorded 0 would read as the best score.
+      const bool has_error_map = r.extra.value("widefield", true) == true && r.extra.contains("error_score");
+      if (!has_error_map) t["error_score"] = nullptr;
       if (r.status == "done") ++s.done;
       else ++s.failed;
       if (cell < cells) {

@@ -82,10 +82,7 @@ LocTable read_table_logged(const std::string& path, const po::variables_map& vm)
   spdlog::info("read {}: {} rows in {:.3f} s ({:.0f} MB/s); columns {}", path, t.size(), dt, mb / std::max(dt, 1e-9),
                rep.columns);
   for (const auto& w : rep.warnings) spdlog::warn("{}", w);
-  if (rep.rows_skipped) {
-    spdlog::warn("{}: skipped {} malformed rows (--skip-bad-rows); first ones:", path, rep.rows_skipped);
-    for (const auto& e : rep.skipped_examples) spdlog::warn("  {}", e);
-  }
+  if (const std::string skipped = skipped_rows_message(path, rep); !skipped.empty()) spdlog::warn("{}", skipped);
   return t;
 }
 

@@ -54,6 +54,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       throw UsageError(e.what());
     }
   }();
+  if (const std::string note = anet::checkpoint_note(net.info()); !note.empty()) spdlog::warn("{}", note);
   const double px = net.info().pixel_nm;
   const double cam_nm = vm["camera-pixel-nm"].as<double>();
   if (!(cam_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
@@ -93,6 +94,14 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       use_wf = false;
     }
   }
+  if (use_wf && !net.info().trained_with_widefield) {
+    if (!has_table && !has_sparse_tif)
+      throw InputError(model, "was trained without widefields (its Q never trained): it cannot reconstruct from a widefield "
+                              "alone; give the localizations (--table), or a model trained with widefields");
+    spdlog::warn("{} was trained without widefields (its Q never trained): reconstructing from the localizations alone, "
+                 "with no error map", model);
+    use_wf = false;
+  }
   ImageF sparse;
   if (has_table) {
     const std::string path = vm["table"].as<std::string>();
@@ -118,6 +127,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       if (has_wf)
         if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
           throw InputError(vm["widefield"].as<std::string>(), why);
+      if (const std::size_t out = has_wf ? localizations_outside(table, field) : 0; out > 0)
+        spdlog::warn("{}: {} of its {} localizations lie outside the widefield's camera field ({:.1f} x {:.1f} um) and are "
+                     "not used", path, out, table.size(), field.width_nm / 1e3, field.height_nm / 1e3);
       RenderStats rs;
       sparse = render(table, field, r, &rs);
       spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);

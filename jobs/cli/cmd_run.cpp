@@ -347,7 +347,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   ro.fov.pixel_nm = vm["pixel-nm"].as<double>();
   ro.fov.frames = vm["frames"].as<std::string>();
   ro.fov.table = table_options(vm);
-  // Tables in camera pixels take the campaign's camera pixel unless the command line gives one.
+  // Tables in camera pixels take the campaign's camera pixel unless the command line gives one;
+  // two that disagree cannot both be meant.
+  if (ro.fov.table.csv.camera_pixel_nm > 0 && campaign.camera_pixel_nm_given &&
+      std::abs(ro.fov.table.csv.camera_pixel_nm - campaign.camera_pixel_nm) > 1e-9)
+    throw UsageError(fmt::format("--camera-pixel-nm {:g} and {}/campaign.ini's camera-pixel-nm {:g} disagree: give it in one "
+                                 "place (campaign.ini describes the campaign's camera)",
+                                 ro.fov.table.csv.camera_pixel_nm, campaign_dir, campaign.camera_pixel_nm));
   if (ro.fov.table.csv.camera_pixel_nm == 0 && campaign.camera_pixel_nm_given)
     ro.fov.table.csv.camera_pixel_nm = campaign.camera_pixel_nm;
   ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
@@ -390,6 +396,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       const std::string model = resolve_model(vm["model"].as<std::string>());
       net = std::make_unique<anet::Reconstructor>(model, opt);
       if (rank == 0) spdlog::info("model {} (trained at {:g} nm)", fs::absolute(model).lexically_normal().string(), net->info().pixel_nm);
+      if (const std::string note = anet::checkpoint_note(net->info()); rank == 0 && !note.empty()) spdlog::warn("{}", note);
       // The network has learned structures at its pixel size (as `reconstruct`, which refuses too).
       if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0) {
         if (rank == 0)
@@ -437,8 +444,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       const anet::Reconstructor& net_;
       std::shared_ptr<anet::Reconstructor::Job> job_;
     };
+    // A model that never trained with a widefield: its generator never saw one and its Q is
+    // untrained, so the FoVs are reconstructed from their localizations alone (no error map).
+    const bool model_takes_widefield = net->info().trained_with_widefield;
+    if (rank == 0 && !model_takes_widefield && ro.fov.use_widefield && campaign.has_widefields())
+      spdlog::warn("{} was trained without widefields (its Q never trained): the FoVs are reconstructed from their "
+                   "localizations alone, with no error map; the widefields are still registered and stitched",
+                   net->info().path);
     const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) -> std::unique_ptr<ReconstructJob> {
-      return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), wf, switch_id));
+      return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), model_takes_widefield ? wf : nullptr, switch_id));
     };
     const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
     on_rank0(comm, [&] {

@@ -49,8 +49,14 @@ std::pair<double, double> parse_range(const std::string& name, const std::string
 
 // A campaign folder's FoVs as table datasets, read as `run` reads them (campaign.ini's table and
 // widefield patterns, positions.csv, its camera pixel for the widefields).
-std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir) {
+std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir, const po::variables_map& vm) {
   const CampaignInfo c = read_campaign(dir);
+  // Two camera pixels for one campaign: which the user meant cannot be guessed.
+  if (const double given = vm["camera-pixel-nm"].as<double>();
+      !vm["camera-pixel-nm"].defaulted() && c.camera_pixel_nm_given && std::abs(given - c.camera_pixel_nm) > 1e-9)
+    throw UsageError(fmt::format("--camera-pixel-nm {:g} and {}/campaign.ini's camera-pixel-nm {:g} disagree: give it in one "
+                                 "place (campaign.ini describes the campaign's camera)",
+                                 given, dir, c.camera_pixel_nm));
   std::vector<anet::TableDatasetSpec> out;
   std::vector<std::string> missing;
   for (const FovEntry& f : plan_fovs(c)) {
@@ -208,7 +214,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
     }
   if (vm.count("campaign"))
     for (const std::string& dir : vm["campaign"].as<std::vector<std::string>>())
-      for (const auto& t : campaign_tables(dir)) d.tables.push_back(t);
+      for (const auto& t : campaign_tables(dir, vm)) d.tables.push_back(t);
   // The model would be written over one of its own inputs.
   for (const auto& t : d.tables)
     for (const std::string& in : {t.table, t.widefield})

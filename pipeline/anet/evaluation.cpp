@@ -67,6 +67,7 @@ double equivalent_n(const std::vector<double>& n, const std::vector<double>& cur
 
 SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
   const Reconstructor net(opt.model, opt.reconstructor);
+  if (const std::string note = checkpoint_note(net.info()); !note.empty()) spdlog::warn("{}", note);
   const double px = net.info().pixel_nm, quantile = net.info().target_quantile;
   const FieldSimulator sim(opt.sim, px);
   const std::vector<double> ns = opt.n_values.empty() ? default_n() : opt.n_values;
@@ -182,8 +183,13 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   ReadReport report;
   const LocTable table = read_table(opt.table, opt.read, &report);
   for (const std::string& w : report.warnings) spdlog::warn("{}", w);
+  if (const std::string skipped = skipped_rows_message(opt.table, report); !skipped.empty()) spdlog::warn("{}", skipped);
   if (table.empty()) throw InputError(opt.table, "table has no localizations");
+  if (const std::string note = checkpoint_note(net.info()); !note.empty()) spdlog::warn("{}", note);
   const bool with_wf = !opt.widefield.empty();
+  if (with_wf && !net.info().trained_with_widefield)
+    spdlog::warn("{} was trained without widefields (its Q never trained): its S + widefield scores measure an input it "
+                 "never saw", opt.model);
   ImageF wf_raw;
   if (with_wf) {
     std::string note;
@@ -286,6 +292,13 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     images.insert(images.end(), {{"widefield", &L}, {"anet-widefield", &a_wf}});
   }
   for (const auto& [name, im] : images) write_preview_png(opt.output_dir + "/" + name + ".png", im->view(), PreviewOptions{});
+  if (!with_wf)  // an earlier evaluation's with a widefield, into this folder: not this one's
+    for (const char* stale : {"widefield.tif", "widefield.png", "anet-widefield.tif", "anet-widefield.png"}) {
+      std::error_code ec;
+      if (std::filesystem::remove(opt.output_dir + "/" + stale, ec))
+        spdlog::info("removed {}/{}: an earlier evaluation's, which this one (no --widefield) does not make", opt.output_dir,
+                     stale);
+    }
   out.csv_path = opt.output_dir + "/evaluate-table.csv";
   const auto nm_cell = [](double nm) { return std::isnan(nm) ? std::string() : fmt::format("{:.1f}", nm); };  // --no-frc: empty
   write_file_atomic(

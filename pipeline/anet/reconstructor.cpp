@@ -72,6 +72,19 @@ Reconstructor::Reconstructor(const std::string& model_path, const ReconstructorO
   im.info.generator_parameters = parameter_count(*im.g);
   im.info.estimator_parameters = parameter_count(*im.q);
   im.info.provenance = file.provenance;
+  im.info.kind = file.kind;
+  if (const auto it = file.scalars.find("step"); it != file.scalars.end()) im.info.checkpoint_step = static_cast<std::int64_t>(it->second);
+  if (const auto it = file.scalars.find("lowres_estimator_steps"); it != file.scalars.end())
+    im.info.trained_with_widefield = it->second > 0;
+  else if (const auto d = file.provenance.find("data"); d != file.provenance.end())
+    im.info.trained_with_widefield = d->second.find("(0 with widefield") == std::string::npos;
+}
+
+std::string checkpoint_note(const ModelInfo& info) {
+  if (info.kind != "checkpoint") return "";
+  return info.path + " is a training checkpoint (the state at step " + std::to_string(info.checkpoint_step) +
+         ", which the next --resume replaces), not the trained model: train's -o file (or best.h5 beside the "
+         "checkpoint) is the best-validated model";
 }
 
 Reconstructor::~Reconstructor() = default;

@@ -83,7 +83,18 @@ struct ModelInfo {
   double target_quantile = 0;
   std::int64_t generator_parameters = 0, estimator_parameters = 0;
   std::map<std::string, std::string> provenance;
+  // False when the model never trained with a widefield (its tables had none): its generator never
+  // saw one and its Q is untrained, so a widefield input and the error map would mean nothing.
+  // From the model's lowres_estimator_steps, or for older files its provenance "(0 with widefield".
+  bool trained_with_widefield = true;
+  // "checkpoint": a training's last-step state (train's -o file is its best model); and its step.
+  std::string kind = "model";
+  std::int64_t checkpoint_step = 0;
 };
+
+// "" or a note that the file is a training checkpoint rather than its trained model: what it
+// reconstructs with changes with the next --resume, and the best model is elsewhere.
+std::string checkpoint_note(const ModelInfo& info);
 
 class Reconstructor {
  public:

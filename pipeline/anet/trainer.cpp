@@ -64,6 +64,9 @@ ModelFile TrainerCore::model_file(const std::map<std::string, std::string>& prov
   m.provenance = with_architecture(provenance, opt_);
   m.groups["generator"] = export_module(*g);
   m.groups["lowres_estimator"] = export_module(*q);
+  // Steps Q trained on (only samples with a widefield train it): 0 tells reconstruct and run that
+  // the model never saw a widefield.
+  m.scalars["lowres_estimator_steps"] = static_cast<double>(opt_q->steps());
   return m;
 }
 
@@ -229,11 +232,19 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
   std::string changed;
   if (const auto it = c.provenance.find("data"); it != c.provenance.end() && it->second != data->describe())
     changed += "\n  data: " + it->second + " -> " + data->describe();
-  if (const auto it = c.provenance.find("data_tables"); it != c.provenance.end())
-    changed += changed_tables(it->second, data->table_checksums());
+  // The recipe: optimiser, losses, sampling and augmentation, and the simulator's specimen when
+  // it makes the data.
+  std::vector<const char*> recipe = {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
+                                     "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse",
+                                     "pairs-per-table", "dropout", "no-rotate", "elastic-px", "elastic-spacing-px",
+                                     "background-max", "widefield-frames"};
+  if (data->describe().rfind("simulator", 0) == 0)
+    recipe.insert(recipe.end(), {"structure", "specimen-seed", "region-um", "filaments-per-100um2", "labels-per-um",
+                                 "bundle-fraction", "pore-occupancy", "cell-radius-um", "cell-fraction", "gradient",
+                                 "sigma-loc-nm", "locs-per-label", "photons-per-label", "background-photons",
+                                 "wf-shift-max-px"});
   if (const auto it = c.provenance.find("config"); it != c.provenance.end())
-    for (const char* key : {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
-                            "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse", "pairs-per-table"}) {
+    for (const char* key : recipe) {
       const std::string was = ini_value(it->second, key), now = ini_value(opt.config_text, key);
       if (was.empty() || now.empty() || was == now) continue;
       // Numbers are compared as numbers: earlier versions wrote 0.0005 as 0.00050000000000000001.
@@ -243,6 +254,10 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
       if (*a_end == '\0' && *b_end == '\0' && a == b) continue;
       changed += fmt::format("\n  {}: {} -> {}", key, was, now);
     }
+  // A table's record depends on the pixel size and seed too: compared only once the settings
+  // agree, so that a changed --pixel-nm is not also reported as every table changed.
+  if (const auto it = c.provenance.find("data_tables"); it != c.provenance.end() && changed.empty())
+    changed += changed_tables(it->second, data->table_checksums());
   if (!changed.empty())
     throw InputError(ckpt_path, "was trained with other settings; --resume needs the same ones:" + changed +
                                     "\n(to train with the new ones, give another -o or --checkpoint-dir)");

@@ -117,6 +117,9 @@ struct TableData {
   std::vector<double> x_px, y_px;
   FrameRange range;
   std::size_t width_px = 0, height_px = 0;
+  // Where the localizations are (a table of a region of interest in a widefield's whole camera
+  // field covers a corner of it): crops are centred inside.
+  double x_lo_px = 0, x_hi_px = 0, y_lo_px = 0, y_hi_px = 0;
   ImageF widefield_sr;  // L on the field's SR grid (empty: none)
   int switch_id = 0;
   std::string checksum;  // of all the above but the name
@@ -210,11 +213,17 @@ struct TrainingData::Impl {
     const bool drop_wf = !has_wf || u01(rng) < opt.p_no_widefield;
     const bool drop_s = !drop_wf && u01(rng) < opt.p_no_sparse;
     const double n = static_cast<double>(opt.crop_px);
-    auto centre = [&](std::size_t extent) {
+    // The crop's centre inside the field and inside the localizations' extent: a crop of the
+    // widefield's field beyond the table would have no S and no T (8 of 8 dry-run samples empty
+    // for a ThunderSTORM region of interest in a full-chip widefield).
+    auto centre = [&](std::size_t extent, double lo, double hi) {
       const double e = static_cast<double>(extent);
-      return e <= n ? 0.5 * e : std::uniform_real_distribution<double>(0.5 * n, e - 0.5 * n)(rng);
+      if (e <= n) return 0.5 * e;
+      const double a = std::max(0.5 * n, lo), b = std::min(e - 0.5 * n, hi);
+      if (b <= a) return std::clamp(0.5 * (lo + hi), 0.5 * n, e - 0.5 * n);
+      return std::uniform_real_distribution<double>(a, b)(rng);
     };
-    const double cx = centre(t.width_px), cy = centre(t.height_px);
+    const double cx = centre(t.width_px, t.x_lo_px, t.x_hi_px), cy = centre(t.height_px, t.y_lo_px, t.y_hi_px);
     const Warp warp(opt.crop_px, opt.crop_px, cx, cy, opt.warp, mix_seed(opt.seed, 24, index));
     std::vector<double> xs, ys;
     TrainingSample s;
@@ -255,6 +264,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
       ReadReport report;
       const LocTable table = read_table(spec.table, read, &report);
       for (const std::string& w : report.warnings) spdlog::warn("{}", w);
+      if (const std::string skipped = skipped_rows_message(spec.table, report); !skipped.empty()) spdlog::warn("{}", skipped);
       if (table.empty()) throw InputError(spec.table, "table has no localizations");
       const TableStats st = compute_stats(table);
       t.range = frame_range_of(st);
@@ -271,6 +281,9 @@ TrainingData::TrainingData(const DataOptions& opt) {
         // A widefield of another field (or at another pixel size) would be "registered" to noise.
         if (const std::string why = widefield_field_mismatch(table, field, camera_pixel_nm, spec.table); !why.empty())
           throw InputError(spec.widefield, why);
+        if (const std::size_t out = localizations_outside(table, field); out > 0)
+          spdlog::warn("{}: {} of its {} localizations lie outside its widefield's camera field ({:.1f} x {:.1f} um) and "
+                       "are not trained on", spec.table, out, table.size(), field.width_nm / 1e3, field.height_nm / 1e3);
       } else {
         if (const FarOutliers o = far_outliers(table); !o.rows.empty())
           throw InputError(spec.table, far_outliers_message(table, o) + " Fix the table: its field is fitted to its extent");
@@ -285,6 +298,11 @@ TrainingData::TrainingData(const DataOptions& opt) {
         t.frame.push_back(table.frame[i]);
         t.x_px.push_back((table.x_nm[i] - field.x0_nm) / opt.pixel_nm);
         t.y_px.push_back((table.y_nm[i] - field.y0_nm) / opt.pixel_nm);
+      }
+      if (!t.x_px.empty()) {
+        const auto [xl, xh] = std::minmax_element(t.x_px.begin(), t.x_px.end());
+        const auto [yl, yh] = std::minmax_element(t.y_px.begin(), t.y_px.end());
+        t.x_lo_px = *xl, t.x_hi_px = *xh, t.y_lo_px = *yl, t.y_hi_px = *yh;
       }
       if (!wf.empty()) {
         // Registered once per table, to the T of its first pair: every T window holds >= 95% of
@@ -332,16 +350,21 @@ TrainingData::TrainingData(const DataOptions& opt) {
     // border rather than the structures (the paper's crops are 256 px inside large fields).
     std::size_t small = 0;
     const TableData* smallest = nullptr;
+    // (A field a few px short of the crop is not worth a word: under 3/4 of it on a side is.)
     for (const TableData& t : impl->tables)
-      if (t.width_px < opt.crop_px || t.height_px < opt.crop_px) {
+      if (4 * t.width_px < 3 * opt.crop_px || 4 * t.height_px < 3 * opt.crop_px) {
         ++small;
         if (!smallest || t.width_px * t.height_px < smallest->width_px * smallest->height_px) smallest = &t;
       }
+    const std::size_t fits = smallest ? std::min(smallest->width_px, smallest->height_px) / 256 * 256 : 0;
     if (smallest)
-      spdlog::warn("{} of {} training table(s) have a field smaller than the {} px crops (smallest: {}, {} x {} px at {} nm): "
-                   "the rest of each crop is empty; give --crop-px {} or less",
+      spdlog::warn("{} of {} training table(s) have a field much smaller than the {} px crops (smallest: {}, {} x {} px at {} "
+                   "nm): the rest of each crop is empty canvas; {}",
                    small, impl->tables.size(), opt.crop_px, smallest->name, smallest->width_px, smallest->height_px,
-                   opt.pixel_nm, std::max<std::size_t>(256, std::min(smallest->width_px, smallest->height_px) / 256 * 256));
+                   opt.pixel_nm,
+                   fits >= 256 ? fmt::format("give --crop-px {} or less", fits)
+                               : std::string("crops cannot be smaller than 256 px (the generator's 8 levels): train on "
+                                             "tables of larger fields"));
     const std::size_t n = impl->tables.size();
     if (n >= 3) {
       const std::size_t held = std::max<std::size_t>(1, n / 10);

@@ -89,4 +89,12 @@ FarOutliers far_outliers(const LocTable& t) {
   return o;
 }
 
+std::string skipped_rows_message(const std::string& path, const ReadReport& report) {
+  if (report.rows_skipped == 0) return "";
+  std::string first;
+  for (const std::string& e : report.skipped_examples) first += (first.empty() ? "" : "; ") + e;
+  return path + ": skipped " + std::to_string(report.rows_skipped) + " malformed row(s) of " +
+         std::to_string(report.rows_skipped + report.rows_read) + " (--skip-bad-rows); first: " + first;
+}
+
 }  // namespace annamosaic

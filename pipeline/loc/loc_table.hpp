@@ -59,4 +59,8 @@ struct ReadReport {
   std::vector<std::string> warnings;      // "FILE:LINE: what was assumed", for the log
 };
 
+// "" or what --skip-bad-rows left out of `path`, for the log (every command says it: rows are
+// never dropped silently): "PATH: skipped N malformed row(s) of M (--skip-bad-rows); first: ...".
+std::string skipped_rows_message(const std::string& path, const ReadReport& report);
+
 }  // namespace annamosaic

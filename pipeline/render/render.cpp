@@ -34,13 +34,18 @@ Field bounding_field(const TableStats& s, double pixel_nm) {
   return f;
 }
 
-std::string widefield_field_mismatch(const LocTable& table, const Field& f, double camera_pixel_nm,
-                                     const std::string& table_name) {
+std::size_t localizations_outside(const LocTable& table, const Field& f) {
   std::size_t outside = 0;
   for (std::size_t i = 0; i < table.size(); ++i)
     outside += !(table.x_nm[i] >= f.x0_nm && table.x_nm[i] < f.x0_nm + f.width_nm && table.y_nm[i] >= f.y0_nm &&
                  table.y_nm[i] < f.y0_nm + f.height_nm);
-  if (outside * 20 <= table.size()) return "";
+  return outside;
+}
+
+std::string widefield_field_mismatch(const LocTable& table, const Field& f, double camera_pixel_nm,
+                                     const std::string& table_name) {
+  const std::size_t outside = localizations_outside(table, f);
+  if (outside * 2 <= table.size()) return "";
   const TableStats st = compute_stats(table);
   return fmt::format("covers {:.1f} x {:.1f} um at {:g} nm camera pixels, but {} of the {} localizations of {} (x {:.0f}..{:.0f} "
                      "nm, y {:.0f}..{:.0f} nm) fall outside it: not this table's widefield, or another --camera-pixel-nm",

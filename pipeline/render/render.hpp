@@ -23,9 +23,11 @@ Field bounding_field(const TableStats& stats, double pixel_nm);
 std::size_t field_width_px(const Field& f, double pixel_nm);
 std::size_t field_height_px(const Field& f, double pixel_nm);
 
-// A widefield's camera field (its origin is the table's) that leaves more than 5% of the table's
-// localizations outside: not this table's widefield, or another camera pixel size. The reason,
-// naming both files, or "" when it fits. Rendering on that field would drop them without a word.
+// A widefield's camera field (its origin is the table's) that leaves more than half of the
+// table's localizations outside: not this table's widefield, or another camera pixel size. The
+// reason, naming both files, or "" when it fits. (Fewer outside, as for a cut-out with margins,
+// callers say how many the field drops: localizations_outside.)
+std::size_t localizations_outside(const LocTable& table, const Field& field);
 std::string widefield_field_mismatch(const LocTable& table, const Field& camera_field, double camera_pixel_nm,
                                      const std::string& table_name);
 

@@ -138,7 +138,7 @@ class Cli(unittest.TestCase):
         self.assertIn("bad.csv:3: column 2", p.stderr)
         self.assertFalse(os.path.exists(out))
         p = run("render", bad, "--skip-bad-rows", "-o", out, check=0)
-        self.assertIn("skipped 1 malformed rows", p.stderr)
+        self.assertIn("bad.csv: skipped 1 malformed row(s) of 2 (--skip-bad-rows); first: " + bad + ":3: column 2", p.stderr)
         self.assertEqual(tifffile.imread(out).sum(), 1)
 
     def test_run_never_simulates_a_campaign_nobody_asked_for(self):

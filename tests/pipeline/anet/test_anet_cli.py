@@ -6,6 +6,7 @@
 """
 import csv
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,42 @@ class Train(unittest.TestCase):
         self.assertIn("generator G              39158464", out)
         self.assertIn("discriminator D          2766592", out)
         self.assertIn("low-res estimator Q      17153", out)
+
+    def test_crops_of_a_region_of_interest_in_a_full_chip_widefield_hold_its_localizations(self):
+        # The table covers 6 um in a corner of a 30 x 24 um widefield: crops drawn over the whole
+        # camera field would mostly miss it (no S, no T).
+        d = TMP / "roi"
+        d.mkdir(parents=True, exist_ok=True)
+        a = np.loadtxt(EPFL, delimiter=",", skiprows=1)
+        a[:, 1] += 20000
+        a[:, 2] += 15000
+        np.savetxt(d / "roi.csv", a, delimiter=",", header="frame,x [nm],y [nm]", comments="", fmt=["%d", "%.2f", "%.2f"])
+        img, _, _ = np.histogram2d(a[:, 2], a[:, 1], bins=(220, 280), range=((0, 220 * 108.0), (0, 280 * 108.0)))
+        tifffile.imwrite(d / "wf.tif", (ndimage.gaussian_filter(img, 1.2) * 5 + 100).astype(np.float32))
+        out = run("train", "--dataset", f"{d / 'roi.csv'},{d / 'wf.tif'}", "-o", d / "m.h5", "--dry-run").stdout
+        m = re.search(r"samples 0-7: (\d+)\.\.(\d+) localizations in S \(median \d+\), 0 with no S", out)
+        self.assertTrue(m, out)
+        self.assertGreater(int(m.group(1)), 1000, out)
+        # A malformed row left out by --skip-bad-rows is said by train as by every command.
+        with open(d / "roi.csv", "a") as fh:
+            fh.write("5,123.4,nan\n")
+        p = run("train", "--dataset", f"{d / 'roi.csv'},{d / 'wf.tif'}", "-o", d / "m.h5", "--dry-run", "--skip-bad-rows")
+        self.assertRegex(p.stderr, r"roi.csv: skipped 1 malformed row\(s\) of \d+ \(--skip-bad-rows\); first: .*roi.csv:\d+")
+
+    def test_a_model_trained_without_widefields_and_a_checkpoint_are_said_when_used(self):
+        d = TMP / "nowf"
+        run("train", "--dataset", EPFL, "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 2, "--validate-every", 0)
+        with h5py.File(d / "m.h5", "r") as f:
+            self.assertEqual(f["scalars"].attrs["lowres_estimator_steps"], 0)  # Q never trained
+        img, _, _ = np.histogram2d(*np.loadtxt(EPFL, delimiter=",", skiprows=1)[:, [2, 1]].T, bins=(60, 60),
+                                   range=((0, 6480.0), (0, 6480.0)))
+        tifffile.imwrite(d / "wf.tif", (ndimage.gaussian_filter(img, 1.2) * 5 + 100).astype(np.float32))
+        p = run("reconstruct", "--model", d / "m.h5", "--table", EPFL, "--widefield", d / "wf.tif", "-o", d / "r.tif")
+        self.assertIn("was trained without widefields (its Q never trained): reconstructing from the localizations alone",
+                      p.stderr)
+        self.assertFalse((d / "r.error.tif").exists())
+        p = run("reconstruct", "--model", d / "m.train" / "checkpoint.h5", "--table", EPFL, "-o", d / "c.tif")
+        self.assertIn("checkpoint.h5 is a training checkpoint (the state at step 2", p.stderr)
 
     def test_a_few_steps_write_a_model_h5py_reads(self):
         d = TMP / "train"
@@ -161,6 +198,13 @@ class Train(unittest.TestCase):
         shutil.move(d / "a.csv", d / "b.csv")
         r = train(d / "b.csv", 2, "--resume")
         self.assertIn("resumed from", r.stderr)
+        # Another recipe (augmentation too) is refused by name; a pixel size changed is not also
+        # reported as the table changed (its record depends on it).
+        r = train(d / "b.csv", 3, "--resume", "--dropout", 0, "--pixel-nm", 40, check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("dropout: 0.5 -> 0", r.stderr)
+        self.assertIn("pixel-nm: 20 -> 40", r.stderr)
+        self.assertNotIn("changed since the checkpoint's training", r.stderr)
         # One localization fewer: other data, refused by name, the checkpoint kept.
         lines = (d / "b.csv").read_text().splitlines(True)
         (d / "b.csv").write_text("".join(lines[:-1]))
@@ -244,8 +288,8 @@ class Train(unittest.TestCase):
         self.assertIn("nothing can be held out", p.stderr)
         # Crops larger than the table's field (about 300 x 290 px at 20 nm) are mostly empty: said.
         p = run("train", "--dataset", EPFL, "--crop-px", 512, "--ngf", 4, "--dry-run")
-        self.assertRegex(p.stderr, r"1 of 1 training table\(s\) have a field smaller than the 512 px crops "
-                                   r"\(smallest: .*, \d+ x \d+ px at 20 nm\).*give --crop-px 256 or less")
+        self.assertRegex(p.stderr, r"1 of 1 training table\(s\) have a field much smaller than the 512 px crops "
+                                   r"\(smallest: .*, \d+ x \d+ px at 20 nm\).*crops cannot be smaller than 256 px")
         # Said once for many tables, not once per table.
         q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run",
                 "--filaments-per-100um2", 50)
