@@ -86,8 +86,8 @@ else
   list=$(mktemp "slurm-campaign-$(date +%Y%m%d-%H%M%S)-XXXX.list")
 fi
 if (( dry )); then
-  echo "campaign list $list would hold:" >&2
-  realpath "$@" | sed 's/^/  /' >&2
+  echo "campaign list $list would hold (array index: configuration; its log is slurm-<job>_<index>.out):" >&2
+  realpath "$@" | awk '{ printf "  %d: %s\n", NR - 1, $0 }' >&2
   list=$(realpath -m "$list")
 else
   realpath "$@" > "$list"

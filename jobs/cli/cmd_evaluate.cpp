@@ -15,6 +15,7 @@
 #include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_file.hpp"
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -67,6 +68,27 @@ void refuse_outputs_over_inputs(const anet::EvaluateOptions& o) {
 void warn_if_trained_on(const std::string& model, const std::string& table) {
   try {
     const anet::ModelFile h = anet::read_model_header(model);
+    // By the file's content (a copy, or a path from another folder, is the same table), and
+    // whether it was trained on or held out for validation.
+    if (const auto files = h.provenance.find("data_files"); files != h.provenance.end()) {
+      const std::string mine = file_checksum(table);
+      std::istringstream lines(files->second);
+      for (std::string line; std::getline(lines, line);) {
+        std::istringstream f(line);
+        std::string sum, role;
+        f >> sum >> role;
+        if (sum != mine) continue;
+        if (role == "validation")
+          spdlog::info("{} was held out of {}'s training for validation: not trained on, but its best step was chosen "
+                       "on it, so its scores are slightly optimistic", table, model);
+        else
+          spdlog::warn("{} is one of {}'s training tables (the same content): its scores measure what the model saw in "
+                       "training, not how it reconstructs new data; evaluate on a table it was not trained on",
+                       table, model);
+        return;
+      }
+      return;
+    }
     const auto it = h.provenance.find("data_tables");
     if (it == h.provenance.end()) return;
     std::istringstream lines(it->second);

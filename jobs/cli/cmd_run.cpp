@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "anet/model_file.hpp"
 #include "anet/reconstructor.hpp"
 #include "batch/campaign.hpp"
 #include "batch/gpu_binding.hpp"
@@ -282,6 +283,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       try {
         lock = std::make_unique<OutputLock>(out);
         check_fov_settings(out, vm, stage);
+        // The model's header too (a missing model, another pixel size), so that a refused run
+        // leaves no new folder: its weights are loaded later, on every rank.
+        if (stage != "stitch") {
+          const std::string model = resolve_model(vm["model"].as<std::string>());
+          const double model_nm = anet::read_model_header(model).data.pixel_nm, run_nm = vm["pixel-nm"].as<double>();
+          if (model_nm > 0 && std::abs(model_nm - run_nm) > 1e-6)
+            throw UsageError(fmt::format("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give "
+                                         "--pixel-nm {:g}, or a model trained at {:g} nm",
+                                         model, model_nm, run_nm, model_nm, run_nm));
+        }
       } catch (...) {
         if (!existed) {
           lock.reset();

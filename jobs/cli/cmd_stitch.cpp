@@ -170,8 +170,11 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
   const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm);
   const TileSource& src = *source;
-  spdlog::info("{} tiles of {} x {} px at {} nm, channels: {}", src.size(), src.info(0).width_px, src.info(0).height_px,
-               src.pixel_nm(), [&] {
+  std::size_t other_size = 0;
+  for (std::size_t i = 1; i < src.size(); ++i)
+    other_size += src.info(i).width_px != src.info(0).width_px || src.info(i).height_px != src.info(0).height_px;
+  spdlog::info("{} tiles of {} x {} px{} at {} nm, channels: {}", src.size(), src.info(0).width_px, src.info(0).height_px,
+               other_size ? fmt::format(" ({} of another size)", other_size) : std::string(), src.pixel_nm(), [&] {
                  std::string s;
                  for (std::size_t c = 0; c < src.channels(); ++c) s += (c ? ", " : "") + src.channel_name(c);
                  return s;

@@ -196,12 +196,20 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
       // TABLE[,WIDEFIELD[,SWITCH]]
       std::vector<std::string> parts;
       std::stringstream ss(spec);
-      for (std::string p; std::getline(ss, p, ',');) parts.push_back(p);
+      for (std::string p; std::getline(ss, p, ',');) {
+        const auto b = p.find_first_not_of(" \t"), e = p.find_last_not_of(" \t");  // "a.csv, wf.tif"
+        parts.push_back(b == std::string::npos ? std::string() : p.substr(b, e - b + 1));
+      }
       if (parts.empty() || parts.size() > 3 || parts[0].empty())
         throw UsageError("--dataset '" + spec + "': expected TABLE[,WIDEFIELD[,SWITCH]]");
       anet::TableDatasetSpec t;
       t.table = parts[0];
-      if (parts.size() > 1) t.widefield = parts[1];
+      if (parts.size() > 1 && parts[1] != "none") t.widefield = parts[1];  // "none" as in campaign.ini
+      // Two tables joined by a comma (meant as two datasets) would read the second as a TIFF.
+      if (const std::string ext = t.widefield.size() > 4 ? t.widefield.substr(t.widefield.size() - 4) : "";
+          ext == ".csv" || ext == ".tsv" || ext == ".txt" || ext == ".hdf")
+        throw UsageError("--dataset '" + spec + "': the second field is the table's widefield TIFF, not '" + t.widefield +
+                         "'; give each table its own --dataset");
       if (parts.size() > 2) {
         char* end = nullptr;
         const long id = std::strtol(parts[2].c_str(), &end, 10);

@@ -313,6 +313,7 @@ TrainSummary train(const TrainOptions& opt) {
   prov["config"] = opt.config_text;
   prov["data"] = data.describe();
   if (const std::string t = data.table_checksums(); !t.empty()) prov["data_tables"] = t;
+  if (const std::string t = data.table_files(); !t.empty()) prov["data_files"] = t;
   prov["annamosaic_version"] = annamosaic_version();
   prov["libtorch_version"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                              std::to_string(TORCH_VERSION_PATCH);
@@ -369,7 +370,7 @@ TrainSummary train(const TrainOptions& opt) {
   std::int64_t window_start_step = sum.first_step;
   StepLosses L;
   std::array<double, kLossTerms> window_sum{};
-  int window_count = 0;
+  int window_count = 0, window_wf = 0;
   for (std::int64_t step = sum.first_step + 1; step <= opt.steps; ++step) {
     TrainingSample sample = next.get();
     if (step < opt.steps)
@@ -390,11 +391,14 @@ TrainSummary train(const TrainOptions& opt) {
         write_model_file(best_path, best);
       }
     }
-    losses << step << ',' << L.d << ',' << L.q << ',' << L.g << ',' << L.superres << ',' << L.lowres << ',' << L.gan << ','
-           << (score >= 0 ? std::to_string(score) : std::string()) << '\n';
+    // Q and the low-resolution term exist only for samples with a widefield: empty cells, not 0.
+    const auto wf_only = [&](double v) { return L.widefield ? fmt::format("{}", v) : std::string(); };
+    losses << step << ',' << L.d << ',' << wf_only(L.q) << ',' << L.g << ',' << L.superres << ',' << wf_only(L.lowres) << ','
+           << L.gan << ',' << (score >= 0 ? std::to_string(score) : std::string()) << '\n';
     losses.flush();
     for (std::size_t k = 0; k < kLossTerms; ++k) window_sum[k] += loss_terms(L)[k];
     ++window_count;
+    window_wf += L.widefield;
     const bool stop = step < opt.steps && opt.stop_requested && opt.stop_requested();  // the last step: finish
     if (step % opt.checkpoint_every == 0 || step == opt.steps || stop) save_checkpoint(step);
     if (stop)
@@ -404,14 +408,19 @@ TrainSummary train(const TrainOptions& opt) {
     if (now - last_log >= opt.log_every_s || step == opt.steps || step == sum.first_step + 1) {
       const double rate = (step - window_start_step) / std::max(1e-9, now - window_start_time);
       // Means since the last line: one sample's losses jump with its content (widefield or not).
+      // Q and LowRes over the steps that had a widefield only (the others have neither).
       std::array<double, kLossTerms> m{};
       for (std::size_t k = 0; k < kLossTerms; ++k) m[k] = window_sum[k] / std::max(1, window_count);
-      spdlog::info("step {}/{}: mean of {} step(s): D {:.4f} Q {:.4f} G {:.3f} (SR {:.4f} LowRes {:.4f} GAN {:.4f}) | {:.2f} steps/s | "
-                   "ETA {}",
-                   step, opt.steps, window_count, m[0], m[1], m[2], m[3], m[4], m[5], rate,
+      const auto wf_mean = [&](std::size_t k) {
+        return window_wf > 0 ? fmt::format("{:.4f}", window_sum[k] / window_wf) : std::string("-");
+      };
+      spdlog::info("step {}/{}: mean of {} step(s): D {:.4f} Q {} G {:.3f} (SR {:.4f} LowRes {} GAN {:.4f}; Q and LowRes of "
+                   "the {} with a widefield) | {:.2f} steps/s | ETA {}",
+                   step, opt.steps, window_count, m[0], wf_mean(1), m[2], m[3], wf_mean(4), m[5], window_wf, rate,
                    clock_string((opt.steps - step) / std::max(rate, 1e-9)));
       window_sum.fill(0);
       window_count = 0;
+      window_wf = 0;
       last_log = now;
       window_start_time = now;
       window_start_step = step;

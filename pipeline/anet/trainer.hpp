@@ -64,6 +64,7 @@ struct TrainSummary {
 // Loss values of one step (for tests and the progress line).
 struct StepLosses {
   double d = 0, q = 0, g = 0, superres = 0, lowres = 0, gan = 0;
+  bool widefield = false;  // the sample had a widefield: Q trained and lowres counted (else both 0)
 };
 
 // Whether the training of `opt` may start on what its checkpoint folder holds: a checkpoint there

@@ -95,6 +95,7 @@ StepLosses TrainerCore::step(const PreparedSample& p, std::int64_t step) {
     loss_q.backward();
     opt_q->step();
     L.q = loss_q.item<double>();
+    L.widefield = true;
   }
 
   // G, with the updated D and Q.

@@ -123,6 +123,7 @@ struct TableData {
   ImageF widefield_sr;  // L on the field's SR grid (empty: none)
   int switch_id = 0;
   std::string checksum;  // of all the above but the name
+  std::string file_checksum;  // of the table file's bytes
 };
 
 void points_in_window(const TableData& t, const FrameWindow& w, std::vector<double>& xs, std::vector<double>& ys) {
@@ -263,6 +264,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
       if (read.csv.camera_pixel_nm == 0 && spec.camera_pixel_nm > 0) read.csv.camera_pixel_nm = spec.camera_pixel_nm;
       ReadReport report;
       const LocTable table = read_table(spec.table, read, &report);
+      spdlog::info("{}: {} localizations; columns {}", spec.table, table.size(), report.columns);
       for (const std::string& w : report.warnings) spdlog::warn("{}", w);
       if (const std::string skipped = skipped_rows_message(spec.table, report); !skipped.empty()) spdlog::warn("{}", skipped);
       if (table.empty()) throw InputError(spec.table, "table has no localizations");
@@ -333,6 +335,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
         if (!t.widefield_sr.empty()) h.add(t.widefield_sr.data(), t.widefield_sr.size() * sizeof(float));
         t.checksum = h.text();
       }
+      t.file_checksum = file_checksum(spec.table);
       impl->tables.push_back(std::move(t));
     }
     // S windows are 300-500 frames: in a short acquisition they hold much of T, and the network
@@ -401,6 +404,16 @@ TrainingSample TrainingData::validation_sample(std::uint64_t i) const {
 std::string TrainingData::table_checksums() const {
   std::string s;
   for (const TableData& t : impl_->tables) s += t.checksum + " " + t.name + "\n";
+  return s;
+}
+
+std::string TrainingData::table_files() const {
+  std::string s;
+  std::vector<char> held(impl_->tables.size(), 0);
+  if (impl_->tables.size() >= 3)
+    for (std::size_t i : impl_->validation_tables) held[i] = 1;
+  for (std::size_t i = 0; i < impl_->tables.size(); ++i)
+    s += impl_->tables[i].file_checksum + (held[i] ? " validation " : " training ") + impl_->tables[i].name + "\n";
   return s;
 }
 

@@ -120,6 +120,10 @@ class TrainingData {
   // of it (localizations in SR pixels of its field, field size, widefield on the SR grid,
   // structure id). Empty for the simulator. A resumed training compares them.
   std::string table_checksums() const;
+  // One line per table: "<file checksum> training|validation <path>", the checksum of the file's
+  // bytes (so that `evaluate --table` recognises a training table wherever it lies, copies
+  // included) and whether it was trained on or held out. Empty for the simulator.
+  std::string table_files() const;
 
  private:
   struct Impl;

@@ -225,7 +225,7 @@ class Run(unittest.TestCase):
         self.assertEqual(p.returncode, 1, log[-2000:])
         self.assertIn("was trained at 20 nm pixels, the run renders at 10 nm (--pixel-nm): give --pixel-nm 20", log)
         self.assertEqual(log.count("was trained at 20 nm"), 1, log[-2000:])  # said once, by rank 0
-        self.assertFalse(os.path.exists(os.path.join(d, "out", "manifest.jsonl")))
+        self.assertFalse(os.path.exists(os.path.join(d, "out")))  # refused before the output folder was made
 
     def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
         d, ini = make_config("rerun")

@@ -72,6 +72,8 @@ class Train(unittest.TestCase):
         run("train", "--dataset", EPFL, "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 2, "--validate-every", 0)
         with h5py.File(d / "m.h5", "r") as f:
             self.assertEqual(f["scalars"].attrs["lowres_estimator_steps"], 0)  # Q never trained
+        with open(d / "m.train" / "losses.csv") as fh:  # no widefield, no Q loss: empty, not 0
+            self.assertEqual([(r["q"], r["lowres"]) for r in csv.DictReader(fh)], [("", ""), ("", "")])
         img, _, _ = np.histogram2d(*np.loadtxt(EPFL, delimiter=",", skiprows=1)[:, [2, 1]].T, bins=(60, 60),
                                    range=((0, 6480.0), (0, 6480.0)))
         tifffile.imwrite(d / "wf.tif", (ndimage.gaussian_filter(img, 1.2) * 5 + 100).astype(np.float32))
@@ -320,7 +322,20 @@ class Train(unittest.TestCase):
             "--validation-samples", 0)
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0.csv", "-o", d / "ev", "--no-frc")
         self.assertIn("%s is one of %s's training tables" % (d / "t0.csv", d / "tiny.h5"), p.stderr)
+        # By content: t1 is a copy of t0 (the same data under another name); a table one row
+        # shorter is other data.
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t1.csv", "-o", d / "ev1", "--no-frc")
+        self.assertIn("%s is one of %s's training tables (the same content)" % (d / "t1.csv", d / "tiny.h5"), p.stderr)
+        lines = (d / "t2.csv").read_text().splitlines(True)
+        (d / "t2.csv").write_text("".join(lines[:-1]))
+        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t2.csv", "-o", d / "ev2", "--no-frc")
+        self.assertNotIn("training tables", p.stderr)
+        # The table held out for validation is said as such, not as trained on.
+        (d / "t1.csv").write_text("".join(lines[:-2]))
+        run("train", *tables, "-o", d / "three.h5", "--steps", 1, "--ngf", 4, "--ndf", 4, "--validation-samples", 1,
+            "--validate-every", 1)
+        p = run("evaluate", "--model", d / "three.h5", "--table", d / "t1.csv", "-o", d / "ev3", "--no-frc")
+        self.assertIn("was held out of %s's training for validation" % (d / "three.h5"), p.stderr)
         self.assertNotIn("training tables", p.stderr)
 
 
