@@ -343,7 +343,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
     if (!short_tables.empty()) {
       const auto fewest = *std::min_element(short_tables.begin(), short_tables.end(),
                                             [](const auto& a, const auto& b) { return a.second < b.second; });
-      spdlog::warn("{} of {} training table(s) have fewer than 5,000 frames ({}{}; fewest: {}, {} frames): the sparse windows "
+      spdlog::warn("{} of the {} table(s) given (training and validation) have fewer than 5,000 frames ({}{}; fewest: {}, {} frames): the sparse windows "
                    "(300-500 frames) hold up to {:.0f}% of such a table, so S is close to T and the model learns little "
                    "from it (training tables should be dense acquisitions of many thousand frames)",
                    short_tables.size(), opt.tables.size(), short_tables.front().first, short_tables.size() > 1 ? ", ..." : "",
@@ -361,7 +361,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
       }
     const std::size_t fits = smallest ? std::min(smallest->width_px, smallest->height_px) / 256 * 256 : 0;
     if (smallest)
-      spdlog::warn("{} of {} training table(s) have a field much smaller than the {} px crops (smallest: {}, {} x {} px at {} "
+      spdlog::warn("{} of the {} table(s) given (training and validation) have a field much smaller than the {} px crops (smallest: {}, {} x {} px at {} "
                    "nm): the rest of each crop is empty canvas; {}",
                    small, impl->tables.size(), opt.crop_px, smallest->name, smallest->width_px, smallest->height_px,
                    opt.pixel_nm,

@@ -285,19 +285,19 @@ class Train(unittest.TestCase):
         self.assertIn("data: 1 tables", p.stdout)
         self.assertRegex(p.stdout, r"samples 0-7: \d+\.\.\d+ localizations in S \(median \d+\), \d with no S, widefield in 0 of 8")
         # The EPFL table has 361 frames: S windows of 300-500 frames are most of T; say so.
-        self.assertIn("1 of 1 training table(s) have fewer than 5,000 frames", p.stderr)
+        self.assertIn("1 of the 1 table(s) given (training and validation) have fewer than 5,000 frames", p.stderr)
         self.assertIn("361 frames): the sparse windows (300-500 frames) hold up to 100% of such a table", p.stderr)
         self.assertIn("nothing can be held out", p.stderr)
         # Crops larger than the table's field (about 300 x 290 px at 20 nm) are mostly empty: said.
         p = run("train", "--dataset", EPFL, "--crop-px", 512, "--ngf", 4, "--dry-run")
-        self.assertRegex(p.stderr, r"1 of 1 training table\(s\) have a field much smaller than the 512 px crops "
+        self.assertRegex(p.stderr, r"1 of the 1 table\(s\) given \(training and validation\) have a field much smaller than the 512 px crops "
                                    r"\(smallest: .*, \d+ x \d+ px at 20 nm\).*crops cannot be smaller than 256 px")
         # Said once for many tables, not once per table.
         q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run",
                 "--filaments-per-100um2", 50)
         self.assertIn("--filaments-per-100um2 apply to --source simulate and are not used with --source tables", q.stderr)
         self.assertEqual(q.stderr.count("fewer than 5,000 frames"), 1, q.stderr)
-        self.assertIn("3 of 3 training table(s)", q.stderr)
+        self.assertIn("3 of the 3 table(s) given (training and validation)", q.stderr)
         p = run("train", "--source", "simulate", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("would be ignored", p.stderr)
