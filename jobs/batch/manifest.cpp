@@ -1,8 +1,11 @@
 #include "batch/manifest.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,32 +22,50 @@ namespace annamosaic {
 
 Manifest::Manifest(std::string path) : path_(std::move(path)) {}
 
-std::map<int, ManifestRecord> Manifest::load() const {
+std::map<int, ManifestRecord> Manifest::load(std::vector<std::size_t>* not_records_out) const {
   std::map<int, ManifestRecord> out;
   std::ifstream in(path_);
   if (!in) return out;  // no manifest yet: nothing done
   std::string line;
   std::size_t line_no = 0, torn_line = 0;
+  std::vector<std::size_t> not_records;  // before the last line: torn by a killed run, or edited
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     torn_line = 0;
-    if (j.is_discarded() || !j.contains("id") || !j.contains("status")) {
-      torn_line = line_no;  // a torn line after a kill: that FoV counts as not done and is redone
+    if (j.is_discarded() && line.rfind("{\"", 0) == 0) {
+      // A record cut short by a kill (later runs append after it): that FoV counts as not done
+      // and is redone. Said only while it is the last line.
+      torn_line = line_no;
       continue;
     }
-    ManifestRecord r = record_from_json(j);
-    out[r.id] = std::move(r);
+    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j.contains("status")) {
+      not_records.push_back(line_no);  // not one of ours: edited, or another file
+      continue;
+    }
+    try {
+      ManifestRecord r = record_from_json(j);
+      out[r.id] = std::move(r);
+    } catch (const std::exception&) {  // a record of the wrong shape ("id": "4"): not one of ours
+      not_records.push_back(line_no);
+    }
   }
-  // Said once per process, and only while the torn line is the last (later runs append after it).
+  if (not_records_out) *not_records_out = not_records;
+  // Said once per process; the torn last line only while it is the last (later runs append after it).
   static std::mutex warned_mutex;
   static std::set<std::string> warned;
   std::lock_guard<std::mutex> lock(warned_mutex);
-  if (torn_line && warned.insert(path_).second)
-    spdlog::warn("{}:{}: incomplete last record (the previous run stopped while writing it); ignored: a FoV "
-                 "without a complete record is redone", path_,
-                 torn_line);
+  if ((torn_line || !not_records.empty()) && warned.insert(path_).second) {
+    if (torn_line)
+      spdlog::warn("{}:{}: incomplete last record (the previous run stopped while writing it); ignored: a FoV "
+                   "without a complete record is redone", path_, torn_line);
+    if (!not_records.empty())
+      spdlog::warn("{}: {} line(s) are not FoV records (line {}{}: edited, or damaged); ignored: a FoV without a "
+                   "complete record is redone", path_, not_records.size(),
+                   fmt::join(not_records.begin(), not_records.begin() + std::min<std::size_t>(5, not_records.size()), ", "),
+                   not_records.size() > 5 ? ", ..." : "");
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 // checksum and whose inputs are unchanged (input_stamp.hpp), and redoes the rest.
 #include <cstdint>
 #include <map>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -26,8 +27,11 @@ struct ManifestRecord {
 class Manifest {
  public:
   explicit Manifest(std::string path);
-  // Latest record per FoV id (a later line supersedes an earlier one).
-  std::map<int, ManifestRecord> load() const;
+  // Latest record per FoV id (a later line supersedes an earlier one). Lines that are not records
+  // are skipped with a warning (a FoV without a record is redone); `not_records`, if given, gets
+  // their numbers, apart from records cut short by a kill (those are normal: later runs append
+  // after them).
+  std::map<int, ManifestRecord> load(std::vector<std::size_t>* not_records = nullptr) const;
   void append(const ManifestRecord& r);  // thread-safe; IoError on failure
   const std::string& path() const { return path_; }
 

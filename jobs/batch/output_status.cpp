@@ -80,11 +80,17 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   st.run_started = fs::exists(manifest_path, ec) || fs::exists(out_dir + "/events.jsonl", ec);
   if (fs::is_regular_file(manifest_path, ec)) {
     std::map<int, ManifestRecord> records;
+    std::vector<std::size_t> not_records;
     try {
-      records = Manifest(manifest_path).load();
+      records = Manifest(manifest_path).load(&not_records);
     } catch (const std::exception& e) {
       st.problem = manifest_path + ": " + e.what();
     }
+    // A damaged manifest is said (a run goes on and redoes those FoVs; status cannot vouch).
+    if (!not_records.empty() && st.problem.empty())
+      st.problem = manifest_path + ": line " + std::to_string(not_records.front()) + " is not a FoV record" +
+                   (not_records.size() > 1 ? " (and " + std::to_string(not_records.size() - 1) + " more)" : "") +
+                   " (edited, or damaged); the next run redoes the FoVs it lacks";
     std::vector<std::pair<int, const ManifestRecord*>> to_verify;
     for (const auto& [id, r] : records) {
       if (plan && !ids.count(id)) {

@@ -186,9 +186,21 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (t["status"] == "done" && t.contains("localizations")) done_locs.push_back(t["localizations"].get<double>());
   const double locs_median = median(done_locs);
   std::map<int, std::string> placed_by;
+  std::map<int, int> component;        // tile id -> its connected group of registered links
+  std::map<int, std::size_t> members;  // group -> tiles
   if (layout && layout->contains("tiles"))
-    for (const auto& lt : (*layout)["tiles"])
+    for (const auto& lt : (*layout)["tiles"]) {
       if (lt.contains("id") && lt.contains("placed_by")) placed_by[lt["id"].get<int>()] = lt["placed_by"].get<std::string>();
+      if (lt.contains("id") && lt.contains("component") && lt["component"].is_number_integer()) {
+        component[lt["id"].get<int>()] = lt["component"].get<int>();
+        ++members[lt["component"].get<int>()];
+      }
+    }
+  // The largest group is the mosaic's frame; a smaller group of two or more tiles is placed
+  // against it by the stage alone (its tiles registered to each other only).
+  int main_group = -1;
+  for (const auto& [g, n] : members)
+    if (main_group < 0 || n > members[main_group]) main_group = g;
   // Links the layout used but does not honour (the solver keeps a link whose residual is large
   // when all of a region's links disagree alike): both tiles may be off by about that much.
   std::map<int, std::vector<std::string>> link_flags;
@@ -231,8 +243,13 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
       flags.push_back(fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
-    if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration")
+    if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration" && fovs.size() > 1)
       flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");
+    else if (const auto c = component.find(t["id"].get<int>());
+             c != component.end() && c->second != main_group && members[c->second] > 1)
+      flags.push_back(fmt::format("in a group of {} tiles registered to each other but to no tile of the main group: the "
+                                  "group is placed by the stage alone, and may be off by the stage's error",
+                                  members[c->second]));
     if (const auto it = records.find(t["id"].get<int>());
         it != records.end() && it->second.extra.contains("error_score") && it->second.extra["error_score"].is_null())
       flags.push_back("no error score (NaN when it was made: an older version kept such results; delete its result file "

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -245,6 +246,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     // `run -o OUT` alone: the demo campaign is simulated inside OUT (OUT/campaign), not into the
     // working folder's out/demo/campaign; a run writes nothing outside the folder it was given.
     if (given("output") && !given("campaign")) {
+      // `run -o DIR` where DIR is a campaign meant "run that campaign": the demo would be
+      // simulated into it and the results written among its inputs.
+      const std::string o = vm_in["output"].as<std::string>();
+      if (fs::exists(fs::path(o) / "campaign.ini") || fs::exists(fs::path(o) / "positions.csv"))
+        throw UsageError("-o " + o + " is a campaign folder (it has campaign.ini / positions.csv): to run it, give "
+                         "--campaign " + o + " -o RESULTS; -o alone runs the embedded demo into that folder");
       merged["campaign"] = po::variable_value(boost::any((fs::path(vm_in["output"].as<std::string>()) / "campaign").string()), false);
       if (!given("simulate-if-missing")) merged["simulate-if-missing"] = po::variable_value(boost::any(true), false);
     }
@@ -573,6 +580,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())
             for (std::size_t at; (at = generic.find(*path)) != std::string::npos;) generic.replace(at, path->size(), "FILE");
+        // And without its numbers (line numbers, coordinate ranges): the same kind of failure.
+        std::string shape;
+        for (char ch : generic)
+          if (!std::isdigit(static_cast<unsigned char>(ch)) || shape.empty() || shape.back() != '#')
+            shape += std::isdigit(static_cast<unsigned char>(ch)) ? '#' : ch;
+        generic = shape;
         auto& [count, example] = reasons[generic];
         if (count++ == 0) example = r.reason;
       }
@@ -580,7 +593,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         none_done = 1;
         const auto common = std::max_element(reasons.begin(), reasons.end(),
                                              [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
-        spdlog::error("every FoV failed, so no mosaic was made; {} of the {} for this reason: {}. Fix that and rerun: "
+        spdlog::error("every FoV failed, so no mosaic was made; {} of the {} for this kind of reason: {}. Fix that and rerun: "
                       "failed FoVs are redone (each FoV's reason is in manifest.jsonl and qc/qc.json) (exit 5)",
                       common->second.first, fovs.size(), common->second.second);
       }

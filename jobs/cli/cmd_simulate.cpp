@@ -95,6 +95,21 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
                  "them: delete them, or simulate into an empty folder",
                  out, stale.size(), stale.front(), stale.size() > 1 ? " ... " + stale.back() : std::string());
   }
+  // Ground-truth images an earlier simulation here wrote and this one did not (another seed
+  // without --write-dense, a smaller grid): beside this one's positions and tables they would be
+  // taken for its truth. Removed, and said.
+  std::vector<std::filesystem::path> earlier;
+  for (const auto& [kind, written] : {std::pair{"perfect", o.write_perfect}, std::pair{"dense", o.write_dense}})
+    for (const auto& e : std::filesystem::directory_iterator(out + "/ground_truth/" + kind, ec)) {
+      const std::string stem = e.path().stem().string();
+      if (e.path().extension() != ".tif" || stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (!written || std::stoull(stem.substr(0, 18)) >= n) earlier.push_back(e.path());
+    }
+  std::size_t removed = 0;
+  for (const auto& path : earlier) removed += std::filesystem::remove(path, ec);
+  if (removed)
+    spdlog::warn("{}: removed {} ground-truth image(s) of an earlier simulation in this folder (ground_truth/perfect, "
+                 "ground_truth/dense): they would contradict this simulation's tables", out, removed);
   write_config_next_to(out + "/simulate.config.ini", self, vm);
   spdlog::info("{} FoVs, {} localizations (per FoV {} .. {}), {:.1f} MB of tables and widefield stacks in {:.1f} s", s.fovs,
                s.localizations, s.min_per_fov, s.max_per_fov, s.bytes / 1e6, s.seconds);

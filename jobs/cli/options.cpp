@@ -6,6 +6,7 @@
 #include <boost/any.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -259,6 +260,11 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
       }
     }
     po::notify(vm);
+    // A number option given as nan or inf (Boost reads both) is never meant: refused by name
+    // before it reaches a computation ("Image size overflows" said nothing of --overlap-um nan).
+    for (const auto& [key, value] : vm)
+      if (const auto* v = boost::any_cast<double>(&value.value()); v && !value.defaulted() && !std::isfinite(*v))
+        throw UsageError("--" + key + " must be a finite number, not " + fmt::format("{}", *v));
     g_first_parse = false;
   } catch (const po::too_many_positional_options_error&) {
     throw UsageError("too many arguments for 'annamosaic " + cmd.name + "' (see --help)");

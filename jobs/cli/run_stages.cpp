@@ -372,8 +372,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
 
   // Fusion: each rank fuses its bands of blocks (FuseOptions rank/ranks) into the one writer.
   const auto t_fuse = Clock::now();
+  // An error map only where some FoV has one (a model trained without widefields makes none).
+  const bool any_error_map = any_widefield && std::any_of(records.begin(), records.end(), [](const auto& r) {
+    return r.second.status == "done" && r.second.extra.contains("error_score") && r.second.extra["error_score"].is_number();
+  });
   std::vector<std::string> channel_names = {"reconstruction"};
-  if (any_widefield) channel_names.insert(channel_names.end(), {"error map", "widefield"});
+  if (any_error_map) channel_names.push_back("error map");
+  if (any_widefield) channel_names.push_back("widefield");
   FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, channel_names);
   std::vector<double> xs, ys;
   if (rank == 0) {
@@ -402,12 +407,14 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   info.origin_y_um = plan.origin_y_px * pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
   info.channels = {{"reconstruction", "1 1 1", 65535.0, "A-net reconstruction A in [0, 1]; value = stored / 65535"}};
-  if (any_widefield) {
+  if (any_error_map)
     info.channels.push_back({"error map", "1 0 1", 16384.0, "A-net error map E (>= 0); value = stored / 16384"});
+  if (any_widefield)
     info.channels.push_back({"widefield", "0 1 0", 1.0, "registered widefield, camera counts (ADU) resampled to the SR grid"});
-  } else if (rank == 0) {
+  if (rank == 0 && !any_widefield)
     spdlog::info("mosaic: reconstruction channel only (no FoV had a widefield, so there is no error map nor widefield to stitch)");
-  }
+  else if (rank == 0 && !any_error_map)
+    spdlog::info("mosaic: no error-map channel (no FoV has an error map: the model never trained with a widefield)");
   ImsWriterOptions wo;
   wo.comm = comm;
   wo.deflate_level = vm["mosaic-deflate"].as<int>();

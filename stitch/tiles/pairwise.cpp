@@ -143,6 +143,43 @@ Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t w
 
 namespace {
 
+// NaN or inf (a float tile's "no data", e.g. a border) would spread through the filters and the
+// correlation and fail every pair of the tile. Filled from the finite pixels around them, a ring
+// at a time (a border continues the image next to it; a constant would be an edge that does not
+// move with the content and biases the match), for up to 16 rings; anything left: the mean.
+void fill_not_finite(ImageF& img) {
+  const std::size_t W = img.width(), H = img.height();
+  double sum = 0;
+  std::size_t n = 0;
+  for (float v : img)
+    if (std::isfinite(v)) sum += v, ++n;
+  if (n == img.size()) return;
+  for (int ring = 0; ring < 16 && n < img.size(); ++ring) {
+    ImageF next = img.clone();
+    std::size_t filled = 0;
+    for (std::size_t y = 0; y < H; ++y)
+      for (std::size_t x = 0; x < W; ++x) {
+        if (std::isfinite(img(x, y))) continue;
+        double s = 0;
+        int k = 0;
+        const auto take = [&](std::size_t xx, std::size_t yy) {
+          if (std::isfinite(img(xx, yy))) s += img(xx, yy), ++k;
+        };
+        if (x > 0) take(x - 1, y);
+        if (x + 1 < W) take(x + 1, y);
+        if (y > 0) take(x, y - 1);
+        if (y + 1 < H) take(x, y + 1);
+        if (k) next(x, y) = static_cast<float>(s / k), ++filled;
+      }
+    if (filled == 0) break;
+    img = std::move(next);
+    n += filled;
+  }
+  const float mean = n ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
+  for (float& v : img)
+    if (!std::isfinite(v)) v = mean;
+}
+
 PcRect intersect(const PcRect& a, long x0, long y0, long x1, long y1) {
   const long ax0 = std::max(static_cast<long>(a.x0), x0), ax1 = std::min(static_cast<long>(a.x0 + a.width), x1);
   const long ay0 = std::max(static_cast<long>(a.y0), y0), ay1 = std::min(static_cast<long>(a.y0 + a.height), y1);
@@ -215,6 +252,21 @@ PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g,
   if (!r.valid) return r;
   double sx = r.dx_px * f, sy = r.dy_px * f, ncc = r.ncc;
   if (f > 1 && signal.refine_full_resolution && refine_full(a, b, signal, sx, sy, ncc)) r.ncc = ncc;
+  // The stage's own offset is a candidate too: a smooth image (a photograph, a widefield-like
+  // tile) can leave the true peak out of the reduced-scale phase correlation's candidates, and a
+  // wrong one wins (tiles of a natural image 1 px from their stage offset matched 9 px off at NCC
+  // 0.89 while the true offset scored 1.0). Refined from the stage offset, the better NCC wins;
+  // the loser, if more than 2 px away, is the "other interpretation" the margin test weighs.
+  if (f > 1 && signal.refine_full_resolution) {
+    double nx = 0, ny = 0, nncc = -1;
+    if (refine_full(a, b, signal, nx, ny, nncc) && nncc > r.ncc + 1e-6) {
+      if (std::hypot(nx - sx, ny - sy) > 2.0) {
+        r.second_ncc = std::max(r.second_ncc, r.ncc);
+        r.second_dx_px = sx / f, r.second_dy_px = sy / f;  // reduced px, as the PC reports it (scaled below)
+      }
+      sx = nx, sy = ny, r.ncc = nncc;
+    }
+  }
   // moving (b over region - d0) at x + s matches fixed (a) at x: b - a = d0 - s.
   r.dx_px = static_cast<double>(g.d0x) - sx;
   r.dy_px = static_cast<double>(g.d0y) - sy;
@@ -376,7 +428,8 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       try {
         tbb::parallel_for(std::size_t{0}, load.size(), [&](std::size_t i) {
           const std::size_t t = load[i];
-          const ImageF img = source.load(t, sig.channel);
+          ImageF img = source.load(t, sig.channel);
+          fill_not_finite(img);
           ++loads;
           for (const auto& [j, side] : needs[t]) {
             Job& job = jobs[j];

@@ -28,6 +28,24 @@ TEST(Manifest, AppendLoadLatestWinsAndTornLinesAreIgnored) {
   EXPECT_EQ(rerun.load().size(), 3u);
 }
 
+TEST(Manifest, LinesThatAreNotRecordsAreSkippedNotFatal) {
+  // An edited manifest: garbage, a record of the wrong shape ("id" as text), an array. The
+  // records around them still count (a warning names the lines).
+  const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/manifest_edited.jsonl";
+  std::ofstream(p) << "garbage line\n"
+                   << "{\"id\": 1, \"status\": \"done\", \"file\": \"fov/0001.h5\"}\n"
+                   << "{\"id\": \"4\", \"status\": \"done\"}\n"
+                   << "[1, 2]\n"
+                   << "{\"id\": 3, \"stat\n"  // cut short by a kill: normal, not counted
+                   << "{\"id\": 2, \"status\": \"failed\", \"reason\": \"x\"}\n";
+  std::vector<std::size_t> not_records;
+  const auto recs = Manifest(p).load(&not_records);
+  EXPECT_EQ(not_records, (std::vector<std::size_t>{1, 3, 4}));
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs.at(1).status, "done");
+  EXPECT_EQ(recs.at(2).status, "failed");
+}
+
 TEST(Manifest, ChecksumChangesWithContent) {
   const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/sum.bin";
   std::ofstream(p) << "hello";

@@ -76,6 +76,38 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   for (const auto& t : qc["fovs"]) EXPECT_TRUE(t.contains("flags")) << t.dump();  // an empty list when none
 }
 
+TEST(QcReport, AGroupOfTilesCutOffFromTheMainGroupIsFlagged) {
+  // 1 x 4: tiles 0-1 register to each other, tiles 2-3 to each other, but no link between the
+  // groups: 2-3 are placed against 0-1 by the stage alone.
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_groups";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  CampaignInfo c;
+  c.rows = 1, c.cols = 4, c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
+  for (int id = 0; id < 4; ++id) {
+    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    recs[id] = {id, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}}};
+    layout["tiles"].push_back({{"id", id}, {"placed_by", "registration"}, {"component", id < 2 ? 0 : 1}});
+  }
+  layout["tiles"][3]["component"] = 1;
+  fovs.push_back({4, 1, 0, 0.0, 9.0, "", "", 0});  // a lone tile: flagged as placed by the stage
+  recs[4] = {4, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}}};
+  layout["tiles"].push_back({{"id", 4}, {"placed_by", "stage"}, {"component", 2}});
+  c.rows = 2;
+  write_qc_report(out, c, fovs, recs, &layout, 20.0);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  // Components 0 and 1 both have 2 tiles: the first found is the main group.
+  EXPECT_EQ(qc["fovs"][0]["flags"], nlohmann::json::array());
+  EXPECT_NE(qc["fovs"][2]["flags"].dump().find("in a group of 2 tiles registered to each other but to no tile of the main"),
+            std::string::npos)
+      << qc["fovs"][2]["flags"].dump();
+  EXPECT_NE(qc["fovs"][4]["flags"].dump().find("placed by its stage position only"), std::string::npos);
+  EXPECT_EQ(qc["fovs"][4]["flags"].dump().find("in a group"), std::string::npos);
+}
+
 TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
   const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_no_widefield";
   fs::remove_all(out);

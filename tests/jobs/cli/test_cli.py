@@ -253,6 +253,16 @@ class Cli(unittest.TestCase):
         self.assertIn("2 FoV folder(s) of an earlier campaign remain (fov/0002 ... fov/0003)", p.stderr)
         with open(os.path.join(out, "positions.csv")) as f:
             self.assertEqual(len(list(csv.DictReader(f))), 2)
+        # The earlier simulation's ground truth of FoVs 2 and 3 would contradict this one: removed.
+        self.assertIn("removed 2 ground-truth image(s) of an earlier simulation", p.stderr)
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "ground_truth", "perfect"))), ["0000.tif", "0001.tif"])
+        # A number given as nan is refused by name before anything is made.
+        p = run("simulate", "-o", os.path.join(self.dir, "nan"), "--overlap-um", "nan", check=1)
+        self.assertIn("--overlap-um must be a finite number, not nan", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "nan")))
+        # `run -o` of a campaign folder (meant: run it) is refused, not a demo simulated into it.
+        p = run("run", "-o", out, check=1)
+        self.assertIn("is a campaign folder (it has campaign.ini / positions.csv): to run it, give --campaign", p.stderr)
 
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
@@ -426,7 +436,7 @@ class InitCampaign(unittest.TestCase):
                 f.write("T,PosX,PosY\n" + rows)
         out = os.path.join(self.dir, "out2")
         p = run("run", "--campaign", data, "-o", out, "--threads", "1", check=5)
-        self.assertRegex(p.stdout + p.stderr, r"every FoV failed, so no mosaic was made; 3 of the 3 for this reason: "
+        self.assertRegex(p.stdout + p.stderr, r"every FoV failed, so no mosaic was made; 3 of the 3 for this kind of reason: "
                                               r".*r01_c0\d.csv:1: missing required column 'x' \(header has 'T', 'PosX'")
         self.assertFalse(os.path.exists(os.path.join(out, "mosaic.ims")))
         self.assertTrue(os.path.exists(os.path.join(out, "qc", "qc.json")))
