@@ -33,6 +33,16 @@ class StitchCli(unittest.TestCase):
         os.makedirs(d, exist_ok=True)
         return os.path.join(d, name)
 
+    def assertEdgesNearTruth(self, layout_path, truth, kind, tolerance_px, at_least):
+        """Every `kind` ("used" or "accepted") edge of layout.json within tolerance_px of the offset
+        between the tiles' true positions (truth: id -> (x, y) px), and at least `at_least` of them."""
+        layout = json.load(open(layout_path))
+        edges = [e for e in layout["edges"] if e[kind]]
+        self.assertGreaterEqual(len(edges), at_least, layout["summary"])
+        for e in edges:
+            (ax, ay), (bx, by) = truth[e["a"]], truth[e["b"]]
+            self.assertLess(np.hypot(e["dx_px"] - (bx - ax), e["dy_px"] - (by - ay)), tolerance_px, e)
+
     def stitch(self, out, *extra, check=0):
         return run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--channel", "widefield=fov/{id}/widefield.tif@3-5",
                    "--block-px", "256", "--search-um", "0.6", "-q", "-o", out, *extra, check=check)
@@ -116,12 +126,7 @@ class StitchCli(unittest.TestCase):
         open(os.path.join(d, "positions.csv"), "w").write("\n".join(lines) + "\n")
         ims = self.out("camera.ims")
         run(d, "--tiles", "t/{id}.tif", "--overlap-um", "2", "-q", "-o", ims, check=0)
-        layout = json.load(open(os.path.join(os.path.dirname(ims), "layout.json")))
-        for e in layout["edges"]:
-            if e["used"]:
-                (ax, ay), (bx, by) = truth[e["a"]], truth[e["b"]]
-                self.assertLess(np.hypot(e["dx_px"] - (bx - ax), e["dy_px"] - (by - ay)), 0.1, e)
-        self.assertGreaterEqual(sum(e["used"] for e in layout["edges"]), 5)
+        self.assertEdgesNearTruth(os.path.join(os.path.dirname(ims), "layout.json"), truth, "used", 0.1, 5)
         # The .ims opens as run's does: h5py, the BigDataViewer XML beside it, and export reads it.
         with h5py.File(ims, "r") as f:
             level0 = f["DataSet/ResolutionLevel 0/TimePoint 0/Channel 0/Data"]
@@ -159,12 +164,7 @@ class StitchCli(unittest.TestCase):
         open(os.path.join(d, "positions.csv"), "w").write("\n".join(lines) + "\n")
         out = self.out("smooth.tif")
         run(d, "--tiles", "{id:d}.tif", "--overlap-um", "4", "--layout-only", "-q", "-o", out, check=0)
-        layout = json.load(open(os.path.join(os.path.dirname(out), "layout.json")))
-        for e in layout["edges"]:
-            if e["accepted"]:
-                (ax, ay), (bx, by) = truth[e["a"]], truth[e["b"]]
-                self.assertLess(np.hypot(e["dx_px"] - (bx - ax), e["dy_px"] - (by - ay)), 0.2, e)
-        self.assertGreaterEqual(sum(e["accepted"] for e in layout["edges"]), 4)
+        self.assertEdgesNearTruth(os.path.join(os.path.dirname(out), "layout.json"), truth, "accepted", 0.2, 4)
 
     def test_float_tiles_with_a_nan_border_register(self):
         # A float tile's "no data" border (3 px of NaN): registered as if absent, fused from the
@@ -187,12 +187,9 @@ class StitchCli(unittest.TestCase):
         out = self.out("nanborder.tif")
         p = run(d, "--tiles", "{id:d}.tif", "--overlap-um", "2", "-o", out, "--no-preview", check=0)
         self.assertRegex(p.stderr, r"channel 'tiles': \d+ tile pixels are NaN or infinite: left out as no data")
-        layout = json.load(open(os.path.join(os.path.dirname(out), "layout.json")))
-        used = [e for e in layout["edges"] if e["used"]]
-        self.assertGreaterEqual(len(used), 5, layout["summary"])  # before: NCC 0 everywhere, none accepted
-        for e in used:  # the border takes 6 of the overlap's 20 px: about a pixel, not sub-pixel
-            (ax, ay), (bx, by) = truth[e["a"]], truth[e["b"]]
-            self.assertLess(np.hypot(e["dx_px"] - (bx - ax), e["dy_px"] - (by - ay)), 1.5, e)
+        # Before: NCC 0 everywhere, none accepted. The border takes 6 of the overlap's 20 px: about
+        # a pixel, not sub-pixel.
+        self.assertEdgesNearTruth(os.path.join(os.path.dirname(out), "layout.json"), truth, "used", 1.5, 5)
 
     def test_errors_name_the_problem(self):
         out = self.out("x.tif")
