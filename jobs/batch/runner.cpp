@@ -34,6 +34,7 @@ struct InputsNow {
 };
 struct InputCheck {
   std::size_t read_content = 0, gone = 0;  // totals over the FoVs checked, for the log
+  bool has_widefields = true;  // the campaign names widefields at all (campaign.ini's widefield pattern)
   InputsNow operator()(const nlohmann::json& stamps, const FovEntry& f, const std::string& campaign_dir,
                        bool use_widefield) {
     InputsNow now;
@@ -51,7 +52,10 @@ struct InputCheck {
     if (stamps.contains("table") && !check("table", f.table_path)) return now;
     if (!use_widefield) return now;
     if (stamps.contains("widefield")) {
-      if (f.widefield_path.empty()) ++gone;
+      // No widefield for this FoV now: a file gone keeps the result (as a table gone does), but
+      // a campaign.ini that says `widefield = none` now asks for results without one.
+      if (f.widefield_path.empty() && !has_widefields) now.change = "the campaign has no widefields now (the result was made with one)";
+      else if (f.widefield_path.empty()) ++gone;
       else check("widefield", f.widefield_path);
     } else if (!f.widefield_path.empty()) {
       now.change = f.widefield_path + " is there now (the result was made without a widefield)";
@@ -67,6 +71,7 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
   std::map<int, const FovEntry*> plan;
   for (const FovEntry& f : fovs) plan[f.id] = &f;
   InputCheck inputs;
+  inputs.has_widefields = campaign.has_widefields();
   std::set<int> ok;
   std::vector<int> not_planned;
   for (const auto& [id, rec] : m.load()) {

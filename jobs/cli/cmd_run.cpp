@@ -606,6 +606,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out);
     failed = st.failed_fovs;
     run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
+    // A signal during the QC report (its last seconds): the report was finished, so was the run.
+    if (rank == 0 && stop_requested())
+      spdlog::info("signal {} arrived during the QC report, which was finished: the run is complete, nothing to resume",
+                   stop_signal());
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
   if (failed > 0) {

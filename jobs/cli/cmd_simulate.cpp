@@ -20,6 +20,19 @@ T positive(const po::variables_map& vm, const char* name) {
   return v;
 }
 
+// A count or amount that cannot be negative, and a fraction in [0, 1]: out of range, a specimen
+// silently unlike the one asked for (pore occupancy 2 doubled the pores).
+double non_negative(const po::variables_map& vm, const char* name) {
+  const double v = vm[name].as<double>();
+  if (!(v >= 0)) throw UsageError(std::string("--") + name + " must be >= 0");
+  return v;
+}
+double fraction(const po::variables_map& vm, const char* name) {
+  const double v = vm[name].as<double>();
+  if (!(v >= 0 && v <= 1)) throw UsageError(std::string("--") + name + " must be in [0, 1]");
+  return v;
+}
+
 }  // namespace
 
 CampaignOptions simulate_options(const po::variables_map& vm) {
@@ -37,30 +50,30 @@ CampaignOptions simulate_options(const po::variables_map& vm) {
   g.seed = mix_seed(o.seed, 7);
   auto& s = o.specimen;
   s.structure = parse_structure(vm["structure"].as<std::string>());
-  s.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
+  s.filaments_per_100um2 = non_negative(vm, "filaments-per-100um2");
   s.persistence_um = positive<double>(vm, "persistence-um");
-  s.labels_per_um = vm["labels-per-um"].as<double>();
-  s.bundle_fraction = vm["bundle-fraction"].as<double>();
-  s.pore_occupancy = vm["pore-occupancy"].as<double>();
-  s.cell_fraction = vm["cell-fraction"].as<double>();
+  s.labels_per_um = non_negative(vm, "labels-per-um");
+  s.bundle_fraction = fraction(vm, "bundle-fraction");
+  s.pore_occupancy = fraction(vm, "pore-occupancy");
+  s.cell_fraction = fraction(vm, "cell-fraction");
   s.cell_spacing_um = positive<double>(vm, "cell-spacing-um");
   s.cell_radius_um = positive<double>(vm, "cell-radius-um");
-  s.gradient = vm["gradient"].as<double>();
+  s.gradient = fraction(vm, "gradient");
   auto& b = o.blinking;
   b.frames = positive<int>(vm, "frames");
   b.detections_per_label = positive<double>(vm, "detections-per-label");
   b.sigma_loc_nm = positive<double>(vm, "sigma-loc-nm");
-  b.false_per_um2_per_frame = vm["false-per-um2-per-frame"].as<double>();
+  b.false_per_um2_per_frame = non_negative(vm, "false-per-um2-per-frame");
   auto& w = o.widefield;
   w.camera_pixel_nm = positive<double>(vm, "camera-pixel-nm");
   w.wavelength_nm = positive<double>(vm, "wavelength-nm");
   w.numerical_aperture = positive<double>(vm, "na");
-  w.psf_sigma_nm = vm["psf-sigma-nm"].as<double>();
-  w.photons_per_label = vm["photons-per-label"].as<double>();
-  w.background_photons = vm["background-photons"].as<double>();
+  w.psf_sigma_nm = non_negative(vm, "psf-sigma-nm");
+  w.photons_per_label = non_negative(vm, "photons-per-label");
+  w.background_photons = non_negative(vm, "background-photons");
   w.vignetting = vm["vignetting"].as<double>();
   if (w.vignetting < 0 || w.vignetting >= 1) throw UsageError("--vignetting must be in [0, 1)");
-  o.wf_shift_max_px = vm["wf-shift-max-px"].as<double>();
+  o.wf_shift_max_px = non_negative(vm, "wf-shift-max-px");
   o.pixel_nm = positive<double>(vm, "pixel-nm");
   o.write_perfect = !vm["no-perfect"].as<bool>();
   o.write_dense = vm["write-dense"].as<bool>();

@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic render`, `table-info`, configuration and errors, as a user runs
 them. Outputs are read back with numpy and tifffile (Debian packages), not with our code."""
-import csv, json, os, shutil, subprocess, unittest
+import csv, json, os, re, shutil, subprocess, unittest
 import h5py
 import numpy as np
 import tifffile
@@ -263,6 +263,25 @@ class Cli(unittest.TestCase):
         # `run -o` of a campaign folder (meant: run it) is refused, not a demo simulated into it.
         p = run("run", "-o", out, check=1)
         self.assertIn("is a campaign folder (it has campaign.ini / positions.csv): to run it, give --campaign", p.stderr)
+
+    def test_a_specimen_value_out_of_range_is_refused_by_name(self):
+        for option, value, said in (("--pore-occupancy", "2", "must be in [0, 1]"), ("--photons-per-label", "-1", "must be >= 0"),
+                                    ("--gradient", "1.5", "must be in [0, 1]")):
+            p = run("simulate", "-o", os.path.join(self.dir, "x"), option, value, check=1)
+            self.assertIn(option + " " + said, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
+
+    def test_widefield_none_set_after_a_run_redoes_its_fovs(self):
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "5", "-q", check=0)
+        run("run", "--campaign", camp, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        ini = os.path.join(camp, "campaign.ini")
+        with open(ini) as f:
+            text = f.read()
+        with open(ini, "w") as f:
+            f.write(re.sub(r"(?m)^widefield = .*$", "widefield = none", text))
+        p = run("run", "--campaign", camp, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        self.assertEqual((p.stdout + p.stderr).count("the campaign has no widefields now"), 2, p.stderr)
 
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
