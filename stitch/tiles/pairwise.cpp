@@ -154,6 +154,7 @@ void fill_not_finite(ImageF& img) {
   for (float v : img)
     if (std::isfinite(v)) sum += v, ++n;
   if (n == img.size()) return;
+  const float mean = n ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;  // of the finite pixels
   for (int ring = 0; ring < 16 && n < img.size(); ++ring) {
     ImageF next = img.clone();
     std::size_t filled = 0;
@@ -175,7 +176,6 @@ void fill_not_finite(ImageF& img) {
     img = std::move(next);
     n += filled;
   }
-  const float mean = n ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
   for (float& v : img)
     if (!std::isfinite(v)) v = mean;
 }
