@@ -2,6 +2,8 @@
 // A campaign on disk (simulated or real): campaign.ini + positions.csv + per-FoV inputs, as
 // documented in README "Campaign folder". Reading it gives the plan: one entry per FoV with its
 // files and an estimated cost, so the dispatcher can hand out the largest FoVs first.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,9 +51,12 @@ std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);
 std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,
                                       bool camera_pixel_nm_given);
 
-// Localizations spanning less than this fraction of the field's side, in both axes: camera pixels
-// or micrometres read as nm (everything lands in one corner). Said by init-campaign and per FoV.
-inline constexpr double kTinySpanFraction = 0.05;
+// True when `localizations` (100 or more) span less than 5% of a field_nm side in both axes:
+// camera pixels or micrometres read as nm (everything lands in one corner). Said by
+// init-campaign and per FoV.
+inline bool spans_a_corner(std::size_t localizations, double x_span_nm, double y_span_nm, double field_nm) {
+  return localizations >= 100 && std::max(x_span_nm, y_span_nm) < 0.05 * field_nm;
+}
 
 // One FoV's widefield size in pixels (from its TIFF header).
 struct WidefieldSize {

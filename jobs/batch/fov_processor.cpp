@@ -87,8 +87,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           fov.table_path, rs.outside_field, static_cast<std::uint64_t>(in_window),
           100.0 * static_cast<double>(rs.outside_field) / in_window, fov_nm, bounds()));
     }
-    if (rs.in_image >= 100 && std::max(stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm) <
-                                  kTinySpanFraction * fov_nm)
+    if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm))
       // Camera pixels or um read as nm: everything lands in a corner of the field.
       w->warnings.push_back(fmt::format("{}: the localizations span only {} of a {:.0f} nm field: are the coordinates "
                                         "in nm (see the table's units)?",

@@ -40,7 +40,7 @@ void check_sample_table(const std::string& path, double fov_um, double camera_pi
                                " nm field: every FoV would fail with no localization in its field. The pipeline expects "
                                "each table in its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: "
                                "subtract each FoV's origin first (or is --fov-um wrong?). Nothing was written");
-  if (t.size() >= 100 && std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm) < kTinySpanFraction * fov_nm)
+  if (spans_a_corner(t.size(), s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm, fov_nm))
     spdlog::warn("{}: {}, a corner of the {:.0f} nm field: are the coordinates in nm (camera pixels or um read as nm)? "
                  "Check the table's units (table-info shows how its columns are read)",
                  path, span, fov_nm);

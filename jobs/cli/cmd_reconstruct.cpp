@@ -127,11 +127,12 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       if (has_wf)
         if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
           throw InputError(vm["widefield"].as<std::string>(), why);
-      if (const std::size_t out = has_wf ? localizations_outside(table, field) : 0; out > 0)
-        spdlog::warn("{}: {} of its {} localizations lie outside the widefield's camera field ({:.1f} x {:.1f} um) and are "
-                     "not used", path, out, table.size(), field.width_nm / 1e3, field.height_nm / 1e3);
       RenderStats rs;
       sparse = render(table, field, r, &rs);
+      if (has_wf && rs.outside_field > 0)  // counted by the render, of the frame window's localizations
+        spdlog::warn("{}: {} of its {} localizations lie outside the widefield's camera field ({:.1f} x {:.1f} um) and are "
+                     "not used", path, rs.outside_field, rs.in_image + rs.outside_field, field.width_nm / 1e3,
+                     field.height_nm / 1e3);
       spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
     }
   } else if (has_sparse_tif) {

@@ -92,7 +92,6 @@ TEST(QcReport, AGroupOfTilesCutOffFromTheMainGroupIsFlagged) {
     recs[id] = {id, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}}};
     layout["tiles"].push_back({{"id", id}, {"placed_by", "registration"}, {"component", id < 2 ? 0 : 1}});
   }
-  layout["tiles"][3]["component"] = 1;
   fovs.push_back({4, 1, 0, 0.0, 9.0, "", "", 0});  // a lone tile: flagged as placed by the stage
   recs[4] = {4, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}}};
   layout["tiles"].push_back({{"id", 4}, {"placed_by", "stage"}, {"component", 2}});
