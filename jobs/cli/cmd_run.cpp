@@ -85,7 +85,7 @@ void agree(int code, const std::string& what, MPI_Comm comm) {
 void check_run_outputs(const std::string& out, const po::variables_map& vm, const std::string& campaign_dir,
                        const std::vector<FovEntry>& fovs) {
   if (fs::exists(out) && !fs::is_directory(out))
-    throw IoError(out, "is a file, not a folder: the run's output folder goes here; choose another --output");
+    throw UsageError("--output " + out + " is a file, not a folder: the run's output folder goes here; choose another --output");
   // Results and inputs in one folder: fov/NNNN.h5 next to the inputs' fov/NNNN/ folders, and
   // `status` would take the campaign for a run. (A campaign in a subfolder of the output, as
   // `run -o OUT` simulates the demo into OUT/campaign, mixes nothing.)

@@ -160,16 +160,20 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                                       "did you mean --positions " + in_dir + " ?"
                                     : "not found (--positions is a path from the working folder)");
   }
-  double overlap_um = vm["overlap-um"].as<double>();
-  if (overlap_um < 0) {
-    auto it = campaign.find("overlap-um");
-    if (it == campaign.end()) throw UsageError("--overlap-um is needed (no campaign.ini with overlap-um in " + dir + ")");
-    overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
-  }
   const double pixel_nm = vm["pixel-nm"].as<double>();
   if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
   const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm);
   const TileSource& src = *source;
+  double overlap_um = vm["overlap-um"].as<double>();
+  if (overlap_um < 0) {
+    if (auto it = campaign.find("overlap-um"); it != campaign.end())
+      overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
+    else if (vm["feather-um"].as<double>() < 0) {
+      // Tiles without a campaign (--from-layout on exported tiles, say): the positions say it.
+      overlap_um = nominal_overlap_um(src);
+      spdlog::info("overlap {:.3g} um from the stage positions (no campaign.ini here; --overlap-um sets it)", overlap_um);
+    }
+  }
   std::size_t other_size = 0;
   for (std::size_t i = 1; i < src.size(); ++i)
     other_size += src.info(i).width_px != src.info(0).width_px || src.info(i).height_px != src.info(0).height_px;
@@ -347,7 +351,8 @@ Command stitch_command() {
   c.usage = "annamosaic stitch DIR --tiles PATTERN [--channel NAME=PATTERN[@PAGES]]... -o OUT.ims|OUT.tif";
   c.details =
       "DIR holds the tiles and positions.csv (id,row,col,x_um,y_um: nominal stage position of each tile's\n"
-      "top-left corner); a campaign folder (campaign.ini) also gives --overlap-um. Patterns are relative to\n"
+      "top-left corner); a campaign folder (campaign.ini) also gives --overlap-um (else the stage\n"
+      "positions give it). Patterns are relative to\n"
       "DIR: {id} = id with 4 digits (fov/0003), {id:d}, {row}, {col}, {row:02d}. Channel 0 (--tiles, else the\n"
       "first --channel) sets the tile grid; other channels of another size are resampled onto it using the\n"
       "TIFF pixel sizes (e.g. widefield=fov/{id}/widefield.tif@3-5: frames 3-5 averaged, 108 -> 20 nm).\n"
@@ -377,7 +382,7 @@ Command stitch_command() {
         ("channel", po::value<std::vector<std::string>>()->composing(), "NAME=PATTERN[@PAGES]: a (further) channel; repeatable")
         ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")
         ("pixel-nm", po::value<double>()->default_value(0.0), "tile pixel size (0: from the TIFF resolution tags)")
-        ("overlap-um", po::value<double>()->default_value(-1.0), "nominal overlap (default: campaign.ini)")
+        ("overlap-um", po::value<double>()->default_value(-1.0), "nominal overlap, the feather width (default: campaign.ini, else the stage positions)")
         ("search-um", po::value<double>()->default_value(2.0), "largest stage error between neighbours, per axis")
         ("register", po::value<std::vector<std::string>>()->composing(), "CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]; repeatable")
         ("random-pairs", po::value<std::size_t>()->default_value(200), "non-adjacent pairs calibrating the threshold")

@@ -56,6 +56,20 @@ std::vector<TilePair> grid_neighbours(const TileSource& source) {
   return out;
 }
 
+double nominal_overlap_um(const TileSource& source) {
+  std::vector<double> overlaps_um;
+  const double um_per_px = source.pixel_nm() / 1000.0;
+  for (const TilePair& p : grid_neighbours(source)) {
+    const TileInfo &a = source.info(p.a), &b = source.info(p.b);
+    overlaps_um.push_back(a.row == b.row ? a.width_px * um_per_px - std::abs(b.x_um - a.x_um)
+                                         : a.height_px * um_per_px - std::abs(b.y_um - a.y_um));
+  }
+  if (overlaps_um.empty()) return 0;
+  auto mid = overlaps_um.begin() + static_cast<long>(overlaps_um.size() / 2);
+  std::nth_element(overlaps_um.begin(), mid, overlaps_um.end());
+  return std::max(0.0, *mid);
+}
+
 StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_nm, double search_px) {
   StripGeometry g;
   g.nominal_dx_px = (b.x_um - a.x_um) * 1000.0 / pixel_nm;

@@ -43,6 +43,11 @@ struct TilePair {
 // Every horizontally and vertically adjacent pair of grid cells, sorted by (a, b).
 std::vector<TilePair> grid_neighbours(const TileSource& source);
 
+// The overlap the stage positions give neighbours (median over the pairs of grid_neighbours, in
+// um, along the axis that separates each pair; 0 with no pairs): the feather width when neither
+// the user nor campaign.ini says it.
+double nominal_overlap_um(const TileSource& source);
+
 // The strip of pair (a, b): a region of a's pixel grid, and the rounded nominal offset of b.
 struct StripGeometry {
   double nominal_dx_px = 0, nominal_dy_px = 0;  // b - a from the stage positions

@@ -135,6 +135,12 @@ class StitchCli(unittest.TestCase):
             self.assertGreaterEqual(w, 490)
         self.assertTrue(os.path.exists(ims[:-4] + ".xml"))
         run("export", ims, "--region", "0,0,64,64", "-o", self.out("crop.tif"), binary=SIM, check=0)
+        # No campaign.ini and no --overlap-um: the stage positions give the overlap (tiles of 18 um
+        # every 16 um, the stage jittered by up to 0.6 um), said in the log.
+        p = run(d, "--tiles", "t/{id}.tif", "-o", self.out("camera_no_overlap.tif"), check=0)
+        m = re.search(r"overlap ([0-9.]+) um from the stage positions", p.stderr + p.stdout)
+        self.assertIsNotNone(m, p.stderr)
+        self.assertAlmostEqual(float(m.group(1)), 2.0, delta=0.6)
         # Outputs over inputs are refused, the layout too.
         p = run(d, "--tiles", "t/{id}.tif", "--overlap-um", "2", "--layout", os.path.join(d, "positions.csv"),
                 "-o", self.out("x.tif"), check=1)
