@@ -143,6 +143,8 @@ void validate_run_options(const po::variables_map& vm) {
 
 // The options that decide what a FoV result holds. A rerun into the same output with other values
 // would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
+constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "delimiter"};
+
 nlohmann::json fov_settings(const po::variables_map& vm) {
   std::string model_id = vm["model"].as<std::string>();
   try {
@@ -155,7 +157,7 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
                       {"no-widefield", vm["no-widefield"].as<bool>()},
                       {"failed-tile", vm["failed-tile"].as<std::string>()},
                       {"model", model_id}};
-  for (const char* k : {"columns", "xy-unit", "delimiter"})
+  for (const char* k : kOptionalTableSettings)
     if (vm.count(k)) j[k] = vm[k].as<std::string>();
   j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
   j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
@@ -187,6 +189,10 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
       for (const auto& [k, v] : now.items())
         if (!before.contains(k) || before[k] != v)
           diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? json_text(before[k]) : "(unset)") + " -> " + json_text(v);
+    // The table options recorded only when given: one dropped since reads the tables otherwise.
+    if (!before.is_discarded() && stage != "stitch")
+      for (const char* k : kOptionalTableSettings)
+        if (before.contains(k) && !now.contains(k)) diff += (diff.empty() ? "" : ", ") + std::string(k) + " " + json_text(before[k]) + " -> (unset)";
     if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");

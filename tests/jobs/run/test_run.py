@@ -214,7 +214,15 @@ class Run(unittest.TestCase):
                            capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         with open(os.path.join(d, "out", "fov_settings.json")) as fh:
-            self.assertEqual(json.load(fh)["pixel-nm"], 20.0)
+            settings = json.load(fh)
+        self.assertEqual(settings["pixel-nm"], 20.0)
+        # A table option given then and dropped now reads the tables otherwise: refused too.
+        settings["columns"] = "x=xc,y=yc"
+        with open(os.path.join(d, "out", "fov_settings.json"), "w") as fh:
+            json.dump(settings, fh)
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        self.assertIn('other settings (columns "x=xc,y=yc" -> (unset))', p.stderr)
 
     def test_a_pixel_size_other_than_the_models_is_refused_before_any_fov(self):
         # The A-net has learned structures at 20 nm: a 10 nm run would give plausible-looking nonsense.
