@@ -84,11 +84,15 @@ GRES
 export SLURM_CONF="$conf"
 /usr/sbin/slurmctld -f "$conf" -i
 /usr/sbin/slurmd -f "$conf" -N localhost
+alive() { [[ -f "$state/$1.pid" ]] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 for _ in $(seq 100); do
   st=$(sinfo -h -o %T 2>/dev/null | head -n1 || true)
-  [[ "$st" == idle* || "$st" == mixed* ]] && { echo "export SLURM_CONF=$conf"; exit 0; }
+  # Our own daemons must be the ones answering: another slurmctld on the same port would too.
+  if [[ "$st" == idle* || "$st" == mixed* ]] && alive slurmctld && alive slurmd; then
+    echo "export SLURM_CONF=$conf"; exit 0
+  fi
   sleep 0.2
 done
-echo "local-cluster: node did not become idle (state: ${st:-none}); see $state/log" >&2
+echo "local-cluster: node did not become idle (state: ${st:-none}; our slurmctld $(alive slurmctld && echo running || echo not running), slurmd $(alive slurmd && echo running || echo not running): another SLURM on this machine?); see $state/log" >&2
 stop
 exit 1

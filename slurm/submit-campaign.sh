@@ -12,10 +12,14 @@
 #   STITCH_PARTITION [PARTITION] (the stitch needs no GPU: a CPU partition where GPU partitions
 #   refuse GPU-less jobs)  STITCH_NODES [NODES]
 #   THROTTLE [4] (array elements running at once, >= 1)
-#   GPU_GRES [--gpus-per-task=1]  (set to "" on clusters without GPUs: CPU ranks)
+#   GPU_GRES [--gpus-per-task=1]  (sbatch options, space-separated, e.g. "--gres=gpu:4
+#   --gpu-bind=closest"; "" on clusters without GPUs: CPU ranks)
 #   ANNAMOSAIC [annamosaic]  (path of the binary; on a node set up by scripts/setup-gpu-node.sh,
 #   source gpu-node/env.sh first: --export=ALL carries its variables to the ranks)
-#   ANNAMOSAIC_SRUN_MPI [pmix]  ANNAMOSAIC_MAX_REQUEUES [20]  (see annamosaic-grid.sbatch)
+#   FOV_LEAD_S [300]  STITCH_LEAD_S [120] (the ranks are told to stop this long before the time
+#   limit, to finish the FoVs in flight: on CPU ranks, give at least 3 FoVs' time)
+#   ANNAMOSAIC_SRUN_MPI [pmix]  ANNAMOSAIC_MAX_REQUEUES [20]  ANNAMOSAIC_RESTART_DELAY_S [10]
+#   (see annamosaic-grid.sbatch)
 #   LIST [slurm-campaign-<date>-<random>.list]  (the grids, one config per line; never reused)
 # Prints the two job ids and which array index is which grid. Logs: slurm-<job>_<index>.out in
 # the current folder.
@@ -57,20 +61,45 @@ time_s=$(seconds_of "$TIME") || die "TIME must be a SLURM time limit such as 04:
 stitch_time_s=$(seconds_of "$STITCH_TIME") || die "STITCH_TIME must be a SLURM time limit such as 04:00:00, not '$STITCH_TIME'"
 # The ranks are told to stop this long before the limit (then requeued): a shorter TIME would stop
 # every run right after it starts, and requeue it forever.
-fov_lead_s=300 stitch_lead_s=120
+positive FOV_LEAD_S "${FOV_LEAD_S:=300}"; positive STITCH_LEAD_S "${STITCH_LEAD_S:=120}"
+fov_lead_s=$FOV_LEAD_S stitch_lead_s=$STITCH_LEAD_S
+hms() { printf '%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 (( time_s > fov_lead_s + 300 )) ||
-  die "TIME=$TIME is too short: the FoV runs are told to stop $fov_lead_s s before the limit (give at least 00:10:01)"
+  die "TIME=$TIME is too short: the FoV runs are told to stop FOV_LEAD_S=$fov_lead_s s before the limit (give at least $(hms $((fov_lead_s + 301))))"
 (( stitch_time_s > stitch_lead_s + 300 )) ||
-  die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop $stitch_lead_s s before the limit (give at least 00:07:01)"
+  die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop STITCH_LEAD_S=$stitch_lead_s s before the limit (give at least $(hms $((stitch_lead_s + 301))))"
 bin=${ANNAMOSAIC:-annamosaic}
 command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': set ANNAMOSAIC=/path/to/annamosaic"
+# Each grid read as its job will read it (from this folder, the jobs' working folder): a
+# configuration or campaign that cannot be read fails now, not after waiting for a GPU node; and
+# no two grids may share an output folder (the second would redo the first's FoVs as its own).
+declare -A config_seen=() grid_of_output=()
+outputs=()
+for c in "$@"; do
+  real=$(realpath "$c")
+  [[ -z "${config_seen[$real]:-}" ]] || die "$c is given twice"
+  config_seen[$real]=1
+  rc=0; json=$("$bin" status "$c" --json 2>/dev/null) || rc=$?
+  if (( rc == 1 || rc == 2 )); then
+    "$bin" status "$c" >&2 || true
+    die "$c cannot be run as it is (above); nothing was submitted"
+  fi
+  out=$(sed -n 's/^ *"output": "\(.*\)",\{0,1\}$/\1/p' <<< "$json" | head -n 1)
+  [[ -n "$out" ]] || die "$c: annamosaic status named no output folder (exit $rc); nothing was submitted"
+  out=$(realpath -m "$out")  # out, ./out/ and /abs/out are one folder
+  [[ -z "${grid_of_output[$out]:-}" ]] ||
+    die "$c and ${grid_of_output[$out]} both write to $out: give each grid its own [run] output; nothing was submitted"
+  grid_of_output[$out]=$c
+  outputs+=("$out")
+done
 export ANNAMOSAIC ANNAMOSAIC_GRID_SCRIPT
 ANNAMOSAIC=$(realpath "$(command -v "$bin")")
 ANNAMOSAIC_GRID_SCRIPT="$here/annamosaic-grid.sbatch"
 # --dry-run: the commands as they would run, with stand-ins for the job ids.
 submit() {
   local name=$1; shift
-  if (( dry )); then printf '%q ' sbatch "$@" >&2; echo >&2; echo "<$name-job-id>"; return; fi
+  # The jobs find the binary and this script through the environment (--export=ALL): shown too.
+  if (( dry )); then printf '%q ' ANNAMOSAIC="$ANNAMOSAIC" ANNAMOSAIC_GRID_SCRIPT="$ANNAMOSAIC_GRID_SCRIPT" sbatch "$@" >&2; echo >&2; echo "<$name-job-id>"; return; fi
   local id
   id=$(sbatch "$@") || return
   echo "${id%%;*}"  # --parsable prints "id;cluster" on multi-cluster sites
@@ -86,8 +115,9 @@ else
   list=$(mktemp "slurm-campaign-$(date +%Y%m%d-%H%M%S)-XXXX.list")
 fi
 if (( dry )); then
-  echo "campaign list $list would hold (array index: configuration; its log is slurm-<job>_<index>.out):" >&2
-  realpath "$@" | awk '{ printf "  %d: %s\n", NR - 1, $0 }' >&2
+  echo "campaign list $list would hold (array index: configuration -> its output folder; its log is slurm-<job>_<index>.out):" >&2
+  i=0
+  for c in "$@"; do echo "  $i: $(realpath "$c") -> ${outputs[$i]}" >&2; i=$((i + 1)); done
   list=$(realpath -m "$list")
 else
   realpath "$@" > "$list"
@@ -99,9 +129,9 @@ common=(--parsable --export=ALL)
 fov_where=(--nodes="$NODES") stitch_where=(--nodes="$STITCH_NODES")
 [[ -n "${PARTITION:-}" ]] && fov_where+=(--partition="$PARTITION")
 [[ -n "${STITCH_PARTITION:-${PARTITION:-}}" ]] && stitch_where+=(--partition="${STITCH_PARTITION:-$PARTITION}")
-gres=${GPU_GRES---gpus-per-task=1}
+read -ra gres <<< "${GPU_GRES---gpus-per-task=1}"  # "" (CPU ranks) or one or more sbatch options
 fovs=$(submit fovs "${common[@]}" "${fov_where[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
-  --ntasks-per-node="$GPUS_PER_NODE" ${gres:+"$gres"} --cpus-per-task="$CPUS_PER_GPU" \
+  --ntasks-per-node="$GPUS_PER_NODE" ${gres[@]+"${gres[@]}"} --cpus-per-task="$CPUS_PER_GPU" \
   --mem-per-cpu="$MEM_PER_CPU" -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" fovs "$list") ||
   { rm -f "$list"; die "sbatch refused the FoV array (see its message above); nothing was submitted"; }
 stitch=$(submit stitch "${common[@]}" "${stitch_where[@]}" --time="$STITCH_TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
@@ -113,8 +143,9 @@ if (( dry )); then echo "dry run: nothing submitted, nothing written"; exit 0; f
 echo "campaign list: $list ($n grids)"
 echo "FoV array job: $fovs    stitch array job: $stitch (aftercorr: grid i stitches when its FoVs succeeded)"
 i=0
-for c in "$@"; do echo "  [$i] $(realpath "$c")  -> slurm-${fovs}_$i.out, slurm-${stitch}_$i.out"; i=$((i + 1)); done
-echo "progress: $bin status --list $list    (FoVs done / failed / left per grid, pace, mosaic)"
+for c in "$@"; do echo "  [$i] $(realpath "$c") -> ${outputs[$i]}  (logs slurm-${fovs}_$i.out, slurm-${stitch}_$i.out)"; i=$((i + 1)); done
+# The configurations' relative paths are taken from this folder (the jobs' working folder): so is status.
+printf 'progress: cd %q && %q status --list %q    (FoVs done / failed / left per grid, pace, mosaic)\n' "$PWD" "$bin" "$list"
 echo "watch: squeue -j $fovs,$stitch    (a Reason of PartitionConfig or Resources that never clears: the request"
 echo "       exceeds the partition; lower GPUS_PER_NODE, CPUS_PER_GPU or MEM_PER_CPU)"
 echo "cancel: scancel $fovs $stitch    (cancelled elements are not requeued; submit the same configs again to resume)"

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <new>
 #include <numeric>
 
 #include "batch/input_stamp.hpp"
@@ -160,7 +161,15 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
   w.job.reset();
   w.failed = true;
   w.anet_failed = true;
-  w.reason = (w.reason.empty() ? "" : w.reason + "; ") + "reconstruction failed: " + e.what();
+  // LibTorch's messages carry a C++ backtrace of ~40 frames: kept out of the manifest and logs.
+  std::string what = e.what();
+  for (const char* cut : {"\nException raised from", "\nframe #0"})
+    if (const auto at = what.find(cut); at != std::string::npos) what.erase(at);
+  w.anet_out_of_memory = dynamic_cast<const std::bad_alloc*>(&e) != nullptr || what.find("out of memory") != std::string::npos ||
+                         what.find("DefaultCPUAllocator") != std::string::npos || what.find("alloc_cpu") != std::string::npos;
+  if (w.anet_out_of_memory)
+    what += " (out of memory: lower --anet-memory-mb or --in-flight, or give each rank more memory)";
+  w.reason = (w.reason.empty() ? "" : w.reason + "; ") + "reconstruction failed: " + what;
   FovResult& r = w.result;
   r.status = "degraded";  // the documented result states: ok, degraded (empty here)
   r.reason = w.reason;
@@ -263,6 +272,10 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   // "registration failed").
   if (r.error_map.empty()) rec["extra"].erase("error_score");  // no error map, no score (not a 0)
   rec["extra"]["widefield"] = w.widefield_registered;
+  if (rec.contains("checksum")) {  // written: its size, for `status` to see a file cut short without reading it
+    std::error_code ec;
+    if (const auto bytes = std::filesystem::file_size(path, ec); !ec) rec["extra"]["bytes"] = bytes;
+  }
   if (!w.widefield_registered)
     for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;

@@ -55,6 +55,7 @@ struct FovWork {
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)
+  bool anet_out_of_memory = false;                    // ... for want of memory (host or GPU)
   bool widefield_registered = false;                  // L came from a widefield (else: none, or ignored)
   // The widefield shows no structure above its noise (widefield_signal.hpp): kept for the mosaic's
   // widefield channel, not given to the A-net, which would invent filaments from its noise.

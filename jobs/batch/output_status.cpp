@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
 
@@ -99,6 +100,17 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
       }
       if (r.status == "done") {
         const bool present = fs::is_regular_file(out_dir + "/" + r.file, ec);
+        // The size recorded with it (runs since 2026-12-04): a file cut short or copied over is
+        // seen without reading it.
+        const auto size = present ? fs::file_size(out_dir + "/" + r.file, ec) : std::uintmax_t{0};
+        if (present && !ec && r.extra.contains("bytes") && r.extra["bytes"].is_number_unsigned() &&
+            r.extra["bytes"].get<std::uintmax_t>() != size) {
+          ++st.damaged_results;
+          st.recorded[id] = RecordedFov::result_damaged;
+          st.damaged.emplace_back(id, fmt::format("{} has {} bytes, {} when it was recorded", r.file, size,
+                                                  r.extra["bytes"].get<std::uintmax_t>()));
+          continue;
+        }
         ++(present ? st.done : st.missing_results);
         st.recorded[id] = present ? RecordedFov::done : RecordedFov::result_missing;
         if (present && verify_results) to_verify.emplace_back(id, &r);
@@ -131,6 +143,7 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         st.damaged.emplace_back(to_verify[i].first, why[i]);
       }
     }
+    std::sort(st.damaged.begin(), st.damaged.end());  // by id: size and checksum mismatches both
     struct stat s {};
     if (!records.empty() && ::stat(manifest_path.c_str(), &s) == 0) {
       const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(

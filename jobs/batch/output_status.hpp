@@ -25,7 +25,8 @@ struct RunPace {
 RunPace latest_run_pace(const std::vector<std::string>& event_lines);
 
 // A planned FoV's state as its manifest record says; FoVs without a record are not done yet.
-// result_damaged: its file no longer matches its recorded checksum (only known when verified).
+// result_damaged: its file has another size than recorded, or (known when verified) no longer
+// matches its recorded checksum.
 enum class RecordedFov { done, failed, result_missing, result_damaged };
 
 struct OutputStatus {
@@ -38,7 +39,8 @@ struct OutputStatus {
   std::size_t failed = 0;              // recorded failed (the next run tries them again)
   std::size_t missing_results = 0;     // recorded done, result file gone (the next run redoes them)
   bool verified = false;               // the result files were read and compared with their checksums
-  std::size_t damaged_results = 0;     // recorded done, file there but changed or unreadable (when verified)
+  std::size_t damaged_results = 0;     // recorded done, file there but of another size than recorded, or
+                                       // (when verified) changed or unreadable
   std::vector<std::pair<int, std::string>> damaged;  // id, why (by id)
   std::size_t not_in_plan = 0;         // records of ids the plan does not have (another campaign's?)
   std::vector<std::pair<int, std::string>> failed_reasons;  // id, reason (by id)

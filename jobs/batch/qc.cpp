@@ -292,7 +292,6 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     report["edges"] = layout->value("edges", nlohmann::json::array());
     if (layout->contains("summary")) report["layout_summary"] = (*layout)["summary"];
   }
-  write_file_atomic(qc + "/qc.json", json_text(report, 1) + "\n");
 
   const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
   std::error_code ec;
@@ -309,6 +308,9 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   po.max_size_px = 2048;
   if (ov.any_reconstruction) write_preview_png(qc + "/overview_reconstruction.png", ov.reconstruction.view(), po);
   if (ov.any_error) write_preview_png(qc + "/overview_error.png", ov.error_map.view(), po);
+  // Last: its presence (newer than the mosaic) says the report is complete, to `status` too; a
+  // run stopped while drawing the images leaves none.
+  write_file_atomic(qc + "/qc.json", json_text(report, 1) + "\n");
   return s;
 }
 

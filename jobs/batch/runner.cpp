@@ -258,8 +258,9 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
                   if (w->job) anet_failures_in_a_row = 0;
                 } else if (++anet_failures_in_a_row >= kAnetFailuresToGiveUp && !gave_up.exchange(true)) {
                   spdlog::error("rank {}: the A-net failed on {} FoVs in a row (last: FoV {}: {}); this rank takes no "
-                                "more FoVs (the device may be lost)",
-                                rank, kAnetFailuresToGiveUp, w->entry.id, w->reason);
+                                "more FoVs ({})",
+                                rank, kAnetFailuresToGiveUp, w->entry.id, w->reason,
+                                w->anet_out_of_memory ? "out of memory" : "the device may be lost");
                 }
                 add_busy(t0);
                 return w;

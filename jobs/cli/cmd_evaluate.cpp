@@ -146,7 +146,8 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     const auto nm = [](double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.1f}", v); };  // --no-frc
     std::printf("%-10s %8.4f %8.4f %8.2f %10s\n", "histogram", e.histogram.ms_ssim, e.histogram.ssim, e.histogram.psnr,
                 nm(e.histogram.frc_nm).c_str());
-    std::printf("%-10s %8.4f %8.4f %8.2f %10s\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, nm(e.anet.frc_nm).c_str());
+    std::printf("%-10s %8.4f %8.4f %8.2f %10s%s\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, nm(e.anet.frc_nm).c_str(),
+                std::isnan(e.anet.frc_nm) ? "" : "   (FRC optimistic: both halves share the network's prior)");
     if (e.with_widefield)
       std::printf("%-10s %8.4f %8.4f %8.2f %10s   (S + widefield; registration confidence %.2f)\n", "A-net+wf",
                   e.anet_widefield.ms_ssim, e.anet_widefield.ssim, e.anet_widefield.psnr, "-", e.widefield_confidence);

@@ -16,6 +16,15 @@
 
 namespace annamosaic::cli {
 namespace {
+// OUT.config.ini with only the last extension taken off: "mosaic.ome.tif" -> "mosaic.ome.config.ini",
+// so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone.
+std::string export_config_path(const std::string& out) {
+  const std::filesystem::path p(out);
+  return (p.parent_path() / p.stem()).string() + ".config.ini";
+}
+}  // namespace
+
+namespace {
 
 struct Region {
   std::size_t x = 0, y = 0, w = 0, h = 0;
@@ -97,7 +106,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
   const ImsInfo& in = reader.info();
   {
     const std::string out = to_ome ? vm["ome-tiff"].as<std::string>() : vm["output"].as<std::string>();
-    prepare_outputs({input}, {out, path_stem(out) + ".config.ini"});
+    prepare_outputs({input}, {out, export_config_path(out)});
   }
 
   if (to_ome) {
@@ -123,7 +132,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
     spdlog::info("wrote {}: {} levels x {} channels, {} tiles, {:.1f} MB ({:.1f} MB raw) in {:.1f} s ({:.0f} MB/s raw)", out,
                  st.levels, in.channels.size(), st.tiles, st.file_bytes / 1e6, st.raw_bytes / 1e6, st.seconds,
                  st.raw_bytes / 1e6 / std::max(st.seconds, 1e-9));
-    write_config_next_to(path_stem(out) + ".config.ini", self, vm);
+    write_config_next_to(export_config_path(out), self, vm);
     return 0;
   }
 
@@ -180,7 +189,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
     write_tiff(out, img.view(), wo);
   }
   spdlog::info("wrote {} ({} x {} px)", out, w, h);
-  write_config_next_to(path_stem(out) + ".config.ini", self, vm);
+  write_config_next_to(export_config_path(out), self, vm);
   return 0;
 }
 

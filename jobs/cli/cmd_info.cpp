@@ -40,6 +40,7 @@ TableReadOptions table_options(const po::variables_map& vm) {
   else if (unit == "px") o.csv.xy_unit = XyUnit::CameraPixel;
   else if (unit == "um") o.csv.xy_unit = XyUnit::Micrometre;
   else throw UsageError("--xy-unit must be nm, um or px, not '" + unit + "'");
+  o.csv.xy_unit_given = !vm["xy-unit"].defaulted();
   // Only an explicit value is a table's px unit (see add_table_options).
   o.csv.camera_pixel_nm = vm["camera-pixel-nm"].defaulted() ? 0.0 : vm["camera-pixel-nm"].as<double>();
   if (o.csv.camera_pixel_nm < 0 || !std::isfinite(o.csv.camera_pixel_nm)) throw UsageError("--camera-pixel-nm must be >= 0");
@@ -71,7 +72,7 @@ void note_camera_pixel(const std::string& widefield_path, const po::variables_ma
                  widefield_path, cam_nm);
 }
 
-LocTable read_table_logged(const std::string& path, const po::variables_map& vm) {
+LocTable read_table_logged(const std::string& path, const po::variables_map& vm, ReadReport* report) {
   const TableReadOptions opt = table_options(vm);
   ReadReport rep;
   const auto t0 = std::chrono::steady_clock::now();
@@ -83,6 +84,8 @@ LocTable read_table_logged(const std::string& path, const po::variables_map& vm)
                rep.columns);
   for (const auto& w : rep.warnings) spdlog::warn("{}", w);
   if (const std::string skipped = skipped_rows_message(path, rep); !skipped.empty()) spdlog::warn("{}", skipped);
+  if (const std::string unit = assumed_unit_warning(path, rep, t); !unit.empty()) spdlog::warn("{}", unit);
+  if (report) *report = std::move(rep);
   return t;
 }
 
@@ -163,16 +166,20 @@ void write_config_next_to(const std::string& path, const Command& cmd, const po:
 namespace {
 int run_table_info(const po::variables_map& vm) {
   const std::string input = vm["input"].as<std::string>();
-  const LocTable t = read_table_logged(input, vm);
+  ReadReport rep;
+  const LocTable t = read_table_logged(input, vm, &rep);
   const TableStats s = compute_stats(t);
   const FrameRange r = frame_range_of(s);
+  // What render would refuse (it sizes the image by the table), said here as a warning.
+  if (const FarOutliers o = far_outliers(t); !o.rows.empty()) spdlog::warn("{}: {}", input, far_outliers_message(t, o));
+  const std::string assumed = rep.xy_unit_assumed ? "   (no unit in the header: read as nm; --xy-unit)" : "";
   std::cout << "file          " << input << "\n"
             << "rows          " << s.rows << "\n";
   if (s.rows) {
     std::cout << "frames        " << s.frame_min << " .. " << s.frame_max << " (base " << r.base << ", " << r.count
               << " frames)\n"
-              << "x [nm]        " << s.x_min_nm << " .. " << s.x_max_nm << "\n"
-              << "y [nm]        " << s.y_min_nm << " .. " << s.y_max_nm << "\n"
+              << "x [nm]        " << s.x_min_nm << " .. " << s.x_max_nm << assumed << "\n"
+              << "y [nm]        " << s.y_min_nm << " .. " << s.y_max_nm << assumed << "\n"
               << "optional      "
               << (t.has_z() || t.has_intensity() || t.has_uncertainty()
                       ? std::string(t.has_z() ? "z " : "") + (t.has_intensity() ? "intensity " : "") +

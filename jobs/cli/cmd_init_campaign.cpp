@@ -17,8 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // The commonest mistakes with real data: tables in stage (slide) coordinates instead of each
-// FoV's own, and a --fov-um smaller than the tables' field. Read one table and say so before hours
-// of FoVs find it out one by one; a table wholly outside the field is refused (every FoV would fail).
+// FoV's own, and a --fov-um smaller than the tables' field. Read a table and say so before hours
+// of FoVs find it out one by one; a table wholly outside the field is refused (its FoV would fail,
+// and so, most likely, would every other).
 void check_sample_table(const std::string& path, double fov_um, double camera_pixel_nm) {
   LocTable t;
   try {
@@ -101,7 +102,10 @@ int run_init_campaign(const po::variables_map& vm) {
     spdlog::warn("{} of {} grid cells have no table and are left out ({}{}): the mosaic has holes there", plan.missing_tables.size(),
                  o.rows * o.cols, some, plan.missing_tables.size() > 5 ? ", ..." : "");
   }
-  check_sample_table(dir + "/" + plan.fovs.front().table, o.fov_um, camera_given ? o.camera_pixel_nm : 0.0);
+  // The first, middle and last FoVs: stage coordinates hide in the first alone (its stage origin
+  // is often 0, so its table looks FoV-local).
+  for (const std::size_t i : std::set<std::size_t>{0, plan.fovs.size() / 2, plan.fovs.size() - 1})
+    check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, camera_given ? o.camera_pixel_nm : 0.0);
   std::vector<WidefieldSize> sizes;  // as run checks them, from their TIFF headers
   for (const InitFov& f : plan.fovs) {
     if (f.widefield.empty()) continue;

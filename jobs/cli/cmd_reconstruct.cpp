@@ -11,6 +11,7 @@
 #include "anet/reconstructor.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_file.hpp"
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "imageio/png_preview.hpp"
@@ -77,6 +78,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     }
     prepare_outputs(inputs, outputs);
   }
+  // Checked before the A-net runs (minutes on a large field), not after.
+  const std::string format = vm["format"].as<std::string>();
+  if (format != "float32" && format != "uint16") throw UsageError("--format must be float32 or uint16, not '" + format + "'");
 
   ImageF wf_raw;
   if (has_wf) note_camera_pixel(vm["widefield"].as<std::string>(), vm);
@@ -103,6 +107,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     use_wf = false;
   }
   ImageF sparse;
+  std::string field_nm;  // where the image lies in the table's coordinates (a table's field)
   if (has_table) {
     const std::string path = vm["table"].as<std::string>();
     const LocTable table = read_table_logged(path, vm);
@@ -129,11 +134,22 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
           throw InputError(vm["widefield"].as<std::string>(), why);
       RenderStats rs;
       sparse = render(table, field, r, &rs);
+      field_nm = fmt::format("{},{},{},{}", field.x0_nm, field.y0_nm, field.width_nm, field.height_nm);  // exact: reusable
+      // A frame window with nothing in it (a typo, the other frame base): the A-net would make
+      // an image of nothing, or of the widefield alone.
+      if (rs.in_image == 0 && rs.outside_window > 0) {
+        const std::string why = fmt::format("no localization falls in the frame window --frames {} (the table's frames: "
+                                            "{} to {})", vm["frames"].as<std::string>(), st.frame_min, st.frame_max);
+        if (!use_wf) throw InputError(path, why + ": nothing to reconstruct");
+        spdlog::warn("{}: {}: reconstructing from the widefield alone", path, why);
+        sparse = ImageF();  // as a table without rows: widefield only, nothing to register it to
+      }
       if (has_wf && rs.outside_field > 0)  // counted by the render, of the frame window's localizations
         spdlog::warn("{}: {} of its {} localizations lie outside the widefield's camera field ({:.1f} x {:.1f} um) and are "
                      "not used", path, rs.outside_field, rs.in_image + rs.outside_field, field.width_nm / 1e3,
                      field.height_nm / 1e3);
-      spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
+      if (!sparse.empty())
+        spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
     }
   } else if (has_sparse_tif) {
     const std::string path = vm["sparse"].as<std::string>();
@@ -178,17 +194,42 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
                r.reconstruction.height(), r.tiled ? std::to_string(r.tiles) + " tiles" : std::string("whole FoV"), r.seconds,
                mpx / std::max(r.seconds, 1e-9));
 
+  // One set of outputs: an earlier reconstruct's to this name go first (a kill -9 while writing
+  // then leaves some of the new files, never a mix of old and new), with what killed writers left.
+  // The configuration, written last, marks a complete set.
+  {
+    std::size_t replaced = 0;
+    for (const char* suffix : {".config.ini", ".q.tif", ".error.tif", ".widefield-q.tif", ".widefield.tif", ".sparse.tif",
+                               ".png", ".error.png"}) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(stem + suffix, ec) && std::filesystem::remove(stem + suffix, ec)) ++replaced;
+    }
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(out, ec) && std::filesystem::remove(out, ec)) ++replaced;
+    if (replaced) spdlog::info("replaced the {} output file(s) of an earlier reconstruct to {}", replaced, out);
+    const std::filesystem::path dir = std::filesystem::path(out).has_parent_path() ? std::filesystem::path(out).parent_path()
+                                                                                   : std::filesystem::path(".");
+    const std::string base = std::filesystem::path(stem).filename().string();
+    std::size_t files = 0;
+    std::uintmax_t bytes = 0;
+    for (const std::string& name : {std::filesystem::path(out).filename().string(), base + ".q.tif", base + ".error.tif",
+                                   base + ".widefield-q.tif", base + ".widefield.tif", base + ".sparse.tif", base + ".png",
+                                   base + ".error.png", base + ".config.ini"}) {
+      const auto [n, b] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true, name);
+      files += n, bytes += b;
+    }
+    if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed writers left in {}", files, bytes / 1e6, dir.string());
+  }
   TiffWriteOptions wo;
   wo.pixel_nm = px;
-  wo.description = "annamosaic reconstruct, model " + model;
-  if (vm["format"].as<std::string>() == "uint16") {
+  wo.description = "annamosaic reconstruct, model " + model +
+                   (field_nm.empty() ? std::string() : "; field-nm = " + field_nm + " (x0,y0,width,height of the table's coordinates; columns x, rows y downwards)");
+  if (format == "uint16") {
     wo.pixel = TiffPixel::UInt16;
     wo.description += "; uint16 = round(A * 65535), A in [0, 1]";
     write_tiff(out, anet::reconstruction_to_u16(r.reconstruction.view()).view(), wo);
-  } else if (vm["format"].as<std::string>() == "float32") {
-    write_tiff(out, r.reconstruction.view(), wo);
   } else {
-    throw UsageError("--format must be float32 or uint16");
+    write_tiff(out, r.reconstruction.view(), wo);
   }
   TiffWriteOptions fo;
   fo.pixel_nm = px * 4;  // Q grid
@@ -209,19 +250,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     write_preview_png(stem + ".png", r.reconstruction.view(), PreviewOptions{});
     if (use_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
   }
-  // Files an earlier reconstruct to this name wrote and this one did not (its error map when this
-  // one had no widefield): beside the new ones they would read as this result's.
-  const bool preview = !vm["no-preview"].as<bool>();
-  const std::pair<const char*, bool> siblings[] = {{".error.tif", use_wf},        {".widefield-q.tif", use_wf},
-                                                   {".widefield.tif", use_wf},    {".sparse.tif", !sparse.empty()},
-                                                   {".png", preview},             {".error.png", use_wf && preview}};
-  for (const auto& [suffix, made] : siblings) {
-    std::error_code ec;
-    if (!made && std::filesystem::is_regular_file(stem + suffix, ec) && std::filesystem::remove(stem + suffix, ec))
-      spdlog::info("removed {}{}: an earlier reconstruct's, which this one does not make", stem, suffix);
-  }
   spdlog::info("wrote {} (+ .q.tif{}{})", out, use_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
-  write_config_next_to(stem + ".config.ini", self, vm);
+  write_file_atomic(stem + ".config.ini", effective_config(self, vm) + (field_nm.empty() ? std::string()
+                                                                       : "# field reconstructed: field-nm = " + field_nm + "\n"));
   return 0;
 }
 

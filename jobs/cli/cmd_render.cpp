@@ -105,7 +105,11 @@ int run_render(const Command& self, const po::variables_map& vm) {
 
   TiffWriteOptions wo;
   wo.pixel_nm = pixel_nm;
-  wo.description = "annamosaic render of " + input;
+  // Where the image lies in the table's coordinates, for overlays and reproduction (the log alone
+  // would lose it): column i covers x0 + i px .. x0 + (i+1) px, rows are y, growing downwards.
+  const std::string field_nm = fmt::format("{},{},{},{}", field.x0_nm, field.y0_nm, field.width_nm, field.height_nm);  // exact: reusable
+  wo.description = "annamosaic render of " + input + "; field-nm = " + field_nm +
+                   " (x0,y0,width,height of the table's coordinates; columns x, rows y downwards)";
   ImageF as_float(W, H);
   std::transform(counts.begin(), counts.end(), as_float.begin(), [](std::uint32_t v) { return static_cast<float>(v); });
   if (format == "uint16") {
@@ -122,7 +126,10 @@ int run_render(const Command& self, const po::variables_map& vm) {
     write_preview_png(preview_path, as_float.view(), PreviewOptions{});
     spdlog::info("wrote {}", preview_path);
   }
-  write_config_next_to(path_stem(output) + ".config.ini", self, vm);
+  // With the field the table's extent gave: --field-nm with it renders the same image.
+  write_file_atomic(path_stem(output) + ".config.ini",
+                    effective_config(self, vm) +
+                        (vm.count("field-nm") ? std::string() : "# field rendered (from the table's extent): field-nm = " + field_nm + "\n"));
   return 0;
 }
 

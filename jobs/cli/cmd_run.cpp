@@ -71,13 +71,28 @@ struct MpiSession {
   }
 };
 
-// All ranks must agree that a step worked; otherwise every rank fails (the message is in the log
-// above). `code` is the failure's kind on this rank (failure_kind), 0 when it worked; the exit
-// status follows the most serious one, an unexpected failure counting as the environment's.
-void agree(int code, const std::string& what, MPI_Comm comm) {
-  int worst = 0;
-  MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, comm);
-  if (worst != 0) throw_of_kind(worst == 4 ? 3 : worst, what + " failed on at least one rank (see its messages above)");
+// All ranks must agree that a step worked; otherwise every rank fails. `code` is the failure's
+// kind on this rank (failure_kind), 0 when it worked; the exit status follows the most serious
+// one, an unexpected failure counting as the environment's, and the final line that rank 0
+// prints carries that failure's `reason` (the lowest rank with it): under srun
+// --kill-on-bad-exit a failed rank's own log line can be lost when the step is torn down (seen
+// with the local SLURM), and a failure on another rank than 0 must still be said.
+void agree(int code, const std::string& reason, const std::string& what, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  struct {
+    int code, rank;
+  } mine{code, rank}, worst{0, 0};
+  MPI_Allreduce(&mine, &worst, 1, MPI_2INT, MPI_MAXLOC, comm);  // ties: the lowest rank
+  if (worst.code == 0) return;
+  std::string text = rank == worst.rank ? (reason.empty() ? std::string("failed") : reason) : std::string();
+  int length = static_cast<int>(text.size());
+  MPI_Bcast(&length, 1, MPI_INT, worst.rank, comm);
+  text.resize(static_cast<std::size_t>(length));
+  MPI_Bcast(text.data(), length, MPI_CHAR, worst.rank, comm);
+  throw_of_kind(worst.code == 4 ? 3 : worst.code,
+                what + " failed" + (size > 1 ? " on rank " + std::to_string(worst.rank) : std::string()) + ": " + text);
 }
 
 // The run's files and folders, checked before any work: one of the wrong kind (a folder where
@@ -163,11 +178,20 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
   j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
   return j;
 }
-void check_fov_settings(const std::string& out, const po::variables_map& vm, const std::string& stage) {
+void check_fov_settings(const std::string& out, const po::variables_map& vm, const std::string& stage,
+                        const CampaignInfo& campaign) {
   const std::string path = out + "/fov_settings.json";
   // The stitch stage uses only the pixel size (and may run where the model is not, or after it
   // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
   nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(fs::absolute(campaign.dir), ec);
+  const std::string campaign_path = (ec ? fs::absolute(campaign.dir).lexically_normal() : canonical).string();
+  std::string positions;  // its content: the campaign's identity beside its name
+  try {
+    positions = file_checksum(campaign.dir + "/" + campaign.positions);
+  } catch (const std::exception&) {
+  }
   // Results only count when some FoV was done: failed ones are redone anyway (a rerun that fixes
   // the setting every FoV failed on must not be refused).
   bool has_results = false;
@@ -182,6 +206,26 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
       try {
         now["model"] = file_checksum_as(resolve_model(vm["model"].as<std::string>()), before["model"].get<std::string>());
       } catch (const std::exception&) {
+      }
+    }
+    // Whose results, before which settings: another campaign's run here (two grids'
+    // configurations naming one output) would redo them FoV by FoV as "changed inputs", and a
+    // stitch would fuse that campaign's tiles. Another folder with the same name and the same
+    // positions.csv is the campaign moved (or mounted elsewhere); the name alone is no proof
+    // (init-campaign names a campaign after its folder: plate1/A01 and plate2/A01).
+    if (!before.is_discarded() && before.contains("campaign") && before["campaign"].is_object()) {
+      const std::string was_name = before["campaign"].value("name", ""), was_path = before["campaign"].value("path", ""),
+                        was_positions = before["campaign"].value("positions", "");
+      if (was_path != campaign_path) {
+        if (was_name != campaign.name || (!was_positions.empty() && was_positions != positions))
+          throw InputError(out, fmt::format("holds the FoV results of campaign '{}' ({}), not of this run's campaign '{}' "
+                                            "({}{}): give each campaign its own --output (the [run] output of its "
+                                            "configuration)",
+                                            was_name, was_path, campaign.name, campaign_path,
+                                            was_name == campaign.name ? ", another positions.csv" : ""));
+        spdlog::warn("{}: its FoV results are of campaign '{}' at {}; this run's campaign of that name and positions is at "
+                     "{} (moved, or mounted elsewhere): reusing them (inputs that differ are redone)",
+                     out, was_name, was_path, campaign_path);
       }
     }
     std::string diff;
@@ -200,6 +244,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
   }
   if (stage == "stitch") return;
+  now["campaign"] = {{"name", campaign.name}, {"path", campaign_path}, {"positions", positions}};
   fs::create_directories(out);
   write_file_atomic(path, json_text(now, 1) + "\n");
 }
@@ -214,7 +259,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   if (rank != 0 && logging_verbosity() < 1) spdlog::set_level(spdlog::level::warn);  // one voice: rank 0
-  install_stop_handlers();
+  // Ctrl-C too (a run started by hand): the FoVs in flight are finished and recorded; a second
+  // Ctrl-C kills as usual.
+  install_stop_handlers(/*also_interrupt=*/true);
 
   // The embedded configuration is read from a private copy in the temporary folder, one per
   // process (ranks on other nodes need not share a folder with rank 0), removed at the end: a run
@@ -223,13 +270,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   std::string config_name = config_path;  // how messages name the configuration
   if (config_path.empty()) {
     int code = 0;  // a temporary folder that cannot be written on some rank must stop every rank
+    std::string reason;
     try {
       embedded.emplace("annamosaic-demo", ".ini", embedded_demo_config());
     } catch (const std::exception& e) {
-      spdlog::error("{}", e.what());
+      reason = e.what();
       code = failure_kind(e);
     }
-    agree(code, "writing the embedded configuration to the temporary folder ($TMPDIR)", comm);
+    agree(code, reason, "writing the embedded configuration to the temporary folder ($TMPDIR)", comm);
     config_path = embedded->path();
     config_name = "the embedded demo configuration (configs/demo.ini as built in)";
     const auto given = [&](const char* k) { return vm_in.count(k) && !vm_in[k].defaulted(); };
@@ -272,9 +320,32 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
 
   // Inputs: simulate the campaign if it is absent and the config says how ([simulate]).
   std::unique_ptr<OutputLock> lock;  // rank 0's, held to the end of the run
+  // Per rank (GPU visibility may differ between nodes), agreed before the output folder is
+  // touched: a run refused here leaves it as it was.
+  if (stage != "stitch") {
+    const bool no_gpu = vm["device"].as<std::string>() == "cuda" && cuda_device_count() == 0;
+    agree(no_gpu ? 3 : 0, "--device cuda, but no GPU is visible here (or this LibTorch has no CUDA); use --device auto or cpu",
+          "finding a GPU (--device cuda)", comm);
+  }
   int failed_code = 0;
+  std::string failed_reason;
+  // OUT/config.ini (rank 0), with the folder relative paths are taken from, so that `annamosaic
+  // status OUT` run from anywhere finds the campaign.
+  const auto write_run_config = [&] {
+    std::error_code cwd_error;  // a working folder deleted under the run: no line, as before
+    const std::string cwd = fs::current_path(cwd_error).string();
+    write_file_atomic(out + "/config.ini",
+                      (cwd_error ? std::string() : kWorkingFolderMark + cwd + "\n") + effective_config(self, vm));
+  };
   if (rank == 0) {
     try {
+      if (fs::is_regular_file(campaign_dir))
+        throw UsageError("--campaign " + campaign_dir + " is a file: give the campaign's folder (the one holding " +
+                         "campaign.ini and positions.csv)" +
+                         (fs::path(campaign_dir).filename() == "campaign.ini"
+                              ? ": --campaign " + (fs::path(campaign_dir).parent_path().empty() ? std::string(".")
+                                                                                               : fs::path(campaign_dir).parent_path().string())
+                              : std::string()));
       if (!fs::exists(campaign_dir + "/positions.csv")) {
         // A relative path is taken from the working folder (a batch job's is where it was submitted).
         const std::string here =
@@ -288,16 +359,17 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
-      check_run_outputs(out, vm, campaign_dir, plan_fovs(read_campaign(campaign_dir)));
+      const CampaignInfo campaign_info = read_campaign(campaign_dir);
+      check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not
       // change the folder under the first one. A refused run leaves no new output folder behind.
       const bool existed = fs::exists(out);
       fs::create_directories(out);
       try {
         lock = std::make_unique<OutputLock>(out);
-        check_fov_settings(out, vm, stage);
-        // The model's header too (a missing model, another pixel size), so that a refused run
-        // leaves no new folder: its weights are loaded later, on every rank.
+        // The model's header (a missing model, another pixel size), so that a refused run leaves no
+        // new folder (its weights are loaded later, on every rank); before the settings the
+        // results were made with, which a mistyped --model would otherwise seem to change.
         if (stage != "stitch") {
           const std::string model = resolve_model(vm["model"].as<std::string>());
           const double model_nm = anet::read_model_header(model).data.pixel_nm, run_nm = vm["pixel-nm"].as<double>();
@@ -306,6 +378,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                          "--pixel-nm {:g}, or a model trained at {:g} nm",
                                          model, model_nm, run_nm, model_nm, run_nm));
         }
+        check_fov_settings(out, vm, stage, campaign_info);
       } catch (...) {
         if (!existed) {
           lock.reset();
@@ -317,18 +390,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (lock->locked())
         if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
           spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
-      // With the folder relative paths are taken from, so that `annamosaic status OUT` run from
-      // anywhere finds the campaign.
-      std::error_code cwd_error;  // a working folder deleted under the run: no line, as before
-      const std::string cwd = fs::current_path(cwd_error).string();
-      write_file_atomic(out + "/config.ini",
-                        (cwd_error ? std::string() : kWorkingFolderMark + cwd + "\n") + effective_config(self, vm));
+      // The FoV stage's is written once its GPU and model are found: a run refused there must not
+      // change what `status` compares the mosaic with.
+      if (stage == "stitch") write_run_config();
     } catch (const std::exception& e) {
-      spdlog::error("{}", e.what());
+      failed_reason = e.what();
       failed_code = failure_kind(e);
     }
   }
-  agree(failed_code, "preparing the campaign", comm);
+  agree(failed_code, failed_reason, "preparing the campaign", comm);
   const CampaignInfo campaign = read_campaign(campaign_dir);
   std::vector<std::string> plan_warnings;
   const std::vector<FovEntry> fovs = plan_fovs(campaign, &plan_warnings);
@@ -394,11 +464,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     MPI_Comm_free(&node);
     const std::string device = vm["device"].as<std::string>();
     const int devices = device == "cpu" ? 0 : cuda_device_count();
-    // Per rank (GPU visibility may differ between nodes), agreed before anything else runs.
-    if (device == "cuda" && devices == 0)
-      spdlog::error("rank {}: --device cuda, but no GPU is visible here (or this LibTorch has no CUDA); use --device auto or cpu",
-                    rank);
-    agree(device == "cuda" && devices == 0 ? 3 : 0, "finding a GPU (--device cuda)", comm);
     Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
                                std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
     if (device != "cpu")
@@ -416,6 +481,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     opt.memory_budget_mb = vm["anet-memory-mb"].as<std::size_t>();
     std::unique_ptr<anet::Reconstructor> net;
     int model_code = 0;  // failure_kind: 1 usage (no such model, pixel size), 2 a broken model file, 3 I/O
+    std::string model_reason;
     try {
       const std::string model = resolve_model(vm["model"].as<std::string>());
       net = std::make_unique<anet::Reconstructor>(model, opt);
@@ -423,17 +489,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (const std::string note = anet::checkpoint_note(net->info()); rank == 0 && !note.empty()) spdlog::warn("{}", note);
       // The network has learned structures at its pixel size (as `reconstruct`, which refuses too).
       if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0) {
-        if (rank == 0)
-          spdlog::error("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give --pixel-nm {:g}, or "
-                        "a model trained at {:g} nm",
-                        model, net->info().pixel_nm, ro.fov.pixel_nm, net->info().pixel_nm, ro.fov.pixel_nm);
+        model_reason = fmt::format("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give "
+                                   "--pixel-nm {:g}, or a model trained at {:g} nm",
+                                   model, net->info().pixel_nm, ro.fov.pixel_nm, net->info().pixel_nm, ro.fov.pixel_nm);
         model_code = 1;
       }
     } catch (const std::exception& e) {
-      spdlog::error("rank {}: {}", rank, e.what());
+      model_reason = e.what();
       model_code = failure_kind(e);  // a missing model is a usage error (1), a broken one bad input (2)
     }
-    agree(model_code, "loading the model", comm);
+    agree(model_code, model_reason, "loading the model", comm);
     // Every rank's binding (after the model set LibTorch's threads), gathered for the log and the
     // SLURM binding test.
     char host[256] = {0};
@@ -453,6 +518,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       for (int r = 0; r < size; ++r) lines += std::string(all.data() + kLine * r) + "\n";
       write_file_atomic(out + "/bindings.jsonl", lines);
       spdlog::info("{} rank(s); bindings in {}/bindings.jsonl", size, out);
+      write_run_config();
     });
     // The A-net's host steps run in the pipeline's parallel stages, its networks in the serial one.
     class AnetJob : public ReconstructJob {
@@ -530,8 +596,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV); the stitch stage marks them and exits 5",
                    s.failed);
     if (s.stopped) {
-      if (rank == 0) spdlog::warn("stopped by signal {}: the FoVs done so far are recorded; rerun to resume (exit {})",
-                                  stop_signal(), kExitRequeue);
+      if (rank == 0)
+        spdlog::warn("{}: the FoVs done so far are recorded; rerun to resume (exit {})",
+                     stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"),
+                     kExitRequeue);
       return kExitRequeue;
     }
     if (!s.write_failed_ranks.empty()) {
@@ -548,7 +616,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // Only when ranks gave up on their A-net: do not stitch a mosaic with holes nobody chose.
       if (rank == 0)
         spdlog::error("{} FoV(s) were not processed: the A-net kept failing on rank(s) {} (see the errors above and "
-                      "manifest.jsonl); fix the device or run with --device cpu, then rerun to finish (exit 5)",
+                      "manifest.jsonl); fix the cause (a lost GPU: fix it or run with --device cpu; out of memory: lower "
+                      "--anet-memory-mb or --in-flight), then rerun to finish (exit 5)",
                       unprocessed, fmt::join(s.gave_up_ranks, ", "));
       return 5;
     }
@@ -609,7 +678,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
       return 5;
     }
-    const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out);
+    const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");
     failed = st.failed_fovs;
     run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
     // A signal during the QC report (its last seconds): the report was finished, so was the run.
@@ -646,7 +715,7 @@ Command run_command() {
         ("stage", po::value<std::string>()->default_value("all"), "all, fovs (reconstruct only) or stitch")
         ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate an absent campaign from the config's [simulate] section (by default only into that section's output, when it names one)")
         ("model", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5)")
-        ("device", po::value<std::string>()->default_value("auto"), "auto (GPU if visible), cpu")
+        ("device", po::value<std::string>()->default_value("auto"), "auto (each rank a GPU if one is visible), cpu or cuda (refused without a GPU)")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
         ("anet-memory-mb", po::value<std::size_t>()->default_value(0),
          "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 4096 on CPU, 16384 on GPU)")

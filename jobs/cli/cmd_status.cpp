@@ -362,7 +362,7 @@ Command status_command() {
         ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed (and QC-flagged) FoVs per campaign")
         ("verify", po::bool_switch(), "read every FoV result and compare it with its recorded checksum (damaged ones: exit 75)")
         ("map", po::bool_switch(), (std::string("draw each campaign's grid, a character per FoV (") + kFovMapLegend + ")").c_str())
-        ("json", po::bool_switch(), "print the status as JSON (one object per campaign)");
+        ("json", po::bool_switch(), "print the status as JSON (an array: one object per campaign)");
   };
   c.run = [](const po::variables_map& vm) { return run_status(vm); };
   return c;

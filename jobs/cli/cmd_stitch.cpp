@@ -286,9 +286,11 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const double feather_um = vm["feather-um"].as<double>();
   fo.feather_px = (feather_um >= 0 ? feather_um : overlap_um) * 1000.0 / src.pixel_nm();
   fo.cache_mb = vm["cache-mb"].as<std::size_t>();
-  spdlog::info("mosaic {} x {} px ({:.1f} x {:.1f} mm), {} blocks of {} px, blend {}", info.width_px, info.height_px,
-               info.width_px * info.pixel_nm * 1e-6, info.height_px * info.pixel_nm * 1e-6, info.blocks_x() * info.blocks_y(),
-               info.block_px, blend_mode_name(fo.mode));
+  const double width_um = info.width_px * info.pixel_nm * 1e-3, height_um = info.height_px * info.pixel_nm * 1e-3;
+  spdlog::info("mosaic {} x {} px ({}), {} blocks of {} px, blend {}", info.width_px, info.height_px,
+               std::max(width_um, height_um) >= 1000 ? fmt::format("{:.2f} x {:.2f} mm", width_um / 1000, height_um / 1000)
+                                                     : fmt::format("{:.1f} x {:.1f} um", width_um, height_um),
+               info.blocks_x() * info.blocks_y(), info.block_px, blend_mode_name(fo.mode));
 
   std::unique_ptr<BlockSink> sink;
   if (ims) {

@@ -266,6 +266,8 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
               << "  low-res estimator Q      " << pc.estimator << "\n"
               << "  total                    " << pc.generator + pc.discriminator + pc.estimator << "\n"
               << "  model file (G + Q, fp32) " << (pc.generator + pc.estimator) * 4 / 1e6 << " MB\n";
+    if (!o.output.empty())
+      std::cout << "model " << o.output << ", checkpoints and losses.csv in " << o.checkpoint_dir << "\n";
     const anet::TrainingData data(o.data);
     if (!o.output.empty()) anet::check_checkpoint(o, &data);  // what the real run would refuse
     // A few samples as training draws them: an empty S or a missing widefield shows here, not

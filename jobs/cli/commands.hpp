@@ -38,8 +38,9 @@ const char* embedded_demo_config();
 // is never taken as a table's unit.
 void add_table_options(po::options_description& desc, double camera_pixel_default_nm = 0.0);
 TableReadOptions table_options(const po::variables_map& vm);
-// Reads a table, logging size, columns, parse rate and skipped rows.
-LocTable read_table_logged(const std::string& path, const po::variables_map& vm);
+// Reads a table, logging size, columns, parse rate, skipped rows and a unit that looks wrong
+// (assumed_unit_warning); `report`, if given, gets the read's report.
+LocTable read_table_logged(const std::string& path, const po::variables_map& vm, ReadReport* report = nullptr);
 // Says which camera pixel a widefield is taken at (--camera-pixel-nm): a warning where the TIFF's
 // resolution tags give another, an info line where nobody chose it (the default).
 void note_camera_pixel(const std::string& widefield_path, const po::variables_map& vm);

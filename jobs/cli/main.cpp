@@ -2,11 +2,13 @@
 // Exit status: 0 success, 1 usage error, 2 bad input, 3 I/O or environment error, 4 internal error.
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
@@ -27,7 +29,9 @@ void print_usage(const std::vector<Command>& cmds) {
   std::cout << "annamosaic " << annamosaic_version()
             << ": high-throughput super-resolution microscopy (ANNA-PALM) pipeline\n\n"
                "usage: annamosaic <command> [options]    annamosaic <command> --help\n\ncommands:\n";
-  for (const auto& c : cmds) std::cout << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ') << c.summary << "\n";
+  std::size_t width = 0;
+  for (const auto& c : cmds) width = std::max(width, c.name.size());
+  for (const auto& c : cmds) std::cout << "  " << c.name << std::string(width + 2 - c.name.size(), ' ') << c.summary << "\n";
   std::cout << "\noptions: --help, --version\n";
 }
 
@@ -45,6 +49,14 @@ std::size_t thread_count(std::size_t requested) {
 int main(int argc, char** argv) {
   keep_freed_memory_for_reuse();  // before any thread starts (see core/process.hpp)
   const auto cmds = all_commands();
+  // `annamosaic help render` is `annamosaic render --help`.
+  std::vector<char*> help_args;
+  if (argc == 3 && !std::strcmp(argv[1], "help")) {
+    static char help_flag[] = "--help";
+    help_args = {argv[0], argv[2], help_flag, nullptr};
+    argc = 3;
+    argv = help_args.data();
+  }
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(cmds);
     return argc < 2 ? 1 : 0;
@@ -58,7 +70,27 @@ int main(int argc, char** argv) {
   for (const auto& c : cmds)
     if (c.name == argv[1]) cmd = &c;
   if (!cmd) {
-    std::cerr << "annamosaic: unknown command '" << argv[1] << "' (see 'annamosaic --help')\n";
+    // The nearest command by edit distance, when it is near (a typo such as "rendr").
+    const auto distance = [](const std::string& a, const std::string& b) {
+      std::vector<std::size_t> d(b.size() + 1);
+      for (std::size_t j = 0; j <= b.size(); ++j) d[j] = j;
+      for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = d[0];
+        d[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+          const std::size_t up = d[j];
+          d[j] = std::min({d[j] + 1, d[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+          diag = up;
+        }
+      }
+      return d[b.size()];
+    };
+    const Command* nearest = nullptr;
+    std::size_t best = 3;  // at most 2 edits
+    for (const auto& c : cmds)
+      if (const std::size_t dist = distance(argv[1], c.name); dist < best) best = dist, nearest = &c;
+    std::cerr << "annamosaic: unknown command '" << argv[1] << "'"
+              << (nearest ? "; did you mean '" + nearest->name + "'?" : std::string()) << " (see 'annamosaic --help')\n";
     return 1;
   }
   try {

@@ -43,6 +43,8 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all_commands,
 // The command line of the last parse_options() call, as typed ("annamosaic CMD ARGS...";
 // arguments with spaces quoted): provenance for files a command writes (model files).
 const std::string& invocation();
+// Help text with double defaults in their shortest form ("(=0.3)", not "(=0.29999999999999999)").
+std::string short_defaults(std::string help);
 
 // INI text of the effective configuration: a [command] section with every option that has a value.
 std::string effective_config(const Command& cmd, const po::variables_map& vm);

@@ -12,6 +12,8 @@
 #include <numeric>
 #include <tuple>
 
+#include <tbb/parallel_for.h>
+
 #include "batch/fov_tiles.hpp"
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
@@ -20,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
@@ -227,7 +230,7 @@ bool stitch_stage_up_to_date(const CampaignInfo& campaign, const std::vector<Fov
 }
 
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
-                                   const po::variables_map& vm, const std::string& out) {
+                                   const po::variables_map& vm, const std::string& out, bool verify_results) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -294,12 +297,48 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    out);
     return result;
   }
-  // An OME-TIFF export of the mosaic about to be replaced would stay beside it, looking current.
-  if (rank == 0 && !vm["ome-tiff"].as<bool>()) {
+  // Without the FoV stage before it (--stage stitch), nothing has checked the result files since
+  // they were recorded: one copied over another or damaged would be fused (and the mosaic then
+  // taken as up to date). Each rank checks a share against the manifest's checksums; only when
+  // the mosaic is to be made (an up-to-date one was fused from the files as they were).
+  if (verify_results) {
+    std::vector<std::pair<int, std::string>> mine;  // FoV id, result file
+    std::size_t k = 0;
+    for (const FovEntry& f : fovs)
+      if (const auto it = records.find(f.id); it != records.end() && it->second.status == "done" && k++ % size == static_cast<std::size_t>(rank))
+        mine.emplace_back(f.id, it->second.file);
+    std::vector<std::string> bad(mine.size());
+    tbb::parallel_for(std::size_t{0}, mine.size(), [&](std::size_t i) {
+      const auto& [id, file] = mine[i];
+      const std::string path = out + "/" + file;
+      try {
+        if (file_checksum_as(path, records.at(id).checksum) != records.at(id).checksum)
+          bad[i] = path + " does not match the checksum recorded when FoV " + std::to_string(id) +
+                   " was made (copied over, or damaged since)";
+      } catch (const std::exception& e) {
+        bad[i] = path + ": " + e.what();
+      }
+    });
+    std::string mine_error;
+    std::size_t n_bad = 0;
+    for (const std::string& b : bad) {
+      if (b.empty()) continue;
+      if (mine_error.empty()) mine_error = b;
+      ++n_bad;
+    }
+    if (n_bad > 1) mine_error += " (and " + std::to_string(n_bad - 1) + " more on this rank)";
+    error = first_error(mine_error, comm);
+    if (!error.empty())
+      throw_of_kind(2, error + ": run without --stage stitch (the FoV stage redoes such FoVs), which stitches after", "stitch");
+  }
+  // An OME-TIFF export of the mosaic about to be replaced would stay beside it, looking current
+  // (also when --ome-tiff writes it anew: a stop before that export left the old one beside the
+  // new mosaic.ims).
+  if (rank == 0) {
     std::error_code ec;
     if (std::filesystem::remove(out + "/mosaic.ome.tif", ec))
-      spdlog::info("removed {}/mosaic.ome.tif: it shows the previous mosaic, which this stage replaces (--ome-tiff "
-                   "writes it anew)", out);
+      spdlog::info("removed {}/mosaic.ome.tif: it shows the previous mosaic, which this stage replaces{}", out,
+                   vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
   }
   stop_point("registering the tiles", comm);
   // The error-map and widefield channels only where some FoV read a widefield: without one they
@@ -329,6 +368,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange
     RegistrationSignal recon;
     recon.channel = 0;
+    recon.min_strip_level_fraction = 0.01;  // the A-net's faint texture over an empty overlap is no match
     RegistrationSignal wf;
     wf.channel = 1;
     wf.scale = 4;

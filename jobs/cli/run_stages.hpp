@@ -29,8 +29,10 @@ struct StitchStageResult {
   int failed_fovs = 0;  // FoVs recorded as failed (their tiles are marked)
 };
 
+// verify_results: check every FoV result file against its recorded checksum before making the
+// mosaic (--stage stitch: no FoV stage before it has); a mismatch is an InputError naming it.
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
-                                   const po::variables_map& vm, const std::string& out_dir);
+                                   const po::variables_map& vm, const std::string& out_dir, bool verify_results);
 
 // First line of OUT/config.ini, followed by the run's working folder (relative paths in it are
 // taken from there).

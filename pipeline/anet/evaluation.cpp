@@ -143,6 +143,7 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
   std::string csv =
       "# annamosaic evaluate (simulated): MS-SSIM = Wang pyramid vs the perfect image, images scaled by their " +
       fmt::format("{} quantile; {} fields of {:.2f} um; model {}\n", quantile, opt.fields, out.field_um, opt.model) +
+      "# FRC of the A-net's images (anet_*_frc_nm) is optimistic: both halves share the network's prior\n" +
       "n,locs_per_um2,hist_msssim,anet_s_msssim,anet_sw_msssim,hist_ssim,anet_s_ssim,anet_sw_ssim,hist_psnr,anet_s_psnr,"
       "anet_sw_psnr,hist_frc_nm,anet_s_frc_nm,anet_sw_frc_nm,hist_equiv_n_anet_s,gain_s,hist_equiv_n_anet_sw,gain_sw\n";
   // Without FRC (--no-frc) its cells are empty: 0 would read as a resolution.
@@ -305,6 +306,7 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
       out.csv_path,
       fmt::format("# annamosaic evaluate --table {}: sparse = first {} of {} frames ({} localizations), reference = all frames "
                   "({} localizations), {} x {} px at {} nm; MS-SSIM = Wang pyramid; model {}\n"
+                  "# FRC of the A-net's image is optimistic: both halves share the network's prior\n"
                   "{}"
                   "image,msssim,ssim,psnr,frc_nm\nhistogram,{:.4f},{:.4f},{:.2f},{}\nanet,{:.4f},{:.4f},{:.2f},{}\n"
                   "{}dense_reference,1,1,inf,{}\n",

@@ -45,11 +45,17 @@ torch::Tensor generator_on_device(Generator& g, const torch::Tensor& xp, float m
 
 namespace {
 
-torch::Tensor pad_channels(const torch::Tensor& x, std::int64_t h, std::int64_t w, const std::vector<double>& pad_values) {
-  std::vector<torch::Tensor> chans;
-  for (std::int64_t c = 0; c < x.size(1); ++c)
-    chans.push_back(pad_to(x.slice(1, c, c + 1), h, w, pad_values.at(static_cast<std::size_t>(c))));
-  return torch::cat(chans, 1);
+// x [N, C, h0, w0] grown to h x w right and bottom by mirroring it (mirror_index), any amount:
+// the network never saw empty margins in training, and zeros beside a widefield's background
+// made it invent structure over the FoV.
+torch::Tensor pad_channels(const torch::Tensor& x, std::int64_t h, std::int64_t w) {
+  if (x.size(2) == h && x.size(3) == w) return x;
+  const auto mirror = [&x](std::int64_t n, std::int64_t size) {
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(size));
+    for (std::int64_t i = 0; i < size; ++i) idx[static_cast<std::size_t>(i)] = mirror_index(i, n);
+    return torch::tensor(idx, torch::kLong).to(x.device());
+  };
+  return x.index_select(2, mirror(x.size(2), h)).index_select(3, mirror(x.size(3), w)).contiguous();
 }
 
 // Raised-cosine ramp weights along one axis for a tile [start, start + len) of an n px axis.
@@ -151,15 +157,13 @@ std::vector<std::int64_t> tile_starts(std::int64_t n, std::int64_t tile, std::in
   return s;
 }
 
-torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             const DeviceSetup& dev) {
+torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, float m, const DeviceSetup& dev) {
   const std::int64_t h = x.size(2), w = x.size(3);
-  const torch::Tensor xp = pad_channels(x, round_up(h, 256), round_up(w, 256), pad_values);
+  const torch::Tensor xp = pad_channels(x, round_up(h, 256), round_up(w, 256));
   return forward_padded(g, xp, m, dev).slice(2, 0, h).slice(3, 0, w).contiguous();
 }
 
-torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             std::int64_t tile_h, std::int64_t tile_w, std::int64_t overlap, const DeviceSetup& dev,
+torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, float m, std::int64_t tile_h, std::int64_t tile_w, std::int64_t overlap, const DeviceSetup& dev,
                              std::size_t* tiles) {
   for (std::int64_t t : {tile_h, tile_w})
     if (t < 256 || t % 256 != 0) throw std::invalid_argument("tile size must be a multiple of 256, not " + std::to_string(t));
@@ -173,7 +177,7 @@ torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::ve
       const std::int64_t th = std::min(tile_h, h - y0), tw = std::min(tile_w, w - x0);
       const torch::Tensor part = x.slice(2, y0, y0 + th).slice(3, x0, x0 + tw);
       const torch::Tensor out =
-          forward_padded(g, pad_channels(part, tile_h, tile_w, pad_values), m, dev)[0][0].slice(0, 0, th).slice(1, 0, tw);
+          forward_padded(g, pad_channels(part, tile_h, tile_w), m, dev)[0][0].slice(0, 0, th).slice(1, 0, tw);
       const std::vector<float> ry = ramp(y0, th, h, overlap), rx = ramp(x0, tw, w, overlap);
       const torch::Tensor wt = torch::outer(torch::tensor(ry), torch::tensor(rx));
       acc.slice(0, y0, y0 + th).slice(1, x0, x0 + tw) += wt * out;

@@ -52,16 +52,21 @@ torch::Tensor host_buffer(std::int64_t n, std::int64_t c, std::int64_t h, std::i
 // tanh output [N, 1, H, W] as float32 on the device (on the CPU when that is the device).
 torch::Tensor generator_on_device(Generator& g, const torch::Tensor& xp, float m, const DeviceSetup& dev);
 
+// Padding by mirroring (the edge pixel repeated: ... 1 0 | 0 1 ... n-1 | n-1 n-2 ...): the source
+// index of position i >= 0 of an axis of n >= 1 pixels, for any amount of padding.
+inline std::int64_t mirror_index(std::int64_t i, std::int64_t n) {
+  const std::int64_t k = i % (2 * n);
+  return k < n ? k : 2 * n - 1 - k;
+}
+
 // Generator on x [N, C, H, W] (CPU float, any H, W; N FoVs of one size in one pass): padded
-// right/bottom per channel with pad_values (the normalised "empty" value of each input), run,
-// cropped back to H x W.
+// right/bottom to multiples of 256 by mirroring it, run, cropped back to H x W.
 // Returns the tanh output [N, 1, H, W] on the CPU as float.
-torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             const DeviceSetup& dev);
+torch::Tensor generate_whole(Generator& g, const torch::Tensor& x, float m, const DeviceSetup& dev);
 // The same in tiles of tile_h x tile_w px (multiples of 256) with `overlap` px, raised-cosine
-// blending. A tile at least as wide as the FoV makes full-width strips.
-torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, const std::vector<double>& pad_values, float m,
-                             std::int64_t tile_h, std::int64_t tile_w, std::int64_t overlap, const DeviceSetup& dev,
+// blending (a tile beyond the FoV's edge mirrored likewise). A tile at least as wide as the FoV
+// makes full-width strips.
+torch::Tensor generate_tiled(Generator& g, const torch::Tensor& x, float m, std::int64_t tile_h, std::int64_t tile_w, std::int64_t overlap, const DeviceSetup& dev,
                              std::size_t* tiles = nullptr);
 
 // The tiling of an h x w FoV whose generator pass fits `budget_bytes` with the least computed

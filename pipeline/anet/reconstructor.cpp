@@ -105,7 +105,6 @@ class Reconstructor::Job {
   float m = 0;
   Tiling tiling;
   torch::Tensor x;                  // generator input: padded to multiples of 256 (whole) or not (tiled)
-  std::vector<double> pad_values;   // tiled: per-channel padding of x
   ImageF widefield_q;               // the scaled widefield on Q's grid, empty without
   torch::Tensor g_out, qa;          // host: G's tanh output (1, 1, h, w), Q(A) (1, 1, h4 / 4, w4 / 4)
   torch::Tensor err;                // host: the error map when computed on the device
@@ -160,10 +159,13 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   }
 
   // Inputs normalised over the FoV itself (never over padding or a tile), written straight into
-  // the generator's input tensor; padding looks like "no localizations, no light".
+  // the generator's input tensor. A whole FoV's padding (up to the next multiple of 256) mirrors
+  // the FoV: zeros there ("no localizations, no light") next to a widefield's background made
+  // the deep layers, which see the whole input, invent filaments all over the FoV (a 551 px
+  // simulated FoV with its widefield: MS-SSIM 0.60 against 0.94 in tiles; mirrored: see
+  // models/README.md). As generate_whole's pad_channels does it (written here into the pinned
+  // input directly); tiles are padded there.
   const Standardisation st = has_s ? sparse_standardisation(sparse) : Standardisation{};
-  const float s_pad = static_cast<float>(has_s ? -st.mean / st.scale : 0.0);
-  j.pad_values = {has_s ? -st.mean / st.scale : 0.0, 0.0};
   ImageF l01;
   if (has_w) {
     l01 = scale_widefield(wf->view(), im.info.pixel_nm);
@@ -174,24 +176,27 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   j.x = host_buffer(1, 2, hp, wp, im.dev.device.is_cuda() && !j.tiling.tiled);
   float* s_plane = j.x.data_ptr<float>();
   float* l_plane = s_plane + hp * wp;
-  for (std::int64_t y = 0; y < hp; ++y) {
+  for (std::int64_t y = 0; y < j.h; ++y) {
     float* srow = s_plane + y * wp;
     float* lrow = l_plane + y * wp;
-    std::int64_t x0 = 0;
-    if (y < j.h) {
-      x0 = j.w;
-      if (has_s) {
-        // The expression of standardise_sparse (normalisation.hpp), so training and inference agree.
-        const float* in = sparse.row(static_cast<std::size_t>(y));
-        for (std::int64_t x = 0; x < j.w; ++x) srow[x] = (in[x] - st.mean) / st.scale;
-      } else {
-        std::fill_n(srow, j.w, 0.0f);
-      }
-      if (has_w) std::copy_n(l01.row(static_cast<std::size_t>(y)), j.w, lrow);
-      else std::fill_n(lrow, j.w, 0.0f);
+    if (has_s) {
+      // The expression of standardise_sparse (normalisation.hpp), so training and inference agree.
+      const float* in = sparse.row(static_cast<std::size_t>(y));
+      for (std::int64_t x = 0; x < j.w; ++x) srow[x] = (in[x] - st.mean) / st.scale;
+    } else {
+      std::fill_n(srow, j.w, 0.0f);
     }
-    std::fill(srow + x0, srow + wp, s_pad);
-    std::fill(lrow + x0, lrow + wp, 0.0f);
+    if (has_w) std::copy_n(l01.row(static_cast<std::size_t>(y)), j.w, lrow);
+    else std::fill_n(lrow, j.w, 0.0f);
+    for (std::int64_t x = j.w; x < wp; ++x) {
+      srow[x] = srow[mirror_index(x, j.w)];
+      lrow[x] = lrow[mirror_index(x, j.w)];
+    }
+  }
+  for (std::int64_t y = j.h; y < hp; ++y) {
+    const std::int64_t from = mirror_index(y, j.h);
+    std::copy_n(s_plane + from * wp, wp, s_plane + y * wp);
+    std::copy_n(l_plane + from * wp, wp, l_plane + y * wp);
   }
   j.step = 1;
   j.r.prepare_seconds = seconds_since(t0);
@@ -217,7 +222,7 @@ void Reconstructor::run_networks(Job& j) const {
   const std::int64_t h4 = round_up(j.h, kQFactor), w4 = round_up(j.w, kQFactor);
   torch::Tensor g_dev;
   if (j.tiling.tiled) {
-    j.g_out = generate_tiled(im.g, j.x, j.pad_values, j.m, j.tiling.tile_h, j.tiling.tile_w,
+    j.g_out = generate_tiled(im.g, j.x, j.m, j.tiling.tile_h, j.tiling.tile_w,
                              static_cast<std::int64_t>(im.opt.overlap_px), im.dev, &j.r.tiles);
     g_dev = j.g_out.to(im.dev.device);
   } else {

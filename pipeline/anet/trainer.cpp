@@ -292,6 +292,13 @@ TrainSummary train(const TrainOptions& opt) {
   if (const auto [n, bytes] = remove_abandoned_temporaries(opt.checkpoint_dir, /*only_dead_writers=*/true); n > 0)
     spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a training that was killed", n, bytes / 1e6,
                  opt.checkpoint_dir);
+  if (!opt.output.empty()) {  // and beside the final model (a kill while it was written)
+    const std::filesystem::path model(opt.output);
+    const std::string dir = model.has_parent_path() ? model.parent_path().string() : std::string(".");
+    if (const auto [n, bytes] = remove_abandoned_temporaries(dir, /*only_dead_writers=*/true, model.filename().string()); n > 0)
+      spdlog::info("removed {} temporary file(s) ({:.1f} MB) of {} left by a training that was killed", n, bytes / 1e6,
+                   opt.output);
+  }
   const ParameterCounts pc{parameter_count(*core.g), parameter_count(*core.d), parameter_count(*core.q)};
   spdlog::info("A-net: G {} parameters (ngf {}, {}), D {} (ndf {}), Q {}; data: {}", pc.generator, opt.network.ngf,
                decoder_name(opt.network.decoder), pc.discriminator, opt.network.ndf, pc.estimator, data.describe());

@@ -45,6 +45,14 @@ std::string error_text() {
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &descs);
   H5Eclear2(H5E_DEFAULT);
   if (descs.empty()) return "HDF5 error";
+  // The POSIX driver's I/O failures list time, descriptor, buffer address and byte counts ("bytes
+  // actually written = 18446744073709551615", i.e. -1) around the one thing that matters: what
+  // the system said ("No space left on device"). Kept: the failure and that.
+  std::string& cause = descs.back();
+  if (const auto at = cause.find("error message = '"); at != std::string::npos) {
+    const auto begin = at + 17, end = cause.find('\'', begin);
+    if (end != std::string::npos) cause = cause.substr(0, cause.find(':')) + ": " + cause.substr(begin, end - begin);
+  }
   std::string s = descs.size() == 1 || descs.front() == descs.back() ? descs.front()
                                                                      : descs.front() + " (cause: " + descs.back() + ")";
   for (auto& c : s)

@@ -50,7 +50,7 @@ std::optional<Unit> unit_suffix(const std::string& n, std::size_t* length = null
   static const std::pair<const char*, Unit> units[] = {
       {"nm", Unit::Nm},     {"px", Unit::Px},      {"pixel", Unit::Px},        {"pixels", Unit::Px},
       {"um", Unit::Um},     {"\xC2\xB5m", Unit::Um}, {"\xCE\xBCm", Unit::Um},     {"micron", Unit::Um},
-      {"microns", Unit::Um}};
+      {"microns", Unit::Um}, {"\xB5m", Unit::Um}};  // the last: Latin-1 (a Windows "ANSI" export)
   const auto ends_with = [&](const std::string& s) { return n.size() > s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
   for (const auto& [u, unit] : units)
     for (const std::string& form : {"[" + std::string(u) + "]", "(" + std::string(u) + ")", "_" + std::string(u)})
@@ -62,10 +62,12 @@ std::optional<Unit> unit_suffix(const std::string& n, std::size_t* length = null
 }
 
 // Header-name detection; returns the role and whether the name states its unit.
-std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
+std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& name) {
+  // Zeiss ZEN writes "Position X [nm]": the axis after "position".
+  const std::string n = name.rfind("position", 0) == 0 && name.size() > 8 ? name.substr(8) : name;
   auto axis = [&](char a) -> std::optional<ColumnUnit> {
     const std::string s(1, a);
-    if (n == s) return ColumnUnit{Unit::Nm, false};
+    if (n == s || n == s + "_pos" || n == s + "pos") return ColumnUnit{Unit::Nm, false};
     if (n == s + "nano" || n == s + "nm") return ColumnUnit{Unit::Nm, true};
     // Exactly the letter and a unit ("x[um]", "x_px", "x(µm)"): "x_drift_nm" or "x_pixel_err" are other columns.
     std::size_t suffix = 0;
@@ -73,7 +75,7 @@ std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& n) {
       if (auto u = unit_suffix(n, &suffix); u && suffix == n.size() - 1) return ColumnUnit{*u, true};
     return std::nullopt;
   };
-  if (n == "frame" || n == "frames" || n == "frame_number" || n == "t") return {{kFrame, {}}};
+  if (n == "frame" || n == "frames" || n == "frame_number" || n == "t" || n == "firstframe") return {{kFrame, {}}};
   if (auto u = axis('x')) return {{kX, *u}};
   if (auto u = axis('y')) return {{kY, *u}};
   if (auto u = axis('z')) return {{kZ, *u}};
@@ -108,6 +110,8 @@ struct Plan {
   std::array<int, kRoleCount> field_of{};  // per role, field index or -1
   std::array<double, kRoleCount> scale{};  // multiply parsed value (camera px -> nm)
   std::vector<std::string> header_names;   // original names, for messages
+  bool xy_unit_assumed = false;            // x or y names no unit and none was given: nm
+  std::vector<std::string> notes;          // what was assumed or ignored, for the report's warnings
 };
 
 // One chunk's output.
@@ -118,6 +122,8 @@ struct Chunk {
   std::vector<std::pair<std::size_t, std::string>> errors;  // (local line, message)
   std::int64_t error_column = 0;
   std::string error_column_name;
+  std::size_t optional_not_finite = 0;  // NaN/inf in z, intensity or uncertainty: kept as NaN
+  std::size_t optional_first_line = 0;  // local line of the first
 };
 
 inline bool parse_double(std::string_view f, double& v) {
@@ -157,6 +163,7 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
   const char* const end = p + text.size();
   double values[kRoleCount] = {};
   while (p < end) {
+    bool optional_nan = false;  // this row has NaN/inf in a column nothing reads
     // Stop only when an earlier chunk failed: its error comes first in the file.
     if (!skip_bad && first_failed->load(std::memory_order_relaxed) < index) return;
     const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
@@ -189,6 +196,11 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
             if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
               error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
             error_col = static_cast<std::int64_t>(field) + 1;
+          } else if (!std::isfinite(v) && (role == kZ || role == kIntensity || role == kUncertainty)) {
+            // A fit's NaN uncertainty or intensity: the position is still data, and nothing here
+            // reads these columns. Kept as NaN, counted and said.
+            optional_nan = true;
+            v = std::numeric_limits<double>::quiet_NaN();
           } else if (!std::isfinite(v)) {
             error = "value is not finite: '" + shorten(cell) + "'";
             error_col = static_cast<std::int64_t>(field) + 1;
@@ -228,6 +240,7 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
       if (error_col > 0) out.error_column_name = plan.header_names[static_cast<std::size_t>(error_col - 1)];
       return;
     }
+    if (optional_nan && out.optional_not_finite++ == 0) out.optional_first_line = out.lines;
     t.frame.push_back(static_cast<std::int32_t>(values[kFrame]));
     t.x_nm.push_back(values[kX] * plan.scale[kX]);
     t.y_nm.push_back(values[kY] * plan.scale[kY]);
@@ -312,18 +325,50 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       units[r] = d->second;
     }
   }
+  // Nikon N-STORM exports X, Y and their drift-corrected Xc, Yc: which is meant cannot be told.
+  // Xc, Yc alone are taken (said); beside X, Y they are named, not used.
+  for (int r : {kX, kY}) {
+    const std::string corrected = std::string(kRoleNames[r]) + "c";
+    for (std::size_t i = 0; i < plan.n_fields; ++i) {
+      if (plan.role_of_field[i] != kNone || normalise(plan.header_names[i]) != corrected) continue;
+      if (plan.field_of[r] < 0) {
+        plan.role_of_field[i] = r;
+        plan.field_of[r] = static_cast<int>(i);
+        plan.notes.push_back(name + ": column '" + plan.header_names[i] + "' (drift-corrected, N-STORM) read as " + kRoleNames[r]);
+      } else {
+        plan.notes.push_back(name + ": column '" + plan.header_names[i] + "' (drift-corrected, N-STORM?) is not used: " +
+                             kRoleNames[r] + " is '" + plan.header_names[plan.field_of[r]] + "' (--columns " + kRoleNames[r] +
+                             "=" + plan.header_names[i] + " to use it)");
+      }
+    }
+  }
   for (int r : {kFrame, kX, kY}) {
     if (plan.field_of[r] < 0) {
       std::string have;
-      for (const auto& h : plan.header_names) have += (have.empty() ? "" : ", ") + ("'" + h + "'");
+      std::size_t listed = 0;
+      for (const auto& h : plan.header_names) {
+        if (have.size() > 300) break;  // a header that is the whole file (unknown line ends): its start
+        have += (have.empty() ? "" : ", ") + ("'" + h.substr(0, 60) + (h.size() > 60 ? "...'" : "'"));
+        ++listed;
+      }
+      if (listed < plan.header_names.size()) have += fmt::format(" and {} more", plan.header_names.size() - listed);
       throw InputError(name,
                        std::string("missing required column '") + kRoleNames[r] + "' (header has " + have +
+                           (plan.n_fields == 1 ? "; no delimiter (',', tab or ';') found in it: a space-separated table must be converted "
+                                                   "first, e.g. tr -s ' ' ','"
+                                                 : "") +
                            "; map columns explicitly with --columns " + kRoleNames[r] + "=NAME)",
                        header_line);
     }
   }
   for (int r : {kX, kY, kZ, kUncertainty}) {
     if (plan.field_of[r] < 0) continue;
+    if ((r == kX || r == kY) && !units[r].explicit_unit && !opt.xy_unit_given &&
+        opt.xy_unit == XyUnit::Nanometre)
+      plan.xy_unit_assumed = true;
+    if ((r == kX || r == kY) && units[r].explicit_unit && opt.xy_unit != XyUnit::Nanometre)
+      plan.notes.push_back(name + ": --xy-unit " + (opt.xy_unit == XyUnit::Micrometre ? "um" : "px") + " not used for column '" +
+                           plan.header_names[plan.field_of[r]] + "': its name states its unit");
     const Unit unit = units[r].explicit_unit                    ? units[r].unit
                       : opt.xy_unit == XyUnit::CameraPixel     ? Unit::Px
                       : opt.xy_unit == XyUnit::Micrometre      ? Unit::Um
@@ -378,6 +423,14 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
                          ReadReport* report) {
   // Header: the first line that is neither blank nor a comment. A UTF-8 byte-order mark (Excel's
   // "CSV UTF-8") is not part of the first column's name.
+  // Files that are not text tables at all are named as what they are.
+  if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")
+    throw InputError(name, "is UTF-16 text (Excel's \"Unicode Text\"): save it as CSV UTF-8 (or convert it: iconv -f UTF-16 -t UTF-8)");
+  if (text.substr(0, 2) == "\x1F\x8B")
+    throw InputError(name, "is gzip-compressed: decompress it first (gunzip -k)");
+  if (const std::string_view head = text.substr(0, 65536);
+      head.find('\n') == std::string_view::npos && head.find('\r') != std::string_view::npos)
+    throw InputError(name, "its lines end with CR alone (classic Mac OS): convert them to LF first (tr '\\r' '\\n')");
   std::size_t pos = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0, line_no = 0;
   std::string_view header;
   while (pos < text.size()) {
@@ -438,6 +491,9 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
   table.x_nm.reserve(total);
   table.y_nm.reserve(total);
   ReadReport local;
+  local.xy_unit_assumed = plan.xy_unit_assumed;
+  local.warnings = plan.notes;
+  std::size_t optional_not_finite = 0, optional_first_line = 0;
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     Chunk& c = chunks[i];
     if (!opt.skip_bad_rows && !c.errors.empty())
@@ -447,6 +503,8 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
       if (local.skipped_examples.size() < 10)
         local.skipped_examples.push_back(name + ":" + std::to_string(base_line + l) + ": " + msg);
     local.rows_skipped += c.skipped;
+    if (c.optional_not_finite > 0 && optional_not_finite == 0) optional_first_line = base_line + c.optional_first_line;
+    optional_not_finite += c.optional_not_finite;
     base_line += c.lines;
     table.append(c.rows);
     c.rows = LocTable();  // release as we go: peak memory stays ~2x the table
@@ -463,6 +521,10 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
                                "export); its row was read as it stands" +
                                (opt.skip_bad_rows ? std::string(" unless it is among the skipped rows") : std::string()));
   }
+  if (optional_not_finite > 0)
+    local.warnings.push_back(fmt::format("{}:{}: {} row(s) (this the first) have NaN or infinite values in z, intensity or "
+                                         "uncertainty: kept, those values as NaN (annamosaic reads only frame, x and y)",
+                                         name, optional_first_line, optional_not_finite));
   // A header without rows is an empty FoV, not a malformed file: callers decide.
   local.rows_read = table.size();
   local.columns = description;

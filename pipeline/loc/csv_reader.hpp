@@ -29,6 +29,7 @@ struct CsvReadOptions {
   std::map<std::string, std::string> columns; // role -> header name; overrides detection
   // For coordinate columns whose name states no unit ("x [nm]", "x_px", "x (um)" do).
   XyUnit xy_unit = XyUnit::Nanometre;
+  bool xy_unit_given = false;                 // xy_unit was chosen (--xy-unit nm too): not "assumed"
   double camera_pixel_nm = 0;                 // needed when a coordinate column is in camera px
   bool skip_bad_rows = false;
   std::size_t threads = 0;                    // 0: all TBB threads of the calling arena

@@ -98,3 +98,18 @@ std::string skipped_rows_message(const std::string& path, const ReadReport& repo
 }
 
 }  // namespace annamosaic
+
+namespace annamosaic {
+
+std::string assumed_unit_warning(const std::string& path, const ReadReport& report, const LocTable& table) {
+  if (!report.xy_unit_assumed || table.size() < 100) return "";
+  const TableStats s = compute_stats(table);
+  const double span_nm = std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm);
+  if (!(span_nm < 5000.0)) return "";
+  return fmt::format("{}: its {} localizations span only {:.4g} x {:.4g} nm, read as nm because the header names no unit "
+                     "for x and y: if they are micrometres or camera pixels, give --xy-unit um, or --xy-unit px with "
+                     "--camera-pixel-nm (or name the columns 'x [um]', 'x [px]')",
+                     path, table.size(), s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm);
+}
+
+}  // namespace annamosaic

@@ -57,7 +57,13 @@ struct ReadReport {
   std::vector<std::string> skipped_examples;  // the first few reasons, with line numbers
   std::string columns;                    // how columns were mapped, for the log
   std::vector<std::string> warnings;      // "FILE:LINE: what was assumed", for the log
+  bool xy_unit_assumed = false;           // x or y named no unit and none was given: read as nm
 };
+
+// "" or a warning when a table read with its unit assumed (nm: its header names none) spans less
+// than 5 um in x and y with 100 or more localizations: micrometres or camera pixels read as nm
+// (a 60 um field in um is a 60 nm speck). Says how to give the unit.
+std::string assumed_unit_warning(const std::string& path, const ReadReport& report, const LocTable& table);
 
 // "" or what --skip-bad-rows left out of `path`, for the log (every command says it: rows are
 // never dropped silently): "PATH: skipped N malformed row(s) of M (--skip-bad-rows); first: ...".

@@ -45,7 +45,9 @@ bool read_text_attr(hid_t obj, const std::string& name, std::string& value) {
   const H5T_class_t cls = H5Tget_class(ftype.get());
   if (cls == H5T_STRING && H5Tis_variable_str(ftype.get()) > 0) {
     Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-    if (!mtype.ok() || H5Tset_size(mtype.get(), H5T_VARIABLE) < 0) return false;
+    // The file's character set (h5py writes UTF-8): HDF5 converts no string between ASCII and UTF-8.
+    if (!mtype.ok() || H5Tset_size(mtype.get(), H5T_VARIABLE) < 0 || H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())) < 0)
+      return false;
     std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
     if (H5Aread(attr.get(), mtype.get(), ptrs.data()) < 0) return false;
     value.clear();
@@ -61,7 +63,8 @@ bool read_text_attr(hid_t obj, const std::string& name, std::string& value) {
     Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
     // Read with NULL padding so an element of size 1 keeps its character (NULTERM would turn
     // each 1-character element into an empty C string).
-    if (!mtype.ok() || H5Tset_size(mtype.get(), elem) < 0 || H5Tset_strpad(mtype.get(), H5T_STR_NULLPAD) < 0)
+    if (!mtype.ok() || H5Tset_size(mtype.get(), elem) < 0 || H5Tset_strpad(mtype.get(), H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())) < 0)
       return false;
     if (n > 0 && H5Aread(attr.get(), mtype.get(), buf.data()) < 0) return false;
     value.clear();

@@ -8,7 +8,8 @@
 
 namespace annamosaic {
 
-std::string format_number(double v) { return fmt::format("{}", v); }
+// 12 significant digits: sums such as 40.0 + 2.16 print as 42.16, not 42.160000000000004.
+std::string format_number(double v) { return fmt::format("{:.12g}", v); }
 
 std::string xml_escape(const std::string& s) {
   std::string out;
@@ -69,10 +70,13 @@ std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_
        "        </Angle>\n      </Attributes>\n    </ViewSetups>\n";
   s += "    <Timepoints type=\"range\">\n      <first>0</first>\n      <last>0</last>\n    </Timepoints>\n";
   s += "  </SequenceDescription>\n  <ViewRegistrations>\n";
+  // BigDataViewer maps voxel indices (pixel centres) to space; ExtMin in the .ims is the first
+  // pixel's edge: half a pixel apart, so both views put the mosaic at the same place.
+  const double centre_x_um = info.origin_x_um + info.pixel_um / 2, centre_y_um = info.origin_y_um + info.pixel_um / 2;
   for (std::size_t c = 0; c < info.channel_names.size(); ++c)
     s += "    <ViewRegistration timepoint=\"0\" setup=\"" + std::to_string(c) +
          "\">\n      <ViewTransform type=\"affine\">\n        <Name>calibration</Name>\n        <affine>" + px +
-         " 0.0 0.0 " + format_number(info.origin_x_um) + " 0.0 " + px + " 0.0 " + format_number(info.origin_y_um) +
+         " 0.0 0.0 " + format_number(centre_x_um) + " 0.0 " + px + " 0.0 " + format_number(centre_y_um) +
          " 0.0 0.0 " + px + " 0.0</affine>\n      </ViewTransform>\n    </ViewRegistration>\n";
   s += "  </ViewRegistrations>\n</SpimData>\n";
   return s;

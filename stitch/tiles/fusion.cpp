@@ -39,16 +39,19 @@ MosaicPlan plan_mosaic(const TileSource& source, const std::vector<double>& x_px
     throw std::invalid_argument("plan_mosaic: one position per tile");
   MosaicPlan plan;
   if (source.size() == 0) return plan;
-  double mx = std::numeric_limits<double>::infinity(), my = mx;
+  // Tiles sit at whole pixels (their rounded positions); the mosaic starts at the smallest of
+  // those, so its first row and column hold data (the floor of the smallest position left an
+  // empty line whenever that tile's fraction rounded up).
+  long mx = std::numeric_limits<long>::max(), my = mx;
   for (std::size_t i = 0; i < source.size(); ++i) {
     if (!std::isfinite(x_px[i]) || !std::isfinite(y_px[i])) throw std::invalid_argument("plan_mosaic: non-finite position");
-    mx = std::min(mx, x_px[i]), my = std::min(my, y_px[i]);
+    mx = std::min(mx, std::lround(x_px[i])), my = std::min(my, std::lround(y_px[i]));
   }
-  plan.origin_x_px = std::floor(mx), plan.origin_y_px = std::floor(my);
+  plan.origin_x_px = static_cast<double>(mx), plan.origin_y_px = static_cast<double>(my);
   long w = 0, h = 0;
   for (std::size_t i = 0; i < source.size(); ++i) {
     const TileInfo& t = source.info(i);
-    TilePlacement p{i, std::lround(x_px[i] - plan.origin_x_px), std::lround(y_px[i] - plan.origin_y_px), t.width_px, t.height_px};
+    TilePlacement p{i, std::lround(x_px[i]) - mx, std::lround(y_px[i]) - my, t.width_px, t.height_px};
     w = std::max(w, p.x0 + static_cast<long>(p.width));
     h = std::max(h, p.y0 + static_cast<long>(p.height));
     plan.tiles.push_back(p);

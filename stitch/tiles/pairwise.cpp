@@ -119,6 +119,22 @@ ImageF reduce_mean(ImageView<const float> in, std::size_t f) {
 
 }  // namespace
 
+namespace {
+double percentile_of_finite(ImageView<const float> img, double q) {
+  std::vector<float> v;
+  v.reserve(img.width() * img.height());
+  for (std::size_t y = 0; y < img.height(); ++y)
+    for (std::size_t x = 0; x < img.width(); ++x)
+      if (std::isfinite(img(x, y))) v.push_back(img(x, y));
+  if (v.empty()) return 0;
+  const auto k = v.begin() + static_cast<long>(std::lround(q * static_cast<double>(v.size() - 1)));
+  std::nth_element(v.begin(), k, v.end());
+  return *k;
+}
+}  // namespace
+
+double tile_level(ImageView<const float> tile) { return percentile_of_finite(tile, 0.9999); }
+
 Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t width, std::size_t height,
                     const RegistrationSignal& signal) {
   const long f = static_cast<long>(std::max<std::size_t>(1, signal.scale));
@@ -138,6 +154,7 @@ Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t w
       tile.region(static_cast<std::size_t>(x0 + kx0 * f), static_cast<std::size_t>(y0 + ky0 * f),
                   static_cast<std::size_t>((kx1 - kx0) * f), static_cast<std::size_t>((ky1 - ky0) * f));
   const ImageF reduced = f == 1 ? to_image(data) : reduce_mean(data, static_cast<std::size_t>(f));
+  s.level = percentile_of_finite(reduced.view(), 0.999);
   const ImageF filtered = prefilter_image(reduced.view(), signal.prefilter, signal.prefilter_sigma_px);
   for (std::size_t y = 0; y < filtered.height(); ++y)
     std::copy_n(filtered.row(y), filtered.width(), s.image.row(static_cast<std::size_t>(ky0) + y) + kx0);
@@ -252,6 +269,9 @@ PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g,
                          const PcOptions& pc_in, double search_px) {
   PcResult r;
   if (a.valid.width == 0 || b.valid.width == 0 || a.image.empty()) return r;
+  if (const double level = std::max(a.tile_level, b.tile_level);
+      signal.min_strip_level_fraction > 0 && level > 0 && std::min(a.level, b.level) < signal.min_strip_level_fraction * level)
+    return r;  // faint background on one side at least: nothing to match
   const double f = static_cast<double>(std::max<std::size_t>(1, signal.scale));
   PcOptions pc = pc_in;
   pc.prefilter = Prefilter::None;  // done on the data by extract_strip
@@ -445,11 +465,13 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
           ImageF img = source.load(t, sig.channel);
           fill_not_finite(img);
           ++loads;
+          const double level = sig.min_strip_level_fraction > 0 ? tile_level(img.view()) : 0.0;  // only the gate needs it
           for (const auto& [j, side] : needs[t]) {
             Job& job = jobs[j];
             const long ox = side == 0 ? 0 : job.g.d0x, oy = side == 0 ? 0 : job.g.d0y;
             auto strip = std::make_unique<Strip>(
                 extract_strip(img.view(), job.g.x0 - ox, job.g.y0 - oy, job.g.width, job.g.height, sig));
+            strip->tile_level = level;
             (side == 0 ? job.sa : job.sb) = std::move(strip);  // each side is written by exactly one tile
           }
         });

@@ -76,6 +76,13 @@ struct RegistrationSignal {
   // it at 20 nm let 5 false edges through on the 8 x 8 campaign).
   bool refine_full_resolution = true;
   double refine_sigma_px = 1.0;
+  // A strip whose data (99.9th percentile) stay below this fraction of its tiles' level (the
+  // brighter tile's 99.99th percentile) is faint background, not structure: never matched. For
+  // A-net reconstructions (`run` sets 0.01): an empty overlap is a faint texture (0.02-0.4% of the
+  // structure's level in a user's campaign) that two such strips matched at NCC 0.67, 1.2 um off
+  // the stage. Off (0) by default: renders of 10% of the frames have real strips at ~1% of their
+  // tiles' hot spots (on the 8 x 8 campaign, 0.01 cut 2 true edges and left a FoV unregistered).
+  double min_strip_level_fraction = 0;
 };
 
 // Phase-correlation settings for strips (see pairwise.cpp for the measurements behind them).
@@ -167,6 +174,8 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
 struct Strip {
   ImageF image;
   PcRect valid;
+  double level = 0;       // 99.9th percentile of the reduced data, before the pre-filter
+  double tile_level = 0;  // the tile's (tile_level()); 0: unknown, the strip is not judged faint
   // Full-resolution data over the same region (zeros outside the tile), kept for the refinement
   // when the signal asks for it and scale > 1; empty otherwise.
   ImageF full;
@@ -174,6 +183,9 @@ struct Strip {
 };
 Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t width, std::size_t height,
                     const RegistrationSignal& signal);
+
+// 99.99th percentile of an image's finite pixels: its structure's level, robust to a few hot pixels.
+double tile_level(ImageView<const float> tile);
 
 // Registers two strips of one geometry; returns b - a in full-resolution pixels (pure; used by
 // register_pairs, the tests and the benchmarks).

@@ -163,7 +163,8 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"max_residual_px", L.layout_options.max_residual_px},
                    {"residual_ratio", L.layout_options.residual_ratio}};
   // Where the fused mosaic lies in these coordinates: tile i's top-left pixel is mosaic pixel
-  // (round(x_px - origin_x_px), round(y_px - origin_y_px)).
+  // (lround(x_px) - origin_x_px, lround(y_px) - origin_y_px), the origin being the smallest
+  // lround(x_px), lround(y_px).
   const MosaicPlan plan = plan_mosaic(source, s.x_px, s.y_px);
   json mosaic = {{"origin_x_px", plan.origin_x_px},
                  {"origin_y_px", plan.origin_y_px},

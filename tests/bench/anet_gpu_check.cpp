@@ -173,7 +173,6 @@ Generator copy_generator(const Generator& src) {
 
 struct Input {
   torch::Tensor x;  // [1, 2, H, W] CPU float
-  std::vector<double> pad;
 };
 
 Input read_input(const std::string& dir) {
@@ -185,7 +184,7 @@ Input read_input(const std::string& dir) {
   const std::vector<float> v = read_floats(dir + "/input.bin", static_cast<std::size_t>(2 * h * w));
   Input r;
   r.x = torch::from_blob(const_cast<float*>(v.data()), {1, 2, h, w}, torch::kFloat32).clone();
-  r.pad = {p0, p1};
+  (void)p0, (void)p1;  // the padding values of older input files: padding mirrors the FoV now
   return r;
 }
 
@@ -256,12 +255,12 @@ void throughput_variant(const std::string& model, const Generator& src, const In
   place_module(*g, dev);
   torch::InferenceMode inference;
   // The product path, one FoV per call.
-  const double s1 = timed(args.repeats, [&] { generate_whole(g, x1, in.pad, 0, dev); });
+  const double s1 = timed(args.repeats, [&] { generate_whole(g, x1, 0, dev); });
   row("throughput", model, size, precision, cl, 1, 1, "fov_per_s", 1.0 / s1);
   row("throughput", model, size, precision, cl, 1, 1, "mpx_per_s", mpx / s1);
   // Batch N (one padded [N, 2, H, W] pass).
   const torch::Tensor xb = x1.expand({args.batch, 2, size, size}).contiguous();
-  const double sb = timed(std::max(1, args.repeats / 2), [&] { generate_whole(g, xb, in.pad, 0, dev); });
+  const double sb = timed(std::max(1, args.repeats / 2), [&] { generate_whole(g, xb, 0, dev); });
   row("throughput", model, size, precision, cl, args.batch, 1, "mpx_per_s", args.batch * mpx / sb);
   // G alone, input resident on the GPU (what the transfers and host copies cost is the difference).
   torch::Tensor xd = x1.to(dev.device);
@@ -283,7 +282,7 @@ void throughput_variant(const std::string& model, const Generator& src, const In
       try {
         torch::InferenceMode im;
         c10::cuda::CUDAStreamGuard sg2(c10::cuda::getStreamFromPool(false, dev.device.index()));
-        for (int i = 0; i < per; ++i) generate_whole(g, x1, in.pad, 0, dev);
+        for (int i = 0; i < per; ++i) generate_whole(g, x1, 0, dev);
         c10::cuda::getCurrentCUDAStream(dev.device.index()).synchronize();
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(failure_mutex);
@@ -421,7 +420,7 @@ int main(int argc, char** argv) try {
       // each pass runs inside it, as in Reconstructor::run.
       auto pass = [&](Generator& g, const DeviceSetup& dev) {
         torch::InferenceMode inference;
-        return to_a(generate_whole(g, x, in.pad, 0, dev));
+        return to_a(generate_whole(g, x, 0, dev));
       };
       Generator gc = copy_generator(*src);
       const auto t0 = Clock::now();

@@ -41,6 +41,13 @@ class Cli(unittest.TestCase):
             out = run(cmd, "--help", check=0).stdout
             self.assertIn("usage: annamosaic " + cmd, out)
             self.assertIn("--config", out)
+        self.assertEqual(run("help", "render", check=0).stdout, run("render", "--help", check=0).stdout)
+        # Defaults as they were written, not as binary fractions print.
+        out = run("simulate", "--help", check=0).stdout
+        self.assertIn("(=0.3)", out)
+        self.assertNotIn("0.29999", out)
+        p = run("rendr", check=1)
+        self.assertIn("unknown command 'rendr'; did you mean 'render'?", p.stderr)
 
     def test_render_matches_numpy_histogram(self):
         out = os.path.join(self.dir, "sparse.tif")
@@ -66,6 +73,34 @@ class Cli(unittest.TestCase):
         self.assertIn("[render]", cfg)
         self.assertIn("frames = first:36", cfg)
         self.assertIn("pixel-nm = 20", cfg)
+        # Where the image lies: in the TIFF and the configuration; with it, the same image again.
+        field = f"{x0:g},{y0:g},{w * 20:g},{h * 20:g}"
+        self.assertIn(f"field-nm = {field}", tifffile.TiffFile(out).pages[0].description)
+        self.assertIn(f"# field rendered (from the table's extent): field-nm = {field}", cfg)
+        again = os.path.join(self.dir, "again.tif")
+        run("render", EPFL, "--pixel-nm", "20", "--frames", "first:36", "--field-nm", field, "-o", again, check=0)
+        np.testing.assert_array_equal(tifffile.imread(again), img)
+
+    def test_micrometres_without_a_unit_are_said_not_drawn_silently(self):
+        # The EPFL table in um under a header that names no unit: read as nm, it is a 6 nm speck.
+        f, x, y = load_epfl()
+        table = os.path.join(self.dir, "um_no_unit.csv")
+        with open(table, "w") as fh:
+            fh.write("frame,x,y\n")
+            for i in range(len(f)):
+                fh.write(f"{int(f[i])},{x[i] / 1000:.5f},{y[i] / 1000:.5f}\n")
+        p = run("render", table, "-o", os.path.join(self.dir, "um.tif"), check=0)
+        self.assertIn("read as nm because the header names no unit for x and y: if they are micrometres", p.stderr)
+        p = run("table-info", table, check=0)
+        self.assertIn("(no unit in the header: read as nm; --xy-unit)", p.stdout)
+        self.assertIn("--xy-unit um", p.stderr)
+        p = run("render", table, "--xy-unit", "um", "-o", os.path.join(self.dir, "um2.tif"), check=0)
+        self.assertNotIn("--xy-unit um", p.stderr)
+        # A far outlier: render refuses it (it sizes the image), table-info warns.
+        with open(table, "a") as fh:
+            fh.write("1,90000,3\n")
+        p = run("table-info", table, "--xy-unit", "um", check=0)
+        self.assertIn("lie far outside the others", p.stderr)
 
     def test_uint16_output(self):
         out = os.path.join(self.dir, "dense16.tif")
@@ -374,6 +409,29 @@ class InitCampaign(unittest.TestCase):
                 fr, x, y = line.split(",")
                 f.write(f"{fr},{float(x) + dx_nm},{y}\n")
 
+    def test_slips_on_a_run_with_results_are_named_and_change_nothing(self):
+        data = os.path.join(self.dir, "data")
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+        run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+            "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        out = os.path.join(self.dir, "out")
+        run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        config = open(os.path.join(out, "config.ini"), "rb").read()
+        # A mistyped model is a missing model (exit 1), not "results made with other settings".
+        p = run("run", "--campaign", data, "-o", out, "--model", "anet-microtubules-ngf16", check=1)
+        self.assertIn("--model anet-microtubules-ngf16: file not found", p.stderr)
+        self.assertNotIn("other settings", p.stderr)
+        # A run refused where its GPU is looked for leaves the output's configuration alone (status
+        # compares the mosaic with it).
+        p = run("run", "--campaign", data, "-o", out, "--device", "cuda", "--search-um", "3", check=3)
+        self.assertIn("no GPU is visible", p.stderr)
+        self.assertEqual(open(os.path.join(out, "config.ini"), "rb").read(), config)
+        # The campaign's description file for its folder: said how to give it.
+        p = run("run", "--campaign", os.path.join(data, "campaign.ini"), "-o", out, check=1)
+        self.assertIn("is a file: give the campaign's folder (the one holding campaign.ini and positions.csv): --campaign " + data,
+                      p.stderr)
+
     def test_a_folder_of_tables_becomes_a_campaign_that_runs(self):
         data = os.path.join(self.dir, "data")
         for c in (1, 2):
@@ -419,11 +477,12 @@ class InitCampaign(unittest.TestCase):
         run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "8", "--overlap-um", "1",
             "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
         tables = os.path.join(data, "tables")
-        # A Windows export's Latin-1 header (not UTF-8): that FoV fails by name, the run goes on.
+        # A Windows export's Latin-1 header (not UTF-8) in a unit nobody reads (Angstrom): that FoV
+        # fails by name, the run goes on. (A Latin-1 "X (\xb5m)" is read as micrometres.)
         with open(os.path.join(tables, "r01_c02.csv"), "rb") as f:
             body = f.read().split(b"\n", 1)[1]
         with open(os.path.join(tables, "r01_c02.csv"), "wb") as f:
-            f.write(b"frame,X (\xb5m),Y (\xb5m)\n" + body)
+            f.write(b"frame,X (\xc5),Y (\xc5)\n" + body)
         # A malformed row dropped by --skip-bad-rows is said, not silent.
         with open(os.path.join(tables, "r01_c03.csv"), "a") as f:
             f.write("7,nan,100\n")
@@ -446,7 +505,7 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "manifest.jsonl"), encoding="utf-8") as f:
             recs = {r["id"]: r for r in map(json.loads, f)}
         self.assertEqual({i: recs[i]["status"] for i in recs}, {0: "done", 1: "failed", 2: "done"})
-        self.assertIn("X (\ufffdm)", recs[1]["reason"])  # the byte that is not UTF-8, replaced
+        self.assertIn("X (\ufffd)", recs[1]["reason"])  # the byte that is not UTF-8, replaced
         self.assertIn("skipped 1 malformed row", " ".join(recs[2]["extra"]["warnings"]))
         # Every table wrong in the same way: no mosaic of failed tiles, the reason said once.
         for c in (1, 2, 3):
@@ -473,6 +532,15 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("not the stage's", p.stderr)
         self.assertIn("1 of 2 grid cells have no table and are left out (tables/r01_c02.csv)", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        # Stage coordinates hide in the first FoV (the stage's origin): the last FoV's table says it.
+        self.table("r01_c01.csv")
+        self.table("r01_c02.csv", dx_nm=200000.0)
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=2)
+        self.assertIn("r01_c02.csv: localizations span x 2", p.stderr)
+        self.assertIn("wholly outside its FoV's 0..30000 nm field", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        os.remove(os.path.join(data, "tables", "r01_c02.csv"))
         # In the FoV's coordinates but wider than --fov-um (the EPFL table spans ~6.4 um): said, written.
         self.table("r01_c01.csv")
         p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "4", "--overlap-um", "1",

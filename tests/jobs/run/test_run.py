@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic run` as users run it: several MPI ranks, resume after kills and
 signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
-import csv, fcntl, json, os, shutil, signal, subprocess, sys, time, unittest
+import csv, fcntl, json, math, os, shutil, signal, subprocess, sys, time, unittest
 import h5py
 import tifffile
 import numpy as np
@@ -129,8 +129,10 @@ class Run(unittest.TestCase):
         with open(os.path.join(out, "layout.json")) as fh:
             layout = json.load(fh)
         m = layout["mosaic"]
-        self.assertEqual(m["origin_x_px"], np.floor(min(t["x_px"] for t in layout["tiles"])))
-        self.assertEqual(m["origin_y_px"], np.floor(min(t["y_px"] for t in layout["tiles"])))
+        # The smallest rounded tile position (rounded half away from zero, as C++'s lround).
+        lround = lambda v: math.copysign(math.floor(abs(v) + 0.5), v)
+        self.assertEqual(m["origin_x_px"], min(lround(t["x_px"]) for t in layout["tiles"]))
+        self.assertEqual(m["origin_y_px"], min(lround(t["y_px"]) for t in layout["tiles"]))
         with h5py.File(os.path.join(out, "mosaic.ims"), "r") as f:
             ext = {k: float(f["DataSetInfo/Image"].attrs[k].tobytes().decode()) for k in ("ExtMin0", "ExtMin1", "ExtMax0")}
             self.assertEqual(m["width_px"], int(f["DataSetInfo/Image"].attrs["X"].tobytes().decode()))
@@ -200,14 +202,19 @@ class Run(unittest.TestCase):
                     self.assertEqual(a.read(), b.read(), f"{n} ranks, {png}")
 
     def test_rerun_with_other_fov_settings_is_refused(self):
-        # The reference's FoV results are at 20 nm: reusing them for a 40 nm run would stitch them
-        # as 40 nm tiles. Refused before any work, naming what changed.
+        # The reference's FoV results were rendered from all frames: reusing them for a run of
+        # other frames would mix two kinds of result. Refused before any work, naming what changed.
         d, ini = make_config("other_settings")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
         shutil.copytree(os.path.join(self.ref, "out"), os.path.join(d, "out"))
-        p = subprocess.run([BIN, "run", "--config", ini, "--pixel-nm", "40"], env=ENV, capture_output=True, text=True,
+        p = subprocess.run([BIN, "run", "--config", ini, "--frames", "first:500"], env=ENV, capture_output=True, text=True,
                            timeout=300)
         self.assertEqual(p.returncode, 2, p.stderr[-2000:])  # bad input: the output holds other results
+        self.assertIn('holds FoV results made with other settings (frames "all" -> "first:500")', p.stderr)
+        # Their 20 nm tiles stitched as 40 nm ones: the stitch stage (which needs no model) refuses too.
+        p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch", "--pixel-nm", "40"], env=ENV,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
         self.assertIn("holds FoV results made with other settings (pixel-nm 20.0 -> 40.0)", p.stderr)
         # The stitch stage compares only what it uses (the pixel size): another model is fine there.
         p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch", "--model", "/nonexistent/model.h5"], env=ENV,
@@ -223,6 +230,81 @@ class Run(unittest.TestCase):
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 2, p.stderr[-2000:])
         self.assertIn('other settings (columns "x=xc,y=yc" -> (unset))', p.stderr)
+
+    def test_stitch_stage_refuses_a_result_file_changed_since_it_was_recorded(self):
+        # A FoV result copied over another (or damaged) would be fused by --stage stitch, which has
+        # no FoV stage before it to check them, and the mosaic then taken as up to date.
+        d, ini = make_config("stitch_verify")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        shutil.copytree(os.path.join(self.ref, "out"), os.path.join(d, "out"))
+        fov = os.path.join(d, "out", "fov")
+        # No current mosaic (a FoV stage just finished): the stitch stage must make one. (A
+        # current one was fused from the files as they were: it is kept, the files not read.)
+        os.remove(os.path.join(d, "out", "stitch_summary.json"))
+        shutil.copy(os.path.join(fov, "0003.h5"), os.path.join(fov, "0004.h5"))
+        # A file cut short: `status` sees it by its recorded size, without reading it.
+        with open(os.path.join(fov, "0005.h5"), "r+b") as fh:
+            fh.truncate(os.path.getsize(os.path.join(fov, "0005.h5")) - 1000)
+        p = subprocess.run([BIN, "status", os.path.join(d, "out")], env=ENV, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 75, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"FoV 5: fov/0005.h5 has \d+ bytes, \d+ when it was recorded")
+        self.assertIn("2 done but their result file is damaged", p.stdout)  # 0004.h5 copied over has another size too
+        p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        self.assertIn(os.path.join(fov, "0004.h5") + " does not match the checksum recorded when FoV 4 was made", p.stderr)
+        self.assertIn("run without --stage stitch", p.stderr)
+        # The full run redoes that FoV, then stitches: the reference mosaic again.
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("FoV 4: " + os.path.join(fov, "0004.h5") + " does not match its recorded checksum; redoing it", p.stderr)
+        self.assertIn("FoV 5: " + os.path.join(fov, "0005.h5") + " does not match its recorded checksum; redoing it", p.stderr)
+        mosaic, ref = (mosaic_levels(os.path.join(x, "out", "mosaic.ims")) for x in (d, self.ref))
+        self.assertEqual(sorted(mosaic), sorted(ref))
+        for k in ref:
+            np.testing.assert_array_equal(mosaic[k], ref[k], err_msg=str(k))
+
+    def test_another_campaigns_run_into_the_folder_is_refused(self):
+        # Two grids' configurations naming one output: the second would redo the first's FoVs as
+        # "changed inputs" and its stitch would fuse them. Refused, naming both campaigns; the same
+        # campaign moved elsewhere (same name) reuses its results, with a warning.
+        d, ini = make_config("other_campaign")
+        shutil.copytree(os.path.join(self.ref, "out"), os.path.join(d, "out"))
+        other = os.path.join(d, "plate2")
+        shutil.copytree(os.path.join(self.ref, "campaign"), other)
+        with open(os.path.join(other, "campaign.ini")) as fh:
+            text = fh.read().replace("name = demo", "name = plate2")
+        with open(os.path.join(other, "campaign.ini"), "w") as fh:
+            fh.write(text)
+        for stage in ("all", "stitch"):
+            p = subprocess.run([BIN, "run", "--config", ini, "--campaign", other, "--stage", stage], env=ENV,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+            self.assertIn(f"holds the FoV results of campaign 'demo' ({os.path.realpath(os.path.join(self.ref, 'campaign'))}), "
+                          f"not of this run's campaign 'plate2' ({os.path.realpath(other)})", p.stderr)
+        # The same name (init-campaign names a campaign after its folder: plate1/A01, plate2/A01)
+        # but other positions: another campaign.
+        namesake = os.path.join(d, "namesake")
+        shutil.copytree(os.path.join(self.ref, "campaign"), namesake)
+        with open(os.path.join(namesake, "positions.csv")) as fh:
+            lines = fh.read().splitlines()
+        with open(os.path.join(namesake, "positions.csv"), "w") as fh:
+            fh.write("\n".join(lines[:-1] + [lines[-1] + "0"]) + "\n")  # one coordinate's last digit
+        p = subprocess.run([BIN, "run", "--config", ini, "--campaign", namesake], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        self.assertIn("not of this run's campaign 'demo' (" + os.path.realpath(namesake) + ", another positions.csv)", p.stderr)
+        moved = os.path.join(d, "moved")
+        shutil.copytree(os.path.join(self.ref, "campaign"), moved)
+        p = subprocess.run([BIN, "run", "--config", ini, "--campaign", moved], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("(moved, or mounted elsewhere): reusing them", p.stderr)
+        self.assertNotIn("redoing it", p.stderr)  # the same bytes: nothing redone
+        with open(os.path.join(d, "out", "fov_settings.json")) as fh:
+            recorded = json.load(fh)["campaign"]
+        self.assertEqual((recorded["name"], recorded["path"]), ("demo", os.path.realpath(moved)))
+        self.assertTrue(recorded["positions"].startswith("xxh3:"))
 
     def test_a_pixel_size_other_than_the_models_is_refused_before_any_fov(self):
         # The A-net has learned structures at 20 nm: a 10 nm run would give plausible-looking nonsense.

@@ -47,10 +47,33 @@ echo "$dry" | grep -q -- "--job-name=annamosaic-fovs .*--cpus-per-task=8 " || fa
 echo "$dry" | grep -q -- "--partition=debug .*--dependency=aftercorr:" || fail "dry run: no stitch sbatch line: $dry"
 [[ -z "$(squeue -h)" ]] || fail "the dry run submitted something"
 ls slurm-campaign-*.list > /dev/null 2>&1 && fail "the dry run wrote a campaign list"
+# Several GPU options are several sbatch arguments; the jobs' environment is shown with the lines.
+dry=$(GPU_GRES="--gres=gpu:2 --gpu-bind=closest" FOV_LEAD_S=600 "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) ||
+  fail "dry run: $dry"
+echo "$dry" | grep -q -- " --gres=gpu:2 --gpu-bind=closest " || fail "dry run: GPU_GRES not split: $dry"
+echo "$dry" | grep -q -- "--signal=B:USR1@600 " || fail "dry run: FOV_LEAD_S not used: $dry"
+echo "$dry" | grep -q -- "^ANNAMOSAIC=$bin " || fail "dry run: no ANNAMOSAIC in the sbatch line: $dry"
+echo "$dry" | grep -q -- "0: $work/grid-a.ini -> $work/grid-a/out" || fail "dry run: no output folder per grid: $dry"
 
-# 1 + 2: array job of two grids (the second names a campaign that is not there), 2 ranks with
-# one (fake) GPU each, then stitch.
-sed -e "s#grid-a/#no-such-grid/#g" -e "/^\[simulate\]/,/^\[run\]/{/^\[run\]/!d}" grid-a.ini > grid-broken.ini
+# Grids that cannot run as they are, refused before anything is submitted: a campaign that is not
+# there, two grids writing one output folder, a configuration given twice.
+sed -e "s#grid-a/#no-such-grid/#g" -e "/^\[simulate\]/,/^\[run\]/{/^\[run\]/!d}" grid-a.ini > grid-missing.ini
+sed -e "s#^campaign = .*#campaign = $work/grid-other/campaign#" grid-a.ini > grid-same-output.ini
+refusal() {  # the submit script's message for these configurations; fails if it submitted them
+  local msg
+  msg=$("$src/slurm/submit-campaign.sh" --dry-run "$@" 2>&1) && fail "submitted $*: $msg"
+  echo "$msg"
+}
+refusal grid-missing.ini grid-a.ini | grep -q "no-such-grid/campaign/campaign.ini: cannot open" ||
+  fail "the missing campaign is not named"
+refusal grid-a.ini grid-same-output.ini | grep -q "grid-same-output.ini and grid-a.ini both write to $work/grid-a/out" ||
+  fail "the shared output folder is not named"
+refusal grid-a.ini grid-a.ini | grep -q "grid-a.ini is given twice" || fail "a configuration given twice"
+[[ -z "$(squeue -h)" ]] || fail "a refused campaign submitted something"
+
+# 1 + 2: array job of two grids (the first fails when it runs: its model is not there), 2 ranks
+# with one (fake) GPU each, then stitch.
+sed -e "s#^output = .*#output = $work/grid-broken/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-broken.ini
 ids=$(NODES=1 GPUS_PER_NODE=2 CPUS_PER_GPU=1 MEM_PER_CPU=1G TIME=00:20:00 THROTTLE=1 STITCH_RANKS=1 \
       LIST=campaign.list "$src/slurm/submit-campaign.sh" grid-broken.ini grid-a.ini) || fail "submit"
 echo "$ids"
@@ -67,7 +90,11 @@ state_of() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*
 # The broken grid failed alone: its stitch element was cancelled, not left waiting forever.
 [[ "$(state_of "${fov_job}_0")" == FAILED ]] || fail "broken grid's FoV job state $(state_of "${fov_job}_0")"
 [[ "$(state_of "${stitch_job}_0")" == CANCELLED ]] || fail "broken grid's stitch job state $(state_of "${stitch_job}_0")"
-grep -q "annamosaic fovs exited with 2: bad input" "slurm-${fov_job}_0.out" || fail "no final line in the broken grid's log"
+grep -q "annamosaic fovs exited with 1: bad command line or configuration" "slurm-${fov_job}_0.out" ||
+  fail "no final line in the broken grid's log"
+# The reason is in the rank's final line (its own log line may be lost when srun tears the step down).
+grep -q "preparing the campaign failed on rank 0: --model $work/no-such-model.h5: file not found" "slurm-${fov_job}_0.out" ||
+  fail "the broken grid's log does not say why"
 grep -q "annamosaic stitch exited with 0: done" "slurm-${stitch_job}_1.out" || fail "no final line in the stitch log"
 /usr/bin/python3 - "$work/grid-a/out" <<'PY' || fail "outputs"
 import json, sys, h5py
@@ -84,13 +111,13 @@ m = [json.loads(l) for l in open(out + "/manifest.jsonl") if l.strip()]
 assert len({r["id"] for r in m if r["status"] == "done"}) == 6, m
 print("slurm run: mosaic ok, bindings", seen)
 PY
-# `annamosaic status` of the submitted list: the good grid finished, the broken one cannot start (2).
+# `annamosaic status` of the submitted list: the good grid finished, the broken one not started (75).
 "$bin" status --list campaign.list > status.txt; rc=$?
 cat status.txt
-[[ $rc -eq 2 ]] || fail "status --list exited with $rc, not 2"
-grep -q "state:   not started, and it cannot start: .*no-such-grid/campaign/campaign.ini: cannot open" status.txt || fail "status of the broken grid"
+[[ $rc -eq 75 ]] || fail "status --list exited with $rc, not 75"
+grep -q "grid-broken/out .*" status.txt && grep -q "state:   not started" status.txt || fail "status of the broken grid"
 grep -q "state:   finished" status.txt || fail "status of the good grid"
-grep -q "2 campaigns: 1 finished, 0 running, 1 other; FoVs 6 of 6 done, 0 failed (campaigns that could be read)" status.txt || fail "status summary"
+grep -q "2 campaigns: 1 finished, 0 running, 1 other; FoVs 6 of 12 done, 0 failed" status.txt || fail "status summary"
 
 # A FoV element on a fresh 12-FoV grid (so that a signal lands mid-run), once it has recorded a
 # FoV: sets jid and manifest. start_fov_element GRID LOG_NAME
@@ -98,15 +125,17 @@ start_fov_element() {
   sed -e "s#grid-a/#$1/#g" -e "s#^cols = 3#cols = 4#" -e "s#^rows = 2#rows = 3#" grid-a.ini > "$1.ini"
   "$bin" simulate --config "$1.ini" -o "$work/$1/campaign" -q || fail "simulate $1"
   echo "$work/$1.ini" > "$1.list"
-  jid=$(sbatch --parsable --ntasks=1 --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-$2-%A_%a.out" \
+  jid=$(sbatch --parsable --ntasks="${NTASKS:-1}" --cpus-per-task=1 --mem-per-cpu=1G --time=00:20:00 -o "slurm-$2-%A_%a.out" \
         --array=0-0 "$src/slurm/annamosaic-grid.sbatch" fovs "$1.list") || fail "sbatch $2 job"
   manifest="$work/$1/out/manifest.jsonl"
   for _ in $(seq 600); do [[ -s "$manifest" ]] && break; sleep 0.2; done
   [[ -s "$manifest" ]] || fail "the $2 job never recorded a FoV"
 }
 
-# 3: time limit near (USR1 to the batch shell): requeued, resumed, completed.
-start_fov_element grid-b requeue
+# 3: time limit near (USR1 to the batch shell): requeued, resumed, completed. Two ranks: srun's
+# --kill-on-bad-exit may kill the second while it shuts down after the first exited 75 (srun
+# then exits 137); the script takes the run's record of the clean stop instead.
+NTASKS=2 start_fov_element grid-b requeue
 scancel --batch --signal=USR1 "${jid}_0" || fail "scancel --signal=USR1"
 # Wait for the requeue (the element is PENDING again), then let it start at once (a requeued job
 # otherwise waits ~120 s before it may start).
@@ -126,7 +155,8 @@ echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT
 [[ "$(state_of "${jid}_0")" == COMPLETED ]] || fail "requeued job ended as $(state_of "${jid}_0")"
 n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['status']=='done'}))" "$manifest")
 [[ "$n" == 12 ]] || fail "after the requeue $n of 12 FoVs are done"
-echo "slurm requeue: stopped, requeued, resumed and completed (12/12 FoVs)"
+echo "slurm requeue: stopped, requeued, resumed and completed (12/12 FoVs, 2 ranks)"
+grep -h "ranks killed while shutting down" slurm-requeue-*.out || echo "(srun reported 75 itself this time)"
 
 # 4: scancel of a running element (a user who means it): stopped cleanly, not requeued.
 start_fov_element grid-c cancel

@@ -573,17 +573,15 @@ TEST(AnetInference, OneTileEqualsWholeAndTilesAgreeWithWhole) {
   const SimulatedField f = sim.field(1000, 900, plain, false, 5);
   const ImageF s = sim.sparse(f, 1000, 900, 20 * f.labels_inside, 6);
   const ImageF sn = standardise_sparse(s.view());
-  const Standardisation st = sparse_standardisation(s.view());
   const torch::Tensor x = torch::stack({image_to_tensor(sn.view()), torch::zeros({900, 1000})}).unsqueeze(0);
-  const std::vector<double> pad = {-st.mean / st.scale, 0.0};
   DeviceSetup dev;
-  const torch::Tensor whole = generate_whole(g, x, pad, 0.0f, dev);
+  const torch::Tensor whole = generate_whole(g, x, 0.0f, dev);
   // One tile covering the padded FoV is the whole pass.
-  const torch::Tensor one = generate_tiled(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, 512, 512, 128, dev);
-  const torch::Tensor one_whole = generate_whole(g, x.slice(2, 0, 500).slice(3, 0, 500), pad, 0.0f, dev);
+  const torch::Tensor one = generate_tiled(g, x.slice(2, 0, 500).slice(3, 0, 500), 0.0f, 512, 512, 128, dev);
+  const torch::Tensor one_whole = generate_whole(g, x.slice(2, 0, 500).slice(3, 0, 500), 0.0f, dev);
   EXPECT_EQ((one - one_whole).abs().max().item<float>(), 0.0f);
   std::size_t tiles = 0;
-  const torch::Tensor tiled = generate_tiled(g, x, pad, 0.0f, 512, 512, 128, dev, &tiles);
+  const torch::Tensor tiled = generate_tiled(g, x, 0.0f, 512, 512, 128, dev, &tiles);
   EXPECT_EQ(tiles, 9u);  // 3 x 3: two tiles would overlap by less than 128 px
   const ImageF aw = tensor_to_image((whole + 1) / 2), at = tensor_to_image((tiled + 1) / 2);
   const float maxdiff = ((whole - tiled) / 2).abs().max().item<float>();
@@ -598,7 +596,7 @@ TEST(AnetInference, OneTileEqualsWholeAndTilesAgreeWithWhole) {
   EXPECT_LT(maxdiff, 1.0f);
   // Full-width strips (a tile as wide as the padded FoV): 2 strips of 768 rows for 900 rows.
   std::size_t strips = 0;
-  const torch::Tensor striped = generate_tiled(g, x, pad, 0.0f, 768, 1024, 128, dev, &strips);
+  const torch::Tensor striped = generate_tiled(g, x, 0.0f, 768, 1024, 128, dev, &strips);
   EXPECT_EQ(strips, 2u);
   const ImageF as = tensor_to_image((striped + 1) / 2);
   if (shipped) {
@@ -618,13 +616,11 @@ ReconstructionResult reference_reconstruction(const std::string& model, ImageVie
   g->eval();
   q->eval();
   torch::InferenceMode guard;
-  const Standardisation st = sparse_standardisation(s);
   const ImageF sn = standardise_sparse(s), l01 = scale_widefield(w.view(), mf.data.pixel_nm);
   const torch::Tensor x = torch::stack({image_to_tensor(sn.view()), image_to_tensor(l01.view())}).unsqueeze(0);
-  const std::vector<double> pad = {-st.mean / st.scale, 0.0};
   DeviceSetup dev;
-  const torch::Tensor g_out = tiling.tiled ? generate_tiled(g, x, pad, 0.0f, tiling.tile_h, tiling.tile_w, 128, dev)
-                                           : generate_whole(g, x, pad, 0.0f, dev);
+  const torch::Tensor g_out = tiling.tiled ? generate_tiled(g, x, 0.0f, tiling.tile_h, tiling.tile_w, 128, dev)
+                                           : generate_whole(g, x, 0.0f, dev);
   const std::int64_t h4 = round_up(x.size(2), 4), w4 = round_up(x.size(3), 4);
   const torch::Tensor qa = q->forward(pad_to(g_out, h4, w4, -1.0));
   ReconstructionResult r;

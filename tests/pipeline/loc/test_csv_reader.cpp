@@ -140,6 +140,57 @@ TEST(CsvReader, MicrometreColumnsFromTheNameTheMappingOrTheOption) {
   EXPECT_DOUBLE_EQ(parse_csv_table("frame,xnm,ynm\n1,5,6\n", "n.csv", nm_named).x_nm[0], 5.0);
 }
 
+TEST(CsvReader, OtherMicroscopesHeadersAndEncodings) {
+  // Zeiss ZEN, a plain "x_pos", and a Latin-1 micro sign (a Windows "ANSI" export).
+  EXPECT_DOUBLE_EQ(parse_csv_table("First Frame,Position X [nm],Position Y [nm]\n1,5,6\n", "zen.csv", {}).x_nm[0], 5.0);
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x_pos,y_pos\n1,5,6\n", "pos.csv", {}).y_nm[0], 6.0);
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [\xB5m],y [\xB5m]\n1,1.5,2\n", "latin1.csv", {}).x_nm[0], 1500.0);
+  // N-STORM: X, Y and the drift-corrected Xc, Yc. Beside X, Y they are named, not used; alone, taken.
+  ReadReport both;
+  const LocTable n = parse_csv_table("Channel Name,X,Y,Xc,Yc,Frame\n647,10,20,11,21,1\n", "nstorm.csv", {}, &both);
+  EXPECT_DOUBLE_EQ(n.x_nm[0], 10.0);
+  ASSERT_EQ(both.warnings.size(), 2u);
+  EXPECT_NE(both.warnings[0].find("nstorm.csv: column 'Xc' (drift-corrected, N-STORM?) is not used: x is 'X' (--columns x=Xc"),
+            std::string::npos)
+      << both.warnings[0];
+  ReadReport alone;
+  const LocTable c = parse_csv_table("Frame,Xc,Yc\n1,11,21\n", "xc.csv", {}, &alone);
+  EXPECT_DOUBLE_EQ(c.x_nm[0], 11.0);
+  EXPECT_NE(alone.warnings.at(0).find("column 'Xc' (drift-corrected, N-STORM) read as x"), std::string::npos);
+}
+
+TEST(CsvReader, FilesThatAreNoCsvTextAreNamed) {
+  EXPECT_NE(std::string(parse_error(std::string("\xFF\xFE" "f\0r\0", 6)).what()).find("is UTF-16 text"), std::string::npos);
+  EXPECT_NE(std::string(parse_error(std::string("\x1F\x8B\x08\0", 4)).what()).find("is gzip-compressed"), std::string::npos);
+  EXPECT_NE(std::string(parse_error("frame,x,y\r1,2,3\r2,3,4\r").what()).find("CR alone"), std::string::npos);
+  // No delimiter at all (space-separated): said, and a long header is cut in the message.
+  const InputError spaces = parse_error("frame x y\n1 2 3\n");
+  EXPECT_NE(std::string(spaces.what()).find("no delimiter (',', tab or ';') found in it"), std::string::npos) << spaces.what();
+  std::string wide = "frame";
+  for (int i = 0; i < 500; ++i) wide += ",c" + std::to_string(i);
+  EXPECT_LT(std::string(parse_error(wide + "\n").what()).size(), 800u);
+}
+
+TEST(CsvReader, AnAssumedUnitIsReported) {
+  ReadReport plain, named;
+  parse_csv_table("frame,x,y\n1,2,3\n", "p.csv", {}, &plain);
+  parse_csv_table("frame,x [nm],y [nm]\n1,2,3\n", "n.csv", {}, &named);
+  EXPECT_TRUE(plain.xy_unit_assumed);
+  EXPECT_FALSE(named.xy_unit_assumed);
+  CsvReadOptions chosen;  // --xy-unit nm given: chosen, not assumed
+  chosen.xy_unit_given = true;
+  ReadReport given;
+  parse_csv_table("frame,x,y\n1,2,3\n", "g.csv", chosen, &given);
+  EXPECT_FALSE(given.xy_unit_assumed);
+  // --xy-unit where the header states the unit is not used: said.
+  CsvReadOptions um;
+  um.xy_unit = XyUnit::Micrometre;
+  ReadReport ignored;
+  parse_csv_table("frame,x [nm],y [nm]\n1,2,3\n", "n.csv", um, &ignored);
+  ASSERT_FALSE(ignored.warnings.empty());
+  EXPECT_NE(ignored.warnings[0].find("--xy-unit um not used for column 'x [nm]'"), std::string::npos);
+}
+
 TEST(CsvReader, MissingRequiredColumnNamesIt) {
   const InputError e = parse_error("frame,x [nm],z [nm]\n1,2,3\n");
   EXPECT_NE(std::string(e.what()).find("missing required column 'y'"), std::string::npos) << e.what();
@@ -188,10 +239,20 @@ TEST(CsvReader, NonNumericCellGivesLineAndColumn) {
   EXPECT_NE(std::string(e.what()).find("'abc'"), std::string::npos) << e.what();
 }
 
-TEST(CsvReader, NanAndInfAreRejected) {
+TEST(CsvReader, NanAndInfAreRejectedInTheColumnsRead) {
   EXPECT_EQ(parse_error("frame,x,y\n1,nan,3\n").column(), 2);
   EXPECT_EQ(parse_error("frame,x,y\n1,2,inf\n").column(), 3);
   EXPECT_EQ(parse_error("frame,x,y\n1,2,-INF\n").line(), 2);
+  // In a column nothing reads (a fit's NaN uncertainty), the position is still data: kept, said.
+  ReadReport r;
+  const LocTable t = parse_csv_table("frame,x,y,uncertainty [nm],intensity\n1,2,3,10,5\n2,4,5,Infinity,6\n3,6,7,nan,nan\n",
+                                     "u.csv", {}, &r);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_TRUE(std::isnan(t.uncertainty_nm[1]));
+  EXPECT_FLOAT_EQ(t.intensity[1], 6.0f);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("u.csv:3: 2 row(s) (this the first) have NaN or infinite values"), std::string::npos)
+      << r.warnings[0];
 }
 
 TEST(CsvReader, FrameMustBeNonNegativeInteger) {

@@ -39,3 +39,20 @@ TEST(FarOutliers, APlantedRowIsNamedAndATinyTableIsLeftAlone) {
   tiny.x_nm[9] = 1e12;
   EXPECT_TRUE(far_outliers(tiny).rows.empty());  // under 100 rows: no robust percentiles
 }
+
+// A table read as nm for want of a unit that spans a few nm: micrometres (or camera pixels) read
+// as nm. Said with how to give the unit; real nm tables and tables with a named unit are not.
+TEST(AssumedUnit, MicrometresReadAsNanometresAreSaid) {
+  LocTable um;
+  for (int i = 0; i < 200; ++i) um.frame.push_back(i), um.x_nm.push_back(0.03 * i), um.y_nm.push_back(0.02 * i);
+  ReadReport assumed;
+  assumed.xy_unit_assumed = true;
+  const std::string w = assumed_unit_warning("locs.csv", assumed, um);
+  EXPECT_NE(w.find("locs.csv: its 200 localizations span only 5.97 x 3.98 nm"), std::string::npos) << w;
+  EXPECT_NE(w.find("--xy-unit um"), std::string::npos) << w;
+  EXPECT_EQ(assumed_unit_warning("locs.csv", ReadReport{}, um), "");  // the header named the unit
+  const LocTable real = read_table(data("epfl2013-bundled-tubes-hd-groundtruth.csv"), TableReadOptions{});
+  EXPECT_EQ(assumed_unit_warning("epfl.csv", assumed, real), "");
+  um.x_nm.resize(50), um.y_nm.resize(50), um.frame.resize(50);
+  EXPECT_EQ(assumed_unit_warning("few.csv", assumed, um), "");  // under 100: a small structure may be that small
+}

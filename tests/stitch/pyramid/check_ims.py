@@ -221,9 +221,11 @@ def main():
             a = [float(v) for v in r.find("ViewTransform/affine").text.split()]
             check(len(a) == 12 and abs(a[0] - args.pixel_um) < 1e-12 and abs(a[5] - args.pixel_um) < 1e-12
                   and a[1] == a[2] == a[4] == 0, f"affine {a}")
-            # The translation: the same stage position as the .ims ExtMin.
-            check(len(a) == 12 and abs(a[3] - ext["ExtMin0"]) < 1e-9 and abs(a[7] - ext["ExtMin1"]) < 1e-9,
-                  f"affine translation {a[3:12:4]} != ExtMin ({ext['ExtMin0']}, {ext['ExtMin1']})")
+            # The translation: the first pixel's centre (BigDataViewer maps voxel indices, i.e.
+            # pixel centres), half a pixel inside the .ims ExtMin (that pixel's edge).
+            half = args.pixel_um / 2
+            check(len(a) == 12 and abs(a[3] - ext["ExtMin0"] - half) < 1e-9 and abs(a[7] - ext["ExtMin1"] - half) < 1e-9,
+                  f"affine translation {a[3:12:4]} != ExtMin ({ext['ExtMin0']}, {ext['ExtMin1']}) + half a pixel")
 
     if failures:
         print(f"{args.ims}: {len(failures)} failure(s):")

@@ -206,7 +206,8 @@ TEST(Fusion, NotFinitePixelsAreNoDataThatAnOverlappingTileFills) {
 TEST(Fusion, BlocksEqualNaiveWholeImageFusion) {
   const Scene s = random_scene(3, 3, 60, 50, 1);
   const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);
-  EXPECT_EQ(plan.origin_x_px, std::floor(*std::min_element(s.x.begin(), s.x.end())));
+  // The mosaic starts at the smallest rounded tile position (its first column holds data).
+  EXPECT_EQ(plan.origin_x_px, std::round(*std::min_element(s.x.begin(), s.x.end())));
   for (BlendMode mode : {BlendMode::Linear, BlendMode::Overlay, BlendMode::Max}) {
     FuseOptions o;
     o.mode = mode;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "../../pipeline/register/scene.hpp"
 #include "synthetic_grid.hpp"
 #include "tiles/pairwise.hpp"
 
@@ -90,6 +91,49 @@ TEST(RegisterPairs, EmptyStripsAreRejectedNotMatched) {
       EXPECT_TRUE(p.accepted);
     }
   }
+}
+
+// Two tiles with bright structure away from their overlap and, in the overlap, the same faint
+// texture 8 px right and 5 px down of where the stage puts it in b (an A-net's background in
+// an overlap with no localizations): faint strips are not matched; the same texture bright is.
+TEST(RegisterPairs, FaintStripsAreNotMatched) {
+  const std::size_t size = 240;
+  const long offset = 200;  // b's nominal x in a's pixels: a 40 px overlap
+  const auto bright = random_blobs(2 * size, size, 120, 11, 0);
+  const auto texture = random_blobs(2 * size, size, 400, 12, 0);
+  const auto run = [&](float texture_amplitude, double min_level_fraction) {
+    ImageF a = render_blobs(bright, size, size), b = render_blobs(bright, size, size, -300, 0);
+    const ImageF ta = render_blobs(texture, size, size), tb = render_blobs(texture, size, size, -offset - 8, -5);
+    for (std::size_t y = 0; y < size; ++y)
+      for (std::size_t x = 0; x < size; ++x) {
+        if (x >= 150) a(x, y) = texture_amplitude * ta(x, y);  // a's right part: the overlap and the search range
+        if (x < 90) b(x, y) = texture_amplitude * tb(x, y);
+      }
+    MemoryTileSource src({"image"}, 20.0);
+    TileInfo ia, ib;
+    ib.id = 1, ib.col = 1, ib.x_um = offset * 0.02;
+    std::vector<ImageF> ca, cb;  // ImageF moves only: no initializer lists
+    ca.push_back(std::move(a));
+    cb.push_back(std::move(b));
+    src.add(ia, std::move(ca));
+    src.add(ib, std::move(cb));
+    PairRegOptions o;
+    o.search_um = 12 * 0.02;
+    o.random_pairs = 0;
+    o.signals[0].min_strip_level_fraction = min_level_fraction;
+    return register_pairs(src, grid_neighbours(src), o).pairs.at(0);
+  };
+  const PairResult faint = run(0.003f, 0.01);  // as `run` registers reconstructions
+  EXPECT_FALSE(faint.valid);
+  EXPECT_FALSE(faint.accepted);
+  // Without the level test the faint texture is matched, 8 px off the stage: the false link.
+  const PairResult ungated = run(0.003f, 0.0);
+  EXPECT_TRUE(ungated.accepted);
+  EXPECT_NEAR(ungated.dx_px, offset + 8, 0.5);
+  const PairResult strong = run(1.0f, 0.01);  // the same texture as structure
+  ASSERT_TRUE(strong.valid);
+  EXPECT_NEAR(strong.dx_px, offset + 8, 0.5);  // b's texture lies 8 px right and 5 px down of the stage's place
+  EXPECT_NEAR(strong.dy_px, 5, 0.5);
 }
 
 // A source that records which tiles were read.
