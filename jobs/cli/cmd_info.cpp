@@ -24,7 +24,7 @@ void add_table_options(po::options_description& d, double camera_pixel_default_n
   d.add_options()
       ("columns", po::value<std::string>(), "column mapping ROLE=NAME,... (roles: frame,x,y,z,intensity,uncertainty)")
       ("xy-unit", po::value<std::string>()->default_value("nm"), "unit of coordinate columns whose name has none: nm, um or px")
-      ("camera-pixel-nm", po::value<double>()->default_value(camera_pixel_default_nm),
+      ("camera-pixel-nm", double_default(camera_pixel_default_nm),
        camera_pixel_default_nm > 0 ? "camera pixel at the sample: the widefield's pixel, and the unit of px table "
                                      "coordinates (for those, give it explicitly)"
                                    : "camera pixel size (for coordinates in px, Picasso files)")

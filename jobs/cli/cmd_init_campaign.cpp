@@ -177,7 +177,7 @@ Command init_campaign_command() {
         ("widefield", po::value<std::string>()->default_value("fov/{id}/widefield.tif"), "widefield TIFF of each FoV (pattern)")
         ("no-widefield", po::bool_switch(), "the campaign has no widefield images")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
-        ("camera-pixel-nm", po::value<double>()->default_value(108.0), "camera pixel at the sample (widefield; unit of px tables)")
+        ("camera-pixel-nm", double_default(108.0), "camera pixel at the sample (widefield; unit of px tables)")
         ("structure", po::value<std::string>()->default_value("microtubules"), "microtubules or nuclear-pores (the A-net's switch)")
         ("name", po::value<std::string>(), "campaign name (default: the folder's)")
         ("force", po::bool_switch(), "replace an existing campaign.ini and positions.csv");

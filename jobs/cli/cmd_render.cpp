@@ -152,7 +152,7 @@ Command render_command() {
     d.add_options()
         ("input", po::value<std::string>()->required(), "localization table (.csv/.tsv or Picasso .hdf5)")
         ("output,o", po::value<std::string>()->required(), "output TIFF")
-        ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size in nm")
+        ("pixel-nm", double_default(20.0), "super-resolution pixel size in nm")
         ("frames", po::value<std::string>()->default_value("all"), "frame window (see below)")
         ("seed", po::value<std::uint64_t>()->default_value(0), "seed for random frame windows")
         ("frame-base", po::value<long>()->default_value(-1), "number of the first camera frame (-1: 0 if the table has frame 0, else 1)")

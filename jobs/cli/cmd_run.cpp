@@ -26,6 +26,7 @@
 #include "anet/model_file.hpp"
 #include "anet/reconstructor.hpp"
 #include "batch/campaign.hpp"
+#include "batch/campaign_identity.hpp"
 #include "batch/gpu_binding.hpp"
 #include "batch/manifest.hpp"
 #include "batch/output_lock.hpp"
@@ -184,14 +185,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   // The stitch stage uses only the pixel size (and may run where the model is not, or after it
   // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
   nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
-  std::error_code ec;
-  fs::path canonical = fs::weakly_canonical(fs::absolute(campaign.dir), ec);
-  const std::string campaign_path = (ec ? fs::absolute(campaign.dir).lexically_normal() : canonical).string();
-  std::string positions;  // its content: the campaign's identity beside its name
-  try {
-    positions = file_checksum(campaign.dir + "/" + campaign.positions);
-  } catch (const std::exception&) {
-  }
+  const nlohmann::json identity = campaign_identity(campaign);
   // Results only count when some FoV was done: failed ones are redone anyway (a rerun that fixes
   // the setting every FoV failed on must not be refused).
   bool has_results = false;
@@ -208,25 +202,17 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
       } catch (const std::exception&) {
       }
     }
-    // Whose results, before which settings: another campaign's run here (two grids'
-    // configurations naming one output) would redo them FoV by FoV as "changed inputs", and a
-    // stitch would fuse that campaign's tiles. Another folder with the same name and the same
-    // positions.csv is the campaign moved (or mounted elsewhere); the name alone is no proof
-    // (init-campaign names a campaign after its folder: plate1/A01 and plate2/A01).
-    if (!before.is_discarded() && before.contains("campaign") && before["campaign"].is_object()) {
-      const std::string was_name = before["campaign"].value("name", ""), was_path = before["campaign"].value("path", ""),
-                        was_positions = before["campaign"].value("positions", "");
-      if (was_path != campaign_path) {
-        if (was_name != campaign.name || (!was_positions.empty() && was_positions != positions))
-          throw InputError(out, fmt::format("holds the FoV results of campaign '{}' ({}), not of this run's campaign '{}' "
-                                            "({}{}): give each campaign its own --output (the [run] output of its "
-                                            "configuration)",
-                                            was_name, was_path, campaign.name, campaign_path,
-                                            was_name == campaign.name ? ", another positions.csv" : ""));
-        spdlog::warn("{}: its FoV results are of campaign '{}' at {}; this run's campaign of that name and positions is at "
-                     "{} (moved, or mounted elsewhere): reusing them (inputs that differ are redone)",
-                     out, was_name, was_path, campaign_path);
-      }
+    // Whose results, before which settings (campaign_identity.hpp).
+    if (!before.is_discarded() && before.contains("campaign")) {
+      const IdentityCheck id = check_campaign_identity(before["campaign"], identity);
+      if (!id.refusal.empty()) throw InputError(out, id.refusal);
+      if (id.moved)
+        spdlog::warn("{}: its FoV results are of campaign '{}' at {}; this run's campaign of that name, positions and "
+                     "input sizes is at {} (moved, or a copy): reusing them ({})",
+                     out, before["campaign"].value("name", ""), before["campaign"].value("path", ""),
+                     identity["path"].get<std::string>(),
+                     stage == "stitch" ? "--stage stitch redoes no FoV: run without it to redo those whose inputs differ"
+                                       : "inputs that differ are redone");
     }
     std::string diff;
     if (!before.is_discarded())
@@ -244,7 +230,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
   }
   if (stage == "stitch") return;
-  now["campaign"] = {{"name", campaign.name}, {"path", campaign_path}, {"positions", positions}};
+  now["campaign"] = identity;
   fs::create_directories(out);
   write_file_atomic(path, json_text(now, 1) + "\n");
 }
@@ -719,7 +705,7 @@ Command run_command() {
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
         ("anet-memory-mb", po::value<std::size_t>()->default_value(0),
          "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 4096 on CPU, 16384 on GPU)")
-        ("pixel-nm", po::value<double>()->default_value(20.0), "super-resolution pixel size")
+        ("pixel-nm", double_default(20.0), "super-resolution pixel size")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images: all, first:N, ... as render's --frames (the first camera frame is 0 if a table has frame 0, else 1)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
@@ -730,7 +716,7 @@ Command run_command() {
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
         ("mosaic-deflate", po::value<int>()->default_value(2),
          "deflate level of mosaic.ims chunks, 1..9 (libdeflate: 1 fastest, higher smaller and slower)")
-        ("search-um", po::value<double>()->default_value(1.5), "stage error covered by tile registration (per axis)")
+        ("search-um", double_default(1.5), "stage error covered by tile registration (per axis)")
         ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max")
         ("register-widefield", po::value<bool>()->default_value(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");
     add_table_options(d);

@@ -15,10 +15,12 @@
 #include <nlohmann/json.hpp>
 
 #include "batch/campaign.hpp"
+#include "batch/campaign_identity.hpp"
 #include "batch/output_status.hpp"
 #include "batch/run_state.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "cli/run_stages.hpp"
 #include "core/error.hpp"
 #include "core/json_text.hpp"
@@ -77,6 +79,8 @@ struct Report {
   Target target;
   OutputStatus st;
   std::string campaign_dir, campaign_error;
+  std::string model_error;     // the configuration's model cannot be found (run would refuse)
+  std::string identity_error;  // the output holds another campaign's results (run would refuse)
   int rows = 0, cols = 0;
   std::optional<bool> mosaic_current;  // known only with the plan and a configuration
   std::string mosaic_why;              // why it is out of date, when that can be told
@@ -106,6 +110,19 @@ Report examine(const Target& t, bool verify) {
       r.rows = campaign->rows, r.cols = campaign->cols;
       plan = plan_fovs(*campaign);
       plan_known = true;
+      // What `run` would refuse before any work, said now (submit-campaign.sh asks this before
+      // submitting): another campaign's results in the output folder, a model that is not there.
+      std::ifstream settings(t.out_dir + "/fov_settings.json");
+      const nlohmann::json recorded = settings ? nlohmann::json::parse(settings, nullptr, false) : nlohmann::json();
+      if (recorded.is_object() && recorded.contains("campaign"))
+        if (const IdentityCheck id = check_campaign_identity(recorded["campaign"], campaign_identity(*campaign));
+            !id.refusal.empty())
+          r.identity_error = t.out_dir + ": " + id.refusal;
+      try {
+        resolve_model((*vm)["model"].as<std::string>());
+      } catch (const std::exception& e) {
+        r.model_error = e.what();
+      }
     } else {
       r.campaign_error = "no config.ini in the output folder: the campaign is unknown";
     }
@@ -138,6 +155,16 @@ Report examine(const Target& t, bool verify) {
   if (fs::path(t.out_dir).is_relative()) facts.relative_to = fs::current_path().string();
   const RunState state = decide_run_state(facts);
   r.state = state.text, r.exit = state.exit;
+  // Unfinished, and its run would stop at the model: said, as a campaign that cannot be run.
+  if (!r.model_error.empty() && r.exit != 0 && r.exit != 5) {
+    r.state += "; and it cannot run: " + r.model_error;
+    r.exit = 2;
+  }
+  // Whatever the folder's own state: it is not this configuration's campaign's.
+  if (!r.identity_error.empty()) {
+    r.state = "not this configuration's: " + r.identity_error;
+    r.exit = 2;
+  }
   return r;
 }
 

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -177,23 +176,6 @@ std::string& invocation_storage() {
 
 const std::string& invocation() { return invocation_storage(); }
 
-std::string short_defaults(std::string help) {
-  // Boost prints a double's default with 17 digits ("(=0.29999999999999999)"): the shortest form
-  // that reads back the same, padded with spaces so that the descriptions stay in their column.
-  static const std::regex number(R"(\(=(-?[0-9]+\.[0-9]{12,}(e[-+]?[0-9]+)?)\))");
-  std::string out;
-  auto from = help.cbegin();
-  for (std::sregex_iterator it(help.begin(), help.end(), number), end; it != end; ++it) {
-    const std::smatch& m = *it;
-    out.append(from, m[0].first);
-    const std::string shorter = "(=" + fmt::format("{}", std::stod(m[1].str())) + ")";
-    out += shorter + std::string(m[0].length() > static_cast<long>(shorter.size()) ? m[0].length() - shorter.size() : 0, ' ');
-    from = m[0].second;
-  }
-  out.append(from, help.cend());
-  return out;
-}
-
 namespace {
 bool g_failure_echoed = false;
 // Where each option of the command as typed was set in its --config file (the first parse only:
@@ -243,9 +225,7 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     auto cl = po::command_line_parser(argc, argv).options(desc).positional(pos).run();
     po::store(cl, vm);  // stored first: command-line values win over the file's
     if (vm.count("help")) {
-      std::ostringstream options;
-      options << desc;
-      std::cout << "usage: " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << short_defaults(options.str()) << "\n";
+      std::cout << "usage: " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << desc << "\n";
       if (!cmd.details.empty()) std::cout << cmd.details << "\n";
       return false;
     }

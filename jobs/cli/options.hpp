@@ -5,6 +5,8 @@
 // before any section or in the section named after the command (`[render]`). The command line
 // wins. Keys in other commands' sections are ignored; a key no command knows is an error that
 // names the file and key. The effective configuration can be written back as INI.
+#include <fmt/format.h>
+
 #include <boost/program_options.hpp>
 #include <functional>
 #include <map>
@@ -43,8 +45,9 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all_commands,
 // The command line of the last parse_options() call, as typed ("annamosaic CMD ARGS...";
 // arguments with spaces quoted): provenance for files a command writes (model files).
 const std::string& invocation();
-// Help text with double defaults in their shortest form ("(=0.3)", not "(=0.29999999999999999)").
-std::string short_defaults(std::string help);
+// A double option with its default shown as written in --help ("(=0.3)"): boost prints 17 digits
+// ("(=0.29999999999999999)") and sizes the help's columns by them.
+inline po::typed_value<double>* double_default(double v) { return po::value<double>()->default_value(v, fmt::format("{}", v)); }
 
 // INI text of the effective configuration: a [command] section with every option that has a value.
 std::string effective_config(const Command& cmd, const po::variables_map& vm);

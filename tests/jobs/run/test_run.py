@@ -267,7 +267,8 @@ class Run(unittest.TestCase):
     def test_another_campaigns_run_into_the_folder_is_refused(self):
         # Two grids' configurations naming one output: the second would redo the first's FoVs as
         # "changed inputs" and its stitch would fuse them. Refused, naming both campaigns; the same
-        # campaign moved elsewhere (same name) reuses its results, with a warning.
+        # campaign moved or copied elsewhere (same name, positions and input sizes) reuses its
+        # results, with a warning.
         d, ini = make_config("other_campaign")
         shutil.copytree(os.path.join(self.ref, "out"), os.path.join(d, "out"))
         other = os.path.join(d, "plate2")
@@ -289,22 +290,70 @@ class Run(unittest.TestCase):
         with open(os.path.join(namesake, "positions.csv")) as fh:
             lines = fh.read().splitlines()
         with open(os.path.join(namesake, "positions.csv"), "w") as fh:
-            fh.write("\n".join(lines[:-1] + [lines[-1] + "0"]) + "\n")  # one coordinate's last digit
+            fh.write("\n".join(lines[:-1] + [lines[-1][:-1] + "5"]) + "\n")  # the last FoV 0.5 nm lower
         p = subprocess.run([BIN, "run", "--config", ini, "--campaign", namesake], env=ENV, capture_output=True, text=True,
                            timeout=300)
         self.assertEqual(p.returncode, 2, p.stderr[-2000:])
-        self.assertIn("not of this run's campaign 'demo' (" + os.path.realpath(namesake) + ", another positions.csv)", p.stderr)
+        self.assertIn("not of this run's campaign 'demo' (" + os.path.realpath(namesake) + ", other FoV positions)", p.stderr)
+        # The same name and positions but other data (two grids simulated from one configuration
+        # with other seeds): another campaign, by its input files' sizes.
+        other_data = os.path.join(d, "other_data")
+        shutil.copytree(os.path.join(self.ref, "campaign"), other_data)
+        with open(os.path.join(other_data, "fov", "0004", "locs.csv"), "a") as fh:
+            fh.write("1,100,100\n")
+        for stage in ("all", "stitch"):
+            p = subprocess.run([BIN, "run", "--config", ini, "--campaign", other_data, "--stage", stage], env=ENV,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+            self.assertIn("not of this run's campaign 'demo' (" + os.path.realpath(other_data) +
+                          ", other input files (their sizes differ))", p.stderr)
+        # `status` of such a configuration says it (submit-campaign.sh refuses it before submitting),
+        # and so of one whose model is not there.
+        grid_b = os.path.join(d, "grid-b.ini")
+        with open(grid_b, "w") as fh:
+            fh.write(f"[run]\ncampaign = {other_data}\noutput = {os.path.join(d, 'out')}\n")
+        p = subprocess.run([BIN, "status", grid_b], env=ENV, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("other input files", p.stdout)
+        no_model = os.path.join(d, "no-model.ini")
+        with open(no_model, "w") as fh:
+            fh.write(f"[run]\ncampaign = {os.path.join(self.ref, 'campaign')}\noutput = {os.path.join(d, 'fresh')}\n"
+                     f"model = {os.path.join(d, 'no-such-model.h5')}\n")
+        p = subprocess.run([BIN, "status", no_model], env=ENV, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("and it cannot run: --model " + os.path.join(d, "no-such-model.h5") + ": file not found", p.stdout)
+        # A copy of the campaign (moved, or copied with its output), also with its positions.csv saved
+        # by another program (the same numbers, written otherwise): the same campaign, said.
+        settings_path = os.path.join(d, "out", "fov_settings.json")
+        resaved = os.path.join(d, "resaved")
+        shutil.copytree(os.path.join(self.ref, "campaign"), resaved)
+        with open(os.path.join(resaved, "positions.csv")) as fh:
+            text = fh.read()
+        with open(os.path.join(resaved, "positions.csv"), "w") as fh:
+            fh.write(text.replace(".0000", ".000").replace("\n", "\r\n"))
+        p = subprocess.run([BIN, "run", "--config", ini, "--campaign", resaved, "--stage", "stitch"], env=ENV,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("this run's campaign of that name, positions and input sizes is at " + os.path.realpath(resaved) +
+                      " (moved, or a copy): reusing them (--stage stitch redoes no FoV", p.stderr)
         moved = os.path.join(d, "moved")
         shutil.copytree(os.path.join(self.ref, "campaign"), moved)
         p = subprocess.run([BIN, "run", "--config", ini, "--campaign", moved], env=ENV, capture_output=True, text=True,
                            timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-        self.assertIn("(moved, or mounted elsewhere): reusing them", p.stderr)
+        self.assertIn("(moved, or a copy): reusing them (inputs that differ are redone)", p.stderr)
         self.assertNotIn("redoing it", p.stderr)  # the same bytes: nothing redone
-        with open(os.path.join(d, "out", "fov_settings.json")) as fh:
+        with open(settings_path) as fh:
             recorded = json.load(fh)["campaign"]
         self.assertEqual((recorded["name"], recorded["path"]), ("demo", os.path.realpath(moved)))
         self.assertTrue(recorded["positions"].startswith("xxh3:"))
+        # A link to the campaign is the campaign (no warning).
+        link = os.path.join(d, "link")
+        os.symlink(moved, link)
+        p = subprocess.run([BIN, "run", "--config", ini, "--campaign", link, "--stage", "stitch"], env=ENV,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertNotIn("reusing them", p.stderr)
 
     def test_a_pixel_size_other_than_the_models_is_refused_before_any_fov(self):
         # The A-net has learned structures at 20 nm: a 10 nm run would give plausible-looking nonsense.

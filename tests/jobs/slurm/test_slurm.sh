@@ -69,11 +69,13 @@ refusal grid-missing.ini grid-a.ini | grep -q "no-such-grid/campaign/campaign.in
 refusal grid-a.ini grid-same-output.ini | grep -q "grid-same-output.ini and grid-a.ini both write to $work/grid-a/out" ||
   fail "the shared output folder is not named"
 refusal grid-a.ini grid-a.ini | grep -q "grid-a.ini is given twice" || fail "a configuration given twice"
+sed -e "s#^output = .*#output = $work/grid-nomodel/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-nomodel.ini
+refusal grid-nomodel.ini | grep -q "cannot run: --model $work/no-such-model.h5: file not found" || fail "a missing model"
 [[ -z "$(squeue -h)" ]] || fail "a refused campaign submitted something"
 
-# 1 + 2: array job of two grids (the first fails when it runs: its model is not there), 2 ranks
-# with one (fake) GPU each, then stitch.
-sed -e "s#^output = .*#output = $work/grid-broken/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-broken.ini
+# 1 + 2: array job of two grids (the first fails when it runs: its pixel size is not its model's,
+# which `status` does not check), 2 ranks with one (fake) GPU each, then stitch.
+sed -e "s#^output = .*#output = $work/grid-broken/out\npixel-nm = 10#" grid-a.ini > grid-broken.ini
 ids=$(NODES=1 GPUS_PER_NODE=2 CPUS_PER_GPU=1 MEM_PER_CPU=1G TIME=00:20:00 THROTTLE=1 STITCH_RANKS=1 \
       LIST=campaign.list "$src/slurm/submit-campaign.sh" grid-broken.ini grid-a.ini) || fail "submit"
 echo "$ids"
@@ -93,8 +95,8 @@ state_of() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*
 grep -q "annamosaic fovs exited with 1: bad command line or configuration" "slurm-${fov_job}_0.out" ||
   fail "no final line in the broken grid's log"
 # The reason is in the rank's final line (its own log line may be lost when srun tears the step down).
-grep -q "preparing the campaign failed on rank 0: --model $work/no-such-model.h5: file not found" "slurm-${fov_job}_0.out" ||
-  fail "the broken grid's log does not say why"
+grep -q "preparing the campaign failed on rank 0: .*anet-microtubules-ngf16.h5 was trained at 20 nm pixels, the run renders at 10 nm" \
+  "slurm-${fov_job}_0.out" || fail "the broken grid's log does not say why"
 grep -q "annamosaic stitch exited with 0: done" "slurm-${stitch_job}_1.out" || fail "no final line in the stitch log"
 /usr/bin/python3 - "$work/grid-a/out" <<'PY' || fail "outputs"
 import json, sys, h5py

@@ -1,0 +1,60 @@
+#include "batch/campaign_identity.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "core/checksum.hpp"
+
+namespace annamosaic {
+namespace fs = std::filesystem;
+
+nlohmann::json campaign_identity(const CampaignInfo& campaign) {
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(fs::absolute(campaign.dir), ec);
+  const std::string path = (ec ? fs::absolute(campaign.dir).lexically_normal() : canonical).string();
+  std::string positions, inputs;
+  try {
+    std::string text = fmt::format("{} {} {}\n", campaign.rows, campaign.cols, campaign.fov_um), sizes;
+    const auto size = [](const std::string& file) {
+      std::error_code e;
+      const auto n = file.empty() ? std::uintmax_t{0} : fs::file_size(file, e);
+      return e ? std::string("-") : std::to_string(n);
+    };
+    for (const FovEntry& f : plan_fovs(campaign)) {
+      text += fmt::format("{} {} {} {} {}\n", f.id, f.row, f.col, f.x_um, f.y_um);
+      sizes += fmt::format("{} {} {}\n", f.id, size(f.table_path), size(f.widefield_path));
+    }
+    positions = text_checksum(text);
+    inputs = text_checksum(sizes);
+  } catch (const std::exception&) {
+    // A campaign whose positions cannot be read is refused where they are read.
+  }
+  return {{"name", campaign.name}, {"path", path}, {"positions", positions}, {"inputs", inputs}};
+}
+
+IdentityCheck check_campaign_identity(const nlohmann::json& recorded, const nlohmann::json& now) {
+  IdentityCheck c;
+  if (!recorded.is_object()) return c;
+  const auto field = [](const nlohmann::json& j, const char* k) { return j.value(k, std::string()); };
+  const std::string was_name = field(recorded, "name"), was_path = field(recorded, "path");
+  const std::string name = field(now, "name"), path = field(now, "path");
+  std::error_code ec;
+  if (was_path == path || fs::equivalent(was_path, path, ec)) return c;
+  // Compared only where recorded (records of older runs lack the later keys).
+  const auto differs = [&](const char* k) { return !field(recorded, k).empty() && field(recorded, k) != field(now, k); };
+  const bool other_positions = differs("positions"), other_inputs = differs("inputs");
+  if (was_name != name || other_positions || other_inputs) {
+    c.refusal = fmt::format("holds the FoV results of campaign '{}' ({}), not of this run's campaign '{}' ({}{}): give each "
+                            "campaign its own --output (the [run] output of its configuration)",
+                            was_name, was_path, name, path,
+                            was_name != name  ? ""
+                            : other_positions ? ", other FoV positions"
+                                              : ", other input files (their sizes differ)");
+    return c;
+  }
+  c.moved = true;
+  return c;
+}
+
+}  // namespace annamosaic
