@@ -198,26 +198,18 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   // then leaves some of the new files, never a mix of old and new), with what killed writers left.
   // The configuration, written last, marks a complete set.
   {
-    std::size_t replaced = 0;
-    for (const char* suffix : {".config.ini", ".q.tif", ".error.tif", ".widefield-q.tif", ".widefield.tif", ".sparse.tif",
-                               ".png", ".error.png"}) {
-      std::error_code ec;
-      if (std::filesystem::is_regular_file(stem + suffix, ec) && std::filesystem::remove(stem + suffix, ec)) ++replaced;
-    }
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(out, ec) && std::filesystem::remove(out, ec)) ++replaced;
-    if (replaced) spdlog::info("replaced the {} output file(s) of an earlier reconstruct to {}", replaced, out);
-    const std::filesystem::path dir = std::filesystem::path(out).has_parent_path() ? std::filesystem::path(out).parent_path()
-                                                                                   : std::filesystem::path(".");
-    const std::string base = std::filesystem::path(stem).filename().string();
-    std::size_t files = 0;
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(out).has_parent_path() ? fs::path(out).parent_path() : fs::path(".");
+    std::size_t replaced = 0, files = 0;
     std::uintmax_t bytes = 0;
-    for (const std::string& name : {std::filesystem::path(out).filename().string(), base + ".q.tif", base + ".error.tif",
-                                   base + ".widefield-q.tif", base + ".widefield.tif", base + ".sparse.tif", base + ".png",
-                                   base + ".error.png", base + ".config.ini"}) {
-      const auto [n, b] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true, name);
+    for (const std::string& path : {stem + ".config.ini", out, stem + ".q.tif", stem + ".error.tif", stem + ".widefield-q.tif",
+                                    stem + ".widefield.tif", stem + ".sparse.tif", stem + ".png", stem + ".error.png"}) {
+      std::error_code ec;
+      if (fs::is_regular_file(path, ec) && fs::remove(path, ec)) ++replaced;
+      const auto [n, b] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true, fs::path(path).filename().string());
       files += n, bytes += b;
     }
+    if (replaced) spdlog::info("replaced the {} output file(s) of an earlier reconstruct to {}", replaced, out);
     if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed writers left in {}", files, bytes / 1e6, dir.string());
   }
   TiffWriteOptions wo;

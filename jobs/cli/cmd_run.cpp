@@ -157,10 +157,11 @@ void validate_run_options(const po::variables_map& vm) {
   }
 }
 
-// The options that decide what a FoV result holds. A rerun into the same output with other values
-// would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
+// Table options recorded only when they have a value (--columns has no default).
 constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "delimiter"};
 
+// The options that decide what a FoV result holds. A rerun into the same output with other values
+// would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
 nlohmann::json fov_settings(const po::variables_map& vm) {
   std::string model_id = vm["model"].as<std::string>();
   try {
@@ -219,7 +220,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
       for (const auto& [k, v] : now.items())
         if (!before.contains(k) || before[k] != v)
           diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? json_text(before[k]) : "(unset)") + " -> " + json_text(v);
-    // The table options recorded only when given: one dropped since reads the tables otherwise.
+    // A table option recorded then and without a value now reads the tables otherwise.
     if (!before.is_discarded() && stage != "stitch")
       for (const char* k : kOptionalTableSettings)
         if (before.contains(k) && !now.contains(k)) diff += (diff.empty() ? "" : ", ") + std::string(k) + " " + json_text(before[k]) + " -> (unset)";

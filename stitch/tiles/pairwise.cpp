@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/numeric.hpp"
 #include "register/preprocess.hpp"
 #include "tiles/work_split.hpp"
 
@@ -64,10 +65,7 @@ double nominal_overlap_um(const TileSource& source) {
     overlaps_um.push_back(a.row == b.row ? a.width_px * um_per_px - std::abs(b.x_um - a.x_um)
                                          : a.height_px * um_per_px - std::abs(b.y_um - a.y_um));
   }
-  if (overlaps_um.empty()) return 0;
-  auto mid = overlaps_um.begin() + static_cast<long>(overlaps_um.size() / 2);
-  std::nth_element(overlaps_um.begin(), mid, overlaps_um.end());
-  return std::max(0.0, *mid);
+  return std::max(0.0, median(std::move(overlaps_um)));  // 0 with no pairs
 }
 
 StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_nm, double search_px) {
