@@ -119,11 +119,16 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
   }
   const double pitch_um = c.fov_um - c.overlap_um;
   std::vector<double> dist, dx, dy;  // grid neighbours: distance; steps along a row and down a column
+  std::vector<double> across_row, across_col;  // the same steps' other component (|y| along a row)
   for (const auto& [cell, t] : at) {
-    if (auto r = at.find({cell.first, cell.second + 1}); r != at.end())
+    if (auto r = at.find({cell.first, cell.second + 1}); r != at.end()) {
       dx.push_back(r->second->x_um - t->x_um), dist.push_back(std::hypot(r->second->x_um - t->x_um, r->second->y_um - t->y_um));
-    if (auto d = at.find({cell.first + 1, cell.second}); d != at.end())
+      across_row.push_back(std::abs(r->second->y_um - t->y_um));
+    }
+    if (auto d = at.find({cell.first + 1, cell.second}); d != at.end()) {
       dy.push_back(d->second->y_um - t->y_um), dist.push_back(std::hypot(d->second->x_um - t->x_um, d->second->y_um - t->y_um));
+      across_col.push_back(std::abs(d->second->x_um - t->x_um));
+    }
   }
   if (dist.empty() || !(pitch_um > 0)) return;
   const double m = median(dist);
@@ -133,6 +138,23 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
                                        "overlap-um in campaign.ini",
                                        m, pitch_um));
   if (!warnings) return;
+  // A step to the next col that goes mostly in y (and to the next row mostly in x): the x_um and
+  // y_um columns swapped, or rows and cols. Used as given: the overlaps are looked for where the
+  // positions put them, which is right only if the positions are.
+  std::vector<double> along_row, along_col;
+  for (double v : dx) along_row.push_back(std::abs(v));
+  for (double v : dy) along_col.push_back(std::abs(v));
+  const bool row_in_y = !dx.empty() && median(across_row) > median(along_row);
+  const bool col_in_x = !dy.empty() && median(across_col) > median(along_col);
+  if ((row_in_y || dx.empty()) && (col_in_x || dy.empty()) && (row_in_y || col_in_x)) {
+    warnings->push_back(fmt::format("{}: the step to the next {} goes mostly in {} (median {:.4g} um, against {:.4g} um in {}): "
+                                    "x_um and y_um swapped, or rows and cols? Used as given (the mosaic follows the "
+                                    "positions); if the overlaps then do not register, swap them",
+                                    path, row_in_y ? "col" : "row", row_in_y ? "y" : "x",
+                                    row_in_y ? median(across_row) : median(across_col),
+                                    row_in_y ? median(along_row) : median(along_col), row_in_y ? "x" : "y"));
+    return;  // the signs below are of the swapped axes: not worth a second warning
+  }
   for (const auto& [steps, axis, along] : {std::tuple{&dx, "x_um", "col"}, std::tuple{&dy, "y_um", "row"}})
     if (!steps->empty() && median(*steps) < 0)
       warnings->push_back(fmt::format("{}: {} decreases as {} increases (median step {:.4g} um); the mosaic follows the "

@@ -78,6 +78,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
             shift > 0 ? "{row+1:02d}" : "{row:02d}"));
     }
   // Files for a row, col or id beyond the grid: --rows / --cols too small, or ids counted otherwise.
+  bool beyond_grid = false;
   for (const auto& [what, r, c, id] : {std::tuple{"row", o.rows, 0, -1}, std::tuple{"col", 0, o.cols, -1},
                                        std::tuple{"id", 0, 0, o.rows * o.cols}}) {
     if (o.table_pattern.find(std::string("{") + what) == std::string::npos) continue;
@@ -85,8 +86,24 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
     t.row = r, t.col = c, t.id = id >= 0 ? id : r * o.cols + c;
     const std::string beyond = expand_tile_pattern(o.table_pattern, t);
     if (exists(beyond))
-      plan.warnings.push_back(fmt::format("{} exists but lies beyond the {} x {} grid ({} {}): are --rows and --cols right?", beyond,
+      beyond_grid = true, plan.warnings.push_back(fmt::format("{} exists but lies beyond the {} x {} grid ({} {}): are --rows and --cols right?", beyond,
                                           o.rows, o.cols, what, id >= 0 ? id : std::string(what) == "row" ? r : c));
+  }
+  // Files beyond the grid and holes inside it, where the grid turned round (--rows and --cols
+  // swapped) has fewer holes: a campaign that misses a part of its FoVs is not written.
+  if (beyond_grid && !plan.missing_tables.empty() && o.rows != o.cols) {
+    GridOptions turned = g;
+    std::swap(turned.rows, turned.cols);
+    std::size_t found = 0;
+    for (const FovPlacement& p : make_grid(turned)) {
+      TileInfo t;
+      t.id = p.id, t.row = p.row, t.col = p.col;
+      found += exists(expand_tile_pattern(o.table_pattern, t));
+    }
+    if (found > plan.fovs.size())
+      throw InputError("--rows/--cols", fmt::format("{} x {}: tables for {} of its {} cells and files beyond it, but {} x {} "
+                                                    "finds {}: are --rows and --cols swapped?",
+                                                    o.rows, o.cols, plan.fovs.size(), grid.size(), o.cols, o.rows, found));
   }
   if (!o.widefield_pattern.empty() && plan.widefields == 0) {
     TileInfo t;

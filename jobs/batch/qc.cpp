@@ -288,6 +288,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                               {{"value", "log10(1 + localizations)"}, {"range", range(locs_lo, locs_hi)}}}}},
                            {"fovs", tiles}};
   if (!error_heatmap) report["heatmaps"].erase("heatmap_error.png");
+  if (scores.empty()) report["summary"]["error_score_median"] = nullptr;  // no error map anywhere: no typical score
   if (layout) {
     report["edges"] = layout->value("edges", nlohmann::json::array());
     if (layout->contains("summary")) report["layout_summary"] = (*layout)["summary"];

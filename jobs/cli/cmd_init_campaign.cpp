@@ -2,6 +2,9 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <vector>
+
+#include <fmt/ranges.h>
 
 #include "batch/campaign.hpp"
 #include "batch/campaign_init.hpp"
@@ -83,12 +86,29 @@ int run_init_campaign(const po::variables_map& vm) {
                              "positions.csv, nothing else)");
 
   std::set<std::string> broken_links;  // a link to a share that is not mounted reads as "no file" otherwise
-  CampaignInitPlan plan = plan_campaign_init(o, [&](const std::string& rel) {
+  CampaignInitPlan plan;
+  try {
+    plan = plan_campaign_init(o, [&](const std::string& rel) {
+      std::error_code ec;
+      if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
+      if (fs::is_symlink(dir + "/" + rel, ec)) broken_links.insert(rel);
+      return false;
+    });
+  } catch (const InputError& e) {
+    // A pattern that finds nothing: show what the folder does hold, so the pattern can be written
+    // from the real names.
+    if (std::string(e.what()).find("matches no file") == std::string::npos) throw;
+    std::vector<std::string> some;
     std::error_code ec;
-    if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
-    if (fs::is_symlink(dir + "/" + rel, ec)) broken_links.insert(rel);
-    return false;
-  });
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator() && some.size() < 6;
+         it.increment(ec)) {
+      if (it.depth() > 2) it.disable_recursion_pending();
+      if (it->is_regular_file(ec)) some.push_back(fs::relative(it->path(), dir, ec).string());
+    }
+    const std::string said = std::string(e.what()).substr(e.file().size() + 2);
+    throw InputError(e.file(), said + (some.empty() ? "; " + dir + " holds no files"
+                                                    : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))));
+  }
   for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
   if (!broken_links.empty()) {
     const std::string first = dir + "/" + *broken_links.begin();

@@ -86,10 +86,14 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   const CampaignOptions o = simulate_options(vm);
   const std::string out = vm["output"].as<std::string>();
   const std::size_t n = static_cast<std::size_t>(o.grid.rows) * o.grid.cols;
-  spdlog::info("simulating campaign '{}': {} x {} FoVs of {} um, overlap {} um, {} , {} frames -> {}", o.name, o.grid.rows,
+  spdlog::info("simulating campaign '{}': {} x {} FoVs of {} um, overlap {} um, {}, {} frames -> {}", o.name, o.grid.rows,
                o.grid.cols, o.grid.fov_um, o.grid.overlap_um, structure_name(o.specimen.structure), o.blinking.frames, out);
   Progress progress("simulate", n, "FoVs");
-  const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth&) { progress.advance(); });
+  std::atomic<std::size_t> empty_fovs{0};
+  const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth& t) {
+    if (t.localizations == 0) ++empty_fovs;
+    progress.advance();
+  });
   progress.finish();
   // FoV folders of an earlier, larger campaign in the same place are not in positions.csv, so
   // neither `run` nor `train --campaign` reads them; say so rather than leave a mixed folder
@@ -124,6 +128,11 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
     spdlog::warn("{}: removed {} ground-truth image(s) of an earlier simulation in this folder (ground_truth/perfect, "
                  "ground_truth/dense): they would contradict this simulation's tables", out, removed);
   write_config_next_to(out + "/simulate.config.ini", self, vm);
+  if (empty_fovs > 0)
+    spdlog::warn("{}: {} of {} FoVs have no localizations (they lie between cells: cells of radius {} um on a {} um "
+                 "lattice, {} of sites occupied); `run` will mark them failed. A larger --fov-um or --cell-fraction 1 "
+                 "covers more cell",
+                 out, empty_fovs.load(), s.fovs, o.specimen.cell_radius_um, o.specimen.cell_spacing_um, o.specimen.cell_fraction);
   spdlog::info("{} FoVs, {} localizations (per FoV {} .. {}), {:.1f} MB of tables and widefield stacks in {:.1f} s", s.fovs,
                s.localizations, s.min_per_fov, s.max_per_fov, s.bytes / 1e6, s.seconds);
   return 0;

@@ -394,6 +394,14 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
                    layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
+      // Most overlaps unmatched: the mosaic is the stage's guess. Say the usual causes here, where
+      // the numbers are, not only in the per-tile QC flags.
+      if (layout.pairs.size() >= 2 && 2 * accepted < layout.pairs.size())
+        spdlog::warn("layout: only {} of {} overlaps registered: the other tiles sit where positions.csv puts them. "
+                     "Usual causes: little structure in the overlaps (overlap-um, sparse FoVs), or positions that do "
+                     "not match the images (x_um / y_um swapped or an axis flipped: see the warnings on positions.csv "
+                     "above; after fixing it, rerun: finished FoVs are kept)",
+                     accepted, layout.pairs.size());
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm); !w.empty())
         spdlog::warn("layout: {}", w);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)

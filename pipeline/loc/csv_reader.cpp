@@ -140,6 +140,20 @@ inline bool parse_double(std::string_view f, double& v) {
   return r.ec == std::errc() && r.ptr == e;
 }
 
+// A cell or header name without surrounding spaces and quotes.
+std::string unquoted(std::string_view s) {
+  while (!s.empty() && (std::isspace(static_cast<unsigned char>(s.front())) || s.front() == '"')) s.remove_prefix(1);
+  while (!s.empty() && (std::isspace(static_cast<unsigned char>(s.back())) || s.back() == '"')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// Control bytes (a binary file read as a table: NUL ends a message early) shown as '?'.
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
 std::string shorten(std::string_view s) {
   std::string out(s.substr(0, 40));
   if (s.size() > 40) out += "...";
@@ -173,7 +187,9 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
     ++out.lines;
     const char* le = line_end;
     if (le > p && le[-1] == '\r') --le;
-    if (le == p || *p == '#') {  // blank or comment line
+    const char* q = p;  // indented comments and lines of spaces are comments and blanks too
+    while (q < le && (*q == ' ' || *q == '\t')) ++q;
+    if (q == le || *q == '#') {  // blank or comment line
       p = next;
       continue;
     }
@@ -195,6 +211,8 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
             // "100,5" in a ';'- or tab-separated file: a decimal comma, which is not guessed.
             if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
               error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
+            else if (unquoted(cell) == plan.header_names[field])
+              error += " (the header line again: tables joined end to end? remove the repeated header)";
             error_col = static_cast<std::int64_t>(field) + 1;
           } else if (!std::isfinite(v) && (role == kZ || role == kIntensity || role == kUncertainty)) {
             // A fit's NaN uncertainty or intensity: the position is still data, and nothing here
@@ -222,6 +240,10 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
                 " fields and no line end";
       else
         error = "expected " + std::to_string(plan.n_fields) + " fields, found " + std::to_string(field);
+      // "1,"777,32" in a comma table: the quotes are not read as grouping, so say what they hold.
+      if (std::memchr(p, '"', le - p) && field > plan.n_fields)
+        error += std::string(" (a quoted cell holds the delimiter '") + (plan.delim == '\t' ? "\\t" : std::string(1, plan.delim)) +
+                 "': a decimal comma or a thousands separator? numbers must be plain, like 1234.5; export them so)";
       error_col = 0;
     }
     if (!error.empty()) {
@@ -303,6 +325,11 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       while (i < plan.n_fields && normalise(plan.header_names[i]) != want) ++i;
       if (i == plan.n_fields)
         throw InputError(name, "column '" + column + "' (for " + role_name + ") is not in the header", header_line);
+      if (plan.role_of_field[i] != kNone)
+        throw InputError(name,
+                         "--columns maps column '" + plan.header_names[i] + "' to both " + kRoleNames[plan.role_of_field[i]] +
+                             " and " + role_name + ": one column holds one quantity",
+                         header_line);
       plan.role_of_field[i] = role;
       plan.field_of[role] = static_cast<int>(i);
       if (auto d = detect_role(want); d && d->second.explicit_unit) units[role] = d->second;  // "x=xnm"
@@ -348,10 +375,19 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       std::size_t listed = 0;
       for (const auto& h : plan.header_names) {
         if (have.size() > 300) break;  // a header that is the whole file (unknown line ends): its start
-        have += (have.empty() ? "" : ", ") + ("'" + h.substr(0, 60) + (h.size() > 60 ? "...'" : "'"));
+        have += (have.empty() ? "" : ", ") + ("'" + printable(h.substr(0, 60)) + (h.size() > 60 ? "...'" : "'"));
+        if (const int role = plan.role_of_field[listed]; role != kNone && !opt.columns.empty())
+          have += std::string(" (as ") + kRoleNames[role] + ")";
         ++listed;
       }
       if (listed < plan.header_names.size()) have += fmt::format(" and {} more", plan.header_names.size() - listed);
+      // "x [mm]": the axis is there, in a unit not read.
+      if (r != kFrame)
+        for (const auto& h : plan.header_names) {
+          const std::string n = normalise(h);
+          if (n.size() > 3 && n[0] == kRoleNames[r][0] && (n[1] == '[' || n[1] == '(') && !unit_suffix(n))
+            have += "; '" + printable(h) + "' names a unit not read here (nm, um, px are)";
+        }
       throw InputError(name,
                        std::string("missing required column '") + kRoleNames[r] + "' (header has " + have +
                            (plan.n_fields == 1 ? "; no delimiter (',', tab or ';') found in it: a space-separated table must be converted "
@@ -382,6 +418,16 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     } else if (unit == Unit::Um) {
       plan.scale[r] = 1000.0;
     }
+  }
+  // "x [um]" beside a bare "y": the bare axis would be read in nm, a factor 1000 apart from x
+  // (a 1-pixel-high image). Which unit y holds is not guessed.
+  if (!opt.xy_unit_given && units[kX].explicit_unit != units[kY].explicit_unit) {
+    const int named = units[kX].explicit_unit ? kX : kY, bare = named == kX ? kY : kX;
+    throw InputError(name,
+                     std::string("column '") + plan.header_names[plan.field_of[named]] + "' names its unit but '" +
+                         plan.header_names[plan.field_of[bare]] + "' (" + kRoleNames[bare] +
+                         ") does not: name it in both headers, or give --xy-unit for the bare one",
+                     header_line);
   }
   if (plan.field_of[kZ] >= 0 && plan.scale[kZ] != 1.0 && !units[kZ].explicit_unit)
     plan.scale[kZ] = 1.0;  // axial positions are nm unless the name says px
@@ -428,6 +474,10 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     throw InputError(name, "is UTF-16 text (Excel's \"Unicode Text\"): save it as CSV UTF-8 (or convert it: iconv -f UTF-16 -t UTF-8)");
   if (text.substr(0, 2) == "\x1F\x8B")
     throw InputError(name, "is gzip-compressed: decompress it first (gunzip -k)");
+  if (text.substr(0, 4) == std::string_view("II*\0", 4) || text.substr(0, 4) == std::string_view("MM\0*", 4))
+    throw InputError(name, "is a TIFF image, not a localization table (a widefield given as --table?)");
+  if (text.substr(0, 8) == "\x89HDF\r\n\x1A\n")
+    throw InputError(name, "is an HDF5 file: only Picasso's .hdf5 (with a 'locs' table) is read, and by its extension");
   if (const std::string_view head = text.substr(0, 65536);
       head.find('\n') == std::string_view::npos && head.find('\r') != std::string_view::npos)
     throw InputError(name, "its lines end with CR alone (classic Mac OS): convert them to LF first (tr '\\r' '\\n')");
@@ -441,7 +491,8 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     ++line_no;
     pos = has_nl ? nl + 1 : text.size();
-    if (!line.empty() && line.front() != '#') {
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos && line[first] != '#') {
       header = line;
       break;
     }

@@ -84,6 +84,22 @@ TEST(CampaignInit, FilesBeyondTheGridAreSaidAndNoWidefieldIsNone) {
   ASSERT_EQ(pi.warnings.size(), 1u);
   EXPECT_NE(pi.warnings[0].find("fov/0002/locs.csv exists but lies beyond the 1 x 2 grid (id 2)"), std::string::npos)
       << pi.warnings[0];
+  // A 2 x 3 folder described as 3 x 2: holes inside the grid and files beyond it, which the
+  // grid turned round would all find. Refused: the campaign would lose a third of its FoVs.
+  CampaignInitOptions turned = o;
+  turned.rows = 3, turned.cols = 2;
+  std::set<std::string> two_by_three;
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 3; ++c) two_by_three.insert("r" + std::to_string(r) + "_c" + std::to_string(c) + ".csv");
+  try {
+    plan_campaign_init(turned, in(two_by_three));
+    ADD_FAILURE() << "a turned grid was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("3 x 2: tables for 4 of its 6 cells and files beyond it, but 2 x 3 finds 6: are "
+                                         "--rows and --cols swapped?"),
+              std::string::npos)
+        << e.what();
+  }
   // The default widefield pattern finding nothing: said, with what was looked for.
   o.widefield_pattern = "fov/{id}/widefield.tif";
   const CampaignInitPlan q = plan_campaign_init(o, in({"r0_c0.csv", "r0_c1.csv"}));

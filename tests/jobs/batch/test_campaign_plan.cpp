@@ -101,9 +101,16 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
   EXPECT_EQ(plan_fovs(c, &warnings).size(), 2u);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("y_um decreases as row increases"), std::string::npos) << warnings[0];
-  // A transposed grid (rows along x) is still at the right distances: accepted.
+  // A transposed grid (rows along x: x_um and y_um swapped?) is still at the right distances:
+  // accepted, as given, with one warning that names the swap (not two about decreasing axes).
   write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,4,0\n2,0,1,0,4\n");
-  EXPECT_EQ(plan_fovs(c).size(), 3u);
+  warnings.clear();
+  EXPECT_EQ(plan_fovs(c, &warnings).size(), 3u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("the step to the next col goes mostly in y (median 4 um, against 0 um in x): x_um and y_um "
+                             "swapped, or rows and cols?"),
+            std::string::npos)
+      << warnings[0];
   refused("id\trow\tcol\tx_um\ty_um\n0\t0\t0\t0\t0\n", "comma-separated");
 }
 

@@ -124,6 +124,7 @@ TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
     EXPECT_TRUE(t["error_score"].is_null()) << t.dump();
     EXPECT_EQ(t["flags"], nlohmann::json::array()) << t.dump();  // nobody had a widefield: not flagged for lacking one
   }
+  EXPECT_TRUE(qc["summary"]["error_score_median"].is_null()) << qc["summary"].dump();  // not a typical score of 0
   EXPECT_FALSE(qc["heatmaps"].contains("heatmap_error.png"));
   EXPECT_FALSE(fs::exists(out + "/qc/heatmap_error.png"));
   EXPECT_TRUE(fs::exists(out + "/qc/heatmap_localizations.png"));

@@ -299,6 +299,15 @@ class Cli(unittest.TestCase):
         p = run("run", "-o", out, check=1)
         self.assertIn("is a campaign folder (it has campaign.ini / positions.csv): to run it, give --campaign", p.stderr)
 
+    def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):
+        # No cells at all: every FoV is empty, which `run` would then fail one by one.
+        p = run("simulate", "-o", os.path.join(self.dir, "empty"), "--rows", "1", "--cols", "2", "--fov-um", "5",
+                "--cell-fraction", "0", "--false-per-um2-per-frame", "0", check=0)
+        self.assertIn("2 of 2 FoVs have no localizations", p.stderr)
+        p = run("simulate", "-o", os.path.join(self.dir, "full"), "--rows", "1", "--cols", "2", "--fov-um", "5",
+                "--cell-fraction", "1", check=0)
+        self.assertNotIn("have no localizations", p.stderr)
+
     def test_a_specimen_value_out_of_range_is_refused_by_name(self):
         for option, value, said in (("--pore-occupancy", "2", "must be in [0, 1]"), ("--photons-per-label", "-1", "must be >= 0"),
                                     ("--gradient", "1.5", "must be in [0, 1]")):

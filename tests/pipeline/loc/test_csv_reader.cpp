@@ -163,6 +163,11 @@ TEST(CsvReader, FilesThatAreNoCsvTextAreNamed) {
   EXPECT_NE(std::string(parse_error(std::string("\xFF\xFE" "f\0r\0", 6)).what()).find("is UTF-16 text"), std::string::npos);
   EXPECT_NE(std::string(parse_error(std::string("\x1F\x8B\x08\0", 4)).what()).find("is gzip-compressed"), std::string::npos);
   EXPECT_NE(std::string(parse_error("frame,x,y\r1,2,3\r2,3,4\r").what()).find("CR alone"), std::string::npos);
+  // A TIFF or an HDF5 file given as a table; control bytes in a message shown as '?', not cut at NUL.
+  EXPECT_NE(std::string(parse_error(std::string("II*\0\x08\0\0\0", 8)).what()).find("is a TIFF image"), std::string::npos);
+  EXPECT_NE(std::string(parse_error("\x89HDF\r\n\x1A\n...").what()).find("is an HDF5 file"), std::string::npos);
+  const InputError binary = parse_error(std::string("ab\0cd\x01\nxyz\n", 10));
+  EXPECT_NE(std::string(binary.what()).find("'ab?cd?'"), std::string::npos) << binary.what();
   // No delimiter at all (space-separated): said, and a long header is cut in the message.
   const InputError spaces = parse_error("frame x y\n1 2 3\n");
   EXPECT_NE(std::string(spaces.what()).find("no delimiter (',', tab or ';') found in it"), std::string::npos) << spaces.what();
@@ -222,6 +227,43 @@ TEST(CsvReader, RepeatedOrCompetingColumnsAreErrorsNotGuesses) {
   EXPECT_DOUBLE_EQ(t.x_nm[0], 3.0);
   // A repeated column nobody reads is harmless.
   EXPECT_EQ(parse_csv_table("frame,x,y,note,note\n1,2,3,a,b\n", "n.csv", {}).size(), 1u);
+}
+
+TEST(CsvReader, AUnitOnOneAxisOnlyIsRefusedNotReadAsNm) {
+  // "x [um]" beside a bare "y": y read as nm would be 1000 times too small (a 1-pixel-high image).
+  const InputError e = parse_error("frame,x [um],y\n1,1.5,2.5\n");
+  EXPECT_NE(std::string(e.what()).find("column 'x [um]' names its unit but 'y' (y) does not"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(parse_error("frame,x,y [um]\n1,1.5,2.5\n").what()).find("but 'x' (x) does not"), std::string::npos);
+  CsvReadOptions given;  // --xy-unit um for the bare one: read
+  given.xy_unit = XyUnit::Micrometre, given.xy_unit_given = true;
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [um],y\n1,1.5,2.5\n", "g.csv", given).y_nm[0], 2500.0);
+  // A unit that is not read is named in the missing-column error.
+  EXPECT_NE(std::string(parse_error("frame,x [mm],y [mm]\n1,1,2\n").what()).find("'x [mm]' names a unit not read here"),
+            std::string::npos);
+}
+
+TEST(CsvReader, OneColumnMappedToTwoRolesIsRefused) {
+  CsvReadOptions opt;
+  opt.columns = parse_column_mapping("x=X,z=X");
+  const InputError e = parse_error("Frame,X,Y\n1,1500,2500\n", opt);
+  EXPECT_NE(std::string(e.what()).find("--columns maps column 'X' to both x and z"), std::string::npos) << e.what();
+  // A column taken by another role is shown as such where x is missing.
+  opt.columns = parse_column_mapping("intensity=X");
+  EXPECT_NE(std::string(parse_error("Frame,X,Y\n1,1500,2500\n", opt).what()).find("'X' (as intensity)"), std::string::npos);
+}
+
+TEST(CsvReader, IndentedCommentsBlankSpacesJoinedTablesAndQuotedDelimiters) {
+  // Indented comments and lines of spaces are skipped like comments and blank lines.
+  EXPECT_EQ(parse_csv_table("  # exported by ...\nframe,x,y\n1,2,3\n   \n\t# note\n2,4,5\n  \n", "s.csv", {}).size(), 2u);
+  // Two tables joined end to end: the second header is named as such.
+  const InputError joined = parse_error("frame,x,y\n1,2,3\nframe,x,y\n2,3,4\n");
+  EXPECT_EQ(joined.line(), 3);
+  EXPECT_NE(std::string(joined.what()).find("the header line again"), std::string::npos) << joined.what();
+  // "777,32" quoted in a comma table (a decimal comma): refused, and the quoting said.
+  const InputError quoted = parse_error("frame,x,y\n1,\"777,32\",\"3753,63\"\n");
+  EXPECT_NE(std::string(quoted.what()).find("expected 3 fields, found 5 (a quoted cell holds the delimiter ','"),
+            std::string::npos)
+      << quoted.what();
 }
 
 TEST(CsvReader, DecimalCommaIsNamedNotGuessed) {
