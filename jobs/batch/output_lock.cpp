@@ -45,14 +45,18 @@ OutputLock::OutputLock(const std::string& out_dir) {
   }
   locked_ = true;
   // Who holds it, for the message a second run prints.
-  char host[128] = {0};
-  ::gethostname(host, sizeof host - 1);
   const std::time_t now = std::time(nullptr);
   char when[32] = {0};
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-  const std::string who = "pid " + std::to_string(::getpid()) + " on " + host + " since " + when + "\n";
+  const std::string who = this_process_as_holder() + " since " + when + "\n";
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, who.data(), who.size(), 0) < 0)
     spdlog::debug("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+}
+
+std::string this_process_as_holder() {
+  char host[128] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return "pid " + std::to_string(::getpid()) + " on " + host;
 }
 
 OutputLock::~OutputLock() {

@@ -28,6 +28,9 @@ class OutputLock {
   bool locked_ = false;
 };
 
+// "pid 12 on node7" for this process: how output_lock_holder's answer begins when it holds the lock.
+std::string this_process_as_holder();
+
 // "pid 12 on node7 since 2026-12-04 01:20:00" when a process holds OUT's run lock, else nothing.
 // Asks the kernel (fcntl F_GETLK), so a killed run's lock file is not mistaken for a live run.
 // When the lock cannot be queried (a file system without locks), `error` (if given) says why.

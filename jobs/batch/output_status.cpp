@@ -163,12 +163,23 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     st.pace = latest_run_pace(lines);
   }
   st.running = output_lock_holder(out_dir, &st.lock_error);
+  // The step the running run's stitch stage is in: only the lock holder's own note counts (a
+  // killed run's stays behind).
+  if (const auto j = json_object_file(out_dir + "/stage_now.json"); j && st.running && j->contains("holder") &&
+                                                                       (*j)["holder"].is_string() && j->contains("step") &&
+                                                                       (*j)["step"].is_string() && j->contains("since_unix_s") &&
+                                                                       (*j)["since_unix_s"].is_number()) {
+    if (st.running->rfind((*j)["holder"].get<std::string>(), 0) == 0) {
+      st.stage_now = (*j)["step"].get<std::string>();
+      st.stage_now_for_s = std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+                                             (*j)["since_unix_s"].get<double>());
+    }
+  }
 
   if (const auto j = json_object_file(out_dir + "/stitch_summary.json")) {
     st.stitch_summary = true;
     st.mosaic_width_px = count_of(*j, "mosaic_width_px");
     st.mosaic_height_px = count_of(*j, "mosaic_height_px");
-    if (j->contains("program") && (*j)["program"].is_string()) st.stitch_program = (*j)["program"].get<std::string>();
   } else {
     st.stitch_summary_damaged = fs::exists(out_dir + "/stitch_summary.json", ec);
   }

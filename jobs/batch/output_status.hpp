@@ -50,10 +50,11 @@ struct OutputStatus {
   std::string problem;                 // a file that cannot be read as a run writes it (manifest.jsonl)
   double since_last_record_s = -1;     // age of the newest manifest line (-1: none)
   RunPace pace;                        // of the latest invocation
+  std::string stage_now;               // while running: the stitch-stage step under way (stage_now.json)
+  double stage_now_for_s = -1;         // for how long
   bool stitch_summary = false;         // stitch_summary.json present (a stitch stage completed)
   bool stitch_summary_damaged = false;  // present but not a JSON object (edited, or cut by a full disk)
   std::size_t mosaic_width_px = 0, mosaic_height_px = 0;
-  std::string stitch_program;          // checksum of the program that made the mosaic (if recorded)
   std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)
   std::vector<std::pair<int, std::string>> qc_flags;  // id, its flags joined with "; " (by id)
   bool qc_report = false;

@@ -717,7 +717,7 @@ Command run_command() {
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
         ("mosaic-deflate", po::value<int>()->default_value(2),
          "deflate level of mosaic.ims chunks, 1..9 (libdeflate: 1 fastest, higher smaller and slower)")
-        ("search-um", double_default(1.5), "stage error covered by tile registration (per axis)")
+        ("search-um", double_default(2.5), "stage error covered by tile registration (per axis)")
         ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max")
         ("register-widefield", po::value<bool>()->default_value(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");
     add_table_options(d);

@@ -137,12 +137,11 @@ Report examine(const Target& t, bool verify) {
   if (plan_known) r.map = fov_map(plan, r.rows, r.cols, s.recorded);
   if (plan_known && s.stitch_summary) {
     try {
-      r.mosaic_current = stitch_stage_up_to_date(*campaign, plan, *vm, t.out_dir);
+      r.mosaic_why = stitch_stage_out_of_date(*campaign, plan, *vm, t.out_dir);
+      r.mosaic_current = r.mosaic_why.empty();
     } catch (const std::exception&) {
       r.mosaic_current = false;  // an edited summary: the next run redoes the stage
     }
-    if (!*r.mosaic_current && !s.stitch_program.empty() && s.stitch_program != program_checksum())
-      r.mosaic_why = "it was made by another build of annamosaic than this one";
   }
 
   RunStateFacts facts;
@@ -211,6 +210,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
                      s.not_in_plan);
   if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
+  if (!s.stage_now.empty()) o << "  now:     " << s.stage_now << " (for " << human_duration(s.stage_now_for_s) << ")\n";
   // Only while this run still has FoVs to do (a stitch-stage run has no FoV pace of its own).
   if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0 && s.plan_known && s.planned > s.done + s.failed) {
     const double rate = double(s.pace.fovs) / s.pace.seconds;
@@ -264,6 +264,8 @@ nlohmann::json report_json(const Report& r, bool show_map) {
                       {"done", s.done}, {"failed", s.failed}, {"failed_fovs", failed},
                       {"missing_results", s.missing_results}, {"not_in_plan", s.not_in_plan},
                       {"seconds_since_last_record", s.since_last_record_s < 0 ? nlohmann::json() : nlohmann::json(s.since_last_record_s)},
+                      {"stitch_step_now", s.stage_now.empty() ? nlohmann::json()
+                                                              : nlohmann::json({{"step", s.stage_now}, {"seconds", s.stage_now_for_s}})},
                       {"latest_run", {{"fovs", s.pace.fovs}, {"seconds", s.pace.seconds}}},
                       {"mosaic", s.stitch_summary ? nlohmann::json({{"width_px", s.mosaic_width_px},
                                                                    {"height_px", s.mosaic_height_px},

@@ -385,7 +385,7 @@ Command stitch_command() {
         ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")
         ("pixel-nm", double_default(0.0), "tile pixel size (0: from the TIFF resolution tags)")
         ("overlap-um", double_default(-1.0), "nominal overlap, the feather width (default: campaign.ini, else the stage positions)")
-        ("search-um", double_default(2.0), "largest stage error between neighbours, per axis")
+        ("search-um", double_default(2.5), "largest stage error between neighbours, per axis")
         ("register", po::value<std::vector<std::string>>()->composing(), "CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]; repeatable")
         ("random-pairs", po::value<std::size_t>()->default_value(200), "non-adjacent pairs calibrating the threshold")
         ("accept-quantile", double_default(0.99), "quantile of the random pairs' NCC to beat")

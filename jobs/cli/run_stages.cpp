@@ -17,6 +17,7 @@
 #include "batch/fov_tiles.hpp"
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
+#include "batch/output_lock.hpp"
 #include "batch/qc.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
@@ -177,26 +178,52 @@ std::vector<std::string> stitch_outputs(bool ome_tiff) {
   return names;
 }
 
-// True when stitch_summary.json says the last complete stitch stage had these inputs and its
-// outputs are still as it left them (rank 0).
-bool stitch_up_to_date(const std::string& out, const std::string& digest, bool ome_tiff) {
+// Why the mosaic in `out` is not what the last complete stitch stage left for these inputs
+// ("" when it is: stitch_summary.json has this digest and the outputs are as it wrote them).
+std::string stitch_out_of_date_reason(const std::string& out, const std::string& digest, bool ome_tiff) {
   // Anything unreadable there (a folder of that name, say) is "not up to date": the stitch stage
   // then says what is wrong with it when it writes.
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(out + "/stitch_summary.json", ec)) return false;
+  if (!std::filesystem::is_regular_file(out + "/stitch_summary.json", ec)) return "no mosaic was completed here yet";
   std::ifstream in(out + "/stitch_summary.json");
   const std::string text(std::istreambuf_iterator<char>(in), {});
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || j.value("inputs_digest", "") != digest || !j.contains("outputs")) return false;
+  if (j.is_discarded() || !j.is_object() || !j.contains("outputs") || !j["outputs"].is_object())
+    return "stitch_summary.json cannot be read";
+  if (j.value("inputs_digest", "") != digest)
+    return j.value("program", "") != program_checksum()
+               ? "it was made by another build of annamosaic than this one"
+               : "the FoV results, their positions or the stitch settings changed since it was made";
   const auto names = stitch_outputs(ome_tiff);
   const nlohmann::json now = output_stamps(out, names);
-  for (const std::string& n : names)
-    if (!now.contains(n) || !j["outputs"].contains(n) || j["outputs"][n] != now[n]) return false;
-  return true;
+  for (const std::string& n : names) {
+    if (!now.contains(n)) return n + " is missing";
+    if (!j["outputs"].contains(n)) return n + " was not part of it";
+    if (j["outputs"][n] != now[n]) return n + " changed since it was written";
+  }
+  return "";
+}
+
+bool stitch_up_to_date(const std::string& out, const std::string& digest, bool ome_tiff) {
+  return stitch_out_of_date_reason(out, digest, ome_tiff).empty();
+}
+
+// OUT/stage_now.json: the stitch-stage step under way, for `status` (which shows it only while
+// this process holds the run's lock). Rank 0; a note that cannot be written costs nothing else.
+void note_step(const std::string& out, const std::string& step) {
+  try {
+    const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    write_file_atomic(out + "/stage_now.json",
+                      json_text(nlohmann::json({{"step", step}, {"holder", this_process_as_holder()}, {"since_unix_s", now_s}}), 1) +
+                          "\n");
+  } catch (const std::exception& e) {
+    spdlog::debug("{}/stage_now.json not written: {}", out, e.what());
+  }
 }
 
 // OUT/mosaic.ome.tif from OUT/mosaic.ims (rank 0); its seconds.
 double export_mosaic_ome_tiff(const std::string& out) {
+  note_step(out, "exporting mosaic.ome.tif");
   const auto t0 = Clock::now();
   ImsReader reader(out + "/mosaic.ims");
   reader.open();
@@ -221,12 +248,12 @@ void stop_point(const char* before, MPI_Comm comm) {
 }
 }  // namespace
 
-bool stitch_stage_up_to_date(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const po::variables_map& vm,
-                             const std::string& out) {
+std::string stitch_stage_out_of_date(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                                     const po::variables_map& vm, const std::string& out) {
   std::error_code ec;
-  if (!std::filesystem::exists(out + "/manifest.jsonl", ec)) return false;
+  if (!std::filesystem::exists(out + "/manifest.jsonl", ec)) return "no FoV results yet";
   const auto records = Manifest(out + "/manifest.jsonl").load();
-  return stitch_up_to_date(out, stitch_inputs_digest(campaign, fovs, records, vm), vm["ome-tiff"].as<bool>());
+  return stitch_out_of_date_reason(out, stitch_inputs_digest(campaign, fovs, records, vm), vm["ome-tiff"].as<bool>());
 }
 
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
@@ -255,13 +282,15 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   // Nothing changed since the last complete stitch stage (a rerun to make sure, a requeued job that
   // had finished it): keep its mosaic rather than register and fuse again.
   std::string digest;  // rank 0's (it alone writes stitch_summary.json)
+  std::string why_remade;
   int up_to_date = 0;
   if (rank == 0) {
     try {
       digest = stitch_inputs_digest(campaign, fovs, records, vm);
-      up_to_date = stitch_up_to_date(out, digest, vm["ome-tiff"].as<bool>()) ? 1 : 0;
-    } catch (const std::exception&) {
-      // A summary edited into another shape: redo the stage (which rewrites it).
+      why_remade = stitch_out_of_date_reason(out, digest, vm["ome-tiff"].as<bool>());
+      up_to_date = why_remade.empty() ? 1 : 0;
+    } catch (const std::exception& e) {
+      why_remade = std::string("its record cannot be read: ") + e.what();  // redone (which rewrites it)
     }
   }
   MPI_Bcast(&up_to_date, 1, MPI_INT, 0, comm);
@@ -336,11 +365,15 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   // new mosaic.ims).
   if (rank == 0) {
     std::error_code ec;
+    // A rerun that spends minutes on a mosaic that was there says why (not for the first one).
+    if (std::filesystem::exists(out + "/stitch_summary.json", ec))
+      spdlog::info("stitch stage: making the mosaic again: {}", why_remade);
     if (std::filesystem::remove(out + "/mosaic.ome.tif", ec))
       spdlog::info("removed {}/mosaic.ome.tif: it shows the previous mosaic, which this stage replaces{}", out,
                    vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
   }
   stop_point("registering the tiles", comm);
+  if (rank == 0) note_step(out, "registering the overlaps of neighbouring tiles");
   // The error-map and widefield channels only where some FoV read a widefield: without one they
   // would be zeros, which viewers list and users take for a failure (and registration would try
   // a featureless widefield signal).
@@ -417,6 +450,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   error = first_error(error, comm);
   if (!error.empty()) throw_of_kind(2, error, "stitch");
   stop_point("fusing the mosaic (layout.json is written)", comm);
+  if (rank == 0) note_step(out, "fusing the mosaic and its pyramid (mosaic.ims)");
 
   // Fusion: each rank fuses its bands of blocks (FuseOptions rank/ranks) into the one writer.
   const auto t_fuse = Clock::now();
@@ -516,7 +550,6 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   if (fuse_error) std::rethrow_exception(fuse_error);
   if (progress) progress->finish();
-  stop_point("exporting (mosaic.ims is complete)", comm);
   const double fuse_s = seconds_since(t_fuse);
   // Per rank: peak memory and where the fusion's time went.
   constexpr int kPerRank = 7;
@@ -535,32 +568,39 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     spdlog::info("fusion rank {}: {:.0f} blocks, {:.0f} tile loads, done at {:.1f} s; thread-s: load {:.1f}, fuse {:.1f}, "
                  "compress/hand over {:.1f}; peak RSS {:.0f} MB", r, a[2], a[3], a[1], a[4], a[5], a[6], a[0]);
   }
+  std::function<void()> export_and_record;  // rank 0's, after the stop point below
   on_rank0(comm, [&] {
     const ImsWriteStats& s = writer.stats();
     spdlog::info("wrote {} ({} x {} px, {} levels, {:.1f} MB, compression {:.1f}x) and its BigDataViewer XML in {:.1f} s on {} rank(s)",
                  path, info.width_px, info.height_px, s.levels, s.file_bytes / 1e6,
                  s.compressed_bytes ? static_cast<double>(s.pixel_bytes) / s.compressed_bytes : 0.0, fuse_s, size);
-    double ome_s = 0;
-    if (vm["ome-tiff"].as<bool>()) ome_s = export_mosaic_ome_tiff(out);
-    write_file_atomic(out + "/stitch_summary.json",
-                      json_text(nlohmann::json({{"ranks", size},
-                                      {"register_s", register_s},
-                                      {"solve_s", solve_s},
-                                      {"fuse_and_pyramid_s", fuse_s},
-                                      {"ome_tiff_s", ome_s},
-                                      {"seconds", seconds_since(t_stage)},
-                                      {"mosaic_width_px", info.width_px},
-                                      {"mosaic_height_px", info.height_px},
-                                      {"mosaic_bytes", s.file_bytes},
-                                      {"peak_rss_mb_per_rank", rss_all},
-                                      {"fusion_ranks", fuse_ranks},
-                                      // For the next run: what this mosaic was made from, and
-                                      // its files as written (stitch_up_to_date).
-                                      {"inputs_digest", digest},
-                                      {"program", program_checksum()},  // apart, so that status can say why
-                                      {"outputs", output_stamps(out, stitch_outputs(vm["ome-tiff"].as<bool>()))}}),
-                                1) + "\n");
+    // Recorded before the OME-TIFF export and again after it: a stop before or during the export
+    // then leaves a mosaic that the next run keeps, exporting it only.
+    const auto record = [=](double ome_s, bool with_ome) {
+      write_file_atomic(out + "/stitch_summary.json",
+                        json_text(nlohmann::json({{"ranks", size},
+                                        {"register_s", register_s},
+                                        {"solve_s", solve_s},
+                                        {"fuse_and_pyramid_s", fuse_s},
+                                        {"ome_tiff_s", ome_s},
+                                        {"seconds", seconds_since(t_stage)},
+                                        {"mosaic_width_px", info.width_px},
+                                        {"mosaic_height_px", info.height_px},
+                                        {"mosaic_bytes", s.file_bytes},
+                                        {"peak_rss_mb_per_rank", rss_all},
+                                        {"fusion_ranks", fuse_ranks},
+                                        // For the next run: what this mosaic was made from, and
+                                        // its files as written (stitch_up_to_date).
+                                        {"inputs_digest", digest},
+                                        {"program", program_checksum()},  // apart, so that status can say why
+                                        {"outputs", output_stamps(out, stitch_outputs(with_ome))}}),
+                                  1) + "\n");
+    };
+    record(0, false);
+    if (vm["ome-tiff"].as<bool>()) export_and_record = [record, out] { record(export_mosaic_ome_tiff(out), true); };
   });
+  stop_point("exporting (mosaic.ims is complete and recorded: a rerun keeps it)", comm);
+  if (vm["ome-tiff"].as<bool>()) on_rank0(comm, [&] { export_and_record(); });  // collective: every rank
   return result;
 }
 
@@ -570,6 +610,7 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   stop_point("the QC report (the mosaic is complete)", comm);
+  if (rank == 0) note_step(out, "writing the QC report");
   const auto t0 = Clock::now();
   // The layout as rank 0 reads it: every rank then places the FoVs on the same canvas.
   std::string layout_text;
@@ -612,6 +653,10 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
     spdlog::info("QC: {} done, {} failed, {} missing; {} flagged (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
                  q.failed, q.missing, q.flagged.size(), out, seconds_since(t0));
   });
+  if (rank == 0) {
+    std::error_code ec;
+    std::filesystem::remove(out + "/stage_now.json", ec);
+  }
 }
 
 }  // namespace annamosaic::cli

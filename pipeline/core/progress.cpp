@@ -17,6 +17,13 @@ std::string human_count(double v) {
   else std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
+// A rate below 10 per second with two significant digits: "0 FoVs/s" said nothing.
+std::string human_rate(double v) {
+  if (v >= 10 || v <= 0) return human_count(v);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2g", v);
+  return buf;
+}
 std::string clock(double s) {
   if (!std::isfinite(s) || s < 0) return "--:--";
   long t = std::lround(s);
@@ -41,7 +48,13 @@ Progress::~Progress() {
 }
 
 void Progress::advance(std::uint64_t n) {
-  done_.fetch_add(n, std::memory_order_relaxed);
+  // The first item's time holds the start-up (a model loaded, caches filled): the ETA is paced
+  // by the items after it.
+  if (done_.fetch_add(n, std::memory_order_relaxed) == 0) {
+    std::int64_t unset = -1;
+    first_ns_.compare_exchange_strong(unset, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::steady_clock::now() - start_).count());
+  }
   maybe_print(false);
 }
 
@@ -58,7 +71,7 @@ void Progress::finish() {
 }
 
 std::string Progress::format_line(const std::string& label, std::uint64_t done, std::uint64_t total,
-                                  const std::string& unit, double elapsed_s) {
+                                  const std::string& unit, double elapsed_s, double eta_rate) {
   const double rate = elapsed_s > 0 ? done / elapsed_s : 0.0;
   std::string s = label + ": " + human_count(static_cast<double>(done));
   if (total > 0) {
@@ -68,9 +81,10 @@ std::string Progress::format_line(const std::string& label, std::uint64_t done, 
   } else {
     s += " " + unit;
   }
-  s += ", " + human_count(rate) + " " + unit + "/s";
+  s += ", " + human_rate(rate) + " " + unit + "/s";
   if (total > 0) {
-    const double eta = rate > 0 ? (total - std::min(done, total)) / rate : NAN;
+    const double pace = eta_rate > 0 ? eta_rate : rate;
+    const double eta = pace > 0 ? (total - std::min(done, total)) / pace : NAN;
     s += done >= total ? ", done in " + clock(elapsed_s) : ", ETA " + clock(eta);
   }
   return s;
@@ -84,8 +98,15 @@ void Progress::maybe_print(bool force) {
   if (!force && now_ns < due) return;
   if (!force && !next_print_ns_.compare_exchange_strong(due, now_ns + interval_ns_)) return;
   std::lock_guard<std::mutex> lock(print_mutex_);
-  std::string line = format_line(label_, done_.load(), total_, unit_, now_ns / 1e9);
+  const std::uint64_t done = done_.load();
+  const std::int64_t first_ns = first_ns_.load();
+  double eta_rate = 0;
+  if (first_ns >= 0 && done >= 3 && now_ns > first_ns) eta_rate = (done - 1) / ((now_ns - first_ns) / 1e9);
+  std::string line = format_line(label_, done, total_, unit_, now_ns / 1e9, eta_rate);
   if (!detail_.empty()) line += " | " + detail_;
+  // finish() right after the last advance printed the same count: one line, not two.
+  if (force && done == last_done_ && done == total_ && !tty_) return;
+  last_done_ = done;
   if (tty_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
   else spdlog::info("{}", line);
   std::fflush(stderr);

@@ -21,9 +21,10 @@ class Progress {
   // Extra text appended to every line (e.g. a per-stage breakdown); thread-safe.
   void set_detail(std::string detail);
 
-  // Formats "label: done/total unit (pct%), rate unit/s, ETA mm:ss" (exposed for tests).
+  // Formats "label: done/total unit (pct%), rate unit/s, ETA mm:ss" (exposed for tests); the ETA
+  // from eta_rate (items/s) where it is > 0, else from the mean rate.
   static std::string format_line(const std::string& label, std::uint64_t done, std::uint64_t total,
-                                 const std::string& unit, double elapsed_s);
+                                 const std::string& unit, double elapsed_s, double eta_rate = 0);
 
  private:
   void maybe_print(bool force);
@@ -32,6 +33,8 @@ class Progress {
   std::atomic<std::uint64_t> done_{0};
   std::chrono::steady_clock::time_point start_;
   std::atomic<std::int64_t> next_print_ns_{0};
+  std::atomic<std::int64_t> first_ns_{-1};  // when the first item was done
+  std::uint64_t last_done_ = UINT64_MAX;    // the count last printed
   std::int64_t interval_ns_;
   bool tty_, enabled_, finished_ = false;
   std::mutex print_mutex_;

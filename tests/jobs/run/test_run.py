@@ -700,6 +700,59 @@ class Run(unittest.TestCase):
         for k in ref:
             np.testing.assert_array_equal(ref[k], got[k], err_msg=str(k))
 
+    def test_status_during_the_stitch_stage_says_the_step_under_way(self):
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("stitch_step")
+        p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
+        log = ""
+        for line in p.stdout:
+            log += line
+            if "layout:" in line:  # registered; held still while status looks
+                ranks = [rank_pid(p.pid, r) for r in (0, 1)]
+                for pid in ranks:
+                    os.kill(pid, signal.SIGSTOP)
+                break
+        try:
+            rc, st = status(os.path.join(d, "out"))
+            self.assertEqual(rc, 75, st)
+            self.assertTrue(st[0]["running"], st)
+            self.assertIn(st[0]["stitch_step_now"]["step"], ("registering the overlaps of neighbouring tiles",
+                                                              "fusing the mosaic and its pyramid (mosaic.ims)"))
+            text = subprocess.run([BIN, "status", os.path.join(d, "out")], env=ENV, capture_output=True, text=True,
+                                  timeout=120).stdout
+            self.assertRegex(text, r"\n  now:     (registering|fusing) .* \(for \d+ s\)\n")
+        finally:
+            for pid in ranks:
+                os.kill(pid, signal.SIGCONT)
+        log += p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 0, log[-3000:])
+        # Finished: the note is gone, and status has no step to show.
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "stage_now.json")))
+        self.assertIsNone(status(os.path.join(d, "out"))[1][0]["stitch_step_now"])
+
+    def test_a_stop_during_the_ome_tiff_export_keeps_the_mosaic(self):
+        # mosaic.ims is recorded before the export: a stop then costs the export, not the stage.
+        self.assertEqual(self.ref_rc, 0, self.ref_log[-3000:])
+        d, ini = self._copy_of_reference_fovs("stitch_stop_in_export")
+        p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
+        log = ""
+        for line in p.stdout:
+            log += line
+            if "wrote " in line and "BigDataViewer XML" in line:  # mosaic.ims complete: the export is next
+                p.send_signal(signal.SIGUSR1)
+                break
+        log += p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 75, log[-3000:])
+        # Stopped before or in the export (or, on a slow signal, at the QC report after it).
+        exported = os.path.exists(os.path.join(d, "out", "mosaic.ome.tif"))
+        p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 0, log[-3000:])
+        self.assertIn("the mosaic is up to date" if exported else "only its OME-TIFF export is missing", log)
+        self.assertNotIn("layout:", log)  # neither registered nor fused again
+        with tifffile.TiffFile(os.path.join(d, "out", "mosaic.ome.tif")) as t:
+            self.assertTrue(t.is_ome)
+
     def test_a_rerun_with_nothing_changed_keeps_the_mosaic(self):
         # The stitch stage is redone only when its inputs or settings changed or its files were
         # touched: a rerun to make sure (or a requeued job that had finished) keeps the mosaic.
@@ -725,15 +778,18 @@ class Run(unittest.TestCase):
             self.assertTrue(t.is_ome)
             self.assertEqual(t.series[0].shape[-2:], mosaic_levels(ims)[("ResolutionLevel 0", "Channel 0")].shape)
         self.assertIn("up to date", stitch("--ome-tiff"))
-        log = stitch("--blend", "max")  # another setting: redone
+        log = stitch("--blend", "max")  # another setting: redone, and said why
         self.assertNotIn("up to date", log)
+        self.assertIn("stitch stage: making the mosaic again: the FoV results, their positions or the stitch settings "
+                      "changed since it was made", log)
         # ... without --ome-tiff this time: the export of the previous mosaic does not stay.
         self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif: it shows the previous mosaic", log)
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
         with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone
             fh.seek(0, 2)
             fh.write(b"\0")
-        self.assertNotIn("up to date", stitch("--blend", "max"))
+        log = stitch("--blend", "max")
+        self.assertIn("making the mosaic again: mosaic.ims changed since it was written", log)
         ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
         got = mosaic_levels(ims)
         self.assertEqual(sorted(ref), sorted(got))

@@ -14,6 +14,14 @@ TEST(Progress, LineHasCountRateAndEta) {
   EXPECT_NE(s.find("ETA 00:15"), std::string::npos) << s;
 }
 
+TEST(Progress, SlowRatesKeepTwoDigitsAndTheEtaFollowsThePaceGiven) {
+  const std::string s = Progress::format_line("FoVs", 15, 36, "FoVs", 40.0);
+  EXPECT_NE(s.find("0.38 FoVs/s"), std::string::npos) << s;  // not "0 FoVs/s"
+  EXPECT_NE(s.find("ETA 00:56"), std::string::npos) << s;     // 21 left at the mean rate
+  // A slow first item (start-up) makes the mean rate pessimistic: the pace after it decides.
+  EXPECT_NE(Progress::format_line("FoVs", 15, 36, "FoVs", 40.0, 0.7).find("ETA 00:30"), std::string::npos);
+}
+
 TEST(Progress, FinishedLineSaysDoneAndUnknownTotalHasNoEta) {
   EXPECT_NE(Progress::format_line("x", 10, 10, "FoVs", 3725).find("done in 1:02:05"), std::string::npos);
   const std::string s = Progress::format_line("x", 2'500'000, 0, "rows", 1.0);
