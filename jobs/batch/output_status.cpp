@@ -35,7 +35,7 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
       continue;
     }
     if (t < previous) pace = RunPace{}, start = 0;  // the same, from a run that wrote no start line
-    ++pace.fovs;
+    if (++pace.fovs == 1) pace.first_s = t - start;
     pace.seconds = t - start;
     previous = t;
   }

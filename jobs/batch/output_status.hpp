@@ -21,6 +21,13 @@ namespace annamosaic {
 struct RunPace {
   std::size_t fovs = 0;  // FoVs recorded (done or failed) by the latest invocation
   double seconds = 0;    // from its start line (or its t_s 0) to the last of them
+  double first_s = 0;    // from its start line to the first of them (start-up: model, caches)
+  // FoVs per second after the first (the pace the rest will go at), or the mean pace over too
+  // few FoVs to tell.
+  double steady_rate() const {
+    if (fovs >= 3 && seconds > first_s) return (fovs - 1) / (seconds - first_s);
+    return seconds > 0 ? fovs / seconds : 0.0;
+  }
 };
 RunPace latest_run_pace(const std::vector<std::string>& event_lines);
 

@@ -216,7 +216,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     const double rate = double(s.pace.fovs) / s.pace.seconds;
     const std::size_t rest = s.planned - s.done - s.failed;
     o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s); about {} for the {} left\n", s.pace.fovs,
-                     human_duration(s.pace.seconds), rate, human_duration(double(rest) / rate), rest);
+                     human_duration(s.pace.seconds), rate, human_duration(double(rest) / s.pace.steady_rate()), rest);
   }
   if (s.verified)
     o << (s.damaged.empty() ? fmt::format("  verify:  all {} result file(s) match their recorded checksums\n", s.done)
