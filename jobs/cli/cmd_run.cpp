@@ -632,12 +632,19 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::map<int, const FovEntry*> plan;
       for (const FovEntry& f : fovs) plan[f.id] = &f;
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
-      std::size_t done = 0, recorded = 0;
+      std::size_t done = 0, recorded = 0, cornered = 0;
+      std::string cornered_example;
       for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
         const auto it = plan.find(id);
         if (it == plan.end()) continue;
         ++recorded;
         done += r.status == "done";
+        if (r.status == "done" && r.extra.contains("warnings") && r.extra["warnings"].is_array())
+          for (const auto& w : r.extra["warnings"])
+            if (w.is_string() && w.get<std::string>().find("the localizations span only") != std::string::npos) {
+              if (cornered++ == 0) cornered_example = w.get<std::string>();
+              break;
+            }
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())
@@ -651,6 +658,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         auto& [count, example] = reasons[generic];
         if (count++ == 0) example = r.reason;
       }
+      // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
+      // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
+      if (done >= 2 && 2 * cornered >= done)
+        spdlog::error("{} of the {} FoVs done have all their localizations in a corner of the field ({}): the tables' "
+                      "coordinates are most likely not nm (um or camera pixels under a header that names no unit), and "
+                      "the mosaic shows little. Check with `annamosaic table-info TABLE`, then run into a new output "
+                      "folder with --xy-unit um (or px with --camera-pixel-nm)",
+                      cornered, done, cornered_example);
       if (recorded == fovs.size() && recorded > 0 && done == 0) {
         none_done = 1;
         const auto common = std::max_element(reasons.begin(), reasons.end(),

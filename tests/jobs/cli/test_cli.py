@@ -308,6 +308,27 @@ class Cli(unittest.TestCase):
                 "--cell-fraction", "1", check=0)
         self.assertNotIn("have no localizations", p.stderr)
 
+    def test_a_campaign_of_um_tables_under_bare_headers_is_said_once_loudly(self):
+        # Every table in um, its header "x", "y": each FoV's localizations land in a corner (read
+        # as nm). Each FoV warns; the run ends with one error line that names the likely unit.
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "6", "--cell-fraction", "1",
+            "--filaments-per-100um2", "30", "-q", check=0)
+        for i in (0, 1):
+            path = os.path.join(camp, "fov", "%04d" % i, "locs.csv")
+            with open(path) as f:
+                rows = list(csv.reader(f))
+            xi, yi = rows[0].index("x [nm]"), rows[0].index("y [nm]")
+            rows[0][xi], rows[0][yi] = "x", "y"
+            for r in rows[1:]:
+                r[xi], r[yi] = str(float(r[xi]) / 1000), str(float(r[yi]) / 1000)
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows(rows)
+        p = run("run", "--campaign", camp, "-o", out, "--no-widefield", "--threads", "1", check=0)
+        self.assertEqual(p.stderr.count("the localizations span only"), 2 + 1, p.stderr[-3000:])  # 2 FoVs + the summary
+        self.assertIn("2 of the 2 FoVs done have all their localizations in a corner of the field", p.stderr)
+        self.assertIn("run into a new output folder with --xy-unit um", p.stderr)
+
     def test_a_specimen_value_out_of_range_is_refused_by_name(self):
         for option, value, said in (("--pore-occupancy", "2", "must be in [0, 1]"), ("--photons-per-label", "-1", "must be >= 0"),
                                     ("--gradient", "1.5", "must be in [0, 1]")):
