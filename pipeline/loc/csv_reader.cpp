@@ -63,8 +63,20 @@ std::optional<Unit> unit_suffix(const std::string& n, std::size_t* length = null
 
 // Header-name detection; returns the role and whether the name states its unit.
 std::optional<std::pair<Role, ColumnUnit>> detect_role(const std::string& name) {
-  // Zeiss ZEN writes "Position X [nm]": the axis after "position".
-  const std::string n = name.rfind("position", 0) == 0 && name.size() > 8 ? name.substr(8) : name;
+  // Zeiss ZEN writes "Position X [nm]", others "pos_x_um" or "x_pos [um]": the axis, without
+  // the "position" around it.
+  std::string n = name;
+  for (const char* prefix : {"position_", "position", "pos_"})
+    if (n.rfind(prefix, 0) == 0 && n.size() > std::strlen(prefix)) {
+      n = n.substr(std::strlen(prefix));
+      break;
+    }
+  for (const char* infix : {"_pos", "pos"})
+    if (n.size() > 1 + std::strlen(infix) && n.compare(1, std::strlen(infix), infix) == 0 &&
+        (n[1 + std::strlen(infix)] == '[' || n[1 + std::strlen(infix)] == '(' || n[1 + std::strlen(infix)] == '_')) {
+      n = n.substr(0, 1) + n.substr(1 + std::strlen(infix));  // "x_pos[um]" -> "x[um]"
+      break;
+    }
   auto axis = [&](char a) -> std::optional<ColumnUnit> {
     const std::string s(1, a);
     if (n == s || n == s + "_pos" || n == s + "pos") return ColumnUnit{Unit::Nm, false};

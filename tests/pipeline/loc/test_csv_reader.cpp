@@ -144,6 +144,10 @@ TEST(CsvReader, OtherMicroscopesHeadersAndEncodings) {
   // Zeiss ZEN, a plain "x_pos", and a Latin-1 micro sign (a Windows "ANSI" export).
   EXPECT_DOUBLE_EQ(parse_csv_table("First Frame,Position X [nm],Position Y [nm]\n1,5,6\n", "zen.csv", {}).x_nm[0], 5.0);
   EXPECT_DOUBLE_EQ(parse_csv_table("frame,x_pos,y_pos\n1,5,6\n", "pos.csv", {}).y_nm[0], 6.0);
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,pos_x_um,pos_y_um\n1,1.5,2\n", "p.csv", {}).x_nm[0], 1500.0);
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x_pos [\xC2\xB5m],y_pos [\xC2\xB5m]\n1,1.5,2\n", "q.csv", {}).y_nm[0], 2000.0);
+  // ... but not a column about the position, like its error.
+  EXPECT_NE(std::string(parse_error("frame,pos_x_err,y\n1,1,2\n").what()).find("missing required column 'x'"), std::string::npos);
   EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [\xB5m],y [\xB5m]\n1,1.5,2\n", "latin1.csv", {}).x_nm[0], 1500.0);
   // N-STORM: X, Y and the drift-corrected Xc, Yc. Beside X, Y they are named, not used; alone, taken.
   ReadReport both;
