@@ -488,6 +488,10 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     throw InputError(name, "is gzip-compressed: decompress it first (gunzip -k)");
   if (text.substr(0, 4) == std::string_view("II*\0", 4) || text.substr(0, 4) == std::string_view("MM\0*", 4))
     throw InputError(name, "is a TIFF image, not a localization table (a widefield given as --table?)");
+  if (text.substr(0, 4) == std::string_view("PK\x03\x04", 4))
+    throw InputError(name, "is a ZIP archive (an Excel .xlsx workbook saved under another name?): save the table as CSV (UTF-8)");
+  if (text.substr(0, 4) == "\xD0\xCF\x11\xE0")
+    throw InputError(name, "is a binary Excel (.xls) workbook: save the table as CSV (UTF-8)");
   if (text.substr(0, 8) == "\x89HDF\r\n\x1A\n")
     throw InputError(name, "is an HDF5 file: only Picasso's .hdf5 (with a 'locs' table) is read, and by its extension");
   if (const std::string_view head = text.substr(0, 65536);

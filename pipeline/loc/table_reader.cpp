@@ -20,6 +20,10 @@ LocTable read_table(const std::string& path, const TableReadOptions& opt, ReadRe
   }
   if (ext == "csv" || ext == "tsv" || ext == "txt" || ext == "dat" || ext == "xls" || ext.empty())
     return read_csv_table(path, opt.csv, report);
+  if (ext == "xlsx" || ext == "xlsm" || ext == "ods")
+    throw InputError(path, "a spreadsheet workbook, not a table file: save it as CSV (UTF-8) and give that");
+  if (ext == "gz" || ext == "zip" || ext == "bz2" || ext == "xz" || ext == "zst")
+    throw InputError(path, "compressed ('." + ext + "'): decompress it first and give the table inside");
   throw InputError(path, "unknown table format '." + ext + "' (supported: .csv, .tsv, .txt, .dat, .h5/.hdf5 Picasso)");
 }
 

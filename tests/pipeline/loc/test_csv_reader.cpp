@@ -170,6 +170,7 @@ TEST(CsvReader, FilesThatAreNoCsvTextAreNamed) {
   // A TIFF or an HDF5 file given as a table; control bytes in a message shown as '?', not cut at NUL.
   EXPECT_NE(std::string(parse_error(std::string("II*\0\x08\0\0\0", 8)).what()).find("is a TIFF image"), std::string::npos);
   EXPECT_NE(std::string(parse_error("\x89HDF\r\n\x1A\n...").what()).find("is an HDF5 file"), std::string::npos);
+  EXPECT_NE(std::string(parse_error(std::string("PK\x03\x04\x14\0", 6)).what()).find("an Excel .xlsx workbook"), std::string::npos);
   const InputError binary = parse_error(std::string("ab\0cd\x01\nxyz\n", 10));
   EXPECT_NE(std::string(binary.what()).find("'ab?cd?'"), std::string::npos) << binary.what();
   // No delimiter at all (space-separated): said, and a long header is cut in the message.
@@ -360,6 +361,14 @@ TEST(CsvReader, MissingFileIsIoErrorNamingIt) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/locs.csv"), std::string::npos);
   }
   EXPECT_THROW(read_table(data("PROVENANCE.md"), {}), InputError);  // unknown extension
+  // A workbook or a compressed table is named as such, by its extension, before it is opened.
+  for (const auto& [name, said] : {std::pair{"locs.xlsx", "a spreadsheet workbook"}, std::pair{"locs.csv.gz", "decompress it first"}})
+    try {
+      read_table(std::string("/nonexistent/") + name, {});
+      ADD_FAILURE() << name;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(said), std::string::npos) << e.what();
+    }
 }
 
 namespace {
