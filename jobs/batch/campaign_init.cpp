@@ -55,7 +55,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   std::sort(plan.fovs.begin(), plan.fovs.end(), [](const InitFov& a, const InitFov& b) { return a.id < b.id; });
   if (plan.fovs.empty())
     // Not an option's typo alone: the folder may be the wrong one, so a data error (exit 2).
-    throw InputError(o.table_pattern, fmt::format("the table pattern matches no file in the folder for any of the {} x {} grid's "
+    throw NoTableFound(o.table_pattern, fmt::format("the table pattern matches no file in the folder for any of the {} x {} grid's "
                                                   "FoVs (looked for {}{})",
                                             o.rows, o.cols, plan.missing_tables.front(),
                                             plan.missing_tables.size() > 1 ? ", " + plan.missing_tables.back() + " ..." : ""));
@@ -102,7 +102,8 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
     }
     if (found > plan.fovs.size())
       throw InputError("--rows/--cols", fmt::format("{} x {}: tables for {} of its {} cells and files beyond it, but {} x {} "
-                                                    "finds {}: are --rows and --cols swapped?",
+                                                    "finds {}: are --rows and --cols swapped? (If only this part of the "
+                                                    "folder is meant, move the other tables away or name them out with --table)",
                                                     o.rows, o.cols, plan.fovs.size(), grid.size(), o.cols, o.rows, found));
   }
   if (!o.widefield_pattern.empty() && plan.widefields == 0) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace annamosaic {
 
 struct CampaignInitOptions {
@@ -37,6 +39,12 @@ struct CampaignInitPlan {
 
 // exists(relative path): whether the folder holds that file (a test passes a set). InputError
 // (file "--rows", "--table" ...) for a grid that cannot be or patterns that cannot tell FoVs apart.
+// The table pattern finds no file for any FoV (thrown by plan_campaign_init): the caller may add
+// what the folder does hold.
+struct NoTableFound : InputError {
+  using InputError::InputError;
+};
+
 CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::function<bool(const std::string&)>& exists);
 
 }  // namespace annamosaic

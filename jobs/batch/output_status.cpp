@@ -37,6 +37,7 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
     if (t < previous) pace = RunPace{}, start = 0;  // the same, from a run that wrote no start line
     if (++pace.fovs == 1) pace.first_s = t - start;
     pace.seconds = t - start;
+    if (pace.seconds <= 1.25 * pace.first_s) pace.wave_fovs = pace.fovs, pace.wave_s = pace.seconds;
     previous = t;
   }
   return pace;
@@ -169,7 +170,7 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
                                                                        (*j)["holder"].is_string() && j->contains("step") &&
                                                                        (*j)["step"].is_string() && j->contains("since_unix_s") &&
                                                                        (*j)["since_unix_s"].is_number()) {
-    if (st.running->rfind((*j)["holder"].get<std::string>(), 0) == 0) {
+    if (st.running->rfind((*j)["holder"].get<std::string>() + " since ", 0) == 0) {
       st.stage_now = (*j)["step"].get<std::string>();
       st.stage_now_for_s = std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
                                              (*j)["since_unix_s"].get<double>());

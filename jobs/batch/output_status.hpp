@@ -22,10 +22,14 @@ struct RunPace {
   std::size_t fovs = 0;  // FoVs recorded (done or failed) by the latest invocation
   double seconds = 0;    // from its start line (or its t_s 0) to the last of them
   double first_s = 0;    // from its start line to the first of them (start-up: model, caches)
-  // FoVs per second after the first (the pace the rest will go at), or the mean pace over too
-  // few FoVs to tell.
+  // The first wave: the FoVs done by 1.25 x first_s (every rank's first FoV carries the start-up
+  // and they end together), and when the last of them was.
+  std::size_t wave_fovs = 0;
+  double wave_s = 0;
+  // FoVs per second after the first wave (the pace the rest will go at), or the mean pace while
+  // too few FoVs came after it to tell.
   double steady_rate() const {
-    if (fovs >= 3 && seconds > first_s) return (fovs - 1) / (seconds - first_s);
+    if (fovs >= wave_fovs + 2 && seconds > wave_s) return (fovs - wave_fovs) / (seconds - wave_s);
     return seconds > 0 ? fovs / seconds : 0.0;
   }
 };

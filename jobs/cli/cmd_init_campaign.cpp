@@ -94,10 +94,9 @@ int run_init_campaign(const po::variables_map& vm) {
       if (fs::is_symlink(dir + "/" + rel, ec)) broken_links.insert(rel);
       return false;
     });
-  } catch (const InputError& e) {
+  } catch (const NoTableFound& e) {
     // A pattern that finds nothing: show what the folder does hold, so the pattern can be written
     // from the real names.
-    if (std::string(e.what()).find("matches no file") == std::string::npos) throw;
     std::vector<std::string> some;
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator() && some.size() < 6;

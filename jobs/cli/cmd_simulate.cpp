@@ -129,7 +129,7 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
                  "ground_truth/dense): they would contradict this simulation's tables", out, removed);
   write_config_next_to(out + "/simulate.config.ini", self, vm);
   if (empty_fovs > 0)
-    spdlog::warn("{}: {} of {} FoVs have no localizations (they lie between cells: cells of radius {} um on a {} um "
+    spdlog::warn("{}: {} of {} FoVs have no localizations (probably between cells: cells of radius {} um on a {} um "
                  "lattice, {} of sites occupied); `run` will mark them failed. A larger --fov-um or --cell-fraction 1 "
                  "covers more cell",
                  out, empty_fovs.load(), s.fovs, o.specimen.cell_radius_um, o.specimen.cell_spacing_um, o.specimen.cell_fraction);

@@ -84,6 +84,7 @@ struct Report {
   int rows = 0, cols = 0;
   std::optional<bool> mosaic_current;  // known only with the plan and a configuration
   std::string mosaic_why;              // why it is out of date, when that can be told
+  bool mosaic_export_only = false;     // current but for its OME-TIFF export
   bool will_simulate = false;          // the campaign is not there; the run simulates it first
   std::vector<std::string> map;        // the grid's FoV states (fov_map), when the plan is known
   std::string state;
@@ -137,8 +138,10 @@ Report examine(const Target& t, bool verify) {
   if (plan_known) r.map = fov_map(plan, r.rows, r.cols, s.recorded);
   if (plan_known && s.stitch_summary) {
     try {
-      r.mosaic_why = stitch_stage_out_of_date(*campaign, plan, *vm, t.out_dir);
-      r.mosaic_current = r.mosaic_why.empty();
+      const MosaicVerdict v = stitch_stage_verdict(*campaign, plan, *vm, t.out_dir);
+      r.mosaic_current = v.current;
+      r.mosaic_why = v.why;
+      r.mosaic_export_only = v.export_only;
     } catch (const std::exception&) {
       r.mosaic_current = false;  // an edited summary: the next run redoes the stage
     }
@@ -240,6 +243,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << fmt::format("{} x {} px ({}/mosaic.ims)", s.mosaic_width_px, s.mosaic_height_px, r.target.out_dir);
     if (!r.mosaic_current) o << "\n";
     else if (*r.mosaic_current) o << ", up to date\n";
+    else if (r.mosaic_export_only) o << ", up to date; " << r.mosaic_why << "\n";
     else
       o << ", out of date (" << (r.mosaic_why.empty() ? "a FoV result, a position, a stitch setting or its files changed since" : r.mosaic_why)
         << "): the next run remakes it\n";

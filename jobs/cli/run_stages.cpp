@@ -184,7 +184,9 @@ std::string stitch_out_of_date_reason(const std::string& out, const std::string&
   // Anything unreadable there (a folder of that name, say) is "not up to date": the stitch stage
   // then says what is wrong with it when it writes.
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(out + "/stitch_summary.json", ec)) return "no mosaic was completed here yet";
+  if (!std::filesystem::is_regular_file(out + "/stitch_summary.json", ec))
+    return std::filesystem::exists(out + "/stitch_summary.json", ec) ? "stitch_summary.json is not a regular file"
+                                                                     : "no mosaic was completed here yet";
   std::ifstream in(out + "/stitch_summary.json");
   const std::string text(std::istreambuf_iterator<char>(in), {});
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -248,12 +250,25 @@ void stop_point(const char* before, MPI_Comm comm) {
 }
 }  // namespace
 
-std::string stitch_stage_out_of_date(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
-                                     const po::variables_map& vm, const std::string& out) {
+MosaicVerdict stitch_stage_verdict(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                                   const po::variables_map& vm, const std::string& out) {
+  MosaicVerdict v;
   std::error_code ec;
-  if (!std::filesystem::exists(out + "/manifest.jsonl", ec)) return "no FoV results yet";
+  if (!std::filesystem::exists(out + "/manifest.jsonl", ec)) {
+    v.why = "no FoV results yet";
+    return v;
+  }
   const auto records = Manifest(out + "/manifest.jsonl").load();
-  return stitch_out_of_date_reason(out, stitch_inputs_digest(campaign, fovs, records, vm), vm["ome-tiff"].as<bool>());
+  const std::string digest = stitch_inputs_digest(campaign, fovs, records, vm);
+  const bool ome = vm["ome-tiff"].as<bool>();
+  v.why = stitch_out_of_date_reason(out, digest, ome);
+  v.current = v.why.empty();
+  // As run_stitch_stage decides: the mosaic current without its export (a stop during it).
+  if (!v.current && ome && stitch_up_to_date(out, digest, false)) {
+    v.export_only = true;
+    v.why = "only its OME-TIFF export is missing or changed since: the next run makes mosaic.ome.tif from it";
+  }
+  return v;
 }
 
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
@@ -427,14 +442,17 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
                    layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
-      // Most overlaps unmatched: the mosaic is the stage's guess. Say the usual causes here, where
-      // the numbers are, not only in the per-tile QC flags.
-      if (layout.pairs.size() >= 2 && 2 * accepted < layout.pairs.size())
-        spdlog::warn("layout: only {} of {} overlaps registered: the other tiles sit where positions.csv puts them. "
-                     "Usual causes: little structure in the overlaps (overlap-um, sparse FoVs), or positions that do "
-                     "not match the images (x_um / y_um swapped or an axis flipped: see the warnings on positions.csv "
-                     "above; after fixing it, rerun: finished FoVs are kept)",
-                     accepted, layout.pairs.size());
+      // Most overlaps unmatched: the mosaic is largely the stage's guess. Said with the usual
+      // causes here, where the numbers are, not only in the per-tile QC flags. Pairs with a
+      // failed FoV were not tried: not counted.
+      std::size_t tried = 0;
+      for (const PairResult& pr : layout.registration.pairs) tried += !pr.skipped;
+      if (tried >= 2 && 2 * accepted < tried)
+        spdlog::warn("layout: only {} of the {} overlaps tried registered ({} tile(s) placed by their stage position "
+                     "alone). Usual causes: little structure in the overlaps (overlap-um, sparse FoVs), or positions "
+                     "that do not match the images (x_um / y_um swapped or an axis flipped: see the warnings on "
+                     "positions.csv above; after fixing it, rerun: finished FoVs are kept)",
+                     accepted, tried, sol.isolated_tiles);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm); !w.empty())
         spdlog::warn("layout: {}", w);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
@@ -599,8 +617,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     record(0, false);
     if (vm["ome-tiff"].as<bool>()) export_and_record = [record, out] { record(export_mosaic_ome_tiff(out), true); };
   });
-  stop_point("exporting (mosaic.ims is complete and recorded: a rerun keeps it)", comm);
-  if (vm["ome-tiff"].as<bool>()) on_rank0(comm, [&] { export_and_record(); });  // collective: every rank
+  if (vm["ome-tiff"].as<bool>()) {  // the same on every rank: these collectives match
+    stop_point("exporting (mosaic.ims is complete and recorded: a rerun keeps it)", comm);
+    on_rank0(comm, [&] { export_and_record(); });
+  }
   return result;
 }
 

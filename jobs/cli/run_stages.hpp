@@ -51,12 +51,17 @@ std::optional<std::string> why_not_simulated(const po::variables_map& vm, const 
 // part of what a mosaic was made from.
 std::string program_checksum();
 
-// Why the stitch stage would not keep the mosaic in `out_dir` as it is, "" when it would (the
-// same FoV results, positions, stitch options and program as when it was made, its files
-// untouched since): what a rerun of `run` decides, asked without running it (`annamosaic
-// status`). Rank-local, reads only.
-std::string stitch_stage_out_of_date(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
-                                     const po::variables_map& vm, const std::string& out_dir);
+// What the stitch stage of a rerun would do with the mosaic in `out_dir`, asked without running
+// it (`annamosaic status`): keep it (the same FoV results, positions, stitch options and program
+// as when it was made, its files untouched since), export only its missing OME-TIFF, or remake
+// it, and why. Rank-local, reads only.
+struct MosaicVerdict {
+  bool current = false;      // kept as it is
+  bool export_only = false;  // mosaic.ims kept, mosaic.ome.tif made from it
+  std::string why;           // when not current
+};
+MosaicVerdict stitch_stage_verdict(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
+                                   const po::variables_map& vm, const std::string& out_dir);
 
 // The QC report (out/qc/): every rank reads its share of the FoV results into the overview
 // images (for 1,089 full-size FoVs one reader would take minutes), rank 0 combines them and

@@ -48,12 +48,20 @@ Progress::~Progress() {
 }
 
 void Progress::advance(std::uint64_t n) {
-  // The first item's time holds the start-up (a model loaded, caches filled): the ETA is paced
-  // by the items after it.
-  if (done_.fetch_add(n, std::memory_order_relaxed) == 0) {
+  // The first items hold the start-up (a model loaded on each rank, caches filled): the ETA is
+  // paced by the items after that first wave.
+  const std::uint64_t before = done_.fetch_add(n, std::memory_order_relaxed);
+  if (wave_open_.load(std::memory_order_relaxed)) {
+    const std::int64_t now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count();
     std::int64_t unset = -1;
-    first_ns_.compare_exchange_strong(unset, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                 std::chrono::steady_clock::now() - start_).count());
+    first_ns_.compare_exchange_strong(unset, now_ns);
+    if (now_ns <= first_ns_.load() + first_ns_.load() / 4) {
+      wave_done_.store(before + n, std::memory_order_relaxed);
+      wave_ns_.store(now_ns, std::memory_order_relaxed);
+    } else {
+      wave_open_.store(false, std::memory_order_relaxed);
+    }
   }
   maybe_print(false);
 }
@@ -99,9 +107,10 @@ void Progress::maybe_print(bool force) {
   if (!force && !next_print_ns_.compare_exchange_strong(due, now_ns + interval_ns_)) return;
   std::lock_guard<std::mutex> lock(print_mutex_);
   const std::uint64_t done = done_.load();
-  const std::int64_t first_ns = first_ns_.load();
+  const std::uint64_t wave_done = wave_done_.load();
+  const std::int64_t wave_ns = wave_ns_.load();
   double eta_rate = 0;
-  if (first_ns >= 0 && done >= 3 && now_ns > first_ns) eta_rate = (done - 1) / ((now_ns - first_ns) / 1e9);
+  if (first_ns_.load() >= 0 && done >= wave_done + 2 && now_ns > wave_ns) eta_rate = (done - wave_done) / ((now_ns - wave_ns) / 1e9);
   std::string line = format_line(label_, done, total_, unit_, now_ns / 1e9, eta_rate);
   if (!detail_.empty()) line += " | " + detail_;
   // finish() right after the last advance printed the same count: one line, not two.

@@ -34,6 +34,10 @@ class Progress {
   std::chrono::steady_clock::time_point start_;
   std::atomic<std::int64_t> next_print_ns_{0};
   std::atomic<std::int64_t> first_ns_{-1};  // when the first item was done
+  // The first wave (items done by 1.25 x first_ns_: every worker's first carries the start-up)
+  std::atomic<std::uint64_t> wave_done_{0};
+  std::atomic<std::int64_t> wave_ns_{0};
+  std::atomic<bool> wave_open_{true};
   std::uint64_t last_done_ = UINT64_MAX;    // the count last printed
   std::int64_t interval_ns_;
   bool tty_, enabled_, finished_ = false;

@@ -219,7 +219,7 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
           double v;
           const std::string_view cell(f, fe - f);
           if (!parse_double(cell, v)) {
-            error = "not a number: '" + shorten(cell) + "'";
+            error = "not a number: '" + printable(shorten(cell)) + "'";
             // "100,5" in a ';'- or tab-separated file: a decimal comma, which is not guessed.
             if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
               error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
@@ -322,7 +322,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     for (std::size_t j = i + 1; j < plan.n_fields; ++j)
       if (normalise(plan.header_names[j]) == ni)
         throw InputError(name,
-                         "column '" + plan.header_names[i] + "' appears twice in the header (fields " + std::to_string(i + 1) +
+                         "column '" + printable(plan.header_names[i]) + "' appears twice in the header (fields " + std::to_string(i + 1) +
                              " and " + std::to_string(j + 1) + "): which one holds the values is ambiguous; rename or remove one",
                          header_line);
   }
@@ -486,7 +486,8 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     throw InputError(name, "is UTF-16 text (Excel's \"Unicode Text\"): save it as CSV UTF-8 (or convert it: iconv -f UTF-16 -t UTF-8)");
   if (text.substr(0, 2) == "\x1F\x8B")
     throw InputError(name, "is gzip-compressed: decompress it first (gunzip -k)");
-  if (text.substr(0, 4) == std::string_view("II*\0", 4) || text.substr(0, 4) == std::string_view("MM\0*", 4))
+  if (text.substr(0, 4) == std::string_view("II*\0", 4) || text.substr(0, 4) == std::string_view("MM\0*", 4) ||
+      text.substr(0, 4) == std::string_view("II+\0", 4) || text.substr(0, 4) == std::string_view("MM\0+", 4))  // BigTIFF
     throw InputError(name, "is a TIFF image, not a localization table (a widefield given as --table?)");
   if (text.substr(0, 4) == std::string_view("PK\x03\x04", 4))
     throw InputError(name, "is a ZIP archive (an Excel .xlsx workbook saved under another name?): save the table as CSV (UTF-8)");

@@ -89,7 +89,7 @@ struct RegistrationSignal {
 PcOptions default_strip_pc_options();
 
 struct PairRegOptions {
-  double search_um = 2.0;  // largest expected |true - nominal| offset between neighbours, per axis
+  double search_um = 2.5;  // largest expected |true - nominal| offset between neighbours, per axis (run's default)
   // Tried in order: an edge rejected on one signal is registered again on the next (e.g. the
   // reconstruction first, the registered widefield for pairs whose strip is featureless there).
   std::vector<RegistrationSignal> signals = std::vector<RegistrationSignal>(1);  // one default signal

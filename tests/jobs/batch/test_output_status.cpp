@@ -32,13 +32,16 @@ TEST(OutputStatus, PaceIsTheLatestInvocations) {
   EXPECT_EQ(v.fovs, 2u);
   EXPECT_DOUBLE_EQ(v.seconds, 10.0);
   EXPECT_EQ(latest_run_pace({R"({"event":7,"t_s":5.0})"}).fovs, 1u);  // odd but harmless
-  // The first FoV carries the start-up (13 s here, then one every 2 s): the rest go at the
-  // pace after it, not at the mean that includes it.
+  // Each rank's first FoV carries the start-up (13 s here; two ranks end theirs together, and
+  // one more by 1.25 x 13 s): the rest go at the pace after that wave, not at the mean.
   const RunPace w = latest_run_pace({R"({"event":"start","t_s":0})", R"({"event":"fov","t_s":13.0})",
-                                     R"({"event":"fov","t_s":15.0})", R"({"event":"fov","t_s":17.0})"});
+                                     R"({"event":"fov","t_s":13.4})", R"({"event":"fov","t_s":16.0})",
+                                     R"({"event":"fov","t_s":17.0})", R"({"event":"fov","t_s":19.0})",
+                                     R"({"event":"fov","t_s":20.0})"});
   EXPECT_DOUBLE_EQ(w.first_s, 13.0);
-  EXPECT_DOUBLE_EQ(w.steady_rate(), 0.5);
-  EXPECT_DOUBLE_EQ(v.steady_rate(), 0.2);  // two FoVs: too few to tell, the mean
+  EXPECT_EQ(w.wave_fovs, 3u);
+  EXPECT_DOUBLE_EQ(w.steady_rate(), 0.75);  // 3 FoVs in the 4 s after the wave
+  EXPECT_DOUBLE_EQ(v.steady_rate(), 0.2);   // nothing after the wave yet: the mean
 }
 
 TEST(OutputStatus, CountsThePlansFovsFromTheManifest) {

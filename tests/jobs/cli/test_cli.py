@@ -305,7 +305,7 @@ class Cli(unittest.TestCase):
                 "--cell-fraction", "0", "--false-per-um2-per-frame", "0", check=0)
         self.assertIn("2 of 2 FoVs have no localizations", p.stderr)
         p = run("simulate", "-o", os.path.join(self.dir, "full"), "--rows", "1", "--cols", "2", "--fov-um", "5",
-                "--cell-fraction", "1", check=0)
+                "--cell-fraction", "1", "--false-per-um2-per-frame", "0", check=0)
         self.assertNotIn("have no localizations", p.stderr)
 
     def test_a_campaign_of_um_tables_under_bare_headers_is_said_once_loudly(self):
@@ -583,6 +583,8 @@ class InitCampaign(unittest.TestCase):
         p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
                 "--table", "tables/nothing_{id}.csv", "--force", check=2)
         self.assertIn("tables/nothing_{id}.csv: the table pattern matches no file in the folder", p.stderr)
+        self.assertIn("; " + data + " holds e.g. ", p.stderr)  # the real names, to write the pattern from
+        self.assertIn("tables/r01_c01.csv", p.stderr)
 
     def test_pattern_and_unit_slips_are_said(self):
         data = os.path.join(self.dir, "data")
