@@ -2,10 +2,12 @@
 // localization tables, with checkpoints, exact resume and validation.
 #include <fmt/format.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/ranges.h>
@@ -69,6 +71,7 @@ std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir, cons
     t.widefield = f.widefield_path;
     t.widefield_frames = c.widefield_frames;
     t.switch_id = c.switch_id;
+    t.skip_if_empty = true;  // a FoV between cells: left out, as `run` marks it failed
     if (c.camera_pixel_nm_given) t.camera_pixel_nm = c.camera_pixel_nm;
     out.push_back(t);
   }
@@ -218,6 +221,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
         t.switch_id = static_cast<int>(id);
       }
       t.widefield_frames = vm["widefield-frames"].as<std::string>();
+      if (!t.widefield.empty()) note_camera_pixel(t.widefield, vm);  // tags that disagree: said, as reconstruct does
       d.tables.push_back(t);
     }
   if (vm.count("campaign"))
@@ -239,13 +243,24 @@ void check_train_output(const anet::TrainOptions& o) {
   if (o.output.back() == '/' || fs::is_directory(o.output, ec))
     throw UsageError("-o " + o.output + " is a folder: give the model's file name (e.g. " +
                      (fs::path(o.output) / "model.h5").lexically_normal().string() + ")");
+  fs::path existing = ".";  // the nearest folder there is on the way to the model
   for (fs::path dir = fs::path(o.output).parent_path(); !dir.empty(); dir = dir.parent_path()) {
     if (fs::exists(dir, ec)) {
       if (!fs::is_directory(dir, ec)) throw IoError(dir.string(), "is not a folder: the model " + o.output + " cannot go under it");
+      existing = dir;
       break;
     }
     if (dir == dir.parent_path()) break;
   }
+  // Writable: a file made there and removed (permissions, a read-only mount, an immutable folder;
+  // root passes permission bits, so asking access() would not do).
+  std::string probe = (existing / ".annamosaic-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0)
+    throw IoError(existing.string(), std::string("cannot write there (") + std::strerror(errno) + "): the model " + o.output +
+                                         " could not be saved after training; choose another -o");
+  ::close(fd);
+  ::unlink(probe.c_str());
   // A model file is only ever replaced by the training that made it (its checkpoint is there): a
   // recipe run from the wrong folder must not replace a shipped or a colleague's model.
   if (fs::exists(o.output, ec) && !fs::exists(o.checkpoint_dir + "/checkpoint.h5", ec))

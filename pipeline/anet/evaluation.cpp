@@ -147,7 +147,8 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
       "n,locs_per_um2,hist_msssim,anet_s_msssim,anet_sw_msssim,hist_ssim,anet_s_ssim,anet_sw_ssim,hist_psnr,anet_s_psnr,"
       "anet_sw_psnr,hist_frc_nm,anet_s_frc_nm,anet_sw_frc_nm,hist_equiv_n_anet_s,gain_s,hist_equiv_n_anet_sw,gain_sw\n";
   // Without FRC (--no-frc) its cells are empty: 0 would read as a resolution.
-  const auto frc_cell = [&](double nm) { return opt.frc ? fmt::format("{:.1f}", nm) : std::string(); };
+  // ... and so are those of an undefined FRC (a half without localizations).
+  const auto frc_cell = [&](double nm) { return opt.frc && !std::isnan(nm) ? fmt::format("{:.1f}", nm) : std::string(); };
   for (const EvalRow& r : out.rows)
     csv += fmt::format("{:.0f},{:.3f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.2f},{},{},{},{}{:.0f},{}{:.1f},{}{:.0f},{}{:.1f}\n",
                        r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim, r.anet_sw.ms_ssim, r.histogram.ssim,

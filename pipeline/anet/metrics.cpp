@@ -200,6 +200,12 @@ FrcResult frc(ImageView<const float> a, ImageView<const float> b, double pixel_n
     out.correlation.push_back(d > 0 ? num[r] / d : 0.0);
   }
   out.resolution_nm = 2 * pixel_nm;
+  // No agreement even at the lowest frequencies (a half without localizations, two unrelated
+  // images): nothing is resolved, and the crossing below would read as the field's size.
+  if (rings < 2 || out.correlation[1] < threshold) {
+    out.resolution_nm = std::numeric_limits<double>::quiet_NaN();
+    return out;
+  }
   for (std::size_t r = 2; r < rings; ++r) {
     if (out.correlation[r] < threshold) {
       const double c0 = out.correlation[r - 1], c1 = out.correlation[r];

@@ -56,7 +56,8 @@ struct FrcResult {
   std::vector<double> correlation;       // FRC per ring
   double resolution_nm = 0;              // 1 / crossing frequency
   bool crossed = false;                  // false: FRC stays above the threshold up to Nyquist
-                                         // (resolution_nm is then 2 pixels, an upper bound)
+                                         // (resolution_nm is then 2 pixels, an upper bound), or
+                                         // is below it from the lowest ring on (NaN: undefined)
 };
 // Both images are multiplied by a Tukey window (alpha 0.25) to suppress edge artefacts; rings are
 // one frequency bin (1 / max(width, height) cycles/px) wide; the first crossing after the lowest

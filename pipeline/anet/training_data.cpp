@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -255,6 +256,8 @@ TrainingData::TrainingData(const DataOptions& opt) {
   } else if (opt.source == "tables") {
     if (opt.tables.empty()) throw InputError("source = tables", "no datasets given (dataset = TABLE[,WIDEFIELD[,SWITCH]] or campaign = DIR)");
     std::vector<std::pair<std::string, std::int64_t>> short_tables;  // said once, not per table
+    std::vector<std::string> empty_fovs;
+    std::map<std::string, std::string> seen;  // content fingerprint -> the first table with it
     for (const TableDatasetSpec& spec : opt.tables) {
       TableData t;
       t.name = spec.table;
@@ -267,6 +270,10 @@ TrainingData::TrainingData(const DataOptions& opt) {
       spdlog::info("{}: {} localizations; columns {}", spec.table, table.size(), report.columns);
       for (const std::string& w : report.warnings) spdlog::warn("{}", w);
       if (const std::string skipped = skipped_rows_message(spec.table, report); !skipped.empty()) spdlog::warn("{}", skipped);
+      if (table.empty() && spec.skip_if_empty) {  // a campaign's FoV between cells
+        empty_fovs.push_back(spec.table);
+        continue;
+      }
       if (table.empty()) throw InputError(spec.table, "table has no localizations");
       const TableStats st = compute_stats(table);
       t.range = frame_range_of(st);
@@ -335,18 +342,31 @@ TrainingData::TrainingData(const DataOptions& opt) {
         if (!t.widefield_sr.empty()) h.add(t.widefield_sr.data(), t.widefield_sr.size() * sizeof(float));
         t.checksum = h.text();
       }
+      // The same content twice (a copy, a FoV listed in two campaigns): trained once, so that a
+      // held-out validation table cannot also be a training one.
+      if (const auto [it, fresh] = seen.emplace(t.checksum, spec.table); !fresh) {
+        if (!short_tables.empty() && short_tables.back().first == spec.table) short_tables.pop_back();
+        spdlog::warn("{}: the same localizations{} as {}: used once", spec.table, t.widefield_sr.empty() ? "" : " and widefield",
+                     it->second);
+        continue;
+      }
       t.file_checksum = file_checksum(spec.table);
       impl->tables.push_back(std::move(t));
     }
+    if (!empty_fovs.empty())
+      spdlog::warn("{} campaign FoV table(s) have no localizations and are not used (first: {})", empty_fovs.size(),
+                   empty_fovs.front());
+    if (impl->tables.empty()) throw InputError("source = tables", "no table with localizations to train on");
     // S windows are 300-500 frames: in a short acquisition they hold much of T, and the network
     // learns to copy rather than to reconstruct (the paper's dense tables: 30,000-60,000 frames).
     if (!short_tables.empty()) {
       const auto fewest = *std::min_element(short_tables.begin(), short_tables.end(),
                                             [](const auto& a, const auto& b) { return a.second < b.second; });
-      spdlog::warn("{} of the {} table(s) given (training and validation) have fewer than 5,000 frames ({}{}; fewest: {}, {} frames): the sparse windows "
-                   "(300-500 frames) hold up to {:.0f}% of such a table, so S is close to T and the model learns little "
-                   "from it (training tables should be dense acquisitions of many thousand frames)",
-                   short_tables.size(), opt.tables.size(), short_tables.front().first, short_tables.size() > 1 ? ", ..." : "",
+      spdlog::warn("{} of the {} table(s) (training and validation) have fewer than 5,000 frames ({}{}; fewest: {}, {} frames): the sparse windows "
+                   "(300-500 frames) hold up to {:.0f}% of such a table's frames, against 1-2% in the paper's dense "
+                   "acquisitions of 30,000-60,000: the model learns from inputs much closer to T than the sparse FoVs it "
+                   "will reconstruct (training tables should be dense acquisitions of many thousand frames)",
+                   short_tables.size(), impl->tables.size(), short_tables.front().first, short_tables.size() > 1 ? ", ..." : "",
                    fewest.first, fewest.second, std::min(100.0, 100.0 * 500 / std::max<double>(1, fewest.second)));
     }
     // A crop larger than a table's field is mostly empty canvas: the network learns the empty
@@ -361,7 +381,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
       }
     const std::size_t fits = smallest ? std::min(smallest->width_px, smallest->height_px) / 256 * 256 : 0;
     if (smallest)
-      spdlog::warn("{} of the {} table(s) given (training and validation) have a field much smaller than the {} px crops (smallest: {}, {} x {} px at {} "
+      spdlog::warn("{} of the {} table(s) (training and validation) have a field much smaller than the {} px crops (smallest: {}, {} x {} px at {} "
                    "nm): the rest of each crop is empty canvas; {}",
                    small, impl->tables.size(), opt.crop_px, smallest->name, smallest->width_px, smallest->height_px,
                    opt.pixel_nm,

@@ -81,6 +81,7 @@ struct TableDatasetSpec {
   std::string widefield_frames = "3-5";  // pages averaged (all pages if the stack is shorter)
   int switch_id = 0;
   double camera_pixel_nm = 0;         // camera pixel of its widefield and of a table in px (0: DataOptions')
+  bool skip_if_empty = false;         // a campaign's FoV: without localizations it is left out (said), not an error
 };
 
 struct DataOptions {

@@ -403,6 +403,28 @@ TEST(AnetData, TablesFromACampaignWithRegisteredWidefield) {
   EXPECT_GT(ns, 0);
 }
 
+TEST(AnetData, ACopyIsTrainedOnceAndAnEmptyCampaignFovIsLeftOut) {
+  // The same table twice (and a copy of it under another name): one dataset, so that a table
+  // held out for validation is never also trained on. A campaign FoV with no localizations (one
+  // between cells) is left out; the same table given by the user is an error.
+  const std::string dir = tmp_dir("copies");
+  const std::string epfl = std::string(ANNAMOSAIC_TEST_DATA) + "/epfl2013-bundled-tubes-hd-groundtruth.csv";
+  std::filesystem::copy_file(epfl, dir + "/copy.csv", std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(dir + "/empty.csv") << "frame,x [nm],y [nm]\n";
+  DataOptions o;
+  o.source = "tables";
+  for (const std::string& table : {epfl, epfl, dir + "/copy.csv", dir + "/empty.csv"}) {
+    TableDatasetSpec t;
+    t.table = table;
+    t.skip_if_empty = table == dir + "/empty.csv";
+    o.tables.push_back(t);
+  }
+  const TrainingData data(o);
+  EXPECT_EQ(data.describe().rfind("1 tables", 0), 0u) << data.describe();
+  o.tables.back().skip_if_empty = false;
+  EXPECT_THROW(TrainingData{o}, InputError);
+}
+
 // ---------------------------------------------------------------- model file
 
 namespace {

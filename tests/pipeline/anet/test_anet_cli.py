@@ -285,19 +285,26 @@ class Train(unittest.TestCase):
         self.assertIn("data: 1 tables", p.stdout)
         self.assertRegex(p.stdout, r"samples 0-7: \d+\.\.\d+ localizations in S \(median \d+\), \d with no S, widefield in 0 of 8")
         # The EPFL table has 361 frames: S windows of 300-500 frames are most of T; say so.
-        self.assertIn("1 of the 1 table(s) given (training and validation) have fewer than 5,000 frames", p.stderr)
+        self.assertIn("1 of the 1 table(s) (training and validation) have fewer than 5,000 frames", p.stderr)
         self.assertIn("361 frames): the sparse windows (300-500 frames) hold up to 100% of such a table", p.stderr)
         self.assertIn("nothing can be held out", p.stderr)
         # Crops larger than the table's field (about 300 x 290 px at 20 nm) are mostly empty: said.
         p = run("train", "--dataset", EPFL, "--crop-px", 512, "--ngf", 4, "--dry-run")
-        self.assertRegex(p.stderr, r"1 of the 1 table\(s\) given \(training and validation\) have a field much smaller than the 512 px crops "
+        self.assertRegex(p.stderr, r"1 of the 1 table\(s\) \(training and validation\) have a field much smaller than the 512 px crops "
                                    r"\(smallest: .*, \d+ x \d+ px at 20 nm\).*crops cannot be smaller than 256 px")
-        # Said once for many tables, not once per table.
-        q = run("train", "--dataset", EPFL, "--dataset", EPFL, "--dataset", EPFL, "-o", d / "m.h5", "--dry-run",
-                "--filaments-per-100um2", 50)
+        # Said once for many tables, not once per table (three tables: the same one shifted by 1
+        # and 2 nm; the same content twice would be trained once, and said).
+        locs = np.loadtxt(EPFL, delimiter=",", skiprows=1)
+        shifted = []
+        for k in (1, 2):
+            shifted.append(d / ("epfl+%d.csv" % k))
+            np.savetxt(shifted[-1], locs + [0, k, k], delimiter=",", header="frame,x [nm],y [nm]", comments="", fmt="%.3f")
+        q = run("train", "--dataset", EPFL, "--dataset", shifted[0], "--dataset", shifted[1], "--dataset", EPFL, "-o",
+                d / "m.h5", "--dry-run", "--filaments-per-100um2", 50)
+        self.assertIn("%s: the same localizations as %s: used once" % (EPFL, EPFL), q.stderr)
         self.assertIn("--filaments-per-100um2 apply to --source simulate and are not used with --source tables", q.stderr)
         self.assertEqual(q.stderr.count("fewer than 5,000 frames"), 1, q.stderr)
-        self.assertIn("3 of the 3 table(s) given (training and validation)", q.stderr)
+        self.assertIn("3 of the 3 table(s) (training and validation)", q.stderr)
         p = run("train", "--source", "simulate", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("would be ignored", p.stderr)
@@ -309,11 +316,13 @@ class Train(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("is one of the training inputs", p.stderr)
         self.assertEqual(victim.read_bytes(), before)
-        # Three tables or more: validation tables are held out of training.
+        # Three tables or more: validation tables are held out of training (three different ones:
+        # EPFL and two copies shifted by 1 and 2 nm).
         tables = []
         for i in range(3):
             tables += ["--dataset", d / f"t{i}.csv"]
-            shutil.copy(EPFL, d / f"t{i}.csv")
+            np.savetxt(d / f"t{i}.csv", locs + [0, i, i], delimiter=",", header="frame,x [nm],y [nm]", comments="",
+                       fmt="%.5f")
         p = run("train", *tables, "-o", d / "m.h5", "--dry-run")
         self.assertIn("2 for training, 1 held out for validation", p.stdout)
         self.assertIn("1 of the 3 tables held out (not trained on): " + str(d / "t1.csv"), p.stderr)
@@ -322,16 +331,16 @@ class Train(unittest.TestCase):
             "--validation-samples", 0)
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0.csv", "-o", d / "ev", "--no-frc")
         self.assertIn("%s is one of %s's training tables" % (d / "t0.csv", d / "tiny.h5"), p.stderr)
-        # By content: t1 is a copy of t0 (the same data under another name); a table one row
-        # shorter is other data.
-        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t1.csv", "-o", d / "ev1", "--no-frc")
-        self.assertIn("%s is one of %s's training tables (the same content)" % (d / "t1.csv", d / "tiny.h5"), p.stderr)
-        lines = (d / "t2.csv").read_text().splitlines(True)
-        (d / "t2.csv").write_text("".join(lines[:-1]))
-        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t2.csv", "-o", d / "ev2", "--no-frc")
+        # By content: a copy of t0 is the same data under another name; a table one row shorter
+        # is other data.
+        shutil.copy(d / "t0.csv", d / "t0-copy.csv")
+        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0-copy.csv", "-o", d / "ev1", "--no-frc")
+        self.assertIn("%s is one of %s's training tables (the same content)" % (d / "t0-copy.csv", d / "tiny.h5"), p.stderr)
+        lines = (d / "t0.csv").read_text().splitlines(True)
+        (d / "t0-short.csv").write_text("".join(lines[:-1]))
+        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0-short.csv", "-o", d / "ev2", "--no-frc")
         self.assertNotIn("training tables", p.stderr)
         # The table held out for validation is said as such, not as trained on.
-        (d / "t1.csv").write_text("".join(lines[:-2]))
         run("train", *tables, "-o", d / "three.h5", "--steps", 1, "--ngf", 4, "--ndf", 4, "--validation-samples", 1,
             "--validate-every", 1)
         p = run("evaluate", "--model", d / "three.h5", "--table", d / "t1.csv", "-o", d / "ev3", "--no-frc")

@@ -102,6 +102,17 @@ TEST(AnetMetrics, FrcOfIndependentNoiseIsCoarse) {
   EXPECT_GT(r.resolution_nm, 100.0);  // crosses within the first rings (Nyquist: 20 nm)
 }
 
+TEST(AnetMetrics, FrcWithAnEmptyHalfIsUndefined) {
+  // One half without localizations (a sparse window of a frame or two): no correlation at any
+  // ring; the first crossing would read as the field's size (5240 nm for a 262 px field).
+  ImageF a(262, 262), empty(262, 262);
+  a(100, 100) = 1.0f;
+  a(30, 200) = 2.0f;
+  const FrcResult r = frc(a.view(), empty.view(), 20.0);
+  EXPECT_FALSE(r.crossed);
+  EXPECT_TRUE(std::isnan(r.resolution_nm)) << r.resolution_nm;
+}
+
 TEST(AnetMetrics, NormaliseToUnit) {
   ImageF im(1000, 1);
   for (std::size_t i = 0; i < im.size(); ++i) im.data()[i] = static_cast<float>(i);
