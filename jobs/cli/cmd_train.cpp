@@ -110,6 +110,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   o.validation_samples = vm["validation-samples"].as<int>();
   o.log_every_s = vm["log-every-s"].as<double>();
   if (o.steps <= 0 || o.checkpoint_every <= 0) throw UsageError("--steps and --checkpoint-every must be > 0");
+  if (o.validate_every < 0) throw UsageError("--validate-every must be >= 0 (0: never)");
+  if (!(o.log_every_s > 0)) throw UsageError("--log-every-s must be > 0");
   o.lr = vm["lr"].as<double>();
   o.beta1 = vm["beta1"].as<double>();
   o.beta2 = vm["beta2"].as<double>();
@@ -123,6 +125,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
     throw UsageError("--beta1 and --beta2 must be in [0, 1)");
   for (const double w : {o.alpha, o.beta, o.gamma})
     if (!(w >= 0) || !std::isfinite(w)) throw UsageError("--alpha, --beta and --gamma must be >= 0");
+  if (o.alpha == 0 && o.beta == 0 && o.gamma == 0)  // G's loss would be 0: a model that learnt nothing
+    throw UsageError("--alpha, --beta and --gamma are all 0: the generator has no loss to learn from");
   if (!(o.rho >= 0 && o.rho <= 1)) throw UsageError("--rho must be in [0, 1]");
   o.lowres_target = vm["lowres-target"].as<std::string>();
   // Checked here, not at the first step: --dry-run must find it too.

@@ -265,6 +265,12 @@ class Train(unittest.TestCase):
         p = run("train", "-o", TMP / "x.h5", "--lr", "-0.1", "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("--lr must be in (0, 1)", p.stderr)
+        for args, said in ((("--validate-every", "-1"), "--validate-every must be >= 0"),
+                           (("--log-every-s", "-3"), "--log-every-s must be > 0"),
+                           (("--alpha", "0", "--beta", "0", "--gamma", "0"), "the generator has no loss to learn from")):
+            p = run("train", "-o", TMP / "x.h5", "--dry-run", *args, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(said, p.stderr)
 
     def test_widefield_of_another_field_is_refused(self):
         # An 8 x 8 px widefield (0.9 um) for the 5.9 um EPFL table: not its widefield.
