@@ -106,6 +106,13 @@ int cpu_threads(const po::variables_map& vm) {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+void require_tiff_name(const std::string& out) {
+  std::string ext = std::filesystem::path(out).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext != ".tif" && ext != ".tiff")
+    throw UsageError("-o " + out + ": the image is written as a TIFF, so name it .tif (its side files take the same stem)");
+}
+
 std::string path_stem(const std::string& path) {
   const auto slash = path.find_last_of('/');
   const auto dot = path.find_last_of('.');

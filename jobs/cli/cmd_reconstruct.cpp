@@ -77,6 +77,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       if (has_wf) outputs.push_back(stem + ".error.png");
     }
     prepare_outputs(inputs, outputs);
+    require_tiff_name(out);
   }
   // Checked before the A-net runs (minutes on a large field), not after.
   const std::string format = vm["format"].as<std::string>();

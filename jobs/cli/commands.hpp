@@ -54,6 +54,9 @@ int cpu_threads(const po::variables_map& vm);
 
 // "out/sparse.tif" -> "out/sparse" (the stem used for side files).
 std::string path_stem(const std::string& path);
+// A command that writes a TIFF refuses -o of another extension (a TIFF named .csv or .png would be
+// taken for what its name says): a UsageError naming it.
+void require_tiff_name(const std::string& out);
 // Whether two paths name the same file or folder: the same file when both exist, else the same
 // absolute path once normalised (trailing '/' ignored).
 bool same_path(const std::string& a, const std::string& b);

@@ -229,6 +229,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("two outputs would be written to", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "x.png")))
+        # Any other name than .tif: a TIFF under it would be taken for what the name says.
+        p = run("render", table, "-o", os.path.join(self.dir, "x.csv"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("the image is written as a TIFF, so name it .tif", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "x.csv")))
         # An output folder that cannot exist (under a regular file): an I/O error naming it.
         blocker = os.path.join(self.dir, "afile")
         open(blocker, "w").close()
