@@ -170,8 +170,8 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     s.widefield.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
     check_reconstructor_options(o);
     const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
-    std::printf("simulated %s, %d fields of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
-                structure_name(s.specimen.structure), o.fields, e.field_um, static_cast<unsigned long long>(s.specimen.seed));
+    std::printf("simulated %s, %d field%s of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
+                structure_name(s.specimen.structure), o.fields, o.fields == 1 ? "" : "s", e.field_um, static_cast<unsigned long long>(s.specimen.seed));
     std::printf("%10s %10s %10s %10s %10s %10s %10s\n", "n", "locs/um2", "histogram", "A-net S", "A-net S+W", "gain S", "gain S+W");
     for (const anet::EvalRow& r : e.rows)
       std::printf("%10.0f %10.2f %10.4f %10.4f %10.4f %9s%.1f %9s%.1f\n", r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim,

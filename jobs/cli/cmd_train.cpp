@@ -304,9 +304,13 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
     }
     std::sort(locs.begin(), locs.end());
     std::cout << "data: " << data.describe() << "\n"
-              << fmt::format("samples 0-{}: {}..{} localizations in S (median {}), {} with no S, widefield in {} of {} "
-                             "(--p-no-sparse / --p-no-widefield leave some out on purpose), switch {}\n",
+              << fmt::format("samples 0-{}: {}..{} localizations in S (median {}), {} with no S, widefield in {} of {}{}, "
+                             "switch {}\n",
                              kSamples - 1, locs.front(), locs.back(), locs[kSamples / 2], empty_s, with_wf, kSamples,
+                             o.data.source == "tables" && std::none_of(o.data.tables.begin(), o.data.tables.end(),
+                                                                       [](const auto& t) { return !t.widefield.empty(); })
+                                 ? std::string(" (no table has one)")
+                                 : std::string(" (--p-no-sparse / --p-no-widefield leave some out on purpose)"),
                              fmt::join(switches, ","));
     return 0;
   }

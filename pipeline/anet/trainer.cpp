@@ -308,11 +308,11 @@ TrainSummary train(const TrainOptions& opt) {
   if (resumed) {
     const ModelFile& c = *resumed;
     sum.first_step = core.restore(c, ckpt_path);
-    if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
     if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");
     if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));
     if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
     spdlog::info("resumed from {} at step {}", ckpt_path, sum.first_step);
+    if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
   }
 
   std::map<std::string, std::string> prov;
@@ -411,7 +411,7 @@ TrainSummary train(const TrainOptions& opt) {
       }
     }
     // Q and the low-resolution term exist only for samples with a widefield: empty cells, not 0.
-    const auto wf_only = [&](double v) { return L.widefield ? fmt::format("{}", v) : std::string(); };
+    const auto wf_only = [&](double v) { return L.widefield ? fmt::format("{:.6g}", v) : std::string(); };  // as the others
     losses << step << ',' << L.d << ',' << wf_only(L.q) << ',' << L.g << ',' << L.superres << ',' << wf_only(L.lowres) << ','
            << L.gan << ',' << (score >= 0 ? std::to_string(score) : std::string()) << '\n';
     losses.flush();
