@@ -122,7 +122,11 @@ TEST(CampaignPlan, AWidefieldThatDoesNotCoverTheFieldIsSaid) {
   EXPECT_NE(w.find("cover 37.1 x 37.1 um, the FoVs 25 um"), std::string::npos) << w;
   EXPECT_NE(w.find("camera-pixel-nm 160 (the default)"), std::string::npos) << w;
   EXPECT_NE(w.find("107.8 nm would fit"), std::string::npos) << w;
-  EXPECT_NE(widefield_extent_mismatch(232, 100, 108, 25, true), "");  // one axis off is enough
+  // One axis off is enough; then no camera pixel fits both sides, and none is suggested.
+  const std::string roi = widefield_extent_mismatch(232, 100, 108, 25, true);
+  EXPECT_NE(roi.find("but the FoVs are square, 25 um a side (fov-um): a camera ROI cropped on one side?"), std::string::npos)
+      << roi;
+  EXPECT_EQ(roi.find("would fit"), std::string::npos) << roi;
 }
 
 TEST(CampaignPlan, WidefieldSizesAreSaidOnceForTheCampaign) {
