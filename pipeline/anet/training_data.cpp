@@ -374,17 +374,26 @@ TrainingData::TrainingData(const DataOptions& opt) {
     std::size_t small = 0;
     const TableData* smallest = nullptr;
     // (A field a few px short of the crop is not worth a word: under 3/4 of it on a side is.)
-    for (const TableData& t : impl->tables)
-      if (4 * t.width_px < 3 * opt.crop_px || 4 * t.height_px < 3 * opt.crop_px) {
+    // The localizations' extent, not the field's: a widefield's camera field around a small
+    // structure is empty canvas in T all the same.
+    const auto extent = [](const TableData& t) {
+      return std::pair<std::size_t, std::size_t>(
+          std::min<std::size_t>(t.width_px, static_cast<std::size_t>(std::max(0.0, t.x_hi_px - t.x_lo_px)) + 1),
+          std::min<std::size_t>(t.height_px, static_cast<std::size_t>(std::max(0.0, t.y_hi_px - t.y_lo_px)) + 1));
+    };
+    for (const TableData& t : impl->tables) {
+      const auto [w, h] = extent(t);
+      if (4 * w < 3 * opt.crop_px || 4 * h < 3 * opt.crop_px) {
         ++small;
-        if (!smallest || t.width_px * t.height_px < smallest->width_px * smallest->height_px) smallest = &t;
+        if (!smallest || w * h < extent(*smallest).first * extent(*smallest).second) smallest = &t;
       }
-    const std::size_t fits = smallest ? std::min(smallest->width_px, smallest->height_px) / 256 * 256 : 0;
+    }
+    const auto [small_w, small_h] = smallest ? extent(*smallest) : std::pair<std::size_t, std::size_t>(0, 0);
+    const std::size_t fits = std::min(small_w, small_h) / 256 * 256;
     if (smallest)
-      spdlog::warn("{} of the {} table(s) (training and validation) have a field much smaller than the {} px crops (smallest: {}, {} x {} px at {} "
-                   "nm): the rest of each crop is empty canvas; {}",
-                   small, impl->tables.size(), opt.crop_px, smallest->name, smallest->width_px, smallest->height_px,
-                   opt.pixel_nm,
+      spdlog::warn("{} of the {} table(s) (training and validation) have localizations over much less than the {} px crops "
+                   "(smallest: {}, {} x {} px at {} nm): the rest of each crop is empty canvas; {}",
+                   small, impl->tables.size(), opt.crop_px, smallest->name, small_w, small_h, opt.pixel_nm,
                    fits >= 256 ? fmt::format("give --crop-px {} or less", fits)
                                : std::string("crops cannot be smaller than 256 px (the generator's 8 levels): train on "
                                              "tables of larger fields"));

@@ -296,7 +296,7 @@ class Train(unittest.TestCase):
         self.assertIn("nothing can be held out", p.stderr)
         # Crops larger than the table's field (about 300 x 290 px at 20 nm) are mostly empty: said.
         p = run("train", "--dataset", EPFL, "--crop-px", 512, "--ngf", 4, "--dry-run")
-        self.assertRegex(p.stderr, r"1 of the 1 table\(s\) \(training and validation\) have a field much smaller than the 512 px crops "
+        self.assertRegex(p.stderr, r"1 of the 1 table\(s\) \(training and validation\) have localizations over much less than the 512 px crops "
                                    r"\(smallest: .*, \d+ x \d+ px at 20 nm\).*crops cannot be smaller than 256 px")
         # Said once for many tables, not once per table (three tables: the same one shifted by 1
         # and 2 nm; the same content twice would be trained once, and said).
