@@ -43,6 +43,9 @@ RunState decide_run_state(const RunStateFacts& f) {
     return {"every FoV failed, so no mosaic was made: fix the cause (the reasons below), then run the same command again "
             "(failed FoVs are redone)",
             5};
+  if (!f.mosaic_current.value_or(false) && f.mosaic_export_only)
+    return {"FoVs and mosaic finished, its OME-TIFF export is missing: run the same command again (it exports mosaic.ims)",
+            kNot};
   if (!f.mosaic_current.value_or(false))
     return {std::string("FoVs finished, the mosaic ") +
                 (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +

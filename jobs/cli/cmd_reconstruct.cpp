@@ -76,8 +76,8 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       outputs.push_back(stem + ".png");
       if (has_wf) outputs.push_back(stem + ".error.png");
     }
+    require_tiff_name(out);  // before prepare_outputs, which makes the output's folder
     prepare_outputs(inputs, outputs);
-    require_tiff_name(out);
   }
   // Checked before the A-net runs (minutes on a large field), not after.
   const std::string format = vm["format"].as<std::string>();

@@ -49,8 +49,8 @@ int run_render(const Command& self, const po::variables_map& vm) {
   const std::string preview_path = vm.count("preview") ? vm["preview"].as<std::string>() : path_stem(output) + ".png";
   std::vector<std::string> outputs = {output, path_stem(output) + ".config.ini"};
   if (preview) outputs.push_back(preview_path);
+  require_tiff_name(output);  // before prepare_outputs, which makes the output's folder
   prepare_outputs({input}, outputs);
-  require_tiff_name(output);  // after: writing over the input, or two outputs in one, is the first thing to say
 
   const LocTable table = read_table_logged(input, vm);
   const TableStats stats = compute_stats(table);

@@ -660,7 +660,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
-      if (done >= 2 && 2 * cornered >= done)
+      if (done >= 2 && 2 * cornered > done)
         spdlog::error("{} of the {} FoVs done have all their localizations in a corner of the field ({}): the tables' "
                       "coordinates are most likely not nm (um or camera pixels under a header that names no unit), and "
                       "the mosaic shows little. Check with `annamosaic table-info TABLE`, then run into a new output "

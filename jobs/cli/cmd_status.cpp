@@ -152,6 +152,7 @@ Report examine(const Target& t, bool verify) {
   facts.plan_known = plan_known;
   facts.campaign_error = r.campaign_error;
   facts.mosaic_current = r.mosaic_current;
+  facts.mosaic_export_only = r.mosaic_export_only;
   facts.will_simulate = r.will_simulate;
   facts.config = t.config;
   if (fs::path(t.out_dir).is_relative()) facts.relative_to = fs::current_path().string();
@@ -292,6 +293,7 @@ nlohmann::json report_json(const Report& r, bool show_map) {
   }
   if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
   if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
+  if (r.mosaic_export_only) j["mosaic"]["export_only"] = true;
   if (!s.lock_error.empty()) j["lock_error"] = s.lock_error;
   if (show_map) j["map"] = r.map;
   return j;

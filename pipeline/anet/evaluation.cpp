@@ -36,7 +36,17 @@ void accumulate(Score& acc, const Score& s, double w) {
   acc.ms_ssim += w * s.ms_ssim;
   acc.ssim += w * s.ssim;
   acc.psnr += w * s.psnr;
-  acc.frc_nm += w * s.frc_nm;
+  if (std::isnan(s.frc_nm)) {  // a half without localizations: not averaged in, counted
+    ++acc.frc_undefined;
+  } else {
+    acc.frc_nm += w * s.frc_nm;
+    acc.frc_weight += w;
+  }
+}
+
+// The FRC mean over the fields where it was defined.
+void finish_frc(Score& acc) {
+  acc.frc_nm = acc.frc_weight > 0 ? acc.frc_nm / acc.frc_weight : std::numeric_limits<double>::quiet_NaN();
 }
 
 std::vector<double> default_n() {
@@ -129,6 +139,13 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
     }
     spdlog::info("evaluate: field {}/{} done ({} labels)", f + 1, opt.fields, field.labels_inside);
   }
+  for (EvalRow& r : out.rows)
+    for (Score* sc : {&r.histogram, &r.anet_s, &r.anet_sw}) {
+      if (opt.frc) finish_frc(*sc);
+      if (sc->frc_undefined > 0)
+        spdlog::warn("evaluate: n = {:.0f}: the FRC is undefined in {} of {} fields (a half without localizations); the "
+                     "mean is over the others", r.n, sc->frc_undefined, opt.fields);
+    }
   std::vector<double> hist;
   for (const EvalRow& r : out.rows) hist.push_back(r.histogram.ms_ssim);
   // The histogram's curve must increase for the interpolation; it does up to noise, so use its

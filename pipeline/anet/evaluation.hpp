@@ -55,6 +55,9 @@ struct EvaluateOptions {
 
 struct Score {
   double ms_ssim = 0, ssim = 0, psnr = 0, frc_nm = 0;
+  // Averaged over fields: the FRC over those where it is defined (NaN if none); how many were not.
+  double frc_weight = 0;
+  int frc_undefined = 0;
 };
 
 struct EvalRow {

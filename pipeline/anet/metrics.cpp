@@ -200,9 +200,14 @@ FrcResult frc(ImageView<const float> a, ImageView<const float> b, double pixel_n
     out.correlation.push_back(d > 0 ? num[r] / d : 0.0);
   }
   out.resolution_nm = 2 * pixel_nm;
-  // No agreement even at the lowest frequencies (a half without localizations, two unrelated
-  // images): nothing is resolved, and the crossing below would read as the field's size.
-  if (rings < 2 || out.correlation[1] < threshold) {
+  // An empty half (no localizations in it), or no agreement at any of the lowest rings: nothing is
+  // resolved, and the crossing below would read as the field's size. (Ring 1 alone holds a few
+  // coefficients: one low value there is noise.)
+  const bool empty_half = std::all_of(da.begin(), da.end(), [](double v) { return v == 0; }) ||
+                          std::all_of(db.begin(), db.end(), [](double v) { return v == 0; });
+  bool lowest_rings_below = rings > 1;
+  for (std::size_t r = 1; r < std::min<std::size_t>(rings, 4); ++r) lowest_rings_below = lowest_rings_below && out.correlation[r] < threshold;
+  if (empty_half || lowest_rings_below) {
     out.resolution_nm = std::numeric_limits<double>::quiet_NaN();
     return out;
   }

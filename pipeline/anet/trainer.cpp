@@ -329,17 +329,23 @@ TrainSummary train(const TrainOptions& opt) {
   std::vector<PreparedSample> validation;
   // What the validation score means: the same samples' sparse histograms against T, scored as
   // `evaluate` scores the histogram. A model below it does worse than S itself.
+  // (Over the samples that have an S: one drawn without it, as training draws some, has no
+  // histogram to compare.)
   double histogram_score = 0;
+  std::size_t with_s = 0;
   for (int i = 0; i < (opt.validate_every > 0 ? opt.validation_samples : 0); ++i) {
     const TrainingSample v = data.validation_sample(static_cast<std::uint64_t>(i));
-    histogram_score += ms_ssim_wang(normalise_to_unit(v.sparse.view(), opt.target_quantile).view(),
-                                    normalise_to_unit(v.target.view(), opt.target_quantile).view());
+    if (v.localizations > 0) {
+      histogram_score += ms_ssim_wang(normalise_to_unit(v.sparse.view(), opt.target_quantile).view(),
+                                      normalise_to_unit(v.target.view(), opt.target_quantile).view());
+      ++with_s;
+    }
     validation.push_back(core.prepare(v));
   }
-  if (!validation.empty()) {
-    histogram_score /= static_cast<double>(validation.size());
-    spdlog::info("validation: {} samples; their sparse histograms score MS-SSIM {:.4f} against T (the baseline the model "
-                 "should beat)", validation.size(), histogram_score);
+  if (with_s > 0) {
+    histogram_score /= static_cast<double>(with_s);
+    spdlog::info("validation: {} samples; the sparse histograms of the {} with an S score MS-SSIM {:.4f} against T (the "
+                 "baseline the model should beat)", validation.size(), with_s, histogram_score);
   }
   auto validate = [&]() {
     double s = 0;
@@ -400,8 +406,9 @@ TrainSummary train(const TrainOptions& opt) {
     double score = -1;
     if (opt.validate_every > 0 && step % opt.validate_every == 0) {
       score = validate();
-      spdlog::info("step {}: validation MS-SSIM {:.4f} (histogram of S {:.4f}; best {:.4f} at step {})", step, score,
-                   histogram_score, std::max(sum.best_score, score), score > sum.best_score ? step : sum.best_step);
+      spdlog::info("step {}: validation MS-SSIM {:.4f} ({}best {:.4f} at step {})", step, score,
+                   with_s > 0 ? fmt::format("histogram of S {:.4f}; ", histogram_score) : std::string(),
+                   std::max(sum.best_score, score), score > sum.best_score ? step : sum.best_step);
       if (score > sum.best_score) {
         sum.best_score = score;
         sum.best_step = step;

@@ -313,6 +313,24 @@ TrainingData::TrainingData(const DataOptions& opt) {
         const auto [yl, yh] = std::minmax_element(t.y_px.begin(), t.y_px.end());
         t.x_lo_px = *xl, t.x_hi_px = *xh, t.y_lo_px = *yl, t.y_hi_px = *yh;
       }
+      {
+        // The same content twice (a copy, a FoV listed in two campaigns): trained once, so that a
+        // held-out validation table cannot also be a training one. Told from what is read (the
+        // localizations in the field, the widefield's pixels), before the registration: its T
+        // window depends on the table's place in the list.
+        Fnv1a64 h;
+        h.add(t.frame.data(), t.frame.size() * sizeof(std::int32_t));
+        h.add(t.x_px.data(), t.x_px.size() * sizeof(double)).add(t.y_px.data(), t.y_px.size() * sizeof(double));
+        const std::uint64_t shape[3] = {t.width_px, t.height_px, static_cast<std::uint64_t>(t.switch_id)};
+        h.add(shape, sizeof shape);
+        if (!wf.empty()) h.add(wf.data(), wf.size() * sizeof(float));
+        if (const auto [it, fresh] = seen.emplace(h.text(), spec.table); !fresh) {
+          if (!short_tables.empty() && short_tables.back().first == spec.table) short_tables.pop_back();
+          spdlog::warn("{}: the same localizations{} as {}: used once", spec.table, wf.empty() ? "" : " and widefield",
+                       it->second);
+          continue;
+        }
+      }
       if (!wf.empty()) {
         // Registered once per table, to the T of its first pair: every T window holds >= 95% of
         // the frames, so the T images differ by noise only.
@@ -341,14 +359,6 @@ TrainingData::TrainingData(const DataOptions& opt) {
         h.add(shape, sizeof shape);
         if (!t.widefield_sr.empty()) h.add(t.widefield_sr.data(), t.widefield_sr.size() * sizeof(float));
         t.checksum = h.text();
-      }
-      // The same content twice (a copy, a FoV listed in two campaigns): trained once, so that a
-      // held-out validation table cannot also be a training one.
-      if (const auto [it, fresh] = seen.emplace(t.checksum, spec.table); !fresh) {
-        if (!short_tables.empty() && short_tables.back().first == spec.table) short_tables.pop_back();
-        spdlog::warn("{}: the same localizations{} as {}: used once", spec.table, t.widefield_sr.empty() ? "" : " and widefield",
-                     it->second);
-        continue;
       }
       t.file_checksum = file_checksum(spec.table);
       impl->tables.push_back(std::move(t));

@@ -232,11 +232,11 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
             optional_nan = true;
             v = std::numeric_limits<double>::quiet_NaN();
           } else if (!std::isfinite(v)) {
-            error = "value is not finite: '" + shorten(cell) + "'";
+            error = "value is not finite: '" + printable(shorten(cell)) + "'";
             error_col = static_cast<std::int64_t>(field) + 1;
           } else if (role == kFrame && (v < 0 || v != std::floor(v) ||
                                         v > std::numeric_limits<std::int32_t>::max())) {
-            error = "frame must be a non-negative integer, got '" + shorten(cell) + "'";
+            error = "frame must be a non-negative integer, got '" + printable(shorten(cell)) + "'";
             error_col = static_cast<std::int64_t>(field) + 1;
           }
           values[role] = v;

@@ -220,20 +220,21 @@ class Cli(unittest.TestCase):
         table = os.path.join(self.dir, "t.csv")
         shutil.copy(EPFL, table)
         before = open(table, "rb").read()
-        p = run("render", table, "-o", table)
+        p = run("render", table, "-o", os.path.join(self.dir, "x.tif"), "--preview", table)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("would overwrite the input", p.stderr)
         self.assertEqual(open(table, "rb").read(), before)
-        # A .png output name is also the preview's: refused before any work, nothing written.
-        p = run("render", table, "-o", os.path.join(self.dir, "x.png"))
+        # The preview named as the image: refused before any work, nothing written.
+        p = run("render", table, "-o", os.path.join(self.dir, "x.tif"), "--preview", os.path.join(self.dir, "x.tif"))
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("two outputs would be written to", p.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.dir, "x.png")))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "x.tif")))
         # Any other name than .tif: a TIFF under it would be taken for what the name says.
-        p = run("render", table, "-o", os.path.join(self.dir, "x.csv"))
-        self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("the image is written as a TIFF, so name it .tif", p.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.dir, "x.csv")))
+        for name in ("x.csv", "x.png", "new/x.csv"):
+            p = run("render", table, "-o", os.path.join(self.dir, name))
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("the image is written as a TIFF, so name it .tif", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "new")))  # nothing made for it
         # An output folder that cannot exist (under a regular file): an I/O error naming it.
         blocker = os.path.join(self.dir, "afile")
         open(blocker, "w").close()

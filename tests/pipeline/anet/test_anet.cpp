@@ -423,6 +423,21 @@ TEST(AnetData, ACopyIsTrainedOnceAndAnEmptyCampaignFovIsLeftOut) {
   EXPECT_EQ(data.describe().rfind("1 tables", 0), 0u) << data.describe();
   o.tables.back().skip_if_empty = false;
   EXPECT_THROW(TrainingData{o}, InputError);
+  // With its widefield too (each copy's registration would draw its own T window).
+  CampaignOptions c;
+  c.grid.rows = c.grid.cols = 1;
+  c.grid.fov_um = 12;
+  c.specimen.cell_fraction = 1.0;
+  c.specimen.cell_radius_um = 200;
+  c.specimen.filaments_per_100um2 = 25;
+  simulate_campaign(c, dir + "/campaign");
+  DataOptions w;
+  w.source = "tables";
+  TableDatasetSpec fov;
+  fov.table = dir + "/campaign/fov/0000/locs.csv";
+  fov.widefield = dir + "/campaign/fov/0000/widefield.tif";
+  w.tables = {fov, fov};
+  EXPECT_EQ(TrainingData(w).describe().rfind("1 tables (1 with widefield", 0), 0u);
 }
 
 // ---------------------------------------------------------------- model file

@@ -350,7 +350,8 @@ class Train(unittest.TestCase):
         p = run("train", *tables, "-o", d / "three.h5", "--steps", 1, "--ngf", 4, "--ndf", 4, "--validation-samples", 1,
                 "--validate-every", 1)
         # The validation score with its baseline: the same samples' sparse histograms against T.
-        self.assertRegex(p.stderr, r"validation: 1 samples; their sparse histograms score MS-SSIM 0\.\d{4} against T")
+        self.assertRegex(p.stderr, r"validation: 1 samples; the sparse histograms of the 1 with an S score MS-SSIM 0\.\d{4} "
+                                   r"against T")
         self.assertRegex(p.stderr, r"step 1: validation MS-SSIM -?\d\.\d{4} \(histogram of S 0\.\d{4}; best")
         p = run("evaluate", "--model", d / "three.h5", "--table", d / "t1.csv", "-o", d / "ev3", "--no-frc")
         self.assertIn("was held out of %s's training for validation" % (d / "three.h5"), p.stderr)
