@@ -632,6 +632,10 @@ class Evaluate(unittest.TestCase):
         with open(d / "big" / "evaluate-table.csv") as f:
             wide = {r[0]: r[1:] for r in csv.reader(l for l in f if not l.startswith("#"))}
         self.assertEqual(wide["histogram"][:3], plain["histogram"][:3])
+        # The network sees the table's region too: the same S-only reconstruction, and the same
+        # S + widefield one as with the widefield of the table's field alone.
+        self.assertEqual(wide["anet"][:3], plain["anet"][:3])
+        self.assertAlmostEqual(float(wide["anet_widefield"][0]), float(rows["anet_widefield"][0]), delta=0.01)
         self.assertEqual(tifffile.imread(d / "big" / "dense.tif").shape, shape)
         # -o the folder that holds the widefield (a FoV folder): its widefield.tif would be
         # replaced by the processed one; refused, the input untouched.
