@@ -622,6 +622,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
 
   int failed = 0;
+  int cornered_campaign = 0;  // most FoVs' localizations in a corner: exit 5 as for failed FoVs
   if (stage == "all" || stage == "stitch") {
     // Every FoV failed (a column name, a unit, a pattern wrong for the whole campaign): a mosaic of
     // failed tiles, placed by the stage alone, is no result. Said, with the commonest reason; qc/
@@ -660,12 +661,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
-      if (done >= 2 && 2 * cornered > done)
+      if (done >= 2 && 2 * cornered > done) {
+        cornered_campaign = 1;
         spdlog::error("{} of the {} FoVs done have all their localizations in a corner of the field ({}): the tables' "
                       "coordinates are most likely not nm (um or camera pixels under a header that names no unit), and "
                       "the mosaic shows little. Check with `annamosaic table-info TABLE`, then run into a new output "
-                      "folder with --xy-unit um (or px with --camera-pixel-nm)",
+                      "folder with --xy-unit um (or px with --camera-pixel-nm) (the mosaic is made; exit 5)",
                       cornered, done, cornered_example);
+      }
       if (recorded == fovs.size() && recorded > 0 && done == 0) {
         none_done = 1;
         const auto common = std::max_element(reasons.begin(), reasons.end(),
@@ -689,8 +692,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                    stop_signal());
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
+  MPI_Bcast(&cornered_campaign, 1, MPI_INT, 0, comm);
   if (failed > 0) {
     if (rank == 0) spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
+    return 5;
+  }
+  if (cornered_campaign) {
+    if (rank == 0)
+      spdlog::error("most FoVs' localizations lie in a corner of their field (said above): the tables' unit is most likely "
+                    "wrong (exit 5)");
     return 5;
   }
   return 0;
@@ -709,7 +719,8 @@ Command run_command() {
       "bindings.jsonl, run_summary.json, layout.json, mosaic.ims + mosaic.xml, stitch_summary.json, qc/, config.ini.\n"
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
       "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"
-      "depending on it runs and exits 5) or were left unprocessed; 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
+      "depending on it runs and exits 5) or were left unprocessed, or most FoVs' localizations lie in a corner of\n"
+      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder); the embedded demo with -o OUT alone: OUT/campaign")

@@ -414,7 +414,9 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     if ((r == kX || r == kY) && !units[r].explicit_unit && !opt.xy_unit_given &&
         opt.xy_unit == XyUnit::Nanometre)
       plan.xy_unit_assumed = true;
-    if ((r == kX || r == kY) && units[r].explicit_unit && opt.xy_unit != XyUnit::Nanometre)
+    // (Said only where --xy-unit reads nothing: with one axis bare it is what reads that one.)
+    if ((r == kX || r == kY) && units[r].explicit_unit && opt.xy_unit != XyUnit::Nanometre && units[kX].explicit_unit &&
+        units[kY].explicit_unit)
       plan.notes.push_back(name + ": --xy-unit " + (opt.xy_unit == XyUnit::Micrometre ? "um" : "px") + " not used for column '" +
                            plan.header_names[plan.field_of[r]] + "': its name states its unit");
     const Unit unit = units[r].explicit_unit                    ? units[r].unit
@@ -471,6 +473,8 @@ std::map<std::string, std::string> parse_column_mapping(const std::string& spec)
     const std::string role = item.substr(0, eq);
     if (std::find(kRoleNames.begin(), kRoleNames.end(), role) == kRoleNames.end())
       throw InputError("--columns", "unknown role '" + role + "' (roles: frame, x, y, z, intensity, uncertainty)");
+    if (const auto it = out.find(role); it != out.end())  // which one was meant cannot be told
+      throw InputError("--columns", "maps " + role + " twice ('" + it->second + "' and '" + item.substr(eq + 1) + "')");
     out[role] = item.substr(eq + 1);
     start = comma + 1;
   }

@@ -25,13 +25,14 @@ struct Row {
 }  // namespace
 
 LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& opt, ReadReport* report) {
-  if (!(opt.camera_pixel_nm > 0))
-    throw InputError(path, "Picasso HDF5 coordinates are in camera pixels: give the camera pixel size (--camera-pixel-nm)");
   h5::Lock lock;
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw InputError(path, "cannot open as HDF5: " + h5::error_text());
+  // What the file is first (a model or a mosaic given as a table), then what it needs.
   if (H5Lexists(file.get(), "locs", H5P_DEFAULT) <= 0)
     throw InputError(path, "no /locs dataset: not a Picasso localization file");
+  if (!(opt.camera_pixel_nm > 0))
+    throw InputError(path, "Picasso HDF5 coordinates are in camera pixels: give the camera pixel size (--camera-pixel-nm)");
   Hid ds(H5Dopen2(file.get(), "locs", H5P_DEFAULT), H5Dclose);
   if (!ds.ok()) throw InputError(path, "cannot open /locs: " + h5::error_text());
   Hid ftype(H5Dget_type(ds.get()), H5Tclose);

@@ -58,7 +58,20 @@ TEST(CampaignInit, WhatCannotBeACampaignIsRefused) {
   o.table_pattern = "locs.csv";
   EXPECT_THROW(plan_campaign_init(o, in({"locs.csv"})), InputError);
   o.table_pattern = "r{row}.csv";  // rows alone do not tell the cols apart
-  EXPECT_THROW(plan_campaign_init(o, in({"r0.csv"})), InputError);
+  try {
+    plan_campaign_init(o, in({"r0.csv"}));
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("names one file for several FoVs (one per row)"), std::string::npos) << e.what();
+  }
+  // ... but do in a single column (and cols alone in a single row).
+  CampaignInitOptions column = o;
+  column.cols = 1;
+  EXPECT_EQ(plan_campaign_init(column, in({"r0.csv", "r1.csv"})).fovs.size(), 2u);
+  CampaignInitOptions row = o;
+  row.rows = 1;
+  row.table_pattern = "c{col}.csv";
+  EXPECT_EQ(plan_campaign_init(row, in({"c0.csv", "c1.csv"})).fovs.size(), 2u);
   o.table_pattern = "fov/{id}/locs.csv";
   o.overlap_um = 50;  // overlap as large as the FoV
   EXPECT_THROW(plan_campaign_init(o, in({"fov/0000/locs.csv"})), InputError);

@@ -330,7 +330,7 @@ class Cli(unittest.TestCase):
                 r[xi], r[yi] = str(float(r[xi]) / 1000), str(float(r[yi]) / 1000)
             with open(path, "w", newline="") as f:
                 csv.writer(f).writerows(rows)
-        p = run("run", "--campaign", camp, "-o", out, "--no-widefield", "--threads", "1", check=0)
+        p = run("run", "--campaign", camp, "-o", out, "--no-widefield", "--threads", "1", check=5)  # a script sees it
         self.assertEqual(p.stderr.count("the localizations span only"), 2 + 1, p.stderr[-3000:])  # 2 FoVs + the summary
         self.assertIn("2 of the 2 FoVs done have all their localizations in a corner of the field", p.stderr)
         self.assertIn("run into a new output folder with --xy-unit um", p.stderr)

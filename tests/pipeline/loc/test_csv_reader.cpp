@@ -241,7 +241,9 @@ TEST(CsvReader, AUnitOnOneAxisOnlyIsRefusedNotReadAsNm) {
   EXPECT_NE(std::string(parse_error("frame,x,y [um]\n1,1.5,2.5\n").what()).find("but 'x' (x) does not"), std::string::npos);
   CsvReadOptions given;  // --xy-unit um for the bare one: read
   given.xy_unit = XyUnit::Micrometre, given.xy_unit_given = true;
-  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [um],y\n1,1.5,2.5\n", "g.csv", given).y_nm[0], 2500.0);
+  ReadReport given_report;  // ... and not told that --xy-unit went unused for x: it read y
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [um],y\n1,1.5,2.5\n", "g.csv", given, &given_report).y_nm[0], 2500.0);
+  EXPECT_TRUE(given_report.warnings.empty()) << given_report.warnings.at(0);
   // A unit that is not read is named in the missing-column error.
   EXPECT_NE(std::string(parse_error("frame,x [mm],y [mm]\n1,1,2\n").what()).find("'x [mm]' names a unit not read here"),
             std::string::npos);
@@ -252,6 +254,8 @@ TEST(CsvReader, OneColumnMappedToTwoRolesIsRefused) {
   opt.columns = parse_column_mapping("x=X,z=X");
   const InputError e = parse_error("Frame,X,Y\n1,1500,2500\n", opt);
   EXPECT_NE(std::string(e.what()).find("--columns maps column 'X' to both x and z"), std::string::npos) << e.what();
+  // ... and one role mapped twice: which was meant cannot be told.
+  EXPECT_THROW(parse_column_mapping("frame=T,x=X,y=Y,x=Z"), InputError);
   // A column taken by another role is shown as such where x is missing.
   opt.columns = parse_column_mapping("intensity=X");
   EXPECT_NE(std::string(parse_error("Frame,X,Y\n1,1500,2500\n", opt).what()).find("'X' (as intensity)"), std::string::npos);
