@@ -239,6 +239,30 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   return o;
 }
 
+// That `dir` exists or can be made, and can be written: the nearest folder on its way is a folder,
+// and a file made there can be removed again (permissions, a read-only mount, an immutable
+// folder; root passes permission bits, so asking access() would not do).
+void check_folder_can_hold(const std::filesystem::path& dir, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path existing = ".";
+  for (fs::path d = dir; !d.empty(); d = d.parent_path()) {
+    if (fs::exists(d, ec)) {
+      if (!fs::is_directory(d, ec)) throw IoError(d.string(), "is not a folder: " + what + " cannot go under it");
+      existing = d;
+      break;
+    }
+    if (d == d.parent_path()) break;
+  }
+  std::string probe = (existing / ".annamosaic-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0)
+    throw IoError(existing.string(), std::string("cannot write there (") + std::strerror(errno) + "): " + what +
+                                         " could not be saved; choose another place");
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 // Where the model goes, checked before any step (and by --dry-run): hours of training must not end
 // in "cannot rename" or replace a model this training did not make.
 void check_train_output(const anet::TrainOptions& o) {
@@ -247,24 +271,11 @@ void check_train_output(const anet::TrainOptions& o) {
   if (o.output.back() == '/' || fs::is_directory(o.output, ec))
     throw UsageError("-o " + o.output + " is a folder: give the model's file name (e.g. " +
                      (fs::path(o.output) / "model.h5").lexically_normal().string() + ")");
-  fs::path existing = ".";  // the nearest folder there is on the way to the model
-  for (fs::path dir = fs::path(o.output).parent_path(); !dir.empty(); dir = dir.parent_path()) {
-    if (fs::exists(dir, ec)) {
-      if (!fs::is_directory(dir, ec)) throw IoError(dir.string(), "is not a folder: the model " + o.output + " cannot go under it");
-      existing = dir;
-      break;
-    }
-    if (dir == dir.parent_path()) break;
-  }
-  // Writable: a file made there and removed (permissions, a read-only mount, an immutable folder;
-  // root passes permission bits, so asking access() would not do).
-  std::string probe = (existing / ".annamosaic-write-test-XXXXXX").string();
-  const int fd = ::mkstemp(probe.data());
-  if (fd < 0)
-    throw IoError(existing.string(), std::string("cannot write there (") + std::strerror(errno) + "): the model " + o.output +
-                                         " could not be saved after training; choose another -o");
-  ::close(fd);
-  ::unlink(probe.c_str());
+  check_folder_can_hold(fs::path(o.output).parent_path(), "the model " + o.output);
+  // The checkpoints' folder: made at the first step, so checked now (and by --dry-run).
+  if (fs::exists(o.checkpoint_dir, ec) && !fs::is_directory(o.checkpoint_dir, ec))
+    throw IoError(o.checkpoint_dir, "is not a folder: the checkpoints (--checkpoint-dir) cannot go there");
+  check_folder_can_hold(o.checkpoint_dir, "the checkpoints (--checkpoint-dir " + o.checkpoint_dir + ")");
   // A model file is only ever replaced by the training that made it (its checkpoint is there): a
   // recipe run from the wrong folder must not replace a shipped or a colleague's model.
   if (fs::exists(o.output, ec) && !fs::exists(o.checkpoint_dir + "/checkpoint.h5", ec))

@@ -265,6 +265,13 @@ class Train(unittest.TestCase):
         p = run("train", "-o", TMP / "x.h5", "--lr", "-0.1", "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("--lr must be in (0, 1)", p.stderr)
+        # The checkpoints' folder under a file: found by --dry-run, not at the first step.
+        blocker = TMP / "afile"
+        blocker.write_text("")
+        p = run("train", "-o", TMP / "x.h5", "--dry-run", "--checkpoint-dir", blocker / "ck", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("%s: is not a folder: the checkpoints (--checkpoint-dir %s) cannot go under it" % (blocker, blocker / "ck"),
+                      p.stderr)
         for args, said in ((("--validate-every", "-1"), "--validate-every must be >= 0"),
                            (("--log-every-s", "-3"), "--log-every-s must be > 0"),
                            (("--alpha", "0", "--beta", "0", "--gamma", "0"), "the generator has no loss to learn from")):
