@@ -444,14 +444,32 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
       // Most overlaps unmatched: the mosaic is largely the stage's guess. Said with the usual
       // causes here, where the numbers are, not only in the per-tile QC flags. Pairs with a
-      // failed FoV were not tried: not counted.
-      std::size_t tried = 0;
-      for (const PairResult& pr : layout.registration.pairs) tried += !pr.skipped;
+      // failed FoV were not tried: not counted. One direction failing whole while the other
+      // registers is the sign of an axis flipped or swapped in positions.csv.
+      std::vector<char> pair_used(layout.registration.pairs.size(), 0);
+      for (std::size_t k = 0; k < sol.link_used.size(); ++k)
+        if (sol.link_used[k]) pair_used[layout.link_pair[k]] = 1;
+      std::size_t tried = 0, tried_dir[2] = {0, 0}, used_dir[2] = {0, 0};  // [0] along rows (x), [1] down cols (y)
+      for (std::size_t i = 0; i < layout.registration.pairs.size(); ++i) {
+        const PairResult& pr = layout.registration.pairs[i];
+        if (pr.skipped) continue;
+        ++tried;
+        const int d = std::abs(pr.nominal_dy_px) > std::abs(pr.nominal_dx_px) ? 1 : 0;
+        ++tried_dir[d];
+        used_dir[d] += pair_used[i];
+      }
+      for (int d : {0, 1})
+        if (tried_dir[d] >= 2 && used_dir[d] == 0 && tried_dir[1 - d] >= 1 && 2 * used_dir[1 - d] >= tried_dir[1 - d])
+          spdlog::warn("layout: none of the {} overlaps {} registered, while {} of the {} {} did: is {} flipped in "
+                       "positions.csv (the stage's axis the other way), or are x_um and y_um swapped? After fixing it, "
+                       "rerun: finished FoVs are kept",
+                       tried_dir[d], d ? "down the columns (y)" : "along the rows (x)", used_dir[1 - d], tried_dir[1 - d],
+                       d ? "along the rows" : "down the columns", d ? "y_um" : "x_um");
       if (tried >= 2 && 2 * accepted < tried)
         spdlog::warn("layout: only {} of the {} overlaps tried registered ({} tile(s) placed by their stage position "
                      "alone). Usual causes: little structure in the overlaps (overlap-um, sparse FoVs), or positions "
-                     "that do not match the images (x_um / y_um swapped or an axis flipped: see the warnings on "
-                     "positions.csv above; after fixing it, rerun: finished FoVs are kept)",
+                     "that do not match the images (x_um / y_um swapped or an axis flipped in positions.csv; after "
+                     "fixing it, rerun: finished FoVs are kept)",
                      accepted, tried, sol.isolated_tiles);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm); !w.empty())
         spdlog::warn("layout: {}", w);

@@ -335,6 +335,24 @@ class Cli(unittest.TestCase):
         self.assertIn("2 of the 2 FoVs done have all their localizations in a corner of the field", p.stderr)
         self.assertIn("run into a new output folder with --xy-unit um", p.stderr)
 
+    def test_positions_with_y_flipped_name_the_axis_when_its_overlaps_all_fail(self):
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "3", "--cols", "3", "--fov-um", "6", "--seed", "21", "--jitter-um", "0.2",
+            "--cell-fraction", "1", "--cell-radius-um", "40", "--cell-spacing-um", "60", "--filaments-per-100um2", "12",
+            "-q", check=0)
+        path = os.path.join(camp, "positions.csv")
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        with open(path, "w", newline="") as f:  # the stage's y axis the other way
+            w = csv.writer(f)
+            w.writerow(["id", "row", "col", "x_um", "y_um"])
+            for r in rows:
+                w.writerow([r["id"], r["row"], r["col"], r["x_um"], -float(r["y_um"])])
+        p = run("run", "--campaign", camp, "-o", out, "--no-widefield", "--threads", "1", check=0)
+        self.assertIn("y_um decreases as row increases", p.stderr)
+        self.assertRegex(p.stderr, r"none of the 6 overlaps down the columns \(y\) registered, while \d of the 6 along the "
+                                   r"rows did: is y_um flipped in positions.csv")
+
     def test_a_specimen_value_out_of_range_is_refused_by_name(self):
         for option, value, said in (("--pore-occupancy", "2", "must be in [0, 1]"), ("--photons-per-label", "-1", "must be >= 0"),
                                     ("--gradient", "1.5", "must be in [0, 1]")):
