@@ -205,46 +205,59 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
       p = next;
       continue;
     }
-    // Walk the fields.
-    std::size_t field = 0;
-    const char* f = p;
     std::string error;
     std::int64_t error_col = 0;
+    // One cell of a role read: its value, or the row's first error.
+    const auto parse_cell = [&](std::size_t field, std::string_view cell) __attribute__((always_inline)) {  // the hot loop
+      if (field >= plan.n_fields) return;
+      const int role = plan.role_of_field[field];
+      if (role == kNone || !error.empty()) return;
+      double v;
+      if (!parse_double(cell, v)) {
+        error = "not a number: '" + printable(shorten(cell)) + "'";
+        // "100,5" in a ';'- or tab-separated file, or quoted in a comma one: a decimal comma,
+        // which is not guessed.
+        if (cell.find('"') != std::string_view::npos && cell.find(',') != std::string_view::npos)
+          error += " (a decimal comma or a thousands separator, in quotes? numbers must be plain, like 1234.5; export them so)";
+        else if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
+          error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
+        else if (unquoted(cell) == plan.header_names[field])
+          error += " (the header line again: tables joined end to end? remove the repeated header)";
+        error_col = static_cast<std::int64_t>(field) + 1;
+      } else if (!std::isfinite(v) && (role == kZ || role == kIntensity || role == kUncertainty)) {
+        // A fit's NaN uncertainty or intensity: the position is still data, and nothing here
+        // reads these columns. Kept as NaN, counted and said.
+        optional_nan = true;
+        v = std::numeric_limits<double>::quiet_NaN();
+      } else if (!std::isfinite(v)) {
+        error = "value is not finite: '" + printable(shorten(cell)) + "'";
+        error_col = static_cast<std::int64_t>(field) + 1;
+      } else if (role == kFrame && (v < 0 || v != std::floor(v) || v > std::numeric_limits<std::int32_t>::max())) {
+        error = "frame must be a non-negative integer, got '" + printable(shorten(cell)) + "'";
+        error_col = static_cast<std::int64_t>(field) + 1;
+      }
+      values[role] = v;
+    };
+    // Walk the fields (fast: no quoting).
+    std::size_t field = 0;
+    const char* f = p;
     while (true) {
       const char* d = static_cast<const char*>(std::memchr(f, plan.delim, le - f));
       const char* fe = d ? d : le;
-      if (field < plan.n_fields) {
-        const int role = plan.role_of_field[field];
-        if (role != kNone && error.empty()) {
-          double v;
-          const std::string_view cell(f, fe - f);
-          if (!parse_double(cell, v)) {
-            error = "not a number: '" + printable(shorten(cell)) + "'";
-            // "100,5" in a ';'- or tab-separated file: a decimal comma, which is not guessed.
-            if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
-              error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
-            else if (unquoted(cell) == plan.header_names[field])
-              error += " (the header line again: tables joined end to end? remove the repeated header)";
-            error_col = static_cast<std::int64_t>(field) + 1;
-          } else if (!std::isfinite(v) && (role == kZ || role == kIntensity || role == kUncertainty)) {
-            // A fit's NaN uncertainty or intensity: the position is still data, and nothing here
-            // reads these columns. Kept as NaN, counted and said.
-            optional_nan = true;
-            v = std::numeric_limits<double>::quiet_NaN();
-          } else if (!std::isfinite(v)) {
-            error = "value is not finite: '" + printable(shorten(cell)) + "'";
-            error_col = static_cast<std::int64_t>(field) + 1;
-          } else if (role == kFrame && (v < 0 || v != std::floor(v) ||
-                                        v > std::numeric_limits<std::int32_t>::max())) {
-            error = "frame must be a non-negative integer, got '" + printable(shorten(cell)) + "'";
-            error_col = static_cast<std::int64_t>(field) + 1;
-          }
-          values[role] = v;
-        }
-      }
+      parse_cell(field, std::string_view(f, fe - f));
       ++field;
       if (!d) break;
       f = d + 1;
+    }
+    // A quoted cell holding the delimiter ("a,b" in a text column): split again, quotes kept
+    // together, as CSV means them.
+    if (field != plan.n_fields && std::memchr(p, '"', le - p)) {
+      const auto cells = split_fields(std::string_view(p, le - p), plan.delim);
+      if (cells.size() == plan.n_fields) {
+        error.clear(), error_col = 0, optional_nan = false;
+        for (std::size_t i = 0; i < cells.size(); ++i) parse_cell(i, cells[i]);
+        field = cells.size();
+      }
     }
     if (field != plan.n_fields && error.empty()) {
       if (!has_newline && is_last && field < plan.n_fields)

@@ -270,9 +270,14 @@ TEST(CsvReader, IndentedCommentsBlankSpacesJoinedTablesAndQuotedDelimiters) {
   EXPECT_NE(std::string(joined.what()).find("the header line again"), std::string::npos) << joined.what();
   // "777,32" quoted in a comma table (a decimal comma): refused, and the quoting said.
   const InputError quoted = parse_error("frame,x,y\n1,\"777,32\",\"3753,63\"\n");
-  EXPECT_NE(std::string(quoted.what()).find("expected 3 fields, found 5 (a quoted cell holds the delimiter ','"),
+  EXPECT_NE(std::string(quoted.what()).find("column 2 (\"x\"): not a number: '\"777,32\"' (a decimal comma or a thousands "
+                                            "separator, in quotes?"),
             std::string::npos)
       << quoted.what();
+  // A quoted text cell holding the delimiter in a column nothing reads is CSV as meant: read.
+  const LocTable t = parse_csv_table("frame,x,y,note\n1,2,3,\"a, b\"\n2,4,5,plain\n", "note.csv", {});
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_DOUBLE_EQ(t.y_nm[0], 3.0);
 }
 
 TEST(CsvReader, DecimalCommaIsNamedNotGuessed) {
