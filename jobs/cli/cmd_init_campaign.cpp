@@ -1,4 +1,5 @@
 // `annamosaic init-campaign DIR`: campaign.ini and positions.csv for a folder of real data.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -97,13 +98,23 @@ int run_init_campaign(const po::variables_map& vm) {
   } catch (const NoTableFound& e) {
     // A pattern that finds nothing: show what the folder does hold, so the pattern can be written
     // from the real names.
-    std::vector<std::string> some;
+    // Tables first (by extension), in name order, from up to three folders down.
+    std::vector<std::string> tables, others;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator() && some.size() < 6;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator() &&
+                                                              tables.size() + others.size() < 2000;
          it.increment(ec)) {
       if (it.depth() > 2) it.disable_recursion_pending();
-      if (it->is_regular_file(ec)) some.push_back(fs::relative(it->path(), dir, ec).string());
+      if (!it->is_regular_file(ec)) continue;
+      std::string ext = it->path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const bool table = ext == ".csv" || ext == ".tsv" || ext == ".txt" || ext == ".dat" || ext == ".hdf5" || ext == ".h5";
+      (table ? tables : others).push_back(fs::relative(it->path(), dir, ec).string());
     }
+    std::sort(tables.begin(), tables.end());
+    std::sort(others.begin(), others.end());
+    std::vector<std::string> some(tables.begin(), tables.begin() + std::min<std::size_t>(6, tables.size()));
+    for (std::size_t i = 0; some.size() < 6 && i < others.size(); ++i) some.push_back(others[i]);
     const std::string said = std::string(e.what()).substr(e.file().size() + 2);
     throw InputError(e.file(), said + (some.empty() ? "; " + dir + " holds no files"
                                                     : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))));

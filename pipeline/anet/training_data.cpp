@@ -326,8 +326,11 @@ TrainingData::TrainingData(const DataOptions& opt) {
         if (!wf.empty()) h.add(wf.data(), wf.size() * sizeof(float));
         if (const auto [it, fresh] = seen.emplace(h.text(), spec.table); !fresh) {
           if (!short_tables.empty() && short_tables.back().first == spec.table) short_tables.pop_back();
-          spdlog::warn("{}: the same localizations{} as {}: used once", spec.table, wf.empty() ? "" : " and widefield",
-                       it->second);
+          if (it->second == spec.table)
+            spdlog::warn("{}: given twice{}: used once", spec.table, wf.empty() ? "" : " (with the same widefield)");
+          else
+            spdlog::warn("{}: the same localizations{} as {}: used once", spec.table, wf.empty() ? "" : " and widefield",
+                         it->second);
           continue;
         }
       }
