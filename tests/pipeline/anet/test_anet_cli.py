@@ -314,7 +314,7 @@ class Train(unittest.TestCase):
             np.savetxt(shifted[-1], locs + [0, k, k], delimiter=",", header="frame,x [nm],y [nm]", comments="", fmt="%.3f")
         q = run("train", "--dataset", EPFL, "--dataset", shifted[0], "--dataset", shifted[1], "--dataset", EPFL, "-o",
                 d / "m.h5", "--dry-run", "--filaments-per-100um2", 50)
-        self.assertIn("%s: the same localizations as %s: used once" % (EPFL, EPFL), q.stderr)
+        self.assertIn("%s: given twice: used once" % EPFL, q.stderr)
         self.assertIn("--filaments-per-100um2 apply to --source simulate and are not used with --source tables", q.stderr)
         self.assertEqual(q.stderr.count("fewer than 5,000 frames"), 1, q.stderr)
         self.assertIn("3 of the 3 table(s) (training and validation)", q.stderr)
