@@ -37,14 +37,14 @@ struct CampaignInitPlan {
   std::string campaign_ini, positions_csv;   // the files' text
 };
 
-// exists(relative path): whether the folder holds that file (a test passes a set). InputError
-// (file "--rows", "--table" ...) for a grid that cannot be or patterns that cannot tell FoVs apart.
 // The table pattern finds no file for any FoV (thrown by plan_campaign_init): the caller may add
 // what the folder does hold.
 struct NoTableFound : InputError {
   using InputError::InputError;
 };
 
+// exists(relative path): whether the folder holds that file (a test passes a set). InputError
+// (file "--rows", "--table" ...) for a grid that cannot be or patterns that cannot tell FoVs apart.
 CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::function<bool(const std::string&)>& exists);
 
 }  // namespace annamosaic
