@@ -141,18 +141,23 @@ std::string program_checksum() {
 }
 
 namespace {
-// What decides the stitch stage's outputs: every FoV result (by checksum) and where the campaign
-// puts it, the stitch options and the program itself.
+// What decides the stitch stage's outputs but the FoVs: the program, the campaign's geometry and
+// the stitch options (kept in stitch_summary.json, so that a rerun can say which one changed).
+nlohmann::json stitch_settings(const CampaignInfo& c, const po::variables_map& vm) {
+  return {{"program", program_checksum()},
+          {"campaign", {c.name, c.fov_um, c.overlap_um}},
+          {"pixel-nm", vm["pixel-nm"].as<double>()},
+          {"search-um", vm["search-um"].as<double>()},
+          {"register-widefield", vm["register-widefield"].as<bool>()},
+          {"blend", vm["blend"].as<std::string>()},
+          {"block-px", vm["block-px"].as<std::size_t>()},
+          {"mosaic-deflate", vm["mosaic-deflate"].as<int>()}};
+}
+
+// ... and with every FoV result (by checksum) and where the campaign puts it: all of it.
 std::string stitch_inputs_digest(const CampaignInfo& c, const std::vector<FovEntry>& fovs,
                                  const std::map<int, ManifestRecord>& records, const po::variables_map& vm) {
-  nlohmann::json j = {{"program", program_checksum()},
-                      {"campaign", {c.name, c.fov_um, c.overlap_um}},
-                      {"pixel-nm", vm["pixel-nm"].as<double>()},
-                      {"search-um", vm["search-um"].as<double>()},
-                      {"register-widefield", vm["register-widefield"].as<bool>()},
-                      {"blend", vm["blend"].as<std::string>()},
-                      {"block-px", vm["block-px"].as<std::size_t>()},
-                      {"mosaic-deflate", vm["mosaic-deflate"].as<int>()}};
+  nlohmann::json j = stitch_settings(c, vm);
   nlohmann::json tiles = nlohmann::json::array();
   for (const FovEntry& f : fovs) {
     const auto it = records.find(f.id);
@@ -180,7 +185,8 @@ std::vector<std::string> stitch_outputs(bool ome_tiff) {
 
 // Why the mosaic in `out` is not what the last complete stitch stage left for these inputs
 // ("" when it is: stitch_summary.json has this digest and the outputs are as it wrote them).
-std::string stitch_out_of_date_reason(const std::string& out, const std::string& digest, bool ome_tiff) {
+std::string stitch_out_of_date_reason(const std::string& out, const std::string& digest, bool ome_tiff,
+                                      const nlohmann::json& settings = nlohmann::json()) {
   // Anything unreadable there (a folder of that name, say) is "not up to date": the stitch stage
   // then says what is wrong with it when it writes.
   std::error_code ec;
@@ -192,10 +198,19 @@ std::string stitch_out_of_date_reason(const std::string& out, const std::string&
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("outputs") || !j["outputs"].is_object())
     return "stitch_summary.json cannot be read";
-  if (j.value("inputs_digest", "") != digest)
-    return j.value("program", "") != program_checksum()
-               ? "it was made by another build of annamosaic than this one"
-               : "the FoV results, their positions or the stitch settings changed since it was made";
+  if (j.value("inputs_digest", "") != digest) {
+    if (j.value("program", "") != program_checksum()) return "it was made by another build of annamosaic than this one";
+    // Which setting, where the summary kept them (made by this version or later).
+    if (!settings.is_object() || !j.contains("settings") || !j["settings"].is_object())
+      return "the FoV results, their positions or the stitch settings changed since it was made";
+    std::string changed;
+    for (const auto& [key, now] : settings.items())
+      if (key != "program" && (!j["settings"].contains(key) || j["settings"][key] != now))
+        changed += (changed.empty() ? "" : ", ") + key + " " + now.dump() +
+                   (j["settings"].contains(key) ? " (was " + j["settings"][key].dump() + ")" : std::string());
+    return changed.empty() ? "the FoV results or their positions changed since it was made"
+                           : "a setting changed since it was made: " + changed;
+  }
   const auto names = stitch_outputs(ome_tiff);
   const nlohmann::json now = output_stamps(out, names);
   for (const std::string& n : names) {
@@ -261,7 +276,7 @@ MosaicVerdict stitch_stage_verdict(const CampaignInfo& campaign, const std::vect
   const auto records = Manifest(out + "/manifest.jsonl").load();
   const std::string digest = stitch_inputs_digest(campaign, fovs, records, vm);
   const bool ome = vm["ome-tiff"].as<bool>();
-  v.why = stitch_out_of_date_reason(out, digest, ome);
+  v.why = stitch_out_of_date_reason(out, digest, ome, stitch_settings(campaign, vm));
   v.current = v.why.empty();
   // As run_stitch_stage decides: the mosaic current without its export (a stop during it).
   if (!v.current && ome && stitch_up_to_date(out, digest, false)) {
@@ -302,7 +317,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   if (rank == 0) {
     try {
       digest = stitch_inputs_digest(campaign, fovs, records, vm);
-      why_remade = stitch_out_of_date_reason(out, digest, vm["ome-tiff"].as<bool>());
+      why_remade = stitch_out_of_date_reason(out, digest, vm["ome-tiff"].as<bool>(), stitch_settings(campaign, vm));
       up_to_date = why_remade.empty() ? 1 : 0;
     } catch (const std::exception& e) {
       why_remade = std::string("its record cannot be read: ") + e.what();  // redone (which rewrites it)
@@ -612,6 +627,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                  s.compressed_bytes ? static_cast<double>(s.pixel_bytes) / s.compressed_bytes : 0.0, fuse_s, size);
     // Recorded before the OME-TIFF export and again after it: a stop before or during the export
     // then leaves a mosaic that the next run keeps, exporting it only.
+    const nlohmann::json settings = stitch_settings(campaign, vm);
     const auto record = [=](double ome_s, bool with_ome) {
       write_file_atomic(out + "/stitch_summary.json",
                         json_text(nlohmann::json({{"ranks", size},
@@ -628,6 +644,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                                         // For the next run: what this mosaic was made from, and
                                         // its files as written (stitch_up_to_date).
                                         {"inputs_digest", digest},
+                                        {"settings", settings},  // to say which one changed
                                         {"program", program_checksum()},  // apart, so that status can say why
                                         {"outputs", output_stamps(out, stitch_outputs(with_ome))}}),
                                   1) + "\n");

@@ -791,8 +791,8 @@ class Run(unittest.TestCase):
         self.assertIn("up to date", stitch("--ome-tiff"))
         log = stitch("--blend", "max")  # another setting: redone, and said why
         self.assertNotIn("up to date", log)
-        self.assertIn("stitch stage: making the mosaic again: the FoV results, their positions or the stitch settings "
-                      "changed since it was made", log)
+        self.assertIn('stitch stage: making the mosaic again: a setting changed since it was made: blend "max" (was "linear")',
+                      log)
         # ... without --ome-tiff this time: the export of the previous mosaic does not stay.
         self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif: it shows the previous mosaic", log)
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
