@@ -1,5 +1,6 @@
 // `annamosaic export`: a pyramidal IMS mosaic to a pyramidal OME-TIFF (--ome-tiff), or a region
 // of one level and channel to TIFF/PNG for quick looks (-o).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -17,9 +18,14 @@
 namespace annamosaic::cli {
 namespace {
 // OUT.config.ini with only the last extension taken off: "mosaic.ome.tif" -> "mosaic.ome.config.ini",
-// so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone.
+// so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone; a PNG
+// keeps its extension ("crop.png.config.ini"), so that the same region as crop.tif and crop.png
+// keeps both records.
 std::string export_config_path(const std::string& out) {
   const std::filesystem::path p(out);
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".png") return out + ".config.ini";
   return (p.parent_path() / p.stem()).string() + ".config.ini";
 }
 }  // namespace

@@ -132,6 +132,12 @@ class Export(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(out, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        # The same region as a TIFF too: each keeps its own record of how it was made.
+        self.assertEqual(run("export", IMS, "--level", "3", "-o", out[:-4] + ".tif").returncode, 0)
+        with open(out + ".config.ini") as f:
+            self.assertIn("overview.png", f.read())
+        with open(out[:-4] + ".config.ini") as f:
+            self.assertIn("overview.tif", f.read())
 
     def test_usage_errors(self):
         o = os.path.join(TMP, "cli", "x.tif")
