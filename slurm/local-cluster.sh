@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node SLURM (munge + slurmctld + slurmd) for tests and for trying the campaign
-# scripts on one machine, as root, without systemd or cgroups (shared/reference/slurm-mpi.md).
+# scripts on one machine, as root, without systemd or cgroups (README.md, "SLURM: a screening campaign").
 # Two fake GPUs (character devices) let tests check GPU binding with --gpus-per-task=1.
 #   slurm/local-cluster.sh start STATE_DIR   # prints "export SLURM_CONF=..." on success
 #   slurm/local-cluster.sh stop  STATE_DIR   # stops only the daemons this script started

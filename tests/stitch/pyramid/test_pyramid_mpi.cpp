@@ -1,6 +1,6 @@
 // IMS writer with 2 MPI ranks (run under mpiexec -n 2): any split of the blocks between ranks
 // gives the same file as one process; errors reach every rank with the same message.
-// GoogleTest main with MPI (slurm-mpi.md): MPI_Init_thread(MULTIPLE), an environment whose
+// GoogleTest main with MPI: MPI_Init_thread(MULTIPLE), an environment whose
 // TearDown finalizes MPI. Only rank 0 reads files back; its verdict is broadcast so that both
 // ranks pass or fail together.
 #include <gtest/gtest.h>
