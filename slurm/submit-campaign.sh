@@ -9,7 +9,7 @@
 #   NODES [1]  GPUS_PER_NODE [4]  CPUS_PER_GPU [8]  MEM_PER_CPU [4G]  TIME [04:00:00]
 #   STITCH_TIME [TIME] (a stitch element is not requeued at its limit: it would start over)
 #   STITCH_RANKS [2] (MPI ranks per node of a stitch element)  PARTITION []  ACCOUNT []
-#   STITCH_PARTITION [PARTITION] (the stitch needs no GPU: a CPU partition where GPU partitions
+#   STITCH_PARTITION [PARTITION] (set but empty: the default partition; the stitch needs no GPU: a CPU partition where GPU partitions
 #   refuse GPU-less jobs)  STITCH_NODES [NODES]
 #   THROTTLE [4] (array elements running at once, >= 1)
 #   GPU_GRES [--gpus-per-task=1]  (sbatch options, space-separated, e.g. "--gres=gpu:4
@@ -128,7 +128,9 @@ common=(--parsable --export=ALL)
 [[ -n "${ACCOUNT:-}" ]] && common+=(--account="$ACCOUNT")
 fov_where=(--nodes="$NODES") stitch_where=(--nodes="$STITCH_NODES")
 [[ -n "${PARTITION:-}" ]] && fov_where+=(--partition="$PARTITION")
-[[ -n "${STITCH_PARTITION:-${PARTITION:-}}" ]] && stitch_where+=(--partition="${STITCH_PARTITION:-$PARTITION}")
+# STITCH_PARTITION set but empty: the cluster's default partition (often the CPU one), not PARTITION's.
+stitch_partition=${STITCH_PARTITION-${PARTITION:-}}
+[[ -n "$stitch_partition" ]] && stitch_where+=(--partition="$stitch_partition")
 read -ra gres <<< "${GPU_GRES---gpus-per-task=1}"  # "" (CPU ranks) or one or more sbatch options
 fovs=$(submit fovs "${common[@]}" "${fov_where[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
   --ntasks-per-node="$GPUS_PER_NODE" ${gres[@]+"${gres[@]}"} --cpus-per-task="$CPUS_PER_GPU" \
