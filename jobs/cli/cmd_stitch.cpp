@@ -1,6 +1,7 @@
 // `annamosaic stitch`: pairwise registration + global layout + block fusion of per-FoV images.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -132,6 +133,11 @@ double variance(const ImageF& img) {
 }
 
 int run_stitch(const Command& self, const po::variables_map& vm) {
+  // Started by mpirun -n N, every process would do the whole stitch into the same files.
+  if (const char* n = std::getenv("OMPI_COMM_WORLD_SIZE"); n && std::atoi(n) > 1)
+    throw UsageError("stitch runs as one process (its threads: --threads); under mpirun -n " + std::string(n) +
+                     " every rank would make the same mosaic into the same files. The stitch stage of `run` "
+                     "(--stage stitch) is the one spread over ranks");
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the campaign or tile folder)");
   const std::string output = vm["output"].as<std::string>();
@@ -164,7 +170,33 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
   const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm);
   const TileSource& src = *source;
+  // Positions in another unit than um (nm: a mosaic of 1.3 million px a side was being fused):
+  // grid neighbours a median far more, or far less, than a tile apart.
+  {
+    std::map<std::pair<int, int>, std::size_t> at;
+    for (std::size_t i = 0; i < src.size(); ++i) at[{src.info(i).row, src.info(i).col}] = i;
+    std::vector<double> dist;
+    for (const auto& [cell, i] : at)
+      for (const std::pair<int, int>& next : {std::pair{cell.first, cell.second + 1}, std::pair{cell.first + 1, cell.second}})
+        if (const auto it = at.find(next); it != at.end())
+          dist.push_back(std::hypot(src.info(it->second).x_um - src.info(i).x_um, src.info(it->second).y_um - src.info(i).y_um));
+    const double tile_um = static_cast<double>(std::max(src.info(0).width_px, src.info(0).height_px)) * src.pixel_nm() / 1000.0;
+    if (!dist.empty()) {
+      std::nth_element(dist.begin(), dist.begin() + static_cast<std::ptrdiff_t>(dist.size() / 2), dist.end());
+      const double m = dist[dist.size() / 2];
+      if (m > 10 * tile_um || m < 0.1 * tile_um)
+        throw InputError(positions, fmt::format("grid neighbours are a median {:.4g} um apart, but a tile is {:.4g} um wide "
+                                                "({} px at {:g} nm): x_um, y_um in another unit (nm?), or the wrong pixel "
+                                                "size (--pixel-nm)",
+                                                m, tile_um, std::max(src.info(0).width_px, src.info(0).height_px), src.pixel_nm()));
+    }
+  }
   double overlap_um = vm["overlap-um"].as<double>();
+  if (overlap_um >= 0 && vm["feather-um"].as<double>() < 0 && !vm["overlap-um"].defaulted()) {
+    const double tile_um = static_cast<double>(std::min(src.info(0).width_px, src.info(0).height_px)) * src.pixel_nm() / 1000.0;
+    if (overlap_um >= tile_um)
+      throw UsageError(fmt::format("--overlap-um {:g} is not less than a tile ({:.4g} um)", overlap_um, tile_um));
+  }
   if (overlap_um < 0) {
     if (auto it = campaign.find("overlap-um"); it != campaign.end())
       overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
@@ -172,6 +204,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       // Tiles without a campaign (--from-layout on exported tiles, say): the positions say it.
       overlap_um = nominal_overlap_um(src);
       spdlog::info("overlap {:.3g} um from the stage positions (no campaign.ini here; --overlap-um sets it)", overlap_um);
+      if (!(overlap_um > 0))
+        spdlog::warn("the stage positions leave no overlap between neighbouring tiles (tiles of {:.4g} um at {:g} nm): "
+                     "nothing can be registered; is the pixel size right (--pixel-nm, the resolution tags)?",
+                     static_cast<double>(src.info(0).width_px) * src.pixel_nm() / 1000.0, src.pixel_nm());
     }
   }
   std::size_t other_size = 0;
@@ -197,6 +233,16 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (!vm.count("from-layout")) outputs.push_back(layout_path);
   if (ims) outputs.push_back(bdv_xml_path(output));
   prepare_outputs(tile_paths, outputs);
+  {  // what stitches killed before they could commit left beside these outputs (a mosaic-sized .tmp)
+    std::size_t files = 0;
+    std::uintmax_t bytes = 0;
+    for (const std::string& path : outputs) {
+      const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
+      const auto [n, b] = remove_abandoned_temporaries(dir.string(), /*only_dead_writers=*/true, fs::path(path).filename().string());
+      files += n, bytes += b;
+    }
+    if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed stitches left", files, bytes / 1e6);
+  }
   // A `run` output folder's layout.json is that run's record (its mosaic, its status): never replaced by a stitch.
   if (!vm.count("from-layout")) {
     const fs::path run_dir = fs::path(layout_path).has_parent_path() ? fs::path(layout_path).parent_path() : fs::path(".");

@@ -201,11 +201,24 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
     s->pages_.push_back(c.pages.empty() ? PageRange{1, 1} : parse_page_range(c.pages));
   }
   s->channel_pixel_nm_.assign(channels.size(), 0.0);
+  // Per channel: the first tile's pixel type and tagged pixel size, and the tiles unlike it. One
+  // scale maps a channel to the mosaic's uint16: a float tile of 0..1 among uint16 ones comes out
+  // black; a tile tagged at another pixel size is not resampled.
+  const auto type_name = [](const TiffInfo& i) {
+    return fmt::format("{}{}", i.sample_format == 3 ? "float" : i.sample_format == 2 ? "int" : "uint", i.bits_per_sample);
+  };
+  std::vector<std::string> first_type(channels.size());
+  std::vector<std::vector<std::string>> other_type(channels.size()), other_tag(channels.size());
   for (std::size_t i = 0; i < s->tiles_.size(); ++i) {
     TileInfo& t = s->tiles_[i];
     for (std::size_t c = 0; c < channels.size(); ++c) {
       const std::string p = s->path(i, c);
       const TiffInfo info = read_tiff_info(p);
+      if (i == 0) first_type[c] = type_name(info);
+      else if (type_name(info) != first_type[c]) other_type[c].push_back(p + " (" + type_name(info) + ")");
+      if (i > 0 && info.pixel_nm > 0 && s->channel_pixel_nm_[c] > 0 &&
+          std::abs(info.pixel_nm - s->channel_pixel_nm_[c]) > 1e-3 * s->channel_pixel_nm_[c])
+        other_tag[c].push_back(fmt::format("{} ({:g} nm)", p, info.pixel_nm));
       const PageRange& pr = s->pages_[c];
       if (pr.first > info.pages || (pr.last != 0 && pr.last > info.pages))
         throw InputError(p, fmt::format("channel '{}' wants pages {} but the file has {}", channels[c].name, channels[c].pages,
@@ -228,6 +241,19 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
                                         info.width, info.height, channels[0].name, t.width_px, t.height_px));
       }
     }
+  }
+  for (std::size_t c = 0; c < channels.size(); ++c) {
+    if (!other_type[c].empty())
+      throw InputError(s->path(0, c), fmt::format("channel '{}': {} tile(s) of another pixel type than this one's {} ({}{}): "
+                                                  "one scale maps the channel to the mosaic, so their values would be wrong "
+                                                  "(a float tile of 0..1 among uint16 ones comes out black); convert them to one type",
+                                                  channels[c].name, other_type[c].size(), first_type[c], other_type[c].front(),
+                                                  other_type[c].size() > 1 ? ", ..." : ""));
+    if (!other_tag[c].empty())
+      spdlog::warn("channel '{}': {} tile(s) tagged at another pixel size than {} ({:g} nm): {}{}; every tile is placed and "
+                   "fused at {:g} nm",
+                   channels[c].name, other_tag[c].size(), s->path(0, c), s->channel_pixel_nm_[c], other_tag[c].front(),
+                   other_tag[c].size() > 1 ? ", ..." : "", s->pixel_nm_);
   }
   return s;
 }

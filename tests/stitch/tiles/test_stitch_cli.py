@@ -251,6 +251,40 @@ class StitchCli(unittest.TestCase):
         p = self.stitch(self.out("folder.tif"), check=3)
         self.assertIn("is a folder", p.stderr)
 
+    def test_foreign_tiles_in_another_unit_or_of_mixed_types_are_refused(self):
+        # Tiles cut from one image (100 nm px, 64 px tiles, 16 px overlap), as another program
+        # would write them.
+        rng = np.random.default_rng(5)
+        image = rng.random((128, 176)).astype(np.float32)
+        d = self.out("foreign")
+        os.makedirs(d, exist_ok=True)
+        rows = []
+        for r in range(2):
+            for c in range(3):
+                i = r * 3 + c
+                tile = image[r * 48:r * 48 + 64, c * 48:c * 48 + 64]
+                tifffile.imwrite(os.path.join(d, "%04d.tif" % i), (tile * 60000).astype(np.uint16),
+                                 resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+                rows.append((i, r, c, c * 4.8, r * 4.8))
+
+        def positions(scale):
+            with open(os.path.join(d, "positions.csv"), "w") as fh:
+                fh.write("id,row,col,x_um,y_um\n" + "".join("%d,%d,%d,%g,%g\n" % (i, r, c, x * scale, y * scale)
+                                                          for i, r, c, x, y in rows))
+
+        positions(1000)  # nm under x_um: a mosaic 1000 times too large was being fused
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.ims"), check=2)
+        self.assertIn("grid neighbours are a median 4800 um apart, but a tile is 6.4 um wide", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "m.ims")))
+        positions(1)
+        tifffile.imwrite(os.path.join(d, "0004.tif"), image[48:112, 48:112])  # float 0..1 among uint16
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.ims"), check=2)
+        self.assertIn("1 tile(s) of another pixel type than this one's uint16 (%s (float32))" % os.path.join(d, "0004.tif"),
+                      p.stderr)
+        tifffile.imwrite(os.path.join(d, "0004.tif"), (image[48:112, 48:112] * 60000).astype(np.uint16),
+                         resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+        run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.ims"), check=0)
+
     def test_help(self):
         p = run("--help", check=0)
         for s in ("--tiles", "--channel", "--register", "layout.json", "--from-layout", "--blend"):
