@@ -8,6 +8,8 @@
 #include <memory>
 #include <sstream>
 
+#include <fmt/ranges.h>
+
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -290,6 +292,23 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  s.max_residual_px, L.register_seconds, L.solve_seconds);
     spdlog::info("wrote {}", layout_path);
     if (const std::string w = search_range_warning(L, r.search_um, src.pixel_nm()); !w.empty()) spdlog::warn("{}", w);
+    // Tiles no registered overlap holds: where the stage put them, off by its error. Named, with
+    // the likely causes (a stage error beyond --search-um moved one by 32 px in a user's test).
+    if (s.components > 1 && s.component.size() == src.size()) {
+      std::map<int, std::size_t> members;
+      for (int c : s.component) ++members[c];
+      const int main_group = std::max_element(members.begin(), members.end(), [](const auto& a, const auto& b) {
+                               return a.second < b.second;
+                             })->first;
+      std::vector<int> apart;
+      for (std::size_t i = 0; i < src.size(); ++i)
+        if (s.component[i] != main_group) apart.push_back(src.info(i).id);
+      spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their stage "
+                   "positions, off by the stage's error. If the stage may be off by more than --search-um ({:g} um), "
+                   "stitch again with a larger one; else their overlaps hold too little structure",
+                   apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
+                   apart.size() > 10 ? ", ..." : "", r.search_um);
+    }
     xs = s.x_px, ys = s.y_px;
   }
   if (vm["layout-only"].as<bool>()) {
