@@ -194,6 +194,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     }
   }
   double overlap_um = vm["overlap-um"].as<double>();
+  if (overlap_um < 0 && !vm["overlap-um"].defaulted()) throw UsageError("--overlap-um must be >= 0");
   if (overlap_um >= 0 && vm["feather-um"].as<double>() < 0 && !vm["overlap-um"].defaulted()) {
     const double tile_um = static_cast<double>(std::min(src.info(0).width_px, src.info(0).height_px)) * src.pixel_nm() / 1000.0;
     if (overlap_um >= tile_um)

@@ -284,6 +284,10 @@ class StitchCli(unittest.TestCase):
         tifffile.imwrite(os.path.join(d, "0004.tif"), (image[48:112, 48:112] * 60000).astype(np.uint16),
                          resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
         run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.ims"), check=0)
+        # An overlap the tiles cannot have, given by hand: refused.
+        for bad, said in (("-3", "--overlap-um must be >= 0"), ("6.4", "--overlap-um 6.4 is not less than a tile")):
+            p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "x.ims"), "--overlap-um=" + bad, check=1)
+            self.assertIn(said, p.stderr)
 
     def test_help(self):
         p = run("--help", check=0)
