@@ -88,11 +88,13 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           fov.table_path, rs.outside_field, static_cast<std::uint64_t>(in_window),
           100.0 * static_cast<double>(rs.outside_field) / in_window, fov_nm, bounds()));
     }
-    if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm))
-      // Camera pixels or um read as nm: everything lands in a corner of the field.
-      w->warnings.push_back(fmt::format("{}: the localizations span only {} of a {:.0f} nm field: are the coordinates "
-                                        "in nm (see the table's units)?",
-                                        fov.table_path, bounds(), fov_nm));
+    // Camera pixels or um read as nm: everything lands in a corner of the field.
+    if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm)) {
+      w->cornered = fmt::format("{}: the localizations span only {} of a {:.0f} nm field: are the coordinates in nm (see "
+                                "the table's units)?",
+                                fov.table_path, bounds(), fov_nm);
+      w->warnings.push_back(w->cornered);
+    }
   } catch (const std::exception& e) {
     w->failed = true;
     w->reason = e.what();
@@ -279,6 +281,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   if (!w.widefield_registered)
     for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
+  if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;  // for the campaign's verdict (run)
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return json_text(rec);
 }

@@ -52,6 +52,7 @@ struct FovWork {
   FovResult result;
   bool failed = false;
   std::string reason;
+  std::string cornered;  // its warning when all localizations lie in a corner of the field (a unit slip)
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)

@@ -640,12 +640,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         if (it == plan.end()) continue;
         ++recorded;
         done += r.status == "done";
-        if (r.status == "done" && r.extra.contains("warnings") && r.extra["warnings"].is_array())
-          for (const auto& w : r.extra["warnings"])
-            if (w.is_string() && w.get<std::string>().find("the localizations span only") != std::string::npos) {
-              if (cornered++ == 0) cornered_example = w.get<std::string>();
-              break;
-            }
+        if (r.status == "done" && r.extra.contains("cornered") && r.extra["cornered"].is_string() && cornered++ == 0)
+          cornered_example = r.extra["cornered"].get<std::string>();
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())

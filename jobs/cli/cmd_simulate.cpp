@@ -35,6 +35,33 @@ double fraction(const po::variables_map& vm, const char* name) {
 
 }  // namespace
 
+void add_specimen_options(po::options_description& d, const std::string& help_prefix) {
+  // (boost copies a description when its option is added: a temporary lasting the statement does.)
+  const auto help = [&](const char* text) { return help_prefix + text; };
+  d.add_options()
+      ("structure", po::value<std::string>()->default_value("microtubules"), help("microtubules or nuclear-pores").c_str())
+      ("filaments-per-100um2", double_default(6.0), help("microtubule starts per 100 um^2 of cell").c_str())
+      ("labels-per-um", double_default(30.0), help("labels per um of filament").c_str())
+      ("bundle-fraction", double_default(0.2), help("fraction of bundled filaments").c_str())
+      ("pore-occupancy", double_default(0.35), help("nuclear-pore density (0..1)").c_str())
+      ("cell-fraction", double_default(0.8), help("fraction of lattice sites with a cell").c_str())
+      ("cell-radius-um", double_default(24.0), help("mean cell radius").c_str())
+      ("gradient", double_default(0.7), help("density falls by this fraction across the region").c_str());
+}
+
+SpecimenOptions specimen_options(const po::variables_map& vm) {
+  SpecimenOptions s;
+  s.structure = parse_structure(vm["structure"].as<std::string>());
+  s.filaments_per_100um2 = non_negative(vm, "filaments-per-100um2");
+  s.labels_per_um = non_negative(vm, "labels-per-um");
+  s.bundle_fraction = fraction(vm, "bundle-fraction");
+  s.pore_occupancy = fraction(vm, "pore-occupancy");
+  s.cell_fraction = fraction(vm, "cell-fraction");
+  s.cell_radius_um = positive<double>(vm, "cell-radius-um");
+  s.gradient = fraction(vm, "gradient");
+  return s;
+}
+
 CampaignOptions simulate_options(const po::variables_map& vm) {
   CampaignOptions o;
   o.name = vm["name"].as<std::string>();
@@ -49,16 +76,9 @@ CampaignOptions simulate_options(const po::variables_map& vm) {
   if (g.jitter_um < 0) throw UsageError("--jitter-um must be >= 0");
   g.seed = mix_seed(o.seed, 7);
   auto& s = o.specimen;
-  s.structure = parse_structure(vm["structure"].as<std::string>());
-  s.filaments_per_100um2 = non_negative(vm, "filaments-per-100um2");
+  s = specimen_options(vm);
   s.persistence_um = positive<double>(vm, "persistence-um");
-  s.labels_per_um = non_negative(vm, "labels-per-um");
-  s.bundle_fraction = fraction(vm, "bundle-fraction");
-  s.pore_occupancy = fraction(vm, "pore-occupancy");
-  s.cell_fraction = fraction(vm, "cell-fraction");
   s.cell_spacing_um = positive<double>(vm, "cell-spacing-um");
-  s.cell_radius_um = positive<double>(vm, "cell-radius-um");
-  s.gradient = fraction(vm, "gradient");
   auto& b = o.blinking;
   b.frames = positive<int>(vm, "frames");
   b.detections_per_label = positive<double>(vm, "detections-per-label");
@@ -160,16 +180,8 @@ Command simulate_command() {
         ("overlap-um", double_default(1.0), "overlap between neighbours in um")
         ("order", po::value<std::string>()->default_value("snake"), "acquisition order: raster or snake")
         ("jitter-um", double_default(0.3), "stage error (Gaussian sigma, truncated at 3 sigma) in um")
-        ("structure", po::value<std::string>()->default_value("microtubules"), "microtubules or nuclear-pores")
-        ("filaments-per-100um2", double_default(6.0), "microtubule starts per 100 um^2 of cell")
         ("persistence-um", double_default(20.0), "filament persistence length")
-        ("labels-per-um", double_default(30.0), "labels per um of filament")
-        ("bundle-fraction", double_default(0.2), "fraction of bundled filaments")
-        ("pore-occupancy", double_default(0.35), "nuclear-pore density (0..1)")
-        ("cell-fraction", double_default(0.8), "fraction of lattice sites with a cell")
         ("cell-spacing-um", double_default(45.0), "cell lattice spacing")
-        ("cell-radius-um", double_default(24.0), "mean cell radius")
-        ("gradient", double_default(0.7), "density falls by this fraction across the region")
         ("frames", po::value<int>()->default_value(1000), "camera frames per FoV acquisition (k)")
         ("detections-per-label", double_default(4.0), "mean detections of a label over all frames")
         ("sigma-loc-nm", double_default(10.0), "localization precision")
@@ -185,6 +197,7 @@ Command simulate_command() {
         ("pixel-nm", double_default(20.0), "super-resolution pixel of the ground-truth images")
         ("no-perfect", po::bool_switch(), "do not write ground_truth/perfect images")
         ("write-dense", po::bool_switch(), "also write ground_truth/dense (all frames rendered)");
+    add_specimen_options(d, "");
   };
   c.run = [c](const po::variables_map& vm) { return run_simulate(c, vm); };
   return c;

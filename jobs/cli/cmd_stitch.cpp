@@ -14,6 +14,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/numeric.hpp"
 #include "core/progress.hpp"
 #include "imageio/png_preview.hpp"
 #include "pyramid/ims_writer.hpp"
@@ -184,8 +185,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
           dist.push_back(std::hypot(src.info(it->second).x_um - src.info(i).x_um, src.info(it->second).y_um - src.info(i).y_um));
     const double tile_um = static_cast<double>(std::max(src.info(0).width_px, src.info(0).height_px)) * src.pixel_nm() / 1000.0;
     if (!dist.empty()) {
-      std::nth_element(dist.begin(), dist.begin() + static_cast<std::ptrdiff_t>(dist.size() / 2), dist.end());
-      const double m = dist[dist.size() / 2];
+      const double m = median(dist);
       if (m > 10 * tile_um || m < 0.1 * tile_um)
         throw InputError(positions, fmt::format("grid neighbours are a median {:.4g} um apart, but a tile is {:.4g} um wide "
                                                 "({} px at {:g} nm): x_um, y_um in another unit (nm?), or the wrong pixel "

@@ -179,15 +179,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   d.seed = o.seed;
   d.read = table_options(vm);
   auto& s = d.sim;
-  s.specimen.structure = parse_structure(vm["structure"].as<std::string>());
+  s.specimen = specimen_options(vm);  // with simulate's range checks
   s.specimen.seed = vm["specimen-seed"].as<std::uint64_t>();
-  s.specimen.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
-  s.specimen.labels_per_um = vm["labels-per-um"].as<double>();
-  s.specimen.bundle_fraction = vm["bundle-fraction"].as<double>();
-  s.specimen.pore_occupancy = vm["pore-occupancy"].as<double>();
-  s.specimen.cell_radius_um = vm["cell-radius-um"].as<double>();
-  s.specimen.cell_fraction = vm["cell-fraction"].as<double>();
-  s.specimen.gradient = vm["gradient"].as<double>();
   s.region_um = vm["region-um"].as<double>();
   s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
   std::tie(s.locs_per_label_min, s.locs_per_label_max) = parse_range("locs-per-label", vm["locs-per-label"].as<std::string>());
@@ -398,21 +391,14 @@ Command train_command() {
         ("campaign", po::value<std::vector<std::string>>()->composing(), "tables: a campaign folder (repeatable; its campaign.ini's patterns and camera-pixel-nm apply)")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "tables: widefield pages averaged")
         ("pairs-per-table", po::value<int>()->default_value(20), "tables: (S, T) window pairs per table")
-        ("structure", po::value<std::string>()->default_value("microtubules"), "simulate: microtubules or nuclear-pores")
         ("specimen-seed", po::value<std::uint64_t>()->default_value(1), "simulate: specimen seed (evaluate uses another)")
         ("region-um", double_default(1000.0), "simulate: specimen region edge")
-        ("filaments-per-100um2", double_default(6.0), "simulate: microtubule density")
-        ("labels-per-um", double_default(30.0), "simulate: labels per um of filament")
-        ("bundle-fraction", double_default(0.2), "simulate: bundled filaments")
-        ("pore-occupancy", double_default(0.35), "simulate: nuclear-pore density")
-        ("cell-radius-um", double_default(24.0), "simulate: mean cell radius (large: no gaps between cells)")
-        ("cell-fraction", double_default(0.8), "simulate: fraction of lattice sites with a cell")
-        ("gradient", double_default(0.7), "simulate: density falls by this fraction across the region")
         ("sigma-loc-nm", double_default(10.0), "simulate: localization precision")
         ("locs-per-label", po::value<std::string>()->default_value("0.05:50"), "simulate: MIN:MAX localizations per label (log-uniform)")
         ("photons-per-label", double_default(20.0), "simulate: widefield photons per label per frame")
         ("background-photons", double_default(100.0), "simulate: widefield background per pixel")
         ("wf-shift-max-px", double_default(1.5), "simulate: widefield misregistration (camera px)");
+    add_specimen_options(d, "simulate: ");
     add_table_options(d, 108.0);
   };
   c.run = [c](const po::variables_map& vm) {

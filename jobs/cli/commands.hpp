@@ -29,6 +29,10 @@ std::vector<Command> all_commands();
 po::variables_map options_of(const std::string& command, const std::vector<std::string>& argv);
 // The simulator's options from a parsed `simulate` variables map.
 CampaignOptions simulate_options(const po::variables_map& vm);
+// The specimen options `simulate` and `train` share (structure, densities, cells): declared (help
+// texts after `help_prefix`) and read, with their range checks, in one place.
+void add_specimen_options(po::options_description& d, const std::string& help_prefix);
+SpecimenOptions specimen_options(const po::variables_map& vm);
 // configs/demo.ini, compiled into the binary: `annamosaic run` without --config uses it.
 const char* embedded_demo_config();
 

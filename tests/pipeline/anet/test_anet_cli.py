@@ -274,7 +274,8 @@ class Train(unittest.TestCase):
                       p.stderr)
         for args, said in ((("--validate-every", "-1"), "--validate-every must be >= 0"),
                            (("--log-every-s", "-3"), "--log-every-s must be > 0"),
-                           (("--alpha", "0", "--beta", "0", "--gamma", "0"), "the generator has no loss to learn from")):
+                           (("--alpha", "0", "--beta", "0", "--gamma", "0"), "the generator has no loss to learn from"),
+                           (("--pore-occupancy", "2"), "--pore-occupancy must be in [0, 1]")):  # simulate's checks
             p = run("train", "-o", TMP / "x.h5", "--dry-run", *args, check=False)
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
