@@ -8,8 +8,10 @@
 # core, two ranks on one core each - the per-rank scaling -, and one rank on both cores).
 # Another campaign: scripts/scale-run.sh configs/fullsize-8x8.ini 2x1
 set -euo pipefail
+case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 cfg=${1:-configs/fig4-33x33-reduced.ini}
+[[ -f "$cfg" ]] || { echo "scale-run: no configuration $cfg (relative to $PWD)" >&2; exit 1; }
 shift || true
 layouts=("$@")
 [[ ${#layouts[@]} -gt 0 ]] || layouts=(1x1 2x1 1x2)

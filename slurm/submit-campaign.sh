@@ -47,7 +47,7 @@ positive STITCH_RANKS "${STITCH_RANKS:=2}"; positive THROTTLE "${THROTTLE:=4}"; 
 # TIME in SLURM's forms (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> seconds.
 seconds_of() {
   local t=$1 d=0 h=0 m=0 s=0 days=0
-  [[ "$t" =~ ^([0-9]+)-(.*)$ ]] && { days=1; d=${BASH_REMATCH[1]}; t=${BASH_REMATCH[2]}; IFS=: read -r h m s <<< "$t"; }
+  [[ "$t" =~ ^([0-9]+)-(.+)$ ]] && { days=1; d=${BASH_REMATCH[1]}; t=${BASH_REMATCH[2]}; IFS=: read -r h m s <<< "$t"; }
   if (( days == 0 )); then
     case $(tr -cd : <<< "$t" | wc -c) in
       0) m=$t ;; 1) IFS=: read -r m s <<< "$t" ;; 2) IFS=: read -r h m s <<< "$t" ;; *) return 1 ;;
@@ -79,12 +79,12 @@ for c in "$@"; do
   real=$(realpath "$c")
   [[ -z "${config_seen[$real]:-}" ]] || die "$c is given twice"
   config_seen[$real]=1
-  rc=0; json=$("$bin" status "$c" --json 2>/dev/null) || rc=$?
+  rc=0; "$bin" status "$c" --json > /dev/null 2>&1 || rc=$?
   if (( rc == 1 || rc == 2 )); then
     "$bin" status "$c" >&2 || true
     die "$c cannot be run as it is (above); nothing was submitted"
   fi
-  out=$(sed -n 's/^ *"output": "\(.*\)",\{0,1\}$/\1/p' <<< "$json" | head -n 1)
+  out=$("$bin" status "$c" --output-folder 2>/dev/null | head -n 1)
   [[ -n "$out" ]] || die "$c: annamosaic status named no output folder (exit $rc); nothing was submitted"
   out=$(realpath -m "$out")  # out, ./out/ and /abs/out are one folder
   [[ -z "${grid_of_output[$out]:-}" ]] ||
@@ -95,11 +95,13 @@ done
 export ANNAMOSAIC ANNAMOSAIC_GRID_SCRIPT
 ANNAMOSAIC=$(realpath "$(command -v "$bin")")
 ANNAMOSAIC_GRID_SCRIPT="$here/annamosaic-grid.sbatch"
-# --dry-run: the commands as they would run, with stand-ins for the job ids.
+# --dry-run: the commands as they would run, with stand-ins for the job ids, on the standard
+# output (fd 3: this function's own is the job id).
+exec 3>&1
 submit() {
   local name=$1; shift
   # The jobs find the binary and this script through the environment (--export=ALL): shown too.
-  if (( dry )); then printf '%q ' ANNAMOSAIC="$ANNAMOSAIC" ANNAMOSAIC_GRID_SCRIPT="$ANNAMOSAIC_GRID_SCRIPT" sbatch "$@" >&2; echo >&2; echo "<$name-job-id>"; return; fi
+  if (( dry )); then printf '%q ' ANNAMOSAIC="$ANNAMOSAIC" ANNAMOSAIC_GRID_SCRIPT="$ANNAMOSAIC_GRID_SCRIPT" sbatch "$@" >&3; echo >&3; echo "<$name-job-id>"; return; fi
   local id
   id=$(sbatch "$@") || return
   echo "${id%%;*}"  # --parsable prints "id;cluster" on multi-cluster sites
@@ -115,9 +117,9 @@ else
   list=$(mktemp "slurm-campaign-$(date +%Y%m%d-%H%M%S)-XXXX.list")
 fi
 if (( dry )); then
-  echo "campaign list $list would hold (array index: configuration -> its output folder; its log is slurm-<job>_<index>.out):" >&2
+  echo "campaign list $list would hold (array index: configuration -> its output folder; its log is slurm-<job>_<index>.out):"
   i=0
-  for c in "$@"; do echo "  $i: $(realpath "$c") -> ${outputs[$i]}" >&2; i=$((i + 1)); done
+  for c in "$@"; do echo "  $i: $(realpath "$c") -> ${outputs[$i]}"; i=$((i + 1)); done
   list=$(realpath -m "$list")
 else
   realpath "$@" > "$list"

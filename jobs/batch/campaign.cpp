@@ -8,6 +8,8 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -132,11 +134,12 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
   }
   if (dist.empty() || !(pitch_um > 0)) return;
   const double m = median(dist);
-  if (m > 10 * pitch_um || m < 0.1 * pitch_um)
-    throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart, but fov-um - "
-                                       "overlap-um = {:.4g} um: positions in another unit (nm?), or wrong fov-um / "
-                                       "overlap-um in campaign.ini",
-                                       m, pitch_um));
+  // Beyond 3x either way no stage error explains it; camera pixels (65-160 nm) are 6-15x, nm 1000x.
+  if (m > 3 * pitch_um || m < pitch_um / 3)
+    throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart ({:.3g} x), but "
+                                       "fov-um - overlap-um = {:.4g} um: positions in another unit (nm, or camera or "
+                                       "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
+                                       m, m / pitch_um, pitch_um));
   if (!warnings) return;
   // A step to the next col that goes mostly in y (and to the next row mostly in x): the x_um and
   // y_um columns swapped, or rows and cols. Used as given: the overlaps are looked for where the
@@ -163,6 +166,78 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
 }
 }  // namespace
 
+namespace {
+// A pattern component ("r{row:02}_c{col:02}.csv") as a regular expression: its fields any number.
+std::regex component_regex(const std::string& component) {
+  std::string re;
+  for (std::size_t i = 0; i < component.size(); ++i) {
+    if (component[i] == '{') {
+      const std::size_t close = component.find('}', i);
+      if (close == std::string::npos) break;
+      re += "-?[0-9]+";
+      i = close;
+    } else {
+      if (std::string("\\^$.|?*+()[]{}").find(component[i]) != std::string::npos) re += '\\';
+      re += component[i];
+    }
+  }
+  return std::regex(re);
+}
+}  // namespace
+
+std::vector<std::string> unlisted_tables(const CampaignInfo& c, const std::vector<FovEntry>& plan) {
+  std::vector<std::string> components;
+  for (const auto& part : fs::path(c.table_pattern)) components.push_back(part.string());
+  // Folders matched so far (relative to the campaign); bounded: a campaign folder holds the FoVs,
+  // not a file system to search.
+  constexpr std::size_t kMaxEntries = 200000;
+  std::size_t seen = 0;
+  std::vector<std::string> dirs = {""};
+  for (std::size_t k = 0; k < components.size() && !dirs.empty(); ++k) {
+    const std::string& comp = components[k];
+    const bool last = k + 1 == components.size();
+    std::vector<std::string> next;
+    if (comp.find('{') == std::string::npos) {
+      for (const std::string& d : dirs) next.push_back(d.empty() ? comp : d + "/" + comp);
+    } else {
+      const std::regex re = component_regex(comp);
+      for (const std::string& d : dirs) {
+        std::error_code ec;
+        for (fs::directory_iterator it(c.dir + "/" + d, ec), end; !ec && it != end; it.increment(ec)) {
+          if (++seen > kMaxEntries) return {};
+          const std::string name = it->path().filename().string();
+          std::error_code e2;
+          if ((last ? it->is_regular_file(e2) : it->is_directory(e2)) && std::regex_match(name, re))
+            next.push_back(d.empty() ? name : d + "/" + name);
+        }
+      }
+    }
+    dirs = std::move(next);
+  }
+  std::set<std::string> listed;
+  for (const FovEntry& f : plan) listed.insert(fs::path(f.table_path).lexically_normal().string());
+  std::vector<std::string> out;
+  for (const std::string& rel : dirs) {
+    std::error_code ec;
+    if (!fs::is_regular_file(c.dir + "/" + rel, ec)) continue;
+    if (!listed.count(fs::path(c.dir + "/" + rel).lexically_normal().string())) out.push_back(rel);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<FovEntry>& plan) {
+  const std::vector<std::string> extra = unlisted_tables(c, plan);
+  if (extra.empty()) return "";
+  std::string names;
+  for (std::size_t i = 0; i < extra.size() && i < 3; ++i) names += (i ? ", " : "") + extra[i];
+  if (extra.size() > 3) names += ", ...";
+  return fmt::format("{}: {} table(s) match the campaign's tables ({}) but {} lists no FoV for them, so they are not "
+                     "run: {} (a FoV added after the campaign was made? add its row to {}; `annamosaic init-campaign "
+                     "--force` remakes it from the tables)",
+                     c.dir, extra.size(), c.table_pattern, c.positions, names, c.positions);
+}
+
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings) {
   const std::string path = c.dir + "/" + c.positions;
   const std::vector<TileInfo> tiles = read_positions_csv(path);  // header by name, duplicates refused
@@ -181,6 +256,8 @@ std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>*
     f.cost = ec ? 0 : size;
     out.push_back(f);
   }
+  if (warnings)
+    if (std::string w = unlisted_tables_warning(c, out); !w.empty()) warnings->push_back(std::move(w));
   return out;
 }
 

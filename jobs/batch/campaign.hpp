@@ -40,6 +40,11 @@ CampaignInfo read_campaign(const std::string& dir);
 // (that FoV will fail with its reason), a malformed positions row is.
 // `warnings` (optional) receives what is unusual but allowed (rows running against y).
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings = nullptr);
+// Tables in the campaign folder that match its table pattern but belong to no FoV of `plan`
+// (relative paths, sorted): a FoV added after positions.csv was written is otherwise never run,
+// and nothing says so. plan_fovs warns of them (unlisted_tables_warning: "" when none).
+std::vector<std::string> unlisted_tables(const CampaignInfo& c, const std::vector<FovEntry>& plan);
+std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<FovEntry>& plan);
 // "fov/{id}/locs.csv" with id 7 -> "fov/0007/locs.csv".
 std::string expand_pattern(const std::string& pattern, int id);
 // FoV indices sorted by decreasing cost (ties by id): the dispatch order.

@@ -57,4 +57,22 @@ IdentityCheck check_campaign_identity(const nlohmann::json& recorded, const nloh
   return c;
 }
 
+nlohmann::json campaign_fov_settings(const CampaignInfo& c) {
+  return {{"camera-pixel-nm", c.camera_pixel_nm},
+          {"fov-um", c.fov_um},
+          {"structure", c.structure},
+          {"switch", c.switch_id},
+          {"widefield-frames", c.widefield_frames}};
+}
+
+std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign) {
+  std::string diff;
+  if (!recorded.is_object()) return diff;
+  const nlohmann::json now = campaign_fov_settings(campaign);  // items() of a temporary would dangle
+  for (const auto& [k, v] : now.items())
+    if (recorded.contains(k) && recorded[k] != v)
+      diff += (diff.empty() ? "" : ", ") + k + " " + recorded[k].dump() + " -> " + v.dump();
+  return diff;
+}
+
 }  // namespace annamosaic

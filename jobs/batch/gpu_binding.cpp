@@ -52,7 +52,7 @@ std::string granted_gpus_unused(const std::map<std::string, std::string>& env, i
   if (device_count > 0 || it == env.end() || it->second.empty() || it->second == "NoDevFiles" || it->second[0] == '-')
     return "";
   return "CUDA_VISIBLE_DEVICES=" + it->second + ": GPU(s) were granted, but LibTorch sees no CUDA device (a CPU-only "
-         "LibTorch such as Debian's, or no driver): running on the CPU (README \"A-net on a GPU\" builds the CUDA variant)";
+         "LibTorch such as Debian's, or no driver): running on the CPU (README \"The whole pipeline on a GPU node\": scripts/setup-gpu-node.sh builds annamosaic against a CUDA LibTorch)";
 }
 
 std::size_t auto_in_flight(const Binding& b) {

@@ -224,14 +224,29 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     if (!before.is_discarded() && stage != "stitch")
       for (const char* k : kOptionalTableSettings)
         if (before.contains(k) && !now.contains(k)) diff += (diff.empty() ? "" : ", ") + std::string(k) + " " + json_text(before[k]) + " -> (unset)";
+    // The models by their files too (the checksums alone name none).
+    if (!before.is_discarded() && before.contains("model-file") && before["model-file"].is_string() &&
+        diff.find("model ") != std::string::npos)
+      diff += "; those results were made with " + before["model-file"].get<std::string>() + ", this run's model is " +
+              vm["model"].as<std::string>();
     if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
+    // campaign.ini's settings (recorded since version 0.1.0 of 2026-12-05; older records: not compared).
+    if (!before.is_discarded() && before.contains("campaign_settings"))
+      if (const std::string changed = changed_campaign_settings(before["campaign_settings"], campaign); !changed.empty())
+        throw InputError(out, "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini (" + changed +
+                                  "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
   } else if (has_results) {
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
   }
   if (stage == "stitch") return;
   now["campaign"] = identity;
+  now["campaign_settings"] = campaign_fov_settings(campaign);
+  try {  // for messages only (compared by checksum)
+    now["model-file"] = fs::absolute(resolve_model(vm["model"].as<std::string>())).lexically_normal().string();
+  } catch (const std::exception&) {
+  }
   fs::create_directories(out);
   write_file_atomic(path, json_text(now, 1) + "\n");
 }
@@ -342,6 +357,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_name);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
+        write_config_next_to(campaign_dir + "/simulate.config.ini", simulate_command(), svm);  // as `simulate` does
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       }
       // The campaign read before anything is written: a campaign that cannot be run leaves no
@@ -635,11 +651,17 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
       std::size_t done = 0, recorded = 0, cornered = 0;
       std::string cornered_example;
+      std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
       for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
         const auto it = plan.find(id);
         if (it == plan.end()) continue;
         ++recorded;
         done += r.status == "done";
+        if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
+            r.extra["inputs"].contains("table") && r.extra["inputs"]["table"].is_object()) {
+          const std::string sum = r.extra["inputs"]["table"].value("checksum", "");
+          if (!sum.empty()) by_table[sum].push_back(id);
+        }
         if (r.status == "done" && r.extra.contains("cornered") && r.extra["cornered"].is_string() && cornered++ == 0)
           cornered_example = r.extra["cornered"].get<std::string>();
         std::string generic = r.reason;
@@ -655,6 +677,19 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         auto& [count, example] = reasons[generic];
         if (count++ == 0) example = r.reason;
       }
+      // One table under two FoVs (a copy slip): the mosaic would show that field twice, and the
+      // two tiles register to each other at no offset at all.
+      std::size_t duplicated = 0;
+      std::string duplicate_example;
+      for (const auto& [sum, ids] : by_table)
+        if (ids.size() > 1 && duplicated++ == 0)
+          for (std::size_t i = 0; i < ids.size() && i < 4; ++i)
+            duplicate_example += (i ? ", " : "") + plan[ids[i]]->table_path;
+      if (duplicated)
+        spdlog::warn("{} table(s) are the same bytes under several FoVs (e.g. {}): a table copied to the wrong FoV? The "
+                     "mosaic shows that field at each of their places; fix the campaign and rerun (changed tables are "
+                     "redone)",
+                     duplicated, duplicate_example);
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
       if (done >= 2 && 2 * cornered > done) {
@@ -679,7 +714,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
       return 5;
     }
-    const StitchStageResult st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");
+    if (rank == 0) clear_stitch_stopped(out);
+    StitchStageResult st;
+    try {
+      st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");
+    } catch (const Stopped& e) {
+      if (rank == 0) record_stitch_stopped(out, e.what());
+      throw;
+    }
     failed = st.failed_fovs;
     run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
     // A signal during the QC report (its last seconds): the report was finished, so was the run.
@@ -716,7 +758,10 @@ Command run_command() {
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
       "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"
       "depending on it runs and exits 5) or were left unprocessed, or most FoVs' localizations lie in a corner of\n"
-      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM (resume by rerunning).";
+      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM (resume by rerunning);\n"
+      "1 bad command line or configuration; 2 bad input (a campaign, table or model that cannot be used, an\n"
+      "output folder holding other results or in use by another run); 3 file system or environment (disk full,\n"
+      "no GPU for --device cuda); 4 internal error. The message names the file and place.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder); the embedded demo with -o OUT alone: OUT/campaign")

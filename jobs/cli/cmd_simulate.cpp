@@ -65,6 +65,12 @@ SpecimenOptions specimen_options(const po::variables_map& vm) {
 CampaignOptions simulate_options(const po::variables_map& vm) {
   CampaignOptions o;
   o.name = vm["name"].as<std::string>();
+  if (o.name.empty() && vm.count("output")) {  // by default the campaign is named after its folder
+    std::filesystem::path dir = std::filesystem::absolute(vm["output"].as<std::string>()).lexically_normal();
+    if (dir.filename().empty()) dir = dir.parent_path();  // "plate1/"
+    o.name = dir.filename().string();
+  }
+  if (o.name.empty()) o.name = "campaign";
   o.seed = vm["seed"].as<std::uint64_t>();
   auto& g = o.grid;
   g.rows = positive<int>(vm, "rows");
@@ -172,7 +178,7 @@ Command simulate_command() {
   c.add_options = [](po::options_description& d) {
     d.add_options()
         ("output,o", po::value<std::string>()->required(), "campaign folder to write")
-        ("name", po::value<std::string>()->default_value("demo"), "campaign name")
+        ("name", po::value<std::string>()->default_value(""), "campaign name (default: the campaign folder's name)")
         ("seed", po::value<std::uint64_t>()->default_value(1), "random seed (same seed, same files)")
         ("rows", po::value<int>()->default_value(4), "grid rows")
         ("cols", po::value<int>()->default_value(4), "grid columns")

@@ -87,6 +87,7 @@ struct Report {
   bool mosaic_export_only = false;     // current but for its OME-TIFF export
   bool will_simulate = false;          // the campaign is not there; the run simulates it first
   std::vector<std::string> map;        // the grid's FoV states (fov_map), when the plan is known
+  std::string unlisted;                // tables positions.csv lists no FoV for (not run), said
   std::string state;
   int exit = 0;
 };
@@ -111,6 +112,7 @@ Report examine(const Target& t, bool verify) {
       r.rows = campaign->rows, r.cols = campaign->cols;
       plan = plan_fovs(*campaign);
       plan_known = true;
+      r.unlisted = unlisted_tables_warning(*campaign, plan);
       // What `run` would refuse before any work, said now (submit-campaign.sh asks this before
       // submitting): another campaign's results in the output folder, a model that is not there.
       std::ifstream settings(t.out_dir + "/fov_settings.json");
@@ -119,6 +121,12 @@ Report examine(const Target& t, bool verify) {
         if (const IdentityCheck id = check_campaign_identity(recorded["campaign"], campaign_identity(*campaign));
             !id.refusal.empty())
           r.identity_error = t.out_dir + ": " + id.refusal;
+      // A FoV stage would refuse these results too (the stitch stage alone reuses them).
+      if (r.identity_error.empty() && recorded.is_object() && recorded.contains("campaign_settings"))
+        if (const std::string changed = changed_campaign_settings(recorded["campaign_settings"], *campaign); !changed.empty())
+          r.identity_error = t.out_dir + ": holds FoV results made with other settings in " + campaign->dir +
+                             "/campaign.ini (" + changed + "): use another output folder, or delete its fov/ and "
+                             "manifest.jsonl to redo them";
       try {
         resolve_model((*vm)["model"].as<std::string>());
       } catch (const std::exception& e) {
@@ -165,7 +173,9 @@ Report examine(const Target& t, bool verify) {
   }
   // Whatever the folder's own state: it is not this configuration's campaign's.
   if (!r.identity_error.empty()) {
-    r.state = "not this configuration's: " + r.identity_error;
+    r.state = (r.identity_error.find("other settings in") != std::string::npos ? "cannot be rerun as configured: "
+                                                                                 : "not this configuration's: ") +
+              r.identity_error;
     r.exit = 2;
   }
   return r;
@@ -213,6 +223,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
   if (s.not_in_plan)
     o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
                      s.not_in_plan);
+  if (!r.unlisted.empty()) o << "  note:    " << r.unlisted << "\n";
   if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
   if (!s.stage_now.empty()) o << "  now:     " << s.stage_now << " (for " << human_duration(s.stage_now_for_s) << ")\n";
   // Only while this run still has FoVs to do (a stitch-stage run has no FoV pace of its own).
@@ -247,7 +258,8 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     else if (r.mosaic_export_only) o << ", up to date; " << r.mosaic_why << "\n";
     else
       o << ", out of date (" << (r.mosaic_why.empty() ? "a FoV result, a position, a stitch setting or its files changed since" : r.mosaic_why)
-        << "): the next run remakes it\n";
+        << (r.identity_error.empty() && r.model_error.empty() ? "): the next run remakes it\n"
+                                                                : "): a run with this configuration is refused (above)\n");
   }
   if (s.qc_report) {
     o << fmt::format("  QC:      {} FoV(s) flagged{}\n", s.qc_flagged,
@@ -293,6 +305,7 @@ nlohmann::json report_json(const Report& r, bool show_map) {
   }
   if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
   if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
+  if (!r.unlisted.empty()) j["unlisted_tables"] = r.unlisted;
   if (r.mosaic_export_only) j["mosaic"]["export_only"] = true;
   if (!s.lock_error.empty()) j["lock_error"] = s.lock_error;
   if (show_map) j["map"] = r.map;
@@ -321,6 +334,20 @@ int run_status(const po::variables_map& vm) {
     if (listed == 0 || args.size() == before) throw UsageError("--list " + list + ": no run configuration in it");
   }
   if (args.empty()) args.push_back("out/demo");  // where `annamosaic run` without options writes
+
+  // For scripts (slurm/*.sh): the folder as a rerun would use it, raw (JSON would escape " and \).
+  if (vm["output-folder"].as<bool>()) {
+    int exit = 0;
+    for (const std::string& a : args) {
+      try {
+        std::cout << resolve_target(a).out_dir << "\n";
+      } catch (const std::exception& e) {
+        std::cerr << "annamosaic status: error: " << e.what() << "\n";
+        exit = 2;
+      }
+    }
+    return exit;
+  }
 
   std::vector<Report> reports;
   std::vector<std::string> seen;  // the same output named twice (a folder and its config) is one campaign
@@ -354,15 +381,22 @@ int run_status(const po::variables_map& vm) {
     print_report(reports[i], max_failed, vm["map"].as<bool>(), std::cout);
   }
   if (reports.size() > 1) {
-    std::size_t finished = 0, running = 0, done = 0, failed = 0, planned = 0;
+    std::size_t finished = 0, with_failures = 0, without_mosaic = 0, running = 0, done = 0, failed = 0, planned = 0;
     for (const Report& r : reports) {
       finished += r.exit == 0 || r.exit == 5;
+      with_failures += r.exit == 5;
+      without_mosaic += r.exit == 5 && r.st.mosaic_width_px == 0;
       running += r.st.running.has_value();
       if (r.st.plan_known && r.st.problem.empty()) done += r.st.done, failed += r.st.failed, planned += r.st.planned;
     }
-    std::cout << fmt::format("\n{} campaigns: {} finished, {} running, {} other; FoVs {} of {} done, {} failed (campaigns that "
-                             "could be read)\n",
-                             reports.size(), finished, running, reports.size() - finished - running, done, planned, failed);
+    const std::string failures =
+        with_failures == 0 ? std::string()
+                           : fmt::format(" ({} with failed FoVs{})", with_failures,
+                                         without_mosaic ? fmt::format(", {} of them without a mosaic", without_mosaic) : "");
+    std::cout << fmt::format("\n{} campaigns: {} finished{}, {} running, {} other; FoVs {} of {} done, {} failed (campaigns "
+                             "that could be read)\n",
+                             reports.size(), finished, failures, running, reports.size() - finished - running, done, planned,
+                             failed);
   }
   return exit;
 }
@@ -373,7 +407,7 @@ Command status_command() {
   Command c;
   c.name = "status";
   c.summary = "Where a campaign's run stands: running or not, FoVs done / failed / left, pace, mosaic, QC flags.";
-  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--verify] [--map] [--json]";
+  c.usage = "annamosaic status [OUTPUT_FOLDER | CONFIG.ini ...] [--list CAMPAIGN_LIST] [--verify] [--map] [--json | --output-folder]";
   c.details =
       "Reads the output folder (manifest.jsonl, events.jsonl, the run lock, stitch_summary.json, qc/qc.json)\n"
       "and changes nothing: safe while a run writes there. Running = a process holds the folder's lock\n"
@@ -397,7 +431,9 @@ Command status_command() {
         ("failed", po::value<std::size_t>()->default_value(10), "list at most this many failed (and QC-flagged) FoVs per campaign")
         ("verify", po::bool_switch(), "read every FoV result and compare it with its recorded checksum (damaged ones: exit 75)")
         ("map", po::bool_switch(), (std::string("draw each campaign's grid, a character per FoV (") + kFovMapLegend + ")").c_str())
-        ("json", po::bool_switch(), "print the status as JSON (an array: one object per campaign)");
+        ("json", po::bool_switch(), "print the status as JSON (an array: one object per campaign)")
+        ("output-folder", po::bool_switch(), "print only each campaign's output folder, one per line, as a rerun would "
+                                             "use it (for scripts); reads nothing in it");
   };
   c.run = [](const po::variables_map& vm) { return run_status(vm); };
   return c;

@@ -238,6 +238,26 @@ void note_step(const std::string& out, const std::string& step) {
   }
 }
 
+}  // namespace
+
+void record_stitch_stopped(const std::string& out, const std::string& why) {
+  try {
+    const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    write_file_atomic(out + "/stitch_stopped.json",
+                      json_text(nlohmann::json({{"stopped", true}, {"signal", stop_signal()}, {"why", why}, {"unix_s", now_s}}), 1) +
+                          "\n");
+  } catch (const std::exception& e) {
+    spdlog::warn("{}/stitch_stopped.json not written: {}", out, e.what());
+  }
+}
+
+void clear_stitch_stopped(const std::string& out) {
+  std::error_code ec;
+  std::filesystem::remove(out + "/stitch_stopped.json", ec);
+}
+
+namespace {
+
 // OUT/mosaic.ome.tif from OUT/mosaic.ims (rank 0); its seconds.
 double export_mosaic_ome_tiff(const std::string& out) {
   note_step(out, "exporting mosaic.ome.tif");
@@ -428,6 +448,15 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "widefield"});
     StitchOptions so;
     so.registration.search_um = vm["search-um"].as<double>();
+    // Searched a whole FoV step, a pair can match the next tile over (a copied table, a periodic
+    // specimen) and stack tiles: at most half a step.
+    if (const double step_um = campaign.fov_um - campaign.overlap_um; step_um > 0 && so.registration.search_um > step_um / 2) {
+      if (rank == 0)
+        spdlog::warn("--search-um {} is more than half the step between FoVs ({:.4g} um: fov-um - overlap-um), where a "
+                     "pair could match a tile a whole FoV over: searching +-{:.4g} um",
+                     so.registration.search_um, step_um, step_um / 2);
+      so.registration.search_um = step_um / 2;
+    }
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange
     RegistrationSignal recon;
     recon.channel = 0;

@@ -34,6 +34,13 @@ struct StitchStageResult {
 StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out_dir, bool verify_results);
 
+// OUT/stitch_stopped.json: rank 0 records that a signal stopped the stitch stage (cleanly: no file
+// half-written under its final name), and removes the record when the stage starts again.
+// slurm/annamosaic-grid.sbatch reads it to tell a stop at the time limit (submit with more time)
+// from ranks killed by something else (out of memory: more time would not help).
+void record_stitch_stopped(const std::string& out_dir, const std::string& why);
+void clear_stitch_stopped(const std::string& out_dir);
+
 // First line of OUT/config.ini, followed by the run's working folder (relative paths in it are
 // taken from there).
 inline constexpr const char* kWorkingFolderMark = "# working folder: ";

@@ -1,5 +1,6 @@
 #include <torch/version.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -265,9 +266,11 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
   // again. Beyond it: the user asked for fewer steps than were made.
   const auto step = c.scalars.find("step");
   if (step != c.scalars.end() && static_cast<std::int64_t>(step->second) > opt.steps)
-    throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps {} or more (its best model is {})",
+    throw InputError(ckpt_path, fmt::format("is at step {} already: give --steps {} or more{}",
                                             static_cast<std::int64_t>(step->second), static_cast<std::int64_t>(step->second),
-                                            best_path));
+                                            std::filesystem::exists(best_path)
+                                                ? " (its best-validated model is " + best_path + ")"
+                                                : std::string(" (it has no validated model yet)")));
   return c;
 }
 
@@ -347,12 +350,35 @@ TrainSummary train(const TrainOptions& opt) {
     spdlog::info("validation: {} samples; the sparse histograms of the {} with an S score MS-SSIM {:.4f} against T (the "
                  "baseline the model should beat)", validation.size(), with_s, histogram_score);
   }
+  // A blank image scores high against targets that are mostly background (higher than a model in
+  // its first thousand steps): a generator that has gone blank (a diverged training) would be kept
+  // as the best. The blank image's own score is the tell.
+  double blank_score = 0;
+  for (const PreparedSample& p : validation) {
+    const ImageF t = tensor_to_image(p.t01);
+    ImageF blank(t.width(), t.height());
+    blank_score += ms_ssim_wang(blank.view(), t.view());
+  }
+  if (!validation.empty()) {
+    blank_score /= static_cast<double>(validation.size());
+    spdlog::info("validation: a blank image scores MS-SSIM {:.4f} on these samples (a model at that score whose outputs "
+                 "are nearly blank reconstructs nothing: it is not kept as the best)", blank_score);
+  }
+  // A score near the blank image's is not enough to tell (a training passes through it on its
+  // way up): the output must be nearly blank too, lit on under a quarter of the pixels T lights.
+  const auto lit = [](const ImageF& a) {
+    return static_cast<double>(std::count_if(a.data(), a.data() + a.size(), [](float v) { return v > 0.01f; }));
+  };
+  double lit_ratio = 1;  // of the last validation: pixels lit in the outputs / in the targets
   auto validate = [&]() {
-    double s = 0;
+    double s = 0, lit_out = 0, lit_target = 0;
     for (const PreparedSample& p : validation) {
       const ImageF a = tensor_to_image(core.predict(p)), t = tensor_to_image(p.t01);
       s += ms_ssim_wang(a.view(), t.view());
+      lit_out += lit(a);
+      lit_target += lit(t);
     }
+    lit_ratio = lit_target > 0 ? lit_out / lit_target : 1;
     return validation.empty() ? -1.0 : s / static_cast<double>(validation.size());
   };
 
@@ -406,10 +432,18 @@ TrainSummary train(const TrainOptions& opt) {
     double score = -1;
     if (opt.validate_every > 0 && step % opt.validate_every == 0) {
       score = validate();
-      spdlog::info("step {}: validation MS-SSIM {:.4f} ({}best {:.4f} at step {})", step, score,
+      const bool flat = std::abs(score - blank_score) < 0.02 && lit_ratio < 0.25;
+      if (flat) {
+        ++sum.flat_validations;
+        spdlog::warn("step {}: the validation score is a blank image's ({:.4f}) and the outputs light {:.1f}% of the "
+                     "pixels the targets light: the generator reconstructs nothing, the training has diverged (G {:.4g}, "
+                     "D {:.4g}; a lower --lr?). Not kept as the best model",
+                     step, blank_score, 100 * lit_ratio, L.g, L.d);
+      }
+      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}best {:.4f} at step {})", step, score, flat ? " (blank output)" : "",
                    with_s > 0 ? fmt::format("histogram of S {:.4f}; ", histogram_score) : std::string(),
-                   std::max(sum.best_score, score), score > sum.best_score ? step : sum.best_step);
-      if (score > sum.best_score) {
+                   flat ? sum.best_score : std::max(sum.best_score, score), !flat && score > sum.best_score ? step : sum.best_step);
+      if (!flat && score > sum.best_score) {
         sum.best_score = score;
         sum.best_step = step;
         ModelFile best = core.model_file(model_provenance(step));
@@ -461,6 +495,13 @@ TrainSummary train(const TrainOptions& opt) {
       best.provenance["note"] = "best validation score at step " + std::to_string(sum.best_step) + " of " + std::to_string(opt.steps);
       write_model_file(opt.output, best);
     } else {
+      // A model that reconstructs blank images is no model: nothing is written under its name.
+      if (sum.flat_validations > 0)
+        throw InputError(fmt::format("--lr {}", opt.lr),
+                         fmt::format("the training diverged: every validation ({}) scored as a blank image does (the "
+                                     "generator reconstructs nothing), so no model was written to {}. Train again from "
+                                     "scratch (another -o or --checkpoint-dir) with a lower --lr (the recipe's is 2e-4)",
+                                     sum.flat_validations, opt.output));
       write_model_file(opt.output, core.model_file(model_provenance(opt.steps)));
     }
     spdlog::info("wrote {}", opt.output);

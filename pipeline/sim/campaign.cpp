@@ -86,6 +86,9 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
                                   " but no ground_truth/ folder): simulating here would replace its files; give a new or "
                                   "empty folder with -o");
   for (const char* d : {"", "/fov", "/ground_truth", "/ground_truth/perfect", "/ground_truth/dense"}) {
+    if ((std::string(d) == "/ground_truth/perfect" && !opt.write_perfect) ||
+        (std::string(d) == "/ground_truth/dense" && !opt.write_dense))
+      continue;  // no empty folders that suggest images
     fs::create_directories(out + d, ec);
     if (ec) throw IoError(out + d, "cannot create folder: " + ec.message());
   }

@@ -93,7 +93,22 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
   };
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n0,0,1,4,0\n", "duplicate id 0");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,2,8,0\n", "outside the campaign's 2 x 2 grid");
-  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm?)");
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm, or camera or stage pixels?)");
+  // Camera pixels of 108 nm (4 um = 37 px): 9 times the pitch, refused too.
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,37.04,0\n", "a median 37.04 um apart (9.26 x), but fov-um - overlap-um = 4 um");
+  // A table added after positions.csv was written (here t/locs_7.csv) is not run: said, by name.
+  fs::create_directories(d + "/t");
+  for (const char* f : {"/t/locs_0.csv", "/t/locs_1.csv", "/t/locs_7.csv", "/t/notes.csv"}) write(d + f, "frame,x,y\n");
+  write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4,0\n");
+  std::vector<std::string> unlisted;
+  EXPECT_EQ(plan_fovs(c, &unlisted).size(), 2u);
+  ASSERT_EQ(unlisted.size(), 1u);
+  EXPECT_NE(unlisted[0].find("1 table(s) match the campaign's tables (t/locs_{id:d}.csv) but positions.csv lists no FoV "
+                             "for them, so they are not run: t/locs_7.csv"),
+            std::string::npos)
+      << unlisted[0];
+  EXPECT_EQ(unlisted_tables(c, plan_fovs(c)), std::vector<std::string>{"t/locs_7.csv"});
+  fs::remove_all(d + "/t");
   // Rows numbered bottom-up (the stage's y points up): allowed, the stitcher follows the
   // positions, but said.
   write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,0,-4\n");

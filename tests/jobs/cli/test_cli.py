@@ -297,6 +297,10 @@ class Cli(unittest.TestCase):
         # The earlier simulation's ground truth of FoVs 2 and 3 would contradict this one: removed.
         self.assertIn("removed 2 ground-truth image(s) of an earlier simulation", p.stderr)
         self.assertEqual(sorted(os.listdir(os.path.join(out, "ground_truth", "perfect"))), ["0000.tif", "0001.tif"])
+        # Without --name the campaign is named after its folder (not "demo").
+        self.assertIn("simulating campaign 'camp'", p.stderr)
+        with open(os.path.join(out, "campaign.ini")) as f:
+            self.assertIn("name = camp\n", f.read())
         # A number given as nan is refused by name before anything is made.
         p = run("simulate", "-o", os.path.join(self.dir, "nan"), "--overlap-um", "nan", check=1)
         self.assertIn("--overlap-um must be a finite number, not nan", p.stderr)
@@ -304,6 +308,36 @@ class Cli(unittest.TestCase):
         # `run -o` of a campaign folder (meant: run it) is refused, not a demo simulated into it.
         p = run("run", "-o", out, check=1)
         self.assertIn("is a campaign folder (it has campaign.ini / positions.csv): to run it, give --campaign", p.stderr)
+
+    def test_a_campaign_edited_after_its_run_is_said_not_silently_mixed(self):
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "3", "--fov-um", "6", "--cell-fraction", "1",
+            "--filaments-per-100um2", "30", "-q", check=0)
+        # FoV 2's table is FoV 0's (a copy slip): the mosaic would show that field twice.
+        shutil.copy(os.path.join(camp, "fov", "0000", "locs.csv"), os.path.join(camp, "fov", "0002", "locs.csv"))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertIn("1 table(s) are the same bytes under several FoVs (e.g. " + os.path.join(camp, "fov", "0000", "locs.csv"),
+                      p.stderr)
+        # A FoV added after positions.csv was written is not run: run and status name it.
+        os.makedirs(os.path.join(camp, "fov", "0007"))
+        shutil.copy(os.path.join(camp, "fov", "0001", "locs.csv"), os.path.join(camp, "fov", "0007", "locs.csv"))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        said = "1 table(s) match the campaign's tables (fov/{id}/locs.csv) but positions.csv lists no FoV for them, so " \
+               "they are not run: fov/0007/locs.csv"
+        self.assertIn(said, p.stderr)
+        self.assertIn(said, run("status", out, check=0).stdout)
+        # campaign.ini edited since the FoVs were made (its camera pixel decides how the widefield
+        # is scaled): the rerun is refused, naming the change, not "all done" with old results.
+        ini = os.path.join(camp, "campaign.ini")
+        with open(ini) as f:
+            text = f.read()
+        with open(ini, "w") as f:
+            f.write(text.replace("camera-pixel-nm = 108", "camera-pixel-nm = 160"))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=2)
+        self.assertIn("holds FoV results made with other settings in " + camp + "/campaign.ini (camera-pixel-nm 108.0 -> "
+                      "160.0): use another --output", p.stderr)
+        p = run("status", out, check=2)
+        self.assertIn("state:   cannot be rerun as configured:", p.stdout)
 
     def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):
         # No cells at all: every FoV is empty, which `run` would then fail one by one.

@@ -15,6 +15,7 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 CONFIG = """
 threads = 1
 [simulate]
+name = demo
 rows = 3
 cols = 3
 fov-um = 6
@@ -691,9 +692,17 @@ class Run(unittest.TestCase):
         self.assertIn("stopped by signal 10", log)
         self.assertEqual([f for f in os.listdir(os.path.join(d, "out")) if ".tmp" in f], [])
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
+        # The stop is recorded (the SLURM script tells it from a rank killed out of memory by it),
+        # and the record goes when the stage runs again.
+        with open(os.path.join(d, "out", "stitch_stopped.json")) as f:
+            record = json.load(f)
+        self.assertTrue(record["stopped"])
+        self.assertEqual(record["signal"], 10)
+        self.assertIn("stitch stage stopped", record["why"])
         p = mpirun(2, "--config", ini, "--stage", "stitch")
         log = p.communicate(timeout=600)[0]
         self.assertEqual(p.returncode, 0, log[-3000:])
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "stitch_stopped.json")))
         ref = mosaic_levels(os.path.join(self.ref, "out", "mosaic.ims"))
         got = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))
         self.assertEqual(sorted(ref), sorted(got))

@@ -55,6 +55,14 @@ echo "$dry" | grep -q -- "--signal=B:USR1@600 " || fail "dry run: FOV_LEAD_S not
 echo "$dry" | grep -q -- "^ANNAMOSAIC=$bin " || fail "dry run: no ANNAMOSAIC in the sbatch line: $dry"
 echo "$dry" | grep -q -- "0: $work/grid-a.ini -> $work/grid-a/out" || fail "dry run: no output folder per grid: $dry"
 
+# A time limit SLURM would refuse only after the other checks: refused first, named.
+refused=$(TIME=1- "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "TIME=1- accepted: $refused"
+echo "$refused" | grep -q "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '1-'" || fail "TIME=1-: $refused"
+# An output folder whose name JSON would escape is still the one named (status --output-folder).
+sed -e "s#^output = .*#output = $work/grid \"q\" \\\\ a/out#" grid-a.ini > grid-quoted.ini
+dry=$("$src/slurm/submit-campaign.sh" --dry-run grid-quoted.ini 2>&1) || fail "dry run (quoted output): $dry"
+echo "$dry" | grep -qF -- "0: $work/grid-quoted.ini -> $work/grid \"q\" \\ a/out" || fail "quoted output folder: $dry"
+
 # Grids that cannot run as they are, refused before anything is submitted: a campaign that is not
 # there, two grids writing one output folder, a configuration given twice.
 sed -e "s#grid-a/#no-such-grid/#g" -e "/^\[simulate\]/,/^\[run\]/{/^\[run\]/!d}" grid-a.ini > grid-missing.ini
@@ -70,7 +78,8 @@ refusal grid-a.ini grid-same-output.ini | grep -q "grid-same-output.ini and grid
   fail "the shared output folder is not named"
 refusal grid-a.ini grid-a.ini | grep -q "grid-a.ini is given twice" || fail "a configuration given twice"
 sed -e "s#^output = .*#output = $work/grid-nomodel/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-nomodel.ini
-refusal grid-nomodel.ini | grep -q "cannot run: --model $work/no-such-model.h5: file not found" || fail "a missing model"
+msg=$(refusal grid-nomodel.ini)
+grep -q "cannot run: --model $work/no-such-model.h5: file not found" <<< "$msg" || fail "a missing model: $msg"
 [[ -z "$(squeue -h)" ]] || fail "a refused campaign submitted something"
 
 # 1 + 2: array job of two grids (the first fails when it runs: its pixel size is not its model's,
@@ -153,7 +162,8 @@ for _ in $(seq 900); do
 done
 log=$(cat slurm-requeue-*.out)
 echo "$log" | grep -q "stopped cleanly before the time limit; requeueing" || fail "the job did not stop cleanly and requeue"
-echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT=1)"
+echo "$log" | grep -q "annamosaic fovs exited with 75: stopped at the time limit; requeued" || fail "no final line before the requeue"
+echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT=1): $(scontrol show job "${jid}_0")"
 [[ "$(state_of "${jid}_0")" == COMPLETED ]] || fail "requeued job ended as $(state_of "${jid}_0")"
 n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['status']=='done'}))" "$manifest")
 [[ "$n" == 12 ]] || fail "after the requeue $n of 12 FoVs are done"

@@ -258,6 +258,24 @@ class Train(unittest.TestCase):
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
 
+    def test_a_diverged_training_writes_no_model(self):
+        # --lr 0.9 blows the generator up to a blank output, which on mostly-background targets
+        # would score better than a model that is learning: not kept, and no model written.
+        d = TMP / "diverged"
+        p = run("train", "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 10, "--lr", 0.9, "--beta1", 0,
+                "--validate-every", 5, "--validation-samples", 2, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr[-2000:])
+        self.assertIn("step 5: the validation score is a blank image's", p.stderr)
+        self.assertIn("--lr 0.9: the training diverged: every validation (2) scored as a blank image does", p.stderr)
+        self.assertFalse((d / "m.h5").exists())
+        self.assertFalse((d / "m.train" / "best.h5").exists())
+        # The recipe's learning rate on the same data is not taken for a blank output.
+        p = run("train", "-o", d / "ok.h5", "--ngf", 4, "--ndf", 4, "--steps", 10,
+                "--validate-every", 5, "--validation-samples", 2, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertNotIn("blank image's", p.stderr)
+        self.assertTrue((d / "ok.h5").exists())
+
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
