@@ -233,8 +233,8 @@ std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<Fov
   for (std::size_t i = 0; i < extra.size() && i < 3; ++i) names += (i ? ", " : "") + extra[i];
   if (extra.size() > 3) names += ", ...";
   return fmt::format("{}: {} table(s) match the campaign's tables ({}) but {} lists no FoV for them, so they are not "
-                     "run: {} (a FoV added after the campaign was made? add its row to {}; `annamosaic init-campaign "
-                     "--force` remakes it from the tables)",
+                     "run: {} (a FoV added after the campaign was made? add its row to {}, or rerun `annamosaic "
+                     "init-campaign --force` with the grid's full --rows / --cols)",
                      c.dir, extra.size(), c.table_pattern, c.positions, names, c.positions);
 }
 

@@ -58,10 +58,10 @@ IdentityCheck check_campaign_identity(const nlohmann::json& recorded, const nloh
 }
 
 nlohmann::json campaign_fov_settings(const CampaignInfo& c) {
+  // campaign.ini's own key names (its `structure` is a label: the switch id is what the A-net gets).
   return {{"camera-pixel-nm", c.camera_pixel_nm},
           {"fov-um", c.fov_um},
-          {"structure", c.structure},
-          {"switch", c.switch_id},
+          {"switch-id", c.switch_id},
           {"widefield-frames", c.widefield_frames}};
 }
 

@@ -232,7 +232,8 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
-    // campaign.ini's settings (recorded since version 0.1.0 of 2026-12-05; older records: not compared).
+    // campaign.ini's settings (recorded since 2026-12-05; older records: not compared). The stitch
+    // stage too: tiles made at another fov-um are not this campaign's tiles.
     if (!before.is_discarded() && before.contains("campaign_settings"))
       if (const std::string changed = changed_campaign_settings(before["campaign_settings"], campaign); !changed.empty())
         throw InputError(out, "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini (" + changed +
@@ -404,7 +405,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   agree(failed_code, failed_reason, "preparing the campaign", comm);
   const CampaignInfo campaign = read_campaign(campaign_dir);
   std::vector<std::string> plan_warnings;
-  const std::vector<FovEntry> fovs = plan_fovs(campaign, &plan_warnings);
+  const std::vector<FovEntry> fovs = plan_fovs(campaign, rank == 0 ? &plan_warnings : nullptr);  // rank 0 says them
   if (rank == 0)
     for (const auto& w : plan_warnings) spdlog::warn("{}", w);
   if (rank == 0 && !vm["no-widefield"].as<bool>()) {
@@ -719,7 +720,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     try {
       st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");
     } catch (const Stopped& e) {
-      if (rank == 0) record_stitch_stopped(out, e.what());
+      // Every rank stops together (the stage's stop points are collective); the others wait for
+      // the record, or the first rank to exit 75 could get rank 0 killed (srun --kill-on-bad-exit)
+      // before it is written.
+      const std::string why = e.what();
+      on_rank0(comm, [&] { record_stitch_stopped(out, why); });
       throw;
     }
     failed = st.failed_fovs;

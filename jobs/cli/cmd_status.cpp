@@ -81,6 +81,7 @@ struct Report {
   std::string campaign_dir, campaign_error;
   std::string model_error;     // the configuration's model cannot be found (run would refuse)
   std::string identity_error;  // the output holds another campaign's results (run would refuse)
+  std::string settings_error;  // its FoV results were made under another campaign.ini (run would refuse)
   int rows = 0, cols = 0;
   std::optional<bool> mosaic_current;  // known only with the plan and a configuration
   std::string mosaic_why;              // why it is out of date, when that can be told
@@ -97,6 +98,7 @@ Report examine(const Target& t, bool verify) {
   r.target = t;
   std::optional<po::variables_map> vm;
   std::optional<CampaignInfo> campaign;
+  std::string settings_error;
   std::vector<FovEntry> plan;
   bool plan_known = false;
   try {
@@ -121,12 +123,12 @@ Report examine(const Target& t, bool verify) {
         if (const IdentityCheck id = check_campaign_identity(recorded["campaign"], campaign_identity(*campaign));
             !id.refusal.empty())
           r.identity_error = t.out_dir + ": " + id.refusal;
-      // A FoV stage would refuse these results too (the stitch stage alone reuses them).
-      if (r.identity_error.empty() && recorded.is_object() && recorded.contains("campaign_settings"))
+      // campaign.ini edited since the FoVs were made: run refuses it (when some FoV is done, below).
+      if (recorded.is_object() && recorded.contains("campaign_settings"))
         if (const std::string changed = changed_campaign_settings(recorded["campaign_settings"], *campaign); !changed.empty())
-          r.identity_error = t.out_dir + ": holds FoV results made with other settings in " + campaign->dir +
-                             "/campaign.ini (" + changed + "): use another output folder, or delete its fov/ and "
-                             "manifest.jsonl to redo them";
+          settings_error = t.out_dir + ": holds FoV results made with other settings in " + campaign->dir +
+                           "/campaign.ini (" + changed + "): use another output folder, or delete its fov/ and "
+                           "manifest.jsonl to redo them";
       try {
         resolve_model((*vm)["model"].as<std::string>());
       } catch (const std::exception& e) {
@@ -142,6 +144,7 @@ Report examine(const Target& t, bool verify) {
                           fs::current_path().string() + ")";
   }
   r.st = read_output_status(t.out_dir, plan_known ? &plan : nullptr, verify);
+  if (r.identity_error.empty() && r.st.done > 0) r.settings_error = settings_error;
   const OutputStatus& s = r.st;
   if (plan_known) r.map = fov_map(plan, r.rows, r.cols, s.recorded);
   if (plan_known && s.stitch_summary) {
@@ -173,9 +176,10 @@ Report examine(const Target& t, bool verify) {
   }
   // Whatever the folder's own state: it is not this configuration's campaign's.
   if (!r.identity_error.empty()) {
-    r.state = (r.identity_error.find("other settings in") != std::string::npos ? "cannot be rerun as configured: "
-                                                                                 : "not this configuration's: ") +
-              r.identity_error;
+    r.state = "not this configuration's: " + r.identity_error;
+    r.exit = 2;
+  } else if (!r.settings_error.empty()) {
+    r.state = "cannot be rerun as configured: " + r.settings_error;
     r.exit = 2;
   }
   return r;
@@ -258,7 +262,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     else if (r.mosaic_export_only) o << ", up to date; " << r.mosaic_why << "\n";
     else
       o << ", out of date (" << (r.mosaic_why.empty() ? "a FoV result, a position, a stitch setting or its files changed since" : r.mosaic_why)
-        << (r.identity_error.empty() && r.model_error.empty() ? "): the next run remakes it\n"
+        << (r.identity_error.empty() && r.settings_error.empty() && r.model_error.empty() ? "): the next run remakes it\n"
                                                                 : "): a run with this configuration is refused (above)\n");
   }
   if (s.qc_report) {
@@ -337,6 +341,8 @@ int run_status(const po::variables_map& vm) {
 
   // For scripts (slurm/*.sh): the folder as a rerun would use it, raw (JSON would escape " and \).
   if (vm["output-folder"].as<bool>()) {
+    for (const char* other : {"json", "map", "verify"})
+      if (vm[other].as<bool>()) throw UsageError(std::string("--output-folder prints the folders alone: not with --") + other);
     int exit = 0;
     for (const std::string& a : args) {
       try {

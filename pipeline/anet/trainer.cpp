@@ -313,6 +313,9 @@ TrainSummary train(const TrainOptions& opt) {
     sum.first_step = core.restore(c, ckpt_path);
     if (c.scalars.count("best_score")) sum.best_score = c.scalars.at("best_score");
     if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));
+    // A resume of a diverged training at --steps makes no validation of its own: the blank ones
+    // before it still count.
+    if (c.scalars.count("blank_validations")) sum.flat_validations = static_cast<int>(c.scalars.at("blank_validations"));
     if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
     spdlog::info("resumed from {} at step {}", ckpt_path, sum.first_step);
     if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
@@ -388,6 +391,7 @@ TrainSummary train(const TrainOptions& opt) {
     ModelFile c = core.checkpoint(prov, step);
     c.scalars["best_score"] = sum.best_score;
     c.scalars["best_step"] = static_cast<double>(sum.best_step);
+    c.scalars["blank_validations"] = sum.flat_validations;
     c.scalars["elapsed_s"] = elapsed_before + seconds();
     write_model_file(ckpt_path, c);
   };
@@ -440,9 +444,12 @@ TrainSummary train(const TrainOptions& opt) {
                      "D {:.4g}; a lower --lr?). Not kept as the best model",
                      step, blank_score, 100 * lit_ratio, L.g, L.d);
       }
-      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}best {:.4f} at step {})", step, score, flat ? " (blank output)" : "",
+      const double best_now = flat ? sum.best_score : std::max(sum.best_score, score);
+      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}{})", step, score, flat ? " (blank output)" : "",
                    with_s > 0 ? fmt::format("histogram of S {:.4f}; ", histogram_score) : std::string(),
-                   flat ? sum.best_score : std::max(sum.best_score, score), !flat && score > sum.best_score ? step : sum.best_step);
+                   best_now < 0 ? std::string("no best model yet")
+                                : fmt::format("best {:.4f} at step {}", best_now,
+                                              !flat && score > sum.best_score ? step : sum.best_step));
       if (!flat && score > sum.best_score) {
         sum.best_score = score;
         sum.best_step = step;

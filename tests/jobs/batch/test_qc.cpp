@@ -129,3 +129,26 @@ TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
   EXPECT_FALSE(fs::exists(out + "/qc/heatmap_error.png"));
   EXPECT_TRUE(fs::exists(out + "/qc/heatmap_localizations.png"));
 }
+
+// An error score is an outlier only well above the rest: in a small, even campaign the MAD is
+// tiny, and 3 MAD alone flagged a score 3% over the median (0.734 against 0.713, 4 FoVs);
+// where most scores are equal (MAD 0) a far higher one is still flagged.
+TEST(QcReport, AnErrorScoreIsFlaggedOnlyWellAboveTheCampaigns) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_outlier";
+  CampaignInfo c;
+  c.rows = 2, c.cols = 2, c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  for (int id = 0; id < 4; ++id) fovs.push_back({id, id / 2, id % 2, 9.0 * (id % 2), 9.0 * (id / 2), "", "", 0});
+  const auto flagged = [&](const std::vector<double>& scores) {
+    fs::remove_all(out);
+    fs::create_directories(out);
+    std::map<int, ManifestRecord> recs;
+    for (int id = 0; id < 4; ++id)
+      recs[id] = {id, "done", "", "", "", {{"localizations", 5000}, {"widefield", true}, {"wf_confidence", 0.8},
+                                           {"error_score", scores[static_cast<std::size_t>(id)]}}};
+    const nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
+    return write_qc_report(out, c, fovs, recs, &layout, 20.0).flagged;
+  };
+  EXPECT_EQ(flagged({0.70, 0.71, 0.715, 0.734}), std::vector<int>{});  // above median + 3 MAD, under +10%
+  EXPECT_EQ(flagged({0.5, 0.5, 0.5, 0.9}), std::vector<int>{3});      // MAD 0: the +10% rule alone
+}

@@ -338,6 +338,10 @@ class Cli(unittest.TestCase):
                       "160.0): use another --output", p.stderr)
         p = run("status", out, check=2)
         self.assertIn("state:   cannot be rerun as configured:", p.stdout)
+        # For scripts: the output folder alone, as a rerun would use it (here from its own config.ini).
+        self.assertEqual(run("status", out, "--output-folder", check=0).stdout, out + "\n")
+        self.assertIn("not with --json", run("status", out, "--output-folder", "--json", check=1).stderr)
+        self.assertIn("no such output folder", run("status", out + "-nope", "--output-folder", check=2).stderr)
 
     def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):
         # No cells at all: every FoV is empty, which `run` would then fail one by one.

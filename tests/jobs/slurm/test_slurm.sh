@@ -54,6 +54,9 @@ echo "$dry" | grep -q -- " --gres=gpu:2 --gpu-bind=closest " || fail "dry run: G
 echo "$dry" | grep -q -- "--signal=B:USR1@600 " || fail "dry run: FOV_LEAD_S not used: $dry"
 echo "$dry" | grep -q -- "^ANNAMOSAIC=$bin " || fail "dry run: no ANNAMOSAIC in the sbatch line: $dry"
 echo "$dry" | grep -q -- "0: $work/grid-a.ini -> $work/grid-a/out" || fail "dry run: no output folder per grid: $dry"
+# The sbatch lines and the list are the standard output (to save them: --dry-run > cmds.txt).
+dry=$("$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>/dev/null) || fail "dry run to stdout"
+echo "$dry" | grep -q -- "sbatch .*--job-name=annamosaic-stitch " || fail "dry run: the sbatch lines are not on stdout: $dry"
 
 # A time limit SLURM would refuse only after the other checks: refused first, named.
 refused=$(TIME=1- "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "TIME=1- accepted: $refused"
@@ -162,7 +165,7 @@ for _ in $(seq 900); do
 done
 log=$(cat slurm-requeue-*.out)
 echo "$log" | grep -q "stopped cleanly before the time limit; requeueing" || fail "the job did not stop cleanly and requeue"
-echo "$log" | grep -q "annamosaic fovs exited with 75: stopped at the time limit; requeued" || fail "no final line before the requeue"
+echo "$log" | grep -q "annamosaic fovs exited with 75: stopped at the time limit; requeueing it now" || fail "no final line before the requeue"
 echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT=1): $(scontrol show job "${jid}_0")"
 [[ "$(state_of "${jid}_0")" == COMPLETED ]] || fail "requeued job ended as $(state_of "${jid}_0")"
 n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['status']=='done'}))" "$manifest")

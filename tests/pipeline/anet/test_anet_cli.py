@@ -269,6 +269,12 @@ class Train(unittest.TestCase):
         self.assertIn("--lr 0.9: the training diverged: every validation (2) scored as a blank image does", p.stderr)
         self.assertFalse((d / "m.h5").exists())
         self.assertFalse((d / "m.train" / "best.h5").exists())
+        # Resubmitted with --resume at --steps (no step, no validation left): still no model.
+        p = run("train", "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 10, "--lr", 0.9, "--beta1", 0,
+                "--validate-every", 5, "--validation-samples", 2, "--resume", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr[-2000:])
+        self.assertIn("the training diverged: every validation (2) scored as a blank image does", p.stderr)
+        self.assertFalse((d / "m.h5").exists())
         # The recipe's learning rate on the same data is not taken for a blank output.
         p = run("train", "-o", d / "ok.h5", "--ngf", 4, "--ndf", 4, "--steps", 10,
                 "--validate-every", 5, "--validation-samples", 2, check=False)
