@@ -27,6 +27,7 @@
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
+#include "core/numeric.hpp"
 #include "core/process.hpp"
 #include "core/progress.hpp"
 #include "tiles/fusion.hpp"
@@ -493,7 +494,18 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       std::vector<char> pair_used(layout.registration.pairs.size(), 0);
       for (std::size_t k = 0; k < sol.link_used.size(); ++k)
         if (sol.link_used[k]) pair_used[layout.link_pair[k]] = 1;
+      // A pair with a nearly empty FoV (under 5% of the median count, as the QC report flags it)
+      // has nothing to match: its failure says nothing of the axes. Tile i is fovs[i].
+      std::vector<double> counts(fovs.size(), -1), done_counts;
+      for (std::size_t i = 0; i < fovs.size(); ++i)
+        if (const auto it = records.find(fovs[i].id); it != records.end() && it->second.status == "done" &&
+                                                       it->second.extra.contains("localizations") &&
+                                                       it->second.extra["localizations"].is_number())
+          done_counts.push_back(counts[i] = it->second.extra["localizations"].get<double>());
+      const double sparse_below = done_counts.empty() ? 0 : 0.05 * median(done_counts);
+      const auto sparse = [&](std::size_t tile) { return tile < counts.size() && counts[tile] >= 0 && counts[tile] < sparse_below; };
       std::size_t tried = 0, tried_dir[2] = {0, 0}, used_dir[2] = {0, 0};  // [0] along rows (x), [1] down cols (y)
+      std::size_t failed_dense_dir[2] = {0, 0};  // failed pairs of two FoVs that are not nearly empty
       for (std::size_t i = 0; i < layout.registration.pairs.size(); ++i) {
         const PairResult& pr = layout.registration.pairs[i];
         if (pr.skipped) continue;
@@ -501,9 +513,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         const int d = std::abs(pr.nominal_dy_px) > std::abs(pr.nominal_dx_px) ? 1 : 0;
         ++tried_dir[d];
         used_dir[d] += pair_used[i];
+        failed_dense_dir[d] += !pair_used[i] && !sparse(pr.pair.a) && !sparse(pr.pair.b);
       }
       for (int d : {0, 1})
-        if (tried_dir[d] >= 2 && used_dir[d] == 0 && tried_dir[1 - d] >= 1 && 2 * used_dir[1 - d] >= tried_dir[1 - d])
+        if (tried_dir[d] >= 2 && used_dir[d] == 0 && failed_dense_dir[d] >= 2 && tried_dir[1 - d] >= 1 &&
+            2 * used_dir[1 - d] >= tried_dir[1 - d])
           spdlog::warn("layout: none of the {} overlaps {} registered, while {} of the {} {} did: is {} flipped in "
                        "positions.csv (the stage's axis the other way), or are x_um and y_um swapped? After fixing it, "
                        "rerun: finished FoVs are kept",

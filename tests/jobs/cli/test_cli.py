@@ -391,6 +391,18 @@ class Cli(unittest.TestCase):
         self.assertRegex(p.stderr, r"none of the 6 overlaps down the columns \(y\) registered, while \d of the 6 along the "
                                    r"rows did: is y_um flipped in positions.csv")
 
+    def test_overlaps_failing_at_nearly_empty_fovs_do_not_blame_the_axes(self):
+        # A 2 x 2 grid whose FoVs 1 and 2 hold a handful of localizations (outside the cells): the
+        # overlaps along the rows all touch one of them and fail, which is no sign of a flipped axis.
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "2", "--cols", "2", "--fov-um", "15", "--seed", "5", "-q", check=0)
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertIn("overlaps tried registered", p.stderr)  # said, with the usual causes
+        self.assertNotIn("flipped in positions.csv (the stage's axis the other way)", p.stderr)
+        with open(os.path.join(out, "qc", "qc.json")) as f:
+            few = [t["id"] for t in json.load(f)["fovs"] if any("localizations, under 5%" in x for x in t["flags"])]
+        self.assertEqual(few, [1, 2])
+
     def test_a_specimen_value_out_of_range_is_refused_by_name(self):
         for option, value, said in (("--pore-occupancy", "2", "must be in [0, 1]"), ("--photons-per-label", "-1", "must be >= 0"),
                                     ("--gradient", "1.5", "must be in [0, 1]")):

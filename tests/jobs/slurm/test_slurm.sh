@@ -158,6 +158,10 @@ for _ in $(seq 300); do
   [[ "$st" == PENDING ]] && scontrol show job "${jid}_0" | grep -q "Restarts=1" && break
   sleep 0.2
 done
+# Not at once: slurmd may still be tearing down the element's previous run, and a batch script
+# launched meanwhile fails at once (exit 1, RunTime 0, nothing logged: seen 3 times in ~10 runs).
+# SLURM itself waits ~120 s; 5 s is plenty.
+sleep 5
 scontrol update JobId="${jid}_0" StartTime=now >/dev/null 2>&1 || true
 for _ in $(seq 900); do
   st=$(state_of "${jid}_0"); [[ "$st" == COMPLETED || "$st" == FAILED || "$st" == CANCELLED ]] && break
