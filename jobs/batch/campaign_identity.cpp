@@ -75,4 +75,11 @@ std::string changed_campaign_settings(const nlohmann::json& recorded, const Camp
   return diff;
 }
 
+std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign) {
+  const std::string changed = changed_campaign_settings(recorded, campaign);
+  return changed.empty() ? changed
+                         : "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini (" + changed +
+                               "): use another output folder (--output), or delete its fov/ and manifest.jsonl to redo them";
+}
+
 }  // namespace annamosaic

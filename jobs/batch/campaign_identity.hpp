@@ -34,5 +34,7 @@ nlohmann::json campaign_fov_settings(const CampaignInfo& campaign);
 // "" or which of them changed since `recorded` (fov_settings.json's "campaign_settings"), e.g.
 // "camera-pixel-nm 160.0 -> 108.0". A record without them (older runs) or with keys unknown now: "".
 std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign);
+// Why `run` refuses the results recorded so (`status` says the same), "" when none changed.
+std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign);
 
 }  // namespace annamosaic

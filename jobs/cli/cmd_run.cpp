@@ -235,9 +235,8 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     // campaign.ini's settings (recorded since 2026-12-05; older records: not compared). The stitch
     // stage too: tiles made at another fov-um are not this campaign's tiles.
     if (!before.is_discarded() && before.contains("campaign_settings"))
-      if (const std::string changed = changed_campaign_settings(before["campaign_settings"], campaign); !changed.empty())
-        throw InputError(out, "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini (" + changed +
-                                  "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
+      if (const std::string refusal = campaign_settings_refusal(before["campaign_settings"], campaign); !refusal.empty())
+        throw InputError(out, refusal);
   } else if (has_results) {
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
   }

@@ -125,10 +125,8 @@ Report examine(const Target& t, bool verify) {
           r.identity_error = t.out_dir + ": " + id.refusal;
       // campaign.ini edited since the FoVs were made: run refuses it (when some FoV is done, below).
       if (recorded.is_object() && recorded.contains("campaign_settings"))
-        if (const std::string changed = changed_campaign_settings(recorded["campaign_settings"], *campaign); !changed.empty())
-          settings_error = t.out_dir + ": holds FoV results made with other settings in " + campaign->dir +
-                           "/campaign.ini (" + changed + "): use another output folder, or delete its fov/ and "
-                           "manifest.jsonl to redo them";
+        if (const std::string refusal = campaign_settings_refusal(recorded["campaign_settings"], *campaign); !refusal.empty())
+          settings_error = t.out_dir + ": " + refusal;
       try {
         resolve_model((*vm)["model"].as<std::string>());
       } catch (const std::exception& e) {

@@ -315,7 +315,7 @@ TrainSummary train(const TrainOptions& opt) {
     if (c.scalars.count("best_step")) sum.best_step = static_cast<std::int64_t>(c.scalars.at("best_step"));
     // A resume of a diverged training at --steps makes no validation of its own: the blank ones
     // before it still count.
-    if (c.scalars.count("blank_validations")) sum.flat_validations = static_cast<int>(c.scalars.at("blank_validations"));
+    if (c.scalars.count("blank_validations")) sum.blank_validations = static_cast<int>(c.scalars.at("blank_validations"));
     if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
     spdlog::info("resumed from {} at step {}", ckpt_path, sum.first_step);
     if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
@@ -391,7 +391,7 @@ TrainSummary train(const TrainOptions& opt) {
     ModelFile c = core.checkpoint(prov, step);
     c.scalars["best_score"] = sum.best_score;
     c.scalars["best_step"] = static_cast<double>(sum.best_step);
-    c.scalars["blank_validations"] = sum.flat_validations;
+    c.scalars["blank_validations"] = sum.blank_validations;
     c.scalars["elapsed_s"] = elapsed_before + seconds();
     write_model_file(ckpt_path, c);
   };
@@ -436,21 +436,21 @@ TrainSummary train(const TrainOptions& opt) {
     double score = -1;
     if (opt.validate_every > 0 && step % opt.validate_every == 0) {
       score = validate();
-      const bool flat = std::abs(score - blank_score) < 0.02 && lit_ratio < 0.25;
-      if (flat) {
-        ++sum.flat_validations;
+      const bool blank = std::abs(score - blank_score) < 0.02 && lit_ratio < 0.25;
+      if (blank) {
+        ++sum.blank_validations;
         spdlog::warn("step {}: the validation score is a blank image's ({:.4f}) and the outputs light {:.1f}% of the "
                      "pixels the targets light: the generator reconstructs nothing, the training has diverged (G {:.4g}, "
                      "D {:.4g}; a lower --lr?). Not kept as the best model",
                      step, blank_score, 100 * lit_ratio, L.g, L.d);
       }
-      const double best_now = flat ? sum.best_score : std::max(sum.best_score, score);
-      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}{})", step, score, flat ? " (blank output)" : "",
+      const double best_now = blank ? sum.best_score : std::max(sum.best_score, score);
+      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}{})", step, score, blank ? " (blank output)" : "",
                    with_s > 0 ? fmt::format("histogram of S {:.4f}; ", histogram_score) : std::string(),
                    best_now < 0 ? std::string("no best model yet")
                                 : fmt::format("best {:.4f} at step {}", best_now,
-                                              !flat && score > sum.best_score ? step : sum.best_step));
-      if (!flat && score > sum.best_score) {
+                                              !blank && score > sum.best_score ? step : sum.best_step));
+      if (!blank && score > sum.best_score) {
         sum.best_score = score;
         sum.best_step = step;
         ModelFile best = core.model_file(model_provenance(step));
@@ -503,12 +503,12 @@ TrainSummary train(const TrainOptions& opt) {
       write_model_file(opt.output, best);
     } else {
       // A model that reconstructs blank images is no model: nothing is written under its name.
-      if (sum.flat_validations > 0)
+      if (sum.blank_validations > 0)
         throw InputError(fmt::format("--lr {}", opt.lr),
                          fmt::format("the training diverged: every validation ({}) scored as a blank image does (the "
                                      "generator reconstructs nothing), so no model was written to {}. Train again from "
                                      "scratch (another -o or --checkpoint-dir) with a lower --lr (the recipe's is 2e-4)",
-                                     sum.flat_validations, opt.output));
+                                     sum.blank_validations, opt.output));
       write_model_file(opt.output, core.model_file(model_provenance(opt.steps)));
     }
     spdlog::info("wrote {}", opt.output);

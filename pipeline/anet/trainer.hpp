@@ -59,7 +59,7 @@ struct TrainSummary {
   double best_score = -1;  // validation MS-SSIM (Wang), -1 if never validated
   std::int64_t best_step = 0;
   double last_g_loss = 0;
-  int flat_validations = 0;  // validations that scored as a blank image (a diverged generator)
+  int blank_validations = 0;  // validations that scored as a blank image (a diverged generator)
 };
 
 // Loss values of one step (for tests and the progress line).

@@ -335,7 +335,7 @@ class Cli(unittest.TestCase):
             f.write(text.replace("camera-pixel-nm = 108", "camera-pixel-nm = 160"))
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=2)
         self.assertIn("holds FoV results made with other settings in " + camp + "/campaign.ini (camera-pixel-nm 108.0 -> "
-                      "160.0): use another --output", p.stderr)
+                      "160.0): use another output folder (--output), or delete its fov/ and manifest.jsonl", p.stderr)
         p = run("status", out, check=2)
         self.assertIn("state:   cannot be rerun as configured:", p.stdout)
         # For scripts: the output folder alone, as a rerun would use it (here from its own config.ini).
