@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/numeric.hpp"
+#include "loc/csv_reader.hpp"
 #include "tiles/tile_source.hpp"
 
 namespace annamosaic {
@@ -97,6 +98,28 @@ CampaignInfo read_campaign(const std::string& dir) {
   get("widefield", c.widefield_pattern, false);
   get("widefield-frames", c.widefield_frames, false);
   get("positions", c.positions, false);
+  // The table-reading keys, checked here (a typo found by the first FoV would fail them all).
+  for (const auto& [key, dst] : {std::pair<const char*, std::string*>{"xy-unit", &c.xy_unit}, {"columns", &c.columns},
+                                 {"delimiter", &c.delimiter}}) {
+    const auto it = kv.find(key);
+    if (it == kv.end()) continue;
+    const auto [value, line] = it->second;
+    static const std::set<std::string> units = {"nm", "um", "px"}, delimiters = {"auto", "comma", "tab", "semicolon"};
+    if (std::string(key) == "xy-unit" && !units.count(value))
+      throw InputError(path, "xy-unit must be nm, um or px (the unit of table coordinates whose header names none), not '" +
+                                 value + "'", line);
+    if (std::string(key) == "delimiter" && !delimiters.count(value))
+      throw InputError(path, "delimiter must be auto, comma, tab or semicolon, not '" + value + "'", line);
+    if (std::string(key) == "columns") {
+      try {
+        parse_column_mapping(value);
+      } catch (const InputError& e) {
+        throw InputError(path, "columns: " + std::string(e.what()).substr(e.file().size() + 2), line);
+      }
+    }
+    *dst = value;
+    kv.erase(it);
+  }
   std::string order;
   get("order", order, false);
   if (!kv.empty()) throw InputError(path, "unknown key '" + kv.begin()->first + "' in [campaign]", kv.begin()->second.second);
@@ -226,8 +249,7 @@ std::vector<std::string> unlisted_tables(const CampaignInfo& c, const std::vecto
   return out;
 }
 
-std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<FovEntry>& plan) {
-  const std::vector<std::string> extra = unlisted_tables(c, plan);
+std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<std::string>& extra) {
   if (extra.empty()) return "";
   std::string names;
   for (std::size_t i = 0; i < extra.size() && i < 3; ++i) names += (i ? ", " : "") + extra[i];
@@ -257,7 +279,7 @@ std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>*
     out.push_back(f);
   }
   if (warnings)
-    if (std::string w = unlisted_tables_warning(c, out); !w.empty()) warnings->push_back(std::move(w));
+    if (std::string w = unlisted_tables_warning(c, unlisted_tables(c, out)); !w.empty()) warnings->push_back(std::move(w));
   return out;
 }
 

@@ -24,6 +24,9 @@ struct CampaignInfo {
   std::string widefield_pattern = "fov/{id}/widefield.tif";  // "none": no widefield images
   std::string widefield_frames = "3-5";
   std::string positions = "positions.csv";
+  // How the tables are read, when campaign.ini says (as `run`'s --xy-unit, --columns, --delimiter;
+  // "" : not said). Tables whose header names no unit are otherwise read as nm.
+  std::string xy_unit, columns, delimiter;
   bool has_widefields() const { return widefield_pattern != "none"; }  // "widefield = none": a campaign without
 };
 
@@ -42,9 +45,9 @@ CampaignInfo read_campaign(const std::string& dir);
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings = nullptr);
 // Tables in the campaign folder that match its table pattern but belong to no FoV of `plan`
 // (relative paths, sorted): a FoV added after positions.csv was written is otherwise never run,
-// and nothing says so. plan_fovs warns of them (unlisted_tables_warning: "" when none).
+// and nothing says so. plan_fovs warns of them (unlisted_tables_warning of that list: "" when none).
 std::vector<std::string> unlisted_tables(const CampaignInfo& c, const std::vector<FovEntry>& plan);
-std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<FovEntry>& plan);
+std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<std::string>& unlisted);
 // "fov/{id}/locs.csv" with id 7 -> "fov/0007/locs.csv".
 std::string expand_pattern(const std::string& pattern, int id);
 // FoV indices sorted by decreasing cost (ties by id): the dispatch order.

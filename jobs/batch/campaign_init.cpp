@@ -134,6 +134,9 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
       o.name, o.rows, o.cols, o.fov_um, o.overlap_um, o.order, o.camera_pixel_nm, structure_name(structure),
       structure_switch_id(structure), o.table_pattern,
       o.widefield_pattern.empty() ? std::string("none") : o.widefield_pattern, o.widefield_frames);
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"xy-unit", o.xy_unit}, {"columns", o.columns},
+                                   {"delimiter", o.delimiter}})
+    if (!value.empty()) plan.campaign_ini += fmt::format("{} = {}\n", key, value);
   plan.positions_csv = "id,row,col,x_um,y_um\n";
   for (const InitFov& f : plan.fovs) plan.positions_csv += fmt::format("{},{},{},{:.4f},{:.4f}\n", f.id, f.row, f.col, f.x_um, f.y_um);
   return plan;

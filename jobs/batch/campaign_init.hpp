@@ -21,6 +21,8 @@ struct CampaignInitOptions {
   std::string table_pattern = "fov/{id}/locs.csv";
   std::string widefield_pattern = "fov/{id}/widefield.tif";  // "" : no widefields
   std::string widefield_frames = "3-5";
+  // How the tables are read ("" : not given, not written): campaign.ini's xy-unit, columns, delimiter.
+  std::string xy_unit, columns, delimiter;
 };
 
 struct InitFov {

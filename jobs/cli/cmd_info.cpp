@@ -32,24 +32,29 @@ void add_table_options(po::options_description& d, double camera_pixel_default_n
       ("skip-bad-rows", po::bool_switch(), "count and report malformed rows instead of stopping");
 }
 
-TableReadOptions table_options(const po::variables_map& vm) {
+TableReadOptions table_read_options(const std::string& xy_unit, const std::string& columns, const std::string& delimiter) {
   TableReadOptions o;
-  if (vm.count("columns")) o.csv.columns = parse_column_mapping(vm["columns"].as<std::string>());
-  const std::string unit = vm["xy-unit"].as<std::string>();
-  if (unit == "nm") o.csv.xy_unit = XyUnit::Nanometre;
-  else if (unit == "px") o.csv.xy_unit = XyUnit::CameraPixel;
-  else if (unit == "um") o.csv.xy_unit = XyUnit::Micrometre;
-  else throw UsageError("--xy-unit must be nm, um or px, not '" + unit + "'");
-  o.csv.xy_unit_given = !vm["xy-unit"].defaulted();
+  if (!columns.empty()) o.csv.columns = parse_column_mapping(columns);
+  o.csv.xy_unit_given = !xy_unit.empty();
+  if (xy_unit.empty() || xy_unit == "nm") o.csv.xy_unit = XyUnit::Nanometre;
+  else if (xy_unit == "px") o.csv.xy_unit = XyUnit::CameraPixel;
+  else if (xy_unit == "um") o.csv.xy_unit = XyUnit::Micrometre;
+  else throw UsageError("--xy-unit must be nm, um or px, not '" + xy_unit + "'");
+  if (delimiter.empty() || delimiter == "auto") o.csv.delimiter = 0;
+  else if (delimiter == "comma" || delimiter == ",") o.csv.delimiter = ',';
+  else if (delimiter == "tab" || delimiter == "\\t") o.csv.delimiter = '\t';
+  else if (delimiter == "semicolon" || delimiter == ";") o.csv.delimiter = ';';
+  else throw UsageError("--delimiter must be auto, comma, tab or semicolon, not '" + delimiter + "'");
+  return o;
+}
+
+TableReadOptions table_options(const po::variables_map& vm) {
+  TableReadOptions o = table_read_options(vm["xy-unit"].defaulted() ? "" : vm["xy-unit"].as<std::string>(),
+                                          vm.count("columns") ? vm["columns"].as<std::string>() : "",
+                                          vm["delimiter"].as<std::string>());
   // Only an explicit value is a table's px unit (see add_table_options).
   o.csv.camera_pixel_nm = vm["camera-pixel-nm"].defaulted() ? 0.0 : vm["camera-pixel-nm"].as<double>();
   if (o.csv.camera_pixel_nm < 0 || !std::isfinite(o.csv.camera_pixel_nm)) throw UsageError("--camera-pixel-nm must be >= 0");
-  const std::string d = vm["delimiter"].as<std::string>();
-  if (d == "auto") o.csv.delimiter = 0;
-  else if (d == "comma" || d == ",") o.csv.delimiter = ',';
-  else if (d == "tab" || d == "\\t") o.csv.delimiter = '\t';
-  else if (d == "semicolon" || d == ";") o.csv.delimiter = ';';
-  else throw UsageError("--delimiter must be auto, comma, tab or semicolon, not '" + d + "'");
   o.csv.skip_bad_rows = vm["skip-bad-rows"].as<bool>();
   return o;
 }

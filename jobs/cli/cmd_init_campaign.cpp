@@ -24,18 +24,26 @@ namespace fs = std::filesystem;
 // FoV's own, and a --fov-um smaller than the tables' field. Read a table and say so before hours
 // of FoVs find it out one by one; a table wholly outside the field is refused (its FoV would fail,
 // and so, most likely, would every other).
-void check_sample_table(const std::string& path, double fov_um, double camera_pixel_nm) {
+// Returns whether the table's header named no unit for x or y (read as nm).
+// A table the options given here cannot read is refused (campaign.ini would carry them to `run`).
+bool check_sample_table(const std::string& path, double fov_um, const TableReadOptions& read, bool options_given) {
   LocTable t;
+  ReadReport report;
   try {
-    TableReadOptions read;
-    read.csv.camera_pixel_nm = camera_pixel_nm;  // 0: not given (px tables then need it, as in run)
-    t = read_table(path, read);
+    t = read_table(path, read, &report);
+  } catch (const InputError& e) {
+    if (options_given) throw InputError(e.what(), "read with the table options given here; nothing was written");
+    spdlog::warn("{}: could not read it with these table options ({}); give the options it needs here (--columns, "
+                 "--delimiter, --xy-unit; for tables in camera pixels, --camera-pixel-nm): they are written to "
+                 "campaign.ini for `run`", path, e.what());
+    return false;
   } catch (const std::exception& e) {
-    spdlog::warn("{}: could not read it with the default table options ({}); give `run` the options it needs "
-                 "(--columns, --delimiter; for tables in camera pixels, --camera-pixel-nm here)", path, e.what());
-    return;
+    spdlog::warn("{}: could not read it with these table options ({}); give the options it needs here (--columns, "
+                 "--delimiter, --xy-unit; for tables in camera pixels, --camera-pixel-nm): they are written to "
+                 "campaign.ini for `run`", path, e.what());
+    return false;
   }
-  if (t.empty()) return;
+  if (t.empty()) return report.xy_unit_assumed;
   const TableStats s = compute_stats(t);
   const double fov_nm = fov_um * 1000.0;
   const std::string span = fmt::format("localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", s.x_min_nm, s.x_max_nm,
@@ -57,6 +65,7 @@ void check_sample_table(const std::string& path, double fov_um, double camera_pi
     spdlog::warn("{}: {}; {:.1f}% of them lie outside the {:.0f} nm field (--fov-um {:g}) and would be dropped by `run`: "
                  "is --fov-um too small, or the table in the stage's coordinates?",
                  path, span, 100.0 * static_cast<double>(outside) / static_cast<double>(t.size()), fov_nm, fov_um);
+  return report.xy_unit_assumed;
 }
 
 int run_init_campaign(const po::variables_map& vm) {
@@ -76,8 +85,13 @@ int run_init_campaign(const po::variables_map& vm) {
   o.table_pattern = vm["table"].as<std::string>();
   o.widefield_pattern = vm["no-widefield"].as<bool>() ? "" : vm["widefield"].as<std::string>();
   o.widefield_frames = vm["widefield-frames"].as<std::string>();
-  const bool camera_given = !vm["camera-pixel-nm"].defaulted();
+  bool camera_given = !vm["camera-pixel-nm"].defaulted();
   o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+  for (const auto& [key, dst] : {std::pair<const char*, std::string*>{"xy-unit", &o.xy_unit}, {"columns", &o.columns},
+                                 {"delimiter", &o.delimiter}})
+    if (vm.count(key)) *dst = vm[key].as<std::string>();
+  // The sample tables are read as `run` will read them (and the options checked before anything is written).
+  TableReadOptions read = table_read_options(o.xy_unit, o.columns, o.delimiter);
 
   const std::string ini = dir + "/campaign.ini", positions = dir + "/positions.csv";
   if (!vm["force"].as<bool>())
@@ -132,20 +146,46 @@ int run_init_campaign(const po::variables_map& vm) {
     spdlog::warn("{} of {} grid cells have no table and are left out ({}{}): the mosaic has holes there", plan.missing_tables.size(),
                  o.rows * o.cols, some, plan.missing_tables.size() > 5 ? ", ..." : "");
   }
-  // The first, middle and last FoVs: stage coordinates hide in the first alone (its stage origin
-  // is often 0, so its table looks FoV-local).
-  for (const std::size_t i : std::set<std::size_t>{0, plan.fovs.size() / 2, plan.fovs.size() - 1})
-    check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, camera_given ? o.camera_pixel_nm : 0.0);
   std::vector<WidefieldSize> sizes;  // as run checks them, from their TIFF headers
+  std::vector<double> tags_nm;       // their resolution tags (0: none)
   for (const InitFov& f : plan.fovs) {
     if (f.widefield.empty()) continue;
     try {
       const TiffInfo info = read_tiff_info(dir + "/" + f.widefield);
       sizes.push_back({f.id, info.width, info.height});
+      tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
       spdlog::warn("{}", e.what());
     }
   }
+  // No camera pixel given: the widefields' own resolution tags, when they all agree, all images
+  // have one size and that size spans the FoV, say it better than a default nobody chose.
+  if (!camera_given && !sizes.empty()) {
+    const double tag_nm = tags_nm.front();
+    bool agree = tag_nm > 0;
+    for (std::size_t i = 0; i < sizes.size() && agree; ++i)
+      agree = std::abs(tags_nm[i] - tag_nm) <= 0.01 * tag_nm && sizes[i].width_px == sizes[0].width_px &&
+              sizes[i].height_px == sizes[0].height_px;
+    const double span_um = static_cast<double>(std::max(sizes[0].width_px, sizes[0].height_px)) * tag_nm / 1000.0;
+    if (agree && std::abs(span_um - o.fov_um) <= 0.1 * o.fov_um) {
+      o.camera_pixel_nm = tag_nm;
+      camera_given = true;
+      const std::size_t at = plan.campaign_ini.find("camera-pixel-nm = ");
+      plan.campaign_ini.replace(at, plan.campaign_ini.find('\n', at) - at,
+                                fmt::format("# from the widefields' resolution tags (no --camera-pixel-nm given):\n"
+                                            "camera-pixel-nm = {:g}", tag_nm));
+      spdlog::info("camera-pixel-nm {:g}: from the {} widefields' resolution tags ({} x {} px span {:.3g} um, the FoV's "
+                   "{:g} um); --camera-pixel-nm to give another",
+                   tag_nm, sizes.size(), sizes[0].width_px, sizes[0].height_px, span_um, o.fov_um);
+    }
+  }
+  read.csv.camera_pixel_nm = camera_given ? o.camera_pixel_nm : 0.0;  // px tables: the camera's pixel
+  // The first, middle and last FoVs: stage coordinates hide in the first alone (its stage origin
+  // is often 0, so its table looks FoV-local).
+  bool unit_assumed = false;
+  for (const std::size_t i : std::set<std::size_t>{0, plan.fovs.size() / 2, plan.fovs.size() - 1})
+    unit_assumed = check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read,
+                                      !(o.xy_unit.empty() && o.columns.empty() && o.delimiter.empty())) || unit_assumed;
   for (const std::string& w : widefield_size_warnings(sizes, o.camera_pixel_nm, o.fov_um, camera_given))
     spdlog::warn("{}: {}", dir, w);
   if (!camera_given) {
@@ -155,6 +195,15 @@ int run_init_campaign(const po::variables_map& vm) {
                               "# the default 108 nm was assumed for the widefield's pixel; set it (tables in px need it):\n# " + key);
   }
 
+  if (unit_assumed) {
+    // The commonest silent mistake with real tables (um or camera pixels read as nm): said, and
+    // written where the next reader of campaign.ini sees it.
+    spdlog::warn("{}: the tables' x and y columns name no unit: `run` reads them as nm. If they are um or camera "
+                 "pixels, rerun with --force --xy-unit um (or px, with --camera-pixel-nm)",
+                 dir + "/" + plan.fovs.front().table);
+    plan.campaign_ini += "# the tables' x and y name no unit: read as nm; if they are not, set xy-unit = um (or px)\n"
+                         "# xy-unit = nm\n";
+  }
   // positions.csv first: campaign.ini, written last, marks a complete description.
   write_file_atomic(positions, plan.positions_csv);
   write_file_atomic(ini, plan.campaign_ini);
@@ -207,8 +256,14 @@ Command init_campaign_command() {
         ("widefield", po::value<std::string>()->default_value("fov/{id}/widefield.tif"), "widefield TIFF of each FoV (pattern)")
         ("no-widefield", po::bool_switch(), "the campaign has no widefield images")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
-        ("camera-pixel-nm", double_default(108.0), "camera pixel at the sample (widefield; unit of px tables)")
+        ("camera-pixel-nm", double_default(108.0), "camera pixel at the sample: the widefield's pixel, the unit of px "
+                                                   "tables. Not given: the widefields' resolution tags when they fit "
+                                                   "--fov-um, else 108 assumed for the widefield only (px tables need it given)")
         ("structure", po::value<std::string>()->default_value("microtubules"), "microtubules or nuclear-pores (the A-net's switch)")
+        ("xy-unit", po::value<std::string>(), "unit of the tables' x, y when their header names none: nm, um or px "
+                                              "(written to campaign.ini; default: nm)")
+        ("columns", po::value<std::string>(), "the tables' column mapping ROLE=NAME,... (written to campaign.ini)")
+        ("delimiter", po::value<std::string>(), "the tables' delimiter: auto, comma, tab or semicolon (written to campaign.ini)")
         ("name", po::value<std::string>(), "campaign name (default: the folder's)")
         ("force", po::bool_switch(), "replace an existing campaign.ini and positions.csv");
   };

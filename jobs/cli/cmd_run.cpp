@@ -160,6 +160,24 @@ void validate_run_options(const po::variables_map& vm) {
 // Table options recorded only when they have a value (--columns has no default).
 constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "delimiter"};
 
+// The run's options with campaign.ini's table settings (xy-unit, columns, delimiter) where the
+// command line gives none: the campaign says how its tables are read, so every run (and its
+// config.ini, and the settings its FoVs are recorded with) reads them alike. A command-line value
+// that disagrees cannot both be meant: refused.
+po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c) {
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"xy-unit", c.xy_unit},
+                                   {"columns", c.columns}, {"delimiter", c.delimiter}}) {
+    if (value.empty()) continue;
+    if (vm.count(key) && !vm[key].defaulted() && vm[key].as<std::string>() != value)
+      throw UsageError(fmt::format("--{} {} and {}/campaign.ini's {} = {} disagree: give it in one place (campaign.ini "
+                                   "says how the campaign's tables are read)",
+                                   key, vm[key].as<std::string>(), c.dir, key, value));
+    vm.erase(key);
+    vm.insert({key, po::variable_value(boost::any(value), false)});
+  }
+  return vm;
+}
+
 // The options that decide what a FoV result holds. A rerun into the same output with other values
 // would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
 nlohmann::json fov_settings(const po::variables_map& vm) {
@@ -363,6 +381,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
       const CampaignInfo campaign_info = read_campaign(campaign_dir);
+      vm = with_campaign_table_settings(vm, campaign_info);
       check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not
       // change the folder under the first one. A refused run leaves no new output folder behind.
@@ -403,6 +422,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
   agree(failed_code, failed_reason, "preparing the campaign", comm);
   const CampaignInfo campaign = read_campaign(campaign_dir);
+  vm = with_campaign_table_settings(vm, campaign);  // as rank 0 checked it above
   std::vector<std::string> plan_warnings;
   const std::vector<FovEntry> fovs = plan_fovs(campaign, rank == 0 ? &plan_warnings : nullptr);  // rank 0 says them
   if (rank == 0)
@@ -697,7 +717,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         spdlog::error("{} of the {} FoVs done have all their localizations in a corner of the field ({}): the tables' "
                       "coordinates are most likely not nm (um or camera pixels under a header that names no unit), and "
                       "the mosaic shows little. Check with `annamosaic table-info TABLE`, then run into a new output "
-                      "folder with --xy-unit um (or px with --camera-pixel-nm) (the mosaic is made; exit 5)",
+                      "folder with xy-unit = um (or px) in campaign.ini, or --xy-unit (the mosaic is made; exit 5)",
                       cornered, done, cornered_example);
       }
       if (recorded == fovs.size() && recorded > 0 && done == 0) {

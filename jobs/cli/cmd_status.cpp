@@ -89,6 +89,7 @@ struct Report {
   bool will_simulate = false;          // the campaign is not there; the run simulates it first
   std::vector<std::string> map;        // the grid's FoV states (fov_map), when the plan is known
   std::string unlisted;                // tables positions.csv lists no FoV for (not run), said
+  std::vector<std::string> unlisted_paths;  // the same tables, relative to the campaign folder
   std::string state;
   int exit = 0;
 };
@@ -114,7 +115,8 @@ Report examine(const Target& t, bool verify) {
       r.rows = campaign->rows, r.cols = campaign->cols;
       plan = plan_fovs(*campaign);
       plan_known = true;
-      r.unlisted = unlisted_tables_warning(*campaign, plan);
+      r.unlisted_paths = unlisted_tables(*campaign, plan);
+      r.unlisted = unlisted_tables_warning(*campaign, r.unlisted_paths);
       // What `run` would refuse before any work, said now (submit-campaign.sh asks this before
       // submitting): another campaign's results in the output folder, a model that is not there.
       std::ifstream settings(t.out_dir + "/fov_settings.json");
@@ -307,7 +309,8 @@ nlohmann::json report_json(const Report& r, bool show_map) {
   }
   if (!r.campaign_error.empty()) j["campaign_error"] = r.campaign_error;
   if (!r.mosaic_why.empty()) j["mosaic_out_of_date_because"] = r.mosaic_why;
-  if (!r.unlisted.empty()) j["unlisted_tables"] = r.unlisted;
+  // A list for scripts, the sentence for people.
+  if (!r.unlisted.empty()) j["unlisted_tables"] = r.unlisted_paths, j["unlisted_tables_note"] = r.unlisted;
   if (r.mosaic_export_only) j["mosaic"]["export_only"] = true;
   if (!s.lock_error.empty()) j["lock_error"] = s.lock_error;
   if (show_map) j["map"] = r.map;

@@ -42,6 +42,8 @@ const char* embedded_demo_config();
 // is never taken as a table's unit.
 void add_table_options(po::options_description& desc, double camera_pixel_default_nm = 0.0);
 TableReadOptions table_options(const po::variables_map& vm);
+// The same from the options' values ("" : not given; UsageError naming the option on a bad one).
+TableReadOptions table_read_options(const std::string& xy_unit, const std::string& columns, const std::string& delimiter);
 // Reads a table, logging size, columns, parse rate, skipped rows and a unit that looks wrong
 // (assumed_unit_warning); `report`, if given, gets the read's report.
 LocTable read_table_logged(const std::string& path, const po::variables_map& vm, ReadReport* report = nullptr);

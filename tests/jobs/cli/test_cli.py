@@ -18,6 +18,11 @@ def run(*args, check=None):
     return p
 
 
+def text_of(path):
+    with open(path) as f:
+        return f.read()
+
+
 def load_epfl():
     with open(EPFL) as f:
         rows = list(csv.reader(f))[1:]
@@ -326,6 +331,9 @@ class Cli(unittest.TestCase):
                "they are not run: fov/0007/locs.csv"
         self.assertIn(said, p.stderr)
         self.assertIn(said, run("status", out, check=0).stdout)
+        status = json.loads(run("status", out, "--json", check=0).stdout)[0]  # one entry per target
+        self.assertEqual(status["unlisted_tables"], ["fov/0007/locs.csv"])  # for scripts; the sentence beside it
+        self.assertIn(said, status["unlisted_tables_note"])
         # campaign.ini edited since the FoVs were made (its camera pixel decides how the widefield
         # is scaled): the rerun is refused, naming the change, not "all done" with old results.
         ini = os.path.join(camp, "campaign.ini")
@@ -694,6 +702,75 @@ class InitCampaign(unittest.TestCase):
         shutil.copytree(data, spaced, symlinks=True)
         p = run("init-campaign", spaced, *grid, "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--force", check=0)
         self.assertIn(f"annamosaic run --campaign '{spaced}' -o OUT", p.stdout)
+
+    def test_the_tables_unit_is_written_to_the_campaign_and_every_run_reads_it(self):
+        data = os.path.join(self.dir, "data")
+        with open(EPFL) as f:
+            lines = f.read().splitlines()[1:]
+        for c in (1, 2):  # micrometres under a header that names no unit (x, y)
+            with open(os.path.join(data, "tables", f"r01_c{c:02d}.csv"), "w") as f:
+                f.write("frame,x,y\n" + "".join(f"{fr},{float(x) / 1000:.5f},{float(y) / 1000:.5f}\n"
+                                                  for fr, x, y in (l.split(",") for l in lines)))
+        args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield"]
+        # Read as nm, the tables are a speck in a corner: said, with the option that fixes it.
+        p = run(*args, check=0)
+        self.assertIn("a corner of the 30000 nm field", p.stderr)
+        self.assertIn("x and y columns name no unit: `run` reads them as nm. If they are um or camera pixels, rerun "
+                      "with --force --xy-unit um", p.stderr)
+        self.assertIn("# xy-unit = nm", text_of(os.path.join(data, "campaign.ini")))
+        # Given once here, it is the campaign's: no warning, and `run` needs no option for it.
+        p = run(*args, "--xy-unit", "um", "--force", check=0)
+        self.assertNotIn("no unit", p.stderr)
+        ini = text_of(os.path.join(data, "campaign.ini"))
+        self.assertIn("\nxy-unit = um\n", ini)
+        out = os.path.join(self.dir, "out")
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        self.assertNotIn("corner", p.stderr)
+        with open(os.path.join(out, "fov_settings.json")) as f:
+            self.assertEqual(json.load(f)["xy-unit"], "um")  # what the FoVs were made with
+        # A command line that says otherwise cannot also be meant.
+        p = run("run", "--campaign", data, "-o", out, "--xy-unit", "nm", check=1)
+        self.assertIn("--xy-unit nm and " + data + "/campaign.ini's xy-unit = um disagree", p.stderr)
+        # campaign.ini edited afterwards: the FoVs made in um are not reused as nm ones.
+        with open(os.path.join(data, "campaign.ini"), "w") as f:
+            f.write(ini.replace("xy-unit = um\n", ""))
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", check=2)
+        self.assertIn("holds FoV results made with other settings (xy-unit \"um\" -> \"nm\")", p.stderr)
+        # A value run cannot use is named where it is, before any FoV.
+        with open(os.path.join(data, "campaign.ini"), "w") as f:
+            f.write(ini.replace("xy-unit = um", "xy-unit = mm"))
+        line = ini.split("\n").index("xy-unit = um") + 1
+        p = run("run", "--campaign", data, "-o", os.path.join(self.dir, "out2"), check=2)
+        self.assertIn(f"campaign.ini:{line}: xy-unit must be nm, um or px", p.stderr)
+        # Table options init-campaign cannot read the tables with are refused, nothing written.
+        with open(os.path.join(data, "campaign.ini"), "w") as f:
+            f.write(ini)
+        p = run(*args, "--columns", "x", "--force", check=1)
+        self.assertIn("--columns: expected ROLE=NAME, got 'x'", p.stderr)
+        p = run(*args, "--columns", "x=PosX,y=PosY", "--force", check=2)
+        self.assertIn("r01_c01.csv:1: column 'PosX' (for x) is not in the header: read with the table options given here; "
+                      "nothing was written", p.stderr)
+        self.assertEqual(text_of(os.path.join(data, "campaign.ini")), ini)
+
+    def test_the_widefields_resolution_tags_give_the_camera_pixel_when_none_is_given(self):
+        data = os.path.join(self.dir, "data")
+        os.makedirs(os.path.join(data, "wf"))
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+            # 75 px of 160 nm: a 12 um field, as the FoVs are.
+            tifffile.imwrite(os.path.join(data, "wf", f"r01_c{c:02d}.tif"), np.zeros((5, 75, 75), np.uint16),
+                             resolution=(62500, 62500), resolutionunit="CENTIMETER")
+        args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "12", "--overlap-um", "2",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--widefield", "wf/r{row+1:02d}_c{col+1:02d}.tif"]
+        p = run(*args, check=0)
+        self.assertIn("camera-pixel-nm 160: from the 2 widefields' resolution tags (75 x 75 px span 12 um", p.stdout + p.stderr)
+        self.assertNotIn("would fit", p.stderr)
+        self.assertIn("\ncamera-pixel-nm = 160\n", text_of(os.path.join(data, "campaign.ini")))
+        # Given, it is what counts (the tags' disagreement is said, as before).
+        p = run(*args, "--camera-pixel-nm", "108", "--force", check=0)
+        self.assertIn("\ncamera-pixel-nm = 108\n", text_of(os.path.join(data, "campaign.ini")))
+        self.assertIn("160 nm would fit", p.stderr)
 
 
 if __name__ == "__main__":
