@@ -4,6 +4,7 @@
 # succeeded (--dependency=aftercorr: one grid's failure holds back no other grid; its own stitch
 # element is then cancelled).
 #   slurm/submit-campaign.sh [--dry-run] configs/plate1-A01.ini configs/plate1-A02.ini ...
+# (options anywhere; -- before a config whose name starts with -)
 # --dry-run prints the two sbatch commands (and the list) without submitting or writing anything.
 # Environment (defaults in brackets):
 #   NODES [1]  GPUS_PER_NODE [4]  CPUS_PER_GPU [8]  MEM_PER_CPU [4G]  TIME [04:00:00]
@@ -12,8 +13,9 @@
 #   STITCH_PARTITION [PARTITION] (set but empty: the default partition; the stitch needs no GPU: a CPU partition where GPU partitions
 #   refuse GPU-less jobs)  STITCH_NODES [NODES]
 #   THROTTLE [4] (array elements running at once, >= 1)
-#   GPU_GRES [--gpus-per-task=1]  (sbatch options, space-separated, e.g. "--gres=gpu:4
-#   --gpu-bind=closest"; "" on clusters without GPUs: CPU ranks)
+#   GPU_GRES [--gpus-per-task=1]  (sbatch options, space-separated, e.g. "--gres=gpu:a100:4
+#   --gpu-bind=closest"; a --gres=gpu or --gpus-per-node count must equal GPUS_PER_NODE; "" on
+#   clusters without GPUs: CPU ranks)
 #   ANNAMOSAIC [annamosaic]  (path of the binary; on a node set up by scripts/setup-gpu-node.sh,
 #   source gpu-node/env.sh first: --export=ALL carries its variables to the ranks)
 #   FOV_LEAD_S [300]  STITCH_LEAD_S [120] (the ranks are told to stop this long before the time
@@ -27,12 +29,18 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "submit-campaign: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-dry=0
-case ${1:-} in
-  -h|--help) usage; exit 0 ;;
-  --dry-run) dry=1; shift ;;
-  -*) die "unknown option $1 (--dry-run or --help; settings are environment variables, see --help)" ;;
-esac
+dry=0 configs=() options_end=0
+for a in "$@"; do  # options before or after the configs ("--" ends them: a config named -x)
+  if (( options_end )); then configs+=("$a"); continue; fi
+  case $a in
+    -h|--help) usage; exit 0 ;;
+    --dry-run) dry=1 ;;
+    --) options_end=1 ;;
+    -*) die "unknown option $a (--dry-run or --help; settings are environment variables, see --help)" ;;
+    *) configs+=("$a") ;;
+  esac
+done
+set -- ${configs[@]+"${configs[@]}"}
 (( $# > 0 )) || { usage >&2; exit 1; }
 for c in "$@"; do [[ -r "$c" && -f "$c" ]] || die "cannot read config $c"; done
 
@@ -68,6 +76,18 @@ hms() { printf '%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60));
   die "TIME=$TIME is too short: the FoV runs are told to stop FOV_LEAD_S=$fov_lead_s s before the limit (give at least $(hms $((fov_lead_s + 301))))"
 (( stitch_time_s > stitch_lead_s + 300 )) ||
   die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop STITCH_LEAD_S=$stitch_lead_s s before the limit (give at least $(hms $((stitch_lead_s + 301))))"
+# GPU_GRES: sbatch options (a word that is not one would be taken for the batch script), asking
+# for as many GPUs per node as there are ranks per node (--gres counts per node: 4 ranks on
+# --gres=gpu:1 would share one GPU, each thinking it has it alone).
+read -ra gres <<< "${GPU_GRES---gpus-per-task=1}"  # "" (CPU ranks) or one or more sbatch options
+for g in ${gres[@]+"${gres[@]}"}; do
+  [[ "$g" == -* ]] || die "GPU_GRES='$GPU_GRES': '$g' is not an sbatch option (write --gres=$g, or --gpus-per-task=1)"
+  gpus=""
+  [[ "$g" =~ ^--gres=gpu(:[A-Za-z0-9_.-]+)?:([0-9]+)$ ]] && gpus=${BASH_REMATCH[2]}
+  [[ "$g" =~ ^--gpus-per-node=([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=${BASH_REMATCH[2]}
+  [[ -z "$gpus" ]] || (( 10#$gpus == GPUS_PER_NODE )) ||
+    die "GPU_GRES='$GPU_GRES' asks for $((10#$gpus)) GPU(s) per node for GPUS_PER_NODE=$GPUS_PER_NODE ranks per node: give both the same count (one rank per GPU)"
+done
 bin=${ANNAMOSAIC:-annamosaic}
 command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': set ANNAMOSAIC=/path/to/annamosaic"
 # Each grid read as its job will read it (from this folder, the jobs' working folder): a
@@ -91,6 +111,12 @@ for c in "$@"; do
     die "$c and ${grid_of_output[$out]} both write to $out: give each grid its own [run] output; nothing was submitted"
   grid_of_output[$out]=$c
   outputs+=("$out")
+  # A run writing that folder now (an earlier submission, an interactive run): allowed, since it
+  # may end before this element starts, but said: running at the same time, the element is
+  # refused by the folder's lock (exit 2) and its stitch element cancelled.
+  if (( rc == 75 )) && state=$({ "$bin" status "$c" 2>/dev/null || true; } | grep -m1 '^  state:   running'); then
+    echo "submit-campaign: warning: $c: ${state#  state:   } in $out; if it still runs when this grid's element starts, that element is refused (the folder is locked) and its stitch cancelled" >&2
+  fi
 done
 export ANNAMOSAIC ANNAMOSAIC_GRID_SCRIPT
 ANNAMOSAIC=$(realpath "$(command -v "$bin")")
@@ -133,7 +159,6 @@ fov_where=(--nodes="$NODES") stitch_where=(--nodes="$STITCH_NODES")
 # STITCH_PARTITION set but empty: the cluster's default partition (often the CPU one), not PARTITION's.
 stitch_partition=${STITCH_PARTITION-${PARTITION:-}}
 [[ -n "$stitch_partition" ]] && stitch_where+=(--partition="$stitch_partition")
-read -ra gres <<< "${GPU_GRES---gpus-per-task=1}"  # "" (CPU ranks) or one or more sbatch options
 fovs=$(submit fovs "${common[@]}" "${fov_where[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
   --ntasks-per-node="$GPUS_PER_NODE" ${gres[@]+"${gres[@]}"} --cpus-per-task="$CPUS_PER_GPU" \
   --mem-per-cpu="$MEM_PER_CPU" -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" fovs "$list") ||

@@ -48,7 +48,8 @@ echo "$dry" | grep -q -- "--partition=debug .*--dependency=aftercorr:" || fail "
 [[ -z "$(squeue -h)" ]] || fail "the dry run submitted something"
 ls slurm-campaign-*.list > /dev/null 2>&1 && fail "the dry run wrote a campaign list"
 # Several GPU options are several sbatch arguments; the jobs' environment is shown with the lines.
-dry=$(GPU_GRES="--gres=gpu:2 --gpu-bind=closest" FOV_LEAD_S=600 "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) ||
+# (Options after the configs too.)
+dry=$(GPUS_PER_NODE=2 GPU_GRES="--gres=gpu:2 --gpu-bind=closest" FOV_LEAD_S=600 "$src/slurm/submit-campaign.sh" grid-a.ini --dry-run 2>&1) ||
   fail "dry run: $dry"
 echo "$dry" | grep -q -- " --gres=gpu:2 --gpu-bind=closest " || fail "dry run: GPU_GRES not split: $dry"
 echo "$dry" | grep -q -- "--signal=B:USR1@600 " || fail "dry run: FOV_LEAD_S not used: $dry"
@@ -61,10 +62,29 @@ echo "$dry" | grep -q -- "sbatch .*--job-name=annamosaic-stitch " || fail "dry r
 # A time limit SLURM would refuse only after the other checks: refused first, named.
 refused=$(TIME=1- "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "TIME=1- accepted: $refused"
 echo "$refused" | grep -q "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '1-'" || fail "TIME=1-: $refused"
+# GPU options sbatch would take for its script, or fewer GPUs per node than ranks: refused, said.
+refused=$(GPU_GRES="gpu:a100:1" "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "GPU_GRES=gpu:a100:1 accepted: $refused"
+echo "$refused" | grep -q "'gpu:a100:1' is not an sbatch option (write --gres=gpu:a100:1" || fail "GPU_GRES=gpu:a100:1: $refused"
+refused=$(GPU_GRES="--gres=gpu:a100:1" "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "gres 1 of 4 accepted: $refused"
+echo "$refused" | grep -q "asks for 1 GPU(s) per node for GPUS_PER_NODE=4 ranks per node" || fail "gres 1 of 4: $refused"
 # An output folder whose name JSON would escape is still the one named (status --output-folder).
 sed -e "s#^output = .*#output = $work/grid \"q\" \\\\ a/out#" grid-a.ini > grid-quoted.ini
 dry=$("$src/slurm/submit-campaign.sh" --dry-run grid-quoted.ini 2>&1) || fail "dry run (quoted output): $dry"
 echo "$dry" | grep -qF -- "0: $work/grid-quoted.ini -> $work/grid \"q\" \\ a/out" || fail "quoted output folder: $dry"
+
+# A grid whose run is under way (here one held still by SIGSTOP, so the check cannot race its
+# end): allowed, since it may end before the element starts, but said.
+sed -e "s#grid-a/#grid-e/#g" grid-a.ini > grid-e.ini
+"$bin" simulate --config grid-e.ini -o "$work/grid-e/campaign" -q || fail "simulate grid-e"
+"$bin" run --config grid-e.ini --stage fovs --threads 1 > run-e.log 2>&1 &
+run_pid=$!
+for _ in $(seq 600); do [[ -e "$work/grid-e/out/.annamosaic.lock" ]] && break; sleep 0.05; done
+kill -STOP "$run_pid"
+dry=$("$src/slurm/submit-campaign.sh" --dry-run grid-e.ini 2>&1) || { kill -CONT "$run_pid"; fail "dry run of a running grid: $dry"; }
+kill -CONT "$run_pid"
+wait "$run_pid" || fail "the grid-e run: $(cat run-e.log)"
+echo "$dry" | grep -q "warning: grid-e.ini: running (pid $run_pid .* in $work/grid-e/out; if it still runs when this grid's element starts" ||
+  fail "no warning that grid-e is being run: $dry"
 
 # Grids that cannot run as they are, refused before anything is submitted: a campaign that is not
 # there, two grids writing one output folder, a configuration given twice.
