@@ -87,6 +87,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           "{}: {} of {} localizations ({:.1f}%) lie outside the field (0..{:.0f} nm) and are not used; the table has {}",
           fov.table_path, rs.outside_field, static_cast<std::uint64_t>(in_window),
           100.0 * static_cast<double>(rs.outside_field) / in_window, fov_nm, bounds()));
+      if (2.0 * static_cast<double>(rs.outside_field) > in_window) w->mostly_outside = w->warnings.back();
     }
     // Camera pixels or um read as nm: everything lands in a corner of the field.
     if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm)) {
@@ -94,6 +95,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                 "the table's units)?",
                                 fov.table_path, bounds(), fov_nm);
       w->warnings.push_back(w->cornered);
+    } else if (rs.in_image >= 100 && std::max(stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm) < fov_nm / 3) {
+      // Not said per FoV (a small cell alone in its field is real): the campaign says it when most FoVs are so.
+      w->narrow = fmt::format("{}: {}", fov.table_path, bounds());
     }
   } catch (const std::exception& e) {
     w->failed = true;
@@ -281,7 +285,10 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   if (!w.widefield_registered)
     for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
-  if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;  // for the campaign's verdict (run)
+  // For the campaign's verdict (run).
+  if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;
+  if (!w.mostly_outside.empty()) rec["extra"]["mostly_outside"] = w.mostly_outside;
+  if (!w.narrow.empty()) rec["extra"]["narrow"] = w.narrow;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return json_text(rec);
 }

@@ -53,6 +53,9 @@ struct FovWork {
   bool failed = false;
   std::string reason;
   std::string cornered;  // its warning when all localizations lie in a corner of the field (a unit slip)
+  // For the campaign's verdict too (one FoV alone may be so): most localizations outside the field
+  // (stage coordinates, fov-um too small), or all within a third of it (fov-um too large).
+  std::string mostly_outside, narrow;
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)

@@ -44,7 +44,8 @@ RunState decide_run_state(const RunStateFacts& f) {
             "(failed FoVs are redone)",
             5};
   if (!f.mosaic_current.value_or(false) && f.mosaic_export_only)
-    return {"FoVs and mosaic finished, its OME-TIFF export is missing: run the same command again (it exports mosaic.ims)",
+    return {"FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: run the same command "
+            "again (it exports mosaic.ims anew)",
             kNot};
   if (!f.mosaic_current.value_or(false))
     return {std::string("FoVs finished, the mosaic ") +

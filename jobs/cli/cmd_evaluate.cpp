@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -118,6 +119,12 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   o.write_images = vm["write-images"].as<bool>();
   if (vm.count("widefield") && !vm.count("table"))
     throw UsageError("--widefield goes with --table (the simulated protocol makes its own widefield)");
+  // The other protocol's results in the folder would lie beside this one's, described by neither
+  // evaluate.config.ini (rewritten) nor anything else.
+  if (const std::string other = o.output_dir + (vm.count("table") ? "/evaluate.csv" : "/evaluate-table.csv");
+      std::filesystem::exists(other))
+    throw UsageError(fmt::format("-o {} holds a {} evaluation ({}): give this one another -o", o.output_dir,
+                                 vm.count("table") ? "simulated-protocol" : "--table", other));
   // Options of the other protocol are said, not silently dropped (a config file may hold both).
   if (const auto unused = given_options_marked(self, vm, vm.count("table") ? "simulated:" : "table:"); !unused.empty())
     spdlog::warn("{} belong to the {} protocol and are not used {}", fmt::join(unused, ", "),
@@ -205,7 +212,7 @@ Command evaluate_command() {
     d.add_options()
         ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
         ("output,o", po::value<std::string>()->required(), "output folder")
-        ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
+        ("device", po::value<std::string>()->default_value("auto"), "auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("mode", po::value<std::string>()->default_value("auto"), "inference mode: auto, whole or tiled")
         ("tile-px", po::value<std::size_t>()->default_value(512), "tile size for --mode tiled (multiple of 256)")

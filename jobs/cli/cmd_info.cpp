@@ -11,6 +11,8 @@
 #include <iostream>
 #include <thread>
 
+#include <fmt/ranges.h>
+
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -100,6 +102,13 @@ std::string device_option(const po::variables_map& vm) {
                       std::all_of(d.begin() + 5, d.end(), [](unsigned char c) { return std::isdigit(c); });
   if (d != "cpu" && d != "auto" && d != "cuda" && !cuda_n)
     throw UsageError("--device must be cpu, auto (a GPU when one is visible), cuda or cuda:N, not '" + d + "'");
+  // Said, so that a timing or a slow run is not put down to the wrong device.
+  if (d == "auto") {
+    const int gpus = cuda_device_count();
+    spdlog::info("--device auto: {}", gpus > 0 ? fmt::format("the A-net runs on cuda:0 ({} GPU(s) visible)", gpus)
+                                               : std::string("the A-net runs on the CPU (no CUDA device visible to this "
+                                                             "LibTorch)"));
+  }
   return d;
 }
 
@@ -188,15 +197,20 @@ int run_table_info(const po::variables_map& vm) {
   std::cout << "file          " << input << "\n"
             << "rows          " << s.rows << "\n";
   if (s.rows) {
-    std::cout << "frames        " << s.frame_min << " .. " << s.frame_max << " (base " << r.base << ", " << r.count
-              << " frames)\n"
+    // The span is what a frame window counts in; frames without a localization are normal (sparse blinking).
+    std::vector<std::int32_t> frames = t.frame;
+    std::sort(frames.begin(), frames.end());
+    const auto with_locs = static_cast<std::size_t>(std::unique(frames.begin(), frames.end()) - frames.begin());
+    std::vector<std::string> optional;
+    if (t.has_z()) optional.push_back("z");
+    if (t.has_intensity()) optional.push_back("intensity");
+    if (t.has_uncertainty()) optional.push_back("uncertainty");
+    std::cout << "frames        " << s.frame_min << " .. " << s.frame_max << " (base " << r.base << ": a span of " << r.count
+              << " frames, " << with_locs << " of them with localizations)\n"
               << "x [nm]        " << s.x_min_nm << " .. " << s.x_max_nm << assumed << "\n"
               << "y [nm]        " << s.y_min_nm << " .. " << s.y_max_nm << assumed << "\n"
               << "optional      "
-              << (t.has_z() || t.has_intensity() || t.has_uncertainty()
-                      ? std::string(t.has_z() ? "z " : "") + (t.has_intensity() ? "intensity " : "") +
-                            (t.has_uncertainty() ? "uncertainty" : "")
-                      : std::string("none (z, intensity, uncertainty)"))
+              << (optional.empty() ? std::string("none (z, intensity, uncertainty)") : fmt::format("{}", fmt::join(optional, " ")))
               << "\n";
   }
   return 0;

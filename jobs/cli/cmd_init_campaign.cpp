@@ -57,6 +57,10 @@ bool check_sample_table(const std::string& path, double fov_um, const TableReadO
     spdlog::warn("{}: {}, a corner of the {:.0f} nm field: are the coordinates in nm (camera pixels or um read as nm)? "
                  "Check the table's units (table-info shows how its columns are read)",
                  path, span, fov_nm);
+  else if (t.size() >= 100 && std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm) < fov_nm / 3)
+    spdlog::warn("{}: {}, within a third of the {:.0f} nm field: is --fov-um {:g} right (the camera's field at the "
+                 "sample: its width in px x the camera pixel)? Too large, the tiles are placed apart",
+                 path, span, fov_nm, fov_um);
   std::size_t outside = 0;
   for (std::size_t i = 0; i < t.size(); ++i)
     outside += t.x_nm[i] < 0 || t.y_nm[i] < 0 || t.x_nm[i] >= fov_nm || t.y_nm[i] >= fov_nm;

@@ -275,7 +275,7 @@ Command reconstruct_command() {
         ("widefield", po::value<std::string>(), "widefield TIFF (stack or single image)")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
         ("switch", po::value<int>()->default_value(0), "structure id (microtubules 0, nuclear pores 1)")
-        ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
+        ("device", po::value<std::string>()->default_value("auto"), "auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")
         ("channels-last", po::bool_switch(), "CUDA: NHWC tensors (measured slower than NCHW for the A-net)")
         ("mode", po::value<std::string>()->default_value("auto"), "auto, whole or tiled")

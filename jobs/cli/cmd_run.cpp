@@ -46,7 +46,6 @@
 #include "tiles/fusion.hpp"
 
 namespace annamosaic::cli {
-int cuda_device_count();
 int torch_intraop_threads();
 
 namespace {
@@ -658,7 +657,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
 
   int failed = 0;
-  int cornered_campaign = 0;  // most FoVs' localizations in a corner: exit 5 as for failed FoVs
+  // Most FoVs' localizations in a corner (1) or mostly outside their field (2): a campaign whose
+  // unit or geometry is wrong. Exit 5, as for failed FoVs.
+  int geometry_slip = 0;
   if (stage == "all" || stage == "stitch") {
     // Every FoV failed (a column name, a unit, a pattern wrong for the whole campaign): a mosaic of
     // failed tiles, placed by the stage alone, is no result. Said, with the commonest reason; qc/
@@ -669,8 +670,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::map<int, const FovEntry*> plan;
       for (const FovEntry& f : fovs) plan[f.id] = &f;
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
-      std::size_t done = 0, recorded = 0, cornered = 0;
-      std::string cornered_example;
+      std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0;
+      std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
       for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
         const auto it = plan.find(id);
@@ -682,8 +683,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
           const std::string sum = r.extra["inputs"]["table"].value("checksum", "");
           if (!sum.empty()) by_table[sum].push_back(id);
         }
-        if (r.status == "done" && r.extra.contains("cornered") && r.extra["cornered"].is_string() && cornered++ == 0)
-          cornered_example = r.extra["cornered"].get<std::string>();
+        const auto tally = [&](const char* key, std::size_t& n, std::string& example) {
+          if (r.status == "done" && r.extra.contains(key) && r.extra[key].is_string() && n++ == 0)
+            example = r.extra[key].get<std::string>();
+        };
+        tally("cornered", cornered, cornered_example);
+        tally("mostly_outside", outside, outside_example);
+        tally("narrow", narrow, narrow_example);
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())
@@ -713,12 +719,26 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
       if (done >= 2 && 2 * cornered > done) {
-        cornered_campaign = 1;
+        geometry_slip = 1;
         spdlog::error("{} of the {} FoVs done have all their localizations in a corner of the field ({}): the tables' "
                       "coordinates are most likely not nm (um or camera pixels under a header that names no unit), and "
                       "the mosaic shows little. Check with `annamosaic table-info TABLE`, then run into a new output "
                       "folder with xy-unit = um (or px) in campaign.ini, or --xy-unit (the mosaic is made; exit 5)",
                       cornered, done, cornered_example);
+      } else if (done >= 2 && 2 * outside > done) {
+        geometry_slip = 2;
+        spdlog::error("{} of the {} FoVs done lost more than half their localizations outside their field (e.g. {}): the "
+                      "tables are most likely in the stage's (slide's) coordinates, where each must be in its FoV's own "
+                      "(0..fov-um = {:g} um), or fov-um is too small; the mosaic shows the wrong parts of the sample. "
+                      "Fix the tables or campaign.ini and run into a new output folder (the mosaic is made; exit 5)",
+                      outside, done, outside_example, campaign.fov_um);
+      } else if (done >= 2 && 2 * narrow > done) {
+        // A warning only: FoVs each centred on one small cell with no stray localization are possible.
+        spdlog::warn("{} of the {} FoVs done have all their localizations within a third of their {:g} um field (e.g. "
+                     "{}): is fov-um right (the camera's field at the sample: its width in px x camera-pixel-nm)? Too "
+                     "large, the tiles are placed apart and the mosaic is mostly empty; then fix campaign.ini (or rerun "
+                     "init-campaign --force) and run into a new output folder",
+                     narrow, done, campaign.fov_um, narrow_example);
       }
       if (recorded == fovs.size() && recorded > 0 && done == 0) {
         none_done = 1;
@@ -754,15 +774,18 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                    stop_signal());
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
-  MPI_Bcast(&cornered_campaign, 1, MPI_INT, 0, comm);
+  MPI_Bcast(&geometry_slip, 1, MPI_INT, 0, comm);
   if (failed > 0) {
     if (rank == 0) spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
     return 5;
   }
-  if (cornered_campaign) {
+  if (geometry_slip) {
     if (rank == 0)
-      spdlog::error("most FoVs' localizations lie in a corner of their field (said above): the tables' unit is most likely "
-                    "wrong (exit 5)");
+      spdlog::error("{} (said above) (exit 5)",
+                    geometry_slip == 1 ? "most FoVs' localizations lie in a corner of their field: the tables' unit is most "
+                                           "likely wrong"
+                                         : "most FoVs lost most of their localizations outside their field: tables in "
+                                           "stage coordinates, or fov-um too small");
     return 5;
   }
   return 0;

@@ -253,6 +253,15 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       throw UsageError(layout_path + " belongs to the run in " + run_dir.string() +
                        " (it has a manifest.jsonl): write the stitch elsewhere (-o in another folder, or --layout FILE)");
   }
+  {  // An earlier stitch's files of these names are replaced (each as it is written): said.
+    std::vector<std::string> earlier;
+    const bool layout_only = vm["layout-only"].as<bool>();  // writes the layout and its config alone
+    for (const std::string& path : outputs)
+      if (std::error_code ec; fs::exists(path, ec) && (!layout_only || path == layout_path || path == outputs[1]))
+        earlier.push_back(fs::path(path).filename().string());
+    if (!earlier.empty())
+      spdlog::info("replacing {} file(s) of an earlier stitch: {}", earlier.size(), fmt::join(earlier, ", "));
+  }
 
   std::vector<double> xs, ys;
   if (vm.count("from-layout")) {

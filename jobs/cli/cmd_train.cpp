@@ -357,7 +357,7 @@ Command train_command() {
         ("checkpoint-dir", po::value<std::string>(), "checkpoint folder (default: OUTPUT without extension + .train)")
         ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5 (none yet: start afresh); without it an existing checkpoint is refused")
         ("dry-run", po::bool_switch(), "print parameter counts, check the data, do not train")
-        ("device", po::value<std::string>()->default_value("cpu"), "cpu, auto (a GPU when one is visible), cuda or cuda:N")
+        ("device", po::value<std::string>()->default_value("auto"), "auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")
         ("seed", po::value<std::uint64_t>()->default_value(1), "seed of initialisation, data and dropout")
         ("steps", po::value<std::int64_t>()->default_value(1000), "training steps (batch 1)")
         ("checkpoint-every", po::value<std::int64_t>()->default_value(100), "steps between checkpoints")

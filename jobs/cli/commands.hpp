@@ -53,7 +53,8 @@ void note_camera_pixel(const std::string& widefield_path, const po::variables_ma
 
 // --device of the one-process commands (train, reconstruct, evaluate): cpu, auto (a GPU when
 // one is visible), cuda or cuda:N; anything else is a usage error naming the choices.
-std::string device_option(const po::variables_map& vm);
+std::string device_option(const po::variables_map& vm);  // checked; "auto" said as what it resolves to
+int cuda_device_count();  // CUDA devices LibTorch sees (0 on the CPU build or without GPUs)
 
 // LibTorch threads for one process: --threads, else SLURM_CPUS_PER_TASK, else the CPUs it may run on.
 int cpu_threads(const po::variables_map& vm);

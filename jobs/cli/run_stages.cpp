@@ -451,11 +451,15 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     so.registration.search_um = vm["search-um"].as<double>();
     // Searched a whole FoV step, a pair can match the next tile over (a copied table, a periodic
     // specimen) and stack tiles: at most half a step.
-    if (const double step_um = campaign.fov_um - campaign.overlap_um; step_um > 0 && so.registration.search_um > step_um / 2) {
-      if (rank == 0)
-        spdlog::warn("--search-um {} is more than half the step between FoVs ({:.4g} um: fov-um - overlap-um), where a "
-                     "pair could match a tile a whole FoV over: searching +-{:.4g} um",
-                     so.registration.search_um, step_um, step_um / 2);
+    bool search_at_limit = false;
+    if (const double step_um = campaign.fov_um - campaign.overlap_um; step_um > 0 && so.registration.search_um >= step_um / 2) {
+      search_at_limit = true;
+      // Said as a warning only when it was asked for (the default on small FoVs is no one's choice).
+      if (rank == 0 && so.registration.search_um > step_um / 2)
+        spdlog::log(vm["search-um"].defaulted() ? spdlog::level::info : spdlog::level::warn,
+                    "--search-um {} is more than half the step between FoVs ({:.4g} um: fov-um - overlap-um), where a "
+                    "pair could match a tile a whole FoV over: searching +-{:.4g} um",
+                    so.registration.search_um, step_um, step_um / 2);
       so.registration.search_um = step_um / 2;
     }
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange
@@ -529,7 +533,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                      "that do not match the images (x_um / y_um swapped or an axis flipped in positions.csv; after "
                      "fixing it, rerun: finished FoVs are kept)",
                      accepted, tried, sol.isolated_tiles);
-      if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm); !w.empty())
+      if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit); !w.empty())
         spdlog::warn("layout: {}", w);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
         spdlog::warn("layout: some registered links disagree with the solved positions by up to {:.1f} px: those tiles "

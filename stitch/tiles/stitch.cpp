@@ -46,7 +46,7 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   return out;
 }
 
-std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm) {
+std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm, bool at_limit) {
   const double search_px = search_um * 1000.0 / pixel_nm;
   double worst = 0;
   for (std::size_t k = 0; k < L.input.links.size(); ++k) {
@@ -56,9 +56,12 @@ std::string search_range_warning(const StitchLayout& L, double search_um, double
   }
   if (!(search_px > 0) || worst <= 0.7 * search_px) return "";
   return fmt::format("registered neighbours lie up to {:.2f} um from where the stage put them, near the edge of the "
-                     "+-{:g} um searched (--search-um): the stage may be off by more, and pairs whose offset lies beyond "
-                     "matched something else. Check layout.json, and stitch again with a larger --search-um",
-                     worst * pixel_nm / 1000.0, search_um);
+                     "+-{:.4g} um searched (--search-um): the stage may be off by more, and pairs whose offset lies beyond "
+                     "matched something else. Check layout.json, and {}",
+                     worst * pixel_nm / 1000.0, search_um,
+                     at_limit ? "give measured stage positions in positions.csv (the search is at its limit, half the step "
+                                "between FoVs: wider, a pair could match the tile a whole FoV over)"
+                              : "stitch again with a larger --search-um");
 }
 
 namespace {

@@ -36,7 +36,9 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
 // "" or a warning that the links the layout used reach near the edge of the search range (more
 // than 70% of search_um away from the stage's offset, per axis): the stage may be off by more than
 // was searched, and pairs whose true offset lies beyond it matched something else.
-std::string search_range_warning(const StitchLayout& layout, double search_um, double pixel_nm);
+// at_limit: the search cannot be widened (run caps it at half the FoV step): the advice is then
+// measured stage positions, not a larger --search-um.
+std::string search_range_warning(const StitchLayout& layout, double search_um, double pixel_nm, bool at_limit = false);
 
 // layout.json text (pretty-printed): see the README section of `annamosaic stitch`.
 std::string layout_json(const TileSource& source, const StitchLayout& layout, const StitchOptions& opt);

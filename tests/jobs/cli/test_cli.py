@@ -98,6 +98,10 @@ class Cli(unittest.TestCase):
         self.assertIn("read as nm because the header names no unit for x and y: if they are micrometres", p.stderr)
         p = run("table-info", table, check=0)
         self.assertIn("(no unit in the header: read as nm; --xy-unit)", p.stdout)
+        # The frame span (what a frame window counts in) and the frames that hold localizations.
+        self.assertIn(f"frames        1 .. 361 (base 1: a span of 361 frames, {len(set(f.astype(int)))} of them with "
+                      "localizations)", p.stdout)
+        self.assertIn("optional      none (z, intensity, uncertainty)\n", p.stdout)
         self.assertIn("--xy-unit um", p.stderr)
         p = run("render", table, "--xy-unit", "um", "-o", os.path.join(self.dir, "um2.tif"), check=0)
         self.assertNotIn("--xy-unit um", p.stderr)
@@ -379,7 +383,7 @@ class Cli(unittest.TestCase):
         p = run("run", "--campaign", camp, "-o", out, "--no-widefield", "--threads", "1", check=5)  # a script sees it
         self.assertEqual(p.stderr.count("the localizations span only"), 2 + 1, p.stderr[-3000:])  # 2 FoVs + the summary
         self.assertIn("2 of the 2 FoVs done have all their localizations in a corner of the field", p.stderr)
-        self.assertIn("run into a new output folder with --xy-unit um", p.stderr)
+        self.assertIn("run into a new output folder with xy-unit = um (or px) in campaign.ini, or --xy-unit", p.stderr)
 
     def test_positions_with_y_flipped_name_the_axis_when_its_overlaps_all_fail(self):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
@@ -576,6 +580,9 @@ class InitCampaign(unittest.TestCase):
         # the error map and widefield it cannot have.
         p = run("run", "--campaign", data, "-o", out, "--stage", "stitch", "--threads", "1", check=0)
         self.assertIn("reconstruction channel only", p.stdout + p.stderr)
+        # The EPFL table spans ~5 um of these 30 um fields: is fov-um right? (a warning: a small
+        # cell alone in each field is possible).
+        self.assertIn("2 of the 2 FoVs done have all their localizations within a third of their 30 um field", p.stderr)
         with h5py.File(os.path.join(out, "mosaic.ims"), "r") as f:
             self.assertEqual(list(f["DataSet/ResolutionLevel 0/TimePoint 0"]), ["Channel 0"])
             self.assertEqual(b"".join(f["DataSetInfo/Channel 0"].attrs["Name"]), b"reconstruction")
@@ -633,6 +640,22 @@ class InitCampaign(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(out, "qc", "qc.json")))
         p = run("status", out, check=5)
         self.assertIn("every FoV failed, so no mosaic was made", p.stdout)
+
+    def test_tables_in_stage_coordinates_make_a_run_end_with_5(self):
+        data = os.path.join(self.dir, "data")
+        # FoV 0 at the stage's origin looks right; FoVs 1 and 2 lose 64% and 76% of their
+        # localizations past their 8 um field.
+        for c, dx_nm in ((1, 0.0), (2, 5500.0), (3, 6000.0)):
+            self.table(f"r01_c{c:02d}.csv", dx_nm=dx_nm)
+        run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "8", "--overlap-um", "1",
+            "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        p = run("run", "--campaign", data, "-o", os.path.join(self.dir, "out"), "--threads", "1", check=5)
+        self.assertRegex(p.stderr, r"2 of the 3 FoVs done lost more than half their localizations outside their field \(e\.g\. "
+                                   r".*r01_c0[23]\.csv: \d+ of \d+ localizations \(\d+\.\d%\) lie outside")
+        self.assertIn("the tables are most likely in the stage's (slide's) coordinates", p.stderr)
+        self.assertIn("most FoVs lost most of their localizations outside their field: tables in stage coordinates, or "
+                      "fov-um too small (said above) (exit 5)", p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "out", "mosaic.ims")))  # made, as said
 
     def test_stage_coordinates_and_missing_tables_are_said(self):
         data = os.path.join(self.dir, "data")

@@ -764,7 +764,8 @@ class Run(unittest.TestCase):
             text = subprocess.run([BIN, "status", with_export], env=ENV, capture_output=True, text=True, timeout=120).stdout
             self.assertIn("up to date; only its OME-TIFF export is missing or changed since: the next run makes "
                           "mosaic.ome.tif from it", text)
-            self.assertIn("state:   FoVs and mosaic finished, its OME-TIFF export is missing: run the same command again", text)
+            self.assertIn("state:   FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: "
+                          "run the same command again", text)
         p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
         log = p.communicate(timeout=300)[0]
         self.assertEqual(p.returncode, 0, log[-3000:])

@@ -578,10 +578,24 @@ class Evaluate(unittest.TestCase):
         p = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL, "--fields", 2)
         self.assertIn("A-net", p.stdout)
         self.assertIn("--fields belong to the simulated protocol and are not used with --table", p.stderr)
+        # The default device, said as what it found.
+        self.assertRegex(p.stdout + p.stderr, r"--device auto: the A-net runs on (the CPU|cuda:0)")
         with open(d / "evaluate-table.csv") as f:
             rows = list(csv.reader(l for l in f if not l.startswith("#")))
         self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
         self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
+        # Where the images lie in the table's coordinates, as render says it: the same field rendered
+        # by `render --field-nm` is the reference image itself.
+        with tifffile.TiffFile(d / "dense.tif") as t:
+            described = t.pages[0].description
+        field = re.search(r"field-nm = ([-\d.e+]+,[-\d.e+]+,[-\d.e+]+,[-\d.e+]+)", described).group(1)
+        run("render", EPFL, "-o", d / "again.tif", "--field-nm", field)
+        np.testing.assert_array_equal(tifffile.imread(d / "again.tif").astype(np.float64),
+                                      tifffile.imread(d / "dense.tif").astype(np.float64))
+        # The simulated protocol into the same folder would mix two evaluations: refused.
+        p = run("evaluate", "--model", MODEL, "-o", d, "--fields", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("holds a --table evaluation (" + str(d) + "/evaluate-table.csv): give this one another -o", p.stderr)
 
     def test_what_cannot_be_scored_is_refused_and_no_frc_leaves_cells_empty(self):
         d = TMP / "eval_refusals"

@@ -211,3 +211,23 @@ TEST(Layout, SingleAxisLinksConstrainOnlyTheirAxis) {
   in.links = {l};
   EXPECT_THROW(solve_layout(in), std::invalid_argument);
 }
+
+// A link near the edge of the search range: the advice depends on whether the search could be wider.
+TEST(StitchLayout, SearchRangeWarningAdvisesWhatCanHelp) {
+  StitchLayout L;
+  PairResult r;
+  r.nominal_dx_px = 100, r.dx_px = 100 + 90;  // 90 px = 1.8 um at 20 nm from the stage's offset
+  L.registration.pairs = {r};
+  L.input.links = {LayoutLink{0, 1, r.dx_px, 0}};
+  L.link_pair = {0};
+  L.solution.link_used = {1};
+  EXPECT_EQ(search_range_warning(L, 5.0, 20.0), "");  // well inside +-5 um
+  const std::string widen = search_range_warning(L, 2.0, 20.0);
+  EXPECT_NE(widen.find("up to 1.80 um from where the stage put them, near the edge of the +-2 um searched"), std::string::npos);
+  EXPECT_NE(widen.find("stitch again with a larger --search-um"), std::string::npos);
+  const std::string at_limit = search_range_warning(L, 2.0, 20.0, /*at_limit=*/true);
+  EXPECT_EQ(at_limit.find("larger --search-um"), std::string::npos) << at_limit;
+  EXPECT_NE(at_limit.find("give measured stage positions in positions.csv"), std::string::npos);
+  L.solution.link_used = {0};  // dropped as an outlier: not counted
+  EXPECT_EQ(search_range_warning(L, 2.0, 20.0), "");
+}

@@ -99,6 +99,12 @@ class StitchCli(unittest.TestCase):
         err -= np.median(err, axis=0)
         self.assertLess(np.abs(err).max(), 1.0, err)
 
+    def test_a_second_stitch_says_which_files_it_replaces(self):
+        out = self.out("again.tif")
+        self.stitch(out, "--layout-only")
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--search-um", "0.6", "-o", out, "--layout-only", check=0)
+        self.assertIn("replacing 2 file(s) of an earlier stitch: again.config.ini, layout.json", p.stdout + p.stderr)
+
     def test_from_layout_gives_the_same_mosaic(self):
         a = self.out("a.tif")
         self.stitch(a)
