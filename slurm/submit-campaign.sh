@@ -14,8 +14,8 @@
 #   refuse GPU-less jobs)  STITCH_NODES [NODES]
 #   THROTTLE [4] (array elements running at once, >= 1)
 #   GPU_GRES [--gpus-per-task=1]  (sbatch options, space-separated, e.g. "--gres=gpu:a100:4
-#   --gpu-bind=closest"; a --gres=gpu or --gpus-per-node count must equal GPUS_PER_NODE; "" on
-#   clusters without GPUs: CPU ranks)
+#   --gpu-bind=closest"; a --gres=gpu or --gpus-per-node count must equal GPUS_PER_NODE, a --gpus
+#   count NODES x GPUS_PER_NODE; "" on clusters without GPUs: CPU ranks)
 #   ANNAMOSAIC [annamosaic]  (path of the binary; on a node set up by scripts/setup-gpu-node.sh,
 #   source gpu-node/env.sh first: --export=ALL carries its variables to the ranks)
 #   FOV_LEAD_S [300]  STITCH_LEAD_S [120] (the ranks are told to stop this long before the time
@@ -80,13 +80,34 @@ hms() { printf '%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60));
 # for as many GPUs per node as there are ranks per node (--gres counts per node: 4 ranks on
 # --gres=gpu:1 would share one GPU, each thinking it has it alone).
 read -ra gres <<< "${GPU_GRES---gpus-per-task=1}"  # "" (CPU ranks) or one or more sbatch options
-for g in ${gres[@]+"${gres[@]}"}; do
+gpu_count() {  # the GPU count of a --gres value ("gpu", "gpu:4", "gpu:a100:4(S:0)", "gpu:4,shard:1"), "" if none
+  local entry
+  IFS=, read -ra entries <<< "$1"
+  for entry in "${entries[@]}"; do
+    entry=${entry%%(*}
+    [[ "$entry" == gpu ]] && { echo 1; return; }
+    [[ "$entry" =~ ^gpu(:[A-Za-z0-9_.-]+)?:([0-9]+)$ ]] && { echo $((10#${BASH_REMATCH[2]})); return; }
+  done
+}
+for ((k = 0; k < ${#gres[@]}; k++)); do
+  g=${gres[k]} value="" per="" gpus=""
   [[ "$g" == -* ]] || die "GPU_GRES='$GPU_GRES': '$g' is not an sbatch option (write --gres=$g, or --gpus-per-task=1)"
-  gpus=""
-  [[ "$g" =~ ^--gres=gpu(:[A-Za-z0-9_.-]+)?:([0-9]+)$ ]] && gpus=${BASH_REMATCH[2]}
-  [[ "$g" =~ ^--gpus-per-node=([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=${BASH_REMATCH[2]}
-  [[ -z "$gpus" ]] || (( 10#$gpus == GPUS_PER_NODE )) ||
-    die "GPU_GRES='$GPU_GRES' asks for $((10#$gpus)) GPU(s) per node for GPUS_PER_NODE=$GPUS_PER_NODE ranks per node: give both the same count (one rank per GPU)"
+  case $g in  # the option's value: after = or in the next word
+    --gres=*|--gpus-per-node=*|--gpus=*) value=${g#*=} ;;
+    --gres|--gpus-per-node|--gpus|-G) value=${gres[k + 1]:-}; k=$((k + 1)) ;;
+    --*=*) ;;
+    -*) [[ "${gres[k + 1]:-}" != -* && -n "${gres[k + 1]:-}" ]] && k=$((k + 1)) ;;  # an option with its value word
+  esac
+  case $g in
+    --gres*) gpus=$(gpu_count "$value"); per=node ;;
+    --gpus-per-node*) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=node ;;
+    --gpus*|-G) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=job ;;
+    *) gpus="" ;;
+  esac
+  [[ -n "${gpus:-}" && -n "$per" ]] || continue
+  [[ "$per" == node ]] && want=$GPUS_PER_NODE || want=$((GPUS_PER_NODE * NODES))
+  (( gpus == want )) ||
+    die "GPU_GRES='$GPU_GRES' asks for $gpus GPU(s) per $per for $want rank(s) per $per (GPUS_PER_NODE=$GPUS_PER_NODE, NODES=$NODES): give both the same count (one rank per GPU)"
 done
 bin=${ANNAMOSAIC:-annamosaic}
 command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': set ANNAMOSAIC=/path/to/annamosaic"

@@ -104,20 +104,25 @@ CampaignInfo read_campaign(const std::string& dir) {
     const auto it = kv.find(key);
     if (it == kv.end()) continue;
     const auto [value, line] = it->second;
-    static const std::set<std::string> units = {"nm", "um", "px"}, delimiters = {"auto", "comma", "tab", "semicolon"};
-    if (std::string(key) == "xy-unit" && !units.count(value))
-      throw InputError(path, "xy-unit must be nm, um or px (the unit of table coordinates whose header names none), not '" +
-                                 value + "'", line);
-    if (std::string(key) == "delimiter" && !delimiters.count(value))
-      throw InputError(path, "delimiter must be auto, comma, tab or semicolon, not '" + value + "'", line);
-    if (std::string(key) == "columns") {
+    // Kept in the canonical spelling (loc/csv_reader.hpp), so that "," here and --delimiter comma agree.
+    *dst = value;
+    if (std::string(key) == "xy-unit") {
+      const auto unit = parse_xy_unit(value);
+      if (!unit)
+        throw InputError(path, "xy-unit must be nm, um or px (the unit of table coordinates whose header names none), not '" +
+                                   value + "'", line);
+      *dst = xy_unit_name(*unit);
+    } else if (std::string(key) == "delimiter") {
+      const auto d = parse_delimiter(value);
+      if (!d) throw InputError(path, "delimiter must be auto, comma, tab or semicolon, not '" + value + "'", line);
+      *dst = *d ? delimiter_name(*d) : "";  // auto: as if not given
+    } else {
       try {
         parse_column_mapping(value);
       } catch (const InputError& e) {
         throw InputError(path, "columns: " + std::string(e.what()).substr(e.file().size() + 2), line);
       }
     }
-    *dst = value;
     kv.erase(it);
   }
   std::string order;

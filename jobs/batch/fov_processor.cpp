@@ -87,7 +87,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           "{}: {} of {} localizations ({:.1f}%) lie outside the field (0..{:.0f} nm) and are not used; the table has {}",
           fov.table_path, rs.outside_field, static_cast<std::uint64_t>(in_window),
           100.0 * static_cast<double>(rs.outside_field) / in_window, fov_nm, bounds()));
-      if (2.0 * static_cast<double>(rs.outside_field) > in_window) w->mostly_outside = w->warnings.back();
+      // A vote for the campaign's verdict only with enough localizations to say (a few strays are no sign).
+      if (2.0 * static_cast<double>(rs.outside_field) > in_window && in_window >= 100) w->mostly_outside = w->warnings.back();
     }
     // Camera pixels or um read as nm: everything lands in a corner of the field.
     if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm)) {

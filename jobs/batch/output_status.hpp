@@ -70,6 +70,9 @@ struct OutputStatus {
   std::vector<std::pair<int, std::string>> qc_flags;  // id, its flags joined with "; " (by id)
   bool qc_report = false;
   bool qc_current = false;             // qc/qc.json is not older than stitch_summary.json
+  // campaign_verdict.json: the last run's campaign-wide diagnosis (most FoVs' tables in another
+  // unit, or in stage coordinates), for which it exited 5 with every FoV done. "" when none.
+  std::string campaign_verdict;
 
   // FoVs the next run would still process: not done (failed ones included), when the plan is known.
   std::size_t to_do() const { return plan_known && planned > done ? planned - done : 0; }

@@ -15,6 +15,8 @@ RunState decide_run_state(const RunStateFacts& f) {
   if (!s.problem.empty()) return {"cannot read: " + s.problem, 2};
   if (finished && s.failed)
     return {fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed), 5};
+  if (finished && !s.campaign_verdict.empty())
+    return {"finished, but " + s.campaign_verdict + " (the run said so and exited 5; fix it and run into a new output folder)", 5};
   if (finished) return {"finished", 0};
   if (!s.exists && f.will_simulate)
     return {"not started (its campaign is simulated first, from the [simulate] section of " + f.config + ")", kNot};

@@ -38,15 +38,12 @@ TableReadOptions table_read_options(const std::string& xy_unit, const std::strin
   TableReadOptions o;
   if (!columns.empty()) o.csv.columns = parse_column_mapping(columns);
   o.csv.xy_unit_given = !xy_unit.empty();
-  if (xy_unit.empty() || xy_unit == "nm") o.csv.xy_unit = XyUnit::Nanometre;
-  else if (xy_unit == "px") o.csv.xy_unit = XyUnit::CameraPixel;
-  else if (xy_unit == "um") o.csv.xy_unit = XyUnit::Micrometre;
-  else throw UsageError("--xy-unit must be nm, um or px, not '" + xy_unit + "'");
-  if (delimiter.empty() || delimiter == "auto") o.csv.delimiter = 0;
-  else if (delimiter == "comma" || delimiter == ",") o.csv.delimiter = ',';
-  else if (delimiter == "tab" || delimiter == "\\t") o.csv.delimiter = '\t';
-  else if (delimiter == "semicolon" || delimiter == ";") o.csv.delimiter = ';';
-  else throw UsageError("--delimiter must be auto, comma, tab or semicolon, not '" + delimiter + "'");
+  const auto unit = xy_unit.empty() ? XyUnit::Nanometre : parse_xy_unit(xy_unit);
+  if (!unit) throw UsageError("--xy-unit must be nm, um or px, not '" + xy_unit + "'");
+  o.csv.xy_unit = *unit;
+  const auto d = parse_delimiter(delimiter);
+  if (!d) throw UsageError("--delimiter must be auto, comma, tab or semicolon, not '" + delimiter + "'");
+  o.csv.delimiter = *d;
   return o;
 }
 
@@ -198,9 +195,16 @@ int run_table_info(const po::variables_map& vm) {
             << "rows          " << s.rows << "\n";
   if (s.rows) {
     // The span is what a frame window counts in; frames without a localization are normal (sparse blinking).
-    std::vector<std::int32_t> frames = t.frame;
-    std::sort(frames.begin(), frames.end());
-    const auto with_locs = static_cast<std::size_t>(std::unique(frames.begin(), frames.end()) - frames.begin());
+    // One bit per frame of the span (a copy of the column would double a large table's memory).
+    std::size_t with_locs = 0;
+    {
+      std::vector<bool> seen(static_cast<std::size_t>(static_cast<std::int64_t>(s.frame_max) - s.frame_min + 1));
+      for (const std::int32_t f : t.frame) {
+        const auto k = static_cast<std::size_t>(static_cast<std::int64_t>(f) - s.frame_min);
+        with_locs += !seen[k];
+        seen[k] = true;
+      }
+    }
     std::vector<std::string> optional;
     if (t.has_z()) optional.push_back("z");
     if (t.has_intensity()) optional.push_back("intensity");

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "imageio/tiff_io.hpp"
+#include "loc/csv_reader.hpp"
 #include "loc/loc_table.hpp"
 
 namespace annamosaic::cli {
@@ -25,24 +26,24 @@ namespace fs = std::filesystem;
 // of FoVs find it out one by one; a table wholly outside the field is refused (its FoV would fail,
 // and so, most likely, would every other).
 // Returns whether the table's header named no unit for x or y (read as nm).
-// A table the options given here cannot read is refused (campaign.ini would carry them to `run`).
-bool check_sample_table(const std::string& path, double fov_um, const TableReadOptions& read, bool options_given) {
+// A table that cannot be read as `run` will read it (the options given here, which campaign.ini
+// carries to `run`) is refused: every FoV would fail. Malformed rows are counted, not refused
+// (run's --skip-bad-rows decides).
+bool check_sample_table(const std::string& path, double fov_um, const TableReadOptions& read) {
   LocTable t;
   ReadReport report;
+  TableReadOptions counting = read;
+  counting.csv.skip_bad_rows = true;
   try {
-    t = read_table(path, read, &report);
+    t = read_table(path, counting, &report);
   } catch (const InputError& e) {
-    if (options_given) throw InputError(e.what(), "read with the table options given here; nothing was written");
-    spdlog::warn("{}: could not read it with these table options ({}); give the options it needs here (--columns, "
-                 "--delimiter, --xy-unit; for tables in camera pixels, --camera-pixel-nm): they are written to "
-                 "campaign.ini for `run`", path, e.what());
-    return false;
-  } catch (const std::exception& e) {
-    spdlog::warn("{}: could not read it with these table options ({}); give the options it needs here (--columns, "
-                 "--delimiter, --xy-unit; for tables in camera pixels, --camera-pixel-nm): they are written to "
-                 "campaign.ini for `run`", path, e.what());
-    return false;
+    throw InputError(e.what(), "that is how `run` would read every table: give the options they need here (--columns, "
+                               "--delimiter, --xy-unit; for tables in camera pixels, --camera-pixel-nm), which are "
+                               "written to campaign.ini; nothing was written");
   }
+  for (const std::string& w : report.warnings) spdlog::warn("{}", w);
+  if (const std::string skipped = skipped_rows_message(path, report); !skipped.empty())
+    spdlog::warn("{} (`run` stops at such a row unless given --skip-bad-rows)", skipped);
   if (t.empty()) return report.xy_unit_assumed;
   const TableStats s = compute_stats(t);
   const double fov_nm = fov_um * 1000.0;
@@ -96,6 +97,9 @@ int run_init_campaign(const po::variables_map& vm) {
     if (vm.count(key)) *dst = vm[key].as<std::string>();
   // The sample tables are read as `run` will read them (and the options checked before anything is written).
   TableReadOptions read = table_read_options(o.xy_unit, o.columns, o.delimiter);
+  // Written in their canonical spellings; "auto" is no choice.
+  if (!o.xy_unit.empty()) o.xy_unit = xy_unit_name(read.csv.xy_unit);
+  o.delimiter = read.csv.delimiter ? delimiter_name(read.csv.delimiter) : "";
 
   const std::string ini = dir + "/campaign.ini", positions = dir + "/positions.csv";
   if (!vm["force"].as<bool>())
@@ -162,16 +166,31 @@ int run_init_campaign(const po::variables_map& vm) {
       spdlog::warn("{}", e.what());
     }
   }
-  // No camera pixel given: the widefields' own resolution tags, when they all agree, all images
-  // have one size and that size spans the FoV, say it better than a default nobody chose.
-  if (!camera_given && !sizes.empty()) {
-    const double tag_nm = tags_nm.front();
-    bool agree = tag_nm > 0;
+  // The widefields' own resolution tags, when they all agree, all images have one size and that
+  // size spans the FoV, say the camera pixel better than a default nobody chose; when they would
+  // not be used, or disagree with the pixel given, it is said why.
+  const std::size_t tagged = static_cast<std::size_t>(std::count_if(tags_nm.begin(), tags_nm.end(), [](double v) { return v > 0; }));
+  if (tagged > 0) {
+    const double tag_nm = *std::find_if(tags_nm.begin(), tags_nm.end(), [](double v) { return v > 0; });
+    bool agree = tagged == sizes.size();
     for (std::size_t i = 0; i < sizes.size() && agree; ++i)
       agree = std::abs(tags_nm[i] - tag_nm) <= 0.01 * tag_nm && sizes[i].width_px == sizes[0].width_px &&
               sizes[i].height_px == sizes[0].height_px;
     const double span_um = static_cast<double>(std::max(sizes[0].width_px, sizes[0].height_px)) * tag_nm / 1000.0;
-    if (agree && std::abs(span_um - o.fov_um) <= 0.1 * o.fov_um) {
+    const bool fits = std::abs(span_um - o.fov_um) <= 0.1 * o.fov_um;
+    if (!agree && !camera_given)
+      spdlog::warn("{}: the widefields' resolution tags are not used for the camera pixel: {} of {} have one, and they or "
+                   "the images' sizes differ (e.g. {:g} nm on {} x {} px); give --camera-pixel-nm",
+                   dir, tagged, sizes.size(), tag_nm, sizes[0].width_px, sizes[0].height_px);
+    else if (agree && !fits && !camera_given)
+      spdlog::warn("{}: the widefields' resolution tags say {:g} nm, but then their {} x {} px span {:.3g} um, not --fov-um "
+                   "{:g}: not used for the camera pixel (is --fov-um right?)",
+                   dir, tag_nm, sizes[0].width_px, sizes[0].height_px, span_um, o.fov_um);
+    else if (agree && camera_given && std::abs(tag_nm - o.camera_pixel_nm) > 0.01 * tag_nm)
+      spdlog::warn("{}: --camera-pixel-nm {:g}, but all {} widefields' resolution tags say {:g} nm ({} x {} px: {:.3g} um "
+                   "against --fov-um {:g}): which is right? The given value is used and written",
+                   dir, o.camera_pixel_nm, sizes.size(), tag_nm, sizes[0].width_px, sizes[0].height_px, span_um, o.fov_um);
+    if (agree && fits && !camera_given) {
       o.camera_pixel_nm = tag_nm;
       camera_given = true;
       const std::size_t at = plan.campaign_ini.find("camera-pixel-nm = ");
@@ -186,10 +205,10 @@ int run_init_campaign(const po::variables_map& vm) {
   read.csv.camera_pixel_nm = camera_given ? o.camera_pixel_nm : 0.0;  // px tables: the camera's pixel
   // The first, middle and last FoVs: stage coordinates hide in the first alone (its stage origin
   // is often 0, so its table looks FoV-local).
-  bool unit_assumed = false;
+  std::string unit_assumed;  // the first sample table whose header names no unit
   for (const std::size_t i : std::set<std::size_t>{0, plan.fovs.size() / 2, plan.fovs.size() - 1})
-    unit_assumed = check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read,
-                                      !(o.xy_unit.empty() && o.columns.empty() && o.delimiter.empty())) || unit_assumed;
+    if (check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read) && unit_assumed.empty())
+      unit_assumed = dir + "/" + plan.fovs[i].table;
   for (const std::string& w : widefield_size_warnings(sizes, o.camera_pixel_nm, o.fov_um, camera_given))
     spdlog::warn("{}: {}", dir, w);
   if (!camera_given) {
@@ -199,12 +218,12 @@ int run_init_campaign(const po::variables_map& vm) {
                               "# the default 108 nm was assumed for the widefield's pixel; set it (tables in px need it):\n# " + key);
   }
 
-  if (unit_assumed) {
+  if (!unit_assumed.empty()) {
     // The commonest silent mistake with real tables (um or camera pixels read as nm): said, and
     // written where the next reader of campaign.ini sees it.
     spdlog::warn("{}: the tables' x and y columns name no unit: `run` reads them as nm. If they are um or camera "
-                 "pixels, rerun with --force --xy-unit um (or px, with --camera-pixel-nm)",
-                 dir + "/" + plan.fovs.front().table);
+                 "pixels, rerun with --force --xy-unit um (or px{})",
+                 unit_assumed, camera_given ? "" : ", with --camera-pixel-nm");
     plan.campaign_ini += "# the tables' x and y name no unit: read as nm; if they are not, set xy-unit = um (or px)\n"
                          "# xy-unit = nm\n";
   }

@@ -90,7 +90,7 @@ int run_render(const Command& self, const po::variables_map& vm) {
   {
     // The window as used: a window past the table's last frame ends there.
     const std::int64_t table_end = static_cast<std::int64_t>(range.base) + static_cast<std::int64_t>(range.count);
-    const std::int64_t used_end = std::min<std::int64_t>(ro.window.end, table_end);
+    const std::int64_t used_end = std::max<std::int64_t>(ro.window.first, std::min<std::int64_t>(ro.window.end, table_end));
     spdlog::info("frames: base {}, {} frames in the table; window [{}, {}){}", range.base, range.count, ro.window.first,
                  used_end, ro.window.end > table_end && ro.window.end != INT64_MAX
                                ? fmt::format(" (asked up to {}: the table ends there)", ro.window.end)

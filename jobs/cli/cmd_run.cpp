@@ -156,27 +156,6 @@ void validate_run_options(const po::variables_map& vm) {
   }
 }
 
-// Table options recorded only when they have a value (--columns has no default).
-constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "delimiter"};
-
-// The run's options with campaign.ini's table settings (xy-unit, columns, delimiter) where the
-// command line gives none: the campaign says how its tables are read, so every run (and its
-// config.ini, and the settings its FoVs are recorded with) reads them alike. A command-line value
-// that disagrees cannot both be meant: refused.
-po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c) {
-  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"xy-unit", c.xy_unit},
-                                   {"columns", c.columns}, {"delimiter", c.delimiter}}) {
-    if (value.empty()) continue;
-    if (vm.count(key) && !vm[key].defaulted() && vm[key].as<std::string>() != value)
-      throw UsageError(fmt::format("--{} {} and {}/campaign.ini's {} = {} disagree: give it in one place (campaign.ini "
-                                   "says how the campaign's tables are read)",
-                                   key, vm[key].as<std::string>(), c.dir, key, value));
-    vm.erase(key);
-    vm.insert({key, po::variable_value(boost::any(value), false)});
-  }
-  return vm;
-}
-
 // The options that decide what a FoV result holds. A rerun into the same output with other values
 // would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
 nlohmann::json fov_settings(const po::variables_map& vm) {
@@ -192,7 +171,7 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
                       {"failed-tile", vm["failed-tile"].as<std::string>()},
                       {"model", model_id}};
   for (const char* k : kOptionalTableSettings)
-    if (vm.count(k)) j[k] = vm[k].as<std::string>();
+    if (vm.count(k)) j[k] = canonical_table_setting(k, vm[k].as<std::string>());
   j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
   j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
   return j;
@@ -233,14 +212,16 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
                                        : "inputs that differ are redone");
     }
     std::string diff;
+    const auto is_table_setting = [](const std::string& k) {
+      return std::find(std::begin(kOptionalTableSettings), std::end(kOptionalTableSettings), k) != std::end(kOptionalTableSettings);
+    };
     if (!before.is_discarded())
       for (const auto& [k, v] : now.items())
-        if (!before.contains(k) || before[k] != v)
+        if (!is_table_setting(k) && (!before.contains(k) || before[k] != v))
           diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? json_text(before[k]) : "(unset)") + " -> " + json_text(v);
-    // A table option recorded then and without a value now reads the tables otherwise.
+    // The table options in their canonical spellings (as `status` compares them).
     if (!before.is_discarded() && stage != "stitch")
-      for (const char* k : kOptionalTableSettings)
-        if (before.contains(k) && !now.contains(k)) diff += (diff.empty() ? "" : ", ") + std::string(k) + " " + json_text(before[k]) + " -> (unset)";
+      if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
     // The models by their files too (the checksums alone name none).
     if (!before.is_discarded() && before.contains("model-file") && before["model-file"].is_string() &&
         diff.find("model ") != std::string::npos)
@@ -350,11 +331,17 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   std::string failed_reason;
   // OUT/config.ini (rank 0), with the folder relative paths are taken from, so that `annamosaic
   // status OUT` run from anywhere finds the campaign.
+  // The options as given, not campaign.ini's table settings (a rerun from it reads campaign.ini
+  // again), nor the table options' defaults (written, they would read back as given and disagree
+  // with a campaign.ini that sets them).
+  po::variables_map vm_given = vm;
+  for (const char* k : kOptionalTableSettings)
+    if (vm_given.count(k) && vm_given[k].defaulted()) vm_given.erase(k);
   const auto write_run_config = [&] {
     std::error_code cwd_error;  // a working folder deleted under the run: no line, as before
     const std::string cwd = fs::current_path(cwd_error).string();
     write_file_atomic(out + "/config.ini",
-                      (cwd_error ? std::string() : kWorkingFolderMark + cwd + "\n") + effective_config(self, vm));
+                      (cwd_error ? std::string() : kWorkingFolderMark + cwd + "\n") + effective_config(self, vm_given));
   };
   if (rank == 0) {
     try {
@@ -659,6 +646,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   int failed = 0;
   // Most FoVs' localizations in a corner (1) or mostly outside their field (2): a campaign whose
   // unit or geometry is wrong. Exit 5, as for failed FoVs.
+  static constexpr const char* kGeometrySlips[] = {
+      "most FoVs' localizations lie in a corner of their field: the tables' unit is most likely wrong",
+      "most FoVs lost most of their localizations outside their field: tables in stage coordinates, or fov-um too small"};
   int geometry_slip = 0;
   if (stage == "all" || stage == "stitch") {
     // Every FoV failed (a column name, a unit, a pattern wrong for the whole campaign): a mosaic of
@@ -775,17 +765,22 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
   MPI_Bcast(&geometry_slip, 1, MPI_INT, 0, comm);
+  // Recorded for `status` (it says a finished campaign with this verdict as exit 5, as run does);
+  // a run that finds none clears it.
+  if (rank == 0 && (stage == "all" || stage == "stitch")) {
+    const std::string verdict_path = out + "/campaign_verdict.json";
+    std::error_code ignored;  // none there, or not removable: status then says the old verdict
+    if (geometry_slip)
+      write_file_atomic(verdict_path, json_text(nlohmann::json{{"verdict", kGeometrySlips[geometry_slip - 1]}}) + "\n");
+    else
+      std::filesystem::remove(verdict_path, ignored);
+  }
   if (failed > 0) {
     if (rank == 0) spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
     return 5;
   }
   if (geometry_slip) {
-    if (rank == 0)
-      spdlog::error("{} (said above) (exit 5)",
-                    geometry_slip == 1 ? "most FoVs' localizations lie in a corner of their field: the tables' unit is most "
-                                           "likely wrong"
-                                         : "most FoVs lost most of their localizations outside their field: tables in "
-                                           "stage coordinates, or fov-um too small");
+    if (rank == 0) spdlog::error("{} (said above) (exit 5)", kGeometrySlips[geometry_slip - 1]);
     return 5;
   }
   return 0;

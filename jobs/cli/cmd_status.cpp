@@ -90,6 +90,7 @@ struct Report {
   std::vector<std::string> map;        // the grid's FoV states (fov_map), when the plan is known
   std::string unlisted;                // tables positions.csv lists no FoV for (not run), said
   std::vector<std::string> unlisted_paths;  // the same tables, relative to the campaign folder
+  std::string options_error;           // the run's options and campaign.ini disagree: run refuses before any work
   std::string state;
   int exit = 0;
 };
@@ -115,6 +116,13 @@ Report examine(const Target& t, bool verify) {
       r.rows = campaign->rows, r.cols = campaign->cols;
       plan = plan_fovs(*campaign);
       plan_known = true;
+      // The tables as the run reads them: campaign.ini's xy-unit, columns, delimiter (a
+      // command-line value that disagrees is refused by run, and said here).
+      try {
+        *vm = with_campaign_table_settings(*vm, *campaign);
+      } catch (const UsageError& e) {
+        r.options_error = e.what();
+      }
       r.unlisted_paths = unlisted_tables(*campaign, plan);
       r.unlisted = unlisted_tables_warning(*campaign, r.unlisted_paths);
       // What `run` would refuse before any work, said now (submit-campaign.sh asks this before
@@ -129,6 +137,11 @@ Report examine(const Target& t, bool verify) {
       if (recorded.is_object() && recorded.contains("campaign_settings"))
         if (const std::string refusal = campaign_settings_refusal(recorded["campaign_settings"], *campaign); !refusal.empty())
           settings_error = t.out_dir + ": " + refusal;
+      // ... and the tables read otherwise now (campaign.ini's xy-unit edited, say), as run compares them.
+      if (settings_error.empty() && r.options_error.empty())
+        if (const std::string change = table_settings_change(recorded, *vm); !change.empty())
+          settings_error = t.out_dir + ": holds FoV results made with other settings (" + change +
+                           "): use another --output, or delete its fov/ and manifest.jsonl to redo them";
       try {
         resolve_model((*vm)["model"].as<std::string>());
       } catch (const std::exception& e) {
@@ -177,6 +190,9 @@ Report examine(const Target& t, bool verify) {
   // Whatever the folder's own state: it is not this configuration's campaign's.
   if (!r.identity_error.empty()) {
     r.state = "not this configuration's: " + r.identity_error;
+    r.exit = 2;
+  } else if (!r.options_error.empty()) {
+    r.state = "cannot run as configured: " + r.options_error;
     r.exit = 2;
   } else if (!r.settings_error.empty()) {
     r.state = "cannot be rerun as configured: " + r.settings_error;

@@ -30,6 +30,7 @@
 #include "core/numeric.hpp"
 #include "core/process.hpp"
 #include "core/progress.hpp"
+#include "loc/csv_reader.hpp"
 #include "tiles/fusion.hpp"
 #include "tiles/stitch.hpp"
 #include "pyramid/ims_reader.hpp"
@@ -285,6 +286,53 @@ void stop_point(const char* before, MPI_Comm comm) {
   if (any_rank(stop_requested(), comm)) throw Stopped(std::string("stitch stage stopped before ") + before);
 }
 }  // namespace
+
+std::string canonical_table_setting(const std::string& key, const std::string& value) {
+  if (key == "xy-unit")
+    if (const auto u = parse_xy_unit(value)) return xy_unit_name(*u);
+  if (key == "delimiter")
+    if (const auto d = parse_delimiter(value)) return delimiter_name(*d);
+  return value;
+}
+
+po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c) {
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"xy-unit", c.xy_unit},
+                                   {"columns", c.columns}, {"delimiter", c.delimiter}}) {
+    if (value.empty()) continue;
+    if (vm.count(key) && !vm[key].defaulted()) {
+      const std::string given = vm[key].as<std::string>();
+      bool same = canonical_table_setting(key, given) == value;
+      if (std::string(key) == "delimiter" && canonical_table_setting(key, given) == "auto") same = true;  // detect: no choice
+      if (std::string(key) == "columns") try {
+          same = parse_column_mapping(given) == parse_column_mapping(value);
+        } catch (const std::exception&) {  // a malformed --columns is said where it is parsed
+        }
+      if (!same)
+        throw UsageError(fmt::format("--{} {} and {}/campaign.ini's {} = {} disagree: give it in one place (campaign.ini "
+                                     "says how the campaign's tables are read)",
+                                     key, given, c.dir, key, value));
+    }
+    vm.erase(key);
+    vm.insert({key, po::variable_value(boost::any(value), false)});
+  }
+  return vm;
+}
+
+std::string table_settings_change(const nlohmann::json& recorded, const po::variables_map& vm) {
+  std::string diff;
+  if (!recorded.is_object()) return diff;
+  for (const char* k : kOptionalTableSettings) {
+    const bool had = recorded.contains(k) && recorded[k].is_string(), has = vm.count(k) > 0;
+    const std::string before = had ? canonical_table_setting(k, recorded[k].get<std::string>()) : "",
+                      now = has ? canonical_table_setting(k, vm[k].as<std::string>()) : "";
+    // As run compares them: a value now that was not recorded (a record older than the option)
+    // counts only for --columns, which changes how every table is read.
+    if ((had && !has) || (has && had && before != now) || (has && !had && std::string(k) == "columns"))
+      diff += fmt::format("{}{} {} -> {}", diff.empty() ? "" : ", ", k, had ? nlohmann::json(before).dump() : "(unset)",
+                          has ? nlohmann::json(now).dump() : "(unset)");
+  }
+  return diff;
+}
 
 MosaicVerdict stitch_stage_verdict(const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                                    const po::variables_map& vm, const std::string& out) {

@@ -7,10 +7,25 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "batch/campaign.hpp"
 #include "cli/options.hpp"
 
 namespace annamosaic::cli {
+
+// The table options a run records only when they have a value (--columns has no default).
+inline constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "delimiter"};
+// The run's options with campaign.ini's table settings (xy-unit, columns, delimiter) where the
+// command line gives none (or --delimiter auto): the campaign says how its tables are read, so
+// every run (its config.ini, the settings its FoVs are recorded with) and `status` read them
+// alike. A command-line value that disagrees cannot both be meant: UsageError.
+po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c);
+// A table setting's value in its canonical spelling (xy-unit, delimiter), as recorded; others as given.
+std::string canonical_table_setting(const std::string& key, const std::string& value);
+// "" or what differs between the table settings recorded with a folder's FoVs (fov_settings.json)
+// and `vm`'s (after with_campaign_table_settings): `xy-unit "um" -> "nm"`, as `run` refuses them.
+std::string table_settings_change(const nlohmann::json& recorded, const po::variables_map& vm);
 
 // A failure's kind, for making every rank fail the same way: 1 usage, 2 input, 3 I/O or
 // environment, 4 anything else, 5 stopped by a signal. throw_of_kind throws the matching

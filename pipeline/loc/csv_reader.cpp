@@ -473,6 +473,29 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
 
 }  // namespace
 
+std::optional<XyUnit> parse_xy_unit(const std::string& name) {
+  if (name == "nm") return XyUnit::Nanometre;
+  if (name == "um" || name == "\xC2\xB5m" || name == "\xCE\xBCm" || name == "micron") return XyUnit::Micrometre;
+  if (name == "px") return XyUnit::CameraPixel;
+  return std::nullopt;
+}
+
+std::string xy_unit_name(XyUnit unit) {
+  return unit == XyUnit::Micrometre ? "um" : unit == XyUnit::CameraPixel ? "px" : "nm";
+}
+
+std::optional<char> parse_delimiter(const std::string& name) {
+  if (name.empty() || name == "auto") return char{0};
+  if (name == "comma" || name == ",") return ',';
+  if (name == "tab" || name == "\\t" || name == "\t") return '\t';
+  if (name == "semicolon" || name == ";") return ';';
+  return std::nullopt;
+}
+
+std::string delimiter_name(char delimiter) {
+  return delimiter == ',' ? "comma" : delimiter == '\t' ? "tab" : delimiter == ';' ? "semicolon" : "auto";
+}
+
 std::map<std::string, std::string> parse_column_mapping(const std::string& spec) {
   std::map<std::string, std::string> out;
   std::size_t start = 0;

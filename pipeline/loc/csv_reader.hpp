@@ -15,6 +15,7 @@
 // std::from_chars; the result is identical for any thread count.
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,5 +46,13 @@ LocTable read_csv_table(const std::string& path, const CsvReadOptions& opt, Read
 
 // Parses "frame=Frame,x=X (nm),y=Y" into a role -> column-name map (InputError on unknown roles).
 std::map<std::string, std::string> parse_column_mapping(const std::string& spec);
+
+// The table settings' spellings, one canonical name each (options, campaign.ini and the settings
+// a run records compare alike): "nm", "um" (also "µm", "micron"), "px"; "auto" (also ""),
+// "comma" (","), "tab" ("\t", a tab), "semicolon" (";"). nullopt: not a known spelling.
+std::optional<XyUnit> parse_xy_unit(const std::string& name);
+std::string xy_unit_name(XyUnit unit);
+std::optional<char> parse_delimiter(const std::string& name);  // 0: auto (detect)
+std::string delimiter_name(char delimiter);
 
 }  // namespace annamosaic

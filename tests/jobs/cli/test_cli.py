@@ -656,6 +656,9 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("most FoVs lost most of their localizations outside their field: tables in stage coordinates, or "
                       "fov-um too small (said above) (exit 5)", p.stderr)
         self.assertTrue(os.path.exists(os.path.join(self.dir, "out", "mosaic.ims")))  # made, as said
+        # status says it too (a script asking it must not take the campaign for good).
+        p = run("status", os.path.join(self.dir, "out"), check=5)
+        self.assertIn("state:   finished, but most FoVs lost most of their localizations outside their field", p.stdout)
 
     def test_stage_coordinates_and_missing_tables_are_said(self):
         data = os.path.join(self.dir, "data")
@@ -760,6 +763,24 @@ class InitCampaign(unittest.TestCase):
             f.write(ini.replace("xy-unit = um\n", ""))
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", check=2)
         self.assertIn("holds FoV results made with other settings (xy-unit \"um\" -> \"nm\")", p.stderr)
+        p = run("status", out, check=2)  # status says what run would refuse
+        self.assertIn("state:   cannot be rerun as configured: " + out + ": holds FoV results made with other settings "
+                      "(xy-unit \"um\" -> \"nm\")", p.stdout)
+        # A configuration whose option disagrees with campaign.ini: run refuses it, and so does status.
+        with open(os.path.join(data, "campaign.ini"), "w") as f:
+            f.write(ini)
+        self.assertIn("state:   FoVs finished, the mosaic is not made yet", run("status", out, check=75).stdout)
+        conf = os.path.join(self.dir, "nm.ini")
+        with open(conf, "w") as f:
+            f.write(f"[run]\ncampaign = {data}\noutput = {out}\nxy-unit = nm\ndelimiter = auto\n")
+        p = run("status", conf, check=2)
+        self.assertIn("state:   cannot run as configured: --xy-unit nm and " + data + "/campaign.ini's xy-unit = um disagree",
+                      p.stdout)
+        # Spellings are one: "," is comma, "µm" is um, everywhere.
+        p = run(*args, "--xy-unit", "\u00b5m", "--delimiter", ",", "--force", check=0)
+        self.assertIn("\nxy-unit = um\ndelimiter = comma\n", text_of(os.path.join(data, "campaign.ini")))
+        with open(os.path.join(data, "campaign.ini"), "w") as f:
+            f.write(ini)
         # A value run cannot use is named where it is, before any FoV.
         with open(os.path.join(data, "campaign.ini"), "w") as f:
             f.write(ini.replace("xy-unit = um", "xy-unit = mm"))
@@ -772,9 +793,24 @@ class InitCampaign(unittest.TestCase):
         p = run(*args, "--columns", "x", "--force", check=1)
         self.assertIn("--columns: expected ROLE=NAME, got 'x'", p.stderr)
         p = run(*args, "--columns", "x=PosX,y=PosY", "--force", check=2)
-        self.assertIn("r01_c01.csv:1: column 'PosX' (for x) is not in the header: read with the table options given here; "
-                      "nothing was written", p.stderr)
+        self.assertIn("r01_c01.csv:1: column 'PosX' (for x) is not in the header: that is how `run` would read every "
+                      "table: give the options they need here", p.stderr)
+        self.assertIn("nothing was written", p.stderr)
         self.assertEqual(text_of(os.path.join(data, "campaign.ini")), ini)
+        # Tables no option given here reads (another export's column names): refused the same way,
+        # not written for every FoV to fail; one malformed row is counted, not refused.
+        table = os.path.join(data, "tables", "r01_c02.csv")
+        body = text_of(table).split("\n", 1)[1]
+        with open(table, "w") as f:
+            f.write("T,PosX,PosY\n" + body)
+        p = run(*args, "--force", check=2)
+        self.assertIn("r01_c02.csv:1: missing required column 'x'", p.stderr)
+        self.assertIn("give the options they need here (--columns", p.stderr)
+        with open(table, "w") as f:
+            f.write("frame,x,y\n" + body + "7,oops,1\n")
+        p = run(*args, "--xy-unit", "um", "--force", check=0)
+        self.assertRegex(p.stderr, r"r01_c02.csv: skipped 1 malformed row\(s\) of \d+ \(--skip-bad-rows\); first: .*"
+                                   r"\(`run` stops at such a row unless given --skip-bad-rows\)")
 
     def test_the_widefields_resolution_tags_give_the_camera_pixel_when_none_is_given(self):
         data = os.path.join(self.dir, "data")
@@ -794,6 +830,7 @@ class InitCampaign(unittest.TestCase):
         p = run(*args, "--camera-pixel-nm", "108", "--force", check=0)
         self.assertIn("\ncamera-pixel-nm = 108\n", text_of(os.path.join(data, "campaign.ini")))
         self.assertIn("160 nm would fit", p.stderr)
+        self.assertIn("--camera-pixel-nm 108, but all 2 widefields' resolution tags say 160 nm", p.stderr)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ echo "$refused" | grep -q "TIME must be a SLURM time limit such as 04:00:00 or 1
 refused=$(GPU_GRES="gpu:a100:1" "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "GPU_GRES=gpu:a100:1 accepted: $refused"
 echo "$refused" | grep -q "'gpu:a100:1' is not an sbatch option (write --gres=gpu:a100:1" || fail "GPU_GRES=gpu:a100:1: $refused"
 refused=$(GPU_GRES="--gres=gpu:a100:1" "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "gres 1 of 4 accepted: $refused"
-echo "$refused" | grep -q "asks for 1 GPU(s) per node for GPUS_PER_NODE=4 ranks per node" || fail "gres 1 of 4: $refused"
+echo "$refused" | grep -q "asks for 1 GPU(s) per node for 4 rank(s) per node (GPUS_PER_NODE=4" || fail "gres 1 of 4: $refused"
 # An output folder whose name JSON would escape is still the one named (status --output-folder).
 sed -e "s#^output = .*#output = $work/grid \"q\" \\\\ a/out#" grid-a.ini > grid-quoted.ini
 dry=$("$src/slurm/submit-campaign.sh" --dry-run grid-quoted.ini 2>&1) || fail "dry run (quoted output): $dry"
@@ -78,7 +78,8 @@ sed -e "s#grid-a/#grid-e/#g" grid-a.ini > grid-e.ini
 "$bin" simulate --config grid-e.ini -o "$work/grid-e/campaign" -q || fail "simulate grid-e"
 "$bin" run --config grid-e.ini --stage fovs --threads 1 > run-e.log 2>&1 &
 run_pid=$!
-for _ in $(seq 600); do [[ -e "$work/grid-e/out/.annamosaic.lock" ]] && break; sleep 0.05; done
+# (the lock file is created, then locked, then its holder written: held once it is not empty)
+for _ in $(seq 600); do [[ -s "$work/grid-e/out/.annamosaic.lock" ]] && break; sleep 0.05; done
 kill -STOP "$run_pid"
 dry=$("$src/slurm/submit-campaign.sh" --dry-run grid-e.ini 2>&1) || { kill -CONT "$run_pid"; fail "dry run of a running grid: $dry"; }
 kill -CONT "$run_pid"

@@ -114,6 +114,19 @@ TEST(CsvReader, ExplicitMappingAndCameraPixels) {
   EXPECT_THROW(parse_column_mapping("frame"), InputError);
 }
 
+// Options, campaign.ini and recorded settings compare the same setting in one spelling.
+TEST(CsvReader, TableSettingsHaveOneCanonicalSpelling) {
+  for (const char* um : {"um", "\xC2\xB5m", "micron"}) EXPECT_EQ(xy_unit_name(*parse_xy_unit(um)), "um") << um;
+  EXPECT_EQ(xy_unit_name(*parse_xy_unit("px")), "px");
+  EXPECT_FALSE(parse_xy_unit("mm").has_value());
+  EXPECT_EQ(delimiter_name(*parse_delimiter(",")), "comma");
+  EXPECT_EQ(delimiter_name(*parse_delimiter(";")), "semicolon");
+  EXPECT_EQ(delimiter_name(*parse_delimiter("\t")), "tab");
+  EXPECT_EQ(*parse_delimiter("auto"), 0);
+  EXPECT_EQ(*parse_delimiter(""), 0);
+  EXPECT_FALSE(parse_delimiter("space").has_value());
+}
+
 TEST(CsvReader, MicrometreColumnsFromTheNameTheMappingOrTheOption) {
   // Named in the header (ASCII or the micro sign), named in a mapped column, or given for all.
   for (const char* text : {"frame,x [um],y [um]\n1,1.5,2.25\n", "frame,X (\xC2\xB5m),Y (\xC2\xB5m)\n1,1.5,2.25\n",
