@@ -80,14 +80,17 @@ hms() { printf '%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60));
 # for as many GPUs per node as there are ranks per node (--gres counts per node: 4 ranks on
 # --gres=gpu:1 would share one GPU, each thinking it has it alone).
 read -ra gres <<< "${GPU_GRES---gpus-per-task=1}"  # "" (CPU ranks) or one or more sbatch options
-gpu_count() {  # the GPU count of a --gres value ("gpu", "gpu:4", "gpu:a100:4(S:0)", "gpu:4,shard:1"), "" if none
-  local entry
+gpu_count() {  # GPUs of a --gres value ("gpu", "gpu:a100", "gpu:4", "gpu:a100:4(S:0)", "gpu:4,shard:1"), "" if none
+  local entry n="" c
   IFS=, read -ra entries <<< "$1"
   for entry in "${entries[@]}"; do
     entry=${entry%%(*}
-    [[ "$entry" == gpu ]] && { echo 1; return; }
-    [[ "$entry" =~ ^gpu(:[A-Za-z0-9_.-]+)?:([0-9]+)$ ]] && { echo $((10#${BASH_REMATCH[2]})); return; }
+    c=""
+    if [[ "$entry" =~ ^gpu(:[A-Za-z0-9_.-]+)?:([0-9]+)$ ]]; then c=$((10#${BASH_REMATCH[2]}))
+    elif [[ "$entry" =~ ^gpu(:[A-Za-z_][A-Za-z0-9_.-]*)?$ ]]; then c=1; fi
+    [[ -n "$c" ]] && n=$(( ${n:-0} + c ))
   done
+  echo "$n"
 }
 for ((k = 0; k < ${#gres[@]}; k++)); do
   g=${gres[k]} value="" per="" gpus=""
@@ -96,16 +99,19 @@ for ((k = 0; k < ${#gres[@]}; k++)); do
     --gres=*|--gpus-per-node=*|--gpus=*) value=${g#*=} ;;
     --gres|--gpus-per-node|--gpus|-G) value=${gres[k + 1]:-}; k=$((k + 1)) ;;
     --*=*) ;;
-    -*) [[ "${gres[k + 1]:-}" != -* && -n "${gres[k + 1]:-}" ]] && k=$((k + 1)) ;;  # an option with its value word
+    # Options whose value may be the next word; any other word must itself be an option.
+    --gpus-per-task|--gpus-per-socket|--gpu-bind|--gpu-freq|--cpus-per-gpu|--mem-per-gpu|--gres-flags|--constraint|-C)
+      k=$((k + 1)) ;;
   esac
   case $g in
     --gres*) gpus=$(gpu_count "$value"); per=node ;;
     --gpus-per-node*) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=node ;;
+    --gpus-per-task=*) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=task ;;
     --gpus*|-G) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=job ;;
     *) gpus="" ;;
   esac
   [[ -n "${gpus:-}" && -n "$per" ]] || continue
-  [[ "$per" == node ]] && want=$GPUS_PER_NODE || want=$((GPUS_PER_NODE * NODES))
+  case $per in node) want=$GPUS_PER_NODE ;; task) want=1 ;; *) want=$((GPUS_PER_NODE * NODES)) ;; esac
   (( gpus == want )) ||
     die "GPU_GRES='$GPU_GRES' asks for $gpus GPU(s) per $per for $want rank(s) per $per (GPUS_PER_NODE=$GPUS_PER_NODE, NODES=$NODES): give both the same count (one rank per GPU)"
 done

@@ -25,22 +25,20 @@ namespace fs = std::filesystem;
 // FoV's own, and a --fov-um smaller than the tables' field. Read a table and say so before hours
 // of FoVs find it out one by one; a table wholly outside the field is refused (its FoV would fail,
 // and so, most likely, would every other).
-// Returns whether the table's header named no unit for x or y (read as nm).
-// A table that cannot be read as `run` will read it (the options given here, which campaign.ini
-// carries to `run`) is refused: every FoV would fail. Malformed rows are counted, not refused
-// (run's --skip-bad-rows decides).
+// A sample table wholly outside its field: the tables are in the stage's coordinates (refused).
+struct OutsideTheField : InputError {
+  using InputError::InputError;
+};
+
+// Returns whether the table's header named no unit for x or y (read as nm). Throws what reading
+// it as `run` will (the options given here, which campaign.ini carries to `run`) throws; malformed
+// rows are counted, not thrown (run's --skip-bad-rows decides).
 bool check_sample_table(const std::string& path, double fov_um, const TableReadOptions& read) {
   LocTable t;
   ReadReport report;
   TableReadOptions counting = read;
   counting.csv.skip_bad_rows = true;
-  try {
-    t = read_table(path, counting, &report);
-  } catch (const InputError& e) {
-    throw InputError(e.what(), "that is how `run` would read every table: give the options they need here (--columns, "
-                               "--delimiter, --xy-unit; for tables in camera pixels, --camera-pixel-nm), which are "
-                               "written to campaign.ini; nothing was written");
-  }
+  t = read_table(path, counting, &report);
   for (const std::string& w : report.warnings) spdlog::warn("{}", w);
   if (const std::string skipped = skipped_rows_message(path, report); !skipped.empty())
     spdlog::warn("{} (`run` stops at such a row unless given --skip-bad-rows)", skipped);
@@ -50,7 +48,7 @@ bool check_sample_table(const std::string& path, double fov_um, const TableReadO
   const std::string span = fmt::format("localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", s.x_min_nm, s.x_max_nm,
                                        s.y_min_nm, s.y_max_nm);
   if (s.x_min_nm > fov_nm || s.y_min_nm > fov_nm || s.x_max_nm < 0 || s.y_max_nm < 0)
-    throw InputError(path, span + ", wholly outside its FoV's 0.." + fmt::format("{:.0f}", fov_nm) +
+    throw OutsideTheField(path, span + ", wholly outside its FoV's 0.." + fmt::format("{:.0f}", fov_nm) +
                                " nm field: every FoV would fail with no localization in its field. The pipeline expects "
                                "each table in its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: "
                                "subtract each FoV's origin first (or is --fov-um wrong?). Nothing was written");
@@ -206,16 +204,37 @@ int run_init_campaign(const po::variables_map& vm) {
   // The first, middle and last FoVs: stage coordinates hide in the first alone (its stage origin
   // is often 0, so its table looks FoV-local).
   std::string unit_assumed;  // the first sample table whose header names no unit
-  for (const std::size_t i : std::set<std::size_t>{0, plan.fovs.size() / 2, plan.fovs.size() - 1})
-    if (check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read) && unit_assumed.empty())
-      unit_assumed = dir + "/" + plan.fovs[i].table;
+  const std::set<std::size_t> samples = {0, plan.fovs.size() / 2, plan.fovs.size() - 1};
+  std::vector<std::string> unreadable;
+  for (const std::size_t i : samples) try {
+      if (check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read) && unit_assumed.empty())
+        unit_assumed = dir + "/" + plan.fovs[i].table;
+    } catch (const OutsideTheField&) {
+      throw;
+    } catch (const InputError& e) {
+      unreadable.push_back(e.what());
+    } catch (const IoError& e) {
+      unreadable.push_back(e.what());
+    }
+  // None of them read as `run` would read them: every FoV would fail. One of them (an empty
+  // corner FoV's empty table, say) fails only its FoV.
+  if (unreadable.size() == samples.size())
+    throw InputError(unreadable.front(), fmt::format("{} table(s) sampled (the first, middle and last FoV's), none read: that "
+                                                     "is how `run` would read them: give the options they need here "
+                                                     "(--columns, --delimiter, --xy-unit; for tables in camera pixels, "
+                                                     "--camera-pixel-nm), which are written to campaign.ini; nothing was written",
+                                                     samples.size()));
+  for (const std::string& why : unreadable) spdlog::warn("{} (its FoV will fail as it is)", why);
   for (const std::string& w : widefield_size_warnings(sizes, o.camera_pixel_nm, o.fov_um, camera_given))
     spdlog::warn("{}: {}", dir, w);
   if (!camera_given) {
     // Written as a comment: a px table must not be converted with a default nobody chose.
     const std::string key = "camera-pixel-nm = ";
     plan.campaign_ini.replace(plan.campaign_ini.find(key), key.size(),
-                              "# the default 108 nm was assumed for the widefield's pixel; set it (tables in px need it):\n# " + key);
+                              std::string(o.widefield_pattern.empty()
+                                              ? "# no widefields: only tables in camera pixels need it (then set it):\n# "
+                                              : "# the default 108 nm was assumed for the widefield's pixel; set it (tables in "
+                                                "px need it):\n# ") + key);
   }
 
   if (!unit_assumed.empty()) {

@@ -215,10 +215,14 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     const auto is_table_setting = [](const std::string& k) {
       return std::find(std::begin(kOptionalTableSettings), std::end(kOptionalTableSettings), k) != std::end(kOptionalTableSettings);
     };
+    // --camera-pixel-nm 0 is "not given" (campaign.ini's then), not a pixel of 0 nm.
+    const auto shown = [](const std::string& k, const nlohmann::json& v) {
+      return k == "camera-pixel-nm" && v.is_number() && v.get<double>() == 0 ? std::string("(not given)") : json_text(v);
+    };
     if (!before.is_discarded())
       for (const auto& [k, v] : now.items())
         if (!is_table_setting(k) && (!before.contains(k) || before[k] != v))
-          diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? json_text(before[k]) : "(unset)") + " -> " + json_text(v);
+          diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
     // The table options in their canonical spellings (as `status` compares them).
     if (!before.is_discarded() && stage != "stitch")
       if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
@@ -310,6 +314,20 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (!given("simulate-if-missing")) merged["simulate-if-missing"] = po::variable_value(boost::any(true), false);
     }
   }
+  default_table_options_of_run_config(vm, config_path);  // a rerun from an older run's OUT/config.ini
+  // A run's own OUT/config.ini names its campaign and output relative to the folder that run
+  // started in (its first line), as `status` reads them: a rerun from it works from anywhere.
+  // (Only the values the file gives: a path given on the command line is the working folder's.)
+  if (const std::string wd = run_config_working_folder(config_path); !wd.empty()) {
+    const po::variables_map file_vm = options_of("run", {"run", "--config", config_path});
+    for (const char* k : {"campaign", "output"})
+      if (vm.count(k) && file_vm.count(k) && vm[k].as<std::string>() == file_vm[k].as<std::string>() &&
+          fs::path(vm[k].as<std::string>()).is_relative()) {
+        const std::string there = (fs::path(wd) / vm[k].as<std::string>()).lexically_normal().string();
+        vm.erase(k);
+        vm.insert({k, po::variable_value(boost::any(there), false)});
+      }
+  }
   const std::string stage = vm["stage"].as<std::string>();
   if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
   if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
@@ -334,9 +352,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   // The options as given, not campaign.ini's table settings (a rerun from it reads campaign.ini
   // again), nor the table options' defaults (written, they would read back as given and disagree
   // with a campaign.ini that sets them).
+  // Nor this invocation's one-off limits (--stage, --max-fovs): "run the same command again" from
+  // OUT/config.ini finishes the campaign.
   po::variables_map vm_given = vm;
   for (const char* k : kOptionalTableSettings)
     if (vm_given.count(k) && vm_given[k].defaulted()) vm_given.erase(k);
+  for (const char* k : {"stage", "max-fovs"}) vm_given.erase(k);
   const auto write_run_config = [&] {
     std::error_code cwd_error;  // a working folder deleted under the run: no line, as before
     const std::string cwd = fs::current_path(cwd_error).string();
@@ -656,6 +677,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     // still lists each FoV's.
     int none_done = 0;
     if (rank == 0) {
+      // This stage decides the verdict anew (a stop before it is recorded leaves none: no stale one).
+      std::error_code ignored;
+      std::filesystem::remove(out + "/campaign_verdict.json", ignored);
       // Reasons grouped with the FoV's own file names taken out ("FILE:1: missing required column ...").
       std::map<int, const FovEntry*> plan;
       for (const FovEntry& f : fovs) plan[f.id] = &f;
@@ -765,16 +789,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
   MPI_Bcast(&geometry_slip, 1, MPI_INT, 0, comm);
-  // Recorded for `status` (it says a finished campaign with this verdict as exit 5, as run does);
-  // a run that finds none clears it.
-  if (rank == 0 && (stage == "all" || stage == "stitch")) {
-    const std::string verdict_path = out + "/campaign_verdict.json";
-    std::error_code ignored;  // none there, or not removable: status then says the old verdict
-    if (geometry_slip)
-      write_file_atomic(verdict_path, json_text(nlohmann::json{{"verdict", kGeometrySlips[geometry_slip - 1]}}) + "\n");
-    else
-      std::filesystem::remove(verdict_path, ignored);
-  }
+  // Recorded for `status` (it says a finished campaign with this verdict as exit 5, as run does;
+  // an earlier run's was removed when this one's stitch stage began).
+  if (rank == 0 && geometry_slip) try {
+      write_file_atomic(out + "/campaign_verdict.json",
+                        json_text(nlohmann::json{{"verdict", kGeometrySlips[geometry_slip - 1]}}) + "\n");
+    } catch (const std::exception& e) {  // the exit status says it still
+      spdlog::warn("{} (status will not know the verdict above)", e.what());
+    }
   if (failed > 0) {
     if (rank == 0) spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
     return 5;

@@ -38,14 +38,6 @@ struct Target {
   std::string out_dir;
 };
 
-// The working folder a run recorded in the first line of its OUT/config.ini ("" if none).
-std::string recorded_working_folder(const std::string& config) {
-  std::ifstream in(config);
-  std::string first;
-  std::getline(in, first);
-  const std::string mark = kWorkingFolderMark;
-  return first.rfind(mark, 0) == 0 ? first.substr(mark.size()) : std::string();
-}
 
 // A folder is an output folder (its config.ini, written by every run, says the rest); a file is a
 // run configuration (its [run] output and campaign: what a rerun with it would use).
@@ -66,7 +58,7 @@ Target resolve_target(const std::string& arg) {
       throw InputError(arg, "sets neither output nor campaign for run (no [run] section with them): not a run "
                             "configuration; give the one `run --config` was given, or the run's output folder");
     std::string out = run_vm["output"].as<std::string>();
-    if (const std::string wd = recorded_working_folder(arg); !wd.empty() && fs::path(out).is_relative())
+    if (const std::string wd = run_config_working_folder(arg); !wd.empty() && fs::path(out).is_relative())
       out = (fs::path(wd) / out).string();
     return {arg, arg, out};
   }
@@ -106,9 +98,10 @@ Report examine(const Target& t, bool verify) {
   try {
     if (!t.config.empty()) {
       vm = options_of("run", {"run", "--config", t.config});
+      default_table_options_of_run_config(*vm, t.config);
       r.campaign_dir = (*vm)["campaign"].as<std::string>();
       // A run's own config.ini says where it started: relative paths are taken from there.
-      if (const std::string wd = recorded_working_folder(t.config); !wd.empty() && fs::path(r.campaign_dir).is_relative())
+      if (const std::string wd = run_config_working_folder(t.config); !wd.empty() && fs::path(r.campaign_dir).is_relative())
         r.campaign_dir = (fs::path(wd) / r.campaign_dir).string();
       // As `run` decides it: a campaign not there yet may be simulated first.
       r.will_simulate = !fs::exists(r.campaign_dir + "/positions.csv") && !why_not_simulated(*vm, t.config, r.campaign_dir);

@@ -295,6 +295,22 @@ std::string canonical_table_setting(const std::string& key, const std::string& v
   return value;
 }
 
+std::string run_config_working_folder(const std::string& config_path) {
+  std::ifstream in(config_path);
+  std::string first;
+  if (config_path.empty() || !std::getline(in, first) || first.rfind(kWorkingFolderMark, 0) != 0) return "";
+  return first.substr(std::string(kWorkingFolderMark).size());
+}
+
+void default_table_options_of_run_config(po::variables_map& vm, const std::string& config_path) {
+  if (run_config_working_folder(config_path).empty()) return;
+  for (const auto& [key, default_value] : {std::pair<const char*, const char*>{"xy-unit", "nm"}, {"delimiter", "auto"}})
+    if (vm.count(key) && !vm[key].defaulted() && vm[key].as<std::string>() == default_value) {
+      vm.erase(key);
+      vm.insert({key, po::variable_value(boost::any(std::string(default_value)), true)});
+    }
+}
+
 po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c) {
   for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"xy-unit", c.xy_unit},
                                    {"columns", c.columns}, {"delimiter", c.delimiter}}) {
@@ -325,9 +341,17 @@ std::string table_settings_change(const nlohmann::json& recorded, const po::vari
     const bool had = recorded.contains(k) && recorded[k].is_string(), has = vm.count(k) > 0;
     const std::string before = had ? canonical_table_setting(k, recorded[k].get<std::string>()) : "",
                       now = has ? canonical_table_setting(k, vm[k].as<std::string>()) : "";
-    // As run compares them: a value now that was not recorded (a record older than the option)
-    // counts only for --columns, which changes how every table is read.
-    if ((had && !has) || (has && had && before != now) || (has && !had && std::string(k) == "columns"))
+    bool same = before == now;
+    if (had && has && std::string(k) == "columns") try {  // one mapping, however written
+        same = parse_column_mapping(before) == parse_column_mapping(now);
+      } catch (const std::exception&) {
+      }
+    // A delimiter detected then and named now (or the reverse) reads the same tables alike, or
+    // fails them loudly.
+    if (had && has && std::string(k) == "delimiter" && (before == "auto" || now == "auto")) same = true;
+    // A value now that was not recorded (a record older than the option) counts only for
+    // --columns, which changes how every table is read.
+    if ((had && !has) || (has && had && !same) || (has && !had && std::string(k) == "columns"))
       diff += fmt::format("{}{} {} -> {}", diff.empty() ? "" : ", ", k, had ? nlohmann::json(before).dump() : "(unset)",
                           has ? nlohmann::json(now).dump() : "(unset)");
   }
@@ -502,12 +526,12 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     bool search_at_limit = false;
     if (const double step_um = campaign.fov_um - campaign.overlap_um; step_um > 0 && so.registration.search_um >= step_um / 2) {
       search_at_limit = true;
-      // Said as a warning only when it was asked for (the default on small FoVs is no one's choice).
+      // Said, not warned: a protection, and the configured value (demo.ini's 2.5 um) is most
+      // often no one's choice for small FoVs.
       if (rank == 0 && so.registration.search_um > step_um / 2)
-        spdlog::log(vm["search-um"].defaulted() ? spdlog::level::info : spdlog::level::warn,
-                    "--search-um {} is more than half the step between FoVs ({:.4g} um: fov-um - overlap-um), where a "
-                    "pair could match a tile a whole FoV over: searching +-{:.4g} um",
-                    so.registration.search_um, step_um, step_um / 2);
+        spdlog::info("--search-um {} is more than half the step between FoVs ({:.4g} um: fov-um - overlap-um), where a "
+                     "pair could match a tile a whole FoV over: searching +-{:.4g} um",
+                     so.registration.search_um, step_um, step_um / 2);
       so.registration.search_um = step_um / 2;
     }
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange

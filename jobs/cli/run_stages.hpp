@@ -21,6 +21,13 @@ inline constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "
 // every run (its config.ini, the settings its FoVs are recorded with) and `status` read them
 // alike. A command-line value that disagrees cannot both be meant: UsageError.
 po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c);
+// A run's own OUT/config.ini (config_path, marked with its working folder) written by versions
+// that wrote every option: its `xy-unit = nm`, `delimiter = auto` lines are those defaults, not
+// choices (read back, they would disagree with a campaign.ini that sets them). Marked defaulted.
+void default_table_options_of_run_config(po::variables_map& vm, const std::string& config_path);
+// The working folder a run recorded in the first line of its OUT/config.ini ("" if none): its
+// relative paths are taken from there (by `status`, and by a rerun from that file).
+std::string run_config_working_folder(const std::string& config_path);
 // A table setting's value in its canonical spelling (xy-unit, delimiter), as recorded; others as given.
 std::string canonical_table_setting(const std::string& key, const std::string& value);
 // "" or what differs between the table settings recorded with a folder's FoVs (fov_settings.json)

@@ -318,6 +318,29 @@ class Cli(unittest.TestCase):
         p = run("run", "-o", out, check=1)
         self.assertIn("is a campaign folder (it has campaign.ini / positions.csv): to run it, give --campaign", p.stderr)
 
+    def test_a_rerun_from_the_outputs_config_works_from_any_folder(self):
+        # Started with relative paths; OUT/config.ini records the folder they are relative to.
+        here = os.path.join(self.dir, "lab")
+        os.makedirs(here)
+        run("simulate", "-o", os.path.join(here, "camp"), "--rows", "1", "--cols", "2", "--fov-um", "4", "--cell-fraction", "1",
+            "--filaments-per-100um2", "30", "-q", check=0)
+        p = subprocess.run([BIN, "run", "--campaign", "camp", "-o", "out", "--threads", "1", "--max-fovs", "1"],
+                           cwd=here, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 75, p.stderr)
+        config = os.path.join(here, "out", "config.ini")
+        self.assertNotIn("max-fovs", text_of(config))  # this invocation's limits are not the campaign's
+        self.assertNotIn("stage =", text_of(config))
+        # From elsewhere, status and a rerun from that file agree on the folders, and the rerun finishes.
+        elsewhere = os.path.join(self.dir, "elsewhere")
+        os.makedirs(elsewhere)
+        p = subprocess.run([BIN, "status", config], cwd=elsewhere, capture_output=True, text=True)
+        self.assertIn("state:   stopped with 1 FoV(s) not done", p.stdout)
+        p = subprocess.run([BIN, "run", "--config", config, "--threads", "1"], cwd=elsewhere, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 already done and verified", p.stdout + p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(here, "out", "mosaic.ims")))
+        self.assertFalse(os.path.exists(os.path.join(elsewhere, "out")))
+
     def test_a_campaign_edited_after_its_run_is_said_not_silently_mixed(self):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
         run("simulate", "-o", camp, "--rows", "1", "--cols", "3", "--fov-um", "6", "--cell-fraction", "1",
@@ -770,6 +793,10 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(data, "campaign.ini"), "w") as f:
             f.write(ini)
         self.assertIn("state:   FoVs finished, the mosaic is not made yet", run("status", out, check=75).stdout)
+        # Earlier versions wrote every option's default into OUT/config.ini: read back, those are no choice.
+        with open(os.path.join(out, "config.ini"), "a") as f:
+            f.write("xy-unit = nm\ndelimiter = auto\n")
+        self.assertIn("state:   FoVs finished, the mosaic is not made yet", run("status", out, check=75).stdout)
         conf = os.path.join(self.dir, "nm.ini")
         with open(conf, "w") as f:
             f.write(f"[run]\ncampaign = {data}\noutput = {out}\nxy-unit = nm\ndelimiter = auto\n")
@@ -793,24 +820,30 @@ class InitCampaign(unittest.TestCase):
         p = run(*args, "--columns", "x", "--force", check=1)
         self.assertIn("--columns: expected ROLE=NAME, got 'x'", p.stderr)
         p = run(*args, "--columns", "x=PosX,y=PosY", "--force", check=2)
-        self.assertIn("r01_c01.csv:1: column 'PosX' (for x) is not in the header: that is how `run` would read every "
-                      "table: give the options they need here", p.stderr)
+        self.assertIn("r01_c01.csv:1: column 'PosX' (for x) is not in the header: 2 table(s) sampled (the first, middle "
+                      "and last FoV's), none read: that is how `run` would read them: give the options they need here",
+                      p.stderr)
         self.assertIn("nothing was written", p.stderr)
         self.assertEqual(text_of(os.path.join(data, "campaign.ini")), ini)
         # Tables no option given here reads (another export's column names): refused the same way,
         # not written for every FoV to fail; one malformed row is counted, not refused.
-        table = os.path.join(data, "tables", "r01_c02.csv")
-        body = text_of(table).split("\n", 1)[1]
-        with open(table, "w") as f:
-            f.write("T,PosX,PosY\n" + body)
+        tables = [os.path.join(data, "tables", f"r01_c0{c}.csv") for c in (1, 2)]
+        body = text_of(tables[1]).split("\n", 1)[1]
+        for table in tables:
+            with open(table, "w") as f:
+                f.write("T,PosX,PosY\n" + body)
         p = run(*args, "--force", check=2)
-        self.assertIn("r01_c02.csv:1: missing required column 'x'", p.stderr)
+        self.assertIn("r01_c01.csv:1: missing required column 'x'", p.stderr)
         self.assertIn("give the options they need here (--columns", p.stderr)
+        # One table that cannot be read (an empty corner FoV's empty file) fails its FoV alone: said.
+        open(tables[0], "w").close()
+        table = tables[1]
         with open(table, "w") as f:
             f.write("frame,x,y\n" + body + "7,oops,1\n")
         p = run(*args, "--xy-unit", "um", "--force", check=0)
         self.assertRegex(p.stderr, r"r01_c02.csv: skipped 1 malformed row\(s\) of \d+ \(--skip-bad-rows\); first: .*"
                                    r"\(`run` stops at such a row unless given --skip-bad-rows\)")
+        self.assertRegex(p.stderr, r"r01_c01.csv: .*\(its FoV will fail as it is\)")
 
     def test_the_widefields_resolution_tags_give_the_camera_pixel_when_none_is_given(self):
         data = os.path.join(self.dir, "data")
