@@ -246,6 +246,26 @@ int run_init_campaign(const po::variables_map& vm) {
     plan.campaign_ini += "# the tables' x and y name no unit: read as nm; if they are not, set xy-unit = um (or px)\n"
                          "# xy-unit = nm\n";
   }
+  // --force over a description: the earlier choices this one drops or changes are said (they
+  // are not carried over; a forgotten --xy-unit would read every table otherwise).
+  if (fs::exists(ini)) try {
+      const CampaignInfo before = read_campaign(dir);
+      std::vector<std::string> changed;
+      const auto compare = [&](const char* key, const std::string& was, const std::string& now) {
+        if (was != now) changed.push_back(fmt::format("{} {} -> {}", key, was.empty() ? "(not set)" : was, now.empty() ? "(not set)" : now));
+      };
+      compare("name", before.name, o.name);
+      compare("xy-unit", before.xy_unit, o.xy_unit);
+      compare("columns", before.columns, o.columns);
+      compare("delimiter", before.delimiter, o.delimiter);
+      compare("camera-pixel-nm", before.camera_pixel_nm_given ? fmt::format("{:g}", before.camera_pixel_nm) : "",
+              camera_given ? fmt::format("{:g}", o.camera_pixel_nm) : "");
+      if (!changed.empty())
+        spdlog::warn("{}: replacing its description changes {} (earlier choices are not carried over: give them again "
+                     "if they still hold)",
+                     ini, fmt::join(changed, ", "));
+    } catch (const std::exception&) {  // an unreadable earlier description: nothing to compare
+    }
   // positions.csv first: campaign.ini, written last, marks a complete description.
   write_file_atomic(positions, plan.positions_csv);
   write_file_atomic(ini, plan.campaign_ini);

@@ -38,7 +38,6 @@ struct Target {
   std::string out_dir;
 };
 
-
 // A folder is an output folder (its config.ini, written by every run, says the rest); a file is a
 // run configuration (its [run] output and campaign: what a rerun with it would use).
 Target resolve_target(const std::string& arg) {

@@ -415,7 +415,11 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
         }
       throw InputError(name,
                        std::string("missing required column '") + kRoleNames[r] + "' (header has " + have +
-                           (plan.n_fields == 1 ? "; no delimiter (',', tab or ';') found in it: a space-separated table must be converted "
+                           (plan.n_fields == 1 && opt.delimiter
+                                ? fmt::format("; the delimiter given ('{}': --delimiter, or campaign.ini's delimiter) is not "
+                                              "in it: give the one the table uses, or auto",
+                                              opt.delimiter == '\t' ? "\\t" : std::string(1, opt.delimiter))
+                            : plan.n_fields == 1 ? "; no delimiter (',', tab or ';') found in it: a space-separated table must be converted "
                                                    "first, e.g. tr -s ' ' ','"
                                                  : "") +
                            "; map columns explicitly with --columns " + kRoleNames[r] + "=NAME)",

@@ -771,6 +771,7 @@ class InitCampaign(unittest.TestCase):
         # Given once here, it is the campaign's: no warning, and `run` needs no option for it.
         p = run(*args, "--xy-unit", "um", "--force", check=0)
         self.assertNotIn("no unit", p.stderr)
+        self.assertIn("campaign.ini: replacing its description changes xy-unit (not set) -> um", p.stderr)
         ini = text_of(os.path.join(data, "campaign.ini"))
         self.assertIn("\nxy-unit = um\n", ini)
         out = os.path.join(self.dir, "out")

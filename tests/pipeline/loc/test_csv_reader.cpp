@@ -125,6 +125,11 @@ TEST(CsvReader, TableSettingsHaveOneCanonicalSpelling) {
   EXPECT_EQ(*parse_delimiter("auto"), 0);
   EXPECT_EQ(*parse_delimiter(""), 0);
   EXPECT_FALSE(parse_delimiter("space").has_value());
+  // A delimiter given that the header does not use is named as the cause (not "no delimiter found").
+  CsvReadOptions comma;
+  comma.delimiter = ',';
+  const std::string what = parse_error("frame;x;y\n1;2;3\n", comma).what();
+  EXPECT_NE(what.find("the delimiter given (','"), std::string::npos) << what;
 }
 
 TEST(CsvReader, MicrometreColumnsFromTheNameTheMappingOrTheOption) {
