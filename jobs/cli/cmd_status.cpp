@@ -178,6 +178,9 @@ Report examine(const Target& t, bool verify) {
   if (!r.model_error.empty() && r.exit != 0 && r.exit != 5) {
     r.state += "; and it cannot run: " + r.model_error;
     r.exit = 2;
+  } else if (!r.model_error.empty()) {
+    // Finished stays finished (nothing to submit), but a rerun (a --stage stitch, a new FoV) would stop here.
+    r.state += "; a rerun would be refused: " + r.model_error;
   }
   // Whatever the folder's own state: it is not this configuration's campaign's.
   if (!r.identity_error.empty()) {

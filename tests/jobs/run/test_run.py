@@ -323,6 +323,14 @@ class Run(unittest.TestCase):
         p = subprocess.run([BIN, "status", no_model], env=ENV, capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("and it cannot run: --model " + os.path.join(d, "no-such-model.h5") + ": file not found", p.stdout)
+        # A finished campaign stays finished (nothing to submit), and says that a rerun would stop at the model.
+        finished_no_model = os.path.join(d, "finished-no-model.ini")
+        with open(finished_no_model, "w") as fh:
+            fh.write(CONFIG.format(d=self.ref) + f"model = {os.path.join(d, 'no-such-model.h5')}\n")
+        p = subprocess.run([BIN, "status", finished_no_model], env=ENV, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("state:   finished; a rerun would be refused: --model " + os.path.join(d, "no-such-model.h5") +
+                      ": file not found", p.stdout)
         # A copy of the campaign (moved, or copied with its output), also with its positions.csv saved
         # by another program (the same numbers, written otherwise): the same campaign, said.
         settings_path = os.path.join(d, "out", "fov_settings.json")
