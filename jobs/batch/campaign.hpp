@@ -16,7 +16,8 @@ struct CampaignInfo {
   int rows = 0, cols = 0;
   double fov_um = 0, overlap_um = 0;
   double camera_pixel_nm = 108;
-  bool camera_pixel_nm_given = false;  // camera-pixel-nm is in campaign.ini (not the default)
+  bool camera_pixel_nm_given = false;  // camera-pixel-nm is in campaign.ini or given to run (not the default)
+  std::string camera_pixel_from = "campaign.ini";  // where a given one comes from (run: "--camera-pixel-nm")
   std::string structure = "microtubules";
   int switch_id = 0;
   int frames = 0;                  // camera frames per FoV (0: unknown)

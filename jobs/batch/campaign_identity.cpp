@@ -78,8 +78,11 @@ std::string changed_campaign_settings(const nlohmann::json& recorded, const Camp
 std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign) {
   const std::string changed = changed_campaign_settings(recorded, campaign);
   return changed.empty() ? changed
-                         : "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini (" + changed +
-                               "): use another output folder (--output), or delete its fov/ and manifest.jsonl to redo them";
+                         : "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini" +
+                               (campaign.camera_pixel_from != "campaign.ini" && changed.find("camera-pixel-nm") != std::string::npos
+                                    ? " or --camera-pixel-nm"
+                                    : "") +
+                               " (" + changed + "): use another output folder (--output), or delete its fov/ and manifest.jsonl to redo them";
 }
 
 }  // namespace annamosaic

@@ -131,7 +131,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
         w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "
                                           "{}{}: using {} nm",
                                           fov.widefield_path, tag_nm, c.camera_pixel_nm,
-                                          c.camera_pixel_nm_given ? "" : " (the default: campaign.ini does not give it)",
+                                          !c.camera_pixel_nm_given ? " (the default: campaign.ini does not give it)"
+                                          : c.camera_pixel_from != "campaign.ini" ? " (" + c.camera_pixel_from + ")"
+                                                                                  : std::string(),
                                           c.camera_pixel_nm));
       const WidefieldSignal signal = widefield_signal(wf.view(), c.camera_pixel_nm);
       WidefieldRegistration reg;

@@ -219,9 +219,15 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     const auto shown = [](const std::string& k, const nlohmann::json& v) {
       return k == "camera-pixel-nm" && v.is_number() && v.get<double>() == 0 ? std::string("(not given)") : json_text(v);
     };
+    // The camera pixel in effect (campaign.ini's or the option's) is compared with campaign_settings
+    // below: moved from the command line into campaign.ini, it is the same pixel.
+    const bool pixel_in_campaign_settings = !before.is_discarded() && before.contains("campaign_settings") &&
+                                            before["campaign_settings"].is_object() &&
+                                            before["campaign_settings"].contains("camera-pixel-nm");
     if (!before.is_discarded())
       for (const auto& [k, v] : now.items())
-        if (!is_table_setting(k) && (!before.contains(k) || before[k] != v))
+        if (!is_table_setting(k) && !(k == "camera-pixel-nm" && pixel_in_campaign_settings) &&
+            (!before.contains(k) || before[k] != v))
           diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
     // The table options in their canonical spellings (as `status` compares them).
     if (!before.is_discarded() && stage != "stitch")
@@ -387,7 +393,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
-      const CampaignInfo campaign_info = read_campaign(campaign_dir);
+      const CampaignInfo campaign_info = with_camera_pixel_option(read_campaign(campaign_dir), vm);
       vm = with_campaign_table_settings(vm, campaign_info);
       check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not
@@ -428,8 +434,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     }
   }
   agree(failed_code, failed_reason, "preparing the campaign", comm);
-  const CampaignInfo campaign = read_campaign(campaign_dir);
-  vm = with_campaign_table_settings(vm, campaign);  // as rank 0 checked it above
+  const CampaignInfo campaign = with_camera_pixel_option(read_campaign(campaign_dir), vm);  // as rank 0 checked them above
+  vm = with_campaign_table_settings(vm, campaign);
   std::vector<std::string> plan_warnings;
   const std::vector<FovEntry> fovs = plan_fovs(campaign, rank == 0 ? &plan_warnings : nullptr);  // rank 0 says them
   if (rank == 0)
@@ -471,15 +477,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   ro.fov.pixel_nm = vm["pixel-nm"].as<double>();
   ro.fov.frames = vm["frames"].as<std::string>();
   ro.fov.table = table_options(vm);
-  // Tables in camera pixels take the campaign's camera pixel unless the command line gives one;
-  // two that disagree cannot both be meant.
-  if (ro.fov.table.csv.camera_pixel_nm > 0 && campaign.camera_pixel_nm_given &&
-      std::abs(ro.fov.table.csv.camera_pixel_nm - campaign.camera_pixel_nm) > 1e-9)
-    throw UsageError(fmt::format("--camera-pixel-nm {:g} and {}/campaign.ini's camera-pixel-nm {:g} disagree: give it in one "
-                                 "place (campaign.ini describes the campaign's camera)",
-                                 ro.fov.table.csv.camera_pixel_nm, campaign_dir, campaign.camera_pixel_nm));
-  if (ro.fov.table.csv.camera_pixel_nm == 0 && campaign.camera_pixel_nm_given)
-    ro.fov.table.csv.camera_pixel_nm = campaign.camera_pixel_nm;
+  // Tables in camera pixels: the campaign's camera pixel (campaign.ini's or --camera-pixel-nm), never the default.
+  ro.fov.table.csv.camera_pixel_nm = campaign.camera_pixel_nm_given ? campaign.camera_pixel_nm : 0.0;
   ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
   ro.fov.failed_tile = vm["failed-tile"].as<std::string>();
   if (ro.fov.failed_tile != "widefield" && ro.fov.failed_tile != "empty") throw UsageError("--failed-tile must be widefield or empty");

@@ -112,6 +112,7 @@ Report examine(const Target& t, bool verify) {
       // command-line value that disagrees is refused by run, and said here).
       try {
         *vm = with_campaign_table_settings(*vm, *campaign);
+        *campaign = with_camera_pixel_option(*campaign, *vm);  // the camera pixel in effect, as run takes it
       } catch (const UsageError& e) {
         r.options_error = e.what();
       }

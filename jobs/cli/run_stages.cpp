@@ -334,6 +334,19 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
   return vm;
 }
 
+CampaignInfo with_camera_pixel_option(CampaignInfo c, const po::variables_map& vm) {
+  const double given = vm.count("camera-pixel-nm") ? vm["camera-pixel-nm"].as<double>() : 0.0;
+  if (!(given > 0)) return c;  // 0: not given
+  if (c.camera_pixel_nm_given && std::abs(given - c.camera_pixel_nm) > 1e-9)
+    throw UsageError(fmt::format("--camera-pixel-nm {:g} and {}/campaign.ini's camera-pixel-nm {:g} disagree: give it in one "
+                                 "place (campaign.ini describes the campaign's camera)",
+                                 given, c.dir, c.camera_pixel_nm));
+  if (!c.camera_pixel_nm_given) c.camera_pixel_from = "--camera-pixel-nm";
+  c.camera_pixel_nm = given;
+  c.camera_pixel_nm_given = true;
+  return c;
+}
+
 std::string table_settings_change(const nlohmann::json& recorded, const po::variables_map& vm) {
   std::string diff;
   if (!recorded.is_object()) return diff;

@@ -21,6 +21,10 @@ inline constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "
 // every run (its config.ini, the settings its FoVs are recorded with) and `status` read them
 // alike. A command-line value that disagrees cannot both be meant: UsageError.
 po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c);
+// The campaign with run's --camera-pixel-nm where campaign.ini gives none: one camera pixel for
+// the widefields and for tables in px (the option alone once set only the tables', and the
+// widefields were scaled at the default 108 nm). One that disagrees with campaign.ini's: UsageError.
+CampaignInfo with_camera_pixel_option(CampaignInfo c, const po::variables_map& vm);
 // A run's own OUT/config.ini (config_path, marked with its working folder) written by versions
 // that wrote every option: its `xy-unit = nm`, `delimiter = auto` lines are those defaults, not
 // choices (read back, they would disagree with a campaign.ini that sets them). Marked defaulted.

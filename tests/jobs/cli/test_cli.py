@@ -378,6 +378,39 @@ class Cli(unittest.TestCase):
         self.assertIn("not with --json", run("status", out, "--output-folder", "--json", check=1).stderr)
         self.assertIn("no such output folder", run("status", out + "-nope", "--output-folder", check=2).stderr)
 
+    def test_runs_camera_pixel_option_scales_the_widefields_too(self):
+        # campaign.ini without camera-pixel-nm, a 160 nm camera given on run's command line: the
+        # widefields are scaled at 160 nm like px tables (not at the default 108), and the same pixel
+        # moved into campaign.ini later is the same campaign (resumed, not refused).
+        camp, out = os.path.join(self.dir, "cam160"), os.path.join(self.dir, "cam160-out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "8", "--camera-pixel-nm", "160",
+            "--cell-fraction", "1", "--filaments-per-100um2", "30", "-q", check=0)
+        ini = os.path.join(camp, "campaign.ini")
+        text = text_of(ini)
+        self.assertIn("camera-pixel-nm = 160\n", text)
+        with open(ini, "w") as f:
+            f.write(text.replace("camera-pixel-nm = 160\n", ""))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--camera-pixel-nm", "160", check=0)
+        # Not "widefield images of 50 x 50 px at camera-pixel-nm 108 (the default) cover 5.4 x 5.4 um" nor
+        # "its resolution tags say 160 nm per pixel, the campaign's camera-pixel-nm is 108 (the default ...)".
+        self.assertNotIn("camera-pixel-nm 108", p.stderr)
+        self.assertNotIn("camera-pixel-nm is 108", p.stderr)
+        with open(os.path.join(out, "fov_settings.json")) as f:
+            self.assertEqual(json.load(f)["campaign_settings"]["camera-pixel-nm"], 160.0)
+        with open(ini, "a") as f:
+            f.write("camera-pixel-nm = 160\n")
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertIn("2 already done and verified", p.stdout + p.stderr)
+        self.assertEqual(run("status", out, check=0).stdout.count("state:   finished\n"), 1)
+        # Now campaign.ini says 160: another pixel on the command line cannot also be meant.
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--camera-pixel-nm", "108", check=1)
+        self.assertIn("--camera-pixel-nm 108 and " + camp + "/campaign.ini's camera-pixel-nm 160 disagree", p.stderr)
+        config = os.path.join(self.dir, "cam108.ini")
+        with open(config, "w") as f:
+            f.write(f"[run]\ncampaign = {camp}\noutput = {out}\ncamera-pixel-nm = 108\n")
+        p = run("status", config, check=2)
+        self.assertIn("state:   cannot run as configured: --camera-pixel-nm 108 and", p.stdout)
+
     def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):
         # No cells at all: every FoV is empty, which `run` would then fail one by one.
         p = run("simulate", "-o", os.path.join(self.dir, "empty"), "--rows", "1", "--cols", "2", "--fov-um", "5",
