@@ -14,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
@@ -92,6 +93,35 @@ void Manifest::append(const ManifestRecord& r) {
   const bool ok = w == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) throw IoError(path_, std::string("cannot append to manifest: ") + std::strerror(e));
+}
+
+std::size_t Manifest::set_aside_damaged_lines() {
+  std::ifstream in(path_);
+  if (!in) return 0;
+  std::string kept, removed, line;
+  std::size_t n_removed = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    bool ok = j.is_object() && j.contains("id") && j.contains("status");
+    if (ok) try {
+        record_from_json(j);
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    (ok ? kept : removed) += line + "\n";
+    n_removed += ok ? 0 : 1;
+  }
+  if (in.bad()) throw IoError(path_, "cannot read manifest");
+  if (n_removed == 0) return 0;
+  {
+    std::ofstream aside(path_ + ".removed-lines", std::ios::app);
+    if (!(aside << removed) || !aside.flush()) throw IoError(path_ + ".removed-lines", "cannot write");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_file_atomic(path_, kept);
+  checked_tail_ = true;  // it ends with a newline now
+  return n_removed;
 }
 
 ManifestRecord record_from_json(const nlohmann::json& j) {

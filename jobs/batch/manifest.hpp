@@ -33,6 +33,12 @@ class Manifest {
   // after them).
   std::map<int, ManifestRecord> load(std::vector<std::size_t>* not_records = nullptr) const;
   void append(const ManifestRecord& r);  // thread-safe; IoError on failure
+  // Rewrites the manifest (atomically) without the lines that are not records: records cut short
+  // by kills (later runs appended after them) and edited or damaged lines, which would otherwise
+  // stay there for every later reader (status, jq). The lines taken out are appended to
+  // PATH.removed-lines, not lost. Only while no other process appends (a run holding the output
+  // folder's lock). Returns how many lines were taken out (0: the file is left untouched).
+  std::size_t set_aside_damaged_lines();
   const std::string& path() const { return path_; }
 
  private:

@@ -90,9 +90,9 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     }
     // A damaged manifest is said (a run goes on and redoes those FoVs; status cannot vouch).
     if (!not_records.empty() && st.problem.empty())
-      st.problem = manifest_path + ": line " + std::to_string(not_records.front()) + " is not a FoV record" +
-                   (not_records.size() > 1 ? " (and " + std::to_string(not_records.size() - 1) + " more)" : "") +
-                   " (edited, or damaged); the next run redoes the FoVs it lacks";
+      st.manifest_damaged = manifest_path + ": line " + std::to_string(not_records.front()) + " is not a FoV record" +
+                            (not_records.size() > 1 ? " (and " + std::to_string(not_records.size() - 1) + " more)" : "") +
+                            " (edited, or damaged)";
     std::vector<std::pair<int, const ManifestRecord*>> to_verify;
     for (const auto& [id, r] : records) {
       if (plan && !ids.count(id)) {
@@ -100,16 +100,12 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         continue;
       }
       if (r.status == "done") {
+        const std::string problem = recorded_result_problem(out_dir, r);
         const bool present = fs::is_regular_file(out_dir + "/" + r.file, ec);
-        // The size recorded with it (runs since 2026-12-04): a file cut short or copied over is
-        // seen without reading it.
-        const auto size = present ? fs::file_size(out_dir + "/" + r.file, ec) : std::uintmax_t{0};
-        if (present && !ec && r.extra.contains("bytes") && r.extra["bytes"].is_number_unsigned() &&
-            r.extra["bytes"].get<std::uintmax_t>() != size) {
+        if (present && !problem.empty()) {  // cut short or copied over: seen without reading it
           ++st.damaged_results;
           st.recorded[id] = RecordedFov::result_damaged;
-          st.damaged.emplace_back(id, fmt::format("{} has {} bytes, {} when it was recorded", r.file, size,
-                                                  r.extra["bytes"].get<std::uintmax_t>()));
+          st.damaged.emplace_back(id, problem);
           continue;
         }
         ++(present ? st.done : st.missing_results);
@@ -203,6 +199,17 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     std::sort(st.qc_flags.begin(), st.qc_flags.end());
   }
   return st;
+}
+
+std::string recorded_result_problem(const std::string& out_dir, const ManifestRecord& r) {
+  std::error_code ec;
+  const std::string path = out_dir + "/" + r.file;
+  if (!fs::is_regular_file(path, ec)) return r.file + " is gone";
+  const auto size = fs::file_size(path, ec);
+  if (!ec && r.extra.contains("bytes") && r.extra["bytes"].is_number_unsigned() &&
+      r.extra["bytes"].get<std::uintmax_t>() != size)
+    return fmt::format("{} has {} bytes, {} when it was recorded", r.file, size, r.extra["bytes"].get<std::uintmax_t>());
+  return "";
 }
 
 std::vector<std::string> fov_map(const std::vector<FovEntry>& plan, int rows, int cols,

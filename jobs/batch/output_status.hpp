@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "batch/campaign.hpp"
+#include "batch/manifest.hpp"
 
 namespace annamosaic {
 
@@ -59,6 +60,7 @@ struct OutputStatus {
   std::optional<std::string> running;  // who holds the output lock ("pid N on HOST since ...")
   std::string lock_error;              // the lock could not be queried: nobody can tell whether a run goes on
   std::string problem;                 // a file that cannot be read as a run writes it (manifest.jsonl)
+  std::string manifest_damaged;        // lines of manifest.jsonl that are not records (the next run sets them aside)
   double since_last_record_s = -1;     // age of the newest manifest line (-1: none)
   RunPace pace;                        // of the latest invocation
   std::string stage_now;               // while running: the stitch-stage step under way (stage_now.json)
@@ -85,6 +87,10 @@ struct OutputStatus {
 // checksum", as a rerun checks it (read on all cores; inputs are not checked). Progress on stderr.
 OutputStatus read_output_status(const std::string& out_dir, const std::vector<FovEntry>* plan,
                                 bool verify_results = false);
+
+// "" when a FoV recorded done still has its result file, of the size recorded with it (runs since
+// 2026-12-04; not read); else "FILE is gone" or "FILE has N bytes, M when it was recorded".
+std::string recorded_result_problem(const std::string& out_dir, const ManifestRecord& done);
 
 // The campaign's grid as text, one string per row (row 0 first), one character per column:
 // '#' done, 'x' failed, '!' done but its result file is gone (or damaged), '.' not done yet, ' ' no FoV there.

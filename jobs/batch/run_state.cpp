@@ -13,6 +13,10 @@ RunState decide_run_state(const RunStateFacts& f) {
   const bool finished = s.exists && s.problem.empty() && !s.running && f.plan_known && left <= s.failed &&
                         f.mosaic_current.value_or(false) && s.qc_report && s.qc_current;
   if (!s.problem.empty()) return {"cannot read: " + s.problem, 2};
+  // Not a reason to give up on the folder (submit-campaign would): the next run repairs it.
+  if (!s.manifest_damaged.empty() && !s.running)
+    return {s.manifest_damaged + ": run the same command again (it moves such lines aside and redoes the FoVs they were)",
+            kNot};
   if (finished && s.failed)
     return {fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed), 5};
   if (finished && !s.campaign_verdict.empty())
@@ -33,9 +37,9 @@ RunState decide_run_state(const RunStateFacts& f) {
   if (!f.plan_known) return {"unknown: " + f.campaign_error, 2};
   if (!s.run_started) return {"not started (" + s.out_dir + " holds no run's records yet)", kNot};
   if (s.damaged_results)
-    return {fmt::format("{} FoV result(s) damaged since they were recorded (listed below): run the same command again to "
+    return {fmt::format("{} FoV result(s) damaged since they were recorded (listed below){}: run the same command again to "
                         "redo them",
-                        s.damaged_results),
+                        s.damaged_results, s.missing_results ? fmt::format(", {} gone", s.missing_results) : ""),
             kNot};
   if (left > s.failed)
     return {fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,

@@ -3,7 +3,8 @@
 // (scancel, pre-emption, the limit itself) ask the run to stop: no new FoVs are started, the ones
 // in flight finish and are recorded, the manifest is flushed, and the program exits with
 // kExitRequeue. slurm/annamosaic-grid.sbatch requeues a FoV element that stopped so after USR1
-// (not after TERM: a cancelled element stays cancelled). A second signal is handled the same way.
+// (not after TERM: a cancelled element stays cancelled). SIGHUP (a closed terminal or ssh session,
+// unless nohup ignores it) is as TERM. A second signal is handled the same way.
 namespace annamosaic {
 
 constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable, nothing lost

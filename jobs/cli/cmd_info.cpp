@@ -1,12 +1,15 @@
 // Shared table options, and `annamosaic table-info`.
 #include <sched.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -168,11 +171,15 @@ void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<s
   for (const std::string& out : outputs) {
     if (fs::is_directory(out))
       throw IoError(out, "is a folder, and the output file is to be written under this name: choose another name");
-    const fs::path dir = fs::path(out).parent_path();
-    if (dir.empty()) continue;
+    const fs::path parent = fs::path(out).parent_path();
+    const fs::path dir = parent.empty() ? fs::path(".") : parent;
     std::error_code ec;
-    fs::create_directories(dir, ec);
+    if (!parent.empty()) fs::create_directories(dir, ec);
     if (ec) throw IoError(dir.string(), "cannot create the output folder: " + ec.message());
+    // A read-only mount or folder is said now, not after the work (a stitch registers for minutes).
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      throw IoError(dir.string(), std::string("cannot write in the output folder (") + std::strerror(errno) +
+                                      "): nothing was done");
   }
 }
 

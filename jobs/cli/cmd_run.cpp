@@ -191,6 +191,8 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
   if (has_results && fs::exists(path)) {
     std::ifstream in(path);
     const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    // Unreadable, the results' settings are unknown: never taken as "the same" silently.
+    if (!before.is_object()) throw InputError(path, fov_settings_unreadable());
     // Settings recorded before XXH3 name the model by its FNV-1a checksum: compared like with like.
     if (!before.is_discarded() && now.contains("model") && before.contains("model") && before["model"].is_string() &&
         before["model"].get<std::string>().rfind("fnv1a64:", 0) == 0) {
@@ -425,6 +427,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (lock->locked())
         if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
           spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
+      // Lines that are not records (a kill mid-line, an edit) out of the manifest, so that status
+      // and other readers of it see whole records again; this run redoes the FoVs they were.
+      if (lock->locked())
+        if (const std::size_t n = Manifest(out + "/manifest.jsonl").set_aside_damaged_lines(); n > 0)
+          spdlog::warn("{}/manifest.jsonl: {} line(s) that are not FoV records (cut short by a kill, or edited) moved to "
+                       "manifest.jsonl.removed-lines", out, n);
       // The FoV stage's is written once its GPU and model are found: a run refused there must not
       // change what `status` compares the mosaic with.
       if (stage == "stitch") write_run_config();
@@ -771,6 +779,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     StitchStageResult st;
     try {
       st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");
+    } catch (const IoError& e) {
+      // A full disk or a quota: what to do, as the FoV stage says it (the FoV results are safe).
+      throw IoError(e.path(), std::string(e.what()).substr(e.path().size() + 2) + "; make room in " + out +
+                                  " (or fix its permissions) and run the same command again: the FoV results are kept, "
+                                  "the mosaic is made anew");
     } catch (const Stopped& e) {
       // Every rank stops together (the stage's stop points are collective); the others wait for
       // the record, or the first rank to exit 75 could get rank 0 killed (srun --kill-on-bad-exit)

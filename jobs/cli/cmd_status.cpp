@@ -122,6 +122,7 @@ Report examine(const Target& t, bool verify) {
       // submitting): another campaign's results in the output folder, a model that is not there.
       std::ifstream settings(t.out_dir + "/fov_settings.json");
       const nlohmann::json recorded = settings ? nlohmann::json::parse(settings, nullptr, false) : nlohmann::json();
+      if (settings && !recorded.is_object()) settings_error = t.out_dir + "/fov_settings.json: " + fov_settings_unreadable();
       if (recorded.is_object() && recorded.contains("campaign"))
         if (const IdentityCheck id = check_campaign_identity(recorded["campaign"], campaign_identity(*campaign));
             !id.refusal.empty())
@@ -175,6 +176,12 @@ Report examine(const Target& t, bool verify) {
   if (fs::path(t.out_dir).is_relative()) facts.relative_to = fs::current_path().string();
   const RunState state = decide_run_state(facts);
   r.state = state.text, r.exit = state.exit;
+  // A run stopped in its first seconds (its lock and fov_settings.json written, not config.ini yet):
+  // not a folder to give up on (submit-campaign would), but one to run again.
+  if (!plan_known && t.config.empty() && fs::exists(t.out_dir + "/fov_settings.json") && !s.running && s.problem.empty()) {
+    r.state = "stopped before it wrote config.ini (in its first seconds): run the same command again";
+    r.exit = kRunStateNotFinished;
+  }
   // Unfinished, and its run would stop at the model: said, as a campaign that cannot be run.
   if (!r.model_error.empty() && r.exit != 0 && r.exit != 5) {
     r.state += "; and it cannot run: " + r.model_error;

@@ -264,6 +264,14 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   }
 
   std::vector<double> xs, ys;
+  // Written once the mosaic is: a stitch killed while fusing leaves the earlier layout.json beside
+  // the earlier mosaic it describes, not a new one beside an old mosaic.
+  std::string layout_text;
+  const auto write_layout = [&] {
+    if (layout_text.empty()) return;
+    write_file_atomic(layout_path, layout_text);
+    spdlog::info("wrote {}", layout_path);
+  };
   if (vm.count("from-layout")) {
     std::tie(xs, ys) = read_layout_positions(vm["from-layout"].as<std::string>(), src);
     spdlog::info("positions from {}", vm["from-layout"].as<std::string>());
@@ -288,7 +296,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     Progress progress("register", npairs * r.signals.size(), "pairs");
     const StitchLayout L = compute_layout(src, so, [&] { progress.advance(); });
     progress.finish();
-    write_file_atomic(layout_path, layout_json(src, L, so));
+    layout_text = layout_json(src, L, so);
     std::size_t valid = 0, accepted = 0;
     for (const auto& p : L.registration.pairs) valid += p.valid, accepted += p.accepted;
     for (const auto& c : L.registration.calibration)
@@ -300,7 +308,6 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  "by the stage only; link residuals RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.3f} s)",
                  L.pairs.size(), valid, accepted, s.dropped, s.components, s.isolated_tiles, s.rms_residual_px,
                  s.max_residual_px, L.register_seconds, L.solve_seconds);
-    spdlog::info("wrote {}", layout_path);
     if (const std::string w = search_range_warning(L, r.search_um, src.pixel_nm()); !w.empty()) spdlog::warn("{}", w);
     // Tiles no registered overlap holds: where the stage put them, off by its error. Named, with
     // the likely causes (a stage error beyond --search-um moved one by 32 px in a user's test).
@@ -322,6 +329,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     xs = s.x_px, ys = s.y_px;
   }
   if (vm["layout-only"].as<bool>()) {
+    write_layout();
     write_config_next_to(path_stem(output) + ".config.ini", self, vm);
     return 0;
   }
@@ -398,6 +406,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}{}", st.blocks, st.seconds,
                st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output,
                ims ? " and " + bdv_xml_path(output) : std::string());
+  write_layout();
   if (!vm["no-preview"].as<bool>()) {
     PreviewOptions po;
     po.colormap = Colormap::Gray;

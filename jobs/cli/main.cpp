@@ -107,9 +107,11 @@ int main(int argc, char** argv) {
     std::cerr << "annamosaic " << cmd->name << ": "
               << (stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"))
               << ": " << e.what()
-              << (cmd->name == "export"  ? std::string("; nothing was written, rerun to export")
-                  : cmd->name == "train" ? std::string()  // its message says how to resume (--resume)
-                                         : std::string("; what was finished is kept, rerun to resume"))
+              << (cmd->name == "export"   ? std::string("; nothing was written, rerun to export")
+                  : cmd->name == "train"  ? std::string()  // its message says how to resume (--resume)
+                  : cmd->name == "stitch" ? std::string("; nothing was replaced (an earlier stitch's files stay), rerun to stitch")
+                  : cmd->name == "run"    ? std::string("; the FoVs done are kept (a stitch stage stopped starts over), rerun to resume")
+                                          : std::string("; what was finished is kept, rerun to resume"))
               << " (exit " << kExitRequeue << ")\n";
     return kExitRequeue;
   } catch (const UsageError& e) {

@@ -17,6 +17,7 @@
 #include "batch/fov_tiles.hpp"
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
+#include "batch/output_status.hpp"
 #include "batch/output_lock.hpp"
 #include "batch/qc.hpp"
 #include "batch/signals.hpp"
@@ -147,7 +148,10 @@ namespace {
 // the stitch options (kept in stitch_summary.json, so that a rerun can say which one changed).
 nlohmann::json stitch_settings(const CampaignInfo& c, const po::variables_map& vm) {
   return {{"program", program_checksum()},
-          {"campaign", {c.name, c.fov_um, c.overlap_um}},
+          // campaign.ini's, each by its key (an out-of-date mosaic names the one that changed)
+          {"campaign-name", c.name},
+          {"fov-um", c.fov_um},
+          {"overlap-um", c.overlap_um},
           {"pixel-nm", vm["pixel-nm"].as<double>()},
           {"search-um", vm["search-um"].as<double>()},
           {"register-widefield", vm["register-widefield"].as<bool>()},
@@ -334,6 +338,12 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
   return vm;
 }
 
+std::string fov_settings_unreadable() {
+  return "cannot be read (cut short, or edited?), so the settings this folder's FoV results were made with are "
+         "unknown: delete it to reuse the results unchecked (the next run records its own settings), or delete fov/ "
+         "and manifest.jsonl (or use another --output) to redo them";
+}
+
 CampaignInfo with_camera_pixel_option(CampaignInfo c, const po::variables_map& vm) {
   const double given = vm.count("camera-pixel-nm") ? vm["camera-pixel-nm"].as<double>() : 0.0;
   if (!(given > 0)) return c;  // 0: not given
@@ -412,6 +422,17 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     for (const FovEntry& f : fovs) missing += records.count(f.id) == 0;
     if (missing)
       error = out + "/manifest.jsonl: " + std::to_string(missing) + " FoV(s) have no result yet: run --stage fovs first";
+    // Results deleted or cut short since (a whole run has just redone them; --stage stitch has
+    // not): neither a mosaic nor a QC report is made without them.
+    std::vector<std::string> lost;
+    for (const FovEntry& f : fovs)
+      if (const auto it = records.find(f.id); error.empty() && it != records.end() && it->second.status == "done")
+        if (std::string p = recorded_result_problem(out, it->second); !p.empty()) lost.push_back(fmt::format("FoV {}: {}", f.id, p));
+    if (!lost.empty())
+      error = fmt::format("{}: {} FoV result(s) are gone or damaged since they were recorded ({}{}): run without --stage "
+                          "(or with --stage fovs) to redo them; nothing was stitched",
+                          out, lost.size(), fmt::join(lost.begin(), lost.begin() + std::min<std::size_t>(3, lost.size()), "; "),
+                          lost.size() > 3 ? "; ..." : "");
   }
   error = first_error(error, comm);
   if (!error.empty()) throw_of_kind(2, error, "stitch");

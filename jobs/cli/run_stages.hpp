@@ -34,6 +34,9 @@ void default_table_options_of_run_config(po::variables_map& vm, const std::strin
 std::string run_config_working_folder(const std::string& config_path);
 // A table setting's value in its canonical spelling (xy-unit, delimiter), as recorded; others as given.
 std::string canonical_table_setting(const std::string& key, const std::string& value);
+// Why a run refuses an output folder with FoV results whose fov_settings.json cannot be read
+// (their settings unknown), and what to do; `status` says the same.
+std::string fov_settings_unreadable();
 // "" or what differs between the table settings recorded with a folder's FoVs (fov_settings.json)
 // and `vm`'s (after with_campaign_table_settings): `xy-unit "um" -> "nm"`, as `run` refuses them.
 std::string table_settings_change(const nlohmann::json& recorded, const po::variables_map& vm);

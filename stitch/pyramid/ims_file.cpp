@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "pyramid/metadata_text.hpp"
@@ -29,7 +30,9 @@ std::string imaris_color(const std::string& rgb) {
 
 }  // namespace
 
-void ImsFile::fail(const std::string& what) const { throw IoError(final_, what + ": " + h5::error_text()); }
+void ImsFile::fail(const std::string& what) const {
+  throw IoError(final_, what + ": " + h5::error_text() + low_space_note(final_));
+}
 
 ImsFile::~ImsFile() { abandon(); }
 

@@ -46,6 +46,38 @@ TEST(Manifest, LinesThatAreNotRecordsAreSkippedNotFatal) {
   EXPECT_EQ(recs.at(2).status, "failed");
 }
 
+TEST(Manifest, DamagedLinesAreSetAsideByTheNextRunNotKeptForever) {
+  // A torn line in the middle (a kill, then a rerun appended after it) and an edited line: a run
+  // holding the folder takes them out, keeps them in manifest.jsonl.removed-lines, and every line
+  // left is a whole record again (for status, and for jq or Python reading it line by line).
+  const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/manifest_repair.jsonl";
+  fs::remove(p + ".removed-lines");
+  std::ofstream(p) << "{\"id\": 1, \"status\": \"done\", \"file\": \"fov/0001.h5\"}\n"
+                   << "{\"id\": 2, \"stat\n"
+                   << "GARBAGE{{{\n"
+                   << "{\"id\": 3, \"status\": \"failed\", \"reason\": \"x\"}\n";
+  Manifest m(p);
+  EXPECT_EQ(m.set_aside_damaged_lines(), 2u);
+  std::vector<std::size_t> not_records;
+  const auto recs = m.load(&not_records);
+  EXPECT_TRUE(not_records.empty());
+  EXPECT_EQ(recs.size(), 2u);
+  std::ifstream in(p);
+  std::string line;
+  std::size_t lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    EXPECT_EQ(line.rfind("{\"id\": ", 0), 0u) << line;
+  }
+  EXPECT_EQ(lines, 2u);
+  std::ifstream aside(p + ".removed-lines");
+  const std::string removed((std::istreambuf_iterator<char>(aside)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(removed, "{\"id\": 2, \"stat\nGARBAGE{{{\n");
+  m.append({2, "done", "fov/0002.h5", "xxh3:00", "", {}});
+  EXPECT_EQ(m.load().size(), 3u);
+  EXPECT_EQ(m.set_aside_damaged_lines(), 0u);  // whole records only: the file is left as it is
+}
+
 TEST(Manifest, ChecksumChangesWithContent) {
   const std::string p = std::string(ANNAMOSAIC_TEST_TMP) + "/sum.bin";
   std::ofstream(p) << "hello";

@@ -100,6 +100,13 @@ TEST(RunState, NotStartedAndUnreadable) {
   f = finished_campaign();
   f.st.problem = "out/manifest.jsonl: not a regular file";
   EXPECT_EQ(decide_run_state(f).exit, 2);
+  // Damaged lines in it are not "cannot read" (submit-campaign would give the grid up): the next
+  // run moves them aside and redoes what they were.
+  f = finished_campaign();
+  f.st.manifest_damaged = "out/manifest.jsonl: line 4 is not a FoV record (edited, or damaged)";
+  EXPECT_EQ(decide_run_state(f).exit, kRunStateNotFinished);
+  EXPECT_NE(decide_run_state(f).text.find("line 4 is not a FoV record (edited, or damaged): run the same command again"),
+            std::string::npos);
   f = finished_campaign();
   f.st.run_started = false, f.st.done = 0;
   EXPECT_EQ(decide_run_state(f).text, "not started (out holds no run's records yet)");

@@ -411,6 +411,48 @@ class Cli(unittest.TestCase):
         p = run("status", config, check=2)
         self.assertIn("state:   cannot run as configured: --camera-pixel-nm 108 and", p.stdout)
 
+    def test_damaged_bookkeeping_files_are_said_and_repaired_not_trusted(self):
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "6", "--cell-fraction", "1",
+            "--filaments-per-100um2", "30", "-q", check=0)
+        run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        manifest = os.path.join(out, "manifest.jsonl")
+        lines = text_of(manifest).splitlines()
+        # A damaged line (an edit, a disk error): not "cannot read", exit 2, which submit-campaign.sh
+        # takes as a grid to give up; the next run moves it aside and redoes that FoV.
+        with open(manifest, "w") as f:
+            f.write("\n".join(lines[:1] + ["GARBAGE{{{"] + lines[2:]) + "\n")
+        p = run("status", out, check=75)
+        self.assertIn("line 2 is not a FoV record (edited, or damaged): run the same command again", p.stdout)
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertIn("1 line(s) that are not FoV records (cut short by a kill, or edited) moved to "
+                      "manifest.jsonl.removed-lines", p.stderr)
+        self.assertEqual(text_of(manifest + ".removed-lines"), "GARBAGE{{{\n")
+        for line in text_of(manifest).splitlines():
+            json.loads(line)  # every line a whole record again
+        run("status", out, check=0)
+        # fov_settings.json cut short: the settings the results were made with are unknown, so a run
+        # with other settings must not reuse them as "already done" (it did, silently).
+        settings = os.path.join(out, "fov_settings.json")
+        with open(settings, "r+") as f:
+            f.truncate(40)
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--frames", "first:500", check=2)
+        self.assertIn(settings + ": cannot be read (cut short, or edited?), so the settings this folder's FoV results "
+                      "were made with are unknown: delete it", p.stderr)
+        self.assertIn("cannot be rerun as configured: " + settings + ": cannot be read", run("status", out, check=2).stdout)
+        os.remove(settings)  # the way out it names: reuse them unchecked
+        run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        # A result deleted since: --stage stitch makes neither a mosaic nor a QC report without it
+        # (it kept the mosaic and wrote a QC overview with a hole, exit 0).
+        overview = os.path.join(out, "qc", "overview_reconstruction.png")
+        before = os.stat(overview).st_mtime_ns
+        os.remove(os.path.join(out, "fov", "0001.h5"))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--stage", "stitch", check=2)
+        self.assertIn("1 FoV result(s) are gone or damaged since they were recorded (FoV 1: fov/0001.h5 is gone): run "
+                      "without --stage (or with --stage fovs) to redo them; nothing was stitched", p.stderr)
+        self.assertEqual(os.stat(overview).st_mtime_ns, before)
+        run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+
     def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):
         # No cells at all: every FoV is empty, which `run` would then fail one by one.
         p = run("simulate", "-o", os.path.join(self.dir, "empty"), "--rows", "1", "--cols", "2", "--fov-um", "5",

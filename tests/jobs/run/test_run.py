@@ -253,13 +253,27 @@ class Run(unittest.TestCase):
         p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True, text=True,
                            timeout=300)
         self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        # Of another size than recorded: said without reading them.
+        self.assertRegex(p.stderr, r"2 FoV result\(s\) are gone or damaged since they were recorded \(FoV 4: fov/0004.h5 has "
+                                   r"\d+ bytes, \d+ when it was recorded; FoV 5: fov/0005.h5 has \d+ bytes, \d+ when it was "
+                                   r"recorded\): run without --stage \(or with --stage fovs\) to redo them; nothing was stitched")
+        # Of the same size, changed (bit rot, a copy of the same length): found by the checksum.
+        shutil.copy(os.path.join(self.ref, "out", "fov", "0004.h5"), os.path.join(fov, "0004.h5"))
+        shutil.copy(os.path.join(self.ref, "out", "fov", "0005.h5"), os.path.join(fov, "0005.h5"))
+        with open(os.path.join(fov, "0004.h5"), "r+b") as fh:
+            fh.seek(os.path.getsize(os.path.join(fov, "0004.h5")) // 2)
+            byte = fh.read(1)
+            fh.seek(-1, 1)
+            fh.write(bytes([byte[0] ^ 0xFF]))
+        p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
         self.assertIn(os.path.join(fov, "0004.h5") + " does not match the checksum recorded when FoV 4 was made", p.stderr)
         self.assertIn("run without --stage stitch", p.stderr)
         # The full run redoes that FoV, then stitches: the reference mosaic again.
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         self.assertIn("FoV 4: " + os.path.join(fov, "0004.h5") + " does not match its recorded checksum; redoing it", p.stderr)
-        self.assertIn("FoV 5: " + os.path.join(fov, "0005.h5") + " does not match its recorded checksum; redoing it", p.stderr)
         mosaic, ref = (mosaic_levels(os.path.join(x, "out", "mosaic.ims")) for x in (d, self.ref))
         self.assertEqual(sorted(mosaic), sorted(ref))
         for k in ref:
@@ -470,6 +484,23 @@ class Run(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
         self.assertIn("stopped with 6 FoV(s) not done", status(ini)[1][0]["state"])
 
+    def test_sighup_of_a_closed_session_stops_as_sigterm_does(self):
+        # An ssh session that drops sends SIGHUP: the run stops cleanly and resumably (it was killed
+        # without a word, exit 129).
+        d, ini = make_config("sighup")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        mpath = os.path.join(d, "out", "manifest.jsonl")
+        t0 = time.time()
+        while not os.path.exists(mpath) and time.time() - t0 < 600:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGHUP)
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 75, log[-2000:])
+        self.assertIn("stopped by signal 1", log)
+        self.assertIn("stopped with", status(ini)[1][0]["state"])
+
     def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
         d, ini = make_config("sigterm")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
@@ -601,15 +632,16 @@ class Run(unittest.TestCase):
         self.assertEqual(rc, 2, st)
         self.assertIn("relative paths are taken from the working folder, as run takes them", st[0]["state"])
         # Not finished without its QC report (a run killed in the QC stage); a manifest line of the
-        # wrong shape is "cannot read" (2), not a crash.
+        # wrong shape is not a crash, and not a folder to give up on (2): the next run moves it aside.
         os.rename(os.path.join(d, "out", "qc", "qc.json"), os.path.join(d, "qc.json"))
         rc, st = status(os.path.join(d, "out"))
         self.assertEqual((rc, st[0]["state"]), (75, "FoVs and mosaic finished, the QC report is missing: run the same command again"))
         with open(os.path.join(d, "out", "manifest.jsonl"), "a") as fh:
             fh.write('{"id": "7", "status": "done"}\n')
         rc, st = status(os.path.join(d, "out"))
-        self.assertEqual(rc, 2, st)
-        self.assertIn("manifest.jsonl", st[0]["state"])
+        self.assertEqual(rc, 75, st)
+        self.assertIn("manifest.jsonl: line 10 is not a FoV record (edited, or damaged): run the same command again",
+                      st[0]["state"])
 
     def test_status_before_any_run_and_of_a_configuration_that_is_not_a_run(self):
         # The demo's layout: the campaign lives inside the output folder, so the folder exists
