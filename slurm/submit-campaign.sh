@@ -23,6 +23,8 @@
 #   ANNAMOSAIC_SRUN_MPI [pmix]  ANNAMOSAIC_MAX_REQUEUES [20]  ANNAMOSAIC_RESTART_DELAY_S [10]
 #   (see annamosaic-grid.sbatch)
 #   LIST [slurm-campaign-<date>-<random>.list]  (the grids, one config per line; never reused)
+#   SUBMIT_FINISHED [0]  (1: submit grids `annamosaic status` calls finished too; by default they
+#   are named and left out. Grids with elements still queued are submitted, with a warning)
 # Prints the two job ids and which array index is which grid. Logs: slurm-<job>_<index>.out in
 # the current folder.
 set -euo pipefail
@@ -64,6 +66,7 @@ seconds_of() {
   for v in "$d" "${h:-0}" "${m:-0}" "${s:-0}"; do [[ "$v" =~ ^[0-9]+$ ]] || return 1; done
   echo $(( 10#$d * 86400 + 10#${h:-0} * 3600 + 10#${m:-0} * 60 + 10#${s:-0} ))
 }
+stitch_time_note=""; [[ -n "${STITCH_TIME:+set}" ]] || stitch_time_note=" (STITCH_TIME defaults to TIME)"
 : "${TIME:=04:00:00}" "${STITCH_TIME:=$TIME}"  # defaults here: an assignment inside $(...) would not last
 time_s=$(seconds_of "$TIME") || die "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '$TIME'"
 stitch_time_s=$(seconds_of "$STITCH_TIME") || die "STITCH_TIME must be a SLURM time limit such as 04:00:00, not '$STITCH_TIME'"
@@ -75,7 +78,7 @@ hms() { printf '%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60));
 (( time_s > fov_lead_s + 300 )) ||
   die "TIME=$TIME is too short: the FoV runs are told to stop FOV_LEAD_S=$fov_lead_s s before the limit (give at least $(hms $((fov_lead_s + 301))))"
 (( stitch_time_s > stitch_lead_s + 300 )) ||
-  die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop STITCH_LEAD_S=$stitch_lead_s s before the limit (give at least $(hms $((stitch_lead_s + 301))))"
+  die "STITCH_TIME=$STITCH_TIME is too short: the stitch is told to stop STITCH_LEAD_S=$stitch_lead_s s before the limit (give at least $(hms $((stitch_lead_s + 301))))$stitch_time_note"
 # GPU_GRES: sbatch options (a word that is not one would be taken for the batch script), asking
 # for as many GPUs per node as there are ranks per node (--gres counts per node: 4 ranks on
 # --gres=gpu:1 would share one GPU, each thinking it has it alone).
@@ -121,7 +124,7 @@ command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': s
 # configuration or campaign that cannot be read fails now, not after waiting for a GPU node; and
 # no two grids may share an output folder (the second would redo the first's FoVs as its own).
 declare -A config_seen=() grid_of_output=()
-outputs=()
+outputs=() grids=()
 for c in "$@"; do
   real=$(realpath "$c")
   [[ -z "${config_seen[$real]:-}" ]] || die "$c is given twice"
@@ -137,6 +140,12 @@ for c in "$@"; do
   [[ -z "${grid_of_output[$out]:-}" ]] ||
     die "$c and ${grid_of_output[$out]} both write to $out: give each grid its own [run] output; nothing was submitted"
   grid_of_output[$out]=$c
+  # Finished (status exit 0): a job would only find nothing to do. Said, and left out.
+  if (( rc == 0 )) && [[ "${SUBMIT_FINISHED:-0}" != 1 ]]; then
+    echo "submit-campaign: $c is finished (annamosaic status: nothing left to run in $out): not submitted (SUBMIT_FINISHED=1 submits it anyway)" >&2
+    continue
+  fi
+  grids+=("$c")
   outputs+=("$out")
   # A run writing that folder now (an earlier submission, an interactive run): allowed, since it
   # may end before this element starts, but said: running at the same time, the element is
@@ -145,6 +154,25 @@ for c in "$@"; do
     echo "submit-campaign: warning: $c: ${state#  state:   } in $out; if it still runs when this grid's element starts, that element is refused (the folder is locked) and its stitch cancelled" >&2
   fi
 done
+(( ${#grids[@]} > 0 )) || { echo "submit-campaign: every grid given is finished: nothing was submitted"; exit 0; }
+set -- "${grids[@]}"
+# Elements of these grids still in the queue (an earlier submission, a requeued element SLURM
+# holds for a while): submitting again runs them twice. Said, not refused (the queue may be
+# about to empty); read from the queued elements' own campaign lists.
+if command -v squeue > /dev/null; then
+  declare -A queued=()
+  while IFS='|' read -r job index state cmdline; do
+    read -r -a words <<< "$cmdline"
+    (( ${#words[@]} >= 3 )) && [[ "${words[0]}" == */annamosaic-grid.sbatch && "$index" =~ ^[0-9]+$ && -f "${words[2]}" ]] || continue
+    g=$(sed -n "$((index + 1))p" "${words[2]}")
+    [[ -n "$g" ]] && queued[$g]="${queued[$g]:+${queued[$g]}, }$job (${words[1]}, $state)"
+  done < <(squeue -h -r -u "$(id -un)" -o '%i|%K|%T|%o' 2>/dev/null)
+  for c in "$@"; do
+    r=$(realpath "$c")
+    [[ -z "${queued[$r]:-}" ]] ||
+      echo "submit-campaign: warning: $c already has element(s) in the queue: ${queued[$r]}; submitted again, its work runs twice (one at a time: the later finds it done, or is refused by the folder's lock)" >&2
+  done
+fi
 export ANNAMOSAIC ANNAMOSAIC_GRID_SCRIPT
 ANNAMOSAIC=$(realpath "$(command -v "$bin")")
 ANNAMOSAIC_GRID_SCRIPT="$here/annamosaic-grid.sbatch"

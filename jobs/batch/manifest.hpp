@@ -1,5 +1,5 @@
 #pragma once
-// The record of finished work: manifest.jsonl, one JSON object per line, append-only and fsynced
+// The record of finished work: manifest.jsonl, one JSON object per line, appended to and fsynced
 // line by line, so a kill at any moment loses at most the line being written (a torn last line
 // is ignored on reading). A rerun skips FoVs whose result file still matches its recorded
 // checksum and whose inputs are unchanged (input_stamp.hpp), and redoes the rest.

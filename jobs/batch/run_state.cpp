@@ -10,13 +10,9 @@ RunState decide_run_state(const RunStateFacts& f) {
   const std::size_t left = s.to_do();
   // A file system without locks (the run goes on unlocked there) leaves "running?" unanswerable;
   // a campaign whose every part is done is still finished.
-  const bool finished = s.exists && s.problem.empty() && !s.running && f.plan_known && left <= s.failed &&
+  const bool finished = s.exists && s.problem.empty() && s.manifest_damaged.empty() && !s.running && f.plan_known && left <= s.failed &&
                         f.mosaic_current.value_or(false) && s.qc_report && s.qc_current;
   if (!s.problem.empty()) return {"cannot read: " + s.problem, 2};
-  // Not a reason to give up on the folder (submit-campaign would): the next run repairs it.
-  if (!s.manifest_damaged.empty() && !s.running)
-    return {s.manifest_damaged + ": run the same command again (it moves such lines aside and redoes the FoVs they were)",
-            kNot};
   if (finished && s.failed)
     return {fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed), 5};
   if (finished && !s.campaign_verdict.empty())
@@ -33,6 +29,10 @@ RunState decide_run_state(const RunStateFacts& f) {
     return {"unknown whether a run goes on (" + s.lock_error + ")" +
                 (s.since_last_record_s >= 0 ? fmt::format("; the last FoV was recorded {} ago", human_duration(s.since_last_record_s))
                                             : std::string()),
+            kNot};
+  // Not a reason to give up on the folder (submit-campaign would): the next run repairs it.
+  if (!s.manifest_damaged.empty())
+    return {s.manifest_damaged + ": run the same command again (it moves such lines aside and redoes the FoVs they were)",
             kNot};
   if (!f.plan_known) return {"unknown: " + f.campaign_error, 2};
   if (!s.run_started) return {"not started (" + s.out_dir + " holds no run's records yet)", kNot};

@@ -179,7 +179,7 @@ void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<s
     // A read-only mount or folder is said now, not after the work (a stitch registers for minutes).
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
       throw IoError(dir.string(), std::string("cannot write in the output folder (") + std::strerror(errno) +
-                                      "): nothing was done");
+                                      "): nothing was written");
   }
 }
 

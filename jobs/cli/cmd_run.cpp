@@ -244,6 +244,8 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
     // campaign.ini's settings (recorded since 2026-12-05; older records: not compared). The stitch
     // stage too: tiles made at another fov-um are not this campaign's tiles.
+    if (const std::string refusal = camera_pixel_option_history_refusal(before, campaign); !refusal.empty())
+      throw InputError(out, refusal);
     if (!before.is_discarded() && before.contains("campaign_settings"))
       if (const std::string refusal = campaign_settings_refusal(before["campaign_settings"], campaign); !refusal.empty())
         throw InputError(out, refusal);
@@ -428,11 +430,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         if (const auto [n, bytes] = remove_stale_temporaries(out); n > 0)
           spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a run that was killed", n, bytes / 1e6, out);
       // Lines that are not records (a kill mid-line, an edit) out of the manifest, so that status
-      // and other readers of it see whole records again; this run redoes the FoVs they were.
-      if (lock->locked())
-        if (const std::size_t n = Manifest(out + "/manifest.jsonl").set_aside_damaged_lines(); n > 0)
-          spdlog::warn("{}/manifest.jsonl: {} line(s) that are not FoV records (cut short by a kill, or edited) moved to "
-                       "manifest.jsonl.removed-lines", out, n);
+      // and other readers of it see whole records again; this run redoes the FoVs they were. (Also
+      // where the file system has no locks: rank 0 alone appends, and no other run is known.)
+      if (const std::size_t n = Manifest(out + "/manifest.jsonl").set_aside_damaged_lines(); n > 0)
+        spdlog::warn("{}/manifest.jsonl: {} line(s) that are not FoV records (cut short by a kill, or edited) moved to "
+                     "manifest.jsonl.removed-lines", out, n);
       // The FoV stage's is written once its GPU and model are found: a run refused there must not
       // change what `status` compares the mosaic with.
       if (stage == "stitch") write_run_config();
@@ -780,16 +782,25 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     try {
       st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");
     } catch (const IoError& e) {
-      // A full disk or a quota: what to do, as the FoV stage says it (the FoV results are safe).
-      throw IoError(e.path(), std::string(e.what()).substr(e.path().size() + 2) + "; make room in " + out +
+      // A full disk, a quota, a read-only folder: what to do, as the FoV stage says it (the FoV
+      // results are safe). Other I/O errors (a damaged FoV result) speak for themselves.
+      const std::string what = e.what();
+      bool space = false;
+      for (const char* sign : {"full?", "No space left", "quota", "Read-only file system", "Permission denied"})
+        space = space || what.find(sign) != std::string::npos;
+      if (!space) throw;
+      throw IoError(e.path(), what.substr(e.path().size() + 2) + "; make room in " + out +
                                   " (or fix its permissions) and run the same command again: the FoV results are kept, "
-                                  "the mosaic is made anew");
+                                  "and the next run finishes the stitch stage");
     } catch (const Stopped& e) {
       // Every rank stops together (the stage's stop points are collective); the others wait for
       // the record, or the first rank to exit 75 could get rank 0 killed (srun --kill-on-bad-exit)
       // before it is written.
       const std::string why = e.what();
       on_rank0(comm, [&] { record_stitch_stopped(out, why); });
+      // Stopped before mosaic.ims was complete: said that the next run makes it again.
+      if (why.find("complete") == std::string::npos && why.find("OME-TIFF") == std::string::npos)
+        throw Stopped(why + " (the next run makes the mosaic again)");
       throw;
     }
     failed = st.failed_fovs;

@@ -91,6 +91,7 @@ Report examine(const Target& t, bool verify) {
   r.target = t;
   std::optional<po::variables_map> vm;
   std::optional<CampaignInfo> campaign;
+  bool simulate_section_bad = false;  // the campaign is still to be simulated, and its [simulate] cannot be
   std::string settings_error;
   std::vector<FovEntry> plan;
   bool plan_known = false;
@@ -102,8 +103,23 @@ Report examine(const Target& t, bool verify) {
       // A run's own config.ini says where it started: relative paths are taken from there.
       if (const std::string wd = run_config_working_folder(t.config); !wd.empty() && fs::path(r.campaign_dir).is_relative())
         r.campaign_dir = (fs::path(wd) / r.campaign_dir).string();
-      // As `run` decides it: a campaign not there yet may be simulated first.
+      // The model first: a campaign still to be simulated must not hide that its run would stop at it.
+      try {
+        resolve_model((*vm)["model"].as<std::string>());
+      } catch (const std::exception& e) {
+        r.model_error = e.what();
+      }
+      // As `run` decides it: a campaign not there yet may be simulated first, if its [simulate]
+      // section can be (a bad value there would fail the job only once it runs).
       r.will_simulate = !fs::exists(r.campaign_dir + "/positions.csv") && !why_not_simulated(*vm, t.config, r.campaign_dir);
+      if (r.will_simulate) try {
+          simulate_options(options_of("simulate", {"simulate", "--config", t.config, "-o", r.campaign_dir}));
+        } catch (const std::exception& e) {
+          r.will_simulate = false;
+          simulate_section_bad = true;
+          throw InputError(t.config, std::string("its [simulate] section, which would make the campaign, cannot be used: ") +
+                                         e.what());
+        }
       campaign = read_campaign(r.campaign_dir);
       r.rows = campaign->rows, r.cols = campaign->cols;
       plan = plan_fovs(*campaign);
@@ -128,7 +144,9 @@ Report examine(const Target& t, bool verify) {
             !id.refusal.empty())
           r.identity_error = t.out_dir + ": " + id.refusal;
       // campaign.ini edited since the FoVs were made: run refuses it (when some FoV is done, below).
-      if (recorded.is_object() && recorded.contains("campaign_settings"))
+      if (const std::string refusal = camera_pixel_option_history_refusal(recorded, *campaign); !refusal.empty())
+        settings_error = t.out_dir + ": " + refusal;
+      else if (recorded.is_object() && recorded.contains("campaign_settings"))
         if (const std::string refusal = campaign_settings_refusal(recorded["campaign_settings"], *campaign); !refusal.empty())
           settings_error = t.out_dir + ": " + refusal;
       // ... and the tables read otherwise now (campaign.ini's xy-unit edited, say), as run compares them.
@@ -136,17 +154,12 @@ Report examine(const Target& t, bool verify) {
         if (const std::string change = table_settings_change(recorded, *vm); !change.empty())
           settings_error = t.out_dir + ": holds FoV results made with other settings (" + change +
                            "): use another --output, or delete its fov/ and manifest.jsonl to redo them";
-      try {
-        resolve_model((*vm)["model"].as<std::string>());
-      } catch (const std::exception& e) {
-        r.model_error = e.what();
-      }
     } else {
       r.campaign_error = "no config.ini in the output folder: the campaign is unknown";
     }
   } catch (const std::exception& e) {
     r.campaign_error = e.what();
-    if (!r.campaign_dir.empty() && fs::path(r.campaign_dir).is_relative())
+    if (!r.campaign_dir.empty() && fs::path(r.campaign_dir).is_relative() && !simulate_section_bad)
       r.campaign_error += " (relative paths are taken from the working folder, as run takes them; this is " +
                           fs::current_path().string() + ")";
   }
@@ -178,12 +191,14 @@ Report examine(const Target& t, bool verify) {
   r.state = state.text, r.exit = state.exit;
   // A run stopped in its first seconds (its lock and fov_settings.json written, not config.ini yet):
   // not a folder to give up on (submit-campaign would), but one to run again.
-  if (!plan_known && t.config.empty() && fs::exists(t.out_dir + "/fov_settings.json") && !s.running && s.problem.empty()) {
-    r.state = "stopped before it wrote config.ini (in its first seconds): run the same command again";
+  if (!plan_known && t.config.empty() && fs::exists(t.out_dir + "/fov_settings.json") &&
+      !fs::exists(t.out_dir + "/manifest.jsonl") && !s.running && s.problem.empty()) {
+    r.state = "a run began here and stopped before it wrote config.ini (killed in its first seconds, or refused while "
+              "loading its model: its log says which): run the same command again";
     r.exit = kRunStateNotFinished;
   }
   // Unfinished, and its run would stop at the model: said, as a campaign that cannot be run.
-  if (!r.model_error.empty() && r.exit != 0 && r.exit != 5) {
+  if (!r.model_error.empty() && r.exit != 0) {  // 5 too: a rerun retries failed FoVs
     r.state += "; and it cannot run: " + r.model_error;
     r.exit = 2;
   } else if (!r.model_error.empty()) {

@@ -109,8 +109,7 @@ int main(int argc, char** argv) {
               << ": " << e.what()
               << (cmd->name == "export"   ? std::string("; nothing was written, rerun to export")
                   : cmd->name == "train"  ? std::string()  // its message says how to resume (--resume)
-                  : cmd->name == "stitch" ? std::string("; nothing was replaced (an earlier stitch's files stay), rerun to stitch")
-                  : cmd->name == "run"    ? std::string("; the FoVs done are kept (a stitch stage stopped starts over), rerun to resume")
+                  : cmd->name == "run"    ? std::string("; the FoVs done are kept, rerun to resume")
                                           : std::string("; what was finished is kept, rerun to resume"))
               << " (exit " << kExitRequeue << ")\n";
     return kExitRequeue;

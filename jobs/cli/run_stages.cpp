@@ -340,8 +340,8 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
 
 std::string fov_settings_unreadable() {
   return "cannot be read (cut short, or edited?), so the settings this folder's FoV results were made with are "
-         "unknown: delete it to reuse the results unchecked (the next run records its own settings), or delete fov/ "
-         "and manifest.jsonl (or use another --output) to redo them";
+         "unknown: delete it to reuse the results unchecked (the next whole run then warns that their settings were not "
+         "recorded, and records its own), or delete fov/ and manifest.jsonl (or use another --output) to redo them";
 }
 
 CampaignInfo with_camera_pixel_option(CampaignInfo c, const po::variables_map& vm) {
@@ -355,6 +355,23 @@ CampaignInfo with_camera_pixel_option(CampaignInfo c, const po::variables_map& v
   c.camera_pixel_nm = given;
   c.camera_pixel_nm_given = true;
   return c;
+}
+
+std::string camera_pixel_option_history_refusal(const nlohmann::json& recorded, const CampaignInfo& c) {
+  if (c.camera_pixel_from != "--camera-pixel-nm" || !c.has_widefields() || !recorded.is_object()) return "";
+  const auto number = [](const nlohmann::json& j, const char* k) {
+    return j.is_object() && j.contains(k) && j[k].is_number() ? j[k].get<double>() : -1.0;
+  };
+  if (recorded.contains("no-widefield") && recorded["no-widefield"] == true) return "";
+  // The same option then (else the settings comparison names the change), and the widefields
+  // recorded at another pixel (campaign_settings, since 2026-12-05) or not recorded at all.
+  if (std::abs(number(recorded, "camera-pixel-nm") - c.camera_pixel_nm) > 1e-9) return "";
+  const double widefield_nm = number(recorded.value("campaign_settings", nlohmann::json()), "camera-pixel-nm");
+  if (recorded.contains("campaign_settings") && std::abs(widefield_nm - c.camera_pixel_nm) <= 1e-9) return "";
+  return fmt::format("holds FoV results made by an earlier version with --camera-pixel-nm {:g}, which used it for tables "
+                     "in px only and scaled the widefields at the default {:g} nm: delete its fov/ and manifest.jsonl to "
+                     "redo them (or use another --output)",
+                     c.camera_pixel_nm, CampaignInfo{}.camera_pixel_nm);
 }
 
 std::string table_settings_change(const nlohmann::json& recorded, const po::variables_map& vm) {

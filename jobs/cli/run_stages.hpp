@@ -25,6 +25,10 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
 // the widefields and for tables in px (the option alone once set only the tables', and the
 // widefields were scaled at the default 108 nm). One that disagrees with campaign.ini's: UsageError.
 CampaignInfo with_camera_pixel_option(CampaignInfo c, const po::variables_map& vm);
+// "" or why FoV results recorded in `recorded` (fov_settings.json) by a version before that fix are
+// wrong for campaign `c` whose camera pixel comes from --camera-pixel-nm: their widefields were
+// scaled at the default 108 nm. Said by run (refused) and status.
+std::string camera_pixel_option_history_refusal(const nlohmann::json& recorded, const CampaignInfo& c);
 // A run's own OUT/config.ini (config_path, marked with its working folder) written by versions
 // that wrote every option: its `xy-unit = nm`, `delimiter = auto` lines are those defaults, not
 // choices (read back, they would disagree with a campaign.ini that sets them). Marked defaulted.

@@ -396,7 +396,20 @@ class Cli(unittest.TestCase):
         self.assertNotIn("camera-pixel-nm 108", p.stderr)
         self.assertNotIn("camera-pixel-nm is 108", p.stderr)
         with open(os.path.join(out, "fov_settings.json")) as f:
-            self.assertEqual(json.load(f)["campaign_settings"]["camera-pixel-nm"], 160.0)
+            settings = json.load(f)
+        self.assertEqual(settings["campaign_settings"]["camera-pixel-nm"], 160.0)
+        # The same folder as an earlier version left it (no campaign_settings recorded; its
+        # widefields were scaled at 108 nm): not resumed as if they were right.
+        old = out + "-old"
+        shutil.copytree(out, old)
+        del settings["campaign_settings"]
+        with open(os.path.join(old, "fov_settings.json"), "w") as f:
+            json.dump(settings, f)
+        p = run("run", "--campaign", camp, "-o", old, "--threads", "1", "--camera-pixel-nm", "160", check=2)
+        self.assertIn("holds FoV results made by an earlier version with --camera-pixel-nm 160, which used it for tables in "
+                      "px only and scaled the widefields at the default 108 nm", p.stderr)
+        self.assertIn("cannot be rerun as configured: " + old + ": holds FoV results made by an earlier version",
+                      run("status", old, check=2).stdout)
         with open(ini, "a") as f:
             f.write("camera-pixel-nm = 160\n")
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
@@ -442,6 +455,13 @@ class Cli(unittest.TestCase):
         self.assertIn("cannot be rerun as configured: " + settings + ": cannot be read", run("status", out, check=2).stdout)
         os.remove(settings)  # the way out it names: reuse them unchecked
         run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        # A run stopped before it wrote config.ini (its lock and fov_settings.json there, no FoV
+        # record): one to run again (75), not a folder status cannot read (2: submit-campaign gives up).
+        early = os.path.join(self.dir, "early")
+        os.makedirs(early)
+        shutil.copy(settings, early)
+        p = run("status", early, check=75)
+        self.assertIn("a run began here and stopped before it wrote config.ini", p.stdout)
         # A result deleted since: --stage stitch makes neither a mosaic nor a QC report without it
         # (it kept the mosaic and wrote a QC overview with a hole, exit 0).
         overview = os.path.join(out, "qc", "overview_reconstruction.png")
@@ -452,6 +472,26 @@ class Cli(unittest.TestCase):
                       "without --stage (or with --stage fovs) to redo them; nothing was stitched", p.stderr)
         self.assertEqual(os.stat(overview).st_mtime_ns, before)
         run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+
+    def test_status_of_a_campaign_still_to_simulate_checks_what_its_job_would_meet(self):
+        # submit-campaign.sh asks `status` before submitting: a configuration whose campaign is
+        # simulated first must not pass as "not started" when its job would fail once it runs.
+        def config(name, simulate, run_extra=""):
+            path = os.path.join(self.dir, name + ".ini")
+            with open(path, "w") as f:
+                f.write(f"[simulate]\n{simulate}\n[run]\ncampaign = {self.dir}/{name}/campaign\n"
+                        f"output = {self.dir}/{name}/out\n{run_extra}")
+            return path
+        p = run("status", config("nomodel", "rows = 2\ncols = 2\nfov-um = 8", f"model = {self.dir}/none.h5\n"), check=2)
+        self.assertIn("not started (its campaign is simulated first, from the [simulate] section of", p.stdout)
+        self.assertIn("and it cannot run: --model " + self.dir + "/none.h5: file not found", p.stdout)
+        p = run("status", config("badrows", "rows = two\ncols = 2\nfov-um = 8"), check=2)
+        self.assertIn("not started, and it cannot start: " + self.dir + "/badrows.ini: its [simulate] section, which would "
+                      "make the campaign, cannot be used: " + self.dir + "/badrows.ini:2: the argument ('two') for option "
+                      "'rows' is invalid", p.stdout)
+        p = run("status", config("badfov", "rows = 2\ncols = 2\nfov-um = -8"), check=2)
+        self.assertIn("cannot be used: --fov-um must be > 0", p.stdout)
+        run("status", config("good", "rows = 2\ncols = 2\nfov-um = 8"), check=75)
 
     def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):
         # No cells at all: every FoV is empty, which `run` would then fail one by one.

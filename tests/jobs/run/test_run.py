@@ -489,8 +489,9 @@ class Run(unittest.TestCase):
         # without a word, exit 129).
         d, ini = make_config("sighup")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
-        p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+        # (SIGHUP as a terminal's shell leaves it, also when this suite runs under nohup)
+        p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         mpath = os.path.join(d, "out", "manifest.jsonl")
         t0 = time.time()
         while not os.path.exists(mpath) and time.time() - t0 < 600:

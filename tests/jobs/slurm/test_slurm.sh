@@ -62,6 +62,10 @@ echo "$dry" | grep -q -- "sbatch .*--job-name=annamosaic-stitch " || fail "dry r
 # A time limit SLURM would refuse only after the other checks: refused first, named.
 refused=$(TIME=1- "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "TIME=1- accepted: $refused"
 echo "$refused" | grep -q "TIME must be a SLURM time limit such as 04:00:00 or 1-00:00:00, not '1-'" || fail "TIME=1-: $refused"
+# A TIME long enough for the FoVs but not for the stitch, whose time was not given: said where it comes from.
+refused=$(TIME=00:05:31 FOV_LEAD_S=30 "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "STITCH_TIME accepted: $refused"
+echo "$refused" | grep -q "STITCH_TIME=00:05:31 is too short: .*(give at least 00:07:01) (STITCH_TIME defaults to TIME)" ||
+  fail "STITCH_TIME from TIME: $refused"
 # GPU options sbatch would take for its script, or fewer GPUs per node than ranks: refused, said.
 refused=$(GPU_GRES="gpu:a100:1" "$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) && fail "GPU_GRES=gpu:a100:1 accepted: $refused"
 echo "$refused" | grep -q "'gpu:a100:1' is not an sbatch option (write --gres=gpu:a100:1" || fail "GPU_GRES=gpu:a100:1: $refused"
@@ -115,6 +119,12 @@ echo "$ids"
 fov_job=$(echo "$ids" | sed -n 's/.*FoV array job: \([0-9]*\).*/\1/p')
 stitch_job=$(echo "$ids" | sed -n 's/.*stitch array job: \([0-9]*\).*/\1/p')
 [[ -n "$fov_job" && -n "$stitch_job" ]] || fail "could not read the job ids"
+# Submitted again while its elements are queued (THROTTLE=1: grid-a's waits for grid-broken's): said.
+dup=$("$src/slurm/submit-campaign.sh" --dry-run grid-a.ini 2>&1) || fail "dry run of a queued grid: $dup"
+# (squeue lists them in its own order)
+echo "$dup" | grep -q "warning: grid-a.ini already has element(s) in the queue: .*${fov_job}_1 (fovs, [A-Z]*)" &&
+  echo "$dup" | grep -q "warning: grid-a.ini already has element(s) in the queue: .*${stitch_job}_1 (stitch, [A-Z]*)" ||
+  fail "no warning that grid-a is queued: $dup"
 for _ in $(seq 600); do
   squeue -h -j "$fov_job,$stitch_job" 2>/dev/null | grep -q . || break
   sleep 1
@@ -153,6 +163,12 @@ cat status.txt
 grep -q "grid-broken/out .*" status.txt && grep -q "state:   not started" status.txt || fail "status of the broken grid"
 grep -q "state:   finished" status.txt || fail "status of the good grid"
 grep -q "2 campaigns: 1 finished, 0 running, 1 other; FoVs 6 of 12 done, 0 failed" status.txt || fail "status summary"
+# A finished grid submitted again is named and left out (its jobs would find nothing to do).
+again=$("$src/slurm/submit-campaign.sh" grid-a.ini 2>&1) || fail "submitting a finished grid: $again"
+echo "$again" | grep -q "grid-a.ini is finished (annamosaic status: nothing left to run in $work/grid-a/out): not submitted" ||
+  fail "a finished grid not named: $again"
+echo "$again" | grep -q "every grid given is finished: nothing was submitted" || fail "finished: $again"
+[[ -z "$(squeue -h)" ]] || fail "a finished grid was submitted"
 
 # A FoV element on a fresh 12-FoV grid (so that a signal lands mid-run), once it has recorded a
 # FoV: sets jid and manifest. start_fov_element GRID LOG_NAME
@@ -189,8 +205,8 @@ for _ in $(seq 900); do
   sleep 1
 done
 log=$(cat slurm-requeue-*.out)
-echo "$log" | grep -q "stopped cleanly before the time limit; requeueing" || fail "the job did not stop cleanly and requeue"
-echo "$log" | grep -q "annamosaic fovs exited with 75: stopped at the time limit; requeueing it now" || fail "no final line before the requeue"
+echo "$log" | grep -q "stopped cleanly on USR1 (the time-limit warning, or one sent by hand); requeueing" || fail "the job did not stop cleanly and requeue"
+echo "$log" | grep -q "annamosaic fovs exited with 75: stopped on USR1; requeueing it now" || fail "no final line before the requeue"
 echo "$log" | grep -q "restart 1" || fail "no restarted run (SLURM_RESTART_COUNT=1): $(scontrol show job "${jid}_0")"
 [[ "$(state_of "${jid}_0")" == COMPLETED ]] || fail "requeued job ended as $(state_of "${jid}_0")"
 n=$(/usr/bin/python3 -c "import json,sys; print(len({json.loads(l)['id'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['status']=='done'}))" "$manifest")
