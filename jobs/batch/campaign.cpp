@@ -312,7 +312,7 @@ std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_p
                        "flags the FoVs)",
                        width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um);
   return fmt::format("widefield images of {} x {} px at camera-pixel-nm {}{} cover {:.3g} x {:.3g} um, the FoVs {:.3g} um "
-                     "(fov-um): check camera-pixel-nm in campaign.ini (the camera pixel at the sample: {:.4g} nm would fit) "
+                     "(fov-um): check camera-pixel-nm (campaign.ini, or run's --camera-pixel-nm: the camera pixel at the sample: {:.4g} nm would fit) "
                      "or how the widefield was cropped (a widefield scaled wrongly cannot be registered: QC then flags the FoVs)",
                      width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um,
                      fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)));

@@ -156,32 +156,11 @@ void validate_run_options(const po::variables_map& vm) {
   }
 }
 
-// The options that decide what a FoV result holds. A rerun into the same output with other values
-// would mix old results with new ones (or stitch 20 nm tiles as 40 nm ones), so it is refused.
-nlohmann::json fov_settings(const po::variables_map& vm) {
-  std::string model_id = vm["model"].as<std::string>();
-  try {
-    model_id = file_checksum(resolve_model(model_id));
-  } catch (const std::exception&) {
-    // No such model here: the FoV stage will say so; the name stands in for it.
-  }
-  nlohmann::json j = {{"pixel-nm", vm["pixel-nm"].as<double>()},
-                      {"frames", vm["frames"].as<std::string>()},
-                      {"no-widefield", vm["no-widefield"].as<bool>()},
-                      {"failed-tile", vm["failed-tile"].as<std::string>()},
-                      {"model", model_id}};
-  for (const char* k : kOptionalTableSettings)
-    if (vm.count(k)) j[k] = canonical_table_setting(k, vm[k].as<std::string>());
-  j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
-  j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
-  return j;
-}
 void check_fov_settings(const std::string& out, const po::variables_map& vm, const std::string& stage,
                         const CampaignInfo& campaign) {
   const std::string path = out + "/fov_settings.json";
   // The stitch stage uses only the pixel size (and may run where the model is not, or after it
   // was retrained in place): it compares that alone and leaves the record as the FoVs made it.
-  nlohmann::json now = stage == "stitch" ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
   const nlohmann::json identity = campaign_identity(campaign);
   // Results only count when some FoV was done: failed ones are redone anyway (a rerun that fixes
   // the setting every FoV failed on must not be refused).
@@ -193,14 +172,6 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     // Unreadable, the results' settings are unknown: never taken as "the same" silently.
     if (!before.is_object()) throw InputError(path, fov_settings_unreadable());
-    // Settings recorded before XXH3 name the model by its FNV-1a checksum: compared like with like.
-    if (!before.is_discarded() && now.contains("model") && before.contains("model") && before["model"].is_string() &&
-        before["model"].get<std::string>().rfind("fnv1a64:", 0) == 0) {
-      try {
-        now["model"] = file_checksum_as(resolve_model(vm["model"].as<std::string>()), before["model"].get<std::string>());
-      } catch (const std::exception&) {
-      }
-    }
     // Whose results, before which settings (campaign_identity.hpp).
     if (!before.is_discarded() && before.contains("campaign")) {
       const IdentityCheck id = check_campaign_identity(before["campaign"], identity);
@@ -213,32 +184,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
                      stage == "stitch" ? "--stage stitch redoes no FoV: run without it to redo those whose inputs differ"
                                        : "inputs that differ are redone");
     }
-    std::string diff;
-    const auto is_table_setting = [](const std::string& k) {
-      return std::find(std::begin(kOptionalTableSettings), std::end(kOptionalTableSettings), k) != std::end(kOptionalTableSettings);
-    };
-    // --camera-pixel-nm 0 is "not given" (campaign.ini's then), not a pixel of 0 nm.
-    const auto shown = [](const std::string& k, const nlohmann::json& v) {
-      return k == "camera-pixel-nm" && v.is_number() && v.get<double>() == 0 ? std::string("(not given)") : json_text(v);
-    };
-    // The camera pixel in effect (campaign.ini's or the option's) is compared with campaign_settings
-    // below: moved from the command line into campaign.ini, it is the same pixel.
-    const bool pixel_in_campaign_settings = !before.is_discarded() && before.contains("campaign_settings") &&
-                                            before["campaign_settings"].is_object() &&
-                                            before["campaign_settings"].contains("camera-pixel-nm");
-    if (!before.is_discarded())
-      for (const auto& [k, v] : now.items())
-        if (!is_table_setting(k) && !(k == "camera-pixel-nm" && pixel_in_campaign_settings) &&
-            (!before.contains(k) || before[k] != v))
-          diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
-    // The table options in their canonical spellings (as `status` compares them).
-    if (!before.is_discarded() && stage != "stitch")
-      if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
-    // The models by their files too (the checksums alone name none).
-    if (!before.is_discarded() && before.contains("model-file") && before["model-file"].is_string() &&
-        diff.find("model ") != std::string::npos)
-      diff += "; those results were made with " + before["model-file"].get<std::string>() + ", this run's model is " +
-              vm["model"].as<std::string>();
+    const std::string diff = recorded_settings_change(before, vm, stage == "stitch");
     if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
@@ -253,6 +199,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
   }
   if (stage == "stitch") return;
+  nlohmann::json now = fov_settings(vm);
   now["campaign"] = identity;
   now["campaign_settings"] = campaign_fov_settings(campaign);
   try {  // for messages only (compared by checksum)
@@ -845,7 +792,7 @@ Command run_command() {
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
       "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"
       "depending on it runs and exits 5) or were left unprocessed, or most FoVs' localizations lie in a corner of\n"
-      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM (resume by rerunning);\n"
+      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM/SIGHUP or Ctrl-C (resume by rerunning);\n"
       "1 bad command line or configuration; 2 bad input (a campaign, table or model that cannot be used, an\n"
       "output folder holding other results or in use by another run); 3 file system or environment (disk full,\n"
       "no GPU for --device cuda); 4 internal error. The message names the file and place.";

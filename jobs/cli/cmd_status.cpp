@@ -149,9 +149,9 @@ Report examine(const Target& t, bool verify) {
       else if (recorded.is_object() && recorded.contains("campaign_settings"))
         if (const std::string refusal = campaign_settings_refusal(recorded["campaign_settings"], *campaign); !refusal.empty())
           settings_error = t.out_dir + ": " + refusal;
-      // ... and the tables read otherwise now (campaign.ini's xy-unit edited, say), as run compares them.
+      // ... and the options that decide a FoV result (--frames, the model, the tables' reading), as run compares them.
       if (settings_error.empty() && r.options_error.empty())
-        if (const std::string change = table_settings_change(recorded, *vm); !change.empty())
+        if (const std::string change = recorded_settings_change(recorded, *vm, false); !change.empty())
           settings_error = t.out_dir + ": holds FoV results made with other settings (" + change +
                            "): use another --output, or delete its fov/ and manifest.jsonl to redo them";
     } else {
@@ -191,7 +191,8 @@ Report examine(const Target& t, bool verify) {
   r.state = state.text, r.exit = state.exit;
   // A run stopped in its first seconds (its lock and fov_settings.json written, not config.ini yet):
   // not a folder to give up on (submit-campaign would), but one to run again.
-  if (!plan_known && t.config.empty() && fs::exists(t.out_dir + "/fov_settings.json") &&
+  if (!plan_known && t.config.empty() &&
+      (fs::exists(t.out_dir + "/fov_settings.json") || fs::exists(t.out_dir + "/.annamosaic.lock")) &&
       !fs::exists(t.out_dir + "/manifest.jsonl") && !s.running && s.problem.empty()) {
     r.state = "a run began here and stopped before it wrote config.ini (killed in its first seconds, or refused while "
               "loading its model: its log says which): run the same command again";

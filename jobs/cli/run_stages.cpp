@@ -22,6 +22,7 @@
 #include "batch/qc.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/checksum.hpp"
@@ -336,6 +337,71 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
     vm.insert({key, po::variable_value(boost::any(value), false)});
   }
   return vm;
+}
+
+nlohmann::json fov_settings(const po::variables_map& vm) {
+  std::string model_id = vm["model"].as<std::string>();
+  try {
+    model_id = file_checksum(resolve_model(model_id));
+  } catch (const std::exception&) {
+    // No such model here: the FoV stage will say so; the name stands in for it.
+  }
+  nlohmann::json j = {{"pixel-nm", vm["pixel-nm"].as<double>()},
+                      {"frames", vm["frames"].as<std::string>()},
+                      {"no-widefield", vm["no-widefield"].as<bool>()},
+                      {"failed-tile", vm["failed-tile"].as<std::string>()},
+                      {"model", model_id}};
+  for (const char* k : kOptionalTableSettings)
+    if (vm.count(k)) j[k] = canonical_table_setting(k, vm[k].as<std::string>());
+  j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
+  j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
+  return j;
+}
+
+std::string recorded_settings_change(const nlohmann::json& before, const po::variables_map& vm, bool stitch_only) {
+  if (!before.is_object()) return "";
+  nlohmann::json now = stitch_only ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
+  // A model that is not there is said as such (run refuses it first), not as another model.
+  if (now.contains("model")) try {
+      resolve_model(vm["model"].as<std::string>());
+    } catch (const std::exception&) {
+      now.erase("model");
+    }
+  // Settings recorded before XXH3 name the model by its FNV-1a checksum: compared like with like.
+  if (now.contains("model") && before.contains("model") && before["model"].is_string() &&
+      before["model"].get<std::string>().rfind("fnv1a64:", 0) == 0) {
+    try {
+      now["model"] = file_checksum_as(resolve_model(vm["model"].as<std::string>()), before["model"].get<std::string>());
+    } catch (const std::exception&) {
+    }
+  }
+  std::string diff;
+  const auto is_table_setting = [](const std::string& k) {
+    return std::find(std::begin(kOptionalTableSettings), std::end(kOptionalTableSettings), k) != std::end(kOptionalTableSettings);
+  };
+  // --camera-pixel-nm 0 is "not given" (campaign.ini's then), not a pixel of 0 nm.
+  const auto not_given = [](const std::string& k, const nlohmann::json& v) {
+    return k == "camera-pixel-nm" && v.is_number() && v.get<double>() == 0;
+  };
+  const auto shown = [&](const std::string& k, const nlohmann::json& v) {
+    return not_given(k, v) ? std::string("(not given)") : json_text(v);
+  };
+  // The camera pixel in effect (campaign.ini's or the option's) is compared with campaign_settings:
+  // moved from the command line into campaign.ini, it is the same pixel.
+  const bool pixel_in_campaign_settings = before.contains("campaign_settings") && before["campaign_settings"].is_object() &&
+                                          before["campaign_settings"].contains("camera-pixel-nm");
+  for (const auto& [k, v] : now.items())
+    if (!is_table_setting(k) && !(k == "camera-pixel-nm" && pixel_in_campaign_settings) &&
+        !(!before.contains(k) && not_given(k, v)) && (!before.contains(k) || before[k] != v))
+      diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
+  // The table options in their canonical spellings.
+  if (!stitch_only)
+    if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
+  // The models by their files too (the checksums alone name none).
+  if (before.contains("model-file") && before["model-file"].is_string() && diff.find("model ") != std::string::npos)
+    diff += "; those results were made with " + before["model-file"].get<std::string>() + ", this run's model is " +
+            vm["model"].as<std::string>();
+  return diff;
 }
 
 std::string fov_settings_unreadable() {

@@ -38,6 +38,13 @@ void default_table_options_of_run_config(po::variables_map& vm, const std::strin
 std::string run_config_working_folder(const std::string& config_path);
 // A table setting's value in its canonical spelling (xy-unit, delimiter), as recorded; others as given.
 std::string canonical_table_setting(const std::string& key, const std::string& value);
+// The options that decide what a FoV result holds (recorded in fov_settings.json). A rerun into
+// the same output with other values would mix old results with new ones, so it is refused.
+nlohmann::json fov_settings(const po::variables_map& vm);
+// "" or what differs between fov_settings.json's `recorded` and `vm` (the options above, the
+// table settings, named: `frames "all" -> "first:500"`), as `run` refuses them and `status` says
+// them. stitch_only: the pixel size alone (the stitch stage uses no other).
+std::string recorded_settings_change(const nlohmann::json& recorded, const po::variables_map& vm, bool stitch_only);
 // Why a run refuses an output folder with FoV results whose fov_settings.json cannot be read
 // (their settings unknown), and what to do; `status` says the same.
 std::string fov_settings_unreadable();

@@ -455,6 +455,14 @@ class Cli(unittest.TestCase):
         self.assertIn("cannot be rerun as configured: " + settings + ": cannot be read", run("status", out, check=2).stdout)
         os.remove(settings)  # the way out it names: reuse them unchecked
         run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        # A configuration with another --frames for these results: status says what run refuses.
+        other = os.path.join(self.dir, "frames.ini")
+        with open(other, "w") as f:
+            f.write(f"[run]\ncampaign = {camp}\noutput = {out}\nframes = first:500\n")
+        self.assertIn('cannot be rerun as configured: ' + out + ': holds FoV results made with other settings (frames "all" '
+                      '-> "first:500")', run("status", other, check=2).stdout)
+        self.assertIn('holds FoV results made with other settings (frames "all" -> "first:500")',
+                      run("run", "--config", other, check=2).stderr)
         # A run stopped before it wrote config.ini (its lock and fov_settings.json there, no FoV
         # record): one to run again (75), not a folder status cannot read (2: submit-campaign gives up).
         early = os.path.join(self.dir, "early")

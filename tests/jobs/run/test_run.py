@@ -48,6 +48,23 @@ def mpirun(n, *args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+def signalled_run(name, ref, sig):
+    """A run of a copy of the reference campaign that gets `sig` once it has recorded a FoV:
+    (folder, config, exit status, log)."""
+    d, ini = make_config(name)
+    shutil.copytree(os.path.join(ref, "campaign"), os.path.join(d, "campaign"))
+    # (the signal's default disposition in the run, also when this suite runs under nohup)
+    p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
+    mpath = os.path.join(d, "out", "manifest.jsonl")
+    t0 = time.time()
+    while not os.path.exists(mpath) and time.time() - t0 < 600:
+        time.sleep(0.05)
+    p.send_signal(sig)
+    log = p.communicate(timeout=300)[0]
+    return d, ini, p.returncode, log
+
+
 def rank_pid(mpirun_pid, rank):
     """The pid of one MPI rank started by mpirun on this machine (from its environment)."""
     for _ in range(100):
@@ -487,33 +504,14 @@ class Run(unittest.TestCase):
     def test_sighup_of_a_closed_session_stops_as_sigterm_does(self):
         # An ssh session that drops sends SIGHUP: the run stops cleanly and resumably (it was killed
         # without a word, exit 129).
-        d, ini = make_config("sighup")
-        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
-        # (SIGHUP as a terminal's shell leaves it, also when this suite runs under nohup)
-        p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
-        mpath = os.path.join(d, "out", "manifest.jsonl")
-        t0 = time.time()
-        while not os.path.exists(mpath) and time.time() - t0 < 600:
-            time.sleep(0.05)
-        p.send_signal(signal.SIGHUP)
-        log = p.communicate(timeout=300)[0]
-        self.assertEqual(p.returncode, 75, log[-2000:])
+        d, ini, rc, log = signalled_run("sighup", self.ref, signal.SIGHUP)
+        self.assertEqual(rc, 75, log[-2000:])
         self.assertIn("stopped by signal 1", log)
         self.assertIn("stopped with", status(ini)[1][0]["state"])
 
     def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
-        d, ini = make_config("sigterm")
-        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
-        p = subprocess.Popen([BIN, "run", "--config", ini], env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-        mpath = os.path.join(d, "out", "manifest.jsonl")
-        t0 = time.time()
-        while not os.path.exists(mpath) and time.time() - t0 < 600:
-            time.sleep(0.05)
-        p.send_signal(signal.SIGTERM)
-        log = p.communicate(timeout=300)[0]
-        self.assertEqual(p.returncode, 75, log[-2000:])
+        d, ini, rc, log = signalled_run("sigterm", self.ref, signal.SIGTERM)
+        self.assertEqual(rc, 75, log[-2000:])
         self.assertIn("stopped by signal", log)
         n = len(manifest(d))
         self.assertGreaterEqual(n, 1)
