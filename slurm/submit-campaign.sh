@@ -165,7 +165,8 @@ if command -v squeue > /dev/null; then
     read -r -a words <<< "$cmdline"
     (( ${#words[@]} >= 3 )) && [[ "${words[0]}" == */annamosaic-grid.sbatch && "$index" =~ ^[0-9]+$ && -f "${words[2]}" ]] || continue
     g=$(sed -n "$((index + 1))p" "${words[2]}")
-    [[ -n "$g" ]] && queued[$g]="${queued[$g]:+${queued[$g]}, }$job (${words[1]}, $state)"
+    # (an if, not a && list: the loop's status must not be a failed test under set -e)
+    if [[ -n "$g" ]]; then queued[$g]="${queued[$g]:+${queued[$g]}, }$job (${words[1]}, $state)"; fi
   done < <(squeue -h -r -u "$(id -un)" -o '%i|%K|%T|%o' 2>/dev/null)
   for c in "$@"; do
     r=$(realpath "$c")

@@ -91,7 +91,7 @@ Report examine(const Target& t, bool verify) {
   r.target = t;
   std::optional<po::variables_map> vm;
   std::optional<CampaignInfo> campaign;
-  bool simulate_section_bad = false;  // the campaign is still to be simulated, and its [simulate] cannot be
+  bool simulate_section_bad = false;  // a campaign still to be simulated whose [simulate] section cannot be used
   std::string settings_error;
   std::vector<FovEntry> plan;
   bool plan_known = false;
