@@ -173,7 +173,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     // Unreadable, the results' settings are unknown: never taken as "the same" silently.
     if (!before.is_object()) throw InputError(path, fov_settings_unreadable());
     // Whose results, before which settings (campaign_identity.hpp).
-    if (!before.is_discarded() && before.contains("campaign")) {
+    if (before.contains("campaign")) {
       const IdentityCheck id = check_campaign_identity(before["campaign"], identity);
       if (!id.refusal.empty()) throw InputError(out, id.refusal);
       if (id.moved)
@@ -192,7 +192,7 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     // stage too: tiles made at another fov-um are not this campaign's tiles.
     if (const std::string refusal = camera_pixel_option_history_refusal(before, campaign); !refusal.empty())
       throw InputError(out, refusal);
-    if (!before.is_discarded() && before.contains("campaign_settings"))
+    if (before.contains("campaign_settings"))
       if (const std::string refusal = campaign_settings_refusal(before["campaign_settings"], campaign); !refusal.empty())
         throw InputError(out, refusal);
   } else if (has_results) {
