@@ -26,4 +26,20 @@ void install_stop_handlers(bool also_interrupt) {
 bool stop_requested() { return g_signal != 0; }
 int stop_signal() { return g_signal; }
 
+std::string signal_text(int sig) {
+  const std::string number = "signal " + std::to_string(sig);
+  switch (sig) {
+    case SIGUSR1: return "SIGUSR1 (" + number + ")";
+    case SIGTERM: return "SIGTERM (" + number + ")";
+    case SIGHUP: return "SIGHUP (" + number + ")";
+    case SIGINT: return "Ctrl-C (SIGINT, " + number + ")";
+    default: return number;
+  }
+}
+
+std::string stopped_by_text() {
+  const int sig = g_signal;
+  return sig ? "stopped by " + signal_text(sig) : "stopped (another rank was signalled)";
+}
+
 }  // namespace annamosaic

@@ -5,6 +5,8 @@
 // kExitRequeue. slurm/annamosaic-grid.sbatch requeues a FoV element that stopped so after USR1
 // (not after TERM: a cancelled element stays cancelled). SIGHUP (a closed terminal or ssh session,
 // unless nohup ignores it) is as TERM. A second signal is handled the same way.
+#include <string>
+
 namespace annamosaic {
 
 constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable, nothing lost
@@ -14,5 +16,9 @@ constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable,
 void install_stop_handlers(bool also_interrupt = false);
 bool stop_requested();
 int stop_signal();  // the signal number received, 0 if none
+// "SIGUSR1 (signal 10)": a stop signal as users know it from scancel --signal and kill -l.
+std::string signal_text(int sig);
+// "stopped by SIGUSR1 (signal 10)", or "stopped (another rank was signalled)" when none came here.
+std::string stopped_by_text();
 
 }  // namespace annamosaic

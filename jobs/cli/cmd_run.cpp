@@ -23,7 +23,6 @@
 #include <set>
 #include <thread>
 
-#include "anet/model_file.hpp"
 #include "anet/reconstructor.hpp"
 #include "batch/campaign.hpp"
 #include "batch/campaign_identity.hpp"
@@ -330,6 +329,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                               ? ": --campaign " + (fs::path(campaign_dir).parent_path().empty() ? std::string(".")
                                                                                                : fs::path(campaign_dir).parent_path().string())
                               : std::string()));
+      // The model's header (a missing model, another pixel size) first: a refused run has simulated
+      // nothing and leaves no new folder (its weights are loaded later, on every rank); and before
+      // the settings the results were made with, which a mistyped --model would seem to change.
+      if (stage != "stitch") check_model_for_run(vm["model"].as<std::string>(), vm["pixel-nm"].as<double>());
       if (!fs::exists(campaign_dir + "/positions.csv")) {
         // A relative path is taken from the working folder (a batch job's is where it was submitted).
         const std::string here =
@@ -353,17 +356,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       fs::create_directories(out);
       try {
         lock = std::make_unique<OutputLock>(out);
-        // The model's header (a missing model, another pixel size), so that a refused run leaves no
-        // new folder (its weights are loaded later, on every rank); before the settings the
-        // results were made with, which a mistyped --model would otherwise seem to change.
-        if (stage != "stitch") {
-          const std::string model = resolve_model(vm["model"].as<std::string>());
-          const double model_nm = anet::read_model_header(model).data.pixel_nm, run_nm = vm["pixel-nm"].as<double>();
-          if (model_nm > 0 && std::abs(model_nm - run_nm) > 1e-6)
-            throw UsageError(fmt::format("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give "
-                                         "--pixel-nm {:g}, or a model trained at {:g} nm",
-                                         model, model_nm, run_nm, model_nm, run_nm));
-        }
         check_fov_settings(out, vm, stage, campaign_info);
       } catch (...) {
         if (!existed) {
@@ -473,13 +465,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       net = std::make_unique<anet::Reconstructor>(model, opt);
       if (rank == 0) spdlog::info("model {} (trained at {:g} nm)", fs::absolute(model).lexically_normal().string(), net->info().pixel_nm);
       if (const std::string note = anet::checkpoint_note(net->info()); rank == 0 && !note.empty()) spdlog::warn("{}", note);
-      // The network has learned structures at its pixel size (as `reconstruct`, which refuses too).
-      if (std::abs(net->info().pixel_nm - ro.fov.pixel_nm) > 1e-6 && net->info().pixel_nm > 0) {
-        model_reason = fmt::format("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give "
-                                   "--pixel-nm {:g}, or a model trained at {:g} nm",
-                                   model, net->info().pixel_nm, ro.fov.pixel_nm, net->info().pixel_nm, ro.fov.pixel_nm);
-        model_code = 1;
-      }
+      // Again on every rank: another node may resolve the name to another file.
+      model_reason = model_pixel_refusal(model, net->info().pixel_nm, ro.fov.pixel_nm);
+      if (!model_reason.empty()) model_code = 1;
     } catch (const std::exception& e) {
       model_reason = e.what();
       model_code = failure_kind(e);  // a missing model is a usage error (1), a broken one bad input (2)
@@ -584,7 +572,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     if (s.stopped) {
       if (rank == 0)
         spdlog::warn("{}: the FoVs done so far are recorded; rerun to resume (exit {})",
-                     stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"),
+                     stopped_by_text(),
                      kExitRequeue);
       return kExitRequeue;
     }
@@ -754,8 +742,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
     // A signal during the QC report (its last seconds): the report was finished, so was the run.
     if (rank == 0 && stop_requested())
-      spdlog::info("signal {} arrived during the QC report, which was finished: the run is complete, nothing to resume",
-                   stop_signal());
+      spdlog::info("{} arrived during the QC report, which was finished: the run is complete, nothing to resume",
+                   signal_text(stop_signal()));
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
   MPI_Bcast(&geometry_slip, 1, MPI_INT, 0, comm);

@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "core/progress.hpp"
 #include "sim/campaign.hpp"
+#include "sim/grid.hpp"
 
 namespace annamosaic::cli {
 namespace {
@@ -62,7 +63,9 @@ SpecimenOptions specimen_options(const po::variables_map& vm) {
   return s;
 }
 
-CampaignOptions simulate_options(const po::variables_map& vm) {
+namespace {
+
+CampaignOptions simulate_options_as_given(const po::variables_map& vm) {
   CampaignOptions o;
   o.name = vm["name"].as<std::string>();
   if (o.name.empty() && vm.count("output")) {  // by default the campaign is named after its folder
@@ -81,6 +84,7 @@ CampaignOptions simulate_options(const po::variables_map& vm) {
   g.jitter_um = vm["jitter-um"].as<double>();
   if (g.jitter_um < 0) throw UsageError("--jitter-um must be >= 0");
   g.seed = mix_seed(o.seed, 7);
+  check_grid_options(g);  // its overlap rule now too: `status` asks this before a job simulates
   auto& s = o.specimen;
   s = specimen_options(vm);
   s.persistence_um = positive<double>(vm, "persistence-um");
@@ -104,6 +108,16 @@ CampaignOptions simulate_options(const po::variables_map& vm) {
   o.write_perfect = !vm["no-perfect"].as<bool>();
   o.write_dense = vm["write-dense"].as<bool>();
   return o;
+}
+
+}  // namespace
+
+CampaignOptions simulate_options(const po::variables_map& vm) {
+  try {
+    return simulate_options_as_given(vm);
+  } catch (const InputError& e) {
+    throw UsageError(e.what());  // a bad value (--order, --structure, the grid's) is a usage error like the others
+  }
 }
 
 namespace {

@@ -70,7 +70,7 @@ struct Report {
   Target target;
   OutputStatus st;
   std::string campaign_dir, campaign_error;
-  std::string model_error;     // the configuration's model cannot be found (run would refuse)
+  std::string model_error;     // the configuration's model cannot be used: not there, unreadable, another pixel (run would refuse)
   std::string identity_error;  // the output holds another campaign's results (run would refuse)
   std::string settings_error;  // its FoV results were made under another campaign.ini (run would refuse)
   int rows = 0, cols = 0;
@@ -105,7 +105,7 @@ Report examine(const Target& t, bool verify) {
         r.campaign_dir = (fs::path(wd) / r.campaign_dir).string();
       // The model first: a campaign still to be simulated must not hide that its run would stop at it.
       try {
-        resolve_model((*vm)["model"].as<std::string>());
+        check_model_for_run((*vm)["model"].as<std::string>(), (*vm)["pixel-nm"].as<double>());
       } catch (const std::exception& e) {
         r.model_error = e.what();
       }
@@ -135,7 +135,7 @@ Report examine(const Target& t, bool verify) {
       r.unlisted_paths = unlisted_tables(*campaign, plan);
       r.unlisted = unlisted_tables_warning(*campaign, r.unlisted_paths);
       // What `run` would refuse before any work, said now (submit-campaign.sh asks this before
-      // submitting): another campaign's results in the output folder, a model that is not there.
+      // submitting): another campaign's results in the output folder, other FoV settings.
       std::ifstream settings(t.out_dir + "/fov_settings.json");
       const nlohmann::json recorded = settings ? nlohmann::json::parse(settings, nullptr, false) : nlohmann::json();
       if (settings && !recorded.is_object()) settings_error = t.out_dir + "/fov_settings.json: " + fov_settings_unreadable();

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     return cmd->run(vm);
   } catch (const Stopped& e) {
     std::cerr << "annamosaic " << cmd->name << ": "
-              << (stop_signal() ? "stopped by signal " + std::to_string(stop_signal()) : std::string("stopped (another rank was signalled)"))
+              << stopped_by_text()
               << ": " << e.what()
               << (cmd->name == "export"   ? std::string("; nothing was written, rerun to export")
                   : cmd->name == "train"  ? std::string()  // its message says how to resume (--resume)

@@ -1,9 +1,13 @@
 #include "cli/model_file.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "anet/model_file.hpp"
 #include "cli/options.hpp"
 
 namespace annamosaic::cli {
@@ -30,6 +34,22 @@ std::string resolve_model(const std::string& name) {
   std::string where = "the working folder " + here;
   for (const auto& d : dirs) where += ", " + d;
   throw UsageError("--model " + name + ": file not found in " + where);
+}
+
+std::string model_pixel_refusal(const std::string& model, double model_pixel_nm, double run_pixel_nm) {
+  // The network has learned structures at its pixel size (reconstruct refuses another one too).
+  if (model_pixel_nm <= 0 || run_pixel_nm <= 0 || std::abs(model_pixel_nm - run_pixel_nm) <= 1e-6) return "";
+  return fmt::format("{} was trained at {:g} nm pixels, the run renders at {:g} nm (--pixel-nm): give --pixel-nm {:g}, or "
+                     "a model trained at {:g} nm",
+                     model, model_pixel_nm, run_pixel_nm, model_pixel_nm, run_pixel_nm);
+}
+
+std::string check_model_for_run(const std::string& name, double run_pixel_nm) {
+  const std::string model = resolve_model(name);
+  if (const std::string refusal = model_pixel_refusal(model, anet::read_model_header(model).data.pixel_nm, run_pixel_nm);
+      !refusal.empty())
+    throw UsageError(refusal);
+  return model;
 }
 
 }  // namespace annamosaic::cli

@@ -1,5 +1,6 @@
 #pragma once
-// Where a --model name points: the same rule for run, reconstruct and evaluate.
+// Where a --model name points (the same rule for run, reconstruct and evaluate), and whether a
+// run can use it.
 #include <string>
 
 namespace annamosaic::cli {
@@ -9,5 +10,14 @@ namespace annamosaic::cli {
 // looked for in $ANNAMOSAIC_MODELS, the installed share/annamosaic/models and the source tree's
 // models/. Not found: a UsageError that says where it looked.
 std::string resolve_model(const std::string& name);
+
+// The model a run names, checked as run checks it before any work (and `status`, so that
+// submit-campaign refuses what the job would): found (UsageError), a readable A-net header
+// (InputError naming the file), trained at the run's super-resolution pixel (UsageError saying
+// both sizes). Reads the header only. Returns the resolved path. A run_pixel_nm <= 0 is not
+// compared (the run's option check refuses it).
+std::string check_model_for_run(const std::string& name, double run_pixel_nm);
+// "" or why a model trained at model_pixel_nm cannot reconstruct a run's images of run_pixel_nm.
+std::string model_pixel_refusal(const std::string& model, double model_pixel_nm, double run_pixel_nm);
 
 }  // namespace annamosaic::cli

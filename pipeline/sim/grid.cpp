@@ -15,10 +15,14 @@ GridOrder parse_grid_order(const std::string& s) {
   throw InputError("--order", "unknown grid order '" + s + "' (raster or snake)");
 }
 
-std::vector<FovPlacement> make_grid(const GridOptions& opt) {
+void check_grid_options(const GridOptions& opt) {
   if (opt.rows < 1 || opt.cols < 1) throw InputError("--rows/--cols", "grid must have at least one row and column");
   if (!(opt.fov_um > 0) || opt.overlap_um < 0 || opt.overlap_um >= opt.fov_um)
     throw InputError("--overlap-um", "overlap must be >= 0 and smaller than the FoV");
+}
+
+std::vector<FovPlacement> make_grid(const GridOptions& opt) {
+  check_grid_options(opt);
   const double step = opt.fov_um - opt.overlap_um;
   std::vector<FovPlacement> out;
   out.reserve(static_cast<std::size_t>(opt.rows) * opt.cols);

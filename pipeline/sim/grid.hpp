@@ -27,6 +27,9 @@ struct FovPlacement {
   double true_x_um = 0, true_y_um = 0;
 };
 
+// InputError naming the option when the grid cannot be made (no rows, overlap not smaller than
+// the FoV). make_grid checks it too; callers check it early, before any work.
+void check_grid_options(const GridOptions& opt);
 std::vector<FovPlacement> make_grid(const GridOptions& opt);
 
 }  // namespace annamosaic

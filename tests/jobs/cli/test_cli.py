@@ -493,12 +493,29 @@ class Cli(unittest.TestCase):
         p = run("status", config("nomodel", "rows = 2\ncols = 2\nfov-um = 8", f"model = {self.dir}/none.h5\n"), check=2)
         self.assertIn("not started (its campaign is simulated first, from the [simulate] section of", p.stdout)
         self.assertIn("and it cannot run: --model " + self.dir + "/none.h5: file not found", p.stdout)
+        # The model's header as run reads it before any work: its pixel size, a file that is no model.
+        p = run("status", config("pixel", "rows = 2\ncols = 2\nfov-um = 8", "pixel-nm = 10\n"), check=2)
+        self.assertIn("anet-microtubules-ngf16.h5 was trained at 20 nm pixels, the run renders at 10 nm "
+                      "(--pixel-nm): give --pixel-nm 20, or a model trained at 10 nm", p.stdout)
+        notmodel = os.path.join(self.dir, "notmodel.h5")
+        with open(notmodel, "w") as f:
+            f.write("x,y\n1,2\n")
+        p = run("status", config("notmodel", "rows = 2\ncols = 2\nfov-um = 8", f"model = {notmodel}\n"), check=2)
+        self.assertIn("and it cannot run: " + notmodel + ": not an HDF5 file", p.stdout)
         p = run("status", config("badrows", "rows = two\ncols = 2\nfov-um = 8"), check=2)
         self.assertIn("not started, and it cannot start: " + self.dir + "/badrows.ini: its [simulate] section, which would "
                       "make the campaign, cannot be used: " + self.dir + "/badrows.ini:2: the argument ('two') for option "
                       "'rows' is invalid", p.stdout)
         p = run("status", config("badfov", "rows = 2\ncols = 2\nfov-um = -8"), check=2)
         self.assertIn("cannot be used: --fov-um must be > 0", p.stdout)
+        # The grid's own rule too, which only building it checked (the job would have simulated nothing).
+        ini = config("overlap", "rows = 2\ncols = 2\nfov-um = 8\noverlap-um = 8")
+        p = run("status", ini, check=2)
+        self.assertIn("cannot be used: --overlap-um: overlap must be >= 0 and smaller than the FoV", p.stdout)
+        # run says it as a usage error (exit 1), like every other bad [simulate] value.
+        p = run("run", "--config", ini, check=1)
+        self.assertIn("preparing the campaign failed: --overlap-um: overlap must be >= 0", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "overlap")))
         run("status", config("good", "rows = 2\ncols = 2\nfov-um = 8"), check=75)
 
     def test_simulated_fovs_without_localizations_are_counted_in_a_warning(self):

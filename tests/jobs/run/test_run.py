@@ -506,13 +506,13 @@ class Run(unittest.TestCase):
         # without a word, exit 129).
         d, ini, rc, log = signalled_run("sighup", self.ref, signal.SIGHUP)
         self.assertEqual(rc, 75, log[-2000:])
-        self.assertIn("stopped by signal 1", log)
+        self.assertIn("stopped by SIGHUP (signal 1)", log)
         self.assertIn("stopped with", status(ini)[1][0]["state"])
 
     def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
         d, ini, rc, log = signalled_run("sigterm", self.ref, signal.SIGTERM)
         self.assertEqual(rc, 75, log[-2000:])
-        self.assertIn("stopped by signal", log)
+        self.assertIn("stopped by SIGTERM (signal 15)", log)
         n = len(manifest(d))
         self.assertGreaterEqual(n, 1)
         # `status` of the stopped campaign, named by its configuration: not finished (75), not running.
@@ -728,7 +728,7 @@ class Run(unittest.TestCase):
                 break
         log += p.communicate(timeout=300)[0]
         self.assertEqual(p.returncode, 75, log[-3000:])
-        self.assertIn("stopped by signal 10", log)
+        self.assertIn("stopped by SIGUSR1 (signal 10)", log)
         self.assertEqual([f for f in os.listdir(os.path.join(d, "out")) if ".tmp" in f], [])
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
         # The stop is recorded (the SLURM script tells it from a rank killed out of memory by it),
@@ -868,7 +868,7 @@ class Run(unittest.TestCase):
                 break
         log += p.communicate(timeout=300)[0]
         self.assertEqual(p.returncode, 75, log[-3000:])
-        self.assertIn("stopped by signal 10", log)  # rank 1
+        self.assertIn("stopped by SIGUSR1 (signal 10)", log)  # rank 1
         self.assertIn("stopped (another rank was signalled)", log)  # rank 0
         self.assertNotIn("missing", log)
         self.assertEqual([f for f in os.listdir(os.path.join(d, "out")) if ".tmp" in f], [])

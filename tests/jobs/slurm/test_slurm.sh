@@ -108,11 +108,18 @@ refusal grid-a.ini grid-a.ini | grep -q "grid-a.ini is given twice" || fail "a c
 sed -e "s#^output = .*#output = $work/grid-nomodel/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-nomodel.ini
 msg=$(refusal grid-nomodel.ini)
 grep -q "cannot run: --model $work/no-such-model.h5: file not found" <<< "$msg" || fail "a missing model: $msg"
+# A model trained at another pixel size than the run's: refused before submitting (the job would be).
+sed -e "s#^output = .*#output = $work/grid-pixel/out\npixel-nm = 10#" grid-a.ini > grid-pixel.ini
+msg=$(refusal grid-pixel.ini)
+grep -q "cannot run: .*anet-microtubules-ngf16.h5 was trained at 20 nm pixels, the run renders at 10 nm" <<< "$msg" ||
+  fail "a model of another pixel size: $msg"
 [[ -z "$(squeue -h)" ]] || fail "a refused campaign submitted something"
 
-# 1 + 2: array job of two grids (the first fails when it runs: its pixel size is not its model's,
-# which `status` does not check), 2 ranks with one (fake) GPU each, then stitch.
-sed -e "s#^output = .*#output = $work/grid-broken/out\npixel-nm = 10#" grid-a.ini > grid-broken.ini
+# 1 + 2: array job of two grids (the first fails when it runs: its model file has a sound header,
+# which is all `status` reads, but lacks an array), 2 ranks with one (fake) GPU each, then stitch.
+cp "$src/models/anet-microtubules-ngf16.h5" broken-model.h5
+/usr/bin/python3 -c "import h5py; del h5py.File('broken-model.h5', 'a')['generator/dec2.norm.bias']" || fail "break a model"
+sed -e "s#^output = .*#output = $work/grid-broken/out\nmodel = $work/broken-model.h5#" grid-a.ini > grid-broken.ini
 ids=$(NODES=1 GPUS_PER_NODE=2 CPUS_PER_GPU=1 MEM_PER_CPU=1G TIME=00:20:00 THROTTLE=1 STITCH_RANKS=1 \
       LIST=campaign.list "$src/slurm/submit-campaign.sh" grid-broken.ini grid-a.ini) || fail "submit"
 echo "$ids"
@@ -135,10 +142,9 @@ state_of() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*
 # The broken grid failed alone: its stitch element was cancelled, not left waiting forever.
 [[ "$(state_of "${fov_job}_0")" == FAILED ]] || fail "broken grid's FoV job state $(state_of "${fov_job}_0")"
 [[ "$(state_of "${stitch_job}_0")" == CANCELLED ]] || fail "broken grid's stitch job state $(state_of "${stitch_job}_0")"
-grep -q "annamosaic fovs exited with 1: bad command line or configuration" "slurm-${fov_job}_0.out" ||
-  fail "no final line in the broken grid's log"
+grep -q "annamosaic fovs exited with 2: bad input" "slurm-${fov_job}_0.out" || fail "no final line in the broken grid's log"
 # The reason is in the rank's final line (its own log line may be lost when srun tears the step down).
-grep -q "preparing the campaign failed on rank 0: .*anet-microtubules-ngf16.h5 was trained at 20 nm pixels, the run renders at 10 nm" \
+grep -q "loading the model failed on rank [01]: $work/broken-model.h5: array 'generator/dec2.norm.bias' is missing" \
   "slurm-${fov_job}_0.out" || fail "the broken grid's log does not say why"
 grep -q "annamosaic stitch exited with 0: done" "slurm-${stitch_job}_1.out" || fail "no final line in the stitch log"
 /usr/bin/python3 - "$work/grid-a/out" <<'PY' || fail "outputs"
