@@ -237,8 +237,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
       flags.push_back("no widefield file: reconstructed from its localizations alone (other FoVs had one)");
     if (t.contains("error_score") && t["error_score"].is_number() && s.error_score_median > 0 && t["error_score"].get<double>() > score_limit)
-      flags.push_back(fmt::format("error-map score {:.3f} above the campaign's median + 3 MAD, and 10% over its median "
-                                  "({:.3f})",
+      flags.push_back(fmt::format("error-map score {:.3f} above the campaign's median + 3 sigma (1.4826 x MAD), and 10% "
+                                  "over its median ({:.3f})",
                                   t["error_score"].get<double>(), score_limit));
     if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
       flags.push_back(fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",

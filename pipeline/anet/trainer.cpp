@@ -507,7 +507,8 @@ TrainSummary train(const TrainOptions& opt) {
         throw InputError(fmt::format("--lr {}", opt.lr),
                          fmt::format("the training diverged: every validation ({}) scored as a blank image does (the "
                                      "generator reconstructs nothing), so no model was written to {}. Train again from "
-                                     "scratch (another -o or --checkpoint-dir) with a lower --lr (the recipe's is 2e-4)",
+                                     "scratch (another -o or --checkpoint-dir) with a lower --lr (the paper's is 2e-4; "
+                                     "configs/train-microtubules-demo.ini takes 5e-4 for its short run)",
                                      sum.blank_validations, opt.output));
       write_model_file(opt.output, core.model_file(model_provenance(opt.steps)));
     }
