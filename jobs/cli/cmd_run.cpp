@@ -127,34 +127,6 @@ void check_run_outputs(const std::string& out, const po::variables_map& vm, cons
       throw IoError(out + "/" + d, "is a file; the run writes a folder here: remove or rename the file");
 }
 
-// Options checked before any FoV is read: a bad value must not surface after hours of FoVs.
-// (Unsigned options given as negative numbers arrive wrapped around: hence the upper bounds.)
-void validate_run_options(const po::variables_map& vm) {
-  const std::string device = vm["device"].as<std::string>();
-  if (device != "auto" && device != "cpu" && device != "cuda")
-    throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'" +
-                     (device.rfind("cuda:", 0) == 0 ? ": run gives each rank its own GPU by its local rank; to use some GPUs "
-                                                      "only, set CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1)"
-                                                    : ""));
-  const double px = vm["pixel-nm"].as<double>();
-  if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
-  if (vm["in-flight"].as<std::size_t>() > 65536) throw UsageError("--in-flight must be between 0 and 65536");
-  if (vm["anet-memory-mb"].as<std::size_t>() > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
-  try {
-    parse_frame_window(vm["frames"].as<std::string>(), FrameRange{0, 1000000}, 0);
-  } catch (const std::exception& e) {
-    throw UsageError(e.what());
-  }
-  if (!(vm["search-um"].as<double>() >= 0)) throw UsageError("--search-um must be >= 0");
-  if (const std::size_t b = vm["block-px"].as<std::size_t>(); b == 0 || b % 1024 || b > (std::size_t{1} << 20))
-    throw UsageError("--block-px must be a positive multiple of 1024 (the mosaic's chunks), not " + std::to_string(b));
-  try {
-    parse_blend_mode(vm["blend"].as<std::string>());
-  } catch (const InputError& e) {
-    throw UsageError(e.what());
-  }
-}
-
 void check_fov_settings(const std::string& out, const po::variables_map& vm, const std::string& stage,
                         const CampaignInfo& campaign) {
   const std::string path = out + "/fov_settings.json";
@@ -286,8 +258,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   }
   const std::string stage = vm["stage"].as<std::string>();
   if (stage != "all" && stage != "fovs" && stage != "stitch") throw UsageError("--stage must be all, fovs or stitch");
-  if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
-    throw UsageError("--mosaic-deflate must be 1..9, not " + std::to_string(l));
   validate_run_options(vm);
   const std::string campaign_dir = vm["campaign"].as<std::string>();
   const std::string out = vm["output"].as<std::string>();

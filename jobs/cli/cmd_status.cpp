@@ -105,10 +105,15 @@ Report examine(const Target& t, bool verify) {
         r.campaign_dir = (fs::path(wd) / r.campaign_dir).string();
       // The model first: a campaign still to be simulated must not hide that its run would stop at it.
       try {
-        check_model_for_run((*vm)["model"].as<std::string>(), (*vm)["pixel-nm"].as<double>());
-      } catch (const std::exception& e) {
-        r.model_error = e.what();
+        validate_run_options(*vm);  // run's first check (a --pixel-nm 0 is said as such, not compared with the model's)
+      } catch (const UsageError& e) {
+        r.options_error = e.what();
       }
+      if (r.options_error.empty()) try {
+          check_model_for_run((*vm)["model"].as<std::string>(), (*vm)["pixel-nm"].as<double>());
+        } catch (const std::exception& e) {
+          r.model_error = e.what();
+        }
       // As `run` decides it: a campaign not there yet may be simulated first, if its [simulate]
       // section can be (a bad value there would fail the job only once it runs).
       r.will_simulate = !fs::exists(r.campaign_dir + "/positions.csv") && !why_not_simulated(*vm, t.config, r.campaign_dir);
@@ -130,7 +135,7 @@ Report examine(const Target& t, bool verify) {
         *vm = with_campaign_table_settings(*vm, *campaign);
         *campaign = with_camera_pixel_option(*campaign, *vm);  // the camera pixel in effect, as run takes it
       } catch (const UsageError& e) {
-        r.options_error = e.what();
+        if (r.options_error.empty()) r.options_error = e.what();
       }
       r.unlisted_paths = unlisted_tables(*campaign, plan);
       r.unlisted = unlisted_tables_warning(*campaign, r.unlisted_paths);

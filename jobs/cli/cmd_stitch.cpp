@@ -10,6 +10,7 @@
 
 #include <fmt/ranges.h>
 
+#include "batch/signals.hpp"
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -92,9 +93,12 @@ RegistrationSignal parse_register_spec(const std::string& spec, const TileSource
   return s;
 }
 
-// Quantisation scale for a channel: 60000 / the maximum over up to 16 evenly spaced tiles (so the
-// brightest structures keep headroom below 65535), 1 if they are all <= 0.
-double auto_scale(const TileSource& src, std::size_t channel) {
+// Quantisation scale for a channel. Tiles of uint8 or uint16 (camera counts): 1, their values
+// kept exactly and never clamped. Others (float, int): 60000 / the maximum over up to 16 evenly
+// spaced tiles (so the brightest structures keep headroom below 65535), 1 if they are all <= 0.
+double auto_scale(const TiffTileSource& src, std::size_t channel) {
+  if (const TiffInfo first = read_tiff_info(src.path(0, channel)); first.sample_format == 1 && first.bits_per_sample <= 16)
+    return 1.0;
   const std::size_t n = std::min<std::size_t>(16, src.size());
   float hi = 0;
   for (std::size_t k = 0; k < n; ++k) {
@@ -141,6 +145,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     throw UsageError("stitch runs as one process (its threads: --threads); under mpirun -n " + std::string(n) +
                      " every rank would make the same mosaic into the same files. The stitch stage of `run` "
                      "(--stage stitch) is the one spread over ranks");
+  // SIGTERM, SIGUSR1, SIGHUP or Ctrl-C: registration and fusion stop between rows of tiles or
+  // columns of blocks, exit 75, nothing under the output's name (as run's stitch stage).
+  install_stop_handlers(/*also_interrupt=*/true);
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the campaign or tile folder)");
   const std::string output = vm["output"].as<std::string>();
@@ -173,25 +180,39 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
   const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm);
   const TileSource& src = *source;
-  // Positions in another unit than um (nm: a mosaic of 1.3 million px a side was being fused):
-  // grid neighbours a median far more, or far less, than a tile apart.
+  // Positions in another unit than um (nm: a mosaic of 1.3 million px a side was being fused;
+  // camera pixels of 65-200 nm: 5-15 tiles apart, a mostly empty one): grid neighbours a median
+  // more than three tiles apart, or far less than one. Rows or cols that run against y or x are
+  // placed as given, and said.
   {
     std::map<std::pair<int, int>, std::size_t> at;
     for (std::size_t i = 0; i < src.size(); ++i) at[{src.info(i).row, src.info(i).col}] = i;
-    std::vector<double> dist;
+    std::vector<double> dist, step_x, step_y;  // step_x: along a row (col + 1); step_y: down a column (row + 1)
     for (const auto& [cell, i] : at)
       for (const std::pair<int, int>& next : {std::pair{cell.first, cell.second + 1}, std::pair{cell.first + 1, cell.second}})
-        if (const auto it = at.find(next); it != at.end())
-          dist.push_back(std::hypot(src.info(it->second).x_um - src.info(i).x_um, src.info(it->second).y_um - src.info(i).y_um));
-    const double tile_um = static_cast<double>(std::max(src.info(0).width_px, src.info(0).height_px)) * src.pixel_nm() / 1000.0;
+        if (const auto it = at.find(next); it != at.end()) {
+          const double dx = src.info(it->second).x_um - src.info(i).x_um, dy = src.info(it->second).y_um - src.info(i).y_um;
+          dist.push_back(std::hypot(dx, dy));
+          (next.first == cell.first ? step_x : step_y).push_back(next.first == cell.first ? dx : dy);
+        }
+    std::size_t tile_px = 0;  // the largest tile's side (a cropped first tile must not shrink it)
+    for (std::size_t i = 0; i < src.size(); ++i) tile_px = std::max({tile_px, src.info(i).width_px, src.info(i).height_px});
+    const double tile_um = static_cast<double>(tile_px) * src.pixel_nm() / 1000.0;
     if (!dist.empty()) {
       const double m = median(dist);
-      if (m > 10 * tile_um || m < 0.1 * tile_um)
+      if (m > 3 * tile_um || m < 0.1 * tile_um)
         throw InputError(positions, fmt::format("grid neighbours are a median {:.4g} um apart, but a tile is {:.4g} um wide "
-                                                "({} px at {:g} nm): x_um, y_um in another unit (nm?), or the wrong pixel "
-                                                "size (--pixel-nm)",
-                                                m, tile_um, std::max(src.info(0).width_px, src.info(0).height_px), src.pixel_nm()));
+                                                "({} px at {:g} nm){}: x_um, y_um in another unit (nm? pixels?), or the "
+                                                "wrong pixel size (--pixel-nm, the resolution tags)",
+                                                m, tile_um, tile_px, src.pixel_nm(),
+                                                m > 3 * tile_um ? ": no two could overlap, and the mosaic would be mostly empty" : ""));
     }
+    for (const auto& [steps, axis, along] : {std::tuple{&step_x, "x_um", "col"}, std::tuple{&step_y, "y_um", "row"}})
+      if (!steps->empty() && median(*steps) < 0)
+        spdlog::warn("{}: {} decreases as {} increases (median step {:.4g} um); the tiles are placed where the positions "
+                     "say. If {} 0 is the {} one, the stage's {} axis points against the image's: negate {}",
+                     positions, axis, along, median(*steps), along, axis[0] == 'x' ? "left" : "top",
+                     axis[0] == 'x' ? "x" : "y", axis);
   }
   double overlap_um = vm["overlap-um"].as<double>();
   if (overlap_um < 0 && !vm["overlap-um"].defaulted()) throw UsageError("--overlap-um must be >= 0");
@@ -290,6 +311,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     r.min_ncc = vm["min-ncc"].as<double>();
     r.min_ncc_margin = vm["min-ncc-margin"].as<double>();
     r.seed = vm["seed"].as<std::uint64_t>();
+    r.stop_requested = stop_requested;
     so.layout.max_residual_px = vm["max-residual-px"].as<double>();
     so.layout.residual_ratio = vm["residual-ratio"].as<double>();
     const std::size_t npairs = grid_neighbours(src).size();
@@ -320,11 +342,30 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       std::vector<int> apart;
       for (std::size_t i = 0; i < src.size(); ++i)
         if (s.component[i] != main_group) apart.push_back(src.info(i).id);
+      // Every pair of one direction failed while the other's matched: that axis of the positions is
+      // likely against the images' (a stage y pointing up). None matched: the pixel size, if given.
+      std::size_t along_row = 0, down_col = 0, along_row_ok = 0, down_col_ok = 0;
+      for (const auto& p : L.registration.pairs) {
+        const bool row = src.info(p.pair.a).row == src.info(p.pair.b).row;
+        (row ? along_row : down_col) += 1;
+        (row ? along_row_ok : down_col_ok) += p.accepted ? 1 : 0;
+      }
+      std::string hint;
+      if (down_col > 0 && down_col_ok == 0 && along_row_ok > 0)
+        hint = " No pair down a column registered while pairs along the rows did: is y_um's direction the image rows' "
+               "(rows grow downwards; a stage y axis pointing up needs y_um negated)?";
+      else if (along_row > 0 && along_row_ok == 0 && down_col_ok > 0)
+        hint = " No pair along a row registered while pairs down the columns did: is x_um's direction the image columns' "
+               "(they grow rightwards)?";
+      else if (const double tagged = source->tagged_pixel_nm(0);
+               accepted == 0 && tagged > 0 && std::abs(tagged - src.pixel_nm()) > 1e-3 * tagged)
+        hint = fmt::format(" No pair registered: is --pixel-nm {:g} the tiles' pixel size (their resolution tags say {:g} nm)?",
+                           src.pixel_nm(), tagged);
       spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their stage "
                    "positions, off by the stage's error. If the stage may be off by more than --search-um ({:g} um), "
-                   "stitch again with a larger one; else their overlaps hold too little structure",
+                   "stitch again with a larger one; else their overlaps hold too little structure.{}",
                    apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
-                   apart.size() > 10 ? ", ..." : "", r.search_um);
+                   apart.size() > 10 ? ", ..." : "", r.search_um, hint);
     }
     xs = s.x_px, ys = s.y_px;
   }
@@ -360,7 +401,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   for (std::size_t c = 0; c < src.channels(); ++c) {
     fuse_channels.push_back(c);
     const std::string& name = src.channel_name(c);
-    const double scale = scales.count(name) ? scales[name] : auto_scale(src, c);
+    const double scale = scales.count(name) ? scales[name] : auto_scale(*source, c);
     info.channels.push_back({name, c == 0 ? "1 1 1" : (c == 1 ? "0 1 0" : "1 0 1"), scale, "value = stored / scale"});
     spdlog::info("channel '{}': stored uint16 = value x {:.6g}", name, scale);
   }
@@ -369,6 +410,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const double feather_um = vm["feather-um"].as<double>();
   fo.feather_px = (feather_um >= 0 ? feather_um : overlap_um) * 1000.0 / src.pixel_nm();
   fo.cache_mb = vm["cache-mb"].as<std::size_t>();
+  fo.stop_requested = stop_requested;  // a stop leaves no file under the output's name (the sinks remove theirs)
   const double width_um = info.width_px * info.pixel_nm * 1e-3, height_um = info.height_px * info.pixel_nm * 1e-3;
   spdlog::info("mosaic {} x {} px ({}), {} blocks of {} px, blend {}", info.width_px, info.height_px,
                std::max(width_um, height_um) >= 1000 ? fmt::format("{:.2f} x {:.2f} mm", width_um / 1000, height_um / 1000)
@@ -482,7 +524,7 @@ Command stitch_command() {
         ("feather-um", double_default(-1.0), "linear blending ramp (default: the overlap)")
         ("block-px", po::value<std::size_t>()->default_value(1024), "output block and TIFF tile size")
         ("cache-mb", po::value<std::size_t>()->default_value(1024), "tile cache during fusion")
-        ("scale", po::value<std::vector<std::string>>()->composing(), "NAME=FACTOR: uint16 = value x FACTOR; repeatable")
+        ("scale", po::value<std::vector<std::string>>()->composing(), "NAME=FACTOR: stored uint16 = value x FACTOR; repeatable (default: 1 for uint8/uint16 tiles, their counts kept; else 60000 / the brightest of 16 sampled tiles)")
         ("layout", po::value<std::string>(), "layout JSON to write (default: layout.json next to OUT)")
         ("from-layout", po::value<std::string>(), "fuse with the positions of this layout.json (no registration)")
         ("layout-only", po::bool_switch(), "register and write the layout, do not fuse")

@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
               << stopped_by_text()
               << ": " << e.what()
               << (cmd->name == "export"   ? std::string("; nothing was written, rerun to export")
+                  : cmd->name == "stitch" ? std::string("; nothing was written under the output's name, rerun to stitch")
                   : cmd->name == "train"  ? std::string()  // its message says how to resume (--resume)
                   : cmd->name == "run"    ? std::string("; the FoVs done are kept, rerun to resume")
                                           : std::string("; what was finished is kept, rerun to resume"))

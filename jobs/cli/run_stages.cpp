@@ -33,6 +33,7 @@
 #include "core/process.hpp"
 #include "core/progress.hpp"
 #include "loc/csv_reader.hpp"
+#include "loc/frame_window.hpp"
 #include "tiles/fusion.hpp"
 #include "tiles/stitch.hpp"
 #include "pyramid/ims_reader.hpp"
@@ -337,6 +338,35 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
     vm.insert({key, po::variable_value(boost::any(value), false)});
   }
   return vm;
+}
+
+// Unsigned options given as negative numbers arrive wrapped around: hence the upper bounds.
+void validate_run_options(const po::variables_map& vm) {
+  const std::string device = vm["device"].as<std::string>();
+  if (device != "auto" && device != "cpu" && device != "cuda")
+    throw UsageError("--device must be auto, cpu or cuda, not '" + device + "'" +
+                     (device.rfind("cuda:", 0) == 0 ? ": run gives each rank its own GPU by its local rank; to use some GPUs "
+                                                      "only, set CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1)"
+                                                    : ""));
+  const double px = vm["pixel-nm"].as<double>();
+  if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
+  if (vm["in-flight"].as<std::size_t>() > 65536) throw UsageError("--in-flight must be between 0 and 65536");
+  if (vm["anet-memory-mb"].as<std::size_t>() > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
+  try {
+    parse_frame_window(vm["frames"].as<std::string>(), FrameRange{0, 1000000}, 0);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  if (!(vm["search-um"].as<double>() >= 0)) throw UsageError("--search-um must be >= 0");
+  if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
+    throw UsageError("--mosaic-deflate must be 1..9, not " + std::to_string(l));
+  if (const std::size_t b = vm["block-px"].as<std::size_t>(); b == 0 || b % 1024 || b > (std::size_t{1} << 20))
+    throw UsageError("--block-px must be a positive multiple of 1024 (the mosaic's chunks), not " + std::to_string(b));
+  try {
+    parse_blend_mode(vm["blend"].as<std::string>());
+  } catch (const InputError& e) {
+    throw UsageError(e.what());
+  }
 }
 
 nlohmann::json fov_settings(const po::variables_map& vm) {

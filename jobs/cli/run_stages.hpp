@@ -38,6 +38,9 @@ void default_table_options_of_run_config(po::variables_map& vm, const std::strin
 std::string run_config_working_folder(const std::string& config_path);
 // A table setting's value in its canonical spelling (xy-unit, delimiter), as recorded; others as given.
 std::string canonical_table_setting(const std::string& key, const std::string& value);
+// run's option values checked before any FoV is read (a bad value must not surface after hours
+// of FoVs), by run and by `status`: UsageError naming the option.
+void validate_run_options(const po::variables_map& vm);
 // The options that decide what a FoV result holds (recorded in fov_settings.json). A rerun into
 // the same output with other values would mix old results with new ones, so it is refused.
 nlohmann::json fov_settings(const po::variables_map& vm);

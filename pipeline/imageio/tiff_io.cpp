@@ -311,19 +311,55 @@ std::string current_description(TIFF* t) {
   return {};
 }
 
-// Only XResolution is used: pixels are assumed square.
+// An OME-TIFF's pixel size: the first PhysicalSizeX="..." of its OME-XML description, in
+// PhysicalSizeXUnit (default um, as the OME schema says). 0 when absent or not a length we know.
+double ome_physical_size_nm(const std::string& description) {
+  if (description.find("<OME") == std::string::npos) return 0;
+  const auto attribute = [&](const std::string& name) -> std::string {
+    std::size_t at = 0;
+    while ((at = description.find(name, at)) != std::string::npos) {
+      std::size_t p = at + name.size();
+      at = p;
+      while (p < description.size() && std::isspace(static_cast<unsigned char>(description[p]))) ++p;
+      if (p >= description.size() || description[p] != '=') continue;  // PhysicalSizeX is a prefix of ...XUnit
+      ++p;
+      while (p < description.size() && std::isspace(static_cast<unsigned char>(description[p]))) ++p;
+      if (p >= description.size() || (description[p] != '"' && description[p] != '\'')) continue;
+      const std::size_t end = description.find(description[p], p + 1);
+      if (end == std::string::npos) return {};
+      return description.substr(p + 1, end - p - 1);
+    }
+    return {};
+  };
+  const std::string value = attribute("PhysicalSizeX");
+  double size = 0;
+  if (value.empty() || std::from_chars(value.data(), value.data() + value.size(), size).ec != std::errc() ||
+      !(size > 0) || !std::isfinite(size))
+    return 0;
+  const std::string unit = attribute("PhysicalSizeXUnit");
+  if (unit.empty() || unit == "\xC2\xB5m" || unit == "um" || unit == "&#181;m" || unit == "&#xB5;m" || unit == "\xCE\xBCm")
+    return size * 1e3;
+  if (unit == "nm") return size;
+  if (unit == "mm") return size * 1e6;
+  return 0;
+}
+
+// Only XResolution is used: pixels are assumed square. Without resolution tags (or at 72 dpi,
+// a writer's default), an OME-TIFF's PhysicalSizeX.
 double pixel_nm_from_tags_raw(TIFF* t, const std::string& description) {
   float x_res = 0;  // libtiff 4.5 returns rational tags as float
-  if (!TIFFGetField(t, TIFFTAG_XRESOLUTION, &x_res) || !(x_res > 0) || !std::isfinite(x_res)) return 0;
+  if (!TIFFGetField(t, TIFFTAG_XRESOLUTION, &x_res) || !(x_res > 0) || !std::isfinite(x_res))
+    return ome_physical_size_nm(description);
   std::uint16_t unit = RESUNIT_INCH;
   if (!TIFFGetFieldDefaulted(t, TIFFTAG_RESOLUTIONUNIT, &unit)) unit = RESUNIT_INCH;
   switch (unit) {
     case RESUNIT_CENTIMETER:
       return 1e7 / x_res;
     case RESUNIT_INCH:
-      return x_res == 72.0f ? 0 : 2.54e7 / x_res;  // 72 dpi: a default, not a scale (as ImageJ)
+      return x_res == 72.0f ? ome_physical_size_nm(description) : 2.54e7 / x_res;  // 72 dpi: a default, not a scale (as ImageJ)
     default:
-      return imagej_unit_nm(description) / x_res;  // RESUNIT_NONE: ImageJ's way
+      if (const double unit_nm = imagej_unit_nm(description); unit_nm > 0) return unit_nm / x_res;  // RESUNIT_NONE: ImageJ's way
+      return ome_physical_size_nm(description);
   }
 }
 

@@ -45,7 +45,7 @@ struct TiffInfo {
   int photometric = 1;  // TIFF PhotometricInterpretation: 0 MinIsWhite, 1 MinIsBlack, 2 RGB, ...
   bool tiled = false;
   bool bigtiff = false;
-  double pixel_nm = 0;      // 0 = unknown; from the resolution tags (cm, inch, or ImageJ unit)
+  double pixel_nm = 0;      // 0 = unknown; from the resolution tags (cm, inch, or ImageJ unit), else OME-XML PhysicalSizeX
   std::string description;  // raw ImageDescription of the first page, "" if absent
 };
 

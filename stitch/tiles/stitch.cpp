@@ -195,22 +195,43 @@ std::pair<std::vector<double>, std::vector<double>> read_layout_positions(const 
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, std::string("not valid JSON: ") + e.what());
   }
-  std::map<int, std::pair<double, double>> pos;
+  std::map<int, nlohmann::json> tiles;
   try {
     if (j.at("format").get<std::string>() != "annamosaic-layout-1") throw InputError(path, "not an annamosaic layout file");
     const double pixel_nm = j.at("settings").at("pixel_nm").get<double>();
     if (std::abs(pixel_nm - source.pixel_nm()) > 1e-6 * pixel_nm)
-      throw InputError(path, "layout is at " + std::to_string(pixel_nm) + " nm per pixel, the tiles at " +
-                                 std::to_string(source.pixel_nm()));
-    for (const auto& t : j.at("tiles")) pos[t.at("id").get<int>()] = {t.at("x_px").get<double>(), t.at("y_px").get<double>()};
+      throw InputError(path, fmt::format("the layout is at {:g} nm per pixel, the tiles at {:g} nm: make a layout of these "
+                                         "tiles (stitch --layout-only), or give the layout's --pixel-nm {:g} if the tiles are at it",
+                                         pixel_nm, source.pixel_nm(), pixel_nm));
+    for (const auto& t : j.at("tiles")) {
+      t.at("x_px").get<double>();  // a malformed position is said here, with the others
+      t.at("y_px").get<double>();
+      tiles[t.at("id").get<int>()] = t;
+    }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, std::string("malformed layout: ") + e.what());
   }
+  // Another set of tiles (another size, another grid) would be fused at positions made for others;
+  // a subset of the layout's tiles (a region fused again) is fine.
   std::vector<double> x(source.size()), y(source.size());
   for (std::size_t i = 0; i < source.size(); ++i) {
-    auto it = pos.find(source.info(i).id);
-    if (it == pos.end()) throw InputError(path, "no position for tile id " + std::to_string(source.info(i).id));
-    x[i] = it->second.first, y[i] = it->second.second;
+    const TileInfo& s = source.info(i);
+    auto it = tiles.find(s.id);
+    if (it == tiles.end()) throw InputError(path, "no position for tile id " + std::to_string(s.id) + ": a layout of other tiles?");
+    const nlohmann::json& t = it->second;
+    const auto recorded = [&](const char* key, long long mine) {  // the layout's value, or this tile's when it has none
+      return t.contains(key) && t[key].is_number_integer() ? t[key].get<long long>() : mine;
+    };
+    const auto differs = [&](const char* key, long long mine) { return recorded(key, mine) != mine; };
+    if (differs("width_px", static_cast<long long>(s.width_px)) || differs("height_px", static_cast<long long>(s.height_px)) ||
+        differs("row", s.row) || differs("col", s.col))
+      throw InputError(path, fmt::format("tile id {} is {} x {} px at row {} col {} here, but {} x {} px at row {} col {} in "
+                                         "the layout: a layout of other tiles; make one of these (stitch --layout-only)",
+                                         s.id, s.width_px, s.height_px, s.row, s.col,
+                                         recorded("width_px", static_cast<long long>(s.width_px)),
+                                         recorded("height_px", static_cast<long long>(s.height_px)), recorded("row", s.row),
+                                         recorded("col", s.col)));
+    x[i] = t["x_px"].get<double>(), y[i] = t["y_px"].get<double>();
   }
   return {x, y};
 }

@@ -209,6 +209,7 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
   };
   std::vector<std::string> first_type(channels.size());
   std::vector<std::vector<std::string>> other_type(channels.size()), other_tag(channels.size());
+  std::vector<std::vector<std::string>> stacks(channels.size());  // tiles of several pages read as their first
   for (std::size_t i = 0; i < s->tiles_.size(); ++i) {
     TileInfo& t = s->tiles_[i];
     for (std::size_t c = 0; c < channels.size(); ++c) {
@@ -220,6 +221,7 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
           std::abs(info.pixel_nm - s->channel_pixel_nm_[c]) > 1e-3 * s->channel_pixel_nm_[c])
         other_tag[c].push_back(fmt::format("{} ({:g} nm)", p, info.pixel_nm));
       const PageRange& pr = s->pages_[c];
+      if (channels[c].pages.empty() && info.pages > 1) stacks[c].push_back(fmt::format("{} ({} pages)", p, info.pages));
       if (pr.first > info.pages || (pr.last != 0 && pr.last > info.pages))
         throw InputError(p, fmt::format("channel '{}' wants pages {} but the file has {}", channels[c].name, channels[c].pages,
                                          info.pages));
@@ -249,6 +251,12 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
                                                   "(a float tile of 0..1 among uint16 ones comes out black); convert them to one type",
                                                   channels[c].name, other_type[c].size(), first_type[c], other_type[c].front(),
                                                   other_type[c].size() > 1 ? ", ..." : ""));
+    // A z-stack or time series given as a plain pattern: its first page alone is stitched.
+    if (!stacks[c].empty())
+      spdlog::warn("channel '{}': {} tile(s) have several pages ({}{}); their first page alone is used. For a z-stack or "
+                   "time series, --channel {}=PATTERN@A-B (in place of --tiles for the tiles) averages pages A to B (1-based)",
+                   channels[c].name, stacks[c].size(), stacks[c].front(), stacks[c].size() > 1 ? ", ..." : "",
+                   channels[c].name);
     if (!other_tag[c].empty())
       spdlog::warn("channel '{}': {} tile(s) tagged at another pixel size than {} ({:g} nm): {}{}; every tile is placed and "
                    "fused at {:g} nm",

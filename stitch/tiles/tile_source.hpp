@@ -99,6 +99,8 @@ class TiffTileSource : public TileSource {
   std::size_t channels() const override { return specs_.size(); }
   const std::string& channel_name(std::size_t c) const override { return specs_[c].name; }
   double pixel_nm() const override { return pixel_nm_; }
+  // The pixel size the first tile's resolution tags give for a channel (0: none).
+  double tagged_pixel_nm(std::size_t channel) const { return channel_pixel_nm_.at(channel); }
   ImageF load(std::size_t i, std::size_t c) const override;
   std::string path(std::size_t i, std::size_t c) const;
 

@@ -497,6 +497,9 @@ class Cli(unittest.TestCase):
         p = run("status", config("pixel", "rows = 2\ncols = 2\nfov-um = 8", "pixel-nm = 10\n"), check=2)
         self.assertIn("anet-microtubules-ngf16.h5 was trained at 20 nm pixels, the run renders at 10 nm "
                       "(--pixel-nm): give --pixel-nm 20, or a model trained at 10 nm", p.stdout)
+        # run's own option checks, which come before the model's: a pixel of 0 nm is no pixel size.
+        p = run("status", config("pixel0", "rows = 2\ncols = 2\nfov-um = 8", "pixel-nm = 0\n"), check=2)
+        self.assertIn("state:   cannot run as configured: --pixel-nm must be > 0", p.stdout)
         notmodel = os.path.join(self.dir, "notmodel.h5")
         with open(notmodel, "w") as f:
             f.write("x,y\n1,2\n")

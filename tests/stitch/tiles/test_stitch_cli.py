@@ -295,6 +295,116 @@ class StitchCli(unittest.TestCase):
             p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "x.ims"), "--overlap-um=" + bad, check=1)
             self.assertIn(said, p.stderr)
 
+    def foreign_tiles(self, name, pages=1, tile_px=64, grid=(2, 3), ome=False):
+        """Tiles cut from one noise image (100 nm px, 16 px overlap) as another program writes them;
+        returns the folder and a function that writes positions.csv (x_um, y_um scaled, y negated)."""
+        rng = np.random.default_rng(7)
+        step = tile_px - 16
+        image = rng.random((step * grid[0] + 16, step * grid[1] + 16)).astype(np.float32)
+        d = self.out(name)
+        os.makedirs(d, exist_ok=True)
+        rows = []
+        for r in range(grid[0]):
+            for c in range(grid[1]):
+                i = r * grid[1] + c
+                tile = (image[r * step:r * step + tile_px, c * step:c * step + tile_px] * 60000).astype(np.uint16)
+                data = np.stack([tile] * pages) if pages > 1 else tile
+                if ome:  # the pixel size in the OME-XML alone (resolution tags 1/1, no unit), as tifffile writes it
+                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), data, photometric="minisblack", ome=True,
+                                     metadata={"PhysicalSizeX": 0.1, "PhysicalSizeXUnit": "\u00b5m", "PhysicalSizeY": 0.1})
+                else:
+                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), data, photometric="minisblack",
+                                     resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+                rows.append((i, r, c, c * step / 10, r * step / 10))
+
+        def positions(scale=1, y_sign=1):
+            with open(os.path.join(d, "positions.csv"), "w") as fh:
+                fh.write("id,row,col,x_um,y_um\n" + "".join("%d,%d,%d,%g,%g\n" % (i, r, c, x * scale, y * scale * y_sign)
+                                                          for i, r, c, x, y in rows))
+        positions()
+        return d, positions
+
+    def test_positions_in_pixels_a_stage_y_pointing_up_and_stacks_are_said(self):
+        d, positions = self.foreign_tiles("said", pages=3)
+        # Positions in 100 nm pixels under x_um: tiles ten times their step apart, never overlapping
+        # (a mostly empty mosaic was written, exit 0).
+        positions(scale=10)
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.ims"), check=2)
+        self.assertIn("grid neighbours are a median 48 um apart, but a tile is 6.4 um wide (64 px at 100 nm): no two could "
+                      "overlap", p.stderr)
+        # A stage whose y axis points up: placed as given, said, and the failed column pairs explained.
+        positions(y_sign=-1)
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.ims"), check=0)
+        self.assertIn("positions.csv: y_um decreases as row increases (median step -4.8 um)", p.stderr)
+        self.assertIn("No pair down a column registered while pairs along the rows did", p.stderr)
+        # Stacks of 3 pages: the first alone is stitched, said with the way to average them.
+        self.assertIn("channel 'tiles': 6 tile(s) have several pages (%s (3 pages), ...); their first page alone is used. "
+                      "For a z-stack or time series, --channel tiles=PATTERN@A-B (in place of --tiles" % os.path.join(d, "0000.tif"),
+                      p.stderr)
+        positions()
+        p = run(d, "--channel", "tiles={id}.tif@1-3", "-o", os.path.join(d, "m.ims"), check=0)
+        self.assertNotIn("several pages", p.stderr)
+        self.assertIn("7 neighbour pairs: 7 matched, 7 accepted", p.stderr)
+
+    def test_ome_tiff_tiles_give_their_pixel_size_and_uint16_counts_are_kept(self):
+        d, _ = self.foreign_tiles("ome", ome=True)
+        out = os.path.join(d, "m.tif")
+        p = run(d, "--tiles", "{id}.tif", "-o", out, check=0)
+        self.assertIn("6 tiles of 64 x 64 px at 100 nm", p.stderr)
+        self.assertIn("channel 'tiles': stored uint16 = value x 1\n", p.stderr)
+        # Inside tile 0, away from the overlaps, the mosaic holds the tile's own counts.
+        with open(os.path.join(d, "layout.json")) as f:
+            layout = json.load(f)
+        t0 = next(t for t in layout["tiles"] if t["id"] == 0)
+        x0 = math.floor(t0["x_px"] + 0.5) - int(layout["mosaic"]["origin_x_px"])  # lround, as the fusion places it
+        y0 = math.floor(t0["y_px"] + 0.5) - int(layout["mosaic"]["origin_y_px"])
+        np.testing.assert_array_equal(tifffile.imread(out)[y0 + 4:y0 + 40, x0 + 4:x0 + 40],
+                                      tifffile.imread(os.path.join(d, "0000.tif"))[4:40, 4:40])
+
+    def test_a_layout_of_other_tiles_is_refused(self):
+        d, _ = self.foreign_tiles("layout")
+        run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--layout-only", check=0)
+        with open(os.path.join(d, "layout.json")) as f:
+            layout = json.load(f)
+        layout["tiles"][0]["width_px"] = 80  # made of tiles of another size
+        other = os.path.join(d, "other.json")
+        with open(other, "w") as f:
+            json.dump(layout, f)
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--from-layout", other, check=2)
+        self.assertIn("tile id 0 is 64 x 64 px at row 0 col 0 here, but 80 x 64 px at row 0 col 0 in the layout: a layout "
+                      "of other tiles", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "m.tif")))
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--from-layout", os.path.join(d, "layout.json"),
+                "--pixel-nm", "110", check=2)
+        self.assertIn("the layout is at 100 nm per pixel, the tiles at 110 nm", p.stderr)
+        # A layout of more tiles than these (the whole grid, a region fused again): their positions.
+        with open(os.path.join(d, "positions.csv")) as f:
+            lines = f.read().splitlines()
+        part = os.path.join(d, "part.csv")
+        with open(part, "w") as f:
+            f.write("\n".join(lines[:4]) + "\n")  # the first row of tiles
+        run(d, "--tiles", "{id}.tif", "--positions", part, "-o", os.path.join(d, "row0.tif"), "--from-layout",
+            os.path.join(d, "layout.json"), check=0)
+
+    def test_sigterm_stops_a_stitch_with_exit_75_and_nothing_under_its_name(self):
+        # 16 tiles of 1024 px on one thread: seconds of registration and fusion after the first line.
+        d, _ = self.foreign_tiles("signal", tile_px=1024, grid=(4, 4))
+        out = os.path.join(d, "m.ims")
+        proc = subprocess.Popen([*BIN, d, "--tiles", "{id}.tif", "-o", out, "--threads", "1"], stderr=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, text=True)
+        try:
+            proc.stderr.readline()  # its first line: the handlers are installed, the tiles not yet read
+            proc.send_signal(15)
+            rest = proc.stderr.read()
+            self.assertEqual(proc.wait(timeout=120), 75, rest)
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stderr.close()
+        self.assertIn("stopped by SIGTERM (signal 15)", rest)
+        self.assertIn("nothing was written under the output's name, rerun to stitch (exit 75)", rest)
+        self.assertEqual(sorted(f for f in os.listdir(d) if f.startswith("m.")), [])
+
     def test_help(self):
         p = run("--help", check=0)
         for s in ("--tiles", "--channel", "--register", "layout.json", "--from-layout", "--blend"):
