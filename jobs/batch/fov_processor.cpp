@@ -117,9 +117,28 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       // only once it has been replaced.
       if (nlohmann::json stamp = stamp_input(fov.widefield_path, c.dir); !stamp.is_null())
         w->inputs["widefield"] = std::move(stamp);
-      const ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
+      ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
       if (!note.empty()) w->warnings.push_back(note);
-      if (const auto [lo, hi] = std::minmax_element(wf.begin(), wf.end()); lo != wf.end() && *hi < kMinWidefieldCounts)
+      // NaN or infinite pixels (a float export's masked areas) would make every A-net output NaN:
+      // a few take the median of the others; a widefield of nothing else is no widefield.
+      {
+        std::vector<float> finite;
+        finite.reserve(wf.size());
+        for (float v : wf)
+          if (std::isfinite(v)) finite.push_back(v);
+        if (finite.empty()) throw InputError(fov.widefield_path, "every pixel is NaN or infinite");
+        if (const std::size_t bad = wf.size() - finite.size(); bad > 0) {
+          std::nth_element(finite.begin(), finite.begin() + finite.size() / 2, finite.end());
+          const float median = finite[finite.size() / 2];
+          for (float& v : wf)
+            if (!std::isfinite(v)) v = median;
+          w->warnings.push_back(fmt::format("{}: {} of {} pixels are NaN or infinite: set to the median of the others ({:.4g})",
+                                            fov.widefield_path, bad, wf.size(), median));
+        }
+      }
+      if (const auto [lo, hi] = std::minmax_element(wf.begin(), wf.end()); lo != wf.end() && *lo == *hi)
+        throw InputError(fov.widefield_path, fmt::format("every pixel is {:g}: a blank image", *lo));
+      else if (lo != wf.end() && *hi < kMinWidefieldCounts)
         // A float export scaled to 0..1 (or similar): the A-net scales its input and does not mind,
         // the mosaic's widefield channel stores whole counts and would show this tile black.
         w->warnings.push_back(fmt::format("{}: the widefield's values span {:.3g}..{:.3g}, not camera counts (ADU): the "
@@ -145,13 +164,36 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           fov.widefield_path, signal.no_structure_text(),
                                           w->failed ? "not used for a widefield-only tile" : "the A-net used the localizations alone"));
       } else if (!w->failed) {
-        reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm);
+        WidefieldRegOptions ro;
+        if (opt.widefield_search_um > 0) ro.max_shift_camera_px = opt.widefield_search_um * 1000.0 / c.camera_pixel_nm;
+        const double searched_um = ro.max_shift_camera_px * c.camera_pixel_nm / 1000.0;
+        reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm, ro);
+        if (reg.confidence < kMinWidefieldConfidence) {
+          // Said as "widefield ignored", with the search it was given (a constant offset between the
+          // widefield and the localizations beyond it is never found).
+          w->widefield_unregistered = true;
+          w->warnings.push_back(fmt::format(
+              "widefield ignored: {}: its registration to the localizations is uncertain (confidence {:.3f} < {}; searched "
+              "+-{:.3g} um per axis, --widefield-search-um to search further, into a new --output): the A-net used the "
+              "localizations alone (a widefield out of place misleads it more than none)",
+              fov.widefield_path, reg.confidence, kMinWidefieldConfidence, searched_um));
+          const double confidence = reg.confidence;  // kept in the result file: it says why
+          reg = WidefieldRegistration{};
+          reg.confidence = confidence;
+        } else if (std::max(std::abs(reg.shift_x_px), std::abs(reg.shift_y_px)) > 0.8 * ro.max_shift_camera_px) {
+          // A match near the edge of the search: the true shift may lie beyond it, and this one be false.
+          w->warnings.push_back(fmt::format(
+              "{}: the widefield's shift ({:.2f}, {:.2f} um) lies near the edge of the +-{:.3g} um searched: the true shift "
+              "may lie beyond it (then this match is false): --widefield-search-um to search further, into a new --output",
+              fov.widefield_path, reg.shift_x_px * c.camera_pixel_nm / 1000.0, reg.shift_y_px * c.camera_pixel_nm / 1000.0,
+              searched_um));
+        }
       }
       r.wf_shift_x_px = reg.shift_x_px;
       r.wf_shift_y_px = reg.shift_y_px;
       r.wf_confidence = reg.confidence;
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
-      w->widefield_registered = !w->failed && !w->widefield_without_structure;
+      w->widefield_registered = !w->failed && !w->widefield_without_structure && !w->widefield_unregistered;
       w->timings["register_s"] = since(t0);
     } catch (const std::exception& e) {
       // A broken widefield does not fail the FoV if the localizations are fine.
@@ -192,7 +234,7 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
 void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
   FovResult& r = w.result;
   const auto t0 = Clock::now();
-  const ImageF* wf = r.widefield.empty() || w.widefield_without_structure ? nullptr : &r.widefield;
+  const ImageF* wf = r.widefield.empty() || w.widefield_without_structure || w.widefield_unregistered ? nullptr : &r.widefield;
   if (w.failed) {
     r.status = "degraded";
     r.reason = w.reason;

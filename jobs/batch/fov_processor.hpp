@@ -44,6 +44,8 @@ struct FovOptions {
   TableReadOptions table;
   std::string widefield_pages = "";    // "" = the campaign's widefield-frames
   bool use_widefield = true;
+  // Largest widefield shift searched, per axis (0: WidefieldRegOptions' 5 camera pixels).
+  double widefield_search_um = 0;
   std::string failed_tile = "widefield";  // "widefield": widefield-only reconstruction; "empty"
 };
 
@@ -64,6 +66,10 @@ struct FovWork {
   // The widefield shows no structure above its noise (widefield_signal.hpp): kept for the mosaic's
   // widefield channel, not given to the A-net, which would invent filaments from its noise.
   bool widefield_without_structure = false;
+  // Its registration to the localizations is uncertain (confidence < kMinWidefieldConfidence): kept
+  // at its nominal place for the mosaic's channel, not given to the A-net (out of place, it gave a
+  // worse reconstruction than none: Pearson r 0.45-0.65 against 0.76-0.79 with a 2 um shift).
+  bool widefield_unregistered = false;
   // What was assumed or dropped without failing the FoV (localizations outside the field, a
   // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.
   std::vector<std::string> warnings;

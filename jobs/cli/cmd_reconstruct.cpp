@@ -174,11 +174,12 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       H = sparse.height();
       spdlog::info("widefield registered to the sparse image: shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", reg.shift_x_px,
                    reg.shift_y_px, reg.confidence);
-      // As run flags it in QC: a widefield that matches the localizations this poorly may be
-      // another field's (it is used unshifted; the A-net still takes it in).
+      // A widefield that matches the localizations this poorly may be another field's, or lie
+      // further off than searched. run does not give such a one to the A-net; here it was chosen
+      // by hand, so it is used unshifted, with this warning.
       if (reg.confidence < kMinWidefieldConfidence)
-        spdlog::warn("{}: matches the sparse image poorly (registration confidence {:.2f} < {}): is it this table's field? "
-                     "If not, give the right one or leave --widefield out",
+        spdlog::warn("{}: matches the sparse image poorly (registration confidence {:.2f} < {}; run would leave it out): is "
+                     "it this table's field? If not, give the right one or leave --widefield out",
                      vm["widefield"].as<std::string>(), reg.confidence, kMinWidefieldConfidence);
     } else {
       // Widefield only: nothing to register to; the SR grid covers the camera field.

@@ -399,6 +399,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   // Tables in camera pixels: the campaign's camera pixel (campaign.ini's or --camera-pixel-nm), never the default.
   ro.fov.table.csv.camera_pixel_nm = campaign.camera_pixel_nm_given ? campaign.camera_pixel_nm : 0.0;
   ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
+  ro.fov.widefield_search_um = vm["widefield-search-um"].as<double>();
   ro.fov.failed_tile = vm["failed-tile"].as<std::string>();
   if (ro.fov.failed_tile != "widefield" && ro.fov.failed_tile != "empty") throw UsageError("--failed-tile must be widefield or empty");
   ro.max_fovs = vm["max-fovs"].as<int>();
@@ -768,6 +769,7 @@ Command run_command() {
         ("pixel-nm", double_default(20.0), "super-resolution pixel size")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images: all, first:N, ... as render's --frames (the first camera frame is 0 if a table has frame 0, else 1)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
+        ("widefield-search-um", double_default(0), "largest shift between a FoV's widefield and its localizations searched, per axis (0: 5 camera pixels, 0.54 um at 108 nm); a widefield whose registration stays uncertain is not given to the A-net")
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
         ("in-flight", po::value<std::size_t>()->default_value(0),
          "FoVs in flight per rank (overlapped stages); 0: 3 on CPU, half the rank's threads (3-16) on a GPU")

@@ -358,6 +358,8 @@ void validate_run_options(const po::variables_map& vm) {
     throw UsageError(e.what());
   }
   if (!(vm["search-um"].as<double>() >= 0)) throw UsageError("--search-um must be >= 0");
+  if (const double s = vm["widefield-search-um"].as<double>(); !(s >= 0) || !std::isfinite(s))
+    throw UsageError("--widefield-search-um must be >= 0 (0: 5 camera pixels)");
   if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
     throw UsageError("--mosaic-deflate must be 1..9, not " + std::to_string(l));
   if (const std::size_t b = vm["block-px"].as<std::size_t>(); b == 0 || b % 1024 || b > (std::size_t{1} << 20))
@@ -385,6 +387,8 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
     if (vm.count(k)) j[k] = canonical_table_setting(k, vm[k].as<std::string>());
   j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
   j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
+  // Recorded only when given: folders written before the option keep comparing equal.
+  if (const double s = vm["widefield-search-um"].as<double>(); s > 0) j["widefield-search-um"] = s;
   return j;
 }
 
@@ -424,6 +428,10 @@ std::string recorded_settings_change(const nlohmann::json& before, const po::var
     if (!is_table_setting(k) && !(k == "camera-pixel-nm" && pixel_in_campaign_settings) &&
         !(!before.contains(k) && not_given(k, v)) && (!before.contains(k) || before[k] != v))
       diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
+  // Recorded only when given: given then, not now.
+  if (!stitch_only && before.contains("widefield-search-um") && !now.contains("widefield-search-um"))
+    diff += (diff.empty() ? "" : ", ") + std::string("widefield-search-um ") + json_text(before["widefield-search-um"]) +
+            " -> (not given)";
   // The table options in their canonical spellings.
   if (!stitch_only)
     if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
@@ -813,7 +821,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   if (rank == 0 && !any_widefield)
     spdlog::info("mosaic: reconstruction channel only (no FoV had a widefield, so there is no error map nor widefield to stitch)");
   else if (rank == 0 && !any_error_map)
-    spdlog::info("mosaic: no error-map channel (no FoV has an error map: the model never trained with a widefield)");
+    spdlog::info("mosaic: no error-map channel (no FoV has an error map: the model never trained with a widefield, or "
+                 "every widefield was ignored)");
   ImsWriterOptions wo;
   wo.comm = comm;
   wo.deflate_level = vm["mosaic-deflate"].as<int>();

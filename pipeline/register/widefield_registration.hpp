@@ -18,7 +18,7 @@ namespace annamosaic {
 
 struct WidefieldRegOptions {
   double blur_sigma_sr_px = 6.0;
-  double max_shift_camera_px = 5.0;   // search limit
+  double max_shift_camera_px = 5.0;   // search limit, per axis (run's --widefield-search-um)
   // Phase correlation on the camera grid. Defaults measured on a simulated 8 x 8 campaign
   // (59 FoVs with > 1000 labels, dense images, known shifts up to 1.5 px): the paper's plain
   // recipe (Hann window, pure phase) gave 0.34 camera px RMS with 12 failures, because the

@@ -481,6 +481,42 @@ class Cli(unittest.TestCase):
         self.assertEqual(os.stat(overview).st_mtime_ns, before)
         run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
 
+    def test_a_widefield_out_of_place_is_not_given_to_the_anet_unless_searched_for(self):
+        # Widefields 2 um (18 camera px) off their localizations, beyond the 5 px searched by default:
+        # registration stays uncertain and such a widefield, given to the A-net, made a worse
+        # reconstruction than none. A few NaN pixels in one are set to the median, not a failed FoV.
+        from scipy import ndimage
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "10", "--cell-fraction", "1", "-q", check=0)
+        for i in (0, 1):
+            path = os.path.join(camp, "fov", "%04d" % i, "widefield.tif")
+            stack = tifffile.imread(path).astype(np.float32)
+            moved = np.stack([ndimage.shift(f, (18, 18), order=1, mode="nearest") for f in stack])
+            if i == 1:
+                moved[:, 10:20, 10:40] = np.nan
+            tifffile.imwrite(path, moved)
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertIn("widefield ignored: " + os.path.join(camp, "fov", "0000", "widefield.tif") + ": its registration to the "
+                      "localizations is uncertain (confidence", p.stderr)
+        self.assertIn("searched +-0.54 um per axis, --widefield-search-um to search further, into a new --output)", p.stderr)
+        self.assertIn(os.path.join(camp, "fov", "0001", "widefield.tif") + ": 300 of ", p.stderr)
+        with open(os.path.join(out, "manifest.jsonl")) as f:
+            records = {r["id"]: r for r in map(json.loads, f)}
+        self.assertEqual([records[i]["status"] for i in (0, 1)], ["done", "done"])
+        self.assertEqual([records[i]["extra"]["widefield"] for i in (0, 1)], [False, False])
+        # Searched far enough, they register: 18 px and the stage's own small error.
+        out2 = os.path.join(self.dir, "out2")
+        p = run("run", "--campaign", camp, "-o", out2, "--threads", "1", "--widefield-search-um", "3", check=0)
+        self.assertNotIn("widefield ignored", p.stderr)
+        with open(os.path.join(out2, "manifest.jsonl")) as f:
+            for r in map(json.loads, f):
+                self.assertTrue(r["extra"]["widefield"], r)
+                self.assertAlmostEqual(r["extra"]["wf_shift_x_px"], 18, delta=3)
+                self.assertAlmostEqual(r["extra"]["wf_shift_y_px"], 18, delta=3)
+        # The search is a FoV setting: a rerun into that folder without it is refused.
+        p = run("run", "--campaign", camp, "-o", out2, "--threads", "1", check=2)
+        self.assertIn("widefield-search-um 3.0 -> (not given)", p.stderr)
+
     def test_status_of_a_campaign_still_to_simulate_checks_what_its_job_would_meet(self):
         # submit-campaign.sh asks `status` before submitting: a configuration whose campaign is
         # simulated first must not pass as "not started" when its job would fail once it runs.
