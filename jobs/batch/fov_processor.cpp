@@ -145,6 +145,16 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           "reconstruction is unaffected, but the mosaic's widefield channel stores whole "
                                           "counts and shows this tile (nearly) black",
                                           fov.widefield_path, *lo, *hi));
+      // Many pixels at exactly the maximum: a clipped (saturated) camera image, whose flat tops the
+      // A-net takes for structure and the error map then flags. Said; used as it is.
+      {
+        const float top = *std::max_element(wf.begin(), wf.end());
+        const auto at_top = static_cast<std::size_t>(std::count(wf.begin(), wf.end(), top));
+        if (at_top >= std::max<std::size_t>(10, wf.size() / 200))
+          w->warnings.push_back(fmt::format("{}: {} of its {} pixels ({:.1f}%) sit at its maximum, {:g}: a saturated "
+                                            "(clipped) widefield? Its flat tops reach the A-net as they are",
+                                            fov.widefield_path, at_top, wf.size(), 100.0 * at_top / wf.size(), top));
+      }
       if (const double tag_nm = wf_info.pixel_nm;
           tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm)
         w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "

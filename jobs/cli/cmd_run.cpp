@@ -602,11 +602,22 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0;
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
+      std::size_t with_widefield = 0, unregistered = 0;  // FoVs done with a widefield file; of them, not registered
       for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
         const auto it = plan.find(id);
         if (it == plan.end()) continue;
         ++recorded;
         done += r.status == "done";
+        if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
+            r.extra["inputs"].contains("widefield")) {
+          ++with_widefield;
+          if (r.extra.contains("warnings") && r.extra["warnings"].is_array())
+            for (const auto& w : r.extra["warnings"])
+              if (w.is_string() && w.get<std::string>().find("registration to the localizations is uncertain") != std::string::npos) {
+                ++unregistered;
+                break;
+              }
+        }
         if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
             r.extra["inputs"].contains("table") && r.extra["inputs"]["table"].is_object()) {
           const std::string sum = r.extra["inputs"]["table"].value("checksum", "");
@@ -669,6 +680,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      "init-campaign --force) and run into a new output folder",
                      narrow, done, campaign.fov_um, narrow_example);
       }
+      // Most widefields not registered: one FoV's warning among many, but for the campaign a constant
+      // offset between its widefields and its localizations beyond the search (another camera or light path).
+      if (unregistered >= 2 && 2 * unregistered > with_widefield)
+        spdlog::warn("{} of the {} FoVs done with a widefield could not register it to their localizations, so their "
+                     "A-net used the localizations alone: a constant offset between the widefields and the localizations "
+                     "larger than searched (--widefield-search-um, default 5 camera pixels), widefields of other fields, "
+                     "or mirrored or rotated ones? Check one (the FoV's widefield beside its sparse image in fov/NNNN.h5), "
+                     "then run into a new output folder with a larger --widefield-search-um",
+                     unregistered, with_widefield);
       if (recorded == fovs.size() && recorded > 0 && done == 0) {
         none_done = 1;
         const auto common = std::max_element(reasons.begin(), reasons.end(),

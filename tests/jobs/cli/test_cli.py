@@ -504,6 +504,9 @@ class Cli(unittest.TestCase):
             records = {r["id"]: r for r in map(json.loads, f)}
         self.assertEqual([records[i]["status"] for i in (0, 1)], ["done", "done"])
         self.assertEqual([records[i]["extra"]["widefield"] for i in (0, 1)], [False, False])
+        # For the campaign, once: most widefields not registered is an offset to look for.
+        self.assertEqual(p.stderr.count("2 of the 2 FoVs done with a widefield could not register it to their "
+                                        "localizations"), 1)
         # Searched far enough, they register: 18 px and the stage's own small error.
         out2 = os.path.join(self.dir, "out2")
         p = run("run", "--campaign", camp, "-o", out2, "--threads", "1", "--widefield-search-um", "3", check=0)
@@ -516,6 +519,16 @@ class Cli(unittest.TestCase):
         # The search is a FoV setting: a rerun into that folder without it is refused.
         p = run("run", "--campaign", camp, "-o", out2, "--threads", "1", check=2)
         self.assertIn("widefield-search-um 3.0 -> (not given)", p.stderr)
+
+    def test_a_saturated_widefield_is_said(self):
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "1", "--fov-um", "8", "--cell-fraction", "1", "-q", check=0)
+        path = os.path.join(camp, "fov", "0000", "widefield.tif")
+        stack = tifffile.imread(path)
+        tifffile.imwrite(path, np.minimum(stack, np.percentile(stack, 97)).astype(stack.dtype))  # clipped at the top 3%
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertRegex(p.stderr, re.escape(path) + r": \d+ of its \d+ pixels \([0-9.]+%\) sit at its maximum, [0-9.]+: a "
+                         r"saturated \(clipped\) widefield\?")
 
     def test_status_of_a_campaign_still_to_simulate_checks_what_its_job_would_meet(self):
         # submit-campaign.sh asks `status` before submitting: a configuration whose campaign is
