@@ -182,11 +182,19 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           // Said as "widefield ignored", with the search it was given (a constant offset between the
           // widefield and the localizations beyond it is never found).
           w->widefield_unregistered = true;
+          // Mirrored or turned against the localizations (a camera mounted otherwise)? Said, not undone.
+          std::string turned;
+          if (const WidefieldOrientation o = best_widefield_orientation(r.sparse.view(), wf.view(), opt.pixel_nm,
+                                                                        c.camera_pixel_nm, ro);
+              o.confidence >= 0.3 && o.confidence >= 3 * reg.confidence)
+            turned = fmt::format("; it matches them {} (confidence {:.3f}): are the widefields {} against the tables' x "
+                                 "and y? Fix one or the other",
+                                 o.name, o.confidence, o.name);
           w->warnings.push_back(fmt::format(
               "widefield ignored: {}: its registration to the localizations is uncertain (confidence {:.3f} < {}; searched "
-              "+-{:.3g} um per axis, --widefield-search-um to search further, into a new --output): the A-net used the "
+              "+-{:.3g} um per axis, --widefield-search-um to search further, into a new --output){}: the A-net used the "
               "localizations alone (a widefield out of place misleads it more than none)",
-              fov.widefield_path, reg.confidence, kMinWidefieldConfidence, searched_um));
+              fov.widefield_path, reg.confidence, kMinWidefieldConfidence, searched_um, turned));
           const double confidence = reg.confidence;  // kept in the result file: it says why
           reg = WidefieldRegistration{};
           reg.confidence = confidence;

@@ -115,6 +115,46 @@ WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<co
   return reg;
 }
 
+WidefieldOrientation best_widefield_orientation(ImageView<const float> sr, ImageView<const float> widefield, double pixel_nm,
+                                                double camera_pixel_nm, const WidefieldRegOptions& opt) {
+  WidefieldOrientation best;
+  const std::size_t w = widefield.width(), h = widefield.height();
+  // Where the oriented image's pixel (x, y) comes from in the widefield, for each orientation but the identity.
+  struct Orientation {
+    const char* name;
+    bool turns;  // swaps width and height
+    std::size_t (*sx)(std::size_t x, std::size_t y, std::size_t w, std::size_t h);
+    std::size_t (*sy)(std::size_t x, std::size_t y, std::size_t w, std::size_t h);
+  };
+  static const Orientation kOrientations[] = {
+      {"mirrored left-right", false, [](std::size_t x, std::size_t, std::size_t w, std::size_t) { return w - 1 - x; },
+       [](std::size_t, std::size_t y, std::size_t, std::size_t) { return y; }},
+      {"mirrored top-bottom", false, [](std::size_t x, std::size_t, std::size_t, std::size_t) { return x; },
+       [](std::size_t, std::size_t y, std::size_t, std::size_t h) { return h - 1 - y; }},
+      {"turned 180 degrees", false, [](std::size_t x, std::size_t, std::size_t w, std::size_t) { return w - 1 - x; },
+       [](std::size_t, std::size_t y, std::size_t, std::size_t h) { return h - 1 - y; }},
+      {"transposed (x and y swapped)", true, [](std::size_t, std::size_t y, std::size_t, std::size_t) { return y; },
+       [](std::size_t x, std::size_t, std::size_t, std::size_t) { return x; }},
+      {"turned 90 degrees counter-clockwise", true, [](std::size_t, std::size_t y, std::size_t, std::size_t) { return y; },
+       [](std::size_t x, std::size_t, std::size_t w, std::size_t) { return w - 1 - x; }},
+      {"turned 90 degrees clockwise", true, [](std::size_t, std::size_t y, std::size_t, std::size_t h) { return h - 1 - y; },
+       [](std::size_t x, std::size_t, std::size_t, std::size_t) { return x; }},
+      {"transposed across the other diagonal", true,
+       [](std::size_t, std::size_t y, std::size_t, std::size_t h) { return h - 1 - y; },
+       [](std::size_t x, std::size_t, std::size_t w, std::size_t) { return w - 1 - x; }},
+  };
+  for (const Orientation& o : kOrientations) {
+    if (o.turns && w != h) continue;  // a turned rectangle covers another field
+    // The image as it would look turned back: pixel (x, y) of it is the widefield's (sx, sy).
+    ImageF turned(w, h);
+    for (std::size_t y = 0; y < h; ++y)
+      for (std::size_t x = 0; x < w; ++x) turned(x, y) = widefield(o.sx(x, y, w, h), o.sy(x, y, w, h));
+    const WidefieldRegistration r = register_widefield(sr, turned.view(), pixel_nm, camera_pixel_nm, opt);
+    if (r.confidence > best.confidence) best = {o.name, r.confidence};
+  }
+  return best;
+}
+
 ImageF widefield_on_sr_grid(ImageView<const float> widefield, const WidefieldRegistration& reg, std::size_t sr_width,
                             std::size_t sr_height, double pixel_nm, double camera_pixel_nm) {
   check_pixels(pixel_nm, camera_pixel_nm);

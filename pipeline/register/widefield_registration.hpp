@@ -14,6 +14,8 @@
 #include "core/image.hpp"
 #include "register/phase_correlation.hpp"
 
+#include <string>
+
 namespace annamosaic {
 
 struct WidefieldRegOptions {
@@ -50,6 +52,17 @@ struct WidefieldRegistration {
 // Throws std::invalid_argument for non-positive pixel sizes.
 WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<const float> widefield, double pixel_nm,
                                          double camera_pixel_nm, const WidefieldRegOptions& opt = {});
+
+// A widefield that does not register (confidence < kMinWidefieldConfidence) may be mirrored or
+// rotated against the localizations (a camera mounted otherwise, an export that flips y). The
+// best of the 7 other orientations (mirrors, quarter turns; square widefields only for the turns),
+// registered as above: "" and 0 when none was tried.
+struct WidefieldOrientation {
+  std::string name;  // "mirrored left-right", "turned 90 degrees clockwise", ...
+  double confidence = 0;
+};
+WidefieldOrientation best_widefield_orientation(ImageView<const float> sr, ImageView<const float> widefield, double pixel_nm,
+                                                double camera_pixel_nm, const WidefieldRegOptions& opt = {});
 
 // The widefield moved by -shift and resampled (bilinear) onto the SR grid of sr_width x sr_height.
 // Samples beyond the widefield's edge take the nearest edge pixel. With a default (zero)

@@ -68,6 +68,28 @@ TEST(WidefieldRegistration, RecoversKnownShifts) {
   EXPECT_LE(rms, 0.2);
 }
 
+TEST(WidefieldRegistration, AMirroredOrTurnedWidefieldIsRecognised) {
+  const Fov f = simulate_fov(300, PointNm{0.4, -0.3});
+  const std::size_t n = f.widefield.width();
+  ASSERT_EQ(n, f.widefield.height());
+  ImageF mirrored(n, n), clockwise(n, n);
+  for (std::size_t y = 0; y < n; ++y)
+    for (std::size_t x = 0; x < n; ++x) {
+      mirrored(n - 1 - x, y) = f.widefield(x, y);
+      clockwise(n - 1 - y, x) = f.widefield(x, y);  // the top row becomes the right column
+    }
+  for (const auto& [image, name] : {std::pair{&mirrored, "mirrored left-right"}, std::pair{&clockwise, "turned 90 degrees clockwise"}}) {
+    const WidefieldRegistration r = register_widefield(f.sr.view(), image->view(), 20, 108);
+    EXPECT_LT(r.confidence, kMinWidefieldConfidence) << name;
+    const WidefieldOrientation o = best_widefield_orientation(f.sr.view(), image->view(), 20, 108);
+    EXPECT_EQ(o.name, name);
+    EXPECT_GT(o.confidence, 0.3) << name;
+  }
+  // As it is, the widefield registers and no other orientation does better.
+  const WidefieldRegistration r = register_widefield(f.sr.view(), f.widefield.view(), 20, 108);
+  EXPECT_GT(r.confidence, best_widefield_orientation(f.sr.view(), f.widefield.view(), 20, 108).confidence);
+}
+
 TEST(WidefieldRegistration, EmptyLocalizationImageGivesNoShift) {
   const Fov f = simulate_fov(7, {0.8, -0.4});
   const ImageF empty(f.sr.width(), f.sr.height());
