@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <new>
 #include <numeric>
 
@@ -121,34 +122,33 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       if (!note.empty()) w->warnings.push_back(note);
       // NaN or infinite pixels (a float export's masked areas) would make every A-net output NaN:
       // a few take the median of the others; a widefield of nothing else is no widefield.
-      {
+      if (const auto bad = static_cast<std::size_t>(std::count_if(wf.begin(), wf.end(), [](float v) { return !std::isfinite(v); }));
+          bad > 0) {  // the copy only then: a clean widefield (all of them, usually) costs one pass
+        if (bad == wf.size()) throw InputError(fov.widefield_path, "every pixel is NaN or infinite");
         std::vector<float> finite;
-        finite.reserve(wf.size());
-        for (float v : wf)
-          if (std::isfinite(v)) finite.push_back(v);
-        if (finite.empty()) throw InputError(fov.widefield_path, "every pixel is NaN or infinite");
-        if (const std::size_t bad = wf.size() - finite.size(); bad > 0) {
-          std::nth_element(finite.begin(), finite.begin() + finite.size() / 2, finite.end());
-          const float median = finite[finite.size() / 2];
-          for (float& v : wf)
-            if (!std::isfinite(v)) v = median;
-          w->warnings.push_back(fmt::format("{}: {} of {} pixels are NaN or infinite: set to the median of the others ({:.4g})",
-                                            fov.widefield_path, bad, wf.size(), median));
-        }
+        finite.reserve(wf.size() - bad);
+        std::copy_if(wf.begin(), wf.end(), std::back_inserter(finite), [](float v) { return std::isfinite(v); });
+        std::nth_element(finite.begin(), finite.begin() + finite.size() / 2, finite.end());
+        const float median = finite[finite.size() / 2];
+        for (float& v : wf)
+          if (!std::isfinite(v)) v = median;
+        w->warnings.push_back(fmt::format("{}: {} of {} pixels are NaN or infinite: set to the median of the others ({:.4g})",
+                                          fov.widefield_path, bad, wf.size(), median));
       }
-      if (const auto [lo, hi] = std::minmax_element(wf.begin(), wf.end()); lo != wf.end() && *lo == *hi)
-        throw InputError(fov.widefield_path, fmt::format("every pixel is {:g}: a blank image", *lo));
-      else if (lo != wf.end() && *hi < kMinWidefieldCounts)
+      if (wf.empty()) throw InputError(fov.widefield_path, "empty image");
+      const auto [lo_at, hi_at] = std::minmax_element(wf.begin(), wf.end());
+      const float lo = *lo_at, top = *hi_at;
+      if (lo == top) throw InputError(fov.widefield_path, fmt::format("every pixel is {:g}: a blank image", lo));
+      if (top < kMinWidefieldCounts)
         // A float export scaled to 0..1 (or similar): the A-net scales its input and does not mind,
         // the mosaic's widefield channel stores whole counts and would show this tile black.
         w->warnings.push_back(fmt::format("{}: the widefield's values span {:.3g}..{:.3g}, not camera counts (ADU): the "
                                           "reconstruction is unaffected, but the mosaic's widefield channel stores whole "
                                           "counts and shows this tile (nearly) black",
-                                          fov.widefield_path, *lo, *hi));
+                                          fov.widefield_path, lo, top));
       // Many pixels at exactly the maximum: a clipped (saturated) camera image, whose flat tops the
       // A-net takes for structure and the error map then flags. Said; used as it is.
       {
-        const float top = *std::max_element(wf.begin(), wf.end());
         const auto at_top = static_cast<std::size_t>(std::count(wf.begin(), wf.end(), top));
         if (at_top >= std::max<std::size_t>(10, wf.size() / 200))
           w->warnings.push_back(fmt::format("{}: {} of its {} pixels ({:.1f}%) sit at its maximum, {:g}: a saturated "

@@ -387,8 +387,7 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
     if (vm.count(k)) j[k] = canonical_table_setting(k, vm[k].as<std::string>());
   j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();
   j["skip-bad-rows"] = vm["skip-bad-rows"].as<bool>();
-  // Recorded only when given: folders written before the option keep comparing equal.
-  if (const double s = vm["widefield-search-um"].as<double>(); s > 0) j["widefield-search-um"] = s;
+  j["widefield-search-um"] = vm["widefield-search-um"].as<double>();  // 0: not given (its default), as below
   return j;
 }
 
@@ -413,9 +412,10 @@ std::string recorded_settings_change(const nlohmann::json& before, const po::var
   const auto is_table_setting = [](const std::string& k) {
     return std::find(std::begin(kOptionalTableSettings), std::end(kOptionalTableSettings), k) != std::end(kOptionalTableSettings);
   };
-  // --camera-pixel-nm 0 is "not given" (campaign.ini's then), not a pixel of 0 nm.
+  // --camera-pixel-nm 0 is "not given" (campaign.ini's then), not a pixel of 0 nm; likewise
+  // --widefield-search-um 0 (5 camera pixels). Folders written before such an option agree with 0.
   const auto not_given = [](const std::string& k, const nlohmann::json& v) {
-    return k == "camera-pixel-nm" && v.is_number() && v.get<double>() == 0;
+    return (k == "camera-pixel-nm" || k == "widefield-search-um") && v.is_number() && v.get<double>() == 0;
   };
   const auto shown = [&](const std::string& k, const nlohmann::json& v) {
     return not_given(k, v) ? std::string("(not given)") : json_text(v);
@@ -428,10 +428,6 @@ std::string recorded_settings_change(const nlohmann::json& before, const po::var
     if (!is_table_setting(k) && !(k == "camera-pixel-nm" && pixel_in_campaign_settings) &&
         !(!before.contains(k) && not_given(k, v)) && (!before.contains(k) || before[k] != v))
       diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
-  // Recorded only when given: given then, not now.
-  if (!stitch_only && before.contains("widefield-search-um") && !now.contains("widefield-search-um"))
-    diff += (diff.empty() ? "" : ", ") + std::string("widefield-search-um ") + json_text(before["widefield-search-um"]) +
-            " -> (not given)";
   // The table options in their canonical spellings.
   if (!stitch_only)
     if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;

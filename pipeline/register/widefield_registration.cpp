@@ -81,19 +81,31 @@ ImageF blur_and_resample(ImageView<const float> img, double sigma_px, std::size_
 
 }  // namespace
 
-WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<const float> widefield, double pixel_nm,
-                                         double camera_pixel_nm, const WidefieldRegOptions& opt) {
-  check_pixels(pixel_nm, camera_pixel_nm);
-  WidefieldRegistration reg;
-  if (sr.empty() || widefield.empty()) return reg;
+namespace {
+
+// The localization image on the widefield's camera grid (histogram-equalised, blurred, sampled at
+// camera pixel centres) over the w x h camera pixels it fully covers; empty when under 8 x 8.
+struct SrOnCameraGrid {
+  ImageF image;
+  std::size_t w = 0, h = 0;
+};
+SrOnCameraGrid sr_on_camera_grid(ImageView<const float> sr, std::size_t wf_width, std::size_t wf_height, double pixel_nm,
+                                 double camera_pixel_nm, const WidefieldRegOptions& opt) {
+  SrOnCameraGrid g;
+  if (sr.empty() || wf_width == 0 || wf_height == 0) return g;
   const double ratio = camera_pixel_nm / pixel_nm;  // SR px per camera px
-  // Camera pixels fully covered by the SR image.
-  const std::size_t w = std::min(widefield.width(), static_cast<std::size_t>(sr.width() / ratio + 1e-9));
-  const std::size_t h = std::min(widefield.height(), static_cast<std::size_t>(sr.height() / ratio + 1e-9));
-  if (w < 8 || h < 8) return reg;
+  g.w = std::min(wf_width, static_cast<std::size_t>(sr.width() / ratio + 1e-9));
+  g.h = std::min(wf_height, static_cast<std::size_t>(sr.height() / ratio + 1e-9));
+  if (g.w < 8 || g.h < 8) return g;
   const ImageF eq = equalize_histogram(sr);
   // The blur (~1 camera px) is the anti-aliasing filter, so point sampling at camera pixel centres suffices.
-  const ImageF sr_on_wf = blur_and_resample(eq.view(), opt.blur_sigma_sr_px, w, h, ratio);
+  g.image = blur_and_resample(eq.view(), opt.blur_sigma_sr_px, g.w, g.h, ratio);
+  return g;
+}
+
+WidefieldRegistration correlate(const SrOnCameraGrid& g, ImageView<const float> widefield, const WidefieldRegOptions& opt) {
+  WidefieldRegistration reg;
+  if (g.image.empty()) return reg;
   PcOptions pc;
   pc.window = opt.window;
   pc.tukey_alpha = opt.tukey_alpha;
@@ -104,7 +116,7 @@ WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<co
   pc.upsample = opt.upsample;
   pc.max_shift_x_px = pc.max_shift_y_px = opt.max_shift_camera_px;
   pc.peaks = 4;
-  const PcResult r = phase_correlate(sr_on_wf.view(), widefield.region(0, 0, w, h), pc);
+  const PcResult r = phase_correlate(g.image.view(), widefield.region(0, 0, g.w, g.h), pc);
   if (!r.valid) return reg;
   reg.measured_shift_x_px = r.dx_px;
   reg.measured_shift_y_px = r.dy_px;
@@ -115,10 +127,23 @@ WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<co
   return reg;
 }
 
+}  // namespace
+
+WidefieldRegistration register_widefield(ImageView<const float> sr, ImageView<const float> widefield, double pixel_nm,
+                                         double camera_pixel_nm, const WidefieldRegOptions& opt) {
+  check_pixels(pixel_nm, camera_pixel_nm);
+  return correlate(sr_on_camera_grid(sr, widefield.width(), widefield.height(), pixel_nm, camera_pixel_nm, opt), widefield, opt);
+}
+
 WidefieldOrientation best_widefield_orientation(ImageView<const float> sr, ImageView<const float> widefield, double pixel_nm,
                                                 double camera_pixel_nm, const WidefieldRegOptions& opt) {
+  check_pixels(pixel_nm, camera_pixel_nm);
   WidefieldOrientation best;
   const std::size_t w = widefield.width(), h = widefield.height();
+  // Every orientation tried has the widefield's size (turns: square ones only): the localization
+  // image is brought onto the camera grid once.
+  const SrOnCameraGrid on_grid = sr_on_camera_grid(sr, w, h, pixel_nm, camera_pixel_nm, opt);
+  if (on_grid.image.empty()) return best;
   // Where the oriented image's pixel (x, y) comes from in the widefield, for each orientation but the identity.
   struct Orientation {
     const char* name;
@@ -149,7 +174,7 @@ WidefieldOrientation best_widefield_orientation(ImageView<const float> sr, Image
     ImageF turned(w, h);
     for (std::size_t y = 0; y < h; ++y)
       for (std::size_t x = 0; x < w; ++x) turned(x, y) = widefield(o.sx(x, y, w, h), o.sy(x, y, w, h));
-    const WidefieldRegistration r = register_widefield(sr, turned.view(), pixel_nm, camera_pixel_nm, opt);
+    const WidefieldRegistration r = correlate(on_grid, turned.view(), opt);
     if (r.confidence > best.confidence) best = {o.name, r.confidence};
   }
   return best;
