@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/ini_text.hpp"
 #include "core/numeric.hpp"
 #include "loc/csv_reader.hpp"
 #include "tiles/tile_source.hpp"
@@ -28,24 +29,23 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
+// campaign.ini holds one section, [campaign]; a key given twice or another section (a typo such as
+// [Campaign]) is refused: the last value silently winning ran a campaign without its widefields.
 std::map<std::string, std::pair<std::string, int>> read_ini_section(const std::string& path, const std::string& section) {
   std::ifstream in(path);
   if (!in) throw IoError(path, "cannot open campaign description");
+  const std::string text(std::istreambuf_iterator<char>(in), {});
   std::map<std::string, std::pair<std::string, int>> kv;
-  std::string line, current;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 BOM (Windows editors)
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[') {
-      current = trim(line.substr(1, line.find(']') - 1));
-      continue;
-    }
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) throw InputError(path, "expected key = value", n);
-    if (current == section) kv[trim(line.substr(0, eq))] = {trim(line.substr(eq + 1)), n};
+  for (const IniEntry& e : parse_ini_text(text, path)) {
+    if (e.section != section)
+      throw InputError(path, e.section.empty() ? "'" + e.key + "' before the [" + section + "] section"
+                                               : "unknown section [" + e.section + "] (a campaign description has one: [" +
+                                                     section + "])",
+                       e.line);
+    if (const auto it = kv.find(e.key); it != kv.end())
+      throw InputError(path, fmt::format("'{}' is given twice (lines {} and {}): keep one", e.key, it->second.second, e.line),
+                       e.line);
+    kv[e.key] = {e.value, e.line};
   }
   return kv;
 }

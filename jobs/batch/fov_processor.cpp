@@ -245,7 +245,7 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
   r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
   r.q = ImageF();
   r.error_map = ImageF();
-  r.error_score = 0;
+  r.error_score = std::numeric_limits<double>::quiet_NaN();
 }
 }  // namespace
 
@@ -299,7 +299,7 @@ void end_reconstruction(FovWork& w) {
     const auto not_finite = [](const ImageF& im) {
       return std::any_of(im.begin(), im.end(), [](float v) { return !std::isfinite(v); });
     };
-    if (not_finite(r.reconstruction) || !std::isfinite(r.error_score))
+    if (not_finite(r.reconstruction) || (!r.error_map.empty() && !std::isfinite(r.error_score)))
       throw std::runtime_error("the A-net's output is not finite (NaN or infinity in an input image?)");
   } catch (const std::exception& e) {
     fail_reconstruction(w, e);

@@ -7,11 +7,12 @@
 //   /error_map             float32 (H/4, W/4)  E, absent without widefield
 // Root attributes: id, row, col, x_um, y_um (nominal), pixel_nm, localizations, status ("ok" or
 // "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px,
-// wf_confidence, error_score. Written to a temporary name and renamed; modification times are
+// wf_confidence, error_score (NaN without an error map). Written to a temporary name and renamed; modification times are
 // not stored so the same content gives the same bytes (resume checks compare checksums).
 // Images are 256 x 256 chunks with HDF5's shuffle + deflate(1) filters; the chunks are
 // compressed and decompressed on all cores (TBB) outside the process-wide HDF5 lock and moved
 // with H5Dwrite_chunk/H5Dread_chunk, so several FoVs per rank do not queue behind one zlib call.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,9 @@ struct FovResult {
   long long localizations = 0;
   std::string status = "ok", reason;
   double wf_shift_x_px = 0, wf_shift_y_px = 0, wf_confidence = 0;
-  double error_score = 0;  // mean of the error map (0 without widefield)
+  // Mean of the error map; NaN without one (no widefield given to the A-net): a 0 would read as
+  // "no error at all" to a reader of the file's attributes.
+  double error_score = std::numeric_limits<double>::quiet_NaN();
   ImageF sparse, widefield, reconstruction, q, error_map;
 };
 

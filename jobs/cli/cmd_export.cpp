@@ -191,7 +191,10 @@ int run_export(const Command& self, const po::variables_map& vm) {
     wo.description = "annamosaic export of " + input + ", level " + std::to_string(level) + ", channel " +
                      std::to_string(channel) + " (" + in.channels[channel].name + "), level pixels x " +
                      std::to_string(x0) + ".." + std::to_string(x1) + ", y " + std::to_string(y0) + ".." +
-                     std::to_string(y1) + "; value = stored / " + std::to_string(in.channels[channel].scale);
+                     std::to_string(y1) + "; values: stored / " + fmt::format("{:g}", in.channels[channel].scale);
+    // The crop's first pixel in stage um: the mosaic's origin plus the crop's offset.
+    wo.origin_x_um = in.origin_um_x + static_cast<double>(x0) * wo.pixel_nm / 1000.0;
+    wo.origin_y_um = in.origin_um_y + static_cast<double>(y0) * wo.pixel_nm / 1000.0;
     write_tiff(out, img.view(), wo);
   }
   spdlog::info("wrote {} ({} x {} px)", out, w, h);

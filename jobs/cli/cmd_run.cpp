@@ -314,6 +314,21 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
         write_config_next_to(campaign_dir + "/simulate.config.ini", simulate_command(), svm);  // as `simulate` does
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
+      } else if (rank == 0) {
+        // An edited [simulate] section does not remake the campaign that exists: said.
+        std::vector<std::string> diff;
+        try {
+          diff = simulate_section_differences(config_path, campaign_dir);
+        } catch (const UsageError& e) {
+          spdlog::warn("the [simulate] section of {} is not used ({} exists) and has an error: {}", config_name, campaign_dir,
+                       e.what());
+        }
+        if (!diff.empty())
+          spdlog::warn("the [simulate] section of {} differs from the settings {} was simulated with ({}/simulate.config.ini): "
+                       "{}{}. The existing campaign is run; to simulate it anew, delete {} or point [run] campaign and "
+                       "[simulate] output at another folder",
+                       config_name, campaign_dir, campaign_dir, fmt::join(diff.begin(), diff.begin() + std::min<std::size_t>(6, diff.size()), ", "),
+                       diff.size() > 6 ? fmt::format(" and {} more", diff.size() - 6) : std::string(), campaign_dir);
       }
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/ini_text.hpp"
 #include "core/log.hpp"
 #include "core/numeric.hpp"
 #include "core/progress.hpp"
@@ -32,22 +35,10 @@ namespace fs = std::filesystem;
 std::map<std::string, std::string> read_campaign_ini(const std::string& dir) {
   std::map<std::string, std::string> kv;
   std::ifstream in(dir + "/campaign.ini");
-  std::string line, section;
-  while (std::getline(in, line)) {
-    const auto b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos || line[b] == '#' || line[b] == ';') continue;
-    if (line[b] == '[') {
-      section = line.substr(b + 1, line.find(']') - b - 1);
-      continue;
-    }
-    const auto eq = line.find('=');
-    if (section != "campaign" || eq == std::string::npos) continue;
-    auto trim = [](std::string s) {
-      const auto x = s.find_first_not_of(" \t\r"), y = s.find_last_not_of(" \t\r");
-      return x == std::string::npos ? std::string() : s.substr(x, y - x + 1);
-    };
-    kv[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
-  }
+  if (!in) return kv;
+  const std::string text(std::istreambuf_iterator<char>(in), {});
+  for (const IniEntry& e : parse_ini_text(text, dir + "/campaign.ini"))
+    if (e.section == "campaign") kv[e.key] = e.value;
   return kv;
 }
 
@@ -178,8 +169,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   }
   const double pixel_nm = vm["pixel-nm"].as<double>();
   if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
-  const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm);
+  const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm, vm["skip-missing"].as<bool>());
   const TileSource& src = *source;
+  if (source->positions_in_px())
+    spdlog::info("{}: positions in tile pixels (x_px, y_px), at {:g} nm a pixel", positions, src.pixel_nm());
   // Positions in another unit than um (nm: a mosaic of 1.3 million px a side was being fused;
   // camera pixels of 65-200 nm: 5-15 tiles apart, a mostly empty one): grid neighbours a median
   // more than three tiles apart, or far less than one. Rows or cols that run against y or x are
@@ -234,6 +227,21 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                      static_cast<double>(src.info(0).width_px) * src.pixel_nm() / 1000.0, src.pixel_nm());
     }
   }
+  // Fusion options are checked before the registration, which can take long.
+  const std::size_t block_px = vm["block-px"].as<std::size_t>();
+  if (block_px == 0 || block_px % 16) throw UsageError("--block-px must be a positive multiple of 16");
+  if (ims && block_px % 1024) throw UsageError("--block-px must be a multiple of 1024 for an .ims mosaic (its chunks are 1024 x 512)");
+  std::map<std::string, double> scales;
+  if (vm.count("scale"))
+    for (const auto& spec : vm["scale"].as<std::vector<std::string>>()) {
+      const auto eq = spec.find('=');
+      if (eq == std::string::npos) throw UsageError("--scale '" + spec + "': expected NAME=FACTOR");
+      channel_index(src, spec.substr(0, eq), "--scale");
+      const double v = parse_number(spec.substr(eq + 1), "--scale " + spec);
+      if (!(v > 0)) throw UsageError("--scale '" + spec + "': factor must be > 0");
+      scales[spec.substr(0, eq)] = v;
+    }
+  const BlendMode blend = parse_blend_mode(vm["blend"].as<std::string>());
   std::size_t other_size = 0;
   for (std::size_t i = 1; i < src.size(); ++i)
     other_size += src.info(i).width_px != src.info(0).width_px || src.info(i).height_px != src.info(0).height_px;
@@ -375,6 +383,27 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     return 0;
   }
 
+  // A fusion that fails or is stopped (a full disk, a bad option, SIGTERM) keeps the registration,
+  // the long part of a large stitch, under another name than layout.json: fused later with
+  // --from-layout, without registering again.
+  struct KeepRegistration {
+    std::function<void()> save;
+    int exceptions = std::uncaught_exceptions();
+    ~KeepRegistration() {
+      if (std::uncaught_exceptions() > exceptions) save();
+    }
+  } keep{[&] {
+    if (layout_text.empty()) return;
+    const std::string kept = path_stem(layout_path) + ".unfused.json";
+    try {
+      write_file_atomic(kept, layout_text);
+      spdlog::warn("the fusion did not finish; the registered layout is kept in {}: `--from-layout {}` fuses it without "
+                   "registering again",
+                   kept, kept);
+    } catch (const std::exception& e) {
+      spdlog::warn("the fusion did not finish, and the registered layout could not be kept either: {}", e.what());
+    }
+  }};
   const MosaicPlan plan = plan_mosaic(src, xs, ys);
   MosaicInfo info;
   info.name = campaign.count("name") ? campaign.at("name") : fs::path(dir).filename().string();
@@ -383,30 +412,18 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   info.pixel_nm = src.pixel_nm();
   info.origin_x_um = plan.origin_x_px * info.pixel_nm / 1000.0;
   info.origin_y_um = plan.origin_y_px * info.pixel_nm / 1000.0;
-  info.block_px = vm["block-px"].as<std::size_t>();
-  if (info.block_px == 0 || info.block_px % 16) throw UsageError("--block-px must be a positive multiple of 16");
-  if (ims && info.block_px % 1024)
-    throw UsageError("--block-px must be a multiple of 1024 for an .ims mosaic (its chunks are 1024 x 512)");
-  std::map<std::string, double> scales;
-  if (vm.count("scale"))
-    for (const auto& spec : vm["scale"].as<std::vector<std::string>>()) {
-      const auto eq = spec.find('=');
-      if (eq == std::string::npos) throw UsageError("--scale '" + spec + "': expected NAME=FACTOR");
-      channel_index(src, spec.substr(0, eq), "--scale");
-      const double v = parse_number(spec.substr(eq + 1), "--scale " + spec);
-      if (!(v > 0)) throw UsageError("--scale '" + spec + "': factor must be > 0");
-      scales[spec.substr(0, eq)] = v;
-    }
+  info.block_px = block_px;
   std::vector<std::size_t> fuse_channels;
   for (std::size_t c = 0; c < src.channels(); ++c) {
     fuse_channels.push_back(c);
     const std::string& name = src.channel_name(c);
     const double scale = scales.count(name) ? scales[name] : auto_scale(*source, c);
-    info.channels.push_back({name, c == 0 ? "1 1 1" : (c == 1 ? "0 1 0" : "1 0 1"), scale, "value = stored / scale"});
+    info.channels.push_back({name, c == 0 ? "1 1 1" : (c == 1 ? "0 1 0" : "1 0 1"), scale,
+                             fmt::format("{}: value = stored / {:.6g}", name, scale)});
     spdlog::info("channel '{}': stored uint16 = value x {:.6g}", name, scale);
   }
   FuseOptions fo;
-  fo.mode = parse_blend_mode(vm["blend"].as<std::string>());
+  fo.mode = blend;
   const double feather_um = vm["feather-um"].as<double>();
   fo.feather_px = (feather_um >= 0 ? feather_um : overlap_um) * 1000.0 / src.pixel_nm();
   fo.cache_mb = vm["cache-mb"].as<std::size_t>();
@@ -479,7 +496,7 @@ Command stitch_command() {
   c.usage = "annamosaic stitch DIR --tiles PATTERN [--channel NAME=PATTERN[@PAGES]]... -o OUT.ims|OUT.tif";
   c.details =
       "DIR holds the tiles and positions.csv (id,row,col,x_um,y_um: nominal stage position of each tile's\n"
-      "top-left corner); a campaign folder (campaign.ini) also gives --overlap-um (else the stage\n"
+      "top-left corner; or x_px,y_px in tile pixels); a campaign folder (campaign.ini) also gives --overlap-um (else the stage\n"
       "positions give it). Patterns are relative to\n"
       "DIR: {id} = id with 4 digits (fov/0003), {id:d}, {row}, {col}, {row:02d}. Channel 0 (--tiles, else the\n"
       "first --channel) sets the tile grid; other channels of another size are resampled onto it using the\n"
@@ -509,6 +526,7 @@ Command stitch_command() {
         ("tiles", po::value<std::string>(), "file pattern of the tiles (channel 'tiles')")
         ("channel", po::value<std::vector<std::string>>()->composing(), "NAME=PATTERN[@PAGES]: a (further) channel; repeatable")
         ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")
+        ("skip-missing", po::bool_switch(), "tiles whose file is missing are left out (holes), not an error")
         ("pixel-nm", double_default(0.0), "tile pixel size (0: from the TIFF resolution tags)")
         ("overlap-um", double_default(-1.0), "nominal overlap, the feather width (default: campaign.ini, else the stage positions)")
         ("search-um", double_default(2.5), "largest stage error between neighbours, per axis")

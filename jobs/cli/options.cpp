@@ -10,12 +10,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <set>
 #include <sstream>
 
 #include "core/build_info.hpp"
+#include "core/error.hpp"
+#include "core/ini_text.hpp"
 
 namespace annamosaic::cli {
 
@@ -32,10 +35,14 @@ void add_common_options(po::options_description& desc) {
 std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section) {
   std::ifstream in(path);
   if (!in) throw UsageError("--config " + path + ": cannot open the file");
+  const std::string text(std::istreambuf_iterator<char>(in), {});
   std::map<std::string, std::string> keys;
-  const std::string prefix = section + ".";
-  for (const auto& o : po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true).options)
-    if (o.string_key.rfind(prefix, 0) == 0 && !o.value.empty()) keys[o.string_key.substr(prefix.size())] = o.value.front();
+  try {
+    for (const IniEntry& e : parse_ini_text(text, path))
+      if (e.section == section && !e.value.empty()) keys[e.key] = e.value;
+  } catch (const InputError& e) {
+    throw UsageError(e.what());
+  }
   if (keys.empty()) return std::nullopt;
   return keys;
 }
@@ -62,27 +69,14 @@ std::set<std::string> option_names(const po::options_description& d) {
   return s;
 }
 
-// Where each key of an INI file is set, read as Boost reads it ('#' starts a comment; a line is
-// blank, a [section] or key = value): Boost's messages lack line numbers. A malformed line is a
-// UsageError naming its number.
+// Where each key of the INI file is set: Boost's messages lack line numbers.
 struct IniKey {
   int line;
   std::string section, key;
 };
-std::vector<IniKey> scan_ini(std::istream& in, const std::string& path) {
+std::vector<IniKey> scan_ini(const std::vector<IniEntry>& entries) {
   std::vector<IniKey> keys;
-  std::string line, section;
-  for (int n = 1; std::getline(in, line); ++n) {
-    const std::string s = boost::algorithm::trim_copy(line.substr(0, line.find('#')));
-    if (s.empty()) continue;
-    if (s.front() == '[' && s.back() == ']') {
-      section = boost::algorithm::trim_copy(s.substr(1, s.size() - 2));
-    } else if (const auto eq = s.find('='); eq != std::string::npos) {
-      keys.push_back({n, section, boost::algorithm::trim_copy(s.substr(0, eq))});
-    } else {
-      throw UsageError(path + ":" + std::to_string(n) + ": '" + s + "' is not 'key = value' or a [section]");
-    }
-  }
+  for (const IniEntry& e : entries) keys.push_back({e.line, e.section, e.key});
   return keys;
 }
 
@@ -99,10 +93,29 @@ std::string ini_place(const std::string& path, const std::vector<IniKey>& keys, 
 
 // Reads the INI file, keeping keys of this command's section and global keys; renames
 // "section.key" to "key" so the same names work in both places.
-po::parsed_options parse_ini(const std::string& path, const std::string& text, const std::vector<IniKey>& lines,
-                             const Command& cmd, const std::vector<Command>& all, const po::options_description& desc) {
-  std::istringstream in(text);
-  po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+// The file is read by parse_ini_text (its comments, quotes and '~' rules), not Boost's reader,
+// which cut a value at any '#'. An empty value is refused unless the option's default is empty.
+po::parsed_options parse_ini(const std::string& path, const std::vector<IniEntry>& entries, const std::vector<IniKey>& lines,
+                             const Command& cmd, const std::vector<Command>& all, const po::options_description& desc,
+                             const std::set<std::string>& typed) {
+  po::parsed_options parsed(&desc);
+  for (const IniEntry& e : entries) {
+    po::option o;
+    o.string_key = e.section.empty() ? e.key : e.section + "." + e.key;
+    o.value = {e.value};
+    o.original_tokens = {o.string_key, e.value};
+    o.unregistered = true;
+    parsed.options.push_back(o);
+    if (e.value.empty() && (e.section.empty() || e.section == cmd.name))
+      if (const auto* d = desc.find_nothrow(e.key, false)) {
+        boost::any def;
+        const bool empty_default = d->semantic()->apply_default(def) && boost::any_cast<std::string>(&def) &&
+                                   boost::any_cast<std::string>(def).empty();
+        if (!empty_default)
+          throw UsageError(path + ":" + std::to_string(e.line) + ": '" + e.key +
+                           "' has no value: give one, or remove the line for its default");
+      }
+  }
   std::set<std::string> mine = option_names(desc);
   std::set<std::string> known, sections;
   for (const auto& c : all) {
@@ -137,14 +150,55 @@ po::parsed_options parse_ini(const std::string& path, const std::string& text, c
       throw UsageError(ini_place(path, lines, cmd.name, key) + ": 'config' cannot be set inside a config file");
     if (!mine.count(key)) {
       if (section.empty() && known.count(key)) continue;  // a global key for other commands
+      std::string owners;  // another command's option put in this section: say whose
+      for (const auto& c : all)
+        if (c.name != cmd.name && option_names(full_description(c)).count(key)) owners += (owners.empty() ? "" : ", ") + c.name;
+      const bool campaign_key = key == "rows" || key == "cols" || key == "fov-um" || key == "overlap-um" || key == "order" ||
+                                key == "table" || key == "widefield";
       throw UsageError(ini_place(path, lines, cmd.name, key) + ": unknown option '" + key + "'" +
-                       (section.empty() ? "" : " in section [" + section + "]") + " for 'annamosaic " + cmd.name + "'");
+                       (section.empty() ? "" : " in section [" + section + "]") + " for 'annamosaic " + cmd.name + "'" +
+                       (owners.empty() ? "" : " (an option of " + owners + ")") +
+                       (campaign_key ? "; a campaign's " + key + " is in its campaign.ini" : ""));
     }
+    // The command line wins: for a repeatable option (--channel) Boost would add the file's values
+    // to the typed ones.
+    if (typed.count(key)) continue;
     opt.string_key = key;
     opt.unregistered = false;
     kept.options.push_back(opt);
   }
   return kept;
+}
+
+// What a refused value should look like, from the option's type: Boost says only "is invalid".
+std::string expected_form(const po::options_description& desc, const std::string& key) {
+  const auto* d = desc.find_nothrow(key, false);
+  if (!d) return "";
+  const auto* sem = d->semantic().get();
+  if (dynamic_cast<const po::typed_value<double>*>(sem))
+    return ": expected a number with a decimal point '.', without a unit (the option's name says it: -nm, -um, -mb)";
+  if (dynamic_cast<const po::typed_value<std::size_t>*>(sem) || dynamic_cast<const po::typed_value<unsigned>*>(sem) ||
+      dynamic_cast<const po::typed_value<int>*>(sem) || dynamic_cast<const po::typed_value<std::uint64_t>*>(sem) ||
+      dynamic_cast<const po::typed_value<long>*>(sem))
+    return ": expected a whole number, without a unit";
+  if (dynamic_cast<const po::typed_value<bool>*>(sem)) return ": expected true or false";
+  return "";
+}
+
+// Boost reads "-1" into an unsigned option as 18446744073709551615 (a --seed -1 ran with that).
+void refuse_negative_unsigned(const po::parsed_options& parsed, const po::options_description& desc,
+                              const std::function<std::string(const std::string&)>& place) {
+  for (const auto& o : parsed.options) {
+    const auto* d = desc.find_nothrow(o.string_key, false);
+    if (!d || o.value.empty()) continue;
+    const auto* sem = d->semantic().get();
+    const bool is_unsigned = dynamic_cast<const po::typed_value<std::size_t>*>(sem) ||
+                             dynamic_cast<const po::typed_value<unsigned>*>(sem) ||
+                             dynamic_cast<const po::typed_value<std::uint64_t>*>(sem);
+    for (const auto& v : o.value)
+      if (is_unsigned && boost::algorithm::trim_copy(v).rfind('-', 0) == 0)
+        throw UsageError(place(o.string_key) + "--" + o.string_key + " must be 0 or more, not " + v);
+  }
 }
 
 std::string any_to_string(const boost::any& v) {
@@ -195,6 +249,7 @@ std::vector<std::string> given_options_marked(const Command& cmd, const po::vari
 }
 
 std::string config_place_note(const std::string& message) {
+  if (message.rfind("missing argument; usage:", 0) == 0) return "";  // options in the usage line were not the fault
   for (std::size_t at = message.find("--"); at != std::string::npos; at = message.find("--", at + 2)) {
     std::size_t end = at + 2;
     while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-')) ++end;
@@ -223,6 +278,7 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     pos.add(cmd.positional[i].c_str(), cmd.last_positional_repeats && i + 1 == cmd.positional.size() ? -1 : 1);
   try {
     auto cl = po::command_line_parser(argc, argv).options(desc).positional(pos).run();
+    refuse_negative_unsigned(cl, desc, [](const std::string&) { return std::string(); });
     po::store(cl, vm);  // stored first: command-line values win over the file's
     if (vm.count("help")) {
       std::cout << "usage: " << cmd.usage << "\n\n" << cmd.summary << "\n\n" << desc << "\n";
@@ -240,21 +296,29 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
       for (std::size_t i = 0; i < text.size(); ++i)
         if (const auto c = static_cast<unsigned char>(text[i]); c < 0x20 && c != '\t' && c != '\n' && c != '\r')
           throw UsageError(fmt::format("--config {}: not a text file (byte {} is 0x{:02x}); --config takes an INI file", path, i, c));
-      std::istringstream in(text);
-      const std::vector<IniKey> lines = scan_ini(in, path);
+      std::vector<IniEntry> entries;
+      try {
+        entries = parse_ini_text(text, path);
+      } catch (const InputError& e) {
+        throw UsageError(e.what());
+      }
+      const std::vector<IniKey> lines = scan_ini(entries);
+      std::set<std::string> typed;
+      for (const auto& o : cl.options) typed.insert(o.string_key);
       if (g_first_parse) {
-        std::set<std::string> typed;
-        for (const auto& o : cl.options) typed.insert(o.string_key);
         for (const IniKey& k : lines)
           if ((k.section.empty() || k.section == cmd.name) && !typed.count(k.key))
             g_config_places[k.key] = ini_place(path, lines, cmd.name, k.key);
       }
       try {
-        po::store(parse_ini(path, text, lines, cmd, all, desc), vm);
+        const po::parsed_options from_file = parse_ini(path, entries, lines, cmd, all, desc, typed);
+        refuse_negative_unsigned(from_file, desc, [&](const std::string& key) { return ini_place(path, lines, cmd.name, key) + ": "; });
+        po::store(from_file, vm);
       } catch (const po::error_with_option_name& e) {
         std::string key = e.get_option_name();
         key.erase(0, key.find_first_not_of('-'));
-        throw UsageError(ini_place(path, lines, cmd.name, key) + ": " + e.what());
+        throw UsageError(ini_place(path, lines, cmd.name, key) + ": " + e.what() +
+                         (dynamic_cast<const po::invalid_option_value*>(&e) ? expected_form(desc, key) : std::string()));
       } catch (const po::error& e) {
         throw UsageError(path + ": " + e.what());
       }
@@ -265,6 +329,15 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     for (const auto& [key, value] : vm)
       if (const auto* v = boost::any_cast<double>(&value.value()); v && !value.defaulted() && !std::isfinite(*v))
         throw UsageError("--" + key + " must be a finite number, not " + fmt::format("{}", *v));
+    // An empty path (--campaign "", an unset shell variable) is no folder; options whose default is
+    // empty (simulate --name) may be given empty.
+    for (const auto& [key, value] : vm)
+      if (const auto* v = boost::any_cast<std::string>(&value.value()); v && v->empty() && !value.defaulted())
+        if (const auto* d = desc.find_nothrow(key, false)) {
+          boost::any def;
+          if (!d->semantic()->apply_default(def) || !boost::any_cast<std::string>(def).empty())
+            throw UsageError("--" + key + " is empty" + config_place_note("--" + key));
+        }
     g_first_parse = false;
   } catch (const po::too_many_positional_options_error&) {
     throw UsageError("too many arguments for 'annamosaic " + cmd.name + "' (see --help)");
@@ -276,6 +349,10 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     if (std::find(cmd.positional.begin(), cmd.positional.end(), name) != cmd.positional.end())
       throw UsageError("missing argument; usage: " + cmd.usage + " (see 'annamosaic " + cmd.name + " --help')");
     throw UsageError(std::string(e.what()) + " (see 'annamosaic " + cmd.name + " --help')");
+  } catch (const po::invalid_option_value& e) {
+    std::string key = e.get_option_name();
+    key.erase(0, key.find_first_not_of('-'));
+    throw UsageError(std::string(e.what()) + expected_form(desc, key) + " (see 'annamosaic " + cmd.name + " --help')");
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see 'annamosaic " + cmd.name + " --help')");
   }

@@ -27,6 +27,7 @@
 #include "core/build_info.hpp"
 #include "core/checksum.hpp"
 #include "core/error.hpp"
+#include "core/ini_text.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/numeric.hpp"
@@ -115,6 +116,39 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
   broadcast_string(msg, 0, comm);
   if (mine) std::rethrow_exception(mine);
   throw_of_kind(kind, "on rank 0: " + msg);
+}
+
+std::vector<std::string> simulate_section_differences(const std::string& config_path, const std::string& campaign_dir) {
+  const std::string made_with = campaign_dir + "/simulate.config.ini";
+  const auto section = ini_section(config_path, "simulate");
+  if (!std::filesystem::exists(made_with) || !section) return {};
+  // A section that makes its campaign elsewhere (the embedded demo's, with --campaign DIR) is not
+  // this campaign's description.
+  if (const auto into = section->find("output"); into != section->end() && !same_path(into->second, campaign_dir)) return {};
+  const auto settings = [](const std::string& text, const std::string& path) {
+    std::map<std::string, std::string> kv;
+    for (const IniEntry& e : parse_ini_text(text, path))
+      if (e.section == "simulate") kv[e.key] = e.value;
+    for (const char* k : {"output", "quiet", "verbose", "threads"}) kv.erase(k);
+    return kv;
+  };
+  std::map<std::string, std::string> now, then;
+  try {
+    then = settings(effective_config(simulate_command(), options_of("simulate", {"simulate", "--config", made_with, "-o", campaign_dir})), made_with);
+  } catch (const std::exception&) {
+    return {};  // written by another version, with other settings: nothing to compare with
+  }
+  try {
+    now = settings(effective_config(simulate_command(), options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir})),
+                   config_path);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  std::vector<std::string> out;
+  for (const auto& [key, value] : now)
+    if (const auto it = then.find(key); it != then.end() && it->second != value)
+      out.push_back(key + " " + (value.empty() ? "(none)" : value) + " (campaign: " + (it->second.empty() ? "(none)" : it->second) + ")");
+  return out;
 }
 
 std::optional<std::string> why_not_simulated(const po::variables_map& vm, const std::string& config_path,
@@ -809,11 +843,12 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   info.origin_x_um = plan.origin_x_px * pixel_nm / 1000.0;
   info.origin_y_um = plan.origin_y_px * pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
-  info.channels = {{"reconstruction", "1 1 1", 65535.0, "A-net reconstruction A in [0, 1]; value = stored / 65535"}};
+  info.channels = {{"reconstruction", "1 1 1", 65535.0, "reconstruction: A-net output A in [0, 1]; value = stored / 65535"}};
   if (any_error_map)
-    info.channels.push_back({"error map", "1 0 1", 16384.0, "A-net error map E (>= 0); value = stored / 16384"});
+    info.channels.push_back({"error map", "1 0 1", 16384.0, "error map: A-net error map E (>= 0); value = stored / 16384; 0 also where a FoV has no error map (its "
+                             "widefield not given to the A-net: qc/qc.json)"});
   if (any_widefield)
-    info.channels.push_back({"widefield", "0 1 0", 1.0, "registered widefield, camera counts (ADU) resampled to the SR grid"});
+    info.channels.push_back({"widefield", "0 1 0", 1.0, "widefield: registered, camera counts (ADU) resampled to the SR grid"});
   if (rank == 0 && !any_widefield)
     spdlog::info("mosaic: reconstruction channel only (no FoV had a widefield, so there is no error map nor widefield to stitch)");
   else if (rank == 0 && !any_error_map)

@@ -88,6 +88,13 @@ void clear_stitch_stopped(const std::string& out_dir);
 // taken from there).
 inline constexpr const char* kWorkingFolderMark = "# working folder: ";
 
+// The settings where the [simulate] section of `config_path` differs from those `campaign_dir`
+// was simulated with (its simulate.config.ini), as "key value (campaign: value)": an edited
+// section does not remake an existing campaign. Empty when either is absent or the section makes
+// its campaign in another folder; UsageError when the
+// section cannot be read (a typo in a key).
+std::vector<std::string> simulate_section_differences(const std::string& config_path, const std::string& campaign_dir);
+
 // Why `run` would not simulate a campaign missing from `campaign_dir` (the end of its error
 // message, naming the configuration as `config_name`, by default its path; nullopt when it would
 // simulate it from `config_path`'s [simulate] section):

@@ -1,5 +1,6 @@
 #include "imageio/tiff_io.hpp"
 
+#include <fmt/format.h>
 #include <tiffio.h>
 #include <unistd.h>
 
@@ -400,6 +401,10 @@ std::uint32_t rows_per_strip(std::size_t row_bytes, std::size_t height) {
 std::string imagej_description(const TiffWriteOptions& opt) {
   std::string d = "ImageJ=1.53t\n";
   if (opt.pixel_nm > 0) d += "unit=um\n";  // "um", not "micron": see the header
+  // ImageJ's calibrated x = (x - xorigin) * pixel width.
+  if (opt.pixel_nm > 0 && (opt.origin_x_um != 0 || opt.origin_y_um != 0))
+    d += fmt::format("xorigin={:.10g}\nyorigin={:.10g}\n", -opt.origin_x_um * 1000.0 / opt.pixel_nm,
+                     -opt.origin_y_um * 1000.0 / opt.pixel_nm);
   std::size_t pos = 0;
   while (pos < opt.description.size()) {  // one "# " line per line of text
     std::size_t end = opt.description.find('\n', pos);

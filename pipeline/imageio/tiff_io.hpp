@@ -83,6 +83,9 @@ struct TiffWriteOptions {
   // imagecodecs) and ImageJ's built-in reader cannot decode it, so it is opt-in.
   bool float_predictor = false;
   std::string description;               // appended to the ImageJ description as "# " lines
+  // Where pixel (0, 0) lies, in um (with pixel_nm > 0): ImageJ's "xorigin"/"yorigin" (in pixels,
+  // negated), so a crop of a mosaic keeps its stage coordinates in Fiji.
+  double origin_x_um = 0, origin_y_um = 0;
 };
 
 // Writes atomically; failures (cannot create, disk full) are IoErrors naming `path`; an empty

@@ -101,7 +101,9 @@ std::string ome_xml(const MosaicTextInfo& info) {
     s += "      <Channel ID=\"Channel:0:" + std::to_string(c) + "\" Name=\"" + xml_escape(info.channel_names[c]) +
          "\" SamplesPerPixel=\"1\"";
     if (c < info.channel_colors.size()) s += " Color=\"" + std::to_string(ome_color(info.channel_colors[c])) + "\"";
-    s += "><LightPath/></Channel>\n";
+    s += "><LightPath/>";
+    if (c < info.channel_scales.size()) s += "<AnnotationRef ID=\"Annotation:" + std::to_string(c) + "\"/>";
+    s += "</Channel>\n";
   }
   for (std::size_t c = 0; c < nc; ++c)
     s += "      <TiffData IFD=\"" + std::to_string(c) + "\" FirstC=\"" + std::to_string(c) +
@@ -110,7 +112,20 @@ std::string ome_xml(const MosaicTextInfo& info) {
     s += "      <Plane TheC=\"" + std::to_string(c) + "\" TheZ=\"0\" TheT=\"0\" PositionX=\"" +
          format_number(info.origin_x_um) + "\" PositionXUnit=\"µm\" PositionY=\"" + format_number(info.origin_y_um) +
          "\" PositionYUnit=\"µm\"/>\n";
-  s += "    </Pixels>\n  </Image>\n</OME>\n";
+  s += "    </Pixels>\n  </Image>\n";
+  if (!info.channel_scales.empty()) {
+    s += "  <StructuredAnnotations>\n";
+    for (std::size_t c = 0; c < info.channel_scales.size() && c < nc; ++c) {
+      s += "    <MapAnnotation ID=\"Annotation:" + std::to_string(c) + "\" Namespace=\"annamosaic/channel\"><Value>";
+      s += "<M K=\"channel\">" + xml_escape(info.channel_names[c]) + "</M>";
+      s += "<M K=\"value\">stored / " + format_number(info.channel_scales[c]) + "</M>";
+      if (c < info.channel_descriptions.size() && !info.channel_descriptions[c].empty())
+        s += "<M K=\"description\">" + xml_escape(info.channel_descriptions[c]) + "</M>";
+      s += "</Value></MapAnnotation>\n";
+    }
+    s += "  </StructuredAnnotations>\n";
+  }
+  s += "</OME>\n";
   return s;
 }
 

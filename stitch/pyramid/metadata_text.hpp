@@ -24,6 +24,10 @@ struct MosaicTextInfo {
   double origin_x_um = 0, origin_y_um = 0;  // stage position of pixel (0, 0)'s outer corner
   std::vector<std::string> channel_names;
   std::vector<std::string> channel_colors;  // "r g b" per channel
+  // Per channel, or empty: how stored integers map to values (value = stored / scale) and what
+  // the channel is; the OME document carries them as a MapAnnotation per channel.
+  std::vector<double> channel_scales;
+  std::vector<std::string> channel_descriptions;
 };
 
 // SpimData 0.2 document: ImageLoader format "ims" with the .ims path relative to the XML's
@@ -34,7 +38,9 @@ struct MosaicTextInfo {
 std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_path);
 
 // OME 2016-06 document for a uint16 XYCZT image with one IFD per channel (IFD c = channel c;
-// reduced levels live in SubIFDs, which OME's IFD numbering does not count), PhysicalSizeX/Y in um.
+// reduced levels live in SubIFDs, which OME's IFD numbering does not count), PhysicalSizeX/Y in um;
+// with channel_scales, each Channel refers to a MapAnnotation (namespace "annamosaic/channel")
+// holding "value" = "stored / SCALE" and "description", so OMERO and QuPath users see the key.
 std::string ome_xml(const MosaicTextInfo& info);
 
 }  // namespace annamosaic

@@ -76,6 +76,8 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
   ti.origin_x_um = info.origin_um_x, ti.origin_y_um = info.origin_um_y;
   for (const auto& c : info.channels) {
     ti.channel_names.push_back(c.name);
+    ti.channel_scales.push_back(c.scale);
+    ti.channel_descriptions.push_back(c.description);
     try {
       ome_color(c.color);
       ti.channel_colors.push_back(c.color);

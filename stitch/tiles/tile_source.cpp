@@ -1,11 +1,14 @@
 #include "tiles/tile_source.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -127,7 +130,7 @@ std::vector<std::string> split(const std::string& line) {
 
 }  // namespace
 
-std::vector<TileInfo> read_positions_csv(const std::string& path) {
+std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
   std::ifstream in(path);
   if (!in) throw IoError(path, "cannot open the positions file");
   std::string line;
@@ -140,7 +143,17 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
     header = split(line);
   }
   if (header.empty()) throw InputError(path, "empty positions file (expected a header id,row,col,x_um,y_um)");
-  const char* required[] = {"id", "row", "col", "x_um", "y_um"};
+  const auto has = [&](const char* name) { return std::find(header.begin(), header.end(), name) != header.end(); };
+  // Pixels (x_px,y_px) where the caller can scale them; both units at once is ambiguous.
+  const bool px = !has("x_um") && !has("y_um") && has("x_px") && has("y_px");
+  if ((has("x_um") || has("y_um")) && (has("x_px") || has("y_px")))
+    throw InputError(path, "the header gives positions both in um (x_um/y_um) and in pixels (x_px/y_px): keep one pair", n);
+  if (px && !in_px)
+    throw InputError(path, "positions in pixels (x_px,y_px) are for `annamosaic stitch`; a campaign's positions are stage "
+                           "micrometres (x_um,y_um): camera or rendered pixels would be ambiguous here",
+                     n);
+  if (in_px) *in_px = px;
+  const char* required[] = {"id", "row", "col", px ? "x_px" : "x_um", px ? "y_px" : "y_um"};
   int col_of[5];
   for (int k = 0; k < 5; ++k) {
     col_of[k] = -1;
@@ -151,7 +164,8 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
       for (const auto& h : header) seen += (seen.empty() ? "'" : "', '") + h;
       const bool other_delimiter = header.size() == 1 && header[0].find_first_of("\t;") != std::string::npos;
       throw InputError(path, std::string("missing column '") + required[k] + "' in the header (comma-separated " +
-                                 "id,row,col,x_um,y_um in any order; found " + seen + "')" +
+                                 "id,row,col,x_um,y_um in any order" + (in_px ? ", or x_px,y_px in tile pixels" : "") +
+                                 "; found " + seen + "')" +
                                  (other_delimiter ? ": separate the columns with commas, not tabs or semicolons" : ""),
                        n);
     }
@@ -189,12 +203,45 @@ std::vector<TileInfo> read_positions_csv(const std::string& path) {
 }
 
 std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, const std::string& positions_csv,
-                                                     const std::vector<TileChannelSpec>& channels, double pixel_nm) {
+                                                     const std::vector<TileChannelSpec>& channels, double pixel_nm,
+                                                     bool skip_missing) {
   if (channels.empty()) throw InputError("--tiles", "no tile channel given");
   std::unique_ptr<TiffTileSource> s(new TiffTileSource);
   s->root_ = root;
   s->specs_ = channels;
-  s->tiles_ = read_positions_csv(positions_csv);
+  s->tiles_ = read_positions_csv(positions_csv, &s->positions_in_px_);
+  {  // Tiles without a file: all named at once (a failed FoV, a renamed folder), not the first alone.
+    std::vector<TileInfo> present;
+    std::vector<std::string> missing_files;
+    for (std::size_t i = 0; i < s->tiles_.size(); ++i) {
+      bool ok = true;
+      for (std::size_t c = 0; c < channels.size(); ++c)
+        if (std::error_code ec; !std::filesystem::exists(s->path(i, c), ec)) {
+          if (missing_files.size() < 3) missing_files.push_back(s->path(i, c));
+          ok = false;
+        }
+      if (ok) present.push_back(s->tiles_[i]);
+      else s->missing_ids_.push_back(s->tiles_[i].id);
+    }
+    const auto& m = s->missing_ids_;
+    if (!m.empty()) {
+      const std::string list = fmt::format("ids {}{}; {}{}", fmt::join(m.begin(), m.begin() + std::min<std::size_t>(10, m.size()), ", "),
+                                           m.size() > 10 ? ", ..." : "", fmt::join(missing_files, ", "),
+                                           m.size() > missing_files.size() ? ", ..." : "");
+      if (present.empty())
+        throw IoError(missing_files.front(), fmt::format("none of the {} tiles listed in {} has its file ({}): are the "
+                                                            "patterns relative to the folder given?",
+                                                            s->tiles_.size(), positions_csv, list));
+      if (!skip_missing)
+        throw IoError(missing_files.front(), fmt::format("{} of the {} tiles listed in {} have no file ({}). To stitch the "
+                                                            "others with holes where these go: --skip-missing, or remove their "
+                                                            "rows from {}",
+                                                            m.size(), s->tiles_.size(), positions_csv, list, positions_csv));
+      spdlog::warn("{} of the {} tiles have no file and are left out, the mosaic empty where they go ({})", m.size(),
+                   s->tiles_.size(), list);
+      s->tiles_ = std::move(present);
+    }
+  }
   std::set<std::string> names;
   for (const auto& c : channels) {
     if (!names.insert(c.name).second) throw InputError("--channel", "channel name '" + c.name + "' given twice");
@@ -236,6 +283,8 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
           if (info.pixel_nm > 0 && std::abs(info.pixel_nm - pixel_nm) > 1e-3 * pixel_nm)
             spdlog::warn("{}: resolution tags say {} nm per pixel, using {} nm", p, info.pixel_nm, pixel_nm);
           s->pixel_nm_ = pixel_nm;
+          if (s->positions_in_px_)  // x_px,y_px: this pixel size makes them um
+            for (TileInfo& u : s->tiles_) u.x_um *= pixel_nm / 1000.0, u.y_um *= pixel_nm / 1000.0;
         }
       } else if ((info.width != t.width_px || info.height != t.height_px) && !(info.pixel_nm > 0)) {
         throw InputError(p, fmt::format("{} x {} px differs from channel '{}' ({} x {}) and the file has no pixel size to "

@@ -82,7 +82,11 @@ std::string expand_tile_pattern(const std::string& pattern, const TileInfo& tile
 // positions.csv: a header with at least id,row,col,x_um,y_um (any order, extra columns ignored),
 // one tile per line. Duplicate ids or grid cells, missing columns, non-numbers and non-finite
 // values are InputErrors naming the file, line and column. Sizes are left 0.
-std::vector<TileInfo> read_positions_csv(const std::string& path);
+// A table in tile pixels (x_px,y_px, as stitching tools of image viewers write it) is read when
+// `in_px` is given: *in_px is set and x_um/y_um hold pixels for the caller to scale. Without
+// `in_px` (a campaign's positions, where pixels would be ambiguous: camera or rendered) it is an
+// InputError, as is a table with both units.
+std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px = nullptr);
 
 // Reads TIFF tiles: `root`/expand(pattern) per tile and channel. open() reads positions.csv and
 // every tile's TIFF header, so a missing or inconsistent file fails there, naming it. Channel 0
@@ -91,9 +95,15 @@ std::vector<TileInfo> read_positions_csv(const std::string& path);
 // 108 nm widefield onto 20 nm); without tags that is an InputError.
 class TiffTileSource : public TileSource {
  public:
-  // pixel_nm: 0 = from channel 0's resolution tags (InputError if absent).
+  // pixel_nm: 0 = from channel 0's resolution tags (InputError if absent). Positions in x_px,y_px
+  // are scaled by it. Tiles with a missing file: an InputError listing them, or with
+  // `skip_missing` a warning, and they are left out (holes in the mosaic).
   static std::unique_ptr<TiffTileSource> open(const std::string& root, const std::string& positions_csv,
-                                              const std::vector<TileChannelSpec>& channels, double pixel_nm = 0);
+                                              const std::vector<TileChannelSpec>& channels, double pixel_nm = 0,
+                                              bool skip_missing = false);
+  // Ids of the tiles open() left out for missing files (skip_missing).
+  const std::vector<int>& missing_ids() const { return missing_ids_; }
+  bool positions_in_px() const { return positions_in_px_; }
   std::size_t size() const override { return tiles_.size(); }
   const TileInfo& info(std::size_t i) const override { return tiles_[i]; }
   std::size_t channels() const override { return specs_.size(); }
@@ -111,6 +121,8 @@ class TiffTileSource : public TileSource {
   std::vector<PageRange> pages_;
   std::vector<double> channel_pixel_nm_;  // per channel, from the tags of the first tile (0 unknown)
   std::vector<TileInfo> tiles_;
+  std::vector<int> missing_ids_;
+  bool positions_in_px_ = false;
   double pixel_nm_ = 0;
 };
 

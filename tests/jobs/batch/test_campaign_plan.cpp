@@ -56,6 +56,23 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   }
   write(d + "/campaign.ini", "[campaign]\nrows = 2\ncols = 1\nfov-um = 5\noverlap-um = 1\ncolour = red\n");
   EXPECT_THROW(read_campaign(d), InputError);
+  // A key given twice (the last one silently winning ran a campaign without its widefields), a
+  // section typo and a quoted value are refused by line; a comment after a value is fine.
+  const auto error_of = [&](const std::string& text) {
+    write(d + "/campaign.ini", text);
+    try {
+      read_campaign(d);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string ok = "[campaign]\nrows = 2\ncols = 1\nfov-um = 5  # um\noverlap-um = 1\n";
+  EXPECT_EQ(error_of(ok), "");
+  EXPECT_NE(error_of(ok + "widefield = fov/{id}/wf.tif\nwidefield = none\n").find("campaign.ini:7: 'widefield' is given twice (lines 6 and 7)"),
+            std::string::npos);
+  EXPECT_NE(error_of("[Campaign]\nrows = 2\n").find("campaign.ini:2: unknown section [Campaign]"), std::string::npos);
+  EXPECT_NE(error_of(ok + "table = \"t/{id}.csv\"\n").find("campaign.ini:6: the value of 'table' is in quotes"), std::string::npos);
   write(d + "/campaign.ini", "[campaign]\nrows = 2\ncols = 1\nfov-um = 5\noverlap-um = 1\n");
   write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,four,4\n");
   try {

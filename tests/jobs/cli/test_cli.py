@@ -11,8 +11,8 @@ TMP = os.environ["ANNAMOSAIC_TEST_TMP"]
 EPFL = os.path.join(DATA, "epfl2013-bundled-tubes-hd-groundtruth.csv")
 
 
-def run(*args, check=None):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True)
+def run(*args, check=None, cwd=None):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, cwd=cwd)
     if check is not None and p.returncode != check:
         raise AssertionError(f"exit {p.returncode} (wanted {check}) for {args}\nstdout:{p.stdout}\nstderr:{p.stderr}")
     return p
@@ -130,6 +130,39 @@ class Cli(unittest.TestCase):
         self.assertIn("frames = 0:10", cfg)   # from the file
         f, _, _ = load_epfl()
         self.assertEqual(tifffile.imread(out).sum(), (f < 11).sum())
+        # A file from a Windows editor (byte-order mark, CRLF) with comments after values and ';'
+        # comment lines; a '#' inside a path is part of it.
+        os.makedirs(os.path.join(self.dir, "run#2"), exist_ok=True)
+        with open(ini, "wb") as fh:
+            fh.write(b"\xef\xbb\xbf; made by hand\r\n[render]\r\npixel-nm = 40  # coarse\r\nframes = 0:10 ; first ones\r\n"
+                     b"output = run#2/c.tif\r\n")
+        run("render", EPFL, "--config", ini, check=0, cwd=self.dir)
+        self.assertEqual(tifffile.imread(os.path.join(self.dir, "run#2", "c.tif")).sum(), (f < 11).sum())
+        # Shell syntax and quotes are not taken literally: refused, naming the line.
+        for line, expected in [('output = "c 2.tif"', "c.ini:2: the value of 'output' is in quotes"),
+                               ("output = ~/c.tif", "c.ini:2: the value of 'output' starts with '~'"),
+                               ("output = $HOME/c.tif", "holds a shell variable"),
+                               ("pixel-nm =", "c.ini:2: 'pixel-nm' has no value: give one, or remove the line")]:
+            with open(ini, "w") as fh:
+                fh.write("[render]\n%s\n" % line)
+            p = run("render", EPFL, "--config", ini, "-o", os.path.join(self.dir, "q.tif"), check=1, cwd=self.dir)
+            self.assertIn(expected, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "~")))
+        # A refused value says the form expected; a negative count is not wrapped round; an empty
+        # path is named; another command's key in this section says whose it is.
+        for line, expected in [("pixel-nm = 12,5", "c.ini:2: the argument ('12,5') for option 'pixel-nm' is invalid: expected a "
+                                "number with a decimal point '.', without a unit"),
+                               ("seed = -1", "c.ini:2: --seed must be 0 or more, not -1"),
+                               ("fov-um = 10", "c.ini:2: unknown option 'fov-um' in section [render] for 'annamosaic render' "
+                                "(an option of init-campaign, simulate); a campaign's fov-um is in its campaign.ini")]:
+            with open(ini, "w") as fh:
+                fh.write("[render]\n%s\n" % line)
+            p = run("render", EPFL, "--config", ini, "-o", os.path.join(self.dir, "q.tif"), check=1, cwd=self.dir)
+            self.assertIn(expected, p.stderr)
+        p = run("render", EPFL, "--pixel-nm", "20nm", "-o", os.path.join(self.dir, "q.tif"), check=1)
+        self.assertIn("expected a number with a decimal point '.', without a unit", p.stderr)
+        p = run("render", EPFL, "-o", "", check=1)
+        self.assertIn("--output is empty", p.stderr)
 
     def test_unknown_option_and_bad_value_name_the_option(self):
         ini = os.path.join(self.dir, "bad.ini")
@@ -184,6 +217,27 @@ class Cli(unittest.TestCase):
         p = run("render", bad, "--skip-bad-rows", "-o", out, check=0)
         self.assertIn("bad.csv: skipped 1 malformed row(s) of 2 (--skip-bad-rows); first: " + bad + ":3: column 2", p.stderr)
         self.assertEqual(tifffile.imread(out).sum(), 1)
+
+    def test_an_edited_simulate_section_is_said_not_to_remake_the_campaign(self):
+        ini = os.path.join(self.dir, "my.ini")
+        text = ("threads = 1\n[simulate]\noutput = camp\nrows = 1\ncols = 2\nfov-um = 6\nframes = 100\nseed = 11\n"
+                "[run]\ncampaign = camp\noutput = res\nstage = fovs\n")
+        with open(ini, "w") as f:
+            f.write(text)
+        p = run("run", "--config", ini, "-q", check=0, cwd=self.dir)
+        self.assertNotIn("differs", p.stderr)
+        with open(ini, "w") as f:
+            f.write(text.replace("seed = 11", "seed = 12").replace("rows = 1", "rows = 3"))
+        p = run("run", "--config", ini, check=0, cwd=self.dir)
+        self.assertIn("the [simulate] section of " + ini + " differs from the settings camp was simulated with "
+                      "(camp/simulate.config.ini): rows 3 (campaign: 1), seed 12 (campaign: 11). The existing campaign is run",
+                      p.stderr)
+        self.assertIn("2 FoVs: 2 already done", p.stderr + p.stdout)
+        with open(ini, "w") as f:
+            f.write(text.replace("seed = 11", "sede = 11"))
+        p = run("run", "--config", ini, check=0, cwd=self.dir)
+        self.assertIn("the [simulate] section of " + ini + " is not used (camp exists) and has an error: " + ini + ":8: unknown option "
+                      "'sede'", p.stderr)
 
     def test_run_never_simulates_a_campaign_nobody_asked_for(self):
         # A [run]-only config whose campaign path has a typo: an error, not a simulated campaign.

@@ -265,6 +265,16 @@ TEST(MetadataText, BdvAndOmeXml) {
   EXPECT_NE(ome.find("PhysicalSizeX=\"0.02\""), std::string::npos);
   EXPECT_NE(ome.find("SizeC=\"2\""), std::string::npos);
   EXPECT_NE(ome.find("<TiffData IFD=\"1\" FirstC=\"1\""), std::string::npos);
+  EXPECT_EQ(ome.find("Annotation"), std::string::npos);  // no scales given, none said
+  // The stored-to-value key of each channel, where OMERO and QuPath show it.
+  ti.channel_scales = {65535, 16384};
+  ti.channel_descriptions = {"A in [0, 1]", "E & more"};
+  const std::string annotated = ome_xml(ti);
+  EXPECT_NE(annotated.find("<LightPath/><AnnotationRef ID=\"Annotation:1\"/></Channel>"), std::string::npos);
+  EXPECT_NE(annotated.find("<MapAnnotation ID=\"Annotation:1\" Namespace=\"annamosaic/channel\"><Value><M K=\"channel\">error "
+                           "map</M><M K=\"value\">stored / 16384</M><M K=\"description\">E &amp; more</M></Value></MapAnnotation>"),
+            std::string::npos);
+  EXPECT_LT(annotated.find("</Image>"), annotated.find("<StructuredAnnotations>"));  // the schema's order
   // A mosaic that starts away from the stage origin says where, in both documents.
   ti.origin_x_um = -0.08;
   ti.origin_y_um = 5000.5;

@@ -119,9 +119,14 @@ class Export(unittest.TestCase):
         with tifffile.TiffFile(out) as tf:
             a = tf.pages[0].asarray()
             xres = tf.pages[0].tags["XResolution"].value
+            imagej = tf.imagej_metadata
         # level-1 pixels touching level-0 x [1001, 3000), y [501, 1500): x [500, 1500), y [250, 750)
         with h5py.File(IMS, "r") as f:
             ref = f["DataSet/ResolutionLevel 1/TimePoint 0/Channel 1/Data"][0, 250:750, 500:1500]
+            ext_min = [float(b"".join(f["DataSetInfo/Image"].attrs["ExtMin%d" % k]).decode()) for k in (0, 1)]
+        # Fiji places the crop where it lies on the stage: calibrated x = (x - xorigin) * 0.04 um.
+        self.assertAlmostEqual(imagej["xorigin"], -(ext_min[0] / 0.04 + 500), places=3)
+        self.assertAlmostEqual(imagej["yorigin"], -(ext_min[1] / 0.04 + 250), places=3)
         self.assertEqual(a.shape, (500, 1000))
         self.assertTrue(np.array_equal(a, ref))
         self.assertAlmostEqual(xres[0] / xres[1], 1e7 / 40.0, places=3)  # 40 nm pixels at level 1, per cm

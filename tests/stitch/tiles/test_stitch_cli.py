@@ -18,6 +18,12 @@ def run(*args, check=None, binary=None, cwd=None):
     return p
 
 
+def csv_rows(path):
+    import csv
+    with open(path) as f:
+        yield from csv.DictReader(f)
+
+
 def setUpModule():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
@@ -105,6 +111,14 @@ class StitchCli(unittest.TestCase):
         p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--search-um", "0.6", "-o", out, "--layout-only", check=0)
         self.assertIn("replacing 2 file(s) of an earlier stitch: again.config.ini, layout.json", p.stdout + p.stderr)
 
+    def test_a_repeatable_option_on_the_command_line_replaces_the_files(self):
+        ini = self.out("s.ini")
+        with open(ini, "w") as f:
+            f.write("[stitch]\nchannel = wf=fov/{id}/widefield.tif\nchannel = wf2=fov/{id}/widefield.tif@2\n")
+        p = run(CAMPAIGN, "--config", ini, "--tiles", "ground_truth/dense/{id}.tif", "--channel",
+                "wf3=fov/{id}/widefield.tif@3", "--search-um", "0.6", "--layout-only", "-o", self.out("m.tif"), check=0)
+        self.assertIn("channels: tiles, wf3\n", p.stderr)
+
     def test_from_layout_gives_the_same_mosaic(self):
         a = self.out("a.tif")
         self.stitch(a)
@@ -114,6 +128,60 @@ class StitchCli(unittest.TestCase):
         c = self.out("c.tif")
         self.stitch(c, "--blend", "max", "--scale", "tiles=100", "--scale", "widefield=1")
         self.assertTrue("value = stored / 100" in tifffile.TiffFile(c).pages[0].description)
+
+    def test_holes_pixel_positions_and_a_failed_fusion_that_keeps_its_registration(self):
+        d = os.path.dirname(self.out("x"))
+        tiles = os.path.join(d, "tiles")
+        os.makedirs(tiles, exist_ok=True)
+        rows = list(csv_rows(os.path.join(CAMPAIGN, "positions.csv")))
+        for r in rows:
+            if r["id"] != "4":  # tile 4 is missing
+                shutil.copy(os.path.join(CAMPAIGN, "ground_truth", "dense", "%04d.tif" % int(r["id"])), tiles)
+        # Positions in tile pixels (20 nm), as viewers' stitching tools write them.
+        with open(os.path.join(d, "positions_px.csv"), "w") as f:
+            f.write("id,row,col,x_px,y_px\n")
+            for r in rows:
+                f.write("%s,%s,%s,%g,%g\n" % (r["id"], r["row"], r["col"], float(r["x_um"]) / 0.02, float(r["y_um"]) / 0.02))
+        args = [d, "--tiles", "tiles/{id}.tif", "--positions", os.path.join(d, "positions_px.csv"), "--search-um", "0.6"]
+        p = run(*args, "-o", os.path.join(d, "m.tif"), check=3)
+        self.assertIn("1 of the 6 tiles listed in %s have no file (ids 4; %s)" % (os.path.join(d, "positions_px.csv"),
+                      os.path.join(tiles, "0004.tif")), p.stderr)
+        self.assertIn("--skip-missing", p.stderr)
+        # A fusion option in error is refused before the registration.
+        p = run(*args, "--skip-missing", "--block-px", "1008", "-o", os.path.join(d, "m.ims"), check=1)
+        self.assertIn("--block-px must be a multiple of 1024", p.stderr)
+        self.assertNotIn("neighbour pairs", p.stderr)
+        # The hole: tile 4's area (row 1, col 1, away from its neighbours' overlaps) is empty.
+        p = run(*args, "--skip-missing", "--block-px", "256", "-o", os.path.join(d, "m.tif"), check=0)
+        self.assertIn("positions in tile pixels (x_px, y_px), at 20 nm a pixel", p.stderr)
+        self.assertIn("1 of the 6 tiles have no file and are left out", p.stderr)
+        layout = json.load(open(os.path.join(d, "layout.json")))
+        self.assertEqual(sorted(t["id"] for t in layout["tiles"]), [0, 1, 2, 3, 5])
+        truth = {t["id"]: (t["x_um"], t["y_um"]) for t in layout["tiles"]}
+        self.assertAlmostEqual(truth[1][0], float(rows[1]["x_um"]), delta=0.6)  # pixels became um
+        m = tifffile.imread(os.path.join(d, "m.tif"))
+        x0 = int((float(rows[4]["x_um"]) - layout["mosaic"]["origin_x_um"]) / 0.02) + 100
+        y0 = int((float(rows[4]["y_um"]) - layout["mosaic"]["origin_y_um"]) / 0.02) + 100
+        self.assertEqual(m[y0:y0 + 150, x0:x0 + 150].max(), 0)
+        self.assertGreater(m[50:200, 50:200].max(), 0)
+        # A fusion that fails after the registration (tile 0's second channel is corrupt) keeps the
+        # registered layout under another name, and --from-layout fuses it later.
+        shutil.copytree(tiles, os.path.join(d, "second"), dirs_exist_ok=True)
+        bad = os.path.join(d, "second", "0000.tif")
+        tifffile.imwrite(bad, np.full((400, 400), 0.5, dtype=np.float32), compression="zlib")
+        with tifffile.TiffFile(bad) as t:
+            offset = t.pages[0].dataoffsets[0]
+        with open(bad, "r+b") as f:
+            f.seek(offset + 10)
+            f.write(b"\xff" * 200)
+        out = os.path.join(d, "failed", "m.ims")
+        p = run(*args, "--skip-missing", "--channel", "second=second/{id}.tif", "--pixel-nm", "20", "-o", out, check=2)
+        kept = os.path.join(d, "failed", "layout.unfused.json")
+        self.assertIn("corrupt or truncated TIFF", p.stderr)
+        self.assertIn("the registered layout is kept in %s: `--from-layout %s`" % (kept, kept), p.stderr)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(out))), ["layout.unfused.json"])
+        p = run(*args, "--skip-missing", "--from-layout", kept, "-o", out, check=0)
+        self.assertTrue(os.path.exists(out))
 
     def test_camera_tiles_on_a_bright_background_register_exactly_and_make_an_ims(self):
         # Tiles of a photograph (another microscope's kind of image: no dark background) at whole-
@@ -230,7 +298,7 @@ class StitchCli(unittest.TestCase):
         shutil.copy(os.path.join(CAMPAIGN, "positions.csv"), bare)
         p = run(bare, "--tiles", "x/{id}.tif", "-o", out)
         self.assertEqual(p.returncode, 3, p.stderr)
-        self.assertIn(os.path.join(bare, "x", "0000.tif") + ": cannot open", p.stderr)
+        self.assertIn(os.path.join(bare, "x", "0000.tif") + ": none of the 6 tiles listed in", p.stderr)
         p = run(CAMPAIGN, "-o", out)
         self.assertEqual(p.returncode, 1, p.stderr)
         # An output over one of the input tiles (any channel) is refused, the tile kept.

@@ -87,6 +87,19 @@ TEST(Positions, ErrorsNameFileLineAndColumn) {
   EXPECT_THROW(read_positions_csv(d + "/missing.csv"), IoError);
 }
 
+TEST(Positions, PixelPositionsOnlyWhereTheCallerCanScaleThem) {
+  const std::string d = tmp("positions_px");
+  write_text(d + "/p.csv", "id,row,col,x_px,y_px\n0,0,0,0,0\n1,0,1,350,2\n");
+  bool in_px = false;
+  const auto t = read_positions_csv(d + "/p.csv", &in_px);
+  EXPECT_TRUE(in_px);
+  EXPECT_DOUBLE_EQ(t[1].x_um, 350);  // still pixels: the caller knows the pixel size
+  // A campaign's reader (no in_px): pixels would be ambiguous, so refused, saying why.
+  EXPECT_NE(error_of([&] { read_positions_csv(d + "/p.csv"); }).find("x_um,y_um"), std::string::npos);
+  write_text(d + "/both.csv", "id,row,col,x_um,y_um,x_px,y_px\n0,0,0,0,0,0,0\n");
+  EXPECT_NE(error_of([&] { read_positions_csv(d + "/both.csv", &in_px); }).find("keep one pair"), std::string::npos);
+}
+
 TEST(TiffTileSource, ReadsTilesAndResamplesOtherChannels) {
   const std::string d = tmp("tiff_source");
   write_text(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,1.8,0\n");
@@ -123,6 +136,20 @@ TEST(TiffTileSource, ReadsTilesAndResamplesOtherChannels) {
     TiffTileSource::open(d, d + "/positions.csv", {parse_channel_spec("image=fov/{id}/image.tif"), parse_channel_spec("wf=fov/{id}/wf.tif")});
   });
   EXPECT_NE(e.find(d + "/fov/0001/wf.tif"), std::string::npos) << e;
+  EXPECT_NE(e.find("--skip-missing"), std::string::npos) << e;
+  // --skip-missing: the tile is left out and named.
+  const auto partial = TiffTileSource::open(d, d + "/positions.csv",
+                                            {parse_channel_spec("image=fov/{id}/image.tif"), parse_channel_spec("wf=fov/{id}/wf.tif")},
+                                            0, /*skip_missing=*/true);
+  ASSERT_EQ(partial->size(), 1u);
+  EXPECT_EQ(partial->info(0).id, 0);
+  EXPECT_EQ(partial->missing_ids(), std::vector<int>{1});
+  // Positions in tile pixels are scaled by the pixel size (tags: 20 nm).
+  write_text(d + "/positions_px.csv", "id,row,col,x_px,y_px\n0,0,0,0,0\n1,0,1,90,-5\n");
+  const auto px = TiffTileSource::open(d, d + "/positions_px.csv", {parse_channel_spec("image=fov/{id}/image.tif")});
+  EXPECT_TRUE(px->positions_in_px());
+  EXPECT_DOUBLE_EQ(px->info(1).x_um, 1.8);
+  EXPECT_DOUBLE_EQ(px->info(1).y_um, -0.1);
   // Pages beyond the file.
   const std::string e2 = error_of([&] {
     TiffTileSource::open(d, d + "/positions.csv", {parse_channel_spec("image=fov/{id}/image.tif@2")});

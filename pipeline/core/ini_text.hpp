@@ -1,0 +1,23 @@
+#pragma once
+// The INI dialect of annamosaic's files (options files given with --config, campaign.ini), read
+// one way everywhere. Pure: text in, entries out; errors are InputErrors naming file and line.
+//   - a UTF-8 byte-order mark (Windows editors) is skipped; CRLF line ends are fine;
+//   - a line whose first non-blank character is '#' or ';' is a comment, and so is the rest of a
+//     line from a '#' or ';' that follows a blank ("threads = 2  # laptop"); a '#' inside a value
+//     ("run#2/out") is part of it;
+//   - [section] starts a section; other lines are key = value.
+// Refused, as ambiguous: a value in quotes (kept literally it named no file), one starting with
+// '~' or holding $NAME / ${NAME} (not expanded outside a shell), and a line that is neither.
+#include <string>
+#include <vector>
+
+namespace annamosaic {
+
+struct IniEntry {
+  int line = 0;  // 1-based
+  std::string section, key, value;
+};
+
+std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string& path);
+
+}  // namespace annamosaic

@@ -1,0 +1,48 @@
+// The INI dialect of options files and campaign.ini (core/ini_text.hpp).
+#include "core/ini_text.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+
+using namespace annamosaic;
+
+namespace {
+std::string error_of(const std::string& text) {
+  try {
+    parse_ini_text(text, "my.ini");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(IniText, SectionsKeysCommentsAndWindowsFiles) {
+  const auto e = parse_ini_text(
+      "\xEF\xBB\xBF# made by hand\r\n; also a comment\r\nthreads = 2  # laptop\r\n[render]  ; the render step\r\n"
+      "pixel-nm=10\r\ninput = run#2/my table.csv\r\ndelimiter = ;\r\nname =\r\n",
+      "my.ini");
+  ASSERT_EQ(e.size(), 5u);
+  EXPECT_EQ(e[0].section, "");
+  EXPECT_EQ(e[0].key, "threads");
+  EXPECT_EQ(e[0].value, "2");
+  EXPECT_EQ(e[0].line, 3);
+  EXPECT_EQ(e[1].section, "render");
+  EXPECT_EQ(e[1].value, "10");
+  EXPECT_EQ(e[2].value, "run#2/my table.csv");  // '#' inside a value is kept, spaces too
+  EXPECT_EQ(e[3].value, ";");                     // a delimiter, not a comment
+  EXPECT_EQ(e[4].value, "");
+}
+
+TEST(IniText, AmbiguousValuesAreRefusedNamingTheLine) {
+  EXPECT_NE(error_of("[run]\noutput = \"res 1\"\n").find("my.ini:2: the value of 'output' is in quotes"), std::string::npos);
+  EXPECT_NE(error_of("[run]\noutput = 'res'\n").find("in quotes"), std::string::npos);
+  EXPECT_NE(error_of("output = ~/out\n").find("my.ini:1: the value of 'output' starts with '~'"), std::string::npos);
+  EXPECT_NE(error_of("output = $HOME/out\n").find("shell variable"), std::string::npos);
+  EXPECT_NE(error_of("output = ${SCRATCH}/out\n").find("shell variable"), std::string::npos);
+  EXPECT_EQ(error_of("columns = x=x [$]\n"), "");  // a '$' that is no variable
+  EXPECT_NE(error_of("[run\n").find("my.ini:1: '[run': a section is written [name]"), std::string::npos);
+  EXPECT_NE(error_of("pixel-nm 10\n").find("is not 'key = value'"), std::string::npos);
+  EXPECT_NE(error_of(" = 10\n").find("no key before '='"), std::string::npos);
+}
