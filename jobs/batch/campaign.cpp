@@ -1,8 +1,10 @@
 #include "batch/campaign.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -140,24 +142,36 @@ namespace {
 void check_grid(const std::string& path, const CampaignInfo& c, const std::vector<TileInfo>& tiles,
                 std::vector<std::string>* warnings) {
   std::map<std::pair<int, int>, const TileInfo*> at;
+  int min_row = INT_MAX, min_col = INT_MAX, max_row = INT_MIN, max_col = INT_MIN;
+  for (const TileInfo& t : tiles)
+    min_row = std::min(min_row, t.row), min_col = std::min(min_col, t.col), max_row = std::max(max_row, t.row),
+    max_col = std::max(max_col, t.col);
+  // Numbered from 1 (as a microscope's file names often are): said, with the fix.
+  const bool from_one = min_row >= 1 && min_col >= 1 && max_row <= c.rows && max_col <= c.cols;
   for (const TileInfo& t : tiles) {
     if (t.row < 0 || t.row >= c.rows || t.col < 0 || t.col >= c.cols)
       throw InputError(path, fmt::format("FoV {} at row {} col {} is outside the campaign's {} x {} grid (campaign.ini rows, "
-                                         "cols; rows and cols count from 0)",
-                                         t.id, t.row, t.col, c.rows, c.cols));
+                                         "cols; rows and cols count from 0){}",
+                                         t.id, t.row, t.col, c.rows, c.cols,
+                                         from_one ? ": every row and col here is 1 or more, as if counted from 1; subtract 1 "
+                                                    "from each"
+                                                  : ""));
     at[{t.row, t.col}] = &t;
   }
   const double pitch_um = c.fov_um - c.overlap_um;
   std::vector<double> dist, dx, dy;  // grid neighbours: distance; steps along a row and down a column
   std::vector<double> across_row, across_col;  // the same steps' other component (|y| along a row)
+  std::vector<double> row_dist, col_dist;       // step lengths along a row and down a column
   for (const auto& [cell, t] : at) {
     if (auto r = at.find({cell.first, cell.second + 1}); r != at.end()) {
       dx.push_back(r->second->x_um - t->x_um), dist.push_back(std::hypot(r->second->x_um - t->x_um, r->second->y_um - t->y_um));
       across_row.push_back(std::abs(r->second->y_um - t->y_um));
+      row_dist.push_back(dist.back());
     }
     if (auto d = at.find({cell.first + 1, cell.second}); d != at.end()) {
       dy.push_back(d->second->y_um - t->y_um), dist.push_back(std::hypot(d->second->x_um - t->x_um, d->second->y_um - t->y_um));
       across_col.push_back(std::abs(d->second->x_um - t->x_um));
+      col_dist.push_back(dist.back());
     }
   }
   if (dist.empty() || !(pitch_um > 0)) return;
@@ -169,6 +183,31 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
                                        "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
                                        m, m / pitch_um, pitch_um));
   if (!warnings) return;
+  // The overlap the positions give, against campaign.ini's: overlap-um sets the blending ramp
+  // (0 made a flat 50/50 average with a step at each edge), and none at all leaves gaps. Said once
+  // for the axes that agree.
+  std::vector<std::string> gap_axes, other_axes;
+  double gap_step = 0, other_step = 0;
+  for (const auto& [steps, axis] : {std::pair{&row_dist, "along the rows"}, std::pair{&col_dist, "down the columns"}}) {
+    if (steps->empty()) continue;
+    const double step = median(*steps), given_um = c.fov_um - step;
+    if (given_um <= 0 && (c.overlap_um > 0 || given_um < -0.1))
+      gap_axes.push_back(axis), gap_step = std::max(gap_step, step);
+    else if (given_um > 0 && std::abs(given_um - c.overlap_um) > std::max(0.2, 0.25 * std::max(given_um, c.overlap_um)))
+      other_axes.push_back(axis), other_step = std::max(other_step, step);
+  }
+  if (!gap_axes.empty())
+    warnings->push_back(fmt::format("{}: neighbouring FoVs are a median {:.4g} um apart {}, and a FoV is {:.4g} um wide: "
+                                    "the positions leave no overlap (a gap of {:.3g} um), so those neighbours cannot be "
+                                    "registered and are placed by the stage alone, with gaps between them (campaign.ini's "
+                                    "overlap-um: {:g})",
+                                    path, gap_step, fmt::join(gap_axes, " and "), c.fov_um, gap_step - c.fov_um, c.overlap_um));
+  if (!other_axes.empty())
+    warnings->push_back(fmt::format("{}: neighbouring FoVs are a median {:.4g} um apart {}, an overlap of {:.3g} um, but "
+                                    "campaign.ini's overlap-um is {:g}: registration looks where the positions say, blending "
+                                    "ramps over overlap-um; set overlap-um = {:.3g} if the positions are right",
+                                    path, other_step, fmt::join(other_axes, " and "), c.fov_um - other_step, c.overlap_um,
+                                    c.fov_um - other_step));
   // A step to the next col that goes mostly in y (and to the next row mostly in x): the x_um and
   // y_um columns swapped, or rows and cols. Used as given: the overlaps are looked for where the
   // positions put them, which is right only if the positions are.

@@ -82,7 +82,9 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
     x1 = std::max(x1, p.first + c.fov_um), y1 = std::max(y1, p.second + c.fov_um);
   }
   constexpr double kCanvasPx = 2048;
-  const double px_um = std::max(x1 - x0, y1 - y0) / kCanvasPx;
+  // Never finer than the FoV images' own pixel: a small campaign (one FoV of 500 px) is not blown
+  // up to 2048 px.
+  const double px_um = std::max(std::max(x1 - x0, y1 - y0) / kCanvasPx, pixel_nm / 1000.0);
   // At most 2048 px: one more would make the preview writer halve the whole canvas.
   const auto canvas_px = [&](double extent_um) {
     return static_cast<std::size_t>(std::clamp(std::ceil(extent_um / px_um - 1e-9), 1.0, kCanvasPx));
@@ -92,22 +94,30 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
   ov.error_map = ImageF(ov.reconstruction.width(), ov.reconstruction.height());
   // Max keeps thin structures visible at overview scale. A pixel's canvas cell depends on its
   // column and row alone: computed once per column and per row (-1: outside the canvas).
+  // An image coarser than the canvas (the error map, 4 SR pixels a pixel) fills every cell it covers.
   auto paste = [&](const ImageF& img, ImageF& dst, double px, double py, double img_px_um) {
-    std::vector<std::ptrdiff_t> cx(img.width()), cy(img.height());
-    for (std::size_t x = 0; x < img.width(); ++x) {
-      const double gx = (px - x0 + (x + 0.5) * img_px_um) / px_um;
-      cx[x] = gx < 0 || gx >= dst.width() ? -1 : static_cast<std::ptrdiff_t>(gx);
-    }
+    // Per column and per row: the canvas cells [first, last] it lands in (first -1: none).
+    const auto cells = [&](std::size_t n, double offset_um, std::size_t limit) {
+      std::vector<std::pair<std::ptrdiff_t, std::ptrdiff_t>> c(n, {-1, -1});
+      for (std::size_t i = 0; i < n; ++i) {
+        const double centre = (offset_um + (i + 0.5) * img_px_um) / px_um;
+        double lo = centre, hi = centre;
+        if (img_px_um > px_um) lo = (offset_um + i * img_px_um) / px_um, hi = (offset_um + (i + 1) * img_px_um) / px_um - 1e-9;
+        const auto a = static_cast<std::ptrdiff_t>(std::floor(std::max(0.0, lo)));
+        const auto b = static_cast<std::ptrdiff_t>(std::floor(std::min(hi, static_cast<double>(limit) - 1e-9)));
+        if (hi >= 0 && lo < static_cast<double>(limit) && a <= b) c[i] = {a, b};
+      }
+      return c;
+    };
+    const auto cx = cells(img.width(), px - x0, dst.width()), cy = cells(img.height(), py - y0, dst.height());
     for (std::size_t y = 0; y < img.height(); ++y) {
-      const double gy = (py - y0 + (y + 0.5) * img_px_um) / px_um;
-      cy[y] = gy < 0 || gy >= dst.height() ? -1 : static_cast<std::ptrdiff_t>(gy);
-    }
-    for (std::size_t y = 0; y < img.height(); ++y) {
-      if (cy[y] < 0) continue;
-      float* d = dst.row(static_cast<std::size_t>(cy[y]));
+      if (cy[y].first < 0) continue;
       const float* s = img.row(y);
-      for (std::size_t x = 0; x < img.width(); ++x)
-        if (cx[x] >= 0) d[cx[x]] = std::max(d[cx[x]], s[x]);
+      for (std::ptrdiff_t r = cy[y].first; r <= cy[y].second; ++r) {
+        float* d = dst.row(static_cast<std::size_t>(r));
+        for (std::size_t x = 0; x < img.width(); ++x)
+          for (std::ptrdiff_t k = cx[x].first; k >= 0 && k <= cx[x].second; ++k) d[k] = std::max(d[k], s[x]);
+      }
     }
   };
   for (std::size_t i = 0; i < fovs.size(); ++i) {

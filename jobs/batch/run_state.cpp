@@ -53,6 +53,14 @@ RunState decide_run_state(const RunStateFacts& f) {
     return {"FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: run the same command "
             "again (it exports mosaic.ims anew)",
             kNot};
+  // Made with other stitch settings than this configuration's (a run with --search-um given on its
+  // command line): rerunning that command keeps it; a run of the configuration remakes it.
+  if (!f.mosaic_current.value_or(false) && f.mosaic_why.rfind("a setting changed", 0) == 0)
+    return {"FoVs finished; the mosaic was made with other stitch settings than " + (f.config.empty() ? "these" : f.config + "'s") +
+                " (" + f.mosaic_why.substr(std::string("a setting changed since it was made: ").size()) +
+                "): a run of this configuration remakes it; if the mosaic's settings were meant (options given on a "
+                "command line), put them in the configuration, or ask status of the output folder",
+            kNot};
   if (!f.mosaic_current.value_or(false))
     return {std::string("FoVs finished, the mosaic ") +
                 (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +

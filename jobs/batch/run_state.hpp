@@ -14,6 +14,7 @@ struct RunStateFacts {
   std::string campaign_error;           // why not (when !plan_known)
   std::optional<bool> mosaic_current;   // would a rerun keep the mosaic (known with the plan)
   bool mosaic_export_only = false;      // ... but for its OME-TIFF export, which a rerun makes from it
+  std::string mosaic_why;               // why not ("a setting changed since it was made: ...")
   bool will_simulate = false;           // the campaign is absent and a run would simulate it
   std::string config;                   // the configuration named in messages
   std::string relative_to;              // the working folder a relative output is taken from ("": absolute)

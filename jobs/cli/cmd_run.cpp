@@ -42,6 +42,7 @@
 #include "core/temp_file.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
+#include "register/widefield_registration.hpp"
 #include "tiles/fusion.hpp"
 
 namespace annamosaic::cli {
@@ -330,6 +331,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                        config_name, campaign_dir, campaign_dir, fmt::join(diff.begin(), diff.begin() + std::min<std::size_t>(6, diff.size()), ", "),
                        diff.size() > 6 ? fmt::format(" and {} more", diff.size() - 6) : std::string(), campaign_dir);
       }
+      embedded.reset();  // not read again: a run killed from here on leaves no copy in $TMPDIR
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
       const CampaignInfo campaign_info = with_camera_pixel_option(read_campaign(campaign_dir), vm);
@@ -549,7 +551,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                         {"gave_up_ranks", s.gave_up_ranks}, {"unprocessed", s.unprocessed},
                                         {"load_balance", balance}, {"ranks", loads}, {"stages", stages},
                                         {"all_done_fovs", {{"fovs", all_timed}, {"stage_seconds", all_stages}}},
-                                        {"device", opt.device}, {"precision", opt.precision}}),
+                                        {"device", opt.device}, {"precision", opt.precision},
+                                        // config.ini's 0 ("the default") as used: 5 camera pixels of this campaign
+                                        {"widefield_search_um", ro.fov.widefield_search_um > 0
+                                                                    ? ro.fov.widefield_search_um
+                                                                    : WidefieldRegOptions{}.max_shift_camera_px *
+                                                                          campaign.camera_pixel_nm / 1000.0},
+                                        {"in_flight_per_rank", ro.in_flight}}),
                                 1) + "\n");
     });
     if (stage == "fovs" && rank == 0 && s.failed > 0)

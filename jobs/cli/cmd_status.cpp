@@ -189,6 +189,7 @@ Report examine(const Target& t, bool verify) {
   facts.campaign_error = r.campaign_error;
   facts.mosaic_current = r.mosaic_current;
   facts.mosaic_export_only = r.mosaic_export_only;
+  facts.mosaic_why = r.mosaic_why;
   facts.will_simulate = r.will_simulate;
   facts.config = t.config;
   if (fs::path(t.out_dir).is_relative()) facts.relative_to = fs::current_path().string();

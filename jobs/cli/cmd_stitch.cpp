@@ -17,6 +17,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/ini_text.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/numeric.hpp"
 #include "core/progress.hpp"
@@ -208,23 +209,37 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                      axis[0] == 'x' ? "x" : "y", axis);
   }
   double overlap_um = vm["overlap-um"].as<double>();
-  if (overlap_um < 0 && !vm["overlap-um"].defaulted()) throw UsageError("--overlap-um must be >= 0");
-  if (overlap_um >= 0 && vm["feather-um"].as<double>() < 0 && !vm["overlap-um"].defaulted()) {
+  // -1, the default, is "not given" (as a written config.ini records it), not an overlap.
+  if (overlap_um < 0 && overlap_um != -1.0)
+    throw UsageError("--overlap-um must be >= 0 (or -1: from campaign.ini, else the stage positions)");
+  const bool overlap_given = overlap_um >= 0;
+  if (const double f = vm["feather-um"].as<double>(); f < 0 && f != -1.0)
+    throw UsageError("--feather-um must be >= 0 (or -1: the overlap)");
+  if (overlap_given && vm["feather-um"].as<double>() < 0) {
     const double tile_um = static_cast<double>(std::min(src.info(0).width_px, src.info(0).height_px)) * src.pixel_nm() / 1000.0;
     if (overlap_um >= tile_um)
       throw UsageError(fmt::format("--overlap-um {:g} is not less than a tile ({:.4g} um)", overlap_um, tile_um));
   }
+  // The overlap the positions give: none leaves nothing to register (said whatever sets the
+  // blending); one unlike campaign.ini's is said too (it sets the blending ramp).
+  const double positions_overlap_um = nominal_overlap_um(src);
+  const bool no_overlap = src.size() > 1 && !(positions_overlap_um > 0);
+  if (no_overlap)
+    spdlog::warn("the stage positions leave no overlap between neighbouring tiles (tiles of {:.4g} um at {:g} nm): nothing "
+                 "can be registered, and the mosaic has gaps where they do not meet; is the pixel size right (--pixel-nm, "
+                 "the resolution tags)?",
+                 static_cast<double>(src.info(0).width_px) * src.pixel_nm() / 1000.0, src.pixel_nm());
   if (overlap_um < 0) {
-    if (auto it = campaign.find("overlap-um"); it != campaign.end())
+    if (auto it = campaign.find("overlap-um"); it != campaign.end()) {
       overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
-    else if (vm["feather-um"].as<double>() < 0) {
+      if (!no_overlap && std::abs(positions_overlap_um - overlap_um) > std::max(0.2, 0.25 * std::max(positions_overlap_um, overlap_um)))
+        spdlog::warn("{}/campaign.ini's overlap-um is {:g}, but the stage positions overlap neighbouring tiles by {:.3g} um: "
+                     "registration looks where the positions say, blending ramps over {:g} um (--overlap-um sets it)",
+                     dir, overlap_um, positions_overlap_um, overlap_um);
+    } else if (vm["feather-um"].as<double>() < 0) {
       // Tiles without a campaign (--from-layout on exported tiles, say): the positions say it.
-      overlap_um = nominal_overlap_um(src);
+      overlap_um = positions_overlap_um;
       spdlog::info("overlap {:.3g} um from the stage positions (no campaign.ini here; --overlap-um sets it)", overlap_um);
-      if (!(overlap_um > 0))
-        spdlog::warn("the stage positions leave no overlap between neighbouring tiles (tiles of {:.4g} um at {:g} nm): "
-                     "nothing can be registered; is the pixel size right (--pixel-nm, the resolution tags)?",
-                     static_cast<double>(src.info(0).width_px) * src.pixel_nm() / 1000.0, src.pixel_nm());
     }
   }
   // Fusion options are checked before the registration, which can take long.
@@ -259,10 +274,18 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const std::string layout_path =
       vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());
   tile_paths.push_back(positions);
-  if (vm.count("from-layout")) tile_paths.push_back(vm["from-layout"].as<std::string>());
+  // --from-layout FILE: a copy as layout.json next to the mosaic (unless it is that file), so the
+  // output folder describes its mosaic.
+  bool copy_layout = false;
+  if (vm.count("from-layout")) {
+    const std::string from = vm["from-layout"].as<std::string>();
+    tile_paths.push_back(from);
+    std::error_code ec;
+    copy_layout = !fs::equivalent(from, layout_path, ec);
+  }
   std::vector<std::string> outputs = {output, path_stem(output) + ".config.ini", path_stem(output) + ".png",
                                       path_stem(output) + ".corner.png"};
-  if (!vm.count("from-layout")) outputs.push_back(layout_path);
+  if (!vm.count("from-layout") || copy_layout) outputs.push_back(layout_path);
   if (ims) outputs.push_back(bdv_xml_path(output));
   prepare_outputs(tile_paths, outputs);
   {  // what stitches killed before they could commit left beside these outputs (a mosaic-sized .tmp)
@@ -276,7 +299,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed stitches left", files, bytes / 1e6);
   }
   // A `run` output folder's layout.json is that run's record (its mosaic, its status): never replaced by a stitch.
-  if (!vm.count("from-layout")) {
+  if (!vm.count("from-layout") || copy_layout) {
     const fs::path run_dir = fs::path(layout_path).has_parent_path() ? fs::path(layout_path).parent_path() : fs::path(".");
     if (fs::path(layout_path).filename() == "layout.json" && fs::exists(run_dir / "manifest.jsonl"))
       throw UsageError(layout_path + " belongs to the run in " + run_dir.string() +
@@ -296,14 +319,20 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   // Written once the mosaic is: a stitch killed while fusing leaves the earlier layout.json beside
   // the earlier mosaic it describes, not a new one beside an old mosaic.
   std::string layout_text;
+  bool registered = false;  // layout_text is this stitch's registration (not a --from-layout copy)
   const auto write_layout = [&] {
     if (layout_text.empty()) return;
     write_file_atomic(layout_path, layout_text);
     spdlog::info("wrote {}", layout_path);
   };
   if (vm.count("from-layout")) {
-    std::tie(xs, ys) = read_layout_positions(vm["from-layout"].as<std::string>(), src);
-    spdlog::info("positions from {}", vm["from-layout"].as<std::string>());
+    const std::string from = vm["from-layout"].as<std::string>();
+    std::tie(xs, ys) = read_layout_positions(from, src);
+    spdlog::info("positions from {}", from);
+    if (copy_layout) {
+      std::ifstream in(from);
+      layout_text.assign(std::istreambuf_iterator<char>(in), {});
+    }
   } else {
     StitchOptions so;
     auto& r = so.registration;
@@ -327,6 +356,12 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     const StitchLayout L = compute_layout(src, so, [&] { progress.advance(); });
     progress.finish();
     layout_text = layout_json(src, L, so);
+    registered = true;
+    if (!source->missing_ids().empty()) {  // the holes, said where the layout is read, not only in the log
+      nlohmann::json j = nlohmann::json::parse(layout_text);
+      j["missing_tiles"] = source->missing_ids();
+      layout_text = json_text(j, 1) + "\n";
+    }
     std::size_t valid = 0, accepted = 0;
     for (const auto& p : L.registration.pairs) valid += p.valid, accepted += p.accepted;
     for (const auto& c : L.registration.calibration)
@@ -353,13 +388,25 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       // Every pair of one direction failed while the other's matched: that axis of the positions is
       // likely against the images' (a stage y pointing up). None matched: the pixel size, if given.
       std::size_t along_row = 0, down_col = 0, along_row_ok = 0, down_col_ok = 0;
+      // Pairs of the tiles apart that matched well but had a second offset nearly as good: the
+      // margin rule, not the search range, kept them out.
+      std::size_t ambiguous = 0;
+      double best_ncc = 0, its_second = 0;
+      for (const auto& p : L.registration.pairs)
+        if (p.valid && !p.accepted && (s.component[p.pair.a] != main_group || s.component[p.pair.b] != main_group) &&
+            p.ncc - std::max(p.second_ncc, 0.0) < r.min_ncc_margin && p.ncc >= r.min_ncc) {
+          ++ambiguous;
+          if (p.ncc > best_ncc) best_ncc = p.ncc, its_second = p.second_ncc;
+        }
       for (const auto& p : L.registration.pairs) {
         const bool row = src.info(p.pair.a).row == src.info(p.pair.b).row;
         (row ? along_row : down_col) += 1;
         (row ? along_row_ok : down_col_ok) += p.accepted ? 1 : 0;
       }
       std::string hint;
-      if (down_col > 0 && down_col_ok == 0 && along_row_ok > 0)
+      if (no_overlap)
+        ;  // said above: a pair that registered overlaps by the stage's error alone
+      else if (down_col > 0 && down_col_ok == 0 && along_row_ok > 0)
         hint = " No pair down a column registered while pairs along the rows did: is y_um's direction the image rows' "
                "(rows grow downwards; a stage y axis pointing up needs y_um negated)?";
       else if (along_row > 0 && along_row_ok == 0 && down_col_ok > 0)
@@ -369,6 +416,12 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                accepted == 0 && tagged > 0 && std::abs(tagged - src.pixel_nm()) > 1e-3 * tagged)
         hint = fmt::format(" No pair registered: is --pixel-nm {:g} the tiles' pixel size (their resolution tags say {:g} nm)?",
                            src.pixel_nm(), tagged);
+      if (ambiguous > 0)
+        hint += fmt::format(" {} of their pairs matched (NCC up to {:.2f}) but another offset of the same overlap matched "
+                            "nearly as well ({:.2f}; --min-ncc-margin {:g}): a repetitive or smooth overlap. A smaller "
+                            "--min-ncc-margin accepts such matches, at the risk of a wrong one (layout.json: their "
+                            "\"rejected\", second_dx_px, second_dy_px).",
+                            ambiguous, best_ncc, its_second, r.min_ncc_margin);
       spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their stage "
                    "positions, off by the stage's error. If the stage may be off by more than --search-um ({:g} um), "
                    "stitch again with a larger one; else their overlaps hold too little structure.{}",
@@ -393,7 +446,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       if (std::uncaught_exceptions() > exceptions) save();
     }
   } keep{[&] {
-    if (layout_text.empty()) return;
+    if (!registered) return;
     const std::string kept = path_stem(layout_path) + ".unfused.json";
     try {
       write_file_atomic(kept, layout_text);
@@ -528,7 +581,7 @@ Command stitch_command() {
         ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")
         ("skip-missing", po::bool_switch(), "tiles whose file is missing are left out (holes), not an error")
         ("pixel-nm", double_default(0.0), "tile pixel size (0: from the TIFF resolution tags)")
-        ("overlap-um", double_default(-1.0), "nominal overlap, the feather width (default: campaign.ini, else the stage positions)")
+        ("overlap-um", double_default(-1.0), "nominal overlap, the feather width (-1: campaign.ini, else the stage positions)")
         ("search-um", double_default(2.5), "largest stage error between neighbours, per axis")
         ("register", po::value<std::vector<std::string>>()->composing(), "CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]; repeatable")
         ("random-pairs", po::value<std::size_t>()->default_value(200), "non-adjacent pairs calibrating the threshold")
@@ -539,7 +592,7 @@ Command stitch_command() {
         ("max-residual-px", double_default(2.0), "links with larger residuals are dropped...")
         ("residual-ratio", double_default(2.5), "...if also above this x the mean residual")
         ("blend", po::value<std::string>()->default_value("linear"), "linear (feather), overlay or max")
-        ("feather-um", double_default(-1.0), "linear blending ramp (default: the overlap)")
+        ("feather-um", double_default(-1.0), "linear blending ramp (-1: the overlap)")
         ("block-px", po::value<std::size_t>()->default_value(1024), "output block and TIFF tile size")
         ("cache-mb", po::value<std::size_t>()->default_value(1024), "tile cache during fusion")
         ("scale", po::value<std::vector<std::string>>()->composing(), "NAME=FACTOR: stored uint16 = value x FACTOR; repeatable (default: 1 for uint8/uint16 tiles, their counts kept; else 60000 / the brightest of 16 sampled tiles)")

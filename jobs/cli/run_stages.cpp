@@ -787,7 +787,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       if (tried >= 2 && 2 * accepted < tried)
         spdlog::warn("layout: only {} of the {} overlaps tried registered ({} tile(s) placed by their stage position "
                      "alone). Usual causes: little structure in the overlaps (overlap-um, sparse FoVs), or positions "
-                     "that do not match the images (x_um / y_um swapped or an axis flipped in positions.csv; after "
+                     "that do not match the images (x_um / y_um swapped or an axis flipped in positions.csv, or FoVs "
+                     "acquired in another order than positions.csv's: snake vs raster, init-campaign --order; after "
                      "fixing it, rerun: finished FoVs are kept)",
                      accepted, tried, sol.isolated_tiles);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit); !w.empty())

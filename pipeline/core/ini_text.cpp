@@ -55,7 +55,7 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
     if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
       throw InputError(path, "the value of '" + e.key + "' is in quotes (" + v +
                                  "): write it without them; a value is taken as written, spaces included, to the end of "
-                                 "the line or a ' #' comment",
+                                 "the line or a ' #' or ' ;' comment",
                        n);
     if (!v.empty() && v.front() == '~')
       throw InputError(path, "the value of '" + e.key + "' starts with '~' (" + v +

@@ -119,6 +119,12 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       e["second_ncc"] = r3(r.second_ncc);
       if (r.second_ncc >= 0) e["second_dx_px"] = r3(r.second_dx_px), e["second_dy_px"] = r3(r.second_dy_px);
       e["peak"] = r3(r.peak);
+      // Why a match was not accepted: another offset matched nearly as well (a repetitive or smooth
+      // overlap), or it matched no better than unrelated tiles do.
+      if (!r.accepted)
+        e["rejected"] = r.ncc - std::max(r.second_ncc, 0.0) < opt.registration.min_ncc_margin
+                            ? "ambiguous: second_ncc within min_ncc_margin"
+                            : "ncc below the signal's threshold";
       // Disagreement with the final layout (for rejected edges too: how wrong they would have been).
       e["residual_px"] = r3(std::hypot(s.x_px[r.pair.b] - s.x_px[r.pair.a] - r.dx_px, s.y_px[r.pair.b] - s.y_px[r.pair.a] - r.dy_px));
     }

@@ -143,6 +143,11 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
     header = split(line);
   }
   if (header.empty()) throw InputError(path, "empty positions file (expected a header id,row,col,x_um,y_um)");
+  if (header.size() == 1 && header[0].rfind("dim", 0) == 0)  // "dim = 2", then "file; ; (x, y)" lines
+    throw InputError(path, "a Fiji TileConfiguration (positions in pixels, no grid cells): write a CSV with the header "
+                           "id,row,col,x_px,y_px, a line per tile: its number in the file names, its grid row and column "
+                           "(neighbours are found through them) and the (x, y) from this file",
+                     n);
   const auto has = [&](const char* name) { return std::find(header.begin(), header.end(), name) != header.end(); };
   // Pixels (x_px,y_px) where the caller can scale them; both units at once is ambiguous.
   const bool px = !has("x_um") && !has("y_um") && has("x_px") && has("y_px");

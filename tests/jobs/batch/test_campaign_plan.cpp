@@ -110,12 +110,32 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
   };
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n0,0,1,4,0\n", "duplicate id 0");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,2,8,0\n", "outside the campaign's 2 x 2 grid");
+  refused("id,row,col,x_um,y_um\n0,1,1,0,0\n1,1,2,4,0\n", "every row and col here is 1 or more, as if counted from 1");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm, or camera or stage pixels?)");
   // Camera pixels of 108 nm (4 um = 37 px): 9 times the pitch, refused too.
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,37.04,0\n", "a median 37.04 um apart (9.26 x), but fov-um - overlap-um = 4 um");
   // A table added after positions.csv was written (here t/locs_7.csv) is not run: said, by name.
   fs::create_directories(d + "/t");
   for (const char* f : {"/t/locs_0.csv", "/t/locs_1.csv", "/t/locs_7.csv", "/t/notes.csv"}) write(d + f, "frame,x,y\n");
+  // Steps that leave a gap (5.5 um for FoVs of 5), or an overlap unlike overlap-um (2 um, not 1): said.
+  const auto warned = [&](const std::string& positions) {
+    write(d + "/positions.csv", positions);
+    std::vector<std::string> w;
+    plan_fovs(c, &w);
+    std::string all;
+    for (const auto& x : w) all += x + "\n";
+    return all;
+  };
+  const std::string gap = warned("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,5.5,0\n2,1,0,0,5.5\n");
+  EXPECT_NE(gap.find("a median 5.5 um apart along the rows and down the columns, and a FoV is 5 um wide: the positions leave "
+                     "no overlap (a gap of 0.5 um)"),
+            std::string::npos)
+      << gap;
+  const std::string other = warned("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,3,0\n");
+  EXPECT_NE(other.find("a median 3 um apart along the rows, an overlap of 2 um, but campaign.ini's overlap-um is 1"),
+            std::string::npos)
+      << other;
+  EXPECT_EQ(warned("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4.1,0\n").find("overlap"), std::string::npos);
   write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4,0\n");
   std::vector<std::string> unlisted;
   EXPECT_EQ(plan_fovs(c, &unlisted).size(), 2u);

@@ -170,6 +170,9 @@ class Run(unittest.TestCase):
         with open(os.path.join(out, "run_summary.json")) as fh:
             summary = json.load(fh)
         self.assertEqual(len(summary["ranks"]), 2)
+        # The defaults config.ini records as 0, as they were used: 5 camera pixels of 108 nm.
+        self.assertAlmostEqual(summary["widefield_search_um"], 0.54)
+        self.assertGreaterEqual(summary["in_flight_per_rank"], 1)
         # Where the time went: every FoV stage, the A-net's host steps apart from its networks.
         stages = summary["stages"]
         for k in ("read", "render", "register", "anet_in", "infer", "anet_out", "write"):
@@ -555,6 +558,8 @@ class Run(unittest.TestCase):
             fh.write(open(ini).read() + "blend = max\n")
         rc, st = status(os.path.join(d, "blend-max.ini"))
         self.assertEqual((rc, st[0]["mosaic"]["up_to_date"]), (75, False), st)
+        self.assertIn("the mosaic was made with other stitch settings than %s's (blend \"max\" (was \"linear\")): a run of "
+                      "this configuration remakes it" % os.path.join(d, "blend-max.ini"), st[0]["state"])
         # run_summary.json: "processed" is this run's share; all_done_fovs covers both runs.
         with open(os.path.join(d, "out", "run_summary.json")) as fh:
             summary = json.load(fh)

@@ -157,6 +157,7 @@ class StitchCli(unittest.TestCase):
         self.assertIn("1 of the 6 tiles have no file and are left out", p.stderr)
         layout = json.load(open(os.path.join(d, "layout.json")))
         self.assertEqual(sorted(t["id"] for t in layout["tiles"]), [0, 1, 2, 3, 5])
+        self.assertEqual(layout["missing_tiles"], [4])  # the hole, recorded beside the mosaic
         truth = {t["id"]: (t["x_um"], t["y_um"]) for t in layout["tiles"]}
         self.assertAlmostEqual(truth[1][0], float(rows[1]["x_um"]), delta=0.6)  # pixels became um
         m = tifffile.imread(os.path.join(d, "m.tif"))
@@ -182,6 +183,15 @@ class StitchCli(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(os.path.dirname(out))), ["layout.unfused.json"])
         p = run(*args, "--skip-missing", "--from-layout", kept, "-o", out, check=0)
         self.assertTrue(os.path.exists(out))
+        # The layout it was fused with is beside it, as layout.json; its effective configuration
+        # (--overlap-um -1: "not given") makes the same mosaic again.
+        with open(kept) as a, open(os.path.join(d, "failed", "layout.json")) as b:
+            self.assertEqual(a.read(), b.read())
+        again = os.path.join(d, "again", "m.ims")
+        run("--config", os.path.join(d, "failed", "m.config.ini"), "-o", again, check=0)
+        with open(os.path.join(d, "failed", "m.config.ini")) as f:
+            self.assertIn("overlap-um = -1\n", f.read())
+        self.assertTrue(os.path.exists(again))
 
     def test_camera_tiles_on_a_bright_background_register_exactly_and_make_an_ims(self):
         # Tiles of a photograph (another microscope's kind of image: no dark background) at whole-

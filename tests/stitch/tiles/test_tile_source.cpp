@@ -98,6 +98,12 @@ TEST(Positions, PixelPositionsOnlyWhereTheCallerCanScaleThem) {
   EXPECT_NE(error_of([&] { read_positions_csv(d + "/p.csv"); }).find("x_um,y_um"), std::string::npos);
   write_text(d + "/both.csv", "id,row,col,x_um,y_um,x_px,y_px\n0,0,0,0,0,0,0\n");
   EXPECT_NE(error_of([&] { read_positions_csv(d + "/both.csv", &in_px); }).find("keep one pair"), std::string::npos);
+  // Fiji's TileConfiguration.txt given as the positions: named, with what to write instead.
+  write_text(d + "/TileConfiguration.txt", "# Define the number of dimensions we are working on\ndim = 2\n\n"
+                                           "# Define the image coordinates\ntile_000.tif; ; (0.0, 0.0)\n");
+  EXPECT_NE(error_of([&] { read_positions_csv(d + "/TileConfiguration.txt", &in_px); })
+                .find("TileConfiguration.txt:2: a Fiji TileConfiguration"),
+            std::string::npos);
 }
 
 TEST(TiffTileSource, ReadsTilesAndResamplesOtherChannels) {
