@@ -194,7 +194,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
                      std::to_string(y1) + "; values: stored / " + fmt::format("{:g}", in.channels[channel].scale);
     // The crop's first pixel in stage um: the mosaic's origin plus the crop's offset.
     wo.origin_x_um = in.origin_um_x + static_cast<double>(x0) * wo.pixel_nm / 1000.0;
-    wo.origin_y_um = in.origin_um_y + static_cast<double>(y0) * wo.pixel_nm / 1000.0;
+    wo.origin_y_um = in.origin_um_y + static_cast<double>(y0) * (in.pixel_um_y > 0 ? in.pixel_um_y * fy : wo.pixel_nm / 1000.0);
     write_tiff(out, img.view(), wo);
   }
   spdlog::info("wrote {} ({} x {} px)", out, w, h);

@@ -331,7 +331,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                        config_name, campaign_dir, campaign_dir, fmt::join(diff.begin(), diff.begin() + std::min<std::size_t>(6, diff.size()), ", "),
                        diff.size() > 6 ? fmt::format(" and {} more", diff.size() - 6) : std::string(), campaign_dir);
       }
-      embedded.reset();  // not read again: a run killed from here on leaves no copy in $TMPDIR
+      embedded.reset();  // not read again: a run killed from here on leaves no copy in $TMPDIR (other ranks: below)
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
       const CampaignInfo campaign_info = with_camera_pixel_option(read_campaign(campaign_dir), vm);
@@ -370,6 +370,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     }
   }
   agree(failed_code, failed_reason, "preparing the campaign", comm);
+  embedded.reset();  // every rank's copy, once read
   const CampaignInfo campaign = with_camera_pixel_option(read_campaign(campaign_dir), vm);  // as rank 0 checked them above
   vm = with_campaign_table_settings(vm, campaign);
   std::vector<std::string> plan_warnings;

@@ -223,7 +223,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   // The overlap the positions give: none leaves nothing to register (said whatever sets the
   // blending); one unlike campaign.ini's is said too (it sets the blending ramp).
   const double positions_overlap_um = nominal_overlap_um(src);
-  const bool no_overlap = src.size() > 1 && !(positions_overlap_um > 0);
+  const bool no_overlap = !grid_neighbours(src).empty() && !(positions_overlap_um > 0);
   if (no_overlap)
     spdlog::warn("the stage positions leave no overlap between neighbouring tiles (tiles of {:.4g} um at {:g} nm): nothing "
                  "can be registered, and the mosaic has gaps where they do not meet; is the pixel size right (--pixel-nm, "
@@ -323,6 +323,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const auto write_layout = [&] {
     if (layout_text.empty()) return;
     write_file_atomic(layout_path, layout_text);
+    registered = false;  // kept under its own name now: nothing for a later failure to keep
     spdlog::info("wrote {}", layout_path);
   };
   if (vm.count("from-layout")) {
@@ -393,8 +394,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       std::size_t ambiguous = 0;
       double best_ncc = 0, its_second = 0;
       for (const auto& p : L.registration.pairs)
-        if (p.valid && !p.accepted && (s.component[p.pair.a] != main_group || s.component[p.pair.b] != main_group) &&
-            p.ncc - std::max(p.second_ncc, 0.0) < r.min_ncc_margin && p.ncc >= r.min_ncc) {
+        if ((s.component[p.pair.a] != main_group || s.component[p.pair.b] != main_group) &&
+            pair_ambiguous(p, L.registration, r.min_ncc_margin)) {
           ++ambiguous;
           if (p.ncc > best_ncc) best_ncc = p.ncc, its_second = p.second_ncc;
         }

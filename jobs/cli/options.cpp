@@ -106,7 +106,7 @@ po::parsed_options parse_ini(const std::string& path, const std::vector<IniEntry
     o.original_tokens = {o.string_key, e.value};
     o.unregistered = true;
     parsed.options.push_back(o);
-    if (e.value.empty() && (e.section.empty() || e.section == cmd.name))
+    if (e.value.empty() && (e.section.empty() || e.section == cmd.name) && !typed.count(e.key))
       if (const auto* d = desc.find_nothrow(e.key, false)) {
         boost::any def;
         const bool empty_default = d->semantic()->apply_default(def) && boost::any_cast<std::string>(&def) &&
@@ -370,7 +370,10 @@ std::string effective_config(const Command& cmd, const po::variables_map& vm) {
       for (const std::string& v : *many) s += key + " = " + v + "\n";
       continue;
     }
-    s += key + " = " + any_to_string(value.value()) + "\n";
+    std::string text = any_to_string(value.value());
+    // A value that is blanks alone (--delimiter $'\t') would read back empty: its name instead.
+    if (key == "delimiter" && text == "\t") text = "tab";
+    s += key + " = " + text + "\n";
   }
   return s;
 }

@@ -14,10 +14,14 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
-// The line up to a comment: '#' or ';' at its start or after a blank.
+bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// The line up to a comment: a '#' or ';' at its start or between blanks (or a blank and the
+// line's end). "Plate #2" and "run#2" are values, as a folder's name may be.
 std::string without_comment(const std::string& line) {
   for (std::size_t i = 0; i < line.size(); ++i)
-    if ((line[i] == '#' || line[i] == ';') && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return line.substr(0, i);
+    if ((line[i] == '#' || line[i] == ';') && (i == 0 || blank(line[i - 1])) && (i + 1 == line.size() || blank(line[i + 1])))
+      return line.substr(0, i);
   return line;
 }
 
@@ -44,12 +48,14 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
       if (section.empty()) throw InputError(path, "empty section name '[]'", n);
       continue;
     }
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) throw InputError(path, "'" + trim(without_comment(line)) + "' is not 'key = value' or a [section]", n);
-    // `delimiter = ;` is a value, not a comment.
-    const std::string after = trim(line.substr(eq + 1));
-    IniEntry e{n, section, trim(line.substr(0, eq)), after == ";" || after == "#" ? after : trim(without_comment(" " + after))};
+    // The '=' of the line without its comment ("verbose  # set verbose = true" has none).
     const std::string s = trim(without_comment(line));
+    const auto eq = s.find('=');
+    if (eq == std::string::npos) throw InputError(path, "'" + s + "' is not 'key = value' or a [section]", n);
+    // `delimiter = ;` (and `delimiter = ;  # semicolon`) is a value, not a comment.
+    const std::string after = trim(line.substr(eq + 1));
+    const bool semicolon = after == ";" || (after.size() > 1 && after[0] == ';' && blank(after[1]));
+    IniEntry e{n, section, trim(s.substr(0, eq)), semicolon ? std::string(";") : trim(without_comment(" " + after))};
     if (e.key.empty()) throw InputError(path, "'" + s + "': no key before '='", n);
     const std::string& v = e.value;
     if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())

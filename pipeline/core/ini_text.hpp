@@ -3,8 +3,8 @@
 // one way everywhere. Pure: text in, entries out; errors are InputErrors naming file and line.
 //   - a UTF-8 byte-order mark (Windows editors) is skipped; CRLF line ends are fine;
 //   - a line whose first non-blank character is '#' or ';' is a comment, and so is the rest of a
-//     line from a '#' or ';' that follows a blank ("threads = 2  # laptop"); a '#' inside a value
-//     ("run#2/out") is part of it;
+//     line from a '#' or ';' standing alone between blanks ("threads = 2  # laptop"); a '#' in a
+//     word ("run#2/out", "Plate #2", as folder names are) is part of the value;
 //   - [section] starts a section; other lines are key = value.
 // Refused, as ambiguous: a value in quotes (kept literally it named no file), one starting with
 // '~' or holding $NAME / ${NAME} (not expanded outside a shell), and a line that is neither.

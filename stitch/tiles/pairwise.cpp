@@ -57,6 +57,12 @@ std::vector<TilePair> grid_neighbours(const TileSource& source) {
   return out;
 }
 
+bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min_ncc_margin) {
+  if (!r.valid || r.accepted || r.signal < 0 || static_cast<std::size_t>(r.signal) >= reg.calibration.size()) return false;
+  return r.ncc >= reg.calibration[static_cast<std::size_t>(r.signal)].threshold &&
+         r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
+}
+
 double nominal_overlap_um(const TileSource& source) {
   std::vector<double> overlaps_um;
   const double um_per_px = source.pixel_nm() / 1000.0;

@@ -147,6 +147,10 @@ struct PairRegistration {
   std::size_t tile_loads = 0;  // by this process (with a WorkShare, its share only)
 };
 
+// A match that beat its signal's threshold but not the margin over another offset of the same
+// overlap: rejected as ambiguous (a repetitive or smooth overlap), not as too weak.
+bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min_ncc_margin);
+
 // Spreads register_pairs over several processes (MPI ranks) without the stitching code knowing
 // MPI. Every process plans the same jobs (neighbour and random pairs); process `rank` of `ranks`
 // registers those whose later tile lies in its block of grid rows (contiguous blocks balanced by

@@ -122,9 +122,8 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       // Why a match was not accepted: another offset matched nearly as well (a repetitive or smooth
       // overlap), or it matched no better than unrelated tiles do.
       if (!r.accepted)
-        e["rejected"] = r.ncc - std::max(r.second_ncc, 0.0) < opt.registration.min_ncc_margin
-                            ? "ambiguous: second_ncc within min_ncc_margin"
-                            : "ncc below the signal's threshold";
+        e["rejected"] = pair_ambiguous(r, L.registration, opt.registration.min_ncc_margin) ? "ambiguous: second_ncc within min_ncc_margin"
+                                                          : "ncc below the signal's threshold";
       // Disagreement with the final layout (for rejected edges too: how wrong they would have been).
       e["residual_px"] = r3(std::hypot(s.x_px[r.pair.b] - s.x_px[r.pair.a] - r.dx_px, s.y_px[r.pair.b] - s.y_px[r.pair.a] - r.dy_px));
     }

@@ -21,9 +21,10 @@ std::string error_of(const std::string& text) {
 TEST(IniText, SectionsKeysCommentsAndWindowsFiles) {
   const auto e = parse_ini_text(
       "\xEF\xBB\xBF# made by hand\r\n; also a comment\r\nthreads = 2  # laptop\r\n[render]  ; the render step\r\n"
-      "pixel-nm=10\r\ninput = run#2/my table.csv\r\ndelimiter = ;\r\nname =\r\n",
+      "pixel-nm=10\r\ninput = run#2/my table.csv\r\ndelimiter = ;  # semicolon\r\nname =\r\n"
+      "campaign = /data/Plate #2/grid ; the second plate\r\n",
       "my.ini");
-  ASSERT_EQ(e.size(), 5u);
+  ASSERT_EQ(e.size(), 6u);
   EXPECT_EQ(e[0].section, "");
   EXPECT_EQ(e[0].key, "threads");
   EXPECT_EQ(e[0].value, "2");
@@ -33,6 +34,16 @@ TEST(IniText, SectionsKeysCommentsAndWindowsFiles) {
   EXPECT_EQ(e[2].value, "run#2/my table.csv");  // '#' inside a value is kept, spaces too
   EXPECT_EQ(e[3].value, ";");                     // a delimiter, not a comment
   EXPECT_EQ(e[4].value, "");
+  EXPECT_EQ(e[5].value, "/data/Plate #2/grid");  // a '#' in a word is a folder's name, not a comment
+}
+
+TEST(IniText, ACommentHoldingAnEqualSignIsNoKey) {
+  try {
+    parse_ini_text("verbose  # set verbose = true\n", "my.ini");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("my.ini:1: 'verbose' is not 'key = value'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(IniText, AmbiguousValuesAreRefusedNamingTheLine) {
