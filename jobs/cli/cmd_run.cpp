@@ -335,7 +335,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
       const CampaignInfo campaign_info = with_camera_pixel_option(read_campaign(campaign_dir), vm);
-      vm = with_campaign_table_settings(vm, campaign_info);
+      vm = with_widefield_search_default(with_campaign_table_settings(vm, campaign_info), campaign_info);
       check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not
       // change the folder under the first one. A refused run leaves no new output folder behind.
@@ -372,7 +372,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   agree(failed_code, failed_reason, "preparing the campaign", comm);
   embedded.reset();  // every rank's copy, once read
   const CampaignInfo campaign = with_camera_pixel_option(read_campaign(campaign_dir), vm);  // as rank 0 checked them above
-  vm = with_campaign_table_settings(vm, campaign);
+  vm = with_widefield_search_default(with_campaign_table_settings(vm, campaign), campaign);
   std::vector<std::string> plan_warnings;
   const std::vector<FovEntry> fovs = plan_fovs(campaign, rank == 0 ? &plan_warnings : nullptr);  // rank 0 says them
   if (rank == 0)

@@ -132,7 +132,7 @@ Report examine(const Target& t, bool verify) {
       // The tables as the run reads them: campaign.ini's xy-unit, columns, delimiter (a
       // command-line value that disagrees is refused by run, and said here).
       try {
-        *vm = with_campaign_table_settings(*vm, *campaign);
+        *vm = with_widefield_search_default(with_campaign_table_settings(*vm, *campaign), *campaign);
         *campaign = with_camera_pixel_option(*campaign, *vm);  // the camera pixel in effect, as run takes it
       } catch (const UsageError& e) {
         if (r.options_error.empty()) r.options_error = e.what();

@@ -35,6 +35,7 @@
 #include "core/progress.hpp"
 #include "loc/csv_reader.hpp"
 #include "loc/frame_window.hpp"
+#include "register/widefield_registration.hpp"
 #include "tiles/fusion.hpp"
 #include "tiles/stitch.hpp"
 #include "pyramid/ims_reader.hpp"
@@ -370,6 +371,17 @@ po::variables_map with_campaign_table_settings(po::variables_map vm, const Campa
     }
     vm.erase(key);
     vm.insert({key, po::variable_value(boost::any(value), false)});
+  }
+  return vm;
+}
+
+po::variables_map with_widefield_search_default(po::variables_map vm, const CampaignInfo& c) {
+  if (!vm.count("widefield-search-um")) return vm;
+  const double given = vm["widefield-search-um"].as<double>();
+  const double default_um = WidefieldRegOptions{}.max_shift_camera_px * c.camera_pixel_nm / 1000.0;
+  if (given > 0 && std::abs(given - default_um) <= 1e-6 * default_um) {
+    vm.erase("widefield-search-um");
+    vm.insert({"widefield-search-um", po::variable_value(boost::any(0.0), false)});
   }
   return vm;
 }

@@ -21,6 +21,9 @@ inline constexpr const char* kOptionalTableSettings[] = {"columns", "xy-unit", "
 // every run (its config.ini, the settings its FoVs are recorded with) and `status` read them
 // alike. A command-line value that disagrees cannot both be meant: UsageError.
 po::variables_map with_campaign_table_settings(po::variables_map vm, const CampaignInfo& c);
+// --widefield-search-um given as its default for this campaign (5 camera pixels: 0.54 at 108 nm)
+// is the default, 0: the same FoV setting as not giving it (a rerun is not refused for it).
+po::variables_map with_widefield_search_default(po::variables_map vm, const CampaignInfo& c);
 // The campaign with run's --camera-pixel-nm where campaign.ini gives none: one camera pixel for
 // the widefields and for tables in px (the option alone once set only the tables', and the
 // widefields were scaled at the default 108 nm). One that disagrees with campaign.ini's: UsageError.

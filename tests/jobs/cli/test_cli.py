@@ -573,6 +573,9 @@ class Cli(unittest.TestCase):
         # The search is a FoV setting: a rerun into that folder without it is refused.
         p = run("run", "--campaign", camp, "-o", out2, "--threads", "1", check=2)
         self.assertIn("widefield-search-um 3.0 -> (not given)", p.stderr)
+        # Its default given explicitly (5 camera pixels of 108 nm) is the default, not a change.
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--widefield-search-um", "0.54", check=0)
+        self.assertIn("2 already done", p.stderr)
 
     def test_a_saturated_widefield_is_said(self):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
