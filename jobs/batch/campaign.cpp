@@ -19,6 +19,7 @@
 #include "core/ini_text.hpp"
 #include "core/numeric.hpp"
 #include "loc/csv_reader.hpp"
+#include "tiles/pairwise.hpp"
 #include "tiles/tile_source.hpp"
 
 namespace annamosaic {
@@ -193,7 +194,7 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
     const double step = median(*steps), given_um = c.fov_um - step;
     if (given_um <= 0 && (c.overlap_um > 0 || given_um < -0.1))
       gap_axes.push_back(axis), gap_step = std::max(gap_step, step);
-    else if (given_um > 0 && std::abs(given_um - c.overlap_um) > std::max(0.2, 0.25 * std::max(given_um, c.overlap_um)))
+    else if (given_um > 0 && overlaps_disagree(given_um, c.overlap_um))
       other_axes.push_back(axis), other_step = std::max(other_step, step);
   }
   if (!gap_axes.empty())

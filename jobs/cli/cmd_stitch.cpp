@@ -232,7 +232,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (overlap_um < 0) {
     if (auto it = campaign.find("overlap-um"); it != campaign.end()) {
       overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
-      if (!no_overlap && std::abs(positions_overlap_um - overlap_um) > std::max(0.2, 0.25 * std::max(positions_overlap_um, overlap_um)))
+      if (!no_overlap && overlaps_disagree(positions_overlap_um, overlap_um))
         spdlog::warn("{}/campaign.ini's overlap-um is {:g}, but the stage positions overlap neighbouring tiles by {:.3g} um: "
                      "registration looks where the positions say, blending ramps over {:g} um (--overlap-um sets it)",
                      dir, overlap_um, positions_overlap_um, overlap_um);

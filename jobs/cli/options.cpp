@@ -170,6 +170,11 @@ po::parsed_options parse_ini(const std::string& path, const std::vector<IniEntry
   return kept;
 }
 
+bool is_unsigned_option(const po::value_semantic* sem) {
+  return dynamic_cast<const po::typed_value<std::size_t>*>(sem) || dynamic_cast<const po::typed_value<unsigned>*>(sem) ||
+         dynamic_cast<const po::typed_value<std::uint64_t>*>(sem);
+}
+
 // What a refused value should look like, from the option's type: Boost says only "is invalid".
 std::string expected_form(const po::options_description& desc, const std::string& key) {
   const auto* d = desc.find_nothrow(key, false);
@@ -177,9 +182,7 @@ std::string expected_form(const po::options_description& desc, const std::string
   const auto* sem = d->semantic().get();
   if (dynamic_cast<const po::typed_value<double>*>(sem))
     return ": expected a number with a decimal point '.', without a unit (the option's name says it: -nm, -um, -mb)";
-  if (dynamic_cast<const po::typed_value<std::size_t>*>(sem) || dynamic_cast<const po::typed_value<unsigned>*>(sem) ||
-      dynamic_cast<const po::typed_value<int>*>(sem) || dynamic_cast<const po::typed_value<std::uint64_t>*>(sem) ||
-      dynamic_cast<const po::typed_value<long>*>(sem))
+  if (is_unsigned_option(sem) || dynamic_cast<const po::typed_value<int>*>(sem) || dynamic_cast<const po::typed_value<long>*>(sem))
     return ": expected a whole number, without a unit";
   if (dynamic_cast<const po::typed_value<bool>*>(sem)) return ": expected true or false";
   return "";
@@ -191,10 +194,7 @@ void refuse_negative_unsigned(const po::parsed_options& parsed, const po::option
   for (const auto& o : parsed.options) {
     const auto* d = desc.find_nothrow(o.string_key, false);
     if (!d || o.value.empty()) continue;
-    const auto* sem = d->semantic().get();
-    const bool is_unsigned = dynamic_cast<const po::typed_value<std::size_t>*>(sem) ||
-                             dynamic_cast<const po::typed_value<unsigned>*>(sem) ||
-                             dynamic_cast<const po::typed_value<std::uint64_t>*>(sem);
+    const bool is_unsigned = is_unsigned_option(d->semantic().get());
     for (const auto& v : o.value)
       if (is_unsigned && boost::algorithm::trim_copy(v).rfind('-', 0) == 0)
         throw UsageError(place(o.string_key) + "--" + o.string_key + " must be 0 or more, not " + v);

@@ -63,6 +63,10 @@ bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min
          r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
 }
 
+bool overlaps_disagree(double a_um, double b_um) {
+  return std::abs(a_um - b_um) > std::max(0.2, 0.25 * std::max(a_um, b_um));
+}
+
 double nominal_overlap_um(const TileSource& source) {
   std::vector<double> overlaps_um;
   const double um_per_px = source.pixel_nm() / 1000.0;

@@ -43,6 +43,10 @@ struct TilePair {
 // Every horizontally and vertically adjacent pair of grid cells, sorted by (a, b).
 std::vector<TilePair> grid_neighbours(const TileSource& source);
 
+// Whether two overlaps (um) disagree beyond what stage error and rounding explain: 25% of the
+// larger and at least 0.2 um (campaign.ini's overlap-um against the positions', in run and stitch).
+bool overlaps_disagree(double a_um, double b_um);
+
 // The overlap the stage positions give neighbours (median over the pairs of grid_neighbours, in
 // um, along the axis that separates each pair; 0 with no pairs): the feather width when neither
 // the user nor campaign.ini says it.
