@@ -4,8 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/ini_text.hpp"
 #include "core/numeric.hpp"
+#include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
 #include "tiles/pairwise.hpp"
 #include "tiles/tile_source.hpp"
@@ -26,17 +29,22 @@ namespace annamosaic {
 namespace fs = std::filesystem;
 
 namespace {
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
-
 // campaign.ini holds one section, [campaign]; a key given twice or another section (a typo such as
 // [Campaign]) is refused: the last value silently winning ran a campaign without its widefields.
 std::map<std::string, std::pair<std::string, int>> read_ini_section(const std::string& path, const std::string& section) {
   std::ifstream in(path);
-  if (!in) throw IoError(path, "cannot open campaign description");
+  if (!in) {
+    const int open_errno = errno;
+    const fs::path dir = fs::path(path).parent_path();
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+      throw IoError(dir.string(), "is a file, not a campaign folder (the folder holding campaign.ini and positions.csv)");
+    if (!fs::exists(dir, ec)) throw IoError(dir.string(), "no such campaign folder");
+    if (!fs::exists(path, ec))
+      throw IoError(path, "missing: every campaign folder has one (`annamosaic init-campaign " + dir.string() +
+                              " ...` describes a folder of tables; `annamosaic simulate -o DIR` makes a campaign)");
+    throw IoError(path, std::string("cannot open the campaign description: ") + std::strerror(open_errno));
+  }
   const std::string text(std::istreambuf_iterator<char>(in), {});
   std::map<std::string, std::pair<std::string, int>> kv;
   for (const IniEntry& e : parse_ini_text(text, path)) {
@@ -99,6 +107,12 @@ CampaignInfo read_campaign(const std::string& dir) {
   get("frames", c.frames, false);
   get("table", c.table_pattern, false);
   get("widefield", c.widefield_pattern, false);
+  if (const auto it = kv.find("widefield-frames"); it != kv.end()) try {
+      parse_page_range(it->second.first);  // a typo would make every FoV's widefield "ignored"
+    } catch (const InputError& e) {
+      throw InputError(path, "widefield-frames = " + it->second.first + ": " +
+                                 std::string(e.what()).substr(e.file().size() + 2), it->second.second);
+    }
   get("widefield-frames", c.widefield_frames, false);
   get("positions", c.positions, false);
   // The table-reading keys, checked here (a typo found by the first FoV would fail them all).

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "imageio/tiff_io.hpp"
+#include "imgproc/filters.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
 #include "register/widefield_signal.hpp"
@@ -120,21 +121,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
         w->inputs["widefield"] = std::move(stamp);
       ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
       if (!note.empty()) w->warnings.push_back(note);
-      // NaN or infinite pixels (a float export's masked areas) would make every A-net output NaN:
-      // a few take the median of the others; a widefield of nothing else is no widefield.
-      if (const auto bad = static_cast<std::size_t>(std::count_if(wf.begin(), wf.end(), [](float v) { return !std::isfinite(v); }));
-          bad > 0) {  // the copy only then: a clean widefield (all of them, usually) costs one pass
-        if (bad == wf.size()) throw InputError(fov.widefield_path, "every pixel is NaN or infinite");
-        std::vector<float> finite;
-        finite.reserve(wf.size() - bad);
-        std::copy_if(wf.begin(), wf.end(), std::back_inserter(finite), [](float v) { return std::isfinite(v); });
-        std::nth_element(finite.begin(), finite.begin() + finite.size() / 2, finite.end());
-        const float median = finite[finite.size() / 2];
-        for (float& v : wf)
-          if (!std::isfinite(v)) v = median;
-        w->warnings.push_back(fmt::format("{}: {} of {} pixels are NaN or infinite: set to the median of the others ({:.4g})",
-                                          fov.widefield_path, bad, wf.size(), median));
-      }
+      if (std::string repaired = repair_nonfinite(wf, fov.widefield_path); !repaired.empty())
+        w->warnings.push_back(std::move(repaired));
       if (wf.empty()) throw InputError(fov.widefield_path, "empty image");
       const auto [lo_at, hi_at] = std::minmax_element(wf.begin(), wf.end());
       const float lo = *lo_at, top = *hi_at;

@@ -135,9 +135,11 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     if (!(o.sparse_fraction > 0 && o.sparse_fraction <= 1)) throw UsageError("--sparse-fraction must be in (0, 1]");
     o.read = table_options(vm);
     o.switch_id = vm["switch"].as<int>();
+    if (o.switch_id < 0) throw UsageError("--switch must be a structure id >= 0, not " + std::to_string(o.switch_id));
     if (vm.count("widefield")) {
       o.widefield = vm["widefield"].as<std::string>();
       o.widefield_frames = vm["widefield-frames"].as<std::string>();
+      page_range_option(vm, "widefield-frames");
       o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
       if (!(o.camera_pixel_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
       note_camera_pixel(o.widefield, vm);

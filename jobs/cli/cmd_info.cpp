@@ -157,8 +157,15 @@ std::string shell_quoted(const std::string& s) {
   return q + "'";
 }
 
-void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
+                     bool inputs_may_be_missing) {
   namespace fs = std::filesystem;
+  if (!inputs_may_be_missing)
+    for (const std::string& in : inputs) {
+      std::error_code ec;
+      if (!in.empty() && !fs::exists(in, ec))
+        throw IoError(in, "cannot open: " + (ec ? ec.message() : std::string("No such file or directory")));
+    }
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     for (const std::string& in : inputs)
       if (same_path(outputs[i], in))
@@ -180,6 +187,15 @@ void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<s
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
       throw IoError(dir.string(), std::string("cannot write in the output folder (") + std::strerror(errno) +
                                       "): nothing was written");
+  }
+}
+
+PageRange page_range_option(const po::variables_map& vm, const std::string& key) {
+  const std::string spec = vm[key].as<std::string>();
+  try {
+    return parse_page_range(spec);
+  } catch (const InputError& e) {
+    throw UsageError("--" + key + " " + spec + ": " + std::string(e.what()).substr(e.file().size() + 2));
   }
 }
 

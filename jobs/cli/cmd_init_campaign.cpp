@@ -73,7 +73,8 @@ bool check_sample_table(const std::string& path, double fov_um, const TableReadO
 
 int run_init_campaign(const po::variables_map& vm) {
   const std::string dir = vm["input"].as<std::string>();
-  if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the folder that holds the FoVs' files)");
+  if (!fs::is_directory(dir))
+    throw IoError(dir, std::string(fs::exists(dir) ? "not a folder" : "no such folder") + " (give the folder that holds the FoVs' files)");
   CampaignInitOptions o;
   fs::path abs = fs::absolute(dir).lexically_normal();
   if (abs.filename().empty()) abs = abs.parent_path();  // "data/run1/" names run1
@@ -88,6 +89,7 @@ int run_init_campaign(const po::variables_map& vm) {
   o.table_pattern = vm["table"].as<std::string>();
   o.widefield_pattern = vm["no-widefield"].as<bool>() ? "" : vm["widefield"].as<std::string>();
   o.widefield_frames = vm["widefield-frames"].as<std::string>();
+  page_range_option(vm, "widefield-frames");  // written to campaign.ini: checked first
   bool camera_given = !vm["camera-pixel-nm"].defaulted();
   o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
   for (const auto& [key, dst] : {std::pair<const char*, std::string*>{"xy-unit", &o.xy_unit}, {"columns", &o.columns},
@@ -154,16 +156,25 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   std::vector<WidefieldSize> sizes;  // as run checks them, from their TIFF headers
   std::vector<double> tags_nm;       // their resolution tags (0: none)
+  std::vector<std::string> unusable_widefields;
   for (const InitFov& f : plan.fovs) {
     if (f.widefield.empty()) continue;
     try {
       const TiffInfo info = read_tiff_info(dir + "/" + f.widefield);
+      // What run would ignore the widefield for, said now (the header tells it).
+      if (const std::string why = tiff_unsupported_reason(info); !why.empty()) {
+        unusable_widefields.push_back(dir + "/" + f.widefield + ": " + why);
+        continue;
+      }
       sizes.push_back({f.id, info.width, info.height});
       tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
       spdlog::warn("{}", e.what());
     }
   }
+  if (!unusable_widefields.empty())
+    spdlog::warn("{} widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
+                 "alone: {}{}", unusable_widefields.size(), unusable_widefields.front(), unusable_widefields.size() > 1 ? "; ..." : "");
   // The widefields' own resolution tags, when they all agree, all images have one size and that
   // size spans the FoV, say the camera pixel better than a default nobody chose; when they would
   // not be used, or disagree with the pixel given, it is said why.

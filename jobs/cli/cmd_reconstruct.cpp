@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include "core/log.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
+#include "imgproc/filters.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
 #include "register/widefield_signal.hpp"
@@ -28,10 +30,15 @@ ImageF read_widefield_mean(const std::string& path, const std::string& frames) {
   std::string note;
   ImageF mean = read_tiff_mean_or_all(path, parse_page_range(frames), note);
   if (!note.empty()) spdlog::warn("{} (--widefield-frames {})", note, frames);
+  if (const std::string repaired = repair_nonfinite(mean, path); !repaired.empty()) spdlog::warn("{}", repaired);
   return mean;
 }
 
 int run_reconstruct(const Command& self, const po::variables_map& vm) {
+  page_range_option(vm, "widefield-frames");
+  if (vm["switch"].as<int>() < 0)
+    throw UsageError("--switch must be a structure id >= 0 (microtubules 0, nuclear pores 1), not " +
+                     std::to_string(vm["switch"].as<int>()));
   anet::ReconstructorOptions ro;
   ro.device = device_option(vm);
   ro.precision = vm["precision"].as<std::string>();
@@ -88,6 +95,8 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
   // A widefield of background alone: the A-net would invent filaments from its noise.
   bool use_wf = has_wf;
+  // Why a widefield given is not used, said when nothing else is left to reconstruct from.
+  std::string wf_unused = " (with a --widefield of this field the A-net reconstructs from it alone)";
   if (has_wf) {
     const WidefieldSignal signal = widefield_signal(wf_raw.view(), cam_nm);
     if (!signal.has_structure()) {
@@ -97,6 +106,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
                                                                   "localizations (--table)");
       spdlog::warn("{}: {}: reconstructing from the localizations alone (no error map)", vm["widefield"].as<std::string>(), what);
       use_wf = false;
+      wf_unused = " (and the widefield shows no structure)";
     }
   }
   if (use_wf && !net.info().trained_with_widefield) {
@@ -106,6 +116,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     spdlog::warn("{} was trained without widefields (its Q never trained): reconstructing from the localizations alone, "
                  "with no error map", model);
     use_wf = false;
+    wf_unused = " (and the model was trained without widefields)";
   }
   ImageF sparse;
   std::string field_nm;  // where the image lies in the table's coordinates (a table's field)
@@ -113,9 +124,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     const std::string path = vm["table"].as<std::string>();
     const LocTable table = read_table_logged(path, vm);
     if (table.size() == 0 && !use_wf)
-      throw InputError(path, std::string("the table has no localizations: nothing to reconstruct") +
-                                 (has_wf ? " (and the widefield shows no structure)"
-                                         : " (with a --widefield of this field the A-net reconstructs from it alone)"));
+      throw InputError(path, "the table has no localizations: nothing to reconstruct" + wf_unused);
     if (table.size() == 0) spdlog::warn("{}: the table has no localizations: reconstructing from the widefield alone", path);
     if (table.size() > 0) {
       const TableStats st = compute_stats(table);
@@ -155,13 +164,24 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   } else if (has_sparse_tif) {
     const std::string path = vm["sparse"].as<std::string>();
     // The network only makes sense at the pixel size it was trained at.
-    const double file_nm = read_tiff_info(path).pixel_nm;
+    const TiffInfo info = read_tiff_info(path);
+    const double file_nm = info.pixel_nm;
     if (file_nm > 0 && std::abs(file_nm - px) > 0.01 * px)
       throw InputError(path, "the sparse image has " + fmt::format("{:g}", file_nm) + " nm pixels (resolution tags) but the model " +
                                  "was trained at " + fmt::format("{:g}", px) + " nm: render it at " + fmt::format("{:g}", px) +
                                  " nm (annamosaic render --pixel-nm " + fmt::format("{:g}", px) + ")");
     if (file_nm <= 0) spdlog::warn("{}: no pixel size in the file; taking it to be the model's {} nm", path, px);
+    // A stack here is no sparse image annamosaic writes: say which page is read, as stitch does.
+    if (info.pages > 1)
+      spdlog::warn("{}: {} pages; the first alone is the sparse image (render writes one page per image)", path, info.pages);
     sparse = read_tiff(path);
+    if (const std::string repaired = repair_nonfinite(sparse, path); !repaired.empty()) spdlog::warn("{}", repaired);
+    if (std::all_of(sparse.begin(), sparse.end(), [](float v) { return v == 0; })) {
+      if (!use_wf)
+        throw InputError(path, "every pixel is 0: no localizations, nothing to reconstruct" + wf_unused);
+      spdlog::warn("{}: every pixel is 0 (no localizations): reconstructing from the widefield alone", path);
+      sparse = ImageF();  // as a table without rows
+    }
   }
 
   ImageF L;

@@ -207,7 +207,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     try {
       embedded.emplace("annamosaic-demo", ".ini", embedded_demo_config());
     } catch (const std::exception& e) {
-      reason = e.what();
+      reason = error_text(e);
       code = failure_kind(e);
     }
     agree(code, reason, "writing the embedded configuration to the temporary folder ($TMPDIR)", comm);
@@ -271,6 +271,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     const bool no_gpu = vm["device"].as<std::string>() == "cuda" && cuda_device_count() == 0;
     agree(no_gpu ? 3 : 0, "--device cuda, but no GPU is visible here (or this LibTorch has no CUDA); use --device auto or cpu",
           "finding a GPU (--device cuda)", comm);
+    const std::string precision = vm["precision"].as<std::string>();
+    const bool cpu_precision_only = precision != "fp32" && vm["device"].as<std::string>() == "auto" && cuda_device_count() == 0;
+    agree(cpu_precision_only ? 1 : 0, "--precision " + precision + " needs a GPU (the CPU path runs fp32): none is visible here",
+          "checking --precision", comm);
   }
   int failed_code = 0;
   std::string failed_reason;
@@ -304,6 +308,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // nothing and leaves no new folder (its weights are loaded later, on every rank); and before
       // the settings the results were made with, which a mistyped --model would seem to change.
       if (stage != "stitch") check_model_for_run(vm["model"].as<std::string>(), vm["pixel-nm"].as<double>());
+      // (A simulation killed between its campaign.ini and positions.csv has ground_truth/: simulated again.)
+      if (!fs::exists(campaign_dir + "/positions.csv") && fs::exists(campaign_dir + "/campaign.ini") &&
+          !fs::exists(campaign_dir + "/ground_truth"))
+        throw IoError(campaign_dir + "/positions.csv", "missing, but campaign.ini is there: the campaign's positions file "
+                                                          "was moved or deleted; restore it, or describe the folder again "
+                                                          "(`annamosaic init-campaign " + campaign_dir + " ... --force`)");
       if (!fs::exists(campaign_dir + "/positions.csv")) {
         // A relative path is taken from the working folder (a batch job's is where it was submitted).
         const std::string here =
@@ -365,7 +375,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // change what `status` compares the mosaic with.
       if (stage == "stitch") write_run_config();
     } catch (const std::exception& e) {
-      failed_reason = e.what();
+      failed_reason = error_text(e);
       failed_code = failure_kind(e);
     }
   }
@@ -419,7 +429,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   ro.fov.use_widefield = !vm["no-widefield"].as<bool>();
   ro.fov.widefield_search_um = vm["widefield-search-um"].as<double>();
   ro.fov.failed_tile = vm["failed-tile"].as<std::string>();
-  if (ro.fov.failed_tile != "widefield" && ro.fov.failed_tile != "empty") throw UsageError("--failed-tile must be widefield or empty");
   ro.max_fovs = vm["max-fovs"].as<int>();
 
   if (stage == "all" || stage == "fovs") {
@@ -458,7 +467,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       model_reason = model_pixel_refusal(model, net->info().pixel_nm, ro.fov.pixel_nm);
       if (!model_reason.empty()) model_code = 1;
     } catch (const std::exception& e) {
-      model_reason = e.what();
+      model_reason = error_text(e);
       model_code = failure_kind(e);  // a missing model is a usage error (1), a broken one bad input (2)
     }
     agree(model_code, model_reason, "loading the model", comm);
@@ -739,7 +748,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       for (const char* sign : {"full?", "No space left", "quota", "Read-only file system", "Permission denied"})
         space = space || what.find(sign) != std::string::npos;
       if (!space) throw;
-      throw IoError(e.path(), what.substr(e.path().size() + 2) + "; make room in " + out +
+      throw IoError(e.path(), (e.path().empty() ? what : what.substr(e.path().size() + 2)) + "; make room in " + out +
                                   " (or fix its permissions) and run the same command again: the FoV results are kept, "
                                   "and the next run finishes the stitch stage");
     } catch (const Stopped& e) {
@@ -804,7 +813,7 @@ Command run_command() {
         ("campaign", po::value<std::string>()->default_value("out/demo/campaign"), "campaign folder (README: Campaign folder); the embedded demo with -o OUT alone: OUT/campaign")
         ("output,o", po::value<std::string>()->default_value("out/demo"), "output folder")
         ("stage", po::value<std::string>()->default_value("all"), "all, fovs (reconstruct only) or stitch")
-        ("simulate-if-missing", po::value<bool>()->default_value(true), "simulate an absent campaign from the config's [simulate] section (by default only into that section's output, when it names one)")
+        ("simulate-if-missing", bool_option(true), "simulate an absent campaign from the config's [simulate] section (by default only into that section's output, when it names one)")
         ("model", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5)")
         ("device", po::value<std::string>()->default_value("auto"), "auto (each rank a GPU if one is visible), cpu or cuda (refused without a GPU)")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
@@ -824,7 +833,7 @@ Command run_command() {
          "deflate level of mosaic.ims chunks, 1..9 (libdeflate: 1 fastest, higher smaller and slower)")
         ("search-um", double_default(2.5), "stage error covered by tile registration (per axis)")
         ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max")
-        ("register-widefield", po::value<bool>()->default_value(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");
+        ("register-widefield", bool_option(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");
     add_table_options(d);
   };
   c.run = [c](const po::variables_map& vm) { return run_run(c, vm); };

@@ -141,7 +141,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   // columns of blocks, exit 75, nothing under the output's name (as run's stitch stage).
   install_stop_handlers(/*also_interrupt=*/true);
   const std::string dir = vm["input"].as<std::string>();
-  if (!fs::is_directory(dir)) throw IoError(dir, "not a folder (give the campaign or tile folder)");
+  if (!fs::is_directory(dir))
+    throw IoError(dir, std::string(fs::exists(dir) ? "not a folder" : "no such folder") + " (give the campaign or tile folder)");
+  if (vm["layout-only"].as<bool>() && vm.count("from-layout"))
+    throw UsageError("--layout-only registers and writes a layout, --from-layout fuses with a layout given: one or the other");
   const std::string output = vm["output"].as<std::string>();
   // .ims: the pyramidal mosaic viewers open (as `run` writes it; `export` and `inspect` read it);
   // .tif: a flat tiled BigTIFF.
@@ -172,6 +175,11 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (pixel_nm < 0) throw UsageError("--pixel-nm must be > 0 (or 0: from the TIFF resolution tags)");
   const auto source = TiffTileSource::open(dir, positions, channels, pixel_nm, vm["skip-missing"].as<bool>());
   const TileSource& src = *source;
+  for (const TileChannelSpec& c : channels)
+    if (src.size() > 1 && c.pattern.find('{') == std::string::npos)
+      throw UsageError((c.name == "tiles" ? "--tiles " : "--channel " + c.name + "=") + c.pattern + " names the same file for " +
+                       "every one of the " + std::to_string(src.size()) + " tiles: use the fields {id}, {row} or {col} " +
+                       "(e.g. fov/{id}/widefield.tif, tile_{row+1:02d}_{col+1:02d}.tif)");
   if (source->positions_in_px())
     spdlog::info("{}: positions in tile pixels (x_px, y_px), at {:g} nm a pixel", positions, src.pixel_nm());
   // Positions in another unit than um (nm: a mosaic of 1.3 million px a side was being fused;
@@ -260,6 +268,13 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   std::size_t other_size = 0;
   for (std::size_t i = 1; i < src.size(); ++i)
     other_size += src.info(i).width_px != src.info(0).width_px || src.info(i).height_px != src.info(0).height_px;
+  // A tile of another size among equal ones (a cropped export) leaves gaps or extra overlap in
+  // the grid: named, since its neighbours' positions assume the common size.
+  if (other_size > 0 && other_size * 2 < src.size())
+    for (std::size_t i = 1, said = 0; i < src.size() && said < 5; ++i)
+      if (src.info(i).width_px != src.info(0).width_px || src.info(i).height_px != src.info(0).height_px)
+        ++said, spdlog::warn("{}: {} x {} px, the other tiles {} x {} px", source->path(i, 0), src.info(i).width_px, src.info(i).height_px,
+                     src.info(0).width_px, src.info(0).height_px);
   spdlog::info("{} tiles of {} x {} px{} at {} nm, channels: {}", src.size(), src.info(0).width_px, src.info(0).height_px,
                other_size ? fmt::format(" ({} of another size)", other_size) : std::string(), src.pixel_nm(), [&] {
                  std::string s;
@@ -279,6 +294,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   bool copy_layout = false;
   if (vm.count("from-layout")) {
     const std::string from = vm["from-layout"].as<std::string>();
+    if (std::error_code ec; !fs::exists(from, ec)) throw IoError(from, "cannot open the layout file (--from-layout)");
     tile_paths.push_back(from);
     std::error_code ec;
     copy_layout = !fs::equivalent(from, layout_path, ec);
@@ -287,7 +303,30 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                                       path_stem(output) + ".corner.png"};
   if (!vm.count("from-layout") || copy_layout) outputs.push_back(layout_path);
   if (ims) outputs.push_back(bdv_xml_path(output));
-  prepare_outputs(tile_paths, outputs);
+  // A `run` output folder's own files (its layout, mosaic, manifest, summaries) are that run's
+  // record: never replaced by a stitch (one over mosaic.ims left the run's status "out of date").
+  // Checked before prepare_outputs, which makes folders.
+  // (An output over an input is said as such by prepare_outputs.)
+  const bool over_an_input = std::any_of(outputs.begin(), outputs.end(), [&](const std::string& out) {
+    return std::any_of(tile_paths.begin(), tile_paths.end(), [&](const std::string& in) { return same_path(out, in); });
+  });
+  for (const std::string& path : over_an_input ? std::vector<std::string>() : outputs) {
+    const fs::path p(path), dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+    const std::string name = p.filename().string();
+    if (std::find(std::begin(kRunFolderFiles), std::end(kRunFolderFiles), name) != std::end(kRunFolderFiles) &&
+        fs::exists(dir / "manifest.jsonl"))
+      throw UsageError(path + " belongs to the run in " + dir.string() +
+                       " (it has a manifest.jsonl): write the stitch elsewhere (-o in another folder, or another name" +
+                       (name == "layout.json" ? ", or --layout FILE)" : ")"));
+    // A campaign's fov/ and ground_truth/ folders hold its raw data (a stitch -o there replaced a
+    // FoV's widefield stack that this stitch did not read).
+    const fs::path abs = fs::absolute(dir).lexically_normal();
+    for (fs::path up = abs; up.has_relative_path(); up = up.parent_path())
+      if ((up.filename() == "fov" || up.filename() == "ground_truth") && fs::exists(up.parent_path() / "campaign.ini"))
+        throw UsageError(path + " is inside the campaign " + up.parent_path().string() + " (its " + up.filename().string() +
+                         "/ folder holds the campaign's data): write the stitch elsewhere");
+  }
+  prepare_outputs(tile_paths, outputs, /*inputs_may_be_missing=*/true);
   {  // what stitches killed before they could commit left beside these outputs (a mosaic-sized .tmp)
     std::size_t files = 0;
     std::uintmax_t bytes = 0;
@@ -297,13 +336,6 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       files += n, bytes += b;
     }
     if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed stitches left", files, bytes / 1e6);
-  }
-  // A `run` output folder's layout.json is that run's record (its mosaic, its status): never replaced by a stitch.
-  if (!vm.count("from-layout") || copy_layout) {
-    const fs::path run_dir = fs::path(layout_path).has_parent_path() ? fs::path(layout_path).parent_path() : fs::path(".");
-    if (fs::path(layout_path).filename() == "layout.json" && fs::exists(run_dir / "manifest.jsonl"))
-      throw UsageError(layout_path + " belongs to the run in " + run_dir.string() +
-                       " (it has a manifest.jsonl): write the stitch elsewhere (-o in another folder, or --layout FILE)");
   }
   {  // An earlier stitch's files of these names are replaced (each as it is written): said.
     std::vector<std::string> earlier;
@@ -519,7 +551,12 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}{}", st.blocks, st.seconds,
                st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output,
                ims ? " and " + bdv_xml_path(output) : std::string());
+  const bool registered_here = registered;  // write_layout() disarms the keeper
   write_layout();
+  // An earlier fusion's kept registration is out of date once this one has registered and fused.
+  if (std::error_code ec; registered_here && fs::remove(path_stem(layout_path) + ".unfused.json", ec))
+    spdlog::info("removed {} (an earlier stitch's registration, replaced by {})", path_stem(layout_path) + ".unfused.json",
+                 layout_path);
   if (!vm["no-preview"].as<bool>()) {
     PreviewOptions po;
     po.colormap = Colormap::Gray;

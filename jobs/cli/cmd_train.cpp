@@ -218,6 +218,7 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
         t.switch_id = static_cast<int>(id);
       }
       t.widefield_frames = vm["widefield-frames"].as<std::string>();
+      page_range_option(vm, "widefield-frames");
       if (!t.widefield.empty()) note_camera_pixel(t.widefield, vm);  // tags that disagree: said, as reconstruct does
       d.tables.push_back(t);
     }
@@ -264,6 +265,10 @@ void check_train_output(const anet::TrainOptions& o) {
   if (o.output.back() == '/' || fs::is_directory(o.output, ec))
     throw UsageError("-o " + o.output + " is a folder: give the model's file name (e.g. " +
                      (fs::path(o.output) / "model.h5").lexically_normal().string() + ")");
+  // The model is an HDF5 file that run and reconstruct look up by name: a .csv or .tif name would
+  // hide what it is (as render and reconstruct insist on .tif).
+  if (const std::string ext = fs::path(o.output).extension().string(); ext != ".h5" && ext != ".hdf5")
+    throw UsageError("-o " + o.output + ": the model is an HDF5 file: name it .h5 (e.g. " + path_stem(o.output) + ".h5)");
   check_folder_can_hold(fs::path(o.output).parent_path(), "the model " + o.output);
   // The checkpoints' folder: made at the first step, so checked now (and by --dry-run).
   if (fs::exists(o.checkpoint_dir, ec) && !fs::is_directory(o.checkpoint_dir, ec))

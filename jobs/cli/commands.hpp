@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/options.hpp"
+#include "imageio/tiff_io.hpp"
 #include "loc/table_reader.hpp"
 #include "sim/campaign.hpp"
 
@@ -64,6 +65,9 @@ std::string path_stem(const std::string& path);
 // A command that writes a TIFF refuses -o of another extension (a TIFF named .csv or .png would be
 // taken for what its name says): a UsageError naming it.
 void require_tiff_name(const std::string& out);
+// The page range of option `key` (--widefield-frames 3-5), checked when the command starts (a
+// reversed range was an input error found once the widefield was read, or never without one).
+PageRange page_range_option(const po::variables_map& vm, const std::string& key);
 // Whether two paths name the same file or folder: the same file when both exist, else the same
 // absolute path once normalised (trailing '/' ignored).
 bool same_path(const std::string& a, const std::string& b);
@@ -73,7 +77,17 @@ std::string shell_quoted(const std::string& s);
 // Before any work: the files a command will write must be distinct and none may be one of its
 // inputs (a UsageError naming both), and their folders are created (an IoError naming the folder
 // when that fails, e.g. under a regular file), so a bad output path fails fast, not after the work.
-void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs);
+// An input that does not exist is an IoError before any folder is made (a typo left an empty
+// output folder behind); `inputs_may_be_missing` for stitch, whose missing tiles are holes under
+// --skip-missing.
+// The files `run` writes at the top of its output folder (which holds manifest.jsonl): what
+// another command (stitch) must never replace there.
+inline constexpr const char* kRunFolderFiles[] = {
+    "config.ini",       "manifest.jsonl",     "events.jsonl",       "bindings.jsonl",       "layout.json",
+    "mosaic.ims",       "mosaic.xml",         "mosaic.ome.tif",     "fov_settings.json",    "run_summary.json",
+    "stitch_summary.json", "campaign_verdict.json", "stage_now.json", "stitch_stopped.json"};
+void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
+                     bool inputs_may_be_missing = false);
 // Writes the effective configuration atomically to `path` and logs it.
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm);
 

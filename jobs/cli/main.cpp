@@ -130,8 +130,7 @@ int main(int argc, char** argv) {
   } catch (const std::filesystem::filesystem_error& e) {
     // A folder that cannot be made or read (a path under a regular file, no permission, disk
     // full) is the environment's, like IoError: name the path, say what the system said.
-    std::cerr << "annamosaic " << cmd->name << ": error: " << e.path1().string() << ": "
-              << e.code().message() << " (" << e.what() << ")\n";
+    std::cerr << "annamosaic " << cmd->name << ": error: " << error_text(e) << "\n";
     return 3;
   } catch (const std::exception& e) {
     if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": internal error: " << e.what() << "\n";

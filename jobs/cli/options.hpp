@@ -49,6 +49,13 @@ const std::string& invocation();
 // ("(=0.29999999999999999)") and sizes the help's columns by them.
 inline po::typed_value<double>* double_default(double v) { return po::value<double>()->default_value(v, fmt::format("{}", v)); }
 
+// A true/false option that may be given alone: `--register-widefield` is `--register-widefield true`;
+// `--register-widefield false` (two words) still reads the word (Boost takes a next token that is
+// not an option).
+inline po::typed_value<bool>* bool_option(bool default_value) {
+  return po::value<bool>()->default_value(default_value, default_value ? "true" : "false")->implicit_value(true, "true");
+}
+
 // INI text of the effective configuration: a [command] section with every option that has a value.
 std::string effective_config(const Command& cmd, const po::variables_map& vm);
 

@@ -108,7 +108,7 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step) {
       step();
     } catch (const std::exception& e) {
       mine = std::current_exception();
-      msg = e.what();
+      msg = error_text(e);
       kind = failure_kind(e);
     }
   }
@@ -394,8 +394,17 @@ void validate_run_options(const po::variables_map& vm) {
                      (device.rfind("cuda:", 0) == 0 ? ": run gives each rank its own GPU by its local rank; to use some GPUs "
                                                       "only, set CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1)"
                                                     : ""));
+  // Checked here, before the output folder is made or locked (refused later, they left a folder
+  // that status called a run stopped in its first seconds).
+  const std::string precision = vm["precision"].as<std::string>();
+  if (precision != "fp32" && precision != "tf32" && precision != "bf16" && precision != "fp16")
+    throw UsageError("--precision must be fp32, tf32, bf16 or fp16, not '" + precision + "'");
+  if (precision != "fp32" && device == "cpu")  // with auto, run checks that this node has a GPU (status may run elsewhere)
+    throw UsageError("--precision " + precision + " needs a GPU (the CPU path runs fp32) and --device is cpu");
+  if (const std::string t = vm["failed-tile"].as<std::string>(); t != "widefield" && t != "empty")
+    throw UsageError("--failed-tile must be widefield or empty, not '" + t + "'");
   const double px = vm["pixel-nm"].as<double>();
-  if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0");
+  if (!(px > 0) || !std::isfinite(px)) throw UsageError("--pixel-nm must be > 0, not " + fmt::format("{}", px));
   if (vm["in-flight"].as<std::size_t>() > 65536) throw UsageError("--in-flight must be between 0 and 65536");
   if (vm["anet-memory-mb"].as<std::size_t>() > (std::size_t{1} << 30)) throw UsageError("--anet-memory-mb must be >= 0");
   try {
@@ -598,7 +607,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                           lost.size() > 3 ? "; ..." : "");
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw_of_kind(2, error, "stitch");
+  if (!error.empty()) throw_of_kind(2, error, "stitch stage");
   // Nothing changed since the last complete stitch stage (a rerun to make sure, a requeued job that
   // had finished it): keep its mosaic rather than register and fuse again.
   std::string digest;  // rank 0's (it alone writes stitch_summary.json)
@@ -678,7 +687,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     if (n_bad > 1) mine_error += " (and " + std::to_string(n_bad - 1) + " more on this rank)";
     error = first_error(mine_error, comm);
     if (!error.empty())
-      throw_of_kind(2, error + ": run without --stage stitch (the FoV stage redoes such FoVs), which stitches after", "stitch");
+      throw_of_kind(2, error + ": run without --stage stitch (the FoV stage redoes such FoVs), which stitches after", "stitch stage");
   }
   // An OME-TIFF export of the mosaic about to be replaced would stay beside it, looking current
   // (also when --ome-tiff writes it anew: a stop before that export left the old one beside the
@@ -816,7 +825,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     error = e.what();
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw_of_kind(2, error, "stitch");
+  if (!error.empty()) throw_of_kind(2, error, "stitch stage");
   stop_point("fusing the mosaic (layout.json is written)", comm);
   if (rank == 0) note_step(out, "fusing the mosaic and its pyramid (mosaic.ims)");
 
@@ -839,7 +848,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     }
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw_of_kind(2, error, "stitch");
+  if (!error.empty()) throw_of_kind(2, error, "stitch stage");
   unsigned long long n = xs.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
   xs.resize(n);

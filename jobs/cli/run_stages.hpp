@@ -64,7 +64,7 @@ std::string table_settings_change(const nlohmann::json& recorded, const po::vari
 // for a failure all ranks agreed on: ranks other than 0 mark it echoed, so that only rank 0's
 // final line is printed (mark_failure_echoed).
 int failure_kind(const std::exception& e);
-[[noreturn]] void throw_of_kind(int kind, const std::string& msg, const std::string& where = "run");
+[[noreturn]] void throw_of_kind(int kind, const std::string& msg, const std::string& where = "");
 
 // Runs `step` on rank 0 only (a file only rank 0 writes). Collective: if it throws, rank 0
 // rethrows its exception and every other rank throws one of the same kind naming rank 0, so no

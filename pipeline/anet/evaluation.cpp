@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
+#include "imgproc/filters.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
 #include "render/render.hpp"
@@ -214,6 +215,7 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     std::string note;
     wf_raw = read_tiff_mean_or_all(opt.widefield, parse_page_range(opt.widefield_frames), note);
     if (!note.empty()) spdlog::warn("{} (--widefield-frames {})", note, opt.widefield_frames);
+    if (const std::string repaired = repair_nonfinite(wf_raw, opt.widefield); !repaired.empty()) spdlog::warn("{}", repaired);
   } else if (const FarOutliers o = far_outliers(table); !o.rows.empty()) {
     throw InputError(opt.table, far_outliers_message(table, o) + " Fix the table: the images are fitted to its extent");
   }

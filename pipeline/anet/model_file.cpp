@@ -61,8 +61,15 @@ struct Writer {
     Hid space = dims.empty() ? checked(H5Screate(H5S_SCALAR), H5Sclose, "dataspace")
                              : checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,
                                        "dataspace");
-    Hid ds = checked(H5Dcreate2(group, arr.name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                H5P_DEFAULT),
+    // Each array chunked whole with a Fletcher-32 checksum, which HDF5 checks on every read: a
+    // damaged copy (a bad disk, a transfer cut short) is refused rather than reconstructing with
+    // altered weights. Scalars and empty arrays cannot be chunked.
+    Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
+    if (!dims.empty() && n > 0) {
+      check(H5Pset_chunk(dcpl.get(), static_cast<int>(dims.size()), dims.data()), "dataset " + arr.name);
+      check(H5Pset_fletcher32(dcpl.get()), "dataset " + arr.name);
+    }
+    Hid ds = checked(H5Dcreate2(group, arr.name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                      H5Dclose, "dataset " + arr.name);
     if (n > 0) check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arr.data.data()), "dataset " + arr.name);
   }
@@ -131,8 +138,23 @@ struct Reader {
       n *= static_cast<std::size_t>(d);
     }
     arr.data.resize(n);
-    if (n > 0 && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arr.data.data()) < 0)
-      fail("cannot read dataset '" + where + "' (truncated or corrupt file?): " + h5::error_text());
+    if (n > 0 && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arr.data.data()) < 0) {
+      const std::string why = h5::error_text();
+      Hid dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+      unsigned flags = 0;
+      std::size_t nelmts = 0;
+      char filter_name[32];
+      // HDF5 says "Fletcher32 checksum" when the data fail it; a file cut short fails otherwise.
+      const bool checksummed = dcpl.ok() &&
+                               H5Pget_filter_by_id2(dcpl.get(), H5Z_FILTER_FLETCHER32, &flags, &nelmts, nullptr,
+                                                    sizeof filter_name, filter_name, nullptr) >= 0 &&
+                               why.find("Fletcher32") != std::string::npos;
+      fail("cannot read dataset '" + where + "'" +
+           (checksummed ? ": its checksum does not match its data, the file is damaged (copy it again from where it came "
+                          "from, or retrain)"
+                        : " (truncated or corrupt file?)") +
+           ": " + why);
+    }
     // One NaN or infinity in a weight makes every output NaN: refuse the model, not each FoV.
     if (const auto bad = std::find_if(arr.data.begin(), arr.data.end(), [](float v) { return !std::isfinite(v); });
         bad != arr.data.end())

@@ -143,6 +143,7 @@ ImageF read_widefield(const TableDatasetSpec& s) {
   std::string note;  // the same rule as `run` and `reconstruct` for a stack shorter than asked
   ImageF wf = read_tiff_mean_or_all(s.widefield, parse_page_range(s.widefield_frames), note);
   if (!note.empty()) spdlog::warn("{}", note);
+  if (const std::string repaired = repair_nonfinite(wf, s.widefield); !repaired.empty()) spdlog::warn("{}", repaired);
   return wf;
 }
 
@@ -254,7 +255,8 @@ TrainingData::TrainingData(const DataOptions& opt) {
   if (opt.source == "simulate") {
     impl->sim = std::make_unique<FieldSimulator>(opt.sim, opt.pixel_nm);
   } else if (opt.source == "tables") {
-    if (opt.tables.empty()) throw InputError("source = tables", "no datasets given (dataset = TABLE[,WIDEFIELD[,SWITCH]] or campaign = DIR)");
+    if (opt.tables.empty())
+      throw InputError("--source tables", "no data given: --dataset TABLE[,WIDEFIELD[,SWITCH]] (repeatable) or --campaign DIR");
     std::vector<std::pair<std::string, std::int64_t>> short_tables;  // said once, not per table
     std::vector<std::string> empty_fovs;
     std::map<std::string, std::string> seen;  // content fingerprint -> the first table with it

@@ -2,6 +2,7 @@
 // Exceptions with context. Libraries throw these at I/O boundaries; the job layer catches them
 // per FoV. The message always names the file and, where known, the line and column (1-based).
 #include <cstdint>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -26,6 +27,7 @@ class InputError : public Error {
  private:
   static std::string format(const std::string& file, const std::string& what, std::int64_t line, std::int64_t column,
                             const std::string& column_name) {
+    if (file.empty()) return what;  // the message names its own place
     std::string s = file;
     if (line > 0) s += ":" + std::to_string(line);
     if (column > 0) s += ": column " + std::to_string(column) + (column_name.empty() ? "" : " (\"" + column_name + "\")");
@@ -38,7 +40,7 @@ class InputError : public Error {
 // Environment failures: cannot open, disk full, permission denied.
 class IoError : public Error {
  public:
-  IoError(const std::string& path, const std::string& what) : Error(path + ": " + what), path_(path) {}
+  IoError(const std::string& path, const std::string& what) : Error(path.empty() ? what : path + ": " + what), path_(path) {}
   const std::string& path() const { return path_; }
 
  private:
@@ -51,5 +53,17 @@ class Stopped : public Error {
  public:
   using Error::Error;
 };
+
+// An exception's message for users: a std::filesystem error as "PATH: what was tried: what the
+// system said" ("out: cannot create directories: Not a directory"), not the library's
+// "filesystem error: ... [out]"; any other exception's what().
+inline std::string error_text(const std::exception& e) {
+  const auto* fe = dynamic_cast<const std::filesystem::filesystem_error*>(&e);
+  if (!fe) return e.what();
+  std::string op = fe->what();
+  if (const std::string prefix = "filesystem error: "; op.rfind(prefix, 0) == 0) op.erase(0, prefix.size());
+  if (const auto bracket = op.find(" ["); bracket != std::string::npos) op.erase(bracket);
+  return fe->path1().empty() ? op : fe->path1().string() + ": " + op;
+}
 
 }  // namespace annamosaic

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -284,6 +285,19 @@ std::string trim(const std::string& s) {
   return b < e ? std::string(b, e) : std::string();
 }
 
+// The number in an ImageJ description's "key=N" line (channels=2), 0 if absent or not ImageJ's.
+std::size_t imagej_count(const std::string& description, const std::string& key) {
+  if (description.rfind("ImageJ=", 0) != 0) return 0;
+  for (std::size_t pos = 0; pos < description.size();) {
+    std::size_t end = description.find('\n', pos);
+    if (end == std::string::npos) end = description.size();
+    const std::string line = description.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.rfind(key + "=", 0) == 0) return static_cast<std::size_t>(std::strtoull(line.c_str() + key.size() + 1, nullptr, 10));
+  }
+  return 0;
+}
+
 // Nanometres per unit named by an ImageJ description's "unit=" line, 0 if absent or unknown.
 double imagej_unit_nm(const std::string& description) {
   if (description.rfind("ImageJ=", 0) != 0) return 0;
@@ -516,6 +530,17 @@ std::string page_count_text(std::size_t n) { return std::to_string(n) + (n == 1 
 
 // ---------------------------------------------------------------------------------------------
 
+std::string tiff_unsupported_reason(const TiffInfo& info) {
+  PageLayout l;
+  l.width = static_cast<std::uint32_t>(info.width);
+  l.height = static_cast<std::uint32_t>(info.height);
+  l.bits = static_cast<std::uint16_t>(info.bits_per_sample);
+  l.format = static_cast<std::uint16_t>(info.sample_format);
+  l.samples = static_cast<std::uint16_t>(info.samples_per_pixel);
+  l.photometric = static_cast<std::uint16_t>(info.photometric);
+  return unsupported_reason(l);
+}
+
 TiffInfo read_tiff_info(const std::string& path) {
   TiffFile tif(path, "r");
   require_readable(tif, path);
@@ -582,10 +607,18 @@ ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::stri
   if (info_out) *info_out = info;
   if (info.pages < pages.first || (pages.last != 0 && info.pages < pages.last)) {
     const std::string asked = "pages " + std::to_string(pages.first) + "-" + (pages.last ? std::to_string(pages.last) : "");
-    note = path + (info.pages == 1 ? ": a single image, used as is (" + asked + " asked for)"
-                                   : ": " + std::to_string(info.pages) + " pages, fewer than the " + asked +
-                                         " asked for: averaging all pages");
-    pages = PageRange{1, 0};
+    // The pages asked for that exist, if any: the first pages of a stack are the ones the range
+    // leaves out (a shutter's motion blur), so they come in only when nothing else is there.
+    if (info.pages > 1 && info.pages >= pages.first) {
+      note = path + ": " + std::to_string(info.pages) + " pages, fewer than the " + asked + " asked for: averaging pages " +
+             std::to_string(pages.first) + "-" + std::to_string(info.pages);
+      pages.last = info.pages;
+    } else {
+      note = path + (info.pages == 1 ? ": a single image, used as is (" + asked + " asked for)"
+                                     : ": " + std::to_string(info.pages) + " pages, fewer than the " + asked +
+                                           " asked for: averaging all pages");
+      pages = PageRange{1, 0};
+    }
   }
   return read_tiff_mean(path, pages);
 }
@@ -600,6 +633,15 @@ ImageF read_tiff_mean(const std::string& path, PageRange range) {
     throw InputError(path, "invalid page range " + wanted + " (pages are 1-based)");
   if (last > pages)
     throw InputError(path, "pages " + wanted + " requested but the file has " + page_count_text(pages));
+
+  // An ImageJ hyperstack interleaves its channels page by page: an average of pages would mix
+  // them (a widefield of two colours read as one noisy image).
+  select_page(tif, path, 0);
+  if (const std::size_t channels = imagej_count(current_description(tif.get()), "channels");
+      channels > 1 && last > range.first)  // one page is one channel: read as asked
+    throw InputError(path, "an ImageJ hyperstack of " + std::to_string(channels) + " channels, interleaved page by page: " +
+                               "averaging pages " + wanted + " would mix them; save the channel to use as a stack of " +
+                               "its own (Fiji: Image > Color > Split Channels)");
 
   Image<double> sum;
   for (std::size_t p = range.first; p <= last; ++p) {

@@ -51,6 +51,9 @@ struct TiffInfo {
 
 // Describes the file (first page, page count) without validating that read_tiff() supports it.
 TiffInfo read_tiff_info(const std::string& path);
+// Empty when read_tiff() can read a file of this description (its first page), else what is wrong
+// and what to do: checks that need the header alone (a campaign's files, before a run).
+std::string tiff_unsupported_reason(const TiffInfo& info);
 
 // Reads one page (0-based) as float.
 ImageF read_tiff(const std::string& path, std::size_t page = 0);
@@ -66,8 +69,9 @@ PageRange parse_page_range(const std::string& spec);
 // Mean of the selected pages (e.g. widefield "frames 3-5, mean"), summed in double. All pages
 // must have the same size; a range beyond the page count is an InputError.
 ImageF read_tiff_mean(const std::string& path, PageRange pages);
-// The same, but a file with fewer pages than asked (one widefield image where a stack was
-// expected) gives the mean of all its pages, and `note` says so (else it is left empty).
+// The same, but a file with fewer pages than asked gives the mean of the pages asked for that it
+// has (3 pages, 3-5 asked: page 3), or of all its pages when it has none of them (one widefield
+// image where a stack was expected), and `note` says so (else it is left empty).
 // `info`, when given, receives the file's TiffInfo (pixel size, pages) read on the way.
 ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note, TiffInfo* info = nullptr);
 

@@ -3,11 +3,16 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <iterator>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace annamosaic {
 namespace {
@@ -174,6 +179,22 @@ ImageF block_min_floor(ImageView<const float> im, std::size_t block_px) {
       smooth(bx, by) = static_cast<float>(sum / n);
     }
   return resize_bilinear(smooth.view(), W, H);  // block centres to pixel centres
+}
+
+std::string repair_nonfinite(ImageF& img, const std::string& path) {
+  const auto finite = [](float v) { return std::isfinite(v); };
+  const auto bad = static_cast<std::size_t>(std::count_if(img.begin(), img.end(), [&](float v) { return !finite(v); }));
+  if (bad == 0) return "";  // the usual case costs one pass, no copy
+  if (bad == img.size()) throw InputError(path, "every pixel is NaN or infinite");
+  std::vector<float> kept;
+  kept.reserve(img.size() - bad);
+  std::copy_if(img.begin(), img.end(), std::back_inserter(kept), finite);
+  std::nth_element(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() / 2), kept.end());
+  const float median = kept[kept.size() / 2];
+  for (float& v : img)
+    if (!finite(v)) v = median;
+  return fmt::format("{}: {} of {} pixels are NaN or infinite: set to the median of the others ({:.4g})", path, bad, img.size(),
+                     median);
 }
 
 }  // namespace annamosaic

@@ -2,6 +2,7 @@
 // Small image filters over the one image type. Pure functions: buffers in, buffers out,
 // deterministic for any thread count (each output pixel is computed by one task).
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "core/image.hpp"
@@ -31,5 +32,11 @@ ImageF downsample_mean(ImageView<const float> in, std::size_t factor);
 // wider than the gaps between structures a block's minimum is background, so image - floor keeps
 // the structure and loses the background's slow variations.
 ImageF block_min_floor(ImageView<const float> in, std::size_t block_px);
+
+// NaN or infinite pixels (a float export's masked areas) set to the median of the finite ones: one
+// of them would make every A-net output NaN. Returns "" when every pixel was finite, else the
+// warning to give ("PATH: N of M pixels are NaN or infinite: set to the median of the others (V)");
+// an InputError naming `path` when no pixel is finite (an image of nothing).
+std::string repair_nonfinite(ImageF& img, const std::string& path);
 
 }  // namespace annamosaic

@@ -259,6 +259,12 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
         field = cells.size();
       }
     }
+    // `1,"123,100`: split at the commas it reads as x = 123, the cell's quote never closed: what
+    // was meant (123100? a cell cut short?) cannot be told.
+    if (error.empty() && std::memchr(p, '"', le - p) && std::count(p, le, '"') % 2 == 1) {
+      error = "a quote (\") opened and never closed on this line: fix the line (numbers need no quotes)";
+      error_col = 0;
+    }
     if (field != plan.n_fields && error.empty()) {
       if (!has_newline && is_last && field < plan.n_fields)
         error = "truncated last line: " + std::to_string(field) + " of " + std::to_string(plan.n_fields) +

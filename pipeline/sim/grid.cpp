@@ -1,5 +1,7 @@
 #include "sim/grid.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -17,6 +19,10 @@ GridOrder parse_grid_order(const std::string& s) {
 
 void check_grid_options(const GridOptions& opt) {
   if (opt.rows < 1 || opt.cols < 1) throw InputError("--rows/--cols", "grid must have at least one row and column");
+  // FoV ids are ints and every FoV is a folder of files: a typo's 100000 x 100000 ran out of memory.
+  if (const auto n = static_cast<long long>(opt.rows) * opt.cols; n > kMaxGridFovs)
+    throw InputError("--rows/--cols", fmt::format("a grid of {} x {} = {} FoVs; at most {} FoVs (ANNA-PALM's largest "
+                                                  "mosaic was 33 x 33)", opt.rows, opt.cols, n, kMaxGridFovs));
   if (!(opt.fov_um > 0) || opt.overlap_um < 0 || opt.overlap_um >= opt.fov_um)
     throw InputError("--overlap-um", "overlap must be >= 0 and smaller than the FoV");
 }

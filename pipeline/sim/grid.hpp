@@ -27,6 +27,9 @@ struct FovPlacement {
   double true_x_um = 0, true_y_um = 0;
 };
 
+// The most FoVs a grid may have (FoV ids are ints, each FoV a folder of files).
+inline constexpr long long kMaxGridFovs = 1000000;
+
 // InputError naming the option when the grid cannot be made (no rows, overlap not smaller than
 // the FoV). make_grid checks it too; callers check it early, before any work.
 void check_grid_options(const GridOptions& opt);

@@ -194,15 +194,22 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
 std::pair<std::vector<double>, std::vector<double>> read_layout_positions(const std::string& path, const TileSource& source) {
   std::ifstream in(path);
   if (!in) throw IoError(path, "cannot open the layout file");
+  // nlohmann's messages start "[json.exception.type_error.302] ": users get the rest.
+  const auto plain = [](const nlohmann::json::exception& e) {
+    const std::string w = e.what();
+    const auto end = w.rfind("] ", w.find(' '));
+    return w.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? w.substr(end + 2) : w;
+  };
   nlohmann::json j;
   try {
     in >> j;
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(path, std::string("not valid JSON: ") + e.what());
+    throw InputError(path, std::string("not valid JSON: ") + plain(e));
   }
+  if (!j.is_object() || !j.contains("format") || j["format"] != "annamosaic-layout-1")
+    throw InputError(path, "not an annamosaic layout file (the layout.json that stitch or run writes)");
   std::map<int, nlohmann::json> tiles;
   try {
-    if (j.at("format").get<std::string>() != "annamosaic-layout-1") throw InputError(path, "not an annamosaic layout file");
     const double pixel_nm = j.at("settings").at("pixel_nm").get<double>();
     if (std::abs(pixel_nm - source.pixel_nm()) > 1e-6 * pixel_nm)
       throw InputError(path, fmt::format("the layout is at {:g} nm per pixel, the tiles at {:g} nm: make a layout of these "
@@ -214,7 +221,7 @@ std::pair<std::vector<double>, std::vector<double>> read_layout_positions(const 
       tiles[t.at("id").get<int>()] = t;
     }
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(path, std::string("malformed layout: ") + e.what());
+    throw InputError(path, std::string("malformed layout: ") + plain(e));
   }
   // Another set of tiles (another size, another grid) would be fused at positions made for others;
   // a subset of the layout's tiles (a region fused again) is fine.

@@ -61,7 +61,11 @@ TileChannelSpec parse_channel_spec(const std::string& spec) {
   if (const std::size_t at = c.pattern.rfind('@'); at != std::string::npos) {
     c.pages = c.pattern.substr(at + 1);
     c.pattern = c.pattern.substr(0, at);
-    parse_page_range(c.pages);  // validates now, with the spec in the message
+    try {
+      parse_page_range(c.pages);  // validates now, with the spec in the message
+    } catch (const InputError& e) {
+      throw InputError("--channel", "'" + spec + "': " + e.what());
+    }
   }
   if (c.pattern.empty()) throw InputError("--channel", "'" + spec + "': empty file pattern");
   return c;

@@ -709,6 +709,58 @@ class Cli(unittest.TestCase):
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)
+        # ... said before the output's folder is made (a typo left an empty folder behind).
+        p = run("render", "/nonexistent/x.csv", "-o", os.path.join(self.dir, "new", "x.tif"), check=3)
+        self.assertIn("/nonexistent/x.csv: cannot open: No such file or directory", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "new")))
+        # A folder that cannot be made is said as the system said it, without the library's wording.
+        afile = os.path.join(self.dir, "afile")
+        with open(afile, "w") as fh:
+            fh.write("x")
+        p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o", afile, "--no-frc", check=3)
+        self.assertIn("error: %s: cannot create directories: Not a directory\n" % afile, p.stderr)
+        self.assertNotIn("filesystem error", p.stderr)
+
+    def test_run_options_refused_leave_no_folder_and_true_false_options_stand_alone(self):
+        camp = os.path.join(self.dir, "camp")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "1", "--fov-um", "5", "--frames", "200", "-q", check=0)
+        for bad, said in ((["--failed-tile", "black"], "--failed-tile must be widefield or empty, not 'black'"),
+                          (["--precision", "fp16", "--device", "cpu"], "--precision fp16 needs a GPU (the CPU path runs fp32)"),
+                          (["--precision", "fp8"], "--precision must be fp32, tf32, bf16 or fp16, not 'fp8'")):
+            out = os.path.join(self.dir, "refused")
+            p = run("run", "--campaign", camp, "-o", out, *bad, check=1)
+            self.assertIn(said, p.stderr)
+            self.assertNotIn("error: run:", p.stderr)
+            self.assertFalse(os.path.exists(out), bad)  # status called such a folder a run killed early
+        # --register-widefield alone is --register-widefield true; a word after it is its value.
+        out = os.path.join(self.dir, "out")
+        run("run", "--campaign", camp, "-o", out, "--threads", "1", "--register-widefield", "--stage", "fovs", "-q", check=0)
+        with open(os.path.join(out, "config.ini")) as fh:
+            self.assertIn("register-widefield = true\n", fh.read())
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--register-widefield", "maybe", check=1)
+        self.assertIn("the argument ('maybe') for option '--register-widefield' is invalid", p.stderr)
+        # A campaign folder missing one of its two files: said as such (not the demo's [simulate] advice).
+        part = os.path.join(self.dir, "part")
+        os.makedirs(part)
+        shutil.copy(os.path.join(camp, "campaign.ini"), part)
+        p = run("run", "--campaign", part, "-o", os.path.join(self.dir, "p-out"), check=3)
+        self.assertIn("annamosaic run: error: preparing the campaign failed: " + part + "/positions.csv: missing, but "
+                      "campaign.ini is there", p.stderr)
+        self.assertNotIn("[simulate]", p.stderr)
+        os.remove(os.path.join(part, "campaign.ini"))
+        shutil.copy(os.path.join(camp, "positions.csv"), part)
+        p = run("run", "--campaign", part, "-o", os.path.join(self.dir, "p-out"), check=3)
+        self.assertIn("annamosaic run: error: preparing the campaign failed: " + part + "/campaign.ini: missing: every "
+                      "campaign folder has one (`annamosaic init-campaign " + part, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "p-out")))
+        # A page range in campaign.ini that cannot be: the file's line, not every FoV's widefield ignored.
+        shutil.copy(os.path.join(camp, "campaign.ini"), part)
+        with open(os.path.join(part, "campaign.ini")) as fh:
+            text = fh.read()
+        with open(os.path.join(part, "campaign.ini"), "w") as fh:
+            fh.write(re.sub(r"(?m)^widefield-frames = .*$", "widefield-frames = 5-3", text))
+        p = run("run", "--campaign", part, "-o", os.path.join(self.dir, "p-out"), check=2)
+        self.assertRegex(p.stderr, re.escape(part) + r"/campaign.ini:\d+: widefield-frames = 5-3: expected 'all', 'N'")
 
     def test_table_info_on_every_shared_file(self):
         expected = {"thunderstorm-3d-export.csv": 11195, "u2os-microtubule-single-lume.csv": 2848,
@@ -774,6 +826,10 @@ class Simulate(unittest.TestCase):
     def test_bad_options_are_named(self):
         p = run("simulate", "-o", os.path.join(self.dir, "x"), "--structure", "actin", check=1)
         self.assertIn("actin", p.stderr)
+        # A typo's grid of 10^10 FoVs: refused by name (it ran out of memory, an "internal error").
+        p = run("simulate", "-o", os.path.join(self.dir, "x"), "--rows", "100000", "--cols", "100000", check=1)
+        self.assertIn("a grid of 100000 x 100000 = 10000000000 FoVs; at most 1000000 FoVs", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
         p = run("simulate", "-o", os.path.join(self.dir, "x"), "--overlap-um", "30", "--fov-um", "10", check=1)
         self.assertIn("overlap", p.stderr)
 
@@ -1094,6 +1150,23 @@ class InitCampaign(unittest.TestCase):
         self.assertRegex(p.stderr, r"r01_c02.csv: skipped 1 malformed row\(s\) of \d+ \(--skip-bad-rows\); first: .*"
                                    r"\(`run` stops at such a row unless given --skip-bad-rows\)")
         self.assertRegex(p.stderr, r"r01_c01.csv: .*\(its FoV will fail as it is\)")
+
+    def test_widefields_run_cannot_read_and_a_bad_page_range_are_said_at_once(self):
+        data = os.path.join(self.dir, "data")
+        os.makedirs(os.path.join(data, "wf"))
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+        tifffile.imwrite(os.path.join(data, "wf", "r01_c01.tif"), np.zeros((5, 60, 60), np.uint16))
+        tifffile.imwrite(os.path.join(data, "wf", "r01_c02.tif"), np.zeros((60, 60, 3), np.uint8), photometric="rgb")
+        args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "6.5", "--overlap-um", "0.5",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--widefield", "wf/r{row+1:02d}_c{col+1:02d}.tif"]
+        p = run(*args, "--widefield-frames", "0-2", check=1)
+        self.assertIn("--widefield-frames 0-2: expected 'all', 'N', 'N-M' or 'N-' with 1-based page numbers", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        p = run(*args, check=0)
+        self.assertIn("1 widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
+                      "alone: " + os.path.join(data, "wf", "r01_c02.tif") + ": RGB (3 samples per pixel) is not supported",
+                      p.stderr)
 
     def test_the_widefields_resolution_tags_give_the_camera_pixel_when_none_is_given(self):
         data = os.path.join(self.dir, "data")

@@ -100,7 +100,7 @@ refusal() {  # the submit script's message for these configurations; fails if it
   msg=$("$src/slurm/submit-campaign.sh" --dry-run "$@" 2>&1) && fail "submitted $*: $msg"
   echo "$msg"
 }
-refusal grid-missing.ini grid-a.ini | grep -q "no-such-grid/campaign/campaign.ini: cannot open" ||
+refusal grid-missing.ini grid-a.ini | grep -q "no-such-grid/campaign: no such campaign folder" ||
   fail "the missing campaign is not named"
 refusal grid-a.ini grid-same-output.ini | grep -q "grid-same-output.ini and grid-a.ini both write to $work/grid-a/out" ||
   fail "the shared output folder is not named"

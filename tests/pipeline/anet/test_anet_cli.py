@@ -107,6 +107,22 @@ class Train(unittest.TestCase):
         self.assertEqual([int(r["step"]) for r in rows], [1, 2, 3])
         self.assertTrue(all(np.isfinite(float(r["g"])) for r in rows))
         self.assertEqual([r["validation_ms_ssim"] != "" for r in rows], [False, True, False])
+        # Every array carries HDF5's Fletcher-32 checksum: bytes changed inside a weight (a bad
+        # copy) refuse the model, where the altered weights used to reconstruct without a word.
+        bad = d / "damaged.h5"
+        shutil.copy(d / "m.h5", bad)
+        with h5py.File(bad, "r") as f:
+            w = f["generator/enc2.conv.weight"]
+            self.assertTrue(w.fletcher32)
+            offset = w.id.get_chunk_info(0).byte_offset
+        with open(bad, "r+b") as fh:
+            fh.seek(offset + 16)
+            fh.write(bytes(64))
+        p = run("reconstruct", "--model", bad, "-o", d / "x.tif", "--table", EPFL, "--frames", "first:36", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("damaged.h5: cannot read dataset 'generator/enc2.conv.weight': its checksum does not match its data, "
+                      "the file is damaged", p.stderr)
+        self.assertFalse((d / "x.tif").exists())
 
     def test_kill_9_loses_at_most_the_checkpoint_interval(self):
         d = TMP / "kill"
@@ -534,6 +550,32 @@ class Reconstruct(unittest.TestCase):
         self.assertIn("40 nm pixels", p.stderr)
         self.assertIn("trained at 20 nm", p.stderr)
 
+    def test_nan_pixels_are_repaired_and_a_stacked_or_empty_sparse_image_is_said(self):
+        # One NaN in a float widefield or sparse image made every output pixel NaN, exit 0, unsaid.
+        wf = tifffile.imread(self.d / "wf.tif")
+        wf[5, 7], wf[9, 2] = np.nan, np.inf
+        tifffile.imwrite(self.d / "wf-nan.tif", wf)
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "n.tif", "--table", EPFL, "--frames", "first:36",
+                "--widefield", self.d / "wf-nan.tif", "--widefield-frames", "1", "--no-preview")
+        self.assertIn("wf-nan.tif: 2 of %d pixels are NaN or infinite: set to the median of the others" % wf.size, p.stderr)
+        for name in ("n.tif", "n.error.tif", "n.widefield.tif"):
+            self.assertTrue(np.isfinite(tifffile.imread(self.d / name)).all(), name)
+        sparse = self.d / "s.tif"
+        run("render", EPFL, "--frames", "first:36", "-o", sparse, "--no-preview")
+        s = tifffile.imread(sparse).astype(np.float32)
+        s[0, 0] = np.nan
+        tifffile.imwrite(self.d / "s-nan.tif", s, resolution=(1e7 / 20, 1e7 / 20), resolutionunit="CENTIMETER")
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "sn.tif", "--sparse", self.d / "s-nan.tif", "--no-preview")
+        self.assertIn("s-nan.tif: 1 of %d pixels are NaN or infinite" % s.size, p.stderr)
+        self.assertTrue(np.isfinite(tifffile.imread(self.d / "sn.tif")).all())
+        # A stack: its first page is read, and said; a first page of zeros is no sparse image.
+        tifffile.imwrite(self.d / "stack.tif", np.stack([np.zeros_like(s), np.nan_to_num(s)]))
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "st.tif", "--sparse", self.d / "stack.tif", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("stack.tif: 2 pages; the first alone is the sparse image", p.stderr)
+        self.assertIn("stack.tif: every pixel is 0: no localizations, nothing to reconstruct", p.stderr)
+        self.assertFalse((self.d / "st.tif").exists())
+
     def test_bad_model_file(self):
         bad = self.d / "bad.h5"
         bad.write_text("not a model\n")
@@ -541,6 +583,18 @@ class Reconstruct(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn(str(bad), p.stderr)
         self.assertIn("not an HDF5 file", p.stderr)
+
+    def test_an_imagej_hyperstack_of_channels_is_refused_not_averaged(self):
+        wf = tifffile.imread(self.d / "wf.tif")
+        tifffile.imwrite(self.d / "hyper.tif", np.stack([np.stack([wf, wf * 0 + 100])] * 3).astype(np.float32), imagej=True,
+                         metadata={"axes": "TCYX"})
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "h.tif", "--table", EPFL, "--widefield", self.d / "hyper.tif",
+                check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("hyper.tif: an ImageJ hyperstack of 2 channels, interleaved page by page: averaging pages 3-5", p.stderr)
+        # One page is one channel: read as asked.
+        run("reconstruct", "--model", MODEL, "-o", self.d / "h.tif", "--table", EPFL, "--widefield", self.d / "hyper.tif",
+            "--widefield-frames", "3", "--no-preview")
 
     def test_model_with_a_nan_weight_is_refused(self):
         # Every output would be NaN (and a run would record NaN scores for every FoV).

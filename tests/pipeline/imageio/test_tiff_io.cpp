@@ -262,6 +262,22 @@ TEST(TiffIo, StackPageSelectionAndMean) {
   expect_equal(read_tiff_mean(path, parse_page_range("all")), pages[2]);
 }
 
+TEST(TiffIo, AStackShorterThanAskedAveragesThePagesAskedForThatItHas) {
+  const std::string path = scratch("short_stack.tif");
+  std::vector<ImageF> pages;
+  for (int p = 0; p < 4; ++p) pages.push_back(ramp(9, 7, 10.0f * p));
+  write_tiff_stack(path, {pages[0].view(), pages[1].view(), pages[2].view(), pages[3].view()}, TiffWriteOptions{});
+  std::string note;
+  // Pages 3-5 of 4: pages 3 and 4 (their mean is page 3's ramp + 5), not the blurred first ones.
+  const ImageF mean = read_tiff_mean_or_all(path, parse_page_range("3-5"), note);
+  EXPECT_FLOAT_EQ(mean(0, 0), pages[2](0, 0) + 5.0f);
+  EXPECT_NE(note.find("4 pages, fewer than the pages 3-5 asked for: averaging pages 3-4"), std::string::npos) << note;
+  // None of the pages asked for: all of them, said.
+  const ImageF all = read_tiff_mean_or_all(path, parse_page_range("6-8"), note);
+  EXPECT_FLOAT_EQ(all(0, 0), pages[0](0, 0) + 15.0f);
+  EXPECT_NE(note.find("averaging all pages"), std::string::npos) << note;
+}
+
 TEST(TiffIo, PageOutOfRangeNamesFileAndPageCount) {
   const std::string path = scratch("two_pages.tif");
   const ImageF a = ramp(8, 8), b = ramp(8, 8, 1);

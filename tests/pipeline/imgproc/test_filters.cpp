@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
+#include <string>
 #include <tuple>
 #include <vector>
 
+#include "core/error.hpp"
 #include "imgproc/filters.hpp"
 
 using namespace annamosaic;
@@ -127,4 +130,29 @@ TEST(DownsampleMean, AveragesBlocksIncludingPartialOnes) {
   ASSERT_EQ(d.height(), 1u);
   EXPECT_FLOAT_EQ(d(0, 0), (0 + 1 + 3 + 4) / 4.0f);
   EXPECT_FLOAT_EQ(d(1, 0), (2 + 5) / 2.0f);
+}
+
+TEST(RepairNonfinite, SetsNanAndInfToTheMedianOfTheOthersAndSaysHowMany) {
+  ImageF a(3, 2);
+  const float values[] = {1, NAN, 5, INFINITY, 3, -INFINITY};
+  std::copy(std::begin(values), std::end(values), a.data());
+  const std::string warning = repair_nonfinite(a, "wf.tif");
+  EXPECT_EQ(warning, "wf.tif: 3 of 6 pixels are NaN or infinite: set to the median of the others (3)");
+  for (std::size_t i : {1u, 3u, 5u}) EXPECT_FLOAT_EQ(a.data()[i], 3.0f);
+  EXPECT_FLOAT_EQ(a.data()[2], 5.0f);  // finite pixels untouched
+}
+
+TEST(RepairNonfinite, AFiniteImageIsLeftAloneAndAllNanIsRefusedByName) {
+  ImageF ok(2, 2);
+  ok.data()[3] = 7;
+  EXPECT_EQ(repair_nonfinite(ok, "ok.tif"), "");
+  EXPECT_FLOAT_EQ(ok.data()[3], 7.0f);
+  ImageF nothing(2, 1);
+  std::fill(nothing.begin(), nothing.end(), NAN);
+  try {
+    repair_nonfinite(nothing, "masked.tif");
+    FAIL() << "an image of NaN alone was accepted";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "masked.tif: every pixel is NaN or infinite");
+  }
 }

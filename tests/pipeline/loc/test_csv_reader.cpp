@@ -292,6 +292,11 @@ TEST(CsvReader, IndentedCommentsBlankSpacesJoinedTablesAndQuotedDelimiters) {
                                             "separator, in quotes?"),
             std::string::npos)
       << quoted.what();
+  // A quote opened and never closed: x read as 123 from `"123,100` was a guess.
+  const InputError unclosed = parse_error("frame,x,y\n1,2,3\n1,\"123,100\n");
+  EXPECT_EQ(unclosed.line(), 3);
+  EXPECT_NE(std::string(unclosed.what()).find("a quote (\") opened and never closed on this line"), std::string::npos)
+      << unclosed.what();
   // A quoted text cell holding the delimiter in a column nothing reads is CSV as meant: read.
   const LocTable t = parse_csv_table("frame,x,y,note\n1,2,3,\"a, b\"\n2,4,5,plain\n", "note.csv", {});
   ASSERT_EQ(t.size(), 2u);

@@ -192,6 +192,10 @@ class StitchCli(unittest.TestCase):
         with open(os.path.join(d, "failed", "m.config.ini")) as f:
             self.assertIn("overlap-um = -1\n", f.read())
         self.assertTrue(os.path.exists(again))
+        # A stitch that registers and fuses there later drops the kept registration it replaces.
+        p = run(*args, "--skip-missing", "-o", out, check=0)
+        self.assertIn("removed " + kept, p.stdout + p.stderr)
+        self.assertFalse(os.path.exists(kept))
 
     def test_camera_tiles_on_a_bright_background_register_exactly_and_make_an_ims(self):
         # Tiles of a photograph (another microscope's kind of image: no dark background) at whole-
@@ -330,6 +334,20 @@ class StitchCli(unittest.TestCase):
         self.assertIn("belongs to the run in", p.stderr)
         with open(os.path.join(run_out, "layout.json")) as fh:
             self.assertEqual(fh.read(), "{}")
+        # ... and its mosaic (a stitch replaced it, and status then called the run's mosaic out of date).
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "-o", os.path.join(run_out, "mosaic.ims"), "--layout",
+                self.out("elsewhere.json"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(os.path.join(run_out, "mosaic.ims") + " belongs to the run in", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(run_out, "mosaic.ims")))
+        # A campaign's data folders are no place for a mosaic.
+        p = self.stitch(os.path.join(CAMPAIGN, "fov", "0000", "mosaic.tif"), check=1)
+        self.assertIn("is inside the campaign " + os.path.abspath(CAMPAIGN) + " (its fov/ folder holds the campaign's data)",
+                      p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(CAMPAIGN, "fov", "0000", "mosaic.tif")))
+        # A pattern without a field names one file for every tile.
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/0000.tif", "-o", out, check=1)
+        self.assertIn("--tiles ground_truth/dense/0000.tif names the same file for every one of the", p.stderr)
         # An output name that is a folder: said before any work.
         os.makedirs(self.out("folder.tif"), exist_ok=True)
         p = self.stitch(self.out("folder.tif"), check=3)
@@ -455,6 +473,20 @@ class StitchCli(unittest.TestCase):
         p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--from-layout", os.path.join(d, "layout.json"),
                 "--pixel-nm", "110", check=2)
         self.assertIn("the layout is at 100 nm per pixel, the tiles at 110 nm", p.stderr)
+        # A file that is no layout, and a layout missing a value: said without the JSON library's codes.
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--from-layout", os.path.join(d, "positions.csv"),
+                check=2)
+        self.assertIn("positions.csv: not valid JSON: ", p.stderr)
+        del layout["settings"]["pixel_nm"]
+        with open(other, "w") as f:
+            json.dump(layout, f)
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--from-layout", other, check=2)
+        self.assertIn("other.json: malformed layout: key 'pixel_nm' not found", p.stderr)
+        self.assertNotIn("json.exception", p.stderr)
+        # Registering a layout and fusing with one given are one or the other.
+        p = run(d, "--tiles", "{id}.tif", "-o", os.path.join(d, "m.tif"), "--from-layout", other, "--layout-only", check=1)
+        self.assertIn("--layout-only registers and writes a layout, --from-layout fuses with a layout given: one or the other",
+                      p.stderr)
         # A layout of more tiles than these (the whole grid, a region fused again): their positions.
         with open(os.path.join(d, "positions.csv")) as f:
             lines = f.read().splitlines()
