@@ -300,6 +300,12 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   const std::string rel = fov_result_name(w.entry.id);
   const std::string path = out_dir + "/" + rel;
   nlohmann::json rec = {{"id", w.entry.id}};
+  // A failed FoV's tile (the widefield alone) has an error map, but its score is not comparable
+  // with the others' (a widefield-only tile ranked second best of four); no registered widefield,
+  // no shift nor confidence (0 read as a measured zero shift).
+  if (w.failed) w.result.error_score = std::numeric_limits<double>::quiet_NaN();
+  if (!w.widefield_registered)
+    w.result.wf_shift_x_px = w.result.wf_shift_y_px = w.result.wf_confidence = std::numeric_limits<double>::quiet_NaN();
   try {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     write_fov_result(path, w.result);
@@ -327,7 +333,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
                   {"timings", w.timings}};
   // Without a registered widefield there is no shift nor confidence to report (0 would read as
   // "registration failed").
-  if (r.error_map.empty()) rec["extra"].erase("error_score");  // no error map, no score (not a 0)
+  if (r.error_map.empty() || w.failed) rec["extra"].erase("error_score");  // no (comparable) error map, no score (not a 0)
   rec["extra"]["widefield"] = w.widefield_registered;
   if (rec.contains("checksum")) {  // written: its size, for `status` to see a file cut short without reading it
     std::error_code ec;

@@ -194,7 +194,33 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     if (!file.ok()) throw IoError(out.temp_path(), "cannot create HDF5 file: " + h5::error_text());
     const hid_t f = file.get();
     for (const EncodedImage& e : images) write_image(f, e, path);
+    // What each image holds, in the file itself (a reader with h5py and no one to ask).
+    struct Described {
+      const char* name;
+      double pixel_nm;
+      const char* description;
+    };
+    const Described described[] = {
+        {"sparse", r.pixel_nm, "localizations per pixel (counts) in the frame window: the A-net's input S"},
+        {"widefield", r.pixel_nm, "the widefield (camera counts, ADU), registered to the localizations and resampled to this grid"},
+        {"reconstruction", r.pixel_nm, "the A-net's reconstruction A, 0..1 (scaled per FoV)"},
+        {"q", 4 * r.pixel_nm, "the low-resolution estimate Q(A) of the widefield, on a grid 4 times coarser"},
+        {"error_map", 4 * r.pixel_nm,
+         "error map E: local dissimilarity of Q(A) and the widefield, 0 where they agree, larger where they differ (about "
+         "0..1, a little above 1 at worst); its mean is the root's error_score"}};
+    for (const Described& d : described)
+      if (H5Lexists(f, d.name, H5P_DEFAULT) > 0) {
+        Hid ds(H5Dopen2(f, d.name, H5P_DEFAULT), H5Dclose);
+        write_attr(ds.get(), "pixel_nm", H5T_NATIVE_DOUBLE, d.pixel_nm, path);
+        write_str_attr(ds.get(), "description", d.description, path);
+      }
     Hid root(H5Gopen2(f, "/", H5P_DEFAULT), H5Gclose);
+    write_str_attr(root.get(), "about",
+                   "x_um, y_um: the FoV's nominal stage position (its top-left corner, as positions.csv gives it); where "
+                   "it lies in the mosaic is in layout.json. status: ok, or degraded (the FoV failed, reason says why, and "
+                   "its tile is the reconstruction from its widefield alone: error_score is NaN). wf_shift_*_px (camera "
+                   "pixels) and wf_confidence are NaN without a registered widefield",
+                   path);
     write_attr(root.get(), "id", H5T_NATIVE_INT, r.id, path);
     write_attr(root.get(), "row", H5T_NATIVE_INT, r.row, path);
     write_attr(root.get(), "col", H5T_NATIVE_INT, r.col, path);

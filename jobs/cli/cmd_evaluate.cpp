@@ -63,6 +63,18 @@ void refuse_outputs_over_inputs(const anet::EvaluateOptions& o) {
                          ": choose another output folder");
 }
 
+// Nor are its images mixed into a run's results or a campaign's data (it wrote anet.tif,
+// dense.tif... among them).
+void refuse_results_folders(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "manifest.jsonl", ec))
+    throw UsageError("-o " + dir + " is a run's output folder (it has a manifest.jsonl): choose another folder for the "
+                     "evaluation");
+  if (fs::exists(fs::path(dir) / "campaign.ini", ec))
+    throw UsageError("-o " + dir + " is a campaign folder (it has a campaign.ini): choose another folder for the evaluation");
+}
+
 // A table the model was trained on scores what it remembers, not how it reconstructs. The model
 // records its training tables as "checksum path" lines; matched here by path (a copy elsewhere is
 // not recognised).
@@ -108,6 +120,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
   o.model = resolve_model(vm["model"].as<std::string>());
   o.output_dir = vm["output"].as<std::string>();
+  refuse_results_folders(o.output_dir);
   o.reconstructor.device = device_option(vm);
   o.reconstructor.precision = vm["precision"].as<std::string>();
   o.reconstructor.threads = cpu_threads(vm);

@@ -89,7 +89,7 @@ int run_init_campaign(const po::variables_map& vm) {
   o.table_pattern = vm["table"].as<std::string>();
   o.widefield_pattern = vm["no-widefield"].as<bool>() ? "" : vm["widefield"].as<std::string>();
   o.widefield_frames = vm["widefield-frames"].as<std::string>();
-  page_range_option(vm, "widefield-frames");  // written to campaign.ini: checked first
+  const PageRange wf_pages = page_range_option(vm, "widefield-frames");  // written to campaign.ini: checked first
   bool camera_given = !vm["camera-pixel-nm"].defaulted();
   o.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
   for (const auto& [key, dst] : {std::pair<const char*, std::string*>{"xy-unit", &o.xy_unit}, {"columns", &o.columns},
@@ -166,6 +166,13 @@ int run_init_campaign(const po::variables_map& vm) {
         unusable_widefields.push_back(dir + "/" + f.widefield + ": " + why);
         continue;
       }
+      if (const std::size_t channels = tiff_imagej_channels(info); channels > 1 && info.pages > 1 &&
+                                                                     (wf_pages.last == 0 || wf_pages.last > wf_pages.first)) {
+        unusable_widefields.push_back(fmt::format("{}/{}: an ImageJ hyperstack of {} channels (averaging pages {} would mix "
+                                                  "them; save the widefield's channel alone)",
+                                                  dir, f.widefield, channels, o.widefield_frames));
+        continue;
+      }
       sizes.push_back({f.id, info.width, info.height});
       tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
@@ -174,7 +181,10 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   if (!unusable_widefields.empty())
     spdlog::warn("{} widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
-                 "alone: {}{}", unusable_widefields.size(), unusable_widefields.front(), unusable_widefields.size() > 1 ? "; ..." : "");
+                 "alone: {}{}",
+                 unusable_widefields.size(),
+                 fmt::join(unusable_widefields.begin(), unusable_widefields.begin() + std::min<std::size_t>(3, unusable_widefields.size()), "; "),
+                 unusable_widefields.size() > 3 ? "; ..." : "");
   // The widefields' own resolution tags, when they all agree, all images have one size and that
   // size spans the FoV, say the camera pixel better than a default nobody chose; when they would
   // not be used, or disagree with the pixel given, it is said why.

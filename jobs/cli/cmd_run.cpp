@@ -304,10 +304,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                               ? ": --campaign " + (fs::path(campaign_dir).parent_path().empty() ? std::string(".")
                                                                                                : fs::path(campaign_dir).parent_path().string())
                               : std::string()));
-      // The model's header (a missing model, another pixel size) first: a refused run has simulated
-      // nothing and leaves no new folder (its weights are loaded later, on every rank); and before
+      // The model (a missing model, another pixel size, an array failing its checksum) first: a
+      // refused run has simulated nothing and leaves no new folder (rank 0 reads its arrays here,
+      // every rank loads them later: a 10 MB model costs milliseconds); and before
       // the settings the results were made with, which a mistyped --model would seem to change.
-      if (stage != "stitch") check_model_for_run(vm["model"].as<std::string>(), vm["pixel-nm"].as<double>());
+      if (stage != "stitch")
+        check_model_for_run(vm["model"].as<std::string>(), vm["pixel-nm"].as<double>(), /*read_arrays=*/true);
       // (A simulation killed between its campaign.ini and positions.csv has ground_truth/: simulated again.)
       if (!fs::exists(campaign_dir + "/positions.csv") && fs::exists(campaign_dir + "/campaign.ini") &&
           !fs::exists(campaign_dir + "/ground_truth"))

@@ -289,6 +289,21 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const std::string layout_path =
       vm.count("layout") ? vm["layout"].as<std::string>() : (out_dir.empty() ? std::string("layout.json") : (out_dir / "layout.json").string());
   tile_paths.push_back(positions);
+  // A campaign's own data (its tables and widefields, wherever its campaign.ini patterns put them,
+  // and campaign.ini itself) are inputs too: an output or --layout over one is refused like one
+  // over a tile (a stitch -o over a raw widefield, --layout over a table, replaced them).
+  for (const char* key : {"table", "widefield"})
+    if (const auto it = campaign.find(key); it != campaign.end() && !it->second.empty() && it->second != "none")
+      for (std::size_t i = 0; i < source->size(); ++i) try {
+          const std::string rel = expand_tile_pattern(it->second, source->info(i));
+          tile_paths.push_back(!rel.empty() && rel[0] == '/' ? rel : dir + "/" + rel);
+        } catch (const InputError&) {  // a pattern run would refuse: not this command's to judge
+        }
+  if (!campaign.empty()) tile_paths.push_back(dir + "/campaign.ini");
+  // (One over an input is said as such by prepare_outputs.)
+  if (fs::path(layout_path).extension() != ".json" &&
+      std::none_of(tile_paths.begin(), tile_paths.end(), [&](const std::string& in) { return same_path(layout_path, in); }))
+    throw UsageError("--layout " + layout_path + ": the layout is JSON: name it .json");
   // --from-layout FILE: a copy as layout.json next to the mosaic (unless it is that file), so the
   // output folder describes its mosaic.
   bool copy_layout = false;
@@ -524,6 +539,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (ims) {
     ImsWriterOptions wo;
     wo.description = "annamosaic stitch of " + dir;
+    // The holes --skip-missing left, recorded in the file itself (a viewer shows the description).
+    if (const auto& missing = source->missing_ids(); !missing.empty())
+      wo.description += fmt::format("; tiles left out (no file): ids {}", fmt::join(missing, ", "));
     auto writer = std::make_unique<ImsWriter>(output, info, wo);
     writer->open();
     sink = std::move(writer);

@@ -44,10 +44,10 @@ std::string model_pixel_refusal(const std::string& model, double model_pixel_nm,
                      model, model_pixel_nm, run_pixel_nm, model_pixel_nm, run_pixel_nm);
 }
 
-std::string check_model_for_run(const std::string& name, double run_pixel_nm) {
+std::string check_model_for_run(const std::string& name, double run_pixel_nm, bool read_arrays) {
   const std::string model = resolve_model(name);
-  if (const std::string refusal = model_pixel_refusal(model, anet::read_model_header(model).data.pixel_nm, run_pixel_nm);
-      !refusal.empty())
+  const anet::ModelFile m = read_arrays ? anet::read_model_file(model) : anet::read_model_header(model);
+  if (const std::string refusal = model_pixel_refusal(model, m.data.pixel_nm, run_pixel_nm); !refusal.empty())
     throw UsageError(refusal);
   return model;
 }

@@ -14,9 +14,10 @@ std::string resolve_model(const std::string& name);
 // The model a run names, checked as run checks it before any work (and `status`, so that
 // submit-campaign refuses what the job would): found (UsageError), a readable A-net header
 // (InputError naming the file), trained at the run's super-resolution pixel (UsageError saying
-// both sizes). Reads the header only. Returns the resolved path. A run_pixel_nm <= 0 is not
+// both sizes). Reads the header only, or with `read_arrays` every array too (their checksums:
+// run, before it makes its output folder). Returns the resolved path. A run_pixel_nm <= 0 is not
 // compared (the run's option check refuses it).
-std::string check_model_for_run(const std::string& name, double run_pixel_nm);
+std::string check_model_for_run(const std::string& name, double run_pixel_nm, bool read_arrays = false);
 // "" or why a model trained at model_pixel_nm cannot reconstruct a run's images of run_pixel_nm.
 std::string model_pixel_refusal(const std::string& model, double model_pixel_nm, double run_pixel_nm);
 

@@ -155,6 +155,13 @@ struct Reader {
                         : " (truncated or corrupt file?)") +
            ": " + why);
     }
+    // A convolution's weights are never all zero once initialised; a chunk zeroed whole (its
+    // Fletcher-32 checksum with it, which is then 0 and matches) would pass the checksum.
+    if (group_name.rfind("adam", 0) != 0 && name.find("conv") != std::string::npos && name.size() >= 6 &&
+        name.compare(name.size() - 6, 6, "weight") == 0 &&
+        n > 1 && std::all_of(arr.data.begin(), arr.data.end(), [](float v) { return v == 0.0f; }))
+      fail("dataset '" + where + "' is all zeros: a convolution's weights never are; the file is damaged (copy it again, or "
+           "retrain)");
     // One NaN or infinity in a weight makes every output NaN: refuse the model, not each FoV.
     if (const auto bad = std::find_if(arr.data.begin(), arr.data.end(), [](float v) { return !std::isfinite(v); });
         bad != arr.data.end())

@@ -530,6 +530,8 @@ std::string page_count_text(std::size_t n) { return std::to_string(n) + (n == 1 
 
 // ---------------------------------------------------------------------------------------------
 
+std::size_t tiff_imagej_channels(const TiffInfo& info) { return imagej_count(info.description, "channels"); }
+
 std::string tiff_unsupported_reason(const TiffInfo& info) {
   PageLayout l;
   l.width = static_cast<std::uint32_t>(info.width);
@@ -610,8 +612,9 @@ ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::stri
     // The pages asked for that exist, if any: the first pages of a stack are the ones the range
     // leaves out (a shutter's motion blur), so they come in only when nothing else is there.
     if (info.pages > 1 && info.pages >= pages.first) {
-      note = path + ": " + std::to_string(info.pages) + " pages, fewer than the " + asked + " asked for: averaging pages " +
-             std::to_string(pages.first) + "-" + std::to_string(info.pages);
+      note = path + ": " + std::to_string(info.pages) + " pages, fewer than the " + asked + " asked for: " +
+             (pages.first == info.pages ? "using page " + std::to_string(pages.first)
+                                        : "averaging pages " + std::to_string(pages.first) + "-" + std::to_string(info.pages));
       pages.last = info.pages;
     } else {
       note = path + (info.pages == 1 ? ": a single image, used as is (" + asked + " asked for)"

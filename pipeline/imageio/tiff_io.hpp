@@ -54,6 +54,9 @@ TiffInfo read_tiff_info(const std::string& path);
 // Empty when read_tiff() can read a file of this description (its first page), else what is wrong
 // and what to do: checks that need the header alone (a campaign's files, before a run).
 std::string tiff_unsupported_reason(const TiffInfo& info);
+// The channels of an ImageJ hyperstack (its description's "channels=N"), 0 if none are said: such
+// a file interleaves them page by page, so read_tiff_mean() refuses to average across them.
+std::size_t tiff_imagej_channels(const TiffInfo& info);
 
 // Reads one page (0-based) as float.
 ImageF read_tiff(const std::string& path, std::size_t page = 0);

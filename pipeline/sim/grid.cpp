@@ -23,6 +23,10 @@ void check_grid_options(const GridOptions& opt) {
   if (const auto n = static_cast<long long>(opt.rows) * opt.cols; n > kMaxGridFovs)
     throw InputError("--rows/--cols", fmt::format("a grid of {} x {} = {} FoVs; at most {} FoVs (ANNA-PALM's largest "
                                                   "mosaic was 33 x 33)", opt.rows, opt.cols, n, kMaxGridFovs));
+  // A FoV of a millimetre at 20 nm is 50000 px a side (10 GB as floats): a unit slip (nm for um).
+  if (opt.fov_um > kMaxFovUm)
+    throw InputError("--fov-um", fmt::format("{:g} um: FoVs of a microscope camera are at most a few hundred um (at most {:g}); "
+                                             "is the value in nm?", opt.fov_um, kMaxFovUm));
   if (!(opt.fov_um > 0) || opt.overlap_um < 0 || opt.overlap_um >= opt.fov_um)
     throw InputError("--overlap-um", "overlap must be >= 0 and smaller than the FoV");
 }

@@ -29,6 +29,7 @@ struct FovPlacement {
 
 // The most FoVs a grid may have (FoV ids are ints, each FoV a folder of files).
 inline constexpr long long kMaxGridFovs = 1000000;
+inline constexpr double kMaxFovUm = 1000.0;  // the widest FoV (um)
 
 // InputError naming the option when the grid cannot be made (no rows, overlap not smaller than
 // the FoV). make_grid checks it too; callers check it early, before any work.

@@ -10,8 +10,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <istream>
 #include <map>
+#include <numeric>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "core/error.hpp"
@@ -93,11 +96,21 @@ std::string expand_tile_pattern(const std::string& pattern, const TileInfo& t) {
       if (n.empty() || r.ec != std::errc() || r.ptr != n.data() + n.size() || offset < 0)
         throw InputError("pattern '" + pattern + "'", "bad offset in {" + field + "} (e.g. {row+1})");
     }
+    if (key == "file") {  // a name, as the positions file gives it (no offset, no format)
+      if (plus != std::string::npos || colon != std::string::npos)
+        throw InputError("pattern '" + pattern + "'", "{file} takes no offset or format");
+      if (t.file.empty())
+        throw InputError("pattern '" + pattern + "'", "{file} needs a positions file that names each tile's file (a Fiji "
+                                                      "TileConfiguration.txt)");
+      out += t.file;
+      i = close;
+      continue;
+    }
     int value;
     if (key == "id") value = t.id;
     else if (key == "row") value = t.row;
     else if (key == "col") value = t.col;
-    else throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col}, {row+1}, ...)");
+    else throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col}, {row+1}, ..., or {file})");
     value += offset;
     if (colon == std::string::npos) {
       out += key == "id" ? fmt::format("{:04d}", value) : std::to_string(value);
@@ -134,6 +147,55 @@ std::vector<std::string> split(const std::string& line) {
 
 }  // namespace
 
+namespace {
+// The rest of a Fiji TileConfiguration after its "dim = N" line (`line_no` its line).
+std::vector<TileInfo> read_tile_configuration(const std::string& path, std::istream& in, std::int64_t line_no,
+                                              const std::string& dim_line, bool* in_px) {
+  const std::string dim = trim(dim_line.substr(dim_line.find('=') == std::string::npos ? 3 : dim_line.find('=') + 1));
+  if (dim != "2" && dim != "3")
+    throw InputError(path, "'" + dim_line + "': a TileConfiguration says 'dim = 2' (or 3 with z = 0)", line_no);
+  std::vector<TileInfo> tiles;
+  std::set<std::string> files;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_no;
+    const std::string t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    // FILE; ; (x, y[, z])  -- the middle field (a series number) is left empty by Fiji.
+    const std::size_t semi = t.find(';'), open = t.find('(', semi == std::string::npos ? 0 : semi),
+                      close = t.rfind(')');
+    if (semi == std::string::npos || open == std::string::npos || close == std::string::npos || close < open)
+      throw InputError(path, "'" + t + "' is not 'FILE; ; (x, y)'", line_no);
+    TileInfo tile;
+    tile.file = trim(t.substr(0, semi));
+    if (tile.file.empty()) throw InputError(path, "no file name before the ';'", line_no);
+    if (!files.insert(tile.file).second) throw InputError(path, "the file " + tile.file + " is listed twice", line_no);
+    std::vector<double> xyz;
+    std::stringstream coords(t.substr(open + 1, close - open - 1));
+    for (std::string c; std::getline(coords, c, ',');) {
+      const std::string v = trim(c);
+      char* end = nullptr;
+      errno = 0;
+      const double d = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(d))
+        throw InputError(path, fmt::format("'{}' is not a finite number", v), line_no);
+      xyz.push_back(d);
+    }
+    if (xyz.size() != (dim == "2" ? 2u : 3u))
+      throw InputError(path, fmt::format("{} coordinates for dim = {}", xyz.size(), dim), line_no);
+    if (xyz.size() == 3 && xyz[2] != 0)
+      throw InputError(path, "z = " + fmt::format("{:g}", xyz[2]) + ": tiles in 3-D are not stitched (a 2-D mosaic)", line_no);
+    tile.id = static_cast<int>(tiles.size());
+    tile.row = tile.col = -1;
+    tile.x_um = xyz[0], tile.y_um = xyz[1];  // pixels, for the caller to scale
+    tiles.push_back(tile);
+  }
+  if (tiles.empty()) throw InputError(path, "no tiles listed");
+  *in_px = true;
+  return tiles;
+}
+}  // namespace
+
 std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
   std::ifstream in(path);
   if (!in) throw IoError(path, "cannot open the positions file");
@@ -147,11 +209,13 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
     header = split(line);
   }
   if (header.empty()) throw InputError(path, "empty positions file (expected a header id,row,col,x_um,y_um)");
-  if (header.size() == 1 && header[0].rfind("dim", 0) == 0)  // "dim = 2", then "file; ; (x, y)" lines
-    throw InputError(path, "a Fiji TileConfiguration (positions in pixels, no grid cells): write a CSV with the header "
-                           "id,row,col,x_px,y_px, a line per tile: its number in the file names, its grid row and column "
-                           "(neighbours are found through them) and the (x, y) from this file",
-                     n);
+  if (header.size() == 1 && header[0].rfind("dim", 0) == 0) {  // "dim = 2", then "file; ; (x, y)" lines
+    if (!in_px)
+      throw InputError(path, "a Fiji TileConfiguration (positions in tile pixels) is for `annamosaic stitch`; a campaign's "
+                             "positions are stage micrometres (id,row,col,x_um,y_um)",
+                       n);
+    return read_tile_configuration(path, in, n, header[0], in_px);
+  }
   const auto has = [&](const char* name) { return std::find(header.begin(), header.end(), name) != header.end(); };
   // Pixels (x_px,y_px) where the caller can scale them; both units at once is ambiguous.
   const bool px = !has("x_um") && !has("y_um") && has("x_px") && has("y_px");
@@ -210,6 +274,36 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
   if (tiles.empty()) throw InputError(path, "no tiles listed");
   return tiles;
 }
+
+namespace {
+// Grid rows and columns for tiles placed by position alone (a TileConfiguration): neighbours are
+// found through grid cells. Sorted by y, a tile starts a new row when it lies more than half a tile
+// below the row's first; columns likewise in x. Two tiles in one cell: not a grid, refused.
+void assign_grid_cells(std::vector<TileInfo>& tiles, const std::string& path, double pixel_nm) {
+  const double um_per_px = pixel_nm / 1000.0;  // positions are um by now, sizes px
+  std::vector<std::size_t> order(tiles.size());
+  const auto cells = [&](auto position, auto size, auto set) {
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return position(tiles[a]) < position(tiles[b]); });
+    int k = -1;
+    double start = 0;
+    for (const std::size_t i : order) {
+      if (k < 0 || position(tiles[i]) - start > 0.5 * size(tiles[i])) ++k, start = position(tiles[i]);
+      set(tiles[i], k);
+    }
+  };
+  cells([](const TileInfo& t) { return t.y_um; }, [&](const TileInfo& t) { return static_cast<double>(t.height_px) * um_per_px; },
+        [](TileInfo& t, int k) { t.row = k; });
+  cells([](const TileInfo& t) { return t.x_um; }, [&](const TileInfo& t) { return static_cast<double>(t.width_px) * um_per_px; },
+        [](TileInfo& t, int k) { t.col = k; });
+  std::map<std::pair<int, int>, std::string> seen;
+  for (const TileInfo& t : tiles)
+    if (const auto [it, fresh] = seen.insert({{t.row, t.col}, t.file}); !fresh)
+      throw InputError(path, fmt::format("{} and {} fall in one grid cell (row {} col {}): tiles closer than half a tile "
+                                         "in x and y are not a grid of tiles",
+                                         it->second, t.file, t.row, t.col));
+}
+}  // namespace
 
 std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, const std::string& positions_csv,
                                                      const std::vector<TileChannelSpec>& channels, double pixel_nm,
@@ -302,6 +396,7 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
       }
     }
   }
+  if (!s->tiles_.empty() && s->tiles_.front().row < 0) assign_grid_cells(s->tiles_, positions_csv, s->pixel_nm_);
   for (std::size_t c = 0; c < channels.size(); ++c) {
     if (!other_type[c].empty())
       throw InputError(s->path(0, c), fmt::format("channel '{}': {} tile(s) of another pixel type than this one's {} ({}{}): "

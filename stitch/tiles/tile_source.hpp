@@ -21,6 +21,7 @@ struct TileInfo {
   int row = 0, col = 0;          // grid cell; neighbours are found through these
   double x_um = 0, y_um = 0;     // nominal stage position of the top-left corner
   std::size_t width_px = 0, height_px = 0;
+  std::string file;              // its file, where the positions file names it (a Fiji TileConfiguration): {file}
 };
 
 class TileSource {
@@ -86,6 +87,9 @@ std::string expand_tile_pattern(const std::string& pattern, const TileInfo& tile
 // `in_px` is given: *in_px is set and x_um/y_um hold pixels for the caller to scale. Without
 // `in_px` (a campaign's positions, where pixels would be ambiguous: camera or rendered) it is an
 // InputError, as is a table with both units.
+// A Fiji TileConfiguration.txt ("dim = 2", then "FILE; ; (x, y)" lines, pixels) is read the same
+// way where `in_px` is given: ids count its lines from 0, `file` holds each FILE, and row and col
+// are -1 (no grid in the file: TiffTileSource::open places the tiles in grid cells by position).
 std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px = nullptr);
 
 // Reads TIFF tiles: `root`/expand(pattern) per tile and channel. open() reads positions.csv and

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -111,6 +112,11 @@ TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
     EXPECT_NE(rec["reason"].get<std::string>().find("reconstruction failed"), std::string::npos);
     const FovResult back = read_fov_result(dir + "/" + fov_result_name(10 + step));
     EXPECT_EQ(back.status, "degraded");
+    // A failed FoV's error score is no score; no registered widefield, no shift: NaN, not 0.
+    EXPECT_TRUE(std::isnan(back.error_score));
+    EXPECT_FALSE(rec["extra"].contains("error_score"));
+    EXPECT_TRUE(std::isnan(back.wf_shift_x_px));
+    EXPECT_TRUE(std::isnan(back.wf_confidence));
   }
 }
 

@@ -737,6 +737,14 @@ class Cli(unittest.TestCase):
         run("run", "--campaign", camp, "-o", out, "--threads", "1", "--register-widefield", "--stage", "fovs", "-q", check=0)
         with open(os.path.join(out, "config.ini")) as fh:
             self.assertIn("register-widefield = true\n", fh.read())
+        # A FoV result says what its images hold, at which pixel size.
+        with h5py.File(os.path.join(out, "fov", "0000.h5"), "r") as f:
+            self.assertIn("nominal stage position", f.attrs["about"].decode())
+            self.assertEqual(f["sparse"].attrs["pixel_nm"], f.attrs["pixel_nm"])
+            for coarse in ("q", "error_map"):  # written with a widefield the A-net used
+                if coarse in f:
+                    self.assertEqual(f[coarse].attrs["pixel_nm"], 4 * f.attrs["pixel_nm"])
+            self.assertIn("reconstruction A, 0..1", f["reconstruction"].attrs["description"].decode())
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--register-widefield", "maybe", check=1)
         self.assertIn("the argument ('maybe') for option '--register-widefield' is invalid", p.stderr)
         # A campaign folder missing one of its two files: said as such (not the demo's [simulate] advice).
@@ -1156,7 +1164,8 @@ class InitCampaign(unittest.TestCase):
         os.makedirs(os.path.join(data, "wf"))
         for c in (1, 2):
             self.table(f"r01_c{c:02d}.csv")
-        tifffile.imwrite(os.path.join(data, "wf", "r01_c01.tif"), np.zeros((5, 60, 60), np.uint16))
+        tifffile.imwrite(os.path.join(data, "wf", "r01_c01.tif"), np.zeros((5, 2, 60, 60), np.uint16), imagej=True,
+                         metadata={"axes": "TCYX"})  # two channels, interleaved page by page
         tifffile.imwrite(os.path.join(data, "wf", "r01_c02.tif"), np.zeros((60, 60, 3), np.uint8), photometric="rgb")
         args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "6.5", "--overlap-um", "0.5",
                 "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--widefield", "wf/r{row+1:02d}_c{col+1:02d}.tif"]
@@ -1164,9 +1173,10 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("--widefield-frames 0-2: expected 'all', 'N', 'N-M' or 'N-' with 1-based page numbers", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
         p = run(*args, check=0)
-        self.assertIn("1 widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
-                      "alone: " + os.path.join(data, "wf", "r01_c02.tif") + ": RGB (3 samples per pixel) is not supported",
-                      p.stderr)
+        self.assertIn("2 widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
+                      "alone: " + os.path.join(data, "wf", "r01_c01.tif") + ": an ImageJ hyperstack of 2 channels (averaging "
+                      "pages 3-5 would mix them; save the widefield's channel alone); " + os.path.join(data, "wf", "r01_c02.tif") +
+                      ": RGB (3 samples per pixel) is not supported", p.stderr)
 
     def test_the_widefields_resolution_tags_give_the_camera_pixel_when_none_is_given(self):
         data = os.path.join(self.dir, "data")

@@ -123,6 +123,23 @@ class Train(unittest.TestCase):
         self.assertIn("damaged.h5: cannot read dataset 'generator/enc2.conv.weight': its checksum does not match its data, "
                       "the file is damaged", p.stderr)
         self.assertFalse((d / "x.tif").exists())
+        # The whole chunk zeroed, its checksum with it (Fletcher-32 of zeros is 0): all-zero
+        # convolution weights, which training never makes, are refused too.
+        shutil.copy(d / "m.h5", bad)
+        with h5py.File(bad, "r") as f:
+            info = f["generator/enc2.conv.weight"].id.get_chunk_info(0)
+        with open(bad, "r+b") as fh:
+            fh.seek(info.byte_offset)
+            fh.write(bytes(info.size))
+        p = run("reconstruct", "--model", bad, "-o", d / "x.tif", "--table", EPFL, "--frames", "first:36", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("dataset 'generator/enc2.conv.weight' is all zeros", p.stderr)
+        # run reads the arrays before it makes its output folder: refused, nothing left behind.
+        run("simulate", "-o", d / "camp", "--rows", 1, "--cols", 1, "--fov-um", 5, "--frames", 200, "-q")
+        p = run("run", "--campaign", d / "camp", "-o", d / "run-out", "--model", bad, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("is all zeros", p.stderr)
+        self.assertFalse((d / "run-out").exists())
 
     def test_kill_9_loses_at_most_the_checkpoint_interval(self):
         d = TMP / "kill"
@@ -662,6 +679,13 @@ class Evaluate(unittest.TestCase):
         p = run("evaluate", "--model", MODEL, "-o", d / "late", "--table", late, check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("no localization in the sparse window", p.stderr)
+        # A run's output folder or a campaign folder is no place for the evaluation's images.
+        (d / "a-run").mkdir(exist_ok=True)
+        (d / "a-run" / "manifest.jsonl").write_text("")
+        p = run("evaluate", "--model", MODEL, "-o", d / "a-run", "--table", EPFL, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is a run's output folder (it has a manifest.jsonl)", p.stderr)
+        self.assertEqual(os.listdir(d / "a-run"), ["manifest.jsonl"])
         # A corner of the table: too small for MS-SSIM's scales.
         small = d / "small.csv"
         small.write_text("\n".join([lines[0]] + [l for l in lines[1:] if float(l.split(",")[1]) < 2000

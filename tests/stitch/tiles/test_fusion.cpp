@@ -134,7 +134,7 @@ TEST(Fusion, NormalisedWeightsSumToOne) {
       for (auto& v : img) v = 1;
       std::vector<ImageF> ch;
       ch.push_back(std::move(img));
-      src.add(TileInfo{r * cols + c, r, c, 0, 0, 0, 0}, std::move(ch));
+      src.add(TileInfo{r * cols + c, r, c, 0, 0, 0, 0, ""}, std::move(ch));
       x.push_back(c * 45.0 + (r == 1 ? 9 : 0));  // row 1 shifted: a gap and a triple overlap
       y.push_back(r * 33.0);
     }
@@ -180,7 +180,7 @@ TEST(Fusion, NotFinitePixelsAreNoDataThatAnOverlappingTileFills) {
     }
     std::vector<ImageF> ch;
     ch.push_back(std::move(img));
-    src.add(TileInfo{c, 0, c, 0, 0, 0, 0}, std::move(ch));
+    src.add(TileInfo{c, 0, c, 0, 0, 0, 0, ""}, std::move(ch));
   }
   const MosaicPlan plan = plan_mosaic(src, {0.0, 20.0}, {0.0, 0.0});
   std::vector<std::vector<ImageF>> imgs(2);

@@ -250,9 +250,9 @@ TEST(StitchAccuracy, WidefieldRegistrationOnTheCampaign) {
   int n = 0;
   for (const FovTruth& t : read_ground_truth(dir)) {
     if (t.labels < 1000) continue;
-    const std::string fov = dir + "/fov/" + expand_tile_pattern("{id}", TileInfo{t.placement.id, 0, 0, 0, 0, 0, 0});
+    const std::string fov = dir + "/fov/" + expand_tile_pattern("{id}", TileInfo{t.placement.id, 0, 0, 0, 0, 0, 0, ""});
     const ImageF wf = read_tiff_mean(fov + "/widefield.tif", PageRange{3, 5});
-    const ImageF sr = read_tiff(dir + "/ground_truth/dense/" + expand_tile_pattern("{id}.tif", TileInfo{t.placement.id, 0, 0, 0, 0, 0, 0}));
+    const ImageF sr = read_tiff(dir + "/ground_truth/dense/" + expand_tile_pattern("{id}.tif", TileInfo{t.placement.id, 0, 0, 0, 0, 0, 0, ""}));
     const WidefieldRegistration r = register_widefield(sr.view(), wf.view(), 20, 108);
     const double ex = r.shift_x_px - t.wf_shift_x_px, ey = r.shift_y_px - t.wf_shift_y_px;
     se += ex * ex + ey * ey, mx = std::max(mx, std::hypot(ex, ey)), ++n;

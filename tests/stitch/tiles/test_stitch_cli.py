@@ -183,6 +183,9 @@ class StitchCli(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(os.path.dirname(out))), ["layout.unfused.json"])
         p = run(*args, "--skip-missing", "--from-layout", kept, "-o", out, check=0)
         self.assertTrue(os.path.exists(out))
+        import h5py
+        with h5py.File(out, "r") as f:  # the hole, recorded in the mosaic file too
+            self.assertIn("tiles left out (no file): ids 4", b"".join(f["DataSetInfo/Image"].attrs["Description"]).decode())
         # The layout it was fused with is beside it, as layout.json; its effective configuration
         # (--overlap-um -1: "not given") makes the same mosaic again.
         with open(kept) as a, open(os.path.join(d, "failed", "layout.json")) as b:
@@ -345,6 +348,19 @@ class StitchCli(unittest.TestCase):
         self.assertIn("is inside the campaign " + os.path.abspath(CAMPAIGN) + " (its fov/ folder holds the campaign's data)",
                       p.stderr)
         self.assertFalse(os.path.exists(os.path.join(CAMPAIGN, "fov", "0000", "mosaic.tif")))
+        # A campaign's data files wherever its campaign.ini puts them (init-campaign's folders of
+        # tables and widefields) are inputs: a mosaic over a widefield was written, the raw data lost.
+        inited = self.out("inited")
+        shutil.copytree(os.path.join(CAMPAIGN, "ground_truth", "dense"), os.path.join(inited, "tiles"), dirs_exist_ok=True)
+        shutil.copy(os.path.join(CAMPAIGN, "positions.csv"), inited)
+        with open(os.path.join(CAMPAIGN, "campaign.ini")) as fh:
+            ini = re.sub(r"(?m)^widefield = .*$", "widefield = wf/w{id}.tif", fh.read())
+        with open(os.path.join(inited, "campaign.ini"), "w") as fh:
+            fh.write(ini)
+        p = run(inited, "--tiles", "tiles/{id}.tif", "-o", os.path.join(inited, "wf", "w0001.tif"), check=1)
+        self.assertIn("would overwrite the input " + os.path.join(inited, "wf", "w0001.tif"), p.stderr)
+        p = run(inited, "--tiles", "tiles/{id}.tif", "-o", self.out("x.tif"), "--layout", os.path.join(inited, "t.csv"), check=1)
+        self.assertIn("the layout is JSON: name it .json", p.stderr)
         # A pattern without a field names one file for every tile.
         p = run(CAMPAIGN, "--tiles", "ground_truth/dense/0000.tif", "-o", out, check=1)
         self.assertIn("--tiles ground_truth/dense/0000.tif names the same file for every one of the", p.stderr)
@@ -419,6 +435,32 @@ class StitchCli(unittest.TestCase):
                                                           for i, r, c, x, y in rows))
         positions()
         return d, positions
+
+    def test_a_fiji_tile_configuration_is_read_as_it_is(self):
+        # Fiji's Grid/Collection stitching writes TileConfiguration.txt: file names and pixel
+        # positions, no grid cells. Tiles 48 px apart with a few px of stage error, one line per tile.
+        d, _ = self.foreign_tiles("fiji")
+        jitter = {0: (0, 0), 1: (2.5, -1.5), 2: (-2, 1), 3: (1, 2), 4: (-1.5, -2), 5: (2, 1.5)}
+        with open(os.path.join(d, "TileConfiguration.txt"), "w") as fh:
+            fh.write("# Define the number of dimensions we are working on\ndim = 2\n\n# Define the image coordinates\n")
+            for i in (5, 0, 3, 1, 4, 2):  # any order
+                r, c = divmod(i, 3)
+                fh.write("%04d.tif; ; (%.1f, %.1f)\n" % (i, c * 48 + jitter[i][0], r * 48 + jitter[i][1]))
+        out = os.path.join(d, "m.tif")
+        p = run(d, "--tiles", "{file}", "--positions", os.path.join(d, "TileConfiguration.txt"), "-o", out, check=0)
+        self.assertIn("7 neighbour pairs: 7 matched, 7 accepted", p.stderr)  # 2 x 3 tiles: 4 + 3
+        with open(os.path.join(d, "layout.json")) as f:
+            layout = json.load(f)
+        tiles = {t["id"]: t for t in layout["tiles"]}
+        # Ids count the file's lines: line 0 is 0005.tif. Registration undoes the jitter: true steps of 48 px.
+        for line, i in enumerate((5, 0, 3, 1, 4, 2)):
+            r, c = divmod(i, 3)
+            self.assertEqual((tiles[line]["row"], tiles[line]["col"]), (r, c))
+            self.assertAlmostEqual(tiles[line]["x_px"] - tiles[1]["x_px"], c * 48, delta=0.2)
+            self.assertAlmostEqual(tiles[line]["y_px"] - tiles[1]["y_px"], r * 48, delta=0.2)
+        # {file} with a positions.csv (no file names) is said.
+        p = run(d, "--tiles", "{file}", "-o", out, check=2)
+        self.assertIn("{file} needs a positions file that names each tile's file", p.stderr)
 
     def test_positions_in_pixels_a_stage_y_pointing_up_and_stacks_are_said(self):
         d, positions = self.foreign_tiles("said", pages=3)

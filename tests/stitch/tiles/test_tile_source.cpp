@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <utility>
 
 #include "core/error.hpp"
 #include "imageio/tiff_io.hpp"
@@ -98,11 +100,52 @@ TEST(Positions, PixelPositionsOnlyWhereTheCallerCanScaleThem) {
   EXPECT_NE(error_of([&] { read_positions_csv(d + "/p.csv"); }).find("x_um,y_um"), std::string::npos);
   write_text(d + "/both.csv", "id,row,col,x_um,y_um,x_px,y_px\n0,0,0,0,0,0,0\n");
   EXPECT_NE(error_of([&] { read_positions_csv(d + "/both.csv", &in_px); }).find("keep one pair"), std::string::npos);
-  // Fiji's TileConfiguration.txt given as the positions: named, with what to write instead.
+  // Fiji's TileConfiguration.txt: read as pixel positions with each tile's file, grid cells left
+  // to TiffTileSource (-1); a campaign's reader refuses it.
   write_text(d + "/TileConfiguration.txt", "# Define the number of dimensions we are working on\ndim = 2\n\n"
-                                           "# Define the image coordinates\ntile_000.tif; ; (0.0, 0.0)\n");
-  EXPECT_NE(error_of([&] { read_positions_csv(d + "/TileConfiguration.txt", &in_px); })
-                .find("TileConfiguration.txt:2: a Fiji TileConfiguration"),
+                                           "# Define the image coordinates\ntile_000.tif; ; (0.0, 0.0)\n"
+                                           "tile_001.tif; ; (921.6, -2.5)\n");
+  in_px = false;
+  const auto fiji = read_positions_csv(d + "/TileConfiguration.txt", &in_px);
+  EXPECT_TRUE(in_px);
+  ASSERT_EQ(fiji.size(), 2u);
+  EXPECT_EQ(fiji[1].file, "tile_001.tif");
+  EXPECT_EQ(fiji[1].id, 1);
+  EXPECT_EQ(fiji[1].row, -1);
+  EXPECT_DOUBLE_EQ(fiji[1].x_um, 921.6);
+  EXPECT_DOUBLE_EQ(fiji[1].y_um, -2.5);
+  EXPECT_NE(error_of([&] { read_positions_csv(d + "/TileConfiguration.txt"); }).find("is for `annamosaic stitch`"),
+            std::string::npos);
+  write_text(d + "/z.txt", "dim = 3\na.tif; ; (0, 0, 5)\n");
+  EXPECT_NE(error_of([&] { read_positions_csv(d + "/z.txt", &in_px); }).find("z.txt:2: z = 5: tiles in 3-D"), std::string::npos);
+  EXPECT_EQ(expand_tile_pattern("raw/{file}", fiji[1]), "raw/tile_001.tif");
+  EXPECT_NE(error_of([&] { expand_tile_pattern("{file}", t[0]); }).find("{file} needs a positions file"), std::string::npos);
+}
+
+TEST(TiffTileSource, AFijiTileConfigurationIsPlacedInGridCellsByPosition) {
+  const std::string d = tmp("tile_configuration");
+  // 2 x 2 tiles of 100 x 80 px, 10 px overlap, a few px of stage error; listed out of order.
+  write_text(d + "/TileConfiguration.txt", "dim = 2\nb.tif; ; (92.0, 1.5)\na.tif; ; (0.0, 0.0)\n"
+                                           "d.tif; ; (89.0, 71.0)\nc.tif; ; (-2.0, 69.5)\n");
+  for (const char* name : {"a", "b", "c", "d"}) {
+    TiffWriteOptions o;
+    o.pixel_nm = 50;
+    write_tiff(d + "/" + name + ".tif", ImageF(100, 80).view(), o);
+  }
+  const auto src = TiffTileSource::open(d, d + "/TileConfiguration.txt", {parse_channel_spec("tiles={file}")});
+  ASSERT_EQ(src->size(), 4u);
+  std::map<std::string, std::pair<int, int>> cell;
+  for (std::size_t i = 0; i < src->size(); ++i) cell[src->info(i).file] = {src->info(i).row, src->info(i).col};
+  EXPECT_EQ(cell["a.tif"], std::make_pair(0, 0));
+  EXPECT_EQ(cell["b.tif"], std::make_pair(0, 1));
+  EXPECT_EQ(cell["c.tif"], std::make_pair(1, 0));
+  EXPECT_EQ(cell["d.tif"], std::make_pair(1, 1));
+  EXPECT_NEAR(src->info(1).x_um, 0.0, 1e-12);  // a.tif, pixels made um at the tiles' 50 nm
+  EXPECT_NEAR(src->info(0).x_um, 92.0 * 0.05, 1e-12);
+  // Two tiles in one cell: not a grid.
+  write_text(d + "/TileConfiguration.txt", "dim = 2\na.tif; ; (0, 0)\nb.tif; ; (30, 10)\n");
+  EXPECT_NE(error_of([&] { TiffTileSource::open(d, d + "/TileConfiguration.txt", {parse_channel_spec("tiles={file}")}); })
+                .find("a.tif and b.tif fall in one grid cell (row 0 col 0)"),
             std::string::npos);
 }
 
