@@ -140,8 +140,9 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
                                  vm.count("table") ? "simulated-protocol" : "--table", other));
   // Options of the other protocol are said, not silently dropped (a config file may hold both).
   if (const auto unused = given_options_marked(self, vm, vm.count("table") ? "simulated:" : "table:"); !unused.empty())
-    spdlog::warn("{} belong to the {} protocol and are not used {}", fmt::join(unused, ", "),
-                 vm.count("table") ? "simulated" : "--table", vm.count("table") ? "with --table" : "without --table");
+    spdlog::warn("{} {} to the {} protocol and {} not used {}", fmt::join(unused, ", "), unused.size() > 1 ? "belong" : "belongs",
+                 vm.count("table") ? "simulated" : "--table", unused.size() > 1 ? "are" : "is",
+                 vm.count("table") ? "with --table" : "without --table");
   if (vm.count("table")) {
     o.table = vm["table"].as<std::string>();
     o.sparse_fraction = vm["sparse-fraction"].as<double>();

@@ -107,7 +107,10 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
               {"nominal_dy_px", r3(r.nominal_dy_px)},
               {"valid", r.valid},
               {"accepted", r.accepted}};
-    if (r.skipped) e["skipped"] = true;  // a tile of it takes no part in registration (a failed FoV)
+    if (r.skipped) {  // a tile of it takes no part in registration (a failed FoV)
+      e["skipped"] = true;
+      e["rejected"] = "not registered: a tile of it takes no part (a failed FoV's)";
+    }
     if (r.signal >= 0) {
       const RegistrationSignal& sig = opt.registration.signals[static_cast<std::size_t>(r.signal)];
       e["signal"] = source.channel_name(sig.channel) + "/" + std::to_string(sig.scale);

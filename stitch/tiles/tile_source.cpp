@@ -145,9 +145,6 @@ std::vector<std::string> split(const std::string& line) {
   }
 }
 
-}  // namespace
-
-namespace {
 // The rest of a Fiji TileConfiguration after its "dim = N" line (`line_no` its line).
 std::vector<TileInfo> read_tile_configuration(const std::string& path, std::istream& in, std::int64_t line_no,
                                               const std::string& dim_line, bool* in_px) {
@@ -331,10 +328,17 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
       const std::string list = fmt::format("ids {}{}; {}{}", fmt::join(m.begin(), m.begin() + std::min<std::size_t>(10, m.size()), ", "),
                                            m.size() > 10 ? ", ..." : "", fmt::join(missing_files, ", "),
                                            m.size() > missing_files.size() ? ", ..." : "");
+      // "--tiles fov/{id}/wf.tif@3-5": pages are chosen in a --channel spec, not in --tiles.
+      const bool pages_in_pattern = std::any_of(channels.begin(), channels.end(), [](const TileChannelSpec& c) {
+        return c.pages.empty() && c.pattern.find('@') != std::string::npos;
+      });
       if (present.empty())
         throw IoError(missing_files.front(), fmt::format("none of the {} tiles listed in {} has its file ({}): are the "
-                                                            "patterns relative to the folder given?",
-                                                            s->tiles_.size(), positions_csv, list));
+                                                            "patterns relative to the folder given?{}",
+                                                            s->tiles_.size(), positions_csv, list,
+                                                            pages_in_pattern ? " (pages are chosen with --channel "
+                                                                               "NAME=PATTERN@PAGES, not in --tiles)"
+                                                                             : ""));
       if (!skip_missing)
         throw IoError(missing_files.front(), fmt::format("{} of the {} tiles listed in {} have no file ({}). To stitch the "
                                                             "others with holes where these go: --skip-missing, or remove their "

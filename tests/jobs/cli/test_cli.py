@@ -962,6 +962,12 @@ class InitCampaign(unittest.TestCase):
         self.assertEqual({i: recs[i]["status"] for i in recs}, {0: "done", 1: "failed", 2: "done"})
         self.assertIn("X (\ufffd)", recs[1]["reason"])  # the byte that is not UTF-8, replaced
         self.assertIn("skipped 1 malformed row", " ".join(recs[2]["extra"]["warnings"]))
+        # Stitched: the failed FoV's edges are not registered, and layout.json says why.
+        run("run", "--campaign", data, "-o", out, "--stage", "stitch", "--threads", "1", check=5)
+        with open(os.path.join(out, "layout.json")) as f:
+            skipped = [e for e in json.load(f)["edges"] if e.get("skipped")]
+        self.assertEqual(sorted((e["a"], e["b"]) for e in skipped), [(0, 1), (1, 2)])
+        self.assertTrue(all(e["rejected"].startswith("not registered: a tile of it takes no part") for e in skipped), skipped)
         # Every table wrong in the same way: no mosaic of failed tiles, the reason said once.
         for c in (1, 2, 3):
             with open(os.path.join(tables, f"r01_c{c:02d}.csv"), encoding="latin-1") as f:

@@ -648,7 +648,7 @@ class Evaluate(unittest.TestCase):
         d = TMP / "eval_table"
         p = run("evaluate", "--model", MODEL, "-o", d, "--table", EPFL, "--fields", 2)
         self.assertIn("A-net", p.stdout)
-        self.assertIn("--fields belong to the simulated protocol and are not used with --table", p.stderr)
+        self.assertIn("--fields belongs to the simulated protocol and is not used with --table", p.stderr)
         # The default device, said as what it found.
         self.assertRegex(p.stdout + p.stderr, r"--device auto: the A-net runs on (the CPU|cuda:0)")
         with open(d / "evaluate-table.csv") as f:

@@ -316,6 +316,8 @@ class StitchCli(unittest.TestCase):
         p = run(bare, "--tiles", "x/{id}.tif", "-o", out)
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn(os.path.join(bare, "x", "0000.tif") + ": none of the 6 tiles listed in", p.stderr)
+        p = run(CAMPAIGN, "--tiles", "fov/{id}/widefield.tif@3-5", "-o", out, check=3)
+        self.assertIn("(pages are chosen with --channel NAME=PATTERN@PAGES, not in --tiles)", p.stderr)
         p = run(CAMPAIGN, "-o", out)
         self.assertEqual(p.returncode, 1, p.stderr)
         # An output over one of the input tiles (any channel) is refused, the tile kept.
