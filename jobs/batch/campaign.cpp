@@ -111,7 +111,7 @@ CampaignInfo read_campaign(const std::string& dir) {
       parse_page_range(it->second.first);  // a typo would make every FoV's widefield "ignored"
     } catch (const InputError& e) {
       throw InputError(path, "widefield-frames = " + it->second.first + ": " +
-                                 std::string(e.what()).substr(e.file().size() + 2), it->second.second);
+                                 e.message(), it->second.second);
     }
   get("widefield-frames", c.widefield_frames, false);
   get("positions", c.positions, false);
@@ -137,7 +137,7 @@ CampaignInfo read_campaign(const std::string& dir) {
       try {
         parse_column_mapping(value);
       } catch (const InputError& e) {
-        throw InputError(path, "columns: " + std::string(e.what()).substr(e.file().size() + 2), line);
+        throw InputError(path, "columns: " + e.message(), line);
       }
     }
     kv.erase(it);

@@ -195,7 +195,7 @@ PageRange page_range_option(const po::variables_map& vm, const std::string& key)
   try {
     return parse_page_range(spec);
   } catch (const InputError& e) {
-    throw UsageError("--" + key + " " + spec + ": " + std::string(e.what()).substr(e.file().size() + 2));
+    throw UsageError("--" + key + " " + spec + ": " + e.message());
   }
 }
 

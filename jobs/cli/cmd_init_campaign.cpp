@@ -137,7 +137,7 @@ int run_init_campaign(const po::variables_map& vm) {
     std::sort(others.begin(), others.end());
     std::vector<std::string> some(tables.begin(), tables.begin() + std::min<std::size_t>(6, tables.size()));
     for (std::size_t i = 0; some.size() < 6 && i < others.size(); ++i) some.push_back(others[i]);
-    const std::string said = std::string(e.what()).substr(e.file().size() + 2);
+    const std::string said = e.message();
     throw InputError(e.file(), said + (some.empty() ? "; " + dir + " holds no files"
                                                     : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))));
   }

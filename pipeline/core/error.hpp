@@ -19,8 +19,11 @@ class InputError : public Error {
   // column_name: the table's header of that column, said as `column 3 ("x [nm]")`.
   InputError(std::string file, std::string what, std::int64_t line = 0, std::int64_t column = 0,
              const std::string& column_name = "")
-      : Error(format(file, what, line, column, column_name)), file_(std::move(file)), line_(line), column_(column) {}
+      : Error(format(file, what, line, column, column_name)), file_(std::move(file)), message_(what), line_(line),
+        column_(column) {}
   const std::string& file() const { return file_; }
+  // What is wrong without the place (for a caller that words the place itself: an option, a key).
+  const std::string& message() const { return message_; }
   std::int64_t line() const { return line_; }
   std::int64_t column() const { return column_; }
 
@@ -33,7 +36,7 @@ class InputError : public Error {
     if (column > 0) s += ": column " + std::to_string(column) + (column_name.empty() ? "" : " (\"" + column_name + "\")");
     return s + ": " + what;
   }
-  std::string file_;
+  std::string file_, message_;
   std::int64_t line_, column_;
 };
 
