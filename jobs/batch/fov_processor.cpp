@@ -30,6 +30,14 @@ constexpr double kOutsideWarnFraction = 0.01;  // of the localizations in the fr
 
 std::string fov_result_name(int id) { return fmt::format("fov/{:04d}.h5", id); }
 
+std::uint64_t fov_frames_seed(std::uint64_t seed, int fov_id) {
+  // splitmix64 of (seed, id): neighbouring ids give unrelated streams.
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(fov_id) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 // A widefield whose brightest pixel is below this is not in camera counts (a camera's offset alone
 // is ~100 ADU).
 constexpr float kMinWidefieldCounts = 16.0f;
@@ -64,7 +72,15 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     const TableStats stats = compute_stats(table);
     RenderOptions ro;
     ro.pixel_nm = opt.pixel_nm;
-    ro.window = parse_frame_window(opt.frames, frame_range_of(stats));
+    const FrameRange range = frame_range_of(stats);
+    ro.window = parse_frame_window(opt.frames, range, fov_frames_seed(opt.frames_seed, fov.id));
+    if (std::string note = frame_window_note(opt.frames, range, ro.window); !note.empty())
+      w->warnings.push_back(fov.table_path + ": " + note);
+    if (range.count > 0) {
+      r.frames_first = std::max<long long>(ro.window.first, range.base);
+      r.frames_end = std::min<long long>(ro.window.end, range.base + range.count);
+      if (r.frames_end < r.frames_first) r.frames_end = r.frames_first;
+    }
     RenderStats rs;
     r.sparse = render(table, field, ro, &rs);
     r.localizations = static_cast<long long>(rs.in_image);

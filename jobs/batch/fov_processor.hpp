@@ -11,6 +11,7 @@
 // A bad FoV (corrupt table, unreadable TIFF, zero localizations) does not throw out of these
 // stages: it is marked failed with its reason, reconstructed from widefield only (or left empty,
 // `failed_tile`), and recorded, so the run goes on.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +42,9 @@ using ReconstructFn = std::function<std::unique_ptr<ReconstructJob>(const ImageF
 struct FovOptions {
   double pixel_nm = 20.0;
   std::string frames = "all";          // frame window of the sparse image (see render --frames)
+  // Random windows (random:L, sparse-paper, dense-paper): each FoV draws its own from this seed and
+  // its id, so FoVs of the same length do not all get the same frames, and a rerun the same ones.
+  std::uint64_t frames_seed = 0;
   TableReadOptions table;
   std::string widefield_pages = "";    // "" = the campaign's widefield-frames
   bool use_widefield = true;
@@ -90,5 +94,7 @@ void end_reconstruction(FovWork& w);
 std::string finish_fov(FovWork& w, const std::string& out_dir, int rank);
 
 std::string fov_result_name(int id);  // "fov/0007.h5"
+// The seed of FoV `fov_id`'s random frame window in a run with --frames-seed `seed`.
+std::uint64_t fov_frames_seed(std::uint64_t seed, int fov_id);
 
 }  // namespace annamosaic

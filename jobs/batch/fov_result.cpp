@@ -219,7 +219,8 @@ void write_fov_result(const std::string& path, const FovResult& r) {
                    "x_um, y_um: the FoV's nominal stage position (its top-left corner, as positions.csv gives it); where "
                    "it lies in the mosaic is in layout.json. status: ok, or degraded (the FoV failed, reason says why, and "
                    "its tile is the reconstruction from its widefield alone: error_score is NaN). wf_shift_*_px (camera "
-                   "pixels) and wf_confidence are NaN without a registered widefield",
+                   "pixels) and wf_confidence are NaN without a registered widefield. frames_first, frames_end: the "
+                   "camera frames rendered into sparse, [first, end) in the table's own frame numbers (-1: none)",
                    path);
     write_attr(root.get(), "id", H5T_NATIVE_INT, r.id, path);
     write_attr(root.get(), "row", H5T_NATIVE_INT, r.row, path);
@@ -228,6 +229,8 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     write_attr(root.get(), "y_um", H5T_NATIVE_DOUBLE, r.y_um, path);
     write_attr(root.get(), "pixel_nm", H5T_NATIVE_DOUBLE, r.pixel_nm, path);
     write_attr(root.get(), "localizations", H5T_NATIVE_LLONG, r.localizations, path);
+    write_attr(root.get(), "frames_first", H5T_NATIVE_LLONG, r.frames_first, path);
+    write_attr(root.get(), "frames_end", H5T_NATIVE_LLONG, r.frames_end, path);
     write_attr(root.get(), "wf_shift_x_px", H5T_NATIVE_DOUBLE, r.wf_shift_x_px, path);
     write_attr(root.get(), "wf_shift_y_px", H5T_NATIVE_DOUBLE, r.wf_shift_y_px, path);
     write_attr(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, r.wf_confidence, path);
@@ -255,6 +258,11 @@ FovResult read_fov_result(const std::string& path, const std::vector<std::string
     r.y_um = read_attr<double>(root.get(), "y_um", H5T_NATIVE_DOUBLE, path);
     r.pixel_nm = read_attr<double>(root.get(), "pixel_nm", H5T_NATIVE_DOUBLE, path);
     r.localizations = read_attr<long long>(root.get(), "localizations", H5T_NATIVE_LLONG, path);
+    // Recorded since 2026-12-05: older results read as unknown.
+    if (H5Aexists(root.get(), "frames_first") > 0) {
+      r.frames_first = read_attr<long long>(root.get(), "frames_first", H5T_NATIVE_LLONG, path);
+      r.frames_end = read_attr<long long>(root.get(), "frames_end", H5T_NATIVE_LLONG, path);
+    }
     r.wf_shift_x_px = read_attr<double>(root.get(), "wf_shift_x_px", H5T_NATIVE_DOUBLE, path);
     r.wf_shift_y_px = read_attr<double>(root.get(), "wf_shift_y_px", H5T_NATIVE_DOUBLE, path);
     r.wf_confidence = read_attr<double>(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, path);

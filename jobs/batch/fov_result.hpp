@@ -5,7 +5,8 @@
 //   /reconstruction        float32 (H, W)   A-net output A, in [0, 1] (tanh output mapped from [-1, 1])
 //   /q                     float32 (H/4, W/4)  Q(A), the predicted widefield
 //   /error_map             float32 (H/4, W/4)  E, absent without widefield
-// Root attributes: id, row, col, x_um, y_um (nominal), pixel_nm, localizations, status ("ok" or
+// Root attributes: id, row, col, x_um, y_um (nominal), pixel_nm, localizations, frames_first,
+// frames_end (the window rendered into S, in the table's frame numbers), status ("ok" or
 // "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px,
 // wf_confidence, error_score (NaN without an error map). Written to a temporary name and renamed; modification times are
 // not stored so the same content gives the same bytes (resume checks compare checksums).
@@ -24,6 +25,9 @@ struct FovResult {
   int id = 0, row = 0, col = 0;
   double x_um = 0, y_um = 0, pixel_nm = 20;
   long long localizations = 0;
+  // The frames rendered into S, [frames_first, frames_end) in the table's own numbering; -1 when
+  // unknown (no localizations, or a file written before they were recorded).
+  long long frames_first = -1, frames_end = -1;
   std::string status = "ok", reason;
   double wf_shift_x_px = 0, wf_shift_y_px = 0, wf_confidence = 0;
   // Mean of the error map; NaN without one (no widefield given to the A-net): a 0 would read as

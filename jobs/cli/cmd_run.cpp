@@ -347,6 +347,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
       const CampaignInfo campaign_info = with_camera_pixel_option(read_campaign(campaign_dir), vm);
+      if (stage != "stitch") check_model_switch(resolve_model(vm["model"].as<std::string>()), campaign_info.switch_id);
       vm = with_widefield_search_default(with_campaign_table_settings(vm, campaign_info), campaign_info);
       check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not
@@ -425,6 +426,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   ro.out_dir = out;
   ro.fov.pixel_nm = vm["pixel-nm"].as<double>();
   ro.fov.frames = vm["frames"].as<std::string>();
+  ro.fov.frames_seed = vm["frames-seed"].as<std::uint64_t>();
   ro.fov.table = table_options(vm);
   // Tables in camera pixels: the campaign's camera pixel (campaign.ini's or --camera-pixel-nm), never the default.
   ro.fov.table.csv.camera_pixel_nm = campaign.camera_pixel_nm_given ? campaign.camera_pixel_nm : 0.0;
@@ -823,6 +825,7 @@ Command run_command() {
          "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 4096 on CPU, 16384 on GPU)")
         ("pixel-nm", double_default(20.0), "super-resolution pixel size")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images: all, first:N, ... as render's --frames (the first camera frame is 0 if a table has frame 0, else 1)")
+        ("frames-seed", po::value<std::uint64_t>()->default_value(0), "seed of random frame windows (random:L, sparse-paper, dense-paper): each FoV draws its window from it and its id; the window used is in fov/NNNN.h5 (frames_first, frames_end)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
         ("widefield-search-um", double_default(0), "largest shift between a FoV's widefield and its localizations searched, per axis (0: 5 camera pixels, 0.54 um at 108 nm); a widefield whose registration stays uncertain is not given to the A-net")
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")

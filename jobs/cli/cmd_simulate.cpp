@@ -1,8 +1,11 @@
 // `annamosaic simulate`: a synthetic campaign with ground truth.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -34,6 +37,13 @@ double fraction(const po::variables_map& vm, const char* name) {
   return v;
 }
 
+// Beyond these a value is a slip (a unit, an exponent), not a specimen or microscope: refused
+// before it exhausts memory or disk (--frames 2e9, --labels-per-um 1e9 ran for minutes).
+double at_most(double v, double limit, const char* name, const char* what) {
+  if (v > limit) throw UsageError(fmt::format("--{} {:g} is beyond any {} (at most {:g})", name, v, what, limit));
+  return v;
+}
+
 }  // namespace
 
 void add_specimen_options(po::options_description& d, const std::string& help_prefix) {
@@ -54,7 +64,7 @@ SpecimenOptions specimen_options(const po::variables_map& vm) {
   SpecimenOptions s;
   s.structure = parse_structure(vm["structure"].as<std::string>());
   s.filaments_per_100um2 = non_negative(vm, "filaments-per-100um2");
-  s.labels_per_um = non_negative(vm, "labels-per-um");
+  s.labels_per_um = at_most(non_negative(vm, "labels-per-um"), 1000, "labels-per-um", "labelling (1 nm apart)");
   s.bundle_fraction = fraction(vm, "bundle-fraction");
   s.pore_occupancy = fraction(vm, "pore-occupancy");
   s.cell_fraction = fraction(vm, "cell-fraction");
@@ -90,14 +100,15 @@ CampaignOptions simulate_options_as_given(const po::variables_map& vm) {
   s.persistence_um = positive<double>(vm, "persistence-um");
   s.cell_spacing_um = positive<double>(vm, "cell-spacing-um");
   auto& b = o.blinking;
-  b.frames = positive<int>(vm, "frames");
-  b.detections_per_label = positive<double>(vm, "detections-per-label");
-  b.sigma_loc_nm = positive<double>(vm, "sigma-loc-nm");
-  b.false_per_um2_per_frame = non_negative(vm, "false-per-um2-per-frame");
+  b.frames = static_cast<int>(at_most(positive<int>(vm, "frames"), 10'000'000, "frames", "acquisition"));
+  b.detections_per_label = at_most(positive<double>(vm, "detections-per-label"), 10'000, "detections-per-label", "blinking");
+  b.sigma_loc_nm = at_most(positive<double>(vm, "sigma-loc-nm"), 1000, "sigma-loc-nm", "localization precision");
+  b.false_per_um2_per_frame =
+      at_most(non_negative(vm, "false-per-um2-per-frame"), 100, "false-per-um2-per-frame", "false-detection rate");
   auto& w = o.widefield;
   w.camera_pixel_nm = positive<double>(vm, "camera-pixel-nm");
   w.wavelength_nm = positive<double>(vm, "wavelength-nm");
-  w.numerical_aperture = positive<double>(vm, "na");
+  w.numerical_aperture = at_most(positive<double>(vm, "na"), 1.7, "na", "objective's numerical aperture");
   w.psf_sigma_nm = non_negative(vm, "psf-sigma-nm");
   w.photons_per_label = non_negative(vm, "photons-per-label");
   w.background_photons = non_negative(vm, "background-photons");
@@ -105,6 +116,13 @@ CampaignOptions simulate_options_as_given(const po::variables_map& vm) {
   if (w.vignetting < 0 || w.vignetting >= 1) throw UsageError("--vignetting must be in [0, 1)");
   o.wf_shift_max_px = non_negative(vm, "wf-shift-max-px");
   o.pixel_nm = positive<double>(vm, "pixel-nm");
+  // The images a FoV makes: a 900 um FoV at 1 nm would be 900,000 px square (3 TB).
+  constexpr double kMaxSidePx = 32768;
+  for (const auto& [pixel, name] : {std::pair{o.pixel_nm, "pixel-nm"}, std::pair{w.camera_pixel_nm, "camera-pixel-nm"}})
+    if (const double side = g.fov_um * 1000.0 / pixel; side > kMaxSidePx)
+      throw UsageError(fmt::format("--fov-um {:g} at --{} {:g} makes images of {:.0f} px square (at most {:g}): a larger "
+                                   "pixel or a smaller FoV",
+                                   g.fov_um, name, pixel, side, kMaxSidePx));
   o.write_perfect = !vm["no-perfect"].as<bool>();
   o.write_dense = vm["write-dense"].as<bool>();
   return o;
@@ -128,6 +146,12 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   const std::size_t n = static_cast<std::size_t>(o.grid.rows) * o.grid.cols;
   spdlog::info("simulating campaign '{}': {} x {} FoVs of {} um, overlap {} um, {}, {} frames -> {}", o.name, o.grid.rows,
                o.grid.cols, o.grid.fov_um, o.grid.overlap_um, structure_name(o.specimen.structure), o.blinking.frames, out);
+  // Neighbours differ by up to 3 sigma of their difference (sqrt 2 x jitter): beyond run's default
+  // search, their overlaps would not be registered.
+  if (const double reach_um = 3 * std::sqrt(2.0) * o.grid.jitter_um; reach_um > 2.5)
+    spdlog::warn("--jitter-um {:g}: neighbouring FoVs lie up to ~{:.1f} um from their nominal offset, beyond the 2.5 um "
+                 "that run and stitch search by default: run this campaign with --search-um {:g}",
+                 o.grid.jitter_um, reach_um, std::ceil(reach_um * 2) / 2);
   Progress progress("simulate", n, "FoVs");
   std::atomic<std::size_t> empty_fovs{0};
   const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth& t) {
@@ -200,18 +224,18 @@ Command simulate_command() {
         ("overlap-um", double_default(1.0), "overlap between neighbours in um")
         ("order", po::value<std::string>()->default_value("snake"), "acquisition order: raster or snake")
         ("jitter-um", double_default(0.3), "stage error (Gaussian sigma, truncated at 3 sigma) in um")
-        ("persistence-um", double_default(20.0), "filament persistence length")
-        ("cell-spacing-um", double_default(45.0), "cell lattice spacing")
-        ("frames", po::value<int>()->default_value(1000), "camera frames per FoV acquisition (k)")
-        ("detections-per-label", double_default(4.0), "mean detections of a label over all frames")
-        ("sigma-loc-nm", double_default(10.0), "localization precision")
-        ("false-per-um2-per-frame", double_default(2e-5), "uniform false detections")
+        ("persistence-um", double_default(20.0), "filament persistence length in um")
+        ("cell-spacing-um", double_default(45.0), "cell lattice spacing in um")
+        ("frames", po::value<int>()->default_value(1000), "camera frames per FoV acquisition (numbered from 1)")
+        ("detections-per-label", double_default(4.0), "mean detections of a label over all frames (Poisson)")
+        ("sigma-loc-nm", double_default(10.0), "localization precision: Gaussian sigma per axis (the tables' uncertainty column)")
+        ("false-per-um2-per-frame", double_default(2e-5), "uniform false detections (besides 2% of each label's detections placed with a 300 nm spread)")
         ("camera-pixel-nm", double_default(108.0), "camera pixel at the sample")
         ("wavelength-nm", double_default(670.0), "emission wavelength")
         ("na", double_default(1.45), "numerical aperture")
         ("psf-sigma-nm", double_default(0.0), "widefield PSF sigma (0: 0.21 lambda / NA)")
         ("photons-per-label", double_default(20.0), "widefield photons per label per frame")
-        ("background-photons", double_default(100.0), "widefield background per pixel per frame")
+        ("background-photons", double_default(100.0), "widefield background per pixel per frame (the camera adds a 100 ADU offset, gain 1 ADU/e-, 1.6 e- read noise)")
         ("vignetting", double_default(0.2), "widefield intensity loss at the corners (0..1)")
         ("wf-shift-max-px", double_default(1.5), "max widefield misregistration (camera px)")
         ("pixel-nm", double_default(20.0), "super-resolution pixel of the ground-truth images")

@@ -412,10 +412,17 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     }
     std::size_t valid = 0, accepted = 0;
     for (const auto& p : L.registration.pairs) valid += p.valid, accepted += p.accepted;
-    for (const auto& c : L.registration.calibration)
+    for (const auto& c : L.registration.calibration) {
       spdlog::info("signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f})",
                    src.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
                    100 * r.accept_quantile, c.random_ncc_quantile);
+      // Too few tiles for pairs that cannot overlap: what "no match" scores here is unknown.
+      if (c.pairs_tried > 0 && c.random_valid < 10)
+        spdlog::warn("signal {}/{}: only {} random non-adjacent pair(s) to calibrate the NCC threshold on (a small grid): "
+                     "a false match is told from a true one by --min-ncc {:g}, the margin and the overlap size alone; "
+                     "check the edges in layout.json",
+                     src.channel_name(c.channel), c.scale, c.random_valid, r.min_ncc);
+    }
     const LayoutSolution& s = L.solution;
     spdlog::info("{} neighbour pairs: {} matched, {} accepted, {} dropped by the solver; {} component(s), {} tile(s) placed "
                  "by the stage only; link residuals RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.3f} s)",
@@ -615,8 +622,10 @@ Command stitch_command() {
       "by --search-um on each side, at 1/SCALE resolution, then refined at full resolution by NCC\n"
       "(--register CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]], repeatable: later signals are\n"
       "tried for pairs the earlier ones rejected; default: channel 0, scale 2, Gaussian sigma 1, refine;\n"
-      "use coarse for images without full-resolution detail, e.g. widefield:5:log:1:coarse). Accepted when the NCC beats the --accept-quantile of random non-adjacent pairs\n"
-      "(at least --min-ncc) and every other interpretation by --min-ncc-margin. Layout: weighted least\n"
+      "use coarse for images without full-resolution detail, e.g. widefield:5:log:1:coarse). Accepted when the NCC\n"
+      "reaches the --accept-quantile of random non-adjacent pairs, --min-ncc and 0.6 x the median NCC of the pairs\n"
+      "above those two, beats every other interpretation by --min-ncc-margin, and the overlap it implies is at\n"
+      "least 4 px thick. Layout: weighted least\n"
       "squares over accepted pairs plus weak stage priors; the worst link is dropped while its residual\n"
       "exceeds max(--max-residual-px, --residual-ratio x mean).\n"
       "\n"

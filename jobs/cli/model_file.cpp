@@ -44,6 +44,12 @@ std::string model_pixel_refusal(const std::string& model, double model_pixel_nm,
                      model, model_pixel_nm, run_pixel_nm, model_pixel_nm, run_pixel_nm);
 }
 
+void check_model_switch(const std::string& model_path, int switch_id) {
+  const anet::ModelFile m = anet::read_model_header(model_path);
+  if (const std::string refusal = anet::switch_id_refusal(model_path, m, switch_id); !refusal.empty())
+    throw UsageError(refusal);
+}
+
 std::string check_model_for_run(const std::string& name, double run_pixel_nm, bool read_arrays) {
   const std::string model = resolve_model(name);
   const anet::ModelFile m = read_arrays ? anet::read_model_file(model) : anet::read_model_header(model);

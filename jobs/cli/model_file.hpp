@@ -18,6 +18,10 @@ std::string resolve_model(const std::string& name);
 // run, before it makes its output folder). Returns the resolved path. A run_pixel_nm <= 0 is not
 // compared (the run's option check refuses it).
 std::string check_model_for_run(const std::string& name, double run_pixel_nm, bool read_arrays = false);
+// The resolved model `model_path` was trained with switch id `switch_id` (the structure id M of
+// reconstruct/evaluate --switch, campaign.ini's switch-id), or its training is unknown: else a
+// UsageError saying which ids it knows (anet::switch_id_refusal).
+void check_model_switch(const std::string& model_path, int switch_id);
 // "" or why a model trained at model_pixel_nm cannot reconstruct a run's images of run_pixel_nm.
 std::string model_pixel_refusal(const std::string& model, double model_pixel_nm, double run_pixel_nm);
 

@@ -438,6 +438,8 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
                       {"no-widefield", vm["no-widefield"].as<bool>()},
                       {"failed-tile", vm["failed-tile"].as<std::string>()},
                       {"model", model_id}};
+  // Only where it chooses frames: folders of fixed windows (and those recorded before it) agree.
+  if (frames_window_is_random(vm["frames"].as<std::string>())) j["frames-seed"] = vm["frames-seed"].as<std::uint64_t>();
   for (const char* k : kOptionalTableSettings)
     if (vm.count(k)) j[k] = canonical_table_setting(k, vm[k].as<std::string>());
   j["camera-pixel-nm"] = vm["camera-pixel-nm"].as<double>();

@@ -8,11 +8,13 @@
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <sstream>
 #include <stdexcept>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/hdf5_util.hpp"
+#include "sim/specimen.hpp"
 
 namespace annamosaic::anet {
 namespace {
@@ -347,5 +349,46 @@ void write_model_file(const std::string& path, const ModelFile& m) {
 
 ModelFile read_model_file(const std::string& path) { return read_impl(path, true); }
 ModelFile read_model_header(const std::string& path) { return read_impl(path, false); }
+
+std::vector<int> trained_switch_ids(const ModelFile& m) {
+  std::vector<int> ids;
+  if (const auto it = m.provenance.find("switch_ids"); it != m.provenance.end()) {
+    std::istringstream in(it->second);
+    for (std::string item; std::getline(in, item, ',');)
+      if (!item.empty()) try {
+          ids.push_back(std::stoi(item));
+        } catch (const std::exception&) {
+          return {};  // not ours: unknown
+        }
+  } else if (const auto c = m.provenance.find("config"); c != m.provenance.end()) {
+    // Before switch_ids: the effective configuration says the source and the structure.
+    std::string source, structure;
+    std::istringstream in(c->second);
+    for (std::string line; std::getline(in, line);) {
+      const auto eq = line.find(" = ");
+      if (eq == std::string::npos) continue;
+      const std::string key = line.substr(0, eq), value = line.substr(eq + 3);
+      if (key == "source") source = value;
+      if (key == "structure") structure = value;
+    }
+    if (source == "simulate" && !structure.empty()) try {
+        ids.push_back(structure_switch_id(parse_structure(structure)));
+      } catch (const std::exception&) {
+      }
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id) {
+  const std::vector<int> ids = trained_switch_ids(m);
+  if (ids.empty() || std::find(ids.begin(), ids.end(), switch_id) != ids.end()) return "";
+  std::string list;
+  for (const int id : ids) list += (list.empty() ? "" : ", ") + std::to_string(id);
+  return path + " was trained with switch id" + (ids.size() > 1 ? "s " : " ") + list + " only (microtubules 0, nuclear pores 1): " +
+         "with switch " + std::to_string(switch_id) + " it would add weights that never learned anything; give a model " +
+         "trained on that structure, or switch " + std::to_string(ids.front()) + " if the data are of the structure it knows";
+}
 
 }  // namespace annamosaic::anet

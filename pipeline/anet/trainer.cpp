@@ -325,6 +325,8 @@ TrainSummary train(const TrainOptions& opt) {
   prov["command"] = opt.command_line;
   prov["config"] = opt.config_text;
   prov["data"] = data.describe();
+  // Inference refuses other switch ids: their weights never had a gradient (M = 0 multiplies them).
+  prov["switch_ids"] = fmt::format("{}", fmt::join(data.switch_ids(), ","));
   if (const std::string t = data.table_checksums(); !t.empty()) prov["data_tables"] = t;
   if (const std::string t = data.table_files(); !t.empty()) prov["data_files"] = t;
   prov["annamosaic_version"] = annamosaic_version();

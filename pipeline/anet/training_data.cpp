@@ -461,6 +461,15 @@ std::string TrainingData::table_files() const {
   return s;
 }
 
+std::vector<int> TrainingData::switch_ids() const {
+  std::vector<int> ids;
+  if (impl_->sim) ids.push_back(impl_->sim->switch_id());
+  for (const std::size_t i : impl_->training_tables) ids.push_back(impl_->tables[i].switch_id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
 std::string TrainingData::describe() const {
   std::ostringstream s;
   const DataOptions& o = impl_->opt;

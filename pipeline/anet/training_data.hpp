@@ -117,6 +117,9 @@ class TrainingData {
   // Validation sample i: from the tables held out of training (3 or more tables), else as sample.
   TrainingSample validation_sample(std::uint64_t i) const;
   std::string describe() const;
+  // The switch ids (structure ids M) training samples carry, ascending: the simulated structure's,
+  // or the training tables'.
+  std::vector<int> switch_ids() const;
   // One line per table, in order: "fnv1a64:<hex> <path>", the checksum of what training reads
   // of it (localizations in SR pixels of its field, field size, widefield on the SR grid,
   // structure id). Empty for the simulator. A resumed training compares them.

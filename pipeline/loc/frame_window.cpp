@@ -72,6 +72,10 @@ FrameWindow parse_frame_window(const std::string& spec, const FrameRange& range,
   return w;
 }
 
+bool frames_window_is_random(const std::string& spec) {
+  return spec == "sparse-paper" || spec == "dense-paper" || spec.rfind("random:", 0) == 0;
+}
+
 std::string frame_window_note(const std::string& spec, const FrameRange& range, const FrameWindow& window) {
   const std::int64_t K = range.count, end = range.base + K;
   if (K <= 0 || window.end == INT64_MAX) return "";

@@ -38,6 +38,9 @@ FrameRange frame_range_of(const TableStats& stats, std::int64_t base_override = 
 // Random choices use `seed` (deterministic). Bad specs: InputError naming the spec.
 FrameWindow parse_frame_window(const std::string& spec, const FrameRange& range, std::uint64_t seed = 0);
 
+// Whether spec draws its window at random (random:L, sparse-paper, dense-paper): the seed matters.
+bool frames_window_is_random(const std::string& spec);
+
 // What a user should hear about a window resolved from spec, or "" when nothing: sparse-paper on
 // an acquisition so short that its 300-500 frames are a quarter or more of it (the image is then
 // not sparse), or a window reaching past the acquisition's last frame (fewer frames than asked).

@@ -57,8 +57,18 @@ std::vector<TilePair> grid_neighbours(const TileSource& source) {
   return out;
 }
 
+namespace {
+// The overlap of b placed at (dx, dy) from a: (across the seam, along it), full-resolution px.
+std::pair<double, double> implied_overlap_px(const TileInfo& a, const TileInfo& b, double dx, double dy) {
+  const double ox = std::min(static_cast<double>(a.width_px), dx + static_cast<double>(b.width_px)) - std::max(0.0, dx);
+  const double oy = std::min(static_cast<double>(a.height_px), dy + static_cast<double>(b.height_px)) - std::max(0.0, dy);
+  return a.row == b.row ? std::make_pair(std::max(0.0, ox), std::max(0.0, oy)) : std::make_pair(std::max(0.0, oy), std::max(0.0, ox));
+}
+}  // namespace
+
 bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min_ncc_margin) {
-  if (!r.valid || r.accepted || r.signal < 0 || static_cast<std::size_t>(r.signal) >= reg.calibration.size()) return false;
+  if (!r.valid || r.accepted || r.too_small || r.signal < 0 || static_cast<std::size_t>(r.signal) >= reg.calibration.size())
+    return false;
   return r.ncc >= reg.calibration[static_cast<std::size_t>(r.signal)].threshold &&
          r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
 }
@@ -418,6 +428,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       if (geom[k].width > 0 && !out.pairs[k].skipped) usable.push_back(k);
     std::mt19937_64 rng(opt.seed * 0x9e3779b97f4a7c15ULL + si);
     long nrandom = 0;
+    std::set<std::pair<std::size_t, std::size_t>> drawn;  // (geometry of pair k, partner tile)
     for (std::size_t attempt = 0; attempt < opt.random_pairs * 20 && static_cast<std::size_t>(nrandom) < opt.random_pairs;
          ++attempt) {
       const std::size_t k = usable[std::uniform_int_distribution<std::size_t>(0, usable.size() - 1)(rng)];
@@ -433,6 +444,9 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       }
       if (cand.empty()) continue;
       const std::size_t c = cand[std::uniform_int_distribution<std::size_t>(0, cand.size() - 1)(rng)];
+      // Each combination once: a small grid has few (a 1 x 3 grid one), and the same registration
+      // counted 200 times would pass for a calibration.
+      if (!drawn.insert({k, c}).second) continue;
       jobs.push_back({pairs[k].a, c, geom[k], -(nrandom + 1), {}, {}, {}, false});
       ++nrandom;
     }
@@ -547,9 +561,15 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       const std::size_t k = static_cast<std::size_t>(job.result_slot);
       PairResult& pr = out.pairs[k];
       const PcResult& jr = job.result;
-      const bool accepted =
-          jr.valid && jr.ncc >= cal.threshold && jr.ncc - std::max(jr.second_ncc, 0.0) >= opt.min_ncc_margin;
+      const auto [thickness, length] =
+          jr.valid ? implied_overlap_px(source.info(pr.pair.a), source.info(pr.pair.b), jr.dx_px, jr.dy_px)
+                   : std::make_pair(0.0, 0.0);
+      const bool too_small = jr.valid && thickness < opt.min_overlap_thickness_px;
+      const bool accepted = jr.valid && !too_small && jr.ncc >= cal.threshold &&
+                            jr.ncc - std::max(jr.second_ncc, 0.0) >= opt.min_ncc_margin;
       if (!accepted && pr.signal >= 0) continue;  // keep the first signal's result for the report
+      pr.overlap_thickness_px = thickness, pr.overlap_length_px = length;
+      pr.too_small = too_small;
       pr.signal = static_cast<int>(si);
       pr.valid = job.result.valid;
       pr.accepted = accepted;

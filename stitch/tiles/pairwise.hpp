@@ -111,6 +111,12 @@ struct PairRegOptions {
   // the frames ~0.67), while partial matches of the wrong structure, which random pairs from other
   // places do not imitate, stay far below (0.35-0.55 with dense renders at 1 um stage jitter).
   double min_ncc_fraction_of_median = 0.6;
+  // And imply an overlap at least this many full-resolution pixels thick across the seam: a match
+  // on a sliver of a few rows (a stage error beyond the search) can reach the NCC threshold with
+  // nothing to check it (a user's probe: 3.5 x 256 px, NCC 0.60, 22 px wrong), while the thinnest
+  // true overlaps of a simulated campaign at 0.3 um jitter (~8 px of 50) stay above it. (An area
+  // floor would refuse the whole overlaps of small tiles: 64 px tiles overlap by ~1,000 px.)
+  double min_overlap_thickness_px = 4;
   std::uint64_t seed = 1;             // choice of the random pairs
   // Tiles (by index, empty = none) that take part in no registration, neither in their pairs nor
   // as random partners: a failed FoV's widefield-only tile shows other structure than its
@@ -133,6 +139,10 @@ struct PairResult {
   bool valid = false;     // a match was found (structure on both sides, a candidate in the window)
   bool accepted = false;  // valid, ncc >= the signal's threshold, and distinct (min_ncc_margin)
   bool skipped = false;   // not registered: a tile of the pair is in PairRegOptions::skip_tiles
+  // The overlap the match implies (full-resolution px, across and along the seam), when valid;
+  // too_small: thinner than min_overlap_thickness_px, so not accepted.
+  double overlap_thickness_px = 0, overlap_length_px = 0;
+  bool too_small = false;
 };
 
 struct SignalCalibration {

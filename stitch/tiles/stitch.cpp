@@ -124,9 +124,13 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       e["peak"] = r3(r.peak);
       // Why a match was not accepted: another offset matched nearly as well (a repetitive or smooth
       // overlap), or it matched no better than unrelated tiles do.
+      e["overlap_thickness_px"] = r3(r.overlap_thickness_px);
+      e["overlap_length_px"] = r3(r.overlap_length_px);
       if (!r.accepted)
-        e["rejected"] = pair_ambiguous(r, L.registration, opt.registration.min_ncc_margin) ? "ambiguous: second_ncc within min_ncc_margin"
-                                                          : "ncc below the signal's threshold";
+        e["rejected"] = r.too_small ? "overlap too thin: below min_overlap_thickness_px across the seam"
+                        : pair_ambiguous(r, L.registration, opt.registration.min_ncc_margin)
+                            ? "ambiguous: second_ncc within min_ncc_margin"
+                            : "ncc below the signal's threshold";
       // Disagreement with the final layout (for rejected edges too: how wrong they would have been).
       e["residual_px"] = r3(std::hypot(s.x_px[r.pair.b] - s.x_px[r.pair.a] - r.dx_px, s.y_px[r.pair.b] - s.y_px[r.pair.a] - r.dy_px));
     }
@@ -169,6 +173,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"min_ncc", opt.registration.min_ncc},
                    {"min_ncc_margin", opt.registration.min_ncc_margin},
                    {"min_ncc_fraction_of_median", opt.registration.min_ncc_fraction_of_median},
+                   {"min_overlap_thickness_px", opt.registration.min_overlap_thickness_px},
                    {"link_sigma_px", L.layout_options.link_sigma_px},
                    {"prior_sigma_px", L.layout_options.prior_sigma_px},
                    {"max_residual_px", L.layout_options.max_residual_px},
@@ -183,8 +188,40 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                  {"origin_y_um", plan.origin_y_px * um_per_px},
                  {"width_px", plan.width_px},
                  {"height_px", plan.height_px}};
+  // What each section means, in the file (read by people with no one to ask; ignored on reading).
+  json about = {
+      {"settings",
+       "the options used: search_um, the largest |true - stage| offset between neighbours searched, per axis; "
+       "accept_quantile, min_ncc, min_ncc_fraction_of_median, min_ncc_margin decide which edges are accepted (see "
+       "calibration and edges), with min_overlap_thickness_px, the thinnest overlap a match may imply; link_sigma_px and prior_sigma_px, the standard deviations of an edge of weight 1 and of "
+       "the stage's neighbour offset in the least-squares layout; a used edge whose residual exceeds "
+       "max(max_residual_px, residual_ratio x the mean residual) is dropped and the layout solved again"},
+      {"mosaic",
+       "the fused mosaic's size; tile i's top-left pixel is mosaic pixel (round(x_px) - origin_x_px, round(y_px) - "
+       "origin_y_px); origin_x_um, origin_y_um: the origin in um"},
+      {"summary",
+       "pairs (grid neighbours), valid (a match found), accepted, dropped_by_solver, used (accepted - dropped), "
+       "components (groups of tiles joined by used edges), tiles_placed_by_stage (tiles with no used edge); "
+       "rms_residual_px, max_residual_px over the used edges; register_seconds, solve_seconds; tile_loads (tile reads "
+       "by registration)"},
+      {"calibration",
+       "per registration signal: random_pairs distinct non-adjacent tile pairs registered like neighbours (random_valid found "
+       "a match), which is what no overlap looks like; ncc_threshold = max(min_ncc, random_ncc_quantile (their "
+       "accept_quantile quantile), min_ncc_fraction_of_median x median_ncc), the NCC an edge must reach"},
+      {"tiles",
+       "per tile: nominal_x_px, nominal_y_px (from the stage) and x_px, y_px (solved) of its top-left corner, x_um, "
+       "y_um the same in um; component; links (used edges); placed_by: registration, or stage when no edge of it is "
+       "used"},
+      {"edges",
+       "per neighbour pair, b right of or below a: nominal_dx_px, nominal_dy_px (stage) and dx_px, dy_px (measured) "
+       "offset of b from a; ncc of the overlap at that offset; peak, the phase-correlation peak; second_ncc at "
+       "second_dx_px, second_dy_px, the best other offset; overlap_thickness_px (across the seam) and "
+       "overlap_length_px (along it), the overlap that offset implies; valid, accepted, rejected (why not); "
+       "residual_px, how far "
+       "the solved layout is from the measured offset; weight, and used in the solve; signal (channel/scale)"}};
   json root = {{"format", "annamosaic-layout-1"},
                {"units", "px = mosaic pixels of pixel_nm, positions of tile top-left corners in stage axes"},
+               {"about", about},
                {"settings", settings},
                {"mosaic", mosaic},
                {"summary", summary},

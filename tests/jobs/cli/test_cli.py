@@ -706,6 +706,36 @@ class Cli(unittest.TestCase):
         p = run("run", "--campaign", camp, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
         self.assertEqual((p.stdout + p.stderr).count("the campaign has no widefields now"), 2, p.stderr)
 
+    def test_random_frame_windows_differ_per_fov_and_are_recorded(self):
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "3", "--fov-um", "5", "--frames", "1000", "-q", check=0)
+        args = ("run", "--campaign", camp, "-o", out, "--stage", "fovs", "--threads", "1", "--frames", "random:200")
+        run(*args, "--frames-seed", "3", check=0)
+        windows = []
+        for i in range(3):
+            with h5py.File(os.path.join(out, "fov", "%04d.h5" % i), "r") as f:
+                first, end = int(f.attrs["frames_first"]), int(f.attrs["frames_end"])
+                self.assertIn(b"frames_first", f.attrs["about"])
+            # Simulated tables count frames from 1, up to 1000.
+            self.assertEqual(end - first, 200)
+            self.assertGreaterEqual(first, 1)
+            self.assertLessEqual(end, 1001)
+            windows.append(first)
+        self.assertGreater(len(set(windows)), 1, windows)  # each FoV its own window
+        # The seed is part of the results' settings: another one is refused by name, nothing redone.
+        p = run(*args, "--frames-seed", "4", check=2)
+        self.assertIn("frames-seed 3 -> 4", p.stderr)
+        # The same seed reuses every FoV.
+        p = run(*args, "--frames-seed", "3", check=0)
+        self.assertIn("3 already done and verified", p.stdout + p.stderr)
+        # A fixed window is recorded as it is, and the seed is not a setting of it.
+        out2 = os.path.join(self.dir, "out2")
+        run("run", "--campaign", camp, "-o", out2, "--stage", "fovs", "--threads", "1", "--frames", "100:300", check=0)
+        with h5py.File(os.path.join(out2, "fov", "0001.h5"), "r") as f:
+            self.assertEqual((int(f.attrs["frames_first"]), int(f.attrs["frames_end"])), (101, 301))
+        with open(os.path.join(out2, "fov_settings.json")) as f:
+            self.assertNotIn("frames-seed", json.load(f))
+
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)
@@ -840,6 +870,24 @@ class Simulate(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
         p = run("simulate", "-o", os.path.join(self.dir, "x"), "--overlap-um", "30", "--fov-um", "10", check=1)
         self.assertIn("overlap", p.stderr)
+        # Values beyond any specimen or microscope (a slipped unit or exponent) are refused at once,
+        # where they exhausted memory (bad_alloc) or ran for minutes filling the disk.
+        for args, said in ((("--frames", "2000000000"), "--frames 2e+09 is beyond any acquisition (at most 1e+07)"),
+                           (("--labels-per-um", "1e9"), "--labels-per-um 1e+09 is beyond any labelling"),
+                           (("--sigma-loc-nm", "1e6"), "--sigma-loc-nm 1e+06 is beyond any localization precision"),
+                           (("--detections-per-label", "1e9"), "--detections-per-label 1e+09 is beyond any blinking"),
+                           (("--false-per-um2-per-frame", "1e9"), "beyond any false-detection rate"),
+                           (("--na", "2"), "--na 2 is beyond any objective's numerical aperture"),
+                           (("--pixel-nm", "0.001"), "--fov-um 25 at --pixel-nm 0.001 makes images of 25000000 px square"),
+                           (("--camera-pixel-nm", "0.01"), "at --camera-pixel-nm 0.01 makes images of 2500000 px square"),
+                           (("--fov-um", "900", "--pixel-nm", "1"), "--fov-um 900 at --pixel-nm 1 makes images of 900000 px")):
+            p = run("simulate", "-o", os.path.join(self.dir, "x"), *args, check=1)
+            self.assertIn(said, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "x")))
+        # A stage error that the default registration search cannot cover is said, with the search to use.
+        p = run("simulate", "-o", os.path.join(self.dir, "j"), "--rows", "1", "--cols", "2", "--fov-um", "5",
+                "--jitter-um", "1", "-q", check=0)
+        self.assertIn("run this campaign with --search-um 4.5", p.stderr)
 
 
 

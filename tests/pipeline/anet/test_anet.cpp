@@ -480,6 +480,31 @@ TEST(AnetModelFile, RoundTripAndReconstructorReproducesTheGenerator) {
   EXPECT_LT(maxdiff, 1e-6f);
 }
 
+TEST(AnetModelFile, SwitchIdsTheModelWasNotTrainedWithAreRefused) {
+  ModelFile m;
+  // Recorded by train: only those ids are given to the network.
+  m.provenance["switch_ids"] = "0,1";
+  EXPECT_EQ(trained_switch_ids(m), (std::vector<int>{0, 1}));
+  EXPECT_EQ(switch_id_refusal("m.h5", m, 1), "");
+  const std::string refusal = switch_id_refusal("m.h5", m, 3);
+  EXPECT_NE(refusal.find("m.h5 was trained with switch ids 0, 1 only"), std::string::npos) << refusal;
+  // Older models trained on the simulator: their recorded configuration names the structure.
+  m.provenance.erase("switch_ids");
+  m.provenance["config"] = "[train]\nsource = simulate\nstructure = nuclear-pores\n";
+  EXPECT_EQ(trained_switch_ids(m), (std::vector<int>{1}));
+  EXPECT_NE(switch_id_refusal("m.h5", m, 0), "");
+  // Trained on tables before the record: unknown, nothing refused.
+  m.provenance["config"] = "[train]\nsource = tables\n";
+  EXPECT_TRUE(trained_switch_ids(m).empty());
+  EXPECT_EQ(switch_id_refusal("m.h5", m, 5), "");
+}
+
+TEST(AnetModelFile, TrainingDataSaysItsSwitchIds) {
+  TrainOptions o = tiny_options();
+  o.data.sim.specimen.structure = Structure::NuclearPores;
+  EXPECT_EQ(TrainingData(o.data).switch_ids(), (std::vector<int>{1}));
+}
+
 TEST(AnetModelFile, BadFilesGiveClearErrors) {
   const std::string d = tmp_dir("badmodel");
   const std::string good = write_tiny_model(d + "/good.h5");

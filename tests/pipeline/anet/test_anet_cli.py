@@ -96,6 +96,9 @@ class Train(unittest.TestCase):
             command = command.decode() if isinstance(command, bytes) else command
             self.assertTrue(command.startswith("annamosaic train -o "), command)
             self.assertIn("--steps 3 --checkpoint-every 2", command)
+            # The switch ids it learned (the simulator's microtubules: 0); inference refuses others.
+            ids = f["provenance"].attrs["switch_ids"]
+            self.assertEqual(ids.decode() if isinstance(ids, bytes) else ids, "0")
         with h5py.File(d / "m.train" / "checkpoint.h5", "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), 3)
             self.assertIn("discriminator", f)
@@ -600,6 +603,26 @@ class Reconstruct(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn(str(bad), p.stderr)
         self.assertIn("not an HDF5 file", p.stderr)
+
+    def test_a_switch_id_the_model_never_learned_is_refused(self):
+        # The shipped model knows microtubules (switch 0): with switch 1 its untrained switch
+        # weights would shift every encoder level.
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "sw.tif", "--table", EPFL, "--switch", 1, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("was trained with switch id 0 only", p.stderr)
+        self.assertFalse((self.d / "sw.tif").exists())
+        # A campaign of another structure: refused before the run makes its folder.
+        camp = self.d / "pores"
+        run("simulate", "-o", camp, "--rows", 1, "--cols", 1, "--fov-um", 5, "--frames", 200, "--structure",
+            "nuclear-pores", "-q")
+        p = run("run", "--campaign", camp, "-o", self.d / "pores-out", "--model", MODEL, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("with switch 1 it would add weights that never learned anything", p.stderr)
+        self.assertFalse((self.d / "pores-out").exists())
+        # evaluate on simulated nuclear pores too.
+        p = run("evaluate", "--model", MODEL, "-o", self.d / "ev", "--structure", "nuclear-pores", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("switch id 0 only", p.stderr)
 
     def test_an_imagej_hyperstack_of_channels_is_refused_not_averaged(self):
         wf = tifffile.imread(self.d / "wf.tif")

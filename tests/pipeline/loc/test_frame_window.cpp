@@ -60,6 +60,11 @@ TEST(FrameWindow, PaperWindowsAreSeededAndInRange) {
   EXPECT_TRUE(differs);
 }
 
+TEST(FrameWindow, OnlyRandomWindowsDependOnTheSeed) {
+  for (const char* spec : {"random:10", "sparse-paper", "dense-paper"}) EXPECT_TRUE(frames_window_is_random(spec)) << spec;
+  for (const char* spec : {"all", "", "first:10", "10:20", "randomish"}) EXPECT_FALSE(frames_window_is_random(spec)) << spec;
+}
+
 TEST(FrameWindow, BadSpecsAreErrors) {
   const FrameRange r{1, 100};
   EXPECT_THROW(parse_frame_window("10:5", r), InputError);

@@ -179,6 +179,20 @@ TEST(StitchLayout, EndToEndOnASyntheticGridAndLayoutJsonRoundTrip) {
       EXPECT_TRUE(e.contains("residual_px") && e.contains("ncc") && e.contains("weight") && e.contains("dx_px"));
     }
   }
+  // The file explains itself: every field of every section is named in its "about" line.
+  for (const char* section : {"settings", "mosaic", "summary", "calibration", "tiles", "edges"}) {
+    ASSERT_TRUE(j["about"].contains(section)) << section;
+    const std::string about = j["about"][section].get<std::string>();
+    const nlohmann::json& sj = j[section];
+    std::vector<nlohmann::json> items;
+    if (sj.is_array()) items.assign(sj.begin(), sj.end()); else items.push_back(sj);
+    for (const auto& item : items)
+      for (const auto& [key, value] : item.items())
+        if (key != "a" && key != "b" && key != "id" && key != "row" && key != "col" && key != "direction" &&
+            key != "width_px" && key != "height_px" && key != "channel" && key != "scale" && key != "pairs_tried" &&
+            key != "pixel_nm" && key != "skipped")
+          EXPECT_NE(about.find(key), std::string::npos) << section << "." << key << " is not explained";
+  }
   const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/layout_json";
   std::filesystem::create_directories(d);
   std::ofstream(d + "/layout.json") << layout_json(*g.source, L, o);

@@ -268,6 +268,45 @@ class StitchCli(unittest.TestCase):
         run(d, "--tiles", "{id:d}.tif", "--overlap-um", "4", "--layout-only", "-q", "-o", out, check=0)
         self.assertEdgesNearTruth(os.path.join(os.path.dirname(out), "layout.json"), truth, "accepted", 0.2, 4)
 
+    def test_a_match_on_a_sliver_of_overlap_is_not_accepted(self):
+        # A user's probe: two 256 px tiles 230 px apart, the stage saying 268 (a gap), beyond the
+        # 25 px searched. The only pair matched 22 px off on a 3.5 px sliver (NCC 0.60) and was
+        # accepted, with no random pair to calibrate the threshold on.
+        from scipy import ndimage
+        d = self.out("sliver")
+        os.makedirs(d, exist_ok=True)
+        rng = np.random.default_rng(0)
+        img = np.zeros((1400, 1400))
+        for _ in range(120):  # filaments: random walks
+            y, x, a = rng.uniform(0, 1400), rng.uniform(0, 1400), rng.uniform(0, 2 * np.pi)
+            for _ in range(400):
+                a += rng.normal(0, 0.08)
+                y, x = y + np.sin(a), x + np.cos(a)
+                if 0 <= y < 1400 and 0 <= x < 1400:
+                    img[int(y), int(x)] += 1
+        for _ in range(300):
+            img[rng.integers(0, 1400), rng.integers(0, 1400)] += 5
+        img = ndimage.gaussian_filter(img, 1.5)
+        img = img / img.max() * 3000 + 500
+        rng = np.random.default_rng(12)
+        for i, y in enumerate((20, 250)):
+            t = rng.poisson(img[y:y + 256, 20:276]).astype(float) + rng.normal(0, 20, (256, 256))
+            tifffile.imwrite(os.path.join(d, f"{i}.tif"), np.clip(t, 0, 65535).astype(np.uint16))
+        open(os.path.join(d, "positions.csv"), "w").write("id,row,col,x_px,y_px\n0,0,0,0,0\n1,1,0,0,268\n")
+        out = self.out("sliver.tif")
+        p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--layout-only", "-o", out, check=0)
+        self.assertIn("only 0 random non-adjacent pair(s) to calibrate the NCC threshold on", p.stderr)
+        layout = json.load(open(os.path.join(os.path.dirname(out), "layout.json")))
+        (edge,) = layout["edges"]
+        self.assertFalse(edge["accepted"], edge)
+        self.assertLess(edge["overlap_thickness_px"], 4, edge)
+        self.assertEqual(edge["rejected"], "overlap too thin: below min_overlap_thickness_px across the seam")
+        self.assertEqual(layout["tiles"][1]["placed_by"], "stage")
+        # Searched far enough, the true offset is found.
+        p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--search-um", "5", "--layout-only", "-o", out, check=0)
+        self.assertEdgesNearTruth(os.path.join(os.path.dirname(out), "layout.json"), {0: (0, 0), 1: (0, 230)},
+                                  "accepted", 0.5, 1)
+
     def test_float_tiles_with_a_nan_border_register(self):
         # A float tile's "no data" border (3 px of NaN): registered as if absent, fused from the
         # neighbour where they overlap, and counted.
