@@ -167,15 +167,22 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("
               << e.dense_localizations << ")\n";
     std::printf("%-10s %8s %8s %8s %10s\n", "image", "MS-SSIM", "SSIM", "PSNR", "FRC nm");
-    const auto nm = [](double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.1f}", v); };  // --no-frc
+    // --no-frc: "-"; "<=": the FRC stayed above 1/7 up to Nyquist, 2 pixels is a bound.
+    const auto nm = [](const anet::Score& sc) { return std::isnan(sc.frc_nm) ? std::string("-") : anet::frc_text(sc); };
     std::printf("%-10s %8.4f %8.4f %8.2f %10s\n", "histogram", e.histogram.ms_ssim, e.histogram.ssim, e.histogram.psnr,
-                nm(e.histogram.frc_nm).c_str());
-    std::printf("%-10s %8.4f %8.4f %8.2f %10s%s\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, nm(e.anet.frc_nm).c_str(),
+                nm(e.histogram).c_str());
+    std::printf("%-10s %8.4f %8.4f %8.2f %10s%s\n", "A-net", e.anet.ms_ssim, e.anet.ssim, e.anet.psnr, nm(e.anet).c_str(),
                 std::isnan(e.anet.frc_nm) ? "" : "   (FRC optimistic: both halves share the network's prior)");
     if (e.with_widefield)
       std::printf("%-10s %8.4f %8.4f %8.2f %10s   (S + widefield; registration confidence %.2f)\n", "A-net+wf",
                   e.anet_widefield.ms_ssim, e.anet_widefield.ssim, e.anet_widefield.psnr, "-", e.widefield_confidence);
-    std::printf("%-10s %8s %8s %8s %10s\n", "all frames", "1", "1", "inf", nm(e.dense_frc_nm).c_str());
+    anet::Score dense;
+    dense.frc_nm = e.dense_frc_nm;
+    dense.frc_at_limit = e.dense_frc_at_limit;
+    std::printf("%-10s %8s %8s %8s %10s\n", "all frames", "1", "1", "inf", nm(dense).c_str());
+    if (e.histogram.frc_at_limit || e.anet.frc_at_limit || e.dense_frc_at_limit)
+      std::printf("FRC \"<=\": the correlation stayed above 1/7 up to Nyquist; 2 pixels is an upper bound, not a "
+                  "measurement\n");
     spdlog::info("wrote {}", e.csv_path);
   } else {
     o.field_px = vm["field-px"].as<std::size_t>();

@@ -127,6 +127,12 @@ Report examine(const Target& t, bool verify) {
         }
       campaign = read_campaign(r.campaign_dir);
       r.rows = campaign->rows, r.cols = campaign->cols;
+      // The structure the model knows (run refuses another switch-id before any work).
+      if (r.model_error.empty() && r.options_error.empty()) try {
+          check_model_switch(resolve_model((*vm)["model"].as<std::string>()), campaign->switch_id);
+        } catch (const std::exception& e) {
+          r.model_error = e.what();
+        }
       plan = plan_fovs(*campaign);
       plan_known = true;
       // The tables as the run reads them: campaign.ini's xy-unit, columns, delimiter (a

@@ -33,6 +33,12 @@ Score score(ImageView<const float> image, ImageView<const float> reference_unit,
   return s;
 }
 
+// The resolution of an FRC into s, marked when it is only the Nyquist bound.
+void set_frc(Score& s, const FrcResult& r) {
+  s.frc_nm = r.resolution_nm;
+  s.frc_at_limit = !r.crossed && !std::isnan(r.resolution_nm);
+}
+
 void accumulate(Score& acc, const Score& s, double w) {
   acc.ms_ssim += w * s.ms_ssim;
   acc.ssim += w * s.ssim;
@@ -42,6 +48,7 @@ void accumulate(Score& acc, const Score& s, double w) {
   } else {
     acc.frc_nm += w * s.frc_nm;
     acc.frc_weight += w;
+    acc.frc_at_limit = acc.frc_at_limit || s.frc_at_limit;  // a mean with a bound in it is a bound
   }
 }
 
@@ -57,6 +64,11 @@ std::vector<double> default_n() {
 }
 
 }  // namespace
+
+std::string frc_text(const Score& s) {
+  if (std::isnan(s.frc_nm)) return "";  // --no-frc, or a half without localizations
+  return (s.frc_at_limit ? "<=" : "") + fmt::format("{:.1f}", s.frc_nm);
+}
 
 double equivalent_n(const std::vector<double>& n, const std::vector<double>& curve, double score, bool* lower_bound,
                     bool* upper_bound) {
@@ -118,13 +130,13 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
       if (opt.frc) {
         // Two independent halves of the n localizations.
         const ImageF h1 = sim.sparse(field, F, F, n / 2, mix_seed(seed, 1)), h2 = sim.sparse(field, F, F, n / 2, mix_seed(seed, 2));
-        h.frc_nm = frc(h1.view(), h2.view(), px).resolution_nm;
+        set_frc(h, frc(h1.view(), h2.view(), px));
         const ImageF r1 = net.run(h1.view(), nullptr, switch_id).reconstruction;
         const ImageF r2 = net.run(h2.view(), nullptr, switch_id).reconstruction;
-        s1.frc_nm = frc(r1.view(), r2.view(), px).resolution_nm;
+        set_frc(s1, frc(r1.view(), r2.view(), px));
         const ImageF q1 = net.run(h1.view(), &L, switch_id).reconstruction;
         const ImageF q2 = net.run(h2.view(), &L, switch_id).reconstruction;
-        s2.frc_nm = frc(q1.view(), q2.view(), px).resolution_nm;
+        set_frc(s2, frc(q1.view(), q2.view(), px));
       }
       if (opt.write_images && f == 0) {
         TiffWriteOptions wo;
@@ -161,17 +173,19 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
   std::string csv =
       "# annamosaic evaluate (simulated): MS-SSIM = Wang pyramid vs the perfect image, images scaled by their " +
       fmt::format("{} quantile; {} fields of {:.2f} um; model {}\n", quantile, opt.fields, out.field_um, opt.model) +
-      "# FRC of the A-net's images (anet_*_frc_nm) is optimistic: both halves share the network's prior\n" +
+      "# FRC of the A-net's images (anet_*_frc_nm) is optimistic: both halves share the network's prior; FRC halves are "
+      "two independent draws of n/2 localizations; \"<=X\": the FRC stayed above 1/7 up to Nyquist (in some field), X "
+      "is an upper bound\n" +
       "n,locs_per_um2,hist_msssim,anet_s_msssim,anet_sw_msssim,hist_ssim,anet_s_ssim,anet_sw_ssim,hist_psnr,anet_s_psnr,"
       "anet_sw_psnr,hist_frc_nm,anet_s_frc_nm,anet_sw_frc_nm,hist_equiv_n_anet_s,gain_s,hist_equiv_n_anet_sw,gain_sw\n";
   // Without FRC (--no-frc) its cells are empty: 0 would read as a resolution.
   // ... and so are those of an undefined FRC (a half without localizations).
-  const auto frc_cell = [&](double nm) { return opt.frc && !std::isnan(nm) ? fmt::format("{:.1f}", nm) : std::string(); };
+  const auto frc_cell = [&](const Score& sc) { return opt.frc ? frc_text(sc) : std::string(); };
   for (const EvalRow& r : out.rows)
     csv += fmt::format("{:.0f},{:.3f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.2f},{},{},{},{}{:.0f},{}{:.1f},{}{:.0f},{}{:.1f}\n",
                        r.n, r.locs_per_um2, r.histogram.ms_ssim, r.anet_s.ms_ssim, r.anet_sw.ms_ssim, r.histogram.ssim,
-                       r.anet_s.ssim, r.anet_sw.ssim, r.histogram.psnr, r.anet_s.psnr, r.anet_sw.psnr, frc_cell(r.histogram.frc_nm),
-                       frc_cell(r.anet_s.frc_nm), frc_cell(r.anet_sw.frc_nm), bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound),
+                       r.anet_s.ssim, r.anet_sw.ssim, r.histogram.psnr, r.anet_s.psnr, r.anet_sw.psnr, frc_cell(r.histogram),
+                       frc_cell(r.anet_s), frc_cell(r.anet_sw), bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound),
                        r.equivalent_n_s, bound_mark(r.equivalent_s_lower_bound, r.equivalent_s_upper_bound), r.equivalent_n_s / r.n,
                        bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw,
                        bound_mark(r.equivalent_sw_lower_bound, r.equivalent_sw_upper_bound), r.equivalent_n_sw / r.n);
@@ -327,11 +341,13 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     ImageF d1, d2, s1, s2;
     halves(FrameWindow{}, d1, d2);
     halves(ro.window, s1, s2);
-    out.dense_frc_nm = frc(cut(d1).view(), cut(d2).view(), px).resolution_nm;
-    out.histogram.frc_nm = frc(cut(s1).view(), cut(s2).view(), px).resolution_nm;
+    const FrcResult dense = frc(cut(d1).view(), cut(d2).view(), px);
+    out.dense_frc_nm = dense.resolution_nm;
+    out.dense_frc_at_limit = !dense.crossed && !std::isnan(dense.resolution_nm);
+    set_frc(out.histogram, frc(cut(s1).view(), cut(s2).view(), px));
     const ImageF r1 = net.run(cut(s1).view(), nullptr, opt.switch_id).reconstruction,
                  r2 = net.run(cut(s2).view(), nullptr, opt.switch_id).reconstruction;
-    out.anet.frc_nm = frc(r1.view(), r2.view(), px).resolution_nm;
+    set_frc(out.anet, frc(r1.view(), r2.view(), px));
   } else {
     out.dense_frc_nm = out.histogram.frc_nm = out.anet.frc_nm = std::numeric_limits<double>::quiet_NaN();
   }
@@ -364,12 +380,15 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
                      stale);
     }
   out.csv_path = opt.output_dir + "/evaluate-table.csv";
-  const auto nm_cell = [](double nm) { return std::isnan(nm) ? std::string() : fmt::format("{:.1f}", nm); };  // --no-frc: empty
+  Score dense_score;  // for its FRC text
+  dense_score.frc_nm = out.dense_frc_nm;
+  dense_score.frc_at_limit = out.dense_frc_at_limit;
   write_file_atomic(
       out.csv_path,
       fmt::format("# annamosaic evaluate --table {}: sparse = first {} of {} frames ({} localizations), reference = all frames "
                   "({} localizations), {} x {} px at {} nm; MS-SSIM = Wang pyramid; model {}\n"
-                  "# FRC of the A-net's image is optimistic: both halves share the network's prior\n"
+                  "# FRC of the A-net's image is optimistic: both halves share the network's prior; FRC halves are the "
+                  "odd and even frames; \"<=X\": the FRC stayed above 1/7 up to Nyquist, X = 2 pixels is an upper bound\n"
                   "{}"
                   "image,msssim,ssim,psnr,frc_nm\nhistogram,{:.4f},{:.4f},{:.2f},{}\nanet,{:.4f},{:.4f},{:.2f},{}\n"
                   "{}dense_reference,1,1,inf,{}\n",
@@ -379,12 +398,12 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
                                         "halves would share the widefield\n",
                                         opt.widefield, opt.widefield_frames, out.widefield_confidence)
                           : std::string(),
-                  out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr, nm_cell(out.histogram.frc_nm), out.anet.ms_ssim,
-                  out.anet.ssim, out.anet.psnr, nm_cell(out.anet.frc_nm),
+                  out.histogram.ms_ssim, out.histogram.ssim, out.histogram.psnr, frc_text(out.histogram), out.anet.ms_ssim,
+                  out.anet.ssim, out.anet.psnr, frc_text(out.anet),
                   with_wf ? fmt::format("anet_widefield,{:.4f},{:.4f},{:.2f},\n", out.anet_widefield.ms_ssim,
                                         out.anet_widefield.ssim, out.anet_widefield.psnr)
                           : std::string(),
-                  nm_cell(out.dense_frc_nm)));
+                  frc_text(dense_score)));
   return out;
 }
 

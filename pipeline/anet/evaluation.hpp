@@ -58,7 +58,12 @@ struct Score {
   // Averaged over fields: the FRC over those where it is defined (NaN if none); how many were not.
   double frc_weight = 0;
   int frc_undefined = 0;
+  // The FRC stayed above 1/7 up to Nyquist (in some field): frc_nm is then an upper bound (2
+  // pixels, or a mean with such), printed "<=".
+  bool frc_at_limit = false;
 };
+// An FRC resolution as printed and written: "" when undefined (NaN), "<=40.0" at the Nyquist bound.
+std::string frc_text(const Score& s);
 
 struct EvalRow {
   double n = 0;
@@ -85,6 +90,7 @@ struct TableEvaluation {
   Score anet_widefield;             // frc_nm NaN: both halves would share the widefield
   double widefield_confidence = 0;  // of its registration to S
   double dense_frc_nm = 0;
+  bool dense_frc_at_limit = false;
   std::string csv_path;
 };
 

@@ -619,6 +619,13 @@ class Reconstruct(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("with switch 1 it would add weights that never learned anything", p.stderr)
         self.assertFalse((self.d / "pores-out").exists())
+        # status says so too (submit-campaign.sh asks it before submitting the job).
+        cfg = self.d / "pores.ini"
+        cfg.write_text("[run]\ncampaign = %s\noutput = %s\nmodel = %s\n" % (camp, self.d / "pores-out", MODEL))
+        p = run("status", cfg, check=False)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("it cannot run: ", p.stdout)
+        self.assertIn("anet-microtubules-ngf16.h5 was trained with switch id 0 only", p.stdout)
         # evaluate on simulated nuclear pores too.
         p = run("evaluate", "--model", MODEL, "-o", self.d / "ev", "--structure", "nuclear-pores", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
@@ -677,6 +684,13 @@ class Evaluate(unittest.TestCase):
         with open(d / "evaluate-table.csv") as f:
             rows = list(csv.reader(l for l in f if not l.startswith("#")))
         self.assertEqual(rows[0], ["image", "msssim", "ssim", "psnr", "frc_nm"])
+        # The EPFL table's two halves of all frames correlate above 1/7 up to Nyquist: 2 pixels is a
+        # bound, marked as one (a bare 40.0 read as a measured resolution); the sparse one crosses.
+        frc = {r[0]: r[4] for r in rows[1:]}
+        self.assertEqual(frc["dense_reference"], "<=40.0")
+        self.assertGreater(float(frc["histogram"]), 40.0)
+        self.assertIn("<=40.0", p.stdout)
+        self.assertIn('FRC "<=": the correlation stayed above 1/7 up to Nyquist', p.stdout)
         self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
         # Where the images lie in the table's coordinates, as render says it: the same field rendered
         # by `render --field-nm` is the reference image itself.
