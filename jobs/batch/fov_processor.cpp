@@ -72,7 +72,10 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     const TableStats stats = compute_stats(table);
     RenderOptions ro;
     ro.pixel_nm = opt.pixel_nm;
-    const FrameRange range = frame_range_of(stats);
+    FrameRange range = frame_range_of(stats);
+    // campaign.ini's frames, when it says them: a FoV whose last frames detected nothing still
+    // had them (random windows and the notes below count from the acquisition, not the table).
+    if (c.frames > 0 && range.count > 0) range.count = std::max<std::int64_t>(range.count, c.frames);
     ro.window = parse_frame_window(opt.frames, range, fov_frames_seed(opt.frames_seed, fov.id));
     if (std::string note = frame_window_note(opt.frames, range, ro.window); !note.empty())
       w->warnings.push_back(fov.table_path + ": " + note);

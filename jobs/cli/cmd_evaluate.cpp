@@ -150,7 +150,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     o.read = table_options(vm);
     o.switch_id = vm["switch"].as<int>();
     if (o.switch_id < 0) throw UsageError("--switch must be a structure id >= 0, not " + std::to_string(o.switch_id));
-    check_model_switch(o.model, o.switch_id);
+    check_model_switch(o.model, o.switch_id, "--switch");
     if (vm.count("widefield")) {
       o.widefield = vm["widefield"].as<std::string>();
       o.widefield_frames = vm["widefield-frames"].as<std::string>();
@@ -192,7 +192,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     if (vm.count("n")) o.n_values = parse_list(vm["n"].as<std::string>());
     auto& s = o.sim;
     s.specimen.structure = parse_structure(vm["structure"].as<std::string>());
-    check_model_switch(o.model, structure_switch_id(s.specimen.structure));
+    check_model_switch(o.model, structure_switch_id(s.specimen.structure), "the --structure of switch");
     s.specimen.seed = vm["specimen-seed"].as<std::uint64_t>();
     s.specimen.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
     s.specimen.cell_radius_um = vm["cell-radius-um"].as<double>();

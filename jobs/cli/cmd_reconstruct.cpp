@@ -55,7 +55,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   ro.tile_px = vm["tile-px"].as<std::size_t>();
   ro.overlap_px = vm["overlap-px"].as<std::size_t>();
   const std::string model = resolve_model(vm["model"].as<std::string>());
-  check_model_switch(model, vm["switch"].as<int>());
+  check_model_switch(model, vm["switch"].as<int>(), "--switch");
   const anet::Reconstructor net = [&] {
     try {
       return anet::Reconstructor(model, ro);

@@ -43,6 +43,7 @@
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
+#include "sim/specimen.hpp"
 #include "tiles/fusion.hpp"
 
 namespace annamosaic::cli {
@@ -160,6 +161,16 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     if (!diff.empty())
       throw InputError(out, "holds FoV results made with other settings (" + diff +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
+    // The stitch stage uses none of the other FoV options, but records this invocation's in
+    // config.ini: said, since a run from that config.ini would be refused (and `status` says so).
+    if (stage == "stitch")
+      if (std::string other = recorded_settings_change(before, vm, false); !other.empty()) {
+        if (const auto model = other.find("; those results were made with"); model != std::string::npos) other.resize(model);
+        spdlog::warn("{}: the FoV results were made with other FoV options ({}); the stitch stage uses none of them, but "
+                     "config.ini now records these, and a run from it would be refused: give the options the FoVs were "
+                     "made with",
+                     out, other);
+      }
     // campaign.ini's settings (recorded since 2026-12-05; older records: not compared). The stitch
     // stage too: tiles made at another fov-um are not this campaign's tiles.
     if (const std::string refusal = camera_pixel_option_history_refusal(before, campaign); !refusal.empty())
@@ -324,7 +335,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
           throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing)" + *why);
         spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_name);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
-        const CampaignSummary s = simulate_campaign(simulate_options(svm), campaign_dir);
+        const CampaignOptions sim = simulate_options(svm);
+        // A structure the model never learned: refused before a campaign is simulated for nothing.
+        if (stage != "stitch")
+          check_model_switch(resolve_model(vm["model"].as<std::string>()), structure_switch_id(sim.specimen.structure),
+                             "the [simulate] structure of switch", config_name);
+        const CampaignSummary s = simulate_campaign(sim, campaign_dir);
         write_config_next_to(campaign_dir + "/simulate.config.ini", simulate_command(), svm);  // as `simulate` does
         spdlog::info("simulated {} FoVs ({} localizations) in {:.1f} s", s.fovs, s.localizations, s.seconds);
       } else if (rank == 0) {
@@ -347,7 +363,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // The campaign read before anything is written: a campaign that cannot be run leaves no
       // output folder behind.
       const CampaignInfo campaign_info = with_camera_pixel_option(read_campaign(campaign_dir), vm);
-      if (stage != "stitch") check_model_switch(resolve_model(vm["model"].as<std::string>()), campaign_info.switch_id);
+      if (stage != "stitch")
+        check_model_switch(resolve_model(vm["model"].as<std::string>()), campaign_info.switch_id,
+                           "campaign.ini's switch-id =", campaign_dir + "/campaign.ini");
       vm = with_widefield_search_default(with_campaign_table_settings(vm, campaign_info), campaign_info);
       check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not

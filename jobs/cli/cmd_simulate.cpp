@@ -40,7 +40,7 @@ double fraction(const po::variables_map& vm, const char* name) {
 // Beyond these a value is a slip (a unit, an exponent), not a specimen or microscope: refused
 // before it exhausts memory or disk (--frames 2e9, --labels-per-um 1e9 ran for minutes).
 double at_most(double v, double limit, const char* name, const char* what) {
-  if (v > limit) throw UsageError(fmt::format("--{} {:g} is beyond any {} (at most {:g})", name, v, what, limit));
+  if (v > limit) throw UsageError(fmt::format("--{} {:.15g} is beyond any {} (at most {:.15g})", name, v, what, limit));
   return v;
 }
 
@@ -116,8 +116,9 @@ CampaignOptions simulate_options_as_given(const po::variables_map& vm) {
   if (w.vignetting < 0 || w.vignetting >= 1) throw UsageError("--vignetting must be in [0, 1)");
   o.wf_shift_max_px = non_negative(vm, "wf-shift-max-px");
   o.pixel_nm = positive<double>(vm, "pixel-nm");
-  // The images a FoV makes: a 900 um FoV at 1 nm would be 900,000 px square (3 TB).
-  constexpr double kMaxSidePx = 32768;
+  // The images a FoV makes: a 900 um FoV at 1 nm would be 900,000 px square (3 TB); at 32,768 px
+  // one FoV took 12.8 GB and over 5 minutes (a probe). 16,384 px: 328 um at 20 nm.
+  constexpr double kMaxSidePx = 16384;
   for (const auto& [pixel, name] : {std::pair{o.pixel_nm, "pixel-nm"}, std::pair{w.camera_pixel_nm, "camera-pixel-nm"}})
     if (const double side = g.fov_um * 1000.0 / pixel; side > kMaxSidePx)
       throw UsageError(fmt::format("--fov-um {:g} at --{} {:g} makes images of {:.0f} px square (at most {:g}): a larger "
@@ -148,9 +149,10 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
                o.grid.cols, o.grid.fov_um, o.grid.overlap_um, structure_name(o.specimen.structure), o.blinking.frames, out);
   // Neighbours differ by up to 3 sigma of their difference (sqrt 2 x jitter): beyond run's default
   // search, their overlaps would not be registered.
-  if (const double reach_um = 3 * std::sqrt(2.0) * o.grid.jitter_um; reach_um > 2.5)
-    spdlog::warn("--jitter-um {:g}: neighbouring FoVs lie up to ~{:.1f} um from their nominal offset, beyond the 2.5 um "
-                 "that run and stitch search by default: run this campaign with --search-um {:g}",
+  if (const double reach_um = 3 * std::sqrt(2.0) * o.grid.jitter_um; reach_um > 2.5 && n > 1)
+    spdlog::warn("--jitter-um {:g}: neighbouring FoVs lie up to ~{:.2f} um from their nominal offset (3 sigma of their "
+                 "difference), beyond the 2.5 um that run and stitch search by default: run this campaign with "
+                 "--search-um {:g}",
                  o.grid.jitter_um, reach_um, std::ceil(reach_um * 2) / 2);
   Progress progress("simulate", n, "FoVs");
   std::atomic<std::size_t> empty_fovs{0};

@@ -129,7 +129,8 @@ Report examine(const Target& t, bool verify) {
       r.rows = campaign->rows, r.cols = campaign->cols;
       // The structure the model knows (run refuses another switch-id before any work).
       if (r.model_error.empty() && r.options_error.empty()) try {
-          check_model_switch(resolve_model((*vm)["model"].as<std::string>()), campaign->switch_id);
+          check_model_switch(resolve_model((*vm)["model"].as<std::string>()), campaign->switch_id,
+                             "campaign.ini's switch-id =", r.campaign_dir + "/campaign.ini");
         } catch (const std::exception& e) {
           r.model_error = e.what();
         }

@@ -9,6 +9,7 @@
 
 #include "anet/model_file.hpp"
 #include "cli/options.hpp"
+#include "core/error.hpp"
 
 namespace annamosaic::cli {
 namespace fs = std::filesystem;
@@ -44,10 +45,13 @@ std::string model_pixel_refusal(const std::string& model, double model_pixel_nm,
                      model, model_pixel_nm, run_pixel_nm, model_pixel_nm, run_pixel_nm);
 }
 
-void check_model_switch(const std::string& model_path, int switch_id) {
+void check_model_switch(const std::string& model_path, int switch_id, const std::string& setting,
+                        const std::string& input_file) {
   const anet::ModelFile m = anet::read_model_header(model_path);
-  if (const std::string refusal = anet::switch_id_refusal(model_path, m, switch_id); !refusal.empty())
-    throw UsageError(refusal);
+  const std::string refusal = anet::switch_id_refusal(model_path, m, switch_id, setting);
+  if (refusal.empty()) return;
+  if (!input_file.empty()) throw InputError(input_file, refusal);
+  throw UsageError(refusal);
 }
 
 std::string check_model_for_run(const std::string& name, double run_pixel_nm, bool read_arrays) {

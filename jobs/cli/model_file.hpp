@@ -20,8 +20,10 @@ std::string resolve_model(const std::string& name);
 std::string check_model_for_run(const std::string& name, double run_pixel_nm, bool read_arrays = false);
 // The resolved model `model_path` was trained with switch id `switch_id` (the structure id M of
 // reconstruct/evaluate --switch, campaign.ini's switch-id), or its training is unknown: else a
-// UsageError saying which ids it knows (anet::switch_id_refusal).
-void check_model_switch(const std::string& model_path, int switch_id);
+// UsageError saying which ids it knows (anet::switch_id_refusal; `setting` names where the id was
+// given), or an InputError naming `input_file` when one is given (a campaign's campaign.ini).
+void check_model_switch(const std::string& model_path, int switch_id, const std::string& setting,
+                        const std::string& input_file = "");
 // "" or why a model trained at model_pixel_nm cannot reconstruct a run's images of run_pixel_nm.
 std::string model_pixel_refusal(const std::string& model, double model_pixel_nm, double run_pixel_nm);
 

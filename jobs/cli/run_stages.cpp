@@ -484,7 +484,7 @@ std::string recorded_settings_change(const nlohmann::json& before, const po::var
   for (const auto& [k, v] : now.items())
     if (!is_table_setting(k) && !(k == "camera-pixel-nm" && pixel_in_campaign_settings) &&
         !(!before.contains(k) && not_given(k, v)) && (!before.contains(k) || before[k] != v))
-      diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(unset)") + " -> " + shown(k, v);
+      diff += (diff.empty() ? "" : ", ") + k + " " + (before.contains(k) ? shown(k, before[k]) : "(not recorded)") + " -> " + shown(k, v);
   // The table options in their canonical spellings.
   if (!stitch_only)
     if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
@@ -816,6 +816,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                      accepted, tried, sol.isolated_tiles);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit); !w.empty())
         spdlog::warn("layout: {}", w);
+      // Too few tiles for pairs that cannot overlap: what "no match" scores here is unknown.
+      for (const SignalCalibration& c : layout.registration.calibration)
+        if (c.pairs_tried > 0 && c.random_valid < 10)
+          spdlog::warn("layout: only {} random non-adjacent pair(s) to calibrate the overlaps' NCC threshold on (a small "
+                       "grid): a false match is told from a true one by the margin and the overlap size alone; check "
+                       "the edges in layout.json",
+                       c.random_valid);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
         spdlog::warn("layout: some registered links disagree with the solved positions by up to {:.1f} px: those tiles "
                      "may be misplaced by about that much (flagged in qc/qc.json; each link in layout.json)",

@@ -360,35 +360,29 @@ std::vector<int> trained_switch_ids(const ModelFile& m) {
         } catch (const std::exception&) {
           return {};  // not ours: unknown
         }
-  } else if (const auto c = m.provenance.find("config"); c != m.provenance.end()) {
-    // Before switch_ids: the effective configuration says the source and the structure.
-    std::string source, structure;
-    std::istringstream in(c->second);
-    for (std::string line; std::getline(in, line);) {
-      const auto eq = line.find(" = ");
-      if (eq == std::string::npos) continue;
-      const std::string key = line.substr(0, eq), value = line.substr(eq + 3);
-      if (key == "source") source = value;
-      if (key == "structure") structure = value;
+  } else if (const auto d = m.provenance.find("data"); d != m.provenance.end() && d->second.rfind("simulator (", 0) == 0) {
+    // Before switch_ids: a simulator-trained model's data line names its structure,
+    // "simulator (microtubules, specimen seed 1, ...)". (Tables' switch ids were not recorded.)
+    const std::string rest = d->second.substr(11);
+    try {
+      ids.push_back(structure_switch_id(parse_structure(rest.substr(0, rest.find(',')))));
+    } catch (const std::exception&) {
     }
-    if (source == "simulate" && !structure.empty()) try {
-        ids.push_back(structure_switch_id(parse_structure(structure)));
-      } catch (const std::exception&) {
-      }
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;
 }
 
-std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id) {
+std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id, const std::string& setting) {
   const std::vector<int> ids = trained_switch_ids(m);
   if (ids.empty() || std::find(ids.begin(), ids.end(), switch_id) != ids.end()) return "";
   std::string list;
   for (const int id : ids) list += (list.empty() ? "" : ", ") + std::to_string(id);
   return path + " was trained with switch id" + (ids.size() > 1 ? "s " : " ") + list + " only (microtubules 0, nuclear pores 1): " +
          "with switch " + std::to_string(switch_id) + " it would add weights that never learned anything; give a model " +
-         "trained on that structure, or switch " + std::to_string(ids.front()) + " if the data are of the structure it knows";
+         "trained on that structure, or " + (setting.empty() ? std::string("switch") : setting) + " " +
+         std::to_string(ids.front()) + " if the data are of the structure it knows";
 }
 
 }  // namespace annamosaic::anet

@@ -75,11 +75,12 @@ ModelFile read_model_header(const std::string& path);
 
 // The switch ids (structure ids M) a model was trained with, ascending: its provenance's
 // switch_ids (train records them since 2026-12-05) or, for an older model trained on the
-// simulator, the simulated structure's id (from its recorded configuration); empty when unknown.
+// simulator, the simulated structure's id (from its provenance's data line); empty when unknown.
 std::vector<int> trained_switch_ids(const ModelFile& m);
 // "" or why `switch_id` cannot be given to the model in `path`: a switch id it was not trained
 // with adds weights that never learned anything (their gradient is M times zero) to every
-// encoder level. Unknown ids (old models trained on tables): "".
-std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id);
+// encoder level. Unknown ids (old models trained on tables): "". `setting` names where the id was
+// given, for the hint ("--switch", "campaign.ini's switch-id ="; "": "switch").
+std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id, const std::string& setting = "");
 
 }  // namespace annamosaic::anet

@@ -200,20 +200,22 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
        "the fused mosaic's size; tile i's top-left pixel is mosaic pixel (round(x_px) - origin_x_px, round(y_px) - "
        "origin_y_px); origin_x_um, origin_y_um: the origin in um"},
       {"summary",
-       "pairs (grid neighbours), valid (a match found), accepted, dropped_by_solver, used (accepted - dropped), "
+       "tiles; pairs (grid neighbours), valid (a match found), accepted, dropped_by_solver, used (accepted - dropped), "
        "components (groups of tiles joined by used edges), tiles_placed_by_stage (tiles with no used edge); "
        "rms_residual_px, max_residual_px over the used edges; register_seconds, solve_seconds; tile_loads (tile reads "
        "by registration)"},
       {"calibration",
-       "per registration signal: random_pairs distinct non-adjacent tile pairs registered like neighbours (random_valid found "
-       "a match), which is what no overlap looks like; ncc_threshold = max(min_ncc, random_ncc_quantile (their "
-       "accept_quantile quantile), min_ncc_fraction_of_median x median_ncc), the NCC an edge must reach"},
+       "per registration signal (channel, at 1/scale resolution; pairs_tried neighbour pairs registered with it): "
+       "random_pairs registrations of a tile with one more than a cell away (diagonal neighbours overlap at their "
+       "corners), each in the strip geometry of one of its neighbour pairs, each combination once (random_valid found "
+       "a match): what no overlap looks like; ncc_threshold = max(min_ncc, random_ncc_quantile (their accept_quantile "
+       "quantile), min_ncc_fraction_of_median x median_ncc), the NCC an edge must reach"},
       {"tiles",
-       "per tile: nominal_x_px, nominal_y_px (from the stage) and x_px, y_px (solved) of its top-left corner, x_um, "
+       "per tile (its id, grid row and col, width_px x height_px): nominal_x_px, nominal_y_px (from the stage) and x_px, y_px (solved) of its top-left corner, x_um, "
        "y_um the same in um; component; links (used edges); placed_by: registration, or stage when no edge of it is "
        "used"},
       {"edges",
-       "per neighbour pair, b right of or below a: nominal_dx_px, nominal_dy_px (stage) and dx_px, dy_px (measured) "
+       "per neighbour pair, tile ids a and b, b right of or below a (direction): nominal_dx_px, nominal_dy_px (stage) and dx_px, dy_px (measured) "
        "offset of b from a; ncc of the overlap at that offset; peak, the phase-correlation peak; second_ncc at "
        "second_dx_px, second_dy_px, the best other offset; overlap_thickness_px (across the seam) and "
        "overlap_length_px (along it), the overlap that offset implies; valid, accepted, rejected (why not); "

@@ -728,6 +728,11 @@ class Cli(unittest.TestCase):
         # The same seed reuses every FoV.
         p = run(*args, "--frames-seed", "3", check=0)
         self.assertIn("3 already done and verified", p.stdout + p.stderr)
+        # The stitch stage uses no frame option, but records them in config.ini: another seed is said.
+        p = run("run", "--campaign", camp, "-o", out, "--stage", "stitch", "--threads", "1", "--frames", "random:200",
+                "--frames-seed", "4", check=0)
+        self.assertIn("the FoV results were made with other FoV options (frames-seed 3 -> 4); the stitch stage uses none",
+                      p.stderr)
         # A fixed window is recorded as it is, and the seed is not a setting of it.
         out2 = os.path.join(self.dir, "out2")
         run("run", "--campaign", camp, "-o", out2, "--stage", "fovs", "--threads", "1", "--frames", "100:300", check=0)
@@ -872,10 +877,10 @@ class Simulate(unittest.TestCase):
         self.assertIn("overlap", p.stderr)
         # Values beyond any specimen or microscope (a slipped unit or exponent) are refused at once,
         # where they exhausted memory (bad_alloc) or ran for minutes filling the disk.
-        for args, said in ((("--frames", "2000000000"), "--frames 2e+09 is beyond any acquisition (at most 1e+07)"),
-                           (("--labels-per-um", "1e9"), "--labels-per-um 1e+09 is beyond any labelling"),
-                           (("--sigma-loc-nm", "1e6"), "--sigma-loc-nm 1e+06 is beyond any localization precision"),
-                           (("--detections-per-label", "1e9"), "--detections-per-label 1e+09 is beyond any blinking"),
+        for args, said in ((("--frames", "2000000000"), "--frames 2000000000 is beyond any acquisition (at most 10000000)"),
+                           (("--labels-per-um", "1e9"), "--labels-per-um 1000000000 is beyond any labelling"),
+                           (("--sigma-loc-nm", "1e6"), "--sigma-loc-nm 1000000 is beyond any localization precision"),
+                           (("--detections-per-label", "1e9"), "--detections-per-label 1000000000 is beyond any blinking"),
                            (("--false-per-um2-per-frame", "1e9"), "beyond any false-detection rate"),
                            (("--na", "2"), "--na 2 is beyond any objective's numerical aperture"),
                            (("--pixel-nm", "0.001"), "--fov-um 25 at --pixel-nm 0.001 makes images of 25000000 px square"),

@@ -488,13 +488,16 @@ TEST(AnetModelFile, SwitchIdsTheModelWasNotTrainedWithAreRefused) {
   EXPECT_EQ(switch_id_refusal("m.h5", m, 1), "");
   const std::string refusal = switch_id_refusal("m.h5", m, 3);
   EXPECT_NE(refusal.find("m.h5 was trained with switch ids 0, 1 only"), std::string::npos) << refusal;
-  // Older models trained on the simulator: their recorded configuration names the structure.
+  // Older models trained on the simulator (whatever --source said: auto too): their data line
+  // names the structure.
   m.provenance.erase("switch_ids");
-  m.provenance["config"] = "[train]\nsource = simulate\nstructure = nuclear-pores\n";
+  m.provenance["data"] = "simulator (nuclear-pores, specimen seed 1, 0.02-30 localizations per label)";
   EXPECT_EQ(trained_switch_ids(m), (std::vector<int>{1}));
   EXPECT_NE(switch_id_refusal("m.h5", m, 0), "");
+  m.provenance["data"] = "simulator (microtubules, specimen seed 1, 0.02-30 localizations per label)";
+  EXPECT_EQ(trained_switch_ids(m), (std::vector<int>{0}));
   // Trained on tables before the record: unknown, nothing refused.
-  m.provenance["config"] = "[train]\nsource = tables\n";
+  m.provenance["data"] = "3 tables (3 with widefield; 3 for training, none held out for validation), 20 pairs each";
   EXPECT_TRUE(trained_switch_ids(m).empty());
   EXPECT_EQ(switch_id_refusal("m.h5", m, 5), "");
 }

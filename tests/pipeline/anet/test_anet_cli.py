@@ -616,8 +616,10 @@ class Reconstruct(unittest.TestCase):
         run("simulate", "-o", camp, "--rows", 1, "--cols", 1, "--fov-um", 5, "--frames", 200, "--structure",
             "nuclear-pores", "-q")
         p = run("run", "--campaign", camp, "-o", self.d / "pores-out", "--model", MODEL, check=False)
-        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.returncode, 2, p.stderr)  # the campaign and the model do not go together: bad input
+        self.assertIn("%s/campaign.ini: " % camp, p.stderr)
         self.assertIn("with switch 1 it would add weights that never learned anything", p.stderr)
+        self.assertIn("or campaign.ini's switch-id = 0 if the data are of the structure it knows", p.stderr)
         self.assertFalse((self.d / "pores-out").exists())
         # status says so too (submit-campaign.sh asks it before submitting the job).
         cfg = self.d / "pores.ini"
