@@ -820,8 +820,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       for (const SignalCalibration& c : layout.registration.calibration)
         if (c.pairs_tried > 0 && c.random_valid < 10)
           spdlog::warn("layout: only {} random non-adjacent pair(s) to calibrate the overlaps' NCC threshold on (a small "
-                       "grid): a false match is told from a true one by the margin and the overlap size alone; check "
-                       "the edges in layout.json",
+                       "grid, or mostly empty tiles): a false match is told from a true one by the margin and the overlap "
+                       "size alone; check the edges in layout.json",
                        c.random_valid);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
         spdlog::warn("layout: some registered links disagree with the solved positions by up to {:.1f} px: those tiles "

@@ -137,7 +137,7 @@ struct PairResult {
   double second_dx_px = 0, second_dy_px = 0;  // its offset b - a
   int signal = -1;        // index into PairRegOptions::signals that produced the kept result
   bool valid = false;     // a match was found (structure on both sides, a candidate in the window)
-  bool accepted = false;  // valid, ncc >= the signal's threshold, and distinct (min_ncc_margin)
+  bool accepted = false;  // valid, ncc >= the signal's threshold, distinct (min_ncc_margin), not too_small
   bool skipped = false;   // not registered: a tile of the pair is in PairRegOptions::skip_tiles
   // The overlap the match implies (full-resolution px, across and along the seam), when valid;
   // too_small: thinner than min_overlap_thickness_px, so not accepted.
