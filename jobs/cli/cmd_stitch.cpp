@@ -416,12 +416,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       spdlog::info("signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f})",
                    src.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
                    100 * r.accept_quantile, c.random_ncc_quantile);
-      // Too few tiles for pairs that cannot overlap: what "no match" scores here is unknown.
-      if (c.pairs_tried > 0 && c.random_valid < 10)
-        spdlog::warn("signal {}/{}: only {} random non-adjacent pair(s) to calibrate the NCC threshold on (a small grid, "
-                     "or mostly empty tiles): a false match is told from a true one by --min-ncc {:g}, the margin and "
-                     "the overlap size alone; check the edges in layout.json",
-                     src.channel_name(c.channel), c.scale, c.random_valid, r.min_ncc);
+      if (const std::string w = calibration_warning(c, r.min_ncc); !w.empty())
+        spdlog::warn("signal {}/{}: {}", src.channel_name(c.channel), c.scale, w);
     }
     const LayoutSolution& s = L.solution;
     spdlog::info("{} neighbour pairs: {} matched, {} accepted, {} dropped by the solver; {} component(s), {} tile(s) placed "

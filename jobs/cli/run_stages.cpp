@@ -816,13 +816,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                      accepted, tried, sol.isolated_tiles);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit); !w.empty())
         spdlog::warn("layout: {}", w);
-      // Too few tiles for pairs that cannot overlap: what "no match" scores here is unknown.
       for (const SignalCalibration& c : layout.registration.calibration)
-        if (c.pairs_tried > 0 && c.random_valid < 10)
-          spdlog::warn("layout: only {} random non-adjacent pair(s) to calibrate the overlaps' NCC threshold on (a small "
-                       "grid, or mostly empty tiles): a false match is told from a true one by the margin and the overlap "
-                       "size alone; check the edges in layout.json",
-                       c.random_valid);
+        if (const std::string w = calibration_warning(c, so.registration.min_ncc); !w.empty()) spdlog::warn("layout: {}", w);
       if (sol.max_residual_px > LayoutOptions{}.max_residual_px)
         spdlog::warn("layout: some registered links disagree with the solved positions by up to {:.1f} px: those tiles "
                      "may be misplaced by about that much (flagged in qc/qc.json; each link in layout.json)",

@@ -341,9 +341,10 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     ImageF d1, d2, s1, s2;
     halves(FrameWindow{}, d1, d2);
     halves(ro.window, s1, s2);
-    const FrcResult dense = frc(cut(d1).view(), cut(d2).view(), px);
-    out.dense_frc_nm = dense.resolution_nm;
-    out.dense_frc_at_limit = !dense.crossed && !std::isnan(dense.resolution_nm);
+    Score dense;
+    set_frc(dense, frc(cut(d1).view(), cut(d2).view(), px));
+    out.dense_frc_nm = dense.frc_nm;
+    out.dense_frc_at_limit = dense.frc_at_limit;
     set_frc(out.histogram, frc(cut(s1).view(), cut(s2).view(), px));
     const ImageF r1 = net.run(cut(s1).view(), nullptr, opt.switch_id).reconstruction,
                  r2 = net.run(cut(s2).view(), nullptr, opt.switch_id).reconstruction;

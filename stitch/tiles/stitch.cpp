@@ -46,6 +46,14 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   return out;
 }
 
+std::string calibration_warning(const SignalCalibration& c, double min_ncc) {
+  if (c.pairs_tried == 0 || c.random_valid >= 10) return "";
+  return fmt::format("only {} random non-adjacent pair(s) to calibrate the NCC threshold on (a small grid, or mostly "
+                     "empty tiles): a false match is told from a true one by the NCC floor {:g}, the margin and the overlap "
+                     "size alone; check the edges in layout.json",
+                     c.random_valid, min_ncc);
+}
+
 std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm, bool at_limit) {
   const double search_px = search_um * 1000.0 / pixel_nm;
   double worst = 0;

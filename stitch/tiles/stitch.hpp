@@ -39,6 +39,10 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
 // at_limit: the search cannot be widened (run caps it at half the FoV step): the advice is then
 // measured stage positions, not a larger --search-um.
 std::string search_range_warning(const StitchLayout& layout, double search_um, double pixel_nm, bool at_limit = false);
+// "" or, for a signal whose NCC threshold fewer than 10 random non-adjacent pairs calibrated (a
+// small grid, or mostly empty tiles), a warning that false matches are then told from true ones
+// by the NCC floor (min_ncc), the margin and the overlap size alone (stitch and run say it alike).
+std::string calibration_warning(const SignalCalibration& c, double min_ncc);
 
 // layout.json text (pretty-printed): see the README section of `annamosaic stitch`.
 std::string layout_json(const TileSource& source, const StitchLayout& layout, const StitchOptions& opt);
