@@ -105,6 +105,10 @@ CampaignInfo read_campaign(const std::string& dir) {
   get("structure", c.structure, false);
   get("switch-id", c.switch_id, false);
   get("frames", c.frames, false);
+  if (const auto it = kv.find("frame-base"); it != kv.end() && it->second.first != "0" && it->second.first != "1")
+    throw InputError(path, "frame-base must be 0 or 1 (the number the tables give the first camera frame), not '" +
+                               it->second.first + "'", it->second.second);
+  get("frame-base", c.frame_base, false);
   get("table", c.table_pattern, false);
   get("widefield", c.widefield_pattern, false);
   if (const auto it = kv.find("widefield-frames"); it != kv.end()) try {

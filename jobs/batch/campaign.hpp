@@ -21,6 +21,9 @@ struct CampaignInfo {
   std::string structure = "microtubules";
   int switch_id = 0;
   int frames = 0;                  // camera frames per FoV (0: unknown)
+  // The number the tables give the first camera frame (0 or 1); -1: not said, guessed per table
+  // (0 if it has frame 0, else 1), which frame windows other than `all` depend on.
+  int frame_base = -1;
   std::string table_pattern = "fov/{id}/locs.csv";        // {id} -> 4-digit id
   std::string widefield_pattern = "fov/{id}/widefield.tif";  // "none": no widefield images
   std::string widefield_frames = "3-5";

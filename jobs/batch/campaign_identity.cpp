@@ -59,10 +59,12 @@ IdentityCheck check_campaign_identity(const nlohmann::json& recorded, const nloh
 
 nlohmann::json campaign_fov_settings(const CampaignInfo& c) {
   // campaign.ini's own key names (its `structure` is a label: the switch id is what the A-net gets).
+  // frame-base: where frame windows start (records older than it lack it: not compared).
   return {{"camera-pixel-nm", c.camera_pixel_nm},
           {"fov-um", c.fov_um},
           {"switch-id", c.switch_id},
-          {"widefield-frames", c.widefield_frames}};
+          {"widefield-frames", c.widefield_frames},
+          {"frame-base", c.frame_base >= 0 ? nlohmann::json(c.frame_base) : nlohmann::json("per table")}};
 }
 
 std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign) {

@@ -29,7 +29,7 @@ struct IdentityCheck {
 IdentityCheck check_campaign_identity(const nlohmann::json& recorded, const nlohmann::json& now);
 
 // What campaign.ini says that decides a FoV result (camera pixel, FoV size, the structure's
-// switch id, widefield frames); the tables and widefields themselves are compared per FoV.
+// switch id, widefield frames, frame base: "per table" when not said); the tables and widefields themselves are compared per FoV.
 nlohmann::json campaign_fov_settings(const CampaignInfo& campaign);
 // "" or which of them changed since `recorded` (fov_settings.json's "campaign_settings"), e.g.
 // "camera-pixel-nm 160.0 -> 108.0". A record without them (older runs) or with keys unknown now: "".

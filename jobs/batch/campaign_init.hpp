@@ -23,6 +23,7 @@ struct CampaignInitOptions {
   std::string widefield_frames = "3-5";
   // How the tables are read ("" : not given, not written): campaign.ini's xy-unit, columns, delimiter.
   std::string xy_unit, columns, delimiter;
+  int frame_base = -1;  // 0 or 1 when given (-1: init-campaign decides from the sampled tables)
 };
 
 struct InitFov {

@@ -72,7 +72,14 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     const TableStats stats = compute_stats(table);
     RenderOptions ro;
     ro.pixel_nm = opt.pixel_nm;
-    FrameRange range = frame_range_of(stats);
+    FrameRange range = frame_range_of(stats, c.frame_base);
+    // Said per FoV, for the campaign's verdict: guesses that differ between tables move their
+    // windows by a frame against each other.
+    if (c.frame_base < 0 && stats.rows > 0) w->frame_base_guessed = static_cast<int>(range.base);
+    if (c.frame_base == 1 && stats.rows > 0 && stats.frame_min == 0)
+      w->warnings.push_back(fov.table_path + ": the table has frame 0, but campaign.ini says frame-base = 1: frame 0's "
+                                             "localizations are before the acquisition's first frame, outside every window "
+                                             "but `all`");
     // campaign.ini's frames, when it says them: a FoV whose last frames detected nothing still
     // had them (random windows and the notes below count from the acquisition, not the table).
     if (c.frames > 0 && range.count > 0) range.count = std::max<std::int64_t>(range.count, c.frames);
@@ -365,6 +372,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;
   if (!w.mostly_outside.empty()) rec["extra"]["mostly_outside"] = w.mostly_outside;
   if (!w.narrow.empty()) rec["extra"]["narrow"] = w.narrow;
+  if (w.frame_base_guessed >= 0) rec["extra"]["frame_base_guessed"] = w.frame_base_guessed;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return json_text(rec);
 }

@@ -62,6 +62,7 @@ struct FovWork {
   // For the campaign's verdict too (one FoV alone may be so): most localizations outside the field
   // (stage coordinates, fov-um too small), or all within a third of it (fov-um too large).
   std::string mostly_outside, narrow;
+  int frame_base_guessed = -1;  // the table's guessed first frame number (0 or 1) when campaign.ini says none
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -30,10 +31,15 @@ struct OutsideTheField : InputError {
   using InputError::InputError;
 };
 
-// Returns whether the table's header named no unit for x or y (read as nm). Throws what reading
-// it as `run` will (the options given here, which campaign.ini carries to `run`) throws; malformed
-// rows are counted, not thrown (run's --skip-bad-rows decides).
-bool check_sample_table(const std::string& path, double fov_um, const TableReadOptions& read) {
+struct SampleTable {
+  bool unit_assumed = false;  // the header named no unit for x or y (read as nm)
+  int frame_min = -1;         // its smallest frame number (-1: no rows)
+};
+
+// Reads one FoV's table as `run` will (the options given here, which campaign.ini carries to
+// `run`) and throws what that throws; malformed rows are counted, not thrown (run's
+// --skip-bad-rows decides).
+SampleTable check_sample_table(const std::string& path, double fov_um, const TableReadOptions& read) {
   LocTable t;
   ReadReport report;
   TableReadOptions counting = read;
@@ -42,7 +48,7 @@ bool check_sample_table(const std::string& path, double fov_um, const TableReadO
   for (const std::string& w : report.warnings) spdlog::warn("{}", w);
   if (const std::string skipped = skipped_rows_message(path, report); !skipped.empty())
     spdlog::warn("{} (`run` stops at such a row unless given --skip-bad-rows)", skipped);
-  if (t.empty()) return report.xy_unit_assumed;
+  if (t.empty()) return {report.xy_unit_assumed, -1};
   const TableStats s = compute_stats(t);
   const double fov_nm = fov_um * 1000.0;
   const std::string span = fmt::format("localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", s.x_min_nm, s.x_max_nm,
@@ -68,7 +74,7 @@ bool check_sample_table(const std::string& path, double fov_um, const TableReadO
     spdlog::warn("{}: {}; {:.1f}% of them lie outside the {:.0f} nm field (--fov-um {:g}) and would be dropped by `run`: "
                  "is --fov-um too small, or the table in the stage's coordinates?",
                  path, span, 100.0 * static_cast<double>(outside) / static_cast<double>(t.size()), fov_nm, fov_um);
-  return report.xy_unit_assumed;
+  return {report.xy_unit_assumed, s.frame_min};
 }
 
 int run_init_campaign(const po::variables_map& vm) {
@@ -85,6 +91,10 @@ int run_init_campaign(const po::variables_map& vm) {
   o.fov_um = vm["fov-um"].as<double>();
   o.overlap_um = vm["overlap-um"].as<double>();
   o.order = vm["order"].as<std::string>();
+  o.frame_base = vm["frame-base"].as<int>();
+  if (o.frame_base < -1 || o.frame_base > 1)
+    throw UsageError("--frame-base must be 0 or 1 (the number the tables give the first camera frame), not " +
+                     std::to_string(o.frame_base));
   o.structure = vm["structure"].as<std::string>();
   o.table_pattern = vm["table"].as<std::string>();
   o.widefield_pattern = vm["no-widefield"].as<bool>() ? "" : vm["widefield"].as<std::string>();
@@ -227,9 +237,11 @@ int run_init_campaign(const po::variables_map& vm) {
   std::string unit_assumed;  // the first sample table whose header names no unit
   const std::set<std::size_t> samples = {0, plan.fovs.size() / 2, plan.fovs.size() - 1};
   std::vector<std::string> unreadable;
+  std::map<int, std::string> first_frames;  // the sampled tables' smallest frame numbers -> a table
   for (const std::size_t i : samples) try {
-      if (check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read) && unit_assumed.empty())
-        unit_assumed = dir + "/" + plan.fovs[i].table;
+      const SampleTable sample = check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read);
+      if (sample.unit_assumed && unit_assumed.empty()) unit_assumed = dir + "/" + plan.fovs[i].table;
+      if (sample.frame_min >= 0) first_frames.emplace(sample.frame_min, dir + "/" + plan.fovs[i].table);
     } catch (const OutsideTheField&) {
       throw;
     } catch (const InputError& e) {
@@ -267,6 +279,29 @@ int run_init_campaign(const po::variables_map& vm) {
     plan.campaign_ini += "# the tables' x and y name no unit: read as nm; if they are not, set xy-unit = um (or px)\n"
                          "# xy-unit = nm\n";
   }
+  // The first frame's number, once for the campaign: guessed per table, windows (run --frames
+  // first:K) of tables with and without a frame 0 would be a frame apart.
+  int base_written = o.frame_base;
+  if (o.frame_base >= 0) {
+    plan.campaign_ini += fmt::format("frame-base = {}\n", o.frame_base);
+  } else if (!first_frames.empty() && first_frames.begin()->first <= 1 &&
+             (first_frames.begin()->first == 0 || first_frames.size() == 1)) {
+    // A table with frame 0 counts from 0; tables that all start at 1 most likely from 1.
+    const auto& [first, table] = *first_frames.begin();
+    base_written = first;
+    plan.campaign_ini += fmt::format("# the sampled tables count frames from {} ({} starts at frame {}):\nframe-base = {}\n",
+                                     first, table, first, first);
+    spdlog::info("frame-base = {}: {} starts at frame {} (--frame-base {} if the software counts from {})", first, table,
+                 first, 1 - first, 1 - first);
+  } else if (!first_frames.empty()) {
+    std::vector<int> starts;
+    for (const auto& [f, table] : first_frames) starts.push_back(f);
+    plan.campaign_ini += fmt::format("# the sampled tables start at frames {}: the first frame's number (0 or 1) is "
+                                     "guessed per table; set it:\n# frame-base = 1\n", fmt::join(starts, ", "));
+    spdlog::warn("the sampled tables start at frames {} (e.g. {}): whether the software counts frames from 0 or 1 is not "
+                 "known; for frame windows (run --frames), rerun with --force --frame-base 0 (or 1)",
+                 fmt::join(starts, ", "), first_frames.begin()->second);
+  }
   // --force over a description: the earlier choices this one drops or changes are said (they
   // are not carried over; a forgotten --xy-unit would read every table otherwise).
   if (fs::exists(ini)) try {
@@ -279,6 +314,8 @@ int run_init_campaign(const po::variables_map& vm) {
       compare("xy-unit", before.xy_unit, o.xy_unit);
       compare("columns", before.columns, o.columns);
       compare("delimiter", before.delimiter, o.delimiter);
+      compare("frame-base", before.frame_base >= 0 ? std::to_string(before.frame_base) : "",
+              base_written >= 0 ? std::to_string(base_written) : "");
       compare("camera-pixel-nm", before.camera_pixel_nm_given ? fmt::format("{:g}", before.camera_pixel_nm) : "",
               camera_given ? fmt::format("{:g}", o.camera_pixel_nm) : "");
       if (!changed.empty())
@@ -339,6 +376,8 @@ Command init_campaign_command() {
         ("widefield", po::value<std::string>()->default_value("fov/{id}/widefield.tif"), "widefield TIFF of each FoV (pattern)")
         ("no-widefield", po::bool_switch(), "the campaign has no widefield images")
         ("widefield-frames", po::value<std::string>()->default_value("3-5"), "widefield pages averaged")
+        ("frame-base", po::value<int>()->default_value(-1), "the number the tables give the first camera frame, 0 or 1 "
+                                                           "(-1: from the sampled tables, when they show it)")
         ("camera-pixel-nm", double_default(108.0), "camera pixel at the sample: the widefield's pixel, the unit of px "
                                                    "tables. Not given: the widefields' resolution tags when they fit "
                                                    "--fov-um, else 108 assumed for the widefield only (px tables need it given)")

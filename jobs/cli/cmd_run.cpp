@@ -157,19 +157,17 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
                      stage == "stitch" ? "--stage stitch redoes no FoV: run without it to redo those whose inputs differ"
                                        : "inputs that differ are redone");
     }
-    const std::string diff = recorded_settings_change(before, vm, stage == "stitch");
-    if (!diff.empty())
-      throw InputError(out, "holds FoV results made with other settings (" + diff +
+    if (const SettingsChange change = recorded_settings_change(before, vm, stage == "stitch"); !change.empty())
+      throw InputError(out, "holds FoV results made with other settings (" + change.text() +
                                 "): use another --output, or delete its fov/ and manifest.jsonl to redo them");
     // The stitch stage uses none of the other FoV options, but records this invocation's in
     // config.ini: said, since a run from that config.ini would be refused (and `status` says so).
     if (stage == "stitch")
-      if (std::string other = recorded_settings_change(before, vm, false); !other.empty()) {
-        if (const auto model = other.find("; those results were made with"); model != std::string::npos) other.resize(model);
+      if (const SettingsChange other = recorded_settings_change(before, vm, false); !other.empty()) {
         spdlog::warn("{}: the FoV results were made with other FoV options ({}); the stitch stage uses none of them, but "
                      "config.ini now records these, and a run from it would be refused: give the options the FoVs were "
                      "made with",
-                     out, other);
+                     out, other.options);
       }
     // campaign.ini's settings (recorded since 2026-12-05; older records: not compared). The stitch
     // stage too: tiles made at another fov-um are not this campaign's tiles.
@@ -657,6 +655,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0;
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
+      // Tables whose first frame number was guessed (no frame-base in campaign.ini): examples by guess.
+      std::vector<std::string> guessed_base[2];
+      std::size_t guessed_base_count[2] = {0, 0};
       std::size_t with_widefield = 0, unregistered = 0;  // FoVs done with a widefield file; of them, not registered
       for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
         const auto it = plan.find(id);
@@ -685,6 +686,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         tally("cornered", cornered, cornered_example);
         tally("mostly_outside", outside, outside_example);
         tally("narrow", narrow, narrow_example);
+        if (r.status == "done" && r.extra.contains("frame_base_guessed") && r.extra["frame_base_guessed"].is_number_integer()) {
+          const int base = r.extra["frame_base_guessed"].get<int>();
+          if ((base == 0 || base == 1) && guessed_base[base].size() < 3) guessed_base[base].push_back(it->second->table_path);
+          if (base == 0 || base == 1) ++guessed_base_count[base];
+        }
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())
@@ -711,6 +717,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      "mosaic shows that field at each of their places; fix the campaign and rerun (changed tables are "
                      "redone)",
                      duplicated, duplicate_example);
+      // Some tables have frame 0 and others not: their guessed first frames differ, and so do their
+      // windows (by a frame). Harmless for `all`; otherwise said, with the setting that decides it.
+      if (guessed_base_count[0] && guessed_base_count[1] && vm["frames"].as<std::string>() != "all")
+        spdlog::warn("the tables do not agree on the first frame's number: {} with a frame 0 (e.g. {}) count --frames {} "
+                     "from 0, {} without (e.g. {}) from 1: their windows are one frame apart. Set frame-base = 0 (or 1) "
+                     "in campaign.ini, as the localization software counts, and run into a new output folder",
+                     guessed_base_count[0], fmt::join(guessed_base[0], ", "), vm["frames"].as<std::string>(),
+                     guessed_base_count[1], fmt::join(guessed_base[1], ", "));
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
       if (done >= 2 && 2 * cornered > done) {
@@ -842,7 +856,7 @@ Command run_command() {
         ("anet-memory-mb", po::value<std::size_t>()->default_value(0),
          "memory of one A-net pass: whole FoV if it fits, else strips/tiles (0: 4096 on CPU, 16384 on GPU)")
         ("pixel-nm", double_default(20.0), "super-resolution pixel size")
-        ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images: all, first:N, ... as render's --frames (the first camera frame is 0 if a table has frame 0, else 1)")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window of the sparse images: all, first:N, ... as render's --frames (counted from campaign.ini's frame-base; without it from 0 if a table has frame 0, else 1)")
         ("frames-seed", po::value<std::uint64_t>()->default_value(0), "seed of random frame windows (random:L, sparse-paper, dense-paper): each FoV draws its window from it and its id; the window used is in fov/NNNN.h5 (frames_first, frames_end)")
         ("no-widefield", po::bool_switch(), "ignore widefield images (sparse-only reconstruction, no error map)")
         ("widefield-search-um", double_default(0), "largest shift between a FoV's widefield and its localizations searched, per axis (0: 5 camera pixels, 0.54 um at 108 nm); a widefield whose registration stays uncertain is not given to the A-net")

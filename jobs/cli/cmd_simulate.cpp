@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
@@ -156,8 +157,18 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
                  o.grid.jitter_um, reach_um, std::ceil(reach_um * 2) / 2);
   Progress progress("simulate", n, "FoVs");
   std::atomic<std::size_t> empty_fovs{0};
+  std::mutex saturation_mutex;
+  std::size_t saturated_fovs = 0;
+  double saturated_worst = 0;  // the largest fraction of a FoV's widefield pixels at 65535 ADU
+  int saturated_worst_id = -1;
   const CampaignSummary s = simulate_campaign(o, out, [&](const FovTruth& t) {
     if (t.localizations == 0) ++empty_fovs;
+    if (t.widefield_saturated_px > 0) {
+      const double fraction = static_cast<double>(t.widefield_saturated_px) / static_cast<double>(t.widefield_px);
+      std::lock_guard<std::mutex> lock(saturation_mutex);
+      ++saturated_fovs;
+      if (fraction > saturated_worst) saturated_worst = fraction, saturated_worst_id = t.placement.id;
+    }
     progress.advance();
   });
   progress.finish();
@@ -199,6 +210,14 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
                  "lattice, {} of sites occupied); `run` will mark them failed. A larger --fov-um or --cell-fraction 1 "
                  "covers more cell",
                  out, empty_fovs.load(), s.fovs, o.specimen.cell_radius_um, o.specimen.cell_spacing_um, o.specimen.cell_fraction);
+  // A clipped widefield is a flat plateau where the structure is brightest: registration and the
+  // A-net's widefield input lose it, and nothing else would say why.
+  if (saturated_fovs > 0)
+    spdlog::warn("{}: {} of {} FoVs' widefields have pixels at the camera's 65535 ADU ceiling (up to {:.2g}% of a FoV's "
+                 "pixels, FoV {}): their brightest structure is clipped; lower --photons-per-label (now {:g}) or "
+                 "--background-photons (now {:g})",
+                 out, saturated_fovs, s.fovs, 100.0 * saturated_worst, saturated_worst_id, o.widefield.photons_per_label,
+                 o.widefield.background_photons);
   spdlog::info("{} FoVs, {} localizations (per FoV {} .. {}), {:.1f} MB of tables and widefield stacks in {:.1f} s", s.fovs,
                s.localizations, s.min_per_fov, s.max_per_fov, s.bytes / 1e6, s.seconds);
   return 0;

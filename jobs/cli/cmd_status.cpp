@@ -163,8 +163,8 @@ Report examine(const Target& t, bool verify) {
           settings_error = t.out_dir + ": " + refusal;
       // ... and the options that decide a FoV result (--frames, the model, the tables' reading), as run compares them.
       if (settings_error.empty() && r.options_error.empty())
-        if (const std::string change = recorded_settings_change(recorded, *vm, false); !change.empty())
-          settings_error = t.out_dir + ": holds FoV results made with other settings (" + change +
+        if (const SettingsChange change = recorded_settings_change(recorded, *vm, false); !change.empty())
+          settings_error = t.out_dir + ": holds FoV results made with other settings (" + change.text() +
                            "): use another --output, or delete its fov/ and manifest.jsonl to redo them";
     } else {
       r.campaign_error = "no config.ini in the output folder: the campaign is unknown";

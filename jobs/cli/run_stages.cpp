@@ -448,8 +448,8 @@ nlohmann::json fov_settings(const po::variables_map& vm) {
   return j;
 }
 
-std::string recorded_settings_change(const nlohmann::json& before, const po::variables_map& vm, bool stitch_only) {
-  if (!before.is_object()) return "";
+SettingsChange recorded_settings_change(const nlohmann::json& before, const po::variables_map& vm, bool stitch_only) {
+  if (!before.is_object()) return {};
   nlohmann::json now = stitch_only ? nlohmann::json{{"pixel-nm", vm["pixel-nm"].as<double>()}} : fov_settings(vm);
   // A model that is not there is said as such (run refuses it first), not as another model.
   if (now.contains("model")) try {
@@ -488,11 +488,13 @@ std::string recorded_settings_change(const nlohmann::json& before, const po::var
   // The table options in their canonical spellings.
   if (!stitch_only)
     if (const std::string t = table_settings_change(before, vm); !t.empty()) diff += (diff.empty() ? "" : ", ") + t;
+  SettingsChange change{diff, ""};
   // The models by their files too (the checksums alone name none).
-  if (before.contains("model-file") && before["model-file"].is_string() && diff.find("model ") != std::string::npos)
-    diff += "; those results were made with " + before["model-file"].get<std::string>() + ", this run's model is " +
-            vm["model"].as<std::string>();
-  return diff;
+  if (before.contains("model-file") && before["model-file"].is_string() && now.contains("model") &&
+      (!before.contains("model") || before["model"] != now["model"]))
+    change.model_files = "those results were made with " + before["model-file"].get<std::string>() +
+                         ", this run's model is " + vm["model"].as<std::string>();
+  return change;
 }
 
 std::string fov_settings_unreadable() {

@@ -47,10 +47,16 @@ void validate_run_options(const po::variables_map& vm);
 // The options that decide what a FoV result holds (recorded in fov_settings.json). A rerun into
 // the same output with other values would mix old results with new ones, so it is refused.
 nlohmann::json fov_settings(const po::variables_map& vm);
-// "" or what differs between fov_settings.json's `recorded` and `vm` (the options above, the
-// table settings, named: `frames "all" -> "first:500"`), as `run` refuses them and `status` says
-// them. stitch_only: the pixel size alone (the stitch stage uses no other).
-std::string recorded_settings_change(const nlohmann::json& recorded, const po::variables_map& vm, bool stitch_only);
+// What differs between fov_settings.json's `recorded` and `vm` (the options above, the table
+// settings, named: `frames "all" -> "first:500"`), as `run` refuses them and `status` says them.
+// stitch_only: the pixel size alone (the stitch stage uses no other).
+struct SettingsChange {
+  std::string options;      // "" when none differs
+  std::string model_files;  // with a model change: which model file made the results, which this run has
+  bool empty() const { return options.empty(); }
+  std::string text() const { return model_files.empty() ? options : options + "; " + model_files; }
+};
+SettingsChange recorded_settings_change(const nlohmann::json& recorded, const po::variables_map& vm, bool stitch_only);
 // Why a run refuses an output folder with FoV results whose fov_settings.json cannot be read
 // (their settings unknown), and what to do; `status` says the same.
 std::string fov_settings_unreadable();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -48,12 +49,13 @@ std::uint64_t file_size(const std::string& p) {
   return ec ? 0 : s;
 }
 
+// frame-base = 1: the blinking model numbers frames from 1 (sim/blinking.cpp).
 std::string campaign_ini(const CampaignOptions& o) {
   const auto& g = o.grid;
   return fmt::format(
       "# Campaign description, read by the pipeline (written by annamosaic simulate).\n"
       "[campaign]\nname = {}\nrows = {}\ncols = {}\nfov-um = {}\noverlap-um = {}\norder = {}\n"
-      "camera-pixel-nm = {}\nstructure = {}\nswitch-id = {}\nframes = {}\n"
+      "camera-pixel-nm = {}\nstructure = {}\nswitch-id = {}\nframes = {}\nframe-base = 1\n"
       "positions = positions.csv\ntable = fov/{{id}}/locs.csv\nwidefield = fov/{{id}}/widefield.tif\n"
       "widefield-frames = {}-{}\n",
       o.name, g.rows, g.cols, g.fov_um, g.overlap_um, g.order == GridOrder::Snake ? "snake" : "raster",
@@ -131,7 +133,11 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
     const std::vector<ImageF> stack = widefield_stack(wf_labels, fov, PointNm{t.wf_shift_x_px, t.wf_shift_y_px}, opt.widefield,
                                                       mix_seed(opt.seed, 4, static_cast<std::uint64_t>(p.id)));
     std::vector<ImageView<const float>> views;
-    for (const auto& s : stack) views.push_back(s.view());
+    for (const auto& s : stack) {
+      views.push_back(s.view());
+      t.widefield_px += s.size();
+      t.widefield_saturated_px += static_cast<std::size_t>(std::count(s.data(), s.data() + s.size(), 65535.0f));
+    }
     TiffWriteOptions wo;
     wo.pixel = TiffPixel::UInt16;
     wo.pixel_nm = opt.widefield.camera_pixel_nm;

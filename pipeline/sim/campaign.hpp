@@ -38,6 +38,9 @@ struct FovTruth {
   FovPlacement placement;
   double wf_shift_x_px = 0, wf_shift_y_px = 0;
   std::size_t labels = 0, localizations = 0;
+  // Widefield pixels (all frames) at the camera's 65535 ADU ceiling: the brightest structure
+  // clipped (too many photons per label for 16 bits). Not in ground_truth/positions.csv.
+  std::size_t widefield_saturated_px = 0, widefield_px = 0;
 };
 
 // The camera field of a FoV in specimen nm (true stage position).

@@ -33,6 +33,7 @@ TEST(CampaignPlan, ReadsWhatTheSimulatorWrites) {
   EXPECT_DOUBLE_EQ(c.fov_um, 6.0);
   EXPECT_EQ(c.widefield_frames, "3-5");
   EXPECT_TRUE(c.camera_pixel_nm_given);  // px tables in this campaign use it
+  EXPECT_EQ(c.frame_base, 1);            // the simulator numbers frames from 1, and says so
   const auto fovs = plan_fovs(c);
   ASSERT_EQ(fovs.size(), 6u);
   EXPECT_EQ(fovs[4].table_path, d + "/fov/0004/locs.csv");
@@ -73,6 +74,12 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
             std::string::npos);
   EXPECT_NE(error_of("[Campaign]\nrows = 2\n").find("campaign.ini:2: unknown section [Campaign]"), std::string::npos);
   EXPECT_NE(error_of(ok + "table = \"t/{id}.csv\"\n").find("campaign.ini:6: the value of 'table' is in quotes"), std::string::npos);
+  // frame-base is the first frame's number: 0 or 1, nothing else (a 2 would drop a frame unseen).
+  EXPECT_EQ(error_of(ok + "frame-base = 0\n"), "");
+  EXPECT_EQ(read_campaign(d).frame_base, 0);
+  EXPECT_NE(error_of(ok + "frame-base = 2\n").find("campaign.ini:6: frame-base must be 0 or 1"), std::string::npos);
+  EXPECT_EQ(error_of(ok), "");
+  EXPECT_EQ(read_campaign(d).frame_base, -1);  // not said: guessed per table
   write(d + "/campaign.ini", "[campaign]\nrows = 2\ncols = 1\nfov-um = 5\noverlap-um = 1\n");
   write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,four,4\n");
   try {

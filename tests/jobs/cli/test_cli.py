@@ -978,6 +978,52 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "mosaic.xml")) as f:
             self.assertEqual(f.read().count("<ViewSetup>"), 1)
 
+    def test_the_first_frames_number_is_the_campaigns_not_guessed_per_table(self):
+        # Two tables of one acquisition software, one of which happens to have a localization in
+        # frame 0: guessed per table, their `first:100` windows would be a frame apart.
+        data = os.path.join(self.dir, "data")
+        self.table("r01_c01.csv")  # starts at frame 1
+        with open(EPFL) as f:
+            lines = f.read().splitlines()
+        with open(os.path.join(data, "tables", "r01_c02.csv"), "w") as f:
+            f.write(lines[0] + "\n" + "".join(f"{int(fr) - 1},{x},{y}\n" for fr, x, y in (l.split(",") for l in lines[1:])))
+        args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield"]
+        # init-campaign sees the frame 0 in a sampled table and writes the campaign's frame base.
+        p = run(*args, check=0)
+        self.assertIn("frame-base = 0: " + data + "/tables/r01_c02.csv starts at frame 0", p.stderr)
+        ini = text_of(os.path.join(data, "campaign.ini"))
+        self.assertIn("\nframe-base = 0\n", ini)
+        out = os.path.join(self.dir, "out")
+        run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--frames", "first:100", "--threads", "1", check=0)
+        for fov in ("0000", "0001"):  # one window for both: frames [0, 100)
+            with h5py.File(os.path.join(out, "fov", fov + ".h5"), "r") as f:
+                self.assertEqual((f.attrs["frames_first"], f.attrs["frames_end"]), (0, 100), fov)
+        # Without it (a hand-written campaign.ini), each table's first frame is guessed: the run
+        # says that the guesses differ, naming a table of each kind and the setting.
+        with open(os.path.join(data, "campaign.ini"), "w") as f:
+            f.write(ini.replace("frame-base = 0\n", ""))
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--frames", "first:100", check=2)
+        self.assertIn("holds FoV results made with other settings in " + data + "/campaign.ini (frame-base 0 -> \"per table\")",
+                      p.stderr)
+        out2 = os.path.join(self.dir, "out2")
+        p = run("run", "--campaign", data, "-o", out2, "--frames", "first:100", "--threads", "1", check=0)
+        self.assertIn("the tables do not agree on the first frame's number: 1 with a frame 0 (e.g. " + data +
+                      "/tables/r01_c02.csv) count --frames first:100 from 0, 1 without (e.g. " + data +
+                      "/tables/r01_c01.csv) from 1: their windows are one frame apart", p.stderr)
+        self.assertIn("Set frame-base = 0 (or 1) in campaign.ini", p.stderr)
+        with h5py.File(os.path.join(out2, "fov", "0000.h5"), "r") as f:
+            self.assertEqual(f.attrs["frames_first"], 1)
+        # Said as 1 where a table has frame 0: that frame is outside every window but `all`.
+        p = run(*args, "--frame-base", "1", "--force", check=0)
+        self.assertIn("replacing its description changes frame-base (not set) -> 1", p.stderr)
+        p = run("run", "--campaign", data, "-o", os.path.join(self.dir, "out3"), "--stage", "fovs", "--frames", "first:100",
+                "--threads", "1", check=0)
+        self.assertIn(data + "/tables/r01_c02.csv: the table has frame 0, but campaign.ini says frame-base = 1", p.stderr)
+        self.assertNotIn("r01_c01.csv: the table has frame 0", p.stderr)
+        p = run(*args, "--frame-base", "2", "--force", check=1)
+        self.assertIn("--frame-base must be 0 or 1", p.stderr)
+
     def test_bad_tables_fail_their_fov_by_name_and_all_bad_makes_no_mosaic(self):
         data = os.path.join(self.dir, "data")
         for c in (1, 2, 3):

@@ -1,6 +1,7 @@
 // A whole (small) campaign on disk: layout, reproducibility, and overlap consistency.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -64,6 +65,34 @@ TEST(Campaign, WritesTheDocumentedLayout) {
   EXPECT_EQ(wf.width, static_cast<std::size_t>(std::ceil(8000 / 108.0)));
   for (const auto& e : fs::recursive_directory_iterator(d))
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// Too many photons per label for a 16-bit camera: the widefield's brightest structure clips at
+// 65535 ADU, and each FoV's count of such pixels tells `simulate` to say so.
+TEST(Campaign, SaturatedWidefieldPixelsAreCounted) {
+  for (const double photons : {20.0, 1e5}) {
+    CampaignOptions o = small(1);
+    o.grid.rows = o.grid.cols = 1;
+    o.write_perfect = false;
+    o.widefield.photons_per_label = photons;
+    std::size_t saturated = 0, pixels = 0;
+    const std::string d = dir("saturation");
+    simulate_campaign(o, d, [&](const FovTruth& t) {
+      saturated = t.widefield_saturated_px;
+      pixels = t.widefield_px;
+    });
+    EXPECT_EQ(pixels, 5u * 75 * 75);  // 5 frames of an 8 um field at 108 nm
+    if (photons < 100)
+      EXPECT_EQ(saturated, 0u);
+    else
+      EXPECT_GT(saturated, 0u);
+    std::size_t at_ceiling = 0;
+    for (std::size_t page = 0; page < 5; ++page) {
+      const ImageF wf = read_tiff(d + "/fov/0000/widefield.tif", page);
+      at_ceiling += static_cast<std::size_t>(std::count(wf.data(), wf.data() + wf.size(), 65535.0f));
+    }
+    EXPECT_EQ(at_ceiling, saturated);  // what the file holds
+  }
 }
 
 TEST(Campaign, SameSeedSameBytesOtherSeedOtherBytes) {
