@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/ini_text.hpp"
 #include "sim/grid.hpp"
 #include "sim/specimen.hpp"
 #include "tiles/tile_source.hpp"
@@ -131,12 +132,12 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
       "# Campaign description, read by the pipeline (written by annamosaic init-campaign).\n"
       "[campaign]\nname = {}\nrows = {}\ncols = {}\nfov-um = {}\noverlap-um = {}\norder = {}\ncamera-pixel-nm = {}\n"
       "structure = {}\nswitch-id = {}\npositions = positions.csv\ntable = {}\nwidefield = {}\nwidefield-frames = {}\n",
-      o.name, o.rows, o.cols, o.fov_um, o.overlap_um, o.order, o.camera_pixel_nm, structure_name(structure),
-      structure_switch_id(structure), o.table_pattern,
-      o.widefield_pattern.empty() ? std::string("none") : o.widefield_pattern, o.widefield_frames);
+      ini_value_text(o.name), o.rows, o.cols, o.fov_um, o.overlap_um, o.order, o.camera_pixel_nm, structure_name(structure),
+      structure_switch_id(structure), ini_value_text(o.table_pattern),
+      o.widefield_pattern.empty() ? std::string("none") : ini_value_text(o.widefield_pattern), o.widefield_frames);
   for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"xy-unit", o.xy_unit}, {"columns", o.columns},
                                    {"delimiter", o.delimiter}})
-    if (!value.empty()) plan.campaign_ini += fmt::format("{} = {}\n", key, value);
+    if (!value.empty()) plan.campaign_ini += fmt::format("{} = {}\n", key, ini_value_text(value));
   plan.positions_csv = "id,row,col,x_um,y_um\n";
   for (const InitFov& f : plan.fovs) plan.positions_csv += fmt::format("{},{},{},{:.4f},{:.4f}\n", f.id, f.row, f.col, f.x_um, f.y_um);
   return plan;

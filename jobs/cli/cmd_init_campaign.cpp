@@ -1,5 +1,9 @@
 // `annamosaic init-campaign DIR`: campaign.ini and positions.csv for a folder of real data.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -119,12 +123,14 @@ int run_init_campaign(const po::variables_map& vm) {
                              "positions.csv, nothing else)");
 
   std::set<std::string> broken_links;  // a link to a share that is not mounted reads as "no file" otherwise
+  std::set<std::string> not_files;     // there, but a folder or a named pipe
   CampaignInitPlan plan;
   try {
     plan = plan_campaign_init(o, [&](const std::string& rel) {
       std::error_code ec;
       if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
-      if (fs::is_symlink(dir + "/" + rel, ec)) broken_links.insert(rel);
+      if (fs::is_symlink(dir + "/" + rel, ec) && !fs::exists(dir + "/" + rel, ec)) broken_links.insert(rel);
+      else if (fs::exists(dir + "/" + rel, ec)) not_files.insert(rel);  // a folder, a pipe: no table either
       return false;
     });
   } catch (const NoTableFound& e) {
@@ -157,6 +163,12 @@ int run_init_campaign(const po::variables_map& vm) {
     std::error_code ec;
     spdlog::warn("{} of the FoVs' files are links to nothing, counted as missing: {} -> {}{} (a share not mounted?)",
                  broken_links.size(), first, fs::read_symlink(first, ec).string(), broken_links.size() > 1 ? ", ..." : "");
+  }
+  if (!not_files.empty()) {
+    const std::string first = dir + "/" + *not_files.begin();
+    std::error_code ec;
+    spdlog::warn("{} of the FoVs' files are not files, counted as missing: {} is {}{}", not_files.size(), first,
+                 fs::is_directory(first, ec) ? "a folder" : "a named pipe or device", not_files.size() > 1 ? ", ..." : "");
   }
   if (!plan.missing_tables.empty()) {
     std::string some;
@@ -284,9 +296,8 @@ int run_init_campaign(const po::variables_map& vm) {
   int base_written = o.frame_base;
   if (o.frame_base >= 0) {
     plan.campaign_ini += fmt::format("frame-base = {}\n", o.frame_base);
-  } else if (!first_frames.empty() && first_frames.begin()->first <= 1 &&
-             (first_frames.begin()->first == 0 || first_frames.size() == 1)) {
-    // A table with frame 0 counts from 0; tables that all start at 1 most likely from 1.
+  } else if (!first_frames.empty() && first_frames.begin()->first <= 1) {
+    // A table with frame 0 counts from 0; else one that starts at 1 most likely from 1.
     const auto& [first, table] = *first_frames.begin();
     base_written = first;
     plan.campaign_ini += fmt::format("# the sampled tables count frames from {} ({} starts at frame {}):\nframe-base = {}\n",
@@ -325,7 +336,18 @@ int run_init_campaign(const po::variables_map& vm) {
     } catch (const std::exception&) {  // an unreadable earlier description: nothing to compare
     }
   // positions.csv first: campaign.ini, written last, marks a complete description.
-  write_file_atomic(positions, plan.positions_csv);
+  try {
+    write_file_atomic(positions, plan.positions_csv);
+  } catch (const IoError&) {
+    // A read-only share of acquired data: the description can live in a folder of its own.
+    if (::access(dir.c_str(), W_OK) != 0)
+      throw IoError(dir, std::string("cannot write here (") + std::strerror(errno) +
+                             "): init-campaign writes campaign.ini and positions.csv into the folder it describes. For "
+                             "a read-only folder, describe it from a writable folder beside it whose patterns reach "
+                             "it: annamosaic init-campaign NEW_FOLDER ... --table '../" + abs.filename().string() + "/" +
+                             o.table_pattern + "' (and --widefield likewise); nothing was written");
+    throw;
+  }
   write_file_atomic(ini, plan.campaign_ini);
   // Read back as `run` reads it: the same checks (geometry, duplicates, grid) apply now. A
   // description run would refuse is not left behind (a retry would need --force).

@@ -349,6 +349,14 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     if (std::find(cmd.positional.begin(), cmd.positional.end(), name) != cmd.positional.end())
       throw UsageError("missing argument; usage: " + cmd.usage + " (see 'annamosaic " + cmd.name + " --help')");
     throw UsageError(std::string(e.what()) + " (see 'annamosaic " + cmd.name + " --help')");
+  } catch (const po::unknown_option& e) {
+    // A folder named "-qd" reads as options: said, with the spelling that is a path.
+    const std::string token = e.get_option_name();
+    std::error_code ec;
+    const std::string path_hint = !token.empty() && token[0] == '-' && std::filesystem::exists(token, ec)
+                                      ? "; " + token + " is a file or folder here: give it as ./" + token
+                                      : "";
+    throw UsageError(std::string(e.what()) + path_hint + " (see 'annamosaic " + cmd.name + " --help')");
   } catch (const po::invalid_option_value& e) {
     std::string key = e.get_option_name();
     key.erase(0, key.find_first_not_of('-'));
@@ -362,18 +370,26 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
 std::string effective_config(const Command& cmd, const po::variables_map& vm) {
   std::string s = "# effective configuration of 'annamosaic " + cmd.name + "', annamosaic " +
                   annamosaic_version() + "\n[" + cmd.name + "]\n";
+  // Values as they read back (a path with " # " or a '$' in quotes), or the option is named.
+  const auto line = [](const std::string& key, const std::string& text) {
+    try {
+      return key + " = " + ini_value_text(text) + "\n";
+    } catch (const InputError& e) {
+      throw UsageError("--" + key + ": " + e.message());
+    }
+  };
   for (const auto& [key, value] : vm) {
     if (key == "help" || key == "config" || value.empty()) continue;
     // A repeatable option (stitch --channel, --register) as one line per value: joined on one
     // line it would read back as a single value.
     if (const auto* many = boost::any_cast<std::vector<std::string>>(&value.value())) {
-      for (const std::string& v : *many) s += key + " = " + v + "\n";
+      for (const std::string& v : *many) s += line(key, v);
       continue;
     }
     std::string text = any_to_string(value.value());
     // A value that is blanks alone (--delimiter $'\t') would read back empty: its name instead.
     if (key == "delimiter" && text == "\t") text = "tab";
-    s += key + " = " + text + "\n";
+    s += line(key, text);
   }
   return s;
 }

@@ -13,6 +13,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "core/hdf5_util.hpp"
 #include "sim/specimen.hpp"
 
@@ -229,6 +230,7 @@ ModelFile read_impl(const std::string& path, bool with_arrays) {
   h5::Lock lock;  // HDF5 here is not thread-safe
   Reader r{path};
   std::error_code ec;
+  require_regular_file(path, "model");
   if (!std::filesystem::exists(path, ec)) throw IoError(path, "model file does not exist");
   if (H5Fis_hdf5(path.c_str()) <= 0) r.fail("not an HDF5 file (an A-net model file is HDF5; truncated or wrong file?)");
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 
 namespace annamosaic {
 namespace {
@@ -22,6 +23,7 @@ std::string hex_text(const char* kind, std::uint64_t v) {
 // Feeds the file's bytes to add(data, n) in 1 MiB pieces.
 template <typename Add>
 void read_file_bytes(const std::string& path, Add&& add) {
+  require_regular_file(path);
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw IoError(path, std::string("cannot read for checksum: ") + std::strerror(errno));
   std::vector<unsigned char> buf(1 << 20);

@@ -25,13 +25,64 @@ std::string without_comment(const std::string& line) {
   return line;
 }
 
+bool shell_variable_start(char c) { return c == '{' || c == '_' || std::isalpha(static_cast<unsigned char>(c)); }
+
 bool shell_variable(const std::string& v) {
   for (std::size_t i = 0; i + 1 < v.size(); ++i)
-    if (v[i] == '$' && (v[i + 1] == '{' || v[i + 1] == '_' || std::isalpha(static_cast<unsigned char>(v[i + 1])))) return true;
+    if (v[i] == '$' && shell_variable_start(v[i + 1])) return true;
   return false;
 }
 
+// A value in quotes, read as a shell reads it: 'single' literally, "double" with \" \\ \$ \`
+// escapes (a $NAME or `command` in it would be expanded by a shell: refused). The quoted text is
+// the whole value; a comment may follow it.
+std::string unquoted(const std::string& after, const std::string& key, const std::string& path, int n) {
+  const char q = after.front();
+  std::string v;
+  std::size_t i = 1;
+  for (; i < after.size() && after[i] != q; ++i) {
+    char c = after[i];
+    if (q == '"' && c == '\\' && i + 1 < after.size() && std::string("\"\\$`").find(after[i + 1]) != std::string::npos) {
+      c = after[++i];
+    } else if (q == '"' && c == '$' && i + 1 < after.size() && shell_variable_start(after[i + 1])) {
+      throw InputError(path, "the value of '" + key + "' holds a shell variable (" + after +
+                                 "), which is not expanded here: write the path it stands for (or \\$ for a '$' of a name)",
+                       n);
+    } else if (q == '"' && c == '`') {
+      throw InputError(path, "the value of '" + key + "' holds a backquote (" + after +
+                                 "), a shell command that is not run here (\\` for a '`' of a name)",
+                       n);
+    }
+    v += c;
+  }
+  if (i == after.size())
+    throw InputError(path, "the value of '" + key + "' opens a quote (" + q + ") that the line does not close", n);
+  const std::string rest = trim(after.substr(i + 1));
+  if (!rest.empty() && rest.front() != '#' && rest.front() != ';')
+    throw InputError(path, "the value of '" + key + "' goes on after its closing quote (" + after +
+                               "): quote the whole value, or none of it",
+                     n);
+  return v;
+}
+
 }  // namespace
+
+std::string ini_value_text(const std::string& value) {
+  if (value.find_first_of("\n\r") != std::string::npos)
+    throw InputError("", "a value with a line break cannot be written to an INI file: '" + value + "'");
+  try {
+    const std::vector<IniEntry> back = parse_ini_text("k = " + value + "\n", "");
+    if (back.size() == 1 && back[0].value == value) return value;  // reads back as written
+  } catch (const InputError&) {
+  }
+  if (value.find('\'') == std::string::npos) return "'" + value + "'";
+  std::string q = "\"";
+  for (const char c : value) {
+    if (c == '"' || c == '\\' || c == '$' || c == '`') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
 
 std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string& path) {
   std::vector<IniEntry> out;
@@ -57,19 +108,20 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
     const bool semicolon = after == ";" || (after.size() > 1 && after[0] == ';' && blank(after[1]));
     IniEntry e{n, section, trim(s.substr(0, eq)), semicolon ? std::string(";") : trim(without_comment(" " + after))};
     if (e.key.empty()) throw InputError(path, "'" + s + "': no key before '='", n);
+    if (!after.empty() && (after.front() == '"' || after.front() == '\'')) {
+      e.value = unquoted(after, e.key, path, n);
+      out.push_back(std::move(e));
+      continue;
+    }
     const std::string& v = e.value;
-    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
-      throw InputError(path, "the value of '" + e.key + "' is in quotes (" + v +
-                                 "): write it without them; a value is taken as written, spaces included, to the end of "
-                                 "the line or a ' #' or ' ;' comment",
-                       n);
     if (!v.empty() && v.front() == '~')
       throw InputError(path, "the value of '" + e.key + "' starts with '~' (" + v +
                                  "), which only a shell expands: write the full path (e.g. /home/you/...)",
                        n);
     if (shell_variable(v))
       throw InputError(path, "the value of '" + e.key + "' holds a shell variable (" + v +
-                                 "), which is not expanded here: write the path it stands for",
+                                 "), which is not expanded here: write the path it stands for (a name holding a '$': "
+                                 "in single quotes)",
                        n);
     out.push_back(std::move(e));
   }

@@ -6,8 +6,10 @@
 //     line from a '#' or ';' standing alone between blanks ("threads = 2  # laptop"); a '#' in a
 //     word ("run#2/out", "Plate #2", as folder names are) is part of the value;
 //   - [section] starts a section; other lines are key = value.
-// Refused, as ambiguous: a value in quotes (kept literally it named no file), one starting with
-// '~' or holding $NAME / ${NAME} (not expanded outside a shell), and a line that is neither.
+//   - a value in quotes is read as a shell reads it: 'single' literally, "double" with \" \\ \$
+//     \` escapes; so written, any value (spaces at its ends, " # ", a '$') reads back as it was.
+// Refused, as ambiguous: a value starting with '~' or holding $NAME / ${NAME} (not expanded
+// outside a shell; in double quotes too), text after a closing quote, and a line that is neither.
 #include <string>
 #include <vector>
 
@@ -19,5 +21,10 @@ struct IniEntry {
 };
 
 std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string& path);
+
+// `value` as written after "key = " so that parse_ini_text reads it back unchanged: as it is
+// when it reads back so (most values), else in quotes. InputError for a line break (no INI file
+// holds one).
+std::string ini_value_text(const std::string& value);
 
 }  // namespace annamosaic

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "core/input_file.hpp"
+
 namespace annamosaic {
 namespace {
 
@@ -38,6 +40,7 @@ int on_tiff_warning(TIFF*, void* user, const char* module, const char* fmt, va_l
 }  // namespace
 
 TIFF* open_tiff_collecting(const std::string& path, const char* mode, TiffMessages& messages) {
+  if (mode[0] == 'r') require_regular_file(path, "TIFF");
   std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> opts(TIFFOpenOptionsAlloc(), &TIFFOpenOptionsFree);
   if (!opts) {
     messages.errors = "cannot allocate TIFFOpenOptions";

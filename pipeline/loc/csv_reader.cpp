@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 
 namespace annamosaic {
 namespace {
@@ -651,6 +652,7 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
 }
 
 LocTable read_csv_table(const std::string& path, const CsvReadOptions& opt, ReadReport* report) {
+  require_regular_file(path, "table");
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw IoError(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};

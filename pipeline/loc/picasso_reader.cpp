@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "core/hdf5_util.hpp"
 
 namespace annamosaic {
@@ -26,6 +27,7 @@ struct Row {
 
 LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& opt, ReadReport* report) {
   h5::Lock lock;
+  require_regular_file(path, "Picasso HDF5");
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw InputError(path, "cannot open as HDF5: " + h5::error_text());
   // What the file is first (a model or a mosaic given as a table), then what it needs.

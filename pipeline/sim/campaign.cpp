@@ -15,6 +15,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/ini_text.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
 #include "imgproc/filters.hpp"
@@ -58,7 +59,7 @@ std::string campaign_ini(const CampaignOptions& o) {
       "camera-pixel-nm = {}\nstructure = {}\nswitch-id = {}\nframes = {}\nframe-base = 1\n"
       "positions = positions.csv\ntable = fov/{{id}}/locs.csv\nwidefield = fov/{{id}}/widefield.tif\n"
       "widefield-frames = {}-{}\n",
-      o.name, g.rows, g.cols, g.fov_um, g.overlap_um, g.order == GridOrder::Snake ? "snake" : "raster",
+      ini_value_text(o.name), g.rows, g.cols, g.fov_um, g.overlap_um, g.order == GridOrder::Snake ? "snake" : "raster",
       o.widefield.camera_pixel_nm, structure_name(o.specimen.structure), structure_switch_id(o.specimen.structure),
       o.blinking.frames, o.widefield.motion_blurred_frames + 1, o.widefield.frames);
 }
@@ -92,7 +93,13 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
         (std::string(d) == "/ground_truth/dense" && !opt.write_dense))
       continue;  // no empty folders that suggest images
     fs::create_directories(out + d, ec);
-    if (ec) throw IoError(out + d, "cannot create folder: " + ec.message());
+    if (ec) {
+      std::error_code lc;  // "File exists" for a link to nothing: where it points
+      const std::string link = fs::is_symlink(out + d, lc) && !fs::exists(out + d, lc)
+                                   ? " (it is a link to " + fs::read_symlink(out + d, lc).string() + ", which does not exist)"
+                                   : "";
+      throw IoError(out + d, "cannot create folder: " + ec.message() + link);
+    }
   }
   std::vector<FovTruth> truth(grid.size());
   // Overview picture of the whole campaign: every localization at its true place, coarse pixels.

@@ -14,6 +14,7 @@
 
 #include "core/numeric.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "pyramid/chunk_codec.hpp"
 #include "pyramid/hdf5_util.hpp"
 
@@ -119,8 +120,14 @@ const ImsInfo& ImsReader::info() const {
 
 void ImsReader::open() {
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) throw IoError(path_, std::string("cannot open: ") + std::strerror(errno));
+  if (::stat(path_.c_str(), &st) != 0) {
+    const int e = errno;
+    require_regular_file(path_, "mosaic");  // a link to nothing: where it points
+    throw IoError(path_, std::string("cannot open: ") + std::strerror(e));
+  }
   if (S_ISDIR(st.st_mode)) throw IoError(path_, "is a folder; give the mosaic file in it (a run writes OUT/mosaic.ims)");
+  require_regular_file(path_, "mosaic");
+  if (st.st_size == 0) throw InputError(path_, "empty file (0 bytes), not a mosaic (a copy cut short, or a run's file it never wrote?)");
   h5::Lock lock;
   auto s = std::make_unique<State>();
   auto bad = [&](const std::string& what) { return InputError(path_, what); };

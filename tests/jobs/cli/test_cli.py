@@ -11,8 +11,8 @@ TMP = os.environ["ANNAMOSAIC_TEST_TMP"]
 EPFL = os.path.join(DATA, "epfl2013-bundled-tubes-hd-groundtruth.csv")
 
 
-def run(*args, check=None, cwd=None):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True, cwd=cwd)
+def run(*args, check=None, cwd=None, timeout=None):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
     if check is not None and p.returncode != check:
         raise AssertionError(f"exit {p.returncode} (wanted {check}) for {args}\nstdout:{p.stdout}\nstderr:{p.stderr}")
     return p
@@ -138,8 +138,8 @@ class Cli(unittest.TestCase):
                      b"output = run#2/c.tif\r\n")
         run("render", EPFL, "--config", ini, check=0, cwd=self.dir)
         self.assertEqual(tifffile.imread(os.path.join(self.dir, "run#2", "c.tif")).sum(), (f < 11).sum())
-        # Shell syntax and quotes are not taken literally: refused, naming the line.
-        for line, expected in [('output = "c 2.tif"', "c.ini:2: the value of 'output' is in quotes"),
+        # Shell syntax is not taken literally: refused, naming the line (quotes are read as a shell reads them).
+        for line, expected in [('output = "c 2.tif', "c.ini:2: the value of 'output' opens a quote"),
                                ("output = ~/c.tif", "c.ini:2: the value of 'output' starts with '~'"),
                                ("output = $HOME/c.tif", "holds a shell variable"),
                                ("pixel-nm =", "c.ini:2: 'pixel-nm' has no value: give one, or remove the line")]:
@@ -755,6 +755,12 @@ class Cli(unittest.TestCase):
         p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o", afile, "--no-frc", check=3)
         self.assertIn("error: %s: cannot create directories: Not a directory\n" % afile, p.stderr)
         self.assertNotIn("filesystem error", p.stderr)
+        # An output folder that is a link to nothing (a scratch space not mounted): where it points.
+        os.symlink("/nonexistent/scratch", os.path.join(self.dir, "scratch"))
+        p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o",
+                os.path.join(self.dir, "scratch"), "--no-frc", check=3)
+        self.assertIn("scratch: cannot create directories: File exists (it is a link to /nonexistent/scratch, which does "
+                      "not exist)", p.stderr)
 
     def test_run_options_refused_leave_no_folder_and_true_false_options_stand_alone(self):
         camp = os.path.join(self.dir, "camp")
@@ -1024,6 +1030,53 @@ class InitCampaign(unittest.TestCase):
         p = run(*args, "--frame-base", "2", "--force", check=1)
         self.assertIn("--frame-base must be 0 or 1", p.stderr)
 
+    def test_folder_names_with_comment_marks_quotes_and_dollars_survive_config_files(self):
+        # Folder names a facility may give (a '#' or ';' between blanks, a '$', quotes, a space at
+        # the end): the campaign.ini and config.ini written for them read back as they were, so
+        # status and a rerun from config.ini find the same campaign and output.
+        data = os.path.join(self.dir, "Plate # 2 ; $HOME it's")
+        os.makedirs(os.path.join(data, "tables"))
+        with open(EPFL) as f:
+            epfl = f.read()
+        for c in (1, 2):
+            with open(os.path.join(data, "tables", f"r01_c{c:02d}.csv"), "w") as f:
+                f.write(epfl)
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        self.assertIn("name = \"Plate # 2 ; \\$HOME it's\"\n", text_of(os.path.join(data, "campaign.ini")))
+        out = os.path.join(self.dir, 'res ; "2" ')
+        run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        self.assertIn("output = '" + out + "'\n", text_of(os.path.join(out, "config.ini")))
+        p = run("status", out, check=75, cwd="/")
+        self.assertIn("(campaign " + data + ": 2 FoVs, 1 x 2)", p.stdout)
+        self.assertIn("FoVs finished, the mosaic is not made yet", p.stdout)
+        # A run from its config.ini, elsewhere, is the same run (nothing made under a cut name).
+        p = run("run", "--config", os.path.join(out, "config.ini"), "--stage", "fovs", check=0, cwd="/")
+        self.assertEqual(sorted(os.listdir(self.dir)), sorted(["data", os.path.basename(data), os.path.basename(out)]))
+
+    def test_a_named_pipe_or_a_link_to_nothing_fails_its_fov_without_waiting(self):
+        data = os.path.join(self.dir, "data")
+        self.table("r01_c01.csv")
+        self.table("r01_c02.csv")
+        self.table("r01_c03.csv")
+        run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "30", "--overlap-um", "3",
+            "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        # A table replaced by a pipe (opening it would wait for a writer forever) and one by a
+        # link into a share that is not mounted.
+        os.remove(os.path.join(data, "tables", "r01_c02.csv"))
+        os.mkfifo(os.path.join(data, "tables", "r01_c02.csv"))
+        os.remove(os.path.join(data, "tables", "r01_c03.csv"))
+        os.symlink("/mnt/not-mounted/r01_c03.csv", os.path.join(data, "tables", "r01_c03.csv"))
+        out = os.path.join(self.dir, "out")
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", timeout=300)
+        self.assertIn(data + "/tables/r01_c02.csv: is a named pipe (FIFO), which would be read only when something "
+                      "writes to it, not a table file", p.stderr)
+        self.assertIn(data + "/tables/r01_c03.csv: is a link to /mnt/not-mounted/r01_c03.csv, which does not exist",
+                      p.stderr)
+        with open(os.path.join(out, "manifest.jsonl")) as f:
+            status = {json.loads(l)["id"]: json.loads(l)["status"] for l in f}
+        self.assertEqual(status, {0: "done", 1: "failed", 2: "failed"})
+
     def test_bad_tables_fail_their_fov_by_name_and_all_bad_makes_no_mosaic(self):
         data = os.path.join(self.dir, "data")
         for c in (1, 2, 3):
@@ -1152,6 +1205,9 @@ class InitCampaign(unittest.TestCase):
         # A link to a share that is not mounted reads as a missing file unless said.
         os.remove(os.path.join(data, "tables", "r02_c02.csv"))
         os.symlink("/nonexistent/share/r02_c02.csv", os.path.join(data, "tables", "r02_c02.csv"))
+        # ... and a table that is a folder (an export that made one) as a table that is not there, said.
+        os.remove(os.path.join(data, "tables", "r01_c02.csv"))
+        os.makedirs(os.path.join(data, "tables", "r01_c02.csv"))
         # Coordinates in camera pixels under an nm header: all in one corner of the field.
         with open(EPFL) as f:
             lines = f.read().splitlines()
@@ -1163,6 +1219,8 @@ class InitCampaign(unittest.TestCase):
         p = run("init-campaign", data, *grid, "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--force", check=0)
         self.assertIn("links to nothing, counted as missing: " + os.path.join(data, "tables", "r02_c02.csv") +
                       " -> /nonexistent/share/r02_c02.csv", p.stderr)
+        self.assertIn("of the FoVs' files are not files, counted as missing: " + os.path.join(data, "tables", "r01_c02.csv") +
+                      " is a folder", p.stderr)
         self.assertIn("a corner of the 30000 nm field: are the coordinates in nm", p.stderr)
         # Paths users copy from the output are quoted for the shell.
         spaced = os.path.join(self.dir, "my data")

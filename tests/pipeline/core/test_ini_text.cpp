@@ -47,8 +47,11 @@ TEST(IniText, ACommentHoldingAnEqualSignIsNoKey) {
 }
 
 TEST(IniText, AmbiguousValuesAreRefusedNamingTheLine) {
-  EXPECT_NE(error_of("[run]\noutput = \"res 1\"\n").find("my.ini:2: the value of 'output' is in quotes"), std::string::npos);
-  EXPECT_NE(error_of("[run]\noutput = 'res'\n").find("in quotes"), std::string::npos);
+  EXPECT_NE(error_of("[run]\noutput = \"res 1\n").find("my.ini:2: the value of 'output' opens a quote (\") that the line does not close"),
+            std::string::npos);
+  EXPECT_NE(error_of("[run]\noutput = 'res' 2\n").find("my.ini:2: the value of 'output' goes on after its closing quote"),
+            std::string::npos);
+  EXPECT_NE(error_of("output = \"$HOME/out\"\n").find("shell variable"), std::string::npos);  // a shell expands it there
   EXPECT_NE(error_of("output = ~/out\n").find("my.ini:1: the value of 'output' starts with '~'"), std::string::npos);
   EXPECT_NE(error_of("output = $HOME/out\n").find("shell variable"), std::string::npos);
   EXPECT_NE(error_of("output = ${SCRATCH}/out\n").find("shell variable"), std::string::npos);
@@ -56,4 +59,25 @@ TEST(IniText, AmbiguousValuesAreRefusedNamingTheLine) {
   EXPECT_NE(error_of("[run\n").find("my.ini:1: '[run': a section is written [name]"), std::string::npos);
   EXPECT_NE(error_of("pixel-nm 10\n").find("is not 'key = value'"), std::string::npos);
   EXPECT_NE(error_of(" = 10\n").find("no key before '='"), std::string::npos);
+}
+
+// Quotes as a shell reads them: what a run writes into its config.ini (any folder name) reads
+// back as it was, and so do quoted values written by hand.
+TEST(IniText, QuotedValuesReadAsAShellReadsThem) {
+  const auto e = parse_ini_text("a = \"res 1\"\nb = 'Plate # 2 ; x '  # a comment\nc = \"it's \\\"q\\\" \\$HOME\"\nd = '$HOME'\n", "my.ini");
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_EQ(e[0].value, "res 1");
+  EXPECT_EQ(e[1].value, "Plate # 2 ; x ");
+  EXPECT_EQ(e[2].value, "it's \"q\" $HOME");
+  EXPECT_EQ(e[3].value, "$HOME");  // single quotes: literal
+  for (const std::string v : {"plain/path", "run#2", "Plate # 2", "res ; 2", " lead", "trail ", "$HOME/x", "~/x",
+                              "'q'", "\"dq\"", "it's $HOME \"q\" `x` \\", ";", "", "a=b", "x # y ; z"}) {
+    const std::string text = "k = " + ini_value_text(v) + "\n";
+    const auto back = parse_ini_text(text, "w.ini");
+    ASSERT_EQ(back.size(), 1u) << text;
+    EXPECT_EQ(back[0].value, v) << text;
+  }
+  EXPECT_EQ(ini_value_text("plain/path"), "plain/path");  // as written where it reads back so
+  EXPECT_EQ(ini_value_text("Plate # 2"), "'Plate # 2'");
+  EXPECT_THROW(ini_value_text("two\nlines"), InputError);
 }
