@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/ini_text.hpp"
 #include "core/numeric.hpp"
+#include "core/input_file.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
 #include "tiles/pairwise.hpp"
@@ -32,6 +33,7 @@ namespace {
 // campaign.ini holds one section, [campaign]; a key given twice or another section (a typo such as
 // [Campaign]) is refused: the last value silently winning ran a campaign without its widefields.
 std::map<std::string, std::pair<std::string, int>> read_ini_section(const std::string& path, const std::string& section) {
+  require_regular_file(path, "campaign description");  // a pipe would block the open
   std::ifstream in(path);
   if (!in) {
     const int open_errno = errno;

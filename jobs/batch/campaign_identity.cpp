@@ -67,18 +67,18 @@ nlohmann::json campaign_fov_settings(const CampaignInfo& c) {
           {"frame-base", c.frame_base >= 0 ? nlohmann::json(c.frame_base) : nlohmann::json("per table")}};
 }
 
-std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign) {
+std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign, bool frame_windows) {
   std::string diff;
   if (!recorded.is_object()) return diff;
   const nlohmann::json now = campaign_fov_settings(campaign);  // items() of a temporary would dangle
   for (const auto& [k, v] : now.items())
-    if (recorded.contains(k) && recorded[k] != v)
+    if (recorded.contains(k) && recorded[k] != v && (frame_windows || k != "frame-base"))
       diff += (diff.empty() ? "" : ", ") + k + " " + recorded[k].dump() + " -> " + v.dump();
   return diff;
 }
 
-std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign) {
-  const std::string changed = changed_campaign_settings(recorded, campaign);
+std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign, bool frame_windows) {
+  const std::string changed = changed_campaign_settings(recorded, campaign, frame_windows);
   return changed.empty() ? changed
                          : "holds FoV results made with other settings in " + campaign.dir + "/campaign.ini" +
                                (campaign.camera_pixel_from != "campaign.ini" && changed.find("camera-pixel-nm") != std::string::npos

@@ -33,8 +33,10 @@ IdentityCheck check_campaign_identity(const nlohmann::json& recorded, const nloh
 nlohmann::json campaign_fov_settings(const CampaignInfo& campaign);
 // "" or which of them changed since `recorded` (fov_settings.json's "campaign_settings"), e.g.
 // "camera-pixel-nm 160.0 -> 108.0". A record without them (older runs) or with keys unknown now: "".
-std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign);
+// frame_windows: whether the results were rendered from a frame window other than `all` (else
+// frame-base changes nothing in them and is not compared).
+std::string changed_campaign_settings(const nlohmann::json& recorded, const CampaignInfo& campaign, bool frame_windows = true);
 // Why `run` refuses the results recorded so (`status` says the same), "" when none changed.
-std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign);
+std::string campaign_settings_refusal(const nlohmann::json& recorded, const CampaignInfo& campaign, bool frame_windows = true);
 
 }  // namespace annamosaic

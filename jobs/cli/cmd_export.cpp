@@ -90,7 +90,8 @@ int run_export(const Command& self, const po::variables_map& vm) {
   const std::string input = vm["input"].as<std::string>();
   const bool to_ome = vm.count("ome-tiff") > 0, to_region = vm.count("output") > 0;
   if (to_ome == to_region) throw UsageError("give exactly one of --ome-tiff OUT.ome.tif or -o OUT.tif|OUT.png");
-  if (!to_region && (vm.count("region") || !vm["level"].defaulted() || !vm["channel"].defaulted()))
+  // By value, not by whether given: the OUT.config.ini an export writes holds level 0 and channel 0.
+  if (!to_region && (vm.count("region") || vm["level"].as<std::size_t>() != 0 || vm["channel"].as<std::string>() != "0"))
     throw UsageError("--region, --level and --channel go with -o (the OME-TIFF holds every level and channel)");
   const int deflate = vm["deflate"].as<int>();
   if (deflate < 1 || deflate > 9) throw UsageError("--deflate must be 1..9");

@@ -302,8 +302,11 @@ int run_init_campaign(const po::variables_map& vm) {
     base_written = first;
     plan.campaign_ini += fmt::format("# the sampled tables count frames from {} ({} starts at frame {}):\nframe-base = {}\n",
                                      first, table, first, first);
-    spdlog::info("frame-base = {}: {} starts at frame {} (--frame-base {} if the software counts from {})", first, table,
-                 first, 1 - first, 1 - first);
+    std::vector<int> starts;
+    for (const auto& [f, t] : first_frames) starts.push_back(f);
+    spdlog::info("frame-base = {}: {} starts at frame {}{} (--frame-base {} if the software counts from {})", first, table,
+                 first, starts.size() > 1 ? fmt::format("; the sampled tables start at frames {}", fmt::join(starts, ", ")) : "",
+                 1 - first, 1 - first);
   } else if (!first_frames.empty()) {
     std::vector<int> starts;
     for (const auto& [f, table] : first_frames) starts.push_back(f);

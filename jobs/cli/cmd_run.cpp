@@ -174,7 +174,8 @@ void check_fov_settings(const std::string& out, const po::variables_map& vm, con
     if (const std::string refusal = camera_pixel_option_history_refusal(before, campaign); !refusal.empty())
       throw InputError(out, refusal);
     if (before.contains("campaign_settings"))
-      if (const std::string refusal = campaign_settings_refusal(before["campaign_settings"], campaign); !refusal.empty())
+      if (const std::string refusal = campaign_settings_refusal(before["campaign_settings"], campaign, frame_windows_recorded(before));
+          !refusal.empty())
         throw InputError(out, refusal);
   } else if (has_results) {
     spdlog::warn("{}: FoV results from a version that did not record their settings; reusing them as they are", out);
@@ -301,8 +302,11 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   const auto write_run_config = [&] {
     std::error_code cwd_error;  // a working folder deleted under the run: no line, as before
     const std::string cwd = fs::current_path(cwd_error).string();
+    // A working folder whose name holds a line break cannot be one comment line: not recorded
+    // (relative paths are then taken from wherever the rerun runs).
+    const bool recordable = !cwd_error && cwd.find_first_of("\n\r") == std::string::npos;
     write_file_atomic(out + "/config.ini",
-                      (cwd_error ? std::string() : kWorkingFolderMark + cwd + "\n") + effective_config(self, vm_given));
+                      (recordable ? kWorkingFolderMark + cwd + "\n" : std::string()) + effective_config(self, vm_given));
   };
   if (rank == 0) {
     try {
@@ -593,6 +597,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     if (stage == "fovs" && rank == 0 && s.failed > 0)
       spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV); the stitch stage marks them and exits 5",
                    s.failed);
+    // Said here too when the stitch stage (which says it again) runs later.
+    if (stage == "fovs" && rank == 0)
+      if (const std::string w = frame_base_disagreement(Manifest(out + "/manifest.jsonl").load(), fovs,
+                                                        vm["frames"].as<std::string>());
+          !w.empty())
+        spdlog::warn("{}", w);
     if (s.stopped) {
       if (rank == 0)
         spdlog::warn("{}: the FoVs done so far are recorded; rerun to resume (exit {})",
@@ -655,11 +665,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0;
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
-      // Tables whose first frame number was guessed (no frame-base in campaign.ini): examples by guess.
-      std::vector<std::string> guessed_base[2];
-      std::size_t guessed_base_count[2] = {0, 0};
       std::size_t with_widefield = 0, unregistered = 0;  // FoVs done with a widefield file; of them, not registered
-      for (const auto& [id, r] : Manifest(out + "/manifest.jsonl").load()) {
+      const std::map<int, ManifestRecord> records = Manifest(out + "/manifest.jsonl").load();
+      for (const auto& [id, r] : records) {
         const auto it = plan.find(id);
         if (it == plan.end()) continue;
         ++recorded;
@@ -686,11 +694,6 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         tally("cornered", cornered, cornered_example);
         tally("mostly_outside", outside, outside_example);
         tally("narrow", narrow, narrow_example);
-        if (r.status == "done" && r.extra.contains("frame_base_guessed") && r.extra["frame_base_guessed"].is_number_integer()) {
-          const int base = r.extra["frame_base_guessed"].get<int>();
-          if ((base == 0 || base == 1) && guessed_base[base].size() < 3) guessed_base[base].push_back(it->second->table_path);
-          if (base == 0 || base == 1) ++guessed_base_count[base];
-        }
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())
@@ -717,14 +720,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      "mosaic shows that field at each of their places; fix the campaign and rerun (changed tables are "
                      "redone)",
                      duplicated, duplicate_example);
-      // Some tables have frame 0 and others not: their guessed first frames differ, and so do their
-      // windows (by a frame). Harmless for `all`; otherwise said, with the setting that decides it.
-      if (guessed_base_count[0] && guessed_base_count[1] && vm["frames"].as<std::string>() != "all")
-        spdlog::warn("the tables do not agree on the first frame's number: {} with a frame 0 (e.g. {}) count --frames {} "
-                     "from 0, {} without (e.g. {}) from 1: their windows are one frame apart. Set frame-base = 0 (or 1) "
-                     "in campaign.ini, as the localization software counts, and run into a new output folder",
-                     guessed_base_count[0], fmt::join(guessed_base[0], ", "), vm["frames"].as<std::string>(),
-                     guessed_base_count[1], fmt::join(guessed_base[1], ", "));
+      if (const std::string w = frame_base_disagreement(records, fovs, vm["frames"].as<std::string>()); !w.empty())
+        spdlog::warn("{}", w);
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
       if (done >= 2 && 2 * cornered > done) {

@@ -159,7 +159,9 @@ Report examine(const Target& t, bool verify) {
       if (const std::string refusal = camera_pixel_option_history_refusal(recorded, *campaign); !refusal.empty())
         settings_error = t.out_dir + ": " + refusal;
       else if (recorded.is_object() && recorded.contains("campaign_settings"))
-        if (const std::string refusal = campaign_settings_refusal(recorded["campaign_settings"], *campaign); !refusal.empty())
+        if (const std::string refusal =
+                campaign_settings_refusal(recorded["campaign_settings"], *campaign, frame_windows_recorded(recorded));
+            !refusal.empty())
           settings_error = t.out_dir + ": " + refusal;
       // ... and the options that decide a FoV result (--frames, the model, the tables' reading), as run compares them.
       if (settings_error.empty() && r.options_error.empty())

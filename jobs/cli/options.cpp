@@ -19,6 +19,7 @@
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/ini_text.hpp"
+#include "core/input_file.hpp"
 
 namespace annamosaic::cli {
 
@@ -289,6 +290,13 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
       const std::string path = vm["config"].as<std::string>();
       std::error_code ec;
       if (std::filesystem::is_directory(path, ec)) throw UsageError("--config " + path + ": is a folder; --config takes an INI file");
+      // A named pipe nobody writes to would block the open; one already open (the shell's
+      // <(...), /dev/fd/N) is read.
+      if (path.rfind("/dev/fd/", 0) != 0 && path.rfind("/proc/self/fd/", 0) != 0) try {
+          require_regular_file(path, "configuration");
+        } catch (const IoError& e) {
+          throw UsageError("--config " + std::string(e.what()));
+        }
       std::ifstream file(path);
       if (!file) throw UsageError("--config " + path + ": cannot open the file");
       const std::string text(std::istreambuf_iterator<char>(file), {});

@@ -12,6 +12,8 @@
 #include <numeric>
 #include <tuple>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <tbb/parallel_for.h>
 
 #include "batch/fov_tiles.hpp"
@@ -495,6 +497,34 @@ SettingsChange recorded_settings_change(const nlohmann::json& before, const po::
     change.model_files = "those results were made with " + before["model-file"].get<std::string>() +
                          ", this run's model is " + vm["model"].as<std::string>();
   return change;
+}
+
+bool frame_windows_recorded(const nlohmann::json& recorded) {
+  return !(recorded.is_object() && recorded.contains("frames") && recorded["frames"] == "all");
+}
+
+std::string frame_base_disagreement(const std::map<int, ManifestRecord>& records, const std::vector<FovEntry>& fovs,
+                                    const std::string& frames) {
+  if (frames == "all") return "";
+  std::map<int, const FovEntry*> plan;
+  for (const FovEntry& f : fovs) plan[f.id] = &f;
+  std::vector<std::string> examples[2];
+  std::size_t count[2] = {0, 0};
+  for (const auto& [id, r] : records) {
+    const auto it = plan.find(id);
+    if (it == plan.end() || r.status != "done" || !r.extra.contains("frame_base_guessed") ||
+        !r.extra["frame_base_guessed"].is_number_integer())
+      continue;
+    const int base = r.extra["frame_base_guessed"].get<int>();
+    if (base != 0 && base != 1) continue;
+    if (examples[base].size() < 3) examples[base].push_back(it->second->table_path);
+    ++count[base];
+  }
+  if (!count[0] || !count[1]) return "";
+  return fmt::format("the tables do not agree on the first frame's number: {} with a frame 0 (e.g. {}) count --frames {} "
+                     "from 0, {} without (e.g. {}) from 1: their windows are one frame apart. Set frame-base = 0 (or 1) "
+                     "in campaign.ini, as the localization software counts, and run into a new output folder",
+                     count[0], fmt::join(examples[0], ", "), frames, count[1], fmt::join(examples[1], ", "));
 }
 
 std::string fov_settings_unreadable() {

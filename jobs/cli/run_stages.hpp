@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "batch/campaign.hpp"
+#include "batch/manifest.hpp"
 #include "cli/options.hpp"
 
 namespace annamosaic::cli {
@@ -57,6 +59,14 @@ struct SettingsChange {
   std::string text() const { return model_files.empty() ? options : options + "; " + model_files; }
 };
 SettingsChange recorded_settings_change(const nlohmann::json& recorded, const po::variables_map& vm, bool stitch_only);
+// Whether fov_settings.json `recorded` says its FoVs were rendered from a frame window other than
+// `all` (where the first frame's number matters).
+bool frame_windows_recorded(const nlohmann::json& recorded);
+// "" or the warning for a run whose tables guessed their first frame's number differently (no
+// frame-base in campaign.ini; recorded per FoV in the manifest as frame_base_guessed): their
+// `frames` windows are a frame apart. Nothing for `all`, where the number does not matter.
+std::string frame_base_disagreement(const std::map<int, ManifestRecord>& records, const std::vector<FovEntry>& fovs,
+                                    const std::string& frames);
 // Why a run refuses an output folder with FoV results whose fov_settings.json cannot be read
 // (their settings unknown), and what to do; `status` says the same.
 std::string fov_settings_unreadable();

@@ -19,6 +19,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/input_file.hpp"
 #include "register/widefield_registration.hpp"
 
 namespace annamosaic {
@@ -194,6 +195,7 @@ std::vector<TileInfo> read_tile_configuration(const std::string& path, std::istr
 }  // namespace
 
 std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
+  require_regular_file(path, "positions");
   std::ifstream in(path);
   if (!in) throw IoError(path, "cannot open the positions file");
   std::string line;

@@ -575,7 +575,7 @@ class Cli(unittest.TestCase):
         self.assertIn("widefield-search-um 3.0 -> (not given)", p.stderr)
         # Its default given explicitly (5 camera pixels of 108 nm) is the default, not a change.
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--widefield-search-um", "0.54", check=0)
-        self.assertIn("2 already done", p.stderr)
+        self.assertIn("2 already done and verified", p.stderr)
 
     def test_a_saturated_widefield_is_said(self):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
@@ -1002,6 +1002,8 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("\nframe-base = 0\n", ini)
         out = os.path.join(self.dir, "out")
         run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--frames", "first:100", "--threads", "1", check=0)
+        out_all = os.path.join(self.dir, "out_all")
+        run("run", "--campaign", data, "-o", out_all, "--stage", "fovs", "--threads", "1", check=0)
         for fov in ("0000", "0001"):  # one window for both: frames [0, 100)
             with h5py.File(os.path.join(out, "fov", fov + ".h5"), "r") as f:
                 self.assertEqual((f.attrs["frames_first"], f.attrs["frames_end"]), (0, 100), fov)
@@ -1012,8 +1014,11 @@ class InitCampaign(unittest.TestCase):
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--frames", "first:100", check=2)
         self.assertIn("holds FoV results made with other settings in " + data + "/campaign.ini (frame-base 0 -> \"per table\")",
                       p.stderr)
+        # Results of every frame do not depend on it: reused.
+        p = run("run", "--campaign", data, "-o", out_all, "--stage", "fovs", "--threads", "1", check=0)
+        self.assertIn("2 already done", p.stderr)
         out2 = os.path.join(self.dir, "out2")
-        p = run("run", "--campaign", data, "-o", out2, "--frames", "first:100", "--threads", "1", check=0)
+        p = run("run", "--campaign", data, "-o", out2, "--stage", "fovs", "--frames", "first:100", "--threads", "1", check=0)
         self.assertIn("the tables do not agree on the first frame's number: 1 with a frame 0 (e.g. " + data +
                       "/tables/r01_c02.csv) count --frames first:100 from 0, 1 without (e.g. " + data +
                       "/tables/r01_c01.csv) from 1: their windows are one frame apart", p.stderr)
@@ -1028,6 +1033,8 @@ class InitCampaign(unittest.TestCase):
         self.assertIn(data + "/tables/r01_c02.csv: the table has frame 0, but campaign.ini says frame-base = 1", p.stderr)
         self.assertNotIn("r01_c01.csv: the table has frame 0", p.stderr)
         p = run(*args, "--frame-base", "2", "--force", check=1)
+        self.assertIn("--frame-base must be 0 or 1", p.stderr)
+        p = run("render", EPFL, "--frame-base", "2", "-o", os.path.join(self.dir, "r.tif"), check=1)
         self.assertIn("--frame-base must be 0 or 1", p.stderr)
 
     def test_folder_names_with_comment_marks_quotes_and_dollars_survive_config_files(self):
@@ -1076,6 +1083,14 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "manifest.jsonl")) as f:
             status = {json.loads(l)["id"]: json.loads(l)["status"] for l in f}
         self.assertEqual(status, {0: "done", 1: "failed", 2: "failed"})
+        # The campaign's own files and an options file as pipes: refused at once, by name.
+        os.rename(os.path.join(data, "positions.csv"), os.path.join(self.dir, "positions.csv"))
+        os.mkfifo(os.path.join(data, "positions.csv"))
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", timeout=120)
+        self.assertIn(data + "/positions.csv: is a named pipe (FIFO)", p.stderr)
+        os.mkfifo(os.path.join(self.dir, "run.ini"))
+        p = run("run", "--config", os.path.join(self.dir, "run.ini"), check=1, timeout=120)
+        self.assertIn("--config " + self.dir + "/run.ini: is a named pipe (FIFO)", p.stderr)
 
     def test_bad_tables_fail_their_fov_by_name_and_all_bad_makes_no_mosaic(self):
         data = os.path.join(self.dir, "data")

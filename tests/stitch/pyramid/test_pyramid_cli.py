@@ -108,6 +108,11 @@ class Export(unittest.TestCase):
         # Its configuration beside it, not over a stitched mosaic.ims's mosaic.config.ini.
         self.assertTrue(os.path.exists(os.path.join(TMP, "cli", "mosaic.ome.config.ini")))
         self.assertFalse(os.path.exists(os.path.join(TMP, "cli", "mosaic.config.ini")))
+        # ... which makes the same export again (its level 0 and channel 0 are no region options).
+        os.remove(out)
+        r = run("export", "--config", os.path.join(TMP, "cli", "mosaic.ome.config.ini"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(out))
         chk = subprocess.run([sys.executable, os.path.join(HERE, "check_ome_tiff.py"), out, IMS],
                              capture_output=True, text=True)
         self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
