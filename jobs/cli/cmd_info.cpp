@@ -20,6 +20,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/input_file.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 
@@ -163,8 +164,10 @@ void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<s
   if (!inputs_may_be_missing)
     for (const std::string& in : inputs) {
       std::error_code ec;
-      if (!in.empty() && !fs::exists(in, ec))
+      if (!in.empty() && !fs::exists(in, ec)) {
+        require_regular_file(in, "input");  // a link to nothing: where it points
         throw IoError(in, "cannot open: " + (ec ? ec.message() : std::string("No such file or directory")));
+      }
     }
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     for (const std::string& in : inputs)

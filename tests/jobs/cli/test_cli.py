@@ -748,6 +748,10 @@ class Cli(unittest.TestCase):
         p = run("render", "/nonexistent/x.csv", "-o", os.path.join(self.dir, "new", "x.tif"), check=3)
         self.assertIn("/nonexistent/x.csv: cannot open: No such file or directory", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "new")))
+        # A link into a share that is not mounted: where it points.
+        os.symlink("/nonexistent/share/x.csv", os.path.join(self.dir, "x.csv"))
+        p = run("render", os.path.join(self.dir, "x.csv"), "-o", os.path.join(self.dir, "new", "x.tif"), check=3)
+        self.assertIn("x.csv: is a link to /nonexistent/share/x.csv, which does not exist", p.stderr)
         # A folder that cannot be made is said as the system said it, without the library's wording.
         afile = os.path.join(self.dir, "afile")
         with open(afile, "w") as fh:
