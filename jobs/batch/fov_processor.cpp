@@ -306,6 +306,7 @@ void end_reconstruction(FovWork& w) {
     r.reconstruction = std::move(out.reconstruction);
     r.q = std::move(out.q);
     r.error_map = std::move(out.error_map);
+    r.inference = std::move(out.inference);
     if (!r.error_map.empty())
       r.error_score = std::accumulate(r.error_map.begin(), r.error_map.end(), 0.0) / static_cast<double>(r.error_map.size());
     // NaN in an input (a float widefield TIFF) spreads through every output: a tile of NaN is not
@@ -373,6 +374,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   if (!w.mostly_outside.empty()) rec["extra"]["mostly_outside"] = w.mostly_outside;
   if (!w.narrow.empty()) rec["extra"]["narrow"] = w.narrow;
   if (w.frame_base_guessed >= 0) rec["extra"]["frame_base_guessed"] = w.frame_base_guessed;
+  if (!w.result.inference.empty()) rec["extra"]["inference"] = w.result.inference;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return json_text(rec);
 }

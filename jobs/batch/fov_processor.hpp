@@ -26,6 +26,9 @@ namespace annamosaic {
 
 struct ReconstructionOut {
   ImageF reconstruction, q, error_map;  // error_map empty without widefield
+  // How the A-net ran ("cpu fp32, whole FoV", "cuda:0 bf16, 4 tiles"): results of two kinds
+  // differ beyond rounding, so a campaign that mixes them is said.
+  std::string inference;
 };
 // One FoV's reconstruction after its host input work: run_networks() is called in the rank's
 // serial stage, finish() afterwards on any thread.

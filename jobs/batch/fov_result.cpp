@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/atomic_file.hpp"
+#include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/hdf5_util.hpp"
 #include "pyramid/chunk_codec.hpp"
@@ -220,7 +221,9 @@ void write_fov_result(const std::string& path, const FovResult& r) {
                    "it lies in the mosaic is in layout.json. status: ok, or degraded (the FoV failed, reason says why, and "
                    "its tile is the reconstruction from its widefield alone: error_score is NaN). wf_shift_*_px (camera "
                    "pixels) and wf_confidence are NaN without a registered widefield. frames_first, frames_end: the "
-                   "camera frames rendered into sparse, [first, end) in the table's own frame numbers (-1: none)",
+                   "camera frames rendered into sparse, [first, end) in the table's own frame numbers (-1: none). "
+                   "inference: how the A-net made reconstruction (device, precision, whole FoV or tiles; empty when it "
+                   "did not run); software: the annamosaic that wrote this file",
                    path);
     write_attr(root.get(), "id", H5T_NATIVE_INT, r.id, path);
     write_attr(root.get(), "row", H5T_NATIVE_INT, r.row, path);
@@ -237,6 +240,8 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     write_attr(root.get(), "error_score", H5T_NATIVE_DOUBLE, r.error_score, path);
     write_str_attr(root.get(), "status", r.status, path);
     write_str_attr(root.get(), "reason", r.reason, path);
+    write_str_attr(root.get(), "inference", r.inference, path);
+    write_str_attr(root.get(), "software", "annamosaic " + annamosaic_version(), path);
     check(H5Fflush(f, H5F_SCOPE_GLOBAL), path, "cannot flush");
   }
   out.commit();
@@ -269,6 +274,8 @@ FovResult read_fov_result(const std::string& path, const std::vector<std::string
     r.error_score = read_attr<double>(root.get(), "error_score", H5T_NATIVE_DOUBLE, path);
     r.status = read_str_attr(root.get(), "status", path);
     r.reason = read_str_attr(root.get(), "reason", path);
+    for (auto [name, dst] : {std::pair{"inference", &r.inference}, std::pair{"software", &r.software}})
+      if (H5Aexists(root.get(), name) > 0) *dst = read_str_attr(root.get(), name, path);  // older files lack them
     auto want = [&](const char* n) { return datasets.empty() || std::find(datasets.begin(), datasets.end(), n) != datasets.end(); };
     for (int k = 0; k < 5; ++k)
       if (want(kNames[k])) stored[k] = read_stored(file.get(), kNames[k], path);

@@ -8,7 +8,8 @@
 // Root attributes: id, row, col, x_um, y_um (nominal), pixel_nm, localizations, frames_first,
 // frames_end (the window rendered into S, in the table's frame numbers), status ("ok" or
 // "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px,
-// wf_confidence, error_score (NaN without an error map). Written to a temporary name and renamed; modification times are
+// wf_confidence, error_score (NaN without an error map), inference (device, precision, whole FoV
+// or tiles), software (annamosaic's version). Written to a temporary name and renamed; modification times are
 // not stored so the same content gives the same bytes (resume checks compare checksums).
 // Images are 256 x 256 chunks with HDF5's shuffle + deflate(1) filters; the chunks are
 // compressed and decompressed on all cores (TBB) outside the process-wide HDF5 lock and moved
@@ -33,6 +34,9 @@ struct FovResult {
   // Mean of the error map; NaN without one (no widefield given to the A-net): a 0 would read as
   // "no error at all" to a reader of the file's attributes.
   double error_score = std::numeric_limits<double>::quiet_NaN();
+  // How the A-net made it ("cpu fp32, whole FoV"; "" when it did not run), and by which
+  // annamosaic (written by write_fov_result).
+  std::string inference, software;
   ImageF sparse, widefield, reconstruction, q, error_map;
 };
 

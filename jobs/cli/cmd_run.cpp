@@ -519,16 +519,19 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     // The A-net's host steps run in the pipeline's parallel stages, its networks in the serial one.
     class AnetJob : public ReconstructJob {
      public:
-      AnetJob(const anet::Reconstructor& net, std::shared_ptr<anet::Reconstructor::Job> job) : net_(net), job_(std::move(job)) {}
+      AnetJob(const anet::Reconstructor& net, std::shared_ptr<anet::Reconstructor::Job> job, std::string device_precision)
+          : net_(net), job_(std::move(job)), device_precision_(std::move(device_precision)) {}
       void run_networks() override { net_.run_networks(*job_); }
       ReconstructionOut finish() override {
         anet::ReconstructionResult r = net_.finish(*job_);
-        return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map)};
+        return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map),
+                                 device_precision_ + (r.tiled ? fmt::format(", {} tiles", r.tiles) : ", whole FoV")};
       }
 
      private:
       const anet::Reconstructor& net_;
       std::shared_ptr<anet::Reconstructor::Job> job_;
+      std::string device_precision_;
     };
     // A model that never trained with a widefield: its generator never saw one and its Q is
     // untrained, so the FoVs are reconstructed from their localizations alone (no error map).
@@ -538,7 +541,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                    "localizations alone, with no error map; the widefields are still registered and stitched",
                    net->info().path);
     const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) -> std::unique_ptr<ReconstructJob> {
-      return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), model_takes_widefield ? wf : nullptr, switch_id));
+      return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), model_takes_widefield ? wf : nullptr, switch_id),
+                                       opt.device + " " + opt.precision);
     };
     const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
     on_rank0(comm, [&] {
@@ -722,6 +726,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      duplicated, duplicate_example);
       if (const std::string w = frame_base_disagreement(records, fovs, vm["frames"].as<std::string>()); !w.empty())
         spdlog::warn("{}", w);
+      if (const std::string w = inference_mix(records, fovs); !w.empty()) spdlog::warn("{}", w);
       // Most FoVs' localizations in a corner of their field: one FoV's warning among many lines,
       // but for the campaign the tables' unit, and a mosaic of dots. Said once, loudly.
       if (done >= 2 && 2 * cornered > done) {

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <map>
 #include <numeric>
+#include <set>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -501,6 +502,24 @@ SettingsChange recorded_settings_change(const nlohmann::json& before, const po::
 
 bool frame_windows_recorded(const nlohmann::json& recorded) {
   return !(recorded.is_object() && recorded.contains("frames") && recorded["frames"] == "all");
+}
+
+std::string inference_mix(const std::map<int, ManifestRecord>& records, const std::vector<FovEntry>& fovs) {
+  std::set<int> planned;
+  for (const FovEntry& f : fovs) planned.insert(f.id);
+  std::map<std::string, std::vector<int>> by_kind;  // inference -> FoV ids
+  for (const auto& [id, r] : records)
+    if (planned.count(id) && r.status == "done" && r.extra.contains("inference") && r.extra["inference"].is_string())
+      by_kind[r.extra["inference"].get<std::string>()].push_back(id);
+  if (by_kind.size() < 2) return "";
+  std::vector<std::string> kinds;
+  for (const auto& [kind, ids] : by_kind)
+    kinds.push_back(fmt::format("{} FoV(s) {} (e.g. FoV {})", ids.size(), kind, ids.front()));
+  return fmt::format("the FoV results were made in {} ways: {}; their reconstructions differ beyond rounding (a campaign "
+                     "resumed on another kind of node, or with another --precision or --anet-memory-mb). For one kind, "
+                     "delete the others' fov/NNNN.h5 and manifest.jsonl lines (or use another --output) and rerun with "
+                     "one setting",
+                     by_kind.size(), fmt::join(kinds, "; "));
 }
 
 std::string frame_base_disagreement(const std::map<int, ManifestRecord>& records, const std::vector<FovEntry>& fovs,

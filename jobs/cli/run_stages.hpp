@@ -62,6 +62,10 @@ SettingsChange recorded_settings_change(const nlohmann::json& recorded, const po
 // Whether fov_settings.json `recorded` says its FoVs were rendered from a frame window other than
 // `all` (where the first frame's number matters).
 bool frame_windows_recorded(const nlohmann::json& recorded);
+// "" or the warning for FoV results made in several ways (the manifest's inference: device,
+// precision, whole FoV or tiles; older records without it are not counted): a campaign resumed
+// on another kind of node, or with another --precision or --anet-memory-mb.
+std::string inference_mix(const std::map<int, ManifestRecord>& records, const std::vector<FovEntry>& fovs);
 // "" or the warning for a run whose tables guessed their first frame's number differently (no
 // frame-base in campaign.ini; recorded per FoV in the manifest as frame_base_guessed): their
 // `frames` windows are a frame apart. Nothing for `all`, where the number does not matter.

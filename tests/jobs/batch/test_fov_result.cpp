@@ -20,6 +20,7 @@ FovResult sample() {
   r.localizations = 4242;
   r.status = "degraded";
   r.reason = "locs.csv:7: column 2: not a number";
+  r.inference = "cpu fp32, whole FoV";
   r.sparse = ImageF(40, 30);
   r.sparse(3, 4) = 7;
   r.reconstruction = ImageF(40, 30);
@@ -41,6 +42,8 @@ TEST(FovResult, RoundTripAndReproducibleBytes) {
   EXPECT_EQ(r.localizations, 4242);
   EXPECT_EQ(r.status, "degraded");
   EXPECT_EQ(r.reason, "locs.csv:7: column 2: not a number");
+  EXPECT_EQ(r.inference, "cpu fp32, whole FoV");
+  EXPECT_EQ(r.software.rfind("annamosaic ", 0), 0u) << r.software;  // written by write_fov_result itself
   EXPECT_EQ(r.sparse(3, 4), 7.0f);
   EXPECT_EQ(r.reconstruction(39, 29), 0.5f);
   EXPECT_TRUE(r.widefield.empty());

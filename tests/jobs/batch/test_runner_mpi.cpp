@@ -59,7 +59,7 @@ class OkJob : public ReconstructJob {
  public:
   explicit OkJob(const ImageF& s) : a_(s.width(), s.height()) {}
   void run_networks() override {}
-  ReconstructionOut finish() override { return {std::move(a_), ImageF(), ImageF()}; }
+  ReconstructionOut finish() override { return {std::move(a_), ImageF(), ImageF(), "test"}; }
 
  private:
   ImageF a_;

@@ -975,9 +975,23 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "manifest.jsonl")) as f:
             done = [l for l in f if '"done"' in l]
         self.assertEqual(len(done), 2, p.stdout + p.stderr)
+        # Each result says how the A-net made it, and by which annamosaic.
+        with h5py.File(os.path.join(out, "fov", "0000.h5"), "r") as f:
+            self.assertEqual(f.attrs["inference"], b"cpu fp32, whole FoV")
+            self.assertTrue(f.attrs["software"].startswith(b"annamosaic "))
+        # A campaign half made elsewhere (another device or precision, as its manifest says): said.
+        with open(os.path.join(out, "manifest.jsonl")) as f:
+            lines = [json.loads(l) for l in f]
+        for rec in lines:
+            if rec["id"] == 1:
+                rec["extra"]["inference"] = "cuda:0 bf16, whole FoV"
+        with open(os.path.join(out, "manifest.jsonl"), "w") as f:
+            f.write("".join(json.dumps(rec) + "\n" for rec in lines))
         # Without a widefield the mosaic has the reconstruction alone: no channels of zeros for
         # the error map and widefield it cannot have.
         p = run("run", "--campaign", data, "-o", out, "--stage", "stitch", "--threads", "1", check=0)
+        self.assertIn("the FoV results were made in 2 ways: 1 FoV(s) cpu fp32, whole FoV (e.g. FoV 0); 1 FoV(s) cuda:0 "
+                      "bf16, whole FoV (e.g. FoV 1); their reconstructions differ beyond rounding", p.stderr)
         self.assertIn("reconstruction channel only", p.stdout + p.stderr)
         # The EPFL table spans ~5 um of these 30 um fields: is fov-um right? (a warning: a small
         # cell alone in each field is possible).
