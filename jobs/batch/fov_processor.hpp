@@ -26,7 +26,7 @@ namespace annamosaic {
 
 struct ReconstructionOut {
   ImageF reconstruction, q, error_map;  // error_map empty without widefield
-  // How the A-net ran ("cpu fp32, whole FoV", "cuda:0 bf16, 4 tiles"): results of two kinds
+  // How the A-net ran ("cpu fp32, whole FoV", "cuda bf16, 4 tiles"): results of two kinds
   // differ beyond rounding, so a campaign that mixes them is said.
   std::string inference;
 };

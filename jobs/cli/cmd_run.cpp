@@ -542,7 +542,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                    net->info().path);
     const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) -> std::unique_ptr<ReconstructJob> {
       return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), model_takes_widefield ? wf : nullptr, switch_id),
-                                       opt.device + " " + opt.precision);
+                                       // the device's kind: ranks on cuda:0 and cuda:1 make results alike
+                                       opt.device.substr(0, opt.device.find(':')) + " " + opt.precision);
     };
     const RunSummary s = run_fovs(comm, campaign, fovs, ro, reconstruct);
     on_rank0(comm, [&] {

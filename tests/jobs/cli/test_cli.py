@@ -984,13 +984,13 @@ class InitCampaign(unittest.TestCase):
             lines = [json.loads(l) for l in f]
         for rec in lines:
             if rec["id"] == 1:
-                rec["extra"]["inference"] = "cuda:0 bf16, whole FoV"
+                rec["extra"]["inference"] = "cuda bf16, whole FoV"
         with open(os.path.join(out, "manifest.jsonl"), "w") as f:
             f.write("".join(json.dumps(rec) + "\n" for rec in lines))
         # Without a widefield the mosaic has the reconstruction alone: no channels of zeros for
         # the error map and widefield it cannot have.
         p = run("run", "--campaign", data, "-o", out, "--stage", "stitch", "--threads", "1", check=0)
-        self.assertIn("the FoV results were made in 2 ways: 1 FoV(s) cpu fp32, whole FoV (e.g. FoV 0); 1 FoV(s) cuda:0 "
+        self.assertIn("the FoV results were made in 2 ways: 1 FoV(s) cpu fp32, whole FoV (e.g. FoV 0); 1 FoV(s) cuda "
                       "bf16, whole FoV (e.g. FoV 1); their reconstructions differ beyond rounding", p.stderr)
         self.assertIn("reconstruction channel only", p.stdout + p.stderr)
         # The EPFL table spans ~5 um of these 30 um fields: is fov-um right? (a warning: a small
