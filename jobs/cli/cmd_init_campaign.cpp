@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "core/log.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
@@ -129,7 +130,7 @@ int run_init_campaign(const po::variables_map& vm) {
     plan = plan_campaign_init(o, [&](const std::string& rel) {
       std::error_code ec;
       if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
-      if (fs::is_symlink(dir + "/" + rel, ec) && !fs::exists(dir + "/" + rel, ec)) broken_links.insert(rel);
+      if (dangling_link_target(dir + "/" + rel)) broken_links.insert(rel);
       else if (fs::exists(dir + "/" + rel, ec)) not_files.insert(rel);  // a folder, a pipe: no table either
       return false;
     });
@@ -160,9 +161,8 @@ int run_init_campaign(const po::variables_map& vm) {
   for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
   if (!broken_links.empty()) {
     const std::string first = dir + "/" + *broken_links.begin();
-    std::error_code ec;
     spdlog::warn("{} of the FoVs' files are links to nothing, counted as missing: {} -> {}{} (a share not mounted?)",
-                 broken_links.size(), first, fs::read_symlink(first, ec).string(), broken_links.size() > 1 ? ", ..." : "");
+                 broken_links.size(), first, dangling_link_target(first).value_or("?"), broken_links.size() > 1 ? ", ..." : "");
   }
   if (!not_files.empty()) {
     const std::string first = dir + "/" + *not_files.begin();
@@ -294,22 +294,20 @@ int run_init_campaign(const po::variables_map& vm) {
   // The first frame's number, once for the campaign: guessed per table, windows (run --frames
   // first:K) of tables with and without a frame 0 would be a frame apart.
   int base_written = o.frame_base;
+  std::vector<int> starts;  // the sampled tables' first frames, ascending
+  for (const auto& [f, table] : first_frames) starts.push_back(f);
   if (o.frame_base >= 0) {
     plan.campaign_ini += fmt::format("frame-base = {}\n", o.frame_base);
-  } else if (!first_frames.empty() && first_frames.begin()->first <= 1) {
+  } else if (!starts.empty() && starts.front() <= 1) {
     // A table with frame 0 counts from 0; else one that starts at 1 most likely from 1.
     const auto& [first, table] = *first_frames.begin();
     base_written = first;
     plan.campaign_ini += fmt::format("# the sampled tables count frames from {} ({} starts at frame {}):\nframe-base = {}\n",
                                      first, table, first, first);
-    std::vector<int> starts;
-    for (const auto& [f, t] : first_frames) starts.push_back(f);
     spdlog::info("frame-base = {}: {} starts at frame {}{} (--frame-base {} if the software counts from {})", first, table,
                  first, starts.size() > 1 ? fmt::format("; the sampled tables start at frames {}", fmt::join(starts, ", ")) : "",
                  1 - first, 1 - first);
-  } else if (!first_frames.empty()) {
-    std::vector<int> starts;
-    for (const auto& [f, table] : first_frames) starts.push_back(f);
+  } else if (!starts.empty()) {
     plan.campaign_ini += fmt::format("# the sampled tables start at frames {}: the first frame's number (0 or 1) is "
                                      "guessed per table; set it:\n# frame-base = 1\n", fmt::join(starts, ", "));
     spdlog::warn("the sampled tables start at frames {} (e.g. {}): whether the software counts frames from 0 or 1 is not "

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/input_file.hpp"
+
 namespace annamosaic {
 
 class Error : public std::runtime_error {
@@ -69,9 +71,8 @@ inline std::string error_text(const std::exception& e) {
   // "status" is the library's name for looking a path up (stat), not annamosaic's command.
   if (const std::string stat_op = "status: "; op.rfind(stat_op, 0) == 0) op.replace(0, stat_op.size(), "cannot look it up: ");
   // A folder to make where a link to nothing stands ("File exists"): where the link points.
-  std::error_code ec;
-  if (!fe->path1().empty() && std::filesystem::is_symlink(fe->path1(), ec) && !std::filesystem::exists(fe->path1(), ec))
-    op += " (it is a link to " + std::filesystem::read_symlink(fe->path1(), ec).string() + ", which does not exist)";
+  if (const auto target = fe->path1().empty() ? std::nullopt : dangling_link_target(fe->path1().string()))
+    op += " (it is a link to " + *target + ", which does not exist)";
   return fe->path1().empty() ? op : fe->path1().string() + ": " + op;
 }
 

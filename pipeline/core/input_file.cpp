@@ -12,12 +12,8 @@ namespace annamosaic {
 void require_regular_file(const std::string& path, const char* what) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    std::error_code ec;
-    if (errno == ENOENT && std::filesystem::is_symlink(path, ec)) {
-      const auto target = std::filesystem::read_symlink(path, ec);
-      throw IoError(path, "is a link to " + (ec ? std::string("a path that cannot be read") : target.string()) +
-                              ", which does not exist (a share not mounted, or a file moved?)");
-    }
+    if (const auto target = dangling_link_target(path))
+      throw IoError(path, "is a link to " + *target + ", which does not exist (a share not mounted, or a file moved?)");
     return;  // the caller's open says what is wrong
   }
   if (S_ISREG(st.st_mode)) return;

@@ -2,6 +2,8 @@
 // What an input path is, checked before opening it: a named pipe (FIFO) blocks an open until
 // some writer appears (a run would hang, deaf to SIGTERM), and a dangling link reads as "no such
 // file" without saying where it points.
+#include <filesystem>
+#include <optional>
 #include <string>
 
 namespace annamosaic {
@@ -10,5 +12,15 @@ namespace annamosaic {
 // not a regular file (a FIFO, socket or device); returns when it is a regular file or does not
 // exist (the caller's open then says so). `what` names the kind of file wanted ("table").
 void require_regular_file(const std::string& path, const char* what = "file");
+
+// Where `path` points when it is a symbolic link to nothing (a share not mounted, a file moved),
+// else nothing: an open or a mkdir there says only "No such file" or "File exists". Inline, for
+// core/error.hpp's header-only error_text.
+inline std::optional<std::string> dangling_link_target(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_symlink(path, ec) || std::filesystem::exists(path, ec)) return std::nullopt;
+  const auto target = std::filesystem::read_symlink(path, ec);
+  return ec ? std::string("a path that cannot be read") : target.string();
+}
 
 }  // namespace annamosaic

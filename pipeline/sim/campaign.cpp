@@ -15,6 +15,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "core/ini_text.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
@@ -94,11 +95,9 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
       continue;  // no empty folders that suggest images
     fs::create_directories(out + d, ec);
     if (ec) {
-      std::error_code lc;  // "File exists" for a link to nothing: where it points
-      const std::string link = fs::is_symlink(out + d, lc) && !fs::exists(out + d, lc)
-                                   ? " (it is a link to " + fs::read_symlink(out + d, lc).string() + ", which does not exist)"
-                                   : "";
-      throw IoError(out + d, "cannot create folder: " + ec.message() + link);
+      const auto target = dangling_link_target(out + d);  // "File exists" for a link to nothing: where it points
+      throw IoError(out + d, "cannot create folder: " + ec.message() +
+                                 (target ? " (it is a link to " + *target + ", which does not exist)" : std::string()));
     }
   }
   std::vector<FovTruth> truth(grid.size());
