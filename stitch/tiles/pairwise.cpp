@@ -303,20 +303,33 @@ PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g,
   r = corr.correlate(a.image.view(), b.image.view(), a.valid, b.valid);
   if (!r.valid) return r;
   double sx = r.dx_px * f, sy = r.dy_px * f, ncc = r.ncc;
-  if (f > 1 && signal.refine_full_resolution && refine_full(a, b, signal, sx, sy, ncc)) r.ncc = ncc;
+  const bool ncc_full = f > 1 && signal.refine_full_resolution && refine_full(a, b, signal, sx, sy, ncc);
+  if (ncc_full) r.ncc = ncc;
   // The stage's own offset is a candidate too: a smooth image (a photograph, a widefield-like
   // tile) can leave the true peak out of the reduced-scale phase correlation's candidates, and a
   // wrong one wins (tiles of a natural image 1 px from their stage offset matched 9 px off at NCC
   // 0.89 while the true offset scored 1.0). Refined from the stage offset, the better NCC wins;
   // the loser, if more than 2 px away, is the "other interpretation" the margin test weighs.
+  bool second_full = false;  // second_ncc measured at full resolution
   if (f > 1 && signal.refine_full_resolution) {
     double nx = 0, ny = 0, nncc = -1;
     if (refine_full(a, b, signal, nx, ny, nncc) && nncc > r.ncc + 1e-6) {
-      if (std::hypot(nx - sx, ny - sy) > 2.0) {
-        r.second_ncc = std::max(r.second_ncc, r.ncc);
+      if (std::hypot(nx - sx, ny - sy) > 2.0 && r.ncc >= r.second_ncc) {
+        r.second_ncc = r.ncc, second_full = true;
         r.second_dx_px = sx / f, r.second_dy_px = sy / f;  // reduced px, as the PC reports it (scaled below)
       }
       sx = nx, sy = ny, r.ncc = nncc;
+    }
+  }
+  // The other interpretation refined at full resolution too, so that the margin test compares two
+  // NCCs of one scale (with the reduced scale's, rejected edges showed a second_ncc above their
+  // ncc). Not swapped in when it refines better: it never passed the active-pixel test, and such an
+  // edge is ambiguous either way.
+  if (ncc_full && r.second_ncc >= 0 && !second_full) {
+    double ox = r.second_dx_px * f, oy = r.second_dy_px * f, oncc = -1;
+    if (refine_full(a, b, signal, ox, oy, oncc) && std::hypot(ox - sx, oy - sy) > 2.0) {
+      r.second_ncc = oncc;
+      r.second_dx_px = std::round(ox) / f, r.second_dy_px = std::round(oy) / f;
     }
   }
   // moving (b over region - d0) at x + s matches fixed (a) at x: b - a = d0 - s.

@@ -37,8 +37,11 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
 // than 70% of search_um away from the stage's offset, per axis): the stage may be off by more than
 // was searched, and pairs whose true offset lies beyond it matched something else.
 // at_limit: the search cannot be widened (run caps it at half the FoV step): the advice is then
-// measured stage positions, not a larger --search-um.
-std::string search_range_warning(const StitchLayout& layout, double search_um, double pixel_nm, bool at_limit = false);
+// measured stage positions, not a larger --search-um. A few far links among many (at most 2, or
+// 2% of 10 or more) are said to be more likely false matches, which a wider search cannot cure.
+// `source` (optional) names the farthest link's tiles by id (else by index).
+std::string search_range_warning(const StitchLayout& layout, double search_um, double pixel_nm, bool at_limit = false,
+                                 const TileSource* source = nullptr);
 // "" or, for a signal whose NCC threshold fewer than 10 random non-adjacent pairs calibrated (a
 // small grid, or mostly empty tiles), a warning that false matches are then told from true ones
 // by the NCC floor (min_ncc), the margin and the overlap size alone (stitch and run say it alike).

@@ -247,6 +247,20 @@ TEST(Fusion, MemoryDoesNotGrowWithTheGrid) {
   EXPECT_LE(loads_big, 3u * 81u);  // each tile is loaded by at most ~2-3 bands
 }
 
+// A generous cap is not filled with tiles no later block needs: they leave the cache after their
+// last block, while a tile a later band needs again stays (loaded once).
+TEST(Fusion, TilesLeaveTheCacheAfterTheirLastBlock) {
+  const Scene s = random_scene(9, 9, 64, 64, 2, 1);
+  const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);
+  const MosaicInfo info = info_for(plan, 1, 32, 100.0);
+  MemorySink sink(info);
+  FuseOptions o;
+  o.cache_mb = 1024;  // room for every tile of the grid many times over
+  const FuseStats st = fuse_mosaic(*s.src, plan, {0}, info, sink, o);
+  EXPECT_EQ(st.tile_loads, 81u);
+  EXPECT_LE(st.peak_cached_tiles, 2u * 9u + 4u) << "about two bands' tiles, not the grid's 81";
+}
+
 TEST(Fusion, SameBytesForAnyThreadCount) {
   const Scene s = random_scene(3, 4, 70, 60, 3);
   const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);

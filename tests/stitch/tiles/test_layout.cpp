@@ -246,3 +246,27 @@ TEST(StitchLayout, SearchRangeWarningAdvisesWhatCanHelp) {
   L.solution.link_used = {0};  // dropped as an outlier: not counted
   EXPECT_EQ(search_range_warning(L, 2.0, 20.0), "");
 }
+
+// One far link among many near ones: a false match is likelier than a stage off by that much, and
+// a wider search would not help; many far links: the stage may be off.
+TEST(StitchLayout, SearchRangeWarningTellsAFewFalseMatchesFromAStageError) {
+  StitchLayout L;
+  for (std::size_t k = 0; k < 40; ++k) {
+    PairResult r;
+    r.nominal_dx_px = 100;
+    r.dx_px = 100 + (k == 7 ? 90.0 : 3.0);  // link 7: 1.8 um off; the others 0.06 um
+    r.ncc = k == 7 ? 0.31 : 0.9;
+    L.registration.pairs.push_back(r);
+    L.input.links.push_back(LayoutLink{k, k + 1, r.dx_px, 0});
+    L.link_pair.push_back(k);
+    L.solution.link_used.push_back(1);
+  }
+  const std::string few = search_range_warning(L, 2.0, 20.0);
+  EXPECT_NE(few.find("1 of the 40 links the layout used (the farthest: tiles 7 and 8, NCC 0.31)"), std::string::npos) << few;
+  EXPECT_NE(few.find("more likely false matches"), std::string::npos) << few;
+  EXPECT_EQ(few.find("stitch again with a larger --search-um"), std::string::npos) << few;
+  for (std::size_t k = 0; k < 10; ++k) L.registration.pairs[k].dx_px = 100 + 80;  // 10 of 40 far: the stage
+  const std::string many = search_range_warning(L, 2.0, 20.0);
+  EXPECT_NE(many.find("10 of the 40 links"), std::string::npos) << many;
+  EXPECT_NE(many.find("stitch again with a larger --search-um"), std::string::npos) << many;
+}
