@@ -237,7 +237,13 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   for (auto& t : tiles) {
     t["flags"] = nlohmann::json::array();  // present for every FoV: scripts read t["flags"]
     if (t["status"] != "done") continue;
-    nlohmann::json flags = nlohmann::json::array();
+    nlohmann::json flags = nlohmann::json::array(), kinds = nlohmann::json::array();
+    // Each flag with a short fixed kind beside its text, to count and select by cause (a
+    // 1,024-FoV campaign had 384 flagged FoVs: grouping their texts needed a regex).
+    const auto flag = [&](const char* kind, std::string text) {
+      flags.push_back(std::move(text));
+      kinds.push_back(kind);
+    };
     const auto ignored = [&] {  // its widefield was there but not used: a warning says why
       if (t.contains("warnings"))
         for (const auto& w : t["warnings"])
@@ -245,34 +251,37 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       return false;
     };
     if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
-      flags.push_back("no widefield file: reconstructed from its localizations alone (other FoVs had one)");
+      flag("no-widefield-file", "no widefield file: reconstructed from its localizations alone (other FoVs had one)");
     if (t.contains("error_score") && t["error_score"].is_number() && s.error_score_median > 0 && t["error_score"].get<double>() > score_limit)
-      flags.push_back(fmt::format("error-map score {:.3f} above the campaign's median + 3 sigma (1.4826 x MAD), and 10% "
+      flag("high-error-score", fmt::format("error-map score {:.3f} above the campaign's median + 3 sigma (1.4826 x MAD), and 10% "
                                   "over its median ({:.3f})",
                                   t["error_score"].get<double>(), score_limit));
     if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
-      flags.push_back(fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
+      flag("few-localizations", fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
                                   t["localizations"].get<double>(), 100 * kFewLocalizationsFraction, locs_median));
     if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
-      flags.push_back(fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
+      flag("widefield-uncertain", fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration" && fovs.size() > 1)
-      flags.push_back("placed by its stage position only (no overlap with a neighbour registered)");
+      flag("stage-placed", "placed by its stage position only (no overlap with a neighbour registered)");
     else if (const auto c = component.find(t["id"].get<int>());
              c != component.end() && c->second != main_group && members[c->second] > 1)
-      flags.push_back(fmt::format("in a group of {} tiles registered to each other but to no tile of the main group: the "
+      flag("detached-group", fmt::format("in a group of {} tiles registered to each other but to no tile of the main group: the "
                                   "group is placed by the stage alone, and may be off by the stage's error",
                                   members[c->second]));
     if (const auto it = records.find(t["id"].get<int>());
         it != records.end() && it->second.extra.contains("error_score") && it->second.extra["error_score"].is_null())
-      flags.push_back("no error score (NaN when it was made: an older version kept such results; delete its result file "
+      flag("no-error-score", "no error score (NaN when it was made: an older version kept such results; delete its result file "
                       "and rerun)");
     if (auto it = link_flags.find(t["id"].get<int>()); it != link_flags.end())
-      for (const auto& f : it->second) flags.push_back(f);
+      for (const auto& f : it->second) flag("link-disagrees", f);
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped
-      for (const auto& w : t["warnings"]) flags.push_back(w);
+      for (const auto& w : t["warnings"])
+        if (w.is_string()) flag(w.get<std::string>().rfind("widefield ignored", 0) == 0 ? "widefield-ignored" : "warning", w);
     if (flags.empty()) continue;
     t["flags"] = flags;
+    t["flag_kinds"] = kinds;
+    for (const auto& k : kinds) ++s.flag_counts[k.get<std::string>()];
     s.flagged.push_back(t["id"].get<int>());
   }
   const auto [err_lo, err_hi] = finite_range(err);
@@ -293,7 +302,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                              {"missing", s.missing},
                              {"error_score_median", s.error_score_median},
                              {"localizations_median", locs_median},
-                             {"flagged", s.flagged}}},
+                             {"flagged", s.flagged},
+                             {"flag_counts", s.flag_counts}}},
                            // The heat maps' colour ramps run from min (dark blue) to max (yellow).
                            {"heatmaps",
                             {{"heatmap_error.png", {{"value", "error_score"}, {"range", range(err_lo, err_hi)}}},

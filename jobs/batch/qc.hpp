@@ -27,6 +27,9 @@ struct QcSummary {
   // deviations above the median, < 5% of the median localization count, widefield registration
   // confidence < 0.1, placed by the stage position alone.
   std::vector<int> flagged;
+  // How many flags of each kind (qc.json's "flag_kinds" beside each FoV's "flags": few-localizations,
+  // stage-placed, detached-group, widefield-ignored, high-error-score, ...).
+  std::map<std::string, std::size_t> flag_counts;
 };
 
 // The overview canvases (at most 2048 px on a side): each FoV's reconstruction and error map

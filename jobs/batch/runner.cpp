@@ -14,6 +14,7 @@
 #include "batch/dispatcher.hpp"
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
+#include "batch/repeated_warnings.hpp"
 #include "batch/signals.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
@@ -167,6 +168,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   }
 
   // Rank 0: every completion record goes to the manifest (one writer) and the event log.
+  RepeatedWarnings repeated;
   auto on_record = [&](const std::string& line) {
     const auto j = nlohmann::json::parse(line);
     const ManifestRecord r = record_from_json(j);
@@ -179,7 +181,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
       summary.failed_ids.push_back(r.id);
     }
     if (r.extra.contains("warnings"))
-      for (const auto& w : r.extra["warnings"]) spdlog::warn("FoV {}: {}", r.id, w.get<std::string>());
+      for (const auto& w : r.extra["warnings"]) spdlog::warn("FoV {}: {}", r.id, repeated.line(r.id, w.get<std::string>()));
     nlohmann::json ev = {{"event", "fov"}};
     ev.update(j);
     log_event(std::move(ev));
@@ -279,6 +281,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   const double finish_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   queue.finish(take_pending());
   if (progress) progress->finish();
+  for (const std::string& line : repeated.summary()) spdlog::warn("{}", line);
 
   // Load balance: per-rank FoV count, busy time, finish time.
   double mine_d[4] = {static_cast<double>(mine), busy.load(), finish_s, peak_rss_mb()};

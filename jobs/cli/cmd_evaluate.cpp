@@ -119,6 +119,7 @@ void warn_if_trained_on(const std::string& model, const std::string& table) {
 int run_evaluate(const Command& self, const po::variables_map& vm) {
   anet::EvaluateOptions o;
   o.model = resolve_model(vm["model"].as<std::string>());
+  spdlog::info("model {}", std::filesystem::absolute(o.model).lexically_normal().string());
   o.output_dir = vm["output"].as<std::string>();
   refuse_results_folders(o.output_dir);
   o.reconstructor.device = device_option(vm);

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
@@ -17,6 +19,40 @@
 
 namespace annamosaic::cli {
 namespace {
+
+// Bytes this process can still take: MemAvailable, or less under a cgroup memory limit (a SLURM
+// job's; cgroup v2 memory.max, or v1 memory.limit_in_bytes). 0 when unknown.
+double available_memory_bytes() {
+  double avail = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    double kb = 0;
+    meminfo >> kb;
+    if (key == "MemAvailable:") avail = kb * 1024.0;
+    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  const auto limit_left = [&](const std::string& limit_file, const std::string& usage_file) {
+    std::ifstream lf(limit_file), uf(usage_file);
+    double limit = 0, usage = 0;
+    // "max" (v2) fails to parse: no limit; v1 says no limit with a value near 2^63.
+    if (!(lf >> limit) || !(uf >> usage) || limit <= 0 || limit > 1e18) return;
+    const double left = std::max(0.0, limit - usage);
+    avail = avail > 0 ? std::min(avail, left) : left;
+  };
+  std::ifstream cg("/proc/self/cgroup");
+  for (std::string line; std::getline(cg, line);) {
+    const std::size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controllers.empty())
+      limit_left("/sys/fs/cgroup" + path + "/memory.max", "/sys/fs/cgroup" + path + "/memory.current");
+    else if (("," + controllers + ",").find(",memory,") != std::string::npos)
+      limit_left("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes",
+                 "/sys/fs/cgroup/memory" + path + "/memory.usage_in_bytes");
+  }
+  return avail;
+}
+
 // OUT.config.ini with only the last extension taken off: "mosaic.ome.tif" -> "mosaic.ome.config.ini",
 // so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone; a PNG
 // keeps its extension ("crop.png.config.ini"), so that the same region as crop.tif and crop.png
@@ -177,14 +213,33 @@ int run_export(const Command& self, const po::variables_map& vm) {
   if (double(w) * double(h) > double(std::size_t{1} << 32))
     throw UsageError("region of " + std::to_string(w) + " x " + std::to_string(h) +
                      " px is too large for one image; use a higher --level or a smaller --region (or --ome-tiff)");
-  spdlog::info("level {} ({} x {}), channel {} \"{}\": pixels x {}..{}, y {}..{}", level, L.width, L.height, channel,
+  // What the export will hold in memory: the uint16 region, and for a PNG its float copy and the
+  // preview's work (measured by a probe: ~3 and ~7 bytes per pixel). Refused beyond what this
+  // node (or the job's cgroup) has free, rather than killed by the kernel partway.
+  const double need_bytes = double(w) * double(h) * (png ? 7.0 : 3.0);
+  if (const double free_bytes = available_memory_bytes(); free_bytes > 0 && need_bytes > free_bytes)
+    throw UsageError(fmt::format("a region of {} x {} px at level {} needs about {:.1f} GB to export as {}, and {:.1f} GB of "
+                                 "memory is available here: use a higher --level or a smaller --region (or --ome-tiff, "
+                                 "which streams)",
+                                 w, h, level, need_bytes / 1e9, png ? "PNG" : "TIFF", free_bytes / 1e9));
+  spdlog::info("level {} ({} x {}), channel {} \"{}\": pixels x [{}, {}), y [{}, {})", level, L.width, L.height, channel,
                in.channels[channel].name, x0, x1, y0, y1);
   const ImageU16 img = reader.read(level, channel, x0, y0, w, h);
   make_parent(out);
   if (png) {
     ImageF f(w, h);
     std::transform(img.begin(), img.end(), f.begin(), [](std::uint16_t v) { return static_cast<float>(v); });
-    write_preview_png(out, f.view(), PreviewOptions{});
+    const PreviewOptions po;
+    write_preview_png(out, f.view(), po);
+    // A preview, not the data: said with its real size (a probe took a 4096 px region's PNG for
+    // 4096 px, as the log said, while it held 2048).
+    if (const std::size_t k = preview_block_factor(w, h, po.max_size_px); k > 1) {
+      spdlog::info("wrote {}: a preview of the {} x {} px region, each {} x {} block shown by its maximum ({} x {} px, "
+                   "colour map black-red-yellow-white); -o OUT.tif keeps every pixel and its value",
+                   out, w, h, k, k, (w + k - 1) / k, (h + k - 1) / k);
+      write_config_next_to(export_config_path(out), self, vm);
+      return 0;
+    }
   } else {
     TiffWriteOptions wo;
     wo.pixel = TiffPixel::UInt16;

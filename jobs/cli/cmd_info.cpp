@@ -202,6 +202,21 @@ PageRange page_range_option(const po::variables_map& vm, const std::string& key)
   }
 }
 
+long frame_base_option(const po::variables_map& vm) {
+  const long base = vm["frame-base"].as<long>();
+  if (base < -1 || base > 1)
+    throw UsageError("--frame-base must be 0 or 1 (the number the localization software gives the first camera frame; "
+                     "-1: guessed), not " + std::to_string(base));
+  return base;
+}
+
+FrameRange frame_range_logged(const std::string& path, const TableStats& stats, long base) {
+  if (base == 1 && stats.rows > 0 && stats.frame_min == 0)
+    spdlog::warn("{}: the table has frame 0, but --frame-base is 1: frame 0's localizations are before the first frame, "
+                 "outside every window but `all`", path);
+  return frame_range_of(stats, base);
+}
+
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm) {
   write_file_atomic(path, effective_config(cmd, vm));
   spdlog::debug("wrote {}", path);

@@ -36,6 +36,7 @@ ImageF read_widefield_mean(const std::string& path, const std::string& frames) {
 
 int run_reconstruct(const Command& self, const po::variables_map& vm) {
   page_range_option(vm, "widefield-frames");
+  frame_base_option(vm);
   if (vm["switch"].as<int>() < 0)
     throw UsageError("--switch must be a structure id >= 0 (microtubules 0, nuclear pores 1), not " +
                      std::to_string(vm["switch"].as<int>()));
@@ -55,6 +56,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   ro.tile_px = vm["tile-px"].as<std::size_t>();
   ro.overlap_px = vm["overlap-px"].as<std::size_t>();
   const std::string model = resolve_model(vm["model"].as<std::string>());
+  spdlog::info("model {}", std::filesystem::absolute(model).lexically_normal().string());
   check_model_switch(model, vm["switch"].as<int>(), "--switch");
   const anet::Reconstructor net = [&] {
     try {
@@ -131,8 +133,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       const TableStats st = compute_stats(table);
       RenderOptions r;
       r.pixel_nm = px;
-      r.window = parse_frame_window(vm["frames"].as<std::string>(), frame_range_of(st), vm["seed"].as<std::uint64_t>());
-      if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), frame_range_of(st), r.window); !note.empty())
+      const FrameRange range = frame_range_logged(path, st, frame_base_option(vm));
+      r.window = parse_frame_window(vm["frames"].as<std::string>(), range, vm["seed"].as<std::uint64_t>());
+      if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), range, r.window); !note.empty())
         spdlog::warn("{}: {}", path, note);
       // Without a widefield the image is fitted to the table: a far outlier would make it mostly empty.
       if (!has_wf)
@@ -291,7 +294,8 @@ Command reconstruct_command() {
         ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
         ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
         ("table", po::value<std::string>(), "localization table to render as the sparse input")
-        ("frames", po::value<std::string>()->default_value("all"), "frame window of the table: all, first:N, ... as render's --frames (the first camera frame is 0 if the table has frame 0, else 1)")
+        ("frames", po::value<std::string>()->default_value("all"), "frame window of the table: all, first:N, ... as render's --frames (the first camera frame is 0 if the table has frame 0, else 1; --frame-base)")
+        ("frame-base", po::value<long>()->default_value(-1), "number of the first camera frame, 0 or 1 (-1: 0 if the table has frame 0, else 1)")
         ("seed", po::value<std::uint64_t>()->default_value(0), "seed for random frame windows")
         ("sparse", po::value<std::string>(), "sparse image TIFF (already rendered at the model's pixel size)")
         ("widefield", po::value<std::string>(), "widefield TIFF (stack or single image)")

@@ -44,9 +44,7 @@ int run_render(const Command& self, const po::variables_map& vm) {
   if (!(pixel_nm > 0)) throw UsageError("--pixel-nm must be > 0");
   const std::string format = vm["format"].as<std::string>();
   if (format != "float32" && format != "uint16") throw UsageError("--format must be float32 or uint16, not '" + format + "'");
-  if (const long base = vm["frame-base"].as<long>(); base < -1 || base > 1)
-    throw UsageError("--frame-base must be 0 or 1 (the number the localization software gives the first camera frame; "
-                     "-1: guessed), not " + std::to_string(base));
+  const long frame_base = frame_base_option(vm);
 
   const bool preview = !vm["no-preview"].as<bool>();
   const std::string preview_path = vm.count("preview") ? vm["preview"].as<std::string>() : path_stem(output) + ".png";
@@ -57,10 +55,7 @@ int run_render(const Command& self, const po::variables_map& vm) {
 
   const LocTable table = read_table_logged(input, vm);
   const TableStats stats = compute_stats(table);
-  const FrameRange range = frame_range_of(stats, vm["frame-base"].as<long>());
-  if (vm["frame-base"].as<long>() == 1 && stats.rows > 0 && stats.frame_min == 0)
-    spdlog::warn("{}: the table has frame 0, but --frame-base is 1: frame 0's localizations are before the first frame, "
-                 "outside every window but `all`", input);
+  const FrameRange range = frame_range_logged(input, stats, frame_base);
   RenderOptions ro;
   ro.pixel_nm = pixel_nm;
   ro.window = parse_frame_window(vm["frames"].as<std::string>(), range, vm["seed"].as<std::uint64_t>());

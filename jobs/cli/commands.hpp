@@ -5,6 +5,7 @@
 
 #include "cli/options.hpp"
 #include "imageio/tiff_io.hpp"
+#include "loc/frame_window.hpp"
 #include "loc/table_reader.hpp"
 #include "sim/campaign.hpp"
 
@@ -68,6 +69,12 @@ void require_tiff_name(const std::string& out);
 // The page range of option `key` (--widefield-frames 3-5), checked when the command starts (a
 // reversed range was an input error found once the widefield was read, or never without one).
 PageRange page_range_option(const po::variables_map& vm, const std::string& key);
+// --frame-base (render, reconstruct): the number the localization software gave the first camera
+// frame, 0 or 1, or -1 to guess it (0 if the table has frame 0, else 1); a UsageError otherwise.
+long frame_base_option(const po::variables_map& vm);
+// The table's frame range under that base, warning (naming `path`) when a base of 1 leaves frame
+// 0's localizations before the first frame.
+FrameRange frame_range_logged(const std::string& path, const TableStats& stats, long base);
 // Whether two paths name the same file or folder: the same file when both exist, else the same
 // absolute path once normalised (trailing '/' ignored).
 bool same_path(const std::string& a, const std::string& b);

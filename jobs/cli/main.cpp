@@ -17,6 +17,10 @@
 #include "core/log.hpp"
 #include "core/process.hpp"
 
+#ifdef ANNAMOSAIC_HAVE_TORCH
+#include "cli/model_file.hpp"
+#endif
+
 namespace annamosaic::cli {
 std::string torch_runtime_info();
 }
@@ -63,6 +67,12 @@ int main(int argc, char** argv) {
   }
   if (!std::strcmp(argv[1], "--version")) {
     std::cout << "annamosaic " << annamosaic_version() << "\n" << library_versions();
+#ifdef ANNAMOSAIC_HAVE_TORCH
+    // Where a bare --model name is looked for (after the working folder), in that order.
+    std::cout << "model folders:";
+    for (const std::string& d : model_search_dirs()) std::cout << " " << d;
+    std::cout << "\n";
+#endif
     if (argc > 2 && !std::strcmp(argv[2], "--verbose")) std::cout << torch_runtime_info();
     return 0;
   }

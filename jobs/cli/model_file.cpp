@@ -14,6 +14,28 @@
 namespace annamosaic::cli {
 namespace fs = std::filesystem;
 
+std::vector<std::string> model_search_dirs() {
+  std::vector<std::string> dirs;
+  // A list like PATH, as module files set it; empty entries are skipped.
+  if (const char* env = std::getenv("ANNAMOSAIC_MODELS"); env && *env) {
+    std::string list = env;
+    for (std::size_t start = 0; start <= list.size();) {
+      const std::size_t end = std::min(list.find(':', start), list.size());
+      if (end > start) dirs.push_back(list.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  std::error_code ec;
+  const fs::path exe = fs::weakly_canonical(fs::read_symlink("/proc/self/exe", ec), ec);
+  if (exe.empty()) return dirs;
+  dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
+  // The source tree's models only for the binary in its build tree: an installed copy that lost
+  // its share/ folder must say so, not quietly use a build host's tree that happens to be mounted.
+  if (const fs::path built = fs::weakly_canonical(ANNAMOSAIC_BUILD_EXE_DIR, ec); !ec && exe.parent_path() == built)
+    dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
+  return dirs;
+}
+
 std::string resolve_model(const std::string& name) {
   std::error_code ec;
   if (fs::exists(name, ec)) return name;
@@ -23,11 +45,7 @@ std::string resolve_model(const std::string& name) {
                      (fs::path(name).is_relative() ? " (relative to the working folder " + here + ")" : std::string()) +
                      "; a bare name such as anet-microtubules-ngf16.h5 is also looked for in $ANNAMOSAIC_MODELS and the "
                      "models folder annamosaic was built or installed with");
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("ANNAMOSAIC_MODELS"); env && *env) dirs.push_back(env);
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
-  dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
+  const std::vector<std::string> dirs = model_search_dirs();
   for (const auto& d : dirs) {
     const fs::path p = fs::path(d) / name;
     if (fs::exists(p, ec)) return p.string();

@@ -2,14 +2,19 @@
 // Where a --model name points (the same rule for run, reconstruct and evaluate), and whether a
 // run can use it.
 #include <string>
+#include <vector>
 
 namespace annamosaic::cli {
 
 // A path is taken as given (and only as given: falling back to a file of the same name elsewhere
 // would reconstruct with a model nobody chose). A bare name that is not in the working folder is
-// looked for in $ANNAMOSAIC_MODELS, the installed share/annamosaic/models and the source tree's
-// models/. Not found: a UsageError that says where it looked.
+// looked for in $ANNAMOSAIC_MODELS (folders separated by ':'), the installed
+// share/annamosaic/models and, for the binary in its build tree only, the source tree's models/.
+// Not found: a UsageError that says where it looked.
 std::string resolve_model(const std::string& name);
+// The folders a bare name is looked for in after the working folder, in that order (--version
+// prints them).
+std::vector<std::string> model_search_dirs();
 
 // The model a run names, checked as run checks it before any work (and `status`, so that
 // submit-campaign refuses what the job would): found (UsageError), a readable A-net header

@@ -865,7 +865,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                      "acquired in another order than positions.csv's: snake vs raster, init-campaign --order; after "
                      "fixing it, rerun: finished FoVs are kept)",
                      accepted, tried, sol.isolated_tiles);
-      if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit); !w.empty())
+      if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())
         spdlog::warn("layout: {}", w);
       for (const SignalCalibration& c : layout.registration.calibration)
         if (const std::string w = calibration_warning(c, so.registration.min_ncc); !w.empty()) spdlog::warn("layout: {}", w);
@@ -920,10 +920,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   info.origin_x_um = plan.origin_x_px * pixel_nm / 1000.0;
   info.origin_y_um = plan.origin_y_px * pixel_nm / 1000.0;
   info.block_px = vm["block-px"].as<std::size_t>();
-  info.channels = {{"reconstruction", "1 1 1", 65535.0, "reconstruction: A-net output A in [0, 1]; value = stored / 65535"}};
+  info.channels = {{"reconstruction", "1 1 1", 65535.0, "reconstruction: A-net output A in [0, 1], scaled per FoV (intensities are not comparable between FoVs); value = stored / 65535"}};
   if (any_error_map)
-    info.channels.push_back({"error map", "1 0 1", 16384.0, "error map: A-net error map E (>= 0); value = stored / 16384; 0 also where a FoV has no error map (its "
-                             "widefield not given to the A-net: qc/qc.json)"});
+    info.channels.push_back({"error map", "1 0 1", 16384.0, "error map: A-net error map E (>= 0), each value over 4 x 4 pixels; value = stored / 16384; 0 also where a FoV "
+                             "has no error map (its widefield not given to the A-net: error_score null in qc/qc.json), so 0 is "
+                             "not always agreement"});
   if (any_widefield)
     info.channels.push_back({"widefield", "0 1 0", 1.0, "widefield: registered, camera counts (ADU) resampled to the SR grid"});
   if (rank == 0 && !any_widefield)
@@ -1088,8 +1089,15 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
     }
     if (!failed.empty()) spdlog::warn("QC overview over the ranks failed ({}); rank 0 reads every FoV result", failed);
     const QcSummary q = write_qc_report(out, campaign, fovs, records, lp, pixel_nm, failed.empty() ? &overview : nullptr);
-    spdlog::info("QC: {} done, {} failed, {} missing; {} flagged (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
-                 q.failed, q.missing, q.flagged.size(), out, seconds_since(t0));
+    // The flags by kind, commonest first: at a thousand FoVs the count alone says nothing.
+    std::vector<std::pair<std::size_t, std::string>> by_count;
+    for (const auto& [kind, n] : q.flag_counts) by_count.emplace_back(n, kind);
+    std::stable_sort(by_count.begin(), by_count.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::string> kinds;
+    for (const auto& [n, kind] : by_count) kinds.push_back(fmt::format("{} {}", n, kind));
+    spdlog::info("QC: {} done, {} failed, {} missing; {} flagged{} (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
+                 q.failed, q.missing, q.flagged.size(), kinds.empty() ? "" : fmt::format(" ({})", fmt::join(kinds, ", ")),
+                 out, seconds_since(t0));
   });
   if (rank == 0) {
     std::error_code ec;

@@ -64,6 +64,13 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   EXPECT_NE(flags(1).find("no error score"), std::string::npos) << flags(1);
   EXPECT_EQ(flags(0), "[]");
   EXPECT_EQ(flags(8), "[]");  // failed: its reason is reported, not flags
+  // Each flag's kind beside it, and the kinds counted, to select FoVs by cause.
+  EXPECT_EQ(qc["fovs"][3]["flag_kinds"], nlohmann::json::array({"no-widefield-file"}));
+  EXPECT_EQ(qc["fovs"][4]["flag_kinds"].size(), qc["fovs"][4]["flags"].size());
+  EXPECT_EQ(s.flag_counts.at("few-localizations"), 1u);
+  EXPECT_EQ(s.flag_counts.at("stage-placed"), 1u);
+  EXPECT_EQ(s.flag_counts.at("link-disagrees"), 2u);  // both ends of the link
+  EXPECT_EQ(qc["summary"]["flag_counts"]["link-disagrees"], 2);
   // The median of the 6 scores of FoVs reconstructed with a widefield (tile 1 has none, tile 3 had
   // no widefield, so no error map, tile 8 failed): 0.40 0.44 0.45 0.46 0.47 0.9.
   EXPECT_NEAR(qc["summary"]["error_score_median"].get<double>(), 0.455, 1e-12);

@@ -495,6 +495,15 @@ class Reconstruct(unittest.TestCase):
         self.assertIn("no localization falls in the frame window --frames 5000:6000 (the table's frames: 1 to 361): nothing to "
                       "reconstruct", p.stderr)
         self.assertTrue((self.d / "e.tif").exists())  # a refused run leaves the earlier results
+        # --frames counts from the first camera frame, which --frame-base numbers as render's does: the
+        # table starts at frame 1, so under a base of 0 the window 0:1 is frame 0, which holds nothing.
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "e.tif", "--table", EPFL, "--frames", "0:1", "--frame-base",
+                "0", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("no localization falls in the frame window --frames 0:1", p.stderr)
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "e.tif", "--table", EPFL, "--frame-base", "2", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--frame-base must be 0 or 1", p.stderr)
         p = run("reconstruct", "--model", MODEL, "-o", self.d / "e.tif", "--table", EPFL, "--frames", "first:36", "--format",
                 "png", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)

@@ -149,6 +149,17 @@ class Export(unittest.TestCase):
         with open(out[:-4] + ".config.ini") as f:
             self.assertIn("overview.tif", f.read())
 
+    def test_a_png_larger_than_a_preview_says_its_real_size(self):
+        out = os.path.join(TMP, "cli", "level0.png")
+        r = run("export", IMS, "-o", out)  # level 0: 4100 x 2600 px, shrunk by 3 to fit 2048
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            head = f.read(24)
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")  # IHDR
+        self.assertEqual((width, height), (1367, 867))
+        self.assertIn("a preview of the 4100 x 2600 px region, each 3 x 3 block shown by its maximum (1367 x 867 px", r.stderr)
+        self.assertIn("-o OUT.tif keeps every pixel", r.stderr)
+
     def test_usage_errors(self):
         o = os.path.join(TMP, "cli", "x.tif")
         self.assertEqual(run("export", IMS).returncode, 1)
