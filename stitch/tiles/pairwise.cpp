@@ -67,10 +67,61 @@ std::pair<double, double> implied_overlap_px(const TileInfo& a, const TileInfo& 
 }  // namespace
 
 bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min_ncc_margin) {
-  if (!r.valid || r.accepted || r.too_small || r.signal < 0 || static_cast<std::size_t>(r.signal) >= reg.calibration.size())
+  if (!r.valid || r.accepted || r.too_small || r.implausible || r.signal < 0 || static_cast<std::size_t>(r.signal) >= reg.calibration.size())
     return false;
   return r.ncc >= reg.calibration[static_cast<std::size_t>(r.signal)].threshold &&
          r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
+}
+
+std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px) {
+  std::vector<std::size_t> acc;
+  for (std::size_t k = 0; k < reg.pairs.size(); ++k)
+    if (reg.pairs[k].accepted) acc.push_back(k);
+  if (acc.size() < 20) return 0;
+  const auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> dx, dy;
+  for (std::size_t k : acc) {
+    dx.push_back(reg.pairs[k].dx_px - reg.pairs[k].nominal_dx_px);
+    dy.push_back(reg.pairs[k].dy_px - reg.pairs[k].nominal_dy_px);
+  }
+  const double mx = median(dx), my = median(dy);
+  std::vector<double> ax, ay;
+  for (std::size_t i = 0; i < acc.size(); ++i) ax.push_back(std::abs(dx[i] - mx)), ay.push_back(std::abs(dy[i] - my));
+  const double spread = 1.4826 * std::max(median(ax), median(ay));
+  // 4 spreads: past every true link of the 32 x 32 campaign below (at most 3.4); agreement within 2
+  // (two links of one moved tile differ by one link's noise), so that a chance agreement is rare.
+  const double beyond = std::max(4 * spread, 0.25 * search_px), agree = std::max(2 * spread, 5.0);
+  reg.stage_spread_px = spread;
+  reg.implausible_beyond_px = beyond;
+  // Deviation of pair k: its offset b - a, measured less stage, less the median.
+  const auto dev = [&](std::size_t k) {
+    const PairResult& r = reg.pairs[k];
+    return std::pair{r.dx_px - r.nominal_dx_px - mx, r.dy_px - r.nominal_dy_px - my};
+  };
+  std::vector<std::size_t> implausible;
+  for (std::size_t k : acc) {
+    const auto [ux, uy] = dev(k);
+    if (std::max(std::abs(ux), std::abs(uy)) <= beyond) continue;
+    const PairResult& r = reg.pairs[k];
+    // b moved by (ux, uy), or a by minus that: another accepted pair of that tile sees the same
+    // move, with the sign its side gives it.
+    bool corroborated = false;
+    for (std::size_t j : acc) {
+      if (j == k) continue;
+      const PairResult& o = reg.pairs[j];
+      const auto [ox, oy] = dev(j);
+      for (const auto& [tile, sign] : {std::pair{r.pair.b, 1.0}, std::pair{r.pair.a, -1.0}}) {
+        const double s = o.pair.b == tile ? sign : o.pair.a == tile ? -sign : 0.0;
+        if (s != 0 && std::abs(ox - s * ux) <= agree && std::abs(oy - s * uy) <= agree) corroborated = true;
+      }
+    }
+    if (!corroborated) implausible.push_back(k);
+  }
+  for (std::size_t k : implausible) reg.pairs[k].accepted = false, reg.pairs[k].implausible = true;
+  return implausible.size();
 }
 
 bool overlaps_disagree(double a_um, double b_um) {

@@ -23,6 +23,7 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   out.registration = register_pairs(source, out.pairs, opt.registration, progress, share);
   const auto t1 = std::chrono::steady_clock::now();
   const double px_per_um = 1000.0 / source.pixel_nm();
+  reject_implausible_pairs(out.registration, opt.registration.search_um * px_per_um);
   LayoutInput& in = out.input;
   for (std::size_t i = 0; i < source.size(); ++i) {
     in.nominal_x_px.push_back(source.info(i).x_um * px_per_um);
@@ -152,7 +153,13 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       e["overlap_thickness_px"] = r3(r.overlap_thickness_px);
       e["overlap_length_px"] = r3(r.overlap_length_px);
       if (!r.accepted)
-        e["rejected"] = r.too_small ? "overlap too thin: below min_overlap_thickness_px across the seam"
+        e["rejected"] = r.implausible
+                            ? fmt::format("implausible: {:.0f} px from the stage's offset, beyond {:.0f} px (4 x the accepted "
+                                          "pairs' spread of {:.1f} px, or a quarter of the search), and no other link of "
+                                          "either tile agrees",
+                                          std::max(std::abs(r.dx_px - r.nominal_dx_px), std::abs(r.dy_px - r.nominal_dy_px)),
+                                          L.registration.implausible_beyond_px, L.registration.stage_spread_px)
+                        : r.too_small ? "overlap too thin: below min_overlap_thickness_px across the seam"
                         : pair_ambiguous(r, L.registration, opt.registration.min_ncc_margin)
                             ? "ambiguous: second_ncc within min_ncc_margin"
                             : "ncc below the signal's threshold";

@@ -321,3 +321,51 @@ TEST(RegisterPairs, AStopOnOneProcessStopsBoth) {
   o.stop_requested = [] { return true; };
   EXPECT_THROW(register_pairs(*g.source, pairs, o), Stopped);
 }
+
+// A 6 x 6 grid's accepted pairs with stage errors of a few px: one pair 60 px off on its own is a
+// false match; a tile the stage misplaced by 40 px moves all four of its links alike, and keeps them.
+TEST(RejectImplausiblePairs, ALoneFarLinkGoesATileMovedByTheStageStays) {
+  const auto grid = [](std::size_t min_tiles) {
+    PairRegistration reg;
+    std::uint32_t state = 7;
+    const auto noise = [&] {  // deterministic, within +-4 px
+      state = state * 1664525u + 1013904223u;
+      return static_cast<double>(state >> 8) / static_cast<double>(1u << 24) * 8.0 - 4.0;
+    };
+    for (std::size_t t = 0; t < min_tiles; ++t)
+      for (const bool right : {true, false}) {
+        const std::size_t r = t / 6, c = t % 6;
+        if ((right && c == 5) || (!right && r == 5)) continue;
+        PairResult p;
+        p.pair = {t, right ? t + 1 : t + 6};
+        p.nominal_dx_px = right ? 100 : 0, p.nominal_dy_px = right ? 0 : 100;
+        p.dx_px = p.nominal_dx_px + noise(), p.dy_px = p.nominal_dy_px + noise();
+        p.valid = p.accepted = true;
+        reg.pairs.push_back(p);
+      }
+    return reg;
+  };
+  PairRegistration reg = grid(36);
+  const auto pair = [&](std::size_t a, std::size_t b) -> PairResult& {
+    for (PairResult& p : reg.pairs)
+      if (p.pair.a == a && p.pair.b == b) return p;
+    throw std::logic_error("no such pair");
+  };
+  pair(14, 15).dy_px += 60;  // a false match
+  pair(20, 21).dx_px += 40, pair(15, 21).dx_px += 40;  // tile 21 sits 40 px right of its stage position
+  pair(21, 22).dx_px -= 40, pair(21, 27).dx_px -= 40;
+  EXPECT_EQ(reject_implausible_pairs(reg, 100.0), 1u);
+  EXPECT_TRUE(pair(14, 15).implausible);
+  EXPECT_FALSE(pair(14, 15).accepted);
+  for (const auto& [a, b] : {std::pair<std::size_t, std::size_t>{20, 21}, {15, 21}, {21, 22}, {21, 27}})
+    EXPECT_TRUE(pair(a, b).accepted) << a << "-" << b;
+  EXPECT_GT(reg.stage_spread_px, 1.0);
+  EXPECT_LT(reg.stage_spread_px, 5.0);
+  EXPECT_DOUBLE_EQ(reg.implausible_beyond_px, 25.0);  // a quarter of the search: the spread is small
+
+  // Too few accepted pairs to know the stage's spread: nothing is judged.
+  PairRegistration few = grid(3);
+  few.pairs[0].dy_px += 60;
+  EXPECT_EQ(reject_implausible_pairs(few, 100.0), 0u);
+  EXPECT_TRUE(few.pairs[0].accepted);
+}
