@@ -75,4 +75,15 @@ InputComparison compare_input(const nlohmann::json& stamp, const std::string& pa
   return c;
 }
 
+std::string changed_while_read(const nlohmann::json& stamp, const std::string& path) {
+  struct stat st {};
+  if (stamp.is_null() || ::stat(path.c_str(), &st) != 0) return "";
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size == stamp.value("size_bytes", std::uint64_t{0}) && mtime_ns(st) == stamp.value("mtime_ns", std::int64_t{0}))
+    return "";
+  return fmt::format("{} changed while it was read ({} bytes before, {} after): is it still being written? This FoV may "
+                     "hold part of it; the next run redoes it",
+                     path, stamp.value("size_bytes", std::uint64_t{0}), size);
+}
+
 }  // namespace annamosaic

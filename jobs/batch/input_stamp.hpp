@@ -31,4 +31,11 @@ struct InputComparison {
 // Compares a stamp from stamp_input with the file at `path` now.
 InputComparison compare_input(const nlohmann::json& stamp, const std::string& path, const std::string& campaign_dir);
 
+// "" or, when `path` changed since `stamp` was taken just before reading it, that it may have been
+// read while still being written (a run started during the acquisition, or while files are being
+// copied): a file cut at a line end reads as a whole, shorter table. The FoV's warning says so,
+// and the next run redoes it, its stamp being the older one. (Not judged by the file's age: a
+// campaign simulated or copied just before its run is as young.)
+std::string changed_while_read(const nlohmann::json& stamp, const std::string& path);
+
 }  // namespace annamosaic

@@ -865,6 +865,23 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                      "acquired in another order than positions.csv's: snake vs raster, init-campaign --order; after "
                      "fixing it, rerun: finished FoVs are kept)",
                      accepted, tried, sol.isolated_tiles);
+      // FoVs (done ones: failed FoVs take no part) that no registered overlap joins to the main
+      // group, as stitch says them: placed by the stage, or as a group of their own.
+      if (sol.component.size() == fovs.size() && sol.components > 1) {
+        std::vector<std::size_t> members(static_cast<std::size_t>(sol.components), 0);
+        for (int c : sol.component) ++members[static_cast<std::size_t>(c)];
+        const int main_group = static_cast<int>(std::max_element(members.begin(), members.end()) - members.begin());
+        std::vector<int> apart;
+        for (std::size_t i = 0; i < fovs.size(); ++i)
+          if (sol.component[i] != main_group && !so.registration.skip_tiles[i]) apart.push_back(fovs[i].id);
+        if (!apart.empty())
+          spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): placed "
+                       "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags them: "
+                       "stage-placed, detached-group). Usual cause: too little structure in their overlaps (FoVs between "
+                       "cells)",
+                       apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
+                       apart.size() > 10 ? ", ..." : "");
+      }
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())
         spdlog::warn("layout: {}", w);
       for (const SignalCalibration& c : layout.registration.calibration)
