@@ -428,9 +428,19 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (rank == 0 && !vm["no-widefield"].as<bool>() && campaign.has_widefields()) {
     // A FoV without its widefield file runs on the localizations alone: say which (a typo in
     // the campaign's widefield pattern would do this to every FoV).
-    std::vector<int> without;
+    // FoVs with neither file (not acquired yet, or a pattern typo) fail, and say so; they are not
+    // "reconstructed from their localizations alone".
+    std::vector<int> without, neither;
     for (const FovEntry& f : fovs)
-      if (f.widefield_path.empty()) without.push_back(f.id);
+      if (f.widefield_path.empty()) {
+        std::error_code ec;
+        (std::filesystem::exists(f.table_path, ec) ? without : neither).push_back(f.id);
+      }
+    if (!neither.empty())
+      spdlog::warn("{} FoV(s) have neither a table nor a widefield file (ids {}{}): not acquired yet, or not where "
+                   "campaign.ini's patterns say; they fail, and a later run retries them",
+                   neither.size(), fmt::join(neither.begin(), neither.begin() + std::min<std::size_t>(20, neither.size()), ", "),
+                   neither.size() > 20 ? ", ..." : "");
     if (without.size() == fovs.size() && !fovs.empty())
       spdlog::warn("{}/campaign.ini: no FoV has a widefield file (widefield = {}): every FoV is reconstructed from its "
                    "localizations alone (check the pattern, or pass --no-widefield to say so)",

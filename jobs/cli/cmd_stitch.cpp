@@ -424,6 +424,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  "by the stage only; link residuals RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.3f} s)",
                  L.pairs.size(), valid, accepted, s.dropped, s.components, s.isolated_tiles, s.rms_residual_px,
                  s.max_residual_px, L.register_seconds, L.solve_seconds);
+    if (const std::string w = implausible_links_warning(L, src); !w.empty()) spdlog::warn("{}", w);
     if (const std::string w = search_range_warning(L, r.search_um, src.pixel_nm(), false, &src); !w.empty()) spdlog::warn("{}", w);
     // Tiles no registered overlap holds: where the stage put them, off by its error. Named, with
     // the likely causes (a stage error beyond --search-um moved one by 32 px in a user's test).

@@ -882,6 +882,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                        apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
                        apart.size() > 10 ? ", ..." : "");
       }
+      if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())
         spdlog::warn("layout: {}", w);
       for (const SignalCalibration& c : layout.registration.calibration)

@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <tuple>
 #include <atomic>
 #include <cmath>
 #include <exception>
@@ -73,7 +74,8 @@ bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min
          r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
 }
 
-std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px) {
+std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, const std::vector<int>& row,
+                                     const std::vector<int>& col) {
   std::vector<std::size_t> acc;
   for (std::size_t k = 0; k < reg.pairs.size(); ++k)
     if (reg.pairs[k].accepted) acc.push_back(k);
@@ -91,7 +93,7 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px) {
   std::vector<double> ax, ay;
   for (std::size_t i = 0; i < acc.size(); ++i) ax.push_back(std::abs(dx[i] - mx)), ay.push_back(std::abs(dy[i] - my));
   const double spread = 1.4826 * std::max(median(ax), median(ay));
-  // 4 spreads: past every true link of the 32 x 32 campaign below (at most 3.4); agreement within 2
+  // 4 spreads: past every true link of the 32 x 32 campaign above (at most 3.4); agreement within 2
   // (two links of one moved tile differ by one link's noise), so that a chance agreement is rare.
   const double beyond = std::max(4 * spread, 0.25 * search_px), agree = std::max(2 * spread, 5.0);
   reg.stage_spread_px = spread;
@@ -101,22 +103,39 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px) {
     const PairResult& r = reg.pairs[k];
     return std::pair{r.dx_px - r.nominal_dx_px - mx, r.dy_px - r.nominal_dy_px - my};
   };
+  const auto cell = [&](std::size_t t) { return t < row.size() && t < col.size() ? std::pair{row[t], col[t]} : std::pair{-1, -1}; };
+  // The seam a pair crosses: between two grid columns (along a row) or two rows (down a column).
+  const auto seam = [&](const PairResult& r) {
+    const auto [ra, ca] = cell(r.pair.a);
+    const auto [rb, cb] = cell(r.pair.b);
+    return ra == rb ? std::tuple{0, ca, cb} : std::tuple{1, ra, rb};
+  };
   std::vector<std::size_t> implausible;
   for (std::size_t k : acc) {
     const auto [ux, uy] = dev(k);
     if (std::max(std::abs(ux), std::abs(uy)) <= beyond) continue;
     const PairResult& r = reg.pairs[k];
-    // b moved by (ux, uy), or a by minus that: another accepted pair of that tile sees the same
-    // move, with the sign its side gives it.
+    // A match as good as most true overlaps' is kept whatever its offset (a tile whose only link
+    // says the stage misplaced it).
+    if (r.signal >= 0 && static_cast<std::size_t>(r.signal) < reg.calibration.size() &&
+        r.ncc >= reg.calibration[static_cast<std::size_t>(r.signal)].median_ncc)
+      continue;
+    const auto agrees = [&](double ox, double oy, double ex, double ey) {
+      return std::abs(ox - ex) <= agree && std::abs(oy - ey) <= agree;
+    };
     bool corroborated = false;
     for (std::size_t j : acc) {
-      if (j == k) continue;
+      if (j == k || corroborated) continue;
       const PairResult& o = reg.pairs[j];
       const auto [ox, oy] = dev(j);
+      // b moved by (ux, uy), or a by minus that: another pair of that tile sees the same move, with
+      // the sign its side gives it.
       for (const auto& [tile, sign] : {std::pair{r.pair.b, 1.0}, std::pair{r.pair.a, -1.0}}) {
         const double s = o.pair.b == tile ? sign : o.pair.a == tile ? -sign : 0.0;
-        if (s != 0 && std::abs(ox - s * ux) <= agree && std::abs(oy - s * uy) <= agree) corroborated = true;
+        if (s != 0 && agrees(ox, oy, s * ux, s * uy)) corroborated = true;
       }
+      // A row or column of tiles moved together (backlash on one row): its whole seam agrees.
+      if (!row.empty() && seam(o) == seam(r) && agrees(ox, oy, ux, uy)) corroborated = true;
     }
     if (!corroborated) implausible.push_back(k);
   }

@@ -169,13 +169,17 @@ struct PairRegistration {
 
 // Accepted pairs whose measured offset lies implausibly far from the stage's: on either axis
 // more than max(4 x the accepted pairs' robust spread, a quarter of search_px) from their median
-// deviation, with no other accepted pair of either tile agreeing (within 2 spreads, at least 5 px)
-// that the tile moved so (a tile the stage really misplaced moves all its links alike; a false
-// match of a nearly empty overlap moves one). Judged only with 20 or more accepted pairs. Such
-// pairs get accepted = false, implausible = true; returns how many. On a simulated 32 x 32
-// campaign of 10 um FoVs (stage spread 20 px) the only used links more than 100 px off the
-// truth were two such, which placed their tiles 131-140 px off where the stage was at most 51.
-std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px);
+// deviation, matched below their signal's median NCC, and not corroborated: no other accepted
+// pair of either tile sees the same move of that tile, and no other accepted pair across the same
+// seam (the same two grid columns, or rows) the same deviation (within 2 spreads, at least 5 px).
+// A tile or row the stage really misplaced moves its links alike; a false match of a nearly
+// empty overlap moves one, and matches less well than true overlaps do. Judged only with 20 or
+// more accepted pairs. `row`/`col`: each tile's grid cell. Such pairs get accepted = false,
+// implausible = true; returns how many. On a simulated 32 x 32 campaign of 10 um FoVs (stage
+// spread 22 px) the used links more than 100 px off the truth were two such, which placed their
+// tiles 131-140 px off where the stage was at most 51.
+std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, const std::vector<int>& row,
+                                     const std::vector<int>& col);
 
 // A match that beat its signal's threshold but not the margin over another offset of the same
 // overlap: rejected as ambiguous (a repetitive or smooth overlap), not as too weak.

@@ -23,7 +23,9 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   out.registration = register_pairs(source, out.pairs, opt.registration, progress, share);
   const auto t1 = std::chrono::steady_clock::now();
   const double px_per_um = 1000.0 / source.pixel_nm();
-  reject_implausible_pairs(out.registration, opt.registration.search_um * px_per_um);
+  std::vector<int> rows, cols;
+  for (std::size_t i = 0; i < source.size(); ++i) rows.push_back(source.info(i).row), cols.push_back(source.info(i).col);
+  reject_implausible_pairs(out.registration, opt.registration.search_um * px_per_um, rows, cols);
   LayoutInput& in = out.input;
   for (std::size_t i = 0; i < source.size(); ++i) {
     in.nominal_x_px.push_back(source.info(i).x_um * px_per_um);
@@ -45,6 +47,22 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   out.register_seconds = std::chrono::duration<double>(t1 - t0).count();
   out.solve_seconds = std::chrono::duration<double>(t2 - t1).count();
   return out;
+}
+
+std::string implausible_links_warning(const StitchLayout& L, const TileSource& source) {
+  std::size_t n = 0;
+  const PairResult* first = nullptr;
+  for (const PairResult& r : L.registration.pairs)
+    if (r.implausible && n++ == 0) first = &r;
+  if (n == 0) return "";
+  return fmt::format("{} link(s) rejected as implausible (e.g. FoVs {} and {}, NCC {:.2f}, {:.0f} px from the stage's "
+                     "offset): matched less well than most overlaps, beyond {:.0f} px from the stage's offsets where the "
+                     "accepted links spread {:.1f} px, and no other link of their tiles or seam agrees; likely false matches "
+                     "of overlaps with little structure (layout.json: \"rejected\"). If the stage really misplaced those "
+                     "FoVs by that much, give measured positions in positions.csv",
+                     n, source.info(first->pair.a).id, source.info(first->pair.b).id, first->ncc,
+                     std::max(std::abs(first->dx_px - first->nominal_dx_px), std::abs(first->dy_px - first->nominal_dy_px)),
+                     L.registration.implausible_beyond_px, L.registration.stage_spread_px);
 }
 
 std::string calibration_warning(const SignalCalibration& c, double min_ncc) {
@@ -136,6 +154,9 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
     if (r.skipped) {  // a tile of it takes no part in registration (a failed FoV)
       e["skipped"] = true;
       e["rejected"] = "not registered: a tile of it takes no part (a failed FoV's)";
+    } else if (!r.valid) {
+      e["rejected"] = "no match: too little structure in the overlap on one side at least (or none of its candidate "
+                      "offsets left enough overlap)";
     }
     if (r.signal >= 0) {
       const RegistrationSignal& sig = opt.registration.signals[static_cast<std::size_t>(r.signal)];
@@ -155,8 +176,8 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       if (!r.accepted)
         e["rejected"] = r.implausible
                             ? fmt::format("implausible: {:.0f} px from the stage's offset, beyond {:.0f} px (4 x the accepted "
-                                          "pairs' spread of {:.1f} px, or a quarter of the search), and no other link of "
-                                          "either tile agrees",
+                                          "pairs' spread of {:.1f} px, or a quarter of the search), below the median NCC, "
+                                          "and no other link of either tile or across the same seam agrees",
                                           std::max(std::abs(r.dx_px - r.nominal_dx_px), std::abs(r.dy_px - r.nominal_dy_px)),
                                           L.registration.implausible_beyond_px, L.registration.stage_spread_px)
                         : r.too_small ? "overlap too thin: below min_overlap_thickness_px across the seam"

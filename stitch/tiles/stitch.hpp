@@ -42,6 +42,9 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
 // `source` (optional) names the farthest link's tiles by id (else by index).
 std::string search_range_warning(const StitchLayout& layout, double search_um, double pixel_nm, bool at_limit = false,
                                  const TileSource* source = nullptr);
+// "" or a warning naming the links reject_implausible_pairs rejected (count, the first pair's tile
+// ids and offset, the threshold and spread), and what to do if the stage really was that far off.
+std::string implausible_links_warning(const StitchLayout& layout, const TileSource& source);
 // "" or, for a signal whose NCC threshold fewer than 10 random non-adjacent pairs calibrated (a
 // small grid, or mostly empty tiles), a warning that false matches are then told from true ones
 // by the NCC floor (min_ncc), the margin and the overlap size alone (stitch and run say it alike).

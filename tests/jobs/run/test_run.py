@@ -504,6 +504,17 @@ class Run(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
         self.assertIn("stopped with 6 FoV(s) not done", status(ini)[1][0]["state"])
 
+    def test_fovs_not_acquired_yet_are_said_as_such(self):
+        # A campaign run while the microscope acquires: FoV 4 has neither file yet.
+        d, ini = make_config("not_acquired")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        shutil.rmtree(os.path.join(d, "campaign", "fov", "0004"))
+        p = subprocess.run([BIN, "run", "--config", ini, "--max-fovs", "1"], env=ENV, capture_output=True, text=True,
+                           timeout=600)
+        self.assertEqual(p.returncode, 75, p.stderr[-2000:])
+        self.assertIn("1 FoV(s) have neither a table nor a widefield file (ids 4): not acquired yet", p.stderr)
+        self.assertNotIn("have no widefield file", p.stderr)  # not "reconstructed from their localizations alone"
+
     def test_sighup_of_a_closed_session_stops_as_sigterm_does(self):
         # An ssh session that drops sends SIGHUP: the run stops cleanly and resumably (it was killed
         # without a word, exit 129).

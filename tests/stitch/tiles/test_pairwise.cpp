@@ -322,17 +322,23 @@ TEST(RegisterPairs, AStopOnOneProcessStopsBoth) {
   EXPECT_THROW(register_pairs(*g.source, pairs, o), Stopped);
 }
 
-// A 6 x 6 grid's accepted pairs with stage errors of a few px: one pair 60 px off on its own is a
-// false match; a tile the stage misplaced by 40 px moves all four of its links alike, and keeps them.
-TEST(RejectImplausiblePairs, ALoneFarLinkGoesATileMovedByTheStageStays) {
-  const auto grid = [](std::size_t min_tiles) {
+// A 6 x 6 grid's accepted pairs with stage errors of a few px: one weak match 60 px off on its own
+// is a false match; a tile the stage misplaced by 40 px moves all four of its links alike, a row
+// moved by backlash moves its whole seam alike, and a strong match is kept even alone.
+TEST(RejectImplausiblePairs, ALoneWeakFarLinkGoesWhatTheStageReallyMovedStays) {
+  std::vector<int> rows, cols;
+  for (int t = 0; t < 36; ++t) rows.push_back(t / 6), cols.push_back(t % 6);
+  const auto grid = [](std::size_t tiles) {
     PairRegistration reg;
+    SignalCalibration c;
+    c.median_ncc = 0.9;
+    reg.calibration = {c};
     std::uint32_t state = 7;
     const auto noise = [&] {  // deterministic, within +-4 px
       state = state * 1664525u + 1013904223u;
       return static_cast<double>(state >> 8) / static_cast<double>(1u << 24) * 8.0 - 4.0;
     };
-    for (std::size_t t = 0; t < min_tiles; ++t)
+    for (std::size_t t = 0; t < tiles; ++t)
       for (const bool right : {true, false}) {
         const std::size_t r = t / 6, c = t % 6;
         if ((right && c == 5) || (!right && r == 5)) continue;
@@ -341,6 +347,8 @@ TEST(RejectImplausiblePairs, ALoneFarLinkGoesATileMovedByTheStageStays) {
         p.nominal_dx_px = right ? 100 : 0, p.nominal_dy_px = right ? 0 : 100;
         p.dx_px = p.nominal_dx_px + noise(), p.dy_px = p.nominal_dy_px + noise();
         p.valid = p.accepted = true;
+        p.signal = 0;
+        p.ncc = 0.85;  // below the median: judged when far
         reg.pairs.push_back(p);
       }
     return reg;
@@ -354,18 +362,25 @@ TEST(RejectImplausiblePairs, ALoneFarLinkGoesATileMovedByTheStageStays) {
   pair(14, 15).dy_px += 60;  // a false match
   pair(20, 21).dx_px += 40, pair(15, 21).dx_px += 40;  // tile 21 sits 40 px right of its stage position
   pair(21, 22).dx_px -= 40, pair(21, 27).dx_px -= 40;
-  EXPECT_EQ(reject_implausible_pairs(reg, 100.0), 1u);
+  for (std::size_t c = 0; c < 6; ++c) pair(24 + c, 30 + c).dx_px += 50;  // the last row 50 px right (backlash)
+  pair(2, 3).dx_px += 70, pair(2, 3).ncc = 0.95;  // far and alone, but as good a match as any: kept
+  EXPECT_EQ(reject_implausible_pairs(reg, 100.0, rows, cols), 1u);
   EXPECT_TRUE(pair(14, 15).implausible);
   EXPECT_FALSE(pair(14, 15).accepted);
-  for (const auto& [a, b] : {std::pair<std::size_t, std::size_t>{20, 21}, {15, 21}, {21, 22}, {21, 27}})
+  for (const auto& [a, b] : {std::pair<std::size_t, std::size_t>{20, 21}, {15, 21}, {21, 22}, {21, 27}, {24, 30}, {29, 35}, {2, 3}})
     EXPECT_TRUE(pair(a, b).accepted) << a << "-" << b;
   EXPECT_GT(reg.stage_spread_px, 1.0);
   EXPECT_LT(reg.stage_spread_px, 5.0);
   EXPECT_DOUBLE_EQ(reg.implausible_beyond_px, 25.0);  // a quarter of the search: the spread is small
 
+  // Without the grid, the row's seam does not corroborate its links.
+  PairRegistration no_grid = reg;
+  for (PairResult& p : no_grid.pairs) p.accepted = true, p.implausible = false;
+  EXPECT_EQ(reject_implausible_pairs(no_grid, 100.0, {}, {}), 7u);
+
   // Too few accepted pairs to know the stage's spread: nothing is judged.
   PairRegistration few = grid(3);
   few.pairs[0].dy_px += 60;
-  EXPECT_EQ(reject_implausible_pairs(few, 100.0), 0u);
+  EXPECT_EQ(reject_implausible_pairs(few, 100.0, rows, cols), 0u);
   EXPECT_TRUE(few.pairs[0].accepted);
 }
