@@ -354,7 +354,7 @@ bool refine_full(const Strip& a, const Strip& b, const RegistrationSignal& sig, 
 }  // namespace
 
 PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g, const RegistrationSignal& signal,
-                         const PcOptions& pc_in, double search_px) {
+                         const PcOptions& pc_in, double search_px, double margin) {
   PcResult r;
   if (a.valid.width == 0 || b.valid.width == 0 || a.image.empty()) return r;
   if (const double level = std::max(a.tile_level, b.tile_level);
@@ -391,11 +391,12 @@ PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g,
       sx = nx, sy = ny, r.ncc = nncc;
     }
   }
-  // The other interpretation refined at full resolution too, so that the margin test compares two
-  // NCCs of one scale (with the reduced scale's, rejected edges showed a second_ncc above their
-  // ncc). Not swapped in when it refines better: it never passed the active-pixel test, and such an
-  // edge is ambiguous either way.
-  if (ncc_full && r.second_ncc >= 0 && !second_full) {
+  // The other interpretation refined at full resolution too where the margin test would reject
+  // on it, so that the test compares two NCCs of one scale (with the reduced scale's, rejected
+  // edges showed a second_ncc above their ncc; refined, it only fell, 0.04-0.14 on the demo). Not
+  // swapped in when it refines better: it never passed the active-pixel test, and such an edge is
+  // ambiguous either way.
+  if (ncc_full && r.second_ncc >= 0 && !second_full && r.ncc - r.second_ncc < margin) {
     double ox = r.second_dx_px * f, oy = r.second_dy_px * f, oncc = -1;
     if (refine_full(a, b, signal, ox, oy, oncc) && std::hypot(ox - sx, oy - sy) > 2.0) {
       r.second_ncc = oncc;
@@ -591,7 +592,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
         if (mine[j] && !jobs[j].done && job_row[j] <= row && jobs[j].sa && jobs[j].sb) ready.push_back(j);
       tbb::parallel_for(std::size_t{0}, ready.size(), [&](std::size_t i) {
         Job& job = jobs[ready[i]];
-        job.result = register_strips(*job.sa, *job.sb, job.g, sig, opt.pc, search_px);
+        job.result = register_strips(*job.sa, *job.sb, job.g, sig, opt.pc, search_px, opt.min_ncc_margin);
         job.sa.reset();
         job.sb.reset();
         job.done = true;

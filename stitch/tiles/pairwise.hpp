@@ -226,8 +226,10 @@ Strip extract_strip(ImageView<const float> tile, long x0, long y0, std::size_t w
 double tile_level(ImageView<const float> tile);
 
 // Registers two strips of one geometry; returns b - a in full-resolution pixels (pure; used by
-// register_pairs, the tests and the benchmarks).
+// register_pairs, the tests and the benchmarks). With a full-resolution refinement, another
+// interpretation whose reduced-scale NCC comes within `margin` of the match's is refined too, so
+// that the margin test compares NCCs of one scale (refining every one cost 2.3x the time).
 PcResult register_strips(const Strip& a, const Strip& b, const StripGeometry& g, const RegistrationSignal& signal,
-                         const PcOptions& pc, double search_px);
+                         const PcOptions& pc, double search_px, double margin = PairRegOptions{}.min_ncc_margin);
 
 }  // namespace annamosaic
