@@ -236,6 +236,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   });
   for (auto& t : tiles) {
     t["flags"] = nlohmann::json::array();  // present for every FoV: scripts read t["flags"]
+    t["flag_kinds"] = nlohmann::json::array();
     if (t["status"] != "done") continue;
     nlohmann::json flags = nlohmann::json::array(), kinds = nlohmann::json::array();
     // Each flag with a short fixed kind beside its text, to count and select by cause (a

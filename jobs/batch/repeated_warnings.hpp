@@ -12,11 +12,13 @@
 
 namespace annamosaic {
 
-// A warning's kind: its text without numbers and file paths (words holding a '/'), so that one
-// FoV's "widefield ignored: c/fov/0012/widefield.tif shows no structure (3 px ...)" is another's.
+// A warning's kind: its text without numbers and with paths by their file names, so that one
+// FoV's "widefield ignored: c/fov/0012/widefield.tif shows no structure (3 px ...)" is another's,
+// but a widefield's "changed while it was read" is not a table's.
 std::string warning_kind(const std::string& text);
 
-// The text up to its first " (" (its reasons and advice follow there), at most 160 characters.
+// The text up to its first " (" (its reasons and advice follow there) where that leaves 40
+// characters besides paths, else its first 160 characters, cut at a space.
 std::string warning_gist(const std::string& text);
 
 class RepeatedWarnings {
@@ -25,7 +27,8 @@ class RepeatedWarnings {
   // What to log for FoV `fov_id`'s warning `text`: the text itself for the first `in_full` of its
   // kind, later its gist and the FoV whose warning was logged in full.
   std::string line(int fov_id, const std::string& text);
-  // "" or one line per kind seen more than `in_full` times: its count, gist and first FoVs.
+  // One line per kind seen more than `in_full` times: its count, first FoVs (sorted) and the
+  // first one's gist, as an example.
   std::vector<std::string> summary() const;
 
  private:

@@ -236,7 +236,7 @@ Command evaluate_command() {
       "its camera frame, --camera-pixel-nm), also the A-net from S + widefield (anet-widefield, widefield .tif/.png).";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
+        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder)")
         ("output,o", po::value<std::string>()->required(), "output folder")
         ("device", po::value<std::string>()->default_value("auto"), "auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on CUDA also tf32, bf16 or fp16")

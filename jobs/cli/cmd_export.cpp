@@ -21,9 +21,10 @@ namespace annamosaic::cli {
 namespace {
 
 // Bytes this process can still take: MemAvailable, or less under a cgroup memory limit (a SLURM
-// job's; cgroup v2 memory.max, or v1 memory.limit_in_bytes). 0 when unknown.
+// job's; cgroup v2 memory.max, or v1 memory.limit_in_bytes), on its own cgroup or any above it,
+// counting the page cache the kernel can reclaim (inactive files) as free. < 0 when unknown.
 double available_memory_bytes() {
-  double avail = 0;
+  double avail = -1;
   std::ifstream meminfo("/proc/meminfo");
   for (std::string key; meminfo >> key;) {
     double kb = 0;
@@ -31,24 +32,36 @@ double available_memory_bytes() {
     if (key == "MemAvailable:") avail = kb * 1024.0;
     meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
   }
-  const auto limit_left = [&](const std::string& limit_file, const std::string& usage_file) {
-    std::ifstream lf(limit_file), uf(usage_file);
+  const auto stat_value = [](const std::string& file, const std::string& key) {
+    std::ifstream in(file);
+    std::string k;
+    double v = 0;
+    while (in >> k >> v)
+      if (k == key) return v;
+    return 0.0;
+  };
+  // One cgroup folder: its limit less what it uses that cannot be reclaimed.
+  const auto limit_left = [&](const std::string& dir, bool v2) {
+    std::ifstream lf(dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+    std::ifstream uf(dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
     double limit = 0, usage = 0;
     // "max" (v2) fails to parse: no limit; v1 says no limit with a value near 2^63.
     if (!(lf >> limit) || !(uf >> usage) || limit <= 0 || limit > 1e18) return;
-    const double left = std::max(0.0, limit - usage);
-    avail = avail > 0 ? std::min(avail, left) : left;
+    const double cache = stat_value(dir + "/memory.stat", v2 ? "inactive_file" : "total_inactive_file");
+    const double left = std::max(0.0, limit - std::max(0.0, usage - cache));
+    avail = avail >= 0 ? std::min(avail, left) : left;
   };
   std::ifstream cg("/proc/self/cgroup");
   for (std::string line; std::getline(cg, line);) {
     const std::size_t a = line.find(':'), b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.empty())
-      limit_left("/sys/fs/cgroup" + path + "/memory.max", "/sys/fs/cgroup" + path + "/memory.current");
-    else if (("," + controllers + ",").find(",memory,") != std::string::npos)
-      limit_left("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes",
-                 "/sys/fs/cgroup/memory" + path + "/memory.usage_in_bytes");
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const bool v2 = controllers.empty();
+    if (!v2 && ("," + controllers + ",").find(",memory,") == std::string::npos) continue;
+    const std::string root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+    // The process's cgroup and every one above it (a SLURM job's limit sits above its step's).
+    for (std::string path = line.substr(b + 1); !path.empty() && path != "/"; path = path.substr(0, path.rfind('/')))
+      limit_left(root + path, v2);
   }
   return avail;
 }
@@ -217,7 +230,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
   // preview's work (measured by a probe: ~3 and ~7 bytes per pixel). Refused beyond what this
   // node (or the job's cgroup) has free, rather than killed by the kernel partway.
   const double need_bytes = double(w) * double(h) * (png ? 7.0 : 3.0);
-  if (const double free_bytes = available_memory_bytes(); free_bytes > 0 && need_bytes > free_bytes)
+  if (const double free_bytes = available_memory_bytes(); free_bytes >= 0 && need_bytes > free_bytes)
     throw UsageError(fmt::format("a region of {} x {} px at level {} needs about {:.1f} GB to export as {}, and {:.1f} GB of "
                                  "memory is available here: use a higher --level or a smaller --region (or --ome-tiff, "
                                  "which streams)",

@@ -217,6 +217,16 @@ FrameRange frame_range_logged(const std::string& path, const TableStats& stats, 
   return frame_range_of(stats, base);
 }
 
+void log_frame_window(const FrameRange& range, const FrameWindow& window) {
+  // The window as used: a window past the table's last frame ends there.
+  const std::int64_t table_end = static_cast<std::int64_t>(range.base) + static_cast<std::int64_t>(range.count);
+  const std::int64_t used_end = std::max<std::int64_t>(window.first, std::min<std::int64_t>(window.end, table_end));
+  spdlog::info("frames: base {}, {} frames in the table; window [{}, {}){}", range.base, range.count, window.first, used_end,
+               window.end > table_end && window.end != INT64_MAX
+                   ? fmt::format(" (asked up to {}: the table ends there)", window.end)
+                   : std::string());
+}
+
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm) {
   write_file_atomic(path, effective_config(cmd, vm));
   spdlog::debug("wrote {}", path);

@@ -135,6 +135,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       r.pixel_nm = px;
       const FrameRange range = frame_range_logged(path, st, frame_base_option(vm));
       r.window = parse_frame_window(vm["frames"].as<std::string>(), range, vm["seed"].as<std::uint64_t>());
+      log_frame_window(range, r.window);
       if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), range, r.window); !note.empty())
         spdlog::warn("{}: {}", path, note);
       // Without a widefield the image is fitted to the table: a far outlier would make it mostly empty.
@@ -291,7 +292,7 @@ Command reconstruct_command() {
       "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in the models folder)")
+        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder)")
         ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
         ("table", po::value<std::string>(), "localization table to render as the sparse input")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the table: all, first:N, ... as render's --frames (the first camera frame is 0 if the table has frame 0, else 1; --frame-base)")

@@ -88,15 +88,7 @@ int run_render(const Command& self, const po::variables_map& vm) {
                                         table.x_nm[x_hi], x_hi + 1, table.y_nm[y_lo], y_lo + 1, table.y_nm[y_hi], y_hi + 1, W,
                                         H, pixel_nm));
   }
-  {
-    // The window as used: a window past the table's last frame ends there.
-    const std::int64_t table_end = static_cast<std::int64_t>(range.base) + static_cast<std::int64_t>(range.count);
-    const std::int64_t used_end = std::max<std::int64_t>(ro.window.first, std::min<std::int64_t>(ro.window.end, table_end));
-    spdlog::info("frames: base {}, {} frames in the table; window [{}, {}){}", range.base, range.count, ro.window.first,
-                 used_end, ro.window.end > table_end && ro.window.end != INT64_MAX
-                               ? fmt::format(" (asked up to {}: the table ends there)", ro.window.end)
-                               : std::string());
-  }
+  log_frame_window(range, ro.window);
   spdlog::info("field: x0 {:.1f} nm, y0 {:.1f} nm, {:.1f} x {:.1f} nm -> {} x {} px at {} nm", field.x0_nm,
                field.y0_nm, field.width_nm, field.height_nm, W, H, pixel_nm);
 

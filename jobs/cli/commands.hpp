@@ -75,6 +75,8 @@ long frame_base_option(const po::variables_map& vm);
 // The table's frame range under that base, warning (naming `path`) when a base of 1 leaves frame
 // 0's localizations before the first frame.
 FrameRange frame_range_logged(const std::string& path, const TableStats& stats, long base);
+// "frames: base B, N frames in the table; window [A, E)" (info), as render and reconstruct say it.
+void log_frame_window(const FrameRange& range, const FrameWindow& window);
 // Whether two paths name the same file or folder: the same file when both exist, else the same
 // absolute path once normalised (trailing '/' ignored).
 bool same_path(const std::string& a, const std::string& b);

@@ -26,13 +26,16 @@ std::vector<std::string> model_search_dirs() {
     }
   }
   std::error_code ec;
+  for (std::string& d : dirs) d = fs::absolute(d, ec).lexically_normal().string();  // said as searched
   const fs::path exe = fs::weakly_canonical(fs::read_symlink("/proc/self/exe", ec), ec);
   if (exe.empty()) return dirs;
-  dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
-  // The source tree's models only for the binary in its build tree: an installed copy that lost
-  // its share/ folder must say so, not quietly use a build host's tree that happens to be mounted.
+  // The source tree's models only for the binary in its build tree (which has no share/): an
+  // installed copy that lost its share/ folder must say so, not quietly use a build host's tree
+  // that happens to be mounted.
   if (const fs::path built = fs::weakly_canonical(ANNAMOSAIC_BUILD_EXE_DIR, ec); !ec && exe.parent_path() == built)
     dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
+  else
+    dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
   return dirs;
 }
 
@@ -46,13 +49,15 @@ std::string resolve_model(const std::string& name) {
                      "; a bare name such as anet-microtubules-ngf16.h5 is also looked for in $ANNAMOSAIC_MODELS and the "
                      "models folder annamosaic was built or installed with");
   const std::vector<std::string> dirs = model_search_dirs();
-  for (const auto& d : dirs) {
-    const fs::path p = fs::path(d) / name;
-    if (fs::exists(p, ec)) return p.string();
-  }
+  // The first file of that name (a folder of that name in an earlier place does not hide it).
+  for (const auto& d : dirs)
+    if (const fs::path p = fs::path(d) / name; fs::is_regular_file(p, ec)) return p.string();
+  for (const auto& d : dirs)
+    if (const fs::path p = fs::path(d) / name; fs::exists(p, ec)) return p.string();  // said by its reader
   std::string where = "the working folder " + here;
   for (const auto& d : dirs) where += ", " + d;
-  throw UsageError("--model " + name + ": file not found in " + where);
+  throw UsageError("--model " + name + ": file not found in " + where +
+                   "; give its path, or set ANNAMOSAIC_MODELS to the folder(s) holding it (':' between folders)");
 }
 
 std::string model_pixel_refusal(const std::string& model, double model_pixel_nm, double run_pixel_nm) {

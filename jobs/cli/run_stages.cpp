@@ -1114,8 +1114,8 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
     std::vector<std::string> kinds;
     for (const auto& [n, kind] : by_count) kinds.push_back(fmt::format("{} {}", n, kind));
     spdlog::info("QC: {} done, {} failed, {} missing; {} flagged{} (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
-                 q.failed, q.missing, q.flagged.size(), kinds.empty() ? "" : fmt::format(" ({})", fmt::join(kinds, ", ")),
-                 out, seconds_since(t0));
+                 q.failed, q.missing, q.flagged.size(),
+                 kinds.empty() ? "" : fmt::format(" (flags: {})", fmt::join(kinds, ", ")), out, seconds_since(t0));
   });
   if (rank == 0) {
     std::error_code ec;

@@ -98,6 +98,7 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, co
   const double beyond = std::max(4 * spread, 0.25 * search_px), agree = std::max(2 * spread, 5.0);
   reg.stage_spread_px = spread;
   reg.implausible_beyond_px = beyond;
+  reg.median_deviation_x_px = mx, reg.median_deviation_y_px = my;
   // Deviation of pair k: its offset b - a, measured less stage, less the median.
   const auto dev = [&](std::size_t k) {
     const PairResult& r = reg.pairs[k];

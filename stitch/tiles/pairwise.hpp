@@ -165,6 +165,7 @@ struct PairRegistration {
   // |measured - stage| offset per axis (1.4826 MAD, the larger axis), and the distance beyond
   // which a pair is implausible.
   double stage_spread_px = 0, implausible_beyond_px = 0;
+  double median_deviation_x_px = 0, median_deviation_y_px = 0;  // measured less stage, the accepted pairs' median
 };
 
 // Accepted pairs whose measured offset lies implausibly far from the stage's: on either axis

@@ -49,6 +49,11 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   return out;
 }
 
+double implausible_distance_px(const PairResult& r, const PairRegistration& reg) {
+  return std::max(std::abs(r.dx_px - r.nominal_dx_px - reg.median_deviation_x_px),
+                  std::abs(r.dy_px - r.nominal_dy_px - reg.median_deviation_y_px));
+}
+
 std::string implausible_links_warning(const StitchLayout& L, const TileSource& source) {
   std::size_t n = 0;
   const PairResult* first = nullptr;
@@ -61,7 +66,7 @@ std::string implausible_links_warning(const StitchLayout& L, const TileSource& s
                      "of overlaps with little structure (layout.json: \"rejected\"). If the stage really misplaced those "
                      "FoVs by that much, give measured positions in positions.csv",
                      n, source.info(first->pair.a).id, source.info(first->pair.b).id, first->ncc,
-                     std::max(std::abs(first->dx_px - first->nominal_dx_px), std::abs(first->dy_px - first->nominal_dy_px)),
+                     implausible_distance_px(*first, L.registration),
                      L.registration.implausible_beyond_px, L.registration.stage_spread_px);
 }
 
@@ -153,7 +158,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
               {"accepted", r.accepted}};
     if (r.skipped) {  // a tile of it takes no part in registration (a failed FoV)
       e["skipped"] = true;
-      e["rejected"] = "not registered: a tile of it takes no part (a failed FoV's)";
+      e["rejected"] = "not registered: a tile of it takes no part (a failed FoV's, or a tile left out)";
     } else if (!r.valid) {
       e["rejected"] = "no match: too little structure in the overlap on one side at least (or none of its candidate "
                       "offsets left enough overlap)";
@@ -175,15 +180,19 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       e["overlap_length_px"] = r3(r.overlap_length_px);
       if (!r.accepted)
         e["rejected"] = r.implausible
-                            ? fmt::format("implausible: {:.0f} px from the stage's offset, beyond {:.0f} px (4 x the accepted "
-                                          "pairs' spread of {:.1f} px, or a quarter of the search), below the median NCC, "
-                                          "and no other link of either tile or across the same seam agrees",
-                                          std::max(std::abs(r.dx_px - r.nominal_dx_px), std::abs(r.dy_px - r.nominal_dy_px)),
-                                          L.registration.implausible_beyond_px, L.registration.stage_spread_px)
+                            ? fmt::format("implausible: {:.0f} px from the stage's offset (less the accepted pairs' median "
+                                          "deviation), beyond {:.0f} px (4 x their spread of {:.1f} px, or a quarter of the "
+                                          "search), below the median NCC, and no other link of either tile or across the "
+                                          "same seam agrees",
+                                          implausible_distance_px(r, L.registration), L.registration.implausible_beyond_px,
+                                          L.registration.stage_spread_px)
                         : r.too_small ? "overlap too thin: below min_overlap_thickness_px across the seam"
                         : pair_ambiguous(r, L.registration, opt.registration.min_ncc_margin)
-                            ? "ambiguous: second_ncc within min_ncc_margin"
-                            : "ncc below the signal's threshold";
+                            ? "ambiguous: another offset (second_dx_px, second_dy_px) matched within min_ncc_margin of it, or better"
+                            : r.signal >= 0 && static_cast<std::size_t>(r.signal) < L.registration.calibration.size()
+                                ? fmt::format("ncc below the signal's threshold ({:.3f})",
+                                              L.registration.calibration[static_cast<std::size_t>(r.signal)].threshold)
+                                : std::string("ncc below the signal's threshold");
       // Disagreement with the final layout (for rejected edges too: how wrong they would have been).
       e["residual_px"] = r3(std::hypot(s.x_px[r.pair.b] - s.x_px[r.pair.a] - r.dx_px, s.y_px[r.pair.b] - s.y_px[r.pair.a] - r.dy_px));
     }

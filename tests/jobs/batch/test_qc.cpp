@@ -66,6 +66,7 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   EXPECT_EQ(flags(8), "[]");  // failed: its reason is reported, not flags
   // Each flag's kind beside it, and the kinds counted, to select FoVs by cause.
   EXPECT_EQ(qc["fovs"][3]["flag_kinds"], nlohmann::json::array({"no-widefield-file"}));
+  EXPECT_EQ(qc["fovs"][0]["flag_kinds"], nlohmann::json::array());  // present for every FoV, as "flags"
   EXPECT_EQ(qc["fovs"][4]["flag_kinds"].size(), qc["fovs"][4]["flags"].size());
   EXPECT_EQ(s.flag_counts.at("few-localizations"), 1u);
   EXPECT_EQ(s.flag_counts.at("stage-placed"), 1u);

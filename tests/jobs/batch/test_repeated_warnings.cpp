@@ -12,11 +12,21 @@ std::string no_structure(int fov, int px) {
          "localizations alone";
 }
 
-TEST(RepeatedWarnings, KindIgnoresNumbersAndPaths) {
+TEST(RepeatedWarnings, KindIgnoresNumbersAndFoldersNotFileNames) {
   EXPECT_EQ(warning_kind(no_structure(3, 12)), warning_kind(no_structure(417, 0)));
   EXPECT_NE(warning_kind(no_structure(3, 12)), warning_kind("c/fov/3/locs.csv: 12 localizations lie outside the field"));
+  // The same words about a table and about a widefield are two kinds.
+  EXPECT_NE(warning_kind("c/fov/3/locs.csv changed while it was read (10 bytes before, 20 after)"),
+            warning_kind("c/fov/3/widefield.tif changed while it was read (10 bytes before, 20 after)"));
   EXPECT_EQ(warning_gist(no_structure(3, 12)), "widefield ignored: c/fov/3/widefield.tif shows no structure above its noise");
-  EXPECT_EQ(warning_gist(std::string(300, 'x')).size(), 160u);
+  // A " (" soon after the start would cut what the warning is about: the first 160 characters.
+  const std::string outside = "c/fov/0002/locs.csv: 3435 of 5484 localizations (62.6%) lie outside the FoV's field of 10 x "
+                              "10 um (0..10000 nm): are the coordinates in the stage's frame rather than the camera's?";
+  const std::string gist = warning_gist(outside);
+  EXPECT_NE(gist.find("lie outside the FoV's field"), std::string::npos) << gist;
+  EXPECT_LE(gist.size(), 160u);
+  EXPECT_EQ(gist.substr(gist.size() - 3), "...");
+  EXPECT_EQ(warning_gist("every pixel is 100: a blank image"), "every pixel is 100: a blank image");
 }
 
 TEST(RepeatedWarnings, TheFirstFewInFullThenShortenedAndCounted) {
@@ -31,8 +41,10 @@ TEST(RepeatedWarnings, TheFirstFewInFullThenShortenedAndCounted) {
   for (int id = 10; id < 20; ++id) log.line(id, no_structure(id, 0));
   const std::vector<std::string> summary = log.summary();
   ASSERT_EQ(summary.size(), 1u);
-  EXPECT_EQ(summary[0], "13 FoVs warned alike: \"widefield ignored: c/fov/3/widefield.tif shows no structure above its "
-                        "noise\" (FoVs 3, 5, 9, 10, 11, ...)");
+  EXPECT_EQ(summary[0], "13 FoVs warned alike (FoVs 3, 5, 9, 10, 11, ...), e.g. FoV 3: \"widefield ignored: "
+                        "c/fov/3/widefield.tif shows no structure above its noise\"");
+  // A short warning is repeated as it is, not lengthened by the note.
+  for (int id = 30; id < 34; ++id) EXPECT_EQ(log.line(id, "blank widefield"), "blank widefield");
 }
 
 }  // namespace
