@@ -63,9 +63,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     if (nlohmann::json stamp = stamp_input(fov.table_path, c.dir); !stamp.is_null()) w->inputs["table"] = std::move(stamp);
     ReadReport report;
     const LocTable table = read_table(fov.table_path, opt.table, &report);
-    if (w->inputs.contains("table"))
-      if (std::string note = changed_while_read(w->inputs["table"], fov.table_path); !note.empty())
-        w->warnings.push_back(std::move(note));
+    if (std::string note = changed_while_read(w->inputs.value("table", nlohmann::json()), fov.table_path); !note.empty())
+      w->warnings.push_back(std::move(note));
     for (std::string& warning : report.warnings) w->warnings.push_back(std::move(warning));
     // --skip-bad-rows drops them from this FoV, never silently: logged and flagged in qc/.
     if (std::string skipped = skipped_rows_message(fov.table_path, report); !skipped.empty())
@@ -149,9 +148,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       if (nlohmann::json stamp = stamp_input(fov.widefield_path, c.dir); !stamp.is_null())
         w->inputs["widefield"] = std::move(stamp);
       ImageF wf = read_tiff_mean_or_all(fov.widefield_path, parse_page_range(pages), note, &wf_info);
-      if (w->inputs.contains("widefield"))
-        if (std::string unsettled = changed_while_read(w->inputs["widefield"], fov.widefield_path); !unsettled.empty())
-          w->warnings.push_back(std::move(unsettled));
+      if (std::string changed = changed_while_read(w->inputs.value("widefield", nlohmann::json()), fov.widefield_path);
+          !changed.empty())
+        w->warnings.push_back(std::move(changed));
       if (!note.empty()) w->warnings.push_back(note);
       if (std::string repaired = repair_nonfinite(wf, fov.widefield_path); !repaired.empty())
         w->warnings.push_back(std::move(repaired));

@@ -245,11 +245,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       flags.push_back(std::move(text));
       kinds.push_back(kind);
     };
-    const auto ignored = [&] {  // its widefield was there but not used: a warning says why
-      if (t.contains("warnings"))
-        for (const auto& w : t["warnings"])
-          if (w.is_string() && w.get<std::string>().rfind("widefield ignored", 0) == 0) return true;
-      return false;
+    // Its widefield was there but not used: a warning says why.
+    const auto ignored_warning = [](const nlohmann::json& w) {
+      return w.is_string() && w.get<std::string>().rfind("widefield ignored", 0) == 0;
+    };
+    const auto ignored = [&] {
+      return t.contains("warnings") && std::any_of(t["warnings"].begin(), t["warnings"].end(), ignored_warning);
     };
     if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
       flag("no-widefield-file", "no widefield file: reconstructed from its localizations alone (other FoVs had one)");
@@ -278,7 +279,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       for (const auto& f : it->second) flag("link-disagrees", f);
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped
       for (const auto& w : t["warnings"])
-        if (w.is_string()) flag(w.get<std::string>().rfind("widefield ignored", 0) == 0 ? "widefield-ignored" : "warning", w);
+        if (w.is_string()) flag(ignored_warning(w) ? "widefield-ignored" : "warning", w);
     if (flags.empty()) continue;
     t["flags"] = flags;
     t["flag_kinds"] = kinds;

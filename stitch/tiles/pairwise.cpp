@@ -3,7 +3,6 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
-#include <tuple>
 #include <atomic>
 #include <cmath>
 #include <exception>
@@ -12,6 +11,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -74,6 +74,11 @@ bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min
          r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
 }
 
+double implausible_distance_px(const PairResult& r, const PairRegistration& reg) {
+  return std::max(std::abs(r.dx_px - r.nominal_dx_px - reg.median_deviation_x_px),
+                  std::abs(r.dy_px - r.nominal_dy_px - reg.median_deviation_y_px));
+}
+
 std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, const std::vector<int>& row,
                                      const std::vector<int>& col) {
   std::vector<std::size_t> acc;
@@ -104,6 +109,9 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, co
     const PairResult& r = reg.pairs[k];
     return std::pair{r.dx_px - r.nominal_dx_px - mx, r.dy_px - r.nominal_dy_px - my};
   };
+  const auto agrees = [&](double ox, double oy, double ex, double ey) {
+    return std::abs(ox - ex) <= agree && std::abs(oy - ey) <= agree;
+  };
   const auto cell = [&](std::size_t t) { return t < row.size() && t < col.size() ? std::pair{row[t], col[t]} : std::pair{-1, -1}; };
   // The seam a pair crosses: between two grid columns (along a row) or two rows (down a column).
   const auto seam = [&](const PairResult& r) {
@@ -113,17 +121,14 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, co
   };
   std::vector<std::size_t> implausible;
   for (std::size_t k : acc) {
-    const auto [ux, uy] = dev(k);
-    if (std::max(std::abs(ux), std::abs(uy)) <= beyond) continue;
     const PairResult& r = reg.pairs[k];
+    if (implausible_distance_px(r, reg) <= beyond) continue;
+    const auto [ux, uy] = dev(k);
     // A match as good as most true overlaps' is kept whatever its offset (a tile whose only link
     // says the stage misplaced it).
     if (r.signal >= 0 && static_cast<std::size_t>(r.signal) < reg.calibration.size() &&
         r.ncc >= reg.calibration[static_cast<std::size_t>(r.signal)].median_ncc)
       continue;
-    const auto agrees = [&](double ox, double oy, double ex, double ey) {
-      return std::abs(ox - ex) <= agree && std::abs(oy - ey) <= agree;
-    };
     bool corroborated = false;
     for (std::size_t j : acc) {
       if (j == k || corroborated) continue;

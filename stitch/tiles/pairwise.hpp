@@ -181,6 +181,9 @@ struct PairRegistration {
 // tiles 131-140 px off where the stage was at most 51.
 std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, const std::vector<int>& row,
                                      const std::vector<int>& col);
+// How far a pair's offset lies from the stage's, less the accepted pairs' median deviation (set
+// by reject_implausible_pairs), on the farther axis: what that rule compares with its limit.
+double implausible_distance_px(const PairResult& r, const PairRegistration& reg);
 
 // A match that beat its signal's threshold but not the margin over another offset of the same
 // overlap: rejected as ambiguous (a repetitive or smooth overlap), not as too weak.

@@ -49,11 +49,6 @@ StitchLayout compute_layout(const TileSource& source, const StitchOptions& opt, 
   return out;
 }
 
-double implausible_distance_px(const PairResult& r, const PairRegistration& reg) {
-  return std::max(std::abs(r.dx_px - r.nominal_dx_px - reg.median_deviation_x_px),
-                  std::abs(r.dy_px - r.nominal_dy_px - reg.median_deviation_y_px));
-}
-
 std::string implausible_links_warning(const StitchLayout& L, const TileSource& source) {
   std::size_t n = 0;
   const PairResult* first = nullptr;

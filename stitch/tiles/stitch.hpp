@@ -45,9 +45,6 @@ std::string search_range_warning(const StitchLayout& layout, double search_um, d
 // "" or a warning naming the links reject_implausible_pairs rejected (count, the first pair's tile
 // ids and offset, the threshold and spread), and what to do if the stage really was that far off.
 std::string implausible_links_warning(const StitchLayout& layout, const TileSource& source);
-// How far a pair's offset lies from the stage's, less the accepted pairs' median deviation, on the
-// farther axis: what reject_implausible_pairs compares with its limit.
-double implausible_distance_px(const PairResult& r, const PairRegistration& reg);
 // "" or, for a signal whose NCC threshold fewer than 10 random non-adjacent pairs calibrated (a
 // small grid, or mostly empty tiles), a warning that false matches are then told from true ones
 // by the NCC floor (min_ncc), the margin and the overlap size alone (stitch and run say it alike).
