@@ -652,7 +652,7 @@ Command stitch_command() {
         ("min-ncc-margin", double_default(0.12), "NCC margin over other interpretations")
         ("seed", po::value<std::uint64_t>()->default_value(1), "choice of the random pairs")
         ("max-residual-px", double_default(2.0), "links with larger residuals are dropped...")
-        ("residual-ratio", double_default(2.5), "...if also above this x the mean residual")
+        ("residual-ratio", double_default(2.5), "...if also above this x the mean residual (or missing what the other links predict by this x their mean miss)")
         ("blend", po::value<std::string>()->default_value("linear"), "linear (feather), overlay or max")
         ("feather-um", double_default(-1.0), "linear blending ramp (-1: the overlap)")
         ("block-px", po::value<std::size_t>()->default_value(1024), "output block and TIFF tile size")

@@ -10,9 +10,15 @@
 //    relative to each other by the stage model;
 //  - a very weak pull of every tile to its nominal position (1e-3 of a prior edge) that fixes the
 //    global offset (the solution's mean offset from the stage is then the links' consensus).
-// Then, while the worst used link's residual |p_b - p_a - d| exceeds
-// max(max_residual_px, residual_ratio x mean residual), that link is dropped and the system solved
-// again (Fiji/BigStitcher's rule). The normal matrix is sparse; it is solved by a banded
+// Then, while the worst used link's residual |p_b - p_a - d| exceeds max_residual_px, a candidate
+// is chosen: of the used links with both tiles within two links of the worst one's, the one whose
+// removal lowers the weighted sum of squared residuals most (a confident wrong link pushes its
+// error onto fainter correct neighbours, whose residuals are then the larger). It is dropped and
+// the system solved again if the worst residual exceeds residual_ratio x the mean residual
+// (Fiji/BigStitcher's rule), or if the candidate misses the offset the other links predict for it
+// (residual over redundancy) by more than residual_ratio x the mean residual over the mean
+// redundancy (a wrong link closing many loops spreads its error so evenly that no residual stands
+// out). The normal matrix is sparse; it is solved by a banded
 // Cholesky factorisation after reverse Cuthill-McKee ordering (bandwidth ~ the grid's shorter
 // side), so a 33 x 33 grid solves in about a millisecond. Pure and deterministic.
 #include <cstddef>

@@ -251,8 +251,10 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
        "the options used: search_um, the largest |true - stage| offset between neighbours searched, per axis; "
        "accept_quantile, min_ncc, min_ncc_fraction_of_median, min_ncc_margin decide which edges are accepted (see "
        "calibration and edges), with min_overlap_thickness_px, the thinnest overlap a match may imply; link_sigma_px and prior_sigma_px, the standard deviations of an edge of weight 1 and of "
-       "the stage's neighbour offset in the least-squares layout; a used edge whose residual exceeds "
-       "max(max_residual_px, residual_ratio x the mean residual) is dropped and the layout solved again"},
+       "the stage's neighbour offset in the least-squares layout; while a used edge's residual exceeds "
+       "max_residual_px and either residual_ratio x the mean residual or (as a miss of what the other edges predict, "
+       "over its redundancy) residual_ratio x the mean residual over the mean redundancy, one edge near it is dropped "
+       "(the one whose removal lowers the weighted squared residuals most) and the layout solved again"},
       {"mosaic",
        "the fused mosaic's size; tile i's top-left pixel is mosaic pixel (round(x_px) - origin_x_px, round(y_px) - "
        "origin_y_px); origin_x_um, origin_y_um: the origin in um"},
