@@ -25,7 +25,7 @@ DistributedQueue::~DistributedQueue() {
     // An exception skipped finish(): the other ranks would wait forever for this one. Abort the
     // job with this rank's number rather than hang (STYLE: never throw past a pending collective).
     std::fprintf(stderr, "annamosaic: rank %d left the work queue on an error; aborting all ranks\n", rank_);
-    MPI_Abort(comm_, 70);
+    MPI_Abort(comm_, abort_status_);
   }
   if (server_.joinable()) server_.join();
 }
@@ -45,7 +45,15 @@ void DistributedQueue::record(const std::string& batch) {
   while (start < batch.size()) {
     std::size_t nl = batch.find('\n', start);
     if (nl == std::string::npos) nl = batch.size();
-    if (nl > start) on_record_(batch.substr(start, nl - start));
+    if (nl > start) {
+      try {
+        on_record_(batch.substr(start, nl - start));
+      } catch (const std::exception& e) {
+        // Thrown in the dispatcher thread it would terminate the job: kept, and the queue closes.
+        if (record_error_.empty()) record_error_ = e.what();
+        stop_ = true;
+      }
+    }
     start = nl + 1;
   }
 }

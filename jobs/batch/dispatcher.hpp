@@ -41,6 +41,15 @@ class DistributedQueue {
   void request_stop() { stop_ = true; }
   // Per-rank count of items handed out (valid on rank 0 after finish()).
   const std::vector<std::size_t>& items_per_rank() const { return per_rank_; }
+  // The first error `on_record` threw (rank 0; empty if none). The queue caught it, so that no
+  // exception leaves the dispatcher thread, and handed out no more items from then on.
+  std::string record_error() const {
+    std::lock_guard<std::mutex> lock(record_mutex_);
+    return record_error_;
+  }
+  // The exit status MPI_Abort gives the job if this queue is destroyed before finish() (an
+  // exception left the caller's work loop): the caller says which kind of error that was.
+  void set_abort_status(int status) { abort_status_ = status; }
 
  private:
   std::optional<std::size_t> pop(int rank);
@@ -50,7 +59,10 @@ class DistributedQueue {
   int rank_ = 0, size_ = 1;
   std::vector<std::size_t> order_;
   std::size_t cursor_ = 0;
-  std::mutex queue_mutex_, record_mutex_;
+  std::mutex queue_mutex_;
+  mutable std::mutex record_mutex_;
+  std::string record_error_;
+  int abort_status_ = 4;
   std::function<void(const std::string&)> on_record_;
   std::atomic<bool> stop_{false};
   std::vector<std::size_t> per_rank_;

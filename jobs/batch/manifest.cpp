@@ -78,7 +78,7 @@ void Manifest::append(const ManifestRecord& r) {
   if (!r.extra.is_null()) j["extra"] = r.extra;
   const std::string line = json_text(j) + "\n";
   std::lock_guard<std::mutex> lock(mutex_);
-  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND, 0644);
+  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND, 0666);  // less the umask, as every output
   if (fd < 0) throw IoError(path_, std::string("cannot open manifest: ") + std::strerror(errno));
   std::string out = line;
   if (!checked_tail_) {
@@ -89,10 +89,13 @@ void Manifest::append(const ManifestRecord& r) {
     checked_tail_ = true;
   }
   const ssize_t w = ::write(fd, out.data(), out.size());
-  const int e = errno;
-  const bool ok = w == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
+  // Each call's own errno: a failed fsync must not be said with the write's (often "Success").
+  std::string why;
+  if (w < 0) why = std::strerror(errno);
+  else if (w != static_cast<ssize_t>(out.size())) why = "short write (" + std::to_string(w) + " of " + std::to_string(out.size()) + " bytes; disk full?)";
+  else if (::fsync(fd) != 0) why = std::string("fsync: ") + std::strerror(errno);
   ::close(fd);
-  if (!ok) throw IoError(path_, std::string("cannot append to manifest: ") + std::strerror(e));
+  if (!why.empty()) throw IoError(path_, "cannot append to manifest: " + why);
 }
 
 std::size_t Manifest::set_aside_damaged_lines() {

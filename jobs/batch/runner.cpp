@@ -16,6 +16,7 @@
 #include "batch/manifest.hpp"
 #include "batch/repeated_warnings.hpp"
 #include "batch/signals.hpp"
+#include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
@@ -228,59 +229,75 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     if (gave_up || write_failed) return std::nullopt;
     return queue.next(take_pending());
   };
-  tbb::parallel_pipeline(
-      opt.in_flight,
-      tbb::make_filter<void, std::shared_ptr<FovWork>>(tbb::filter_mode::serial_in_order,
-                                                       [&](tbb::flow_control& fc) -> std::shared_ptr<FovWork> {
-                                                         const auto item = next_item();
-                                                         if (!item) {
-                                                           fc.stop();
-                                                           return nullptr;
-                                                         }
-                                                         ++mine;
-                                                         auto w = std::make_shared<FovWork>();
-                                                         w->entry = fovs[*item];
-                                                         return w;
-                                                       }) &
-          tbb::make_filter<std::shared_ptr<FovWork>, std::shared_ptr<FovWork>>(
-              tbb::filter_mode::parallel,
-              [&](std::shared_ptr<FovWork> w) {
-                const auto t0 = Clock::now();
-                auto prepared = prepare_fov(w->entry, campaign, opt.fov);
-                begin_reconstruction(*prepared, reconstruct, campaign.switch_id, opt.fov);
-                add_busy(t0);
-                return std::shared_ptr<FovWork>(std::move(prepared));
-              }) &
-          tbb::make_filter<std::shared_ptr<FovWork>, std::shared_ptr<FovWork>>(
-              tbb::filter_mode::serial_out_of_order,
-              [&](std::shared_ptr<FovWork> w) {
-                const auto t0 = Clock::now();
-                run_reconstruction_networks(*w);
-                if (!w->anet_failed) {
-                  if (w->job) anet_failures_in_a_row = 0;
-                } else if (++anet_failures_in_a_row >= kAnetFailuresToGiveUp && !gave_up.exchange(true)) {
-                  spdlog::error("rank {}: the A-net failed on {} FoVs in a row (last: FoV {}: {}); this rank takes no "
-                                "more FoVs ({})",
-                                rank, kAnetFailuresToGiveUp, w->entry.id, w->reason,
-                                w->anet_out_of_memory ? "out of memory" : "the device may be lost");
-                }
-                add_busy(t0);
-                return w;
-              }) &
-          tbb::make_filter<std::shared_ptr<FovWork>, void>(tbb::filter_mode::parallel, [&](std::shared_ptr<FovWork> w) {
-            const auto t0 = Clock::now();
-            end_reconstruction(*w);
-            std::string rec = finish_fov(*w, opt.out_dir, rank);
-            if (!w->write_error.empty() && !write_failed.exchange(true))
-              spdlog::error("rank {}: cannot write the result of FoV {} ({}): this rank takes no more FoVs", rank,
-                            w->entry.id, w->write_error);
-            add_busy(t0);
-            std::lock_guard<std::mutex> lock(pending_mutex);
-            pending.push_back(std::move(rec));
-          }));
+  try {
+    tbb::parallel_pipeline(
+        opt.in_flight,
+        tbb::make_filter<void, std::shared_ptr<FovWork>>(tbb::filter_mode::serial_in_order,
+                                                         [&](tbb::flow_control& fc) -> std::shared_ptr<FovWork> {
+                                                           const auto item = next_item();
+                                                           if (!item) {
+                                                             fc.stop();
+                                                             return nullptr;
+                                                           }
+                                                           ++mine;
+                                                           auto w = std::make_shared<FovWork>();
+                                                           w->entry = fovs[*item];
+                                                           return w;
+                                                         }) &
+            tbb::make_filter<std::shared_ptr<FovWork>, std::shared_ptr<FovWork>>(
+                tbb::filter_mode::parallel,
+                [&](std::shared_ptr<FovWork> w) {
+                  const auto t0 = Clock::now();
+                  auto prepared = prepare_fov(w->entry, campaign, opt.fov);
+                  begin_reconstruction(*prepared, reconstruct, campaign.switch_id, opt.fov);
+                  add_busy(t0);
+                  return std::shared_ptr<FovWork>(std::move(prepared));
+                }) &
+            tbb::make_filter<std::shared_ptr<FovWork>, std::shared_ptr<FovWork>>(
+                tbb::filter_mode::serial_out_of_order,
+                [&](std::shared_ptr<FovWork> w) {
+                  const auto t0 = Clock::now();
+                  run_reconstruction_networks(*w);
+                  if (!w->anet_failed) {
+                    if (w->job) anet_failures_in_a_row = 0;
+                  } else if (++anet_failures_in_a_row >= kAnetFailuresToGiveUp && !gave_up.exchange(true)) {
+                    spdlog::error("rank {}: the A-net failed on {} FoVs in a row (last: FoV {}: {}); this rank takes no "
+                                  "more FoVs ({})",
+                                  rank, kAnetFailuresToGiveUp, w->entry.id, w->reason,
+                                  w->anet_out_of_memory ? "out of memory" : "the device may be lost");
+                  }
+                  add_busy(t0);
+                  return w;
+                }) &
+            tbb::make_filter<std::shared_ptr<FovWork>, void>(tbb::filter_mode::parallel, [&](std::shared_ptr<FovWork> w) {
+              const auto t0 = Clock::now();
+              end_reconstruction(*w);
+              std::string rec = finish_fov(*w, opt.out_dir, rank);
+              if (!w->write_error.empty() && !write_failed.exchange(true))
+                spdlog::error("rank {}: cannot write the result of FoV {} ({}): this rank takes no more FoVs", rank,
+                              w->entry.id, w->write_error);
+              add_busy(t0);
+              std::lock_guard<std::mutex> lock(pending_mutex);
+              pending.push_back(std::move(rec));
+            }));
+  } catch (const std::exception& e) {
+    // With several ranks the queue's destructor aborts them all (the others would wait for this
+    // one forever), before main could say why: said here, and with which exit status.
+    if (size > 1)
+      spdlog::error("rank {}: {}: aborting all ranks (the FoVs recorded so far are kept; rerun to resume)", rank, error_text(e));
+    const bool io = dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e);
+    queue.set_abort_status(dynamic_cast<const InputError*>(&e) ? 2 : io ? 3 : 4);
+    throw;
+  }
   const double finish_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   queue.finish(take_pending());
   if (progress) progress->finish();
+  // Rank 0 could not record a FoV (the manifest's disk full, say): the queue handed out no more
+  // FoVs, and this rank counts as one whose results could not be written.
+  if (const std::string e = queue.record_error(); !e.empty()) {
+    spdlog::error("rank 0: cannot record FoV results: {}: no more FoVs were handed out", e);
+    write_failed = true;
+  }
   for (const std::string& line : repeated.summary()) spdlog::warn("{}", line);
 
   // Load balance: per-rank FoV count, busy time, finish time.

@@ -142,8 +142,10 @@ std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std:
       const double v = static_cast<double>(s[x]) * scale;
       if (std::isnan(v)) {
         d[x] = 0;
-      } else if (v < -0.5) {
-        d[x] = 0, ++clamped;
+      } else if (v < 0.5) {
+        // Not lround: it takes -0.5 to -1, which wraps to 65535 in 16 bits.
+        d[x] = 0;
+        clamped += v < -0.5;
       } else if (v >= 65535.5) {
         d[x] = 65535, ++clamped;
       } else {

@@ -2,7 +2,7 @@
 // Block-wise fusion of placed tiles into the mosaic, fed to a BlockSink.
 //
 // Placement: tile positions (mosaic px, from the layout) are rounded to whole pixels, relative
-// to origin = floor(min position): at most 0.5 px (10 nm at 20 nm/px) misplacement, below the
+// to origin = the smallest rounded position (as layout.json says it): at most 0.5 px (10 nm at 20 nm/px) misplacement, below the
 // localization precision, and no resampling blur that would differ from tile to tile.
 // Blending (per output pixel, over the tiles covering it, in tile-index order):
 //  - Linear (feather): weight wx(x) * wy(y), w(x) = min(1, d / feather_px), d = distance of the

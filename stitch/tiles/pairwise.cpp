@@ -596,14 +596,20 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       std::vector<std::size_t> ready;
       for (std::size_t j = 0; j < jobs.size(); ++j)
         if (mine[j] && !jobs[j].done && job_row[j] <= row && jobs[j].sa && jobs[j].sb) ready.push_back(j);
-      tbb::parallel_for(std::size_t{0}, ready.size(), [&](std::size_t i) {
-        Job& job = jobs[ready[i]];
-        job.result = register_strips(*job.sa, *job.sb, job.g, sig, opt.pc, search_px, opt.min_ncc_margin);
-        job.sa.reset();
-        job.sb.reset();
-        job.done = true;
-        if (job.result_slot >= 0 && progress) progress();
-      });
+      try {
+        tbb::parallel_for(std::size_t{0}, ready.size(), [&](std::size_t i) {
+          Job& job = jobs[ready[i]];
+          job.result = register_strips(*job.sa, *job.sb, job.g, sig, opt.pc, search_px, opt.min_ncc_margin);
+          job.sa.reset();
+          job.sb.reset();
+          job.done = true;
+          if (job.result_slot >= 0 && progress) progress();
+        });
+      } catch (...) {
+        if (!shared) throw;
+        local_error = std::current_exception();  // as for loading: after the exchange
+        break;
+      }
     }
     if (shared) {
       // Everyone's results (and errors) everywhere: slot 0 counts the processes that failed,

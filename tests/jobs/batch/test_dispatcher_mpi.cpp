@@ -69,3 +69,33 @@ TEST(DistributedQueue, StopHandsOutNothingMore) {
     EXPECT_EQ(got, 0u);
   }
 }
+
+TEST(DistributedQueue, ARecordThatCannotBeKeptClosesTheQueueAndIsReported) {
+  // Rank 0 appends every record to the manifest; when that fails (a full disk), the error must
+  // not escape the dispatcher thread (std::terminate) but close the queue and be reported.
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const std::size_t n = 40;
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::size_t kept = 0;
+  DistributedQueue q(MPI_COMM_WORLD, order, [&](const std::string&) {
+    if (kept == 3) throw std::runtime_error("manifest.jsonl: cannot append to manifest: No space left on device");
+    ++kept;
+  });
+  std::size_t got = 0;
+  std::string rec;
+  while (q.next(std::exchange(rec, std::string()))) {
+    ++got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    rec = "record";
+  }
+  q.finish(rec);
+  if (rank == 0) {
+    EXPECT_EQ(kept, 3u);
+    EXPECT_NE(q.record_error().find("No space left on device"), std::string::npos) << q.record_error();
+    std::size_t handed = 0;
+    for (auto c : q.items_per_rank()) handed += c;
+    EXPECT_LT(handed, n);  // nothing more went out once a record could not be kept
+  }
+}

@@ -323,6 +323,15 @@ TEST(Fusion, QuantisationClampsAndCounts) {
   EXPECT_EQ(out(1, 0), 0);
   EXPECT_EQ(out(2, 0), 65535);
   EXPECT_EQ(out(3, 0), 0);
+  // Exactly -0.5 after scaling rounds to 0 (lround would give -1, stored as 65535); -0.5 is
+  // within rounding of 0, so not counted as clamped.
+  ImageF edge(3, 1);
+  edge(0, 0) = -0.5f, edge(1, 0) = -0.25f, edge(2, 0) = 0.25f;
+  ImageU16 q(3, 1);
+  EXPECT_EQ(quantise_u16(edge.view(), 1.0, q.view()), 0u);
+  EXPECT_EQ(q(0, 0), 0);
+  EXPECT_EQ(q(1, 0), 0);
+  EXPECT_EQ(q(2, 0), 0);
   EXPECT_THROW(parse_blend_mode("average"), std::exception);
   EXPECT_EQ(parse_blend_mode("max"), BlendMode::Max);
 }
