@@ -23,6 +23,7 @@
 #include "core/input_file.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
+#include "sim/grid.hpp"
 #include "tiles/pairwise.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -73,6 +74,11 @@ std::string expand_pattern(const std::string& pattern, int id) {
 CampaignInfo read_campaign(const std::string& dir) {
   const std::string path = dir + "/campaign.ini";
   auto kv = read_ini_section(path, "campaign");
+  const auto given = kv;  // for the line of a key after get() took it
+  const auto line_of = [&](const char* key) -> std::int64_t {
+    const auto it = given.find(key);
+    return it == given.end() ? 0 : it->second.second;
+  };
   CampaignInfo c;
   c.dir = dir;
   auto get = [&](const char* key, auto& dst, bool required) {
@@ -152,7 +158,24 @@ CampaignInfo read_campaign(const std::string& dir) {
   get("order", order, false);
   if (!kv.empty()) throw InputError(path, "unknown key '" + kv.begin()->first + "' in [campaign]", kv.begin()->second.second);
   if (c.rows < 1 || c.cols < 1) throw InputError(path, "rows and cols must be >= 1");
-  if (!(c.fov_um > 0)) throw InputError(path, "fov-um must be > 0");
+  // As init-campaign and simulate refuse them: past these the run would fail late (the QC report
+  // of a 100,000 x 100,000 grid) or silently (an overlap as wide as the FoV blends to nothing).
+  if (const long long n = static_cast<long long>(c.rows) * c.cols; n > kMaxGridFovs)
+    throw InputError(path, fmt::format("rows x cols = {} x {} = {} FoVs, more than the {} a campaign may have", c.rows, c.cols, n,
+                                       kMaxGridFovs), line_of("rows"));
+  if (!(c.fov_um > 0) || c.fov_um > kMaxFovUm)
+    throw InputError(path, fmt::format("fov-um must be > 0 and at most {:g} (um: a FoV's edge at the sample), not {:g}", kMaxFovUm, c.fov_um),
+                     line_of("fov-um"));
+  if (!(c.overlap_um >= 0) || !(c.overlap_um < c.fov_um))
+    throw InputError(path, fmt::format("overlap-um must be >= 0 and less than fov-um ({:g} um), not {:g} (um, not nm or pixels)",
+                                       c.fov_um, c.overlap_um), line_of("overlap-um"));
+  if (c.camera_pixel_nm_given && !(c.camera_pixel_nm > 0 && std::isfinite(c.camera_pixel_nm)))
+    throw InputError(path, fmt::format("camera-pixel-nm must be > 0 (the camera pixel at the sample, in nm: often 100-160), not {:g}",
+                                       c.camera_pixel_nm), line_of("camera-pixel-nm"));
+  if (c.frames < 0) throw InputError(path, fmt::format("frames must be >= 0 (0: unknown), not {}", c.frames), line_of("frames"));
+  if (!order.empty() && order != "raster" && order != "snake")
+    throw InputError(path, "order must be raster or snake (how the FoVs were acquired; said, not used), not '" + order + "'",
+                     line_of("order"));
   return c;
 }
 

@@ -232,6 +232,14 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
       w->widefield_registered = !w->failed && !w->widefield_without_structure && !w->widefield_unregistered;
       w->timings["register_s"] = since(t0);
+    } catch (const IoError& e) {
+      // Not read at all (permissions, an I/O error): the environment's fault, not the data's. The
+      // FoV fails, so that a rerun redoes it once that is fixed ("ignored", it would stay done
+      // without its widefield: the file's stamp does not change with its permissions).
+      const std::string why = std::string("its widefield could not be read: ") + e.what();
+      w->reason = w->failed ? w->reason + "; " + why : why;
+      w->failed = true;
+      r.widefield = ImageF();
     } catch (const std::exception& e) {
       // A broken widefield does not fail the FoV if the localizations are fine.
       if (w->failed) w->reason += "; " + std::string(e.what());

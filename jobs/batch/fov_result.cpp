@@ -239,7 +239,13 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     write_attr(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, r.wf_confidence, path);
     write_attr(root.get(), "error_score", H5T_NATIVE_DOUBLE, r.error_score, path);
     write_str_attr(root.get(), "status", r.status, path);
-    write_str_attr(root.get(), "reason", r.reason, path);
+    // HDF5 keeps an attribute in its object header (64 KiB at most): a reason that long (one
+    // quoting a huge path) is cut here; manifest.jsonl has it whole.
+    constexpr std::size_t kMaxReasonBytes = 16384;
+    write_str_attr(root.get(), "reason",
+                   r.reason.size() <= kMaxReasonBytes ? r.reason
+                                                      : r.reason.substr(0, kMaxReasonBytes) + "... (cut: manifest.jsonl has it whole)",
+                   path);
     write_str_attr(root.get(), "inference", r.inference, path);
     write_str_attr(root.get(), "software", "annamosaic " + annamosaic_version(), path);
     check(H5Fflush(f, H5F_SCOPE_GLOBAL), path, "cannot flush");

@@ -1,6 +1,7 @@
 #include "batch/output_lock.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,8 +27,25 @@ std::string holder_line(int fd, const std::string& fallback) {
 
 OutputLock::OutputLock(const std::string& out_dir) {
   const std::string path = out_dir + "/.annamosaic.lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw IoError(path, std::string("cannot create the output folder's lock file: ") + std::strerror(errno));
+  // 0666 less the umask, as every other output: a group's shared output folder must stay
+  // resumable by each of its members.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd_ < 0) {
+    const int e = errno;
+    if (e == EACCES || e == EPERM || e == EROFS) {
+      // Someone else's folder (or a read-only one): say so, and whether a run of theirs is on.
+      std::string holder_error;
+      const auto holder = output_lock_holder(out_dir, &holder_error);
+      struct stat st {};
+      const bool known = ::stat(out_dir.c_str(), &st) == 0;
+      throw IoError(out_dir, std::string("not writable here (") + std::strerror(e) + " on .annamosaic.lock" +
+                                 (known && st.st_uid != ::geteuid() ? "; the folder belongs to uid " + std::to_string(st.st_uid) : "") +
+                                 (holder ? "; a run is writing it now: " + *holder : "") +
+                                 "): choose another --output, or have its owner make it writable for you (for a group: "
+                                 "chmod -R g+w, and g+s on its folders)");
+    }
+    throw IoError(path, std::string("cannot create the output folder's lock file: ") + std::strerror(e));
+  }
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;

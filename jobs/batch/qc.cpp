@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/numeric.hpp"
 #include "imageio/png_preview.hpp"
+#include "imgproc/text_rgb.hpp"
 #include "register/widefield_registration.hpp"
 
 namespace annamosaic {
@@ -42,28 +43,57 @@ std::pair<double, double> finite_range(const std::vector<double>& values) {
 
 }  // namespace
 
-std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<double>& values,
-                                       const std::vector<bool>& failed, int cell) {
-  const int W = cols * cell, H = rows * cell;
-  std::vector<std::uint8_t> rgb(static_cast<std::size_t>(W) * H * 3, 255);
+RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const std::vector<bool>& failed, int cell,
+                   const HeatMapLegend& legend) {
   const auto [lo, hi] = finite_range(values);
+  const int grid_w = cols * cell, grid_h = rows * cell;
+  // The legend below the grid: its title, a colour bar labelled at both ends (and the middle),
+  // and what grey and a red cross mean, at twice the font's size (the picture widens for it).
+  const int scale = 2, line = (kGlyphHeightPx + 3) * scale, margin = 4 * scale;
+  const std::string lo_text = std::isfinite(lo) ? legend.label(lo) : "", hi_text = std::isfinite(hi) ? legend.label(hi) : "";
+  const std::string mid_text = std::isfinite(lo) && hi > lo ? legend.label((lo + hi) / 2) : "";
+  const std::string none_text = "no data", failed_text = "failed";
+  const int bar_w = std::max(100 * scale, text_width_px(lo_text + "  " + mid_text + "  " + hi_text, scale));
+  const int swatch = kGlyphHeightPx * scale;
+  const int key_w = 2 * (swatch + margin) + text_width_px(none_text + "  " + failed_text, scale) + margin;
+  const int legend_w = 2 * margin + std::max({text_width_px(legend.title, scale), bar_w, key_w});
+  const int W = std::max(grid_w, legend_w), H = grid_h + margin + 4 * line + margin;
+  RgbCanvas canvas(W, H, 255);
+  const std::array<std::uint8_t, 3> grey{128, 128, 128}, red{255, 0, 0}, ink{0, 0, 0};
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) {
       const std::size_t i = static_cast<std::size_t>(r) * cols + c;
       const double v = values[i];
-      std::array<std::uint8_t, 3> col = std::isfinite(v) ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5)
-                                                         : std::array<std::uint8_t, 3>{128, 128, 128};
-      for (int y = 0; y < cell; ++y)
-        for (int x = 0; x < cell; ++x) {
-          const bool border = x == 0 || y == 0;
+      const std::array<std::uint8_t, 3> col = std::isfinite(v) ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5) : grey;
+      for (int y = 1; y < cell; ++y)  // row and column 0 of a cell stay white: the grid lines
+        for (int x = 1; x < cell; ++x) {
           const bool cross = failed[i] && (std::abs(x - y) <= 1 || std::abs(x + y - cell + 1) <= 1);
-          std::uint8_t* p = &rgb[(static_cast<std::size_t>(r * cell + y) * W + c * cell + x) * 3];
-          if (border) p[0] = p[1] = p[2] = 255;
-          else if (cross) p[0] = 255, p[1] = 0, p[2] = 0;  // failed: red cross
-          else p[0] = col[0], p[1] = col[1], p[2] = col[2];
+          canvas.set(c * cell + x, r * cell + y, cross ? red : col);
         }
     }
-  return rgb;
+  int y = grid_h + margin;
+  draw_text(canvas, margin, y, legend.title, ink, scale);
+  y += line;
+  if (std::isfinite(lo)) {
+    for (int x = 0; x < bar_w; ++x) canvas.fill_rect(margin + x, y, 1, line - 2 * scale, ramp(hi > lo ? x / double(bar_w - 1) : 0.5));
+    y += line;
+    draw_text(canvas, margin, y, lo_text, ink, scale);
+    if (!mid_text.empty()) draw_text(canvas, margin + (bar_w - text_width_px(mid_text, scale)) / 2, y, mid_text, ink, scale);
+    if (hi > lo) draw_text(canvas, margin + bar_w - text_width_px(hi_text, scale), y, hi_text, ink, scale);
+  } else {
+    y += line;
+  }
+  y += line;
+  int x = margin;
+  canvas.fill_rect(x, y, swatch, swatch, grey);
+  x += swatch + margin;
+  draw_text(canvas, x, y, none_text, ink, scale);
+  x += text_width_px(none_text + "  ", scale);
+  canvas.fill_rect(x, y, swatch, swatch, {255, 255, 255});
+  for (int k = 0; k < swatch; ++k) canvas.set(x + k, y + k, red), canvas.set(x + swatch - 1 - k, y + k, red);
+  x += swatch + margin;
+  draw_text(canvas, x, y, failed_text, ink, scale);
+  return canvas;
 }
 
 QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, const std::vector<FovEntry>& fovs,
@@ -321,12 +351,17 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
 
   const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
   std::error_code ec;
+  const auto write_heat_map = [&](const std::string& path, const RgbCanvas& m) { write_png_rgb(path, m.width, m.height, m.rgb); };
   if (error_heatmap)
-    write_png_rgb(qc + "/heatmap_error.png", c.cols * cell_px, c.rows * cell_px, heat_map_rgb(c.rows, c.cols, err, failed, cell_px));
+    write_heat_map(qc + "/heatmap_error.png",
+                   heat_map(c.rows, c.cols, err, failed, cell_px,
+                            {"error-map score per fov", [](double v) { return fmt::format("{:.3g}", v); }}));
   else
     fs::remove(qc + "/heatmap_error.png", ec);  // an earlier run's, of other FoV results
-  write_png_rgb(qc + "/heatmap_localizations.png", c.cols * cell_px, c.rows * cell_px,
-                heat_map_rgb(c.rows, c.cols, locs, failed, cell_px));
+  write_heat_map(qc + "/heatmap_localizations.png",
+                 heat_map(c.rows, c.cols, locs, failed, cell_px,
+                          {"localizations per fov (log scale)",
+                           [](double v) { return fmt::format("{:.0f}", std::pow(10.0, v) - 1); }}));
 
   const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
   const QcOverview& ov = overview ? *overview : own;

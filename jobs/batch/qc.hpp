@@ -5,9 +5,11 @@
 //                              stitching residuals (from layout.json when present); summary;
 //                              "flags": why a FoV should be distrusted; the heat maps' ranges
 //   heatmap_error.png          one cell per FoV (grid layout): error-map score, failed FoVs
-//                              crossed out, missing ones grey
-//   heatmap_localizations.png  the same for log10(localizations)
+//                              crossed out, missing ones grey; a legend (colour bar with its
+//                              values) below
+//   heatmap_localizations.png  the same for localizations (colours on a log scale)
 //   overview_reconstruction.png / overview_error.png: the per-FoV results placed on the grid
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "batch/campaign.hpp"
 #include "batch/manifest.hpp"
 #include "core/image.hpp"
+#include "imgproc/text_rgb.hpp"
 
 namespace annamosaic {
 
@@ -51,8 +54,16 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& campai
                           const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
                           const QcOverview* overview = nullptr);
 
-// RGB heat map of one value per grid cell (NaN = missing, grey); `failed` cells are crossed out.
-std::vector<std::uint8_t> heat_map_rgb(int rows, int cols, const std::vector<double>& values,
-                                       const std::vector<bool>& failed, int cell_px);
+// A heat map's legend: what its values are, and how a value is written at the colour bar.
+struct HeatMapLegend {
+  std::string title;
+  std::function<std::string(double)> label;
+};
+
+// Heat map of one value per grid cell (cell_px square; NaN = missing, grey; `failed` cells crossed
+// out in red), with its legend below: the title, a colour bar labelled with the values at its
+// ends and middle, and the meaning of grey and of the cross.
+RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const std::vector<bool>& failed, int cell_px,
+                   const HeatMapLegend& legend);
 
 }  // namespace annamosaic

@@ -33,6 +33,9 @@ std::vector<double> parse_list(const std::string& spec) {
       throw UsageError("--n '" + spec + "': expected comma-separated numbers");
     }
     if (!(v.back() >= 2)) throw UsageError("--n: every n must be >= 2");
+    // Past that a field holds more localizations than any acquisition of it (a dense one of the
+    // default 10 um field has ~1e6), and simulating them takes hours and gigabytes.
+    if (v.back() > 1e7) throw UsageError("--n: at most 1e7 localizations per field, not " + item);
   }
   if (std::adjacent_find(v.begin(), v.end(), std::greater_equal<double>()) != v.end())
     throw UsageError("--n: values must increase (each n once)");
@@ -188,8 +191,9 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   } else {
     o.field_px = vm["field-px"].as<std::size_t>();
     o.fields = vm["fields"].as<int>();
-    if (o.field_px < kMsSsimMinSidePx || o.fields <= 0)
-      throw UsageError(fmt::format("--field-px must be >= {} (MS-SSIM scales) and --fields > 0", kMsSsimMinSidePx));
+    if (o.field_px < kMsSsimMinSidePx || o.field_px > 8192 || o.fields <= 0)
+      throw UsageError(fmt::format("--field-px must be {} to 8192 (MS-SSIM scales; 164 um at 20 nm) and --fields > 0",
+                                   kMsSsimMinSidePx));
     if (vm.count("n")) o.n_values = parse_list(vm["n"].as<std::string>());
     auto& s = o.sim;
     s.specimen.structure = parse_structure(vm["structure"].as<std::string>());

@@ -68,7 +68,9 @@ int run_render(const Command& self, const po::variables_map& vm) {
   const Field field = vm.count("field-nm") ? parse_field(vm["field-nm"].as<std::string>()) : bounding_field(stats, pixel_nm);
   const std::size_t W = field_width_px(field, pixel_nm), H = field_height_px(field, pixel_nm);
   if (W == 0 || H == 0) throw InputError(input, "nothing to render: the table has no localizations");
-  if (W * H > (std::size_t{1} << 32)) {
+  // Past 4 gigapixels, or an edge past 2^20 px (21 mm at 20 nm: no field of view is that wide,
+  // while a thin strip of 5e8 x 1 px passed the area test and then took gigabytes).
+  if (W * H > (std::size_t{1} << 32) || W > (std::size_t{1} << 20) || H > (std::size_t{1} << 20)) {
     if (vm.count("field-nm"))
       throw UsageError("--field-nm gives an image of " + std::to_string(W) + " x " + std::to_string(H) +
                        " px, too large; use a smaller field or a larger --pixel-nm");

@@ -16,6 +16,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -58,6 +59,14 @@ struct MpiSession {
     int init = 0;
     MPI_Initialized(&init);
     if (!init) {
+      // Open MPI keeps its session files in $TMPDIR (unless orte_tmpdir_base says otherwise) and
+      // fails there with some fifty lines of its internals and exit 1: said first, plainly.
+      if (const char* t = std::getenv("TMPDIR"); t && !std::getenv("OMPI_MCA_orte_tmpdir_base")) {
+        std::error_code ec;
+        if (!*t || !std::filesystem::is_directory(t, ec) || ::access(t, W_OK | X_OK) != 0)
+          throw IoError(std::string("TMPDIR=") + t, "not a folder this user can write: Open MPI keeps its session files "
+                                                    "there; set TMPDIR to one (or unset it, for /tmp)");
+      }
       int provided = 0;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
       owner = true;
@@ -628,8 +637,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     if (!s.write_failed_ranks.empty()) {
       // Full disk, quota, read-only: nothing to stitch from, and each further FoV is lost work.
       if (rank == 0)
-        spdlog::error("FoV results could not be written on rank(s) {} (the reason is in manifest.jsonl and above): the "
-                      "run stopped; make room in {} and rerun to resume (exit 3)",
+        spdlog::error("FoV results could not be written on rank(s) {} (the reason is above): the run stopped; fix that "
+                      "(room on the disk, a quota, permissions of {}) and rerun to resume (exit 3)",
                       fmt::join(s.write_failed_ranks, ", "), out);
       return 3;
     }
@@ -879,6 +888,7 @@ Command run_command() {
         ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing; with --stage all the stitch stage waits for every FoV: exit 75, a rerun carries on)")
         ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
+        ("cache-mb", po::value<std::size_t>()->default_value(1024), "tile cache of the fusion, per rank (tiles leave it after their last block; never below what one block row needs)")
         ("mosaic-deflate", po::value<int>()->default_value(2),
          "deflate level of mosaic.ims chunks, 1..9 (libdeflate: 1 fastest, higher smaller and slower)")
         ("search-um", double_default(2.5), "stage error covered by tile registration (per axis)")

@@ -6,10 +6,12 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "anet/model_file.hpp"
 #include "cli/options.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace annamosaic::cli {
 namespace fs = std::filesystem;
@@ -42,6 +44,11 @@ std::vector<std::string> model_search_dirs() {
 std::string resolve_model(const std::string& name) {
   std::error_code ec;
   if (fs::exists(name, ec)) return name;
+  // A folder on its path that this user cannot enter: not "not found".
+  const auto denied = [](const std::error_code& e) {
+    return e == std::errc::permission_denied || e == std::errc::operation_not_permitted;
+  };
+  if (denied(ec)) throw IoError(name, "cannot look the model file up: " + ec.message() + " (a folder on its path you cannot enter)");
   const std::string here = fs::current_path(ec).string();
   if (name.find('/') != std::string::npos)
     throw UsageError("--model " + name + ": file not found" +
@@ -49,13 +56,27 @@ std::string resolve_model(const std::string& name) {
                      "; a bare name such as anet-microtubules-ngf16.h5 is also looked for in $ANNAMOSAIC_MODELS and the "
                      "models folder annamosaic was built or installed with");
   const std::vector<std::string> dirs = model_search_dirs();
+  // Folders this user cannot search are said: a same-named model found further on is not the
+  // one in the folder the user set up.
+  std::vector<std::string> unsearchable;
+  const auto found = [&](const fs::path& p) {
+    if (!unsearchable.empty())
+      spdlog::warn("model folder(s) {} cannot be searched: using {}", fmt::join(unsearchable, ", "), p.string());
+    return p.string();
+  };
   // The first file of that name (a folder of that name in an earlier place does not hide it).
+  for (const auto& d : dirs) {
+    std::error_code e;
+    if (const fs::path p = fs::path(d) / name; fs::is_regular_file(p, e)) return found(p);
+    if (denied(e)) unsearchable.push_back(d + " (" + e.message() + ")");
+  }
   for (const auto& d : dirs)
-    if (const fs::path p = fs::path(d) / name; fs::is_regular_file(p, ec)) return p.string();
-  for (const auto& d : dirs)
-    if (const fs::path p = fs::path(d) / name; fs::exists(p, ec)) return p.string();  // said by its reader
+    if (const fs::path p = fs::path(d) / name; fs::exists(p, ec)) return found(p);  // said by its reader
   std::string where = "the working folder " + here;
   for (const auto& d : dirs) where += ", " + d;
+  if (!unsearchable.empty())
+    throw IoError("--model " + name, "not found, and folder(s) " + fmt::format("{}", fmt::join(unsearchable, ", ")) +
+                                         " cannot be searched by this user (searched: " + where + ")");
   throw UsageError("--model " + name + ": file not found in " + where +
                    "; give its path, or set ANNAMOSAIC_MODELS to the folder(s) holding it (':' between folders)");
 }

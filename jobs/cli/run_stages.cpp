@@ -964,6 +964,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   FuseOptions fo;
   fo.mode = parse_blend_mode(vm["blend"].as<std::string>());
   fo.feather_px = campaign.overlap_um * 1000.0 / pixel_nm;
+  fo.cache_mb = vm["cache-mb"].as<std::size_t>();
   fo.rank = static_cast<std::size_t>(rank);
   fo.ranks = static_cast<std::size_t>(size);
   fo.stop_requested = stop_requested;  // mpirun and srun signal every rank

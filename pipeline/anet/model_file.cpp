@@ -4,7 +4,10 @@
 #include <cmath>
 #include <hdf5.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -232,6 +235,9 @@ ModelFile read_impl(const std::string& path, bool with_arrays) {
   std::error_code ec;
   require_regular_file(path, "model");
   if (!std::filesystem::exists(path, ec)) throw IoError(path, "model file does not exist");
+  // Unreadable (permissions) is the environment's fault, said so: HDF5 would call it "not HDF5".
+  if (std::ifstream probe(path, std::ios::binary); !probe)
+    throw IoError(path, std::string("cannot read the model file: ") + std::strerror(errno));
   if (H5Fis_hdf5(path.c_str()) <= 0) r.fail("not an HDF5 file (an A-net model file is HDF5; truncated or wrong file?)");
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) r.fail("cannot open as HDF5 (truncated?): " + h5::error_text());
@@ -260,7 +266,20 @@ ModelFile read_impl(const std::string& path, bool with_arrays) {
   if (n.ngf <= 0 || n.ndf <= 0 || n.q_nf <= 0 || n.in_channels <= 0)
     r.fail("architecture attributes must be positive (ngf " + std::to_string(n.ngf) + ", ndf " + std::to_string(n.ndf) +
            ", q_nf " + std::to_string(n.q_nf) + ", in_channels " + std::to_string(n.in_channels) + ")");
+  // Far past any trained A-net (the paper's has ngf 64): such a file is damaged, and building its
+  // network would try to allocate terabytes before the weights' shapes are checked.
+  constexpr int kMaxWidth = 4096;
+  if (n.ngf > kMaxWidth || n.ndf > kMaxWidth || n.q_nf > kMaxWidth || n.in_channels > 64)
+    r.fail("architecture attributes out of range (ngf " + std::to_string(n.ngf) + ", ndf " + std::to_string(n.ndf) + ", q_nf " +
+           std::to_string(n.q_nf) + ", in_channels " + std::to_string(n.in_channels) + "; widths at most " +
+           std::to_string(kMaxWidth) + ", in_channels at most 64): a damaged model file?");
   m.data.pixel_nm = r.attr_double(root, "pixel_nm");
+  if (!(m.data.pixel_nm >= 1 && m.data.pixel_nm <= 1000)) {
+    std::ostringstream v;
+    v << m.data.pixel_nm;
+    r.fail("pixel_nm " + v.str() + " is not a super-resolution pixel (1-1000 nm; the models here are trained at 20 nm): a "
+           "damaged model file?");
+  }
   m.data.target_quantile = r.attr_double(root, "target_quantile");
   for (const char* gname : {"provenance", "scalars"}) {
     if (H5Lexists(root, gname, H5P_DEFAULT) <= 0) continue;

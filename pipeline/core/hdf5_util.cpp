@@ -57,6 +57,10 @@ std::string error_text() {
                                                                      : descs.front() + " (cause: " + descs.back() + ")";
   for (auto& c : s)
     if (c == '\n') c = ' ';  // HDF5's I/O messages embed ctime() text
+  // HDF5 locks a file it opens: for writing, no one else may open it at all.
+  if (s.find("unable to lock file") != std::string::npos)
+    s += " (another process has the file open for writing, a viewer or a script?: close it there; on a file system "
+         "without locks, HDF5_USE_FILE_LOCKING=FALSE)";
   return s;
 }
 

@@ -57,6 +57,13 @@ LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& op
   if (H5Sget_simple_extent_ndims(fspace.get()) != 1) throw InputError(path, "/locs is not one-dimensional");
   hsize_t n = 0;
   H5Sget_simple_extent_dims(fspace.get(), &n, nullptr);
+  // Rows declared but never written read as the fill value (frame 0 at 0, 0): a file whose
+  // writing was cut short, taken whole, would be that many invented localizations.
+  H5D_space_status_t space = H5D_SPACE_STATUS_ERROR;
+  if (n > 0 && H5Dget_space_status(ds.get(), &space) >= 0 && space != H5D_SPACE_STATUS_ALLOCATED)
+    throw InputError(path, "/locs declares " + std::to_string(n) + " rows, but " +
+                               (space == H5D_SPACE_STATUS_NOT_ALLOCATED ? "none" : "only some") +
+                               " of them were ever written (the rest would read as zeros): was its writing cut short?");
 
   LocTable t;
   t.frame.reserve(n);

@@ -16,12 +16,19 @@
 
 namespace annamosaic {
 
-std::size_t field_width_px(const Field& f, double pixel_nm) {
-  return static_cast<std::size_t>(std::max(0.0, std::ceil(f.width_nm / pixel_nm - 1e-9)));
+namespace {
+// Clamped below 2^52 px (a cast of a larger double, or of inf, to an integer is undefined: a
+// table with a coordinate of 1e300 nm came out as 0 px, "nothing to render"): callers' size
+// checks then see how large it is.
+std::size_t edge_px(double nm, double pixel_nm) {
+  const double px = std::ceil(nm / pixel_nm - 1e-9);
+  if (!(px > 0)) return 0;  // NaN too
+  return static_cast<std::size_t>(std::min(px, 4503599627370496.0));
 }
-std::size_t field_height_px(const Field& f, double pixel_nm) {
-  return static_cast<std::size_t>(std::max(0.0, std::ceil(f.height_nm / pixel_nm - 1e-9)));
-}
+}  // namespace
+
+std::size_t field_width_px(const Field& f, double pixel_nm) { return edge_px(f.width_nm, pixel_nm); }
+std::size_t field_height_px(const Field& f, double pixel_nm) { return edge_px(f.height_nm, pixel_nm); }
 
 Field bounding_field(const TableStats& s, double pixel_nm) {
   Field f;
@@ -151,7 +158,7 @@ ImageU32 render_counts(const LocTable& t, const Field& field, const RenderOption
   if (!(opt.pixel_nm > 0)) throw std::invalid_argument("render: pixel_nm must be > 0");
   t.check_consistent();
   const std::size_t W = field_width_px(field, opt.pixel_nm), H = field_height_px(field, opt.pixel_nm);
-  if (W * H >= kOutside) throw std::invalid_argument("render: image larger than 2^32 - 1 pixels");
+  if (W >= kOutside || H >= kOutside || W * H >= kOutside) throw std::invalid_argument("render: image larger than 2^32 - 1 pixels");
   ImageU32 out(W, H);
   const double inv_px = 1.0 / opt.pixel_nm;
   const std::size_t n = t.size();

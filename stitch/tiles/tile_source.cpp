@@ -116,11 +116,17 @@ std::string expand_tile_pattern(const std::string& pattern, const TileInfo& t) {
     if (colon == std::string::npos) {
       out += key == "id" ? fmt::format("{:04d}", value) : std::to_string(value);
     } else {
+      std::string text;
       try {
-        out += fmt::format(fmt::runtime("{:" + field.substr(colon + 1) + "}"), value);
+        text = fmt::format(fmt::runtime("{:" + field.substr(colon + 1) + "}"), value);
       } catch (const fmt::format_error& e) {
         throw InputError("pattern '" + pattern + "'", "bad format in {" + field + "}: " + e.what());
       }
+      // No file system takes a name this long (255 bytes): a typo in the width, said as such.
+      if (text.size() > 255)
+        throw InputError("pattern '" + pattern + "'", fmt::format("{{{}}} makes {} characters: a width typo? (e.g. {{id:04d}})",
+                                                                  field, text.size()));
+      out += text;
     }
     i = close;
   }

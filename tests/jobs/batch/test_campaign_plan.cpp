@@ -82,6 +82,25 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   EXPECT_NE(error_of(ok + "frame-base = 2\n").find("campaign.ini:6: frame-base must be 0 or 1"), std::string::npos);
   EXPECT_EQ(error_of(ok), "");
   EXPECT_EQ(read_campaign(d).frame_base, -1);  // not said: guessed per table
+  // Values init-campaign refuses are refused here too, by line: an overlap as wide as the FoV
+  // (or in nm) blended the whole mosaic to zeros; a camera pixel of 0 dropped every widefield.
+  const std::string grid = "[campaign]\nrows = 2\ncols = 1\nfov-um = 5\n";
+  EXPECT_NE(error_of(grid + "overlap-um = 5\n").find("campaign.ini:5: overlap-um must be >= 0 and less than fov-um (5 um), not 5"),
+            std::string::npos) << error_of(grid + "overlap-um = 5\n");
+  EXPECT_NE(error_of(grid + "overlap-um = 1e30\n").find("overlap-um must be"), std::string::npos);
+  EXPECT_NE(error_of(grid + "overlap-um = -1\n").find("overlap-um must be"), std::string::npos);
+  EXPECT_EQ(error_of(grid + "overlap-um = 0\n"), "");
+  EXPECT_NE(error_of(ok + "camera-pixel-nm = 0\n").find("campaign.ini:6: camera-pixel-nm must be > 0"), std::string::npos);
+  EXPECT_NE(error_of(ok + "camera-pixel-nm = -108\n").find("camera-pixel-nm must be > 0"), std::string::npos);
+  EXPECT_EQ(error_of(ok + "camera-pixel-nm = 108\n"), "");
+  EXPECT_NE(error_of(ok + "order = spiral\n").find("campaign.ini:6: order must be raster or snake"), std::string::npos);
+  EXPECT_EQ(error_of(ok + "order = snake\n"), "");
+  EXPECT_NE(error_of(ok + "frames = -1\n").find("campaign.ini:6: frames must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of("[campaign]\nrows = 100000\ncols = 100000\nfov-um = 5\noverlap-um = 1\n")
+                .find("campaign.ini:2: rows x cols = 100000 x 100000 = 10000000000 FoVs, more than the 1000000"),
+            std::string::npos);
+  EXPECT_NE(error_of("[campaign]\nrows = 2\ncols = 1\nfov-um = 1e9\noverlap-um = 1\n").find("fov-um must be > 0 and at most 1000"),
+            std::string::npos);
   write(d + "/campaign.ini", "[campaign]\nrows = 2\ncols = 1\nfov-um = 5\noverlap-um = 1\n");
   write(d + "/positions.csv", "id,row,col,x_um,y_um\n0,0,0,0,0\n1,1,0,four,4\n");
   try {

@@ -205,3 +205,21 @@ TEST(FovProcessor, AWidefieldWithoutStructureIsKeptButNotReconstructedFrom) {
   EXPECT_EQ(rec["extra"]["widefield"], false);
   EXPECT_FALSE(rec["extra"].contains("wf_confidence"));
 }
+
+TEST(FovProcessor, AWidefieldThatCannotBeReadFailsTheFovSoThatARerunRedoesIt) {
+  // Unreadable (here gone since the campaign was planned; permissions or an I/O error alike) is
+  // the environment's fault: "widefield ignored", the FoV would stay done without it for good.
+  const FovEntry f = fov_in("fov_unreadable_widefield", 4);
+  CampaignInfo c;
+  c.fov_um = 10;
+  {
+    std::ofstream t(f.table_path);
+    t << "frame,x,y\n";
+    for (int i = 0; i < 50; ++i) t << i << "," << 1000 + 100 * i << ",5000\n";
+  }
+  std::filesystem::remove(f.widefield_path);
+  const auto w = prepare_fov(f, c, FovOptions{});
+  ASSERT_TRUE(w->failed);
+  EXPECT_EQ(w->reason.rfind("its widefield could not be read: " + f.widefield_path, 0), 0u) << w->reason;
+  EXPECT_TRUE(w->warnings.empty()) << w->warnings[0];
+}

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,4 +121,23 @@ TEST(OutputStatus, ARunsLockIsSeenFromAnotherProcessAndGoesWithIt) {
   EXPECT_EQ(holder->rfind("pid " + std::to_string(child) + " on ", 0), 0u) << *holder;
   EXPECT_TRUE(fs::exists(out + "/.annamosaic.lock"));
   EXPECT_FALSE(output_lock_holder(out));
+}
+
+TEST(OutputLock, TheLockAndTheManifestTakeTheUmaskAsEveryOutputDoes) {
+  // A group's shared output folder (umask 002) must stay resumable by each member: the lock file
+  // and the manifest were made 0644 whatever the umask, and a colleague's rerun was refused.
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/lock_umask";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  const mode_t before = umask(002);
+  {
+    OutputLock lock(out);
+    Manifest(out + "/manifest.jsonl").append({1, "done", "fov/0001.h5", "fnv1a64:00", "", {}});
+  }
+  umask(before);
+  for (const char* f : {"/.annamosaic.lock", "/manifest.jsonl"})
+    EXPECT_EQ(fs::status(out + f).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::group_write |
+                  fs::perms::others_read)
+        << f;
 }

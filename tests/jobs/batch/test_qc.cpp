@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -159,4 +162,35 @@ TEST(QcReport, AnErrorScoreIsFlaggedOnlyWellAboveTheCampaigns) {
   };
   EXPECT_EQ(flagged({0.70, 0.71, 0.715, 0.734}), std::vector<int>{});  // above median + 3 MAD, under +10%
   EXPECT_EQ(flagged({0.5, 0.5, 0.5, 0.9}), std::vector<int>{3});      // MAD 0: the +10% rule alone
+}
+
+TEST(QcReport, HeatMapCellsTakeTheRampAndTheLegendNamesItsEnds) {
+  // 2 x 3 grid, 20 px cells: the smallest value dark blue, the largest yellow, no data grey, a
+  // failed FoV crossed out in red; below the grid the legend: title, colour bar, labels, key.
+  const std::vector<double> v = {1.0, 2.0, 3.0, NAN, 2.5, 1.5};
+  const std::vector<bool> failed = {false, false, false, false, true, false};
+  const RgbCanvas m = heat_map(2, 3, v, failed, 20, {"score per fov", [](double x) { return fmt::format("{:.1f}", x); }});
+  const auto px = [&](int x, int y) {
+    const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
+    return std::array<int, 3>{p[0], p[1], p[2]};
+  };
+  EXPECT_EQ(px(10, 5), (std::array<int, 3>{68, 1, 84}));       // value 1.0 (min), off the cell's diagonals
+  EXPECT_EQ(px(50, 5), (std::array<int, 3>{253, 231, 37}));    // value 3.0 (max)
+  EXPECT_EQ(px(10, 25), (std::array<int, 3>{128, 128, 128}));  // NaN: no data
+  EXPECT_EQ(px(30, 30), (std::array<int, 3>{255, 0, 0}));      // failed: on the cross
+  EXPECT_EQ(px(20, 5), (std::array<int, 3>{255, 255, 255}));   // grid line between cells
+  // The legend is wider than this small grid: the picture widens for it, and ink lies below the grid.
+  EXPECT_GT(m.width, 60);
+  EXPECT_GT(m.height, 40 + 30);
+  std::size_t ink_below = 0, bar_start = 0, bar_end = 0;
+  for (int y = 40; y < m.height; ++y)
+    for (int x = 0; x < m.width; ++x) {
+      const auto p = px(x, y);
+      ink_below += p == std::array<int, 3>{0, 0, 0};
+      bar_start += p == std::array<int, 3>{68, 1, 84};
+      bar_end += p == std::array<int, 3>{253, 231, 37};
+    }
+  EXPECT_GT(ink_below, 100u);  // title, the labels "1.0", "2.0", "3.0", "no data", "failed"
+  EXPECT_GT(bar_start, 0u);    // the colour bar runs from the ramp's first colour ...
+  EXPECT_GT(bar_end, 0u);      // ... to its last
 }

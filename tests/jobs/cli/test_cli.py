@@ -279,6 +279,19 @@ class Cli(unittest.TestCase):
         self.assertIn("campaign = res/campaign", open(os.path.join(here, "res", "config.ini")).read())
         self.assertEqual(os.listdir(tmp), [])
 
+    def test_a_tmpdir_open_mpi_cannot_use_is_said_plainly(self):
+        # Open MPI keeps its session files in $TMPDIR: one that is not a writable folder made
+        # MPI_Init fail with fifty lines of its internals and exit 1.
+        for tmpdir in ("/nonexistent-annamosaic-tmp", ""):
+            env = dict(os.environ, TMPDIR=tmpdir)
+            env.pop("OMPI_MCA_orte_tmpdir_base", None)
+            p = subprocess.run([BIN, "run", "--campaign", os.path.join(self.dir, "none"), "-o", os.path.join(self.dir, "o")],
+                               capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(p.returncode, 3, p.stderr)
+            self.assertIn("TMPDIR=%s: not a folder this user can write: Open MPI keeps its session files there" % tmpdir,
+                          p.stderr)
+            self.assertNotIn("orte", p.stderr)
+
     def test_outputs_never_overwrite_inputs_or_each_other(self):
         table = os.path.join(self.dir, "t.csv")
         shutil.copy(EPFL, table)
@@ -314,6 +327,16 @@ class Cli(unittest.TestCase):
         self.assertIn(table, p.stderr)
         self.assertIn("to 1e+12 nm, row 2", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "far.tif")))
+        # Two rows, too few to tell an outlier: the size of the image they span is refused, naming
+        # the rows (1e300 nm was "nothing to render", a 5e8 x 1 px strip took gigabytes).
+        for x, said in (("1e300", "row 1"), ("1e10", "500000001 x 1 px")):
+            with open(table, "w") as f:
+                f.write("frame,x [nm],y [nm]\n1,%s,0\n2,0,0\n" % x)
+            p = run("render", table, "-o", os.path.join(self.dir, "far.tif"))
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertNotIn("nothing to render", p.stderr)
+            self.assertIn(said, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "far.tif")))
 
     def test_a_paper_window_on_a_short_acquisition_is_said(self):
         # The EPFL table has 361 frames: sparse-paper's 300-500 frames are nearly all of it.

@@ -897,7 +897,7 @@ class Run(unittest.TestCase):
         os.makedirs(os.path.join(d, "out", "fov", "0004.h5"))
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=900)
         self.assertEqual(p.returncode, 3, p.stderr[-3000:])
-        self.assertIn("the run stopped; make room in", p.stdout + p.stderr)
+        self.assertIn("the run stopped; fix that (room on the disk, a quota, permissions of", p.stdout + p.stderr)
         self.assertIn("0004.h5", manifest(d)[4]["reason"])
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ims")))  # nothing stitched
         os.rmdir(os.path.join(d, "out", "fov", "0004.h5"))

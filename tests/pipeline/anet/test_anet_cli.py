@@ -670,9 +670,34 @@ class Reconstruct(unittest.TestCase):
         self.assertIn("non-finite value (nan at element 3)", p.stderr)
         self.assertFalse((self.d / "x.tif").exists())
 
+    def test_model_attributes_out_of_range_are_refused_before_the_network_is_built(self):
+        # ngf 100000 made LibTorch try to allocate 1.3 TB (an internal error with a stack trace);
+        # a pixel_nm of 0 failed later as an internal error that named no file.
+        for attr, value, said in (("ngf", 100000, "architecture attributes out of range (ngf 100000"),
+                                  ("pixel_nm", 0.0, "pixel_nm 0 is not a super-resolution pixel"),
+                                  ("pixel_nm", float("nan"), "pixel_nm nan is not a super-resolution pixel")):
+            bad = self.d / ("bad-%s.h5" % attr)
+            shutil.copy(MODEL, bad)
+            with h5py.File(bad, "r+") as f:
+                f.attrs[attr] = np.array(value, dtype=f.attrs[attr].dtype)
+            p = run("reconstruct", "--model", bad, "-o", self.d / "x.tif", "--table", EPFL, check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(str(bad), p.stderr)
+            self.assertIn(said, p.stderr)
+            self.assertNotIn("internal error", p.stderr)
+
 
 @unittest.skipUnless(MODEL.exists(), "no shipped model yet")
 class Evaluate(unittest.TestCase):
+    def test_sizes_past_any_acquisition_are_refused_at_once(self):
+        # --n 1e12 ran silently for hours; --field-px 100000 ended in bad_alloc.
+        for args, said in ((["--n", "1000,1e12"], "--n: at most 1e7 localizations per field, not 1e12"),
+                           (["--field-px", "100000"], "--field-px must be")):
+            p = run("evaluate", "--model", MODEL, "-o", TMP / "eval-refused", *args, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(said, p.stderr)
+        self.assertFalse((TMP / "eval-refused").exists())
+
     def test_simulated_small(self):
         d = TMP / "eval"
         run("evaluate", "--model", MODEL, "-o", d, "--fields", 1, "--field-px", 256, "--n", "1000,30000", "--no-frc")

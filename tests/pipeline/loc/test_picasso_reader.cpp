@@ -71,3 +71,42 @@ TEST(PicassoReader, ClearErrors) {
   std::ofstream(junk) << "not hdf5 at all";
   EXPECT_THROW(read_table(junk, opt), InputError);
 }
+
+TEST(PicassoReader, RowsDeclaredButNeverWrittenAreRefused) {
+  // A chunked, compressed /locs of 2^27 rows of which nothing was written (a writer killed after
+  // creating it): reading it whole would be 134 million localizations at (0, 0) and gigabytes.
+  std::filesystem::create_directories(ANNAMOSAIC_TEST_TMP);
+  const std::string path = std::string(ANNAMOSAIC_TEST_TMP) + "/cut_short.hdf5";
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(PicassoRow));
+  H5Tinsert(t, "frame", HOFFSET(PicassoRow, frame), H5T_STD_U32LE);
+  H5Tinsert(t, "x", HOFFSET(PicassoRow, x), H5T_IEEE_F32LE);
+  H5Tinsert(t, "y", HOFFSET(PicassoRow, y), H5T_IEEE_F32LE);
+  hsize_t n = hsize_t{1} << 27, chunk = 65536, unlimited = H5S_UNLIMITED;
+  hid_t s = H5Screate_simple(1, &n, &unlimited);
+  hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(p, 1, &chunk);
+  H5Pset_deflate(p, 4);
+  hid_t d = H5Dcreate2(f, "locs", t, s, H5P_DEFAULT, p, H5P_DEFAULT);
+  // One chunk written: "only some".
+  std::vector<PicassoRow> rows(chunk, PicassoRow{1, 2.0f, 3.0f, 0, 0});
+  hid_t ms = H5Screate_simple(1, &chunk, nullptr);
+  hsize_t start = 0;
+  H5Sselect_hyperslab(s, H5S_SELECT_SET, &start, nullptr, &chunk, nullptr);
+  EXPECT_GE(H5Dwrite(d, t, ms, s, H5P_DEFAULT, rows.data()), 0);
+  for (hid_t h : {ms, s}) H5Sclose(h);
+  H5Dclose(d);
+  H5Pclose(p);
+  H5Tclose(t);
+  H5Fclose(f);
+  TableReadOptions opt;
+  opt.csv.camera_pixel_nm = 100;
+  try {
+    read_table(path, opt);
+    FAIL() << "read 2^27 rows of which 65536 were written";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("declares 134217728 rows, but only some of them were ever written"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("cut_short.hdf5"), std::string::npos) << e.what();
+  }
+}

@@ -45,6 +45,14 @@ TEST(TilePattern, Fields) {
   EXPECT_EQ(expand_tile_pattern("r{row+1:02d}_c{col+1}_{id+1}.tif", t), "r03_c12_0004.tif");
   EXPECT_THROW(expand_tile_pattern("r{row+x}.tif", t), InputError);
   EXPECT_THROW(expand_tile_pattern("r{row+}.tif", t), InputError);
+  // A width typo would make a name no file system takes (and a failure reason too long to store).
+  try {
+    expand_tile_pattern("fov/{id:99999d}/locs.csv", t);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("{id:99999d} makes 99999 characters: a width typo?"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(expand_tile_pattern("{id:0255d}", t).size(), 255u);
 }
 
 TEST(TilePattern, ChannelSpecs) {
