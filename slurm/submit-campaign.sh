@@ -189,6 +189,11 @@ submit() {
   echo "${id%%;*}"  # --parsable prints "id;cluster" on multi-cluster sites
 }
 
+# The list, and the jobs' logs (slurm-<job>_<index>.out), go in the working folder: it must be
+# writable (a campaign on read-only storage is common; a dry run says so too).
+if [[ -z "${LIST:-}" && ! -w . ]]; then
+  die "the working folder $(pwd) is not writable: the campaign list and the jobs' logs (slurm-<job>_<index>.out) go there; cd to a writable folder first (or set LIST=/writable/name.list, though the logs still go here)"
+fi
 if [[ -n "${LIST:-}" ]]; then
   # A list still read by queued elements of an earlier campaign must not change under them.
   [[ ! -e "$LIST" ]] || die "LIST=$LIST exists (an earlier campaign's list?): choose another name"

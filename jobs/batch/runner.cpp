@@ -97,8 +97,12 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
         spdlog::warn("FoV {}: {} does not match its recorded checksum; redoing it", id, path);
         continue;
       }
-    } catch (const std::exception&) {
-      spdlog::warn("FoV {}: {} is missing; redoing it", id, path);
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      if (std::filesystem::exists(path, ec))  // there, but unreadable: not "missing"
+        spdlog::warn("FoV {}: {} cannot be read ({}); redoing it", id, path, error_text(e));
+      else
+        spdlog::warn("FoV {}: {} is missing; redoing it", id, path);
       continue;
     }
     ok.insert(id);

@@ -233,6 +233,9 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
       } else if (!std::isfinite(v)) {
         error = "value is not finite: '" + printable(shorten(cell)) + "'";
         error_col = static_cast<std::int64_t>(field) + 1;
+      } else if ((role == kX || role == kY) && !std::isfinite(v * plan.scale[role])) {
+        error = "value out of range: '" + printable(shorten(cell)) + "' is past any number once in nm";
+        error_col = static_cast<std::int64_t>(field) + 1;
       } else if (role == kFrame && (v < 0 || v != std::floor(v) || v > std::numeric_limits<std::int32_t>::max())) {
         error = "frame must be a non-negative integer, got '" + printable(shorten(cell)) + "'";
         error_col = static_cast<std::int64_t>(field) + 1;

@@ -322,6 +322,11 @@ TEST(CsvReader, NanAndInfAreRejectedInTheColumnsRead) {
   EXPECT_EQ(parse_error("frame,x,y\n1,nan,3\n").column(), 2);
   EXPECT_EQ(parse_error("frame,x,y\n1,2,inf\n").column(), 3);
   EXPECT_EQ(parse_error("frame,x,y\n1,2,-INF\n").line(), 2);
+  // Finite as written, infinite once in nm (1e306 um): refused by place, not read as inf.
+  const InputError big = parse_error("frame,x [um],y [um]\n1,2,3\n2,1e306,3\n");
+  EXPECT_EQ(big.line(), 3);
+  EXPECT_EQ(big.column(), 2);
+  EXPECT_NE(std::string(big.what()).find("value out of range: '1e306'"), std::string::npos) << big.what();
   // In a column nothing reads (a fit's NaN uncertainty), the position is still data: kept, said.
   ReadReport r;
   const LocTable t = parse_csv_table("frame,x,y,uncertainty [nm],intensity\n1,2,3,10,5\n2,4,5,Infinity,6\n3,6,7,nan,nan\n",
