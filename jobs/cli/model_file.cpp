@@ -1,5 +1,6 @@
 #include "cli/model_file.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -60,7 +61,8 @@ std::string resolve_model(const std::string& name) {
   // one in the folder the user set up.
   std::vector<std::string> unsearchable;
   const auto found = [&](const fs::path& p) {
-    if (!unsearchable.empty())
+    static std::atomic<bool> said{false};  // run looks its model up several times: said once
+    if (!unsearchable.empty() && !said.exchange(true))
       spdlog::warn("model folder(s) {} cannot be searched: using {}", fmt::join(unsearchable, ", "), p.string());
     return p.string();
   };
