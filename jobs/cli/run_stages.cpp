@@ -750,9 +750,12 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     // A rerun that spends minutes on a mosaic that was there says why (not for the first one).
     if (std::filesystem::exists(out + "/stitch_summary.json", ec))
       spdlog::info("stitch stage: making the mosaic again: {}", why_remade);
-    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec))
-      spdlog::info("removed {}/mosaic.ome.tif: it shows the previous mosaic, which this stage replaces{}", out,
-                   vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
+    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec)) {
+      // And the settings file an `export` there wrote beside it (it would describe nothing).
+      const bool with_config = std::filesystem::remove(out + "/mosaic.ome.config.ini", ec);
+      spdlog::info("removed {}/mosaic.ome.tif{}: it shows the previous mosaic, which this stage replaces{}", out,
+                   with_config ? " and its mosaic.ome.config.ini" : "", vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
+    }
   }
   stop_point("registering the tiles", comm);
   if (rank == 0) note_step(out, "registering the overlaps of neighbouring tiles");

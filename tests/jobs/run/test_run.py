@@ -854,13 +854,17 @@ class Run(unittest.TestCase):
             self.assertTrue(t.is_ome)
             self.assertEqual(t.series[0].shape[-2:], mosaic_levels(ims)[("ResolutionLevel 0", "Channel 0")].shape)
         self.assertIn("up to date", stitch("--ome-tiff"))
+        with open(os.path.join(d, "out", "mosaic.ome.config.ini"), "w") as fh:  # as `export` writes beside it
+            fh.write("[export]\n")
         log = stitch("--blend", "max")  # another setting: redone, and said why
         self.assertNotIn("up to date", log)
         self.assertIn('stitch stage: making the mosaic again: a setting changed since it was made: blend "max" (was "linear")',
                       log)
         # ... without --ome-tiff this time: the export of the previous mosaic does not stay.
-        self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif: it shows the previous mosaic", log)
+        self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif", log)
+        self.assertIn(": it shows the previous mosaic, which this stage replaces", log)
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.config.ini")))  # nor what described it
         with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone
             fh.seek(0, 2)
             fh.write(b"\0")
