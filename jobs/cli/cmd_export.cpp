@@ -12,6 +12,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
 #include "pyramid/ims_reader.hpp"
@@ -19,52 +20,6 @@
 
 namespace annamosaic::cli {
 namespace {
-
-// Bytes this process can still take: MemAvailable, or less under a cgroup memory limit (a SLURM
-// job's; cgroup v2 memory.max, or v1 memory.limit_in_bytes), on its own cgroup or any above it,
-// counting the page cache the kernel can reclaim (inactive files) as free. < 0 when unknown.
-double available_memory_bytes() {
-  double avail = -1;
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string key; meminfo >> key;) {
-    double kb = 0;
-    meminfo >> kb;
-    if (key == "MemAvailable:") avail = kb * 1024.0;
-    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  const auto stat_value = [](const std::string& file, const std::string& key) {
-    std::ifstream in(file);
-    std::string k;
-    double v = 0;
-    while (in >> k >> v)
-      if (k == key) return v;
-    return 0.0;
-  };
-  // One cgroup folder: its limit less what it uses that cannot be reclaimed.
-  const auto limit_left = [&](const std::string& dir, bool v2) {
-    std::ifstream lf(dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
-    std::ifstream uf(dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
-    double limit = 0, usage = 0;
-    // "max" (v2) fails to parse: no limit; v1 says no limit with a value near 2^63.
-    if (!(lf >> limit) || !(uf >> usage) || limit <= 0 || limit > 1e18) return;
-    const double cache = stat_value(dir + "/memory.stat", v2 ? "inactive_file" : "total_inactive_file");
-    const double left = std::max(0.0, limit - std::max(0.0, usage - cache));
-    avail = avail >= 0 ? std::min(avail, left) : left;
-  };
-  std::ifstream cg("/proc/self/cgroup");
-  for (std::string line; std::getline(cg, line);) {
-    const std::size_t a = line.find(':'), b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1);
-    const bool v2 = controllers.empty();
-    if (!v2 && ("," + controllers + ",").find(",memory,") == std::string::npos) continue;
-    const std::string root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
-    // The process's cgroup and every one above it (a SLURM job's limit sits above its step's).
-    for (std::string path = line.substr(b + 1); !path.empty() && path != "/"; path = path.substr(0, path.rfind('/')))
-      limit_left(root + path, v2);
-  }
-  return avail;
-}
 
 // OUT.config.ini with only the last extension taken off: "mosaic.ome.tif" -> "mosaic.ome.config.ini",
 // so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone; a PNG

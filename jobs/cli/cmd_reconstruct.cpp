@@ -15,6 +15,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
 #include "imgproc/filters.hpp"
@@ -70,6 +71,18 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   const double cam_nm = vm["camera-pixel-nm"].as<double>();
   if (!(cam_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
   const int switch_id = vm["switch"].as<int>();
+  // A field far past this node's memory would end in bad_alloc (or the kernel's OOM killer) well
+  // into the work: refused first. At least 120 bytes a pixel besides the A-net's own working
+  // memory (measured, default --anet-memory-mb: 0.49 GB peak for 1024 x 1024 px, 4.0 GB for
+  // 3072 x 3072, 7.7 GB for 5000 x 5000).
+  const auto check_memory = [&](double w_px, double h_px, const std::string& input) {
+    const double need_bytes = 0.3e9 + 120.0 * w_px * h_px;
+    if (const double free_bytes = available_memory_bytes(); free_bytes >= 0 && need_bytes > free_bytes)
+      throw InputError(input, fmt::format("a field of {:.0f} x {:.0f} px ({:.4g} x {:.4g} um at {:g} nm) needs at least {:.1f} GB "
+                                          "to reconstruct, and {:.1f} GB of memory is available here: crop it to the region "
+                                          "of interest, or reconstruct it on a node with more memory",
+                                          w_px, h_px, w_px * px / 1e3, h_px * px / 1e3, px, need_bytes / 1e9, free_bytes / 1e9));
+  };
   const bool has_table = vm.count("table"), has_sparse_tif = vm.count("sparse"), has_wf = vm.count("widefield");
   if (has_table && has_sparse_tif) throw UsageError("give --table or --sparse, not both");
   if (!has_table && !has_sparse_tif && !has_wf) throw UsageError("nothing to reconstruct: give --table/--sparse and/or --widefield");
@@ -96,6 +109,8 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   ImageF wf_raw;
   if (has_wf) note_camera_pixel(vm["widefield"].as<std::string>(), vm);
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
+  if (has_wf)  // the camera's field is the reconstruction's
+    check_memory(std::ceil(wf_raw.width() * cam_nm / px), std::ceil(wf_raw.height() * cam_nm / px), vm["widefield"].as<std::string>());
   // A widefield of background alone: the A-net would invent filaments from its noise.
   bool use_wf = has_wf;
   // Why a widefield given is not used, said when nothing else is left to reconstruct from.
@@ -144,6 +159,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
           throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
       // With a widefield, the table shares the camera field's origin (the campaign layout).
       const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
+      if (!has_wf) check_memory(double(field_width_px(field, px)), double(field_height_px(field, px)), path);
       if (has_wf)
         if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
           throw InputError(vm["widefield"].as<std::string>(), why);
@@ -176,6 +192,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
                                  "was trained at " + fmt::format("{:g}", px) + " nm: render it at " + fmt::format("{:g}", px) +
                                  " nm (annamosaic render --pixel-nm " + fmt::format("{:g}", px) + ")");
     if (file_nm <= 0) spdlog::warn("{}: no pixel size in the file; taking it to be the model's {} nm", path, px);
+    check_memory(double(info.width), double(info.height), path);
     // A stack here is no sparse image annamosaic writes: say which page is read, as stitch does.
     if (info.pages > 1)
       spdlog::warn("{}: {} pages; the first alone is the sparse image (render writes one page per image)", path, info.pages);

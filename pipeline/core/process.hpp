@@ -25,4 +25,9 @@ std::string affinity_cpu_list();
 // This process's peak resident memory so far, in MB (getrusage; 0 if unavailable).
 double peak_rss_mb();
 
+// Bytes this process can still take: MemAvailable, or less under a cgroup memory limit (a SLURM
+// job's; cgroup v2 memory.max, or v1 memory.limit_in_bytes), on its own cgroup or any above it,
+// counting the page cache the kernel can reclaim (inactive files) as free. < 0 when unknown.
+double available_memory_bytes();
+
 }  // namespace annamosaic

@@ -670,6 +670,22 @@ class Reconstruct(unittest.TestCase):
         self.assertIn("non-finite value (nan at element 3)", p.stderr)
         self.assertFalse((self.d / "x.tif").exists())
 
+    def test_a_field_far_past_the_memory_here_is_refused_before_the_work(self):
+        # The field is the camera's with a widefield (2000 px at 1000 nm: 100,000^2 px at 20 nm),
+        # the table's extent without one (two rows 1e10 nm apart): bad_alloc, minutes in, before.
+        wf = self.d / "wide.tif"
+        tifffile.imwrite(wf, np.full((2000, 2000), 100, np.uint16))
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "big.tif", "--table", EPFL, "--widefield", wf,
+                "--camera-pixel-nm", 1000, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(str(wf) + ": a field of 100000 x 100000 px (2000 x 2000 um at 20 nm) needs at least", p.stderr)
+        table = self.d / "far.csv"
+        table.write_text("frame,x [nm],y [nm]\n1,0,0\n2,1e10,0\n")
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "big.tif", "--table", table, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("needs at least", p.stderr)
+        self.assertFalse((self.d / "big.tif").exists())
+
     def test_model_attributes_out_of_range_are_refused_before_the_network_is_built(self):
         # ngf 100000 made LibTorch try to allocate 1.3 TB (an internal error with a stack trace);
         # a pixel_nm of 0 failed later as an internal error that named no file.
