@@ -15,7 +15,6 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "core/process.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
 #include "imgproc/filters.hpp"
@@ -71,17 +70,8 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   const double cam_nm = vm["camera-pixel-nm"].as<double>();
   if (!(cam_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
   const int switch_id = vm["switch"].as<int>();
-  // A field far past this node's memory would end in bad_alloc (or the kernel's OOM killer) well
-  // into the work: refused first. At least 120 bytes a pixel besides the A-net's own working
-  // memory (measured, default --anet-memory-mb: 0.49 GB peak for 1024 x 1024 px, 4.0 GB for
-  // 3072 x 3072, 7.7 GB for 5000 x 5000).
   const auto check_memory = [&](double w_px, double h_px, const std::string& input) {
-    const double need_bytes = 0.3e9 + 120.0 * w_px * h_px;
-    if (const double free_bytes = available_memory_bytes(); free_bytes >= 0 && need_bytes > free_bytes)
-      throw InputError(input, fmt::format("a field of {:.0f} x {:.0f} px ({:.4g} x {:.4g} um at {:g} nm) needs at least {:.1f} GB "
-                                          "to reconstruct, and {:.1f} GB of memory is available here: crop it to the region "
-                                          "of interest, or reconstruct it on a node with more memory",
-                                          w_px, h_px, w_px * px / 1e3, h_px * px / 1e3, px, need_bytes / 1e9, free_bytes / 1e9));
+    anet::require_memory_for_field(w_px, h_px, px, input);
   };
   const bool has_table = vm.count("table"), has_sparse_tif = vm.count("sparse"), has_wf = vm.count("widefield");
   if (has_table && has_sparse_tif) throw UsageError("give --table or --sparse, not both");

@@ -238,6 +238,8 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   // With a widefield the images cover its camera field, which the table shares (its origin).
   const Field field = with_wf ? Field{0, 0, wf_raw.width() * opt.camera_pixel_nm, wf_raw.height() * opt.camera_pixel_nm}
                               : bounding_field(st, px);
+  require_memory_for_field(double(field_width_px(field, px)), double(field_height_px(field, px)), px,
+                           with_wf ? opt.widefield : opt.table);
   TableEvaluation out;
   out.frames = range.count;
   out.sparse_frames = std::max<std::int64_t>(1, std::llround(opt.sparse_fraction * static_cast<double>(range.count)));

@@ -19,6 +19,7 @@
 #include "anet/normalisation.hpp"
 #include "anet/torch_util.hpp"
 #include "core/error.hpp"
+#include "core/process.hpp"
 
 namespace annamosaic::anet {
 
@@ -78,6 +79,18 @@ Reconstructor::Reconstructor(const std::string& model_path, const ReconstructorO
     im.info.trained_with_widefield = it->second > 0;
   else if (const auto d = file.provenance.find("data"); d != file.provenance.end())
     im.info.trained_with_widefield = d->second.find("(0 with widefield") == std::string::npos;
+}
+
+void require_memory_for_field(double w_px, double h_px, double pixel_nm, const std::string& input) {
+  const double need_bytes = 0.3e9 + 120.0 * w_px * h_px;
+  const double free_bytes = available_memory_bytes();
+  if (free_bytes < 0 || need_bytes <= free_bytes) return;
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "a field of %.0f x %.0f px (%.4g x %.4g um at %g nm) needs at least %.1f GB to reconstruct, and %.1f GB of "
+                "memory is available here: crop it to the region of interest, or reconstruct it on a node with more memory",
+                w_px, h_px, w_px * pixel_nm / 1e3, h_px * pixel_nm / 1e3, pixel_nm, need_bytes / 1e9, free_bytes / 1e9);
+  throw InputError(input, text);
 }
 
 std::string checkpoint_note(const ModelInfo& info) {

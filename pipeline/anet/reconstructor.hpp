@@ -96,6 +96,13 @@ struct ModelInfo {
 // reconstructs with changes with the next --resume, and the best model is elsewhere.
 std::string checkpoint_note(const ModelInfo& info);
 
+// Throws InputError(input) when reconstructing a field of w x h px cannot fit in the memory this
+// process may still take (MemAvailable, or the job's cgroup limit): at least 0.3 GB + 120 bytes
+// a pixel besides the A-net's working memory (measured peaks, default --anet-memory-mb: 0.49 GB
+// for 1024^2 px, 4.0 GB for 3072^2, 7.7 GB for 5000^2). Refused before the work, not by
+// bad_alloc or the kernel's OOM killer well into it.
+void require_memory_for_field(double w_px, double h_px, double pixel_nm, const std::string& input);
+
 class Reconstructor {
  public:
   Reconstructor(const std::string& model_path, const ReconstructorOptions& opt = {});

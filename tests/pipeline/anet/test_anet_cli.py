@@ -713,6 +713,14 @@ class Evaluate(unittest.TestCase):
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
         self.assertFalse((TMP / "eval-refused").exists())
+        # A table whose extent makes a field far past the memory here (two rows 1e10 nm apart,
+        # too few to tell an outlier): refused before the work, as reconstruct does.
+        table = TMP / "eval-far.csv"
+        table.write_text("frame,x [nm],y [nm]\n1,0,0\n2,1e10,0\n")
+        p = run("evaluate", "--model", MODEL, "-o", TMP / "eval-refused", "--table", table, "--no-frc", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(str(table) + ": a field of 500000001 x 1 px", p.stderr)
+        self.assertIn("needs at least", p.stderr)
 
     def test_simulated_small(self):
         d = TMP / "eval"
