@@ -34,8 +34,7 @@ OutputLock::OutputLock(const std::string& out_dir) {
     const int e = errno;
     if (e == EACCES || e == EPERM || e == EROFS) {
       // Someone else's folder (or a read-only one): say so, and whether a run of theirs is on.
-      std::string holder_error;
-      const auto holder = output_lock_holder(out_dir, &holder_error);
+      const auto holder = output_lock_holder(out_dir);
       struct stat st {};
       const bool known = ::stat(out_dir.c_str(), &st) == 0;
       throw IoError(out_dir, std::string("not writable here (") + std::strerror(e) + " on .annamosaic.lock" +

@@ -289,8 +289,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     // one forever), before main could say why: said here, and with which exit status.
     if (size > 1)
       spdlog::error("rank {}: {}: aborting all ranks (the FoVs recorded so far are kept; rerun to resume)", rank, error_text(e));
-    const bool io = dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e);
-    queue.set_abort_status(dynamic_cast<const InputError*>(&e) ? 2 : io ? 3 : 4);
+    queue.set_abort_status(exit_status_of(e));
     throw;
   }
   const double finish_s = std::chrono::duration<double>(Clock::now() - t_start).count();

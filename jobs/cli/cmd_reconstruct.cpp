@@ -70,9 +70,6 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   const double cam_nm = vm["camera-pixel-nm"].as<double>();
   if (!(cam_nm > 0)) throw UsageError("--camera-pixel-nm must be > 0");
   const int switch_id = vm["switch"].as<int>();
-  const auto check_memory = [&](double w_px, double h_px, const std::string& input) {
-    anet::require_memory_for_field(w_px, h_px, px, input);
-  };
   const bool has_table = vm.count("table"), has_sparse_tif = vm.count("sparse"), has_wf = vm.count("widefield");
   if (has_table && has_sparse_tif) throw UsageError("give --table or --sparse, not both");
   if (!has_table && !has_sparse_tif && !has_wf) throw UsageError("nothing to reconstruct: give --table/--sparse and/or --widefield");
@@ -100,7 +97,8 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (has_wf) note_camera_pixel(vm["widefield"].as<std::string>(), vm);
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
   if (has_wf)  // the camera's field is the reconstruction's
-    check_memory(std::ceil(wf_raw.width() * cam_nm / px), std::ceil(wf_raw.height() * cam_nm / px), vm["widefield"].as<std::string>());
+    anet::require_memory_for_field(std::ceil(wf_raw.width() * cam_nm / px), std::ceil(wf_raw.height() * cam_nm / px), px,
+                                   vm["widefield"].as<std::string>());
   // A widefield of background alone: the A-net would invent filaments from its noise.
   bool use_wf = has_wf;
   // Why a widefield given is not used, said when nothing else is left to reconstruct from.
@@ -149,7 +147,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
           throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
       // With a widefield, the table shares the camera field's origin (the campaign layout).
       const Field field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : bounding_field(st, px);
-      if (!has_wf) check_memory(double(field_width_px(field, px)), double(field_height_px(field, px)), path);
+      if (!has_wf) anet::require_memory_for_field(double(field_width_px(field, px)), double(field_height_px(field, px)), px, path);
       if (has_wf)
         if (const std::string why = widefield_field_mismatch(table, field, cam_nm, path); !why.empty())
           throw InputError(vm["widefield"].as<std::string>(), why);
@@ -182,7 +180,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
                                  "was trained at " + fmt::format("{:g}", px) + " nm: render it at " + fmt::format("{:g}", px) +
                                  " nm (annamosaic render --pixel-nm " + fmt::format("{:g}", px) + ")");
     if (file_nm <= 0) spdlog::warn("{}: no pixel size in the file; taking it to be the model's {} nm", path, px);
-    check_memory(double(info.width), double(info.height), path);
+    anet::require_memory_for_field(double(info.width), double(info.height), px, path);
     // A stack here is no sparse image annamosaic writes: say which page is read, as stitch does.
     if (info.pages > 1)
       spdlog::warn("{}: {} pages; the first alone is the sparse image (render writes one page per image)", path, info.pages);

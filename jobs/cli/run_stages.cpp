@@ -77,9 +77,7 @@ std::string first_error(const std::string& mine, MPI_Comm comm) {
 int failure_kind(const std::exception& e) {
   if (dynamic_cast<const Stopped*>(&e)) return 5;
   if (dynamic_cast<const UsageError*>(&e)) return 1;
-  if (dynamic_cast<const InputError*>(&e)) return 2;
-  if (dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e)) return 3;
-  return 4;
+  return exit_status_of(e);
 }
 
 // Marks an agreed failure on ranks other than 0 (see mark_failure_echoed).

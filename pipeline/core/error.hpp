@@ -59,6 +59,15 @@ class Stopped : public Error {
   using Error::Error;
 };
 
+// The exit status a command gives for an error of this kind (the README's table): 2 bad input,
+// 3 I/O or environment (std::filesystem errors too), 4 anything else (the command line's usage
+// errors, 1, are the CLI's own).
+inline int exit_status_of(const std::exception& e) {
+  if (dynamic_cast<const InputError*>(&e)) return 2;
+  if (dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e)) return 3;
+  return 4;
+}
+
 // An exception's message for users: a std::filesystem error as "PATH: what was tried: what the
 // system said" ("out: cannot create directories: Not a directory"), not the library's
 // "filesystem error: ... [out]"; any other exception's what().

@@ -12,6 +12,26 @@ namespace {
 // Two links' leave-one-out gains within this ratio count as alike (see solve_layout).
 constexpr double kAlikeGain = 0.75;
 
+// Union-find over tiles; each set is named by its smallest tile index.
+class TileSets {
+ public:
+  explicit TileSets(std::size_t n) : parent_(n) { std::iota(parent_.begin(), parent_.end(), 0); }
+  std::size_t find(std::size_t v) {
+    while (parent_[v] != v) v = parent_[v] = parent_[parent_[v]];
+    return v;
+  }
+  // Joins the sets of a and b; false if they were one already (the link closes a loop).
+  bool join(std::size_t a, std::size_t b) {
+    const std::size_t ra = find(a), rb = find(b);
+    if (ra == rb) return false;
+    parent_[std::max(ra, rb)] = std::min(ra, rb);
+    return true;
+  }
+
+ private:
+  std::vector<std::size_t> parent_;
+};
+
 struct Term {
   std::size_t a, b;
   double dx, dy, wx, wy;
@@ -261,19 +281,10 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
     // evenly over them that no residual stands out.
     bool drop_it = worst > opt.residual_ratio * mean;
     if (!drop_it && miss_px > opt.max_residual_px) {
-      std::vector<std::size_t> parent(n);
-      std::iota(parent.begin(), parent.end(), 0);
-      auto find = [&](std::size_t v) {
-        while (parent[v] != v) v = parent[v] = parent[parent[v]];
-        return v;
-      };
+      TileSets sets(n);
       std::size_t cycle_rank = 0;  // independent loops among the used links
       for (std::size_t k = 0; k < in.links.size(); ++k)
-        if (s.link_used[k]) {
-          const std::size_t ra = find(in.links[k].a), rb = find(in.links[k].b);
-          if (ra == rb) ++cycle_rank;
-          else parent[std::max(ra, rb)] = std::min(ra, rb);
-        }
+        if (s.link_used[k] && !sets.join(in.links[k].a, in.links[k].b)) ++cycle_rank;
       const double mean_redundancy = static_cast<double>(cycle_rank) / static_cast<double>(used);
       drop_it = cycle_rank > 0 && miss_px > opt.residual_ratio * mean / mean_redundancy;
     }
@@ -282,12 +293,7 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
     ++s.dropped;
   }
   // Components over the used links (union-find), numbered by their smallest tile index.
-  std::vector<std::size_t> parent(n);
-  std::iota(parent.begin(), parent.end(), 0);
-  auto find = [&](std::size_t v) {
-    while (parent[v] != v) v = parent[v] = parent[parent[v]];
-    return v;
-  };
+  TileSets sets(n);
   std::vector<char> linked(n, 0);
   double ss = 0;
   std::size_t used = 0;
@@ -295,9 +301,8 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
     if (!s.link_used[k]) continue;
     const LayoutLink& l = in.links[k];
     linked[l.a] = linked[l.b] = 1;
-    const std::size_t ra = find(l.a), rb = find(l.b);
     // Only links measuring both axes tie tiles together rigidly.
-    if (ra != rb && l.weight_x > 0 && l.weight_y > 0) parent[std::max(ra, rb)] = std::min(ra, rb);
+    if (l.weight_x > 0 && l.weight_y > 0) sets.join(l.a, l.b);
     ss += s.link_residual_px[k] * s.link_residual_px[k];
     s.max_residual_px = std::max(s.max_residual_px, s.link_residual_px[k]);
     ++used;
@@ -306,7 +311,7 @@ LayoutSolution solve_layout(const LayoutInput& in, const LayoutOptions& opt) {
   s.component.assign(n, -1);
   std::vector<int> id_of_root(n, -1);
   for (std::size_t v = 0; v < n; ++v) {
-    const std::size_t r = find(v);
+    const std::size_t r = sets.find(v);
     if (id_of_root[r] < 0) id_of_root[r] = s.components++;
     s.component[v] = id_of_root[r];
     if (!linked[v]) ++s.isolated_tiles;

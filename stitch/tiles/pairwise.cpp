@@ -587,16 +587,9 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
             (side == 0 ? job.sa : job.sb) = std::move(strip);  // each side is written by exactly one tile
           }
         });
-      } catch (...) {
-        if (!shared) throw;
-        // The other processes wait for this one in sum_all: finish the sweep's exchange, then throw.
-        local_error = std::current_exception();
-        break;
-      }
-      std::vector<std::size_t> ready;
-      for (std::size_t j = 0; j < jobs.size(); ++j)
-        if (mine[j] && !jobs[j].done && job_row[j] <= row && jobs[j].sa && jobs[j].sb) ready.push_back(j);
-      try {
+        std::vector<std::size_t> ready;
+        for (std::size_t j = 0; j < jobs.size(); ++j)
+          if (mine[j] && !jobs[j].done && job_row[j] <= row && jobs[j].sa && jobs[j].sb) ready.push_back(j);
         tbb::parallel_for(std::size_t{0}, ready.size(), [&](std::size_t i) {
           Job& job = jobs[ready[i]];
           job.result = register_strips(*job.sa, *job.sb, job.g, sig, opt.pc, search_px, opt.min_ncc_margin);
@@ -607,7 +600,8 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
         });
       } catch (...) {
         if (!shared) throw;
-        local_error = std::current_exception();  // as for loading: after the exchange
+        // The other processes wait for this one in sum_all: finish the sweep's exchange, then throw.
+        local_error = std::current_exception();
         break;
       }
     }
