@@ -29,7 +29,9 @@ int run_inspect(const po::variables_map& vm) {
   if (in.pixel_um_x > 0)
     o << "pixel size: " << um(in.pixel_um_x) << " x " << um(in.pixel_um_y) << " " << (in.unit.empty() ? "um" : in.unit)
       << " (from ExtMin/ExtMax); level 0 covers " << um(in.pixel_um_x * double(l0.width)) << " x "
-      << um(in.pixel_um_y * double(l0.height)) << " " << (in.unit.empty() ? "um" : in.unit) << "\n";
+      << um(in.pixel_um_y * double(l0.height)) << " " << (in.unit.empty() ? "um" : in.unit) << " from ("
+      << um(in.origin_um_x) << ", " << um(in.origin_um_y) << ") " << (in.unit.empty() ? "um" : in.unit)
+      << " (ExtMin: the corner of pixel (0, 0) in stage coordinates)\n";
   else
     o << "pixel size: unknown (no ExtMin/ExtMax in /DataSetInfo/Image)\n";
   if (!in.name.empty()) o << "name: " << in.name << "\n";

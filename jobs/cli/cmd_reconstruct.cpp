@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "anet/reconstructor.hpp"
@@ -125,7 +126,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     wf_unused = " (and the model was trained without widefields)";
   }
   ImageF sparse;
-  std::string field_nm;  // where the image lies in the table's coordinates (a table's field)
+  // Where the image lies in the table's coordinates: a table's field, or what a --sparse image
+  // says of its own; written into every output's description and origin.
+  std::optional<Field> placed;
   if (has_table) {
     const std::string path = vm["table"].as<std::string>();
     const LocTable table = read_table_logged(path, vm);
@@ -153,7 +156,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
           throw InputError(vm["widefield"].as<std::string>(), why);
       RenderStats rs;
       sparse = render(table, field, r, &rs);
-      field_nm = fmt::format("{},{},{},{}", field.x0_nm, field.y0_nm, field.width_nm, field.height_nm);  // exact: reusable
+      placed = field;
       // A frame window with nothing in it (a typo, the other frame base): the A-net would make
       // an image of nothing, or of the widefield alone.
       if (rs.in_image == 0 && rs.outside_window > 0) {
@@ -185,6 +188,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     if (info.pages > 1)
       spdlog::warn("{}: {} pages; the first alone is the sparse image (render writes one page per image)", path, info.pages);
     sparse = read_tiff(path);
+    placed = field_in_description(info.description);  // render's images say where they lie
     if (const std::string repaired = repair_nonfinite(sparse, path); !repaired.empty()) spdlog::warn("{}", repaired);
     if (std::all_of(sparse.begin(), sparse.end(), [](float v) { return v == 0; })) {
       if (!use_wf)
@@ -244,10 +248,20 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     if (replaced) spdlog::info("replaced the {} output file(s) of an earlier reconstruct to {}", replaced, out);
     if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed writers left in {}", files, bytes / 1e6, dir.string());
   }
-  TiffWriteOptions wo;
-  wo.pixel_nm = px;
-  wo.description = "annamosaic reconstruct, model " + model +
-                   (field_nm.empty() ? std::string() : "; field-nm = " + field_nm + " (x0,y0,width,height of the table's coordinates; columns x, rows y downwards)");
+  // Every image says where it lies, on its own grid (1/4 size for Q's): one opened alone in Fiji
+  // shows the table's coordinates too.
+  const auto options = [&](double pixel_nm) {
+    TiffWriteOptions o;
+    o.pixel_nm = pixel_nm;
+    o.description = "annamosaic reconstruct, model " + model;
+    if (placed) {
+      o.description += "; " + field_description(*placed, pixel_nm);
+      o.origin_x_um = placed->x0_nm / 1e3;
+      o.origin_y_um = placed->y0_nm / 1e3;
+    }
+    return o;
+  };
+  TiffWriteOptions wo = options(px);
   if (format == "uint16") {
     wo.pixel = TiffPixel::UInt16;
     wo.description += "; uint16 = round(A * 65535), A in [0, 1]";
@@ -255,28 +269,23 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   } else {
     write_tiff(out, r.reconstruction.view(), wo);
   }
-  TiffWriteOptions fo;
-  fo.pixel_nm = px * 4;  // Q grid
+  const TiffWriteOptions fo = options(px * 4);  // Q grid
   write_tiff(stem + ".q.tif", r.q_of_a.view(), fo);
   if (use_wf) {
     write_tiff(stem + ".error.tif", r.error_map.view(), fo);
     write_tiff(stem + ".widefield-q.tif", r.widefield_q.view(), fo);
-    TiffWriteOptions lo;
-    lo.pixel_nm = px;
-    write_tiff(stem + ".widefield.tif", L.view(), lo);
+    write_tiff(stem + ".widefield.tif", L.view(), options(px));
   }
-  if (!sparse.empty()) {
-    TiffWriteOptions so;
-    so.pixel_nm = px;
-    write_tiff(stem + ".sparse.tif", sparse.view(), so);
-  }
+  if (!sparse.empty()) write_tiff(stem + ".sparse.tif", sparse.view(), options(px));
   if (!vm["no-preview"].as<bool>()) {
     write_preview_png(stem + ".png", r.reconstruction.view(), PreviewOptions{});
     if (use_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
   }
   spdlog::info("wrote {} (+ .q.tif{}{})", out, use_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
-  write_file_atomic(stem + ".config.ini", effective_config(self, vm) + (field_nm.empty() ? std::string()
-                                                                       : "# field reconstructed: field-nm = " + field_nm + "\n"));
+  write_file_atomic(stem + ".config.ini",
+                    effective_config(self, vm) + (placed ? fmt::format("# field reconstructed: field-nm = {},{},{},{}\n", placed->x0_nm,
+                                                                       placed->y0_nm, placed->width_nm, placed->height_nm)
+                                                         : std::string()));
   return 0;
 }
 

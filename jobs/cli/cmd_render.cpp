@@ -111,8 +111,10 @@ int run_render(const Command& self, const po::variables_map& vm) {
   // Where the image lies in the table's coordinates, for overlays and reproduction (the log alone
   // would lose it): column i covers x0 + i px .. x0 + (i+1) px, rows are y, growing downwards.
   const std::string field_nm = fmt::format("{},{},{},{}", field.x0_nm, field.y0_nm, field.width_nm, field.height_nm);  // exact: reusable
-  wo.description = "annamosaic render of " + input + "; field-nm = " + field_nm +
-                   " (x0,y0,width,height of the table's coordinates; columns x, rows y downwards)";
+  wo.description = "annamosaic render of " + input + "; " + field_description(field, pixel_nm);
+  // Fiji then shows the table's coordinates (in um) under the cursor, not the image's.
+  wo.origin_x_um = field.x0_nm / 1e3;
+  wo.origin_y_um = field.y0_nm / 1e3;
   ImageF as_float(W, H);
   std::transform(counts.begin(), counts.end(), as_float.begin(), [](std::uint32_t v) { return static_cast<float>(v); });
   if (format == "uint16") {

@@ -360,10 +360,11 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   wo.pixel_nm = px;
   // Where the images lie in the table's coordinates (as render and reconstruct say it): to compare
   // them with other images of the table.
-  wo.description = fmt::format("annamosaic evaluate --table {}; field-nm = {},{},{},{} (x0,y0,width,height of the table's "
-                               "coordinates)",
-                               opt.table, field.x0_nm + static_cast<double>(rx) * px, field.y0_nm + static_cast<double>(ry) * px,
-                               static_cast<double>(rw) * px, static_cast<double>(rh) * px);
+  const Field region{field.x0_nm + static_cast<double>(rx) * px, field.y0_nm + static_cast<double>(ry) * px,
+                     static_cast<double>(rw) * px, static_cast<double>(rh) * px};
+  wo.description = "annamosaic evaluate --table " + opt.table + "; " + field_description(region, px);
+  wo.origin_x_um = region.x0_nm / 1e3;
+  wo.origin_y_um = region.y0_nm / 1e3;
   write_tiff(opt.output_dir + "/sparse.tif", sparse.view(), wo);
   const ImageF dense_region = cut(dense);
   write_tiff(opt.output_dir + "/dense.tif", dense_region.view(), wo);

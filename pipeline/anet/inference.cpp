@@ -216,4 +216,12 @@ std::size_t generator_pass_bytes(int ngf, std::int64_t h, std::int64_t w) {
   return static_cast<std::size_t>(px * (24.0 * ngf + 64.0));
 }
 
+std::int64_t lowres_band_rows(int q_nf, std::int64_t w, std::size_t budget_bytes) {
+  // Counted per input pixel: conv 1's output beside its activation (2 q_nf floats), then that
+  // activation beside conv 2's output and its pooling (3.5 q_nf floats): at most 14 q_nf bytes.
+  const double per_row = 14.0 * q_nf * static_cast<double>(std::max<std::int64_t>(w, 1));
+  const double rows = std::floor(static_cast<double>(budget_bytes) / per_row / 4.0) * 4.0;
+  return static_cast<std::int64_t>(std::clamp(rows, 64.0, 1e12));
+}
+
 }  // namespace annamosaic::anet

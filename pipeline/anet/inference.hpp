@@ -85,6 +85,11 @@ Tiling choose_tiling(int ngf, std::int64_t h, std::int64_t w, std::size_t budget
 // upper bound for inference now.
 std::size_t generator_pass_bytes(int ngf, std::int64_t h, std::int64_t w);
 
+// Rows per band for Q on a field w px wide (a multiple of 4, at least 64) so that one band's
+// full-resolution activations (about 14 q_nf bytes per pixel, fp32) fit `budget_bytes`; a
+// field no taller than that runs in one pass (LowResEstimator::forward_in_bands).
+std::int64_t lowres_band_rows(int q_nf, std::int64_t w, std::size_t budget_bytes);
+
 inline std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
 
 }  // namespace annamosaic::anet

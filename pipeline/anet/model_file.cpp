@@ -92,11 +92,12 @@ struct Reader {
     Hid a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
     if (!a.ok()) fail("cannot open attribute '" + name + "': " + h5::error_text());
     Hid ftype(H5Aget_type(a.get()), H5Tclose);
+    if (!ftype.ok()) fail("cannot read the type of attribute '" + name + "': " + h5::error_text());
     if (H5Tget_class(ftype.get()) != H5T_STRING) fail("attribute '" + name + "' is not a string");
     if (H5Tis_variable_str(ftype.get()) > 0) {
       Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-      H5Tset_size(mtype.get(), H5T_VARIABLE);
-      H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get()));
+      if (!mtype.ok() || H5Tset_size(mtype.get(), H5T_VARIABLE) < 0 || H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())) < 0)
+        fail("cannot read attribute '" + name + "': " + h5::error_text());
       char* p = nullptr;
       if (H5Aread(a.get(), mtype.get(), &p) < 0) fail("cannot read attribute '" + name + "': " + h5::error_text());
       std::string s = p ? p : "";
@@ -105,9 +106,10 @@ struct Reader {
     }
     // Fixed-length strings (e.g. written by other tools).
     const std::size_t size = H5Tget_size(ftype.get());
+    if (size == 0 || size > (std::size_t{1} << 24)) fail("attribute '" + name + "' has a string size of " + std::to_string(size));
     std::string s(size, '\0');
     Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(mtype.get(), size);
+    if (!mtype.ok() || H5Tset_size(mtype.get(), size) < 0) fail("cannot read attribute '" + name + "': " + h5::error_text());
     if (H5Aread(a.get(), mtype.get(), s.data()) < 0) fail("cannot read attribute '" + name + "': " + h5::error_text());
     s.resize(std::min(s.size(), s.find('\0')));
     return s;
@@ -130,17 +132,22 @@ struct Reader {
     Hid ds(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
     if (!ds.ok()) fail("cannot open dataset '" + where + "': " + h5::error_text());
     Hid space(H5Dget_space(ds.get()), H5Sclose);
-    const int nd = H5Sget_simple_extent_ndims(space.get());
+    const int nd = space.ok() ? H5Sget_simple_extent_ndims(space.get()) : -1;
     if (nd < 0) fail("dataset '" + where + "': " + h5::error_text());
     std::vector<hsize_t> dims(static_cast<std::size_t>(nd));
-    if (nd > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    if (nd > 0 && H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0)
+      fail("dataset '" + where + "': " + h5::error_text());
     Hid type(H5Dget_type(ds.get()), H5Tclose);
+    if (!type.ok()) fail("cannot read the type of dataset '" + where + "': " + h5::error_text());
     if (H5Tget_class(type.get()) != H5T_FLOAT) fail("dataset '" + where + "' is not floating point");
     NamedArray arr;
     arr.name = name;
+    // A weight array past 2^32 values (16 GiB) is no A-net's, and the product could wrap.
+    constexpr std::size_t kMaxValues = std::size_t{1} << 32;
     std::size_t n = 1;
     for (hsize_t d : dims) {
       arr.shape.push_back(static_cast<std::int64_t>(d));
+      if (d > 0 && n > kMaxValues / d) fail("dataset '" + where + "' is larger than any A-net's weights: a damaged model file?");
       n *= static_cast<std::size_t>(d);
     }
     arr.data.resize(n);
@@ -281,6 +288,14 @@ ModelFile read_impl(const std::string& path, bool with_arrays) {
            "damaged model file?");
   }
   m.data.target_quantile = r.attr_double(root, "target_quantile");
+  // Out of range, both would pass every check here and fail later inside LibTorch (dropout) or
+  // scale images by nothing (a quantile of NaN).
+  if (!(n.dropout >= 0 && n.dropout < 1) || !(m.data.target_quantile > 0 && m.data.target_quantile <= 1)) {
+    std::ostringstream v;
+    v << "dropout " << n.dropout << ", target_quantile " << m.data.target_quantile;
+    r.fail(v.str() + " out of range (dropout in [0, 1), target_quantile in (0, 1]; the models here have 0.5 and 0.999): a "
+                     "damaged model file?");
+  }
   for (const char* gname : {"provenance", "scalars"}) {
     if (H5Lexists(root, gname, H5P_DEFAULT) <= 0) continue;
     Hid g(H5Gopen2(root, gname, H5P_DEFAULT), H5Gclose);

@@ -1,5 +1,6 @@
 #include "anet/networks.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace annamosaic::anet {
@@ -159,6 +160,59 @@ torch::Tensor LowResEstimatorImpl::forward(const torch::Tensor& x) {
     y = F::leaky_relu(torch::dropout(norm_[k - 1]->forward(y), dropout_, is_training()), lrelu);
   }
   return torch::sigmoid(conv_[3]->forward(y));
+}
+
+torch::Tensor LowResEstimatorImpl::pooled_conv2_rows(const torch::Tensor& x, std::int64_t y0, std::int64_t y1) {
+  // Rows of conv 2's output depend on input rows 4 either side (two 5x5 convs); 8 keeps the
+  // slice on the pooling grid. Clipped at the field's edges, where forward() pads with zeros too.
+  constexpr std::int64_t kHaloRows = 8;
+  const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
+  const std::int64_t a0 = std::max<std::int64_t>(0, y0 - kHaloRows), a1 = std::min(x.size(2), y1 + kHaloRows);
+  const torch::Tensor a = F::leaky_relu(conv_[0]->forward(x.slice(2, a0, a1)), lrelu);
+  return torch::max_pool2d(conv_[1]->forward(a), {2, 2}, {2, 2}).slice(2, (y0 - a0) / 2, (y1 - a0) / 2);
+}
+
+torch::Tensor LowResEstimatorImpl::forward_in_bands(const torch::Tensor& x, std::int64_t band_rows) {
+  if (is_training()) throw std::logic_error("LowResEstimator::forward_in_bands: inference only (eval mode)");
+  const std::int64_t h = x.dim() == 4 ? x.size(2) : 0, w = x.dim() == 4 ? x.size(3) : 0;
+  if (x.dim() != 4 || x.size(0) != 1 || h % 4 != 0 || w % 4 != 0 || band_rows < 4 || band_rows % 4 != 0)
+    throw std::invalid_argument("LowResEstimator::forward_in_bands: needs a (1, C, H, W) input with H, W multiples of 4 "
+                                "and bands of a multiple of 4 rows");
+  if (h <= band_rows) return forward(x);
+  const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
+  // Norm 1's statistics: conv 2's pooled output over the whole field, band by band (in double:
+  // millions of terms).
+  const std::int64_t channels = conv_[1]->options.out_channels();
+  torch::Tensor sum = torch::zeros({channels}, torch::kFloat64), sum_sq = torch::zeros({channels}, torch::kFloat64);
+  for (std::int64_t y0 = 0; y0 < h; y0 += band_rows) {
+    const torch::Tensor b = pooled_conv2_rows(x, y0, std::min(h, y0 + band_rows)).to(torch::kCPU, torch::kFloat64);
+    sum += b.sum({0, 2, 3});
+    sum_sq += (b * b).sum({0, 2, 3});
+  }
+  const double n = double(h / 2) * double(w / 2);
+  const torch::Tensor mean = sum / n, var = (sum_sq / n - mean * mean).clamp_min(0.0);
+  // instance_norm's affine map with those statistics (its eps).
+  const torch::Tensor scale64 = norm_[0]->weight.detach().to(torch::kCPU, torch::kFloat64) / torch::sqrt(var + 1e-5);
+  const torch::Tensor shift64 = norm_[0]->bias.detach().to(torch::kCPU, torch::kFloat64) - mean * scale64;
+  // Conv 3's pooled output, band by band: its rows need norm 1's output 2 rows either side at
+  // half resolution, 4 input rows (8 keeps the grid); conv 3 pads with zeros at the field's edges.
+  std::vector<torch::Tensor> c_bands;
+  torch::Tensor scale, shift;
+  for (std::int64_t y0 = 0; y0 < h; y0 += band_rows) {
+    const std::int64_t y1 = std::min(h, y0 + band_rows);
+    const std::int64_t e0 = std::max<std::int64_t>(0, y0 - 8), e1 = std::min(h, y1 + 8);
+    const torch::Tensor b = pooled_conv2_rows(x, e0, e1);
+    if (!scale.defined()) {
+      scale = scale64.to(b.device(), b.scalar_type()).view({1, channels, 1, 1});
+      shift = shift64.to(b.device(), b.scalar_type()).view({1, channels, 1, 1});
+    }
+    const torch::Tensor c = torch::max_pool2d(conv_[2]->forward(F::leaky_relu(b * scale + shift, lrelu)), {2, 2}, {2, 2});
+    c_bands.push_back(c.slice(2, (y0 - e0) / 4, (y1 - e0) / 4));
+  }
+  // From here on at 1/4 size: the whole field at once, as forward() does.
+  const torch::Tensor c = torch::cat(c_bands, 2);
+  c_bands.clear();
+  return torch::sigmoid(conv_[3]->forward(F::leaky_relu(norm_[1]->forward(c), lrelu)));
 }
 
 std::int64_t parameter_count(const torch::nn::Module& m) {

@@ -71,8 +71,16 @@ class LowResEstimatorImpl : public torch::nn::Module {
  public:
   explicit LowResEstimatorImpl(const NetworkConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);
+  // forward() of an eval-mode Q computed in bands of `band_rows` rows (a multiple of 4) of the
+  // full-resolution input, so a large field needs the full-resolution activations of one band
+  // only. The two norms are per image: their statistics are gathered over all bands first, so
+  // the result is forward()'s (to float rounding), not a tiling approximation. x: (1, C, H, W)
+  // with H and W multiples of 4; H <= band_rows runs forward().
+  torch::Tensor forward_in_bands(const torch::Tensor& x, std::int64_t band_rows);
 
  private:
+  // conv 2's pooled output (before norm 1) for the input rows [y0, y1) (multiples of 4).
+  torch::Tensor pooled_conv2_rows(const torch::Tensor& x, std::int64_t y0, std::int64_t y1);
   double dropout_;
   std::vector<torch::nn::Conv2d> conv_;
   std::vector<Norm> norm_;  // after pool 1 and 2

@@ -34,6 +34,10 @@ struct Reconstructor::Impl {
   mutable LowResEstimator q{nullptr};
   // Set when the error map failed on the device: from then on the host computes it (finish()).
   mutable std::atomic<bool> host_error_map{false};
+  // The memory one network pass may take (--anet-memory-mb; 0: 4 GiB on the CPU, 16 GiB on CUDA).
+  std::size_t budget_bytes() const {
+    return (opt.memory_budget_mb ? opt.memory_budget_mb : (dev.device.is_cuda() ? 16384 : 4096)) << 20;
+  }
 };
 
 Reconstructor::Reconstructor(const std::string& model_path, const ReconstructorOptions& opt) : impl_(std::make_unique<Impl>()) {
@@ -166,8 +170,7 @@ std::shared_ptr<Reconstructor::Job> Reconstructor::prepare(ImageView<const float
   if (im.opt.mode == "tiled") {
     j.tiling = {true, static_cast<std::int64_t>(im.opt.tile_px), static_cast<std::int64_t>(im.opt.tile_px)};
   } else if (im.opt.mode == "auto") {
-    const std::size_t budget = (im.opt.memory_budget_mb ? im.opt.memory_budget_mb : (im.dev.device.is_cuda() ? 16384 : 4096)) << 20;
-    j.tiling = choose_tiling(im.cfg.ngf, j.h, j.w, budget, static_cast<std::int64_t>(im.opt.tile_px),
+    j.tiling = choose_tiling(im.cfg.ngf, j.h, j.w, im.budget_bytes(), static_cast<std::int64_t>(im.opt.tile_px),
                              static_cast<std::int64_t>(im.opt.overlap_px));
   }
 
@@ -230,8 +233,11 @@ void Reconstructor::run_networks(Job& j) const {
   std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
   if (im.dev.device.is_cuda()) stream_guard.emplace(c10::cuda::getStreamFromPool(false, im.dev.device.index()));
 #endif
-  // Q on the whole FoV, in the [-1, 1] convention it was trained in; padded to a multiple of 4
-  // with the value of an empty reconstruction. In a whole pass G's output stays on the device.
+  // Q on the whole FoV, in the [-1, 1] convention it was trained in; padded to a multiple of 4 by
+  // repeating the edge. The widefield's last partial block is the mean of its real pixels: Q of
+  // a block padded with "empty" saw a darker block than the widefield did, and the error map's
+  // last row and column read as disagreement (0.196 against 0.111 for the same field, probe43).
+  // In a whole pass G's output stays on the device.
   const std::int64_t h4 = round_up(j.h, kQFactor), w4 = round_up(j.w, kQFactor);
   torch::Tensor g_dev;
   if (j.tiling.tiled) {
@@ -242,9 +248,12 @@ void Reconstructor::run_networks(Job& j) const {
     g_dev = generator_on_device(im.g, j.x, j.m, im.dev).slice(2, 0, j.h).slice(3, 0, j.w);
   }
   j.x = torch::Tensor();  // the input is no longer needed: free it before Q runs
-  torch::Tensor q_in = pad_to(g_dev, h4, w4, -1.0);
+  torch::Tensor q_in = h4 == j.h && w4 == j.w ? g_dev : torch::replication_pad2d(g_dev, {0, w4 - j.w, 0, h4 - j.h});
   if (im.dev.channels_last) q_in = q_in.contiguous(torch::MemoryFormat::ChannelsLast);
-  const torch::Tensor qa_dev = im.q->forward(q_in).to(torch::kFloat32);
+  // In bands on a field too large for the memory budget (the whole field's activations at full
+  // resolution are ~110 bytes per pixel: 1.8 GB for a 16 Mpx field).
+  const torch::Tensor qa_dev =
+      im.q->forward_in_bands(q_in, lowres_band_rows(im.cfg.q_nf, w4, im.budget_bytes())).to(torch::kFloat32);
   // On a GPU the error map's convolutions cost ~1 ms there against ~0.1 core-s on the host
   // (full-size FoV); on the CPU it is left to finish(), off the serial stage.
   if (im.dev.device.is_cuda() && j.has_w && !im.host_error_map) {

@@ -79,10 +79,4 @@ void import_module(torch::nn::Module& m, const std::vector<NamedArray>& arrays, 
   }
 }
 
-torch::Tensor pad_to(const torch::Tensor& x, std::int64_t h, std::int64_t w, double value) {
-  const std::int64_t ph = h - x.size(-2), pw = w - x.size(-1);
-  if (ph == 0 && pw == 0) return x;
-  return torch::constant_pad_nd(x, {0, pw, 0, ph}, value);
-}
-
 }  // namespace annamosaic::anet

@@ -24,7 +24,4 @@ void import_module(torch::nn::Module& m, const std::vector<NamedArray>& arrays, 
 
 std::string shape_string(const std::vector<std::int64_t>& shape);
 
-// 2-D tensor pads: right/bottom to (h, w) with `value`.
-torch::Tensor pad_to(const torch::Tensor& x, std::int64_t h, std::int64_t w, double value);
-
 }  // namespace annamosaic::anet

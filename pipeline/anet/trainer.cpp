@@ -4,7 +4,9 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <optional>
@@ -317,6 +319,21 @@ TrainSummary train(const TrainOptions& opt) {
     // before it still count.
     if (c.scalars.count("blank_validations")) sum.blank_validations = static_cast<int>(c.scalars.at("blank_validations"));
     if (c.scalars.count("elapsed_s")) elapsed_before = c.scalars.at("elapsed_s");
+    // best.h5 is written at every better validation, the checkpoint every --checkpoint-every
+    // steps: a kill between the two leaves a best.h5 later and better than the checkpoint knows.
+    // It is a validated model of this training, so it stays the best under its own score and
+    // step (the replayed steps need not reproduce it bit for bit on another machine).
+    if (std::filesystem::exists(best_path)) {
+      const ModelFile b = read_model_header(best_path);
+      const auto score = b.scalars.find("validation_ms_ssim"), at = b.scalars.find("validation_step");
+      if (score != b.scalars.end() && at != b.scalars.end() && score->second > sum.best_score &&
+          static_cast<std::int64_t>(at->second) > sum.best_step) {
+        spdlog::info("{} (validation MS-SSIM {:.4f} at step {}) was saved after the checkpoint: it stays the best model",
+                     best_path, score->second, static_cast<std::int64_t>(at->second));
+        sum.best_score = score->second;
+        sum.best_step = static_cast<std::int64_t>(at->second);
+      }
+    }
     spdlog::info("resumed from {} at step {}", ckpt_path, sum.first_step);
     if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
   }
@@ -420,6 +437,7 @@ TrainSummary train(const TrainOptions& opt) {
     write_file_atomic(losses_path, kept);
   }
   std::ofstream losses(losses_path, std::ios::app);
+  if (!losses) throw IoError(losses_path, std::string("cannot open for appending: ") + std::strerror(errno));
 
   // The next sample is made while the current step trains (each is a pure function of its index).
   std::future<TrainingSample> next = std::async(std::launch::async, [&data, s = sum.first_step] { return data.sample(static_cast<std::uint64_t>(s)); });
@@ -457,6 +475,7 @@ TrainSummary train(const TrainOptions& opt) {
         sum.best_step = step;
         ModelFile best = core.model_file(model_provenance(step));
         best.scalars["validation_ms_ssim"] = score;
+        best.scalars["validation_step"] = static_cast<double>(step);
         write_model_file(best_path, best);
       }
     }
@@ -465,6 +484,8 @@ TrainSummary train(const TrainOptions& opt) {
     losses << step << ',' << L.d << ',' << wf_only(L.q) << ',' << L.g << ',' << L.superres << ',' << wf_only(L.lowres) << ','
            << L.gan << ',' << (score >= 0 ? std::to_string(score) : std::string()) << '\n';
     losses.flush();
+    // A full disk: the loss curve would stop silently while training went on.
+    if (!losses) throw IoError(losses_path, "cannot write the losses of step " + std::to_string(step) + " (disk full?)");
     for (std::size_t k = 0; k < kLossTerms; ++k) window_sum[k] += loss_terms(L)[k];
     ++window_count;
     window_wf += L.widefield;

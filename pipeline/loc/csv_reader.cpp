@@ -147,9 +147,21 @@ inline bool parse_double(std::string_view f, double& v) {
   if (r.ec == std::errc() && r.ptr == e) return true;
   while (b < e && (std::isspace(static_cast<unsigned char>(*b)) || *b == '"')) ++b;
   while (e > b && (std::isspace(static_cast<unsigned char>(e[-1])) || e[-1] == '"')) --e;
-  if (b < e && *b == '+') ++b;
+  if (b < e && *b == '+') {
+    ++b;
+    if (b < e && (*b == '+' || *b == '-')) return false;  // "++5", "+-5": not numbers
+  }
   if (b == e) return false;
   r = std::from_chars(b, e, v);
+  if (r.ec == std::errc::result_out_of_range && r.ptr == e) {
+    // Past a double: 1e-400 is 0 as a fit would store it; 1e400 is infinite (the caller says
+    // "not finite" for a position, keeps NaN for an optional column).
+    const std::string_view cell(b, static_cast<std::size_t>(e - b));
+    const bool negative = *b == '-';
+    const bool tiny = cell.find("e-") != std::string_view::npos || cell.find("E-") != std::string_view::npos;
+    v = tiny ? (negative ? -0.0 : 0.0) : (negative ? -HUGE_VAL : HUGE_VAL);
+    return true;
+  }
   return r.ec == std::errc() && r.ptr == e;
 }
 

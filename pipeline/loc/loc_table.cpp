@@ -21,6 +21,9 @@ void append_optional(std::vector<T>& dst, const std::vector<T>& src, std::size_t
 }  // namespace
 
 void LocTable::append(const LocTable& other) {
+  // A part without rows (a reader's chunk of comments only) has no optional columns either:
+  // appending it must not drop this table's.
+  if (other.empty()) return;
   const std::size_t before = size();
   const bool was_empty = before == 0;
   frame.insert(frame.end(), other.frame.begin(), other.frame.end());

@@ -408,21 +408,27 @@ PcResult correlate_impl(const Fft2d& fft, const std::vector<float>& wx, const st
   fft.forward(pa, fa.data());
   fft.forward(pb, fb.data());
   // Cross-power spectrum moving * conj(fixed): its inverse peaks at +shift. Magnitudes via norms
-  // (no hypot), the usual exponents without pow.
+  // (no hypot), the usual exponents without pow. The norms in double: |fa|^2 |fb|^2 passes a
+  // float's range for bright large images (a 2048 px tile of 16-bit counts), and one infinite
+  // bin would zero the whole surface.
+  const auto norm_d = [](Complexf z) {
+    const double re = z.real(), im = z.imag();
+    return re * re + im * im;
+  };
   double mean_mag = 0;
-  for (std::size_t k = 0; k < S; ++k) mean_mag += std::sqrt(std::norm(fa[k]) * std::norm(fb[k]));
+  for (std::size_t k = 0; k < S; ++k) mean_mag += std::sqrt(norm_d(fa[k]) * norm_d(fb[k]));
   mean_mag /= static_cast<double>(S);
-  const float eps = static_cast<float>(std::max(1e-6 * mean_mag, 1e-30));
-  const float eps2 = eps * eps;
+  const double eps = std::max(1e-6 * mean_mag, 1e-30);
+  const double eps2 = eps * eps;
   const double wexp = opt.whitening;
   for (std::size_t k = 0; k < S; ++k) {
     const Complexf c = fb[k] * std::conj(fa[k]);
-    const float m2 = std::max(std::norm(c), eps2);  // |c|^2
+    const double m2 = std::max(norm_d(c), eps2);  // |c|^2
     float scale;
-    if (wexp == 1.0) scale = 1.0f / std::sqrt(m2);
-    else if (wexp == 0.5) scale = 1.0f / std::sqrt(std::sqrt(m2));
+    if (wexp == 1.0) scale = static_cast<float>(1.0 / std::sqrt(m2));
+    else if (wexp == 0.5) scale = static_cast<float>(1.0 / std::sqrt(std::sqrt(m2)));
     else if (wexp <= 0.0) scale = 1.0f;
-    else scale = static_cast<float>(std::pow(static_cast<double>(m2), -0.5 * wexp));
+    else scale = static_cast<float>(std::pow(m2, -0.5 * wexp));
     fa[k] = c * scale;
   }
   const ImageView<float> surface = zeroed(ws.surface, M, N);

@@ -5,6 +5,7 @@
 // clamped. Counts are integers, so the result is identical for any thread count.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/image.hpp"
@@ -17,6 +18,13 @@ namespace annamosaic {
 struct Field {
   double x0_nm = 0, y0_nm = 0, width_nm = 0, height_nm = 0;
 };
+
+// An image's place in the table's coordinates, as written into its TIFF description:
+// "field-nm = X0,Y0,WIDTH,HEIGHT (...)" (exact: --field-nm with it renders the same grid), with
+// a note when WIDTH or HEIGHT is not a whole number of pixels (the last column or row is then
+// partly outside the field). field_in_description reads it back from such a description.
+std::string field_description(const Field& f, double pixel_nm);
+std::optional<Field> field_in_description(const std::string& description);
 
 // The bounding box of the table's localizations, origin snapped down to the pixel grid.
 Field bounding_field(const TableStats& stats, double pixel_nm);

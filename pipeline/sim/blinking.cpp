@@ -25,7 +25,9 @@ LocTable simulate_localizations(const std::vector<PointNm>& labels, const RectNm
   std::vector<Row> rows;
   rows.reserve(static_cast<std::size_t>(labels.size() * opt.detections_per_label * 1.1) + 64);
   auto add = [&](double x, double y) {
-    const double lx = x - fov.x0_nm, ly = y - fov.y0_nm;
+    // At the 0.001 nm the tables are written with: the ground truth rendered from these values
+    // is then the written table rendered (a point on a pixel edge stays on the same side).
+    const double lx = std::round((x - fov.x0_nm) * 1e3) / 1e3, ly = std::round((y - fov.y0_nm) * 1e3) / 1e3;
     const int f = frame_of(rng);
     const float ph = static_cast<float>(photons(rng));
     if (lx >= 0 && lx < fov.width_nm && ly >= 0 && ly < fov.height_nm) rows.push_back({f, lx, ly, ph});

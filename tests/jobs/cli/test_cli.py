@@ -81,6 +81,10 @@ class Cli(unittest.TestCase):
         # Where the image lies: in the TIFF and the configuration; with it, the same image again.
         field = f"{x0:g},{y0:g},{w * 20:g},{h * 20:g}"
         self.assertIn(f"field-nm = {field}", tifffile.TiffFile(out).pages[0].description)
+        # Fiji shows the table's coordinates: calibrated x = (x - xorigin) * 0.02 um.
+        with tifffile.TiffFile(out) as t:
+            self.assertAlmostEqual(t.imagej_metadata["xorigin"], -x0 / 20, places=6)
+            self.assertAlmostEqual(t.imagej_metadata["yorigin"], -y0 / 20, places=6)
         self.assertIn(f"# field rendered (from the table's extent): field-nm = {field}", cfg)
         again = os.path.join(self.dir, "again.tif")
         run("render", EPFL, "--pixel-nm", "20", "--frames", "first:36", "--field-nm", field, "-o", again, check=0)

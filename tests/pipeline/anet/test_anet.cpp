@@ -172,6 +172,32 @@ TEST(AnetNetworks, BandedFinalStepEqualsOnePass) {
   }
 }
 
+// Q on a large field runs in bands of rows: its per-image norms see the whole field's statistics,
+// so the output is the one-pass output, at the field's edges and across band seams alike.
+TEST(AnetNetworks, LowResEstimatorInBandsEqualsOnePass) {
+  torch::manual_seed(5);
+  NetworkConfig cfg;
+  Generator g(cfg);
+  Discriminator d(cfg);
+  LowResEstimator q(cfg);
+  init_weights(g, d, q);
+  q->eval();
+  torch::InferenceMode inference;
+  // A structured input (bright lines on -1), not noise alone: the norms' statistics then differ by band.
+  torch::Tensor x = torch::full({1, 1, 300, 172}, -1.0f);
+  x.slice(2, 40, 44).fill_(1.0f);
+  x.slice(3, 100, 103).fill_(0.5f);
+  x += 0.1f * torch::randn({1, 1, 300, 172});
+  const torch::Tensor one_pass = q->forward(x);
+  for (std::int64_t rows : {4, 12, 64, 296, 300, 400}) {
+    const torch::Tensor banded = q->forward_in_bands(x, rows);
+    ASSERT_EQ(banded.sizes(), one_pass.sizes()) << rows;
+    EXPECT_LT((banded - one_pass).abs().max().item<float>(), 2e-5f) << "bands of " << rows << " rows";
+  }
+  EXPECT_THROW(q->forward_in_bands(x, 6), std::invalid_argument);                            // off the pooling grid
+  EXPECT_THROW(q->forward_in_bands(x.slice(2, 0, 298), 64), std::invalid_argument);           // H not a multiple of 4
+}
+
 TEST(AnetNetworks, SwitchChangesTheOutput) {
   torch::manual_seed(2);
   NetworkConfig cfg;
@@ -687,7 +713,8 @@ ReconstructionResult reference_reconstruction(const std::string& model, ImageVie
   const torch::Tensor g_out = tiling.tiled ? generate_tiled(g, x, 0.0f, tiling.tile_h, tiling.tile_w, 128, dev)
                                            : generate_whole(g, x, 0.0f, dev);
   const std::int64_t h4 = round_up(x.size(2), 4), w4 = round_up(x.size(3), 4);
-  const torch::Tensor qa = q->forward(pad_to(g_out, h4, w4, -1.0));
+  // Q's input padded to a multiple of 4 by repeating the edge (530 rows here: 2 rows padded).
+  const torch::Tensor qa = q->forward(torch::replication_pad2d(g_out, {0, w4 - x.size(3), 0, h4 - x.size(2)}));
   ReconstructionResult r;
   r.reconstruction = tensor_to_image((g_out + 1) / 2);
   r.q_of_a = tensor_to_image(qa);

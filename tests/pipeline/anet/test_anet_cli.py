@@ -318,6 +318,26 @@ class Train(unittest.TestCase):
         self.assertNotIn("blank image's", p.stderr)
         self.assertTrue((d / "ok.h5").exists())
 
+    def test_a_best_model_saved_after_the_last_checkpoint_stays_the_best_on_resume(self):
+        # best.h5 is saved at each better validation, the checkpoint only every --checkpoint-every
+        # steps. A kill between the two left a later best.h5 that the resumed run labelled with the
+        # checkpoint's older step (probe43). Made here by hand: best.h5 as if saved at step 7.
+        d = TMP / "best-after-ckpt"
+        args = ["train", "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--validate-every", 5, "--validation-samples", 2,
+                "--checkpoint-every", 5, "--seed", 6]
+        run(*args, "--steps", 5)
+        best = d / "m.train" / "best.h5"
+        with h5py.File(best, "r+") as f:
+            self.assertEqual(int(f["scalars"].attrs["validation_step"]), 5)
+            f["scalars"].attrs["validation_step"] = 7.0
+            f["scalars"].attrs["validation_ms_ssim"] = 0.99
+        p = run(*args, "--steps", 10, "--resume")
+        self.assertIn("(validation MS-SSIM 0.9900 at step 7) was saved after the checkpoint: it stays the best model",
+                      p.stderr)
+        with h5py.File(d / "m.h5", "r") as f:
+            self.assertEqual(f["provenance"].attrs["note"], "best validation score at step 7 of 10")
+            self.assertAlmostEqual(float(f["scalars"].attrs["validation_ms_ssim"]), 0.99)
+
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
@@ -483,6 +503,16 @@ class Reconstruct(unittest.TestCase):
         # Where the image lies in the table's coordinates, as render records it.
         desc = tifffile.TiffFile(self.d / "e.tif").pages[0].description
         self.assertRegex(desc, r"field-nm = [0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+ \(x0,y0,width,height")
+        # So do its companions, on their own grids (probe45: only OUT.tif said it), with the origin
+        # Fiji reads; and a reconstruct of the echoed sparse image keeps the place.
+        x0_nm = float(re.search(r"field-nm = ([-\d.e+]+),", desc).group(1))
+        for name, px in (("e.tif", 20), ("e.sparse.tif", 20), ("e.q.tif", 80)):
+            with tifffile.TiffFile(self.d / name) as t:
+                self.assertIn(desc[desc.index("field-nm = "):].split(" (")[0], t.pages[0].description, name)
+                self.assertAlmostEqual(t.imagej_metadata["xorigin"], -x0_nm / px, places=4, msg=name)
+        run("reconstruct", "--model", MODEL, "-o", self.d / "again.tif", "--sparse", self.d / "e.sparse.tif")
+        self.assertIn(desc[desc.index("field-nm = "):].split(" (")[0],
+                      tifffile.TiffFile(self.d / "again.tif").pages[0].description)
         self.assertIn("# field reconstructed: field-nm = ", (self.d / "e.config.ini").read_text())
         # What a reconstruct killed while writing left (its process is gone) goes with the next one.
         dead = subprocess.Popen(["true"])
@@ -691,7 +721,10 @@ class Reconstruct(unittest.TestCase):
         # a pixel_nm of 0 failed later as an internal error that named no file.
         for attr, value, said in (("ngf", 100000, "architecture attributes out of range (ngf 100000"),
                                   ("pixel_nm", 0.0, "pixel_nm 0 is not a super-resolution pixel"),
-                                  ("pixel_nm", float("nan"), "pixel_nm nan is not a super-resolution pixel")):
+                                  ("pixel_nm", float("nan"), "pixel_nm nan is not a super-resolution pixel"),
+                                  # dropout 7 failed inside LibTorch at the first FoV (probe43).
+                                  ("dropout", 7.0, "dropout 7, target_quantile 0.999 out of range"),
+                                  ("target_quantile", float("nan"), "target_quantile nan out of range")):
             bad = self.d / ("bad-%s.h5" % attr)
             shutil.copy(MODEL, bad)
             with h5py.File(bad, "r+") as f:

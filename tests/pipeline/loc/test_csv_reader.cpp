@@ -339,6 +339,36 @@ TEST(CsvReader, NanAndInfAreRejectedInTheColumnsRead) {
       << r.warnings[0];
 }
 
+// Signs and numbers past a double's range: "+-5" is no number; 1e-400 is 0 as written (a fit's
+// underflow); 1e400 is infinite, refused in a position column.
+TEST(CsvReader, SignsAndNumbersPastADoubleAreReadAsWritten) {
+  EXPECT_EQ(parse_error("frame,x,y\n1,+-5,3\n").column(), 2);
+  EXPECT_EQ(parse_error("frame,x,y\n1,\"++5\",3\n").column(), 2);
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x,y\n1,\"+5\",\"-3\"\n", "s.csv", {}).y_nm[0], -3.0);
+  const LocTable t = parse_csv_table("frame,x,y,uncertainty [nm]\n1,2,3,1e-400\n2,4,5,7\n", "u.csv", {});
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.uncertainty_nm[0], 0.0f);
+  EXPECT_DOUBLE_EQ(parse_csv_table("frame,x,y\n1,1e-400,3\n", "t.csv", {}).x_nm[0], 0.0);
+  const InputError big = parse_error("frame,x,y\n1,2,3\n2,1e400,3\n");
+  EXPECT_EQ(big.line(), 3);
+  EXPECT_NE(std::string(big.what()).find("not finite: '1e400'"), std::string::npos) << big.what();
+}
+
+// A stretch of comments as long as a reader's chunk leaves that chunk without rows: the
+// optional columns of the rest of the table must survive it.
+TEST(CsvReader, AChunkOfCommentsKeepsTheOptionalColumns) {
+  std::string text = "frame,x,y,intensity\n1,2,3,40\n";
+  for (int i = 0; i < 2000; ++i) text += "# a long comment line written by some acquisition software\n";
+  text += "2,4,5,50\n";
+  CsvReadOptions o;
+  o.threads = 2;
+  o.chunk_bytes = 4096;
+  const LocTable t = parse_csv_table(text, "gap.csv", o);
+  ASSERT_EQ(t.size(), 2u);
+  ASSERT_EQ(t.intensity.size(), 2u);
+  EXPECT_FLOAT_EQ(t.intensity[1], 50.0f);
+}
+
 TEST(CsvReader, FrameMustBeNonNegativeInteger) {
   EXPECT_NE(std::string(parse_error("frame,x,y\n-1,2,3\n").what()).find("non-negative integer"), std::string::npos);
   EXPECT_EQ(parse_error("frame,x,y\n1,2,3\n1.5,2,3\n").line(), 3);

@@ -131,6 +131,22 @@ TEST(PhaseCorrelation, EmptyAndStructurelessInputsAreRejected) {
   EXPECT_FALSE(phase_correlate(a.view(), b.view(), o).valid);
 }
 
+// Brightness does not matter: |F_a|^2 |F_b|^2 of bright images passes a float's range, and the
+// whitening must not turn that into a surface of zeros.
+TEST(PhaseCorrelation, VeryBrightImagesRegisterAsDimOnes) {
+  const auto blobs = random_blobs(128, 128, 128 * 128 / 150, 3);
+  ImageF fixed = render_blobs(blobs, 128, 128), moving = render_blobs(blobs, 128, 128, 9.0, -4.0);
+  const PcResult dim = phase_correlate(fixed.view(), moving.view(), {});
+  for (ImageF* im : {&fixed, &moving})
+    for (float& v : *im) v *= 1e13f;
+  const PcResult bright = phase_correlate(fixed.view(), moving.view(), {});
+  ASSERT_TRUE(dim.valid);
+  ASSERT_TRUE(bright.valid);
+  EXPECT_NEAR(bright.dx_px, 9.0, 0.05);
+  EXPECT_NEAR(bright.dy_px, -4.0, 0.05);
+  EXPECT_NEAR(bright.confidence, dim.confidence, 1e-3);
+}
+
 TEST(PhaseCorrelation, IndependentNoiseGivesLowConfidence) {
   std::mt19937_64 rng(11);
   std::normal_distribution<float> n(0, 1);

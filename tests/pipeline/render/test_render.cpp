@@ -73,6 +73,42 @@ TEST(Render, BoundingFieldContainsEveryLocalization) {
   EXPECT_EQ(field_width_px(f, 20.0), 7u);  // 100..240
 }
 
+// Integer-nm points on the edges of 49 nm pixels: 49 * (1 / 49) is just below 1, so a multiply
+// by the inverse pixel put them a pixel early. Each starts its own pixel; the far edge is out.
+TEST(Render, PointsOnPixelEdgesStartTheirPixel) {
+  const LocTable t = table({{1, 49.0, 10.0}, {1, 10.0, 10.0}, {1, 98.0, 10.0}, {1, 10.0, 49.0}});
+  RenderStats st;
+  const ImageU32 img = render_counts(t, Field{0, 0, 98, 98}, RenderOptions{49.0, {}, 0}, &st);
+  EXPECT_EQ(img(0, 0), 1u);
+  EXPECT_EQ(img(1, 0), 1u);
+  EXPECT_EQ(img(0, 1), 1u);
+  EXPECT_EQ(st.outside_field, 1u);  // x = 98: the field's right edge
+  // The same on the banded path of large tables.
+  LocTable big;
+  for (int i = 0; i < 70'000; ++i) {
+    big.frame.push_back(1);
+    big.x_nm.push_back(49.0 * (i % 40));
+    big.y_nm.push_back(49.0 * (i % 39));
+  }
+  const ImageU32 many = render_counts(big, Field{0, 0, 49 * 40, 49 * 39}, RenderOptions{49.0, {}, 2}, &st);
+  EXPECT_EQ(st.outside_field, 0u);
+  for (std::size_t y = 0; y < 39; ++y)
+    for (std::size_t x = 0; x < 40; ++x) ASSERT_GT(many(x, y), 0u) << x << "," << y;
+}
+
+// floor(43326 / 16.6) * 16.6 is 43326 plus a rounding error: the fitted field must still hold
+// the localization that defines it.
+TEST(Render, BoundingFieldHoldsItsMinimumAtAnyPixelSize) {
+  for (double px : {16.6, 117.0 / 7.0, 10.0}) {
+    const LocTable t = table({{1, 43326.0, 5478.0}, {2, 43500.0, 5600.0}, {3, 44000.0, 6000.0}});
+    const Field f = bounding_field(compute_stats(t), px);
+    EXPECT_LE(f.x0_nm, 43326.0) << px;
+    RenderStats st;
+    render_counts(t, f, RenderOptions{px, {}, 0}, &st);
+    EXPECT_EQ(st.in_image, 3u) << px;
+  }
+}
+
 TEST(Render, SameCountsForAnyThreadCount) {
   std::mt19937_64 rng(11);
   std::normal_distribution<double> g(5000, 2000);

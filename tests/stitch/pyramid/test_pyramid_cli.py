@@ -35,6 +35,10 @@ class Inspect(unittest.TestCase):
         self.assertIn("3 channel(s), 4 level(s), uint16", out)
         self.assertIn("shuffle, deflate(2)", out)
         self.assertIn("pixel size: 0.02 x 0.02 um", out)
+        # Where the mosaic lies on the stage, as ExtMin says it (a solved layout moves it off 0).
+        with h5py.File(IMS, "r") as f:
+            ext_min = [float(b"".join(f["DataSetInfo/Image"].attrs["ExtMin%d" % k]).decode()) for k in (0, 1)]
+        self.assertIn("covers 82 x 52 um from (%.6g, %.6g) um" % tuple(ext_min), out)
         self.assertIn("4100 x 2600", out)
         self.assertIn("512 x 325", out)  # level 3
         self.assertIn('1 "error map"', out)
