@@ -12,7 +12,10 @@
 # 540: every step is cut to what is left of it, so the pass ends inside a 600 s device call).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-out=$(mkdir -p "${1:?usage: gpu-node-session.sh OUT_DIR}" && cd "$1" && pwd)
+[[ -n "${1:-}" ]] || { echo "usage: gpu-node-session.sh OUT_DIR" >&2; exit 2; }
+# (The check outside $(...): inside it only the subshell would stop, and the pass would go on
+# writing at / with an empty OUT_DIR.)
+out=$(mkdir -p "$1" && cd "$1" && pwd) || { echo "gpu-node-session.sh: cannot make $1" >&2; exit 2; }
 work=${WORK_DIR:-/tmp/annamosaic-gpu-session}
 device=${DEVICE:-auto}
 rm -rf "$work"; mkdir -p "$work"
@@ -63,8 +66,9 @@ run_case demo-fp32 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campaign "$
 t=$SECONDS
 timeout "$(limit 90)" annamosaic run --config configs/demo.ini --campaign "$work/demo-campaign" --simulate-if-missing true --output "$work/demo-cpu" \
   --device cpu --stage fovs --max-fovs 3 > "$work/demo-cpu.log" 2>&1
+rc=$?  # before `note`, whose own status $? would be
 note ""
-note "## demo-cpu: exit $? in $((SECONDS - t)) s (3 FoVs on the CPU, to compare with demo-fp32)"
+note "## demo-cpu: exit $rc in $((SECONDS - t)) s (3 FoVs on the CPU, to compare with demo-fp32)"
 python3 - "$work/demo-fp32" "$work/demo-cpu" << 'EOF' 2>&1 | tee -a "$summary"
 import json, os, sys
 gpu, cpu = sys.argv[1], sys.argv[2]
@@ -93,8 +97,9 @@ run_case demo-inflight8 "${FOV_LIMIT_S:-120}" --config configs/demo.ini --campai
 # The reduced 33 x 33 campaign (1,089 FoVs of 500 px): simulation first, then the whole run.
 t=$SECONDS
 timeout "$(limit 240)" annamosaic simulate --config configs/fig4-33x33-reduced.ini --output "$work/fig4-campaign" > "$work/fig4-simulate.log" 2>&1
+rc=$?
 note ""
-note "fig4 reduced: simulate exit $? in $((SECONDS - t)) s"
+note "fig4 reduced: simulate exit $rc in $((SECONDS - t)) s"
 run_case fig4-reduced "${REDUCED_LIMIT_S:-300}" --config configs/fig4-33x33-reduced.ini --campaign "$work/fig4-campaign" \
   --simulate-if-missing false --in-flight 8
 

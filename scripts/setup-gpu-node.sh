@@ -32,6 +32,11 @@ arch=x86_64-linux-gnu
 
 die() { echo "setup-gpu-node: error: $*" >&2; exit 1; }
 say() { echo "setup-gpu-node: $*"; }
+# The linker's rpath flags are one space-separated CMake string: a folder with white space in its
+# name would be cut there (refused here rather than linking against half a path).
+for d in "$node_dir" "$build_dir"; do
+  [[ $d != *[[:space:]]* ]] || die "'$d' has white space in its path: set GPU_NODE_DIR / BUILD_DIR to a folder without"
+done
 
 # What annamosaic's CMakeLists finds, as Debian 12 packages. Their runtime dependencies are added
 # by dependency closure (below); build-time-only -dev dependencies are not followed.
@@ -156,12 +161,13 @@ write_env() {
   # OpenMPI and PMIx find their plugins and helper programs (orted, also started by a lone
   # `annamosaic run` without mpirun) through OPAL_PREFIX / PMIX_INSTALL_PREFIX; the libraries
   # find each other by RPATH/RUNPATH, so no LD_LIBRARY_PATH.
+  # Values quoted for the shell that sources them (a folder with a space in its name).
   cat > "$node_dir/mpi-env.sh" << EOF
-export OPAL_PREFIX=$u
-export OPAL_LIBDIR=$u/lib/$arch/openmpi/lib
-export OPAL_SYSCONFDIR=$prefix/etc/openmpi
-export PMIX_INSTALL_PREFIX=$u/lib/$arch/pmix2
-export PMIX_MCA_mca_base_component_path=$u/lib/$arch/pmix2/lib/pmix
+export OPAL_PREFIX=$(printf %q "$u")
+export OPAL_LIBDIR=$(printf %q "$u/lib/$arch/openmpi/lib")
+export OPAL_SYSCONFDIR=$(printf %q "$prefix/etc/openmpi")
+export PMIX_INSTALL_PREFIX=$(printf %q "$u/lib/$arch/pmix2")
+export PMIX_MCA_mca_base_component_path=$(printf %q "$u/lib/$arch/pmix2/lib/pmix")
 # mpirun refuses to start without an ssh/rsh agent, even for ranks on this node only (a node
 # image often has none); SLURM launches do not use it.
 command -v ssh > /dev/null || command -v rsh > /dev/null || export OMPI_MCA_plm_rsh_agent=false
@@ -173,15 +179,15 @@ EOF
     cat > "$node_dir/bin/$tool" << EOF
 #!/usr/bin/env bash
 # Debian 12's OpenMPI, relocated into $prefix (made by scripts/setup-gpu-node.sh).
-. "$node_dir/mpi-env.sh"
-exec "$real" "\$@"
+. $(printf %q "$node_dir/mpi-env.sh")
+exec $(printf %q "$real") "\$@"
 EOF
     chmod +x "$node_dir/bin/$tool"
   done
   cat > "$node_dir/env.sh" << EOF
 # source this: annamosaic and the relocated OpenMPI (made by scripts/setup-gpu-node.sh)
-. "$node_dir/mpi-env.sh"
-export PATH=$build_dir/jobs/cli:$node_dir/bin:\$PATH
+. $(printf %q "$node_dir/mpi-env.sh")
+export PATH=$(printf %q "$build_dir/jobs/cli:$node_dir/bin"):\$PATH
 EOF
 }
 

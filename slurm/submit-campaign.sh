@@ -126,6 +126,9 @@ command -v "$bin" >/dev/null || die "cannot find the annamosaic binary '$bin': s
 declare -A config_seen=() grid_of_output=()
 outputs=() grids=()
 for c in "$@"; do
+  # A configuration named like an option (-x.ini, after --): as a path from here, for realpath,
+  # annamosaic status and the jobs alike.
+  [[ $c != -* ]] || c=./$c
   real=$(realpath "$c")
   [[ -z "${config_seen[$real]:-}" ]] || die "$c is given twice"
   config_seen[$real]=1
@@ -162,11 +165,13 @@ set -- "${grids[@]}"
 if command -v squeue > /dev/null; then
   declare -A queued=()
   while IFS='|' read -r job index state cmdline; do
-    read -r -a words <<< "$cmdline"
-    (( ${#words[@]} >= 3 )) && [[ "${words[0]}" == */annamosaic-grid.sbatch && "$index" =~ ^[0-9]+$ && -f "${words[2]}" ]] || continue
-    g=$(sed -n "$((index + 1))p" "${words[2]}")
+    # "SCRIPT STAGE LIST", split at the stage (the paths may hold spaces).
+    [[ $cmdline =~ ^(.*/annamosaic-grid\.sbatch)\ (fovs|stitch)\ (.+)$ ]] || continue
+    qstage=${BASH_REMATCH[2]} qlist=${BASH_REMATCH[3]}
+    [[ "$index" =~ ^[0-9]+$ && -f "$qlist" ]] || continue
+    g=$(sed -n "$((index + 1))p" "$qlist")
     # (an if, not a && list: the loop's status must not be a failed test under set -e)
-    if [[ -n "$g" ]]; then queued[$g]="${queued[$g]:+${queued[$g]}, }$job (${words[1]}, $state)"; fi
+    if [[ -n "$g" ]]; then queued[$g]="${queued[$g]:+${queued[$g]}, }$job ($qstage, $state)"; fi
   done < <(squeue -h -r -u "$(id -un)" -o '%i|%K|%T|%o' 2>/dev/null)
   for c in "$@"; do
     r=$(realpath "$c")

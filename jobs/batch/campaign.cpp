@@ -71,6 +71,17 @@ std::string expand_pattern(const std::string& pattern, int id) {
   return expand_tile_pattern(pattern, t);
 }
 
+std::string pattern_shared_by_fovs(const std::string& pattern, int rows, int cols) {
+  if (static_cast<long long>(rows) * cols <= 1) return "";
+  const bool has_id = pattern.find("{id") != std::string::npos, has_row = pattern.find("{row") != std::string::npos,
+             has_col = pattern.find("{col") != std::string::npos;
+  if (has_id || (has_row && has_col) || (has_row && cols == 1) || (has_col && rows == 1)) return "";
+  return "'" + pattern + "' names " +
+         (has_row || has_col ? std::string("one file for several FoVs (one per ") + (has_row ? "row" : "col") + ")"
+                             : std::string("the same file for every FoV")) +
+         ": use {id} (4 digits), {id:d}, or {row} and {col}";
+}
+
 CampaignInfo read_campaign(const std::string& dir) {
   const std::string path = dir + "/campaign.ini";
   auto kv = read_ini_section(path, "campaign");
@@ -153,6 +164,19 @@ CampaignInfo read_campaign(const std::string& dir) {
       }
     }
     kv.erase(it);
+  }
+  // An empty pattern names the campaign folder for every FoV, one without {id}/{row}/{col} one
+  // file for all: every FoV would fail, or all reconstruct the same data (probe47: `widefield =`).
+  for (const auto& [key, pattern] : {std::pair<const char*, const std::string*>{"table", &c.table_pattern},
+                                     {"widefield", &c.widefield_pattern}}) {
+    if (pattern->empty())
+      throw InputError(path, std::string(key) + " is empty: give the pattern of each FoV's file (e.g. fov/{id}/" +
+                                 (std::string(key) == "table" ? "locs.csv" : "widefield.tif") + ")" +
+                                 (std::string(key) == "widefield" ? ", or none for a campaign without widefields" : ""),
+                       line_of(key));
+    if (std::string(key) == "widefield" && *pattern == "none") continue;
+    if (const std::string why = pattern_shared_by_fovs(*pattern, c.rows, c.cols); !why.empty())
+      throw InputError(path, std::string(key) + " = " + why, line_of(key));
   }
   std::string order;
   get("order", order, false);

@@ -53,6 +53,9 @@ std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>*
 std::vector<std::string> unlisted_tables(const CampaignInfo& c, const std::vector<FovEntry>& plan);
 std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<std::string>& unlisted);
 // "fov/{id}/locs.csv" with id 7 -> "fov/0007/locs.csv".
+// "" when `pattern` names each FoV's own file in a rows x cols grid, else why not ("the same file
+// for every FoV"): {id}, or {row} and {col} ({row} alone for one column, {col} alone for one row).
+std::string pattern_shared_by_fovs(const std::string& pattern, int rows, int cols);
 std::string expand_pattern(const std::string& pattern, int id);
 // FoV indices sorted by decreasing cost (ties by id): the dispatch order.
 std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "batch/campaign.hpp"
 #include "core/error.hpp"
 #include "core/ini_text.hpp"
 #include "sim/grid.hpp"
@@ -29,14 +30,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
     } catch (const std::exception& e) {
       throw InputError(option, e.what());
     }
-    // ({row} alone is enough for a single column, {col} alone for a single row.)
-    const bool has_id = pattern.find("{id") != std::string::npos, has_row = pattern.find("{row") != std::string::npos,
-               has_col = pattern.find("{col") != std::string::npos;
-    if (!has_id && !(has_row && has_col) && !(has_row && o.cols == 1) && !(has_col && o.rows == 1))
-      throw InputError(option, "'" + pattern + "' names " +
-                                   (has_row || has_col ? std::string("one file for several FoVs (one per ") + (has_row ? "row" : "col") + ")"
-                                                       : std::string("the same file for every FoV")) +
-                                   ": use {id} (4 digits), {id:d}, or {row} and {col}");
+    if (const std::string why = pattern_shared_by_fovs(pattern, o.rows, o.cols); !why.empty()) throw InputError(option, why);
   }
 
   CampaignInitPlan plan;

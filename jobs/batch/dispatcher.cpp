@@ -8,7 +8,8 @@
 namespace annamosaic {
 namespace {
 constexpr int kTagRequest = 7101, kTagReply = 7102;
-// Request message: [kind byte][record bytes]; kind 'N' = next please, 'F' = finished, leaving.
+// Request message: [kind byte][record bytes]; kind 'N' = next please, 'S' = this rank was told to
+// stop (no more items for anyone), 'F' = finished, leaving.
 }  // namespace
 
 DistributedQueue::DistributedQueue(MPI_Comm comm, std::vector<std::size_t> order,
@@ -85,6 +86,9 @@ void DistributedQueue::serve() {
       --remaining;
       continue;
     }
+    // A stop signalled to one process only (scancel --signal to one task, a node's pre-emption):
+    // the whole queue stops, rather than the other ranks working through it for hours.
+    if (kind == 'S') stop_ = true;
     const auto item = pop(st.MPI_SOURCE);
     const long long reply = item ? static_cast<long long>(*item) : -1;
     MPI_Send(&reply, 1, MPI_LONG_LONG, st.MPI_SOURCE, kTagReply, comm_);
@@ -97,7 +101,7 @@ std::optional<std::size_t> DistributedQueue::next(const std::string& rec) {
     record(rec);
     return pop(0);
   }
-  std::string msg = "N" + rec;
+  std::string msg = (stop_ ? "S" : "N") + rec;
   MPI_Send(msg.data(), static_cast<int>(msg.size()), MPI_CHAR, 0, kTagRequest, comm_);
   // Poll rather than block: a blocking receive spins a core in OpenMPI.
   MPI_Request req;

@@ -37,7 +37,8 @@ class DistributedQueue {
   std::optional<std::size_t> next(const std::string& record = {});
   // Sends this rank's last record and leaves. Then collective: returns when every rank has left.
   void finish(const std::string& last_record = {});
-  // Stop handing out items (signal received): everybody gets nullopt from now on.
+  // Stop handing out items (signal received): everybody gets nullopt from now on (a rank > 0
+  // tells rank 0 with its next request).
   void request_stop() { stop_ = true; }
   // Per-rank count of items handed out (valid on rank 0 after finish()).
   const std::vector<std::size_t>& items_per_rank() const { return per_rank_; }

@@ -81,9 +81,9 @@ void Manifest::append(const ManifestRecord& r) {
   const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND, 0666);  // less the umask, as every output
   if (fd < 0) throw IoError(path_, std::string("cannot open manifest: ") + std::strerror(errno));
   std::string out = line;
+  const off_t size = ::lseek(fd, 0, SEEK_END);
   if (!checked_tail_) {
     // A kill mid-line leaves a torn last line: end it first, so this record stays on its own line.
-    const off_t size = ::lseek(fd, 0, SEEK_END);
     char last = '\n';
     if (size > 0 && ::pread(fd, &last, 1, size - 1) == 1 && last != '\n') out = "\n" + out;
     checked_tail_ = true;
@@ -94,6 +94,12 @@ void Manifest::append(const ManifestRecord& r) {
   if (w < 0) why = std::strerror(errno);
   else if (w != static_cast<ssize_t>(out.size())) why = "short write (" + std::to_string(w) + " of " + std::to_string(out.size()) + " bytes; disk full?)";
   else if (::fsync(fd) != 0) why = std::string("fsync: ") + std::strerror(errno);
+  if (w > 0 && w != static_cast<ssize_t>(out.size())) {
+    // The torn part goes again where it can (truncating frees room); where it cannot, the next
+    // record starts on a line of its own rather than completing this fragment (and being lost
+    // with it).
+    if (size < 0 || ::ftruncate(fd, size) != 0) checked_tail_ = false;
+  }
   ::close(fd);
   if (!why.empty()) throw IoError(path_, "cannot append to manifest: " + why);
 }

@@ -199,12 +199,13 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     s.specimen.structure = parse_structure(vm["structure"].as<std::string>());
     check_model_switch(o.model, structure_switch_id(s.specimen.structure), "the --structure of switch");
     s.specimen.seed = vm["specimen-seed"].as<std::uint64_t>();
-    s.specimen.filaments_per_100um2 = vm["filaments-per-100um2"].as<double>();
-    s.specimen.cell_radius_um = vm["cell-radius-um"].as<double>();
+    // An empty specimen (no filaments) scores as perfect: refused with the other impossible values.
+    s.specimen.filaments_per_100um2 = positive_option(vm, "filaments-per-100um2");
+    s.specimen.cell_radius_um = positive_option(vm, "cell-radius-um");
     s.specimen.cell_fraction = 1.0;
-    s.specimen.gradient = vm["gradient"].as<double>();
-    s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
-    s.widefield.camera_pixel_nm = vm["camera-pixel-nm"].as<double>();
+    s.specimen.gradient = fraction_option(vm, "gradient");
+    s.sigma_loc_nm = non_negative_option(vm, "sigma-loc-nm");
+    s.widefield.camera_pixel_nm = positive_option(vm, "camera-pixel-nm");
     check_reconstructor_options(o);
     const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
     std::printf("simulated %s, %d field%s of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",

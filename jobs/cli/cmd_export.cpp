@@ -168,10 +168,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
                  "at level 0", r.x, r.y, r.w, r.h, L0.width, L0.height, std::min(r.w, L0.width - r.x),
                  std::min(r.h, L0.height - r.y));
   // Level-0 pixels -> level-L pixels: every level-L pixel touching the region, clipped.
-  // Level L samples level 0 every 2^L pixels (pyramid.hpp); the ratio of the sizes, rounded,
-  // also covers files from other writers.
-  const double fx = std::max(1.0, std::round(double(L0.width) / double(L.width)));
-  const double fy = std::max(1.0, std::round(double(L0.height) / double(L.height)));
+  const auto [fx, fy] = level_factors(in, level);
   const std::size_t x0 = static_cast<std::size_t>(std::floor(double(r.x) / fx));
   const std::size_t y0 = static_cast<std::size_t>(std::floor(double(r.y) / fy));
   const std::size_t x1 = std::min(L.width, static_cast<std::size_t>(std::ceil(double(r.x + r.w) / fx)));

@@ -336,8 +336,12 @@ int run_init_campaign(const po::variables_map& vm) {
                      ini, fmt::join(changed, ", "));
     } catch (const std::exception&) {  // an unreadable earlier description: nothing to compare
     }
-  // positions.csv first: campaign.ini, written last, marks a complete description.
+  // positions.csv first: campaign.ini, written last, marks a complete description. An earlier
+  // campaign.ini (--force) goes before: a kill between the two would pair it with the new
+  // positions.
   try {
+    std::error_code ec;
+    fs::remove(ini, ec);  // where it cannot go, writing positions.csv says why
     write_file_atomic(positions, plan.positions_csv);
   } catch (const IoError&) {
     // A read-only share of acquired data: the description can live in a folder of its own.

@@ -44,7 +44,7 @@ int run_inspect(const po::variables_map& vm) {
     o << fmt::format("  {:>5}  {:>17}  {:>17}  {:>10}\n", r, fmt::format("{} x {}", L.width, L.height),
                      fmt::format("{} x {}", L.stored_width, L.stored_height),
                      // The whole factor between levels (4855 -> 2427 px is a 2 x 2 mean: 0.04 um, not 0.0400082)
-                     in.pixel_um_x > 0 ? um(in.pixel_um_x * std::max(1.0, std::round(double(l0.width) / double(L.width)))) : "?");
+                     in.pixel_um_x > 0 ? um(in.pixel_um_x * level_factors(in, r).first) : "?");
   }
   o << "channels:\n";
   for (std::size_t c = 0; c < in.channels.size(); ++c) {

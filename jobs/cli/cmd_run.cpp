@@ -627,13 +627,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                                         vm["frames"].as<std::string>());
           !w.empty())
         spdlog::warn("{}", w);
-    if (s.stopped) {
-      if (rank == 0)
-        spdlog::warn("{}: the FoVs done so far are recorded; rerun to resume (exit {})",
-                     stopped_by_text(),
-                     kExitRequeue);
-      return kExitRequeue;
-    }
+    // Before a stop's requeue status: a requeue onto the still-full disk would only fail again.
     if (!s.write_failed_ranks.empty()) {
       // Full disk, quota, read-only: nothing to stitch from, and each further FoV is lost work.
       if (rank == 0)
@@ -641,6 +635,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                       "(room on the disk, a quota, permissions of {}) and rerun to resume (exit 3)",
                       fmt::join(s.write_failed_ranks, ", "), out);
       return 3;
+    }
+    if (s.stopped) {
+      if (rank == 0)
+        spdlog::warn("{}: the FoVs done so far are recorded; rerun to resume (exit {})",
+                     stopped_by_text(),
+                     kExitRequeue);
+      return kExitRequeue;
     }
     unsigned long long unprocessed = s.unprocessed;
     MPI_Bcast(&unprocessed, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);

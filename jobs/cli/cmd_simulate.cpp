@@ -27,16 +27,8 @@ T positive(const po::variables_map& vm, const char* name) {
 
 // A count or amount that cannot be negative, and a fraction in [0, 1]: out of range, a specimen
 // silently unlike the one asked for (pore occupancy 2 doubled the pores).
-double non_negative(const po::variables_map& vm, const char* name) {
-  const double v = vm[name].as<double>();
-  if (!(v >= 0)) throw UsageError(std::string("--") + name + " must be >= 0");
-  return v;
-}
-double fraction(const po::variables_map& vm, const char* name) {
-  const double v = vm[name].as<double>();
-  if (!(v >= 0 && v <= 1)) throw UsageError(std::string("--") + name + " must be in [0, 1]");
-  return v;
-}
+double non_negative(const po::variables_map& vm, const char* name) { return non_negative_option(vm, name); }
+double fraction(const po::variables_map& vm, const char* name) { return fraction_option(vm, name); }
 
 // Beyond these a value is a slip (a unit, an exponent), not a specimen or microscope: refused
 // before it exhausts memory or disk (--frames 2e9, --labels-per-um 1e9 ran for minutes).

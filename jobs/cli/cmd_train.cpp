@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -35,18 +37,23 @@ int torch_threads(const po::variables_map& vm) {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// "A:B" -> {A, B}.
+// "A:B" -> {A, B} (or "A": {A, A}); each a whole finite number ("1:2junk", "0.05:inf" refused:
+// the latter hung the sample generator).
 std::pair<double, double> parse_range(const std::string& name, const std::string& spec) {
-  const auto colon = spec.find(':');
-  try {
-    if (colon == std::string::npos) {
-      const double v = std::stod(spec);
-      return {v, v};
-    }
-    return {std::stod(spec.substr(0, colon)), std::stod(spec.substr(colon + 1))};
-  } catch (const std::exception&) {
-    throw UsageError("--" + name + " '" + spec + "': expected MIN:MAX");
+  const auto number = [&](std::string_view t) {
+    double v = 0;
+    const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || !std::isfinite(v))
+      throw UsageError("--" + name + " '" + spec + "': expected MIN:MAX, two finite numbers");
+    return v;
+  };
+  const std::string_view all(spec);
+  const auto colon = all.find(':');
+  if (colon == std::string_view::npos) {
+    const double v = number(all);
+    return {v, v};
   }
+  return {number(all.substr(0, colon)), number(all.substr(colon + 1))};
 }
 
 // A campaign folder's FoVs as table datasets, read as `run` reads them (campaign.ini's table and
@@ -181,16 +188,18 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   auto& s = d.sim;
   s.specimen = specimen_options(vm);  // with simulate's range checks
   s.specimen.seed = vm["specimen-seed"].as<std::uint64_t>();
-  s.region_um = vm["region-um"].as<double>();
-  s.sigma_loc_nm = vm["sigma-loc-nm"].as<double>();
+  // As simulate checks its own (a negative spread or an empty region trained for hours on nothing).
+  s.region_um = positive_option(vm, "region-um");
+  if (s.region_um > 1000) throw UsageError(fmt::format("--region-um {:g} is beyond any field (at most 1000 um)", s.region_um));
+  s.sigma_loc_nm = non_negative_option(vm, "sigma-loc-nm");
   std::tie(s.locs_per_label_min, s.locs_per_label_max) = parse_range("locs-per-label", vm["locs-per-label"].as<std::string>());
-  if (!(s.locs_per_label_min > 0) || s.locs_per_label_max < s.locs_per_label_min)
-    throw UsageError("--locs-per-label: need 0 < MIN <= MAX");
-  s.background_max = vm["background-max"].as<double>();
+  if (!(s.locs_per_label_min > 0) || s.locs_per_label_max < s.locs_per_label_min || s.locs_per_label_max > 1000)
+    throw UsageError("--locs-per-label: need 0 < MIN <= MAX <= 1000");
+  s.background_max = non_negative_option(vm, "background-max");
   s.widefield.camera_pixel_nm = d.camera_pixel_nm;
-  s.widefield.photons_per_label = vm["photons-per-label"].as<double>();
-  s.widefield.background_photons = vm["background-photons"].as<double>();
-  s.wf_shift_max_px = vm["wf-shift-max-px"].as<double>();
+  s.widefield.photons_per_label = non_negative_option(vm, "photons-per-label");
+  s.widefield.background_photons = non_negative_option(vm, "background-photons");
+  s.wf_shift_max_px = non_negative_option(vm, "wf-shift-max-px");
   if (vm.count("dataset"))
     for (const std::string& spec : vm["dataset"].as<std::vector<std::string>>()) {
       // TABLE[,WIDEFIELD[,SWITCH]]

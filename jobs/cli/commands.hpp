@@ -58,6 +58,13 @@ void note_camera_pixel(const std::string& widefield_path, const po::variables_ma
 std::string device_option(const po::variables_map& vm);  // checked; "auto" said as what it resolves to
 int cuda_device_count();  // CUDA devices LibTorch sees (0 on the CPU build or without GPUs)
 
+// A double option's value, a UsageError naming it unless within the range: > 0 (positive), >= 0
+// (non-negative), in [0, 1] (fraction). Simulator settings out of range made a specimen unlike
+// the one asked for, or an empty one scored as perfect.
+double positive_option(const po::variables_map& vm, const char* name);
+double non_negative_option(const po::variables_map& vm, const char* name);
+double fraction_option(const po::variables_map& vm, const char* name);
+
 // LibTorch threads for one process: --threads, else SLURM_CPUS_PER_TASK, else the CPUs it may run on.
 int cpu_threads(const po::variables_map& vm);
 

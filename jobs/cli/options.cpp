@@ -402,4 +402,22 @@ std::string effective_config(const Command& cmd, const po::variables_map& vm) {
   return s;
 }
 
+double positive_option(const po::variables_map& vm, const char* name) {
+  const double v = vm[name].as<double>();
+  if (!(v > 0)) throw UsageError(std::string("--") + name + " must be > 0");
+  return v;
+}
+
+double non_negative_option(const po::variables_map& vm, const char* name) {
+  const double v = vm[name].as<double>();
+  if (!(v >= 0)) throw UsageError(std::string("--") + name + " must be >= 0");
+  return v;
+}
+
+double fraction_option(const po::variables_map& vm, const char* name) {
+  const double v = vm[name].as<double>();
+  if (!(v >= 0 && v <= 1)) throw UsageError(std::string("--") + name + " must be in [0, 1]");
+  return v;
+}
+
 }  // namespace annamosaic::cli

@@ -294,9 +294,17 @@ TrainSummary train(const TrainOptions& opt) {
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
-  if (const auto [n, bytes] = remove_abandoned_temporaries(opt.checkpoint_dir, /*only_dead_writers=*/true); n > 0)
-    spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a training that was killed", n, bytes / 1e6,
-                 opt.checkpoint_dir);
+  // Only the files training writes there: --checkpoint-dir may be a folder with other files, one
+  // of them named like a temporary (notes.tmp.999999, probe50).
+  std::size_t removed_files = 0;
+  std::uintmax_t removed_bytes = 0;
+  for (const char* name : {"checkpoint.h5", "best.h5", "losses.csv"}) {
+    const auto [n, bytes] = remove_abandoned_temporaries(opt.checkpoint_dir, /*only_dead_writers=*/true, name);
+    removed_files += n, removed_bytes += bytes;
+  }
+  if (removed_files > 0)
+    spdlog::info("removed {} temporary file(s) ({:.1f} MB) left in {} by a training that was killed", removed_files,
+                 removed_bytes / 1e6, opt.checkpoint_dir);
   if (!opt.output.empty()) {  // and beside the final model (a kill while it was written)
     const std::filesystem::path model(opt.output);
     const std::string dir = model.has_parent_path() ? model.parent_path().string() : std::string(".");

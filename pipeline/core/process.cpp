@@ -95,6 +95,10 @@ double available_memory_bytes() {
     // The process's cgroup and every one above it (a SLURM job's limit sits above its step's).
     for (std::string path = line.substr(b + 1); !path.empty() && path != "/"; path = path.substr(0, path.rfind('/')))
       limit_left(root + path, v2);
+    // And the mount's root: inside a container with its own cgroup namespace the path reads "/"
+    // (v2), or names the host's folder, absent here (v1), and the container's limit is the
+    // root's. (A host's root has none: no file (v2), or no limit (v1).)
+    limit_left(root, v2);
   }
   return avail;
 }

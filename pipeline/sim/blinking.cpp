@@ -35,13 +35,20 @@ LocTable simulate_localizations(const std::vector<PointNm>& labels, const RectNm
   for (const PointNm& p : labels) {
     const int k = detections(rng);
     for (int i = 0; i < k; ++i) {
-      if (u(rng) < opt.structured_false_fraction) add(p.x_nm + spread(rng), p.y_nm + spread(rng));
-      else add(p.x_nm + loc(rng), p.y_nm + loc(rng));
+      // Drawn into names, y first: the order of two draws in one call's arguments is left to the
+      // compiler (g++ took y first), so a seed gave other tables under clang.
+      const bool structured = u(rng) < opt.structured_false_fraction;
+      const double dy = structured ? spread(rng) : loc(rng);
+      const double dx = structured ? spread(rng) : loc(rng);
+      add(p.x_nm + dx, p.y_nm + dy);
     }
   }
   const double area_um2 = fov.width_nm * fov.height_nm / 1e6;
   const int n_false = std::poisson_distribution<int>(opt.false_per_um2_per_frame * area_um2 * opt.frames)(rng);
-  for (int i = 0; i < n_false; ++i) add(fov.x0_nm + u(rng) * fov.width_nm, fov.y0_nm + u(rng) * fov.height_nm);
+  for (int i = 0; i < n_false; ++i) {
+    const double fy = u(rng), fx = u(rng);
+    add(fov.x0_nm + fx * fov.width_nm, fov.y0_nm + fy * fov.height_nm);
+  }
 
   // Counting sort by frame: stable, O(rows + frames).
   std::vector<std::size_t> start(static_cast<std::size_t>(opt.frames) + 2, 0);

@@ -100,6 +100,12 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
                                  (target ? " (it is a link to " + *target + ", which does not exist)" : std::string()));
     }
   }
+  // An earlier simulation's markers of a complete campaign go before its FoVs are overwritten: a
+  // kill partway then leaves a folder run refuses (no positions.csv), not the earlier positions
+  // and truth beside a mix of two simulations' FoVs (probe50). ground_truth/ stays: it marks the
+  // folder as simulated, so the next simulate may write here again.
+  for (const char* name : {"positions.csv", "campaign.ini", "ground_truth/positions.csv", "simulate.config.ini"})
+    fs::remove(out + "/" + name, ec);
   std::vector<FovTruth> truth(grid.size());
   // Overview picture of the whole campaign: every localization at its true place, coarse pixels.
   const double overview_px = std::max(so.region.width_nm, so.region.height_nm) / 2048.0;

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -362,6 +363,17 @@ std::vector<std::uint64_t> ImsReader::histogram(std::size_t level, std::size_t c
   if (H5Dread(ds.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw InputError(path_, "cannot read " + p + ": " + h5::error_text());
   return out;
+}
+
+std::pair<double, double> level_factors(const ImsInfo& info, std::size_t level) {
+  const ImsLevelInfo& l0 = info.levels.at(0);
+  const ImsLevelInfo& l = info.levels.at(level);
+  if (level < 63 && l.width == (l0.width >> level) && l.height == (l0.height >> level)) {
+    const double f = std::ldexp(1.0, static_cast<int>(level));
+    return {f, f};
+  }
+  return {std::max(1.0, std::round(double(l0.width) / double(std::max<std::size_t>(l.width, 1)))),
+          std::max(1.0, std::round(double(l0.height) / double(std::max<std::size_t>(l.height, 1))))};
 }
 
 }  // namespace annamosaic

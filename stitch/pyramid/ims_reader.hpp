@@ -44,6 +44,12 @@ struct ImsInfo {
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> info_groups;
 };
 
+// Level-0 pixels per pixel of `level`, along x and y: 2^level where each level halves the one
+// below (floor: this project's pyramids, and most writers'), else the ratio of the sizes,
+// rounded. The ratio alone drifts on a thin level (91000 x 2765 px: level 7 is 21 rows, a ratio
+// of 132, not 128) and misplaced a region exported from it.
+std::pair<double, double> level_factors(const ImsInfo& info, std::size_t level);
+
 class ImsReader {
  public:
   explicit ImsReader(std::string path);  // no I/O

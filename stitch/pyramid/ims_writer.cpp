@@ -38,7 +38,8 @@ constexpr std::size_t kHeaderWords = 5;
 constexpr std::size_t kHeaderBytes = kHeaderWords * sizeof(std::uint64_t);
 constexpr std::size_t kMaxInflightSends = 64;
 
-// True on the communication thread: it must never wait for its own queue to drain.
+// True on the communication thread, and on a worker running part of its work: it must never wait
+// for its own queue to drain.
 thread_local bool t_on_comm_thread = false;
 
 struct ChunkMsg {
@@ -404,9 +405,22 @@ void ImsWriter::Impl::process_chunk(std::size_t level, std::size_t cy, std::size
   const std::size_t tw = std::min(kChunkWidth, L.width - cx * kChunkWidth);
   const std::size_t th = std::min(kChunkHeight, L.height - cy * kChunkHeight);
   auto view = [&](std::size_t c) { return ImageView<const std::uint16_t>(p->planes[c].data(), tw, th, kChunkWidth); };
+  // Called on the communication thread (a piece received completed the chunk), the channels run
+  // on TBB workers too: they act for that thread and must not wait for the send queue either,
+  // which only that thread drains, and it waits for them here (probe46: a deadlock on ranks > 0
+  // with 2+ channels once the queue filled).
+  const bool for_comm_thread = t_on_comm_thread;
   tbb::parallel_for(std::size_t{0}, nc_, [&](std::size_t c) {
-    count(level, c, view(c));
-    emit(level, c, cy, cx, encode_ims_chunk(view(c), kChunkWidth, kChunkHeight, opt_.deflate_level, opt_.encoder));
+    const bool own = t_on_comm_thread;
+    t_on_comm_thread = own || for_comm_thread;
+    try {
+      count(level, c, view(c));
+      emit(level, c, cy, cx, encode_ims_chunk(view(c), kChunkWidth, kChunkHeight, opt_.deflate_level, opt_.encoder));
+    } catch (...) {
+      t_on_comm_thread = own;
+      throw;
+    }
+    t_on_comm_thread = own;
   });
   if (level + 1 < levels_.size()) {
     const LevelSize& N = levels_[level + 1];

@@ -95,8 +95,12 @@ std::string ome_xml(const MosaicTextInfo& info) {
   s += "    <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint16\" SignificantBits=\"16\" "
        "BigEndian=\"false\" Interleaved=\"false\" SizeX=\"" +
        std::to_string(info.width) + "\" SizeY=\"" + std::to_string(info.height) + "\" SizeC=\"" +
-       std::to_string(nc) + "\" SizeZ=\"1\" SizeT=\"1\" PhysicalSizeX=\"" + px +
-       "\" PhysicalSizeXUnit=\"µm\" PhysicalSizeY=\"" + px + "\" PhysicalSizeYUnit=\"µm\">\n";
+       std::to_string(nc) + "\" SizeZ=\"1\" SizeT=\"1\"" +
+       // The schema's PhysicalSize is a positive number: left out for a file that gives none.
+       (info.pixel_um > 0 ? " PhysicalSizeX=\"" + px + "\" PhysicalSizeXUnit=\"µm\" PhysicalSizeY=\"" + px +
+                                "\" PhysicalSizeYUnit=\"µm\""
+                          : std::string()) +
+       ">\n";
   for (std::size_t c = 0; c < nc; ++c) {
     s += "      <Channel ID=\"Channel:0:" + std::to_string(c) + "\" Name=\"" + xml_escape(info.channel_names[c]) +
          "\" SamplesPerPixel=\"1\"";

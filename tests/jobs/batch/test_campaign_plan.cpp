@@ -96,6 +96,17 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   EXPECT_NE(error_of(ok + "order = spiral\n").find("campaign.ini:6: order must be raster or snake"), std::string::npos);
   EXPECT_EQ(error_of(ok + "order = snake\n"), "");
   EXPECT_NE(error_of(ok + "frames = -1\n").find("campaign.ini:6: frames must be >= 0"), std::string::npos);
+  // An empty pattern named the campaign folder as every FoV's widefield, and each FoV failed on
+  // it; a pattern without {id}, {row} or {col} gives every FoV one file (probe47).
+  EXPECT_NE(error_of(ok + "widefield =\n").find("campaign.ini:6: widefield is empty: give the pattern of each FoV's file"),
+            std::string::npos) << error_of(ok + "widefield =\n");
+  EXPECT_NE(error_of(ok + "widefield =\n").find("or none for a campaign without widefields"), std::string::npos);
+  EXPECT_NE(error_of(ok + "table = \"\"\n").find("campaign.ini:6: table is empty"), std::string::npos);
+  EXPECT_NE(error_of(ok + "table = all.csv\n").find("campaign.ini:6: table = 'all.csv' names the same file for every FoV"),
+            std::string::npos);
+  EXPECT_EQ(error_of(ok + "table = r{row}.csv\n"), "");  // one column: {row} tells the FoVs apart
+  EXPECT_EQ(error_of(ok + "widefield = none\n"), "");
+  EXPECT_EQ(error_of("[campaign]\nrows = 1\ncols = 1\nfov-um = 5\noverlap-um = 1\ntable = all.csv\n"), "");  // one FoV
   EXPECT_NE(error_of("[campaign]\nrows = 100000\ncols = 100000\nfov-um = 5\noverlap-um = 1\n")
                 .find("campaign.ini:2: rows x cols = 100000 x 100000 = 10000000000 FoVs, more than the 1000000"),
             std::string::npos);

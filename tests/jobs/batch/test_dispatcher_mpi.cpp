@@ -70,6 +70,36 @@ TEST(DistributedQueue, StopHandsOutNothingMore) {
   }
 }
 
+// A stop signalled to the last rank only (scancel --signal to one task): it tells rank 0, and the
+// queue stops for every rank, rather than the others working through it to the end (probe47).
+TEST(DistributedQueue, AStopOnAnyRankStopsTheWholeQueue) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  const std::size_t n = 400;
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  DistributedQueue q(MPI_COMM_WORLD, order, nullptr);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == size - 1) q.request_stop();  // signalled before its first request
+  std::size_t got = 0;
+  while (q.next()) {
+    ++got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  q.finish();
+  if (rank == size - 1) {
+    EXPECT_EQ(got, 0u);
+  }
+  if (rank == 0) {
+    std::size_t handed = 0;
+    for (auto c : q.items_per_rank()) handed += c;
+    // The others take an item every 20 ms until the stop reaches rank 0: a few, not all 400.
+    EXPECT_LT(handed, n / 4) << handed;
+  }
+}
+
 TEST(DistributedQueue, ARecordThatCannotBeKeptClosesTheQueueAndIsReported) {
   // Rank 0 appends every record to the manifest; when that fails (a full disk), the error must
   // not escape the dispatcher thread (std::terminate) but close the queue and be reported.

@@ -289,7 +289,15 @@ class Train(unittest.TestCase):
                           (["--p-no-widefield", 2], "--p-no-widefield must be in [0, 1]"),
                           (["--p-no-widefield", 1, "--p-no-sparse", 1], "every sample would have neither input"),
                           (["--elastic-px", -1], "--elastic-px must be >= 0"),
-                          (["--device", "foo"], "--device must be cpu, auto (a GPU when one is visible), cuda or cuda:N")):
+                          (["--device", "foo"], "--device must be cpu, auto (a GPU when one is visible), cuda or cuda:N"),
+                          # The simulator's settings, as simulate checks its own (0.05:inf hung; the
+                          # others trained on impossible or empty samples; probe50).
+                          (["--locs-per-label", "0.05:inf"], "--locs-per-label '0.05:inf': expected MIN:MAX, two finite numbers"),
+                          (["--locs-per-label", "1:2junk"], "expected MIN:MAX"),
+                          (["--sigma-loc-nm", -5], "--sigma-loc-nm must be >= 0"),
+                          (["--region-um", 0], "--region-um must be > 0"),
+                          (["--photons-per-label", -5], "--photons-per-label must be >= 0"),
+                          (["--wf-shift-max-px", -3], "--wf-shift-max-px must be >= 0")):
             p = run("train", "--ngf", 4, "--dry-run", *bad, check=False)
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
@@ -331,7 +339,17 @@ class Train(unittest.TestCase):
             self.assertEqual(int(f["scalars"].attrs["validation_step"]), 5)
             f["scalars"].attrs["validation_step"] = 7.0
             f["scalars"].attrs["validation_ms_ssim"] = 0.99
+        # What a killed training left there goes; a file of the user's named like a temporary stays
+        # (--checkpoint-dir may be any folder; probe50).
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        left = d / "m.train" / f"checkpoint.h5.tmp.{dead.pid}"
+        left.write_bytes(b"partial")
+        notes = d / "m.train" / "notes.tmp.999999"
+        notes.write_text("my notes")
         p = run(*args, "--steps", 10, "--resume")
+        self.assertFalse(left.exists())
+        self.assertEqual(notes.read_text(), "my notes")
         self.assertIn("(validation MS-SSIM 0.9900 at step 7) was saved after the checkpoint: it stays the best model",
                       p.stderr)
         with h5py.File(d / "m.h5", "r") as f:
@@ -741,7 +759,11 @@ class Evaluate(unittest.TestCase):
     def test_sizes_past_any_acquisition_are_refused_at_once(self):
         # --n 1e12 ran silently for hours; --field-px 100000 ended in bad_alloc.
         for args, said in ((["--n", "1000,1e12"], "--n: at most 1e7 localizations per field, not 1e12"),
-                           (["--field-px", "100000"], "--field-px must be")):
+                           (["--field-px", "100000"], "--field-px must be"),
+                           # An empty specimen scored as perfect; a negative camera pixel was an
+                           # internal error (probe50).
+                           (["--filaments-per-100um2", "-5"], "--filaments-per-100um2 must be > 0"),
+                           (["--camera-pixel-nm", "-108"], "--camera-pixel-nm must be > 0")):
             p = run("evaluate", "--model", MODEL, "-o", TMP / "eval-refused", *args, check=False)
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)

@@ -111,6 +111,21 @@ TEST(Campaign, SameSeedSameBytesOtherSeedOtherBytes) {
   EXPECT_NE(slurp(a + "/fov/0000/locs.csv"), slurp(c + "/fov/0000/locs.csv"));
 }
 
+// A simulation again into a simulated folder, cut short after its first FoV (a kill; here an
+// exception from the FoV callback): the earlier positions and truth must not stay beside a mix of
+// two simulations' FoVs, as if complete (probe50).
+TEST(Campaign, AnInterruptedSimulationAgainLeavesNoCompleteLookingFolder) {
+  const std::string d = dir("again");
+  simulate_campaign(small(5), d);
+  ASSERT_TRUE(fs::exists(d + "/positions.csv"));
+  CampaignOptions o = small(6);
+  EXPECT_THROW(simulate_campaign(o, d, [](const FovTruth&) { throw std::runtime_error("killed"); }), std::runtime_error);
+  for (const char* marker : {"positions.csv", "campaign.ini", "ground_truth/positions.csv"})
+    EXPECT_FALSE(fs::exists(d + "/" + marker)) << marker;
+  simulate_campaign(small(6), d);  // and simulating there again makes a whole campaign
+  EXPECT_TRUE(fs::exists(d + "/positions.csv"));
+}
+
 TEST(Campaign, NeighbouringFovsAgreeInTheirOverlapOnceShiftedByTheTrueOffset) {
   const std::string d = dir("overlap");
   simulate_campaign(small(3), d);

@@ -263,6 +263,11 @@ TEST(MetadataText, BdvAndOmeXml) {
   const std::string ome = ome_xml(ti);
   EXPECT_NE(ome.find("Name=\"m&lt;1&gt;\""), std::string::npos);
   EXPECT_NE(ome.find("PhysicalSizeX=\"0.02\""), std::string::npos);
+  {  // a file that gives no pixel size (another writer's, without extents): none said, not 0
+    MosaicTextInfo unknown = ti;
+    unknown.pixel_um = 0;
+    EXPECT_EQ(ome_xml(unknown).find("PhysicalSize"), std::string::npos);
+  }
   EXPECT_NE(ome.find("SizeC=\"2\""), std::string::npos);
   EXPECT_NE(ome.find("<TiffData IFD=\"1\" FirstC=\"1\""), std::string::npos);
   EXPECT_EQ(ome.find("Annotation"), std::string::npos);  // no scales given, none said

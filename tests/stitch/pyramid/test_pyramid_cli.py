@@ -140,6 +140,24 @@ class Export(unittest.TestCase):
         self.assertTrue(np.array_equal(a, ref))
         self.assertAlmostEqual(xres[0] / xres[1], 1e7 / 40.0, places=3)  # 40 nm pixels at level 1, per cm
 
+    def test_region_of_a_thin_mosaic_at_a_coarse_level_lies_where_it_is(self):
+        # 9000 x 300 px: level 4 is 562 x 18, a size ratio of 16.7 in y. The rows were taken as
+        # 300 / 18 rounded = 17 level-0 rows each, and the crop began a row early (probe46).
+        thin = os.path.join(TMP, "cli", "thin.ims")
+        subprocess.run([os.environ["WRITE_SYNTHETIC_IMS"], "--out", thin, "--width", "9000", "--height", "300",
+                        "--channels", "1"], check=True, capture_output=True)
+        out = os.path.join(TMP, "cli", "thin-crop.tif")
+        r = run("export", thin, "--level", "4", "--region", "0,200,16,40", "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("pixels x [0, 1), y [12, 15)", r.stderr)  # level-0 rows 200..240 / 16
+        with h5py.File(thin, "r") as f:
+            ref = f["DataSet/ResolutionLevel 4/TimePoint 0/Channel 0/Data"][0, 12:15, 0:1]
+            ext_min = [float(b"".join(f["DataSetInfo/Image"].attrs["ExtMin%d" % k]).decode()) for k in (0, 1)]
+        with tifffile.TiffFile(out) as tf:
+            self.assertTrue(np.array_equal(tf.pages[0].asarray(), ref))
+            self.assertAlmostEqual(tf.imagej_metadata["yorigin"], -(ext_min[1] / 0.32 + 12), places=3)
+        self.assertIn("0.32", run("inspect", thin).stdout)  # level 4's pixel: 16 x 0.02 um
+
     def test_level_to_png_preview(self):
         out = os.path.join(TMP, "cli", "overview.png")
         r = run("export", IMS, "--level", "3", "-o", out)
