@@ -321,6 +321,8 @@ std::regex component_regex(const std::string& component) {
 }  // namespace
 
 std::vector<std::string> unlisted_tables(const CampaignInfo& c, const std::vector<FovEntry>& plan) {
+  // Tables kept outside the campaign folder (an absolute pattern) are not searched for.
+  if (!c.table_pattern.empty() && c.table_pattern[0] == '/') return {};
   std::vector<std::string> components;
   for (const auto& part : fs::path(c.table_pattern)) components.push_back(part.string());
   // Folders matched so far (relative to the campaign); bounded: a campaign folder holds the FoVs,
@@ -373,16 +375,16 @@ std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<std
 }
 
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings) {
-  const std::string path = c.dir + "/" + c.positions;
+  const std::string path = c.in_campaign(c.positions);
   const std::vector<TileInfo> tiles = read_positions_csv(path);  // header by name, duplicates refused
   check_grid(path, c, tiles, warnings);
   std::vector<FovEntry> out;
   for (const TileInfo& t : tiles) {
     FovEntry f;
     f.id = t.id, f.row = t.row, f.col = t.col, f.x_um = t.x_um, f.y_um = t.y_um;
-    f.table_path = c.dir + "/" + expand_tile_pattern(c.table_pattern, t);
+    f.table_path = c.in_campaign(expand_tile_pattern(c.table_pattern, t));
     if (c.has_widefields()) {
-      const std::string wf = c.dir + "/" + expand_tile_pattern(c.widefield_pattern, t);
+      const std::string wf = c.in_campaign(expand_tile_pattern(c.widefield_pattern, t));
       if (fs::exists(wf)) f.widefield_path = wf;
     }
     std::error_code ec;

@@ -31,6 +31,9 @@ struct CampaignInfo {
   // How the tables are read, when campaign.ini says (as `run`'s --xy-unit, --columns, --delimiter;
   // "" : not said). Tables whose header names no unit are otherwise read as nm.
   std::string xy_unit, columns, delimiter;
+  // A path campaign.ini gives (a pattern's expansion, positions): from the campaign folder, or as
+  // it is when absolute (data kept elsewhere: `table = /data/run7/fov{id}.csv`).
+  std::string in_campaign(const std::string& path) const { return !path.empty() && path[0] == '/' ? path : dir + "/" + path; }
   bool has_widefields() const { return widefield_pattern != "none"; }  // "widefield = none": a campaign without
 };
 

@@ -122,6 +122,23 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   }
 }
 
+// Data kept elsewhere: absolute patterns (and positions) are used as they are, not joined to the
+// campaign folder ("campaign//data/..." named no file).
+TEST(CampaignPlan, AbsolutePatternsNameFilesOutsideTheCampaign) {
+  const std::string data = fs::absolute(small_campaign()).string();
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/plan_elsewhere";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  write(d + "/campaign.ini", "[campaign]\nrows = 2\ncols = 3\nfov-um = 6\noverlap-um = 1\ntable = " + data +
+                                 "/fov/{id}/locs.csv\nwidefield = " + data + "/fov/{id}/widefield.tif\npositions = " + data +
+                                 "/positions.csv\n");
+  const std::vector<FovEntry> fovs = plan_fovs(read_campaign(d));
+  ASSERT_EQ(fovs.size(), 6u);
+  EXPECT_EQ(fovs[0].table_path, data + "/fov/0000/locs.csv");
+  EXPECT_EQ(fovs[0].widefield_path, data + "/fov/0000/widefield.tif");
+  EXPECT_TRUE(fs::exists(fovs[5].table_path));
+}
+
 // Positions a user writes by hand: any column order, a byte-order mark and {id:d} patterns are
 // fine; a duplicate id, a FoV off the grid, nm instead of um or rows against y are refused,
 // each naming the file and what to change.
