@@ -265,8 +265,11 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
       v[k] = std::strtod(s.c_str(), &end);
       if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v[k]))
         throw InputError(path, fmt::format("'{}' is not a finite number", s), n, col_of[k] + 1, required[k]);
-      if (k < 3 && (v[k] != std::floor(v[k]) || std::abs(v[k]) > 1e9))
+      if (k < 3 && v[k] != std::floor(v[k]))
         throw InputError(path, fmt::format("'{}' is not an integer", s), n, col_of[k] + 1, required[k]);
+      if (k < 3 && std::abs(v[k]) > 1e9)
+        throw InputError(path, fmt::format("'{}' is out of range (ids, rows and cols are at most 1e9)", s), n, col_of[k] + 1,
+                         required[k]);
     }
     TileInfo t;
     t.id = static_cast<int>(v[0]), t.row = static_cast<int>(v[1]), t.col = static_cast<int>(v[2]);

@@ -86,6 +86,7 @@ TEST(Positions, ErrorsNameFileLineAndColumn) {
   for (Case c : {Case{"id,row,col,x_um\n0,0,0,1\n", "missing column 'y_um'"}, Case{"id,row,col,x_um,y_um\n0,0,0,1,abc\n", ":2: column 5"},
                  Case{"id,row,col,x_um,y_um\n0,0,0,1,nan\n", "not a finite number"},
                  Case{"id,row,col,x_um,y_um\n0,0,0.5,1,2\n", "not an integer"},
+                 Case{"id,row,col,x_um,y_um\n3000000000,0,0,1,2\n", "'3000000000' is out of range"},
                  Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n0,0,1,1,2\n", "duplicate id 0"},
                  Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n1,0,0,1,2\n", "duplicate grid cell"},
                  Case{"id,row,col,x_um,y_um\n0,0,0,1\n", "4 fields"}, Case{"id,row,col,x_um,y_um\n", "no tiles"}}) {
