@@ -31,6 +31,7 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines) {
     const double t = j["t_s"].get<double>();
     if (j.contains("event") && j["event"] == "start") {  // a later invocation started its FoVs here
       pace = RunPace{};
+      if (j.contains("to_process") && j["to_process"].is_number_integer()) pace.to_process = j["to_process"].get<long long>();
       previous = start = t;
       continue;
     }

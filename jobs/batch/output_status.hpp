@@ -21,6 +21,9 @@ namespace annamosaic {
 // runs before start lines: a t_s below the previous line's marks a later invocation).
 struct RunPace {
   std::size_t fovs = 0;  // FoVs recorded (done or failed) by the latest invocation
+  // FoVs it set out to process (its start line's to_process: earlier failures retried included,
+  // --max-fovs held back not); -1 when its start line does not say.
+  long long to_process = -1;
   double seconds = 0;    // from its start line (or its t_s 0) to the last of them
   double first_s = 0;    // from its start line to the first of them (start-up: model, caches)
   // The first wave: the FoVs done by 1.25 x first_s (every rank's first FoV carries the start-up

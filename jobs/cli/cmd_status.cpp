@@ -281,9 +281,14 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
   if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
   if (!s.stage_now.empty()) o << "  now:     " << s.stage_now << " (for " << human_duration(s.stage_now_for_s) << ")\n";
   // Only while this run still has FoVs to do (a stitch-stage run has no FoV pace of its own).
-  if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0 && s.plan_known && s.planned > s.done + s.failed) {
+  // What it has left: what it set out to do less what it recorded (the FoVs that failed in
+  // earlier runs are retried by it, so planned - done - failed would leave them out).
+  const long long left = s.pace.to_process >= 0 ? s.pace.to_process - static_cast<long long>(s.pace.fovs)
+                         : s.plan_known         ? static_cast<long long>(s.planned) - static_cast<long long>(s.done + s.failed)
+                                                : 0;
+  if (s.running && s.pace.fovs > 0 && s.pace.seconds > 0 && left > 0) {
     const double rate = double(s.pace.fovs) / s.pace.seconds;
-    const std::size_t rest = s.planned - s.done - s.failed;
+    const std::size_t rest = static_cast<std::size_t>(left);
     o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s); about {} for the {} left\n", s.pace.fovs,
                      human_duration(s.pace.seconds), rate, human_duration(double(rest) / s.pace.steady_rate()), rest);
   }

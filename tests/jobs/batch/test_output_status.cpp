@@ -32,6 +32,12 @@ TEST(OutputStatus, PaceIsTheLatestInvocations) {
                                      R"({"event":"fov","t_s":20.0})"});
   EXPECT_EQ(v.fovs, 2u);
   EXPECT_DOUBLE_EQ(v.seconds, 10.0);
+  EXPECT_EQ(v.to_process, -1);  // its start line does not say
+  // What the run set out to do (earlier failures it retries included): status's "left" is that
+  // less what it recorded.
+  const RunPace t = latest_run_pace({R"({"event":"start","t_s":0,"to_process":7})", R"({"event":"fov","t_s":3.0})"});
+  EXPECT_EQ(t.to_process, 7);
+  EXPECT_EQ(t.fovs, 1u);
   EXPECT_EQ(latest_run_pace({R"({"event":7,"t_s":5.0})"}).fovs, 1u);  // odd but harmless
   // Each rank's first FoV carries the start-up (13 s here; two ranks end theirs together, and
   // one more by 1.25 x 13 s): the rest go at the pace after that wave, not at the mean.
