@@ -175,9 +175,15 @@ CampaignInfo read_campaign(const std::string& dir) {
                                  (std::string(key) == "widefield" ? ", or none for a campaign without widefields" : ""),
                        line_of(key));
     if (std::string(key) == "widefield" && *pattern == "none") continue;
+    try {
+      expand_tile_pattern(*pattern, TileInfo{});  // an unknown field ({ID}) or an unmatched brace, by line
+    } catch (const std::exception& e) {
+      throw InputError(path, std::string(key) + " = " + *pattern + ": " + e.what(), line_of(key));
+    }
     if (const std::string why = pattern_shared_by_fovs(*pattern, c.rows, c.cols); !why.empty())
       throw InputError(path, std::string(key) + " = " + why, line_of(key));
   }
+  if (c.positions.empty()) throw InputError(path, "positions is empty: give the positions file (default positions.csv)", line_of("positions"));
   std::string order;
   get("order", order, false);
   if (!kv.empty()) throw InputError(path, "unknown key '" + kv.begin()->first + "' in [campaign]", kv.begin()->second.second);

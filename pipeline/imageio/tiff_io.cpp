@@ -417,8 +417,8 @@ std::string imagej_description(const TiffWriteOptions& opt) {
   if (opt.pixel_nm > 0) d += "unit=um\n";  // "um", not "micron": see the header
   // ImageJ's calibrated x = (x - xorigin) * pixel width.
   if (opt.pixel_nm > 0 && (opt.origin_x_um != 0 || opt.origin_y_um != 0))
-    d += fmt::format("xorigin={:.10g}\nyorigin={:.10g}\n", -opt.origin_x_um * 1000.0 / opt.pixel_nm,
-                     -opt.origin_y_um * 1000.0 / opt.pixel_nm);
+    d += fmt::format("xorigin={:.10g}\nyorigin={:.10g}\n", -opt.origin_x_um * 1000.0 / opt.pixel_nm + 0.0,  // + 0: not "-0"
+                     -opt.origin_y_um * 1000.0 / opt.pixel_nm + 0.0);
   std::size_t pos = 0;
   while (pos < opt.description.size()) {  // one "# " line per line of text
     std::size_t end = opt.description.find('\n', pos);

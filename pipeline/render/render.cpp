@@ -69,11 +69,14 @@ Field bounding_field(const TableStats& s, double pixel_nm) {
   if (s.rows == 0) return f;
   // On the pixel grid through 0, but never past the minimum: floor(x / p) * p can round to just
   // above x (43326 nm at 16.6 nm), which would leave that localization outside its own field.
-  f.x0_nm = std::min(std::floor(s.x_min_nm / pixel_nm) * pixel_nm, s.x_min_nm);
-  f.y0_nm = std::min(std::floor(s.y_min_nm / pixel_nm) * pixel_nm, s.y_min_nm);
+  // Rounded to 1e-6 nm: the field is written into descriptions and configurations, where
+  // 43323.299999999996 says nothing 43323.3 does not.
+  const auto tidy = [](double nm) { return std::round(nm * 1e6) / 1e6; };
+  f.x0_nm = std::min(tidy(std::floor(s.x_min_nm / pixel_nm) * pixel_nm), s.x_min_nm);
+  f.y0_nm = std::min(tidy(std::floor(s.y_min_nm / pixel_nm) * pixel_nm), s.y_min_nm);
   // +1 pixel so the maximum itself falls inside (pixels are half-open).
-  f.width_nm = (std::floor((s.x_max_nm - f.x0_nm) / pixel_nm) + 1) * pixel_nm;
-  f.height_nm = (std::floor((s.y_max_nm - f.y0_nm) / pixel_nm) + 1) * pixel_nm;
+  f.width_nm = tidy((std::floor((s.x_max_nm - f.x0_nm) / pixel_nm) + 1) * pixel_nm);
+  f.height_nm = tidy((std::floor((s.y_max_nm - f.y0_nm) / pixel_nm) + 1) * pixel_nm);
   return f;
 }
 
@@ -98,6 +101,12 @@ std::string widefield_field_mismatch(const LocTable& table, const Field& f, doub
 
 namespace {
 
+// Coordinates written as decimals (43342.6 nm) are not exact in binary: (x - x0) / 16.6 came out
+// 0.99999999999, a pixel early, and quantised tables showed alternating empty and doubled
+// columns (probe51). A point within 1e-9 px below an edge counts as on it (coordinates' rounding
+// error is ~1e-12 px; no localization is that precise).
+constexpr double kEdgeTolerancePx = 1e-9;
+
 struct Counters {
   std::uint64_t in = 0, out_field = 0, out_window = 0;
 };
@@ -120,8 +129,8 @@ void bin_rows(const LocTable& t, std::size_t b, std::size_t e, const Field& f, d
       ++out_window;
       continue;
     }
-    const double fx = (x[i] - f.x0_nm) / pixel_nm;
-    const double fy = (y[i] - f.y0_nm) / pixel_nm;
+    const double fx = (x[i] - f.x0_nm) / pixel_nm + kEdgeTolerancePx;
+    const double fy = (y[i] - f.y0_nm) / pixel_nm + kEdgeTolerancePx;
     // Written so that NaN fails both tests and counts as outside.
     if (fx >= 0.0 && fx < wmax && fy >= 0.0 && fy < hmax) {
       const std::size_t ix = static_cast<std::size_t>(fx), iy = static_cast<std::size_t>(fy);
@@ -159,8 +168,8 @@ void partition_block(const LocTable& t, std::size_t b, std::size_t e, const Fiel
   const double x0 = f.x0_nm, y0 = f.y0_nm;
   // Written so that NaN fails the tests and counts as outside.
   auto inside = [&](std::size_t i, double& fx, double& fy) {
-    fx = (x[i] - x0) / pixel_nm;
-    fy = (y[i] - y0) / pixel_nm;
+    fx = (x[i] - x0) / pixel_nm + kEdgeTolerancePx;
+    fy = (y[i] - y0) / pixel_nm + kEdgeTolerancePx;
     return fx >= 0.0 && fx < wmax && fy >= 0.0 && fy < hmax && (all_frames || win.contains(frame[i]));
   };
   // cursor[bands] collects the rows not binned.

@@ -105,6 +105,11 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   EXPECT_NE(error_of(ok + "table = all.csv\n").find("campaign.ini:6: table = 'all.csv' names the same file for every FoV"),
             std::string::npos);
   EXPECT_EQ(error_of(ok + "table = r{row}.csv\n"), "");  // one column: {row} tells the FoVs apart
+  EXPECT_NE(error_of(ok + "table = fov/{id/locs.csv\n").find("campaign.ini:6: table = fov/{id/locs.csv: "), std::string::npos)
+      << error_of(ok + "table = fov/{id/locs.csv\n");
+  EXPECT_NE(error_of(ok + "table = fov/{ID}/locs.csv\n").find("campaign.ini:6: table = fov/{ID}/locs.csv: "), std::string::npos)
+      << error_of(ok + "table = fov/{ID}/locs.csv\n");
+  EXPECT_NE(error_of(ok + "positions =\n").find("campaign.ini:6: positions is empty"), std::string::npos);
   EXPECT_EQ(error_of(ok + "widefield = none\n"), "");
   EXPECT_EQ(error_of("[campaign]\nrows = 1\ncols = 1\nfov-um = 5\noverlap-um = 1\ntable = all.csv\n"), "");  // one FoV
   EXPECT_NE(error_of("[campaign]\nrows = 100000\ncols = 100000\nfov-um = 5\noverlap-um = 1\n")

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "render/render.hpp"
 
@@ -94,6 +95,22 @@ TEST(Render, PointsOnPixelEdgesStartTheirPixel) {
   EXPECT_EQ(st.outside_field, 0u);
   for (std::size_t y = 0; y < 39; ++y)
     for (std::size_t x = 0; x < 40; ++x) ASSERT_GT(many(x, y), 0u) << x << "," << y;
+}
+
+// Decimal coordinates on the edges of 16.6 nm pixels (a quantised table): 43342.6 is not exact
+// in binary, and (x - x0) / 16.6 came out just below 1 (probe51). Every column gets one point.
+TEST(Render, DecimalCoordinatesOnPixelEdgesStartTheirPixel) {
+  LocTable t;
+  for (int k = 0; k < 100; ++k) {
+    t.frame.push_back(1);
+    t.x_nm.push_back(std::stod(std::to_string(43326 + 166 * k / 10) + "." + std::to_string(166 * k % 10)));
+    t.y_nm.push_back(0.5);
+  }
+  RenderStats st;
+  const ImageU32 img = render_counts(t, Field{43326, 0, 1660, 16.6}, RenderOptions{16.6, {}, 0}, &st);
+  ASSERT_EQ(img.width(), 100u);
+  for (std::size_t x = 0; x < 100; ++x) EXPECT_EQ(img(x, 0), 1u) << "column " << x << ", x = " << t.x_nm[x];
+  EXPECT_EQ(st.outside_field, 0u);
 }
 
 // floor(43326 / 16.6) * 16.6 is 43326 plus a rounding error: the fitted field must still hold
