@@ -202,8 +202,27 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (use_wf) {
     WidefieldRegistration reg;
     std::size_t W, H;
+    // A --sparse image that says where it starts in its table's coordinates (render's field-nm;
+    // the camera field's origin is the table's): the widefield from that camera pixel on, the
+    // rest of a pixel left to the registration. Taken from the corner, a sub-field's widefield
+    // lay further off than registration searches (probe51).
+    ImageView<const float> wf_view = wf_raw.view();
+    if (has_sparse_tif && !sparse.empty() && placed && (placed->x0_nm != 0 || placed->y0_nm != 0)) {
+      const double ox = std::floor(placed->x0_nm / cam_nm), oy = std::floor(placed->y0_nm / cam_nm);
+      if (ox >= 0 && oy >= 0 && ox < double(wf_raw.width()) && oy < double(wf_raw.height())) {
+        const auto x0 = static_cast<std::size_t>(ox), y0 = static_cast<std::size_t>(oy);
+        wf_view = wf_raw.view().region(x0, y0, wf_raw.width() - x0, wf_raw.height() - y0);
+        spdlog::info("{}: starts at ({:g}, {:g}) nm of its table's field (field-nm): the widefield is read from camera pixel "
+                     "({}, {}) on", vm["sparse"].as<std::string>(), placed->x0_nm, placed->y0_nm, x0, y0);
+      } else {
+        spdlog::warn("{}: starts at ({:g}, {:g}) nm of its table's field (field-nm), outside the widefield's camera field "
+                     "({:.1f} x {:.1f} um): the widefield is taken to start where the image does",
+                     vm["sparse"].as<std::string>(), placed->x0_nm, placed->y0_nm, wf_raw.width() * cam_nm / 1e3,
+                     wf_raw.height() * cam_nm / 1e3);
+      }
+    }
     if (!sparse.empty()) {
-      reg = register_widefield(sparse.view(), wf_raw.view(), px, cam_nm);
+      reg = register_widefield(sparse.view(), wf_view, px, cam_nm);
       W = sparse.width();
       H = sparse.height();
       spdlog::info("widefield registered to the sparse image: shift ({:.2f}, {:.2f}) camera px, confidence {:.2f}", reg.shift_x_px,
@@ -220,7 +239,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       W = static_cast<std::size_t>(std::ceil(wf_raw.width() * cam_nm / px - 1e-9));
       H = static_cast<std::size_t>(std::ceil(wf_raw.height() * cam_nm / px - 1e-9));
     }
-    L = widefield_on_sr_grid(wf_raw.view(), reg, W, H, px, cam_nm);
+    L = widefield_on_sr_grid(wf_view, reg, W, H, px, cam_nm);
   }
 
   const anet::ReconstructionResult r = net.run(sparse.view(), use_wf ? &L : nullptr, switch_id);

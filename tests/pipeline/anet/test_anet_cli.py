@@ -479,6 +479,20 @@ class Reconstruct(unittest.TestCase):
         cls.wf_shape = (h, w)
         tifffile.imwrite(cls.d / "wf.tif", wf.astype(np.float32))
 
+    def test_a_sparse_image_of_a_sub_field_reads_the_widefield_from_where_it_starts(self):
+        # A render of part of the field (field-nm 1620,1080,...: 15 and 10 camera px in) with the
+        # whole camera field's widefield: taken from the camera's corner, the widefield lay further
+        # off than registration searches (confidence 0.02, probe51).
+        sub = self.d / "sub.tif"
+        run("render", EPFL, "--pixel-nm", 20, "--field-nm", "1620,1080,6000,6000", "-o", sub, "--no-preview")
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "sub-r.tif", "--sparse", sub, "--widefield", self.d / "wf.tif",
+                "--widefield-frames", "1", "--no-preview")
+        self.assertIn("the widefield is read from camera pixel (15, 10) on", p.stderr)
+        confidence = float(re.search(r"widefield registered to the sparse image: shift \(([-\d.]+), ([-\d.]+)\) camera px, "
+                                     r"confidence ([\d.]+)", p.stderr).group(3))
+        self.assertGreater(confidence, 0.3, p.stderr)
+        self.assertNotIn("matches the sparse image poorly", p.stderr)
+
     def test_three_modes(self):
         sr_shape = None
         for mode, extra in (("both", ["--table", EPFL, "--frames", "first:36", "--widefield", self.d / "wf.tif"]),
