@@ -378,6 +378,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         check_model_switch(resolve_model(vm["model"].as<std::string>()), campaign_info.switch_id,
                            "campaign.ini's switch-id =", campaign_dir + "/campaign.ini");
       vm = with_widefield_search_default(with_campaign_table_settings(vm, campaign_info), campaign_info);
+      // How the tables are read, checked before the output folder is made: a refused value
+      // (--camera-pixel-nm -108) left a folder whose fov_settings.json recorded it (probe51).
+      static_cast<void>(table_options(vm));
       check_run_outputs(out, vm, campaign_dir, plan_fovs(campaign_info));
       // The lock before anything is written there (fov_settings.json too): a second run must not
       // change the folder under the first one. A refused run leaves no new output folder behind.

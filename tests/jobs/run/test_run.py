@@ -408,6 +408,13 @@ class Run(unittest.TestCase):
         self.assertIn("was trained at 20 nm pixels, the run renders at 10 nm (--pixel-nm): give --pixel-nm 20", log)
         self.assertEqual(log.count("was trained at 20 nm"), 1, log[-2000:])  # said once, by rank 0
         self.assertFalse(os.path.exists(os.path.join(d, "out")))  # refused before the output folder was made
+        # So is a table setting no table can be read with (it was recorded in fov_settings.json
+        # of a new output folder first, probe51).
+        p = mpirun(1, "--config", ini, "--camera-pixel-nm", "-108")
+        log = p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 1, log[-2000:])
+        self.assertIn("--camera-pixel-nm must be >= 0", log)
+        self.assertFalse(os.path.exists(os.path.join(d, "out")))
 
     def test_rerun_skips_verified_fovs_and_rebuilds_the_same_mosaic(self):
         d, ini = make_config("rerun")
