@@ -25,10 +25,6 @@ T positive(const po::variables_map& vm, const char* name) {
   return v;
 }
 
-// A count or amount that cannot be negative, and a fraction in [0, 1]: out of range, a specimen
-// silently unlike the one asked for (pore occupancy 2 doubled the pores).
-double non_negative(const po::variables_map& vm, const char* name) { return non_negative_option(vm, name); }
-double fraction(const po::variables_map& vm, const char* name) { return fraction_option(vm, name); }
 
 // Beyond these a value is a slip (a unit, an exponent), not a specimen or microscope: refused
 // before it exhausts memory or disk (--frames 2e9, --labels-per-um 1e9 ran for minutes).
@@ -56,13 +52,13 @@ void add_specimen_options(po::options_description& d, const std::string& help_pr
 SpecimenOptions specimen_options(const po::variables_map& vm) {
   SpecimenOptions s;
   s.structure = parse_structure(vm["structure"].as<std::string>());
-  s.filaments_per_100um2 = non_negative(vm, "filaments-per-100um2");
-  s.labels_per_um = at_most(non_negative(vm, "labels-per-um"), 1000, "labels-per-um", "labelling (1 nm apart)");
-  s.bundle_fraction = fraction(vm, "bundle-fraction");
-  s.pore_occupancy = fraction(vm, "pore-occupancy");
-  s.cell_fraction = fraction(vm, "cell-fraction");
+  s.filaments_per_100um2 = non_negative_option(vm, "filaments-per-100um2");
+  s.labels_per_um = at_most(non_negative_option(vm, "labels-per-um"), 1000, "labels-per-um", "labelling (1 nm apart)");
+  s.bundle_fraction = fraction_option(vm, "bundle-fraction");
+  s.pore_occupancy = fraction_option(vm, "pore-occupancy");
+  s.cell_fraction = fraction_option(vm, "cell-fraction");
   s.cell_radius_um = positive<double>(vm, "cell-radius-um");
-  s.gradient = fraction(vm, "gradient");
+  s.gradient = fraction_option(vm, "gradient");
   return s;
 }
 
@@ -97,17 +93,17 @@ CampaignOptions simulate_options_as_given(const po::variables_map& vm) {
   b.detections_per_label = at_most(positive<double>(vm, "detections-per-label"), 10'000, "detections-per-label", "blinking");
   b.sigma_loc_nm = at_most(positive<double>(vm, "sigma-loc-nm"), 1000, "sigma-loc-nm", "localization precision");
   b.false_per_um2_per_frame =
-      at_most(non_negative(vm, "false-per-um2-per-frame"), 100, "false-per-um2-per-frame", "false-detection rate");
+      at_most(non_negative_option(vm, "false-per-um2-per-frame"), 100, "false-per-um2-per-frame", "false-detection rate");
   auto& w = o.widefield;
   w.camera_pixel_nm = positive<double>(vm, "camera-pixel-nm");
   w.wavelength_nm = positive<double>(vm, "wavelength-nm");
   w.numerical_aperture = at_most(positive<double>(vm, "na"), 1.7, "na", "objective's numerical aperture");
-  w.psf_sigma_nm = non_negative(vm, "psf-sigma-nm");
-  w.photons_per_label = non_negative(vm, "photons-per-label");
-  w.background_photons = non_negative(vm, "background-photons");
+  w.psf_sigma_nm = non_negative_option(vm, "psf-sigma-nm");
+  w.photons_per_label = non_negative_option(vm, "photons-per-label");
+  w.background_photons = non_negative_option(vm, "background-photons");
   w.vignetting = vm["vignetting"].as<double>();
   if (w.vignetting < 0 || w.vignetting >= 1) throw UsageError("--vignetting must be in [0, 1)");
-  o.wf_shift_max_px = non_negative(vm, "wf-shift-max-px");
+  o.wf_shift_max_px = non_negative_option(vm, "wf-shift-max-px");
   o.pixel_nm = positive<double>(vm, "pixel-nm");
   // The images a FoV makes: a 900 um FoV at 1 nm would be 900,000 px square (3 TB); at 32,768 px
   // one FoV took 12.8 GB and over 5 minutes (a probe). 16,384 px: 328 um at 20 nm.
