@@ -164,6 +164,10 @@ double nominal_overlap_um(const TileSource& source) {
   return std::max(0.0, median(std::move(overlaps_um)));  // 0 with no pairs
 }
 
+std::size_t default_registration_scale(double overlap_px) {
+  return overlap_px > 0 && overlap_px < thin_overlap_full_resolution_px ? 1 : RegistrationSignal{}.scale;
+}
+
 StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_nm, double search_px) {
   StripGeometry g;
   g.nominal_dx_px = (b.x_um - a.x_um) * 1000.0 / pixel_nm;
