@@ -818,7 +818,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       // the record, or the first rank to exit 75 could get rank 0 killed (srun --kill-on-bad-exit)
       // before it is written.
       const std::string why = e.what();
-      on_rank0(comm, [&] { record_stitch_stopped(out, why); });
+      int signal = stop_signal();  // the signalled rank's (0 on the others)
+      MPI_Allreduce(MPI_IN_PLACE, &signal, 1, MPI_INT, MPI_MAX, comm);
+      on_rank0(comm, [&] { record_stitch_stopped(out, why, signal); });
       // Stopped before mosaic.ims was complete: said that the next run makes it again.
       if (why.find("complete") == std::string::npos && why.find("OME-TIFF") == std::string::npos)
         throw Stopped(why + " (the next run makes the mosaic again)");

@@ -284,11 +284,11 @@ void note_step(const std::string& out, const std::string& step) {
 
 }  // namespace
 
-void record_stitch_stopped(const std::string& out, const std::string& why) {
+void record_stitch_stopped(const std::string& out, const std::string& why, int signal) {
   try {
     const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     write_file_atomic(out + "/stitch_stopped.json",
-                      json_text(nlohmann::json({{"stopped", true}, {"signal", stop_signal()}, {"why", why}, {"unix_s", now_s}}), 1) +
+                      json_text(nlohmann::json({{"stopped", true}, {"signal", signal}, {"why", why}, {"unix_s", now_s}}), 1) +
                           "\n");
   } catch (const std::exception& e) {
     spdlog::warn("{}/stitch_stopped.json not written: {}", out, e.what());

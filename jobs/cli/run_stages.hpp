@@ -103,8 +103,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
 // OUT/stitch_stopped.json: rank 0 records that a signal stopped the stitch stage (cleanly: no file
 // half-written under its final name), and removes the record when the stage starts again.
 // slurm/annamosaic-grid.sbatch reads it to tell a stop at the time limit (submit with more time)
-// from ranks killed by something else (out of memory: more time would not help).
-void record_stitch_stopped(const std::string& out_dir, const std::string& why);
+// from ranks killed by something else (out of memory: more time would not help). `signal`: the
+// one whichever rank received (the ranks' maximum; rank 0 itself may have had none).
+void record_stitch_stopped(const std::string& out_dir, const std::string& why, int signal);
 void clear_stitch_stopped(const std::string& out_dir);
 
 // First line of OUT/config.ini, followed by the run's working folder (relative paths in it are

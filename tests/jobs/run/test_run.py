@@ -742,12 +742,14 @@ class Run(unittest.TestCase):
         d, ini = self._copy_of_reference_fovs("stitch_signal")
         # With the OME-TIFF export the stitch stage checks for a stop from the layout to the QC
         # report (the mosaic here is one block, so fusion alone is too short a window).
+        # Sent to rank 1 alone (the signal mpirun forwards to both is tested with the FoV stage):
+        # every rank stops, and the record names the signal rank 0 did not receive.
         p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
         log = ""
         for line in p.stdout:  # the layout is solved: fusion starts now
             log += line
             if "layout:" in line:
-                p.send_signal(signal.SIGUSR1)
+                os.kill(rank_pid(p.pid, 1), signal.SIGUSR1)
                 break
         log += p.communicate(timeout=300)[0]
         self.assertEqual(p.returncode, 75, log[-3000:])
