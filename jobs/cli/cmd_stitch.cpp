@@ -408,8 +408,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     r.stop_requested = stop_requested;
     so.layout.max_residual_px = vm["max-residual-px"].as<double>();
     so.layout.residual_ratio = vm["residual-ratio"].as<double>();
-    const std::size_t npairs = grid_neighbours(src).size();
-    Progress progress("register", npairs * r.signals.size(), "pairs");
+    Progress progress("register", 0, "pairs");
+    r.signal_started = [&](std::size_t, std::size_t pairs) { progress.add_to_total(pairs); };
     const StitchLayout L = compute_layout(src, so, [&] { progress.advance(); });
     progress.finish();
     layout_text = layout_json(src, L, so);

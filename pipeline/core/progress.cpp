@@ -111,10 +111,11 @@ void Progress::maybe_print(bool force) {
   const std::int64_t wave_ns = wave_ns_.load();
   double eta_rate = 0;
   if (first_ns_.load() >= 0 && done >= wave_done + 2 && now_ns > wave_ns) eta_rate = (done - wave_done) / ((now_ns - wave_ns) / 1e9);
-  std::string line = format_line(label_, done, total_, unit_, now_ns / 1e9, eta_rate);
+  const std::uint64_t total = total_.load();
+  std::string line = format_line(label_, done, total, unit_, now_ns / 1e9, eta_rate);
   if (!detail_.empty()) line += " | " + detail_;
   // finish() right after the last advance printed the same count: one line, not two.
-  if (force && done == last_done_ && done == total_ && !tty_) return;
+  if (force && done == last_done_ && done == total && !tty_) return;
   last_done_ = done;
   if (tty_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
   else spdlog::info("{}", line);

@@ -17,6 +17,8 @@ class Progress {
   ~Progress();
   void advance(std::uint64_t n = 1);
   void finish();  // prints the final line (idempotent)
+  // More work found on the way (e.g. pairs a second registration signal retries); thread-safe.
+  void add_to_total(std::uint64_t n) { total_.fetch_add(n); }
   std::uint64_t done() const { return done_.load(); }
   // Extra text appended to every line (e.g. a per-stage breakdown); thread-safe.
   void set_detail(std::string detail);
@@ -29,7 +31,7 @@ class Progress {
  private:
   void maybe_print(bool force);
   std::string label_, unit_;
-  std::uint64_t total_;
+  std::atomic<std::uint64_t> total_;
   std::atomic<std::uint64_t> done_{0};
   std::chrono::steady_clock::time_point start_;
   std::atomic<std::int64_t> next_print_ns_{0};

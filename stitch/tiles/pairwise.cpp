@@ -540,6 +540,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       if (!settled[k] && geom[k].width > 0 && !out.pairs[k].skipped) jobs.push_back({pairs[k].a, pairs[k].b, geom[k], static_cast<long>(k), {}, {}, {}, false});
     SignalCalibration cal;
     cal.channel = sig.channel, cal.scale = sig.scale, cal.pairs_tried = jobs.size();
+    if (opt.signal_started) opt.signal_started(si, jobs.size());
     if (jobs.empty()) {
       out.calibration.push_back(cal);
       continue;

@@ -133,6 +133,9 @@ struct PairRegOptions {
   // neighbours' reconstructions, and a false match there would pull them out of place. The layout
   // places them by the stage prior.
   std::vector<char> skip_tiles;
+  // Called (optional) as each signal starts, with the number of pairs it tries (on all
+  // processes): a later signal retries the pairs the earlier ones did not accept.
+  std::function<void(std::size_t signal, std::size_t pairs)> signal_started;
   // Asked before each row of tiles: true throws Stopped (with a WorkShare, on every process
   // once they exchange the results).
   std::function<bool()> stop_requested;

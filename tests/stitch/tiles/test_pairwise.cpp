@@ -276,9 +276,15 @@ TEST(RegisterPairs, LaterSignalsRescueRejectedPairs) {
   RegistrationSignal second;
   second.channel = 1;
   o.signals = {RegistrationSignal{}, second};
-  const PairRegistration r = register_pairs(patched, grid_neighbours(patched), o);
+  std::vector<std::pair<std::size_t, std::size_t>> started;  // what a progress display is told
+  o.signal_started = [&](std::size_t signal, std::size_t pairs) { started.emplace_back(signal, pairs); };
+  std::atomic<std::size_t> registered{0};  // called from worker threads
+  const PairRegistration r = register_pairs(patched, grid_neighbours(patched), o, [&] { ++registered; });
   ASSERT_EQ(r.calibration.size(), 2u);
   EXPECT_EQ(r.calibration[1].pairs_tried, 4u);  // only the centre tile's pairs were retried
+  const std::vector<std::pair<std::size_t, std::size_t>> expected{{0, 12}, {1, 4}};
+  EXPECT_EQ(started, expected);
+  EXPECT_EQ(registered.load(), 16u);  // the progress calls add up to the totals announced
   for (const PairResult& p : r.pairs) {
     EXPECT_TRUE(p.accepted);
     EXPECT_EQ(p.signal, (p.pair.a == 4 || p.pair.b == 4) ? 1 : 0);
