@@ -205,15 +205,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   // Without --config: the embedded demo campaign (configs/demo.ini as compiled in).
   po::variables_map vm = vm_in;
   std::string config_path = vm.count("config") ? vm["config"].as<std::string>() : "";
+  // Ctrl-C too (a run started by hand): the FoVs in flight are finished and recorded; a second
+  // Ctrl-C kills as usual. Before MPI starts (about half a second): a pre-emption that soon
+  // still ends in exit 75, which the batch script requeues, not in a kill by SIGTERM (143).
+  install_stop_handlers(/*also_interrupt=*/true);
   MpiSession mpi;
   MPI_Comm comm = MPI_COMM_WORLD;
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   if (rank != 0 && logging_verbosity() < 1) spdlog::set_level(spdlog::level::warn);  // one voice: rank 0
-  // Ctrl-C too (a run started by hand): the FoVs in flight are finished and recorded; a second
-  // Ctrl-C kills as usual.
-  install_stop_handlers(/*also_interrupt=*/true);
 
   // The embedded configuration is read from a private copy in the temporary folder, one per
   // process (ranks on other nodes need not share a folder with rank 0), removed at the end: a run
