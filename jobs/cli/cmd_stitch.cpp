@@ -251,6 +251,15 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       spdlog::info("overlap {:.3g} um from the stage positions (no campaign.ini here; --overlap-um sets it)", overlap_um);
     }
   }
+  // Registration options are checked before any folder is made (a refusal left an empty one).
+  const double search_um = non_negative_option(vm, "search-um");
+  const double accept_quantile = fraction_option(vm, "accept-quantile");
+  const double min_ncc_margin = non_negative_option(vm, "min-ncc-margin");
+  const double max_residual_px = non_negative_option(vm, "max-residual-px");
+  const double residual_ratio = positive_option(vm, "residual-ratio");
+  std::vector<RegistrationSignal> register_signals;
+  if (vm.count("register"))
+    for (const auto& spec : vm["register"].as<std::vector<std::string>>()) register_signals.push_back(parse_register_spec(spec, src));
   // Fusion options are checked before the registration, which can take long.
   const std::size_t block_px = vm["block-px"].as<std::size_t>();
   if (block_px == 0 || block_px % 16) throw UsageError("--block-px must be a positive multiple of 16");
@@ -385,12 +394,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   } else {
     StitchOptions so;
     auto& r = so.registration;
-    r.search_um = vm["search-um"].as<double>();
-    if (!(r.search_um >= 0)) throw UsageError("--search-um must be >= 0");
-    r.signals.clear();
-    if (vm.count("register"))
-      for (const auto& spec : vm["register"].as<std::vector<std::string>>()) r.signals.push_back(parse_register_spec(spec, src));
-    else {
+    r.search_um = search_um;
+    r.signals = register_signals;
+    if (r.signals.empty()) {
       RegistrationSignal sig;
       const double overlap_px = nominal_overlap_um(src) * 1000.0 / src.pixel_nm();
       sig.scale = default_registration_scale(overlap_px);
@@ -401,13 +407,13 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       r.signals.push_back(sig);
     }
     r.random_pairs = vm["random-pairs"].as<std::size_t>();
-    r.accept_quantile = vm["accept-quantile"].as<double>();
+    r.accept_quantile = accept_quantile;
     r.min_ncc = vm["min-ncc"].as<double>();
-    r.min_ncc_margin = vm["min-ncc-margin"].as<double>();
+    r.min_ncc_margin = min_ncc_margin;
     r.seed = vm["seed"].as<std::uint64_t>();
     r.stop_requested = stop_requested;
-    so.layout.max_residual_px = vm["max-residual-px"].as<double>();
-    so.layout.residual_ratio = vm["residual-ratio"].as<double>();
+    so.layout.max_residual_px = max_residual_px;
+    so.layout.residual_ratio = residual_ratio;
     Progress progress("register", 0, "pairs");
     r.signal_started = [&](std::size_t, std::size_t pairs) { progress.add_to_total(pairs); };
     const StitchLayout L = compute_layout(src, so, [&] { progress.advance(); });
@@ -549,17 +555,21 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                info.blocks_x() * info.blocks_y(), info.block_px, blend_mode_name(fo.mode));
 
   std::unique_ptr<BlockSink> sink;
+  // The holes --skip-missing left, recorded in the file itself (a viewer shows the description).
+  const std::string holes = source->missing_ids().empty()
+                                ? std::string()
+                                : fmt::format("tiles left out (no file): ids {}", fmt::join(source->missing_ids(), ", "));
   if (ims) {
     ImsWriterOptions wo;
     wo.description = "annamosaic stitch of " + dir;
-    // The holes --skip-missing left, recorded in the file itself (a viewer shows the description).
-    if (const auto& missing = source->missing_ids(); !missing.empty())
-      wo.description += fmt::format("; tiles left out (no file): ids {}", fmt::join(missing, ", "));
+    if (!holes.empty()) wo.description += "; " + holes;
     auto writer = std::make_unique<ImsWriter>(output, info, wo);
     writer->open();
     sink = std::move(writer);
   } else {
-    sink = BigTiffSink::create(output, info);
+    BigTiffSinkOptions to;
+    to.note = holes;
+    sink = BigTiffSink::create(output, info, to);
   }
   const std::size_t crop_px = vm["corner-crop-px"].as<std::size_t>();
   std::vector<PixelRect> crops;
@@ -638,7 +648,7 @@ Command stitch_command() {
       "\n"
       "Writes OUT.ims (pyramidal HDF5 in the Imaris layout + OUT.xml for BigDataViewer, as `run` writes its\n"
       "mosaic: `export` and `inspect` read it) or OUT.tif (flat tiled BigTIFF), uint16, one plane per channel,\n"
-      "stored = value x scale (--scale NAME=S, default 60000 / max of 16 sample tiles); layout.json next to it (--layout: positions, every\n"
+      "stored = value x scale (--scale NAME=S; default 1 for uint8/uint16 tiles, their counts kept, else 60000 / max of 16 sample tiles); layout.json next to it (--layout: positions, every\n"
       "edge with shift, NCC, weight, accepted/used, residual, and a summary), OUT.png (overview of channel\n"
       "0), OUT.corner.png (full-resolution crop of channel 0 at the tile corner with the most structure:\n"
       "seam check) and OUT.config.ini.\n"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <string_view>
 #include <cmath>
@@ -259,9 +260,11 @@ void check_folder_can_hold(const std::filesystem::path& dir, const std::string& 
   }
   std::string probe = (existing / ".annamosaic-write-test-XXXXXX").string();
   const int fd = ::mkstemp(probe.data());
-  if (fd < 0)
-    throw IoError(existing.string(), std::string("cannot write there (") + std::strerror(errno) + "): " + what +
-                                         " could not be saved; choose another place");
+  if (fd < 0) {
+    // An existing folder answering "No such file or directory" takes no new files (/proc, /sys).
+    const std::string why = errno == ENOENT ? "it accepts no new files" : std::strerror(errno);
+    throw IoError(existing.string(), "cannot write there (" + why + "): " + what + " could not be saved; choose another place");
+  }
   ::close(fd);
   ::unlink(probe.c_str());
 }

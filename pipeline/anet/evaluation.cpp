@@ -277,9 +277,14 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
     };
     span(b.x0_nm, field_width_px(b, px), dense.width(), rx, rw);
     span(b.y0_nm, field_height_px(b, px), dense.height(), ry, rh);
+    const std::size_t table_w = std::min(field_width_px(b, px), dense.width()), table_h = std::min(field_height_px(b, px), dense.height());
     if (rw < dense.width() || rh < dense.height())
-      spdlog::info("scored on the table's region: {} x {} px from ({}, {}) of the widefield's {} x {} px field", rw, rh, rx, ry,
-                   dense.width(), dense.height());
+      spdlog::info("scored on the table's region: {} x {} px from ({}, {}) of the widefield's {} x {} px field{}", rw, rh, rx, ry,
+                   dense.width(), dense.height(),
+                   rw > table_w || rh > table_h
+                       ? fmt::format(" (the table spans {} x {} px, widened to MS-SSIM's smallest side, {} px)", table_w,
+                                     table_h, kMsSsimMinSidePx)
+                       : std::string());
   }
   const auto cut = [&](const ImageF& im) { return to_image(im.view().region(rx, ry, rw, rh)); };
   const auto sum = [](const ImageF& im) {

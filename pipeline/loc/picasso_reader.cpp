@@ -4,8 +4,12 @@
 
 #include <hdf5.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -28,6 +32,8 @@ struct Row {
 LocTable read_picasso_hdf5(const std::string& path, const PicassoReadOptions& opt, ReadReport* report) {
   h5::Lock lock;
   require_regular_file(path, "Picasso HDF5");
+  // Not there or not readable: an I/O error (exit 3), as for a CSV table, not a malformed file.
+  if (::access(path.c_str(), R_OK) != 0) throw IoError(path, std::string("cannot open: ") + std::strerror(errno));
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw InputError(path, "cannot open as HDF5: " + h5::error_text());
   // What the file is first (a model or a mosaic given as a table), then what it needs.

@@ -48,6 +48,7 @@ std::unique_ptr<BigTiffSink> BigTiffSink::create(const std::string& path, const 
   std::string desc = fmt::format("annamosaic mosaic '{}'\nchannels = {}\n", info.name, nc);
   for (std::size_t c = 0; c < nc; ++c)
     desc += fmt::format("channel{} = {} (value = stored / {})\n", c, info.channels[c].name, info.channels[c].scale);
+  if (!opt.note.empty()) desc += opt.note + "\n";
   bool ok = TIFFSetField(t, TIFFTAG_IMAGEWIDTH, static_cast<std::uint32_t>(info.width_px)) &&
             TIFFSetField(t, TIFFTAG_IMAGELENGTH, static_cast<std::uint32_t>(info.height_px)) &&
             TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 16) && TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&

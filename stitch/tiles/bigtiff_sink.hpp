@@ -18,6 +18,7 @@ namespace annamosaic {
 
 struct BigTiffSinkOptions {
   bool deflate = true;
+  std::string note;  // a line added to the image description (e.g. the tiles left out), if not empty
 };
 
 class BigTiffSink : public BlockSink {

@@ -277,6 +277,11 @@ class Train(unittest.TestCase):
         p = run("train", "-o", shipped, "--ngf", 4, "--dry-run", check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("exists and is not this training's model", p.stderr)
+        # A folder that takes no new files (a kernel's virtual one) is said as such, not by the
+        # "No such file or directory" the system answers.
+        p = run("train", "-o", "/proc/m.h5", "--ngf", 4, "--dry-run", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("/proc: cannot write there (it accepts no new files)", p.stderr)
         # A dry run writes nothing and needs no -o; a real one does.
         self.assertIn("generator G", run("train", "--ngf", 4, "--dry-run").stdout)
         p = run("train", "--ngf", 4, "--steps", 1, check=False)

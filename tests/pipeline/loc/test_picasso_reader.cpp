@@ -70,6 +70,8 @@ TEST(PicassoReader, ClearErrors) {
   const std::string junk = std::string(ANNAMOSAIC_TEST_TMP) + "/junk.h5";
   std::ofstream(junk) << "not hdf5 at all";
   EXPECT_THROW(read_table(junk, opt), InputError);
+  // Not there: an I/O error (exit 3), as for a missing CSV table, not a malformed file (exit 2).
+  EXPECT_THROW(read_table(std::string(ANNAMOSAIC_TEST_TMP) + "/nosuch.hdf5", opt), IoError);
 }
 
 TEST(PicassoReader, RowsDeclaredButNeverWrittenAreRefused) {

@@ -160,6 +160,8 @@ class StitchCli(unittest.TestCase):
         self.assertEqual(layout["missing_tiles"], [4])  # the hole, recorded beside the mosaic
         truth = {t["id"]: (t["x_um"], t["y_um"]) for t in layout["tiles"]}
         self.assertAlmostEqual(truth[1][0], float(rows[1]["x_um"]), delta=0.6)  # pixels became um
+        with tifffile.TiffFile(os.path.join(d, "m.tif")) as t:  # and in the file, as in a .ims
+            self.assertIn("tiles left out (no file): ids 4", t.pages[0].description)
         m = tifffile.imread(os.path.join(d, "m.tif"))
         x0 = int((float(rows[4]["x_um"]) - layout["mosaic"]["origin_x_um"]) / 0.02) + 100
         y0 = int((float(rows[4]["y_um"]) - layout["mosaic"]["origin_y_um"]) / 0.02) + 100
