@@ -13,8 +13,9 @@
 // Pixels no tile covers are 0. Values are quantised per channel: round(value * scale), clamped
 // to [0, 65535] (counted as saturated), NaN -> 0.
 // Memory: the driver visits blocks in bands about one tile tall, column by column, and keeps
-// tiles in a cache until the last block that needs them (about two bands' tiles), an LRU
-// bounded by cache_mb (never below what one step needs) within that, so peak memory depends on
+// tiles in a cache until the last block that needs them (about two bands' tiles), bounded by
+// cache_mb (never below what one step needs; the tile needed again last is evicted first)
+// within that, so peak memory depends on
 // the block and tile sizes and the grid's width, not on its height. Deterministic for any thread
 // count.
 #include <cstddef>

@@ -261,6 +261,23 @@ TEST(Fusion, TilesLeaveTheCacheAfterTheirLastBlock) {
   EXPECT_LE(st.peak_cached_tiles, 2u * 9u + 4u) << "about two bands' tiles, not the grid's 81";
 }
 
+// A cap below two bands' tiles: what it evicts decides how often tiles are read again. The
+// tile a later step needs last goes first (the bands are scanned left to right, so the tiles
+// used least recently, at the band's left, are the next band's first needs: evicting those
+// read the 36 tiles of this grid 46 times; now 41).
+TEST(Fusion, ASmallCacheEvictsTheTilesNeededLast) {
+  const Scene s = random_scene(6, 6, 256, 256, 4, 1);  // 256 KB a tile
+  const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);
+  const MosaicInfo info = info_for(plan, 1, 64, 100.0);
+  MemorySink sink(info);
+  FuseOptions o;
+  o.cache_mb = 2;  // 8 tiles: more than a step needs, less than two bands' tiles
+  const FuseStats st = fuse_mosaic(*s.src, plan, {0}, info, sink, o);
+  std::printf("36 tiles, cache of 2 MB: %zu tile loads, at most %zu cached\n", st.tile_loads, st.peak_cached_tiles);
+  EXPECT_LE(st.tile_loads, 43u);
+  for (int n : sink.seen) ASSERT_EQ(n, 1);
+}
+
 TEST(Fusion, SameBytesForAnyThreadCount) {
   const Scene s = random_scene(3, 4, 70, 60, 3);
   const MosaicPlan plan = plan_mosaic(*s.src, s.x, s.y);
