@@ -428,9 +428,12 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     std::size_t valid = 0, accepted = 0;
     for (const auto& p : L.registration.pairs) valid += p.valid, accepted += p.accepted;
     for (const auto& c : L.registration.calibration) {
-      spdlog::info("signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f})",
-                   src.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
-                   100 * r.accept_quantile, c.random_ncc_quantile);
+      spdlog::info("signal {}/{}: NCC threshold {:.3f} ({})", src.channel_name(c.channel), c.scale, c.threshold,
+                   c.random_valid == 0
+                       ? fmt::format("{} of {} random non-adjacent pairs had a match: from --min-ncc and the pairs' median",
+                                     c.random_valid, c.random_pairs)
+                       : fmt::format("{} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f}",
+                                     c.random_valid, c.random_pairs, 100 * r.accept_quantile, c.random_ncc_quantile));
       if (const std::string w = calibration_warning(c, r.min_ncc); !w.empty())
         spdlog::warn("signal {}/{}: {}", src.channel_name(c.channel), c.scale, w);
     }

@@ -546,10 +546,15 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       continue;
     }
     // Random non-adjacent pairs: a real pair's geometry with b replaced by a tile that cannot overlap a
-    // (not within one cell of it), taken from rows within 2 of a so that strips wait at most 2 rows.
+    // (not within one cell of it), taken from rows within 2 of a so that strips wait at most 2 rows;
+    // in a grid one or two tiles wide, from rows within 8 / its width (a column of 6 tiles had 7
+    // partners, against the 16 of the same tiles lying as a row; its strips are few anyway).
     std::vector<std::size_t> usable;
     for (std::size_t k = 0; k < pairs.size(); ++k)
       if (geom[k].width > 0 && !out.pairs[k].skipped) usable.push_back(k);
+    std::size_t widest_row = 1;
+    for (const auto& [r, tiles] : by_row) widest_row = std::max(widest_row, tiles.size());
+    const int row_reach = widest_row <= 2 ? static_cast<int>(8 / widest_row) : 2;
     std::mt19937_64 rng(opt.seed * 0x9e3779b97f4a7c15ULL + si);
     long nrandom = 0;
     std::set<std::pair<std::size_t, std::size_t>> drawn;  // (geometry of pair k, partner tile)
@@ -558,7 +563,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       const std::size_t k = usable[std::uniform_int_distribution<std::size_t>(0, usable.size() - 1)(rng)];
       const TileInfo& ta = source.info(pairs[k].a);
       std::vector<std::size_t> cand;
-      for (int r = ta.row - 2; r <= ta.row + 2; ++r) {
+      for (int r = ta.row - row_reach; r <= ta.row + row_reach; ++r) {
         auto it = by_row.find(r);
         if (it == by_row.end()) continue;
         for (std::size_t c : it->second) {

@@ -16,7 +16,7 @@
 // a fraction of the median NCC of the pairs that pass it; and when it beats every other
 // interpretation by a margin. Empty strips have no structure: invalid, never matched. The random
 // partners are drawn from rows within 2 of the tile (not within one cell of it), so their strips
-// wait for at most two rows in memory.
+// wait for at most two rows in memory (in grids one or two tiles wide, within 8 / the width rows).
 //
 // Which signal (tests/stitch/tiles/test_stitch_accuracy.cpp, 8 x 8 x 55.3 um, 1 um overlap, 0.3 um
 // jitter, error of the 54 non-empty FoVs after the global solve, RMS / max): reconstruction-like

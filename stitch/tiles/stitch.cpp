@@ -110,6 +110,9 @@ std::string search_range_warning(const StitchLayout& L, double search_um, double
 
 namespace {
 double r3(double v) { return std::round(v * 1000.0) / 1000.0; }
+// Positions that --from-layout fuses again: to 1e-6 px, so that they round to the same whole
+// pixel as the layout's own fusion (to 1e-3, 120.4996 became 120.5, a pixel further on).
+double r6(double v) { return std::round(v * 1e6) / 1e6; }
 }  // namespace
 
 std::string layout_json(const TileSource& source, const StitchLayout& L, const StitchOptions& opt) {
@@ -120,6 +123,11 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
   std::vector<int> used_links(source.size(), 0);
   for (std::size_t k = 0; k < L.input.links.size(); ++k)
     if (s.link_used[k]) ++used_links[L.input.links[k].a], ++used_links[L.input.links[k].b];
+  // Where the fused mosaic lies in these coordinates: tile i's top-left pixel is mosaic pixel
+  // (lround(x_px) - origin_x_px, lround(y_px) - origin_y_px), the origin being the smallest
+  // lround(x_px), lround(y_px); written per tile too (mosaic_x_px, mosaic_y_px), since a position
+  // printed as 120.5 may be 120.4996.
+  const MosaicPlan plan = plan_mosaic(source, s.x_px, s.y_px);
   for (std::size_t i = 0; i < source.size(); ++i) {
     const TileInfo& t = source.info(i);
     tiles.push_back({{"id", t.id},
@@ -129,8 +137,10 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                      {"height_px", t.height_px},
                      {"nominal_x_px", r3(L.input.nominal_x_px[i])},
                      {"nominal_y_px", r3(L.input.nominal_y_px[i])},
-                     {"x_px", r3(s.x_px[i])},
-                     {"y_px", r3(s.y_px[i])},
+                     {"x_px", r6(s.x_px[i])},
+                     {"y_px", r6(s.y_px[i])},
+                     {"mosaic_x_px", plan.tiles[i].x0},
+                     {"mosaic_y_px", plan.tiles[i].y0},
                      {"x_um", s.x_px[i] * um_per_px},
                      {"y_um", s.y_px[i] * um_per_px},
                      {"component", s.component[i]},
@@ -235,10 +245,6 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"prior_sigma_px", L.layout_options.prior_sigma_px},
                    {"max_residual_px", L.layout_options.max_residual_px},
                    {"residual_ratio", L.layout_options.residual_ratio}};
-  // Where the fused mosaic lies in these coordinates: tile i's top-left pixel is mosaic pixel
-  // (lround(x_px) - origin_x_px, lround(y_px) - origin_y_px), the origin being the smallest
-  // lround(x_px), lround(y_px).
-  const MosaicPlan plan = plan_mosaic(source, s.x_px, s.y_px);
   json mosaic = {{"origin_x_px", plan.origin_x_px},
                  {"origin_y_px", plan.origin_y_px},
                  {"origin_x_um", plan.origin_x_px * um_per_px},
@@ -256,8 +262,8 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
        "over its redundancy) residual_ratio x the mean residual over the mean redundancy, one edge near it is dropped "
        "(the one whose removal lowers the weighted squared residuals most) and the layout solved again"},
       {"mosaic",
-       "the fused mosaic's size; tile i's top-left pixel is mosaic pixel (round(x_px) - origin_x_px, round(y_px) - "
-       "origin_y_px); origin_x_um, origin_y_um: the origin in um"},
+       "the fused mosaic's size; tile i's top-left pixel is mosaic pixel (mosaic_x_px, mosaic_y_px) = (lround(x_px) - "
+       "origin_x_px, lround(y_px) - origin_y_px), rounded half away from zero; origin_x_um, origin_y_um: the origin in um"},
       {"summary",
        "tiles; pairs (grid neighbours), valid (a match found), accepted, dropped_by_solver, used (accepted - dropped), "
        "components (groups of tiles joined by used edges), tiles_placed_by_stage (tiles with no used edge); "
@@ -271,7 +277,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
        "quantile), min_ncc_fraction_of_median x median_ncc), the NCC an edge must reach"},
       {"tiles",
        "per tile (its id, grid row and col, width_px x height_px): nominal_x_px, nominal_y_px (from the stage) and x_px, y_px (solved) of its top-left corner, x_um, "
-       "y_um the same in um; component; links (used edges); placed_by: registration, or stage when no edge of it is "
+       "y_um the same in um; mosaic_x_px, mosaic_y_px: that corner's pixel in the fused mosaic; component; links (used edges); placed_by: registration, or stage when no edge of it is "
        "used"},
       {"edges",
        "per neighbour pair, tile ids a and b, b right of or below a (direction): nominal_dx_px, nominal_dy_px (stage) and dx_px, dy_px (measured) "

@@ -160,6 +160,23 @@ TEST(RegisterPairs, ThinOverlapsAreRegisteredAtFullResolution) {
   EXPECT_LE(sq_error[0] / accepted[0], sq_error[1] / accepted[1]);
 }
 
+// The acceptance threshold is calibrated on as many random pairs whichever way a strip of tiles
+// lies: partners come from nearby rows, which a column of tiles has few of (a column of 6 had 7
+// partners against the row's 16, and a warning that the calibration was thin).
+TEST(RegisterPairs, AColumnOfTilesIsCalibratedAsARow) {
+  std::size_t random[2] = {0, 0};
+  for (int vertical : {0, 1}) {
+    const SyntheticGrid g = make_grid(vertical ? 6 : 1, vertical ? 1 : 6, 120, 30, 3, 8);
+    PairRegOptions o;
+    o.search_um = 6 * 0.02;
+    const PairRegistration r = register_pairs(*g.source, grid_neighbours(*g.source), o);
+    random[vertical] = r.calibration.at(0).random_pairs;
+    for (const PairResult& p : r.pairs) EXPECT_TRUE(p.accepted) << p.pair.a << "-" << p.pair.b;
+  }
+  EXPECT_EQ(random[0], 16u);  // every (pair, tile at least two cells from its first tile) once
+  EXPECT_EQ(random[1], random[0]);
+}
+
 TEST(RegisterPairs, EmptyStripsAreRejectedNotMatched) {
   const SyntheticGrid g = make_grid(3, 3, 240, 30, 6, 5, {4});  // the centre tile is empty
   PairRegOptions o;
