@@ -119,6 +119,11 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           100.0 * static_cast<double>(rs.outside_field) / in_window, fov_nm, bounds()));
       // A vote for the campaign's verdict only with enough localizations to say (a few strays are no sign).
       if (2.0 * static_cast<double>(rs.outside_field) > in_window && in_window >= 100) w->mostly_outside = w->warnings.back();
+    } else if (rs.outside_field > 0) {
+      // A few strays just past the edge are drift, not worth a word; one far from everything is a
+      // corrupt row or another unit, named (a probe's 1 m coordinate went unsaid).
+      if (const FarOutliers o = far_outliers(table); !o.rows.empty())
+        w->warnings.push_back(fov.table_path + ": " + far_outliers_message(table, o) + " Not used (outside the field).");
     }
     // Camera pixels or um read as nm: everything lands in a corner of the field.
     if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm)) {
@@ -155,6 +160,16 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       if (std::string repaired = repair_nonfinite(wf, fov.widefield_path); !repaired.empty())
         w->warnings.push_back(std::move(repaired));
       if (wf.empty()) throw InputError(fov.widefield_path, "empty image");
+      // Smaller than the FoV (another camera ROI or binning): said here, for this FoV's QC flag,
+      // besides the campaign's note on sizes; the A-net sees the repeated edge as structure.
+      if (const double w_nm = static_cast<double>(wf.width()) * c.camera_pixel_nm,
+          h_nm = static_cast<double>(wf.height()) * c.camera_pixel_nm;
+          std::min(w_nm, h_nm) < fov_nm - c.camera_pixel_nm)
+        w->warnings.push_back(fmt::format("{}: {} x {} px at {:g} nm cover only {:.3g} x {:.3g} um of the {:g} um FoV: beyond "
+                                          "them the widefield's edge is repeated, which the A-net takes for structure "
+                                          "(another camera ROI or binning?)",
+                                          fov.widefield_path, wf.width(), wf.height(), c.camera_pixel_nm, w_nm / 1000.0,
+                                          h_nm / 1000.0, c.fov_um));
       const auto [lo_at, hi_at] = std::minmax_element(wf.begin(), wf.end());
       const float lo = *lo_at, top = *hi_at;
       if (lo == top) throw InputError(fov.widefield_path, fmt::format("every pixel is {:g}: a blank image", lo));

@@ -25,7 +25,7 @@ std::string holder_line(int fd, const std::string& fallback) {
 }
 }  // namespace
 
-OutputLock::OutputLock(const std::string& out_dir) {
+OutputLock::OutputLock(const std::string& out_dir, const std::string& writer, const std::string& option) {
   const std::string path = out_dir + "/.annamosaic.lock";
   // 0666 less the umask, as every other output: a group's shared output folder must stay
   // resumable by each of its members.
@@ -54,8 +54,9 @@ OutputLock::OutputLock(const std::string& out_dir) {
       const std::string who = holder_line(fd_, "another process");
       ::close(fd_);
       fd_ = -1;
-      throw InputError(out_dir, "another annamosaic run is writing this output folder (" + who +
-                                    "): wait for it to end, or choose another --output");
+      throw InputError(out_dir, "another annamosaic " + writer + " is writing this " +
+                                    (writer == "run" ? "output folder" : "folder") + " (" + who +
+                                    "): wait for it to end, or choose another " + option);
     }
     spdlog::warn("{}: cannot lock the output folder ({}): make sure no other run writes to it", path, std::strerror(e));
     return;

@@ -15,7 +15,10 @@ namespace annamosaic {
 // holds it. Where the file system has no locks, logs a warning and goes on unlocked.
 class OutputLock {
  public:
-  explicit OutputLock(const std::string& out_dir);
+  // `writer` and `option` name who writes the folder and how to choose another, in the message
+  // (`train` locks its checkpoint folder: "training", "--checkpoint-dir or -o").
+  explicit OutputLock(const std::string& out_dir, const std::string& writer = "run",
+                      const std::string& option = "--output");
   ~OutputLock();
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;

@@ -161,6 +161,27 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
       if (!r.reconstruction.empty())
         paste(r.reconstruction, ov.reconstruction, px, py, pixel_nm / 1000.0), ov.any_reconstruction = true;
       if (!r.error_map.empty()) paste(r.error_map, ov.error_map, px, py, 4 * pixel_nm / 1000.0), ov.any_error = true;
+      // A failed FoV's tile (widefield-only: structure the network invented, or empty) is crossed
+      // out at its tile's brightest value, as on the heat maps: it looks like data otherwise.
+      if (it->second.status == "failed") {
+        const auto cross = [&](const ImageF& img, ImageF& dst) {
+          if (img.empty()) return;
+          const float top = std::max(*std::max_element(img.begin(), img.end()), 1e-6f);
+          const double fx0 = (px - x0) / px_um, fy0 = (py - y0) / px_um, side = c.fov_um / px_um;
+          const std::size_t n = static_cast<std::size_t>(std::ceil(side));
+          for (std::size_t k = 0; k < n; ++k)
+            for (int w = -1; w <= 1; ++w)  // 3 px wide: seen at any scale
+              for (const double gx : {fx0 + static_cast<double>(k), fx0 + side - 1 - static_cast<double>(k)}) {
+                const double gy = fy0 + static_cast<double>(k) + w;
+                if (gx < 0 || gy < 0 || gx >= static_cast<double>(dst.width()) || gy >= static_cast<double>(dst.height()))
+                  continue;
+                float& v = dst(static_cast<std::size_t>(gx), static_cast<std::size_t>(gy));
+                v = std::max(v, top);
+              }
+        };
+        cross(r.reconstruction, ov.reconstruction);
+        cross(r.error_map, ov.error_map);
+      }
     } catch (const std::exception& e) {
       spdlog::warn("QC overview: skipping FoV {}: {}", f.id, e.what());
     }

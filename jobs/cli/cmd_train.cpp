@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <memory>
 #include <string_view>
 #include <cmath>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 
 #include "anet/trainer.hpp"
 #include "batch/campaign.hpp"
+#include "batch/output_lock.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -337,6 +339,12 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   }
   if (o.output.empty()) throw UsageError("the option '--output' (-o MODEL.h5) is required (all but --dry-run write a model)");
   install_stop_handlers(/*also_interrupt=*/true);
+  // One training per checkpoint folder: two at once (a job resubmitted while the first runs, two
+  // configs with one -o) mixed their checkpoints, losses and final model (probe58), as the checks
+  // above see only what is on disk when each starts. Locked once the data are read (a refused
+  // dataset leaves no folder), held to the end.
+  std::unique_ptr<OutputLock> lock;
+  o.on_checkpoint_dir_made = [&] { lock = std::make_unique<OutputLock>(o.checkpoint_dir, "training", "-o (or --checkpoint-dir)"); };
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);
   if (sum.last_step == sum.first_step)  // resumed at --steps already: the model was written again

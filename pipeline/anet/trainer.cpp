@@ -235,12 +235,13 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
   std::string changed;
   if (const auto it = c.provenance.find("data"); it != c.provenance.end() && it->second != data->describe())
     changed += "\n  data: " + it->second + " -> " + data->describe();
-  // The recipe: optimiser, losses, sampling and augmentation, and the simulator's specimen when
-  // it makes the data.
+  // The recipe: optimiser, losses, sampling and augmentation, the validation samples (the best
+  // score so far was scored on them: 4 new samples against a best of 8 compared unlike scores),
+  // and the simulator's specimen when it makes the data.
   std::vector<const char*> recipe = {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
                                      "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse",
                                      "pairs-per-table", "dropout", "no-rotate", "elastic-px", "elastic-spacing-px",
-                                     "background-max", "widefield-frames"};
+                                     "background-max", "widefield-frames", "validation-samples"};
   if (data->describe().rfind("simulator", 0) == 0)
     recipe.insert(recipe.end(), {"structure", "specimen-seed", "region-um", "filaments-per-100um2", "labels-per-um",
                                  "bundle-fraction", "pore-occupancy", "cell-radius-um", "cell-fraction", "gradient",
@@ -294,6 +295,7 @@ TrainSummary train(const TrainOptions& opt) {
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
+  if (opt.on_checkpoint_dir_made) opt.on_checkpoint_dir_made();
   // Only the files training writes there: --checkpoint-dir may be a folder with other files, one
   // of them named like a temporary (notes.tmp.999999, probe50).
   std::size_t removed_files = 0;

@@ -39,6 +39,9 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   std::string output;           // final model file (G + Q)
   std::string checkpoint_dir;   // checkpoint.h5 and best.h5
+  // Called once checkpoint_dir exists, before anything is written or removed there: the caller
+  // locks it (one training per folder) and may throw to refuse.
+  std::function<void()> on_checkpoint_dir_made;
   bool resume = false;          // continue from checkpoint.h5 (none there: start afresh)
   // Asked after every step: true saves a checkpoint and throws Stopped (a signal, say).
   std::function<bool()> stop_requested;

@@ -561,6 +561,13 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     throw InputError(name, "is a binary Excel (.xls) workbook: save the table as CSV (UTF-8)");
   if (text.substr(0, 8) == "\x89HDF\r\n\x1A\n")
     throw InputError(name, "is an HDF5 file: only Picasso's .hdf5 (with a 'locs' table) is read, and by its extension");
+  if (text.substr(0, 8) == "\x89PNG\r\n\x1A\n" || text.substr(0, 3) == "\xFF\xD8\xFF")
+    throw InputError(name, std::string("is a ") + (text[0] == '\x89' ? "PNG" : "JPEG") +
+                               " image, not a localization table (a preview saved under the table's name?)");
+  // Any other binary file (NUL bytes never occur in text): named as such, not read as a header
+  // of garbled column names (a probe's PNG was answered with its bytes and a delimiter hint).
+  if (text.substr(0, 65536).find('\0') != std::string_view::npos)
+    throw InputError(name, "is a binary file (it holds NUL bytes), not a text table: save the table as CSV (UTF-8)");
   if (const std::string_view head = text.substr(0, 65536);
       head.find('\n') == std::string_view::npos && head.find('\r') != std::string_view::npos)
     throw InputError(name, "its lines end with CR alone (classic Mac OS): convert them to LF first (tr '\\r' '\\n')");

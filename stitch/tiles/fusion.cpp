@@ -161,7 +161,7 @@ namespace {
 struct CacheEntry {
   std::vector<ImageF> channels;
   std::size_t bytes = 0;
-  std::size_t last_step = 0;  // the last step that used it so far
+  std::size_t last_step = 0;
 };
 
 }  // namespace
@@ -297,10 +297,10 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
         cache[missing[i]] = std::move(loaded[i]);
       }
       st.tile_loads += missing.size();
+      for (std::size_t k : need) cache[k].last_step = step;
       st.peak_cached_tiles = std::max(st.peak_cached_tiles, cache.size());
       st.peak_cached_bytes = std::max(st.peak_cached_bytes, cached_bytes);
 
-      for (std::size_t k : need) cache[k].last_step = step;
       std::vector<LoadedTile> tiles;
       for (std::size_t k : need) tiles.push_back({&plan.tiles[k], &cache[k].channels});
       tbb::parallel_for(by0, by1, [&](std::size_t by) {

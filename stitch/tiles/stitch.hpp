@@ -14,7 +14,9 @@ namespace annamosaic {
 
 struct StitchOptions {
   PairRegOptions registration;
-  LayoutOptions layout;  // prior_sigma_px <= 0: derived as search range / 3 (the search covers 3 sigma)
+  // prior_sigma_px: LayoutOptions' 30 px as given (stitch and run keep it); set <= 0, it is derived as
+  // search range / 3 (the search covering 3 sigma).
+  LayoutOptions layout;
 };
 
 struct StitchLayout {

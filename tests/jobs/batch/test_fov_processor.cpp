@@ -165,6 +165,33 @@ TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
   EXPECT_NE(scaled.find("the widefield's values span 0..0.857, not camera counts (ADU)"), std::string::npos) << scaled;
 }
 
+// One corrupt row far away (a 1 m coordinate) and a widefield smaller than the FoV: neither
+// fails the FoV, and neither goes unsaid (each was silent before: a single stray fell under the
+// 1% of localizations outside the field worth a word, and only the campaign noted the size).
+TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
+  const FovEntry f = fov_in("fov_far_row", 8);
+  CampaignInfo c;
+  c.fov_um = 2;
+  c.camera_pixel_nm = 100;
+  {
+    std::ofstream t(f.table_path);
+    t << "frame,x,y\n";
+    for (int i = 0; i < 300; ++i) t << i << "," << 100 + 6 * i << "," << 150 + 5 * i << "\n";
+    t << "7,1e9,500\n";  // data row 301
+  }
+  ImageF wf(15, 20);  // 1.5 x 2 um of a 2 um FoV
+  for (std::size_t i = 0; i < wf.size(); ++i) wf.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
+  write_tiff(f.widefield_path, wf.view(), TiffWriteOptions{});
+  const auto w = prepare_fov(f, c, FovOptions{});
+  EXPECT_FALSE(w->failed) << w->reason;
+  EXPECT_EQ(w->result.localizations, 300);
+  std::string all;
+  for (const auto& s : w->warnings) all += s + "\n";
+  EXPECT_NE(all.find("1 localization(s) lie far outside the others"), std::string::npos) << all;
+  EXPECT_NE(all.find("data row 301 at (1e+09, 500) nm"), std::string::npos) << all;
+  EXPECT_NE(all.find("15 x 20 px at 100 nm cover only 1.5 x 2 um of the 2 um FoV"), std::string::npos) << all;
+}
+
 // A widefield of background alone (noise and vignetting, as an empty FoV's camera image) stays in
 // the result for the mosaic's widefield channel but never reaches the A-net, which would invent
 // filaments from it; the manifest says why.

@@ -187,6 +187,11 @@ class Train(unittest.TestCase):
             log += line
             if "step 1/400" in line or not line:
                 break
+        # The same job resubmitted while this one trains is refused, not mixed in (two trainings
+        # into one -o wrote each other's checkpoint, losses and model, probe58).
+        r = run(*args, "--resume", check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("another annamosaic training is writing this folder", r.stderr)
         time.sleep(1)
         p.send_signal(signal.SIGTERM)
         log += p.communicate(timeout=300)[1]
@@ -203,6 +208,9 @@ class Train(unittest.TestCase):
         r = run(*args, "--resume", "--lr", "0.001", check=False)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertRegex(r.stderr, r"lr: 0\.0002\d* -> 0\.001")
+        r = run(*args, "--resume", "--validation-samples", 8, check=False)  # the best score was of other samples
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stderr, r"validation-samples: 4 -> 8")
         r = run(*args, "--resume", "--lr", "0.001", "--dry-run", check=False)  # a dry run before a job says so too
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertRegex(r.stderr, r"lr: 0\.0002\d* -> 0\.001")

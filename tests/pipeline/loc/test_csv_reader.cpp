@@ -189,8 +189,14 @@ TEST(CsvReader, FilesThatAreNoCsvTextAreNamed) {
   EXPECT_NE(std::string(parse_error(std::string("II*\0\x08\0\0\0", 8)).what()).find("is a TIFF image"), std::string::npos);
   EXPECT_NE(std::string(parse_error("\x89HDF\r\n\x1A\n...").what()).find("is an HDF5 file"), std::string::npos);
   EXPECT_NE(std::string(parse_error(std::string("PK\x03\x04\x14\0", 6)).what()).find("an Excel .xlsx workbook"), std::string::npos);
-  const InputError binary = parse_error(std::string("ab\0cd\x01\nxyz\n", 10));
-  EXPECT_NE(std::string(binary.what()).find("'ab?cd?'"), std::string::npos) << binary.what();
+  const InputError control = parse_error(std::string("ab\x02" "cd\x01\nxyz\n", 10));
+  EXPECT_NE(std::string(control.what()).find("'ab?cd?'"), std::string::npos) << control.what();
+  // An image saved under the table's name, or any file with NUL bytes: said as what it is (a PNG
+  // was answered with its bytes as a header and a delimiter hint).
+  EXPECT_NE(std::string(parse_error(std::string("\x89PNG\r\n\x1A\n\0\0\0\rIHDR", 16)).what()).find("is a PNG image"),
+            std::string::npos);
+  EXPECT_NE(std::string(parse_error(std::string("ab\0cd\x01\nxyz\n", 10)).what()).find("is a binary file (it holds NUL bytes)"),
+            std::string::npos);
   // No delimiter at all (space-separated): said, and a long header is cut in the message.
   const InputError spaces = parse_error("frame x y\n1 2 3\n");
   EXPECT_NE(std::string(spaces.what()).find("no delimiter (',', tab or ';') found in it"), std::string::npos) << spaces.what();
