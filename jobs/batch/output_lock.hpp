@@ -16,7 +16,7 @@ namespace annamosaic {
 class OutputLock {
  public:
   // `writer` and `option` name who writes the folder and how to choose another, in the message
-  // (`train` locks its checkpoint folder: "training", "--checkpoint-dir or -o").
+  // (`train` locks its checkpoint folder: "training", "-o (or --checkpoint-dir)").
   explicit OutputLock(const std::string& out_dir, const std::string& writer = "run",
                       const std::string& option = "--output");
   ~OutputLock();
