@@ -357,6 +357,12 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
     spdlog::info("trained steps {}..{} in {:.0f} s ({:.2f} steps/s); no validation ran ({})", sum.first_step + 1,
                  sum.last_step, sum.seconds, (sum.last_step - sum.first_step) / std::max(sum.seconds, 1e-9),
                  o.validation_samples == 0 ? "--validation-samples 0" : "--validate-every");
+  // Said at the end too, where a job's log is read: a model below the baseline does worse than
+  // its sparse input itself, however high its score looks (probe58: 0.4654 against 0.8827).
+  if (sum.best_step > 0 && sum.histogram_score >= 0 && sum.best_score < sum.histogram_score)
+    spdlog::warn("the best model ({:.4f} at step {}) scores below the sparse histograms of its validation samples ({:.4f}): "
+                 "it reconstructs worse than its input; train longer (--steps, then --resume) or check the data",
+                 sum.best_score, sum.best_step, sum.histogram_score);
   write_config_next_to(path_stem(o.output) + ".config.ini", self, vm);
   return 0;
 }

@@ -379,6 +379,7 @@ TrainSummary train(const TrainOptions& opt) {
   }
   if (with_s > 0) {
     histogram_score /= static_cast<double>(with_s);
+    sum.histogram_score = histogram_score;
     spdlog::info("validation: {} samples; the sparse histograms of the {} with an S score MS-SSIM {:.4f} against T (the "
                  "baseline the model should beat)", validation.size(), with_s, histogram_score);
   }

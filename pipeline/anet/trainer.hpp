@@ -63,6 +63,7 @@ struct TrainSummary {
   std::int64_t best_step = 0;
   double last_g_loss = 0;
   int blank_validations = 0;  // validations that scored as a blank image (a diverged generator)
+  double histogram_score = -1;  // the validation samples' sparse histograms against T (the baseline), -1 if none
 };
 
 // Loss values of one step (for tests and the progress line).

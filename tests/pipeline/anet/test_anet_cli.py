@@ -472,6 +472,9 @@ class Train(unittest.TestCase):
         self.assertRegex(p.stderr, r"validation: 1 samples; the sparse histograms of the 1 with an S score MS-SSIM 0\.\d{4} "
                                    r"against T")
         self.assertRegex(p.stderr, r"step 1: validation MS-SSIM -?\d\.\d{4} \(histogram of S 0\.\d{4}; best")
+        # A one-step model is below that baseline: said again at the end, where a job's log is read.
+        self.assertRegex(p.stderr, r"the best model \(-?\d\.\d{4} at step 1\) scores below the sparse histograms of its "
+                                   r"validation samples \(0\.\d{4}\): it reconstructs worse than its input")
         p = run("evaluate", "--model", d / "three.h5", "--table", d / "t1.csv", "-o", d / "ev3", "--no-frc")
         self.assertIn("was held out of %s's training for validation" % (d / "three.h5"), p.stderr)
         self.assertNotIn("training tables", p.stderr)
