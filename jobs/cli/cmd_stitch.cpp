@@ -63,7 +63,7 @@ RegistrationSignal parse_register_spec(const std::string& spec, const TileSource
     throw UsageError("--register '" + spec + "': expected CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]]");
   RegistrationSignal s;
   s.channel = channel_index(src, f[0], "--register");
-  s.scale = default_registration_scale(nominal_overlap_um(src) * 1000.0 / src.pixel_nm());
+  s.scale = default_registration_scale(thinner_axis_overlap_um(src) * 1000.0 / src.pixel_nm());
   if (f.size() > 1) {
     const double scale = parse_number(f[1], "--register " + spec);
     if (scale < 1 || scale != std::floor(scale) || scale > 64) throw UsageError("--register '" + spec + "': scale must be 1..64");
@@ -398,11 +398,11 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     r.signals = register_signals;
     if (r.signals.empty()) {
       RegistrationSignal sig;
-      const double overlap_px = nominal_overlap_um(src) * 1000.0 / src.pixel_nm();
+      const double overlap_px = thinner_axis_overlap_um(src) * 1000.0 / src.pixel_nm();
       sig.scale = default_registration_scale(overlap_px);
       if (sig.scale == 1)
-        spdlog::info("registering at full resolution: neighbours overlap by {:.3g} px, under {:g} px, too thin to halve "
-                     "(--register CHANNEL:SCALE chooses)",
+        spdlog::info("registering at full resolution: neighbours overlap by {:.3g} px (along the thinner axis), under {:g} "
+                     "px, too thin to halve (--register CHANNEL:SCALE chooses)",
                      overlap_px, thin_overlap_full_resolution_px);
       r.signals.push_back(sig);
     }
@@ -641,7 +641,7 @@ Command stitch_command() {
       "by --search-um on each side, at 1/SCALE resolution, then refined at full resolution by NCC\n"
       "(--register CHANNEL[:SCALE[:gauss|log|none[:SIGMA[:refine|coarse]]]], repeatable: later signals are\n"
       "tried for pairs the earlier ones rejected; default: channel 0, scale 2 (1 where neighbours overlap by\n"
-      "under 32 px), Gaussian sigma 1, refine;\n"
+      "under 32 px along either axis), Gaussian sigma 1, refine;\n"
       "use coarse for images without full-resolution detail, e.g. widefield:5:log:1:coarse). Accepted when the NCC\n"
       "reaches the --accept-quantile of random non-adjacent pairs, --min-ncc and 0.6 x the median NCC of the pairs\n"
       "above those two, beats every other interpretation by --min-ncc-margin, and the overlap it implies is at\n"

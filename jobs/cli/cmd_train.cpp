@@ -288,6 +288,11 @@ void check_train_output(const anet::TrainOptions& o) {
   if (fs::exists(o.checkpoint_dir, ec) && !fs::is_directory(o.checkpoint_dir, ec))
     throw IoError(o.checkpoint_dir, "is not a folder: the checkpoints (--checkpoint-dir) cannot go there");
   check_folder_can_hold(o.checkpoint_dir, "the checkpoints (--checkpoint-dir " + o.checkpoint_dir + ")");
+  // A training writing there now (its lock): said before the data are read, and by --dry-run too.
+  if (fs::is_directory(o.checkpoint_dir, ec))
+    if (const auto who = output_lock_holder(o.checkpoint_dir))
+      throw InputError(o.checkpoint_dir, "another annamosaic training is writing this folder (" + *who +
+                                             "): wait for it to end, or choose another -o (or --checkpoint-dir)");
   // A model file is only ever replaced by the training that made it (its checkpoint is there): a
   // recipe run from the wrong folder must not replace a shipped or a colleague's model.
   if (fs::exists(o.output, ec) && !fs::exists(o.checkpoint_dir + "/checkpoint.h5", ec))

@@ -797,7 +797,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange
     RegistrationSignal recon;
     recon.channel = 0;
-    recon.scale = default_registration_scale(nominal_overlap_um(tiles) * 1000.0 / tiles.pixel_nm());
+    recon.scale = default_registration_scale(thinner_axis_overlap_um(tiles) * 1000.0 / tiles.pixel_nm());
     recon.min_strip_level_fraction = 0.01;  // the A-net's faint texture over an empty overlap is no match
     RegistrationSignal wf;
     wf.channel = 1;

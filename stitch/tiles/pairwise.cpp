@@ -168,6 +168,20 @@ std::size_t default_registration_scale(double overlap_px) {
   return overlap_px > 0 && overlap_px < thin_overlap_full_resolution_px ? 1 : RegistrationSignal{}.scale;
 }
 
+double thinner_axis_overlap_um(const TileSource& source) {
+  std::vector<double> across, down;  // along a row; down a column
+  const double um_per_px = source.pixel_nm() / 1000.0;
+  for (const TilePair& p : grid_neighbours(source)) {
+    const TileInfo &a = source.info(p.a), &b = source.info(p.b);
+    if (a.row == b.row) across.push_back(a.width_px * um_per_px - std::abs(b.x_um - a.x_um));
+    else down.push_back(a.height_px * um_per_px - std::abs(b.y_um - a.y_um));
+  }
+  if (across.empty() && down.empty()) return 0;
+  if (across.empty()) return std::max(0.0, median(std::move(down)));
+  if (down.empty()) return std::max(0.0, median(std::move(across)));
+  return std::max(0.0, std::min(median(std::move(across)), median(std::move(down))));
+}
+
 StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_nm, double search_px) {
   StripGeometry g;
   g.nominal_dx_px = (b.x_um - a.x_um) * 1000.0 / pixel_nm;

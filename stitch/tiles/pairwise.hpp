@@ -51,6 +51,10 @@ bool overlaps_disagree(double a_um, double b_um);
 // um, along the axis that separates each pair; 0 with no pairs): the feather width when neither
 // the user nor campaign.ini says it.
 double nominal_overlap_um(const TileSource& source);
+// The same median taken along each axis apart (pairs side by side, pairs one above the other),
+// the smaller of the two (um; 0 with no pairs): what the registration scale is chosen by, as 16 px
+// seams across and 64 px down gave a 40 px median over both.
+double thinner_axis_overlap_um(const TileSource& source);
 
 // The strip of pair (a, b): a region of a's pixel grid, and the rounded nominal offset of b.
 struct StripGeometry {
@@ -90,7 +94,7 @@ struct RegistrationSignal {
 };
 
 // The scale to register at when the user names none: 2, or 1 where the stage's overlap between
-// neighbours (full-resolution px; nominal_overlap_um / pixel) is thinner than
+// neighbours (full-resolution px; thinner_axis_overlap_um / pixel) is thinner than
 // thin_overlap_full_resolution_px. Halved, a thin strip keeps too few rows for the window and the
 // pre-filter. 20 x 20 tiles of 96 px, natural-image texture, 0.2 um search, accepted pairs of 760
 // and placement RMS at scale 2 / scale 1: mild noise, 12 px seams 671, 0.54 px / 703, 0.27 px;

@@ -192,6 +192,9 @@ class Train(unittest.TestCase):
         r = run(*args, "--resume", check=False)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("another annamosaic training is writing this folder", r.stderr)
+        r = run(*args, "--resume", "--dry-run", check=False)  # a dry run before a job says so too
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("another annamosaic training is writing this folder", r.stderr)
         time.sleep(1)
         p.send_signal(signal.SIGTERM)
         log += p.communicate(timeout=300)[1]

@@ -137,6 +137,19 @@ TEST(RegisterPairs, ThinOverlapsAreRegisteredAtFullResolution) {
     noisy.add(g.source->info(i), std::move(ch));
   }
   EXPECT_NEAR(nominal_overlap_um(noisy) * 1000 / noisy.pixel_nm(), 16, 1e-9);
+  EXPECT_NEAR(thinner_axis_overlap_um(noisy) * 1000 / noisy.pixel_nm(), 16, 1e-9);
+  // Thin across, thick down: chosen by the thinner axis, not by the 40 px median of both.
+  MemoryTileSource mixed({"image"}, 20);
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 2; ++c) {
+      TileInfo t;
+      t.id = r * 2 + c, t.row = r, t.col = c, t.x_um = c * 80 * 0.02, t.y_um = r * 32 * 0.02;
+      std::vector<ImageF> ch;
+      ch.emplace_back(96, 96);
+      mixed.add(t, std::move(ch));
+    }
+  EXPECT_NEAR(nominal_overlap_um(mixed) * 1000 / mixed.pixel_nm(), 40, 1e-9);
+  EXPECT_NEAR(thinner_axis_overlap_um(mixed) * 1000 / mixed.pixel_nm(), 16, 1e-9);
   std::size_t accepted[2] = {0, 0};
   double sq_error[2] = {0, 0};
   for (std::size_t scale : {1u, 2u}) {
