@@ -25,6 +25,11 @@ std::string holder_line(int fd, const std::string& fallback) {
 }
 }  // namespace
 
+std::string folder_busy_text(const std::string& writer, const std::string& option, const std::string& who) {
+  return "another annamosaic " + writer + " is writing this " + (writer == "run" ? "output folder" : "folder") + " (" +
+         who + "): wait for it to end, or choose another " + option;
+}
+
 OutputLock::OutputLock(const std::string& out_dir, const std::string& writer, const std::string& option) {
   const std::string path = out_dir + "/.annamosaic.lock";
   // 0666 less the umask, as every other output: a group's shared output folder must stay
@@ -54,9 +59,7 @@ OutputLock::OutputLock(const std::string& out_dir, const std::string& writer, co
       const std::string who = holder_line(fd_, "another process");
       ::close(fd_);
       fd_ = -1;
-      throw InputError(out_dir, "another annamosaic " + writer + " is writing this " +
-                                    (writer == "run" ? "output folder" : "folder") + " (" + who +
-                                    "): wait for it to end, or choose another " + option);
+      throw InputError(out_dir, folder_busy_text(writer, option, who));
     }
     spdlog::warn("{}: cannot lock the output folder ({}): make sure no other run writes to it", path, std::strerror(e));
     return;

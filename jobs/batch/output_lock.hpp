@@ -31,6 +31,10 @@ class OutputLock {
   bool locked_ = false;
 };
 
+// "another annamosaic WRITER is writing this ... (WHO): wait for it to end, or choose another
+// OPTION": the refusal OutputLock throws, for callers that ask output_lock_holder first.
+std::string folder_busy_text(const std::string& writer, const std::string& option, const std::string& who);
+
 // "pid 12 on node7" for this process: how output_lock_holder's answer begins when it holds the lock.
 std::string this_process_as_holder();
 

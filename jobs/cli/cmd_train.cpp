@@ -245,6 +245,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   return o;
 }
 
+constexpr const char* kTrainLockOption = "-o (or --checkpoint-dir)";  // how to choose another folder
+
 // That `dir` exists or can be made, and can be written: the nearest folder on its way is a folder,
 // and a file made there can be removed again (permissions, a read-only mount, an immutable
 // folder; root passes permission bits, so asking access() would not do).
@@ -291,8 +293,7 @@ void check_train_output(const anet::TrainOptions& o) {
   // A training writing there now (its lock): said before the data are read, and by --dry-run too.
   if (fs::is_directory(o.checkpoint_dir, ec))
     if (const auto who = output_lock_holder(o.checkpoint_dir))
-      throw InputError(o.checkpoint_dir, "another annamosaic training is writing this folder (" + *who +
-                                             "): wait for it to end, or choose another -o (or --checkpoint-dir)");
+      throw InputError(o.checkpoint_dir, folder_busy_text("training", kTrainLockOption, *who));
   // A model file is only ever replaced by the training that made it (its checkpoint is there): a
   // recipe run from the wrong folder must not replace a shipped or a colleague's model.
   if (fs::exists(o.output, ec) && !fs::exists(o.checkpoint_dir + "/checkpoint.h5", ec))
@@ -349,7 +350,7 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   // above see only what is on disk when each starts. Locked once the data are read (a refused
   // dataset leaves no folder), held to the end.
   std::unique_ptr<OutputLock> lock;
-  o.on_checkpoint_dir_made = [&] { lock = std::make_unique<OutputLock>(o.checkpoint_dir, "training", "-o (or --checkpoint-dir)"); };
+  o.on_checkpoint_dir_made = [&] { lock = std::make_unique<OutputLock>(o.checkpoint_dir, "training", kTrainLockOption); };
   spdlog::info("training {} steps, {} LibTorch threads, checkpoints in {}", o.steps, o.threads, o.checkpoint_dir);
   const anet::TrainSummary sum = anet::train(o);
   if (sum.last_step == sum.first_step)  // resumed at --steps already: the model was written again

@@ -251,14 +251,13 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
   // the cache at once, so memory stays at about two bands' tiles whatever the cap (kept until the
   // cap, a 210 Mpx mosaic held 1 GB of tiles it would never read again and fused 1.6x slower).
   std::vector<std::vector<std::size_t>> needs;
-  std::vector<std::size_t> last_use(plan.tiles.size(), 0);
   std::vector<std::vector<std::size_t>> uses(plan.tiles.size());  // the steps needing each tile, ascending
   for (std::size_t band = 0; band * band_rows < nby; ++band) {
     const auto [by0, by1] = band_span(band);
     if (by0 == by1) continue;
     for (std::size_t bx = 0; bx < nbx; ++bx) {
       needs.push_back(tiles_needed(bx, by0, by1));
-      for (std::size_t k : needs.back()) last_use[k] = needs.size() - 1, uses[k].push_back(needs.size() - 1);
+      for (std::size_t k : needs.back()) uses[k].push_back(needs.size() - 1);
     }
   }
   const auto next_use = [&](std::size_t k, std::size_t after) {
@@ -326,7 +325,7 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
       });
       st.blocks += by1 - by0;
       for (auto it = cache.begin(); it != cache.end();)
-        if (last_use[it->first] <= step) {
+        if (next_use(it->first, step) == std::numeric_limits<std::size_t>::max()) {  // no later step needs it
           cached_bytes -= it->second.bytes;
           it = cache.erase(it);
         } else {
