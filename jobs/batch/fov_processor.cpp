@@ -272,6 +272,7 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
   w.job.reset();
   w.failed = true;
   w.anet_failed = true;
+  w.failed_tile = "empty";
   // LibTorch's messages carry a C++ backtrace of ~40 frames: kept out of the manifest and logs.
   std::string what = e.what();
   for (const char* cut : {"\nException raised from", "\nframe #0"})
@@ -304,6 +305,7 @@ void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int swit
     }
     // The paper's widefield-only mode: S = zeros.
     r.sparse = ImageF(r.widefield.width(), r.widefield.height());
+    w.failed_tile = "widefield-only";
   }
   try {
     w.job = reconstruct(r.sparse, wf, switch_id);
@@ -390,6 +392,9 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   // "registration failed").
   if (r.error_map.empty() || w.failed) rec["extra"].erase("error_score");  // no (comparable) error map, no score (not a 0)
   rec["extra"]["widefield"] = w.widefield_registered;
+  // "widefield": false says no registered widefield; what the mosaic shows in a failed FoV's place
+  // is said apart (a widefield-only tile read as "no widefield" in qc.json).
+  if (w.failed && rec.contains("file")) rec["extra"]["tile"] = w.failed_tile;
   if (rec.contains("checksum")) {  // written: its size, for `status` to see a file cut short without reading it
     std::error_code ec;
     if (const auto bytes = std::filesystem::file_size(path, ec); !ec) rec["extra"]["bytes"] = bytes;

@@ -115,8 +115,38 @@ TEST(FovProcessor, AnAnetFailureFailsThatFovOnlyWithItsReason) {
     // A failed FoV's error score is no score; no registered widefield, no shift: NaN, not 0.
     EXPECT_TRUE(std::isnan(back.error_score));
     EXPECT_FALSE(rec["extra"].contains("error_score"));
+    EXPECT_EQ(rec["extra"]["tile"], "empty");  // what the mosaic shows in its place
     EXPECT_TRUE(std::isnan(back.wf_shift_x_px));
     EXPECT_TRUE(std::isnan(back.wf_confidence));
+  }
+}
+
+// A FoV that failed before the A-net (a corrupt table) is still given a tile: by default the A-net
+// from its widefield alone, which its record says apart from "no widefield" (its widefield was
+// never registered); with --failed-tile empty, or when the A-net fails on it too, an empty tile.
+TEST(FovProcessor, AFailedFovsRecordSaysWhatItsTileShows) {
+  const std::string dir = std::string(ANNAMOSAIC_TEST_TMP) + "/fov_processor_failed_tile";
+  std::filesystem::create_directories(dir);
+  struct Case {
+    std::string option;
+    int fail_at;
+    const char* tile;
+  };
+  for (const Case& c : {Case{"widefield", 0, "widefield-only"}, Case{"empty", 0, "empty"}, Case{"widefield", 2, "empty"}}) {
+    SCOPED_TRACE(c.option + " " + std::to_string(c.fail_at));
+    FovWork w = work(20 + c.fail_at);
+    w.failed = true;
+    w.reason = "locs.csv:3: column 2: not a number";
+    w.result.widefield(5, 5) = 100;
+    FovOptions opt;
+    opt.failed_tile = c.option;
+    begin_reconstruction(w, fake(c.fail_at), 0, opt);
+    run_reconstruction_networks(w);
+    end_reconstruction(w);
+    const auto rec = nlohmann::json::parse(finish_fov(w, dir, 0));
+    EXPECT_EQ(rec["status"], "failed");
+    EXPECT_EQ(rec["extra"]["widefield"], false);  // not registered: no shift, no confidence
+    EXPECT_EQ(rec["extra"]["tile"], c.tile);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "batch/fov_result.hpp"
 #include "batch/qc.hpp"
 #include "core/numeric.hpp"
 
@@ -139,6 +140,48 @@ TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
   EXPECT_FALSE(qc["heatmaps"].contains("heatmap_error.png"));
   EXPECT_FALSE(fs::exists(out + "/qc/heatmap_error.png"));
   EXPECT_TRUE(fs::exists(out + "/qc/heatmap_localizations.png"));
+}
+
+// A failed FoV's tile (the A-net from its widefield alone) looks like data on the overview unless
+// it is marked: both its diagonals are drawn at its tile's brightest value; a done tile is left as
+// it is.
+TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_overview_cross";
+  fs::remove_all(out);
+  fs::create_directories(out + "/fov");
+  CampaignInfo c;
+  c.rows = 1, c.cols = 2, c.fov_um = 10;
+  // 100 nm pixels: 100 px tiles, 9 um apart; the canvas (190 x 100 px) is at the tiles' own pixel.
+  std::vector<FovEntry> fovs = {{0, 0, 0, 0.0, 0.0, "", "", 0}, {1, 0, 1, 9.0, 0.0, "", "", 0}};
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 2; ++id) {
+    FovResult r;
+    r.id = id, r.col = id, r.x_um = 9.0 * id, r.pixel_nm = 100;
+    r.reconstruction = ImageF(100, 100);
+    for (std::size_t y = 0; y < 100; ++y)
+      for (std::size_t x = 0; x < 100; ++x) r.reconstruction(x, y) = 0.25f + 0.25f * static_cast<float>((x * 7 + y * 3) % 10) / 10;
+    r.reconstruction(50, 20) = 2.0f;  // the tile's brightest pixel, off both diagonals
+    const std::string file = fmt::format("fov/{:04d}.h5", id);
+    write_fov_result(out + "/" + file, r);
+    recs[id] = {id, id == 1 ? "failed" : "done", file, "", id == 1 ? "locs.csv:3: not a number" : "",
+                {{"localizations", 5000}, {"widefield", id == 0}, {"tile", "widefield-only"}}};
+  }
+  const QcOverview ov = build_qc_overview(out, c, fovs, recs, nullptr, 100.0);
+  ASSERT_EQ(ov.reconstruction.width(), 190u);
+  ASSERT_EQ(ov.reconstruction.height(), 100u);
+  // FoV 1 from x = 90 px; away from the overlap with FoV 0 (x < 100), both diagonals at 2.0.
+  for (std::size_t k = 10; k < 90; ++k) {
+    EXPECT_FLOAT_EQ(ov.reconstruction(90 + k, k), 2.0f) << k;
+    EXPECT_FLOAT_EQ(ov.reconstruction(90 + 99 - k, k), 2.0f) << k;
+  }
+  EXPECT_LT(ov.reconstruction(140, 30), 2.0f);  // between the arms: the tile itself
+  // FoV 0 (done): its diagonals keep their own values.
+  for (std::size_t k = 0; k < 90; ++k) EXPECT_LT(ov.reconstruction(k, k), 1.0f) << k;
+  // qc.json says what the failed FoV's tile shows.
+  write_qc_report(out, c, fovs, recs, nullptr, 100.0, &ov);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  EXPECT_EQ(qc["fovs"][1]["tile"], "widefield-only");
+  EXPECT_TRUE(fs::exists(out + "/qc/overview_reconstruction.png"));
 }
 
 // An error score is an outlier only well above the rest: in a small, even campaign the MAD is

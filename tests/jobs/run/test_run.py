@@ -935,6 +935,8 @@ class Run(unittest.TestCase):
         with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
             qc = json.load(fh)
         self.assertEqual(qc["summary"]["failed"], 1)
+        bad = next(t for t in qc["fovs"] if t["id"] == 2)
+        self.assertEqual((bad["status"], bad["tile"], bad["widefield"]), ("failed", "widefield-only", False))
         self.assertTrue(os.path.exists(os.path.join(d, "out", "mosaic.ims")))
         rc, st = status(os.path.join(d, "out"))
         self.assertEqual(rc, 5, st)
