@@ -219,6 +219,35 @@ std::string changed_tables(const std::string& was, const std::string& now) {
   return out;
 }
 
+// No checkpoint to resume from, yet an earlier training's best model or loss curve beside it (its
+// checkpoint deleted, or a training killed before its first checkpoint): this training's first
+// validation and step would replace them. They are kept under another name, and said (a loss
+// curve alone, of a training that never validated, is replaced as before).
+void keep_an_earlier_trainings_files(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "best.h5")) return;
+  const std::time_t t = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
+  for (const auto& [stem, ext] : {std::pair<const char*, const char*>{"best", ".h5"}, {"losses", ".csv"}}) {
+    const std::filesystem::path from = std::filesystem::path(dir) / (std::string(stem) + ext);
+    if (!std::filesystem::exists(from)) continue;
+    std::string what;
+    if (std::string(stem) == "best") try {
+        const ModelFile b = read_model_header(from.string());
+        const auto score = b.scalars.find("validation_ms_ssim"), at = b.scalars.find("validation_step");
+        if (score != b.scalars.end() && at != b.scalars.end())
+          what = fmt::format(" (validation MS-SSIM {:.4f} at step {})", score->second, static_cast<std::int64_t>(at->second));
+      } catch (const std::exception&) {  // not a model: kept all the same
+      }
+    std::filesystem::path to = std::filesystem::path(dir) / fmt::format("{}.earlier-{}{}", stem, stamp, ext);
+    for (int n = 2; std::filesystem::exists(to); ++n) to = std::filesystem::path(dir) / fmt::format("{}.earlier-{}-{}{}", stem, stamp, n, ext);
+    std::filesystem::rename(from, to);
+    spdlog::warn("{}{} is an earlier training's (no checkpoint.h5 beside it to resume): kept as {}; this training starts "
+                 "afresh",
+                 from.string(), what, to.filename().string());
+  }
+}
+
 }  // namespace
 
 std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const TrainingData* data) {
@@ -296,6 +325,7 @@ TrainSummary train(const TrainOptions& opt) {
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
   if (opt.on_checkpoint_dir_made) opt.on_checkpoint_dir_made();
+  if (!resumed) keep_an_earlier_trainings_files(opt.checkpoint_dir);  // once the folder is this training's
   // Only the files training writes there: --checkpoint-dir may be a folder with other files, one
   // of them named like a temporary (notes.tmp.999999, probe50).
   std::size_t removed_files = 0;

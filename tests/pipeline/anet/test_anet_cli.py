@@ -372,6 +372,27 @@ class Train(unittest.TestCase):
             self.assertEqual(f["provenance"].attrs["note"], "best validation score at step 7 of 10")
             self.assertAlmostEqual(float(f["scalars"].attrs["validation_ms_ssim"]), 0.99)
 
+    def test_a_best_model_without_its_checkpoint_is_kept_when_a_training_starts_afresh(self):
+        # Its checkpoint deleted (or a training killed before its first checkpoint): --resume has
+        # nothing to continue, and the new training's first validation replaced best.h5 (probe).
+        d = TMP / "best-alone"
+        ck = d / "ck"
+        args = ["train", "--checkpoint-dir", ck, "--ngf", 4, "--ndf", 4, "--validate-every", 3, "--validation-samples", 2,
+                "--checkpoint-every", 3, "--seed", 8, "--steps", 3]
+        run(*args, "-o", d / "m.h5")
+        (ck / "checkpoint.h5").unlink()
+        before = (ck / "best.h5").read_bytes()
+        with h5py.File(ck / "best.h5", "r") as f:
+            score = float(f["scalars"].attrs["validation_ms_ssim"])
+        p = run(*args, "-o", d / "m2.h5", "--resume")
+        kept = sorted(ck.glob("best.earlier-*.h5"))
+        self.assertEqual(len(kept), 1, sorted(os.listdir(ck)))
+        self.assertEqual(kept[0].read_bytes(), before)
+        self.assertEqual(len(list(ck.glob("losses.earlier-*.csv"))), 1, sorted(os.listdir(ck)))
+        self.assertIn("best.h5 (validation MS-SSIM %.4f at step 3) is an earlier training's (no checkpoint.h5 beside it to "
+                      "resume): kept as %s; this training starts afresh" % (score, kept[0].name), p.stderr)
+        self.assertTrue((ck / "best.h5").exists())  # the new training's own
+
     def test_bad_option_is_a_usage_error(self):
         p = run("train", "-o", TMP / "x.h5", "--crop-px", 300, "--steps", 1, check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
