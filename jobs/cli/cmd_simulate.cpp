@@ -201,7 +201,7 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   // A clipped widefield is a flat plateau where the structure is brightest: registration and the
   // A-net's widefield input lose it, and nothing else would say why.
   if (saturated_fovs > 0)
-    spdlog::warn("{}: {} of {} FoVs' widefields have pixels at the camera's 65535 ADU ceiling (up to {:.2g}% of a FoV's "
+    spdlog::warn("{}: {} of {} FoVs' widefields have pixels at the camera's 65535 ADU ceiling (up to {:.3g}% of a FoV's "
                  "pixels, FoV {}): their brightest structure is clipped; lower --photons-per-label (now {:g}) or "
                  "--background-photons (now {:g})",
                  out, saturated_fovs, s.fovs, 100.0 * saturated_worst, saturated_worst_id, o.widefield.photons_per_label,

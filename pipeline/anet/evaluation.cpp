@@ -172,7 +172,8 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
   std::filesystem::create_directories(opt.output_dir);
   std::string csv =
       "# annamosaic evaluate (simulated): MS-SSIM = Wang pyramid vs the perfect image, images scaled by their " +
-      fmt::format("{} quantile; {} fields of {:.2f} um; model {}\n", quantile, opt.fields, out.field_um, opt.model) +
+      fmt::format("{} quantile; {} field{} of {:.2f} um; model {}\n", quantile, opt.fields, opt.fields == 1 ? "" : "s",
+                  out.field_um, opt.model) +
       "# FRC of the A-net's images (anet_*_frc_nm) is optimistic: both halves share the network's prior; FRC halves are "
       "two independent draws of n/2 localizations; \"<=X\": the FRC stayed above 1/7 up to Nyquist (in some field), X "
       "is an upper bound\n" +

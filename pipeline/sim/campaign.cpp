@@ -142,7 +142,16 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
     // Light from labels just outside the field spills in through the PSF.
     const double shift_nm = std::hypot(t.wf_shift_x_px, t.wf_shift_y_px) * opt.widefield.camera_pixel_nm;
     const std::vector<PointNm> wf_labels = specimen.labels_in(fov.expanded(5 * psf + shift_nm + opt.widefield.motion_blur_um * 1000));
-    const std::vector<ImageF> stack = widefield_stack(wf_labels, fov, PointNm{t.wf_shift_x_px, t.wf_shift_y_px}, opt.widefield,
+    // The stage arrives from the FoV acquired before (the next in a row, or the row below): the
+    // content of the first frames travels the other way (the first FoV keeps the options').
+    WidefieldOptions wopt = opt.widefield;
+    if (i > 0) {
+      const double dx = p.nominal_x_um - grid[i - 1].nominal_x_um, dy = p.nominal_y_um - grid[i - 1].nominal_y_um;
+      const bool along_x = std::abs(dx) >= std::abs(dy);
+      wopt.motion_dx = along_x ? (dx > 0 ? -1 : 1) : 0;
+      wopt.motion_dy = along_x ? 0 : (dy > 0 ? -1 : 1);
+    }
+    const std::vector<ImageF> stack = widefield_stack(wf_labels, fov, PointNm{t.wf_shift_x_px, t.wf_shift_y_px}, wopt,
                                                       mix_seed(opt.seed, 4, static_cast<std::uint64_t>(p.id)));
     std::vector<ImageView<const float>> views;
     for (const auto& s : stack) {

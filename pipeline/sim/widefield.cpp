@@ -22,12 +22,15 @@ struct Grid {
   long width = 0, height = 0;
 };
 
-// The light distribution of one label in pixel units: a Gaussian of sigma_px, smeared uniformly along x over
-// the content offsets [path_lo_px, path_hi_px] (both 0 for a static frame).
+// The light distribution of one label in pixel units: a Gaussian of sigma_px, smeared uniformly over the
+// content offsets [path_lo_px, path_hi_px] along x and [path_y_lo_px, path_y_hi_px] along y (the stage moves
+// along one axis; all 0 for a static frame).
 struct Spot {
   double sigma_px = 1;
   double path_lo_px = 0, path_hi_px = 0;
+  double path_y_lo_px = 0, path_y_hi_px = 0;
   bool moving() const { return path_hi_px - path_lo_px > kMinPathPx; }
+  bool moving_y() const { return path_y_hi_px - path_y_lo_px > kMinPathPx; }
 };
 
 struct LabelPx {
@@ -41,6 +44,8 @@ void validate(const WidefieldOptions& opt) {
   const double s = psf_sigma_nm(opt);
   if (!(s > 0) || !std::isfinite(s)) throw std::invalid_argument("widefield: the PSF sigma must be > 0");
   if (opt.frames < 0) throw std::invalid_argument("widefield: frames must be >= 0");
+  if (std::abs(opt.motion_dx) + std::abs(opt.motion_dy) != 1)
+    throw std::invalid_argument("widefield: the motion direction must be one of (+-1, 0), (0, +-1)");
 }
 
 long size_px(double extent_nm, double px_nm) {
@@ -102,6 +107,13 @@ void x_weights(const Spot& spot, double u, long first, long n, double* w) {
     gaussian_weights(u + spot.path_lo_px, spot.sigma_px, first, n, w);
 }
 
+void y_weights(const Spot& spot, double v, long first, long n, double* w) {
+  if (spot.moving_y())
+    path_weights(v, spot.sigma_px, spot.path_y_lo_px, spot.path_y_hi_px, first, n, w);
+  else
+    gaussian_weights(v + spot.path_y_lo_px, spot.sigma_px, first, n, w);
+}
+
 // Labels in pixel units that light the image, each with the row bands it touches (in label order, so that
 // every pixel sums its contributions in the same order whatever the thread count).
 std::vector<LabelPx> visible_labels(const std::vector<PointNm>& labels, const Grid& g, PointNm shift_px,
@@ -115,7 +127,7 @@ std::vector<LabelPx> visible_labels(const std::vector<PointNm>& labels, const Gr
     l.v = (p.y_nm - g.y0_nm) / g.px_nm + shift_px.y_nm;
     long fx, lx, fy, ly;
     if (!pixel_range(l.u + spot.path_lo_px - r, l.u + spot.path_hi_px + r, g.width, fx, lx)) continue;
-    if (!pixel_range(l.v - r, l.v + r, g.height, fy, ly)) continue;
+    if (!pixel_range(l.v + spot.path_y_lo_px - r, l.v + spot.path_y_hi_px + r, g.height, fy, ly)) continue;
     l.band_first = fy / kBandRows;
     l.band_last = ly / kBandRows;
     out.push_back(l);
@@ -147,7 +159,7 @@ void render_band(const std::vector<LabelPx>& pts, const std::vector<std::uint32_
     const LabelPx& l = pts[idx];
     long fx, lx, fy, ly;
     if (!pixel_range(l.u + spot.path_lo_px - r, l.u + spot.path_hi_px + r, g.width, fx, lx)) continue;
-    if (!pixel_range(l.v - r, l.v + r, g.height, fy, ly)) continue;
+    if (!pixel_range(l.v + spot.path_y_lo_px - r, l.v + spot.path_y_hi_px + r, g.height, fy, ly)) continue;
     fy = std::max(fy, row0);
     ly = std::min(ly, row1 - 1);
     if (fy > ly) continue;
@@ -155,7 +167,7 @@ void render_band(const std::vector<LabelPx>& pts, const std::vector<std::uint32_
     wx.resize(static_cast<std::size_t>(nx));
     wy.resize(static_cast<std::size_t>(ny));
     x_weights(spot, l.u, fx, nx, wx.data());
-    gaussian_weights(l.v, spot.sigma_px, fy, ny, wy.data());
+    y_weights(spot, l.v, fy, ny, wy.data());
     for (long j = 0; j < ny; ++j) {
       double* row = acc.data() + static_cast<std::size_t>(fy + j - row0) * width + static_cast<std::size_t>(fx);
       const double a = wy[static_cast<std::size_t>(j)];
@@ -233,9 +245,13 @@ ImageF widefield_motion_blurred_expected(const std::vector<PointNm>& labels, con
   const double travel_px = opt.motion_blur_um * 1000.0 / g.px_nm;
   Spot spot;
   spot.sigma_px = psf_sigma_nm(opt) / g.px_nm;
-  spot.path_lo_px = std::min(-travel_px, 0.0);  // the content ends at the rest position (offset 0)
-  spot.path_hi_px = std::max(-travel_px, 0.0);
-  if (!spot.moving()) spot.path_lo_px = spot.path_hi_px = 0;
+  // The content ends at the rest position (offset 0), coming from -travel along its direction.
+  const double from_px = -travel_px * (opt.motion_dx != 0 ? opt.motion_dx : opt.motion_dy);
+  double& lo = opt.motion_dx != 0 ? spot.path_lo_px : spot.path_y_lo_px;
+  double& hi = opt.motion_dx != 0 ? spot.path_hi_px : spot.path_y_hi_px;
+  lo = std::min(from_px, 0.0);
+  hi = std::max(from_px, 0.0);
+  if (!(hi - lo > kMinPathPx)) lo = hi = 0;
   return render_expected(labels, g, shift_px, spot, opt.photons_per_label);
 }
 

@@ -24,7 +24,10 @@ struct WidefieldOptions {
   double vignetting = 0.0;           // relative intensity loss at the FoV corner (0: flat, 0.3: corners at 70%)
   int frames = 5;                    // frames per stage position
   int motion_blurred_frames = 2;     // the first frames are blurred by the stage still moving (paper: first 2 discarded)
-  double motion_blur_um = 2.0;       // stage travel during a blurred frame (along x, ending at the rest position)
+  double motion_blur_um = 2.0;       // stage travel during a blurred frame (ending at the rest position)
+  // The image content's direction of travel in a blurred frame (opposite to the field's over the sample):
+  // (1, 0), (-1, 0), (0, 1) or (0, -1). simulate takes it from the stage's move from the FoV before.
+  int motion_dx = 1, motion_dy = 0;
   bool noise = true;                 // false: the expected (noise-free) image, for tests and ground truth
 };
 
@@ -38,10 +41,10 @@ struct WidefieldOptions {
 ImageF widefield_expected(const std::vector<PointNm>& labels, const RectNm& fov, PointNm shift_px,
                           const WidefieldOptions& opt, double extra_shift_x_nm = 0);
 
-// Expected photon image of a frame recorded while the stage moves: the content travels uniformly along x
-// from -motion_blur_um to 0 (the rest position) during the exposure. Computed exactly (the pixel integral of
-// the Gaussian convolved with the path), i.e. the limit of averaging widefield_expected over many
-// sub-positions. Equals widefield_expected when motion_blur_um == 0.
+// Expected photon image of a frame recorded while the stage moves: the content travels uniformly along
+// (motion_dx, motion_dy), from motion_blur_um behind the rest position to it, during the exposure.
+// Computed exactly (the pixel integral of the Gaussian convolved with the path), i.e. the limit of
+// averaging widefield_expected over many sub-positions. Equals widefield_expected when motion_blur_um == 0.
 ImageF widefield_motion_blurred_expected(const std::vector<PointNm>& labels, const RectNm& fov, PointNm shift_px,
                                          const WidefieldOptions& opt);
 

@@ -930,6 +930,11 @@ class Simulate(unittest.TestCase):
         p = run("simulate", "-o", os.path.join(self.dir, "j"), "--rows", "1", "--cols", "2", "--fov-um", "5",
                 "--jitter-um", "1", "-q", check=0)
         self.assertIn("run this campaign with --search-um 4.5", p.stderr)
+        # Widefields clipped at the camera's ceiling are said with their share of pixels (it read "1e+02%").
+        p = run("simulate", "-o", os.path.join(self.dir, "sat"), "--rows", "1", "--cols", "2", "--fov-um", "5",
+                "--background-photons", "100000", "-q", check=0)
+        self.assertIn("2 of 2 FoVs' widefields have pixels at the camera's 65535 ADU ceiling (up to 100% of a FoV's pixels",
+                      p.stderr)
 
 
 

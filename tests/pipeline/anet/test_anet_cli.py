@@ -835,7 +835,9 @@ class Evaluate(unittest.TestCase):
         d = TMP / "eval"
         run("evaluate", "--model", MODEL, "-o", d, "--fields", 1, "--field-px", 256, "--n", "1000,30000", "--no-frc")
         with open(d / "evaluate.csv") as f:
-            rows = [r for r in csv.reader(l for l in f if not l.startswith("#"))]
+            text = f.read()
+        self.assertIn("; 1 field of 5.12 um;", text.splitlines()[0])
+        rows = [r for r in csv.reader(l for l in text.splitlines() if not l.startswith("#"))]
         self.assertEqual([r[11:14] for r in rows[1:]], [["", "", ""]] * 2)  # --no-frc: empty, not 0
         self.assertEqual(rows[0][:5], ["n", "locs_per_um2", "hist_msssim", "anet_s_msssim", "anet_sw_msssim"])
         self.assertEqual(len(rows), 3)

@@ -159,3 +159,46 @@ TEST(Campaign, NeighbouringFovsAgreeInTheirOverlapOnceShiftedByTheTrueOffset) {
   ASSERT_GT(saa, 0);
   EXPECT_GT(sab / std::sqrt(saa * sbb), 0.9);
 }
+
+// The first widefield frames are blurred by the stage still arriving from the FoV acquired before:
+// along x within a row (either way in a snake), along y at a row change. The blurred frame matches
+// the still one best shifted by about half the travel, against the stage's move.
+TEST(Campaign, MotionBlurFollowsTheStagesMoveFromTheFovBefore) {
+  const std::string d = dir("motion");
+  CampaignOptions o = small(5);
+  o.widefield.noise = false;
+  o.grid.jitter_um = 0;
+  simulate_campaign(o, d);
+  const double half_travel_px = o.widefield.motion_blur_um * 1000 / o.widefield.camera_pixel_nm / 2;  // 9.3
+  // Snake order: 0 (row 0, col 0), 1 (0, 1), 2 (1, 1), 3 (1, 0). FoV 0 has no move before it: +x.
+  const std::vector<std::pair<int, int>> want = {{-1, 0}, {1, 0}, {0, 1}, {-1, 0}};
+  for (int id = 0; id < 4; ++id) {
+    SCOPED_TRACE(id);
+    const std::string wf = d + "/fov/000" + std::to_string(id) + "/widefield.tif";
+    const ImageF blurred = read_tiff(wf, 0), still = read_tiff(wf, 4);
+    const long w = static_cast<long>(still.width()), h = static_cast<long>(still.height());
+    // Sum of squared differences between the blurred frame and the still one shifted by (sx, sy),
+    // over the pixels both cover away from the edges.
+    const auto ssd = [&](long sx, long sy) {
+      double s = 0;
+      for (long y = 15; y < h - 15; ++y)
+        for (long x = 15; x < w - 15; ++x) {
+          const double v = blurred(x, y) - still(x - sx, y - sy);
+          s += v * v;
+        }
+      return s;
+    };
+    long best_x = 0, best_y = 0;
+    double best = ssd(0, 0);
+    for (long k = -14; k <= 14; ++k)
+      for (const auto& [sx, sy] : {std::pair{k, 0L}, std::pair{0L, k}})
+        if (const double v = ssd(sx, sy); v < best) best = v, best_x = sx, best_y = sy;
+    // On the move's axis, on its side, and of the order of half the travel (the best single shift
+    // for a box blur is not its centre exactly: 9 to 12 px here).
+    const long along = want[id].first != 0 ? best_x * want[id].first : best_y * want[id].second;
+    const long across = want[id].first != 0 ? best_y : best_x;
+    EXPECT_EQ(across, 0);
+    EXPECT_GT(along, 0.5 * half_travel_px);
+    EXPECT_LT(along, 1.5 * half_travel_px);
+  }
+}

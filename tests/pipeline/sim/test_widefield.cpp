@@ -205,6 +205,23 @@ TEST(Widefield, MotionBlurWidensTheFirstFramesAlongX) {
   EXPECT_FALSE(identical(stack[1], stack[2]));
 }
 
+TEST(Widefield, MotionBlurAlongYGoesTheWayItIsGiven) {
+  const RectNm fov = fov_px(64);
+  const std::vector<PointNm> spots{{fov.x0_nm + 20 * kPx, fov.y0_nm + 30 * kPx}};
+  WidefieldOptions o = noise_free();
+  o.background_photons = 0;
+  o.photons_per_label = 1000;
+  o.motion_dx = 0, o.motion_dy = -1;  // the content moves up: it comes from below its rest position
+  const auto stack = widefield_stack(spots, fov, {}, o, 9);
+  const Moments still = moments(stack[4], o.offset_adu), blurred = moments(stack[0], o.offset_adu);
+  const double travel_px = o.motion_blur_um * 1000 / kPx;
+  EXPECT_NEAR(blurred.var_y, still.var_y + travel_px * travel_px / 12, 0.01 * blurred.var_y);
+  EXPECT_NEAR(blurred.mean_y, still.mean_y + travel_px / 2, 0.01);
+  EXPECT_NEAR(blurred.var_x, still.var_x, 1e-3);
+  o.motion_dx = 1;  // not along one axis
+  EXPECT_THROW(widefield_stack(spots, fov, {}, o, 9), std::invalid_argument);
+}
+
 TEST(Widefield, MotionBlurIsTheLimitOfAveragedSubPositions) {
   const RectNm fov = fov_px(48);
   const auto labels = random_labels(fov, 40, 11);
