@@ -302,6 +302,10 @@ void check_train_output(const anet::TrainOptions& o) {
 }
 
 int run_train(const Command& self, const po::variables_map& vm, const std::string& command_line) {
+  // First thing (the data are read before the first step, seconds for large tables): a pre-emption
+  // then ends after one step in a checkpoint and exit 75, not in a kill by SIGTERM (143). A dry
+  // run has nothing to save: a signal ends it as usual.
+  if (!vm["dry-run"].as<bool>()) install_stop_handlers(/*also_interrupt=*/true);
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);
@@ -344,7 +348,6 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
     return 0;
   }
   if (o.output.empty()) throw UsageError("the option '--output' (-o MODEL.h5) is required (all but --dry-run write a model)");
-  install_stop_handlers(/*also_interrupt=*/true);
   // One training per checkpoint folder: two at once (a job resubmitted while the first runs, two
   // configs with one -o) mixed their checkpoints, losses and final model (probe58), as the checks
   // above see only what is on disk when each starts. Locked once the data are read (a refused

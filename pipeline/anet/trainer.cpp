@@ -321,6 +321,15 @@ TrainSummary train(const TrainOptions& opt) {
 
   const TrainingData data(opt.data);
   const std::optional<ModelFile> resumed = check_checkpoint(opt, &data);  // read once, used below
+  // Stopped while the data were read or the networks made (a pre-emption soon after the start):
+  // nothing trained since the checkpoint, nothing to save: exit 75 now, not after another step.
+  const auto stop_before_training = [&] {
+    if (opt.stop_requested && opt.stop_requested())
+      throw Stopped(fmt::format("training stopped before its {} step: nothing new to save; the same command with "
+                                "--resume continues",
+                                resumed ? "next" : "first"));
+  };
+  stop_before_training();  // and no folder made
   TrainerCore core(opt, device);
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
@@ -480,6 +489,7 @@ TrainSummary train(const TrainOptions& opt) {
   std::ofstream losses(losses_path, std::ios::app);
   if (!losses) throw IoError(losses_path, std::string("cannot open for appending: ") + std::strerror(errno));
 
+  stop_before_training();
   // The next sample is made while the current step trains (each is a pure function of its index).
   std::future<TrainingSample> next = std::async(std::launch::async, [&data, s = sum.first_step] { return data.sample(static_cast<std::uint64_t>(s)); });
   double last_log = 0, window_start_time = 0;
