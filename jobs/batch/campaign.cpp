@@ -235,17 +235,20 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
   const double pitch_um = c.fov_um - c.overlap_um;
   std::vector<double> dist, dx, dy;  // grid neighbours: distance; steps along a row and down a column
   std::vector<double> across_row, across_col;  // the same steps' other component (|y| along a row)
-  std::vector<double> row_dist, col_dist;       // step lengths along a row and down a column
+  // Steps along a row and down a column, along the axis the pair overlaps on (the larger component:
+  // a stage error across it does not narrow the overlap, as the diagonal did; a swapped grid's steps
+  // still measure their overlap, its swap said below).
+  std::vector<double> row_dist, col_dist;
   for (const auto& [cell, t] : at) {
     if (auto r = at.find({cell.first, cell.second + 1}); r != at.end()) {
       dx.push_back(r->second->x_um - t->x_um), dist.push_back(std::hypot(r->second->x_um - t->x_um, r->second->y_um - t->y_um));
       across_row.push_back(std::abs(r->second->y_um - t->y_um));
-      row_dist.push_back(dist.back());
+      row_dist.push_back(std::max(std::abs(dx.back()), across_row.back()));
     }
     if (auto d = at.find({cell.first + 1, cell.second}); d != at.end()) {
       dy.push_back(d->second->y_um - t->y_um), dist.push_back(std::hypot(d->second->x_um - t->x_um, d->second->y_um - t->y_um));
       across_col.push_back(std::abs(d->second->x_um - t->x_um));
-      col_dist.push_back(dist.back());
+      col_dist.push_back(std::max(std::abs(dy.back()), across_col.back()));
     }
   }
   if (dist.empty() || !(pitch_um > 0)) return;
@@ -272,9 +275,10 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
   }
   if (!gap_axes.empty())
     warnings->push_back(fmt::format("{}: neighbouring FoVs are a median {:.4g} um apart {}, and a FoV is {:.4g} um wide: "
-                                    "the positions leave no overlap (a gap of {:.3g} um), so those neighbours cannot be "
-                                    "registered and are placed by the stage alone, with gaps between them (campaign.ini's "
-                                    "overlap-um: {:g})",
+                                    "the positions leave no overlap (a gap of {:.3g} um): those neighbours register only "
+                                    "where the stage's error made an overlap (looked for within --search-um, at full "
+                                    "resolution), the others are placed by the stage alone, with gaps between them "
+                                    "(campaign.ini's overlap-um: {:g})",
                                     path, gap_step, fmt::join(gap_axes, " and "), c.fov_um, gap_step - c.fov_um, c.overlap_um));
   if (!other_axes.empty())
     warnings->push_back(fmt::format("{}: neighbouring FoVs are a median {:.4g} um apart {}, an overlap of {:.3g} um, but "

@@ -57,7 +57,8 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   ro.tile_px = vm["tile-px"].as<std::size_t>();
   ro.overlap_px = vm["overlap-px"].as<std::size_t>();
   const std::string model = resolve_model(vm["model"].as<std::string>());
-  spdlog::info("model {}", std::filesystem::absolute(model).lexically_normal().string());
+  spdlog::info("model {}{}", std::filesystem::absolute(model).lexically_normal().string(),
+               vm["model"].defaulted() ? " (the default, as run's: --model names another)" : "");
   check_model_switch(model, vm["switch"].as<int>(), "--switch");
   const anet::Reconstructor net = [&] {
     try {
@@ -325,7 +326,7 @@ Command reconstruct_command() {
       "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("model,m", po::value<std::string>()->required(), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder)")
+        ("model,m", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder; the default is run's, the shipped microtubule model)")
         ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
         ("table", po::value<std::string>(), "localization table to render as the sparse input")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the table: all, first:N, ... as render's --frames (the first camera frame is 0 if the table has frame 0, else 1; --frame-base)")

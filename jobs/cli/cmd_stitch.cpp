@@ -238,6 +238,12 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  "can be registered, and the mosaic has gaps where they do not meet; is the pixel size right (--pixel-nm, "
                  "the resolution tags)?",
                  static_cast<double>(src.info(0).width_px) * src.pixel_nm() / 1000.0, src.pixel_nm());
+  // One axis only (overlapping rows, a gap down the columns): said too, as run says it.
+  else if (const double thinner_um = thinner_axis_overlap_um(src); thinner_um <= 0)
+    spdlog::warn("along one axis the stage positions leave a gap of {:.3g} um between neighbouring tiles (the median): those "
+                 "pairs register only where the stage's error made an overlap (looked for within --search-um, at full "
+                 "resolution); the others are placed by the stage alone",
+                 -thinner_um);
   if (overlap_um < 0) {
     if (auto it = campaign.find("overlap-um"); it != campaign.end()) {
       overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
@@ -401,9 +407,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       const double overlap_px = thinner_axis_overlap_um(src) * 1000.0 / src.pixel_nm();
       sig.scale = default_registration_scale(overlap_px);
       if (sig.scale == 1)
-        spdlog::info("registering at full resolution: neighbours overlap by {:.3g} px (along the thinner axis), under {:g} "
-                     "px, too thin to halve (--register CHANNEL:SCALE chooses)",
-                     overlap_px, thin_overlap_full_resolution_px);
+        spdlog::info("registering at full resolution: {} (--register CHANNEL:SCALE chooses)", full_resolution_reason(overlap_px));
       r.signals.push_back(sig);
     }
     r.random_pairs = vm["random-pairs"].as<std::size_t>();

@@ -797,7 +797,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange
     RegistrationSignal recon;
     recon.channel = 0;
-    recon.scale = default_registration_scale(thinner_axis_overlap_um(tiles) * 1000.0 / tiles.pixel_nm());
+    const double thinner_overlap_px = thinner_axis_overlap_um(tiles) * 1000.0 / tiles.pixel_nm();
+    recon.scale = default_registration_scale(thinner_overlap_px);
+    if (rank == 0 && recon.scale == 1)
+      spdlog::info("layout: registering at full resolution: {}", full_resolution_reason(thinner_overlap_px));
     recon.min_strip_level_fraction = 0.01;  // the A-net's faint texture over an empty overlap is no match
     RegistrationSignal wf;
     wf.channel = 1;
@@ -824,6 +827,22 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                    "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
                    layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
+      // The acceptance threshold each signal calibrated (as stitch says it): a high one (thin or
+      // repetitive overlaps, where chance pairs match well) explains true links left out.
+      for (const SignalCalibration& c : layout.registration.calibration)
+        spdlog::info("layout: signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match{})",
+                     tiles.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
+                     c.random_valid > 0 ? fmt::format("; their {:.0f}% quantile {:.3f}", 100 * so.registration.accept_quantile,
+                                                      c.random_ncc_quantile)
+                                        : std::string(": from --min-ncc and the pairs' median"));
+      // Overlaps this thin hold too little to tell a match from chance: the first cause to name.
+      const std::string thin_cause =
+          thinner_overlap_px < thin_overlap_full_resolution_px
+              ? fmt::format("overlaps too thin to tell a match from chance ({}; random non-adjacent pairs match nearly as "
+                            "well: see the NCC threshold above); ",
+                            thinner_overlap_px > 0 ? fmt::format("{:.3g} px along the thinner axis", thinner_overlap_px)
+                                                   : fmt::format("a gap of {:.3g} px between the positions", -thinner_overlap_px))
+              : std::string();
       // Most overlaps unmatched: the mosaic is largely the stage's guess. Said with the usual
       // causes here, where the numbers are, not only in the per-tile QC flags. Pairs with a
       // failed FoV were not tried: not counted. One direction failing whole while the other
@@ -862,11 +881,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                        d ? "along the rows" : "down the columns", d ? "y_um" : "x_um");
       if (tried >= 2 && 2 * accepted < tried)
         spdlog::warn("layout: only {} of the {} overlaps tried registered ({} tile(s) placed by their stage position "
-                     "alone). Usual causes: little structure in the overlaps (overlap-um, sparse FoVs), or positions "
+                     "alone). Usual causes: {}little structure in the overlaps (overlap-um, sparse FoVs), or positions "
                      "that do not match the images (x_um / y_um swapped or an axis flipped in positions.csv, or FoVs "
                      "acquired in another order than positions.csv's: snake vs raster, init-campaign --order; after "
                      "fixing it, rerun: finished FoVs are kept)",
-                     accepted, tried, sol.isolated_tiles);
+                     accepted, tried, sol.isolated_tiles, thin_cause);
       // FoVs (done ones: failed FoVs take no part) that no registered overlap joins to the main
       // group, as stitch says them: placed by the stage, or as a group of their own.
       if (sol.component.size() == fovs.size() && sol.components > 1) {
@@ -879,10 +898,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         if (!apart.empty())
           spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): placed "
                        "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags them: "
-                       "stage-placed, detached-group). Usual cause: too little structure in their overlaps (FoVs between "
-                       "cells)",
+                       "stage-placed, detached-group). Usual cause: {}too little structure in their overlaps (FoVs "
+                       "between cells)",
                        apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
-                       apart.size() > 10 ? ", ..." : "");
+                       apart.size() > 10 ? ", ..." : "", thin_cause);
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())

@@ -1,11 +1,13 @@
 #include "tiles/pairwise.hpp"
 
+#include <fmt/format.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -165,7 +167,19 @@ double nominal_overlap_um(const TileSource& source) {
 }
 
 std::size_t default_registration_scale(double overlap_px) {
-  return overlap_px > 0 && overlap_px < thin_overlap_full_resolution_px ? 1 : RegistrationSignal{}.scale;
+  // A gap between nominal positions (probe63: 5 px true overlaps, stage errors of 0.6 um, a -12 px
+  // median down the columns) halved what strips the stage's error left: 1 of 12 pairs registered.
+  return overlap_px < thin_overlap_full_resolution_px ? 1 : RegistrationSignal{}.scale;  // NaN: false
+}
+
+std::string full_resolution_reason(double overlap_px) {
+  if (default_registration_scale(overlap_px) != 1) return "";
+  if (overlap_px > 0)
+    return fmt::format("neighbours overlap by {:.3g} px (along the thinner axis), under {:g} px, too thin to halve", overlap_px,
+                       thin_overlap_full_resolution_px);
+  return fmt::format("the stage positions leave a gap of {:.3g} px between neighbours (along the thinner axis): any true "
+                     "overlap lies within the stage's error, thin at best",
+                     -overlap_px);
 }
 
 double thinner_axis_overlap_um(const TileSource& source) {
@@ -176,10 +190,10 @@ double thinner_axis_overlap_um(const TileSource& source) {
     if (a.row == b.row) across.push_back(a.width_px * um_per_px - std::abs(b.x_um - a.x_um));
     else down.push_back(a.height_px * um_per_px - std::abs(b.y_um - a.y_um));
   }
-  if (across.empty() && down.empty()) return 0;
-  if (across.empty()) return std::max(0.0, median(std::move(down)));
-  if (down.empty()) return std::max(0.0, median(std::move(across)));
-  return std::max(0.0, std::min(median(std::move(across)), median(std::move(down))));
+  if (across.empty() && down.empty()) return std::numeric_limits<double>::quiet_NaN();
+  if (across.empty()) return median(std::move(down));
+  if (down.empty()) return median(std::move(across));
+  return std::min(median(std::move(across)), median(std::move(down)));
 }
 
 StripGeometry strip_geometry(const TileInfo& a, const TileInfo& b, double pixel_nm, double search_px) {

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "register/phase_correlation.hpp"
@@ -52,8 +53,9 @@ bool overlaps_disagree(double a_um, double b_um);
 // the user nor campaign.ini says it.
 double nominal_overlap_um(const TileSource& source);
 // The same median taken along each axis apart (pairs side by side, pairs one above the other),
-// the smaller of the two (um; 0 with no pairs): what the registration scale is chosen by, as 16 px
-// seams across and 64 px down gave a 40 px median over both.
+// the smaller of the two (um; negative where the positions leave a gap; NaN with no pairs): what
+// the registration scale is chosen by, as 16 px seams across and 64 px down gave a 40 px median
+// over both.
 double thinner_axis_overlap_um(const TileSource& source);
 
 // The strip of pair (a, b): a region of a's pixel grid, and the rounded nominal offset of b.
@@ -95,13 +97,16 @@ struct RegistrationSignal {
 
 // The scale to register at when the user names none: 2, or 1 where the stage's overlap between
 // neighbours (full-resolution px; thinner_axis_overlap_um / pixel) is thinner than
-// thin_overlap_full_resolution_px. Halved, a thin strip keeps too few rows for the window and the
-// pre-filter. 20 x 20 tiles of 96 px, natural-image texture, 0.2 um search, accepted pairs of 760
+// thin_overlap_full_resolution_px, a gap (<= 0: any true overlap lies within the stage's error,
+// thin at best) included; 2 when unknown (NaN). Halved, a thin strip keeps too few rows for the
+// window and the pre-filter. 20 x 20 tiles of 96 px, natural-image texture, 0.2 um search, accepted pairs of 760
 // and placement RMS at scale 2 / scale 1: mild noise, 12 px seams 671, 0.54 px / 703, 0.27 px;
 // 16 px 738, 0.17 / 757, 0.16; 24 px 760, 0.10 / 759, 0.12. Twice the noise, 20 px 679, 0.32 /
 // 754, 0.28; 24 px 748, 0.26 / 756, 0.21; 32 px alike (759, 0.18 / 758, 0.17).
 inline constexpr double thin_overlap_full_resolution_px = 32;
 std::size_t default_registration_scale(double overlap_px);
+// Why default_registration_scale chose full resolution, for the log ("" when it did not).
+std::string full_resolution_reason(double overlap_px);
 
 // Phase-correlation settings for strips (see pairwise.cpp for the measurements behind them).
 PcOptions default_strip_pc_options();

@@ -165,6 +165,10 @@ class Run(unittest.TestCase):
         with open(os.path.join(out, "qc", "qc.json")) as fh:
             qc = json.load(fh)
         self.assertEqual(qc["summary"]["done"], 9)
+        # The acceptance threshold registration calibrated, said as stitch says it (probe63: only
+        # layout.json held it when true links were left out).
+        self.assertRegex(self.ref_log, r"layout: signal reconstruction/\d: NCC threshold \d\.\d{3} \(\d+ of \d+ random "
+                                       r"non-adjacent pairs had a match")
         for png in ("heatmap_error.png", "heatmap_localizations.png", "overview_reconstruction.png"):
             self.assertTrue(os.path.exists(os.path.join(out, "qc", png)), png)
         with open(os.path.join(out, "run_summary.json")) as fh:

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -123,7 +124,13 @@ TEST(RegisterPairs, LinksDoNotLeanTowardAThinnerOverlap) {
 // resolution, which keeps more of them and registers closer to the truth.
 TEST(RegisterPairs, ThinOverlapsAreRegisteredAtFullResolution) {
   EXPECT_EQ(default_registration_scale(50), 2u);  // run's 1 um overlap at 20 nm
-  EXPECT_EQ(default_registration_scale(0), 2u);   // no overlap known
+  EXPECT_EQ(default_registration_scale(std::numeric_limits<double>::quiet_NaN()), 2u);  // no pairs: nothing known
+  // Positions that leave a gap: any true overlap lies within the stage's error, thin at best
+  // (probe63: at scale 2, 1 of 12 pairs of 5 px true overlaps registered; at scale 1, 12).
+  EXPECT_EQ(default_registration_scale(-12), 1u);
+  EXPECT_EQ(default_registration_scale(0), 1u);
+  EXPECT_NE(full_resolution_reason(-12).find("leave a gap of 12 px"), std::string::npos) << full_resolution_reason(-12);
+  EXPECT_EQ(full_resolution_reason(50), "");
   ASSERT_EQ(default_registration_scale(16), 1u);
   SyntheticGrid g = make_grid(8, 8, 96, 16, 3, 11);
   MemoryTileSource noisy({"image"}, 20);
@@ -150,6 +157,18 @@ TEST(RegisterPairs, ThinOverlapsAreRegisteredAtFullResolution) {
     }
   EXPECT_NEAR(nominal_overlap_um(mixed) * 1000 / mixed.pixel_nm(), 40, 1e-9);
   EXPECT_NEAR(thinner_axis_overlap_um(mixed) * 1000 / mixed.pixel_nm(), 16, 1e-9);
+  // Overlapping rows, a gap of 12 px down the columns: the gap, not 0 (which read as unknown).
+  MemoryTileSource gap({"image"}, 20);
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 2; ++c) {
+      TileInfo t;
+      t.id = r * 2 + c, t.row = r, t.col = c, t.x_um = c * 90 * 0.02, t.y_um = r * 108 * 0.02;
+      std::vector<ImageF> ch;
+      ch.emplace_back(96, 96);
+      gap.add(t, std::move(ch));
+    }
+  EXPECT_NEAR(thinner_axis_overlap_um(gap) * 1000 / gap.pixel_nm(), -12, 1e-9);
+  EXPECT_TRUE(std::isnan(thinner_axis_overlap_um(MemoryTileSource({"image"}, 20))));
   std::size_t accepted[2] = {0, 0};
   double sq_error[2] = {0, 0};
   for (std::size_t scale : {1u, 2u}) {

@@ -296,7 +296,8 @@ class StitchCli(unittest.TestCase):
             tifffile.imwrite(os.path.join(d, f"{i}.tif"), np.clip(t, 0, 65535).astype(np.uint16))
         open(os.path.join(d, "positions.csv"), "w").write("id,row,col,x_px,y_px\n0,0,0,0,0\n1,1,0,0,268\n")
         out = self.out("sliver.tif")
-        p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--layout-only", "-o", out, check=0)
+        # At half resolution (as before a gap chose full resolution by default), then at the default.
+        p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--register", "tiles:2", "--layout-only", "-o", out, check=0)
         self.assertIn("only 0 random non-adjacent pair(s) to calibrate the NCC threshold on", p.stderr)
         layout = json.load(open(os.path.join(os.path.dirname(out), "layout.json")))
         (edge,) = layout["edges"]
@@ -304,10 +305,36 @@ class StitchCli(unittest.TestCase):
         self.assertLess(edge["overlap_thickness_px"], 4, edge)
         self.assertEqual(edge["rejected"], "overlap too thin: below min_overlap_thickness_px across the seam")
         self.assertEqual(layout["tiles"][1]["placed_by"], "stage")
+        p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--layout-only", "-o", out, check=0)
+        layout = json.load(open(os.path.join(os.path.dirname(out), "layout.json")))
+        self.assertFalse(layout["edges"][0]["accepted"], layout["edges"][0])
+        self.assertEqual(layout["tiles"][1]["placed_by"], "stage")
         # Searched far enough, the true offset is found.
         p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--search-um", "5", "--layout-only", "-o", out, check=0)
         self.assertEdgesNearTruth(os.path.join(os.path.dirname(out), "layout.json"), {0: (0, 0), 1: (0, 230)},
                                   "accepted", 0.5, 1)
+
+    def test_a_gap_along_one_axis_is_said_and_registered_at_full_resolution(self):
+        # Rows that overlap by 40 px, the stage putting the second row 12 px below the first's end
+        # (truly overlapping by 8 px): the median over both axes is positive, so only the thinner
+        # axis tells the gap (probe63: stitch said nothing and registered at half resolution).
+        from scipy import ndimage
+        d = self.out("gap")
+        os.makedirs(d, exist_ok=True)
+        rng = np.random.default_rng(3)
+        img = ndimage.gaussian_filter(rng.poisson(0.02, (700, 700)).astype(float), 1.5)
+        img = img / img.max() * 3000 + 500
+        rows = []
+        for r in range(2):
+            for c in range(2):
+                y, x = 10 + r * 248, 10 + c * 216
+                tifffile.imwrite(os.path.join(d, f"{2 * r + c}.tif"), img[y:y + 256, x:x + 256].astype(np.float32))
+                rows.append(f"{2 * r + c},{r},{c},{c * 216},{r * 268}")
+        open(os.path.join(d, "positions.csv"), "w").write("id,row,col,x_px,y_px\n" + "\n".join(rows) + "\n")
+        out = self.out("gap.tif")
+        p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--search-um", "3", "--layout-only", "-o", out, check=0)
+        self.assertIn("along one axis the stage positions leave a gap of 1.2 um between neighbouring tiles", p.stderr)
+        self.assertIn("registering at full resolution: the stage positions leave a gap of 12 px between neighbours", p.stderr)
 
     def test_float_tiles_with_a_nan_border_register(self):
         # A float tile's "no data" border (3 px of NaN): registered as if absent, fused from the
