@@ -532,6 +532,9 @@ class Reconstruct(unittest.TestCase):
                                      r"confidence ([\d.]+)", p.stderr).group(3))
         self.assertGreater(confidence, 0.3, p.stderr)
         self.assertNotIn("matches the sparse image poorly", p.stderr)
+        # Without --model: run's default, the shipped model, said as such.
+        p = run("reconstruct", "-o", self.d / "sub-d.tif", "--sparse", sub, "--no-preview")
+        self.assertRegex(p.stderr, r"model \S*anet-microtubules-ngf16\.h5 \(the default, as run's: --model names another\)")
 
     def test_three_modes(self):
         sr_shape = None
