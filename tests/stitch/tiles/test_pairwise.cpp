@@ -6,6 +6,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -145,29 +146,26 @@ TEST(RegisterPairs, ThinOverlapsAreRegisteredAtFullResolution) {
   }
   EXPECT_NEAR(nominal_overlap_um(noisy) * 1000 / noisy.pixel_nm(), 16, 1e-9);
   EXPECT_NEAR(thinner_axis_overlap_um(noisy) * 1000 / noisy.pixel_nm(), 16, 1e-9);
+  // 2 x 2 blank tiles of 96 px at 20 nm, steps of (step_x, step_y) px.
+  const auto two_by_two = [](int step_x_px, int step_y_px) {
+    auto src = std::make_unique<MemoryTileSource>(std::vector<std::string>{"image"}, 20);
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 2; ++c) {
+        TileInfo t;
+        t.id = r * 2 + c, t.row = r, t.col = c, t.x_um = c * step_x_px * 0.02, t.y_um = r * step_y_px * 0.02;
+        std::vector<ImageF> ch;
+        ch.emplace_back(96, 96);
+        src->add(t, std::move(ch));
+      }
+    return src;
+  };
   // Thin across, thick down: chosen by the thinner axis, not by the 40 px median of both.
-  MemoryTileSource mixed({"image"}, 20);
-  for (int r = 0; r < 2; ++r)
-    for (int c = 0; c < 2; ++c) {
-      TileInfo t;
-      t.id = r * 2 + c, t.row = r, t.col = c, t.x_um = c * 80 * 0.02, t.y_um = r * 32 * 0.02;
-      std::vector<ImageF> ch;
-      ch.emplace_back(96, 96);
-      mixed.add(t, std::move(ch));
-    }
-  EXPECT_NEAR(nominal_overlap_um(mixed) * 1000 / mixed.pixel_nm(), 40, 1e-9);
-  EXPECT_NEAR(thinner_axis_overlap_um(mixed) * 1000 / mixed.pixel_nm(), 16, 1e-9);
+  const auto mixed = two_by_two(80, 32);
+  EXPECT_NEAR(nominal_overlap_um(*mixed) * 1000 / mixed->pixel_nm(), 40, 1e-9);
+  EXPECT_NEAR(thinner_axis_overlap_um(*mixed) * 1000 / mixed->pixel_nm(), 16, 1e-9);
   // Overlapping rows, a gap of 12 px down the columns: the gap, not 0 (which read as unknown).
-  MemoryTileSource gap({"image"}, 20);
-  for (int r = 0; r < 2; ++r)
-    for (int c = 0; c < 2; ++c) {
-      TileInfo t;
-      t.id = r * 2 + c, t.row = r, t.col = c, t.x_um = c * 90 * 0.02, t.y_um = r * 108 * 0.02;
-      std::vector<ImageF> ch;
-      ch.emplace_back(96, 96);
-      gap.add(t, std::move(ch));
-    }
-  EXPECT_NEAR(thinner_axis_overlap_um(gap) * 1000 / gap.pixel_nm(), -12, 1e-9);
+  const auto gap = two_by_two(90, 108);
+  EXPECT_NEAR(thinner_axis_overlap_um(*gap) * 1000 / gap->pixel_nm(), -12, 1e-9);
   EXPECT_TRUE(std::isnan(thinner_axis_overlap_um(MemoryTileSource({"image"}, 20))));
   std::size_t accepted[2] = {0, 0};
   double sq_error[2] = {0, 0};
