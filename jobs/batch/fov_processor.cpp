@@ -301,6 +301,7 @@ void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int swit
     r.reason = w.reason;
     if (opt.failed_tile == "empty" || !wf) {
       r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
+      w.failed_tile = "empty";
       return;
     }
     // The paper's widefield-only mode: S = zeros.
@@ -394,7 +395,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   rec["extra"]["widefield"] = w.widefield_registered;
   // "widefield": false says no registered widefield; what the mosaic shows in a failed FoV's place
   // is said apart (a widefield-only tile read as "no widefield" in qc.json).
-  if (w.failed && rec.contains("file")) rec["extra"]["tile"] = w.failed_tile;
+  if (w.failed && rec.contains("file") && !w.failed_tile.empty()) rec["extra"]["tile"] = w.failed_tile;
   if (rec.contains("checksum")) {  // written: its size, for `status` to see a file cut short without reading it
     std::error_code ec;
     if (const auto bytes = std::filesystem::file_size(path, ec); !ec) rec["extra"]["bytes"] = bytes;

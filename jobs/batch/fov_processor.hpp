@@ -71,8 +71,9 @@ struct FovWork {
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)
   bool anet_out_of_memory = false;                    // ... for want of memory (host or GPU)
   bool widefield_registered = false;                  // L came from a widefield (else: none, or ignored)
-  // A failed FoV's tile: "widefield-only" (the A-net from its widefield alone) or "empty".
-  std::string failed_tile = "empty";
+  // A failed FoV's tile: "widefield-only" (the A-net from its widefield alone) or "empty"; set
+  // where it is made.
+  std::string failed_tile;
   // The widefield shows no structure above its noise (widefield_signal.hpp): kept for the mosaic's
   // widefield channel, not given to the A-net, which would invent filaments from its noise.
   bool widefield_without_structure = false;

@@ -326,7 +326,7 @@ Command reconstruct_command() {
       "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
   c.add_options = [](po::options_description& d) {
     d.add_options()
-        ("model,m", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder; the default is run's, the shipped microtubule model)")
+        ("model,m", po::value<std::string>()->default_value(kDefaultModel), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder; the default is run's, the shipped microtubule model)")
         ("output,o", po::value<std::string>()->required(), "reconstruction TIFF")
         ("table", po::value<std::string>(), "localization table to render as the sparse input")
         ("frames", po::value<std::string>()->default_value("all"), "frame window of the table: all, first:N, ... as render's --frames (the first camera frame is 0 if the table has frame 0, else 1; --frame-base)")

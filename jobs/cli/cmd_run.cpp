@@ -879,7 +879,7 @@ Command run_command() {
         ("output,o", po::value<std::string>()->default_value("out/demo"), "output folder")
         ("stage", po::value<std::string>()->default_value("all"), "all, fovs (reconstruct only) or stitch")
         ("simulate-if-missing", bool_option(true), "simulate an absent campaign from the config's [simulate] section (by default only into that section's output, when it names one)")
-        ("model,m", po::value<std::string>()->default_value("anet-microtubules-ngf16.h5"), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder)")
+        ("model,m", po::value<std::string>()->default_value(kDefaultModel), "A-net model file (HDF5; a bare name is also looked for in $ANNAMOSAIC_MODELS and the models folder)")
         ("device", po::value<std::string>()->default_value("auto"), "auto (each rank a GPU if one is visible), cpu or cuda (refused without a GPU)")
         ("precision", po::value<std::string>()->default_value("fp32"), "fp32; on GPUs also tf32, bf16 or fp16")
         ("anet-memory-mb", po::value<std::size_t>()->default_value(0),

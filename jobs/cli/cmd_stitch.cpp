@@ -234,16 +234,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const double positions_overlap_um = nominal_overlap_um(src);
   const bool no_overlap = !grid_neighbours(src).empty() && !(positions_overlap_um > 0);
   if (no_overlap)
-    spdlog::warn("the stage positions leave no overlap between neighbouring tiles (tiles of {:.4g} um at {:g} nm): nothing "
-                 "can be registered, and the mosaic has gaps where they do not meet; is the pixel size right (--pixel-nm, "
-                 "the resolution tags)?",
+    spdlog::warn("the stage positions leave no overlap between neighbouring tiles (tiles of {:.4g} um at {:g} nm): only "
+                 "overlaps the stage's error made can register, and the mosaic has gaps where tiles do not meet; is the "
+                 "pixel size right (--pixel-nm, the resolution tags)?",
                  static_cast<double>(src.info(0).width_px) * src.pixel_nm() / 1000.0, src.pixel_nm());
-  // One axis only (overlapping rows, a gap down the columns): said too, as run says it.
-  else if (const double thinner_um = thinner_axis_overlap_um(src); thinner_um <= 0)
-    spdlog::warn("along one axis the stage positions leave a gap of {:.3g} um between neighbouring tiles (the median): those "
-                 "pairs register only where the stage's error made an overlap (looked for within --search-um, at full "
-                 "resolution); the others are placed by the stage alone",
-                 -thinner_um);
   if (overlap_um < 0) {
     if (auto it = campaign.find("overlap-um"); it != campaign.end()) {
       overlap_um = parse_number(it->second, dir + "/campaign.ini: overlap-um");
@@ -410,6 +404,16 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
         spdlog::info("registering at full resolution: {} (--register CHANNEL:SCALE chooses)", full_resolution_reason(overlap_px));
       r.signals.push_back(sig);
     }
+    // One axis only (overlapping rows, a gap down the columns; the median over both is positive):
+    // said too, as run says it.
+    if (const double thinner_um = thinner_axis_overlap_um(src); !no_overlap && thinner_um * 1000.0 / src.pixel_nm() <= -0.5)
+      spdlog::warn("along one axis the stage positions leave a gap of {:.3g} um between neighbouring tiles (the median): "
+                   "those pairs register only where the stage's error made an overlap (looked for within --search-um{}); the "
+                   "others are placed by the stage alone",
+                   -thinner_um,
+                   std::all_of(r.signals.begin(), r.signals.end(), [](const RegistrationSignal& g) { return g.scale == 1; })
+                       ? ", at full resolution"
+                       : "");
     r.random_pairs = vm["random-pairs"].as<std::size_t>();
     r.accept_quantile = accept_quantile;
     r.min_ncc = vm["min-ncc"].as<double>();
@@ -432,12 +436,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     std::size_t valid = 0, accepted = 0;
     for (const auto& p : L.registration.pairs) valid += p.valid, accepted += p.accepted;
     for (const auto& c : L.registration.calibration) {
-      spdlog::info("signal {}/{}: NCC threshold {:.3f} ({})", src.channel_name(c.channel), c.scale, c.threshold,
-                   c.random_valid == 0
-                       ? fmt::format("{} of {} random non-adjacent pairs had a match: from --min-ncc and the pairs' median",
-                                     c.random_valid, c.random_pairs)
-                       : fmt::format("{} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f}",
-                                     c.random_valid, c.random_pairs, 100 * r.accept_quantile, c.random_ncc_quantile));
+      spdlog::info("{}", calibration_text(c, src, r.accept_quantile));
       if (const std::string w = calibration_warning(c, r.min_ncc); !w.empty())
         spdlog::warn("signal {}/{}: {}", src.channel_name(c.channel), c.scale, w);
     }

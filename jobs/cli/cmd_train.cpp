@@ -302,9 +302,9 @@ void check_train_output(const anet::TrainOptions& o) {
 }
 
 int run_train(const Command& self, const po::variables_map& vm, const std::string& command_line) {
-  // First thing (the data are read before the first step, seconds for large tables): a pre-emption
-  // then ends after one step in a checkpoint and exit 75, not in a kill by SIGTERM (143). A dry
-  // run has nothing to save: a signal ends it as usual.
+  // First thing (the data are read and the networks made before the first step, seconds for large
+  // tables): a pre-emption then ends in exit 75 before any step, having written nothing, not in a
+  // kill by SIGTERM (143). A dry run has nothing to save: a signal ends it as usual.
   if (!vm["dry-run"].as<bool>()) install_stop_handlers(/*also_interrupt=*/true);
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;

@@ -6,6 +6,9 @@
 
 namespace annamosaic::cli {
 
+// The model run and reconstruct use when --model is not given: the shipped microtubule model.
+inline const std::string kDefaultModel = "anet-microtubules-ngf16.h5";
+
 // A path is taken as given (and only as given: falling back to a file of the same name elsewhere
 // would reconstruct with a model nobody chose). A bare name that is not in the working folder is
 // looked for in $ANNAMOSAIC_MODELS (folders separated by ':'), the installed

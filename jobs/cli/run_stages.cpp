@@ -830,18 +830,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       // The acceptance threshold each signal calibrated (as stitch says it): a high one (thin or
       // repetitive overlaps, where chance pairs match well) explains true links left out.
       for (const SignalCalibration& c : layout.registration.calibration)
-        spdlog::info("layout: signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match{})",
-                     tiles.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
-                     c.random_valid > 0 ? fmt::format("; their {:.0f}% quantile {:.3f}", 100 * so.registration.accept_quantile,
-                                                      c.random_ncc_quantile)
-                                        : std::string(": from --min-ncc and the pairs' median"));
+        spdlog::info("layout: {}", calibration_text(c, tiles, so.registration.accept_quantile));
       // Overlaps this thin hold too little to tell a match from chance: the first cause to name.
       const std::string thin_cause =
           thinner_overlap_px < thin_overlap_full_resolution_px
               ? fmt::format("overlaps too thin to tell a match from chance ({}; random non-adjacent pairs match nearly as "
                             "well: see the NCC threshold above); ",
-                            thinner_overlap_px > 0 ? fmt::format("{:.3g} px along the thinner axis", thinner_overlap_px)
-                                                   : fmt::format("a gap of {:.3g} px between the positions", -thinner_overlap_px))
+                            thinner_overlap_text(thinner_overlap_px))
               : std::string();
       // Most overlaps unmatched: the mosaic is largely the stage's guess. Said with the usual
       // causes here, where the numbers are, not only in the per-tile QC flags. Pairs with a

@@ -224,13 +224,20 @@ std::string changed_tables(const std::string& was, const std::string& now) {
 // validation and step would replace them. They are kept under another name, and said (a loss
 // curve alone, of a training that never validated, is replaced as before).
 void keep_an_earlier_trainings_files(const std::string& dir) {
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "best.h5")) return;
+  namespace fs = std::filesystem;
+  if (!fs::exists(fs::path(dir) / "best.h5")) return;
   const std::time_t t = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
+  char now[32];
+  std::strftime(now, sizeof now, "%Y%m%d-%H%M%S", std::gmtime(&t));
+  // One suffix for both, so that the pair stays recognisable as one training's.
+  std::string stamp = now;
+  for (int n = 2; fs::exists(fs::path(dir) / ("best.earlier-" + stamp + ".h5")) ||
+                  fs::exists(fs::path(dir) / ("losses.earlier-" + stamp + ".csv"));
+       ++n)
+    stamp = fmt::format("{}-{}", now, n);
   for (const auto& [stem, ext] : {std::pair<const char*, const char*>{"best", ".h5"}, {"losses", ".csv"}}) {
-    const std::filesystem::path from = std::filesystem::path(dir) / (std::string(stem) + ext);
-    if (!std::filesystem::exists(from)) continue;
+    const fs::path from = fs::path(dir) / (std::string(stem) + ext);
+    if (!fs::exists(from)) continue;
     std::string what;
     if (std::string(stem) == "best") try {
         const ModelFile b = read_model_header(from.string());
@@ -239,9 +246,8 @@ void keep_an_earlier_trainings_files(const std::string& dir) {
           what = fmt::format(" (validation MS-SSIM {:.4f} at step {})", score->second, static_cast<std::int64_t>(at->second));
       } catch (const std::exception&) {  // not a model: kept all the same
       }
-    std::filesystem::path to = std::filesystem::path(dir) / fmt::format("{}.earlier-{}{}", stem, stamp, ext);
-    for (int n = 2; std::filesystem::exists(to); ++n) to = std::filesystem::path(dir) / fmt::format("{}.earlier-{}-{}{}", stem, stamp, n, ext);
-    std::filesystem::rename(from, to);
+    const fs::path to = fs::path(dir) / fmt::format("{}.earlier-{}{}", stem, stamp, ext);
+    fs::rename(from, to);
     spdlog::warn("{}{} is an earlier training's (no checkpoint.h5 beside it to resume): kept as {}; this training starts "
                  "afresh",
                  from.string(), what, to.filename().string());
@@ -321,16 +327,14 @@ TrainSummary train(const TrainOptions& opt) {
 
   const TrainingData data(opt.data);
   const std::optional<ModelFile> resumed = check_checkpoint(opt, &data);  // read once, used below
-  // Stopped while the data were read or the networks made (a pre-emption soon after the start):
-  // nothing trained since the checkpoint, nothing to save: exit 75 now, not after another step.
-  const auto stop_before_training = [&] {
-    if (opt.stop_requested && opt.stop_requested())
-      throw Stopped(fmt::format("training stopped before its {} step: nothing new to save; the same command with "
-                                "--resume continues",
-                                resumed ? "next" : "first"));
-  };
-  stop_before_training();  // and no folder made
   TrainerCore core(opt, device);
+  // Stopped while the data were read or the networks made (a pre-emption soon after the start):
+  // nothing trained since the checkpoint: exit 75 now, before the folder is touched, not after
+  // another step.
+  if (opt.stop_requested && opt.stop_requested())
+    throw Stopped(resumed ? "training stopped before its next step: nothing new to save; the same command with --resume "
+                            "continues"
+                          : "training stopped before its first step: nothing was written; the same command starts it");
   // Only once the data are read: a refused dataset leaves no empty checkpoint folder behind.
   std::filesystem::create_directories(opt.checkpoint_dir);
   if (opt.on_checkpoint_dir_made) opt.on_checkpoint_dir_made();
@@ -489,7 +493,6 @@ TrainSummary train(const TrainOptions& opt) {
   std::ofstream losses(losses_path, std::ios::app);
   if (!losses) throw IoError(losses_path, std::string("cannot open for appending: ") + std::strerror(errno));
 
-  stop_before_training();
   // The next sample is made while the current step trains (each is a pure function of its index).
   std::future<TrainingSample> next = std::async(std::launch::async, [&data, s = sum.first_step] { return data.sample(static_cast<std::uint64_t>(s)); });
   double last_log = 0, window_start_time = 0;

@@ -142,8 +142,10 @@ CampaignSummary simulate_campaign(const CampaignOptions& opt, const std::string&
     // Light from labels just outside the field spills in through the PSF.
     const double shift_nm = std::hypot(t.wf_shift_x_px, t.wf_shift_y_px) * opt.widefield.camera_pixel_nm;
     const std::vector<PointNm> wf_labels = specimen.labels_in(fov.expanded(5 * psf + shift_nm + opt.widefield.motion_blur_um * 1000));
-    // The stage arrives from the FoV acquired before (the next in a row, or the row below): the
-    // content of the first frames travels the other way (the first FoV keeps the options').
+    // The stage arrives from the FoV acquired before (its neighbour in the row; the one above at a
+    // snake's row change; the far end of the row above after a raster's flyback, mostly along x):
+    // the content of the first frames travels the other way, along the move's larger component
+    // (the first FoV keeps the options').
     WidefieldOptions wopt = opt.widefield;
     if (i > 0) {
       const double dx = p.nominal_x_um - grid[i - 1].nominal_x_um, dy = p.nominal_y_um - grid[i - 1].nominal_y_um;

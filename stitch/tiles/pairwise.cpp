@@ -172,14 +172,19 @@ std::size_t default_registration_scale(double overlap_px) {
   return overlap_px < thin_overlap_full_resolution_px ? 1 : RegistrationSignal{}.scale;  // NaN: false
 }
 
+std::string thinner_overlap_text(double overlap_px) {
+  if (std::abs(overlap_px) < 0.5) return "tiles that abut in the positions";
+  return overlap_px > 0 ? fmt::format("{:.3g} px along the thinner axis", overlap_px)
+                        : fmt::format("a gap of {:.3g} px between the positions", -overlap_px);
+}
+
 std::string full_resolution_reason(double overlap_px) {
   if (default_registration_scale(overlap_px) != 1) return "";
-  if (overlap_px > 0)
+  if (overlap_px >= 0.5)
     return fmt::format("neighbours overlap by {:.3g} px (along the thinner axis), under {:g} px, too thin to halve", overlap_px,
                        thin_overlap_full_resolution_px);
-  return fmt::format("the stage positions leave a gap of {:.3g} px between neighbours (along the thinner axis): any true "
-                     "overlap lies within the stage's error, thin at best",
-                     -overlap_px);
+  return "no overlap in the stage positions (" + thinner_overlap_text(overlap_px) +
+         "): any true overlap lies within the stage's error, thin at best";
 }
 
 double thinner_axis_overlap_um(const TileSource& source) {

@@ -107,6 +107,9 @@ inline constexpr double thin_overlap_full_resolution_px = 32;
 std::size_t default_registration_scale(double overlap_px);
 // Why default_registration_scale chose full resolution, for the log ("" when it did not).
 std::string full_resolution_reason(double overlap_px);
+// A thinner_axis_overlap_um in px as words: "12 px along the thinner axis", "a gap of 12 px
+// between the positions", "tiles that abut in the positions" (within half a pixel of 0).
+std::string thinner_overlap_text(double overlap_px);
 
 // Phase-correlation settings for strips (see pairwise.cpp for the measurements behind them).
 PcOptions default_strip_pc_options();

@@ -73,6 +73,14 @@ std::string calibration_warning(const SignalCalibration& c, double min_ncc) {
                      c.random_valid, min_ncc);
 }
 
+std::string calibration_text(const SignalCalibration& c, const TileSource& source, double accept_quantile) {
+  return fmt::format("signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match{})",
+                     source.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
+                     c.random_valid == 0 ? std::string(": from the NCC floor and the pairs' median")
+                                         : fmt::format("; their {:.0f}% quantile {:.3f}", 100 * accept_quantile,
+                                                       c.random_ncc_quantile));
+}
+
 std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm, bool at_limit,
                                  const TileSource* source) {
   const double search_px = search_um * 1000.0 / pixel_nm;

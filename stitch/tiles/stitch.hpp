@@ -51,6 +51,8 @@ std::string implausible_links_warning(const StitchLayout& layout, const TileSour
 // small grid, or mostly empty tiles), a warning that false matches are then told from true ones
 // by the NCC floor (min_ncc), the margin and the overlap size alone (stitch and run say it alike).
 std::string calibration_warning(const SignalCalibration& c, double min_ncc);
+// "signal NAME/SCALE: NCC threshold T (how it was calibrated)", as stitch and run log it.
+std::string calibration_text(const SignalCalibration& c, const TileSource& source, double accept_quantile);
 
 // layout.json text (pretty-printed): see the README section of `annamosaic stitch`.
 std::string layout_json(const TileSource& source, const StitchLayout& layout, const StitchOptions& opt);

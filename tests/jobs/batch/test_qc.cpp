@@ -164,7 +164,8 @@ TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
     const std::string file = fmt::format("fov/{:04d}.h5", id);
     write_fov_result(out + "/" + file, r);
     recs[id] = {id, id == 1 ? "failed" : "done", file, "", id == 1 ? "locs.csv:3: not a number" : "",
-                {{"localizations", 5000}, {"widefield", id == 0}, {"tile", "widefield-only"}}};
+                {{"localizations", 5000}, {"widefield", id == 0}}};
+    if (id == 1) recs[id].extra["tile"] = "widefield-only";  // as finish_fov records a failed FoV
   }
   const QcOverview ov = build_qc_overview(out, c, fovs, recs, nullptr, 100.0);
   ASSERT_EQ(ov.reconstruction.width(), 190u);
@@ -181,6 +182,7 @@ TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
   write_qc_report(out, c, fovs, recs, nullptr, 100.0, &ov);
   const nlohmann::json qc = read_json(out + "/qc/qc.json");
   EXPECT_EQ(qc["fovs"][1]["tile"], "widefield-only");
+  EXPECT_FALSE(qc["fovs"][0].contains("tile"));  // a done FoV's tile is its reconstruction
   EXPECT_TRUE(fs::exists(out + "/qc/overview_reconstruction.png"));
 }
 

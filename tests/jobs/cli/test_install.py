@@ -13,10 +13,11 @@ MODEL = "anet-microtubules-ngf16.h5"
 
 
 def runpath(binary):
+    """The RUNPATH's entries as written, empty ones included (an empty entry is the current folder)."""
     out = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         if "RUNPATH" in line or "RPATH" in line:
-            return [d for d in line.split("[", 1)[1].rstrip("]").split(":") if d]
+            return line.split("[", 1)[1].rstrip("]").split(":")
     return []
 
 
@@ -56,6 +57,10 @@ class InstalledPrefix(unittest.TestCase):
         # (here OpenMPI's and parallel HDF5's; on a GPU node a PyTorch wheel's).
         self.assertEqual(runpath(self.bin), runpath(BIN))
         self.assertTrue(runpath(self.bin))
+        # No empty entry, in the build tree's binary either: the loader would look in the current
+        # folder first (CMake's in-place RPATH edit padded the build tree's with ':').
+        for binary in (self.bin, BIN):
+            self.assertNotIn("", runpath(binary), binary)
 
     def test_the_installed_binary_uses_the_installed_model(self):
         # --version says where a bare model name is looked for.

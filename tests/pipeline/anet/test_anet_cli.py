@@ -229,6 +229,24 @@ class Train(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("is at step %d already" % stopped_at, r.stderr)
 
+    def test_a_stop_while_the_data_are_read_exits_75_at_once_having_written_nothing(self):
+        # A pre-emption soon after the start: the table (2 million rows, ~1 s to read) is still
+        # being read. Before, the training made its first step and saved a checkpoint, then stopped.
+        d = TMP / "early-stop"
+        d.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(1)
+        n = 2_000_000
+        a = np.column_stack([rng.integers(1, 5000, n), rng.uniform(0, 6000, n), rng.uniform(0, 6000, n)])
+        np.savetxt(d / "big.csv", a, delimiter=",", header="frame,x [nm],y [nm]", comments="", fmt=["%d", "%.1f", "%.1f"])
+        p = subprocess.Popen([CLI, "train", "--dataset", str(d / "big.csv"), "-o", str(d / "m.h5"), "--ngf", "4", "--ndf", "4",
+                              "--steps", "5", "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        log = p.stderr.readline()  # the device line: the handlers are in place, the data not read yet
+        p.send_signal(signal.SIGTERM)
+        log += p.communicate(timeout=300)[1]
+        self.assertEqual(p.returncode, 75, log[-2000:])
+        self.assertIn("training stopped before its first step: nothing was written; the same command starts it", log)
+        self.assertFalse((d / "m.train").exists(), sorted(os.listdir(d)))
+
     def test_resume_refuses_changed_tables_and_accepts_moved_ones(self):
         d = TMP / "resume-data"
         d.mkdir(parents=True, exist_ok=True)

@@ -127,10 +127,14 @@ TEST(RegisterPairs, ThinOverlapsAreRegisteredAtFullResolution) {
   EXPECT_EQ(default_registration_scale(50), 2u);  // run's 1 um overlap at 20 nm
   EXPECT_EQ(default_registration_scale(std::numeric_limits<double>::quiet_NaN()), 2u);  // no pairs: nothing known
   // Positions that leave a gap: any true overlap lies within the stage's error, thin at best
-  // (probe63: at scale 2, 1 of 12 pairs of 5 px true overlaps registered; at scale 1, 12).
+  // (probe63, 5 px true overlaps: run registered 1 of 12 pairs at scale 2, 4 at scale 1; stitch of
+  // the sparse tiles at scale 1, 12).
   EXPECT_EQ(default_registration_scale(-12), 1u);
   EXPECT_EQ(default_registration_scale(0), 1u);
-  EXPECT_NE(full_resolution_reason(-12).find("leave a gap of 12 px"), std::string::npos) << full_resolution_reason(-12);
+  EXPECT_EQ(full_resolution_reason(-12), "no overlap in the stage positions (a gap of 12 px between the positions): any "
+                                         "true overlap lies within the stage's error, thin at best");
+  EXPECT_EQ(thinner_overlap_text(3.5e-15), "tiles that abut in the positions");  // not "3.55e-15 px"
+  EXPECT_EQ(thinner_overlap_text(-0.0), "tiles that abut in the positions");    // not "a gap of -0 px"
   EXPECT_EQ(full_resolution_reason(50), "");
   ASSERT_EQ(default_registration_scale(16), 1u);
   SyntheticGrid g = make_grid(8, 8, 96, 16, 3, 11);

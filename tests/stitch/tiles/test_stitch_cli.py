@@ -334,7 +334,9 @@ class StitchCli(unittest.TestCase):
         out = self.out("gap.tif")
         p = run(d, "--tiles", "{id:d}.tif", "--pixel-nm", "100", "--search-um", "3", "--layout-only", "-o", out, check=0)
         self.assertIn("along one axis the stage positions leave a gap of 1.2 um between neighbouring tiles", p.stderr)
-        self.assertIn("registering at full resolution: the stage positions leave a gap of 12 px between neighbours", p.stderr)
+        self.assertIn("registering at full resolution: no overlap in the stage positions (a gap of 12 px between the "
+                      "positions)", p.stderr)
+        self.assertIn("(looked for within --search-um, at full resolution)", p.stderr)
 
     def test_float_tiles_with_a_nan_border_register(self):
         # A float tile's "no data" border (3 px of NaN): registered as if absent, fused from the
