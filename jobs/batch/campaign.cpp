@@ -82,6 +82,16 @@ std::string pattern_shared_by_fovs(const std::string& pattern, int rows, int col
          ": use {id} (4 digits), {id:d}, or {row} and {col}";
 }
 
+std::string campaign_positions_path(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir + "/campaign.ini", ec)) try {
+      const CampaignInfo c = read_campaign(dir);
+      return c.in_campaign(c.positions);
+    } catch (const std::exception&) {  // said where the campaign is read
+    }
+  return dir + "/positions.csv";
+}
+
 CampaignInfo read_campaign(const std::string& dir) {
   const std::string path = dir + "/campaign.ini";
   auto kv = read_ini_section(path, "campaign");
@@ -255,7 +265,7 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
   const double m = median(dist);
   // Beyond 3x either way no stage error explains it; camera pixels (65-160 nm) are 6-15x, nm 1000x.
   if (m > 3 * pitch_um || m < pitch_um / 3)
-    throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart ({:.3g} x), but "
+    throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart ({:.4g} x), but "
                                        "fov-um - overlap-um = {:.4g} um: positions in another unit (nm, or camera or "
                                        "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
                                        m, m / pitch_um, pitch_um));

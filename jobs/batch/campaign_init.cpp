@@ -32,6 +32,11 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
     }
     if (const std::string why = pattern_shared_by_fovs(pattern, o.rows, o.cols); !why.empty()) throw InputError(option, why);
   }
+  // The table's pattern given again as the widefield's (a slip when copying the command): every
+  // widefield would be a table, ignored FoV by FoV by run while it reports success (probe64).
+  if (!o.widefield_pattern.empty() && o.widefield_pattern == o.table_pattern)
+    throw InputError("--widefield", "'" + o.widefield_pattern + "' names the same files as --table: give the widefield TIFFs' "
+                                    "pattern, or --no-widefield");
 
   CampaignInitPlan plan;
   std::vector<std::string> missing_widefields;
@@ -78,6 +83,29 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
             shift > 0 ? "{row+1}, {col+1}, {id+1}" : "{row}, {col}, {id} (not +1)",
             shift > 0 ? "{row+1:02d}" : "{row:02d}"));
     }
+  // Names with both the id and the row or col, where the other acquisition order (snake vs raster)
+  // gives ids that match more of them: the FoVs were acquired in that order (probe64: half the
+  // FoVs left out, and a hint to add rows to positions.csv).
+  if (!plan.missing_tables.empty() && o.table_pattern.find("{id") != std::string::npos &&
+      (o.table_pattern.find("{row") != std::string::npos || o.table_pattern.find("{col") != std::string::npos) && o.rows > 1) {
+    GridOptions other = g;
+    other.order = g.order == GridOrder::Snake ? GridOrder::Raster : GridOrder::Snake;
+    std::size_t found = 0;
+    for (const FovPlacement& p : make_grid(other)) {
+      TileInfo t;
+      t.id = p.id, t.row = p.row, t.col = p.col;
+      found += exists(expand_tile_pattern(o.table_pattern, t));
+    }
+    if (found > plan.fovs.size())
+      plan.warnings.push_back(fmt::format("'{}' finds a table for {} of the {} grid cells in {} order, but {} in {} order (the "
+                                          "ids follow the acquisition order): were the FoVs acquired in {} order? Then give "
+                                          "--order {}",
+                                          o.table_pattern, plan.fovs.size(), grid.size(),
+                                          g.order == GridOrder::Snake ? "snake" : "raster", found,
+                                          other.order == GridOrder::Snake ? "snake" : "raster",
+                                          other.order == GridOrder::Snake ? "snake" : "raster",
+                                          other.order == GridOrder::Snake ? "snake" : "raster"));
+  }
   // Files for a row, col or id beyond the grid: --rows / --cols too small, or ids counted otherwise.
   bool beyond_grid = false;
   for (const auto& [what, r, c, id] : {std::tuple{"row", o.rows, 0, -1}, std::tuple{"col", 0, o.cols, -1},

@@ -179,8 +179,11 @@ int run_init_campaign(const po::variables_map& vm) {
   std::vector<WidefieldSize> sizes;  // as run checks them, from their TIFF headers
   std::vector<double> tags_nm;       // their resolution tags (0: none)
   std::vector<std::string> unusable_widefields;
+  std::vector<std::string> unreadable_tiffs;  // said after the loop: all of them is a wrong pattern
+  std::size_t widefield_files = 0;
   for (const InitFov& f : plan.fovs) {
     if (f.widefield.empty()) continue;
+    ++widefield_files;
     try {
       const TiffInfo info = read_tiff_info(dir + "/" + f.widefield);
       // What run would ignore the widefield for, said now (the header tells it).
@@ -198,9 +201,16 @@ int run_init_campaign(const po::variables_map& vm) {
       sizes.push_back({f.id, info.width, info.height});
       tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
-      spdlog::warn("{}", e.what());
+      unreadable_tiffs.push_back(e.what());
     }
   }
+  // Not one widefield is a TIFF (the pattern names other files: tables, PNG previews): the
+  // pattern is wrong, not the files. Refused before anything is written.
+  if (widefield_files > 0 && unreadable_tiffs.size() == widefield_files)
+    throw InputError("--widefield", fmt::format("none of the {} files '{}' names is a readable TIFF (the first: {}): give the "
+                                                "widefield TIFFs' pattern, or --no-widefield; nothing was written",
+                                                widefield_files, o.widefield_pattern, unreadable_tiffs.front()));
+  for (const std::string& w : unreadable_tiffs) spdlog::warn("{}", w);
   if (!unusable_widefields.empty())
     spdlog::warn("{} widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
                  "alone: {}{}",

@@ -334,12 +334,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (stage != "stitch")
         check_model_for_run(vm["model"].as<std::string>(), vm["pixel-nm"].as<double>(), /*read_arrays=*/true);
       // (A simulation killed between its campaign.ini and positions.csv has ground_truth/: simulated again.)
-      if (!fs::exists(campaign_dir + "/positions.csv") && fs::exists(campaign_dir + "/campaign.ini") &&
-          !fs::exists(campaign_dir + "/ground_truth"))
-        throw IoError(campaign_dir + "/positions.csv", "missing, but campaign.ini is there: the campaign's positions file "
-                                                          "was moved or deleted; restore it, or describe the folder again "
-                                                          "(`annamosaic init-campaign " + campaign_dir + " ... --force`)");
-      if (!fs::exists(campaign_dir + "/positions.csv")) {
+      // The positions file is the one campaign.ini names (positions = stage.csv): a microscope's
+      // measured positions were refused as "positions.csv missing" (probe64).
+      const std::string positions = campaign_positions_path(campaign_dir);
+      if (!fs::exists(positions) && fs::exists(campaign_dir + "/campaign.ini") && !fs::exists(campaign_dir + "/ground_truth"))
+        throw IoError(positions, "missing, but campaign.ini is there (its `positions`): the campaign's positions file was "
+                                 "moved or deleted; restore it, set `positions` in campaign.ini to where it is, or describe "
+                                 "the folder again (`annamosaic init-campaign " + campaign_dir +
+                                     " ... --force`: nominal positions)");
+      if (!fs::exists(positions)) {
         // A relative path is taken from the working folder (a batch job's is where it was submitted).
         const std::string here =
             fs::path(campaign_dir).is_relative() ? " (relative to the working folder " + fs::current_path().string() + ")" : "";

@@ -116,7 +116,7 @@ Report examine(const Target& t, bool verify) {
         }
       // As `run` decides it: a campaign not there yet may be simulated first, if its [simulate]
       // section can be (a bad value there would fail the job only once it runs).
-      r.will_simulate = !fs::exists(r.campaign_dir + "/positions.csv") && !why_not_simulated(*vm, t.config, r.campaign_dir);
+      r.will_simulate = !fs::exists(campaign_positions_path(r.campaign_dir)) && !why_not_simulated(*vm, t.config, r.campaign_dir);
       if (r.will_simulate) try {
           simulate_options(options_of("simulate", {"simulate", "--config", t.config, "-o", r.campaign_dir}));
         } catch (const std::exception& e) {

@@ -1034,6 +1034,51 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "mosaic.xml")) as f:
             self.assertEqual(f.read().count("<ViewSetup>"), 1)
 
+    def test_a_widefield_pattern_that_names_no_tiff_is_refused(self):
+        # The table's pattern given as the widefield's, or previews for widefields: init said
+        # nothing, run ignored every widefield FoV by FoV and reported success (probe64).
+        data = os.path.join(self.dir, "data")
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+            with open(os.path.join(data, "tables", f"r01_c{c:02d}.png"), "wb") as f:
+                f.write(b"\x89PNG\r\n\x1a\n" + bytes(64))
+        args = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv"]
+        p = run(*args, "--widefield", "tables/r{row+1:02d}_c{col+1:02d}.csv", check=1)
+        self.assertIn("--widefield: 'tables/r{row+1:02d}_c{col+1:02d}.csv' names the same files as --table", p.stderr)
+        p = run(*args, "--widefield", "tables/r{row+1:02d}_c{col+1:02d}.png", check=1)
+        self.assertIn("--widefield: none of the 2 files 'tables/r{row+1:02d}_c{col+1:02d}.png' names is a readable TIFF",
+                      p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+
+    def test_the_positions_file_campaign_ini_names_is_the_one_run_reads(self):
+        # A microscope's measured positions kept under their own name (positions = stage.csv): run
+        # refused the campaign as "positions.csv missing" (probe64).
+        data = os.path.join(self.dir, "data")
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+        run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+            "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        with open(os.path.join(data, "positions.csv")) as f:
+            measured = f.read().replace(",27.0,", ",27.4,")
+        os.remove(os.path.join(data, "positions.csv"))
+        with open(os.path.join(data, "stage.csv"), "w") as f:
+            f.write(measured)
+        ini = os.path.join(data, "campaign.ini")
+        with open(ini) as f:
+            text = f.read()
+        self.assertIn("positions = positions.csv", text)
+        with open(ini, "w") as f:
+            f.write(text.replace("positions = positions.csv", "positions = stage.csv"))
+        out = os.path.join(self.dir, "out")
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
+        with open(os.path.join(out, "manifest.jsonl")) as f:
+            self.assertEqual(sum('"done"' in l for l in f), 2, p.stderr)
+        # Gone: named as campaign.ini names it.
+        os.remove(os.path.join(data, "stage.csv"))
+        p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=3)
+        self.assertIn("stage.csv: missing, but campaign.ini is there (its `positions`)", p.stderr)
+
     def test_the_first_frames_number_is_the_campaigns_not_guessed_per_table(self):
         # Two tables of one acquisition software, one of which happens to have a localization in
         # frame 0: guessed per table, their `first:100` windows would be a frame apart.
