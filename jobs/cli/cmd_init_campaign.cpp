@@ -180,6 +180,8 @@ int run_init_campaign(const po::variables_map& vm) {
   std::vector<double> tags_nm;       // their resolution tags (0: none)
   std::vector<std::string> unusable_widefields;
   std::vector<std::string> unreadable_tiffs;  // said after the loop: all of them is a wrong pattern
+  std::size_t short_stacks = 0;               // fewer pages than --widefield-frames reaches
+  std::string short_example;
   std::size_t widefield_files = 0;
   for (const InitFov& f : plan.fovs) {
     if (f.widefield.empty()) continue;
@@ -199,6 +201,8 @@ int run_init_campaign(const po::variables_map& vm) {
         continue;
       }
       sizes.push_back({f.id, info.width, info.height});
+      if (wf_pages.last > 0 && info.pages < wf_pages.last && short_stacks++ == 0)
+        short_example = fmt::format("{}/{}: {} page(s)", dir, f.widefield, info.pages);
       tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
       unreadable_tiffs.push_back(e.what());
@@ -211,6 +215,13 @@ int run_init_campaign(const po::variables_map& vm) {
                                                 "widefield TIFFs' pattern, or --no-widefield; nothing was written",
                                                 widefield_files, o.widefield_pattern, unreadable_tiffs.front()));
   for (const std::string& w : unreadable_tiffs) spdlog::warn("{}", w);
+  // Said once here rather than per FoV by run: a single image is used as it is, first frames
+  // (blurred by the stage still moving) included.
+  if (short_stacks > 0)
+    spdlog::warn("{} widefield(s) have fewer pages than --widefield-frames {} reaches (e.g. {}): run averages the pages "
+                 "there are (a single image as it is, the stage's motion-blurred first frames included); give "
+                 "--widefield-frames to match the stacks",
+                 short_stacks, o.widefield_frames, short_example);
   if (!unusable_widefields.empty())
     spdlog::warn("{} widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
                  "alone: {}{}",

@@ -111,7 +111,10 @@ std::string expand_tile_pattern(const std::string& pattern, const TileInfo& t) {
     if (key == "id") value = t.id;
     else if (key == "row") value = t.row;
     else if (key == "col") value = t.col;
-    else throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col}, {row+1}, ..., or {file})");
+    else
+      throw InputError("pattern '" + pattern + "'", "unknown field {" + field + "} (use {id}, {row}, {col}, each with an offset "
+                                                    "added if the names count from there: {row+1}, {id+12:03d}; or {file} "
+                                                    "where a Fiji TileConfiguration.txt names each tile's file)");
     value += offset;
     if (colon == std::string::npos) {
       out += key == "id" ? fmt::format("{:04d}", value) : std::to_string(value);

@@ -1050,6 +1050,11 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("--widefield: none of the 2 files 'tables/r{row+1:02d}_c{col+1:02d}.png' names is a readable TIFF",
                       p.stderr)
         self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        # Single images where --widefield-frames 3-5 asks for stacks: said once here (run said it per FoV).
+        for c in (1, 2):
+            tifffile.imwrite(os.path.join(data, "tables", f"r01_c{c:02d}.tif"), np.full((278, 278), 100, np.uint16))
+        p = run(*args, "--widefield", "tables/r{row+1:02d}_c{col+1:02d}.tif", check=0)
+        self.assertIn("2 widefield(s) have fewer pages than --widefield-frames 3-5 reaches (e.g. ", p.stderr)
 
     def test_the_positions_file_campaign_ini_names_is_the_one_run_reads(self):
         # A microscope's measured positions kept under their own name (positions = stage.csv): run
