@@ -180,6 +180,7 @@ int run_init_campaign(const po::variables_map& vm) {
   std::vector<double> tags_nm;       // their resolution tags (0: none)
   std::vector<std::string> unusable_widefields;
   std::vector<std::string> unreadable_tiffs;  // said after the loop: all of them is a wrong pattern
+  std::vector<std::string> size_files;        // the file of each entry of `sizes`
   std::size_t short_stacks = 0;               // fewer pages than --widefield-frames reaches
   std::string short_example;
   std::size_t widefield_files = 0;
@@ -201,6 +202,7 @@ int run_init_campaign(const po::variables_map& vm) {
         continue;
       }
       sizes.push_back({f.id, info.width, info.height});
+      size_files.push_back(dir + "/" + f.widefield);
       if (wf_pages.last > 0 && info.pages < wf_pages.last && short_stacks++ == 0)
         short_example = fmt::format("{}/{}: {} page(s)", dir, f.widefield, info.pages);
       tags_nm.push_back(info.pixel_nm);
@@ -233,17 +235,27 @@ int run_init_campaign(const po::variables_map& vm) {
   // not be used, or disagree with the pixel given, it is said why.
   const std::size_t tagged = static_cast<std::size_t>(std::count_if(tags_nm.begin(), tags_nm.end(), [](double v) { return v > 0; }));
   if (tagged > 0) {
-    const double tag_nm = *std::find_if(tags_nm.begin(), tags_nm.end(), [](double v) { return v > 0; });
+    const std::size_t ref = static_cast<std::size_t>(
+        std::find_if(tags_nm.begin(), tags_nm.end(), [](double v) { return v > 0; }) - tags_nm.begin());
+    const double tag_nm = tags_nm[ref];
     bool agree = tagged == sizes.size();
-    for (std::size_t i = 0; i < sizes.size() && agree; ++i)
-      agree = std::abs(tags_nm[i] - tag_nm) <= 0.01 * tag_nm && sizes[i].width_px == sizes[0].width_px &&
-              sizes[i].height_px == sizes[0].height_px;
+    std::size_t odd = 0;  // the first widefield unlike the first tagged one (both files are named)
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      if (!(std::abs(tags_nm[i] - tag_nm) <= 0.01 * tag_nm && sizes[i].width_px == sizes[ref].width_px &&
+            sizes[i].height_px == sizes[ref].height_px)) {
+        agree = false, odd = i;
+        break;
+      }
+    const auto described = [&](std::size_t i) {
+      return fmt::format("{}: {} on {} x {} px", size_files[i], tags_nm[i] > 0 ? fmt::format("{:.4g} nm", tags_nm[i]) : "no tag",
+                         sizes[i].width_px, sizes[i].height_px);
+    };
     const double span_um = static_cast<double>(std::max(sizes[0].width_px, sizes[0].height_px)) * tag_nm / 1000.0;
     const bool fits = std::abs(span_um - o.fov_um) <= 0.1 * o.fov_um;
     if (!agree && !camera_given)
       spdlog::warn("{}: the widefields' resolution tags are not used for the camera pixel: {} of {} have one, and they or "
-                   "the images' sizes differ (e.g. {:g} nm on {} x {} px); give --camera-pixel-nm",
-                   dir, tagged, sizes.size(), tag_nm, sizes[0].width_px, sizes[0].height_px);
+                   "the images' sizes differ ({}; {}); give --camera-pixel-nm",
+                   dir, tagged, sizes.size(), described(ref), described(odd));
     else if (agree && !fits && !camera_given)
       spdlog::warn("{}: the widefields' resolution tags say {:g} nm, but then their {} x {} px span {:.3g} um, not --fov-um "
                    "{:g}: not used for the camera pixel (is --fov-um right?)",

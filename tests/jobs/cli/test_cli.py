@@ -1051,10 +1051,14 @@ class InitCampaign(unittest.TestCase):
                       p.stderr)
         self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
         # Single images where --widefield-frames 3-5 asks for stacks: said once here (run said it per FoV).
-        for c in (1, 2):
-            tifffile.imwrite(os.path.join(data, "tables", f"r01_c{c:02d}.tif"), np.full((278, 278), 100, np.uint16))
+        # Their resolution tags disagree (108 and 110 nm): both files are named, not only the first's value.
+        for c, nm in ((1, 108), (2, 110)):
+            tifffile.imwrite(os.path.join(data, "tables", f"r01_c{c:02d}.tif"), np.full((278, 278), 100, np.uint16),
+                             resolution=(1e7 / nm, 1e7 / nm), resolutionunit="CENTIMETER")
         p = run(*args, "--widefield", "tables/r{row+1:02d}_c{col+1:02d}.tif", check=0)
         self.assertIn("2 widefield(s) have fewer pages than --widefield-frames 3-5 reaches (e.g. ", p.stderr)
+        self.assertRegex(p.stderr, r"they or the images' sizes differ \(\S*r01_c01\.tif: 108 nm on 278 x 278 px; "
+                                   r"\S*r01_c02\.tif: 110 nm on 278 x 278 px\)")
 
     def test_the_positions_file_campaign_ini_names_is_the_one_run_reads(self):
         # A microscope's measured positions kept under their own name (positions = stage.csv): run
