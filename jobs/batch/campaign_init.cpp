@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "batch/campaign.hpp"
 #include "core/error.hpp"
@@ -13,6 +14,31 @@
 #include "tiles/tile_source.hpp"
 
 namespace annamosaic {
+namespace {
+// The same name with another common extension of its kind (table or image), when the folder has it
+// (FoV_002.tiff beside a pattern's FoV_002.tif; acquisition software is not always consistent): ""
+// otherwise.
+std::string under_another_extension(const std::string& path, const std::function<bool(const std::string&)>& exists) {
+  const std::size_t dot = path.find_last_of('.'), slash = path.find_last_of('/');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  const std::string stem = path.substr(0, dot), ext = path.substr(dot);
+  // Within one family: a table's name with an image's extension is its widefield, not a table.
+  const std::vector<std::string> tables = {".csv", ".txt", ".tsv", ".dat", ".CSV", ".TXT"},
+                                  images = {".tif", ".tiff", ".TIF", ".TIFF"};
+  for (const auto* family : {&tables, &images})
+    if (std::find(family->begin(), family->end(), ext) != family->end())
+      for (const std::string& e : *family)
+        if (e != ext && exists(stem + e)) return stem + e;
+  return "";
+}
+
+// "N ... (a for b, ...)": up to 3 pairs.
+std::string pairs_text(const std::vector<std::pair<std::string, std::string>>& pairs, const char* link) {
+  std::string out;
+  for (std::size_t i = 0; i < pairs.size() && i < 3; ++i) out += (i ? ", " : "") + pairs[i].first + link + pairs[i].second;
+  return out + (pairs.size() > 3 ? ", ..." : "");
+}
+}  // namespace
 
 CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::function<bool(const std::string&)>& exists) {
   GridOptions g;
@@ -40,25 +66,47 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
 
   CampaignInitPlan plan;
   std::vector<std::string> missing_widefields;
+  // Files under another extension than the pattern's: in place of a missing one, or beside a found
+  // table (two tables for one FoV: the pattern's is used, the other may be the one meant).
+  std::vector<std::pair<std::string, std::string>> other_table, other_widefield, second_table;
   for (const FovPlacement& p : grid) {
     TileInfo t;
     t.id = p.id, t.row = p.row, t.col = p.col, t.x_um = p.nominal_x_um, t.y_um = p.nominal_y_um;
     const std::string table = expand_tile_pattern(o.table_pattern, t);
+    const std::string other = under_another_extension(table, exists);
     if (!exists(table)) {
       plan.missing_tables.push_back(table);
+      if (!other.empty()) other_table.push_back({other, table});
       continue;
     }
+    if (!other.empty()) second_table.push_back({other, table});
     InitFov f;
     f.id = p.id, f.row = p.row, f.col = p.col, f.x_um = p.nominal_x_um, f.y_um = p.nominal_y_um;
     f.table = table;
     if (!o.widefield_pattern.empty()) {
       const std::string wf = expand_tile_pattern(o.widefield_pattern, t);
       if (exists(wf)) f.widefield = wf, ++plan.widefields;
-      else missing_widefields.push_back(wf);
+      else {
+        missing_widefields.push_back(wf);
+        if (const std::string alt = under_another_extension(wf, exists); !alt.empty()) other_widefield.push_back({alt, wf});
+      }
     }
     plan.fovs.push_back(f);
   }
   std::sort(plan.fovs.begin(), plan.fovs.end(), [](const InitFov& a, const InitFov& b) { return a.id < b.id; });
+  if (!other_table.empty())
+    plan.warnings.push_back(fmt::format("{} grid cell(s) without a table '{}' have a file of that name under another "
+                                        "extension ({}): not used; rename them to one extension, or give --table with theirs",
+                                        other_table.size(), o.table_pattern, pairs_text(other_table, " for ")));
+  if (!other_widefield.empty())
+    plan.warnings.push_back(fmt::format("{} FoV(s) without a widefield '{}' have a file of that name under another "
+                                        "extension ({}): not used; rename them to one extension, or give --widefield with "
+                                        "theirs",
+                                        other_widefield.size(), o.widefield_pattern, pairs_text(other_widefield, " for ")));
+  if (!second_table.empty())
+    plan.warnings.push_back(fmt::format("{} FoV(s) have a second file of their table's name under another extension ({}): "
+                                        "the pattern's is used; is it the one meant?",
+                                        second_table.size(), pairs_text(second_table, " beside ")));
   if (plan.fovs.empty())
     // Not an option's typo alone: the folder may be the wrong one, so a data error (exit 2).
     throw NoTableFound(o.table_pattern, fmt::format("the table pattern matches no file in the folder for any of the {} x {} grid's "

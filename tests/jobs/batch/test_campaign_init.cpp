@@ -141,3 +141,30 @@ TEST(CampaignInit, NamesThatFitTheOtherAcquisitionOrderAreSaid) {
   EXPECT_EQ(q.fovs.size(), 4u);
   for (const auto& w : q.warnings) EXPECT_EQ(w.find("order"), std::string::npos) << w;
 }
+
+// Acquisition software that is not consistent about extensions: a table saved as .txt, a widefield
+// as .tiff, and a stale .txt beside a FoV's .csv. Each is named, not silently left out or used.
+TEST(CampaignInit, FilesUnderAnotherExtensionAreNamed) {
+  CampaignInitOptions o;
+  o.rows = 2, o.cols = 2, o.fov_um = 3, o.overlap_um = 0.8, o.order = "raster";
+  o.table_pattern = "FoV_{id:03d}.csv";
+  o.widefield_pattern = "FoV_{id:03d}.tif";
+  const CampaignInitPlan p = plan_campaign_init(
+      o, in({"FoV_000.csv", "FoV_000.txt", "FoV_000.tif", "FoV_001.txt", "FoV_001.tif", "FoV_002.csv", "FoV_002.tiff",
+             "FoV_003.csv", "FoV_003.tif"}));
+  EXPECT_EQ(p.fovs.size(), 3u);  // FoV 1 has no .csv
+  std::string all;
+  for (const auto& w : p.warnings) all += w + "\n";
+  EXPECT_NE(all.find("1 grid cell(s) without a table 'FoV_{id:03d}.csv' have a file of that name under another extension "
+                     "(FoV_001.txt for FoV_001.csv)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("1 FoV(s) without a widefield 'FoV_{id:03d}.tif' have a file of that name under another extension "
+                     "(FoV_002.tiff for FoV_002.tif)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("1 FoV(s) have a second file of their table's name under another extension (FoV_000.txt beside "
+                     "FoV_000.csv)"),
+            std::string::npos)
+      << all;
+}
