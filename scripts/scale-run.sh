@@ -19,7 +19,7 @@ bin=${ANNAMOSAIC:-build/jobs/cli/annamosaic}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 campaign=$(sed -n 's/^campaign *= *//p' "$cfg" | head -n1)
 base=$(sed -n 's/^output *= *//p' "$cfg" | tail -n1)
-[[ -f "$campaign/positions.csv" ]] || "$bin" simulate --config "$cfg"
+[[ -f "$campaign/positions.csv" || -f "$campaign/campaign.ini" ]] || "$bin" simulate --config "$cfg"  # a real campaign may name its own positions file
 for layout in "${layouts[@]}"; do
   ranks=${layout%x*} cores=${layout#*x}
   out=$base-scale/$layout

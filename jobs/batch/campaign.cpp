@@ -84,11 +84,10 @@ std::string pattern_shared_by_fovs(const std::string& pattern, int rows, int col
 
 std::string campaign_positions_path(const std::string& dir) {
   std::error_code ec;
-  if (fs::exists(dir + "/campaign.ini", ec)) try {
-      const CampaignInfo c = read_campaign(dir);
-      return c.in_campaign(c.positions);
-    } catch (const std::exception&) {  // said where the campaign is read
-    }
+  if (fs::exists(dir + "/campaign.ini", ec)) {
+    const CampaignInfo c = read_campaign(dir);  // its own errors, not a "missing" file it does not name
+    return c.in_campaign(c.positions);
+  }
   return dir + "/positions.csv";
 }
 

@@ -47,7 +47,7 @@ struct FovEntry {
 // Reads DIR/campaign.ini ([campaign] section); InputError naming file and key on bad content.
 CampaignInfo read_campaign(const std::string& dir);
 // The positions file of the campaign in DIR: the one campaign.ini names (`positions`, relative to
-// DIR or absolute), DIR/positions.csv without a readable campaign.ini.
+// DIR or absolute; read_campaign's errors when it cannot be read), DIR/positions.csv without one.
 std::string campaign_positions_path(const std::string& dir);
 // Reads the positions table and resolves per-FoV files; a missing table is not an error here
 // (that FoV will fail with its reason), a malformed positions row is.

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "batch/campaign.hpp"
@@ -27,8 +28,14 @@ std::string under_another_extension(const std::string& path, const std::function
                                   images = {".tif", ".tiff", ".TIF", ".TIFF"};
   for (const auto* family : {&tables, &images})
     if (std::find(family->begin(), family->end(), ext) != family->end())
-      for (const std::string& e : *family)
-        if (e != ext && exists(stem + e)) return stem + e;
+      for (const std::string& e : *family) {
+        // Not the pattern's own extension in other letters: one file on a case-insensitive share.
+        const auto lower = [](std::string x) {
+          for (char& ch : x) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          return x;
+        };
+        if (lower(e) != lower(ext) && exists(stem + e)) return stem + e;
+      }
   return "";
 }
 
@@ -110,9 +117,13 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   if (plan.fovs.empty())
     // Not an option's typo alone: the folder may be the wrong one, so a data error (exit 2).
     throw NoTableFound(o.table_pattern, fmt::format("the table pattern matches no file in the folder for any of the {} x {} grid's "
-                                                  "FoVs (looked for {}{})",
+                                                  "FoVs (looked for {}{}){}",
                                             o.rows, o.cols, plan.missing_tables.front(),
-                                            plan.missing_tables.size() > 1 ? ", " + plan.missing_tables.back() + " ..." : ""));
+                                            plan.missing_tables.size() > 1 ? ", " + plan.missing_tables.back() + " ..." : "",
+                                            other_table.empty() ? std::string()
+                                                                : fmt::format("; {} of them under another extension ({}): "
+                                                                              "give --table with theirs",
+                                                                              other_table.size(), pairs_text(other_table, " for "))));
   // Names counted from 1 where the pattern counts from 0 (or the other way round): more cells
   // would find a table with every row, col and id one higher (lower).
   if (!plan.missing_tables.empty())

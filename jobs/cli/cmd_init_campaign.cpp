@@ -203,7 +203,7 @@ int run_init_campaign(const po::variables_map& vm) {
       }
       sizes.push_back({f.id, info.width, info.height});
       size_files.push_back(dir + "/" + f.widefield);
-      if (wf_pages.last > 0 && info.pages < wf_pages.last && short_stacks++ == 0)
+      if ((info.pages < wf_pages.first || (wf_pages.last > 0 && info.pages < wf_pages.last)) && short_stacks++ == 0)
         short_example = fmt::format("{}/{}: {} page(s)", dir, f.widefield, info.pages);
       tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
@@ -212,7 +212,7 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   // Not one widefield is a TIFF (the pattern names other files: tables, PNG previews): the
   // pattern is wrong, not the files. Refused before anything is written.
-  if (widefield_files > 0 && unreadable_tiffs.size() == widefield_files)
+  if (widefield_files > 1 && unreadable_tiffs.size() == widefield_files)  // one damaged file alone is said below
     throw InputError("--widefield", fmt::format("none of the {} files '{}' names is a readable TIFF (the first: {}): give the "
                                                 "widefield TIFFs' pattern, or --no-widefield; nothing was written",
                                                 widefield_files, o.widefield_pattern, unreadable_tiffs.front()));
@@ -220,9 +220,9 @@ int run_init_campaign(const po::variables_map& vm) {
   // Said once here rather than per FoV by run: a single image is used as it is, first frames
   // (blurred by the stage still moving) included.
   if (short_stacks > 0)
-    spdlog::warn("{} widefield(s) have fewer pages than --widefield-frames {} reaches (e.g. {}): run averages the pages "
-                 "there are (a single image as it is, the stage's motion-blurred first frames included); give "
-                 "--widefield-frames to match the stacks",
+    spdlog::warn("{} widefield(s) have fewer pages than --widefield-frames {} reaches (e.g. {}): run averages the pages of "
+                 "the range there are, or all pages when none is (a single image as it is, motion-blurred first frames "
+                 "included); give --widefield-frames to match the stacks",
                  short_stacks, o.widefield_frames, short_example);
   if (!unusable_widefields.empty())
     spdlog::warn("{} widefield(s) of a kind run cannot read, so it will reconstruct those FoVs from their localizations "
@@ -358,6 +358,8 @@ int run_init_campaign(const po::variables_map& vm) {
       compare("name", before.name, o.name);
       compare("xy-unit", before.xy_unit, o.xy_unit);
       compare("columns", before.columns, o.columns);
+      // Measured positions named in campaign.ini (positions = stage.csv) give way to the nominal ones.
+      compare("positions", before.positions, "positions.csv");
       compare("delimiter", before.delimiter, o.delimiter);
       compare("frame-base", before.frame_base >= 0 ? std::to_string(before.frame_base) : "",
               base_written >= 0 ? std::to_string(base_written) : "");

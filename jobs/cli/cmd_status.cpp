@@ -116,7 +116,17 @@ Report examine(const Target& t, bool verify) {
         }
       // As `run` decides it: a campaign not there yet may be simulated first, if its [simulate]
       // section can be (a bad value there would fail the job only once it runs).
-      r.will_simulate = !fs::exists(campaign_positions_path(r.campaign_dir)) && !why_not_simulated(*vm, t.config, r.campaign_dir);
+      // The positions file is campaign.ini's; campaign.ini without it is simulated again only after
+      // a simulation that was killed (ground_truth/ there), else refused, as run decides.
+      const bool has_ini = fs::exists(r.campaign_dir + "/campaign.ini");
+      bool has_positions = fs::exists(r.campaign_dir + "/positions.csv");
+      if (has_ini) try {
+          has_positions = fs::exists(campaign_positions_path(r.campaign_dir));
+        } catch (const std::exception&) {  // a campaign.ini run cannot read: it fails, it does not simulate
+          has_positions = true;
+        }
+      r.will_simulate = !has_positions && (!has_ini || fs::exists(r.campaign_dir + "/ground_truth")) &&
+                        !why_not_simulated(*vm, t.config, r.campaign_dir);
       if (r.will_simulate) try {
           simulate_options(options_of("simulate", {"simulate", "--config", t.config, "-o", r.campaign_dir}));
         } catch (const std::exception& e) {

@@ -167,4 +167,18 @@ TEST(CampaignInit, FilesUnderAnotherExtensionAreNamed) {
                      "FoV_000.csv)"),
             std::string::npos)
       << all;
+  // Every table under another extension: the refusal says so.
+  try {
+    plan_campaign_init(o, in({"FoV_000.txt", "FoV_001.txt", "FoV_002.txt", "FoV_003.txt"}));
+    ADD_FAILURE() << "no table found: refused";
+  } catch (const NoTableFound& e) {
+    EXPECT_NE(std::string(e.what()).find("4 of them under another extension (FoV_000.txt for FoV_000.csv, FoV_001.txt for "
+                                         "FoV_001.csv, FoV_002.txt for FoV_002.csv, ...): give --table with theirs"),
+              std::string::npos)
+        << e.what();
+  }
+  // One file seen under two cases of its extension (a case-insensitive share): not a second table.
+  o.widefield_pattern = "";
+  const CampaignInitPlan q = plan_campaign_init(o, in({"FoV_000.csv", "FoV_000.CSV", "FoV_001.csv", "FoV_002.csv", "FoV_003.csv"}));
+  for (const auto& w : q.warnings) EXPECT_EQ(w.find("second file"), std::string::npos) << w;
 }

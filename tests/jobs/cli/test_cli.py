@@ -1069,7 +1069,9 @@ class InitCampaign(unittest.TestCase):
         run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
             "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
         with open(os.path.join(data, "positions.csv")) as f:
-            measured = f.read().replace(",27.0,", ",27.4,")
+            nominal = f.read()
+        measured = nominal.replace(",27.0000,", ",27.4000,")
+        self.assertNotEqual(measured, nominal)
         os.remove(os.path.join(data, "positions.csv"))
         with open(os.path.join(data, "stage.csv"), "w") as f:
             f.write(measured)
@@ -1083,6 +1085,14 @@ class InitCampaign(unittest.TestCase):
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
         with open(os.path.join(out, "manifest.jsonl")) as f:
             self.assertEqual(sum('"done"' in l for l in f), 2, p.stderr)
+        with h5py.File(os.path.join(out, "fov", "0001.h5"), "r") as f:  # the measured position, not the nominal 27
+            self.assertAlmostEqual(float(f.attrs["x_um"]), 27.4, places=6)
+        # init-campaign --force over it says the measured positions give way to nominal ones.
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", "--force", check=0)
+        self.assertIn("positions stage.csv -> positions.csv", p.stderr)
+        with open(ini, "w") as f:
+            f.write(text.replace("positions = positions.csv", "positions = stage.csv"))
         # Gone: named as campaign.ini names it.
         os.remove(os.path.join(data, "stage.csv"))
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=3)
