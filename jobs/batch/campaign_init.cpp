@@ -142,6 +142,16 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
             shift > 0 ? "{row+1}, {col+1}, {id+1}" : "{row}, {col}, {id} (not +1)",
             shift > 0 ? "{row+1:02d}" : "{row:02d}"));
     }
+  // How many cells of another grid (other order, rows and cols swapped) the table pattern finds.
+  const auto tables_found_in = [&](const GridOptions& other) {
+    std::size_t found = 0;
+    for (const FovPlacement& p : make_grid(other)) {
+      TileInfo t;
+      t.id = p.id, t.row = p.row, t.col = p.col;
+      found += exists(expand_tile_pattern(o.table_pattern, t));
+    }
+    return found;
+  };
   // Names with both the id and the row or col, where the other acquisition order (snake vs raster)
   // gives ids that match more of them: the FoVs were acquired in that order (probe64: half the
   // FoVs left out, and a hint to add rows to positions.csv).
@@ -149,21 +159,13 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
       (o.table_pattern.find("{row") != std::string::npos || o.table_pattern.find("{col") != std::string::npos) && o.rows > 1) {
     GridOptions other = g;
     other.order = g.order == GridOrder::Snake ? GridOrder::Raster : GridOrder::Snake;
-    std::size_t found = 0;
-    for (const FovPlacement& p : make_grid(other)) {
-      TileInfo t;
-      t.id = p.id, t.row = p.row, t.col = p.col;
-      found += exists(expand_tile_pattern(o.table_pattern, t));
-    }
-    if (found > plan.fovs.size())
+    const auto name = [](GridOrder order) { return order == GridOrder::Snake ? "snake" : "raster"; };
+    if (const std::size_t found = tables_found_in(other); found > plan.fovs.size())
       plan.warnings.push_back(fmt::format("'{}' finds a table for {} of the {} grid cells in {} order, but {} in {} order (the "
                                           "ids follow the acquisition order): were the FoVs acquired in {} order? Then give "
                                           "--order {}",
-                                          o.table_pattern, plan.fovs.size(), grid.size(),
-                                          g.order == GridOrder::Snake ? "snake" : "raster", found,
-                                          other.order == GridOrder::Snake ? "snake" : "raster",
-                                          other.order == GridOrder::Snake ? "snake" : "raster",
-                                          other.order == GridOrder::Snake ? "snake" : "raster"));
+                                          o.table_pattern, plan.fovs.size(), grid.size(), name(g.order), found,
+                                          name(other.order), name(other.order), name(other.order)));
   }
   // Files for a row, col or id beyond the grid: --rows / --cols too small, or ids counted otherwise.
   bool beyond_grid = false;
@@ -182,13 +184,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   if (beyond_grid && !plan.missing_tables.empty() && o.rows != o.cols) {
     GridOptions turned = g;
     std::swap(turned.rows, turned.cols);
-    std::size_t found = 0;
-    for (const FovPlacement& p : make_grid(turned)) {
-      TileInfo t;
-      t.id = p.id, t.row = p.row, t.col = p.col;
-      found += exists(expand_tile_pattern(o.table_pattern, t));
-    }
-    if (found > plan.fovs.size())
+    if (const std::size_t found = tables_found_in(turned); found > plan.fovs.size())
       throw InputError("--rows/--cols", fmt::format("{} x {}: tables for {} of its {} cells and files beyond it, but {} x {} "
                                                     "finds {}: are --rows and --cols swapped? (If only this part of the "
                                                     "folder is meant, move the other tables away or name them out with --table)",
