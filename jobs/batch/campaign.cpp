@@ -389,7 +389,8 @@ std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<std
   if (extra.size() > 3) names += ", ...";
   return fmt::format("{}: {} table(s) match the campaign's tables ({}) but {} lists no FoV for them, so they are not "
                      "run: {} (a FoV added after the campaign was made? add its row to {}, or rerun `annamosaic "
-                     "init-campaign --force` with the grid's full --rows / --cols)",
+                     "init-campaign --force` with the grid's full --rows / --cols, or the other --order if the ids "
+                     "follow it)",
                      c.dir, extra.size(), c.table_pattern, c.positions, names, c.positions);
 }
 

@@ -19,7 +19,8 @@ namespace {
 // The same name with another common extension of its kind (table or image), when the folder has it
 // (FoV_002.tiff beside a pattern's FoV_002.tif; acquisition software is not always consistent): ""
 // otherwise.
-std::string under_another_extension(const std::string& path, const std::function<bool(const std::string&)>& exists) {
+std::string under_another_extension(const std::string& path, const std::function<bool(const std::string&)>& exists,
+                                    bool other_letters_too) {
   const std::size_t dot = path.find_last_of('.'), slash = path.find_last_of('/');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
   const std::string stem = path.substr(0, dot), ext = path.substr(dot);
@@ -29,12 +30,13 @@ std::string under_another_extension(const std::string& path, const std::function
   for (const auto* family : {&tables, &images})
     if (std::find(family->begin(), family->end(), ext) != family->end())
       for (const std::string& e : *family) {
-        // Not the pattern's own extension in other letters: one file on a case-insensitive share.
+        // The pattern's own extension in other letters only where its file is missing: beside it,
+        // on a case-insensitive share, it is that same file.
         const auto lower = [](std::string x) {
           for (char& ch : x) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
           return x;
         };
-        if (lower(e) != lower(ext) && exists(stem + e)) return stem + e;
+        if (e != ext && (other_letters_too || lower(e) != lower(ext)) && exists(stem + e)) return stem + e;
       }
   return "";
 }
@@ -80,8 +82,9 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
     TileInfo t;
     t.id = p.id, t.row = p.row, t.col = p.col, t.x_um = p.nominal_x_um, t.y_um = p.nominal_y_um;
     const std::string table = expand_tile_pattern(o.table_pattern, t);
-    const std::string other = under_another_extension(table, exists);
-    if (!exists(table)) {
+    const bool table_there = exists(table);
+    const std::string other = under_another_extension(table, exists, !table_there);
+    if (!table_there) {
       plan.missing_tables.push_back(table);
       if (!other.empty()) other_table.push_back({other, table});
       continue;
@@ -95,7 +98,7 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
       if (exists(wf)) f.widefield = wf, ++plan.widefields;
       else {
         missing_widefields.push_back(wf);
-        if (const std::string alt = under_another_extension(wf, exists); !alt.empty()) other_widefield.push_back({alt, wf});
+        if (const std::string alt = under_another_extension(wf, exists, true); !alt.empty()) other_widefield.push_back({alt, wf});
       }
     }
     plan.fovs.push_back(f);

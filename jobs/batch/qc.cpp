@@ -166,7 +166,10 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
       if (it->second.status == "failed") {
         const auto cross = [&](const ImageF& img, ImageF& dst) {
           if (img.empty()) return;
-          const float top = std::max(*std::max_element(img.begin(), img.end()), 1e-6f);
+          // An empty tile (--failed-tile empty) crossed at 1, the A-net's output range: at 1e-6 it
+          // looked like a cell without a FoV (probe65).
+          const float tile_max = *std::max_element(img.begin(), img.end());
+          const float top = tile_max > 0 ? tile_max : 1.0f;
           const double fx0 = (px - x0) / px_um, fy0 = (py - y0) / px_um, side = c.fov_um / px_um;
           const std::size_t n = static_cast<std::size_t>(std::ceil(side));
           for (std::size_t k = 0; k < n; ++k)

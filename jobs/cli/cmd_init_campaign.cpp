@@ -3,9 +3,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <vector>
@@ -22,6 +26,7 @@
 #include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
 #include "loc/loc_table.hpp"
+#include "tiles/tile_source.hpp"
 
 namespace annamosaic::cli {
 namespace {
@@ -359,7 +364,9 @@ int run_init_campaign(const po::variables_map& vm) {
       compare("xy-unit", before.xy_unit, o.xy_unit);
       compare("columns", before.columns, o.columns);
       // Measured positions named in campaign.ini (positions = stage.csv) give way to the nominal ones.
-      compare("positions", before.positions, "positions.csv");
+      if (before.positions != "positions.csv")
+        changed.push_back("positions " + before.positions +
+                          " -> positions.csv (the nominal grid's; the measured ones are no longer used)");
       compare("delimiter", before.delimiter, o.delimiter);
       compare("frame-base", before.frame_base >= 0 ? std::to_string(before.frame_base) : "",
               base_written >= 0 ? std::to_string(base_written) : "");
@@ -376,6 +383,34 @@ int run_init_campaign(const po::variables_map& vm) {
   // positions.
   try {
     std::error_code ec;
+    // Positions other than the nominal grid's (measured ones written into positions.csv by hand,
+    // as --help once advised) are kept, not overwritten (probe65).
+    // The earlier description's own nominal grid (a grid grown as FoVs arrive) is replaced as is.
+    const auto earlier_nominal = [&] {
+      try {
+        const CampaignInfo earlier = read_campaign(dir);
+        const double pitch_um = earlier.fov_um - earlier.overlap_um;
+        for (const TileInfo& t : read_positions_csv(positions))
+          if (std::abs(t.x_um - t.col * pitch_um) > 1e-3 || std::abs(t.y_um - t.row * pitch_um) > 1e-3) return false;
+        return true;
+      } catch (const std::exception&) {  // unreadable: kept, as positions nobody can vouch for
+        return false;
+      }
+    };
+    if (std::ifstream old(positions); old) {
+      const std::string before(std::istreambuf_iterator<char>(old), {});
+      if (before != plan.positions_csv && !earlier_nominal()) {
+        const std::time_t t = std::time(nullptr);
+        char stamp[32];
+        std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
+        const std::string kept = dir + "/positions.earlier-" + stamp + ".csv";
+        fs::rename(positions, kept, ec);  // a read-only folder: said where positions.csv cannot be written
+        if (!ec)
+            spdlog::warn("{} held other positions than the nominal grid's (measured ones?): kept as {}; to use them, set "
+                       "positions = {} in campaign.ini",
+                       positions, kept, fs::path(kept).filename().string());
+      }
+    }
     fs::remove(ini, ec);  // where it cannot go, writing positions.csv says why
     write_file_atomic(positions, plan.positions_csv);
   } catch (const IoError&) {
@@ -422,7 +457,8 @@ Command init_campaign_command() {
       "acquired them. Grid cells without a table are left out (holes in the mosaic), FoVs without a widefield are\n"
       "reconstructed from their localizations alone. Positions are nominal: col x (fov-um - overlap-um) and\n"
       "row x (fov-um - overlap-um) um; the stitch stage registers the overlaps. For measured stage positions,\n"
-      "write positions.csv yourself (README \"Your own data as a campaign\").\n"
+      "write them to a file of their own and name it in campaign.ini (positions = stage.csv; README \"Your own\n"
+      "data as a campaign\"): --force rewrites positions.csv (other positions there are kept under another name).\n"
       "Example: annamosaic init-campaign data/run1 --rows 33 --cols 33 --fov-um 55.3 --overlap-um 5 \\\n"
       "           --table 'tables/r{row+1:02d}_c{col+1:02d}.csv' --widefield 'wf/r{row+1:02d}_c{col+1:02d}.tif'\n"
       "(names counted from 1: {row+1}; the grid counts from 0)";

@@ -74,11 +74,13 @@ std::string calibration_warning(const SignalCalibration& c, double min_ncc) {
 }
 
 std::string calibration_text(const SignalCalibration& c, const TileSource& source, double accept_quantile) {
-  return fmt::format("signal {}/{}: NCC threshold {:.3f} ({} of {} random non-adjacent pairs had a match{})",
-                     source.channel_name(c.channel), c.scale, c.threshold, c.random_valid, c.random_pairs,
-                     c.random_valid == 0 ? std::string(": from the NCC floor and the pairs' median")
-                                         : fmt::format("; their {:.0f}% quantile {:.3f}", 100 * accept_quantile,
-                                                       c.random_ncc_quantile));
+  const std::string how =
+      c.random_pairs == 0 ? "no random non-adjacent pair to calibrate on (a small grid): from the NCC floor and the pairs' median"
+      : c.random_valid == 0
+          ? fmt::format("none of {} random non-adjacent pairs had a match: from the NCC floor and the pairs' median", c.random_pairs)
+          : fmt::format("{} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f}", c.random_valid,
+                        c.random_pairs, 100 * accept_quantile, c.random_ncc_quantile);
+  return fmt::format("signal {}/{}: NCC threshold {:.3f} ({})", source.channel_name(c.channel), c.scale, c.threshold, how);
 }
 
 std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm, bool at_limit,

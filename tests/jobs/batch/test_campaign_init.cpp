@@ -177,6 +177,11 @@ TEST(CampaignInit, FilesUnderAnotherExtensionAreNamed) {
               std::string::npos)
         << e.what();
   }
+  // A FoV's table only under its extension in other letters (FoV_003.CSV for .csv): named.
+  const CampaignInitPlan r = plan_campaign_init(o, in({"FoV_000.csv", "FoV_001.csv", "FoV_002.csv", "FoV_003.CSV"}));
+  std::string said;
+  for (const auto& w : r.warnings) said += w + "\n";
+  EXPECT_NE(said.find("(FoV_003.CSV for FoV_003.csv)"), std::string::npos) << said;
   // One file seen under two cases of its extension (a case-insensitive share): not a second table.
   o.widefield_pattern = "";
   const CampaignInitPlan q = plan_campaign_init(o, in({"FoV_000.csv", "FoV_000.CSV", "FoV_001.csv", "FoV_002.csv", "FoV_003.csv"}));

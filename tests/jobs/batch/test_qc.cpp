@@ -178,6 +178,16 @@ TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
   EXPECT_LT(ov.reconstruction(140, 30), 2.0f);  // between the arms: the tile itself
   // FoV 0 (done): its diagonals keep their own values.
   for (std::size_t k = 0; k < 90; ++k) EXPECT_LT(ov.reconstruction(k, k), 1.0f) << k;
+  // An empty tile (--failed-tile empty) is crossed out too, at 1 (at 1e-6 it looked like no FoV).
+  {
+    FovResult empty;
+    empty.id = 1, empty.col = 1, empty.x_um = 9.0, empty.pixel_nm = 100;
+    empty.reconstruction = ImageF(100, 100);
+    write_fov_result(out + "/fov/0001.h5", empty);
+    const QcOverview blank = build_qc_overview(out, c, fovs, recs, nullptr, 100.0);
+    for (std::size_t k = 10; k < 90; ++k) EXPECT_FLOAT_EQ(blank.reconstruction(90 + k, k), 1.0f) << k;
+    EXPECT_FLOAT_EQ(blank.reconstruction(140, 30), 0.0f);
+  }
   // qc.json says what the failed FoV's tile shows.
   write_qc_report(out, c, fovs, recs, nullptr, 100.0, &ov);
   const nlohmann::json qc = read_json(out + "/qc/qc.json");

@@ -1088,9 +1088,23 @@ class InitCampaign(unittest.TestCase):
         with h5py.File(os.path.join(out, "fov", "0001.h5"), "r") as f:  # the measured position, not the nominal 27
             self.assertAlmostEqual(float(f.attrs["x_um"]), 27.4, places=6)
         # init-campaign --force over it says the measured positions give way to nominal ones.
-        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
-                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", "--force", check=0)
-        self.assertIn("positions stage.csv -> positions.csv", p.stderr)
+        init = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", "--force"]
+        p = run(*init, check=0)
+        self.assertIn("positions stage.csv -> positions.csv (the nominal grid's; the measured ones are no longer used)",
+                      p.stderr)
+        # Measured positions written into positions.csv itself are kept, not overwritten (probe65); the
+        # nominal grid written again is replaced as it is.
+        with open(os.path.join(data, "positions.csv"), "w") as f:
+            f.write(measured)
+        p = run(*init, check=0)
+        kept = [n for n in os.listdir(data) if n.startswith("positions.earlier-")]
+        self.assertEqual(len(kept), 1, os.listdir(data))
+        with open(os.path.join(data, kept[0])) as f:
+            self.assertEqual(f.read(), measured)
+        self.assertIn("held other positions than the nominal grid's (measured ones?): kept as", p.stderr)
+        run(*init, check=0)
+        self.assertEqual(len([n for n in os.listdir(data) if n.startswith("positions.earlier-")]), 1)
         with open(ini, "w") as f:
             f.write(text.replace("positions = positions.csv", "positions = stage.csv"))
         # Gone: named as campaign.ini names it.
