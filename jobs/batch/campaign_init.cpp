@@ -27,17 +27,16 @@ std::string under_another_extension(const std::string& path, const std::function
   // Within one family: a table's name with an image's extension is its widefield, not a table.
   const std::vector<std::string> tables = {".csv", ".txt", ".tsv", ".dat", ".CSV", ".TXT"},
                                   images = {".tif", ".tiff", ".TIF", ".TIFF"};
+  const auto lower = [](std::string x) {
+    for (char& ch : x) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return x;
+  };
   for (const auto* family : {&tables, &images})
     if (std::find(family->begin(), family->end(), ext) != family->end())
-      for (const std::string& e : *family) {
+      for (const std::string& e : *family)
         // The pattern's own extension in other letters only where its file is missing: beside it,
         // on a case-insensitive share, it is that same file.
-        const auto lower = [](std::string x) {
-          for (char& ch : x) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-          return x;
-        };
         if (e != ext && (other_letters_too || lower(e) != lower(ext)) && exists(stem + e)) return stem + e;
-      }
   return "";
 }
 

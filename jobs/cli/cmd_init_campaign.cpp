@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -400,10 +399,9 @@ int run_init_campaign(const po::variables_map& vm) {
     if (std::ifstream old(positions); old) {
       const std::string before(std::istreambuf_iterator<char>(old), {});
       if (before != plan.positions_csv && !earlier_nominal()) {
-        const std::time_t t = std::time(nullptr);
-        char stamp[32];
-        std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
-        const std::string kept = dir + "/positions.earlier-" + stamp + ".csv";
+        const std::string kept =
+            dir + "/positions." +
+            earlier_file_suffix([&](const std::string& x) { return fs::exists(dir + "/positions." + x + ".csv"); }) + ".csv";
         fs::rename(positions, kept, ec);  // a read-only folder: said where positions.csv cannot be written
         if (!ec)
             spdlog::warn("{} held other positions than the nominal grid's (measured ones?): kept as {}; to use them, set "

@@ -226,15 +226,10 @@ std::string changed_tables(const std::string& was, const std::string& now) {
 void keep_an_earlier_trainings_files(const std::string& dir) {
   namespace fs = std::filesystem;
   if (!fs::exists(fs::path(dir) / "best.h5")) return;
-  const std::time_t t = std::time(nullptr);
-  char now[32];
-  std::strftime(now, sizeof now, "%Y%m%d-%H%M%S", std::gmtime(&t));
   // One suffix for both, so that the pair stays recognisable as one training's.
-  std::string stamp = now;
-  for (int n = 2; fs::exists(fs::path(dir) / ("best.earlier-" + stamp + ".h5")) ||
-                  fs::exists(fs::path(dir) / ("losses.earlier-" + stamp + ".csv"));
-       ++n)
-    stamp = fmt::format("{}-{}", now, n);
+  const std::string suffix = earlier_file_suffix([&](const std::string& x) {
+    return fs::exists(fs::path(dir) / ("best." + x + ".h5")) || fs::exists(fs::path(dir) / ("losses." + x + ".csv"));
+  });
   for (const auto& [stem, ext] : {std::pair<const char*, const char*>{"best", ".h5"}, {"losses", ".csv"}}) {
     const fs::path from = fs::path(dir) / (std::string(stem) + ext);
     if (!fs::exists(from)) continue;
@@ -246,7 +241,7 @@ void keep_an_earlier_trainings_files(const std::string& dir) {
           what = fmt::format(" (validation MS-SSIM {:.4f} at step {})", score->second, static_cast<std::int64_t>(at->second));
       } catch (const std::exception&) {  // not a model: kept all the same
       }
-    const fs::path to = fs::path(dir) / fmt::format("{}.earlier-{}{}", stem, stamp, ext);
+    const fs::path to = fs::path(dir) / fmt::format("{}.{}{}", stem, suffix, ext);
     fs::rename(from, to);
     spdlog::warn("{}{} is an earlier training's (no checkpoint.h5 beside it to resume): kept as {}; this training starts "
                  "afresh",

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -80,6 +81,15 @@ std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::s
     if (fs::remove(it->path(), rm_ec)) ++files, bytes += size_ec ? 0 : size;
   }
   return {files, bytes};
+}
+
+std::string earlier_file_suffix(const std::function<bool(const std::string&)>& taken) {
+  const std::time_t t = std::time(nullptr);
+  char now[32];
+  std::strftime(now, sizeof now, "%Y%m%d-%H%M%S", std::gmtime(&t));
+  std::string suffix = std::string("earlier-") + now;
+  for (int n = 2; taken(suffix); ++n) suffix = "earlier-" + std::string(now) + "-" + std::to_string(n);
+  return suffix;
 }
 
 }  // namespace annamosaic

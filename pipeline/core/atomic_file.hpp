@@ -4,6 +4,7 @@
 // never sees a half-written file under the final name.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -33,6 +34,9 @@ std::string low_space_note(const std::string& path);
 
 // Writes bytes atomically (helper for small text outputs such as config.ini).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// The suffix under which an earlier file is kept rather than replaced: "earlier-YYYYMMDD-HHMMSS"
+// (UTC), then "-2", "-3", ... while `taken(suffix)` says a file of that suffix exists already.
+std::string earlier_file_suffix(const std::function<bool(const std::string&)>& taken);
 
 // Removes the "<name>.tmp.<pid>" files of writers killed before commit() in `dir` (not its
 // subfolders). only_dead_writers: keep those whose process still runs (when no lock says the

@@ -65,3 +65,14 @@ TEST(AtomicFile, AbandonedTemporariesAreRemoved) {
   EXPECT_TRUE(fs::exists(d / "c.h5.tmp.x1"));
   EXPECT_TRUE(fs::exists(d / "d.h5"));
 }
+
+// An earlier file is kept under "earlier-YYYYMMDD-HHMMSS", numbered on when that name is taken
+// (two keeps within one second must not replace each other).
+TEST(AtomicFile, EarlierFileSuffixSkipsTakenNames) {
+  const std::string first = earlier_file_suffix([](const std::string&) { return false; });
+  ASSERT_EQ(first.size(), std::string("earlier-20261206-201500").size()) << first;
+  EXPECT_EQ(first.rfind("earlier-20", 0), 0u) << first;
+  int asked = 0;
+  const std::string third = earlier_file_suffix([&](const std::string&) { return ++asked <= 2; });
+  EXPECT_EQ(third.substr(third.size() - 2), "-3") << third;
+}
