@@ -130,8 +130,10 @@ int run_init_campaign(const po::variables_map& vm) {
   std::set<std::string> broken_links;  // a link to a share that is not mounted reads as "no file" otherwise
   std::set<std::string> not_files;     // there, but a folder or a named pipe
   CampaignInitPlan plan;
+  FolderListing listing;  // most names tried are not there: no look-up each on a network share
   try {
     plan = plan_campaign_init(o, [&](const std::string& rel) {
+      if (!listing.has(dir + "/" + rel)) return false;
       std::error_code ec;
       if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
       if (dangling_link_target(dir + "/" + rel)) broken_links.insert(rel);

@@ -3,8 +3,10 @@
 // some writer appears (a run would hang, deaf to SIGTERM), and a dangling link reads as "no such
 // file" without saying where it points.
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 namespace annamosaic {
 
@@ -22,5 +24,24 @@ inline std::optional<std::string> dangling_link_target(const std::string& path) 
   const auto target = std::filesystem::read_symlink(path, ec);
   return ec ? std::string("a path that cannot be read") : target.string();
 }
+
+// Whether names exist, answered from one listing per folder: asking the file system name by name
+// costs a lookup per name even for the many that are not there (init-campaign tries up to six
+// names per FoV: on a network share, 10,000 FoVs took tens of thousands of round trips). Only a
+// name the listing holds, or holds in other letters (a case-insensitive share), is looked at.
+// Folders are listed once, when first asked about; a folder that cannot be listed is asked name
+// by name.
+class FolderListing {
+ public:
+  // Whether `path` names something (a file, folder, pipe or a link, even to nothing).
+  bool has(const std::string& path);
+
+ private:
+  struct Listing {
+    bool listed = false;
+    std::unordered_set<std::string> names, lower_names;
+  };
+  std::map<std::string, Listing> folders_;
+};
 
 }  // namespace annamosaic

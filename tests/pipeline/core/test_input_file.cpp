@@ -40,3 +40,27 @@ TEST(InputFile, PipesFoldersAndLinksToNothingAreNamedFilesPass) {
   EXPECT_EQ(error_of(d + "/dangling.csv"), d + "/dangling.csv: is a link to " + d +
                                                "/gone/locs.csv, which does not exist (a share not mounted, or a file moved?)");
 }
+
+// init-campaign asks about thousands of names, most of them not there: a folder is listed once and
+// the names looked up in the listing.
+TEST(FolderListing, SaysWhatAFolderHoldsFromOneListing) {
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/folder_listing";
+  fs::remove_all(d);
+  fs::create_directories(d + "/row_1");
+  std::ofstream(d + "/FoV_001.csv") << "frame,x,y\n";
+  std::ofstream(d + "/row_1/FoV_002.TIF") << "";
+  fs::create_symlink(d + "/gone.csv", d + "/dangling.csv");
+  FolderListing listing;
+  EXPECT_TRUE(listing.has(d + "/FoV_001.csv"));
+  EXPECT_FALSE(listing.has(d + "/FoV_002.csv"));
+  EXPECT_TRUE(listing.has(d + "/row_1"));                 // a folder is a name there too
+  EXPECT_TRUE(listing.has(d + "/row_1/FoV_002.TIF"));     // a subfolder is listed on its own
+  EXPECT_FALSE(listing.has(d + "/row_2/FoV_002.TIF"));    // a folder that is not there holds nothing
+  EXPECT_TRUE(listing.has(d + "/dangling.csv"));          // a link to nothing: there, for the caller to say
+  // Another spelling of a name there is looked at: here (case-sensitive) it is another file.
+  EXPECT_FALSE(listing.has(d + "/FoV_001.CSV"));
+  // Listed once: a file written after the first question about its folder is not seen.
+  std::ofstream(d + "/FoV_003.csv") << "frame,x,y\n";
+  EXPECT_FALSE(listing.has(d + "/FoV_003.csv"));
+  EXPECT_TRUE(FolderListing().has(d + "/FoV_003.csv"));
+}
