@@ -177,6 +177,9 @@ struct SignalCalibration {
   std::size_t pairs_tried = 0;     // neighbour pairs registered with this signal
   std::size_t random_pairs = 0, random_valid = 0;
   double random_ncc_quantile = 0;  // accept_quantile of the valid random pairs' NCC (0 if none)
+  // With 20 or more, never above the second largest: set when that lowered it (one chance match
+  // among fewer than ~100 is not a quantile).
+  bool quantile_at_second_largest = false;
   double median_ncc = 0;           // of the pairs passing max(min_ncc, random_ncc_quantile)
   double threshold = 0;            // max(min_ncc, random_ncc_quantile, min_ncc_fraction_of_median x median_ncc)
   std::vector<double> random_ncc;  // all valid random pairs, sorted

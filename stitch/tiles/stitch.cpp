@@ -78,6 +78,10 @@ std::string calibration_text(const SignalCalibration& c, const TileSource& sourc
       c.random_pairs == 0 ? "no random non-adjacent pair to calibrate on (a small grid): from the NCC floor and the pairs' median"
       : c.random_valid == 0
           ? fmt::format("none of {} random non-adjacent pairs had a match: from the NCC floor and the pairs' median", c.random_pairs)
+          : c.quantile_at_second_largest
+          ? fmt::format("{} of {} random non-adjacent pairs had a match; their {:.0f}% quantile taken as the second highest, "
+                        "{:.3f} (the highest, {:.3f}, one chance match, does not set it alone)", c.random_valid, c.random_pairs,
+                        100 * accept_quantile, c.random_ncc_quantile, c.random_ncc.back())
           : fmt::format("{} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f}", c.random_valid,
                         c.random_pairs, 100 * accept_quantile, c.random_ncc_quantile);
   return fmt::format("signal {}/{}: NCC threshold {:.3f} ({})", source.channel_name(c.channel), c.scale, c.threshold, how);
@@ -227,6 +231,7 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
                    {"random_pairs", c.random_pairs},
                    {"random_valid", c.random_valid},
                    {"random_ncc_quantile", r3(c.random_ncc_quantile)},
+                   {"random_ncc_highest", r3(c.random_ncc.empty() ? 0.0 : c.random_ncc.back())},
                    {"median_ncc", r3(c.median_ncc)},
                    {"ncc_threshold", r3(c.threshold)}});
   std::size_t valid = 0, accepted = 0;
@@ -284,7 +289,8 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
        "random_pairs registrations of a tile with one more than a cell away (diagonal neighbours overlap at their "
        "corners), each in the strip geometry of one of its neighbour pairs, each combination once (random_valid found "
        "a match): what no overlap looks like; ncc_threshold = max(min_ncc, random_ncc_quantile (their accept_quantile "
-       "quantile), min_ncc_fraction_of_median x median_ncc), the NCC an edge must reach"},
+       "quantile; with 20 or more matches never above the second highest: one chance match among fewer than ~100 is "
+       "no quantile; random_ncc_highest the highest), min_ncc_fraction_of_median x median_ncc), the NCC an edge must reach"},
       {"tiles",
        "per tile (its id, grid row and col, width_px x height_px): nominal_x_px, nominal_y_px (from the stage) and x_px, y_px (solved) of its top-left corner, x_um, "
        "y_um the same in um; mosaic_x_px, mosaic_y_px: that corner's pixel in the fused mosaic; component; links (used edges); placed_by: registration, or stage when no edge of it is "

@@ -964,5 +964,41 @@ class Run(unittest.TestCase):
             self.assertEqual(f.attrs["status"].decode() if isinstance(f.attrs["status"], bytes) else f.attrs["status"], "degraded")
 
 
+
+class AcquiredSoFar(unittest.TestCase):
+    def test_a_campaign_half_acquired_registers_its_overlaps(self):
+        # Two rows of a 5 x 5 campaign, the rest not acquired yet (a user's probe): 41 random
+        # non-adjacent pairs matched, one by chance at 0.92 (the next 0.51), and as their "99%
+        # quantile" it set the threshold above every true overlap (0.87-0.91): 1 of 13 registered.
+        d = os.path.join(TMP, "half_acquired")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        sim = os.path.join(d, "sim")
+        subprocess.run([BIN, "simulate", "--rows", "5", "--cols", "5", "--fov-um", "15", "--overlap-um", "1.5",
+                        "--threads", "2", "-o", sim], env=ENV, capture_output=True, text=True, timeout=600, check=True)
+        with open(os.path.join(sim, "positions.csv")) as fh:
+            lines = fh.readlines()
+        with open(os.path.join(sim, "positions.csv"), "w") as fh:
+            fh.writelines(lines[:11])  # the header and rows 0 and 1 of the grid
+        p = subprocess.run([BIN, "run", "--campaign", sim, "-o", os.path.join(d, "out"), "--threads", "2"], env=ENV,
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        with open(os.path.join(d, "out", "layout.json")) as fh:
+            layout = json.load(fh)
+        cal = layout["calibration"][0]
+        self.assertGreater(cal["random_ncc_highest"], 0.9)          # the chance match is still there
+        self.assertLess(cal["random_ncc_quantile"], 0.6)            # but does not set the threshold
+        self.assertIn("taken as the second highest", p.stderr)
+        self.assertGreaterEqual(layout["summary"]["used"], 10)      # of 13 overlaps (1 before)
+        # The tiles placed by registration lie where the simulation put them, relative to each other.
+        with open(os.path.join(sim, "ground_truth", "positions.csv")) as fh:
+            truth = {int(r["id"]): (float(r["x_um"]), float(r["y_um"])) for r in csv.DictReader(fh)}
+        reg = [t for t in layout["tiles"] if t["placed_by"] == "registration"]
+        self.assertGreaterEqual(len(reg), 9)
+        for axis, key in ((0, "x_um"), (1, "y_um")):
+            off = [t[key] - truth[t["id"]][axis] for t in reg]
+            mean = sum(off) / len(off)
+            self.assertLess(max(abs(o - mean) for o in off), 0.02, key)  # 1 px of 20 nm
+
 if __name__ == "__main__":
     unittest.main()
