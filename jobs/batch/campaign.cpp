@@ -24,6 +24,7 @@
 #include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
 #include "sim/grid.hpp"
+#include "tiles/grid_fit.hpp"
 #include "tiles/pairwise.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -268,6 +269,8 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
                                        "fov-um - overlap-um = {:.4g} um: positions in another unit (nm, or camera or "
                                        "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
                                        m, m / pitch_um, pitch_um));
+  if (const auto misfits = grid_misfits(tiles); !misfits.empty())
+    throw InputError(path, grid_misfit_text(tiles, misfits));
   if (!warnings) return;
   // The overlap the positions give, against campaign.ini's: overlap-um sets the blending ramp
   // (0 made a flat 50/50 average with a step at each edge), and none at all leaves gaps. Said once

@@ -39,6 +39,7 @@
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
+#include "tiles/grid_fit.hpp"
 #include "core/process.hpp"
 #include "core/temp_file.hpp"
 #include "imageio/tiff_io.hpp"
@@ -426,6 +427,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   const std::vector<FovEntry> fovs = plan_fovs(campaign, rank == 0 ? &plan_warnings : nullptr);  // rank 0 says them
   if (rank == 0)
     for (const auto& w : plan_warnings) spdlog::warn("{}", w);
+  if (rank == 0) {
+    // Cells the positions leave out (an L-shaped area, or FoVs not listed yet): holes, said once.
+    std::vector<TileInfo> cells;
+    for (const FovEntry& f : fovs) cells.push_back({f.id, f.row, f.col, f.x_um, f.y_um, 0, 0, {}});
+    std::size_t empty = 0;
+    const std::string which = empty_cells_text(cells, campaign.rows, campaign.cols, 8, &empty);
+    if (empty > 0)
+      spdlog::info("{}: {} FoV(s) of the {} x {} grid; no FoV for {} cell(s) ({}), left empty in the mosaic",
+                   campaign.in_campaign(campaign.positions), fovs.size(), campaign.rows, campaign.cols, empty, which);
+  }
   if (rank == 0 && !vm["no-widefield"].as<bool>()) {
     // Their headers only (one open and a few small reads per file): said before any FoV.
     std::vector<WidefieldSize> sizes;

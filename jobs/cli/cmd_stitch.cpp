@@ -25,6 +25,7 @@
 #include "pyramid/ims_writer.hpp"
 #include "tiles/bigtiff_sink.hpp"
 #include "tiles/fusion.hpp"
+#include "tiles/grid_fit.hpp"
 #include "tiles/preview_sink.hpp"
 #include "tiles/stitch.hpp"
 
@@ -210,6 +211,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                                                 m, tile_um, tile_px, src.pixel_nm(),
                                                 m > 3 * tile_um ? ": no two could overlap, and the mosaic would be mostly empty" : ""));
     }
+    std::vector<TileInfo> infos;
+    for (std::size_t i = 0; i < src.size(); ++i) infos.push_back(src.info(i));
+    if (const auto misfits = grid_misfits(infos); !misfits.empty()) throw InputError(positions, grid_misfit_text(infos, misfits));
     for (const auto& [steps, axis, along] : {std::tuple{&step_x, "x_um", "col"}, std::tuple{&step_y, "y_um", "row"}})
       if (!steps->empty() && median(*steps) < 0)
         spdlog::warn("{}: {} decreases as {} increases (median step {:.4g} um); the tiles are placed where the positions "

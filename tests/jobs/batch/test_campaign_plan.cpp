@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -229,6 +230,26 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
             std::string::npos)
       << warnings[0];
   refused("id\trow\tcol\tx_um\ty_um\n0\t0\t0\t0\t0\n", "comma-separated");
+}
+
+TEST(CampaignPlan, APositionItsRowAndColDoNotExplainIsRefused) {
+  // A 3 x 3 campaign whose FoV 4 got FoV 5's line (a user's probe: placed over FoV 5, exit 0).
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/misfit_campaign";
+  fs::create_directories(d);
+  write(d + "/campaign.ini", "[campaign]\nrows = 3\ncols = 3\nfov-um = 10\noverlap-um = 1\ntable = locs_{id}.csv\n");
+  std::string positions = "id,row,col,x_um,y_um\n";
+  for (int id = 0; id < 9; ++id)
+    positions += fmt::format("{},{},{},{},{}\n", id, id / 3, id % 3, id == 4 ? 18 : 9 * (id % 3), 9 * (id / 3));
+  write(d + "/positions.csv", positions);
+  try {
+    plan_fovs(read_campaign(d));
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(d + "/positions.csv: FoV 4 (row 1, col 1) is at x 18, y 9 um, 9 um (1 step) from "
+                                         "x 9, y 9 um where the other FoVs' steps put its row and col, the position of FoV 5"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CampaignPlan, AWidefieldThatDoesNotCoverTheFieldIsSaid) {

@@ -1,0 +1,95 @@
+#include "tiles/grid_fit.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/numeric.hpp"
+
+namespace annamosaic {
+
+std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles) {
+  std::vector<GridMisfit> out;
+  if (tiles.size() < 4) return out;
+  std::map<std::pair<int, int>, std::size_t> at;
+  for (std::size_t i = 0; i < tiles.size(); ++i) at[{tiles[i].row, tiles[i].col}] = i;
+  // Steps between tiles up to 3 cells apart in a row (or a column), per cell: holes leave steps.
+  std::vector<double> row_x, row_y, col_x, col_y;
+  for (const auto& [cell, i] : at)
+    for (int k = 1; k <= 3; ++k) {
+      if (const auto r = at.find({cell.first, cell.second + k}); r != at.end())
+        row_x.push_back((tiles[r->second].x_um - tiles[i].x_um) / k), row_y.push_back((tiles[r->second].y_um - tiles[i].y_um) / k);
+      if (const auto d = at.find({cell.first + k, cell.second}); d != at.end())
+        col_x.push_back((tiles[d->second].x_um - tiles[i].x_um) / k), col_y.push_back((tiles[d->second].y_um - tiles[i].y_um) / k);
+    }
+  // Each axis's steps by at least 3 (a 2 x 2 grid's two per axis cannot outvote a wrong one).
+  if ((row_x.empty() && col_x.empty()) || (!row_x.empty() && row_x.size() < 3) || (!col_x.empty() && col_x.size() < 3))
+    return out;
+  const double rx = median(row_x), ry = median(row_y), cx = median(col_x), cy = median(col_y);
+  double step = 0;
+  for (const double s : {row_x.empty() ? 0.0 : std::hypot(rx, ry), col_x.empty() ? 0.0 : std::hypot(cx, cy)})
+    if (s > 0) step = step > 0 ? std::min(step, s) : s;
+  if (!(step > 0)) return out;
+  std::vector<double> ox, oy;
+  for (const TileInfo& t : tiles) ox.push_back(t.x_um - t.col * rx - t.row * cx), oy.push_back(t.y_um - t.col * ry - t.row * cy);
+  const double x0 = median(ox), y0 = median(oy);
+  for (std::size_t i = 0; i < tiles.size(); ++i) {
+    const TileInfo& t = tiles[i];
+    GridMisfit m;
+    m.index = i;
+    m.expected_x_um = x0 + t.col * rx + t.row * cx, m.expected_y_um = y0 + t.col * ry + t.row * cy;
+    m.off_um = std::hypot(t.x_um - m.expected_x_um, t.y_um - m.expected_y_um), m.off_steps = m.off_um / step;
+    if (!(m.off_steps > 0.5)) continue;
+    for (std::size_t j = 0; j < tiles.size(); ++j)
+      if (j != i && std::hypot(tiles[j].x_um - t.x_um, tiles[j].y_um - t.y_um) < 0.05 * step) {
+        m.same_place_as = j;
+        break;
+      }
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
+  std::string out;
+  for (std::size_t k = 0; k < misfits.size() && k < 3; ++k) {
+    const GridMisfit& m = misfits[k];
+    const TileInfo& t = tiles[m.index];
+    const std::string steps = fmt::format("{:.2g}", m.off_steps);
+    out += fmt::format("{}FoV {} (row {}, col {}) is at x {:.4g}, y {:.4g} um, {:.3g} um ({} step{}) from x {:.4g}, y {:.4g} "
+                       "um where the other FoVs' steps put its row and col{}",
+                       k ? "; " : "", t.id, t.row, t.col, t.x_um, t.y_um, m.off_um, steps, steps == "1" ? "" : "s", m.expected_x_um,
+                       m.expected_y_um,
+                       m.same_place_as ? fmt::format(", the position of FoV {}", tiles[*m.same_place_as].id) : std::string());
+  }
+  if (misfits.size() > 3) out += fmt::format("; and {} more", misfits.size() - 3);
+  return out + ". A line copied from another FoV, a typo, or the wrong row or col? (A stage misses its positions by a "
+               "few um, not half a step.) Correct the positions: placed as given, the tile would cover a neighbour's "
+               "place or lie apart, and the registration would not look where it is";
+}
+
+std::string empty_cells_text(const std::vector<TileInfo>& tiles, int rows, int cols, std::size_t most, std::size_t* count) {
+  *count = 0;
+  if (tiles.empty()) return "";
+  int r0 = INT_MAX, c0 = INT_MAX, r1 = INT_MIN, c1 = INT_MIN;
+  std::set<std::pair<int, int>> cells;
+  for (const TileInfo& t : tiles)
+    r0 = std::min(r0, t.row), c0 = std::min(c0, t.col), r1 = std::max(r1, t.row), c1 = std::max(c1, t.col),
+    cells.insert({t.row, t.col});
+  if (rows > 0 && cols > 0) r0 = 0, c0 = 0, r1 = rows - 1, c1 = cols - 1;
+  std::string out;
+  for (int r = r0; r <= r1; ++r)
+    for (int c = c0; c <= c1; ++c)
+      if (!cells.count({r, c})) {
+        if (*count < most) out += fmt::format("{}row {} col {}", *count ? ", " : "", r, c);
+        ++*count;
+      }
+  if (*count > most) out += ", ...";
+  return out;
+}
+
+}  // namespace annamosaic

@@ -1,0 +1,32 @@
+#pragma once
+// Whether each tile's position fits its grid cell: a FoV given another's position (a copied line
+// of positions.csv) or a typo of hundreds of um was placed as given, over a neighbour or far off,
+// with exit 0 (a user's probe). Pure: positions in, misfits out.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tiles/tile_source.hpp"
+
+namespace annamosaic {
+
+struct GridMisfit {
+  std::size_t index = 0;                          // into the tiles given
+  double expected_x_um = 0, expected_y_um = 0;    // where the others' steps put its cell
+  double off_um = 0, off_steps = 0;               // how far from there (in um, in the shorter step)
+  std::optional<std::size_t> same_place_as;       // a tile at (nearly) the same position
+};
+
+// Steps along a row and down a column, and the grid's origin, from the medians over the tiles;
+// a tile more than half the shorter step from where they put its cell is a misfit. Judged with
+// at least 4 tiles and 3 steps along each axis that has any (fewer cannot outvote a wrong one).
+std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles);
+
+// "FoV 6 (row 1, col 1) is at x 18, y 9 um, ..." for up to 3 misfits, with the likely causes.
+std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits);
+
+// Cells that hold no tile ("row 0 col 2, row 3 col 1"), up to `most`; `count` gets how many there
+// are. Of rows x cols from 0 (a campaign's grid), or with rows or cols 0 of the tiles' bounding grid.
+std::string empty_cells_text(const std::vector<TileInfo>& tiles, int rows, int cols, std::size_t most, std::size_t* count);
+
+}  // namespace annamosaic

@@ -1,0 +1,66 @@
+// Positions that their rows and cols do not explain: found before anything is placed.
+#include "tiles/grid_fit.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+using namespace annamosaic;
+
+namespace {
+// A rows x cols grid of 9 um steps, a little stage error, ids in raster order.
+std::vector<TileInfo> grid(int rows, int cols) {
+  std::vector<TileInfo> t;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      t.push_back({r * cols + c, r, c, 9.0 * c + 0.3 * ((r + c) % 3 - 1), 9.0 * r - 0.2 * (c % 2), 100, 100, {}});
+  return t;
+}
+}  // namespace
+
+TEST(GridFit, AStageGridFitsAndACopiedOrMistypedPositionIsNamed) {
+  EXPECT_TRUE(grid_misfits(grid(4, 4)).empty());  // a stage error of 0.3 um is no misfit
+  EXPECT_TRUE(grid_misfits(grid(1, 6)).empty());
+  // FoV 6 (row 1, col 2) given FoV 7's position, as a line copied in positions.csv.
+  auto copied = grid(4, 4);
+  copied[6].x_um = copied[7].x_um, copied[6].y_um = copied[7].y_um;
+  auto m = grid_misfits(copied);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].index, 6u);
+  EXPECT_NEAR(m[0].expected_x_um, 18.0, 0.4);
+  EXPECT_NEAR(m[0].off_steps, 1.0, 0.1);
+  ASSERT_TRUE(m[0].same_place_as.has_value());
+  EXPECT_EQ(*m[0].same_place_as, 7u);
+  const std::string text = grid_misfit_text(copied, m);
+  EXPECT_NE(text.find("FoV 6 (row 1, col 2) is at x 27, y 8.8 um, 8.85 um (0.98 steps) from x 18.15"), std::string::npos) << text;
+  EXPECT_NE(text.find("the position of FoV 7"), std::string::npos) << text;
+  // A typo of 500 um in a 1 x 6 row.
+  auto typo = grid(1, 6);
+  typo[5].x_um = 500;
+  m = grid_misfits(typo);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].index, 5u);
+  EXPECT_FALSE(m[0].same_place_as.has_value());
+  // Holes leave the others' steps: the misfit in a grid missing half its cells is still found.
+  auto holey = grid(4, 4);
+  for (int id : {1, 3, 4, 9, 14}) holey.erase(std::find_if(holey.begin(), holey.end(), [&](const TileInfo& t) { return t.id == id; }));
+  EXPECT_TRUE(grid_misfits(holey).empty());
+  holey[3].y_um += 6;  // two thirds of a step
+  EXPECT_EQ(grid_misfits(holey).size(), 1u);
+  // Too few tiles to outvote one: nothing judged.
+  auto three = grid(1, 3);
+  three[2].x_um = 100;
+  EXPECT_TRUE(grid_misfits(three).empty());
+}
+
+TEST(GridFit, EmptyCellsOfTheCampaignOrOfTheTilesBoundingGrid) {
+  auto t = grid(3, 3);
+  t.erase(t.begin() + 4);  // row 1 col 1
+  std::size_t n = 0;
+  EXPECT_EQ(empty_cells_text(t, 0, 0, 8, &n), "row 1 col 1");
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(empty_cells_text(t, 3, 4, 2, &n), "row 0 col 3, row 1 col 1, ...");  // the campaign's 3 x 4
+  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(empty_cells_text(grid(2, 2), 2, 2, 8, &n), "");
+  EXPECT_EQ(n, 0u);
+}
