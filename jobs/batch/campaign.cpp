@@ -468,7 +468,8 @@ std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize
     std::string some;
     for (std::size_t i = 0; i < odd.size() && i < 10; ++i) some += (i ? ", " : "") + odd[i];
     out.push_back(fmt::format("{} of {} widefields are not {} x {} px like the others ({}{}): another camera ROI or binning? "
-                              "Each is taken to cover its size x camera-pixel-nm from the FoV's origin",
+                              "Each is taken to cover its size x camera-pixel-nm from the FoV's origin; one that covers under 90% of the FoV "
+                              "is not given to the A-net",
                               odd.size(), sizes.size(), common.first, common.second, some, odd.size() > 10 ? ", ..." : ""));
   }
   return out;

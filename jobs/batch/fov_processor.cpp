@@ -41,6 +41,8 @@ std::uint64_t fov_frames_seed(std::uint64_t seed, int fov_id) {
 // A widefield whose brightest pixel is below this is not in camera counts (a camera's offset alone
 // is ~100 ADU).
 constexpr float kMinWidefieldCounts = 16.0f;
+// A widefield shorter than this fraction of the FoV along an axis is not given to the A-net.
+constexpr double kMinWidefieldCover = 0.9;
 
 std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c, const FovOptions& opt) {
   auto w = std::make_unique<FovWork>();
@@ -161,15 +163,26 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
         w->warnings.push_back(std::move(repaired));
       if (wf.empty()) throw InputError(fov.widefield_path, "empty image");
       // Smaller than the FoV (another camera ROI or binning): said here, for this FoV's QC flag,
-      // besides the campaign's note on sizes; the A-net sees the repeated edge as structure.
+      // besides the campaign's note on sizes; the A-net sees the repeated edge as structure. Short
+      // of 90% of the FoV it is not given to the A-net (a probe's 70 of 93 px, and a 2x binned
+      // one, streaked the reconstruction beyond their edge); kept for the mosaic's channel.
       if (const double w_nm = static_cast<double>(wf.width()) * c.camera_pixel_nm,
           h_nm = static_cast<double>(wf.height()) * c.camera_pixel_nm;
-          std::min(w_nm, h_nm) < fov_nm - c.camera_pixel_nm)
-        w->warnings.push_back(fmt::format("{}: {} x {} px at {:g} nm cover only {:.3g} x {:.3g} um of the {:g} um FoV: beyond "
-                                          "them the widefield's edge is repeated, which the A-net takes for structure "
-                                          "(another camera ROI or binning?)",
-                                          fov.widefield_path, wf.width(), wf.height(), c.camera_pixel_nm, w_nm / 1000.0,
-                                          h_nm / 1000.0, c.fov_um));
+          std::min(w_nm, h_nm) < fov_nm - c.camera_pixel_nm) {
+        const std::string covers = fmt::format("{} x {} px at {:g} nm cover only {:.3g} x {:.3g} um of the {:g} um FoV",
+                                               wf.width(), wf.height(), c.camera_pixel_nm, w_nm / 1000.0, h_nm / 1000.0, c.fov_um);
+        w->widefield_partial = std::min(w_nm, h_nm) < kMinWidefieldCover * fov_nm;
+        if (w->widefield_partial)
+          w->warnings.push_back(fmt::format("widefield ignored: {}: {} (another camera ROI or binning?): {} (beyond its "
+                                            "edge, repeated, it would take that for structure); kept in the mosaic's "
+                                            "widefield channel",
+                                            fov.widefield_path, covers,
+                                            w->failed ? "not used for a widefield-only tile" : "the A-net used the localizations alone"));
+        else
+          w->warnings.push_back(fmt::format("{}: {}: beyond them the widefield's edge is repeated, which the A-net takes for "
+                                            "structure (another camera ROI or binning?)",
+                                            fov.widefield_path, covers));
+      }
       const auto [lo_at, hi_at] = std::minmax_element(wf.begin(), wf.end());
       const float lo = *lo_at, top = *hi_at;
       if (lo == top) throw InputError(fov.widefield_path, fmt::format("every pixel is {:g}: a blank image", lo));
@@ -200,7 +213,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           c.camera_pixel_nm));
       const WidefieldSignal signal = widefield_signal(wf.view(), c.camera_pixel_nm);
       WidefieldRegistration reg;
-      if (!signal.has_structure()) {
+      if (w->widefield_partial) {
+        // said above; not registered (a part registers falsely more often than a whole)
+      } else if (!signal.has_structure()) {
         // Said as "widefield ignored" (QC then does not also call the FoV one without a widefield file).
         w->widefield_without_structure = true;
         w->warnings.push_back(fmt::format("widefield ignored: {} {}: {} (from a widefield of background the A-net invents "
@@ -245,7 +260,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       r.wf_shift_y_px = reg.shift_y_px;
       r.wf_confidence = reg.confidence;
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
-      w->widefield_registered = !w->failed && !w->widefield_without_structure && !w->widefield_unregistered;
+      w->widefield_registered = !w->failed && !w->widefield_without_structure && !w->widefield_unregistered && !w->widefield_partial;
       w->timings["register_s"] = since(t0);
     } catch (const IoError& e) {
       // Not read at all (permissions, an I/O error): the environment's fault, not the data's. The
@@ -295,7 +310,8 @@ void fail_reconstruction(FovWork& w, const std::exception& e) {
 void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int switch_id, const FovOptions& opt) {
   FovResult& r = w.result;
   const auto t0 = Clock::now();
-  const ImageF* wf = r.widefield.empty() || w.widefield_without_structure || w.widefield_unregistered ? nullptr : &r.widefield;
+  const ImageF* wf =
+      r.widefield.empty() || w.widefield_without_structure || w.widefield_unregistered || w.widefield_partial ? nullptr : &r.widefield;
   if (w.failed) {
     r.status = "degraded";
     r.reason = w.reason;

@@ -81,6 +81,9 @@ struct FovWork {
   // at its nominal place for the mosaic's channel, not given to the A-net (out of place, it gave a
   // worse reconstruction than none: Pearson r 0.45-0.65 against 0.76-0.79 with a 2 um shift).
   bool widefield_unregistered = false;
+  // It covers less than kMinWidefieldCover of the FoV along an axis (another camera ROI, binning):
+  // kept for the mosaic's channel, not registered nor given to the A-net.
+  bool widefield_partial = false;
   // What was assumed or dropped without failing the FoV (localizations outside the field, a
   // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.
   std::vector<std::string> warnings;

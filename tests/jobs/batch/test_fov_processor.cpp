@@ -219,7 +219,25 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
   for (const auto& s : w->warnings) all += s + "\n";
   EXPECT_NE(all.find("1 localization(s) lie far outside the others"), std::string::npos) << all;
   EXPECT_NE(all.find("data row 301 at (1e+09, 500) nm"), std::string::npos) << all;
-  EXPECT_NE(all.find("15 x 20 px at 100 nm cover only 1.5 x 2 um of the 2 um FoV"), std::string::npos) << all;
+  // Three quarters of the FoV: not given to the A-net (nor registered), kept for the mosaic.
+  EXPECT_NE(all.find("widefield ignored: " + f.widefield_path + ": 15 x 20 px at 100 nm cover only 1.5 x 2 um of the 2 um "
+                     "FoV (another camera ROI or binning?): the A-net used the localizations alone"),
+            std::string::npos)
+      << all;
+  EXPECT_TRUE(w->widefield_partial);
+  EXPECT_FALSE(w->widefield_registered);
+  EXPECT_EQ(w->result.widefield.width(), w->result.sparse.width());
+  // A few pixels short: said, and used.
+  ImageF nearly(18, 20);  // 90%
+  for (std::size_t i = 0; i < nearly.size(); ++i) nearly.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
+  write_tiff(f.widefield_path, nearly.view(), TiffWriteOptions{});
+  const auto w2 = prepare_fov(f, c, FovOptions{});
+  EXPECT_FALSE(w2->widefield_partial);
+  std::string all2;
+  for (const auto& s : w2->warnings) all2 += s + "\n";
+  EXPECT_NE(all2.find(f.widefield_path + ": 18 x 20 px at 100 nm cover only 1.8 x 2 um of the 2 um FoV: beyond them"),
+            std::string::npos)
+      << all2;
 }
 
 // A widefield of background alone (noise and vignetting, as an empty FoV's camera image) stays in
