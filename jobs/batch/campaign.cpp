@@ -435,19 +435,25 @@ std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_p
   const double h_um = static_cast<double>(height_px) * camera_pixel_nm / 1000.0;
   const auto off = [&](double um) { return std::abs(um - fov_um) > 0.1 * fov_um; };
   if (!(fov_um > 0) || (!off(w_um) && !off(h_um))) return "";
+  // Under 90% of the FoV a widefield is not given to the A-net at all (fov_processor).
+  const std::string unused = std::min(w_um, h_um) < 0.9 * fov_um
+                                 ? ": so short of the FoV, none is registered nor given to the A-net (each FoV says "
+                                   "'widefield ignored')"
+                                 : "";
   // Not square while the FoVs are: no camera pixel fits both sides, so none is suggested.
   const double aspect = static_cast<double>(std::max(width_px, height_px)) / static_cast<double>(std::max<std::size_t>(1, std::min(width_px, height_px)));
   if (aspect > 1.1)
     return fmt::format("widefield images of {} x {} px at camera-pixel-nm {}{} cover {:.3g} x {:.3g} um, but the FoVs are "
                        "square, {:.3g} um a side (fov-um): a camera ROI cropped on one side? The widefield is taken to cover "
                        "its size from the FoV's origin, and the rest of the field has none (registration may fail: QC then "
-                       "flags the FoVs)",
-                       width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um);
+                       "flags the FoVs){}",
+                       width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um,
+                       unused);
   return fmt::format("widefield images of {} x {} px at camera-pixel-nm {}{} cover {:.3g} x {:.3g} um, the FoVs {:.3g} um "
                      "(fov-um): check camera-pixel-nm (campaign.ini, or run's --camera-pixel-nm: the camera pixel at the sample: {:.4g} nm would fit) "
-                     "or how the widefield was cropped (a widefield scaled wrongly cannot be registered: QC then flags the FoVs)",
+                     "or how the widefield was cropped (a widefield scaled wrongly cannot be registered: QC then flags the FoVs){}",
                      width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um,
-                     fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)));
+                     fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)), unused);
 }
 
 std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize>& sizes, double camera_pixel_nm,

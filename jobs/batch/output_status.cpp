@@ -72,10 +72,18 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   std::error_code ec;
   st.exists = fs::is_directory(out_dir, ec);
   std::set<int> ids;
+  std::map<int, const FovEntry*> entries;
+  // A FoV recorded as not acquired whose files have come since (looked at for those alone).
+  const auto arrived = [&](int id) {
+    const auto it = entries.find(id);
+    std::error_code e;
+    return it != entries.end() &&
+           (!it->second->widefield_path.empty() || fs::exists(fs::symlink_status(it->second->table_path, e)));
+  };
   if (plan) {  // known before the run starts: a campaign list counts a grid not started yet too
     st.plan_known = true;
     st.planned = plan->size();
-    for (const FovEntry& f : *plan) ids.insert(f.id);
+    for (const FovEntry& f : *plan) ids.insert(f.id), entries[f.id] = &f;
   }
   if (!st.exists) return st;
 
@@ -112,6 +120,12 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         ++(present ? st.done : st.missing_results);
         st.recorded[id] = present ? RecordedFov::done : RecordedFov::result_missing;
         if (present && verify_results) to_verify.emplace_back(id, &r);
+      } else if (r.extra.value("not_acquired", false) && arrived(id)) {
+        continue;  // its files are there now: not done, the next run does it
+      } else if (r.extra.value("not_acquired", false)) {
+        ++st.failed, ++st.not_acquired;  // failed for the run's verdict (exit 5), said apart
+        st.recorded[id] = RecordedFov::not_acquired;
+        st.not_acquired_ids.push_back(id);
       } else {
         ++st.failed;
         st.recorded[id] = RecordedFov::failed;
@@ -220,7 +234,10 @@ std::vector<std::string> fov_map(const std::vector<FovEntry>& plan, int rows, in
     if (f.row < 0 || f.row >= rows || f.col < 0 || f.col >= cols) continue;
     char c = '.';
     if (const auto it = recorded.find(f.id); it != recorded.end())
-      c = it->second == RecordedFov::done ? '#' : it->second == RecordedFov::failed ? 'x' : '!';
+      c = it->second == RecordedFov::done           ? '#'
+          : it->second == RecordedFov::failed       ? 'x'
+          : it->second == RecordedFov::not_acquired ? '.'
+                                                    : '!';
     map[static_cast<std::size_t>(f.row)][static_cast<std::size_t>(f.col)] = c;
   }
   return map;

@@ -42,7 +42,7 @@ RunPace latest_run_pace(const std::vector<std::string>& event_lines);
 // A planned FoV's state as its manifest record says; FoVs without a record are not done yet.
 // result_damaged: its file has another size than recorded, or (known when verified) no longer
 // matches its recorded checksum.
-enum class RecordedFov { done, failed, result_missing, result_damaged };
+enum class RecordedFov { done, failed, result_missing, result_damaged, not_acquired };
 
 struct OutputStatus {
   std::string out_dir;
@@ -52,6 +52,8 @@ struct OutputStatus {
   bool plan_known = false;
   std::size_t done = 0;                // recorded done, result file present (of the plan, if known)
   std::size_t failed = 0;              // recorded failed (the next run tries them again)
+  std::size_t not_acquired = 0;        // of those, for want of any file: not acquired yet (not in failed_reasons)
+  std::vector<int> not_acquired_ids;   // by id
   std::size_t missing_results = 0;     // recorded done, result file gone (the next run redoes them)
   bool verified = false;               // the result files were read and compared with their checksums
   std::size_t damaged_results = 0;     // recorded done, file there but of another size than recorded, or
@@ -96,9 +98,10 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
 std::string recorded_result_problem(const std::string& out_dir, const ManifestRecord& done);
 
 // The campaign's grid as text, one string per row (row 0 first), one character per column:
-// '#' done, 'x' failed, '!' done but its result file is gone (or damaged), '.' not done yet, ' ' no FoV there.
+// '#' done, 'x' failed, '!' done but its result file is gone (or damaged), '.' not done yet (or not
+// acquired yet), ' ' no FoV there.
 // FoVs outside rows x cols are left out (plan_fovs refuses them anyway).
-inline constexpr const char* kFovMapLegend = "# done, x failed, ! result file gone or damaged, . not yet";
+inline constexpr const char* kFovMapLegend = "# done, x failed, ! result file gone or damaged, . not yet (or not acquired)";
 std::vector<std::string> fov_map(const std::vector<FovEntry>& plan, int rows, int cols,
                                  const std::map<int, RecordedFov>& recorded);
 

@@ -163,7 +163,7 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
       if (!r.error_map.empty()) paste(r.error_map, ov.error_map, px, py, 4 * pixel_nm / 1000.0), ov.any_error = true;
       // A failed FoV's tile (widefield-only: structure the network invented, or empty) is crossed
       // out at its tile's brightest value, as on the heat maps: it looks like data otherwise.
-      if (it->second.status == "failed") {
+      if (it->second.status == "failed" && !it->second.extra.value("not_acquired", false)) {
         const auto cross = [&](const ImageF& img, ImageF& dst) {
           if (img.empty()) return;
           // An empty tile (--failed-tile empty) crossed at 1, the A-net's output range: at 1e-6 it
@@ -214,7 +214,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       ++s.missing;
     } else {
       const ManifestRecord& r = it->second;
-      t["status"] = r.status;
+      const bool absent = r.status != "done" && r.extra.value("not_acquired", false);
+      t["status"] = absent ? "not-acquired" : r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
       for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank",
                             "timings", "warnings"})
@@ -224,8 +225,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       const bool has_error_map = r.extra.value("widefield", true) == true && r.extra.contains("error_score");
       if (!has_error_map) t["error_score"] = nullptr;
       if (r.status == "done") ++s.done;
+      else if (absent) ++s.not_acquired;
       else ++s.failed;
-      if (cell < cells) {
+      if (cell < cells && absent) {
+        // "no data" (grey): not a failure, nor a FoV of 0 localizations (its record's 0 drew it dark
+        // blue, the colour scale's floor).
+      } else if (cell < cells) {
         failed[cell] = r.status != "done";
         if (has_error_map && r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
           err[cell] = r.extra["error_score"].get<double>();
@@ -355,6 +360,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                             {{"fovs", s.fovs},
                              {"done", s.done},
                              {"failed", s.failed},
+                             {"not_acquired", s.not_acquired},
                              {"missing", s.missing},
                              {"error_score_median", s.error_score_median},
                              {"localizations_median", locs_median},

@@ -24,7 +24,9 @@
 namespace annamosaic {
 
 struct QcSummary {
-  std::size_t fovs = 0, done = 0, failed = 0, missing = 0;
+  // missing: no record (not processed yet); not_acquired: recorded failed for want of any file,
+  // counted apart from `failed` (their places empty, no cross).
+  std::size_t fovs = 0, done = 0, failed = 0, missing = 0, not_acquired = 0;
   double error_score_median = 0;
   // FoVs to distrust, each with its reasons in qc.json ("flags"): error score > 3 median absolute
   // deviations above the median, < 5% of the median localization count, widefield registration

@@ -13,8 +13,16 @@ RunState decide_run_state(const RunStateFacts& f) {
   const bool finished = s.exists && s.problem.empty() && s.manifest_damaged.empty() && !s.running && f.plan_known && left <= s.failed &&
                         f.mosaic_current.value_or(false) && s.qc_report && s.qc_current;
   if (!s.problem.empty()) return {"cannot read: " + s.problem, 2};
+  if (finished && s.failed && s.not_acquired == s.failed)
+    return {fmt::format("finished with the FoVs acquired so far: {} not acquired yet (their places empty; a rerun does "
+                        "them once their files are there)",
+                        s.not_acquired),
+            5};
   if (finished && s.failed)
-    return {fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again)", s.failed), 5};
+    return {fmt::format("finished with {} failed FoV(s) (marked in the mosaic; a rerun tries them again){}",
+                        s.failed - s.not_acquired,
+                        s.not_acquired ? fmt::format(" and {} not acquired yet", s.not_acquired) : std::string()),
+            5};
   if (finished && !s.campaign_verdict.empty())
     return {"finished, but " + s.campaign_verdict + " (the run said so and exited 5; fix it and run into a new output folder)", 5};
   if (finished) return {"finished", 0};
@@ -42,9 +50,14 @@ RunState decide_run_state(const RunStateFacts& f) {
                         s.damaged_results, s.missing_results ? fmt::format(", {} gone", s.missing_results) : ""),
             kNot};
   if (left > s.failed)
-    return {fmt::format("stopped with {} FoV(s) not done{}: run the same command again to resume", left - s.failed,
-                        s.failed ? fmt::format(" and {} failed", s.failed) : ""),
+    return {fmt::format("stopped with {} FoV(s) not done{}{}: run the same command again to resume", left - s.failed,
+                        s.failed > s.not_acquired ? fmt::format(" and {} failed", s.failed - s.not_acquired) : "",
+                        s.not_acquired ? fmt::format(" ({} not acquired yet)", s.not_acquired) : ""),
             kNot};
+  if (s.done == 0 && s.failed > 0 && s.not_acquired == f.st.planned)
+    return {"no FoV acquired yet (neither a table nor a widefield where campaign.ini's patterns say), so no mosaic was "
+            "made: run the same command again once they are there",
+            5};
   if (s.done == 0 && s.failed > 0 && s.failed == f.st.planned)
     return {"every FoV failed, so no mosaic was made: fix the cause (the reasons below), then run the same command again "
             "(failed FoVs are redone)",

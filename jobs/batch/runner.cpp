@@ -69,8 +69,11 @@ struct InputCheck {
 
 // Which FoVs are already done and still hold: the inputs they were made from are unchanged (a
 // table or widefield fixed since is redone) and the result file matches its recorded checksum.
+// still_absent: FoVs recorded as not acquired whose files are still not there: not redone (a run
+// every few minutes while the microscope acquires rewrote each one's empty tile and manifest line,
+// and remade the mosaic, each time; a probe's manifest grew to 124 lines for 25 FoVs).
 std::set<int> verified_done(Manifest& m, const std::string& out_dir, const CampaignInfo& campaign,
-                            const std::vector<FovEntry>& fovs, bool use_widefield) {
+                            const std::vector<FovEntry>& fovs, bool use_widefield, std::set<int>* still_absent) {
   std::map<int, const FovEntry*> plan;
   for (const FovEntry& f : fovs) plan[f.id] = &f;
   InputCheck inputs;
@@ -93,6 +96,18 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
     // Another campaign's records (an output folder reused): neither counted nor touched.
     if (!plan.count(id)) {
       not_planned.push_back(id);
+      continue;
+    }
+    if (rec.status != "done" && rec.extra.value("not_acquired", false) && !rec.file.empty()) {
+      const FovEntry& f = *plan[id];
+      std::error_code ec;
+      // Its empty tile as recorded, by its size (a checksum each, read one by one, cost a 10,000-FoV
+      // campaign just begun a read of every such file at every run).
+      bool intact = false;
+      if (const auto bytes = std::filesystem::file_size(out_dir + "/" + rec.file, ec); !ec)
+        intact = !rec.extra.contains("bytes") || rec.extra["bytes"] == bytes;
+      if (intact && f.widefield_path.empty() && !std::filesystem::exists(std::filesystem::symlink_status(f.table_path, ec)))
+        still_absent->insert(id);
       continue;
     }
     if (rec.status != "done" || rec.file.empty()) continue;
@@ -142,8 +157,10 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
     }
   }
   if (!not_planned.empty())
-    spdlog::warn("{}/manifest.jsonl records {} FoV id(s) this campaign does not have ({}{}): another campaign's output "
-                 "folder? Those records are left as they are; use another --output for a campaign of its own",
+    spdlog::warn("{}/manifest.jsonl records {} FoV id(s) this campaign does not have ({}{}): FoVs taken out of its "
+                 "positions file (their results are kept, out of the mosaic, used again if they come back), or another "
+                 "campaign's output folder (then use another --output for a campaign of its own)? Those records are "
+                 "left as they are",
                  out_dir, not_planned.size(),
                  fmt::join(not_planned.begin(), not_planned.begin() + std::min<std::size_t>(10, not_planned.size()), ", "),
                  not_planned.size() > 10 ? ", ..." : "");
@@ -180,18 +197,20 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
       std::fclose(f);
     }
   };
-  std::atomic<std::size_t> done{0}, failed{0};
+  std::atomic<std::size_t> done{0}, failed{0}, not_acquired{0};
   if (rank == 0) {
-    const std::set<int> skip = verified_done(manifest, opt.out_dir, campaign, fovs, opt.fov.use_widefield);
+    std::set<int> absent;
+    const std::set<int> skip = verified_done(manifest, opt.out_dir, campaign, fovs, opt.fov.use_widefield, &absent);
     for (std::size_t i : largest_first(fovs))
-      if (!skip.count(fovs[i].id)) order.push_back(i);
+      if (!skip.count(fovs[i].id) && !absent.count(fovs[i].id)) order.push_back(i);
     if (opt.max_fovs >= 0 && order.size() > static_cast<std::size_t>(opt.max_fovs)) {
       summary.held_back = order.size() - static_cast<std::size_t>(opt.max_fovs);
       order.resize(opt.max_fovs);
     }
     summary.skipped = skip.size();  // verified earlier results (FoVs held back by --max-fovs are not counted)
-    spdlog::info("{} FoVs: {} already done and verified, {} to process on {} rank(s)", fovs.size(), skip.size(),
-                 order.size(), size);
+    summary.still_not_acquired = absent.size();
+    spdlog::info("{} FoVs: {} already done and verified, {}{} to process on {} rank(s)", fovs.size(), skip.size(),
+                 absent.empty() ? std::string() : fmt::format("{} still not acquired, ", absent.size()), order.size(), size);
     progress = std::make_unique<Progress>("FoVs", order.size(), "FoVs");
     // Marks where this invocation's FoV records begin (`annamosaic status` takes its pace from them).
     log_event({{"event", "start"}, {"ranks", size}, {"to_process", order.size()}, {"already_done", skip.size()}});
@@ -206,7 +225,8 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     if (r.status == "done") ++done;
     else {
       ++failed;
-      spdlog::warn("FoV {} failed: {}", r.id, r.reason);
+      if (r.extra.value("not_acquired", false)) ++not_acquired;  // listed once, as the run began
+      else spdlog::warn("FoV {} failed: {}", r.id, r.reason);
       std::lock_guard<std::mutex> lock(events_mutex);
       summary.failed_ids.push_back(r.id);
     }
@@ -351,6 +371,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
       summary.ranks.push_back({static_cast<std::size_t>(all[4 * r]), all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]});
     summary.done = done;
     summary.failed = failed;
+    summary.not_acquired = not_acquired;
     summary.unprocessed = order.size() - std::min(order.size(), done + failed);
   }
   summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();

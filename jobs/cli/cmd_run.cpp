@@ -452,23 +452,27 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
          widefield_size_warnings(sizes, campaign.camera_pixel_nm, campaign.fov_um, campaign.camera_pixel_nm_given))
       spdlog::warn("{}/campaign.ini: {}", campaign_dir, w);
   }
-  if (rank == 0 && !vm["no-widefield"].as<bool>() && campaign.has_widefields()) {
+  if (rank == 0) {
     // A FoV without its widefield file runs on the localizations alone: say which (a typo in
     // the campaign's widefield pattern would do this to every FoV).
-    // FoVs with neither file (not acquired yet, or a pattern typo) fail, and say so; they are not
-    // "reconstructed from their localizations alone".
+    // FoVs with neither file (not acquired yet, or a pattern typo) are said here, once (not per
+    // FoV as it is recorded), also in a campaign without widefields; they are not "reconstructed
+    // from their localizations alone".
+    const bool widefields = !vm["no-widefield"].as<bool>() && campaign.has_widefields();
     std::vector<int> without, neither;
     for (const FovEntry& f : fovs)
       if (f.widefield_path.empty()) {
         std::error_code ec;
-        (std::filesystem::exists(f.table_path, ec) ? without : neither).push_back(f.id);
+        (std::filesystem::exists(std::filesystem::symlink_status(f.table_path, ec)) ? without : neither).push_back(f.id);
       }
+    if (!widefields) without.clear();
     if (!neither.empty())
-      spdlog::warn("{} FoV(s) have neither a table nor a widefield file (ids {}{}): not acquired yet, or not where "
-                   "campaign.ini's patterns say; they fail, and a later run retries them",
-                   neither.size(), fmt::join(neither.begin(), neither.begin() + std::min<std::size_t>(20, neither.size()), ", "),
+      spdlog::warn("{} FoV(s) have {} (ids {}{}): not acquired yet, or not where campaign.ini's patterns say; their "
+                   "places stay empty (exit 5), and a later run does them once their files are there",
+                   neither.size(), campaign.has_widefields() ? "neither a table nor a widefield file" : "no table file",
+                   fmt::join(neither.begin(), neither.begin() + std::min<std::size_t>(20, neither.size()), ", "),
                    neither.size() > 20 ? ", ..." : "");
-    if (without.size() == fovs.size() && !fovs.empty())
+    if (widefields && without.size() == fovs.size() && !fovs.empty())
       spdlog::warn("{}/campaign.ini: no FoV has a widefield file (widefield = {}): every FoV is reconstructed from its "
                    "localizations alone (check the pattern, or pass --no-widefield to say so)",
                    campaign_dir, campaign.widefield_pattern);
@@ -596,8 +600,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         sum_busy += l.busy_s;
       }
       const double balance = max_busy > 0 ? sum_busy / (max_busy * s.ranks.size()) : 1.0;
-      spdlog::info("FoVs: {} processed ({} failed), {} skipped as already done, in {:.1f} s; load balance {:.1f}%",
-                   s.done + s.failed, s.failed, s.skipped, s.seconds, 100 * balance);
+      spdlog::info("FoVs: {} processed ({} failed{}), {} skipped as already done, in {:.1f} s; load balance {:.1f}%",
+                   s.done + s.failed, s.failed,
+                   s.not_acquired ? fmt::format(", {} of them not acquired yet", s.not_acquired) : std::string(), s.skipped,
+                   s.seconds, 100 * balance);
       // Where the time went: per stage, summed over FoVs, and as a share of the ranks' wall time.
       nlohmann::json stages = nlohmann::json::object();
       std::string line;
@@ -623,6 +629,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
       write_file_atomic(out + "/run_summary.json",
                         json_text(nlohmann::json({{"fovs", s.total}, {"processed", s.done + s.failed}, {"failed", s.failed},
+                                        {"not_acquired", s.not_acquired}, {"still_not_acquired", s.still_not_acquired},
                                         {"skipped", s.skipped}, {"seconds", s.seconds}, {"stopped", s.stopped},
                                         {"gave_up_ranks", s.gave_up_ranks}, {"unprocessed", s.unprocessed},
                                         {"load_balance", balance}, {"ranks", loads}, {"stages", stages},
@@ -637,8 +644,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                 1) + "\n");
     });
     if (stage == "fovs" && rank == 0 && s.failed > 0)
-      spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV); the stitch stage marks them and exits 5",
-                   s.failed);
+      spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV){}; the stitch stage {} and exits 5",
+                   s.failed - s.not_acquired,
+                   s.not_acquired ? fmt::format(", {} more not acquired yet", s.not_acquired) : std::string(),
+                   s.failed > s.not_acquired ? "marks the failed ones" : "leaves their places empty");
     // Said here too when the stitch stage (which says it again) runs later.
     if (stage == "fovs" && rank == 0)
       if (const std::string w = frame_base_disagreement(Manifest(out + "/manifest.jsonl").load(), fovs,
@@ -685,7 +694,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     }
   }
 
-  int failed = 0;
+  int failed = 0, not_acquired = 0;
   // Most FoVs' localizations in a corner (1) or mostly outside their field (2): a campaign whose
   // unit or geometry is wrong. Exit 5, as for failed FoVs.
   static constexpr const char* kGeometrySlips[] = {
@@ -705,7 +714,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       std::map<int, const FovEntry*> plan;
       for (const FovEntry& f : fovs) plan[f.id] = &f;
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
-      std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0;
+      std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0, not_acquired = 0;
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
       std::size_t with_widefield = 0, unregistered = 0;  // FoVs done with a widefield file; of them, not registered
@@ -715,6 +724,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         if (it == plan.end()) continue;
         ++recorded;
         done += r.status == "done";
+        not_acquired += r.extra.value("not_acquired", false) ? 1 : 0;
         if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
             r.extra["inputs"].contains("widefield")) {
           ++with_widefield;
@@ -737,6 +747,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         tally("cornered", cornered, cornered_example);
         tally("mostly_outside", outside, outside_example);
         tally("narrow", narrow, narrow_example);
+        if (r.extra.value("not_acquired", false)) continue;  // not a failure's reason
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())
@@ -799,13 +810,20 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      "or mirrored or rotated ones? Check one (the FoV's widefield beside its sparse image in fov/NNNN.h5), "
                      "then run into a new output folder with a larger --widefield-search-um",
                      unregistered, with_widefield);
-      if (recorded == fovs.size() && recorded > 0 && done == 0) {
+      if (recorded == fovs.size() && recorded > 0 && not_acquired == recorded) {
+        // Nothing there at all: a campaign not begun, or patterns that find nothing.
+        none_done = 1;
+        spdlog::error("none of the {} FoVs is acquired yet: neither a table (table = {}) nor a widefield is where "
+                      "campaign.ini's patterns say, so no mosaic was made (exit 5); rerun once they are there",
+                      fovs.size(), campaign.table_pattern);
+      } else if (recorded == fovs.size() && recorded > 0 && done == 0) {
         none_done = 1;
         const auto common = std::max_element(reasons.begin(), reasons.end(),
                                              [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
-        spdlog::error("every FoV failed, so no mosaic was made; {} of the {} for this kind of reason: {}. Fix that and rerun: "
+        spdlog::error("every FoV {}failed, so no mosaic was made; {} of the {} for this kind of reason: {}. Fix that and rerun: "
                       "failed FoVs are redone (each FoV's reason is in manifest.jsonl and qc/qc.json) (exit 5)",
-                      common->second.first, fovs.size(), common->second.second);
+                      not_acquired ? fmt::format("acquired ({} of {}) ", recorded - not_acquired, recorded) : std::string(),
+                      common->second.first, recorded - not_acquired, common->second.second);
       }
     }
     MPI_Bcast(&none_done, 1, MPI_INT, 0, comm);
@@ -842,6 +860,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       throw;
     }
     failed = st.failed_fovs;
+    not_acquired = st.not_acquired_fovs;
     run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
     // A signal during the QC report (its last seconds): the report was finished, so was the run.
     if (rank == 0 && stop_requested())
@@ -849,6 +868,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                    signal_text(stop_signal()));
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
+  MPI_Bcast(&not_acquired, 1, MPI_INT, 0, comm);
   MPI_Bcast(&geometry_slip, 1, MPI_INT, 0, comm);
   // Recorded for `status` (it says a finished campaign with this verdict as exit 5, as run does;
   // an earlier run's was removed when this one's stitch stage began).
@@ -859,7 +879,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       spdlog::warn("{} (status will not know the verdict above)", e.what());
     }
   if (failed > 0) {
-    if (rank == 0) spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
+    if (rank == 0) {
+      if (not_acquired == failed)
+        spdlog::warn("{} FoV(s) not acquired yet: their places are empty in the mosaic, and a later run does them once "
+                     "their files are there (exit 5 until then)", not_acquired);
+      else if (not_acquired > 0)
+        spdlog::warn("{} FoV(s) failed, marked in the mosaic and in qc/qc.json; {} more not acquired yet, their places "
+                     "empty (exit 5)", failed - not_acquired, not_acquired);
+      else
+        spdlog::warn("{} FoV(s) failed; they are marked in the mosaic and in qc/qc.json (exit 5)", failed);
+    }
     return 5;
   }
   if (geometry_slip) {

@@ -5,6 +5,7 @@
 // finished (running or perhaps running, stopped, not started, mosaic or QC report missing or out of
 // date); 1 usage; 2 a campaign unreadable.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -269,13 +270,15 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     const double pct = s.planned ? 100.0 * double(s.done) / double(s.planned) : 100.0;
     constexpr int kBar = 30;
     const int filled = static_cast<int>(pct / 100.0 * kBar + 0.5);
-    o << fmt::format("  FoVs:    {} of {} done, {} failed, {} not yet", s.done, s.planned, s.failed,
+    o << fmt::format("  FoVs:    {} of {} done, {} failed, {}{} not yet", s.done, s.planned, s.failed - s.not_acquired,
+                     s.not_acquired ? fmt::format("{} not acquired yet, ", s.not_acquired) : std::string(),
                      s.planned - s.done - s.failed - s.missing_results - s.damaged_results)
       << (s.missing_results ? fmt::format(", {} done but their result file is gone (redone by the next run)", s.missing_results) : "")
       << (s.damaged_results ? fmt::format(", {} done but their result file is damaged (redone by the next run)", s.damaged_results) : "")
       << fmt::format("  [{}{}] {:.0f}%\n", std::string(filled, '#'), std::string(kBar - filled, '.'), pct);
   } else {
-    o << fmt::format("  FoVs:    {} done, {} failed (of how many is unknown: {})\n", s.done, s.failed, r.campaign_error);
+    o << fmt::format("  FoVs:    {} done, {} failed{} (of how many is unknown: {})\n", s.done, s.failed - s.not_acquired,
+                     s.not_acquired ? fmt::format(", {} not acquired yet", s.not_acquired) : std::string(), r.campaign_error);
   }
   if (show_map && !r.map.empty()) {
     o << fmt::format("  map:     rows 0-{} top to bottom, columns 0-{} left to right ({})\n", r.rows - 1, r.cols - 1,
@@ -285,7 +288,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << "  map:     none (the campaign's grid is unknown)\n";
   }
   if (s.not_in_plan)
-    o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (another campaign's output?)\n",
+    o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (taken out of its positions file, or another campaign's output?)\n",
                      s.not_in_plan);
   if (!r.unlisted.empty()) o << "  note:    " << r.unlisted << "\n";
   if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
@@ -310,6 +313,12 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
   if (s.damaged.size() > max_failed)
     o << (max_failed == 0 ? "  damaged: " : "           ")
       << fmt::format("{}{} FoV(s) (--failed N to list them)\n", max_failed ? "... and " : "", s.damaged.size() - max_failed);
+  if (!s.not_acquired_ids.empty())
+    o << fmt::format("  waiting: {} FoV(s) not acquired yet (neither file there): ids {}{}\n", s.not_acquired_ids.size(),
+                     fmt::join(s.not_acquired_ids.begin(),
+                               s.not_acquired_ids.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(20, s.not_acquired_ids.size())),
+                               ", "),
+                     s.not_acquired_ids.size() > 20 ? ", ..." : "");
   for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
     o << (i == 0 ? "  failed:  " : "           ") << fmt::format("FoV {}: {}\n", s.failed_reasons[i].first, s.failed_reasons[i].second);
   if (s.failed_reasons.size() > max_failed)
@@ -347,7 +356,8 @@ nlohmann::json report_json(const Report& r, bool show_map) {
   for (const auto& [id, why] : s.failed_reasons) failed.push_back({{"id", id}, {"reason", why}});
   nlohmann::json j = {{"target", r.target.name}, {"output", r.target.out_dir}, {"state", r.state}, {"exit", r.exit}, {"exists", s.exists},
                       {"campaign", r.campaign_dir}, {"running", s.running ? nlohmann::json(*s.running) : s.lock_error.empty() ? nlohmann::json(false) : nlohmann::json()},
-                      {"done", s.done}, {"failed", s.failed}, {"failed_fovs", failed},
+                      {"done", s.done}, {"failed", s.failed - s.not_acquired}, {"failed_fovs", failed},
+                      {"not_acquired", s.not_acquired}, {"not_acquired_fovs", s.not_acquired_ids},
                       {"missing_results", s.missing_results}, {"not_in_plan", s.not_in_plan},
                       {"seconds_since_last_record", s.since_last_record_s < 0 ? nlohmann::json() : nlohmann::json(s.since_last_record_s)},
                       {"stitch_step_now", s.stage_now.empty() ? nlohmann::json()
@@ -453,22 +463,24 @@ int run_status(const po::variables_map& vm) {
     print_report(reports[i], max_failed, vm["map"].as<bool>(), std::cout);
   }
   if (reports.size() > 1) {
-    std::size_t finished = 0, with_failures = 0, without_mosaic = 0, running = 0, done = 0, failed = 0, planned = 0;
+    std::size_t finished = 0, with_failures = 0, without_mosaic = 0, running = 0, done = 0, failed = 0, planned = 0,
+                not_acquired = 0;
     for (const Report& r : reports) {
       finished += r.exit == 0 || r.exit == 5;
       with_failures += r.exit == 5;
       without_mosaic += r.exit == 5 && r.st.mosaic_width_px == 0;
       running += r.st.running.has_value();
-      if (r.st.plan_known && r.st.problem.empty()) done += r.st.done, failed += r.st.failed, planned += r.st.planned;
+      if (r.st.plan_known && r.st.problem.empty())
+        done += r.st.done, failed += r.st.failed - r.st.not_acquired, planned += r.st.planned, not_acquired += r.st.not_acquired;
     }
     const std::string failures =
         with_failures == 0 ? std::string()
-                           : fmt::format(" ({} with failed FoVs{})", with_failures,
+                           : fmt::format(" ({} with failed FoVs or FoVs not acquired yet{})", with_failures,
                                          without_mosaic ? fmt::format(", {} of them without a mosaic", without_mosaic) : "");
-    std::cout << fmt::format("\n{} campaigns: {} finished{}, {} running, {} other; FoVs {} of {} done, {} failed (campaigns "
+    std::cout << fmt::format("\n{} campaigns: {} finished{}, {} running, {} other; FoVs {} of {} done, {} failed{} (campaigns "
                              "that could be read)\n",
                              reports.size(), finished, failures, running, reports.size() - finished - running, done, planned,
-                             failed);
+                             failed, not_acquired ? fmt::format(", {} not acquired yet", not_acquired) : std::string());
   }
   return exit;
 }

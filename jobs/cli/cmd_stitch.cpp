@@ -213,7 +213,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     }
     std::vector<TileInfo> infos;
     for (std::size_t i = 0; i < src.size(); ++i) infos.push_back(src.info(i));
-    if (const auto misfits = grid_misfits(infos); !misfits.empty()) throw InputError(positions, grid_misfit_text(infos, misfits));
+    // (Cells numbered from the positions themselves fit them by construction, up to closed-up gaps.)
+    if (const auto misfits = grid_misfits(infos); !misfits.empty() && !source->cells_from_positions())
+      throw InputError(positions, grid_misfit_text(infos, misfits));
     for (const auto& [steps, axis, along] : {std::tuple{&step_x, "x_um", "col"}, std::tuple{&step_y, "y_um", "row"}})
       if (!steps->empty() && median(*steps) < 0)
         spdlog::warn("{}: {} decreases as {} increases (median step {:.4g} um); the tiles are placed where the positions "

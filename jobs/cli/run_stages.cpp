@@ -636,7 +636,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   const auto records = Manifest(out + "/manifest.jsonl").load();
   for (const FovEntry& f : fovs) {
     auto it = records.find(f.id);
-    if (it != records.end() && it->second.status != "done") ++result.failed_fovs;
+    if (it != records.end() && it->second.status != "done") {
+      ++result.failed_fovs;
+      if (it->second.extra.value("not_acquired", false)) ++result.not_acquired_fovs;
+    }
   }
   // Every rank reads the same manifest; rank 0 says whether it is complete.
   std::string error;
@@ -888,15 +891,32 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         for (int c : sol.component) ++members[static_cast<std::size_t>(c)];
         const int main_group = static_cast<int>(std::max_element(members.begin(), members.end()) - members.begin());
         std::vector<int> apart;
-        for (std::size_t i = 0; i < fovs.size(); ++i)
-          if (sol.component[i] != main_group && !so.registration.skip_tiles[i]) apart.push_back(fovs[i].id);
+        // Failed FoVs beside them take no part in registration: a hole that can cut them off (a
+        // probe's 4 FoVs were joined through one FoV alone, then deleted; the warning blamed
+        // their overlaps' structure).
+        std::map<std::pair<int, int>, std::size_t> at;
+        for (std::size_t i = 0; i < fovs.size(); ++i) at[{fovs[i].row, fovs[i].col}] = i;
+        std::set<int> failed_beside;
+        for (std::size_t i = 0; i < fovs.size(); ++i) {
+          if (sol.component[i] == main_group || so.registration.skip_tiles[i]) continue;
+          apart.push_back(fovs[i].id);
+          for (const auto& [dr, dc] : {std::pair{0, 1}, std::pair{0, -1}, std::pair{1, 0}, std::pair{-1, 0}})
+            if (const auto it = at.find({fovs[i].row + dr, fovs[i].col + dc}); it != at.end() && so.registration.skip_tiles[it->second])
+              failed_beside.insert(fovs[it->second].id);
+        }
+        const std::string hole =
+            failed_beside.empty()
+                ? std::string()
+                : fmt::format("failed FoV(s) beside them (ids {}), which take no part in registration, cutting their links "
+                              "to the others; else ",
+                              fmt::join(failed_beside, ", "));
         if (!apart.empty())
           spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): placed "
                        "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags them: "
-                       "stage-placed, detached-group). Usual cause: {}too little structure in their overlaps (FoVs "
+                       "stage-placed, detached-group). Usual cause: {}{}too little structure in their overlaps (FoVs "
                        "between cells)",
                        apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
-                       apart.size() > 10 ? ", ..." : "", thin_cause);
+                       apart.size() > 10 ? ", ..." : "", hole, thin_cause);
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())
@@ -969,7 +989,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   ImsWriterOptions wo;
   wo.comm = comm;
   wo.deflate_level = vm["mosaic-deflate"].as<int>();
-  wo.qc = {{"fovs", std::to_string(fovs.size())}, {"failed fovs", std::to_string(result.failed_fovs)}};
+  wo.qc = {{"fovs", std::to_string(fovs.size())},
+           {"failed fovs", std::to_string(result.failed_fovs - result.not_acquired_fovs)},
+           {"fovs not acquired yet", std::to_string(result.not_acquired_fovs)}};
   if (j.contains("summary"))
     for (const auto& [k, v] : j["summary"].items())
       if (v.is_number()) wo.qc.emplace_back("layout " + k, json_text(v));
@@ -1130,8 +1152,9 @@ void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector
     std::stable_sort(by_count.begin(), by_count.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<std::string> kinds;
     for (const auto& [n, kind] : by_count) kinds.push_back(fmt::format("{} {}", n, kind));
-    spdlog::info("QC: {} done, {} failed, {} missing; {} flagged{} (reasons in qc.json); see {}/qc/ ({:.1f} s)", q.done,
-                 q.failed, q.missing, q.flagged.size(),
+    spdlog::info("QC: {} done, {} failed, {}{} without a result; {} flagged{} (reasons in qc.json); see {}/qc/ ({:.1f} s)",
+                 q.done, q.failed, q.not_acquired ? fmt::format("{} not acquired yet, ", q.not_acquired) : std::string(),
+                 q.missing, q.flagged.size(),
                  kinds.empty() ? "" : fmt::format(" (flags: {})", fmt::join(kinds, ", ")), out, seconds_since(t0));
   });
   if (rank == 0) {

@@ -46,7 +46,8 @@ bool FolderListing::has(const std::string& path) {
       l.names.insert(n);
       l.lower_names.insert(lower_case(n));
     }
-    l.listed = !ec;
+    // A folder that is not there holds nothing (one look, not one per name in it).
+    l.listed = !ec || ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
   }
   std::error_code ec;
   if (!l.listed || name.empty() || name == "." || name == "..") return fs::exists(fs::symlink_status(path, ec));

@@ -17,15 +17,15 @@ std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles) {
   if (tiles.size() < 4) return out;
   std::map<std::pair<int, int>, std::size_t> at;
   for (std::size_t i = 0; i < tiles.size(); ++i) at[{tiles[i].row, tiles[i].col}] = i;
-  // Steps between tiles up to 3 cells apart in a row (or a column), per cell: holes leave steps.
+  // Steps between neighbouring cells (a step over a hole would count its neighbours' errors twice:
+  // a typo of 482 um in a 1 x 4 row then made the median step 88 um).
   std::vector<double> row_x, row_y, col_x, col_y;
-  for (const auto& [cell, i] : at)
-    for (int k = 1; k <= 3; ++k) {
-      if (const auto r = at.find({cell.first, cell.second + k}); r != at.end())
-        row_x.push_back((tiles[r->second].x_um - tiles[i].x_um) / k), row_y.push_back((tiles[r->second].y_um - tiles[i].y_um) / k);
-      if (const auto d = at.find({cell.first + k, cell.second}); d != at.end())
-        col_x.push_back((tiles[d->second].x_um - tiles[i].x_um) / k), col_y.push_back((tiles[d->second].y_um - tiles[i].y_um) / k);
-    }
+  for (const auto& [cell, i] : at) {
+    if (const auto r = at.find({cell.first, cell.second + 1}); r != at.end())
+      row_x.push_back(tiles[r->second].x_um - tiles[i].x_um), row_y.push_back(tiles[r->second].y_um - tiles[i].y_um);
+    if (const auto d = at.find({cell.first + 1, cell.second}); d != at.end())
+      col_x.push_back(tiles[d->second].x_um - tiles[i].x_um), col_y.push_back(tiles[d->second].y_um - tiles[i].y_um);
+  }
   // Each axis's steps by at least 3 (a 2 x 2 grid's two per axis cannot outvote a wrong one).
   if ((row_x.empty() && col_x.empty()) || (!row_x.empty() && row_x.size() < 3) || (!col_x.empty() && col_x.size() < 3))
     return out;
@@ -59,7 +59,7 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
   for (std::size_t k = 0; k < misfits.size() && k < 3; ++k) {
     const GridMisfit& m = misfits[k];
     const TileInfo& t = tiles[m.index];
-    const std::string steps = fmt::format("{:.2g}", m.off_steps);
+    const std::string steps = m.off_steps < 10 ? fmt::format("{:.2g}", m.off_steps) : fmt::format("{:.0f}", m.off_steps);
     out += fmt::format("{}FoV {} (row {}, col {}) is at x {:.4g}, y {:.4g} um, {:.3g} um ({} step{}) from x {:.4g}, y {:.4g} "
                        "um where the other FoVs' steps put its row and col{}",
                        k ? "; " : "", t.id, t.row, t.col, t.x_um, t.y_um, m.off_um, steps, steps == "1" ? "" : "s", m.expected_x_um,

@@ -502,6 +502,21 @@ double quantile(std::vector<double> v, double q) {
   return v[static_cast<std::size_t>(std::lround(pos))];
 }
 
+}  // namespace
+
+double random_match_quantile(const std::vector<double>& sorted_ncc, double q, bool* at_second_largest) {
+  *at_second_largest = false;
+  double v = quantile(sorted_ncc, q);
+  // Below 100 matches the nearest-rank 99% quantile is the largest (below 51, always): one chance
+  // match of two sparse strips set the threshold above every true overlap (probe67, a campaign
+  // half acquired: 0.92 among 41 whose next was 0.51, true overlaps 0.87-0.91, 1 of 13 accepted).
+  // From 20 matches on, the second largest is the ceiling (q = 1 asks for the largest: kept).
+  if (const std::size_t n = sorted_ncc.size(); n >= 20 && q < 1 && sorted_ncc[n - 2] < v)
+    v = sorted_ncc[n - 2], *at_second_largest = true;
+  return v;
+}
+
+namespace {
 // The numbers of a PcResult, for the exchange between processes (all zero = not computed here).
 constexpr std::size_t kPacked = 13;
 void pack(const PcResult& r, double* d) {
@@ -711,13 +726,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
         if (job.result.valid) ++cal.random_valid, cal.random_ncc.push_back(job.result.ncc);
       }
     std::sort(cal.random_ncc.begin(), cal.random_ncc.end());
-    cal.random_ncc_quantile = quantile(cal.random_ncc, opt.accept_quantile);
-    // Below 100 matches the nearest-rank 99% quantile is the largest (below 51, always): one chance
-    // match of two sparse strips set the threshold above every true overlap (probe67, a campaign
-    // half acquired: 0.92 among 41 whose next was 0.51, true overlaps 0.87-0.91, 1 of 13 accepted).
-    // From 20 matches on, the second largest is the ceiling.
-    if (const std::size_t n = cal.random_ncc.size(); n >= 20 && opt.accept_quantile < 1 && cal.random_ncc[n - 2] < cal.random_ncc_quantile)
-      cal.random_ncc_quantile = cal.random_ncc[n - 2], cal.quantile_at_second_largest = true;
+    cal.random_ncc_quantile = random_match_quantile(cal.random_ncc, opt.accept_quantile, &cal.quantile_at_second_largest);
     const double base = std::max(opt.min_ncc, cal.random_ncc_quantile);
     std::vector<double> passing;
     for (const Job& job : jobs)

@@ -185,6 +185,11 @@ struct SignalCalibration {
   std::vector<double> random_ncc;  // all valid random pairs, sorted
 };
 
+// The random pairs' NCC (sorted ascending) at quantile q, nearest rank, the threshold's start:
+// with 20 or more values and q < 1 never above the second highest (*at_second_largest then says
+// whether that lowered it), as one chance match among fewer than ~100 is no quantile.
+double random_match_quantile(const std::vector<double>& sorted_ncc, double q, bool* at_second_largest);
+
 struct PairRegistration {
   std::vector<PairResult> pairs;  // same order as the input pairs
   std::vector<SignalCalibration> calibration;  // one per signal used

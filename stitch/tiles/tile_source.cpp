@@ -414,7 +414,10 @@ std::unique_ptr<TiffTileSource> TiffTileSource::open(const std::string& root, co
       }
     }
   }
-  if (!s->tiles_.empty() && s->tiles_.front().row < 0) assign_grid_cells(s->tiles_, positions_csv, s->pixel_nm_);
+  if (!s->tiles_.empty() && s->tiles_.front().row < 0) {
+    assign_grid_cells(s->tiles_, positions_csv, s->pixel_nm_);
+    s->cells_from_positions_ = true;
+  }
   for (std::size_t c = 0; c < channels.size(); ++c) {
     if (!other_type[c].empty())
       throw InputError(s->path(0, c), fmt::format("channel '{}': {} tile(s) of another pixel type than this one's {} ({}{}): "

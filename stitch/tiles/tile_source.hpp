@@ -108,6 +108,9 @@ class TiffTileSource : public TileSource {
   // Ids of the tiles open() left out for missing files (skip_missing).
   const std::vector<int>& missing_ids() const { return missing_ids_; }
   bool positions_in_px() const { return positions_in_px_; }
+  // Rows and cols numbered here from the positions (a Fiji TileConfiguration has none): counted,
+  // not measured, so an empty column between two groups closes up.
+  bool cells_from_positions() const { return cells_from_positions_; }
   std::size_t size() const override { return tiles_.size(); }
   const TileInfo& info(std::size_t i) const override { return tiles_[i]; }
   std::size_t channels() const override { return specs_.size(); }
@@ -127,6 +130,7 @@ class TiffTileSource : public TileSource {
   std::vector<TileInfo> tiles_;
   std::vector<int> missing_ids_;
   bool positions_in_px_ = false;
+  bool cells_from_positions_ = false;
   double pixel_nm_ = 0;
 };
 

@@ -212,7 +212,8 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
   ImageF wf(15, 20);  // 1.5 x 2 um of a 2 um FoV
   for (std::size_t i = 0; i < wf.size(); ++i) wf.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
   write_tiff(f.widefield_path, wf.view(), TiffWriteOptions{});
-  const auto w = prepare_fov(f, c, FovOptions{});
+  const FovOptions opt;
+  const auto w = prepare_fov(f, c, opt);
   EXPECT_FALSE(w->failed) << w->reason;
   EXPECT_EQ(w->result.localizations, 300);
   std::string all;
@@ -231,7 +232,7 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
   ImageF nearly(18, 20);  // 90%
   for (std::size_t i = 0; i < nearly.size(); ++i) nearly.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
   write_tiff(f.widefield_path, nearly.view(), TiffWriteOptions{});
-  const auto w2 = prepare_fov(f, c, FovOptions{});
+  const auto w2 = prepare_fov(f, c, opt);
   EXPECT_FALSE(w2->widefield_partial);
   std::string all2;
   for (const auto& s : w2->warnings) all2 += s + "\n";

@@ -97,6 +97,30 @@ TEST(OutputStatus, CountsThePlansFovsFromTheManifest) {
   EXPECT_EQ(fov_map(plan, 2, 3, s.recorded), (std::vector<std::string>{"#! ", ". x"}));
 }
 
+// A FoV recorded as not acquired yet (neither file there) is counted among the failed for the
+// verdict, said apart, and once its table has come it is a FoV not done (the next run does it).
+TEST(OutputStatus, AFovNotAcquiredYetIsSaidApartAndNotDoneOnceItsFilesCome) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/status_not_acquired";
+  fs::remove_all(out);
+  fs::create_directories(out + "/fov");
+  Manifest m(out + "/manifest.jsonl");
+  m.append({0, "failed", "fov/0000.h5", "fnv1a64:00", "t0.csv: not acquired yet", {{"not_acquired", true}}});
+  m.append({1, "failed", "fov/0001.h5", "fnv1a64:01", "t1.csv:3: not a number", {}});
+  std::vector<FovEntry> plan(2);
+  for (int i = 0; i < 2; ++i) plan[i].id = i, plan[i].col = i, plan[i].table_path = out + "/t" + std::to_string(i) + ".csv";
+  OutputStatus s = read_output_status(out, &plan);
+  EXPECT_EQ(s.failed, 2u);
+  EXPECT_EQ(s.not_acquired, 1u);
+  EXPECT_EQ(s.not_acquired_ids, std::vector<int>{0});
+  ASSERT_EQ(s.failed_reasons.size(), 1u);  // the real failure's reason only
+  EXPECT_EQ(fov_map(plan, 1, 2, s.recorded), (std::vector<std::string>{".x"}));
+  std::ofstream(out + "/t0.csv") << "frame,x,y\n";  // acquired since
+  s = read_output_status(out, &plan);
+  EXPECT_EQ(s.not_acquired, 0u);
+  EXPECT_EQ(s.failed, 1u);
+  EXPECT_EQ(s.to_do(), 2u);
+}
+
 TEST(OutputStatus, ARunsLockIsSeenFromAnotherProcessAndGoesWithIt) {
   const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/status_lock";
   fs::remove_all(out);

@@ -196,6 +196,31 @@ TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
   EXPECT_TRUE(fs::exists(out + "/qc/overview_reconstruction.png"));
 }
 
+// A FoV not acquired yet is no failure (no cross) and no FoV of 0 localizations: its heat-map cell
+// is "no data", out of the colour range (its recorded 0 drew it dark blue, the range's floor).
+TEST(QcReport, AFovNotAcquiredYetIsNoDataNotAFailure) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_not_acquired";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  CampaignInfo c;
+  c.rows = 1, c.cols = 3, c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 3; ++id) {
+    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    recs[id] = {id, id == 2 ? "failed" : "done", "", "", id == 2 ? "t.csv: not acquired yet" : "",
+                {{"localizations", id == 2 ? 0 : 999}, {"widefield", id != 2}}};
+  }
+  recs[2].extra["not_acquired"] = true;
+  const QcSummary s = write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(s.not_acquired, 1u);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  EXPECT_EQ(qc["fovs"][2]["status"], "not-acquired");
+  EXPECT_EQ(qc["summary"]["not_acquired"], 1);
+  EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_localizations.png"]["range"]["min"].get<double>(), 3.0);  // log10(1 + 999)
+}
+
 // An error score is an outlier only well above the rest: in a small, even campaign the MAD is
 // tiny, and 3 MAD alone flagged a score 3% over the median (0.734 against 0.713, 4 FoVs);
 // where most scores are equal (MAD 0) a far higher one is still flagged.

@@ -30,6 +30,27 @@ TEST(RunState, FinishedAndFinishedWithFailedFovs) {
   EXPECT_NE(r.text.find("finished with 2 failed FoV(s)"), std::string::npos) << r.text;
 }
 
+// FoVs not acquired yet (a campaign run while the microscope acquires) are no failures in words,
+// but the campaign is not complete: exit 5, as run's.
+TEST(RunState, FovsNotAcquiredYetAreSaidApartFromFailures) {
+  RunStateFacts f = finished_campaign();
+  f.st.done = 6, f.st.failed = 3, f.st.not_acquired = 3;
+  RunState r = decide_run_state(f);
+  EXPECT_EQ(r.exit, 5);
+  EXPECT_NE(r.text.find("finished with the FoVs acquired so far: 3 not acquired yet"), std::string::npos) << r.text;
+  f.st.not_acquired = 2;
+  r = decide_run_state(f);
+  EXPECT_NE(r.text.find("finished with 1 failed FoV(s) (marked in the mosaic; a rerun tries them again) and 2 not "
+                        "acquired yet"),
+            std::string::npos)
+      << r.text;
+  f.st.done = 0, f.st.failed = f.st.not_acquired = 9;
+  f.mosaic_current = false, f.st.stitch_summary = false;
+  r = decide_run_state(f);
+  EXPECT_EQ(r.exit, 5);
+  EXPECT_NE(r.text.find("no FoV acquired yet"), std::string::npos) << r.text;
+}
+
 TEST(RunState, EveryFovFailedSaysToFixTheCauseNotJustRerun) {
   RunStateFacts f = finished_campaign();
   f.st.done = 0, f.st.failed = 9;  // a column name wrong in every table: run made no mosaic

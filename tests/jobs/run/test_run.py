@@ -525,6 +525,34 @@ class Run(unittest.TestCase):
         self.assertEqual(p.returncode, 75, p.stderr[-2000:])
         self.assertIn("1 FoV(s) have neither a table nor a widefield file (ids 4): not acquired yet", p.stderr)
         self.assertNotIn("have no widefield file", p.stderr)  # not "reconstructed from their localizations alone"
+        # The whole run: FoV 4's place is left empty and said apart from failures (a user's probe
+        # of a run while acquiring saw every FoV to come as "failed", crossed out in red).
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 5, p.stderr[-2000:])
+        self.assertNotIn("FoV 4 failed", p.stderr)
+        self.assertIn("1 FoV(s) not acquired yet: their places are empty in the mosaic", p.stderr)
+        self.assertIn("QC: 8 done, 0 failed, 1 not acquired yet, 0 without a result", p.stderr)
+        with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
+            qc = json.load(fh)
+        self.assertEqual((qc["summary"]["failed"], qc["summary"]["not_acquired"]), (0, 1))
+        self.assertEqual([t["status"] for t in qc["fovs"] if t["id"] == 4], ["not-acquired"])
+        code, reports = status(ini)
+        self.assertEqual(code, 5)
+        self.assertEqual((reports[0]["failed"], reports[0]["not_acquired"], reports[0]["not_acquired_fovs"]), (0, 1, [4]))
+        self.assertIn("not acquired yet", reports[0]["state"])
+        # Run again with nothing arrived (a cron job's next tick): FoV 4 is not redone, the manifest
+        # does not grow, and the mosaic is kept.
+        lines = len(open(os.path.join(d, "out", "manifest.jsonl")).readlines())
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 5, p.stderr[-2000:])
+        self.assertIn("9 FoVs: 8 already done and verified, 1 still not acquired, 0 to process", p.stderr)
+        self.assertIn("the mosaic is up to date", p.stderr)
+        self.assertEqual(len(open(os.path.join(d, "out", "manifest.jsonl")).readlines()), lines)
+        # Once acquired, the next run does it and finishes.
+        shutil.copytree(os.path.join(self.ref, "campaign", "fov", "0004"), os.path.join(d, "campaign", "fov", "0004"))
+        p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("8 already done and verified, 1 to process", p.stderr)
 
     def test_sighup_of_a_closed_session_stops_as_sigterm_does(self):
         # An ssh session that drops sends SIGHUP: the run stops cleanly and resumably (it was killed

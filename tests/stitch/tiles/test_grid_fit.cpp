@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 using namespace annamosaic;
 
@@ -32,7 +33,7 @@ TEST(GridFit, AStageGridFitsAndACopiedOrMistypedPositionIsNamed) {
   ASSERT_TRUE(m[0].same_place_as.has_value());
   EXPECT_EQ(*m[0].same_place_as, 7u);
   const std::string text = grid_misfit_text(copied, m);
-  EXPECT_NE(text.find("FoV 6 (row 1, col 2) is at x 27, y 8.8 um, 8.85 um (0.98 steps) from x 18.15"), std::string::npos) << text;
+  EXPECT_NE(text.find("FoV 6 (row 1, col 2) is at x 27, y 8.8 um, 9.3 um (1 step) from x 17.7"), std::string::npos) << text;
   EXPECT_NE(text.find("the position of FoV 7"), std::string::npos) << text;
   // A typo of 500 um in a 1 x 6 row.
   auto typo = grid(1, 6);
@@ -47,6 +48,20 @@ TEST(GridFit, AStageGridFitsAndACopiedOrMistypedPositionIsNamed) {
   EXPECT_TRUE(grid_misfits(holey).empty());
   holey[3].y_um += 6;  // two thirds of a step
   EXPECT_EQ(grid_misfits(holey).size(), 1u);
+  // A typo on the last of a 1 x 4 row names that FoV, not its neighbour.
+  auto four = grid(1, 4);
+  four[3].x_um = 500;
+  m = grid_misfits(four);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].index, 3u);
+  EXPECT_NE(grid_misfit_text(four, m).find("472 um (51 steps)"), std::string::npos) << grid_misfit_text(four, m);
+  // Rows numbered bottom-up (y decreasing), a stage turned by 5 degrees: grids all the same.
+  auto turned = grid(5, 4);
+  for (TileInfo& t : turned) {
+    const double x = t.x_um, y = -t.y_um, a = 5 * 3.14159265 / 180;
+    t.x_um = x * std::cos(a) - y * std::sin(a), t.y_um = x * std::sin(a) + y * std::cos(a);
+  }
+  EXPECT_TRUE(grid_misfits(turned).empty());
   // Too few tiles to outvote one: nothing judged.
   auto three = grid(1, 3);
   three[2].x_um = 100;

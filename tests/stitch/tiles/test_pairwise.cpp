@@ -525,3 +525,28 @@ TEST(RejectImplausiblePairs, ALoneWeakFarLinkGoesWhatTheStageReallyMovedStays) {
   EXPECT_EQ(reject_implausible_pairs(few, 100.0, rows, cols), 0u);
   EXPECT_TRUE(few.pairs[0].accepted);
 }
+
+// The threshold starts from the random pairs' 99% quantile; among fewer than ~100 nearest rank
+// gives their largest, which one chance match sets (a campaign half acquired: 0.92 among 41).
+TEST(RandomMatchQuantile, OneChanceMatchDoesNotSetItAlone) {
+  bool second = false;
+  std::vector<double> v(40);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.01 * static_cast<double>(i);  // 0 .. 0.39
+  v.push_back(0.92);
+  EXPECT_DOUBLE_EQ(random_match_quantile(v, 0.99, &second), 0.39);
+  EXPECT_TRUE(second);
+  EXPECT_DOUBLE_EQ(random_match_quantile(v, 1.0, &second), 0.92);  // the largest, asked for
+  EXPECT_FALSE(second);
+  // Two high ones are no chance: the second of them counts.
+  v.back() = 0.9, v.push_back(0.92);
+  EXPECT_DOUBLE_EQ(random_match_quantile(v, 0.99, &second), 0.9);
+  // Below 20 matches nothing is lowered (the calibration says how few there were).
+  std::vector<double> few(v.end() - 19, v.end());
+  EXPECT_DOUBLE_EQ(random_match_quantile(few, 0.99, &second), 0.92);
+  EXPECT_FALSE(second);
+  // Many matches: nearest rank lies below the second largest already.
+  std::vector<double> many(300);
+  for (std::size_t i = 0; i < many.size(); ++i) many[i] = 0.001 * static_cast<double>(i);
+  EXPECT_DOUBLE_EQ(random_match_quantile(many, 0.99, &second), many[static_cast<std::size_t>(std::lround(0.99 * 299))]);
+  EXPECT_FALSE(second);
+}
