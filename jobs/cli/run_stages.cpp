@@ -907,8 +907,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         const std::string hole =
             failed_beside.empty()
                 ? std::string()
-                : fmt::format("failed FoV(s) beside them (ids {}), which take no part in registration, cutting their links "
-                              "to the others; else ",
+                : fmt::format("FoV(s) beside them that failed or are not acquired yet (ids {}), which take no part in "
+                              "registration, cutting their links to the others; else ",
                               fmt::join(failed_beside, ", "));
         if (!apart.empty())
           spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): placed "
