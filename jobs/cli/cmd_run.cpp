@@ -861,7 +861,24 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     }
     failed = st.failed_fovs;
     not_acquired = st.not_acquired_fovs;
-    run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
+    int qc_kept = rank == 0 && st.mosaic_kept && qc_report_current(out) ? 1 : 0;
+    MPI_Bcast(&qc_kept, 1, MPI_INT, 0, comm);
+    if (qc_kept) {
+      if (rank == 0) {
+        std::string counts;
+        try {  // its figures, as when it was made
+          std::ifstream in(out + "/qc/qc.json");
+          const nlohmann::json s = nlohmann::json::parse(in).at("summary");
+          counts = fmt::format("{} done, {} failed, {} not acquired yet; {} flagged; ", s.value("done", 0), s.value("failed", 0),
+                               s.value("not_acquired", 0), s.value("flagged", nlohmann::json::array()).size());
+        } catch (const std::exception&) {
+        }
+        spdlog::info("QC: {}the report in {}/qc/ is up to date (made after the FoV results and the mosaic it describes): kept",
+                     counts, out);
+      }
+    } else {
+      run_qc_stage(comm, campaign, fovs, out, ro.fov.pixel_nm);
+    }
     // A signal during the QC report (its last seconds): the report was finished, so was the run.
     if (rank == 0 && stop_requested())
       spdlog::info("{} arrived during the QC report, which was finished: the run is complete, nothing to resume",

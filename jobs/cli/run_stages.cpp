@@ -699,9 +699,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       summary["outputs"] = output_stamps(out, stitch_outputs(true));
       write_file_atomic(out + "/stitch_summary.json", json_text(summary, 1) + "\n");
     });
+    result.mosaic_kept = true;
     return result;
   }
   if (up_to_date) {
+    result.mosaic_kept = true;
     if (rank == 0)
       spdlog::info("stitch stage: the mosaic is up to date (the same FoV results and stitch settings as when it was "
                    "made, its files untouched since; see stitch_summary.json): nothing to redo (delete {}/stitch_summary.json "
@@ -1098,6 +1100,18 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     on_rank0(comm, [&] { export_and_record(); });
   }
   return result;
+}
+
+bool qc_report_current(const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto qc = fs::last_write_time(out_dir + "/qc/qc.json", ec);
+  if (ec) return false;
+  for (const char* f : {"manifest.jsonl", "layout.json", "stitch_summary.json"}) {
+    const auto t = fs::last_write_time(out_dir + "/" + f, ec);
+    if (ec || t > qc) return false;
+  }
+  return true;
 }
 
 void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const std::string& out,

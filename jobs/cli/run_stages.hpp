@@ -94,6 +94,7 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step);
 struct StitchStageResult {
   int failed_fovs = 0;  // FoVs recorded as failed (their tiles are marked)
   int not_acquired_fovs = 0;  // of them: neither file there yet (their places left empty)
+  bool mosaic_kept = false;   // up to date: not made again (its OME-TIFF export at most)
 };
 
 // verify_results: check every FoV result file against its recorded checksum before making the
@@ -148,6 +149,11 @@ MosaicVerdict stitch_stage_verdict(const CampaignInfo& campaign, const std::vect
 // The QC report (out/qc/): every rank reads its share of the FoV results into the overview
 // images (for 1,089 full-size FoVs one reader would take minutes), rank 0 combines them and
 // writes the report. Collective.
+// qc/qc.json is there and newer than manifest.jsonl, layout.json and stitch_summary.json: a run
+// that kept its mosaic has nothing new to report (the overview reads every FoV result: at 1,089
+// full-size FoVs, minutes at every no-change rerun of a campaign checked while it is acquired).
+bool qc_report_current(const std::string& out_dir);
+
 void run_qc_stage(MPI_Comm comm, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs, const std::string& out_dir,
                   double pixel_nm);
 

@@ -542,12 +542,16 @@ class Run(unittest.TestCase):
         self.assertIn("not acquired yet", reports[0]["state"])
         # Run again with nothing arrived (a cron job's next tick): FoV 4 is not redone, the manifest
         # does not grow, and the mosaic is kept.
-        lines = len(open(os.path.join(d, "out", "manifest.jsonl")).readlines())
+        def manifest_lines():
+            with open(os.path.join(d, "out", "manifest.jsonl")) as fh:
+                return len(fh.readlines())
+        lines = manifest_lines()
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 5, p.stderr[-2000:])
         self.assertIn("9 FoVs: 8 already done and verified, 1 still not acquired, 0 to process", p.stderr)
         self.assertIn("the mosaic is up to date", p.stderr)
-        self.assertEqual(len(open(os.path.join(d, "out", "manifest.jsonl")).readlines()), lines)
+        self.assertIn("QC: 8 done, 0 failed, 1 not acquired yet;", p.stderr)  # the report kept
+        self.assertEqual(manifest_lines(), lines)
         # Once acquired, the next run does it and finishes.
         shutil.copytree(os.path.join(self.ref, "campaign", "fov", "0004"), os.path.join(d, "campaign", "fov", "0004"))
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
@@ -885,8 +889,14 @@ class Run(unittest.TestCase):
 
         self.assertNotIn("up to date", stitch())
         made = os.stat(ims).st_mtime_ns
-        self.assertIn("the mosaic is up to date", stitch())
+        qc = os.path.join(d, "out", "qc", "qc.json")
+        qc_made = os.stat(qc).st_mtime_ns
+        log = stitch()
+        self.assertIn("the mosaic is up to date", log)
         self.assertEqual(os.stat(ims).st_mtime_ns, made)
+        # ... and its QC report, made after it (it reads every FoV result: minutes at scale).
+        self.assertIn("QC: 9 done, 0 failed, 0 not acquired yet; 0 flagged; the report in", log)
+        self.assertEqual(os.stat(qc).st_mtime_ns, qc_made)
         log = stitch("--ome-tiff")  # an export it lacks: made from mosaic.ims, which stays
         self.assertIn("only its OME-TIFF export is missing", log)
         self.assertEqual(os.stat(ims).st_mtime_ns, made)
