@@ -39,7 +39,6 @@
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
-#include "tiles/grid_fit.hpp"
 #include "core/process.hpp"
 #include "core/temp_file.hpp"
 #include "imageio/tiff_io.hpp"
@@ -47,6 +46,7 @@
 #include "register/widefield_registration.hpp"
 #include "sim/specimen.hpp"
 #include "tiles/fusion.hpp"
+#include "tiles/grid_fit.hpp"
 
 namespace annamosaic::cli {
 int torch_intraop_threads();

@@ -40,6 +40,7 @@
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
 #include "tiles/fusion.hpp"
+#include "tiles/grid_fit.hpp"
 #include "tiles/stitch.hpp"
 #include "pyramid/ims_reader.hpp"
 #include "pyramid/ims_writer.hpp"
@@ -789,14 +790,20 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     // Searched a whole FoV step, a pair can match the next tile over (a copied table, a periodic
     // specimen) and stack tiles: at most half a step.
     bool search_at_limit = false;
-    if (const double step_um = campaign.fov_um - campaign.overlap_um; step_um > 0 && so.registration.search_um >= step_um / 2) {
+    // The step between the positions in use (measured ones may differ from campaign.ini's).
+    std::vector<TileInfo> cells;
+    for (const FovEntry& f : fovs) cells.push_back({f.id, f.row, f.col, f.x_um, f.y_um, 0, 0, {}});
+    const double positions_step_um = shorter_grid_step_um(cells);
+    if (const double step_um = positions_step_um > 0 ? positions_step_um : campaign.fov_um - campaign.overlap_um;
+        step_um > 0 && so.registration.search_um >= step_um / 2) {
       search_at_limit = true;
       // Said, not warned: a protection, and the configured value (demo.ini's 2.5 um) is most
       // often no one's choice for small FoVs.
       if (rank == 0 && so.registration.search_um > step_um / 2)
-        spdlog::info("--search-um {} is more than half the step between FoVs ({:.4g} um: fov-um - overlap-um), where a "
-                     "pair could match a tile a whole FoV over: searching +-{:.4g} um",
-                     so.registration.search_um, step_um, step_um / 2);
+        spdlog::info("--search-um {} is more than half the step between FoVs ({:.4g} um: {}), where a pair could match "
+                     "a tile a whole FoV over: searching +-{:.4g} um",
+                     so.registration.search_um, step_um,
+                     positions_step_um > 0 ? "the positions' shorter median step" : "fov-um - overlap-um", step_um / 2);
       so.registration.search_um = step_um / 2;
     }
     so.registration.stop_requested = stop_requested;  // every rank learns of it at the exchange

@@ -12,27 +12,46 @@
 
 namespace annamosaic {
 
+namespace {
+// Steps between neighbouring cells: along a row (x, y) and down a column (x, y).
+struct GridSteps {
+  std::vector<double> row_x, row_y, col_x, col_y;
+};
+GridSteps neighbour_steps(const std::vector<TileInfo>& tiles) {
+  std::map<std::pair<int, int>, std::size_t> at;
+  for (std::size_t i = 0; i < tiles.size(); ++i) at[{tiles[i].row, tiles[i].col}] = i;
+  GridSteps s;
+  for (const auto& [cell, i] : at) {
+    if (const auto r = at.find({cell.first, cell.second + 1}); r != at.end())
+      s.row_x.push_back(tiles[r->second].x_um - tiles[i].x_um), s.row_y.push_back(tiles[r->second].y_um - tiles[i].y_um);
+    if (const auto d = at.find({cell.first + 1, cell.second}); d != at.end())
+      s.col_x.push_back(tiles[d->second].x_um - tiles[i].x_um), s.col_y.push_back(tiles[d->second].y_um - tiles[i].y_um);
+  }
+  return s;
+}
+}  // namespace
+
+double shorter_grid_step_um(const std::vector<TileInfo>& tiles) {
+  const GridSteps s = neighbour_steps(tiles);
+  double step = 0;
+  for (const double v : {s.row_x.empty() ? 0.0 : std::hypot(median(s.row_x), median(s.row_y)),
+                         s.col_x.empty() ? 0.0 : std::hypot(median(s.col_x), median(s.col_y))})
+    if (v > 0) step = step > 0 ? std::min(step, v) : v;
+  return step;
+}
+
 std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles) {
   std::vector<GridMisfit> out;
   if (tiles.size() < 4) return out;
-  std::map<std::pair<int, int>, std::size_t> at;
-  for (std::size_t i = 0; i < tiles.size(); ++i) at[{tiles[i].row, tiles[i].col}] = i;
-  // Steps between neighbouring cells (a step over a hole would count its neighbours' errors twice:
-  // a typo of 482 um in a 1 x 4 row then made the median step 88 um).
-  std::vector<double> row_x, row_y, col_x, col_y;
-  for (const auto& [cell, i] : at) {
-    if (const auto r = at.find({cell.first, cell.second + 1}); r != at.end())
-      row_x.push_back(tiles[r->second].x_um - tiles[i].x_um), row_y.push_back(tiles[r->second].y_um - tiles[i].y_um);
-    if (const auto d = at.find({cell.first + 1, cell.second}); d != at.end())
-      col_x.push_back(tiles[d->second].x_um - tiles[i].x_um), col_y.push_back(tiles[d->second].y_um - tiles[i].y_um);
-  }
+  // Steps between neighbouring cells only (a step over a hole would count its neighbours' errors
+  // twice: a typo of 482 um in a 1 x 4 row then made the median step 88 um).
+  const GridSteps steps = neighbour_steps(tiles);
+  const std::vector<double>&row_x = steps.row_x, &row_y = steps.row_y, &col_x = steps.col_x, &col_y = steps.col_y;
   // Each axis's steps by at least 3 (a 2 x 2 grid's two per axis cannot outvote a wrong one).
   if ((row_x.empty() && col_x.empty()) || (!row_x.empty() && row_x.size() < 3) || (!col_x.empty() && col_x.size() < 3))
     return out;
   const double rx = median(row_x), ry = median(row_y), cx = median(col_x), cy = median(col_y);
-  double step = 0;
-  for (const double s : {row_x.empty() ? 0.0 : std::hypot(rx, ry), col_x.empty() ? 0.0 : std::hypot(cx, cy)})
-    if (s > 0) step = step > 0 ? std::min(step, s) : s;
+  const double step = shorter_grid_step_um(tiles);
   if (!(step > 0)) return out;
   std::vector<double> ox, oy;
   for (const TileInfo& t : tiles) ox.push_back(t.x_um - t.col * rx - t.row * cx), oy.push_back(t.y_um - t.col * ry - t.row * cy);

@@ -22,6 +22,10 @@ struct GridMisfit {
 // at least 4 tiles and 3 steps along each axis that has any (fewer cannot outvote a wrong one).
 std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles);
 
+// The shorter of the median steps (um) between neighbouring cells along a row and down a column;
+// 0 without neighbours.
+double shorter_grid_step_um(const std::vector<TileInfo>& tiles);
+
 // "FoV 6 (row 1, col 1) is at x 18, y 9 um, ..." for up to 3 misfits, with the likely causes.
 std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits);
 

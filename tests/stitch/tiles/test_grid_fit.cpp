@@ -79,3 +79,11 @@ TEST(GridFit, EmptyCellsOfTheCampaignOrOfTheTilesBoundingGrid) {
   EXPECT_EQ(empty_cells_text(grid(2, 2), 2, 2, 8, &n), "");
   EXPECT_EQ(n, 0u);
 }
+
+TEST(GridFit, TheShorterStepIsThePositionsOwn) {
+  EXPECT_NEAR(shorter_grid_step_um(grid(4, 4)), 9.0, 0.05);
+  auto wide = grid(3, 3);
+  for (TileInfo& t : wide) t.y_um *= 1.5;  // 13.5 um down a column, 9 along a row
+  EXPECT_NEAR(shorter_grid_step_um(wide), 9.0, 0.35);  // the row step, with the stage error of grid()
+  EXPECT_EQ(shorter_grid_step_um(grid(1, 1)), 0.0);
+}
