@@ -193,8 +193,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                             fov.widefield_path, covers,
                                             w->failed ? "not used for a widefield-only tile" : "the A-net used the localizations alone"));
         else
-          w->warnings.push_back(fmt::format("{}: {}: beyond them the widefield's edge is repeated, which the A-net takes for "
-                                            "structure (another camera ROI or binning?)",
+          w->warnings.push_back(fmt::format("{}: {}: used; beyond them the widefield's edge is repeated, which the A-net "
+                                            "takes for structure (another camera ROI or binning?)",
                                             fov.widefield_path, covers));
       }
       const auto [lo_at, hi_at] = std::minmax_element(wf.begin(), wf.end());

@@ -601,8 +601,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       }
       const double balance = max_busy > 0 ? sum_busy / (max_busy * s.ranks.size()) : 1.0;
       spdlog::info("FoVs: {} processed ({} failed{}), {} skipped as already done, in {:.1f} s; load balance {:.1f}%",
-                   s.done + s.failed, s.failed,
-                   s.not_acquired ? fmt::format(", {} of them not acquired yet", s.not_acquired) : std::string(), s.skipped,
+                   s.done + s.failed, s.failed - s.not_acquired,
+                   s.not_acquired ? fmt::format(", {} not acquired yet", s.not_acquired) : std::string(), s.skipped,
                    s.seconds, 100 * balance);
       // Where the time went: per stage, summed over FoVs, and as a share of the ranks' wall time.
       nlohmann::json stages = nlohmann::json::object();
@@ -644,9 +644,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                                 1) + "\n");
     });
     if (stage == "fovs" && rank == 0 && s.failed > 0)
-      spdlog::warn("{} FoV(s) failed (see manifest.jsonl; reason per FoV){}; the stitch stage {} and exits 5",
-                   s.failed - s.not_acquired,
-                   s.not_acquired ? fmt::format(", {} more not acquired yet", s.not_acquired) : std::string(),
+      spdlog::warn("{}{}{}; the stitch stage {} and exits 5",
+                   s.failed > s.not_acquired ? fmt::format("{} FoV(s) failed (see manifest.jsonl; reason per FoV)",
+                                                           s.failed - s.not_acquired)
+                                             : std::string(),
+                   s.failed > s.not_acquired && s.not_acquired ? ", " : "",
+                   s.not_acquired ? fmt::format("{} FoV(s) not acquired yet", s.not_acquired) : std::string(),
                    s.failed > s.not_acquired ? "marks the failed ones" : "leaves their places empty");
     // Said here too when the stitch stage (which says it again) runs later.
     if (stage == "fovs" && rank == 0)

@@ -733,6 +733,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
       if (job.result_slot >= 0 && job.result.valid && job.result.ncc >= base) passing.push_back(job.result.ncc);
     cal.median_ncc = quantile(passing, 0.5);
     cal.threshold = std::max(base, opt.min_ncc_fraction_of_median * cal.median_ncc);
+    cal.set_by_median = cal.threshold > base;
     for (const Job& job : jobs) {
       if (job.result_slot < 0) continue;
       const std::size_t k = static_cast<std::size_t>(job.result_slot);

@@ -182,6 +182,7 @@ struct SignalCalibration {
   bool quantile_at_second_largest = false;
   double median_ncc = 0;           // of the pairs passing max(min_ncc, random_ncc_quantile)
   double threshold = 0;            // max(min_ncc, random_ncc_quantile, min_ncc_fraction_of_median x median_ncc)
+  bool set_by_median = false;      // the last of them was the largest
   std::vector<double> random_ncc;  // all valid random pairs, sorted
 };
 

@@ -84,7 +84,14 @@ std::string calibration_text(const SignalCalibration& c, const TileSource& sourc
                         100 * accept_quantile, c.random_ncc_quantile, c.random_ncc.back())
           : fmt::format("{} of {} random non-adjacent pairs had a match; their {:.0f}% quantile {:.3f}", c.random_valid,
                         c.random_pairs, 100 * accept_quantile, c.random_ncc_quantile);
-  return fmt::format("signal {}/{}: NCC threshold {:.3f} ({})", source.channel_name(c.channel), c.scale, c.threshold, how);
+  // Raised to a fraction of the pairs' median NCC (min_ncc_fraction_of_median): said, or the
+  // threshold reads as a number from nowhere.
+  const std::string floor = c.set_by_median && c.median_ncc > 0
+                                ? fmt::format("; raised to {:.0f}% of the neighbour pairs' median NCC, {:.3f}",
+                                              100 * c.threshold / c.median_ncc, c.median_ncc)
+                                : std::string();
+  return fmt::format("signal {}/{}: NCC threshold {:.3f} ({}{})", source.channel_name(c.channel), c.scale, c.threshold, how,
+                     floor);
 }
 
 std::string search_range_warning(const StitchLayout& L, double search_um, double pixel_nm, bool at_limit,

@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/input_file.hpp"
+#include "core/numeric.hpp"
 #include "register/widefield_registration.hpp"
 
 namespace annamosaic {
@@ -289,7 +290,10 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
 namespace {
 // Grid rows and columns for tiles placed by position alone (a TileConfiguration): neighbours are
 // found through grid cells. Sorted by y, a tile starts a new row when it lies more than half a tile
-// below the row's first; columns likewise in x. Two tiles in one cell: not a grid, refused.
+// below the row's first; columns likewise in x. Rows (cols) are numbered by their distance in
+// median steps, so that an empty one between two keeps its number (counted, the tiles on either
+// side of a missing column were paired as neighbours, 1,350 px apart for 750 px tiles, and said to
+// hold "too little structure"; a user's probe). Two tiles in one cell: not a grid, refused.
 void assign_grid_cells(std::vector<TileInfo>& tiles, const std::string& path, double pixel_nm) {
   const double um_per_px = pixel_nm / 1000.0;  // positions are um by now, sizes px
   std::vector<std::size_t> order(tiles.size());
@@ -298,10 +302,22 @@ void assign_grid_cells(std::vector<TileInfo>& tiles, const std::string& path, do
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return position(tiles[a]) < position(tiles[b]); });
     int k = -1;
     double start = 0;
+    std::vector<double> starts;  // of each row (col), in order
+    std::vector<int> cluster(tiles.size());
     for (const std::size_t i : order) {
-      if (k < 0 || position(tiles[i]) - start > 0.5 * size(tiles[i])) ++k, start = position(tiles[i]);
-      set(tiles[i], k);
+      if (k < 0 || position(tiles[i]) - start > 0.5 * size(tiles[i])) ++k, start = position(tiles[i]), starts.push_back(start);
+      cluster[i] = k;
     }
+    std::vector<int> number(starts.size());
+    std::iota(number.begin(), number.end(), 0);
+    if (starts.size() >= 3) {
+      std::vector<double> steps;
+      for (std::size_t c = 1; c < starts.size(); ++c) steps.push_back(starts[c] - starts[c - 1]);
+      if (const double step = median(steps); step > 0)
+        for (std::size_t c = 1; c < starts.size(); ++c)
+          number[c] = std::max(number[c - 1] + 1, number[c - 1] + static_cast<int>(std::lround((starts[c] - starts[c - 1]) / step)));
+    }
+    for (std::size_t i = 0; i < tiles.size(); ++i) set(tiles[i], number[static_cast<std::size_t>(cluster[i])]);
   };
   cells([](const TileInfo& t) { return t.y_um; }, [&](const TileInfo& t) { return static_cast<double>(t.height_px) * um_per_px; },
         [](TileInfo& t, int k) { t.row = k; });

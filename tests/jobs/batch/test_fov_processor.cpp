@@ -236,7 +236,7 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
   EXPECT_FALSE(w2->widefield_partial);
   std::string all2;
   for (const auto& s : w2->warnings) all2 += s + "\n";
-  EXPECT_NE(all2.find(f.widefield_path + ": 18 x 20 px at 100 nm cover only 1.8 x 2 um of the 2 um FoV: beyond them"),
+  EXPECT_NE(all2.find(f.widefield_path + ": 18 x 20 px at 100 nm cover only 1.8 x 2 um of the 2 um FoV: used; beyond them"),
             std::string::npos)
       << all2;
 }

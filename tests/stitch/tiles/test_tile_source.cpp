@@ -151,6 +151,15 @@ TEST(TiffTileSource, AFijiTileConfigurationIsPlacedInGridCellsByPosition) {
   EXPECT_EQ(cell["d.tif"], std::make_pair(1, 1));
   EXPECT_NEAR(src->info(1).x_um, 0.0, 1e-12);  // a.tif, pixels made um at the tiles' 50 nm
   EXPECT_NEAR(src->info(0).x_um, 92.0 * 0.05, 1e-12);
+  // A row of 5 cells, the third empty: the tiles after it keep cols 3 and 4, no neighbour across
+  // the gap (numbered by count c.tif became col 2, paired with b.tif 180 px away and said to be
+  // featureless).
+  write_text(d + "/TileConfiguration.txt", "dim = 2\na.tif; ; (0, 0)\nb.tif; ; (90, 1)\nc.tif; ; (271, -1)\n"
+                                           "d.tif; ; (361, 0)\n");
+  const auto gap = TiffTileSource::open(d, d + "/TileConfiguration.txt", {parse_channel_spec("tiles={file}")});
+  std::map<std::string, int> col;
+  for (std::size_t i = 0; i < gap->size(); ++i) col[gap->info(i).file] = gap->info(i).col;
+  EXPECT_EQ(col, (std::map<std::string, int>{{"a.tif", 0}, {"b.tif", 1}, {"c.tif", 3}, {"d.tif", 4}}));
   // Two tiles in one cell: not a grid.
   write_text(d + "/TileConfiguration.txt", "dim = 2\na.tif; ; (0, 0)\nb.tif; ; (30, 10)\n");
   EXPECT_NE(error_of([&] { TiffTileSource::open(d, d + "/TileConfiguration.txt", {parse_channel_spec("tiles={file}")}); })
