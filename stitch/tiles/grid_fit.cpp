@@ -86,6 +86,17 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
                        m.same_place_as ? fmt::format(", the position of FoV {}", tiles[*m.same_place_as].id) : std::string());
   }
   if (misfits.size() > 3) out += fmt::format("; and {} more", misfits.size() - 3);
+  // Two FoVs each where the other belongs: their rows and cols (or positions) exchanged.
+  for (std::size_t a = 0; a < misfits.size(); ++a)
+    for (std::size_t b = a + 1; b < misfits.size(); ++b) {
+      const GridMisfit &ma = misfits[a], &mb = misfits[b];
+      const TileInfo &ta = tiles[ma.index], &tb = tiles[mb.index];
+      if (std::hypot(ta.x_um - mb.expected_x_um, ta.y_um - mb.expected_y_um) < 0.25 * ma.off_um &&
+          std::hypot(tb.x_um - ma.expected_x_um, tb.y_um - ma.expected_y_um) < 0.25 * mb.off_um)
+        return out + fmt::format(". FoVs {} and {} lie at each other's places: their rows and cols (or their x_um, "
+                                 "y_um) swapped? Correct the positions",
+                                 ta.id, tb.id);
+    }
   return out + ". A line copied from another FoV, a typo, or the wrong row or col? (A stage misses its positions by a "
                "few um, not half a step.) Correct the positions: placed as given, the tile would cover a neighbour's "
                "place or lie apart, and the registration would not look where it is";

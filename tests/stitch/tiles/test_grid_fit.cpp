@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 using namespace annamosaic;
 
@@ -48,6 +49,14 @@ TEST(GridFit, AStageGridFitsAndACopiedOrMistypedPositionIsNamed) {
   EXPECT_TRUE(grid_misfits(holey).empty());
   holey[3].y_um += 6;  // two thirds of a step
   EXPECT_EQ(grid_misfits(holey).size(), 1u);
+  // Two FoVs' positions exchanged: said as such.
+  auto swapped = grid(4, 4);
+  std::swap(swapped[5].x_um, swapped[6].x_um);
+  std::swap(swapped[5].y_um, swapped[6].y_um);
+  m = grid_misfits(swapped);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_NE(grid_misfit_text(swapped, m).find("FoVs 5 and 6 lie at each other's places"), std::string::npos)
+      << grid_misfit_text(swapped, m);
   // A typo on the last of a 1 x 4 row names that FoV, not its neighbour.
   auto four = grid(1, 4);
   four[3].x_um = 500;
