@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <functional>
+#include <numeric>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -464,6 +465,17 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       std::vector<int> apart;
       for (std::size_t i = 0; i < src.size(); ++i)
         if (s.component[i] != main_group) apart.push_back(src.info(i).id);
+      // Tiles that no chain of grid neighbours joins to the main group (an empty column or row of
+      // cells between): nothing was there to register, whatever the structure (probe68: a
+      // TileConfiguration with a column left out was said to hold "too little structure").
+      std::vector<std::size_t> root(src.size());
+      std::iota(root.begin(), root.end(), std::size_t{0});
+      const std::function<std::size_t(std::size_t)> find = [&](std::size_t i) { return root[i] == i ? i : root[i] = find(root[i]); };
+      for (const TilePair& p : L.pairs) root[find(p.a)] = find(p.b);
+      std::size_t main_tile = 0;
+      while (main_tile < src.size() && s.component[main_tile] != main_group) ++main_tile;
+      std::size_t unreachable = 0;
+      for (std::size_t i = 0; i < src.size(); ++i) unreachable += s.component[i] != main_group && find(i) != find(main_tile);
       // Every pair of one direction failed while the other's matched: that axis of the positions is
       // likely against the images' (a stage y pointing up). None matched: the pixel size, if given.
       std::size_t along_row = 0, down_col = 0, along_row_ok = 0, down_col_ok = 0;
@@ -501,11 +513,18 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                             "--min-ncc-margin accepts such matches, at the risk of a wrong one (layout.json: their "
                             "\"rejected\", second_dx_px, second_dy_px).",
                             ambiguous, best_ncc, its_second, r.min_ncc_margin);
-      spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their stage "
-                   "positions, off by the stage's error. If the stage may be off by more than --search-um ({:g} um), "
-                   "stitch again with a larger one; else their overlaps hold too little structure.{}",
-                   apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
-                   apart.size() > 10 ? ", ..." : "", r.search_um, hint);
+      if (unreachable == apart.size())
+        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their "
+                     "positions, off by the stage's error. No grid neighbour joins them to it: an empty row or column of "
+                     "cells lies between (nothing there to register)",
+                     apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
+                     apart.size() > 10 ? ", ..." : "");
+      else
+        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their stage "
+                     "positions, off by the stage's error. If the stage may be off by more than --search-um ({:g} um), "
+                     "stitch again with a larger one; else their overlaps hold too little structure.{}",
+                     apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
+                     apart.size() > 10 ? ", ..." : "", r.search_um, hint);
     }
     xs = s.x_px, ys = s.y_px;
   }

@@ -20,7 +20,6 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/input_file.hpp"
-#include "core/numeric.hpp"
 #include "register/widefield_registration.hpp"
 
 namespace annamosaic {
@@ -291,7 +290,7 @@ namespace {
 // Grid rows and columns for tiles placed by position alone (a TileConfiguration): neighbours are
 // found through grid cells. Sorted by y, a tile starts a new row when it lies more than half a tile
 // below the row's first; columns likewise in x. Rows (cols) are numbered by their distance in
-// median steps, so that an empty one between two keeps its number (counted, the tiles on either
+// shortest steps, so that an empty one between two keeps its number (counted, the tiles on either
 // side of a missing column were paired as neighbours, 1,350 px apart for 750 px tiles, and said to
 // hold "too little structure"; a user's probe). Two tiles in one cell: not a grid, refused.
 void assign_grid_cells(std::vector<TileInfo>& tiles, const std::string& path, double pixel_nm) {
@@ -311,9 +310,10 @@ void assign_grid_cells(std::vector<TileInfo>& tiles, const std::string& path, do
     std::vector<int> number(starts.size());
     std::iota(number.begin(), number.end(), 0);
     if (starts.size() >= 3) {
-      std::vector<double> steps;
-      for (std::size_t c = 1; c < starts.size(); ++c) steps.push_back(starts[c] - starts[c - 1]);
-      if (const double step = median(steps); step > 0)
+      // The shortest step is the grid's: an empty row or column only makes steps longer.
+      double step = starts[1] - starts[0];
+      for (std::size_t c = 2; c < starts.size(); ++c) step = std::min(step, starts[c] - starts[c - 1]);
+      if (step > 0)
         for (std::size_t c = 1; c < starts.size(); ++c)
           number[c] = std::max(number[c - 1] + 1, number[c - 1] + static_cast<int>(std::lround((starts[c] - starts[c - 1]) / step)));
     }

@@ -530,6 +530,17 @@ class StitchCli(unittest.TestCase):
             self.assertEqual((tiles[line]["row"], tiles[line]["col"]), (r, c))
             self.assertAlmostEqual(tiles[line]["x_px"] - tiles[1]["x_px"], c * 48, delta=0.2)
             self.assertAlmostEqual(tiles[line]["y_px"] - tiles[1]["y_px"], r * 48, delta=0.2)
+        # Column 1 of 4 left out (tiles at columns 0, 2, 3): it stays a gap, the tiles beyond it a group of
+        # their own, said as such (counted, column 2 became 1 and its pairs "held too little structure").
+        with open(os.path.join(d, "TileConfiguration.txt"), "w") as fh:
+            fh.write("dim = 2\n")
+            for i in (0, 3, 1, 4, 2, 5):
+                r, c = divmod(i, 3)
+                fh.write("%04d.tif; ; (%.1f, %.1f)\n" % (i, (c + (c > 0)) * 48 + jitter[i][0], r * 48 + jitter[i][1]))
+        p = run(d, "--tiles", "{file}", "--positions", os.path.join(d, "TileConfiguration.txt"), "-o", out, check=0)
+        with open(os.path.join(d, "layout.json")) as f:
+            self.assertEqual(sorted({t["col"] for t in json.load(f)["tiles"]}), [0, 2, 3])
+        self.assertIn("No grid neighbour joins them to it: an empty row or column of cells lies between", p.stderr)
         # {file} with a positions.csv (no file names) is said.
         p = run(d, "--tiles", "{file}", "-o", out, check=2)
         self.assertIn("{file} needs a positions file that names each tile's file", p.stderr)
