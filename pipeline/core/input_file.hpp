@@ -29,8 +29,8 @@ inline std::optional<std::string> dangling_link_target(const std::string& path) 
 // costs a lookup per name even for the many that are not there (init-campaign tries up to six
 // names per FoV: on a network share, 10,000 FoVs took tens of thousands of round trips). Only a
 // name the listing holds, or holds in other letters (a case-insensitive share), is looked at.
-// Folders are listed once, when first asked about; a folder that cannot be listed is asked name
-// by name.
+// Folders are listed once, when first asked about; a folder that is not there holds nothing, one
+// that cannot be listed otherwise (permissions) is asked name by name.
 class FolderListing {
  public:
   // Whether `path` names something (a file, folder, pipe or a link, even to nothing).
