@@ -22,6 +22,9 @@ struct ManifestRecord {
   std::string checksum;     // "xxh3:<hex>" of the result file's bytes (older runs: "fnv1a64:<hex>")
   std::string reason;       // "failed" only
   nlohmann::json extra;     // timings, counts, rank: kept for the QC report
+
+  // Failed for want of any input file: a FoV not acquired yet (said apart from failures).
+  bool not_acquired() const { return status != "done" && extra.is_object() && extra.value("not_acquired", false); }
 };
 
 class Manifest {

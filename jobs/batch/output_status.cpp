@@ -120,9 +120,9 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         ++(present ? st.done : st.missing_results);
         st.recorded[id] = present ? RecordedFov::done : RecordedFov::result_missing;
         if (present && verify_results) to_verify.emplace_back(id, &r);
-      } else if (r.extra.value("not_acquired", false) && arrived(id)) {
+      } else if (r.not_acquired() && arrived(id)) {
         continue;  // its files are there now: not done, the next run does it
-      } else if (r.extra.value("not_acquired", false)) {
+      } else if (r.not_acquired()) {
         ++st.failed, ++st.not_acquired;  // failed for the run's verdict (exit 5), said apart
         st.recorded[id] = RecordedFov::not_acquired;
         st.not_acquired_ids.push_back(id);

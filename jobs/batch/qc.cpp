@@ -163,7 +163,7 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
       if (!r.error_map.empty()) paste(r.error_map, ov.error_map, px, py, 4 * pixel_nm / 1000.0), ov.any_error = true;
       // A failed FoV's tile (widefield-only: structure the network invented, or empty) is crossed
       // out at its tile's brightest value, as on the heat maps: it looks like data otherwise.
-      if (it->second.status == "failed" && !it->second.extra.value("not_acquired", false)) {
+      if (it->second.status == "failed" && !it->second.not_acquired()) {
         const auto cross = [&](const ImageF& img, ImageF& dst) {
           if (img.empty()) return;
           // An empty tile (--failed-tile empty) crossed at 1, the A-net's output range: at 1e-6 it
@@ -214,7 +214,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       ++s.missing;
     } else {
       const ManifestRecord& r = it->second;
-      const bool absent = r.status != "done" && r.extra.value("not_acquired", false);
+      const bool absent = r.not_acquired();
       t["status"] = absent ? "not-acquired" : r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
       for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank",

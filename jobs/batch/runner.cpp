@@ -98,7 +98,7 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
       not_planned.push_back(id);
       continue;
     }
-    if (rec.status != "done" && rec.extra.value("not_acquired", false) && !rec.file.empty()) {
+    if (rec.not_acquired() && !rec.file.empty()) {
       const FovEntry& f = *plan[id];
       std::error_code ec;
       // Its empty tile as recorded, by its size (a checksum each, read one by one, cost a 10,000-FoV
@@ -225,7 +225,7 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     if (r.status == "done") ++done;
     else {
       ++failed;
-      if (r.extra.value("not_acquired", false)) ++not_acquired;  // listed once, as the run began
+      if (r.not_acquired()) ++not_acquired;  // listed once, as the run began
       else spdlog::warn("FoV {} failed: {}", r.id, r.reason);
       std::lock_guard<std::mutex> lock(events_mutex);
       summary.failed_ids.push_back(r.id);

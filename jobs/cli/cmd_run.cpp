@@ -727,7 +727,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         if (it == plan.end()) continue;
         ++recorded;
         done += r.status == "done";
-        not_acquired += r.extra.value("not_acquired", false) ? 1 : 0;
+        not_acquired += r.not_acquired() ? 1 : 0;
         if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
             r.extra["inputs"].contains("widefield")) {
           ++with_widefield;
@@ -750,7 +750,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         tally("cornered", cornered, cornered_example);
         tally("mostly_outside", outside, outside_example);
         tally("narrow", narrow, narrow_example);
-        if (r.extra.value("not_acquired", false)) continue;  // not a failure's reason
+        if (r.not_acquired()) continue;  // not a failure's reason
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
           if (!path->empty())

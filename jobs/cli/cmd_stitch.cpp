@@ -212,8 +212,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                                                 m, tile_um, tile_px, src.pixel_nm(),
                                                 m > 3 * tile_um ? ": no two could overlap, and the mosaic would be mostly empty" : ""));
     }
-    std::vector<TileInfo> infos;
-    for (std::size_t i = 0; i < src.size(); ++i) infos.push_back(src.info(i));
+    const std::vector<TileInfo> infos = tile_infos(src);
     // (Cells numbered from the positions themselves fit them by construction, up to closed-up gaps.)
     if (const auto misfits = grid_misfits(infos); !misfits.empty() && !source->cells_from_positions())
       throw InputError(positions, grid_misfit_text(infos, misfits));

@@ -639,7 +639,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     auto it = records.find(f.id);
     if (it != records.end() && it->second.status != "done") {
       ++result.failed_fovs;
-      if (it->second.extra.value("not_acquired", false)) ++result.not_acquired_fovs;
+      if (it->second.not_acquired()) ++result.not_acquired_fovs;
     }
   }
   // Every rank reads the same manifest; rank 0 says whether it is complete.
@@ -791,9 +791,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     // specimen) and stack tiles: at most half a step.
     bool search_at_limit = false;
     // The step between the positions in use (measured ones may differ from campaign.ini's).
-    std::vector<TileInfo> cells;
-    for (const FovEntry& f : fovs) cells.push_back({f.id, f.row, f.col, f.x_um, f.y_um, 0, 0, {}});
-    const double positions_step_um = shorter_grid_step_um(cells);
+    const double positions_step_um = shorter_grid_step_um(tile_infos(tiles));
     if (const double step_um = positions_step_um > 0 ? positions_step_um : campaign.fov_um - campaign.overlap_um;
         step_um > 0 && so.registration.search_um >= step_um / 2) {
       search_at_limit = true;

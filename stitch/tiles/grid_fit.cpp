@@ -31,6 +31,12 @@ GridSteps neighbour_steps(const std::vector<TileInfo>& tiles) {
 }
 }  // namespace
 
+std::vector<TileInfo> tile_infos(const TileSource& source) {
+  std::vector<TileInfo> out;
+  for (std::size_t i = 0; i < source.size(); ++i) out.push_back(source.info(i));
+  return out;
+}
+
 double shorter_grid_step_um(const std::vector<TileInfo>& tiles) {
   const GridSteps s = neighbour_steps(tiles);
   double step = 0;

@@ -22,6 +22,9 @@ struct GridMisfit {
 // at least 4 tiles and 3 steps along each axis that has any (fewer cannot outvote a wrong one).
 std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles);
 
+// Every tile's TileInfo, in the source's order (for the functions below).
+std::vector<TileInfo> tile_infos(const TileSource& source);
+
 // The shorter of the median steps (um) between neighbouring cells along a row and down a column;
 // 0 without neighbours.
 double shorter_grid_step_um(const std::vector<TileInfo>& tiles);
