@@ -194,8 +194,9 @@ CampaignInfo read_campaign(const std::string& dir) {
       throw InputError(path, std::string(key) + " = " + why, line_of(key));
   }
   if (c.positions.empty()) throw InputError(path, "positions is empty: give the positions file (default positions.csv)", line_of("positions"));
-  std::string order;
+  std::string order, off_grid;
   get("order", order, false);
+  get("off-grid", off_grid, false);
   if (!kv.empty()) throw InputError(path, "unknown key '" + kv.begin()->first + "' in [campaign]", kv.begin()->second.second);
   if (c.rows < 1 || c.cols < 1) throw InputError(path, "rows and cols must be >= 1");
   // As init-campaign and simulate refuse them: past these the run would fail late (the QC report
@@ -216,6 +217,10 @@ CampaignInfo read_campaign(const std::string& dir) {
   if (!order.empty() && order != "raster" && order != "snake")
     throw InputError(path, "order must be raster or snake (how the FoVs were acquired; said, not used), not '" + order + "'",
                      line_of("order"));
+  if (!off_grid.empty() && off_grid != "refuse" && off_grid != "place")
+    throw InputError(path, "off-grid must be refuse or place (what to do with a FoV more than half a step from its row and "
+                           "col's place), not '" + off_grid + "'", line_of("off-grid"));
+  c.place_off_grid = off_grid == "place";
   return c;
 }
 
@@ -269,8 +274,12 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
                                        "fov-um - overlap-um = {:.4g} um: positions in another unit (nm, or camera or "
                                        "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
                                        m, m / pitch_um, pitch_um));
-  if (const auto misfits = grid_misfits(tiles); !misfits.empty())
-    throw InputError(path, grid_misfit_text(tiles, misfits));
+  std::string placed;
+  if (const std::string refusal = misfit_refusal(tiles, grid_misfits(tiles), c.place_off_grid,
+                                                 "set off-grid = place in " + c.dir + "/campaign.ini", &placed);
+      !refusal.empty())
+    throw InputError(path, refusal);
+  if (!placed.empty() && warnings) warnings->push_back(path + ": " + placed);
   if (!warnings) return;
   // The overlap the positions give, against campaign.ini's: overlap-um sets the blending ramp
   // (0 made a flat 50/50 average with a step at each edge), and none at all leaves gaps. Said once
@@ -395,6 +404,11 @@ std::string unlisted_tables_warning(const CampaignInfo& c, const std::vector<std
                      "init-campaign --force` with the grid's full --rows / --cols, or the other --order if the ids "
                      "follow it)",
                      c.dir, extra.size(), c.table_pattern, c.positions, names, c.positions);
+}
+
+bool table_acquired(const FovEntry& f) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(f.table_path, ec));
 }
 
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings) {

@@ -28,6 +28,10 @@ struct CampaignInfo {
   std::string widefield_pattern = "fov/{id}/widefield.tif";  // "none": no widefield images
   std::string widefield_frames = "3-5";
   std::string positions = "positions.csv";
+  // off-grid = place: FoVs more than half a step from their row and col's place (a brick layout,
+  // blocks acquired apart) are placed where the positions say, with a warning; by default
+  // (refuse) such positions are refused as a copied line or a typo.
+  bool place_off_grid = false;
   // How the tables are read, when campaign.ini says (as `run`'s --xy-unit, --columns, --delimiter;
   // "" : not said). Tables whose header names no unit are otherwise read as nm.
   std::string xy_unit, columns, delimiter;
@@ -53,6 +57,15 @@ std::string campaign_positions_path(const std::string& dir);
 // (that FoV will fail with its reason), a malformed positions row is.
 // `warnings` (optional) receives what is unusual but allowed (rows running against y).
 std::vector<FovEntry> plan_fovs(const CampaignInfo& c, std::vector<std::string>* warnings = nullptr);
+// Whether the FoV's table is there yet (a file, or a link even to nothing: that is a share not
+// mounted, not a FoV still to come).
+bool table_acquired(const FovEntry& f);
+// A FoV recorded as not acquired whose files are as they were then: its table still absent, its
+// widefield there or not as recorded (the microscope takes the widefield first). A widefield
+// rewritten meanwhile is read when the table arrives.
+inline bool still_not_acquired(const FovEntry& f, bool widefield_was_there) {
+  return !table_acquired(f) && f.widefield_path.empty() != widefield_was_there;
+}
 // Tables in the campaign folder that match its table pattern but belong to no FoV of `plan`
 // (relative paths, sorted): a FoV added after positions.csv was written is otherwise never run,
 // and nothing says so. plan_fovs warns of them (unlisted_tables_warning of that list: "" when none).

@@ -60,21 +60,25 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
 
   // Neither file there: a FoV not acquired yet (a campaign run while the microscope acquires), or a
   // pattern that finds nothing. Recorded apart from failures (QC draws no cross, status counts it
-  // apart), retried by every run as failures are.
-  {
-    std::error_code ec;
-    if (fov.widefield_path.empty() && !std::filesystem::exists(std::filesystem::symlink_status(fov.table_path, ec))) {
-      w->failed = true;
-      w->not_acquired = true;
-      w->reason = fov.table_path + ": not acquired yet (neither it nor a widefield is there)";
-      r.sparse = ImageF(W, H);
-      return w;
-    }
+  // apart), redone once its files arrive.
+  if (fov.widefield_path.empty() && !table_acquired(fov)) {
+    w->failed = true;
+    w->not_acquired = true;
+    w->reason = fov.table_path + ": not acquired yet (neither it nor a widefield is there)";
+    r.sparse = ImageF(W, H);
+    return w;
   }
 
   // Localizations -> S. Failures are recorded, not thrown: the widefield may still give a tile.
   auto t0 = Clock::now();
   try {
+    // Its widefield there but not its table: the FoV under way (the microscope takes the widefield
+    // first; counted as failed, a probe's campaign run mid-acquisition said "1 failed"). Not
+    // acquired as above, its tile meanwhile the widefield-only one --failed-tile gives.
+    if (!table_acquired(fov)) {
+      w->not_acquired = true;
+      throw InputError(fov.table_path, "not acquired yet (its widefield is there, its table not yet)");
+    }
     // Stamped before reading: a table rewritten meanwhile is redone by the next run.
     if (nlohmann::json stamp = stamp_input(fov.table_path, c.dir); !stamp.is_null()) w->inputs["table"] = std::move(stamp);
     ReadReport report;
@@ -426,7 +430,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   // "widefield": false says no registered widefield; what the mosaic shows in a failed FoV's place
   // is said apart (a widefield-only tile read as "no widefield" in qc.json).
   if (w.failed && rec.contains("file") && !w.failed_tile.empty()) rec["extra"]["tile"] = w.failed_tile;
-  if (w.not_acquired) rec["extra"]["not_acquired"] = true;
+  if (w.not_acquired) rec["extra"]["not_acquired"] = true, rec["extra"]["widefield_present"] = !w.entry.widefield_path.empty();
   if (rec.contains("checksum")) {  // written: its size, for `status` to see a file cut short without reading it
     std::error_code ec;
     if (const auto bytes = std::filesystem::file_size(path, ec); !ec) rec["extra"]["bytes"] = bytes;

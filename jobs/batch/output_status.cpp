@@ -74,11 +74,9 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   std::set<int> ids;
   std::map<int, const FovEntry*> entries;
   // A FoV recorded as not acquired whose files have come since (looked at for those alone).
-  const auto arrived = [&](int id) {
+  const auto arrived = [&](int id, const ManifestRecord& r) {
     const auto it = entries.find(id);
-    std::error_code e;
-    return it != entries.end() &&
-           (!it->second->widefield_path.empty() || fs::exists(fs::symlink_status(it->second->table_path, e)));
+    return it != entries.end() && !still_not_acquired(*it->second, r.extra.value("widefield_present", false));
   };
   if (plan) {  // known before the run starts: a campaign list counts a grid not started yet too
     st.plan_known = true;
@@ -120,7 +118,7 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
         ++(present ? st.done : st.missing_results);
         st.recorded[id] = present ? RecordedFov::done : RecordedFov::result_missing;
         if (present && verify_results) to_verify.emplace_back(id, &r);
-      } else if (r.not_acquired() && arrived(id)) {
+      } else if (r.not_acquired() && arrived(id, r)) {
         continue;  // its files are there now: not done, the next run does it
       } else if (r.not_acquired()) {
         ++st.failed, ++st.not_acquired;  // failed for the run's verdict (exit 5), said apart

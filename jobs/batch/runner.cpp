@@ -106,8 +106,7 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
       bool intact = false;
       if (const auto bytes = std::filesystem::file_size(out_dir + "/" + rec.file, ec); !ec)
         intact = !rec.extra.contains("bytes") || rec.extra["bytes"] == bytes;
-      if (intact && f.widefield_path.empty() && !std::filesystem::exists(std::filesystem::symlink_status(f.table_path, ec)))
-        still_absent->insert(id);
+      if (intact && still_not_acquired(f, rec.extra.value("widefield_present", false))) still_absent->insert(id);
       continue;
     }
     if (rec.status != "done" || rec.file.empty()) continue;

@@ -459,13 +459,18 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     // FoV as it is recorded), also in a campaign without widefields; they are not "reconstructed
     // from their localizations alone".
     const bool widefields = !vm["no-widefield"].as<bool>() && campaign.has_widefields();
-    std::vector<int> without, neither;
+    std::vector<int> without, neither, widefield_first;
     for (const FovEntry& f : fovs)
-      if (f.widefield_path.empty()) {
-        std::error_code ec;
-        (std::filesystem::exists(std::filesystem::symlink_status(f.table_path, ec)) ? without : neither).push_back(f.id);
-      }
+      if (f.widefield_path.empty()) (table_acquired(f) ? without : neither).push_back(f.id);
+      else if (!table_acquired(f)) widefield_first.push_back(f.id);
     if (!widefields) without.clear();
+    if (!widefield_first.empty())
+      spdlog::warn("{} FoV(s) have a widefield but no table yet (ids {}{}): under way (the widefield is taken first), or "
+                   "their tables not where campaign.ini's pattern says; not acquired yet, each place holds the tile --failed-tile "
+                   "gives until its table is there (exit 5), and a later run does them then",
+                   widefield_first.size(),
+                   fmt::join(widefield_first.begin(), widefield_first.begin() + std::min<std::size_t>(20, widefield_first.size()), ", "),
+                   widefield_first.size() > 20 ? ", ..." : "");
     if (!neither.empty())
       spdlog::warn("{} FoV(s) have {} (ids {}{}): not acquired yet, or not where campaign.ini's patterns say; their "
                    "places stay empty (exit 5), and a later run does them once their files are there",
@@ -901,8 +906,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (failed > 0) {
     if (rank == 0) {
       if (not_acquired == failed)
-        spdlog::warn("{} FoV(s) not acquired yet: their places are empty in the mosaic, and a later run does them once "
-                     "their files are there (exit 5 until then)", not_acquired);
+        spdlog::warn("{} FoV(s) not acquired yet: their places are empty in the mosaic (a widefield-only tile where the "
+                     "widefield came first), and a later run does them once their files are there (exit 5 until then)",
+                     not_acquired);
       else if (not_acquired > 0)
         spdlog::warn("{} FoV(s) failed, marked in the mosaic and in qc/qc.json; {} more not acquired yet, their places "
                      "empty (exit 5)", failed - not_acquired, not_acquired);

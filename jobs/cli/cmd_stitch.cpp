@@ -214,8 +214,17 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     }
     const std::vector<TileInfo> infos = tile_infos(src);
     // (Cells numbered from the positions themselves fit them by construction, up to closed-up gaps.)
-    if (const auto misfits = grid_misfits(infos); !misfits.empty() && !source->cells_from_positions())
-      throw InputError(positions, grid_misfit_text(infos, misfits));
+    std::string off_grid = vm.count("off-grid") ? vm["off-grid"].as<std::string>() : "", off_grid_from = "--off-grid";
+    if (const auto it = campaign.find("off-grid"); off_grid.empty() && it != campaign.end())
+      off_grid = it->second, off_grid_from = dir + "/campaign.ini: off-grid";
+    if (!off_grid.empty() && off_grid != "refuse" && off_grid != "place")
+      throw UsageError(off_grid_from + " must be refuse or place, not '" + off_grid + "'");
+    std::string placed;
+    if (!source->cells_from_positions())
+      if (const std::string refusal = misfit_refusal(infos, grid_misfits(infos), off_grid == "place", "give --off-grid place", &placed);
+          !refusal.empty())
+        throw InputError(positions, refusal);
+    if (!placed.empty()) spdlog::warn("{}: {}", positions, placed);
     for (const auto& [steps, axis, along] : {std::tuple{&step_x, "x_um", "col"}, std::tuple{&step_y, "y_um", "row"}})
       if (!steps->empty() && median(*steps) < 0)
         spdlog::warn("{}: {} decreases as {} increases (median step {:.4g} um); the tiles are placed where the positions "
@@ -692,6 +701,7 @@ Command stitch_command() {
         ("channel", po::value<std::vector<std::string>>()->composing(), "NAME=PATTERN[@PAGES]: a (further) channel; repeatable")
         ("positions", po::value<std::string>(), "positions CSV (default DIR/positions.csv)")
         ("skip-missing", po::bool_switch(), "tiles whose file is missing are left out (holes), not an error")
+        ("off-grid", po::value<std::string>(), "refuse or place: a tile more than half a step from its row and col's place (a copied line, a typo; or a brick layout) (default: campaign.ini's off-grid, else refuse)")
         ("pixel-nm", double_default(0.0), "tile pixel size (0: from the TIFF resolution tags)")
         ("overlap-um", double_default(-1.0), "nominal overlap, the feather width (-1: campaign.ini, else the stage positions)")
         ("search-um", double_default(2.5), "largest stage error between neighbours, per axis")

@@ -79,7 +79,7 @@ std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles) {
   return out;
 }
 
-std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
+std::string grid_misfit_summary(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
   std::string out;
   for (std::size_t k = 0; k < misfits.size() && k < 3; ++k) {
     const GridMisfit& m = misfits[k];
@@ -92,6 +92,11 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
                        m.same_place_as ? fmt::format(", the position of FoV {}", tiles[*m.same_place_as].id) : std::string());
   }
   if (misfits.size() > 3) out += fmt::format("; and {} more", misfits.size() - 3);
+  return out;
+}
+
+std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
+  const std::string out = grid_misfit_summary(tiles, misfits);
   // Two FoVs each where the other belongs: their rows and cols (or positions) exchanged.
   for (std::size_t a = 0; a < misfits.size(); ++a)
     for (std::size_t b = a + 1; b < misfits.size(); ++b) {
@@ -106,6 +111,21 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
   return out + ". A line copied from another FoV, a typo, or the wrong row or col? (A stage misses its positions by a "
                "few um, not half a step.) Correct the positions: placed as given, the tile would cover a neighbour's "
                "place or lie apart, and the registration would not look where it is";
+}
+
+std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
+                           const std::string& how_to_place, std::string* placed) {
+  if (misfits.empty()) return "";
+  const bool same_place =
+      std::any_of(misfits.begin(), misfits.end(), [](const GridMisfit& m) { return m.same_place_as.has_value(); });
+  if (same_place) return grid_misfit_text(tiles, misfits);
+  if (!place)
+    return grid_misfit_text(tiles, misfits) + ". If the positions are right (a brick layout, blocks acquired apart), " +
+           how_to_place;
+  *placed = fmt::format("{} tile(s) lie more than half a step from their row and col's place; placed where the positions "
+                        "say (off-grid = place): {}",
+                        misfits.size(), grid_misfit_summary(tiles, misfits));
+  return "";
 }
 
 std::string empty_cells_text(const std::vector<TileInfo>& tiles, int rows, int cols, std::size_t most, std::size_t* count) {

@@ -29,8 +29,16 @@ std::vector<TileInfo> tile_infos(const TileSource& source);
 // 0 without neighbours.
 double shorter_grid_step_um(const std::vector<TileInfo>& tiles);
 
-// "FoV 6 (row 1, col 1) is at x 18, y 9 um, ..." for up to 3 misfits, with the likely causes.
+// "FoV 6 (row 1, col 1) is at x 18, y 9 um, ..." for up to 3 misfits (placed where given).
+std::string grid_misfit_summary(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits);
+// The same with the likely causes (a swap, a copied line, a typo): the text of a refusal.
 std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits);
+
+// The verdict on misfits: the refusal ("" when there are none, or when `place` lets them be placed
+// where the positions say: then *placed gets the warning). `how_to_place` says how a user lets
+// them ("set off-grid = place in X/campaign.ini"). Two tiles at one place are refused either way.
+std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
+                           const std::string& how_to_place, std::string* placed);
 
 // Cells that hold no tile ("row 0 col 2, row 3 col 1"), up to `most`; `count` gets how many there
 // are. Of rows x cols from 0 (a campaign's grid), or with rows or cols 0 of the tiles' bounding grid.

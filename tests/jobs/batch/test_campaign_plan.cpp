@@ -252,6 +252,39 @@ TEST(CampaignPlan, APositionItsRowAndColDoNotExplainIsRefused) {
   }
 }
 
+TEST(CampaignPlan, OffGridPlaceTakesMeasuredPositionsOffTheGridAsGiven) {
+  // Rows 1 and 3 of a 4 x 4 campaign acquired 6 um (two thirds of a step) to the right: refused
+  // with the key that allows it, then run where the positions say, with a warning.
+  const std::string d = std::string(ANNAMOSAIC_TEST_TMP) + "/brick_campaign";
+  fs::create_directories(d);
+  const std::string ini = "[campaign]\nrows = 4\ncols = 4\nfov-um = 10\noverlap-um = 1\ntable = locs_{id}.csv\n";
+  write(d + "/campaign.ini", ini);
+  std::string positions = "id,row,col,x_um,y_um\n";
+  for (int id = 0; id < 16; ++id) positions += fmt::format("{},{},{},{},{}\n", id, id / 4, id % 4, 9 * (id % 4) + 6 * (id / 4 % 2), 9 * (id / 4));
+  write(d + "/positions.csv", positions);
+  try {
+    plan_fovs(read_campaign(d));
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("set off-grid = place in " + d + "/campaign.ini"), std::string::npos) << e.what();
+  }
+  write(d + "/campaign.ini", ini + "off-grid = place\n");
+  std::vector<std::string> warnings;
+  const auto fovs = plan_fovs(read_campaign(d), &warnings);
+  ASSERT_EQ(fovs.size(), 16u);
+  EXPECT_EQ(fovs[5].x_um, 15);  // as given (every FoV is off the skewed grid the median steps fit)
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings[0].find("16 tile(s) lie more than half a step from their row and col's place; placed where the positions say"),
+            std::string::npos) << warnings[0];
+  write(d + "/campaign.ini", ini + "off-grid = yes\n");
+  try {
+    read_campaign(d);
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("campaign.ini:7: off-grid must be refuse or place"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CampaignPlan, AWidefieldThatDoesNotCoverTheFieldIsSaid) {
   // 232 px of 108 nm cover 25.1 um: a 25 um FoV. The same camera said to be 160 nm: 37 um.
   EXPECT_EQ(widefield_extent_mismatch(232, 232, 108, 25, true), "");

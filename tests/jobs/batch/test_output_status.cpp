@@ -114,11 +114,28 @@ TEST(OutputStatus, AFovNotAcquiredYetIsSaidApartAndNotDoneOnceItsFilesCome) {
   EXPECT_EQ(s.not_acquired_ids, std::vector<int>{0});
   ASSERT_EQ(s.failed_reasons.size(), 1u);  // the real failure's reason only
   EXPECT_EQ(fov_map(plan, 1, 2, s.recorded), (std::vector<std::string>{".x"}));
+  // Its widefield come first (the microscope takes it before the localizations): the files have
+  // changed since the record, so it is to do.
+  plan[0].widefield_path = out + "/w0.tif";
+  s = read_output_status(out, &plan);
+  EXPECT_EQ(s.not_acquired, 0u);
+  EXPECT_EQ(s.to_do(), 2u);
+  // Recorded with its widefield there: waiting for its table still, until the table comes.
+  m.append({0, "failed", "fov/0000.h5", "fnv1a64:00", "t0.csv: not acquired yet (its widefield is there, its table not yet)",
+            {{"not_acquired", true}, {"widefield_present", true}}});
+  s = read_output_status(out, &plan);
+  EXPECT_EQ(s.not_acquired, 1u);
+  EXPECT_EQ(s.failed, 2u);
   std::ofstream(out + "/t0.csv") << "frame,x,y\n";  // acquired since
   s = read_output_status(out, &plan);
   EXPECT_EQ(s.not_acquired, 0u);
   EXPECT_EQ(s.failed, 1u);
   EXPECT_EQ(s.to_do(), 2u);
+  // A table that is a link to nothing is no FoV still to come (a share not mounted): not waiting.
+  plan[1].table_path = out + "/dangling.csv";
+  fs::create_symlink(out + "/nowhere.csv", plan[1].table_path);
+  EXPECT_TRUE(table_acquired(plan[1]));
+  EXPECT_FALSE(still_not_acquired(plan[1], false));
 }
 
 TEST(OutputStatus, ARunsLockIsSeenFromAnotherProcessAndGoesWithIt) {

@@ -516,31 +516,39 @@ class Run(unittest.TestCase):
         self.assertIn("stopped with 6 FoV(s) not done", status(ini)[1][0]["state"])
 
     def test_fovs_not_acquired_yet_are_said_as_such(self):
-        # A campaign run while the microscope acquires: FoV 4 has neither file yet.
+        # A campaign run while the microscope acquires: FoV 4 has neither file yet, FoV 5 its widefield
+        # (taken first) but not its table.
         d, ini = make_config("not_acquired")
         shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
         shutil.rmtree(os.path.join(d, "campaign", "fov", "0004"))
+        os.remove(os.path.join(d, "campaign", "fov", "0005", "locs.csv"))
         p = subprocess.run([BIN, "run", "--config", ini, "--max-fovs", "1"], env=ENV, capture_output=True, text=True,
                            timeout=600)
         self.assertEqual(p.returncode, 75, p.stderr[-2000:])
         self.assertIn("1 FoV(s) have neither a table nor a widefield file (ids 4): not acquired yet", p.stderr)
+        self.assertIn("1 FoV(s) have a widefield but no table yet (ids 5): under way", p.stderr)
         self.assertNotIn("have no widefield file", p.stderr)  # not "reconstructed from their localizations alone"
-        # The whole run: FoV 4's place is left empty and said apart from failures (a user's probe
-        # of a run while acquiring saw every FoV to come as "failed", crossed out in red).
+        # The whole run: FoV 4's place is left empty, FoV 5's holds its widefield-only tile, both said
+        # apart from failures (a user's probe of a run while acquiring saw every FoV to come as
+        # "failed", crossed out in red; and FoV 5, its widefield there, as failed still).
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 5, p.stderr[-2000:])
         self.assertNotIn("FoV 4 failed", p.stderr)
-        self.assertIn("1 FoV(s) not acquired yet: their places are empty in the mosaic", p.stderr)
-        self.assertIn("QC: 8 done, 0 failed, 1 not acquired yet, 0 without a result", p.stderr)
+        self.assertNotIn("FoV 5 failed", p.stderr)
+        self.assertIn("2 FoV(s) not acquired yet: their places are empty in the mosaic (a widefield-only tile", p.stderr)
+        self.assertIn("QC: 7 done, 0 failed, 2 not acquired yet, 0 without a result", p.stderr)
         with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
             qc = json.load(fh)
-        self.assertEqual((qc["summary"]["failed"], qc["summary"]["not_acquired"]), (0, 1))
-        self.assertEqual([t["status"] for t in qc["fovs"] if t["id"] == 4], ["not-acquired"])
+        self.assertEqual((qc["summary"]["failed"], qc["summary"]["not_acquired"]), (0, 2))
+        fovs = {t["id"]: t for t in qc["fovs"]}
+        self.assertEqual((fovs[4]["status"], fovs[5]["status"]), ("not-acquired", "not-acquired"))
+        self.assertEqual(fovs[5]["tile"], "widefield-only")
+        self.assertIn("not acquired yet (its widefield is there, its table not yet)", fovs[5]["reason"])
         code, reports = status(ini)
         self.assertEqual(code, 5)
-        self.assertEqual((reports[0]["failed"], reports[0]["not_acquired"], reports[0]["not_acquired_fovs"]), (0, 1, [4]))
+        self.assertEqual((reports[0]["failed"], reports[0]["not_acquired"], reports[0]["not_acquired_fovs"]), (0, 2, [4, 5]))
         self.assertIn("not acquired yet", reports[0]["state"])
-        # Run again with nothing arrived (a cron job's next tick): FoV 4 is not redone, the manifest
+        # Run again with nothing arrived (a cron job's next tick): neither is redone, the manifest
         # does not grow, and the mosaic is kept.
         def manifest_lines():
             with open(os.path.join(d, "out", "manifest.jsonl")) as fh:
@@ -548,15 +556,19 @@ class Run(unittest.TestCase):
         lines = manifest_lines()
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 5, p.stderr[-2000:])
-        self.assertIn("9 FoVs: 8 already done and verified, 1 still not acquired, 0 to process", p.stderr)
+        self.assertIn("9 FoVs: 7 already done and verified, 2 still not acquired, 0 to process", p.stderr)
         self.assertIn("the mosaic is up to date", p.stderr)
-        self.assertIn("QC: 8 done, 0 failed, 1 not acquired yet;", p.stderr)  # the report kept
+        self.assertIn("QC: 7 done, 0 failed, 2 not acquired yet;", p.stderr)  # the report kept
         self.assertEqual(manifest_lines(), lines)
-        # Once acquired, the next run does it and finishes.
-        shutil.copytree(os.path.join(self.ref, "campaign", "fov", "0004"), os.path.join(d, "campaign", "fov", "0004"))
+        # Once acquired, the next run does them and finishes.
+        shutil.rmtree(os.path.join(d, "campaign", "fov", "0005"))
+        for fov in ("0004", "0005"):
+            shutil.copytree(os.path.join(self.ref, "campaign", "fov", fov), os.path.join(d, "campaign", "fov", fov))
+        st = status(ini)[1][0]
+        self.assertEqual((st["not_acquired"], st["failed"], st["to_do"]), (0, 0, 2))  # both to do now
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-        self.assertIn("8 already done and verified, 1 to process", p.stderr)
+        self.assertIn("7 already done and verified, 2 to process", p.stderr)
 
     def test_sighup_of_a_closed_session_stops_as_sigterm_does(self):
         # An ssh session that drops sends SIGHUP: the run stops cleanly and resumably (it was killed

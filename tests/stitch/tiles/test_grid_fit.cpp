@@ -77,6 +77,33 @@ TEST(GridFit, AStageGridFitsAndACopiedOrMistypedPositionIsNamed) {
   EXPECT_TRUE(grid_misfits(three).empty());
 }
 
+TEST(GridFit, OffGridPlaceLetsABrickLayoutThroughButNotTwoTilesAtOnePlace) {
+  // Every other row shifted by two thirds of a step (a brick layout): refused by default with the
+  // way to allow it, placed (and said) when allowed.
+  auto brick = grid(4, 4);
+  for (TileInfo& t : brick)
+    if (t.row % 2) t.x_um += 6;
+  const auto m = grid_misfits(brick);
+  ASSERT_FALSE(m.empty());
+  std::string placed;
+  const std::string refusal = misfit_refusal(brick, m, false, "give --off-grid place", &placed);
+  EXPECT_NE(refusal.find("If the positions are right (a brick layout, blocks acquired apart), give --off-grid place"),
+            std::string::npos) << refusal;
+  EXPECT_TRUE(placed.empty());
+  EXPECT_EQ(misfit_refusal(brick, m, true, "give --off-grid place", &placed), "");
+  EXPECT_NE(placed.find("tile(s) lie more than half a step from their row and col's place; placed where the positions say"),
+            std::string::npos) << placed;
+  // A copied line stays refused: no layout puts two tiles at one place.
+  auto copied = grid(4, 4);
+  copied[6].x_um = copied[7].x_um, copied[6].y_um = copied[7].y_um;
+  placed.clear();
+  const std::string copy_refusal = misfit_refusal(copied, grid_misfits(copied), true, "give --off-grid place", &placed);
+  EXPECT_NE(copy_refusal.find("the position of FoV 7"), std::string::npos) << copy_refusal;
+  EXPECT_EQ(copy_refusal.find("--off-grid place"), std::string::npos) << copy_refusal;
+  EXPECT_TRUE(placed.empty());
+  EXPECT_EQ(misfit_refusal(grid(4, 4), {}, false, "", &placed), "");
+}
+
 TEST(GridFit, EmptyCellsOfTheCampaignOrOfTheTilesBoundingGrid) {
   auto t = grid(3, 3);
   t.erase(t.begin() + 4);  // row 1 col 1

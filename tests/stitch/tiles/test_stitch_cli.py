@@ -545,6 +545,51 @@ class StitchCli(unittest.TestCase):
         p = run(d, "--tiles", "{file}", "-o", out, check=2)
         self.assertIn("{file} needs a positions file that names each tile's file", p.stderr)
 
+    def test_a_brick_layout_is_refused_until_off_grid_place_then_registered_where_it_lies(self):
+        # Tiles cut from one noise image, every other row 32 px (two thirds of a 48 px step) to the
+        # right, as a brick layout: a typo guard refuses it by default, --off-grid place stitches it.
+        rng = np.random.default_rng(11)
+        image = rng.random((48 * 3 + 16, 48 * 4 + 16 + 32)).astype(np.float32)
+        d = self.out("brick")
+        os.makedirs(d, exist_ok=True)
+        truth = {}
+        with open(os.path.join(d, "positions.csv"), "w") as fh:
+            fh.write("id,row,col,x_um,y_um\n")
+            for r in range(3):
+                for c in range(4):
+                    i, x, y = r * 4 + c, c * 48 + 32 * (r % 2), r * 48
+                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), (image[y:y + 64, x:x + 64] * 60000).astype(np.uint16),
+                                     photometric="minisblack", resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+                    truth[i] = (x, y)
+                    # Half a pixel of stage error on some, as a stage gives.
+                    fh.write("%d,%d,%d,%g,%g\n" % (i, r, c, (x + 0.5 * (i % 3 - 1)) / 10, (y - 0.5 * (i % 2)) / 10))
+        out = os.path.join(d, "m.tif")
+        p = run(d, "--tiles", "{id}.tif", "-o", out, check=2)
+        self.assertIn("FoV 4 (row 1, col 0) is at x 3.2, y 4.8 um, 3.28 um (0.68 steps) from x -0.075", p.stderr)
+        self.assertIn("If the positions are right (a brick layout, blocks acquired apart), give --off-grid place", p.stderr)
+        self.assertFalse(os.path.exists(out))
+        p = run(d, "--tiles", "{id}.tif", "--off-grid", "place", "-o", out, check=0)
+        self.assertIn("tile(s) lie more than half a step from their row and col's place; placed where the positions say", p.stderr)
+        self.assertIn("17 neighbour pairs: 17 matched, 17 accepted", p.stderr)  # 3 x 3 along rows, 2 x 4 down
+        self.assertEdgesNearTruth(os.path.join(d, "layout.json"), truth, "used", 0.3, 17)
+        # The mosaic holds the image where the tiles came from (whole-pixel placement).
+        mosaic = tifffile.imread(out).astype(np.float64)
+        self.assertLessEqual(np.abs(np.subtract(mosaic.shape, image.shape)).max(), 1)
+        want = (image * 60000).astype(np.uint16).astype(np.float64)
+        miss = min(np.abs(mosaic[70 + dy:90 + dy, 40 + dx:120 + dx] - want[70:90, 40:120]).max()
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        self.assertLess(miss, 2)
+        # The same layout from a campaign folder's campaign.ini; a value there that is neither word is refused.
+        with open(os.path.join(d, "campaign.ini"), "w") as fh:
+            fh.write("[campaign]\nrows = 3\ncols = 4\nfov-um = 6.4\noverlap-um = 1.6\noff-grid = place\n")
+        run(d, "--tiles", "{id}.tif", "-o", out, check=0)
+        p = run(d, "--tiles", "{id}.tif", "--off-grid", "sometimes", "-o", out, check=1)
+        self.assertIn("--off-grid must be refuse or place, not 'sometimes'", p.stderr)
+        with open(os.path.join(d, "campaign.ini"), "w") as fh:
+            fh.write("[campaign]\nrows = 3\ncols = 4\nfov-um = 6.4\noverlap-um = 1.6\noff-grid = yes\n")
+        p = run(d, "--tiles", "{id}.tif", "-o", out, check=1)
+        self.assertIn("campaign.ini: off-grid must be refuse or place, not 'yes'", p.stderr)
+
     def test_positions_in_pixels_a_stage_y_pointing_up_and_stacks_are_said(self):
         d, positions = self.foreign_tiles("said", pages=3)
         # Positions in 100 nm pixels under x_um: tiles ten times their step apart, never overlapping
