@@ -278,6 +278,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       r.wf_shift_y_px = reg.shift_y_px;
       r.wf_confidence = reg.confidence;
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
+      // Not given to the A-net, only to the mosaic's widefield channel: no data beyond its edge.
+      if (w->widefield_partial) mark_beyond_widefield(r.widefield, wf.width(), wf.height(), reg, opt.pixel_nm, c.camera_pixel_nm);
       w->widefield_registered = !w->failed && !w->widefield_without_structure && !w->widefield_unregistered && !w->widefield_partial;
       w->timings["register_s"] = since(t0);
     } catch (const IoError& e) {

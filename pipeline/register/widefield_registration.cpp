@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -186,6 +187,27 @@ ImageF widefield_on_sr_grid(ImageView<const float> widefield, const WidefieldReg
   // SR pixel centre (x + 0.5) * pixel_nm lies at camera coordinate (x + 0.5) * pixel/camera - 0.5; the
   // widefield shows that point displaced by +shift.
   return resample(widefield, sr_width, sr_height, pixel_nm / camera_pixel_nm, reg.shift_x_px, reg.shift_y_px);
+}
+
+std::size_t mark_beyond_widefield(ImageF& on_sr_grid, std::size_t widefield_width, std::size_t widefield_height,
+                                  const WidefieldRegistration& reg, double pixel_nm, double camera_pixel_nm) {
+  check_pixels(pixel_nm, camera_pixel_nm);
+  const double scale = pixel_nm / camera_pixel_nm;
+  // As widefield_on_sr_grid samples: SR pixel centre x at camera coordinate (x + 0.5) * scale - 0.5 + shift.
+  const auto outside = [scale](std::size_t i, double shift, std::size_t n) {
+    const double c = (static_cast<double>(i) + 0.5) * scale - 0.5 + shift;
+    return c < -0.5 || c > static_cast<double>(n) - 0.5;
+  };
+  std::vector<char> col_out(on_sr_grid.width());
+  for (std::size_t x = 0; x < col_out.size(); ++x) col_out[x] = outside(x, reg.shift_x_px, widefield_width);
+  std::size_t marked = 0;
+  for (std::size_t y = 0; y < on_sr_grid.height(); ++y) {
+    const bool row_out = outside(y, reg.shift_y_px, widefield_height);
+    float* d = on_sr_grid.row(y);
+    for (std::size_t x = 0; x < on_sr_grid.width(); ++x)
+      if (row_out || col_out[x]) d[x] = std::numeric_limits<float>::quiet_NaN(), ++marked;
+  }
+  return marked;
 }
 
 }  // namespace annamosaic

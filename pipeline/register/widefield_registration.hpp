@@ -70,4 +70,10 @@ WidefieldOrientation best_widefield_orientation(ImageView<const float> sr, Image
 ImageF widefield_on_sr_grid(ImageView<const float> widefield, const WidefieldRegistration& reg, std::size_t sr_width,
                             std::size_t sr_height, double pixel_nm, double camera_pixel_nm);
 
+// Sets to NaN ("no data") the pixels of widefield_on_sr_grid's image that lie beyond the
+// widefield's outer pixel edges (a widefield smaller than the FoV: its repeated edge drew a
+// streak over the rest of the tile in the mosaic's widefield channel); returns how many.
+std::size_t mark_beyond_widefield(ImageF& on_sr_grid, std::size_t widefield_width, std::size_t widefield_height,
+                                  const WidefieldRegistration& reg, double pixel_nm, double camera_pixel_nm);
+
 }  // namespace annamosaic

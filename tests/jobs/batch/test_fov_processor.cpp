@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -228,12 +229,20 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
   EXPECT_TRUE(w->widefield_partial);
   EXPECT_FALSE(w->widefield_registered);
   EXPECT_EQ(w->result.widefield.width(), w->result.sparse.width());
+  // In the mosaic's channel, no data (NaN) beyond its 1.5 um, not its last column repeated.
+  const ImageF& on_grid = w->result.widefield;
+  const std::size_t covered = static_cast<std::size_t>(1500.0 / opt.pixel_nm);
+  EXPECT_TRUE(std::isfinite(on_grid(covered - 1, on_grid.height() / 2)));
+  EXPECT_TRUE(std::isnan(on_grid(covered + 1, on_grid.height() / 2)));
+  EXPECT_TRUE(std::isnan(on_grid(on_grid.width() - 1, 0)));
+  EXPECT_TRUE(std::isfinite(on_grid(0, on_grid.height() - 1)));  // its full 2 um down
   // A few pixels short: said, and used.
   ImageF nearly(18, 20);  // 90%
   for (std::size_t i = 0; i < nearly.size(); ++i) nearly.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
   write_tiff(f.widefield_path, nearly.view(), TiffWriteOptions{});
   const auto w2 = prepare_fov(f, c, opt);
   EXPECT_FALSE(w2->widefield_partial);
+  EXPECT_TRUE(std::all_of(w2->result.widefield.begin(), w2->result.widefield.end(), [](float v) { return std::isfinite(v); }));
   std::string all2;
   for (const auto& s : w2->warnings) all2 += s + "\n";
   EXPECT_NE(all2.find(f.widefield_path + ": 18 x 20 px at 100 nm cover only 1.8 x 2 um of the 2 um FoV: used; beyond them"),
