@@ -74,7 +74,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   try {
     // Its widefield there but not its table: the FoV under way (the microscope takes the widefield
     // first; counted as failed, a probe's campaign run mid-acquisition said "1 failed"). Not
-    // acquired as above, its tile meanwhile the widefield-only one --failed-tile gives.
+    // acquired as above: its place empty (no widefield-only tile, which looks like data).
     if (!table_acquired(fov)) {
       w->not_acquired = true;
       throw InputError(fov.table_path, "not acquired yet (its widefield is there, its table not yet)");
@@ -335,7 +335,7 @@ void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int swit
   if (w.failed) {
     r.status = "degraded";
     r.reason = w.reason;
-    if (opt.failed_tile == "empty" || !wf) {
+    if (opt.failed_tile == "empty" || !wf || w.not_acquired) {
       r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
       w.failed_tile = "empty";
       return;

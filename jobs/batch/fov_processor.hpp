@@ -84,7 +84,7 @@ struct FovWork {
   // It covers less than kMinWidefieldCover of the FoV along an axis (another camera ROI, binning):
   // kept for the mosaic's channel, not registered nor given to the A-net.
   bool widefield_partial = false;
-  // Neither its table nor a widefield is there (failed, recorded as "not_acquired").
+  // Its table is not there, its widefield there or not (failed, recorded as "not_acquired").
   bool not_acquired = false;
   // What was assumed or dropped without failing the FoV (localizations outside the field, a
   // widefield ignored or read differently): logged, recorded in the manifest, flagged by QC.

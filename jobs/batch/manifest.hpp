@@ -23,7 +23,8 @@ struct ManifestRecord {
   std::string reason;       // "failed" only
   nlohmann::json extra;     // timings, counts, rank: kept for the QC report
 
-  // Failed for want of any input file: a FoV not acquired yet (said apart from failures).
+  // Failed for want of its table (its widefield there or not): a FoV not acquired yet (said apart
+  // from failures).
   bool not_acquired() const { return status != "done" && extra.is_object() && extra.value("not_acquired", false); }
 };
 

@@ -52,7 +52,7 @@ struct OutputStatus {
   bool plan_known = false;
   std::size_t done = 0;                // recorded done, result file present (of the plan, if known)
   std::size_t failed = 0;              // recorded failed (the next run tries them again)
-  std::size_t not_acquired = 0;        // of those, for want of any file: not acquired yet (not in failed_reasons)
+  std::size_t not_acquired = 0;        // of those, for want of a table: not acquired yet (not in failed_reasons)
   std::vector<int> not_acquired_ids;   // by id
   std::size_t missing_results = 0;     // recorded done, result file gone (the next run redoes them)
   bool verified = false;               // the result files were read and compared with their checksums

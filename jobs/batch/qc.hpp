@@ -24,7 +24,7 @@
 namespace annamosaic {
 
 struct QcSummary {
-  // missing: no record (not processed yet); not_acquired: recorded failed for want of any file,
+  // missing: no record (not processed yet); not_acquired: recorded failed for want of a table,
   // counted apart from `failed` (their places empty, no cross).
   std::size_t fovs = 0, done = 0, failed = 0, missing = 0, not_acquired = 0;
   double error_score_median = 0;

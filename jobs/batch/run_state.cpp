@@ -55,7 +55,7 @@ RunState decide_run_state(const RunStateFacts& f) {
                         s.not_acquired ? fmt::format(" ({} not acquired yet)", s.not_acquired) : ""),
             kNot};
   if (s.done == 0 && s.failed > 0 && s.not_acquired == f.st.planned)
-    return {"no FoV acquired yet (neither a table nor a widefield where campaign.ini's patterns say), so no mosaic was "
+    return {"no FoV acquired yet (no table where campaign.ini's pattern says), so no mosaic was "
             "made: run the same command again once they are there",
             5};
   if (s.done == 0 && s.failed > 0 && s.failed == f.st.planned)

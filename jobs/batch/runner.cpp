@@ -224,8 +224,13 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     if (r.status == "done") ++done;
     else {
       ++failed;
-      if (r.not_acquired()) ++not_acquired;  // listed once, as the run began
-      else spdlog::warn("FoV {} failed: {}", r.id, r.reason);
+      if (r.not_acquired()) {
+        ++not_acquired;  // listed once, as the run began; a widefield of it that could not be read, here
+        if (const auto more = r.reason.find("; its widefield"); more != std::string::npos)
+          spdlog::warn("FoV {} (not acquired yet){}", r.id, r.reason.substr(more));
+      } else {
+        spdlog::warn("FoV {} failed: {}", r.id, r.reason);
+      }
       std::lock_guard<std::mutex> lock(events_mutex);
       summary.failed_ids.push_back(r.id);
     }

@@ -28,7 +28,7 @@ struct RankLoad {
 
 struct RunSummary {
   std::size_t total = 0, skipped = 0, done = 0, failed = 0;
-  std::size_t not_acquired = 0;  // of the failed: neither file there yet (said once at the start, not per FoV)
+  std::size_t not_acquired = 0;  // of the failed: no table there yet (said once at the start, not per FoV)
   std::size_t still_not_acquired = 0;  // recorded so by an earlier run and still so: not redone (rank 0 only)
   bool stopped = false;        // a stop signal interrupted the run
   // Ranks whose A-net failed on kAnetFailuresToGiveUp FoVs in a row (a lost GPU, say): they took

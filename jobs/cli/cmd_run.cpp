@@ -464,10 +464,14 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (f.widefield_path.empty()) (table_acquired(f) ? without : neither).push_back(f.id);
       else if (!table_acquired(f)) widefield_first.push_back(f.id);
     if (!widefields) without.clear();
-    if (!widefield_first.empty())
+    if (!widefield_first.empty() && widefield_first.size() == fovs.size())
+      spdlog::warn("{}/campaign.ini: no FoV has a table (table = {}), though every FoV's widefield is there: check the "
+                   "pattern (campaign.ini's table); until a table is there its FoV counts as not acquired yet (exit 5)",
+                   campaign_dir, campaign.table_pattern);
+    else if (!widefield_first.empty())
       spdlog::warn("{} FoV(s) have a widefield but no table yet (ids {}{}): under way (the widefield is taken first), or "
-                   "their tables not where campaign.ini's pattern says; not acquired yet, each place holds the tile --failed-tile "
-                   "gives until its table is there (exit 5), and a later run does them then",
+                   "their tables not where campaign.ini's pattern says; not acquired yet, their places empty until their "
+                   "tables are there (exit 5), and a later run does them then",
                    widefield_first.size(),
                    fmt::join(widefield_first.begin(), widefield_first.begin() + std::min<std::size_t>(20, widefield_first.size()), ", "),
                    widefield_first.size() > 20 ? ", ..." : "");
@@ -723,6 +727,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       for (const FovEntry& f : fovs) plan[f.id] = &f;
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
       std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0, not_acquired = 0;
+      bool widefields_there = false;  // of a FoV not acquired yet (its table missing)
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
       std::size_t with_widefield = 0, unregistered = 0;  // FoVs done with a widefield file; of them, not registered
@@ -733,6 +738,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         ++recorded;
         done += r.status == "done";
         not_acquired += r.not_acquired() ? 1 : 0;
+        widefields_there = widefields_there || (r.not_acquired() && r.extra.value("widefield_present", false));
         if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
             r.extra["inputs"].contains("widefield")) {
           ++with_widefield;
@@ -821,9 +827,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (recorded == fovs.size() && recorded > 0 && not_acquired == recorded) {
         // Nothing there at all: a campaign not begun, or patterns that find nothing.
         none_done = 1;
-        spdlog::error("none of the {} FoVs is acquired yet: neither a table (table = {}) nor a widefield is where "
-                      "campaign.ini's patterns say, so no mosaic was made (exit 5); rerun once they are there",
-                      fovs.size(), campaign.table_pattern);
+        spdlog::error("none of the {} FoVs is acquired yet: no table (table = {}){} is where campaign.ini's patterns "
+                      "say, so no mosaic was made (exit 5); rerun once they are there",
+                      fovs.size(), campaign.table_pattern, widefields_there ? ", though widefields are," : " nor widefield");
       } else if (recorded == fovs.size() && recorded > 0 && done == 0) {
         none_done = 1;
         const auto common = std::max_element(reasons.begin(), reasons.end(),
@@ -906,9 +912,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   if (failed > 0) {
     if (rank == 0) {
       if (not_acquired == failed)
-        spdlog::warn("{} FoV(s) not acquired yet: their places are empty in the mosaic (a widefield-only tile where the "
-                     "widefield came first), and a later run does them once their files are there (exit 5 until then)",
-                     not_acquired);
+        spdlog::warn("{} FoV(s) not acquired yet: their places are empty in the mosaic, and a later run does them once "
+                     "their files are there (exit 5 until then)", not_acquired);
       else if (not_acquired > 0)
         spdlog::warn("{} FoV(s) failed, marked in the mosaic and in qc/qc.json; {} more not acquired yet, their places "
                      "empty (exit 5)", failed - not_acquired, not_acquired);

@@ -314,7 +314,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << (max_failed == 0 ? "  damaged: " : "           ")
       << fmt::format("{}{} FoV(s) (--failed N to list them)\n", max_failed ? "... and " : "", s.damaged.size() - max_failed);
   if (!s.not_acquired_ids.empty())
-    o << fmt::format("  waiting: {} FoV(s) not acquired yet (no file of theirs there yet): ids {}{}\n", s.not_acquired_ids.size(),
+    o << fmt::format("  waiting: {} FoV(s) not acquired yet (no table of theirs there yet): ids {}{}\n", s.not_acquired_ids.size(),
                      fmt::join(s.not_acquired_ids.begin(),
                                s.not_acquired_ids.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(20, s.not_acquired_ids.size())),
                                ", "),

@@ -158,6 +158,17 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                      "(flat BigTIFF)");
   const bool ims = ext == ".ims";
   const auto campaign = read_campaign_ini(dir);
+  // Checked before any tile is read (a typo found after opening thousands would waste that).
+  bool place_off_grid = false;
+  if (vm.count("off-grid")) {
+    const std::string v = vm["off-grid"].as<std::string>();
+    if (v != "refuse" && v != "place") throw UsageError("--off-grid must be refuse or place, not '" + v + "'");
+    place_off_grid = v == "place";
+  } else if (const auto it = campaign.find("off-grid"); it != campaign.end()) {
+    if (it->second != "refuse" && it->second != "place")
+      throw InputError(dir + "/campaign.ini", "off-grid must be refuse or place, not '" + it->second + "'");
+    place_off_grid = it->second == "place";
+  }
 
   std::vector<TileChannelSpec> channels;
   if (vm.count("tiles")) channels.push_back({"tiles", vm["tiles"].as<std::string>(), ""});
@@ -214,14 +225,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     }
     const std::vector<TileInfo> infos = tile_infos(src);
     // (Cells numbered from the positions themselves fit them by construction, up to closed-up gaps.)
-    std::string off_grid = vm.count("off-grid") ? vm["off-grid"].as<std::string>() : "", off_grid_from = "--off-grid";
-    if (const auto it = campaign.find("off-grid"); off_grid.empty() && it != campaign.end())
-      off_grid = it->second, off_grid_from = dir + "/campaign.ini: off-grid";
-    if (!off_grid.empty() && off_grid != "refuse" && off_grid != "place")
-      throw UsageError(off_grid_from + " must be refuse or place, not '" + off_grid + "'");
     std::string placed;
     if (!source->cells_from_positions())
-      if (const std::string refusal = misfit_refusal(infos, grid_misfits(infos), off_grid == "place", "give --off-grid place", &placed);
+      if (const std::string refusal = misfit_refusal(infos, grid_misfits(infos), place_off_grid, "give --off-grid place", &placed);
           !refusal.empty())
         throw InputError(positions, refusal);
     if (!placed.empty()) spdlog::warn("{}: {}", positions, placed);

@@ -155,7 +155,7 @@ po::parsed_options parse_ini(const std::string& path, const std::vector<IniEntry
       for (const auto& c : all)
         if (c.name != cmd.name && option_names(full_description(c)).count(key)) owners += (owners.empty() ? "" : ", ") + c.name;
       const bool campaign_key = key == "rows" || key == "cols" || key == "fov-um" || key == "overlap-um" || key == "order" ||
-                                key == "table" || key == "widefield";
+                                key == "table" || key == "widefield" || key == "off-grid";
       throw UsageError(ini_place(path, lines, cmd.name, key) + ": unknown option '" + key + "'" +
                        (section.empty() ? "" : " in section [" + section + "]") + " for 'annamosaic " + cmd.name + "'" +
                        (owners.empty() ? "" : " (an option of " + owners + ")") +

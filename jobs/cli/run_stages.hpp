@@ -93,7 +93,7 @@ void on_rank0(MPI_Comm comm, const std::function<void()>& step);
 
 struct StitchStageResult {
   int failed_fovs = 0;  // FoVs recorded as failed (their tiles are marked)
-  int not_acquired_fovs = 0;  // of them: neither file there yet (their places left empty)
+  int not_acquired_fovs = 0;  // of them: no table there yet (their places left empty)
   bool mosaic_kept = false;   // up to date: not made again (its OME-TIFF export at most)
 };
 

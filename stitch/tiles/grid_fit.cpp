@@ -6,7 +6,9 @@
 #include <climits>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "core/numeric.hpp"
 
@@ -95,19 +97,31 @@ std::string grid_misfit_summary(const std::vector<TileInfo>& tiles, const std::v
   return out;
 }
 
-std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
-  const std::string out = grid_misfit_summary(tiles, misfits);
-  // Two FoVs each where the other belongs: their rows and cols (or positions) exchanged.
+namespace {
+// Two misfits each where the other belongs: their rows and cols (or positions) exchanged.
+std::optional<std::pair<std::size_t, std::size_t>> swapped_misfits(const std::vector<TileInfo>& tiles,
+                                                                   const std::vector<GridMisfit>& misfits) {
   for (std::size_t a = 0; a < misfits.size(); ++a)
     for (std::size_t b = a + 1; b < misfits.size(); ++b) {
       const GridMisfit &ma = misfits[a], &mb = misfits[b];
       const TileInfo &ta = tiles[ma.index], &tb = tiles[mb.index];
       if (std::hypot(ta.x_um - mb.expected_x_um, ta.y_um - mb.expected_y_um) < 0.25 * ma.off_um &&
           std::hypot(tb.x_um - ma.expected_x_um, tb.y_um - ma.expected_y_um) < 0.25 * mb.off_um)
-        return out + fmt::format(". FoVs {} and {} lie at each other's places: their rows and cols (or their x_um, "
-                                 "y_um) swapped? Correct the positions",
-                                 ta.id, tb.id);
+        return std::pair{ma.index, mb.index};
     }
+  return std::nullopt;
+}
+
+std::string swap_text(const std::vector<TileInfo>& tiles, std::pair<std::size_t, std::size_t> swap) {
+  return fmt::format("FoVs {} and {} lie at each other's places: their rows and cols (or their x_um, y_um) swapped? Correct "
+                     "the positions",
+                     tiles[swap.first].id, tiles[swap.second].id);
+}
+}  // namespace
+
+std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
+  const std::string out = grid_misfit_summary(tiles, misfits);
+  if (const auto swap = swapped_misfits(tiles, misfits)) return out + ". " + swap_text(tiles, *swap);
   return out + ". A line copied from another FoV, a typo, or the wrong row or col? (A stage misses its positions by a "
                "few um, not half a step.) Correct the positions: placed as given, the tile would cover a neighbour's "
                "place or lie apart, and the registration would not look where it is";
@@ -115,16 +129,35 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
 
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed) {
+  if (placed) placed->clear();
   if (misfits.empty()) return "";
-  const bool same_place =
-      std::any_of(misfits.begin(), misfits.end(), [](const GridMisfit& m) { return m.same_place_as.has_value(); });
-  if (same_place) return grid_misfit_text(tiles, misfits);
   if (!place)
     return grid_misfit_text(tiles, misfits) + ". If the positions are right (a brick layout, blocks acquired apart), " +
            how_to_place;
-  *placed = fmt::format("{} tile(s) lie more than half a step from their row and col's place; placed where the positions "
-                        "say (off-grid = place): {}",
-                        misfits.size(), grid_misfit_summary(tiles, misfits));
+  // Off the grid is allowed; onto another tile (within half a step: no layout puts neighbours so
+  // close) or into each other's places is not.
+  const double step = shorter_grid_step_um(tiles);
+  for (const GridMisfit& m : misfits)
+    for (std::size_t j = 0; j < tiles.size(); ++j) {
+      const TileInfo &t = tiles[m.index], &o = tiles[j];
+      if (const double apart = std::hypot(o.x_um - t.x_um, o.y_um - t.y_um); j != m.index && apart < 0.5 * step)
+        return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.3g} um ({:.2g} steps) from FoV {} (row {}, "
+                           "col {}): two FoVs at (nearly) one place, refused even with off-grid = place. A line copied "
+                           "from another FoV, or a typo? Correct the positions",
+                           t.id, t.row, t.col, t.x_um, t.y_um, apart, apart / step, o.id, o.row, o.col);
+    }
+  if (const auto swap = swapped_misfits(tiles, misfits))
+    return swap_text(tiles, *swap) + " (refused even with off-grid = place)";
+  if (placed) {
+    if (2 * misfits.size() >= tiles.size())  // the median steps describe no grid they follow: naming some says nothing
+      *placed = fmt::format("the positions follow no single grid ({} of {} tiles lie more than half a step from where the "
+                            "median steps put their row and col: a brick layout?); placed where they say (off-grid = place)",
+                            misfits.size(), tiles.size());
+    else
+      *placed = fmt::format("{} tile(s) lie more than half a step from their row and col's place; placed where the "
+                            "positions say (off-grid = place): {}",
+                            misfits.size(), grid_misfit_summary(tiles, misfits));
+  }
   return "";
 }
 

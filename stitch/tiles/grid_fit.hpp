@@ -35,8 +35,9 @@ std::string grid_misfit_summary(const std::vector<TileInfo>& tiles, const std::v
 std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits);
 
 // The verdict on misfits: the refusal ("" when there are none, or when `place` lets them be placed
-// where the positions say: then *placed gets the warning). `how_to_place` says how a user lets
-// them ("set off-grid = place in X/campaign.ini"). Two tiles at one place are refused either way.
+// where the positions say: then *placed, if given, gets the warning; else it is cleared).
+// `how_to_place` says how a user lets them ("set off-grid = place in X/campaign.ini"). Two tiles
+// within half a step of each other, or two at each other's places, are refused either way.
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed);
 

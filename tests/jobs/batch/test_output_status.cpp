@@ -126,6 +126,9 @@ TEST(OutputStatus, AFovNotAcquiredYetIsSaidApartAndNotDoneOnceItsFilesCome) {
   s = read_output_status(out, &plan);
   EXPECT_EQ(s.not_acquired, 1u);
   EXPECT_EQ(s.failed, 2u);
+  plan[0].widefield_path.clear();  // its widefield gone since (replaced): its files changed, to do
+  EXPECT_EQ(read_output_status(out, &plan).not_acquired, 0u);
+  plan[0].widefield_path = out + "/w0.tif";
   std::ofstream(out + "/t0.csv") << "frame,x,y\n";  // acquired since
   s = read_output_status(out, &plan);
   EXPECT_EQ(s.not_acquired, 0u);

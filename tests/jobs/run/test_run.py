@@ -528,21 +528,21 @@ class Run(unittest.TestCase):
         self.assertIn("1 FoV(s) have neither a table nor a widefield file (ids 4): not acquired yet", p.stderr)
         self.assertIn("1 FoV(s) have a widefield but no table yet (ids 5): under way", p.stderr)
         self.assertNotIn("have no widefield file", p.stderr)  # not "reconstructed from their localizations alone"
-        # The whole run: FoV 4's place is left empty, FoV 5's holds its widefield-only tile, both said
-        # apart from failures (a user's probe of a run while acquiring saw every FoV to come as
-        # "failed", crossed out in red; and FoV 5, its widefield there, as failed still).
+        # The whole run: the places of FoVs 4 and 5 are left empty, both said apart from failures (a
+        # user's probe of a run while acquiring saw every FoV to come as "failed", crossed out in red;
+        # and FoV 5, its widefield there, as failed still).
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 5, p.stderr[-2000:])
         self.assertNotIn("FoV 4 failed", p.stderr)
         self.assertNotIn("FoV 5 failed", p.stderr)
-        self.assertIn("2 FoV(s) not acquired yet: their places are empty in the mosaic (a widefield-only tile", p.stderr)
+        self.assertIn("2 FoV(s) not acquired yet: their places are empty in the mosaic", p.stderr)
         self.assertIn("QC: 7 done, 0 failed, 2 not acquired yet, 0 without a result", p.stderr)
         with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
             qc = json.load(fh)
         self.assertEqual((qc["summary"]["failed"], qc["summary"]["not_acquired"]), (0, 2))
         fovs = {t["id"]: t for t in qc["fovs"]}
         self.assertEqual((fovs[4]["status"], fovs[5]["status"]), ("not-acquired", "not-acquired"))
-        self.assertEqual(fovs[5]["tile"], "widefield-only")
+        self.assertEqual(fovs[5]["tile"], "empty")  # not a widefield-only tile, which looks like data
         self.assertIn("not acquired yet (its widefield is there, its table not yet)", fovs[5]["reason"])
         code, reports = status(ini)
         self.assertEqual(code, 5)
@@ -560,10 +560,9 @@ class Run(unittest.TestCase):
         self.assertIn("the mosaic is up to date", p.stderr)
         self.assertIn("QC: 7 done, 0 failed, 2 not acquired yet;", p.stderr)  # the report kept
         self.assertEqual(manifest_lines(), lines)
-        # Once acquired, the next run does them and finishes.
-        shutil.rmtree(os.path.join(d, "campaign", "fov", "0005"))
-        for fov in ("0004", "0005"):
-            shutil.copytree(os.path.join(self.ref, "campaign", "fov", fov), os.path.join(d, "campaign", "fov", fov))
+        # Once acquired (FoV 5's table written beside its widefield), the next run does them and finishes.
+        shutil.copytree(os.path.join(self.ref, "campaign", "fov", "0004"), os.path.join(d, "campaign", "fov", "0004"))
+        shutil.copy(os.path.join(self.ref, "campaign", "fov", "0005", "locs.csv"), os.path.join(d, "campaign", "fov", "0005"))
         st = status(ini)[1][0]
         self.assertEqual((st["not_acquired"], st["failed"], st["to_do"]), (0, 0, 2))  # both to do now
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=600)

@@ -91,17 +91,42 @@ TEST(GridFit, OffGridPlaceLetsABrickLayoutThroughButNotTwoTilesAtOnePlace) {
             std::string::npos) << refusal;
   EXPECT_TRUE(placed.empty());
   EXPECT_EQ(misfit_refusal(brick, m, true, "give --off-grid place", &placed), "");
-  EXPECT_NE(placed.find("tile(s) lie more than half a step from their row and col's place; placed where the positions say"),
+  // The median steps fit no grid these follow (every tile is off it): said as such, not tile by tile.
+  EXPECT_NE(placed.find("the positions follow no single grid (16 of 16 tiles lie more than half a step"), std::string::npos)
+      << placed;
+  // One tile off among many (diagonally, 0.7 steps from each neighbour): named.
+  auto one_off = grid(4, 4);
+  one_off[9].x_um += 4.5, one_off[9].y_um += 4.5;
+  EXPECT_EQ(misfit_refusal(one_off, grid_misfits(one_off), true, "", &placed), "");
+  EXPECT_NE(placed.find("1 tile(s) lie more than half a step from their row and col's place; placed where the positions say "
+                        "(off-grid = place): FoV 9 (row 2, col 1)"),
             std::string::npos) << placed;
-  // A copied line stays refused: no layout puts two tiles at one place.
-  auto copied = grid(4, 4);
-  copied[6].x_um = copied[7].x_um, copied[6].y_um = copied[7].y_um;
-  placed.clear();
-  const std::string copy_refusal = misfit_refusal(copied, grid_misfits(copied), true, "give --off-grid place", &placed);
-  EXPECT_NE(copy_refusal.find("the position of FoV 7"), std::string::npos) << copy_refusal;
-  EXPECT_EQ(copy_refusal.find("--off-grid place"), std::string::npos) << copy_refusal;
-  EXPECT_TRUE(placed.empty());
+  // Two thirds of a step towards its neighbour: a third of a step from it, refused (no layout).
+  auto onto = grid(4, 4);
+  onto[9].x_um += 6;
+  const std::string onto_refusal = misfit_refusal(onto, grid_misfits(onto), true, "", &placed);
+  EXPECT_NE(onto_refusal.find("FoV 9 (row 2, col 1) at x 14.7, y 17.8 um lies 3.31 um (0.37 steps) from FoV 10 (row 2, col 2)"),
+            std::string::npos) << onto_refusal;
+  // A copied line stays refused, in a brick layout too: no layout puts two tiles at one place.
+  for (auto copied : {grid(4, 4), brick}) {
+    copied[6].x_um = copied[7].x_um, copied[6].y_um = copied[7].y_um;
+    const std::string copy_refusal = misfit_refusal(copied, grid_misfits(copied), true, "give --off-grid place", &placed);
+    EXPECT_NE(copy_refusal.find("FoV 6 (row 1, col 2) at x "), std::string::npos) << copy_refusal;
+    EXPECT_NE(copy_refusal.find("from FoV 7 (row 1, col 3): two FoVs at (nearly) one place, refused even with off-grid = place"),
+              std::string::npos) << copy_refusal;
+    EXPECT_TRUE(placed.empty());
+  }
+  // Two FoVs' positions exchanged: a data error, not a layout.
+  auto swapped = grid(4, 4);
+  std::swap(swapped[5].x_um, swapped[6].x_um);
+  std::swap(swapped[5].y_um, swapped[6].y_um);
+  const std::string swap_refusal = misfit_refusal(swapped, grid_misfits(swapped), true, "", &placed);
+  EXPECT_NE(swap_refusal.find("FoVs 5 and 6 lie at each other's places"), std::string::npos) << swap_refusal;
+  EXPECT_NE(swap_refusal.find("(refused even with off-grid = place)"), std::string::npos) << swap_refusal;
+  placed = "stale";
   EXPECT_EQ(misfit_refusal(grid(4, 4), {}, false, "", &placed), "");
+  EXPECT_TRUE(placed.empty());
+  EXPECT_EQ(misfit_refusal(one_off, grid_misfits(one_off), true, "", nullptr), "");  // the warning not wanted
 }
 
 TEST(GridFit, EmptyCellsOfTheCampaignOrOfTheTilesBoundingGrid) {
