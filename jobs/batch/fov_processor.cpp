@@ -58,13 +58,16 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   const Field field{0, 0, fov_nm, fov_nm};
   const std::size_t W = field_width_px(field, opt.pixel_nm), H = field_height_px(field, opt.pixel_nm);
 
-  // Neither file there: a FoV not acquired yet (a campaign run while the microscope acquires), or a
-  // pattern that finds nothing. Recorded apart from failures (QC draws no cross, status counts it
-  // apart), redone once its files arrive.
-  if (fov.widefield_path.empty() && !table_acquired(fov)) {
+  // No table there: a FoV not acquired yet (a campaign run while the microscope acquires; its
+  // widefield, taken first, may be there: counted as failed, a probe's run mid-acquisition said "1
+  // failed"), or a pattern that finds nothing. Recorded apart from failures (QC draws no cross,
+  // status counts it apart), its place empty in every channel (a widefield-only tile looks like
+  // data), redone once its files arrive.
+  if (!table_acquired(fov)) {
     w->failed = true;
     w->not_acquired = true;
-    w->reason = fov.table_path + ": not acquired yet (neither it nor a widefield is there)";
+    w->reason = fov.table_path + (fov.widefield_path.empty() ? ": not acquired yet (neither it nor a widefield is there)"
+                                                             : ": not acquired yet (its widefield is there, its table not yet)");
     r.sparse = ImageF(W, H);
     return w;
   }
@@ -72,13 +75,6 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   // Localizations -> S. Failures are recorded, not thrown: the widefield may still give a tile.
   auto t0 = Clock::now();
   try {
-    // Its widefield there but not its table: the FoV under way (the microscope takes the widefield
-    // first; counted as failed, a probe's campaign run mid-acquisition said "1 failed"). Not
-    // acquired as above: its place empty (no widefield-only tile, which looks like data).
-    if (!table_acquired(fov)) {
-      w->not_acquired = true;
-      throw InputError(fov.table_path, "not acquired yet (its widefield is there, its table not yet)");
-    }
     // Stamped before reading: a table rewritten meanwhile is redone by the next run.
     if (nlohmann::json stamp = stamp_input(fov.table_path, c.dir); !stamp.is_null()) w->inputs["table"] = std::move(stamp);
     ReadReport report;
@@ -335,7 +331,7 @@ void begin_reconstruction(FovWork& w, const ReconstructFn& reconstruct, int swit
   if (w.failed) {
     r.status = "degraded";
     r.reason = w.reason;
-    if (opt.failed_tile == "empty" || !wf || w.not_acquired) {
+    if (opt.failed_tile == "empty" || !wf) {
       r.reconstruction = ImageF(r.sparse.width(), r.sparse.height());
       w.failed_tile = "empty";
       return;

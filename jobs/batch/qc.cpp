@@ -314,9 +314,9 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
       flag("no-widefield-file", "no widefield file: reconstructed from its localizations alone (other FoVs had one)");
     if (t.contains("error_score") && t["error_score"].is_number() && s.error_score_median > 0 && t["error_score"].get<double>() > score_limit)
-      flag("high-error-score", fmt::format("error-map score {:.3f} above the campaign's median + 3 sigma (1.4826 x MAD), and 10% "
-                                  "over its median ({:.3f})",
-                                  t["error_score"].get<double>(), score_limit));
+      flag("high-error-score", fmt::format("error-map score {:.3f} above {:.3f}: the campaign's median ({:.3f}) + 3 sigma "
+                                  "(1.4826 x MAD), and at least 10% over that median",
+                                  t["error_score"].get<double>(), score_limit, s.error_score_median));
     if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
       flag("few-localizations", fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
                                   t["localizations"].get<double>(), 100 * kFewLocalizationsFraction, locs_median));

@@ -224,13 +224,8 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
     if (r.status == "done") ++done;
     else {
       ++failed;
-      if (r.not_acquired()) {
-        ++not_acquired;  // listed once, as the run began; a widefield of it that could not be read, here
-        if (const auto more = r.reason.find("; its widefield"); more != std::string::npos)
-          spdlog::warn("FoV {} (not acquired yet){}", r.id, r.reason.substr(more));
-      } else {
-        spdlog::warn("FoV {} failed: {}", r.id, r.reason);
-      }
+      if (r.not_acquired()) ++not_acquired;  // listed once, as the run began
+      else spdlog::warn("FoV {} failed: {}", r.id, r.reason);
       std::lock_guard<std::mutex> lock(events_mutex);
       summary.failed_ids.push_back(r.id);
     }
@@ -246,8 +241,11 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
         if (v.is_number()) summary.stage_seconds[k.size() > 2 ? k.substr(0, k.size() - 2) : k] += v.get<double>();
     }
     if (progress) {
-      progress->set_detail(fmt::format("done {} failed {} | last FoV {}: read {:.2f}s render {:.2f}s register {:.2f}s infer {:.2f}s write {:.2f}s",
-                                       done.load(), failed.load(), r.id, tm.value("read_s", 0.0), tm.value("render_s", 0.0),
+      const std::size_t absent = not_acquired.load();
+      progress->set_detail(fmt::format("done {} failed {}{} | last FoV {}: read {:.2f}s render {:.2f}s register {:.2f}s infer {:.2f}s write {:.2f}s",
+                                       done.load(), failed.load() - absent,
+                                       absent ? fmt::format(" not acquired {}", absent) : std::string(), r.id,
+                                       tm.value("read_s", 0.0), tm.value("render_s", 0.0),
                                        tm.value("register_s", 0.0), tm.value("infer_s", 0.0), tm.value("write_s", 0.0)));
       progress->advance();
     }

@@ -917,10 +917,16 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                 : fmt::format("FoV(s) beside them that failed or are not acquired yet (ids {}), which take no part in "
                               "registration, cutting their links to the others; else ",
                               fmt::join(failed_beside, ", "));
-        if (!apart.empty())
+        if (!apart.empty() && apart_by_positions(layout.registration.pairs, sol.component, main_group))
+          spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): their "
+                       "positions leave none with it (blocks acquired apart?), so they are placed by their positions, as the "
+                       "group is, off by the stage's error; among themselves they are registered where they overlap",
+                       apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
+                       apart.size() > 10 ? ", ..." : "");
+        else if (!apart.empty())
           spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): placed "
-                       "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags them: "
-                       "stage-placed, detached-group). Usual cause: {}{}too little structure in their overlaps (FoVs "
+                       "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags each: "
+                       "stage-placed alone, detached-group in a group). Usual cause: {}{}too little structure in their overlaps (FoVs "
                        "between cells)",
                        apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
                        apart.size() > 10 ? ", ..." : "", hole, thin_cause);

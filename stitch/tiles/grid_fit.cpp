@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -48,7 +49,7 @@ double shorter_grid_step_um(const std::vector<TileInfo>& tiles) {
   return step;
 }
 
-std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles) {
+std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles, double threshold_steps) {
   std::vector<GridMisfit> out;
   if (tiles.size() < 4) return out;
   // Steps between neighbouring cells only (a step over a hole would count its neighbours' errors
@@ -70,7 +71,7 @@ std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles) {
     m.index = i;
     m.expected_x_um = x0 + t.col * rx + t.row * cx, m.expected_y_um = y0 + t.col * ry + t.row * cy;
     m.off_um = std::hypot(t.x_um - m.expected_x_um, t.y_um - m.expected_y_um), m.off_steps = m.off_um / step;
-    if (!(m.off_steps > 0.5)) continue;
+    if (!(m.off_steps > threshold_steps)) continue;
     for (std::size_t j = 0; j < tiles.size(); ++j)
       if (j != i && std::hypot(tiles[j].x_um - t.x_um, tiles[j].y_um - t.y_um) < 0.05 * step) {
         m.same_place_as = j;
@@ -127,37 +128,91 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
                "place or lie apart, and the registration would not look where it is";
 }
 
+namespace {
+// The tiles nearly as far off as misfits (0.4 steps): with the misfits, three or more, or half the
+// tiles, are a layout the median steps do not describe (a brick, blocks apart), not slips of a few
+// lines. (A half-step brick put 3 FoVs 0.5 steps off, and rounding named one of them alone.)
+std::string layout_text(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
+  const std::vector<GridMisfit> near = grid_misfits(tiles, 0.4);
+  if (2 * misfits.size() < tiles.size() && (near.size() < 3 || near.size() <= misfits.size())) return "";
+  std::string ids;
+  for (std::size_t k = 0; k < near.size() && k < 6; ++k) ids += (k ? ", " : "") + std::to_string(tiles[near[k].index].id);
+  return fmt::format("the positions follow no single grid: {} of {} tiles lie more than half a step{} from where the median "
+                     "steps put their row and col (FoVs {}{}): a brick layout, or blocks acquired apart?",
+                     misfits.size(), tiles.size(),
+                     near.size() > misfits.size() ? fmt::format(" ({} more nearly so)", near.size() - misfits.size()) : "",
+                     ids, near.size() > 6 ? ", ..." : "");
+}
+
+// Under off-grid = place, what no layout explains: a tile far from every other (a typo of hundreds
+// of um went through, the mosaic 13x wide), two within half a step, or a pair of grid neighbours
+// whose positions run against the grid's direction (swapped FoVs in a brick layout). "" if none.
+std::string unplaceable(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits) {
+  const GridSteps s = neighbour_steps(tiles);
+  const double row_x = s.row_x.empty() ? 0 : median(s.row_x), row_y = s.row_y.empty() ? 0 : median(s.row_y);
+  const double col_x = s.col_x.empty() ? 0 : median(s.col_x), col_y = s.col_y.empty() ? 0 : median(s.col_y);
+  const double step = shorter_grid_step_um(tiles), longer = std::max(std::hypot(row_x, row_y), std::hypot(col_x, col_y));
+  if (!(step > 0)) return "";
+  for (const GridMisfit& m : misfits) {
+    const TileInfo& t = tiles[m.index];
+    double nearest = std::numeric_limits<double>::infinity();
+    std::size_t at = 0;
+    for (std::size_t j = 0; j < tiles.size(); ++j)
+      if (const double d = std::hypot(tiles[j].x_um - t.x_um, tiles[j].y_um - t.y_um); j != m.index && d < nearest) nearest = d, at = j;
+    const TileInfo& o = tiles[at];
+    if (nearest < 0.5 * step)
+      return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.3g} um ({:.2g} steps) from FoV {} (row {}, "
+                         "col {}): two FoVs at (nearly) one place, refused even with off-grid = place. A line copied from "
+                         "another FoV, or a typo? Correct the positions",
+                         t.id, t.row, t.col, t.x_um, t.y_um, nearest, nearest / step, o.id, o.row, o.col);
+    if (nearest > 2 * longer)
+      return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.3g} um ({:.0f} steps) from the nearest other "
+                         "FoV ({}): nothing could overlap it, refused even with off-grid = place. A typo? Correct the "
+                         "positions",
+                         t.id, t.row, t.col, t.x_um, t.y_um, nearest, nearest / step, o.id);
+  }
+  // Along a row each next col lies further in the row's direction (by a quarter step at least),
+  // down a column each next row likewise: true of bricks, blocks apart and a turned stage.
+  std::map<std::pair<int, int>, std::size_t> cell;
+  for (std::size_t i = 0; i < tiles.size(); ++i) cell[{tiles[i].row, tiles[i].col}] = i;
+  for (const auto& [rc, i] : cell)
+    for (const bool along : {true, false}) {
+      const auto next = cell.find(along ? std::pair{rc.first, rc.second + 1} : std::pair{rc.first + 1, rc.second});
+      const double ux = along ? row_x : col_x, uy = along ? row_y : col_y, len = std::hypot(ux, uy);
+      if (next == cell.end() || !(len > 0)) continue;
+      const TileInfo &a = tiles[i], &b = tiles[next->second];
+      const double on = ((b.x_um - a.x_um) * ux + (b.y_um - a.y_um) * uy) / (len * len);
+      if (on < 0.25)
+        return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.2g} steps {} FoV {} (row {}, col {}) at "
+                           "x {:.4g}, y {:.4g} um, not a step on: their places swapped, a typo, or the wrong row or col? "
+                           "Refused even with off-grid = place; correct the positions",
+                           b.id, b.row, b.col, b.x_um, b.y_um, on, along ? "along the row from" : "down the column from", a.id,
+                           a.row, a.col, a.x_um, a.y_um);
+    }
+  return "";
+}
+}  // namespace
+
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed) {
   if (placed) placed->clear();
   if (misfits.empty()) return "";
-  if (!place)
+  const std::string layout = layout_text(tiles, misfits);
+  if (!place) {
+    // A layout is said as one, with the way to allow it; a few tiles by name, with the likely slips.
+    if (!layout.empty())
+      return layout + " If the positions are right, " + how_to_place + "; else correct them";
     return grid_misfit_text(tiles, misfits) + ". If the positions are right (a brick layout, blocks acquired apart), " +
            how_to_place;
-  // Off the grid is allowed; onto another tile (within half a step: no layout puts neighbours so
-  // close) or into each other's places is not.
-  const double step = shorter_grid_step_um(tiles);
-  for (const GridMisfit& m : misfits)
-    for (std::size_t j = 0; j < tiles.size(); ++j) {
-      const TileInfo &t = tiles[m.index], &o = tiles[j];
-      if (const double apart = std::hypot(o.x_um - t.x_um, o.y_um - t.y_um); j != m.index && apart < 0.5 * step)
-        return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.3g} um ({:.2g} steps) from FoV {} (row {}, "
-                           "col {}): two FoVs at (nearly) one place, refused even with off-grid = place. A line copied "
-                           "from another FoV, or a typo? Correct the positions",
-                           t.id, t.row, t.col, t.x_um, t.y_um, apart, apart / step, o.id, o.row, o.col);
-    }
+  }
   if (const auto swap = swapped_misfits(tiles, misfits))
     return swap_text(tiles, *swap) + " (refused even with off-grid = place)";
-  if (placed) {
-    if (2 * misfits.size() >= tiles.size())  // the median steps describe no grid they follow: naming some says nothing
-      *placed = fmt::format("the positions follow no single grid ({} of {} tiles lie more than half a step from where the "
-                            "median steps put their row and col: a brick layout?); placed where they say (off-grid = place)",
-                            misfits.size(), tiles.size());
-    else
-      *placed = fmt::format("{} tile(s) lie more than half a step from their row and col's place; placed where the "
-                            "positions say (off-grid = place): {}",
-                            misfits.size(), grid_misfit_summary(tiles, misfits));
-  }
+  if (std::string no = unplaceable(tiles, misfits); !no.empty()) return no;
+  if (placed)
+    *placed = !layout.empty() ? layout + " Placed where the positions say (off-grid = place)"
+                              : fmt::format("{} tile(s) lie more than half a step from their row and col's place; placed "
+                                            "where the positions say (off-grid = place): {}",
+                                            misfits.size(), grid_misfit_summary(tiles, misfits));
   return "";
 }
 

@@ -20,7 +20,8 @@ struct GridMisfit {
 // Steps along a row and down a column, and the grid's origin, from the medians over the tiles;
 // a tile more than half the shorter step from where they put its cell is a misfit. Judged with
 // at least 4 tiles and 3 steps along each axis that has any (fewer cannot outvote a wrong one).
-std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles);
+// threshold_steps: the distance, in the shorter step, beyond which a tile is a misfit.
+std::vector<GridMisfit> grid_misfits(const std::vector<TileInfo>& tiles, double threshold_steps = 0.5);
 
 // Every tile's TileInfo, in the source's order (for the functions below).
 std::vector<TileInfo> tile_infos(const TileSource& source);
@@ -36,8 +37,10 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
 
 // The verdict on misfits: the refusal ("" when there are none, or when `place` lets them be placed
 // where the positions say: then *placed, if given, gets the warning; else it is cleared).
-// `how_to_place` says how a user lets them ("set off-grid = place in X/campaign.ini"). Two tiles
-// within half a step of each other, or two at each other's places, are refused either way.
+// `how_to_place` says how a user lets them ("set off-grid = place in X/campaign.ini"). Refused
+// either way: two tiles within half a step of each other, a tile more than two steps from every
+// other, grid neighbours less than half a step apart along their row or column (or reversed), two
+// at each other's places.
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed);
 

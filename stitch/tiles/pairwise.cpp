@@ -151,6 +151,17 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, co
   return implausible.size();
 }
 
+bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<int>& component, int main_group) {
+  std::size_t across = 0;
+  for (const PairResult& p : pairs) {
+    if (p.pair.a >= component.size() || p.pair.b >= component.size()) return false;
+    if ((component[p.pair.a] == main_group) == (component[p.pair.b] == main_group)) continue;
+    if (!p.no_overlap) return false;
+    ++across;
+  }
+  return across > 0;
+}
+
 bool overlaps_disagree(double a_um, double b_um) {
   return std::abs(a_um - b_um) > std::max(0.2, 0.25 * std::max(a_um, b_um));
 }
@@ -568,6 +579,7 @@ PairRegistration register_pairs(const TileSource& source, const std::vector<Tile
     out.pairs[k].pair = p;
     out.pairs[k].nominal_dx_px = geom[k].nominal_dx_px;
     out.pairs[k].nominal_dy_px = geom[k].nominal_dy_px;
+    out.pairs[k].no_overlap = geom[k].width == 0;
   }
   if (!opt.skip_tiles.empty() && opt.skip_tiles.size() != source.size())
     throw std::invalid_argument("register_pairs: skip_tiles must have one entry per tile");

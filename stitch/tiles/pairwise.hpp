@@ -164,6 +164,9 @@ struct PairResult {
   bool valid = false;     // a match was found (structure on both sides, a candidate in the window)
   bool accepted = false;  // valid, ncc >= the signal's threshold, distinct (min_ncc_margin), not too_small
   bool skipped = false;   // not registered: a tile of the pair is in PairRegOptions::skip_tiles
+  // Not registered: the stage positions leave no overlap, even with the search (blocks acquired
+  // apart under off-grid = place; a gap wider than --search-um).
+  bool no_overlap = false;
   // The overlap the match implies (full-resolution px, across and along the seam), when valid;
   // too_small: thinner than min_overlap_thickness_px, so not accepted.
   double overlap_thickness_px = 0, overlap_length_px = 0;
@@ -171,6 +174,11 @@ struct PairResult {
   // Not accepted by reject_implausible_pairs: far from the stage's offset and not corroborated.
   bool implausible = false;
 };
+
+// Whether the tiles outside group `main_group` (component per tile) are apart from it in the
+// positions themselves: every pair between a tile in it and one outside leaves no overlap (and
+// there is such a pair). Blocks acquired apart, not a registration that failed.
+bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<int>& component, int main_group);
 
 struct SignalCalibration {
   std::size_t channel = 0, scale = 1;

@@ -273,7 +273,7 @@ TEST(CampaignPlan, OffGridPlaceTakesMeasuredPositionsOffTheGridAsGiven) {
   const auto fovs = plan_fovs(read_campaign(d), &warnings);
   ASSERT_EQ(fovs.size(), 16u);
   ASSERT_FALSE(warnings.empty());
-  EXPECT_NE(warnings[0].find("positions.csv: the positions follow no single grid (16 of 16 tiles lie more than half a step"),
+  EXPECT_NE(warnings[0].find("positions.csv: the positions follow no single grid: 16 of 16 tiles lie more than half a step"),
             std::string::npos) << warnings[0];
   write(d + "/campaign.ini", ini + "off-grid = yes\n");
   try {

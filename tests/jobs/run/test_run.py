@@ -543,6 +543,8 @@ class Run(unittest.TestCase):
         fovs = {t["id"]: t for t in qc["fovs"]}
         self.assertEqual((fovs[4]["status"], fovs[5]["status"]), ("not-acquired", "not-acquired"))
         self.assertEqual(fovs[5]["tile"], "empty")  # not a widefield-only tile, which looks like data
+        with h5py.File(os.path.join(d, "out", "fov", "0005.h5"), "r") as h:  # nor its widefield in that channel
+            self.assertFalse("widefield" in h and np.any(h["widefield"][()]), list(h.keys()))
         self.assertIn("not acquired yet (its widefield is there, its table not yet)", fovs[5]["reason"])
         code, reports = status(ini)
         self.assertEqual(code, 5)

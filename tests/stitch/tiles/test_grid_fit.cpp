@@ -86,17 +86,43 @@ TEST(GridFit, OffGridPlaceLetsABrickLayoutThroughButNotTwoTilesAtOnePlace) {
   const auto m = grid_misfits(brick);
   ASSERT_FALSE(m.empty());
   std::string placed;
+  // The median steps fit no grid these follow (every tile is off it): said as such, not tile by tile.
   const std::string refusal = misfit_refusal(brick, m, false, "give --off-grid place", &placed);
-  EXPECT_NE(refusal.find("If the positions are right (a brick layout, blocks acquired apart), give --off-grid place"),
+  EXPECT_NE(refusal.find("the positions follow no single grid: 16 of 16 tiles lie more than half a step from where the median "
+                         "steps put their row and col (FoVs 0, 1, 2, 3, 4, 5, ...): a brick layout, or blocks acquired "
+                         "apart? If the positions are right, give --off-grid place; else correct them"),
             std::string::npos) << refusal;
   EXPECT_TRUE(placed.empty());
   EXPECT_EQ(misfit_refusal(brick, m, true, "give --off-grid place", &placed), "");
-  // The median steps fit no grid these follow (every tile is off it): said as such, not tile by tile.
-  EXPECT_NE(placed.find("the positions follow no single grid (16 of 16 tiles lie more than half a step"), std::string::npos)
-      << placed;
-  // One tile off among many (diagonally, 0.7 steps from each neighbour): named.
+  EXPECT_NE(placed.find("the positions follow no single grid: 16 of 16 tiles"), std::string::npos) << placed;
+  EXPECT_NE(placed.find("Placed where the positions say (off-grid = place)"), std::string::npos) << placed;
+  // Exactly half a step (a probe's brick): rounding put one FoV of three over the line; all three said.
+  std::vector<TileInfo> half;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) half.push_back({r * 3 + c, r, c, 3.4 * c + 1.7 * (r % 2), 3.4 * r, 100, 100, {}});
+  const std::string half_refusal = misfit_refusal(half, grid_misfits(half), false, "", &placed);
+  EXPECT_NE(half_refusal.find("the positions follow no single grid"), std::string::npos) << half_refusal;
+  EXPECT_NE(half_refusal.find("(FoVs 3, 4, 5)"), std::string::npos) << half_refusal;
+  // Under place, what no layout explains stays refused: a typo of 500 um (the mosaic was 13x wide) ...
+  auto typo = brick;
+  typo[9].x_um += 500;
+  const std::string typo_refusal = misfit_refusal(typo, grid_misfits(typo), true, "", &placed);
+  EXPECT_NE(typo_refusal.find("FoV 9 (row 2, col 1) at x 508.7, y 17.8 um lies 476 um (51 steps) from the nearest other FoV "
+                              "(7): nothing could overlap it, refused even with off-grid = place"),
+            std::string::npos) << typo_refusal;
+  // ... and two FoVs of a brick row exchanged (each near enough to some cell to pass as a misfit).
+  auto brick_swap = brick;
+  std::swap(brick_swap[5].x_um, brick_swap[6].x_um);
+  const std::string brick_swap_refusal = misfit_refusal(brick_swap, grid_misfits(brick_swap), true, "", &placed);
+  EXPECT_NE(brick_swap_refusal.find("FoV 6 (row 1, col 2) at x 15"), std::string::npos) << brick_swap_refusal;
+  EXPECT_NE(brick_swap_refusal.find("lies -0.9 steps along the row from FoV 5 (row 1, col 1) at x 23.7"), std::string::npos)
+      << brick_swap_refusal;
+  EXPECT_NE(brick_swap_refusal.find("not a step on: their places swapped, a typo, or the wrong row or col? Refused even with "
+                                    "off-grid = place"),
+            std::string::npos) << brick_swap_refusal;
+  // One tile off among many (diagonally, 0.55 steps): named.
   auto one_off = grid(4, 4);
-  one_off[9].x_um += 4.5, one_off[9].y_um += 4.5;
+  one_off[9].x_um += 3.5, one_off[9].y_um += 3.5;
   EXPECT_EQ(misfit_refusal(one_off, grid_misfits(one_off), true, "", &placed), "");
   EXPECT_NE(placed.find("1 tile(s) lie more than half a step from their row and col's place; placed where the positions say "
                         "(off-grid = place): FoV 9 (row 2, col 1)"),

@@ -42,7 +42,8 @@ class StitchCli(unittest.TestCase):
     def assertEdgesNearTruth(self, layout_path, truth, kind, tolerance_px, at_least):
         """Every `kind` ("used" or "accepted") edge of layout.json within tolerance_px of the offset
         between the tiles' true positions (truth: id -> (x, y) px), and at least `at_least` of them."""
-        layout = json.load(open(layout_path))
+        with open(layout_path) as fh:
+            layout = json.load(fh)
         edges = [e for e in layout["edges"] if e[kind]]
         self.assertGreaterEqual(len(edges), at_least, layout["summary"])
         for e in edges:
@@ -589,6 +590,40 @@ class StitchCli(unittest.TestCase):
             fh.write("[campaign]\nrows = 3\ncols = 4\nfov-um = 6.4\noverlap-um = 1.6\noff-grid = yes\n")
         p = run(d, "--tiles", "{id}.tif", "-o", out, check=2)  # as `run` refuses it: the input's error
         self.assertIn("campaign.ini: off-grid must be refuse or place, not 'yes'", p.stderr)
+
+    def test_two_blocks_acquired_apart_are_said_as_such_under_off_grid_place(self):
+        # Columns 2 and 3 acquired 100 px to the right of 0 and 1 (no overlap between the blocks): a
+        # layout, said as one (not 6 FoVs named as slips); placed, each block registered within itself,
+        # the pairs across the gap "no overlap", not "too little structure" nor a --search-um to raise.
+        rng = np.random.default_rng(5)
+        image = rng.random((48 * 2 + 64, 48 * 3 + 100 + 64)).astype(np.float32)
+        d = self.out("blocks")
+        os.makedirs(d, exist_ok=True)
+        truth = {}
+        with open(os.path.join(d, "positions.csv"), "w") as fh:
+            fh.write("id,row,col,x_um,y_um\n")
+            for r in range(3):
+                for c in range(4):
+                    i, x, y = r * 4 + c, c * 48 + 100 * (c >= 2), r * 48
+                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), (image[y:y + 64, x:x + 64] * 60000).astype(np.uint16),
+                                     photometric="minisblack", resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+                    truth[i] = (x, y)
+                    fh.write("%d,%d,%d,%g,%g\n" % (i, r, c, x / 10, y / 10))
+        out = os.path.join(d, "m.tif")
+        p = run(d, "--tiles", "{id}.tif", "-o", out, check=2)
+        self.assertIn("the positions follow no single grid: 12 of 12 tiles lie more than half a step", p.stderr)
+        self.assertIn("a brick layout, or blocks acquired apart? If the positions are right, give --off-grid place", p.stderr)
+        p = run(d, "--tiles", "{id}.tif", "--off-grid", "place", "-o", out, check=0)
+        self.assertIn("6 tile(s) are not joined to the main group by any registered overlap", p.stderr)
+        self.assertIn("their positions leave none with it (blocks acquired apart?)", p.stderr)
+        self.assertNotIn("--search-um", p.stderr)
+        with open(os.path.join(d, "layout.json")) as fh:
+            layout = json.load(fh)
+        across = [e for e in layout["edges"] if {e["a"] % 4, e["b"] % 4} == {1, 2}]
+        self.assertEqual(len(across), 3)
+        for e in across:
+            self.assertEqual(e["rejected"], "not registered: the positions leave no overlap, even with the search (--search-um)")
+        self.assertEdgesNearTruth(os.path.join(d, "layout.json"), truth, "used", 0.3, 14)  # 17 pairs less the 3 across
 
     def test_positions_in_pixels_a_stage_y_pointing_up_and_stacks_are_said(self):
         d, positions = self.foreign_tiles("said", pages=3)
