@@ -509,6 +509,24 @@ class StitchCli(unittest.TestCase):
         positions()
         return d, positions
 
+    def cut_tiles(self, name, image, place, stage_error=lambda i: (0, 0)):
+        """3 x 4 tiles of 64 px cut from `image` (100 nm px) at place(row, col) = (x, y) px, written with
+        positions.csv (off by stage_error(id) px); returns the folder and the true positions."""
+        d = self.out(name)
+        os.makedirs(d, exist_ok=True)
+        truth = {}
+        with open(os.path.join(d, "positions.csv"), "w") as fh:
+            fh.write("id,row,col,x_um,y_um\n")
+            for r in range(3):
+                for c in range(4):
+                    i, (x, y) = r * 4 + c, place(r, c)
+                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), (image[y:y + 64, x:x + 64] * 60000).astype(np.uint16),
+                                     photometric="minisblack", resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+                    truth[i] = (x, y)
+                    ex, ey = stage_error(i)
+                    fh.write("%d,%d,%d,%g,%g\n" % (i, r, c, (x + ex) / 10, (y + ey) / 10))
+        return d, truth
+
     def test_a_fiji_tile_configuration_is_read_as_it_is(self):
         # Fiji's Grid/Collection stitching writes TileConfiguration.txt: file names and pixel
         # positions, no grid cells. Tiles 48 px apart with a few px of stage error, one line per tile.
@@ -549,21 +567,10 @@ class StitchCli(unittest.TestCase):
     def test_a_brick_layout_is_refused_until_off_grid_place_then_registered_where_it_lies(self):
         # Tiles cut from one noise image, every other row 32 px (two thirds of a 48 px step) to the
         # right, as a brick layout: a typo guard refuses it by default, --off-grid place stitches it.
-        rng = np.random.default_rng(11)
-        image = rng.random((48 * 3 + 16, 48 * 4 + 16 + 32)).astype(np.float32)
-        d = self.out("brick")
-        os.makedirs(d, exist_ok=True)
-        truth = {}
-        with open(os.path.join(d, "positions.csv"), "w") as fh:
-            fh.write("id,row,col,x_um,y_um\n")
-            for r in range(3):
-                for c in range(4):
-                    i, x, y = r * 4 + c, c * 48 + 32 * (r % 2), r * 48
-                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), (image[y:y + 64, x:x + 64] * 60000).astype(np.uint16),
-                                     photometric="minisblack", resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
-                    truth[i] = (x, y)
-                    # Half a pixel of stage error on some, as a stage gives.
-                    fh.write("%d,%d,%d,%g,%g\n" % (i, r, c, (x + 0.5 * (i % 3 - 1)) / 10, (y - 0.5 * (i % 2)) / 10))
+        image = np.random.default_rng(11).random((48 * 3 + 16, 48 * 4 + 16 + 32)).astype(np.float32)
+        # Half a pixel of stage error on some, as a stage gives.
+        d, truth = self.cut_tiles("brick", image, lambda r, c: (c * 48 + 32 * (r % 2), r * 48),
+                                  lambda i: (0.5 * (i % 3 - 1), -0.5 * (i % 2)))
         out = os.path.join(d, "m.tif")
         p = run(d, "--tiles", "{id}.tif", "-o", out, check=2)
         self.assertIn("FoV 4 (row 1, col 0) is at x 3.2, y 4.8 um, 3.28 um (0.68 steps) from x -0.075", p.stderr)
@@ -595,20 +602,8 @@ class StitchCli(unittest.TestCase):
         # Columns 2 and 3 acquired 100 px to the right of 0 and 1 (no overlap between the blocks): a
         # layout, said as one (not 6 FoVs named as slips); placed, each block registered within itself,
         # the pairs across the gap "no overlap", not "too little structure" nor a --search-um to raise.
-        rng = np.random.default_rng(5)
-        image = rng.random((48 * 2 + 64, 48 * 3 + 100 + 64)).astype(np.float32)
-        d = self.out("blocks")
-        os.makedirs(d, exist_ok=True)
-        truth = {}
-        with open(os.path.join(d, "positions.csv"), "w") as fh:
-            fh.write("id,row,col,x_um,y_um\n")
-            for r in range(3):
-                for c in range(4):
-                    i, x, y = r * 4 + c, c * 48 + 100 * (c >= 2), r * 48
-                    tifffile.imwrite(os.path.join(d, "%04d.tif" % i), (image[y:y + 64, x:x + 64] * 60000).astype(np.uint16),
-                                     photometric="minisblack", resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
-                    truth[i] = (x, y)
-                    fh.write("%d,%d,%d,%g,%g\n" % (i, r, c, x / 10, y / 10))
+        image = np.random.default_rng(5).random((48 * 2 + 64, 48 * 3 + 100 + 64)).astype(np.float32)
+        d, truth = self.cut_tiles("blocks", image, lambda r, c: (c * 48 + 100 * (c >= 2), r * 48))
         out = os.path.join(d, "m.tif")
         p = run(d, "--tiles", "{id}.tif", "-o", out, check=2)
         self.assertIn("the positions follow no single grid: 12 of 12 tiles lie more than half a step", p.stderr)
