@@ -368,6 +368,7 @@ int run_init_campaign(const po::variables_map& vm) {
       if (before.positions != "positions.csv")
         changed.push_back("positions " + before.positions +
                           " -> positions.csv (the nominal grid's; the measured ones are no longer used)");
+      if (before.place_off_grid) changed.push_back("off-grid place -> (not set: the nominal grid needs none)");
       compare("delimiter", before.delimiter, o.delimiter);
       compare("frame-base", before.frame_base >= 0 ? std::to_string(before.frame_base) : "",
               base_written >= 0 ? std::to_string(base_written) : "");

@@ -1080,7 +1080,7 @@ class InitCampaign(unittest.TestCase):
             text = f.read()
         self.assertIn("positions = positions.csv", text)
         with open(ini, "w") as f:
-            f.write(text.replace("positions = positions.csv", "positions = stage.csv"))
+            f.write(text.replace("positions = positions.csv", "positions = stage.csv\noff-grid = place"))
         out = os.path.join(self.dir, "out")
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
         with open(os.path.join(out, "manifest.jsonl")) as f:
@@ -1091,8 +1091,8 @@ class InitCampaign(unittest.TestCase):
         init = ["init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
                 "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", "--force"]
         p = run(*init, check=0)
-        self.assertIn("positions stage.csv -> positions.csv (the nominal grid's; the measured ones are no longer used)",
-                      p.stderr)
+        self.assertIn("positions stage.csv -> positions.csv (the nominal grid's; the measured ones are no longer used), "
+                      "off-grid place -> (not set: the nominal grid needs none)", p.stderr)
         # Measured positions written into positions.csv itself are kept, not overwritten (probe65); the
         # nominal grid written again is replaced as it is.
         with open(os.path.join(data, "positions.csv"), "w") as f:
