@@ -432,15 +432,35 @@ int run_status(const po::variables_map& vm) {
   }
 
   std::vector<Report> reports;
-  std::vector<std::string> seen;  // the same output named twice (a folder and its config) is one campaign
+  // An output named twice (a folder and a configuration of it) is one campaign, the configuration's
+  // report kept (what a rerun with it would do); two configurations of one output are two reports
+  // (a probe's second one, with another setting, went unsaid, its exit status lost).
+  struct Named {
+    std::string out, config;  // config "": the output's own record (its folder given)
+    std::size_t report;
+  };
+  std::vector<Named> seen;
+  const auto canonical = [](const std::string& p) {
+    std::error_code ec;
+    const std::string c = fs::weakly_canonical(p, ec).string();
+    return ec ? p : c;
+  };
   for (const std::string& a : args) {
     try {
       const Target t = resolve_target(a);
-      std::error_code ec;
-      std::string key = fs::weakly_canonical(t.out_dir, ec).string();
-      if (ec) key = t.out_dir;
-      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-      seen.push_back(key);
+      const std::string out = canonical(t.out_dir);
+      std::string config = t.config.empty() ? "" : canonical(t.config);
+      if (config == canonical(t.out_dir + "/config.ini")) config.clear();
+      const auto same = std::find_if(seen.begin(), seen.end(), [&](const Named& n) {
+        return n.out == out && (n.config == config || config.empty() || n.config.empty());
+      });
+      if (same != seen.end() && (config.empty() || !same->config.empty())) continue;
+      if (same != seen.end()) {  // the folder given before: this configuration's report instead
+        same->config = config;
+        reports[same->report] = examine(t, vm["verify"].as<bool>());
+        continue;
+      }
+      seen.push_back({out, config, reports.size()});
       reports.push_back(examine(t, vm["verify"].as<bool>()));
     } catch (const std::exception& e) {
       reports.push_back(unreadable(a, e.what()));

@@ -627,6 +627,12 @@ class Run(unittest.TestCase):
         self.assertEqual((rc, st[0]["mosaic"]["up_to_date"]), (75, False), st)
         self.assertIn("the mosaic was made with other stitch settings than %s's (blend \"max\" (was \"linear\")): a run of "
                       "this configuration remakes it" % os.path.join(d, "blend-max.ini"), st[0]["state"])
+        # Two configurations of one output are two reports (the second went unsaid, exit 0); the
+        # output folder beside them is one of them.
+        rc, st = status(ini, os.path.join(d, "blend-max.ini"), os.path.join(d, "out"))
+        self.assertEqual((rc, [x["target"] for x in st]), (75, [ini, os.path.join(d, "blend-max.ini")]), st)
+        rc, st = status(os.path.join(d, "out"), os.path.join(d, "blend-max.ini"))
+        self.assertEqual((rc, [x["target"] for x in st]), (75, [os.path.join(d, "blend-max.ini")]), st)
         # run_summary.json: "processed" is this run's share; all_done_fovs covers both runs.
         with open(os.path.join(d, "out", "run_summary.json")) as fh:
             summary = json.load(fh)
