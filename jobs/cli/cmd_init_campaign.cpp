@@ -57,7 +57,12 @@ SampleTable check_sample_table(const std::string& path, double fov_um, const Tab
   for (const std::string& w : report.warnings) spdlog::warn("{}", w);
   if (const std::string skipped = skipped_rows_message(path, report); !skipped.empty())
     spdlog::warn("{} (`run` stops at such a row unless given --skip-bad-rows)", skipped);
-  if (t.empty()) return {report.xy_unit_assumed, -1};
+  if (t.empty()) {  // read, but a FoV of no localization fails in `run` (probe71: unsaid here)
+    spdlog::warn("{}: no localizations{} (its FoV will fail as it is: a field where nothing blinked, or an export cut "
+                 "short?)",
+                 path, report.rows_skipped ? " (every row malformed)" : " (a header alone)");
+    return {report.xy_unit_assumed, -1};
+  }
   const TableStats s = compute_stats(t);
   const double fov_nm = fov_um * 1000.0;
   const std::string span = fmt::format("localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", s.x_min_nm, s.x_max_nm,

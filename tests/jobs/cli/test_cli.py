@@ -1464,6 +1464,11 @@ class InitCampaign(unittest.TestCase):
         self.assertRegex(p.stderr, r"r01_c02.csv: skipped 1 malformed row\(s\) of \d+ \(--skip-bad-rows\); first: .*"
                                    r"\(`run` stops at such a row unless given --skip-bad-rows\)")
         self.assertRegex(p.stderr, r"r01_c01.csv: .*\(its FoV will fail as it is\)")
+        # A header alone (a field where nothing blinked) reads, and its FoV will fail: said too.
+        with open(tables[0], "w") as f:
+            f.write("frame,x,y\n")
+        p = run(*args, "--xy-unit", "um", "--force", check=0)
+        self.assertIn("r01_c01.csv: no localizations (a header alone) (its FoV will fail as it is", p.stderr)
 
     def test_widefields_run_cannot_read_and_a_bad_page_range_are_said_at_once(self):
         data = os.path.join(self.dir, "data")
