@@ -176,15 +176,31 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       if (std::string repaired = repair_nonfinite(wf, fov.widefield_path); !repaired.empty())
         w->warnings.push_back(std::move(repaired));
       if (wf.empty()) throw InputError(fov.widefield_path, "empty image");
+      // Binned, or from another camera: with its own tags' pixel it spans the FoV, with the
+      // campaign's it does not (a probe's 2x2-binned widefield among unbinned ones was drawn at half
+      // scale beside a black hole). This FoV's widefield is read at its tags' pixel, said.
+      double camera_nm = c.camera_pixel_nm;
+      const double tag_nm = wf_info.pixel_nm;
+      const bool tag_differs = tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm;
+      const auto spans_fov = [&](double px_nm) {
+        return std::abs(static_cast<double>(wf.width()) * px_nm - fov_nm) <= 0.05 * fov_nm &&
+               std::abs(static_cast<double>(wf.height()) * px_nm - fov_nm) <= 0.05 * fov_nm;
+      };
+      if (tag_differs && spans_fov(tag_nm) && !spans_fov(c.camera_pixel_nm)) {
+        camera_nm = tag_nm;
+        w->warnings.push_back(fmt::format("{}: read at its resolution tags' {:g} nm per pixel, not camera-pixel-nm {:g}: with "
+                                          "them its {} x {} px span the {:g} um FoV (binned, or another camera?)",
+                                          fov.widefield_path, tag_nm, c.camera_pixel_nm, wf.width(), wf.height(), c.fov_um));
+      }
       // Smaller than the FoV (another camera ROI or binning): said here, for this FoV's QC flag,
       // besides the campaign's note on sizes; the A-net sees the repeated edge as structure. Short
       // of 90% of the FoV it is not given to the A-net (a probe's 70 of 93 px, and a 2x binned
       // one, streaked the reconstruction beyond their edge); kept for the mosaic's channel.
-      if (const double w_nm = static_cast<double>(wf.width()) * c.camera_pixel_nm,
-          h_nm = static_cast<double>(wf.height()) * c.camera_pixel_nm;
-          std::min(w_nm, h_nm) < fov_nm - c.camera_pixel_nm) {
+      if (const double w_nm = static_cast<double>(wf.width()) * camera_nm,
+          h_nm = static_cast<double>(wf.height()) * camera_nm;
+          std::min(w_nm, h_nm) < fov_nm - camera_nm) {
         const std::string covers = fmt::format("{} x {} px at {:g} nm cover only {:.3g} x {:.3g} um of the {:g} um FoV",
-                                               wf.width(), wf.height(), c.camera_pixel_nm, w_nm / 1000.0, h_nm / 1000.0, c.fov_um);
+                                               wf.width(), wf.height(), camera_nm, w_nm / 1000.0, h_nm / 1000.0, c.fov_um);
         w->widefield_partial = std::min(w_nm, h_nm) < kMinWidefieldCover * fov_nm;
         if (w->widefield_partial)
           w->warnings.push_back(fmt::format("widefield ignored: {}: {} (another camera ROI or binning?): {} (beyond its "
@@ -216,8 +232,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                             "(clipped) widefield? Its flat tops reach the A-net as they are",
                                             fov.widefield_path, at_top, wf.size(), 100.0 * at_top / wf.size(), top));
       }
-      if (const double tag_nm = wf_info.pixel_nm;
-          tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm)
+      if (tag_differs && camera_nm == c.camera_pixel_nm)
         w->warnings.push_back(fmt::format("{}: its resolution tags say {} nm per pixel, the campaign's camera-pixel-nm is "
                                           "{}{}: using {} nm",
                                           fov.widefield_path, tag_nm, c.camera_pixel_nm,
@@ -225,7 +240,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           : c.camera_pixel_from != "campaign.ini" ? " (" + c.camera_pixel_from + ")"
                                                                                   : std::string(),
                                           c.camera_pixel_nm));
-      const WidefieldSignal signal = widefield_signal(wf.view(), c.camera_pixel_nm);
+      const WidefieldSignal signal = widefield_signal(wf.view(), camera_nm);
       WidefieldRegistration reg;
       if (w->widefield_partial) {
         // said above; not registered (a part registers falsely more often than a whole)
@@ -238,9 +253,9 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
                                           w->failed ? "not used for a widefield-only tile" : "the A-net used the localizations alone"));
       } else if (!w->failed) {
         WidefieldRegOptions ro;
-        if (opt.widefield_search_um > 0) ro.max_shift_camera_px = opt.widefield_search_um * 1000.0 / c.camera_pixel_nm;
-        const double searched_um = ro.max_shift_camera_px * c.camera_pixel_nm / 1000.0;
-        reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, c.camera_pixel_nm, ro);
+        if (opt.widefield_search_um > 0) ro.max_shift_camera_px = opt.widefield_search_um * 1000.0 / camera_nm;
+        const double searched_um = ro.max_shift_camera_px * camera_nm / 1000.0;
+        reg = register_widefield(r.sparse.view(), wf.view(), opt.pixel_nm, camera_nm, ro);
         if (reg.confidence < kMinWidefieldConfidence) {
           // Said as "widefield ignored", with the search it was given (a constant offset between the
           // widefield and the localizations beyond it is never found).
@@ -248,7 +263,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           // Mirrored or turned against the localizations (a camera mounted otherwise)? Said, not undone.
           std::string turned;
           if (const WidefieldOrientation o = best_widefield_orientation(r.sparse.view(), wf.view(), opt.pixel_nm,
-                                                                        c.camera_pixel_nm, ro);
+                                                                        camera_nm, ro);
               o.confidence >= 0.3 && o.confidence >= 3 * reg.confidence)
             turned = fmt::format("; it matches them {} (confidence {:.3f}): are the widefields {} against the tables' x "
                                  "and y? Fix one or the other",
@@ -266,16 +281,16 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           w->warnings.push_back(fmt::format(
               "{}: the widefield's shift ({:.2f}, {:.2f} um) lies near the edge of the +-{:.3g} um searched: the true shift "
               "may lie beyond it (then this match is false): --widefield-search-um to search further, into a new --output",
-              fov.widefield_path, reg.shift_x_px * c.camera_pixel_nm / 1000.0, reg.shift_y_px * c.camera_pixel_nm / 1000.0,
+              fov.widefield_path, reg.shift_x_px * camera_nm / 1000.0, reg.shift_y_px * camera_nm / 1000.0,
               searched_um));
         }
       }
       r.wf_shift_x_px = reg.shift_x_px;
       r.wf_shift_y_px = reg.shift_y_px;
       r.wf_confidence = reg.confidence;
-      r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, c.camera_pixel_nm);
+      r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, camera_nm);
       // Not given to the A-net, only to the mosaic's widefield channel: no data beyond its edge.
-      if (w->widefield_partial) mark_beyond_widefield(r.widefield, wf.width(), wf.height(), reg, opt.pixel_nm, c.camera_pixel_nm);
+      if (w->widefield_partial) mark_beyond_widefield(r.widefield, wf.width(), wf.height(), reg, opt.pixel_nm, camera_nm);
       w->widefield_registered = !w->failed && !w->widefield_without_structure && !w->widefield_unregistered && !w->widefield_partial;
       w->timings["register_s"] = since(t0);
     } catch (const IoError& e) {

@@ -250,6 +250,44 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
       << all2;
 }
 
+// A 2 x 2 binned widefield among unbinned ones, tagged with its pixel: read at its tags' pixel,
+// with which it spans the FoV (at the campaign's it covered half and was drawn at half scale).
+// Tags that fit the FoV no better than the campaign's pixel change nothing.
+TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
+  const FovEntry f = fov_in("fov_binned", 9);
+  CampaignInfo c;
+  c.fov_um = 2;
+  c.camera_pixel_nm = 100;
+  {
+    std::ofstream t(f.table_path);
+    t << "frame,x,y\n";
+    for (int i = 0; i < 300; ++i) t << i << "," << 100 + 6 * i << "," << 150 + 5 * i << "\n";
+  }
+  ImageF binned(10, 10);  // 10 px of 200 nm: the 2 um FoV
+  for (std::size_t i = 0; i < binned.size(); ++i) binned.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
+  TiffWriteOptions tagged;
+  tagged.pixel_nm = 200;
+  write_tiff(f.widefield_path, binned.view(), tagged);
+  const FovOptions opt;
+  const auto w = prepare_fov(f, c, opt);
+  std::string all;
+  for (const auto& s : w->warnings) all += s + "\n";
+  EXPECT_NE(all.find(f.widefield_path + ": read at its resolution tags' 200 nm per pixel, not camera-pixel-nm 100: with them "
+                                        "its 10 x 10 px span the 2 um FoV"),
+            std::string::npos) << all;
+  EXPECT_FALSE(w->widefield_partial) << all;
+  EXPECT_TRUE(std::all_of(w->result.widefield.begin(), w->result.widefield.end(), [](float v) { return std::isfinite(v); }));
+  // Tagged 150 nm: 1.5 um, no better a fit than 1 um: the campaign's pixel, and said as before.
+  tagged.pixel_nm = 150;
+  write_tiff(f.widefield_path, binned.view(), tagged);
+  const auto w2 = prepare_fov(f, c, opt);
+  std::string all2;
+  for (const auto& s : w2->warnings) all2 += s + "\n";
+  EXPECT_TRUE(w2->widefield_partial) << all2;
+  EXPECT_NE(all2.find("its resolution tags say 150 nm per pixel, the campaign's camera-pixel-nm is 100"), std::string::npos)
+      << all2;
+}
+
 // A widefield of background alone (noise and vignetting, as an empty FoV's camera image) stays in
 // the result for the mosaic's widefield channel but never reaches the A-net, which would invent
 // filaments from it; the manifest says why.
