@@ -97,7 +97,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     if (c.frame_base == 1 && stats.rows > 0 && stats.frame_min == 0)
       w->warnings.push_back(fov.table_path + ": the table has frame 0, but campaign.ini says frame-base = 1: frame 0's "
                                              "localizations are before the acquisition's first frame, outside every window "
-                                             "but `all`");
+                                             "but `all` (if the software counts frames from 0, set frame-base = 0 there)");
     // campaign.ini's frames, when it says them: a FoV whose last frames detected nothing still
     // had them (random windows and the notes below count from the acquisition, not the table).
     if (c.frames > 0 && range.count > 0) range.count = std::max<std::int64_t>(range.count, c.frames);

@@ -166,8 +166,29 @@ int run_init_campaign(const po::variables_map& vm) {
     std::vector<std::string> some(tables.begin(), tables.begin() + std::min<std::size_t>(6, tables.size()));
     for (std::size_t i = 0; some.size() < 6 && i < others.size(); ++i) some.push_back(others[i]);
     const std::string said = e.message();
+    // Ids written otherwise than {id}'s 4 digits from 0 (fov/0/, Pos001): the pattern that finds
+    // some of the first FoVs' tables, offered (probe71: the names alone were shown).
+    std::string instead;
+    if (const auto at = o.table_pattern.find("{id}"); at != std::string::npos)
+      for (const char* alt : {"{id:d}", "{id:03d}", "{id+1:d}", "{id+1:03d}", "{id+1}"}) {
+        std::string p = o.table_pattern;
+        p.replace(at, 4, alt);
+        bool found = false;
+        for (int id = 0; id < 4 && !found; ++id) try {
+            TileInfo t{};
+            t.id = id;
+            found = fs::is_regular_file(dir + "/" + expand_tile_pattern(p, t), ec);
+          } catch (const std::exception&) {
+          }
+        if (found) {
+          instead = fmt::format(": --table '{}' finds some (ids {})", p,
+                                std::string(alt).find("+1") != std::string::npos ? "counted from 1" : "not 4 digits");
+          break;
+        }
+      }
     throw InputError(e.file(), said + (some.empty() ? "; " + dir + " holds no files"
-                                                    : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))));
+                                                    : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))) +
+                                   instead);
   }
   for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
   if (!broken_links.empty()) {

@@ -1159,6 +1159,7 @@ class InitCampaign(unittest.TestCase):
         p = run("run", "--campaign", data, "-o", os.path.join(self.dir, "out3"), "--stage", "fovs", "--frames", "first:100",
                 "--threads", "1", check=0)
         self.assertIn(data + "/tables/r01_c02.csv: the table has frame 0, but campaign.ini says frame-base = 1", p.stderr)
+        self.assertIn("(if the software counts frames from 0, set frame-base = 0 there)", p.stderr)
         self.assertNotIn("r01_c01.csv: the table has frame 0", p.stderr)
         p = run(*args, "--frame-base", "2", "--force", check=1)
         self.assertIn("--frame-base must be 0 or 1", p.stderr)
@@ -1330,6 +1331,13 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("tables/nothing_{id}.csv: the table pattern matches no file in the folder", p.stderr)
         self.assertIn("; " + data + " holds e.g. ", p.stderr)  # the real names, to write the pattern from
         self.assertIn("tables/r01_c01.csv", p.stderr)
+        # Folders named by the unpadded id (fov/0/, fov/1/): the pattern that finds them offered.
+        for i in (0, 1):
+            os.makedirs(os.path.join(data, "fov", str(i)), exist_ok=True)
+            shutil.copy(os.path.join(data, "tables", "r01_c01.csv"), os.path.join(data, "fov", str(i), "locs.csv"))
+        p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "fov/{id}/locs.csv", "--no-widefield", "--force", check=2)
+        self.assertIn(": --table 'fov/{id:d}/locs.csv' finds some (ids not 4 digits)", p.stderr)
 
     def test_pattern_and_unit_slips_are_said(self):
         data = os.path.join(self.dir, "data")
