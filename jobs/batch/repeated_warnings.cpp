@@ -49,14 +49,16 @@ std::string RepeatedWarnings::line(int fov_id, const std::string& text) {
   Kind& k = it->second;
   if (fresh) {
     k.gist = warning_gist(text);
+    k.first = fov_id;
     order_.push_back(key);
   }
   ++k.count;
-  if (k.fovs.size() < 5) k.fovs.push_back(fov_id);
+  k.fovs.insert(std::upper_bound(k.fovs.begin(), k.fovs.end(), fov_id), fov_id);
+  if (k.fovs.size() > 5) k.fovs.pop_back();
   if (k.count <= in_full_) return text;
   const std::string gist = warning_gist(text);
   if (gist == text) return text;  // short already
-  return fmt::format("{} (as for FoV {} above; each FoV's full warning is in manifest.jsonl)", gist, k.fovs.front());
+  return fmt::format("{} (as for FoV {} above; each FoV's full warning is in manifest.jsonl)", gist, k.first);
 }
 
 std::vector<std::string> RepeatedWarnings::summary() const {
@@ -65,10 +67,8 @@ std::vector<std::string> RepeatedWarnings::summary() const {
   for (const std::string& key : order_) {
     const Kind& k = kinds_.at(key);
     if (k.count <= in_full_) continue;
-    std::vector<int> ids = k.fovs;
-    std::sort(ids.begin(), ids.end());
-    lines.push_back(fmt::format("{} FoVs warned alike (FoVs {}{}), e.g. FoV {}: \"{}\"", k.count, fmt::join(ids, ", "),
-                                k.count > ids.size() ? ", ..." : "", k.fovs.front(), k.gist));
+    lines.push_back(fmt::format("{} FoVs warned alike (FoVs {}{}), e.g. FoV {}: \"{}\"", k.count, fmt::join(k.fovs, ", "),
+                                k.count > k.fovs.size() ? ", ..." : "", k.first, k.gist));
   }
   return lines;
 }

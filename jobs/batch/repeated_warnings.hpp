@@ -35,7 +35,8 @@ class RepeatedWarnings {
   struct Kind {
     std::size_t count = 0;
     std::string gist;
-    std::vector<int> fovs;  // the first few
+    int first = 0;          // the FoV whose warning came first (said in full)
+    std::vector<int> fovs;  // the 5 smallest ids (ranks finish out of order: the first 5 seen left gaps)
   };
   std::size_t in_full_;
   mutable std::mutex mu_;

@@ -428,6 +428,14 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
         ++listed;
       }
       if (listed < plan.header_names.size()) have += fmt::format(" and {} more", plan.header_names.size() - listed);
+      // A first line of numbers alone is data: the table has no header (probe71: read as names).
+      const bool numbers_only =
+          plan.header_names.size() > 1 && std::all_of(plan.header_names.begin(), plan.header_names.end(), [](const std::string& h) {
+            double v = 0;
+            return parse_double(h, v);
+          });
+      if (numbers_only) have += ": numbers, not names: the table has no header line; add one (e.g. frame,x,y), as the "
+                                "columns are named by it";
       // "x [mm]": the axis is there, in a unit not read.
       if (r != kFrame)
         for (const auto& h : plan.header_names) {

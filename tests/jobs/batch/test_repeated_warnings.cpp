@@ -43,6 +43,10 @@ TEST(RepeatedWarnings, TheFirstFewInFullThenShortenedAndCounted) {
   ASSERT_EQ(summary.size(), 1u);
   EXPECT_EQ(summary[0], "13 FoVs warned alike (FoVs 3, 5, 9, 10, 11, ...), e.g. FoV 3: \"widefield ignored: "
                         "c/fov/3/widefield.tif shows no structure above its noise\"");
+  // Out of order (ranks finish so): the smallest ids listed, the first seen as the example.
+  RepeatedWarnings late(1);
+  for (int id : {7, 6, 1, 5, 3, 9, 2}) late.line(id, no_structure(id, 0));
+  EXPECT_EQ(late.summary().at(0).rfind("7 FoVs warned alike (FoVs 1, 2, 3, 5, 6, ...), e.g. FoV 7: ", 0), 0u) << late.summary().at(0);
   // A short warning is repeated as it is, not lengthened by the note.
   for (int id = 30; id < 34; ++id) EXPECT_EQ(log.line(id, "blank widefield"), "blank widefield");
 }

@@ -166,6 +166,11 @@ TEST(CsvReader, OtherMicroscopesHeadersAndEncodings) {
   EXPECT_DOUBLE_EQ(parse_csv_table("frame,x_pos [\xC2\xB5m],y_pos [\xC2\xB5m]\n1,1.5,2\n", "q.csv", {}).y_nm[0], 2000.0);
   // ... but not a column about the position, like its error.
   EXPECT_NE(std::string(parse_error("frame,pos_x_err,y\n1,1,2\n").what()).find("missing required column 'x'"), std::string::npos);
+  // No header at all: its first row is said to be numbers (it was listed as the column names).
+  const std::string headless = parse_error("1,100,200\n2,110,210\n").what();
+  EXPECT_NE(headless.find("(header has '1', '100', '200': numbers, not names: the table has no header line; add one (e.g. "
+                          "frame,x,y)"),
+            std::string::npos) << headless;
   EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [\xB5m],y [\xB5m]\n1,1.5,2\n", "latin1.csv", {}).x_nm[0], 1500.0);
   // N-STORM: X, Y and the drift-corrected Xc, Yc. Beside X, Y they are named, not used; alone, taken.
   ReadReport both;
