@@ -463,10 +463,13 @@ int run_init_campaign(const po::variables_map& vm) {
     throw;
   }
   for (const std::string& w : warnings) spdlog::warn("{}", w);
-  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield), nominal positions every {:g} um; wrote {} and {}\n"
+  const std::size_t unusable = unusable_widefields.size() + unreadable_tiffs.size();  // said above
+  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield{}), nominal positions every {:g} um; wrote {} "
+                           "and {}\n"
                            "run it:  annamosaic run --campaign {} -o OUT\n",
-                           dir, fovs.size(), o.rows, o.cols, plan.widefields, o.fov_um - o.overlap_um, positions, ini,
-                           shell_quoted(dir));
+                           dir, fovs.size(), o.rows, o.cols, plan.widefields,
+                           unusable ? fmt::format(", {} of them not usable as said above", unusable) : std::string(),
+                           o.fov_um - o.overlap_um, positions, ini, shell_quoted(dir));
   return 0;
 }
 }  // namespace

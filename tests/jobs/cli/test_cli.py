@@ -1496,6 +1496,7 @@ class InitCampaign(unittest.TestCase):
                       "alone: " + os.path.join(data, "wf", "r01_c01.tif") + ": an ImageJ hyperstack of 2 channels (averaging "
                       "pages 3-5 would mix them; save the widefield's channel alone); " + os.path.join(data, "wf", "r01_c02.tif") +
                       ": RGB (3 samples per pixel) is not supported", p.stderr)
+        self.assertIn("2 FoV(s) on a 1 x 2 grid (2 with a widefield, 2 of them not usable as said above)", p.stdout)
 
     def test_the_widefields_resolution_tags_give_the_camera_pixel_when_none_is_given(self):
         data = os.path.join(self.dir, "data")
