@@ -880,8 +880,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         if (tried_dir[d] >= 2 && used_dir[d] == 0 && failed_dense_dir[d] >= 2 && tried_dir[1 - d] >= 1 &&
             2 * used_dir[1 - d] >= tried_dir[1 - d])
           spdlog::warn("layout: none of the {} overlaps {} registered, while {} of the {} {} did: is {} flipped in "
-                       "positions.csv (the stage's axis the other way), or are x_um and y_um swapped? After fixing it, "
-                       "rerun: finished FoVs are kept",
+                       "positions.csv (the stage's axis the other way), are x_um and y_um swapped, or were the FoVs "
+                       "acquired in another order than the ids say (snake vs raster: init-campaign --order)? After fixing "
+                       "it, rerun: finished FoVs are kept",
                        tried_dir[d], d ? "down the columns (y)" : "along the rows (x)", used_dir[1 - d], tried_dir[1 - d],
                        d ? "along the rows" : "down the columns", d ? "y_um" : "x_um");
       if (tried >= 2 && 2 * accepted < tried)

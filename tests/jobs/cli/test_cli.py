@@ -701,6 +701,8 @@ class Cli(unittest.TestCase):
         self.assertIn("y_um decreases as row increases", p.stderr)
         self.assertRegex(p.stderr, r"none of the 6 overlaps down the columns \(y\) registered, while \d of the 6 along the "
                                    r"rows did: is y_um flipped in positions.csv")
+        self.assertIn("or were the FoVs acquired in another order than the ids say (snake vs raster: init-campaign --order)?",
+                      p.stderr)
 
     def test_overlaps_failing_at_nearly_empty_fovs_do_not_blame_the_axes(self):
         # A 2 x 2 grid whose FoVs 1 and 2 hold a handful of localizations (outside the cells): the
