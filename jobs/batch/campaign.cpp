@@ -470,9 +470,32 @@ std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_p
                      fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)), unused);
 }
 
-std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize>& sizes, double camera_pixel_nm,
+bool widefield_read_at_tag(std::size_t width_px, std::size_t height_px, double tag_nm, double camera_pixel_nm, double fov_um) {
+  const double fov_nm = fov_um * 1000.0;
+  const auto spans = [&](double px_nm) {
+    return std::abs(static_cast<double>(width_px) * px_nm - fov_nm) <= 0.05 * fov_nm &&
+           std::abs(static_cast<double>(height_px) * px_nm - fov_nm) <= 0.05 * fov_nm;
+  };
+  return tag_nm > 0 && std::abs(tag_nm - camera_pixel_nm) > 0.01 * camera_pixel_nm && spans(tag_nm) && !spans(camera_pixel_nm);
+}
+
+std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize>& all_sizes, double camera_pixel_nm,
                                                  double fov_um, bool camera_pixel_nm_given) {
   std::vector<std::string> out;
+  // Those read at their tags' pixel span the FoV: said apart, not judged by camera-pixel-nm.
+  std::vector<WidefieldSize> sizes;
+  std::vector<std::string> at_tag;
+  for (const WidefieldSize& s : all_sizes)
+    if (widefield_read_at_tag(s.width_px, s.height_px, s.tag_nm, camera_pixel_nm, fov_um))
+      at_tag.push_back(fmt::format("FoV {} ({} x {} at {:g} nm)", s.id, s.width_px, s.height_px, s.tag_nm));
+    else
+      sizes.push_back(s);
+  if (!at_tag.empty())
+    out.push_back(fmt::format("{} widefield(s) are read at their resolution tags' pixel, with which they span the FoV, "
+                              "not at camera-pixel-nm {:g} (binned, or another camera?): {}{}",
+                              at_tag.size(), camera_pixel_nm,
+                              fmt::join(at_tag.begin(), at_tag.begin() + std::min<std::size_t>(10, at_tag.size()), ", "),
+                              at_tag.size() > 10 ? ", ..." : ""));
   if (sizes.empty()) return out;
   std::map<std::pair<std::size_t, std::size_t>, std::size_t> count;
   for (const WidefieldSize& s : sizes) ++count[{s.width_px, s.height_px}];
@@ -488,8 +511,8 @@ std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize
     std::string some;
     for (std::size_t i = 0; i < odd.size() && i < 10; ++i) some += (i ? ", " : "") + odd[i];
     out.push_back(fmt::format("{} of {} widefields are not {} x {} px like the others ({}{}): another camera ROI or binning? "
-                              "Each is taken to cover its size x camera-pixel-nm from the FoV's origin; one that covers under 90% of the FoV "
-                              "is not given to the A-net",
+                              "Each is taken to cover its size x camera-pixel-nm from the FoV's origin (its tags' pixel where "
+                              "that spans the FoV); one that covers under 90% of the FoV is not given to the A-net",
                               odd.size(), sizes.size(), common.first, common.second, some, odd.size() > 10 ? ", ..." : ""));
   }
   return out;

@@ -182,11 +182,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       double camera_nm = c.camera_pixel_nm;
       const double tag_nm = wf_info.pixel_nm;
       const bool tag_differs = tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm;
-      const auto spans_fov = [&](double px_nm) {
-        return std::abs(static_cast<double>(wf.width()) * px_nm - fov_nm) <= 0.05 * fov_nm &&
-               std::abs(static_cast<double>(wf.height()) * px_nm - fov_nm) <= 0.05 * fov_nm;
-      };
-      if (tag_differs && spans_fov(tag_nm) && !spans_fov(c.camera_pixel_nm)) {
+      if (widefield_read_at_tag(wf.width(), wf.height(), tag_nm, c.camera_pixel_nm, c.fov_um)) {
         camera_nm = tag_nm;
         w->warnings.push_back(fmt::format("{}: read at its resolution tags' {:g} nm per pixel, not camera-pixel-nm {:g}: with "
                                           "them its {} x {} px span the {:g} um FoV (binned, or another camera?)",

@@ -53,7 +53,8 @@ std::string RepeatedWarnings::line(int fov_id, const std::string& text) {
     order_.push_back(key);
   }
   ++k.count;
-  k.fovs.insert(std::upper_bound(k.fovs.begin(), k.fovs.end(), fov_id), fov_id);
+  if (!std::binary_search(k.fovs.begin(), k.fovs.end(), fov_id))
+    k.fovs.insert(std::upper_bound(k.fovs.begin(), k.fovs.end(), fov_id), fov_id);
   if (k.fovs.size() > 5) k.fovs.pop_back();
   if (k.count <= in_full_) return text;
   const std::string gist = warning_gist(text);

@@ -60,7 +60,7 @@ SampleTable check_sample_table(const std::string& path, double fov_um, const Tab
   if (t.empty()) {  // read, but a FoV of no localization fails in `run` (probe71: unsaid here)
     spdlog::warn("{}: no localizations{} (its FoV will fail as it is: a field where nothing blinked, or an export cut "
                  "short?)",
-                 path, report.rows_skipped ? " (every row malformed)" : " (a header alone)");
+                 path, report.rows_skipped ? " (every row malformed)" : " (no rows)");
     return {report.xy_unit_assumed, -1};
   }
   const TableStats s = compute_stats(t);
@@ -169,10 +169,10 @@ int run_init_campaign(const po::variables_map& vm) {
     // Ids written otherwise than {id}'s 4 digits from 0 (fov/0/, Pos001): the pattern that finds
     // some of the first FoVs' tables, offered (probe71: the names alone were shown).
     std::string instead;
-    if (const auto at = o.table_pattern.find("{id}"); at != std::string::npos)
-      for (const char* alt : {"{id:d}", "{id:03d}", "{id+1:d}", "{id+1:03d}", "{id+1}"}) {
+    if (o.table_pattern.find("{id}") != std::string::npos)
+      for (const char* alt : {"{id:d}", "{id:02d}", "{id:03d}", "{id+1:d}", "{id+1:02d}", "{id+1:03d}", "{id+1}"}) {
         std::string p = o.table_pattern;
-        p.replace(at, 4, alt);
+        for (std::size_t at; (at = p.find("{id}")) != std::string::npos;) p.replace(at, 4, alt);
         bool found = false;
         for (int id = 0; id < 4 && !found; ++id) try {
             TileInfo t{};
@@ -233,7 +233,7 @@ int run_init_campaign(const po::variables_map& vm) {
                                                   dir, f.widefield, channels, o.widefield_frames));
         continue;
       }
-      sizes.push_back({f.id, info.width, info.height});
+      sizes.push_back({f.id, info.width, info.height, info.pixel_nm});
       size_files.push_back(dir + "/" + f.widefield);
       if ((info.pages < wf_pages.first || (wf_pages.last > 0 && info.pages < wf_pages.last)) && short_stacks++ == 0)
         short_example = fmt::format("{}/{}: {} page(s)", dir, f.widefield, info.pages);

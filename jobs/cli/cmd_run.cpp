@@ -444,7 +444,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       if (f.widefield_path.empty()) continue;
       try {
         const TiffInfo info = read_tiff_info(f.widefield_path);
-        sizes.push_back({f.id, info.width, info.height});
+        sizes.push_back({f.id, info.width, info.height, info.pixel_nm});
       } catch (const std::exception&) {  // an unreadable widefield is that FoV's to report
       }
     }

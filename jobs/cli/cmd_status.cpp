@@ -456,8 +456,8 @@ int run_status(const po::variables_map& vm) {
       });
       if (same != seen.end() && (config.empty() || !same->config.empty())) continue;
       if (same != seen.end()) {  // the folder given before: this configuration's report instead
-        same->config = config;
         reports[same->report] = examine(t, vm["verify"].as<bool>());
+        same->config = config;
         continue;
       }
       seen.push_back({out, config, reports.size()});

@@ -527,7 +527,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                             "--min-ncc-margin accepts such matches, at the risk of a wrong one (layout.json: their "
                             "\"rejected\", second_dx_px, second_dy_px).",
                             ambiguous, best_ncc, its_second, r.min_ncc_margin);
-      if (apart_by_positions(L.registration.pairs, s.component, main_group))
+      if (apart_by_positions(L.registration.pairs, s.component))
         spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): their positions leave "
                      "none with it (blocks acquired apart?), so they are placed by their positions, as the group is, off by "
                      "the stage's error; among themselves they are registered where they overlap",

@@ -918,7 +918,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                 : fmt::format("FoV(s) beside them that failed or are not acquired yet (ids {}), which take no part in "
                               "registration, cutting their links to the others; else ",
                               fmt::join(failed_beside, ", "));
-        if (!apart.empty() && apart_by_positions(layout.registration.pairs, sol.component, main_group))
+        if (!apart.empty() && apart_by_positions(layout.registration.pairs, sol.component))
           spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): their "
                        "positions leave none with it (blocks acquired apart?), so they are placed by their positions, as the "
                        "group is, off by the stage's error; among themselves they are registered where they overlap",

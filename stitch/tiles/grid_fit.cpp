@@ -166,22 +166,30 @@ std::string unplaceable(const std::vector<TileInfo>& tiles, const std::vector<Gr
                          "another FoV, or a typo? Correct the positions",
                          t.id, t.row, t.col, t.x_um, t.y_um, nearest, nearest / step, o.id, o.row, o.col);
     if (nearest > 2 * longer)
-      return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.3g} um ({:.0f} steps) from the nearest other "
-                         "FoV ({}): nothing could overlap it, refused even with off-grid = place. A typo? Correct the "
-                         "positions",
-                         t.id, t.row, t.col, t.x_um, t.y_um, nearest, nearest / step, o.id);
+      return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.3g} um ({:.0f} of the longer steps) from the "
+                         "nearest other FoV ({}): nothing could overlap it, refused even with off-grid = place. A typo? "
+                         "Correct the positions",
+                         t.id, t.row, t.col, t.x_um, t.y_um, nearest, nearest / longer, o.id);
   }
-  // Along a row each next col lies further in the row's direction (by a quarter step at least),
-  // down a column each next row likewise: true of bricks, blocks apart and a turned stage.
+  // Along a row each next col lies further on in the grid's row steps (a quarter step at least),
+  // down a column each next row in its column steps: true of bricks, blocks apart and a turned
+  // stage. Counted in the basis of both steps (a projection on a brick's leaning median column
+  // step put a 2:1 brick's other rows 0 steps on), on one alone where the other is missing.
+  const double row_len = std::hypot(row_x, row_y), col_len = std::hypot(col_x, col_y);
+  const double cross_rc = row_x * col_y - row_y * col_x;
+  const bool basis = row_len > 0.25 * step && col_len > 0.25 * step && std::abs(cross_rc) > 0.1 * row_len * col_len;
   std::map<std::pair<int, int>, std::size_t> cell;
   for (std::size_t i = 0; i < tiles.size(); ++i) cell[{tiles[i].row, tiles[i].col}] = i;
   for (const auto& [rc, i] : cell)
     for (const bool along : {true, false}) {
       const auto next = cell.find(along ? std::pair{rc.first, rc.second + 1} : std::pair{rc.first + 1, rc.second});
       const double ux = along ? row_x : col_x, uy = along ? row_y : col_y, len = std::hypot(ux, uy);
-      if (next == cell.end() || !(len > 0)) continue;
+      if (next == cell.end() || !(len > 0.25 * step)) continue;  // no such steps (or a column of one x pasted)
       const TileInfo &a = tiles[i], &b = tiles[next->second];
-      const double on = ((b.x_um - a.x_um) * ux + (b.y_um - a.y_um) * uy) / (len * len);
+      const double dx = b.x_um - a.x_um, dy = b.y_um - a.y_um;
+      const double on = !basis ? (dx * ux + dy * uy) / (len * len)
+                        : along ? (dx * col_y - dy * col_x) / cross_rc
+                                : (row_x * dy - row_y * dx) / cross_rc;
       if (on < 0.25)
         return fmt::format("FoV {} (row {}, col {}) at x {:.4g}, y {:.4g} um lies {:.2g} steps {} FoV {} (row {}, col {}) at "
                            "x {:.4g}, y {:.4g} um, not a step on: their places swapped, a typo, or the wrong row or col? "
@@ -198,6 +206,8 @@ std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector
   if (placed) placed->clear();
   if (misfits.empty()) return "";
   const std::string layout = layout_text(tiles, misfits);
+  if (const auto swap = swapped_misfits(tiles, misfits); swap && !place)  // a slip, not a layout
+    return grid_misfit_summary(tiles, misfits) + ". " + swap_text(tiles, *swap);
   if (!place) {
     // A layout is said as one, with the way to allow it; a few tiles by name, with the likely slips.
     if (!layout.empty())

@@ -38,9 +38,9 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
 // The verdict on misfits: the refusal ("" when there are none, or when `place` lets them be placed
 // where the positions say: then *placed, if given, gets the warning; else it is cleared).
 // `how_to_place` says how a user lets them ("set off-grid = place in X/campaign.ini"). Refused
-// either way: two tiles within half a step of each other, a tile more than two steps from every
-// other, grid neighbours less than half a step apart along their row or column (or reversed), two
-// at each other's places.
+// either way: two tiles within half a step of each other, a tile more than two (longer) steps from
+// every other, grid neighbours less than a quarter step on along their row or column (or
+// reversed), two at each other's places.
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed);
 

@@ -175,10 +175,11 @@ struct PairResult {
   bool implausible = false;
 };
 
-// Whether the tiles outside group `main_group` (component per tile) are apart from it in the
-// positions themselves: every pair between a tile in it and one outside leaves no overlap (and
-// there is such a pair). Blocks acquired apart, not a registration that failed.
-bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<int>& component, int main_group);
+// Whether the groups of tiles (component per tile) are apart in the positions
+// themselves: every pair between two groups leaves no overlap (and there is such a pair; pairs
+// with a skipped tile, a failed FoV's, are left out). Blocks acquired apart, not a registration
+// that failed.
+bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<int>& component);
 
 struct SignalCalibration {
   std::size_t channel = 0, scale = 1;

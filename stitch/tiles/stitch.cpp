@@ -186,7 +186,8 @@ std::string layout_json(const TileSource& source, const StitchLayout& L, const S
       e["skipped"] = true;
       e["rejected"] = "not registered: a tile of it takes no part (a failed FoV's, or a tile left out)";
     } else if (r.no_overlap) {
-      e["rejected"] = "not registered: the positions leave no overlap, even with the search (--search-um)";
+      e["rejected"] = "not registered: the positions leave no overlap (the tiles lie further apart than their size and the "
+                      "search)";
     } else if (!r.valid) {
       e["rejected"] = "no match: too little structure in the overlap on one side at least (or none of its candidate "
                       "offsets left enough overlap)";

@@ -284,6 +284,23 @@ TEST(CampaignPlan, OffGridPlaceTakesMeasuredPositionsOffTheGridAsGiven) {
   }
 }
 
+TEST(CampaignPlan, AWidefieldReadAtItsTagsPixelIsSaidApartFromTheOddSizes) {
+  // 25 um FoVs: 232 px of 108 nm, and FoV 1's 2 x 2 binned (116 px tagged 216 nm), as the FoV stage reads it.
+  std::vector<WidefieldSize> sizes = {{0, 232, 232, 108}, {1, 116, 116, 216}, {2, 232, 232, 0}, {3, 232, 232, 108}};
+  const auto w = widefield_size_warnings(sizes, 108, 25, true);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("1 widefield(s) are read at their resolution tags' pixel, with which they span the FoV, not at "
+                      "camera-pixel-nm 108 (binned, or another camera?): FoV 1 (116 x 116 at 216 nm)"),
+            std::string::npos) << w[0];
+  EXPECT_TRUE(widefield_read_at_tag(116, 116, 216, 108, 25));
+  EXPECT_FALSE(widefield_read_at_tag(232, 232, 216, 108, 25));  // camera-pixel-nm fits: the tags are not used
+  sizes[1].tag_nm = 0;                                          // untagged: another size, said so
+  const auto untagged = widefield_size_warnings(sizes, 108, 25, true);
+  ASSERT_EQ(untagged.size(), 1u);
+  EXPECT_NE(untagged[0].find("1 of 4 widefields are not 232 x 232 px like the others (FoV 1 (116 x 116))"), std::string::npos)
+      << untagged[0];
+}
+
 TEST(CampaignPlan, AWidefieldThatDoesNotCoverTheFieldIsSaid) {
   // 232 px of 108 nm cover 25.1 um: a 25 um FoV. The same camera said to be 160 nm: 37 um.
   EXPECT_EQ(widefield_extent_mismatch(232, 232, 108, 25, true), "");

@@ -265,6 +265,7 @@ TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
   }
   ImageF binned(10, 10);  // 10 px of 200 nm: the 2 um FoV
   for (std::size_t i = 0; i < binned.size(); ++i) binned.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
+  binned(8, 8) = 5000;  // a bright spot 1.7 um in: where the SR grid must show it
   TiffWriteOptions tagged;
   tagged.pixel_nm = 200;
   write_tiff(f.widefield_path, binned.view(), tagged);
@@ -277,6 +278,12 @@ TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
             std::string::npos) << all;
   EXPECT_FALSE(w->widefield_partial) << all;
   EXPECT_TRUE(std::all_of(w->result.widefield.begin(), w->result.widefield.end(), [](float v) { return std::isfinite(v); }));
+  const ImageF& sr = w->result.widefield;
+  const std::size_t brightest = static_cast<std::size_t>(std::max_element(sr.begin(), sr.end()) - sr.begin());
+  // Its centre on the SR grid, moved by the registered shift (in camera pixels); at 100 nm, half as far.
+  const auto spot_px = [&](double shift) { return (8.5 - shift) * 200 / opt.pixel_nm - 0.5; };
+  EXPECT_NEAR(static_cast<double>(brightest % sr.width()), spot_px(w->result.wf_shift_x_px), 1.5);
+  EXPECT_NEAR(static_cast<double>(brightest / sr.width()), spot_px(w->result.wf_shift_y_px), 1.5);
   // Tagged 150 nm: 1.5 um, no better a fit than 1 um: the campaign's pixel, and said as before.
   tagged.pixel_nm = 150;
   write_tiff(f.widefield_path, binned.view(), tagged);

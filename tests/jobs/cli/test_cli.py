@@ -1478,7 +1478,7 @@ class InitCampaign(unittest.TestCase):
         with open(tables[0], "w") as f:
             f.write("frame,x,y\n")
         p = run(*args, "--xy-unit", "um", "--force", check=0)
-        self.assertIn("r01_c01.csv: no localizations (a header alone) (its FoV will fail as it is", p.stderr)
+        self.assertIn("r01_c01.csv: no localizations (no rows) (its FoV will fail as it is", p.stderr)
 
     def test_widefields_run_cannot_read_and_a_bad_page_range_are_said_at_once(self):
         data = os.path.join(self.dir, "data")

@@ -103,11 +103,25 @@ TEST(GridFit, OffGridPlaceLetsABrickLayoutThroughButNotTwoTilesAtOnePlace) {
   const std::string half_refusal = misfit_refusal(half, grid_misfits(half), false, "", &placed);
   EXPECT_NE(half_refusal.find("the positions follow no single grid"), std::string::npos) << half_refusal;
   EXPECT_NE(half_refusal.find("(FoVs 3, 4, 5)"), std::string::npos) << half_refusal;
+  // Bricks of 2:1 tiles over 4 rows (the median column step leans one way), and a brick whose y axis
+  // points up: placed, not taken for neighbours out of order.
+  std::vector<TileInfo> wide, up;
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) {
+      wide.push_back({r * 4 + c, r, c, 20.0 * c + 10.0 * (r % 2), 10.0 * r, 220, 110, {}});
+      up.push_back({r * 4 + c, r, c, 9.0 * c + 6.0 * (r % 2), -9.0 * r, 100, 100, {}});
+    }
+  for (const auto& layout : {wide, up}) {
+    const auto off = grid_misfits(layout);
+    ASSERT_FALSE(off.empty());
+    EXPECT_EQ(misfit_refusal(layout, off, true, "", &placed), "");
+    EXPECT_NE(placed.find("Placed where the positions say"), std::string::npos) << placed;
+  }
   // Under place, what no layout explains stays refused: a typo of 500 um (the mosaic was 13x wide) ...
   auto typo = brick;
   typo[9].x_um += 500;
   const std::string typo_refusal = misfit_refusal(typo, grid_misfits(typo), true, "", &placed);
-  EXPECT_NE(typo_refusal.find("FoV 9 (row 2, col 1) at x 508.7, y 17.8 um lies 476 um (51 steps) from the nearest other FoV "
+  EXPECT_NE(typo_refusal.find("FoV 9 (row 2, col 1) at x 508.7, y 17.8 um lies 476 um (45 of the longer steps) from the nearest other FoV "
                               "(7): nothing could overlap it, refused even with off-grid = place"),
             std::string::npos) << typo_refusal;
   // ... and two FoVs of a brick row exchanged (each near enough to some cell to pass as a misfit).

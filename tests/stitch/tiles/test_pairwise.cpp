@@ -550,3 +550,19 @@ TEST(RandomMatchQuantile, OneChanceMatchDoesNotSetItAlone) {
   EXPECT_DOUBLE_EQ(random_match_quantile(many, 0.99, &second), many[static_cast<std::size_t>(std::lround(0.99 * 299))]);
   EXPECT_FALSE(second);
 }
+
+TEST(ApartByPositions, GroupsApartOnlyWhereEveryPairBetweenThemLeavesNoOverlap) {
+  // Tiles 0-1 and 2-3 two blocks (pairs 1-2 leave no overlap), tile 4 a failed FoV beside 3.
+  const auto pair = [](std::size_t a, std::size_t b, bool no_overlap, bool skipped = false) {
+    PairResult p;
+    p.pair = {a, b};
+    p.no_overlap = no_overlap, p.skipped = skipped;
+    return p;
+  };
+  std::vector<PairResult> pairs = {pair(0, 1, false), pair(1, 2, true), pair(2, 3, false), pair(3, 4, false, true)};
+  const std::vector<int> component = {0, 0, 1, 1, 2};
+  EXPECT_TRUE(apart_by_positions(pairs, component));  // the failed FoV's pair says nothing
+  pairs[1].no_overlap = false;                          // a pair that overlaps but did not register
+  EXPECT_FALSE(apart_by_positions(pairs, component));
+  EXPECT_FALSE(apart_by_positions({pair(0, 1, false)}, {0, 0}));  // one group: nothing apart
+}

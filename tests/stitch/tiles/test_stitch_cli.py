@@ -617,7 +617,8 @@ class StitchCli(unittest.TestCase):
         across = [e for e in layout["edges"] if {e["a"] % 4, e["b"] % 4} == {1, 2}]
         self.assertEqual(len(across), 3)
         for e in across:
-            self.assertEqual(e["rejected"], "not registered: the positions leave no overlap, even with the search (--search-um)")
+            self.assertEqual(e["rejected"], "not registered: the positions leave no overlap (the tiles lie further apart than "
+                                            "their size and the search)")
         self.assertEdgesNearTruth(os.path.join(d, "layout.json"), truth, "used", 0.3, 14)  # 17 pairs less the 3 across
 
     def test_positions_in_pixels_a_stage_y_pointing_up_and_stacks_are_said(self):
