@@ -64,6 +64,18 @@ FovEntry fov_in(const std::string& folder, int id) {
   return f;
 }
 
+// A 2 um FoV of 100 nm camera pixels, its table a diagonal of 300 localizations (and extra rows).
+CampaignInfo diagonal_fov(const FovEntry& f, const std::string& extra_rows = "") {
+  CampaignInfo c;
+  c.fov_um = 2;
+  c.camera_pixel_nm = 100;
+  std::ofstream t(f.table_path);
+  t << "frame,x,y\n";
+  for (int i = 0; i < 300; ++i) t << i << "," << 100 + 6 * i << "," << 150 + 5 * i << "\n";
+  t << extra_rows;
+  return c;
+}
+
 FovWork work(int id) {
   FovWork w;
   w.entry.id = id;
@@ -201,15 +213,7 @@ TEST(FovProcessor, AssumptionsAndDroppedLocalizationsAreWarnings) {
 // 1% of localizations outside the field worth a word, and only the campaign noted the size).
 TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
   const FovEntry f = fov_in("fov_far_row", 8);
-  CampaignInfo c;
-  c.fov_um = 2;
-  c.camera_pixel_nm = 100;
-  {
-    std::ofstream t(f.table_path);
-    t << "frame,x,y\n";
-    for (int i = 0; i < 300; ++i) t << i << "," << 100 + 6 * i << "," << 150 + 5 * i << "\n";
-    t << "7,1e9,500\n";  // data row 301
-  }
+  const CampaignInfo c = diagonal_fov(f, "7,1e9,500\n");  // data row 301
   ImageF wf(15, 20);  // 1.5 x 2 um of a 2 um FoV
   for (std::size_t i = 0; i < wf.size(); ++i) wf.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
   write_tiff(f.widefield_path, wf.view(), TiffWriteOptions{});
@@ -255,14 +259,7 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
 // Tags that fit the FoV no better than the campaign's pixel change nothing.
 TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
   const FovEntry f = fov_in("fov_binned", 9);
-  CampaignInfo c;
-  c.fov_um = 2;
-  c.camera_pixel_nm = 100;
-  {
-    std::ofstream t(f.table_path);
-    t << "frame,x,y\n";
-    for (int i = 0; i < 300; ++i) t << i << "," << 100 + 6 * i << "," << 150 + 5 * i << "\n";
-  }
+  const CampaignInfo c = diagonal_fov(f);
   ImageF binned(10, 10);  // 10 px of 200 nm: the 2 um FoV
   for (std::size_t i = 0; i < binned.size(); ++i) binned.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
   binned(8, 8) = 5000;  // a bright spot 1.7 um in: where the SR grid must show it
