@@ -476,7 +476,12 @@ bool widefield_read_at_tag(std::size_t width_px, std::size_t height_px, double t
     return std::abs(static_cast<double>(width_px) * px_nm - fov_nm) <= 0.05 * fov_nm &&
            std::abs(static_cast<double>(height_px) * px_nm - fov_nm) <= 0.05 * fov_nm;
   };
-  return tag_nm > 0 && std::abs(tag_nm - camera_pixel_nm) > 0.01 * camera_pixel_nm && spans(tag_nm) && !spans(camera_pixel_nm);
+  // Binned: the tags' pixel a whole multiple of camera-pixel-nm. Tags that disagree otherwise (the
+  // pixel given against the tags for every widefield) leave the given pixel in force.
+  const double ratio = camera_pixel_nm > 0 ? tag_nm / camera_pixel_nm : 0;
+  const double k = std::round(ratio);
+  const bool binned = k >= 2 && k <= 8 && std::abs(ratio - k) < 0.02 * k;
+  return tag_nm > 0 && binned && spans(tag_nm) && !spans(camera_pixel_nm);
 }
 
 std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize>& all_sizes, double camera_pixel_nm,
@@ -492,7 +497,7 @@ std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize
       sizes.push_back(s);
   if (!at_tag.empty())
     out.push_back(fmt::format("{} widefield(s) are read at their resolution tags' pixel, with which they span the FoV, "
-                              "not at camera-pixel-nm {:g} (binned, or another camera?): {}{}",
+                              "a whole multiple of camera-pixel-nm {:g} (binned): {}{}",
                               at_tag.size(), camera_pixel_nm,
                               fmt::join(at_tag.begin(), at_tag.begin() + std::min<std::size_t>(10, at_tag.size()), ", "),
                               at_tag.size() > 10 ? ", ..." : ""));

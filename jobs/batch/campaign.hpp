@@ -98,9 +98,10 @@ struct WidefieldSize {
   std::size_t width_px = 0, height_px = 0;
   double tag_nm = 0;  // the pixel its resolution tags say (0: none)
 };
-// Whether a widefield of this size is read at its tags' pixel: with it, each side spans fov-um
-// within 5%; with camera-pixel-nm (which it differs from by over 1%) not (2x2 binned among
-// unbinned ones; read at camera-pixel-nm one was drawn at half scale beside a black hole).
+// Whether a widefield of this size is read at its tags' pixel: a whole multiple (2-8x) of
+// camera-pixel-nm (binned), with which each side spans fov-um within 5%, while with camera-pixel-nm
+// it does not (2x2 binned among unbinned ones; read at camera-pixel-nm one was drawn at half scale
+// beside a black hole).
 bool widefield_read_at_tag(std::size_t width_px, std::size_t height_px, double tag_nm, double camera_pixel_nm, double fov_um);
 // What a run says before any FoV about its widefields: the commonest size against fov_um (above),
 // and the FoVs whose widefield has another size (another camera ROI or binning: those FoVs would

@@ -184,8 +184,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       const bool tag_differs = tag_nm > 0 && std::abs(tag_nm - c.camera_pixel_nm) > 0.01 * c.camera_pixel_nm;
       if (widefield_read_at_tag(wf.width(), wf.height(), tag_nm, c.camera_pixel_nm, c.fov_um)) {
         camera_nm = tag_nm;
-        w->warnings.push_back(fmt::format("{}: read at its resolution tags' {:g} nm per pixel, not camera-pixel-nm {:g}: with "
-                                          "them its {} x {} px span the {:g} um FoV (binned, or another camera?)",
+        w->warnings.push_back(fmt::format("{}: read at its resolution tags' {:g} nm per pixel, a whole multiple of "
+                                          "camera-pixel-nm {:g} (binned): with them its {} x {} px span the {:g} um FoV",
                                           fov.widefield_path, tag_nm, c.camera_pixel_nm, wf.width(), wf.height(), c.fov_um));
       }
       // Smaller than the FoV (another camera ROI or binning): said here, for this FoV's QC flag,

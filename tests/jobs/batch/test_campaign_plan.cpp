@@ -289,11 +289,12 @@ TEST(CampaignPlan, AWidefieldReadAtItsTagsPixelIsSaidApartFromTheOddSizes) {
   std::vector<WidefieldSize> sizes = {{0, 232, 232, 108}, {1, 116, 116, 216}, {2, 232, 232, 0}, {3, 232, 232, 108}};
   const auto w = widefield_size_warnings(sizes, 108, 25, true);
   ASSERT_EQ(w.size(), 1u);
-  EXPECT_NE(w[0].find("1 widefield(s) are read at their resolution tags' pixel, with which they span the FoV, not at "
-                      "camera-pixel-nm 108 (binned, or another camera?): FoV 1 (116 x 116 at 216 nm)"),
+  EXPECT_NE(w[0].find("1 widefield(s) are read at their resolution tags' pixel, with which they span the FoV, a whole "
+                      "multiple of camera-pixel-nm 108 (binned): FoV 1 (116 x 116 at 216 nm)"),
             std::string::npos) << w[0];
   EXPECT_TRUE(widefield_read_at_tag(116, 116, 216, 108, 25));
   EXPECT_FALSE(widefield_read_at_tag(232, 232, 216, 108, 25));  // camera-pixel-nm fits: the tags are not used
+  EXPECT_FALSE(widefield_read_at_tag(156, 156, 160, 108, 25));  // not binned: the pixel given stands against the tags
   sizes[1].tag_nm = 0;                                          // untagged: another size, said so
   const auto untagged = widefield_size_warnings(sizes, 108, 25, true);
   ASSERT_EQ(untagged.size(), 1u);

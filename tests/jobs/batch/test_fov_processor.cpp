@@ -270,8 +270,8 @@ TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
   const auto w = prepare_fov(f, c, opt);
   std::string all;
   for (const auto& s : w->warnings) all += s + "\n";
-  EXPECT_NE(all.find(f.widefield_path + ": read at its resolution tags' 200 nm per pixel, not camera-pixel-nm 100: with them "
-                                        "its 10 x 10 px span the 2 um FoV"),
+  EXPECT_NE(all.find(f.widefield_path + ": read at its resolution tags' 200 nm per pixel, a whole multiple of camera-pixel-nm "
+                                        "100 (binned): with them its 10 x 10 px span the 2 um FoV"),
             std::string::npos) << all;
   EXPECT_FALSE(w->widefield_partial) << all;
   EXPECT_TRUE(std::all_of(w->result.widefield.begin(), w->result.widefield.end(), [](float v) { return std::isfinite(v); }));
