@@ -152,9 +152,9 @@ std::size_t reject_implausible_pairs(PairRegistration& reg, double search_px, co
 }
 
 bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<int>& component) {
-  // Every pair between two groups (one not the main) leaves no overlap: each group outside is apart
-  // by the positions from all others. Pairs with a tile that takes no part (a failed FoV: a group
-  // of its own) say nothing either way.
+  // Every pair between two groups leaves no overlap: each group is apart by the positions from all
+  // others. Pairs with a tile that takes no part (a failed FoV: a group of its own) say nothing
+  // either way.
   std::size_t across = 0;
   for (const PairResult& p : pairs) {
     if (p.pair.a >= component.size() || p.pair.b >= component.size()) return false;
