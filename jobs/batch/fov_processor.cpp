@@ -283,6 +283,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       }
       r.wf_shift_x_px = reg.shift_x_px;
       r.wf_shift_y_px = reg.shift_y_px;
+      r.wf_pixel_nm = camera_nm;
       r.wf_confidence = reg.confidence;
       r.widefield = widefield_on_sr_grid(wf.view(), reg, W, H, opt.pixel_nm, camera_nm);
       // Not given to the A-net, only to the mosaic's widefield channel: no data beyond its edge.
@@ -429,6 +430,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
                   {"wf_shift_x_px", r.wf_shift_x_px},
                   {"wf_shift_y_px", r.wf_shift_y_px},
                   {"wf_confidence", r.wf_confidence},
+                  {"wf_pixel_nm", r.wf_pixel_nm},
                   {"error_score", r.error_score},
                   {"status", r.status},
                   {"timings", w.timings}};
@@ -445,7 +447,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
     if (const auto bytes = std::filesystem::file_size(path, ec); !ec) rec["extra"]["bytes"] = bytes;
   }
   if (!w.widefield_registered)
-    for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) rec["extra"].erase(k);
+    for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "wf_pixel_nm"}) rec["extra"].erase(k);
   if (!w.warnings.empty()) rec["extra"]["warnings"] = w.warnings;
   // For the campaign's verdict (run).
   if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;

@@ -219,8 +219,9 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     write_str_attr(root.get(), "about",
                    "x_um, y_um: the FoV's nominal stage position (its top-left corner, as positions.csv gives it); where "
                    "it lies in the mosaic is in layout.json. status: ok, or degraded (the FoV failed, reason says why, and "
-                   "its tile is the reconstruction from its widefield alone: error_score is NaN). wf_shift_*_px (camera "
-                   "pixels) and wf_confidence are NaN without a registered widefield. frames_first, frames_end: the "
+                   "its tile is the reconstruction from its widefield alone: error_score is NaN). wf_shift_*_px (in the "
+                   "widefield's pixels, wf_pixel_nm each: a binned widefield's are larger than the camera's) and "
+                   "wf_confidence are NaN without a registered widefield. frames_first, frames_end: the "
                    "camera frames rendered into sparse, [first, end) in the table's own frame numbers (-1: none). "
                    "inference: how the A-net made reconstruction (device, precision, whole FoV or tiles; empty when it "
                    "did not run); software: the annamosaic that wrote this file",
@@ -237,6 +238,7 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     write_attr(root.get(), "wf_shift_x_px", H5T_NATIVE_DOUBLE, r.wf_shift_x_px, path);
     write_attr(root.get(), "wf_shift_y_px", H5T_NATIVE_DOUBLE, r.wf_shift_y_px, path);
     write_attr(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, r.wf_confidence, path);
+    write_attr(root.get(), "wf_pixel_nm", H5T_NATIVE_DOUBLE, r.wf_pixel_nm, path);
     write_attr(root.get(), "error_score", H5T_NATIVE_DOUBLE, r.error_score, path);
     write_str_attr(root.get(), "status", r.status, path);
     // HDF5 keeps an attribute in its object header (64 KiB at most): a reason that long (one
@@ -277,6 +279,8 @@ FovResult read_fov_result(const std::string& path, const std::vector<std::string
     r.wf_shift_x_px = read_attr<double>(root.get(), "wf_shift_x_px", H5T_NATIVE_DOUBLE, path);
     r.wf_shift_y_px = read_attr<double>(root.get(), "wf_shift_y_px", H5T_NATIVE_DOUBLE, path);
     r.wf_confidence = read_attr<double>(root.get(), "wf_confidence", H5T_NATIVE_DOUBLE, path);
+    if (H5Aexists(root.get(), "wf_pixel_nm") > 0)  // recorded since 2026-12-07
+      r.wf_pixel_nm = read_attr<double>(root.get(), "wf_pixel_nm", H5T_NATIVE_DOUBLE, path);
     r.error_score = read_attr<double>(root.get(), "error_score", H5T_NATIVE_DOUBLE, path);
     r.status = read_str_attr(root.get(), "status", path);
     r.reason = read_str_attr(root.get(), "reason", path);

@@ -7,8 +7,8 @@
 //   /error_map             float32 (H/4, W/4)  E, absent without widefield
 // Root attributes: id, row, col, x_um, y_um (nominal), pixel_nm, localizations, frames_first,
 // frames_end (the window rendered into S, in the table's frame numbers), status ("ok" or
-// "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px,
-// wf_confidence, error_score (NaN without an error map), inference (device, precision, whole FoV
+// "degraded": reconstructed from widefield only or empty), reason, wf_shift_x_px, wf_shift_y_px
+// (in the widefield's own pixels, wf_pixel_nm each), wf_confidence, error_score (NaN without an error map), inference (device, precision, whole FoV
 // or tiles), software (annamosaic's version). Written to a temporary name and renamed; modification times are
 // not stored so the same content gives the same bytes (resume checks compare checksums).
 // Images are 256 x 256 chunks with HDF5's shuffle + deflate(1) filters; the chunks are
@@ -31,6 +31,9 @@ struct FovResult {
   long long frames_first = -1, frames_end = -1;
   std::string status = "ok", reason;
   double wf_shift_x_px = 0, wf_shift_y_px = 0, wf_confidence = 0;
+  // The widefield's pixel the shifts are in: campaign.ini's camera-pixel-nm, or its tags' pixel for
+  // a binned widefield; NaN without a widefield read (and in files written before 2026-12-07).
+  double wf_pixel_nm = std::numeric_limits<double>::quiet_NaN();
   // Mean of the error map; NaN without one (no widefield given to the A-net): a 0 would read as
   // "no error at all" to a reader of the file's attributes.
   double error_score = std::numeric_limits<double>::quiet_NaN();

@@ -217,8 +217,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       const bool absent = r.not_acquired();
       t["status"] = absent ? "not-acquired" : r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
-      for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_confidence", "error_score", "rank",
-                            "timings", "warnings"})
+      for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm",
+                            "wf_confidence", "error_score", "rank", "timings", "warnings"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
       // Without a widefield (or with a model that never trained with one) there is no error map:
       // a recorded 0 would read as the best score.

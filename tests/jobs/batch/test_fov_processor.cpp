@@ -274,6 +274,7 @@ TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
                                         "100 (binned): with them its 10 x 10 px span the 2 um FoV"),
             std::string::npos) << all;
   EXPECT_FALSE(w->widefield_partial) << all;
+  EXPECT_EQ(w->result.wf_pixel_nm, 200);  // the pixel its shifts are in
   EXPECT_TRUE(std::all_of(w->result.widefield.begin(), w->result.widefield.end(), [](float v) { return std::isfinite(v); }));
   const ImageF& sr = w->result.widefield;
   const std::size_t brightest = static_cast<std::size_t>(std::max_element(sr.begin(), sr.end()) - sr.begin());
@@ -288,6 +289,7 @@ TEST(FovProcessor, ABinnedWidefieldIsReadAtItsTagsPixelWhenThatSpansTheFov) {
   std::string all2;
   for (const auto& s : w2->warnings) all2 += s + "\n";
   EXPECT_TRUE(w2->widefield_partial) << all2;
+  EXPECT_EQ(w2->result.wf_pixel_nm, 100);
   EXPECT_NE(all2.find("its resolution tags say 150 nm per pixel, the campaign's camera-pixel-nm is 100"), std::string::npos)
       << all2;
 }

@@ -21,6 +21,8 @@ FovResult sample() {
   r.status = "degraded";
   r.reason = "locs.csv:7: column 2: not a number";
   r.inference = "cpu fp32, whole FoV";
+  r.wf_shift_x_px = -1.25;
+  r.wf_pixel_nm = 216;  // a 2 x 2 binned widefield's
   r.sparse = ImageF(40, 30);
   r.sparse(3, 4) = 7;
   r.reconstruction = ImageF(40, 30);
@@ -43,6 +45,8 @@ TEST(FovResult, RoundTripAndReproducibleBytes) {
   EXPECT_EQ(r.status, "degraded");
   EXPECT_EQ(r.reason, "locs.csv:7: column 2: not a number");
   EXPECT_EQ(r.inference, "cpu fp32, whole FoV");
+  EXPECT_EQ(r.wf_shift_x_px, -1.25);
+  EXPECT_EQ(r.wf_pixel_nm, 216);
   EXPECT_EQ(r.software.rfind("annamosaic ", 0), 0u) << r.software;  // written by write_fov_result itself
   EXPECT_EQ(r.sparse(3, 4), 7.0f);
   EXPECT_EQ(r.reconstruction(39, 29), 0.5f);
