@@ -217,10 +217,12 @@ CampaignInfo read_campaign(const std::string& dir) {
   if (!order.empty() && order != "raster" && order != "snake")
     throw InputError(path, "order must be raster or snake (how the FoVs were acquired; said, not used), not '" + order + "'",
                      line_of("order"));
-  if (!off_grid.empty() && off_grid != "refuse" && off_grid != "place")
-    throw InputError(path, "off-grid must be refuse or place (what to do with a FoV more than half a step from its row and "
-                           "col's place), not '" + off_grid + "'", line_of("off-grid"));
-  c.place_off_grid = off_grid == "place";
+  if (!off_grid.empty()) {
+    std::string error;
+    const std::optional<bool> place = off_grid_place(off_grid, &error);
+    if (!place) throw InputError(path, error, line_of("off-grid"));
+    c.place_off_grid = *place;
+  }
   return c;
 }
 

@@ -442,9 +442,12 @@ int run_status(const po::variables_map& vm) {
   std::vector<Named> seen;
   const auto canonical = [](const std::string& p) {
     std::error_code ec;
-    const std::string c = fs::weakly_canonical(p, ec).string();
-    return ec ? p : c;
+    std::string c = fs::weakly_canonical(p, ec).string();
+    if (ec) c = p;
+    while (c.size() > 1 && c.back() == '/') c.pop_back();  // "a/" (a path that does not exist keeps it) is "a"
+    return c;
   };
+  std::vector<std::string> unreadable_seen;  // a path that cannot be read, given twice: said once
   for (const std::string& a : args) {
     try {
       const Target t = resolve_target(a);
@@ -463,6 +466,8 @@ int run_status(const po::variables_map& vm) {
       seen.push_back({out, config, reports.size()});
       reports.push_back(examine(t, vm["verify"].as<bool>()));
     } catch (const std::exception& e) {
+      if (std::find(unreadable_seen.begin(), unreadable_seen.end(), canonical(a)) != unreadable_seen.end()) continue;
+      unreadable_seen.push_back(canonical(a));
       reports.push_back(unreadable(a, e.what()));
     }
   }

@@ -160,14 +160,14 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const auto campaign = read_campaign_ini(dir);
   // Checked before any tile is read (a typo found after opening thousands would waste that).
   bool place_off_grid = false;
-  if (vm.count("off-grid")) {
-    const std::string v = vm["off-grid"].as<std::string>();
-    if (v != "refuse" && v != "place") throw UsageError("--off-grid must be refuse or place, not '" + v + "'");
-    place_off_grid = v == "place";
+  if (std::string error; vm.count("off-grid")) {
+    const std::optional<bool> place = off_grid_place(vm["off-grid"].as<std::string>(), &error);
+    if (!place) throw UsageError("--" + error);
+    place_off_grid = *place;
   } else if (const auto it = campaign.find("off-grid"); it != campaign.end()) {
-    if (it->second != "refuse" && it->second != "place")
-      throw InputError(dir + "/campaign.ini", "off-grid must be refuse or place, not '" + it->second + "'");
-    place_off_grid = it->second == "place";
+    const std::optional<bool> place = off_grid_place(it->second, &error);
+    if (!place) throw InputError(dir + "/campaign.ini", error);
+    place_off_grid = *place;
   }
 
   std::vector<TileChannelSpec> channels;

@@ -201,6 +201,13 @@ std::string unplaceable(const std::vector<TileInfo>& tiles, const std::vector<Gr
 }
 }  // namespace
 
+std::optional<bool> off_grid_place(const std::string& value, std::string* error) {
+  if (value == "place" || value == "refuse") return value == "place";
+  *error = "off-grid must be refuse or place (what to do with a FoV more than half a step from its row and col's place), "
+           "not '" + value + "'";
+  return std::nullopt;
+}
+
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed) {
   if (placed) placed->clear();

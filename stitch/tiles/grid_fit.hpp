@@ -44,6 +44,10 @@ std::string grid_misfit_text(const std::vector<TileInfo>& tiles, const std::vect
 std::string misfit_refusal(const std::vector<TileInfo>& tiles, const std::vector<GridMisfit>& misfits, bool place,
                            const std::string& how_to_place, std::string* placed);
 
+// What campaign.ini's off-grid (and stitch --off-grid) says: "place" true, "refuse" false; for any
+// other value, the error text ("off-grid must be refuse or place (...), not 'x'").
+std::optional<bool> off_grid_place(const std::string& value, std::string* error);
+
 // Cells that hold no tile ("row 0 col 2, row 3 col 1"), up to `most`; `count` gets how many there
 // are. Of rows x cols from 0 (a campaign's grid), or with rows or cols 0 of the tiles' bounding grid.
 std::string empty_cells_text(const std::vector<TileInfo>& tiles, int rows, int cols, std::size_t most, std::size_t* count);

@@ -458,6 +458,9 @@ class Cli(unittest.TestCase):
         self.assertEqual(run("status", out, "--output-folder", check=0).stdout, out + "\n")
         self.assertIn("not with --json", run("status", out, "--output-folder", "--json", check=1).stderr)
         self.assertIn("no such output folder", run("status", out + "-nope", "--output-folder", check=2).stderr)
+        # A folder that does not exist, named twice (a shell glob, a script's list): one report.
+        p = run("status", out + "-nope", out + "-nope/", "--json", check=2)
+        self.assertEqual(len(json.loads(p.stdout)), 1, p.stdout)
 
     def test_runs_camera_pixel_option_scales_the_widefields_too(self):
         # campaign.ini without camera-pixel-nm, a 160 nm camera given on run's command line: the

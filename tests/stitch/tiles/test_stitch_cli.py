@@ -592,11 +592,13 @@ class StitchCli(unittest.TestCase):
             fh.write("[campaign]\nrows = 3\ncols = 4\nfov-um = 6.4\noverlap-um = 1.6\noff-grid = place\n")
         run(d, "--tiles", "{id}.tif", "-o", out, check=0)
         p = run(d, "--tiles", "{id}.tif", "--off-grid", "sometimes", "-o", out, check=1)
-        self.assertIn("--off-grid must be refuse or place, not 'sometimes'", p.stderr)
+        self.assertIn("--off-grid must be refuse or place (what to do with a FoV more than half a step from its row and col's place), "
+                      "not 'sometimes'", p.stderr)
         with open(os.path.join(d, "campaign.ini"), "w") as fh:
             fh.write("[campaign]\nrows = 3\ncols = 4\nfov-um = 6.4\noverlap-um = 1.6\noff-grid = yes\n")
         p = run(d, "--tiles", "{id}.tif", "-o", out, check=2)  # as `run` refuses it: the input's error
-        self.assertIn("campaign.ini: off-grid must be refuse or place, not 'yes'", p.stderr)
+        self.assertIn("campaign.ini: off-grid must be refuse or place (what to do with a FoV more than half a step from its row "
+                      "and col's place), not 'yes'", p.stderr)
 
     def test_two_blocks_acquired_apart_are_said_as_such_under_off_grid_place(self):
         # Columns 2 and 3 acquired 100 px to the right of 0 and 1 (no overlap between the blocks): a
