@@ -191,7 +191,7 @@ void write_fov_result(const std::string& path, const FovResult& r) {
   {
     Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     H5Pset_obj_track_times(fcpl.get(), false);  // root group: no timestamps either
-    Hid file(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
+    h5::NewFile file(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
     if (!file.ok()) throw IoError(out.temp_path(), "cannot create HDF5 file: " + h5::error_text());
     const hid_t f = file.get();
     for (const EncodedImage& e : images) write_image(f, e, path);
@@ -250,7 +250,8 @@ void write_fov_result(const std::string& path, const FovResult& r) {
                    path);
     write_str_attr(root.get(), "inference", r.inference, path);
     write_str_attr(root.get(), "software", "annamosaic " + annamosaic_version(), path);
-    check(H5Fflush(f, H5F_SCOPE_GLOBAL), path, "cannot flush");
+    root = Hid();  // closed before the file (NewFile's rule)
+    if (!file.finish()) throw IoError(path, "cannot finish the HDF5 file: " + file.error());
   }
   out.commit();
 }

@@ -1,5 +1,8 @@
 #include "core/hdf5_util.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <vector>
 
 #include "core/hdf5_lock.hpp"
@@ -14,6 +17,41 @@ Lock::Lock() : guard_(library_mutex()) {
 }
 
 Lock::~Lock() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+
+bool NewFile::finish() {
+  if (!file_.ok()) return false;
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) {
+    error_ = "cannot flush: " + error_text();
+    abandon();
+    return false;
+  }
+  if (!file_.close()) {  // after a flush that succeeded, it writes (almost) nothing
+    error_ = "cannot close: " + error_text();
+    return false;
+  }
+  return true;
+}
+
+void NewFile::detach_from_disk() noexcept {
+  void* handle = nullptr;
+  if (file_.ok() && H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle) >= 0 && handle) {
+    const int fd = *static_cast<int*>(handle);  // the sec2 driver's descriptor
+    if (const int mem = ::memfd_create("annamosaic-abandoned-hdf5", MFD_CLOEXEC); mem >= 0) {
+      ::dup2(mem, fd);
+      ::close(mem);
+    }
+  }
+}
+
+void NewFile::abandon() noexcept {
+  if (!file_.ok()) return;
+  detach_from_disk();
+  // Whatever a failed flush left dirty goes to memory now: closing a file with dirty entries that
+  // cannot be written fails and leaves its id behind (HDF5's exit handler then crashed on it).
+  H5Fflush(file_.get(), H5F_SCOPE_LOCAL);
+  file_.reset();
+  H5Eclear2(H5E_DEFAULT);
+}
 
 namespace {
 herr_t collect(unsigned, const H5E_error2_t* e, void* out) {

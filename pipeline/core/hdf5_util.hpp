@@ -52,6 +52,36 @@ class Hid {
   herr_t (*close_)(hid_t) = nullptr;
 };
 
+// A file being written: H5Fcreate's id (with the sec2 driver, HDF5's default). finish() flushes,
+// then closes it, and says whether both succeeded (error() says why not). Destroyed unfinished (an exception on the way),
+// or when its flush failed, it is abandoned: its descriptor is first pointed at an anonymous memory
+// file, so that HDF5 writes nothing more to the disk (full, perhaps) and lets the file go. A close
+// that fails to write leaves its id half-open, and HDF5's exit handler then crashed the process
+// (SIGSEGV in H5F__close_cb, after the error was said). Objects in it must be closed first.
+class NewFile {
+ public:
+  NewFile() = default;
+  explicit NewFile(hid_t id) : file_(id, H5Fclose) {}
+  ~NewFile() { abandon(); }
+  NewFile(NewFile&&) = default;
+  NewFile& operator=(NewFile&& o) noexcept {
+    if (this != &o) abandon(), file_ = std::move(o.file_);
+    return *this;
+  }
+  hid_t get() const { return file_.get(); }
+  bool ok() const { return file_.ok(); }
+  bool finish();
+  const std::string& error() const { return error_; }  // why finish() failed
+  void abandon() noexcept;
+  // Points its descriptor at an anonymous memory file (abandon()'s first step): for a writer that
+  // must close objects in the file before abandoning it.
+  void detach_from_disk() noexcept;
+
+ private:
+  Hid file_;
+  std::string error_;
+};
+
 // The recursive mutex every HDF5 call in the process holds (= hdf5_library_mutex()).
 std::recursive_mutex& library_mutex();
 

@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstdio>
 
 #include "core/atomic_file.hpp"
@@ -38,21 +35,10 @@ ImsFile::~ImsFile() { abandon(); }
 
 void ImsFile::abandon() noexcept {
   h5::Lock lock;
-  if (file_.ok()) {
-    void* handle = nullptr;
-    if (H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle) >= 0 && handle) {
-      const int fd = *static_cast<int*>(handle);  // the sec2 driver's descriptor
-      const int mem = ::memfd_create("annamosaic-abandoned-ims", MFD_CLOEXEC);
-      if (mem >= 0) {
-        ::dup2(mem, fd);
-        ::close(mem);
-      }
-    }
-  }
+  file_.detach_from_disk();  // before anything closes: a data set's close writes too
   data_.clear();
   groups_.clear();
-  file_.reset();
-  H5Eclear2(H5E_DEFAULT);
+  file_.abandon();
 }
 
 void ImsFile::create(const std::vector<LevelSize>& levels, std::size_t channels, int deflate_level) {
@@ -64,7 +50,7 @@ void ImsFile::create(const std::vector<LevelSize>& levels, std::size_t channels,
   // objects, as ImarisWriter writes them: every viewer's HDF5 reads them.
   if (H5Pset_fapl_sec2(fapl.get()) < 0) fail("H5Pset_fapl_sec2");
   if (H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) fail("H5Pset_libver_bounds");
-  file_ = h5::Hid(H5Fcreate(temp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+  file_ = h5::NewFile(H5Fcreate(temp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
   if (!file_.ok()) fail("cannot create the temporary file " + temp_);
 
   for (const char* g : {"/DataSet", "/DataSetInfo"}) {
@@ -266,7 +252,7 @@ void ImsFile::close() {
   }
   data_.clear();
   groups_.clear();
-  if (!file_.close()) fail("cannot close " + temp_);
+  if (!file_.finish()) throw IoError(final_, "cannot close " + temp_ + ": " + file_.error() + low_space_note(final_));
 }
 
 }  // namespace annamosaic

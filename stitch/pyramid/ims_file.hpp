@@ -48,7 +48,7 @@ class ImsFile {
   [[noreturn]] void fail(const std::string& what) const;
   std::string final_, temp_;
   std::size_t channels_ = 0;
-  h5::Hid file_;
+  h5::NewFile file_;
   std::vector<h5::Hid> data_;    // [level * channels + channel]
   std::vector<h5::Hid> groups_;  // the Channel c groups, same index
 };
