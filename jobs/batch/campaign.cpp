@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <numeric>
 #include <regex>
 #include <set>
@@ -102,9 +103,22 @@ CampaignInfo read_campaign(const std::string& dir) {
   };
   CampaignInfo c;
   c.dir = dir;
+  // "fov_um", "FOV-um": the key meant, misspelt (said by its line, not as a missing key).
+  const auto spelt_as = [&](const std::string& key) -> std::optional<std::pair<std::string, int>> {
+    const auto plain = [](std::string k) {
+      for (char& ch : k) ch = ch == '_' || ch == ' ' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return k;
+    };
+    for (const auto& [k, v] : kv)
+      if (k != key && plain(k) == key) return std::pair{k, v.second};
+    return std::nullopt;
+  };
   auto get = [&](const char* key, auto& dst, bool required) {
     auto it = kv.find(key);
     if (it == kv.end()) {
+      if (const auto other = spelt_as(key))
+        throw InputError(path, "'" + other->first + "': write it '" + key + "' (the keys are lower case, words joined by -)",
+                         other->second);
       if (required) throw InputError(path, std::string("missing key '") + key + "' in [campaign]");
       return;
     }

@@ -74,6 +74,12 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   EXPECT_NE(error_of(ok + "widefield = fov/{id}/wf.tif\nwidefield = none\n").find("campaign.ini:7: 'widefield' is given twice (lines 6 and 7)"),
             std::string::npos);
   EXPECT_NE(error_of("[Campaign]\nrows = 2\n").find("campaign.ini:2: unknown section [Campaign]"), std::string::npos);
+  // A key written by hand another way ("fov_um") is named by its line, not said missing (probe72).
+  EXPECT_NE(error_of("[campaign]\nrows = 2\ncols = 1\nfov_um = 5\noverlap-um = 1\n")
+                .find("campaign.ini:4: 'fov_um': write it 'fov-um' (the keys are lower case, words joined by -)"),
+            std::string::npos) << error_of("[campaign]\nrows = 2\ncols = 1\nfov_um = 5\noverlap-um = 1\n");
+  EXPECT_NE(error_of(ok + "Camera_Pixel_nm = 108\n").find("campaign.ini:6: 'Camera_Pixel_nm': write it 'camera-pixel-nm'"),
+            std::string::npos);
   EXPECT_EQ(error_of(ok + "table = \"t/{id}.csv\"\n"), "");  // quotes as a shell reads them
   EXPECT_EQ(read_campaign(d).table_pattern, "t/{id}.csv");
   EXPECT_NE(error_of(ok + "table = \"t/{id}.csv\n").find("campaign.ini:6: the value of 'table' opens a quote"), std::string::npos);
