@@ -132,6 +132,25 @@ int run_init_campaign(const po::variables_map& vm) {
         throw UsageError(f + " exists: this folder has a campaign description already (--force replaces campaign.ini and "
                              "positions.csv, nothing else)");
 
+  // Ids written otherwise than {id}'s 4 digits from 0 (fov/0/, Pos001): the pattern that finds some
+  // of the first FoVs' files, offered ("" when none does; probe71: the names alone were shown).
+  const auto id_variant_that_finds = [&](const std::string& option, const std::string& pattern) -> std::string {
+    if (pattern.find("{id}") == std::string::npos) return "";
+    for (const char* alt : {"{id:d}", "{id:02d}", "{id:03d}", "{id+1:d}", "{id+1:02d}", "{id+1:03d}", "{id+1}"}) {
+      std::string p = pattern;
+      for (std::size_t at; (at = p.find("{id}")) != std::string::npos;) p.replace(at, 4, alt);
+      for (int id = 0; id < 4; ++id) try {
+          TileInfo t{};
+          t.id = id;
+          std::error_code ec;
+          if (fs::is_regular_file(dir + "/" + expand_tile_pattern(p, t), ec))
+            return fmt::format(": {} '{}' finds some (ids {})", option, p,
+                               std::string(alt).find("+1") != std::string::npos ? "counted from 1" : "not 4 digits");
+        } catch (const std::exception&) {
+        }
+    }
+    return "";
+  };
   std::set<std::string> broken_links;  // a link to a share that is not mounted reads as "no file" otherwise
   std::set<std::string> not_files;     // there, but a folder or a named pipe
   CampaignInitPlan plan;
@@ -165,30 +184,23 @@ int run_init_campaign(const po::variables_map& vm) {
     std::sort(others.begin(), others.end());
     std::vector<std::string> some(tables.begin(), tables.begin() + std::min<std::size_t>(6, tables.size()));
     for (std::size_t i = 0; some.size() < 6 && i < others.size(); ++i) some.push_back(others[i]);
-    const std::string said = e.message();
-    // Ids written otherwise than {id}'s 4 digits from 0 (fov/0/, Pos001): the pattern that finds
-    // some of the first FoVs' tables, offered (probe71: the names alone were shown).
-    std::string instead;
-    if (o.table_pattern.find("{id}") != std::string::npos)
-      for (const char* alt : {"{id:d}", "{id:02d}", "{id:03d}", "{id+1:d}", "{id+1:02d}", "{id+1:03d}", "{id+1}"}) {
-        std::string p = o.table_pattern;
-        for (std::size_t at; (at = p.find("{id}")) != std::string::npos;) p.replace(at, 4, alt);
-        bool found = false;
-        for (int id = 0; id < 4 && !found; ++id) try {
-            TileInfo t{};
-            t.id = id;
-            found = fs::is_regular_file(dir + "/" + expand_tile_pattern(p, t), ec);
-          } catch (const std::exception&) {
-          }
-        if (found) {
-          instead = fmt::format(": --table '{}' finds some (ids {})", p,
-                                std::string(alt).find("+1") != std::string::npos ? "counted from 1" : "not 4 digits");
-          break;
-        }
-      }
-    throw InputError(e.file(), said + (some.empty() ? "; " + dir + " holds no files"
-                                                    : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))) +
-                                   instead);
+    throw InputError(e.file(), e.message() + (some.empty() ? "; " + dir + " holds no files"
+                                                            : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))) +
+                                   id_variant_that_finds("--table", o.table_pattern));
+  }
+  // A --widefield given that finds no file (a slip in the pattern): refused as a table pattern
+  // is; before, every FoV ran without its widefield and the run said "finished" (probe72). The
+  // default pattern finding nothing is warned about (a campaign without widefields).
+  if (!vm["widefield"].defaulted() && !o.widefield_pattern.empty() && plan.widefields == 0) {
+    TileInfo t{};
+    t.id = plan.fovs.front().id, t.row = plan.fovs.front().row, t.col = plan.fovs.front().col;
+    const std::string instead = id_variant_that_finds("--widefield", o.widefield_pattern);
+    throw InputError("--widefield", fmt::format("'{}' finds no file (looked for {}/{}, ...){}: give the widefield TIFFs' "
+                                                "pattern, or --no-widefield if the campaign has none (or they are still to "
+                                                "come: then set widefield = PATTERN in campaign.ini before the run); nothing "
+                                                "was written",
+                                                o.widefield_pattern, dir, expand_tile_pattern(o.widefield_pattern, t),
+                                                instead.empty() ? "" : instead));
   }
   for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
   if (!broken_links.empty()) {

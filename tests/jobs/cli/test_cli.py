@@ -1055,6 +1055,17 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("--widefield: none of the 2 files 'tables/r{row+1:02d}_c{col+1:02d}.png' names is a readable TIFF",
                       p.stderr)
         self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        # A --widefield that finds no file at all (here {id} for ids written without 4 digits): refused
+        # with the pattern that finds them; before, the campaign was written and run said "finished"
+        # with every widefield unused (probe72).
+        os.makedirs(os.path.join(data, "wf"))
+        for i in (0, 1):
+            tifffile.imwrite(os.path.join(data, "wf", f"pos{i}.tif"), np.full((5, 278, 278), 100, np.uint16))
+        p = run(*args, "--widefield", "wf/pos{id}.tif", check=1)
+        self.assertIn("--widefield: 'wf/pos{id}.tif' finds no file (looked for " + data + "/wf/pos0000.tif, ...): "
+                      "--widefield 'wf/pos{id:d}.tif' finds some (ids not 4 digits): give the widefield TIFFs' pattern", p.stderr)
+        self.assertIn("nothing was written", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
         # Single images where --widefield-frames 3-5 asks for stacks: said once here (run said it per FoV).
         # Their resolution tags disagree (108 and 110 nm): both files are named, not only the first's value.
         for c, nm in ((1, 108), (2, 110)):
