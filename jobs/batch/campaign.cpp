@@ -480,8 +480,9 @@ std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_p
                        width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um,
                        unused);
   return fmt::format("widefield images of {} x {} px at camera-pixel-nm {}{} cover {:.3g} x {:.3g} um, the FoVs {:.3g} um "
-                     "(fov-um): check camera-pixel-nm (campaign.ini, or run's --camera-pixel-nm: the camera pixel at the sample: {:.4g} nm would fit) "
-                     "or how the widefield was cropped (a widefield scaled wrongly cannot be registered: QC then flags the FoVs){}",
+                     "(fov-um): check camera-pixel-nm (campaign.ini, or run's --camera-pixel-nm: the camera pixel at the sample: {:.4g} nm would fit), "
+                     "fov-um, or how the widefield was cropped. A widefield scaled wrongly registers poorly or falsely, and "
+                     "one given to the A-net out of scale misleads it: fix the scale, then run into a new output folder{}",
                      width_px, height_px, camera_pixel_nm, camera_pixel_nm_given ? "" : " (the default)", w_um, h_um, fov_um,
                      fov_um * 1000.0 / static_cast<double>(std::max(width_px, height_px)), unused);
 }

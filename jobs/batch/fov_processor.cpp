@@ -141,6 +141,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       if (const FarOutliers o = far_outliers(table); !o.rows.empty())
         w->warnings.push_back(fov.table_path + ": " + far_outliers_message(table, o) + " Not used (outside the field).");
     }
+    if (rs.in_image >= 100)
+      w->span_x_um = (stats.x_max_nm - stats.x_min_nm) / 1000.0, w->span_y_um = (stats.y_max_nm - stats.y_min_nm) / 1000.0;
     // Camera pixels or um read as nm: everything lands in a corner of the field.
     if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm)) {
       w->cornered = fmt::format("{}: the localizations span only {} of a {:.0f} nm field: are the coordinates in nm (see "
@@ -260,10 +262,12 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
           std::string turned;
           if (const WidefieldOrientation o = best_widefield_orientation(r.sparse.view(), wf.view(), opt.pixel_nm,
                                                                         camera_nm, ro);
-              o.confidence >= 0.3 && o.confidence >= 3 * reg.confidence)
+              o.confidence >= 0.3 && o.confidence >= 3 * reg.confidence) {
+            w->widefield_turned = o.name;
             turned = fmt::format("; it matches them {} (confidence {:.3f}): are the widefields {} against the tables' x "
                                  "and y? Fix one or the other",
                                  o.name, o.confidence, o.name);
+          }
           w->warnings.push_back(fmt::format(
               "widefield ignored: {}: its registration to the localizations is uncertain (confidence {:.3f} < {}; searched "
               "+-{:.3g} um per axis, --widefield-search-um to search further, into a new --output){}: the A-net used the "
@@ -452,7 +456,9 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   // For the campaign's verdict (run).
   if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;
   if (!w.mostly_outside.empty()) rec["extra"]["mostly_outside"] = w.mostly_outside;
+  if (std::isfinite(w.span_x_um)) rec["extra"]["span_um"] = {w.span_x_um, w.span_y_um};
   if (!w.narrow.empty()) rec["extra"]["narrow"] = w.narrow;
+  if (!w.widefield_turned.empty()) rec["extra"]["widefield_matches"] = w.widefield_turned;
   if (w.frame_base_guessed >= 0) rec["extra"]["frame_base_guessed"] = w.frame_base_guessed;
   if (!w.result.inference.empty()) rec["extra"]["inference"] = w.result.inference;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;

@@ -13,6 +13,7 @@
 // `failed_tile`), and recorded, so the run goes on.
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -65,6 +66,9 @@ struct FovWork {
   // For the campaign's verdict too (one FoV alone may be so): most localizations outside the field
   // (stage coordinates, fov-um too small), or all within a third of it (fov-um too large).
   std::string mostly_outside, narrow;
+  // The extent of its localizations, x and y in um (NaN: fewer than 100 in the field): the campaign's
+  // widest says whether fov-um is larger than the camera's field.
+  double span_x_um = std::numeric_limits<double>::quiet_NaN(), span_y_um = std::numeric_limits<double>::quiet_NaN();
   int frame_base_guessed = -1;  // the table's guessed first frame number (0 or 1) when campaign.ini says none
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
@@ -81,6 +85,9 @@ struct FovWork {
   // at its nominal place for the mosaic's channel, not given to the A-net (out of place, it gave a
   // worse reconstruction than none: Pearson r 0.45-0.65 against 0.76-0.79 with a 2 um shift).
   bool widefield_unregistered = false;
+  // ... and how it matches them instead ("transposed", "mirrored left-right"; "" for none): for the
+  // campaign's verdict (a camera mounted otherwise turns every widefield, a few register by chance).
+  std::string widefield_turned;
   // It covers less than kMinWidefieldCover of the FoV along an axis (another camera ROI, binning):
   // kept for the mosaic's channel, not registered nor given to the A-net.
   bool widefield_partial = false;

@@ -727,10 +727,13 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       for (const FovEntry& f : fovs) plan[f.id] = &f;
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
       std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0, not_acquired = 0;
+      std::size_t spans = 0;                            // FoVs done with their localizations' extent recorded
+      double widest_x_um = 0, widest_y_um = 0;          // the widest of them
       bool widefields_there = false;  // of a FoV not acquired yet (its table missing)
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
       std::size_t with_widefield = 0, unregistered = 0;  // FoVs done with a widefield file; of them, not registered
+      std::map<std::string, std::vector<int>> turned;    // of them, matched in another orientation: which, FoVs
       const std::map<int, ManifestRecord> records = Manifest(out + "/manifest.jsonl").load();
       for (const auto& [id, r] : records) {
         const auto it = plan.find(id);
@@ -748,6 +751,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                 ++unregistered;
                 break;
               }
+          if (r.extra.contains("widefield_matches") && r.extra["widefield_matches"].is_string())
+            turned[r.extra["widefield_matches"].get<std::string>()].push_back(id);
         }
         if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
             r.extra["inputs"].contains("table") && r.extra["inputs"]["table"].is_object()) {
@@ -761,6 +766,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         tally("cornered", cornered, cornered_example);
         tally("mostly_outside", outside, outside_example);
         tally("narrow", narrow, narrow_example);
+        if (r.status == "done" && r.extra.contains("span_um") && r.extra["span_um"].is_array() && r.extra["span_um"].size() == 2 &&
+            r.extra["span_um"][0].is_number() && r.extra["span_um"][1].is_number()) {
+          ++spans;
+          widest_x_um = std::max(widest_x_um, r.extra["span_um"][0].get<double>());
+          widest_y_um = std::max(widest_y_um, r.extra["span_um"][1].get<double>());
+        }
         if (r.not_acquired()) continue;  // not a failure's reason
         std::string generic = r.reason;
         for (const std::string* path : {&it->second->table_path, &it->second->widefield_path})
@@ -814,10 +825,37 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      "large, the tiles are placed apart and the mosaic is mostly empty; then fix campaign.ini (or rerun "
                      "init-campaign --force) and run into a new output folder",
                      narrow, done, campaign.fov_um, narrow_example);
+      } else if (spans >= 2 && std::max(widest_x_um, widest_y_um) < 0.8 * campaign.fov_um) {
+        // No FoV's localizations reach across its field: a camera field smaller than fov-um (probe72:
+        // fov-um 5 for 3 um fields placed the tiles apart, and their empty margins, blended into the
+        // neighbours, dimmed the mosaic in bands; nothing said fov-um).
+        spdlog::warn("the localizations of none of the {} FoVs done reach across their {:g} um field: the widest span "
+                     "{:.3g} um in x, {:.3g} um in y. Is fov-um right (the camera's field at the sample: its width in px x "
+                     "camera-pixel-nm; about {:.3g} um here)? Too large, the tiles are placed apart and their empty margins "
+                     "dim the mosaic where they overlap the neighbours; then fix campaign.ini (or rerun init-campaign "
+                     "--force) and run into a new output folder",
+                     spans, campaign.fov_um, widest_x_um, widest_y_um, std::max(widest_x_um, widest_y_um));
       }
       // Most widefields not registered: one FoV's warning among many, but for the campaign a constant
       // offset between its widefields and its localizations beyond the search (another camera or light path).
-      if (unregistered >= 2 && 2 * unregistered > with_widefield)
+      const auto most_turned = std::max_element(turned.begin(), turned.end(), [](const auto& a, const auto& b) {
+        return a.second.size() < b.second.size();
+      });
+      if (most_turned != turned.end() && most_turned->second.size() >= 2 && 2 * most_turned->second.size() >= unregistered) {
+        // One orientation for most of those not registered: the camera's, not each FoV's (probe72:
+        // 4 of 6 transposed widefields said so, the 2 others registered by chance and were used).
+        const auto& [how, ids] = *most_turned;
+        const std::size_t registered = with_widefield - unregistered;
+        spdlog::warn("{} of the {} FoVs done with a widefield match their localizations only {} (FoVs {}{}): the widefields "
+                     "are most likely {} against the tables' x and y, all of them{}. Fix the widefields (or the tables' x "
+                     "and y columns), then run into a new output folder",
+                     ids.size(), with_widefield, how, fmt::join(ids.begin(), ids.begin() + std::min<std::size_t>(6, ids.size()), ", "),
+                     ids.size() > 6 ? ", ..." : "", how,
+                     registered == 0 ? std::string()
+                                     : fmt::format(" (the {} registered as they are may be chance matches: their A-net had a "
+                                                   "widefield out of place)", registered));
+      } else if (unregistered >= 2 && 2 * unregistered > with_widefield && geometry_slip == 0)
+        // (Tables in another unit or frame, said above, explain it: a wider search is then no fix.)
         spdlog::warn("{} of the {} FoVs done with a widefield could not register it to their localizations, so their "
                      "A-net used the localizations alone: a constant offset between the widefields and the localizations "
                      "larger than searched (--widefield-search-um, default 5 camera pixels), widefields of other fields, "

@@ -607,6 +607,43 @@ class Cli(unittest.TestCase):
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--widefield-search-um", "0.54", check=0)
         self.assertIn("2 already done and verified", p.stderr)
 
+    def test_widefields_transposed_against_the_tables_are_said_for_the_campaign(self):
+        # A camera mounted otherwise turns every widefield: each FoV says its own matches transposed,
+        # and the campaign says it once, as the widefields' fault (not a wider search's).
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "3", "--fov-um", "10", "--cell-fraction", "1", "-q", check=0)
+        for i in range(3):
+            path = os.path.join(camp, "fov", "%04d" % i, "widefield.tif")
+            tifffile.imwrite(path, np.ascontiguousarray(np.transpose(tifffile.imread(path), (0, 2, 1))))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertIn("3 of the 3 FoVs done with a widefield match their localizations only transposed (x and y swapped) "
+                      "(FoVs 0, 1, 2): the widefields are most likely transposed (x and y swapped) against the tables' x "
+                      "and y, all of them. Fix the widefields", p.stderr)
+        self.assertNotIn("larger --widefield-search-um", p.stderr)
+        with open(os.path.join(out, "manifest.jsonl")) as f:
+            for r in map(json.loads, f):
+                self.assertEqual(r["extra"]["widefield_matches"], "transposed (x and y swapped)", r)
+                self.assertFalse(r["extra"]["widefield"], r)
+
+    def test_a_fov_um_larger_than_the_cameras_field_is_said(self):
+        # 10 um fields described as 13 um: the tiles are placed apart, their empty margins dim the
+        # mosaic in bands, and before only the widefields' scale was questioned (probe72).
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "10", "--cell-fraction", "1", "-q", check=0)
+        ini = os.path.join(camp, "campaign.ini")
+        with open(ini) as f:
+            text = f.read()
+        with open(ini, "w") as f:
+            f.write(text.replace("fov-um = 10", "fov-um = 13"))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
+        self.assertRegex(p.stderr, r"the localizations of none of the 2 FoVs done reach across their 13 um field: the widest "
+                                   r"span (9\.\d+|10) um in x, (9\.\d+|10) um in y\. Is fov-um right")
+        # The right fov-um: nothing said.
+        with open(ini, "w") as f:
+            f.write(text)
+        p = run("run", "--campaign", camp, "-o", out + "2", "--threads", "1", check=0)
+        self.assertNotIn("reach across", p.stderr)
+
     def test_a_saturated_widefield_is_said(self):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
         run("simulate", "-o", camp, "--rows", "1", "--cols", "1", "--fov-um", "8", "--cell-fraction", "1", "-q", check=0)
