@@ -25,12 +25,18 @@ namespace {
 // so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone; a PNG
 // keeps its extension ("crop.png.config.ini"), so that the same region as crop.tif and crop.png
 // keeps both records.
+// A crop exported as mosaic.tif beside stitch's mosaic.ims (and its mosaic.config.ini, another
+// command's record) keeps its extension too: mosaic.tif.config.ini (probe74: stitch's was replaced).
 std::string export_config_path(const std::string& out) {
   const std::filesystem::path p(out);
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".png") return out + ".config.ini";
-  return (p.parent_path() / p.stem()).string() + ".config.ini";
+  const std::string short_name = (p.parent_path() / p.stem()).string() + ".config.ini";
+  std::ifstream earlier(short_name);
+  const std::string text((std::istreambuf_iterator<char>(earlier)), std::istreambuf_iterator<char>());
+  if (earlier.is_open() && text.find("[export]") == std::string::npos) return out + ".config.ini";
+  return short_name;
 }
 }  // namespace
 

@@ -643,6 +643,15 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}{}", st.blocks, st.seconds,
                st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output,
                ims ? " and " + bdv_xml_path(output) : std::string());
+  // An OME-TIFF exported from the mosaic just replaced (`export OUT.ims --ome-tiff`) would stay
+  // beside it looking current (probe74: a 1425 x 1434 one beside a new 2313 x 2300 mosaic), as
+  // `run` removes its own.
+  if (std::error_code ec; ims && fs::remove(path_stem(output) + ".ome.tif", ec)) {
+    const bool with_config = fs::remove(path_stem(output) + ".ome.config.ini", ec);
+    spdlog::info("removed {}.ome.tif{}: it showed the earlier mosaic this stitch replaced (`annamosaic export {} "
+                 "--ome-tiff {}.ome.tif` makes it anew)",
+                 path_stem(output), with_config ? " and its .ome.config.ini" : "", output, path_stem(output));
+  }
   const bool registered_here = registered;  // write_layout() disarms the keeper
   write_layout();
   // An earlier fusion's kept registration is out of date once this one has registered and fused.

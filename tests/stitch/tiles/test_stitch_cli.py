@@ -234,6 +234,17 @@ class StitchCli(unittest.TestCase):
             self.assertGreaterEqual(w, 490)
         self.assertTrue(os.path.exists(ims[:-4] + ".xml"))
         run("export", ims, "--region", "0,0,64,64", "-o", self.out("crop.tif"), binary=SIM, check=0)
+        # A crop named as the mosaic (camera.tif) keeps stitch's camera.config.ini, a valid --config
+        # for the stitch, and writes its own as camera.tif.config.ini (probe74: stitch's was replaced).
+        stitch_config = open(ims[:-4] + ".config.ini").read()
+        run("export", ims, "--region", "0,0,64,64", "-o", ims[:-4] + ".tif", binary=SIM, check=0)
+        self.assertEqual(open(ims[:-4] + ".config.ini").read(), stitch_config)
+        self.assertIn("[export]", open(ims[:-4] + ".tif.config.ini").read())
+        # An OME-TIFF exported from it goes when a stitch replaces the mosaic (it would show the old one).
+        run("export", ims, "--ome-tiff", ims[:-4] + ".ome.tif", binary=SIM, check=0)
+        p = run(d, "--tiles", "t/{id}.tif", "--overlap-um", "2", "-o", ims, check=0)
+        self.assertIn("removed " + ims[:-4] + ".ome.tif and its .ome.config.ini: it showed the earlier mosaic", p.stderr)
+        self.assertFalse(os.path.exists(ims[:-4] + ".ome.tif"))
         # No campaign.ini and no --overlap-um: the stage positions give the overlap (tiles of 18 um
         # every 16 um, the stage jittered by up to 0.6 um), said in the log.
         p = run(d, "--tiles", "t/{id}.tif", "-o", self.out("camera_no_overlap.tif"), check=0)
