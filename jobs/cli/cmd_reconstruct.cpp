@@ -188,8 +188,20 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     // A stack here is no sparse image annamosaic writes: say which page is read, as stitch does.
     if (info.pages > 1)
       spdlog::warn("{}: {} pages; the first alone is the sparse image (render writes one page per image)", path, info.pages);
+    // Under 16 px a side (0.32 um at 20 nm) is no field of view (probe73: a 3 x 3 image gave a
+    // 3 x 3 "reconstruction" and a 1 x 1 Q).
+    if (std::min(info.width, info.height) < 16)
+      throw InputError(path, fmt::format("{} x {} px: too small to be a sparse image of a field (at {:g} nm, {:.2g} x {:.2g} um; "
+                                         "16 px a side at least)", info.width, info.height, px, info.width * px / 1000.0,
+                                         info.height * px / 1000.0));
     sparse = read_tiff(path);
     placed = field_in_description(info.description);  // render's images say where they lie
+    // Counts of localizations per pixel: a negative value is no histogram (a background-subtracted
+    // or filtered image?). Used as it is, said.
+    if (const std::size_t negative = static_cast<std::size_t>(std::count_if(sparse.begin(), sparse.end(), [](float v) { return v < 0; })))
+      spdlog::warn("{}: {} of its {} pixels are negative (down to {:g}): a sparse image holds counts of localizations "
+                   "(annamosaic render writes them); used as it is, the A-net never saw such input",
+                   path, negative, sparse.size(), *std::min_element(sparse.begin(), sparse.end()));
     if (const std::string repaired = repair_nonfinite(sparse, path); !repaired.empty()) spdlog::warn("{}", repaired);
     if (std::all_of(sparse.begin(), sparse.end(), [](float v) { return v == 0; })) {
       if (!use_wf)

@@ -195,9 +195,11 @@ int run_simulate(const Command& self, const po::variables_map& vm) {
   write_config_next_to(out + "/simulate.config.ini", self, vm);
   if (empty_fovs > 0)
     spdlog::warn("{}: {} of {} FoVs have no localizations (probably between cells: cells of radius {} um on a {} um "
-                 "lattice, {} of sites occupied); `run` will mark them failed. A larger --fov-um or --cell-fraction 1 "
-                 "covers more cell",
-                 out, empty_fovs.load(), s.fovs, o.specimen.cell_radius_um, o.specimen.cell_spacing_um, o.specimen.cell_fraction);
+                 "lattice, {} of sites occupied); `run` will mark them failed. {} covers more cell",
+                 out, empty_fovs.load(), s.fovs, o.specimen.cell_radius_um, o.specimen.cell_spacing_um, o.specimen.cell_fraction,
+                 // With every site occupied, a FoV can still fall between the round cells.
+                 o.specimen.cell_fraction < 1 ? "A larger --fov-um or --cell-fraction 1"
+                                              : "A larger --fov-um or --cell-radius-um (as large as the lattice's spacing)");
   // A clipped widefield is a flat plateau where the structure is brightest: registration and the
   // A-net's widefield input lose it, and nothing else would say why.
   if (saturated_fovs > 0)

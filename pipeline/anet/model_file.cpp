@@ -412,6 +412,12 @@ std::vector<int> trained_switch_ids(const ModelFile& m) {
 
 std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id, const std::string& setting) {
   const std::vector<int> ids = trained_switch_ids(m);
+  // A record that is no list of ids (a damaged or hand-edited file) says nothing either way: not
+  // taken as "any switch" (probe73: 'garbage' let switch 5 through).
+  if (const auto it = m.provenance.find("switch_ids"); ids.empty() && it != m.provenance.end() &&
+                                                       it->second.find_first_not_of(", ") != std::string::npos)
+    return path + ": its provenance/switch_ids '" + it->second + "' is not a list of switch ids (as train writes it, " +
+           "e.g. \"0\" or \"0,1\"): a damaged or edited model file? Give one train wrote";
   if (ids.empty() || std::find(ids.begin(), ids.end(), switch_id) != ids.end()) return "";
   std::string list;
   for (const int id : ids) list += (list.empty() ? "" : ", ") + std::to_string(id);

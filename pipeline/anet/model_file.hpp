@@ -79,7 +79,8 @@ ModelFile read_model_header(const std::string& path);
 std::vector<int> trained_switch_ids(const ModelFile& m);
 // "" or why `switch_id` cannot be given to the model in `path`: a switch id it was not trained
 // with adds weights that never learned anything (their gradient is M times zero) to every
-// encoder level. Unknown ids (old models trained on tables): "". `setting` names where the id was
+// encoder level. Unknown ids (old models trained on tables): ""; a record that is no list of ids:
+// refused too. `setting` names where the id was
 // given, for the hint ("--switch", "campaign.ini's switch-id ="; "": "switch").
 std::string switch_id_refusal(const std::string& path, const ModelFile& m, int switch_id, const std::string& setting = "");
 

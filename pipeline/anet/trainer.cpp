@@ -420,6 +420,14 @@ TrainSummary train(const TrainOptions& opt) {
     sum.histogram_score = histogram_score;
     spdlog::info("validation: {} samples; the sparse histograms of the {} with an S score MS-SSIM {:.4f} against T (the "
                  "baseline the model should beat)", validation.size(), with_s, histogram_score);
+  } else if (!validation.empty()) {
+    // Said, or the baseline the README promises on every validation line is missing unexplained.
+    spdlog::warn("validation: none of its {} sample(s) has a sparse image S ({}): no histogram baseline to compare the "
+                 "scores with{}",
+                 validation.size(),
+                 opt.data.p_no_sparse >= 1 ? std::string("--p-no-sparse 1 draws every sample without one")
+                                           : fmt::format("each drawn without one, as --p-no-sparse {:g} draws some", opt.data.p_no_sparse),
+                 opt.data.p_no_sparse >= 1 ? std::string() : std::string("; give more --validation-samples"));
   }
   // A blank image scores high against targets that are mostly background (higher than a model in
   // its first thousand steps): a generator that has gone blank (a diverged training) would be kept

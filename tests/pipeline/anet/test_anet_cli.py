@@ -433,6 +433,18 @@ class Train(unittest.TestCase):
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
 
+    def test_validation_without_a_sparse_image_says_it_has_no_baseline(self):
+        # Every sample drawn without S: the histogram baseline each validation line gives is not
+        # there, and that is said rather than left out unexplained (probe73).
+        d = TMP / "nos"
+        run("simulate", "-o", d / "camp", "--rows", 1, "--cols", 1, "--fov-um", 6, "--cell-fraction", 1, "--cell-radius-um", 1000,
+            "-q")
+        fov = d / "camp" / "fov" / "0000"
+        p = run("train", "--dataset", f"{fov / 'locs.csv'},{fov / 'widefield.tif'}", "--steps", 1, "--validate-every", 1,
+                "--validation-samples", 1, "--pairs-per-table", 1, "--p-no-sparse", 1, "--ngf", 4, "--ndf", 4, "-o", d / "m.h5")
+        self.assertIn("validation: none of its 1 sample(s) has a sparse image S (--p-no-sparse 1 draws every sample without "
+                      "one): no histogram baseline to compare the scores with", p.stderr)
+
     def test_widefield_of_another_field_is_refused(self):
         # An 8 x 8 px widefield (0.9 um) for the 5.9 um EPFL table: not its widefield.
         wf = TMP / "wf8.tif"
@@ -727,6 +739,16 @@ class Reconstruct(unittest.TestCase):
         self.assertIn("stack.tif: 2 pages; the first alone is the sparse image", p.stderr)
         self.assertIn("stack.tif: every pixel is 0: no localizations, nothing to reconstruct", p.stderr)
         self.assertFalse((self.d / "st.tif").exists())
+        # A few pixels are no field (a 3 x 3 image was "reconstructed"); negative counts are said (probe73).
+        tifffile.imwrite(self.d / "tiny.tif", np.ones((3, 3), np.float32))
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "tiny-r.tif", "--sparse", self.d / "tiny.tif", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("tiny.tif: 3 x 3 px: too small to be a sparse image of a field", p.stderr)
+        neg = np.nan_to_num(s)
+        neg[:4, :4] = -5
+        tifffile.imwrite(self.d / "s-neg.tif", neg, resolution=(1e7 / 20, 1e7 / 20), resolutionunit="CENTIMETER")
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "sneg.tif", "--sparse", self.d / "s-neg.tif", "--no-preview")
+        self.assertIn("s-neg.tif: 16 of its %d pixels are negative (down to -5): a sparse image holds counts" % s.size, p.stderr)
 
     def test_bad_model_file(self):
         bad = self.d / "bad.h5"
@@ -947,6 +969,14 @@ class Evaluate(unittest.TestCase):
             scores[mode] = float(rows["anet_widefield"][0])
         print("551 px FoV with its widefield, A-net+wf MS-SSIM: whole (padded) %.4f, tiled %.4f" % (scores["whole"], scores["tiled"]))
         self.assertGreater(scores["whole"], scores["tiled"] - 0.03)
+        # Its widefield cropped by a sixth on the right: the localizations beyond it are not scored,
+        # and that is said with their count (probe73: 15% dropped went unsaid).
+        wf = tifffile.imread(d / "campaign/fov/0000/widefield.tif")
+        tifffile.imwrite(d / "cropped.tif", np.ascontiguousarray(wf[..., : wf.shape[-1] * 5 // 6]))
+        p = run("evaluate", "--model", MODEL, "-o", d / "cropped", "--table", d / "campaign/fov/0000/locs.csv", "--widefield",
+                d / "cropped.tif", "--no-frc")
+        self.assertRegex(p.stderr, r"locs\.csv: \d+ of \d+ localizations \(1\d\.\d%\) lie outside the widefield's field .* and are "
+                                   r"not scored: a widefield cropped smaller than the table's field\?")
 
     def test_table_with_its_widefield(self):
         # A widefield made from the EPFL table itself (all frames binned to 108 nm and blurred by a
