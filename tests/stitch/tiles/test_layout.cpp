@@ -265,6 +265,13 @@ TEST(StitchLayout, SearchRangeWarningTellsAFewFalseMatchesFromAStageError) {
   EXPECT_NE(few.find("1 of the 40 links the layout used (the farthest: tiles 7 and 8, NCC 0.31)"), std::string::npos) << few;
   EXPECT_NE(few.find("more likely false matches"), std::string::npos) << few;
   EXPECT_EQ(few.find("stitch again with a larger --search-um"), std::string::npos) << few;
+  // The far link matched as well as the others (NCC 0.88 against 0.9): no false match implied (probe74).
+  L.registration.pairs[7].ncc = 0.88;
+  const std::string true_far = search_range_warning(L, 2.0, 20.0);
+  EXPECT_EQ(true_far.find("false matches of tiles"), std::string::npos) << true_far;
+  EXPECT_NE(true_far.find("matched as well as the others (NCC 0.88 at least, the links' median 0.90), so more likely a "
+                          "stage off by that much there"), std::string::npos) << true_far;
+  L.registration.pairs[7].ncc = 0.31;
   for (std::size_t k = 0; k < 10; ++k) L.registration.pairs[k].dx_px = 100 + 80;  // 10 of 40 far: the stage
   const std::string many = search_range_warning(L, 2.0, 20.0);
   EXPECT_NE(many.find("10 of the 40 links"), std::string::npos) << many;
