@@ -27,6 +27,7 @@
 #include "tiles/bigtiff_sink.hpp"
 #include "tiles/fusion.hpp"
 #include "tiles/grid_fit.hpp"
+#include "tiles/step_check.hpp"
 #include "tiles/preview_sink.hpp"
 #include "tiles/stitch.hpp"
 
@@ -468,6 +469,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                  s.max_residual_px, L.register_seconds, L.solve_seconds);
     if (const std::string w = implausible_links_warning(L, src); !w.empty()) spdlog::warn("{}", w);
     if (const std::string w = search_range_warning(L, r.search_um, src.pixel_nm(), false, &src); !w.empty()) spdlog::warn("{}", w);
+    // The positions' steps against the images' (a wrong overlap-um, or positions from one, misleads every pair).
+    if (const std::string w = step_check_warning(check_steps(src, L.registration.pairs, r.signals.front().channel), r.search_um);
+        !w.empty())
+      spdlog::warn("{}", w);
     // Tiles no registered overlap holds: where the stage put them, off by its error. Named, with
     // the likely causes (a stage error beyond --search-um moved one by 32 px in a user's test).
     if (s.components > 1 && s.component.size() == src.size()) {

@@ -45,6 +45,7 @@
 #include "pyramid/ims_reader.hpp"
 #include "pyramid/ims_writer.hpp"
 #include "pyramid/ome_tiff.hpp"
+#include "tiles/step_check.hpp"
 
 namespace annamosaic::cli {
 
@@ -934,6 +935,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())
+        spdlog::warn("layout: {}", w);
+      // The positions' steps against the images' (a wrong overlap-um or fov-um misleads every pair).
+      if (const std::string w = step_check_warning(check_steps(tiles, layout.registration.pairs, recon.channel),
+                                                   so.registration.search_um);
+          !w.empty())
         spdlog::warn("layout: {}", w);
       for (const SignalCalibration& c : layout.registration.calibration)
         if (const std::string w = calibration_warning(c, so.registration.min_ncc); !w.empty()) spdlog::warn("layout: {}", w);

@@ -644,6 +644,25 @@ class Cli(unittest.TestCase):
         p = run("run", "--campaign", camp, "-o", out + "2", "--threads", "1", check=0)
         self.assertNotIn("reach across", p.stderr)
 
+    def test_positions_from_a_wrong_overlap_are_said_with_the_overlap_the_images_show(self):
+        # 10 um FoVs every 9 um, described (as init-campaign writes it from overlap-um 5) every 5 um:
+        # each overlap lies 4 um from where registration looks, beyond its search; the tiles lay
+        # where the positions said, exit 0, and nothing named the overlap (probe72).
+        camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
+        run("simulate", "-o", camp, "--rows", "1", "--cols", "3", "--fov-um", "10", "--cell-fraction", "1", "-q", check=0)
+        with open(os.path.join(camp, "positions.csv"), "w") as f:
+            f.write("id,row,col,x_um,y_um\n" + "".join(f"{c},0,{c},{5 * c},0\n" for c in range(3)))
+        ini = os.path.join(camp, "campaign.ini")
+        with open(ini) as f:
+            text = f.read()
+        with open(ini, "w") as f:
+            f.write(text.replace("overlap-um = 1", "overlap-um = 5"))
+        p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=None)
+        self.assertRegex(p.stderr, r"the images put neighbouring tiles a median (8\.[5-9]\d*|9(\.\d+)?) um apart along the rows, the "
+                                   r"positions 5 um \(2 of 2 pairs matched across whole tiles, spread [0-9.e-]+ um; with tiles "
+                                   r"of 10 um, an overlap of (1|0\.\d+|1\.\d) um, the positions' 5 um\).*Is overlap-um \(or "
+                                   r"fov-um, or the positions' scale\) right\?")
+
     def test_a_saturated_widefield_is_said(self):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
         run("simulate", "-o", camp, "--rows", "1", "--cols", "1", "--fov-um", "8", "--cell-fraction", "1", "-q", check=0)

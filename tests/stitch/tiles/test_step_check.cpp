@@ -1,0 +1,76 @@
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "synthetic_grid.hpp"
+#include "tiles/step_check.hpp"
+
+using namespace annamosaic;
+
+namespace {
+// The grid's tiles again, with positions whose step is `step_px` (a wrong overlap-um writes such).
+MemoryTileSource with_step(const TileSource& src, double step_px) {
+  MemoryTileSource out({"image"}, src.pixel_nm());
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    TileInfo t = src.info(i);
+    t.x_um = t.col * step_px * src.pixel_nm() / 1000.0, t.y_um = t.row * step_px * src.pixel_nm() / 1000.0;
+    std::vector<ImageF> ch;
+    ch.push_back(src.load(i, 0));
+    out.add(t, std::move(ch));
+  }
+  return out;
+}
+
+std::vector<PairResult> nominal_pairs(const TileSource& src) {
+  std::vector<PairResult> pairs;
+  for (const TilePair& p : grid_neighbours(src)) {
+    PairResult r;
+    r.pair = p;
+    r.nominal_dx_px = (src.info(p.b).x_um - src.info(p.a).x_um) * 1000.0 / src.pixel_nm();
+    r.nominal_dy_px = (src.info(p.b).y_um - src.info(p.a).y_um) * 1000.0 / src.pixel_nm();
+    pairs.push_back(r);
+  }
+  return pairs;
+}
+}  // namespace
+
+// 300 px tiles overlapping by 30 px (6 um at 20 nm, 0.6 um overlap), jittered by 3 px: whole-tile
+// correlation finds the 270 px step on both axes, within a few px.
+TEST(StepCheck, FindsTheStepTheImagesShow) {
+  const test::SyntheticGrid g = test::make_grid(3, 3, 300, 30, 3, 7);
+  const StepCheck c = check_steps(*g.source, nominal_pairs(*g.source), 0);
+  EXPECT_EQ(c.rows.tried, 6u);
+  EXPECT_EQ(c.rows.matched, 6u);
+  EXPECT_EQ(c.cols.matched, 6u);
+  EXPECT_NEAR(c.rows.images_um, 270 * 0.02, 0.1);
+  EXPECT_NEAR(c.cols.images_um, 270 * 0.02, 0.1);
+  EXPECT_NEAR(c.rows.positions_um, 270 * 0.02, 1e-9);
+  EXPECT_EQ(step_check_warning(c, 0.5), "");  // the positions agree
+}
+
+// The positions written from an overlap-um of 2 um (100 px) where the tiles overlap by 0.6 um:
+// every overlap lies 1.4 um from where registration looks; said with the overlap the images show.
+TEST(StepCheck, AWrongOverlapIsSaidWithTheOverlapTheImagesShow) {
+  const test::SyntheticGrid g = test::make_grid(3, 3, 300, 30, 3, 7);
+  const MemoryTileSource wrong = with_step(*g.source, 200);
+  const StepCheck c = check_steps(wrong, nominal_pairs(wrong), 0);
+  EXPECT_NEAR(c.rows.images_um, 5.4, 0.1);
+  EXPECT_NEAR(c.rows.positions_um, 4.0, 1e-9);
+  const std::string w = step_check_warning(c, 0.5);
+  EXPECT_NE(w.find(fmt::format("the images put neighbouring tiles a median {:.3g} um apart along the rows, the positions 4 um (6 "
+                               "of 6 pairs matched across whole tiles", c.rows.images_um)), std::string::npos) << w;
+  EXPECT_NE(w.find("; with tiles of 6 um, an overlap of 0.6"), std::string::npos) << w;
+  EXPECT_NE(w.find("the positions' 2 um)"), std::string::npos) << w;
+  EXPECT_NE(w.find("along the columns"), std::string::npos) << w;
+  EXPECT_NE(w.find("Is overlap-um (or fov-um, or the positions' scale) right?"), std::string::npos) << w;
+  // Within the search the registration finds the overlap itself: nothing to say.
+  EXPECT_EQ(step_check_warning(c, 2.0), "");
+}
+
+// Blank tiles match nothing: no verdict from too few pairs.
+TEST(StepCheck, TilesWithoutStructureGiveNoVerdict) {
+  const test::SyntheticGrid g = test::make_grid(2, 2, 300, 30, 3, 7, {0, 1, 2, 3});
+  const MemoryTileSource wrong = with_step(*g.source, 200);
+  const StepCheck c = check_steps(wrong, nominal_pairs(wrong), 0);
+  EXPECT_EQ(c.rows.matched, 0u);
+  EXPECT_EQ(step_check_warning(c, 0.5), "");
+}
