@@ -127,7 +127,8 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
                                                                               "give --table with theirs",
                                                                               other_table.size(), pairs_text(other_table, " for "))));
   // Names counted from 1 where the pattern counts from 0 (or the other way round): more cells
-  // would find a table with every row, col and id one higher (lower).
+  // would find a table with every row, col and id one higher (lower). Refused: the tables found
+  // would sit one cell off (probe72: the file of cell (0,0) written at (1,1), the campaign written).
   if (!plan.missing_tables.empty())
     for (const int shift : {1, -1}) {
       std::size_t found = 0;
@@ -137,9 +138,10 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
         found += exists(expand_tile_pattern(o.table_pattern, t));
       }
       if (found > plan.fovs.size())
-        plan.warnings.push_back(fmt::format(
-            "'{}' finds a table for {} of the {} grid cells, but {} with every row, col and id counted one {}: are the "
-            "file names counted from {}? Then write the pattern with {} (e.g. {})",
+        throw InputError("--table", fmt::format(
+            "'{}' finds a table for {} of the {} grid cells, but {} with every row, col and id counted one {}: the file "
+            "names are counted from {}, and the tables found would sit one cell off. Write the pattern with {} (e.g. {}); "
+            "nothing was written",
             o.table_pattern, plan.fovs.size(), grid.size(), found, shift > 0 ? "higher" : "lower", shift > 0 ? 1 : 0,
             shift > 0 ? "{row+1}, {col+1}, {id+1}" : "{row}, {col}, {id} (not +1)",
             shift > 0 ? "{row+1:02d}" : "{row:02d}"));
@@ -156,18 +158,19 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
   };
   // Names with both the id and the row or col, where the other acquisition order (snake vs raster)
   // gives ids that match more of them: the FoVs were acquired in that order (probe64: half the
-  // FoVs left out, and a hint to add rows to positions.csv).
+  // FoVs left out, and a hint to add rows to positions.csv). Refused, as a turned grid is below: a
+  // campaign that misses a part of its FoVs is not written.
   if (!plan.missing_tables.empty() && o.table_pattern.find("{id") != std::string::npos &&
       (o.table_pattern.find("{row") != std::string::npos || o.table_pattern.find("{col") != std::string::npos) && o.rows > 1) {
     GridOptions other = g;
     other.order = g.order == GridOrder::Snake ? GridOrder::Raster : GridOrder::Snake;
     const auto name = [](GridOrder order) { return order == GridOrder::Snake ? "snake" : "raster"; };
     if (const std::size_t found = tables_found_in(other); found > plan.fovs.size())
-      plan.warnings.push_back(fmt::format("'{}' finds a table for {} of the {} grid cells in {} order, but {} in {} order (the "
-                                          "ids follow the acquisition order): were the FoVs acquired in {} order? Then give "
-                                          "--order {}",
-                                          o.table_pattern, plan.fovs.size(), grid.size(), name(g.order), found,
-                                          name(other.order), name(other.order), name(other.order)));
+      throw InputError("--order", fmt::format("'{}' finds a table for {} of the {} grid cells in {} order, but {} in {} order "
+                                              "(the ids follow the acquisition order): the FoVs were acquired in {} order; give "
+                                              "--order {}. Nothing was written",
+                                              o.table_pattern, plan.fovs.size(), grid.size(), name(g.order), found,
+                                              name(other.order), name(other.order), name(other.order)));
   }
   // Files for a row, col or id beyond the grid: --rows / --cols too small, or ids counted otherwise.
   bool beyond_grid = false;

@@ -122,7 +122,7 @@ TEST(CampaignInit, FilesBeyondTheGridAreSaidAndNoWidefieldIsNone) {
 }
 
 // Names with the id and the row and col (Pos002_row1_col1) acquired in snake order, described
-// with the default raster order: half the cells find no table. The snake order is suggested.
+// with the default raster order: half the cells find no table. Refused, with the snake order.
 TEST(CampaignInit, NamesThatFitTheOtherAcquisitionOrderAreSaid) {
   CampaignInitOptions o;
   o.rows = 2, o.cols = 2, o.fov_um = 3, o.overlap_um = 0.8, o.order = "raster";
@@ -130,12 +130,14 @@ TEST(CampaignInit, NamesThatFitTheOtherAcquisitionOrderAreSaid) {
   o.widefield_pattern = "";
   const auto files = in({"Pos000_row0_col0/locs.csv", "Pos001_row0_col1/locs.csv", "Pos002_row1_col1/locs.csv",
                          "Pos003_row1_col0/locs.csv"});
-  const CampaignInitPlan p = plan_campaign_init(o, files);
-  EXPECT_EQ(p.fovs.size(), 2u);
-  std::string all;
-  for (const auto& w : p.warnings) all += w + "\n";
-  EXPECT_NE(all.find("finds a table for 2 of the 4 grid cells in raster order, but 4 in snake order"), std::string::npos) << all;
-  EXPECT_NE(all.find("give --order snake"), std::string::npos) << all;
+  try {
+    plan_campaign_init(o, files);
+    ADD_FAILURE() << "the raster order was accepted";
+  } catch (const InputError& e) {
+    const std::string all = e.what();
+    EXPECT_NE(all.find("finds a table for 2 of the 4 grid cells in raster order, but 4 in snake order"), std::string::npos) << all;
+    EXPECT_NE(all.find("give --order snake. Nothing was written"), std::string::npos) << all;
+  }
   o.order = "snake";  // the right order: nothing to say
   const CampaignInitPlan q = plan_campaign_init(o, files);
   EXPECT_EQ(q.fovs.size(), 4u);

@@ -1417,10 +1417,13 @@ class InitCampaign(unittest.TestCase):
             for c in (1, 2):
                 self.table(f"r{r:02d}_c{c:02d}.csv")
         grid = ["--rows", "2", "--cols", "2", "--fov-um", "30", "--overlap-um", "3", "--no-widefield"]
-        # Names counted from 1, the pattern from 0: one cell found, and the likely slip named.
-        p = run("init-campaign", data, *grid, "--table", "tables/r{row:02d}_c{col:02d}.csv", check=0)
+        # Names counted from 1, the pattern from 0: one cell found (r01_c01 at cell 1,1), refused with
+        # the slip named; before, that campaign was written (probe72).
+        p = run("init-campaign", data, *grid, "--table", "tables/r{row:02d}_c{col:02d}.csv", check=1)
         self.assertIn("finds a table for 1 of the 4 grid cells, but 4 with every row, col and id counted one higher", p.stderr)
-        self.assertIn("{row+1:02d}", p.stderr)
+        self.assertIn("{row+1:02d}); nothing was written", p.stderr)
+        self.assertNotIn("--rows / --cols", p.stderr)  # not also the fix of another slip
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
         # A field the pattern language does not know is said as such, for --widefield too.
         p = run("init-campaign", data, *grid[:-1], "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv",
                 "--widefield", "wf/r{rowx}.tif", "--force", check=1)
