@@ -338,7 +338,11 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       for (const auto& f : it->second) flag("link-disagrees", f);
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped
       for (const auto& w : t["warnings"])
-        if (w.is_string()) flag(ignored_warning(w) ? "widefield-ignored" : "warning", w);
+        // A single-image widefield where widefield-frames asks for pages is how the campaign was
+        // taken (init-campaign and the log say it once), no reason to distrust a FoV: a flag on
+        // every FoV hid the ones that have one (probe72).
+        if (w.is_string() && w.get<std::string>().find(": a single image, used as is (pages ") == std::string::npos)
+          flag(ignored_warning(w) ? "widefield-ignored" : "warning", w);
     if (flags.empty()) continue;
     t["flags"] = flags;
     t["flag_kinds"] = kinds;

@@ -9,6 +9,7 @@
 
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -25,18 +26,21 @@ namespace {
 // so that an export beside a stitched mosaic.ims leaves stitch's mosaic.config.ini alone; a PNG
 // keeps its extension ("crop.png.config.ini"), so that the same region as crop.tif and crop.png
 // keeps both records.
-// A crop exported as mosaic.tif beside stitch's mosaic.ims (and its mosaic.config.ini, another
-// command's record) keeps its extension too: mosaic.tif.config.ini (probe74: stitch's was replaced).
+// A crop exported as mosaic.tif beside stitch's mosaic.ims, where mosaic.config.ini is another
+// command's record (stitch's), keeps its extension too: mosaic.tif.config.ini (probe74: stitch's
+// was replaced).
 std::string export_config_path(const std::string& out) {
   const std::filesystem::path p(out);
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".png") return out + ".config.ini";
   const std::string short_name = (p.parent_path() / p.stem()).string() + ".config.ini";
-  std::ifstream earlier(short_name);
-  const std::string text((std::istreambuf_iterator<char>(earlier)), std::istreambuf_iterator<char>());
-  if (earlier.is_open() && text.find("[export]") == std::string::npos) return out + ".config.ini";
-  return short_name;
+  if (std::error_code ec; !std::filesystem::exists(short_name, ec)) return short_name;
+  try {
+    if (ini_section(short_name, "export")) return short_name;  // an earlier export's: replaced
+  } catch (const std::exception&) {  // unreadable: not replaced either
+  }
+  return out + ".config.ini";
 }
 }  // namespace
 

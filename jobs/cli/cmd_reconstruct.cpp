@@ -196,13 +196,13 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
                                          info.height * px / 1000.0));
     sparse = read_tiff(path);
     placed = field_in_description(info.description);  // render's images say where they lie
+    if (const std::string repaired = repair_nonfinite(sparse, path); !repaired.empty()) spdlog::warn("{}", repaired);
     // Counts of localizations per pixel: a negative value is no histogram (a background-subtracted
     // or filtered image?). Used as it is, said.
     if (const std::size_t negative = static_cast<std::size_t>(std::count_if(sparse.begin(), sparse.end(), [](float v) { return v < 0; })))
       spdlog::warn("{}: {} of its {} pixels are negative (down to {:g}): a sparse image holds counts of localizations "
                    "(annamosaic render writes them); used as it is, the A-net never saw such input",
                    path, negative, sparse.size(), *std::min_element(sparse.begin(), sparse.end()));
-    if (const std::string repaired = repair_nonfinite(sparse, path); !repaired.empty()) spdlog::warn("{}", repaired);
     if (std::all_of(sparse.begin(), sparse.end(), [](float v) { return v == 0; })) {
       if (!use_wf)
         throw InputError(path, "every pixel is 0: no localizations, nothing to reconstruct" + wf_unused);

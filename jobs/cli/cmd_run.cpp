@@ -829,11 +829,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         // No FoV's localizations reach across its field: a camera field smaller than fov-um (probe72:
         // fov-um 5 for 3 um fields placed the tiles apart, and their empty margins, blended into the
         // neighbours, dimmed the mosaic in bands; nothing said fov-um).
-        spdlog::warn("the localizations of none of the {} FoVs done reach across their {:g} um field: the widest span "
-                     "{:.3g} um in x, {:.3g} um in y. Is fov-um right (the camera's field at the sample: its width in px x "
-                     "camera-pixel-nm; about {:.3g} um here)? Too large, the tiles are placed apart and their empty margins "
-                     "dim the mosaic where they overlap the neighbours; then fix campaign.ini (or rerun init-campaign "
-                     "--force) and run into a new output folder",
+        // A question, not a verdict: a specimen smaller than the field in every FoV (a cell each) is so too.
+        spdlog::warn("the localizations of none of the {} FoVs done with 100 or more reach across their {:g} um field: the "
+                     "widest span {:.3g} um in x, {:.3g} um in y. If the sample fills the camera's field, fov-um is too "
+                     "large (the camera's field at the sample is its width in px x camera-pixel-nm; about {:.3g} um here): "
+                     "the tiles are then placed apart and their empty margins dim the mosaic where they overlap the "
+                     "neighbours; fix campaign.ini (or rerun init-campaign --force) and run into a new output folder",
                      spans, campaign.fov_um, widest_x_um, widest_y_um, std::max(widest_x_um, widest_y_um));
       }
       // Most widefields not registered: one FoV's warning among many, but for the campaign a constant

@@ -332,6 +332,9 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
   else {
     o << fmt::format("{} x {} px ({}/mosaic.ims)", s.mosaic_width_px, s.mosaic_height_px, r.target.out_dir);
     if (!r.mosaic_current) o << "\n";
+    else if (*r.mosaic_current && !r.settings_error.empty())
+      // Of the results there, made with the earlier settings (probe72 read "up to date" as current).
+      o << ", up to date with the FoV results there (made with the earlier settings: see state)\n";
     else if (*r.mosaic_current) o << ", up to date\n";
     else if (r.mosaic_export_only) o << ", up to date; " << r.mosaic_why << "\n";
     else

@@ -384,6 +384,10 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     }
     if (files) spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed stitches left", files, bytes / 1e6);
   }
+  const bool replaces_mosaic = [&] {  // an earlier mosaic of this name, whose OME-TIFF export would go stale
+    std::error_code ec;
+    return fs::exists(output, ec);
+  }();
   {  // An earlier stitch's files of these names are replaced (each as it is written): said.
     std::vector<std::string> earlier;
     const bool layout_only = vm["layout-only"].as<bool>();  // writes the layout and its config alone
@@ -651,8 +655,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   // An OME-TIFF exported from the mosaic just replaced (`export OUT.ims --ome-tiff`) would stay
   // beside it looking current (probe74: a 1425 x 1434 one beside a new 2313 x 2300 mosaic), as
   // `run` removes its own.
-  if (std::error_code ec; ims && fs::remove(path_stem(output) + ".ome.tif", ec)) {
-    const bool with_config = fs::remove(path_stem(output) + ".ome.config.ini", ec);
+  if (std::error_code ec; ims && replaces_mosaic && fs::remove(path_stem(output) + ".ome.tif", ec)) {
+    bool with_config = fs::remove(path_stem(output) + ".ome.config.ini", ec);
+    with_config = fs::remove(path_stem(output) + ".ome.tif.config.ini", ec) || with_config;  // where that name was taken
     spdlog::info("removed {}.ome.tif{}: it showed the earlier mosaic this stitch replaced (`annamosaic export {} "
                  "--ome-tiff {}.ome.tif` makes it anew)",
                  path_stem(output), with_config ? " and its .ome.config.ini" : "", output, path_stem(output));

@@ -391,8 +391,10 @@ std::vector<int> trained_switch_ids(const ModelFile& m) {
   if (const auto it = m.provenance.find("switch_ids"); it != m.provenance.end()) {
     std::istringstream in(it->second);
     for (std::string item; std::getline(in, item, ',');)
-      if (!item.empty()) try {
-          ids.push_back(std::stoi(item));
+      if (item.find_first_not_of(' ') != std::string::npos) try {
+          std::size_t used = 0;
+          ids.push_back(std::stoi(item, &used));
+          if (item.find_first_not_of(' ', used) != std::string::npos) return {};  // "5abc": not ours, unknown
         } catch (const std::exception&) {
           return {};  // not ours: unknown
         }

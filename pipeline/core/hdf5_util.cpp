@@ -34,10 +34,11 @@ bool NewFile::finish() {
 
 void NewFile::detach_from_disk() noexcept {
   void* handle = nullptr;
+  if (detached_) return;  // once: a second memory file would hide what the first received
   if (file_.ok() && H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle) >= 0 && handle) {
     const int fd = *static_cast<int*>(handle);  // the sec2 driver's descriptor
     if (const int mem = ::memfd_create("annamosaic-abandoned-hdf5", MFD_CLOEXEC); mem >= 0) {
-      ::dup2(mem, fd);
+      detached_ = ::dup2(mem, fd) >= 0;
       ::close(mem);
     }
   }

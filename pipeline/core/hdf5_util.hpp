@@ -53,11 +53,12 @@ class Hid {
 };
 
 // A file being written: H5Fcreate's id (with the sec2 driver, HDF5's default). finish() flushes,
-// then closes it, and says whether both succeeded (error() says why not). Destroyed unfinished (an exception on the way),
-// or when its flush failed, it is abandoned: its descriptor is first pointed at an anonymous memory
-// file, so that HDF5 writes nothing more to the disk (full, perhaps) and lets the file go. A close
-// that fails to write leaves its id half-open, and HDF5's exit handler then crashed the process
-// (SIGSEGV in H5F__close_cb, after the error was said). Objects in it must be closed first.
+// then closes it, and says whether both succeeded (error() says why not). Destroyed unfinished (an
+// exception on the way), or when its flush failed, it is abandoned: its descriptor is pointed at
+// an anonymous memory file, so that HDF5's flush and close write there and the file is let go. A
+// close that fails to write leaves its id half-open, and HDF5's exit handler then crashed the
+// process (SIGSEGV in H5F__close_cb, after the error was said). Objects in it must be closed
+// first (their closes still write to the disk, unless detach_from_disk() came before them).
 class NewFile {
  public:
   NewFile() = default;
@@ -65,7 +66,7 @@ class NewFile {
   ~NewFile() { abandon(); }
   NewFile(NewFile&&) = default;
   NewFile& operator=(NewFile&& o) noexcept {
-    if (this != &o) abandon(), file_ = std::move(o.file_);
+    if (this != &o) abandon(), file_ = std::move(o.file_), error_ = std::move(o.error_), detached_ = o.detached_;
     return *this;
   }
   hid_t get() const { return file_.get(); }
@@ -80,6 +81,7 @@ class NewFile {
  private:
   Hid file_;
   std::string error_;
+  bool detached_ = false;
 };
 
 // The recursive mutex every HDF5 call in the process holds (= hdf5_library_mutex()).

@@ -38,7 +38,9 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
   for (const bool along_rows : {true, false}) {
     std::vector<const PairResult*> candidates;
     for (const PairResult& p : pairs) {
-      if (p.skipped || p.no_overlap) continue;
+      // (Pairs the positions leave without overlap are kept: a fov-um or a positions' scale too large
+      // puts every pair so, and the whole tiles' correlation needs no predicted overlap.)
+      if (p.skipped) continue;
       const TileInfo& a = source.info(p.pair.a);
       const TileInfo& b = source.info(p.pair.b);
       if ((a.row == b.row) == along_rows) candidates.push_back(&p);
@@ -56,20 +58,23 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
       const ImageF fa = downsample_mean(source.load(p.pair.a, channel).view(), factor);
       const ImageF fb = downsample_mean(source.load(p.pair.b, channel).view(), factor);
       if (fa.width() != fb.width() || fa.height() != fb.height()) continue;
-      // Only where a neighbour can lie: b's origin on along the axis, by less than a tile, and
-      // across it by less than a quarter of one (a grid's neighbours).
+      // Only where a neighbour can lie: b's origin on along the axis (the way the positions run:
+      // x or y may fall as col or row grows), by less than a tile, and across it by less than a
+      // quarter of one (a grid's neighbours).
+      const double nominal_px = along_rows ? p.nominal_dx_px : p.nominal_dy_px;
+      const double sense = nominal_px < 0 ? -1 : 1;
       PcOptions o = pc;
       const double w = static_cast<double>(fa.width()), h = static_cast<double>(fa.height());
-      o.expected_dx_px = along_rows ? -w / 2 : 0, o.max_shift_x_px = along_rows ? w / 2 : w / 4;
-      o.expected_dy_px = along_rows ? 0 : -h / 2, o.max_shift_y_px = along_rows ? h / 4 : h / 2;
+      o.expected_dx_px = along_rows ? -sense * w / 2 : 0, o.max_shift_x_px = along_rows ? w / 2 : w / 4;
+      o.expected_dy_px = along_rows ? 0 : -sense * h / 2, o.max_shift_y_px = along_rows ? h / 4 : h / 2;
       const PcResult r = phase_correlate(fa.view(), fb.view(), o);
       // moving(x + dx) ~ fixed(x): b's pixel 0 is a's pixel -dx, so b's origin lies -dx on from a's.
-      const double step_px = -(along_rows ? r.dx_px : r.dy_px) * static_cast<double>(factor);
+      const double step_px = -sense * (along_rows ? r.dx_px : r.dy_px) * static_cast<double>(factor);
       const double size_px = static_cast<double>(along_rows ? a.width_px : a.height_px);
       if (!r.valid || r.ncc < min_ncc || !(step_px > 0) || step_px >= size_px) continue;
       ++axis.matched;
-      images.push_back(step_px * um_per_px);
-      positions.push_back((along_rows ? p.nominal_dx_px : p.nominal_dy_px) * um_per_px);
+      images.push_back(step_px * um_per_px);  // both as lengths (the sense is the positions')
+      positions.push_back(std::abs(nominal_px) * um_per_px);
     }
     axis.positions_um = median_of(positions);
     axis.images_um = median_of(images);

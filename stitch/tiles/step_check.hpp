@@ -29,7 +29,8 @@ struct StepCheck {
 };
 
 // Up to `pairs_per_axis` of `pairs` per direction (spread over the list; pairs with a tile left
-// out of registration skipped), in `channel`, reduced so that a tile's long side is at most
+// out of registration skipped; the positions' step and the images' compared as lengths, in the
+// sense the positions run), in `channel`, reduced so that a tile's long side is at most
 // `max_side_px`. A pair counts as matched at NCC >= min_ncc over an overlap of at least 2% of the
 // tile. Tile read errors propagate (the stitch reads the same tiles).
 StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& pairs, std::size_t channel,

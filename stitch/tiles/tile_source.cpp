@@ -231,7 +231,8 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
     throw InputError(path, "the header gives positions both in um (x_um/y_um) and in pixels (x_px/y_px): keep one pair", n);
   if (px && !in_px)
     throw InputError(path, "positions in pixels (x_px,y_px) are for `annamosaic stitch`; a campaign's positions are stage "
-                           "micrometres (x_um,y_um): camera or rendered pixels would be ambiguous here",
+                           "micrometres (x_um,y_um): camera or rendered pixels would be ambiguous here. Write x_um = x_px x "
+                           "the pixel's size in um (camera pixels: camera-pixel-nm / 1000), and y_um alike",
                      n);
   if (in_px) *in_px = px;
   const char* required[] = {"id", "row", "col", px ? "x_px" : "x_um", px ? "y_px" : "y_um"};

@@ -454,6 +454,8 @@ class Cli(unittest.TestCase):
                       "160.0): use another output folder (--output), or delete its fov/ and manifest.jsonl", p.stderr)
         p = run("status", out, check=2)
         self.assertIn("state:   cannot be rerun as configured:", p.stdout)
+        # Its mosaic is current with the results there, which the edit made stale: not "up to date" alone.
+        self.assertIn(", up to date with the FoV results there (made with the earlier settings: see state)", p.stdout)
         # For scripts: the output folder alone, as a rerun would use it (here from its own config.ini).
         self.assertEqual(run("status", out, "--output-folder", check=0).stdout, out + "\n")
         self.assertIn("not with --json", run("status", out, "--output-folder", "--json", check=1).stderr)
@@ -636,8 +638,9 @@ class Cli(unittest.TestCase):
         with open(ini, "w") as f:
             f.write(text.replace("fov-um = 10", "fov-um = 13"))
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
-        self.assertRegex(p.stderr, r"the localizations of none of the 2 FoVs done reach across their 13 um field: the widest "
-                                   r"span (9\.\d+|10) um in x, (9\.\d+|10) um in y\. Is fov-um right")
+        self.assertRegex(p.stderr, r"the localizations of none of the 2 FoVs done with 100 or more reach across their 13 um "
+                                   r"field: the widest span (9\.\d+|10) um in x, (9\.\d+|10) um in y\. If the sample fills "
+                                   r"the camera's field, fov-um is too large")
         # The right fov-um: nothing said.
         with open(ini, "w") as f:
             f.write(text)

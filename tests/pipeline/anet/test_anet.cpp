@@ -527,6 +527,8 @@ TEST(AnetModelFile, SwitchIdsTheModelWasNotTrainedWithAreRefused) {
   EXPECT_TRUE(trained_switch_ids(m).empty());
   EXPECT_EQ(switch_id_refusal("m.h5", m, 5), "");
   // A record that is no list of ids is refused, not read as "any switch" (probe73).
+  m.provenance["switch_ids"] = "0,5abc";  // half a number is no id either
+  EXPECT_NE(switch_id_refusal("m.h5", m, 0).find("is not a list of switch ids"), std::string::npos);
   m.provenance["switch_ids"] = "garbage";
   EXPECT_NE(switch_id_refusal("m.h5", m, 0).find("m.h5: its provenance/switch_ids 'garbage' is not a list of switch ids"),
             std::string::npos) << switch_id_refusal("m.h5", m, 0);

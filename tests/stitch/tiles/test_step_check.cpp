@@ -66,6 +66,39 @@ TEST(StepCheck, AWrongOverlapIsSaidWithTheOverlapTheImagesShow) {
   EXPECT_EQ(step_check_warning(c, 2.0), "");
 }
 
+// A fov-um (or positions' scale) too large: the positions leave gaps between the tiles, so
+// registration tries no pair at all (no_overlap); the whole tiles still show the step.
+TEST(StepCheck, PositionsThatLeaveGapsAreCheckedToo) {
+  const test::SyntheticGrid g = test::make_grid(3, 3, 300, 30, 3, 7);
+  const MemoryTileSource wide = with_step(*g.source, 400);
+  std::vector<PairResult> pairs = nominal_pairs(wide);
+  for (PairResult& p : pairs) p.no_overlap = true;  // as register_pairs marks them
+  const StepCheck c = check_steps(wide, pairs, 0);
+  EXPECT_EQ(c.rows.matched, 6u);
+  const std::string w = step_check_warning(c, 0.5);
+  EXPECT_NE(w.find("the positions 8 um"), std::string::npos) << w;
+  EXPECT_NE(w.find("the positions' -2 um"), std::string::npos) << w;
+}
+
+// Positions whose x falls as col grows (a stage's axis the other way), the images alike: the
+// same lengths, nothing to say; the columns reversed in the images alone would be no grid.
+TEST(StepCheck, AnAxisRunningTheOtherWayIsComparedAsLengths) {
+  const test::SyntheticGrid g = test::make_grid(1, 3, 300, 30, 3, 7);
+  MemoryTileSource reversed({"image"}, 20.0);
+  for (int c = 0; c < 3; ++c) {
+    TileInfo t = g.source->info(static_cast<std::size_t>(c));
+    t.x_um = -c * 270 * 0.02;
+    std::vector<ImageF> ch;
+    ch.push_back(g.source->load(static_cast<std::size_t>(2 - c), 0));
+    reversed.add(t, std::move(ch));
+  }
+  const StepCheck c = check_steps(reversed, nominal_pairs(reversed), 0);
+  EXPECT_EQ(c.rows.matched, 2u);
+  EXPECT_NEAR(c.rows.images_um, 5.4, 0.15);
+  EXPECT_NEAR(c.rows.positions_um, 5.4, 1e-9);
+  EXPECT_EQ(step_check_warning(c, 0.5), "");
+}
+
 // Blank tiles match nothing: no verdict from too few pairs.
 TEST(StepCheck, TilesWithoutStructureGiveNoVerdict) {
   const test::SyntheticGrid g = test::make_grid(2, 2, 300, 30, 3, 7, {0, 1, 2, 3});
