@@ -127,8 +127,10 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
                                                                               "give --table with theirs",
                                                                               other_table.size(), pairs_text(other_table, " for "))));
   // Names counted from 1 where the pattern counts from 0 (or the other way round): more cells
-  // would find a table with every row, col and id one higher (lower). Refused: the tables found
-  // would sit one cell off (probe72: the file of cell (0,0) written at (1,1), the campaign written).
+  // would find a table with every row, col and id one higher (lower). Refused when that finds
+  // every cell and the pattern misses a whole row's worth (the tables found would sit one cell
+  // off: probe72's file of cell (0,0) written at (1,1)); said when it misses fewer (a sub-grid of
+  // a larger acquisition with a table missing looks alike: probe75).
   if (!plan.missing_tables.empty())
     for (const int shift : {1, -1}) {
       std::size_t found = 0;
@@ -137,14 +139,19 @@ CampaignInitPlan plan_campaign_init(const CampaignInitOptions& o, const std::fun
         t.id = p.id + shift, t.row = p.row + shift, t.col = p.col + shift;
         found += exists(expand_tile_pattern(o.table_pattern, t));
       }
-      if (found > plan.fovs.size())
-        throw InputError("--table", fmt::format(
-            "'{}' finds a table for {} of the {} grid cells, but {} with every row, col and id counted one {}: the file "
-            "names are counted from {}, and the tables found would sit one cell off. Write the pattern with {} (e.g. {}); "
-            "nothing was written",
-            o.table_pattern, plan.fovs.size(), grid.size(), found, shift > 0 ? "higher" : "lower", shift > 0 ? 1 : 0,
-            shift > 0 ? "{row+1}, {col+1}, {id+1}" : "{row}, {col}, {id} (not +1)",
-            shift > 0 ? "{row+1:02d}" : "{row:02d}"));
+      if (found <= plan.fovs.size()) continue;
+      const std::string said = fmt::format(
+          "'{}' finds a table for {} of the {} grid cells, but {} with every row, col and id counted one {}",
+          o.table_pattern, plan.fovs.size(), grid.size(), found, shift > 0 ? "higher" : "lower");
+      const std::string fix = fmt::format("write the pattern with {} (e.g. {})",
+                                          shift > 0 ? "{row+1}, {col+1}, {id+1}" : "{row}, {col}, {id} (not +1)",
+                                          shift > 0 ? "{row+1:02d}" : "{row:02d}");
+      const std::size_t missed = grid.size() - plan.fovs.size();
+      if (found == grid.size() && missed >= std::max<std::size_t>(2, static_cast<std::size_t>(std::min(o.rows, o.cols))))
+        throw InputError("--table", fmt::format("{}: the file names are counted from {}, and the tables found would sit one "
+                                                "cell off. Then {}; nothing was written",
+                                                said, shift > 0 ? 1 : 0, fix));
+      plan.warnings.push_back(fmt::format("{}: are the file names counted from {}? Then {}", said, shift > 0 ? 1 : 0, fix));
     }
   // How many cells of another grid (other order, rows and cols swapped) the table pattern finds.
   const auto tables_found_in = [&](const GridOptions& other) {

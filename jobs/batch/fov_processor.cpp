@@ -142,7 +142,8 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
         w->warnings.push_back(fov.table_path + ": " + far_outliers_message(table, o) + " Not used (outside the field).");
     }
     if (rs.in_image >= 100)
-      w->span_x_um = (stats.x_max_nm - stats.x_min_nm) / 1000.0, w->span_y_um = (stats.y_max_nm - stats.y_min_nm) / 1000.0;
+      w->bounds_um[0] = stats.x_min_nm / 1000.0, w->bounds_um[1] = stats.x_max_nm / 1000.0,
+      w->bounds_um[2] = stats.y_min_nm / 1000.0, w->bounds_um[3] = stats.y_max_nm / 1000.0;
     // Camera pixels or um read as nm: everything lands in a corner of the field.
     if (spans_a_corner(rs.in_image, stats.x_max_nm - stats.x_min_nm, stats.y_max_nm - stats.y_min_nm, fov_nm)) {
       w->cornered = fmt::format("{}: the localizations span only {} of a {:.0f} nm field: are the coordinates in nm (see "
@@ -456,7 +457,8 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   // For the campaign's verdict (run).
   if (!w.cornered.empty()) rec["extra"]["cornered"] = w.cornered;
   if (!w.mostly_outside.empty()) rec["extra"]["mostly_outside"] = w.mostly_outside;
-  if (std::isfinite(w.span_x_um)) rec["extra"]["span_um"] = {w.span_x_um, w.span_y_um};
+  if (std::isfinite(w.bounds_um[0]))
+    rec["extra"]["bounds_um"] = {w.bounds_um[0], w.bounds_um[1], w.bounds_um[2], w.bounds_um[3]};
   if (!w.narrow.empty()) rec["extra"]["narrow"] = w.narrow;
   if (!w.widefield_turned.empty()) rec["extra"]["widefield_matches"] = w.widefield_turned;
   if (w.frame_base_guessed >= 0) rec["extra"]["frame_base_guessed"] = w.frame_base_guessed;

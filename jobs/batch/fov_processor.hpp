@@ -66,9 +66,9 @@ struct FovWork {
   // For the campaign's verdict too (one FoV alone may be so): most localizations outside the field
   // (stage coordinates, fov-um too small), or all within a third of it (fov-um too large).
   std::string mostly_outside, narrow;
-  // The extent of its localizations, x and y in um (NaN: fewer than 100 in the field): the campaign's
-  // widest says whether fov-um is larger than the camera's field.
-  double span_x_um = std::numeric_limits<double>::quiet_NaN(), span_y_um = std::numeric_limits<double>::quiet_NaN();
+  // Where its localizations lie, x from..to and y from..to in um (NaN: fewer than 100 in the field):
+  // the campaign's say whether fov-um is larger than the camera's field.
+  double bounds_um[4] = {std::numeric_limits<double>::quiet_NaN(), 0, 0, 0};
   int frame_base_guessed = -1;  // the table's guessed first frame number (0 or 1) when campaign.ini says none
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction

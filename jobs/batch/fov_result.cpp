@@ -191,8 +191,8 @@ void write_fov_result(const std::string& path, const FovResult& r) {
   {
     Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     H5Pset_obj_track_times(fcpl.get(), false);  // root group: no timestamps either
-    h5::NewFile file(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
-    if (!file.ok()) throw IoError(out.temp_path(), "cannot create HDF5 file: " + h5::error_text());
+    h5::NewFile file = h5::NewFile::create(out.temp_path(), fcpl.get(), H5P_DEFAULT);
+    if (!file.ok()) throw IoError(path, "cannot create HDF5 file: " + file.error() + low_space_note(path));
     const hid_t f = file.get();
     for (const EncodedImage& e : images) write_image(f, e, path);
     // What each image holds, in the file itself (a reader with h5py and no one to ask).
@@ -251,7 +251,7 @@ void write_fov_result(const std::string& path, const FovResult& r) {
     write_str_attr(root.get(), "inference", r.inference, path);
     write_str_attr(root.get(), "software", "annamosaic " + annamosaic_version(), path);
     root = Hid();  // closed before the file (NewFile's rule)
-    if (!file.finish()) throw IoError(path, "cannot finish the HDF5 file: " + file.error());
+    if (!file.finish()) throw IoError(path, "cannot finish the HDF5 file: " + file.error() + low_space_note(path));
   }
   out.commit();
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <utility>
 
 #include "batch/dispatcher.hpp"
 #include "batch/input_stamp.hpp"
@@ -188,10 +189,18 @@ RunSummary run_fovs(MPI_Comm comm, const CampaignInfo& campaign, const std::vect
   std::mutex events_mutex;
   std::string events_path = opt.out_dir + "/events.jsonl";
   // One line of the event log, stamped with seconds since this invocation started (rank 0).
+  bool events_tail_checked = false;
   const auto log_event = [&](nlohmann::json ev) {
     ev["t_s"] = std::chrono::duration<double>(Clock::now() - t_start).count();
     std::lock_guard<std::mutex> lock(events_mutex);
-    if (std::FILE* f = std::fopen(events_path.c_str(), "a")) {
+    if (std::FILE* f = std::fopen(events_path.c_str(), "a+")) {
+      // A record an earlier run left cut short (a full disk, a kill) is ended first, so this
+      // invocation's first record is a line of its own (probe76: it was glued onto the stub).
+      if (!std::exchange(events_tail_checked, true) && std::fseek(f, -1, SEEK_END) == 0) {
+        const int last = std::fgetc(f);
+        std::fseek(f, 0, SEEK_END);  // (a read and a write of one stream are parted by a seek)
+        if (last != '\n' && last != EOF) std::fputc('\n', f);
+      }
       std::fputs((json_text(ev) + "\n").c_str(), f);
       std::fclose(f);
     }

@@ -727,8 +727,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       for (const FovEntry& f : fovs) plan[f.id] = &f;
       std::map<std::string, std::pair<std::size_t, std::string>> reasons;  // generic -> count, an example
       std::size_t done = 0, recorded = 0, cornered = 0, outside = 0, narrow = 0, not_acquired = 0;
-      std::size_t spans = 0;                            // FoVs done with their localizations' extent recorded
-      double widest_x_um = 0, widest_y_um = 0;          // the widest of them
+      std::size_t bounded = 0, anchored = 0;  // FoVs done with their localizations' bounds; of them, from the corner
+      double farthest_x_um = 0, farthest_y_um = 0;  // the farthest localization of them
       bool widefields_there = false;  // of a FoV not acquired yet (its table missing)
       std::string cornered_example, outside_example, narrow_example;
       std::map<std::string, std::vector<int>> by_table;  // table checksum -> FoVs done from it
@@ -766,11 +766,16 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         tally("cornered", cornered, cornered_example);
         tally("mostly_outside", outside, outside_example);
         tally("narrow", narrow, narrow_example);
-        if (r.status == "done" && r.extra.contains("span_um") && r.extra["span_um"].is_array() && r.extra["span_um"].size() == 2 &&
-            r.extra["span_um"][0].is_number() && r.extra["span_um"][1].is_number()) {
-          ++spans;
-          widest_x_um = std::max(widest_x_um, r.extra["span_um"][0].get<double>());
-          widest_y_um = std::max(widest_y_um, r.extra["span_um"][1].get<double>());
+        if (r.status == "done" && r.extra.contains("bounds_um") && r.extra["bounds_um"].is_array() &&
+            r.extra["bounds_um"].size() == 4 &&
+            std::all_of(r.extra["bounds_um"].begin(), r.extra["bounds_um"].end(), [](const auto& v) { return v.is_number(); })) {
+          const auto& b = r.extra["bounds_um"];
+          ++bounded;
+          // From the field's corner, as a sample filling a camera field smaller than fov-um does
+          // (a small cell in the middle of its FoV does not: probe75's false warning).
+          anchored += b[0].get<double>() < 0.05 * campaign.fov_um && b[2].get<double>() < 0.05 * campaign.fov_um;
+          farthest_x_um = std::max(farthest_x_um, b[1].get<double>());
+          farthest_y_um = std::max(farthest_y_um, b[3].get<double>());
         }
         if (r.not_acquired()) continue;  // not a failure's reason
         std::string generic = r.reason;
@@ -825,17 +830,17 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                      "large, the tiles are placed apart and the mosaic is mostly empty; then fix campaign.ini (or rerun "
                      "init-campaign --force) and run into a new output folder",
                      narrow, done, campaign.fov_um, narrow_example);
-      } else if (spans >= 2 && std::max(widest_x_um, widest_y_um) < 0.8 * campaign.fov_um) {
-        // No FoV's localizations reach across its field: a camera field smaller than fov-um (probe72:
-        // fov-um 5 for 3 um fields placed the tiles apart, and their empty margins, blended into the
-        // neighbours, dimmed the mosaic in bands; nothing said fov-um).
-        // A question, not a verdict: a specimen smaller than the field in every FoV (a cell each) is so too.
-        spdlog::warn("the localizations of none of the {} FoVs done with 100 or more reach across their {:g} um field: the "
-                     "widest span {:.3g} um in x, {:.3g} um in y. If the sample fills the camera's field, fov-um is too "
-                     "large (the camera's field at the sample is its width in px x camera-pixel-nm; about {:.3g} um here): "
-                     "the tiles are then placed apart and their empty margins dim the mosaic where they overlap the "
-                     "neighbours; fix campaign.ini (or rerun init-campaign --force) and run into a new output folder",
-                     spans, campaign.fov_um, widest_x_um, widest_y_um, std::max(widest_x_um, widest_y_um));
+      } else if (anchored >= 2 && 2 * anchored > bounded && std::max(farthest_x_um, farthest_y_um) < 0.9 * campaign.fov_um) {
+        // Most FoVs' localizations start at the corner and none reach across: a camera field smaller
+        // than fov-um (probe72: fov-um 5 for 3 um fields placed the tiles apart, and their empty
+        // margins, blended into the neighbours, dimmed the mosaic in bands; nothing said fov-um).
+        spdlog::warn("the localizations of {} of the {} FoVs done with 100 or more start at their field's corner but reach "
+                     "no further than {:.3g} um in x, {:.3g} um in y, in any FoV, of their {:g} um field: is fov-um larger "
+                     "than the camera's field at the sample (its width in px x camera-pixel-nm; {:.3g} um would fit)? Then "
+                     "the tiles are placed apart and their empty margins dim the mosaic where they overlap the neighbours; "
+                     "fix campaign.ini (or rerun init-campaign --force) and run into a new output folder",
+                     anchored, bounded, farthest_x_um, farthest_y_um, campaign.fov_um,
+                     std::max(farthest_x_um, farthest_y_um));
       }
       // Most widefields not registered: one FoV's warning among many, but for the campaign a constant
       // offset between its widefields and its localizations beyond the search (another camera or light path).

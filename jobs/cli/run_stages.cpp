@@ -645,6 +645,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   // Every rank reads the same manifest; rank 0 says whether it is complete.
   std::string error;
+  int error_kind = 2;  // the kind of the stage's failure below: 2 (its input), 3 (a write: a full disk)
   if (rank == 0) {
     std::size_t missing = 0;
     for (const FovEntry& f : fovs) missing += records.count(f.id) == 0;
@@ -952,9 +953,12 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     throw;  // on every rank: registration's exchange told them all
   } catch (const std::exception& e) {
     error = e.what();
+    error_kind = failure_kind(e) == 3 ? 3 : 2;
   }
   error = first_error(error, comm);
-  if (!error.empty()) throw_of_kind(2, error, "stitch stage");
+  // layout.json not written (a full disk) is the environment's failure, exit 3 (probe76: 2, as for bad input).
+  MPI_Allreduce(MPI_IN_PLACE, &error_kind, 1, MPI_INT, MPI_MAX, comm);
+  if (!error.empty()) throw_of_kind(error_kind, error, "stitch stage");
   stop_point("fusing the mosaic (layout.json is written)", comm);
   if (rank == 0) note_step(out, "fusing the mosaic and its pyramid (mosaic.ims)");
 

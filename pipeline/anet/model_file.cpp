@@ -337,8 +337,8 @@ void write_model_file(const std::string& path, const ModelFile& m) {
     // Track link creation order so that arrays read back in module order (h5py lists by name).
     Hid fcpl = w.checked(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "file properties");
     w.check(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), "file properties");
-    h5::NewFile file(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
-    if (!file.ok()) throw IoError(path, "cannot create " + out.temp_path() + ": " + h5::error_text());
+    h5::NewFile file = h5::NewFile::create(out.temp_path(), fcpl.get(), H5P_DEFAULT);
+    if (!file.ok()) throw IoError(path, "cannot create " + out.temp_path() + ": " + file.error() + low_space_note(path));
     const hid_t root = file.get();
     w.attr_string(root, "format", kModelFormatName);
     w.attr_int(root, "format_version", kModelFormatVersion);
@@ -378,7 +378,7 @@ void write_model_file(const std::string& path, const ModelFile& m) {
       Hid g = w.checked(H5Gcreate2(root, gname.c_str(), lcpl.get(), gcpl.get(), H5P_DEFAULT), H5Gclose, "group " + gname);
       for (const NamedArray& a : arrays) w.array(g.get(), a);
     }
-    if (!file.finish()) throw IoError(path, "cannot finish the HDF5 file: " + file.error());
+    if (!file.finish()) throw IoError(path, "cannot finish the HDF5 file: " + file.error() + low_space_note(path));
   }
   out.commit();
 }

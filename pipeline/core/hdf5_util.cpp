@@ -1,7 +1,11 @@
 #include "core/hdf5_util.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <vector>
 
@@ -17,6 +21,26 @@ Lock::Lock() : guard_(library_mutex()) {
 }
 
 Lock::~Lock() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+
+NewFile NewFile::create(const std::string& path, hid_t fcpl, hid_t fapl) {
+  NewFile f;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    f.error_ = std::strerror(errno);
+    return f;
+  }
+  static const std::vector<char> zeros(64 * 1024);
+  const ssize_t wrote = ::write(fd, zeros.data(), zeros.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (wrote != static_cast<ssize_t>(zeros.size())) {
+    f.error_ = std::string("cannot write its first 64 KiB: ") + (wrote < 0 ? std::strerror(write_errno) : "a short write");
+    return f;
+  }
+  f.file_ = Hid(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl), H5Fclose);
+  if (!f.file_.ok()) f.error_ = error_text();
+  return f;
+}
 
 bool NewFile::finish() {
   if (!file_.ok()) return false;

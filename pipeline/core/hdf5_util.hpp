@@ -63,6 +63,10 @@ class NewFile {
  public:
   NewFile() = default;
   explicit NewFile(hid_t id) : file_(id, H5Fclose) {}
+  // H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl), once 64 KiB could be written there: an H5Fcreate
+  // that cannot write its first bytes (a full disk) leaves the file half-open in HDF5, whose exit
+  // then loops ("infinite loop closing library", probe76). Not ok() on failure, error() says why.
+  static NewFile create(const std::string& path, hid_t fcpl, hid_t fapl);
   ~NewFile() { abandon(); }
   NewFile(NewFile&&) = default;
   NewFile& operator=(NewFile&& o) noexcept {

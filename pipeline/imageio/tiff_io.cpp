@@ -509,7 +509,7 @@ void write_pages(const std::string& path, const std::vector<ImageView<const In>>
   AtomicFile out(path);
   TiffFile tif(out.temp_path(), bigtiff ? "w8" : "w");
   if (!tif)
-    throw IoError(path, "cannot create temporary file " + out.temp_path() + " (" + tif.report() + ")");
+    throw IoError(path, "cannot create temporary file " + out.temp_path() + " (" + tif.report() + ")" + low_space_note(path));
   for (std::size_t i = 0; i < pages.size(); ++i) {
     const PageTags tags{static_cast<std::uint32_t>(pages[i].width()),
                         static_cast<std::uint32_t>(pages[i].height()), i, pages.size()};

@@ -50,8 +50,8 @@ void ImsFile::create(const std::vector<LevelSize>& levels, std::size_t channels,
   // objects, as ImarisWriter writes them: every viewer's HDF5 reads them.
   if (H5Pset_fapl_sec2(fapl.get()) < 0) fail("H5Pset_fapl_sec2");
   if (H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) fail("H5Pset_libver_bounds");
-  file_ = h5::NewFile(H5Fcreate(temp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
-  if (!file_.ok()) fail("cannot create the temporary file " + temp_);
+  file_ = h5::NewFile::create(temp_, H5P_DEFAULT, fapl.get());
+  if (!file_.ok()) throw IoError(final_, "cannot create the temporary file " + temp_ + ": " + file_.error() + low_space_note(final_));
 
   for (const char* g : {"/DataSet", "/DataSetInfo"}) {
     h5::Hid grp(H5Gcreate2(file_.get(), g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);

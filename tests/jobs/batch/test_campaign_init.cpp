@@ -121,6 +121,30 @@ TEST(CampaignInit, FilesBeyondTheGridAreSaidAndNoWidefieldIsNone) {
             std::string::npos) << q.warnings[0];
 }
 
+// A 3 x 3 part of a 4 x 4 acquisition counted from 0, one table missing: the pattern counted one
+// higher finds all 9 cells (the 4th row and column), but this is no off-by-one: said, not refused
+// (probe75); files counted from 1 under {row} miss a whole row and column: refused.
+TEST(CampaignInit, OneTableMissingInAPartOfALargerGridIsNoOffByOne) {
+  CampaignInitOptions o;
+  o.rows = 3, o.cols = 3, o.fov_um = 2.2, o.overlap_um = 0.5;
+  o.table_pattern = "t/r{row}_c{col}.csv";
+  o.widefield_pattern = "";
+  std::set<std::string> files;
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c)
+      if (r || c) files.insert("t/r" + std::to_string(r) + "_c" + std::to_string(c) + ".csv");
+  const CampaignInitPlan p = plan_campaign_init(o, in(files));
+  EXPECT_EQ(p.fovs.size(), 8u);
+  std::string all;
+  for (const auto& w : p.warnings) all += w + "\n";
+  EXPECT_NE(all.find("finds a table for 8 of the 9 grid cells, but 9 with every row, col and id counted one higher: are "
+                     "the file names counted from 1?"), std::string::npos) << all;
+  std::set<std::string> from_one;
+  for (int r = 1; r <= 3; ++r)
+    for (int c = 1; c <= 3; ++c) from_one.insert("t/r" + std::to_string(r) + "_c" + std::to_string(c) + ".csv");
+  EXPECT_THROW(plan_campaign_init(o, in(from_one)), InputError);
+}
+
 // Names with the id and the row and col (Pos002_row1_col1) acquired in snake order, described
 // with the default raster order: half the cells find no table. Refused, with the snake order.
 TEST(CampaignInit, NamesThatFitTheOtherAcquisitionOrderAreSaid) {

@@ -638,14 +638,14 @@ class Cli(unittest.TestCase):
         with open(ini, "w") as f:
             f.write(text.replace("fov-um = 10", "fov-um = 13"))
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
-        self.assertRegex(p.stderr, r"the localizations of none of the 2 FoVs done with 100 or more reach across their 13 um "
-                                   r"field: the widest span (9\.\d+|10) um in x, (9\.\d+|10) um in y\. If the sample fills "
-                                   r"the camera's field, fov-um is too large")
+        self.assertRegex(p.stderr, r"the localizations of 2 of the 2 FoVs done with 100 or more start at their field's corner "
+                                   r"but reach no further than (9\.\d+|10) um in x, (9\.\d+|10) um in y, in any FoV, of "
+                                   r"their 13 um field: is fov-um larger than the camera's field")
         # The right fov-um: nothing said.
         with open(ini, "w") as f:
             f.write(text)
         p = run("run", "--campaign", camp, "-o", out + "2", "--threads", "1", check=0)
-        self.assertNotIn("reach across", p.stderr)
+        self.assertNotIn("start at their field", p.stderr)
 
     def test_positions_from_a_wrong_overlap_are_said_with_the_overlap_the_images_show(self):
         # 10 um FoVs every 9 um, described (as init-campaign writes it from overlap-um 5) every 5 um:

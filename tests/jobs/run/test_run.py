@@ -444,10 +444,25 @@ class Run(unittest.TestCase):
         self.assertIn("does not match its recorded checksum", st[0]["damaged_fovs"][0]["reason"])
         self.assertIn("damaged", st[0]["state"])
         self.assertEqual(st[0]["map"][1][1], "!")  # FoV 4 is the middle of the 3 x 3 snake
+        # The event log's last record cut short (a full disk, a kill while it was written): the
+        # rerun's records start on a line of their own (probe76: the first was glued onto the stub).
+        events = os.path.join(d, "out", "events.jsonl")
+        with open(events, "r+b") as fh:
+            fh.truncate(os.path.getsize(events) - 10)
+        with open(events) as fh:
+            stub = fh.read().splitlines()[-1]
         p = mpirun(1, "--config", ini)
         log = p.communicate(timeout=900)[0]
         self.assertEqual(p.returncode, 0, log[-2000:])
         self.assertIn("8 already done and verified, 1 to process", log)
+        unreadable = []
+        with open(events) as fh:
+            for line in fh.read().splitlines():
+                try:
+                    json.loads(line)
+                except ValueError:
+                    unreadable.append(line)
+        self.assertEqual(unreadable, [stub])  # the stub alone, the rerun's first record not glued onto it
         rc, st = status(os.path.join(d, "out"), "--verify")
         self.assertEqual((rc, st[0]["done"], st[0]["damaged_results"]), (0, 9, 0), st)
         again = mosaic_levels(os.path.join(d, "out", "mosaic.ims"))

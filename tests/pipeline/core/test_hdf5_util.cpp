@@ -77,3 +77,15 @@ TEST(NewFile, AFlushThatCannotWriteIsSaidAndTheProcessStillExitsCleanly) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10: not created, 13: /dev/full not there, 11: finished on a full disk, 12: "
                                        "finish() did not say the disk is full";
 }
+
+// A file that cannot be created for want of room (/dev/full: every write fails with ENOSPC) is
+// refused before HDF5 touches it: an H5Fcreate that failed to write its superblock left the file
+// half-open, and HDF5's exit printed "infinite loop closing library" (probe76).
+TEST(NewFile, NoRoomForTheFirstBytesIsSaidBeforeHdf5TouchesTheFile) {
+  h5::Lock lock;
+  const h5::NewFile file = h5::NewFile::create("/dev/full", H5P_DEFAULT, H5P_DEFAULT);
+  EXPECT_FALSE(file.ok());
+  EXPECT_EQ(file.error(), "cannot write its first 64 KiB: No space left on device");
+  const h5::NewFile fine = h5::NewFile::create(tmp_path("new_file_create.h5"), H5P_DEFAULT, H5P_DEFAULT);
+  EXPECT_TRUE(fine.ok()) << fine.error();
+}
