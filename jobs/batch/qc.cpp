@@ -11,6 +11,7 @@
 #include "core/atomic_file.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
+#include "imageio/tiff_io.hpp"
 #include "core/numeric.hpp"
 #include "imageio/png_preview.hpp"
 #include "imgproc/text_rgb.hpp"
@@ -339,9 +340,9 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped
       for (const auto& w : t["warnings"])
         // A single-image widefield where widefield-frames asks for pages is how the campaign was
-        // taken (init-campaign and the log say it once), no reason to distrust a FoV: a flag on
-        // every FoV hid the ones that have one (probe72).
-        if (w.is_string() && w.get<std::string>().find(": a single image, used as is (pages ") == std::string::npos)
+        // taken (init-campaign says it once, the log counts it), no reason to distrust a FoV: a
+        // flag on every FoV hid the ones that have one (probe72).
+        if (w.is_string() && w.get<std::string>().find(kSingleImageNote) == std::string::npos)
           flag(ignored_warning(w) ? "widefield-ignored" : "warning", w);
     if (flags.empty()) continue;
     t["flags"] = flags;

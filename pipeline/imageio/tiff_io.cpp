@@ -617,7 +617,7 @@ ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::stri
                                         : "averaging pages " + std::to_string(pages.first) + "-" + std::to_string(info.pages));
       pages.last = info.pages;
     } else {
-      note = path + (info.pages == 1 ? ": a single image, used as is (" + asked + " asked for)"
+      note = path + (info.pages == 1 ? kSingleImageNote + asked + " asked for)"
                                      : ": " + std::to_string(info.pages) + " pages, fewer than the " + asked +
                                            " asked for: averaging all pages");
       pages = PageRange{1, 0};

@@ -77,6 +77,9 @@ ImageF read_tiff_mean(const std::string& path, PageRange pages);
 // image where a stack was expected), and `note` says so (else it is left empty).
 // `info`, when given, receives the file's TiffInfo (pixel size, pages) read on the way.
 ImageF read_tiff_mean_or_all(const std::string& path, PageRange pages, std::string& note, TiffInfo* info = nullptr);
+// The words of that note for a single image ("PATH: a single image, used as is (pages 3- asked
+// for)"): how a campaign was taken, which QC does not hold against a FoV.
+inline constexpr const char* kSingleImageNote = ": a single image, used as is (";
 
 enum class TiffPixel { UInt16, Float32 };
 

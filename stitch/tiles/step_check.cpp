@@ -5,22 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/numeric.hpp"
 #include "imgproc/filters.hpp"
 #include "register/phase_correlation.hpp"
 
 namespace annamosaic {
-namespace {
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  if (v.size() % 2) return *mid;
-  return (*mid + *std::max_element(v.begin(), mid)) / 2;
-}
-
-}  // namespace
-
 StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& pairs, std::size_t channel,
                       std::size_t pairs_per_axis, std::size_t max_side_px, double min_ncc) {
   StepCheck out;
@@ -76,11 +65,12 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
       images.push_back(step_px * um_per_px);  // both as lengths (the sense is the positions')
       positions.push_back(std::abs(nominal_px) * um_per_px);
     }
-    axis.positions_um = median_of(positions);
-    axis.images_um = median_of(images);
+    if (images.empty()) continue;  // NaN medians: nothing matched
+    axis.positions_um = median(positions);
+    axis.images_um = median(images);
     std::vector<double> dev;
     for (const double s : images) dev.push_back(std::abs(s - axis.images_um));
-    axis.spread_um = dev.empty() ? 0 : median_of(dev);
+    axis.spread_um = median(dev);
   }
   return out;
 }

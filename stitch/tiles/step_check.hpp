@@ -1,6 +1,7 @@
 #pragma once
 // A check of the positions' steps against the images: where a few neighbour pairs really lie,
-// found by phase correlation of the whole tiles at reduced scale, with no search window. Pairwise
+// found by phase correlation of the whole tiles at reduced scale, over every step short of a tile
+// (along the way the positions run; across, up to a quarter tile), not near the positions. Pairwise
 // registration looks for each overlap where the positions put it, within --search-um; a wrong
 // overlap-um or fov-um (from which init-campaign writes the positions) or a wrong positions scale
 // puts every overlap elsewhere, and registration then matches little, or falsely, while the run

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/json_text.hpp"
+#include "core/numeric.hpp"
 #include "tiles/fusion.hpp"
 
 namespace annamosaic {
@@ -120,8 +121,7 @@ std::string search_range_warning(const StitchLayout& L, double search_um, double
   // A stage off by that much moves many neighbours; a few far links among many near ones are
   // more likely false matches (tiles with little structure), which a wider search only moves
   // further out (a probe's 32 x 32 campaign: 2.20 um at +-2.5, 2.05 um at +-2).
-  std::nth_element(nccs.begin(), nccs.begin() + static_cast<std::ptrdiff_t>(nccs.size() / 2), nccs.end());
-  const double median_ncc = nccs.empty() ? 0 : nccs[nccs.size() / 2];
+  const double median_ncc = median(nccs);
   // Matched as well as the rest: no sign of a false match (probe74: a link 0.014 px from the truth,
   // NCC 0.88, called a likely false match for lying 1.78 um from a stage jittered by 0.5 um).
   if (used >= 10 && far <= std::max<std::size_t>(2, used / 50) && far_ncc >= 0.8 * median_ncc)

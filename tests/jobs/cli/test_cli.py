@@ -23,6 +23,15 @@ def text_of(path):
         return f.read()
 
 
+def replace_in(path, old, new):
+    """Edits a file as a user would: `old` (which must be there) becomes `new`; returns the text before."""
+    text = text_of(path)
+    assert old in text, (path, old)
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+    return text
+
+
 def load_epfl():
     with open(EPFL) as f:
         rows = list(csv.reader(f))[1:]
@@ -444,11 +453,7 @@ class Cli(unittest.TestCase):
         self.assertIn(said, status["unlisted_tables_note"])
         # campaign.ini edited since the FoVs were made (its camera pixel decides how the widefield
         # is scaled): the rerun is refused, naming the change, not "all done" with old results.
-        ini = os.path.join(camp, "campaign.ini")
-        with open(ini) as f:
-            text = f.read()
-        with open(ini, "w") as f:
-            f.write(text.replace("camera-pixel-nm = 108", "camera-pixel-nm = 160"))
+        replace_in(os.path.join(camp, "campaign.ini"), "camera-pixel-nm = 108", "camera-pixel-nm = 160")
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=2)
         self.assertIn("holds FoV results made with other settings in " + camp + "/campaign.ini (camera-pixel-nm 108.0 -> "
                       "160.0): use another output folder (--output), or delete its fov/ and manifest.jsonl", p.stderr)
@@ -472,10 +477,7 @@ class Cli(unittest.TestCase):
         run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "8", "--camera-pixel-nm", "160",
             "--cell-fraction", "1", "--filaments-per-100um2", "30", "-q", check=0)
         ini = os.path.join(camp, "campaign.ini")
-        text = text_of(ini)
-        self.assertIn("camera-pixel-nm = 160\n", text)
-        with open(ini, "w") as f:
-            f.write(text.replace("camera-pixel-nm = 160\n", ""))
+        replace_in(ini, "camera-pixel-nm = 160\n", "")
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", "--camera-pixel-nm", "160", check=0)
         # Not "widefield images of 50 x 50 px at camera-pixel-nm 108 (the default) cover 5.4 x 5.4 um" nor
         # "its resolution tags say 160 nm per pixel, the campaign's camera-pixel-nm is 108 (the default ...)".
@@ -633,10 +635,7 @@ class Cli(unittest.TestCase):
         camp, out = os.path.join(self.dir, "camp"), os.path.join(self.dir, "out")
         run("simulate", "-o", camp, "--rows", "1", "--cols", "2", "--fov-um", "10", "--cell-fraction", "1", "-q", check=0)
         ini = os.path.join(camp, "campaign.ini")
-        with open(ini) as f:
-            text = f.read()
-        with open(ini, "w") as f:
-            f.write(text.replace("fov-um = 10", "fov-um = 13"))
+        text = replace_in(ini, "fov-um = 10", "fov-um = 13")
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
         self.assertRegex(p.stderr, r"the localizations of 2 of the 2 FoVs done with 100 or more start at their field's corner "
                                    r"but reach no further than (9\.\d+|10) um in x, (9\.\d+|10) um in y, in any FoV, of "
@@ -655,11 +654,7 @@ class Cli(unittest.TestCase):
         run("simulate", "-o", camp, "--rows", "1", "--cols", "3", "--fov-um", "10", "--cell-fraction", "1", "-q", check=0)
         with open(os.path.join(camp, "positions.csv"), "w") as f:
             f.write("id,row,col,x_um,y_um\n" + "".join(f"{c},0,{c},{5 * c},0\n" for c in range(3)))
-        ini = os.path.join(camp, "campaign.ini")
-        with open(ini) as f:
-            text = f.read()
-        with open(ini, "w") as f:
-            f.write(text.replace("overlap-um = 1", "overlap-um = 5"))
+        replace_in(os.path.join(camp, "campaign.ini"), "overlap-um = 1", "overlap-um = 5")
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=None)
         self.assertRegex(p.stderr, r"the images put neighbouring tiles a median (8\.[5-9]\d*|9(\.\d+)?) um apart along the rows, the "
                                    r"positions 5 um \(2 of 2 pairs matched across whole tiles, spread [0-9.e-]+ um; with tiles "
@@ -1151,11 +1146,7 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(data, "stage.csv"), "w") as f:
             f.write(measured)
         ini = os.path.join(data, "campaign.ini")
-        with open(ini) as f:
-            text = f.read()
-        self.assertIn("positions = positions.csv", text)
-        with open(ini, "w") as f:
-            f.write(text.replace("positions = positions.csv", "positions = stage.csv\noff-grid = place"))
+        text = replace_in(ini, "positions = positions.csv", "positions = stage.csv\noff-grid = place")
         out = os.path.join(self.dir, "out")
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
         with open(os.path.join(out, "manifest.jsonl")) as f:
