@@ -22,6 +22,7 @@
 #include "core/ini_text.hpp"
 #include "core/numeric.hpp"
 #include "core/input_file.hpp"
+#include "core/text_list.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/csv_reader.hpp"
 #include "sim/grid.hpp"
@@ -514,10 +515,8 @@ std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize
       sizes.push_back(s);
   if (!at_tag.empty())
     out.push_back(fmt::format("{} widefield(s) are read at their resolution tags' pixel, with which they span the FoV, "
-                              "a whole multiple of camera-pixel-nm {:g} (binned): {}{}",
-                              at_tag.size(), camera_pixel_nm,
-                              fmt::join(at_tag.begin(), at_tag.begin() + std::min<std::size_t>(10, at_tag.size()), ", "),
-                              at_tag.size() > 10 ? ", ..." : ""));
+                              "a whole multiple of camera-pixel-nm {:g} (binned): {}",
+                              at_tag.size(), camera_pixel_nm, first_items(at_tag, 10)));
   if (sizes.empty()) return out;
   std::map<std::pair<std::size_t, std::size_t>, std::size_t> count;
   for (const WidefieldSize& s : sizes) ++count[{s.width_px, s.height_px}];
@@ -530,12 +529,10 @@ std::vector<std::string> widefield_size_warnings(const std::vector<WidefieldSize
     if (std::make_pair(s.width_px, s.height_px) != common)
       odd.push_back(fmt::format("FoV {} ({} x {})", s.id, s.width_px, s.height_px));
   if (!odd.empty()) {
-    std::string some;
-    for (std::size_t i = 0; i < odd.size() && i < 10; ++i) some += (i ? ", " : "") + odd[i];
-    out.push_back(fmt::format("{} of {} widefields are not {} x {} px like the others ({}{}): another camera ROI or binning? "
+    out.push_back(fmt::format("{} of {} widefields are not {} x {} px like the others ({}): another camera ROI or binning? "
                               "Each is taken to cover its size x camera-pixel-nm from the FoV's origin (its tags' pixel where "
                               "that spans the FoV); one that covers under 90% of the FoV is not given to the A-net",
-                              odd.size(), sizes.size(), common.first, common.second, some, odd.size() > 10 ? ", ..." : ""));
+                              odd.size(), sizes.size(), common.first, common.second, first_items(odd, 10)));
   }
   return out;
 }

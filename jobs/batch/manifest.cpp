@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
+#include "core/text_list.hpp"
 
 namespace annamosaic {
 
@@ -62,10 +63,8 @@ std::map<int, ManifestRecord> Manifest::load(std::vector<std::size_t>* not_recor
       spdlog::warn("{}:{}: incomplete last record (the previous run stopped while writing it); ignored: a FoV "
                    "without a complete record is redone", path_, torn_line);
     if (!not_records.empty())
-      spdlog::warn("{}: {} line(s) are not FoV records (line {}{}: edited, or damaged); ignored: a FoV without a "
-                   "complete record is redone", path_, not_records.size(),
-                   fmt::join(not_records.begin(), not_records.begin() + std::min<std::size_t>(5, not_records.size()), ", "),
-                   not_records.size() > 5 ? ", ..." : "");
+      spdlog::warn("{}: {} line(s) are not FoV records (line {}: edited, or damaged); ignored: a FoV without a "
+                   "complete record is redone", path_, not_records.size(), first_items(not_records, 5));
   }
   return out;
 }

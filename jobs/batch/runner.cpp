@@ -23,6 +23,7 @@
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/progress.hpp"
+#include "core/text_list.hpp"
 
 namespace annamosaic {
 namespace {
@@ -157,13 +158,11 @@ std::set<int> verified_done(Manifest& m, const std::string& out_dir, const Campa
     }
   }
   if (!not_planned.empty())
-    spdlog::warn("{}/manifest.jsonl records {} FoV id(s) this campaign does not have ({}{}): FoVs taken out of its "
+    spdlog::warn("{}/manifest.jsonl records {} FoV id(s) this campaign does not have ({}): FoVs taken out of its "
                  "positions file (their results are kept, out of the mosaic, used again if they come back), or another "
                  "campaign's output folder (then use another --output for a campaign of its own)? Those records are "
                  "left as they are",
-                 out_dir, not_planned.size(),
-                 fmt::join(not_planned.begin(), not_planned.begin() + std::min<std::size_t>(10, not_planned.size()), ", "),
-                 not_planned.size() > 10 ? ", ..." : "");
+                 out_dir, not_planned.size(), first_items(not_planned, 10));
   if (inputs.read_content > 0)
     spdlog::info("{} input files read to compare their content with the FoV results' records (their modification "
                  "times changed: copied?)", inputs.read_content);

@@ -220,10 +220,16 @@ FrameRange frame_range_logged(const std::string& path, const TableStats& stats, 
 void log_frame_window(const FrameRange& range, const FrameWindow& window) {
   // The window as used: a window past the table's last frame ends there.
   const std::int64_t table_end = static_cast<std::int64_t>(range.base) + static_cast<std::int64_t>(range.count);
+  if (window.first >= table_end && range.count > 0) {  // probe78: was "window [31, 31) (asked up to 41 ...)"
+    spdlog::info("frames: base {}, {} frames in the table; the window starts at frame {}, after the table's last "
+                 "frame ({}): no frame of the table is in it",
+                 range.base, range.count, window.first, table_end - 1);
+    return;
+  }
   const std::int64_t used_end = std::max<std::int64_t>(window.first, std::min<std::int64_t>(window.end, table_end));
   spdlog::info("frames: base {}, {} frames in the table; window [{}, {}){}", range.base, range.count, window.first, used_end,
                window.end > table_end && window.end != INT64_MAX
-                   ? fmt::format(" (asked up to {}: the table ends there)", window.end)
+                   ? fmt::format(" (asked up to {}: the table's last frame is {})", window.end, table_end - 1)
                    : std::string());
 }
 

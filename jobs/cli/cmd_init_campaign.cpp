@@ -68,10 +68,7 @@ SampleTable check_sample_table(const std::string& path, double fov_um, const Tab
   const std::string span = fmt::format("localizations span x {:.0f}..{:.0f} nm, y {:.0f}..{:.0f} nm", s.x_min_nm, s.x_max_nm,
                                        s.y_min_nm, s.y_max_nm);
   if (s.x_min_nm > fov_nm || s.y_min_nm > fov_nm || s.x_max_nm < 0 || s.y_max_nm < 0)
-    throw OutsideTheField(path, span + ", wholly outside its FoV's 0.." + fmt::format("{:.0f}", fov_nm) +
-                               " nm field: every FoV would fail with no localization in its field. The pipeline expects "
-                               "each table in its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: "
-                               "subtract each FoV's origin first (or is --fov-um wrong?). Nothing was written");
+    throw OutsideTheField(path, span + ", wholly outside its FoV's 0.." + fmt::format("{:.0f}", fov_nm) + " nm field");
   if (spans_a_corner(t.size(), s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm, fov_nm))
     spdlog::warn("{}: {}, a corner of the {:.0f} nm field: are the coordinates in nm (camera pixels or um read as nm)? "
                  "Check the table's units (table-info shows how its columns are read)",
@@ -327,17 +324,33 @@ int run_init_campaign(const po::variables_map& vm) {
   const std::set<std::size_t> samples = {0, plan.fovs.size() / 2, plan.fovs.size() - 1};
   std::vector<std::string> unreadable;
   std::map<int, std::string> first_frames;  // the sampled tables' smallest frame numbers -> a table
+  std::vector<OutsideTheField> outside;      // sampled tables wholly outside their field
+  bool in_field_past_first = false;          // a sampled table other than the first FoV's lies in its field
   for (const std::size_t i : samples) try {
       const SampleTable sample = check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read);
       if (sample.unit_assumed && unit_assumed.empty()) unit_assumed = dir + "/" + plan.fovs[i].table;
       if (sample.frame_min >= 0) first_frames.emplace(sample.frame_min, dir + "/" + plan.fovs[i].table);
-    } catch (const OutsideTheField&) {
-      throw;
+      in_field_past_first = in_field_past_first || (i > 0 && sample.frame_min >= 0);
+    } catch (const OutsideTheField& e) {
+      outside.push_back(e);
     } catch (const InputError& e) {
       unreadable.push_back(e.what());
     } catch (const IoError& e) {
       unreadable.push_back(e.what());
     }
+  // Stage coordinates put every table but the first FoV's (the stage's origin, often 0) outside its
+  // field: refused. One table outside among others in their fields (probe78: FoV 3 of 6) is that
+  // table's own problem: its FoV will fail, said, the campaign written.
+  if (!outside.empty() && !in_field_past_first)
+    throw InputError(outside.front().file(),
+                     outside.front().message() +
+                         ": every FoV would fail with no localization in its field. The pipeline expects each table in "
+                         "its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: subtract each FoV's "
+                         "origin first (or is --fov-um wrong?). Nothing was written");
+  for (const OutsideTheField& e : outside)
+    spdlog::warn("{}: unlike the other tables sampled, which lie in their fields: its FoV will fail as it is (a table "
+                 "in the stage's coordinates, or another FoV's?)",
+                 e.what());
   // None of them read as `run` would read them: every FoV would fail. One of them (an empty
   // corner FoV's empty table, say) fails only its FoV.
   if (unreadable.size() == samples.size())

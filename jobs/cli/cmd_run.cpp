@@ -41,6 +41,7 @@
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/temp_file.hpp"
+#include "core/text_list.hpp"
 #include "imageio/tiff_io.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
@@ -469,27 +470,23 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
                    "pattern (campaign.ini's table); until a table is there its FoV counts as not acquired yet (exit 5)",
                    campaign_dir, campaign.table_pattern);
     else if (!widefield_first.empty())
-      spdlog::warn("{} FoV(s) have a widefield but no table yet (ids {}{}): under way (the widefield is taken first), or "
+      spdlog::warn("{} FoV(s) have a widefield but no table yet (ids {}): under way (the widefield is taken first), or "
                    "their tables not where campaign.ini's pattern says; not acquired yet, their places empty until their "
                    "tables are there (exit 5), and a later run does them then",
-                   widefield_first.size(),
-                   fmt::join(widefield_first.begin(), widefield_first.begin() + std::min<std::size_t>(20, widefield_first.size()), ", "),
-                   widefield_first.size() > 20 ? ", ..." : "");
+                   widefield_first.size(), first_items(widefield_first, 20));
     if (!neither.empty())
-      spdlog::warn("{} FoV(s) have {} (ids {}{}): not acquired yet, or not where campaign.ini's patterns say; their "
+      spdlog::warn("{} FoV(s) have {} (ids {}): not acquired yet, or not where campaign.ini's patterns say; their "
                    "places stay empty (exit 5), and a later run does them once their files are there",
                    neither.size(), campaign.has_widefields() ? "neither a table nor a widefield file" : "no table file",
-                   fmt::join(neither.begin(), neither.begin() + std::min<std::size_t>(20, neither.size()), ", "),
-                   neither.size() > 20 ? ", ..." : "");
+                   first_items(neither, 20));
     if (widefields && without.size() == fovs.size() && !fovs.empty())
       spdlog::warn("{}/campaign.ini: no FoV has a widefield file (widefield = {}): every FoV is reconstructed from its "
                    "localizations alone (check the pattern, or pass --no-widefield to say so)",
                    campaign_dir, campaign.widefield_pattern);
     else if (!without.empty())
-      spdlog::warn("{} FoV(s) have no widefield file (ids {}{}; widefield = {}) and are reconstructed from their "
+      spdlog::warn("{} FoV(s) have no widefield file (ids {}; widefield = {}) and are reconstructed from their "
                    "localizations alone",
-                   without.size(), fmt::join(without.begin(), without.begin() + std::min<std::size_t>(20, without.size()), ", "),
-                   without.size() > 20 ? ", ..." : "", campaign.widefield_pattern);
+                   without.size(), first_items(without, 20), campaign.widefield_pattern);
   }
 
   RunOptions ro;
@@ -852,11 +849,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         // 4 of 6 transposed widefields said so, the 2 others registered by chance and were used).
         const auto& [how, ids] = *most_turned;
         const std::size_t registered = with_widefield - unregistered;
-        spdlog::warn("{} of the {} FoVs done with a widefield match their localizations only {} (FoVs {}{}): the widefields "
+        spdlog::warn("{} of the {} FoVs done with a widefield match their localizations only {} (FoVs {}): the widefields "
                      "are most likely {} against the tables' x and y, all of them{}. Fix the widefields (or the tables' x "
                      "and y columns), then run into a new output folder",
-                     ids.size(), with_widefield, how, fmt::join(ids.begin(), ids.begin() + std::min<std::size_t>(6, ids.size()), ", "),
-                     ids.size() > 6 ? ", ..." : "", how,
+                     ids.size(), with_widefield, how, first_items(ids, 6), how,
                      registered == 0 ? std::string()
                                      : fmt::format(" (the {} registered as they are may be chance matches: their A-net had a "
                                                    "widefield out of place)", registered));

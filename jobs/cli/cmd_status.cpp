@@ -25,6 +25,7 @@
 #include "cli/run_stages.hpp"
 #include "core/error.hpp"
 #include "core/json_text.hpp"
+#include "core/text_list.hpp"
 
 namespace annamosaic::cli {
 namespace {
@@ -314,11 +315,8 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << (max_failed == 0 ? "  damaged: " : "           ")
       << fmt::format("{}{} FoV(s) (--failed N to list them)\n", max_failed ? "... and " : "", s.damaged.size() - max_failed);
   if (!s.not_acquired_ids.empty())
-    o << fmt::format("  waiting: {} FoV(s) not acquired yet (no table of theirs there yet): ids {}{}\n", s.not_acquired_ids.size(),
-                     fmt::join(s.not_acquired_ids.begin(),
-                               s.not_acquired_ids.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(20, s.not_acquired_ids.size())),
-                               ", "),
-                     s.not_acquired_ids.size() > 20 ? ", ..." : "");
+    o << fmt::format("  waiting: {} FoV(s) not acquired yet (no table of theirs there yet): ids {}\n", s.not_acquired_ids.size(),
+                     first_items(s.not_acquired_ids, 20));
   for (std::size_t i = 0; i < s.failed_reasons.size() && i < max_failed; ++i)
     o << (i == 0 ? "  failed:  " : "           ") << fmt::format("FoV {}: {}\n", s.failed_reasons[i].first, s.failed_reasons[i].second);
   if (s.failed_reasons.size() > max_failed)

@@ -22,6 +22,7 @@
 #include "core/log.hpp"
 #include "core/numeric.hpp"
 #include "core/progress.hpp"
+#include "core/text_list.hpp"
 #include "imageio/png_preview.hpp"
 #include "pyramid/ims_writer.hpp"
 #include "tiles/bigtiff_sink.hpp"
@@ -537,23 +538,17 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                             "\"rejected\", second_dx_px, second_dy_px).",
                             ambiguous, best_ncc, its_second, r.min_ncc_margin);
       if (apart_by_positions(L.registration.pairs, s.component))
-        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): their positions leave "
-                     "none with it (blocks acquired apart?), so they are placed by their positions, as the group is, off by "
-                     "the stage's error; among themselves they are registered where they overlap",
-                     apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
-                     apart.size() > 10 ? ", ..." : "");
+        spdlog::warn("{}", apart_by_positions_warning(apart, "tile(s)"));
       else if (unreachable == apart.size())
-        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their "
+        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}): placed by their "
                      "positions, off by the stage's error. No grid neighbour joins them to it: an empty row or column of "
                      "cells lies between (nothing there to register)",
-                     apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
-                     apart.size() > 10 ? ", ..." : "");
+                     apart.size(), first_items(apart, 10));
       else
-        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}{}): placed by their stage "
+        spdlog::warn("{} tile(s) are not joined to the main group by any registered overlap (ids {}): placed by their stage "
                      "positions, off by the stage's error. If the stage may be off by more than --search-um ({:g} um), "
                      "stitch again with a larger one; else their overlaps hold too little structure.{}",
-                     apart.size(), fmt::join(apart.begin(), apart.begin() + std::min<std::size_t>(10, apart.size()), ", "),
-                     apart.size() > 10 ? ", ..." : "", r.search_um, hint);
+                     apart.size(), first_items(apart, 10), r.search_um, hint);
     }
     xs = s.x_px, ys = s.y_px;
   }

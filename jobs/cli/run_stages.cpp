@@ -36,6 +36,7 @@
 #include "core/numeric.hpp"
 #include "core/process.hpp"
 #include "core/progress.hpp"
+#include "core/text_list.hpp"
 #include "loc/csv_reader.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
@@ -921,18 +922,13 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                               "registration, cutting their links to the others; else ",
                               fmt::join(failed_beside, ", "));
         if (!apart.empty() && apart_by_positions(layout.registration.pairs, sol.component))
-          spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): their "
-                       "positions leave none with it (blocks acquired apart?), so they are placed by their positions, as the "
-                       "group is, off by the stage's error; among themselves they are registered where they overlap",
-                       apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
-                       apart.size() > 10 ? ", ..." : "");
+          spdlog::warn("layout: {}", apart_by_positions_warning(apart, "FoV(s)"));
         else if (!apart.empty())
-          spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}{}): placed "
+          spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}): placed "
                        "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags each: "
                        "stage-placed alone, detached-group in a group). Usual cause: {}{}too little structure in their overlaps (FoVs "
                        "between cells)",
-                       apart.size(), fmt::join(apart.begin(), apart.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, apart.size())), ", "),
-                       apart.size() > 10 ? ", ..." : "", hole, thin_cause);
+                       apart.size(), first_items(apart, 10), hole, thin_cause);
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())

@@ -172,11 +172,29 @@ std::string unquoted(std::string_view s) {
   return std::string(s);
 }
 
-// Control bytes (a binary file read as a table: NUL ends a message early) shown as '?'.
-std::string printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
+// A cell or name as a message can quote it: control bytes (a binary file read as a table: NUL
+// ends a message early) and bytes that are not UTF-8 (a Latin-1 "\xb5m" made the log binary to
+// grep) are written as escapes, so the message shows what the file holds.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\t') { out += "\\t"; continue; }
+    if (c == '\r') { out += "\\r"; continue; }
+    if (c < 0x20 || c == 0x7f) { out += fmt::format("\\x{:02x}", c); continue; }
+    if (c < 0x80) { out += static_cast<char>(c); continue; }
+    // A whole UTF-8 sequence is kept; a byte that does not start one is escaped.
+    const std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    bool ok = len > 0 && c != 0xc0 && c != 0xc1 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len - 1;
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
 }
 
 std::string shorten(std::string_view s) {
@@ -249,7 +267,9 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
         error = "value out of range: '" + printable(shorten(cell)) + "' is past any number once in nm";
         error_col = static_cast<std::int64_t>(field) + 1;
       } else if (role == kFrame && (v < 0 || v != std::floor(v) || v > std::numeric_limits<std::int32_t>::max())) {
-        error = "frame must be a non-negative integer, got '" + printable(shorten(cell)) + "'";
+        error = v > std::numeric_limits<std::int32_t>::max()
+                    ? "frame " + printable(shorten(cell)) + " is past the largest frame number read here (2^31 - 1 = 2147483647)"
+                    : "frame must be a non-negative integer, got '" + printable(shorten(cell)) + "'";
         error_col = static_cast<std::int64_t>(field) + 1;
       }
       values[role] = v;
@@ -371,10 +391,10 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       std::size_t i = 0;
       while (i < plan.n_fields && normalise(plan.header_names[i]) != want) ++i;
       if (i == plan.n_fields)
-        throw InputError(name, "column '" + column + "' (for " + role_name + ") is not in the header", header_line);
+        throw InputError(name, "column '" + printable(column) + "' (for " + role_name + ") is not in the header", header_line);
       if (plan.role_of_field[i] != kNone)
         throw InputError(name,
-                         "--columns maps column '" + plan.header_names[i] + "' to both " + kRoleNames[plan.role_of_field[i]] +
+                         "--columns maps column '" + printable(plan.header_names[i]) + "' to both " + kRoleNames[plan.role_of_field[i]] +
                              " and " + role_name + ": one column holds one quantity",
                          header_line);
       plan.role_of_field[i] = role;
@@ -391,8 +411,8 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       if (!opt.columns.empty() && opt.columns.count(kRoleNames[r])) continue;
       if (plan.field_of[r] >= 0)  // two columns that both look like this role: never guess
         throw InputError(name,
-                         "columns '" + plan.header_names[plan.field_of[r]] + "' and '" + plan.header_names[i] +
-                             "' both look like " + kRoleNames[r] + ": say which one with --columns " + kRoleNames[r] + "=NAME",
+                         "columns '" + printable(plan.header_names[plan.field_of[r]]) + "' and '" +
+                             printable(plan.header_names[i]) + "' both look like " + kRoleNames[r] + ": say which one with --columns " + kRoleNames[r] + "=NAME",
                          header_line);
       plan.role_of_field[i] = r;
       plan.field_of[r] = static_cast<int>(i);
@@ -408,7 +428,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
       if (plan.field_of[r] < 0) {
         plan.role_of_field[i] = r;
         plan.field_of[r] = static_cast<int>(i);
-        plan.notes.push_back(name + ": column '" + plan.header_names[i] + "' (drift-corrected, N-STORM) read as " + kRoleNames[r]);
+        plan.notes.push_back(name + ": column '" + printable(plan.header_names[i]) + "' (drift-corrected, N-STORM) read as " + kRoleNames[r]);
       } else {
         plan.notes.push_back(name + ": column '" + plan.header_names[i] + "' (drift-corrected, N-STORM?) is not used: " +
                              kRoleNames[r] + " is '" + plan.header_names[plan.field_of[r]] + "' (--columns " + kRoleNames[r] +
@@ -428,6 +448,14 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
         ++listed;
       }
       if (listed < plan.header_names.size()) have += fmt::format(" and {} more", plan.header_names.size() - listed);
+      // "frame<TAB>x,y": split at one, the other left inside a name (probe78 saw it only as '?').
+      for (char c : {',', '\t', ';'})
+        if (c != plan.delim && plan.n_fields > 1 && header.find(c) != std::string_view::npos) {
+          have += fmt::format("; it holds a {} as well as the {}s it is split at: mixed delimiters? (fix the header, or "
+                              "name the one to split at with --delimiter)",
+                              delimiter_name(c), delimiter_name(plan.delim));
+          break;
+        }
       // A first line of numbers alone is data: the table has no header (probe71: read as names).
       const bool numbers_only =
           plan.header_names.size() > 1 && std::all_of(plan.header_names.begin(), plan.header_names.end(), [](const std::string& h) {
@@ -496,7 +524,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     std::string d;
     for (int r = 0; r < kRoleCount; ++r) {
       if (plan.field_of[r] < 0) continue;
-      d += (d.empty() ? "" : ", ") + std::string(kRoleNames[r]) + "='" + plan.header_names[plan.field_of[r]] + "'";
+      d += (d.empty() ? "" : ", ") + std::string(kRoleNames[r]) + "='" + printable(plan.header_names[plan.field_of[r]]) + "'";
       if (plan.scale[r] == 1000.0 && units[r].unit == Unit::Um) d += " (um)";
       else if (plan.scale[r] != 1.0) d += fmt::format(" (px x {:g} nm)", plan.scale[r]);
     }

@@ -108,6 +108,25 @@ std::string assumed_unit_warning(const std::string& path, const ReadReport& repo
   if (!report.xy_unit_assumed || table.size() < 100) return "";
   const TableStats s = compute_stats(table);
   const double span_nm = std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm);
+  if (span_nm > 1e6) {
+    // Millimetres as nm: most of the localizations, not a few outliers (far_outliers says those),
+    // spread over more than a camera's field (probe78: a pm table read as 7.5 x 2.2 mm, unsaid).
+    const auto central_span = [](std::vector<double> v) {
+      const auto at = [&](double q) {
+        auto it = v.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(v.size() - 1));
+        std::nth_element(v.begin(), it, v.end());
+        return *it;
+      };
+      return at(0.99) - at(0.01);
+    };
+    const double x_mm = central_span(table.x_nm) / 1e6, y_mm = central_span(table.y_nm) / 1e6;
+    if (std::max(x_mm, y_mm) > 1.0)
+      return fmt::format("{}: its {} localizations span {:.3g} x {:.3g} mm (98% of them), read as nm because the header "
+                         "names no unit for x and y: more than a camera's field. If the unit is not nm, convert the "
+                         "table (--xy-unit reads nm, um, px; or name the columns 'x [nm]' to say they are nm)",
+                         path, table.size(), x_mm, y_mm);
+    return "";
+  }
   if (!(span_nm < 5000.0)) return "";
   return fmt::format("{}: its {} localizations span only {:.4g} x {:.4g} nm, read as nm because the header names no unit "
                      "for x and y: if they are micrometres or camera pixels, give --xy-unit um, or --xy-unit px with "

@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/numeric.hpp"
+#include "core/text_list.hpp"
 #include "register/preprocess.hpp"
 #include "tiles/work_split.hpp"
 
@@ -163,6 +164,13 @@ bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<
     ++across;
   }
   return across > 0;
+}
+
+std::string apart_by_positions_warning(const std::vector<int>& ids, const std::string& what) {
+  return fmt::format("{} {} are not joined to the main group by any registered overlap (ids {}): their positions leave "
+                     "none with it (blocks acquired apart?), so they are placed by their positions, as the group is, off "
+                     "by the stage's error; among themselves they are registered where they overlap",
+                     ids.size(), what, first_items(ids, 10));
 }
 
 bool overlaps_disagree(double a_um, double b_um) {

@@ -180,6 +180,8 @@ struct PairResult {
 // with a skipped tile, a failed FoV's, are left out). Blocks acquired apart, not a registration
 // that failed.
 bool apart_by_positions(const std::vector<PairResult>& pairs, const std::vector<int>& component);
+// The warning for tiles apart_by_positions found apart (ids: theirs; what: "tile(s)", "FoV(s)").
+std::string apart_by_positions_warning(const std::vector<int>& ids, const std::string& what);
 
 struct SignalCalibration {
   std::size_t channel = 0, scale = 1;

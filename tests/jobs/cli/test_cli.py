@@ -357,6 +357,12 @@ class Cli(unittest.TestCase):
         self.assertIn("only 361 frames", p.stdout + p.stderr)
         p = run("render", EPFL, "--frames", "first:36", "-o", os.path.join(self.dir, "f36.tif"), "--no-preview", check=0)
         self.assertNotIn("warning", p.stdout + p.stderr)
+        # Windows past the table's end: the log says where the table ends (probe78 read "window [31, 31)").
+        p = run("render", EPFL, "--frames", "300:400", "-o", os.path.join(self.dir, "late.tif"), "--no-preview", check=0)
+        self.assertRegex(p.stderr, r"window \[(300|301), (361|362)\) \(asked up to 40[01]: the table's last frame is 36[01]\)")
+        p = run("render", EPFL, "--frames", "400:500", "-o", os.path.join(self.dir, "none.tif"), "--no-preview", check=0)
+        self.assertRegex(p.stderr, r"the window starts at frame 40[01], after the table's last frame \(36[01]\): no frame "
+                                   r"of the table is in it")
 
     def test_one_far_row_in_a_real_table_is_refused_by_row(self):
         # The EPFL table plus one row 3 mm away (a unit slip): it made a 149968 x 250 px image.
@@ -1382,6 +1388,20 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("r01_c02.csv: localizations span x 2", p.stderr)
         self.assertIn("wholly outside its FoV's 0..30000 nm field", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
+        # One table outside among others in their fields is that table's problem: its FoV will fail,
+        # the campaign is written (not "every FoV would fail").
+        self.table("r01_c03.csv")
+        p = run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "30", "--overlap-um", "3",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
+        self.assertRegex(p.stderr, r"r01_c02\.csv: localizations span x 2\d+\.\.\d+ nm, .* wholly outside its FoV's "
+                                   r"0\.\.30000 nm field: unlike the other tables sampled, which lie in their fields: its "
+                                   r"FoV will fail as it is")
+        self.assertNotIn("every FoV would fail", p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(data, "campaign.ini")))
+        for written in ("campaign.ini", "positions.csv"):
+            if os.path.exists(os.path.join(data, written)):
+                os.remove(os.path.join(data, written))
+        os.remove(os.path.join(data, "tables", "r01_c03.csv"))
         os.remove(os.path.join(data, "tables", "r01_c02.csv"))
         # In the FoV's coordinates but wider than --fov-um (the EPFL table spans ~6.4 um): said, written.
         self.table("r01_c01.csv")

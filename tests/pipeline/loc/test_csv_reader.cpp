@@ -190,12 +190,14 @@ TEST(CsvReader, FilesThatAreNoCsvTextAreNamed) {
   EXPECT_NE(std::string(parse_error(std::string("\xFF\xFE" "f\0r\0", 6)).what()).find("is UTF-16 text"), std::string::npos);
   EXPECT_NE(std::string(parse_error(std::string("\x1F\x8B\x08\0", 4)).what()).find("is gzip-compressed"), std::string::npos);
   EXPECT_NE(std::string(parse_error("frame,x,y\r1,2,3\r2,3,4\r").what()).find("CR alone"), std::string::npos);
-  // A TIFF or an HDF5 file given as a table; control bytes in a message shown as '?', not cut at NUL.
+  // A TIFF or an HDF5 file given as a table; control bytes in a message escaped (\\xNN), not cut at NUL.
   EXPECT_NE(std::string(parse_error(std::string("II*\0\x08\0\0\0", 8)).what()).find("is a TIFF image"), std::string::npos);
   EXPECT_NE(std::string(parse_error("\x89HDF\r\n\x1A\n...").what()).find("is an HDF5 file"), std::string::npos);
   EXPECT_NE(std::string(parse_error(std::string("PK\x03\x04\x14\0", 6)).what()).find("an Excel .xlsx workbook"), std::string::npos);
   const InputError control = parse_error(std::string("ab\x02" "cd\x01\nxyz\n", 10));
-  EXPECT_NE(std::string(control.what()).find("'ab?cd?'"), std::string::npos) << control.what();
+  EXPECT_NE(std::string(control.what()).find("'ab\\x02cd\\x01'"), std::string::npos) << control.what();
+  // A DOS end-of-file byte is quoted as what it is, not as '?' (probe78).
+  EXPECT_NE(std::string(parse_error("frame,x,y\n1,2,3\n\x1a\n").what()).find("not a number: '\\x1a'"), std::string::npos);
   // An image saved under the table's name, or any file with NUL bytes: said as what it is (a PNG
   // was answered with its bytes as a header and a delimiter hint).
   EXPECT_NE(std::string(parse_error(std::string("\x89PNG\r\n\x1A\n\0\0\0\rIHDR", 16)).what()).find("is a PNG image"),
@@ -208,6 +210,21 @@ TEST(CsvReader, FilesThatAreNoCsvTextAreNamed) {
   std::string wide = "frame";
   for (int i = 0; i < 500; ++i) wide += ",c" + std::to_string(i);
   EXPECT_LT(std::string(parse_error(wide + "\n").what()).size(), 800u);
+}
+
+TEST(CsvReader, NamesAreQuotedAsTheFileHoldsThem) {
+  // A Latin-1 "\xb5m" is read as um, and the log's column line stays UTF-8: the byte is escaped.
+  ReadReport latin1;
+  const LocTable t = parse_csv_table("frame,x [\xb5m],y [\xb5m]\n1,2,3\n", "l1.csv", {}, &latin1);
+  EXPECT_DOUBLE_EQ(t.x_nm.at(0), 2000.0);
+  EXPECT_NE(latin1.columns.find("x='x [\\xb5m]'"), std::string::npos) << latin1.columns;
+  ReadReport utf8;
+  parse_csv_table("frame,x [\xc2\xb5m],y [\xc2\xb5m]\n1,2,3\n", "u8.csv", {}, &utf8);
+  EXPECT_NE(utf8.columns.find("x='x [\xc2\xb5m]'"), std::string::npos) << utf8.columns;  // UTF-8 kept as it is
+  // A tab inside a comma-separated header: shown as \t, and named as a second delimiter.
+  const std::string mixed = parse_error("frame\tx [nm],y [nm]\n1\t2,3\n").what();
+  EXPECT_NE(mixed.find("'frame\\tx [nm]'"), std::string::npos) << mixed;
+  EXPECT_NE(mixed.find("it holds a tab as well as the commas it is split at: mixed delimiters?"), std::string::npos) << mixed;
 }
 
 TEST(CsvReader, AnAssumedUnitIsReported) {
@@ -382,6 +399,11 @@ TEST(CsvReader, AChunkOfCommentsKeepsTheOptionalColumns) {
 
 TEST(CsvReader, FrameMustBeNonNegativeInteger) {
   EXPECT_NE(std::string(parse_error("frame,x,y\n-1,2,3\n").what()).find("non-negative integer"), std::string::npos);
+  // 2^31 is a non-negative integer, past what is read: said so (probe78 was told it was not one).
+  const InputError big = parse_error("frame,x,y\n1,2,3\n3000000000,2,3\n");
+  EXPECT_EQ(big.line(), 3);
+  EXPECT_NE(std::string(big.what()).find("frame 3000000000 is past the largest frame number read here (2^31 - 1"),
+            std::string::npos) << big.what();
   EXPECT_EQ(parse_error("frame,x,y\n1,2,3\n1.5,2,3\n").line(), 3);
   EXPECT_EQ(parse_csv_table("frame,x,y\n2.0,2,3\n", "f.csv", {}).frame[0], 2);
 }
