@@ -193,6 +193,9 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
   } else {
     st.stitch_summary_damaged = fs::exists(out_dir + "/stitch_summary.json", ec);
   }
+  st.mosaic_file = fs::exists(out_dir + "/mosaic.ims", ec);
+  if (const auto j = json_object_file(out_dir + "/stitch_stopped.json"))
+    st.stitch_stopped = j->contains("why") && (*j)["why"].is_string() ? (*j)["why"].get<std::string>() : "stopped";
   if (const auto j = json_object_file(out_dir + "/campaign_verdict.json"); j && j->contains("verdict") && (*j)["verdict"].is_string())
     st.campaign_verdict = (*j)["verdict"].get<std::string>();
   if (const auto j = json_object_file(out_dir + "/qc/qc.json"); j && j->contains("fovs") && (*j)["fovs"].is_array()) {

@@ -73,6 +73,8 @@ struct OutputStatus {
   bool stitch_summary = false;         // stitch_summary.json present (a stitch stage completed)
   bool stitch_summary_damaged = false;  // present but not a JSON object (edited, or cut by a full disk)
   std::size_t mosaic_width_px = 0, mosaic_height_px = 0;
+  bool mosaic_file = false;            // mosaic.ims is there (recorded or not: a remake stopped, or deleted)
+  std::string stitch_stopped;          // stitch_stopped.json's why: the last stitch stage was stopped ("" if not)
   std::size_t qc_flagged = 0;          // FoVs with QC flags (qc/qc.json)
   std::vector<std::pair<int, std::string>> qc_flags;  // id, its flags joined with "; " (by id)
   bool qc_report = false;

@@ -1,5 +1,7 @@
 #include "batch/run_state.hpp"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 namespace annamosaic {
@@ -68,16 +70,26 @@ RunState decide_run_state(const RunStateFacts& f) {
             kNot};
   // Made with other stitch settings than this configuration's (a run with --search-um given on its
   // command line): rerunning that command keeps it; a run of the configuration remakes it.
-  if (!f.mosaic_current.value_or(false) && f.mosaic_why.rfind("a setting changed", 0) == 0)
+  // The last stitch stage was stopped (a signal: stitch_stopped.json): said, as what left the mosaic so.
+  const std::string stopped = s.stitch_stopped.empty() ? "" : "; the last stitch stage was stopped (" + s.stitch_stopped + ")";
+  // Status of the output folder reads its own config.ini: sending the user there would be circular.
+  const bool folders_config = !f.config.empty() && std::filesystem::path(f.config).lexically_normal() ==
+                                                       (std::filesystem::path(s.out_dir) / "config.ini").lexically_normal();
+  if (!f.mosaic_current.value_or(false) && f.mosaic_why.rfind("a setting changed", 0) == 0 && s.mosaic_file)
     return {"FoVs finished; the mosaic was made with other stitch settings than " + (f.config.empty() ? "these" : f.config + "'s") +
                 " (" + f.mosaic_why.substr(std::string("a setting changed since it was made: ").size()) +
                 "): a run of this configuration remakes it; if the mosaic's settings were meant (options given on a "
-                "command line), put them in the configuration, or ask status of the output folder",
+                "command line), put them in the configuration" +
+                (folders_config ? "" : ", or ask status of the output folder") + stopped,
             kNot};
   if (!f.mosaic_current.value_or(false))
     return {std::string("FoVs finished, the mosaic ") +
-                (s.stitch_summary ? "is out of date" : s.stitch_summary_damaged ? "has an unreadable stitch_summary.json" : "is not made yet") +
-                ": run the same command again (or its stitch stage)",
+                (s.stitch_summary && !s.mosaic_file ? "is missing (mosaic.ims)"
+                 : s.stitch_summary                 ? "is out of date"
+                 : s.stitch_summary_damaged         ? "has an unreadable stitch_summary.json"
+                 : s.mosaic_file                    ? "there is not recorded (no stitch_summary.json)"
+                                                    : "is not made yet") +
+                stopped + ": run the same command again (or its stitch stage)",
             kNot};
   return {std::string("FoVs and mosaic finished, the QC report is ") + (s.qc_report ? "older than the mosaic" : "missing") +
               ": run the same command again",

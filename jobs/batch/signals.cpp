@@ -1,14 +1,27 @@
 #include "batch/signals.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
 
 namespace annamosaic {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_signal = sig; }  // async-signal-safe: one store
+const char* g_on_interrupt = nullptr;  // what a first Ctrl-C is answered with (a literal: safe to read)
+extern "C" void on_stop_signal(int sig) {
+  // Async-signal-safe: one store, and write(2) for Ctrl-C, whose user waits at the terminal for a
+  // sign that it was heard (probe77: nothing said until the FoVs in flight were done).
+  if (sig == SIGINT && g_signal == 0 && g_on_interrupt) {
+    const ssize_t ignored = ::write(STDERR_FILENO, g_on_interrupt, std::strlen(g_on_interrupt));
+    (void)ignored;
+  }
+  g_signal = sig;
+}
 }  // namespace
 
-void install_stop_handlers(bool also_interrupt) {
+void install_stop_handlers(bool also_interrupt, const char* on_interrupt) {
+  g_on_interrupt = on_interrupt;
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

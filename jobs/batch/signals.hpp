@@ -12,8 +12,9 @@ namespace annamosaic {
 constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable, nothing lost
 
 // also_interrupt: SIGINT (Ctrl-C) too, once (a second Ctrl-C kills as usual); for interactive
-// commands such as `train`.
-void install_stop_handlers(bool also_interrupt = false);
+// commands such as `train`. on_interrupt: a string literal written to stderr when the first
+// Ctrl-C comes, saying what stopping does (at once, from the handler).
+void install_stop_handlers(bool also_interrupt = false, const char* on_interrupt = nullptr);
 bool stop_requested();
 int stop_signal();  // the signal number received, 0 if none
 // "SIGUSR1 (signal 10)": a stop signal as users know it from scancel --signal and kill -l.

@@ -210,7 +210,10 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   // Ctrl-C too (a run started by hand): the FoVs in flight are finished and recorded; a second
   // Ctrl-C kills as usual. Before MPI starts (about half a second): a pre-emption that soon
   // still ends in exit 75, which the batch script requeues, not in a kill by SIGTERM (143).
-  install_stop_handlers(/*also_interrupt=*/true);
+  install_stop_handlers(/*also_interrupt=*/true,
+                        "\nCtrl-C: stopping once the work in flight is recorded (FoVs finish; a stitch stops between "
+                        "steps); a rerun resumes. Ctrl-C again quits at once (the next run redoes what was in "
+                        "flight)\n");
   MpiSession mpi;
   MPI_Comm comm = MPI_COMM_WORLD;
   int rank = 0, size = 1;
@@ -694,12 +697,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     MPI_Bcast(&held_back, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
     if (held_back > 0) {
       // A mosaic of some FoVs is not what the campaign asked for: the stitch stage waits for all.
+      // The FoV stage is not finished either: 75, as when a signal stops it (probe77: --stage fovs
+      // exited 0, so a script took it for done).
       if (rank == 0)
-        spdlog::warn("--max-fovs {}: {} FoV(s) left for a later run{}", ro.max_fovs, held_back,
-                     stage == "all" ? fmt::format("; the stitch stage runs once every FoV is done: rerun to carry on (exit {})",
-                                                  kExitRequeue)
-                                    : std::string());
-      if (stage == "all") return kExitRequeue;
+        spdlog::warn("--max-fovs {}: {} FoV(s) left for a later run{}: rerun to carry on (exit {})", ro.max_fovs, held_back,
+                     stage == "all" ? "; the stitch stage runs once every FoV is done" : "", kExitRequeue);
+      return kExitRequeue;
     }
   }
 
@@ -1006,7 +1009,7 @@ Command run_command() {
         ("failed-tile", po::value<std::string>()->default_value("widefield"), "a failed FoV's tile: widefield (widefield-only A-net) or empty")
         ("in-flight", po::value<std::size_t>()->default_value(0),
          "FoVs in flight per rank (overlapped stages); 0: 3 on CPU, half the rank's threads (3-16) on a GPU")
-        ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing; with --stage all the stitch stage waits for every FoV: exit 75, a rerun carries on)")
+        ("max-fovs", po::value<int>()->default_value(-1), "process at most this many FoVs, then stop (testing): exit 75 while FoVs are left, and a rerun carries on (with --stage all the stitch stage waits for every FoV)")
         ("ome-tiff", po::bool_switch(), "also export the mosaic as pyramidal OME-TIFF")
         ("block-px", po::value<std::size_t>()->default_value(1024), "fusion block size (multiple of 1024)")
         ("cache-mb", po::value<std::size_t>()->default_value(1024), "tile cache of the fusion, per rank (tiles leave it after their last block; never below what one block row needs)")

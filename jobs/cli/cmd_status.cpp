@@ -326,7 +326,17 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
   o << "  mosaic:  ";
   if (s.stitch_summary_damaged)
     o << "stitch_summary.json cannot be read (not a JSON object): the next run remakes the mosaic\n";
+  else if (!s.stitch_summary && s.mosaic_file)
+    // A remake stopped after its mosaic.ims, or the record deleted (probe77 read "not made yet").
+    o << fmt::format("{}/mosaic.ims is there, but no stitch_summary.json records it (a stitch stage stopped before "
+                     "recording it, or the record was deleted): the next run makes the mosaic again\n",
+                     r.target.out_dir);
   else if (!s.stitch_summary) o << "not made yet\n";
+  else if (!s.mosaic_file)
+    // Recorded, then deleted or taken by a remake that stopped (probe77 was given the recorded size
+    // and "layout.json changed" for a file that was not there).
+    o << fmt::format("{}/mosaic.ims is missing (stitch_summary.json records a {} x {} px mosaic): the next run makes it\n",
+                     r.target.out_dir, s.mosaic_width_px, s.mosaic_height_px);
   else {
     o << fmt::format("{} x {} px ({}/mosaic.ims)", s.mosaic_width_px, s.mosaic_height_px, r.target.out_dir);
     if (!r.mosaic_current) o << "\n";
@@ -366,7 +376,8 @@ nlohmann::json report_json(const Report& r, bool show_map) {
                       {"latest_run", {{"fovs", s.pace.fovs}, {"seconds", s.pace.seconds}}},
                       {"mosaic", s.stitch_summary ? nlohmann::json({{"width_px", s.mosaic_width_px},
                                                                    {"height_px", s.mosaic_height_px},
-                                                                   {"up_to_date", r.mosaic_current ? nlohmann::json(*r.mosaic_current) : nlohmann::json()}})
+                                                                   {"up_to_date", r.mosaic_current ? nlohmann::json(*r.mosaic_current) : nlohmann::json()},
+                                                                   {"file_present", s.mosaic_file}})
                                                  : s.stitch_summary_damaged ? nlohmann::json({{"damaged", true}}) : nlohmann::json()},
                       {"qc_flagged", s.qc_report ? nlohmann::json(s.qc_flagged) : nlohmann::json()}};
   if (s.qc_report) {

@@ -144,7 +144,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                      "(--stage stitch) is the one spread over ranks");
   // SIGTERM, SIGUSR1, SIGHUP or Ctrl-C: registration and fusion stop between rows of tiles or
   // columns of blocks, exit 75, nothing under the output's name (as run's stitch stage).
-  install_stop_handlers(/*also_interrupt=*/true);
+  install_stop_handlers(/*also_interrupt=*/true,
+                        "\nCtrl-C: stopping between steps; nothing is left under the output's name. Ctrl-C again "
+                        "quits at once (a temporary file may be left; the next stitch removes it)\n");
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir))
     throw IoError(dir, std::string(fs::exists(dir) ? "not a folder" : "no such folder") + " (give the campaign or tile folder)");

@@ -305,7 +305,10 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   // First thing (the data are read and the networks made before the first step, seconds for large
   // tables): a pre-emption then ends in exit 75 before any step, having written nothing, not in a
   // kill by SIGTERM (143). A dry run has nothing to save: a signal ends it as usual.
-  if (!vm["dry-run"].as<bool>()) install_stop_handlers(/*also_interrupt=*/true);
+  if (!vm["dry-run"].as<bool>())
+    install_stop_handlers(/*also_interrupt=*/true,
+                          "\nCtrl-C: stopping after this step, with a checkpoint saved (--resume continues). Ctrl-C "
+                          "again quits at once (then --resume continues from the last checkpoint)\n");
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);

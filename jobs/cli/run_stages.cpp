@@ -749,21 +749,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     if (!error.empty())
       throw_of_kind(2, error + ": run without --stage stitch (the FoV stage redoes such FoVs), which stitches after", "stitch stage");
   }
-  // An OME-TIFF export of the mosaic about to be replaced would stay beside it, looking current
-  // (also when --ome-tiff writes it anew: a stop before that export left the old one beside the
-  // new mosaic.ims).
-  if (rank == 0) {
-    std::error_code ec;
-    // A rerun that spends minutes on a mosaic that was there says why (not for the first one).
-    if (std::filesystem::exists(out + "/stitch_summary.json", ec))
-      spdlog::info("stitch stage: making the mosaic again: {}", why_remade);
-    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec)) {
-      // And the settings file an `export` there wrote beside it (it would describe nothing).
-      const bool with_config = std::filesystem::remove(out + "/mosaic.ome.config.ini", ec);
-      spdlog::info("removed {}/mosaic.ome.tif{}: it shows the previous mosaic, which this stage replaces{}", out,
-                   with_config ? " and its mosaic.ome.config.ini" : "", vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
-    }
-  }
+  // A rerun that spends minutes on a mosaic that was there says why (not for the first one).
+  if (rank == 0 && std::filesystem::exists(out + "/stitch_summary.json"))
+    spdlog::info("stitch stage: making the mosaic again: {}", why_remade);
   stop_point("registering the tiles", comm);
   if (rank == 0) note_step(out, "registering the overlaps of neighbouring tiles");
   // The error-map and widefield channels only where some FoV read a widefield: without one they
@@ -1062,6 +1050,18 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   if (fuse_error) std::rethrow_exception(fuse_error);
   if (progress) progress->finish();
+  // An OME-TIFF export of the mosaic just replaced would stay beside it, looking current (also
+  // when --ome-tiff writes it anew: a stop before that export would leave the old one). Removed
+  // only now: a remake stopped earlier keeps the old mosaic and its export together (probe77).
+  if (rank == 0) {
+    std::error_code ec;
+    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec)) {
+      // And the settings file an `export` there wrote beside it (it would describe nothing).
+      const bool with_config = std::filesystem::remove(out + "/mosaic.ome.config.ini", ec);
+      spdlog::info("removed {}/mosaic.ome.tif{}: it showed the previous mosaic, which this stage replaced{}", out,
+                   with_config ? " and its mosaic.ome.config.ini" : "", vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
+    }
+  }
   const double fuse_s = seconds_since(t_fuse);
   // Per rank: peak memory and where the fusion's time went.
   constexpr int kPerRank = 7;

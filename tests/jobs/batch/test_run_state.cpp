@@ -15,7 +15,7 @@ RunStateFacts finished_campaign() {
   s.out_dir = "out";
   s.exists = s.run_started = s.plan_known = true;
   s.planned = s.done = 9;
-  s.stitch_summary = s.qc_report = s.qc_current = true;
+  s.stitch_summary = s.mosaic_file = s.qc_report = s.qc_current = true;
   return f;
 }
 }  // namespace
@@ -76,8 +76,19 @@ TEST(RunState, WhatIsLeftSaysWhatARerunDoes) {
   f = finished_campaign();
   f.mosaic_current = false;
   EXPECT_NE(decide_run_state(f).text.find("the mosaic is out of date"), std::string::npos);
+  // Recorded but deleted, or taken by a remake that a signal stopped: said as missing, and the stop.
+  f.st.mosaic_file = false;
+  f.st.stitch_stopped = "stitch stage stopped during fusion";
+  EXPECT_NE(decide_run_state(f).text.find("the mosaic is missing (mosaic.ims); the last stitch stage was stopped (stitch "
+                                          "stage stopped during fusion): run the same command again"),
+            std::string::npos)
+      << decide_run_state(f).text;
+  f.st.stitch_stopped.clear();
   f.st.stitch_summary = false;
   EXPECT_NE(decide_run_state(f).text.find("the mosaic is not made yet"), std::string::npos);
+  f.st.mosaic_file = true;  // there, but its record deleted (or a remake stopped after writing it)
+  EXPECT_NE(decide_run_state(f).text.find("the mosaic there is not recorded (no stitch_summary.json)"), std::string::npos);
+  f.st.mosaic_file = false;
   f.st.stitch_summary_damaged = true;
   EXPECT_NE(decide_run_state(f).text.find("unreadable stitch_summary.json"), std::string::npos);
 
@@ -86,6 +97,17 @@ TEST(RunState, WhatIsLeftSaysWhatARerunDoes) {
   r = decide_run_state(f);
   EXPECT_EQ(r.exit, kRunStateNotFinished);
   EXPECT_NE(r.text.find("the QC report is older than the mosaic"), std::string::npos) << r.text;
+}
+
+TEST(RunState, OtherSettingsOfTheFoldersOwnConfigurationDoNotSendTheUserInCircles) {
+  RunStateFacts f = finished_campaign();
+  f.mosaic_current = false;
+  f.mosaic_why = "a setting changed since it was made: search-um 3.0 (was 2.5)";
+  EXPECT_NE(decide_run_state(f).text.find("or ask status of the output folder"), std::string::npos);
+  f.config = "out/config.ini";  // status of the output folder itself (probe77: told to ask it)
+  const RunState r = decide_run_state(f);
+  EXPECT_EQ(r.text.find("ask status of the output folder"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("search-um 3.0 (was 2.5)): a run of this configuration remakes it"), std::string::npos) << r.text;
 }
 
 TEST(RunState, RunningOrUnknownIsNeverFinished) {

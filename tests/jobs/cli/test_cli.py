@@ -285,7 +285,8 @@ class Cli(unittest.TestCase):
         # working folder (one FoV is enough to show where everything goes).
         p = subprocess.run([BIN, "run", "-o", "res", "--stage", "fovs", "--max-fovs", "1"], capture_output=True,
                            text=True, cwd=here, env=dict(os.environ, TMPDIR=tmp))
-        self.assertIn(p.returncode, (0, 5), p.stderr)
+        self.assertEqual(p.returncode, 75, p.stderr)  # FoVs left: the FoV stage is not finished
+        self.assertIn("--max-fovs 1: 15 FoV(s) left for a later run: rerun to carry on (exit 75)", p.stderr)
         self.assertEqual(os.listdir(here), ["res"])
         self.assertTrue(os.path.isfile(os.path.join(here, "res", "campaign", "positions.csv")))
         self.assertEqual(len(os.listdir(os.path.join(here, "res", "fov"))), 1)

@@ -594,6 +594,16 @@ class Run(unittest.TestCase):
         self.assertIn("stopped by SIGHUP (signal 1)", log)
         self.assertIn("stopped with", status(ini)[1][0]["state"])
 
+    def test_ctrl_c_is_answered_at_once_and_stops_as_sigterm_does(self):
+        # The user at the terminal hears at once what stopping does, and that a second Ctrl-C quits
+        # (probe77: nothing was said until the FoVs in flight were done).
+        d, ini, rc, log = signalled_run("sigint", self.ref, signal.SIGINT)
+        self.assertEqual(rc, 75, log[-2000:])
+        self.assertIn("Ctrl-C: stopping once the work in flight is recorded (FoVs finish; a stitch stops between steps); "
+                      "a rerun resumes. Ctrl-C again quits at once", log)
+        self.assertIn("stopped by Ctrl-C (SIGINT, signal 2)", log)
+        self.assertIn("stopped with", status(ini)[1][0]["state"])
+
     def test_sigterm_stops_cleanly_with_exit_75_and_resumes(self):
         d, ini, rc, log = signalled_run("sigterm", self.ref, signal.SIGTERM)
         self.assertEqual(rc, 75, log[-2000:])
@@ -939,6 +949,34 @@ class Run(unittest.TestCase):
             self.assertTrue(t.is_ome)
             self.assertEqual(t.series[0].shape[-2:], mosaic_levels(ims)[("ResolutionLevel 0", "Channel 0")].shape)
         self.assertIn("up to date", stitch("--ome-tiff"))
+        # A recorded mosaic.ims that is gone is said missing, not given its recorded size as if there
+        # (probe77), and one there without its record is not "not made yet".
+        os.rename(ims, ims + ".away")
+        rc, st = status(ini)
+        self.assertEqual((rc, st[0]["mosaic"]["file_present"]), (75, False), st)
+        self.assertIn("the mosaic is missing (mosaic.ims)", st[0]["state"])
+        p = subprocess.run([BIN, "status", ini], env=ENV, capture_output=True, text=True, timeout=120)
+        self.assertIn("/mosaic.ims is missing (stitch_summary.json records a ", p.stdout)
+        os.rename(ims + ".away", ims)
+        summary = os.path.join(d, "out", "stitch_summary.json")
+        os.rename(summary, summary + ".away")
+        p = subprocess.run([BIN, "status", ini], env=ENV, capture_output=True, text=True, timeout=120)
+        self.assertIn("/mosaic.ims is there, but no stitch_summary.json records it", p.stdout)
+        os.rename(summary + ".away", summary)
+        self.assertEqual(status(ini)[0], 0)
+        # A remake stopped before its mosaic replaces the old one keeps the old mosaic and its export
+        # together (probe77: the export was deleted at the start, the old mosaic kept).
+        p = mpirun(2, "--config", ini, "--stage", "stitch", "--blend", "max")
+        log = ""
+        for line in p.stdout:
+            log += line
+            if "layout:" in line:
+                p.send_signal(signal.SIGUSR1)  # mpirun passes it to the ranks
+                break
+        log += p.communicate(timeout=300)[0]
+        self.assertEqual(p.returncode, 75, log[-3000:])
+        self.assertEqual(os.stat(ims).st_mtime_ns, made)
+        self.assertTrue(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
         with open(os.path.join(d, "out", "mosaic.ome.config.ini"), "w") as fh:  # as `export` writes beside it
             fh.write("[export]\n")
         log = stitch("--blend", "max")  # another setting: redone, and said why
@@ -947,7 +985,7 @@ class Run(unittest.TestCase):
                       log)
         # ... without --ome-tiff this time: the export of the previous mosaic does not stay.
         self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif", log)
-        self.assertIn(": it shows the previous mosaic, which this stage replaces", log)
+        self.assertIn(": it showed the previous mosaic, which this stage replaced", log)
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.config.ini")))  # nor what described it
         with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone
