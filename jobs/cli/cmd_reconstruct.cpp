@@ -105,6 +105,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   bool use_wf = has_wf;
   // Why a widefield given is not used, said when nothing else is left to reconstruct from.
   std::string wf_unused = " (with a --widefield of this field the A-net reconstructs from it alone)";
+  std::string wf_no_structure;  // the warning that the widefield is not used for want of structure
   if (has_wf) {
     const WidefieldSignal signal = widefield_signal(wf_raw.view(), cam_nm);
     if (!signal.has_structure()) {
@@ -112,7 +113,10 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       if (!has_table && !has_sparse_tif)
         throw InputError(vm["widefield"].as<std::string>(), what + ": a reconstruction from it alone would be invented; give the "
                                                                   "localizations (--table)");
-      spdlog::warn("{}: {}: reconstructing from the localizations alone (no error map)", vm["widefield"].as<std::string>(), what);
+      // Said once the table is known to lie in its field: a widefield that is not the table's is
+      // refused below, and "reconstructing from the localizations alone" first would be false (probe78).
+      wf_no_structure = fmt::format("{}: {}: reconstructing from the localizations alone (no error map)",
+                                    vm["widefield"].as<std::string>(), what);
       use_wf = false;
       wf_unused = " (and the widefield shows no structure)";
     }
@@ -211,6 +215,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     }
   }
 
+  if (!wf_no_structure.empty()) spdlog::warn("{}", wf_no_structure);
   ImageF L;
   if (use_wf) {
     WidefieldRegistration reg;

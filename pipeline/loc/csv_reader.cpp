@@ -702,6 +702,21 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     local.warnings.push_back(fmt::format("{}:{}: {} row(s) (this the first) have NaN or infinite values in z, intensity or "
                                          "uncertainty: kept, those values as NaN (annamosaic reads only frame, x and y)",
                                          name, optional_first_line, optional_not_finite));
+  // Frames in order that start again from the beginning: tables joined end to end (without their
+  // second header), or one table twice (probe78: every row twice, read without a word). A table
+  // sorted otherwise (by molecule, say) descends often and is not this.
+  if (table.size() >= 100) {
+    std::size_t descents = 0, first = 0;
+    for (std::size_t i = 1; i < table.size(); ++i)
+      if (table.frame[i] < table.frame[i - 1] && descents++ == 0) first = i;
+    if (descents > 0 && descents <= 3 &&
+        table.frame[first] - table.frame[0] <= (table.frame[first - 1] - table.frame[0]) / 10)
+      local.warnings.push_back(fmt::format("{}: its frames run in order up to {}, then start again at {} (data row {}){}: "
+                                           "tables joined end to end, or one copied twice? Read as one acquisition, as "
+                                           "they are",
+                                           name, table.frame[first - 1], table.frame[first], first + 1,
+                                           descents > 1 ? fmt::format(", and {} more time(s)", descents - 1) : ""));
+  }
   // A header without rows is an empty FoV, not a malformed file: callers decide.
   local.rows_read = table.size();
   local.columns = description;

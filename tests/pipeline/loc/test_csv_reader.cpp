@@ -227,6 +227,23 @@ TEST(CsvReader, NamesAreQuotedAsTheFileHoldsThem) {
   EXPECT_NE(mixed.find("it holds a tab as well as the commas it is split at: mixed delimiters?"), std::string::npos) << mixed;
 }
 
+TEST(CsvReader, FramesThatStartAgainAreSaid) {
+  // One table twice, end to end without its second header: read as it stands, and said.
+  std::string once;
+  for (int f = 1; f <= 120; ++f) once += std::to_string(f) + "," + std::to_string(10 * f) + ",5\n";
+  ReadReport twice;
+  EXPECT_EQ(parse_csv_table("frame,x,y\n" + once + once, "twice.csv", {}, &twice).size(), 240u);
+  ASSERT_EQ(twice.warnings.size(), 1u);
+  EXPECT_EQ(twice.warnings[0], "twice.csv: its frames run in order up to 120, then start again at 1 (data row 121): tables "
+                               "joined end to end, or one copied twice? Read as one acquisition, as they are");
+  // Sorted by something else (frames all over): not this.
+  std::string shuffled;
+  for (int i = 0; i < 120; ++i) shuffled += std::to_string((i * 37) % 120 + 1) + ",1,2\n";
+  ReadReport other;
+  parse_csv_table("frame,x,y\n" + shuffled, "by-molecule.csv", {}, &other);
+  EXPECT_TRUE(other.warnings.empty());
+}
+
 TEST(CsvReader, AnAssumedUnitIsReported) {
   ReadReport plain, named;
   parse_csv_table("frame,x,y\n1,2,3\n", "p.csv", {}, &plain);
