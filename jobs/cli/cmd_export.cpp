@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
+#include "core/progress.hpp"
 #include "imageio/png_preview.hpp"
 #include "imageio/tiff_io.hpp"
 #include "pyramid/ims_reader.hpp"
@@ -151,7 +152,13 @@ int run_export(const Command& self, const po::variables_map& vm) {
                                                                  std::filesystem::path(out).filename().string());
         files)
       spdlog::info("removed {} temporary file(s) ({:.1f} MB) that killed writers left in {}", files, bytes / 1e6, dir.string());
+    std::unique_ptr<Progress> progress;  // lines on a long export; "wrote ..." is the last
+    opt.tiles_written = [&](std::size_t n, std::size_t total) {
+      if (!progress) progress = std::make_unique<Progress>("export", total, "tiles");
+      progress->advance(n);
+    };
     const OmeTiffStats st = export_ome_tiff(reader, out, opt);
+    progress.reset();
     spdlog::info("wrote {}: {} levels x {} channels, {} tiles, {:.1f} MB ({:.1f} MB raw) in {:.1f} s ({:.0f} MB/s raw)", out,
                  st.levels, in.channels.size(), st.tiles, st.file_bytes / 1e6, st.raw_bytes / 1e6, st.seconds,
                  st.raw_bytes / 1e6 / std::max(st.seconds, 1e-9));

@@ -1,5 +1,6 @@
 // `annamosaic stitch`: pairwise registration + global layout + block fusion of per-FoV images.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -477,9 +478,11 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     if (const std::string w = implausible_links_warning(L, src); !w.empty()) spdlog::warn("{}", w);
     if (const std::string w = search_range_warning(L, r.search_um, src.pixel_nm(), false, &src); !w.empty()) spdlog::warn("{}", w);
     // The positions' steps against the images' (a wrong overlap-um, or positions from one, misleads every pair).
-    if (const std::string w = step_check_warning(check_steps(src, L.registration.pairs, r.signals.front().channel), r.search_um);
-        !w.empty())
-      spdlog::warn("{}", w);
+    const auto t_steps = std::chrono::steady_clock::now();
+    const StepCheck steps = check_steps(src, L.registration.pairs, r.signals.front().channel);
+    spdlog::debug("{} ({:.1f} s)", step_check_text(steps),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t_steps).count());
+    if (const std::string w = step_check_warning(steps, r.search_um); !w.empty()) spdlog::warn("{}", w);
     // Tiles no registered overlap holds: where the stage put them, off by its error. Named, with
     // the likely causes (a stage error beyond --search-um moved one by 32 px in a user's test).
     if (s.components > 1 && s.component.size() == src.size()) {

@@ -313,6 +313,12 @@ double export_mosaic_ome_tiff(const std::string& out) {
   reader.open();
   OmeTiffOptions oo;
   oo.stop_requested = stop_requested;
+  // Progress lines on a long export (no final one: the "wrote" line below is that).
+  std::unique_ptr<Progress> progress;
+  oo.tiles_written = [&](std::size_t n, std::size_t total) {
+    if (!progress) progress = std::make_unique<Progress>("mosaic.ome.tif", total, "tiles");
+    progress->advance(n);
+  };
   const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
   const double s = seconds_since(t0);
   spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, s);
@@ -815,7 +821,18 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       so.registration.skip_tiles[i] = it == records.end() || it->second.status != "done";
     }
     if (vm["register-widefield"].as<bool>() && any_widefield) so.registration.signals.push_back(wf);
-    const StitchLayout layout = compute_layout(tiles, so, {}, &share);
+    // Progress lines on rank 0 (minutes for a paper-size campaign); its share of the pairs when
+    // ranks share them, so no total then. No final line: "layout: N pairs ..." below is that.
+    std::unique_ptr<Progress> progress;
+    if (rank == 0) {
+      progress = std::make_unique<Progress>(size > 1 ? "layout: pairs registered (rank 0's share)" : "layout: pairs registered",
+                                            0, "pairs");
+      if (size == 1) so.registration.signal_started = [&](std::size_t, std::size_t pairs) { progress->add_to_total(pairs); };
+    }
+    const StitchLayout layout = compute_layout(tiles, so, [&] {
+      if (progress) progress->advance();
+    }, &share);
+    progress.reset();
     register_s = layout.register_seconds;
     solve_s = layout.solve_seconds;
     layout_text = layout_json(tiles, layout, so);
@@ -922,9 +939,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())
         spdlog::warn("layout: {}", w);
       // The positions' steps against the images' (a wrong overlap-um or fov-um misleads every pair).
-      if (const std::string w = step_check_warning(check_steps(tiles, layout.registration.pairs, recon.channel),
-                                                   so.registration.search_um);
-          !w.empty())
+      const auto t_steps = Clock::now();
+      const StepCheck steps = check_steps(tiles, layout.registration.pairs, recon.channel);
+      spdlog::debug("layout: {} ({:.1f} s)", step_check_text(steps), seconds_since(t_steps));
+      if (const std::string w = step_check_warning(steps, so.registration.search_um); !w.empty())
         spdlog::warn("layout: {}", w);
       for (const SignalCalibration& c : layout.registration.calibration)
         if (const std::string w = calibration_warning(c, so.registration.min_ncc); !w.empty()) spdlog::warn("layout: {}", w);

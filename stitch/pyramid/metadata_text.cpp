@@ -71,13 +71,15 @@ std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_
   s += "    <Timepoints type=\"range\">\n      <first>0</first>\n      <last>0</last>\n    </Timepoints>\n";
   s += "  </SequenceDescription>\n  <ViewRegistrations>\n";
   // BigDataViewer maps voxel indices (pixel centres) to space; ExtMin in the .ims is the first
-  // pixel's edge: half a pixel apart, so both views put the mosaic at the same place.
+  // pixel's edge: half a pixel apart, so both views put the mosaic at the same place. z too: the
+  // .ims slice spans 0..1 pixel, its centre at half a pixel (probe80).
   const double centre_x_um = info.origin_x_um + info.pixel_um / 2, centre_y_um = info.origin_y_um + info.pixel_um / 2;
+  const std::string centre_z_um = format_number(info.pixel_um / 2);
   for (std::size_t c = 0; c < info.channel_names.size(); ++c)
     s += "    <ViewRegistration timepoint=\"0\" setup=\"" + std::to_string(c) +
          "\">\n      <ViewTransform type=\"affine\">\n        <Name>calibration</Name>\n        <affine>" + px +
          " 0.0 0.0 " + format_number(centre_x_um) + " 0.0 " + px + " 0.0 " + format_number(centre_y_um) +
-         " 0.0 0.0 " + px + " 0.0</affine>\n      </ViewTransform>\n    </ViewRegistration>\n";
+         " 0.0 0.0 " + px + " " + centre_z_um + "</affine>\n      </ViewTransform>\n    </ViewRegistration>\n";
   s += "  </ViewRegistrations>\n</SpimData>\n";
   return s;
 }

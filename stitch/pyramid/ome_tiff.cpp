@@ -92,6 +92,9 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
     TiffOut tif(out.temp_path(), path);
     TIFF* t = tif.get();
     const std::size_t L = info.levels.size();
+    std::size_t total_tiles = 0;
+    for (const auto& level : info.levels)
+      total_tiles += info.channels.size() * ((level.width + kTile - 1) / kTile) * ((level.height + kTile - 1) / kTile);
     for (std::size_t c = 0; c < info.channels.size(); ++c) {
       for (std::size_t r = 0; r < L; ++r) {
         const std::size_t W = info.levels[r].width, H = info.levels[r].height;
@@ -167,9 +170,11 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
                         if (TIFFWriteRawTile(t, idx, bytes.data(), static_cast<tmsize_t>(bytes.size())) < 0)
                           tif.fail("cannot write a tile (level " + std::to_string(r) + ", channel " +
                                    std::to_string(c) + ")");
-                        stats.raw_bytes += kTile * kTile * 2;
+                        // The pixels of the mosaic, not of the padded tile (probe80: edge tiles counted whole).
+                        stats.raw_bytes += std::min(kTile, W - tx * kTile) * b->rows * 2;
                         ++stats.tiles;
                       }
+                      if (opt.tiles_written) opt.tiles_written(tiles_x, total_tiles);
                     }));
         tif.check(TIFFWriteDirectory(t), "cannot write a directory");
       }

@@ -23,6 +23,9 @@ struct OmeTiffOptions {
   DeflateEncoder encoder = DeflateEncoder::Libdeflate;  // chunk_codec.hpp; standard deflate with any
   // Asked before each band of tiles; true: the export throws Stopped (no file is left).
   std::function<bool()> stop_requested;
+  // After each band of tiles is written: how many it held, and the tiles of the whole file (every
+  // level and channel), for progress on long exports (a 7-gigapixel mosaic writes for minutes).
+  std::function<void(std::size_t written, std::size_t total)> tiles_written;
 };
 
 struct OmeTiffStats {

@@ -97,4 +97,14 @@ std::string step_check_warning(const StepCheck& check, double search_um) {
                             search_um);
 }
 
+std::string step_check_text(const StepCheck& check) {
+  const auto axis = [](const StepAxis& a, const char* along) {
+    if (a.tried == 0) return fmt::format("no pair {}", along);
+    return fmt::format("{} of {} pairs {} matched", a.matched, a.tried, along) +
+           (a.matched > 0 ? fmt::format(" (step: images {:.3g} um, positions {:.3g} um)", a.images_um, a.positions_um) : "");
+  };
+  return "positions' steps checked against the images: " + axis(check.rows, "along the rows") + ", " +
+         axis(check.cols, "down the columns");
+}
+
 }  // namespace annamosaic

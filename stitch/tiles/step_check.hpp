@@ -42,4 +42,8 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
 // beyond the images' own spread; with the overlap each implies.
 std::string step_check_warning(const StepCheck& check, double search_um);
 
+// "steps checked against the images: 5 of 6 pairs along the rows matched (images 9.0 um, positions
+// 9.0 um), ...": what the check found, for the log (debug: it warns when it disagrees).
+std::string step_check_text(const StepCheck& check);
+
 }  // namespace annamosaic

@@ -224,8 +224,9 @@ def main():
             # The translation: the first pixel's centre (BigDataViewer maps voxel indices, i.e.
             # pixel centres), half a pixel inside the .ims ExtMin (that pixel's edge).
             half = args.pixel_um / 2
-            check(len(a) == 12 and abs(a[3] - ext["ExtMin0"] - half) < 1e-9 and abs(a[7] - ext["ExtMin1"] - half) < 1e-9,
-                  f"affine translation {a[3:12:4]} != ExtMin ({ext['ExtMin0']}, {ext['ExtMin1']}) + half a pixel")
+            check(len(a) == 12 and abs(a[3] - ext["ExtMin0"] - half) < 1e-9 and abs(a[7] - ext["ExtMin1"] - half) < 1e-9
+                  and abs(a[11] - ext["ExtMin2"] - half) < 1e-9,
+                  f"affine translation {a[3:12:4]} != ExtMin ({ext['ExtMin0']}, {ext['ExtMin1']}, {ext['ExtMin2']}) + half a pixel")
 
     if failures:
         print(f"{args.ims}: {len(failures)} failure(s):")

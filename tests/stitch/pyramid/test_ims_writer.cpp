@@ -296,8 +296,17 @@ TEST(OmeTiff, ExportHasSubIfdPyramidAndOmeXml) {
   write_mosaic(dir + "/m.ims", info, img, 2);
   ImsReader r(dir + "/m.ims");
   r.open();
-  const auto st = export_ome_tiff(r, dir + "/m.ome.tif");
+  // Progress: every tile reported once, against the file's total (6x5 + 3x3 + 2x2 + 1 tiles of 512 px per channel).
+  OmeTiffOptions opt;
+  std::size_t reported = 0, total = 0;
+  opt.tiles_written = [&](std::size_t n, std::size_t of) { reported += n, total = of; };
+  const auto st = export_ome_tiff(r, dir + "/m.ome.tif", opt);
   EXPECT_EQ(st.levels, 4u);
+  EXPECT_EQ(reported, 88u);
+  EXPECT_EQ(total, 88u);
+  EXPECT_EQ(st.tiles, 88u);
+  // The mosaic's pixels, not the padded tiles'.
+  EXPECT_EQ(st.raw_bytes, 2u * 2u * (3000u * 2100u + 1500u * 1050u + 750u * 525u + 375u * 262u));
   // Page c (top-level IFD) is channel c at full resolution.
   for (std::size_t c = 0; c < 2; ++c) {
     const ImageF page = read_tiff(dir + "/m.ome.tif", c);

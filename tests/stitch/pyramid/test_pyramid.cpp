@@ -255,7 +255,7 @@ TEST(MetadataText, BdvAndOmeXml) {
   EXPECT_NE(bdv.find("<size>3000 2000 1</size>"), std::string::npos);
   // The translation is the first pixel's centre (BigDataViewer maps pixel centres), half a pixel
   // inside the mosaic's edge (the .ims ExtMin).
-  EXPECT_NE(bdv.find("<affine>0.02 0.0 0.0 0.01 0.0 0.02 0.0 0.01 0.0 0.0 0.02 0.0</affine>"), std::string::npos);
+  EXPECT_NE(bdv.find("<affine>0.02 0.0 0.0 0.01 0.0 0.02 0.0 0.01 0.0 0.0 0.02 0.01</affine>"), std::string::npos);
   for (const char* a : {"<illumination>0</illumination>", "<tile>0</tile>", "<angle>0</angle>", "<Attributes name=\"tile\">",
                         "<Attributes name=\"angle\">", "<Attributes name=\"illumination\">"})
     EXPECT_NE(bdv.find(a), std::string::npos) << a;  // BigStitcher needs them on every view
@@ -283,7 +283,7 @@ TEST(MetadataText, BdvAndOmeXml) {
   // A mosaic that starts away from the stage origin says where, in both documents.
   ti.origin_x_um = -0.08;
   ti.origin_y_um = 5000.5;
-  EXPECT_NE(bdv_xml(ti, "mosaic.ims").find("<affine>0.02 0.0 0.0 -0.07 0.0 0.02 0.0 5000.51 0.0 0.0 0.02 0.0</affine>"),
+  EXPECT_NE(bdv_xml(ti, "mosaic.ims").find("<affine>0.02 0.0 0.0 -0.07 0.0 0.02 0.0 5000.51 0.0 0.0 0.02 0.01</affine>"),
             std::string::npos);
   EXPECT_NE(ome_xml(ti).find("<Plane TheC=\"1\" TheZ=\"0\" TheT=\"0\" PositionX=\"-0.08\" PositionXUnit=\"µm\" "
                              "PositionY=\"5000.5\""),
