@@ -28,7 +28,7 @@
 # Prints the two job ids and which array index is which grid. Logs: slurm-<job>_<index>.out in
 # the current folder.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(dirname "$(realpath "$0")")  # the batch script lies beside this one, also when it is called through a link
 die() { echo "submit-campaign: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 dry=0 configs=() options_end=0
@@ -99,17 +99,17 @@ for ((k = 0; k < ${#gres[@]}; k++)); do
   g=${gres[k]} value="" per="" gpus=""
   [[ "$g" == -* ]] || die "GPU_GRES='$GPU_GRES': '$g' is not an sbatch option (write --gres=$g, or --gpus-per-task=1)"
   case $g in  # the option's value: after = or in the next word
-    --gres=*|--gpus-per-node=*|--gpus=*) value=${g#*=} ;;
-    --gres|--gpus-per-node|--gpus|-G) value=${gres[k + 1]:-}; k=$((k + 1)) ;;
+    --gres=*|--gpus-per-node=*|--gpus=*|--gpus-per-task=*) value=${g#*=} ;;
+    --gres|--gpus-per-node|--gpus|-G|--gpus-per-task) value=${gres[k + 1]:-}; k=$((k + 1)) ;;
     --*=*) ;;
     # Options whose value may be the next word; any other word must itself be an option.
-    --gpus-per-task|--gpus-per-socket|--gpu-bind|--gpu-freq|--cpus-per-gpu|--mem-per-gpu|--gres-flags|--constraint|-C)
+    --gpus-per-socket|--gpu-bind|--gpu-freq|--cpus-per-gpu|--mem-per-gpu|--gres-flags|--constraint|-C)
       k=$((k + 1)) ;;
   esac
   case $g in
     --gres*) gpus=$(gpu_count "$value"); per=node ;;
     --gpus-per-node*) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=node ;;
-    --gpus-per-task=*) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=task ;;
+    --gpus-per-task*) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=task ;;
     --gpus*|-G) [[ "$value" =~ ^([A-Za-z0-9_.-]+:)?([0-9]+)$ ]] && gpus=$((10#${BASH_REMATCH[2]})); per=job ;;
     *) gpus="" ;;
   esac
@@ -190,14 +190,17 @@ submit() {
   # The jobs find the binary and this script through the environment (--export=ALL): shown too.
   if (( dry )); then printf '%q ' ANNAMOSAIC="$ANNAMOSAIC" ANNAMOSAIC_GRID_SCRIPT="$ANNAMOSAIC_GRID_SCRIPT" sbatch "$@" >&3; echo >&3; echo "<$name-job-id>"; return; fi
   local id
-  id=$(sbatch "$@") || return
+  # Submitted from inside an allocation (salloc, an interactive job), --export=ALL would carry its
+  # SLURM_MEM_PER_NODE into the jobs beside their own SLURM_MEM_PER_CPU, and srun refuses the two
+  # together ("mutually exclusive"): the jobs get their own memory settings alone.
+  id=$(env -u SLURM_MEM_PER_NODE -u SLURM_MEM_PER_CPU -u SLURM_MEM_PER_GPU sbatch "$@") || return
   echo "${id%%;*}"  # --parsable prints "id;cluster" on multi-cluster sites
 }
 
 # The list, and the jobs' logs (slurm-<job>_<index>.out), go in the working folder: it must be
 # writable (a campaign on read-only storage is common; a dry run says so too).
-if [[ -z "${LIST:-}" && ! -w . ]]; then
-  die "the working folder $(pwd) is not writable: the campaign list and the jobs' logs (slurm-<job>_<index>.out) go there; cd to a writable folder first (or set LIST=/writable/name.list, though the logs still go here)"
+if [[ ! -w . ]]; then  # with LIST elsewhere too: the logs still go here (probe82)
+  die "the working folder $(pwd) is not writable: the campaign list and the jobs' logs (slurm-<job>_<index>.out) go there; cd to a writable folder first"
 fi
 if [[ -n "${LIST:-}" ]]; then
   # A list still read by queued elements of an earlier campaign must not change under them.
@@ -226,12 +229,12 @@ fov_where=(--nodes="$NODES") stitch_where=(--nodes="$STITCH_NODES")
 stitch_partition=${STITCH_PARTITION-${PARTITION:-}}
 [[ -n "$stitch_partition" ]] && stitch_where+=(--partition="$stitch_partition")
 fovs=$(submit fovs "${common[@]}" "${fov_where[@]}" --time="$TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-fovs --signal=B:USR1@$fov_lead_s \
-  --ntasks-per-node="$GPUS_PER_NODE" ${gres[@]+"${gres[@]}"} --cpus-per-task="$CPUS_PER_GPU" \
+  --ntasks-per-node="$GPUS_PER_NODE" --ntasks=$((NODES * GPUS_PER_NODE)) ${gres[@]+"${gres[@]}"} --cpus-per-task="$CPUS_PER_GPU" \
   --mem-per-cpu="$MEM_PER_CPU" -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" fovs "$list") ||
   { rm -f "$list"; die "sbatch refused the FoV array (see its message above); nothing was submitted"; }
 stitch=$(submit stitch "${common[@]}" "${stitch_where[@]}" --time="$STITCH_TIME" --array=0-$((n - 1))%"$THROTTLE" --job-name=annamosaic-stitch \
   --signal=B:USR1@$stitch_lead_s --dependency=aftercorr:"$fovs" --kill-on-invalid-dep=yes \
-  --ntasks-per-node="$STITCH_RANKS" --cpus-per-task="$CPUS_PER_GPU" --mem-per-cpu="$MEM_PER_CPU" \
+  --ntasks-per-node="$STITCH_RANKS" --ntasks=$((STITCH_NODES * STITCH_RANKS)) --cpus-per-task="$CPUS_PER_GPU" --mem-per-cpu="$MEM_PER_CPU" \
   -o "slurm-%A_%a.out" "$here/annamosaic-grid.sbatch" stitch "$list") ||
   { (( dry )) || scancel "$fovs" || true; rm -f "$list"; die "sbatch refused the stitch array (see above); the FoV array $fovs was cancelled"; }
 if (( dry )); then echo "dry run: nothing submitted, nothing written"; exit 0; fi

@@ -73,8 +73,9 @@ RunState decide_run_state(const RunStateFacts& f) {
   // The last stitch stage was stopped (a signal: stitch_stopped.json): said, as what left the mosaic so.
   const std::string stopped = s.stitch_stopped.empty() ? "" : "; the last stitch stage was stopped (" + s.stitch_stopped + ")";
   // Status of the output folder reads its own config.ini: sending the user there would be circular.
-  const bool folders_config = !f.config.empty() && std::filesystem::path(f.config).lexically_normal() ==
-                                                       (std::filesystem::path(s.out_dir) / "config.ini").lexically_normal();
+  std::error_code ec;  // either path unreadable: not the same file, as far as can be told
+  const bool folders_config =
+      !f.config.empty() && std::filesystem::equivalent(f.config, std::filesystem::path(s.out_dir) / "config.ini", ec);
   if (!f.mosaic_current.value_or(false) && f.mosaic_why.rfind("a setting changed", 0) == 0 && s.mosaic_file)
     return {"FoVs finished; the mosaic was made with other stitch settings than " + (f.config.empty() ? "these" : f.config + "'s") +
                 " (" + f.mosaic_why.substr(std::string("a setting changed since it was made: ").size()) +

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 
@@ -13,8 +14,10 @@ extern "C" void on_stop_signal(int sig) {
   // Async-signal-safe: one store, and write(2) for Ctrl-C, whose user waits at the terminal for a
   // sign that it was heard (probe77: nothing said until the FoVs in flight were done).
   if (sig == SIGINT && g_signal == 0 && g_on_interrupt) {
+    const int saved_errno = errno;  // the interrupted code may be about to read it
     const ssize_t ignored = ::write(STDERR_FILENO, g_on_interrupt, std::strlen(g_on_interrupt));
     (void)ignored;
+    errno = saved_errno;
   }
   g_signal = sig;
 }

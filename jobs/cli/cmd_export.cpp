@@ -144,7 +144,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
     // A long export stops cleanly on SIGTERM/SIGUSR1/Ctrl-C (exit 75, no temporary left), and
     // clears the temporaries of this output name that killed exports (kill -9) left.
     install_stop_handlers(/*also_interrupt=*/true,
-                          "\nCtrl-C: stopping between steps; nothing is left under the output's name. Ctrl-C again "
+                          "\nCtrl-C: stopping between steps; nothing new is written under the output's name. Ctrl-C again "
                           "quits at once (a temporary file may be left; the next export removes it)\n");
     opt.stop_requested = [] { return stop_requested(); };
     const std::filesystem::path dir = std::filesystem::path(out).has_parent_path() ? std::filesystem::path(out).parent_path() : std::filesystem::path(".");

@@ -43,6 +43,7 @@ struct OutsideTheField : InputError {
 struct SampleTable {
   bool unit_assumed = false;  // the header named no unit for x or y (read as nm)
   int frame_min = -1;         // its smallest frame number (-1: no rows)
+  bool mostly_outside = false;  // more than half its localizations outside its field
 };
 
 // Reads one FoV's table as `run` will (the options given here, which campaign.ini carries to
@@ -85,7 +86,7 @@ SampleTable check_sample_table(const std::string& path, double fov_um, const Tab
     spdlog::warn("{}: {}; {:.1f}% of them lie outside the {:.0f} nm field (--fov-um {:g}) and would be dropped by `run`: "
                  "is --fov-um too small, or the table in the stage's coordinates?",
                  path, span, 100.0 * static_cast<double>(outside) / static_cast<double>(t.size()), fov_nm, fov_um);
-  return {report.xy_unit_assumed, s.frame_min};
+  return {report.xy_unit_assumed, s.frame_min, 2 * outside > t.size()};
 }
 
 int run_init_campaign(const po::variables_map& vm) {
@@ -325,12 +326,12 @@ int run_init_campaign(const po::variables_map& vm) {
   std::vector<std::string> unreadable;
   std::map<int, std::string> first_frames;  // the sampled tables' smallest frame numbers -> a table
   std::vector<OutsideTheField> outside;      // sampled tables wholly outside their field
-  bool in_field_past_first = false;          // a sampled table other than the first FoV's lies in its field
+  std::size_t mostly_outside = 0;            // other sampled tables with most localizations outside it
   for (const std::size_t i : samples) try {
       const SampleTable sample = check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read);
       if (sample.unit_assumed && unit_assumed.empty()) unit_assumed = dir + "/" + plan.fovs[i].table;
       if (sample.frame_min >= 0) first_frames.emplace(sample.frame_min, dir + "/" + plan.fovs[i].table);
-      in_field_past_first = in_field_past_first || (i > 0 && sample.frame_min >= 0);
+      mostly_outside += sample.mostly_outside ? 1 : 0;
     } catch (const OutsideTheField& e) {
       outside.push_back(e);
     } catch (const InputError& e) {
@@ -338,18 +339,23 @@ int run_init_campaign(const po::variables_map& vm) {
     } catch (const IoError& e) {
       unreadable.push_back(e.what());
     }
-  // Stage coordinates put every table but the first FoV's (the stage's origin, often 0) outside its
-  // field: refused. One table outside among others in their fields (probe78: FoV 3 of 6) is that
-  // table's own problem: its FoV will fail, said, the campaign written.
-  if (!outside.empty() && !in_field_past_first)
+  // Stage coordinates put the tables of FoVs away from the stage's origin outside their fields,
+  // wholly or mostly (the one next to it partly): refused when half the sampled tables or more are
+  // so (probe81: a 3 x 3 grid, the middle FoV's 90% outside, was let through). One table wholly
+  // outside among others in their fields (probe78: FoV 3 of 6) is that table's own problem: its FoV
+  // will fail, said, the campaign written.
+  if (!outside.empty() && 2 * (outside.size() + mostly_outside) >= samples.size())
     throw InputError(outside.front().file(),
                      outside.front().message() +
-                         ": every FoV would fail with no localization in its field. The pipeline expects each table in "
-                         "its FoV's own coordinates (camera frame, 0..fov-um), not the stage's: subtract each FoV's "
-                         "origin first (or is --fov-um wrong?). Nothing was written");
+                         fmt::format(": {} of the {} tables sampled lie wholly or mostly outside their fields, as tables "
+                                     "in the stage's coordinates do (every FoV but the one at the stage's origin would "
+                                     "fail). The pipeline expects each table in its FoV's own coordinates (camera frame, "
+                                     "0..fov-um), not the stage's: subtract each FoV's origin first (or is --fov-um "
+                                     "wrong?). Nothing was written",
+                                     outside.size() + mostly_outside, samples.size()));
   for (const OutsideTheField& e : outside)
-    spdlog::warn("{}: unlike the other tables sampled, which lie in their fields: its FoV will fail as it is (a table "
-                 "in the stage's coordinates, or another FoV's?)",
+    spdlog::warn("{}, while most tables sampled lie in their fields: its FoV will fail as it is (a table in the "
+                 "stage's coordinates, or another FoV's?)",
                  e.what());
   // None of them read as `run` would read them: every FoV would fail. One of them (an empty
   // corner FoV's empty table, say) fails only its FoV.

@@ -105,7 +105,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   bool use_wf = has_wf;
   // Why a widefield given is not used, said when nothing else is left to reconstruct from.
   std::string wf_unused = " (with a --widefield of this field the A-net reconstructs from it alone)";
-  std::string wf_no_structure;  // the warning that the widefield is not used for want of structure
+  std::string wf_no_structure;  // the warning that the widefield is not used (no structure, or a model without Q)
   if (has_wf) {
     const WidefieldSignal signal = widefield_signal(wf_raw.view(), cam_nm);
     if (!signal.has_structure()) {
@@ -125,8 +125,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     if (!has_table && !has_sparse_tif)
       throw InputError(model, "was trained without widefields (its Q never trained): it cannot reconstruct from a widefield "
                               "alone; give the localizations (--table), or a model trained with widefields");
-    spdlog::warn("{} was trained without widefields (its Q never trained): reconstructing from the localizations alone, "
-                 "with no error map", model);
+    // Said with the other (below), once the table is known to lie in the widefield's field (probe81).
+    wf_no_structure = fmt::format("{} was trained without widefields (its Q never trained): reconstructing from the "
+                                  "localizations alone, with no error map", model);
     use_wf = false;
     wf_unused = " (and the model was trained without widefields)";
   }

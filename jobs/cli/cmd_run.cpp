@@ -986,7 +986,7 @@ Command run_command() {
       "A rerun of the same command skips FoVs whose result file matches the manifest.\n"
       "Exit status: 0 ok; 5 some FoVs failed (marked in the mosaic; --stage fovs only warns, so that a stitch job\n"
       "depending on it runs and exits 5) or were left unprocessed, or most FoVs' localizations lie in a corner of\n"
-      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM/SIGHUP or Ctrl-C (resume by rerunning);\n"
+      "their field (tables in another unit than nm); 75 stopped by SIGUSR1/SIGTERM/SIGHUP or Ctrl-C, or FoVs left by --max-fovs (resume by rerunning);\n"
       "1 bad command line or configuration; 2 bad input (a campaign, table or model that cannot be used, an\n"
       "output folder holding other results or in use by another run); 3 file system or environment (disk full,\n"
       "no GPU for --device cuda); 4 internal error. The message names the file and place.";

@@ -146,7 +146,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   // SIGTERM, SIGUSR1, SIGHUP or Ctrl-C: registration and fusion stop between rows of tiles or
   // columns of blocks, exit 75, nothing under the output's name (as run's stitch stage).
   install_stop_handlers(/*also_interrupt=*/true,
-                        "\nCtrl-C: stopping between steps; nothing is left under the output's name. Ctrl-C again "
+                        "\nCtrl-C: stopping between steps; nothing new is written under the output's name. Ctrl-C again "
                         "quits at once (a temporary file may be left; the next stitch removes it)\n");
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir))
@@ -623,6 +623,20 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     ImsWriterOptions wo;
     wo.description = "annamosaic stitch of " + dir;
     if (!holes.empty()) wo.description += "; " + holes;
+    // An OME-TIFF exported from the mosaic being replaced (`export OUT.ims --ome-tiff`) would stay
+    // beside the new one looking current (probe74: a 1425 x 1434 one beside a new 2313 x 2300
+    // mosaic), as `run` removes its own: as the new file replaces the old, not before (a stop keeps
+    // both old ones) nor after (a failure then would leave it beside the new one).
+    if (replaces_mosaic)
+      wo.before_replacing = [output] {
+        std::error_code ec;
+        if (!fs::remove(path_stem(output) + ".ome.tif", ec)) return;
+        bool with_config = fs::remove(path_stem(output) + ".ome.config.ini", ec);
+        with_config = fs::remove(path_stem(output) + ".ome.tif.config.ini", ec) || with_config;  // where that name was taken
+        spdlog::info("removed {}.ome.tif{}: it showed the earlier mosaic this stitch replaces (`annamosaic export {} "
+                     "--ome-tiff {}.ome.tif` makes it anew)",
+                     path_stem(output), with_config ? " and its .ome.config.ini" : "", output, path_stem(output));
+      };
     auto writer = std::make_unique<ImsWriter>(output, info, wo);
     writer->open();
     sink = std::move(writer);
@@ -652,16 +666,6 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}{}", st.blocks, st.seconds,
                st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output,
                ims ? " and " + bdv_xml_path(output) : std::string());
-  // An OME-TIFF exported from the mosaic just replaced (`export OUT.ims --ome-tiff`) would stay
-  // beside it looking current (probe74: a 1425 x 1434 one beside a new 2313 x 2300 mosaic), as
-  // `run` removes its own.
-  if (std::error_code ec; ims && replaces_mosaic && fs::remove(path_stem(output) + ".ome.tif", ec)) {
-    bool with_config = fs::remove(path_stem(output) + ".ome.config.ini", ec);
-    with_config = fs::remove(path_stem(output) + ".ome.tif.config.ini", ec) || with_config;  // where that name was taken
-    spdlog::info("removed {}.ome.tif{}: it showed the earlier mosaic this stitch replaced (`annamosaic export {} "
-                 "--ome-tiff {}.ome.tif` makes it anew)",
-                 path_stem(output), with_config ? " and its .ome.config.ini" : "", output, path_stem(output));
-  }
   const bool registered_here = registered;  // write_layout() disarms the keeper
   write_layout();
   // An earlier fusion's kept registration is out of date once this one has registered and fused.

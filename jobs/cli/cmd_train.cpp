@@ -307,8 +307,9 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   // kill by SIGTERM (143). A dry run has nothing to save: a signal ends it as usual.
   if (!vm["dry-run"].as<bool>())
     install_stop_handlers(/*also_interrupt=*/true,
-                          "\nCtrl-C: stopping after this step, with a checkpoint saved (--resume continues). Ctrl-C "
-                          "again quits at once (then --resume continues from the last checkpoint)\n");
+                          "\nCtrl-C: stopping after this step, with a checkpoint saved (--resume continues; before the "
+                          "first step nothing is written). Ctrl-C again quits at once (--resume then continues from the "
+                          "last checkpoint, if one was saved)\n");
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);

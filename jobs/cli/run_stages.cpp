@@ -320,6 +320,7 @@ double export_mosaic_ome_tiff(const std::string& out) {
     progress->advance(n);
   };
   const OmeTiffStats os = export_ome_tiff(reader, out + "/mosaic.ome.tif", oo);
+  progress.reset();  // its line ended before the next (on a terminal it is redrawn in place)
   const double s = seconds_since(t0);
   spdlog::info("wrote {}/mosaic.ome.tif ({} levels, {:.1f} MB) in {:.1f} s", out, os.levels, os.file_bytes / 1e6, s);
   return s;
@@ -1023,6 +1024,20 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       if (v.is_number()) wo.qc.emplace_back("layout " + k, json_text(v));
   const std::string path = out + "/mosaic.ims";
   if (size > 1) wo.block_row_owner = fusion_block_row_owner(plan, info, static_cast<std::size_t>(size));
+  // An OME-TIFF export of the mosaic being replaced would stay beside the new one, looking current
+  // (also when --ome-tiff writes it anew: a stop before that export would leave the old one).
+  // Removed as the new mosaic.ims replaces the old: a remake stopped earlier keeps the old mosaic
+  // and its export together (probe77), and none is left beside the new one (probe81).
+  const bool ome_anew = vm["ome-tiff"].as<bool>();
+  wo.before_replacing = [out, ome_anew] {
+    std::error_code ec;
+    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec)) {
+      // And the settings file an `export` there wrote beside it (it would describe nothing).
+      const bool with_config = std::filesystem::remove(out + "/mosaic.ome.config.ini", ec);
+      spdlog::info("removed {}/mosaic.ome.tif{}: it showed the previous mosaic, which this stage replaces{}", out,
+                   with_config ? " and its mosaic.ome.config.ini" : "", ome_anew ? " (--ome-tiff writes it anew)" : "");
+    }
+  };
   ImsWriter writer(path, info, wo);
   writer.open();
   FuseOptions fo;
@@ -1068,18 +1083,6 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
   }
   if (fuse_error) std::rethrow_exception(fuse_error);
   if (progress) progress->finish();
-  // An OME-TIFF export of the mosaic just replaced would stay beside it, looking current (also
-  // when --ome-tiff writes it anew: a stop before that export would leave the old one). Removed
-  // only now: a remake stopped earlier keeps the old mosaic and its export together (probe77).
-  if (rank == 0) {
-    std::error_code ec;
-    if (std::filesystem::remove(out + "/mosaic.ome.tif", ec)) {
-      // And the settings file an `export` there wrote beside it (it would describe nothing).
-      const bool with_config = std::filesystem::remove(out + "/mosaic.ome.config.ini", ec);
-      spdlog::info("removed {}/mosaic.ome.tif{}: it showed the previous mosaic, which this stage replaced{}", out,
-                   with_config ? " and its mosaic.ome.config.ini" : "", vm["ome-tiff"].as<bool>() ? " (--ome-tiff writes it anew)" : "");
-    }
-  }
   const double fuse_s = seconds_since(t_fuse);
   // Per rank: peak memory and where the fusion's time went.
   constexpr int kPerRank = 7;

@@ -179,14 +179,22 @@ std::string printable(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') { out += "\\\\"; continue; }  // so that a "\t" in the file is not read as a tab
     if (c == '\t') { out += "\\t"; continue; }
     if (c == '\r') { out += "\\r"; continue; }
     if (c < 0x20 || c == 0x7f) { out += fmt::format("\\x{:02x}", c); continue; }
     if (c < 0x80) { out += static_cast<char>(c); continue; }
-    // A whole UTF-8 sequence is kept; a byte that does not start one is escaped.
-    const std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    bool ok = len > 0 && c != 0xc0 && c != 0xc1 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    // A well-formed UTF-8 sequence (RFC 3629: no overlong forms, surrogates or code points past
+    // U+10FFFF) is kept; any other byte is escaped.
+    const std::size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    if (ok) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      const unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+      const unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+      ok = c1 >= lo && c1 <= hi;
+    }
+    for (std::size_t k = 2; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
     if (ok) {
       out.append(s.substr(i, len));
       i += len - 1;
@@ -430,9 +438,9 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
         plan.field_of[r] = static_cast<int>(i);
         plan.notes.push_back(name + ": column '" + printable(plan.header_names[i]) + "' (drift-corrected, N-STORM) read as " + kRoleNames[r]);
       } else {
-        plan.notes.push_back(name + ": column '" + plan.header_names[i] + "' (drift-corrected, N-STORM?) is not used: " +
-                             kRoleNames[r] + " is '" + plan.header_names[plan.field_of[r]] + "' (--columns " + kRoleNames[r] +
-                             "=" + plan.header_names[i] + " to use it)");
+        plan.notes.push_back(name + ": column '" + printable(plan.header_names[i]) + "' (drift-corrected, N-STORM?) is not "
+                             "used: " + kRoleNames[r] + " is '" + printable(plan.header_names[plan.field_of[r]]) +
+                             "' (--columns " + kRoleNames[r] + "=" + printable(plan.header_names[i]) + " to use it)");
       }
     }
   }
@@ -709,7 +717,9 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
     std::size_t descents = 0, first = 0;
     for (std::size_t i = 1; i < table.size(); ++i)
       if (table.frame[i] < table.frame[i - 1] && descents++ == 0) first = i;
-    if (descents > 0 && descents <= 3 &&
+    // Both parts a table's worth (probe81: one stray row at either end was called a restart).
+    const std::size_t part = std::max<std::size_t>(50, table.size() / 10);
+    if (descents > 0 && descents <= 3 && first >= part && table.size() - first >= part &&
         table.frame[first] - table.frame[0] <= (table.frame[first - 1] - table.frame[0]) / 10)
       local.warnings.push_back(fmt::format("{}: its frames run in order up to {}, then start again at {} (data row {}){}: "
                                            "tables joined end to end, or one copied twice? Read as one acquisition, as "

@@ -734,6 +734,7 @@ void ImsWriter::Impl::complete_file() {
   file_->write_metadata(meta);
   file_->close();
   file_.reset();
+  if (opt_.before_replacing) opt_.before_replacing();
   temp_->commit();
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0) stats_.file_bytes = static_cast<std::uint64_t>(st.st_size);

@@ -48,6 +48,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -76,6 +77,11 @@ struct ImsWriterOptions {
   // pixel. Empty: row % ranks. Give the split the blocks are really written with (e.g. fusion's
   // contiguous ranges), so that pyramid pieces rarely cross ranks.
   std::vector<int> block_row_owner;
+  // Called by the process that writes the file just before the finished file replaces whatever
+  // was at its path: files that describe the previous one (an export of it) go then, neither
+  // earlier (a stop before that keeps the old file, which they still describe) nor later (a
+  // failure or a kill after the replacement would leave them beside the new file).
+  std::function<void()> before_replacing;
 };
 
 struct ImsWriteStats {

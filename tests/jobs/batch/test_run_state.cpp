@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 using namespace annamosaic;
 
 namespace {
@@ -104,7 +107,12 @@ TEST(RunState, OtherSettingsOfTheFoldersOwnConfigurationDoNotSendTheUserInCircle
   f.mosaic_current = false;
   f.mosaic_why = "a setting changed since it was made: search-um 3.0 (was 2.5)";
   EXPECT_NE(decide_run_state(f).text.find("or ask status of the output folder"), std::string::npos);
-  f.config = "out/config.ini";  // status of the output folder itself (probe77: told to ask it)
+  // Status of the output folder itself (probe77: told to ask it), named by another path to it.
+  const std::filesystem::path out = std::filesystem::temp_directory_path() / "run_state_circle" / "out";
+  std::filesystem::create_directories(out);
+  std::ofstream(out / "config.ini") << "[run]\n";
+  f.st.out_dir = out.string();
+  f.config = (out / ".." / "out" / "config.ini").string();
   const RunState r = decide_run_state(f);
   EXPECT_EQ(r.text.find("ask status of the output folder"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("search-um 3.0 (was 2.5)): a run of this configuration remakes it"), std::string::npos) << r.text;

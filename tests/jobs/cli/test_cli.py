@@ -1329,7 +1329,7 @@ class InitCampaign(unittest.TestCase):
         with open(os.path.join(out, "manifest.jsonl"), encoding="utf-8") as f:
             recs = {r["id"]: r for r in map(json.loads, f)}
         self.assertEqual({i: recs[i]["status"] for i in recs}, {0: "done", 1: "failed", 2: "done"})
-        self.assertIn("X (\ufffd)", recs[1]["reason"])  # the byte that is not UTF-8, replaced
+        self.assertIn("X (\\xc5)", recs[1]["reason"])  # the byte that is not UTF-8, escaped as what it is
         self.assertIn("skipped 1 malformed row", " ".join(recs[2]["extra"]["warnings"]))
         # Stitched: the failed FoV's edges are not registered, and layout.json says why.
         run("run", "--campaign", data, "-o", out, "--stage", "stitch", "--threads", "1", check=5)
@@ -1395,13 +1395,25 @@ class InitCampaign(unittest.TestCase):
         p = run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "30", "--overlap-um", "3",
                 "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=0)
         self.assertRegex(p.stderr, r"r01_c02\.csv: localizations span x 2\d+\.\.\d+ nm, .* wholly outside its FoV's "
-                                   r"0\.\.30000 nm field: unlike the other tables sampled, which lie in their fields: its "
-                                   r"FoV will fail as it is")
+                                   r"0\.\.30000 nm field, while most tables sampled lie in their fields: its FoV will "
+                                   r"fail as it is")
         self.assertNotIn("every FoV would fail", p.stderr)
         self.assertTrue(os.path.exists(os.path.join(data, "campaign.ini")))
         for written in ("campaign.ini", "positions.csv"):
             if os.path.exists(os.path.join(data, written)):
                 os.remove(os.path.join(data, written))
+        os.remove(os.path.join(data, "tables", "r01_c03.csv"))
+        os.remove(os.path.join(data, "tables", "r01_c02.csv"))
+        # Stage coordinates of a 1 x 3 grid (8 um FoVs, 7 um apart): the middle table mostly outside its
+        # field, the last wholly: refused (probe81: the middle one counted as in its field, let through).
+        for c in (1, 2, 3):
+            self.table(f"r01_c{c:02d}.csv", dx_nm=7000.0 * (c - 1))
+        p = run("init-campaign", data, "--rows", "1", "--cols", "3", "--fov-um", "8", "--overlap-um", "1",
+                "--table", "tables/r{row+1:02d}_c{col+1:02d}.csv", "--no-widefield", check=2)
+        self.assertIn("r01_c03.csv: localizations span x 14", p.stderr)
+        self.assertIn("2 of the 3 tables sampled lie wholly or mostly outside their fields, as tables in the stage's "
+                      "coordinates do", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(data, "campaign.ini")))
         os.remove(os.path.join(data, "tables", "r01_c03.csv"))
         os.remove(os.path.join(data, "tables", "r01_c02.csv"))
         # In the FoV's coordinates but wider than --fov-um (the EPFL table spans ~6.4 um): said, written.

@@ -970,7 +970,7 @@ class Run(unittest.TestCase):
         log = ""
         for line in p.stdout:
             log += line
-            if "layout:" in line:
+            if "stitch stage: making the mosaic again" in line:  # said before registration: time to spare
                 p.send_signal(signal.SIGUSR1)  # mpirun passes it to the ranks
                 break
         log += p.communicate(timeout=300)[0]
@@ -985,7 +985,7 @@ class Run(unittest.TestCase):
                       log)
         # ... without --ome-tiff this time: the export of the previous mosaic does not stay.
         self.assertIn("removed " + os.path.join(d, "out") + "/mosaic.ome.tif", log)
-        self.assertIn(": it showed the previous mosaic, which this stage replaced", log)
+        self.assertIn(": it showed the previous mosaic, which this stage replaces", log)
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.tif")))
         self.assertFalse(os.path.exists(os.path.join(d, "out", "mosaic.ome.config.ini")))  # nor what described it
         with open(ims, "r+b") as fh:  # the file changed since (a viewer wrote to it): redone

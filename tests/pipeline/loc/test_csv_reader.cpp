@@ -221,6 +221,14 @@ TEST(CsvReader, NamesAreQuotedAsTheFileHoldsThem) {
   ReadReport utf8;
   parse_csv_table("frame,x [\xc2\xb5m],y [\xc2\xb5m]\n1,2,3\n", "u8.csv", {}, &utf8);
   EXPECT_NE(utf8.columns.find("x='x [\xc2\xb5m]'"), std::string::npos) << utf8.columns;  // UTF-8 kept as it is
+  // Bytes that only look like UTF-8 (a surrogate, an overlong form, a lead byte past U+10FFFF) are
+  // escaped too, and so is a backslash, so that a "\t" written in the file is not read as a tab.
+  const std::string odd = parse_error("frame,x [\xed\xa0\x80m],y\n1,2,3\n").what();
+  EXPECT_NE(odd.find("'x [\\xed\\xa0\\x80m]'"), std::string::npos) << odd;
+  EXPECT_NE(std::string(parse_error("frame,x,y\n\xe0\x80\x80,2,3\n").what()).find("'\\xe0\\x80\\x80'"), std::string::npos);
+  EXPECT_NE(std::string(parse_error("frame,x,y\n\xf5\x80\x80\x80,2,3\n").what()).find("'\\xf5\\x80\\x80\\x80'"),
+            std::string::npos);
+  EXPECT_NE(std::string(parse_error("frame,x,y\na\\tb,2,3\n").what()).find("'a\\\\tb'"), std::string::npos);
   // A tab inside a comma-separated header: shown as \t, and named as a second delimiter.
   const std::string mixed = parse_error("frame\tx [nm],y [nm]\n1\t2,3\n").what();
   EXPECT_NE(mixed.find("'frame\\tx [nm]'"), std::string::npos) << mixed;
@@ -236,6 +244,12 @@ TEST(CsvReader, FramesThatStartAgainAreSaid) {
   ASSERT_EQ(twice.warnings.size(), 1u);
   EXPECT_EQ(twice.warnings[0], "twice.csv: its frames run in order up to 120, then start again at 1 (data row 121): tables "
                                "joined end to end, or one copied twice? Read as one acquisition, as they are");
+  // One stray row at either end is no second table (probe81).
+  ReadReport stray_end, stray_start;
+  parse_csv_table("frame,x,y\n" + once + "0,1,2\n", "stray.csv", {}, &stray_end);
+  parse_csv_table("frame,x,y\n500,1,2\n" + once, "stray.csv", {}, &stray_start);
+  EXPECT_TRUE(stray_end.warnings.empty()) << stray_end.warnings.at(0);
+  EXPECT_TRUE(stray_start.warnings.empty()) << stray_start.warnings.at(0);
   // Sorted by something else (frames all over): not this.
   std::string shuffled;
   for (int i = 0; i < 120; ++i) shuffled += std::to_string((i * 37) % 120 + 1) + ",1,2\n";
