@@ -94,6 +94,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
     // Said per FoV, for the campaign's verdict: guesses that differ between tables move their
     // windows by a frame against each other.
     if (c.frame_base < 0 && stats.rows > 0) w->frame_base_guessed = static_cast<int>(range.base);
+    if (stats.rows > 0) w->table_frames[0] = stats.frame_min, w->table_frames[1] = stats.frame_max;
     if (c.frame_base == 1 && stats.rows > 0 && stats.frame_min == 0)
       w->warnings.push_back(fov.table_path + ": the table has frame 0, but campaign.ini says frame-base = 1: frame 0's "
                                              "localizations are before the acquisition's first frame, outside every window "
@@ -462,6 +463,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   if (!w.narrow.empty()) rec["extra"]["narrow"] = w.narrow;
   if (!w.widefield_turned.empty()) rec["extra"]["widefield_matches"] = w.widefield_turned;
   if (w.frame_base_guessed >= 0) rec["extra"]["frame_base_guessed"] = w.frame_base_guessed;
+  if (w.table_frames[0] >= 0) rec["extra"]["table_frames"] = {w.table_frames[0], w.table_frames[1]};
   if (!w.result.inference.empty()) rec["extra"]["inference"] = w.result.inference;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return json_text(rec);

@@ -70,6 +70,8 @@ struct FovWork {
   // the campaign's say whether fov-um is larger than the camera's field.
   double bounds_um[4] = {std::numeric_limits<double>::quiet_NaN(), 0, 0, 0};
   int frame_base_guessed = -1;  // the table's guessed first frame number (0 or 1) when campaign.ini says none
+  // The table's first and last frame numbers (-1: no rows): QC compares its span with the others'.
+  long long table_frames[2] = {-1, -1};
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,10 @@ namespace annamosaic {
 namespace {
 
 constexpr double kFewLocalizationsFraction = 0.05;  // of the campaign's median count
+// A table whose frames span under half the campaign's median span: an export or a copy cut short
+// (probe83: a table cut to its first 5% of rows, 51 of 1000 frames, went unflagged; its count,
+// 7.7% of the median, was above the few-localizations limit).
+constexpr double kShortTableFraction = 0.5;
 constexpr double kLowWidefieldConfidence = kMinWidefieldConfidence;  // below it the shift is not applied
 const double kLargeLinkResidualPx = LayoutOptions{}.max_residual_px;  // the layout solver's own outlier floor
 
@@ -97,6 +102,55 @@ RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const 
   return canvas;
 }
 
+RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const std::vector<int>& flagged,
+                             const std::vector<std::string>& caption) {
+  PreviewOptions po;
+  po.max_size_px = 2048;
+  std::size_t w = 0, h = 0;
+  const std::vector<std::uint8_t> rgb = preview_rgb(image, po, w, h);
+  const double px_um = ov.px_um * static_cast<double>(preview_block_factor(image.width(), image.height(), po.max_size_px));
+  // Below the picture: a scale bar of a round length near a fifth of its width, then the caption,
+  // at a font size that reads at the picture's size.
+  const int scale = std::max(1, static_cast<int>(std::max(w, h)) / 500);
+  const int line = (kGlyphHeightPx + 4) * scale, margin = 4 * scale;
+  double bar_um = 1;
+  for (const double step : {1.0, 2.0, 5.0})
+    for (double p = 1e-3; p <= 1e6; p *= 10)
+      if (const double len = step * p; std::abs(len / px_um - w / 5.0) < std::abs(bar_um / px_um - w / 5.0)) bar_um = len;
+  const std::string bar_text = fmt::format("{:g} um", bar_um);
+  int text_w = text_width_px(bar_text, scale);
+  for (const std::string& t : caption) text_w = std::max(text_w, text_width_px(t, scale));
+  const int W = std::max(static_cast<int>(w), text_w + 2 * margin);
+  const int H = static_cast<int>(h) + margin + line * static_cast<int>(1 + caption.size()) + margin;
+  RgbCanvas canvas(W, H, 255);
+  for (std::size_t y = 0; y < h; ++y)
+    std::copy_n(rgb.begin() + static_cast<std::ptrdiff_t>(3 * w * y), 3 * w,
+                canvas.rgb.begin() + static_cast<std::ptrdiff_t>(3 * static_cast<std::size_t>(W) * y));
+  // Flagged FoVs outlined where they lie (cyan: apart from the colormap's black-red-yellow-white).
+  const std::array<std::uint8_t, 3> cyan{0, 255, 255}, ink{0, 0, 0};
+  const int thick = std::max(2, scale);
+  for (int id : flagged) {
+    const auto it = ov.fov_um.find(id);
+    if (it == ov.fov_um.end()) continue;
+    const int x = static_cast<int>(std::lround((it->second.first - ov.x0_um) / px_um));
+    const int y = static_cast<int>(std::lround((it->second.second - ov.y0_um) / px_um));
+    const int side = std::max(thick * 2, static_cast<int>(std::lround(fov_um / px_um)));
+    const auto clipped = [&](int rx, int ry, int rw, int rh) {  // inside the picture, not the caption
+      const int x0 = std::max(rx, 0), y0 = std::max(ry, 0);
+      const int x1 = std::min(rx + rw, static_cast<int>(w)), y1 = std::min(ry + rh, static_cast<int>(h));
+      if (x1 > x0 && y1 > y0) canvas.fill_rect(x0, y0, x1 - x0, y1 - y0, cyan);
+    };
+    clipped(x, y, side, thick), clipped(x, y + side - thick, side, thick);
+    clipped(x, y, thick, side), clipped(x + side - thick, y, thick, side);
+  }
+  int y = static_cast<int>(h) + margin;
+  const int bar_px = std::max(1, static_cast<int>(std::lround(bar_um / px_um)));
+  canvas.fill_rect(margin, y + scale, bar_px, kGlyphHeightPx * scale - 2 * scale, ink);
+  draw_text(canvas, margin + bar_px + 2 * margin, y, bar_text, ink, scale);
+  for (const std::string& t : caption) draw_text(canvas, margin, y += line, t, ink, scale);
+  return canvas;
+}
+
 QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, const std::vector<FovEntry>& fovs,
                              const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
                              int part, int parts) {
@@ -121,6 +175,7 @@ QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& c, 
     return static_cast<std::size_t>(std::clamp(std::ceil(extent_um / px_um - 1e-9), 1.0, kCanvasPx));
   };
   QcOverview ov;
+  ov.x0_um = x0, ov.y0_um = y0, ov.px_um = px_um, ov.fov_um = pos_um;
   ov.reconstruction = ImageF(canvas_px(x1 - x0), canvas_px(y1 - y0));
   ov.error_map = ImageF(ov.reconstruction.width(), ov.reconstruction.height());
   // Max keeps thin structures visible at overview scale. A pixel's canvas cell depends on its
@@ -219,7 +274,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       t["status"] = absent ? "not-acquired" : r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
       for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm",
-                            "wf_confidence", "error_score", "rank", "timings", "warnings"})
+                            "wf_confidence", "error_score", "rank", "timings", "warnings", "table_frames"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
       // Without a widefield (or with a model that never trained with one) there is no error map:
       // a recorded 0 would read as the best score.
@@ -257,6 +312,17 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   for (const auto& t : tiles)
     if (t["status"] == "done" && t.contains("localizations")) done_locs.push_back(t["localizations"].get<double>());
   const double locs_median = median(done_locs);
+  // Frames a table spans (its last frame - its first + 1): FoVs of one campaign are acquired alike.
+  const auto frame_span = [](const nlohmann::json& t) {
+    const auto& f = t["table_frames"];
+    return f.is_array() && f.size() == 2 && f[0].is_number() && f[1].is_number()
+               ? f[1].get<double>() - f[0].get<double>() + 1
+               : std::numeric_limits<double>::quiet_NaN();
+  };
+  std::vector<double> spans;
+  for (const auto& t : tiles)
+    if (t["status"] == "done" && t.contains("table_frames") && std::isfinite(frame_span(t))) spans.push_back(frame_span(t));
+  const double span_median = median(spans);
   std::map<int, std::string> placed_by;
   std::map<int, int> component;        // tile id -> its connected group of registered links
   std::map<int, std::size_t> members;  // group -> tiles
@@ -321,11 +387,17 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
       flag("few-localizations", fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
                                   t["localizations"].get<double>(), 100 * kFewLocalizationsFraction, locs_median));
+    if (spans.size() >= 3 && t.contains("table_frames") && frame_span(t) < kShortTableFraction * span_median)
+      flag("short-table", fmt::format("its table spans frames {}..{} ({:.0f}), under half the campaign's median span ({:.0f} "
+                                      "frames): an export or a copy cut short?",
+                                      t["table_frames"][0].get<long long>(), t["table_frames"][1].get<long long>(),
+                                      frame_span(t), span_median));
     if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
       flag("widefield-uncertain", fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration" && fovs.size() > 1)
-      flag("stage-placed", "placed by its stage position only (no overlap with a neighbour registered)");
+      flag("stage-placed", "placed by its stage position only (no overlap with a neighbour registered: too little "
+                           "structure there, or its position off by more than the search range)");
     else if (const auto c = component.find(t["id"].get<int>());
              c != component.end() && c->second != main_group && members[c->second] > 1)
       flag("detached-group", fmt::format("in a group of {} tiles registered to each other but to no tile of the main group: the "
@@ -400,10 +472,20 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
 
   const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
   const QcOverview& ov = overview ? *overview : own;
-  PreviewOptions po;
-  po.max_size_px = 2048;
-  if (ov.any_reconstruction) write_preview_png(qc + "/overview_reconstruction.png", ov.reconstruction.view(), po);
-  if (ov.any_error) write_preview_png(qc + "/overview_error.png", ov.error_map.view(), po);
+  // Each picture says what it shows (probe83: no title, legend nor scale on either).
+  const std::string marks = "cyan outline: flagged fov (qc.json says why)   x: failed fov";
+  const auto write_overview = [&](const std::string& path, const ImageF& img, std::vector<std::string> caption) {
+    caption.push_back(marks);
+    caption.push_back("each fov at its place in the mosaic, brightest pixel kept, contrast 0.5 - 99.8 percentile");
+    const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, s.flagged, caption);
+    write_png_rgb(path, static_cast<std::size_t>(canvas.width), static_cast<std::size_t>(canvas.height), canvas.rgb);
+  };
+  if (ov.any_reconstruction)
+    write_overview(qc + "/overview_reconstruction.png", ov.reconstruction, {"reconstruction (a-net output) of every fov"});
+  if (ov.any_error)
+    write_overview(qc + "/overview_error.png", ov.error_map,
+                   {"error map: where the widefield and the reconstruction disagree (bright: worse)",
+                    "black: no error map (no widefield used) or no disagreement"});
   // Last: its presence (newer than the mosaic) says the report is complete, to `status` too; a
   // run stopped while drawing the images leaves none.
   write_file_atomic(qc + "/qc.json", json_text(report, 1) + "\n");

@@ -44,6 +44,10 @@ struct QcSummary {
 struct QcOverview {
   ImageF reconstruction, error_map;
   bool any_reconstruction = false, any_error = false;
+  // Where the canvases lie: their corner (um) and pixel (um), and each FoV's corner (um), for
+  // marking FoVs and drawing a scale bar on them.
+  double x0_um = 0, y0_um = 0, px_um = 1;
+  std::map<int, std::pair<double, double>> fov_um;
 };
 QcOverview build_qc_overview(const std::string& out_dir, const CampaignInfo& campaign, const std::vector<FovEntry>& fovs,
                              const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
@@ -67,5 +71,11 @@ struct HeatMapLegend {
 // ends and middle, and the meaning of grey and of the cross.
 RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const std::vector<bool>& failed, int cell_px,
                    const HeatMapLegend& legend);
+
+// An overview canvas of `ov` (its reconstruction or error map) as a picture that says what it
+// shows: the flagged FoVs outlined in cyan where they lie, and below it a scale bar (a round
+// length near a fifth of its width) and the caption's lines.
+RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const std::vector<int>& flagged,
+                             const std::vector<std::string>& caption);
 
 }  // namespace annamosaic

@@ -215,6 +215,18 @@ void write_preview_png(const std::string& path, ImageView<const float> image, co
                  gray ? 1 : 3);
 }
 
+std::vector<std::uint8_t> preview_rgb(ImageView<const float> image, const PreviewOptions& opt, std::size_t& width,
+                                      std::size_t& height) {
+  if (image.empty()) throw std::invalid_argument("preview_rgb: an empty image");
+  const ImageF small = downsample_max(image, preview_block_factor(image.width(), image.height(), opt.max_size_px));
+  width = small.width(), height = small.height();
+  std::vector<std::uint8_t> pixels = render_rows(small, preview_range(small.view(), opt), opt.colormap);
+  if (opt.colormap != Colormap::Gray) return pixels;
+  std::vector<std::uint8_t> rgb(pixels.size() * 3);
+  for (std::size_t i = 0; i < pixels.size(); ++i) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = pixels[i];
+  return rgb;
+}
+
 void write_png_rgb(const std::string& path, std::size_t width, std::size_t height, std::vector<std::uint8_t> rgb) {
   if (rgb.size() != width * height * 3) throw std::invalid_argument(path + ": RGB buffer size mismatch");
   if (width == 0 || height == 0) throw std::invalid_argument(path + ": empty image");

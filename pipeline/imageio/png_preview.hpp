@@ -6,6 +6,7 @@
 // render survives), then stretches contrast on that shrunken image (preview_range), i.e. on the
 // pixels actually shown, which keeps the cost bounded by max_size_px^2 whatever the input size.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,11 @@ std::size_t preview_block_factor(std::size_t width, std::size_t height, std::siz
 
 // Block-maximum downsampling (NaN ignored; an all-NaN block stays NaN).
 ImageF downsample_max(ImageView<const float> image, std::size_t factor);
+
+// The preview as interleaved 8-bit RGB (the Hot colormap, or gray in all three channels), of the
+// downsampled size given back in width and height: to draw on before writing (write_png_rgb).
+std::vector<std::uint8_t> preview_rgb(ImageView<const float> image, const PreviewOptions& opt, std::size_t& width,
+                                      std::size_t& height);
 
 // Writes the preview atomically; IoError naming `path` on failure, std::invalid_argument for an
 // empty image.

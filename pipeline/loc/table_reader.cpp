@@ -24,6 +24,11 @@ LocTable read_table(const std::string& path, const TableReadOptions& opt, ReadRe
     throw InputError(path, "a spreadsheet workbook, not a table file: save it as CSV (UTF-8) and give that");
   if (ext == "gz" || ext == "zip" || ext == "bz2" || ext == "xz" || ext == "zst")
     throw InputError(path, "compressed ('." + ext + "'): decompress it first and give the table inside");
+  // An image under its own name: named as one, as the content check names it under a table's name
+  // (probe84: a widefield given as --table was told only of an unknown table format).
+  if (ext == "tif" || ext == "tiff" || ext == "png" || ext == "jpg" || ext == "jpeg")
+    throw InputError(path, "an image ('." + ext + "'), not a localization table (a widefield given as the table?): give the "
+                           "localizations' table (.csv, .tsv, .txt, .dat, or Picasso .hdf5)");
   throw InputError(path, "unknown table format '." + ext + "' (supported: .csv, .tsv, .txt, .dat, .h5/.hdf5 Picasso)");
 }
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -124,6 +126,31 @@ TEST(QcReport, AGroupOfTilesCutOffFromTheMainGroupIsFlagged) {
   EXPECT_EQ(qc["fovs"][4]["flags"].dump().find("in a group"), std::string::npos);
 }
 
+TEST(QcReport, ATableCutShortIsFlagged) {
+  // 1 x 4 tables of 1000 frames, one of them ending at frame 51 (an export cut short): its count
+  // of localizations alone is no sign (probe83: 7.7% of the median, above the 5% limit).
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_short_table";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  CampaignInfo c;
+  c.rows = 1, c.cols = 4, c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 4; ++id) {
+    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    recs[id] = {id, "done", "", "", "",
+                {{"localizations", id == 2 ? 737 : 9500}, {"widefield", false},
+                 {"table_frames", {1, id == 2 ? 51 : 1000 - id}}}};
+  }
+  write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  EXPECT_EQ(qc["fovs"][2]["flag_kinds"], nlohmann::json::array({"short-table"}));
+  EXPECT_EQ(qc["fovs"][2]["flags"][0], "its table spans frames 1..51 (51), under half the campaign's median span (998 "
+                                       "frames): an export or a copy cut short?");
+  for (int id : {0, 1, 3}) EXPECT_EQ(qc["fovs"][id]["flags"], nlohmann::json::array()) << id;
+  EXPECT_EQ(qc["fovs"][2]["table_frames"], nlohmann::json::array({1, 51}));
+}
+
 TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
   const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_no_widefield";
   fs::remove_all(out);
@@ -199,6 +226,33 @@ TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
   EXPECT_EQ(qc["fovs"][1]["tile"], "widefield-only");
   EXPECT_FALSE(qc["fovs"][0].contains("tile"));  // a done FoV's tile is its reconstruction
   EXPECT_TRUE(fs::exists(out + "/qc/overview_reconstruction.png"));
+}
+
+// The overview pictures say what they show: flagged FoVs outlined where they lie, a scale bar and
+// a caption below (probe83: none of it, and flagged FoVs could not be found in them).
+TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
+  QcOverview ov;
+  ov.reconstruction = ImageF(200, 100);
+  for (std::size_t y = 0; y < 100; ++y)
+    for (std::size_t x = 0; x < 200; ++x) ov.reconstruction(x, y) = static_cast<float>((x * 7 + y * 3) % 11);
+  ov.px_um = 0.1;                             // 10 um FoVs of 100 px, side by side
+  ov.fov_um = {{0, {0.0, 0.0}}, {1, {10.0, 0.0}}};
+  const RgbCanvas c = captioned_overview(ov.reconstruction.view(), ov, 10.0, {1}, {"reconstruction"});
+  const auto at = [&](int x, int y) {
+    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
+    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
+  };
+  const std::array<int, 3> cyan{0, 255, 255}, black{0, 0, 0}, white{255, 255, 255};
+  EXPECT_EQ(c.width, 200);
+  EXPECT_GT(c.height, 100 + 2 * (kGlyphHeightPx + 4));  // the scale bar's line and the caption's
+  for (int y : {0, 50, 98}) EXPECT_EQ(at(100, y), cyan) << y;  // FoV 1's left edge
+  for (int x : {120, 150, 199}) EXPECT_EQ(at(x, 0), cyan) << x;  // ... its top edge
+  EXPECT_NE(at(150, 50), cyan);                                 // not its inside
+  for (int y : {10, 50, 90}) EXPECT_NE(at(0, y), cyan) << y;    // nor FoV 0, not flagged
+  // 5 um (50 px) is the round length nearest a fifth of the 200 px: a black bar from x = 4.
+  EXPECT_EQ(at(4, 106), black);
+  EXPECT_EQ(at(53, 106), black);
+  EXPECT_EQ(at(55, 106), white);
 }
 
 // A FoV not acquired yet is no failure (no cross) and no FoV of 0 localizations: its heat-map cell

@@ -3,6 +3,7 @@
 
 #include "loc/loc_table.hpp"
 #include "loc/table_reader.hpp"
+#include "core/error.hpp"
 
 using namespace annamosaic;
 
@@ -64,4 +65,24 @@ TEST(AssumedUnit, MicrometresReadAsNanometresAreSaid) {
   for (int i = 0; i < 200; ++i) one_far.frame.push_back(i), one_far.x_nm.push_back(30.0 * i), one_far.y_nm.push_back(20.0 * i);
   one_far.x_nm[7] = 5e6;
   EXPECT_EQ(assumed_unit_warning("far.csv", assumed, one_far), "");
+}
+
+// A file given as the table that is another kind of file is named as what it is, by its name
+// alone (its content is never read as a table).
+TEST(TableReader, AnImageOrAnUnknownFormatIsNamed) {
+  for (const char* name : {"widefield.tif", "overview.PNG"}) {
+    try {
+      read_table(std::string("/nonexistent/") + name, TableReadOptions{});
+      ADD_FAILURE() << name << " was read";
+    } catch (const annamosaic::InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("not a localization table (a widefield given as the table?)"), std::string::npos)
+          << e.what();
+    }
+  }
+  try {
+    read_table("/nonexistent/locs.parquet", TableReadOptions{});
+    ADD_FAILURE() << "a .parquet file was read";
+  } catch (const annamosaic::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown table format '.parquet'"), std::string::npos) << e.what();
+  }
 }
