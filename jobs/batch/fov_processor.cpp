@@ -109,6 +109,7 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       r.frames_first = std::max<long long>(ro.window.first, range.base);
       r.frames_end = std::min<long long>(ro.window.end, range.base + range.count);
       if (r.frames_end < r.frames_first) r.frames_end = r.frames_first;
+      w->window_end = r.frames_end;
     }
     RenderStats rs;
     r.sparse = render(table, field, ro, &rs);
@@ -464,6 +465,7 @@ std::string finish_fov(FovWork& w, const std::string& out_dir, int rank) {
   if (!w.widefield_turned.empty()) rec["extra"]["widefield_matches"] = w.widefield_turned;
   if (w.frame_base_guessed >= 0) rec["extra"]["frame_base_guessed"] = w.frame_base_guessed;
   if (w.table_frames[0] >= 0) rec["extra"]["table_frames"] = {w.table_frames[0], w.table_frames[1]};
+  if (w.window_end >= 0) rec["extra"]["window_end"] = w.window_end;
   if (!w.result.inference.empty()) rec["extra"]["inference"] = w.result.inference;
   if (!w.inputs.empty()) rec["extra"]["inputs"] = w.inputs;
   return json_text(rec);

@@ -72,6 +72,7 @@ struct FovWork {
   int frame_base_guessed = -1;  // the table's guessed first frame number (0 or 1) when campaign.ini says none
   // The table's first and last frame numbers (-1: no rows): QC compares its span with the others'.
   long long table_frames[2] = {-1, -1};
+  long long window_end = -1;  // the end (exclusive) of the frame window its image was rendered from
   nlohmann::json timings = nlohmann::json::object();  // seconds per stage
   std::unique_ptr<ReconstructJob> job;                // between begin_ and end_reconstruction
   bool anet_failed = false;                           // an A-net step threw (reason in `reason`)

@@ -111,8 +111,12 @@ RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov,
   const double px_um = ov.px_um * static_cast<double>(preview_block_factor(image.width(), image.height(), po.max_size_px));
   // Below the picture: a scale bar of a round length near a fifth of its width, then the caption,
   // at a font size that reads at the picture's size.
-  const int scale = std::max(1, static_cast<int>(std::max(w, h)) / 500);
-  const int line = (kGlyphHeightPx + 4) * scale, margin = 4 * scale;
+  // The font as large as the widest line allows within the picture's width (probe85: sized by its
+  // long side, a tall narrow picture became a wide white one).
+  int widest = 1;
+  for (const std::string& t : caption) widest = std::max(widest, text_width_px(t, 1));
+  const int scale = std::clamp(static_cast<int>(w) * 9 / 10 / widest, 1, std::max(1, static_cast<int>(w) / 400));
+  const int line = (kGlyphHeightPx + kGlyphDescentPx + 3) * scale, margin = 4 * scale;
   double bar_um = 1;
   for (const double step : {1.0, 2.0, 5.0})
     for (double p = 1e-3; p <= 1e6; p *= 10)
@@ -126,22 +130,32 @@ RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov,
   for (std::size_t y = 0; y < h; ++y)
     std::copy_n(rgb.begin() + static_cast<std::ptrdiff_t>(3 * w * y), 3 * w,
                 canvas.rgb.begin() + static_cast<std::ptrdiff_t>(3 * static_cast<std::size_t>(W) * y));
-  // Flagged FoVs outlined where they lie (cyan: apart from the colormap's black-red-yellow-white).
+  // Flagged FoVs outlined where they lie (cyan: apart from the colormap's black-red-yellow-white),
+  // edged in black to stand out on bright areas too.
   const std::array<std::uint8_t, 3> cyan{0, 255, 255}, ink{0, 0, 0};
-  const int thick = std::max(2, scale);
+  const int thick = std::max(4, scale + 2);
   for (int id : flagged) {
     const auto it = ov.fov_um.find(id);
     if (it == ov.fov_um.end()) continue;
     const int x = static_cast<int>(std::lround((it->second.first - ov.x0_um) / px_um));
     const int y = static_cast<int>(std::lround((it->second.second - ov.y0_um) / px_um));
     const int side = std::max(thick * 2, static_cast<int>(std::lround(fov_um / px_um)));
-    const auto clipped = [&](int rx, int ry, int rw, int rh) {  // inside the picture, not the caption
-      const int x0 = std::max(rx, 0), y0 = std::max(ry, 0);
+    const auto clipped = [&](int rx, int ry, int rw, int rh, const std::array<std::uint8_t, 3>& colour) {
+      const int x0 = std::max(rx, 0), y0 = std::max(ry, 0);  // inside the picture, not the caption
       const int x1 = std::min(rx + rw, static_cast<int>(w)), y1 = std::min(ry + rh, static_cast<int>(h));
-      if (x1 > x0 && y1 > y0) canvas.fill_rect(x0, y0, x1 - x0, y1 - y0, cyan);
+      if (x1 > x0 && y1 > y0) canvas.fill_rect(x0, y0, x1 - x0, y1 - y0, colour);
     };
-    clipped(x, y, side, thick), clipped(x, y + side - thick, side, thick);
-    clipped(x, y, thick, side), clipped(x + side - thick, y, thick, side);
+    const auto frame = [&](int fx, int fy, int fside, int fthick, const std::array<std::uint8_t, 3>& colour) {
+      clipped(fx, fy, fside, fthick, colour), clipped(fx, fy + fside - fthick, fside, fthick, colour);
+      clipped(fx, fy, fthick, fside, colour), clipped(fx + fside - fthick, fy, fthick, fside, colour);
+    };
+    frame(x, y, side, thick, ink);                           // the black edge: the outermost and innermost pixel
+    frame(x + 1, y + 1, side - 2, thick - 2, cyan);
+    // Its id inside the corner, to find it in qc.json (clipped to the picture like the outline).
+    const std::string label = "fov " + std::to_string(id);
+    const int lx = std::max(x, 0) + 2 * thick, ly = std::max(y, 0) + 2 * thick;
+    if (lx + text_width_px(label, scale) <= static_cast<int>(w) && ly + kGlyphHeightPx * scale <= static_cast<int>(h))
+      draw_text(canvas, lx, ly, label, cyan, scale);
   }
   int y = static_cast<int>(h) + margin;
   const int bar_px = std::max(1, static_cast<int>(std::lround(bar_um / px_um)));
@@ -274,7 +288,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       t["status"] = absent ? "not-acquired" : r.status;
       if (!r.reason.empty()) t["reason"] = r.reason;
       for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm",
-                            "wf_confidence", "error_score", "rank", "timings", "warnings", "table_frames"})
+                            "wf_confidence", "error_score", "rank", "timings", "warnings", "table_frames", "window_end"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
       // Without a widefield (or with a model that never trained with one) there is no error map:
       // a recorded 0 would read as the best score.
@@ -322,7 +336,19 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   std::vector<double> spans;
   for (const auto& t : tiles)
     if (t["status"] == "done" && t.contains("table_frames") && std::isfinite(frame_span(t))) spans.push_back(frame_span(t));
-  const double span_median = median(spans);
+  // The acquisition's length where campaign.ini says it (FoVs of one campaign may differ: two
+  // sessions of other lengths), else the FoVs' median.
+  const double span_expected = c.frames > 0 ? c.frames : median(spans);
+  const std::string span_expected_text =
+      c.frames > 0 ? fmt::format("the {} frames campaign.ini says", c.frames)
+                   : fmt::format("the campaign's median span ({:.0f} frames)", span_expected);
+  // The frame window its image used reached the table's end: cut short where it mattered (a
+  // table longer than a --frames first:300 window is not short for that run, whatever its
+  // length: probe85).
+  const auto window_reaches_end = [](const nlohmann::json& t) {
+    return !t.contains("window_end") || !t["window_end"].is_number() ||
+           t["table_frames"][1].get<double>() + 1 <= t["window_end"].get<double>();
+  };
   std::map<int, std::string> placed_by;
   std::map<int, int> component;        // tile id -> its connected group of registered links
   std::map<int, std::size_t> members;  // group -> tiles
@@ -387,11 +413,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     if (t.contains("localizations") && t["localizations"].get<double>() < kFewLocalizationsFraction * locs_median)
       flag("few-localizations", fmt::format("{} localizations, under {:.0f}% of the campaign's median ({:.0f})",
                                   t["localizations"].get<double>(), 100 * kFewLocalizationsFraction, locs_median));
-    if (spans.size() >= 3 && t.contains("table_frames") && frame_span(t) < kShortTableFraction * span_median)
-      flag("short-table", fmt::format("its table spans frames {}..{} ({:.0f}), under half the campaign's median span ({:.0f} "
-                                      "frames): an export or a copy cut short?",
+    if ((c.frames > 0 || spans.size() >= 3) && t.contains("table_frames") &&
+        frame_span(t) < kShortTableFraction * span_expected && window_reaches_end(t))
+      flag("short-table", fmt::format("its table spans frames {}..{} ({:.0f}), under half {}: an export or a copy cut "
+                                      "short?",
                                       t["table_frames"][0].get<long long>(), t["table_frames"][1].get<long long>(),
-                                      frame_span(t), span_median));
+                                      frame_span(t), span_expected_text));
     if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
       flag("widefield-uncertain", fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
@@ -473,10 +500,11 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
   const QcOverview& ov = overview ? *overview : own;
   // Each picture says what it shows (probe83: no title, legend nor scale on either).
-  const std::string marks = "cyan outline: flagged fov (qc.json says why)   x: failed fov";
+  const std::string marks = "cyan outline: flagged fov, its id in the corner (qc.json says why)   x: failed fov";
   const auto write_overview = [&](const std::string& path, const ImageF& img, std::vector<std::string> caption) {
     caption.push_back(marks);
-    caption.push_back("each fov at its place in the mosaic, brightest pixel kept, contrast 0.5 - 99.8 percentile");
+    caption.push_back(std::string("each fov at its place ") + (layout ? "in the mosaic" : "by the stage (not stitched yet)") +
+                      ", brightest pixel kept, contrast stretched");
     const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, s.flagged, caption);
     write_png_rgb(path, static_cast<std::size_t>(canvas.width), static_cast<std::size_t>(canvas.height), canvas.rgb);
   };
@@ -485,7 +513,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   if (ov.any_error)
     write_overview(qc + "/overview_error.png", ov.error_map,
                    {"error map: where the widefield and the reconstruction disagree (bright: worse)",
-                    "black: no error map (no widefield used) or no disagreement"});
+                    "black: no fov there, no error map (no widefield used), or no disagreement"});
   // Last: its presence (newer than the mosaic) says the report is complete, to `status` too; a
   // run stopped while drawing the images leaves none.
   write_file_atomic(qc + "/qc.json", json_text(report, 1) + "\n");

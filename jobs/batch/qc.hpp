@@ -8,7 +8,8 @@
 //                              crossed out, missing ones grey; a legend (colour bar with its
 //                              values) below
 //   heatmap_localizations.png  the same for localizations (colours on a log scale)
-//   overview_reconstruction.png / overview_error.png: the per-FoV results placed on the grid
+//   overview_reconstruction.png / overview_error.png: the per-FoV results placed on the grid,
+//                              flagged FoVs outlined with their ids, a scale bar and a caption
 #include <functional>
 #include <map>
 #include <string>
@@ -29,8 +30,9 @@ struct QcSummary {
   std::size_t fovs = 0, done = 0, failed = 0, missing = 0, not_acquired = 0;
   double error_score_median = 0;
   // FoVs to distrust, each with its reasons in qc.json ("flags"): error score > 3 median absolute
-  // deviations above the median, < 5% of the median localization count, widefield registration
-  // confidence < 0.1, placed by the stage position alone.
+  // deviations above the median, < 5% of the median localization count, a table spanning under
+  // half the acquisition's frames, widefield registration confidence < 0.1, placed by the stage
+  // position alone, ...
   std::vector<int> flagged;
   // How many flags of each kind (qc.json's "flag_kinds" beside each FoV's "flags": few-localizations,
   // stage-placed, detached-group, widefield-ignored, high-error-score, ...).

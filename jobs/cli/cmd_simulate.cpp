@@ -248,7 +248,7 @@ Command simulate_command() {
         ("photons-per-label", double_default(20.0), "widefield photons per label per frame")
         ("background-photons", double_default(100.0), "widefield background per pixel per frame (the camera adds a 100 ADU offset, gain 1 ADU/e-, 1.6 e- read noise)")
         ("vignetting", double_default(0.2), "widefield intensity loss at the corners (0..1)")
-        ("wf-shift-max-px", double_default(1.5), "max widefield misregistration (camera px)")
+        ("wf-shift-max-px", double_default(1.5), "max widefield misregistration per axis (camera px; drawn uniformly in +-this along x and y)")
         ("pixel-nm", double_default(20.0), "super-resolution pixel of the ground-truth images")
         ("no-perfect", po::bool_switch(), "do not write ground_truth/perfect images")
         ("write-dense", po::bool_switch(), "also write ground_truth/dense (all frames rendered)");

@@ -441,7 +441,7 @@ Command train_command() {
         ("locs-per-label", po::value<std::string>()->default_value("0.05:50"), "simulate: MIN:MAX localizations per label (log-uniform)")
         ("photons-per-label", double_default(20.0), "simulate: widefield photons per label per frame")
         ("background-photons", double_default(100.0), "simulate: widefield background per pixel")
-        ("wf-shift-max-px", double_default(1.5), "simulate: widefield misregistration (camera px)");
+        ("wf-shift-max-px", double_default(1.5), "simulate: widefield misregistration per axis (camera px, uniform in +-this)");
     add_specimen_options(d, "simulate: ");
     add_table_options(d, 108.0);
   };

@@ -43,7 +43,7 @@ void accumulate(Score& acc, const Score& s, double w) {
   acc.ms_ssim += w * s.ms_ssim;
   acc.ssim += w * s.ssim;
   acc.psnr += w * s.psnr;
-  if (std::isnan(s.frc_nm)) {  // a half without localizations: not averaged in, counted
+  if (std::isnan(s.frc_nm)) {  // a half without localizations, or halves that never agree: not averaged in, counted
     ++acc.frc_undefined;
   } else {
     acc.frc_nm += w * s.frc_nm;
@@ -66,7 +66,7 @@ std::vector<double> default_n() {
 }  // namespace
 
 std::string frc_text(const Score& s) {
-  if (std::isnan(s.frc_nm)) return "";  // --no-frc, or a half without localizations
+  if (std::isnan(s.frc_nm)) return "";  // --no-frc, or undefined (see frc())
   return (s.frc_at_limit ? "<=" : "") + fmt::format("{:.1f}", s.frc_nm);
 }
 
@@ -156,8 +156,12 @@ SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
     for (Score* sc : {&r.histogram, &r.anet_s, &r.anet_sw}) {
       if (opt.frc) finish_frc(*sc);
       if (sc->frc_undefined > 0)
-        spdlog::warn("evaluate: n = {:.0f}: the FRC is undefined in {} of {} fields (a half without localizations); the "
-                     "mean is over the others", r.n, sc->frc_undefined, opt.fields);
+        // Which image's: the row's three are warned about apart (probe86 could not tell).
+        spdlog::warn("evaluate: n = {:.0f}: the FRC of the {} is undefined in {} of {} fields (a half without "
+                     "localizations, or halves that disagree even at the coarsest scale: too few localizations); the "
+                     "mean is over the others",
+                     r.n, sc == &r.histogram ? "histogram" : sc == &r.anet_s ? "A-net (S)" : "A-net (S + widefield)",
+                     sc->frc_undefined, opt.fields);
     }
   std::vector<double> hist;
   for (const EvalRow& r : out.rows) hist.push_back(r.histogram.ms_ssim);

@@ -28,7 +28,7 @@ const std::map<char, Glyph>& glyphs() {
       {'d', {"    #", "    #", " ## #", "#  ##", "#   #", "#   #", " ####"}},
       {'e', {"     ", "     ", " ### ", "#   #", "#####", "#    ", " ### "}},
       {'f', {"  ## ", " #  #", " #   ", "###  ", " #   ", " #   ", " #   "}},
-      {'g', {"     ", " ####", "#   #", "#   #", " ####", "    #", " ### "}},
+      {'g', {" ####", "#   #", "#   #", "#   #", " ####", "    #", " ### "}},
       {'h', {"#    ", "#    ", "# ## ", "##  #", "#   #", "#   #", "#   #"}},
       {'i', {"  #  ", "     ", " ##  ", "  #  ", "  #  ", "  #  ", " ### "}},
       {'j', {"   # ", "     ", "  ## ", "   # ", "   # ", "#  # ", " ##  "}},
@@ -37,8 +37,8 @@ const std::map<char, Glyph>& glyphs() {
       {'m', {"     ", "     ", "## # ", "# # #", "# # #", "#   #", "#   #"}},
       {'n', {"     ", "     ", "# ## ", "##  #", "#   #", "#   #", "#   #"}},
       {'o', {"     ", "     ", " ### ", "#   #", "#   #", "#   #", " ### "}},
-      {'p', {"     ", "     ", "#### ", "#   #", "#### ", "#    ", "#    "}},
-      {'q', {"     ", "     ", " ## #", "#  ##", " ####", "    #", "    #"}},
+      {'p', {"# ## ", "##  #", "#   #", "##  #", "# ## ", "#    ", "#    "}},
+      {'q', {" ## #", "#  ##", "#   #", "#  ##", " ## #", "    #", "    #"}},
       {'r', {"     ", "     ", "# ## ", "##  #", "#    ", "#    ", "#    "}},
       {'s', {"     ", "     ", " ### ", "#    ", " ### ", "    #", "#### "}},
       {'t', {" #   ", " #   ", "###  ", " #   ", " #   ", " #  #", "  ## "}},
@@ -46,7 +46,7 @@ const std::map<char, Glyph>& glyphs() {
       {'v', {"     ", "     ", "#   #", "#   #", "#   #", " # # ", "  #  "}},
       {'w', {"     ", "     ", "#   #", "#   #", "# # #", "# # #", " # # "}},
       {'x', {"     ", "     ", "#   #", " # # ", "  #  ", " # # ", "#   #"}},
-      {'y', {"     ", "     ", "#   #", "#   #", " ####", "    #", " ### "}},
+      {'y', {"#   #", "#   #", "#   #", "#  ##", " ## #", "    #", " ### "}},
       {'z', {"     ", "     ", "#####", "   # ", "  #  ", " #   ", "#####"}},
       {' ', {"     ", "     ", "     ", "     ", "     ", "     ", "     "}},
       {'.', {"     ", "     ", "     ", "     ", "     ", " ##  ", " ##  "}},
@@ -95,9 +95,13 @@ void draw_text(RgbCanvas& canvas, int x, int y, const std::string& text, const s
     const auto it = g.find(ch);
     const Glyph& glyph = it == g.end() ? kUnknown : it->second;
     const int gx = x + static_cast<int>(i) * kGlyphAdvancePx * scale;
+    // Letters with a descender: their glyph's rows 0-4 are the x-height, drawn where the others'
+    // rows 2-6 are.
+    const bool descends = ch == 'g' || ch == 'p' || ch == 'q' || ch == 'y';
+    const int gy = y + (descends ? kGlyphDescentPx * scale : 0);
     for (int row = 0; row < kGlyphHeightPx; ++row)
       for (int col = 0; col < kGlyphWidthPx; ++col)
-        if (glyph[static_cast<std::size_t>(row)][col] == '#') canvas.fill_rect(gx + col * scale, y + row * scale, scale, scale, colour);
+        if (glyph[static_cast<std::size_t>(row)][col] == '#') canvas.fill_rect(gx + col * scale, gy + row * scale, scale, scale, colour);
   }
 }
 

@@ -21,6 +21,10 @@ struct RgbCanvas {
 };
 
 constexpr int kGlyphWidthPx = 5, kGlyphHeightPx = 7, kGlyphAdvancePx = 6;
+// g, p, q and y hang this far below the others' baseline (their x-height then matches the other
+// lower-case letters'; drawn within the 7 rows they read as 9, 4, P and 9): keep that much room
+// below a line.
+constexpr int kGlyphDescentPx = 2;
 
 // Width in pixels of `text` at `scale` (kGlyphAdvancePx x scale per character, less the last gap).
 int text_width_px(const std::string& text, int scale = 1);

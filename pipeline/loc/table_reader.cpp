@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "loc/picasso_reader.hpp"
 
 namespace annamosaic {
@@ -26,9 +28,13 @@ LocTable read_table(const std::string& path, const TableReadOptions& opt, ReadRe
     throw InputError(path, "compressed ('." + ext + "'): decompress it first and give the table inside");
   // An image under its own name: named as one, as the content check names it under a table's name
   // (probe84: a widefield given as --table was told only of an unknown table format).
-  if (ext == "tif" || ext == "tiff" || ext == "png" || ext == "jpg" || ext == "jpeg")
+  if (ext == "tif" || ext == "tiff" || ext == "png" || ext == "jpg" || ext == "jpeg") {
+    // One not there is said as such (probe85), as a .csv's open says it.
+    require_regular_file(path, "table");
+    if (std::error_code ec; !std::filesystem::exists(path, ec)) throw IoError(path, "cannot open: No such file or directory");
     throw InputError(path, "an image ('." + ext + "'), not a localization table (a widefield given as the table?): give the "
-                           "localizations' table (.csv, .tsv, .txt, .dat, or Picasso .hdf5)");
+                           "localizations' table (.csv, .tsv, .txt, .dat, or Picasso .h5/.hdf5)");
+  }
   throw InputError(path, "unknown table format '." + ext + "' (supported: .csv, .tsv, .txt, .dat, .h5/.hdf5 Picasso)");
 }
 

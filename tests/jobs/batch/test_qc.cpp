@@ -149,6 +149,20 @@ TEST(QcReport, ATableCutShortIsFlagged) {
                                        "frames): an export or a copy cut short?");
   for (int id : {0, 1, 3}) EXPECT_EQ(qc["fovs"][id]["flags"], nlohmann::json::array()) << id;
   EXPECT_EQ(qc["fovs"][2]["table_frames"], nlohmann::json::array({1, 51}));
+  // A frame window that ended before the table did (--frames first:30): its length did not matter.
+  recs[2].extra["window_end"] = 31;
+  write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  EXPECT_EQ(read_json(out + "/qc/qc.json")["fovs"][2]["flags"], nlohmann::json::array());
+  // The acquisition's length from campaign.ini, not the median: a 400-frame table of a 1000-frame
+  // acquisition is short even where most FoVs' tables are as short.
+  recs[2].extra.erase("window_end");
+  for (int id : {0, 1}) recs[id].extra["table_frames"] = {1, 400};
+  c.frames = 1000;
+  write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  const nlohmann::json again = read_json(out + "/qc/qc.json");
+  EXPECT_EQ(again["fovs"][0]["flags"][0], "its table spans frames 1..400 (400), under half the 1000 frames campaign.ini "
+                                          "says: an export or a copy cut short?");
+  EXPECT_EQ(again["fovs"][3]["flags"], nlohmann::json::array());
 }
 
 TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
@@ -244,11 +258,18 @@ TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
   };
   const std::array<int, 3> cyan{0, 255, 255}, black{0, 0, 0}, white{255, 255, 255};
   EXPECT_EQ(c.width, 200);
-  EXPECT_GT(c.height, 100 + 2 * (kGlyphHeightPx + 4));  // the scale bar's line and the caption's
-  for (int y : {0, 50, 98}) EXPECT_EQ(at(100, y), cyan) << y;  // FoV 1's left edge
-  for (int x : {120, 150, 199}) EXPECT_EQ(at(x, 0), cyan) << x;  // ... its top edge
-  EXPECT_NE(at(150, 50), cyan);                                 // not its inside
-  for (int y : {10, 50, 90}) EXPECT_NE(at(0, y), cyan) << y;    // nor FoV 0, not flagged
+  EXPECT_GT(c.height, 100 + 2 * (kGlyphHeightPx + kGlyphDescentPx + 3));  // the scale bar's line and the caption's
+  for (int y : {1, 50, 98}) EXPECT_EQ(at(101, y), cyan) << y;  // FoV 1's left edge, 2 px of cyan
+  for (int y : {1, 50, 98}) EXPECT_EQ(at(102, y), cyan) << y;
+  for (int y : {0, 50, 99}) EXPECT_EQ(at(100, y), black) << y;  // edged in black, outside and in
+  EXPECT_EQ(at(103, 50), black);
+  for (int x : {120, 150, 198}) EXPECT_EQ(at(x, 1), cyan) << x;  // ... its top edge
+  EXPECT_NE(at(150, 50), cyan);                                  // not its inside
+  int label = 0;  // "fov 1" in its corner, inside the outline
+  for (int y = 8; y < 8 + kGlyphHeightPx; ++y)
+    for (int x = 108; x < 108 + text_width_px("fov 1"); ++x) label += at(x, y) == cyan;
+  EXPECT_GT(label, 20);
+  for (int y : {10, 50, 90}) EXPECT_NE(at(1, y), cyan) << y;    // nor FoV 0, not flagged
   // 5 um (50 px) is the round length nearest a fifth of the 200 px: a black bar from x = 4.
   EXPECT_EQ(at(4, 106), black);
   EXPECT_EQ(at(53, 106), black);

@@ -16,12 +16,13 @@ bool inked(const RgbCanvas& c, int x, int y) {
   return p[0] == 0 && p[1] == 0 && p[2] == 0;
 }
 
-// The ink of one character drawn alone at scale 1, as a 35-character string of '#' and ' '.
+// The ink of one character drawn alone at scale 1, as a string of '#' and ' ' (its 5 x 7 box and
+// the descent below it).
 std::string ink_of(char ch) {
-  RgbCanvas c(kGlyphWidthPx, kGlyphHeightPx, 255);
+  RgbCanvas c(kGlyphWidthPx, kGlyphHeightPx + kGlyphDescentPx, 255);
   draw_text(c, 0, 0, std::string(1, ch), kInk);
   std::string s;
-  for (int y = 0; y < kGlyphHeightPx; ++y)
+  for (int y = 0; y < kGlyphHeightPx + kGlyphDescentPx; ++y)
     for (int x = 0; x < kGlyphWidthPx; ++x) s += inked(c, x, y) ? '#' : ' ';
   return s;
 }
@@ -55,6 +56,17 @@ TEST(TextRgb, EveryDigitAndLetterLooksDifferent) {
   EXPECT_NE(ink_of('a'), ink_of('?'));
   EXPECT_EQ(ink_of('?'), ink_of('~'));  // anything else: the same hollow box, never nothing
   EXPECT_NE(ink_of('?'), ink_of(' '));
+}
+
+TEST(TextRgb, GPQAndYHangBelowTheLineOthersSitOn) {
+  // 'p' and 'n' share their x-height rows (2-6 of the box); p's stem goes on 2 rows below it, and
+  // nothing of 'n' does (probe85: "qc.json" read as "4c.json" with descenders drawn inside the box).
+  for (char ch : std::string("gpqy")) {
+    const std::string g = ink_of(ch);
+    EXPECT_EQ(g.substr(0, 2 * kGlyphWidthPx), std::string(2 * kGlyphWidthPx, ' ')) << ch;  // nothing above the x-height
+    EXPECT_NE(g.substr(kGlyphHeightPx * kGlyphWidthPx).find('#'), std::string::npos) << ch;  // ink below the line
+  }
+  EXPECT_EQ(ink_of('n').substr(kGlyphHeightPx * kGlyphWidthPx), std::string(kGlyphDescentPx * kGlyphWidthPx, ' '));
 }
 
 TEST(TextRgb, WidthsAndClipping) {

@@ -5,6 +5,9 @@
 #include "loc/table_reader.hpp"
 #include "core/error.hpp"
 
+#include <filesystem>
+#include <fstream>
+
 using namespace annamosaic;
 
 namespace {
@@ -70,15 +73,20 @@ TEST(AssumedUnit, MicrometresReadAsNanometresAreSaid) {
 // A file given as the table that is another kind of file is named as what it is, by its name
 // alone (its content is never read as a table).
 TEST(TableReader, AnImageOrAnUnknownFormatIsNamed) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "table_reader_names";
+  std::filesystem::create_directories(dir);
   for (const char* name : {"widefield.tif", "overview.PNG"}) {
+    std::ofstream((dir / name).string()) << "not read";
     try {
-      read_table(std::string("/nonexistent/") + name, TableReadOptions{});
+      read_table((dir / name).string(), TableReadOptions{});
       ADD_FAILURE() << name << " was read";
     } catch (const annamosaic::InputError& e) {
       EXPECT_NE(std::string(e.what()).find("not a localization table (a widefield given as the table?)"), std::string::npos)
           << e.what();
     }
   }
+  // One that is not there is said so, whatever its name (not "an image").
+  EXPECT_THROW(read_table((dir / "gone.tif").string(), TableReadOptions{}), annamosaic::IoError);
   try {
     read_table("/nonexistent/locs.parquet", TableReadOptions{});
     ADD_FAILURE() << "a .parquet file was read";
