@@ -110,8 +110,7 @@ RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov,
   const std::vector<std::uint8_t> rgb = preview_rgb(image, po, w, h);
   const double px_um = ov.px_um * static_cast<double>(preview_block_factor(image.width(), image.height(), po.max_size_px));
   // Below the picture: a scale bar of a round length near a fifth of its width, then the caption,
-  // at a font size that reads at the picture's size.
-  // The font as large as the widest line allows within the picture's width (probe85: sized by its
+  // its font as large as the widest line allows within the picture's width (probe85: sized by the
   // long side, a tall narrow picture became a wide white one).
   int widest = 1;
   for (const std::string& t : caption) widest = std::max(widest, text_width_px(t, 1));
