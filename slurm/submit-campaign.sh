@@ -20,7 +20,7 @@
 #   source gpu-node/env.sh first: --export=ALL carries its variables to the ranks)
 #   FOV_LEAD_S [300]  STITCH_LEAD_S [120] (the ranks are told to stop this long before the time
 #   limit, to finish the FoVs in flight: on CPU ranks, give at least 3 FoVs' time)
-#   ANNAMOSAIC_SRUN_MPI [pmix]  ANNAMOSAIC_MAX_REQUEUES [20]  ANNAMOSAIC_RESTART_DELAY_S [10]
+#   ANNAMOSAIC_SRUN_MPI [pmix]  ANNAMOSAIC_MAX_REQUEUES [100]  ANNAMOSAIC_RESTART_DELAY_S [10]
 #   (see annamosaic-grid.sbatch)
 #   LIST [slurm-campaign-<date>-<random>.list]  (the grids, one config per line; never reused)
 #   SUBMIT_FINISHED [0]  (1: submit grids `annamosaic status` calls finished too; by default they
@@ -169,7 +169,9 @@ if command -v squeue > /dev/null; then
     [[ $cmdline =~ ^(.*/annamosaic-grid\.sbatch)\ (fovs|stitch)\ (.+)$ ]] || continue
     qstage=${BASH_REMATCH[2]} qlist=${BASH_REMATCH[3]}
     [[ "$index" =~ ^[0-9]+$ && -f "$qlist" ]] || continue
-    g=$(sed -n "$((index + 1))p" "$qlist")
+    # (the list read as the batch script reads it: comments, blanks, BOM, CR and spaces skipped)
+    g=$(sed -e '1s/^\xEF\xBB\xBF//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$qlist" |
+        { grep -v -e '^#' -e '^$' || true; } | sed -n "$((index + 1))p")
     # (an if, not a && list: the loop's status must not be a failed test under set -e)
     if [[ -n "$g" ]]; then queued[$g]="${queued[$g]:+${queued[$g]}, }$job ($qstage, $state)"; fi
   done < <(squeue -h -r -u "$(id -un)" -o '%i|%K|%T|%o' 2>/dev/null)

@@ -326,7 +326,7 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
         ++out.skipped;
         if (out.errors.size() < 5)
           out.errors.emplace_back(out.lines, error_col > 0 ? "column " + std::to_string(error_col) + " (\"" +
-                                                                 plan.header_names[static_cast<std::size_t>(error_col - 1)] +
+                                                                 printable(plan.header_names[static_cast<std::size_t>(error_col - 1)]) +
                                                                  "\"): " + error
                                                            : error);
         p = next;
@@ -334,7 +334,7 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
       }
       out.errors.emplace_back(out.lines, error);
       out.error_column = error_col;
-      if (error_col > 0) out.error_column_name = plan.header_names[static_cast<std::size_t>(error_col - 1)];
+      if (error_col > 0) out.error_column_name = printable(plan.header_names[static_cast<std::size_t>(error_col - 1)]);
       return;
     }
     if (optional_nan && out.optional_not_finite++ == 0) out.optional_first_line = out.lines;
@@ -501,7 +501,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     if ((r == kX || r == kY) && units[r].explicit_unit && opt.xy_unit != XyUnit::Nanometre && units[kX].explicit_unit &&
         units[kY].explicit_unit)
       plan.notes.push_back(name + ": --xy-unit " + (opt.xy_unit == XyUnit::Micrometre ? "um" : "px") + " not used for column '" +
-                           plan.header_names[plan.field_of[r]] + "': its name states its unit");
+                           printable(plan.header_names[plan.field_of[r]]) + "': its name states its unit");
     const Unit unit = units[r].explicit_unit                    ? units[r].unit
                       : opt.xy_unit == XyUnit::CameraPixel     ? Unit::Px
                       : opt.xy_unit == XyUnit::Micrometre      ? Unit::Um
@@ -509,7 +509,7 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
     units[r].unit = unit;  // as resolved, for the description
     if (unit == Unit::Px) {
       if (!(opt.camera_pixel_nm > 0))
-        throw InputError(name, "column '" + plan.header_names[plan.field_of[r]] +
+        throw InputError(name, "column '" + printable(plan.header_names[plan.field_of[r]]) +
                                    "' is in camera pixels: give the camera pixel size (--camera-pixel-nm)");
       plan.scale[r] = opt.camera_pixel_nm;
     } else if (unit == Unit::Um) {
@@ -521,8 +521,8 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
   if (!opt.xy_unit_given && units[kX].explicit_unit != units[kY].explicit_unit) {
     const int named = units[kX].explicit_unit ? kX : kY, bare = named == kX ? kY : kX;
     throw InputError(name,
-                     std::string("column '") + plan.header_names[plan.field_of[named]] + "' names its unit but '" +
-                         plan.header_names[plan.field_of[bare]] + "' (" + kRoleNames[bare] +
+                     std::string("column '") + printable(plan.header_names[plan.field_of[named]]) + "' names its unit but '" +
+                         printable(plan.header_names[plan.field_of[bare]]) + "' (" + kRoleNames[bare] +
                          ") does not: name it in both headers, or give --xy-unit for the bare one",
                      header_line);
   }

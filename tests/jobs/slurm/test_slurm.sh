@@ -248,6 +248,7 @@ done
 [[ "$(state_of "${jid}_0")" == FAILED ]] || fail "capped element is $(state_of "${jid}_0")"
 grep -q "was requeued 0 times already (ANNAMOSAIC_MAX_REQUEUES=0, pre-emptions included): not requeued" slurm-cap-*.out ||
   fail "no cap message"
+grep -q "annamosaic fovs exited with 75: stopped on USR1, not requeued (" slurm-cap-*.out || fail "no final line when capped"
 scontrol show job "${jid}_0" | grep -q "Restarts=0" || fail "the capped element was requeued"
 echo "slurm requeue cap: stopped, not requeued past ANNAMOSAIC_MAX_REQUEUES"
 echo "test_slurm: OK"

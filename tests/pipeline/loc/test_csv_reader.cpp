@@ -218,6 +218,9 @@ TEST(CsvReader, NamesAreQuotedAsTheFileHoldsThem) {
   const LocTable t = parse_csv_table("frame,x [\xb5m],y [\xb5m]\n1,2,3\n", "l1.csv", {}, &latin1);
   EXPECT_DOUBLE_EQ(t.x_nm.at(0), 2000.0);
   EXPECT_NE(latin1.columns.find("x='x [\\xb5m]'"), std::string::npos) << latin1.columns;
+  // ... and so is a row error's column name (probe87: the raw byte reached the log there).
+  const std::string cell = parse_error("frame,x [\xb5m],y [\xb5m]\n1,abc,3\n").what();
+  EXPECT_NE(cell.find("column 2 (\"x [\\xb5m]\")"), std::string::npos) << cell;
   ReadReport utf8;
   parse_csv_table("frame,x [\xc2\xb5m],y [\xc2\xb5m]\n1,2,3\n", "u8.csv", {}, &utf8);
   EXPECT_NE(utf8.columns.find("x='x [\xc2\xb5m]'"), std::string::npos) << utf8.columns;  // UTF-8 kept as it is
