@@ -757,7 +757,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       throw_of_kind(2, error + ": run without --stage stitch (the FoV stage redoes such FoVs), which stitches after", "stitch stage");
   }
   // A rerun that spends minutes on a mosaic that was there says why (not for the first one).
-  if (rank == 0 && std::filesystem::exists(out + "/stitch_summary.json"))
+  if (std::error_code ec; rank == 0 && std::filesystem::exists(out + "/stitch_summary.json", ec))
     spdlog::info("stitch stage: making the mosaic again: {}", why_remade);
   stop_point("registering the tiles", comm);
   if (rank == 0) note_step(out, "registering the overlaps of neighbouring tiles");

@@ -22,13 +22,22 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
+// An empty output folder of this name under the test's scratch folder.
+std::string fresh_out(const std::string& name) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/" + name;
+  fs::remove_all(out);
+  fs::create_directories(out);
+  return out;
+}
+
+// FoV `id` of a campaign of one row of 10 um FoVs, 9 um apart.
+FovEntry fov_in_row(int id) { return {id, 0, id, 9.0 * id, 0.0, "", "", 0}; }
+
 }  // namespace
 
 // A 3 x 3 campaign whose QC report must point at the tiles a user should distrust, and why.
 TEST(QcReport, FlagsEachReasonToDistrustATile) {
-  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_flags";
-  fs::remove_all(out);
-  fs::create_directories(out);
+  const std::string out = fresh_out("qc_flags");
   CampaignInfo c;
   c.rows = c.cols = 3;
   c.fov_um = 10;
@@ -98,16 +107,14 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
 TEST(QcReport, AGroupOfTilesCutOffFromTheMainGroupIsFlagged) {
   // 1 x 4: tiles 0-1 register to each other, tiles 2-3 to each other, but no link between the
   // groups: 2-3 are placed against 0-1 by the stage alone.
-  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_groups";
-  fs::remove_all(out);
-  fs::create_directories(out);
+  const std::string out = fresh_out("qc_groups");
   CampaignInfo c;
   c.rows = 1, c.cols = 4, c.fov_um = 10;
   std::vector<FovEntry> fovs;
   std::map<int, ManifestRecord> recs;
   nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
   for (int id = 0; id < 4; ++id) {
-    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    fovs.push_back(fov_in_row(id));
     recs[id] = {id, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}}};
     layout["tiles"].push_back({{"id", id}, {"placed_by", "registration"}, {"component", id < 2 ? 0 : 1}});
   }
@@ -129,15 +136,13 @@ TEST(QcReport, AGroupOfTilesCutOffFromTheMainGroupIsFlagged) {
 TEST(QcReport, ATableCutShortIsFlagged) {
   // 1 x 4 tables of 1000 frames, one of them ending at frame 51 (an export cut short): its count
   // of localizations alone is no sign (probe83: 7.7% of the median, above the 5% limit).
-  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_short_table";
-  fs::remove_all(out);
-  fs::create_directories(out);
+  const std::string out = fresh_out("qc_short_table");
   CampaignInfo c;
   c.rows = 1, c.cols = 4, c.fov_um = 10;
   std::vector<FovEntry> fovs;
   std::map<int, ManifestRecord> recs;
   for (int id = 0; id < 4; ++id) {
-    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    fovs.push_back(fov_in_row(id));
     recs[id] = {id, "done", "", "", "",
                 {{"localizations", id == 2 ? 737 : 9500}, {"widefield", false},
                  {"table_frames", {1, id == 2 ? 51 : 1000 - id}}}};
@@ -166,8 +171,7 @@ TEST(QcReport, ATableCutShortIsFlagged) {
 }
 
 TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
-  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_no_widefield";
-  fs::remove_all(out);
+  const std::string out = fresh_out("qc_no_widefield");
   fs::create_directories(out + "/qc");
   std::ofstream(out + "/qc/heatmap_error.png") << "an earlier run's";
   CampaignInfo c;
@@ -192,8 +196,7 @@ TEST(QcReport, ACampaignWithoutWidefieldsHasNoErrorScoresNorErrorHeatMap) {
 // it is marked: both its diagonals are drawn at its tile's brightest value; a done tile is left as
 // it is.
 TEST(QcReport, TheOverviewCrossesOutAFailedFovsTile) {
-  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_overview_cross";
-  fs::remove_all(out);
+  const std::string out = fresh_out("qc_overview_cross");
   fs::create_directories(out + "/fov");
   CampaignInfo c;
   c.rows = 1, c.cols = 2, c.fov_um = 10;
@@ -279,15 +282,13 @@ TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
 // A FoV not acquired yet is no failure (no cross) and no FoV of 0 localizations: its heat-map cell
 // is "no data", out of the colour range (its recorded 0 drew it dark blue, the range's floor).
 TEST(QcReport, AFovNotAcquiredYetIsNoDataNotAFailure) {
-  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/qc_not_acquired";
-  fs::remove_all(out);
-  fs::create_directories(out);
+  const std::string out = fresh_out("qc_not_acquired");
   CampaignInfo c;
   c.rows = 1, c.cols = 3, c.fov_um = 10;
   std::vector<FovEntry> fovs;
   std::map<int, ManifestRecord> recs;
   for (int id = 0; id < 3; ++id) {
-    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    fovs.push_back(fov_in_row(id));
     recs[id] = {id, id == 2 ? "failed" : "done", "", "", id == 2 ? "t.csv: not acquired yet" : "",
                 {{"localizations", id == 2 ? 0 : 999}, {"widefield", id != 2}}};
   }
