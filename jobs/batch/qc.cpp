@@ -49,39 +49,107 @@ std::pair<double, double> finite_range(const std::vector<double>& values) {
 
 }  // namespace
 
-RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const std::vector<bool>& failed, int cell,
-                   const HeatMapLegend& legend) {
-  const auto [lo, hi] = finite_range(values);
-  const int grid_w = cols * cell, grid_h = rows * cell;
-  // The legend below the grid: its title, a colour bar labelled at both ends (and the middle),
-  // and what grey and a red cross mean, at twice the font's size (the picture widens for it).
-  const int scale = 2, line = (kGlyphHeightPx + 3) * scale, margin = 4 * scale;
+RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) {
+  const int rows = g.rows, cols = g.cols;
+  const std::size_t cells = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
+  const auto at = [cells](const auto& v, std::size_t i, auto fallback) { return v.size() == cells ? v[i] : fallback; };
+  const auto [lo, hi] = finite_range(g.values);
+  const std::array<std::uint8_t, 3> grey{128, 128, 128}, red{255, 0, 0}, ink{0, 0, 0}, white{255, 255, 255},
+      cyan{0, 255, 255};
+  // Row numbers at the left and column numbers on top (every k-th where a number is wider than a
+  // cell), at the font's size: a FoV named in qc.json or the log is found by its row and column
+  // (probe88: 33 x 33 cells of one colour scale and no way to tell which FoV a cell is).
+  const int axis_scale = cell >= 32 ? 2 : 1;  // as large as the legend's beside large cells
+  const int last_row_w = text_width_px(std::to_string(std::max(rows - 1, 0)), axis_scale);
+  const int last_col_w = text_width_px(std::to_string(std::max(cols - 1, 0)), axis_scale);
+  const auto every = [cell](int text_w) {
+    for (int k : {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000})
+      if (k * cell >= text_w + 3) return k;
+    return 1000;
+  };
+  const int col_step = every(last_col_w), row_step = every(kGlyphHeightPx * axis_scale);
+  const int left = last_row_w + 4, top = kGlyphHeightPx * axis_scale + 4;
+  // A FoV's id inside its cell where it fits (at twice the font's size where that fits too).
+  int max_id = -1;
+  for (std::size_t i = 0; i < cells; ++i) max_id = std::max(max_id, at(g.ids, i, -1));
+  int id_scale = 0;
+  for (int s : {1, 2})
+    if (max_id >= 0 && text_width_px(std::to_string(max_id), s) + 4 <= cell - 1 && kGlyphHeightPx * s + 4 <= cell - 1) id_scale = s;
+  const int grid_w = left + cols * cell, grid_h = top + rows * cell;
+  // The legend below the grid: its title, a colour bar labelled at both ends (and the middle) with
+  // its marks (the median, a flag limit), what grey, a red cross and a cyan frame mean, at twice
+  // the font's size (the picture widens for it).
+  const int scale = 2, line = (kGlyphHeightPx + kGlyphDescentPx + 3) * scale, margin = 4 * scale;
   const std::string lo_text = std::isfinite(lo) ? legend.label(lo) : "", hi_text = std::isfinite(hi) ? legend.label(hi) : "";
   const std::string mid_text = std::isfinite(lo) && hi > lo ? legend.label((lo + hi) / 2) : "";
-  const std::string none_text = "no data", failed_text = "failed";
+  const std::string none_text = "no data", failed_text = "failed", flagged_text = "flagged (qc.json says why)";
+  std::vector<std::string> mark_texts;
+  for (const HeatMapMark& m : legend.marks)
+    mark_texts.push_back(m.name + " " + legend.label(m.value) +
+                         (std::isfinite(lo) && (m.value < lo || m.value > hi) ? " (off the bar)" : ""));
+  const std::string cells_text =
+      id_scale > 0 ? "in a cell: its fov id. left: row, top: column" : "left: row, top: column (row, col in qc.json)";
   const int bar_w = std::max(100 * scale, text_width_px(lo_text + "  " + mid_text + "  " + hi_text, scale));
   const int swatch = kGlyphHeightPx * scale;
   const int key_w = 2 * (swatch + margin) + text_width_px(none_text + "  " + failed_text, scale) + margin;
-  const int legend_w = 2 * margin + std::max({text_width_px(legend.title, scale), bar_w, key_w});
-  const int W = std::max(grid_w, legend_w), H = grid_h + margin + 4 * line + margin;
+  int legend_w = std::max({text_width_px(legend.title, scale), bar_w, key_w, swatch + margin + text_width_px(flagged_text, scale),
+                           text_width_px(cells_text, scale)});
+  for (const std::string& t : mark_texts) legend_w = std::max(legend_w, 3 * scale + margin + text_width_px(t, scale));
+  legend_w += 2 * margin;
+  const int legend_lines = 6 + static_cast<int>(mark_texts.size());
+  const int W = std::max(grid_w, legend_w), H = grid_h + margin + legend_lines * line + margin;
   RgbCanvas canvas(W, H, 255);
-  const std::array<std::uint8_t, 3> grey{128, 128, 128}, red{255, 0, 0}, ink{0, 0, 0};
+  for (int c = 0; c < cols; c += col_step) {
+    const std::string t = std::to_string(c);
+    draw_text(canvas, left + c * cell + (cell - text_width_px(t, axis_scale)) / 2, 1, t, ink, axis_scale);
+  }
+  for (int r = 0; r < rows; r += row_step) {
+    const std::string t = std::to_string(r);
+    draw_text(canvas, left - 2 - text_width_px(t, axis_scale), top + r * cell + (cell - kGlyphHeightPx * axis_scale) / 2, t,
+              ink, axis_scale);
+  }
+  // A flagged cell's frame: cyan edged in black, inside the cell (thicker in larger cells).
+  const int frame_px = std::max(1, cell / 10);
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) {
       const std::size_t i = static_cast<std::size_t>(r) * cols + c;
-      const double v = values[i];
+      const double v = g.values[i];
       const std::array<std::uint8_t, 3> col = std::isfinite(v) ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5) : grey;
+      const bool failed = at(g.failed, i, false), flagged = at(g.flagged, i, false);
+      const int x0 = left + c * cell, y0 = top + r * cell;
       for (int y = 1; y < cell; ++y)  // row and column 0 of a cell stay white: the grid lines
         for (int x = 1; x < cell; ++x) {
-          const bool cross = failed[i] && (std::abs(x - y) <= 1 || std::abs(x + y - cell + 1) <= 1);
-          canvas.set(c * cell + x, r * cell + y, cross ? red : col);
+          const bool cross = failed && (std::abs(x - y) <= 1 || std::abs(x + y - cell + 1) <= 1);
+          // Distance from the cell's inside edge: 0 black, 1..frame_px cyan, then black.
+          const int edge = std::min({x, y, cell - x, cell - y}) - 1;
+          std::array<std::uint8_t, 3> p = cross ? red : col;
+          if (flagged && edge <= frame_px + 1) p = edge == 0 || edge == frame_px + 1 ? ink : cyan;
+          canvas.set(x0 + x, y0 + y, p);
         }
+      if (const int id = at(g.ids, i, -1); id >= 0 && id_scale > 0) {
+        // Dark ink on the ramp's light end, white on its dark end and on grey.
+        const bool light = std::isfinite(v) && col[0] * 0.299 + col[1] * 0.587 + col[2] * 0.114 > 140;
+        const int inset = (flagged ? frame_px + 2 : 0) + 2;
+        draw_text(canvas, x0 + 1 + inset, y0 + 1 + inset, std::to_string(id), light ? ink : white, id_scale);
+      }
     }
   int y = grid_h + margin;
   draw_text(canvas, margin, y, legend.title, ink, scale);
   y += line;
+  // A mark on the colour bar: a tick across it, edged so that it shows on either end of the ramp.
+  const auto tick = [&](int x, int ty, int h, const std::array<std::uint8_t, 3>& colour) {
+    canvas.fill_rect(x - scale, ty, 3 * scale, h, colour == ink ? white : ink);
+    canvas.fill_rect(x, ty, scale, h, colour);
+  };
+  const std::array<std::uint8_t, 3> mark_colours[2] = {ink, cyan};
   if (std::isfinite(lo)) {
     for (int x = 0; x < bar_w; ++x) canvas.fill_rect(margin + x, y, 1, line - 2 * scale, ramp(hi > lo ? x / double(bar_w - 1) : 0.5));
+    for (std::size_t k = 0; k < legend.marks.size(); ++k) {
+      const double v = legend.marks[k].value;
+      if (!(v >= lo && v <= hi)) continue;
+      const int x = margin + static_cast<int>(std::lround(hi > lo ? (v - lo) / (hi - lo) * (bar_w - 1) : (bar_w - 1) / 2.0));
+      tick(x, y - scale, line, mark_colours[std::min<std::size_t>(k, 1)]);
+    }
     y += line;
     draw_text(canvas, margin, y, lo_text, ink, scale);
     if (!mid_text.empty()) draw_text(canvas, margin + (bar_w - text_width_px(mid_text, scale)) / 2, y, mid_text, ink, scale);
@@ -90,15 +158,28 @@ RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const 
     y += line;
   }
   y += line;
+  for (std::size_t k = 0; k < mark_texts.size(); ++k) {
+    tick(margin + scale, y, kGlyphHeightPx * scale, mark_colours[std::min<std::size_t>(k, 1)]);
+    draw_text(canvas, margin + 3 * scale + margin, y, mark_texts[k], ink, scale);
+    y += line;
+  }
   int x = margin;
   canvas.fill_rect(x, y, swatch, swatch, grey);
   x += swatch + margin;
   draw_text(canvas, x, y, none_text, ink, scale);
   x += text_width_px(none_text + "  ", scale);
-  canvas.fill_rect(x, y, swatch, swatch, {255, 255, 255});
+  canvas.fill_rect(x, y, swatch, swatch, white);
   for (int k = 0; k < swatch; ++k) canvas.set(x + k, y + k, red), canvas.set(x + swatch - 1 - k, y + k, red);
   x += swatch + margin;
   draw_text(canvas, x, y, failed_text, ink, scale);
+  y += line;
+  canvas.fill_rect(margin, y, swatch, swatch, ink);
+  canvas.fill_rect(margin + 1, y + 1, swatch - 2, swatch - 2, cyan);
+  canvas.fill_rect(margin + 1 + scale, y + 1 + scale, swatch - 2 - 2 * scale, swatch - 2 - 2 * scale, ink);
+  canvas.fill_rect(margin + 2 + scale, y + 2 + scale, swatch - 4 - 2 * scale, swatch - 4 - 2 * scale, white);
+  draw_text(canvas, margin + swatch + margin, y, flagged_text, ink, scale);
+  y += line;
+  draw_text(canvas, margin, y, cells_text, ink, scale);
   return canvas;
 }
 
@@ -273,11 +354,14 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const std::size_t cells = static_cast<std::size_t>(c.rows) * c.cols;
   std::vector<double> err(cells, NAN), locs(cells, NAN);
   std::vector<bool> failed(cells, false);
+  std::vector<int> cell_ids(cells, -1);
+  std::map<int, std::size_t> cell_of;  // FoV id -> its heat-map cell
   std::vector<double> scores;
   for (const FovEntry& f : fovs) {
     nlohmann::json t = {{"id", f.id}, {"row", f.row}, {"col", f.col}, {"x_um", f.x_um}, {"y_um", f.y_um}};
     auto it = records.find(f.id);
     const std::size_t cell = static_cast<std::size_t>(f.row) * c.cols + f.col;
+    if (cell < cells) cell_ids[cell] = f.id, cell_of[f.id] = cell;
     if (it == records.end()) {
       t["status"] = "missing";
       ++s.missing;
@@ -301,13 +385,16 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
         // blue, the colour scale's floor).
       } else if (cell < cells) {
         failed[cell] = r.status != "done";
-        if (has_error_map && r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
+        // A failed FoV's cell is crossed out on grey: its recorded 0 localizations (a table that
+        // did not parse) drew it at the colour scale's floor and squeezed the others' range
+        // (probe90: 0 .. 81,178 for FoVs of 4,956 to 81,178).
+        if (r.status == "done" && has_error_map && r.extra.contains("error_score") && r.extra["error_score"].is_number()) {
           err[cell] = r.extra["error_score"].get<double>();
           // Only FoVs whose A-net had a widefield have an error map: the others' 0 would pull the
           // campaign's median and MAD down and flag ordinary FoVs.
-          if (r.status == "done") scores.push_back(err[cell]);
+          scores.push_back(err[cell]);
         }
-        if (r.extra.contains("localizations") && r.extra["localizations"].is_number()) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
+        if (r.status == "done" && r.extra.contains("localizations") && r.extra["localizations"].is_number()) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
       }
     }
     tiles.push_back(t);
@@ -485,16 +572,25 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
   std::error_code ec;
   const auto write_heat_map = [&](const std::string& path, const RgbCanvas& m) { write_png_rgb(path, m.width, m.height, m.rgb); };
-  if (error_heatmap)
-    write_heat_map(qc + "/heatmap_error.png",
-                   heat_map(c.rows, c.cols, err, failed, cell_px,
-                            {"error-map score per fov", [](double v) { return fmt::format("{:.3g}", v); }}));
-  else
+  HeatMapGrid grid{c.rows, c.cols, err, failed, std::vector<bool>(cells, false), cell_ids};
+  for (int id : s.flagged)
+    if (const auto it = cell_of.find(id); it != cell_of.end()) grid.flagged[it->second] = true;
+  if (error_heatmap) {
+    HeatMapLegend legend{"error-map score per fov", [](double v) { return fmt::format("{:.3g}", v); }, {}};
+    legend.marks.push_back({"median", s.error_score_median});
+    if (s.error_score_median > 0) legend.marks.push_back({"flagged above", score_limit});
+    write_heat_map(qc + "/heatmap_error.png", heat_map(grid, cell_px, legend));
+  } else {
     fs::remove(qc + "/heatmap_error.png", ec);  // an earlier run's, of other FoV results
-  write_heat_map(qc + "/heatmap_localizations.png",
-                 heat_map(c.rows, c.cols, locs, failed, cell_px,
-                          {"localizations per fov (log scale)",
-                           [](double v) { return fmt::format("{:.0f}", std::pow(10.0, v) - 1); }}));
+  }
+  grid.values = locs;
+  HeatMapLegend locs_legend{"localizations per fov (log scale)",
+                            [](double v) { return fmt::format("{:.0f}", std::pow(10.0, v) - 1); }, {}};
+  if (!done_locs.empty()) {
+    locs_legend.marks.push_back({"median", std::log10(1.0 + locs_median)});
+    locs_legend.marks.push_back({"flagged below", std::log10(1.0 + kFewLocalizationsFraction * locs_median)});
+  }
+  write_heat_map(qc + "/heatmap_localizations.png", heat_map(grid, cell_px, locs_legend));
 
   const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
   const QcOverview& ov = overview ? *overview : own;

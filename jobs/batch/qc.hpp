@@ -5,8 +5,8 @@
 //                              stitching residuals (from layout.json when present); summary;
 //                              "flags": why a FoV should be distrusted; the heat maps' ranges
 //   heatmap_error.png          one cell per FoV (grid layout): error-map score, failed FoVs
-//                              crossed out, missing ones grey; a legend (colour bar with its
-//                              values) below
+//                              crossed out, missing ones grey, flagged ones framed; a legend
+//                              (colour bar with its values, the median and the flag limit) below
 //   heatmap_localizations.png  the same for localizations (colours on a log scale)
 //   overview_reconstruction.png / overview_error.png: the per-FoV results placed on the grid,
 //                              flagged FoVs outlined with their ids, a scale bar and a caption
@@ -62,17 +62,35 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& campai
                           const std::map<int, ManifestRecord>& records, const nlohmann::json* layout, double pixel_nm,
                           const QcOverview* overview = nullptr);
 
-// A heat map's legend: what its values are, and how a value is written at the colour bar.
+// A value marked on a heat map's colour bar (a tick), with its name: the campaign's median, the
+// limit past which a FoV is flagged.
+struct HeatMapMark {
+  std::string name;
+  double value = 0;
+};
+
+// A heat map's legend: what its values are, how a value is written at the colour bar, and the
+// marks on it (the first drawn black, the others cyan, the flagged frames' colour).
 struct HeatMapLegend {
   std::string title;
   std::function<std::string(double)> label;
+  std::vector<HeatMapMark> marks;
 };
 
-// Heat map of one value per grid cell (cell_px square; NaN = missing, grey; `failed` cells crossed
-// out in red), with its legend below: the title, a colour bar labelled with the values at its
-// ends and middle, and the meaning of grey and of the cross.
-RgbCanvas heat_map(int rows, int cols, const std::vector<double>& values, const std::vector<bool>& failed, int cell_px,
-                   const HeatMapLegend& legend);
+// One value per grid cell, row-major (NaN: no data); `failed`, `flagged` and `ids` (the FoV in
+// each cell, -1 none) may be empty (none).
+struct HeatMapGrid {
+  int rows = 0, cols = 0;
+  std::vector<double> values;
+  std::vector<bool> failed, flagged;
+  std::vector<int> ids;
+};
+
+// Heat map of `grid` (cell_px square cells; missing grey, failed crossed out in red, flagged
+// framed in cyan; each cell's FoV id inside it where it fits), row numbers at the left and column
+// numbers on top, and its legend below: the title, a colour bar labelled with the values at its
+// ends and middle and its marks, and the meaning of grey, the cross and the frame.
+RgbCanvas heat_map(const HeatMapGrid& grid, int cell_px, const HeatMapLegend& legend);
 
 // An overview canvas of `ov` (its reconstruction or error map) as a picture that says what it
 // shows: the flagged FoVs outlined in cyan where they lie, and below it a scale bar (a round

@@ -182,7 +182,8 @@ int run_init_campaign(const po::variables_map& vm) {
     std::sort(others.begin(), others.end());
     std::vector<std::string> some(tables.begin(), tables.begin() + std::min<std::size_t>(6, tables.size()));
     for (std::size_t i = 0; some.size() < 6 && i < others.size(); ++i) some.push_back(others[i]);
-    throw InputError(e.file(), e.message() + (some.empty() ? "; " + dir + " holds no files"
+    // The pattern is at fault, not a file: exit 1 as for --widefield's (an option's value).
+    throw InputError("--table", e.file() + ": " + e.message() + (some.empty() ? "; " + dir + " holds no files"
                                                             : fmt::format("; {} holds e.g. {}", dir, fmt::join(some, ", "))) +
                                    id_variant_that_finds("--table", o.table_pattern));
   }
@@ -412,7 +413,8 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   // --force over a description: the earlier choices this one drops or changes are said (they
   // are not carried over; a forgotten --xy-unit would read every table otherwise).
-  if (fs::exists(ini)) try {
+  const bool replacing = fs::exists(ini);
+  if (replacing) try {
       const CampaignInfo before = read_campaign(dir);
       std::vector<std::string> changed;
       const auto compare = [&](const char* key, const std::string& was, const std::string& now) {
@@ -495,12 +497,13 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   for (const std::string& w : warnings) spdlog::warn("{}", w);
   const std::size_t unusable = unusable_widefields.size() + unreadable_tiffs.size();  // said above
-  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield{}), nominal positions every {:g} um; wrote {} "
+  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield{}), nominal positions every {:g} um; {} {} "
                            "and {}\n"
                            "run it:  annamosaic run --campaign {} -o OUT\n",
                            dir, fovs.size(), o.rows, o.cols, plan.widefields,
                            unusable ? fmt::format(", {} of them not usable as said above", unusable) : std::string(),
-                           o.fov_um - o.overlap_um, positions, ini, shell_quoted(dir));
+                           o.fov_um - o.overlap_um, replacing ? "replaced the earlier" : "wrote", positions, ini,
+                           shell_quoted(dir));
   return 0;
 }
 }  // namespace

@@ -842,9 +842,16 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       const auto& sol = layout.solution;
       std::size_t accepted = 0;
       for (char u : sol.link_used) accepted += u != 0;
-      spdlog::info("layout: {} pairs on {} rank(s), {} links used, {} dropped as outliers, {} component(s) ({} isolated tiles), "
-                   "residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
-                   layout.pairs.size(), size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
+      // Pairs with a failed FoV are not tried: said here, so that the warnings' counts of overlaps
+      // tried add up (probe90: "4 pairs", then "0 of the 2 overlaps tried").
+      const std::size_t untried = static_cast<std::size_t>(std::count_if(
+          layout.registration.pairs.begin(), layout.registration.pairs.end(), [](const PairResult& p) { return p.skipped; }));
+      spdlog::info("layout: {} pairs{} on {} rank(s), {} links used, {} dropped as outliers, {} component(s) ({} isolated "
+                   "tiles), residual RMS {:.2f} px, max {:.2f} px (register {:.1f} s, solve {:.1f} s)",
+                   layout.pairs.size(),
+                   untried ? fmt::format(" ({} not tried: one of their FoVs failed or was not acquired)", untried)
+                           : std::string(),
+                   size, accepted, sol.dropped, sol.components, sol.isolated_tiles, sol.rms_residual_px,
                    sol.max_residual_px, layout.register_seconds, layout.solve_seconds);
       // The acceptance threshold each signal calibrated (as stitch says it): a high one (thin or
       // repetitive overlaps, where chance pairs match well) explains true links left out.

@@ -10,6 +10,10 @@
 #include "register/phase_correlation.hpp"
 
 namespace annamosaic {
+namespace {
+constexpr double kMinStepFraction = 0.05;
+}  // namespace
+
 StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& pairs, std::size_t channel,
                       std::size_t pairs_per_axis, std::size_t max_side_px, double min_ncc) {
   StepCheck out;
@@ -60,7 +64,10 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
       // moving(x + dx) ~ fixed(x): b's pixel 0 is a's pixel -dx, so b's origin lies -dx on from a's.
       const double step_px = -sense * (along_rows ? r.dx_px : r.dy_px) * static_cast<double>(factor);
       const double size_px = static_cast<double>(along_rows ? a.width_px : a.height_px);
-      if (!r.valid || r.ncc < min_ncc || !(step_px > 0) || step_px >= size_px) continue;
+      // A step under a twentieth of a tile is no grid's (an overlap of over 95%): tiles alike at no
+      // shift, their localizations all in one corner (coordinates in a unit 1000x too large), matched
+      // "a median 5.31e-13 um apart" (probe90).
+      if (!r.valid || r.ncc < min_ncc || !(step_px >= kMinStepFraction * size_px) || step_px >= size_px) continue;
       ++axis.matched;
       images.push_back(step_px * um_per_px);  // both as lengths (the sense is the positions')
       positions.push_back(std::abs(nominal_px) * um_per_px);

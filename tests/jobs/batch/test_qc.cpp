@@ -302,6 +302,28 @@ TEST(QcReport, AFovNotAcquiredYetIsNoDataNotAFailure) {
   EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_localizations.png"]["range"]["min"].get<double>(), 3.0);  // log10(1 + 999)
 }
 
+// A failed FoV is crossed out on grey, out of the colour range: its recorded 0 localizations (a
+// table that did not parse) set the range's floor and squeezed the other FoVs' colours (probe90).
+TEST(QcReport, AFailedFovStaysOutOfTheHeatMapsRanges) {
+  const std::string out = fresh_out("qc_failed_range");
+  CampaignInfo c;
+  c.rows = 1, c.cols = 3, c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 3; ++id) {
+    fovs.push_back(fov_in_row(id));
+    recs[id] = {id, id == 1 ? "failed" : "done", "", "", id == 1 ? "t.csv: line 2: not a number" : "",
+                {{"localizations", id == 1 ? 0 : 999 * id + 999}, {"widefield", true}, {"error_score", 0.1 * (id + 1)}}};
+  }
+  const QcSummary s = write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  EXPECT_EQ(s.failed, 1u);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_localizations.png"]["range"]["min"].get<double>(), 3.0);  // log10(1 + 999)
+  EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["min"].get<double>(), 0.1);
+  EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["max"].get<double>(), 0.3);
+  EXPECT_EQ(qc["fovs"][1]["localizations"], 0);  // qc.json keeps what was recorded
+}
+
 // An error score is an outlier only well above the rest: in a small, even campaign the MAD is
 // tiny, and 3 MAD alone flagged a score 3% over the median (0.734 against 0.713, 4 FoVs);
 // where most scores are equal (MAD 0) a far higher one is still flagged.
@@ -328,23 +350,24 @@ TEST(QcReport, AnErrorScoreIsFlaggedOnlyWellAboveTheCampaigns) {
 TEST(QcReport, HeatMapCellsTakeTheRampAndTheLegendNamesItsEnds) {
   // 2 x 3 grid, 20 px cells: the smallest value dark blue, the largest yellow, no data grey, a
   // failed FoV crossed out in red; below the grid the legend: title, colour bar, labels, key.
-  const std::vector<double> v = {1.0, 2.0, 3.0, NAN, 2.5, 1.5};
-  const std::vector<bool> failed = {false, false, false, false, true, false};
-  const RgbCanvas m = heat_map(2, 3, v, failed, 20, {"score per fov", [](double x) { return fmt::format("{:.1f}", x); }});
+  HeatMapGrid g{2, 3, {1.0, 2.0, 3.0, NAN, 2.5, 1.5}, {false, false, false, false, true, false}, {}, {}};
+  const RgbCanvas m = heat_map(g, 20, {"score per fov", [](double x) { return fmt::format("{:.1f}", x); }, {}});
   const auto px = [&](int x, int y) {
     const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
     return std::array<int, 3>{p[0], p[1], p[2]};
   };
-  EXPECT_EQ(px(10, 5), (std::array<int, 3>{68, 1, 84}));       // value 1.0 (min), off the cell's diagonals
-  EXPECT_EQ(px(50, 5), (std::array<int, 3>{253, 231, 37}));    // value 3.0 (max)
-  EXPECT_EQ(px(10, 25), (std::array<int, 3>{128, 128, 128}));  // NaN: no data
-  EXPECT_EQ(px(30, 30), (std::array<int, 3>{255, 0, 0}));      // failed: on the cross
-  EXPECT_EQ(px(20, 5), (std::array<int, 3>{255, 255, 255}));   // grid line between cells
+  // The grid starts after the row numbers (one digit, 5 px, + 4) and below the column numbers (7 + 4).
+  const int left = 9, top = 11;
+  EXPECT_EQ(px(left + 10, top + 5), (std::array<int, 3>{68, 1, 84}));       // value 1.0 (min), off the cell's diagonals
+  EXPECT_EQ(px(left + 50, top + 5), (std::array<int, 3>{253, 231, 37}));    // value 3.0 (max)
+  EXPECT_EQ(px(left + 10, top + 25), (std::array<int, 3>{128, 128, 128}));  // NaN: no data
+  EXPECT_EQ(px(left + 30, top + 30), (std::array<int, 3>{255, 0, 0}));      // failed: on the cross
+  EXPECT_EQ(px(left + 20, top + 5), (std::array<int, 3>{255, 255, 255}));   // grid line between cells
   // The legend is wider than this small grid: the picture widens for it, and ink lies below the grid.
-  EXPECT_GT(m.width, 60);
-  EXPECT_GT(m.height, 40 + 30);
+  EXPECT_GT(m.width, left + 60);
+  EXPECT_GT(m.height, top + 40 + 30);
   std::size_t ink_below = 0, bar_start = 0, bar_end = 0;
-  for (int y = 40; y < m.height; ++y)
+  for (int y = top + 40; y < m.height; ++y)
     for (int x = 0; x < m.width; ++x) {
       const auto p = px(x, y);
       ink_below += p == std::array<int, 3>{0, 0, 0};
@@ -354,4 +377,62 @@ TEST(QcReport, HeatMapCellsTakeTheRampAndTheLegendNamesItsEnds) {
   EXPECT_GT(ink_below, 100u);  // title, the labels "1.0", "2.0", "3.0", "no data", "failed"
   EXPECT_GT(bar_start, 0u);    // the colour bar runs from the ramp's first colour ...
   EXPECT_GT(bar_end, 0u);      // ... to its last
+  // Rows and columns numbered: ink left of the first row and above the first column, none above
+  // the grid's corner.
+  const auto ink_in = [&](int x0, int y0, int w, int h) {
+    int n = 0;
+    for (int y = y0; y < y0 + h; ++y)
+      for (int x = x0; x < x0 + w; ++x) n += px(x, y) == std::array<int, 3>{0, 0, 0};
+    return n;
+  };
+  EXPECT_GT(ink_in(0, top, left, 20), 5);        // "0" beside row 0
+  EXPECT_GT(ink_in(0, top + 20, left, 20), 5);   // "1" beside row 1
+  EXPECT_GT(ink_in(left, 0, 20, top), 5);        // "0" above column 0
+  EXPECT_GT(ink_in(left + 40, 0, 20, top), 5);   // "2" above column 2
+  EXPECT_EQ(ink_in(0, 0, left, top), 0);
+}
+
+// A heat map says which FoV a cell is (its id inside, where it fits), frames the flagged ones in
+// cyan, and marks the median and the flag limit on its colour bar (probe88: none of these, so a
+// cell could not be matched with qc.json, nor a colour read against the flag rule).
+TEST(QcReport, HeatMapCellsCarryTheirFovIdsAndFlagsAndTheBarItsMarks) {
+  HeatMapGrid g{1, 2, {1.0, 3.0}, {}, {false, true}, {7, 12}};
+  HeatMapLegend legend{"score", [](double x) { return fmt::format("{:.1f}", x); }, {{"median", 2.0}, {"flagged above", 2.5}}};
+  // Cells this large have their rows and columns numbered at twice the font's size: the grid
+  // starts 10 + 4 px from the left, 14 + 4 from the top.
+  const int cell = 40, left = 14, top = 18;
+  const RgbCanvas m = heat_map(g, cell, legend);
+  const auto px = [&](int x, int y) {
+    const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
+    return std::array<int, 3>{p[0], p[1], p[2]};
+  };
+  const std::array<int, 3> cyan{0, 255, 255}, black{0, 0, 0}, white{255, 255, 255}, blue{68, 1, 84};
+  const auto count = [&](int x0, int y0, int w, int h, std::array<int, 3> colour) {
+    int n = 0;
+    for (int y = y0; y < y0 + h; ++y)
+      for (int x = x0; x < x0 + w; ++x) n += px(x, y) == colour;
+    return n;
+  };
+  // FoV 7's id, in white on the ramp's dark end, at twice the font's size (it fits a 40 px cell).
+  EXPECT_GT(count(left + 1, top + 1, cell - 1, 2 * kGlyphHeightPx + 6, white), 20);
+  EXPECT_EQ(px(left + 30, top + 30), blue);
+  // FoV 12, flagged: framed inside its cell, black then cyan (4 px: a tenth of the cell) then black.
+  const int x1 = left + cell;
+  EXPECT_EQ(px(x1 + 1, top + 20), black);
+  for (int d = 2; d <= 5; ++d) EXPECT_EQ(px(x1 + d, top + 20), cyan) << d;
+  EXPECT_EQ(px(x1 + 6, top + 20), black);
+  EXPECT_EQ(px(x1 + 20, top + cell - 1), black);  // the bottom edge too
+  EXPECT_EQ(px(x1 + 20, top + cell - 3), cyan);
+  EXPECT_EQ(count(left + 1, top + 1, cell - 1, cell - 1, cyan), 0);  // FoV 7 is not flagged
+  // On the colour bar (its row: below the grid, the margin and the title's line): a black tick at
+  // the median (the middle) and a cyan one at the flag limit (three quarters along).
+  const int scale = 2, margin = 8, line = (kGlyphHeightPx + kGlyphDescentPx + 3) * scale;
+  const int bar_y = top + cell + margin + line + line / 2, bar_w = std::max(200, text_width_px("1.0  2.0  3.0", 2));
+  int median_x = -1, limit_x = -1;
+  for (int x = margin; x < margin + bar_w; ++x) {
+    if (px(x, bar_y) == black && median_x < 0) median_x = x;
+    if (px(x, bar_y) == cyan && limit_x < 0) limit_x = x;
+  }
+  EXPECT_NEAR(median_x, margin + (bar_w - 1) / 2, 2);
+  EXPECT_NEAR(limit_x, margin + 3 * (bar_w - 1) / 4, 2);
 }

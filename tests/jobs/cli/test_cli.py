@@ -1054,6 +1054,7 @@ class InitCampaign(unittest.TestCase):
         p = run(*args, check=0)
         self.assertIn("2 FoV(s) on a 1 x 2 grid (0 with a widefield)", p.stdout)
         self.assertIn("annamosaic run --campaign " + data, p.stdout)
+        self.assertIn("wrote " + os.path.join(data, "positions.csv"), p.stdout)
         with open(os.path.join(data, "positions.csv")) as f:
             rows = list(csv.DictReader(f))
         self.assertEqual([(r["id"], r["row"], r["col"], float(r["x_um"])) for r in rows],
@@ -1065,7 +1066,8 @@ class InitCampaign(unittest.TestCase):
         # A second init does not replace the description; --force does.
         p = run(*args, check=1)
         self.assertIn("campaign.ini exists", p.stderr)
-        run(*args, "--force", check=0)
+        p = run(*args, "--force", check=0)
+        self.assertIn("replaced the earlier " + os.path.join(data, "positions.csv"), p.stdout)  # and says so
         # The FoV stage runs on it as on a simulated campaign.
         out = os.path.join(self.dir, "out")
         p = run("run", "--campaign", data, "-o", out, "--stage", "fovs", "--threads", "1", check=0)
@@ -1426,7 +1428,7 @@ class InitCampaign(unittest.TestCase):
         p = run("status", data, check=2)
         self.assertIn("is a campaign folder (the run's inputs), not an output folder", p.stdout)
         p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
-                "--table", "tables/nothing_{id}.csv", "--force", check=2)
+                "--table", "tables/nothing_{id}.csv", "--force", check=1)
         self.assertIn("tables/nothing_{id}.csv: the table pattern matches no file in the folder", p.stderr)
         self.assertIn("; " + data + " holds e.g. ", p.stderr)  # the real names, to write the pattern from
         self.assertIn("tables/r01_c01.csv", p.stderr)
@@ -1435,7 +1437,7 @@ class InitCampaign(unittest.TestCase):
             os.makedirs(os.path.join(data, "fov", str(i)), exist_ok=True)
             shutil.copy(os.path.join(data, "tables", "r01_c01.csv"), os.path.join(data, "fov", str(i), "locs.csv"))
         p = run("init-campaign", data, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
-                "--table", "fov/{id}/locs.csv", "--no-widefield", "--force", check=2)
+                "--table", "fov/{id}/locs.csv", "--no-widefield", "--force", check=1)
         self.assertIn(": --table 'fov/{id:d}/locs.csv' finds some (ids not 4 digits)", p.stderr)
 
     def test_pattern_and_unit_slips_are_said(self):

@@ -1046,6 +1046,9 @@ class Run(unittest.TestCase):
         self.assertIn("locs.csv", recs[2]["reason"])
         self.assertIn("not a number", recs[2]["reason"])
         self.assertEqual(sum(r["status"] == "done" for r in recs.values()), 8)
+        # Its overlaps are not registered, and the layout's count says so (the warnings count the
+        # overlaps tried).
+        self.assertRegex(log, r"layout: 12 pairs \([234] not tried: one of their FoVs failed or was not acquired\) on 2 rank")
         with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
             qc = json.load(fh)
         self.assertEqual(qc["summary"]["failed"], 1)

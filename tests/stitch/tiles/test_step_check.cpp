@@ -107,3 +107,22 @@ TEST(StepCheck, TilesWithoutStructureGiveNoVerdict) {
   EXPECT_EQ(c.rows.matched, 0u);
   EXPECT_EQ(step_check_warning(c, 0.5), "");
 }
+
+// Tiles alike at no shift (a unit 1000x too large puts every table's localizations in one corner,
+// the same in each) match "a median 5.31e-13 um apart" (probe90): no grid's step, not counted.
+TEST(StepCheck, TilesAlikeAtNoShiftAreNoStep) {
+  MemoryTileSource same({"image"}, 20.0);
+  for (int c = 0; c < 3; ++c) {
+    TileInfo t{};
+    t.id = c, t.col = c, t.width_px = 300, t.height_px = 300, t.x_um = c * 270 * 0.02;
+    ImageF img(300, 300);
+    for (std::size_t k = 0; k < 20; ++k) img(3 + (k * 7) % 17, 2 + (k * 5) % 13) = 1.0f;  // a few spots in a corner
+    std::vector<ImageF> ch;
+    ch.push_back(std::move(img));
+    same.add(t, std::move(ch));
+  }
+  const StepCheck c = check_steps(same, nominal_pairs(same), 0);
+  EXPECT_EQ(c.rows.tried, 2u);
+  EXPECT_EQ(c.rows.matched, 0u);
+  EXPECT_EQ(step_check_warning(c, 0.5), "");
+}
