@@ -184,12 +184,32 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
 }
 
 RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const std::vector<int>& flagged,
-                             const std::vector<std::string>& caption) {
+                             const std::vector<std::string>& caption, const std::vector<int>& no_data) {
   PreviewOptions po;
   po.max_size_px = 2048;
   std::size_t w = 0, h = 0;
-  const std::vector<std::uint8_t> rgb = preview_rgb(image, po, w, h);
-  const double px_um = ov.px_um * static_cast<double>(preview_block_factor(image.width(), image.height(), po.max_size_px));
+  std::vector<std::uint8_t> rgb = preview_rgb(image, po, w, h);
+  const std::size_t factor = preview_block_factor(image.width(), image.height(), po.max_size_px);
+  const double px_um = ov.px_um * static_cast<double>(factor);
+  // FoVs without data of their own: their pixels that nothing reached (0 over the whole block a
+  // picture pixel shows) grey, not the colour map's black that also means "0" (probe88: an error
+  // map's black was both "no disagreement" and "no error map").
+  for (int id : no_data) {
+    const auto it = ov.fov_um.find(id);
+    if (it == ov.fov_um.end()) continue;
+    const auto to_px = [&](double um) { return static_cast<long>(std::floor(um / px_um)); };
+    const long x0 = std::max(0L, to_px(it->second.first - ov.x0_um)), y0 = std::max(0L, to_px(it->second.second - ov.y0_um));
+    const long x1 = std::min(static_cast<long>(w), to_px(it->second.first - ov.x0_um + fov_um) + 1);
+    const long y1 = std::min(static_cast<long>(h), to_px(it->second.second - ov.y0_um + fov_um) + 1);
+    for (long y = y0; y < y1; ++y)
+      for (long x = x0; x < x1; ++x) {
+        bool empty = true;
+        for (std::size_t sy = static_cast<std::size_t>(y) * factor; empty && sy < std::min(image.height(), (y + 1) * factor); ++sy)
+          for (std::size_t sx = static_cast<std::size_t>(x) * factor; empty && sx < std::min(image.width(), (x + 1) * factor); ++sx)
+            empty = image(sx, sy) == 0.0f;
+        if (empty) std::fill_n(rgb.begin() + static_cast<std::ptrdiff_t>(3 * (static_cast<std::size_t>(y) * w + x)), 3, 128);
+      }
+  }
   // Below the picture: a scale bar of a round length near a fifth of its width, then the caption,
   // its font as large as the widest line allows within the picture's width (probe85: sized by the
   // long side, a tall narrow picture became a wide white one).
@@ -596,19 +616,26 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const QcOverview& ov = overview ? *overview : own;
   // Each picture says what it shows (probe83: no title, legend nor scale on either).
   const std::string marks = "cyan outline: flagged fov, its id in the corner (qc.json says why)   x: failed fov";
-  const auto write_overview = [&](const std::string& path, const ImageF& img, std::vector<std::string> caption) {
+  const auto write_overview = [&](const std::string& path, const ImageF& img, std::vector<std::string> caption,
+                                  const std::vector<int>& no_data = {}) {
     caption.push_back(marks);
     caption.push_back(std::string("each fov at its place ") + (layout ? "in the mosaic" : "by the stage (not stitched yet)") +
                       ", brightest pixel kept, contrast stretched");
-    const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, s.flagged, caption);
+    const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, s.flagged, caption, no_data);
     write_png_rgb(path, static_cast<std::size_t>(canvas.width), static_cast<std::size_t>(canvas.height), canvas.rgb);
   };
   if (ov.any_reconstruction)
     write_overview(qc + "/overview_reconstruction.png", ov.reconstruction, {"reconstruction (a-net output) of every fov"});
-  if (ov.any_error)
+  if (ov.any_error) {
+    // Done FoVs without an error map (no widefield went into their A-net): grey.
+    std::vector<int> no_error_map;
+    for (const auto& t : tiles)
+      if (t["status"] == "done" && (!t.contains("error_score") || t["error_score"].is_null())) no_error_map.push_back(t["id"].get<int>());
     write_overview(qc + "/overview_error.png", ov.error_map,
                    {"error map: where the widefield and the reconstruction disagree (bright: worse)",
-                    "black: no fov there, no error map (no widefield used), or no disagreement"});
+                    "grey: a fov without an error map (no widefield used). black: no fov there, or no disagreement"},
+                   no_error_map);
+  }
   // Last: its presence (newer than the mosaic) says the report is complete, to `status` too; a
   // run stopped while drawing the images leaves none.
   write_file_atomic(qc + "/qc.json", json_text(report, 1) + "\n");

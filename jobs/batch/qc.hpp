@@ -93,9 +93,10 @@ struct HeatMapGrid {
 RgbCanvas heat_map(const HeatMapGrid& grid, int cell_px, const HeatMapLegend& legend);
 
 // An overview canvas of `ov` (its reconstruction or error map) as a picture that says what it
-// shows: the flagged FoVs outlined in cyan where they lie, and below it a scale bar (a round
-// length near a fifth of its width) and the caption's lines.
+// shows: the flagged FoVs outlined in cyan where they lie, the `no_data` FoVs' pixels that hold
+// nothing grey, and below it a scale bar (a round length near a fifth of its width) and the
+// caption's lines.
 RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const std::vector<int>& flagged,
-                             const std::vector<std::string>& caption);
+                             const std::vector<std::string>& caption, const std::vector<int>& no_data = {});
 
 }  // namespace annamosaic

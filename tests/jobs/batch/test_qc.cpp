@@ -279,6 +279,29 @@ TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
   EXPECT_EQ(at(55, 106), white);
 }
 
+// A FoV without data of its own (no error map: no widefield used) is grey where nothing else
+// reached it, not the colour map's black, which also means "0: no disagreement" (probe88).
+TEST(QcReport, AnOverviewGreysTheFovsWithoutData) {
+  QcOverview ov;
+  ov.error_map = ImageF(200, 100);
+  for (std::size_t y = 0; y < 100; ++y)
+    for (std::size_t x = 0; x < 100; ++x) ov.error_map(x, y) = (x / 10 + y / 10) % 2 ? 1.0f : 0.0f;  // FoV 0: a checkerboard
+  ov.error_map(150, 50) = 1.0f;  // a neighbour's pixel reaching into FoV 1: kept
+  ov.px_um = 0.1;
+  ov.fov_um = {{0, {0.0, 0.0}}, {1, {10.0, 0.0}}};
+  const RgbCanvas c = captioned_overview(ov.error_map.view(), ov, 10.0, {}, {"error map"}, {1});
+  const auto at = [&](int x, int y) {
+    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
+    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
+  };
+  const std::array<int, 3> grey{128, 128, 128};
+  EXPECT_EQ(at(120, 20), grey);
+  EXPECT_EQ(at(199, 99), grey);
+  EXPECT_NE(at(150, 50), grey);
+  EXPECT_NE(at(5, 5), grey);  // FoV 0's zeros: its error map says no disagreement there
+  EXPECT_NE(at(15, 5), grey);
+}
+
 // A FoV not acquired yet is no failure (no cross) and no FoV of 0 localizations: its heat-map cell
 // is "no data", out of the colour range (its recorded 0 drew it dark blue, the range's floor).
 TEST(QcReport, AFovNotAcquiredYetIsNoDataNotAFailure) {
