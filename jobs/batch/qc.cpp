@@ -9,6 +9,7 @@
 
 #include "tiles/layout.hpp"
 #include "batch/fov_result.hpp"
+#include "batch/qc_links.hpp"
 #include "core/atomic_file.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
@@ -611,6 +612,13 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     locs_legend.marks.push_back({"flagged below", std::log10(1.0 + kFewLocalizationsFraction * locs_median)});
   }
   write_heat_map(qc + "/heatmap_localizations.png", heat_map(grid, cell_px, locs_legend));
+
+  // The stitching's verdict on each overlap, once there is a layout (an earlier run's goes with
+  // the results it was made of).
+  if (const RgbCanvas links = layout ? links_picture(*layout, kLargeLinkResidualPx) : RgbCanvas{}; links.width > 0)
+    write_heat_map(qc + "/links.png", links);
+  else
+    fs::remove(qc + "/links.png", ec);
 
   const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
   const QcOverview& ov = overview ? *overview : own;

@@ -10,12 +10,14 @@ namespace annamosaic {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
 const char* g_on_interrupt = nullptr;  // what a first Ctrl-C is answered with (a literal: safe to read)
+const char* g_on_terminate = nullptr;  // ... and a first SIGTERM
 extern "C" void on_stop_signal(int sig) {
   // Async-signal-safe: one store, and write(2) for Ctrl-C, whose user waits at the terminal for a
   // sign that it was heard (probe77: nothing said until the FoVs in flight were done).
-  if (sig == SIGINT && g_signal == 0 && g_on_interrupt) {
+  const char* text = sig == SIGINT ? g_on_interrupt : sig == SIGTERM ? g_on_terminate : nullptr;
+  if (text && g_signal == 0) {
     const int saved_errno = errno;  // the interrupted code may be about to read it
-    const ssize_t ignored = ::write(STDERR_FILENO, g_on_interrupt, std::strlen(g_on_interrupt));
+    const ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
     (void)ignored;
     errno = saved_errno;
   }
@@ -39,6 +41,7 @@ void install_stop_handlers(bool also_interrupt, const char* on_interrupt) {
     sigaction(SIGINT, &sa, nullptr);
   }
 }
+void set_terminate_text(const char* on_terminate) { g_on_terminate = on_terminate; }
 bool stop_requested() { return g_signal != 0; }
 int stop_signal() { return g_signal; }
 

@@ -15,6 +15,8 @@ constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: "try again later" - resumable,
 // commands such as `train`. on_interrupt: a string literal written to stderr when the first
 // Ctrl-C comes, saying what stopping does (at once, from the handler).
 void install_stop_handlers(bool also_interrupt = false, const char* on_interrupt = nullptr);
+// A string literal written to stderr when the first SIGTERM comes (null: none).
+void set_terminate_text(const char* on_terminate);
 bool stop_requested();
 int stop_signal();  // the signal number received, 0 if none
 // "SIGUSR1 (signal 10)": a stop signal as users know it from scancel --signal and kill -l.

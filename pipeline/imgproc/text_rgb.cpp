@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <map>
 
 namespace annamosaic {
@@ -86,6 +87,20 @@ void RgbCanvas::fill_rect(int x, int y, int w, int h, const std::array<std::uint
 int text_width_px(const std::string& text, int scale) {
   if (text.empty()) return 0;
   return (static_cast<int>(text.size()) * kGlyphAdvancePx - (kGlyphAdvancePx - kGlyphWidthPx)) * scale;
+}
+
+void draw_line(RgbCanvas& canvas, double x0, double y0, double x1, double y1, const std::array<std::uint8_t, 3>& colour,
+               int thickness_px, int dash_px) {
+  const double length = std::hypot(x1 - x0, y1 - y0);
+  const int steps = std::max(1, static_cast<int>(std::ceil(length)));
+  const int t = std::max(1, thickness_px);
+  for (int i = 0; i <= steps; ++i) {
+    if (dash_px > 0 && (i / dash_px) % 2 == 1) continue;
+    const double f = static_cast<double>(i) / steps;
+    const int x = static_cast<int>(std::lround(x0 + f * (x1 - x0))) - t / 2;
+    const int y = static_cast<int>(std::lround(y0 + f * (y1 - y0))) - t / 2;
+    canvas.fill_rect(x, y, t, t, colour);
+  }
 }
 
 void draw_text(RgbCanvas& canvas, int x, int y, const std::string& text, const std::array<std::uint8_t, 3>& colour, int scale) {

@@ -1,5 +1,5 @@
 #pragma once
-// Labels in small RGB pictures (the QC heat maps' legends): a 5 x 7 pixel font of digits,
+// Labels and lines in small RGB pictures (the QC pictures): a 5 x 7 pixel font of digits,
 // lower-case letters and the punctuation numbers and units need, drawn at an integer scale.
 // Upper-case letters are drawn as lower-case; any other character as a hollow box, so nothing
 // is silently left out. Pure: draws into a caller's buffer, clipped to it.
@@ -28,6 +28,11 @@ constexpr int kGlyphDescentPx = 2;
 
 // Width in pixels of `text` at `scale` (kGlyphAdvancePx x scale per character, less the last gap).
 int text_width_px(const std::string& text, int scale = 1);
+
+// A straight line from (x0, y0) to (x1, y1), `thickness_px` wide (a square pen); dashed where
+// dash_px > 0 (dash_px drawn, dash_px left out, along the line).
+void draw_line(RgbCanvas& canvas, double x0, double y0, double x1, double y1, const std::array<std::uint8_t, 3>& colour,
+               int thickness_px = 1, int dash_px = 0);
 
 // Draws `text` with its top-left corner at (x, y).
 void draw_text(RgbCanvas& canvas, int x, int y, const std::string& text, const std::array<std::uint8_t, 3>& colour,

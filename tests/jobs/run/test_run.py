@@ -1,6 +1,6 @@
 """End-to-end tests of `annamosaic run` as users run it: several MPI ranks, resume after kills and
 signals, a bad FoV, outputs checked with h5py (Debian) rather than our own readers."""
-import csv, fcntl, json, math, os, shutil, signal, subprocess, sys, time, unittest
+import csv, fcntl, json, math, os, shutil, signal, struct, subprocess, sys, time, unittest
 import h5py
 import tifffile
 import numpy as np
@@ -169,8 +169,11 @@ class Run(unittest.TestCase):
         # layout.json held it when true links were left out).
         self.assertRegex(self.ref_log, r"layout: signal reconstruction/\d: NCC threshold \d\.\d{3} \(\d+ of \d+ random "
                                        r"non-adjacent pairs had a match")
-        for png in ("heatmap_error.png", "heatmap_localizations.png", "overview_reconstruction.png"):
-            self.assertTrue(os.path.exists(os.path.join(out, "qc", png)), png)
+        for png in ("heatmap_error.png", "heatmap_localizations.png", "overview_reconstruction.png", "links.png"):
+            with open(os.path.join(out, "qc", png), "rb") as fh:
+                head = fh.read(24)
+            self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n", png)
+            self.assertGreater(min(struct.unpack(">II", head[16:24])), 100, png)  # IHDR width, height
         with open(os.path.join(out, "run_summary.json")) as fh:
             summary = json.load(fh)
         self.assertEqual(len(summary["ranks"]), 2)
@@ -1015,6 +1018,26 @@ class Run(unittest.TestCase):
         self.assertIn("stopped (another rank was signalled)", log)  # rank 0
         self.assertNotIn("missing", log)
         self.assertEqual([f for f in os.listdir(os.path.join(d, "out")) if ".tmp" in f], [])
+
+    def test_sigterm_to_mpirun_says_at_once_that_fovs_in_flight_are_lost_and_how_to_keep_them(self):
+        # Ctrl-C at mpirun's terminal reaches mpirun alone, which forwards it as SIGTERM and kills
+        # the ranks about a second later (probe89: 0 of about 6 FoVs in flight recorded, nothing
+        # said). Rank 0 says so at once, with the signal that lets them finish; finished FoVs stay.
+        d, ini = make_config("mpirun_sigterm")
+        shutil.copytree(os.path.join(self.ref, "campaign"), os.path.join(d, "campaign"))
+        p = mpirun(2, "--config", ini)
+        mpath = os.path.join(d, "out", "manifest.jsonl")
+        t0 = time.time()
+        while not os.path.exists(mpath) and time.time() - t0 < 600:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        log = p.communicate(timeout=300)[0]
+        self.assertNotEqual(p.returncode, 0, log[-2000:])  # mpirun's own status (1), whatever the ranks said
+        self.assertIn("SIGTERM (Ctrl-C or a kill to mpirun, forwarded): stopping once the work in flight is recorded, but "
+                      "mpirun kills its ranks about a second later", log)
+        self.assertIn("kill -USR1 <mpirun's pid>", log)
+        self.assertEqual(log.count("SIGTERM (Ctrl-C or a kill to mpirun"), 1, log[-2000:])  # rank 0's voice only
+        self.assertGreaterEqual(len(manifest(d)), 1)
 
     def test_a_result_that_cannot_be_written_stops_the_run_with_exit_3_and_a_rerun_resumes(self):
         # Results that cannot be written (here a folder in the way; a full disk or a quota the
