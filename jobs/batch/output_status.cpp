@@ -16,6 +16,7 @@
 #include "batch/input_stamp.hpp"
 #include "batch/manifest.hpp"
 #include "batch/output_lock.hpp"
+#include "core/atomic_file.hpp"
 #include "core/checksum.hpp"
 #include "core/progress.hpp"
 
@@ -173,6 +174,11 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     st.pace = latest_run_pace(lines);
   }
   st.running = output_lock_holder(out_dir, &st.lock_error);
+  if (!st.running)
+    for (const std::string& dir : {out_dir, out_dir + "/fov", out_dir + "/qc"}) {
+      const auto [n, bytes] = count_temporaries(dir);
+      st.leftover_files += n, st.leftover_bytes += bytes;
+    }
   // The step the running run's stitch stage is in: only the lock holder's own note counts (a
   // killed run's stays behind).
   if (const auto j = json_object_file(out_dir + "/stage_now.json"); j && st.running && j->contains("holder") &&

@@ -79,6 +79,10 @@ struct OutputStatus {
   std::vector<std::pair<int, std::string>> qc_flags;  // id, its flags joined with "; " (by id)
   bool qc_report = false;
   bool qc_current = false;             // qc/qc.json is not older than stitch_summary.json
+  // Temporary files ("NAME.tmp.PID") a killed run left in the folder, fov/ and qc/ (counted only
+  // when no run holds the folder: a running one's are in use); the next run removes them.
+  std::size_t leftover_files = 0;
+  std::uintmax_t leftover_bytes = 0;
   // campaign_verdict.json: the last run's campaign-wide diagnosis (most FoVs' tables in another
   // unit, or in stage coordinates), for which it exited 5 with every FoV done. "" when none.
   std::string campaign_verdict;

@@ -10,6 +10,7 @@
 //   heatmap_localizations.png  the same for localizations (colours on a log scale)
 //   overview_reconstruction.png / overview_error.png: the per-FoV results placed on the grid,
 //                              flagged FoVs outlined with their ids, a scale bar and a caption
+//   links.png                  (with a layout) what became of each overlap (qc_links.hpp)
 #include <functional>
 #include <map>
 #include <string>

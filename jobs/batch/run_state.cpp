@@ -64,14 +64,16 @@ RunState decide_run_state(const RunStateFacts& f) {
     return {"every FoV failed, so no mosaic was made: fix the cause (the reasons below), then run the same command again "
             "(failed FoVs are redone)",
             5};
+  // The last stitch stage was stopped (a signal: stitch_stopped.json): said, as what left the mosaic so.
+  const std::string stopped = s.stitch_stopped.empty() ? "" : "; the last stitch stage was stopped (" + s.stitch_stopped + ")";
   if (!f.mosaic_current.value_or(false) && f.mosaic_export_only)
-    return {"FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: run the same command "
-            "again (it exports mosaic.ims anew)",
+    return {"FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote" +
+                std::string(s.qc_report ? "" : ", and the QC report is missing") + stopped +
+                ": run the same command again (it exports mosaic.ims anew" + (s.qc_report ? "" : " and writes the report") +
+                ")",
             kNot};
   // Made with other stitch settings than this configuration's (a run with --search-um given on its
   // command line): rerunning that command keeps it; a run of the configuration remakes it.
-  // The last stitch stage was stopped (a signal: stitch_stopped.json): said, as what left the mosaic so.
-  const std::string stopped = s.stitch_stopped.empty() ? "" : "; the last stitch stage was stopped (" + s.stitch_stopped + ")";
   // Status of the output folder reads its own config.ini: sending the user there would be circular.
   std::error_code ec;  // either path unreadable: not the same file, as far as can be told
   const bool folders_config =
@@ -93,7 +95,7 @@ RunState decide_run_state(const RunStateFacts& f) {
                 stopped + ": run the same command again (or its stitch stage)",
             kNot};
   return {std::string("FoVs and mosaic finished, the QC report is ") + (s.qc_report ? "older than the mosaic" : "missing") +
-              ": run the same command again",
+              stopped + ": run the same command again",
           kNot};
 }
 

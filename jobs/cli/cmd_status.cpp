@@ -343,6 +343,9 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     else if (*r.mosaic_current && !r.settings_error.empty())
       // Of the results there, made with the earlier settings (probe72 read "up to date" as current).
       o << ", up to date with the FoV results there (made with the earlier settings: see state)\n";
+    else if (*r.mosaic_current && (s.missing_results || s.damaged_results))
+      // Made from the files as they were (probe89 read "gone" beside "up to date" as a contradiction).
+      o << ", up to date with the FoV results as recorded (a redone FoV that comes out the same keeps it)\n";
     else if (*r.mosaic_current) o << ", up to date\n";
     else if (r.mosaic_export_only) o << ", up to date; " << r.mosaic_why << "\n";
     else
@@ -359,6 +362,10 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
       o << fmt::format("           {}{} FoV(s) (--failed N to list more)\n", max_failed ? "... and " : "",
                        s.qc_flags.size() - max_failed);
   }
+  if (s.leftover_files)  // probe89: a killed fusion's 26 MB mosaic.ims.tmp.PID went unmentioned
+    o << fmt::format("  leftover: {} temporary file(s) ({:.1f} MB, NAME.tmp.PID) a killed run left: the next run removes "
+                     "them\n",
+                     s.leftover_files, s.leftover_bytes / 1e6);
 }
 
 nlohmann::json report_json(const Report& r, bool show_map) {
@@ -385,6 +392,7 @@ nlohmann::json report_json(const Report& r, bool show_map) {
     for (const auto& [id, why] : s.qc_flags) flagged.push_back({{"id", id}, {"flags", why}});
     j["qc_flagged_fovs"] = flagged;
   }
+  j["leftover_temporaries"] = {{"files", s.leftover_files}, {"bytes", s.leftover_bytes}};
   j["planned"] = s.plan_known ? nlohmann::json(s.planned) : nlohmann::json();
   j["to_do"] = s.plan_known ? nlohmann::json(s.to_do()) : nlohmann::json();
   if (s.verified) {

@@ -756,9 +756,15 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     if (!error.empty())
       throw_of_kind(2, error + ": run without --stage stitch (the FoV stage redoes such FoVs), which stitches after", "stitch stage");
   }
-  // A rerun that spends minutes on a mosaic that was there says why (not for the first one).
+  // A rerun that spends minutes on a mosaic that was there says why (not for the first one); a
+  // mosaic.ims without its record too (probe89: a kill after fusion, before the record, remade it
+  // without a word).
   if (std::error_code ec; rank == 0 && std::filesystem::exists(out + "/stitch_summary.json", ec))
     spdlog::info("stitch stage: making the mosaic again: {}", why_remade);
+  else if (rank == 0 && std::filesystem::exists(out + "/mosaic.ims", ec))
+    spdlog::info("stitch stage: making the mosaic again: {}/mosaic.ims is there, but no stitch_summary.json records it "
+                 "(a run stopped or killed before it was recorded, or another program's file)",
+                 out);
   stop_point("registering the tiles", comm);
   if (rank == 0) note_step(out, "registering the overlaps of neighbouring tiles");
   // The error-map and widefield channels only where some FoV read a widefield: without one they

@@ -61,8 +61,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   out.commit();
 }
 
-std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers,
-                                                                    const std::string& only_of) {
+namespace {
+// The temporaries in `dir` (as remove_abandoned_temporaries selects them), removed when `remove`.
+std::pair<std::size_t, std::uintmax_t> temporaries(const std::string& dir, bool only_dead_writers, const std::string& only_of,
+                                                   bool remove) {
   namespace fs = std::filesystem;
   std::size_t files = 0;
   std::uintmax_t bytes = 0;
@@ -78,9 +80,19 @@ std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::s
       continue;  // its writer may still be running
     std::error_code size_ec, rm_ec;
     const std::uintmax_t size = it->file_size(size_ec);
-    if (fs::remove(it->path(), rm_ec)) ++files, bytes += size_ec ? 0 : size;
+    if (!remove || fs::remove(it->path(), rm_ec)) ++files, bytes += size_ec ? 0 : size;
   }
   return {files, bytes};
+}
+}  // namespace
+
+std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers,
+                                                                    const std::string& only_of) {
+  return temporaries(dir, only_dead_writers, only_of, /*remove=*/true);
+}
+
+std::pair<std::size_t, std::uintmax_t> count_temporaries(const std::string& dir) {
+  return temporaries(dir, /*only_dead_writers=*/false, "", /*remove=*/false);
 }
 
 std::string earlier_file_suffix(const std::function<bool(const std::string&)>& taken) {

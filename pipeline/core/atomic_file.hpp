@@ -46,4 +46,8 @@ std::string earlier_file_suffix(const std::function<bool(const std::string&)>& t
 std::pair<std::size_t, std::uintmax_t> remove_abandoned_temporaries(const std::string& dir, bool only_dead_writers,
                                                                     const std::string& only_of = "");
 
+// The "<name>.tmp.<pid>" files in `dir` (not its subfolders), counted, not removed: {files, bytes}
+// (for `status`, which tells what the next run will clean up).
+std::pair<std::size_t, std::uintmax_t> count_temporaries(const std::string& dir);
+
 }  // namespace annamosaic

@@ -169,3 +169,21 @@ TEST(RunState, HumanDurations) {
   EXPECT_EQ(human_duration(3.5 * 3600), "3.5 h");
   EXPECT_EQ(human_duration(3 * 86400), "3.0 days");
 }
+
+// A stop during the OME-TIFF export (after mosaic.ims was recorded, before the QC report): said as
+// the stop it was, with the report missing too (probe89: "export is missing" alone).
+TEST(RunState, AStopDuringTheExportIsSaidWithWhatItLeftUndone) {
+  RunStateFacts f = finished_campaign();
+  f.mosaic_current = false, f.mosaic_export_only = true;
+  f.st.qc_report = f.st.qc_current = false;
+  f.st.stitch_stopped = "OME-TIFF export stopped (level 2, channel 1)";
+  RunState r = decide_run_state(f);
+  EXPECT_EQ(r.exit, 75);
+  EXPECT_EQ(r.text, "FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote, and the QC "
+                    "report is missing; the last stitch stage was stopped (OME-TIFF export stopped (level 2, channel 1)): "
+                    "run the same command again (it exports mosaic.ims anew and writes the report)");
+  f.st.qc_report = true, f.st.stitch_stopped.clear();  // the export alone deleted since
+  r = decide_run_state(f);
+  EXPECT_EQ(r.text, "FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: run the same "
+                    "command again (it exports mosaic.ims anew)");
+}

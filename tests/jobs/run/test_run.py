@@ -301,6 +301,9 @@ class Run(unittest.TestCase):
         p = subprocess.run([BIN, "run", "--config", ini], env=ENV, capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         self.assertIn("FoV 4: " + os.path.join(fov, "0004.h5") + " does not match its recorded checksum; redoing it", p.stderr)
+        # The mosaic.ims there, unrecorded, is made again and said so (probe89: remade without a word).
+        self.assertIn("stitch stage: making the mosaic again: " + os.path.join(d, "out") + "/mosaic.ims is there, but no "
+                      "stitch_summary.json records it", p.stderr)
         mosaic, ref = (mosaic_levels(os.path.join(x, "out", "mosaic.ims")) for x in (d, self.ref))
         self.assertEqual(sorted(mosaic), sorted(ref))
         for k in ref:
@@ -447,6 +450,11 @@ class Run(unittest.TestCase):
         self.assertIn("does not match its recorded checksum", st[0]["damaged_fovs"][0]["reason"])
         self.assertIn("damaged", st[0]["state"])
         self.assertEqual(st[0]["map"][1][1], "!")  # FoV 4 is the middle of the 3 x 3 snake
+        # The mosaic beside it is said current with the results as recorded, not plainly "up to date"
+        # beside a damaged result (probe89 read that as a contradiction).
+        text = subprocess.run([BIN, "status", os.path.join(d, "out"), "--verify"], env=ENV, capture_output=True, text=True,
+                              timeout=120).stdout
+        self.assertIn(", up to date with the FoV results as recorded (a redone FoV that comes out the same keeps it)", text)
         # The event log's last record cut short (a full disk, a kill while it was written): the
         # rerun's records start on a line of their own (probe76: the first was glued onto the stub).
         events = os.path.join(d, "out", "events.jsonl")
@@ -788,8 +796,15 @@ class Run(unittest.TestCase):
             self.assertEqual(rc, 75, st)
             self.assertEqual(st[0]["running"], "pid 4242 on node17 since 2026-12-03 10:00:00")
             self.assertTrue(st[0]["state"].startswith("running (pid 4242 on node17"))
+            self.assertEqual(st[0]["leftover_temporaries"]["files"], 0)  # a running run's are in use
         # The lock file stays after the holder ended; only a held lock means running.
-        self.assertIs(status(out)[1][0]["running"], False)
+        st = status(out)[1][0]
+        self.assertIs(st["running"], False)
+        # With nobody running, status counts what a killed writer left (probe89: unmentioned).
+        self.assertEqual(st["leftover_temporaries"], {"files": 1, "bytes": 100000})
+        text = subprocess.run([BIN, "status", out], env=ENV, capture_output=True, text=True, timeout=120).stdout
+        self.assertIn("leftover: 1 temporary file(s) (0.1 MB, NAME.tmp.PID) a killed run left: the next run removes them",
+                      text)
         # Once the holder is gone the run goes ahead and removes what the killed writer left.
         p = subprocess.run([BIN, "run", "--config", ini, "--stage", "stitch"], env=ENV, capture_output=True,
                            text=True, timeout=600)
@@ -906,13 +921,15 @@ class Run(unittest.TestCase):
         exported = os.path.exists(os.path.join(d, "out", "mosaic.ome.tif"))
         if not exported:  # status foresees what the rerun does
             with_export = os.path.join(d, "with-export.ini")  # the configuration as run: --ome-tiff in it
-            with open(with_export, "w") as fh:
-                fh.write(open(ini).read() + "ome-tiff = true\n")
+            with open(ini) as src, open(with_export, "w") as fh:
+                fh.write(src.read() + "ome-tiff = true\n")
             text = subprocess.run([BIN, "status", with_export], env=ENV, capture_output=True, text=True, timeout=120).stdout
             self.assertIn("up to date; only its OME-TIFF export is missing or changed since: the next run makes "
                           "mosaic.ome.tif from it", text)
-            self.assertIn("state:   FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: "
-                          "run the same command again", text)
+            # ... and says the stop, with the QC report it left unwritten.
+            self.assertIn("state:   FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote, "
+                          "and the QC report is missing; the last stitch stage was stopped (", text)
+            self.assertIn("run the same command again (it exports mosaic.ims anew and writes the report)", text)
         p = mpirun(2, "--config", ini, "--stage", "stitch", "--ome-tiff")
         log = p.communicate(timeout=300)[0]
         self.assertEqual(p.returncode, 0, log[-3000:])
