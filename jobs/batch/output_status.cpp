@@ -174,7 +174,7 @@ OutputStatus read_output_status(const std::string& out_dir, const std::vector<Fo
     st.pace = latest_run_pace(lines);
   }
   st.running = output_lock_holder(out_dir, &st.lock_error);
-  if (!st.running)
+  if (!st.running && st.lock_error.empty())  // no run there, as far as the lock tells
     for (const std::string& dir : {out_dir, out_dir + "/fov", out_dir + "/qc"}) {
       const auto [n, bytes] = count_temporaries(dir);
       st.leftover_files += n, st.leftover_bytes += bytes;

@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "imageio/tiff_io.hpp"
 #include "core/numeric.hpp"
+#include "core/text_list.hpp"
 #include "imageio/png_preview.hpp"
 #include "imgproc/text_rgb.hpp"
 #include "register/widefield_registration.hpp"
@@ -56,7 +57,7 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
   const auto at = [cells](const auto& v, std::size_t i, auto fallback) { return v.size() == cells ? v[i] : fallback; };
   const auto [lo, hi] = finite_range(g.values);
   const std::array<std::uint8_t, 3> grey{128, 128, 128}, red{255, 0, 0}, ink{0, 0, 0}, white{255, 255, 255},
-      cyan{0, 255, 255};
+      cyan{0, 255, 255}, magenta{255, 0, 255};
   // Row numbers at the left and column numbers on top (every k-th where a number is wider than a
   // cell), at the font's size: a FoV named in qc.json or the log is found by its row and column
   // (probe88: 33 x 33 cells of one colour scale and no way to tell which FoV a cell is).
@@ -70,20 +71,31 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
   };
   const int col_step = every(last_col_w), row_step = every(kGlyphHeightPx * axis_scale);
   const int left = last_row_w + 4, top = kGlyphHeightPx * axis_scale + 4;
-  // A FoV's id inside its cell where it fits (at twice the font's size where that fits too).
+  // A flagged cell's frame, inside the cell: cyan (magenta: flagged for its place alone) edged in
+  // black, thicker in larger cells; in cells under 16 px one pixel of colour alone (edged, a
+  // frame left an 8 px cell one pixel of its value: a review).
+  const bool edged = cell >= 16;
+  const int frame_px = edged ? std::max(1, cell / 10) : 1;
+  const int frame_inset = edged ? frame_px + 2 : frame_px;  // pixels a frame takes from each side
+  // A FoV's id inside its cell where it fits, inside a frame too (at twice the font's size where
+  // that fits as well).
   int max_id = -1;
   for (std::size_t i = 0; i < cells; ++i) max_id = std::max(max_id, at(g.ids, i, -1));
   int id_scale = 0;
   for (int s : {1, 2})
-    if (max_id >= 0 && text_width_px(std::to_string(max_id), s) + 4 <= cell - 1 && kGlyphHeightPx * s + 4 <= cell - 1) id_scale = s;
+    if (max_id >= 0 && text_width_px(std::to_string(max_id), s) + 2 * (frame_inset + 2) <= cell - 1 &&
+        kGlyphHeightPx * s + 2 * (frame_inset + 2) <= cell - 1)
+      id_scale = s;
   const int grid_w = left + cols * cell, grid_h = top + rows * cell;
   // The legend below the grid: its title, a colour bar labelled at both ends (and the middle) with
   // its marks (the median, a flag limit), what grey, a red cross and a cyan frame mean, at twice
   // the font's size (the picture widens for it).
   const int scale = 2, line = (kGlyphHeightPx + kGlyphDescentPx + 3) * scale, margin = 4 * scale;
   const std::string lo_text = std::isfinite(lo) ? legend.label(lo) : "", hi_text = std::isfinite(hi) ? legend.label(hi) : "";
-  const std::string mid_text = std::isfinite(lo) && hi > lo ? legend.label((lo + hi) / 2) : "";
-  const std::string none_text = "no data", failed_text = "failed", flagged_text = "flagged (qc.json says why)";
+  // The middle of the range only where no marks are: beside the median's mark it read as the median.
+  const std::string mid_text = std::isfinite(lo) && hi > lo && legend.marks.empty() ? legend.label((lo + hi) / 2) : "";
+  const std::string none_text = legend.none_text, failed_text = "failed", flagged_text = "flagged (qc.json says why)",
+                    placement_text = "flagged for its place alone";
   std::vector<std::string> mark_texts;
   for (const HeatMapMark& m : legend.marks)
     mark_texts.push_back(m.name + " " + legend.label(m.value) +
@@ -94,10 +106,10 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
   const int swatch = kGlyphHeightPx * scale;
   const int key_w = 2 * (swatch + margin) + text_width_px(none_text + "  " + failed_text, scale) + margin;
   int legend_w = std::max({text_width_px(legend.title, scale), bar_w, key_w, swatch + margin + text_width_px(flagged_text, scale),
-                           text_width_px(cells_text, scale)});
+                           swatch + margin + text_width_px(placement_text, scale), text_width_px(cells_text, scale)});
   for (const std::string& t : mark_texts) legend_w = std::max(legend_w, 3 * scale + margin + text_width_px(t, scale));
   legend_w += 2 * margin;
-  const int legend_lines = 6 + static_cast<int>(mark_texts.size());
+  const int legend_lines = 7 + static_cast<int>(mark_texts.size());
   const int W = std::max(grid_w, legend_w), H = grid_h + margin + legend_lines * line + margin;
   RgbCanvas canvas(W, H, 255);
   for (int c = 0; c < cols; c += col_step) {
@@ -109,28 +121,28 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
     draw_text(canvas, left - 2 - text_width_px(t, axis_scale), top + r * cell + (cell - kGlyphHeightPx * axis_scale) / 2, t,
               ink, axis_scale);
   }
-  // A flagged cell's frame: cyan edged in black, inside the cell (thicker in larger cells).
-  const int frame_px = std::max(1, cell / 10);
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) {
       const std::size_t i = static_cast<std::size_t>(r) * cols + c;
-      const double v = g.values[i];
+      const double v = at(g.values, i, std::numeric_limits<double>::quiet_NaN());
       const std::array<std::uint8_t, 3> col = std::isfinite(v) ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5) : grey;
       const bool failed = at(g.failed, i, false), flagged = at(g.flagged, i, false);
+      const std::array<std::uint8_t, 3> frame_colour = at(g.placement_only, i, false) ? magenta : cyan;
       const int x0 = left + c * cell, y0 = top + r * cell;
       for (int y = 1; y < cell; ++y)  // row and column 0 of a cell stay white: the grid lines
         for (int x = 1; x < cell; ++x) {
           const bool cross = failed && (std::abs(x - y) <= 1 || std::abs(x + y - cell + 1) <= 1);
-          // Distance from the cell's inside edge: 0 black, 1..frame_px cyan, then black.
+          // Distance from the cell's inside edge: edged, 0 black, 1..frame_px colour, then black.
           const int edge = std::min({x, y, cell - x, cell - y}) - 1;
           std::array<std::uint8_t, 3> p = cross ? red : col;
-          if (flagged && edge <= frame_px + 1) p = edge == 0 || edge == frame_px + 1 ? ink : cyan;
+          if (flagged && edge < frame_inset)
+            p = edged && (edge == 0 || edge == frame_px + 1) ? ink : frame_colour;
           canvas.set(x0 + x, y0 + y, p);
         }
       if (const int id = at(g.ids, i, -1); id >= 0 && id_scale > 0) {
         // Dark ink on the ramp's light end, white on its dark end and on grey.
         const bool light = std::isfinite(v) && col[0] * 0.299 + col[1] * 0.587 + col[2] * 0.114 > 140;
-        const int inset = (flagged ? frame_px + 2 : 0) + 2;
+        const int inset = (flagged ? frame_inset : 0) + 2;
         draw_text(canvas, x0 + 1 + inset, y0 + 1 + inset, std::to_string(id), light ? ink : white, id_scale);
       }
     }
@@ -174,34 +186,37 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
   x += swatch + margin;
   draw_text(canvas, x, y, failed_text, ink, scale);
   y += line;
-  canvas.fill_rect(margin, y, swatch, swatch, ink);
-  canvas.fill_rect(margin + 1, y + 1, swatch - 2, swatch - 2, cyan);
-  canvas.fill_rect(margin + 1 + scale, y + 1 + scale, swatch - 2 - 2 * scale, swatch - 2 - 2 * scale, ink);
-  canvas.fill_rect(margin + 2 + scale, y + 2 + scale, swatch - 4 - 2 * scale, swatch - 4 - 2 * scale, white);
-  draw_text(canvas, margin + swatch + margin, y, flagged_text, ink, scale);
-  y += line;
+  for (const auto& [colour, text] : {std::pair<std::array<std::uint8_t, 3>, std::string>{cyan, flagged_text},
+                                     {magenta, placement_text}}) {
+    canvas.fill_rect(margin, y, swatch, swatch, ink);
+    canvas.fill_rect(margin + 1, y + 1, swatch - 2, swatch - 2, colour);
+    canvas.fill_rect(margin + 1 + scale, y + 1 + scale, swatch - 2 - 2 * scale, swatch - 2 - 2 * scale, ink);
+    canvas.fill_rect(margin + 2 + scale, y + 2 + scale, swatch - 4 - 2 * scale, swatch - 4 - 2 * scale, white);
+    draw_text(canvas, margin + swatch + margin, y, text, ink, scale);
+    y += line;
+  }
   draw_text(canvas, margin, y, cells_text, ink, scale);
   return canvas;
 }
 
-RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const std::vector<int>& flagged,
-                             const std::vector<std::string>& caption, const std::vector<int>& no_data) {
+RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const OverviewMarks& marks,
+                             const std::vector<std::string>& caption) {
   PreviewOptions po;
   po.max_size_px = 2048;
   std::size_t w = 0, h = 0;
   std::vector<std::uint8_t> rgb = preview_rgb(image, po, w, h);
   const std::size_t factor = preview_block_factor(image.width(), image.height(), po.max_size_px);
   const double px_um = ov.px_um * static_cast<double>(factor);
+  const auto to_px = [&](double um) { return static_cast<long>(std::lround(um / px_um)); };
   // FoVs without data of their own: their pixels that nothing reached (0 over the whole block a
   // picture pixel shows) grey, not the colour map's black that also means "0" (probe88: an error
   // map's black was both "no disagreement" and "no error map").
-  for (int id : no_data) {
+  for (int id : marks.no_data) {
     const auto it = ov.fov_um.find(id);
     if (it == ov.fov_um.end()) continue;
-    const auto to_px = [&](double um) { return static_cast<long>(std::floor(um / px_um)); };
     const long x0 = std::max(0L, to_px(it->second.first - ov.x0_um)), y0 = std::max(0L, to_px(it->second.second - ov.y0_um));
-    const long x1 = std::min(static_cast<long>(w), to_px(it->second.first - ov.x0_um + fov_um) + 1);
-    const long y1 = std::min(static_cast<long>(h), to_px(it->second.second - ov.y0_um + fov_um) + 1);
+    const long x1 = std::min(static_cast<long>(w), to_px(it->second.first - ov.x0_um + fov_um));
+    const long y1 = std::min(static_cast<long>(h), to_px(it->second.second - ov.y0_um + fov_um));
     for (long y = y0; y < y1; ++y)
       for (long x = x0; x < x1; ++x) {
         bool empty = true;
@@ -231,32 +246,60 @@ RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov,
   for (std::size_t y = 0; y < h; ++y)
     std::copy_n(rgb.begin() + static_cast<std::ptrdiff_t>(3 * w * y), 3 * w,
                 canvas.rgb.begin() + static_cast<std::ptrdiff_t>(3 * static_cast<std::size_t>(W) * y));
-  // Flagged FoVs outlined where they lie (cyan: apart from the colormap's black-red-yellow-white),
-  // edged in black to stand out on bright areas too.
-  const std::array<std::uint8_t, 3> cyan{0, 255, 255}, ink{0, 0, 0};
+  // Marked FoVs outlined where they lie, edged in black to stand out on bright areas too: cyan
+  // flagged, magenta flagged for their place alone, blue failed (and crossed out). Colours apart
+  // from the colour map's black-red-yellow-white (a red outline vanished on it).
+  const std::array<std::uint8_t, 3> cyan{0, 255, 255}, magenta{255, 0, 255}, blue{40, 110, 255}, ink{0, 0, 0},
+      white{255, 255, 255};
+  std::map<int, std::array<std::uint8_t, 3>> mark;  // FoV -> its colour (failed over flagged)
+  for (int id : marks.placement_only) mark[id] = magenta;
+  for (int id : marks.flagged) mark[id] = cyan;
+  for (int id : marks.failed) mark[id] = blue;
   const int thick = std::max(4, scale + 2);
-  for (int id : flagged) {
+  const auto clipped = [&](int rx, int ry, int rw, int rh, const std::array<std::uint8_t, 3>& colour) {
+    const int x0 = std::max(rx, 0), y0 = std::max(ry, 0);  // inside the picture, not the caption
+    const int x1 = std::min(rx + rw, static_cast<int>(w)), y1 = std::min(ry + rh, static_cast<int>(h));
+    if (x1 > x0 && y1 > y0) canvas.fill_rect(x0, y0, x1 - x0, y1 - y0, colour);
+  };
+  const auto frame = [&](int fx, int fy, int fside, int fthick, const std::array<std::uint8_t, 3>& colour) {
+    clipped(fx, fy, fside, fthick, colour), clipped(fx, fy + fside - fthick, fside, fthick, colour);
+    clipped(fx, fy, fthick, fside, colour), clipped(fx + fside - fthick, fy, fthick, fside, colour);
+  };
+  const int side = std::max(thick * 2, static_cast<int>(to_px(fov_um)));
+  const auto corner = [&](const std::pair<double, double>& p) {
+    return std::pair<int, int>{static_cast<int>(to_px(p.first - ov.x0_um)), static_cast<int>(to_px(p.second - ov.y0_um))};
+  };
+  for (const auto& [id, colour] : mark) {
     const auto it = ov.fov_um.find(id);
     if (it == ov.fov_um.end()) continue;
-    const int x = static_cast<int>(std::lround((it->second.first - ov.x0_um) / px_um));
-    const int y = static_cast<int>(std::lround((it->second.second - ov.y0_um) / px_um));
-    const int side = std::max(thick * 2, static_cast<int>(std::lround(fov_um / px_um)));
-    const auto clipped = [&](int rx, int ry, int rw, int rh, const std::array<std::uint8_t, 3>& colour) {
-      const int x0 = std::max(rx, 0), y0 = std::max(ry, 0);  // inside the picture, not the caption
-      const int x1 = std::min(rx + rw, static_cast<int>(w)), y1 = std::min(ry + rh, static_cast<int>(h));
-      if (x1 > x0 && y1 > y0) canvas.fill_rect(x0, y0, x1 - x0, y1 - y0, colour);
-    };
-    const auto frame = [&](int fx, int fy, int fside, int fthick, const std::array<std::uint8_t, 3>& colour) {
-      clipped(fx, fy, fside, fthick, colour), clipped(fx, fy + fside - fthick, fside, fthick, colour);
-      clipped(fx, fy, fthick, fside, colour), clipped(fx + fside - fthick, fy, fthick, fside, colour);
-    };
-    frame(x, y, side, thick, ink);                           // the black edge: the outermost and innermost pixel
-    frame(x + 1, y + 1, side - 2, thick - 2, cyan);
-    // Its id inside the corner, to find it in qc.json (clipped to the picture like the outline).
-    const std::string label = "fov " + std::to_string(id);
+    const auto [x, y] = corner(it->second);
+    frame(x, y, side, thick, ink);  // the black edge: the outermost and innermost pixel
+    frame(x + 1, y + 1, side - 2, thick - 2, colour);
+    if (colour == blue)  // crossed out, as in the heat maps (a FoV lies within the picture: so does its cross)
+      for (const auto& [pen, c] : {std::pair<int, std::array<std::uint8_t, 3>>{thick, ink}, {thick - 2, blue}}) {
+        draw_line(canvas, x + thick, y + thick, x + side - thick, y + side - thick, c, pen);
+        draw_line(canvas, x + side - thick, y + thick, x + thick, y + side - thick, c, pen);
+      }
+  }
+  // Every FoV's id in its corner, over all outlines (probe91: a neighbour's outline struck labels
+  // through), on a black ground; in its mark's colour, else white. As large as the largest id fits
+  // in half a FoV; where none fits, only the marked FoVs' (at the font's size).
+  int max_id = 0;
+  for (const auto& [id, p] : ov.fov_um) max_id = std::max(max_id, id);
+  int id_scale = 0;
+  for (int s = 1; s <= scale; ++s)
+    if (text_width_px(std::to_string(max_id), s) + 4 * thick <= side / 2) id_scale = s;
+  for (const auto& [id, p] : ov.fov_um) {
+    const auto m = mark.find(id);
+    if (id_scale == 0 && m == mark.end()) continue;
+    const int s = std::max(id_scale, 1);
+    const std::string label = std::to_string(id);
+    const auto [x, y] = corner(p);
     const int lx = std::max(x, 0) + 2 * thick, ly = std::max(y, 0) + 2 * thick;
-    if (lx + text_width_px(label, scale) <= static_cast<int>(w) && ly + kGlyphHeightPx * scale <= static_cast<int>(h))
-      draw_text(canvas, lx, ly, label, cyan, scale);
+    const int lw = text_width_px(label, s), lh = kGlyphHeightPx * s;
+    if (lx + lw + s > static_cast<int>(w) || ly + lh + s > static_cast<int>(h)) continue;
+    canvas.fill_rect(lx - s, ly - s, lw + 2 * s, lh + 2 * s, ink);
+    draw_text(canvas, lx, ly, label, m == mark.end() ? white : m->second, s);
   }
   int y = static_cast<int>(h) + margin;
   const int bar_px = std::max(1, static_cast<int>(std::lround(bar_um / px_um)));
@@ -377,6 +420,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   std::vector<bool> failed(cells, false);
   std::vector<int> cell_ids(cells, -1);
   std::map<int, std::size_t> cell_of;  // FoV id -> its heat-map cell
+  std::vector<int> failed_ids, no_error_map;  // (done FoVs whose A-net had no widefield)
   std::vector<double> scores;
   for (const FovEntry& f : fovs) {
     nlohmann::json t = {{"id", f.id}, {"row", f.row}, {"col", f.col}, {"x_um", f.x_um}, {"y_um", f.y_um}};
@@ -400,7 +444,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       if (!has_error_map) t["error_score"] = nullptr;
       if (r.status == "done") ++s.done;
       else if (absent) ++s.not_acquired;
-      else ++s.failed;
+      else ++s.failed, failed_ids.push_back(f.id);
+      if (r.status == "done" && !has_error_map) no_error_map.push_back(f.id);
       if (cell < cells && absent) {
         // "no data" (grey): not a failure, nor a FoV of 0 localizations (its record's 0 drew it dark
         // blue, the colour scale's floor).
@@ -488,6 +533,23 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
         link_flags[a].push_back(flag(b));
         link_flags[b].push_back(flag(a));
       }
+  // One table under several FoVs (the same bytes: a copy slip): the mosaic shows that field at each
+  // of their places (probe91: said in the log only).
+  std::map<std::string, std::vector<int>> by_table;  // table checksum -> done FoVs
+  for (const auto& [id, r] : records)
+    if (r.status == "done" && r.extra.contains("inputs") && r.extra["inputs"].is_object() &&
+        r.extra["inputs"].contains("table") && r.extra["inputs"]["table"].is_object() &&
+        r.extra["inputs"]["table"].contains("checksum") && r.extra["inputs"]["table"]["checksum"].is_string())
+      by_table[r.extra["inputs"]["table"]["checksum"].get<std::string>()].push_back(id);
+  std::map<int, std::string> duplicate_of;  // FoV -> the others with its table
+  for (const auto& [sum, ids] : by_table)
+    if (ids.size() > 1)
+      for (int id : ids) {
+        std::vector<std::string> others;
+        for (int other : ids)
+          if (other != id) others.push_back(std::to_string(other));
+        duplicate_of[id] = first_items(others, 5);
+      }
   // FoVs reconstructed without a widefield are worth a flag only where others had one (a campaign
   // run without widefields, or with --no-widefield, would flag every FoV).
   const bool some_widefield = std::any_of(tiles.begin(), tiles.end(), [](const nlohmann::json& t) {
@@ -513,6 +575,10 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     };
     if (some_widefield && t.contains("widefield") && t["widefield"] == false && !ignored())
       flag("no-widefield-file", "no widefield file: reconstructed from its localizations alone (other FoVs had one)");
+    if (const auto it = duplicate_of.find(t["id"].get<int>()); it != duplicate_of.end())
+      flag("duplicate-table", fmt::format("its table is the same bytes as FoV {}'s: a table copied to the wrong FoV? The "
+                                          "mosaic shows that field at each of their places",
+                                          it->second));
     if (t.contains("error_score") && t["error_score"].is_number() && s.error_score_median > 0 && t["error_score"].get<double>() > score_limit)
       flag("high-error-score", fmt::format("error-map score {:.3f} above {:.3f}: the campaign's median ({:.3f}) + 3 sigma "
                                   "(1.4826 x MAD), and at least 10% over that median",
@@ -555,6 +621,11 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     t["flag_kinds"] = kinds;
     for (const auto& k : kinds) ++s.flag_counts[k.get<std::string>()];
     s.flagged.push_back(t["id"].get<int>());
+    // Flagged for its place alone: its reconstruction is not in doubt, only where it lies.
+    if (std::all_of(kinds.begin(), kinds.end(), [](const nlohmann::json& k) {
+          return k == "stage-placed" || k == "detached-group" || k == "link-disagrees";
+        }))
+      s.placement_only.push_back(t["id"].get<int>());
   }
   const auto [err_lo, err_hi] = finite_range(err);
   const auto [locs_lo, locs_hi] = finite_range(locs);
@@ -576,6 +647,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                              {"error_score_median", s.error_score_median},
                              {"localizations_median", locs_median},
                              {"flagged", s.flagged},
+                             {"placement_only", s.placement_only},
                              {"flag_counts", s.flag_counts}}},
                            // The heat maps' colour ramps run from min (dark blue) to max (yellow).
                            {"heatmaps",
@@ -593,11 +665,14 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
   std::error_code ec;
   const auto write_heat_map = [&](const std::string& path, const RgbCanvas& m) { write_png_rgb(path, m.width, m.height, m.rgb); };
-  HeatMapGrid grid{c.rows, c.cols, err, failed, std::vector<bool>(cells, false), cell_ids};
+  HeatMapGrid grid{c.rows, c.cols, err, failed, std::vector<bool>(cells, false), std::vector<bool>(cells, false), cell_ids};
   for (int id : s.flagged)
     if (const auto it = cell_of.find(id); it != cell_of.end()) grid.flagged[it->second] = true;
+  for (int id : s.placement_only)
+    if (const auto it = cell_of.find(id); it != cell_of.end()) grid.placement_only[it->second] = true;
   if (error_heatmap) {
-    HeatMapLegend legend{"error-map score per fov", [](double v) { return fmt::format("{:.3g}", v); }, {}};
+    HeatMapLegend legend{"error-map score per fov", [](double v) { return fmt::format("{:.3g}", v); }, {},
+                         "no error map (no widefield used, or failed)"};
     legend.marks.push_back({"median", s.error_score_median});
     if (s.error_score_median > 0) legend.marks.push_back({"flagged above", score_limit});
     write_heat_map(qc + "/heatmap_error.png", heat_map(grid, cell_px, legend));
@@ -606,7 +681,8 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   }
   grid.values = locs;
   HeatMapLegend locs_legend{"localizations per fov (log scale)",
-                            [](double v) { return fmt::format("{:.0f}", std::pow(10.0, v) - 1); }, {}};
+                            [](double v) { return fmt::format("{:.0f}", std::pow(10.0, v) - 1); }, {},
+                            "no data (failed, or not acquired)"};
   if (!done_locs.empty()) {
     locs_legend.marks.push_back({"median", std::log10(1.0 + locs_median)});
     locs_legend.marks.push_back({"flagged below", std::log10(1.0 + kFewLocalizationsFraction * locs_median)});
@@ -615,7 +691,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
 
   // The stitching's verdict on each overlap, once there is a layout (an earlier run's goes with
   // the results it was made of).
-  if (const RgbCanvas links = layout ? links_picture(*layout, kLargeLinkResidualPx) : RgbCanvas{}; links.width > 0)
+  if (const RgbCanvas links = layout ? links_picture(*layout, kLargeLinkResidualPx, failed_ids) : RgbCanvas{}; links.width > 0)
     write_heat_map(qc + "/links.png", links);
   else
     fs::remove(qc + "/links.png", ec);
@@ -623,22 +699,27 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   const QcOverview own = overview ? QcOverview{} : build_qc_overview(out_dir, c, fovs, records, layout, pixel_nm);
   const QcOverview& ov = overview ? *overview : own;
   // Each picture says what it shows (probe83: no title, legend nor scale on either).
-  const std::string marks = "cyan outline: flagged fov, its id in the corner (qc.json says why)   x: failed fov";
+  OverviewMarks marks;
+  marks.failed = failed_ids;
+  for (int id : s.flagged)
+    (std::find(s.placement_only.begin(), s.placement_only.end(), id) == s.placement_only.end() ? marks.flagged
+                                                                                               : marks.placement_only)
+        .push_back(id);
   const auto write_overview = [&](const std::string& path, const ImageF& img, std::vector<std::string> caption,
                                   const std::vector<int>& no_data = {}) {
-    caption.push_back(marks);
+    caption.push_back("outlines: cyan flagged, magenta flagged for its place alone, blue failed (crossed out). numbers: "
+                      "fov ids (qc.json says why)");
     caption.push_back(std::string("each fov at its place ") + (layout ? "in the mosaic" : "by the stage (not stitched yet)") +
-                      ", brightest pixel kept, contrast stretched");
-    const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, s.flagged, caption, no_data);
+                      ", brightest pixel kept, one contrast stretch for the whole picture");
+    OverviewMarks m = marks;
+    m.no_data = no_data;
+    const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, m, caption);
     write_png_rgb(path, static_cast<std::size_t>(canvas.width), static_cast<std::size_t>(canvas.height), canvas.rgb);
   };
   if (ov.any_reconstruction)
     write_overview(qc + "/overview_reconstruction.png", ov.reconstruction, {"reconstruction (a-net output) of every fov"});
   if (ov.any_error) {
     // Done FoVs without an error map (no widefield went into their A-net): grey.
-    std::vector<int> no_error_map;
-    for (const auto& t : tiles)
-      if (t["status"] == "done" && (!t.contains("error_score") || t["error_score"].is_null())) no_error_map.push_back(t["id"].get<int>());
     write_overview(qc + "/overview_error.png", ov.error_map,
                    {"error map: where the widefield and the reconstruction disagree (bright: worse)",
                     "grey: a fov without an error map (no widefield used). black: no fov there, or no disagreement"},

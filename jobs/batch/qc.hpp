@@ -35,6 +35,9 @@ struct QcSummary {
   // half the acquisition's frames, widefield registration confidence < 0.1, placed by the stage
   // position alone, ...
   std::vector<int> flagged;
+  // Of them, those flagged for their place alone (stage-placed, detached-group, link-disagrees):
+  // their reconstruction is not in doubt, only where they lie.
+  std::vector<int> placement_only;
   // How many flags of each kind (qc.json's "flag_kinds" beside each FoV's "flags": few-localizations,
   // stage-placed, detached-group, widefield-ignored, high-error-score, ...).
   std::map<std::string, std::size_t> flag_counts;
@@ -70,34 +73,45 @@ struct HeatMapMark {
   double value = 0;
 };
 
-// A heat map's legend: what its values are, how a value is written at the colour bar, and the
-// marks on it (the first drawn black, the others cyan, the flagged frames' colour).
+// A heat map's legend: what its values are, how a value is written at the colour bar, the marks
+// on it (the first drawn black, the others cyan, the flagged frames' colour), and what its grey
+// (NaN) cells are.
 struct HeatMapLegend {
   std::string title;
   std::function<std::string(double)> label;
   std::vector<HeatMapMark> marks;
+  std::string none_text = "no data";
 };
 
-// One value per grid cell, row-major (NaN: no data); `failed`, `flagged` and `ids` (the FoV in
-// each cell, -1 none) may be empty (none).
+// One value per grid cell, row-major (NaN: no data); `failed`, `flagged`, `placement_only`
+// (flagged for its place alone) and `ids` (the FoV in each cell, -1 none) may be empty (none).
 struct HeatMapGrid {
   int rows = 0, cols = 0;
   std::vector<double> values;
-  std::vector<bool> failed, flagged;
+  std::vector<bool> failed, flagged, placement_only;
   std::vector<int> ids;
 };
 
 // Heat map of `grid` (cell_px square cells; missing grey, failed crossed out in red, flagged
-// framed in cyan; each cell's FoV id inside it where it fits), row numbers at the left and column
-// numbers on top, and its legend below: the title, a colour bar labelled with the values at its
-// ends and middle and its marks, and the meaning of grey, the cross and the frame.
+// framed in cyan, or magenta for their place alone; each cell's FoV id inside it where it fits),
+// row numbers at the left and column numbers on top, and its legend below: the title, a colour
+// bar labelled with the values at its ends (and middle, without marks) and its marks, and the
+// meaning of grey, the cross and the frames.
 RgbCanvas heat_map(const HeatMapGrid& grid, int cell_px, const HeatMapLegend& legend);
 
+// The FoVs an overview marks, by id.
+struct OverviewMarks {
+  std::vector<int> flagged;         // outlined in cyan
+  std::vector<int> placement_only;  // flagged for their place alone: outlined in magenta
+  std::vector<int> failed;          // outlined and crossed out in red
+  std::vector<int> no_data;         // their pixels that hold nothing grey (no error map)
+};
+
 // An overview canvas of `ov` (its reconstruction or error map) as a picture that says what it
-// shows: the flagged FoVs outlined in cyan where they lie, the `no_data` FoVs' pixels that hold
-// nothing grey, and below it a scale bar (a round length near a fifth of its width) and the
-// caption's lines.
-RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const std::vector<int>& flagged,
-                             const std::vector<std::string>& caption, const std::vector<int>& no_data = {});
+// shows: the marked FoVs outlined where they lie, every FoV's id in its corner where ids fit (the
+// marked ones' always), and below it a scale bar (a round length near a fifth of its width) and
+// the caption's lines.
+RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov, double fov_um, const OverviewMarks& marks,
+                             const std::vector<std::string>& caption);
 
 }  // namespace annamosaic

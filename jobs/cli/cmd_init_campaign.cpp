@@ -413,7 +413,7 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   // --force over a description: the earlier choices this one drops or changes are said (they
   // are not carried over; a forgotten --xy-unit would read every table otherwise).
-  const bool replacing = fs::exists(ini);
+  const bool replacing = fs::exists(ini), replacing_positions = fs::exists(positions);
   if (replacing) try {
       const CampaignInfo before = read_campaign(dir);
       std::vector<std::string> changed;
@@ -497,13 +497,17 @@ int run_init_campaign(const po::variables_map& vm) {
   }
   for (const std::string& w : warnings) spdlog::warn("{}", w);
   const std::size_t unusable = unusable_widefields.size() + unreadable_tiffs.size();  // said above
-  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield{}), nominal positions every {:g} um; {} {} "
-                           "and {}\n"
+  // Each file said as written or replaced (--force over one of them, or both).
+  const std::string written =
+      replacing_positions && replacing ? fmt::format("replaced the earlier {} and {}", positions, ini)
+      : replacing_positions            ? fmt::format("replaced the earlier {} and wrote {}", positions, ini)
+      : replacing                      ? fmt::format("wrote {} and replaced the earlier {}", positions, ini)
+                                       : fmt::format("wrote {} and {}", positions, ini);
+  std::cout << fmt::format("{}: {} FoV(s) on a {} x {} grid ({} with a widefield{}), nominal positions every {:g} um; {}\n"
                            "run it:  annamosaic run --campaign {} -o OUT\n",
                            dir, fovs.size(), o.rows, o.cols, plan.widefields,
                            unusable ? fmt::format(", {} of them not usable as said above", unusable) : std::string(),
-                           o.fov_um - o.overlap_um, replacing ? "replaced the earlier" : "wrote", positions, ini,
-                           shell_quoted(dir));
+                           o.fov_um - o.overlap_um, written, shell_quoted(dir));
   return 0;
 }
 }  // namespace

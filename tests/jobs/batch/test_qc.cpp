@@ -254,7 +254,9 @@ TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
     for (std::size_t x = 0; x < 200; ++x) ov.reconstruction(x, y) = static_cast<float>((x * 7 + y * 3) % 11);
   ov.px_um = 0.1;                             // 10 um FoVs of 100 px, side by side
   ov.fov_um = {{0, {0.0, 0.0}}, {1, {10.0, 0.0}}};
-  const RgbCanvas c = captioned_overview(ov.reconstruction.view(), ov, 10.0, {1}, {"reconstruction"});
+  OverviewMarks marks;
+  marks.flagged = {1};
+  const RgbCanvas c = captioned_overview(ov.reconstruction.view(), ov, 10.0, marks, {"reconstruction"});
   const auto at = [&](int x, int y) {
     const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
     return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
@@ -268,15 +270,68 @@ TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
   EXPECT_EQ(at(103, 50), black);
   for (int x : {120, 150, 198}) EXPECT_EQ(at(x, 1), cyan) << x;  // ... its top edge
   EXPECT_NE(at(150, 50), cyan);                                  // not its inside
-  int label = 0;  // "fov 1" in its corner, inside the outline
-  for (int y = 8; y < 8 + kGlyphHeightPx; ++y)
-    for (int x = 108; x < 108 + text_width_px("fov 1"); ++x) label += at(x, y) == cyan;
-  EXPECT_GT(label, 20);
+  // Each FoV's id in its corner, inside the outline, on black: FoV 1's in cyan, FoV 0's in white.
+  const auto label = [&](int x0, const std::array<int, 3>& colour) {
+    int n = 0;
+    for (int y = 8; y < 8 + kGlyphHeightPx; ++y)
+      for (int x = x0; x < x0 + text_width_px("1"); ++x) n += at(x, y) == colour;
+    return n;
+  };
+  EXPECT_GE(label(108, cyan), 8);  // "1": 10 pixels of ink
+  EXPECT_GE(label(8, white), 8);   // "0"
+  EXPECT_EQ(at(107, 7), black);    // its black ground
   for (int y : {10, 50, 90}) EXPECT_NE(at(1, y), cyan) << y;    // nor FoV 0, not flagged
   // 5 um (50 px) is the round length nearest a fifth of the 200 px: a black bar from x = 4.
   EXPECT_EQ(at(4, 106), black);
   EXPECT_EQ(at(53, 106), black);
   EXPECT_EQ(at(55, 106), white);
+}
+
+// A failed FoV is outlined and crossed out in blue (red vanished on the colour map), a FoV
+// flagged for its place alone outlined in magenta (probe91: failed FoVs had no mark in the error overview, nor an id, and every flag looked
+// alike).
+TEST(QcReport, AnOverviewMarksFailedFovsAndThoseFlaggedForTheirPlaceAlone) {
+  QcOverview ov;
+  ov.error_map = ImageF(300, 100);
+  ov.px_um = 0.1;
+  ov.fov_um = {{0, {0.0, 0.0}}, {1, {10.0, 0.0}}, {2, {20.0, 0.0}}};
+  OverviewMarks marks;
+  marks.failed = {0};
+  marks.placement_only = {2};
+  const RgbCanvas c = captioned_overview(ov.error_map.view(), ov, 10.0, marks, {"error map"});
+  const auto at = [&](int x, int y) {
+    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
+    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
+  };
+  const std::array<int, 3> blue{40, 110, 255}, magenta{255, 0, 255};
+  EXPECT_EQ(at(1, 50), blue);   // FoV 0's outline
+  EXPECT_EQ(at(50, 50), blue);  // ... and the middle of its cross
+  EXPECT_EQ(at(30, 30), blue);
+  EXPECT_EQ(at(201, 50), magenta);  // FoV 2's outline
+  EXPECT_NE(at(250, 50), magenta);
+  EXPECT_NE(at(101, 50), blue);  // FoV 1: no mark
+  EXPECT_NE(at(101, 50), magenta);
+}
+
+// In a heat map, a FoV flagged for its place alone is framed in magenta; in cells under 16 px a
+// frame is one pixel of colour, without its black edges, so that the value still shows (a review:
+// an 8 px cell kept one pixel of its colour).
+TEST(QcReport, HeatMapFramesPlacementFlagsInMagentaAndThinlyInSmallCells) {
+  HeatMapGrid g{1, 2, {1.0, 3.0}, {}, {true, true}, {false, true}, {}};
+  const HeatMapLegend legend{"score", [](double x) { return fmt::format("{:.1f}", x); }, {}};
+  const auto px = [](const RgbCanvas& m, int x, int y) {
+    const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
+    return std::array<int, 3>{p[0], p[1], p[2]};
+  };
+  const std::array<int, 3> cyan{0, 255, 255}, magenta{255, 0, 255}, blue{68, 1, 84};
+  const RgbCanvas big = heat_map(g, 20, legend);
+  const int left = 9, top = 11;  // one-digit rows and columns at the font's size
+  EXPECT_EQ(px(big, left + 3, top + 10), cyan);  // FoV in cell 0: flagged (black edge at 1, cyan 2..3)
+  EXPECT_EQ(px(big, left + 20 + 3, top + 10), magenta);
+  const RgbCanvas small = heat_map(g, 8, legend);
+  EXPECT_EQ(px(small, left + 1, top + 4), cyan);  // the frame: one pixel, no black edge
+  EXPECT_EQ(px(small, left + 2, top + 4), blue);  // then the value's colour
+  EXPECT_EQ(px(small, left + 8 + 1, top + 4), magenta);
 }
 
 // A FoV without data of its own (no error map: no widefield used) is grey where nothing else
@@ -289,7 +344,9 @@ TEST(QcReport, AnOverviewGreysTheFovsWithoutData) {
   ov.error_map(150, 50) = 1.0f;  // a neighbour's pixel reaching into FoV 1: kept
   ov.px_um = 0.1;
   ov.fov_um = {{0, {0.0, 0.0}}, {1, {10.0, 0.0}}};
-  const RgbCanvas c = captioned_overview(ov.error_map.view(), ov, 10.0, {}, {"error map"}, {1});
+  OverviewMarks marks;
+  marks.no_data = {1};
+  const RgbCanvas c = captioned_overview(ov.error_map.view(), ov, 10.0, marks, {"error map"});
   const auto at = [&](int x, int y) {
     const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
     return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
@@ -336,7 +393,7 @@ TEST(QcReport, AFailedFovStaysOutOfTheHeatMapsRanges) {
   for (int id = 0; id < 3; ++id) {
     fovs.push_back(fov_in_row(id));
     recs[id] = {id, id == 1 ? "failed" : "done", "", "", id == 1 ? "t.csv: line 2: not a number" : "",
-                {{"localizations", id == 1 ? 0 : 999 * id + 999}, {"widefield", true}, {"error_score", 0.1 * (id + 1)}}};
+                {{"localizations", id == 1 ? 0 : 999 * id + 999}, {"widefield", true}, {"error_score", id == 1 ? 0.9 : 0.1 * (id + 1)}}};
   }
   const QcSummary s = write_qc_report(out, c, fovs, recs, nullptr, 20.0);
   EXPECT_EQ(s.failed, 1u);
@@ -345,6 +402,34 @@ TEST(QcReport, AFailedFovStaysOutOfTheHeatMapsRanges) {
   EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["min"].get<double>(), 0.1);
   EXPECT_DOUBLE_EQ(qc["heatmaps"]["heatmap_error.png"]["range"]["max"].get<double>(), 0.3);
   EXPECT_EQ(qc["fovs"][1]["localizations"], 0);  // qc.json keeps what was recorded
+}
+
+// A table that is the same bytes under two FoVs (a copy slip) flags both, naming the other (probe91:
+// said in the log only); a FoV placed by the stage alone is listed apart as flagged for its place
+// alone, the others' reconstruction being what is in doubt.
+TEST(QcReport, ADuplicatedTableIsFlaggedAndPlacementFlagsAreSaidApart) {
+  const std::string out = fresh_out("qc_duplicate");
+  CampaignInfo c;
+  c.rows = 1, c.cols = 3, c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  for (int id = 0; id < 3; ++id) {
+    fovs.push_back(fov_in_row(id));
+    recs[id] = {id, "done", "", "", "",
+                {{"localizations", 5000}, {"widefield", false},
+                 {"inputs", {{"table", {{"checksum", id == 1 ? "xxh3:1" : "xxh3:2"}, {"path", "t.csv"}}}}}}};
+  }
+  nlohmann::json layout = {{"tiles", nlohmann::json::array()}};
+  for (int id = 0; id < 3; ++id)
+    layout["tiles"].push_back({{"id", id}, {"placed_by", id == 1 ? "stage" : "registration"}, {"component", id == 1 ? 1 : 0}});
+  const QcSummary s = write_qc_report(out, c, fovs, recs, &layout, 20.0);
+  EXPECT_EQ(s.flagged, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(s.placement_only, std::vector<int>{1});
+  EXPECT_EQ(s.flag_counts.at("duplicate-table"), 2u);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  EXPECT_EQ(qc["fovs"][0]["flag_kinds"], nlohmann::json::array({"duplicate-table"}));
+  EXPECT_NE(qc["fovs"][0]["flags"][0].get<std::string>().find("its table is the same bytes as FoV 2's"), std::string::npos);
+  EXPECT_EQ(qc["summary"]["placement_only"], nlohmann::json::array({1}));
 }
 
 // An error score is an outlier only well above the rest: in a small, even campaign the MAD is
@@ -373,7 +458,7 @@ TEST(QcReport, AnErrorScoreIsFlaggedOnlyWellAboveTheCampaigns) {
 TEST(QcReport, HeatMapCellsTakeTheRampAndTheLegendNamesItsEnds) {
   // 2 x 3 grid, 20 px cells: the smallest value dark blue, the largest yellow, no data grey, a
   // failed FoV crossed out in red; below the grid the legend: title, colour bar, labels, key.
-  HeatMapGrid g{2, 3, {1.0, 2.0, 3.0, NAN, 2.5, 1.5}, {false, false, false, false, true, false}, {}, {}};
+  HeatMapGrid g{2, 3, {1.0, 2.0, 3.0, NAN, 2.5, 1.5}, {false, false, false, false, true, false}, {}, {}, {}};
   const RgbCanvas m = heat_map(g, 20, {"score per fov", [](double x) { return fmt::format("{:.1f}", x); }, {}});
   const auto px = [&](int x, int y) {
     const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
@@ -419,7 +504,7 @@ TEST(QcReport, HeatMapCellsTakeTheRampAndTheLegendNamesItsEnds) {
 // cyan, and marks the median and the flag limit on its colour bar (probe88: none of these, so a
 // cell could not be matched with qc.json, nor a colour read against the flag rule).
 TEST(QcReport, HeatMapCellsCarryTheirFovIdsAndFlagsAndTheBarItsMarks) {
-  HeatMapGrid g{1, 2, {1.0, 3.0}, {}, {false, true}, {7, 12}};
+  HeatMapGrid g{1, 2, {1.0, 3.0}, {}, {false, true}, {}, {7, 12}};
   HeatMapLegend legend{"score", [](double x) { return fmt::format("{:.1f}", x); }, {{"median", 2.0}, {"flagged above", 2.5}}};
   // Cells this large have their rows and columns numbered at twice the font's size: the grid
   // starts 10 + 4 px from the left, 14 + 4 from the top.

@@ -28,7 +28,7 @@ nlohmann::json two_by_two() {
 // Each overlap's fate is a line between the tiles' centres in its colour: a user sees which parts
 // of the mosaic rest on registration and which on the stage, without reading layout.json.
 TEST(QcLinks, EachLinkIsDrawnInTheColourOfWhatBecameOfIt) {
-  const RgbCanvas c = links_picture(two_by_two(), 2.0, 190);  // 1 picture px per layout px
+  const RgbCanvas c = links_picture(two_by_two(), 2.0, {}, 190);  // 1 picture px per layout px
   ASSERT_GT(c.width, 0);
   const auto at = [&](int x, int y) {
     const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
@@ -49,6 +49,19 @@ TEST(QcLinks, EachLinkIsDrawnInTheColourOfWhatBecameOfIt) {
   EXPECT_EQ(at(m + 30, m + 80), (std::array<int, 3>{228, 228, 228}));
   // A legend below the tiles.
   EXPECT_GT(c.height, 190 + 5 * 24);
+}
+
+// A failed FoV's tile took no part: crossed out on white, not shaded as placed by the stage
+// (probe91: counted among them, the legend's counts disagreed with qc.json's).
+TEST(QcLinks, AFailedFovsTileIsCrossedOutNotShadedAsPlaced) {
+  const RgbCanvas c = links_picture(two_by_two(), 2.0, {3}, 190);
+  const auto at = [&](int x, int y) {
+    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
+    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
+  };
+  const int m = 8;
+  EXPECT_EQ(at(m + 175, m + 175), (std::array<int, 3>{220, 0, 0}));    // on its cross (tile 3: 90..190)
+  EXPECT_EQ(at(m + 175, m + 110), (std::array<int, 3>{255, 255, 255}));  // off it: white, not pink
 }
 
 TEST(QcLinks, ALayoutWithoutTilesDrawsNothing) {

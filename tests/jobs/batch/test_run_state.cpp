@@ -182,7 +182,12 @@ TEST(RunState, AStopDuringTheExportIsSaidWithWhatItLeftUndone) {
   EXPECT_EQ(r.text, "FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote, and the QC "
                     "report is missing; the last stitch stage was stopped (OME-TIFF export stopped (level 2, channel 1)): "
                     "run the same command again (it exports mosaic.ims anew and writes the report)");
-  f.st.qc_report = true, f.st.stitch_stopped.clear();  // the export alone deleted since
+  f.st.qc_report = true, f.st.stitch_stopped.clear();  // an earlier run's report, older than the mosaic
+  r = decide_run_state(f);
+  EXPECT_EQ(r.text, "FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote, and the QC "
+                    "report is older than the mosaic: run the same command again (it exports mosaic.ims anew and writes "
+                    "the report)");
+  f.st.qc_current = true;  // the export alone deleted since
   r = decide_run_state(f);
   EXPECT_EQ(r.text, "FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote: run the same "
                     "command again (it exports mosaic.ims anew)");

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "synthetic_grid.hpp"
 #include "tiles/step_check.hpp"
 
@@ -108,15 +110,19 @@ TEST(StepCheck, TilesWithoutStructureGiveNoVerdict) {
   EXPECT_EQ(step_check_warning(c, 0.5), "");
 }
 
-// Tiles alike at no shift (a unit 1000x too large puts every table's localizations in one corner,
-// the same in each) match "a median 5.31e-13 um apart" (probe90): no grid's step, not counted.
+// Tiles alike at (nearly) no shift (a unit 1000x too large puts every table's localizations in one
+// corner, much the same in each) match "a median 5.31e-13 um apart" (probe90): no grid's step.
 TEST(StepCheck, TilesAlikeAtNoShiftAreNoStep) {
   MemoryTileSource same({"image"}, 20.0);
   for (int c = 0; c < 3; ++c) {
     TileInfo t{};
     t.id = c, t.col = c, t.width_px = 300, t.height_px = 300, t.x_um = c * 270 * 0.02;
     ImageF img(300, 300);
-    for (std::size_t k = 0; k < 20; ++k) img(3 + (k * 7) % 17, 2 + (k * 5) % 13) = 1.0f;  // a few spots in a corner
+    // A blob in a corner, 2 px further left in each tile: a step of 2 of 300 px along the row.
+    const double cx = 20.0 - 2 * c, cy = 15.0;
+    for (std::size_t y = 0; y < 300; ++y)
+      for (std::size_t x = 0; x < 300; ++x)
+        img(x, y) = static_cast<float>(std::exp(-(std::pow(x - cx, 2) + std::pow(y - cy, 2)) / (2 * 25.0)));
     std::vector<ImageF> ch;
     ch.push_back(std::move(img));
     same.add(t, std::move(ch));
