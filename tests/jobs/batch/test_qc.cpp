@@ -33,6 +33,14 @@ std::string fresh_out(const std::string& name) {
 // FoV `id` of a campaign of one row of 10 um FoVs, 9 um apart.
 FovEntry fov_in_row(int id) { return {id, 0, id, 9.0 * id, 0.0, "", "", 0}; }
 
+// A campaign of FoVs 0..cols-1 of 10 um in one row: its description, and the FoVs into `fovs`.
+CampaignInfo one_row_campaign(int cols, std::vector<FovEntry>& fovs) {
+  CampaignInfo c;
+  c.rows = 1, c.cols = cols, c.fov_um = 10;
+  for (int id = 0; id < cols; ++id) fovs.push_back(fov_in_row(id));
+  return c;
+}
+
 }  // namespace
 
 // A 3 x 3 campaign whose QC report must point at the tiles a user should distrust, and why.
@@ -363,12 +371,10 @@ TEST(QcReport, AnOverviewGreysTheFovsWithoutData) {
 // is "no data", out of the colour range (its recorded 0 drew it dark blue, the range's floor).
 TEST(QcReport, AFovNotAcquiredYetIsNoDataNotAFailure) {
   const std::string out = fresh_out("qc_not_acquired");
-  CampaignInfo c;
-  c.rows = 1, c.cols = 3, c.fov_um = 10;
   std::vector<FovEntry> fovs;
+  const CampaignInfo c = one_row_campaign(3, fovs);
   std::map<int, ManifestRecord> recs;
   for (int id = 0; id < 3; ++id) {
-    fovs.push_back(fov_in_row(id));
     recs[id] = {id, id == 2 ? "failed" : "done", "", "", id == 2 ? "t.csv: not acquired yet" : "",
                 {{"localizations", id == 2 ? 0 : 999}, {"widefield", id != 2}}};
   }
@@ -386,12 +392,10 @@ TEST(QcReport, AFovNotAcquiredYetIsNoDataNotAFailure) {
 // table that did not parse) set the range's floor and squeezed the other FoVs' colours (probe90).
 TEST(QcReport, AFailedFovStaysOutOfTheHeatMapsRanges) {
   const std::string out = fresh_out("qc_failed_range");
-  CampaignInfo c;
-  c.rows = 1, c.cols = 3, c.fov_um = 10;
   std::vector<FovEntry> fovs;
+  const CampaignInfo c = one_row_campaign(3, fovs);
   std::map<int, ManifestRecord> recs;
   for (int id = 0; id < 3; ++id) {
-    fovs.push_back(fov_in_row(id));
     recs[id] = {id, id == 1 ? "failed" : "done", "", "", id == 1 ? "t.csv: line 2: not a number" : "",
                 {{"localizations", id == 1 ? 0 : 999 * id + 999}, {"widefield", true}, {"error_score", id == 1 ? 0.9 : 0.1 * (id + 1)}}};
   }
@@ -409,12 +413,10 @@ TEST(QcReport, AFailedFovStaysOutOfTheHeatMapsRanges) {
 // alone, the others' reconstruction being what is in doubt.
 TEST(QcReport, ADuplicatedTableIsFlaggedAndPlacementFlagsAreSaidApart) {
   const std::string out = fresh_out("qc_duplicate");
-  CampaignInfo c;
-  c.rows = 1, c.cols = 3, c.fov_um = 10;
   std::vector<FovEntry> fovs;
+  const CampaignInfo c = one_row_campaign(3, fovs);
   std::map<int, ManifestRecord> recs;
   for (int id = 0; id < 3; ++id) {
-    fovs.push_back(fov_in_row(id));
     recs[id] = {id, "done", "", "", "",
                 {{"localizations", 5000}, {"widefield", false},
                  {"inputs", {{"table", {{"checksum", id == 1 ? "xxh3:1" : "xxh3:2"}, {"path", "t.csv"}}}}}}};
