@@ -7,6 +7,7 @@
 #   bash scripts/setup-gpu-node.sh build   # on the GPU node, with gpu-node/debs copied there:
 #                                          # unpacks them into gpu-node/prefix, builds build-gpu/
 #   bash scripts/setup-gpu-node.sh         # both: fetch if gpu-node/debs is missing, then build
+#   bash scripts/setup-gpu-node.sh check   # the built binary: its libraries found, mpirun starts it
 #   source gpu-node/env.sh                 # then the same commands as on Debian:
 #   mpirun -n 1 annamosaic run --config configs/demo.ini
 #
@@ -234,6 +235,7 @@ build() {
     say "$torch_inc/fmt exists: the prefix's fmt goes first ($cxx_flags)"
   fi
   say "torch: $torch; CUDA: $with_cuda (arch $archs); generator: $gen; build: $build_dir"
+  say "tools: $(cmake --version | sed -n 1p); $(c++ --version 2> /dev/null | sed -n 1p)"
   local t0=$SECONDS
   # MPI: Debian's wrapper compilers, run through gpu-node/bin so they find the relocated prefix.
   # HDF5: the parallel build's folder, without its (unrelocatable) h5pcc wrapper.
@@ -250,7 +252,7 @@ build() {
       -DHDF5_ROOT="$u/lib/$arch/hdf5/openmpi" -DHDF5_C_COMPILER_EXECUTABLE=HDF5_C_COMPILER_EXECUTABLE-NOTFOUND \
       -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON \
       -DCMAKE_EXE_LINKER_FLAGS="$rpath" -DCMAKE_SHARED_LINKER_FLAGS="$rpath" -DCMAKE_CXX_FLAGS="$cxx_flags" \
-      -DANNAMOSAIC_WITH_CUDA="$with_cuda" "${cuda_args[@]}" \
+      -DANNAMOSAIC_WITH_CUDA="$with_cuda" "${cuda_args[@]}" -DANNAMOSAIC_TORCH_ONLY=OFF \
       -DANNAMOSAIC_BUILD_TESTS="${WITH_TESTS:-ON}" \
       ${py:+-DPython3_EXECUTABLE="$py"} > "$node_dir/cmake.log" 2>&1 ||
       { tail -n 40 "$node_dir/cmake.log" >&2; die "configure failed (log: $node_dir/cmake.log)"; }
@@ -273,7 +275,9 @@ $missing
   "$node_dir/bin/ompi_info" --version > /dev/null 2>&1 || say "warning: ompi_info did not start (see '$node_dir/bin/ompi_info --version')"
   (export PATH=$build_dir/jobs/cli:$node_dir/bin:$PATH
    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-   annamosaic --version && mpirun -n 2 --oversubscribe --bind-to none annamosaic --version | head -n 1) ||
+   # (into a file, not `| head`: under pipefail head's early exit could fail a working mpirun)
+   annamosaic --version && mpirun -n 2 --oversubscribe --bind-to none annamosaic --version > "$node_dir/mpirun-check.log" 2>&1 &&
+     head -n 1 "$node_dir/mpirun-check.log") ||
     die "annamosaic did not start under the relocated mpirun"
   say "ready: source $node_dir/env.sh, then e.g. mpirun -n 1 annamosaic run --config configs/demo.ini"
 }

@@ -44,6 +44,15 @@ std::vector<std::string> model_search_dirs() {
 
 std::string resolve_model(const std::string& name) {
   std::error_code ec;
+  // A folder is the option's slip (exit 1, as a name that finds no file); a training's folder
+  // (NAME.train) holds the model it means.
+  if (fs::is_directory(name, ec)) {
+    const fs::path best = fs::path(name) / "best.h5";
+    throw UsageError("--model " + name + ": is a folder, not a model file" +
+                     (fs::is_regular_file(best, ec) ? "; did you mean " + best.string() +
+                                                          " (the best model of the training it holds so far)?"
+                                                    : std::string()));
+  }
   if (fs::exists(name, ec)) return name;
   // A folder on its path that this user cannot enter: not "not found".
   const auto denied = [](const std::error_code& e) {

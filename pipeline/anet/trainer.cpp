@@ -307,6 +307,12 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
   return c;
 }
 
+DegenerateOutput degenerate_output(double score, double blank_score, double lit_ratio, double widest_range) {
+  if (std::abs(score - blank_score) < 0.02 && lit_ratio < 0.25) return DegenerateOutput::kBlank;
+  if (widest_range < 0.02) return DegenerateOutput::kFlat;
+  return DegenerateOutput::kNone;
+}
+
 TrainSummary train(const TrainOptions& opt) {
   if (opt.steps <= 0) throw InputError("steps", "must be > 0");
   if (opt.checkpoint_dir.empty()) throw InputError("checkpoint-dir", "must be given");
@@ -448,14 +454,20 @@ TrainSummary train(const TrainOptions& opt) {
   const auto lit = [](const ImageF& a) {
     return static_cast<double>(std::count_if(a.data(), a.data() + a.size(), [](float v) { return v > 0.01f; }));
   };
-  double lit_ratio = 1;  // of the last validation: pixels lit in the outputs / in the targets
+  double lit_ratio = 1;      // of the last validation: pixels lit in the outputs / in the targets
+  double widest_range = 0;   // ... and the largest max - min of an output
   auto validate = [&]() {
     double s = 0, lit_out = 0, lit_target = 0;
+    widest_range = 0;
     for (const PreparedSample& p : validation) {
       const ImageF a = tensor_to_image(core.predict(p)), t = tensor_to_image(p.t01);
       s += ms_ssim_wang(a.view(), t.view());
       lit_out += lit(a);
       lit_target += lit(t);
+      if (a.size() > 0) {
+        const auto [lo, hi] = std::minmax_element(a.data(), a.data() + a.size());
+        widest_range = std::max(widest_range, static_cast<double>(*hi - *lo));
+      }
     }
     lit_ratio = lit_target > 0 ? lit_out / lit_target : 1;
     return validation.empty() ? -1.0 : s / static_cast<double>(validation.size());
@@ -511,18 +523,25 @@ TrainSummary train(const TrainOptions& opt) {
     if (!std::isfinite(L.g) || !std::isfinite(L.d)) throw Error("training diverged at step " + std::to_string(step) + " (loss is not finite)");
     const double now = seconds();
     double score = -1;
-    if (opt.validate_every > 0 && step % opt.validate_every == 0) {
+    // The last step too: a training continued past its last validation would otherwise return the
+    // same best model without having looked at the steps since (probe93).
+    if (opt.validate_every > 0 && (step % opt.validate_every == 0 || step == opt.steps)) {
       score = validate();
-      const bool blank = std::abs(score - blank_score) < 0.02 && lit_ratio < 0.25;
-      if (blank) {
-        ++sum.blank_validations;
+      const DegenerateOutput degenerate = degenerate_output(score, blank_score, lit_ratio, widest_range);
+      const bool blank = degenerate != DegenerateOutput::kNone;
+      if (degenerate == DegenerateOutput::kBlank)
         spdlog::warn("step {}: the validation score is a blank image's ({:.4f}) and the outputs light {:.1f}% of the "
                      "pixels the targets light: the generator reconstructs nothing, the training has diverged (G {:.4g}, "
                      "D {:.4g}; a lower --lr?). Not kept as the best model",
                      step, blank_score, 100 * lit_ratio, L.g, L.d);
-      }
+      else if (degenerate == DegenerateOutput::kFlat)
+        spdlog::warn("step {}: the validation outputs are flat (one value everywhere: max - min {:.3g} at most) and light "
+                     "{:.1f}% of the pixels the targets light: the generator reconstructs nothing, the training has "
+                     "diverged (G {:.4g}, D {:.4g}; a lower --lr?). Not kept as the best model",
+                     step, widest_range, 100 * lit_ratio, L.g, L.d);
+      if (blank) ++sum.blank_validations;
       const double best_now = blank ? sum.best_score : std::max(sum.best_score, score);
-      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}{})", step, score, blank ? " (blank output)" : "",
+      spdlog::info("step {}: validation MS-SSIM {:.4f}{} ({}{})", step, score, blank ? " (blank or flat output)" : "",
                    with_s > 0 ? fmt::format("histogram of S {:.4f}; ", histogram_score) : std::string(),
                    best_now < 0 ? std::string("no best model yet")
                                 : fmt::format("best {:.4f} at step {}", best_now,
@@ -585,7 +604,7 @@ TrainSummary train(const TrainOptions& opt) {
       // A model that reconstructs blank images is no model: nothing is written under its name.
       if (sum.blank_validations > 0)
         throw InputError(fmt::format("--lr {}", opt.lr),
-                         fmt::format("the training diverged: every validation ({}) scored as a blank image does (the "
+                         fmt::format("the training diverged: every validation ({}) gave a blank or flat output (the "
                                      "generator reconstructs nothing), so no model was written to {}. Train again from "
                                      "scratch (another -o or --checkpoint-dir) with a lower --lr (the paper's is 2e-4; "
                                      "configs/train-microtubules-demo.ini takes 5e-4 for its short run)",

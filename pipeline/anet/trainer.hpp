@@ -62,7 +62,7 @@ struct TrainSummary {
   double best_score = -1;  // validation MS-SSIM (Wang), -1 if never validated
   std::int64_t best_step = 0;
   double last_g_loss = 0;
-  int blank_validations = 0;  // validations that scored as a blank image (a diverged generator)
+  int blank_validations = 0;  // validations whose outputs were blank or flat (a diverged generator)
   double histogram_score = -1;  // the validation samples' sparse histograms against T (the baseline), -1 if none
 };
 
@@ -77,6 +77,13 @@ struct StepLosses {
 // Throws InputError naming the checkpoint; --dry-run asks it too. Returns the checkpoint read
 // (when resuming, given the data), for train() to restore without reading it again.
 std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const TrainingData* data);
+
+// What a validation's outputs say of the generator: nothing wrong; blank (they score as a blank
+// image does and light under a quarter of the pixels the targets light); or else flat (one value
+// everywhere, max - min under 0.02 in every output: a generator blown up to white, whatever its
+// score; probe93: --lr 0.9 wrote a model whose every pixel was 1, exit 0).
+enum class DegenerateOutput { kNone, kBlank, kFlat };
+DegenerateOutput degenerate_output(double score, double blank_score, double lit_ratio, double widest_range);
 
 TrainSummary train(const TrainOptions& opt);
 

@@ -258,6 +258,16 @@ TEST(AnetLosses, SmallImagesKeepTheirSize) {
 
 // ---------------------------------------------------------------- training
 
+// A validation whose outputs are blank (scoring as a blank image, little lit) or flat (one value
+// everywhere: blown up to white) is a diverged generator's, never kept as the best model.
+TEST(AnetTraining, BlankOrFlatValidationOutputsAreADivergedGenerators) {
+  EXPECT_EQ(degenerate_output(0.18, 0.175, 0.1, 0.0), DegenerateOutput::kBlank);
+  EXPECT_EQ(degenerate_output(0.1877, 0.1775, 10.0, 0.0), DegenerateOutput::kFlat);  // probe93: every pixel 1
+  EXPECT_EQ(degenerate_output(0.50, 0.1775, 3.0, 0.01), DegenerateOutput::kFlat);
+  EXPECT_EQ(degenerate_output(0.18, 0.175, 0.9, 0.8), DegenerateOutput::kNone);  // near the blank score, but lit
+  EXPECT_EQ(degenerate_output(0.60, 0.175, 1.0, 0.9), DegenerateOutput::kNone);
+}
+
 TEST(AnetTraining, GradientsReachEveryParameter) {
   // 512 px so that e8 is 2 x 2 (at 256 px it is 1 x 1, where its norm's scale has no gradient
   // by construction); switch id 1 so that the switch weights matter.

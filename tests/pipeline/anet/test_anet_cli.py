@@ -344,14 +344,14 @@ class Train(unittest.TestCase):
                 "--validate-every", 5, "--validation-samples", 2, check=False)
         self.assertEqual(p.returncode, 1, p.stderr[-2000:])
         self.assertIn("step 5: the validation score is a blank image's", p.stderr)
-        self.assertIn("--lr 0.9: the training diverged: every validation (2) scored as a blank image does", p.stderr)
+        self.assertIn("--lr 0.9: the training diverged: every validation (2) gave a blank or flat output", p.stderr)
         self.assertFalse((d / "m.h5").exists())
         self.assertFalse((d / "m.train" / "best.h5").exists())
         # Resubmitted with --resume at --steps (no step, no validation left): still no model.
         p = run("train", "-o", d / "m.h5", "--ngf", 4, "--ndf", 4, "--steps", 10, "--lr", 0.9, "--beta1", 0,
                 "--validate-every", 5, "--validation-samples", 2, "--resume", check=False)
         self.assertEqual(p.returncode, 1, p.stderr[-2000:])
-        self.assertIn("the training diverged: every validation (2) scored as a blank image does", p.stderr)
+        self.assertIn("the training diverged: every validation (2) gave a blank or flat output", p.stderr)
         self.assertFalse((d / "m.h5").exists())
         # The recipe's learning rate on the same data is not taken for a blank output.
         p = run("train", "-o", d / "ok.h5", "--ngf", 4, "--ndf", 4, "--steps", 10,
@@ -359,6 +359,30 @@ class Train(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         self.assertNotIn("blank image's", p.stderr)
         self.assertTrue((d / "ok.h5").exists())
+
+    def test_a_folder_given_as_model_is_an_option_slip_with_the_model_it_holds_named(self):
+        # A training's folder (m.train/) for its model: exit 1 like a name that finds no file, with
+        # the best model inside named (probe93: exit 3, "is a folder", no hint).
+        d = TMP / "model_folder" / "m.train"
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(MODEL, d / "best.h5")
+        p = run("reconstruct", "--model", d, "--table", DATA / "epfl2013-bundled-tubes-hd-groundtruth.csv",
+                "-o", TMP / "model_folder" / "r.tif", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(f"--model {d}: is a folder, not a model file; did you mean {d / 'best.h5'}", p.stderr)
+
+    def test_a_training_blown_up_to_a_flat_output_writes_no_model(self):
+        # On these real tables --lr 0.9 drives every output pixel to 1 (white): not blank, so the
+        # blank check passed it, and a model of white images was written with exit 0 (probe93).
+        d = TMP / "flat"
+        tables = [DATA / n for n in ("thunderstorm-3d-export.csv", "epfl2013-bundled-tubes-hd-groundtruth.csv",
+                                     "u2os-microtubule-single-lume.csv")]
+        p = run("train", *[a for t in tables for a in ("--dataset", t)], "-o", d / "m.h5", "--ngf", 16, "--ndf", 16,
+                "--lr", 0.9, "--steps", 20, "--validate-every", 20, "--checkpoint-every", 20, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr[-2000:])
+        self.assertIn("step 20: the validation outputs are flat (one value everywhere", p.stderr)
+        self.assertIn("--lr 0.9: the training diverged: every validation (1) gave a blank or flat output", p.stderr)
+        self.assertFalse((d / "m.h5").exists())
 
     def test_a_best_model_saved_after_the_last_checkpoint_stays_the_best_on_resume(self):
         # best.h5 is saved at each better validation, the checkpoint only every --checkpoint-every
