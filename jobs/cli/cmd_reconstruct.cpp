@@ -176,6 +176,13 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
         spdlog::warn("{}: {} of its {} localizations lie outside the widefield's camera field ({:.1f} x {:.1f} um) and are "
                      "not used", path, rs.outside_field, rs.in_image + rs.outside_field, field.width_nm / 1e3,
                      field.height_nm / 1e3);
+      // Under 16 px a side is no field of view, as for --sparse (probe93: a table of one
+      // localization made a 1 x 1 px "reconstruction").
+      if (!sparse.empty() && std::min(sparse.width(), sparse.height()) < 16)
+        throw InputError(path, fmt::format("its localizations span {} x {} px at {:g} nm ({:.2g} x {:.2g} um): too small to be "
+                                           "a field of view (16 px a side at least); a table of one or a few localizations?",
+                                           sparse.width(), sparse.height(), px, sparse.width() * px / 1000.0,
+                                           sparse.height() * px / 1000.0));
       if (!sparse.empty())
         spdlog::info("sparse image: {} localizations, {} x {} px at {} nm", rs.in_image, sparse.width(), sparse.height(), px);
     }

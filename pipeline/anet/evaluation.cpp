@@ -91,6 +91,10 @@ double equivalent_n(const std::vector<double>& n, const std::vector<double>& cur
 SimulatedEvaluation evaluate_simulated(const EvaluateOptions& opt) {
   const Reconstructor net(opt.model, opt.reconstructor);
   if (const std::string note = checkpoint_note(net.info()); !note.empty()) spdlog::warn("{}", note);
+  // Its S + W and widefield-only columns, as the table protocol's --widefield says (probe93: silent here).
+  if (!net.info().trained_with_widefield)
+    spdlog::warn("{} was trained without widefields (its Q never trained): its S+W and widefield-only scores measure an "
+                 "input it never saw", opt.model);
   const double px = net.info().pixel_nm, quantile = net.info().target_quantile;
   const FieldSimulator sim(opt.sim, px);
   const std::vector<double> ns = opt.n_values.empty() ? default_n() : opt.n_values;

@@ -83,6 +83,18 @@ class Train(unittest.TestCase):
         self.assertFalse((d / "r.error.tif").exists())
         p = run("reconstruct", "--model", d / "m.train" / "checkpoint.h5", "--table", EPFL, "-o", d / "c.tif")
         self.assertIn("checkpoint.h5 is a training checkpoint (the state at step 2", p.stderr)
+        # The simulated evaluation's S+W columns are said too (probe93: silent there).
+        p = run("evaluate", "--model", d / "m.h5", "-o", d / "eval", "--fields", 1, "--field-px", 256, "--n", 1000,
+                "--no-frc")
+        self.assertIn("was trained without widefields (its Q never trained): its S+W and widefield-only scores measure an "
+                      "input it never saw", p.stderr)
+        # A table of one localization is no field of view to reconstruct (it made a 1 x 1 px image).
+        with open(d / "one.csv", "w") as fh:
+            fh.write("frame,x,y\n1,100,100\n")
+        p = run("reconstruct", "--model", d / "m.h5", "--table", d / "one.csv", "-o", d / "one.tif", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("one.csv: its localizations span 1 x 1 px at 20 nm", p.stderr)
+        self.assertFalse((d / "one.tif").exists())
 
     def test_a_few_steps_write_a_model_h5py_reads(self):
         d = TMP / "train"
