@@ -18,4 +18,4 @@ mpirun -n 2 --oversubscribe --bind-to none "$bin" run
 "$bin" inspect out/demo/mosaic.ims
 echo
 echo "demo outputs in out/demo/: mosaic.ims (+ mosaic.xml for Fiji/BigDataViewer), qc/ (open"
-echo "qc/overview_reconstruction.png and qc/heatmap_error.png), layout.json, fov/*.h5, epfl-*.png"
+echo "qc/overview_reconstruction.png, qc/heatmap_error.png and qc/links.png), layout.json, fov/*.h5, epfl-*.png"

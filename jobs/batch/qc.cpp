@@ -87,9 +87,9 @@ RgbCanvas heat_map(const HeatMapGrid& g, int cell, const HeatMapLegend& legend) 
         kGlyphHeightPx * s + 2 * (frame_inset + 2) <= cell - 1)
       id_scale = s;
   const int grid_w = left + cols * cell, grid_h = top + rows * cell;
-  // The legend below the grid: its title, a colour bar labelled at both ends (and the middle) with
-  // its marks (the median, a flag limit), what grey, a red cross and a cyan frame mean, at twice
-  // the font's size (the picture widens for it).
+  // The legend below the grid: its title, a colour bar labelled at both ends (and the middle,
+  // without marks) with its marks (the median, a flag limit), what grey, a red cross and the cyan
+  // and magenta frames mean, at twice the font's size (the picture widens for it).
   const int scale = 2, line = (kGlyphHeightPx + kGlyphDescentPx + 3) * scale, margin = 4 * scale;
   const std::string lo_text = std::isfinite(lo) ? legend.label(lo) : "", hi_text = std::isfinite(hi) ? legend.label(hi) : "";
   // The middle of the range only where no marks are: beside the median's mark it read as the median.

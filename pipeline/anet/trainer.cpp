@@ -525,7 +525,7 @@ TrainSummary train(const TrainOptions& opt) {
     double score = -1;
     // The last step too: a training continued past its last validation would otherwise return the
     // same best model without having looked at the steps since (probe93).
-    if (opt.validate_every > 0 && (step % opt.validate_every == 0 || step == opt.steps)) {
+    if (opt.validate_every > 0 && !validation.empty() && (step % opt.validate_every == 0 || step == opt.steps)) {
       score = validate();
       const DegenerateOutput degenerate = degenerate_output(score, blank_score, lit_ratio, widest_range);
       const bool blank = degenerate != DegenerateOutput::kNone;

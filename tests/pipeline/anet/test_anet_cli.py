@@ -116,12 +116,13 @@ class Train(unittest.TestCase):
             self.assertIn("discriminator", f)
             self.assertIn("adam", f)
         self.assertTrue((d / "m.config.ini").exists())
-        # The loss curve: one line per step, the validation score where one ran.
+        # The loss curve: one line per step, the validation score where one ran: every 2 steps,
+        # and at the last step (3), whose model would otherwise go unjudged (probe93).
         with open(d / "m.train" / "losses.csv") as fh:
             rows = list(csv.DictReader(fh))
         self.assertEqual([int(r["step"]) for r in rows], [1, 2, 3])
         self.assertTrue(all(np.isfinite(float(r["g"])) for r in rows))
-        self.assertEqual([r["validation_ms_ssim"] != "" for r in rows], [False, True, False])
+        self.assertEqual([r["validation_ms_ssim"] != "" for r in rows], [False, True, True])
         # Every array carries HDF5's Fletcher-32 checksum: bytes changed inside a weight (a bad
         # copy) refuse the model, where the altered weights used to reconstruct without a word.
         bad = d / "damaged.h5"
