@@ -66,12 +66,15 @@ RunState decide_run_state(const RunStateFacts& f) {
             5};
   // The last stitch stage was stopped (a signal: stitch_stopped.json): said, as what left the mosaic so.
   const std::string stopped = s.stitch_stopped.empty() ? "" : "; the last stitch stage was stopped (" + s.stitch_stopped + ")";
-  if (!f.mosaic_current.value_or(false) && f.mosaic_export_only)
-    return {"FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote" +
-                std::string(!s.qc_report ? ", and the QC report is missing" : !s.qc_current ? ", and the QC report is older than the mosaic" : "") +
-                stopped + ": run the same command again (it exports mosaic.ims anew" +
-                (s.qc_report && s.qc_current ? "" : " and writes the report") + ")",
+  if (!f.mosaic_current.value_or(false) && f.mosaic_export_only) {
+    const std::string qc = !s.qc_report    ? ", and the QC report is missing"
+                           : !s.qc_current ? ", and the QC report is older than the mosaic"
+                                           : "";
+    return {"FoVs and mosaic finished, its OME-TIFF export is missing or not the one the run wrote" + qc + stopped +
+                ": run the same command again (it exports mosaic.ims anew" + (qc.empty() ? "" : " and writes the report") +
+                ")",
             kNot};
+  }
   // Made with other stitch settings than this configuration's (a run with --search-um given on its
   // command line): rerunning that command keeps it; a run of the configuration remakes it.
   // Status of the output folder reads its own config.ini: sending the user there would be circular.

@@ -315,7 +315,10 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     write_tiff(out, r.reconstruction.view(), wo);
   }
   const TiffWriteOptions fo = options(px * 4);  // Q grid
-  write_tiff(stem + ".q.tif", r.q_of_a.view(), fo);
+  // Q(A) only from a Q that trained (with widefields): an untrained Q's image is noise that reads as
+  // a result (probe93: mean 0.52 over 0..1).
+  const bool q_trained = net.info().trained_with_widefield;
+  if (q_trained) write_tiff(stem + ".q.tif", r.q_of_a.view(), fo);
   if (use_wf) {
     write_tiff(stem + ".error.tif", r.error_map.view(), fo);
     write_tiff(stem + ".widefield-q.tif", r.widefield_q.view(), fo);
@@ -326,7 +329,15 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     write_preview_png(stem + ".png", r.reconstruction.view(), PreviewOptions{});
     if (use_wf) write_preview_png(stem + ".error.png", r.error_map.view(), PreviewOptions{});
   }
-  spdlog::info("wrote {} (+ .q.tif{}{})", out, use_wf ? ", .error.tif, .widefield.tif" : "", sparse.empty() ? "" : ", .sparse.tif");
+  // Every file written, named (probe93: .widefield-q.tif and the previews were left out).
+  std::vector<std::string> also;
+  if (q_trained) also.push_back(".q.tif");
+  if (use_wf) also.insert(also.end(), {".error.tif", ".widefield-q.tif", ".widefield.tif"});
+  if (!sparse.empty()) also.push_back(".sparse.tif");
+  if (!vm["no-preview"].as<bool>()) also.push_back(".png");
+  if (!vm["no-preview"].as<bool>() && use_wf) also.push_back(".error.png");
+  spdlog::info("wrote {}{}{}", out, also.empty() ? "" : fmt::format(" (+ {})", fmt::join(also, ", ")),
+               q_trained ? "" : "; no .q.tif: the model's Q never trained (no widefields in its training)");
   write_file_atomic(stem + ".config.ini",
                     effective_config(self, vm) + (placed ? fmt::format("# field reconstructed: field-nm = {},{},{},{}\n", placed->x0_nm,
                                                                        placed->y0_nm, placed->width_nm, placed->height_nm)
@@ -346,7 +357,8 @@ Command reconstruct_command() {
       "to the sparse image (phase correlation) and resampled onto its grid; with a table and a widefield, the table\n"
       "shares the camera field's origin. The FoV runs whole (padded to a multiple of 256) when its estimated memory\n"
       "fits --anet-memory-mb, else in tiles (--tile-px, --overlap-px >= 64, cosine blending).\n"
-      "Writes OUT.tif (A in [0,1] as float32, or uint16 = round(A * 65535)), OUT.q.tif (Q(A), 1/4 size),\n"
+      "Writes OUT.tif (A in [0,1] as float32, or uint16 = round(A * 65535)), OUT.q.tif (Q(A), 1/4 size;\n"
+      "only from a model trained with widefields, whose Q trained),\n"
       "OUT.error.tif (error map, with widefield), the inputs echoed (OUT.sparse.tif, OUT.widefield.tif on the SR\n"
       "grid, OUT.widefield-q.tif), OUT.png and OUT.config.ini.";
   c.add_options = [](po::options_description& d) {

@@ -81,6 +81,9 @@ class Train(unittest.TestCase):
         self.assertIn("was trained without widefields (its Q never trained): reconstructing from the localizations alone",
                       p.stderr)
         self.assertFalse((d / "r.error.tif").exists())
+        # Nor Q(A) from the untrained Q (noise that read as a result: probe93), and said.
+        self.assertFalse((d / "r.q.tif").exists())
+        self.assertIn("(+ .sparse.tif, .png); no .q.tif: the model's Q never trained", p.stderr)
         p = run("reconstruct", "--model", d / "m.train" / "checkpoint.h5", "--table", EPFL, "-o", d / "c.tif")
         self.assertIn("checkpoint.h5 is a training checkpoint (the state at step 2", p.stderr)
         # The simulated evaluation's S+W columns are said too (probe93: silent there).
