@@ -209,8 +209,10 @@ RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov,
   const double px_um = ov.px_um * static_cast<double>(factor);
   const auto to_px = [&](double um) { return static_cast<long>(std::lround(um / px_um)); };
   // FoVs without data of their own: their pixels that nothing reached (0 over the whole block a
-  // picture pixel shows) grey, not the colour map's black that also means "0" (probe88: an error
-  // map's black was both "no disagreement" and "no error map").
+  // picture pixel shows: the block maximum the preview shows, values being >= 0) grey, not the
+  // colour map's black that also means "0" (probe88: an error map's black was both "no
+  // disagreement" and "no error map").
+  const ImageF shown = marks.no_data.empty() ? ImageF() : downsample_max(image, factor);
   for (int id : marks.no_data) {
     const auto it = ov.fov_um.find(id);
     if (it == ov.fov_um.end()) continue;
@@ -218,13 +220,9 @@ RgbCanvas captioned_overview(ImageView<const float> image, const QcOverview& ov,
     const long x1 = std::min(static_cast<long>(w), to_px(it->second.first - ov.x0_um + fov_um));
     const long y1 = std::min(static_cast<long>(h), to_px(it->second.second - ov.y0_um + fov_um));
     for (long y = y0; y < y1; ++y)
-      for (long x = x0; x < x1; ++x) {
-        bool empty = true;
-        for (std::size_t sy = static_cast<std::size_t>(y) * factor; empty && sy < std::min(image.height(), (y + 1) * factor); ++sy)
-          for (std::size_t sx = static_cast<std::size_t>(x) * factor; empty && sx < std::min(image.width(), (x + 1) * factor); ++sx)
-            empty = image(sx, sy) == 0.0f;
-        if (empty) std::fill_n(rgb.begin() + static_cast<std::ptrdiff_t>(3 * (static_cast<std::size_t>(y) * w + x)), 3, 128);
-      }
+      for (long x = x0; x < x1; ++x)
+        if (shown(static_cast<std::size_t>(x), static_cast<std::size_t>(y)) == 0.0f)
+          std::fill_n(rgb.begin() + static_cast<std::ptrdiff_t>(3 * (static_cast<std::size_t>(y) * w + x)), 3, 128);
   }
   // Below the picture: a scale bar of a round length near a fifth of its width, then the caption,
   // its font as large as the widest line allows within the picture's width (probe85: sized by the
@@ -664,7 +662,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
 
   const int cell_px = std::clamp(640 / std::max(c.rows, c.cols), 8, 64);
   std::error_code ec;
-  const auto write_heat_map = [&](const std::string& path, const RgbCanvas& m) { write_png_rgb(path, m.width, m.height, m.rgb); };
+  const auto write_picture = [&](const std::string& path, const RgbCanvas& m) { write_png_rgb(path, m.width, m.height, m.rgb); };
   HeatMapGrid grid{c.rows, c.cols, err, failed, std::vector<bool>(cells, false), std::vector<bool>(cells, false), cell_ids};
   for (int id : s.flagged)
     if (const auto it = cell_of.find(id); it != cell_of.end()) grid.flagged[it->second] = true;
@@ -675,7 +673,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                          "no error map (no widefield used, or failed)"};
     legend.marks.push_back({"median", s.error_score_median});
     if (s.error_score_median > 0) legend.marks.push_back({"flagged above", score_limit});
-    write_heat_map(qc + "/heatmap_error.png", heat_map(grid, cell_px, legend));
+    write_picture(qc + "/heatmap_error.png", heat_map(grid, cell_px, legend));
   } else {
     fs::remove(qc + "/heatmap_error.png", ec);  // an earlier run's, of other FoV results
   }
@@ -687,12 +685,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     locs_legend.marks.push_back({"median", std::log10(1.0 + locs_median)});
     locs_legend.marks.push_back({"flagged below", std::log10(1.0 + kFewLocalizationsFraction * locs_median)});
   }
-  write_heat_map(qc + "/heatmap_localizations.png", heat_map(grid, cell_px, locs_legend));
+  write_picture(qc + "/heatmap_localizations.png", heat_map(grid, cell_px, locs_legend));
 
   // The stitching's verdict on each overlap, once there is a layout (an earlier run's goes with
   // the results it was made of).
   if (const RgbCanvas links = layout ? links_picture(*layout, kLargeLinkResidualPx, failed_ids) : RgbCanvas{}; links.width > 0)
-    write_heat_map(qc + "/links.png", links);
+    write_picture(qc + "/links.png", links);
   else
     fs::remove(qc + "/links.png", ec);
 
@@ -714,7 +712,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     OverviewMarks m = marks;
     m.no_data = no_data;
     const RgbCanvas canvas = captioned_overview(img.view(), ov, c.fov_um, m, caption);
-    write_png_rgb(path, static_cast<std::size_t>(canvas.width), static_cast<std::size_t>(canvas.height), canvas.rgb);
+    write_picture(path, canvas);
   };
   if (ov.any_reconstruction)
     write_overview(qc + "/overview_reconstruction.png", ov.reconstruction, {"reconstruction (a-net output) of every fov"});

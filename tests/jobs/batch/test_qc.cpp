@@ -30,6 +30,12 @@ std::string fresh_out(const std::string& name) {
   return out;
 }
 
+// The colour of a picture's pixel (x, y).
+std::array<int, 3> pixel(const RgbCanvas& c, int x, int y) {
+  const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
+  return {c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
+}
+
 // FoV `id` of a campaign of one row of 10 um FoVs, 9 um apart.
 FovEntry fov_in_row(int id) { return {id, 0, id, 9.0 * id, 0.0, "", "", 0}; }
 
@@ -265,10 +271,7 @@ TEST(QcReport, AnOverviewOutlinesFlaggedFovsAndHasAScaleBarAndCaption) {
   OverviewMarks marks;
   marks.flagged = {1};
   const RgbCanvas c = captioned_overview(ov.reconstruction.view(), ov, 10.0, marks, {"reconstruction"});
-  const auto at = [&](int x, int y) {
-    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
-    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
-  };
+  const auto at = [&](int x, int y) { return pixel(c, x, y); };
   const std::array<int, 3> cyan{0, 255, 255}, black{0, 0, 0}, white{255, 255, 255};
   EXPECT_EQ(c.width, 200);
   EXPECT_GT(c.height, 100 + 2 * (kGlyphHeightPx + kGlyphDescentPx + 3));  // the scale bar's line and the caption's
@@ -307,10 +310,7 @@ TEST(QcReport, AnOverviewMarksFailedFovsAndThoseFlaggedForTheirPlaceAlone) {
   marks.failed = {0};
   marks.placement_only = {2};
   const RgbCanvas c = captioned_overview(ov.error_map.view(), ov, 10.0, marks, {"error map"});
-  const auto at = [&](int x, int y) {
-    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
-    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
-  };
+  const auto at = [&](int x, int y) { return pixel(c, x, y); };
   const std::array<int, 3> blue{40, 110, 255}, magenta{255, 0, 255};
   EXPECT_EQ(at(1, 50), blue);   // FoV 0's outline
   EXPECT_EQ(at(50, 50), blue);  // ... and the middle of its cross
@@ -327,19 +327,15 @@ TEST(QcReport, AnOverviewMarksFailedFovsAndThoseFlaggedForTheirPlaceAlone) {
 TEST(QcReport, HeatMapFramesPlacementFlagsInMagentaAndThinlyInSmallCells) {
   HeatMapGrid g{1, 2, {1.0, 3.0}, {}, {true, true}, {false, true}, {}};
   const HeatMapLegend legend{"score", [](double x) { return fmt::format("{:.1f}", x); }, {}};
-  const auto px = [](const RgbCanvas& m, int x, int y) {
-    const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
-    return std::array<int, 3>{p[0], p[1], p[2]};
-  };
   const std::array<int, 3> cyan{0, 255, 255}, magenta{255, 0, 255}, blue{68, 1, 84};
   const RgbCanvas big = heat_map(g, 20, legend);
   const int left = 9, top = 11;  // one-digit rows and columns at the font's size
-  EXPECT_EQ(px(big, left + 3, top + 10), cyan);  // FoV in cell 0: flagged (black edge at 1, cyan 2..3)
-  EXPECT_EQ(px(big, left + 20 + 3, top + 10), magenta);
+  EXPECT_EQ(pixel(big, left + 3, top + 10), cyan);  // FoV in cell 0: flagged (black edge at 1, cyan 2..3)
+  EXPECT_EQ(pixel(big, left + 20 + 3, top + 10), magenta);
   const RgbCanvas small = heat_map(g, 8, legend);
-  EXPECT_EQ(px(small, left + 1, top + 4), cyan);  // the frame: one pixel, no black edge
-  EXPECT_EQ(px(small, left + 2, top + 4), blue);  // then the value's colour
-  EXPECT_EQ(px(small, left + 8 + 1, top + 4), magenta);
+  EXPECT_EQ(pixel(small, left + 1, top + 4), cyan);  // the frame: one pixel, no black edge
+  EXPECT_EQ(pixel(small, left + 2, top + 4), blue);  // then the value's colour
+  EXPECT_EQ(pixel(small, left + 8 + 1, top + 4), magenta);
 }
 
 // A FoV without data of its own (no error map: no widefield used) is grey where nothing else
@@ -355,10 +351,7 @@ TEST(QcReport, AnOverviewGreysTheFovsWithoutData) {
   OverviewMarks marks;
   marks.no_data = {1};
   const RgbCanvas c = captioned_overview(ov.error_map.view(), ov, 10.0, marks, {"error map"});
-  const auto at = [&](int x, int y) {
-    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
-    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
-  };
+  const auto at = [&](int x, int y) { return pixel(c, x, y); };
   const std::array<int, 3> grey{128, 128, 128};
   EXPECT_EQ(at(120, 20), grey);
   EXPECT_EQ(at(199, 99), grey);
@@ -462,10 +455,7 @@ TEST(QcReport, HeatMapCellsTakeTheRampAndTheLegendNamesItsEnds) {
   // failed FoV crossed out in red; below the grid the legend: title, colour bar, labels, key.
   HeatMapGrid g{2, 3, {1.0, 2.0, 3.0, NAN, 2.5, 1.5}, {false, false, false, false, true, false}, {}, {}, {}};
   const RgbCanvas m = heat_map(g, 20, {"score per fov", [](double x) { return fmt::format("{:.1f}", x); }, {}});
-  const auto px = [&](int x, int y) {
-    const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
-    return std::array<int, 3>{p[0], p[1], p[2]};
-  };
+  const auto px = [&](int x, int y) { return pixel(m, x, y); };
   // The grid starts after the row numbers (one digit, 5 px, + 4) and below the column numbers (7 + 4).
   const int left = 9, top = 11;
   EXPECT_EQ(px(left + 10, top + 5), (std::array<int, 3>{68, 1, 84}));       // value 1.0 (min), off the cell's diagonals
@@ -512,10 +502,7 @@ TEST(QcReport, HeatMapCellsCarryTheirFovIdsAndFlagsAndTheBarItsMarks) {
   // starts 10 + 4 px from the left, 14 + 4 from the top.
   const int cell = 40, left = 14, top = 18;
   const RgbCanvas m = heat_map(g, cell, legend);
-  const auto px = [&](int x, int y) {
-    const std::uint8_t* p = &m.rgb[(static_cast<std::size_t>(y) * m.width + x) * 3];
-    return std::array<int, 3>{p[0], p[1], p[2]};
-  };
+  const auto px = [&](int x, int y) { return pixel(m, x, y); };
   const std::array<int, 3> cyan{0, 255, 255}, black{0, 0, 0}, white{255, 255, 255}, blue{68, 1, 84};
   const auto count = [&](int x0, int y0, int w, int h, std::array<int, 3> colour) {
     int n = 0;

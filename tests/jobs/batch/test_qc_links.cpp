@@ -7,6 +7,12 @@
 using namespace annamosaic;
 
 namespace {
+// The colour of a picture's pixel (x, y).
+std::array<int, 3> pixel(const RgbCanvas& c, int x, int y) {
+  const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
+  return {c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
+}
+
 // 2 x 2 tiles of 100 px overlapping by 10 px, as layout.json writes them; tile 3 placed by the stage.
 nlohmann::json two_by_two() {
   nlohmann::json tiles = nlohmann::json::array();
@@ -30,10 +36,7 @@ nlohmann::json two_by_two() {
 TEST(QcLinks, EachLinkIsDrawnInTheColourOfWhatBecameOfIt) {
   const RgbCanvas c = links_picture(two_by_two(), 2.0, {}, 190);  // 1 picture px per layout px
   ASSERT_GT(c.width, 0);
-  const auto at = [&](int x, int y) {
-    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
-    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
-  };
+  const auto at = [&](int x, int y) { return pixel(c, x, y); };
   const int m = 8;  // the picture's margin
   // Centres: tile 0 (50, 50), 1 (140, 50), 2 (50, 140), 3 (140, 140), plus the margin.
   EXPECT_EQ(at(m + 70, m + 50), (std::array<int, 3>{0, 160, 0}));    // 0-1 used
@@ -55,10 +58,7 @@ TEST(QcLinks, EachLinkIsDrawnInTheColourOfWhatBecameOfIt) {
 // (probe91: counted among them, the legend's counts disagreed with qc.json's).
 TEST(QcLinks, AFailedFovsTileIsCrossedOutNotShadedAsPlaced) {
   const RgbCanvas c = links_picture(two_by_two(), 2.0, {3}, 190);
-  const auto at = [&](int x, int y) {
-    const std::size_t i = 3 * (static_cast<std::size_t>(y) * c.width + x);
-    return std::array<int, 3>{c.rgb[i], c.rgb[i + 1], c.rgb[i + 2]};
-  };
+  const auto at = [&](int x, int y) { return pixel(c, x, y); };
   const int m = 8;
   EXPECT_EQ(at(m + 175, m + 175), (std::array<int, 3>{220, 0, 0}));    // on its cross (tile 3: 90..190)
   EXPECT_EQ(at(m + 175, m + 110), (std::array<int, 3>{255, 255, 255}));  // off it: white, not pink
