@@ -79,44 +79,48 @@ void refuse_results_folders(const std::string& dir) {
 }
 
 // A table the model was trained on scores what it remembers, not how it reconstructs. The model
-// records its training tables as "checksum path" lines; matched here by path (a copy elsewhere is
-// not recognised).
-void warn_if_trained_on(const std::string& model, const std::string& table) {
+// records its tables as "checksum ROLE path" lines: by the file's bytes ("data_files": a copy, or
+// a path from another folder, is the same table) and by its localizations whatever their order or
+// format ("data_content": given `content`, the table's content_fingerprint; a re-export with its
+// rows shuffled is the same too, probe96). Older models: by path. True when it was recognised.
+bool warn_if_trained_on(const std::string& model, const std::string& table, const std::string& content = "") {
   try {
     const anet::ModelFile h = anet::read_model_header(model);
-    // By the file's content (a copy, or a path from another folder, is the same table), and
-    // whether it was trained on or held out for validation.
-    if (const auto files = h.provenance.find("data_files"); files != h.provenance.end()) {
-      const std::string mine = file_checksum(table);
+    const char* const kind = content.empty() ? "data_files" : "data_content";
+    if (const auto files = h.provenance.find(kind); files != h.provenance.end()) {
+      const std::string mine = content.empty() ? file_checksum(table) : content;
       std::istringstream lines(files->second);
       for (std::string line; std::getline(lines, line);) {
         std::istringstream f(line);
         std::string sum, role;
         f >> sum >> role;
         if (sum != mine) continue;
+        const std::string same = content.empty() ? "the same file" : "the same localizations, in another order or format";
         if (role == "validation")
-          spdlog::info("{} was held out of {}'s training for validation: not trained on, but its best step was chosen "
-                       "on it, so its scores are slightly optimistic", table, model);
+          spdlog::info("{} was held out of {}'s training for validation ({}): not trained on, but its best step was "
+                       "chosen on it, so its scores are slightly optimistic", table, model, same);
         else
-          spdlog::warn("{} is one of {}'s training tables (the same content): its scores measure what the model saw in "
-                       "training, not how it reconstructs new data; evaluate on a table it was not trained on",
-                       table, model);
-        return;
+          spdlog::warn("{} is one of {}'s training tables ({}): its scores measure what the model saw in training, not "
+                       "how it reconstructs new data; evaluate on a table it was not trained on",
+                       table, model, same);
+        return true;
       }
-      return;
+      return false;
     }
+    if (!content.empty()) return false;
     const auto it = h.provenance.find("data_tables");
-    if (it == h.provenance.end()) return;
+    if (it == h.provenance.end()) return false;
     std::istringstream lines(it->second);
     for (std::string line; std::getline(lines, line);)
       if (const auto sp = line.find(' '); sp != std::string::npos && same_path(line.substr(sp + 1), table)) {
         spdlog::warn("{} is one of {}'s training tables: its scores measure what the model saw in training, not how it "
                      "reconstructs new data; evaluate on a table it was not trained on",
                      table, model);
-        return;
+        return true;
       }
   } catch (const std::exception&) {  // an unreadable model is reported where it is loaded
   }
+  return false;
 }
 
 int run_evaluate(const Command& self, const po::variables_map& vm) {
@@ -165,8 +169,9 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     }
     check_reconstructor_options(o);
     refuse_outputs_over_inputs(o);
-    warn_if_trained_on(o.model, o.table);
+    const bool recognised = warn_if_trained_on(o.model, o.table);
     const anet::TableEvaluation e = anet::evaluate_table(o);
+    if (!recognised) warn_if_trained_on(o.model, o.table, e.content);
     std::cout << "table " << o.table << ": " << e.width_px << " x " << e.height_px << " px; sparse = first " << e.sparse_frames
               << " of " << e.frames << " frames (" << e.sparse_localizations << " localizations), reference = all frames ("
               << e.dense_localizations << ")\n";

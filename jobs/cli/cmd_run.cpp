@@ -583,6 +583,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       void run_networks() override { net_.run_networks(*job_); }
       ReconstructionOut finish() override {
         anet::ReconstructionResult r = net_.finish(*job_);
+        // An untrained Q's image is noise that reads as a result (as in reconstruct): not stored.
+        if (!net_.info().trained_with_widefield) r.q_of_a = ImageF();
         return ReconstructionOut{std::move(r.reconstruction), std::move(r.q_of_a), std::move(r.error_map),
                                  device_precision_ + (r.tiled ? fmt::format(", {} tiles", r.tiles) : ", whole FoV")};
       }
@@ -597,7 +599,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     const bool model_takes_widefield = net->info().trained_with_widefield;
     if (rank == 0 && !model_takes_widefield && ro.fov.use_widefield && campaign.has_widefields())
       spdlog::warn("{} was trained without widefields (its Q never trained): the FoVs are reconstructed from their "
-                   "localizations alone, with no error map; the widefields are still registered and stitched",
+                   "localizations alone, with no Q(A) or error map; the widefields are still registered and stitched",
                    net->info().path);
     const ReconstructFn reconstruct = [&](const ImageF& sparse, const ImageF* wf, int switch_id) -> std::unique_ptr<ReconstructJob> {
       return std::make_unique<AnetJob>(*net, net->prepare(sparse.view(), model_takes_widefield ? wf : nullptr, switch_id),

@@ -17,6 +17,7 @@
 #include "imageio/tiff_io.hpp"
 #include "imgproc/filters.hpp"
 #include "loc/frame_window.hpp"
+#include "loc/loc_content.hpp"
 #include "register/widefield_registration.hpp"
 #include "render/render.hpp"
 #include "sim/geometry.hpp"
@@ -250,6 +251,7 @@ TableEvaluation evaluate_table(const EvaluateOptions& opt) {
   require_memory_for_field(double(field_width_px(field, px)), double(field_height_px(field, px)), px,
                            with_wf ? opt.widefield : opt.table);
   TableEvaluation out;
+  out.content = content_fingerprint(table);
   out.frames = range.count;
   out.sparse_frames = std::max<std::int64_t>(1, std::llround(opt.sparse_fraction * static_cast<double>(range.count)));
   RenderOptions ro;

@@ -92,6 +92,7 @@ struct TableEvaluation {
   double dense_frc_nm = 0;
   bool dense_frc_at_limit = false;
   std::string csv_path;
+  std::string content;  // the table's content_fingerprint (its localizations in any order)
 };
 
 // Both write CSV files (and the simulated one a PNG plot) into output_dir.

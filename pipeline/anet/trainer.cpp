@@ -24,6 +24,7 @@
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/progress.hpp"
 #include "sim/geometry.hpp"
 
 namespace annamosaic::anet {
@@ -160,15 +161,6 @@ std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-std::string clock_string(double s) {
-  if (!std::isfinite(s) || s < 0) return "--:--";
-  const long t = std::lround(s);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
   return buf;
 }
 
@@ -400,6 +392,7 @@ TrainSummary train(const TrainOptions& opt) {
   prov["switch_ids"] = fmt::format("{}", fmt::join(data.switch_ids(), ","));
   if (const std::string t = data.table_checksums(); !t.empty()) prov["data_tables"] = t;
   if (const std::string t = data.table_files(); !t.empty()) prov["data_files"] = t;
+  if (const std::string t = data.table_contents(); !t.empty()) prov["data_content"] = t;
   prov["annamosaic_version"] = annamosaic_version();
   prov["libtorch_version"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                              std::to_string(TORCH_VERSION_PATCH);
@@ -583,7 +576,7 @@ TrainSummary train(const TrainOptions& opt) {
       spdlog::info("step {}/{}: mean of {} step(s): D {:.4f} Q {} G {:.3f} (SR {:.4f} LowRes {} GAN {:.4f}; Q and LowRes of "
                    "the {} with a widefield) | {:.2f} steps/s | ETA {}",
                    step, opt.steps, window_count, m[0], wf_mean(1), m[2], m[3], wf_mean(4), m[5], window_wf, rate,
-                   clock_string((opt.steps - step) / std::max(rate, 1e-9)));
+                   duration_text((opt.steps - step) / std::max(rate, 1e-9)));
       window_sum.fill(0);
       window_count = 0;
       window_wf = 0;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <unordered_map>
 #include <random>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "imageio/tiff_io.hpp"
 #include "imgproc/filters.hpp"
 #include "loc/frame_window.hpp"
+#include "loc/loc_content.hpp"
 #include "register/widefield_registration.hpp"
 #include "render/render.hpp"
 #include "sim/campaign.hpp"
@@ -125,7 +127,50 @@ struct TableData {
   int switch_id = 0;
   std::string checksum;  // of all the above but the name
   std::string file_checksum;  // of the table file's bytes
+  std::string content;        // content_fingerprint(): the same for its rows in any order
+  double x0_nm = 0, y0_nm = 0;  // the field's origin: x_px * pixel_nm + x0_nm is the table's x
 };
+
+// A held-out table whose localizations are also in a training table (a copy with its rows
+// reordered, a part of it: probe96) would score what the model trains on. Said, with the share
+// of its localizations (same frame and position) found in the training table that holds most;
+// from a sample of about 2 million of the held-out localizations, so that memory stays bounded.
+void warn_validation_overlap(const std::vector<TableData>& tables, const std::vector<std::size_t>& validation,
+                             const std::vector<std::size_t>& training, double pixel_nm) {
+  const auto key = [&](const TableData& t, std::size_t i) {
+    return localization_key(t.frame[i], t.x_px[i] * pixel_nm + t.x0_nm, t.y_px[i] * pixel_nm + t.y0_nm);
+  };
+  std::size_t total = 0;
+  for (std::size_t v : validation) total += tables[v].frame.size();
+  const std::uint64_t stride = std::max<std::size_t>(1, total / 2'000'000);  // keys are mixed: a fair sample
+  std::unordered_map<std::uint64_t, std::size_t> held;  // key -> its index in `validation`
+  std::vector<std::size_t> sampled(validation.size(), 0);
+  for (std::size_t k = 0; k < validation.size(); ++k) {
+    const TableData& t = tables[validation[k]];
+    for (std::size_t i = 0; i < t.frame.size(); ++i)
+      if (const std::uint64_t h = key(t, i); h % stride == 0 && held.emplace(h, k).second) ++sampled[k];
+  }
+  std::vector<std::size_t> most(validation.size(), 0), where(validation.size(), 0);
+  std::vector<std::size_t> found(validation.size());
+  for (std::size_t j : training) {
+    std::fill(found.begin(), found.end(), 0);
+    const TableData& t = tables[j];
+    for (std::size_t i = 0; i < t.frame.size(); ++i) {
+      const std::uint64_t h = key(t, i);
+      if (h % stride != 0) continue;
+      if (const auto it = held.find(h); it != held.end()) ++found[it->second];
+    }
+    for (std::size_t k = 0; k < validation.size(); ++k)
+      if (found[k] > most[k]) most[k] = found[k], where[k] = j;
+  }
+  // Two independent acquisitions share no localization to 0.001 nm in the same frame: 1% is a copy.
+  for (std::size_t k = 0; k < validation.size(); ++k)
+    if (most[k] >= 10 && 100 * most[k] >= sampled[k])
+      spdlog::warn("validation: {:.1f}% of the localizations of the held-out table {} (the same frame and position) are "
+                   "also in the training table {}: a copy of it or a part of it, so validation scores what the model "
+                   "trains on and the best step is chosen on it; give each acquisition once",
+                   100.0 * most[k] / sampled[k], tables[validation[k]].name, tables[where[k]].name);
+}
 
 void points_in_window(const TableData& t, const FrameWindow& w, std::vector<double>& xs, std::vector<double>& ys) {
   auto bound = [&](std::int64_t f) {
@@ -320,9 +365,11 @@ TrainingData::TrainingData(const DataOptions& opt) {
         // held-out validation table cannot also be a training one. Told from what is read (the
         // localizations in the field, the widefield's pixels), before the registration: its T
         // window depends on the table's place in the list.
+        // The localizations whatever their order (a copy with its rows shuffled: probe96).
+        t.content = content_fingerprint(table);
+        t.x0_nm = field.x0_nm, t.y0_nm = field.y0_nm;
         Fnv1a64 h;
-        h.add(t.frame.data(), t.frame.size() * sizeof(std::int32_t));
-        h.add(t.x_px.data(), t.x_px.size() * sizeof(double)).add(t.y_px.data(), t.y_px.size() * sizeof(double));
+        h.add(t.content.data(), t.content.size());
         const std::uint64_t shape[3] = {t.width_px, t.height_px, static_cast<std::uint64_t>(t.switch_id)};
         h.add(shape, sizeof shape);
         if (!wf.empty()) h.add(wf.data(), wf.size() * sizeof(float));
@@ -420,6 +467,7 @@ TrainingData::TrainingData(const DataOptions& opt) {
       for (std::size_t i = 0; i < n; ++i) (is_held[i] ? impl->validation_tables : impl->training_tables).push_back(i);
       spdlog::info("validation: {} of the {} tables held out (not trained on): {}", held, n,
                    impl->tables[impl->validation_tables.front()].name + (held > 1 ? ", ..." : ""));
+      warn_validation_overlap(impl->tables, impl->validation_tables, impl->training_tables, opt.pixel_nm);
     } else {
       for (std::size_t i = 0; i < n; ++i) impl->training_tables.push_back(i);
       impl->validation_tables = impl->training_tables;
@@ -458,6 +506,16 @@ std::string TrainingData::table_files() const {
     for (std::size_t i : impl_->validation_tables) held[i] = 1;
   for (std::size_t i = 0; i < impl_->tables.size(); ++i)
     s += impl_->tables[i].file_checksum + (held[i] ? " validation " : " training ") + impl_->tables[i].name + "\n";
+  return s;
+}
+
+std::string TrainingData::table_contents() const {
+  std::string s;
+  std::vector<char> held(impl_->tables.size(), 0);
+  if (impl_->tables.size() >= 3)
+    for (std::size_t i : impl_->validation_tables) held[i] = 1;
+  for (std::size_t i = 0; i < impl_->tables.size(); ++i)
+    s += impl_->tables[i].content + (held[i] ? " validation " : " training ") + impl_->tables[i].name + "\n";
   return s;
 }
 

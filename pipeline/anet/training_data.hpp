@@ -128,6 +128,9 @@ class TrainingData {
   // bytes (so that `evaluate --table` recognises a training table wherever it lies, copies
   // included) and whether it was trained on or held out. Empty for the simulator.
   std::string table_files() const;
+  // "locset:... ROLE PATH" per table: what each holds whatever its row order or format (a copy
+  // with its rows shuffled is recognised by `evaluate` as a training table).
+  std::string table_contents() const;
 
  private:
   struct Impl;

@@ -24,15 +24,18 @@ std::string human_rate(double v) {
   std::snprintf(buf, sizeof buf, "%.2g", v);
   return buf;
 }
-std::string clock(double s) {
-  if (!std::isfinite(s) || s < 0) return "--:--";
-  long t = std::lround(s);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
+}  // namespace
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "unknown";
+  const long t = std::lround(seconds);
+  char buf[48];
+  if (t < 60) std::snprintf(buf, sizeof buf, "%ld s", t);
+  else if (t < 3600) std::snprintf(buf, sizeof buf, "%ld min %ld s", t / 60, t % 60);
+  else if (t < 48 * 3600) std::snprintf(buf, sizeof buf, "%ld h %ld min", t / 3600, t / 60 % 60);
+  else std::snprintf(buf, sizeof buf, "%ld d %ld h", t / 86400, t / 3600 % 24);
   return buf;
 }
-}  // namespace
 
 Progress::Progress(std::string label, std::uint64_t total, std::string unit, double plain_interval_s)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total),
@@ -93,7 +96,7 @@ std::string Progress::format_line(const std::string& label, std::uint64_t done, 
   if (total > 0) {
     const double pace = eta_rate > 0 ? eta_rate : rate;
     const double eta = pace > 0 ? (total - std::min(done, total)) / pace : NAN;
-    s += done >= total ? ", done in " + clock(elapsed_s) : ", ETA " + clock(eta);
+    s += done >= total ? ", done in " + duration_text(elapsed_s) : ", ETA " + duration_text(eta);
   }
   return s;
 }

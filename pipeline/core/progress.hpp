@@ -11,6 +11,11 @@
 
 namespace annamosaic {
 
+// A duration with its units, so that it cannot be misread ("1 min 47 s", "3 h 29 min", not
+// "01:47" beside "3:29:48"); seconds are dropped from an hour on, minutes from two days on.
+// "unknown" for a negative or non-finite value.
+std::string duration_text(double seconds);
+
 class Progress {
  public:
   Progress(std::string label, std::uint64_t total, std::string unit, double plain_interval_s = 10.0);
@@ -23,7 +28,7 @@ class Progress {
   // Extra text appended to every line (e.g. a per-stage breakdown); thread-safe.
   void set_detail(std::string detail);
 
-  // Formats "label: done/total unit (pct%), rate unit/s, ETA mm:ss" (exposed for tests); the ETA
+  // Formats "label: done/total unit (pct%), rate unit/s, ETA 2 min 15 s" (exposed for tests); the ETA
   // from eta_rate (items/s) where it is > 0, else from the mean rate.
   static std::string format_line(const std::string& label, std::uint64_t done, std::uint64_t total,
                                  const std::string& unit, double elapsed_s, double eta_rate = 0);

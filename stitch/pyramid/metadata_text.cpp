@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -94,6 +95,7 @@ std::string ome_xml(const MosaicTextInfo& info) {
        "xsi:schemaLocation=\"http://www.openmicroscopy.org/Schemas/OME/2016-06 "
        "http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" Creator=\"annamosaic\">\n";
   s += "  <Image ID=\"Image:0\" Name=\"" + xml_escape(info.name) + "\">\n";
+  if (!info.description.empty()) s += "    <Description>" + xml_escape(info.description) + "</Description>\n";
   s += "    <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint16\" SignificantBits=\"16\" "
        "BigEndian=\"false\" Interleaved=\"false\" SizeX=\"" +
        std::to_string(info.width) + "\" SizeY=\"" + std::to_string(info.height) + "\" SizeC=\"" +
@@ -107,9 +109,9 @@ std::string ome_xml(const MosaicTextInfo& info) {
     s += "      <Channel ID=\"Channel:0:" + std::to_string(c) + "\" Name=\"" + xml_escape(info.channel_names[c]) +
          "\" SamplesPerPixel=\"1\"";
     if (c < info.channel_colors.size()) s += " Color=\"" + std::to_string(ome_color(info.channel_colors[c])) + "\"";
-    s += "><LightPath/>";
+    s += ">";
     if (c < info.channel_scales.size()) s += "<AnnotationRef ID=\"Annotation:" + std::to_string(c) + "\"/>";
-    s += "</Channel>\n";
+    s += "<LightPath/></Channel>\n";
   }
   for (std::size_t c = 0; c < nc; ++c)
     s += "      <TiffData IFD=\"" + std::to_string(c) + "\" FirstC=\"" + std::to_string(c) +
@@ -118,8 +120,12 @@ std::string ome_xml(const MosaicTextInfo& info) {
     s += "      <Plane TheC=\"" + std::to_string(c) + "\" TheZ=\"0\" TheT=\"0\" PositionX=\"" +
          format_number(info.origin_x_um) + "\" PositionXUnit=\"µm\" PositionY=\"" + format_number(info.origin_y_um) +
          "\" PositionYUnit=\"µm\"/>\n";
-  s += "    </Pixels>\n  </Image>\n";
-  if (!info.channel_scales.empty()) {
+  // The mosaic's own annotation after the channels' (IDs Annotation:0..C-1 are theirs).
+  const std::string mosaic_annotation = "Annotation:" + std::to_string(std::min(info.channel_scales.size(), nc));
+  s += "    </Pixels>\n";
+  if (!info.attributes.empty()) s += "    <AnnotationRef ID=\"" + mosaic_annotation + "\"/>\n";
+  s += "  </Image>\n";
+  if (!info.channel_scales.empty() || !info.attributes.empty()) {
     s += "  <StructuredAnnotations>\n";
     for (std::size_t c = 0; c < info.channel_scales.size() && c < nc; ++c) {
       s += "    <MapAnnotation ID=\"Annotation:" + std::to_string(c) + "\" Namespace=\"annamosaic/channel\"><Value>";
@@ -127,6 +133,12 @@ std::string ome_xml(const MosaicTextInfo& info) {
       s += "<M K=\"value\">stored / " + format_number(info.channel_scales[c]) + "</M>";
       if (c < info.channel_descriptions.size() && !info.channel_descriptions[c].empty())
         s += "<M K=\"description\">" + xml_escape(info.channel_descriptions[c]) + "</M>";
+      s += "</Value></MapAnnotation>\n";
+    }
+    if (!info.attributes.empty()) {
+      s += "    <MapAnnotation ID=\"" + mosaic_annotation + "\" Namespace=\"annamosaic/mosaic\"><Value>";
+      for (const auto& [key, value] : info.attributes)
+        s += "<M K=\"" + xml_escape(key) + "\">" + xml_escape(value) + "</M>";
       s += "</Value></MapAnnotation>\n";
     }
     s += "  </StructuredAnnotations>\n";

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace annamosaic {
@@ -28,6 +29,11 @@ struct MosaicTextInfo {
   // the channel is; the OME document carries them as a MapAnnotation per channel.
   std::vector<double> channel_scales;
   std::vector<std::string> channel_descriptions;
+  // What the mosaic is (the .ims DataSetInfo/Image Description: which tiles are missing...) and
+  // its annamosaic attributes (QC: failed FoVs, residuals...), or empty: the OME document carries
+  // them as the Image's Description and a MapAnnotation (namespace "annamosaic/mosaic").
+  std::string description;
+  std::vector<std::pair<std::string, std::string>> attributes;
 };
 
 // SpimData 0.2 document: ImageLoader format "ims" with the .ims path relative to the XML's
@@ -41,6 +47,8 @@ std::string bdv_xml(const MosaicTextInfo& info, const std::string& ims_relative_
 // reduced levels live in SubIFDs, which OME's IFD numbering does not count), PhysicalSizeX/Y in um;
 // with channel_scales, each Channel refers to a MapAnnotation (namespace "annamosaic/channel")
 // holding "value" = "stored / SCALE" and "description", so OMERO and QuPath users see the key.
+// Elements in the order the 2016-06 schema's sequences require (Image: Description before
+// Pixels; Channel: AnnotationRef before LightPath), so that validating readers accept it.
 std::string ome_xml(const MosaicTextInfo& info);
 
 }  // namespace annamosaic

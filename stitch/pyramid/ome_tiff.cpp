@@ -74,6 +74,10 @@ OmeTiffStats export_ome_tiff(const ImsReader& reader, const std::string& path, c
   ti.height = info.levels[0].height;
   ti.pixel_um = px_um;
   ti.origin_x_um = info.origin_um_x, ti.origin_y_um = info.origin_um_y;
+  // What a viewer of the OME-TIFF alone would miss: which tiles are missing, which FoVs failed (probe94).
+  ti.description = info.description;
+  for (const auto& [group, attributes] : info.info_groups)
+    if (group == "Annamosaic") ti.attributes = attributes;
   for (const auto& c : info.channels) {
     ti.channel_names.push_back(c.name);
     ti.channel_scales.push_back(c.scale);

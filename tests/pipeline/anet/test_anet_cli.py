@@ -86,6 +86,14 @@ class Train(unittest.TestCase):
         self.assertIn("(+ .sparse.tif, .png); no .q.tif: the model's Q never trained", p.stderr)
         p = run("reconstruct", "--model", d / "m.train" / "checkpoint.h5", "--table", EPFL, "-o", d / "c.tif")
         self.assertIn("checkpoint.h5 is a training checkpoint (the state at step 2", p.stderr)
+        # run keeps neither either: its FoV results hold no q (probe93: fov/NNNN.h5 had the noise).
+        run("simulate", "-o", d / "camp", "--rows", 1, "--cols", 1, "--fov-um", 6, "--cell-fraction", 1,
+            "--cell-radius-um", 1000, "-q")
+        p = run("run", "--campaign", d / "camp", "-o", d / "run-out", "--model", d / "m.h5")
+        self.assertIn("was trained without widefields (its Q never trained): the FoVs are reconstructed from their "
+                      "localizations alone, with no Q(A) or error map", p.stderr)
+        with h5py.File(d / "run-out" / "fov" / "0000.h5", "r") as f:
+            self.assertEqual(sorted(f), ["reconstruction", "sparse", "widefield"])
         # The simulated evaluation's S+W columns are said too (probe93: silent there).
         p = run("evaluate", "--model", d / "m.h5", "-o", d / "eval", "--fields", 1, "--field-px", 256, "--n", 1000,
                 "--no-frc")
@@ -554,7 +562,7 @@ class Train(unittest.TestCase):
         # is other data.
         shutil.copy(d / "t0.csv", d / "t0-copy.csv")
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0-copy.csv", "-o", d / "ev1", "--no-frc")
-        self.assertIn("%s is one of %s's training tables (the same content)" % (d / "t0-copy.csv", d / "tiny.h5"), p.stderr)
+        self.assertIn("%s is one of %s's training tables (the same file)" % (d / "t0-copy.csv", d / "tiny.h5"), p.stderr)
         lines = (d / "t0.csv").read_text().splitlines(True)
         (d / "t0-short.csv").write_text("".join(lines[:-1]))
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0-short.csv", "-o", d / "ev2", "--no-frc")
@@ -572,6 +580,30 @@ class Train(unittest.TestCase):
         p = run("evaluate", "--model", d / "three.h5", "--table", d / "t1.csv", "-o", d / "ev3", "--no-frc")
         self.assertIn("was held out of %s's training for validation" % (d / "three.h5"), p.stderr)
         self.assertNotIn("training tables", p.stderr)
+        # Its rows shuffled and tab-separated (a re-export, probe96): the same localizations to
+        # evaluate, which recognises them ...
+        rows = lines[1:]
+        np.random.default_rng(3).shuffle(rows)
+        (d / "t0-shuffled.tsv").write_text("frame\tx [nm]\ty [nm]\n" + "".join(r.replace(",", "\t") for r in rows))
+        p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0-shuffled.tsv", "-o", d / "ev4", "--no-frc")
+        self.assertIn("%s is one of %s's training tables (the same localizations, in another order or format)"
+                      % (d / "t0-shuffled.tsv", d / "tiny.h5"), p.stderr)
+        # ... and to training, which trains them once.
+        p = run("train", *tables, "--dataset", d / "t0-shuffled.tsv", "-o", d / "m.h5", "--dry-run")
+        self.assertIn("%s: the same localizations as %s: used once" % (d / "t0-shuffled.tsv", d / "t0.csv"), p.stderr)
+        # A part of the held-out table (of 4 tables, the third) given as a training table:
+        # validation would score what the model trains on. Said, with the share.
+        t2 = (d / "t2.csv").read_text().splitlines(True)
+        (d / "t2-part.csv").write_text("".join(t2[: 1 + (len(t2) - 1) * 2 // 5]))
+        p = run("train", *tables, "--dataset", d / "t2-part.csv", "-o", d / "m.h5", "--dry-run")
+        self.assertIn("1 of the 4 tables held out (not trained on): " + str(d / "t2.csv"), p.stderr)
+        m = re.search(r"validation: (\d+\.\d)% of the localizations of the held-out table (\S+) \(the same frame and "
+                      r"position\) are also in the training table (\S+): a copy of it or a part of it", p.stderr)
+        self.assertTrue(m, p.stderr)
+        self.assertAlmostEqual(float(m.group(1)), 40.0, delta=0.2)
+        self.assertEqual((m.group(2), m.group(3)), (str(d / "t2.csv"), str(d / "t2-part.csv")))
+        # Tables shifted by 1 nm are other localizations: no such warning above.
+        self.assertNotIn("are also in the training table", run("train", *tables, "-o", d / "m.h5", "--dry-run").stderr)
 
 
 @unittest.skipUnless(MODEL.exists(), "no shipped model yet")

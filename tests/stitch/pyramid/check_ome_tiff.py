@@ -74,8 +74,30 @@ def main():
                   f"Plane position {pl.get('PositionX')}, {pl.get('PositionY')} != ExtMin")
         check(len(pixels.findall("o:Plane", ns)) == nc, "one Plane (with the stage position) per channel")
         chans = pixels.findall("o:Channel", ns)
+        # The 2016-06 schema's Channel sequence (a validating reader refuses another order).
+        schema_order = ["LightSourceSettings", "DetectorSettings", "FilterSetRef", "AnnotationRef", "LightPath"]
         for c, ch in enumerate(chans):
             check(ch.get("Name") == text(f[f"DataSetInfo/Channel {c}"], "Name"), f"channel {c} name")
+            ranks = [schema_order.index(e.tag.split("}")[1]) for e in ch]
+            check(ranks == sorted(ranks), f"channel {c}: children {[e.tag.split('}')[1] for e in ch]} out of the schema's order")
+        # What the .ims says of the mosaic, in the OME-TIFF too: its description and its
+        # annamosaic attributes (QC) as the Image's MapAnnotation.
+        image = ome.find("o:Image", ns)
+        if "Description" in img.attrs and text(img, "Description"):
+            d = image.find("o:Description", ns)
+            check(d is not None and d.text == text(img, "Description"), "Image Description differs from the .ims")
+            check(list(image).index(d) < list(image).index(pixels), "Description after Pixels (the schema: before)")
+        if "DataSetInfo/Annamosaic" in f:
+            ims_attrs = {k: text(f["DataSetInfo/Annamosaic"], k) for k in f["DataSetInfo/Annamosaic"].attrs}
+            ref = image.find("o:AnnotationRef", ns)
+            check(ref is not None, "no AnnotationRef on the Image for the mosaic's attributes")
+            maps = {m.get("ID"): m for m in ome.iter("{%s}MapAnnotation" % ns["o"])}
+            m = maps.get(ref.get("ID")) if ref is not None else None
+            check(m is not None and m.get("Namespace") == "annamosaic/mosaic", "the Image's MapAnnotation is missing")
+            if m is not None:
+                got = {e.get("K"): e.text or "" for e in m.find("o:Value", ns)}
+                check(got == ims_attrs, f"mosaic MapAnnotation {len(got)} keys differ from /DataSetInfo/Annamosaic "
+                      f"({len(ims_attrs)}): {sorted(set(got) ^ set(ims_attrs))[:5]}")
         check(len(tf.pages) == nc, f"{len(tf.pages)} top-level IFDs, expected {nc} (one per channel)")
         for i in range(len(tf.pages)):
             p = tf.pages.get(i, aspage=True)  # a full TiffPage (tags), not a light-weight TiffFrame

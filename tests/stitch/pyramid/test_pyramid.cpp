@@ -275,11 +275,28 @@ TEST(MetadataText, BdvAndOmeXml) {
   ti.channel_scales = {65535, 16384};
   ti.channel_descriptions = {"A in [0, 1]", "E & more"};
   const std::string annotated = ome_xml(ti);
-  EXPECT_NE(annotated.find("<LightPath/><AnnotationRef ID=\"Annotation:1\"/></Channel>"), std::string::npos);
+  // The schema's Channel sequence: AnnotationRef before LightPath (a validating reader refused
+  // the other order, probe94).
+  EXPECT_NE(annotated.find("<AnnotationRef ID=\"Annotation:1\"/><LightPath/></Channel>"), std::string::npos);
   EXPECT_NE(annotated.find("<MapAnnotation ID=\"Annotation:1\" Namespace=\"annamosaic/channel\"><Value><M K=\"channel\">error "
                            "map</M><M K=\"value\">stored / 16384</M><M K=\"description\">E &amp; more</M></Value></MapAnnotation>"),
             std::string::npos);
   EXPECT_LT(annotated.find("</Image>"), annotated.find("<StructuredAnnotations>"));  // the schema's order
+  EXPECT_EQ(annotated.find("<Description>"), std::string::npos);  // none given, none said
+  // The mosaic's description and attributes (missing tiles, failed FoVs), which an OME-TIFF alone
+  // lost (probe94): the Image's Description before its Pixels, and its own MapAnnotation.
+  ti.description = "stitch of tiles; tiles left out (no file): ids 4 & 7";
+  ti.attributes = {{"QC failed_fovs", "2"}, {"QC residual_px", "0.3"}};
+  const std::string described = ome_xml(ti);
+  EXPECT_NE(described.find("<Description>stitch of tiles; tiles left out (no file): ids 4 &amp; 7</Description>"),
+            std::string::npos);
+  EXPECT_LT(described.find("<Description>"), described.find("<Pixels "));
+  EXPECT_NE(described.find("    </Pixels>\n    <AnnotationRef ID=\"Annotation:2\"/>\n  </Image>"), std::string::npos);
+  EXPECT_NE(described.find("<MapAnnotation ID=\"Annotation:2\" Namespace=\"annamosaic/mosaic\"><Value><M K=\"QC "
+                           "failed_fovs\">2</M><M K=\"QC residual_px\">0.3</M></Value></MapAnnotation>"),
+            std::string::npos);
+  ti.description.clear();
+  ti.attributes.clear();
   // A mosaic that starts away from the stage origin says where, in both documents.
   ti.origin_x_um = -0.08;
   ti.origin_y_um = 5000.5;
