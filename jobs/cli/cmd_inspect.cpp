@@ -15,6 +15,8 @@ namespace annamosaic::cli {
 namespace {
 
 std::string um(double v) { return fmt::format("{:.6g}", v); }
+// A stage position to the digits the file holds: 6 significant digits lost a pixel at 12 mm (probe94).
+std::string stage_um(double v) { return fmt::format("{:.12g}", v); }
 
 int run_inspect(const po::variables_map& vm) {
   const std::string input = vm["input"].as<std::string>();
@@ -30,7 +32,7 @@ int run_inspect(const po::variables_map& vm) {
     o << "pixel size: " << um(in.pixel_um_x) << " x " << um(in.pixel_um_y) << " " << (in.unit.empty() ? "um" : in.unit)
       << " (from ExtMin/ExtMax); level 0 covers " << um(in.pixel_um_x * double(l0.width)) << " x "
       << um(in.pixel_um_y * double(l0.height)) << " " << (in.unit.empty() ? "um" : in.unit) << " from ("
-      << um(in.origin_um_x) << ", " << um(in.origin_um_y) << ") " << (in.unit.empty() ? "um" : in.unit)
+      << stage_um(in.origin_um_x) << ", " << stage_um(in.origin_um_y) << ") " << (in.unit.empty() ? "um" : in.unit)
       << " (ExtMin: the corner of pixel (0, 0) in stage coordinates)\n";
   else
     o << "pixel size: unknown (no ExtMin/ExtMax in /DataSetInfo/Image)\n";

@@ -927,8 +927,11 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         std::map<std::pair<int, int>, std::size_t> at;
         for (std::size_t i = 0; i < fovs.size(); ++i) at[{fovs[i].row, fovs[i].col}] = i;
         std::set<int> failed_beside;
+        // No group of two or more: none is joined to another, the largest "group" included (it
+        // was left out, and QC flagged one FoV more than this said, probe95).
+        const bool no_main_group = members[static_cast<std::size_t>(main_group)] < 2;
         for (std::size_t i = 0; i < fovs.size(); ++i) {
-          if (sol.component[i] == main_group || so.registration.skip_tiles[i]) continue;
+          if ((sol.component[i] == main_group && !no_main_group) || so.registration.skip_tiles[i]) continue;
           apart.push_back(fovs[i].id);
           for (const auto& [dr, dc] : {std::pair{0, 1}, std::pair{0, -1}, std::pair{1, 0}, std::pair{-1, 0}})
             if (const auto it = at.find({fovs[i].row + dr, fovs[i].col + dc}); it != at.end() && so.registration.skip_tiles[it->second])
@@ -943,11 +946,12 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         if (!apart.empty() && apart_by_positions(layout.registration.pairs, sol.component))
           spdlog::warn("layout: {}", apart_by_positions_warning(apart, "FoV(s)"));
         else if (!apart.empty())
-          spdlog::warn("layout: {} FoV(s) are not joined to the main group by any registered overlap (ids {}): placed "
+          spdlog::warn("layout: {} FoV(s) are not joined {} by any registered overlap (ids {}): placed "
                        "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags each: "
                        "stage-placed alone, detached-group in a group). Usual cause: {}{}too little structure in their overlaps (FoVs "
                        "between cells)",
-                       apart.size(), first_items(apart, 10), hole, thin_cause);
+                       apart.size(), no_main_group ? "to one another" : "to the main group", first_items(apart, 10), hole,
+                       thin_cause);
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())

@@ -1,5 +1,7 @@
 #include "anet/reconstructor.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -294,8 +296,18 @@ ReconstructionResult Reconstructor::finish(Job& j) const {
     throw std::logic_error("Reconstructor::finish: generator output is not a contiguous h x w float tensor on the CPU");
   const float* g = j.g_out.data_ptr<float>();
   float* a = r.reconstruction.data();
-  for (std::size_t i = 0, n = r.reconstruction.size(); i < n; ++i) a[i] = (g[i] + 1.0f) / 2.0f;
+  std::size_t non_finite = 0;
+  for (std::size_t i = 0, n = r.reconstruction.size(); i < n; ++i) {
+    a[i] = (g[i] + 1.0f) / 2.0f;
+    non_finite += !std::isfinite(a[i]);
+  }
   j.g_out = torch::Tensor();
+  // Finite weights can still overflow (bytes altered in a file without checksums, probe95: an
+  // all-NaN image written with exit 0): refused as the model's fault, for every FoV alike.
+  if (non_finite > 0)
+    throw InputError(info().path, fmt::format("the A-net's reconstruction holds {} non-finite values (NaN or infinity) of "
+                                             "{}: its weights are damaged (copy the model again) or its training diverged",
+                                             non_finite, r.reconstruction.size()));
   r.q_of_a = tensor_to_image(j.qa);
   if (j.has_w) {
     if (!j.err.defined()) {

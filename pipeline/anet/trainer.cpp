@@ -489,14 +489,23 @@ TrainSummary train(const TrainOptions& opt) {
   const std::string losses_path = opt.checkpoint_dir + "/losses.csv";
   {
     std::string kept = "step,d,q,g,superres,lowres,gan,validation_ms_ssim\n";
+    long long dropped = 0, last_dropped = 0;
     if (sum.first_step > 0)
       if (std::ifstream in(losses_path); in) {
         std::string line;
         std::getline(in, line);  // header
-        while (std::getline(in, line))
-          if (!line.empty() && std::strtoll(line.c_str(), nullptr, 10) <= sum.first_step) kept += line + "\n";
+        while (std::getline(in, line)) {
+          if (line.empty()) continue;
+          const long long step = std::strtoll(line.c_str(), nullptr, 10);
+          if (step <= sum.first_step) kept += line + "\n";
+          else ++dropped, last_dropped = std::max(last_dropped, step);
+        }
       }
     write_file_atomic(losses_path, kept);
+    // Said: the curve loses lines a user may have plotted (probe96: cut back silently).
+    if (dropped > 0)
+      spdlog::info("{}: the {} line(s) of steps {}..{}, made after the checkpoint, are dropped (those steps are made "
+                   "again)", losses_path, dropped, sum.first_step + 1, last_dropped);
   }
   std::ofstream losses(losses_path, std::ios::app);
   if (!losses) throw IoError(losses_path, std::string("cannot open for appending: ") + std::strerror(errno));

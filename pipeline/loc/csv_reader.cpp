@@ -526,6 +526,18 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
                          ") does not: name it in both headers, or give --xy-unit for the bare one",
                      header_line);
   }
+  // "x [nm]" beside "y [um]": no localization software writes its axes in different units; one
+  // header is wrong, and read as written y spans 1000 times x (probe95: a 1000 x 999203 px image
+  // that ran out of memory). Which one is wrong is not guessed.
+  if (units[kX].explicit_unit && units[kY].explicit_unit && units[kX].unit != units[kY].unit) {
+    const auto unit_name = [](Unit u) { return u == Unit::Nm ? "nm" : u == Unit::Um ? "um" : "camera px"; };
+    throw InputError(name,
+                     "columns '" + printable(plan.header_names[plan.field_of[kX]]) + "' and '" +
+                         printable(plan.header_names[plan.field_of[kY]]) + "' name different units (" + unit_name(units[kX].unit) +
+                         ", " + unit_name(units[kY].unit) + "): x and y are in one unit in every localization table; correct "
+                         "the header that is wrong",
+                     header_line);
+  }
   if (plan.field_of[kZ] >= 0 && plan.scale[kZ] != 1.0 && !units[kZ].explicit_unit)
     plan.scale[kZ] = 1.0;  // axial positions are nm unless the name says px
   if (description) {

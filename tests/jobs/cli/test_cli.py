@@ -99,6 +99,27 @@ class Cli(unittest.TestCase):
         run("render", EPFL, "--pixel-nm", "20", "--frames", "first:36", "--field-nm", field, "-o", again, check=0)
         np.testing.assert_array_equal(tifffile.imread(again), img)
 
+    def test_an_image_larger_than_the_memory_allowed_is_said_as_such(self):
+        # A table 20 um wide and 20 mm tall (a unit slip in y) renders a 4 GB image: under a 3 GB
+        # address-space limit (a job's memory limit) it once said "internal error: std::bad_alloc"
+        # (probe95). Now the environment's error, exit 3, with what to check; nothing written.
+        import resource
+        rng = np.random.default_rng(1)
+        table = os.path.join(self.dir, "tall.csv")
+        n = 5000
+        np.savetxt(table, np.c_[rng.integers(1, 100, n), rng.uniform(0, 2e4, n), rng.uniform(0, 2e7, n)], delimiter=",",
+                   header="frame,x [nm],y [nm]", comments="", fmt=["%d", "%.2f", "%.2f"])
+        out = os.path.join(self.dir, "tall.tif")
+        limit = 3 * 1024 ** 3
+        p = subprocess.run([BIN, "render", table, "-o", out, "--threads", "1"], capture_output=True, text=True,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("1000 x 999666 px at 20 nm", p.stderr)  # what was being made, in the log above
+        self.assertRegex(p.stderr, r"render: error: out of memory \(peak \d+ MB resident\): an image or table larger than "
+                                   r"the memory this process may use")
+        self.assertNotIn("internal error", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_micrometres_without_a_unit_are_said_not_drawn_silently(self):
         # The EPFL table in um under a header that names no unit: read as nm, it is a 6 nm speck.
         f, x, y = load_epfl()
@@ -914,6 +935,20 @@ class Cli(unittest.TestCase):
         for name, rows in expected.items():
             out = run("table-info", os.path.join(DATA, name), "-q", check=0).stdout
             self.assertIn(f"rows          {rows}", out)
+
+
+    def test_fovs_joined_to_none_are_all_said_as_qc_flags_them(self):
+        # Three FoVs in a row, the middle one empty (between cells): the other two join nothing.
+        # The log left the largest "group" (one FoV) out and named one FoV where QC flagged two
+        # (probe95); now both, as QC.
+        d = os.path.join(self.dir, "isolated")
+        shutil.rmtree(d, ignore_errors=True)
+        run("simulate", "-o", os.path.join(d, "camp"), "--rows", "1", "--cols", "3", "--fov-um", "5", "--frames", "200",
+            "--overlap-um", "0.3", "--cell-fraction", "1", "--cell-radius-um", "1000", "-q", check=0)
+        p = run("run", "--campaign", os.path.join(d, "camp"), "-o", os.path.join(d, "out"), "--threads", "1", check=5)
+        self.assertIn("2 FoV(s) are not joined to one another by any registered overlap (ids 0, 2)", p.stderr)
+        with open(os.path.join(d, "out", "qc", "qc.json")) as fh:
+            self.assertEqual(json.load(fh)["summary"]["placement_only"], [0, 2])
 
 
 class Simulate(unittest.TestCase):

@@ -150,6 +150,21 @@ class Train(unittest.TestCase):
         self.assertIn("damaged.h5: cannot read dataset 'generator/enc2.conv.weight': its checksum does not match its data, "
                       "the file is damaged", p.stderr)
         self.assertFalse((d / "x.tif").exists())
+        # Weights altered without a checksum to catch it (the shipped model's arrays have none;
+        # probe95 flipped bytes there): finite, but overflowing to an all-NaN image, once written
+        # with exit 0. Refused, naming the model, nothing written.
+        huge = d / "huge.h5"
+        shutil.copy(d / "m.h5", huge)
+        with h5py.File(huge, "r+") as f:
+            w = f["generator/enc2.conv.weight"]
+            a = w[...]
+            a.flat[::7] = np.float32(3e38)  # each finite; their sums are not
+            w[...] = a
+        p = run("reconstruct", "--model", huge, "-o", d / "x.tif", "--table", EPFL, "--frames", "first:36", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"huge\.h5: the A-net's reconstruction holds \d+ non-finite values \(NaN or infinity\) of "
+                                   r"\d+: its weights are damaged")
+        self.assertFalse((d / "x.tif").exists())
         # The whole chunk zeroed, its checksum with it (Fletcher-32 of zeros is 0): all-zero
         # convolution weights, which training never makes, are refused too.
         shutil.copy(d / "m.h5", bad)
@@ -190,9 +205,17 @@ class Train(unittest.TestCase):
             killed_at = int(f["scalars"].attrs["step"])
         self.assertGreaterEqual(killed_at, 4)
         self.assertEqual(killed_at % 2, 0)
+        with open(d / "m.train" / "losses.csv") as fh:
+            after = [int(r["step"]) for r in csv.DictReader(fh) if int(r["step"]) > killed_at]
         r = run(*args[1:-4], "--seed", "4", "--resume")
         self.assertIn("resumed from", r.stderr)
         self.assertIn("at step %d" % killed_at, r.stderr)
+        # The loss curve's lines after the checkpoint are dropped, and said (probe96: silently).
+        if after:
+            self.assertIn("the %d line(s) of steps %d..%d, made after the checkpoint, are dropped"
+                          % (len(after), killed_at + 1, max(after)), r.stderr)
+        else:
+            self.assertNotIn("made after the checkpoint", r.stderr)
         with h5py.File(ckpt, "r") as f:
             self.assertEqual(int(f["scalars"].attrs["step"]), 30)
         with open(d / "m.train" / "losses.csv") as fh:  # steps redone after the kill appear once
@@ -558,6 +581,7 @@ class Train(unittest.TestCase):
             "--validation-samples", 0)
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0.csv", "-o", d / "ev", "--no-frc")
         self.assertIn("%s is one of %s's training tables" % (d / "t0.csv", d / "tiny.h5"), p.stderr)
+        self.assertIn("the A-net reconstructs WORSE than its input", p.stdout)  # one step of training
         # By content: a copy of t0 is the same data under another name; a table one row shorter
         # is other data.
         shutil.copy(d / "t0.csv", d / "t0-copy.csv")
@@ -742,6 +766,27 @@ class Reconstruct(unittest.TestCase):
         p = run("reconstruct", "--model", MODEL, "-o", self.d / "other-out.tif", "--table", EPFL,
                 "--widefield", self.d / "other.tif", "--widefield-frames", 1, "--no-preview")
         self.assertIn("matches the sparse image poorly", p.stderr)
+
+    def test_a_widefield_left_out_does_not_set_the_field_and_a_small_table_in_a_large_one_is_said(self):
+        # A 216 um widefield of noise: left out (no structure), so the image is the table's
+        # 262 x 250 px as without it (it was the camera field's 10800 x 10800 px, probe95).
+        rng = np.random.default_rng(5)
+        tifffile.imwrite(self.d / "noise.tif", rng.normal(100, 5, (2000, 2000)).astype(np.float32))
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "noise-out.tif", "--table", EPFL, "--frames", "first:36",
+                "--widefield", self.d / "noise.tif", "--no-preview")
+        self.assertIn("shows no structure above its noise", p.stderr)
+        self.assertIn("A-net (sparse only): 262 x 250 px", p.stderr)
+        self.assertEqual(tifffile.imread(self.d / "noise-out.tif").shape, (250, 262))
+        # The table's widefield in a corner of a 4 x 4 times larger camera field: used, the whole
+        # field reconstructed, and said.
+        h, w = self.wf_shape
+        big = np.full((4 * h, 4 * w), 100, np.float32)
+        big[:h, :w] = tifffile.imread(self.d / "wf.tif")
+        tifffile.imwrite(self.d / "big.tif", big)
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "big-out.tif", "--table", EPFL, "--frames", "first:36",
+                "--widefield", self.d / "big.tif", "--no-preview")
+        self.assertRegex(p.stderr, r"its localizations cover 5\.\d x 5\.\d um, [4-7]% of the widefield's 2\d\.\d x 2\d\.\d um "
+                                   r"camera field, which is what is reconstructed")
 
     def test_camera_pixel_sets_the_widefield_grid(self):
         # The same widefield read as 100 nm pixels: a field of wf_shape * 100 nm at the model's 20 nm.
@@ -979,6 +1024,16 @@ class Evaluate(unittest.TestCase):
         self.assertGreater(float(frc["histogram"]), 40.0)
         self.assertIn("<=40.0", p.stdout)
         self.assertIn('FRC "<=": the correlation stayed above 1/7 up to Nyquist', p.stdout)
+        # The scores' meaning in one line, from the same numbers as the CSV (probe96: none).
+        ms = {r[0]: float(r[1]) for r in rows[1:]}
+        m = re.search(r"verdict: the A-net's image of the first \d+ frames scores MS-SSIM (\d\.\d{4}) against all frames, "
+                      r"the plain histogram of the same frames (\d\.\d{4}): (.*)", p.stdout)
+        self.assertTrue(m, p.stdout)
+        self.assertAlmostEqual(float(m.group(1)), ms["anet"], places=4)
+        self.assertAlmostEqual(float(m.group(2)), ms["histogram"], places=4)
+        gain = ms["anet"] - ms["histogram"]
+        self.assertEqual(m.group(3).startswith("the A-net reconstructs better"), gain > 0.01, m.group(0))
+        self.assertEqual(m.group(3).startswith("the A-net reconstructs WORSE"), gain < -0.01, m.group(0))
         self.assertEqual(tifffile.imread(d / "anet.tif").shape, tifffile.imread(d / "dense.tif").shape)
         # Where the images lie in the table's coordinates, as render says it: the same field rendered
         # by `render --field-nm` is the reference image itself.

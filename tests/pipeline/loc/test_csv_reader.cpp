@@ -324,6 +324,13 @@ TEST(CsvReader, AUnitOnOneAxisOnlyIsRefusedNotReadAsNm) {
   ReadReport given_report;  // ... and not told that --xy-unit went unused for x: it read y
   EXPECT_DOUBLE_EQ(parse_csv_table("frame,x [um],y\n1,1.5,2.5\n", "g.csv", given, &given_report).y_nm[0], 2500.0);
   EXPECT_TRUE(given_report.warnings.empty()) << given_report.warnings.at(0);
+  // x and y in different units: one header is wrong (probe95: y read 1000 times x ran out of
+  // memory rendering); refused, naming both columns and the line.
+  const InputError mixed = parse_error("frame,x [nm],y [um]\n1,1.5,2.5\n");
+  EXPECT_NE(std::string(mixed.what()).find("columns 'x [nm]' and 'y [um]' name different units (nm, um)"), std::string::npos)
+      << mixed.what();
+  EXPECT_NE(std::string(mixed.what()).find(":1"), std::string::npos) << mixed.what();
+  EXPECT_EQ(parse_csv_table("frame,x_um,y [µm]\n1,1.5,2.5\n", "same.csv", {}).y_nm[0], 2500.0);  // one unit, two spellings
   // A unit that is not read is named in the missing-column error.
   EXPECT_NE(std::string(parse_error("frame,x [mm],y [mm]\n1,1,2\n").what()).find("'x [mm]' names a unit not read here"),
             std::string::npos);
