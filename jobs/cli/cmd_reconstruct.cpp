@@ -98,9 +98,6 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   ImageF wf_raw;
   if (has_wf) note_camera_pixel(vm["widefield"].as<std::string>(), vm);
   if (has_wf) wf_raw = read_widefield_mean(vm["widefield"].as<std::string>(), vm["widefield-frames"].as<std::string>());
-  if (has_wf)  // the camera's field is the reconstruction's
-    anet::require_memory_for_field(std::ceil(wf_raw.width() * cam_nm / px), std::ceil(wf_raw.height() * cam_nm / px), px,
-                                   vm["widefield"].as<std::string>());
   // A widefield of background alone: the A-net would invent filaments from its noise.
   bool use_wf = has_wf;
   // Why a widefield given is not used, said when nothing else is left to reconstruct from.
@@ -131,6 +128,9 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
     use_wf = false;
     wf_unused = " (and the model was trained without widefields)";
   }
+  if (use_wf)  // the camera's field is the reconstruction's (a widefield left out decides nothing)
+    anet::require_memory_for_field(std::ceil(wf_raw.width() * cam_nm / px), std::ceil(wf_raw.height() * cam_nm / px), px,
+                                   vm["widefield"].as<std::string>());
   ImageF sparse;
   // Where the image lies in the table's coordinates: a table's field, or what a --sparse image
   // says of its own; written into every output's description and origin.
@@ -150,19 +150,48 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       log_frame_window(range, r.window);
       if (const std::string note = frame_window_note(vm["frames"].as<std::string>(), range, r.window); !note.empty())
         spdlog::warn("{}: {}", path, note);
+      // A dense acquisition given whole: the A-net learnt from sparse windows (300-500 frames in
+      // its training) and its input is then far denser than any it saw (probe96: 5,000 frames
+      // reconstructed without a word).
+      if (const std::int64_t frames = std::min<std::int64_t>(r.window.end, range.base + range.count) -
+                                      std::max<std::int64_t>(r.window.first, range.base);
+          frames > 3000)
+        spdlog::warn("{}: the sparse image takes {} frames (--frames {}); the A-net was trained on sparse images of a "
+                     "few hundred frames (ANNA-PALM's: 300-500 of a long acquisition), so this input is denser than any it "
+                     "saw: for a long acquisition give e.g. --frames first:500 (or render it: it is already dense)",
+                     path, frames, vm["frames"].as<std::string>());
       // With a widefield, the table shares the camera field's origin (the campaign layout): a
       // widefield that is not the table's is refused, used or not.
       const Field camera_field = has_wf ? Field{0, 0, wf_raw.width() * cam_nm, wf_raw.height() * cam_nm} : Field{};
       if (has_wf)
         if (const std::string why = widefield_field_mismatch(table, camera_field, cam_nm, path); !why.empty())
           throw InputError(vm["widefield"].as<std::string>(), why);
+      // The table lies in the widefield's field: why that widefield is not used can be said now,
+      // before what follows from it.
+      if (!wf_no_structure.empty()) spdlog::warn("{}", wf_no_structure);
+      wf_no_structure.clear();
       // Without a widefield used, the image is fitted to the table (a widefield left out decides
       // nothing: probe95, a rejected 221 um widefield made an 11060 x 11060 px reconstruction of a
-      // 5 um table); a far outlier would make it mostly empty.
+      // 5 um table); a far outlier would make it mostly empty: refused, or with a widefield given
+      // (which placed the table before), left out of the field, and said.
+      TableStats fitted = st;
       if (!use_wf)
-        if (const FarOutliers o = far_outliers(table); !o.rows.empty())
-          throw InputError(path, far_outliers_message(table, o) + " Fix the table, or give its --widefield (the field is then the camera's)");
-      const Field field = use_wf ? camera_field : bounding_field(st, px);
+        if (const FarOutliers o = far_outliers(table); !o.rows.empty()) {
+          if (!has_wf)
+            throw InputError(path, far_outliers_message(table, o) +
+                                       " Fix the table, or give its --widefield (the field is then the camera's)");
+          LocTable kept;
+          for (std::size_t i = 0, k = 0; i < table.size(); ++i) {
+            if (k < o.rows.size() && o.rows[k] == i) {
+              ++k;
+              continue;
+            }
+            kept.frame.push_back(table.frame[i]), kept.x_nm.push_back(table.x_nm[i]), kept.y_nm.push_back(table.y_nm[i]);
+          }
+          fitted = compute_stats(kept);
+          spdlog::warn("{}: {} The image is fitted to the others and leaves them out", path, far_outliers_message(table, o));
+        }
+      const Field field = use_wf ? camera_field : bounding_field(fitted, px);
       if (!use_wf) anet::require_memory_for_field(double(field_width_px(field, px)), double(field_height_px(field, px)), px, path);
       // A table of a small region in a whole camera field: the rest is reconstructed from the
       // widefield alone, at the cost of the whole field (probe95: 1% of it, 30 times the time).

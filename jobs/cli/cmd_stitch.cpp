@@ -482,7 +482,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     const StepCheck steps = check_steps(src, L.registration.pairs, r.signals.front().channel);
     spdlog::debug("{} ({:.1f} s)", step_check_text(steps),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t_steps).count());
-    if (const std::string w = step_check_warning(steps, r.search_um); !w.empty()) spdlog::warn("{}", w);
+    if (const std::string w = step_check_warning(steps, r.search_um, src.pixel_nm()); !w.empty()) spdlog::warn("{}", w);
     // Tiles no registered overlap holds: where the stage put them, off by its error. Named, with
     // the likely causes (a stage error beyond --search-um moved one by 32 px in a user's test).
     if (s.components > 1 && s.component.size() == src.size()) {
@@ -661,8 +661,14 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                    "them; elsewhere the mosaic is 0 there)", src.channel_name(c), st.not_finite[c]);
   for (std::size_t c = 0; c < st.saturated.size(); ++c)
     if (st.saturated[c])
-      spdlog::warn("channel '{}': {} pixels outside 0..65535 after scaling were clamped (see --scale)", src.channel_name(c),
-                   st.saturated[c]);
+      // Which end: --scale only multiplies, so it cannot lift negatives (probe98: "see --scale"
+      // for a background-subtracted tile's negative pixels).
+      spdlog::warn("channel '{}': {} pixels outside 0..65535 after scaling were clamped: {} below 0 set to 0{}, {} above "
+                   "65535 set to 65535{}",
+                   src.channel_name(c), st.saturated[c], st.below_zero[c],
+                   st.below_zero[c] ? " (negative values, e.g. a subtracted background: --scale cannot lift them)" : "",
+                   st.saturated[c] - st.below_zero[c],
+                   st.saturated[c] > st.below_zero[c] ? " (a smaller --scale keeps them)" : "");
   spdlog::info("fused {} blocks in {:.1f} s: {} tile loads, at most {} tiles ({:.0f} MB) cached; wrote {}{}", st.blocks, st.seconds,
                st.tile_loads, st.peak_cached_tiles, st.peak_cached_bytes / 1e6, output,
                ims ? " and " + bdv_xml_path(output) : std::string());

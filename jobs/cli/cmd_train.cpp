@@ -119,7 +119,8 @@ anet::TrainOptions train_options(const Command& self, const po::variables_map& v
   o.validate_every = vm["validate-every"].as<std::int64_t>();
   o.validation_samples = vm["validation-samples"].as<int>();
   o.log_every_s = vm["log-every-s"].as<double>();
-  if (o.steps <= 0 || o.checkpoint_every <= 0) throw UsageError("--steps and --checkpoint-every must be > 0");
+  if (o.steps <= 0) throw UsageError("--steps must be > 0, not " + std::to_string(o.steps));
+  if (o.checkpoint_every <= 0) throw UsageError("--checkpoint-every must be > 0, not " + std::to_string(o.checkpoint_every));
   if (o.validate_every < 0) throw UsageError("--validate-every must be >= 0 (0: never)");
   if (!(o.log_every_s > 0)) throw UsageError("--log-every-s must be > 0");
   o.lr = vm["lr"].as<double>();

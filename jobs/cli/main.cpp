@@ -145,15 +145,18 @@ int main(int argc, char** argv) {
     // full) is the environment's, like IoError: name the path, say what the system said.
     std::cerr << "annamosaic " << cmd->name << ": error: " << error_text(e) << "\n";
     return 3;
-  } catch (const std::bad_alloc&) {
-    // The environment's limit, not a bug (probe95: "internal error: std::bad_alloc" under a
-    // memory limit): what to check, with the process's peak use.
-    std::cerr << "annamosaic " << cmd->name << ": error: out of memory (peak " << fmt::format("{:.0f}", peak_rss_mb())
-              << " MB resident): an image or table larger than the memory this process may use (a job's --mem, ulimit "
-                 "-v); the log above says what was being made. Give it more memory, or check the input's size and unit"
-              << " (exit 3)\n";
-    return 3;
   } catch (const std::exception& e) {
+    if (is_out_of_memory(e)) {
+      // The environment's limit, not a bug (probe95: "internal error: std::bad_alloc" under a
+      // memory limit): what to check, with the process's peak use.
+      if (!failure_echoed())
+        std::cerr << "annamosaic " << cmd->name << ": error: " << error_text(e) << ", peak "
+                  << fmt::format("{:.0f}", peak_rss_mb())
+                  << " MB resident: an image or table larger than the memory this process may use (a job's --mem, "
+                     "ulimit -v); the log above says what was being made. Give it more memory, or check the input's "
+                     "size and unit (exit 3)\n";
+      return 3;
+    }
     if (!failure_echoed()) std::cerr << "annamosaic " << cmd->name << ": internal error: " << e.what() << "\n";
     return 4;
   }

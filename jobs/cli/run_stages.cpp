@@ -960,7 +960,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       const auto t_steps = Clock::now();
       const StepCheck steps = check_steps(tiles, layout.registration.pairs, recon.channel);
       spdlog::debug("layout: {} ({:.1f} s)", step_check_text(steps), seconds_since(t_steps));
-      if (const std::string w = step_check_warning(steps, so.registration.search_um); !w.empty())
+      if (const std::string w = step_check_warning(steps, so.registration.search_um, pixel_nm); !w.empty())
         spdlog::warn("layout: {}", w);
       for (const SignalCalibration& c : layout.registration.calibration)
         if (const std::string w = calibration_warning(c, so.registration.min_ncc); !w.empty()) spdlog::warn("layout: {}", w);

@@ -306,8 +306,11 @@ ReconstructionResult Reconstructor::finish(Job& j) const {
   // all-NaN image written with exit 0): refused as the model's fault, for every FoV alike.
   if (non_finite > 0)
     throw InputError(info().path, fmt::format("the A-net's reconstruction holds {} non-finite values (NaN or infinity) of "
-                                             "{}: its weights are damaged (copy the model again) or its training diverged",
-                                             non_finite, r.reconstruction.size()));
+                                             "{}: its weights are damaged (copy the model again) or its training diverged{}",
+                                             non_finite, r.reconstruction.size(),
+                                             impl_->opt.precision == "fp16" || impl_->opt.precision == "bf16"
+                                                 ? ", or --precision " + impl_->opt.precision + " overflowed (try fp32)"
+                                                 : std::string()));
   r.q_of_a = tensor_to_image(j.qa);
   if (j.has_w) {
     if (!j.err.defined()) {

@@ -133,8 +133,9 @@ struct TableData {
 
 // A held-out table whose localizations are also in a training table (a copy with its rows
 // reordered, a part of it: probe96) would score what the model trains on. Said, with the share
-// of its localizations (same frame and position) found in the training table that holds most;
-// from a sample of about 2 million of the held-out localizations, so that memory stays bounded.
+// of its localizations (same frame and position) found in the training table that holds most,
+// each counted once; from a sample of 2 to 4 million of the held-out localizations (keys are mixed:
+// `key % stride` picks the same localizations in every table), so that memory stays bounded.
 void warn_validation_overlap(const std::vector<TableData>& tables, const std::vector<std::size_t>& validation,
                              const std::vector<std::size_t>& training, double pixel_nm) {
   const auto key = [&](const TableData& t, std::size_t i) {
@@ -143,12 +144,16 @@ void warn_validation_overlap(const std::vector<TableData>& tables, const std::ve
   std::size_t total = 0;
   for (std::size_t v : validation) total += tables[v].frame.size();
   const std::uint64_t stride = std::max<std::size_t>(1, total / 2'000'000);  // keys are mixed: a fair sample
-  std::unordered_map<std::uint64_t, std::size_t> held;  // key -> its index in `validation`
+  struct Held {
+    std::size_t table;     // its index in `validation` (a key in two held-out tables: the first's)
+    std::size_t found_in;  // the training table that last matched it (+1; 0: none), so each counts once
+  };
+  std::unordered_map<std::uint64_t, Held> held;
   std::vector<std::size_t> sampled(validation.size(), 0);
   for (std::size_t k = 0; k < validation.size(); ++k) {
     const TableData& t = tables[validation[k]];
     for (std::size_t i = 0; i < t.frame.size(); ++i)
-      if (const std::uint64_t h = key(t, i); h % stride == 0 && held.emplace(h, k).second) ++sampled[k];
+      if (const std::uint64_t h = key(t, i); h % stride == 0 && held.emplace(h, Held{k, 0}).second) ++sampled[k];
   }
   std::vector<std::size_t> most(validation.size(), 0), where(validation.size(), 0);
   std::vector<std::size_t> found(validation.size());
@@ -158,7 +163,10 @@ void warn_validation_overlap(const std::vector<TableData>& tables, const std::ve
     for (std::size_t i = 0; i < t.frame.size(); ++i) {
       const std::uint64_t h = key(t, i);
       if (h % stride != 0) continue;
-      if (const auto it = held.find(h); it != held.end()) ++found[it->second];
+      if (const auto it = held.find(h); it != held.end() && it->second.found_in != j + 1) {
+        it->second.found_in = j + 1;
+        ++found[it->second.table];
+      }
     }
     for (std::size_t k = 0; k < validation.size(); ++k)
       if (found[k] > most[k]) most[k] = found[k], where[k] = j;
@@ -419,6 +427,32 @@ TrainingData::TrainingData(const DataOptions& opt) {
       spdlog::warn("{} campaign FoV table(s) have no localizations and are not used (first: {})", empty_fovs.size(),
                    empty_fovs.front());
     if (impl->tables.empty()) throw InputError("source = tables", "no table with localizations to train on");
+    // T is the dense target: a crop of it should hold thousands of localizations (probe96: a
+    // table of 10 trained a model with exit 0). Estimated per table from its density over its
+    // localizations' extent, for a crop inside that extent (T: 95% of the frames).
+    {
+      std::vector<double> per_crop;
+      std::size_t total = 0;
+      for (const TableData& t : impl->tables) {
+        total += t.frame.size();
+        const double w = std::max(1.0, t.x_hi_px - t.x_lo_px), h = std::max(1.0, t.y_hi_px - t.y_lo_px);
+        const double crop = static_cast<double>(opt.crop_px);
+        per_crop.push_back(0.95 * static_cast<double>(t.frame.size()) * std::min(1.0, crop / w) * std::min(1.0, crop / h));
+      }
+      constexpr std::size_t kMinLocalizations = 100;
+      if (total < kMinLocalizations)
+        throw InputError(impl->tables.front().name,
+                         fmt::format("{} localization(s) in the {} table(s) to train on, under {}: nothing for the A-net "
+                                     "to learn from",
+                                     total, impl->tables.size(), kMinLocalizations));
+      std::sort(per_crop.begin(), per_crop.end());
+      const double median = per_crop[per_crop.size() / 2];
+      if (median < 1000)
+        spdlog::warn("a {} px crop of T holds about {:.0f} localizations (the median over the {} table(s), from their "
+                     "density), under 1000: a sparse target, not the dense image the A-net is to learn to make; train "
+                     "on denser (longer) acquisitions",
+                     opt.crop_px, median, impl->tables.size());
+    }
     // S windows are 300-500 frames: in a short acquisition they hold much of T, and the network
     // learns to copy rather than to reconstruct (the paper's dense tables: 30,000-60,000 frames).
     if (!short_tables.empty()) {
@@ -537,7 +571,7 @@ std::string TrainingData::describe() const {
   } else {
     std::size_t with_wf = 0;
     for (const auto& t : impl_->tables) with_wf += !t.widefield_sr.empty();
-    s << impl_->tables.size() << " tables (" << with_wf << " with widefield; " << impl_->training_tables.size()
+    s << impl_->tables.size() << (impl_->tables.size() == 1 ? " table (" : " tables (") << with_wf << " with widefield; " << impl_->training_tables.size()
       << " for training, " << (impl_->tables.size() >= 3 ? std::to_string(impl_->validation_tables.size()) + " held out" : "none held out")
       << " for validation), " << o.pairs_per_table << " pairs each";
   }

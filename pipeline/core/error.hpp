@@ -3,6 +3,7 @@
 // per FoV. The message always names the file and, where known, the line and column (1-based).
 #include <cstdint>
 #include <filesystem>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -62,9 +63,19 @@ class Stopped : public Error {
 // The exit status a command gives for an error of this kind (the README's table): 2 bad input,
 // 3 I/O or environment (std::filesystem errors too), 4 anything else (the command line's usage
 // errors, 1, are the CLI's own).
+// Memory exhausted: std::bad_alloc, or LibTorch's allocators' errors (c10::Error, known by their
+// text: "DefaultCPUAllocator: can't allocate memory", "CUDA out of memory"). The environment's
+// limit (a job's --mem, ulimit -v), not a bug: exit 3 like other environment errors.
+inline bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return true;
+  const std::string what = e.what();
+  return what.find("can't allocate memory") != std::string::npos || what.find("CUDA out of memory") != std::string::npos;
+}
+
 inline int exit_status_of(const std::exception& e) {
   if (dynamic_cast<const InputError*>(&e)) return 2;
   if (dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e)) return 3;
+  if (is_out_of_memory(e)) return 3;
   return 4;
 }
 
@@ -72,6 +83,10 @@ inline int exit_status_of(const std::exception& e) {
 // system said" ("out: cannot create directories: Not a directory"), not the library's
 // "filesystem error: ... [out]"; any other exception's what().
 inline std::string error_text(const std::exception& e) {
+  if (is_out_of_memory(e)) {  // LibTorch's text runs on with a stack trace: its first line
+    const std::string what = e.what();
+    return "out of memory (" + what.substr(0, what.find('\n')) + ")";
+  }
   const auto* fe = dynamic_cast<const std::filesystem::filesystem_error*>(&e);
   if (!fe) return e.what();
   std::string op = fe->what();

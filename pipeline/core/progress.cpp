@@ -28,6 +28,7 @@ std::string human_rate(double v) {
 
 std::string duration_text(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "unknown";
+  if (seconds >= 1000.0 * 86400) return "over 1000 d";  // a pace near 0 (and lround's range)
   const long t = std::lround(seconds);
   char buf[48];
   if (t < 60) std::snprintf(buf, sizeof buf, "%ld s", t);

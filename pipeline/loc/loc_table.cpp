@@ -108,14 +108,15 @@ std::string assumed_unit_warning(const std::string& path, const ReadReport& repo
   if (table.size() < 100) return "";
   const TableStats s = compute_stats(table);
   if (!report.xy_unit_assumed) {
-    // The unit stated (by the header or --xy-unit), yet 100 or more localizations within half a
-    // micrometre: no field of view is that small (probe95: "x [nm]" over values in um, and one
-    // point repeated, each rendered to a 1 x 1 px image without a word).
+    // The unit stated (by the header, --xy-unit or the file format), yet 100 or more localizations
+    // within 50 nm: smaller than any structure imaged whole (probe95: "x [nm]" over values in um,
+    // and one point repeated, each rendered to a 1 x 1 px image without a word). A pick of one
+    // small structure (an origami, a pore: 100 nm and more) is not said.
     const double w_nm = s.x_max_nm - s.x_min_nm, h_nm = s.y_max_nm - s.y_min_nm;
-    if (std::max(w_nm, h_nm) >= 500.0) return "";
-    return fmt::format("{}: its {} localizations span only {:.4g} x {:.4g} nm in the unit its header (or --xy-unit) "
-                       "gives: a field of view is tens of micrometres. If the values are um or camera pixels, the "
-                       "header's unit is wrong; if they are one point repeated, the export is",
+    if (std::max(w_nm, h_nm) >= 50.0) return "";
+    return fmt::format("{}: its {} localizations span only {:.4g} x {:.4g} nm in the unit read (the header's, --xy-unit's "
+                       "or the format's): if the values are um or camera pixels, that unit is wrong; if they are one point "
+                       "repeated, the export is faulty",
                        path, table.size(), w_nm, h_nm);
   }
   const double span_nm = std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm);

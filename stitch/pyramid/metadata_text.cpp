@@ -22,7 +22,9 @@ std::string xml_escape(const std::string& s) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
-      default: out += c;
+      // XML 1.0 has no control characters but tab, line feed and carriage return (an attribute
+      // of another writer's .ims carried into the OME document would make it unreadable).
+      default: out += (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : c;
     }
   }
   return out;

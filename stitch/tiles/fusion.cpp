@@ -133,8 +133,9 @@ void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vect
     for (std::size_t c = 0; c < channels && c < not_finite->size(); ++c) (*not_finite)[c] += skipped[c];
 }
 
-std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out) {
-  std::size_t clamped = 0;
+std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out,
+                         std::size_t* below_zero) {
+  std::size_t clamped = 0, below = 0;
   for (std::size_t y = 0; y < in.height(); ++y) {
     const float* s = in.row(y);
     std::uint16_t* d = out.row(y);
@@ -146,6 +147,7 @@ std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std:
         // Not lround: it takes -0.5 to -1, which wraps to 65535 in 16 bits.
         d[x] = 0;
         clamped += v < -0.5;
+        below += v < -0.5;
       } else if (v >= 65535.5) {
         d[x] = 65535, ++clamped;
       } else {
@@ -153,6 +155,7 @@ std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std:
       }
     }
   }
+  if (below_zero) *below_zero += below;
   return clamped;
 }
 
@@ -213,12 +216,13 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
     if (c >= source.channels()) throw std::invalid_argument("fuse_mosaic: channel index out of range");
   FuseStats st;
   st.saturated.assign(channels.size(), 0);
+  st.below_zero.assign(channels.size(), 0);
   const std::size_t B = info.block_px, nbx = info.blocks_x(), nby = info.blocks_y();
   if (nbx == 0 || nby == 0) return st;
   if (opt.ranks == 0 || opt.rank >= opt.ranks) throw std::invalid_argument("fuse_mosaic: rank out of range");
   const std::size_t band_rows = band_block_rows(plan, B);
   const std::vector<int> owner = fusion_block_row_owner(plan, info, opt.ranks);
-  std::vector<std::atomic<std::size_t>> saturated(channels.size()), not_finite(channels.size());
+  std::vector<std::atomic<std::size_t>> saturated(channels.size()), below_zero(channels.size()), not_finite(channels.size());
   using Clock = std::chrono::steady_clock;
   std::atomic<std::int64_t> load_ns{0}, fuse_ns{0}, sink_ns{0};
   auto ns_since = [](Clock::time_point t) {
@@ -314,7 +318,9 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
         std::vector<ImageView<const std::uint16_t>> views;
         for (std::size_t c = 0; c < channels.size(); ++c) {
           q[c] = ImageU16(w, h);
-          saturated[c] += quantise_u16(fused[c].view(), info.channels[c].scale, q[c].view());
+          std::size_t below = 0;
+          saturated[c] += quantise_u16(fused[c].view(), info.channels[c].scale, q[c].view(), &below);
+          below_zero[c] += below;
           views.push_back(q[c].view());
         }
         const auto t_sink = Clock::now();
@@ -350,7 +356,8 @@ FuseStats fuse_mosaic(const TileSource& source, const MosaicPlan& plan, const st
     }
   }
   st.not_finite.assign(channels.size(), 0);
-  for (std::size_t c = 0; c < channels.size(); ++c) st.saturated[c] = saturated[c], st.not_finite[c] = not_finite[c];
+  for (std::size_t c = 0; c < channels.size(); ++c)
+    st.saturated[c] = saturated[c], st.below_zero[c] = below_zero[c], st.not_finite[c] = not_finite[c];
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   st.load_thread_s = static_cast<double>(load_ns.load()) * 1e-9;
   st.fuse_thread_s = static_cast<double>(fuse_ns.load()) * 1e-9;

@@ -80,8 +80,9 @@ void fuse_region(long x0, long y0, std::size_t w, std::size_t h, const std::vect
                  const FuseOptions& opt, std::vector<ImageF>& out, std::vector<std::size_t>* not_finite = nullptr);
 
 // Quantises one channel: round(v * scale) clamped to [0, 65535], NaN -> 0. Returns the number of
-// pixels that were clamped.
-std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out);
+// pixels that were clamped; those below 0 are also added to *below_zero when given.
+std::size_t quantise_u16(ImageView<const float> in, double scale, ImageView<std::uint16_t> out,
+                         std::size_t* below_zero = nullptr);
 
 // The process that fuses each level-0 block row (info.blocks_y() entries) when `ranks` share the
 // mosaic: contiguous ranges of rows with about equal work (blocks plus tile loads). Pass it to
@@ -94,7 +95,8 @@ std::size_t fused_block_count(const MosaicPlan& plan, const MosaicInfo& info, co
 struct FuseStats {
   std::size_t blocks = 0, tile_loads = 0;
   std::size_t peak_cached_tiles = 0, peak_cached_bytes = 0;
-  std::vector<std::size_t> saturated;  // per channel
+  std::vector<std::size_t> saturated;   // per channel: pixels clamped to 0..65535
+  std::vector<std::size_t> below_zero;  // per channel: those of them below 0
   std::vector<std::size_t> not_finite;  // per channel: tile pixels left out as NaN or inf
   double seconds = 0;
   // Thread-seconds (summed over threads) spent loading tiles, fusing + quantising, and in the

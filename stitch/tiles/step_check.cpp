@@ -82,14 +82,16 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
   return out;
 }
 
-std::string step_check_warning(const StepCheck& check, double search_um) {
+std::string step_check_warning(const StepCheck& check, double search_um, double pixel_nm) {
   std::string said;
+  int axes_said = 0;
   for (const bool along_rows : {true, false}) {
     const StepAxis& a = along_rows ? check.rows : check.cols;
     if (a.matched < 2 || 2 * a.matched < a.tried) continue;
     const double off = a.images_um - a.positions_um;
     const double allowed = std::max({search_um, 0.1 * std::abs(a.positions_um), 3 * a.spread_um});
     if (!(std::abs(off) > allowed)) continue;
+    ++axes_said;
     const std::string overlap = fmt::format("; with tiles of {:.3g} um, an overlap of {:.2g} um, the positions' {:.2g} um",
                                             a.tile_um, a.tile_um - a.images_um, a.tile_um - a.positions_um);
     said += fmt::format("{}the images put neighbouring tiles a median {:.3g} um apart along the {}, the positions {:.3g} um "
@@ -98,10 +100,21 @@ std::string step_check_warning(const StepCheck& check, double search_um) {
                         a.tried, a.spread_um, overlap);
   }
   if (said.empty()) return "";
-  return said + fmt::format(": registration looks for each overlap where the positions put it (+-{:g} um, --search-um), so "
-                            "it matched little or falsely, and tiles lie where the positions say. Is overlap-um (or fov-um, "
-                            "or the positions' scale) right? Fix it, then stitch again (run: into a new output folder)",
-                            search_um);
+  // Both axes off by one factor: the images' um are pixels times the pixel size, so a pixel size
+  // off by that factor reads the same as positions scaled by it (probe98: --pixel-nm 110 for
+  // 100 nm tiles was blamed on overlap-um alone, and the mosaic written 10% off in scale).
+  std::string pixel;
+  const double r_rows = check.rows.images_um / check.rows.positions_um, r_cols = check.cols.images_um / check.cols.positions_um;
+  if (axes_said == 2 && pixel_nm > 0 && std::isfinite(r_rows) && std::isfinite(r_cols) && r_rows > 0 &&
+      std::abs(r_rows - r_cols) < 0.03 * r_rows)
+    pixel = fmt::format(", or the pixel size (both axes differ by the same factor, {:.3f}: at {:.4g} nm instead of {:g} the "
+                        "images would match the positions)",
+                        0.5 * (r_rows + r_cols), pixel_nm * 2 / (r_rows + r_cols), pixel_nm);
+  return said + fmt::format(": registration looks for each overlap where the positions put it (+-{:g} um, --search-um); "
+                            "farther off it matches little or falsely, and tiles it cannot join lie where the positions "
+                            "say. Is overlap-um (or fov-um, or the positions' scale) right{}? Fix it, then stitch again (run: "
+                            "into a new output folder)",
+                            search_um, pixel);
 }
 
 std::string step_check_text(const StepCheck& check) {

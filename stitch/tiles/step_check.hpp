@@ -39,8 +39,9 @@ StepCheck check_steps(const TileSource& source, const std::vector<PairResult>& p
 
 // "" or the warning: along an axis with at least 2 pairs matched (and half of those tried), the
 // images' median step differs from the positions' by more than max(search_um, 10% of the step),
-// beyond the images' own spread; with the overlap each implies.
-std::string step_check_warning(const StepCheck& check, double search_um);
+// beyond the images' own spread; with the overlap each implies. Given the pixel size (nm), both
+// axes off by one factor also name it: a wrong pixel size scales the images' steps alike.
+std::string step_check_warning(const StepCheck& check, double search_um, double pixel_nm = 0);
 
 // "steps checked against the images: 5 of 6 pairs along the rows matched (images 9.0 um, positions
 // 9.0 um), ...": what the check found, for the log (debug: it warns when it disagrees).

@@ -115,8 +115,8 @@ class Cli(unittest.TestCase):
                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn("1000 x 999666 px at 20 nm", p.stderr)  # what was being made, in the log above
-        self.assertRegex(p.stderr, r"render: error: out of memory \(peak \d+ MB resident\): an image or table larger than "
-                                   r"the memory this process may use")
+        self.assertRegex(p.stderr, r"render: error: out of memory \(std::bad_alloc\), peak \d+ MB resident: an image or "
+                                   r"table larger than the memory this process may use")
         self.assertNotIn("internal error", p.stderr)
         self.assertFalse(os.path.exists(out))
 

@@ -456,7 +456,7 @@ TEST(AnetData, ACopyIsTrainedOnceAndAnEmptyCampaignFovIsLeftOut) {
     o.tables.push_back(t);
   }
   const TrainingData data(o);
-  EXPECT_EQ(data.describe().rfind("1 tables", 0), 0u) << data.describe();
+  EXPECT_EQ(data.describe().rfind("1 table (", 0), 0u) << data.describe();
   o.tables.back().skip_if_empty = false;
   EXPECT_THROW(TrainingData{o}, InputError);
   // With its widefield too (each copy's registration would draw its own T window).
@@ -473,7 +473,7 @@ TEST(AnetData, ACopyIsTrainedOnceAndAnEmptyCampaignFovIsLeftOut) {
   fov.table = dir + "/campaign/fov/0000/locs.csv";
   fov.widefield = dir + "/campaign/fov/0000/widefield.tif";
   w.tables = {fov, fov};
-  EXPECT_EQ(TrainingData(w).describe().rfind("1 tables (1 with widefield", 0), 0u);
+  EXPECT_EQ(TrainingData(w).describe().rfind("1 table (1 with widefield", 0), 0u);
 }
 
 // ---------------------------------------------------------------- model file

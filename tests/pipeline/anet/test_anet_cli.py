@@ -532,7 +532,7 @@ class Train(unittest.TestCase):
         d.mkdir(parents=True, exist_ok=True)
         # --dataset alone means table training (it was silently the simulator).
         p = run("train", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run")
-        self.assertIn("data: 1 tables", p.stdout)
+        self.assertIn("data: 1 table (", p.stdout)
         self.assertRegex(p.stdout, r"samples 0-7: \d+\.\.\d+ localizations in S \(median \d+\), \d with no S, widefield in 0 of 8")
         # The EPFL table has 361 frames: S windows of 300-500 frames are most of T; say so.
         self.assertIn("1 of the 1 table(s) (training and validation) have fewer than 5,000 frames", p.stderr)
@@ -582,6 +582,7 @@ class Train(unittest.TestCase):
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0.csv", "-o", d / "ev", "--no-frc")
         self.assertIn("%s is one of %s's training tables" % (d / "t0.csv", d / "tiny.h5"), p.stderr)
         self.assertIn("the A-net reconstructs WORSE than its input", p.stdout)  # one step of training
+        self.assertIn("(on a table the model saw in training: optimistic)", p.stdout)
         # By content: a copy of t0 is the same data under another name; a table one row shorter
         # is other data.
         shutil.copy(d / "t0.csv", d / "t0-copy.csv")
@@ -626,6 +627,20 @@ class Train(unittest.TestCase):
         self.assertTrue(m, p.stderr)
         self.assertAlmostEqual(float(m.group(1)), 40.0, delta=0.2)
         self.assertEqual((m.group(2), m.group(3)), (str(d / "t2.csv"), str(d / "t2-part.csv")))
+        # Too little to learn from: refused under 100 localizations, a sparse target said (probe96:
+        # a table of 10 trained a model with exit 0).
+        rng = np.random.default_rng(8)
+        for name, n in (("ten.csv", 10), ("sparse.csv", 500)):
+            np.savetxt(d / name, np.c_[rng.integers(1, 6000, n), rng.uniform(0, 10000, n), rng.uniform(0, 10000, n)],
+                       delimiter=",", header="frame,x [nm],y [nm]", comments="", fmt=["%d", "%.2f", "%.2f"])
+        p = run("train", "--dataset", d / "ten.csv", "-o", d / "ten.h5", "--steps", 1, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("10 localization(s) in the 1 table(s) to train on, under 100: nothing for the A-net to learn from",
+                      p.stderr)
+        self.assertFalse((d / "ten.h5").exists())
+        p = run("train", "--dataset", d / "sparse.csv", "-o", d / "sparse.h5", "--dry-run")
+        self.assertRegex(p.stderr, r"a 256 px crop of T holds about 1\d\d localizations \(the median over the 1 table\(s\)")
+        self.assertNotIn("crop of T holds", run("train", "--dataset", EPFL, "-o", d / "m.h5", "--dry-run").stderr)
         # Tables shifted by 1 nm are other localizations: no such warning above.
         self.assertNotIn("are also in the training table", run("train", *tables, "-o", d / "m.h5", "--dry-run").stderr)
 
@@ -777,6 +792,16 @@ class Reconstruct(unittest.TestCase):
         self.assertIn("shows no structure above its noise", p.stderr)
         self.assertIn("A-net (sparse only): 262 x 250 px", p.stderr)
         self.assertEqual(tifffile.imread(self.d / "noise-out.tif").shape, (250, 262))
+        # A far outlier beside that widefield (which placed the table before) is left out of the
+        # field and said, not refused with "give its --widefield" (it was given).
+        with open(EPFL) as fh:
+            text = fh.read()
+        (self.d / "outlier.csv").write_text(text + "5,900000.0,3000.0\n")
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "outlier-out.tif", "--table", self.d / "outlier.csv",
+                "--frames", "first:36", "--widefield", self.d / "noise.tif", "--no-preview")
+        self.assertLess(p.stderr.index("shows no structure above its noise"), p.stderr.index("lie far outside the others"))
+        self.assertIn("The image is fitted to the others and leaves them out", p.stderr)
+        self.assertEqual(tifffile.imread(self.d / "outlier-out.tif").shape, (250, 262))
         # The table's widefield in a corner of a 4 x 4 times larger camera field: used, the whole
         # field reconstructed, and said.
         h, w = self.wf_shape
@@ -787,6 +812,20 @@ class Reconstruct(unittest.TestCase):
                 "--widefield", self.d / "big.tif", "--no-preview")
         self.assertRegex(p.stderr, r"its localizations cover 5\.\d x 5\.\d um, [4-7]% of the widefield's 2\d\.\d x 2\d\.\d um "
                                    r"camera field, which is what is reconstructed")
+
+    def test_a_long_acquisition_given_whole_is_said_denser_than_trained_on(self):
+        # The EPFL table's 361 frames spread over 7220: all of them as S is no sparse input
+        # (probe96: 5,000 frames reconstructed unsaid); a window of 500 is.
+        locs = np.loadtxt(EPFL, delimiter=",", skiprows=1)
+        locs[:, 0] *= 20
+        np.savetxt(self.d / "long.csv", locs, delimiter=",", header="frame,x [nm],y [nm]", comments="",
+                   fmt=["%d", "%.5f", "%.5f"])
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "long.tif", "--table", self.d / "long.csv", "--no-preview")
+        self.assertIn("long.csv: the sparse image takes 7220 frames (--frames all); the A-net was trained on sparse images "
+                      "of a few hundred frames", p.stderr)
+        p = run("reconstruct", "--model", MODEL, "-o", self.d / "long500.tif", "--table", self.d / "long.csv",
+                "--frames", "first:500", "--no-preview")
+        self.assertNotIn("the sparse image takes", p.stderr)
 
     def test_camera_pixel_sets_the_widefield_grid(self):
         # The same widefield read as 100 nm pixels: a field of wf_shape * 100 nm at the model's 20 nm.
@@ -937,8 +976,11 @@ class Reconstruct(unittest.TestCase):
     def test_a_field_far_past_the_memory_here_is_refused_before_the_work(self):
         # The field is the camera's with a widefield (2000 px at 1000 nm: 100,000^2 px at 20 nm),
         # the table's extent without one (two rows 1e10 nm apart): bad_alloc, minutes in, before.
+        # (With structure, so that it is used: a widefield left out sets no field.)
         wf = self.d / "wide.tif"
-        tifffile.imwrite(wf, np.full((2000, 2000), 100, np.uint16))
+        img = np.full((2000, 2000), 100, np.uint16)
+        img[100:300, 100:300] = 1000
+        tifffile.imwrite(wf, img)
         p = run("reconstruct", "--model", MODEL, "-o", self.d / "big.tif", "--table", EPFL, "--widefield", wf,
                 "--camera-pixel-nm", 1000, check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
@@ -1026,7 +1068,7 @@ class Evaluate(unittest.TestCase):
         self.assertIn('FRC "<=": the correlation stayed above 1/7 up to Nyquist', p.stdout)
         # The scores' meaning in one line, from the same numbers as the CSV (probe96: none).
         ms = {r[0]: float(r[1]) for r in rows[1:]}
-        m = re.search(r"verdict: the A-net's image of the first \d+ frames scores MS-SSIM (\d\.\d{4}) against all frames, "
+        m = re.search(r"verdict: the A-net's image of the first \d+ frames scores MS-SSIM (-?\d\.\d{4}) against all frames, "
                       r"the plain histogram of the same frames (\d\.\d{4}): (.*)", p.stdout)
         self.assertTrue(m, p.stdout)
         self.assertAlmostEqual(float(m.group(1)), ms["anet"], places=4)
@@ -1119,6 +1161,7 @@ class Evaluate(unittest.TestCase):
         out = run("evaluate", "--model", MODEL, "-o", d / "out", "--table", EPFL, "--widefield", d / "wf.tif",
                   "--widefield-frames", 1).stdout
         self.assertIn("A-net+wf", out)
+        self.assertIn("verdict: the A-net's image from S + widefield of the first", out)  # judged too
         with open(d / "out" / "evaluate-table.csv") as f:
             rows = {r[0]: r[1:] for r in csv.reader(l for l in f if not l.startswith("#"))}
         self.assertEqual(rows["anet_widefield"][3], "")  # no FRC: both halves would share the widefield

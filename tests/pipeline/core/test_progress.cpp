@@ -36,6 +36,7 @@ TEST(Progress, DurationsCarryTheirUnits) {
   EXPECT_EQ(annamosaic::duration_text(107), "1 min 47 s");
   EXPECT_EQ(annamosaic::duration_text(3 * 3600 + 29 * 60 + 48), "3 h 29 min");
   EXPECT_EQ(annamosaic::duration_text(3 * 86400 + 5 * 3600 + 10), "3 d 5 h");
+  EXPECT_EQ(annamosaic::duration_text(1e300), "over 1000 d");  // 1 item left at a pace of 1e-300/s
   EXPECT_EQ(annamosaic::duration_text(-1), "unknown");
   EXPECT_EQ(annamosaic::duration_text(NAN), "unknown");
 }

@@ -57,12 +57,12 @@ TEST(AssumedUnit, MicrometresReadAsNanometresAreSaid) {
   // With the unit named (nm) the same table is no field of view either (probe95: "x [nm]" over
   // values in um, drawn to a 1 x 1 px image unsaid): said as the header's slip.
   const std::string named = assumed_unit_warning("locs.csv", ReadReport{}, um);
-  EXPECT_NE(named.find("locs.csv: its 200 localizations span only 5.97 x 3.98 nm in the unit its header (or --xy-unit) "
-                       "gives"), std::string::npos) << named;
-  LocTable micron = um;  // 200 localizations over 600 x 400 nm: a small region, not said
-  for (double& v : micron.x_nm) v *= 100;
-  for (double& v : micron.y_nm) v *= 100;
-  EXPECT_EQ(assumed_unit_warning("small.csv", ReadReport{}, micron), "");
+  EXPECT_NE(named.find("locs.csv: its 200 localizations span only 5.97 x 3.98 nm in the unit read (the header's, "
+                       "--xy-unit's or the format's)"), std::string::npos) << named;
+  LocTable pick = um;  // 200 localizations over 60 x 40 nm: one small structure picked, not said
+  for (double& v : pick.x_nm) v *= 10;
+  for (double& v : pick.y_nm) v *= 10;
+  EXPECT_EQ(assumed_unit_warning("pick.csv", ReadReport{}, pick), "");
   const LocTable real = read_table(data("epfl2013-bundled-tubes-hd-groundtruth.csv"), TableReadOptions{});
   EXPECT_EQ(assumed_unit_warning("epfl.csv", assumed, real), "");
   um.x_nm.resize(50), um.y_nm.resize(50), um.frame.resize(50);

@@ -335,7 +335,9 @@ TEST(Fusion, QuantisationClampsAndCounts) {
   ImageF in(4, 1);
   in(0, 0) = 1.2f, in(1, 0) = -3.0f, in(2, 0) = 1e6f, in(3, 0) = NAN;
   ImageU16 out(4, 1);
-  EXPECT_EQ(quantise_u16(in.view(), 10.0, out.view()), 2u);
+  std::size_t below = 0;
+  EXPECT_EQ(quantise_u16(in.view(), 10.0, out.view(), &below), 2u);
+  EXPECT_EQ(below, 1u);  // -30 of the two: which end, for the message
   EXPECT_EQ(out(0, 0), 12);
   EXPECT_EQ(out(1, 0), 0);
   EXPECT_EQ(out(2, 0), 65535);

@@ -64,6 +64,13 @@ TEST(StepCheck, AWrongOverlapIsSaidWithTheOverlapTheImagesShow) {
   EXPECT_NE(w.find("the positions' 2 um)"), std::string::npos) << w;
   EXPECT_NE(w.find("along the columns"), std::string::npos) << w;
   EXPECT_NE(w.find("Is overlap-um (or fov-um, or the positions' scale) right?"), std::string::npos) << w;
+  // Given the pixel size, both axes off by one factor name it too (a wrong --pixel-nm reads so).
+  const std::string p = step_check_warning(c, 0.5, 20.0);
+  EXPECT_NE(p.find(fmt::format("right, or the pixel size (both axes differ by the same factor, {:.3f}: at {:.4g} nm instead "
+                               "of 20 the images would match the positions)?",
+                               0.5 * (c.rows.images_um / 4 + c.cols.images_um / 4),
+                               40.0 / (c.rows.images_um / 4 + c.cols.images_um / 4))),
+            std::string::npos) << p;
   // Within the search the registration finds the overlap itself: nothing to say.
   EXPECT_EQ(step_check_warning(c, 2.0), "");
 }
