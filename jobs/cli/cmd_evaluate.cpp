@@ -203,7 +203,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
                   : gain < -0.01       ? "the A-net reconstructs WORSE than its input (a model for other structures, "
                                          "pixel size or density?)"
                                        : "no better than its input",
-                  recognised ? " (on a table the model saw in training: optimistic)" : "");
+                  recognised ? " (on one of the model's training or validation tables: optimistic)" : "");
     };
     verdict("the A-net's image", e.anet);
     if (e.with_widefield) verdict("the A-net's image from S + widefield", e.anet_widefield);

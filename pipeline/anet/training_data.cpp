@@ -131,6 +131,19 @@ struct TableData {
   double x0_nm = 0, y0_nm = 0;  // the field's origin: x_px * pixel_nm + x0_nm is the table's x
 };
 
+// "<checksum> training|validation <path>" per table, the checksum `of` names (held out only with
+// 3 tables or more: with fewer, validation reuses the training tables).
+std::string role_lines(const std::vector<TableData>& tables, const std::vector<std::size_t>& validation,
+                       std::string TableData::*of) {
+  std::vector<char> held(tables.size(), 0);
+  if (tables.size() >= 3)
+    for (std::size_t i : validation) held[i] = 1;
+  std::string s;
+  for (std::size_t i = 0; i < tables.size(); ++i)
+    s += tables[i].*of + (held[i] ? " validation " : " training ") + tables[i].name + "\n";
+  return s;
+}
+
 // A held-out table whose localizations are also in a training table (a copy with its rows
 // reordered, a part of it: probe96) would score what the model trains on. Said, with the share
 // of its localizations (same frame and position) found in the training table that holds most,
@@ -534,23 +547,11 @@ std::string TrainingData::table_checksums() const {
 }
 
 std::string TrainingData::table_files() const {
-  std::string s;
-  std::vector<char> held(impl_->tables.size(), 0);
-  if (impl_->tables.size() >= 3)
-    for (std::size_t i : impl_->validation_tables) held[i] = 1;
-  for (std::size_t i = 0; i < impl_->tables.size(); ++i)
-    s += impl_->tables[i].file_checksum + (held[i] ? " validation " : " training ") + impl_->tables[i].name + "\n";
-  return s;
+  return role_lines(impl_->tables, impl_->validation_tables, &TableData::file_checksum);
 }
 
 std::string TrainingData::table_contents() const {
-  std::string s;
-  std::vector<char> held(impl_->tables.size(), 0);
-  if (impl_->tables.size() >= 3)
-    for (std::size_t i : impl_->validation_tables) held[i] = 1;
-  for (std::size_t i = 0; i < impl_->tables.size(); ++i)
-    s += impl_->tables[i].content + (held[i] ? " validation " : " training ") + impl_->tables[i].name + "\n";
-  return s;
+  return role_lines(impl_->tables, impl_->validation_tables, &TableData::content);
 }
 
 std::vector<int> TrainingData::switch_ids() const {

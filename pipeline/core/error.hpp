@@ -60,9 +60,6 @@ class Stopped : public Error {
   using Error::Error;
 };
 
-// The exit status a command gives for an error of this kind (the README's table): 2 bad input,
-// 3 I/O or environment (std::filesystem errors too), 4 anything else (the command line's usage
-// errors, 1, are the CLI's own).
 // Memory exhausted: std::bad_alloc, or LibTorch's allocators' errors (c10::Error, known by their
 // text: "DefaultCPUAllocator: can't allocate memory", "CUDA out of memory"). The environment's
 // limit (a job's --mem, ulimit -v), not a bug: exit 3 like other environment errors.
@@ -72,6 +69,9 @@ inline bool is_out_of_memory(const std::exception& e) {
   return what.find("can't allocate memory") != std::string::npos || what.find("CUDA out of memory") != std::string::npos;
 }
 
+// The exit status a command gives for an error of this kind (the README's table): 2 bad input,
+// 3 I/O or environment (std::filesystem errors and memory exhausted too), 4 anything else (the command line's usage
+// errors, 1, are the CLI's own).
 inline int exit_status_of(const std::exception& e) {
   if (dynamic_cast<const InputError*>(&e)) return 2;
   if (dynamic_cast<const IoError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e)) return 3;

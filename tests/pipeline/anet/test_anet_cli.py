@@ -582,7 +582,7 @@ class Train(unittest.TestCase):
         p = run("evaluate", "--model", d / "tiny.h5", "--table", d / "t0.csv", "-o", d / "ev", "--no-frc")
         self.assertIn("%s is one of %s's training tables" % (d / "t0.csv", d / "tiny.h5"), p.stderr)
         self.assertIn("the A-net reconstructs WORSE than its input", p.stdout)  # one step of training
-        self.assertIn("(on a table the model saw in training: optimistic)", p.stdout)
+        self.assertIn("(on one of the model's training or validation tables: optimistic)", p.stdout)
         # By content: a copy of t0 is the same data under another name; a table one row shorter
         # is other data.
         shutil.copy(d / "t0.csv", d / "t0-copy.csv")
