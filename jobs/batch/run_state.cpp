@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/progress.hpp"
+
 namespace annamosaic {
 
 RunState decide_run_state(const RunStateFacts& f) {
@@ -37,7 +39,7 @@ RunState decide_run_state(const RunStateFacts& f) {
   if (s.running) return {"running (" + *s.running + ")", kNot};
   if (!s.lock_error.empty())
     return {"unknown whether a run goes on (" + s.lock_error + ")" +
-                (s.since_last_record_s >= 0 ? fmt::format("; the last FoV was recorded {} ago", human_duration(s.since_last_record_s))
+                (s.since_last_record_s >= 0 ? fmt::format("; the last FoV was recorded {} ago", duration_text(s.since_last_record_s))
                                             : std::string()),
             kNot};
   // Not a reason to give up on the folder (submit-campaign would): the next run repairs it.
@@ -100,13 +102,6 @@ RunState decide_run_state(const RunStateFacts& f) {
   return {std::string("FoVs and mosaic finished, the QC report is ") + (s.qc_report ? "older than the mosaic" : "missing") +
               stopped + ": run the same command again",
           kNot};
-}
-
-std::string human_duration(double s) {
-  if (s < 90) return fmt::format("{:.0f} s", s);
-  if (s < 90 * 60) return fmt::format("{:.0f} min", s / 60);
-  if (s < 48 * 3600) return fmt::format("{:.1f} h", s / 3600);
-  return fmt::format("{:.1f} days", s / 86400);
 }
 
 }  // namespace annamosaic

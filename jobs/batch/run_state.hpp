@@ -29,7 +29,5 @@ inline constexpr int kRunStateNotFinished = 75;  // as `run`: a rerun of the sam
 
 RunState decide_run_state(const RunStateFacts& f);
 
-// "40 s", "12 min", "3.5 h", "2.1 days": an age or a duration as a person reads it.
-std::string human_duration(double seconds);
 
 }  // namespace annamosaic

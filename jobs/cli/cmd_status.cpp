@@ -24,6 +24,7 @@
 #include "cli/model_file.hpp"
 #include "cli/run_stages.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "core/json_text.hpp"
 #include "core/text_list.hpp"
 
@@ -292,8 +293,8 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     o << fmt::format("  note:    manifest.jsonl has {} FoV id(s) the campaign does not have (taken out of its positions file, or another campaign's output?)\n",
                      s.not_in_plan);
   if (!r.unlisted.empty()) o << "  note:    " << r.unlisted << "\n";
-  if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << human_duration(s.since_last_record_s) << " ago\n";
-  if (!s.stage_now.empty()) o << "  now:     " << s.stage_now << " (for " << human_duration(s.stage_now_for_s) << ")\n";
+  if (s.since_last_record_s >= 0) o << "  last:    FoV recorded " << duration_text(s.since_last_record_s) << " ago\n";
+  if (!s.stage_now.empty()) o << "  now:     " << s.stage_now << " (for " << duration_text(s.stage_now_for_s) << ")\n";
   // Only while this run still has FoVs to do (a stitch-stage run has no FoV pace of its own).
   // What it has left: what it set out to do less what it recorded (the FoVs that failed in
   // earlier runs are retried by it, so planned - done - failed would leave them out).
@@ -304,7 +305,7 @@ void print_report(const Report& r, std::size_t max_failed, bool show_map, std::o
     const double rate = double(s.pace.fovs) / s.pace.seconds;
     const std::size_t rest = static_cast<std::size_t>(left);
     o << fmt::format("  pace:    this run: {} FoV(s) in {} ({:.3g} FoV/s); about {} for the {} left\n", s.pace.fovs,
-                     human_duration(s.pace.seconds), rate, human_duration(double(rest) / s.pace.steady_rate()), rest);
+                     duration_text(s.pace.seconds), rate, duration_text(double(rest) / s.pace.steady_rate()), rest);
   }
   if (s.verified)
     o << (s.damaged.empty() ? fmt::format("  verify:  all {} result file(s) match their recorded checksums\n", s.done)
