@@ -228,6 +228,8 @@ CampaignInfo read_campaign(const std::string& dir) {
   if (c.camera_pixel_nm_given && !(c.camera_pixel_nm > 0 && std::isfinite(c.camera_pixel_nm)))
     throw InputError(path, fmt::format("camera-pixel-nm must be > 0 (the camera pixel at the sample, in nm: often 100-160), not {:g}",
                                        c.camera_pixel_nm), line_of("camera-pixel-nm"));
+  if (const std::string slip = c.camera_pixel_nm_given ? camera_pixel_slip(c.camera_pixel_nm) : ""; !slip.empty())
+    throw InputError(path, "camera-pixel-nm " + slip, line_of("camera-pixel-nm"));
   if (c.frames < 0) throw InputError(path, fmt::format("frames must be >= 0 (0: unknown), not {}", c.frames), line_of("frames"));
   if (!order.empty() && order != "raster" && order != "snake")
     throw InputError(path, "order must be raster or snake (how the FoVs were acquired; said, not used), not '" + order + "'",
@@ -458,6 +460,17 @@ std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs) {
     return fovs[a].cost != fovs[b].cost ? fovs[a].cost > fovs[b].cost : fovs[a].id < fovs[b].id;
   });
   return idx;
+}
+
+std::string camera_pixel_slip(double nm) {
+  if (!(nm > 0) || (nm >= 10.0 && nm <= 10000.0)) return "";  // <= 0: refused as such where read
+  if (nm < 10.0)
+    return fmt::format("{:g} is below 10 nm, finer than any camera pixel at the sample (the finest are ~30 nm): is the value "
+                       "in um? Give nm ({:g} um is {:g} nm)",
+                       nm, nm, nm * 1000.0);
+  return fmt::format("{:g} is above 10000 nm (10 um), coarser than a camera pixel at the sample even behind a 4x objective "
+                     "(~1600 nm): is the value in pm? Give nm ({:g} pm is {:g} nm)",
+                     nm, nm, nm / 1000.0);
 }
 
 std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,

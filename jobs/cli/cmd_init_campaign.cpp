@@ -93,6 +93,9 @@ int run_init_campaign(const po::variables_map& vm) {
   const std::string dir = vm["input"].as<std::string>();
   if (!fs::is_directory(dir))
     throw IoError(dir, std::string(fs::exists(dir) ? "not a folder" : "no such folder") + " (give the folder that holds the FoVs' files)");
+  // A pattern's file: under the folder, or as it is when absolute (data kept on another mount, as
+  // `run` reads campaign.ini's patterns; probe99: the folder was put before "/data/...").
+  const auto in_dir = [&dir](const std::string& file) { return fs::path(file).is_absolute() ? file : dir + "/" + file; };
   CampaignInitOptions o;
   fs::path abs = fs::absolute(dir).lexically_normal();
   if (abs.filename().empty()) abs = abs.parent_path();  // "data/run1/" names run1
@@ -141,7 +144,7 @@ int run_init_campaign(const po::variables_map& vm) {
           TileInfo t{};
           t.id = id;
           std::error_code ec;
-          if (fs::is_regular_file(dir + "/" + expand_tile_pattern(p, t), ec))
+          if (fs::is_regular_file(in_dir(expand_tile_pattern(p, t)), ec))
             return fmt::format(": {} '{}' finds some (ids {})", option, p,
                                std::string(alt).find("+1") != std::string::npos ? "counted from 1" : "not 4 digits");
         } catch (const std::exception&) {
@@ -155,11 +158,11 @@ int run_init_campaign(const po::variables_map& vm) {
   FolderListing listing;  // most names tried are not there: no look-up each on a network share
   try {
     plan = plan_campaign_init(o, [&](const std::string& rel) {
-      if (!listing.has(dir + "/" + rel)) return false;
+      if (!listing.has(in_dir(rel))) return false;
       std::error_code ec;
-      if (fs::is_regular_file(dir + "/" + rel, ec)) return true;
-      if (dangling_link_target(dir + "/" + rel)) broken_links.insert(rel);
-      else if (fs::exists(dir + "/" + rel, ec)) not_files.insert(rel);  // a folder, a pipe: no table either
+      if (fs::is_regular_file(in_dir(rel), ec)) return true;
+      if (dangling_link_target(in_dir(rel))) broken_links.insert(rel);
+      else if (fs::exists(in_dir(rel), ec)) not_files.insert(rel);  // a folder, a pipe: no table either
       return false;
     });
   } catch (const NoTableFound& e) {
@@ -194,21 +197,21 @@ int run_init_campaign(const po::variables_map& vm) {
     TileInfo t{};
     t.id = plan.fovs.front().id, t.row = plan.fovs.front().row, t.col = plan.fovs.front().col;
     const std::string instead = id_variant_that_finds("--widefield", o.widefield_pattern);
-    throw InputError("--widefield", fmt::format("'{}' finds no file (looked for {}/{}, ...){}: give the widefield TIFFs' "
+    throw InputError("--widefield", fmt::format("'{}' finds no file (looked for {}, ...){}: give the widefield TIFFs' "
                                                 "pattern, or --no-widefield if the campaign has none (or they are still to "
                                                 "come: then set widefield = PATTERN in campaign.ini before the run); nothing "
                                                 "was written",
-                                                o.widefield_pattern, dir, expand_tile_pattern(o.widefield_pattern, t),
+                                                o.widefield_pattern, in_dir(expand_tile_pattern(o.widefield_pattern, t)),
                                                 instead.empty() ? "" : instead));
   }
   for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
   if (!broken_links.empty()) {
-    const std::string first = dir + "/" + *broken_links.begin();
+    const std::string first = in_dir(*broken_links.begin());
     spdlog::warn("{} of the FoVs' files are links to nothing, counted as missing: {} -> {}{} (a share not mounted?)",
                  broken_links.size(), first, dangling_link_target(first).value_or("?"), broken_links.size() > 1 ? ", ..." : "");
   }
   if (!not_files.empty()) {
-    const std::string first = dir + "/" + *not_files.begin();
+    const std::string first = in_dir(*not_files.begin());
     std::error_code ec;
     spdlog::warn("{} of the FoVs' files are not files, counted as missing: {} is {}{}", not_files.size(), first,
                  fs::is_directory(first, ec) ? "a folder" : "a named pipe or device", not_files.size() > 1 ? ", ..." : "");
@@ -231,23 +234,23 @@ int run_init_campaign(const po::variables_map& vm) {
     if (f.widefield.empty()) continue;
     ++widefield_files;
     try {
-      const TiffInfo info = read_tiff_info(dir + "/" + f.widefield);
+      const TiffInfo info = read_tiff_info(in_dir(f.widefield));
       // What run would ignore the widefield for, said now (the header tells it).
       if (const std::string why = tiff_unsupported_reason(info); !why.empty()) {
-        unusable_widefields.push_back(dir + "/" + f.widefield + ": " + why);
+        unusable_widefields.push_back(in_dir(f.widefield) + ": " + why);
         continue;
       }
       if (const std::size_t channels = tiff_imagej_channels(info); channels > 1 && info.pages > 1 &&
                                                                      (wf_pages.last == 0 || wf_pages.last > wf_pages.first)) {
-        unusable_widefields.push_back(fmt::format("{}/{}: an ImageJ hyperstack of {} channels (averaging pages {} would mix "
+        unusable_widefields.push_back(fmt::format("{}: an ImageJ hyperstack of {} channels (averaging pages {} would mix "
                                                   "them; save the widefield's channel alone)",
-                                                  dir, f.widefield, channels, o.widefield_frames));
+                                                  in_dir(f.widefield), channels, o.widefield_frames));
         continue;
       }
       sizes.push_back({f.id, info.width, info.height, info.pixel_nm});
-      size_files.push_back(dir + "/" + f.widefield);
+      size_files.push_back(in_dir(f.widefield));
       if ((info.pages < wf_pages.first || (wf_pages.last > 0 && info.pages < wf_pages.last)) && short_stacks++ == 0)
-        short_example = fmt::format("{}/{}: {} page(s)", dir, f.widefield, info.pages);
+        short_example = fmt::format("{}: {} page(s)", in_dir(f.widefield), info.pages);
       tags_nm.push_back(info.pixel_nm);
     } catch (const std::exception& e) {
       unreadable_tiffs.push_back(e.what());
@@ -329,9 +332,9 @@ int run_init_campaign(const po::variables_map& vm) {
   std::vector<OutsideTheField> outside;      // sampled tables wholly outside their field
   std::size_t mostly_outside = 0;            // other sampled tables with most localizations outside it
   for (const std::size_t i : samples) try {
-      const SampleTable sample = check_sample_table(dir + "/" + plan.fovs[i].table, o.fov_um, read);
-      if (sample.unit_assumed && unit_assumed.empty()) unit_assumed = dir + "/" + plan.fovs[i].table;
-      if (sample.frame_min >= 0) first_frames.emplace(sample.frame_min, dir + "/" + plan.fovs[i].table);
+      const SampleTable sample = check_sample_table(in_dir(plan.fovs[i].table), o.fov_um, read);
+      if (sample.unit_assumed && unit_assumed.empty()) unit_assumed = in_dir(plan.fovs[i].table);
+      if (sample.frame_min >= 0) first_frames.emplace(sample.frame_min, in_dir(plan.fovs[i].table));
       mostly_outside += sample.mostly_outside ? 1 : 0;
     } catch (const OutsideTheField& e) {
       outside.push_back(e);

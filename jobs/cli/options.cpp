@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "batch/campaign.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/ini_text.hpp"
@@ -337,6 +338,10 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
     for (const auto& [key, value] : vm)
       if (const auto* v = boost::any_cast<double>(&value.value()); v && !value.defaulted() && !std::isfinite(*v))
         throw UsageError("--" + key + " must be a finite number, not " + fmt::format("{}", *v));
+    // A camera pixel given in um or pm, in every command that takes one.
+    if (vm.count("camera-pixel-nm") && !vm["camera-pixel-nm"].defaulted())
+      if (const std::string slip = camera_pixel_slip(vm["camera-pixel-nm"].as<double>()); !slip.empty())
+        throw UsageError("--camera-pixel-nm " + slip);
     // An empty path (--campaign "", an unset shell variable) is no folder; options whose default is
     // empty (simulate --name) may be given empty.
     for (const auto& [key, value] : vm)

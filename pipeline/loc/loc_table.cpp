@@ -104,6 +104,20 @@ std::string skipped_rows_message(const std::string& path, const ReadReport& repo
 
 namespace annamosaic {
 
+namespace {
+
+// Width of the central 98% of `v` (1st to 99th percentile): a few far outliers do not count.
+double central_span(std::vector<double> v) {
+  const auto at = [&](double q) {
+    auto it = v.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), it, v.end());
+    return *it;
+  };
+  return at(0.99) - at(0.01);
+}
+
+}  // namespace
+
 std::string assumed_unit_warning(const std::string& path, const ReadReport& report, const LocTable& table) {
   if (table.size() < 100) return "";
   const TableStats s = compute_stats(table);
@@ -113,24 +127,26 @@ std::string assumed_unit_warning(const std::string& path, const ReadReport& repo
     // and one point repeated, each rendered to a 1 x 1 px image without a word). A pick of one
     // small structure (an origami, a pore: 100 nm and more) is not said.
     const double w_nm = s.x_max_nm - s.x_min_nm, h_nm = s.y_max_nm - s.y_min_nm;
-    if (std::max(w_nm, h_nm) >= 50.0) return "";
-    return fmt::format("{}: its {} localizations span only {:.4g} x {:.4g} nm in the unit read (the header's, --xy-unit's "
-                       "or the format's): if the values are um or camera pixels, that unit is wrong; if they are one point "
-                       "repeated, the export is faulty",
-                       path, table.size(), w_nm, h_nm);
+    if (std::max(w_nm, h_nm) < 50.0)
+      return fmt::format("{}: its {} localizations span only {:.4g} x {:.4g} nm in the unit read (the header's, --xy-unit's "
+                         "or the format's): if the values are um or camera pixels, that unit is wrong; if they are one point "
+                         "repeated, the export is faulty",
+                         path, table.size(), w_nm, h_nm);
+    // Most of them over more than 10 mm: more than five times the paper's whole 33 x 33 mosaic
+    // (1.8 mm), let alone a camera's field (probe95: a table in pm under an "x [nm]" header, read
+    // as 200 mm by table-info without a word).
+    if (std::max(w_nm, h_nm) <= 10e6) return "";
+    const double x_mm = central_span(table.x_nm) / 1e6, y_mm = central_span(table.y_nm) / 1e6;
+    if (std::max(x_mm, y_mm) <= 10.0) return "";
+    return fmt::format("{}: its {} localizations span {:.3g} x {:.3g} mm (98% of them) in the unit read (the header's, "
+                       "--xy-unit's or the format's): more than any field of view or mosaic (a camera field is under "
+                       "0.3 mm). If the values are in pm or another unit, that unit is wrong: convert the table",
+                       path, table.size(), x_mm, y_mm);
   }
   const double span_nm = std::max(s.x_max_nm - s.x_min_nm, s.y_max_nm - s.y_min_nm);
   if (span_nm > 1e6) {
     // Millimetres as nm: most of the localizations, not a few outliers (far_outliers says those),
     // spread over more than a camera's field (probe78: a pm table read as 7.5 x 2.2 mm, unsaid).
-    const auto central_span = [](std::vector<double> v) {
-      const auto at = [&](double q) {
-        auto it = v.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(v.size() - 1));
-        std::nth_element(v.begin(), it, v.end());
-        return *it;
-      };
-      return at(0.99) - at(0.01);
-    };
     const double x_mm = central_span(table.x_nm) / 1e6, y_mm = central_span(table.y_nm) / 1e6;
     if (std::max(x_mm, y_mm) > 1.0)
       return fmt::format("{}: its {} localizations span {:.3g} x {:.3g} mm (98% of them), read as nm because the header "

@@ -64,7 +64,8 @@ struct ReadReport {
 // than 5 um in x and y with 100 or more localizations: micrometres or camera pixels read as nm
 // (a 60 um field in um is a 60 nm speck). Says how to give the unit. Also when 98% of them spread
 // over more than 1 mm: more than any camera's field, so the unit is likely not nm. With the unit
-// stated (header, --xy-unit or format), a warning when they span less than 50 nm both ways.
+// stated (header, --xy-unit or format), a warning when they span less than 50 nm both ways, or
+// when 98% of them spread over more than 10 mm (pm, or a unit slip, under an 'x [nm]' header).
 std::string assumed_unit_warning(const std::string& path, const ReadReport& report, const LocTable& table);
 
 // "" or what --skip-bad-rows left out of `path`, for the log (every command says it: rows are

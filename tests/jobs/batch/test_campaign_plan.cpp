@@ -99,6 +99,13 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   EXPECT_EQ(error_of(grid + "overlap-um = 0\n"), "");
   EXPECT_NE(error_of(ok + "camera-pixel-nm = 0\n").find("campaign.ini:6: camera-pixel-nm must be > 0"), std::string::npos);
   EXPECT_NE(error_of(ok + "camera-pixel-nm = -108\n").find("camera-pixel-nm must be > 0"), std::string::npos);
+  // A camera pixel in um (0.108) or pm is no camera pixel in nm: refused with the value it meant.
+  const std::string um = error_of(ok + "camera-pixel-nm = 0.108\n");
+  EXPECT_NE(um.find("campaign.ini:6: camera-pixel-nm 0.108 is below 10 nm"), std::string::npos) << um;
+  EXPECT_NE(um.find("is the value in um? Give nm (0.108 um is 108 nm)"), std::string::npos) << um;
+  EXPECT_NE(error_of(ok + "camera-pixel-nm = 108000\n").find("is the value in pm? Give nm (108000 pm is 108 nm)"), std::string::npos);
+  EXPECT_EQ(camera_pixel_slip(32.5), "");  // 6.5 um camera pixels behind 200x
+  EXPECT_EQ(camera_pixel_slip(1625), "");  // behind a 4x objective
   EXPECT_EQ(error_of(ok + "camera-pixel-nm = 108\n"), "");
   EXPECT_NE(error_of(ok + "order = spiral\n").find("campaign.ini:6: order must be raster or snake"), std::string::npos);
   EXPECT_EQ(error_of(ok + "order = snake\n"), "");

@@ -1080,6 +1080,26 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("is a file: give the campaign's folder (the one holding campaign.ini and positions.csv): --campaign " + data,
                       p.stderr)
 
+    def test_tables_kept_elsewhere_are_found_by_an_absolute_pattern(self):
+        # Data on another mount, the description in a folder of its own: the pattern is taken as it
+        # is, as run reads it (the folder was put before it: "matches no file"; probe99).
+        for c in (1, 2):
+            self.table(f"r01_c{c:02d}.csv")
+        desc = os.path.join(self.dir, "description")
+        os.makedirs(desc)
+        pattern = os.path.join(self.dir, "data", "tables", "r{row+1:02d}_c{col+1:02d}.csv")
+        args = ["init-campaign", desc, "--rows", "1", "--cols", "2", "--fov-um", "30", "--overlap-um", "3",
+                "--table", pattern, "--no-widefield"]
+        # A camera pixel in um is refused before anything is written, with the value in nm.
+        p = run(*args, "--camera-pixel-nm", "0.108", check=1)
+        self.assertIn("--camera-pixel-nm 0.108 is below 10 nm", p.stderr)
+        self.assertIn("Give nm (0.108 um is 108 nm)", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(desc, "campaign.ini")))
+        p = run(*args, check=0)
+        self.assertIn("2 FoV(s) on a 1 x 2 grid", p.stdout)
+        with open(os.path.join(desc, "campaign.ini")) as f:
+            self.assertIn("table = " + pattern, f.read())
+
     def test_a_folder_of_tables_becomes_a_campaign_that_runs(self):
         data = os.path.join(self.dir, "data")
         for c in (1, 2):

@@ -1021,7 +1021,8 @@ class Evaluate(unittest.TestCase):
                            # An empty specimen scored as perfect; a negative camera pixel was an
                            # internal error (probe50).
                            (["--filaments-per-100um2", "-5"], "--filaments-per-100um2 must be > 0"),
-                           (["--camera-pixel-nm", "-108"], "--camera-pixel-nm must be > 0")):
+                           (["--camera-pixel-nm", "-108"], "--camera-pixel-nm must be > 0"),
+                           (["--camera-pixel-nm", "108000"], "is the value in pm? Give nm (108000 pm is 108 nm)")):
             p = run("evaluate", "--model", MODEL, "-o", TMP / "eval-refused", *args, check=False)
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn(said, p.stderr)
