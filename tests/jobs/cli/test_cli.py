@@ -1022,7 +1022,7 @@ class Simulate(unittest.TestCase):
                            (("--false-per-um2-per-frame", "1e9"), "beyond any false-detection rate"),
                            (("--na", "2"), "--na 2 is beyond any objective's numerical aperture"),
                            (("--pixel-nm", "0.001"), "--fov-um 25 at --pixel-nm 0.001 makes images of 25000000 px square"),
-                           (("--camera-pixel-nm", "0.01"), "at --camera-pixel-nm 0.01 makes images of 2500000 px square"),
+                           (("--camera-pixel-nm", "0.01"), "--camera-pixel-nm 0.01 is below 10 nm"),
                            (("--fov-um", "900", "--pixel-nm", "1"), "--fov-um 900 at --pixel-nm 1 makes images of 900000 px")):
             p = run("simulate", "-o", os.path.join(self.dir, "x"), *args, check=1)
             self.assertIn(said, p.stderr)
