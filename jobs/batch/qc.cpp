@@ -436,6 +436,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm",
                             "wf_confidence", "error_score", "rank", "timings", "warnings", "table_frames", "window_end"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
+      // Every FoV has the same keys: null where nothing was measured (no registered widefield), an
+      // empty list of warnings, so that a script's t["wf_confidence"] does not fail on some FoVs
+      // (probe99: keys left out).
+      for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm", "wf_confidence"})
+        if (!t.contains(k)) t[k] = nullptr;
+      if (!t.contains("warnings")) t["warnings"] = nlohmann::json::array();
       // Without a widefield (or with a model that never trained with one) there is no error map:
       // a recorded 0 would read as the best score.
       const bool has_error_map = r.extra.value("widefield", true) == true && r.extra.contains("error_score");
@@ -590,7 +596,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                                       "short?",
                                       t["table_frames"][0].get<long long>(), t["table_frames"][1].get<long long>(),
                                       frame_span(t), span_expected_text));
-    if (t.contains("wf_confidence") && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
+    if (t.contains("wf_confidence") && t["wf_confidence"].is_number() && t["wf_confidence"].get<double>() < kLowWidefieldConfidence)
       flag("widefield-uncertain", fmt::format("widefield registration uncertain (confidence {:.3f} < {}): left at its nominal place",
                                   t["wf_confidence"].get<double>(), kLowWidefieldConfidence));
     if (auto it = placed_by.find(t["id"].get<int>()); it != placed_by.end() && it->second != "registration" && fovs.size() > 1)

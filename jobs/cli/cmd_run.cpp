@@ -361,7 +361,8 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
         const std::string here =
             fs::path(campaign_dir).is_relative() ? " (relative to the working folder " + fs::current_path().string() + ")" : "";
         if (const auto why = why_not_simulated(vm, config_path, campaign_dir, config_name))
-          throw InputError(campaign_dir, "no campaign here" + here + " (positions.csv missing)" + *why);
+          // A missing input (exit 3), as a missing table is; the folder itself may be missing too.
+          throw IoError(campaign_dir, "no campaign here" + here + " (positions.csv missing)" + *why);
         spdlog::info("{} has no campaign yet: simulating it from the [simulate] section of {}", campaign_dir, config_name);
         po::variables_map svm = options_of("simulate", {"simulate", "--config", config_path, "-o", campaign_dir});
         const CampaignOptions sim = simulate_options(svm);
@@ -1027,6 +1028,7 @@ Command run_command() {
         ("mosaic-deflate", po::value<int>()->default_value(2),
          "deflate level of mosaic.ims chunks, 1..9 (libdeflate: 1 fastest, higher smaller and slower)")
         ("search-um", double_default(2.5), "stage error covered by tile registration (per axis)")
+        ("min-ncc-margin", double_default(0.12), "NCC margin a tile pair's match needs over other offsets of the same overlap (as stitch's; smaller accepts repetitive or single-filament overlaps, at the risk of a wrong match)")
         ("blend", po::value<std::string>()->default_value("linear"), "tile blending: linear (feather), overlay or max")
         ("register-widefield", bool_option(false), "also try the widefield for strips featureless in the reconstruction (off: it made a 29 px false link on a simulated 8 x 8 grid)");
     add_table_options(d);

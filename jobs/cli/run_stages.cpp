@@ -195,6 +195,7 @@ nlohmann::json stitch_settings(const CampaignInfo& c, const po::variables_map& v
           {"overlap-um", c.overlap_um},
           {"pixel-nm", vm["pixel-nm"].as<double>()},
           {"search-um", vm["search-um"].as<double>()},
+          {"min-ncc-margin", vm["min-ncc-margin"].as<double>()},
           {"register-widefield", vm["register-widefield"].as<bool>()},
           {"blend", vm["blend"].as<std::string>()},
           {"block-px", vm["block-px"].as<std::size_t>()},
@@ -424,6 +425,8 @@ void validate_run_options(const po::variables_map& vm) {
     throw UsageError(e.what());
   }
   if (!(vm["search-um"].as<double>() >= 0)) throw UsageError("--search-um must be >= 0");
+  if (const double m = vm["min-ncc-margin"].as<double>(); !(m >= 0) || m >= 1)
+    throw UsageError(fmt::format("--min-ncc-margin must be >= 0 and below 1 (a difference of NCCs), not {:g}", m));
   if (const double s = vm["widefield-search-um"].as<double>(); !(s >= 0) || !std::isfinite(s))
     throw UsageError("--widefield-search-um must be >= 0 (0: 5 camera pixels)");
   if (const int l = vm["mosaic-deflate"].as<int>(); l < 1 || l > 9)
@@ -791,6 +794,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
     FovResultTiles tiles(out, campaign, fovs, records, pixel_nm, {"reconstruction", "widefield"});
     StitchOptions so;
     so.registration.search_um = vm["search-um"].as<double>();
+    so.registration.min_ncc_margin = vm["min-ncc-margin"].as<double>();
     // Searched a whole FoV step, a pair can match the next tile over (a copied table, a periodic
     // specimen) and stack tiles: at most half a step.
     bool search_at_limit = false;
@@ -874,6 +878,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       // causes here, where the numbers are, not only in the per-tile QC flags. Pairs with a
       // failed FoV were not tried: not counted. One direction failing whole while the other
       // registers is the sign of an axis flipped or swapped in positions.csv.
+      // The positions file campaign.ini names (positions = stage.csv), as the user knows it.
+      const std::string positions_name = campaign_positions_path(campaign.dir);
       std::vector<char> pair_used(layout.registration.pairs.size(), 0);
       for (std::size_t k = 0; k < sol.link_used.size(); ++k)
         if (sol.link_used[k]) pair_used[layout.link_pair[k]] = 1;
@@ -902,18 +908,36 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         if (tried_dir[d] >= 2 && used_dir[d] == 0 && failed_dense_dir[d] >= 2 && tried_dir[1 - d] >= 1 &&
             2 * used_dir[1 - d] >= tried_dir[1 - d])
           spdlog::warn("layout: none of the {} overlaps {} registered, while {} of the {} {} did: is {} flipped in "
-                       "positions.csv (the stage's axis the other way), are x_um and y_um swapped, or were the FoVs "
-                       "acquired in another order than the ids say (snake vs raster: init-campaign --order)? After fixing "
-                       "it, rerun: finished FoVs are kept",
+                       "{} (the stage's axis the other way), are x_um and y_um swapped, or were the FoVs acquired in "
+                       "another order than the ids say (snake vs raster: init-campaign --order)? After fixing it, rerun: "
+                       "finished FoVs are kept",
                        tried_dir[d], d ? "down the columns (y)" : "along the rows (x)", used_dir[1 - d], tried_dir[1 - d],
-                       d ? "along the rows" : "down the columns", d ? "y_um" : "x_um");
+                       d ? "along the rows" : "down the columns", d ? "y_um" : "x_um", positions_name);
+      // Pairs left out that matched well but had another offset nearly as good: the margin rule,
+      // not the overlaps' structure, kept them out (probe99: real single-filament FoVs matched at
+      // NCC 0.99, and the warning named only thin overlaps and the axes).
+      std::size_t ambiguous = 0;
+      double ambiguous_ncc = 0, its_second = 0;
+      for (std::size_t i = 0; i < layout.registration.pairs.size(); ++i)
+        if (const PairResult& pr = layout.registration.pairs[i];
+            !pr.skipped && !pair_used[i] && pair_ambiguous(pr, layout.registration, so.registration.min_ncc_margin)) {
+          ++ambiguous;
+          if (pr.ncc > ambiguous_ncc) ambiguous_ncc = pr.ncc, its_second = pr.second_ncc;
+        }
+      const std::string ambiguous_cause =
+          ambiguous > 0 ? fmt::format("{} overlap(s) left out matched (NCC up to {:.2f}) but another offset of the same one nearly as "
+                                      "well ({:.2f}; --min-ncc-margin {:g}): repetitive or single-filament overlaps, where a "
+                                      "smaller --min-ncc-margin accepts such matches at the risk of a wrong one (layout.json: "
+                                      "their second_dx_px, second_dy_px); ",
+                                      ambiguous, ambiguous_ncc, its_second, so.registration.min_ncc_margin)
+                        : std::string();
       if (tried >= 2 && 2 * accepted < tried)
         spdlog::warn("layout: only {} of the {} overlaps tried registered ({} tile(s) placed by their stage position "
-                     "alone). Usual causes: {}little structure in the overlaps (overlap-um, sparse FoVs), or positions "
-                     "that do not match the images (x_um / y_um swapped or an axis flipped in positions.csv, or FoVs "
-                     "acquired in another order than positions.csv's: snake vs raster, init-campaign --order; after "
-                     "fixing it, rerun: finished FoVs are kept)",
-                     accepted, tried, sol.isolated_tiles, thin_cause);
+                     "alone). Usual causes: {}{}little structure in the overlaps (overlap-um, sparse FoVs), or positions "
+                     "that do not match the images (x_um / y_um swapped or an axis flipped in {}, or FoVs acquired in "
+                     "another order than its: snake vs raster, init-campaign --order; after fixing it, rerun: finished "
+                     "FoVs are kept)",
+                     accepted, tried, sol.isolated_tiles, ambiguous_cause, thin_cause, positions_name);
       // FoVs (done ones: failed FoVs take no part) that no registered overlap joins to the main
       // group, as stitch says them: placed by the stage, or as a group of their own.
       if (sol.component.size() == fovs.size() && sol.components > 1) {
@@ -948,10 +972,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
         else if (!apart.empty())
           spdlog::warn("layout: {} FoV(s) are not joined {} by any registered overlap (ids {}): placed "
                        "by their stage positions, alone or as a group, off by the stage's error (qc/qc.json flags each: "
-                       "stage-placed alone, detached-group in a group). Usual cause: {}{}too little structure in their overlaps (FoVs "
-                       "between cells)",
+                       "stage-placed alone, detached-group in a group). Usual cause: {}{}{}too little structure in their "
+                       "overlaps (FoVs between cells)",
                        apart.size(), no_main_group ? "to one another" : "to the main group", first_items(apart, 10), hole,
-                       thin_cause);
+                       ambiguous_cause, thin_cause);
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())

@@ -254,6 +254,28 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
       << all2;
 }
 
+// A widefield larger than the FoV both ways (65 nm pixels read at 100 nm): said with the pixel that
+// would fit, so that the FoV's warnings name the scale, not only a registration's search.
+TEST(FovProcessor, AWidefieldLargerThanTheFovNamesTheCameraPixel) {
+  const FovEntry f = fov_in("fov_large_widefield", 9);
+  const CampaignInfo c = diagonal_fov(f);
+  ImageF wf(31, 31);  // 3.1 um at 100 nm; 2 um at 64.5 nm
+  for (std::size_t i = 0; i < wf.size(); ++i) wf.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
+  write_tiff(f.widefield_path, wf.view(), TiffWriteOptions{});
+  const auto w = prepare_fov(f, c, FovOptions{});
+  std::string all;
+  for (const auto& s : w->warnings) all += s + "\n";
+  EXPECT_NE(all.find(f.widefield_path + ": 31 x 31 px at 100 nm cover 3.1 x 3.1 um, more than the 2 um FoV: is "
+                     "camera-pixel-nm right (64.52 nm would fit)?"),
+            std::string::npos)
+      << all;
+  ImageF fits(21, 21);  // 2.1 um: within a tenth, not said
+  for (std::size_t i = 0; i < fits.size(); ++i) fits.data()[i] = static_cast<float>(100 + (i * 7919) % 97);
+  write_tiff(f.widefield_path, fits.view(), TiffWriteOptions{});
+  const auto w2 = prepare_fov(f, c, FovOptions{});
+  for (const auto& s : w2->warnings) EXPECT_EQ(s.find("more than the"), std::string::npos) << s;
+}
+
 // A 2 x 2 binned widefield among unbinned ones, tagged with its pixel: read at its tags' pixel,
 // with which it spans the FoV (at the campaign's it covered half and was drawn at half scale).
 // Tags that fit the FoV no better than the campaign's pixel change nothing.

@@ -115,6 +115,12 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   EXPECT_TRUE(fs::exists(out + "/qc/heatmap_error.png"));
   // FoV 3 had no widefield, so no error map: its score is null, not a 0 that reads as the best.
   EXPECT_TRUE(qc["fovs"][3]["error_score"].is_null());
+  // Nor a registered widefield: its shift and confidence are null, present as in every FoV (a
+  // script's t["wf_confidence"] failed on some FoVs), and so is an empty list of warnings.
+  EXPECT_TRUE(qc["fovs"][3]["wf_confidence"].is_null());
+  EXPECT_TRUE(qc["fovs"][3]["wf_shift_x_px"].is_null());
+  EXPECT_EQ(qc["fovs"][3]["warnings"], nlohmann::json::array());
+  EXPECT_DOUBLE_EQ(qc["fovs"][6]["wf_confidence"].get<double>(), 0.01);
   for (const auto& t : qc["fovs"]) EXPECT_TRUE(t.contains("flags")) << t.dump();  // an empty list when none
 }
 

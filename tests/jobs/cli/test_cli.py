@@ -784,10 +784,46 @@ class Cli(unittest.TestCase):
                 w.writerow([r["id"], r["row"], r["col"], r["x_um"], -float(r["y_um"])])
         p = run("run", "--campaign", camp, "-o", out, "--no-widefield", "--threads", "1", check=0)
         self.assertIn("y_um decreases as row increases", p.stderr)
+        # The positions file is named by its path (campaign.ini may name another: positions = stage.csv).
         self.assertRegex(p.stderr, r"none of the 6 overlaps down the columns \(y\) registered, while \d of the 6 along the "
-                                   r"rows did: is y_um flipped in positions.csv")
+                                   r"rows did: is y_um flipped in " + re.escape(os.path.join(camp, "positions.csv")))
         self.assertIn("or were the FoVs acquired in another order than the ids say (snake vs raster: init-campaign --order)?",
                       p.stderr)
+
+    def test_an_overlap_left_out_as_ambiguous_is_said_with_the_margin_to_change(self):
+        # A real single-filament table (LUME, U2OS microtubules) cut into 3 FoVs of 3 um down a
+        # column: the overlap of FoVs 1 and 2 matches at NCC 0.99, but another offset along the
+        # filament nearly as well. The warning named only thin overlaps (probe99); run had no
+        # --min-ncc-margin to change.
+        data = os.path.join(self.dir, "lume")
+        os.makedirs(os.path.join(data, "tables"))
+        with open(os.path.join(DATA, "u2os-microtubule-single-lume.csv")) as f:
+            rows = [r for r in csv.reader(line for line in f if not line.startswith("#"))][1:]
+        locs = [(int(r[0]), float(r[1]), float(r[2])) for r in rows]
+        x0, y0 = min(x for _, x, _ in locs), min(y for _, _, y in locs)
+        for k in range(3):
+            low = y0 + 2500 * k
+            with open(os.path.join(data, "tables", f"fov{k}.csv"), "w") as f:
+                f.write("frame,x [um],y [um]\n")
+                for fr, x, y in locs:
+                    if low <= y < low + 3000:
+                        f.write(f"{fr},{(x - x0) / 1000:.4f},{(y - low) / 1000:.4f}\n")
+        run("init-campaign", data, "--rows", "3", "--cols", "1", "--fov-um", "3", "--overlap-um", "0.5",
+            "--table", "tables/fov{id:d}.csv", "--no-widefield", check=0)
+        out = os.path.join(self.dir, "out")
+        p = run("run", "--campaign", data, "-o", out, "--threads", "1", check=0)
+        self.assertRegex(p.stderr, r"1 overlap\(s\) left out matched \(NCC up to 0\.9\d\) but another offset of the same one "
+                                   r"nearly as well \(0\.\d\d; --min-ncc-margin 0\.12\)")
+        with open(os.path.join(out, "layout.json")) as f:
+            self.assertEqual(sum(e["used"] for e in json.load(f)["edges"]), 1)
+        # A smaller margin accepts it: the mosaic is made again, both overlaps registered.
+        p = run("run", "--campaign", data, "-o", out, "--threads", "1", "--min-ncc-margin", "0.05", check=0)
+        self.assertIn("a setting changed since it was made: min-ncc-margin 0.05 (was 0.12)", p.stderr)
+        self.assertNotIn("left out matched", p.stderr)
+        with open(os.path.join(out, "layout.json")) as f:
+            self.assertEqual(sum(e["used"] for e in json.load(f)["edges"]), 2)
+        p = run("run", "--campaign", data, "-o", out, "--min-ncc-margin", "1.5", check=1)
+        self.assertIn("--min-ncc-margin must be >= 0 and below 1", p.stderr)
 
     def test_overlaps_failing_at_nearly_empty_fovs_do_not_blame_the_axes(self):
         # A 2 x 2 grid whose FoVs 1 and 2 hold a handful of localizations (outside the cells): the
@@ -796,7 +832,7 @@ class Cli(unittest.TestCase):
         run("simulate", "-o", camp, "--rows", "2", "--cols", "2", "--fov-um", "15", "--seed", "5", "-q", check=0)
         p = run("run", "--campaign", camp, "-o", out, "--threads", "1", check=0)
         self.assertIn("overlaps tried registered", p.stderr)  # said, with the usual causes
-        self.assertNotIn("flipped in positions.csv (the stage's axis the other way)", p.stderr)
+        self.assertNotIn("positions.csv (the stage's axis the other way)", p.stderr)
         with open(os.path.join(out, "qc", "qc.json")) as f:
             few = [t["id"] for t in json.load(f)["fovs"] if any("localizations, under 5%" in x for x in t["flags"])]
         self.assertEqual(few, [1, 2])
