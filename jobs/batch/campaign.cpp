@@ -288,11 +288,31 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
   if (dist.empty() || !(pitch_um > 0)) return;
   const double m = median(dist);
   // Beyond 3x either way no stage error explains it; camera pixels (65-160 nm) are 6-15x, nm 1000x.
-  if (m > 3 * pitch_um || m < pitch_um / 3)
+  if (m > 3 * pitch_um || m < pitch_um / 3) {
+    // One FoV's position mistyped in a small grid (28 for 2.8) moves the median of a 2 x 2 grid's
+    // four steps: when every step without that FoV fits the pitch and each of its own is off by
+    // more than 3x, it is named (probe99: the units were blamed).
+    for (const auto& [cell, t] : at) {
+      std::vector<double> own, others;
+      for (const auto& [cell2, u] : at)
+        for (const auto& [dr, dc] : {std::pair{0, 1}, std::pair{1, 0}})
+          if (const auto n = at.find({cell2.first + dr, cell2.second + dc}); n != at.end()) {
+            const double d = std::max(std::abs(n->second->x_um - u->x_um), std::abs(n->second->y_um - u->y_um));
+            (u == t || n->second == t ? own : others).push_back(d);
+          }
+      const auto fits = [&](double d) { return d <= 1.5 * pitch_um && d >= pitch_um / 1.5; };
+      if (!own.empty() && !others.empty() && std::all_of(others.begin(), others.end(), fits) &&
+          std::none_of(own.begin(), own.end(), [&](double d) { return d <= 3 * pitch_um && d >= pitch_um / 3; }))
+        throw InputError(path, fmt::format("FoV {} (row {}, col {}) at x {:g}, y {:g} um is {:.4g} um from its grid "
+                                           "neighbours, while every other step is within 1.5x of fov-um - overlap-um = "
+                                           "{:.4g} um: a mistyped position?",
+                                           t->id, t->row, t->col, t->x_um, t->y_um, median(own), pitch_um));
+    }
     throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart ({:.4g} x), but "
                                        "fov-um - overlap-um = {:.4g} um: positions in another unit (nm, or camera or "
                                        "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
                                        m, m / pitch_um, pitch_um));
+  }
   std::string placed;
   if (const std::string refusal = misfit_refusal(tiles, grid_misfits(tiles), c.place_off_grid,
                                                  "set off-grid = place in " + c.dir + "/campaign.ini", &placed);

@@ -16,6 +16,7 @@
 #include "core/json_text.hpp"
 #include "imageio/tiff_io.hpp"
 #include "imgproc/filters.hpp"
+#include "loc/csv_reader.hpp"
 #include "loc/frame_window.hpp"
 #include "register/widefield_registration.hpp"
 #include "register/widefield_signal.hpp"
@@ -159,6 +160,10 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
   } catch (const std::exception& e) {
     w->failed = true;
     w->reason = e.what();
+    // A malformed row of the table (named by line): what to do next, beside the place (probe99).
+    if (dynamic_cast<const MalformedRowError*>(&e))
+      w->reason += " (fix that row and rerun: finished FoVs are kept; or leave malformed rows out, each counted, with "
+                   "--skip-bad-rows into a new --output)";
     r.sparse = ImageF(W, H);
   }
 

@@ -370,8 +370,15 @@ int run_init_campaign(const po::variables_map& vm) {
                                                      "--camera-pixel-nm), which are written to campaign.ini; nothing was written",
                                                      samples.size()));
   for (const std::string& why : unreadable) spdlog::warn("{} (its FoV will fail as it is)", why);
-  for (const std::string& w : widefield_size_warnings(sizes, o.camera_pixel_nm, o.fov_um, camera_given))
-    spdlog::warn("{}: {}", dir, w);
+  const std::vector<std::string> size_warnings = widefield_size_warnings(sizes, o.camera_pixel_nm, o.fov_um, camera_given);
+  for (const std::string& w : size_warnings) spdlog::warn("{}: {}", dir, w);
+  // The default camera pixel taken for widefields that do not say theirs: said where it is taken,
+  // not only in a comment of campaign.ini (probe99). When it does not fit, the warning above says so.
+  if (!camera_given && !sizes.empty() && size_warnings.empty())
+    spdlog::info("camera-pixel-nm {:g} assumed (the default: the widefields carry no usable resolution tags): their {} x {} "
+                 "px then span {:.3g} um, the FoV's {:g} um; --camera-pixel-nm to give the camera's own",
+                 o.camera_pixel_nm, sizes[0].width_px, sizes[0].height_px,
+                 static_cast<double>(std::max(sizes[0].width_px, sizes[0].height_px)) * o.camera_pixel_nm / 1000.0, o.fov_um);
   if (!camera_given) {
     // Written as a comment: a px table must not be converted with a default nobody chose.
     const std::string key = "camera-pixel-nm = ";

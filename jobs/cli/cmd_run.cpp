@@ -225,7 +225,9 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   // TERM 1 s after mpirun's, KILL 1 s after that), before FoVs in flight finish (probe89: 0 of
   // about 6 recorded). Said at once, with the signal that lets them finish.
   if (rank == 0 && std::getenv("OMPI_MCA_orte_hnp_uri"))
-    set_terminate_text("\nSIGTERM (Ctrl-C or a kill to mpirun, forwarded): stopping once the work in flight is recorded, "
+    // mpirun also sends it when another rank died (probe100: a rank killed by hand read as a kill to mpirun).
+    set_terminate_text("\nSIGTERM (Ctrl-C or a kill to mpirun, forwarded; or mpirun stopping the ranks because one of "
+                       "them died: see its message below): stopping once the work in flight is recorded, "
                        "but mpirun kills its ranks about a second later, so FoVs in flight are mostly lost (the next "
                        "run redoes them; nothing finished is lost). To let them finish, stop a run with: kill -USR1 "
                        "<mpirun's pid>\n");

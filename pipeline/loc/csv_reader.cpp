@@ -694,7 +694,7 @@ LocTable parse_csv_table(std::string_view text, const std::string& name, const C
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     Chunk& c = chunks[i];
     if (!opt.skip_bad_rows && !c.errors.empty())
-      throw InputError(name, c.errors.front().second, static_cast<std::int64_t>(base_line + c.errors.front().first),
+      throw MalformedRowError(name, c.errors.front().second, static_cast<std::int64_t>(base_line + c.errors.front().first),
                        c.error_column, c.error_column_name);
     for (const auto& [l, msg] : c.errors)
       if (local.skipped_examples.size() < 10)

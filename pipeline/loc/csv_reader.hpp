@@ -19,9 +19,17 @@
 #include <string>
 #include <string_view>
 
+#include "core/error.hpp"
 #include "loc/loc_table.hpp"
 
 namespace annamosaic {
+
+// A data row that --skip-bad-rows would have left out (a value that is not a number, a missing
+// field): told apart from a header's problems, for the advice that follows it.
+class MalformedRowError : public InputError {
+ public:
+  using InputError::InputError;
+};
 
 enum class XyUnit { Nanometre, CameraPixel, Micrometre };
 

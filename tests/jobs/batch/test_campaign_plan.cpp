@@ -189,6 +189,10 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm, or camera or stage pixels?)");
   // Camera pixels of 108 nm (4 um = 37 px): 9 times the pitch, refused too.
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,37.04,0\n", "a median 37.04 um apart (9.26 x), but fov-um - overlap-um = 4 um");
+  // One position mistyped in a 2 x 2 grid (40 for 4): that FoV is named, not the unit blamed.
+  refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,40,0\n2,1,0,0,4\n3,1,1,4,4\n",
+          "FoV 1 (row 0, col 1) at x 40, y 0 um is 38 um from its grid neighbours, while every other step is within 1.5x "
+          "of fov-um - overlap-um = 4 um: a mistyped position?");
   // A table added after positions.csv was written (here t/locs_7.csv) is not run: said, by name.
   fs::create_directories(d + "/t");
   for (const char* f : {"/t/locs_0.csv", "/t/locs_1.csv", "/t/locs_7.csv", "/t/notes.csv"}) write(d + f, "frame,x,y\n");

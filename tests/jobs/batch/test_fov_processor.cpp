@@ -254,6 +254,26 @@ TEST(FovProcessor, AFarCorruptRowAndASmallWidefieldAreSaid) {
       << all2;
 }
 
+// A malformed row fails its FoV with the place and what to do next; with --skip-bad-rows it is
+// left out and said.
+TEST(FovProcessor, AMalformedRowSaysWhatToDoNext) {
+  FovEntry f = fov_in("fov_bad_row", 10);
+  f.widefield_path.clear();  // none
+  const CampaignInfo c = diagonal_fov(f, "7,abc,500\n");  // line 302
+  const auto w = prepare_fov(f, c, FovOptions{});
+  EXPECT_TRUE(w->failed);
+  EXPECT_NE(w->reason.find(f.table_path + ":302:"), std::string::npos) << w->reason;
+  EXPECT_NE(w->reason.find("(fix that row and rerun: finished FoVs are kept; or leave malformed rows out, each counted, with "
+                           "--skip-bad-rows into a new --output)"),
+            std::string::npos)
+      << w->reason;
+  FovOptions skip;
+  skip.table.csv.skip_bad_rows = true;
+  const auto kept = prepare_fov(f, c, skip);
+  EXPECT_FALSE(kept->failed) << kept->reason;
+  EXPECT_EQ(kept->result.localizations, 300);
+}
+
 // A widefield larger than the FoV both ways (65 nm pixels read at 100 nm): said with the pixel that
 // would fit, so that the FoV's warnings name the scale, not only a registration's search.
 TEST(FovProcessor, AWidefieldLargerThanTheFovNamesTheCameraPixel) {

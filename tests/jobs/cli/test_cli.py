@@ -824,6 +824,11 @@ class Cli(unittest.TestCase):
             self.assertEqual(sum(e["used"] for e in json.load(f)["edges"]), 2)
         p = run("run", "--campaign", data, "-o", out, "--min-ncc-margin", "1.5", check=1)
         self.assertIn("--min-ncc-margin must be >= 0 and below 1", p.stderr)
+        # A search range in nm (2500 for 2.5 um) is said as such, not only limited to half a step.
+        p = run("run", "--campaign", data, "-o", out, "--threads", "1", "--min-ncc-margin", "0.05", "--search-um", "2500",
+                check=0)
+        self.assertIn("--search-um 2500 is 1000 times the step between FoVs (2.5 um), beyond any stage's error: is the value "
+                      "in nm (2500 nm is 2.5 um)? Searching +-1.25 um", p.stderr)
 
     def test_overlaps_failing_at_nearly_empty_fovs_do_not_blame_the_axes(self):
         # A 2 x 2 grid whose FoVs 1 and 2 hold a handful of localizations (outside the cells): the
@@ -1712,6 +1717,13 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("\ncamera-pixel-nm = 108\n", text_of(os.path.join(data, "campaign.ini")))
         self.assertIn("160 nm would fit", p.stderr)
         self.assertIn("--camera-pixel-nm 108, but all 2 widefields' resolution tags say 160 nm", p.stderr)
+        # Without tags, the default taken is said where it is taken (it was only a comment in
+        # campaign.ini; probe99): here 111 px of 108 nm span the 12 um FoVs.
+        for c in (1, 2):
+            tifffile.imwrite(os.path.join(data, "wf", f"r01_c{c:02d}.tif"), np.zeros((5, 111, 111), np.uint16))
+        p = run(*args, "--force", check=0)
+        self.assertIn("camera-pixel-nm 108 assumed (the default: the widefields carry no usable resolution tags): their "
+                      "111 x 111 px then span 12 um, the FoV's 12 um", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":

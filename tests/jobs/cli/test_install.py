@@ -49,6 +49,7 @@ class InstalledPrefix(unittest.TestCase):
         for rel in ("annamosaic/models/" + MODEL, "annamosaic/models/SHA256SUMS", "annamosaic/configs/demo.ini",
                     "annamosaic/configs/train-microtubules-demo.ini", "annamosaic/slurm/submit-campaign.sh",
                     "annamosaic/slurm/annamosaic-grid.sbatch", "annamosaic/scripts/stage-table.py",
+                    "annamosaic/data/PROVENANCE.md", "annamosaic/data/epfl2013-bundled-tubes-hd-groundtruth.csv",
                     "doc/annamosaic/README.md", "doc/annamosaic/LICENSE"):
             self.assertTrue(os.path.isfile(os.path.join(share, rel)), rel)
         for rel in ("annamosaic/slurm/submit-campaign.sh", "annamosaic/slurm/annamosaic-grid.sbatch"):
