@@ -292,22 +292,31 @@ void check_grid(const std::string& path, const CampaignInfo& c, const std::vecto
     // One FoV's position mistyped in a small grid (28 for 2.8) moves the median of a 2 x 2 grid's
     // four steps: when every step without that FoV fits the pitch and each of its own is off by
     // more than 3x, it is named (probe99: the units were blamed).
-    for (const auto& [cell, t] : at) {
-      std::vector<double> own, others;
-      for (const auto& [cell2, u] : at)
-        for (const auto& [dr, dc] : {std::pair{0, 1}, std::pair{1, 0}})
-          if (const auto n = at.find({cell2.first + dr, cell2.second + dc}); n != at.end()) {
-            const double d = std::max(std::abs(n->second->x_um - u->x_um), std::abs(n->second->y_um - u->y_um));
-            (u == t || n->second == t ? own : others).push_back(d);
-          }
-      const auto fits = [&](double d) { return d <= 1.5 * pitch_um && d >= pitch_um / 1.5; };
-      if (!own.empty() && !others.empty() && std::all_of(others.begin(), others.end(), fits) &&
-          std::none_of(own.begin(), own.end(), [&](double d) { return d <= 3 * pitch_um && d >= pitch_um / 3; }))
-        throw InputError(path, fmt::format("FoV {} (row {}, col {}) at x {:g}, y {:g} um is {:.4g} um from its grid "
-                                           "neighbours, while every other step is within 1.5x of fov-um - overlap-um = "
-                                           "{:.4g} um: a mistyped position?",
-                                           t->id, t->row, t->col, t->x_um, t->y_um, median(own), pitch_um));
-    }
+    // The steps once: those that do not fit the pitch must all touch one FoV (at most 4 steps).
+    struct Step {
+      const TileInfo* a;
+      const TileInfo* b;
+      double um;
+    };
+    std::vector<Step> misfit;
+    bool others_fit = true;  // the steps that are not misfits are all within 1.5x of the pitch
+    for (const auto& [cell, t] : at)
+      for (const auto& [dr, dc] : {std::pair{0, 1}, std::pair{1, 0}})
+        if (const auto n = at.find({cell.first + dr, cell.second + dc}); n != at.end()) {
+          const double d = std::max(std::abs(n->second->x_um - t->x_um), std::abs(n->second->y_um - t->y_um));
+          if (d > 3 * pitch_um || d < pitch_um / 3) misfit.push_back({t, n->second, d});
+          else others_fit = others_fit && d <= 1.5 * pitch_um && d >= pitch_um / 1.5;
+        }
+    if (others_fit && !misfit.empty() && misfit.size() <= 4 && misfit.size() < dist.size())
+      for (const TileInfo* t : {misfit[0].a, misfit[0].b})
+        if (std::all_of(misfit.begin(), misfit.end(), [&](const Step& st) { return st.a == t || st.b == t; })) {
+          std::vector<double> own;
+          for (const Step& st : misfit) own.push_back(st.um);
+          throw InputError(path, fmt::format("FoV {} (row {}, col {}) at x {:g}, y {:g} um is {:.4g} um from its grid "
+                                             "neighbours, while every other step is within 1.5x of fov-um - overlap-um = "
+                                             "{:.4g} um: a mistyped position?",
+                                             t->id, t->row, t->col, t->x_um, t->y_um, median(own), pitch_um));
+        }
     throw InputError(path, fmt::format("neighbouring FoVs (by row and col) are a median {:.4g} um apart ({:.4g} x), but "
                                        "fov-um - overlap-um = {:.4g} um: positions in another unit (nm, or camera or "
                                        "stage pixels?), or wrong fov-um / overlap-um in campaign.ini",
@@ -488,9 +497,12 @@ std::string camera_pixel_slip(double nm) {
     return fmt::format("{:g} is below 10 nm, finer than any camera pixel at the sample (the finest are ~30 nm): is the value "
                        "in um? Give nm ({:g} um is {:g} nm)",
                        nm, nm, nm * 1000.0);
+  // Most often the sensor's own pixel (6.5-24 um) not divided by the magnification.
   return fmt::format("{:g} is above 10000 nm (10 um), coarser than a camera pixel at the sample even behind a 4x objective "
-                     "(~1600 nm): is the value in pm? Give nm ({:g} pm is {:g} nm)",
-                     nm, nm, nm / 1000.0);
+                     "(~1600 nm): is it the sensor's own pixel? Divide it by the magnification at the camera (e.g. "
+                     "{:g} / 100 = {:g} nm){}",
+                     nm, nm, nm / 100.0,
+                     nm >= 1e5 ? fmt::format("; or is the value in pm ({:g} pm is {:g} nm)?", nm, nm / 1000.0) : std::string());
 }
 
 std::string widefield_extent_mismatch(std::size_t width_px, std::size_t height_px, double camera_pixel_nm, double fov_um,

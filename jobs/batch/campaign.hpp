@@ -81,7 +81,8 @@ std::vector<std::size_t> largest_first(const std::vector<FovEntry>& fovs);
 
 // "" or why a camera pixel at the sample of `nm` is no camera pixel in nm: outside 10..10000 nm
 // (the finest microscopes give ~30 nm, a 4x objective ~1.6 um). Below, a value in um (0.108);
-// above, one in pm. Exit 0 with every widefield ignored was the result (probe99).
+// above, the sensor's own pixel (16000) or, from 1e5 nm, one in pm. Exit 0 with every widefield
+// ignored was the result (probe99).
 std::string camera_pixel_slip(double nm);
 
 // "" when a widefield of width x height px at camera_pixel_nm covers a FoV of fov_um within 10%

@@ -223,12 +223,19 @@ std::unique_ptr<FovWork> prepare_fov(const FovEntry& fov, const CampaignInfo& c,
       // read at 108 nm), said per FoV so that status names the scale, not only the search its
       // poor registration then asks for (probe99). Used as scaled.
       if (const double w_nm = static_cast<double>(wf.width()) * camera_nm, h_nm = static_cast<double>(wf.height()) * camera_nm;
-          std::min(w_nm, h_nm) > 1.1 * fov_nm)
+          std::min(w_nm, h_nm) > 1.1 * fov_nm) {
+        // A pixel that fits is offered only for a square image, as the campaign's note does: no
+        // one pixel fits both sides of another shape.
+        const bool square = std::max(w_nm, h_nm) <= 1.1 * std::min(w_nm, h_nm);
         w->warnings.push_back(fmt::format("{}: {} x {} px at {:g} nm cover {:.3g} x {:.3g} um, more than the {:g} um FoV: is "
-                                          "camera-pixel-nm right ({:.4g} nm would fit)? A widefield out of scale registers "
-                                          "poorly and misleads the A-net; no search fixes it",
+                                          "camera-pixel-nm right{}? A widefield out of scale registers poorly and misleads "
+                                          "the A-net; no search fixes it",
                                           fov.widefield_path, wf.width(), wf.height(), camera_nm, w_nm / 1000.0, h_nm / 1000.0,
-                                          c.fov_um, fov_nm / static_cast<double>(std::max(wf.width(), wf.height()))));
+                                          c.fov_um,
+                                          square ? fmt::format(" ({:.4g} nm would fit)",
+                                                               fov_nm / static_cast<double>(std::max(wf.width(), wf.height())))
+                                                 : std::string()));
+      }
       const auto [lo_at, hi_at] = std::minmax_element(wf.begin(), wf.end());
       const float lo = *lo_at, top = *hi_at;
       if (lo == top) throw InputError(fov.widefield_path, fmt::format("every pixel is {:g}: a blank image", lo));

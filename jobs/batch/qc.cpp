@@ -436,12 +436,6 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
       for (const char* k : {"localizations", "widefield", "tile", "wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm",
                             "wf_confidence", "error_score", "rank", "timings", "warnings", "table_frames", "window_end"})
         if (r.extra.contains(k) && !r.extra[k].is_null()) t[k] = r.extra[k];  // null: NaN when it was recorded
-      // Every FoV has the same keys: null where nothing was measured (no registered widefield), an
-      // empty list of warnings, so that a script's t["wf_confidence"] does not fail on some FoVs
-      // (probe99: keys left out).
-      for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm", "wf_confidence"})
-        if (!t.contains(k)) t[k] = nullptr;
-      if (!t.contains("warnings")) t["warnings"] = nlohmann::json::array();
       // Without a widefield (or with a model that never trained with one) there is no error map:
       // a recorded 0 would read as the best score.
       const bool has_error_map = r.extra.value("widefield", true) == true && r.extra.contains("error_score");
@@ -467,6 +461,12 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
         if (r.status == "done" && r.extra.contains("localizations") && r.extra["localizations"].is_number()) locs[cell] = std::log10(1.0 + r.extra["localizations"].get<double>());
       }
     }
+    // Every FoV has the same keys, a missing one (no record yet) too: null where nothing was
+    // measured (no registered widefield), an empty list of warnings, so that a script's
+    // t["wf_confidence"] does not fail on some FoVs (probe99: keys left out).
+    for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_pixel_nm", "wf_confidence"})
+      if (!t.contains(k)) t[k] = nullptr;
+    if (!t.contains("warnings")) t["warnings"] = nlohmann::json::array();
     tiles.push_back(t);
   }
   // Tiles to distrust, each with its reasons: an error score far above the campaign's typical

@@ -281,6 +281,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const double search_um = non_negative_option(vm, "search-um");
   const double accept_quantile = fraction_option(vm, "accept-quantile");
   const double min_ncc_margin = non_negative_option(vm, "min-ncc-margin");
+  if (min_ncc_margin >= 1)
+    throw UsageError(fmt::format("--min-ncc-margin must be >= 0 and below 1 (a difference of NCCs), not {:g}", min_ncc_margin));
   const double max_residual_px = non_negative_option(vm, "max-residual-px");
   const double residual_ratio = positive_option(vm, "residual-ratio");
   std::vector<RegistrationSignal> register_signals;
@@ -425,6 +427,11 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     StitchOptions so;
     auto& r = so.registration;
     r.search_um = search_um;
+    // More than a whole step and 50 um or more: no stage errs so far; a value in nm (as run says).
+    if (const double step_um = shorter_grid_step_um(tile_infos(src)); step_um > 0 && search_um >= 50 && search_um > step_um)
+      spdlog::warn("--search-um {:g} is {:.3g} times the step between tiles ({:.4g} um), beyond any stage's error: is the "
+                   "value in nm ({:g} nm is {:g} um)?",
+                   search_um, search_um / step_um, step_um, search_um, search_um / 1000.0);
     r.signals = register_signals;
     if (r.signals.empty()) {
       RegistrationSignal sig;

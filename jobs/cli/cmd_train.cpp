@@ -25,6 +25,7 @@
 #include "batch/output_lock.hpp"
 #include "batch/signals.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -313,6 +314,11 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
                           "last checkpoint, if one was saved)\n");
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;
+  // Fine-tuning: the model it starts from, checked before the data are read (and by --dry-run).
+  if (vm.count("init-from")) {
+    o.init_from = resolve_model(vm["init-from"].as<std::string>());
+    if (const std::string why = anet::init_from_mismatch(o); !why.empty()) throw InputError(o.init_from, why);
+  }
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);
   if (!o.output.empty()) check_train_output(o);
   if (vm["dry-run"].as<bool>()) {
@@ -325,6 +331,7 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
               << "  model file (G + Q, fp32) " << (pc.generator + pc.estimator) * 4 / 1e6 << " MB\n";
     if (!o.output.empty())
       std::cout << "model " << o.output << ", checkpoints and losses.csv in " << o.checkpoint_dir << "\n";
+    if (!o.init_from.empty()) std::cout << "fine-tuning: G and Q start from " << o.init_from << "\n";
     const anet::TrainingData data(o.data);
     if (!o.output.empty()) anet::check_checkpoint(o, &data);  // what the real run would refuse
     // A few samples as training draws them: an empty S or a missing widefield shows here, not
@@ -400,6 +407,7 @@ Command train_command() {
     d.add_options()
         ("output,o", po::value<std::string>(), "model file to write (HDF5; required but for --dry-run)")
         ("checkpoint-dir", po::value<std::string>(), "checkpoint folder (default: OUTPUT without extension + .train)")
+        ("init-from", po::value<std::string>(), "fine-tune: start G and Q from this trained model (a path or a bare name, as --model; its ngf, q-nf, decoder and pixel-nm must be this training's) instead of fresh weights")
         ("resume", po::bool_switch(), "continue from CHECKPOINT_DIR/checkpoint.h5 (none yet: start afresh); without it an existing checkpoint is refused")
         ("dry-run", po::bool_switch(), "print parameter counts, check the data, do not train")
         ("device", po::value<std::string>()->default_value("auto"), "auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")

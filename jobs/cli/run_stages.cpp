@@ -6,6 +6,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -805,9 +806,9 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       search_at_limit = true;
       // Said, not warned: a protection, and the configured value (demo.ini's 2.5 um) is most
       // often no one's choice for small FoVs.
-      // Tens of steps and 50 um or more: no stage errs so far; a value in nm (probe99: 2500).
-      if (rank == 0 && so.registration.search_um >= 50 && so.registration.search_um > 10 * step_um)
-        spdlog::warn("--search-um {:g} is {:.0f} times the step between FoVs ({:.4g} um), beyond any stage's error: is the "
+      // More than a whole step and 50 um or more: no stage errs so far; a value in nm (probe99: 2500).
+      if (rank == 0 && so.registration.search_um >= 50 && so.registration.search_um > step_um)
+        spdlog::warn("--search-um {:g} is {:.3g} times the step between FoVs ({:.4g} um), beyond any stage's error: is the "
                      "value in nm ({:g} nm is {:g} um)? Searching +-{:.4g} um",
                      so.registration.search_um, so.registration.search_um / step_um, step_um, so.registration.search_um,
                      so.registration.search_um / 1000.0, step_um / 2);
@@ -885,7 +886,7 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       // failed FoV were not tried: not counted. One direction failing whole while the other
       // registers is the sign of an axis flipped or swapped in positions.csv.
       // The positions file campaign.ini names (positions = stage.csv), as the user knows it.
-      const std::string positions_name = campaign_positions_path(campaign.dir);
+      const std::string positions_name = campaign.in_campaign(campaign.positions);
       std::vector<char> pair_used(layout.registration.pairs.size(), 0);
       for (std::size_t k = 0; k < sol.link_used.size(); ++k)
         if (sol.link_used[k]) pair_used[layout.link_pair[k]] = 1;
@@ -922,21 +923,25 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       // Pairs left out that matched well but had another offset nearly as good: the margin rule,
       // not the overlaps' structure, kept them out (probe99: real single-filament FoVs matched at
       // NCC 0.99, and the warning named only thin overlaps and the axes).
-      std::size_t ambiguous = 0;
-      double ambiguous_ncc = 0, its_second = 0;
-      for (std::size_t i = 0; i < layout.registration.pairs.size(); ++i)
-        if (const PairResult& pr = layout.registration.pairs[i];
-            !pr.skipped && !pair_used[i] && pair_ambiguous(pr, layout.registration, so.registration.min_ncc_margin)) {
-          ++ambiguous;
-          if (pr.ncc > ambiguous_ncc) ambiguous_ncc = pr.ncc, its_second = pr.second_ncc;
-        }
-      const std::string ambiguous_cause =
-          ambiguous > 0 ? fmt::format("{} overlap(s) left out matched (NCC up to {:.2f}) but another offset of the same one nearly as "
-                                      "well ({:.2f}; --min-ncc-margin {:g}): repetitive or single-filament overlaps, where a "
-                                      "smaller --min-ncc-margin accepts such matches at the risk of a wrong one (layout.json: "
-                                      "their second_dx_px, second_dy_px); ",
-                                      ambiguous, ambiguous_ncc, its_second, so.registration.min_ncc_margin)
-                        : std::string();
+      // Counted over the pairs `counted` keeps (all, or those of FoVs left apart).
+      const auto ambiguous_text = [&](const std::function<bool(const PairResult&)>& counted) {
+        std::size_t ambiguous = 0;
+        double ambiguous_ncc = 0, its_second = 0;
+        for (std::size_t i = 0; i < layout.registration.pairs.size(); ++i)
+          if (const PairResult& pr = layout.registration.pairs[i];
+              !pr.skipped && !pair_used[i] && counted(pr) && pair_ambiguous(pr, layout.registration, so.registration.min_ncc_margin)) {
+            ++ambiguous;
+            if (pr.ncc > ambiguous_ncc) ambiguous_ncc = pr.ncc, its_second = pr.second_ncc;
+          }
+        return ambiguous == 0
+                   ? std::string()
+                   : fmt::format("{} overlap(s) left out matched (NCC up to {:.2f}) but another offset of the same one nearly "
+                                 "as well ({:.2f}; --min-ncc-margin {:g}): repetitive or single-filament overlaps, where a "
+                                 "smaller --min-ncc-margin accepts such matches at the risk of a wrong one (layout.json: "
+                                 "their second_dx_px, second_dy_px); ",
+                                 ambiguous, ambiguous_ncc, its_second, so.registration.min_ncc_margin);
+      };
+      const std::string ambiguous_cause = ambiguous_text([](const PairResult&) { return true; });
       if (tried >= 2 && 2 * accepted < tried)
         spdlog::warn("layout: only {} of the {} overlaps tried registered ({} tile(s) placed by their stage position "
                      "alone). Usual causes: {}{}little structure in the overlaps (overlap-um, sparse FoVs), or positions "
@@ -981,7 +986,10 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
                        "stage-placed alone, detached-group in a group). Usual cause: {}{}{}too little structure in their "
                        "overlaps (FoVs between cells)",
                        apart.size(), no_main_group ? "to one another" : "to the main group", first_items(apart, 10), hole,
-                       ambiguous_cause, thin_cause);
+                       ambiguous_text([&](const PairResult& pr) {
+                         return no_main_group || sol.component[pr.pair.a] != main_group || sol.component[pr.pair.b] != main_group;
+                       }),
+                       thin_cause);
       }
       if (const std::string w = implausible_links_warning(layout, tiles); !w.empty()) spdlog::warn("layout: {}", w);
       if (const std::string w = search_range_warning(layout, so.registration.search_um, pixel_nm, search_at_limit, &tiles); !w.empty())

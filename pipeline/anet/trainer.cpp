@@ -70,7 +70,7 @@ ModelFile TrainerCore::model_file(const std::map<std::string, std::string>& prov
   m.groups["lowres_estimator"] = export_module(*q);
   // Steps Q trained on (only samples with a widefield train it): 0 tells reconstruct and run that
   // the model never saw a widefield.
-  m.scalars["lowres_estimator_steps"] = static_cast<double>(opt_q->steps());
+  m.scalars["lowres_estimator_steps"] = static_cast<double>(opt_q->steps()) + init_q_steps_;
   return m;
 }
 
@@ -102,6 +102,41 @@ ModelFile TrainerCore::checkpoint(const std::map<std::string, std::string>& prov
   moments("discriminator", *opt_d, *d);
   moments("lowres_estimator", *opt_q, *q);
   return m;
+}
+
+bool TrainerCore::start_from(const ModelFile& m, const std::string& path) {
+  const auto group = [&](const std::string& name) -> const std::vector<NamedArray>& {
+    const auto it = m.groups.find(name);
+    if (it == m.groups.end()) throw InputError(path, "has no '" + name + "' group: not a complete A-net model (truncated?)");
+    return it->second;
+  };
+  import_module(*g, group("generator"), path, "generator");
+  import_module(*q, group("lowres_estimator"), path, "lowres_estimator");
+  // Q's training so far, so that a fine-tuning on tables without widefields still has a trained Q.
+  // A model from before that was recorded: its whole step count, an upper bound.
+  if (const auto it = m.scalars.find("lowres_estimator_steps"); it != m.scalars.end()) init_q_steps_ = it->second;
+  else if (const auto st = m.provenance.find("steps"); st != m.provenance.end()) init_q_steps_ = std::atof(st->second.c_str());
+  const auto d_arrays = m.groups.find("discriminator");
+  if (d_arrays == m.groups.end() || m.network.ndf != opt_.network.ndf) return false;
+  import_module(*d, d_arrays->second, path, "discriminator");
+  return true;
+}
+
+std::string init_from_mismatch(const TrainOptions& opt) {
+  if (opt.init_from.empty()) return "";
+  const ModelFile m = read_model_header(opt.init_from);  // not a model: its InputError names the file
+  std::string differ;
+  const auto compare = [&](const char* what, const std::string& file_v, const std::string& opt_v) {
+    if (file_v != opt_v) differ += fmt::format("{}{} {} (this training: {})", differ.empty() ? "" : ", ", what, file_v, opt_v);
+  };
+  compare("ngf", std::to_string(m.network.ngf), std::to_string(opt.network.ngf));
+  compare("q-nf", std::to_string(m.network.q_nf), std::to_string(opt.network.q_nf));
+  compare("decoder", decoder_name(m.network.decoder), decoder_name(opt.network.decoder));
+  compare("input channels", std::to_string(m.network.in_channels), std::to_string(opt.network.in_channels));
+  compare("pixel-nm", fmt::format("{:g}", m.data.pixel_nm), fmt::format("{:g}", opt.data.pixel_nm));
+  if (differ.empty()) return "";
+  return "its networks cannot start this training: " + differ +
+         "; give the model's settings (--ngf, --q-nf, --decoder, --pixel-nm) to fine-tune it";
 }
 
 std::int64_t TrainerCore::restore(const ModelFile& c, const std::string& path) {
@@ -263,7 +298,7 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
   std::vector<const char*> recipe = {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
                                      "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse",
                                      "pairs-per-table", "dropout", "no-rotate", "elastic-px", "elastic-spacing-px",
-                                     "background-max", "widefield-frames", "validation-samples"};
+                                     "background-max", "widefield-frames", "validation-samples", "init-from"};
   if (data->describe().rfind("simulator", 0) == 0)
     recipe.insert(recipe.end(), {"structure", "specimen-seed", "region-um", "filaments-per-100um2", "labels-per-um",
                                  "bundle-fraction", "pore-occupancy", "cell-radius-um", "cell-fraction", "gradient",
@@ -383,6 +418,14 @@ TrainSummary train(const TrainOptions& opt) {
     spdlog::info("resumed from {} at step {}", ckpt_path, sum.first_step);
     if (sum.first_step == opt.steps) spdlog::info("the checkpoint is at step {} = --steps: nothing to train", opt.steps);
   }
+  if (!resumed && !opt.init_from.empty()) {
+    if (const std::string why = init_from_mismatch(opt); !why.empty()) throw InputError(opt.init_from, why);
+    const bool with_d = core.start_from(read_model_file(opt.init_from), opt.init_from);
+    spdlog::info("fine-tuning: G and Q start from {}{}; the optimisers start afresh", opt.init_from,
+                 with_d ? " (D too: a checkpoint)" : ", D from fresh weights (a model file holds none)");
+  } else if (resumed && !opt.init_from.empty()) {
+    spdlog::info("--init-from {}: not used, the checkpoint holds every weight of this training", opt.init_from);
+  }
 
   std::map<std::string, std::string> prov;
   prov["command"] = opt.command_line;
@@ -397,6 +440,7 @@ TrainSummary train(const TrainOptions& opt) {
   prov["libtorch_version"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                              std::to_string(TORCH_VERSION_PATCH);
   prov["device"] = opt.device;
+  if (!opt.init_from.empty()) prov["init_from"] = opt.init_from;
 
   std::vector<PreparedSample> validation;
   // What the validation score means: the same samples' sparse histograms against T, scored as

@@ -43,6 +43,10 @@ struct TrainOptions {
   // locks it (one training per folder) and may throw to refuse.
   std::function<void()> on_checkpoint_dir_made;
   bool resume = false;          // continue from checkpoint.h5 (none there: start afresh)
+  // Fine-tuning: a trained model (or checkpoint) whose G and Q (and a checkpoint's D, of the same
+  // ndf) start this training instead of fresh weights; its architecture and pixel size must be
+  // these options'. Not used when a checkpoint is resumed (it holds every weight already).
+  std::string init_from;
   // Asked after every step: true saves a checkpoint and throws Stopped (a signal, say).
   std::function<bool()> stop_requested;
   std::string device = "cpu";   // "cpu" | "cuda[:N]"
@@ -71,6 +75,11 @@ struct StepLosses {
   double d = 0, q = 0, g = 0, superres = 0, lowres = 0, gan = 0;
   bool widefield = false;  // the sample had a widefield: Q trained and lowres counted (else both 0)
 };
+
+// "" or why `opt.init_from` cannot start this training (reads the file's attributes only): an
+// architecture (ngf, q-nf, decoder, input channels) or pixel size other than the options'. A file
+// that is no A-net model throws read_model_header's InputError. --dry-run asks it too.
+std::string init_from_mismatch(const TrainOptions& opt);
 
 // Whether the training of `opt` may start on what its checkpoint folder holds: a checkpoint there
 // needs --resume, and (given the data) the same data and recipe, and --steps not below its step.

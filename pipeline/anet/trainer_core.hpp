@@ -52,6 +52,9 @@ class TrainerCore {
   ModelFile checkpoint(const std::map<std::string, std::string>& provenance, std::int64_t step) const;
   // Restores a checkpoint; returns its step. InputError if it does not match the options.
   std::int64_t restore(const ModelFile& ckpt, const std::string& path);
+  // Starts from a trained model's G and Q, and a checkpoint's D when it has one of this ndf
+  // (fine-tuning; Adam starts afresh). Returns whether D came from the file too.
+  bool start_from(const ModelFile& m, const std::string& path);
 
   Generator g{nullptr};
   Discriminator d{nullptr};
@@ -61,6 +64,7 @@ class TrainerCore {
  private:
   TrainOptions opt_;
   torch::Device device_;
+  double init_q_steps_ = 0;  // steps the started-from model's Q had trained (fine-tuning)
 };
 
 }  // namespace annamosaic::anet

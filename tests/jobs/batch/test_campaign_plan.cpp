@@ -103,7 +103,13 @@ TEST(CampaignPlan, PatternsAndErrorsNameTheFile) {
   const std::string um = error_of(ok + "camera-pixel-nm = 0.108\n");
   EXPECT_NE(um.find("campaign.ini:6: camera-pixel-nm 0.108 is below 10 nm"), std::string::npos) << um;
   EXPECT_NE(um.find("is the value in um? Give nm (0.108 um is 108 nm)"), std::string::npos) << um;
-  EXPECT_NE(error_of(ok + "camera-pixel-nm = 108000\n").find("is the value in pm? Give nm (108000 pm is 108 nm)"), std::string::npos);
+  // Above: the sensor's own pixel, not divided by the magnification (an EMCCD's 16 um); from 1e5
+  // nm a value in pm too.
+  const std::string sensor = error_of(ok + "camera-pixel-nm = 16000\n");
+  EXPECT_NE(sensor.find("is it the sensor's own pixel? Divide it by the magnification at the camera (e.g. 16000 / 100 = 160 nm)"),
+            std::string::npos) << sensor;
+  EXPECT_EQ(sensor.find(" pm"), std::string::npos) << sensor;
+  EXPECT_NE(error_of(ok + "camera-pixel-nm = 108000\n").find("or is the value in pm (108000 pm is 108 nm)?"), std::string::npos);
   EXPECT_EQ(camera_pixel_slip(32.5), "");  // 6.5 um camera pixels behind 200x
   EXPECT_EQ(camera_pixel_slip(1625), "");  // behind a 4x objective
   EXPECT_EQ(error_of(ok + "camera-pixel-nm = 108\n"), "");

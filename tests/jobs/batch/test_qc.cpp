@@ -124,6 +124,22 @@ TEST(QcReport, FlagsEachReasonToDistrustATile) {
   for (const auto& t : qc["fovs"]) EXPECT_TRUE(t.contains("flags")) << t.dump();  // an empty list when none
 }
 
+// A FoV without a record yet (a run stopped, --stage stitch) has the same keys as the others.
+TEST(QcReport, AFovWithoutARecordHasEveryKeyToo) {
+  const std::string out = fresh_out("qc_missing");
+  std::vector<FovEntry> fovs;
+  const CampaignInfo c = one_row_campaign(2, fovs);
+  std::map<int, ManifestRecord> recs;
+  recs[0] = {0, "done", "", "", "", {{"localizations", 5000}, {"widefield", false}}};
+  write_qc_report(out, c, fovs, recs, nullptr, 20.0);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  ASSERT_EQ(qc["fovs"][1]["status"], "missing");
+  for (const auto& t : qc["fovs"]) {
+    for (const char* k : {"wf_shift_x_px", "wf_shift_y_px", "wf_confidence"}) EXPECT_TRUE(t.at(k).is_null()) << t.dump();
+    EXPECT_EQ(t.at("warnings"), nlohmann::json::array()) << t.dump();
+  }
+}
+
 TEST(QcReport, AGroupOfTilesCutOffFromTheMainGroupIsFlagged) {
   // 1 x 4: tiles 0-1 register to each other, tiles 2-3 to each other, but no link between the
   // groups: 2-3 are placed against 0-1 by the stage alone.

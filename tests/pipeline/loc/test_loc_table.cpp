@@ -76,8 +76,8 @@ TEST(AssumedUnit, MicrometresReadAsNanometresAreSaid) {
   for (int i = 0; i < 200; ++i) one_far.frame.push_back(i), one_far.x_nm.push_back(30.0 * i), one_far.y_nm.push_back(20.0 * i);
   one_far.x_nm[7] = 5e6;
   EXPECT_EQ(assumed_unit_warning("far.csv", assumed, one_far), "");
-  // With the unit stated, 2 mm (a whole 33 x 33 mosaic in global coordinates) is a plausible table;
-  // the 200 mm of a pm table under an 'x [nm]' header is not.
+  // With the unit stated, 7.4 x 2.2 mm (a few whole mosaics in global coordinates) is a plausible
+  // table; the 147 mm of a pm table under an 'x [nm]' header is not.
   EXPECT_EQ(assumed_unit_warning("pm.csv", ReadReport{}, pm), "");
   for (double& v : pm.x_nm) v *= 20;
   const std::string stated = assumed_unit_warning("pm.csv", ReadReport{}, pm);
