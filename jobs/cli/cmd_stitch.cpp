@@ -427,11 +427,8 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     StitchOptions so;
     auto& r = so.registration;
     r.search_um = search_um;
-    // More than a whole step and 50 um or more: no stage errs so far; a value in nm (as run says).
-    if (const double step_um = shorter_grid_step_um(tile_infos(src)); step_um > 0 && search_um >= 50 && search_um > step_um)
-      spdlog::warn("--search-um {:g} is {:.3g} times the step between tiles ({:.4g} um), beyond any stage's error: is the "
-                   "value in nm ({:g} nm is {:g} um)?",
-                   search_um, search_um / step_um, step_um, search_um, search_um / 1000.0);
+    if (const std::string slip = search_um_slip(search_um, shorter_grid_step_um(tile_infos(src)), "tiles"); !slip.empty())
+      spdlog::warn("{}", slip);
     r.signals = register_signals;
     if (r.signals.empty()) {
       RegistrationSignal sig;

@@ -315,9 +315,21 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   anet::TrainOptions o = train_options(self, vm);
   o.command_line = command_line;
   // Fine-tuning: the model it starts from, checked before the data are read (and by --dry-run).
+  // A resume takes every weight from its checkpoint: the file need not be there any more, and is
+  // only compared with the checkpoint's record (by path, as resolved when it started).
   if (vm.count("init-from")) {
-    o.init_from = resolve_model(vm["init-from"].as<std::string>());
-    if (const std::string why = anet::init_from_mismatch(o); !why.empty()) throw InputError(o.init_from, why);
+    const std::string given = vm["init-from"].as<std::string>();
+    std::error_code ec;
+    if (o.resume && std::filesystem::exists(o.checkpoint_dir + "/checkpoint.h5", ec)) {
+      try {
+        o.init_from = std::filesystem::absolute(resolve_model(given)).lexically_normal().string();
+      } catch (const UsageError&) {
+        o.init_from = given;
+      }
+    } else {
+      o.init_from = std::filesystem::absolute(resolve_model(given)).lexically_normal().string();
+      if (const std::string why = anet::init_from_mismatch(o); !why.empty()) throw InputError(o.init_from, why);
+    }
   }
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);
   if (!o.output.empty()) check_train_output(o);

@@ -65,6 +65,10 @@ double positive_option(const po::variables_map& vm, const char* name);
 double non_negative_option(const po::variables_map& vm, const char* name);
 double fraction_option(const po::variables_map& vm, const char* name);
 
+// "" or a warning that --search-um is likely in nm: 50 or more and over one whole step between the
+// `what` (FoVs, tiles), beyond any stage's error (probe99: 2500 for 2.5 um). Used by run and stitch.
+std::string search_um_slip(double search_um, double step_um, const char* what);
+
 // LibTorch threads for one process: --threads, else SLURM_CPUS_PER_TASK, else the CPUs it may run on.
 int cpu_threads(const po::variables_map& vm);
 

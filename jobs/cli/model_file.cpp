@@ -1,5 +1,6 @@
 #include "cli/model_file.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -39,7 +40,11 @@ std::vector<std::string> model_search_dirs() {
     dirs.push_back(ANNAMOSAIC_SOURCE_DIR "/models");
   else
     dirs.push_back((exe.parent_path().parent_path() / "share/annamosaic/models").string());  // cmake --install
-  return dirs;
+  // Each folder once (ANNAMOSAIC_MODELS naming the source tree's models/ was listed twice).
+  std::vector<std::string> unique;
+  for (const std::string& d : dirs)
+    if (std::find(unique.begin(), unique.end(), d) == unique.end()) unique.push_back(d);
+  return unique;
 }
 
 std::string resolve_model(const std::string& name) {

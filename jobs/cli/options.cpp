@@ -407,6 +407,15 @@ std::string effective_config(const Command& cmd, const po::variables_map& vm) {
   return s;
 }
 
+std::string search_um_slip(double search_um, double step_um, const char* what) {
+  if (!(step_um > 0) || search_um < 50 || search_um <= step_um) return "";
+  const double times = search_um / step_um;
+  return fmt::format("--search-um {:g} is {} times the step between {} ({:.4g} um), beyond any stage's error: is the value in "
+                     "nm ({:g} nm is {:g} um)?",
+                     search_um, times >= 10 ? fmt::format("{:.0f}", times) : fmt::format("{:.2g}", times), what, step_um,
+                     search_um, search_um / 1000.0);
+}
+
 double positive_option(const po::variables_map& vm, const char* name) {
   const double v = vm[name].as<double>();
   if (!(v > 0)) throw UsageError(std::string("--") + name + " must be > 0");

@@ -806,12 +806,8 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       search_at_limit = true;
       // Said, not warned: a protection, and the configured value (demo.ini's 2.5 um) is most
       // often no one's choice for small FoVs.
-      // More than a whole step and 50 um or more: no stage errs so far; a value in nm (probe99: 2500).
-      if (rank == 0 && so.registration.search_um >= 50 && so.registration.search_um > step_um)
-        spdlog::warn("--search-um {:g} is {:.3g} times the step between FoVs ({:.4g} um), beyond any stage's error: is the "
-                     "value in nm ({:g} nm is {:g} um)? Searching +-{:.4g} um",
-                     so.registration.search_um, so.registration.search_um / step_um, step_um, so.registration.search_um,
-                     so.registration.search_um / 1000.0, step_um / 2);
+      if (const std::string slip = search_um_slip(so.registration.search_um, step_um, "FoVs"); rank == 0 && !slip.empty())
+        spdlog::warn("{} Searching +-{:.4g} um", slip, step_um / 2);
       else if (rank == 0 && so.registration.search_um > step_um / 2)
         spdlog::info("--search-um {} is more than half the step between FoVs ({:.4g} um: {}), where a pair could match "
                      "a tile a whole FoV over: searching +-{:.4g} um",

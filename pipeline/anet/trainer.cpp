@@ -22,6 +22,7 @@
 #include "anet/trainer_core.hpp"
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -79,6 +80,9 @@ ModelFile TrainerCore::checkpoint(const std::map<std::string, std::string>& prov
   m.kind = "checkpoint";
   m.groups["discriminator"] = export_module(*d);
   m.scalars["step"] = static_cast<double>(step);
+  // The started-from model's Q steps (fine-tuning), kept apart from this training's optimiser
+  // count so that a resume adds them again (probe101: a resumed fine-tuning recorded 0).
+  m.scalars["init_lowres_estimator_steps"] = init_q_steps_;
   auto moments = [&](const char* net, Adam& a, const torch::nn::Module& mod) {
     const auto params = mod.named_parameters();
     std::vector<NamedArray> ms, vs;
@@ -104,7 +108,7 @@ ModelFile TrainerCore::checkpoint(const std::map<std::string, std::string>& prov
   return m;
 }
 
-bool TrainerCore::start_from(const ModelFile& m, const std::string& path) {
+std::string TrainerCore::start_from(const ModelFile& m, const std::string& path) {
   const auto group = [&](const std::string& name) -> const std::vector<NamedArray>& {
     const auto it = m.groups.find(name);
     if (it == m.groups.end()) throw InputError(path, "has no '" + name + "' group: not a complete A-net model (truncated?)");
@@ -117,9 +121,11 @@ bool TrainerCore::start_from(const ModelFile& m, const std::string& path) {
   if (const auto it = m.scalars.find("lowres_estimator_steps"); it != m.scalars.end()) init_q_steps_ = it->second;
   else if (const auto st = m.provenance.find("steps"); st != m.provenance.end()) init_q_steps_ = std::atof(st->second.c_str());
   const auto d_arrays = m.groups.find("discriminator");
-  if (d_arrays == m.groups.end() || m.network.ndf != opt_.network.ndf) return false;
+  if (d_arrays == m.groups.end()) return "D from fresh weights (a model file holds none)";
+  if (m.network.ndf != opt_.network.ndf)
+    return fmt::format("D from fresh weights (the checkpoint's D has ndf {}, this training's {})", m.network.ndf, opt_.network.ndf);
   import_module(*d, d_arrays->second, path, "discriminator");
-  return true;
+  return "D too (a checkpoint)";
 }
 
 std::string init_from_mismatch(const TrainOptions& opt) {
@@ -161,6 +167,7 @@ std::int64_t TrainerCore::restore(const ModelFile& c, const std::string& path) {
   import_module(*g, group("generator"), path, "generator");
   import_module(*d, group("discriminator"), path, "discriminator");
   import_module(*q, group("lowres_estimator"), path, "lowres_estimator");
+  if (const auto it = c.scalars.find("init_lowres_estimator_steps"); it != c.scalars.end()) init_q_steps_ = it->second;
   auto moments = [&](const char* net, Adam& opt, const torch::nn::Module& mod) {
     const auto params = mod.named_parameters();
     for (const char* which : {"m", "v"}) {
@@ -298,7 +305,7 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
   std::vector<const char*> recipe = {"pixel-nm", "crop-px", "lr", "beta1", "beta2", "alpha", "beta", "gamma", "rho",
                                      "lowres-target", "target-quantile", "seed", "p-no-widefield", "p-no-sparse",
                                      "pairs-per-table", "dropout", "no-rotate", "elastic-px", "elastic-spacing-px",
-                                     "background-max", "widefield-frames", "validation-samples", "init-from"};
+                                     "background-max", "widefield-frames", "validation-samples"};
   if (data->describe().rfind("simulator", 0) == 0)
     recipe.insert(recipe.end(), {"structure", "specimen-seed", "region-um", "filaments-per-100um2", "labels-per-um",
                                  "bundle-fraction", "pore-occupancy", "cell-radius-um", "cell-fraction", "gradient",
@@ -315,6 +322,18 @@ std::optional<ModelFile> check_checkpoint(const TrainOptions& opt, const Trainin
       if (*a_end == '\0' && *b_end == '\0' && a == b) continue;
       changed += fmt::format("\n  {}: {} -> {}", key, was, now);
     }
+  // The model a fine-tuning started from, by its file (a bare name and its path are one file; the
+  // file need not be there any more: the weights come from the checkpoint). Not given on a resume:
+  // the checkpoint's record stands.
+  if (const auto it = c.provenance.find("init_from"); !opt.init_from.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const std::string was = it == c.provenance.end() ? std::string("(none: fresh weights)") : it->second;
+    const bool same = it != c.provenance.end() &&
+                      (fs::weakly_canonical(it->second, ec) == fs::weakly_canonical(opt.init_from, ec) ||
+                       (opt.init_from.find('/') == std::string::npos && fs::path(it->second).filename() == opt.init_from));
+    if (!same) changed += fmt::format("\n  init-from: {} -> {}", was, opt.init_from);
+  }
   // A table's record depends on the pixel size and seed too: compared only once the settings
   // agree, so that a changed --pixel-nm is not also reported as every table changed.
   if (const auto it = c.provenance.find("data_tables"); it != c.provenance.end() && changed.empty())
@@ -420,11 +439,10 @@ TrainSummary train(const TrainOptions& opt) {
   }
   if (!resumed && !opt.init_from.empty()) {
     if (const std::string why = init_from_mismatch(opt); !why.empty()) throw InputError(opt.init_from, why);
-    const bool with_d = core.start_from(read_model_file(opt.init_from), opt.init_from);
-    spdlog::info("fine-tuning: G and Q start from {}{}; the optimisers start afresh", opt.init_from,
-                 with_d ? " (D too: a checkpoint)" : ", D from fresh weights (a model file holds none)");
+    const std::string d_from = core.start_from(read_model_file(opt.init_from), opt.init_from);
+    spdlog::info("fine-tuning: G and Q start from {}, {}; the optimisers start afresh", opt.init_from, d_from);
   } else if (resumed && !opt.init_from.empty()) {
-    spdlog::info("--init-from {}: not used, the checkpoint holds every weight of this training", opt.init_from);
+    spdlog::info("--init-from {}: not read, the checkpoint holds every weight of this training", opt.init_from);
   }
 
   std::map<std::string, std::string> prov;
@@ -440,7 +458,15 @@ TrainSummary train(const TrainOptions& opt) {
   prov["libtorch_version"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                              std::to_string(TORCH_VERSION_PATCH);
   prov["device"] = opt.device;
-  if (!opt.init_from.empty()) prov["init_from"] = opt.init_from;
+  // Where the weights first came from: the started-from model's, or on a resume the checkpoint's
+  // record (given again or not: probe101's resume without it erased it).
+  if (resumed) {
+    for (const char* k : {"init_from", "init_from_checksum"})
+      if (const auto it = resumed->provenance.find(k); it != resumed->provenance.end()) prov[k] = it->second;
+  } else if (!opt.init_from.empty()) {
+    prov["init_from"] = opt.init_from;
+    prov["init_from_checksum"] = file_checksum(opt.init_from);
+  }
 
   std::vector<PreparedSample> validation;
   // What the validation score means: the same samples' sparse histograms against T, scored as

@@ -53,8 +53,8 @@ class TrainerCore {
   // Restores a checkpoint; returns its step. InputError if it does not match the options.
   std::int64_t restore(const ModelFile& ckpt, const std::string& path);
   // Starts from a trained model's G and Q, and a checkpoint's D when it has one of this ndf
-  // (fine-tuning; Adam starts afresh). Returns whether D came from the file too.
-  bool start_from(const ModelFile& m, const std::string& path);
+  // (fine-tuning; Adam starts afresh). Returns where D came from, for the log.
+  std::string start_from(const ModelFile& m, const std::string& path);
 
   Generator g{nullptr};
   Discriminator d{nullptr};

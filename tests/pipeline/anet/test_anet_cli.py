@@ -490,18 +490,32 @@ class Train(unittest.TestCase):
                   "--validation-samples", 1]
         score = lambda p: float(re.search(r"step 3: validation MS-SSIM ([0-9.]+)", p.stderr).group(1))
         tuned = run(*common, "--init-from", MODEL, "-o", TMP / "tuned.h5")
-        self.assertIn("fine-tuning: G and Q start from " + str(MODEL) + ", D from fresh weights", tuned.stderr)
+        model_path = os.path.abspath(MODEL)  # recorded as an absolute path
+        self.assertIn("fine-tuning: G and Q start from " + model_path + ", D from fresh weights (a model file holds none)",
+                      tuned.stderr)
         fresh = run(*common, "-o", TMP / "fresh.h5")
         self.assertGreater(score(tuned), score(fresh) + 0.2, tuned.stderr[-2000:] + fresh.stderr[-2000:])
-        with h5py.File(TMP / "tuned.h5") as f:
-            self.assertEqual(f["provenance"].attrs["init_from"], str(MODEL))
-            # Its Q keeps the steps it trained (these tables have no widefield to train it more).
-            self.assertGreater(f["scalars"].attrs["lowres_estimator_steps"], 1000)
+        def provenance_and_q_steps():
+            with h5py.File(TMP / "tuned.h5") as f:
+                return f["provenance"].attrs["init_from"], f["scalars"].attrs["lowres_estimator_steps"]
+        # Its Q keeps the steps it trained (these tables have no widefield to train it more).
+        init_from, q_steps = provenance_and_q_steps()
+        self.assertEqual(init_from, model_path)
+        self.assertGreater(q_steps, 1000)
+        # Resumed, with --init-from left out, then given by its bare name: the record and Q's
+        # steps stay (probe101: both were lost); another file is refused.
+        run(*common[:8], 4, *common[9:], "-o", TMP / "tuned.h5", "--resume")
+        run(*common[:8], 5, *common[9:], "-o", TMP / "tuned.h5", "--resume", "--init-from", MODEL.name)
+        self.assertEqual(provenance_and_q_steps(), (init_from, q_steps))
+        p = run(*common[:8], 6, *common[9:], "-o", TMP / "tuned.h5", "--resume", "--init-from", TMP / "fresh.h5",
+                check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("init-from: " + model_path + " -> " + os.path.abspath(TMP / "fresh.h5"), p.stderr)
         # Another architecture, in --dry-run too, is refused by name before anything is read or written.
         for extra in ([], ["--dry-run"]):
             p = run("train", "--dataset", EPFL, "--init-from", MODEL, "-o", TMP / "wide.h5", *extra, check=False)
             self.assertEqual(p.returncode, 2, p.stderr)
-            self.assertIn(str(MODEL) + ": its networks cannot start this training: ngf 16 (this training: 64)", p.stderr)
+            self.assertIn(model_path + ": its networks cannot start this training: ngf 16 (this training: 64)", p.stderr)
             self.assertFalse((TMP / "wide.h5").exists())
         p = run("train", "--dataset", EPFL, "--init-from", EPFL, "--ngf", 16, "-o", TMP / "x.h5", check=False)
         self.assertEqual(p.returncode, 2, p.stderr)

@@ -112,6 +112,18 @@ class StitchCli(unittest.TestCase):
         p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--search-um", "0.6", "-o", out, "--layout-only", check=0)
         self.assertIn("replacing 2 file(s) of an earlier stitch: again.config.ini, layout.json", p.stdout + p.stderr)
 
+    def test_a_search_range_in_nm_is_said_and_a_margin_of_1_refused(self):
+        # As run: 2500 for 2.5 um searched (limited to what the tiles allow, but said), and an NCC
+        # margin that no match can meet.
+        out = self.out("nm.tif")
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--search-um", "2500", "-o", out, "--layout-only",
+                check=None)
+        self.assertRegex(p.stderr, r"--search-um 2500 is \d+ times the step between tiles \([0-9.]+ um\), beyond any "
+                                   r"stage's error: is the value in nm \(2500 nm is 2\.5 um\)\?")
+        p = run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--min-ncc-margin", "1", "-o", self.out("m1.tif"),
+                "--layout-only", check=1)
+        self.assertIn("--min-ncc-margin must be >= 0 and below 1", p.stderr)
+
     def test_a_repeatable_option_on_the_command_line_replaces_the_files(self):
         ini = self.out("s.ini")
         with open(ini, "w") as f:
