@@ -322,12 +322,12 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
     std::error_code ec;
     if (o.resume && std::filesystem::exists(o.checkpoint_dir + "/checkpoint.h5", ec)) {
       try {
-        o.init_from = std::filesystem::absolute(resolve_model(given)).lexically_normal().string();
+        o.init_from = std::filesystem::absolute(resolve_model(given, "--init-from")).lexically_normal().string();
       } catch (const UsageError&) {
         o.init_from = given;
       }
     } else {
-      o.init_from = std::filesystem::absolute(resolve_model(given)).lexically_normal().string();
+      o.init_from = std::filesystem::absolute(resolve_model(given, "--init-from")).lexically_normal().string();
       if (const std::string why = anet::init_from_mismatch(o); !why.empty()) throw InputError(o.init_from, why);
     }
   }

@@ -47,13 +47,13 @@ std::vector<std::string> model_search_dirs() {
   return unique;
 }
 
-std::string resolve_model(const std::string& name) {
+std::string resolve_model(const std::string& name, const std::string& option) {
   std::error_code ec;
   // A folder is the option's slip (exit 1, as a name that finds no file); a training's folder
   // (NAME.train) holds the model it means.
   if (fs::is_directory(name, ec)) {
     const fs::path best = fs::path(name) / "best.h5";
-    throw UsageError("--model " + name + ": is a folder, not a model file" +
+    throw UsageError(option + " " + name + ": is a folder, not a model file" +
                      (fs::is_regular_file(best, ec) ? "; did you mean " + best.string() +
                                                           " (the best model of the training it holds so far)?"
                                                     : std::string()));
@@ -66,7 +66,7 @@ std::string resolve_model(const std::string& name) {
   if (denied(ec)) throw IoError(name, "cannot look the model file up: " + ec.message() + " (a folder on its path you cannot enter)");
   const std::string here = fs::current_path(ec).string();
   if (name.find('/') != std::string::npos)
-    throw UsageError("--model " + name + ": file not found" +
+    throw UsageError(option + " " + name + ": file not found" +
                      (fs::path(name).is_relative() ? " (relative to the working folder " + here + ")" : std::string()) +
                      "; a bare name such as anet-microtubules-ngf16.h5 is also looked for in $ANNAMOSAIC_MODELS and the "
                      "models folder annamosaic was built or installed with");
@@ -91,9 +91,9 @@ std::string resolve_model(const std::string& name) {
   std::string where = "the working folder " + here;
   for (const auto& d : dirs) where += ", " + d;
   if (!unsearchable.empty())
-    throw IoError("--model " + name, "not found, and folder(s) " + fmt::format("{}", fmt::join(unsearchable, ", ")) +
+    throw IoError(option + " " + name, "not found, and folder(s) " + fmt::format("{}", fmt::join(unsearchable, ", ")) +
                                          " cannot be searched by this user (searched: " + where + ")");
-  throw UsageError("--model " + name + ": file not found in " + where +
+  throw UsageError(option + " " + name + ": file not found in " + where +
                    "; give its path, or set ANNAMOSAIC_MODELS to the folder(s) holding it (':' between folders)");
 }
 

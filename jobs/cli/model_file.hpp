@@ -14,7 +14,8 @@ inline const std::string kDefaultModel = "anet-microtubules-ngf16.h5";
 // looked for in $ANNAMOSAIC_MODELS (folders separated by ':'), the installed
 // share/annamosaic/models and, for the binary in its build tree only, the source tree's models/.
 // Not found: a UsageError that says where it looked.
-std::string resolve_model(const std::string& name);
+// `option` names it in the messages (--model, or train's --init-from).
+std::string resolve_model(const std::string& name, const std::string& option = "--model");
 // The folders a bare name is looked for in after the working folder, in that order (--version
 // prints them).
 std::vector<std::string> model_search_dirs();

@@ -517,6 +517,9 @@ class Train(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn(model_path + ": its networks cannot start this training: ngf 16 (this training: 64)", p.stderr)
             self.assertFalse((TMP / "wide.h5").exists())
+        p = run("train", "--dataset", EPFL, "--init-from", "nothere.h5", "--ngf", 16, "-o", TMP / "x.h5", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--init-from nothere.h5: file not found in ", p.stderr)  # named as the option given
         p = run("train", "--dataset", EPFL, "--init-from", EPFL, "--ngf", 16, "-o", TMP / "x.h5", check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn(str(EPFL), p.stderr)
