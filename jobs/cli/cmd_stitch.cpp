@@ -514,14 +514,9 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       std::size_t along_row = 0, down_col = 0, along_row_ok = 0, down_col_ok = 0;
       // Pairs of the tiles apart that matched well but had a second offset nearly as good: the
       // margin rule, not the search range, kept them out.
-      std::size_t ambiguous = 0;
-      double best_ncc = 0, its_second = 0;
-      for (const auto& p : L.registration.pairs)
-        if ((s.component[p.pair.a] != main_group || s.component[p.pair.b] != main_group) &&
-            pair_ambiguous(p, L.registration, r.min_ncc_margin)) {
-          ++ambiguous;
-          if (p.ncc > best_ncc) best_ncc = p.ncc, its_second = p.second_ncc;
-        }
+      const AmbiguousPairs ambiguous = ambiguous_pairs(L.registration, r.min_ncc_margin, [&](const PairResult& p) {
+        return s.component[p.pair.a] != main_group || s.component[p.pair.b] != main_group;
+      });
       for (const auto& p : L.registration.pairs) {
         const bool row = src.info(p.pair.a).row == src.info(p.pair.b).row;
         (row ? along_row : down_col) += 1;
@@ -540,12 +535,12 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
                accepted == 0 && tagged > 0 && std::abs(tagged - src.pixel_nm()) > 1e-3 * tagged)
         hint = fmt::format(" No pair registered: is --pixel-nm {:g} the tiles' pixel size (their resolution tags say {:g} nm)?",
                            src.pixel_nm(), tagged);
-      if (ambiguous > 0)
+      if (ambiguous.count > 0)
         hint += fmt::format(" {} of their pairs matched (NCC up to {:.2f}) but another offset of the same overlap matched "
                             "nearly as well ({:.2f}; --min-ncc-margin {:g}): a repetitive or smooth overlap. A smaller "
                             "--min-ncc-margin accepts such matches, at the risk of a wrong one (layout.json: their "
                             "\"rejected\", second_dx_px, second_dy_px).",
-                            ambiguous, best_ncc, its_second, r.min_ncc_margin);
+                            ambiguous.count, ambiguous.best_ncc, ambiguous.its_second, r.min_ncc_margin);
       if (apart_by_positions(L.registration.pairs, s.component))
         spdlog::warn("{}", apart_by_positions_warning(apart, "tile(s)"));
       else if (unreachable == apart.size())

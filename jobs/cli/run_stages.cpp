@@ -921,21 +921,14 @@ StitchStageResult run_stitch_stage(MPI_Comm comm, const CampaignInfo& campaign, 
       // NCC 0.99, and the warning named only thin overlaps and the axes).
       // Counted over the pairs `counted` keeps (all, or those of FoVs left apart).
       const auto ambiguous_text = [&](const std::function<bool(const PairResult&)>& counted) {
-        std::size_t ambiguous = 0;
-        double ambiguous_ncc = 0, its_second = 0;
-        for (std::size_t i = 0; i < layout.registration.pairs.size(); ++i)
-          if (const PairResult& pr = layout.registration.pairs[i];
-              !pr.skipped && !pair_used[i] && counted(pr) && pair_ambiguous(pr, layout.registration, so.registration.min_ncc_margin)) {
-            ++ambiguous;
-            if (pr.ncc > ambiguous_ncc) ambiguous_ncc = pr.ncc, its_second = pr.second_ncc;
-          }
-        return ambiguous == 0
+        const AmbiguousPairs a = ambiguous_pairs(layout.registration, so.registration.min_ncc_margin, counted);
+        return a.count == 0
                    ? std::string()
                    : fmt::format("{} overlap(s) left out matched (NCC up to {:.2f}) but another offset of the same one nearly "
                                  "as well ({:.2f}; --min-ncc-margin {:g}): repetitive or single-filament overlaps, where a "
                                  "smaller --min-ncc-margin accepts such matches at the risk of a wrong one (layout.json: "
                                  "their second_dx_px, second_dy_px); ",
-                                 ambiguous, ambiguous_ncc, its_second, so.registration.min_ncc_margin);
+                                 a.count, a.best_ncc, a.its_second, so.registration.min_ncc_margin);
       };
       const std::string ambiguous_cause = ambiguous_text([](const PairResult&) { return true; });
       if (tried >= 2 && 2 * accepted < tried)

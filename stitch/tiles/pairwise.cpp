@@ -77,6 +77,17 @@ bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min
          r.ncc - std::max(r.second_ncc, 0.0) < min_ncc_margin;
 }
 
+AmbiguousPairs ambiguous_pairs(const PairRegistration& reg, double min_ncc_margin,
+                               const std::function<bool(const PairResult&)>& counted) {
+  AmbiguousPairs a;
+  for (const PairResult& p : reg.pairs)
+    if (counted(p) && pair_ambiguous(p, reg, min_ncc_margin)) {
+      ++a.count;
+      if (p.ncc > a.best_ncc) a.best_ncc = p.ncc, a.its_second = p.second_ncc;
+    }
+  return a;
+}
+
 double implausible_distance_px(const PairResult& r, const PairRegistration& reg) {
   return std::max(std::abs(r.dx_px - r.nominal_dx_px - reg.median_deviation_x_px),
                   std::abs(r.dy_px - r.nominal_dy_px - reg.median_deviation_y_px));

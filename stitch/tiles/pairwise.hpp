@@ -234,6 +234,15 @@ double implausible_distance_px(const PairResult& r, const PairRegistration& reg)
 // overlap: rejected as ambiguous (a repetitive or smooth overlap), not as too weak.
 bool pair_ambiguous(const PairResult& r, const PairRegistration& reg, double min_ncc_margin);
 
+// The ambiguous pairs (pair_ambiguous) among those `counted` keeps: how many, and the best one's
+// NCC with its second offset's, for the warnings of stitch and run.
+struct AmbiguousPairs {
+  std::size_t count = 0;
+  double best_ncc = 0, its_second = 0;
+};
+AmbiguousPairs ambiguous_pairs(const PairRegistration& reg, double min_ncc_margin,
+                               const std::function<bool(const PairResult&)>& counted);
+
 // Spreads register_pairs over several processes (MPI ranks) without the stitching code knowing
 // MPI. Every process plans the same jobs (neighbour and random pairs); process `rank` of `ranks`
 // registers those whose later tile lies in its block of grid rows (contiguous blocks balanced by
