@@ -903,6 +903,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
       return 5;
     }
     if (rank == 0) clear_stitch_stopped(out);
+    // The step under way is said only while a step is: a stitch stage ended by an error (a full
+    // disk) left its last one behind (probe100).
+    struct StepNoteRemover {
+      std::string path;
+      ~StepNoteRemover() {
+        std::error_code ec;
+        if (!path.empty()) std::filesystem::remove(path, ec);
+      }
+    } step_note{rank == 0 ? out + "/stage_now.json" : std::string()};
     StitchStageResult st;
     try {
       st = run_stitch_stage(comm, campaign, fovs, vm, out, stage == "stitch");

@@ -917,6 +917,8 @@ class Run(unittest.TestCase):
             if p.returncode == 75:
                 break
         self.assertEqual(p.returncode, 75, log[-3000:])
+        # The step under way is said only while it is (probe100: a stage ended by an error left it).
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "stage_now.json")))
         # Stopped before or in the export (or, on a slow signal, at the QC report after it).
         exported = os.path.exists(os.path.join(d, "out", "mosaic.ome.tif"))
         if not exported:  # status foresees what the rerun does
