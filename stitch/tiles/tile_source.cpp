@@ -253,8 +253,8 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
     }
   }
   std::vector<TileInfo> tiles;
-  std::set<int> ids;
-  std::set<std::pair<int, int>> cells;
+  std::map<int, std::size_t> line_of_id;                            // the first line with each id
+  std::map<std::pair<int, int>, std::pair<int, std::size_t>> cells;  // each cell's tile id and line
   while (std::getline(in, line)) {
     ++n;
     if (trim(line).empty() || trim(line)[0] == '#') continue;
@@ -278,9 +278,14 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
     TileInfo t;
     t.id = static_cast<int>(v[0]), t.row = static_cast<int>(v[1]), t.col = static_cast<int>(v[2]);
     t.x_um = v[3], t.y_um = v[4];
-    if (!ids.insert(t.id).second) throw InputError(path, fmt::format("duplicate id {}", t.id), n);
-    if (!cells.insert({t.row, t.col}).second)
-      throw InputError(path, fmt::format("duplicate grid cell row {} col {}", t.row, t.col), n);
+    // Both lines named: the first is as likely the typo (probe98: only the second was).
+    if (const auto [it, fresh] = line_of_id.emplace(t.id, n); !fresh)
+      throw InputError(path, fmt::format("duplicate id {} (also on line {})", t.id, it->second), n);
+    if (const auto [it, fresh] = cells.emplace(std::make_pair(t.row, t.col), std::make_pair(t.id, n)); !fresh)
+      throw InputError(path,
+                       fmt::format("tile {} is in grid cell row {} col {}, where tile {} (line {}) is: a row or col mistyped?",
+                                   t.id, t.row, t.col, it->second.first, it->second.second),
+                       n);
     tiles.push_back(t);
   }
   if (tiles.empty()) throw InputError(path, "no tiles listed");

@@ -87,8 +87,9 @@ TEST(Positions, ErrorsNameFileLineAndColumn) {
                  Case{"id,row,col,x_um,y_um\n0,0,0,1,nan\n", "not a finite number"},
                  Case{"id,row,col,x_um,y_um\n0,0,0.5,1,2\n", "not an integer"},
                  Case{"id,row,col,x_um,y_um\n3000000000,0,0,1,2\n", "'3000000000' is out of range"},
-                 Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n0,0,1,1,2\n", "duplicate id 0"},
-                 Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n1,0,0,1,2\n", "duplicate grid cell"},
+                 Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n0,0,1,1,2\n", ":3: duplicate id 0 (also on line 2)"},
+                 // Both tiles named, so either line can be the typo.
+                 Case{"id,row,col,x_um,y_um\n7,0,0,1,2\n8,0,0,1,2\n", ":3: tile 8 is in grid cell row 0 col 0, where tile 7 (line 2) is"},
                  Case{"id,row,col,x_um,y_um\n0,0,0,1\n", "4 fields"}, Case{"id,row,col,x_um,y_um\n", "no tiles"}}) {
     write_text(d + "/p.csv", c.text);
     const std::string e = error_of([&] { read_positions_csv(d + "/p.csv"); });
