@@ -48,6 +48,10 @@ std::unique_ptr<BigTiffSink> BigTiffSink::create(const std::string& path, const 
   std::string desc = fmt::format("annamosaic mosaic '{}'\nchannels = {}\n", info.name, nc);
   for (std::size_t c = 0; c < nc; ++c)
     desc += fmt::format("channel{} = {} (value = stored / {})\n", c, info.channels[c].name, info.channels[c].scale);
+  // Where it lies on the stage, as a .ims says it (ExtMin): TIFF tags hold a pixel size, no origin.
+  if (info.pixel_nm > 0)
+    desc += fmt::format("pixel_nm = {:.10g}\norigin_um = {:.10g}, {:.10g} (x, y of the first pixel's corner on the stage)\n",
+                        info.pixel_nm, info.origin_x_um + 0.0, info.origin_y_um + 0.0);
   if (!opt.note.empty()) desc += opt.note + "\n";
   bool ok = TIFFSetField(t, TIFFTAG_IMAGEWIDTH, static_cast<std::uint32_t>(info.width_px)) &&
             TIFFSetField(t, TIFFTAG_IMAGELENGTH, static_cast<std::uint32_t>(info.height_px)) &&

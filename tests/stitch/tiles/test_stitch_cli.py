@@ -175,6 +175,12 @@ class StitchCli(unittest.TestCase):
         self.assertAlmostEqual(truth[1][0], float(rows[1]["x_um"]), delta=0.6)  # pixels became um
         with tifffile.TiffFile(os.path.join(d, "m.tif")) as t:  # and in the file, as in a .ims
             self.assertIn("tiles left out (no file): ids 4", t.pages[0].description)
+            # Where it lies on the stage (probe98: the TIFF said the pixel size only).
+            where = re.search(r"pixel_nm = 20\norigin_um = (\S+), (\S+) \(x, y of the first pixel's corner",
+                              t.pages[0].description)
+            self.assertIsNotNone(where, t.pages[0].description)
+            self.assertAlmostEqual(float(where.group(1)), layout["mosaic"]["origin_x_um"], places=6)
+            self.assertAlmostEqual(float(where.group(2)), layout["mosaic"]["origin_y_um"], places=6)
         m = tifffile.imread(os.path.join(d, "m.tif"))
         x0 = int((float(rows[4]["x_um"]) - layout["mosaic"]["origin_x_um"]) / 0.02) + 100
         y0 = int((float(rows[4]["y_um"]) - layout["mosaic"]["origin_y_um"]) / 0.02) + 100
