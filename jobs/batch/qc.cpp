@@ -725,7 +725,10 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
   if (ov.any_error) {
     // Done FoVs without an error map (no widefield went into their A-net): grey.
     write_overview(qc + "/overview_error.png", ov.error_map,
-                   {"error map: where the widefield and the reconstruction disagree (bright: worse)",
+                   // The paper's E weights the disagreement by brightness: bright structure reads bright
+                   // even where it agrees fairly well (probe103: the legend's "bright: worse" read as bad filaments).
+                   {"error map (1 - ms-ssim) x (q + widefield): their disagreement weighted by brightness,",
+                    "so structure reads brighter than background; compare fovs (heatmap_error.png), not pixels",
                     "grey: a fov without an error map (no widefield used). black: no fov there, or no disagreement"},
                    no_error_map);
   }
