@@ -1,10 +1,12 @@
 // `annamosaic evaluate`: the A-net against the plain histogram (pipeline/anet/evaluation.hpp).
 #include <sched.h>
+#include <unistd.h>
 
 #include <fmt/ranges.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -64,6 +66,14 @@ void refuse_outputs_over_inputs(const anet::EvaluateOptions& o) {
       if (!in.empty() && same_path(out, in))
         throw UsageError("-o " + o.output_dir + ": evaluate would write " + out + " over the input " + in +
                          ": choose another output folder");
+}
+
+// The output folder, made and checked before the work (a file in the way or a read-only folder
+// was found after minutes of fields, probe102). create_directories' error is worded by main.
+void make_output_folder(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw IoError(dir, std::string("cannot write in the output folder (") + std::strerror(errno) + "): nothing was written");
 }
 
 // Nor are its images mixed into a run's results or a campaign's data (it wrote anet.tif,
@@ -169,6 +179,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     }
     check_reconstructor_options(o);
     refuse_outputs_over_inputs(o);
+    make_output_folder(o.output_dir);
     bool recognised = warn_if_trained_on(o.model, o.table);
     const anet::TableEvaluation e = anet::evaluate_table(o);
     if (!recognised) recognised = warn_if_trained_on(o.model, o.table, e.content);
@@ -227,6 +238,8 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     s.sigma_loc_nm = non_negative_option(vm, "sigma-loc-nm");
     s.widefield.camera_pixel_nm = positive_option(vm, "camera-pixel-nm");
     check_reconstructor_options(o);
+    // Said now, not after minutes of fields (probe102: a file in the way was found after the work).
+    make_output_folder(o.output_dir);
     const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
     std::printf("simulated %s, %d field%s of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
                 structure_name(s.specimen.structure), o.fields, o.fields == 1 ? "" : "s", e.field_um, static_cast<unsigned long long>(s.specimen.seed));

@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -233,8 +235,20 @@ void log_frame_window(const FrameRange& range, const FrameWindow& window) {
                    : std::string());
 }
 
-void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm) {
-  write_file_atomic(path, effective_config(cmd, vm));
+void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm, const std::string& note) {
+  // The --config this command read, under the name of its record (-o s.tif --config
+  // s.config.ini, a rerun from the record): the user's file, comments and all, is kept (probe102:
+  // it was replaced).
+  const std::string text = effective_config(cmd, vm) + note;
+  if (vm.count("config") && same_path(path, vm["config"].as<std::string>())) {
+    std::ifstream in(path);
+    if (std::string(std::istreambuf_iterator<char>(in), {}) == text) return;  // a rerun from an untouched record
+    spdlog::warn("{} is the --config this command read: left as it is, not replaced by the effective configuration "
+                 "(options given on the command line are not in it; another -o name keeps both)",
+                 path);
+    return;
+  }
+  write_file_atomic(path, text);
   spdlog::debug("wrote {}", path);
 }
 

@@ -383,10 +383,10 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
   if (!vm["no-preview"].as<bool>() && use_wf) also.push_back(".error.png");
   spdlog::info("wrote {}{}{}", out, also.empty() ? "" : fmt::format(" (+ {})", fmt::join(also, ", ")),
                q_trained ? "" : "; no .q.tif: the model's Q never trained (no widefields in its training)");
-  write_file_atomic(stem + ".config.ini",
-                    effective_config(self, vm) + (placed ? fmt::format("# field reconstructed: field-nm = {},{},{},{}\n", placed->x0_nm,
-                                                                       placed->y0_nm, placed->width_nm, placed->height_nm)
-                                                         : std::string()));
+  write_config_next_to(stem + ".config.ini", self, vm,
+                       placed ? fmt::format("# field reconstructed: field-nm = {},{},{},{}\n", placed->x0_nm, placed->y0_nm,
+                                            placed->width_nm, placed->height_nm)
+                              : std::string());
   return 0;
 }
 

@@ -132,9 +132,8 @@ int run_render(const Command& self, const po::variables_map& vm) {
     spdlog::info("wrote {}", preview_path);
   }
   // With the field the table's extent gave: --field-nm with it renders the same image.
-  write_file_atomic(path_stem(output) + ".config.ini",
-                    effective_config(self, vm) +
-                        (vm.count("field-nm") ? std::string() : "# field rendered (from the table's extent): field-nm = " + field_nm + "\n"));
+  write_config_next_to(path_stem(output) + ".config.ini", self, vm,
+                       vm.count("field-nm") ? std::string() : "# field rendered (from the table's extent): field-nm = " + field_nm + "\n");
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -420,8 +421,12 @@ int run_status(const po::variables_map& vm) {
   if (vm.count("config")) args.push_back(vm["config"].as<std::string>());
   if (vm.count("list")) {
     const std::string list = vm["list"].as<std::string>();
+    std::error_code ec;
+    if (fs::is_directory(list, ec)) throw UsageError("--list " + list + ": is a folder; --list takes a file of paths, one a line");
+    if (!fs::exists(list, ec)) throw UsageError("--list " + list + ": no such file");
+    if (!fs::is_regular_file(list, ec)) throw UsageError("--list " + list + ": not a regular file");
     std::ifstream in(list);
-    if (!in || !fs::is_regular_file(list)) throw UsageError("--list " + list + ": cannot open the file");
+    if (!in) throw IoError(list, std::string("cannot open the --list file: ") + std::strerror(errno));  // permissions
     bool first = true;
     std::size_t listed = 0;
     const std::size_t before = args.size();

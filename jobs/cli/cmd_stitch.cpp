@@ -180,6 +180,15 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (vm.count("channel"))
     for (const auto& spec : vm["channel"].as<std::vector<std::string>>()) channels.push_back(parse_channel_spec(spec));
   if (channels.empty()) throw UsageError("no tiles: give --tiles PATTERN and/or --channel NAME=PATTERN");
+  // A pattern that cannot be expanded ({idx}, a brace left open) is the option's fault, exit 1 as
+  // init-campaign's (probe102: it was 2, as bad data).
+  for (const TileChannelSpec& c : channels) try {
+      TileInfo any;
+      any.file = "tile.tif";  // {file} needs the positions' names, which come later
+      expand_tile_pattern(c.pattern, any);
+    } catch (const InputError& e) {
+      throw UsageError((c.name == "tiles" ? "--tiles " : "--channel " + c.name + "=") + c.pattern + ": " + e.message());
+    }
   const std::string positions = vm.count("positions") ? vm["positions"].as<std::string>() : dir + "/positions.csv";
   // --positions is a path like -o (from the working folder), unlike the tile patterns (inside DIR):
   // say so when a name that exists in DIR was meant.

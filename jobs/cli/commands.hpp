@@ -108,7 +108,9 @@ inline constexpr const char* kRunFolderFiles[] = {
     "stitch_summary.json", "campaign_verdict.json", "stage_now.json", "stitch_stopped.json"};
 void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
                      bool inputs_may_be_missing = false);
-// Writes the effective configuration atomically to `path` and logs it.
-void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm);
+// Writes the effective configuration (then `note`, '#' lines) atomically to `path`; where `path` is
+// the --config this command read and not that text, it is kept and said.
+void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm,
+                          const std::string& note = "");
 
 }  // namespace annamosaic::cli

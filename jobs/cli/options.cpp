@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -36,7 +37,7 @@ void add_common_options(po::options_description& desc) {
 
 std::optional<std::map<std::string, std::string>> ini_section(const std::string& path, const std::string& section) {
   std::ifstream in(path);
-  if (!in) throw UsageError("--config " + path + ": cannot open the file");
+  if (!in) throw IoError(path, std::string("cannot open the --config file: ") + std::strerror(errno));
   const std::string text(std::istreambuf_iterator<char>(in), {});
   std::map<std::string, std::string> keys;
   try {
@@ -299,7 +300,8 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
           throw UsageError("--config " + std::string(e.what()));
         }
       std::ifstream file(path);
-      if (!file) throw UsageError("--config " + path + ": cannot open the file");
+      // There but unreadable (permissions): the environment's fault, said with the system's reason (probe102).
+      if (!file) throw IoError(path, std::string("cannot open the --config file: ") + std::strerror(errno));
       const std::string text(std::istreambuf_iterator<char>(file), {});
       // A TIFF or a model file given by mistake: say so, rather than quote its bytes as a line.
       for (std::size_t i = 0; i < text.size(); ++i)

@@ -224,6 +224,14 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
                        n);
     return read_tile_configuration(path, in, n, header[0], in_px);
   }
+  // A name given twice: which column holds the positions is a guess (probe102: the last x_um won,
+  // every tile at x = 99 um, exit 0).
+  for (std::size_t i = 0; i < header.size(); ++i)
+    for (std::size_t j = i + 1; j < header.size(); ++j)
+      if (!trim(header[i]).empty() && trim(header[i]) == trim(header[j]))
+        throw InputError(path, fmt::format("column '{}' appears twice in the header (columns {} and {}): keep one", trim(header[i]),
+                                           i + 1, j + 1),
+                         n);
   const auto has = [&](const char* name) { return std::find(header.begin(), header.end(), name) != header.end(); };
   // Pixels (x_px,y_px) where the caller can scale them; both units at once is ambiguous.
   const bool px = !has("x_um") && !has("y_um") && has("x_px") && has("y_px");

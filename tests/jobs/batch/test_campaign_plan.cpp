@@ -190,6 +190,7 @@ TEST(CampaignPlan, HandWrittenPositionsAreReadOrRefusedWithTheReason) {
     }
   };
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n0,0,1,4,0\n", "duplicate id 0");
+  refused("id,row,col,x_um,y_um,x_um\n0,0,0,0,0,99\n1,0,1,4,0,99\n", "column 'x_um' appears twice");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,2,8,0\n", "outside the campaign's 2 x 2 grid");
   refused("id,row,col,x_um,y_um\n0,1,1,0,0\n1,1,2,4,0\n", "every row and col here is 1 or more, as if counted from 1");
   refused("id,row,col,x_um,y_um\n0,0,0,0,0\n1,0,1,4000,0\n", "positions in another unit (nm, or camera or stage pixels?)");

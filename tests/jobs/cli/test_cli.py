@@ -164,6 +164,17 @@ class Cli(unittest.TestCase):
         self.assertIn("frames = 0:10", cfg)   # from the file
         f, _, _ = load_epfl()
         self.assertEqual(tifffile.imread(out).sum(), (f < 11).sum())
+        # A rerun from that record leaves it as it is, silently ...
+        p = run("render", EPFL, "--config", os.path.join(self.dir, "c.config.ini"), "-o", out, check=0)
+        self.assertEqual(open(os.path.join(self.dir, "c.config.ini")).read(), cfg)
+        self.assertNotIn("left as it is", p.stderr)
+        # ... and a hand-written --config under the record's name is kept, comments and all, and said.
+        mine = "# keep me\n[render]\npixel-nm = 40\n"
+        with open(os.path.join(self.dir, "c.config.ini"), "w") as fh:
+            fh.write(mine)
+        p = run("render", EPFL, "--config", os.path.join(self.dir, "c.config.ini"), "-o", out, check=0)
+        self.assertEqual(open(os.path.join(self.dir, "c.config.ini")).read(), mine)
+        self.assertIn("c.config.ini is the --config this command read: left as it is", p.stderr)
         # A file from a Windows editor (byte-order mark, CRLF) with comments after values and ';'
         # comment lines; a '#' inside a path is part of it.
         os.makedirs(os.path.join(self.dir, "run#2"), exist_ok=True)
@@ -914,6 +925,11 @@ class Cli(unittest.TestCase):
         p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o", afile, "--no-frc", check=3)
         self.assertIn("error: %s: cannot create directories: Not a directory\n" % afile, p.stderr)
         self.assertNotIn("filesystem error", p.stderr)
+        # The simulated protocol too, before its fields (probe102: said after them).
+        p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "-o", afile, "--fields", "1", "--field-px", "256",
+                "--n", "1000", "--no-frc", check=3)
+        self.assertIn("error: %s: cannot create directories: Not a directory\n" % afile, p.stderr)
+        self.assertNotIn("field 1/1", p.stdout + p.stderr)
         # An output folder that is a link to nothing (a scratch space not mounted): where it points.
         os.symlink("/nonexistent/scratch", os.path.join(self.dir, "scratch"))
         p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o",

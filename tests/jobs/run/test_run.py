@@ -655,6 +655,10 @@ class Run(unittest.TestCase):
         self.assertEqual([x["state"] for x in st[1:]], ["finished", "finished"])
         p = subprocess.run([BIN, "status", "--list", listed], env=ENV, capture_output=True, text=True, timeout=120)
         self.assertIn("2 campaigns: 2 finished, 0 running, 0 other; FoVs 18 of 18 done, 0 failed", p.stdout)
+        # A folder given as the list is said as such (probe102: "cannot open the file").
+        p = subprocess.run([BIN, "status", "--list", d], env=ENV, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--list %s: is a folder; --list takes a file of paths, one a line" % d, p.stderr)
         # The configuration given decides, not the output's record of its last run: another
         # stitch setting makes the mosaic out of date (the next run with it would remake it).
         with open(os.path.join(d, "blend-max.ini"), "w") as fh:

@@ -160,6 +160,10 @@ class StitchCli(unittest.TestCase):
         self.assertIn("1 of the 6 tiles listed in %s have no file (ids 4; %s)" % (os.path.join(d, "positions_px.csv"),
                       os.path.join(tiles, "0004.tif")), p.stderr)
         self.assertIn("--skip-missing", p.stderr)
+        # A pattern that cannot be expanded is the option's fault (exit 1), as init-campaign's.
+        p = run(d, "--tiles", "{idx}.tif", "--positions", os.path.join(d, "positions_px.csv"), "-o", os.path.join(d, "m.ims"),
+                check=1)
+        self.assertIn("--tiles {idx}.tif: unknown field {idx}", p.stderr)
         # A fusion option in error is refused before the registration.
         p = run(*args, "--skip-missing", "--block-px", "1008", "-o", os.path.join(d, "m.ims"), check=1)
         self.assertIn("--block-px must be a multiple of 1024", p.stderr)

@@ -90,6 +90,7 @@ TEST(Positions, ErrorsNameFileLineAndColumn) {
                  Case{"id,row,col,x_um,y_um\n0,0,0,1,2\n0,0,1,1,2\n", ":3: duplicate id 0 (also on line 2)"},
                  // Both tiles named, so either line can be the typo.
                  Case{"id,row,col,x_um,y_um\n7,0,0,1,2\n8,0,0,1,2\n", ":3: tile 8 is in grid cell row 0 col 0, where tile 7 (line 2) is"},
+                 Case{"id,row,col,x_um,y_um,x_um\n0,0,0,1,2,99\n", ":1: column 'x_um' appears twice in the header (columns 4 and 6)"},
                  Case{"id,row,col,x_um,y_um\n0,0,0,1\n", "4 fields"}, Case{"id,row,col,x_um,y_um\n", "no tiles"}}) {
     write_text(d + "/p.csv", c.text);
     const std::string e = error_of([&] { read_positions_csv(d + "/p.csv"); });
