@@ -89,6 +89,11 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       if (has_wf) outputs.push_back(stem + ".error.png");
     }
     require_tiff_name(out);  // before prepare_outputs, which makes the output's folder
+    if (has_table) try {  // as is --frames' form (the window against the table's frames comes later)
+        parse_frame_window(vm["frames"].as<std::string>(), FrameRange{0, 1000000}, 0);
+      } catch (const std::exception& e) {
+        throw UsageError(e.what());
+      }
     prepare_outputs(inputs, outputs);
   }
   // Checked before the A-net runs (minutes on a large field), not after.

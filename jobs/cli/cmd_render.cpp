@@ -50,7 +50,15 @@ int run_render(const Command& self, const po::variables_map& vm) {
   const std::string preview_path = vm.count("preview") ? vm["preview"].as<std::string>() : path_stem(output) + ".png";
   std::vector<std::string> outputs = {output, path_stem(output) + ".config.ini"};
   if (preview) outputs.push_back(preview_path);
-  require_tiff_name(output);  // before prepare_outputs, which makes the output's folder
+  // The options' own form, before prepare_outputs makes the output's folder (probe102: --frames
+  // foo left an empty one); the window against the table's frames comes later.
+  try {
+    parse_frame_window(vm["frames"].as<std::string>(), FrameRange{0, 1000000}, 0);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  if (vm.count("field-nm")) parse_field(vm["field-nm"].as<std::string>());
+  require_tiff_name(output);
   prepare_outputs({input}, outputs);
 
   const LocTable table = read_table_logged(input, vm);

@@ -20,6 +20,9 @@ std::string low_space_note(const std::string& path) {
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   struct statvfs st {};
   if (::statvfs(dir.c_str(), &st) != 0) return "";
+  // A pseudo file system (sysfs, procfs: no blocks at all) or a read-only one is not full (probe102:
+  // /sys/x.tif's "Permission denied" got "full?").
+  if (st.f_blocks == 0 || (st.f_flag & ST_RDONLY)) return "";
   const double free_mb = static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize) / (1024.0 * 1024.0);
   if (free_mb >= 64) return "";
   char buf[96];

@@ -63,8 +63,11 @@ std::string far_outliers_message(const LocTable& t, const FarOutliers& o) {
   for (std::size_t j = 0; j < o.rows.size() && j < 3; ++j)
     rows += fmt::format("{}data row {} at ({:.6g}, {:.6g}) nm", j ? ", " : "", o.rows[j] + 1, t.x_nm[o.rows[j]], t.y_nm[o.rows[j]]);
   if (o.rows.size() > 3) rows += fmt::format(" and {} more", o.rows.size() - 3);
+  // The table keeps no line numbers (4 bytes a row); the count is said as what it is (probe102:
+  // "data row 710" was read as line 710).
   return fmt::format("{} localization(s) lie far outside the others (98% of them in x {:.6g}..{:.6g} nm, y {:.6g}..{:.6g} nm): "
-                     "{}; a corrupt row or a coordinate in another unit?",
+                     "{} (data rows count the localizations read from 1, not the header, comment or blank lines); a "
+                     "corrupt row or a coordinate in another unit?",
                      o.rows.size(), o.x_lo_nm, o.x_hi_nm, o.y_lo_nm, o.y_hi_nm, rows);
 }
 

@@ -918,6 +918,16 @@ class Cli(unittest.TestCase):
         os.symlink("/nonexistent/share/x.csv", os.path.join(self.dir, "x.csv"))
         p = run("render", os.path.join(self.dir, "x.csv"), "-o", os.path.join(self.dir, "new", "x.tif"), check=3)
         self.assertIn("x.csv: is a link to /nonexistent/share/x.csv, which does not exist", p.stderr)
+        # An option of the wrong form leaves no output folder either (probe102: --frames foo did).
+        for cmd in (["render", EPFL], ["reconstruct", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL]):
+            for bad in (["--frames", "foo"], ["--frames", "10:5"]):
+                p = run(*cmd, *bad, "-o", os.path.join(self.dir, "new", "x.tif"), check=1)
+                self.assertIn("--frames", p.stderr)
+                self.assertFalse(os.path.exists(os.path.join(self.dir, "new")), (cmd, bad))
+        # A pseudo file system (sysfs: no blocks) refuses for another reason than room (probe102: "full?").
+        p = run("render", EPFL, "-o", "/sys/annamosaic-x.tif", "--no-preview", check=3)
+        self.assertIn("/sys/annamosaic-x.tif", p.stderr)
+        self.assertNotIn("full?", p.stderr)
         # A folder that cannot be made is said as the system said it, without the library's wording.
         afile = os.path.join(self.dir, "afile")
         with open(afile, "w") as fh:
@@ -1133,9 +1143,10 @@ class InitCampaign(unittest.TestCase):
         self.assertIn("no GPU is visible", p.stderr)
         self.assertEqual(open(os.path.join(out, "config.ini"), "rb").read(), config)
         # The campaign's description file for its folder: said how to give it.
-        p = run("run", "--campaign", os.path.join(data, "campaign.ini"), "-o", out, check=1)
-        self.assertIn("is a file: give the campaign's folder (the one holding campaign.ini and positions.csv): --campaign " + data,
-                      p.stderr)
+        for cmd in (["run", "-o", out], ["train", "-o", os.path.join(self.dir, "m.h5"), "--dry-run"]):
+            p = run(cmd[0], "--campaign", os.path.join(data, "campaign.ini"), *cmd[1:], check=1)
+            self.assertIn("is a file: give the campaign's folder (the one holding campaign.ini and positions.csv): --campaign " +
+                          data, p.stderr)
 
     def test_tables_kept_elsewhere_are_found_by_an_absolute_pattern(self):
         # Data on another mount, the description in a folder of its own: the pattern is taken as it
