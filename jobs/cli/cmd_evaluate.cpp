@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -69,12 +70,25 @@ void refuse_outputs_over_inputs(const anet::EvaluateOptions& o) {
 }
 
 // The output folder, made and checked before the work (a file in the way or a read-only folder
-// was found after minutes of fields, probe102). create_directories' error is worded by main.
-void make_output_folder(const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw IoError(dir, std::string("cannot write in the output folder (") + std::strerror(errno) + "): nothing was written");
-}
+// was found after minutes of fields, probe102). create_directories' error is worded by main. One
+// it made is removed again if the command ends with it empty (bad input found in the work).
+struct OutputFolder {
+  std::string made;
+  explicit OutputFolder(const std::string& dir) {
+    std::error_code ec;
+    const bool there = std::filesystem::exists(dir, ec);
+    std::filesystem::create_directories(dir);
+    if (!there) made = dir;
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      throw IoError(dir, std::string("cannot write in the output folder (") + std::strerror(errno) + "): nothing was written");
+  }
+  ~OutputFolder() {
+    std::error_code ec;
+    if (!made.empty() && std::filesystem::is_empty(made, ec)) std::filesystem::remove(made, ec);
+  }
+  OutputFolder(const OutputFolder&) = delete;
+  OutputFolder& operator=(const OutputFolder&) = delete;
+};
 
 // Nor are its images mixed into a run's results or a campaign's data (it wrote anet.tif,
 // dense.tif... among them).
@@ -139,6 +153,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
   spdlog::info("model {}", std::filesystem::absolute(o.model).lexically_normal().string());
   o.output_dir = vm["output"].as<std::string>();
   refuse_results_folders(o.output_dir);
+  refuse_config_as_record(o.output_dir + "/evaluate.config.ini", vm);
   o.reconstructor.device = device_option(vm);
   o.reconstructor.precision = vm["precision"].as<std::string>();
   o.reconstructor.threads = cpu_threads(vm);
@@ -179,7 +194,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     }
     check_reconstructor_options(o);
     refuse_outputs_over_inputs(o);
-    make_output_folder(o.output_dir);
+    const OutputFolder folder(o.output_dir);
     bool recognised = warn_if_trained_on(o.model, o.table);
     const anet::TableEvaluation e = anet::evaluate_table(o);
     if (!recognised) recognised = warn_if_trained_on(o.model, o.table, e.content);
@@ -239,7 +254,7 @@ int run_evaluate(const Command& self, const po::variables_map& vm) {
     s.widefield.camera_pixel_nm = positive_option(vm, "camera-pixel-nm");
     check_reconstructor_options(o);
     // Said now, not after minutes of fields (probe102: a file in the way was found after the work).
-    make_output_folder(o.output_dir);
+    const OutputFolder folder(o.output_dir);
     const anet::SimulatedEvaluation e = anet::evaluate_simulated(o);
     std::printf("simulated %s, %d field%s of %.2f um (specimen seed %llu); MS-SSIM (Wang) vs the perfect image\n",
                 structure_name(s.specimen.structure), o.fields, o.fields == 1 ? "" : "s", e.field_um, static_cast<unsigned long long>(s.specimen.seed));

@@ -128,6 +128,7 @@ int run_export(const Command& self, const po::variables_map& vm) {
   const ImsInfo& in = reader.info();
   {
     const std::string out = to_ome ? vm["ome-tiff"].as<std::string>() : vm["output"].as<std::string>();
+    refuse_config_as_record(export_config_path(out), vm);
     prepare_outputs({input}, {out, export_config_path(out)});
   }
 

@@ -236,20 +236,19 @@ void log_frame_window(const FrameRange& range, const FrameWindow& window) {
 }
 
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm, const std::string& note) {
-  // The --config this command read, under the name of its record (-o s.tif --config
-  // s.config.ini, a rerun from the record): the user's file, comments and all, is kept (probe102:
-  // it was replaced).
-  const std::string text = effective_config(cmd, vm) + note;
-  if (vm.count("config") && same_path(path, vm["config"].as<std::string>())) {
-    std::ifstream in(path);
-    if (std::string(std::istreambuf_iterator<char>(in), {}) == text) return;  // a rerun from an untouched record
-    spdlog::warn("{} is the --config this command read: left as it is, not replaced by the effective configuration "
-                 "(options given on the command line are not in it; another -o name keeps both)",
-                 path);
-    return;
-  }
-  write_file_atomic(path, text);
+  write_file_atomic(path, effective_config(cmd, vm) + note);
   spdlog::debug("wrote {}", path);
+}
+
+void refuse_config_as_record(const std::string& record, const po::variables_map& vm) {
+  if (!vm.count("config") || !same_path(record, vm["config"].as<std::string>())) return;
+  std::ifstream in(record);
+  std::string first;
+  std::getline(in, first);
+  // An earlier record of this kind (a rerun from it) is replaced as any earlier output is.
+  if (!in || first.rfind(kEffectiveConfigHeader, 0) == 0) return;
+  throw UsageError("--config " + vm["config"].as<std::string>() + " is where this command writes its record of the settings (" +
+                   record + "): it would be replaced. Give -o another name, or keep the file under another name");
 }
 
 namespace {

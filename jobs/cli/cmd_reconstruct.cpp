@@ -94,6 +94,7 @@ int run_reconstruct(const Command& self, const po::variables_map& vm) {
       } catch (const std::exception& e) {
         throw UsageError(e.what());
       }
+    refuse_config_as_record(stem + ".config.ini", vm);
     prepare_outputs(inputs, outputs);
   }
   // Checked before the A-net runs (minutes on a large field), not after.

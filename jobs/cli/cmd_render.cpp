@@ -59,6 +59,7 @@ int run_render(const Command& self, const po::variables_map& vm) {
   }
   if (vm.count("field-nm")) parse_field(vm["field-nm"].as<std::string>());
   require_tiff_name(output);
+  refuse_config_as_record(path_stem(output) + ".config.ini", vm);
   prepare_outputs({input}, outputs);
 
   const LocTable table = read_table_logged(input, vm);

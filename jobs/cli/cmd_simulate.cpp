@@ -133,6 +133,7 @@ namespace {
 int run_simulate(const Command& self, const po::variables_map& vm) {
   const CampaignOptions o = simulate_options(vm);
   const std::string out = vm["output"].as<std::string>();
+  refuse_config_as_record(out + "/simulate.config.ini", vm);
   const std::size_t n = static_cast<std::size_t>(o.grid.rows) * o.grid.cols;
   spdlog::info("simulating campaign '{}': {} x {} FoVs of {} um, overlap {} um, {}, {} frames -> {}", o.name, o.grid.rows,
                o.grid.cols, o.grid.fov_um, o.grid.overlap_um, structure_name(o.specimen.structure), o.blinking.frames, out);

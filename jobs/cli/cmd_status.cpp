@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -423,8 +424,8 @@ int run_status(const po::variables_map& vm) {
     const std::string list = vm["list"].as<std::string>();
     std::error_code ec;
     if (fs::is_directory(list, ec)) throw UsageError("--list " + list + ": is a folder; --list takes a file of paths, one a line");
-    if (!fs::exists(list, ec)) throw UsageError("--list " + list + ": no such file");
-    if (!fs::is_regular_file(list, ec)) throw UsageError("--list " + list + ": not a regular file");
+    if (!fs::exists(list, ec) && !ec) throw UsageError("--list " + list + ": no such file");
+    if (!ec && !fs::is_regular_file(list, ec)) throw UsageError("--list " + list + ": not a regular file");
     std::ifstream in(list);
     if (!in) throw IoError(list, std::string("cannot open the --list file: ") + std::strerror(errno));  // permissions
     bool first = true;

@@ -162,6 +162,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
     throw UsageError("-o '" + output + "': name the mosaic .ims (pyramidal HDF5, Imaris layout + BigDataViewer XML) or .tif "
                      "(flat BigTIFF)");
   const bool ims = ext == ".ims";
+  refuse_config_as_record(path_stem(output) + ".config.ini", vm);
   const auto campaign = read_campaign_ini(dir);
   // Checked before any tile is read (a typo found after opening thousands would waste that).
   bool place_off_grid = false;

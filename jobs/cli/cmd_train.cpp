@@ -342,6 +342,7 @@ int run_train(const Command& self, const po::variables_map& vm, const std::strin
   }
   const anet::ParameterCounts pc = anet::parameter_counts(o.network);
   if (!o.output.empty()) check_train_output(o);
+  if (!o.output.empty()) refuse_config_as_record(path_stem(o.output) + ".config.ini", vm);
   if (vm["dry-run"].as<bool>()) {
     std::cout << "A-net parameters (ngf " << o.network.ngf << ", ndf " << o.network.ndf << ", q-nf " << o.network.q_nf
               << ", " << anet::decoder_name(o.network.decoder) << "):\n"

@@ -108,9 +108,12 @@ inline constexpr const char* kRunFolderFiles[] = {
     "stitch_summary.json", "campaign_verdict.json", "stage_now.json", "stitch_stopped.json"};
 void prepare_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
                      bool inputs_may_be_missing = false);
-// Writes the effective configuration (then `note`, '#' lines) atomically to `path`; where `path` is
-// the --config this command read and not that text, it is kept and said.
+// Writes the effective configuration (then `note`, '#' lines) atomically to `path` and logs it.
 void write_config_next_to(const std::string& path, const Command& cmd, const po::variables_map& vm,
                           const std::string& note = "");
+// Refuses (UsageError) a --config that is `record`, the file where the command writes its
+// effective configuration, unless it is such a record itself (a rerun from it): a hand-written
+// file was replaced, comments and all (probe102). Called before any work.
+void refuse_config_as_record(const std::string& record, const po::variables_map& vm);
 
 }  // namespace annamosaic::cli

@@ -1,5 +1,6 @@
 // annamosaic: command-line entry point. Parses the command and hands over to a library call.
 // Exit status: 0 success, 1 usage error, 2 bad input, 3 I/O or environment error, 4 internal error.
+#include <sys/resource.h>
 #include <tbb/global_control.h>
 
 #include <fmt/format.h>
@@ -115,6 +116,14 @@ int main(int argc, char** argv) {
     const std::size_t threads = thread_count(vm["threads"].as<std::size_t>());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
     spdlog::debug("annamosaic {} {} with {} threads", annamosaic_version(), cmd->name, threads);
+    // A file-size limit (ulimit -f) ends the process at the first write past it (SIGXFSZ), with
+    // nothing said and the output's temporary file left: said before the work, by the commands
+    // that write.
+    if (rlimit lim{}; cmd->name != "status" && cmd->name != "inspect" && cmd->name != "table-info" &&
+                      ::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+      spdlog::warn("this process may write files of at most {:.4g} MB (ulimit -f): a larger output (a mosaic, a result) "
+                   "ends it at that size; raise the limit (ulimit -f unlimited) first",
+                   static_cast<double>(lim.rlim_cur) / 1e6);
     return cmd->run(vm);
   } catch (const Stopped& e) {
     std::cerr << "annamosaic " << cmd->name << ": "

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -383,7 +384,7 @@ bool parse_options(const Command& cmd, const std::vector<Command>& all, int argc
 }
 
 std::string effective_config(const Command& cmd, const po::variables_map& vm) {
-  std::string s = "# effective configuration of 'annamosaic " + cmd.name + "', annamosaic " +
+  std::string s = kEffectiveConfigHeader + cmd.name + "', annamosaic " +
                   annamosaic_version() + "\n[" + cmd.name + "]\n";
   // Values as they read back (a path with " # " or a '$' in quotes), or the option is named.
   const auto line = [](const std::string& key, const std::string& text) {

@@ -57,6 +57,8 @@ inline po::typed_value<bool>* bool_option(bool default_value) {
 }
 
 // INI text of the effective configuration: a [command] section with every option that has a value.
+// The first line of every effective configuration starts with this (then the command's name).
+inline constexpr const char* kEffectiveConfigHeader = "# effective configuration of 'annamosaic ";
 std::string effective_config(const Command& cmd, const po::variables_map& vm);
 
 // The keys of one [section] of an INI file (values as written); nullopt when the file has no key

@@ -224,11 +224,12 @@ std::vector<TileInfo> read_positions_csv(const std::string& path, bool* in_px) {
                        n);
     return read_tile_configuration(path, in, n, header[0], in_px);
   }
-  // A name given twice: which column holds the positions is a guess (probe102: the last x_um won,
-  // every tile at x = 99 um, exit 0).
+  // A name the reader uses given twice: which column holds it is a guess (probe102: the last x_um
+  // won, every tile at x = 99 um, exit 0). Other columns (notes) may repeat.
+  static const std::set<std::string> used = {"id", "row", "col", "x_um", "y_um", "x_px", "y_px"};
   for (std::size_t i = 0; i < header.size(); ++i)
     for (std::size_t j = i + 1; j < header.size(); ++j)
-      if (!trim(header[i]).empty() && trim(header[i]) == trim(header[j]))
+      if (used.count(trim(header[i])) && trim(header[i]) == trim(header[j]))
         throw InputError(path, fmt::format("column '{}' appears twice in the header (columns {} and {}): keep one", trim(header[i]),
                                            i + 1, j + 1),
                          n);

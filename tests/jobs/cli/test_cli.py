@@ -164,17 +164,33 @@ class Cli(unittest.TestCase):
         self.assertIn("frames = 0:10", cfg)   # from the file
         f, _, _ = load_epfl()
         self.assertEqual(tifffile.imread(out).sum(), (f < 11).sum())
-        # A rerun from that record leaves it as it is, silently ...
-        p = run("render", EPFL, "--config", os.path.join(self.dir, "c.config.ini"), "-o", out, check=0)
-        self.assertEqual(open(os.path.join(self.dir, "c.config.ini")).read(), cfg)
-        self.assertNotIn("left as it is", p.stderr)
-        # ... and a hand-written --config under the record's name is kept, comments and all, and said.
+        # A rerun from that record replaces it with the same settings ...
+        record = os.path.join(self.dir, "c.config.ini")
+        run("render", EPFL, "--config", record, "-o", out, check=0)
+        self.assertEqual(text_of(record), cfg)
+        # ... but a hand-written --config under the record's name is refused before any work, for
+        # every command that writes such a record (probe102: it was replaced, comments and all).
         mine = "# keep me\n[render]\npixel-nm = 40\n"
-        with open(os.path.join(self.dir, "c.config.ini"), "w") as fh:
+        with open(record, "w") as fh:
             fh.write(mine)
-        p = run("render", EPFL, "--config", os.path.join(self.dir, "c.config.ini"), "-o", out, check=0)
-        self.assertEqual(open(os.path.join(self.dir, "c.config.ini")).read(), mine)
-        self.assertIn("c.config.ini is the --config this command read: left as it is", p.stderr)
+        before = os.stat(out).st_mtime_ns
+        p = run("render", EPFL, "--config", record, "-o", out, check=1)
+        self.assertIn("--config %s is where this command writes its record of the settings" % record, p.stderr)
+        self.assertEqual((text_of(record), os.stat(out).st_mtime_ns), (mine, before))
+        for cmd in (["reconstruct", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o", out],
+                    ["stitch", self.dir, "--tiles", "{id}.tif", "-o", os.path.join(self.dir, "c.ims")],
+                    ["evaluate", "--model", "anet-microtubules-ngf16.h5", "-o", self.dir, "--table", EPFL],
+                    ["train", "--dataset", EPFL, "-o", os.path.join(self.dir, "c.h5"), "--dry-run"],
+                    ["simulate", "-o", os.path.join(self.dir, "simc"), "--rows", "1", "--cols", "1"]):
+            mine_here = os.path.join(self.dir, {"evaluate": "evaluate.config.ini",
+                                                "simulate": "simc/simulate.config.ini"}.get(cmd[0], "c.config.ini"))
+            os.makedirs(os.path.dirname(mine_here), exist_ok=True)
+            with open(mine_here, "w") as fh:
+                fh.write("# keep me\n")
+            p = run(*cmd, "--config", mine_here, check=1)
+            self.assertIn("is where this command writes its record of the settings", p.stderr)
+            self.assertEqual(text_of(mine_here), "# keep me\n")
+        os.remove(os.path.join(self.dir, "evaluate.config.ini"))
         # A file from a Windows editor (byte-order mark, CRLF) with comments after values and ';'
         # comment lines; a '#' inside a path is part of it.
         os.makedirs(os.path.join(self.dir, "run#2"), exist_ok=True)
@@ -907,6 +923,19 @@ class Cli(unittest.TestCase):
         with open(os.path.join(out2, "fov_settings.json")) as f:
             self.assertNotIn("frames-seed", json.load(f))
 
+    def test_a_file_size_limit_is_said_before_the_work(self):
+        # ulimit -f ends a process at the first write past it (SIGXFSZ), silently: said first.
+        import resource
+        limit = 10 ** 10
+        p = subprocess.run([BIN, "render", EPFL, "-o", os.path.join(self.dir, "lim.tif"), "--no-preview"],
+                           capture_output=True, text=True,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("this process may write files of at most 1e+04 MB (ulimit -f)", p.stderr)
+        # Without one (this test's own environment's limit, if any, is said too).
+        said = "ulimit -f" in run("render", EPFL, "-o", os.path.join(self.dir, "nolim.tif"), "--no-preview", check=0).stderr
+        self.assertEqual(said, resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY)
+
     def test_missing_input_is_io_error(self):
         p = run("table-info", "/nonexistent/x.csv", check=3)
         self.assertIn("/nonexistent/x.csv", p.stderr)
@@ -924,10 +953,6 @@ class Cli(unittest.TestCase):
                 p = run(*cmd, *bad, "-o", os.path.join(self.dir, "new", "x.tif"), check=1)
                 self.assertIn("--frames", p.stderr)
                 self.assertFalse(os.path.exists(os.path.join(self.dir, "new")), (cmd, bad))
-        # A pseudo file system (sysfs: no blocks) refuses for another reason than room (probe102: "full?").
-        p = run("render", EPFL, "-o", "/sys/annamosaic-x.tif", "--no-preview", check=3)
-        self.assertIn("/sys/annamosaic-x.tif", p.stderr)
-        self.assertNotIn("full?", p.stderr)
         # A folder that cannot be made is said as the system said it, without the library's wording.
         afile = os.path.join(self.dir, "afile")
         with open(afile, "w") as fh:
@@ -935,6 +960,13 @@ class Cli(unittest.TestCase):
         p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", EPFL, "-o", afile, "--no-frc", check=3)
         self.assertIn("error: %s: cannot create directories: Not a directory\n" % afile, p.stderr)
         self.assertNotIn("filesystem error", p.stderr)
+        # A folder made for the results is not left empty by bad input found in the work.
+        with open(os.path.join(self.dir, "no-locs.csv"), "w") as fh:
+            fh.write("x,y,frame\n")
+        p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "--table", os.path.join(self.dir, "no-locs.csv"),
+                "-o", os.path.join(self.dir, "ev-new"), check=2)
+        self.assertIn("no-locs.csv: table has no localizations", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "ev-new")))
         # The simulated protocol too, before its fields (probe102: said after them).
         p = run("evaluate", "--model", "anet-microtubules-ngf16.h5", "-o", afile, "--fields", "1", "--field-px", "256",
                 "--n", "1000", "--no-frc", check=3)

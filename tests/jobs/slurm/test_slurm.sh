@@ -100,11 +100,14 @@ refusal() {  # the submit script's message for these configurations; fails if it
   msg=$("$src/slurm/submit-campaign.sh" --dry-run "$@" 2>&1) && fail "submitted $*: $msg"
   echo "$msg"
 }
-refusal grid-missing.ini grid-a.ini | grep -q "no-such-grid/campaign: no such campaign folder" ||
-  fail "the missing campaign is not named"
-refusal grid-a.ini grid-same-output.ini | grep -q "grid-same-output.ini and grid-a.ini both write to $work/grid-a/out" ||
-  fail "the shared output folder is not named"
-refusal grid-a.ini grid-a.ini | grep -q "grid-a.ini is given twice" || fail "a configuration given twice"
+# (Each message is kept and shown on failure: in a pipeline, refusal's own "submitted" went to grep.)
+msg=$(refusal grid-missing.ini grid-a.ini)
+grep -q "no-such-grid/campaign: no such campaign folder" <<< "$msg" || fail "the missing campaign is not named: $msg"
+msg=$(refusal grid-a.ini grid-same-output.ini)
+grep -q "grid-same-output.ini and grid-a.ini both write to $work/grid-a/out" <<< "$msg" ||
+  fail "the shared output folder is not named: $msg"
+msg=$(refusal grid-a.ini grid-a.ini)
+grep -q "grid-a.ini is given twice" <<< "$msg" || fail "a configuration given twice: $msg"
 sed -e "s#^output = .*#output = $work/grid-nomodel/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-nomodel.ini
 msg=$(refusal grid-nomodel.ini)
 grep -q "cannot run: --model $work/no-such-model.h5: file not found" <<< "$msg" || fail "a missing model: $msg"

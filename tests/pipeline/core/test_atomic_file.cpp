@@ -76,3 +76,11 @@ TEST(AtomicFile, EarlierFileSuffixSkipsTakenNames) {
   const std::string third = earlier_file_suffix([&](const std::string&) { return ++asked <= 2; });
   EXPECT_EQ(third.substr(third.size() - 2), "-3") << third;
 }
+
+// "full?" is said only of a real file system short of room: not of sysfs or procfs, which have
+// no blocks at all (probe102: a permission error under /sys was given "full?").
+TEST(AtomicFile, LowSpaceNoteIsNotSaidOfPseudoFileSystems) {
+  EXPECT_EQ(low_space_note("/sys/annamosaic-x.tif"), "");
+  EXPECT_EQ(low_space_note("/proc/annamosaic-x.tif"), "");
+  EXPECT_EQ(low_space_note("/nonexistent-folder/x.tif"), "");  // its folder cannot be looked at
+}

@@ -98,6 +98,9 @@ TEST(Positions, ErrorsNameFileLineAndColumn) {
     EXPECT_NE(e.find(c.expect), std::string::npos) << e;
   }
   EXPECT_THROW(read_positions_csv(d + "/missing.csv"), IoError);
+  // A column the reader does not use may repeat.
+  write_text(d + "/notes.csv", "id,row,col,x_um,y_um,note,note\n0,0,0,1,2,a,b\n");
+  EXPECT_EQ(read_positions_csv(d + "/notes.csv").size(), 1u);
 }
 
 TEST(Positions, PixelPositionsOnlyWhereTheCallerCanScaleThem) {
