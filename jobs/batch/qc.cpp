@@ -537,6 +537,36 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
         link_flags[a].push_back(flag(b));
         link_flags[b].push_back(flag(a));
       }
+  // A tile held by one link whose NCC lies in the lower half between its signal's threshold and
+  // the median of its matches: no loop of links checks it, so a false match there goes unnoticed
+  // (probe104: a tile 1.1 um off on one link at NCC 0.57, the threshold 0.547, the median 0.911,
+  // flagged nothing; true single links there scored 0.91-0.95).
+  std::map<int, std::string> weak_link_flag;
+  if (layout && layout->contains("edges") && layout->contains("calibration") && (*layout)["calibration"].is_array()) {
+    std::map<std::string, std::pair<double, double>> by_signal;  // "channel/scale" -> {threshold, median}
+    for (const auto& cal : (*layout)["calibration"])
+      if (cal.contains("channel") && cal.contains("scale") && cal.contains("ncc_threshold") && cal.contains("median_ncc") &&
+          cal["ncc_threshold"].is_number() && cal["median_ncc"].is_number())
+        by_signal[cal["channel"].get<std::string>() + "/" + std::to_string(cal["scale"].get<int>())] = {
+            cal["ncc_threshold"].get<double>(), cal["median_ncc"].get<double>()};
+    std::map<int, std::vector<const nlohmann::json*>> used_links;
+    for (const auto& e : (*layout)["edges"])
+      if (e.value("used", false)) used_links[e.value("a", -1)].push_back(&e), used_links[e.value("b", -1)].push_back(&e);
+    for (const auto& [id, links] : used_links) {
+      if (links.size() != 1) continue;
+      const nlohmann::json& e = *links[0];
+      const auto cal = by_signal.find(e.value("signal", std::string()));
+      if (cal == by_signal.end() || !e.contains("ncc") || !e["ncc"].is_number()) continue;
+      const auto [threshold, median_ncc] = cal->second;
+      const double ncc = e["ncc"].get<double>();
+      if (median_ncc > threshold && ncc < threshold + 0.5 * (median_ncc - threshold))
+        weak_link_flag[id] = fmt::format(
+            "held in place by one link only, to FoV {}, at NCC {:.3f}: just over the threshold {:.3f}, where the campaign's "
+            "links match at a median {:.3f}; no loop of links checks it, so a false match would go unnoticed: look at the "
+            "seam (qc/links.png), and if it is off, stitch again with a larger --search-um",
+            e.value("a", -1) == id ? e.value("b", -1) : e.value("a", -1), ncc, threshold, median_ncc);
+    }
+  }
   // One table under several FoVs (the same bytes: a copy slip): the mosaic shows that field at each
   // of their places (probe91: said in the log only).
   std::map<std::string, std::vector<int>> by_table;  // table checksum -> done FoVs
@@ -613,6 +643,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
                       "and rerun)");
     if (auto it = link_flags.find(t["id"].get<int>()); it != link_flags.end())
       for (const auto& f : it->second) flag("link-disagrees", f);
+    if (auto it = weak_link_flag.find(t["id"].get<int>()); it != weak_link_flag.end()) flag("weak-link", it->second);
     if (t.contains("warnings"))  // what the FoV stage assumed or dropped
       for (const auto& w : t["warnings"])
         // A single-image widefield where widefield-frames asks for pages is how the campaign was
@@ -627,7 +658,7 @@ QcSummary write_qc_report(const std::string& out_dir, const CampaignInfo& c, con
     s.flagged.push_back(t["id"].get<int>());
     // Flagged for its place alone: its reconstruction is not in doubt, only where it lies.
     if (std::all_of(kinds.begin(), kinds.end(), [](const nlohmann::json& k) {
-          return k == "stage-placed" || k == "detached-group" || k == "link-disagrees";
+          return k == "stage-placed" || k == "detached-group" || k == "link-disagrees" || k == "weak-link";
         }))
       s.placement_only.push_back(t["id"].get<int>());
   }

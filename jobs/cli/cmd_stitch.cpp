@@ -412,6 +412,18 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
         earlier.push_back(fs::path(path).filename().string());
     if (!earlier.empty())
       spdlog::info("replacing {} file(s) of an earlier stitch: {}", earlier.size(), fmt::join(earlier, ", "));
+    // That stitch's mosaic under another name (NAME.tif, now NAME.ims) stays, its record and
+    // previews taken over (probe105: said at info level only).
+    try {
+      std::error_code ec;
+      if (const auto earlier_config = ini_section(outputs[1], "stitch"); earlier_config && earlier_config->count("output"))
+        if (const std::string other = earlier_config->at("output");
+            !same_path(other, output) && fs::exists(other, ec) && fs::path(other).stem() == fs::path(output).stem())
+          spdlog::warn("{} and the previews beside it described {}, which stays: they will describe {} (another -o name "
+                       "keeps both sets)",
+                       outputs[1], other, output);
+    } catch (const std::exception&) {  // an unreadable record: nothing to say about it
+    }
   }
 
   std::vector<double> xs, ys;

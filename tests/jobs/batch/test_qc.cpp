@@ -50,6 +50,41 @@ CampaignInfo one_row_campaign(int cols, std::vector<FovEntry>& fovs) {
 }  // namespace
 
 // A 3 x 3 campaign whose QC report must point at the tiles a user should distrust, and why.
+// A tile held by one link that only just clears the threshold is flagged for its place: no loop of
+// links would catch a false match there. One held by a link as good as the others' is not.
+TEST(QcReport, ATileHeldByOneWeakLinkIsFlaggedForItsPlace) {
+  const std::string out = fresh_out("qc_weak_link");
+  CampaignInfo c;
+  c.rows = 1;
+  c.cols = 4;
+  c.fov_um = 10;
+  std::vector<FovEntry> fovs;
+  std::map<int, ManifestRecord> recs;
+  nlohmann::json layout = {{"tiles", nlohmann::json::array()},
+                           {"calibration", {{{"channel", "reconstruction"}, {"scale", 2}, {"ncc_threshold", 0.547},
+                                             {"median_ncc", 0.911}}}}};
+  for (int id = 0; id < 4; ++id) {
+    fovs.push_back({id, 0, id, 9.0 * id, 0.0, "", "", 0});
+    recs[id] = {id, "done", "", "", "", {{"localizations", 10000}, {"widefield", false}}};
+    layout["tiles"].push_back({{"id", id}, {"x_um", 9.0 * id}, {"y_um", 0.0}, {"placed_by", "registration"}});
+  }
+  // 0 hangs on a weak link to 1; 3 on a strong one to 2; 1 and 2 have two links each.
+  const auto edge = [](int a, int b, double ncc) {
+    return nlohmann::json{{"a", a}, {"b", b}, {"used", true}, {"ncc", ncc}, {"signal", "reconstruction/2"}, {"residual_px", 0.1}};
+  };
+  layout["edges"] = {edge(0, 1, 0.57), edge(1, 2, 0.90), edge(2, 3, 0.92)};
+  const QcSummary s = write_qc_report(out, c, fovs, recs, &layout, 20.0);
+  const nlohmann::json qc = read_json(out + "/qc/qc.json");
+  EXPECT_EQ(qc["fovs"][0]["flag_kinds"], nlohmann::json::array({"weak-link"}));
+  EXPECT_NE(qc["fovs"][0]["flags"][0].get<std::string>().find(
+                "held in place by one link only, to FoV 1, at NCC 0.570: just over the threshold 0.547, where the "
+                "campaign's links match at a median 0.911"),
+            std::string::npos)
+      << qc["fovs"][0]["flags"];
+  EXPECT_EQ(qc["fovs"][3]["flag_kinds"], nlohmann::json::array());
+  EXPECT_EQ(s.placement_only, std::vector<int>{0});  // its reconstruction is not in doubt, its place is
+}
+
 TEST(QcReport, FlagsEachReasonToDistrustATile) {
   const std::string out = fresh_out("qc_flags");
   CampaignInfo c;

@@ -54,6 +54,17 @@ class StitchCli(unittest.TestCase):
         return run(CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--channel", "widefield=fov/{id}/widefield.tif@3-5",
                    "--block-px", "256", "--search-um", "0.6", "-q", "-o", out, *extra, check=check)
 
+    def test_a_mosaic_of_the_same_name_and_another_kind_is_said_to_take_over_the_records(self):
+        # NAME.tif, then NAME.ims: NAME.config.ini and NAME.png now describe the .ims, while the
+        # .tif stays (probe105: said at info level only).
+        tif, ims = self.out("m.tif"), self.out("m.ims")
+        self.stitch(tif)
+        to_ims = [CAMPAIGN, "--tiles", "ground_truth/dense/{id}.tif", "--search-um", "0.6", "-q", "-o", ims]
+        p = run(*to_ims, check=0)
+        self.assertIn("m.config.ini and the previews beside it described %s, which stays: they will describe %s" % (tif, ims),
+                      p.stderr)
+        self.assertNotIn("which stays", run(*to_ims, check=0).stderr)  # the same mosaic again: nothing to say
+
     def test_outputs(self):
         out = self.out("mosaic.tif")
         self.stitch(out)
