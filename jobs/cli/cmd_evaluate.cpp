@@ -4,9 +4,9 @@
 
 #include <fmt/ranges.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
