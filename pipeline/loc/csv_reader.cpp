@@ -258,6 +258,10 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
         // which is not guessed.
         if (cell.find('"') != std::string_view::npos && cell.find(',') != std::string_view::npos)
           error += " (a decimal comma or a thousands separator, in quotes? numbers must be plain, like 1234.5; export them so)";
+        else if (plan.delim != ',' && cell.find(',') != std::string_view::npos && cell.find('.') != std::string_view::npos)
+          // "1,019.8": a thousands separator, which replacing commas by points would make worse.
+          error += " (a thousands separator? numbers must be plain, like 1019.8; export them without grouping, or remove "
+                   "the commas, e.g. sed 's/,//g')";
         else if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
           error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
         else if (unquoted(cell) == plan.header_names[field])
@@ -488,6 +492,10 @@ Plan make_plan(std::string_view header, const std::string& name, std::size_t hea
                             : plan.n_fields == 1 ? "; no delimiter (',', tab or ';') found in it: a space-separated table must be converted "
                                                    "first, e.g. tr -s ' ' ','"
                                                  : "") +
+                           // Excel's first line "sep=," names the delimiter; the header follows it.
+                           (!plan.header_names.empty() && normalise(plan.header_names[0]).rfind("sep=", 0) == 0
+                                ? "; its first line is Excel's delimiter line ('sep=...'): delete that line"
+                                : "") +
                            "; map columns explicitly with --columns " + kRoleNames[r] + "=NAME)",
                        header_line);
     }

@@ -1034,6 +1034,13 @@ class Cli(unittest.TestCase):
         for name, rows in expected.items():
             out = run("table-info", os.path.join(DATA, name), "-q", check=0).stdout
             self.assertIn(f"rows          {rows}", out)
+        # The LUME table's header names no unit: render says what it assumed, as table-info does.
+        p = run("render", os.path.join(DATA, "u2os-microtubule-single-lume.csv"), "-o", os.path.join(self.dir, "lume.tif"),
+                "--no-preview", check=0)
+        self.assertIn("x and y read as nm (no unit in the header: --xy-unit says another)", p.stderr)
+        p = run("render", os.path.join(DATA, "thunderstorm-3d-export.csv"), "-o", os.path.join(self.dir, "ts.tif"),
+                "--no-preview", check=0)
+        self.assertNotIn("read as nm", p.stderr)  # "x [nm]": stated
 
 
     def test_fovs_joined_to_none_are_all_said_as_qc_flags_them(self):

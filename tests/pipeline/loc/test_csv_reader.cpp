@@ -376,6 +376,19 @@ TEST(CsvReader, DecimalCommaIsNamedNotGuessed) {
   const InputError e = parse_error("frame;x [nm];y [nm]\n1;100,5;200\n");
   EXPECT_NE(std::string(e.what()).find("not a number: '100,5' (a decimal comma?"), std::string::npos) << e.what();
   EXPECT_EQ(e.line(), 2);
+  // "1,019.8": a thousands separator, for which replacing the commas by points is the wrong advice.
+  const InputError grouped = parse_error("frame\tx [nm]\ty [nm]\n1\t1,019.8\t200\n");
+  EXPECT_NE(std::string(grouped.what()).find("(a thousands separator? numbers must be plain, like 1019.8"), std::string::npos)
+      << grouped.what();
+  EXPECT_EQ(std::string(grouped.what()).find("sed 's/,/./g'"), std::string::npos) << grouped.what();
+}
+
+// Excel's "sep=," line before the header is named, not left to read as a header of two columns.
+TEST(CsvReader, ExcelsDelimiterLineIsNamed) {
+  const InputError e = parse_error("sep=,\nframe,x [nm],y [nm]\n1,2,3\n");
+  EXPECT_NE(std::string(e.what()).find("its first line is Excel's delimiter line ('sep=...'): delete that line"),
+            std::string::npos)
+      << e.what();
 }
 
 TEST(CsvReader, NonNumericCellGivesLineAndColumn) {
