@@ -193,9 +193,18 @@ submit() {
   if (( dry )); then printf '%q ' ANNAMOSAIC="$ANNAMOSAIC" ANNAMOSAIC_GRID_SCRIPT="$ANNAMOSAIC_GRID_SCRIPT" sbatch "$@" >&3; echo >&3; echo "<$name-job-id>"; return; fi
   local id
   # Submitted from inside an allocation (salloc, an interactive job), --export=ALL would carry its
-  # SLURM_MEM_PER_NODE into the jobs beside their own SLURM_MEM_PER_CPU, and srun refuses the two
-  # together ("mutually exclusive"): the jobs get their own memory settings alone.
-  id=$(env -u SLURM_MEM_PER_NODE -u SLURM_MEM_PER_CPU -u SLURM_MEM_PER_GPU sbatch "$@") || return
+  # SLURM_* settings into the jobs, where srun reads them as its own: SLURM_MEM_PER_NODE beside the
+  # jobs' SLURM_MEM_PER_CPU ("mutually exclusive"), SLURM_GPUS_PER_TASK into the GPU-less stitch
+  # job (a gres refusal). The jobs get their own alone; SLURM_CONF and SLURM_CLUSTERS say which
+  # cluster, and are kept.
+  local drop=() v
+  for v in $(compgen -e); do
+    case $v in
+      SLURM_CONF | SLURM_CLUSTERS) ;;
+      SLURM_* | SRUN_* | SALLOC_*) drop+=(-u "$v") ;;
+    esac
+  done
+  id=$(env ${drop[@]+"${drop[@]}"} sbatch "$@") || return
   echo "${id%%;*}"  # --parsable prints "id;cluster" on multi-cluster sites
 }
 

@@ -18,13 +18,13 @@ long get_long(const std::map<std::string, std::string>& env, const char* key, lo
 }  // namespace
 
 Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
-                       std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus) {
+                       std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus, int peer_index) {
   Binding b;
   // Node-local rank from the launcher: OpenMPI's mpirun, then SLURM's srun.
   b.local_rank = static_cast<int>(get_long(env, "OMPI_COMM_WORLD_LOCAL_RANK", get_long(env, "SLURM_LOCALID", 0)));
   if (auto it = env.find("CUDA_VISIBLE_DEVICES"); it != env.end()) b.visible_devices = it->second;
   if (device_count == 1) b.device = 0;
-  else if (device_count > 1) b.device = b.local_rank % device_count;
+  else if (device_count > 1) b.device = (peer_index >= 0 ? peer_index : b.local_rank) % device_count;
   if (threads_option > 0) {
     b.threads = threads_option;
   } else if (const long cpus = get_long(env, "SLURM_CPUS_PER_TASK", 0); cpus > 0) {

@@ -26,8 +26,12 @@ struct Binding {
 // SLURM_CPUS_PER_TASK, else the node's cores divided among its ranks, but never more than the
 // CPUs of the rank's affinity mask (affinity_cpus, 0 = unknown): threads beyond those only
 // take turns on the same cores.
+// peer_index: this rank's place among the node's ranks that see the same CUDA_VISIBLE_DEVICES
+// (-1: unknown, the local rank is used). With several visible devices the device is peer_index
+// modulo their count: under srun --gpu-bind=closest on two sockets, ranks 0 and 2 both see GPUs
+// {0,1}, and local rank modulo 2 put both on GPU 0 while GPU 1 idled (a review of the SLURM side).
 Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
-                       std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus = 0);
+                       std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus = 0, int peer_index = -1);
 
 // FoVs in flight per rank when --in-flight is 0 (auto). On a CPU the A-net takes every thread,
 // so 3 (one FoV preparing, one in the A-net, one writing) keeps it fed. On a GPU the A-net takes

@@ -23,6 +23,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "anet/reconstructor.hpp"
 #include "batch/campaign.hpp"
@@ -82,6 +83,26 @@ struct MpiSession {
     if (owner && !fin) MPI_Finalize();
   }
 };
+
+// This rank's place among the ranks of its node (`node`) that see the same CUDA_VISIBLE_DEVICES:
+// which of those devices is its own (gpu_binding.hpp). Collective over `node`.
+int index_among_same_devices(MPI_Comm node) {
+  const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string mine = v ? v : "";
+  int node_rank = 0, node_size = 1;
+  MPI_Comm_rank(node, &node_rank);
+  MPI_Comm_size(node, &node_size);
+  int len = static_cast<int>(mine.size());
+  std::vector<int> lens(static_cast<std::size_t>(node_size)), offsets(static_cast<std::size_t>(node_size), 0);
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, node);
+  for (int r = 1; r < node_size; ++r) offsets[r] = offsets[r - 1] + lens[r - 1];
+  std::string all(static_cast<std::size_t>(offsets.back() + lens.back()), '\0');
+  MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, node);
+  int index = 0;
+  for (int r = 0; r < node_rank; ++r)
+    index += all.compare(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(lens[r]), mine) == 0;
+  return index;
+}
 
 // All ranks must agree that a step worked; otherwise every rank fails. `code` is the failure's
 // kind on this rank (failure_kind), 0 when it worked; the exit status follows the most serious
@@ -523,11 +544,12 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     MPI_Comm node;
     MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local_size);
+    const int peer_index = index_among_same_devices(node);
     MPI_Comm_free(&node);
     const std::string device = vm["device"].as<std::string>();
     const int devices = device == "cpu" ? 0 : cuda_device_count();
     Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
-                               std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count());
+                               std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count(), peer_index);
     if (device != "cpu")
       if (const std::string w = granted_gpus_unused(current_environment(), devices); !w.empty())
         b.warning += (b.warning.empty() ? "" : "; ") + w;

@@ -16,6 +16,10 @@ TEST(GpuBinding, SeveralDevicesUseLocalRankModuloCount) {
   EXPECT_EQ(choose_binding({{"OMPI_COMM_WORLD_LOCAL_RANK", "5"}}, 4, 0, 16, 8).device, 1);
   EXPECT_EQ(choose_binding({{"OMPI_COMM_WORLD_LOCAL_RANK", "2"}}, 4, 0, 16, 8).device, 2);
   EXPECT_EQ(choose_binding({}, 0, 0, 16, 1).device, -1);  // CPU
+  // srun --gpu-bind=closest on two sockets: local ranks 0 and 2 both see GPUs {0,1}; rank 2 is the
+  // second of them, so GPU 1 (local rank modulo 2 put both on GPU 0).
+  EXPECT_EQ(choose_binding({{"SLURM_LOCALID", "2"}, {"CUDA_VISIBLE_DEVICES", "0,1"}}, 2, 0, 16, 4, 0, 1).device, 1);
+  EXPECT_EQ(choose_binding({{"SLURM_LOCALID", "0"}, {"CUDA_VISIBLE_DEVICES", "0,1"}}, 2, 0, 16, 4, 0, 0).device, 0);
 }
 
 TEST(GpuBinding, ThreadsFromOptionThenSlurmThenShareOfTheNode) {

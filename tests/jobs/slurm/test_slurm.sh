@@ -8,6 +8,8 @@
 #     the requeued element resumes from the manifest (SLURM_RESTART_COUNT=1) and completes
 #  4. scancel of a running element: the ranks stop cleanly and the element stays cancelled
 #  5. time limit near after ANNAMOSAIC_MAX_REQUEUES requeues: stopped, not requeued again
+#  (and, without the daemons: a stitch element restarted more often than
+#  ANNAMOSAIC_MAX_STITCH_RESTARTS is not run again)
 # Usage: test_slurm.sh ANNAMOSAIC_BIN WORKDIR. Exit 77 (ctest: skipped, reported) when the
 # machine cannot run a local SLURM (not root, packages missing).
 set -uo pipefail
@@ -108,6 +110,13 @@ grep -q "grid-same-output.ini and grid-a.ini both write to $work/grid-a/out" <<<
   fail "the shared output folder is not named: $msg"
 msg=$(refusal grid-a.ini grid-a.ini)
 grep -q "grid-a.ini is given twice" <<< "$msg" || fail "a configuration given twice: $msg"
+# A stitch element restarted by SLURM more often than ANNAMOSAIC_MAX_STITCH_RESTARTS (pre-emptions)
+# is not run again: each restart starts its mosaic over. (The script's own check, before srun.)
+realpath grid-a.ini > restarts.list
+msg=$(SLURM_JOB_ID=999 SLURM_RESTART_COUNT=4 ANNAMOSAIC="$bin" bash "$src/slurm/annamosaic-grid.sbatch" stitch restarts.list 2>&1)
+rc=$?
+[[ $rc -eq 75 ]] && grep -q "was restarted 4 times (pre-empted or its node lost; ANNAMOSAIC_MAX_STITCH_RESTARTS=3)" <<< "$msg" ||
+  fail "a stitch restarted 4 times ran again (exit $rc): $msg"
 sed -e "s#^output = .*#output = $work/grid-nomodel/out\nmodel = $work/no-such-model.h5#" grid-a.ini > grid-nomodel.ini
 msg=$(refusal grid-nomodel.ini)
 grep -q "cannot run: --model $work/no-such-model.h5: file not found" <<< "$msg" || fail "a missing model: $msg"
