@@ -6,8 +6,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -22,6 +24,13 @@ std::string holder_line(int fd, const std::string& fallback) {
   std::string who = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : fallback;
   while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
   return who;
+}
+// The host of a holder's line ("pid N on HOST since ..."), "" if it names none.
+std::string host_of_holder(const std::string& who) {
+  const std::size_t on = who.find(" on ");
+  if (on == std::string::npos) return "";
+  const std::string rest = who.substr(on + 4);
+  return rest.substr(0, rest.find(" since "));
 }
 }  // namespace
 
@@ -53,13 +62,36 @@ OutputLock::OutputLock(const std::string& out_dir, const std::string& writer, co
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
-  if (::fcntl(fd_, F_SETLK, &fl) != 0) {
+  // A SLURM requeue after a lost node: NFS may keep the dead client's lock until its lease ends
+  // (about 90 s on NFSv4), and the requeued run was refused (exit 2), its grid's stitch cancelled
+  // (a review of the SLURM side). A restarted job whose holder is on another host waits for it a
+  // while (ANNAMOSAIC_LOCK_WAIT_S, 180 s): SLURM starts it only once the run before it has ended.
+  const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+  const char* wait_text = std::getenv("ANNAMOSAIC_LOCK_WAIT_S");
+  const double wait_s = wait_text ? std::strtod(wait_text, nullptr) : 180.0;
+  const auto start = std::chrono::steady_clock::now();
+  bool said = false;
+  while (::fcntl(fd_, F_SETLK, &fl) != 0) {
     const int e = errno;
     if (e == EACCES || e == EAGAIN) {
       const std::string who = holder_line(fd_, "another process");
+      const std::string holder_host = host_of_holder(who);
+      const bool other_host = !holder_host.empty() && holder_host != host_of_holder(this_process_as_holder());
+      const double waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (restarts && std::atoi(restarts) > 0 && other_host && waited_s < wait_s) {
+        if (!said)
+          spdlog::warn("{}: held by {}; this job was requeued (SLURM_RESTART_COUNT={}), so that is most likely the lock of "
+                       "its run before, on a node lost with it, which the file server keeps a while: waiting up to {:.0f} s "
+                       "(ANNAMOSAIC_LOCK_WAIT_S)",
+                       out_dir, who, restarts, wait_s);
+        said = true;
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        continue;
+      }
       ::close(fd_);
       fd_ = -1;
-      throw InputError(out_dir, folder_busy_text(writer, option, who));
+      throw InputError(out_dir, folder_busy_text(writer, option, who) +
+                                    (said ? " (waited " + std::to_string(static_cast<long>(waited_s)) + " s for it)" : std::string()));
     }
     spdlog::warn("{}: cannot lock the output folder ({}): make sure no other run writes to it", path, std::strerror(e));
     return;

@@ -1,14 +1,19 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "batch/manifest.hpp"
 #include "batch/output_lock.hpp"
 #include "batch/output_status.hpp"
+#include "core/error.hpp"
 
 using namespace annamosaic;
 namespace fs = std::filesystem;
@@ -190,4 +195,61 @@ TEST(OutputLock, TheLockAndTheManifestTakeTheUmaskAsEveryOutputDoes) {
               fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::group_write |
                   fs::perms::others_read)
         << f;
+}
+
+// A requeued SLURM job whose output folder is still locked by a host that is gone (NFS keeps a
+// dead client's lock until its lease ends) waits for the lock a while, instead of failing (exit 2)
+// at once; the same holder refuses a job that was not requeued, as before.
+TEST(OutputLock, ARequeuedJobWaitsForALockHeldOnAnotherHost) {
+  const std::string out = std::string(ANNAMOSAIC_TEST_TMP) + "/lock_requeue";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  const auto hold_for = [&](int seconds) {  // a "run on another node": its holder line, its lock
+    int ready[2];
+    if (pipe(ready) != 0) return pid_t(-1);
+    const pid_t child = fork();
+    if (child == 0) {
+      const int fd = open((out + "/.annamosaic.lock").c_str(), O_RDWR | O_CREAT, 0666);
+      const std::string who = "pid 1 on a-node-that-is-gone since 2026-12-07 10:00:00\n";
+      struct flock fl {};
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      if (fd < 0 || ftruncate(fd, 0) != 0 || pwrite(fd, who.data(), who.size(), 0) < 0 || fcntl(fd, F_SETLK, &fl) != 0) _exit(1);
+      char c = 1;
+      (void)!write(ready[1], &c, 1);
+      sleep(static_cast<unsigned>(seconds));
+      _exit(0);  // the lock goes with the process
+    }
+    close(ready[1]);
+    char c = 0;
+    const ssize_t got = read(ready[0], &c, 1);
+    close(ready[0]);
+    return got == 1 ? child : pid_t(-1);
+  };
+  // Not requeued: refused at once, naming the holder.
+  unsetenv("SLURM_RESTART_COUNT");
+  pid_t child = hold_for(3);
+  ASSERT_GT(child, 0);
+  try {
+    OutputLock lock(out);
+    ADD_FAILURE() << "locked a folder another process holds";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("pid 1 on a-node-that-is-gone"), std::string::npos) << e.what();
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  // Requeued: waits until the holder is gone, then holds the folder.
+  setenv("SLURM_RESTART_COUNT", "1", 1);
+  setenv("ANNAMOSAIC_LOCK_WAIT_S", "30", 1);
+  child = hold_for(2);
+  ASSERT_GT(child, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    OutputLock lock(out);
+    EXPECT_TRUE(lock.locked());
+    EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  }
+  waitpid(child, nullptr, 0);
+  unsetenv("SLURM_RESTART_COUNT");
+  unsetenv("ANNAMOSAIC_LOCK_WAIT_S");
 }
