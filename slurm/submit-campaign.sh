@@ -198,10 +198,10 @@ submit() {
   # job (a gres refusal). The jobs get their own alone; SLURM_CONF and SLURM_CLUSTERS say which
   # cluster, and are kept.
   local drop=() v
-  for v in $(compgen -e); do
+  for v in ${!SLURM_@} ${!SRUN_@} ${!SALLOC_@}; do  # (not compgen: a bash without completion lacks it)
     case $v in
       SLURM_CONF | SLURM_CLUSTERS) ;;
-      SLURM_* | SRUN_* | SALLOC_*) drop+=(-u "$v") ;;
+      *) drop+=(-u "$v") ;;
     esac
   done
   id=$(env ${drop[@]+"${drop[@]}"} sbatch "$@") || return

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <thread>
 
+#include "batch/signals.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -78,7 +79,8 @@ OutputLock::OutputLock(const std::string& out_dir, const std::string& writer, co
       const std::string holder_host = host_of_holder(who);
       const bool other_host = !holder_host.empty() && holder_host != host_of_holder(this_process_as_holder());
       const double waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (restarts && std::atoi(restarts) > 0 && other_host && waited_s < wait_s) {
+      // A stop signal meanwhile (scancel, pre-emption) ends the wait: the refusal below says why.
+      if (restarts && std::atoi(restarts) > 0 && other_host && waited_s < wait_s && !stop_requested()) {
         if (!said)
           spdlog::warn("{}: held by {}; this job was requeued (SLURM_RESTART_COUNT={}), so that is most likely the lock of "
                        "its run before, on a node lost with it, which the file server keeps a while: waiting up to {:.0f} s "

@@ -259,9 +259,13 @@ void parse_chunk(std::string_view text, const Plan& plan, bool optional_cols[kRo
         if (cell.find('"') != std::string_view::npos && cell.find(',') != std::string_view::npos)
           error += " (a decimal comma or a thousands separator, in quotes? numbers must be plain, like 1234.5; export them so)";
         else if (plan.delim != ',' && cell.find(',') != std::string_view::npos && cell.find('.') != std::string_view::npos)
-          // "1,019.8": a thousands separator, which replacing commas by points would make worse.
-          error += " (a thousands separator? numbers must be plain, like 1019.8; export them without grouping, or remove "
-                   "the commas, e.g. sed 's/,//g')";
+          // Grouped digits: the last mark is the decimal one. "1,019.8" groups with commas, "1.019,8"
+          // (a German export) with points; advice for the one would corrupt the other silently.
+          error += cell.rfind(',') > cell.rfind('.')
+                       ? " (a decimal comma, with points grouping the thousands? numbers must be plain, like 1019.8: "
+                         "export them without grouping and with a decimal point)"
+                       : " (commas grouping the thousands? numbers must be plain, like 1019.8: export them without "
+                         "grouping, or remove the commas, e.g. sed 's/,//g')";
         else if (plan.delim != ',' && cell.find(',') != std::string_view::npos)
           error += " (a decimal comma? numbers must use '.'; convert the file, e.g. sed 's/,/./g')";
         else if (unquoted(cell) == plan.header_names[field])

@@ -239,6 +239,12 @@ TEST(OutputLock, ARequeuedJobWaitsForALockHeldOnAnotherHost) {
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   // Requeued: waits until the holder is gone, then holds the folder.
+  struct Unset {  // whatever fails below, the later tests of this binary see no requeue
+    ~Unset() {
+      unsetenv("SLURM_RESTART_COUNT");
+      unsetenv("ANNAMOSAIC_LOCK_WAIT_S");
+    }
+  } unset;
   setenv("SLURM_RESTART_COUNT", "1", 1);
   setenv("ANNAMOSAIC_LOCK_WAIT_S", "30", 1);
   child = hold_for(2);
@@ -250,6 +256,16 @@ TEST(OutputLock, ARequeuedJobWaitsForALockHeldOnAnotherHost) {
     EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
   }
   waitpid(child, nullptr, 0);
-  unsetenv("SLURM_RESTART_COUNT");
-  unsetenv("ANNAMOSAIC_LOCK_WAIT_S");
+  // ... but not past ANNAMOSAIC_LOCK_WAIT_S: then refused as before, saying it waited.
+  setenv("ANNAMOSAIC_LOCK_WAIT_S", "1", 1);
+  child = hold_for(10);
+  ASSERT_GT(child, 0);
+  try {
+    OutputLock lock(out);
+    ADD_FAILURE() << "locked a folder another process holds";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("(waited "), std::string::npos) << e.what();
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
 }

@@ -1040,6 +1040,7 @@ class Cli(unittest.TestCase):
         self.assertIn("x and y read as nm (no unit in the header: --xy-unit says another)", p.stderr)
         p = run("render", os.path.join(DATA, "thunderstorm-3d-export.csv"), "-o", os.path.join(self.dir, "ts.tif"),
                 "--no-preview", check=0)
+        self.assertIn("; columns ", p.stderr)
         self.assertNotIn("read as nm", p.stderr)  # "x [nm]": stated
 
 

@@ -378,9 +378,15 @@ TEST(CsvReader, DecimalCommaIsNamedNotGuessed) {
   EXPECT_EQ(e.line(), 2);
   // "1,019.8": a thousands separator, for which replacing the commas by points is the wrong advice.
   const InputError grouped = parse_error("frame\tx [nm]\ty [nm]\n1\t1,019.8\t200\n");
-  EXPECT_NE(std::string(grouped.what()).find("(a thousands separator? numbers must be plain, like 1019.8"), std::string::npos)
+  EXPECT_NE(std::string(grouped.what()).find("(commas grouping the thousands? numbers must be plain, like 1019.8"),
+            std::string::npos)
       << grouped.what();
   EXPECT_EQ(std::string(grouped.what()).find("sed 's/,/./g'"), std::string::npos) << grouped.what();
+  // "1.019,8" (a German export): the comma is the decimal mark; removing the commas would read 1.0198.
+  const InputError german = parse_error("frame;x [nm];y [nm]\n1;1.019,8;200\n");
+  EXPECT_NE(std::string(german.what()).find("(a decimal comma, with points grouping the thousands?"), std::string::npos)
+      << german.what();
+  EXPECT_EQ(std::string(german.what()).find("sed"), std::string::npos) << german.what();
 }
 
 // Excel's "sep=," line before the header is named, not left to read as a header of two columns.
