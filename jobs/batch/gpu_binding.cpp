@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
 
 extern char** environ;
 
@@ -45,6 +48,40 @@ Binding choose_binding(const std::map<std::string, std::string>& env, int device
     b.warning = std::to_string(b.threads) + " threads on " + std::to_string(affinity_cpus) +
                 " CPU(s) of this rank's affinity mask: oversubscribed, each thread runs a fraction of the time";
   return b;
+}
+
+std::vector<int> peer_indices(const std::vector<std::string>& visible_per_rank) {
+  std::vector<int> index(visible_per_rank.size(), 0);
+  for (std::size_t r = 0; r < visible_per_rank.size(); ++r)
+    for (std::size_t q = 0; q < r; ++q) index[r] += visible_per_rank[q] == visible_per_rank[r];
+  return index;
+}
+
+std::string shared_gpu_warning(const std::vector<std::string>& visible_per_rank) {
+  const std::vector<int> index = peer_indices(visible_per_rank);
+  std::map<std::string, std::vector<std::size_t>> users;  // a GPU as the launcher names it -> ranks
+  for (std::size_t r = 0; r < visible_per_rank.size(); ++r) {
+    std::vector<std::string> ids;
+    std::size_t start = 0;
+    const std::string& v = visible_per_rank[r];
+    while (start <= v.size()) {
+      const std::size_t comma = std::min(v.find(',', start), v.size());
+      if (comma > start) ids.push_back(v.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (ids.size() < 2) continue;  // one GPU (or none named): the launcher's own choice
+    users[ids[static_cast<std::size_t>(index[r]) % ids.size()]].push_back(r);
+  }
+  for (const auto& [gpu, ranks] : users)
+    if (ranks.size() > 1) {
+      std::string list;
+      for (const std::size_t r : ranks) list += (list.empty() ? "" : ", ") + std::to_string(r);
+      return "GPU " + gpu + " is used by " + std::to_string(ranks.size()) + " ranks of this node (local " + list +
+             "): more ranks than the GPUs they see, or CUDA_VISIBLE_DEVICES sets of different sizes (srun "
+             "--gpu-bind=closest over unevenly filled sockets?) while another GPU may idle; one rank per GPU is the "
+             "design: --gpus-per-task=1, or as many ranks as GPUs";
+    }
+  return "";
 }
 
 std::string granted_gpus_unused(const std::map<std::string, std::string>& env, int device_count) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace annamosaic {
 
@@ -32,6 +33,14 @@ struct Binding {
 // {0,1}, and local rank modulo 2 put both on GPU 0 while GPU 1 idled (a review of the SLURM side).
 Binding choose_binding(const std::map<std::string, std::string>& env, int device_count, std::size_t threads_option,
                        std::size_t hardware_threads, int ranks_on_node, std::size_t affinity_cpus = 0, int peer_index = -1);
+
+// For the ranks of one node, in order, given the CUDA_VISIBLE_DEVICES each sees: each rank's
+// peer_index (its place among those that see the same set; choose_binding).
+std::vector<int> peer_indices(const std::vector<std::string>& visible_per_rank);
+// "" unless two of those ranks would use the same GPU: more ranks than GPUs, or sets of different
+// sizes (--gpu-bind=closest with 3 ranks on one socket's two GPUs and 1 on the other's: peer_index
+// modulo a set's size repeats a GPU while another idles). Names the GPU and the ranks (node-local).
+std::string shared_gpu_warning(const std::vector<std::string>& visible_per_rank);
 
 // FoVs in flight per rank when --in-flight is 0 (auto). On a CPU the A-net takes every thread,
 // so 3 (one FoV preparing, one in the A-net, one writing) keeps it fed. On a GPU the A-net takes

@@ -84,9 +84,9 @@ struct MpiSession {
   }
 };
 
-// This rank's place among the ranks of its node (`node`) that see the same CUDA_VISIBLE_DEVICES:
-// which of those devices is its own (gpu_binding.hpp). Collective over `node`.
-int index_among_same_devices(MPI_Comm node) {
+// CUDA_VISIBLE_DEVICES as each rank of `node` sees it, in rank order (gpu_binding.hpp's
+// peer_indices and shared_gpu_warning). Collective over `node`.
+std::vector<std::string> visible_devices_on_node(MPI_Comm node) {
   const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
   const std::string mine = v ? v : "";
   int node_rank = 0, node_size = 1;
@@ -98,10 +98,9 @@ int index_among_same_devices(MPI_Comm node) {
   for (int r = 1; r < node_size; ++r) offsets[r] = offsets[r - 1] + lens[r - 1];
   std::string all(static_cast<std::size_t>(offsets.back() + lens.back()), '\0');
   MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, node);
-  int index = 0;
-  for (int r = 0; r < node_rank; ++r)
-    index += all.compare(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(lens[r]), mine) == 0;
-  return index;
+  std::vector<std::string> each;
+  for (int r = 0; r < node_size; ++r) each.push_back(all.substr(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(lens[r])));
+  return each;
 }
 
 // All ranks must agree that a step worked; otherwise every rank fails. `code` is the failure's
@@ -544,10 +543,15 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
     MPI_Comm node;
     MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local_size);
-    const int peer_index = index_among_same_devices(node);
+    int node_rank = 0;
+    MPI_Comm_rank(node, &node_rank);
+    const std::vector<std::string> visible = visible_devices_on_node(node);
     MPI_Comm_free(&node);
+    const int peer_index = peer_indices(visible)[static_cast<std::size_t>(node_rank)];
     const std::string device = vm["device"].as<std::string>();
     const int devices = device == "cpu" ? 0 : cuda_device_count();
+    if (const std::string w = devices > 1 && node_rank == 0 ? shared_gpu_warning(visible) : std::string(); !w.empty())
+      spdlog::warn("rank {}'s node: {}", rank, w);
     Binding b = choose_binding(current_environment(), devices, vm["threads"].as<std::size_t>(),
                                std::max(1u, std::thread::hardware_concurrency()), local_size, affinity_cpu_count(), peer_index);
     if (device != "cpu")

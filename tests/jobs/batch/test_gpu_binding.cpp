@@ -20,6 +20,14 @@ TEST(GpuBinding, SeveralDevicesUseLocalRankModuloCount) {
   // second of them, so GPU 1 (local rank modulo 2 put both on GPU 0).
   EXPECT_EQ(choose_binding({{"SLURM_LOCALID", "2"}, {"CUDA_VISIBLE_DEVICES", "0,1"}}, 2, 0, 16, 4, 0, 1).device, 1);
   EXPECT_EQ(choose_binding({{"SLURM_LOCALID", "0"}, {"CUDA_VISIBLE_DEVICES", "0,1"}}, 2, 0, 16, 4, 0, 0).device, 0);
+  // Each rank's place among those that see the same set, and when two ranks still share a GPU.
+  EXPECT_EQ(peer_indices({"0,1", "2,3", "0,1", "2,3"}), (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(shared_gpu_warning({"0,1", "2,3", "0,1", "2,3"}), "");  // two sockets, two ranks each
+  EXPECT_EQ(shared_gpu_warning({"0", "1", "2", "3"}), "");             // --gpus-per-task=1
+  EXPECT_EQ(shared_gpu_warning({"", ""}), "");                         // no GPUs named
+  // Three ranks on one socket's two GPUs, one on the other's: GPU 0 twice, GPU 3 idle.
+  const std::string w = shared_gpu_warning({"0,1", "0,1", "0,1", "2,3"});
+  EXPECT_EQ(w.rfind("GPU 0 is used by 2 ranks of this node (local 0, 2)", 0), 0u) << w;
 }
 
 TEST(GpuBinding, ThreadsFromOptionThenSlurmThenShareOfTheNode) {
