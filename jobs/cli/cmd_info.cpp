@@ -252,6 +252,17 @@ void refuse_config_as_record(const std::string& record, const po::variables_map&
                    record + "): it would be replaced. Give -o another name, or keep the file under another name");
 }
 
+void refuse_campaign_file(const std::string& campaign_dir) {
+  namespace fs = std::filesystem;
+  if (std::error_code ec; !fs::is_regular_file(campaign_dir, ec)) return;
+  const fs::path parent = fs::path(campaign_dir).parent_path();
+  throw UsageError("--campaign " + campaign_dir + " is a file: give the campaign's folder (the one holding campaign.ini and "
+                   "positions.csv)" +
+                   (fs::path(campaign_dir).filename() == "campaign.ini"
+                        ? ": --campaign " + (parent.empty() ? std::string(".") : parent.string())
+                        : std::string()));
+}
+
 namespace {
 int run_table_info(const po::variables_map& vm) {
   const std::string input = vm["input"].as<std::string>();

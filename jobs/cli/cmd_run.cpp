@@ -356,13 +356,7 @@ int run_run(const Command& self, const po::variables_map& vm_in) {
   };
   if (rank == 0) {
     try {
-      if (fs::is_regular_file(campaign_dir))
-        throw UsageError("--campaign " + campaign_dir + " is a file: give the campaign's folder (the one holding " +
-                         "campaign.ini and positions.csv)" +
-                         (fs::path(campaign_dir).filename() == "campaign.ini"
-                              ? ": --campaign " + (fs::path(campaign_dir).parent_path().empty() ? std::string(".")
-                                                                                               : fs::path(campaign_dir).parent_path().string())
-                              : std::string()));
+      refuse_campaign_file(campaign_dir);
       // The model (a missing model, another pixel size, an array failing its checksum) first: a
       // refused run has simulated nothing and leaves no new folder (rank 0 reads its arrays here,
       // every rank loads them later: a 10 MB model costs milliseconds); and before

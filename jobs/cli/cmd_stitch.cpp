@@ -181,6 +181,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   if (vm.count("channel"))
     for (const auto& spec : vm["channel"].as<std::vector<std::string>>()) channels.push_back(parse_channel_spec(spec));
   if (channels.empty()) throw UsageError("no tiles: give --tiles PATTERN and/or --channel NAME=PATTERN");
+  const auto option_of = [](const TileChannelSpec& c) { return c.name == "tiles" ? "--tiles " : "--channel " + c.name + "="; };
   // A pattern that cannot be expanded ({idx}, a brace left open) is the option's fault, exit 1 as
   // init-campaign's (probe102: it was 2, as bad data).
   for (const TileChannelSpec& c : channels) try {
@@ -188,7 +189,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
       any.file = "tile.tif";  // {file} needs the positions' names, which come later
       expand_tile_pattern(c.pattern, any);
     } catch (const InputError& e) {
-      throw UsageError((c.name == "tiles" ? "--tiles " : "--channel " + c.name + "=") + c.pattern + ": " + e.message());
+      throw UsageError(option_of(c) + c.pattern + ": " + e.message());
     }
   const std::string positions = vm.count("positions") ? vm["positions"].as<std::string>() : dir + "/positions.csv";
   // --positions is a path like -o (from the working folder), unlike the tile patterns (inside DIR):
@@ -206,7 +207,7 @@ int run_stitch(const Command& self, const po::variables_map& vm) {
   const TileSource& src = *source;
   for (const TileChannelSpec& c : channels)
     if (src.size() > 1 && c.pattern.find('{') == std::string::npos)
-      throw UsageError((c.name == "tiles" ? "--tiles " : "--channel " + c.name + "=") + c.pattern + " names the same file for " +
+      throw UsageError(option_of(c) + c.pattern + " names the same file for " +
                        "every one of the " + std::to_string(src.size()) + " tiles: use the fields {id}, {row} or {col} " +
                        "(e.g. fov/{id}/widefield.tif, tile_{row+1:02d}_{col+1:02d}.tif)");
   if (source->positions_in_px())

@@ -63,15 +63,7 @@ std::pair<double, double> parse_range(const std::string& name, const std::string
 // A campaign folder's FoVs as table datasets, read as `run` reads them (campaign.ini's table and
 // widefield patterns, positions.csv, its camera pixel for the widefields).
 std::vector<anet::TableDatasetSpec> campaign_tables(const std::string& dir, const po::variables_map& vm) {
-  // As run says it: the option's fault, exit 1 (probe102: train said 3, run 1).
-  if (std::error_code ec; std::filesystem::is_regular_file(dir, ec))
-    throw UsageError("--campaign " + dir + " is a file: give the campaign's folder (the one holding campaign.ini and "
-                     "positions.csv)" +
-                     (std::filesystem::path(dir).filename() == "campaign.ini"
-                          ? ": --campaign " + (std::filesystem::path(dir).parent_path().empty()
-                                                   ? std::string(".")
-                                                   : std::filesystem::path(dir).parent_path().string())
-                          : std::string()));
+  refuse_campaign_file(dir);  // as run says it: the option's fault, exit 1 (probe102: train said 3)
   const CampaignInfo c = read_campaign(dir);
   // Two camera pixels for one campaign: which the user meant cannot be guessed.
   if (const double given = vm["camera-pixel-nm"].as<double>();

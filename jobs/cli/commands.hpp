@@ -115,5 +115,8 @@ void write_config_next_to(const std::string& path, const Command& cmd, const po:
 // effective configuration, unless it is such a record itself (a rerun from it): a hand-written
 // file was replaced, comments and all (probe102). Called before any work.
 void refuse_config_as_record(const std::string& record, const po::variables_map& vm);
+// Refuses (UsageError, the option's slip) a --campaign that names a file: campaign.ini for its
+// folder is said as the folder to give (run and train alike).
+void refuse_campaign_file(const std::string& campaign_dir);
 
 }  // namespace annamosaic::cli
